@@ -1,0 +1,13 @@
+# Third-party libraries, all from Debian 12 packages (scripts/install-deps.sh installs them).
+find_package(Threads REQUIRED)
+find_package(nlohmann_json 3.11 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+# Debian ships cpp-httplib as a compiled library; its pkg-config file carries the feature
+# macros (OpenSSL, zlib, brotli) that must match the ones it was built with.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+add_library(mlaas_httplib INTERFACE)
+target_link_libraries(mlaas_httplib INTERFACE PkgConfig::HTTPLIB Threads::Threads)

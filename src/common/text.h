@@ -1,0 +1,34 @@
+// Small text utilities shared by every module: UTF-8 validation, ids, base64url, trimming.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mlaas {
+
+// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, max U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
+// Random RFC 4122 version-4 UUID, lower-case ("0751bf4c-95f7-4463-bc47-dd901561e1df").
+std::string NewUuid();
+bool IsUuid(std::string_view s);
+
+// URL-safe base64 without padding, for opaque paging tokens.
+std::string Base64UrlEncode(std::string_view data);
+std::optional<std::string> Base64UrlDecode(std::string_view text);
+
+std::string_view Trim(std::string_view s);
+std::vector<std::string> Split(std::string_view s, char sep);
+bool StartsWith(std::string_view s, std::string_view prefix);
+std::string ToLower(std::string_view s);
+
+// Parses a whole string as a signed 64-bit integer; nullopt on any stray character.
+std::optional<int64_t> ParseInt(std::string_view s);
+
+// Human-readable byte size ("1.5 MiB").
+std::string FormatBytes(uint64_t bytes);
+
+}  // namespace mlaas

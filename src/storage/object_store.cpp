@@ -1,0 +1,87 @@
+#include "storage/object_store.h"
+
+#include <system_error>
+
+#include "common/text.h"
+
+namespace mlaas::storage {
+
+LocalizedPath::LocalizedPath(LocalizedPath&& other) noexcept
+    : path_(std::move(other.path_)), temporary_(other.temporary_) {
+  other.temporary_ = false;
+}
+
+LocalizedPath::~LocalizedPath() {
+  if (temporary_) {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+}
+
+Result<ObjectInfo> ObjectStore::PutString(const std::string& key, std::string_view data) {
+  MLAAS_ASSIGN_OR_RETURN(auto writer, Create(key));
+  MLAAS_RETURN_IF_ERROR(writer->Write(data));
+  return writer->Commit();
+}
+
+Result<std::string> ObjectStore::GetString(const std::string& key, uint64_t max_bytes) {
+  MLAAS_ASSIGN_OR_RETURN(auto reader, Open(key));
+  if (reader->info().size > max_bytes) {
+    return ResourceExhausted("object '" + key + "' is " + FormatBytes(reader->info().size) +
+                             ", more than the " + FormatBytes(max_bytes) + " allowed here");
+  }
+  std::string out;
+  out.resize(reader->info().size);
+  size_t filled = 0;
+  while (filled < out.size()) {
+    MLAAS_ASSIGN_OR_RETURN(size_t n, reader->Read(out.data() + filled, out.size() - filled));
+    if (n == 0) break;
+    filled += n;
+  }
+  out.resize(filled);
+  return out;
+}
+
+namespace {
+
+Status CheckSegments(std::string_view text, std::string_view what, bool allow_trailing_slash) {
+  if (text.size() > 1024) return InvalidArgument(std::string(what) + " is longer than 1024 bytes");
+  if (!IsValidUtf8(text)) return InvalidArgument(std::string(what) + " is not valid UTF-8");
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      return InvalidArgument(std::string(what) + " contains a control character");
+    }
+  }
+  if (!text.empty() && text.front() == '/') {
+    return InvalidArgument(std::string(what) + " must not start with '/'");
+  }
+  if (!allow_trailing_slash && !text.empty() && text.back() == '/') {
+    return InvalidArgument(std::string(what) + " must not end with '/'");
+  }
+  auto parts = Split(text, '/');
+  if (allow_trailing_slash && !parts.empty() && parts.back().empty()) parts.pop_back();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
+    if (p == "..") return InvalidArgument(std::string(what) + " must not contain '..'");
+    if (p == ".") return InvalidArgument(std::string(what) + " must not contain '.' segments");
+    // An empty last segment of a prefix is a partial name ("a/b" + ""), which is fine.
+    if (p.empty() && !(allow_trailing_slash && i + 1 == parts.size())) {
+      return InvalidArgument(std::string(what) + " must not contain empty segments ('//')");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateKey(std::string_view key) {
+  if (key.empty()) return InvalidArgument("object key must not be empty");
+  return CheckSegments(key, "object key", false);
+}
+
+Status ValidatePrefix(std::string_view prefix) {
+  if (prefix.empty()) return Status::Ok();
+  return CheckSegments(prefix, "prefix", true);
+}
+
+}  // namespace mlaas::storage

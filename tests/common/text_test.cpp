@@ -1,0 +1,63 @@
+#include "common/text.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace mlaas {
+namespace {
+
+TEST(Utf8Test, AcceptsWellFormedText) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("Frascati \xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
+}
+
+TEST(Utf8Test, RejectsMalformedText) {
+  EXPECT_FALSE(IsValidUtf8("\xFF"));
+  EXPECT_FALSE(IsValidUtf8("\xC3"));               // truncated
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));           // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));       // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));   // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("ok\x80"));             // stray continuation byte
+}
+
+TEST(UuidTest, GeneratesDistinctVersion4Ids) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = NewUuid();
+    ASSERT_TRUE(IsUuid(id)) << id;
+    EXPECT_EQ(id[14], '4');
+    EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos);
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+  EXPECT_FALSE(IsUuid("not-a-uuid"));
+  EXPECT_FALSE(IsUuid("0751bf4c-95f7-4463-bc47-dd901561e1dg"));
+}
+
+TEST(Base64Test, RoundTripsArbitraryBytes) {
+  for (std::string s : {std::string(), std::string("a"), std::string("ab"), std::string("abc"),
+                        std::string("data/x.csv"), std::string("\0\xff\x10", 3)}) {
+    auto decoded = Base64UrlDecode(Base64UrlEncode(s));
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(*decoded, s);
+  }
+  EXPECT_FALSE(Base64UrlDecode("a+b").has_value());
+}
+
+TEST(TextTest, SmallHelpers) {
+  EXPECT_EQ(Trim("  x y \n"), "x y");
+  EXPECT_EQ(Split("a,,b", ','), (std::vector<std::string>{"a", "", "b"}));
+  EXPECT_TRUE(StartsWith("datasets/a", "datasets/"));
+  EXPECT_EQ(ToLower("AbC"), "abc");
+  EXPECT_EQ(ParseInt("42"), 42);
+  EXPECT_EQ(ParseInt("-7"), -7);
+  EXPECT_FALSE(ParseInt("4x").has_value());
+  EXPECT_FALSE(ParseInt("").has_value());
+  EXPECT_EQ(FormatBytes(10), "10 B");
+  EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
+}
+
+}  // namespace
+}  // namespace mlaas

@@ -1,0 +1,270 @@
+#include "storage/local_object_store.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "testutil/temp_dir.h"
+
+namespace mlaas::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using mlaas::testing::ReadFile;
+using mlaas::testing::TempDir;
+
+class LocalObjectStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = LocalObjectStore::Create(dir_ / "objects", dir_ / "tmp");
+    ASSERT_TRUE(s.has_value()) << s.error().ToString();
+    store_ = std::move(s).value();
+  }
+
+  void Put(const std::string& key, const std::string& data = "x") {
+    auto r = store_->PutString(key, data);
+    ASSERT_TRUE(r.has_value()) << key << ": " << r.error().ToString();
+  }
+
+  std::vector<std::string> Keys(const ListResult& r) {
+    std::vector<std::string> out;
+    for (const auto& o : r.objects) out.push_back(o.key);
+    return out;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<LocalObjectStore> store_;
+};
+
+TEST_F(LocalObjectStoreTest, PutGetStatDelete) {
+  Put("datasets/train.csv", "text,label\nhello,1\n");
+  EXPECT_EQ(ReadFile(dir_ / "objects/datasets/train.csv"), "text,label\nhello,1\n");
+  auto info = store_->Stat("datasets/train.csv");
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->size, 19u);
+  EXPECT_FALSE(info->etag.empty());
+  EXPECT_GT(info->last_modified_ms, 0);
+  EXPECT_EQ(store_->GetString("datasets/train.csv").value(), "text,label\nhello,1\n");
+
+  ASSERT_TRUE(store_->Delete("datasets/train.csv").ok());
+  EXPECT_EQ(store_->Stat("datasets/train.csv").error().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->Delete("datasets/train.csv").code(), StatusCode::kNotFound);
+  // The emptied prefix disappears as in S3.
+  EXPECT_FALSE(fs::exists(dir_ / "objects/datasets"));
+}
+
+TEST_F(LocalObjectStoreTest, OverwriteChangesEtag) {
+  Put("a.txt", "one");
+  std::string etag1 = store_->Stat("a.txt")->etag;
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Put("a.txt", "two!");
+  EXPECT_NE(store_->Stat("a.txt")->etag, etag1);
+  EXPECT_EQ(store_->GetString("a.txt").value(), "two!");
+}
+
+TEST_F(LocalObjectStoreTest, UncommittedWriteLeavesNothingBehind) {
+  {
+    auto w = store_->Create("partial.bin");
+    ASSERT_TRUE(w.has_value());
+    ASSERT_TRUE((*w)->Write("half of it").ok());
+    EXPECT_EQ((*w)->bytes_written(), 10u);
+    EXPECT_EQ(store_->Stat("partial.bin").error().code(), StatusCode::kNotFound);
+  }
+  EXPECT_EQ(store_->Stat("partial.bin").error().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
+}
+
+TEST_F(LocalObjectStoreTest, StreamsLargeObjects) {
+  auto w = store_->Create("big.bin");
+  ASSERT_TRUE(w.has_value());
+  std::string chunk(1 << 16, 'z');
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE((*w)->Write(chunk).ok());
+  ASSERT_TRUE((*w)->Commit().has_value());
+  auto r = store_->Open("big.bin");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ((*r)->info().size, 64u << 16);
+  size_t total = 0;
+  std::vector<char> buf(10000);
+  for (;;) {
+    auto n = (*r)->Read(buf.data(), buf.size());
+    ASSERT_TRUE(n.has_value());
+    if (*n == 0) break;
+    total += *n;
+  }
+  EXPECT_EQ(total, 64u << 16);
+  EXPECT_EQ(store_->GetString("big.bin", 1000).error().code(), StatusCode::kResourceExhausted);
+}
+
+TEST_F(LocalObjectStoreTest, RejectsBadKeys) {
+  for (std::string key : std::vector<std::string>{"", "/abs", "a//b", "a/../b", "..", "./a", "a/.", "trailing/",
+                          std::string("nul\0byte", 8), std::string("bad\xff"), "ctl\x01"}) {
+    auto st = store_->PutString(key, "x");
+    ASSERT_FALSE(st.has_value()) << key;
+    EXPECT_EQ(st.error().code(), StatusCode::kInvalidArgument) << key;
+  }
+  EXPECT_EQ(store_->PutString(std::string(1025, 'k'), "x").error().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(LocalObjectStoreTest, KeyAndPrefixCannotCollide) {
+  Put("a/b");
+  EXPECT_EQ(store_->PutString("a/b/c", "x").error().code(), StatusCode::kFailedPrecondition);
+  Put("x/y/z");
+  EXPECT_EQ(store_->PutString("x/y", "x").error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Stat("x/y").error().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->Delete("x/y").code(), StatusCode::kNotFound);
+}
+
+TEST_F(LocalObjectStoreTest, KeyForPathStaysInsideTheRoot) {
+  EXPECT_EQ(store_->KeyForPath("datasets/a.csv").value(), "datasets/a.csv");
+  EXPECT_EQ(store_->KeyForPath("./datasets//a.csv").value(), "datasets/a.csv");
+  EXPECT_EQ(store_->KeyForPath("models/bert/").value(), "models/bert");
+  EXPECT_EQ(store_->KeyForPath((store_->root() / "x/y.csv").string()).value(), "x/y.csv");
+  for (std::string bad : std::vector<std::string>{"", "../etc/passwd", "a/../../b", "/etc/passwd", ".", "/",
+                          std::string("a\0b", 3)}) {
+    auto k = store_->KeyForPath(bad);
+    ASSERT_FALSE(k.has_value()) << bad;
+    EXPECT_EQ(k.error().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST_F(LocalObjectStoreTest, SymlinksLeadingOutAreRefused) {
+  TempDir outside;
+  outside.Write("secret.txt", "top secret");
+  fs::create_directory_symlink(outside.path(), store_->root() / "escape");
+  EXPECT_EQ(store_->KeyForPath("escape/secret.txt").error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetString("escape/secret.txt").error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->PutString("escape/new.txt", "x").error().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(outside / "new.txt"));
+  // Links never show up in listings either.
+  Put("visible.txt");
+  auto page = store_->List({});
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(Keys(*page), std::vector<std::string>{"visible.txt"});
+}
+
+TEST_F(LocalObjectStoreTest, ListsInKeyOrderWithPrefixAndDelimiter) {
+  for (const char* k : {"a.txt", "a/b.txt", "a/c/d.txt", "a-b", "b/x", "b/y/z", "c"}) Put(k);
+  auto all = store_->List({});
+  ASSERT_TRUE(all.has_value());
+  // Byte order: '-' < '.' < '/'.
+  EXPECT_EQ(Keys(*all), (std::vector<std::string>{"a-b", "a.txt", "a/b.txt", "a/c/d.txt", "b/x",
+                                                  "b/y/z", "c"}));
+  EXPECT_FALSE(all->is_truncated);
+
+  ListOptions top;
+  top.delimiter = "/";
+  auto t = store_->List(top);
+  EXPECT_EQ(Keys(*t), (std::vector<std::string>{"a-b", "a.txt", "c"}));
+  EXPECT_EQ(t->common_prefixes, (std::vector<std::string>{"a/", "b/"}));
+
+  ListOptions sub;
+  sub.prefix = "a/";
+  sub.delimiter = "/";
+  auto s = store_->List(sub);
+  EXPECT_EQ(Keys(*s), std::vector<std::string>{"a/b.txt"});
+  EXPECT_EQ(s->common_prefixes, std::vector<std::string>{"a/c/"});
+
+  ListOptions partial;
+  partial.prefix = "a";
+  auto p = store_->List(partial);
+  EXPECT_EQ(Keys(*p), (std::vector<std::string>{"a-b", "a.txt", "a/b.txt", "a/c/d.txt"}));
+}
+
+TEST_F(LocalObjectStoreTest, PagesWithContinuationTokens) {
+  std::vector<std::string> expected;
+  for (int i = 0; i < 25; ++i) {
+    char key[32];
+    std::snprintf(key, sizeof(key), "d%d/f%02d", i % 3, i);
+    Put(key);
+    expected.push_back(key);
+  }
+  std::sort(expected.begin(), expected.end());
+  std::vector<std::string> got;
+  ListOptions o;
+  o.max_keys = 4;
+  int pages = 0;
+  for (;;) {
+    auto page = store_->List(o);
+    ASSERT_TRUE(page.has_value());
+    ++pages;
+    for (auto& k : Keys(*page)) got.push_back(k);
+    if (!page->is_truncated) break;
+    ASSERT_FALSE(page->next_continuation_token.empty());
+    o.continuation_token = page->next_continuation_token;
+  }
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(pages, 7);
+
+  // Common prefixes page too, and are never repeated across pages.
+  ListOptions d;
+  d.delimiter = "/";
+  d.max_keys = 2;
+  auto p1 = store_->List(d);
+  EXPECT_EQ(p1->common_prefixes, (std::vector<std::string>{"d0/", "d1/"}));
+  ASSERT_TRUE(p1->is_truncated);
+  d.continuation_token = p1->next_continuation_token;
+  auto p2 = store_->List(d);
+  EXPECT_EQ(p2->common_prefixes, std::vector<std::string>{"d2/"});
+  EXPECT_FALSE(p2->is_truncated);
+
+  ListOptions after;
+  after.start_after = "d2/f20";
+  EXPECT_EQ(Keys(*store_->List(after)), (std::vector<std::string>{"d2/f23"}));
+}
+
+TEST_F(LocalObjectStoreTest, RejectsBadListOptions) {
+  ListOptions o;
+  o.max_keys = 0;
+  EXPECT_EQ(store_->List(o).error().field(), "max_keys");
+  o.max_keys = 1001;
+  EXPECT_EQ(store_->List(o).error().code(), StatusCode::kInvalidArgument);
+  ListOptions t;
+  t.continuation_token = "!!!";
+  EXPECT_EQ(store_->List(t).error().field(), "continuation_token");
+  ListOptions p;
+  p.prefix = "../x";
+  EXPECT_EQ(store_->List(p).error().field(), "prefix");
+}
+
+TEST_F(LocalObjectStoreTest, ConcurrentWritersAndDeletersNeverCorrupt) {
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        std::string key = "shared/dir/obj" + std::to_string(i % 5);
+        std::string data(100 + t, static_cast<char>('a' + t));
+        if (auto put = store_->PutString(key, data); !put.has_value()) {
+          ADD_FAILURE() << put.error().ToString();
+          ++failures;
+        }
+        auto got = store_->GetString(key);
+        if (got.has_value() && got->size() != 100 + static_cast<size_t>(got->at(0) - 'a')) {
+          ++failures;  // a torn object
+        }
+        (void)store_->Delete(key);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST_F(LocalObjectStoreTest, LocalizeGivesTheFileItself) {
+  Put("m/config.json", "{}");
+  auto p = store_->Localize("m/config.json");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(ReadFile(p->path()), "{}");
+  EXPECT_EQ(store_->Localize("m/missing").error().code(), StatusCode::kNotFound);
+}
+
+TEST(LocalObjectStoreCreateTest, RefusesTempInsideRoot) {
+  TempDir dir;
+  auto s = LocalObjectStore::Create(dir / "objects", dir / "objects/tmp");
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace mlaas::storage
