@@ -1,0 +1,445 @@
+// SQLite implementation of TaskStore: one connection guarded by a mutex (SQLite serialises
+// writers anyway), WAL journal so readers never block the writer, and single-statement
+// UPDATE ... RETURNING for claims so that several processes can share the file safely.
+#include <mutex>
+
+#include "common/text.h"
+#include "common/time_util.h"
+#include "metadata/sqlite_db.h"
+#include "metadata/task_store.h"
+
+namespace mlaas::metadata {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kSchemaVersion = 1;
+constexpr size_t kMaxLogMessageBytes = 8192;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS tasks (
+  seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+  id               TEXT NOT NULL UNIQUE,
+  type             TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  params           TEXT NOT NULL,
+  progress         TEXT NOT NULL DEFAULT '{}',
+  result           TEXT,
+  error            TEXT,
+  submitted_ms     INTEGER NOT NULL,
+  started_ms       INTEGER NOT NULL DEFAULT 0,
+  finished_ms      INTEGER NOT NULL DEFAULT 0,
+  updated_ms       INTEGER NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  max_attempts     INTEGER NOT NULL,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  lease_owner      TEXT,
+  lease_expires_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tasks_status_seq ON tasks(status, seq);
+CREATE INDEX IF NOT EXISTS tasks_type_seq ON tasks(type, seq);
+CREATE TABLE IF NOT EXISTS task_logs (
+  task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+  seq     INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  level   TEXT NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY (task_id, seq)
+);
+)sql";
+
+constexpr const char* kColumns =
+    "id, type, status, params, progress, result, error, submitted_ms, started_ms, finished_ms, "
+    "updated_ms, attempts, max_attempts, cancel_requested, lease_owner, lease_expires_ms, seq";
+
+json ParseStored(const std::string& text, const json& fallback) {
+  if (text.empty()) return fallback;
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? fallback : j;
+}
+
+TaskRecord ReadRecord(const SqliteStatement& s, int64_t* seq = nullptr) {
+  TaskRecord r;
+  r.id = s.Text(0);
+  r.type = s.Text(1);
+  r.state = ParseTaskState(s.Text(2)).value_or(TaskState::kFailed);
+  r.params = ParseStored(s.Text(3), json::object());
+  r.progress = ParseStored(s.Text(4), json::object());
+  r.result = s.IsNull(5) ? json() : ParseStored(s.Text(5), json());
+  r.error = s.IsNull(6) ? json() : ParseStored(s.Text(6), json());
+  r.submitted_ms = s.Int(7);
+  r.started_ms = s.Int(8);
+  r.finished_ms = s.Int(9);
+  r.updated_ms = s.Int(10);
+  r.attempts = static_cast<int>(s.Int(11));
+  r.max_attempts = static_cast<int>(s.Int(12));
+  r.cancel_requested = s.Int(13) != 0;
+  r.lease_owner = s.Text(14);
+  r.lease_expires_ms = s.Int(15);
+  if (seq) *seq = s.Int(16);
+  return r;
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+class SqliteTaskStore final : public TaskStore {
+ public:
+  SqliteTaskStore(SqliteDb db, std::function<int64_t()> now)
+      : db_(std::move(db)), now_(std::move(now)) {}
+
+  Status Migrate() {
+    std::lock_guard lock(mu_);
+    MLAAS_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+    Status st = [&]() -> Status {
+      MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("PRAGMA user_version"));
+      MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+      int64_t version = row ? q.Int(0) : 0;
+      if (version > kSchemaVersion) {
+        return FailedPrecondition("the database was written by a newer mlaas (schema " +
+                                  std::to_string(version) + ", this build knows " +
+                                  std::to_string(kSchemaVersion) + ")");
+      }
+      MLAAS_RETURN_IF_ERROR(db_.Exec(kSchema));
+      return db_.Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+    }();
+    if (!st.ok()) {
+      (void)db_.Exec("ROLLBACK");
+      return st;
+    }
+    return db_.Exec("COMMIT");
+  }
+
+  Result<TaskRecord> Create(const NewTask& task) override {
+    if (task.type.empty()) return InvalidArgument("task type must not be empty");
+    if (task.max_attempts < 1) return InvalidArgument("max_attempts must be >= 1");
+    std::lock_guard lock(mu_);
+    int64_t now = now_();
+    std::string id = NewUuid();
+    MLAAS_ASSIGN_OR_RETURN(
+        auto ins, db_.Prepare("INSERT INTO tasks (id, type, status, params, submitted_ms, "
+                              "updated_ms, max_attempts) VALUES (?, ?, 'queued', ?, ?, ?, ?)"));
+    ins.Bind(1, id).Bind(2, task.type).Bind(3, Dump(task.params)).Bind(4, now).Bind(5, now);
+    ins.Bind(6, static_cast<int64_t>(task.max_attempts));
+    MLAAS_RETURN_IF_ERROR(ins.Run());
+    return GetLocked(id);
+  }
+
+  Result<TaskRecord> Get(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return GetLocked(id);
+  }
+
+  Result<TaskPage> List(const TaskQuery& query) override {
+    if (query.limit < 1 || query.limit > 1000) {
+      return InvalidArgument("limit must be between 1 and 1000", "limit");
+    }
+    int64_t before = 0;
+    if (!query.cursor.empty()) {
+      auto decoded = Base64UrlDecode(query.cursor);
+      auto parsed = decoded ? ParseInt(*decoded) : std::nullopt;
+      if (!parsed || *parsed <= 0) {
+        return InvalidArgument("cursor is not a cursor this server issued", "cursor");
+      }
+      before = *parsed;
+    }
+    std::lock_guard lock(mu_);
+    std::string sql = std::string("SELECT ") + kColumns + " FROM tasks WHERE 1=1";
+    if (query.state) sql += " AND status = ?1";
+    if (!query.type.empty()) sql += " AND type = ?2";
+    if (before > 0) sql += " AND seq < ?3";
+    sql += " ORDER BY seq DESC LIMIT ?4";
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare(sql));
+    if (query.state) q.Bind(1, TaskStateName(*query.state));
+    if (!query.type.empty()) q.Bind(2, query.type);
+    if (before > 0) q.Bind(3, before);
+    q.Bind(4, static_cast<int64_t>(query.limit + 1));
+    TaskPage page;
+    int64_t last_seq = 0;
+    for (;;) {
+      MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      if (page.tasks.size() == query.limit) {
+        page.next_cursor = Base64UrlEncode(std::to_string(last_seq));
+        break;
+      }
+      page.tasks.push_back(ReadRecord(q, &last_seq));
+    }
+    return page;
+  }
+
+  Result<std::optional<TaskRecord>> ClaimNext(const std::string& owner,
+                                              const std::vector<std::string>& types,
+                                              int64_t lease_ms) override {
+    if (types.empty()) return std::optional<TaskRecord>();
+    std::lock_guard lock(mu_);
+    int64_t now = now_();
+    std::string placeholders;
+    for (size_t i = 0; i < types.size(); ++i) placeholders += i ? ",?" : "?";
+    std::string sql =
+        "UPDATE tasks SET status='running', attempts=attempts+1, started_ms=?1, updated_ms=?1, "
+        "lease_owner=?2, lease_expires_ms=?3 WHERE seq = (SELECT seq FROM tasks WHERE "
+        "status='queued' AND cancel_requested=0 AND type IN (" +
+        placeholders + ") ORDER BY seq LIMIT 1) AND status='queued' RETURNING " + kColumns;
+    // Positional parameters for the IN list come after the three numbered ones.
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare(sql));
+    q.Bind(1, now).Bind(2, owner).Bind(3, now + lease_ms);
+    for (size_t i = 0; i < types.size(); ++i) q.Bind(static_cast<int>(4 + i), types[i]);
+    MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return std::optional<TaskRecord>();
+    TaskRecord r = ReadRecord(q);
+    MLAAS_RETURN_IF_ERROR(q.Run());
+    return std::optional<TaskRecord>(std::move(r));
+  }
+
+  Result<bool> Heartbeat(const std::string& id, const std::string& owner, int64_t lease_ms,
+                         const json* progress) override {
+    std::lock_guard lock(mu_);
+    int64_t now = now_();
+    MLAAS_ASSIGN_OR_RETURN(
+        auto q, db_.Prepare("UPDATE tasks SET lease_expires_ms=?1, "
+                            "progress=COALESCE(?2, progress), "
+                            "updated_ms=CASE WHEN ?2 IS NULL THEN updated_ms ELSE ?3 END "
+                            "WHERE id=?4 AND status='running' AND lease_owner=?5 "
+                            "RETURNING cancel_requested"));
+    q.Bind(1, now + lease_ms).Bind(3, now).Bind(4, id).Bind(5, owner);
+    if (progress) {
+      q.Bind(2, Dump(*progress));
+    } else {
+      q.BindNull(2);
+    }
+    MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    bool cancel = q.Int(0) != 0;
+    MLAAS_RETURN_IF_ERROR(q.Run());
+    return cancel;
+  }
+
+  Status Finish(const std::string& id, const std::string& owner, TaskState state,
+                const json& result, const json& error) override {
+    if (!IsTerminal(state)) return InvalidArgument("Finish needs a terminal state");
+    std::lock_guard lock(mu_);
+    int64_t now = now_();
+    MLAAS_ASSIGN_OR_RETURN(
+        auto q, db_.Prepare("UPDATE tasks SET status=?1, result=?2, error=?3, finished_ms=?4, "
+                            "updated_ms=?4, lease_owner=NULL, lease_expires_ms=0 "
+                            "WHERE id=?5 AND status='running' AND lease_owner=?6"));
+    q.Bind(1, TaskStateName(state)).Bind(4, now).Bind(5, id).Bind(6, owner);
+    if (result.is_null()) q.BindNull(2); else q.Bind(2, Dump(result));
+    if (error.is_null()) q.BindNull(3); else q.Bind(3, Dump(error));
+    MLAAS_RETURN_IF_ERROR(q.Run());
+    if (db_.Changes() == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    return Status::Ok();
+  }
+
+  Status Release(const std::string& id, const std::string& owner) override {
+    std::lock_guard lock(mu_);
+    MLAAS_ASSIGN_OR_RETURN(
+        auto q, db_.Prepare("UPDATE tasks SET status='queued', attempts=MAX(attempts-1, 0), "
+                            "lease_owner=NULL, lease_expires_ms=0, updated_ms=?1 "
+                            "WHERE id=?2 AND status='running' AND lease_owner=?3"));
+    q.Bind(1, now_()).Bind(2, id).Bind(3, owner);
+    MLAAS_RETURN_IF_ERROR(q.Run());
+    if (db_.Changes() == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    return Status::Ok();
+  }
+
+  Result<TaskRecord> RequestCancel(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    int64_t now = now_();
+    // Both updates are guarded by the current status, so no transaction is needed: a task
+    // claimed in between simply takes the running branch.
+    MLAAS_ASSIGN_OR_RETURN(
+        auto queued, db_.Prepare("UPDATE tasks SET status='cancelled', cancel_requested=1, "
+                                 "finished_ms=?1, updated_ms=?1, error=?2 "
+                                 "WHERE id=?3 AND status='queued'"));
+    json err = {{"code", "cancelled"}, {"message", "cancelled before it started"}};
+    queued.Bind(1, now).Bind(2, Dump(err)).Bind(3, id);
+    MLAAS_RETURN_IF_ERROR(queued.Run());
+    if (db_.Changes() == 0) {
+      MLAAS_ASSIGN_OR_RETURN(
+          auto running, db_.Prepare("UPDATE tasks SET cancel_requested=1, updated_ms=?1 "
+                                    "WHERE id=?2 AND status='running'"));
+      running.Bind(1, now).Bind(2, id);
+      MLAAS_RETURN_IF_ERROR(running.Run());
+      if (db_.Changes() == 0) {
+        MLAAS_ASSIGN_OR_RETURN(TaskRecord r, GetLocked(id));
+        return FailedPrecondition("task " + id + " has already " +
+                                  std::string(TaskStateName(r.state)) + " and cannot be cancelled");
+      }
+    }
+    return GetLocked(id);
+  }
+
+  Result<int> RecoverAbandoned(
+      const std::function<bool(const std::string& owner)>& owner_is_dead) override {
+    std::vector<TaskRecord> running;
+    {
+      std::lock_guard lock(mu_);
+      MLAAS_ASSIGN_OR_RETURN(
+          auto q, db_.Prepare(std::string("SELECT ") + kColumns +
+                              " FROM tasks WHERE status='running' ORDER BY seq"));
+      for (;;) {
+        MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        running.push_back(ReadRecord(q));
+      }
+    }
+    int recovered = 0;
+    int64_t now = now_();
+    for (const auto& t : running) {
+      bool expired = t.lease_expires_ms < now;
+      if (!expired && !owner_is_dead(t.lease_owner)) continue;
+      std::string why = expired ? "its lease expired" : "worker " + t.lease_owner + " is gone";
+      std::lock_guard lock(mu_);
+      TaskState next;
+      json error;
+      if (t.cancel_requested) {
+        next = TaskState::kCancelled;
+        error = {{"code", "cancelled"}, {"message", "cancelled; the worker stopped before it"}};
+      } else if (t.attempts >= t.max_attempts) {
+        next = TaskState::kFailed;
+        error = {{"code", "interrupted"},
+                 {"message", "the task was interrupted " + std::to_string(t.attempts) +
+                                 " time(s), the most allowed (" + why + ")"}};
+      } else {
+        next = TaskState::kQueued;
+      }
+      MLAAS_ASSIGN_OR_RETURN(
+          auto u, db_.Prepare("UPDATE tasks SET status=?1, error=?2, lease_owner=NULL, "
+                              "lease_expires_ms=0, updated_ms=?3, "
+                              "finished_ms=CASE WHEN ?1='queued' THEN 0 ELSE ?3 END "
+                              "WHERE id=?4 AND status='running' AND lease_owner=?5"));
+      u.Bind(1, TaskStateName(next)).Bind(3, now).Bind(4, t.id).Bind(5, t.lease_owner);
+      if (error.is_null()) u.BindNull(2); else u.Bind(2, Dump(error));
+      MLAAS_RETURN_IF_ERROR(u.Run());
+      if (db_.Changes() == 0) continue;  // finished or renewed meanwhile
+      ++recovered;
+      MLAAS_RETURN_IF_ERROR(AppendLogLocked(
+          t.id, "warn",
+          "attempt " + std::to_string(t.attempts) + " was interrupted (" + why + "); task " +
+              (next == TaskState::kQueued ? "re-queued" : std::string(TaskStateName(next)))));
+    }
+    return recovered;
+  }
+
+  Status AppendLog(const std::string& id, std::string_view level,
+                   std::string_view message) override {
+    std::lock_guard lock(mu_);
+    return AppendLogLocked(id, level, message);
+  }
+
+  Result<std::vector<TaskLogEntry>> Logs(const std::string& id, int64_t after_seq,
+                                         size_t limit) override {
+    std::lock_guard lock(mu_);
+    MLAAS_RETURN_IF_ERROR(GetLocked(id).status());
+    MLAAS_ASSIGN_OR_RETURN(
+        auto q, db_.Prepare("SELECT seq, time_ms, level, message FROM task_logs WHERE "
+                            "task_id=?1 AND seq>?2 ORDER BY seq LIMIT ?3"));
+    q.Bind(1, id).Bind(2, after_seq).Bind(3, static_cast<int64_t>(limit));
+    std::vector<TaskLogEntry> out;
+    for (;;) {
+      MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back({q.Int(0), q.Int(1), q.Text(2), q.Text(3)});
+    }
+    return out;
+  }
+
+  Result<std::map<TaskState, int64_t>> CountByState() override {
+    std::lock_guard lock(mu_);
+    std::map<TaskState, int64_t> out;
+    for (TaskState s : kAllTaskStates) out[s] = 0;
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("SELECT status, COUNT(*) FROM tasks GROUP BY status"));
+    for (;;) {
+      MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      if (auto s = ParseTaskState(q.Text(0))) out[*s] = q.Int(1);
+    }
+    return out;
+  }
+
+  Status Ping() override {
+    std::lock_guard lock(mu_);
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("SELECT 1"));
+    return q.Run();
+  }
+
+ private:
+  Result<TaskRecord> GetLocked(const std::string& id) {
+    MLAAS_ASSIGN_OR_RETURN(
+        auto q, db_.Prepare(std::string("SELECT ") + kColumns + " FROM tasks WHERE id=?1"));
+    q.Bind(1, id);
+    MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return NotFound("task " + id + " does not exist");
+    return ReadRecord(q);
+  }
+
+  Status AppendLogLocked(const std::string& id, std::string_view level, std::string_view message) {
+    std::string msg(message.substr(0, kMaxLogMessageBytes));
+    MLAAS_ASSIGN_OR_RETURN(
+        auto q, db_.Prepare("INSERT INTO task_logs (task_id, seq, time_ms, level, message) "
+                            "SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM task_logs "
+                            "WHERE task_id=?1"));
+    q.Bind(1, id).Bind(2, now_()).Bind(3, level).Bind(4, msg);
+    Status st = q.Run();
+    if (!st.ok() && st.message().find("FOREIGN KEY") != std::string::npos) {
+      return NotFound("task " + id + " does not exist");
+    }
+    return st;
+  }
+
+  std::mutex mu_;
+  SqliteDb db_;
+  std::function<int64_t()> now_;
+};
+
+}  // namespace
+
+std::string_view TaskStateName(TaskState state) {
+  switch (state) {
+    case TaskState::kQueued: return "queued";
+    case TaskState::kRunning: return "running";
+    case TaskState::kSucceeded: return "succeeded";
+    case TaskState::kFailed: return "failed";
+    case TaskState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+std::optional<TaskState> ParseTaskState(std::string_view name) {
+  for (TaskState s : kAllTaskStates) {
+    if (TaskStateName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+bool IsTerminal(TaskState state) {
+  return state == TaskState::kSucceeded || state == TaskState::kFailed ||
+         state == TaskState::kCancelled;
+}
+
+Result<std::unique_ptr<TaskStore>> OpenTaskStore(const StoreOptions& options) {
+  std::string url = options.url;
+  std::string path;
+  if (StartsWith(url, "sqlite://")) {
+    path = url.substr(9);
+  } else if (StartsWith(url, "postgres://") || StartsWith(url, "postgresql://")) {
+    return Unimplemented("the PostgreSQL metadata store is not available in this build yet; "
+                         "use a SQLite path",
+                         "database");
+  } else if (url.find("://") != std::string::npos) {
+    return InvalidArgument("unsupported database URL '" + url +
+                               "' (use a file path or sqlite:///path)",
+                           "database");
+  } else {
+    path = url;
+  }
+  if (path.empty()) return InvalidArgument("database path must not be empty", "database");
+  MLAAS_ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(path));
+  auto now = options.now_ms ? options.now_ms : std::function<int64_t()>(NowMs);
+  auto store = std::make_unique<SqliteTaskStore>(std::move(db), std::move(now));
+  MLAAS_RETURN_IF_ERROR(store->Migrate());
+  return std::unique_ptr<TaskStore>(std::move(store));
+}
+
+}  // namespace mlaas::metadata

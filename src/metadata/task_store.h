@@ -1,0 +1,135 @@
+// mlaas::metadata — durable task records (the job status store).
+//
+// A task moves queued -> running -> succeeded | failed | cancelled. A running task is held
+// by one worker ("owner") under a lease that the worker renews; a task whose lease runs out,
+// or whose owner is known to be dead, goes back to the queue until it has used
+// max_attempts, so a crash never loses work. Implementations: SQLite (embedded default);
+// PostgreSQL comes later behind this same interface. All methods are thread-safe, and
+// several processes may share one database.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace mlaas::metadata {
+
+enum class TaskState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+
+// "queued", "running", "succeeded", "failed", "cancelled".
+std::string_view TaskStateName(TaskState state);
+std::optional<TaskState> ParseTaskState(std::string_view name);
+bool IsTerminal(TaskState state);
+inline constexpr TaskState kAllTaskStates[] = {TaskState::kQueued, TaskState::kRunning,
+                                               TaskState::kSucceeded, TaskState::kFailed,
+                                               TaskState::kCancelled};
+
+struct TaskRecord {
+  std::string id;  // UUID v4
+  std::string type;
+  TaskState state = TaskState::kQueued;
+  nlohmann::json params = nlohmann::json::object();
+  nlohmann::json progress = nlohmann::json::object();  // {fraction, epoch, step, message, ...}
+  nlohmann::json result;                               // null until succeeded
+  nlohmann::json error;                                // null unless failed/cancelled
+  int64_t submitted_ms = 0;
+  int64_t started_ms = 0;   // 0 until first started; the latest attempt's start
+  int64_t finished_ms = 0;  // 0 until terminal
+  int64_t updated_ms = 0;   // last change of any field: lets watchers detect updates
+  int attempts = 0;         // how many times a worker started it
+  int max_attempts = 1;
+  bool cancel_requested = false;
+  std::string lease_owner;  // the worker holding a running task
+  int64_t lease_expires_ms = 0;
+};
+
+struct NewTask {
+  std::string type;
+  nlohmann::json params = nlohmann::json::object();
+  int max_attempts = 3;
+};
+
+struct TaskQuery {
+  std::optional<TaskState> state;
+  std::string type;        // empty: any
+  size_t limit = 50;       // 1..1000
+  std::string cursor;      // next_cursor of the previous page
+};
+
+struct TaskPage {
+  std::vector<TaskRecord> tasks;  // newest first
+  std::string next_cursor;        // empty on the last page
+};
+
+struct TaskLogEntry {
+  int64_t seq = 0;  // 1, 2, ... per task
+  int64_t time_ms = 0;
+  std::string level;
+  std::string message;
+};
+
+class TaskStore {
+ public:
+  virtual ~TaskStore() = default;
+
+  virtual Result<TaskRecord> Create(const NewTask& task) = 0;
+  // NotFound for an unknown id.
+  virtual Result<TaskRecord> Get(const std::string& id) = 0;
+  // InvalidArgument (field "cursor" or "limit") for a bad page request.
+  virtual Result<TaskPage> List(const TaskQuery& query) = 0;
+
+  // Atomically moves the oldest queued task whose type is in `types` to running, held by
+  // `owner` for `lease_ms`, and counts an attempt. nullopt when nothing is queued.
+  virtual Result<std::optional<TaskRecord>> ClaimNext(const std::string& owner,
+                                                      const std::vector<std::string>& types,
+                                                      int64_t lease_ms) = 0;
+  // Renews the lease of a running task and, when `progress` is given, stores it. Returns
+  // whether cancellation has been requested. FailedPrecondition when `owner` lost the task.
+  virtual Result<bool> Heartbeat(const std::string& id, const std::string& owner,
+                                 int64_t lease_ms, const nlohmann::json* progress) = 0;
+  // Ends a task held by `owner` in terminal `state`, storing `result` or `error`.
+  // FailedPrecondition when `owner` no longer holds it.
+  virtual Status Finish(const std::string& id, const std::string& owner, TaskState state,
+                        const nlohmann::json& result, const nlohmann::json& error) = 0;
+  // Hands a running task back to the queue without using up an attempt (graceful stop).
+  virtual Status Release(const std::string& id, const std::string& owner) = 0;
+
+  // Queued: cancelled at once. Running: flags it, the worker stops at its next check.
+  // FailedPrecondition when the task has already ended; NotFound for an unknown id.
+  virtual Result<TaskRecord> RequestCancel(const std::string& id) = 0;
+
+  // Running tasks whose lease expired, or whose owner `owner_is_dead`, return to the queue,
+  // or fail when they used up max_attempts. Returns how many tasks were recovered.
+  virtual Result<int> RecoverAbandoned(
+      const std::function<bool(const std::string& owner)>& owner_is_dead) = 0;
+
+  virtual Status AppendLog(const std::string& id, std::string_view level,
+                           std::string_view message) = 0;
+  // Log lines with seq > after_seq, oldest first, at most `limit`.
+  virtual Result<std::vector<TaskLogEntry>> Logs(const std::string& id, int64_t after_seq,
+                                                 size_t limit) = 0;
+
+  virtual Result<std::map<TaskState, int64_t>> CountByState() = 0;
+  // OK when the database answers.
+  virtual Status Ping() = 0;
+};
+
+struct StoreOptions {
+  // "sqlite:///abs/path.db", "sqlite://relative.db" or a plain file path.
+  std::string url;
+  // Clock for leases and timestamps; tests inject their own.
+  std::function<int64_t()> now_ms;
+};
+
+// Opens (creating and migrating when needed) the task store named by options.url.
+// Unimplemented for database kinds this build cannot open yet (postgres://).
+Result<std::unique_ptr<TaskStore>> OpenTaskStore(const StoreOptions& options);
+
+}  // namespace mlaas::metadata

@@ -1,0 +1,278 @@
+#include "metadata/task_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "testutil/temp_dir.h"
+
+namespace mlaas::metadata {
+namespace {
+
+using nlohmann::json;
+using mlaas::testing::TempDir;
+
+class TaskStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = Open(); }
+
+  std::unique_ptr<TaskStore> Open() {
+    StoreOptions o;
+    o.url = (dir_ / "mlaas.db").string();
+    o.now_ms = [this] { return now_.load(); };
+    auto s = OpenTaskStore(o);
+    EXPECT_TRUE(s.has_value()) << s.error().ToString();
+    return std::move(s).value();
+  }
+
+  TaskRecord Submit(const std::string& type = "dataset_stats", int max_attempts = 3) {
+    auto t = store_->Create({type, json{{"n", 1}}, max_attempts});
+    EXPECT_TRUE(t.has_value());
+    return *t;
+  }
+
+  TempDir dir_;
+  std::atomic<int64_t> now_{1'000'000};
+  std::unique_ptr<TaskStore> store_;
+};
+
+TEST_F(TaskStoreTest, CreateAndGet) {
+  TaskRecord t = Submit();
+  EXPECT_EQ(t.state, TaskState::kQueued);
+  EXPECT_EQ(t.type, "dataset_stats");
+  EXPECT_EQ(t.params, json({{"n", 1}}));
+  EXPECT_EQ(t.submitted_ms, 1'000'000);
+  EXPECT_EQ(t.attempts, 0);
+  EXPECT_EQ(t.max_attempts, 3);
+  auto got = store_->Get(t.id);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->id, t.id);
+  EXPECT_EQ(store_->Get("nope").error().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->Create({"", {}, 1}).error().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(TaskStoreTest, FullLifecycle) {
+  TaskRecord t = Submit();
+  auto claimed = store_->ClaimNext("w1", {"dataset_stats"}, 30'000);
+  ASSERT_TRUE(claimed.has_value() && claimed->has_value());
+  EXPECT_EQ((*claimed)->id, t.id);
+  EXPECT_EQ((*claimed)->state, TaskState::kRunning);
+  EXPECT_EQ((*claimed)->attempts, 1);
+  EXPECT_EQ((*claimed)->lease_owner, "w1");
+  EXPECT_EQ((*claimed)->lease_expires_ms, 1'030'000);
+
+  now_ += 1000;
+  json progress = {{"fraction", 0.5}, {"message", "half"}};
+  auto hb = store_->Heartbeat(t.id, "w1", 30'000, &progress);
+  ASSERT_TRUE(hb.has_value());
+  EXPECT_FALSE(*hb);
+  EXPECT_EQ(store_->Get(t.id)->progress, progress);
+  EXPECT_EQ(store_->Get(t.id)->updated_ms, 1'001'000);
+  // Another worker cannot touch it.
+  EXPECT_EQ(store_->Heartbeat(t.id, "w2", 30'000, nullptr).error().code(),
+            StatusCode::kFailedPrecondition);
+
+  now_ += 1000;
+  ASSERT_TRUE(store_->Finish(t.id, "w1", TaskState::kSucceeded, json{{"rows", 3}}, json()).ok());
+  auto done = store_->Get(t.id);
+  EXPECT_EQ(done->state, TaskState::kSucceeded);
+  EXPECT_EQ(done->result, json({{"rows", 3}}));
+  EXPECT_EQ(done->finished_ms, 1'002'000);
+  EXPECT_TRUE(done->lease_owner.empty());
+  EXPECT_EQ(store_->Finish(t.id, "w1", TaskState::kFailed, json(), json()).code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST_F(TaskStoreTest, ClaimsOldestFirstAndOnlyKnownTypes) {
+  TaskRecord a = Submit("a");
+  TaskRecord b = Submit("b");
+  TaskRecord c = Submit("a");
+  EXPECT_FALSE(store_->ClaimNext("w", {"zzz"}, 1000)->has_value());
+  EXPECT_EQ((*store_->ClaimNext("w", {"a", "b"}, 1000))->id, a.id);
+  EXPECT_EQ((*store_->ClaimNext("w", {"b"}, 1000))->id, b.id);
+  EXPECT_EQ((*store_->ClaimNext("w", {"a"}, 1000))->id, c.id);
+  EXPECT_FALSE(store_->ClaimNext("w", {"a", "b"}, 1000)->has_value());
+}
+
+TEST_F(TaskStoreTest, ConcurrentClaimsNeverDoubleClaim) {
+  for (int i = 0; i < 60; ++i) Submit();
+  std::mutex mu;
+  std::multiset<std::string> claimed;
+  std::vector<std::thread> workers;
+  // Two store instances on one file: as two processes would share it.
+  auto other = Open();
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&, w] {
+      TaskStore* s = (w % 2 == 0) ? store_.get() : other.get();
+      for (;;) {
+        auto t = s->ClaimNext("w" + std::to_string(w), {"dataset_stats"}, 1000);
+        ASSERT_TRUE(t.has_value()) << t.error().ToString();
+        if (!t->has_value()) break;
+        std::lock_guard lock(mu);
+        claimed.insert((*t)->id);
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(claimed.size(), 60u);
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), 60u);
+}
+
+TEST_F(TaskStoreTest, CancelQueuedRunningAndFinished) {
+  TaskRecord queued = Submit();
+  auto c1 = store_->RequestCancel(queued.id);
+  ASSERT_TRUE(c1.has_value());
+  EXPECT_EQ(c1->state, TaskState::kCancelled);
+  EXPECT_GT(c1->finished_ms, 0);
+  EXPECT_EQ(c1->error["code"], "cancelled");
+  // A cancelled task is never claimed.
+  EXPECT_FALSE(store_->ClaimNext("w", {"dataset_stats"}, 1000)->has_value());
+
+  TaskRecord running = Submit();
+  ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 1000)->has_value());
+  auto c2 = store_->RequestCancel(running.id);
+  EXPECT_EQ(c2->state, TaskState::kRunning);
+  EXPECT_TRUE(c2->cancel_requested);
+  EXPECT_TRUE(*store_->Heartbeat(running.id, "w", 1000, nullptr));
+  ASSERT_TRUE(store_->Finish(running.id, "w", TaskState::kCancelled, json(),
+                             json{{"code", "cancelled"}}).ok());
+
+  EXPECT_EQ(store_->RequestCancel(running.id).error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->RequestCancel("missing").error().code(), StatusCode::kNotFound);
+}
+
+TEST_F(TaskStoreTest, RecoversExpiredLeasesAndDeadOwners) {
+  TaskRecord t1 = Submit();
+  TaskRecord t2 = Submit();
+  ASSERT_TRUE(store_->ClaimNext("alive", {"dataset_stats"}, 10'000)->has_value());
+  ASSERT_TRUE(store_->ClaimNext("dead", {"dataset_stats"}, 10'000)->has_value());
+  auto is_dead = [](const std::string& owner) { return owner == "dead"; };
+
+  // Only the dead owner's task comes back at once.
+  EXPECT_EQ(store_->RecoverAbandoned(is_dead).value(), 1);
+  EXPECT_EQ(store_->Get(t2.id)->state, TaskState::kQueued);
+  EXPECT_EQ(store_->Get(t2.id)->attempts, 1);
+  EXPECT_EQ(store_->Get(t1.id)->state, TaskState::kRunning);
+  auto logs = store_->Logs(t2.id, 0, 10);
+  ASSERT_EQ(logs->size(), 1u);
+  EXPECT_NE(logs->at(0).message.find("re-queued"), std::string::npos);
+
+  // The live owner's lease runs out when it stops renewing.
+  now_ += 10'001;
+  EXPECT_EQ(store_->RecoverAbandoned(is_dead).value(), 1);
+  EXPECT_EQ(store_->Get(t1.id)->state, TaskState::kQueued);
+  // The old owner lost it.
+  EXPECT_EQ(store_->Finish(t1.id, "alive", TaskState::kSucceeded, json(), json()).code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST_F(TaskStoreTest, GivesUpAfterMaxAttempts) {
+  TaskRecord t = Submit("dataset_stats", 2);
+  auto dead = [](const std::string&) { return true; };
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    auto c = store_->ClaimNext("w", {"dataset_stats"}, 1000);
+    ASSERT_TRUE(c->has_value());
+    EXPECT_EQ((*c)->attempts, attempt);
+    EXPECT_EQ(store_->RecoverAbandoned(dead).value(), 1);
+  }
+  auto final_state = store_->Get(t.id);
+  EXPECT_EQ(final_state->state, TaskState::kFailed);
+  EXPECT_EQ(final_state->error["code"], "interrupted");
+  EXPECT_GT(final_state->finished_ms, 0);
+}
+
+TEST_F(TaskStoreTest, ReleaseReturnsTaskWithoutUsingAnAttempt) {
+  TaskRecord t = Submit();
+  ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 1000)->has_value());
+  ASSERT_TRUE(store_->Release(t.id, "w").ok());
+  auto r = store_->Get(t.id);
+  EXPECT_EQ(r->state, TaskState::kQueued);
+  EXPECT_EQ(r->attempts, 0);
+  EXPECT_EQ(store_->Release(t.id, "w").code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(TaskStoreTest, ListFiltersAndPages) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) ids.push_back(Submit(i % 2 ? "odd" : "even").id);
+  ASSERT_TRUE(store_->RequestCancel(ids[0]).has_value());
+
+  TaskQuery q;
+  q.limit = 3;
+  std::vector<std::string> seen;
+  for (;;) {
+    auto page = store_->List(q);
+    ASSERT_TRUE(page.has_value());
+    for (auto& t : page->tasks) seen.push_back(t.id);
+    if (page->next_cursor.empty()) break;
+    q.cursor = page->next_cursor;
+  }
+  EXPECT_EQ(seen, std::vector<std::string>(ids.rbegin(), ids.rend()));  // newest first
+
+  TaskQuery by_type;
+  by_type.type = "odd";
+  EXPECT_EQ(store_->List(by_type)->tasks.size(), 3u);
+  TaskQuery by_state;
+  by_state.state = TaskState::kCancelled;
+  auto cancelled = store_->List(by_state);
+  ASSERT_EQ(cancelled->tasks.size(), 1u);
+  EXPECT_EQ(cancelled->tasks[0].id, ids[0]);
+
+  TaskQuery bad;
+  bad.cursor = "garbage!";
+  EXPECT_EQ(store_->List(bad).error().field(), "cursor");
+  bad.cursor.clear();
+  bad.limit = 0;
+  EXPECT_EQ(store_->List(bad).error().field(), "limit");
+}
+
+TEST_F(TaskStoreTest, LogsAndCounts) {
+  TaskRecord t = Submit();
+  ASSERT_TRUE(store_->AppendLog(t.id, "info", "one").ok());
+  ASSERT_TRUE(store_->AppendLog(t.id, "warn", "two").ok());
+  ASSERT_TRUE(store_->AppendLog(t.id, "info", std::string(20000, 'x')).ok());
+  auto logs = store_->Logs(t.id, 0, 100);
+  ASSERT_EQ(logs->size(), 3u);
+  EXPECT_EQ(logs->at(0).seq, 1);
+  EXPECT_EQ(logs->at(1).level, "warn");
+  EXPECT_EQ(logs->at(2).message.size(), 8192u);
+  EXPECT_EQ(store_->Logs(t.id, 2, 100)->size(), 1u);
+  EXPECT_EQ(store_->AppendLog("missing", "info", "x").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->Logs("missing", 0, 10).error().code(), StatusCode::kNotFound);
+
+  Submit();
+  auto counts = store_->CountByState();
+  EXPECT_EQ(counts->at(TaskState::kQueued), 2);
+  EXPECT_EQ(counts->at(TaskState::kRunning), 0);
+  EXPECT_TRUE(store_->Ping().ok());
+}
+
+TEST_F(TaskStoreTest, SurvivesReopen) {
+  TaskRecord t = Submit();
+  ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 1000)->has_value());
+  store_.reset();
+  store_ = Open();
+  auto r = store_->Get(t.id);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->state, TaskState::kRunning);
+  EXPECT_EQ(r->lease_owner, "w");
+}
+
+TEST(OpenTaskStoreTest, RejectsUnknownUrls) {
+  EXPECT_EQ(OpenTaskStore({"postgres://localhost/db", nullptr}).error().code(),
+            StatusCode::kUnimplemented);
+  EXPECT_EQ(OpenTaskStore({"mongodb://x", nullptr}).error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenTaskStore({"", nullptr}).error().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(OpenTaskStore({"/nonexistent-dir/x/y.db", nullptr}).has_value());
+}
+
+TEST(OpenTaskStoreTest, AcceptsSqliteUrl) {
+  TempDir dir;
+  auto s = OpenTaskStore({"sqlite://" + (dir / "a.db").string(), nullptr});
+  ASSERT_TRUE(s.has_value()) << s.error().ToString();
+  EXPECT_TRUE((*s)->Ping().ok());
+}
+
+}  // namespace
+}  // namespace mlaas::metadata
