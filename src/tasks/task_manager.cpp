@@ -1,0 +1,311 @@
+#include "tasks/task_manager.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/text.h"
+#include "common/time_util.h"
+
+namespace mlaas::tasks {
+namespace {
+
+using nlohmann::json;
+
+std::string HostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+// Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat); empty
+// when the process does not exist.
+std::string ProcessStartTicks(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 22) return field;
+  }
+  return {};
+}
+
+std::string MakeOwnerId() {
+  long pid = static_cast<long>(::getpid());
+  return HostName() + ":" + std::to_string(pid) + ":" + ProcessStartTicks(pid);
+}
+
+}  // namespace
+
+Status TaskContext::CheckCancelled() const {
+  if (cancel_requested_) return Cancelled("the task was cancelled");
+  if (shutting_down_) return Cancelled("the worker is shutting down");
+  if (lease_lost_) return Cancelled("the worker lost its lease on the task");
+  return Status::Ok();
+}
+
+TaskContext::TaskContext(TaskManager& manager, TaskRecord record)
+    : manager_(manager), record_(std::move(record)), started_ms_(NowMs()) {
+  cancel_requested_ = record_.cancel_requested;
+}
+
+void TaskContext::ReportProgress(const Progress& progress) {
+  json p = progress.extra.is_object() ? progress.extra : json::object();
+  if (progress.fraction) p["fraction"] = std::clamp(*progress.fraction, 0.0, 1.0);
+  if (progress.epoch) p["epoch"] = *progress.epoch;
+  if (progress.total_epochs) p["total_epochs"] = *progress.total_epochs;
+  if (progress.step) p["step"] = *progress.step;
+  if (progress.total_steps) p["total_steps"] = *progress.total_steps;
+  if (!progress.message.empty()) p["message"] = progress.message;
+  double elapsed = static_cast<double>(NowMs() - started_ms_) / 1000.0;
+  p["elapsed_seconds"] = elapsed;
+  if (progress.fraction && *progress.fraction > 0 && *progress.fraction < 1) {
+    p["eta_seconds"] = elapsed * (1.0 - *progress.fraction) / *progress.fraction;
+  }
+  {
+    std::lock_guard lock(progress_mu_);
+    pending_progress_ = std::move(p);
+  }
+  Flush(false);
+}
+
+void TaskContext::Log(std::string_view level, const std::string& message) {
+  spdlog::debug("task {} [{}] {}", record_.id, level, message);
+  if (Status st = manager_.store_.AppendLog(record_.id, level, message); !st.ok()) {
+    spdlog::warn("task {}: cannot store log line: {}", record_.id, st.ToString());
+  }
+}
+
+void TaskContext::Flush(bool force) {
+  // One writer at a time, so an older progress report never overwrites a newer one.
+  std::lock_guard flush_lock(flush_mu_);
+  std::optional<json> progress;
+  {
+    std::lock_guard lock(progress_mu_);
+    int64_t now = NowMs();
+    if (!force && now - last_write_ms_ < manager_.options_.progress_interval_ms) return;
+    progress = std::move(pending_progress_);
+    pending_progress_.reset();
+    last_write_ms_ = now;
+  }
+  auto r = manager_.store_.Heartbeat(record_.id, manager_.owner_, manager_.options_.lease_ms,
+                                     progress ? &*progress : nullptr);
+  if (!r.has_value()) {
+    if (r.error().code() == StatusCode::kFailedPrecondition) {
+      lease_lost_ = true;
+    } else {
+      spdlog::warn("task {}: heartbeat failed: {}", record_.id, r.error().ToString());
+    }
+    return;
+  }
+  if (*r) cancel_requested_ = true;
+  if (progress) manager_.NotifyChange();
+}
+
+TaskManager::TaskManager(metadata::TaskStore& store, TaskManagerOptions options)
+    : store_(store), options_(options), owner_(MakeOwnerId()) {}
+
+TaskManager::~TaskManager() { Stop(); }
+
+void TaskManager::Register(const std::string& type, TaskHandler handler) {
+  handlers_[type] = std::move(handler);
+  types_.clear();
+  for (const auto& [name, h] : handlers_) types_.push_back(name);
+}
+
+bool TaskManager::HasType(const std::string& type) const { return handlers_.count(type) > 0; }
+
+std::vector<std::string> TaskManager::Types() const { return types_; }
+
+bool TaskManager::OwnerIsDead(const std::string& owner) {
+  auto parts = Split(owner, ':');
+  if (parts.size() != 3 || parts[0] != HostName()) return false;  // only the lease can tell
+  auto pid = ParseInt(parts[1]);
+  if (!pid) return false;
+  std::string ticks = ProcessStartTicks(static_cast<long>(*pid));
+  return ticks.empty() || ticks != parts[2];
+}
+
+Status TaskManager::Start() {
+  if (started_) return FailedPrecondition("task manager already started");
+  auto recovered = store_.RecoverAbandoned(&TaskManager::OwnerIsDead);
+  if (!recovered.has_value()) return recovered.error().WithContext("recovering tasks");
+  if (*recovered > 0) spdlog::warn("re-queued {} task(s) left by a stopped process", *recovered);
+  stopping_ = false;
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  started_ = true;
+  return Status::Ok();
+}
+
+void TaskManager::Stop() {
+  if (!started_) return;
+  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, ctx] : running_) ctx->shutting_down_ = true;
+  }
+  wake_.notify_all();
+  beat_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  heartbeat_.join();
+  started_ = false;
+}
+
+Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& params) {
+  if (!HasType(type)) return Unimplemented("no handler for task type '" + type + "'");
+  MLAAS_ASSIGN_OR_RETURN(TaskRecord r, store_.Create({type, params, options_.max_attempts}));
+  {
+    std::lock_guard lock(mu_);
+    ++submitted_;
+  }
+  wake_.notify_one();
+  NotifyChange();
+  return r;
+}
+
+Result<TaskRecord> TaskManager::Cancel(const std::string& id) {
+  MLAAS_ASSIGN_OR_RETURN(TaskRecord r, store_.RequestCancel(id));
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = running_.find(id); it != running_.end()) it->second->cancel_requested_ = true;
+  }
+  NotifyChange();
+  return r;
+}
+
+uint64_t TaskManager::WaitForChange(uint64_t seen, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(change_mu_);
+  change_cv_.wait_for(lock, timeout, [&] { return version_.load() != seen; });
+  return version_.load();
+}
+
+size_t TaskManager::running_count() const {
+  std::lock_guard lock(mu_);
+  return running_.size();
+}
+
+void TaskManager::NotifyChange() {
+  {
+    std::lock_guard lock(change_mu_);
+    ++version_;
+  }
+  change_cv_.notify_all();
+}
+
+void TaskManager::WorkerLoop() {
+  while (!stopping_) {
+    uint64_t seen;
+    {
+      std::lock_guard lock(mu_);
+      seen = submitted_;
+    }
+    auto claimed = store_.ClaimNext(owner_, types_, options_.lease_ms);
+    if (claimed.has_value() && claimed->has_value()) {
+      RunTask(std::move(**claimed));
+      continue;
+    }
+    if (!claimed.has_value()) spdlog::error("claiming a task failed: {}", claimed.error().ToString());
+    std::unique_lock lock(mu_);
+    wake_.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
+                   [&] { return stopping_.load() || submitted_ != seen; });
+  }
+}
+
+void TaskManager::HeartbeatLoop() {
+  auto tick = std::chrono::milliseconds(
+      std::max<int64_t>(10, std::min(options_.lease_ms / 3, options_.recover_interval_ms)));
+  int64_t next_beat = NowMs() + options_.lease_ms / 3;
+  int64_t next_recover = NowMs() + options_.recover_interval_ms;
+  while (!stopping_) {
+    {
+      std::unique_lock lock(mu_);
+      beat_cv_.wait_for(lock, tick, [&] { return stopping_.load(); });
+      if (stopping_) break;
+      if (NowMs() >= next_beat) {
+        // Holding mu_ keeps every context alive while we renew its lease.
+        for (auto& [id, ctx] : running_) ctx->Flush(true);
+        next_beat = NowMs() + options_.lease_ms / 3;
+      }
+    }
+    if (NowMs() >= next_recover) {
+      next_recover = NowMs() + options_.recover_interval_ms;
+      auto n = store_.RecoverAbandoned(&TaskManager::OwnerIsDead);
+      if (!n.has_value()) {
+        spdlog::warn("task recovery failed: {}", n.error().ToString());
+      } else if (*n > 0) {
+        spdlog::warn("re-queued {} abandoned task(s)", *n);
+        {
+          std::lock_guard lock(mu_);
+          ++submitted_;
+        }
+        wake_.notify_all();
+        NotifyChange();
+      }
+    }
+  }
+}
+
+void TaskManager::RunTask(TaskRecord record) {
+  std::unique_ptr<TaskContext> ctx(new TaskContext(*this, std::move(record)));
+  const std::string id = ctx->id();
+  {
+    std::lock_guard lock(mu_);
+    running_[id] = ctx.get();
+    if (stopping_) ctx->shutting_down_ = true;
+  }
+  NotifyChange();
+  ctx->Log("info", "attempt " + std::to_string(ctx->attempt()) + " of " +
+                       std::to_string(ctx->record_.max_attempts) + " started on " + owner_);
+  spdlog::info("task {} ({}) started, attempt {}", id, ctx->type(), ctx->attempt());
+
+  Result<json> result = Internal("no handler ran");
+  try {
+    result = handlers_.at(ctx->type())(*ctx);
+  } catch (const std::exception& e) {
+    result = Internal(std::string("unexpected error: ") + e.what());
+  } catch (...) {
+    result = Internal("unexpected error of unknown type");
+  }
+  {
+    std::lock_guard lock(mu_);
+    running_.erase(id);
+  }
+  ctx->Flush(true);  // last progress report; also learns of a late cancel or a lost lease
+
+  Status st;
+  if (ctx->lease_lost_) {
+    spdlog::warn("task {}: lease lost while running; its new holder decides the outcome", id);
+  } else if (!result.has_value() && ctx->shutting_down_ && !ctx->cancel_requested_) {
+    ctx->Log("info", "worker shutting down; task handed back to the queue");
+    st = store_.Release(id, owner_);
+  } else if (result.has_value()) {
+    ctx->Log("info", "succeeded");
+    st = store_.Finish(id, owner_, TaskState::kSucceeded, *result, json());
+    spdlog::info("task {} succeeded", id);
+  } else if (result.error().code() == StatusCode::kCancelled && ctx->cancel_requested_) {
+    ctx->Log("info", "cancelled");
+    st = store_.Finish(id, owner_, TaskState::kCancelled, json(),
+                       json{{"code", "cancelled"}, {"message", "cancelled by request"}});
+    spdlog::info("task {} cancelled", id);
+  } else {
+    const Status& err = result.error();
+    json e = {{"code", StatusCodeName(err.code())}, {"message", err.message()}};
+    if (!err.field().empty()) e["field"] = err.field();
+    ctx->Log("error", err.ToString());
+    st = store_.Finish(id, owner_, TaskState::kFailed, json(), e);
+    spdlog::warn("task {} failed: {}", id, err.ToString());
+  }
+  if (!st.ok()) spdlog::error("task {}: cannot record the outcome: {}", id, st.ToString());
+  NotifyChange();
+}
+
+}  // namespace mlaas::tasks

@@ -1,0 +1,160 @@
+// mlaas::tasks — runs durable tasks on a pool of worker threads.
+//
+// Handlers are registered per task type. Workers claim queued tasks from the TaskStore
+// (oldest first), run the handler with a TaskContext and record the outcome. While a task
+// runs, its lease is renewed by progress reports and by a heartbeat thread; tasks left
+// running by a dead process are recovered (re-queued) at start and periodically, so a
+// crash loses nothing. Several processes (servers or `mlaas worker`) may share one store.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "metadata/task_store.h"
+
+namespace mlaas::tasks {
+
+using metadata::TaskRecord;
+using metadata::TaskState;
+
+// What a handler reports while it works; unset fields are left out of the task's progress.
+struct Progress {
+  std::optional<double> fraction{};  // 0..1 of the whole task
+  std::optional<int64_t> epoch{};
+  std::optional<int64_t> total_epochs{};
+  std::optional<int64_t> step{};
+  std::optional<int64_t> total_steps{};
+  std::string message{};
+  nlohmann::json extra = nlohmann::json::object();  // e.g. {"loss": 1.2}
+};
+
+// The handler's view of its task. Thread-compatible: used by the handler's thread, while
+// cancellation is signalled from others.
+class TaskContext {
+ public:
+  const std::string& id() const { return record_.id; }
+  const std::string& type() const { return record_.type; }
+  const nlohmann::json& params() const { return record_.params; }
+  int attempt() const { return record_.attempts; }
+
+  // True once the user cancelled the task, the server is shutting down or the lease was
+  // lost. Handlers check it between units of work and then return CheckCancelled().
+  bool cancelled() const { return cancel_requested_ || shutting_down_ || lease_lost_; }
+  // Cancelled status when cancelled(), OK otherwise.
+  Status CheckCancelled() const;
+
+  // Stores progress (at most every progress_interval_ms; the last report is always kept)
+  // and renews the lease. Adds elapsed_seconds and, when fraction > 0, eta_seconds.
+  void ReportProgress(const Progress& progress);
+  // Appends a line to the task's log (GET /api/v1/tasks/{id}/logs).
+  void Log(std::string_view level, const std::string& message);
+
+ private:
+  friend class TaskManager;
+  TaskContext(class TaskManager& manager, TaskRecord record);
+  // Renews the lease and writes the pending progress, if any (unless `force` is false and
+  // the last write was less than progress_interval_ms ago). Learns of cancellation.
+  void Flush(bool force);
+
+  class TaskManager& manager_;
+  TaskRecord record_;
+  int64_t started_ms_;
+  std::atomic<bool> cancel_requested_{false};
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> lease_lost_{false};
+  std::mutex flush_mu_;     // serialises store writes of this task
+  std::mutex progress_mu_;  // guards the two fields below
+  std::optional<nlohmann::json> pending_progress_;
+  int64_t last_write_ms_ = 0;
+};
+
+// Returns the task's result JSON; an error Status fails the task (Cancelled: cancelled).
+using TaskHandler = std::function<Result<nlohmann::json>(TaskContext&)>;
+
+struct TaskManagerOptions {
+  int workers = 2;
+  int64_t lease_ms = 30'000;             // a silent worker loses its task after this
+  int64_t poll_interval_ms = 500;        // idle workers look for work queued elsewhere
+  int64_t progress_interval_ms = 250;    // minimum spacing of progress writes
+  int64_t recover_interval_ms = 5'000;   // how often abandoned tasks are looked for
+  int max_attempts = 3;                  // per task, counting crash recoveries
+};
+
+class TaskManager {
+ public:
+  TaskManager(metadata::TaskStore& store, TaskManagerOptions options);
+  ~TaskManager();
+  TaskManager(const TaskManager&) = delete;
+  TaskManager& operator=(const TaskManager&) = delete;
+
+  // Registers the handler of a task type. Call before Start.
+  void Register(const std::string& type, TaskHandler handler);
+  bool HasType(const std::string& type) const;
+  std::vector<std::string> Types() const;
+
+  // Recovers tasks abandoned by dead processes and starts the workers. With workers == 0
+  // nothing runs here (a submit-only front-end); tasks wait for another process.
+  Status Start();
+  // Stops the workers; running tasks are asked to stop and handed back to the queue.
+  void Stop();
+
+  Result<TaskRecord> Submit(const std::string& type, const nlohmann::json& params);
+  // See TaskStore::RequestCancel; a task running here is signalled at once.
+  Result<TaskRecord> Cancel(const std::string& id);
+
+  // A counter bumped whenever this process changes a task. WaitForChange blocks until it
+  // moves past `seen` or `timeout` passes (changes made by other processes are not seen:
+  // watchers poll the store after a timeout).
+  uint64_t version() const { return version_.load(); }
+  uint64_t WaitForChange(uint64_t seen, std::chrono::milliseconds timeout);
+
+  // "host:pid:start-ticks" — identifies this process as the holder of running tasks.
+  const std::string& owner_id() const { return owner_; }
+  size_t running_count() const;
+  bool started() const { return started_; }
+
+  // True when `owner` is a process on this host that no longer exists (or has been
+  // replaced by another process with the same pid).
+  static bool OwnerIsDead(const std::string& owner);
+
+ private:
+  friend class TaskContext;
+  void WorkerLoop();
+  void HeartbeatLoop();
+  void RunTask(TaskRecord record);
+  void NotifyChange();
+
+  metadata::TaskStore& store_;
+  TaskManagerOptions options_;
+  std::string owner_;
+  std::map<std::string, TaskHandler> handlers_;
+  std::vector<std::string> types_;
+
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+  std::vector<std::thread> workers_;
+  std::thread heartbeat_;
+
+  mutable std::mutex mu_;           // guards running_ and the wake-up condition
+  std::condition_variable wake_;    // new work or stop
+  std::condition_variable beat_cv_; // heartbeat thread's sleep
+  std::map<std::string, TaskContext*> running_;
+  uint64_t submitted_ = 0;          // bumped by Submit so idle workers wake
+
+  std::atomic<uint64_t> version_{0};
+  std::mutex change_mu_;
+  std::condition_variable change_cv_;
+};
+
+}  // namespace mlaas::tasks

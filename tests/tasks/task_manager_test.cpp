@@ -1,0 +1,206 @@
+#include "tasks/task_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include "testutil/temp_dir.h"
+#include "testutil/wait.h"
+
+namespace mlaas::tasks {
+namespace {
+
+using metadata::TaskState;
+using mlaas::testing::TempDir;
+using mlaas::testing::WaitFor;
+using nlohmann::json;
+
+class TaskManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = metadata::OpenTaskStore({(dir_ / "mlaas.db").string(), nullptr});
+    ASSERT_TRUE(s.has_value());
+    store_ = std::move(s).value();
+  }
+
+  std::unique_ptr<TaskManager> Make(int workers = 2) {
+    TaskManagerOptions o;
+    o.workers = workers;
+    o.poll_interval_ms = 20;
+    o.progress_interval_ms = 0;
+    o.lease_ms = 3000;
+    o.recover_interval_ms = 100;
+    auto m = std::make_unique<TaskManager>(*store_, o);
+    m->Register("sum", [](TaskContext& ctx) -> Result<json> {
+      int64_t total = 0;
+      for (const auto& v : ctx.params().at("values")) total += v.get<int64_t>();
+      ctx.ReportProgress({.fraction = 1.0, .message = "added"});
+      ctx.Log("info", "sum is " + std::to_string(total));
+      return json{{"sum", total}};
+    });
+    m->Register("fail", [](TaskContext&) -> Result<json> {
+      return InvalidArgument("column 'x' does not exist", "dataset.loader_kwargs.text_column");
+    });
+    m->Register("throw", [](TaskContext&) -> Result<json> {
+      throw std::runtime_error("boom");
+    });
+    m->Register("loop", [this](TaskContext& ctx) -> Result<json> {
+      int64_t step = 0;
+      while (!ctx.cancelled()) {
+        ctx.ReportProgress({.step = ++step, .message = "looping"});
+        loop_steps_ = step;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      MLAAS_RETURN_IF_ERROR(ctx.CheckCancelled());
+      return json::object();
+    });
+    return m;
+  }
+
+  TaskState StateOf(const std::string& id) { return store_->Get(id)->state; }
+  bool Reaches(const std::string& id, TaskState s) {
+    return WaitFor([&] { return StateOf(id) == s; });
+  }
+
+  TempDir dir_;
+  std::unique_ptr<metadata::TaskStore> store_;
+  std::atomic<int64_t> loop_steps_{0};
+};
+
+TEST_F(TaskManagerTest, RunsTasksAndRecordsResults) {
+  auto m = Make();
+  ASSERT_TRUE(m->Start().ok());
+  auto t = m->Submit("sum", json{{"values", {1, 2, 3}}});
+  ASSERT_TRUE(t.has_value());
+  ASSERT_TRUE(Reaches(t->id, TaskState::kSucceeded));
+  auto r = store_->Get(t->id);
+  EXPECT_EQ(r->result, json({{"sum", 6}}));
+  EXPECT_EQ(r->attempts, 1);
+  EXPECT_EQ(r->progress["fraction"], 1.0);
+  EXPECT_EQ(r->progress["message"], "added");
+  EXPECT_TRUE(r->progress.contains("elapsed_seconds"));
+  EXPECT_GE(r->finished_ms, r->started_ms);
+  auto logs = store_->Logs(t->id, 0, 10);
+  ASSERT_GE(logs->size(), 3u);
+  EXPECT_NE(logs->at(0).message.find("attempt 1 of 3"), std::string::npos);
+  EXPECT_EQ(logs->at(1).message, "sum is 6");
+  EXPECT_EQ(logs->back().message, "succeeded");
+}
+
+TEST_F(TaskManagerTest, FailuresKeepCodeMessageAndField) {
+  auto m = Make();
+  ASSERT_TRUE(m->Start().ok());
+  auto t = m->Submit("fail", json::object());
+  ASSERT_TRUE(Reaches(t->id, TaskState::kFailed));
+  auto r = store_->Get(t->id);
+  EXPECT_EQ(r->error["code"], "invalid_argument");
+  EXPECT_EQ(r->error["field"], "dataset.loader_kwargs.text_column");
+
+  auto thrown = m->Submit("throw", json::object());
+  ASSERT_TRUE(Reaches(thrown->id, TaskState::kFailed));
+  EXPECT_EQ(store_->Get(thrown->id)->error["message"], "unexpected error: boom");
+}
+
+TEST_F(TaskManagerTest, UnknownTypesAreRefused) {
+  auto m = Make();
+  EXPECT_EQ(m->Submit("nope", json::object()).error().code(), StatusCode::kUnimplemented);
+  EXPECT_TRUE(m->HasType("sum"));
+  EXPECT_EQ(m->Types().size(), 4u);
+}
+
+TEST_F(TaskManagerTest, CancelStopsARunningTaskCooperatively) {
+  auto m = Make();
+  ASSERT_TRUE(m->Start().ok());
+  auto t = m->Submit("loop", json::object());
+  ASSERT_TRUE(WaitFor([&] { return loop_steps_ > 3; }));
+  auto c = m->Cancel(t->id);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->cancel_requested);
+  ASSERT_TRUE(Reaches(t->id, TaskState::kCancelled));
+  EXPECT_EQ(store_->Get(t->id)->error["code"], "cancelled");
+  EXPECT_EQ(m->Cancel(t->id).error().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(TaskManagerTest, CancelFromAnotherProcessIsSeenThroughTheStore) {
+  auto m = Make();
+  ASSERT_TRUE(m->Start().ok());
+  auto t = m->Submit("loop", json::object());
+  ASSERT_TRUE(WaitFor([&] { return loop_steps_ > 3; }));
+  ASSERT_TRUE(store_->RequestCancel(t->id).has_value());  // not through the manager
+  ASSERT_TRUE(Reaches(t->id, TaskState::kCancelled));
+}
+
+TEST_F(TaskManagerTest, QueuedTasksCanBeCancelledBeforeTheyRun) {
+  auto m = Make(/*workers=*/0);
+  ASSERT_TRUE(m->Start().ok());
+  auto t = m->Submit("sum", json{{"values", {1}}});
+  auto c = m->Cancel(t->id);
+  EXPECT_EQ(c->state, TaskState::kCancelled);
+}
+
+TEST_F(TaskManagerTest, StopHandsRunningTasksBack) {
+  auto m = Make(1);
+  ASSERT_TRUE(m->Start().ok());
+  auto t = m->Submit("loop", json::object());
+  ASSERT_TRUE(WaitFor([&] { return loop_steps_ > 3; }));
+  m->Stop();
+  auto r = store_->Get(t->id);
+  EXPECT_EQ(r->state, TaskState::kQueued);
+  EXPECT_EQ(r->attempts, 0);
+  // A new manager picks it up again.
+  loop_steps_ = 0;
+  auto m2 = Make(1);
+  ASSERT_TRUE(m2->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return loop_steps_ > 3; }));
+  EXPECT_EQ(StateOf(t->id), TaskState::kRunning);
+  ASSERT_TRUE(m2->Cancel(t->id).has_value());
+  ASSERT_TRUE(Reaches(t->id, TaskState::kCancelled));
+}
+
+TEST_F(TaskManagerTest, RecoversTasksOfADeadProcessAtStart) {
+  auto t = store_->Create({"sum", json{{"values", {4, 5}}}, 3});
+  // Claimed by a process of this host that no longer exists.
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  std::string dead_owner = std::string(host) + ":999999999:12345";
+  ASSERT_TRUE(TaskManager::OwnerIsDead(dead_owner));
+  ASSERT_TRUE(store_->ClaimNext(dead_owner, {"sum"}, 600'000)->has_value());
+
+  auto m = Make();
+  ASSERT_TRUE(m->Start().ok());
+  ASSERT_TRUE(Reaches(t->id, TaskState::kSucceeded));
+  auto r = store_->Get(t->id);
+  EXPECT_EQ(r->attempts, 2);
+  EXPECT_EQ(r->result["sum"], 9);
+}
+
+TEST_F(TaskManagerTest, OwnerIdentityIsThisProcess) {
+  auto m = Make(0);
+  EXPECT_FALSE(TaskManager::OwnerIsDead(m->owner_id()));
+  EXPECT_FALSE(TaskManager::OwnerIsDead("some-other-host:1:1"));  // only a lease can tell
+  EXPECT_FALSE(TaskManager::OwnerIsDead("garbage"));
+}
+
+TEST_F(TaskManagerTest, WaitForChangeWakesOnProgress) {
+  auto m = Make();
+  ASSERT_TRUE(m->Start().ok());
+  uint64_t v = m->version();
+  auto t = m->Submit("sum", json{{"values", {1}}});
+  EXPECT_NE(m->WaitForChange(v, std::chrono::seconds(10)), v);
+  ASSERT_TRUE(Reaches(t->id, TaskState::kSucceeded));
+}
+
+TEST_F(TaskManagerTest, ManyTasksAllComplete) {
+  auto m = Make(3);
+  ASSERT_TRUE(m->Start().ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(m->Submit("sum", json{{"values", {i, 1}}})->id);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_TRUE(Reaches(ids[i], TaskState::kSucceeded));
+    EXPECT_EQ(store_->Get(ids[i])->result["sum"], static_cast<int64_t>(i) + 1);
+  }
+  EXPECT_EQ(m->running_count(), 0u);
+}
+
+}  // namespace
+}  // namespace mlaas::tasks
