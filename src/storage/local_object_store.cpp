@@ -419,6 +419,20 @@ Result<ListResult> LocalObjectStore::List(const ListOptions& options) {
   return std::move(lister.result);
 }
 
+Result<std::unique_ptr<ObjectReader>> OpenFileReader(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFound("file " + path.string() + " does not exist");
+    return ErrnoStatus("open " + path.string(), errno);
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return InvalidArgument(path.string() + " is not a regular file");
+  }
+  return std::unique_ptr<ObjectReader>(new LocalReader(fd, InfoFromStat(path.string(), st)));
+}
+
 Result<LocalizedPath> LocalObjectStore::Localize(const std::string& key) {
   MLAAS_RETURN_IF_ERROR(Stat(key).status());
   MLAAS_ASSIGN_OR_RETURN(fs::path p, Resolve(key));

@@ -30,7 +30,7 @@ class LocalObjectStore final : public ObjectStore {
   // model directory): relative paths are relative to the root; absolute paths must lie
   // inside it. InvalidArgument for "..", for paths outside the root and for paths whose
   // symbolic links lead outside it.
-  Result<std::string> KeyForPath(std::string_view path) const;
+  Result<std::string> KeyForPath(std::string_view path) const override;
 
   // The file or directory a key names (it may not exist). InvalidArgument as KeyForPath.
   Result<std::filesystem::path> Resolve(const std::string& key) const;
@@ -44,5 +44,8 @@ class LocalObjectStore final : public ObjectStore {
   std::filesystem::path root_;  // canonical
   std::filesystem::path tmp_;   // canonical
 };
+
+// Opens a plain file (outside any store) for reading, e.g. a CLI's local input.
+Result<std::unique_ptr<ObjectReader>> OpenFileReader(const std::filesystem::path& path);
 
 }  // namespace mlaas::storage

@@ -1,5 +1,6 @@
 #include "storage/object_store.h"
 
+#include <algorithm>
 #include <system_error>
 
 #include "common/text.h"
@@ -44,6 +45,26 @@ Result<std::string> ObjectStore::GetString(const std::string& key, uint64_t max_
 
 namespace {
 
+class StringReader final : public ObjectReader {
+ public:
+  StringReader(std::string data, std::string key) : data_(std::move(data)) {
+    info_.key = std::move(key);
+    info_.size = data_.size();
+  }
+  const ObjectInfo& info() const override { return info_; }
+  Result<size_t> Read(char* buf, size_t n) override {
+    size_t take = std::min(n, data_.size() - pos_);
+    std::copy_n(data_.data() + pos_, take, buf);
+    pos_ += take;
+    return take;
+  }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+  ObjectInfo info_;
+};
+
 Status CheckSegments(std::string_view text, std::string_view what, bool allow_trailing_slash) {
   if (text.size() > 1024) return InvalidArgument(std::string(what) + " is longer than 1024 bytes");
   if (!IsValidUtf8(text)) return InvalidArgument(std::string(what) + " is not valid UTF-8");
@@ -73,6 +94,10 @@ Status CheckSegments(std::string_view text, std::string_view what, bool allow_tr
 }
 
 }  // namespace
+
+std::unique_ptr<ObjectReader> MemoryReader(std::string data, std::string key) {
+  return std::make_unique<StringReader>(std::move(data), std::move(key));
+}
 
 Status ValidateKey(std::string_view key) {
   if (key.empty()) return InvalidArgument("object key must not be empty");

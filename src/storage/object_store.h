@@ -92,12 +92,18 @@ class ObjectStore {
   virtual Status Delete(const std::string& key) = 0;
   virtual Result<ListResult> List(const ListOptions& options) = 0;
   virtual Result<LocalizedPath> Localize(const std::string& key) = 0;
+  // Turns a user-supplied path of this storage type into a key or key prefix (a model
+  // directory). InvalidArgument naming the problem for paths that are not allowed.
+  virtual Result<std::string> KeyForPath(std::string_view path) const = 0;
 
   // Whole-object helpers built on the streaming calls.
   Result<ObjectInfo> PutString(const std::string& key, std::string_view data);
   // ResourceExhausted when the object is larger than `max_bytes`.
   Result<std::string> GetString(const std::string& key, uint64_t max_bytes = 64ull << 20);
 };
+
+// A reader over bytes held in memory (tests, small generated inputs).
+std::unique_ptr<ObjectReader> MemoryReader(std::string data, std::string key = "memory");
 
 // InvalidArgument (naming the problem) unless `key` is a valid object key.
 Status ValidateKey(std::string_view key);
