@@ -67,6 +67,12 @@ class LocalReader final : public ObjectReader {
       if (errno != EINTR) return ErrnoStatus("read " + info_.key, errno);
     }
   }
+  Status Seek(uint64_t offset) override {
+    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+      return ErrnoStatus("seek " + info_.key, errno);
+    }
+    return Status::Ok();
+  }
 
  private:
   int fd_;

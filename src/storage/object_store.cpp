@@ -58,6 +58,10 @@ class StringReader final : public ObjectReader {
     pos_ += take;
     return take;
   }
+  Status Seek(uint64_t offset) override {
+    pos_ = std::min<size_t>(offset, data_.size());
+    return Status::Ok();
+  }
 
  private:
   std::string data_;

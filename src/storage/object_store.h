@@ -46,6 +46,11 @@ class ObjectReader {
   virtual const ObjectInfo& info() const = 0;
   // Reads up to `n` bytes into `buf`; returns 0 at the end of the object.
   virtual Result<size_t> Read(char* buf, size_t n) = 0;
+  // Moves to byte `offset` (for ranged downloads). Unimplemented where not supported.
+  virtual Status Seek(uint64_t offset) {
+    (void)offset;
+    return Unimplemented("this reader cannot seek");
+  }
 };
 
 // Streaming writer of one object; nothing is visible under the key until Commit succeeds.

@@ -39,7 +39,7 @@ Result<ObjectRef> StorageRegistry::Resolve(const nlohmann::json& block,
   }
   auto key = (*store)->KeyForPath(block["path"].get<std::string>());
   if (!key.has_value()) {
-    return InvalidArgument("'" + field + ".path' " + key.error().message(), field + ".path");
+    return InvalidArgument("'" + field + ".path': " + key.error().message(), field + ".path");
   }
   return ObjectRef{*store, *key};
 }

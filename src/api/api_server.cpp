@@ -1,0 +1,313 @@
+#include "api/api_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+
+#include "api/server_state.h"
+#include "common/json_schema.h"
+#include "common/text.h"
+
+namespace mlaas::api {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxJsonDepth = 64;
+
+std::string RequestId(const httplib::Request& req) {
+  std::string id = req.get_header_value("X-Request-Id");
+  bool ok = !id.empty() && id.size() <= 128;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') ok = false;
+  }
+  return ok ? id : NewUuid();
+}
+
+void RawError(httplib::Response& res, int http_status, const std::string& code,
+              const std::string& message, const std::string& request_id) {
+  res.status = http_status;
+  json e = {{"code", code}, {"message", message}};
+  if (!request_id.empty()) e["request_id"] = request_id;
+  res.set_content(DumpJson(json{{"error", e}}), "application/json");
+}
+
+std::string Join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// Rejects documents nested deeper than kMaxJsonDepth before the recursive parser sees them.
+bool NestingWithinLimit(const std::string& body) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return false;
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+    }
+  }
+  return true;
+}
+
+// Reads and validates a JSON body; false (with the error response written) when it is bad.
+bool ReadJsonBody(ServerState& s, RequestContext& ctx, const httplib::ContentReader* reader) {
+  const size_t limit = s.options.max_body_bytes;
+  std::string body;
+  if (reader != nullptr) {
+    if (ctx.req.has_header("Content-Length") &&
+        ctx.req.get_header_value<uint64_t>("Content-Length") > limit) {
+      ctx.res.set_header("Connection", "close");
+      RawError(ctx.res, 413, "payload_too_large",
+               "request body is larger than the " + FormatBytes(limit) + " allowed",
+               ctx.request_id);
+      return false;
+    }
+    bool too_big = false;
+    bool ok = (*reader)([&](const char* data, size_t len) {
+      if (body.size() + len > limit) {
+        too_big = true;
+        return false;
+      }
+      body.append(data, len);
+      return true;
+    });
+    if (too_big) {
+      ctx.res.set_header("Connection", "close");
+      RawError(ctx.res, 413, "payload_too_large",
+               "request body is larger than the " + FormatBytes(limit) + " allowed",
+               ctx.request_id);
+      return false;
+    }
+    if (!ok) {
+      ctx.res.set_header("Connection", "close");
+      RawError(ctx.res, 400, "invalid_body", "the request body could not be read", ctx.request_id);
+      return false;
+    }
+  } else {
+    body = ctx.req.body;
+  }
+  if (Trim(body).empty()) {
+    ctx.Error(InvalidArgument("request body is empty; expected a JSON object"));
+    return false;
+  }
+  if (!NestingWithinLimit(body)) {
+    RawError(ctx.res, 400, "invalid_json",
+             "request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels",
+             ctx.request_id);
+    return false;
+  }
+  try {
+    ctx.body = json::parse(body);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> the tail.
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    RawError(ctx.res, 400, "invalid_json", "request body is not valid JSON: " + what,
+             ctx.request_id);
+    return false;
+  }
+  if (Status st = ValidateJson(ctx.body, ctx.route.request_schema); !st.ok()) {
+    ctx.Error(st);
+    return false;
+  }
+  return true;
+}
+
+void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& res,
+              const httplib::ContentReader* reader) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string request_id = RequestId(req);
+  res.set_header("X-Request-Id", request_id);
+  RouteMatch m = s.router.Match(req.method, req.path);
+  std::string label = m.route ? m.route->pattern : "unmatched";
+
+  if (req.method == "OPTIONS") {
+    auto get = s.router.Match("GET", req.path);
+    std::vector<std::string> allowed = get.allowed_methods;
+    if (get.route) allowed.push_back("GET");
+    for (const char* method : {"POST", "PUT", "DELETE"}) {
+      if (s.router.Match(method, req.path).route) allowed.push_back(method);
+    }
+    if (allowed.empty()) {
+      RawError(res, 404, "not_found", "no route for " + req.path, request_id);
+    } else {
+      allowed.push_back("OPTIONS");
+      res.set_header("Allow", Join(allowed, ", "));
+      res.status = 204;
+    }
+  } else if (!m.route && !m.allowed_methods.empty()) {
+    res.set_header("Allow", Join(m.allowed_methods, ", "));
+    RawError(res, 405, "method_not_allowed",
+             "method " + req.method + " is not allowed on " + req.path + " (allowed: " +
+                 Join(m.allowed_methods, ", ") + ")",
+             request_id);
+  } else if (!m.route) {
+    RawError(res, 404, "not_found", "no route for " + req.method + " " + req.path, request_id);
+  } else {
+    RequestContext ctx{req, res, *m.route, std::move(m.path_params), json(), nullptr, request_id};
+    bool ready = true;
+    if (m.route->body == BodyKind::kJson) {
+      ready = ReadJsonBody(s, ctx, reader);
+    } else if (m.route->body == BodyKind::kStream) {
+      ctx.reader = reader;
+    }
+    if (ready) {
+      try {
+        m.route->handler(ctx);
+      } catch (const std::exception& e) {
+        spdlog::error("request {} {} {} failed: {}", request_id, req.method, req.path, e.what());
+        ctx.Error(Internal("internal error while handling the request (request id " +
+                           request_id + ")"));
+      }
+    }
+  }
+  if (res.status == -1) res.status = 200;
+
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s.metrics.Record(req.method, label, res.status, seconds);
+  bool quiet = label == "/healthz" || label == "/readyz" || label == "/metrics";
+  spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "{} {} -> {} {:.1f} ms [{}]",
+              req.method, req.path, res.status, seconds * 1000, request_id);
+}
+
+}  // namespace
+
+Result<int64_t> IntQuery(const RequestContext& ctx, const std::string& name, int64_t fallback,
+                         int64_t min, int64_t max) {
+  auto raw = ctx.Query(name);
+  if (!raw) return fallback;
+  auto v = ParseInt(*raw);
+  if (!v) return InvalidArgument("query parameter '" + name + "' must be an integer", name);
+  if (*v < min || *v > max) {
+    return InvalidArgument("query parameter '" + name + "' must be between " +
+                               std::to_string(min) + " and " + std::to_string(max),
+                           name);
+  }
+  return *v;
+}
+
+ApiServer::ApiServer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+ApiServer::~ApiServer() { Stop(); }
+
+Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
+                                                     ApiServices services) {
+  if (options.port < 0 || options.port > 65535) {
+    return InvalidArgument("port must be between 0 and 65535", "port");
+  }
+  if (options.http_threads < 1) return InvalidArgument("http_threads must be >= 1", "http_threads");
+  auto state = std::make_unique<State>(options, services);
+  AddSystemRoutes(*state);
+  AddTaskRoutes(*state);
+  AddObjectRoutes(*state);
+  AddMlRoutes(*state);
+
+  State* s = state.get();
+  httplib::Server& http = s->http;
+  const int threads = options.http_threads;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http.set_read_timeout(options.read_timeout_s, 0);
+  http.set_write_timeout(options.write_timeout_s, 0);
+  http.set_keep_alive_timeout(options.keep_alive_timeout_s);
+  http.set_keep_alive_max_count(1000);
+  http.set_tcp_nodelay(true);
+  // Uploads are streamed and checked against their own limit; JSON bodies against theirs.
+  http.set_payload_max_length(std::max<uint64_t>(options.max_upload_bytes, options.max_body_bytes));
+
+  auto plain = [s](const httplib::Request& req, httplib::Response& res) {
+    Dispatch(*s, req, res, nullptr);
+  };
+  auto with_reader = [s](const httplib::Request& req, httplib::Response& res,
+                         const httplib::ContentReader& reader) { Dispatch(*s, req, res, &reader); };
+  http.Get(".*", plain);
+  http.Options(".*", plain);
+  http.Post(".*", plain);
+  http.Post(".*", with_reader);
+  http.Put(".*", plain);
+  http.Put(".*", with_reader);
+  http.Patch(".*", plain);
+  http.Patch(".*", with_reader);
+  http.Delete(".*", plain);
+  http.Delete(".*", with_reader);
+
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    static const char* kServed[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    for (const char* m : kServed) {
+      if (req.method == m) return httplib::Server::HandlerResponse::Unhandled;
+    }
+    RawError(res, 405, "method_not_allowed", "method " + req.method + " is not supported", "");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Errors cpp-httplib produces itself (malformed request line, oversize body on a route
+  // that does not stream) get the same JSON error shape.
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty() || res.content_provider_) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    std::string code = res.status == 413 ? "payload_too_large"
+                       : res.status == 404 ? "not_found"
+                                           : "bad_request";
+    RawError(res, res.status, code,
+             res.status == 413 ? "request body too large" : "the request could not be served",
+             "");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("unhandled error on {} {}: {}", req.method, req.path, what);
+        RawError(res, 500, "internal", "internal error", "");
+      });
+  return std::unique_ptr<ApiServer>(new ApiServer(std::move(state)));
+}
+
+Result<int> ApiServer::Bind() {
+  const auto& o = state_->options;
+  int port = o.port;
+  if (port == 0) {
+    port = state_->http.bind_to_any_port(o.host);
+    if (port < 0) port = 0;
+  } else if (!state_->http.bind_to_port(o.host, port)) {
+    port = 0;
+  }
+  if (port == 0) {
+    return Unavailable("cannot listen on " + o.host + ":" + std::to_string(o.port) +
+                       " (is the address in use or invalid?)");
+  }
+  return port;
+}
+
+Status ApiServer::Serve() {
+  if (!state_->http.listen_after_bind()) {
+    if (state_->stopping) return Status::Ok();
+    return Unavailable("the HTTP server stopped unexpectedly");
+  }
+  return Status::Ok();
+}
+
+void ApiServer::Stop() {
+  if (!state_) return;
+  state_->stopping = true;
+  state_->http.stop();
+}
+
+nlohmann::json ApiServer::OpenApi() const { return BuildOpenApi(*state_); }
+
+}  // namespace mlaas::api

@@ -1,0 +1,60 @@
+// mlaas::api — the HTTP front-end: REST API of SPEC.md, task endpoints, object upload and
+// download, health, Prometheus metrics and the OpenAPI document. Handlers parse and
+// validate, call one library function and render the result; no business logic lives here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.h"
+#include "metadata/task_store.h"
+#include "storage/storage_registry.h"
+#include "tasks/task_manager.h"
+
+namespace mlaas::api {
+
+struct ApiOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                          // 0: any free port (see ApiServer::Bind)
+  size_t max_body_bytes = 16u << 20;        // JSON request bodies
+  uint64_t max_upload_bytes = 10ull << 30;  // PUT /api/v1/objects/{key}
+  int http_threads = 64;                    // connections served at once
+  int read_timeout_s = 30;
+  int write_timeout_s = 30;
+  int keep_alive_timeout_s = 5;
+  std::string version = "dev";
+};
+
+// The services the API fronts. They must outlive the server.
+struct ApiServices {
+  storage::StorageRegistry& storage;
+  metadata::TaskStore& task_store;
+  tasks::TaskManager& tasks;
+};
+
+class ApiServer {
+ public:
+  static Result<std::unique_ptr<ApiServer>> Create(const ApiOptions& options,
+                                                   ApiServices services);
+  ~ApiServer();
+
+  // Binds the listening socket; returns the port (useful with port 0).
+  Result<int> Bind();
+  // Serves until Stop(); call Bind() first.
+  Status Serve();
+  // Stops accepting, ends event streams and returns from Serve(). Thread-safe.
+  void Stop();
+
+  // The OpenAPI 3 document describing every route.
+  nlohmann::json OpenApi() const;
+
+  struct State;  // defined in server_state.h, internal to the module
+
+ private:
+  explicit ApiServer(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace mlaas::api

@@ -1,0 +1,172 @@
+// The ML endpoints of SPEC.md §1 and the dataset-statistics task. Each validates its body
+// against the SPEC request blocks and resolves every storage path before doing anything;
+// a capability this build does not have yet answers 501, never a made-up result.
+#include "api/schemas.h"
+#include "api/server_state.h"
+#include "dataset/dataset_stats.h"
+#include "dataset/record_reader.h"
+
+namespace mlaas::api {
+
+using nlohmann::json;
+
+namespace {
+
+// Request blocks that name something in storage, in the order they are checked.
+constexpr const char* kStorageBlocks[] = {"tokenizer", "model", "dataset", "model_save",
+                                          "vector_store_save"};
+
+struct MlRoute {
+  std::string pattern;
+  std::string summary;
+  json schema;
+  std::string task_type;   // empty: answered synchronously
+  std::string capability;  // named in the 501 message
+};
+
+// Resolves every {path, storage_type} block of the body; errors name the field.
+Status ResolveStorage(ServerState& s, const json& body) {
+  for (const char* block : kStorageBlocks) {
+    if (!body.contains(block) || !body[block].contains("path")) continue;
+    MLAAS_RETURN_IF_ERROR(s.services.storage.Resolve(body[block], block).status());
+  }
+  return Status::Ok();
+}
+
+void SubmitTask(ServerState& s, RequestContext& ctx, const std::string& type) {
+  auto t = s.services.tasks.Submit(type, ctx.body);
+  if (!t.has_value()) return ctx.Error(t.error());
+  ctx.res.set_header("Location", "/api/v1/tasks/" + t->id);
+  ctx.Json(202, {{"task_id", t->id}, {"task_status", "queued"}});
+}
+
+std::vector<std::string> Objectives(std::initializer_list<const char*> names) {
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+}  // namespace
+
+void AddMlRoutes(ServerState& s) {
+  using schemas::Object;
+  const auto nlp_train_objectives =
+      Objectives({"text-classification", "masked-lm", "causal-lm", "next-sentence-prediction",
+                  "sentence-embedding", "token-classification", "question-answering"});
+  const auto nlp_predict_objectives =
+      Objectives({"text-classification", "masked-lm", "causal-lm", "next-sentence-prediction",
+                  "no-objective", "sentence-embedding", "token-classification",
+                  "question-answering"});
+  const auto embedding_objectives = Objectives({"no-objective", "sentence-embedding", "masked-lm"});
+  const auto cv_objectives = Objectives({"image-classification"});
+  const std::vector<std::string> tabular = {"csv", "tsv", "jsonl"};
+
+  const std::vector<MlRoute> routes = {
+      {"/api/v1/ml/cv/train/model", "Train an image-classification model (async task)",
+       Object({{"model", schemas::Model(cv_objectives, true)},
+               {"dataset", schemas::Dataset(tabular)},
+               {"model_train", schemas::ModelTrain()},
+               {"model_save", schemas::Save()}},
+              {"model", "dataset", "model_save"}),
+       "cv_train_model", "Computer-vision training"},
+      {"/api/v1/ml/cv/predict", "Predict with an image-classification model",
+       Object({{"model", schemas::Model(cv_objectives, false)},
+               {"predict_input", schemas::ImageInput()}},
+              {"model", "predict_input"}),
+       "", "Computer-vision prediction"},
+      {"/api/v1/ml/nlp/train/model", "Train or fine-tune an NLP model (async task)",
+       Object({{"tokenizer", schemas::Tokenizer()},
+               {"model", schemas::Model(nlp_train_objectives, true)},
+               {"dataset", schemas::Dataset(tabular)},
+               {"model_train", schemas::ModelTrain()},
+               {"model_save", schemas::Save()}},
+              {"model", "dataset", "model_save"}),
+       "nlp_train_model", "NLP model training"},
+      {"/api/v1/ml/nlp/train/tokenizer", "Train a tokenizer on a dataset column (async task)",
+       Object({{"tokenizer_train", schemas::TokenizerTrain()},
+               {"dataset", schemas::Dataset(tabular)},
+               {"model_save", schemas::Save()}},
+              {"dataset", "model_save"}),
+       "nlp_train_tokenizer", "Tokenizer training"},
+      {"/api/v1/ml/nlp/predict", "Predict with an NLP model (classification, fill-mask, ...)",
+       Object({{"tokenizer", schemas::Tokenizer()},
+               {"model", schemas::Model(nlp_predict_objectives, true)},
+               {"predict_input", schemas::TextInput(false)}},
+              {"model", "predict_input"}),
+       "", "NLP prediction"},
+      {"/api/v1/ml/nlp/search", "Semantic search of query texts over a dataset",
+       Object({{"tokenizer", schemas::Tokenizer()},
+               {"model", schemas::Model(embedding_objectives, false)},
+               {"dataset", schemas::Dataset(tabular)},
+               {"search_input", schemas::TextInput(true)}},
+              {"model", "dataset", "search_input"}),
+       "", "Semantic search"},
+      {"/api/v1/ml/nlp/vector/search", "Search a saved vector-store index",
+       Object({{"tokenizer", schemas::Tokenizer()},
+               {"model", schemas::Model(embedding_objectives, false)},
+               {"dataset", schemas::Dataset({"vector_store"})},
+               {"search_input", schemas::TextInput(true)}},
+              {"model", "dataset", "search_input"}),
+       "", "Vector-store search"},
+      {"/api/v1/ml/nlp/vector/index",
+       "Embed a dataset's documents and save a vector-store index (async task)",
+       Object({{"tokenizer", schemas::Tokenizer()},
+               {"model", schemas::Model(embedding_objectives, false)},
+               {"dataset", schemas::Dataset(tabular)},
+               {"vector_store_save", schemas::Save("vector_store")}},
+              {"model", "dataset", "vector_store_save"}),
+       "nlp_vector_index", "Vector-store indexing"},
+  };
+
+  for (const auto& r : routes) {
+    const bool is_task = !r.task_type.empty();
+    std::map<int, std::string> responses = {
+        {400, "invalid request; error.field names the offending field"},
+        {413, "request body too large"},
+        {501, "valid request for a capability this version does not have yet"}};
+    responses[is_task ? 202 : 200] = is_task ? "task queued" : "result";
+    s.router.Add({.method = "POST",
+                  .pattern = r.pattern,
+                  .tag = "ml",
+                  .summary = r.summary,
+                  .body = BodyKind::kJson,
+                  .request_schema = r.schema,
+                  .responses = responses,
+                  .response_schema = is_task ? schemas::TaskAccepted() : json(),
+                  .handler = [&s, r](RequestContext& ctx) {
+                    if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
+                    if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
+                      return SubmitTask(s, ctx, r.task_type);
+                    }
+                    ctx.Error(Unimplemented(r.capability +
+                                            " is not available in this version of mlaas yet"));
+                  }});
+  }
+
+  s.router.Add(
+      {.method = "POST",
+       .pattern = "/api/v1/ml/utilities/dataset/stats",
+       .tag = "ml",
+       .summary = "Compute statistics of a dataset: rows, column lengths, tokens, distinct "
+                  "values (async task)",
+       .body = BodyKind::kJson,
+       .request_schema = Object({{"dataset", schemas::Dataset(tabular)}}, {"dataset"}),
+       .responses = {{202, "task queued"}, {400, "invalid request or unknown dataset"}},
+       .response_schema = schemas::TaskAccepted(),
+       .handler = [&s](RequestContext& ctx) {
+         auto ref = s.services.storage.Resolve(ctx.body["dataset"], "dataset");
+         if (!ref.has_value()) return ctx.Error(ref.error());
+         if (auto info = ref->store->Stat(ref->key); !info.has_value()) {
+           if (info.error().code() == StatusCode::kNotFound) {
+             return ctx.Error(InvalidArgument("no dataset '" + ref->key + "' in " +
+                                                  std::string(ref->store->storage_type()) +
+                                                  " storage",
+                                              "dataset.path"));
+           }
+           return ctx.Error(info.error());
+         }
+         auto options = dataset::ReaderOptionsFromRequest(ctx.body["dataset"], ref->key);
+         if (!options.has_value()) return ctx.Error(options.error());
+         SubmitTask(s, ctx, dataset::kDatasetStatsTask);
+       }});
+}
+
+}  // namespace mlaas::api

@@ -1,0 +1,121 @@
+// Health, readiness, Prometheus metrics, the OpenAPI document and the landing page.
+#include <sstream>
+
+#include "api/server_state.h"
+#include "api/task_view.h"
+
+namespace mlaas::api {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kLandingPage = R"html(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>mlaas</title>
+<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}
+code{background:#f3f3f3;padding:0 .2rem}</style></head>
+<body><h1>mlaas</h1>
+<p>Machine Learning as a Service. This server speaks the REST API described in
+<a href="/openapi.json">/openapi.json</a>.</p>
+<ul>
+<li><a href="/api/v1/tasks">/api/v1/tasks</a> &mdash; tasks (training, indexing, dataset statistics)</li>
+<li><a href="/api/v1/ml/utilities/s3/object">/api/v1/ml/utilities/s3/object</a> &mdash; objects in storage</li>
+<li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>, <a href="/metrics">/metrics</a></li>
+</ul>
+<p>From a shell: <code>mlaas --help</code>.</p>
+</body></html>
+)html";
+
+}  // namespace
+
+void AddSystemRoutes(ServerState& s) {
+  s.router.Add({.method = "GET",
+                .pattern = "/healthz",
+                .tag = "system",
+                .summary = "Liveness: the process is up and answering",
+                .responses = {{200, "alive"}},
+                .handler = [&s](RequestContext& ctx) {
+                  ctx.Json(200, {{"status", "ok"}, {"version", s.options.version}});
+                }});
+
+  s.router.Add(
+      {.method = "GET",
+       .pattern = "/readyz",
+       .tag = "system",
+       .summary = "Readiness: metadata store, object store and task workers are usable",
+       .responses = {{200, "ready"}, {503, "not ready; `checks` says which part is not"}},
+       .handler = [&s](RequestContext& ctx) {
+         json checks = json::object();
+         bool ready = true;
+         Status db = s.services.task_store.Ping();
+         checks["metadata"] = db.ok() ? "ok" : db.message();
+         ready &= db.ok();
+         auto local = s.services.storage.Get("local");
+         storage::ListOptions probe;
+         probe.max_keys = 1;
+         Status st = local.has_value() ? (*local)->List(probe).status() : local.error();
+         checks["storage"] = st.ok() ? "ok" : st.message();
+         ready &= st.ok();
+         bool workers = s.services.tasks.started();
+         checks["tasks"] = workers ? "ok" : "task workers are not running";
+         ready &= workers;
+         if (s.stopping) {
+           checks["server"] = "shutting down";
+           ready = false;
+         }
+         ctx.Json(ready ? 200 : 503, {{"status", ready ? "ready" : "not ready"}, {"checks", checks}});
+       }});
+
+  s.router.Add(
+      {.method = "GET",
+       .pattern = "/metrics",
+       .tag = "system",
+       .summary = "Prometheus metrics: requests by route and status, latency, tasks by state",
+       .responses = {{200, "metrics in the Prometheus text format"}},
+       .produces = "text/plain",
+       .handler = [&s](RequestContext& ctx) {
+         std::ostringstream out;
+         out << s.metrics.Render();
+         out << "# HELP mlaas_tasks Tasks in the metadata store by state.\n"
+             << "# TYPE mlaas_tasks gauge\n";
+         if (auto counts = s.services.task_store.CountByState(); counts.has_value()) {
+           for (const auto& [state, n] : *counts) {
+             out << "mlaas_tasks{state=\"" << metadata::TaskStateName(state) << "\"} " << n
+                 << "\n";
+           }
+         }
+         out << "# HELP mlaas_tasks_running_here Tasks running in this process.\n"
+             << "# TYPE mlaas_tasks_running_here gauge\n"
+             << "mlaas_tasks_running_here " << s.services.tasks.running_count() << "\n";
+         double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                       s.started).count();
+         out << "# HELP mlaas_uptime_seconds Seconds since the server started.\n"
+             << "# TYPE mlaas_uptime_seconds gauge\n"
+             << "mlaas_uptime_seconds " << uptime << "\n"
+             << "# HELP mlaas_build_info Build information.\n"
+             << "# TYPE mlaas_build_info gauge\n"
+             << "mlaas_build_info{version=\"" << PromEscape(s.options.version) << "\"} 1\n";
+         ctx.res.status = 200;
+         ctx.res.set_content(out.str(), "text/plain; version=0.0.4; charset=utf-8");
+       }});
+
+  s.router.Add({.method = "GET",
+                .pattern = "/openapi.json",
+                .tag = "system",
+                .summary = "This API, as an OpenAPI 3 document",
+                .responses = {{200, "the OpenAPI document"}},
+                .handler = [&s](RequestContext& ctx) { ctx.Json(200, BuildOpenApi(s)); }});
+
+  s.router.Add({.method = "GET",
+                .pattern = "/",
+                .tag = "system",
+                .summary = "Landing page with links to the API",
+                .responses = {{200, "an HTML page"}},
+                .produces = "text/html",
+                .handler = [](RequestContext& ctx) {
+                  ctx.res.status = 200;
+                  ctx.res.set_content(kLandingPage, "text/html; charset=utf-8");
+                }});
+}
+
+}  // namespace mlaas::api

@@ -1,0 +1,190 @@
+#include "api/schemas.h"
+
+namespace mlaas::api::schemas {
+
+using nlohmann::json;
+
+namespace {
+
+json Str(const std::string& description, size_t max_length = 4096) {
+  return {{"type", "string"}, {"minLength", 1}, {"maxLength", max_length},
+          {"description", description}};
+}
+
+json Enum(const std::vector<std::string>& values, const std::string& description) {
+  return {{"type", "string"}, {"enum", values}, {"description", description}};
+}
+
+json Int(int64_t min, int64_t max, const std::string& description) {
+  return {{"type", "integer"}, {"minimum", min}, {"maximum", max}, {"description", description}};
+}
+
+json StorageType(const std::vector<std::string>& allowed) {
+  json s = Enum(allowed, "where `path` lives (default local: inside the server's data directory)");
+  s["default"] = "local";
+  return s;
+}
+
+}  // namespace
+
+json Object(json properties, std::vector<std::string> required) {
+  json s = {{"type", "object"}, {"additionalProperties", false}, {"properties", std::move(properties)}};
+  if (!required.empty()) s["required"] = required;
+  return s;
+}
+
+const std::vector<std::string>& AllObjectives() {
+  static const std::vector<std::string> kAll = {
+      "text-classification", "masked-lm",          "causal-lm",
+      "next-sentence-prediction", "no-objective",  "sentence-embedding",
+      "token-classification", "question-answering", "image-classification"};
+  return kAll;
+}
+
+json Tokenizer() {
+  return Object({{"path", Str("tokenizer directory or tokenizer.json / vocab.txt file")},
+                 {"storage_type", StorageType({"local", "s3", "hugging_face_hub"})}},
+                {"path"});
+}
+
+json Model(const std::vector<std::string>& objectives, bool objective_required) {
+  json s = Object(
+      {{"path", Str("model directory (Hugging Face layout: config.json, model.safetensors, ...)")},
+       {"storage_type", StorageType({"local", "s3", "hugging_face_hub"})},
+       {"objective", Enum(objectives, "what the model does")},
+       {"preset", Str("built-in architecture to start from scratch (e.g. bert-tiny)", 128)},
+       {"config", {{"type", "object"}, {"description", "a Hugging Face config.json object to "
+                                                        "start from scratch"}}},
+       {"labels", {{"type", "array"}, {"minItems", 1}, {"maxItems", 100000},
+                   {"items", Str("class label", 1024)},
+                   {"description", "class labels of a classification head"}}}},
+      objective_required ? std::vector<std::string>{"objective"} : std::vector<std::string>{});
+  s["anyOf"] = json::array({{{"required", {"path"}}}, {{"required", {"preset"}}},
+                            {{"required", {"config"}}}});
+  return s;
+}
+
+json ModelTrain() {
+  json optimizer = Object(
+      {{"name", Enum({"AdamW", "Adam", "SGD"}, "optimizer (default AdamW)")},
+       {"init_lr", {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 10},
+                    {"description", "peak learning rate (default 2e-5)"}}},
+       {"num_warm_steps", Int(0, 100000000, "linear warm-up steps (default 0)")},
+       {"weight_decay_rate", {{"type", "number"}, {"minimum", 0}, {"maximum", 1},
+                              {"description", "decoupled weight decay (default 0.01)"}}}},
+      {});
+  return Object({{"epochs", Int(1, 100000, "passes over the training split (default 10)")},
+                 {"batch_size", Int(1, 65536, "sequences per step (default 32)")},
+                 {"optimizer", optimizer},
+                 {"seed", Int(0, 4294967295LL, "seed of shuffling and initialisation")},
+                 {"max_length", Int(1, 1000000, "truncate sequences to this many tokens")},
+                 {"threads", Int(1, 1024, "CPU threads of the training task")},
+                 {"device", Str("cpu, cuda or cuda:N", 32)}},
+                {});
+}
+
+json Dataset(const std::vector<std::string>& formats) {
+  json loader = {
+      {"type", "object"},
+      {"description", "how to read the dataset; other keys are passed to the loader"},
+      {"properties",
+       {{"page_content_column", Str("column holding the document text", 256)},
+        {"text_column", Str("column holding the text", 256)},
+        {"text_pair_column", Str("column holding the second text of a pair", 256)},
+        {"label_column", Str("column holding the label", 256)},
+        {"delimiter", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1},
+                       {"description", "CSV field delimiter (default ,)"}}},
+        {"header", {{"type", "boolean"}, {"description", "CSV has a header row (default true)"}}},
+        {"encoding_errors", Enum({"strict", "replace"},
+                                 "invalid UTF-8: fail (strict, default) or use U+FFFD")},
+        {"columns", {{"type", "array"}, {"items", Str("column name", 256)},
+                     {"description", "read only these columns"}}}}}};
+  return Object(
+      {{"path", Str("dataset file (CSV, TSV or JSON Lines) or saved vector store")},
+       {"storage_type", StorageType({"local", "s3"})},
+       {"train_test_split", {{"type", "number"}, {"exclusiveMinimum", 0}, {"exclusiveMaximum", 1},
+                             {"description", "fraction held out for evaluation"}}},
+       {"format", Enum(formats, "file format (guessed from the extension when absent)")},
+       {"loader_kwargs", loader}},
+      {"path"});
+}
+
+json Save(const std::string& format) {
+  json props = {{"path", Str("output directory")},
+                {"storage_type", StorageType({"local", "s3"})}};
+  if (!format.empty()) props["format"] = Enum({format}, "output format");
+  return Object(props, {"path"});
+}
+
+json TextInput(bool allow_top_k) {
+  json props = {{"input_text", {{"type", "array"}, {"minItems", 1}, {"maxItems", 1024},
+                                {"items", {{"type", "string"}, {"maxLength", 100000}}},
+                                {"description", "texts to process"}}}};
+  if (allow_top_k) props["top_k"] = Int(1, 1000, "results per query (default 5)");
+  return Object(props, {"input_text"});
+}
+
+json ImageInput() {
+  json s = Object({{"images", {{"type", "array"}, {"minItems", 1}, {"maxItems", 1024},
+                               {"items", {{"type", "string"}, {"minLength", 1}}},
+                               {"description", "base64-encoded PNG images"}}},
+                   {"paths", {{"type", "array"}, {"minItems", 1}, {"maxItems", 1024},
+                              {"items", Str("object key of an image")},
+                              {"description", "images in the object store"}}}},
+                  {});
+  s["anyOf"] = json::array({{{"required", {"images"}}}, {{"required", {"paths"}}}});
+  return s;
+}
+
+json TokenizerTrain() {
+  return Object(
+      {{"model", Enum({"wordpiece", "bpe"}, "tokenizer model (default wordpiece)")},
+       {"vocab_size", Int(1, 10000000, "target vocabulary size (default 30000)")},
+       {"min_frequency", Int(0, 1000000000, "minimum pair frequency to merge (default 2)")},
+       {"special_tokens", {{"type", "array"}, {"maxItems", 1000},
+                           {"items", Str("special token", 256)}}},
+       {"lowercase", {{"type", "boolean"}, {"description", "lower-case the text first"}}}},
+      {});
+}
+
+json TaskView() {
+  return {{"type", "object"},
+          {"properties",
+           {{"task_id", {{"type", "string"}, {"format", "uuid"}}},
+            {"task_type", {{"type", "string"}}},
+            {"task_status", {{"type", "string"},
+                             {"enum", {"queued", "running", "succeeded", "failed", "cancelled"}}}},
+            {"stats", {{"type", "object"},
+                       {"description", "submitted/started/finished (UTC, 2023-09-13T06:30:48), "
+                                       "elapsed (\"1 day, 2:20:31\"), attempts"}}},
+            {"progress", {{"type", "object"}}},
+            {"error", {{"type", "object"}}}}},
+          {"description", "a task; a finished task adds its result fields (history, "
+                          "evaluation, dataset, ...)"}};
+}
+
+json TaskAccepted() {
+  return {{"type", "object"},
+          {"properties", {{"task_id", {{"type", "string"}, {"format", "uuid"}}},
+                          {"task_status", {{"type", "string"}, {"enum", {"queued"}}}}}}};
+}
+
+json ErrorResponse() {
+  return {{"type", "object"},
+          {"properties",
+           {{"error", {{"type", "object"},
+                       {"properties", {{"code", {{"type", "string"}}},
+                                       {"message", {{"type", "string"}}},
+                                       {"field", {{"type", "string"}}},
+                                       {"request_id", {{"type", "string"}}}}}}}}}};
+}
+
+json ObjectInfo() {
+  return {{"type", "object"},
+          {"properties", {{"key", {{"type", "string"}}},
+                          {"size", {{"type", "integer"}}},
+                          {"last_modified", {{"type", "string"}}},
+                          {"etag", {{"type", "string"}}}}}};
+}
+
+}  // namespace mlaas::api::schemas

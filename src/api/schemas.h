@@ -1,0 +1,32 @@
+// JSON schemas of the request blocks of SPEC.md and of each route's body. They validate
+// requests and are published, unchanged, in /openapi.json.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace mlaas::api::schemas {
+
+// Every objective a model block may name.
+const std::vector<std::string>& AllObjectives();
+
+nlohmann::json Tokenizer();
+nlohmann::json Model(const std::vector<std::string>& objectives, bool objective_required);
+nlohmann::json ModelTrain();
+nlohmann::json Dataset(const std::vector<std::string>& formats);
+nlohmann::json Save(const std::string& format = "");  // model_save / vector_store_save
+nlohmann::json TextInput(bool allow_top_k);           // predict_input / search_input
+nlohmann::json ImageInput();
+nlohmann::json TokenizerTrain();
+
+// An object schema with these properties, `required` names, and no other fields.
+nlohmann::json Object(nlohmann::json properties, std::vector<std::string> required);
+
+// Response shapes, for the OpenAPI document.
+nlohmann::json TaskView();
+nlohmann::json TaskAccepted();
+nlohmann::json ErrorResponse();
+nlohmann::json ObjectInfo();
+
+}  // namespace mlaas::api::schemas

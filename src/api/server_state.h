@@ -1,0 +1,38 @@
+// Internal to the api module: what the route handlers share.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "api/api_server.h"
+#include "api/metrics.h"
+#include "api/router.h"
+
+namespace mlaas::api {
+
+struct ApiServer::State {
+  State(const ApiOptions& o, ApiServices s) : options(o), services(s) {}
+  ApiOptions options;
+  ApiServices services;
+  Router router;
+  Metrics metrics;
+  httplib::Server http;
+  std::atomic<bool> stopping{false};
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+using ServerState = ApiServer::State;
+
+void AddSystemRoutes(ServerState& s);
+void AddTaskRoutes(ServerState& s);
+void AddObjectRoutes(ServerState& s);
+void AddMlRoutes(ServerState& s);
+nlohmann::json BuildOpenApi(const ServerState& s);
+
+// Parses an integer query parameter within [min, max]; InvalidArgument naming it otherwise.
+Result<int64_t> IntQuery(const RequestContext& ctx, const std::string& name, int64_t fallback,
+                         int64_t min, int64_t max);
+
+}  // namespace mlaas::api

@@ -1,0 +1,377 @@
+#include "cli/client_commands.h"
+
+#include <iostream>
+#include <thread>
+
+#include "cli/output.h"
+#include "client/api_client.h"
+#include "common/text.h"
+#include "common/time_util.h"
+
+namespace mlaas::cli {
+
+using client::ApiClient;
+using nlohmann::json;
+
+namespace {
+
+int ReportError(const Status& st) {
+  std::cerr << "error: " << st.message();
+  if (!st.field().empty()) std::cerr << " (field: " << st.field() << ")";
+  std::cerr << "\n";
+  return kExitFailed;
+}
+
+// Creates a client and runs `fn` with it; failures print and become exit code 1.
+int WithClient(const ClientOptions& o, const std::function<int(ApiClient&)>& fn) {
+  auto c = ApiClient::Create(o.server, o.timeout_seconds);
+  if (!c.has_value()) return ReportError(c.error());
+  return fn(**c);
+}
+
+std::string Str(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return "-";
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+std::string ProgressText(const json& task) {
+  const json p = task.value("progress", json::object());
+  std::string text = Str(task, "task_status");
+  if (p.contains("message")) text += " " + p["message"].get<std::string>();
+  if (task.contains("stats")) text += " (" + Str(task["stats"], "elapsed") + ")";
+  if (p.contains("eta_seconds") && p["eta_seconds"].is_number()) {
+    text += ", ETA " + FormatElapsed(static_cast<int64_t>(p["eta_seconds"].get<double>() * 1000));
+  }
+  return text;
+}
+
+double Fraction(const json& task) {
+  const json p = task.value("progress", json::object());
+  return p.contains("fraction") && p["fraction"].is_number() ? p["fraction"].get<double>() : -1.0;
+}
+
+void PrintTaskSummary(const json& t) {
+  std::cout << "task " << Str(t, "task_id") << " " << Str(t, "task_status");
+  if (t.contains("stats")) std::cout << " after " << Str(t["stats"], "elapsed");
+  std::cout << "\n";
+  if (t.contains("error") && t["error"].is_object()) {
+    std::cout << "error: " << Str(t["error"], "message");
+    if (t["error"].contains("field")) std::cout << " (field: " << Str(t["error"], "field") << ")";
+    std::cout << "\n";
+  }
+}
+
+int WaitForTask(ApiClient& c, const std::string& id, int timeout_s, bool as_json) {
+  const int64_t deadline = timeout_s > 0 ? NowMs() + int64_t{timeout_s} * 1000 : INT64_MAX;
+  ProgressLine line;
+  json final_task;
+  for (;;) {
+    bool ended = false;
+    Status st = c.FollowTask(id, [&](const std::string& event, const json& data) {
+      if ((event == "task" || event == "end") && data.is_object()) {
+        if (!as_json) line.Update(Fraction(data), ProgressText(data));
+        if (event == "end") {
+          final_task = data;
+          ended = true;
+          return false;
+        }
+      }
+      return NowMs() < deadline;
+    });
+    if (ended) break;
+    if (NowMs() >= deadline) {
+      line.Finish();
+      std::cerr << "error: timed out waiting for task " << id << "\n";
+      return kExitTimeout;
+    }
+    if (!st.ok() && st.code() != StatusCode::kUnavailable) {
+      line.Finish();
+      return ReportError(st);
+    }
+    // The server went away or closed the stream (restart): try again shortly.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  line.Finish();
+  // The event carries the summary; fetch the full task (with its result) for the output.
+  if (auto full = c.Get("/api/v1/tasks/" + client::UrlEncode(id)); full.has_value()) {
+    final_task = *full;
+  }
+  if (as_json) {
+    PrintJson(final_task);
+  } else {
+    PrintTaskSummary(final_task);
+  }
+  return final_task.value("task_status", "") == "succeeded" ? kExitOk : kExitFailed;
+}
+
+void AddTaskCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
+  auto* tasks = app.add_subcommand("tasks", "Inspect and control tasks on the server");
+  tasks->require_subcommand(1);
+
+  struct ListArgs {
+    std::string status, type;
+    int limit = 50;
+  };
+  auto list_args = std::make_shared<ListArgs>();
+  auto* list = tasks->add_subcommand("list", "List tasks, newest first");
+  list->add_option("--status", list_args->status, "Only tasks in this state")
+      ->check(CLI::IsMember({"queued", "running", "succeeded", "failed", "cancelled"}));
+  list->add_option("--type", list_args->type, "Only tasks of this type");
+  list->add_option("--limit", list_args->limit, "At most this many tasks")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  list->callback([&o, exit_code, list_args] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      auto page = c.Get("/api/v1/tasks" + client::QueryString({{"status", list_args->status},
+                                                               {"type", list_args->type},
+                                                               {"limit", std::to_string(list_args->limit)}}));
+      if (!page.has_value()) return ReportError(page.error());
+      if (o.json) {
+        PrintJson(*page);
+        return kExitOk;
+      }
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& t : (*page)["tasks"]) {
+        double f = Fraction(t);
+        rows.push_back({Str(t, "task_id"), Str(t, "task_type"), Str(t, "task_status"),
+                        f >= 0 ? std::to_string(static_cast<int>(f * 100)) + "%" : "-",
+                        Str(t["stats"], "submitted"), Str(t["stats"], "elapsed")});
+      }
+      PrintTable({"TASK ID", "TYPE", "STATUS", "PROGRESS", "SUBMITTED (UTC)", "ELAPSED"}, rows);
+      return kExitOk;
+    });
+  });
+
+  auto id = std::make_shared<std::string>();
+  auto* show = tasks->add_subcommand("show", "Show a task: status, stats, progress and result");
+  show->add_option("id", *id, "Task id")->required();
+  show->callback([&o, exit_code, id] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      auto t = c.Get("/api/v1/tasks/" + client::UrlEncode(*id));
+      if (!t.has_value()) return ReportError(t.error());
+      PrintJson(*t);
+      return kExitOk;
+    });
+  });
+
+  auto wait_timeout = std::make_shared<int>(0);
+  auto* wait = tasks->add_subcommand(
+      "wait", "Follow a task's progress until it ends; exit 0 if it succeeded, 1 otherwise");
+  wait->add_option("id", *id, "Task id")->required();
+  wait->add_option("--timeout", *wait_timeout, "Give up after this many seconds (exit 3)")
+      ->check(CLI::NonNegativeNumber);
+  wait->callback([&o, exit_code, id, wait_timeout] {
+    *exit_code = WithClient(o, [&](ApiClient& c) { return WaitForTask(c, *id, *wait_timeout, o.json); });
+  });
+
+  auto* cancel = tasks->add_subcommand("cancel", "Cancel a queued or running task");
+  cancel->add_option("id", *id, "Task id")->required();
+  cancel->callback([&o, exit_code, id] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      auto t = c.Post("/api/v1/tasks/" + client::UrlEncode(*id) + "/cancel", json::object());
+      if (!t.has_value()) return ReportError(t.error());
+      if (o.json) {
+        PrintJson(*t);
+      } else if ((*t)["task_status"] == "cancelled") {
+        std::cout << "task " << *id << " cancelled\n";
+      } else {
+        std::cout << "task " << *id << " is stopping (it stops at its next check)\n";
+      }
+      return kExitOk;
+    });
+  });
+
+  auto* logs = tasks->add_subcommand("logs", "Print a task's log");
+  logs->add_option("id", *id, "Task id")->required();
+  logs->callback([&o, exit_code, id] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      int64_t after = 0;
+      for (;;) {
+        auto page = c.Get("/api/v1/tasks/" + client::UrlEncode(*id) + "/logs" +
+                          client::QueryString({{"after", std::to_string(after)}}));
+        if (!page.has_value()) return ReportError(page.error());
+        if (o.json) {
+          for (const auto& l : (*page)["logs"]) std::cout << l.dump() << "\n";
+        } else {
+          for (const auto& l : (*page)["logs"]) {
+            std::cout << Str(l, "time") << " " << Str(l, "level") << " " << Str(l, "message") << "\n";
+          }
+        }
+        if ((*page)["logs"].empty()) return kExitOk;
+        after = (*page)["next_after"].get<int64_t>();
+      }
+    });
+  });
+}
+
+void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
+  auto* objects = app.add_subcommand("objects", "List, upload, download and delete objects");
+  objects->require_subcommand(1);
+
+  struct LsArgs {
+    std::string prefix;
+    bool recursive = false;
+  };
+  auto ls_args = std::make_shared<LsArgs>();
+  auto* ls = objects->add_subcommand("ls", "List objects under a prefix");
+  ls->add_option("prefix", ls_args->prefix, "Key prefix (e.g. datasets/)");
+  ls->add_flag("-r,--recursive", ls_args->recursive, "List every key, not one level");
+  ls->callback([&o, exit_code, ls_args] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      std::string token;
+      json all_objects = json::array(), all_prefixes = json::array();
+      do {
+        auto page = c.Get("/api/v1/ml/utilities/s3/object" +
+                          client::QueryString({{"prefix", ls_args->prefix},
+                                               {"delimiter", ls_args->recursive ? "" : "/"},
+                                               {"continuation_token", token}}));
+        if (!page.has_value()) return ReportError(page.error());
+        for (const auto& x : (*page)["objects"]) all_objects.push_back(x);
+        for (const auto& x : (*page)["common_prefixes"]) all_prefixes.push_back(x);
+        token = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
+      } while (!token.empty());
+      if (o.json) {
+        PrintJson({{"objects", all_objects}, {"common_prefixes", all_prefixes}});
+        return kExitOk;
+      }
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& p : all_prefixes) rows.push_back({"PRE", "", p.get<std::string>()});
+      for (const auto& x : all_objects) {
+        rows.push_back({FormatBytes(x["size"].get<uint64_t>()), Str(x, "last_modified"), Str(x, "key")});
+      }
+      PrintTable({"SIZE", "LAST MODIFIED (UTC)", "KEY"}, rows);
+      return kExitOk;
+    });
+  });
+
+  struct PutArgs {
+    std::string file, key;
+  };
+  auto put_args = std::make_shared<PutArgs>();
+  auto* put = objects->add_subcommand("put", "Upload a local file as an object");
+  put->add_option("file", put_args->file, "Local file")->required()->check(CLI::ExistingFile);
+  put->add_option("key", put_args->key, "Object key (default: the file's name)");
+  put->callback([&o, exit_code, put_args] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      std::string key = put_args->key.empty()
+                            ? std::filesystem::path(put_args->file).filename().string()
+                            : put_args->key;
+      ProgressLine line;
+      auto info = c.UploadFile(key, put_args->file, [&](uint64_t done, uint64_t total) {
+        if (total > (1u << 20)) {
+          line.Update(static_cast<double>(done) / total, "uploading " + FormatBytes(done));
+        }
+      });
+      line.Finish();
+      if (!info.has_value()) return ReportError(info.error());
+      if (o.json) {
+        PrintJson(*info);
+      } else {
+        std::cout << "uploaded " << Str(*info, "key") << " ("
+                  << FormatBytes((*info)["size"].get<uint64_t>()) << ")\n";
+      }
+      return kExitOk;
+    });
+  });
+
+  struct GetArgs {
+    std::string key, dest;
+  };
+  auto get_args = std::make_shared<GetArgs>();
+  auto* get = objects->add_subcommand("get", "Download an object to a file (or - for stdout)");
+  get->add_option("key", get_args->key, "Object key")->required();
+  get->add_option("dest", get_args->dest, "Destination file (default: the key's last part)");
+  get->callback([&o, exit_code, get_args] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      std::string dest = get_args->dest.empty()
+                             ? std::filesystem::path(get_args->key).filename().string()
+                             : get_args->dest;
+      ProgressLine line;
+      auto n = c.DownloadFile(get_args->key, dest, [&](uint64_t done, uint64_t total) {
+        if (dest != "-" && total > (1u << 20)) {
+          line.Update(static_cast<double>(done) / total, "downloading " + FormatBytes(done));
+        }
+      });
+      line.Finish();
+      if (!n.has_value()) return ReportError(n.error());
+      if (dest != "-" && !o.json) std::cout << "downloaded " << get_args->key << " to " << dest << " (" << FormatBytes(*n) << ")\n";
+      if (dest != "-" && o.json) PrintJson({{"key", get_args->key}, {"path", dest}, {"size", *n}});
+      return kExitOk;
+    });
+  });
+
+  auto rm_keys = std::make_shared<std::vector<std::string>>();
+  auto* rm = objects->add_subcommand("rm", "Delete objects");
+  rm->add_option("keys", *rm_keys, "Object keys")->required();
+  rm->callback([&o, exit_code, rm_keys] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      int rc = kExitOk;
+      for (const auto& key : *rm_keys) {
+        if (Status st = c.DeleteObject(key); !st.ok()) {
+          rc = ReportError(st);
+        } else if (!o.json) {
+          std::cout << "deleted " << key << "\n";
+        }
+      }
+      return rc;
+    });
+  });
+}
+
+void AddDatasetCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
+  auto* dataset = app.add_subcommand("dataset", "Work with datasets in the object store");
+  dataset->require_subcommand(1);
+  struct StatsArgs {
+    std::string key, format, delimiter;
+    bool wait = false;
+  };
+  auto a = std::make_shared<StatsArgs>();
+  auto* stats = dataset->add_subcommand(
+      "stats", "Compute a dataset's statistics as a task (rows, columns, tokens, distinct values)");
+  stats->add_option("key", a->key, "Object key of the dataset (CSV, TSV or JSON Lines)")->required();
+  stats->add_option("--format", a->format, "csv, tsv or jsonl (default: from the extension)")
+      ->check(CLI::IsMember({"csv", "tsv", "jsonl"}));
+  stats->add_option("--delimiter", a->delimiter, "CSV delimiter");
+  stats->add_flag("--wait", a->wait, "Follow the task and print the statistics");
+  stats->callback([&o, exit_code, a] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      json ds = {{"path", a->key}, {"storage_type", "local"}};
+      if (!a->format.empty()) ds["format"] = a->format;
+      if (!a->delimiter.empty()) ds["loader_kwargs"] = {{"delimiter", a->delimiter}};
+      auto t = c.Post("/api/v1/ml/utilities/dataset/stats", {{"dataset", ds}});
+      if (!t.has_value()) return ReportError(t.error());
+      std::string id = (*t)["task_id"];
+      if (!a->wait) {
+        if (o.json) PrintJson(*t); else std::cout << id << "\n";
+        return kExitOk;
+      }
+      int rc = WaitForTask(c, id, 0, o.json);
+      if (rc != kExitOk || o.json) return rc;
+      auto full = c.Get("/api/v1/tasks/" + id);
+      if (!full.has_value() || !(*full).contains("dataset")) return rc;
+      const json& d = (*full)["dataset"];
+      std::cout << Str(d, "rows") << " rows, " << Str(d, "tokens") << " tokens, "
+                << FormatBytes(d["bytes"].get<uint64_t>()) << "\n";
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& col : d["columns"]) {
+        char mean[32] = "-";
+        if (col.contains("mean_length")) std::snprintf(mean, sizeof(mean), "%.1f", col["mean_length"].get<double>());
+        rows.push_back({Str(col, "name"), Str(col, "non_empty"), Str(col, "empty"),
+                        Str(col, "distinct") + (col.value("distinct_is_estimate", false) ? "~" : ""),
+                        mean, Str(col, "tokens")});
+      }
+      PrintTable({"COLUMN", "NON-EMPTY", "EMPTY", "DISTINCT", "MEAN LENGTH", "TOKENS"}, rows);
+      return rc;
+    });
+  });
+}
+
+}  // namespace
+
+void AddClientCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
+  AddTaskCommands(app, o, exit_code);
+  AddObjectCommands(app, o, exit_code);
+  AddDatasetCommands(app, o, exit_code);
+}
+
+}  // namespace mlaas::cli

@@ -1,0 +1,215 @@
+#include "cli/server_command.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "api/api_server.h"
+#include "common/logging.h"
+#include "dataset/dataset_stats.h"
+#include "metadata/task_store.h"
+#include "storage/local_object_store.h"
+#include "tasks/task_manager.h"
+
+#ifndef MLAAS_VERSION
+#define MLAAS_VERSION "dev"
+#endif
+
+namespace mlaas::cli {
+
+namespace fs = std::filesystem;
+
+void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
+  if (api) {
+    cmd.add_option("--host", c.host, "Address to listen on")
+        ->envname("MLAAS_HOST")
+        ->capture_default_str();
+    cmd.add_option("--port", c.port, "Port to listen on (0: any free port)")
+        ->envname("MLAAS_PORT")
+        ->check(CLI::Range(0, 65535))
+        ->capture_default_str();
+    cmd.add_option("--port-file", c.port_file,
+                   "Write the port actually bound to this file (useful with --port 0)")
+        ->envname("MLAAS_PORT_FILE");
+    cmd.add_option("--max-body-bytes", c.max_body_bytes, "Largest JSON request body accepted")
+        ->envname("MLAAS_MAX_BODY_BYTES")
+        ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 32))
+        ->capture_default_str();
+    cmd.add_option("--max-upload-bytes", c.max_upload_bytes,
+                   "Largest object accepted by PUT /api/v1/objects/{key}")
+        ->envname("MLAAS_MAX_UPLOAD_BYTES")
+        ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50))
+        ->capture_default_str();
+    cmd.add_option("--http-threads", c.http_threads,
+                   "Connections served at once (keep-alive clients and event streams hold one)")
+        ->envname("MLAAS_HTTP_THREADS")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+  }
+  cmd.add_option("--data-dir", c.data_dir,
+                 "Data directory: objects/ (local storage), tmp/ and the default database")
+      ->envname("MLAAS_DATA_DIR")
+      ->capture_default_str();
+  cmd.add_option("--database", c.database,
+                 "Metadata database: a SQLite file path or sqlite:///path "
+                 "(default: <data-dir>/mlaas.db)")
+      ->envname("MLAAS_DATABASE");
+  cmd.add_option("--workers", c.workers,
+                 api ? "Task worker threads in this process (0: only queue tasks)"
+                     : "Task worker threads")
+      ->envname("MLAAS_WORKERS")
+      ->check(CLI::Range(api ? 0 : 1, 256))
+      ->capture_default_str();
+  cmd.add_option("--task-max-attempts", c.task_max_attempts,
+                 "Times a task is started before an interrupted task is failed")
+      ->envname("MLAAS_TASK_MAX_ATTEMPTS")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cmd.add_option("--task-lease-seconds", c.task_lease_seconds,
+                 "A worker that stops renewing its task for this long loses it to another")
+      ->envname("MLAAS_TASK_LEASE_SECONDS")
+      ->check(CLI::Range(3, 86400))
+      ->capture_default_str();
+  cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off")
+      ->envname("MLAAS_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+}
+
+namespace {
+
+// Blocks SIGINT/SIGTERM in every thread and turns them into a call of `on_signal` from a
+// dedicated thread, so shutdown runs as ordinary code rather than in a signal handler.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::function<void()> on_signal) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this, on_signal = std::move(on_signal)] {
+      int sig = 0;
+      sigwait(&set_, &sig);
+      if (!done_) {
+        spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        on_signal();
+      }
+    });
+  }
+  ~SignalWatcher() {
+    done_ = true;
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+ private:
+  sigset_t set_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+Status WritePortFile(const std::string& path, int port) {
+  fs::path tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << port << "\n";
+    if (!out) return Internal("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Internal("cannot write " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+int Fail(const Status& st) {
+  spdlog::critical("{}", st.ToString());
+  return 1;
+}
+
+}  // namespace
+
+int RunServer(const ServerConfig& c, bool api) {
+  // Before any thread exists, so that every thread inherits the blocked signal mask.
+  std::function<void()> stop_hook;
+  std::mutex hook_mu;
+  SignalWatcher signals([&] {
+    std::lock_guard lock(hook_mu);
+    if (stop_hook) stop_hook();
+  });
+
+  if (Status st = InitLogging(c.log_level); !st.ok()) return Fail(st);
+  std::error_code ec;
+  fs::create_directories(c.data_dir, ec);
+  if (ec) return Fail(Internal("cannot create data directory " + c.data_dir + ": " + ec.message()));
+  const fs::path data = fs::absolute(c.data_dir);
+
+  metadata::StoreOptions store_options;
+  store_options.url = c.database.empty() ? (data / "mlaas.db").string() : c.database;
+  auto store = metadata::OpenTaskStore(store_options);
+  if (!store.has_value()) return Fail(store.error().WithContext("opening the metadata store"));
+
+  storage::StorageRegistry storage;
+  auto local = storage::LocalObjectStore::Create(data / "objects", data / "tmp");
+  if (!local.has_value()) return Fail(local.error());
+  storage.Add(std::move(local).value());
+
+  tasks::TaskManagerOptions task_options;
+  task_options.workers = c.workers;
+  task_options.max_attempts = c.task_max_attempts;
+  task_options.lease_ms = int64_t{c.task_lease_seconds} * 1000;
+  tasks::TaskManager manager(**store, task_options);
+  manager.Register(dataset::kDatasetStatsTask, dataset::MakeDatasetStatsHandler(storage));
+
+  if (!api) {
+    if (Status st = manager.Start(); !st.ok()) return Fail(st);
+    spdlog::info("mlaas {} worker: {} thread(s), data directory {}", MLAAS_VERSION, c.workers,
+                 data.string());
+    std::promise<void> stopped;
+    {
+      std::lock_guard lock(hook_mu);
+      stop_hook = [&stopped] { stopped.set_value(); };
+    }
+    stopped.get_future().wait();
+    manager.Stop();
+    return 0;
+  }
+
+  api::ApiOptions options;
+  options.host = c.host;
+  options.port = c.port;
+  options.max_body_bytes = c.max_body_bytes;
+  options.max_upload_bytes = c.max_upload_bytes;
+  options.http_threads = c.http_threads;
+  options.version = MLAAS_VERSION;
+  auto server = api::ApiServer::Create(options, {storage, **store, manager});
+  if (!server.has_value()) return Fail(server.error());
+  auto port = (*server)->Bind();
+  if (!port.has_value()) return Fail(port.error());
+  if (Status st = manager.Start(); !st.ok()) return Fail(st);
+  if (!c.port_file.empty()) {
+    if (Status st = WritePortFile(c.port_file, *port); !st.ok()) return Fail(st);
+  }
+  {
+    std::lock_guard lock(hook_mu);
+    api::ApiServer* s = server->get();
+    stop_hook = [s] { s->Stop(); };
+  }
+  spdlog::info("mlaas {} listening on http://{}:{} (data directory {}, {} task worker(s))",
+               MLAAS_VERSION, c.host, *port, data.string(), c.workers);
+  Status served = (*server)->Serve();
+  {
+    std::lock_guard lock(hook_mu);
+    stop_hook = nullptr;
+  }
+  manager.Stop();
+  if (!served.ok()) return Fail(served);
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace mlaas::cli

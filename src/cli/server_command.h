@@ -1,0 +1,32 @@
+// `mlaas serve` and `mlaas worker`: the composition root that opens the metadata store and
+// object storage, registers the task types and runs the API server and/or task workers.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace mlaas::cli {
+
+// Every server setting, with its default; flags and MLAAS_* environment variables fill it.
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string data_dir = "data";
+  std::string database;  // default: sqlite://<data_dir>/mlaas.db
+  int workers = 2;
+  std::string log_level = "info";
+  uint64_t max_body_bytes = 16u << 20;
+  uint64_t max_upload_bytes = 10ull << 30;
+  int http_threads = 64;
+  int task_max_attempts = 3;
+  int task_lease_seconds = 30;
+  std::string port_file;
+};
+
+// Registers the options of `serve` (api=true) or `worker` (api=false) on `cmd`.
+void AddServerOptions(CLI::App& cmd, ServerConfig& config, bool api);
+
+// Runs until SIGINT/SIGTERM; returns the process exit code.
+int RunServer(const ServerConfig& config, bool api);
+
+}  // namespace mlaas::cli

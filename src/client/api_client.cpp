@@ -1,0 +1,295 @@
+#include "client/api_client.h"
+
+#include <httplib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "common/text.h"
+
+namespace mlaas::client {
+
+using nlohmann::json;
+
+namespace {
+
+StatusCode CodeFromHttp(int status) {
+  switch (status) {
+    case 400: return StatusCode::kInvalidArgument;
+    case 401: return StatusCode::kUnauthenticated;
+    case 403: return StatusCode::kPermissionDenied;
+    case 404: return StatusCode::kNotFound;
+    case 409: return StatusCode::kFailedPrecondition;
+    case 413:
+    case 429: return StatusCode::kResourceExhausted;
+    case 499: return StatusCode::kCancelled;
+    case 501: return StatusCode::kUnimplemented;
+    case 503: return StatusCode::kUnavailable;
+    case 504: return StatusCode::kDeadlineExceeded;
+    default: return status >= 500 ? StatusCode::kInternal : StatusCode::kInvalidArgument;
+  }
+}
+
+Response FromHttplib(const httplib::Response& r) {
+  Response out;
+  out.status = r.status;
+  out.text = r.body;
+  for (const auto& [k, v] : r.headers) out.headers[ToLower(k)] = v;
+  if (out.headers["content-type"].find("application/json") != std::string::npos) {
+    out.body = json::parse(r.body, nullptr, false);
+    if (out.body.is_discarded()) out.body = json();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string UrlEncode(const std::string& s, bool keep_slash) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string QueryString(const std::map<std::string, std::string>& params) {
+  std::string q;
+  for (const auto& [k, v] : params) {
+    if (v.empty()) continue;
+    q += (q.empty() ? "?" : "&") + UrlEncode(k) + "=" + UrlEncode(v);
+  }
+  return q;
+}
+
+Status StatusFromResponse(const Response& r) {
+  if (r.status >= 200 && r.status < 300) return Status::Ok();
+  std::string message = "HTTP " + std::to_string(r.status);
+  std::string field;
+  if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_object()) {
+    const json& e = r.body["error"];
+    message = e.value("message", message);
+    field = e.value("field", "");
+  } else if (!r.text.empty() && r.text.size() < 500) {
+    message += ": " + r.text;
+  }
+  return Status(CodeFromHttp(r.status), message, field);
+}
+
+Result<std::unique_ptr<ApiClient>> ApiClient::Create(const std::string& base_url,
+                                                     int timeout_seconds) {
+  if (!StartsWith(base_url, "http://") && !StartsWith(base_url, "https://")) {
+    return InvalidArgument("server URL must start with http:// or https:// (got '" + base_url +
+                               "')",
+                           "server");
+  }
+  std::string url = base_url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  auto http = std::make_unique<httplib::Client>(url);
+  if (!http->is_valid()) return InvalidArgument("invalid server URL '" + base_url + "'", "server");
+  http->set_connection_timeout(10, 0);
+  http->set_read_timeout(timeout_seconds, 0);
+  http->set_write_timeout(timeout_seconds, 0);
+  http->set_keep_alive(true);
+  return std::unique_ptr<ApiClient>(new ApiClient(url, std::move(http)));
+}
+
+ApiClient::ApiClient(std::string base_url, std::unique_ptr<httplib::Client> http)
+    : base_url_(std::move(base_url)), http_(std::move(http)) {}
+
+ApiClient::~ApiClient() = default;
+
+Status ApiClient::Transport(const std::string& what, int error_code) const {
+  std::string reason = httplib::to_string(static_cast<httplib::Error>(error_code));
+  return Unavailable("cannot reach the mlaas server at " + base_url_ + " (" + what + ": " +
+                     reason + "); is `mlaas serve` running?");
+}
+
+Result<Response> ApiClient::Call(const std::string& method, const std::string& path,
+                                 const std::string& body, const std::string& content_type) {
+  auto send = [&]() -> std::optional<httplib::Result> {
+    if (method == "GET") return http_->Get(path);
+    if (method == "POST") return http_->Post(path, body, content_type);
+    if (method == "PUT") return http_->Put(path, body, content_type);
+    if (method == "DELETE") return http_->Delete(path);
+    if (method == "PATCH") return http_->Patch(path, body, content_type);
+    if (method == "OPTIONS") return http_->Options(path);
+    return std::nullopt;
+  };
+  auto sent = send();
+  if (!sent) return InvalidArgument("unsupported method " + method);
+  httplib::Result& r = *sent;
+  if (!r) return Transport(method + " " + path, static_cast<int>(r.error()));
+  return FromHttplib(r.value());
+}
+
+Result<json> ApiClient::Get(const std::string& path) {
+  MLAAS_ASSIGN_OR_RETURN(Response r, Call("GET", path));
+  MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
+  return r.body;
+}
+
+Result<json> ApiClient::Post(const std::string& path, const json& body) {
+  MLAAS_ASSIGN_OR_RETURN(Response r, Call("POST", path, body.dump()));
+  MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
+  return r.body;
+}
+
+Result<json> ApiClient::UploadFile(const std::string& key, const std::filesystem::path& file,
+                                   const ProgressFn& progress) {
+  std::error_code ec;
+  uint64_t size = std::filesystem::file_size(file, ec);
+  if (ec) return NotFound("cannot read " + file.string() + ": " + ec.message());
+  auto in = std::make_shared<std::ifstream>(file, std::ios::binary);
+  if (!*in) return NotFound("cannot open " + file.string());
+  auto r = http_->Put(
+      "/api/v1/objects/" + UrlEncode(key, true), static_cast<size_t>(size),
+      [in, size, &progress](size_t offset, size_t length, httplib::DataSink& sink) {
+        std::vector<char> buf(std::min<size_t>(length, 1 << 20));
+        in->seekg(static_cast<std::streamoff>(offset));
+        in->read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        auto got = static_cast<size_t>(in->gcount());
+        if (got == 0) return false;
+        if (progress) progress(offset + got, size);
+        return sink.write(buf.data(), got);
+      },
+      "application/octet-stream");
+  if (!r) return Transport("PUT " + key, static_cast<int>(r.error()));
+  Response resp = FromHttplib(r.value());
+  MLAAS_RETURN_IF_ERROR(StatusFromResponse(resp));
+  return resp.body;
+}
+
+Result<uint64_t> ApiClient::DownloadFile(const std::string& key, const std::filesystem::path& dest,
+                                         const ProgressFn& progress) {
+  const bool to_stdout = dest == "-";
+  std::filesystem::path tmp = dest;
+  tmp += ".part-" + NewUuid().substr(0, 8);
+  std::ofstream out;
+  if (!to_stdout) {
+    out.open(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return InvalidArgument("cannot write " + dest.string());
+  }
+  uint64_t total = 0, done = 0;
+  std::string error_body;
+  int status = 0;
+  auto r = http_->Get(
+      "/api/v1/objects/" + UrlEncode(key, true), httplib::Headers{},
+      [&](const httplib::Response& resp) {
+        status = resp.status;
+        if (resp.has_header("Content-Length")) {
+          total = resp.get_header_value<uint64_t>("Content-Length");
+        }
+        return true;
+      },
+      [&](const char* data, size_t len) {
+        if (status != 200) {
+          error_body.append(data, len);
+          return true;
+        }
+        if (to_stdout) {
+          std::cout.write(data, static_cast<std::streamsize>(len));
+        } else {
+          out.write(data, static_cast<std::streamsize>(len));
+        }
+        done += len;
+        if (progress) progress(done, total);
+        return to_stdout ? static_cast<bool>(std::cout) : static_cast<bool>(out);
+      });
+  if (!to_stdout) out.close();
+  auto cleanup = [&] {
+    std::error_code ec;
+    if (!to_stdout) std::filesystem::remove(tmp, ec);
+  };
+  if (!r) {
+    cleanup();
+    return Transport("GET " + key, static_cast<int>(r.error()));
+  }
+  if (status != 200) {
+    cleanup();
+    Response resp;
+    resp.status = status;
+    resp.text = error_body;
+    resp.body = json::parse(error_body, nullptr, false);
+    if (resp.body.is_discarded()) resp.body = json();
+    return StatusFromResponse(resp);
+  }
+  if (!to_stdout) {
+    if (!out) {
+      cleanup();
+      return Internal("cannot write " + dest.string());
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, dest, ec);
+    if (ec) {
+      cleanup();
+      return Internal("cannot move the download to " + dest.string() + ": " + ec.message());
+    }
+  }
+  return done;
+}
+
+Status ApiClient::DeleteObject(const std::string& key) {
+  MLAAS_ASSIGN_OR_RETURN(Response r, Call("DELETE", "/api/v1/objects/" + UrlEncode(key, true)));
+  return StatusFromResponse(r);
+}
+
+Status ApiClient::FollowTask(
+    const std::string& id,
+    const std::function<bool(const std::string&, const json&)>& on_event) {
+  std::string buffer, error_body;
+  int status = 0;
+  bool stopped = false;
+  Status callback_error;
+  auto r = http_->Get(
+      "/api/v1/tasks/" + UrlEncode(id) + "/events", httplib::Headers{},
+      [&](const httplib::Response& resp) {
+        status = resp.status;
+        return true;
+      },
+      [&](const char* data, size_t len) {
+        if (status != 200) {
+          error_body.append(data, len);
+          return true;
+        }
+        buffer.append(data, len);
+        size_t end;
+        while ((end = buffer.find("\n\n")) != std::string::npos) {
+          std::string block = buffer.substr(0, end);
+          buffer.erase(0, end + 2);
+          std::string event = "message", payload;
+          for (const auto& line : Split(block, '\n')) {
+            if (StartsWith(line, "event: ")) event = line.substr(7);
+            else if (StartsWith(line, "data: ")) payload += line.substr(6);
+          }
+          if (payload.empty()) continue;  // keep-alive comment
+          json data_json = json::parse(payload, nullptr, false);
+          if (!on_event(event, data_json)) {
+            stopped = true;
+            return false;
+          }
+        }
+        return true;
+      });
+  if (stopped) return Status::Ok();
+  if (!r) return Transport("GET events of " + id, static_cast<int>(r.error()));
+  if (status != 200) {
+    Response resp;
+    resp.status = status;
+    resp.text = error_body;
+    resp.body = json::parse(error_body, nullptr, false);
+    if (resp.body.is_discarded()) resp.body = json();
+    return StatusFromResponse(resp);
+  }
+  return Status::Ok();
+}
+
+}  // namespace mlaas::client
