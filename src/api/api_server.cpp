@@ -14,6 +14,10 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxJsonDepth = 64;
+// cpp-httplib keeps a keep-alive connection open even when a handler answers without
+// reading the request body, and would then parse the leftover bytes as the next request.
+// Bodies a handler did not read are therefore drained, up to this size.
+constexpr uint64_t kMaxDrainBytes = 64ull << 20;
 
 std::string RequestId(const httplib::Request& req) {
   std::string id = req.get_header_value("X-Request-Id");
@@ -129,6 +133,21 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
   res.set_header("X-Request-Id", request_id);
   RouteMatch m = s.router.Match(req.method, req.path);
   std::string label = m.route ? m.route->pattern : "unmatched";
+  // The body reader, wrapped to remember whether anyone read the body.
+  bool body_read = false;
+  std::unique_ptr<httplib::ContentReader> tracked;
+  if (reader != nullptr) {
+    tracked = std::make_unique<httplib::ContentReader>(
+        [reader, &body_read](httplib::ContentReceiver receiver) {
+          body_read = true;
+          return (*reader)(std::move(receiver));
+        },
+        [reader, &body_read](httplib::MultipartContentHeader header,
+                             httplib::ContentReceiver receiver) {
+          body_read = true;
+          return (*reader)(std::move(header), std::move(receiver));
+        });
+  }
 
   if (req.method == "OPTIONS") {
     auto get = s.router.Match("GET", req.path);
@@ -156,9 +175,9 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
     RequestContext ctx{req, res, *m.route, std::move(m.path_params), json(), nullptr, request_id};
     bool ready = true;
     if (m.route->body == BodyKind::kJson) {
-      ready = ReadJsonBody(s, ctx, reader);
+      ready = ReadJsonBody(s, ctx, tracked.get());
     } else if (m.route->body == BodyKind::kStream) {
-      ctx.reader = reader;
+      ctx.reader = tracked.get();
     }
     if (ready) {
       try {
@@ -170,14 +189,22 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
       }
     }
   }
-  if (res.status == -1) res.status = 200;
-
+  if (tracked && !body_read) {
+    bool small = !req.has_header("Content-Length") ||
+                 req.get_header_value<uint64_t>("Content-Length") <= kMaxDrainBytes;
+    if (small) {
+      uint64_t drained = 0;
+      (*reader)([&drained](const char*, size_t len) { return (drained += len) <= kMaxDrainBytes; });
+    }
+  }
+  // A handler that leaves the status unset lets cpp-httplib choose 200 or 206 (ranges).
+  const int status = res.status != -1 ? res.status : req.ranges.empty() ? 200 : 206;
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  s.metrics.Record(req.method, label, res.status, seconds);
+  s.metrics.Record(req.method, label, status, seconds);
   bool quiet = label == "/healthz" || label == "/readyz" || label == "/metrics";
   spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "{} {} -> {} {:.1f} ms [{}]",
-              req.method, req.path, res.status, seconds * 1000, request_id);
+              req.method, req.path, status, seconds * 1000, request_id);
 }
 
 }  // namespace

@@ -112,7 +112,6 @@ void Download(ServerState& s, RequestContext& ctx) {
     ctx.res.status = 304;
     return;
   }
-  ctx.res.status = 200;
   auto position = std::make_shared<uint64_t>(0);
   ctx.res.set_content_provider(
       info.size, ContentTypeFor(key),

@@ -56,9 +56,12 @@ void AddSystemRoutes(ServerState& s) {
          Status st = local.has_value() ? (*local)->List(probe).status() : local.error();
          checks["storage"] = st.ok() ? "ok" : st.message();
          ready &= st.ok();
-         bool workers = s.services.tasks.started();
-         checks["tasks"] = workers ? "ok" : "task workers are not running";
-         ready &= workers;
+         bool started = s.services.tasks.started();
+         checks["tasks"] = !started ? "the task manager is not running"
+                           : s.services.tasks.workers() > 0
+                               ? "ok"
+                               : "ok; no workers here, tasks wait for `mlaas worker`";
+         ready &= started;
          if (s.stopping) {
            checks["server"] = "shutting down";
            ready = false;

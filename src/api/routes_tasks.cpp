@@ -32,11 +32,11 @@ class TaskEventStream {
         sink.done();
         return true;
       }
-      if (t->updated_ms != last_updated_) {
-        last_updated_ = t->updated_ms;
+      if (t->revision != last_revision_) {
+        last_revision_ = t->revision;
         bool end = metadata::IsTerminal(t->state);
         std::string event = std::string("event: ") + (end ? "end" : "task") +
-                            "\nid: " + std::to_string(t->updated_ms) +
+                            "\nid: " + std::to_string(t->revision) +
                             "\ndata: " + DumpJson(TaskToJson(*t, NowMs(), false)) + "\n\n";
         if (!Write(sink, event)) return false;
         if (end) sink.done();
@@ -58,7 +58,7 @@ class TaskEventStream {
 
   ServerState& s_;
   std::string id_;
-  int64_t last_updated_ = -1;
+  int64_t last_revision_ = -1;
   int64_t last_write_ms_ = 0;
 };
 

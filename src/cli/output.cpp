@@ -47,9 +47,9 @@ ProgressLine::ProgressLine() : tty_(::isatty(STDERR_FILENO) == 1) {}
 
 void ProgressLine::Update(double fraction, const std::string& text) {
   int64_t now = NowMs();
-  if (!tty_ && text == last_text_ && now - last_print_ms_ < 5000) return;
+  // Off a terminal (logs, CI) print a line at most every 5 seconds, plus the last one.
+  if (!tty_ && last_print_ms_ != 0 && fraction < 1.0 && now - last_print_ms_ < 5000) return;
   last_print_ms_ = now;
-  last_text_ = text;
   std::string bar;
   if (fraction >= 0) {
     const int width = 30;

@@ -27,7 +27,6 @@ class ProgressLine {
   bool tty_;
   bool drawn_ = false;
   int64_t last_print_ms_ = 0;
-  std::string last_text_;
 };
 
 }  // namespace mlaas::cli

@@ -99,6 +99,8 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(const std::string& base_url
   http->set_read_timeout(timeout_seconds, 0);
   http->set_write_timeout(timeout_seconds, 0);
   http->set_keep_alive(true);
+  http->set_url_encode(false);  // paths are encoded by UrlEncode, exactly once
+  http->set_tcp_nodelay(true);
   return std::unique_ptr<ApiClient>(new ApiClient(url, std::move(http)));
 }
 

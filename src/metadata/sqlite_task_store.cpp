@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   max_attempts     INTEGER NOT NULL,
   cancel_requested INTEGER NOT NULL DEFAULT 0,
   lease_owner      TEXT,
-  lease_expires_ms INTEGER NOT NULL DEFAULT 0
+  lease_expires_ms INTEGER NOT NULL DEFAULT 0,
+  revision         INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_status_seq ON tasks(status, seq);
 CREATE INDEX IF NOT EXISTS tasks_type_seq ON tasks(type, seq);
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS task_logs (
 
 constexpr const char* kColumns =
     "id, type, status, params, progress, result, error, submitted_ms, started_ms, finished_ms, "
-    "updated_ms, attempts, max_attempts, cancel_requested, lease_owner, lease_expires_ms, seq";
+    "updated_ms, attempts, max_attempts, cancel_requested, lease_owner, lease_expires_ms, seq, "
+    "revision";
 
 json ParseStored(const std::string& text, const json& fallback) {
   if (text.empty()) return fallback;
@@ -77,6 +79,7 @@ TaskRecord ReadRecord(const SqliteStatement& s, int64_t* seq = nullptr) {
   r.lease_owner = s.Text(14);
   r.lease_expires_ms = s.Int(15);
   if (seq) *seq = s.Int(16);
+  r.revision = s.Int(17);
   return r;
 }
 
@@ -177,6 +180,7 @@ class SqliteTaskStore final : public TaskStore {
     for (size_t i = 0; i < types.size(); ++i) placeholders += i ? ",?" : "?";
     std::string sql =
         "UPDATE tasks SET status='running', attempts=attempts+1, started_ms=?1, updated_ms=?1, "
+        "revision=revision+1, "
         "lease_owner=?2, lease_expires_ms=?3 WHERE seq = (SELECT seq FROM tasks WHERE "
         "status='queued' AND cancel_requested=0 AND type IN (" +
         placeholders + ") ORDER BY seq LIMIT 1) AND status='queued' RETURNING " + kColumns;
@@ -198,7 +202,8 @@ class SqliteTaskStore final : public TaskStore {
     MLAAS_ASSIGN_OR_RETURN(
         auto q, db_.Prepare("UPDATE tasks SET lease_expires_ms=?1, "
                             "progress=COALESCE(?2, progress), "
-                            "updated_ms=CASE WHEN ?2 IS NULL THEN updated_ms ELSE ?3 END "
+                            "updated_ms=CASE WHEN ?2 IS NULL THEN updated_ms ELSE ?3 END, "
+                            "revision=revision+(?2 IS NOT NULL) "
                             "WHERE id=?4 AND status='running' AND lease_owner=?5 "
                             "RETURNING cancel_requested"));
     q.Bind(1, now + lease_ms).Bind(3, now).Bind(4, id).Bind(5, owner);
@@ -221,7 +226,7 @@ class SqliteTaskStore final : public TaskStore {
     int64_t now = now_();
     MLAAS_ASSIGN_OR_RETURN(
         auto q, db_.Prepare("UPDATE tasks SET status=?1, result=?2, error=?3, finished_ms=?4, "
-                            "updated_ms=?4, lease_owner=NULL, lease_expires_ms=0 "
+                            "updated_ms=?4, lease_owner=NULL, lease_expires_ms=0, revision=revision+1 "
                             "WHERE id=?5 AND status='running' AND lease_owner=?6"));
     q.Bind(1, TaskStateName(state)).Bind(4, now).Bind(5, id).Bind(6, owner);
     if (result.is_null()) q.BindNull(2); else q.Bind(2, Dump(result));
@@ -235,7 +240,8 @@ class SqliteTaskStore final : public TaskStore {
     std::lock_guard lock(mu_);
     MLAAS_ASSIGN_OR_RETURN(
         auto q, db_.Prepare("UPDATE tasks SET status='queued', attempts=MAX(attempts-1, 0), "
-                            "lease_owner=NULL, lease_expires_ms=0, updated_ms=?1 "
+                            "lease_owner=NULL, lease_expires_ms=0, updated_ms=?1, "
+                            "revision=revision+1 "
                             "WHERE id=?2 AND status='running' AND lease_owner=?3"));
     q.Bind(1, now_()).Bind(2, id).Bind(3, owner);
     MLAAS_RETURN_IF_ERROR(q.Run());
@@ -250,14 +256,15 @@ class SqliteTaskStore final : public TaskStore {
     // claimed in between simply takes the running branch.
     MLAAS_ASSIGN_OR_RETURN(
         auto queued, db_.Prepare("UPDATE tasks SET status='cancelled', cancel_requested=1, "
-                                 "finished_ms=?1, updated_ms=?1, error=?2 "
+                                 "finished_ms=?1, updated_ms=?1, error=?2, revision=revision+1 "
                                  "WHERE id=?3 AND status='queued'"));
     json err = {{"code", "cancelled"}, {"message", "cancelled before it started"}};
     queued.Bind(1, now).Bind(2, Dump(err)).Bind(3, id);
     MLAAS_RETURN_IF_ERROR(queued.Run());
     if (db_.Changes() == 0) {
       MLAAS_ASSIGN_OR_RETURN(
-          auto running, db_.Prepare("UPDATE tasks SET cancel_requested=1, updated_ms=?1 "
+          auto running, db_.Prepare("UPDATE tasks SET cancel_requested=1, updated_ms=?1, "
+                                    "revision=revision+1 "
                                     "WHERE id=?2 AND status='running'"));
       running.Bind(1, now).Bind(2, id);
       MLAAS_RETURN_IF_ERROR(running.Run());
@@ -306,7 +313,7 @@ class SqliteTaskStore final : public TaskStore {
       }
       MLAAS_ASSIGN_OR_RETURN(
           auto u, db_.Prepare("UPDATE tasks SET status=?1, error=?2, lease_owner=NULL, "
-                              "lease_expires_ms=0, updated_ms=?3, "
+                              "lease_expires_ms=0, updated_ms=?3, revision=revision+1, "
                               "finished_ms=CASE WHEN ?1='queued' THEN 0 ELSE ?3 END "
                               "WHERE id=?4 AND status='running' AND lease_owner=?5"));
       u.Bind(1, TaskStateName(next)).Bind(3, now).Bind(4, t.id).Bind(5, t.lease_owner);

@@ -42,7 +42,8 @@ struct TaskRecord {
   int64_t submitted_ms = 0;
   int64_t started_ms = 0;   // 0 until first started; the latest attempt's start
   int64_t finished_ms = 0;  // 0 until terminal
-  int64_t updated_ms = 0;   // last change of any field: lets watchers detect updates
+  int64_t updated_ms = 0;   // time of the last change
+  int64_t revision = 0;     // bumped by every change: lets watchers detect updates
   int attempts = 0;         // how many times a worker started it
   int max_attempts = 1;
   bool cancel_requested = false;

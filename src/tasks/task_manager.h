@@ -122,6 +122,7 @@ class TaskManager {
   // "host:pid:start-ticks" — identifies this process as the holder of running tasks.
   const std::string& owner_id() const { return owner_; }
   size_t running_count() const;
+  int workers() const { return options_.workers; }
   bool started() const { return started_; }
 
   // True when `owner` is a process on this host that no longer exists (or has been

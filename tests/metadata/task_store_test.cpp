@@ -276,3 +276,31 @@ TEST(OpenTaskStoreTest, AcceptsSqliteUrl) {
 
 }  // namespace
 }  // namespace mlaas::metadata
+
+namespace mlaas::metadata {
+namespace {
+
+TEST(TaskRevisionTest, EveryChangeBumpsTheRevisionEvenWithinOneMillisecond) {
+  mlaas::testing::TempDir dir;
+  // A frozen clock: every change happens "in the same millisecond".
+  auto store = std::move(OpenTaskStore({(dir / "db").string(), [] { return int64_t{5}; }})).value();
+  auto t = store->Create({"x", nlohmann::json::object(), 3}).value();
+  int64_t r0 = t.revision;
+  ASSERT_TRUE(store->ClaimNext("w", {"x"}, 1000)->has_value());
+  int64_t r1 = store->Get(t.id)->revision;
+  EXPECT_GT(r1, r0);
+  ASSERT_TRUE(store->Heartbeat(t.id, "w", 1000, nullptr).has_value());
+  EXPECT_EQ(store->Get(t.id)->revision, r1);  // a bare heartbeat is not a visible change
+  nlohmann::json p = {{"fraction", 0.5}};
+  ASSERT_TRUE(store->Heartbeat(t.id, "w", 1000, &p).has_value());
+  int64_t r2 = store->Get(t.id)->revision;
+  EXPECT_GT(r2, r1);
+  ASSERT_TRUE(store->RequestCancel(t.id).has_value());
+  int64_t r3 = store->Get(t.id)->revision;
+  EXPECT_GT(r3, r2);
+  ASSERT_TRUE(store->Finish(t.id, "w", TaskState::kCancelled, nlohmann::json(), nlohmann::json()).ok());
+  EXPECT_GT(store->Get(t.id)->revision, r3);
+}
+
+}  // namespace
+}  // namespace mlaas::metadata
