@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <cctype>
 
 #include "api/server_state.h"
@@ -248,6 +250,12 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
   http.set_keep_alive_timeout(options.keep_alive_timeout_s);
   http.set_keep_alive_max_count(1000);
   http.set_tcp_nodelay(true);
+  // cpp-httplib's default adds SO_REUSEPORT, which lets a second server bind the same port
+  // and silently share its traffic; keep only SO_REUSEADDR (fast restarts).
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   // Uploads are streamed and checked against their own limit; JSON bodies against theirs.
   http.set_payload_max_length(std::max<uint64_t>(options.max_upload_bytes, options.max_body_bytes));
 

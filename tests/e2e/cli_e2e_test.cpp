@@ -1,0 +1,200 @@
+// End-to-end: the `mlaas` client subcommands against a running server.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "e2e/server_process.h"
+#include "common/text.h"
+#include "testutil/temp_dir.h"
+
+namespace mlaas::testing {
+namespace {
+
+using nlohmann::json;
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+class CliE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    server_ = new ServerProcess(dir_->path() / "data");
+    Status st = server_->Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete dir_;
+  }
+
+  // Runs `mlaas --server URL <args>`; stdin is empty.
+  CliResult Run(const std::vector<std::string>& args, bool with_server = true) {
+    std::string cmd = Quote(MlaasBinary());
+    if (with_server) cmd += " --server " + Quote(server_->url());
+    for (const auto& a : args) cmd += " " + Quote(a);
+    auto err_file = dir_->path() / "stderr.txt";
+    cmd += " 2>" + Quote(err_file.string()) + " </dev/null";
+    CliResult r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+    int status = ::pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.err = ReadFile(err_file);
+    return r;
+  }
+
+  static TempDir* dir_;
+  static ServerProcess* server_;
+};
+
+TempDir* CliE2eTest::dir_ = nullptr;
+ServerProcess* CliE2eTest::server_ = nullptr;
+
+TEST_F(CliE2eTest, ObjectsPutLsGetRm) {
+  auto file = dir_->Write("local/aff.csv", "text,label\nBari INFN,BA\nINAF Milano,[NoSite]\n");
+  auto put = Run({"objects", "put", file.string(), "datasets/aff.csv"});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  EXPECT_NE(put.out.find("uploaded datasets/aff.csv"), std::string::npos);
+  // A key with a space and non-ASCII characters survives the round trip.
+  ASSERT_EQ(Run({"objects", "put", file.string(), "datasets/caf\xC3\xA9 list.csv"}).exit_code, 0);
+
+  auto ls = Run({"objects", "ls"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("PRE"), std::string::npos);
+  EXPECT_NE(ls.out.find("datasets/"), std::string::npos);
+
+  auto ls_json = Run({"--json", "objects", "ls", "datasets/"});
+  ASSERT_EQ(ls_json.exit_code, 0);
+  json j = json::parse(ls_json.out);
+  ASSERT_EQ(j["objects"].size(), 2u);
+  EXPECT_EQ(j["objects"][0]["key"], "datasets/aff.csv");
+  EXPECT_EQ(j["objects"][1]["key"], "datasets/caf\xC3\xA9 list.csv");
+
+  auto dest = dir_->path() / "downloaded.csv";
+  auto get = Run({"objects", "get", "datasets/caf\xC3\xA9 list.csv", dest.string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_EQ(ReadFile(dest), ReadFile(file));
+  auto to_stdout = Run({"objects", "get", "datasets/aff.csv", "-"});
+  EXPECT_EQ(to_stdout.out, ReadFile(file));
+
+  auto rm = Run({"objects", "rm", "datasets/caf\xC3\xA9 list.csv"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  auto missing = Run({"objects", "get", "datasets/caf\xC3\xA9 list.csv", dest.string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("does not exist"), std::string::npos) << missing.err;
+  EXPECT_EQ(Run({"objects", "rm", "nope.csv"}).exit_code, 1);
+}
+
+TEST_F(CliE2eTest, DatasetStatsAndTasks) {
+  auto file = dir_->Write("local/d.csv", "text,label\nhello world,1\nfoo,2\nbar baz qux,1\n");
+  ASSERT_EQ(Run({"objects", "put", file.string(), "datasets/d.csv"}).exit_code, 0);
+
+  auto stats = Run({"dataset", "stats", "datasets/d.csv", "--wait"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("3 rows, 9 tokens"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("COLUMN"), std::string::npos);
+
+  auto submitted = Run({"dataset", "stats", "datasets/d.csv"});
+  ASSERT_EQ(submitted.exit_code, 0);
+  std::string id(Trim(submitted.out));
+  ASSERT_TRUE(IsUuid(id)) << submitted.out;
+
+  auto wait = Run({"--json", "tasks", "wait", id, "--timeout", "60"});
+  ASSERT_EQ(wait.exit_code, 0) << wait.err;
+  json t = json::parse(wait.out);
+  EXPECT_EQ(t["task_status"], "succeeded");
+  EXPECT_EQ(t["dataset"]["rows"], 3);
+
+  auto show = Run({"tasks", "show", id});
+  ASSERT_EQ(show.exit_code, 0);
+  EXPECT_EQ(json::parse(show.out)["task_id"], id);
+
+  auto list = Run({"tasks", "list", "--type", "dataset_stats"});
+  ASSERT_EQ(list.exit_code, 0);
+  EXPECT_NE(list.out.find("TASK ID"), std::string::npos);
+  EXPECT_NE(list.out.find(id), std::string::npos);
+
+  auto list_json = Run({"--json", "tasks", "list", "--status", "succeeded"});
+  EXPECT_GE(json::parse(list_json.out)["tasks"].size(), 2u);
+
+  auto logs = Run({"tasks", "logs", id});
+  EXPECT_EQ(logs.exit_code, 0);
+  EXPECT_NE(logs.out.find("succeeded"), std::string::npos);
+
+  auto cancel_done = Run({"tasks", "cancel", id});
+  EXPECT_EQ(cancel_done.exit_code, 1);
+  EXPECT_NE(cancel_done.err.find("cannot be cancelled"), std::string::npos) << cancel_done.err;
+}
+
+TEST_F(CliE2eTest, FailedTaskGivesExitCodeOne) {
+  auto file = dir_->Write("local/bad.csv", "a,b\n1\n");
+  ASSERT_EQ(Run({"objects", "put", file.string(), "bad.csv"}).exit_code, 0);
+  auto stats = Run({"dataset", "stats", "bad.csv", "--wait"});
+  EXPECT_EQ(stats.exit_code, 1);
+  EXPECT_NE(stats.out.find("failed"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("line 2"), std::string::npos) << stats.out;
+}
+
+TEST_F(CliE2eTest, UsageAndConnectionErrors) {
+  EXPECT_EQ(Run({"tasks"}).exit_code, 2);
+  EXPECT_EQ(Run({"objects", "put", "/definitely/not/here", "k"}).exit_code, 2);
+  EXPECT_EQ(Run({"tasks", "list", "--status", "sleeping"}).exit_code, 2);
+  auto down = Run({"--server", "http://127.0.0.1:1", "tasks", "list"}, /*with_server=*/false);
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.err.find("cannot reach the mlaas server"), std::string::npos);
+  auto bad_url = Run({"--server", "ftp://x", "tasks", "list"}, false);
+  EXPECT_EQ(bad_url.exit_code, 1);
+  EXPECT_NE(bad_url.err.find("http://"), std::string::npos);
+  auto unknown = Run({"tasks", "show", "00000000-0000-4000-8000-000000000000"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("does not exist"), std::string::npos);
+}
+
+TEST_F(CliE2eTest, HelpDocumentsEveryCommandAndEnvironmentVariable) {
+  auto help = Run({"--help"}, false);
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* cmd : {"serve", "worker", "tasks", "objects", "dataset", "MLAAS_SERVER"}) {
+    EXPECT_NE(help.out.find(cmd), std::string::npos) << cmd;
+  }
+  auto serve = Run({"serve", "--help"}, false);
+  EXPECT_EQ(serve.exit_code, 0);
+  for (const char* opt : {"--host", "--port", "--data-dir", "--workers", "--database",
+                          "--log-level", "MLAAS_HOST", "MLAAS_PORT", "MLAAS_DATA_DIR",
+                          "MLAAS_WORKERS", "MLAAS_DATABASE", "MLAAS_LOG_LEVEL"}) {
+    EXPECT_NE(serve.out.find(opt), std::string::npos) << opt;
+  }
+  for (const char* sub : {"list", "show", "wait", "cancel", "logs"}) {
+    EXPECT_NE(Run({"tasks", "--help"}, false).out.find(sub), std::string::npos) << sub;
+  }
+  for (const char* sub : {"ls", "put", "get", "rm"}) {
+    EXPECT_NE(Run({"objects", "--help"}, false).out.find(sub), std::string::npos) << sub;
+  }
+  EXPECT_NE(Run({"--version"}, false).out.find("mlaas "), std::string::npos);
+}
+
+TEST_F(CliE2eTest, ServeRefusesBadConfiguration) {
+  auto bad_port = Run({"serve", "--port", "70000"}, false);
+  EXPECT_EQ(bad_port.exit_code, 2);
+  auto bad_db = Run({"serve", "--port", "0", "--data-dir", (dir_->path() / "x").string(),
+                     "--database", "mongodb://nowhere"}, false);
+  EXPECT_EQ(bad_db.exit_code, 1);
+  EXPECT_NE(bad_db.err.find("unsupported database URL"), std::string::npos) << bad_db.err;
+  auto in_use = Run({"serve", "--port", std::to_string(server_->port()), "--data-dir",
+                     (dir_->path() / "y").string()}, false);
+  EXPECT_EQ(in_use.exit_code, 1);
+  EXPECT_NE(in_use.err.find("cannot listen"), std::string::npos) << in_use.err;
+}
+
+}  // namespace
+}  // namespace mlaas::testing

@@ -1,0 +1,152 @@
+// End-to-end durability: the server is killed (SIGKILL) or stopped (SIGTERM) while a task
+// runs; after a restart on the same data directory the task completes and nothing is lost.
+#include <gtest/gtest.h>
+
+#include "e2e/server_process.h"
+#include "testutil/temp_dir.h"
+#include "testutil/wait.h"
+
+namespace mlaas::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kRows = 3'000'000;  // about 1.5 s of work on these machines
+
+std::string TaskStatus(client::ApiClient& c, const std::string& id) {
+  auto t = c.Get("/api/v1/tasks/" + id);
+  return t.has_value() ? (*t)["task_status"].get<std::string>() : "";
+}
+
+json WaitForEnd(client::ApiClient& c, const std::string& id) {
+  json t;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = c.Get("/api/v1/tasks/" + id);
+        if (!r.has_value()) return false;
+        t = *r;
+        std::string s = t["task_status"];
+        return s == "succeeded" || s == "failed" || s == "cancelled";
+      },
+      std::chrono::seconds(120)))
+      << t.dump();
+  return t;
+}
+
+// Submits the big stats task and returns its id once a worker is running it, or "" when
+// it finished before we saw it running.
+std::string SubmitAndCatchRunning(client::ApiClient& c) {
+  auto t = c.Post("/api/v1/ml/utilities/dataset/stats",
+                  {{"dataset", {{"path", "datasets/big.csv"}}}});
+  EXPECT_TRUE(t.has_value());
+  std::string id = (*t)["task_id"];
+  std::string status;
+  EXPECT_TRUE(WaitFor([&] {
+    status = TaskStatus(c, id);
+    return status != "queued";
+  }, std::chrono::seconds(60)));
+  return status == "running" ? id : "";
+}
+
+TEST(DurabilityE2eTest, KillDashNineWhileATaskRunsThenRestartAndItCompletes) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  WriteBigCsv(data / "objects/datasets/big.csv", kRows);
+  ServerProcess server(data);
+  ASSERT_TRUE(server.Start().ok());
+
+  std::string id;
+  for (int attempt = 0; attempt < 5 && id.empty(); ++attempt) id = SubmitAndCatchRunning(*server.Client());
+  ASSERT_FALSE(id.empty()) << "the task always finished before it could be interrupted";
+
+  int status = server.Kill(SIGKILL);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  // The same data directory, a new process: the task left running is recovered.
+  ServerProcess restarted(data);
+  ASSERT_TRUE(restarted.Start().ok()) << restarted.Log();
+  auto c = restarted.Client();
+  json t = WaitForEnd(*c, id);
+  EXPECT_EQ(t["task_status"], "succeeded") << t.dump();
+  EXPECT_EQ(t["stats"]["attempts"], 2);
+  EXPECT_EQ(t["dataset"]["rows"], kRows);
+  EXPECT_NE(restarted.Log().find("re-queued 1 task(s) left by a stopped process"),
+            std::string::npos);
+  auto logs = c->Get("/api/v1/tasks/" + id + "/logs");
+  ASSERT_TRUE(logs.has_value());
+  std::string all;
+  for (const auto& l : (*logs)["logs"]) all += l["message"].get<std::string>() + "\n";
+  EXPECT_NE(all.find("attempt 1 was interrupted"), std::string::npos) << all;
+  EXPECT_NE(all.find("attempt 2 of 3 started"), std::string::npos) << all;
+}
+
+TEST(DurabilityE2eTest, GracefulStopHandsTheTaskBackWithoutUsingAnAttempt) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  WriteBigCsv(data / "objects/datasets/big.csv", kRows);
+  ServerProcess server(data);
+  ASSERT_TRUE(server.Start().ok());
+
+  std::string id;
+  for (int attempt = 0; attempt < 5 && id.empty(); ++attempt) id = SubmitAndCatchRunning(*server.Client());
+  ASSERT_FALSE(id.empty());
+
+  int status = server.Kill(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(status)) << server.Log();
+  EXPECT_EQ(WEXITSTATUS(status), 0) << server.Log();
+
+  ServerProcess restarted(data);
+  ASSERT_TRUE(restarted.Start().ok());
+  json t = WaitForEnd(*restarted.Client(), id);
+  EXPECT_EQ(t["task_status"], "succeeded") << t.dump();
+  EXPECT_EQ(t["stats"]["attempts"], 1);
+}
+
+TEST(DurabilityE2eTest, QueuedTasksSurviveARestart) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  std::string id;
+  {
+    ServerProcess queue_only(data, {"--workers", "0"});
+    ASSERT_TRUE(queue_only.Start().ok());
+    auto c = queue_only.Client();
+    ASSERT_EQ(c->Call("PUT", "/api/v1/objects/d.csv", "a,b\n1,2\n")->status, 201);
+    auto t = c->Post("/api/v1/ml/utilities/dataset/stats", {{"dataset", {{"path", "d.csv"}}}});
+    ASSERT_TRUE(t.has_value());
+    id = (*t)["task_id"];
+    queue_only.Kill(SIGKILL);
+  }
+  ServerProcess server(data);
+  ASSERT_TRUE(server.Start().ok());
+  json t = WaitForEnd(*server.Client(), id);
+  EXPECT_EQ(t["task_status"], "succeeded");
+  EXPECT_EQ(t["dataset"]["rows"], 1);
+}
+
+TEST(DurabilityE2eTest, AStandaloneWorkerRunsTasksQueuedByAServer) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  ServerProcess server(data, {"--workers", "0"});
+  ASSERT_TRUE(server.Start().ok());
+  auto c = server.Client();
+  ASSERT_EQ(c->Call("PUT", "/api/v1/objects/d.csv", "a\n1\n2\n3\n")->status, 201);
+  auto t = c->Post("/api/v1/ml/utilities/dataset/stats", {{"dataset", {{"path", "d.csv"}}}});
+  ASSERT_TRUE(t.has_value());
+
+  pid_t worker = 0;
+  std::string bin = MlaasBinary();
+  std::string data_arg = data.string();
+  std::vector<char*> argv = {bin.data(), const_cast<char*>("worker"),
+                             const_cast<char*>("--data-dir"), data_arg.data(), nullptr};
+  ASSERT_EQ(posix_spawn(&worker, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  json done = WaitForEnd(*c, (*t)["task_id"]);
+  EXPECT_EQ(done["task_status"], "succeeded");
+  EXPECT_EQ(done["dataset"]["rows"], 3);
+  ::kill(worker, SIGTERM);
+  int status = 0;
+  waitpid(worker, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
+}  // namespace mlaas::testing
