@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
                "mlaas"};
   app.set_version_flag("--version", std::string("mlaas ") + MLAAS_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // --server/--json/--timeout also work after the subcommand
 
   ClientOptions client;
   app.add_option("--server", client.server, "URL of the mlaas server (client commands)")

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The second README command: install what is missing, build with tests and run every test
+# (unit and end-to-end) with CTest. Extra arguments go to ctest (e.g. -L unit, -R Storage).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+./scripts/build.sh test
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+ctest --preset test "$@"
