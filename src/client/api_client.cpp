@@ -65,7 +65,10 @@ std::string QueryString(const std::map<std::string, std::string>& params) {
   std::string q;
   for (const auto& [k, v] : params) {
     if (v.empty()) continue;
-    q += (q.empty() ? "?" : "&") + UrlEncode(k) + "=" + UrlEncode(v);
+    q += q.empty() ? '?' : '&';
+    q += UrlEncode(k);
+    q += '=';
+    q += UrlEncode(v);
   }
   return q;
 }
