@@ -44,6 +44,16 @@ Response FromHttplib(const httplib::Response& r) {
   return out;
 }
 
+// The Status of an error answer whose body was streamed into `body`.
+Status ErrorFromBody(int status, const std::string& body) {
+  Response resp;
+  resp.status = status;
+  resp.text = body;
+  resp.body = json::parse(body, nullptr, false);
+  if (resp.body.is_discarded()) resp.body = json();
+  return StatusFromResponse(resp);
+}
+
 }  // namespace
 
 std::string UrlEncode(const std::string& s, bool keep_slash) {
@@ -220,12 +230,7 @@ Result<uint64_t> ApiClient::DownloadFile(const std::string& key, const std::file
   }
   if (status != 200) {
     cleanup();
-    Response resp;
-    resp.status = status;
-    resp.text = error_body;
-    resp.body = json::parse(error_body, nullptr, false);
-    if (resp.body.is_discarded()) resp.body = json();
-    return StatusFromResponse(resp);
+    return ErrorFromBody(status, error_body);
   }
   if (!to_stdout) {
     if (!out) {
@@ -287,12 +292,7 @@ Status ApiClient::FollowTask(
   if (stopped) return Status::Ok();
   if (!r) return Transport("GET events of " + id, static_cast<int>(r.error()));
   if (status != 200) {
-    Response resp;
-    resp.status = status;
-    resp.text = error_body;
-    resp.body = json::parse(error_body, nullptr, false);
-    if (resp.body.is_discarded()) resp.body = json();
-    return StatusFromResponse(resp);
+    return ErrorFromBody(status, error_body);
   }
   return Status::Ok();
 }

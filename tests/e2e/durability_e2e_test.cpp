@@ -48,31 +48,39 @@ std::string SubmitAndCatchRunning(client::ApiClient& c) {
   return status == "running" ? id : "";
 }
 
-TEST(DurabilityE2eTest, KillDashNineWhileATaskRunsThenRestartAndItCompletes) {
-  TempDir dir;
-  const auto data = dir.path() / "data";
-  WriteBigCsv(data / "objects/datasets/big.csv", kRows);
-  ServerProcess server(data);
-  ASSERT_TRUE(server.Start().ok());
+// A server on a fresh data directory holding the big dataset, with a task running on it.
+class InterruptedTaskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteBigCsv(data_ / "objects/datasets/big.csv", kRows);
+    ASSERT_TRUE(server_.Start().ok());
+    for (int attempt = 0; attempt < 5 && id_.empty(); ++attempt) {
+      id_ = SubmitAndCatchRunning(*server_.Client());
+    }
+    ASSERT_FALSE(id_.empty()) << "the task always finished before it could be interrupted";
+  }
 
-  std::string id;
-  for (int attempt = 0; attempt < 5 && id.empty(); ++attempt) id = SubmitAndCatchRunning(*server.Client());
-  ASSERT_FALSE(id.empty()) << "the task always finished before it could be interrupted";
+  TempDir dir_;
+  const std::filesystem::path data_ = dir_.path() / "data";
+  ServerProcess server_{data_};
+  std::string id_;
+};
 
-  int status = server.Kill(SIGKILL);
+TEST_F(InterruptedTaskTest, KillDashNineWhileATaskRunsThenRestartAndItCompletes) {
+  int status = server_.Kill(SIGKILL);
   ASSERT_TRUE(WIFSIGNALED(status));
 
   // The same data directory, a new process: the task left running is recovered.
-  ServerProcess restarted(data);
+  ServerProcess restarted(data_);
   ASSERT_TRUE(restarted.Start().ok()) << restarted.Log();
   auto c = restarted.Client();
-  json t = WaitForEnd(*c, id);
+  json t = WaitForEnd(*c, id_);
   EXPECT_EQ(t["task_status"], "succeeded") << t.dump();
   EXPECT_EQ(t["stats"]["attempts"], 2);
   EXPECT_EQ(t["dataset"]["rows"], kRows);
   EXPECT_NE(restarted.Log().find("re-queued 1 task(s) left by a stopped process"),
             std::string::npos);
-  auto logs = c->Get("/api/v1/tasks/" + id + "/logs");
+  auto logs = c->Get("/api/v1/tasks/" + id_ + "/logs");
   ASSERT_TRUE(logs.has_value());
   std::string all;
   for (const auto& l : (*logs)["logs"]) all += l["message"].get<std::string>() + "\n";
@@ -80,24 +88,14 @@ TEST(DurabilityE2eTest, KillDashNineWhileATaskRunsThenRestartAndItCompletes) {
   EXPECT_NE(all.find("attempt 2 of 3 started"), std::string::npos) << all;
 }
 
-TEST(DurabilityE2eTest, GracefulStopHandsTheTaskBackWithoutUsingAnAttempt) {
-  TempDir dir;
-  const auto data = dir.path() / "data";
-  WriteBigCsv(data / "objects/datasets/big.csv", kRows);
-  ServerProcess server(data);
-  ASSERT_TRUE(server.Start().ok());
+TEST_F(InterruptedTaskTest, GracefulStopHandsTheTaskBackWithoutUsingAnAttempt) {
+  int status = server_.Kill(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(status)) << server_.Log();
+  EXPECT_EQ(WEXITSTATUS(status), 0) << server_.Log();
 
-  std::string id;
-  for (int attempt = 0; attempt < 5 && id.empty(); ++attempt) id = SubmitAndCatchRunning(*server.Client());
-  ASSERT_FALSE(id.empty());
-
-  int status = server.Kill(SIGTERM);
-  ASSERT_TRUE(WIFEXITED(status)) << server.Log();
-  EXPECT_EQ(WEXITSTATUS(status), 0) << server.Log();
-
-  ServerProcess restarted(data);
+  ServerProcess restarted(data_);
   ASSERT_TRUE(restarted.Start().ok());
-  json t = WaitForEnd(*restarted.Client(), id);
+  json t = WaitForEnd(*restarted.Client(), id_);
   EXPECT_EQ(t["task_status"], "succeeded") << t.dump();
   EXPECT_EQ(t["stats"]["attempts"], 1);
 }
