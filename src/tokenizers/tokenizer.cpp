@@ -1,0 +1,626 @@
+#include "tokenizers/tokenizer.h"
+
+#include <algorithm>
+#include <fstream>
+#include <thread>
+
+#include "common/text.h"
+
+namespace mlaas::tokenizers {
+
+using nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+struct Tokenizer::Pattern {
+  CodePoints chars;
+  uint32_t id;
+  const AddedToken* token;
+};
+
+struct Tokenizer::Piece {
+  NormalizedString text;
+  std::optional<uint32_t> token_id;
+};
+
+Tokenizer::Tokenizer() = default;
+Tokenizer::~Tokenizer() = default;
+
+std::unique_ptr<Tokenizer> Tokenizer::Create(std::unique_ptr<Model> model,
+                                             std::unique_ptr<Normalizer> normalizer,
+                                             std::unique_ptr<PreTokenizer> pre_tokenizer,
+                                             std::unique_ptr<PostProcessor> post_processor,
+                                             std::unique_ptr<Decoder> decoder) {
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  t->model_ = std::move(model);
+  t->normalizer_ = std::move(normalizer);
+  t->pre_tokenizer_ = std::move(pre_tokenizer);
+  t->post_processor_ = std::move(post_processor);
+  t->decoder_ = std::move(decoder);
+  return t;
+}
+
+namespace {
+
+bool IsWordChar(char32_t c) {
+  if (c < 0x80) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  }
+  std::string_view cat = GeneralCategory(c);
+  return IsAlphabetic(c) || cat[0] == 'M' || cat == "Nd" || cat == "Pc" || c == 0x200C ||
+         c == 0x200D;
+}
+
+const char* DirectionName(Direction d) { return d == Direction::kLeft ? "Left" : "Right"; }
+
+Result<Direction> ParseDirection(const json& j) {
+  if (j.is_null() || j == "Right") return Direction::kRight;
+  if (j == "Left") return Direction::kLeft;
+  return InvalidArgument("unknown direction " + j.dump());
+}
+
+Result<TruncationParams> TruncationFromJson(const json& j) {
+  TruncationParams t;
+  if (!j.contains("max_length") || !j["max_length"].is_number_unsigned()) {
+    return InvalidArgument("truncation: \"max_length\" is required");
+  }
+  t.max_length = j["max_length"].get<size_t>();
+  t.stride = j.value("stride", size_t{0});
+  std::string s = j.value("strategy", "LongestFirst");
+  if (s == "LongestFirst") t.strategy = TruncationStrategy::kLongestFirst;
+  else if (s == "OnlyFirst") t.strategy = TruncationStrategy::kOnlyFirst;
+  else if (s == "OnlySecond") t.strategy = TruncationStrategy::kOnlySecond;
+  else return InvalidArgument("truncation: unknown strategy '" + s + "'");
+  MLAAS_ASSIGN_OR_RETURN(t.direction, ParseDirection(j.value("direction", json())));
+  return t;
+}
+
+Result<PaddingParams> PaddingFromJson(const json& j) {
+  PaddingParams p;
+  const json& strategy = j.value("strategy", json("BatchLongest"));
+  if (strategy.is_object() && strategy.contains("Fixed")) {
+    p.fixed_length = strategy["Fixed"].get<size_t>();
+  } else if (strategy != "BatchLongest") {
+    return InvalidArgument("padding: unknown strategy " + strategy.dump());
+  }
+  MLAAS_ASSIGN_OR_RETURN(p.direction, ParseDirection(j.value("direction", json())));
+  if (j.contains("pad_to_multiple_of") && j["pad_to_multiple_of"].is_number_unsigned()) {
+    p.pad_to_multiple_of = j["pad_to_multiple_of"].get<size_t>();
+  }
+  p.pad_id = j.value("pad_id", 0u);
+  p.pad_type_id = j.value("pad_type_id", 0u);
+  p.pad_token = j.value("pad_token", std::string("[PAD]"));
+  return p;
+}
+
+Status TruncateEncodings(Encoding& a, std::optional<Encoding>& b, const TruncationParams& p) {
+  if (p.max_length == 0) {
+    a.Truncate(0, p.stride, p.direction);
+    if (b) b->Truncate(0, p.stride, p.direction);
+    return Status::Ok();
+  }
+  const size_t total = a.size() + (b ? b->size() : 0);
+  if (total <= p.max_length) return Status::Ok();
+  const size_t to_remove = total - p.max_length;
+  if (p.stride >= p.max_length) {
+    return InvalidArgument("truncation stride (" + std::to_string(p.stride) +
+                           ") must be smaller than max_length (" + std::to_string(p.max_length) + ")");
+  }
+  switch (p.strategy) {
+    case TruncationStrategy::kLongestFirst:
+      if (b) {
+        size_t n1 = a.size(), n2 = b->size();
+        bool swapped = n1 > n2;
+        if (swapped) std::swap(n1, n2);
+        n2 = n1 > p.max_length ? n1 : std::max(n1, p.max_length - n1);
+        if (n1 + n2 > p.max_length) {
+          n1 = p.max_length / 2;
+          n2 = n1 + p.max_length % 2;
+        }
+        if (swapped) std::swap(n1, n2);
+        a.Truncate(n1, p.stride, p.direction);
+        b->Truncate(n2, p.stride, p.direction);
+      } else {
+        a.Truncate(total - to_remove, p.stride, p.direction);
+      }
+      return Status::Ok();
+    case TruncationStrategy::kOnlyFirst:
+    case TruncationStrategy::kOnlySecond: {
+      Encoding* target = p.strategy == TruncationStrategy::kOnlyFirst ? &a : (b ? &*b : nullptr);
+      if (target == nullptr) return InvalidArgument("truncation only_second: no second sequence");
+      if (target->size() <= to_remove) {
+        return InvalidArgument("truncation error: the sequence to truncate is too short to respect "
+                               "max_length");
+      }
+      target->Truncate(target->size() - to_remove, p.stride, p.direction);
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+size_t Tokenizer::AddTokens(const std::vector<AddedToken>& tokens) {
+  size_t added = 0;
+  for (const auto& t : tokens) {
+    if (t.content.empty() || !DecodeUtf8(t.content).has_value()) continue;
+    auto existing = std::find_if(added_.begin(), added_.end(),
+                                 [&](const auto& p) { return p.second.content == t.content; });
+    std::optional<uint32_t> id;
+    if (existing != added_.end()) id = existing->first;
+    if (!id) id = model_->vocab().Find(t.content);
+    if (!id) {
+      uint32_t v = static_cast<uint32_t>(model_->vocab().size());
+      std::optional<uint32_t> mx;
+      for (const auto& [aid, at] : added_) mx = mx ? std::max(*mx, aid) : aid;
+      id = !mx ? v : (*mx >= v || v == 0 ? *mx + 1 : v);
+    }
+    if (existing != added_.end()) {
+      existing->second = t;
+    } else {
+      added_.push_back({*id, t});
+      ++added;
+    }
+  }
+  RefreshPatterns();
+  return added;
+}
+
+void Tokenizer::RefreshPatterns() {
+  raw_patterns_.clear();
+  normalized_patterns_.clear();
+  // Special tokens first, then the others, as the reference orders its tries.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& [id, t] : added_) {
+      if (t.special != (pass == 0)) continue;
+      auto cps = DecodeUtf8(t.content).value();
+      if (t.normalized && normalizer_) {
+        NormalizedString n(cps.data(), cps.data() + cps.size(), 0);
+        normalizer_->Normalize(n);
+        if (n.empty()) continue;
+        normalized_patterns_.push_back({n.chars(), id, &t});
+      } else if (t.normalized) {
+        normalized_patterns_.push_back({cps, id, &t});
+      } else {
+        raw_patterns_.push_back({cps, id, &t});
+      }
+    }
+  }
+}
+
+void Tokenizer::FindAdded(const NormalizedString& s, const std::vector<Pattern>& patterns,
+                          std::vector<Piece>& out) const {
+  const auto& c = s.chars();
+  const size_t n = c.size();
+  if (patterns.empty() || n == 0) {
+    if (n > 0) out.push_back({s, std::nullopt});
+    return;
+  }
+  size_t start_offset = 0;
+  size_t pos = 0;
+  while (pos < n) {
+    // Leftmost-longest match at or after `pos`.
+    const Pattern* best = nullptr;
+    size_t at = pos;
+    for (; at < n && best == nullptr; ++at) {
+      for (const auto& p : patterns) {
+        if (p.chars.size() > n - at || p.chars[0] != c[at]) continue;
+        if (!std::equal(p.chars.begin(), p.chars.end(), c.begin() + static_cast<ptrdiff_t>(at))) continue;
+        if (best == nullptr || p.chars.size() > best->chars.size()) best = &p;
+      }
+      if (best) break;
+    }
+    if (best == nullptr) break;
+    size_t start = at, stop = at + best->chars.size();
+    pos = stop;
+    const AddedToken& t = *best->token;
+    if (t.single_word) {
+      bool ok_l = start == 0 || !IsWordChar(c[start - 1]);
+      bool ok_r = stop == n || !IsWordChar(c[stop]);
+      if (!ok_l || !ok_r) continue;
+    }
+    if (t.lstrip) {
+      size_t b = start;
+      while (b > start_offset && IsWhitespace(c[b - 1])) --b;
+      start = b;
+    }
+    if (t.rstrip) {
+      while (stop < n && IsWhitespace(c[stop])) ++stop;
+      pos = stop;
+    }
+    if (start_offset < start) out.push_back({s.Slice(start_offset, start), std::nullopt});
+    out.push_back({s.Slice(start, stop), best->id});
+    start_offset = stop;
+  }
+  if (start_offset < n) out.push_back({s.Slice(start_offset, n), std::nullopt});
+}
+
+Result<Encoding> Tokenizer::EncodeSingle(std::string_view text, uint32_t type_id,
+                                         uint32_t sequence) const {
+  MLAAS_ASSIGN_OR_RETURN(CodePoints cps, DecodeUtf8(text, invalid_utf8_));
+  NormalizedString whole(cps.data(), cps.data() + cps.size(), 0);
+  // Added tokens matched on the raw text are never normalized.
+  std::vector<Piece> raw;
+  FindAdded(whole, raw_patterns_, raw);
+  std::vector<Piece> pieces;
+  for (auto& p : raw) {
+    if (p.token_id) {
+      pieces.push_back(std::move(p));
+      continue;
+    }
+    if (normalizer_) normalizer_->Normalize(p.text);
+    FindAdded(p.text, normalized_patterns_, pieces);
+  }
+  // Pre-tokenize every piece that is not an added token, on its own.
+  std::vector<Piece> words;
+  for (auto& p : pieces) {
+    if (p.token_id || !pre_tokenizer_) {
+      if (!p.text.empty()) words.push_back(std::move(p));
+      continue;
+    }
+    std::vector<NormalizedString> split{std::move(p.text)};
+    pre_tokenizer_->PreTokenize(split);
+    for (auto& w : split) words.push_back({std::move(w), std::nullopt});
+  }
+  Encoding e;
+  std::vector<Token> toks;
+  for (size_t idx = 0; idx < words.size(); ++idx) {
+    const Piece& w = words[idx];
+    const uint32_t word = static_cast<uint32_t>(idx);
+    if (w.token_id) {
+      Span o = w.text.OriginalRange(0, w.text.size());
+      e.Push(*w.token_id, EncodeUtf8(w.text.chars()), {o.start, o.end}, type_id, word, sequence,
+             false);
+      continue;
+    }
+    toks.clear();
+    MLAAS_RETURN_IF_ERROR(model_->Tokenize(w.text.chars(), toks));
+    for (auto& t : toks) {
+      Span o = w.text.OriginalRange(t.start, t.end);
+      e.Push(t.id, std::move(t.value), {o.start, o.end}, type_id, word, sequence, false);
+    }
+  }
+  return e;
+}
+
+Result<Encoding> Tokenizer::PostProcess(Encoding a, std::optional<Encoding> b,
+                                        bool add_special) const {
+  if (truncation_) {
+    TruncationParams p = *truncation_;
+    size_t n_added = post_processor_ ? post_processor_->AddedTokens(b.has_value()) : 0;
+    if (add_special && n_added > 0) {
+      if (p.max_length < n_added) {
+        return InvalidArgument("truncation max_length (" + std::to_string(p.max_length) +
+                               ") is smaller than the special tokens added (" +
+                               std::to_string(n_added) + ")");
+      }
+      p.max_length -= n_added;
+    }
+    MLAAS_RETURN_IF_ERROR(TruncateEncodings(a, b, p));
+  }
+  std::vector<Encoding> encs;
+  encs.push_back(std::move(a));
+  if (b) encs.push_back(std::move(*b));
+  if (post_processor_) post_processor_->Process(encs, add_special);
+  Encoding out;
+  for (auto& e : encs) out.Merge(e);
+  if (padding_) {
+    size_t target = padding_->fixed_length.value_or(out.size());
+    if (padding_->pad_to_multiple_of > 0 && target % padding_->pad_to_multiple_of != 0) {
+      target += padding_->pad_to_multiple_of - target % padding_->pad_to_multiple_of;
+    }
+    out.Pad(target, *padding_);
+  }
+  return out;
+}
+
+Result<Encoding> Tokenizer::Encode(std::string_view text, std::optional<std::string_view> pair,
+                                   bool add_special_tokens) const {
+  MLAAS_ASSIGN_OR_RETURN(Encoding a, EncodeSingle(text, 0, 0));
+  std::optional<Encoding> b;
+  if (pair) {
+    MLAAS_ASSIGN_OR_RETURN(Encoding eb, EncodeSingle(*pair, 1, 1));
+    b = std::move(eb);
+  }
+  return PostProcess(std::move(a), std::move(b), add_special_tokens);
+}
+
+Result<std::vector<Encoding>> Tokenizer::EncodeBatch(const std::vector<EncodeInput>& inputs,
+                                                     bool add_special_tokens, size_t threads) const {
+  std::vector<Encoding> out(inputs.size());
+  std::vector<Status> errors(inputs.size());
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = std::min(threads, std::max<size_t>(1, inputs.size() / 16));
+  auto work = [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      auto r = Encode(inputs[i].text,
+                      inputs[i].pair ? std::optional<std::string_view>(*inputs[i].pair) : std::nullopt,
+                      add_special_tokens);
+      if (r.has_value()) out[i] = std::move(r).value();
+      else errors[i] = r.error();
+    }
+  };
+  if (threads <= 1) {
+    work(0, inputs.size());
+  } else {
+    std::vector<std::thread> pool;
+    const size_t chunk = (inputs.size() + threads - 1) / threads;
+    for (size_t t = 0; t < threads; ++t) {
+      size_t b = t * chunk, e = std::min(inputs.size(), b + chunk);
+      if (b < e) pool.emplace_back(work, b, e);
+    }
+    for (auto& th : pool) th.join();
+  }
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (!errors[i].ok()) return errors[i].WithContext("input " + std::to_string(i));
+  }
+  if (padding_ && !padding_->fixed_length) {
+    size_t target = 0;
+    for (const auto& e : out) target = std::max(target, e.size());
+    if (padding_->pad_to_multiple_of > 0 && target % padding_->pad_to_multiple_of != 0) {
+      target += padding_->pad_to_multiple_of - target % padding_->pad_to_multiple_of;
+    }
+    for (auto& e : out) e.Pad(target, *padding_);
+  }
+  return out;
+}
+
+Result<std::string> Tokenizer::Decode(const std::vector<uint32_t>& ids,
+                                      bool skip_special_tokens) const {
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (uint32_t id : ids) {
+    auto added = std::find_if(added_.begin(), added_.end(), [&](const auto& p) { return p.first == id; });
+    if (added != added_.end()) {
+      if (skip_special_tokens && added->second.special) continue;
+      tokens.push_back(added->second.content);
+      continue;
+    }
+    if (const std::string* t = model_->vocab().Token(id)) tokens.push_back(*t);
+  }
+  if (!decoder_) {
+    std::string out;
+    for (size_t i = 0; i < tokens.size(); ++i) out += (i ? " " : "") + tokens[i];
+    return out;
+  }
+  std::string out;
+  for (const auto& piece : decoder_->DecodeChain(std::move(tokens))) out += piece;
+  return out;
+}
+
+std::optional<uint32_t> Tokenizer::TokenToId(std::string_view token) const {
+  for (const auto& [id, t] : added_) {
+    if (t.content == token) return id;
+  }
+  return model_->vocab().Find(token);
+}
+
+std::optional<std::string> Tokenizer::IdToToken(uint32_t id) const {
+  for (const auto& [aid, t] : added_) {
+    if (aid == id) return t.content;
+  }
+  if (const std::string* t = model_->vocab().Token(id)) return *t;
+  return std::nullopt;
+}
+
+size_t Tokenizer::VocabSize(bool with_added_tokens) const {
+  size_t n = model_->vocab().size();
+  if (!with_added_tokens) return n;
+  for (const auto& [id, t] : added_) n += model_->vocab().Token(id) == nullptr ? 1 : 0;
+  return n;
+}
+
+ojson Tokenizer::ToJson() const {
+  ojson j;
+  j["version"] = "1.0";
+  if (truncation_) {
+    const char* strategy = truncation_->strategy == TruncationStrategy::kOnlyFirst   ? "OnlyFirst"
+                           : truncation_->strategy == TruncationStrategy::kOnlySecond ? "OnlySecond"
+                                                                                      : "LongestFirst";
+    j["truncation"] = {{"direction", DirectionName(truncation_->direction)},
+                       {"max_length", truncation_->max_length},
+                       {"strategy", strategy},
+                       {"stride", truncation_->stride}};
+  } else {
+    j["truncation"] = nullptr;
+  }
+  if (padding_) {
+    ojson strategy = padding_->fixed_length ? ojson{{"Fixed", *padding_->fixed_length}}
+                                            : ojson("BatchLongest");
+    j["padding"] = {{"strategy", strategy},
+                    {"direction", DirectionName(padding_->direction)},
+                    {"pad_to_multiple_of", padding_->pad_to_multiple_of
+                                               ? ojson(padding_->pad_to_multiple_of)
+                                               : ojson()},
+                    {"pad_id", padding_->pad_id},
+                    {"pad_type_id", padding_->pad_type_id},
+                    {"pad_token", padding_->pad_token}};
+  } else {
+    j["padding"] = nullptr;
+  }
+  auto added = added_;
+  std::sort(added.begin(), added.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  ojson list = ojson::array();
+  for (const auto& [id, t] : added) {
+    list.push_back({{"id", id},
+                    {"content", t.content},
+                    {"single_word", t.single_word},
+                    {"lstrip", t.lstrip},
+                    {"rstrip", t.rstrip},
+                    {"normalized", t.normalized},
+                    {"special", t.special}});
+  }
+  j["added_tokens"] = list;
+  j["normalizer"] = normalizer_ ? normalizer_->ToJson() : ojson();
+  j["pre_tokenizer"] = pre_tokenizer_ ? pre_tokenizer_->ToJson() : ojson();
+  j["post_processor"] = post_processor_ ? post_processor_->ToJson() : ojson();
+  j["decoder"] = decoder_ ? decoder_->ToJson() : ojson();
+  j["model"] = model_->ToJson();
+  return j;
+}
+
+Status Tokenizer::Save(const std::filesystem::path& file) const {
+  std::error_code ec;
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  std::filesystem::path tmp = file;
+  tmp += ".tmp-" + NewUuid().substr(0, 8);
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << ToJson().dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
+    if (!out) return Internal("cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return Internal("cannot write " + file.string());
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(const json& j) {
+  if (!j.is_object()) return InvalidArgument("tokenizer.json must hold a JSON object");
+  if (j.contains("version") && j["version"] != "1.0") {
+    return InvalidArgument("unknown tokenizer.json version " + j["version"].dump());
+  }
+  if (!j.contains("model")) return InvalidArgument("tokenizer.json has no \"model\"");
+  std::unique_ptr<Tokenizer> t(new Tokenizer());
+  MLAAS_ASSIGN_OR_RETURN(t->model_, ModelFromJson(j["model"]));
+  auto present = [&](const char* key) { return j.contains(key) && !j[key].is_null(); };
+  if (present("normalizer")) {
+    MLAAS_ASSIGN_OR_RETURN(t->normalizer_, NormalizerFromJson(j["normalizer"]));
+  }
+  if (present("pre_tokenizer")) {
+    MLAAS_ASSIGN_OR_RETURN(t->pre_tokenizer_, PreTokenizerFromJson(j["pre_tokenizer"]));
+  }
+  if (present("post_processor")) {
+    MLAAS_ASSIGN_OR_RETURN(t->post_processor_, PostProcessorFromJson(j["post_processor"]));
+  }
+  if (present("decoder")) {
+    MLAAS_ASSIGN_OR_RETURN(t->decoder_, DecoderFromJson(j["decoder"]));
+  }
+  if (present("truncation")) {
+    MLAAS_ASSIGN_OR_RETURN(auto tr, TruncationFromJson(j["truncation"]));
+    t->truncation_ = tr;
+  }
+  if (present("padding")) {
+    MLAAS_ASSIGN_OR_RETURN(auto pd, PaddingFromJson(j["padding"]));
+    t->padding_ = pd;
+  }
+  std::vector<AddedToken> added;
+  for (const auto& a : j.value("added_tokens", json::array())) {
+    if (!a.is_object() || !a.contains("content") || !a["content"].is_string()) {
+      return InvalidArgument("tokenizer.json: malformed entry in \"added_tokens\"");
+    }
+    added.push_back({a["content"], a.value("single_word", false), a.value("lstrip", false),
+                     a.value("rstrip", false), a.value("normalized", true), a.value("special", false)});
+  }
+  // Special tokens register first, as the reference does within one add call.
+  std::stable_partition(added.begin(), added.end(), [](const AddedToken& a) { return a.special; });
+  t->AddTokens(added);
+  return t;
+}
+
+namespace {
+
+Result<json> ReadJsonFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return NotFound("cannot read " + p.string());
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded()) return InvalidArgument(p.string() + " is not valid JSON");
+  return j;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) {
+    if (path.filename() == "vocab.txt") return Load(path.parent_path());
+    MLAAS_ASSIGN_OR_RETURN(json j, ReadJsonFile(path));
+    return FromJson(j);
+  }
+  if (!fs::is_directory(path, ec)) return NotFound("no tokenizer at " + path.string());
+  if (fs::exists(path / "tokenizer.json")) {
+    MLAAS_ASSIGN_OR_RETURN(json j, ReadJsonFile(path / "tokenizer.json"));
+    return FromJson(j);
+  }
+  json config = json::object();
+  if (fs::exists(path / "tokenizer_config.json")) {
+    MLAAS_ASSIGN_OR_RETURN(config, ReadJsonFile(path / "tokenizer_config.json"));
+  }
+  auto special_str = [&](const char* key, const char* fallback) {
+    const json& v = config.value(key, json());
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+    return std::string(fallback);
+  };
+  if (fs::exists(path / "vocab.txt")) {
+    WordPieceOptions o;
+    o.unk_token = special_str("unk_token", "[UNK]");
+    MLAAS_ASSIGN_OR_RETURN(auto wp, WordPiece::FromVocabFile(path / "vocab.txt", o));
+    const bool lower = config.value("do_lower_case", true);
+    json norm = {{"type", "BertNormalizer"}, {"clean_text", true},
+                 {"handle_chinese_chars", config.value("tokenize_chinese_chars", true)},
+                 {"strip_accents", config.value("strip_accents", json())}, {"lowercase", lower}};
+    MLAAS_ASSIGN_OR_RETURN(auto normalizer, NormalizerFromJson(norm));
+    MLAAS_ASSIGN_OR_RETURN(auto pre, PreTokenizerFromJson(json{{"type", "BertPreTokenizer"}}));
+    std::string cls = special_str("cls_token", "[CLS]"), sep = special_str("sep_token", "[SEP]");
+    auto cls_id = wp->vocab().Find(cls), sep_id = wp->vocab().Find(sep);
+    std::unique_ptr<PostProcessor> post;
+    if (cls_id && sep_id) {
+      MLAAS_ASSIGN_OR_RETURN(post, PostProcessorFromJson(json{{"type", "BertProcessing"},
+                                                              {"sep", {sep, *sep_id}},
+                                                              {"cls", {cls, *cls_id}}}));
+    }
+    MLAAS_ASSIGN_OR_RETURN(auto dec, DecoderFromJson(json{{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}));
+    auto t = Create(std::move(wp), std::move(normalizer), std::move(pre), std::move(post), std::move(dec));
+    std::vector<AddedToken> specials;
+    for (const char* key : {"pad_token", "unk_token", "cls_token", "sep_token", "mask_token"}) {
+      static const std::map<std::string, std::string> kDefaults = {
+          {"pad_token", "[PAD]"}, {"unk_token", "[UNK]"}, {"cls_token", "[CLS]"},
+          {"sep_token", "[SEP]"}, {"mask_token", "[MASK]"}};
+      std::string tok = special_str(key, kDefaults.at(key).c_str());
+      if (t->model().vocab().Find(tok)) specials.push_back({tok, false, false, false, false, true});
+    }
+    t->AddTokens(specials);
+    return t;
+  }
+  if (fs::exists(path / "vocab.json") && fs::exists(path / "merges.txt")) {
+    MLAAS_ASSIGN_OR_RETURN(auto bpe, Bpe::FromFiles(path / "vocab.json", path / "merges.txt", {}));
+    const bool prefix = config.value("add_prefix_space", false);
+    MLAAS_ASSIGN_OR_RETURN(auto pre, PreTokenizerFromJson(json{{"type", "ByteLevel"},
+                                                               {"add_prefix_space", prefix},
+                                                               {"trim_offsets", true},
+                                                               {"use_regex", true}}));
+    std::string bos = special_str("bos_token", "<s>"), eos = special_str("eos_token", "</s>");
+    auto bos_id = bpe->vocab().Find(bos), eos_id = bpe->vocab().Find(eos);
+    std::unique_ptr<PostProcessor> post;
+    if (bos_id && eos_id && bos != eos) {
+      MLAAS_ASSIGN_OR_RETURN(post, PostProcessorFromJson(json{{"type", "RobertaProcessing"},
+                                                              {"sep", {eos, *eos_id}},
+                                                              {"cls", {bos, *bos_id}},
+                                                              {"trim_offsets", true},
+                                                              {"add_prefix_space", prefix}}));
+    } else {
+      MLAAS_ASSIGN_OR_RETURN(post, PostProcessorFromJson(json{{"type", "ByteLevel"},
+                                                              {"add_prefix_space", prefix},
+                                                              {"trim_offsets", true},
+                                                              {"use_regex", true}}));
+    }
+    MLAAS_ASSIGN_OR_RETURN(auto dec, DecoderFromJson(json{{"type", "ByteLevel"}}));
+    auto t = Create(std::move(bpe), nullptr, std::move(pre), std::move(post), std::move(dec));
+    std::vector<AddedToken> specials;
+    for (const char* tok : {"<s>", "<pad>", "</s>", "<unk>", "<mask>", "<|endoftext|>"}) {
+      if (t->model().vocab().Find(tok)) {
+        specials.push_back({tok, false, std::string(tok) == "<mask>", false, false, true});
+      }
+    }
+    t->AddTokens(specials);
+    return t;
+  }
+  return NotFound("no tokenizer files in " + path.string() +
+                  " (expected tokenizer.json, vocab.txt, or vocab.json + merges.txt)");
+}
+
+}  // namespace mlaas::tokenizers

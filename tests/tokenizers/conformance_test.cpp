@@ -1,0 +1,168 @@
+// Conformance with Hugging Face `tokenizers` (the official Rust library through its Node
+// binding, tests/tokenizers/oracle): the reference trains BERT-style WordPiece and
+// RoBERTa-style byte-level BPE tokenizers on the fixture corpus; both implementations then
+// encode every text, and ids, tokens, offsets, type ids and masks must be identical.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "testutil/temp_dir.h"
+#include "tokenizers/tokenizer.h"
+
+namespace mlaas::tokenizers {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using mlaas::testing::TempDir;
+
+const fs::path kData = MLAAS_TOKENIZER_TEST_DATA;
+const fs::path kOracle = MLAAS_TOKENIZER_ORACLE;
+
+// Runs a command; returns its exit status and stdout.
+std::pair<int, std::string> Run(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string Oracle(const std::string& args) {
+  if (!fs::exists(kOracle / "node_modules/tokenizers")) {
+    ADD_FAILURE() << "the reference is not installed: run scripts/install-deps.sh";
+    return "";
+  }
+  auto [rc, out] = Run("node '" + (kOracle / "oracle.js").string() + "' " + args);
+  EXPECT_EQ(rc, 0) << out;
+  return out;
+}
+
+std::vector<json> ReadJsonl(const fs::path& p) {
+  std::vector<json> out;
+  std::ifstream in(p);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+// The texts both sides encode: the corpus lines, the adversarial strings, and pairs of them.
+std::vector<json> Inputs() {
+  std::vector<json> in;
+  std::ifstream corpus(kData / "corpus.txt");
+  std::string line;
+  while (std::getline(corpus, line)) in.push_back({{"text", line}});
+  for (const auto& a : ReadJsonl(kData / "adversarial.jsonl")) in.push_back(a);
+  const size_t singles = in.size();
+  for (size_t i = 0; i + 1 < singles; i += 7) {
+    in.push_back({{"text", in[i]["text"]}, {"pair", in[i + 1]["text"]}});
+  }
+  return in;
+}
+
+// Turns a reference-trained tokenizer.json (default trainer: no special tokens) into a
+// complete BERT or RoBERTa tokenizer: special tokens first, a post-processor, a decoder.
+json Complete(json t, bool bert) {
+  const std::vector<std::string> specials =
+      bert ? std::vector<std::string>{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
+           : std::vector<std::string>{"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
+  json vocab = json::object();
+  for (size_t i = 0; i < specials.size(); ++i) vocab[specials[i]] = i;
+  for (auto it = t["model"]["vocab"].begin(); it != t["model"]["vocab"].end(); ++it) {
+    vocab[it.key()] = it.value().get<size_t>() + specials.size();
+  }
+  t["model"]["vocab"] = vocab;
+  json added = json::array();
+  for (size_t i = 0; i < specials.size(); ++i) {
+    bool mask = specials[i] == "<mask>";
+    added.push_back({{"id", i}, {"content", specials[i]}, {"single_word", false},
+                     {"lstrip", mask}, {"rstrip", false}, {"normalized", false}, {"special", true}});
+  }
+  t["added_tokens"] = added;
+  if (bert) {
+    t["post_processor"] = {{"type", "TemplateProcessing"},
+                           {"single", json::parse(R"([{"SpecialToken":{"id":"[CLS]","type_id":0}},
+                               {"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":"[SEP]","type_id":0}}])")},
+                           {"pair", json::parse(R"([{"SpecialToken":{"id":"[CLS]","type_id":0}},
+                               {"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":"[SEP]","type_id":0}},
+                               {"Sequence":{"id":"B","type_id":1}},{"SpecialToken":{"id":"[SEP]","type_id":1}}])")},
+                           {"special_tokens", {{"[CLS]", {{"id", "[CLS]"}, {"ids", {2}}, {"tokens", {"[CLS]"}}}},
+                                               {"[SEP]", {{"id", "[SEP]"}, {"ids", {3}}, {"tokens", {"[SEP]"}}}}}}};
+    t["decoder"] = {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}};
+  } else {
+    t["post_processor"] = {{"type", "RobertaProcessing"}, {"sep", {"</s>", 2}}, {"cls", {"<s>", 0}},
+                           {"trim_offsets", true}, {"add_prefix_space", false}};
+    t["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true},
+                    {"use_regex", true}};
+    t["model"]["unk_token"] = "<unk>";
+  }
+  return t;
+}
+
+class ConformanceTest : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
+
+TEST_P(ConformanceTest, EncodingsAreIdenticalToTheReference) {
+  const auto& [pipeline, add_special] = GetParam();
+  TempDir dir;
+  const bool bert = pipeline != "byte-level";
+  const std::string model = bert ? "wordpiece" : "bpe";
+  Oracle("train " + model + " " + pipeline + " '" + (dir / "trained.json").string() + "' '" +
+         (kData / "corpus.txt").string() + "'");
+  std::ifstream trained(dir / "trained.json");
+  ASSERT_TRUE(trained) << "the reference did not write its tokenizer";
+  json full = Complete(json::parse(trained), bert);
+  std::ofstream(dir / "tokenizer.json") << full.dump(2);
+
+  auto inputs = Inputs();
+  {
+    std::ofstream in(dir / "input.jsonl");
+    for (const auto& x : inputs) in << x.dump() << "\n";
+  }
+  Oracle("encode '" + (dir / "tokenizer.json").string() + "' '" + (dir / "input.jsonl").string() +
+         "' '" + (dir / "ref.jsonl").string() + "'" + (add_special ? "" : " --no-special-tokens"));
+  auto ref = ReadJsonl(dir / "ref.jsonl");
+  ASSERT_EQ(ref.size(), inputs.size());
+
+  auto ours = Tokenizer::Load(dir / "tokenizer.json");
+  ASSERT_TRUE(ours.has_value()) << ours.error().ToString();
+  size_t mismatches = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::optional<std::string> pair;
+    if (inputs[i].contains("pair")) pair = inputs[i]["pair"].get<std::string>();
+    auto e = (*ours)->Encode(inputs[i]["text"].get<std::string>(),
+                             pair ? std::optional<std::string_view>(*pair) : std::nullopt, add_special);
+    ASSERT_TRUE(e.has_value()) << e.error().ToString() << " on " << inputs[i].dump();
+    json got = {{"ids", e->ids},
+                {"tokens", e->tokens},
+                {"offsets", json::array()},
+                {"type_ids", e->type_ids},
+                {"attention_mask", e->attention_mask},
+                {"special_tokens_mask", e->special_tokens_mask}};
+    for (const auto& [s, t] : e->offsets) got["offsets"].push_back({s, t});
+    if (got != ref[i]) {
+      if (++mismatches <= 5) {
+        ADD_FAILURE() << "input " << i << ": " << inputs[i].dump() << "\n ours: " << got.dump()
+                      << "\n  ref: " << ref[i].dump();
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0u) << "of " << inputs.size() << " inputs";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Pipelines, ConformanceTest,
+    ::testing::Combine(::testing::Values("bert-uncased", "bert-cased", "byte-level"),
+                       ::testing::Bool()),
+    [](const auto& param_info) {
+      std::string name = std::get<0>(param_info.param);
+      for (char& c : name) c = c == '-' ? '_' : c;
+      return name + (std::get<1>(param_info.param) ? "_with_special_tokens" : "_without_special_tokens");
+    });
+
+}  // namespace
+}  // namespace mlaas::tokenizers
