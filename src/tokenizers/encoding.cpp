@@ -32,21 +32,23 @@ void AppendFields(Encoding& a, const Encoding& b) {
 }  // namespace
 
 void Encoding::Merge(const Encoding& other) {
+  // As the reference's merge_with: every window of ours is combined with the other (and
+  // with each of its windows), then we are combined with each of its windows; combining
+  // recurses, so windows may carry windows of their own.
   std::vector<Encoding> merged;
   for (const auto& self_o : overflowing) {
     Encoding e = self_o;
-    AppendFields(e, other);
+    e.Merge(other);
     merged.push_back(std::move(e));
     for (const auto& other_o : other.overflowing) {
       Encoding f = self_o;
-      AppendFields(f, other_o);
+      f.Merge(other_o);
       merged.push_back(std::move(f));
     }
   }
   for (const auto& other_o : other.overflowing) {
     Encoding e = *this;
-    e.overflowing.clear();
-    AppendFields(e, other_o);
+    e.Merge(other_o);
     merged.push_back(std::move(e));
   }
   AppendFields(*this, other);

@@ -72,8 +72,11 @@ class RobertaProcessing final : public PostProcessor {
         TrimOffsets(e, add_prefix_space_);
         for (auto& o : e.overflowing) TrimOffsets(o, add_prefix_space_);
       }
+      // The windows keep their type ids unless they get wrapped in special tokens below.
       e.SetTypeIds(0);
-      for (auto& o : e.overflowing) o.SetTypeIds(0);
+      if (add_special) {
+        for (auto& o : e.overflowing) o.SetTypeIds(0);
+      }
     }
     if (!add_special) return;
     Wrap(encs[0], SpecialOnly({{cls_.token, cls_.id}}, 0), SpecialOnly({{sep_.token, sep_.id}}, 0));

@@ -262,23 +262,36 @@ Result<Encoding> Tokenizer::EncodeSingle(std::string_view text, uint32_t type_id
     pre_tokenizer_->PreTokenize(split);
     for (auto& w : split) words.push_back({std::move(w), std::nullopt});
   }
-  Encoding e;
+  // With truncation, the reference stops tokenizing a sequence once whole words give at
+  // least max_length tokens (counting from the end for left truncation); the truncation
+  // windows are then cut from those tokens only.
+  const size_t limit = truncation_ && truncation_->max_length > 0 ? truncation_->max_length : SIZE_MAX;
+  const bool from_end = truncation_ && truncation_->direction == Direction::kLeft;
+  std::vector<Encoding> parts(words.size());
+  size_t count = 0;
   std::vector<Token> toks;
-  for (size_t idx = 0; idx < words.size(); ++idx) {
+  for (size_t k = 0; k < words.size() && count < limit; ++k) {
+    const size_t idx = from_end ? words.size() - 1 - k : k;
     const Piece& w = words[idx];
     const uint32_t word = static_cast<uint32_t>(idx);
+    Encoding& part = parts[idx];
     if (w.token_id) {
       Span o = w.text.OriginalRange(0, w.text.size());
-      e.Push(*w.token_id, EncodeUtf8(w.text.chars()), {o.start, o.end}, type_id, word, sequence,
-             false);
-      continue;
+      part.Push(*w.token_id, EncodeUtf8(w.text.chars()), {o.start, o.end}, type_id, word,
+                sequence, false);
+    } else {
+      toks.clear();
+      MLAAS_RETURN_IF_ERROR(model_->Tokenize(w.text.chars(), toks));
+      for (auto& t : toks) {
+        Span o = w.text.OriginalRange(t.start, t.end);
+        part.Push(t.id, std::move(t.value), {o.start, o.end}, type_id, word, sequence, false);
+      }
     }
-    toks.clear();
-    MLAAS_RETURN_IF_ERROR(model_->Tokenize(w.text.chars(), toks));
-    for (auto& t : toks) {
-      Span o = w.text.OriginalRange(t.start, t.end);
-      e.Push(t.id, std::move(t.value), {o.start, o.end}, type_id, word, sequence, false);
-    }
+    count += part.size();
+  }
+  Encoding e;
+  for (auto& part : parts) {
+    if (part.size() > 0) e.Merge(part);
   }
   return e;
 }

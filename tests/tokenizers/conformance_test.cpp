@@ -104,10 +104,25 @@ json Complete(json t, bool bert) {
   return t;
 }
 
-class ConformanceTest : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
+json View(const Encoding& e) {
+  json v = {{"ids", e.ids},
+            {"tokens", e.tokens},
+            {"offsets", json::array()},
+            {"type_ids", e.type_ids},
+            {"attention_mask", e.attention_mask},
+            {"special_tokens_mask", e.special_tokens_mask}};
+  for (const auto& [s, t] : e.offsets) v["offsets"].push_back({s, t});
+  return v;
+}
+
+// Encoding settings written into tokenizer.json, so both sides apply the same ones.
+enum class Settings { kNone, kTruncateRightStride, kTruncateLeftPadFixed, kPadLongestMultiple };
+
+class ConformanceTest
+    : public ::testing::TestWithParam<std::tuple<std::string, bool, Settings>> {};
 
 TEST_P(ConformanceTest, EncodingsAreIdenticalToTheReference) {
-  const auto& [pipeline, add_special] = GetParam();
+  const auto& [pipeline, add_special, settings] = GetParam();
   TempDir dir;
   const bool bert = pipeline != "byte-level";
   const std::string model = bert ? "wordpiece" : "bpe";
@@ -116,6 +131,27 @@ TEST_P(ConformanceTest, EncodingsAreIdenticalToTheReference) {
   std::ifstream trained(dir / "trained.json");
   ASSERT_TRUE(trained) << "the reference did not write its tokenizer";
   json full = Complete(json::parse(trained), bert);
+  const std::string pad = bert ? "[PAD]" : "<pad>";
+  const uint32_t pad_id = bert ? 0 : 1;
+  switch (settings) {
+    case Settings::kNone: break;
+    case Settings::kTruncateRightStride:
+      full["truncation"] = {{"direction", "Right"}, {"max_length", 24}, {"strategy", "LongestFirst"},
+                            {"stride", 5}};
+      break;
+    case Settings::kTruncateLeftPadFixed:
+      full["truncation"] = {{"direction", "Left"}, {"max_length", 16}, {"strategy", "LongestFirst"},
+                            {"stride", 0}};
+      full["padding"] = {{"strategy", {{"Fixed", 20}}}, {"direction", "Left"},
+                         {"pad_to_multiple_of", nullptr}, {"pad_id", pad_id}, {"pad_type_id", 0},
+                         {"pad_token", pad}};
+      break;
+    case Settings::kPadLongestMultiple:
+      full["padding"] = {{"strategy", "BatchLongest"}, {"direction", "Right"},
+                         {"pad_to_multiple_of", 8}, {"pad_id", pad_id}, {"pad_type_id", 0},
+                         {"pad_token", pad}};
+      break;
+  }
   std::ofstream(dir / "tokenizer.json") << full.dump(2);
 
   auto inputs = Inputs();
@@ -137,13 +173,13 @@ TEST_P(ConformanceTest, EncodingsAreIdenticalToTheReference) {
     auto e = (*ours)->Encode(inputs[i]["text"].get<std::string>(),
                              pair ? std::optional<std::string_view>(*pair) : std::nullopt, add_special);
     ASSERT_TRUE(e.has_value()) << e.error().ToString() << " on " << inputs[i].dump();
-    json got = {{"ids", e->ids},
-                {"tokens", e->tokens},
-                {"offsets", json::array()},
-                {"type_ids", e->type_ids},
-                {"attention_mask", e->attention_mask},
-                {"special_tokens_mask", e->special_tokens_mask}};
-    for (const auto& [s, t] : e->offsets) got["offsets"].push_back({s, t});
+    json got = View(*e);
+    for (const auto& o : e->overflowing) got["overflowing"].push_back(View(o));
+    auto decoded = (*ours)->Decode(e->ids, false);
+    auto decoded_skip = (*ours)->Decode(e->ids, true);
+    ASSERT_TRUE(decoded.has_value() && decoded_skip.has_value());
+    got["decoded"] = *decoded;
+    got["decoded_skip"] = *decoded_skip;
     if (got != ref[i]) {
       if (++mismatches <= 5) {
         ADD_FAILURE() << "input " << i << ": " << inputs[i].dump() << "\n ours: " << got.dump()
@@ -154,15 +190,24 @@ TEST_P(ConformanceTest, EncodingsAreIdenticalToTheReference) {
   EXPECT_EQ(mismatches, 0u) << "of " << inputs.size() << " inputs";
 }
 
+std::string ParamName(
+    const ::testing::TestParamInfo<std::tuple<std::string, bool, Settings>>& param_info) {
+  static const char* kSettings[] = {"", "_truncate_right_stride", "_truncate_left_pad_fixed",
+                                    "_pad_longest_multiple"};
+  std::string name = std::get<0>(param_info.param);
+  for (char& c : name) c = c == '-' ? '_' : c;
+  name += std::get<1>(param_info.param) ? "_special" : "_plain";
+  return name + kSettings[static_cast<int>(std::get<2>(param_info.param))];
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Pipelines, ConformanceTest,
     ::testing::Combine(::testing::Values("bert-uncased", "bert-cased", "byte-level"),
-                       ::testing::Bool()),
-    [](const auto& param_info) {
-      std::string name = std::get<0>(param_info.param);
-      for (char& c : name) c = c == '-' ? '_' : c;
-      return name + (std::get<1>(param_info.param) ? "_with_special_tokens" : "_without_special_tokens");
-    });
+                       ::testing::Bool(),
+                       ::testing::Values(Settings::kNone, Settings::kTruncateRightStride,
+                                         Settings::kTruncateLeftPadFixed,
+                                         Settings::kPadLongestMultiple)),
+    ParamName);
 
 }  // namespace
 }  // namespace mlaas::tokenizers

@@ -6,7 +6,9 @@
 //   node oracle.js encode TOKENIZER_JSON INPUT_JSONL OUTPUT_JSONL [--no-special-tokens]
 //       INPUT lines: {"text": "...", "pair": "..." (optional)}
 //       OUTPUT lines: {"ids", "tokens", "offsets", "type_ids", "attention_mask",
-//                      "special_tokens_mask"}  (offsets in characters, as the bindings give)
+//                      "special_tokens_mask", "overflowing" (when truncated), "decoded",
+//                      "decoded_skip"}  (offsets in characters, as the bindings give; the
+//                      decodings are of the ids with and without skipping special tokens)
 //   node oracle.js train wordpiece|bpe PIPELINE OUTPUT_JSON CORPUS...
 //       trains with the model's default trainer (the only one the Node binding exposes);
 //       PIPELINE: bert-uncased | bert-cased | byte-level
@@ -25,10 +27,16 @@ async function encode(tokenizerPath, input, output, addSpecial) {
     if (!line) continue;
     const req = JSON.parse(line);
     const e = await tokenizer.encode(req.text, req.pair ?? null, { addSpecialTokens: addSpecial });
-    out.write(JSON.stringify({
-      ids: e.getIds(), tokens: e.getTokens(), offsets: e.getOffsets(), type_ids: e.getTypeIds(),
-      attention_mask: e.getAttentionMask(), special_tokens_mask: e.getSpecialTokensMask(),
-    }) + '\n');
+    const view = (x) => ({
+      ids: x.getIds(), tokens: x.getTokens(), offsets: x.getOffsets(), type_ids: x.getTypeIds(),
+      attention_mask: x.getAttentionMask(), special_tokens_mask: x.getSpecialTokensMask(),
+    });
+    const result = view(e);
+    const overflowing = e.getOverflowing();
+    if (overflowing.length > 0) result.overflowing = overflowing.map(view);
+    result.decoded = await tokenizer.decode(e.getIds(), false);
+    result.decoded_skip = await tokenizer.decode(e.getIds(), true);
+    out.write(JSON.stringify(result) + '\n');
   }
   await new Promise((resolve) => out.end(resolve));
 }
