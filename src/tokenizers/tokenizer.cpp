@@ -296,6 +296,22 @@ Result<Encoding> Tokenizer::EncodeSingle(std::string_view text, uint32_t type_id
   return e;
 }
 
+Result<std::vector<std::string>> Tokenizer::Words(std::string_view text) const {
+  MLAAS_ASSIGN_OR_RETURN(CodePoints cps, DecodeUtf8(text, invalid_utf8_));
+  NormalizedString n(cps.data(), cps.data() + cps.size(), 0);
+  if (normalizer_) normalizer_->Normalize(n);
+  std::vector<std::string> out;
+  if (!pre_tokenizer_) {
+    out.push_back(EncodeUtf8(n.chars()));
+    return out;
+  }
+  std::vector<NormalizedString> pieces{std::move(n)};
+  pre_tokenizer_->PreTokenize(pieces);
+  out.reserve(pieces.size());
+  for (const auto& p : pieces) out.push_back(EncodeUtf8(p.chars()));
+  return out;
+}
+
 Result<Encoding> Tokenizer::PostProcess(Encoding a, std::optional<Encoding> b,
                                         bool add_special) const {
   if (truncation_) {

@@ -74,6 +74,10 @@ class Tokenizer {
   const std::optional<TruncationParams>& truncation() const { return truncation_; }
   const std::optional<PaddingParams>& padding() const { return padding_; }
 
+  // The "words" of a text: normalizer then pre-tokenizer, without extracting added tokens
+  // (what training counts). Without a pre-tokenizer the whole normalized text is one word.
+  Result<std::vector<std::string>> Words(std::string_view text) const;
+
   // Adds tokens (ids after the model's vocabulary unless the model knows them); returns how
   // many were new.
   size_t AddTokens(const std::vector<AddedToken>& tokens);
