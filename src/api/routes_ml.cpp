@@ -33,6 +33,22 @@ Status ResolveStorage(ServerState& s, const json& body) {
   return Status::Ok();
 }
 
+// A task that reads a dataset file fails early, with a 400, when the file is not there.
+Status DatasetExists(ServerState& s, const json& body) {
+  if (!body.contains("dataset") || body["dataset"].value("format", "") == "vector_store") {
+    return Status::Ok();
+  }
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, s.services.storage.Resolve(body["dataset"], "dataset"));
+  auto info = ref.store->Stat(ref.key);
+  if (info.has_value()) return Status::Ok();
+  if (info.error().code() == StatusCode::kNotFound) {
+    return InvalidArgument("no dataset '" + ref.key + "' in " +
+                               std::string(ref.store->storage_type()) + " storage",
+                           "dataset.path");
+  }
+  return info.error();
+}
+
 void SubmitTask(ServerState& s, RequestContext& ctx, const std::string& type) {
   auto t = s.services.tasks.Submit(type, ctx.body);
   if (!t.has_value()) return ctx.Error(t.error());
@@ -134,6 +150,7 @@ void AddMlRoutes(ServerState& s) {
                   .handler = [&s, r](RequestContext& ctx) {
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
+                      if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);
                       return SubmitTask(s, ctx, r.task_type);
                     }
                     ctx.Error(Unimplemented(r.capability +
@@ -154,15 +171,7 @@ void AddMlRoutes(ServerState& s) {
        .handler = [&s](RequestContext& ctx) {
          auto ref = s.services.storage.Resolve(ctx.body["dataset"], "dataset");
          if (!ref.has_value()) return ctx.Error(ref.error());
-         if (auto info = ref->store->Stat(ref->key); !info.has_value()) {
-           if (info.error().code() == StatusCode::kNotFound) {
-             return ctx.Error(InvalidArgument("no dataset '" + ref->key + "' in " +
-                                                  std::string(ref->store->storage_type()) +
-                                                  " storage",
-                                              "dataset.path"));
-           }
-           return ctx.Error(info.error());
-         }
+         if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);
          auto options = dataset::ReaderOptionsFromRequest(ctx.body["dataset"], ref->key);
          if (!options.has_value()) return ctx.Error(options.error());
          SubmitTask(s, ctx, dataset::kDatasetStatsTask);

@@ -143,7 +143,9 @@ json TokenizerTrain() {
        {"min_frequency", Int(0, 1000000000, "minimum pair frequency to merge (default 2)")},
        {"special_tokens", {{"type", "array"}, {"maxItems", 1000},
                            {"items", Str("special token", 256)}}},
-       {"lowercase", {{"type", "boolean"}, {"description", "lower-case the text first"}}}},
+       {"lowercase", {{"type", "boolean"},
+                      {"description", "lower-case the text first (default: true for wordpiece)"}}},
+       {"limit_alphabet", Int(1, 1000000, "keep only this many most frequent characters")}},
       {});
 }
 

@@ -6,6 +6,7 @@
 
 #include "cli/client_commands.h"
 #include "cli/server_command.h"
+#include "cli/tokenizer_commands.h"
 
 #ifndef MLAAS_VERSION
 #define MLAAS_VERSION "dev"
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   worker->callback([&] { exit_code = RunServer(worker_config, /*api=*/false); });
 
   AddClientCommands(app, client, &exit_code);
+  AddTokenizerCommands(app, &client.json, &exit_code);
 
   try {
     app.parse(argc, argv);

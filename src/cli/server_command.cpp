@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "dataset/dataset_stats.h"
 #include "metadata/task_store.h"
+#include "nlp_tasks/tokenizer_task.h"
 #include "storage/local_object_store.h"
 #include "tasks/task_manager.h"
 
@@ -164,6 +165,7 @@ int RunServer(const ServerConfig& c, bool api) {
   task_options.lease_ms = int64_t{c.task_lease_seconds} * 1000;
   tasks::TaskManager manager(**store, task_options);
   manager.Register(dataset::kDatasetStatsTask, dataset::MakeDatasetStatsHandler(storage));
+  manager.Register(nlp_tasks::kTrainTokenizerTask, nlp_tasks::MakeTrainTokenizerHandler(storage));
 
   if (!api) {
     if (Status st = manager.Start(); !st.ok()) return Fail(st);

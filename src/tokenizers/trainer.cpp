@@ -1,6 +1,7 @@
 #include "tokenizers/trainer.h"
 
 #include <algorithm>
+#include <map>
 #include <queue>
 #include <unordered_set>
 
@@ -240,7 +241,13 @@ Result<std::unique_ptr<Tokenizer>> BuildTrainedTokenizer(const TrainSpec& spec,
   auto has = [&](const char* t) {
     return std::find(o.special_tokens.begin(), o.special_tokens.end(), t) != o.special_tokens.end();
   };
-  auto id_of = [&](const char* t) { return *vocab.Find(t); };
+  // Ids of the special tokens the post-processors use, read before the vocabulary moves into
+  // the model.
+  std::map<std::string, uint32_t> special_ids;
+  for (const char* t : {"[CLS]", "[SEP]", "<s>", "</s>"}) {
+    if (auto id = vocab.Find(t)) special_ids[t] = *id;
+  }
+  auto id_of = [&](const char* t) { return special_ids.at(t); };
 
   std::unique_ptr<Tokenizer> t;
   TrainSpec pipeline_spec = spec;
@@ -309,6 +316,33 @@ CorpusCoverage MeasureCoverage(const Tokenizer& tokenizer, const WordCounter& wo
     if (known) c.known_words += n;
   }
   return c;
+}
+
+std::vector<std::pair<std::string, std::string>> TokenizerFiles(const Tokenizer& tokenizer) {
+  using ojson = nlohmann::ordered_json;
+  std::vector<std::pair<std::string, std::string>> files;
+  files.push_back({"tokenizer.json",
+                   tokenizer.ToJson().dump(2, ' ', false, ojson::error_handler_t::replace) + "\n"});
+  const Model& m = tokenizer.model();
+  if (m.type() == "WordPiece") {
+    std::string vocab;
+    uint32_t next = 0;
+    for (const auto& [token, id] : m.vocab().Sorted()) {
+      for (; next < id; ++next) vocab += "\n";  // holes keep line numbers equal to ids
+      vocab += token + "\n";
+      next = id + 1;
+    }
+    files.push_back({"vocab.txt", vocab});
+  } else if (m.type() == "BPE") {
+    ojson model = m.ToJson();
+    files.push_back({"vocab.json", model["vocab"].dump(-1, ' ', false, ojson::error_handler_t::replace)});
+    std::string merges = "#version: 0.2\n";
+    for (const auto& pair : model["merges"]) {
+      merges += pair[0].get<std::string>() + " " + pair[1].get<std::string>() + "\n";
+    }
+    files.push_back({"merges.txt", merges});
+  }
+  return files;
 }
 
 }  // namespace mlaas::tokenizers

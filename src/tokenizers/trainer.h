@@ -83,4 +83,8 @@ struct CorpusCoverage {
 // How well a trained tokenizer covers the corpus it was trained on.
 CorpusCoverage MeasureCoverage(const Tokenizer& tokenizer, const WordCounter& words);
 
+// The files of a tokenizer directory: tokenizer.json, plus vocab.txt (WordPiece) or
+// vocab.json + merges.txt (BPE) for tools that read the legacy formats.
+std::vector<std::pair<std::string, std::string>> TokenizerFiles(const Tokenizer& tokenizer);
+
 }  // namespace mlaas::tokenizers
