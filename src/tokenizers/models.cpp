@@ -42,7 +42,12 @@ std::vector<std::pair<std::string, uint32_t>> Vocab::Sorted() const {
 
 ojson Vocab::ToJson() const {
   ojson j = ojson::object();
-  for (const auto& [token, id] : Sorted()) j[token] = id;
+  // Keys are unique, so append to the ordered map's storage directly: operator[] would search
+  // it linearly for every insertion.
+  auto& storage = static_cast<ojson::object_t::Container&>(j.get_ref<ojson::object_t&>());
+  auto sorted = Sorted();
+  storage.reserve(sorted.size());
+  for (auto& [token, id] : sorted) storage.emplace_back(std::move(token), ojson(id));
   return j;
 }
 

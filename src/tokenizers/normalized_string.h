@@ -64,6 +64,10 @@ class NormalizedString {
   void StripLeft();
   void StripRight();
 
+  // Direct access for single-pass transforms that keep the one-alignment-per-char invariant.
+  CodePoints& mutable_chars() { return chars_; }
+  std::vector<Span>& mutable_alignments() { return align_; }
+
   // Splits into pieces around the chars for which `is_delim` holds, keeping the delimiters
   // as `behavior` says. Empty pieces are left out.
   std::vector<NormalizedString> Split(const std::function<bool(char32_t)>& is_delim,

@@ -17,6 +17,7 @@ class BertNormalizer final : public Normalizer {
         lowercase_(lowercase) {}
 
   void Normalize(NormalizedString& s) const override {
+    if (AsciiFastPath(s)) return;
     if (clean_text_) {
       s.Filter([](char32_t c) { return !tables::IsBertCleanRemoved(c); });
       s.Map([](char32_t c) { return IsBertWhitespace(c) ? U' ' : c; });
@@ -44,6 +45,31 @@ class BertNormalizer final : public Normalizer {
       s.Filter([](char32_t c) { return !tables::IsMnV8(c); });
     }
     if (lowercase_) s.Lowercase();
+  }
+
+  // All of BERT normalization in one pass when the text is ASCII (no Chinese chars, nothing
+  // to decompose, ASCII-only lowercase): the common case, and the same result.
+  bool AsciiFastPath(NormalizedString& s) const {
+    for (char32_t c : s.chars()) {
+      if (c >= 0x80) return false;
+    }
+    auto& chars = s.mutable_chars();
+    auto& align = s.mutable_alignments();
+    size_t w = 0;
+    for (size_t r = 0; r < chars.size(); ++r) {
+      char32_t c = chars[r];
+      if (clean_text_) {
+        if (tables::IsBertCleanRemoved(c)) continue;
+        if (IsBertWhitespace(c)) c = U' ';
+      }
+      if (lowercase_ && c >= 'A' && c <= 'Z') c += 32;
+      chars[w] = c;
+      align[w] = align[r];
+      ++w;
+    }
+    chars.resize(w);
+    align.resize(w);
+    return true;
   }
 
   ojson ToJson() const override {

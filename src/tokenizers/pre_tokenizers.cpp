@@ -48,16 +48,25 @@ const char* BehaviorName(SplitBehavior b) {
   return "Isolated";
 }
 
+// Whitespace removed, punctuation isolated: one pass over the chars.
 class BertPre final : public PreTokenizer {
  public:
   void PreTokenize(std::vector<NormalizedString>& pieces) const override {
-    ForEachPiece(pieces, [](const NormalizedString& p) {
-      std::vector<NormalizedString> out;
-      for (auto& w : p.Split(IsWhitespace, SplitBehavior::kRemoved)) {
-        for (auto& q : w.Split(IsBertPunctuation, SplitBehavior::kIsolated)) out.push_back(std::move(q));
+    std::vector<NormalizedString> out;
+    out.reserve(pieces.size() * 8);
+    for (const auto& p : pieces) {
+      const auto& c = p.chars();
+      size_t start = 0;
+      for (size_t i = 0; i < c.size(); ++i) {
+        bool space = IsWhitespace(c[i]);
+        if (!space && !IsBertPunctuation(c[i])) continue;
+        if (start < i) out.push_back(p.Slice(start, i));
+        if (!space) out.push_back(p.Slice(i, i + 1));
+        start = i + 1;
       }
-      return out;
-    });
+      if (start < c.size()) out.push_back(p.Slice(start, c.size()));
+    }
+    pieces = std::move(out);
   }
   ojson ToJson() const override { return {{"type", "BertPreTokenizer"}}; }
 };

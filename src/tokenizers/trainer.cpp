@@ -15,7 +15,11 @@ Status WordCounter::Add(std::string_view line) {
   for (auto& w : words) {
     if (w.empty()) continue;
     for (unsigned char c : w) characters_ += (c & 0xC0) != 0x80;
-    ++counts_[std::move(w)];
+    if (auto it = counts_.find(w); it != counts_.end()) {
+      ++it->second;
+    } else {
+      counts_.emplace(std::move(w), 1);
+    }
   }
   return Status::Ok();
 }

@@ -104,6 +104,7 @@ std::string_view GeneralCategory(char32_t c) {
 }
 
 bool IsWhitespace(char32_t c) {
+  if (c < 0x80) return c == 0x20 || (c >= 0x09 && c <= 0x0D);
   switch (c) {
     case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
     case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
