@@ -11,3 +11,9 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 add_library(mlaas_httplib INTERFACE)
 target_link_libraries(mlaas_httplib INTERFACE PkgConfig::HTTPLIB Threads::Threads)
+
+# jemalloc replaces glibc malloc in our executables: tokenizing allocates many small
+# objects, and glibc's allocator halved encode throughput (measured, docs/benchmarks.md).
+pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+add_library(mlaas_allocator INTERFACE)
+target_link_libraries(mlaas_allocator INTERFACE PkgConfig::JEMALLOC)

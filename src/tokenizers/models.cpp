@@ -74,6 +74,73 @@ std::optional<std::string> OptString(const json& j, const char* key) {
 
 }  // namespace
 
+// ----- caches ------------------------------------------------------------------------------
+
+bool WordCache::Get(const std::string& word, std::vector<Entry>& out) const {
+  const Shard& s = shards_[std::hash<std::string>{}(word) % kShards];
+  std::lock_guard lock(s.mu);
+  auto it = s.map.find(word);
+  if (it == s.map.end()) return false;
+  out = it->second;
+  return true;
+}
+
+void WordCache::Put(const std::string& word, std::vector<Entry> entries) {
+  if (word.size() >= 256) return;
+  Shard& s = shards_[std::hash<std::string>{}(word) % kShards];
+  std::lock_guard lock(s.mu);
+  if (s.map.size() >= kPerShard) return;
+  s.map.emplace(word, std::move(entries));
+}
+
+void MergeMap::Insert(uint64_t key, Value v) {
+  if ((size_ + 1) * 2 > slots_.size()) Grow();
+  size_t i = Hash(key) & mask_;
+  while (slots_[i].used && slots_[i].key != key) i = (i + 1) & mask_;
+  if (!slots_[i].used) ++size_;
+  slots_[i] = {key, v, true};
+}
+
+void MergeMap::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(std::max<size_t>(64, old.size() * 2), Slot{});
+  mask_ = slots_.size() - 1;
+  size_ = 0;
+  for (const auto& s : old) {
+    if (s.used) Insert(s.key, s.value);
+  }
+}
+
+namespace {
+
+// Tokenizes through `cache`: a hit copies the cached tokens (values from the vocabulary).
+template <class F>
+Status CachedTokenize(WordCache& cache, const Vocab& vocab, const CodePoints& word,
+                      std::vector<Token>& out, F&& tokenize) {
+  std::string key = EncodeUtf8(word);
+  std::vector<WordCache::Entry> entries;
+  if (cache.Get(key, entries)) {
+    for (const auto& e : entries) {
+      const std::string* v = vocab.Token(e.id);
+      out.push_back({e.id, v ? *v : std::string(), e.start, e.end});
+    }
+    return Status::Ok();
+  }
+  const size_t first = out.size();
+  MLAAS_RETURN_IF_ERROR(tokenize(word, out));
+  entries.reserve(out.size() - first);
+  for (size_t i = first; i < out.size(); ++i) {
+    // Only tokens whose text is the vocabulary's can be rebuilt from the id.
+    const std::string* v = vocab.Token(out[i].id);
+    if (v == nullptr || *v != out[i].value) return Status::Ok();
+    entries.push_back({out[i].id, out[i].start, out[i].end});
+  }
+  cache.Put(key, std::move(entries));
+  return Status::Ok();
+}
+
+}  // namespace
+
 // ----- WordPiece ---------------------------------------------------------------------------
 
 WordPiece::WordPiece(Vocab vocab, WordPieceOptions options)
@@ -108,6 +175,12 @@ Result<std::unique_ptr<WordPiece>> WordPiece::FromJson(const json& j) {
 }
 
 Status WordPiece::Tokenize(const CodePoints& word, std::vector<Token>& out) const {
+  return CachedTokenize(cache_, vocab_, word, out, [this](const CodePoints& w, std::vector<Token>& o) {
+    return TokenizeUncached(w, o);
+  });
+}
+
+Status WordPiece::TokenizeUncached(const CodePoints& word, std::vector<Token>& out) const {
   const size_t n = word.size();
   auto unk = [&]() -> Status {
     auto id = vocab_.Find(options_.unk_token);
@@ -174,7 +247,7 @@ Result<std::unique_ptr<Bpe>> Bpe::Create(Vocab vocab,
       return InvalidArgument("BPE merge " + std::to_string(rank + 1) + " produces '" + merged +
                              "', which is missing from the vocabulary");
     }
-    m->merge_map_[(uint64_t{*a_id} << 32) | *b_id] = {static_cast<uint32_t>(rank), *new_id};
+    m->merge_map_.Insert((uint64_t{*a_id} << 32) | *b_id, {static_cast<uint32_t>(rank), *new_id});
   }
   m->vocab_ = std::move(vocab);
   m->merges_ = std::move(merges);
@@ -260,6 +333,12 @@ Result<std::unique_ptr<Bpe>> Bpe::FromJson(const json& j) {
 
 Status Bpe::Tokenize(const CodePoints& word, std::vector<Token>& out) const {
   if (word.empty()) return Status::Ok();
+  return CachedTokenize(cache_, vocab_, word, out, [this](const CodePoints& w, std::vector<Token>& o) {
+    return TokenizeUncached(w, o);
+  });
+}
+
+Status Bpe::TokenizeUncached(const CodePoints& word, std::vector<Token>& out) const {
   std::string whole;
   if (options_.ignore_merges) {
     whole = EncodeUtf8(word);
@@ -339,10 +418,7 @@ Status Bpe::Tokenize(const CodePoints& word, std::vector<Token>& out) const {
     bool operator>(const Merge& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
   std::priority_queue<Merge, std::vector<Merge>, std::greater<>> queue;
-  auto find = [&](uint32_t a, uint32_t b) -> const MergeInfo* {
-    auto it = merge_map_.find((uint64_t{a} << 32) | b);
-    return it == merge_map_.end() ? nullptr : &it->second;
-  };
+  auto find = [&](uint32_t a, uint32_t b) { return merge_map_.Find((uint64_t{a} << 32) | b); };
   for (size_t i = 0; i + 1 < syms.size(); ++i) {
     if (const auto* m = find(syms[i].id, syms[i + 1].id)) {
       queue.push({m->rank, static_cast<int>(i), m->new_id});

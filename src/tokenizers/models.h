@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <filesystem>
+#include <mutex>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -44,6 +46,63 @@ class Vocab {
   std::vector<std::optional<std::string>> reverse_;
 };
 
+// A thread-safe cache of tokenized words (the same word always gives the same tokens), in
+// shards so that encoding threads rarely wait on each other. Bounded: once full, it stops
+// inserting, as the reference's cache does.
+class WordCache {
+ public:
+  struct Entry {
+    uint32_t id, start, end;
+  };
+  bool Get(const std::string& word, std::vector<Entry>& out) const;
+  void Put(const std::string& word, std::vector<Entry> entries);
+
+ private:
+  static constexpr size_t kShards = 32;
+  static constexpr size_t kPerShard = 4096;
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, std::vector<Entry>> map;
+  };
+  std::array<Shard, kShards> shards_;
+};
+
+// Open-addressing map from a token pair to its merge (rank, new id): the BPE hot loop.
+class MergeMap {
+ public:
+  struct Value {
+    uint32_t rank;
+    uint32_t new_id;
+  };
+  void Insert(uint64_t key, Value v);
+  const Value* Find(uint64_t key) const {
+    if (slots_.empty()) return nullptr;
+    size_t i = Hash(key) & mask_;
+    for (;;) {
+      const Slot& s = slots_[i];
+      if (!s.used) return nullptr;
+      if (s.key == key) return &s.value;
+      i = (i + 1) & mask_;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t key = 0;
+    Value value{};
+    bool used = false;
+  };
+  static size_t Hash(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return static_cast<size_t>(k);
+  }
+  void Grow();
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, size_ = 0;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -76,8 +135,10 @@ class WordPiece final : public Model {
   const WordPieceOptions& options() const { return options_; }
 
  private:
+  Status TokenizeUncached(const CodePoints& word, std::vector<Token>& out) const;
   Vocab vocab_;
   WordPieceOptions options_;
+  mutable WordCache cache_;
 };
 
 struct BpeOptions {
@@ -108,18 +169,13 @@ class Bpe final : public Model {
 
  private:
   Bpe() = default;
-  struct PairHash {
-    size_t operator()(uint64_t v) const { return std::hash<uint64_t>{}(v * 0x9E3779B97F4A7C15ULL); }
-  };
-  struct MergeInfo {
-    uint32_t rank;
-    uint32_t new_id;
-  };
+  Status TokenizeUncached(const CodePoints& word, std::vector<Token>& out) const;
 
   Vocab vocab_;
   std::vector<std::pair<std::string, std::string>> merges_;
-  std::unordered_map<uint64_t, MergeInfo, PairHash> merge_map_;
+  MergeMap merge_map_;
   BpeOptions options_;
+  mutable WordCache cache_;
 };
 
 // Builds a WordPiece or BPE model from its tokenizer.json object.
