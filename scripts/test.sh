@@ -7,3 +7,8 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh test
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 ctest --preset test "$@"
+# Fuzzing (libFuzzer + sanitizers) of tokenizer.json parsing and encoding; skipped when
+# ctest arguments narrow the run.
+if [ "$#" -eq 0 ]; then
+  ./scripts/fuzz.sh "${MLAAS_FUZZ_SECONDS:-60}"
+fi

@@ -61,7 +61,11 @@ Result<Vocab> VocabFromJson(const json& j, const std::string& what) {
       return InvalidArgument(what + ": id of token '" + it.key() + "' is not a non-negative integer");
     }
     uint64_t id = it.value().get<uint64_t>();
-    if (id > UINT32_MAX) return InvalidArgument(what + ": id of token '" + it.key() + "' is too large");
+    // Ids index a table: keep them within a sane multiple of the vocabulary's size.
+    if (id >= std::max<uint64_t>(uint64_t{1} << 16, uint64_t{4} * j.size())) {
+      return InvalidArgument(what + ": id " + std::to_string(id) + " of token '" + it.key() +
+                             "' is far beyond the vocabulary's size");
+    }
     v.Set(it.key(), static_cast<uint32_t>(id));
   }
   return v;
@@ -168,7 +172,8 @@ Result<std::unique_ptr<WordPiece>> WordPiece::FromJson(const json& j) {
   WordPieceOptions o;
   if (auto s = OptString(j, "unk_token")) o.unk_token = *s;
   if (auto s = OptString(j, "continuing_subword_prefix")) o.continuing_subword_prefix = *s;
-  if (j.contains("max_input_chars_per_word") && j["max_input_chars_per_word"].is_number_unsigned()) {
+  if (j.contains("max_input_chars_per_word") && j["max_input_chars_per_word"].is_number_integer() &&
+      j["max_input_chars_per_word"].get<int64_t>() >= 0) {
     o.max_input_chars_per_word = j["max_input_chars_per_word"].get<size_t>();
   }
   return std::make_unique<WordPiece>(std::move(v), std::move(o));

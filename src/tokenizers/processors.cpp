@@ -14,7 +14,8 @@ struct SpecialToken {
 };
 
 Result<SpecialToken> ParseSpecial(const json& j, const char* name) {
-  if (!j.is_array() || j.size() != 2 || !j[0].is_string() || !j[1].is_number_unsigned()) {
+  if (!j.is_array() || j.size() != 2 || !j[0].is_string() || !j[1].is_number_integer() ||
+      j[1].get<int64_t>() < 0) {
     return InvalidArgument(std::string("post_processor: \"") + name + "\" must be [token, id]");
   }
   return SpecialToken{j[0].get<std::string>(), j[1].get<uint32_t>()};

@@ -50,6 +50,9 @@ bool IsWordChar(char32_t c) {
          c == 0x200D;
 }
 
+// Longest sequence a tokenizer.json may ask to truncate or pad to.
+constexpr size_t kMaxSequenceLength = 1 << 20;
+
 const char* DirectionName(Direction d) { return d == Direction::kLeft ? "Left" : "Right"; }
 
 Result<Direction> ParseDirection(const json& j) {
@@ -60,11 +63,14 @@ Result<Direction> ParseDirection(const json& j) {
 
 Result<TruncationParams> TruncationFromJson(const json& j) {
   TruncationParams t;
-  if (!j.contains("max_length") || !j["max_length"].is_number_unsigned()) {
+  if (!j.contains("max_length") || !j["max_length"].is_number_integer() || j["max_length"].get<int64_t>() < 0) {
     return InvalidArgument("truncation: \"max_length\" is required");
   }
   t.max_length = j["max_length"].get<size_t>();
   t.stride = j.value("stride", size_t{0});
+  if (t.max_length > kMaxSequenceLength) {
+    return InvalidArgument("truncation: max_length is larger than " + std::to_string(kMaxSequenceLength));
+  }
   std::string s = j.value("strategy", "LongestFirst");
   if (s == "LongestFirst") t.strategy = TruncationStrategy::kLongestFirst;
   else if (s == "OnlyFirst") t.strategy = TruncationStrategy::kOnlyFirst;
@@ -77,14 +83,22 @@ Result<TruncationParams> TruncationFromJson(const json& j) {
 Result<PaddingParams> PaddingFromJson(const json& j) {
   PaddingParams p;
   const json& strategy = j.value("strategy", json("BatchLongest"));
-  if (strategy.is_object() && strategy.contains("Fixed")) {
+  if (strategy.is_object() && strategy.contains("Fixed") && strategy["Fixed"].is_number_integer() &&
+      strategy["Fixed"].get<int64_t>() >= 0) {
     p.fixed_length = strategy["Fixed"].get<size_t>();
+    if (*p.fixed_length > kMaxSequenceLength) {
+      return InvalidArgument("padding: fixed length is larger than " + std::to_string(kMaxSequenceLength));
+    }
   } else if (strategy != "BatchLongest") {
     return InvalidArgument("padding: unknown strategy " + strategy.dump());
   }
   MLAAS_ASSIGN_OR_RETURN(p.direction, ParseDirection(j.value("direction", json())));
-  if (j.contains("pad_to_multiple_of") && j["pad_to_multiple_of"].is_number_unsigned()) {
+  if (j.contains("pad_to_multiple_of") && j["pad_to_multiple_of"].is_number_integer() &&
+      j["pad_to_multiple_of"].get<int64_t>() >= 0) {
     p.pad_to_multiple_of = j["pad_to_multiple_of"].get<size_t>();
+    if (p.pad_to_multiple_of > kMaxSequenceLength) {
+      return InvalidArgument("padding: pad_to_multiple_of is larger than " + std::to_string(kMaxSequenceLength));
+    }
   }
   p.pad_id = j.value("pad_id", 0u);
   p.pad_type_id = j.value("pad_type_id", 0u);
@@ -507,6 +521,17 @@ Status Tokenizer::Save(const std::filesystem::path& file) const {
 }
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(const json& j) {
+  // The one place where a mistyped field (nlohmann's typed getters throw) becomes an error.
+  try {
+    return FromJsonUnchecked(j);
+  } catch (const json::exception& e) {
+    std::string what = e.what();
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    return InvalidArgument("tokenizer.json has a field of the wrong type: " + what);
+  }
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonUnchecked(const json& j) {
   if (!j.is_object()) return InvalidArgument("tokenizer.json must hold a JSON object");
   if (j.contains("version") && j["version"] != "1.0") {
     return InvalidArgument("unknown tokenizer.json version " + j["version"].dump());
@@ -599,8 +624,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem::path& 
     std::unique_ptr<PostProcessor> post;
     if (cls_id && sep_id) {
       MLAAS_ASSIGN_OR_RETURN(post, PostProcessorFromJson(json{{"type", "BertProcessing"},
-                                                              {"sep", {sep, *sep_id}},
-                                                              {"cls", {cls, *cls_id}}}));
+                                                              {"sep", json::array({sep, *sep_id})},
+                                                              {"cls", json::array({cls, *cls_id})}}));
     }
     MLAAS_ASSIGN_OR_RETURN(auto dec, DecoderFromJson(json{{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}}));
     auto t = Create(std::move(wp), std::move(normalizer), std::move(pre), std::move(post), std::move(dec));
@@ -627,8 +652,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem::path& 
     std::unique_ptr<PostProcessor> post;
     if (bos_id && eos_id && bos != eos) {
       MLAAS_ASSIGN_OR_RETURN(post, PostProcessorFromJson(json{{"type", "RobertaProcessing"},
-                                                              {"sep", {eos, *eos_id}},
-                                                              {"cls", {bos, *bos_id}},
+                                                              {"sep", json::array({eos, *eos_id})},
+                                                              {"cls", json::array({bos, *bos_id})},
                                                               {"trim_offsets", true},
                                                               {"add_prefix_space", prefix}}));
     } else {

@@ -89,6 +89,7 @@ class Tokenizer {
 
  private:
   Tokenizer();
+  static Result<std::unique_ptr<Tokenizer>> FromJsonUnchecked(const nlohmann::json& j);
   struct Pattern;
   struct Piece;
   Result<Encoding> EncodeSingle(std::string_view text, uint32_t type_id, uint32_t sequence) const;

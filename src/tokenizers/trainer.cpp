@@ -264,8 +264,8 @@ Result<std::unique_ptr<Tokenizer>> BuildTrainedTokenizer(const TrainSpec& spec,
     std::unique_ptr<PostProcessor> post;
     if (has("[CLS]") && has("[SEP]")) {
       post = PostProcessorFromJson(json{{"type", "BertProcessing"},
-                                        {"sep", {"[SEP]", id_of("[SEP]")}},
-                                        {"cls", {"[CLS]", id_of("[CLS]")}}}).value();
+                                        {"sep", json::array({"[SEP]", id_of("[SEP]")})},
+                                        {"cls", json::array({"[CLS]", id_of("[CLS]")})}}).value();
     }
     t = Tokenizer::Create(std::make_unique<WordPiece>(std::move(vocab), wo),
                           NormalizerFromJson(json::parse(parts["normalizer"].dump())).value(),
@@ -280,8 +280,8 @@ Result<std::unique_ptr<Tokenizer>> BuildTrainedTokenizer(const TrainSpec& spec,
     MLAAS_ASSIGN_OR_RETURN(auto bpe, Bpe::Create(std::move(vocab), std::move(trained.merges), bo));
     std::unique_ptr<PostProcessor> post;
     if (has("<s>") && has("</s>")) {
-      post = PostProcessorFromJson(json{{"type", "RobertaProcessing"}, {"sep", {"</s>", id_of("</s>")}},
-                                        {"cls", {"<s>", id_of("<s>")}}, {"trim_offsets", true},
+      post = PostProcessorFromJson(json{{"type", "RobertaProcessing"}, {"sep", json::array({"</s>", id_of("</s>")})},
+                                        {"cls", json::array({"<s>", id_of("<s>")})}, {"trim_offsets", true},
                                         {"add_prefix_space", false}}).value();
     } else {
       post = PostProcessorFromJson(json{{"type", "ByteLevel"}, {"add_prefix_space", false},

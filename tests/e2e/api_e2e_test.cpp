@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <thread>
 
 #include <httplib.h>
@@ -138,11 +139,6 @@ TEST_F(ApiE2eTest, ValidSpecRequestsForLaterCapabilitiesAre501) {
        R"({"model": {"path": "models/bert", "objective": "no-objective"},
            "dataset": {"path": "datasets/abstracts.csv", "loader_kwargs": {"page_content_column": "abstract"}},
            "vector_store_save": {"path": "indexes/abstracts", "format": "vector_store", "storage_type": "local"}})"},
-      {"/api/v1/ml/nlp/train/tokenizer",
-       R"({"tokenizer_train": {"model": "wordpiece", "vocab_size": 8000, "min_frequency": 2,
-                               "special_tokens": ["[PAD]", "[UNK]"], "lowercase": true},
-           "dataset": {"path": "datasets/abstracts.csv", "loader_kwargs": {"page_content_column": "abstract"}},
-           "model_save": {"path": "tokenizers/wp"}})"},
       {"/api/v1/ml/cv/train/model",
        R"({"model": {"preset": "resnet-tiny", "objective": "image-classification"},
            "dataset": {"path": "datasets/fashion.csv"}, "model_save": {"path": "models/cv"}})"},
@@ -507,6 +503,58 @@ TEST_F(ApiE2eTest, CancelAQueuedTask) {
   auto r = c->Call("POST", "/api/v1/tasks/" + id + "/cancel");
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body["task_status"], "cancelled");
+}
+
+TEST_F(ApiE2eTest, TrainsATokenizerOnADatasetColumn) {
+  std::string csv = "id,abstract\n";
+  std::ifstream corpus(std::string(MLAAS_TOKENIZER_TEST_DATA) + "/corpus.txt");
+  std::string line;
+  for (int i = 0; i < 400 && std::getline(corpus, line); ++i) {
+    std::string quoted;
+    for (char c : line) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    csv += std::to_string(i) + ",\"" + quoted + "\"\n";
+  }
+  ASSERT_EQ(Call("PUT", "/api/v1/objects/datasets/abstracts.csv", csv).status, 201);
+  auto submitted = Call("POST", "/api/v1/ml/nlp/train/tokenizer", R"({
+      "tokenizer_train": {"model": "wordpiece", "vocab_size": 600, "min_frequency": 2,
+                          "special_tokens": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+                          "lowercase": true},
+      "dataset": {"path": "datasets/abstracts.csv", "loader_kwargs": {"page_content_column": "abstract"}},
+      "model_save": {"path": "tokenizers/abstracts-wp", "storage_type": "local"}})");
+  ASSERT_EQ(submitted.status, 202) << submitted.text;
+  json t = WaitTerminal(submitted.body["task_id"]);
+  ASSERT_EQ(t["task_status"], "succeeded") << t.dump();
+  EXPECT_EQ(t["tokenizer"]["vocab_size"], 600);
+  EXPECT_EQ(t["tokenizer"]["files"], json({"tokenizers/abstracts-wp/tokenizer.json",
+                                           "tokenizers/abstracts-wp/vocab.txt"}));
+  EXPECT_EQ(t["dataset"]["rows"], 400);
+  EXPECT_GT(t["dataset"]["characters"].get<int64_t>(), 10000);
+  EXPECT_GT(t["dataset"]["corpus_tokens"].get<int64_t>(), t["dataset"]["words"].get<int64_t>());
+  EXPECT_GT(t["coverage"].get<double>(), 0.99);
+  EXPECT_GT(t["progress"]["fraction"].get<double>(), 0.9);
+
+  auto saved = Call("GET", "/api/v1/objects/tokenizers/abstracts-wp/tokenizer.json");
+  ASSERT_EQ(saved.status, 200);
+  json tok = json::parse(saved.text);
+  EXPECT_EQ(tok["model"]["type"], "WordPiece");
+  EXPECT_EQ(tok["model"]["vocab"]["[UNK]"], 1);
+  EXPECT_EQ(tok["post_processor"]["type"], "BertProcessing");
+  auto vocab = Call("GET", "/api/v1/objects/tokenizers/abstracts-wp/vocab.txt");
+  EXPECT_EQ(vocab.text.substr(0, 12), "[PAD]\n[UNK]\n");
+
+  // A missing column fails the task and names the field.
+  auto bad = Call("POST", "/api/v1/ml/nlp/train/tokenizer",
+                  R"({"dataset": {"path": "datasets/abstracts.csv", "loader_kwargs": {"page_content_column": "text"}},
+                      "model_save": {"path": "tokenizers/x"}})");
+  ASSERT_EQ(bad.status, 202);
+  json failed = WaitTerminal(bad.body["task_id"]);
+  EXPECT_EQ(failed["task_status"], "failed");
+  EXPECT_EQ(failed["error"]["field"], "dataset.loader_kwargs.page_content_column");
+  // A missing dataset is refused before a task exists.
+  auto missing = Call("POST", "/api/v1/ml/nlp/train/tokenizer",
+                      R"({"dataset": {"path": "datasets/none.csv"}, "model_save": {"path": "t"}})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_EQ(missing.body["error"]["field"], "dataset.path");
 }
 
 TEST_F(ApiE2eTest, MetricsCountRequestsAndTasks) {

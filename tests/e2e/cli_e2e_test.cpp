@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <fstream>
 
 #include "e2e/server_process.h"
 #include "common/text.h"
@@ -181,6 +182,54 @@ TEST_F(CliE2eTest, HelpDocumentsEveryCommandAndEnvironmentVariable) {
     EXPECT_NE(Run({"objects", "--help"}, false).out.find(sub), std::string::npos) << sub;
   }
   EXPECT_NE(Run({"--version"}, false).out.find("mlaas "), std::string::npos);
+}
+
+TEST_F(CliE2eTest, TokenizerTrainAndEncodeLocally) {
+  const std::string corpus = std::string(MLAAS_TOKENIZER_TEST_DATA) + "/corpus.txt";
+  auto out_dir = dir_->path() / "tok-wp";
+  auto train = Run({"--json", "tokenizer", "train", "--model", "wordpiece", "--vocab-size", "800",
+                    "--special-tokens", "[PAD],[UNK],[CLS],[SEP],[MASK]", "--lowercase", "--input",
+                    corpus, "--output", out_dir.string()}, false);
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  json summary = json::parse(train.out);
+  EXPECT_EQ(summary["vocab_size"], 800);
+  EXPECT_EQ(summary["lines"], 2300);
+  EXPECT_TRUE(std::filesystem::exists(out_dir / "tokenizer.json"));
+  EXPECT_TRUE(std::filesystem::exists(out_dir / "vocab.txt"));
+
+  auto texts = dir_->Write("texts.txt", "Hello, world!\nBari INFN, Italy\n");
+  auto encoded_path = dir_->path() / "encoded.jsonl";
+  auto encode = Run({"tokenizer", "encode", "--tokenizer", out_dir.string(), "--input", texts.string(),
+                     "--output", encoded_path.string()}, false);
+  ASSERT_EQ(encode.exit_code, 0) << encode.err;
+  std::ifstream in(encoded_path);
+  std::string first, second;
+  ASSERT_TRUE(std::getline(in, first) && std::getline(in, second));
+  json e = json::parse(first);
+  EXPECT_EQ(e["tokens"].front(), "[CLS]");
+  EXPECT_EQ(e["tokens"].back(), "[SEP]");
+  EXPECT_EQ(e["offsets"].front(), json({0, 0}));
+  for (const char* field : {"ids", "type_ids", "attention_mask", "special_tokens_mask"}) {
+    EXPECT_EQ(e[field].size(), e["tokens"].size()) << field;
+  }
+  auto plain = Run({"tokenizer", "encode", "--tokenizer", (out_dir / "tokenizer.json").string(),
+                    "--input", texts.string(), "--output", "-", "--no-special-tokens"}, false);
+  ASSERT_EQ(plain.exit_code, 0);
+  json p = json::parse(plain.out.substr(0, plain.out.find('\n')));
+  EXPECT_NE(p["tokens"].front(), "[CLS]");
+  for (const auto& m : p["special_tokens_mask"]) EXPECT_EQ(m, 0);
+
+  auto bpe_dir = dir_->path() / "tok-bpe";
+  auto bpe = Run({"tokenizer", "train", "--model", "bpe", "--vocab-size", "600", "--input", corpus,
+                  "--output", bpe_dir.string()}, false);
+  ASSERT_EQ(bpe.exit_code, 0) << bpe.err;
+  for (const char* f : {"tokenizer.json", "vocab.json", "merges.txt"}) {
+    EXPECT_TRUE(std::filesystem::exists(bpe_dir / f)) << f;
+  }
+  auto missing = Run({"tokenizer", "encode", "--tokenizer", "/nonexistent", "--input", texts.string(),
+                      "--output", "-"}, false);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no tokenizer"), std::string::npos) << missing.err;
 }
 
 TEST_F(CliE2eTest, ServeRefusesBadConfiguration) {

@@ -95,7 +95,7 @@ json Complete(json t, bool bert) {
                                                {"[SEP]", {{"id", "[SEP]"}, {"ids", {3}}, {"tokens", {"[SEP]"}}}}}}};
     t["decoder"] = {{"type", "WordPiece"}, {"prefix", "##"}, {"cleanup", true}};
   } else {
-    t["post_processor"] = {{"type", "RobertaProcessing"}, {"sep", {"</s>", 2}}, {"cls", {"<s>", 0}},
+    t["post_processor"] = {{"type", "RobertaProcessing"}, {"sep", json::array({"</s>", 2})}, {"cls", json::array({"<s>", 0})},
                            {"trim_offsets", true}, {"add_prefix_space", false}};
     t["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true},
                     {"use_regex", true}};
