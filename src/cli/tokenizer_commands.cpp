@@ -17,6 +17,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+std::u32string DecodeUtf8OrEmpty(const std::string& s) {
+  auto cps = tokenizers::DecodeUtf8(s, tokenizers::InvalidUtf8::kReplace).value();
+  return std::u32string(cps.begin(), cps.end());
+}
+
 int Fail(const std::string& message) {
   std::cerr << "error: " << message << "\n";
   return kExitFailed;
@@ -43,6 +48,8 @@ struct TrainArgs {
   std::string special_tokens;
   bool lowercase = false;
   size_t limit_alphabet = 0;
+  std::string initial_alphabet;
+  std::string continuing_subword_prefix;
   std::vector<std::string> inputs;
   std::string output;
 };
@@ -55,6 +62,11 @@ int Train(const TrainArgs& a, bool as_json) {
   spec.trainer.vocab_size = a.vocab_size;
   spec.trainer.min_frequency = a.min_frequency;
   if (a.limit_alphabet > 0) spec.trainer.limit_alphabet = a.limit_alphabet;
+  if (!a.initial_alphabet.empty()) {
+    auto cps = DecodeUtf8OrEmpty(a.initial_alphabet);
+    spec.trainer.initial_alphabet.assign(cps.begin(), cps.end());
+  }
+  if (!a.continuing_subword_prefix.empty()) spec.trainer.continuing_subword_prefix = a.continuing_subword_prefix;
   for (const auto& t : Split(a.special_tokens, ',')) {
     std::string tok(Trim(t));
     if (!tok.empty()) spec.trainer.special_tokens.push_back(tok);
@@ -198,6 +210,10 @@ void AddTokenizerCommands(CLI::App& app, bool* json_output, int* exit_code) {
                     "Comma-separated special tokens, first in the vocabulary (e.g. \"[PAD],[UNK],[CLS],[SEP],[MASK]\")");
   train->add_flag("--lowercase", train_args->lowercase, "Lower-case (and strip accents, for wordpiece) first");
   train->add_option("--limit-alphabet", train_args->limit_alphabet, "Keep only the N most frequent characters");
+  train->add_option("--initial-alphabet", train_args->initial_alphabet,
+                    "Characters always in the vocabulary, even if unseen (e.g. \"abc\")");
+  train->add_option("--continuing-subword-prefix", train_args->continuing_subword_prefix,
+                    "Prefix of word-continuing pieces (wordpiece default \"##\"; bpe: none)");
   train->add_option("--input", train_args->inputs, "Text files, one text per line")
       ->required()
       ->check(CLI::ExistingFile);

@@ -126,11 +126,29 @@ TEST_P(ConformanceTest, EncodingsAreIdenticalToTheReference) {
   TempDir dir;
   const bool bert = pipeline != "byte-level";
   const std::string model = bert ? "wordpiece" : "bpe";
-  Oracle("train " + model + " " + pipeline + " '" + (dir / "trained.json").string() + "' '" +
+  const std::string trained_with = pipeline == "byte-level" || pipeline == "bert-cased" ? pipeline : "bert-uncased";
+  Oracle("train " + model + " " + trained_with + " '" + (dir / "trained.json").string() + "' '" +
          (kData / "corpus.txt").string() + "'");
   std::ifstream trained(dir / "trained.json");
   ASSERT_TRUE(trained) << "the reference did not write its tokenizer";
   json full = Complete(json::parse(trained), bert);
+  // The other components, on the BERT vocabulary: normalizer and pre-tokenizer swapped.
+  if (pipeline == "mixed-normalizers") {
+    full["normalizer"] = json::parse(R"({"type":"Sequence","normalizers":[{"type":"NFKC"},
+        {"type":"Lowercase"},{"type":"Strip","strip_left":true,"strip_right":true}]})");
+    full["pre_tokenizer"] = json::parse(R"({"type":"Sequence","pretokenizers":[{"type":"WhitespaceSplit"},
+        {"type":"Punctuation","behavior":"Isolated"},{"type":"Digits","individual_digits":true}]})");
+  } else if (pipeline == "accents-whitespace") {
+    full["normalizer"] = json::parse(R"({"type":"Sequence","normalizers":[{"type":"NFD"},
+        {"type":"StripAccents"},{"type":"Lowercase"}]})");
+    full["pre_tokenizer"] = json::parse(R"({"type":"Whitespace"})");
+  } else if (pipeline == "nfc-metaspace") {
+    full["normalizer"] = json::parse(R"({"type":"NFC"})");
+    full["pre_tokenizer"] = json::parse(R"({"type":"Metaspace","replacement":"▁",
+        "prepend_scheme":"first","split":true})");
+    full["decoder"] = json::parse(R"({"type":"Metaspace","replacement":"▁",
+        "prepend_scheme":"first","split":true})");
+  }
   const std::string pad = bert ? "[PAD]" : "<pad>";
   const uint32_t pad_id = bert ? 0 : 1;
   switch (settings) {
@@ -207,6 +225,12 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(Settings::kNone, Settings::kTruncateRightStride,
                                          Settings::kTruncateLeftPadFixed,
                                          Settings::kPadLongestMultiple)),
+    ParamName);
+
+INSTANTIATE_TEST_SUITE_P(
+    OtherComponents, ConformanceTest,
+    ::testing::Combine(::testing::Values("mixed-normalizers", "accents-whitespace", "nfc-metaspace"),
+                       ::testing::Values(true), ::testing::Values(Settings::kNone)),
     ParamName);
 
 }  // namespace

@@ -4,6 +4,7 @@
 // when counts tie, so ids are not compared) and encode the corpus identically.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "testutil/temp_dir.h"
@@ -71,6 +72,42 @@ TEST(TrainerConformanceTest, ByteLevelBpeLearnsTheReferenceVocabularyAndMerges) 
   EXPECT_EQ(first_diff, SIZE_MAX) << "first different merge at rank " << first_diff << ": ours "
                                   << model["merges"][first_diff].dump() << ", reference "
                                   << ref["model"]["merges"][first_diff].dump();
+}
+
+// A tokenizer trained and saved by us loads in the reference, which encodes the corpus
+// exactly as we do.
+TEST(TrainerConformanceTest, OurTrainedTokenizerEncodesIdenticallyInTheReference) {
+  TempDir dir;
+  TrainSpec spec;
+  spec.kind = TokenizerKind::kWordPiece;
+  spec.trainer.vocab_size = 5000;
+  spec.trainer.special_tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  auto ours = OurTrain(spec);
+  for (const auto& [name, content] : TokenizerFiles(*ours)) {
+    std::ofstream(dir / name, std::ios::binary) << content;
+  }
+  {
+    std::ofstream in(dir / "input.jsonl");
+    std::ifstream corpus(kData / "corpus.txt");
+    std::string line;
+    for (int i = 0; i < 500 && std::getline(corpus, line); ++i) in << json{{"text", line}}.dump() << "\n";
+  }
+  std::string cmd = "node '" + (kOracle / "oracle.js").string() + "' encode '" +
+                    (dir / "tokenizer.json").string() + "' '" + (dir / "input.jsonl").string() +
+                    "' '" + (dir / "ref.jsonl").string() + "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream ref(dir / "ref.jsonl"), in(dir / "input.jsonl");
+  std::string ref_line, in_line;
+  size_t n = 0;
+  while (std::getline(ref, ref_line) && std::getline(in, in_line)) {
+    json r = json::parse(ref_line);
+    auto e = ours->Encode(json::parse(in_line)["text"].get<std::string>());
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(r["ids"], json(e->ids)) << in_line;
+    EXPECT_EQ(r["decoded_skip"], *ours->Decode(e->ids, true)) << in_line;
+    ++n;
+  }
+  EXPECT_EQ(n, 500u);
 }
 
 TEST(TrainerConformanceTest, WordPieceLearnsTheReferenceTokensAndEncodesAlike) {
