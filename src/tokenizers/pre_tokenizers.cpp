@@ -71,16 +71,6 @@ class BertPre final : public PreTokenizer {
   ojson ToJson() const override { return {{"type", "BertPreTokenizer"}}; }
 };
 
-// \w in the Rust regex crate's Unicode mode (UTS#18 Annex C).
-bool IsWordChar(char32_t c) {
-  if (c < 0x80) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  }
-  std::string_view cat = GeneralCategory(c);
-  return IsAlphabetic(c) || cat[0] == 'M' || cat == "Nd" || cat == "Pc" || c == 0x200C ||
-         c == 0x200D;
-}
-
 class WhitespacePre final : public PreTokenizer {
  public:
   // \w+|[^\w\s]+ : maximal runs of word chars, and of chars that are neither word chars nor

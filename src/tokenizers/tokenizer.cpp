@@ -41,15 +41,6 @@ std::unique_ptr<Tokenizer> Tokenizer::Create(std::unique_ptr<Model> model,
 
 namespace {
 
-bool IsWordChar(char32_t c) {
-  if (c < 0x80) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  }
-  std::string_view cat = GeneralCategory(c);
-  return IsAlphabetic(c) || cat[0] == 'M' || cat == "Nd" || cat == "Pc" || c == 0x200C ||
-         c == 0x200D;
-}
-
 // Longest sequence a tokenizer.json may ask to truncate or pad to.
 constexpr size_t kMaxSequenceLength = 1 << 20;
 

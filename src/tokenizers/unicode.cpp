@@ -141,6 +141,15 @@ bool IsAlphabetic(char32_t c) {
          (c >= 0x1F150 && c <= 0x1F169) || (c >= 0x1F170 && c <= 0x1F189);
 }
 
+bool IsWordChar(char32_t c) {
+  if (c < 0x80) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  }
+  std::string_view cat = GeneralCategory(c);
+  return IsAlphabetic(c) || cat[0] == 'M' || cat == "Nd" || cat == "Pc" || c == 0x200C ||
+         c == 0x200D;
+}
+
 bool IsPunctuation(char32_t c) {
   auto k = Cat(c);
   return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;

@@ -38,6 +38,8 @@ bool IsPunctuation(char32_t c);       // unicode_categories is_punctuation: Pc P
 bool IsMarkNonspacing(char32_t c);    // Mn
 bool IsOther(char32_t c);             // unicode_categories is_other: Cc Cf Cn Co Cs
 bool IsLetter(char32_t c);            // L*
+// \w of the Rust regex crate in Unicode mode (UTS#18): Alphabetic, marks, Nd, Pc, ZWJ/ZWNJ.
+bool IsWordChar(char32_t c);
 bool IsNumber(char32_t c);            // N*
 
 }  // namespace mlaas::tokenizers

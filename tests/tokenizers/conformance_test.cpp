@@ -4,10 +4,10 @@
 // encode every text, and ids, tokens, offsets, type ids and masks must be identical.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <fstream>
 
 #include "testutil/temp_dir.h"
+#include "tokenizers/oracle_util.h"
 #include "tokenizers/tokenizer.h"
 
 namespace mlaas::tokenizers {
@@ -17,39 +17,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using mlaas::testing::TempDir;
 
-const fs::path kData = MLAAS_TOKENIZER_TEST_DATA;
-const fs::path kOracle = MLAAS_TOKENIZER_ORACLE;
-
-// Runs a command; returns its exit status and stdout.
-std::pair<int, std::string> Run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string Oracle(const std::string& args) {
-  if (!fs::exists(kOracle / "node_modules/tokenizers")) {
-    ADD_FAILURE() << "the reference is not installed: run scripts/install-deps.sh";
-    return "";
-  }
-  auto [rc, out] = Run("node '" + (kOracle / "oracle.js").string() + "' " + args);
-  EXPECT_EQ(rc, 0) << out;
-  return out;
-}
-
-std::vector<json> ReadJsonl(const fs::path& p) {
-  std::vector<json> out;
-  std::ifstream in(p);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) out.push_back(json::parse(line));
-  }
-  return out;
-}
+using namespace mlaas::tokenizers::testing;
 
 // The texts both sides encode: the corpus lines, the adversarial strings, and pairs of them.
 std::vector<json> Inputs() {

@@ -4,10 +4,10 @@
 // when counts tie, so ids are not compared) and encode the corpus identically.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <fstream>
 
 #include "testutil/temp_dir.h"
+#include "tokenizers/oracle_util.h"
 #include "tokenizers/trainer.h"
 
 namespace mlaas::tokenizers {
@@ -17,23 +17,11 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using mlaas::testing::TempDir;
 
-const fs::path kData = MLAAS_TOKENIZER_TEST_DATA;
-const fs::path kOracle = MLAAS_TOKENIZER_ORACLE;
+using namespace mlaas::tokenizers::testing;
 
 json ReferenceTrain(const std::string& model, const std::string& pipeline, const TempDir& dir) {
-  if (!fs::exists(kOracle / "node_modules/tokenizers")) {
-    ADD_FAILURE() << "the reference is not installed: run scripts/install-deps.sh";
-    return json();
-  }
-  std::string cmd = "node '" + (kOracle / "oracle.js").string() + "' train " + model + " " +
-                    pipeline + " '" + (dir / "ref.json").string() + "' '" +
-                    (kData / "corpus.txt").string() + "' 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  std::string out;
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  EXPECT_EQ(::pclose(p), 0) << out;
+  Oracle("train " + model + " " + pipeline + " '" + (dir / "ref.json").string() + "' '" +
+         (kData / "corpus.txt").string() + "'");
   std::ifstream in(dir / "ref.json");
   return json::parse(in);
 }
@@ -92,10 +80,8 @@ TEST(TrainerConformanceTest, OurTrainedTokenizerEncodesIdenticallyInTheReference
     std::string line;
     for (int i = 0; i < 500 && std::getline(corpus, line); ++i) in << json{{"text", line}}.dump() << "\n";
   }
-  std::string cmd = "node '" + (kOracle / "oracle.js").string() + "' encode '" +
-                    (dir / "tokenizer.json").string() + "' '" + (dir / "input.jsonl").string() +
-                    "' '" + (dir / "ref.jsonl").string() + "' 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  Oracle("encode '" + (dir / "tokenizer.json").string() + "' '" + (dir / "input.jsonl").string() +
+         "' '" + (dir / "ref.jsonl").string() + "'");
   std::ifstream ref(dir / "ref.jsonl"), in(dir / "input.jsonl");
   std::string ref_line, in_line;
   size_t n = 0;
