@@ -17,3 +17,9 @@ target_link_libraries(mlaas_httplib INTERFACE PkgConfig::HTTPLIB Threads::Thread
 pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
 add_library(mlaas_allocator INTERFACE)
 target_link_libraries(mlaas_allocator INTERFACE PkgConfig::JEMALLOC)
+
+# libtorch (Debian libtorch-dev, CPU; the same sources build against a CUDA libtorch). Only
+# the ML modules link it; the fuzz build (clang + sanitizers) leaves them out.
+if(NOT MLAAS_FUZZ)
+  find_package(Torch REQUIRED)
+endif()

@@ -9,8 +9,10 @@ PACKAGES=(
   # libraries (Debian 12)
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsqlite3-dev
   libutf8proc-dev libjemalloc-dev
-  # tests, fuzzing and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  # ML: libtorch (CPU) and Gloo for its c10d distributed headers
+  libtorch-dev libgloo-dev
+  # tests, fuzzing and benchmarks; python3-torch runs the reference model definitions
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3-torch
 )
 # Node.js runs the reference implementations the tests compare against (Hugging Face
 # tokenizers); a machine that already has node (and npm) keeps its own.

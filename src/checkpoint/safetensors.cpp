@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/file_util.h"
 #include "common/text.h"
 
 namespace mlaas::checkpoint {
@@ -224,33 +225,7 @@ Result<std::string> SerializeSafetensors(std::vector<TensorToWrite> tensors,
 Status WriteSafetensors(const std::filesystem::path& path, std::vector<TensorToWrite> tensors,
                         const std::map<std::string, std::string>& metadata) {
   MLAAS_ASSIGN_OR_RETURN(std::string bytes, SerializeSafetensors(std::move(tensors), metadata));
-  std::filesystem::path tmp = path;
-  tmp += ".tmp-" + NewUuid().substr(0, 8);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Internal("cannot write " + tmp.string() + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Internal("cannot write " + tmp.string() + ": " + std::strerror(err));
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return Internal("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return Internal("cannot write " + path.string() + ": " + ec.message());
-  }
-  return Status::Ok();
+  return WriteFileAtomic(path, bytes);
 }
 
 Result<std::map<std::string, std::string>> ReadShardIndex(const std::filesystem::path& index_json) {

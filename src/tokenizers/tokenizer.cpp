@@ -4,6 +4,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/file_util.h"
 #include "common/text.h"
 
 namespace mlaas::tokenizers {
@@ -494,21 +495,7 @@ ojson Tokenizer::ToJson() const {
 }
 
 Status Tokenizer::Save(const std::filesystem::path& file) const {
-  std::error_code ec;
-  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
-  std::filesystem::path tmp = file;
-  tmp += ".tmp-" + NewUuid().substr(0, 8);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << ToJson().dump(2, ' ', false, ojson::error_handler_t::replace) << "\n";
-    if (!out) return Internal("cannot write " + tmp.string());
-  }
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return Internal("cannot write " + file.string());
-  }
-  return Status::Ok();
+  return WriteFileAtomic(file, ToJson().dump(2, ' ', false, ojson::error_handler_t::replace) + "\n");
 }
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(const json& j) {

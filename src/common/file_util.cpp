@@ -1,0 +1,58 @@
+#include "common/file_util.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "common/text.h"
+
+namespace mlaas {
+
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data) {
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  std::filesystem::path tmp = path;
+  tmp += ".tmp-" + NewUuid().substr(0, 8);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Internal("cannot write " + tmp.string() + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t w = ::write(fd, data.data() + done, data.size() - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Internal("cannot write " + tmp.string() + ": " + std::strerror(err));
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return Internal("cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return Internal("cannot write " + path.string() + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ReadFile(const std::filesystem::path& path, uint64_t max_bytes) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return NotFound("cannot read " + path.string() + ": " + ec.message());
+  if (size > max_bytes) return ResourceExhausted(path.string() + " is larger than " + FormatBytes(max_bytes));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read " + path.string());
+  std::string out(size, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(size));
+  if (!in) return Internal("cannot read " + path.string());
+  return out;
+}
+
+}  // namespace mlaas

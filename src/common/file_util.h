@@ -1,0 +1,19 @@
+// Whole-file helpers with the platform's durability rule: a write is atomic (temp file in the
+// same directory, fsync, rename), so a crash leaves the old file or the new one, never half.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace mlaas {
+
+// Writes `data` to `path` atomically, creating parent directories.
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data);
+
+// Reads a whole file; NotFound when it does not exist, ResourceExhausted above `max_bytes`.
+Result<std::string> ReadFile(const std::filesystem::path& path, uint64_t max_bytes = 64ull << 20);
+
+}  // namespace mlaas

@@ -1,0 +1,405 @@
+#include "nn/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace mlaas::nn {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+std::string_view ArchitectureName(Architecture a) {
+  switch (a) {
+    case Architecture::kBert: return "bert";
+    case Architecture::kDistilBert: return "distilbert";
+    case Architecture::kRoberta: return "roberta";
+  }
+  return "?";
+}
+
+std::string_view ObjectiveName(Objective o) {
+  switch (o) {
+    case Objective::kTextClassification: return "text-classification";
+    case Objective::kMaskedLm: return "masked-lm";
+    case Objective::kNoObjective: return "no-objective";
+  }
+  return "?";
+}
+
+Result<Objective> ParseObjective(std::string_view name) {
+  if (name == "text-classification") return Objective::kTextClassification;
+  if (name == "masked-lm" || name == "fill-mask") return Objective::kMaskedLm;
+  if (name == "no-objective") return Objective::kNoObjective;
+  return InvalidArgument("objective '" + std::string(name) +
+                             "' is not supported by the transformer engine (supported: "
+                             "text-classification, masked-lm, no-objective)",
+                         "model.objective");
+}
+
+namespace {
+
+std::string_view ActivationName(Activation a) {
+  switch (a) {
+    case Activation::kGelu: return "gelu";
+    case Activation::kGeluNew: return "gelu_new";
+    case Activation::kRelu: return "relu";
+    case Activation::kSilu: return "silu";
+    case Activation::kTanh: return "tanh";
+  }
+  return "?";
+}
+
+std::optional<Activation> ParseActivation(std::string_view s) {
+  if (s == "gelu") return Activation::kGelu;
+  if (s == "gelu_new" || s == "gelu_pytorch_tanh" || s == "gelu_fast") return Activation::kGeluNew;
+  if (s == "relu") return Activation::kRelu;
+  if (s == "silu" || s == "swish") return Activation::kSilu;
+  if (s == "tanh") return Activation::kTanh;
+  return std::nullopt;
+}
+
+// Field readers: a missing field keeps the default; a present one must have the right type.
+class Reader {
+ public:
+  Reader(const json& j, std::string field) : j_(j), field_(std::move(field)) {}
+
+  Status Int(const char* name, int64_t& out) const {
+    auto it = j_.find(name);
+    if (it == j_.end() || it->is_null()) return Status::Ok();
+    if (!it->is_number_integer() && !(it->is_number_float() && std::floor(it->get<double>()) == it->get<double>()))
+      return InvalidArgument(std::string(name) + " must be an integer", Path(name));
+    out = it->is_number_integer() ? it->get<int64_t>() : static_cast<int64_t>(it->get<double>());
+    return Status::Ok();
+  }
+  Status Double(const char* name, double& out) const {
+    auto it = j_.find(name);
+    if (it == j_.end() || it->is_null()) return Status::Ok();
+    if (!it->is_number()) return InvalidArgument(std::string(name) + " must be a number", Path(name));
+    out = it->get<double>();
+    return Status::Ok();
+  }
+  Status OptDouble(const char* name, std::optional<double>& out) const {
+    auto it = j_.find(name);
+    if (it == j_.end() || it->is_null()) return Status::Ok();
+    double v = 0;
+    if (Status s = Double(name, v); !s.ok()) return s;
+    out = v;
+    return Status::Ok();
+  }
+  Status Bool(const char* name, bool& out) const {
+    auto it = j_.find(name);
+    if (it == j_.end() || it->is_null()) return Status::Ok();
+    if (!it->is_boolean()) return InvalidArgument(std::string(name) + " must be true or false", Path(name));
+    out = it->get<bool>();
+    return Status::Ok();
+  }
+  Status Act(const char* name, Activation& out) const {
+    auto it = j_.find(name);
+    if (it == j_.end() || it->is_null()) return Status::Ok();
+    if (!it->is_string()) return InvalidArgument(std::string(name) + " must be a string", Path(name));
+    auto a = ParseActivation(it->get<std::string>());
+    if (!a)
+      return InvalidArgument("activation '" + it->get<std::string>() +
+                                 "' is not supported (gelu, gelu_new, relu, silu, tanh)",
+                             Path(name));
+    out = *a;
+    return Status::Ok();
+  }
+  std::string Path(std::string_view name) const { return field_ + "." + std::string(name); }
+
+ private:
+  const json& j_;
+  std::string field_;
+};
+
+#define MLAAS_TRY(expr)                     \
+  do {                                      \
+    if (Status s_ = (expr); !s_.ok()) return s_; \
+  } while (0)
+
+Status ReadLabels(const json& j, const std::string& field, ModelConfig& c) {
+  auto it = j.find("id2label");
+  if (it != j.end() && !it->is_null()) {
+    if (!it->is_object() || it->empty())
+      return InvalidArgument("id2label must be a non-empty object {\"0\": \"label\", ...}", field + ".id2label");
+    std::map<int64_t, std::string> labels;
+    for (auto& [k, v] : it->items()) {
+      int64_t id = -1;
+      try {
+        size_t used = 0;
+        id = std::stoll(k, &used);
+        if (used != k.size()) id = -1;
+      } catch (...) {
+        id = -1;
+      }
+      if (id < 0 || !v.is_string())
+        return InvalidArgument("id2label entries must map class ids \"0\".. to label strings (bad key '" + k + "')",
+                               field + ".id2label");
+      labels[id] = v.get<std::string>();
+    }
+    int64_t expect = 0;
+    for (auto& [id, label] : labels) {
+      if (id != expect++)
+        return InvalidArgument("id2label must number its classes 0..N-1 without gaps", field + ".id2label");
+      c.id2label.push_back(label);
+    }
+    return Status::Ok();
+  }
+  int64_t n = 2;  // transformers' PretrainedConfig default: two labels LABEL_0, LABEL_1
+  if (auto l2i = j.find("label2id"); l2i != j.end() && l2i->is_object() && !l2i->empty()) {
+    std::vector<std::string> labels(l2i->size());
+    for (auto& [k, v] : l2i->items()) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<size_t>() >= labels.size())
+        return InvalidArgument("label2id must map labels to class ids 0..N-1", field + ".label2id");
+      labels[v.get<size_t>()] = k;
+    }
+    c.id2label = std::move(labels);
+    return Status::Ok();
+  }
+  MLAAS_TRY(Reader(j, field).Int("num_labels", n));
+  if (n < 1 || n > 100000) return InvalidArgument("num_labels must be 1..100000", field + ".num_labels");
+  for (int64_t i = 0; i < n; ++i) c.id2label.push_back("LABEL_" + std::to_string(i));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateConfig(const ModelConfig& c, const std::string& field) {
+  auto bad = [&](const char* name, const std::string& msg) {
+    return InvalidArgument(std::string(name) + " " + msg, field + "." + name);
+  };
+  const bool distil = c.architecture == Architecture::kDistilBert;
+  if (c.vocab_size < 1 || c.vocab_size > 10'000'000) return bad("vocab_size", "must be 1..10000000");
+  if (c.hidden_size < 1 || c.hidden_size > 65536) return bad(distil ? "dim" : "hidden_size", "must be 1..65536");
+  if (c.num_hidden_layers < 1 || c.num_hidden_layers > 512)
+    return bad(distil ? "n_layers" : "num_hidden_layers", "must be 1..512");
+  if (c.num_attention_heads < 1 || c.num_attention_heads > c.hidden_size)
+    return bad(distil ? "n_heads" : "num_attention_heads", "must be 1..hidden size");
+  if (c.hidden_size % c.num_attention_heads != 0)
+    return bad(distil ? "n_heads" : "num_attention_heads",
+               "must divide the hidden size (" + std::to_string(c.hidden_size) + ")");
+  if (c.intermediate_size < 1 || c.intermediate_size > 262144)
+    return bad(distil ? "hidden_dim" : "intermediate_size", "must be 1..262144");
+  if (c.max_position_embeddings < 1 || c.max_position_embeddings > 1'000'000)
+    return bad("max_position_embeddings", "must be 1..1000000");
+  if (c.architecture == Architecture::kRoberta && c.max_position_embeddings <= c.pad_token_id + 1)
+    return bad("max_position_embeddings", "must exceed pad_token_id + 1 (RoBERTa positions start after the padding id)");
+  if (!distil && (c.type_vocab_size < 1 || c.type_vocab_size > 1024)) return bad("type_vocab_size", "must be 1..1024");
+  if (!(c.layer_norm_eps > 0 && c.layer_norm_eps < 1)) return bad("layer_norm_eps", "must be in (0, 1)");
+  for (auto [name, p] : {std::pair{distil ? "dropout" : "hidden_dropout_prob", c.hidden_dropout_prob},
+                         std::pair{distil ? "attention_dropout" : "attention_probs_dropout_prob",
+                                   c.attention_probs_dropout_prob}}) {
+    if (!(p >= 0 && p < 1)) return bad(name, "must be in [0, 1)");
+  }
+  if (c.classifier_dropout && !(*c.classifier_dropout >= 0 && *c.classifier_dropout < 1))
+    return bad(distil ? "seq_classif_dropout" : "classifier_dropout", "must be in [0, 1)");
+  if (!(c.initializer_range > 0 && c.initializer_range < 10)) return bad("initializer_range", "must be in (0, 10)");
+  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size)
+    return bad("pad_token_id", "must be a token id below vocab_size (" + std::to_string(c.vocab_size) + ")");
+  if (c.id2label.empty()) return bad("id2label", "must name at least one label");
+  if (!c.problem_type.empty() && c.problem_type != "single_label_classification" &&
+      c.problem_type != "multi_label_classification" && c.problem_type != "regression")
+    return bad("problem_type", "must be single_label_classification, multi_label_classification or regression");
+  return Status::Ok();
+}
+
+Result<ModelConfig> ParseConfig(const json& j, const std::string& field) {
+  if (!j.is_object()) return InvalidArgument("a model config must be a JSON object", field);
+  ModelConfig c;
+  auto mt = j.find("model_type");
+  if (mt == j.end() || !mt->is_string())
+    return InvalidArgument("model_type is required (bert, distilbert or roberta)", field + ".model_type");
+  const std::string type = mt->get<std::string>();
+  Reader r(j, field);
+  if (type == "bert" || type == "roberta") {
+    c.architecture = type == "bert" ? Architecture::kBert : Architecture::kRoberta;
+    if (c.architecture == Architecture::kRoberta) {
+      c.vocab_size = 50265;
+      c.max_position_embeddings = 514;
+      c.type_vocab_size = 1;
+      c.layer_norm_eps = 1e-5;
+      c.pad_token_id = 1;
+    }
+    MLAAS_TRY(r.Int("vocab_size", c.vocab_size));
+    MLAAS_TRY(r.Int("hidden_size", c.hidden_size));
+    MLAAS_TRY(r.Int("num_hidden_layers", c.num_hidden_layers));
+    MLAAS_TRY(r.Int("num_attention_heads", c.num_attention_heads));
+    MLAAS_TRY(r.Int("intermediate_size", c.intermediate_size));
+    MLAAS_TRY(r.Act("hidden_act", c.hidden_act));
+    MLAAS_TRY(r.Int("max_position_embeddings", c.max_position_embeddings));
+    MLAAS_TRY(r.Int("type_vocab_size", c.type_vocab_size));
+    MLAAS_TRY(r.Double("layer_norm_eps", c.layer_norm_eps));
+    MLAAS_TRY(r.Double("hidden_dropout_prob", c.hidden_dropout_prob));
+    MLAAS_TRY(r.Double("attention_probs_dropout_prob", c.attention_probs_dropout_prob));
+    MLAAS_TRY(r.OptDouble("classifier_dropout", c.classifier_dropout));
+    MLAAS_TRY(r.Double("initializer_range", c.initializer_range));
+    MLAAS_TRY(r.Int("pad_token_id", c.pad_token_id));
+    if (auto pe = j.find("position_embedding_type"); pe != j.end() && !pe->is_null() && *pe != "absolute")
+      return InvalidArgument("position_embedding_type " + pe->dump() + " is not supported (only \"absolute\")",
+                             field + ".position_embedding_type");
+    bool is_decoder = false, cross = false;
+    MLAAS_TRY(r.Bool("is_decoder", is_decoder));
+    MLAAS_TRY(r.Bool("add_cross_attention", cross));
+    if (is_decoder || cross)
+      return InvalidArgument("decoder / cross-attention configurations are not supported", field + ".is_decoder");
+  } else if (type == "distilbert") {
+    c.architecture = Architecture::kDistilBert;
+    c.num_hidden_layers = 6;
+    c.type_vocab_size = 0;
+    c.layer_norm_eps = 1e-12;  // fixed in the reference implementation
+    MLAAS_TRY(r.Int("vocab_size", c.vocab_size));
+    MLAAS_TRY(r.Int("dim", c.hidden_size));
+    MLAAS_TRY(r.Int("n_layers", c.num_hidden_layers));
+    MLAAS_TRY(r.Int("n_heads", c.num_attention_heads));
+    MLAAS_TRY(r.Int("hidden_dim", c.intermediate_size));
+    MLAAS_TRY(r.Act("activation", c.hidden_act));
+    MLAAS_TRY(r.Int("max_position_embeddings", c.max_position_embeddings));
+    MLAAS_TRY(r.Double("dropout", c.hidden_dropout_prob));
+    MLAAS_TRY(r.Double("attention_dropout", c.attention_probs_dropout_prob));
+    c.classifier_dropout = 0.2;
+    MLAAS_TRY(r.OptDouble("seq_classif_dropout", c.classifier_dropout));
+    MLAAS_TRY(r.Double("initializer_range", c.initializer_range));
+    MLAAS_TRY(r.Int("pad_token_id", c.pad_token_id));
+    MLAAS_TRY(r.Bool("sinusoidal_pos_embds", c.sinusoidal_pos_embds));
+    if (c.hidden_act != Activation::kGelu && c.hidden_act != Activation::kRelu)
+      return InvalidArgument("DistilBERT activation must be gelu or relu", field + ".activation");
+  } else {
+    return InvalidArgument("model_type '" + type + "' is not supported (bert, distilbert, roberta)",
+                           field + ".model_type");
+  }
+  MLAAS_TRY(ReadLabels(j, field, c));
+  if (auto pt = j.find("problem_type"); pt != j.end() && !pt->is_null()) {
+    if (!pt->is_string()) return InvalidArgument("problem_type must be a string", field + ".problem_type");
+    c.problem_type = pt->get<std::string>();
+  }
+  if (auto a = j.find("architectures"); a != j.end() && !a->is_null()) {
+    if (!a->is_array()) return InvalidArgument("architectures must be a list of class names", field + ".architectures");
+    for (const auto& e : *a) {
+      if (!e.is_string()) return InvalidArgument("architectures must be a list of class names", field + ".architectures");
+      c.architectures.push_back(e.get<std::string>());
+    }
+  }
+  c.extra = ojson::parse(j.dump());
+  MLAAS_TRY(ValidateConfig(c, field));
+  return c;
+}
+
+Result<ModelConfig> LoadConfig(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgument("config.json is not valid JSON", "config");
+  return ParseConfig(j, "config");
+}
+
+std::string ArchitectureClassName(Architecture a, Objective objective) {
+  std::string base = a == Architecture::kBert ? "Bert" : a == Architecture::kDistilBert ? "DistilBert" : "Roberta";
+  switch (objective) {
+    case Objective::kTextClassification: return base + "ForSequenceClassification";
+    case Objective::kMaskedLm: return base + "ForMaskedLM";
+    case Objective::kNoObjective: return base + "Model";
+  }
+  return base + "Model";
+}
+
+std::optional<Objective> ObjectiveFromArchitectures(const ModelConfig& c) {
+  for (const auto& name : c.architectures) {
+    for (Objective o : {Objective::kTextClassification, Objective::kMaskedLm, Objective::kNoObjective}) {
+      if (name == ArchitectureClassName(c.architecture, o)) return o;
+    }
+  }
+  return std::nullopt;
+}
+
+ojson ConfigToJson(const ModelConfig& c, Objective objective) {
+  ojson j = ojson::object();
+  j["architectures"] = ojson::array({ArchitectureClassName(c.architecture, objective)});
+  j["model_type"] = std::string(ArchitectureName(c.architecture));
+  if (c.architecture == Architecture::kDistilBert) {
+    j["activation"] = std::string(ActivationName(c.hidden_act));
+    j["attention_dropout"] = c.attention_probs_dropout_prob;
+    j["dim"] = c.hidden_size;
+    j["dropout"] = c.hidden_dropout_prob;
+    j["hidden_dim"] = c.intermediate_size;
+    j["initializer_range"] = c.initializer_range;
+    j["max_position_embeddings"] = c.max_position_embeddings;
+    j["n_heads"] = c.num_attention_heads;
+    j["n_layers"] = c.num_hidden_layers;
+    j["pad_token_id"] = c.pad_token_id;
+    j["qa_dropout"] = 0.1;
+    j["seq_classif_dropout"] = c.classifier_dropout_prob();
+    j["sinusoidal_pos_embds"] = c.sinusoidal_pos_embds;
+    j["tie_weights_"] = true;
+    j["vocab_size"] = c.vocab_size;
+  } else {
+    j["attention_probs_dropout_prob"] = c.attention_probs_dropout_prob;
+    j["classifier_dropout"] = c.classifier_dropout ? ojson(*c.classifier_dropout) : ojson(nullptr);
+    j["hidden_act"] = std::string(ActivationName(c.hidden_act));
+    j["hidden_dropout_prob"] = c.hidden_dropout_prob;
+    j["hidden_size"] = c.hidden_size;
+    j["initializer_range"] = c.initializer_range;
+    j["intermediate_size"] = c.intermediate_size;
+    j["layer_norm_eps"] = c.layer_norm_eps;
+    j["max_position_embeddings"] = c.max_position_embeddings;
+    j["num_attention_heads"] = c.num_attention_heads;
+    j["num_hidden_layers"] = c.num_hidden_layers;
+    j["pad_token_id"] = c.pad_token_id;
+    j["position_embedding_type"] = "absolute";
+    j["type_vocab_size"] = c.type_vocab_size;
+    j["vocab_size"] = c.vocab_size;
+    if (c.architecture == Architecture::kRoberta) {
+      j["bos_token_id"] = c.extra.value("bos_token_id", 0);
+      j["eos_token_id"] = c.extra.value("eos_token_id", 2);
+    }
+  }
+  ojson id2label = ojson::object(), label2id = ojson::object();
+  for (size_t i = 0; i < c.id2label.size(); ++i) {
+    id2label[std::to_string(i)] = c.id2label[i];
+    label2id[c.id2label[i]] = static_cast<int64_t>(i);
+  }
+  j["id2label"] = std::move(id2label);
+  j["label2id"] = std::move(label2id);
+  if (!c.problem_type.empty()) j["problem_type"] = c.problem_type;
+  j["torch_dtype"] = "float32";
+  // Keep what we do not interpret (e.g. tokenizer_class, custom metadata).
+  for (auto it = c.extra.begin(); it != c.extra.end(); ++it) {
+    if (!j.contains(it.key()) && it.key() != "num_labels" && it.key() != "_name_or_path") j[it.key()] = it.value();
+  }
+  if (!j.contains("transformers_version")) j["transformers_version"] = "4.30.0";
+  return j;
+}
+
+std::vector<std::string> PresetNames() {
+  return {"bert-tiny", "bert-mini", "bert-small", "bert-medium", "bert-base", "distilbert-base", "roberta-base"};
+}
+
+Result<ModelConfig> Preset(std::string_view name, const std::string& field) {
+  struct Shape {
+    const char* name;
+    Architecture arch;
+    int64_t layers, hidden, heads;
+  };
+  static constexpr Shape kShapes[] = {
+      {"bert-tiny", Architecture::kBert, 2, 128, 2},        {"bert-mini", Architecture::kBert, 4, 256, 4},
+      {"bert-small", Architecture::kBert, 4, 512, 8},       {"bert-medium", Architecture::kBert, 8, 512, 8},
+      {"bert-base", Architecture::kBert, 12, 768, 12},      {"distilbert-base", Architecture::kDistilBert, 6, 768, 12},
+      {"roberta-base", Architecture::kRoberta, 12, 768, 12},
+  };
+  for (const Shape& s : kShapes) {
+    if (name != s.name) continue;
+    json j = {{"model_type", std::string(ArchitectureName(s.arch))}};
+    if (s.arch == Architecture::kDistilBert) {
+      j.update({{"dim", s.hidden}, {"n_layers", s.layers}, {"n_heads", s.heads}, {"hidden_dim", 4 * s.hidden}});
+    } else {
+      j.update({{"hidden_size", s.hidden},
+                {"num_hidden_layers", s.layers},
+                {"num_attention_heads", s.heads},
+                {"intermediate_size", 4 * s.hidden}});
+    }
+    return ParseConfig(j, field);
+  }
+  std::string list;
+  for (const auto& p : PresetNames()) list += (list.empty() ? "" : ", ") + p;
+  return InvalidArgument("unknown preset '" + std::string(name) + "' (presets: " + list + ")", field);
+}
+
+}  // namespace mlaas::nn

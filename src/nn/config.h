@@ -1,0 +1,88 @@
+// mlaas::nn — model configuration: the Hugging Face `config.json` of BERT, DistilBERT and
+// RoBERTa (each with its own field names), built-in presets for training from scratch, and
+// the objectives (heads) the platform serves. No libtorch here: the API and CLI validate
+// configs without pulling in torch headers.
+#pragma once
+
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace mlaas::nn {
+
+enum class Architecture { kBert, kDistilBert, kRoberta };
+std::string_view ArchitectureName(Architecture a);  // the config's model_type
+
+// What the model is trained for / predicts (the request's model.objective).
+enum class Objective { kTextClassification, kMaskedLm, kNoObjective };
+std::string_view ObjectiveName(Objective o);  // "text-classification", ...
+// InvalidArgument naming "model.objective" for an unknown or not-yet-supported name.
+Result<Objective> ParseObjective(std::string_view name);
+
+enum class Activation { kGelu, kGeluNew, kRelu, kSilu, kTanh };
+
+struct ModelConfig {
+  Architecture architecture = Architecture::kBert;
+  int64_t vocab_size = 30522;
+  int64_t hidden_size = 768;
+  int64_t num_hidden_layers = 12;
+  int64_t num_attention_heads = 12;
+  int64_t intermediate_size = 3072;
+  Activation hidden_act = Activation::kGelu;
+  int64_t max_position_embeddings = 512;
+  int64_t type_vocab_size = 2;  // 0 for DistilBERT (no token types)
+  double layer_norm_eps = 1e-12;
+  double hidden_dropout_prob = 0.1;
+  double attention_probs_dropout_prob = 0.1;
+  std::optional<double> classifier_dropout;  // BERT/RoBERTa; DistilBERT: seq_classif_dropout
+  double initializer_range = 0.02;
+  int64_t pad_token_id = 0;
+  bool sinusoidal_pos_embds = false;  // DistilBERT only
+  // Labels of the classification head, index = class id (config id2label).
+  std::vector<std::string> id2label;
+  // "single_label_classification" (softmax), "multi_label_classification" (sigmoid) or
+  // "regression"; empty: single label.
+  std::string problem_type;
+  std::vector<std::string> architectures;  // e.g. "BertForSequenceClassification"
+  // The whole config as read, so fields this platform does not use survive a save.
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+
+  int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  int64_t num_labels() const { return static_cast<int64_t>(id2label.size()); }
+  bool multi_label() const { return problem_type == "multi_label_classification"; }
+  // The dropout before the classifier (classifier_dropout, else hidden_dropout_prob).
+  double classifier_dropout_prob() const {
+    return classifier_dropout.value_or(hidden_dropout_prob);
+  }
+};
+
+// Parses a config.json object. InvalidArgument naming the field (prefixed by `field`, e.g.
+// "model.config.hidden_size") for unknown model_type, missing/invalid sizes,
+// hidden_size not divisible by num_attention_heads, an unsupported activation, ...
+Result<ModelConfig> ParseConfig(const nlohmann::json& j, const std::string& field = "config");
+Result<ModelConfig> LoadConfig(const std::string& config_json_text);
+
+// The config.json of `c` in its architecture's own field names, with `architectures` set for
+// `objective` ("BertForMaskedLM", ...) and transformers-compatible metadata.
+nlohmann::ordered_json ConfigToJson(const ModelConfig& c, Objective objective);
+
+// The Hugging Face class name of an architecture + objective ("DistilBertForSequenceClassification").
+std::string ArchitectureClassName(Architecture a, Objective objective);
+// The objective the config's `architectures` entry names, if any.
+std::optional<Objective> ObjectiveFromArchitectures(const ModelConfig& c);
+
+// Built-in shapes for training from scratch: bert-tiny (2 layers, hidden 128), bert-mini
+// (4/256), bert-small (4/512), bert-medium (8/512), bert-base (12/768), distilbert-base
+// (6/768), roberta-base (12/768). vocab_size/pad_token_id are set from the tokenizer later.
+std::vector<std::string> PresetNames();
+// InvalidArgument naming `field` and listing the presets for an unknown name.
+Result<ModelConfig> Preset(std::string_view name, const std::string& field = "model.preset");
+
+// Validates ranges and consistency (also after a caller edits a parsed config).
+Status ValidateConfig(const ModelConfig& c, const std::string& field = "config");
+
+}  // namespace mlaas::nn

@@ -1,0 +1,37 @@
+// mlaas::nn — task heads: small pieces on top of an encoder, each registering its own
+// parameters on the owning model under the Hugging Face names of its architecture
+// ("classifier.*", "pre_classifier.*", "cls.predictions.*", "vocab_transform.*", "lm_head.*").
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/transformer.h"
+
+namespace mlaas::nn {
+
+class Head {
+ public:
+  virtual ~Head() = default;
+  // The head's output for a batch: classification logits [batch, labels] or token logits
+  // [batch, seq, vocab].
+  virtual torch::Tensor Forward(const EncoderOutput& out) = 0;
+  // Checkpoint names that are aliases of parameters already present (tied decoder weights):
+  // accepted and ignored on load, never written.
+  virtual std::vector<std::string> TiedAliases() const { return {}; }
+};
+
+// Sequence classification: BERT pooler -> dropout -> classifier; DistilBERT [CLS] ->
+// pre_classifier -> ReLU -> dropout -> classifier; RoBERTa [CLS] -> dropout -> dense -> tanh ->
+// dropout -> out_proj ("classifier.dense", "classifier.out_proj").
+std::unique_ptr<Head> MakeClassificationHead(const ModelConfig& c, torch::nn::Module& owner);
+
+// Masked LM: transform (dense, activation, LayerNorm) then a decoder tied to the word
+// embeddings plus its own bias.
+std::unique_ptr<Head> MakeMaskedLmHead(const ModelConfig& c, torch::nn::Module& owner, Embeddings embeddings);
+
+// Whether the encoder of an architecture + objective carries the pooler.
+bool HeadUsesPooler(Architecture a, Objective o);
+
+}  // namespace mlaas::nn

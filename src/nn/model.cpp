@@ -1,0 +1,431 @@
+#include "nn/model.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "checkpoint/safetensors.h"
+#include "common/file_util.h"
+#include "common/text.h"
+
+namespace mlaas::nn {
+
+namespace fs = std::filesystem;
+using checkpoint::DType;
+
+TransformerModelImpl::TransformerModelImpl(ModelConfig config, Objective objective, bool with_pooler)
+    : config_(std::move(config)), objective_(objective), prefix_(ArchitectureName(config_.architecture)) {
+  const bool pooler = objective_ == Objective::kNoObjective ? with_pooler
+                                                             : HeadUsesPooler(config_.architecture, objective_);
+  encoder = register_module(prefix_, Encoder(config_, pooler));
+  switch (objective_) {
+    case Objective::kTextClassification: head_ = MakeClassificationHead(config_, *this); break;
+    case Objective::kMaskedLm: head_ = MakeMaskedLmHead(config_, *this, encoder->embeddings); break;
+    case Objective::kNoObjective: break;
+  }
+}
+
+ModelOutput TransformerModelImpl::forward(const EncoderInput& in) {
+  ModelOutput out;
+  out.encoder = encoder(in);
+  if (head_) out.logits = head_->Forward(out.encoder);
+  return out;
+}
+
+void TransformerModelImpl::PrepareForInference() {
+  eval();
+  encoder->FuseQkv(true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Initialisation
+
+namespace {
+
+void SinusoidalPositions(torch::Tensor& w) {
+  const int64_t n = w.size(0), dim = w.size(1);
+  auto pos = torch::arange(n, torch::kFloat64).unsqueeze(1);
+  auto j = torch::arange(dim, torch::kFloat64);
+  auto angle = pos / torch::pow(10000.0, 2.0 * torch::floor(j / 2) / dim);
+  auto table = torch::empty({n, dim}, torch::kFloat64);
+  using torch::indexing::Slice;
+  table.index_put_({Slice(), Slice(0, torch::indexing::None, 2)}, torch::sin(angle.index({Slice(), Slice(0, torch::indexing::None, 2)})));
+  table.index_put_({Slice(), Slice(1, torch::indexing::None, 2)}, torch::cos(angle.index({Slice(), Slice(1, torch::indexing::None, 2)})));
+  w.copy_(table);
+}
+
+}  // namespace
+
+void InitWeights(TransformerModelImpl& model, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(seed);
+  const double std = model.config().initializer_range;
+  for (auto& m : model.modules(/*include_self=*/false)) {
+    if (auto* linear = m->as<torch::nn::Linear>()) {
+      linear->weight.normal_(0.0, std);
+      if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* emb = m->as<torch::nn::Embedding>()) {
+      emb->weight.normal_(0.0, std);
+      if (auto pad = emb->options.padding_idx()) emb->weight[*pad].zero_();
+    } else if (auto* ln = m->as<torch::nn::LayerNorm>()) {
+      ln->weight.fill_(1.0);
+      ln->bias.zero_();
+    }
+  }
+  // Bare parameters (masked-LM output biases) start at zero.
+  for (auto& p : model.named_parameters()) {
+    const std::string& name = p.key();
+    if (name == "cls.predictions.bias" || name == "vocab_projector.bias" || name == "lm_head.bias") p.value().zero_();
+  }
+  if (model.config().sinusoidal_pos_embds) {
+    auto w = model.encoder->embeddings->position_embeddings->weight;
+    SinusoidalPositions(w);
+  }
+  model.encoder->FuseQkv(false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+namespace {
+
+struct Source {
+  const checkpoint::SafetensorsFile* file;
+  const checkpoint::TensorInfo* info;
+};
+
+std::string ShapeString(c10::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::optional<torch::ScalarType> TorchDType(DType d) {
+  switch (d) {
+    case DType::kF32: return torch::kFloat32;
+    case DType::kF16: return torch::kFloat16;
+    case DType::kBF16: return torch::kBFloat16;
+    case DType::kF64: return torch::kFloat64;
+    default: return std::nullopt;
+  }
+}
+
+// Names a checkpoint may use for one of our parameters, most specific first.
+std::vector<std::string> Candidates(const std::string& name, const std::string& prefix) {
+  std::vector<std::string> out{name};
+  if (StartsWith(name, prefix + ".")) out.push_back(name.substr(prefix.size() + 1));
+  // Original TF-converted BERT checkpoints call LayerNorm parameters gamma/beta.
+  auto legacy = [&](const std::string& n) {
+    if (n.ends_with("LayerNorm.weight")) return n.substr(0, n.size() - 6) + "gamma";
+    if (n.ends_with("LayerNorm.bias")) return n.substr(0, n.size() - 4) + "beta";
+    return std::string();
+  };
+  for (size_t i = 0, n = out.size(); i < n; ++i) {
+    if (auto l = legacy(out[i]); !l.empty()) out.push_back(l);
+  }
+  return out;
+}
+
+bool IsHeadParameter(const std::string& name, const std::string& prefix) {
+  return !StartsWith(name, prefix + ".") || name.find(".pooler.") != std::string::npos;
+}
+
+Status CopyInto(torch::Tensor& param, const std::string& name, const Source& src) {
+  const auto& info = *src.info;
+  auto dtype = TorchDType(info.dtype);
+  if (!dtype)
+    return InvalidArgument("tensor '" + info.name + "' has dtype " + std::string(checkpoint::DTypeName(info.dtype)) +
+                           "; weights must be F32, F16, BF16 or F64");
+  if (c10::IntArrayRef(info.shape) != param.sizes())
+    return InvalidArgument("tensor '" + info.name + "' has shape " + ShapeString(info.shape) +
+                           " in the checkpoint but the model config needs " + ShapeString(param.sizes()) + " for '" +
+                           name + "'");
+  auto bytes = src.file->Data(info);
+  const size_t elem = checkpoint::DTypeSize(info.dtype);
+  torch::Tensor view;
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % elem == 0) {
+    view = torch::from_blob(const_cast<std::byte*>(bytes.data()), info.shape, torch::TensorOptions().dtype(*dtype));
+  } else {  // the format does not promise alignment: copy unaligned data first
+    view = torch::empty(info.shape, torch::TensorOptions().dtype(*dtype));
+    std::memcpy(view.data_ptr(), bytes.data(), bytes.size());
+  }
+  param.copy_(view);
+  return Status::Ok();
+}
+
+std::string DTypeSummary(const std::set<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : "+") + n;
+  return out;
+}
+
+}  // namespace
+
+Status LoadWeights(TransformerModelImpl& model, const fs::path& dir, const LoadOptions& options, LoadReport* report) {
+  std::vector<std::unique_ptr<checkpoint::SafetensorsFile>> files;
+  std::map<std::string, Source, std::less<>> by_name;
+  auto add_file = [&](const fs::path& path) -> Status {
+    auto opened = checkpoint::SafetensorsFile::Open(path);
+    if (!opened) return opened.error().WithContext(path.filename().string());
+    files.push_back(std::move(*opened));
+    for (const auto& t : files.back()->tensors()) {
+      if (!by_name.emplace(t.name, Source{files.back().get(), &t}).second)
+        return InvalidArgument("tensor '" + t.name + "' appears in more than one shard");
+    }
+    return Status::Ok();
+  };
+  if (fs::exists(dir / "model.safetensors")) {
+    if (Status s = add_file(dir / "model.safetensors"); !s.ok()) return s;
+  } else if (fs::exists(dir / "model.safetensors.index.json")) {
+    auto index = checkpoint::ReadShardIndex(dir / "model.safetensors.index.json");
+    if (!index) return index.error();
+    std::set<std::string> shards;
+    for (const auto& [tensor, shard] : *index) shards.insert(shard);
+    for (const auto& shard : shards) {
+      if (Status s = add_file(dir / shard); !s.ok()) return s;
+    }
+    for (const auto& [tensor, shard] : *index) {
+      auto it = by_name.find(tensor);
+      if (it == by_name.end() || it->second.file->Find(tensor) == nullptr)
+        return InvalidArgument("model.safetensors.index.json maps tensor '" + tensor + "' to " + shard +
+                               ", which does not hold it");
+    }
+  } else if (fs::exists(dir / "pytorch_model.bin")) {
+    return InvalidArgument("model directory " + dir.string() +
+                           " holds pytorch_model.bin (pickle); only model.safetensors is read — convert it with "
+                           "transformers' save_pretrained(safe_serialization=True)");
+  } else {
+    return NotFound("model directory " + dir.string() + " has no model.safetensors or model.safetensors.index.json");
+  }
+
+  torch::NoGradGuard no_grad;
+  LoadReport local;
+  LoadReport& rep = report ? *report : local;
+  std::set<std::string> used, dtypes;
+  std::vector<std::pair<std::string, torch::Tensor>> missing;
+  for (auto& p : model.named_parameters()) {
+    const std::string& name = p.key();
+    const Source* src = nullptr;
+    for (const auto& cand : Candidates(name, model.prefix())) {
+      if (auto it = by_name.find(cand); it != by_name.end()) {
+        src = &it->second;
+        used.insert(cand);
+        break;
+      }
+    }
+    if (!src) {
+      missing.emplace_back(name, p.value());
+      continue;
+    }
+    dtypes.insert(std::string(checkpoint::DTypeName(src->info->dtype)));
+    if (Status s = CopyInto(p.value(), name, *src); !s.ok()) return s;
+  }
+  for (auto& [name, tensor] : missing) {
+    if (!(options.allow_missing_head && IsHeadParameter(name, model.prefix())))
+      return InvalidArgument("the checkpoint has no tensor '" + name + "' (nor '" +
+                             Candidates(name, model.prefix()).back() + "'), which a " +
+                             ArchitectureClassName(model.config().architecture, model.objective()) + " needs");
+  }
+  if (!missing.empty()) {
+    // A fresh head on a pre-trained encoder: initialise just those parameters, as
+    // transformers' _init_weights would.
+    torch::manual_seed(options.seed);
+    for (auto& [name, tensor] : missing) {
+      if (name.ends_with(".bias")) {
+        tensor.zero_();
+      } else if (name.find("LayerNorm") != std::string::npos || name.find("layer_norm") != std::string::npos) {
+        tensor.fill_(1.0);
+      } else {
+        tensor.normal_(0.0, model.config().initializer_range);
+      }
+      rep.initialized.push_back(name);
+    }
+  }
+  std::set<std::string> aliases;
+  for (const auto& a : model.TiedAliases()) aliases.insert(a);
+  for (const auto& [name, src] : by_name) {
+    if (used.count(name) || aliases.count(name)) continue;
+    rep.unused.push_back(name);
+  }
+  rep.source_dtype = DTypeSummary(dtypes);
+  model.encoder->FuseQkv(false);
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saving
+
+namespace {
+
+struct NamedTensor {
+  std::string name;
+  torch::Tensor tensor;  // CPU float32, contiguous
+};
+
+std::vector<NamedTensor> CollectForSave(TransformerModelImpl& model) {
+  std::vector<NamedTensor> out;
+  const bool bare = model.objective() == Objective::kNoObjective;
+  const std::string prefix = model.prefix() + ".";
+  for (auto& p : model.named_parameters()) {
+    std::string name = p.key();
+    if (bare && StartsWith(name, prefix)) name = name.substr(prefix.size());
+    out.push_back({name, p.value().detach().to(torch::kCPU, torch::kFloat32).contiguous()});
+  }
+  return out;
+}
+
+std::vector<checkpoint::TensorToWrite> ToWrite(const std::vector<NamedTensor>& tensors) {
+  std::vector<checkpoint::TensorToWrite> out;
+  for (const auto& t : tensors) {
+    checkpoint::TensorToWrite w;
+    w.name = t.name;
+    w.dtype = DType::kF32;
+    w.shape.assign(t.tensor.sizes().begin(), t.tensor.sizes().end());
+    w.data = {static_cast<const std::byte*>(t.tensor.data_ptr()), static_cast<size_t>(t.tensor.nbytes())};
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+void RemoveShards(const fs::path& dir, const std::set<std::string>& keep) {
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (StartsWith(name, "model-") && name.ends_with(".safetensors") && name.find("-of-") != std::string::npos &&
+        !keep.count(name)) {
+      fs::remove(it->path(), ec);
+    }
+  }
+}
+
+}  // namespace
+
+Status SaveWeights(TransformerModelImpl& model, const fs::path& dir, const SaveOptions& options) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());
+  auto tensors = CollectForSave(model);
+  uint64_t total = 0;
+  for (const auto& t : tensors) total += static_cast<uint64_t>(t.tensor.nbytes());
+  if (options.max_shard_bytes == 0 || total <= options.max_shard_bytes) {
+    if (Status s = checkpoint::WriteSafetensors(dir / "model.safetensors", ToWrite(tensors)); !s.ok()) return s;
+    fs::remove(dir / "model.safetensors.index.json", ec);
+    RemoveShards(dir, {});
+    return Status::Ok();
+  }
+  // Greedy shards in parameter order, as transformers' shard_checkpoint does.
+  std::vector<std::vector<NamedTensor>> shards(1);
+  uint64_t in_shard = 0;
+  for (auto& t : tensors) {
+    const uint64_t size = static_cast<uint64_t>(t.tensor.nbytes());
+    if (in_shard > 0 && in_shard + size > options.max_shard_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(std::move(t));
+    in_shard += size;
+  }
+  char buf[64];
+  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+  std::set<std::string> names;
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+    names.insert(buf);
+    if (Status s = checkpoint::WriteSafetensors(dir / buf, ToWrite(shards[i])); !s.ok()) return s;
+    for (const auto& t : shards[i]) entries.emplace_back(t.name, buf);
+  }
+  std::sort(entries.begin(), entries.end());
+  for (const auto& [tensor, file] : entries) weight_map[tensor] = file;
+  nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  if (Status s = WriteFileAtomic(dir / "model.safetensors.index.json", index.dump(2) + "\n"); !s.ok()) return s;
+  fs::remove(dir / "model.safetensors", ec);
+  RemoveShards(dir, names);
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model directories
+
+Result<ModelConfig> ReadModelConfig(const fs::path& dir) {
+  auto text = ReadFile(dir / "config.json", 16u << 20);
+  if (!text) {
+    if (text.error().code() == StatusCode::kNotFound)
+      return NotFound("model directory " + dir.string() + " has no config.json");
+    return text.error();
+  }
+  auto config = LoadConfig(*text);
+  if (!config) return config.error().WithContext("config.json");
+  return config;
+}
+
+namespace {
+
+bool CheckpointHasPooler(const fs::path& dir) {
+  std::vector<std::string> names;
+  if (fs::exists(dir / "model.safetensors")) {
+    auto f = checkpoint::SafetensorsFile::Open(dir / "model.safetensors");
+    if (!f) return false;
+    for (const auto& t : (*f)->tensors()) names.push_back(t.name);
+  } else if (auto index = checkpoint::ReadShardIndex(dir / "model.safetensors.index.json")) {
+    for (const auto& [name, shard] : *index) names.push_back(name);
+  }
+  return std::any_of(names.begin(), names.end(),
+                     [](const std::string& n) { return n.find("pooler.dense.weight") != std::string::npos; });
+}
+
+}  // namespace
+
+Result<LoadedModel> LoadModelDir(const fs::path& dir, std::optional<Objective> objective, const LoadOptions& options) {
+  MLAAS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(dir));
+  Objective obj = objective ? *objective : ObjectiveFromArchitectures(config).value_or(Objective::kNoObjective);
+  LoadedModel out;
+  const bool has_weights = fs::exists(dir / "model.safetensors") || fs::exists(dir / "model.safetensors.index.json");
+  const bool pooler = obj == Objective::kNoObjective && (!has_weights || CheckpointHasPooler(dir));
+  try {
+    out.model = TransformerModel(config, obj, pooler);
+    if (!has_weights && !fs::exists(dir / "pytorch_model.bin")) {
+      InitWeights(*out.model, options.seed);
+      out.from_scratch = true;
+      return out;
+    }
+    if (Status s = LoadWeights(*out.model, dir, options, &out.report); !s.ok()) return s;
+  } catch (const c10::Error& e) {
+    return Internal(std::string("building the model failed: ") + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return ResourceExhausted("not enough memory for the model in " + dir.string());
+  }
+  return out;
+}
+
+Status SaveModelDir(TransformerModelImpl& model, const fs::path& dir, const SaveOptions& options) {
+  if (Status s = SaveWeights(model, dir, options); !s.ok()) return s;
+  return WriteFileAtomic(dir / "config.json", ConfigToJson(model.config(), model.objective()).dump(2) + "\n");
+}
+
+Result<torch::Device> ParseDevice(const std::string& name) {
+  if (name.empty() || name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "cuda" || StartsWith(name, "cuda:")) {
+    if (!torch::cuda::is_available())
+      return InvalidArgument("device '" + name + "' was asked for but this build/machine has no CUDA", "device");
+    try {
+      return torch::Device(name);
+    } catch (const c10::Error&) {
+      return InvalidArgument("device '" + name + "' is not a valid CUDA device", "device");
+    }
+  }
+  return InvalidArgument("device must be cpu, cuda or cuda:N (got '" + name + "')", "device");
+}
+
+int ConfigureThreads(int n) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
+  return torch::get_num_threads();
+}
+
+}  // namespace mlaas::nn

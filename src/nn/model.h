@@ -1,0 +1,109 @@
+// mlaas::nn — a transformer with its task head, its Hugging Face model directory
+// (config.json + model.safetensors or a sharded index), weight initialisation as
+// transformers does it, and checkpoint loading with clear errors naming the tensor.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/heads.h"
+#include "nn/transformer.h"
+
+namespace mlaas::nn {
+
+struct ModelOutput {
+  EncoderOutput encoder;
+  torch::Tensor logits;  // undefined for no-objective
+};
+
+class TransformerModelImpl : public torch::nn::Module {
+ public:
+  // with_pooler applies to no-objective models (BertModel/RobertaModel carry a pooler that
+  // embeddings do not use); heads decide for themselves.
+  TransformerModelImpl(ModelConfig config, Objective objective, bool with_pooler = false);
+  ModelOutput forward(const EncoderInput& in);
+
+  const ModelConfig& config() const { return config_; }
+  Objective objective() const { return objective_; }
+  // "bert", "distilbert" or "roberta": the prefix of the encoder's parameter names.
+  const std::string& prefix() const { return prefix_; }
+  Head* head() { return head_.get(); }
+  std::vector<std::string> TiedAliases() const { return head_ ? head_->TiedAliases() : std::vector<std::string>{}; }
+  // Inference preparation: fused attention projections (call after loading weights).
+  void PrepareForInference();
+
+  Encoder encoder{nullptr};
+
+ private:
+  ModelConfig config_;
+  Objective objective_;
+  std::string prefix_;
+  std::unique_ptr<Head> head_;
+};
+TORCH_MODULE(TransformerModel);
+
+// Initialises every parameter as transformers' _init_weights does: Linear and Embedding
+// weights ~ normal(0, initializer_range), biases 0, the padding row of embeddings 0,
+// LayerNorm weight 1 and bias 0 (DistilBERT sinusoidal positions when configured).
+void InitWeights(TransformerModelImpl& model, uint64_t seed);
+
+struct LoadOptions {
+  // Parameters of the head missing from the checkpoint (fine-tuning a new head on a
+  // pre-trained encoder) are initialised instead of failing.
+  bool allow_missing_head = false;
+  uint64_t seed = 42;  // for initialising missing head parameters
+};
+
+struct LoadReport {
+  std::vector<std::string> initialized;  // head parameters the checkpoint did not have
+  std::vector<std::string> unused;       // checkpoint tensors the model does not use
+  std::string source_dtype;              // e.g. "F32", "F16", "BF16", "F32+F16"
+};
+
+// Loads weights from `model.safetensors` or `model.safetensors.index.json` in `dir` into
+// `model` (F32/F16/BF16/F64 converted to the model's dtype). Names are matched with or
+// without the encoder prefix ("bert.embeddings..." or "embeddings..."), as transformers does.
+// InvalidArgument naming the tensor for a wrong shape or dtype, a missing parameter, or a
+// malformed file.
+Status LoadWeights(TransformerModelImpl& model, const std::filesystem::path& dir, const LoadOptions& options = {},
+                   LoadReport* report = nullptr);
+
+struct SaveOptions {
+  // Split model.safetensors into shards of at most this many bytes, with an index
+  // (model.safetensors.index.json), as transformers' max_shard_size does. 0: never shard.
+  uint64_t max_shard_bytes = 0;
+};
+
+// Writes the weights (float32) under their Hugging Face names. No-objective models are
+// written without the encoder prefix, as a bare BertModel is. Each file is atomic; stale
+// weight files of another layout are removed.
+Status SaveWeights(TransformerModelImpl& model, const std::filesystem::path& dir, const SaveOptions& options = {});
+
+// The objective a model directory's config declares (architectures), if it does.
+Result<ModelConfig> ReadModelConfig(const std::filesystem::path& dir);
+
+// Loads config.json + weights. `objective` defaults to the one config.json's architectures
+// name. A directory with only config.json is initialised from scratch (seeded).
+struct LoadedModel {
+  TransformerModel model{nullptr};
+  LoadReport report;
+  bool from_scratch = false;
+};
+Result<LoadedModel> LoadModelDir(const std::filesystem::path& dir, std::optional<Objective> objective,
+                                 const LoadOptions& options = {});
+
+// Writes config.json (architectures naming the objective) + the weights.
+Status SaveModelDir(TransformerModelImpl& model, const std::filesystem::path& dir, const SaveOptions& options = {});
+
+// The device for "cpu" / "cuda" / "cuda:N"; InvalidArgument (field "device") when unknown
+// or when this build has no CUDA.
+Result<torch::Device> ParseDevice(const std::string& name);
+
+// Sets libtorch's intra-op threads (n > 0) once per process; returns the count in effect.
+int ConfigureThreads(int n);
+
+}  // namespace mlaas::nn

@@ -1,0 +1,193 @@
+#include "nn/transformer.h"
+
+#include <cmath>
+#include <limits>
+
+namespace mlaas::nn {
+
+namespace {
+
+torch::nn::Linear MakeLinear(torch::nn::Module& owner, const std::string& name, int64_t in, int64_t out) {
+  return owner.register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out)));
+}
+
+torch::nn::LayerNorm MakeLayerNorm(torch::nn::Module& owner, const std::string& name, int64_t dim, double eps) {
+  return owner.register_module(
+      name, torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps).elementwise_affine(true)));
+}
+
+}  // namespace
+
+torch::Tensor Activate(const torch::Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::kGelu: return at::gelu(x);
+    case Activation::kGeluNew: return at::gelu(x, "tanh");
+    case Activation::kRelu: return at::relu(x);
+    case Activation::kSilu: return at::silu(x);
+    case Activation::kTanh: return at::tanh(x);
+  }
+  return x;
+}
+
+torch::Tensor AdditiveMask(const torch::Tensor& attention_mask, torch::ScalarType dtype) {
+  const double lowest = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
+                        : dtype == torch::kBFloat16 ? -3.3895313892515355e38
+                        : dtype == torch::kFloat16  ? -65504.0
+                                                    : static_cast<double>(std::numeric_limits<float>::lowest());
+  auto m = attention_mask.to(dtype).unsqueeze(1).unsqueeze(2);  // [B, 1, 1, T]
+  return (1.0 - m) * lowest;
+}
+
+torch::Tensor Pool(const torch::Tensor& h, const torch::Tensor& attention_mask, Pooling p) {
+  if (p == Pooling::kCls) return h.select(1, 0);
+  if (!attention_mask.defined()) return h.mean(1);
+  auto m = attention_mask.to(h.scalar_type()).unsqueeze(-1);  // [B, T, 1]
+  return (h * m).sum(1) / m.sum(1).clamp_min(1e-9);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embeddings
+
+EmbeddingsImpl::EmbeddingsImpl(const ModelConfig& c) : arch_(c.architecture), pad_(c.pad_token_id) {
+  const int64_t h = c.hidden_size;
+  word_embeddings = register_module(
+      "word_embeddings", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, h).padding_idx(pad_)));
+  auto pos = torch::nn::EmbeddingOptions(c.max_position_embeddings, h);
+  if (arch_ == Architecture::kRoberta) pos.padding_idx(pad_);
+  position_embeddings = register_module("position_embeddings", torch::nn::Embedding(pos));
+  if (arch_ != Architecture::kDistilBert) {
+    token_type_embeddings = register_module("token_type_embeddings",
+                                            torch::nn::Embedding(torch::nn::EmbeddingOptions(c.type_vocab_size, h)));
+  }
+  layer_norm = MakeLayerNorm(*this, "LayerNorm", h, arch_ == Architecture::kDistilBert ? 1e-12 : c.layer_norm_eps);
+  dropout = register_module("dropout", torch::nn::Dropout(c.hidden_dropout_prob));
+}
+
+torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids) {
+  const int64_t seq = input_ids.size(1);
+  const int64_t max_pos = position_embeddings->weight.size(0);
+  torch::Tensor position_ids;
+  if (arch_ == Architecture::kRoberta) {
+    TORCH_CHECK(seq + pad_ < max_pos, "sequence of ", seq, " tokens is longer than this model's maximum of ",
+                max_pos - pad_ - 1);
+    auto mask = input_ids.ne(pad_).to(torch::kInt64);
+    position_ids = mask.cumsum(1) * mask + pad_;
+  } else {
+    TORCH_CHECK(seq <= max_pos, "sequence of ", seq, " tokens is longer than this model's maximum of ", max_pos);
+    position_ids = torch::arange(seq, input_ids.options()).unsqueeze(0);
+  }
+  auto x = word_embeddings(input_ids);
+  if (token_type_embeddings) {
+    x = x + (token_type_ids.defined() ? token_type_embeddings(token_type_ids)
+                                      : token_type_embeddings->weight[0].view({1, 1, -1}));
+  }
+  x = x + position_embeddings(position_ids);
+  return dropout(layer_norm(x));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder layer
+
+EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c)
+    : heads_(c.num_attention_heads), head_dim_(c.head_dim()), act_(c.hidden_act) {
+  const int64_t h = c.hidden_size, inter = c.intermediate_size;
+  if (c.architecture == Architecture::kDistilBert) {
+    auto attention = register_module("attention", Scope());
+    query = MakeLinear(*attention, "q_lin", h, h);
+    key = MakeLinear(*attention, "k_lin", h, h);
+    value = MakeLinear(*attention, "v_lin", h, h);
+    attn_out = MakeLinear(*attention, "out_lin", h, h);
+    attn_norm = MakeLayerNorm(*this, "sa_layer_norm", h, 1e-12);
+    auto ffn = register_module("ffn", Scope());
+    ffn_in = MakeLinear(*ffn, "lin1", h, inter);
+    ffn_out = MakeLinear(*ffn, "lin2", inter, h);
+    out_norm = MakeLayerNorm(*this, "output_layer_norm", h, 1e-12);
+  } else {
+    auto attention = register_module("attention", Scope());
+    auto self = attention->register_module("self", Scope());
+    query = MakeLinear(*self, "query", h, h);
+    key = MakeLinear(*self, "key", h, h);
+    value = MakeLinear(*self, "value", h, h);
+    auto attention_output = attention->register_module("output", Scope());
+    attn_out = MakeLinear(*attention_output, "dense", h, h);
+    attn_norm = MakeLayerNorm(*attention_output, "LayerNorm", h, c.layer_norm_eps);
+    auto intermediate = register_module("intermediate", Scope());
+    ffn_in = MakeLinear(*intermediate, "dense", h, inter);
+    auto output = register_module("output", Scope());
+    ffn_out = MakeLinear(*output, "dense", inter, h);
+    out_norm = MakeLayerNorm(*output, "LayerNorm", h, c.layer_norm_eps);
+  }
+  dropout = register_module("dropout", torch::nn::Dropout(c.hidden_dropout_prob));
+  attn_dropout = register_module("attn_dropout", torch::nn::Dropout(c.attention_probs_dropout_prob));
+}
+
+void EncoderLayerImpl::FuseQkv() {
+  torch::NoGradGuard no_grad;
+  qkv_weight_ = torch::cat({query->weight, key->weight, value->weight}, 0).contiguous();
+  qkv_bias_ = torch::cat({query->bias, key->bias, value->bias}, 0).contiguous();
+}
+
+void EncoderLayerImpl::Unfuse() {
+  qkv_weight_ = torch::Tensor();
+  qkv_bias_ = torch::Tensor();
+}
+
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask) {
+  const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
+  torch::Tensor q, k, v;
+  if (qkv_weight_.defined() && !is_training()) {
+    auto qkv = torch::linear(x, qkv_weight_, qkv_bias_).view({b, t, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+    q = qkv[0];
+    k = qkv[1];
+    v = qkv[2];
+  } else {
+    auto split = [&](torch::nn::Linear& proj) {
+      return proj(x).view({b, t, heads_, head_dim_}).transpose(1, 2);  // [B, heads, T, d]
+    };
+    q = split(query);
+    k = split(key);
+    v = split(value);
+  }
+  // scores = q k^T / sqrt(d) + mask
+  auto scores = torch::matmul(q, k.transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  if (additive_mask.defined()) scores.add_(additive_mask);
+  auto probs = attn_dropout(torch::softmax(scores, -1));
+  auto context = torch::matmul(probs, v).transpose(1, 2).reshape({b, t, h});
+  auto a = attn_norm(dropout(attn_out(context)) + x);
+  auto f = dropout(ffn_out(Activate(ffn_in(a), act_)));
+  return out_norm(f + a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder
+
+EncoderImpl::EncoderImpl(const ModelConfig& c, bool with_pooler) : config_(c) {
+  embeddings = register_module("embeddings", Embeddings(c));
+  auto stack = register_module(c.architecture == Architecture::kDistilBert ? "transformer" : "encoder", Scope());
+  auto layer = stack->register_module("layer", Scope());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    layers.push_back(layer->register_module(std::to_string(i), EncoderLayer(c)));
+  }
+  if (with_pooler && c.architecture != Architecture::kDistilBert) {
+    auto pool = register_module("pooler", Scope());
+    pooler = MakeLinear(*pool, "dense", c.hidden_size, c.hidden_size);
+  }
+}
+
+EncoderOutput EncoderImpl::forward(const EncoderInput& in) {
+  TORCH_CHECK(in.input_ids.dim() == 2, "input_ids must be [batch, seq]");
+  auto x = embeddings(in.input_ids, in.token_type_ids);
+  torch::Tensor mask;
+  if (in.attention_mask.defined()) mask = AdditiveMask(in.attention_mask, x.scalar_type());
+  for (auto& layer : layers) x = layer(x, mask);
+  EncoderOutput out;
+  out.last_hidden_state = x;
+  if (pooler) out.pooled = torch::tanh(pooler(x.select(1, 0)));
+  return out;
+}
+
+void EncoderImpl::FuseQkv(bool fuse) {
+  for (auto& layer : layers) fuse ? layer->FuseQkv() : layer->Unfuse();
+}
+
+}  // namespace mlaas::nn

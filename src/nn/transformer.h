@@ -1,0 +1,104 @@
+// mlaas::nn — BERT, DistilBERT and RoBERTa encoders as torch::nn modules, numerically
+// faithful to the Hugging Face reference implementations, with their exact parameter names
+// (named_parameters() yields "bert.encoder.layer.0.attention.self.query.weight", ...), and the
+// task heads on top (heads.h). This header includes libtorch: only ML modules include it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/config.h"
+
+namespace mlaas::nn {
+
+// A module with no computation of its own: it only gives its children their dotted name
+// prefix ("attention" in "attention.self.query").
+class ScopeImpl : public torch::nn::Module {};
+TORCH_MODULE(Scope);
+
+// Token ids and masks of a padded batch, all int64 [batch, seq].
+struct EncoderInput {
+  torch::Tensor input_ids;
+  torch::Tensor attention_mask;   // 1 = token, 0 = padding; undefined: all tokens
+  torch::Tensor token_type_ids;   // undefined: all 0 (ignored by DistilBERT)
+};
+
+struct EncoderOutput {
+  torch::Tensor last_hidden_state;  // [batch, seq, hidden]
+  torch::Tensor pooled;             // [batch, hidden] from the pooler (BERT/RoBERTa), if it has one
+};
+
+// Embeddings: word + position (+ token type) -> LayerNorm -> dropout. RoBERTa numbers
+// positions from pad_token_id + 1 and gives padding the padding position, as the reference
+// does; DistilBERT has no token types and optionally sinusoidal positions.
+class EmbeddingsImpl : public torch::nn::Module {
+ public:
+  explicit EmbeddingsImpl(const ModelConfig& c);
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids);
+  torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr}, token_type_embeddings{nullptr};
+  torch::nn::LayerNorm layer_norm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+
+ private:
+  Architecture arch_;
+  int64_t pad_;
+};
+TORCH_MODULE(Embeddings);
+
+// One post-LayerNorm transformer layer: self-attention + residual + LN, FFN + residual + LN.
+// The names of its pieces follow the architecture (BERT/RoBERTa "attention.self.query",
+// DistilBERT "attention.q_lin").
+class EncoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit EncoderLayerImpl(const ModelConfig& c);
+  // x: [batch, seq, hidden]; additive_mask: [batch, 1, 1, seq] (0 or a large negative) or undefined.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+  // Fuses the query/key/value projections into one matrix for inference (faster); any later
+  // change of the weights (training) must call it again or Unfuse().
+  void FuseQkv();
+  void Unfuse();
+
+  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr};
+  torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
+  torch::nn::Linear ffn_in{nullptr}, ffn_out{nullptr};
+  torch::nn::Dropout dropout{nullptr}, attn_dropout{nullptr};
+
+ private:
+  int64_t heads_, head_dim_;
+  Activation act_;
+  torch::Tensor qkv_weight_, qkv_bias_;  // fused copies, when FuseQkv() was called
+};
+TORCH_MODULE(EncoderLayer);
+
+// The bare encoder (BertModel / DistilBertModel / RobertaModel).
+class EncoderImpl : public torch::nn::Module {
+ public:
+  EncoderImpl(const ModelConfig& c, bool with_pooler);
+  EncoderOutput forward(const EncoderInput& in);
+  void FuseQkv(bool fuse);
+
+  Embeddings embeddings{nullptr};
+  std::vector<EncoderLayer> layers;
+  torch::nn::Linear pooler{nullptr};  // "pooler.dense", BERT/RoBERTa only, when asked for
+
+ private:
+  ModelConfig config_;
+};
+TORCH_MODULE(Encoder);
+
+torch::Tensor Activate(const torch::Tensor& x, Activation a);
+
+// The additive attention mask [batch, 1, 1, seq] of a 0/1 mask: 0 for tokens, the dtype's
+// lowest value for padding (as the reference implementations build it).
+torch::Tensor AdditiveMask(const torch::Tensor& attention_mask, torch::ScalarType dtype);
+
+// Sentence embeddings from the last hidden state: mean over the tokens the mask keeps, or the
+// first ([CLS]/<s>) token.
+enum class Pooling { kMean, kCls };
+torch::Tensor Pool(const torch::Tensor& last_hidden_state, const torch::Tensor& attention_mask, Pooling p);
+
+}  // namespace mlaas::nn

@@ -1,0 +1,139 @@
+#include "nn/config.h"
+
+#include <gtest/gtest.h>
+
+namespace mlaas::nn {
+namespace {
+
+using json = nlohmann::json;
+
+TEST(ConfigTest, ParsesBertFieldsAndDefaults) {
+  auto c = ParseConfig(json{{"model_type", "bert"}, {"hidden_size", 64}, {"num_hidden_layers", 3},
+                            {"num_attention_heads", 4}, {"intermediate_size", 128}, {"vocab_size", 100},
+                            {"hidden_act", "gelu_new"}, {"id2label", {{"0", "neg"}, {"1", "pos"}, {"2", "mixed"}}},
+                            {"architectures", {"BertForSequenceClassification"}}});
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
+  EXPECT_EQ(c->architecture, Architecture::kBert);
+  EXPECT_EQ(c->hidden_size, 64);
+  EXPECT_EQ(c->head_dim(), 16);
+  EXPECT_EQ(c->hidden_act, Activation::kGeluNew);
+  EXPECT_EQ(c->id2label, (std::vector<std::string>{"neg", "pos", "mixed"}));
+  EXPECT_EQ(c->type_vocab_size, 2);
+  EXPECT_DOUBLE_EQ(c->layer_norm_eps, 1e-12);
+  EXPECT_EQ(ObjectiveFromArchitectures(*c), Objective::kTextClassification);
+}
+
+TEST(ConfigTest, ParsesDistilBertAndRobertaNames) {
+  auto d = ParseConfig(json{{"model_type", "distilbert"}, {"dim", 32}, {"n_layers", 2}, {"n_heads", 2},
+                            {"hidden_dim", 37}, {"vocab_size", 50}, {"activation", "relu"}, {"dropout", 0.2},
+                            {"seq_classif_dropout", 0.3}});
+  ASSERT_TRUE(d.has_value()) << d.error().ToString();
+  EXPECT_EQ(d->architecture, Architecture::kDistilBert);
+  EXPECT_EQ(d->hidden_size, 32);
+  EXPECT_EQ(d->num_hidden_layers, 2);
+  EXPECT_EQ(d->intermediate_size, 37);
+  EXPECT_EQ(d->hidden_act, Activation::kRelu);
+  EXPECT_DOUBLE_EQ(d->hidden_dropout_prob, 0.2);
+  EXPECT_DOUBLE_EQ(d->classifier_dropout_prob(), 0.3);
+  EXPECT_EQ(d->id2label.size(), 2u);  // transformers' default: LABEL_0, LABEL_1
+
+  auto r = ParseConfig(json{{"model_type", "roberta"}, {"hidden_size", 32}, {"num_attention_heads", 2},
+                            {"num_hidden_layers", 1}, {"intermediate_size", 64}, {"vocab_size", 80}});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->pad_token_id, 1);
+  EXPECT_EQ(r->max_position_embeddings, 514);
+  EXPECT_EQ(r->type_vocab_size, 1);
+  EXPECT_DOUBLE_EQ(r->layer_norm_eps, 1e-5);
+}
+
+TEST(ConfigTest, RoundTripsThroughConfigJson) {
+  auto c = Preset("distilbert-base");
+  ASSERT_TRUE(c.has_value());
+  c->id2label = {"a", "b", "c"};
+  c->problem_type = "multi_label_classification";
+  auto j = ConfigToJson(*c, Objective::kTextClassification);
+  EXPECT_EQ(j["architectures"][0], "DistilBertForSequenceClassification");
+  EXPECT_EQ(j["dim"], 768);
+  EXPECT_EQ(j["label2id"]["c"], 2);
+  EXPECT_FALSE(j.contains("hidden_size"));
+  auto back = LoadConfig(j.dump());
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(back->id2label, c->id2label);
+  EXPECT_TRUE(back->multi_label());
+  EXPECT_EQ(back->num_hidden_layers, 6);
+  EXPECT_EQ(ConfigToJson(*back, Objective::kTextClassification).dump(), j.dump());
+}
+
+TEST(ConfigTest, KeepsFieldsItDoesNotInterpret) {
+  auto c = ParseConfig(json{{"model_type", "bert"}, {"tokenizer_class", "BertTokenizerFast"}, {"custom", {1, 2}}});
+  ASSERT_TRUE(c.has_value());
+  auto j = ConfigToJson(*c, Objective::kMaskedLm);
+  EXPECT_EQ(j["tokenizer_class"], "BertTokenizerFast");
+  EXPECT_EQ(j["custom"], json({1, 2}));
+  EXPECT_EQ(j["architectures"][0], "BertForMaskedLM");
+}
+
+TEST(ConfigTest, PresetsHaveTheAdvertisedShapes) {
+  struct Want {
+    const char* name;
+    int64_t layers, hidden;
+    Architecture arch;
+  };
+  for (Want w : {Want{"bert-tiny", 2, 128, Architecture::kBert}, Want{"bert-mini", 4, 256, Architecture::kBert},
+                 Want{"bert-small", 4, 512, Architecture::kBert}, Want{"bert-base", 12, 768, Architecture::kBert},
+                 Want{"distilbert-base", 6, 768, Architecture::kDistilBert},
+                 Want{"roberta-base", 12, 768, Architecture::kRoberta}}) {
+    auto c = Preset(w.name);
+    ASSERT_TRUE(c.has_value()) << w.name;
+    EXPECT_EQ(c->num_hidden_layers, w.layers) << w.name;
+    EXPECT_EQ(c->hidden_size, w.hidden) << w.name;
+    EXPECT_EQ(c->intermediate_size, 4 * w.hidden) << w.name;
+    EXPECT_EQ(c->architecture, w.arch) << w.name;
+  }
+  auto bad = Preset("gpt-17");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().field(), "model.preset");
+  EXPECT_NE(bad.error().message().find("bert-tiny"), std::string::npos);
+}
+
+TEST(ConfigTest, RejectsInvalidConfigsNamingTheField) {
+  struct Case {
+    json config;
+    std::string field;
+  };
+  const Case cases[] = {
+      {json::array(), "config"},
+      {json{{"hidden_size", 8}}, "config.model_type"},
+      {json{{"model_type", "gpt2"}}, "config.model_type"},
+      {json{{"model_type", "bert"}, {"hidden_size", 10}, {"num_attention_heads", 3}}, "config.num_attention_heads"},
+      {json{{"model_type", "bert"}, {"hidden_size", "big"}}, "config.hidden_size"},
+      {json{{"model_type", "bert"}, {"hidden_act", "mish"}}, "config.hidden_act"},
+      {json{{"model_type", "bert"}, {"vocab_size", 0}}, "config.vocab_size"},
+      {json{{"model_type", "bert"}, {"hidden_dropout_prob", 1.5}}, "config.hidden_dropout_prob"},
+      {json{{"model_type", "bert"}, {"pad_token_id", 40000}}, "config.pad_token_id"},
+      {json{{"model_type", "bert"}, {"position_embedding_type", "relative_key"}}, "config.position_embedding_type"},
+      {json{{"model_type", "bert"}, {"id2label", {{"0", "a"}, {"2", "b"}}}}, "config.id2label"},
+      {json{{"model_type", "bert"}, {"is_decoder", true}}, "config.is_decoder"},
+      {json{{"model_type", "distilbert"}, {"dim", 30}, {"n_heads", 4}}, "config.n_heads"},
+      {json{{"model_type", "roberta"}, {"max_position_embeddings", 2}}, "config.max_position_embeddings"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseConfig(c.config);
+    ASSERT_FALSE(r.has_value()) << c.config.dump();
+    EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(r.error().field(), c.field) << c.config.dump() << ": " << r.error().ToString();
+  }
+  EXPECT_FALSE(LoadConfig("{not json").has_value());
+}
+
+TEST(ConfigTest, ParsesObjectives) {
+  EXPECT_EQ(*ParseObjective("text-classification"), Objective::kTextClassification);
+  EXPECT_EQ(*ParseObjective("masked-lm"), Objective::kMaskedLm);
+  EXPECT_EQ(*ParseObjective("no-objective"), Objective::kNoObjective);
+  auto bad = ParseObjective("causal-lm");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().field(), "model.objective");
+}
+
+}  // namespace
+}  // namespace mlaas::nn

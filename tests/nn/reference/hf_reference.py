@@ -1,0 +1,606 @@
+#!/usr/bin/python3
+"""Reference check of mlaas's transformer engine against the Hugging Face model definitions.
+
+This file re-implements, in plain PyTorch (Debian's python3-torch), the forward passes of
+transformers' BertModel / BertForSequenceClassification / BertForMaskedLM, the DistilBERT
+and RoBERTa equivalents, with the same module and parameter names, following the published
+modeling_bert.py, modeling_distilbert.py and modeling_roberta.py. It also reads and writes the
+safetensors format itself (the format is a JSON header and raw little-endian bytes).
+
+  hf_reference.py check DIR   for every DIR/ours-*/ written by mlaas: load config.json and
+                              model.safetensors strictly (every name must match), run the
+                              inputs of io.safetensors and compare hidden states and logits
+                              with mlaas's; max abs difference must be <= 1e-4.
+  hf_reference.py write DIR   write DIR/py-*/ model directories (random weights, some in F16 /
+                              BF16, one sharded) with inputs and this implementation's outputs,
+                              for mlaas to load and compare.
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+TOLERANCE = 1e-4
+
+# ------------------------------------------------------------------------------- safetensors
+
+DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
+          "I64": torch.int64, "I32": torch.int32}
+NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        dtype = DTYPES[info["dtype"]]
+        if end == begin:
+            out[name] = torch.empty(info["shape"], dtype=dtype)
+        else:
+            out[name] = torch.frombuffer(bytearray(blob[base + begin:base + end]), dtype=dtype).reshape(info["shape"])
+    return out
+
+
+def write_safetensors(path, tensors):
+    header, chunks, offset = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        data = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    header["__metadata__"] = {"format": "pt"}
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * ((8 - len(raw) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw + b"".join(chunks))
+
+
+# ------------------------------------------------------------------------------- activations
+
+class NewGELUActivation(nn.Module):  # transformers.activations.NewGELUActivation
+    def forward(self, x):
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+def act_fn(name):
+    return {"gelu": nn.GELU(), "gelu_new": NewGELUActivation(), "relu": nn.ReLU(), "silu": nn.SiLU(),
+            "tanh": nn.Tanh()}[name]
+
+
+# ------------------------------------------------------------------------------- BERT / RoBERTa
+
+class Cfg:
+    def __init__(self, d):
+        self.__dict__.update(d)
+        self.num_labels = len(d.get("id2label", {"0": 0, "1": 1}))
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, c, roberta=False):
+        super().__init__()
+        self.roberta, self.padding_idx = roberta, c.pad_token_id
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size,
+                                                padding_idx=c.pad_token_id if roberta else None)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids=None):
+        if self.roberta:  # create_position_ids_from_input_ids
+            mask = input_ids.ne(self.padding_idx).int()
+            position_ids = (torch.cumsum(mask, dim=1).type_as(mask) * mask).long() + self.padding_idx
+        else:
+            position_ids = torch.arange(input_ids.size(1)).unsqueeze(0)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        embeddings = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        embeddings += self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.num_attention_heads = c.num_attention_heads
+        self.attention_head_size = c.hidden_size // c.num_attention_heads
+        self.all_head_size = c.hidden_size
+        self.query = nn.Linear(c.hidden_size, c.hidden_size)
+        self.key = nn.Linear(c.hidden_size, c.hidden_size)
+        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dropout = nn.Dropout(c.attention_probs_dropout_prob)
+
+    def transpose_for_scores(self, x):
+        x = x.view(x.size()[:-1] + (self.num_attention_heads, self.attention_head_size))
+        return x.permute(0, 2, 1, 3)
+
+    def forward(self, hidden_states, attention_mask):
+        q = self.transpose_for_scores(self.query(hidden_states))
+        k = self.transpose_for_scores(self.key(hidden_states))
+        v = self.transpose_for_scores(self.value(hidden_states))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
+        if attention_mask is not None:
+            scores = scores + attention_mask
+        probs = self.dropout(F.softmax(scores, dim=-1))
+        context = torch.matmul(probs, v).permute(0, 2, 1, 3).contiguous()
+        return context.view(context.size()[:-2] + (self.all_head_size,))
+
+
+class BertSelfOutput(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.self = BertSelfAttention(c)
+        self.output = BertSelfOutput(c)
+
+    def forward(self, hidden_states, attention_mask):
+        return self.output(self.self(hidden_states, attention_mask), hidden_states)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.intermediate_act_fn = act_fn(c.hidden_act)
+
+    def forward(self, x):
+        return self.intermediate_act_fn(self.dense(x))
+
+
+class BertOutput(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dense = nn.Linear(c.intermediate_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.attention = BertAttention(c)
+        self.intermediate = BertIntermediate(c)
+        self.output = BertOutput(c)
+
+    def forward(self, hidden_states, attention_mask):
+        attention_output = self.attention(hidden_states, attention_mask)
+        return self.output(self.intermediate(attention_output), attention_output)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.layer = nn.ModuleList([BertLayer(c) for _ in range(c.num_hidden_layers)])
+
+    def forward(self, h, mask):
+        for layer in self.layer:
+            h = layer(h, mask)
+        return h
+
+
+class BertPooler(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, h):
+        return self.activation(self.dense(h[:, 0]))
+
+
+class BertModel(nn.Module):  # also RobertaModel (roberta=True)
+    def __init__(self, c, add_pooling_layer=True, roberta=False):
+        super().__init__()
+        self.embeddings = BertEmbeddings(c, roberta)
+        self.encoder = BertEncoder(c)
+        self.pooler = BertPooler(c) if add_pooling_layer else None
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        dtype = torch.float32
+        extended = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+        h = self.encoder(self.embeddings(input_ids, token_type_ids), extended)
+        return h, (self.pooler(h) if self.pooler is not None else None)
+
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.transform_act_fn = act_fn(c.hidden_act)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, h):
+        return self.LayerNorm(self.transform_act_fn(self.dense(h)))
+
+
+class BertLMPredictionHead(nn.Module):
+    def __init__(self, c, embeddings):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(c)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+        self.embeddings = [embeddings]  # the tied decoder weight (not a second parameter)
+
+    def forward(self, h):
+        return F.linear(self.transform(h), self.embeddings[0].weight, self.bias)
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, c, embeddings):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(c, embeddings)
+
+    def forward(self, h):
+        return self.predictions(h)
+
+
+class BertForSequenceClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.bert = BertModel(c)
+        self.dropout = nn.Dropout(c.classifier_dropout if c.__dict__.get("classifier_dropout") is not None
+                                  else c.hidden_dropout_prob)
+        self.classifier = nn.Linear(c.hidden_size, c.num_labels)
+
+    def forward(self, ids, mask, types):
+        h, pooled = self.bert(ids, mask, types)
+        return h, self.classifier(self.dropout(pooled))
+
+
+class BertForMaskedLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.bert = BertModel(c, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(c, self.bert.embeddings.word_embeddings)
+
+    def forward(self, ids, mask, types):
+        h, _ = self.bert(ids, mask, types)
+        return h, self.cls(h)
+
+
+class RobertaClassificationHead(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        drop = c.classifier_dropout if c.__dict__.get("classifier_dropout") is not None else c.hidden_dropout_prob
+        self.dropout = nn.Dropout(drop)
+        self.out_proj = nn.Linear(c.hidden_size, c.num_labels)
+
+    def forward(self, features):
+        x = self.dropout(features[:, 0, :])
+        x = self.dropout(torch.tanh(self.dense(x)))
+        return self.out_proj(x)
+
+
+class RobertaLMHead(nn.Module):
+    def __init__(self, c, embeddings):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+        self.embeddings = [embeddings]
+
+    def forward(self, features):
+        x = self.layer_norm(F.gelu(self.dense(features)))
+        return F.linear(x, self.embeddings[0].weight, self.bias)
+
+
+class RobertaForSequenceClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.roberta = BertModel(c, add_pooling_layer=False, roberta=True)
+        self.classifier = RobertaClassificationHead(c)
+
+    def forward(self, ids, mask, types):
+        h, _ = self.roberta(ids, mask, types)
+        return h, self.classifier(h)
+
+
+class RobertaForMaskedLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.roberta = BertModel(c, add_pooling_layer=False, roberta=True)
+        self.lm_head = RobertaLMHead(c, self.roberta.embeddings.word_embeddings)
+
+    def forward(self, ids, mask, types):
+        h, _ = self.roberta(ids, mask, types)
+        return h, self.lm_head(h)
+
+
+# ------------------------------------------------------------------------------- DistilBERT
+
+class DistilEmbeddings(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.dim, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.dim)
+        self.LayerNorm = nn.LayerNorm(c.dim, eps=1e-12)
+        self.dropout = nn.Dropout(c.dropout)
+
+    def forward(self, input_ids):
+        position_ids = torch.arange(input_ids.size(1)).unsqueeze(0).expand_as(input_ids)
+        return self.dropout(self.LayerNorm(self.word_embeddings(input_ids) + self.position_embeddings(position_ids)))
+
+
+class MultiHeadSelfAttention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.n_heads, self.dim = c.n_heads, c.dim
+        self.dropout = nn.Dropout(p=c.attention_dropout)
+        self.q_lin = nn.Linear(c.dim, c.dim)
+        self.k_lin = nn.Linear(c.dim, c.dim)
+        self.v_lin = nn.Linear(c.dim, c.dim)
+        self.out_lin = nn.Linear(c.dim, c.dim)
+
+    def forward(self, query, key, value, mask):
+        bs, q_length, dim = query.size()
+        k_length = key.size(1)
+        dim_per_head = self.dim // self.n_heads
+        mask_reshp = (bs, 1, 1, k_length)
+
+        def shape(x):
+            return x.view(bs, -1, self.n_heads, dim_per_head).transpose(1, 2)
+
+        def unshape(x):
+            return x.transpose(1, 2).contiguous().view(bs, -1, self.n_heads * dim_per_head)
+
+        q = shape(self.q_lin(query))
+        k = shape(self.k_lin(key))
+        v = shape(self.v_lin(value))
+        q = q / math.sqrt(dim_per_head)
+        scores = torch.matmul(q, k.transpose(2, 3))
+        mask = (mask == 0).view(mask_reshp).expand_as(scores)
+        scores = scores.masked_fill(mask, torch.tensor(torch.finfo(scores.dtype).min))
+        weights = self.dropout(nn.functional.softmax(scores, dim=-1))
+        return self.out_lin(unshape(torch.matmul(weights, v)))
+
+
+class FFN(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dropout = nn.Dropout(p=c.dropout)
+        self.lin1 = nn.Linear(c.dim, c.hidden_dim)
+        self.lin2 = nn.Linear(c.hidden_dim, c.dim)
+        self.activation = act_fn(c.activation)
+
+    def forward(self, x):
+        return self.dropout(self.lin2(self.activation(self.lin1(x))))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.attention = MultiHeadSelfAttention(c)
+        self.sa_layer_norm = nn.LayerNorm(normalized_shape=c.dim, eps=1e-12)
+        self.ffn = FFN(c)
+        self.output_layer_norm = nn.LayerNorm(normalized_shape=c.dim, eps=1e-12)
+
+    def forward(self, x, attn_mask):
+        sa_output = self.sa_layer_norm(self.attention(x, x, x, attn_mask) + x)
+        return self.output_layer_norm(self.ffn(sa_output) + sa_output)
+
+
+class Transformer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.layer = nn.ModuleList([TransformerBlock(c) for _ in range(c.n_layers)])
+
+    def forward(self, x, mask):
+        for layer in self.layer:
+            x = layer(x, mask)
+        return x
+
+
+class DistilBertModel(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.embeddings = DistilEmbeddings(c)
+        self.transformer = Transformer(c)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        return self.transformer(self.embeddings(input_ids), attention_mask), None
+
+
+class DistilBertForSequenceClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.distilbert = DistilBertModel(c)
+        self.pre_classifier = nn.Linear(c.dim, c.dim)
+        self.classifier = nn.Linear(c.dim, c.num_labels)
+        self.dropout = nn.Dropout(c.seq_classif_dropout)
+
+    def forward(self, ids, mask, types):
+        h, _ = self.distilbert(ids, mask)
+        x = self.dropout(nn.ReLU()(self.pre_classifier(h[:, 0])))
+        return h, self.classifier(x)
+
+
+class DistilBertForMaskedLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.activation = act_fn(c.activation)
+        self.distilbert = DistilBertModel(c)
+        self.vocab_transform = nn.Linear(c.dim, c.dim)
+        self.vocab_layer_norm = nn.LayerNorm(c.dim, eps=1e-12)
+        self.vocab_projector = nn.Module()
+        self.vocab_projector.bias = nn.Parameter(torch.zeros(c.vocab_size))  # weight tied to word embeddings
+
+    def forward(self, ids, mask, types):
+        h, _ = self.distilbert(ids, mask)
+        x = self.vocab_layer_norm(self.activation(self.vocab_transform(h)))
+        return h, F.linear(x, self.distilbert.embeddings.word_embeddings.weight, self.vocab_projector.bias)
+
+
+CLASSES = {
+    "BertForSequenceClassification": BertForSequenceClassification, "BertForMaskedLM": BertForMaskedLM,
+    "DistilBertForSequenceClassification": DistilBertForSequenceClassification,
+    "DistilBertForMaskedLM": DistilBertForMaskedLM,
+    "RobertaForSequenceClassification": RobertaForSequenceClassification, "RobertaForMaskedLM": RobertaForMaskedLM,
+    "BertModel": BertModel,
+    "DistilBertModel": DistilBertModel,
+    "RobertaModel": lambda c: BertModel(c, roberta=True),
+}
+
+
+def build(config):
+    c = Cfg(config)
+    cls = config["architectures"][0]
+    model = CLASSES[cls](c)
+    bare = cls.endswith("Model")
+    return model, bare
+
+
+def run(model, bare, io):
+    ids, mask = io["input_ids"], io["attention_mask"]
+    types = io.get("token_type_ids")
+    with torch.no_grad():
+        if bare:
+            h, _ = model(ids, mask, types)
+            return h, None
+        return model(ids, mask, types)
+
+
+# ------------------------------------------------------------------------------- commands
+
+def check(root):
+    worst, failures, n = 0.0, [], 0
+    for name in sorted(os.listdir(root)):
+        d = os.path.join(root, name)
+        if not name.startswith("ours-"):
+            continue
+        n += 1
+        config = json.load(open(os.path.join(d, "config.json")))
+        model, bare = build(config)
+        model.eval()
+        weights = {k: v.float() for k, v in read_safetensors(os.path.join(d, "model.safetensors")).items()}
+        model.load_state_dict(weights, strict=True)  # every name must match, in both directions
+        io = read_safetensors(os.path.join(d, "io.safetensors"))
+        h, logits = run(model, bare, io)
+        dh = (h - io["last_hidden_state"]).abs().max().item()
+        dl = (logits - io["logits"]).abs().max().item() if logits is not None else 0.0
+        worst = max(worst, dh, dl)
+        print(f"{name:32s} hidden max|diff| {dh:.2e}  logits max|diff| {dl:.2e}")
+        if not (dh <= TOLERANCE and dl <= TOLERANCE):
+            failures.append(name)
+    if n == 0:
+        print("no ours-* model directories found", file=sys.stderr)
+        return 1
+    print(f"checked {n} models written by mlaas; worst max|diff| {worst:.2e} (tolerance {TOLERANCE})")
+    if failures:
+        print("FAILED: " + ", ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+def tiny_config(arch, architecture, act="gelu"):
+    labels = {"0": "neg", "1": "neutral", "2": "pos"}
+    if arch == "distilbert":
+        return {"architectures": [architecture], "model_type": "distilbert", "vocab_size": 97, "dim": 32,
+                "n_layers": 2, "n_heads": 4, "hidden_dim": 48, "activation": act, "max_position_embeddings": 40,
+                "dropout": 0.1, "attention_dropout": 0.1, "seq_classif_dropout": 0.2, "pad_token_id": 0,
+                "initializer_range": 0.02, "sinusoidal_pos_embds": False, "id2label": labels}
+    c = {"architectures": [architecture], "model_type": arch, "vocab_size": 97, "hidden_size": 32,
+         "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 48, "hidden_act": act,
+         "max_position_embeddings": 40, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_dropout_prob": 0.1,
+         "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02, "pad_token_id": 0, "id2label": labels}
+    if arch == "roberta":
+        c.update({"pad_token_id": 1, "type_vocab_size": 1, "layer_norm_eps": 1e-5, "max_position_embeddings": 42})
+    return c
+
+
+def inputs(arch, pad):
+    # Three sequences, two of them padded; BERT's second segment has token type 1.
+    ids = torch.tensor([[2, 11, 12, 13, 14, 15, 16, 3], [2, 21, 22, 23, 3, pad, pad, pad],
+                        [2, 31, 3, 41, 42, 3, pad, pad]])
+    mask = (ids != pad).long()
+    io = {"input_ids": ids, "attention_mask": mask}
+    if arch == "bert":
+        io["token_type_ids"] = torch.tensor([[0] * 8, [0] * 8, [0, 0, 0, 1, 1, 1, 0, 0]])
+    return io
+
+
+def write(root):
+    torch.manual_seed(1234)
+    cases = [("bert", "BertForSequenceClassification", "gelu", torch.float32, 0),
+             ("bert", "BertForMaskedLM", "gelu_new", torch.float32, 3),  # sharded into 3 files
+             ("bert", "BertModel", "gelu", torch.float32, 0),
+             ("distilbert", "DistilBertForSequenceClassification", "gelu", torch.float32, 0),
+             ("distilbert", "DistilBertForMaskedLM", "relu", torch.bfloat16, 0),
+             ("distilbert", "DistilBertModel", "gelu", torch.float32, 0),
+             ("roberta", "RobertaForSequenceClassification", "gelu", torch.float16, 0),
+             ("roberta", "RobertaForMaskedLM", "gelu", torch.float32, 0),
+             ("roberta", "RobertaModel", "relu", torch.float32, 0)]
+    for arch, architecture, act, dtype, shards in cases:
+        config = tiny_config(arch, architecture, act)
+        model, bare = build(config)
+        model.eval()
+        with torch.no_grad():  # random weights, every parameter non-trivial
+            for _, p in model.named_parameters():
+                p.copy_(torch.randn_like(p) * 0.3)
+                p.copy_(p.to(dtype).float())  # what the stored dtype can represent
+        d = os.path.join(root, "py-" + architecture)
+        os.makedirs(d, exist_ok=True)
+        json.dump(config, open(os.path.join(d, "config.json"), "w"), indent=2)
+        state = {k: v.to(dtype) for k, v in model.state_dict().items()}
+        if shards:
+            names = sorted(state)
+            per = (len(names) + shards - 1) // shards
+            weight_map = {}
+            for i in range(shards):
+                file = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
+                part = {k: state[k] for k in names[i * per:(i + 1) * per]}
+                write_safetensors(os.path.join(d, file), part)
+                weight_map.update({k: file for k in part})
+            json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map},
+                      open(os.path.join(d, "model.safetensors.index.json"), "w"))
+        else:
+            write_safetensors(os.path.join(d, "model.safetensors"), state)
+        io = inputs(arch, config["pad_token_id"])
+        h, logits = run(model, bare, io)
+        io["last_hidden_state"] = h
+        if logits is not None:
+            io["logits"] = logits
+        write_safetensors(os.path.join(d, "io.safetensors"), io)
+        print(f"wrote {d} ({NAMES[dtype]})")
+    return 0
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("check", "write"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    return check(sys.argv[2]) if sys.argv[1] == "check" else write(sys.argv[2])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

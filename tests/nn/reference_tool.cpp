@@ -1,0 +1,181 @@
+// The C++ half of the reference check (tests/nn/reference/hf_reference.py):
+//   nn_reference_tool export DIR   writes DIR/ours-<Class>/ model directories (seeded weights,
+//                                  perturbed so biases and LayerNorms are not trivial) with the
+//                                  inputs and our outputs in io.safetensors;
+//   nn_reference_tool verify DIR   loads every DIR/py-<Class>/ written by the reference, runs its
+//                                  inputs and compares with its outputs (max |diff| <= 1e-4).
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "checkpoint/safetensors.h"
+#include "nn/model.h"
+
+namespace fs = std::filesystem;
+using namespace mlaas;
+using namespace mlaas::nn;
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+nlohmann::json TinyConfig(Architecture arch, const std::string& act) {
+  nlohmann::json labels = {{"0", "neg"}, {"1", "neutral"}, {"2", "pos"}};
+  if (arch == Architecture::kDistilBert)
+    return {{"model_type", "distilbert"}, {"vocab_size", 97}, {"dim", 32}, {"n_layers", 2}, {"n_heads", 4},
+            {"hidden_dim", 48}, {"activation", act}, {"max_position_embeddings", 40}, {"id2label", labels}};
+  nlohmann::json c = {{"model_type", std::string(ArchitectureName(arch))}, {"vocab_size", 97}, {"hidden_size", 32},
+                      {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"intermediate_size", 48},
+                      {"hidden_act", act}, {"max_position_embeddings", 40}, {"id2label", labels}};
+  if (arch == Architecture::kRoberta) c.update({{"pad_token_id", 1}, {"max_position_embeddings", 42}});
+  return c;
+}
+
+torch::Tensor Ids(const std::vector<std::vector<int64_t>>& rows) {
+  auto out = torch::empty({static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size())}, torch::kInt64);
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (size_t c = 0; c < rows[r].size(); ++c) out[r][c] = rows[r][c];
+  return out;
+}
+
+// The same batch as the reference's inputs(): three sequences, two padded; BERT's third has a
+// second segment.
+EncoderInput Inputs(Architecture arch, int64_t pad) {
+  EncoderInput in;
+  in.input_ids = Ids({{2, 11, 12, 13, 14, 15, 16, 3}, {2, 21, 22, 23, 3, pad, pad, pad}, {2, 31, 3, 41, 42, 3, pad, pad}});
+  in.attention_mask = in.input_ids.ne(pad).to(torch::kInt64);
+  if (arch == Architecture::kBert)
+    in.token_type_ids = Ids({{0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 1, 1, 1, 0, 0}});
+  return in;
+}
+
+void Add(std::vector<checkpoint::TensorToWrite>& out, std::vector<torch::Tensor>& keep, const std::string& name,
+         torch::Tensor t) {
+  keep.push_back(t.contiguous());
+  const auto& k = keep.back();
+  out.push_back({name, k.scalar_type() == torch::kInt64 ? checkpoint::DType::kI64 : checkpoint::DType::kF32,
+                 std::vector<int64_t>(k.sizes().begin(), k.sizes().end()),
+                 {static_cast<const std::byte*>(k.data_ptr()), static_cast<size_t>(k.nbytes())}});
+}
+
+int Export(const fs::path& root) {
+  struct Case {
+    Architecture arch;
+    Objective objective;
+    const char* act;
+  };
+  const Case cases[] = {
+      {Architecture::kBert, Objective::kTextClassification, "gelu"},
+      {Architecture::kBert, Objective::kMaskedLm, "gelu_new"},
+      {Architecture::kBert, Objective::kNoObjective, "relu"},
+      {Architecture::kDistilBert, Objective::kTextClassification, "gelu"},
+      {Architecture::kDistilBert, Objective::kMaskedLm, "relu"},
+      {Architecture::kDistilBert, Objective::kNoObjective, "gelu"},
+      {Architecture::kRoberta, Objective::kTextClassification, "gelu_new"},
+      {Architecture::kRoberta, Objective::kMaskedLm, "gelu"},
+      {Architecture::kRoberta, Objective::kNoObjective, "gelu"},
+  };
+  uint64_t seed = 1;
+  for (const Case& c : cases) {
+    auto config = ParseConfig(TinyConfig(c.arch, c.act));
+    if (!config) {
+      std::fprintf(stderr, "%s\n", config.error().ToString().c_str());
+      return 1;
+    }
+    TransformerModel model(*config, c.objective, /*with_pooler=*/true);
+    InitWeights(*model, seed++);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->named_parameters()) p.value().add_(torch::randn_like(p.value()) * 0.1);
+    }
+    model->eval();
+    const fs::path dir = root / ("ours-" + ArchitectureClassName(c.arch, c.objective));
+    if (Status s = SaveModelDir(*model, dir); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 1;
+    }
+    EncoderInput in = Inputs(c.arch, config->pad_token_id);
+    ModelOutput out;
+    {
+      torch::InferenceMode guard;
+      model->PrepareForInference();
+      out = model->forward(in);
+    }
+    std::vector<checkpoint::TensorToWrite> io;
+    std::vector<torch::Tensor> keep;
+    keep.reserve(8);
+    Add(io, keep, "input_ids", in.input_ids);
+    Add(io, keep, "attention_mask", in.attention_mask);
+    if (in.token_type_ids.defined()) Add(io, keep, "token_type_ids", in.token_type_ids);
+    Add(io, keep, "last_hidden_state", out.encoder.last_hidden_state);
+    if (out.logits.defined()) Add(io, keep, "logits", out.logits);
+    if (Status s = checkpoint::WriteSafetensors(dir / "io.safetensors", io); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::printf("wrote %s\n", dir.c_str());
+  }
+  return 0;
+}
+
+torch::Tensor Read(const checkpoint::SafetensorsFile& f, const std::string& name) {
+  const auto* info = f.Find(name);
+  if (!info) return {};
+  auto data = f.Data(*info);
+  auto dtype = info->dtype == checkpoint::DType::kI64 ? torch::kInt64 : torch::kFloat32;
+  return torch::from_blob(const_cast<std::byte*>(data.data()), info->shape, dtype).clone();
+}
+
+int Verify(const fs::path& root) {
+  int checked = 0, failed = 0;
+  double worst = 0;
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (e.path().filename().string().starts_with("py-")) dirs.push_back(e.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  for (const auto& dir : dirs) {
+    ++checked;
+    auto loaded = LoadModelDir(dir, std::nullopt);
+    if (!loaded) {
+      std::fprintf(stderr, "%s: %s\n", dir.c_str(), loaded.error().ToString().c_str());
+      ++failed;
+      continue;
+    }
+    auto io = checkpoint::SafetensorsFile::Open(dir / "io.safetensors");
+    if (!io) {
+      std::fprintf(stderr, "%s: %s\n", dir.c_str(), io.error().ToString().c_str());
+      return 1;
+    }
+    EncoderInput in{Read(**io, "input_ids"), Read(**io, "attention_mask"), Read(**io, "token_type_ids")};
+    torch::InferenceMode guard;
+    loaded->model->PrepareForInference();
+    auto out = loaded->model->forward(in);
+    double dh = (out.encoder.last_hidden_state - Read(**io, "last_hidden_state")).abs().max().item<double>();
+    auto want_logits = Read(**io, "logits");
+    double dl = want_logits.defined() ? (out.logits - want_logits).abs().max().item<double>() : 0.0;
+    worst = std::max({worst, dh, dl});
+    const bool ok = dh <= kTolerance && dl <= kTolerance && loaded->report.unused.empty();
+    std::printf("%-40s %-4s hidden max|diff| %.2e  logits max|diff| %.2e%s\n", dir.filename().c_str(),
+                loaded->report.source_dtype.c_str(), dh, dl, ok ? "" : "  FAILED");
+    if (!ok) ++failed;
+  }
+  std::printf("checked %d models written by the reference; worst max|diff| %.2e (tolerance %.0e)\n", checked, worst,
+              kTolerance);
+  return checked == 0 || failed > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: nn_reference_tool export|verify DIR\n");
+    return 2;
+  }
+  torch::set_num_threads(1);
+  const std::string cmd = argv[1];
+  if (cmd == "export") return Export(argv[2]);
+  if (cmd == "verify") return Verify(argv[2]);
+  std::fprintf(stderr, "unknown command %s\n", argv[1]);
+  return 2;
+}
