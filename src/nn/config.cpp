@@ -402,4 +402,26 @@ Result<ModelConfig> Preset(std::string_view name, const std::string& field) {
   return InvalidArgument("unknown preset '" + std::string(name) + "' (presets: " + list + ")", field);
 }
 
+Result<ModelConfig> ScratchConfig(const json& model_block, int64_t vocab_size, std::optional<int64_t> pad_token_id,
+                                  const std::vector<std::string>& labels) {
+  ModelConfig c;
+  if (auto p = model_block.find("preset"); p != model_block.end()) {
+    if (!p->is_string()) return InvalidArgument("preset must be a string", "model.preset");
+    MLAAS_ASSIGN_OR_RETURN(c, Preset(p->get<std::string>(), "model.preset"));
+  } else if (auto cfg = model_block.find("config"); cfg != model_block.end()) {
+    MLAAS_ASSIGN_OR_RETURN(c, ParseConfig(*cfg, "model.config"));
+  } else {
+    return InvalidArgument("a model from scratch needs \"preset\" or \"config\"", "model");
+  }
+  // The tokenizer decides the vocabulary; a config may only ask for a larger one.
+  const bool explicit_vocab = model_block.contains("config") && model_block["config"].contains("vocab_size");
+  if (!explicit_vocab || c.vocab_size < vocab_size) c.vocab_size = vocab_size;
+  if (pad_token_id) c.pad_token_id = *pad_token_id;
+  if (!labels.empty()) c.id2label = labels;
+  if (c.architecture == Architecture::kRoberta && c.max_position_embeddings <= c.pad_token_id + 1)
+    c.max_position_embeddings = c.pad_token_id + 513;
+  MLAAS_TRY(ValidateConfig(c, model_block.contains("config") ? "model.config" : "model.preset"));
+  return c;
+}
+
 }  // namespace mlaas::nn

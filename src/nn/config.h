@@ -82,6 +82,12 @@ std::vector<std::string> PresetNames();
 // InvalidArgument naming `field` and listing the presets for an unknown name.
 Result<ModelConfig> Preset(std::string_view name, const std::string& field = "model.preset");
 
+// The config of a model block that starts from scratch — {"preset": NAME} or {"config": {...}}
+// (field names "model.preset" / "model.config.*") — sized for a tokenizer (vocab_size and
+// pad_token_id), with `labels` as the classes of a classification head when given.
+Result<ModelConfig> ScratchConfig(const nlohmann::json& model_block, int64_t vocab_size,
+                                  std::optional<int64_t> pad_token_id, const std::vector<std::string>& labels);
+
 // Validates ranges and consistency (also after a caller edits a parsed config).
 Status ValidateConfig(const ModelConfig& c, const std::string& field = "config");
 

@@ -74,6 +74,8 @@ class LocalizedPath {
   LocalizedPath(const LocalizedPath&) = delete;
   ~LocalizedPath();
   const std::filesystem::path& path() const { return path_; }
+  // True for a copy that goes away with this object; false for the store's own file.
+  bool temporary() const { return temporary_; }
 
  private:
   std::filesystem::path path_;

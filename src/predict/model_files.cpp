@@ -1,0 +1,128 @@
+#include "predict/model_files.h"
+
+#include <system_error>
+#include <vector>
+
+#include "common/text.h"
+
+namespace mlaas::predict {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A scratch directory removed with its contents when the last ModelFiles copy goes.
+struct ScratchDir {
+  fs::path path;
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+Result<std::vector<storage::ObjectInfo>> ListAll(storage::ObjectStore& store, const std::string& prefix) {
+  std::vector<storage::ObjectInfo> out;
+  storage::ListOptions opts;
+  opts.prefix = prefix;
+  for (;;) {
+    MLAAS_ASSIGN_OR_RETURN(storage::ListResult page, store.List(opts));
+    for (auto& o : page.objects) out.push_back(std::move(o));
+    if (!page.is_truncated) break;
+    opts.continuation_token = page.next_continuation_token;
+    if (out.size() > 100000) return ResourceExhausted("more than 100000 files under " + prefix);
+  }
+  return out;
+}
+
+std::string Fingerprint(const std::vector<storage::ObjectInfo>& objects) {
+  std::string fp;
+  for (const auto& o : objects) fp += o.key + ":" + std::to_string(o.size) + ":" + o.etag + ";";
+  return fp;
+}
+
+// Localizes `objects` (keys under `prefix`): the store's own directory when it has one,
+// else copies in a scratch directory.
+Result<ModelFiles> Materialize(storage::ObjectStore& store, const std::string& prefix,
+                               const std::vector<storage::ObjectInfo>& objects, const fs::path& scratch) {
+  ModelFiles out;
+  out.fingerprint = std::string(store.storage_type()) + "|" + Fingerprint(objects);
+  MLAAS_ASSIGN_OR_RETURN(storage::LocalizedPath first, store.Localize(objects.front().key));
+  if (!first.temporary()) {
+    // The store's own files: the directory is the file's path minus its key below the prefix.
+    fs::path p = first.path();
+    const std::string rel = objects.front().key.substr(prefix.size());
+    for (size_t i = 0, n = Split(rel, '/').size(); i < n; ++i) p = p.parent_path();
+    out.path = p;
+    return out;
+  }
+  auto dir = std::make_shared<ScratchDir>();
+  const fs::path root = scratch.empty() ? fs::temp_directory_path() : scratch;
+  dir->path = root / ("mlaas-model-" + NewUuid());
+  std::error_code ec;
+  fs::create_directories(dir->path, ec);
+  if (ec) return Internal("cannot create " + dir->path.string() + ": " + ec.message());
+  for (const auto& o : objects) {
+    MLAAS_ASSIGN_OR_RETURN(storage::LocalizedPath local, store.Localize(o.key));
+    const fs::path dest = dir->path / o.key.substr(prefix.size());
+    fs::create_directories(dest.parent_path(), ec);
+    fs::rename(local.path(), dest, ec);  // the temporary copy becomes ours
+    if (ec) {
+      ec.clear();
+      fs::copy_file(local.path(), dest, fs::copy_options::overwrite_existing, ec);
+      if (ec) return Internal("cannot copy " + o.key + ": " + ec.message());
+    }
+  }
+  out.path = dir->path;
+  out.holder = dir;
+  return out;
+}
+
+}  // namespace
+
+Result<ModelFiles> LocalizeDirectory(const storage::ObjectRef& ref, const std::string& field, const fs::path& scratch) {
+  const std::string prefix = ref.key + "/";
+  MLAAS_ASSIGN_OR_RETURN(auto objects, ListAll(*ref.store, prefix));
+  if (objects.empty()) {
+    return InvalidArgument("no directory '" + ref.key + "' in " + std::string(ref.store->storage_type()) + " storage",
+                           field);
+  }
+  return Materialize(*ref.store, prefix, objects, scratch);
+}
+
+Result<ModelFiles> LocalizeTokenizer(const storage::ObjectRef& ref, const std::string& field, const fs::path& scratch) {
+  auto info = ref.store->Stat(ref.key);
+  if (info.has_value()) {  // a single file
+    const size_t slash = ref.key.rfind('/');
+    const std::string prefix = slash == std::string::npos ? "" : ref.key.substr(0, slash + 1);
+    MLAAS_ASSIGN_OR_RETURN(ModelFiles files, Materialize(*ref.store, prefix, {*info}, scratch));
+    files.path /= ref.key.substr(prefix.size());
+    return files;
+  }
+  if (info.error().code() != StatusCode::kNotFound) return info.error();
+  return LocalizeDirectory(ref, field, scratch);
+}
+
+Result<std::string> FingerprintDirectory(const fs::path& path, const std::string& field) {
+  std::error_code ec;
+  auto status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) return InvalidArgument("no such file or directory: " + path.string(), field);
+  auto one = [](const fs::path& p) {
+    std::error_code e;
+    auto size = fs::is_regular_file(p, e) ? fs::file_size(p, e) : 0;
+    auto mtime = fs::last_write_time(p, e).time_since_epoch().count();
+    return p.filename().string() + ":" + std::to_string(size) + ":" + std::to_string(mtime) + ";";
+  };
+  std::string fp = fs::absolute(path, ec).string() + "|";
+  if (fs::is_directory(status)) {
+    std::vector<fs::path> files;
+    for (auto it = fs::directory_iterator(path, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      files.push_back(it->path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) fp += one(f);
+  } else {
+    fp += one(path);
+  }
+  return fp;
+}
+
+}  // namespace mlaas::predict

@@ -1,0 +1,61 @@
+// mlaas::predict — NLP prediction (POST /api/v1/ml/nlp/predict, `mlaas predict`): resolves
+// the model (and tokenizer) from storage, keeps loaded models in a cache keyed by their files'
+// etags, tokenizes with truncation to the model's maximum length, runs batches padded to
+// their longest input under torch::InferenceMode, and turns the outputs into
+// text-classification labels, fill-mask candidates or sentence embeddings.
+// No libtorch in this header: the API and CLI include it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "storage/storage_registry.h"
+
+namespace mlaas::predict {
+
+struct PredictorOptions {
+  std::string device = "cpu";      // default device: cpu, cuda, cuda:N
+  int threads = 0;                 // libtorch intra-op threads (0: leave as configured)
+  size_t cache_capacity = 4;       // loaded models kept in memory
+  size_t max_batch = 32;           // sequences per forward pass
+  std::filesystem::path scratch;   // where models from remote stores are copied (default: temp)
+};
+
+class NlpPredictor {
+ public:
+  NlpPredictor(const storage::StorageRegistry& storage, PredictorOptions options);
+  ~NlpPredictor();
+  NlpPredictor(const NlpPredictor&) = delete;
+  NlpPredictor& operator=(const NlpPredictor&) = delete;
+
+  // A request of SPEC.md: {"tokenizer"?: {path, storage_type}, "model": {path, storage_type,
+  // objective} | {preset | config, objective, labels?, seed?}, "predict_input": {input_text,
+  // top_k?, pooling?, normalize?, device?}}. Returns {"predictions": [one per input_text],
+  // "model": {...}, "timing": {...}}. InvalidArgument naming the field for bad input,
+  // NotFound-as-InvalidArgument for missing files, Unimplemented for objectives the engine
+  // does not serve yet.
+  Result<nlohmann::json> Predict(const nlohmann::json& request);
+
+  // The same for a model directory on this machine (the CLI). `tokenizer` defaults to the
+  // model directory.
+  Result<nlohmann::json> PredictLocal(const std::filesystem::path& model_dir,
+                                      const std::optional<std::filesystem::path>& tokenizer,
+                                      const std::string& objective, const nlohmann::json& predict_input);
+
+  struct CacheStats {
+    uint64_t hits = 0, misses = 0;
+    size_t models = 0;
+  };
+  CacheStats cache_stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlaas::predict

@@ -1,0 +1,320 @@
+#include "predict/nlp_predictor.h"
+
+#include <gtest/gtest.h>
+
+#include "nn/model.h"
+#include "predict/model_files.h"
+#include "storage/local_object_store.h"
+#include "testutil/temp_dir.h"
+#include "tokenizers/tokenizer.h"
+
+namespace mlaas::predict {
+namespace {
+
+using json = nlohmann::json;
+using mlaas::testing::TempDir;
+namespace fs = std::filesystem;
+
+const char* kVocab[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a",  "cat", "dog", "sat",
+                        "on",    "mat",   "ran",   "fast",  "##s",    "big", "red", "and", ".",   ","};
+
+// A store whose Localize hands out temporary copies, as a remote (S3) store does.
+class CopyingStore final : public storage::ObjectStore {
+ public:
+  explicit CopyingStore(storage::LocalObjectStore* inner, fs::path tmp) : inner_(inner), tmp_(std::move(tmp)) {}
+  std::string_view storage_type() const override { return "s3"; }
+  Result<storage::ObjectInfo> Stat(const std::string& k) override { return inner_->Stat(k); }
+  Result<std::unique_ptr<storage::ObjectReader>> Open(const std::string& k) override { return inner_->Open(k); }
+  Result<std::unique_ptr<storage::ObjectWriter>> Create(const std::string& k) override { return inner_->Create(k); }
+  Status Delete(const std::string& k) override { return inner_->Delete(k); }
+  Result<storage::ListResult> List(const storage::ListOptions& o) override { return inner_->List(o); }
+  Result<std::string> KeyForPath(std::string_view p) const override { return inner_->KeyForPath(p); }
+  Result<storage::LocalizedPath> Localize(const std::string& k) override {
+    MLAAS_ASSIGN_OR_RETURN(storage::LocalizedPath src, inner_->Localize(k));
+    fs::path copy = tmp_ / NewUuid();
+    fs::copy_file(src.path(), copy);
+    ++copies;
+    return storage::LocalizedPath(copy, true);
+  }
+  int copies = 0;
+
+ private:
+  storage::LocalObjectStore* inner_;
+  fs::path tmp_;
+};
+
+class NlpPredictorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = storage::LocalObjectStore::Create(dir_ / "objects", dir_ / "tmp");
+    ASSERT_TRUE(store.has_value());
+    local_ = store->get();
+    registry_.Add(std::move(*store));
+    fs::create_directories(dir_ / "copies");
+    auto remote = std::make_unique<CopyingStore>(local_, dir_ / "copies");
+    remote_ = remote.get();
+    registry_.Add(std::move(remote));
+    PredictorOptions options;
+    options.max_batch = 2;  // several batches even for a few texts
+    predictor_ = std::make_unique<NlpPredictor>(registry_, options);
+  }
+
+  // Writes a tiny seeded model directory (+ vocab.txt) under objects/models/<name>.
+  fs::path WriteModel(const std::string& name, nn::Architecture arch, nn::Objective objective,
+                      std::vector<std::string> labels = {"neg", "pos", "other"}, std::string problem = {},
+                      uint64_t seed = 3) {
+    json config = {{"model_type", std::string(nn::ArchitectureName(arch))},
+                   {"vocab_size", std::size(kVocab)},
+                   {"max_position_embeddings", 16},
+                   {"pad_token_id", 0}};
+    if (arch == nn::Architecture::kDistilBert) {
+      config.update({{"dim", 32}, {"n_layers", 2}, {"n_heads", 4}, {"hidden_dim", 64}});
+    } else {
+      config.update({{"hidden_size", 32}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+                     {"intermediate_size", 64}});
+    }
+    if (arch == nn::Architecture::kRoberta) config["max_position_embeddings"] = 18;
+    auto c = nn::ParseConfig(config);
+    EXPECT_TRUE(c.has_value()) << c.error().ToString();
+    c->id2label = std::move(labels);
+    c->problem_type = std::move(problem);
+    nn::TransformerModel m(*c, objective);
+    nn::InitWeights(*m, seed);
+    {
+      torch::NoGradGuard no_grad;  // make outputs depend visibly on the input
+      for (auto& p : m->parameters()) p.add_(torch::randn_like(p) * 0.2);
+    }
+    fs::path out = dir_ / "objects" / "models" / name;
+    EXPECT_TRUE(nn::SaveModelDir(*m, out).ok());
+    std::string vocab;
+    for (const char* t : kVocab) vocab += std::string(t) + "\n";
+    dir_.Write("objects/models/" + name + "/vocab.txt", vocab);
+    return out;
+  }
+
+  json Request(const std::string& path, const std::string& objective, json texts, json extra = json::object()) {
+    json input = {{"input_text", std::move(texts)}};
+    input.update(extra);
+    return {{"model", {{"path", path}, {"objective", objective}}}, {"predict_input", input}};
+  }
+
+  TempDir dir_;
+  storage::StorageRegistry registry_;
+  storage::LocalObjectStore* local_ = nullptr;
+  CopyingStore* remote_ = nullptr;
+  std::unique_ptr<NlpPredictor> predictor_;
+};
+
+// The classifier's probabilities computed directly: tokenizer + model, one text at a time.
+std::vector<float> Direct(const fs::path& dir, const std::string& text) {
+  auto loaded = nn::LoadModelDir(dir, std::nullopt);
+  auto tok = tokenizers::Tokenizer::Load(dir);
+  auto enc = (*tok)->Encode(text);
+  std::vector<int64_t> ids(enc->ids.begin(), enc->ids.end());
+  torch::InferenceMode guard;
+  nn::EncoderInput in{torch::tensor(ids).unsqueeze(0), torch::ones({1, static_cast<int64_t>(ids.size())}, torch::kInt64),
+                      torch::zeros({1, static_cast<int64_t>(ids.size())}, torch::kInt64)};
+  loaded->model->eval();
+  auto probs = torch::softmax(loaded->model->forward(in).logits, -1)[0].contiguous();
+  return std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
+}
+
+TEST_F(NlpPredictorTest, ClassifiesLikeTheModelItselfWhateverTheBatching) {
+  for (auto arch : {nn::Architecture::kBert, nn::Architecture::kDistilBert, nn::Architecture::kRoberta}) {
+    const std::string name = "cls-" + std::string(nn::ArchitectureName(arch));
+    fs::path dir = WriteModel(name, arch, nn::Objective::kTextClassification);
+    const std::vector<std::string> texts = {"the cat sat on the mat", "dog", "a big red dog ran fast , and the cat sat",
+                                            "cats"};
+    auto r = predictor_->Predict(Request("models/" + name, "text-classification", texts, {{"top_k", 3}}));
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    ASSERT_EQ((*r)["predictions"].size(), texts.size());
+    EXPECT_EQ((*r)["model"]["model_type"], nn::ArchitectureName(arch));
+    for (size_t i = 0; i < texts.size(); ++i) {
+      const json& p = (*r)["predictions"][i];
+      auto want = Direct(dir, texts[i]);
+      const size_t best = std::max_element(want.begin(), want.end()) - want.begin();
+      EXPECT_EQ(p["label"], std::vector<std::string>({"neg", "pos", "other"})[best]) << texts[i];
+      EXPECT_NEAR(p["score"].get<double>(), want[best], 1e-5) << texts[i];
+      ASSERT_EQ(p["top_k"].size(), 3u);
+      double sum = 0, prev = 2;
+      for (const auto& e : p["top_k"]) {
+        EXPECT_LE(e["score"].get<double>(), prev);
+        prev = e["score"].get<double>();
+        sum += prev;
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+  }
+}
+
+TEST_F(NlpPredictorTest, MultiLabelUsesSigmoid) {
+  WriteModel("multi", nn::Architecture::kBert, nn::Objective::kTextClassification, {"a", "b", "c"},
+             "multi_label_classification");
+  auto r = predictor_->Predict(Request("models/multi", "text-classification", {"the cat"}, {{"top_k", 3}}));
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  double sum = 0;
+  for (const auto& e : (*r)["predictions"][0]["top_k"]) sum += e["score"].get<double>();
+  EXPECT_GT(std::abs(sum - 1.0), 1e-3);  // independent probabilities, not a distribution
+}
+
+TEST_F(NlpPredictorTest, FillsMasks) {
+  for (auto arch : {nn::Architecture::kBert, nn::Architecture::kDistilBert, nn::Architecture::kRoberta}) {
+    const std::string name = "mlm-" + std::string(nn::ArchitectureName(arch));
+    WriteModel(name, arch, nn::Objective::kMaskedLm);
+    auto r = predictor_->Predict(
+        Request("models/" + name, "masked-lm", {"the [MASK] sat on the [MASK] .", "a big [MASK]", "[MASK]"}));
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    const json& first = (*r)["predictions"][0];
+    ASSERT_EQ(first["masks"].size(), 2u);
+    EXPECT_EQ(first["masks"][0]["position"], 2);  // [CLS] the [MASK]
+    EXPECT_EQ(first["masks"][1]["position"], 6);
+    for (const auto& mask : first["masks"]) {
+      ASSERT_EQ(mask["candidates"].size(), 5u);  // default top_k
+      double prev = 2;
+      for (const auto& c : mask["candidates"]) {
+        EXPECT_LE(c["score"].get<double>(), prev);
+        prev = c["score"].get<double>();
+        EXPECT_EQ(c["token"], kVocab[c["token_id"].get<int>()]);
+      }
+    }
+    const std::string seq = first["sequence"];
+    EXPECT_EQ(seq.find("[MASK]"), std::string::npos) << seq;
+    EXPECT_EQ(seq.rfind("the ", 0), 0u) << seq;
+    EXPECT_EQ((*r)["predictions"][2]["masks"].size(), 1u);
+
+    auto k2 = predictor_->Predict(Request("models/" + name, "masked-lm", {"the [MASK]"}, {{"top_k", 2}}));
+    ASSERT_TRUE(k2.has_value());
+    EXPECT_EQ((*k2)["predictions"][0]["masks"][0]["candidates"].size(), 2u);
+  }
+  auto none = predictor_->Predict(Request("models/mlm-bert", "masked-lm", {"the cat", "no mask here"}));
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().field(), "predict_input.input_text");
+  EXPECT_NE(none.error().message().find("input_text[0]"), std::string::npos);
+}
+
+TEST_F(NlpPredictorTest, EmbedsWithMeanOrClsPooling) {
+  WriteModel("emb", nn::Architecture::kBert, nn::Objective::kNoObjective);
+  auto mean = predictor_->Predict(Request("models/emb", "no-objective", {"the cat sat", "dog"}));
+  ASSERT_TRUE(mean.has_value()) << mean.error().ToString();
+  const auto& e0 = (*mean)["predictions"][0]["embedding"];
+  EXPECT_EQ(e0.size(), 32u);
+  EXPECT_EQ((*mean)["model"]["pooling"], "mean");
+  // Alone, the short text gives the same embedding as next to a longer one (padding ignored).
+  auto alone = predictor_->Predict(Request("models/emb", "no-objective", {"dog"}));
+  for (size_t i = 0; i < 32; ++i)
+    EXPECT_NEAR((*alone)["predictions"][0]["embedding"][i].get<double>(),
+                (*mean)["predictions"][1]["embedding"][i].get<double>(), 1e-5);
+  auto cls = predictor_->Predict(Request("models/emb", "no-objective", {"the cat sat"}, {{"pooling", "cls"}}));
+  ASSERT_TRUE(cls.has_value());
+  EXPECT_NE((*cls)["predictions"][0]["embedding"], e0);
+  auto norm = predictor_->Predict(Request("models/emb", "no-objective", {"the cat sat"}, {{"normalize", true}}));
+  double sq = 0;
+  for (const auto& v : (*norm)["predictions"][0]["embedding"]) sq += v.get<double>() * v.get<double>();
+  EXPECT_NEAR(sq, 1.0, 1e-5);
+  // An MLM checkpoint serves embeddings too (its head is simply not used).
+  WriteModel("mlm-for-emb", nn::Architecture::kDistilBert, nn::Objective::kMaskedLm);
+  auto from_mlm = predictor_->Predict(Request("models/mlm-for-emb", "no-objective", {"the cat"}));
+  ASSERT_TRUE(from_mlm.has_value()) << from_mlm.error().ToString();
+}
+
+TEST_F(NlpPredictorTest, TruncatesLongInputsToTheModelsMaximum) {
+  WriteModel("short", nn::Architecture::kRoberta, nn::Objective::kTextClassification);
+  std::string long_text;
+  for (int i = 0; i < 200; ++i) long_text += "the cat sat on the mat . ";
+  auto r = predictor_->Predict(Request("models/short", "text-classification", {long_text, "dog"}));
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  // RoBERTa positions start after the padding id: 18 - (0 + 1) = 17 tokens; "dog" is 3.
+  EXPECT_EQ((*r)["tokens"], 17 + 3);
+}
+
+TEST_F(NlpPredictorTest, CachesModelsUntilTheirFilesChange) {
+  fs::path dir = WriteModel("cached", nn::Architecture::kBert, nn::Objective::kTextClassification);
+  auto req = Request("models/cached", "text-classification", {"the cat"});
+  auto a = predictor_->Predict(req);
+  ASSERT_TRUE(a.has_value());
+  auto b = predictor_->Predict(req);
+  EXPECT_EQ(predictor_->cache_stats().misses, 1u);
+  EXPECT_EQ(predictor_->cache_stats().hits, 1u);
+  EXPECT_EQ((*a)["predictions"], (*b)["predictions"]);
+  // New weights under the same path: reloaded.
+  WriteModel("cached", nn::Architecture::kBert, nn::Objective::kTextClassification, {"neg", "pos", "other"}, {}, 99);
+  auto c = predictor_->Predict(req);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(predictor_->cache_stats().misses, 2u);
+  EXPECT_NE((*a)["predictions"][0]["score"], (*c)["predictions"][0]["score"]);
+}
+
+TEST_F(NlpPredictorTest, LoadsFromStoresThatCopyFiles) {
+  WriteModel("remote", nn::Architecture::kDistilBert, nn::Objective::kTextClassification);
+  json req = Request("models/remote", "text-classification", {"the cat"});
+  auto local = predictor_->Predict(req);
+  req["model"]["storage_type"] = "s3";
+  auto remote = predictor_->Predict(req);
+  ASSERT_TRUE(remote.has_value()) << remote.error().ToString();
+  EXPECT_GE(remote_->copies, 3);  // config, weights, vocab
+  EXPECT_EQ((*local)["predictions"], (*remote)["predictions"]);
+  EXPECT_TRUE(fs::is_empty(dir_ / "copies"));  // scratch copies are gone after loading
+}
+
+TEST_F(NlpPredictorTest, StartsFromAPresetWithATokenizer) {
+  WriteModel("tok-holder", nn::Architecture::kBert, nn::Objective::kNoObjective);
+  json req = {{"tokenizer", {{"path", "models/tok-holder/vocab.txt"}}},
+              {"model", {{"preset", "bert-tiny"}, {"objective", "text-classification"}, {"labels", {"x", "y"}}}},
+              {"predict_input", {{"input_text", {"the cat"}}}}};
+  auto r = predictor_->Predict(req);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_TRUE((*r)["model"]["from_scratch"].get<bool>());
+  EXPECT_TRUE((*r)["predictions"][0]["label"] == "x" || (*r)["predictions"][0]["label"] == "y");
+  req.erase("tokenizer");
+  auto no_tok = predictor_->Predict(req);
+  ASSERT_FALSE(no_tok.has_value());
+  EXPECT_EQ(no_tok.error().field(), "tokenizer");
+}
+
+TEST_F(NlpPredictorTest, BadRequestsAreClearErrors) {
+  WriteModel("ok", nn::Architecture::kBert, nn::Objective::kTextClassification);
+  struct Case {
+    json request;
+    StatusCode code;
+    std::string field;
+  };
+  const Case cases[] = {
+      {Request("models/missing", "text-classification", {"x"}), StatusCode::kInvalidArgument, "model.path"},
+      {Request("models/ok", "causal-lm", {"x"}), StatusCode::kUnimplemented, "model.objective"},
+      {Request("models/ok", "text-classification", json::array()), StatusCode::kInvalidArgument,
+       "predict_input.input_text"},
+      {Request("models/ok", "text-classification", {1, 2}), StatusCode::kInvalidArgument, "predict_input.input_text"},
+      {Request("models/ok", "text-classification", {"x"}, {{"top_k", 0}}), StatusCode::kInvalidArgument,
+       "predict_input.top_k"},
+      {Request("models/ok", "no-objective", {"x"}, {{"pooling", "max"}}), StatusCode::kInvalidArgument,
+       "predict_input.pooling"},
+      {Request("models/ok", "text-classification", {"x"}, {{"device", "tpu"}}), StatusCode::kInvalidArgument,
+       "predict_input.device"},
+      {Request("../etc", "text-classification", {"x"}), StatusCode::kInvalidArgument, "model.path"},
+      // A classification request for a masked-LM checkpoint: the classifier is missing.
+      {Request("models/ok", "masked-lm", {"[MASK]"}), StatusCode::kInvalidArgument, "model.path"},
+  };
+  for (const auto& c : cases) {
+    auto r = predictor_->Predict(c.request);
+    ASSERT_FALSE(r.has_value()) << c.request.dump();
+    EXPECT_EQ(r.error().code(), c.code) << c.request.dump() << " " << r.error().ToString();
+    EXPECT_EQ(r.error().field(), c.field) << c.request.dump() << " " << r.error().ToString();
+  }
+  // Invalid UTF-8 is replaced, not fatal.
+  auto bad_utf8 = predictor_->Predict(Request("models/ok", "text-classification", {std::string("the \xff cat")}));
+  EXPECT_TRUE(bad_utf8.has_value());
+}
+
+TEST_F(NlpPredictorTest, PredictsFromALocalDirectory) {
+  fs::path dir = WriteModel("local", nn::Architecture::kBert, nn::Objective::kTextClassification);
+  auto r = predictor_->PredictLocal(dir, std::nullopt, "text-classification", {{"input_text", {"the cat"}}});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  auto want = Direct(dir, "the cat");
+  EXPECT_NEAR((*r)["predictions"][0]["score"].get<double>(), *std::max_element(want.begin(), want.end()), 1e-5);
+  auto missing = predictor_->PredictLocal(dir_ / "nope", std::nullopt, "text-classification", {{"input_text", {"x"}}});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().field(), "model.path");
+}
+
+}  // namespace
+}  // namespace mlaas::predict
