@@ -10,6 +10,7 @@
 
 #include "common/result.h"
 #include "metadata/task_store.h"
+#include "predict/nlp_predictor.h"
 #include "storage/storage_registry.h"
 #include "tasks/task_manager.h"
 
@@ -32,6 +33,8 @@ struct ApiServices {
   storage::StorageRegistry& storage;
   metadata::TaskStore& task_store;
   tasks::TaskManager& tasks;
+  // Synchronous NLP prediction; null: the predict route answers 501.
+  predict::NlpPredictor* nlp_predictor = nullptr;
 };
 
 class ApiServer {

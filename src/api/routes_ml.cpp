@@ -1,6 +1,9 @@
 // The ML endpoints of SPEC.md §1 and the dataset-statistics task. Each validates its body
 // against the SPEC request blocks and resolves every storage path before doing anything;
 // a capability this build does not have yet answers 501, never a made-up result.
+#include <functional>
+#include <optional>
+
 #include "api/schemas.h"
 #include "api/server_state.h"
 #include "dataset/dataset_stats.h"
@@ -23,6 +26,9 @@ struct MlRoute {
   std::string task_type;   // empty: answered synchronously
   std::string capability;  // named in the 501 message
 };
+
+// Answers a synchronous route, or nothing where this server has no such service.
+using SyncRunner = std::function<std::optional<Result<json>>(ServerState&, const json&)>;
 
 // Resolves every {path, storage_type} block of the body; errors name the field.
 Status ResolveStorage(ServerState& s, const json& body) {
@@ -105,7 +111,7 @@ void AddMlRoutes(ServerState& s) {
       {"/api/v1/ml/nlp/predict", "Predict with an NLP model (classification, fill-mask, ...)",
        Object({{"tokenizer", schemas::Tokenizer()},
                {"model", schemas::Model(nlp_predict_objectives, true)},
-               {"predict_input", schemas::TextInput(false)}},
+               {"predict_input", schemas::NlpPredictInput()}},
               {"model", "predict_input"}),
        "", "NLP prediction"},
       {"/api/v1/ml/nlp/search", "Semantic search of query texts over a dataset",
@@ -132,7 +138,15 @@ void AddMlRoutes(ServerState& s) {
        "nlp_vector_index", "Vector-store indexing"},
   };
 
+  const std::map<std::string, SyncRunner> runners = {
+      {"/api/v1/ml/nlp/predict", [](ServerState& st, const json& body) -> std::optional<Result<json>> {
+         if (st.services.nlp_predictor == nullptr) return std::nullopt;
+         return st.services.nlp_predictor->Predict(body);
+       }}};
+
   for (const auto& r : routes) {
+    auto runner = runners.find(r.pattern);
+    SyncRunner run = runner == runners.end() ? SyncRunner() : runner->second;
     const bool is_task = !r.task_type.empty();
     std::map<int, std::string> responses = {
         {400, "invalid request; error.field names the offending field"},
@@ -147,11 +161,17 @@ void AddMlRoutes(ServerState& s) {
                   .request_schema = r.schema,
                   .responses = responses,
                   .response_schema = is_task ? schemas::TaskAccepted() : json(),
-                  .handler = [&s, r](RequestContext& ctx) {
+                  .handler = [&s, r, run](RequestContext& ctx) {
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
                       if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);
                       return SubmitTask(s, ctx, r.task_type);
+                    }
+                    if (run) {
+                      if (auto result = run(s, ctx.body)) {
+                        if (!result->has_value()) return ctx.Error(result->error());
+                        return ctx.Json(200, **result);
+                      }
                     }
                     ctx.Error(Unimplemented(r.capability +
                                             " is not available in this version of mlaas yet"));

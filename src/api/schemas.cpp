@@ -124,6 +124,16 @@ json TextInput(bool allow_top_k) {
   return Object(props, {"input_text"});
 }
 
+json NlpPredictInput() {
+  json s = TextInput(true);
+  s["properties"]["top_k"] =
+      Int(1, 1000, "classification: also return the k best labels; fill-mask: candidates per mask (default 5)");
+  s["properties"]["pooling"] = Enum({"mean", "cls"}, "no-objective: sentence embedding pooling (default mean)");
+  s["properties"]["normalize"] = {{"type", "boolean"}, {"description", "no-objective: L2-normalise embeddings"}};
+  s["properties"]["device"] = Str("cpu, cuda or cuda:N (default: the server's --device)", 32);
+  return s;
+}
+
 json ImageInput() {
   json s = Object({{"images", {{"type", "array"}, {"minItems", 1}, {"maxItems", 1024},
                                {"items", {{"type", "string"}, {"minLength", 1}}},

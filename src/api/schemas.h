@@ -16,7 +16,8 @@ nlohmann::json Model(const std::vector<std::string>& objectives, bool objective_
 nlohmann::json ModelTrain();
 nlohmann::json Dataset(const std::vector<std::string>& formats);
 nlohmann::json Save(const std::string& format = "");  // model_save / vector_store_save
-nlohmann::json TextInput(bool allow_top_k);           // predict_input / search_input
+nlohmann::json TextInput(bool allow_top_k);           // search_input
+nlohmann::json NlpPredictInput();                     // predict_input of NLP predict
 nlohmann::json ImageInput();
 nlohmann::json TokenizerTrain();
 

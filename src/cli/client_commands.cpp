@@ -13,14 +13,14 @@ namespace mlaas::cli {
 using client::ApiClient;
 using nlohmann::json;
 
-namespace {
-
 int ReportError(const Status& st) {
   std::cerr << "error: " << st.message();
   if (!st.field().empty()) std::cerr << " (field: " << st.field() << ")";
   std::cerr << "\n";
   return kExitFailed;
 }
+
+namespace {
 
 // Creates a client and runs `fn` with it; failures print and become exit code 1.
 int WithClient(const ClientOptions& o, const std::function<int(ApiClient&)>& fn) {

@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "common/status.h"
+
 namespace mlaas::cli {
 
 // Exit codes of client commands.
@@ -20,6 +22,9 @@ struct ClientOptions {
   bool json = false;
   int timeout_seconds = 60;
 };
+
+// Prints "error: message (field: f)" to stderr; returns kExitFailed.
+int ReportError(const Status& st);
 
 // Adds the client subcommands to `app`. Each one, when run, stores its exit code in
 // `*exit_code`.

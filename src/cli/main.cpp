@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/client_commands.h"
+#include "cli/model_commands.h"
 #include "cli/server_command.h"
 #include "cli/tokenizer_commands.h"
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
 
   AddClientCommands(app, client, &exit_code);
   AddTokenizerCommands(app, &client.json, &exit_code);
+  AddModelCommands(app, client, &exit_code);
 
   try {
     app.parse(argc, argv);

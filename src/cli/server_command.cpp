@@ -14,6 +14,7 @@
 #include "dataset/dataset_stats.h"
 #include "metadata/task_store.h"
 #include "nlp_tasks/tokenizer_task.h"
+#include "predict/nlp_predictor.h"
 #include "storage/local_object_store.h"
 #include "tasks/task_manager.h"
 
@@ -76,6 +77,19 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
       ->envname("MLAAS_TASK_LEASE_SECONDS")
       ->check(CLI::Range(3, 86400))
       ->capture_default_str();
+  cmd.add_option("--device", c.device, "Where models run: cpu, cuda or cuda:N (cuda needs a CUDA build of libtorch)")
+      ->envname("MLAAS_DEVICE")
+      ->capture_default_str();
+  cmd.add_option("--threads", c.threads, "libtorch threads per forward/backward pass (0: one per core)")
+      ->envname("MLAAS_THREADS")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  if (api) {
+    cmd.add_option("--model-cache", c.model_cache, "Models kept loaded for prediction (least recently used out)")
+        ->envname("MLAAS_MODEL_CACHE")
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
+  }
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off")
       ->envname("MLAAS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -188,7 +202,13 @@ int RunServer(const ServerConfig& c, bool api) {
   options.max_upload_bytes = c.max_upload_bytes;
   options.http_threads = c.http_threads;
   options.version = MLAAS_VERSION;
-  auto server = api::ApiServer::Create(options, {storage, **store, manager});
+  predict::PredictorOptions predict_options;
+  predict_options.device = c.device;
+  predict_options.threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  predict_options.cache_capacity = static_cast<size_t>(c.model_cache);
+  predict_options.scratch = data / "tmp";
+  predict::NlpPredictor predictor(storage, predict_options);
+  auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor});
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();
   if (!port.has_value()) return Fail(port.error());

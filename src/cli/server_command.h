@@ -21,6 +21,9 @@ struct ServerConfig {
   int task_max_attempts = 3;
   int task_lease_seconds = 30;
   std::string port_file;
+  std::string device = "cpu";  // where models run: cpu, cuda, cuda:N
+  int threads = 0;             // libtorch intra-op threads (0: one per core)
+  int model_cache = 4;         // loaded models kept for prediction
 };
 
 // Registers the options of `serve` (api=true) or `worker` (api=false) on `cmd`.

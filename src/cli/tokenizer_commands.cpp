@@ -7,6 +7,7 @@
 
 #include "cli/client_commands.h"
 #include "cli/output.h"
+#include "common/file_util.h"
 #include "common/text.h"
 #include "tokenizers/trainer.h"
 
@@ -25,20 +26,6 @@ std::u32string DecodeUtf8OrEmpty(const std::string& s) {
 int Fail(const std::string& message) {
   std::cerr << "error: " << message << "\n";
   return kExitFailed;
-}
-
-Status WriteAtomically(const fs::path& file, const std::string& content) {
-  fs::path tmp = file;
-  tmp += ".tmp-" + NewUuid().substr(0, 8);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    if (!out) return Internal("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec) return Internal("cannot write " + file.string() + ": " + ec.message());
-  return Status::Ok();
 }
 
 struct TrainArgs {
@@ -104,7 +91,7 @@ int Train(const TrainArgs& a, bool as_json) {
   if (ec) return Fail("cannot create " + a.output + ": " + ec.message());
   json files = json::array();
   for (const auto& [name, content] : tokenizers::TokenizerFiles(**trained)) {
-    if (Status st = WriteAtomically(fs::path(a.output) / name, content); !st.ok()) return Fail(st.message());
+    if (Status st = WriteFileAtomic(fs::path(a.output) / name, content); !st.ok()) return Fail(st.message());
     files.push_back((fs::path(a.output) / name).string());
   }
   auto coverage = tokenizers::MeasureCoverage(**trained, counter);

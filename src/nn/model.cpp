@@ -1,5 +1,7 @@
 #include "nn/model.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -424,6 +426,10 @@ Result<torch::Device> ParseDevice(const std::string& name) {
 int ConfigureThreads(int n) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
+  // libtorch's GEMMs run on OpenBLAS, whose own thread pool would compete with torch's
+  // (PLATFORM-NOTES: 10x slower); torch's threads split the work instead.
+  using SetThreads = void (*)(int);
+  if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(1);
   if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
   return torch::get_num_threads();
 }

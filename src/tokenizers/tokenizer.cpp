@@ -568,7 +568,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem::path& 
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
-    if (path.filename() == "vocab.txt") return Load(path.parent_path());
+    if (path.filename() == "vocab.txt") return Load(path.has_parent_path() ? path.parent_path() : fs::path("."));
     MLAAS_ASSIGN_OR_RETURN(json j, ReadJsonFile(path));
     return FromJson(j);
   }

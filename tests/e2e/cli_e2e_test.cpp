@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "e2e/server_process.h"
+#include "e2e/cli_runner.h"
 #include "common/text.h"
 #include "testutil/temp_dir.h"
 
@@ -12,17 +12,6 @@ namespace mlaas::testing {
 namespace {
 
 using nlohmann::json;
-
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 class CliE2eTest : public ::testing::Test {
  protected:
@@ -39,20 +28,10 @@ class CliE2eTest : public ::testing::Test {
 
   // Runs `mlaas --server URL <args>`; stdin is empty.
   CliResult Run(const std::vector<std::string>& args, bool with_server = true) {
-    std::string cmd = Quote(MlaasBinary());
-    if (with_server) cmd += " --server " + Quote(server_->url());
-    for (const auto& a : args) cmd += " " + Quote(a);
-    auto err_file = dir_->path() / "stderr.txt";
-    cmd += " 2>" + Quote(err_file.string()) + " </dev/null";
-    CliResult r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-    int status = ::pclose(p);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = ReadFile(err_file);
-    return r;
+    std::vector<std::string> all;
+    if (with_server) all = {"--server", server_->url()};
+    all.insert(all.end(), args.begin(), args.end());
+    return RunMlaas(all, dir_->path() / "stderr.txt");
   }
 
   static TempDir* dir_;

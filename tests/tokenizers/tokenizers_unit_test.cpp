@@ -212,6 +212,12 @@ TEST(TokenizerTest, LoadsLegacyBertAndRobertaFiles) {
   EXPECT_EQ(e->tokens, (std::vector<std::string>{"[CLS]", "hello", ",", "world", "##s", "[MASK]", "[SEP]"}));
   EXPECT_EQ(e->special_tokens_mask, (std::vector<uint8_t>{1, 0, 0, 0, 0, 0, 1}));
   EXPECT_EQ((*(*bert)->Decode(e->ids, true)), "hello, worlds");
+  // The vocab.txt file itself, also by a path relative to the working directory.
+  EXPECT_TRUE(Tokenizer::Load(dir / "bert/vocab.txt").has_value());
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir / "bert");
+  EXPECT_TRUE(Tokenizer::Load("vocab.txt").has_value());
+  std::filesystem::current_path(cwd);
 
   std::string vocab = "{";
   for (int b = 0; b < 256; ++b) {

@@ -1,0 +1,259 @@
+#include "cli/model_commands.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "cli/output.h"
+#include "client/api_client.h"
+#include "common/file_util.h"
+#include "common/text.h"
+#include "nn/config.h"
+#include "nn/init_model.h"
+#include "predict/nlp_predictor.h"
+#include "storage/storage_registry.h"
+
+namespace mlaas::cli {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct InitArgs {
+  std::string preset, config, objective = "masked-lm", labels, tokenizer, output;
+  uint64_t seed = 42;
+};
+
+int Init(const InitArgs& a, bool as_json) {
+  nn::InitModelSpec spec;
+  spec.preset = a.preset;
+  spec.config_file = a.config;
+  spec.objective = a.objective;
+  for (const auto& l : Split(a.labels, ',')) {
+    if (!Trim(l).empty()) spec.labels.emplace_back(Trim(l));
+  }
+  spec.tokenizer = a.tokenizer;
+  spec.output = a.output;
+  spec.seed = a.seed;
+  auto r = nn::InitModelDirectory(spec);
+  if (!r.has_value()) return ReportError(r.error());
+  if (as_json) {
+    PrintJson(*r);
+  } else {
+    std::printf("wrote %s: %s (%s), %lld layers, hidden %lld, %.1fM parameters, vocabulary %lld\n",
+                a.output.c_str(), (*r)["architecture"].get<std::string>().c_str(),
+                (*r)["model_type"].get<std::string>().c_str(), (*r)["layers"].get<long long>(),
+                (*r)["hidden_size"].get<long long>(), (*r)["parameters"].get<double>() / 1e6,
+                (*r)["vocab_size"].get<long long>());
+  }
+  return kExitOk;
+}
+
+struct PredictArgs {
+  std::string model, tokenizer, objective, input, pooling, device, storage_type = "local";
+  std::vector<std::string> texts;
+  int top_k = 0;
+  bool normalize = false, remote = false;
+  int threads = 0;
+  size_t batch_size = 32;
+};
+
+// The objective config.json's architectures name ("BertForMaskedLM" -> masked-lm).
+Result<std::string> ObjectiveOf(const fs::path& model_dir) {
+  MLAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(model_dir / "config.json", 16u << 20));
+  MLAAS_ASSIGN_OR_RETURN(nn::ModelConfig config, nn::LoadConfig(text));
+  auto o = nn::ObjectiveFromArchitectures(config);
+  if (!o) return InvalidArgument("config.json does not name the model's objective: pass --objective", "objective");
+  return std::string(nn::ObjectiveName(*o));
+}
+
+std::string Short(const std::string& s, size_t n = 48) {
+  if (s.size() <= n) return s;
+  size_t cut = n - 3;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8 characters
+  return s.substr(0, cut) + "...";
+}
+
+void PrintHuman(const std::string& objective, const std::vector<std::string>& texts, const json& predictions) {
+  std::vector<std::vector<std::string>> rows;
+  char buf[64];
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const json& p = predictions[i];
+    if (objective == "text-classification") {
+      std::snprintf(buf, sizeof buf, "%.4f", p["score"].get<double>());
+      std::string others;
+      for (const auto& e : p.value("top_k", json::array())) {
+        std::snprintf(buf + 32, 32, "%.3f", e["score"].get<double>());
+        others += (others.empty() ? "" : ", ") + e["label"].get<std::string>() + " " + (buf + 32);
+      }
+      rows.push_back({Short(texts[i]), p["label"].get<std::string>(), buf, others});
+    } else if (objective == "masked-lm") {
+      std::string candidates;
+      for (const auto& m : p["masks"]) {
+        std::string one;
+        for (const auto& c : m["candidates"]) {
+          std::snprintf(buf, sizeof buf, "%.3f", c["score"].get<double>());
+          one += (one.empty() ? "" : " ") + c["token"].get<std::string>() + "(" + buf + ")";
+        }
+        candidates += (candidates.empty() ? "" : " | ") + one;
+      }
+      rows.push_back({Short(texts[i]), p["sequence"].get<std::string>(), candidates});
+    } else {
+      const json& e = p["embedding"];
+      double norm = 0;
+      std::string head;
+      for (size_t j = 0; j < e.size(); ++j) {
+        norm += e[j].get<double>() * e[j].get<double>();
+        if (j < 4) {
+          std::snprintf(buf, sizeof buf, "%.4f", e[j].get<double>());
+          head += (head.empty() ? "" : " ") + std::string(buf);
+        }
+      }
+      std::snprintf(buf, sizeof buf, "%.4f", std::sqrt(norm));
+      rows.push_back({Short(texts[i]), std::to_string(e.size()), buf, head + " ..."});
+    }
+  }
+  if (objective == "text-classification") {
+    PrintTable({"TEXT", "LABEL", "SCORE", "TOP_K"}, rows);
+  } else if (objective == "masked-lm") {
+    PrintTable({"TEXT", "FILLED", "CANDIDATES"}, rows);
+  } else {
+    PrintTable({"TEXT", "DIM", "NORM", "EMBEDDING"}, rows);
+  }
+}
+
+int Predict(PredictArgs a, const ClientOptions& client) {
+  std::vector<std::string> texts = a.texts;
+  if (!a.input.empty()) {
+    std::ifstream in(a.input, std::ios::binary);
+    if (!in) return ReportError(InvalidArgument("cannot read " + a.input, "input"));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      texts.push_back(std::move(line));
+    }
+  }
+  if (texts.empty()) return ReportError(InvalidArgument("no texts: give --text or --input", "text"));
+  if (a.objective.empty()) {
+    if (a.remote) return ReportError(InvalidArgument("--objective is required with --remote", "objective"));
+    auto o = ObjectiveOf(a.model);
+    if (!o.has_value()) return ReportError(o.error());
+    a.objective = *o;
+  }
+  json options = json::object();
+  if (a.top_k > 0) options["top_k"] = a.top_k;
+  if (!a.pooling.empty()) options["pooling"] = a.pooling;
+  if (a.normalize) options["normalize"] = true;
+  if (!a.device.empty()) options["device"] = a.device;
+
+  std::unique_ptr<predict::NlpPredictor> local;
+  storage::StorageRegistry no_storage;
+  std::unique_ptr<client::ApiClient> http;
+  if (a.remote) {
+    auto c = client::ApiClient::Create(client.server, client.timeout_seconds);
+    if (!c.has_value()) return ReportError(c.error());
+    http = std::move(*c);
+  } else {
+    predict::PredictorOptions po;
+    po.threads = a.threads;
+    po.max_batch = a.batch_size;
+    po.device = a.device.empty() ? "cpu" : a.device;
+    local = std::make_unique<predict::NlpPredictor>(no_storage, po);
+  }
+  // Requests of at most 1024 texts (the API's limit), printed as they come.
+  const size_t chunk = 1024;
+  for (size_t start = 0; start < texts.size(); start += chunk) {
+    std::vector<std::string> part(texts.begin() + start, texts.begin() + std::min(texts.size(), start + chunk));
+    json input = options;
+    input["input_text"] = part;
+    Result<json> r = InvalidArgument("unreachable");
+    if (a.remote) {
+      json body = {{"model", {{"path", a.model}, {"storage_type", a.storage_type}, {"objective", a.objective}}},
+                   {"predict_input", input}};
+      if (!a.tokenizer.empty()) body["tokenizer"] = {{"path", a.tokenizer}, {"storage_type", a.storage_type}};
+      r = http->Post("/api/v1/ml/nlp/predict", body);
+    } else {
+      r = local->PredictLocal(a.model, a.tokenizer.empty() ? std::nullopt : std::optional<fs::path>(a.tokenizer),
+                              a.objective, input);
+    }
+    if (!r.has_value()) return ReportError(r.error());
+    if (client.json) {
+      for (size_t i = 0; i < part.size(); ++i) {
+        json line = {{"text", part[i]}};
+        line.update((*r)["predictions"][i]);
+        std::cout << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+      }
+    } else {
+      PrintHuman(a.objective, part, (*r)["predictions"]);
+      const json& t = (*r)["timing_ms"];
+      std::fprintf(stderr, "%zu texts, %lld tokens: tokenize %.1f ms, forward %.1f ms, post-process %.1f ms\n",
+                   part.size(), (*r)["tokens"].get<long long>(), t["tokenize"].get<double>(),
+                   t["forward"].get<double>(), t["postprocess"].get<double>());
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
+  auto* model = app.add_subcommand("model", "Create model directories locally (no server needed)");
+  model->require_subcommand(1);
+  auto init_args = std::make_shared<InitArgs>();
+  auto* init = model->add_subcommand(
+      "init", "Write a new model directory (config.json, model.safetensors, tokenizer) from a preset or a "
+              "Hugging Face config, initialised as transformers does, sized for the tokenizer");
+  std::string presets;
+  for (const auto& p : nn::PresetNames()) presets += (presets.empty() ? "" : ", ") + p;
+  auto* preset = init->add_option("--preset", init_args->preset, "Built-in shape: " + presets);
+  auto* config = init->add_option("--config", init_args->config, "A Hugging Face config.json (bert, distilbert, roberta)")
+                     ->check(CLI::ExistingFile);
+  preset->excludes(config);
+  init->add_option("--objective", init_args->objective, "text-classification, masked-lm or no-objective")
+      ->check(CLI::IsMember({"text-classification", "masked-lm", "no-objective"}))
+      ->capture_default_str();
+  init->add_option("--labels", init_args->labels, "Comma-separated class labels (text-classification)");
+  init->add_option("--tokenizer", init_args->tokenizer, "tokenizer.json, vocab.txt or a tokenizer directory")
+      ->required();
+  init->add_option("--output", init_args->output, "Model directory to write")->required();
+  init->add_option("--seed", init_args->seed, "Seed of the weight initialisation")->capture_default_str();
+  init->callback([init_args, &client, exit_code, preset, config] {
+    if (preset->count() + config->count() != 1) {
+      std::cerr << "error: give --preset or --config\n";
+      *exit_code = kExitUsage;
+      return;
+    }
+    *exit_code = Init(*init_args, client.json);
+  });
+
+  auto pa = std::make_shared<PredictArgs>();
+  auto* predict = app.add_subcommand(
+      "predict", "NLP predictions: text-classification labels, fill-mask candidates or embeddings; locally on a "
+                 "model directory, or on the server with --remote");
+  predict->add_option("--model", pa->model, "Model directory (with --remote: its path in the server's storage)")
+      ->required();
+  predict->add_option("--tokenizer", pa->tokenizer, "Tokenizer file or directory (default: the model directory)");
+  predict->add_option("--objective", pa->objective,
+                      "text-classification, masked-lm or no-objective (default: what config.json names)");
+  predict->add_option("--text", pa->texts, "A text to predict (repeatable)");
+  predict->add_option("--input", pa->input, "A file of texts, one per line")->check(CLI::ExistingFile);
+  predict->add_option("--top-k", pa->top_k, "Labels (classification) or candidates per mask (fill-mask, default 5)")
+      ->check(CLI::Range(1, 1000));
+  predict->add_option("--pooling", pa->pooling, "Embedding pooling: mean (default) or cls")
+      ->check(CLI::IsMember({"mean", "cls"}));
+  predict->add_flag("--normalize", pa->normalize, "L2-normalise embeddings");
+  predict->add_option("--device", pa->device, "cpu, cuda or cuda:N");
+  predict->add_option("--threads", pa->threads, "libtorch threads (local; 0: the library default)")
+      ->check(CLI::Range(0, 1024));
+  predict->add_option("--batch-size", pa->batch_size, "Texts per forward pass (local)")
+      ->check(CLI::Range(size_t{1}, size_t{4096}))
+      ->capture_default_str();
+  predict->add_flag("--remote", pa->remote, "Send the request to the server (--server) instead of running locally");
+  predict->add_option("--storage-type", pa->storage_type, "With --remote: where the model lives (local, s3, ...)")
+      ->capture_default_str();
+  predict->callback([pa, &client, exit_code] { *exit_code = Predict(*pa, client); });
+}
+
+}  // namespace mlaas::cli

@@ -1,0 +1,74 @@
+#include "nn/init_model.h"
+
+#include "common/file_util.h"
+#include "nn/model.h"
+#include "tokenizers/tokenizer.h"
+
+namespace mlaas::nn {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+Result<json> InitModelDirectory(const InitModelSpec& spec) {
+  if (spec.preset.empty() == spec.config_file.empty())
+    return InvalidArgument("give exactly one of a preset or a config file", "preset");
+  MLAAS_ASSIGN_OR_RETURN(Objective objective, ParseObjective(spec.objective));
+  if (objective != Objective::kTextClassification && !spec.labels.empty())
+    return InvalidArgument("labels only apply to text-classification", "labels");
+  auto tokenizer = tokenizers::Tokenizer::Load(spec.tokenizer);
+  if (!tokenizer) return InvalidArgument("cannot load the tokenizer: " + tokenizer.error().message(), "tokenizer");
+
+  json block = json::object();
+  if (!spec.preset.empty()) {
+    block["preset"] = spec.preset;
+  } else {
+    auto text = ReadFile(spec.config_file, 16u << 20);
+    if (!text) return InvalidArgument(text.error().message(), "config");
+    json j = json::parse(*text, nullptr, false);
+    if (j.is_discarded()) return InvalidArgument(spec.config_file.string() + " is not valid JSON", "config");
+    block["config"] = std::move(j);
+  }
+  std::optional<int64_t> pad;
+  for (const char* name : {"[PAD]", "<pad>"}) {
+    if (auto id = (*tokenizer)->TokenToId(name)) {
+      pad = *id;
+      break;
+    }
+  }
+  MLAAS_ASSIGN_OR_RETURN(ModelConfig config, ScratchConfig(block, static_cast<int64_t>((*tokenizer)->VocabSize()),
+                                                           pad, spec.labels));
+  int64_t parameters = 0;
+  try {
+    TransformerModel model(config, objective);
+    InitWeights(*model, spec.seed);
+    for (const auto& p : model->parameters()) parameters += p.numel();
+    if (Status s = SaveModelDir(*model, spec.output); !s.ok()) return s;
+  } catch (const c10::Error& e) {
+    return Internal(std::string("building the model failed: ") + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return ResourceExhausted("not enough memory for a " + spec.preset + " model");
+  }
+  if (Status s = (*tokenizer)->Save(spec.output / "tokenizer.json"); !s.ok()) return s;
+  // The legacy files too, for tools that read only those.
+  const fs::path src = fs::is_directory(spec.tokenizer)        ? spec.tokenizer
+                       : spec.tokenizer.has_parent_path() ? spec.tokenizer.parent_path()
+                                                          : fs::path(".");
+  for (const char* name : {"vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"}) {
+    std::error_code ec;
+    if (fs::exists(src / name) && fs::absolute(src / name) != fs::absolute(spec.output / name)) {
+      fs::copy_file(src / name, spec.output / name, fs::copy_options::overwrite_existing, ec);
+      if (ec) return Internal("cannot copy " + std::string(name) + ": " + ec.message());
+    }
+  }
+  return json{{"output", spec.output.string()},
+              {"model_type", std::string(ArchitectureName(config.architecture))},
+              {"objective", std::string(ObjectiveName(objective))},
+              {"architecture", ArchitectureClassName(config.architecture, objective)},
+              {"parameters", parameters},
+              {"vocab_size", config.vocab_size},
+              {"layers", config.num_hidden_layers},
+              {"hidden_size", config.hidden_size},
+              {"labels", config.id2label}};
+}
+
+}  // namespace mlaas::nn

@@ -1,0 +1,31 @@
+// `mlaas model init`: a new model directory from a preset or a config, sized for a tokenizer,
+// with weights initialised as transformers does — so users pre-train without downloading
+// anything. No libtorch in this header (the CLI includes it).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace mlaas::nn {
+
+struct InitModelSpec {
+  std::string preset;                  // one of PresetNames(), or
+  std::filesystem::path config_file;   // a Hugging Face config.json
+  std::string objective = "masked-lm";  // text-classification, masked-lm, no-objective
+  std::vector<std::string> labels;     // classes of a text-classification head
+  std::filesystem::path tokenizer;     // tokenizer.json, vocab.txt or a tokenizer directory
+  std::filesystem::path output;        // the model directory to write
+  uint64_t seed = 42;
+};
+
+// Writes config.json, model.safetensors and the tokenizer (tokenizer.json, plus vocab.txt /
+// vocab.json + merges.txt when the source has them) to spec.output. Returns a summary:
+// {"output", "model_type", "objective", "parameters", "vocab_size", "config"}.
+Result<nlohmann::json> InitModelDirectory(const InitModelSpec& spec);
+
+}  // namespace mlaas::nn

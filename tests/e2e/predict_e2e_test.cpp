@@ -1,0 +1,207 @@
+// End-to-end: NLP prediction for the three architectures and three objectives — models made
+// with `mlaas model init` from tokenizers made with `mlaas tokenizer train`, served by the real
+// server over HTTP, and the `mlaas predict` CLI locally and with --remote.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "e2e/cli_runner.h"
+#include "testutil/temp_dir.h"
+
+namespace mlaas::testing {
+namespace {
+
+using nlohmann::json;
+
+CliResult RunCli(const std::vector<std::string>& args) { return RunMlaas(args); }
+
+const char* kCorpus[] = {
+    "Frascati Natl Lab INFN LNF, Natl Inst Nucl Phys, Italy",
+    "Bari INFN, Via E Orabona 4, I-70125 Bari, Italy",
+    "INAF IASF Milano, Via Bassini 15, Milan, Italy",
+    "particles with the same mass but with opposite electric charges annihilate",
+    "the detector measures the electric charge and the mass of each particle",
+    "dark matter searches at the national laboratory",
+};
+
+// A preset name, or a config file written by the suite (small shapes keep it fast).
+struct ModelCase {
+  std::string name, preset, objective, tokenizer;
+  size_t dim;
+};
+
+class PredictE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    server_ = new ServerProcess(dir_->path() / "data", {"--threads", "1"});
+    std::string corpus;
+    for (int rep = 0; rep < 20; ++rep)
+      for (const char* line : kCorpus) corpus += std::string(line) + "\n";
+    dir_->Write("corpus.txt", corpus);
+    dir_->Write("distilbert.json",
+                R"({"model_type": "distilbert", "dim": 64, "n_layers": 2, "n_heads": 4, "hidden_dim": 128})");
+    dir_->Write("roberta.json", R"({"model_type": "roberta", "hidden_size": 48, "num_hidden_layers": 2,
+                                    "num_attention_heads": 4, "intermediate_size": 96, "max_position_embeddings": 130})");
+    const std::string objects = (dir_->path() / "data" / "objects").string();
+    auto wp = RunCli({"tokenizer", "train", "--model", "wordpiece", "--vocab-size", "300", "--lowercase",
+                      "--special-tokens", "[PAD],[UNK],[CLS],[SEP],[MASK]", "--input",
+                      (dir_->path() / "corpus.txt").string(), "--output", objects + "/tokenizers/wp"});
+    ASSERT_EQ(wp.exit_code, 0) << wp.out;
+    auto bpe = RunCli({"tokenizer", "train", "--model", "bpe", "--vocab-size", "400", "--special-tokens",
+                       "<s>,<pad>,</s>,<unk>,<mask>", "--input", (dir_->path() / "corpus.txt").string(), "--output",
+                       objects + "/tokenizers/bpe"});
+    ASSERT_EQ(bpe.exit_code, 0) << bpe.out;
+    for (const auto& m : Cases()) {
+      const bool preset = m.preset == "bert-tiny";
+      std::vector<std::string> args = {"model", "init", preset ? "--preset" : "--config",
+                                       preset ? m.preset : (dir_->path() / m.preset).string(), "--objective", m.objective,
+                                       "--tokenizer", objects + "/tokenizers/" + m.tokenizer,
+                                       "--output", objects + "/models/" + m.name, "--seed", "7"};
+      if (m.objective == "text-classification") {
+        args.push_back("--labels");
+        args.push_back("BA,LNF,MI,NoSite");
+      }
+      auto r = RunCli(args);
+      ASSERT_EQ(r.exit_code, 0) << m.name << ": " << r.out;
+    }
+    Status st = server_->Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete dir_;
+  }
+  void SetUp() override { client_ = server_->Client(); }
+  void TearDown() override { ASSERT_TRUE(server_->Running()) << server_->Log(); }
+
+  static std::vector<ModelCase> Cases() {
+    std::vector<ModelCase> out;
+    for (const char* objective : {"text-classification", "masked-lm", "no-objective"}) {
+      out.push_back({std::string("bert-") + objective, "bert-tiny", objective, "wp", 128});
+      out.push_back({std::string("distilbert-") + objective, "distilbert.json", objective, "wp", 64});
+      out.push_back({std::string("roberta-") + objective, "roberta.json", objective, "bpe", 48});
+    }
+    return out;
+  }
+
+  client::Response Predict(const json& body) {
+    auto r = client_->Call("POST", "/api/v1/ml/nlp/predict", body.dump());
+    EXPECT_TRUE(r.has_value());
+    return r.has_value() ? *r : client::Response{};
+  }
+
+  static json Body(const std::string& model, const std::string& objective, std::vector<std::string> texts,
+                   json extra = json::object()) {
+    json input = {{"input_text", std::move(texts)}};
+    input.update(extra);
+    return {{"model", {{"path", "models/" + model}, {"storage_type", "local"}, {"objective", objective}}},
+            {"predict_input", input}};
+  }
+
+  static TempDir* dir_;
+  static ServerProcess* server_;
+  std::unique_ptr<client::ApiClient> client_;
+};
+TempDir* PredictE2eTest::dir_ = nullptr;
+ServerProcess* PredictE2eTest::server_ = nullptr;
+
+std::string Mask(const std::string& tokenizer) { return tokenizer == "bpe" ? "<mask>" : "[MASK]"; }
+
+TEST_F(PredictE2eTest, EveryArchitectureAndObjectiveOverHttp) {
+  for (const auto& m : Cases()) {
+    SCOPED_TRACE(m.name);
+    std::vector<std::string> texts = {kCorpus[0], "Bari INFN, Italy", kCorpus[2]};
+    if (m.objective == "masked-lm") {
+      texts = {"particles with the same mass but with " + Mask(m.tokenizer) + " electric charges",
+               "the " + Mask(m.tokenizer) + " measures the " + Mask(m.tokenizer)};
+    }
+    auto r = Predict(Body(m.name, m.objective, texts, m.objective == "text-classification" ? json{{"top_k", 2}} : json::object()));
+    ASSERT_EQ(r.status, 200) << r.text;
+    const json& preds = r.body["predictions"];
+    ASSERT_EQ(preds.size(), texts.size());
+    EXPECT_EQ(r.body["model"]["objective"], m.objective);
+    if (m.objective == "text-classification") {
+      for (const auto& p : preds) {
+        EXPECT_TRUE(p["label"] == "BA" || p["label"] == "LNF" || p["label"] == "MI" || p["label"] == "NoSite");
+        EXPECT_GT(p["score"].get<double>(), 0.0);
+        EXPECT_EQ(p["top_k"].size(), 2u);
+        EXPECT_EQ(p["top_k"][0]["label"], p["label"]);
+      }
+    } else if (m.objective == "masked-lm") {
+      EXPECT_EQ(preds[0]["masks"].size(), 1u);
+      EXPECT_EQ(preds[1]["masks"].size(), 2u);
+      EXPECT_EQ(preds[0]["masks"][0]["candidates"].size(), 5u);
+      EXPECT_EQ(preds[0]["sequence"].get<std::string>().find(Mask(m.tokenizer)), std::string::npos);
+    } else {
+      for (const auto& p : preds) EXPECT_EQ(p["embedding"].size(), m.dim);
+    }
+  }
+}
+
+TEST_F(PredictE2eTest, SecondRequestHitsTheCache) {
+  auto body = Body("bert-no-objective", "no-objective", {"dark matter"}, {{"normalize", true}});
+  auto a = Predict(body);
+  auto b = Predict(body);
+  ASSERT_EQ(a.status, 200);
+  ASSERT_EQ(b.status, 200);
+  EXPECT_EQ(a.body["predictions"], b.body["predictions"]);
+  auto metrics = client_->Call("GET", "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_NE(metrics->text.find("/api/v1/ml/nlp/predict"), std::string::npos);
+}
+
+TEST_F(PredictE2eTest, ErrorsNameTheField) {
+  struct Case {
+    json body;
+    int status;
+    std::string field;
+  };
+  const Case cases[] = {
+      {Body("nope", "text-classification", {"x"}), 400, "model.path"},
+      {Body("bert-text-classification", "causal-lm", {"x"}), 501, "model.objective"},
+      {Body("bert-masked-lm", "masked-lm", {"no mask in here"}), 400, "predict_input.input_text"},
+      {Body("bert-no-objective", "no-objective", {"x"}, {{"pooling", "max"}}), 400, "predict_input.pooling"},
+      {Body("bert-no-objective", "no-objective", {"x"}, {{"device", "cuda:7"}}), 400, "predict_input.device"},
+      {Body("bert-no-objective", "no-objective", {}), 400, "predict_input.input_text"},
+      {Body("bert-masked-lm", "text-classification", {"x"}), 400, "model.path"},
+  };
+  for (const auto& c : cases) {
+    auto r = Predict(c.body);
+    EXPECT_EQ(r.status, c.status) << c.body.dump() << " -> " << r.text;
+    EXPECT_EQ(r.body["error"]["field"], c.field) << r.text;
+  }
+}
+
+TEST_F(PredictE2eTest, CliLocalAndRemoteAgreeWithTheServer) {
+  const std::string objects = (dir_->path() / "data" / "objects").string();
+  const std::string text = "INAF IASF Milano, Via Bassini 15, Milan, Italy";
+  auto http = Predict(Body("distilbert-text-classification", "text-classification", {text}));
+  ASSERT_EQ(http.status, 200);
+  auto local = RunCli({"predict", "--json", "--model", objects + "/models/distilbert-text-classification", "--text", text});
+  ASSERT_EQ(local.exit_code, 0) << local.out;
+  json line = json::parse(local.out.substr(0, local.out.find('\n')));
+  EXPECT_EQ(line["text"], text);
+  EXPECT_EQ(line["label"], http.body["predictions"][0]["label"]);
+  EXPECT_NEAR(line["score"].get<double>(), http.body["predictions"][0]["score"].get<double>(), 1e-5);
+
+  auto remote = RunCli({"--server", server_->url(), "predict", "--remote", "--json", "--model",
+                        "models/distilbert-text-classification", "--objective", "text-classification", "--text", text});
+  ASSERT_EQ(remote.exit_code, 0) << remote.out;
+  json rline = json::parse(remote.out.substr(0, remote.out.find('\n')));
+  EXPECT_EQ(rline["label"], line["label"]);
+
+  // Human output: a table, with the objective read from config.json.
+  auto table = RunCli({"predict", "--model", objects + "/models/roberta-masked-lm", "--text", "the <mask> of each particle"});
+  ASSERT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_NE(table.out.find("CANDIDATES"), std::string::npos) << table.out;
+
+  auto bad = RunCli({"predict", "--model", objects + "/models/missing", "--text", "x"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("error:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mlaas::testing
