@@ -426,11 +426,13 @@ Result<torch::Device> ParseDevice(const std::string& name) {
 int ConfigureThreads(int n) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  // libtorch's GEMMs run on OpenBLAS, whose own thread pool would compete with torch's
-  // (PLATFORM-NOTES: 10x slower); torch's threads split the work instead.
-  using SetThreads = void (*)(int);
-  if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(1);
-  if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
+  // libtorch's GEMMs run on the system BLAS (OpenBLAS, installed by install-deps.sh); its
+  // thread count follows ours, so the two pools never add up to more threads than asked.
+  if (n > 0) {
+    using SetThreads = void (*)(int);
+    if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(n);
+    torch::set_num_threads(n);
+  }
   return torch::get_num_threads();
 }
 

@@ -89,7 +89,10 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids, const torc
 // Encoder layer
 
 EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c)
-    : heads_(c.num_attention_heads), head_dim_(c.head_dim()), act_(c.hidden_act) {
+    : heads_(c.num_attention_heads),
+      head_dim_(c.head_dim()),
+      act_(c.hidden_act),
+      eps_(c.architecture == Architecture::kDistilBert ? 1e-12 : c.layer_norm_eps) {
   const int64_t h = c.hidden_size, inter = c.intermediate_size;
   if (c.architecture == Architecture::kDistilBert) {
     auto attention = register_module("attention", Scope());
@@ -132,8 +135,18 @@ void EncoderLayerImpl::Unfuse() {
   qkv_bias_ = torch::Tensor();
 }
 
-torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask) {
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
+                                        const torch::Tensor& padding) {
   const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
+  if (qkv_weight_.defined() && !is_training() && !torch::GradMode::is_enabled() &&
+      (act_ == Activation::kGelu || act_ == Activation::kRelu)) {
+    return at::_transformer_encoder_layer_fwd(
+        x, h, heads_, qkv_weight_, qkv_bias_, attn_out->weight, attn_out->bias, act_ == Activation::kGelu,
+        /*norm_first=*/false, eps_, attn_norm->weight, attn_norm->bias, out_norm->weight, out_norm->bias,
+        ffn_in->weight, ffn_in->bias, ffn_out->weight, ffn_out->bias,
+        padding.defined() ? c10::optional<at::Tensor>(padding) : c10::nullopt,
+        padding.defined() ? c10::optional<int64_t>(1) : c10::nullopt);  // 1: a key padding mask
+  }
   torch::Tensor q, k, v;
   if (qkv_weight_.defined() && !is_training()) {
     auto qkv = torch::linear(x, qkv_weight_, qkv_bias_).view({b, t, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
@@ -177,9 +190,12 @@ EncoderImpl::EncoderImpl(const ModelConfig& c, bool with_pooler) : config_(c) {
 EncoderOutput EncoderImpl::forward(const EncoderInput& in) {
   TORCH_CHECK(in.input_ids.dim() == 2, "input_ids must be [batch, seq]");
   auto x = embeddings(in.input_ids, in.token_type_ids);
-  torch::Tensor mask;
-  if (in.attention_mask.defined()) mask = AdditiveMask(in.attention_mask, x.scalar_type());
-  for (auto& layer : layers) x = layer(x, mask);
+  torch::Tensor mask, padding;
+  if (in.attention_mask.defined() && !in.attention_mask.all().item<bool>()) {  // skip all-ones masks
+    mask = AdditiveMask(in.attention_mask, x.scalar_type());
+    padding = in.attention_mask.eq(0);
+  }
+  for (auto& layer : layers) x = layer(x, mask, padding);
   EncoderOutput out;
   out.last_hidden_state = x;
   if (pooler) out.pooled = torch::tanh(pooler(x.select(1, 0)));

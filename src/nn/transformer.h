@@ -55,8 +55,11 @@ TORCH_MODULE(Embeddings);
 class EncoderLayerImpl : public torch::nn::Module {
  public:
   explicit EncoderLayerImpl(const ModelConfig& c);
-  // x: [batch, seq, hidden]; additive_mask: [batch, 1, 1, seq] (0 or a large negative) or undefined.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
+  // x: [batch, seq, hidden]; additive_mask: [batch, 1, 1, seq] (0 or a large negative) and
+  // padding: [batch, seq] bool, true at padding — both undefined when nothing is padded.
+  // In inference with fused projections and a gelu/relu activation the whole layer runs as
+  // libtorch's fused encoder-layer kernel (same results, fewer passes over memory).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& padding);
   // Fuses the query/key/value projections into one matrix for inference (faster); any later
   // change of the weights (training) must call it again or Unfuse().
   void FuseQkv();
@@ -70,6 +73,7 @@ class EncoderLayerImpl : public torch::nn::Module {
  private:
   int64_t heads_, head_dim_;
   Activation act_;
+  double eps_;
   torch::Tensor qkv_weight_, qkv_bias_;  // fused copies, when FuseQkv() was called
 };
 TORCH_MODULE(EncoderLayer);

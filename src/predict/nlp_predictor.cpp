@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include <spdlog/spdlog.h>
+#include "nn/cpu_allocator.h"
 #include "nn/model.h"
 #include "predict/model_files.h"
 #include "tokenizers/tokenizer.h"
@@ -211,6 +212,7 @@ struct NlpPredictor::Impl {
 
   Impl(const storage::StorageRegistry& s, PredictorOptions o) : storage(s), options(std::move(o)), cache(options.cache_capacity) {
     if (options.threads > 0) nn::ConfigureThreads(options.threads);
+    nn::UseCachingCpuAllocator();
   }
 
   // Loads a tokenizer and a model directory (or a from-scratch config) onto `device`.

@@ -1,0 +1,115 @@
+#include "nn/cpu_allocator.h"
+
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace mlaas::nn {
+
+namespace {
+
+constexpr size_t kMinCached = size_t{1} << 20;
+constexpr size_t kGranule = size_t{64} << 10;
+
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t n) const override {
+    void* p = Allocate(n);
+    return {p, p, &Release, c10::Device(c10::kCPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+  static CachingCpuAllocator& Get() {
+    static auto* instance = new CachingCpuAllocator();  // never destroyed: tensors may outlive main
+    return *instance;
+  }
+
+  void set_limit(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    limit_ = bytes;
+    Trim();
+  }
+
+  CpuCacheStats Stats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {hits_, misses_, cached_};
+  }
+
+ private:
+  static void* Allocate(size_t n) {
+    if (n < kMinCached) return c10::alloc_cpu(n);
+    auto& self = Get();
+    const size_t size = (n + kGranule - 1) / kGranule * kGranule;
+    {
+      std::lock_guard<std::mutex> lock(self.mu_);
+      // Best fit, wasting at most a quarter of the block.
+      auto it = self.free_.lower_bound(size);
+      if (it != self.free_.end() && it->first <= size + size / 4) {
+        void* p = it->second;
+        self.cached_ -= it->first;
+        self.free_.erase(it);
+        ++self.hits_;
+        return p;
+      }
+      ++self.misses_;
+    }
+    void* p = c10::alloc_cpu(size);
+    std::lock_guard<std::mutex> lock(self.mu_);
+    self.sizes_[p] = size;
+    return p;
+  }
+
+  static void Release(void* p) {
+    if (p == nullptr) return;
+    auto& self = Get();
+    {
+      std::lock_guard<std::mutex> lock(self.mu_);
+      auto it = self.sizes_.find(p);
+      if (it != self.sizes_.end()) {
+        if (it->second <= self.limit_) {
+          self.free_.emplace(it->second, p);
+          self.cached_ += it->second;
+          self.Trim();
+          return;
+        }
+        self.sizes_.erase(it);
+      }
+    }
+    c10::free_cpu(p);
+  }
+
+  // Frees the largest cached blocks until the cache is within its bound. Caller holds mu_.
+  void Trim() {
+    while (cached_ > limit_ && !free_.empty()) {
+      auto it = std::prev(free_.end());
+      cached_ -= it->first;
+      sizes_.erase(it->second);
+      c10::free_cpu(it->second);
+      free_.erase(it);
+    }
+  }
+
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;        // cached blocks by size
+  std::unordered_map<void*, size_t> sizes_;  // every large block, live or cached
+  size_t cached_ = 0;
+  size_t limit_ = size_t{1} << 30;
+  uint64_t hits_ = 0, misses_ = 0;
+};
+
+}  // namespace
+
+void UseCachingCpuAllocator(size_t max_cached_bytes) {
+  static std::once_flag once;
+  auto& allocator = CachingCpuAllocator::Get();
+  allocator.set_limit(max_cached_bytes);
+  std::call_once(once, [&] { c10::SetCPUAllocator(&allocator, /*priority=*/1); });
+}
+
+CpuCacheStats GetCpuCacheStats() { return CachingCpuAllocator::Get().Stats(); }
+
+}  // namespace mlaas::nn
