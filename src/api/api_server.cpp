@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 
 #include <cctype>
+#include <chrono>
+#include <thread>
 
 #include "api/server_state.h"
 #include "common/json_schema.h"
@@ -330,16 +332,26 @@ Result<int> ApiServer::Bind() {
 }
 
 Status ApiServer::Serve() {
-  if (!state_->http.listen_after_bind()) {
-    if (state_->stopping) return Status::Ok();
-    return Unavailable("the HTTP server stopped unexpectedly");
+  state_->serving = true;
+  // A Stop() that came before this point finds no running listener to close.
+  if (state_->stopping) {
+    state_->serving = false;
+    return Status::Ok();
   }
+  const bool listened = state_->http.listen_after_bind();
+  state_->serving = false;
+  if (!listened && !state_->stopping) return Unavailable("the HTTP server stopped unexpectedly");
   return Status::Ok();
 }
 
 void ApiServer::Stop() {
   if (!state_) return;
   state_->stopping = true;
+  // httplib's stop() is a no-op until the accept loop runs: when Serve() has been entered,
+  // wait (briefly) for the loop so that a stop racing with startup is not lost.
+  for (int i = 0; i < 2000 && state_->serving && !state_->http.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   state_->http.stop();
 }
 

@@ -20,6 +20,7 @@ struct ApiServer::State {
   Metrics metrics;
   httplib::Server http;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> serving{false};  // inside Serve()
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
+#include <mutex>
 #include <spdlog/spdlog.h>
 #include <thread>
 
@@ -84,6 +86,11 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
       ->envname("MLAAS_THREADS")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
+  cmd.add_option("--dtype", c.dtype,
+                 "Inference weights/activations: float32, or bfloat16 (~1.6x faster on CPUs with AVX512-BF16)")
+      ->envname("MLAAS_DTYPE")
+      ->check(CLI::IsMember({"float32", "bfloat16"}))
+      ->capture_default_str();
   if (api) {
     cmd.add_option("--model-cache", c.model_cache, "Models kept loaded for prediction (least recently used out)")
         ->envname("MLAAS_MODEL_CACHE")
@@ -128,6 +135,27 @@ class SignalWatcher {
   std::thread thread_;
 };
 
+// A shutdown request that may arrive before the code that acts on it is ready: a signal
+// received during startup is remembered and acted on as soon as an action is installed.
+class StopRequest {
+ public:
+  void Request() {
+    std::lock_guard lock(mu_);
+    requested_ = true;
+    if (action_) action_();
+  }
+  void OnRequest(std::function<void()> action) {
+    std::lock_guard lock(mu_);
+    action_ = std::move(action);
+    if (requested_ && action_) action_();
+  }
+
+ private:
+  std::mutex mu_;
+  bool requested_ = false;
+  std::function<void()> action_;
+};
+
 Status WritePortFile(const std::string& path, int port) {
   fs::path tmp = path + ".tmp";
   {
@@ -150,12 +178,8 @@ int Fail(const Status& st) {
 
 int RunServer(const ServerConfig& c, bool api) {
   // Before any thread exists, so that every thread inherits the blocked signal mask.
-  std::function<void()> stop_hook;
-  std::mutex hook_mu;
-  SignalWatcher signals([&] {
-    std::lock_guard lock(hook_mu);
-    if (stop_hook) stop_hook();
-  });
+  StopRequest stop;
+  SignalWatcher signals([&] { stop.Request(); });
 
   if (Status st = InitLogging(c.log_level); !st.ok()) return Fail(st);
   std::error_code ec;
@@ -186,11 +210,9 @@ int RunServer(const ServerConfig& c, bool api) {
     spdlog::info("mlaas {} worker: {} thread(s), data directory {}", MLAAS_VERSION, c.workers,
                  data.string());
     std::promise<void> stopped;
-    {
-      std::lock_guard lock(hook_mu);
-      stop_hook = [&stopped] { stopped.set_value(); };
-    }
+    stop.OnRequest([&stopped] { stopped.set_value(); });
     stopped.get_future().wait();
+    stop.OnRequest(nullptr);
     manager.Stop();
     return 0;
   }
@@ -204,6 +226,7 @@ int RunServer(const ServerConfig& c, bool api) {
   options.version = MLAAS_VERSION;
   predict::PredictorOptions predict_options;
   predict_options.device = c.device;
+  predict_options.dtype = c.dtype;
   predict_options.threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   predict_options.cache_capacity = static_cast<size_t>(c.model_cache);
   predict_options.scratch = data / "tmp";
@@ -216,18 +239,12 @@ int RunServer(const ServerConfig& c, bool api) {
   if (!c.port_file.empty()) {
     if (Status st = WritePortFile(c.port_file, *port); !st.ok()) return Fail(st);
   }
-  {
-    std::lock_guard lock(hook_mu);
-    api::ApiServer* s = server->get();
-    stop_hook = [s] { s->Stop(); };
-  }
+  api::ApiServer* s = server->get();
+  stop.OnRequest([s] { s->Stop(); });
   spdlog::info("mlaas {} listening on http://{}:{} (data directory {}, {} task worker(s))",
                MLAAS_VERSION, c.host, *port, data.string(), c.workers);
   Status served = (*server)->Serve();
-  {
-    std::lock_guard lock(hook_mu);
-    stop_hook = nullptr;
-  }
+  stop.OnRequest(nullptr);
   manager.Stop();
   if (!served.ok()) return Fail(served);
   spdlog::info("stopped");
