@@ -134,6 +134,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   model->PrepareForInference();
+  auto bf16 = nn::LoadModelDir(work / "bert-mini", std::nullopt);
+  if (!bf16.has_value()) return 1;
+  nn::TransformerModel model_bf16 = bf16->model;
+  model_bf16->to(torch::kBFloat16);
+  model_bf16->PrepareForInference();
 
   const fs::path src = MLAAS_SOURCE_DIR;
   const fs::path py_peer = shared / "bench/py_bert_bench.py";
@@ -154,10 +159,14 @@ int main(int argc, char** argv) {
   std::map<std::string, std::map<int, std::vector<double>>> seq_per_s;
   for (int r = 0; r < rounds; ++r) {
     for (auto& [b, v] : Ours(model)) seq_per_s["mlaas"][b].push_back(v);
+    for (auto& [b, v] : Ours(model_bf16)) seq_per_s["mlaas-bf16"][b].push_back(v);
     if (have_py) {
       auto py = Parse(Run(env + "/usr/bin/python3 " + py_peer.string() + " --mode infer --threads " +
                           std::to_string(threads)));
       for (auto& [b, v] : py) seq_per_s["pytorch"][b].push_back(v);
+      auto py16 = Parse(Run(env + "/usr/bin/python3 " + (src / "bench/py_bert_bf16_peer.py").string() + " " +
+                            py_peer.parent_path().string() + " " + std::to_string(threads)));
+      for (auto& [b, v] : py16) seq_per_s["pytorch-bf16"][b].push_back(v);
     }
     if (have_ort) {
       auto ort = Parse(Run(env + "node " + (src / "bench/onnx/ort_peer.js").string() + " " +
@@ -173,6 +182,15 @@ int main(int argc, char** argv) {
            ort = Median(seq_per_s["onnxruntime"][b]);
     std::printf("| %d | %.1f | %.1f | %.2fx | %.1f | %.2fx | %.2f | %.2f |\n", b, ours, py, py > 0 ? ours / py : 0.0,
                 ort, ort > 0 ? ours / ort : 0.0, 1e3 * b / ours, ort > 0 ? 1e3 * b / ort : 0.0);
+  }
+  std::printf("\nbfloat16 (opt-in: --dtype bfloat16), the same model in bf16 on both sides:\n\n");
+  std::printf("| batch | mlaas bf16 seq/s | PyTorch eager bf16 seq/s | ratio | vs PyTorch fp32 | vs ORT fp32 |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|\n");
+  for (int b : {1, 32}) {
+    double ours = Median(seq_per_s["mlaas-bf16"][b]), py = Median(seq_per_s["pytorch-bf16"][b]),
+           py32 = Median(seq_per_s["pytorch"][b]), ort = Median(seq_per_s["onnxruntime"][b]);
+    std::printf("| %d | %.1f | %.1f | %.2fx | %.2fx | %.2fx |\n", b, ours, py, py > 0 ? ours / py : 0.0,
+                py32 > 0 ? ours / py32 : 0.0, ort > 0 ? ours / ort : 0.0);
   }
 
   // The whole pipeline on real texts: tokenizer trained on them, predict with batches of 32.

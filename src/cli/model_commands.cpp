@@ -52,7 +52,7 @@ int Init(const InitArgs& a, bool as_json) {
 }
 
 struct PredictArgs {
-  std::string model, tokenizer, objective, input, pooling, device, storage_type = "local";
+  std::string model, tokenizer, objective, input, pooling, device, storage_type = "local", dtype = "float32";
   std::vector<std::string> texts;
   int top_k = 0;
   bool normalize = false, remote = false;
@@ -160,6 +160,7 @@ int Predict(PredictArgs a, const ClientOptions& client) {
     po.threads = a.threads;
     po.max_batch = a.batch_size;
     po.device = a.device.empty() ? "cpu" : a.device;
+    po.dtype = a.dtype;
     local = std::make_unique<predict::NlpPredictor>(no_storage, po);
   }
   // Requests of at most 1024 texts (the API's limit), printed as they come.
@@ -245,7 +246,10 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
       ->check(CLI::IsMember({"mean", "cls"}));
   predict->add_flag("--normalize", pa->normalize, "L2-normalise embeddings");
   predict->add_option("--device", pa->device, "cpu, cuda or cuda:N");
-  predict->add_option("--threads", pa->threads, "libtorch threads (local; 0: the library default)")
+  predict->add_option("--dtype", pa->dtype, "float32, or bfloat16 (local; faster on AVX512-BF16 CPUs)")
+      ->check(CLI::IsMember({"float32", "bfloat16"}))
+      ->capture_default_str();
+  predict->add_option("--threads", pa->threads, "libtorch threads (local; 0: one per core)")
       ->check(CLI::Range(0, 1024));
   predict->add_option("--batch-size", pa->batch_size, "Texts per forward pass (local)")
       ->check(CLI::Range(size_t{1}, size_t{4096}))

@@ -24,6 +24,7 @@ struct ServerConfig {
   std::string device = "cpu";  // where models run: cpu, cuda, cuda:N
   int threads = 0;             // libtorch intra-op threads (0: one per core)
   int model_cache = 4;         // loaded models kept for prediction
+  std::string dtype = "float32";  // float32 or bfloat16
 };
 
 // Registers the options of `serve` (api=true) or `worker` (api=false) on `cmd`.

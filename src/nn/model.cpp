@@ -423,6 +423,12 @@ Result<torch::Device> ParseDevice(const std::string& name) {
   return InvalidArgument("device must be cpu, cuda or cuda:N (got '" + name + "')", "device");
 }
 
+Result<torch::ScalarType> ParseDType(const std::string& name) {
+  if (name.empty() || name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  return InvalidArgument("dtype must be float32 or bfloat16 (got '" + name + "')", "dtype");
+}
+
 int ConfigureThreads(int n) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);

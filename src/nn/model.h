@@ -103,6 +103,10 @@ Status SaveModelDir(TransformerModelImpl& model, const std::filesystem::path& di
 // or when this build has no CUDA.
 Result<torch::Device> ParseDevice(const std::string& name);
 
+// The weights' and activations' type for "float32" (also "fp32") or "bfloat16" ("bf16");
+// InvalidArgument (field "dtype") otherwise.
+Result<torch::ScalarType> ParseDType(const std::string& name);
+
 // Sets libtorch's intra-op threads (n > 0) once per process; returns the count in effect.
 int ConfigureThreads(int n);
 

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include "nn/cpu_allocator.h"
@@ -34,6 +35,7 @@ struct LoadedModel {
   nn::TransformerModel model{nullptr};
   std::unique_ptr<tokenizers::Tokenizer> tokenizer;
   torch::Device device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat32;
   Objective objective = Objective::kNoObjective;
   int64_t pad_id = 0;
   std::optional<uint32_t> mask_id;
@@ -209,9 +211,19 @@ struct NlpPredictor::Impl {
   const storage::StorageRegistry& storage;
   PredictorOptions options;
   ModelCache cache;
+  torch::ScalarType dtype = torch::kFloat32;
+  Status dtype_status;
 
   Impl(const storage::StorageRegistry& s, PredictorOptions o) : storage(s), options(std::move(o)), cache(options.cache_capacity) {
-    if (options.threads > 0) nn::ConfigureThreads(options.threads);
+    auto d = nn::ParseDType(options.dtype);
+    if (d.has_value()) {
+      dtype = *d;
+    } else {
+      dtype_status = d.error();
+    }
+    // libtorch's own default here is one thread (it mis-counts the cores): 0 means one per core.
+    nn::ConfigureThreads(options.threads > 0 ? options.threads
+                                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     nn::UseCachingCpuAllocator();
   }
 
@@ -222,6 +234,7 @@ struct NlpPredictor::Impl {
     auto out = std::make_shared<LoadedModel>();
     out->objective = objective;
     out->device = device;
+    out->dtype = dtype;
     out->source = source;
     const fs::path tok_path = tokenizer_path ? *tokenizer_path : *model_dir;
     auto tok = tokenizers::Tokenizer::Load(tok_path);
@@ -267,7 +280,7 @@ struct NlpPredictor::Impl {
     out->tokenizer->set_truncation(trunc);
     out->tokenizer->set_padding(std::nullopt);
     out->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
-    out->model->to(device);
+    out->model->to(device, dtype);
     out->model->PrepareForInference();
     return LoadedPtr(out);
   }
@@ -350,7 +363,7 @@ Result<json> NlpPredictor::Impl::Run(const LoadedModel& m, const PredictInput& i
     torch::Tensor result;
     switch (m.objective) {
       case Objective::kTextClassification: {
-        auto logits = model->head()->Forward(enc);
+        auto logits = model->head()->Forward(enc).to(torch::kFloat32);
         if (c.multi_label()) {
           result = torch::sigmoid(logits);
         } else if (c.problem_type == "regression") {
@@ -361,7 +374,7 @@ Result<json> NlpPredictor::Impl::Run(const LoadedModel& m, const PredictInput& i
         break;
       }
       case Objective::kNoObjective: {
-        result = nn::Pool(enc.last_hidden_state, batch.attention_mask, in.pooling);
+        result = nn::Pool(enc.last_hidden_state.to(torch::kFloat32), batch.attention_mask, in.pooling);
         if (in.normalize) result = torch::nn::functional::normalize(result, torch::nn::functional::NormalizeFuncOptions().dim(1));
         break;
       }
@@ -370,7 +383,7 @@ Result<json> NlpPredictor::Impl::Run(const LoadedModel& m, const PredictInput& i
         auto positions = batch.input_ids.eq(static_cast<int64_t>(*m.mask_id)).nonzero();  // [n, 2]
         auto hidden = enc.last_hidden_state.index({positions.select(1, 0), positions.select(1, 1)});
         nn::EncoderOutput masked{hidden.unsqueeze(0), torch::Tensor()};
-        auto probs = torch::softmax(model->head()->Forward(masked).squeeze(0), -1);  // [n, vocab]
+        auto probs = torch::softmax(model->head()->Forward(masked).squeeze(0).to(torch::kFloat32), -1);  // [n, vocab]
         auto k = std::min<int64_t>(top_k, probs.size(1));
         auto [values, idx] = probs.topk(k, 1);
         result = torch::cat({positions.to(torch::kFloat64), values.to(torch::kFloat64), idx.to(torch::kFloat64)}, 1);
@@ -435,6 +448,7 @@ Result<json> NlpPredictor::Impl::Run(const LoadedModel& m, const PredictInput& i
                      {"model_type", std::string(nn::ArchitectureName(c.architecture))},
                      {"objective", std::string(nn::ObjectiveName(m.objective))},
                      {"device", m.device.str()},
+                     {"dtype", m.dtype == torch::kBFloat16 ? "bfloat16" : "float32"},
                      {"from_scratch", m.from_scratch}}},
                    {"tokens", tokens},
                    {"timing_ms",
@@ -456,6 +470,7 @@ Result<json> NlpPredictor::Predict(const json& request) {
   MLAAS_ASSIGN_OR_RETURN(Objective objective, PredictObjective(model_block));
   MLAAS_ASSIGN_OR_RETURN(PredictInput input, ParseInput(request.value("predict_input", json())));
   MLAAS_ASSIGN_OR_RETURN(torch::Device device, impl_->DeviceFor(input));
+  if (!impl_->dtype_status.ok()) return impl_->dtype_status;
 
   std::optional<ModelFiles> model_files, tokenizer_files;
   std::string key = std::string(nn::ObjectiveName(objective)) + "|" + device.str();
@@ -488,6 +503,7 @@ Result<json> NlpPredictor::PredictLocal(const fs::path& model_dir, const std::op
   MLAAS_ASSIGN_OR_RETURN(Objective objective, PredictObjective(json{{"objective", objective_name}}));
   MLAAS_ASSIGN_OR_RETURN(PredictInput input, ParseInput(predict_input));
   MLAAS_ASSIGN_OR_RETURN(torch::Device device, impl_->DeviceFor(input));
+  if (!impl_->dtype_status.ok()) return impl_->dtype_status;
   MLAAS_ASSIGN_OR_RETURN(std::string model_fp, FingerprintDirectory(model_dir, "model.path"));
   std::string key = std::string(nn::ObjectiveName(objective)) + "|" + device.str() + "|model=" + model_fp;
   if (tokenizer) {

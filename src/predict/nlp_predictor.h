@@ -20,7 +20,10 @@ namespace mlaas::predict {
 
 struct PredictorOptions {
   std::string device = "cpu";      // default device: cpu, cuda, cuda:N
-  int threads = 0;                 // libtorch intra-op threads (0: leave as configured)
+  // Weights and activations: float32, or bfloat16 (about 1.6x faster on CPUs with
+  // AVX512-BF16, results to ~2 significant digits).
+  std::string dtype = "float32";
+  int threads = 0;                 // libtorch intra-op threads (0: one per core)
   size_t cache_capacity = 4;       // loaded models kept in memory
   size_t max_batch = 32;           // sequences per forward pass
   std::filesystem::path scratch;   // where models from remote stores are copied (default: temp)

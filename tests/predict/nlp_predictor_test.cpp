@@ -305,6 +305,43 @@ TEST_F(NlpPredictorTest, BadRequestsAreClearErrors) {
   EXPECT_TRUE(bad_utf8.has_value());
 }
 
+TEST_F(NlpPredictorTest, Bfloat16StaysCloseToFloat32) {
+  WriteModel("bf16-cls", nn::Architecture::kBert, nn::Objective::kTextClassification);
+  WriteModel("bf16-emb", nn::Architecture::kRoberta, nn::Objective::kNoObjective);
+  PredictorOptions options;
+  options.dtype = "bfloat16";
+  NlpPredictor bf16(registry_, options);
+  const std::vector<std::string> texts = {"the cat sat on the mat", "a big red dog ran fast"};
+  auto a = predictor_->Predict(Request("models/bf16-cls", "text-classification", texts, {{"top_k", 3}}));
+  auto b = bf16.Predict(Request("models/bf16-cls", "text-classification", texts, {{"top_k", 3}}));
+  ASSERT_TRUE(b.has_value()) << b.error().ToString();
+  EXPECT_EQ((*b)["model"]["dtype"], "bfloat16");
+  for (size_t i = 0; i < texts.size(); ++i)
+    for (size_t k = 0; k < 3; ++k)
+      EXPECT_NEAR((*a)["predictions"][i]["top_k"][k]["score"].get<double>(),
+                  (*b)["predictions"][i]["top_k"][k]["score"].get<double>(), 0.03);
+  auto ea = predictor_->Predict(Request("models/bf16-emb", "no-objective", texts));
+  auto eb = bf16.Predict(Request("models/bf16-emb", "no-objective", texts));
+  ASSERT_TRUE(eb.has_value()) << eb.error().ToString();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    double dot = 0, na = 0, nb = 0;
+    const auto& x = (*ea)["predictions"][i]["embedding"];
+    const auto& y = (*eb)["predictions"][i]["embedding"];
+    for (size_t j = 0; j < x.size(); ++j) {
+      dot += x[j].get<double>() * y[j].get<double>();
+      na += x[j].get<double>() * x[j].get<double>();
+      nb += y[j].get<double>() * y[j].get<double>();
+    }
+    EXPECT_GT(dot / std::sqrt(na * nb), 0.999);
+  }
+  PredictorOptions bad;
+  bad.dtype = "int4";
+  NlpPredictor invalid(registry_, bad);
+  auto r = invalid.Predict(Request("models/bf16-cls", "text-classification", texts));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().field(), "dtype");
+}
+
 TEST_F(NlpPredictorTest, PredictsFromALocalDirectory) {
   fs::path dir = WriteModel("local", nn::Architecture::kBert, nn::Objective::kTextClassification);
   auto r = predictor_->PredictLocal(dir, std::nullopt, "text-classification", {{"input_text", {"the cat"}}});
