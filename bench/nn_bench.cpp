@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "dataset/record_reader.h"
 #include "nn/cpu_allocator.h"
 #include "nn/init_model.h"
@@ -29,6 +30,8 @@
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace mlaas;
+using mlaas::bench::Median;
+using mlaas::bench::Run;
 
 namespace {
 
@@ -40,18 +43,6 @@ json MiniConfig() {
           {"id2label", {{"0", "a"}, {"1", "b"}}}};
 }
 
-std::string Run(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  if (::pclose(p) != 0) {
-    std::cerr << "failed: " << cmd << "\n" << out << "\n";
-    return {};
-  }
-  return out;
-}
 
 // seq/s by batch size from the JSON lines a peer prints.
 std::map<int, double> Parse(const std::string& out) {
@@ -81,11 +72,6 @@ std::map<int, double> Ours(nn::TransformerModel& model) {
   return r;
 }
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 std::vector<std::string> Texts(const fs::path& csv, size_t max) {
   std::ifstream in(csv, std::ios::binary);

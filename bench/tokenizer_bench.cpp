@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bench_util.h"
 #include "tokenizers/trainer.h"
 
 namespace fs = std::filesystem;
@@ -22,16 +23,8 @@ namespace {
 
 std::string RunPeer(const std::string& args, const std::string& env = "") {
   const fs::path script = fs::path(MLAAS_SOURCE_DIR) / "bench/tokenizers_peer.js";
-  std::string cmd = env + " node '" + script.string() + "' " + args;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  if (::pclose(p) != 0) {
-    std::cerr << "peer failed: " << cmd << "\n" << out << "\n";
-    std::exit(1);
-  }
+  const std::string out = mlaas::bench::Run(env + " node '" + script.string() + "' " + args);
+  if (out.find('{') == std::string::npos) std::exit(1);
   return out.substr(out.rfind('{'));
 }
 

@@ -19,6 +19,10 @@ json Int(int64_t min, int64_t max, const std::string& description) {
   return {{"type", "integer"}, {"minimum", min}, {"maximum", max}, {"description", description}};
 }
 
+json Num(double min, double max, const std::string& description) {
+  return {{"type", "number"}, {"minimum", min}, {"maximum", max}, {"description", description}};
+}
+
 json StorageType(const std::vector<std::string>& allowed) {
   json s = Enum(allowed, "where `path` lives (default local: inside the server's data directory)");
   s["default"] = "local";
@@ -71,15 +75,32 @@ json ModelTrain() {
                     {"description", "peak learning rate (default 2e-5)"}}},
        {"num_warm_steps", Int(0, 100000000, "linear warm-up steps (default 0)")},
        {"weight_decay_rate", {{"type", "number"}, {"minimum", 0}, {"maximum", 1},
-                              {"description", "decoupled weight decay (default 0.01)"}}}},
+                              {"description", "decoupled weight decay (default 0.01), not on biases and LayerNorm"}}},
+       {"beta1", Num(0, 1, "Adam/AdamW first-moment decay (default 0.9)")},
+       {"beta2", Num(0, 1, "Adam/AdamW second-moment decay (default 0.999)")},
+       {"epsilon", Num(0, 1, "Adam/AdamW epsilon (default 1e-8)")},
+       {"momentum", Num(0, 1, "SGD momentum (default 0)")}},
       {});
+  json early = Object({{"patience", Int(0, 100000, "epochs without improvement before stopping (0: off)")},
+                       {"metric", Str("eval_loss (default), eval_accuracy, eval_macro_f1, eval_perplexity, "
+                                      "eval_masked_accuracy or eval_retrieval_accuracy", 64)},
+                       {"min_delta", Num(0, 1e9, "smallest change that counts as an improvement")}},
+                      {});
   return Object({{"epochs", Int(1, 100000, "passes over the training split (default 10)")},
                  {"batch_size", Int(1, 65536, "sequences per step (default 32)")},
                  {"optimizer", optimizer},
                  {"seed", Int(0, 4294967295LL, "seed of shuffling and initialisation")},
                  {"max_length", Int(1, 1000000, "truncate sequences to this many tokens")},
                  {"threads", Int(1, 1024, "CPU threads of the training task")},
-                 {"device", Str("cpu, cuda or cuda:N", 32)}},
+                 {"device", Str("cpu, cuda or cuda:N", 32)},
+                 {"max_grad_norm", Num(0, 1e6, "gradient clipping norm (default 1.0; 0: off)")},
+                 {"gradient_accumulation_steps", Int(1, 65536, "batches per optimizer step (default 1)")},
+                 {"early_stopping", early},
+                 {"checkpoint_steps", Int(0, 100000000, "also checkpoint every N optimizer steps (default: each epoch)")},
+                 {"max_steps", Int(0, 1000000000, "stop after this many optimizer steps (0: no limit)")},
+                 {"mlm_probability", Num(0, 1, "masked-lm: fraction of tokens masked (default 0.15)")},
+                 {"whole_word_masking", {{"type", "boolean"}, {"description", "masked-lm: mask whole words"}}},
+                 {"scale", Num(0, 1000, "sentence-embedding: similarity scale, 1/temperature (default 20)")}},
                 {});
 }
 
@@ -92,6 +113,8 @@ json Dataset(const std::vector<std::string>& formats) {
         {"text_column", Str("column holding the text", 256)},
         {"text_pair_column", Str("column holding the second text of a pair", 256)},
         {"label_column", Str("column holding the label", 256)},
+        {"anchor_column", Str("sentence-embedding: column of the anchor texts (default anchor)", 256)},
+        {"positive_column", Str("sentence-embedding: column of their positives (default positive)", 256)},
         {"delimiter", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1},
                        {"description", "CSV field delimiter (default ,)"}}},
         {"header", {{"type", "boolean"}, {"description", "CSV has a header row (default true)"}}},
@@ -105,6 +128,14 @@ json Dataset(const std::vector<std::string>& formats) {
        {"train_test_split", {{"type", "number"}, {"exclusiveMinimum", 0}, {"exclusiveMaximum", 1},
                              {"description", "fraction held out for evaluation"}}},
        {"format", Enum(formats, "file format (guessed from the extension when absent)")},
+       {"eval_dataset", Object({{"path", Str("held-out dataset file (instead of train_test_split)")},
+                                {"storage_type", StorageType({"local", "s3"})},
+                                {"format", Enum(formats, "file format (guessed from the extension when absent)")}},
+                               {"path"})},
+       {"augment", Object({{"typos", Object({{"copies", Int(0, 1000, "typo-corrupted copies per training example")},
+                                            {"rate", Num(0, 1, "chance of an edit per character (default 0.05)")}},
+                                           {})}},
+                          {})},
        {"loader_kwargs", loader}},
       {"path"});
 }

@@ -5,6 +5,7 @@
 
 #include "cli/output.h"
 #include "client/api_client.h"
+#include "common/file_util.h"
 #include "common/text.h"
 #include "common/time_util.h"
 
@@ -38,6 +39,11 @@ std::string ProgressText(const json& task) {
   const json p = task.value("progress", json::object());
   std::string text = Str(task, "task_status");
   if (p.contains("message")) text += " " + p["message"].get<std::string>();
+  if (p.contains("loss") && p["loss"].is_number()) {
+    char loss[48];
+    std::snprintf(loss, sizeof(loss), ", loss %.4f", p["loss"].get<double>());
+    text += loss;
+  }
   if (task.contains("stats")) text += " (" + Str(task["stats"], "elapsed") + ")";
   if (p.contains("eta_seconds") && p["eta_seconds"].is_number()) {
     text += ", ETA " + FormatElapsed(static_cast<int64_t>(p["eta_seconds"].get<double>() * 1000));
@@ -366,12 +372,119 @@ void AddDatasetCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   });
 }
 
+void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
+  struct TrainArgs {
+    std::string objective, model, preset, config, tokenizer, dataset, eval_dataset, save, optimizer, request;
+    std::string text_column, label_column, pair_column;
+    int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
+    double lr = 0, weight_decay = -1, split = 0;
+    bool follow = false;
+  };
+  auto a = std::make_shared<TrainArgs>();
+  auto* train = app.add_subcommand(
+      "train", "Train or fine-tune an NLP model on the server (a task); --follow shows progress and loss");
+  train->add_option("--objective", a->objective, "text-classification, masked-lm or sentence-embedding")
+      ->check(CLI::IsMember({"text-classification", "masked-lm", "sentence-embedding"}));
+  train->add_option("--model", a->model, "Start from this model directory (object key)");
+  train->add_option("--preset", a->preset, "Start from scratch with a built-in shape (bert-tiny, bert-mini, ...)");
+  train->add_option("--config", a->config, "Start from scratch with this local config.json");
+  train->add_option("--tokenizer", a->tokenizer, "Tokenizer (object key; default: the model's)");
+  train->add_option("--dataset", a->dataset, "Training data: CSV, TSV or JSON Lines (object key)");
+  train->add_option("--eval-dataset", a->eval_dataset, "Held-out data instead of --split (object key)");
+  train->add_option("--save", a->save, "Where to write the trained model directory (object key)");
+  train->add_option("--epochs", a->epochs, "Passes over the training split (default 10)");
+  train->add_option("--batch-size", a->batch_size, "Sequences per step (default 32)");
+  train->add_option("--optimizer", a->optimizer, "AdamW (default), Adam or SGD");
+  train->add_option("--lr", a->lr, "Peak learning rate (default 2e-5)");
+  train->add_option("--warmup", a->warmup, "Linear warm-up steps (default 0)");
+  train->add_option("--weight-decay", a->weight_decay, "Decoupled weight decay (default 0.01)");
+  train->add_option("--seed", a->seed, "Seed of initialisation, split and shuffling (default 42)");
+  train->add_option("--split", a->split, "Fraction held out for evaluation (default 0.1)");
+  train->add_option("--max-length", a->max_length, "Truncate inputs to this many tokens");
+  train->add_option("--text-column", a->text_column, "Column of the texts (default text)");
+  train->add_option("--label-column", a->label_column, "Column of the labels (default label)");
+  train->add_option("--pair-column", a->pair_column, "Column of the second texts of pairs");
+  train->add_option("--typo-copies", a->typo_copies, "Typo-augmented copies of each training example");
+  train->add_option("--request", a->request,
+                    "A JSON request body (SPEC blocks); the options above override its fields");
+  train->add_flag("--follow", a->follow, "Follow the task: progress bar with the loss, then the evaluation");
+  train->callback([&o, exit_code, a] {
+    json body = json::object();
+    if (!a->request.empty()) {
+      auto text = ReadFile(a->request, 16u << 20);
+      if (!text.has_value()) {
+        *exit_code = ReportError(text.error());
+        return;
+      }
+      body = json::parse(*text, nullptr, false);
+      if (!body.is_object()) {
+        *exit_code = ReportError(InvalidArgument(a->request + " is not a JSON object", "--request"));
+        return;
+      }
+    }
+    auto set = [&](const char* block, const char* key, json v) { body[block][key] = std::move(v); };
+    if (!a->objective.empty()) set("model", "objective", a->objective);
+    if (!a->model.empty()) set("model", "path", a->model);
+    if (!a->preset.empty()) set("model", "preset", a->preset);
+    if (!a->config.empty()) {
+      auto text = ReadFile(a->config, 16u << 20);
+      json c = text.has_value() ? json::parse(*text, nullptr, false) : json();
+      if (!c.is_object()) {
+        *exit_code = ReportError(InvalidArgument("cannot read a JSON config from " + a->config, "--config"));
+        return;
+      }
+      set("model", "config", c);
+    }
+    if (!a->tokenizer.empty()) set("tokenizer", "path", a->tokenizer);
+    if (!a->dataset.empty()) set("dataset", "path", a->dataset);
+    if (!a->eval_dataset.empty()) set("dataset", "eval_dataset", json{{"path", a->eval_dataset}});
+    if (a->split > 0) set("dataset", "train_test_split", a->split);
+    if (!a->text_column.empty()) body["dataset"]["loader_kwargs"]["text_column"] = a->text_column;
+    if (!a->label_column.empty()) body["dataset"]["loader_kwargs"]["label_column"] = a->label_column;
+    if (!a->pair_column.empty()) body["dataset"]["loader_kwargs"]["text_pair_column"] = a->pair_column;
+    if (a->typo_copies > 0) body["dataset"]["augment"]["typos"]["copies"] = a->typo_copies;
+    if (!a->save.empty()) set("model_save", "path", a->save);
+    if (a->epochs > 0) set("model_train", "epochs", a->epochs);
+    if (a->batch_size > 0) set("model_train", "batch_size", a->batch_size);
+    if (a->seed >= 0) set("model_train", "seed", a->seed);
+    if (a->max_length > 0) set("model_train", "max_length", a->max_length);
+    if (!a->optimizer.empty()) body["model_train"]["optimizer"]["name"] = a->optimizer;
+    if (a->lr > 0) body["model_train"]["optimizer"]["init_lr"] = a->lr;
+    if (a->warmup >= 0) body["model_train"]["optimizer"]["num_warm_steps"] = a->warmup;
+    if (a->weight_decay >= 0) body["model_train"]["optimizer"]["weight_decay_rate"] = a->weight_decay;
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      auto t = c.Post("/api/v1/ml/nlp/train/model", body);
+      if (!t.has_value()) return ReportError(t.error());
+      const std::string id = (*t)["task_id"];
+      if (!a->follow) {
+        if (o.json) PrintJson(*t); else std::cout << id << "\n";
+        return kExitOk;
+      }
+      int rc = WaitForTask(c, id, 0, o.json);
+      if (o.json) return rc;
+      auto full = c.Get("/api/v1/tasks/" + id);
+      if (!full.has_value() || !full->contains("evaluation")) return rc;
+      std::vector<std::vector<std::string>> rows;
+      for (auto it = (*full)["evaluation"].begin(); it != (*full)["evaluation"].end(); ++it) {
+        if (!it.value().is_number()) continue;
+        char v[32];
+        std::snprintf(v, sizeof(v), "%.4f", it.value().get<double>());
+        rows.push_back({it.key(), v});
+      }
+      if (!rows.empty()) PrintTable({"METRIC", "HELD-OUT"}, rows);
+      if (full->contains("model")) std::cout << "model saved to " << Str((*full)["model"], "path") << "\n";
+      return rc;
+    });
+  });
+}
+
 }  // namespace
 
 void AddClientCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   AddTaskCommands(app, o, exit_code);
   AddObjectCommands(app, o, exit_code);
   AddDatasetCommands(app, o, exit_code);
+  AddTrainCommand(app, o, exit_code);
 }
 
 }  // namespace mlaas::cli

@@ -17,6 +17,7 @@
 #include "metadata/task_store.h"
 #include "nlp_tasks/tokenizer_task.h"
 #include "predict/nlp_predictor.h"
+#include "train/train_task.h"
 #include "storage/local_object_store.h"
 #include "tasks/task_manager.h"
 
@@ -204,6 +205,9 @@ int RunServer(const ServerConfig& c, bool api) {
   tasks::TaskManager manager(**store, task_options);
   manager.Register(dataset::kDatasetStatsTask, dataset::MakeDatasetStatsHandler(storage));
   manager.Register(nlp_tasks::kTrainTokenizerTask, nlp_tasks::MakeTrainTokenizerHandler(storage));
+  manager.Register(train::kTrainNlpModelTask,
+                   train::MakeTrainNlpModelHandler(storage, {.scratch = data / "tmp", .checkpoint_root = data / "checkpoints"}),
+                   train::MakeTrainNlpModelValidator(storage));
 
   if (!api) {
     if (Status st = manager.Start(); !st.ok()) return Fail(st);

@@ -22,6 +22,8 @@ std::optional<std::string> Base64UrlDecode(std::string_view text);
 
 std::string_view Trim(std::string_view s);
 std::vector<std::string> Split(std::string_view s, char sep);
+// The parts with `sep` between them.
+std::string Join(const std::vector<std::string>& parts, std::string_view sep);
 bool StartsWith(std::string_view s, std::string_view prefix);
 std::string ToLower(std::string_view s);
 

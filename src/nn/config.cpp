@@ -424,4 +424,10 @@ Result<ModelConfig> ScratchConfig(const json& model_block, int64_t vocab_size, s
   return c;
 }
 
+int64_t MaxInputTokens(const ModelConfig& c) {
+  int64_t n = c.max_position_embeddings;
+  if (c.architecture == Architecture::kRoberta) n -= c.pad_token_id + 1;
+  return std::max<int64_t>(n, 2);
+}
+
 }  // namespace mlaas::nn

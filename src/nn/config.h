@@ -88,6 +88,10 @@ Result<ModelConfig> Preset(std::string_view name, const std::string& field = "mo
 Result<ModelConfig> ScratchConfig(const nlohmann::json& model_block, int64_t vocab_size,
                                   std::optional<int64_t> pad_token_id, const std::vector<std::string>& labels);
 
+// The longest input (special tokens included) the model's position embeddings allow: RoBERTa
+// numbers positions from pad_token_id + 1.
+int64_t MaxInputTokens(const ModelConfig& c);
+
 // Validates ranges and consistency (also after a caller edits a parsed config).
 Status ValidateConfig(const ModelConfig& c, const std::string& field = "config");
 

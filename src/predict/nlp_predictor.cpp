@@ -56,13 +56,6 @@ std::optional<uint32_t> FirstToken(const tokenizers::Tokenizer& t, std::initiali
   return std::nullopt;
 }
 
-// The longest input the model's position embeddings allow.
-size_t MaxTokens(const nn::ModelConfig& c) {
-  int64_t n = c.max_position_embeddings;
-  if (c.architecture == nn::Architecture::kRoberta) n -= c.pad_token_id + 1;
-  return static_cast<size_t>(std::max<int64_t>(n, 2));
-}
-
 // What predict_input asks for beyond the texts.
 struct PredictInput {
   std::vector<std::string> texts;
@@ -276,7 +269,7 @@ struct NlpPredictor::Impl {
     if (objective == Objective::kMaskedLm && !out->mask_id)
       return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which fill-mask needs", "tokenizer.path");
     tokenizers::TruncationParams trunc;
-    trunc.max_length = MaxTokens(c);
+    trunc.max_length = static_cast<size_t>(nn::MaxInputTokens(c));
     out->tokenizer->set_truncation(trunc);
     out->tokenizer->set_padding(std::nullopt);
     out->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);

@@ -114,8 +114,9 @@ TaskManager::TaskManager(metadata::TaskStore& store, TaskManagerOptions options)
 
 TaskManager::~TaskManager() { Stop(); }
 
-void TaskManager::Register(const std::string& type, TaskHandler handler) {
+void TaskManager::Register(const std::string& type, TaskHandler handler, TaskValidator validator) {
   handlers_[type] = std::move(handler);
+  if (validator) validators_[type] = std::move(validator);
   types_.clear();
   for (const auto& [name, h] : handlers_) types_.push_back(name);
 }
@@ -162,6 +163,7 @@ void TaskManager::Stop() {
 
 Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& params) {
   if (!HasType(type)) return Unimplemented("no handler for task type '" + type + "'");
+  if (auto v = validators_.find(type); v != validators_.end()) MLAAS_RETURN_IF_ERROR(v->second(params));
   MLAAS_ASSIGN_OR_RETURN(TaskRecord r, store_.Create({type, params, options_.max_attempts}));
   {
     std::lock_guard lock(mu_);

@@ -81,6 +81,9 @@ class TaskContext {
 
 // Returns the task's result JSON; an error Status fails the task (Cancelled: cancelled).
 using TaskHandler = std::function<Result<nlohmann::json>(TaskContext&)>;
+// Checks a task's params when it is submitted (cheap checks only: the request's fields, that
+// named files exist); an error refuses the submission, so bad requests fail at once.
+using TaskValidator = std::function<Status(const nlohmann::json& params)>;
 
 struct TaskManagerOptions {
   int workers = 2;
@@ -98,8 +101,8 @@ class TaskManager {
   TaskManager(const TaskManager&) = delete;
   TaskManager& operator=(const TaskManager&) = delete;
 
-  // Registers the handler of a task type. Call before Start.
-  void Register(const std::string& type, TaskHandler handler);
+  // Registers the handler (and optional submit-time validator) of a task type. Call before Start.
+  void Register(const std::string& type, TaskHandler handler, TaskValidator validator = {});
   bool HasType(const std::string& type) const;
   std::vector<std::string> Types() const;
 
@@ -140,6 +143,7 @@ class TaskManager {
   TaskManagerOptions options_;
   std::string owner_;
   std::map<std::string, TaskHandler> handlers_;
+  std::map<std::string, TaskValidator> validators_;
   std::vector<std::string> types_;
 
   std::atomic<bool> stopping_{false};

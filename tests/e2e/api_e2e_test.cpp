@@ -119,7 +119,6 @@ TEST_F(ApiE2eTest, OpenApiListsEverySpecRoute) {
 
 TEST_F(ApiE2eTest, ValidSpecRequestsForLaterCapabilitiesAre501) {
   const std::vector<std::pair<std::string, std::string>> requests = {
-      {"/api/v1/ml/nlp/train/model", kTrainBody},
       {"/api/v1/ml/nlp/predict",
        R"({"model": {"path": "models/gpt", "objective": "causal-lm"},
            "predict_input": {"input_text": ["with the same mass but with"]}})"},

@@ -18,20 +18,7 @@ std::string TaskStatus(client::ApiClient& c, const std::string& id) {
   return t.has_value() ? (*t)["task_status"].get<std::string>() : "";
 }
 
-json WaitForEnd(client::ApiClient& c, const std::string& id) {
-  json t;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        auto r = c.Get("/api/v1/tasks/" + id);
-        if (!r.has_value()) return false;
-        t = *r;
-        std::string s = t["task_status"];
-        return s == "succeeded" || s == "failed" || s == "cancelled";
-      },
-      std::chrono::seconds(120)))
-      << t.dump();
-  return t;
-}
+json WaitForEnd(client::ApiClient& c, const std::string& id) { return WaitForTaskEnd(c, id); }
 
 // Waits for `pid` to exit and returns its wait status; after `limit` it is killed (SIGKILL)
 // and -1 returned, so a hung process fails the test instead of hanging it.

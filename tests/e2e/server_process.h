@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 
 #include "client/api_client.h"
 #include "common/status.h"
+#include "testutil/wait.h"
 
 extern char** environ;
 
@@ -104,6 +106,24 @@ class ServerProcess {
   pid_t pid_ = -1;
   int port_ = 0;
 };
+
+// Polls task `id` until it succeeds, fails or is cancelled (a failed expectation after
+// `limit`) and returns its last view.
+inline nlohmann::json WaitForTaskEnd(client::ApiClient& c, const std::string& id,
+                                     std::chrono::seconds limit = std::chrono::seconds(120)) {
+  nlohmann::json t;
+  bool ended = WaitFor(
+      [&] {
+        auto r = c.Get("/api/v1/tasks/" + id);
+        if (!r.has_value()) return false;
+        t = *r;
+        const std::string s = t["task_status"];
+        return s == "succeeded" || s == "failed" || s == "cancelled";
+      },
+      limit);
+  EXPECT_TRUE(ended) << t.dump();
+  return t;
+}
 
 // Writes a CSV dataset of `rows` rows straight into the server's local storage.
 inline void WriteBigCsv(const std::filesystem::path& file, int64_t rows) {

@@ -101,6 +101,22 @@ TEST_F(TaskManagerTest, FailuresKeepCodeMessageAndField) {
   EXPECT_EQ(store_->Get(thrown->id)->error["message"], "unexpected error: boom");
 }
 
+TEST_F(TaskManagerTest, ValidatorsRefuseBadParamsAtSubmit) {
+  auto m = Make();
+  m->Register(
+      "checked", [](TaskContext&) -> Result<json> { return json::object(); },
+      [](const json& params) {
+        return params.contains("n") ? Status::Ok() : InvalidArgument("n is required", "n");
+      });
+  auto refused = m->Submit("checked", json::object());
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().field(), "n");
+  auto all = store_->List({});
+  ASSERT_TRUE(all.has_value());
+  for (const auto& t : all->tasks) EXPECT_NE(t.type, "checked") << "a refused task is not stored";
+  EXPECT_TRUE(m->Submit("checked", json{{"n", 1}}).has_value());
+}
+
 TEST_F(TaskManagerTest, UnknownTypesAreRefused) {
   auto m = Make();
   EXPECT_EQ(m->Submit("nope", json::object()).error().code(), StatusCode::kUnimplemented);

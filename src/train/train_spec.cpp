@@ -1,0 +1,204 @@
+#include "train/train_spec.h"
+
+#include <cmath>
+
+namespace mlaas::train {
+
+using nlohmann::json;
+
+std::string_view TrainObjectiveName(TrainObjective o) {
+  switch (o) {
+    case TrainObjective::kTextClassification: return "text-classification";
+    case TrainObjective::kMaskedLm: return "masked-lm";
+    case TrainObjective::kSentenceEmbedding: return "sentence-embedding";
+  }
+  return "?";
+}
+
+namespace {
+
+// Reads block[key] into `out` when present; a value of the wrong type or outside [lo, hi]
+// is an error naming `field`.key.
+Status Number(const json& block, const char* key, const std::string& field, double lo, double hi, double& out,
+              bool lo_exclusive = false) {
+  auto it = block.find(key);
+  if (it == block.end() || it->is_null()) return Status::Ok();
+  const std::string name = field + "." + key;
+  if (!it->is_number()) return InvalidArgument(name + " must be a number", name);
+  double v = it->get<double>();
+  if (!std::isfinite(v) || v < lo || v > hi || (lo_exclusive && v == lo)) {
+    return InvalidArgument(name + " must be in " + (lo_exclusive ? "(" : "[") + std::to_string(lo) + ", " +
+                               std::to_string(hi) + "]",
+                           name);
+  }
+  out = v;
+  return Status::Ok();
+}
+
+Status Integer(const json& block, const char* key, const std::string& field, int64_t lo, int64_t hi, int64_t& out) {
+  auto it = block.find(key);
+  if (it == block.end() || it->is_null()) return Status::Ok();
+  const std::string name = field + "." + key;
+  if (!it->is_number_integer()) return InvalidArgument(name + " must be an integer", name);
+  int64_t v = it->get<int64_t>();
+  if (v < lo || v > hi) {
+    return InvalidArgument(name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi), name);
+  }
+  out = v;
+  return Status::Ok();
+}
+
+Status String(const json& block, const char* key, const std::string& field, std::string& out) {
+  auto it = block.find(key);
+  if (it == block.end() || it->is_null()) return Status::Ok();
+  const std::string name = field + "." + key;
+  if (!it->is_string() || it->get<std::string>().empty()) return InvalidArgument(name + " must be a non-empty string", name);
+  out = it->get<std::string>();
+  return Status::Ok();
+}
+
+Status Bool(const json& block, const char* key, const std::string& field, bool& out) {
+  auto it = block.find(key);
+  if (it == block.end() || it->is_null()) return Status::Ok();
+  const std::string name = field + "." + key;
+  if (!it->is_boolean()) return InvalidArgument(name + " must be true or false", name);
+  out = it->get<bool>();
+  return Status::Ok();
+}
+
+Result<json> Block(const json& params, const char* key, const std::string& field) {
+  auto it = params.find(key);
+  if (it == params.end() || it->is_null()) return json::object();
+  if (!it->is_object()) return InvalidArgument(field + " must be an object", field);
+  return *it;
+}
+
+Status ParseOptimizer(const json& o, OptimizerSpec& spec) {
+  const std::string f = "model_train.optimizer";
+  std::string name = "AdamW";
+  MLAAS_RETURN_IF_ERROR(String(o, "name", f, name));
+  if (name == "AdamW" || name == "adamw") {
+    spec.kind = OptimizerKind::kAdamW;
+  } else if (name == "Adam" || name == "adam") {
+    spec.kind = OptimizerKind::kAdam;
+    spec.weight_decay_rate = 0.0;
+  } else if (name == "SGD" || name == "sgd") {
+    spec.kind = OptimizerKind::kSgd;
+    spec.weight_decay_rate = 0.0;
+  } else {
+    return InvalidArgument("unknown optimizer '" + name + "' (AdamW, Adam or SGD)", f + ".name");
+  }
+  MLAAS_RETURN_IF_ERROR(Number(o, "init_lr", f, 0, 10, spec.init_lr, /*lo_exclusive=*/true));
+  MLAAS_RETURN_IF_ERROR(Integer(o, "num_warm_steps", f, 0, 100'000'000, spec.num_warm_steps));
+  MLAAS_RETURN_IF_ERROR(Number(o, "weight_decay_rate", f, 0, 1, spec.weight_decay_rate));
+  MLAAS_RETURN_IF_ERROR(Number(o, "beta1", f, 0, 0.999999, spec.beta1));
+  MLAAS_RETURN_IF_ERROR(Number(o, "beta2", f, 0, 0.999999999, spec.beta2));
+  MLAAS_RETURN_IF_ERROR(Number(o, "epsilon", f, 0, 1, spec.epsilon, true));
+  MLAAS_RETURN_IF_ERROR(Number(o, "momentum", f, 0, 0.999999, spec.momentum));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<TrainSpec> ParseTrainSpec(const json& params) {
+  if (!params.is_object()) return InvalidArgument("the request must be an object", "");
+  TrainSpec spec;
+  MLAAS_ASSIGN_OR_RETURN(json model, Block(params, "model", "model"));
+  std::string objective;
+  MLAAS_RETURN_IF_ERROR(String(model, "objective", "model", objective));
+  if (objective.empty()) {
+    return InvalidArgument("model.objective is required (text-classification, masked-lm or sentence-embedding)",
+                           "model.objective");
+  }
+  if (objective == "text-classification") {
+    spec.objective = TrainObjective::kTextClassification;
+  } else if (objective == "masked-lm") {
+    spec.objective = TrainObjective::kMaskedLm;
+  } else if (objective == "sentence-embedding") {
+    spec.objective = TrainObjective::kSentenceEmbedding;
+  } else {
+    return Unimplemented("training for objective '" + objective +
+                             "' is not available yet (text-classification, masked-lm and sentence-embedding are)",
+                         "model.objective");
+  }
+
+  MLAAS_ASSIGN_OR_RETURN(json mt, Block(params, "model_train", "model_train"));
+  const std::string f = "model_train";
+  MLAAS_RETURN_IF_ERROR(Integer(mt, "epochs", f, 1, 100000, spec.epochs));
+  MLAAS_RETURN_IF_ERROR(Integer(mt, "batch_size", f, 1, 65536, spec.batch_size));
+  MLAAS_ASSIGN_OR_RETURN(json opt, Block(mt, "optimizer", f + ".optimizer"));
+  MLAAS_RETURN_IF_ERROR(ParseOptimizer(opt, spec.optimizer));
+  MLAAS_RETURN_IF_ERROR(Number(mt, "max_grad_norm", f, 0, 1e6, spec.max_grad_norm));
+  MLAAS_RETURN_IF_ERROR(Integer(mt, "gradient_accumulation_steps", f, 1, 65536, spec.gradient_accumulation_steps));
+  int64_t seed = static_cast<int64_t>(spec.seed);
+  MLAAS_RETURN_IF_ERROR(Integer(mt, "seed", f, 0, 4294967295LL, seed));
+  spec.seed = static_cast<uint64_t>(seed);
+  int64_t max_length = 0;
+  MLAAS_RETURN_IF_ERROR(Integer(mt, "max_length", f, 2, 1000000, max_length));
+  if (max_length > 0) spec.max_length = max_length;
+  int64_t threads = 0;
+  MLAAS_RETURN_IF_ERROR(Integer(mt, "threads", f, 1, 1024, threads));
+  spec.threads = static_cast<int>(threads);
+  MLAAS_RETURN_IF_ERROR(String(mt, "device", f, spec.device));
+  MLAAS_RETURN_IF_ERROR(Integer(mt, "checkpoint_steps", f, 0, 100'000'000, spec.checkpoint_steps));
+  MLAAS_RETURN_IF_ERROR(Integer(mt, "max_steps", f, 0, 1'000'000'000, spec.max_steps));
+  MLAAS_RETURN_IF_ERROR(Number(mt, "mlm_probability", f, 0, 1, spec.mlm_probability, true));
+  MLAAS_RETURN_IF_ERROR(Bool(mt, "whole_word_masking", f, spec.whole_word_masking));
+  MLAAS_RETURN_IF_ERROR(Number(mt, "scale", f, 0, 1000, spec.scale, true));
+  MLAAS_ASSIGN_OR_RETURN(json es, Block(mt, "early_stopping", f + ".early_stopping"));
+  MLAAS_RETURN_IF_ERROR(Integer(es, "patience", f + ".early_stopping", 0, 100000, spec.early_stopping.patience));
+  MLAAS_RETURN_IF_ERROR(String(es, "metric", f + ".early_stopping", spec.early_stopping.metric));
+  MLAAS_RETURN_IF_ERROR(Number(es, "min_delta", f + ".early_stopping", 0, 1e9, spec.early_stopping.min_delta));
+  if (spec.early_stopping.metric.empty()) spec.early_stopping.metric = "eval_loss";
+
+  MLAAS_ASSIGN_OR_RETURN(json ds, Block(params, "dataset", "dataset"));
+  MLAAS_RETURN_IF_ERROR(Number(ds, "train_test_split", "dataset", 0, 0.9, spec.train_test_split, true));
+  if (ds.contains("train_test_split") && spec.train_test_split >= 0.9) {
+    return InvalidArgument("dataset.train_test_split must be below 0.9 (the fraction held out)",
+                           "dataset.train_test_split");
+  }
+  spec.has_eval_dataset = ds.contains("eval_dataset") && !ds["eval_dataset"].is_null();
+  MLAAS_ASSIGN_OR_RETURN(json lk, Block(ds, "loader_kwargs", "dataset.loader_kwargs"));
+  const std::string lf = "dataset.loader_kwargs";
+  if (spec.objective == TrainObjective::kMaskedLm) {
+    // A corpus for pre-training: page_content_column names it as in the other endpoints.
+    MLAAS_RETURN_IF_ERROR(String(lk, "page_content_column", lf, spec.text_column));
+  }
+  MLAAS_RETURN_IF_ERROR(String(lk, "text_column", lf, spec.text_column));
+  MLAAS_RETURN_IF_ERROR(String(lk, "text_pair_column", lf, spec.text_pair_column));
+  MLAAS_RETURN_IF_ERROR(String(lk, "label_column", lf, spec.label_column));
+  MLAAS_RETURN_IF_ERROR(String(lk, "anchor_column", lf, spec.anchor_column));
+  MLAAS_RETURN_IF_ERROR(String(lk, "positive_column", lf, spec.positive_column));
+  MLAAS_ASSIGN_OR_RETURN(json aug, Block(ds, "augment", "dataset.augment"));
+  MLAAS_ASSIGN_OR_RETURN(json typos, Block(aug, "typos", "dataset.augment.typos"));
+  MLAAS_RETURN_IF_ERROR(Integer(typos, "copies", "dataset.augment.typos", 0, 1000, spec.typos.copies));
+  MLAAS_RETURN_IF_ERROR(Number(typos, "rate", "dataset.augment.typos", 0, 1, spec.typos.rate, true));
+  if (spec.typos.copies > 0 && spec.objective != TrainObjective::kTextClassification) {
+    return InvalidArgument("typo augmentation applies to text-classification only", "dataset.augment.typos");
+  }
+  return spec;
+}
+
+std::vector<std::string> Columns(const TrainSpec& spec) {
+  switch (spec.objective) {
+    case TrainObjective::kTextClassification:
+      if (spec.text_pair_column.empty()) return {spec.text_column, spec.label_column};
+      return {spec.text_column, spec.label_column, spec.text_pair_column};
+    case TrainObjective::kMaskedLm: return {spec.text_column};
+    case TrainObjective::kSentenceEmbedding: return {spec.anchor_column, spec.positive_column};
+  }
+  return {};
+}
+
+std::string ColumnField(const TrainSpec& spec, size_t i) {
+  const std::string f = "dataset.loader_kwargs.";
+  switch (spec.objective) {
+    case TrainObjective::kTextClassification:
+      return f + (i == 0 ? "text_column" : i == 1 ? "label_column" : "text_pair_column");
+    case TrainObjective::kMaskedLm: return f + "page_content_column";
+    case TrainObjective::kSentenceEmbedding: return f + (i == 0 ? "anchor_column" : "positive_column");
+  }
+  return f;
+}
+
+}  // namespace mlaas::train

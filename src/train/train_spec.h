@@ -1,0 +1,79 @@
+// mlaas::train — what a training request asks for (POST /api/v1/ml/nlp/train/model), parsed
+// and validated into one struct with every default filled in. No libtorch here: the API
+// validates requests with it before queueing a task.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+
+namespace mlaas::train {
+
+enum class TrainObjective { kTextClassification, kMaskedLm, kSentenceEmbedding };
+std::string_view TrainObjectiveName(TrainObjective o);
+
+enum class OptimizerKind { kAdamW, kAdam, kSgd };
+
+struct OptimizerSpec {
+  OptimizerKind kind = OptimizerKind::kAdamW;
+  double init_lr = 2e-5;
+  int64_t num_warm_steps = 0;      // linear warm-up, then linear decay to 0
+  double weight_decay_rate = 0.01; // not applied to biases and LayerNorm weights
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // Adam/AdamW
+  double momentum = 0.0;                              // SGD
+};
+
+struct EarlyStopping {
+  int64_t patience = 0;        // epochs without improvement before stopping; 0: off
+  std::string metric;          // e.g. "eval_loss" (lower is better) or "eval_accuracy"
+  double min_delta = 0.0;
+};
+
+struct TypoAugment {
+  int64_t copies = 0;   // corrupted copies added per training example
+  double rate = 0.05;   // probability of an edit per character
+};
+
+struct TrainSpec {
+  TrainObjective objective = TrainObjective::kTextClassification;
+  // model_train
+  int64_t epochs = 10;
+  int64_t batch_size = 32;
+  OptimizerSpec optimizer;
+  double max_grad_norm = 1.0;           // 0: no clipping
+  int64_t gradient_accumulation_steps = 1;
+  uint64_t seed = 42;
+  std::optional<int64_t> max_length;    // default: the model's maximum
+  int threads = 0;                      // 0: one per core
+  std::string device = "cpu";
+  EarlyStopping early_stopping;
+  int64_t checkpoint_steps = 0;         // also checkpoint every N optimizer steps; 0: each epoch only
+  int64_t max_steps = 0;                // stop after this many optimizer steps; 0: no limit
+  double mlm_probability = 0.15;
+  bool whole_word_masking = false;
+  double scale = 20.0;                  // sentence-embedding: similarity scale (1/temperature)
+  // dataset
+  double train_test_split = 0.1;
+  bool has_eval_dataset = false;        // dataset.eval_dataset given: no split
+  std::string text_column = "text";
+  std::string text_pair_column;         // optional
+  std::string label_column = "label";
+  std::string anchor_column = "anchor";
+  std::string positive_column = "positive";
+  TypoAugment typos;
+};
+
+// Parses the request's model / model_train / dataset blocks. Errors are InvalidArgument naming
+// the field ("model_train.optimizer.name", "dataset.train_test_split", ...).
+Result<TrainSpec> ParseTrainSpec(const nlohmann::json& params);
+
+// The dataset columns the objective reads, in order (text [+ pair] + label, text, anchor +
+// positive).
+std::vector<std::string> Columns(const TrainSpec& spec);
+// The request field naming column `i` of Columns(spec).
+std::string ColumnField(const TrainSpec& spec, size_t i);
+
+}  // namespace mlaas::train

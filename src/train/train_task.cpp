@@ -1,0 +1,331 @@
+#include "train/train_task.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/file_util.h"
+#include "common/text.h"
+#include "common/time_util.h"
+#include "dataset/record_reader.h"
+#include "nn/config.h"
+#include "predict/model_files.h"
+#include "train/text_data.h"
+#include "train/train_spec.h"
+#include "train/trainer.h"
+
+namespace mlaas::train {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+bool HasPath(const json& params, const char* block) {
+  return params.contains(block) && params[block].is_object() && params[block].contains("path");
+}
+
+// A dataset block (the main one, or eval_dataset with the main one's loader settings) opened
+// for the objective's columns. Errors name the field: a missing file "<field>.path", a
+// missing column the loader_kwargs entry that named it.
+Result<std::unique_ptr<dataset::RecordReader>> OpenColumns(const storage::StorageRegistry& storage, json block,
+                                                           const json& main_block, const std::string& field,
+                                                           const TrainSpec& spec, uint64_t* size = nullptr) {
+  if (!block.contains("loader_kwargs") && main_block.contains("loader_kwargs")) block["loader_kwargs"] = main_block["loader_kwargs"];
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(block, field));
+  MLAAS_ASSIGN_OR_RETURN(dataset::ReaderOptions options, dataset::ReaderOptionsFromRequest(block, ref.key, field));
+  auto open = [&]() -> Result<std::unique_ptr<storage::ObjectReader>> {
+    auto source = ref.store->Open(ref.key);
+    if (!source.has_value()) {
+      if (source.error().code() == StatusCode::kNotFound)
+        return InvalidArgument("no dataset '" + ref.key + "' in " + std::string(ref.store->storage_type()) + " storage",
+                               field + ".path");
+      return source.error().WithField(field + ".path");
+    }
+    return std::move(source).value();
+  };
+  MLAAS_ASSIGN_OR_RETURN(auto header_source, open());
+  auto header = dataset::OpenRecordReader(std::move(header_source), options);
+  if (!header.has_value()) return header.error().WithField(field + ".path");
+  const auto& have = (*header)->columns();
+  const std::vector<std::string> want = Columns(spec);
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (std::find(have.begin(), have.end(), want[i]) == have.end()) {
+      return InvalidArgument("column '" + want[i] + "' is not in " + ref.key + " (its columns: " + Join(have, ", ") + ")",
+                             ColumnField(spec, i));
+    }
+  }
+  options.columns = want;
+  MLAAS_ASSIGN_OR_RETURN(auto source, open());
+  if (size) *size = source->info().size;
+  auto reader = dataset::OpenRecordReader(std::move(source), options);
+  if (!reader.has_value()) return reader.error().WithField(field + ".path");
+  return std::move(reader).value();
+}
+
+// That `ref` names an object or a directory of objects.
+Status Exists(const storage::ObjectRef& ref, const std::string& field, const std::string& what) {
+  if (ref.store->Stat(ref.key).has_value()) return Status::Ok();
+  storage::ListOptions list;
+  list.prefix = ref.key + "/";
+  list.max_keys = 1;
+  auto listed = ref.store->List(list);
+  if (listed.has_value() && !listed->objects.empty()) return Status::Ok();
+  return InvalidArgument("no " + what + " '" + ref.key + "' in " + std::string(ref.store->storage_type()) + " storage",
+                         field + ".path");
+}
+
+Status Validate(const storage::StorageRegistry& storage, const json& params) {
+  MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
+  const json model = params.value("model", json::object());
+  if (HasPath(params, "model")) {
+    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(model, "model"));
+    if (!ref.store->Stat(ref.key + "/config.json").has_value())
+      return InvalidArgument("no model directory (config.json) at '" + ref.key + "'", "model.path");
+  } else if (model.contains("preset")) {
+    MLAAS_RETURN_IF_ERROR(nn::Preset(model["preset"].get<std::string>()).status());
+  } else if (model.contains("config")) {
+    MLAAS_RETURN_IF_ERROR(nn::ParseConfig(model["config"], "model.config").status());
+  } else {
+    return InvalidArgument("model needs a path, a preset or a config", "model");
+  }
+  if (HasPath(params, "tokenizer")) {
+    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(params["tokenizer"], "tokenizer"));
+    MLAAS_RETURN_IF_ERROR(Exists(ref, "tokenizer", "tokenizer"));
+  } else if (!HasPath(params, "model")) {
+    return InvalidArgument("a tokenizer is required when the model starts from a preset or config", "tokenizer");
+  }
+  const json ds = params.value("dataset", json::object());
+  MLAAS_RETURN_IF_ERROR(OpenColumns(storage, ds, ds, "dataset", spec).status());
+  if (spec.has_eval_dataset) {
+    MLAAS_RETURN_IF_ERROR(OpenColumns(storage, ds["eval_dataset"], ds, "dataset.eval_dataset", spec).status());
+  }
+  MLAAS_RETURN_IF_ERROR(storage.Resolve(params.value("model_save", json::object()), "model_save").status());
+  return Status::Ok();
+}
+
+std::string Fixed(double v, int digits = 4) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(digits);
+  s << v;
+  return s.str();
+}
+
+// The README.md of a trained model: what it is, how it was trained, how well it does.
+std::string ModelCard(const json& params, const json& result, const std::string& task_id) {
+  const json& model = result["model"];
+  const json& ds = result["dataset"];
+  std::ostringstream md;
+  md << "---\nlibrary_name: transformers\npipeline_tag: "
+     << (model["objective"] == "text-classification" ? "text-classification"
+         : model["objective"] == "masked-lm"         ? "fill-mask"
+                                                     : "sentence-similarity")
+     << "\ntags:\n- mlaas\n- " << model["model_type"].get<std::string>() << "\n---\n\n";
+  md << "# " << model["architecture"].get<std::string>() << "\n\n";
+  md << "Trained by mlaas (task `" << task_id << "`, finished " << FormatIsoUtc(NowMs()) << " UTC) for **"
+     << model["objective"].get<std::string>() << "**"
+     << (model["from_scratch"].get<bool>() ? ", from scratch" : ", starting from `" + params["model"].value("path", std::string()) + "`")
+     << ". " << model["parameters"].get<int64_t>() << " parameters, " << model["layers"].get<int64_t>()
+     << " layers, hidden size " << model["hidden_size"].get<int64_t>() << ".\n\n";
+  md << "## Data\n\n- dataset: `" << params["dataset"].value("path", std::string()) << "`\n- training examples: "
+     << ds["samples_train"].get<int64_t>() << " (" << ds["tokens"].get<int64_t>() << " tokens)";
+  if (ds.contains("augmented")) md << ", of which " << ds["augmented"].get<int64_t>() << " typo-augmented copies";
+  md << "\n- held-out examples: " << ds["samples_test"].get<int64_t>() << "\n";
+  if (ds.contains("labels")) md << "- labels (" << ds["labels"].size() << "): " << Join(ds["labels"].get<std::vector<std::string>>(), ", ") << "\n";
+  md << "\n## Evaluation (held-out split, final epoch)\n\n";
+  const json& ev = result["evaluation"];
+  if (ev.empty()) md << "No held-out split.\n";
+  for (auto it = ev.begin(); it != ev.end(); ++it) {
+    if (it.value().is_number_float()) md << "- " << it.key() << ": " << Fixed(it.value().get<double>()) << "\n";
+  }
+  md << "\n## Training history\n\n| epoch | loss |";
+  const json& h = result["history"];
+  std::vector<std::string> keys;
+  for (auto it = h.begin(); it != h.end(); ++it) {
+    if (it.key() != "epoch" && it.key() != "loss") keys.push_back(it.key());
+  }
+  for (const auto& k : keys) md << " " << k << " |";
+  md << "\n|---|---|";
+  for (size_t i = 0; i < keys.size(); ++i) md << "---|";
+  md << "\n";
+  const size_t epochs = h.contains("loss") ? h["loss"].size() : 0;
+  for (size_t e = 0; e < epochs; ++e) {
+    md << "| " << e + 1 << " | " << Fixed(h["loss"][e].get<double>()) << " |";
+    for (const auto& k : keys) {
+      md << " " << (e < h[k].size() ? Fixed(h[k][e].get<double>(), k == "learning_rate" ? 8 : 4) : "") << " |";
+    }
+    md << "\n";
+  }
+  const json& st = result["stats"];
+  md << "\n## Training\n\n- device: " << st["device"].get<std::string>() << ", threads: " << st["threads"].get<int>()
+     << "\n- steps: " << st["steps"].get<int64_t>() << ", " << Fixed(st["tokens_per_s"].get<double>(), 1)
+     << " tokens/s\n\nThe request:\n\n```json\n" << params.dump(2) << "\n```\n";
+  return md.str();
+}
+
+// Streams a local file into the store.
+Status Upload(const fs::path& file, storage::ObjectStore& store, const std::string& key) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Internal("cannot read " + file.string());
+  MLAAS_ASSIGN_OR_RETURN(auto writer, store.Create(key));
+  std::string buf(1 << 20, '\0');
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) MLAAS_RETURN_IF_ERROR(writer->Write(std::string_view(buf.data(), static_cast<size_t>(in.gcount()))));
+  }
+  return writer->Commit().status();
+}
+
+// Publishes the model directory: every file but config.json first, config.json last (a
+// directory only looks like a model once it is complete), then stale weight files of another
+// layout are removed.
+Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_regular_file()) names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+    return (a == "config.json") != (b == "config.json") ? b == "config.json" : a < b;
+  });
+  json files = json::array();
+  for (const auto& n : names) {
+    const std::string key = out.key + "/" + n;
+    MLAAS_RETURN_IF_ERROR(Upload(dir / n, *out.store, key).WithField("model_save.path"));
+    files.push_back(key);
+  }
+  storage::ListOptions list;
+  list.prefix = out.key + "/model";
+  auto listed = out.store->List(list);
+  if (listed.has_value()) {
+    for (const auto& o : listed->objects) {
+      const std::string name = o.key.substr(out.key.size() + 1);
+      if (name.find('/') == std::string::npos && name.find(".safetensors") != std::string::npos &&
+          std::find(names.begin(), names.end(), name) == names.end()) {
+        (void)out.store->Delete(o.key);
+      }
+    }
+  }
+  return files;
+}
+
+}  // namespace
+
+tasks::TaskValidator MakeTrainNlpModelValidator(const storage::StorageRegistry& storage) {
+  return [&storage](const json& params) { return Validate(storage, params); };
+}
+
+tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options) {
+  return [&storage, options](tasks::TaskContext& ctx) -> Result<json> {
+    const json& params = ctx.params();
+    MLAAS_RETURN_IF_ERROR(Validate(storage, params));
+    MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
+    TrainInputs in;
+    in.spec = spec;
+    in.model_block = params.value("model", json::object());
+
+    // Data: read, split (or the explicit eval set), augment the training split.
+    const json ds = params["dataset"];
+    uint64_t size = 0;
+    MLAAS_ASSIGN_OR_RETURN(auto reader, OpenColumns(storage, ds, ds, "dataset", spec, &size));
+    ctx.Log("info", "reading " + ds.value("path", std::string()));
+    auto on_rows = [&](int64_t rows) {
+      const double f = size ? static_cast<double>(reader->bytes_read()) / static_cast<double>(size) : 0.0;
+      ctx.ReportProgress({.fraction = 0.01 * f, .message = "reading the dataset: " + std::to_string(rows) + " rows"});
+      return !ctx.cancelled();
+    };
+    auto rows = ReadExamples(*reader, spec, &in.read_stats, on_rows);
+    if (!rows.has_value()) {
+      if (rows.error().code() == StatusCode::kCancelled) return ctx.CheckCancelled();
+      return rows.error();
+    }
+    if (rows->empty()) {
+      return InvalidArgument("the dataset has no rows with the columns filled (" + std::to_string(in.read_stats.rows) +
+                                 " rows read)",
+                             "dataset.path");
+    }
+    const bool classification = spec.objective == TrainObjective::kTextClassification;
+    if (spec.has_eval_dataset) {
+      in.train = std::move(*rows);
+      MLAAS_ASSIGN_OR_RETURN(auto eval_reader, OpenColumns(storage, ds["eval_dataset"], ds, "dataset.eval_dataset", spec));
+      ReadStats eval_stats;
+      auto eval_rows = ReadExamples(*eval_reader, spec, &eval_stats, [&](int64_t) { return !ctx.cancelled(); });
+      if (!eval_rows.has_value()) return eval_rows.error().WithField("dataset.eval_dataset.path");
+      in.eval = std::move(*eval_rows);
+    } else {
+      SplitExamples(std::move(*rows), spec.train_test_split, spec.seed, classification, in.train, in.eval);
+    }
+    if (spec.typos.copies > 0) {
+      const size_t before = in.train.size();
+      AugmentWithTypos(in.train, spec.typos.copies, spec.typos.rate, spec.seed);
+      in.augmented = static_cast<int64_t>(in.train.size() - before);
+      ctx.Log("info", "typo augmentation: " + std::to_string(before) + " -> " + std::to_string(in.train.size()) +
+                          " training examples");
+    }
+
+    // Model and tokenizer as local files.
+    predict::ModelFiles model_files, tokenizer_files;
+    if (HasPath(params, "model")) {
+      MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(params["model"], "model"));
+      MLAAS_ASSIGN_OR_RETURN(model_files, predict::LocalizeDirectory(ref, "model.path", options.scratch));
+      in.model_dir = model_files.path;
+    }
+    if (HasPath(params, "tokenizer")) {
+      MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(params["tokenizer"], "tokenizer"));
+      MLAAS_ASSIGN_OR_RETURN(tokenizer_files, predict::LocalizeTokenizer(ref, "tokenizer.path", options.scratch));
+      in.tokenizer = tokenizer_files.path;
+    } else {
+      in.tokenizer = *in.model_dir;
+    }
+    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(params["model_save"], "model_save"));
+
+    in.checkpoint_dir = options.checkpoint_root / ctx.id();
+    in.output_dir = options.scratch / ("train-" + ctx.id());
+    std::error_code ec;
+    fs::remove_all(in.output_dir, ec);
+    struct Cleanup {
+      fs::path dir;
+      ~Cleanup() {
+        std::error_code e;
+        fs::remove_all(dir, e);
+      }
+    } cleanup{in.output_dir};
+
+    TrainCallbacks cb;
+    cb.cancelled = [&ctx] { return ctx.cancelled(); };
+    cb.log = [&ctx](std::string_view level, const std::string& m) { ctx.Log(level, m); };
+    tasks::Progress last;
+    cb.progress = [&ctx, &last](const TrainProgress& p) {
+      tasks::Progress progress{.fraction = p.fraction, .message = p.message};
+      if (p.epoch > 0) {
+        progress.epoch = p.epoch;
+        progress.total_epochs = p.epochs;
+        progress.step = p.step;
+        progress.total_steps = p.total_steps;
+        progress.extra = {{"loss", p.loss}, {"learning_rate", p.learning_rate}, {"tokens_per_s", p.tokens_per_s}};
+      }
+      ctx.ReportProgress(progress);
+      last = progress;
+    };
+    auto result = RunTraining(in, cb);
+    if (!result.has_value()) {
+      if (result.error().code() == StatusCode::kCancelled) return ctx.CheckCancelled();
+      // Bad input will not get better on a retry: its checkpoints are of no use.
+      if (result.error().code() == StatusCode::kInvalidArgument) fs::remove_all(in.checkpoint_dir, ec);
+      return result.error();
+    }
+    last.fraction = 0.995;
+    last.message = "saving the model";
+    ctx.ReportProgress(last);
+    MLAAS_RETURN_IF_ERROR(WriteFileAtomic(in.output_dir / "README.md", ModelCard(params, *result, ctx.id())));
+    MLAAS_ASSIGN_OR_RETURN(json files, Publish(in.output_dir, out));
+    fs::remove_all(in.checkpoint_dir, ec);
+    (*result)["model"]["path"] = out.key;
+    (*result)["model"]["storage_type"] = std::string(out.store->storage_type());
+    (*result)["model"]["files"] = files;
+    ctx.Log("info", "saved the model to " + out.key);
+    return *result;
+  };
+}
+
+}  // namespace mlaas::train

@@ -1,0 +1,27 @@
+// mlaas::train — NLP model training as a durable task (POST /api/v1/ml/nlp/train/model):
+// reads the dataset from the object store, splits and augments it, trains (trainer.h) with
+// checkpoints under the data directory, and writes the model directory with its model card
+// to model_save. No libtorch in this header.
+#pragma once
+
+#include <filesystem>
+
+#include "storage/storage_registry.h"
+#include "tasks/task_manager.h"
+
+namespace mlaas::train {
+
+inline constexpr const char* kTrainNlpModelTask = "nlp_train_model";
+
+struct TrainTaskOptions {
+  std::filesystem::path scratch;          // local copies of remote models, outputs in progress
+  std::filesystem::path checkpoint_root;  // <root>/<task id>/ holds a task's checkpoints
+};
+
+tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options);
+
+// Submit-time checks: the request's fields, the tokenizer (required unless the model directory
+// has one), that the model and dataset exist and the dataset has the columns asked for.
+tasks::TaskValidator MakeTrainNlpModelValidator(const storage::StorageRegistry& storage);
+
+}  // namespace mlaas::train

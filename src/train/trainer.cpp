@@ -1,0 +1,806 @@
+#include "train/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "common/file_util.h"
+#include "nn/cpu_allocator.h"
+#include "nn/model.h"
+#include "tokenizers/tokenizer.h"
+#include "tokenizers/trainer.h"
+#include "train/metrics.h"
+
+namespace mlaas::train {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int64_t kIgnore = -100;
+
+// Dropout draws from libtorch's process-wide generator, whose state a checkpoint saves and a
+// resumed run restores: one training run at a time per process keeps that stream its own
+// (the runs would compete for the same cores anyway).
+std::mutex& TrainingMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+uint64_t Mix(uint64_t a, uint64_t b) {
+  uint64_t x = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL + (a << 6) + (a >> 2));
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ULL;
+  return x ^ (x >> 29);
+}
+
+bool LowerIsBetter(const std::string& metric) {
+  return metric.find("loss") != std::string::npos || metric.find("perplexity") != std::string::npos;
+}
+
+// Whether decoupled weight decay applies: not to biases and LayerNorm weights (transformers'
+// convention), whatever the architecture calls its LayerNorms.
+bool Decays(const std::string& name) {
+  if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) return false;
+  return name.find("LayerNorm") == std::string::npos && name.find("layer_norm") == std::string::npos;
+}
+
+// A padded batch on `device`.
+struct Batch {
+  nn::EncoderInput a, b;      // b: sentence-embedding positives
+  torch::Tensor labels;       // classification [B] or masked-lm [B, T] (kIgnore elsewhere)
+  int64_t tokens = 0;         // non-padding tokens
+  int64_t size = 0;
+};
+
+class Session {
+ public:
+  Session(const TrainInputs& in, const TrainCallbacks& cb) : in_(in), spec_(in.spec), cb_(cb) {}
+  Result<json> Run();
+
+ private:
+  void Log(std::string_view level, const std::string& m) const {
+    if (cb_.log) cb_.log(level, m);
+  }
+  bool StopRequested() const { return cb_.cancelled && cb_.cancelled(); }
+
+  Status Prepare();
+  Status BuildModel();
+  void BuildOptimizer();
+  double LearningRate(int64_t step) const;
+  nn::EncoderInput Encode(const std::vector<const std::vector<int32_t>*>& ids,
+                          const std::vector<const std::vector<uint8_t>*>& types, int64_t* tokens) const;
+  Batch MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t mask_seed) const;
+  std::vector<int64_t> MaskTokens(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx,
+                                  std::vector<std::vector<int32_t>>& ids, uint64_t seed) const;
+
+  struct Counters {
+    double loss_sum = 0, weight = 0;
+    int64_t correct = 0, total = 0;
+    json ToJson() const { return {loss_sum, weight, correct, total}; }
+    void FromJson(const json& j) {
+      loss_sum = j[0];
+      weight = j[1];
+      correct = j[2];
+      total = j[3];
+    }
+  };
+  // Forward + loss of one batch; adds to `c`. Returns the loss to back-propagate.
+  torch::Tensor Step(const Batch& b, Counters& c);
+  torch::Tensor Embed(const nn::EncoderInput& in);
+  Result<json> Evaluate();
+
+  Status SaveCheckpoint();
+  Result<bool> LoadCheckpoint();
+
+  const TrainInputs& in_;
+  const TrainSpec& spec_;
+  const TrainCallbacks& cb_;
+
+  std::unique_ptr<tokenizers::Tokenizer> tokenizer_;
+  std::vector<std::string> labels_;
+  int64_t pad_id_ = 0, mask_id_ = -1, vocab_ = 0;
+  std::vector<TokenizedExample> train_, eval_;
+  int64_t train_tokens_ = 0, eval_tokens_ = 0;
+  size_t max_length_ = 0;
+  torch::Device device_{torch::kCPU};
+  int threads_ = 1;
+  nn::TransformerModel model_{nullptr};
+  bool from_scratch_ = false;
+  std::vector<std::string> initialized_head_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<torch::Tensor> params_;
+  int64_t steps_per_epoch_ = 0, total_steps_ = 0;
+
+  // Position and history: everything a checkpoint holds besides tensors.
+  int64_t epoch_ = 0, batch_ = 0, step_ = 0;
+  Counters epoch_counters_;
+  json history_ = json::object();
+  json last_eval_ = json::object();
+  std::optional<double> best_;
+  int64_t bad_epochs_ = 0;
+  bool stopped_early_ = false;
+  double train_seconds_ = 0;
+  int64_t tokens_seen_ = 0;
+  int64_t resumed_from_step_ = -1;
+  double eval_seconds_ = 0;  // of this run, left out of tokens/s
+};
+
+Status Session::Prepare() {
+  auto tok = tokenizers::Tokenizer::Load(in_.tokenizer);
+  if (!tok) return InvalidArgument("cannot load the tokenizer: " + tok.error().message(), "tokenizer.path");
+  tokenizer_ = std::move(*tok);
+  for (const char* n : {"[PAD]", "<pad>"}) {
+    if (auto id = tokenizer_->TokenToId(n)) {
+      pad_id_ = *id;
+      break;
+    }
+  }
+  for (const char* n : {"[MASK]", "<mask>"}) {
+    if (auto id = tokenizer_->TokenToId(n)) {
+      mask_id_ = *id;
+      break;
+    }
+  }
+  vocab_ = static_cast<int64_t>(tokenizer_->VocabSize());
+  if (spec_.objective == TrainObjective::kMaskedLm && mask_id_ < 0)
+    return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which masked-lm needs", "tokenizer.path");
+  if (in_.train.empty()) return InvalidArgument("the training split is empty", "dataset.path");
+  if (spec_.objective == TrainObjective::kTextClassification) {
+    std::set<std::string> names;
+    for (const auto& e : in_.train) names.insert(e.label);
+    for (const auto& e : in_.eval) names.insert(e.label);
+    if (names.size() < 2) {
+      return InvalidArgument("the label column has a single class ('" + *names.begin() +
+                                 "'); classification needs at least two",
+                             "dataset.loader_kwargs.label_column");
+    }
+    labels_.assign(names.begin(), names.end());
+  }
+  return Status::Ok();
+}
+
+Status Session::BuildModel() {
+  const nn::Objective objective = spec_.objective == TrainObjective::kTextClassification ? nn::Objective::kTextClassification
+                                  : spec_.objective == TrainObjective::kMaskedLm ? nn::Objective::kMaskedLm
+                                                                                 : nn::Objective::kNoObjective;
+  nn::ModelConfig config;
+  bool load_weights = false;
+  if (in_.model_dir) {
+    auto c = nn::ReadModelConfig(*in_.model_dir);
+    if (!c) return InvalidArgument("model.path: " + c.error().message(), "model.path");
+    config = *c;
+    load_weights = fs::exists(*in_.model_dir / "model.safetensors") ||
+                   fs::exists(*in_.model_dir / "model.safetensors.index.json");
+    if (objective == nn::Objective::kTextClassification) {
+      const auto own = nn::ObjectiveFromArchitectures(config);
+      std::set<std::string> theirs(config.id2label.begin(), config.id2label.end());
+      std::set<std::string> ours(labels_.begin(), labels_.end());
+      if (own == nn::Objective::kTextClassification && load_weights && theirs == ours) {
+        labels_ = config.id2label;  // keep the model's class ids
+      } else if (own == nn::Objective::kTextClassification && load_weights && !config.id2label.empty()) {
+        return InvalidArgument("the model classifies into " + std::to_string(theirs.size()) +
+                                   " labels that differ from the dataset's " + std::to_string(ours.size()) +
+                                   "; start from its encoder (a masked-lm or no-objective model) instead",
+                               "dataset.loader_kwargs.label_column");
+      }
+      config.id2label = labels_;
+      config.problem_type = "single_label_classification";
+    }
+  } else {
+    auto c = nn::ScratchConfig(in_.model_block, vocab_, pad_id_, labels_);
+    if (!c) return c.error();
+    config = *c;
+  }
+  if (vocab_ > config.vocab_size) {
+    return InvalidArgument("the tokenizer has " + std::to_string(vocab_) + " tokens but the model's vocabulary only " +
+                               std::to_string(config.vocab_size),
+                           "tokenizer.path");
+  }
+  model_ = nn::TransformerModel(config, objective, /*with_pooler=*/false);
+  nn::InitWeights(*model_, spec_.seed);
+  from_scratch_ = !load_weights;
+  if (load_weights) {
+    nn::LoadOptions options;
+    options.allow_missing_head = true;
+    options.seed = spec_.seed;
+    nn::LoadReport report;
+    if (Status st = nn::LoadWeights(*model_, *in_.model_dir, options, &report); !st.ok()) {
+      return Status(st.code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument : st.code(),
+                    "model.path: " + st.message(), "model.path");
+    }
+    initialized_head_ = report.initialized;
+    if (!initialized_head_.empty())
+      Log("info", "new head initialised: " + std::to_string(initialized_head_.size()) + " tensors");
+  }
+  const int64_t limit = nn::MaxInputTokens(config);
+  max_length_ = static_cast<size_t>(std::min<int64_t>(spec_.max_length.value_or(limit), limit));
+  auto device = nn::ParseDevice(spec_.device);
+  if (!device) return device.error().WithField("model_train.device");
+  device_ = *device;
+  model_->to(device_);
+  return Status::Ok();
+}
+
+void Session::BuildOptimizer() {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& item : model_->named_parameters()) {
+    (Decays(item.key()) ? decay : no_decay).push_back(item.value());
+    params_.push_back(item.value());
+  }
+  const auto& o = spec_.optimizer;
+  switch (o.kind) {
+    case OptimizerKind::kAdamW: {
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                     torch::optim::AdamWOptions(o.init_lr).betas({o.beta1, o.beta2}).eps(o.epsilon).weight_decay(o.weight_decay_rate)));
+      groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                        torch::optim::AdamWOptions(o.init_lr).betas({o.beta1, o.beta2}).eps(o.epsilon).weight_decay(0)));
+      optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.init_lr));
+      break;
+    }
+    case OptimizerKind::kAdam: {
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      groups.emplace_back(decay, std::make_unique<torch::optim::AdamOptions>(
+                                     torch::optim::AdamOptions(o.init_lr).betas({o.beta1, o.beta2}).eps(o.epsilon).weight_decay(o.weight_decay_rate)));
+      groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamOptions>(
+                                        torch::optim::AdamOptions(o.init_lr).betas({o.beta1, o.beta2}).eps(o.epsilon).weight_decay(0)));
+      optimizer_ = std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(o.init_lr));
+      break;
+    }
+    case OptimizerKind::kSgd: {
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      groups.emplace_back(decay, std::make_unique<torch::optim::SGDOptions>(
+                                     torch::optim::SGDOptions(o.init_lr).momentum(o.momentum).weight_decay(o.weight_decay_rate)));
+      groups.emplace_back(no_decay, std::make_unique<torch::optim::SGDOptions>(
+                                        torch::optim::SGDOptions(o.init_lr).momentum(o.momentum).weight_decay(0)));
+      optimizer_ = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(o.init_lr));
+      break;
+    }
+  }
+}
+
+// transformers' get_linear_schedule_with_warmup: the rate of optimizer step `step` (0-based).
+double Session::LearningRate(int64_t step) const {
+  const double lr = spec_.optimizer.init_lr;
+  const int64_t warm = spec_.optimizer.num_warm_steps;
+  if (step < warm) return lr * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warm));
+  return lr * std::max(0.0, static_cast<double>(total_steps_ - step) /
+                                static_cast<double>(std::max<int64_t>(1, total_steps_ - warm)));
+}
+
+nn::EncoderInput Session::Encode(const std::vector<const std::vector<int32_t>*>& ids,
+                                 const std::vector<const std::vector<uint8_t>*>& types, int64_t* tokens) const {
+  const int64_t b = static_cast<int64_t>(ids.size());
+  int64_t t = 1;
+  for (const auto* v : ids) t = std::max<int64_t>(t, static_cast<int64_t>(v->size()));
+  auto input = torch::full({b, t}, pad_id_, torch::kLong);
+  auto mask = torch::zeros({b, t}, torch::kLong);
+  auto type = torch::zeros({b, t}, torch::kLong);
+  auto pi = input.accessor<int64_t, 2>();
+  auto pm = mask.accessor<int64_t, 2>();
+  auto pt = type.accessor<int64_t, 2>();
+  bool padded = false;
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& v = *ids[static_cast<size_t>(i)];
+    for (size_t k = 0; k < v.size(); ++k) {
+      pi[i][static_cast<int64_t>(k)] = v[k];
+      pm[i][static_cast<int64_t>(k)] = 1;
+      if (!types.empty() && types[static_cast<size_t>(i)]) pt[i][static_cast<int64_t>(k)] = (*types[static_cast<size_t>(i)])[k];
+    }
+    padded |= static_cast<int64_t>(v.size()) < t;
+    if (tokens) *tokens += static_cast<int64_t>(v.size());
+  }
+  nn::EncoderInput in;
+  in.input_ids = input.to(device_);
+  if (padded) in.attention_mask = mask.to(device_);
+  if (model_->config().type_vocab_size > 0) in.token_type_ids = type.to(device_);
+  return in;
+}
+
+// BERT's masking: a fraction of the (non-special) tokens — or of whole words — is chosen;
+// of those 80% become [MASK], 10% a random token and 10% stay. Returns the labels (the
+// original id where chosen, kIgnore elsewhere), row-major [B, T] padded to the longest.
+std::vector<int64_t> Session::MaskTokens(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx,
+                                         std::vector<std::vector<int32_t>>& ids, uint64_t seed) const {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  size_t t = 1;
+  for (size_t i : idx) t = std::max(t, data[i].ids.size());
+  std::vector<int64_t> labels(idx.size() * t, kIgnore);
+  std::vector<std::pair<size_t, size_t>> candidates;
+  auto choose = [&](size_t row, size_t k) {
+    labels[row * t + k] = ids[row][k];
+    const double r = u(rng);
+    if (r < 0.8) {
+      ids[row][k] = static_cast<int32_t>(mask_id_);
+    } else if (r < 0.9) {
+      ids[row][k] = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab_));
+    }
+  };
+  int64_t chosen = 0;
+  for (size_t row = 0; row < idx.size(); ++row) {
+    const auto& e = data[idx[row]];
+    for (size_t k = 0; k < e.ids.size(); ++k) {
+      if (e.flags[k] & TokenizedExample::kSpecial) continue;
+      candidates.emplace_back(row, k);
+      const bool starts_word = !spec_.whole_word_masking || (e.flags[k] & TokenizedExample::kWordStart) || k == 0;
+      if (!starts_word) continue;  // continuation pieces follow their word's choice
+      if (u(rng) >= spec_.mlm_probability) continue;
+      size_t end = k + 1;
+      if (spec_.whole_word_masking) {
+        while (end < e.ids.size() && !(e.flags[end] & (TokenizedExample::kWordStart | TokenizedExample::kSpecial))) ++end;
+      }
+      for (size_t j = k; j < end; ++j, ++chosen) choose(row, j);
+      k = end - 1;
+    }
+  }
+  if (chosen == 0 && !candidates.empty()) {  // every batch teaches something
+    auto [row, k] = candidates[rng() % candidates.size()];
+    choose(row, k);
+  }
+  return labels;
+}
+
+Batch Session::MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx,
+                         uint64_t mask_seed) const {
+  Batch b;
+  b.size = static_cast<int64_t>(idx.size());
+  std::vector<const std::vector<uint8_t>*> types;
+  for (size_t i : idx) types.push_back(&data[i].type_ids);
+  if (spec_.objective == TrainObjective::kMaskedLm) {
+    std::vector<std::vector<int32_t>> ids;
+    for (size_t i : idx) ids.push_back(data[i].ids);
+    std::vector<int64_t> labels = MaskTokens(data, idx, ids, mask_seed);
+    std::vector<const std::vector<int32_t>*> ptrs;
+    for (const auto& v : ids) ptrs.push_back(&v);
+    b.a = Encode(ptrs, types, &b.tokens);
+    b.labels = torch::from_blob(labels.data(), {b.size, static_cast<int64_t>(labels.size()) / b.size}, torch::kLong)
+                   .clone()
+                   .to(device_);
+    return b;
+  }
+  std::vector<const std::vector<int32_t>*> a, p;
+  for (size_t i : idx) a.push_back(&data[i].ids);
+  b.a = Encode(a, types, &b.tokens);
+  if (spec_.objective == TrainObjective::kSentenceEmbedding) {
+    for (size_t i : idx) p.push_back(&data[i].ids2);
+    b.b = Encode(p, {}, &b.tokens);
+  } else {
+    std::vector<int64_t> labels;
+    for (size_t i : idx) labels.push_back(data[i].label);
+    b.labels = torch::tensor(labels, torch::kLong).to(device_);
+  }
+  return b;
+}
+
+torch::Tensor Session::Embed(const nn::EncoderInput& in) {
+  nn::EncoderOutput out = model_->encoder->forward(in);
+  auto mask = in.attention_mask.defined() ? in.attention_mask : torch::ones_like(in.input_ids);
+  return torch::nn::functional::normalize(nn::Pool(out.last_hidden_state, mask, nn::Pooling::kMean),
+                                          torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
+torch::Tensor Session::Step(const Batch& b, Counters& c) {
+  switch (spec_.objective) {
+    case TrainObjective::kTextClassification: {
+      torch::Tensor logits = model_->forward(b.a).logits;
+      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, b.labels);
+      c.loss_sum += loss.item<double>() * static_cast<double>(b.size);
+      c.weight += static_cast<double>(b.size);
+      c.correct += logits.argmax(1).eq(b.labels).sum().item<int64_t>();
+      c.total += b.size;
+      return loss;
+    }
+    case TrainObjective::kMaskedLm: {
+      // The vocabulary projection only where a token is to be predicted: ~15% of the
+      // positions, which saves most of the head's cost.
+      nn::EncoderOutput out = model_->encoder->forward(b.a);
+      torch::Tensor chosen = b.labels.ne(kIgnore);
+      torch::Tensor hidden = out.last_hidden_state.index({chosen});
+      torch::Tensor targets = b.labels.index({chosen});
+      nn::EncoderOutput selected;
+      selected.last_hidden_state = hidden.unsqueeze(0);
+      torch::Tensor logits = model_->head()->Forward(selected).squeeze(0);
+      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
+      const int64_t n = targets.size(0);
+      c.loss_sum += loss.item<double>() * static_cast<double>(n);
+      c.weight += static_cast<double>(n);
+      c.correct += logits.argmax(1).eq(targets).sum().item<int64_t>();
+      c.total += n;
+      return loss;
+    }
+    case TrainObjective::kSentenceEmbedding: {
+      // Multiple-negatives ranking: each anchor against every positive of the batch.
+      torch::Tensor a = Embed(b.a), p = Embed(b.b);
+      torch::Tensor scores = torch::matmul(a, p.t()) * spec_.scale;
+      torch::Tensor target = torch::arange(b.size, torch::TensorOptions().dtype(torch::kLong).device(device_));
+      torch::Tensor loss = torch::nn::functional::cross_entropy(scores, target);
+      c.loss_sum += loss.item<double>() * static_cast<double>(b.size);
+      c.weight += static_cast<double>(b.size);
+      c.correct += scores.argmax(1).eq(target).sum().item<int64_t>();
+      c.total += b.size;
+      return loss;
+    }
+  }
+  return {};
+}
+
+Result<json> Session::Evaluate() {
+  if (eval_.empty()) return json::object();
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  Counters c;
+  std::optional<ConfusionMatrix> cm;
+  if (spec_.objective == TrainObjective::kTextClassification) cm.emplace(labels_.size());
+  std::vector<torch::Tensor> anchors, positives;
+  auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (StopRequested()) return Cancelled("cancelled");
+    Batch b = MakeBatch(eval_, batches[i], Mix(spec_.seed ^ 0xE7A1ULL, i));
+    if (spec_.objective == TrainObjective::kTextClassification) {
+      torch::Tensor logits = model_->forward(b.a).logits;
+      c.loss_sum += torch::nn::functional::cross_entropy(logits, b.labels).item<double>() * static_cast<double>(b.size);
+      c.weight += static_cast<double>(b.size);
+      auto pred = logits.argmax(1).cpu();
+      auto truth = b.labels.cpu();
+      for (int64_t k = 0; k < b.size; ++k) cm->Add(truth[k].item<int64_t>(), pred[k].item<int64_t>());
+    } else if (spec_.objective == TrainObjective::kSentenceEmbedding) {
+      torch::Tensor a = Embed(b.a), p = Embed(b.b);
+      torch::Tensor target = torch::arange(b.size, torch::TensorOptions().dtype(torch::kLong).device(device_));
+      c.loss_sum += torch::nn::functional::cross_entropy(torch::matmul(a, p.t()) * spec_.scale, target).item<double>() *
+                    static_cast<double>(b.size);
+      c.weight += static_cast<double>(b.size);
+      anchors.push_back(a.cpu());
+      positives.push_back(p.cpu());
+    } else {
+      Step(b, c);
+    }
+  }
+  model_->train();
+  const double loss = c.weight > 0 ? c.loss_sum / c.weight : 0.0;
+  json out = {{"loss", loss}};
+  if (cm) {
+    json m = cm->ToJson(labels_);
+    out.update(m);
+  } else if (spec_.objective == TrainObjective::kMaskedLm) {
+    out["perplexity"] = std::exp(std::min(loss, 50.0));
+    out["masked_accuracy"] = c.total ? static_cast<double>(c.correct) / static_cast<double>(c.total) : 0.0;
+    out["masked_tokens"] = c.total;
+  } else {
+    // Retrieval accuracy: each held-out anchor against every held-out positive.
+    torch::Tensor a = torch::cat(anchors), p = torch::cat(positives);
+    int64_t right = 0;
+    for (int64_t s = 0; s < a.size(0); s += 1024) {
+      torch::Tensor sim = torch::matmul(a.slice(0, s, s + 1024), p.t());
+      torch::Tensor best = sim.argmax(1);
+      right += best.eq(torch::arange(s, s + best.size(0), torch::kLong)).sum().item<int64_t>();
+    }
+    out["retrieval_accuracy"] = static_cast<double>(right) / static_cast<double>(a.size(0));
+  }
+  return out;
+}
+
+Status Session::SaveCheckpoint() {
+  const fs::path incoming = in_.checkpoint_dir / "incoming";
+  const fs::path current = in_.checkpoint_dir / "current";
+  const fs::path previous = in_.checkpoint_dir / "previous";
+  std::error_code ec;
+  fs::remove_all(incoming, ec);
+  fs::create_directories(incoming, ec);
+  if (ec) return Internal("cannot create the checkpoint directory " + incoming.string() + ": " + ec.message());
+  MLAAS_RETURN_IF_ERROR(nn::SaveWeights(*model_, incoming));
+  try {
+    torch::save(*optimizer_, (incoming / "optimizer.pt").string());
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    torch::Tensor rng;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      rng = gen.get_state();
+    }
+    torch::save(rng, (incoming / "rng.pt").string());
+  } catch (const c10::Error& e) {
+    return Internal(std::string("cannot write the checkpoint: ") + e.what_without_backtrace());
+  }
+  json state = {{"epoch", epoch_},         {"batch", batch_},
+                {"step", step_},           {"counters", epoch_counters_.ToJson()},
+                {"history", history_},     {"last_eval", last_eval_},
+                {"best", best_ ? json(*best_) : json()}, {"bad_epochs", bad_epochs_},
+                {"train_seconds", train_seconds_}, {"tokens_seen", tokens_seen_},
+                {"labels", labels_},       {"total_steps", total_steps_}};
+  MLAAS_RETURN_IF_ERROR(WriteFileAtomic(incoming / "state.json", state.dump()));
+  // current -> previous, incoming -> current: at every moment one complete checkpoint exists.
+  fs::remove_all(previous, ec);
+  if (fs::exists(current)) fs::rename(current, previous, ec);
+  if (ec) return Internal("cannot rotate checkpoints: " + ec.message());
+  fs::rename(incoming, current, ec);
+  if (ec) return Internal("cannot rotate checkpoints: " + ec.message());
+  fs::remove_all(previous, ec);
+  return Status::Ok();
+}
+
+Result<bool> Session::LoadCheckpoint() {
+  fs::path dir;
+  for (const char* name : {"current", "previous"}) {
+    if (fs::exists(in_.checkpoint_dir / name / "state.json")) {
+      dir = in_.checkpoint_dir / name;
+      break;
+    }
+  }
+  if (dir.empty()) return false;
+  auto text = ReadFile(dir / "state.json", 256u << 20);
+  if (!text) return text.error();
+  json state = json::parse(*text, nullptr, false);
+  if (state.is_discarded()) return Internal("corrupt checkpoint state " + (dir / "state.json").string());
+  if (state.value("labels", std::vector<std::string>{}) != labels_ || state.value("total_steps", int64_t{-1}) != total_steps_) {
+    Log("warn", "the checkpoint does not match this run's data; starting over");
+    return false;
+  }
+  MLAAS_RETURN_IF_ERROR(nn::LoadWeights(*model_, dir));
+  try {
+    torch::load(*optimizer_, (dir / "optimizer.pt").string());
+    torch::Tensor rng;
+    torch::load(rng, (dir / "rng.pt").string());
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  } catch (const c10::Error& e) {
+    return Internal(std::string("cannot read the checkpoint: ") + e.what_without_backtrace());
+  }
+  epoch_ = state["epoch"];
+  batch_ = state["batch"];
+  step_ = state["step"];
+  epoch_counters_.FromJson(state["counters"]);
+  history_ = state["history"];
+  last_eval_ = state["last_eval"];
+  if (!state["best"].is_null()) best_ = state["best"].get<double>();
+  bad_epochs_ = state["bad_epochs"];
+  train_seconds_ = state["train_seconds"];
+  tokens_seen_ = state["tokens_seen"];
+  return true;
+}
+
+Result<json> Session::Run() {
+  const auto started = Clock::now();
+  MLAAS_RETURN_IF_ERROR(Prepare());
+  threads_ = nn::ConfigureThreads(spec_.threads > 0 ? spec_.threads
+                                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  nn::UseCachingCpuAllocator();
+  MLAAS_RETURN_IF_ERROR(BuildModel());
+
+  // Tokenize both splits.
+  std::map<std::string, int64_t> label_ids;
+  for (size_t i = 0; i < labels_.size(); ++i) label_ids[labels_[i]] = static_cast<int64_t>(i);
+  const size_t total = in_.train.size() + in_.eval.size();
+  auto progress = [&](size_t done) {
+    if (cb_.progress) {
+      TrainProgress p;
+      p.fraction = 0.02 * static_cast<double>(done) / static_cast<double>(std::max<size_t>(1, total));
+      p.epochs = spec_.epochs;
+      p.message = "tokenizing: " + std::to_string(done) + " of " + std::to_string(total) + " examples";
+      cb_.progress(p);
+    }
+    return !StopRequested();
+  };
+  MLAAS_ASSIGN_OR_RETURN(train_, Tokenize(in_.train, spec_, *tokenizer_, max_length_, label_ids, progress));
+  MLAAS_ASSIGN_OR_RETURN(eval_, Tokenize(in_.eval, spec_, *tokenizer_, max_length_, label_ids,
+                                         [&](size_t d) { return progress(in_.train.size() + d); }));
+  for (const auto& e : train_) train_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
+  for (const auto& e : eval_) eval_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
+  if (spec_.objective == TrainObjective::kSentenceEmbedding && train_.size() < 2)
+    return InvalidArgument("in-batch negatives need at least two training pairs", "dataset.path");
+
+  const int64_t batches = (static_cast<int64_t>(train_.size()) + spec_.batch_size - 1) / spec_.batch_size;
+  steps_per_epoch_ = (batches + spec_.gradient_accumulation_steps - 1) / spec_.gradient_accumulation_steps;
+  total_steps_ = steps_per_epoch_ * spec_.epochs;
+  if (spec_.max_steps > 0) total_steps_ = std::min(total_steps_, spec_.max_steps);
+  BuildOptimizer();
+  torch::manual_seed(spec_.seed);
+
+  std::unique_lock<std::mutex> exclusive(TrainingMutex(), std::try_to_lock);
+  if (!exclusive.owns_lock()) {
+    Log("info", "waiting for another training task of this process to finish");
+    exclusive.lock();
+  }
+  if (!in_.checkpoint_dir.empty()) {
+    MLAAS_ASSIGN_OR_RETURN(bool resumed, LoadCheckpoint());
+    if (resumed) {
+      resumed_from_step_ = step_;
+      Log("info", "resuming from the checkpoint at epoch " + std::to_string(epoch_ + 1) + ", step " + std::to_string(step_));
+    }
+  }
+  Log("info", "training " + std::string(TrainObjectiveName(spec_.objective)) + ": " + std::to_string(train_.size()) +
+                  " examples (" + std::to_string(eval_.size()) + " held out), " + std::to_string(spec_.epochs) +
+                  " epochs of " + std::to_string(steps_per_epoch_) + " steps, " + std::to_string(threads_) +
+                  " threads on " + device_.str());
+
+  model_->train();
+  const auto loop_start = Clock::now();
+  const double seconds_before = train_seconds_;
+  const int64_t tokens_before = tokens_seen_;
+  auto elapsed = [&] { return seconds_before + std::chrono::duration<double>(Clock::now() - loop_start).count(); };
+  int64_t since_checkpoint = 0;
+  bool done = step_ >= total_steps_;
+  for (; epoch_ < spec_.epochs && !done; ++epoch_) {
+    auto plan = MakeBatches(train_, spec_.batch_size, spec_.seed, epoch_, /*shuffle=*/true);
+    const int64_t n = static_cast<int64_t>(plan.size());
+    int64_t micro = 0;
+    for (; batch_ < n; ++batch_) {
+      // Stop only at optimizer-step boundaries, so a checkpoint never holds half a step.
+      if (micro == 0 && StopRequested()) {
+        train_seconds_ = elapsed();
+        if (since_checkpoint > 0 && !in_.checkpoint_dir.empty()) MLAAS_RETURN_IF_ERROR(SaveCheckpoint());
+        return Cancelled("training stopped at epoch " + std::to_string(epoch_ + 1) + ", step " + std::to_string(step_));
+      }
+      Batch b = MakeBatch(train_, plan[static_cast<size_t>(batch_)], Mix(Mix(spec_.seed, static_cast<uint64_t>(epoch_)), static_cast<uint64_t>(batch_)));
+      Counters step_counters;
+      torch::Tensor loss = Step(b, step_counters);
+      if (spec_.gradient_accumulation_steps > 1) loss = loss / static_cast<double>(spec_.gradient_accumulation_steps);
+      loss.backward();
+      epoch_counters_.loss_sum += step_counters.loss_sum;
+      epoch_counters_.weight += step_counters.weight;
+      epoch_counters_.correct += step_counters.correct;
+      epoch_counters_.total += step_counters.total;
+      tokens_seen_ += b.tokens;
+      ++micro;
+      if (micro < spec_.gradient_accumulation_steps && batch_ + 1 < n) continue;
+      micro = 0;
+      if (spec_.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params_, spec_.max_grad_norm);
+      const double lr = LearningRate(step_);
+      for (auto& g : optimizer_->param_groups()) g.options().set_lr(lr);
+      optimizer_->step();
+      optimizer_->zero_grad();
+      ++step_;
+      ++since_checkpoint;
+      if (cb_.progress) {
+        TrainProgress p;
+        p.epoch = epoch_ + 1;
+        p.epochs = spec_.epochs;
+        p.step = step_;
+        p.total_steps = total_steps_;
+        p.fraction = 0.02 + 0.97 * static_cast<double>(step_) / static_cast<double>(std::max<int64_t>(1, total_steps_));
+        p.loss = step_counters.weight > 0 ? step_counters.loss_sum / step_counters.weight : 0.0;
+        p.learning_rate = lr;
+        const double secs = elapsed() - seconds_before - eval_seconds_;
+        p.tokens_per_s = secs > 0 ? static_cast<double>(tokens_seen_ - tokens_before) / secs : 0.0;
+        p.message = "epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(spec_.epochs) + ", step " +
+                    std::to_string(step_) + "/" + std::to_string(total_steps_);
+        cb_.progress(p);
+      }
+      if (step_ >= total_steps_) {
+        done = true;
+        ++batch_;
+        break;
+      }
+      if (spec_.checkpoint_steps > 0 && step_ % spec_.checkpoint_steps == 0 && !in_.checkpoint_dir.empty()) {
+        ++batch_;  // the checkpoint resumes after this batch
+        train_seconds_ = elapsed();
+        MLAAS_RETURN_IF_ERROR(SaveCheckpoint());
+        --batch_;
+        since_checkpoint = 0;
+      }
+    }
+
+    // End of the epoch (or of max_steps): train metrics, evaluation, early stopping.
+    const Counters& c = epoch_counters_;
+    const double train_loss = c.weight > 0 ? c.loss_sum / c.weight : 0.0;
+    auto push = [&](const std::string& k, json v) { history_[k].push_back(std::move(v)); };
+    push("epoch", epoch_ + 1);
+    push("loss", train_loss);
+    const double acc = c.total ? static_cast<double>(c.correct) / static_cast<double>(c.total) : 0.0;
+    if (spec_.objective == TrainObjective::kTextClassification) push("accuracy", acc);
+    if (spec_.objective == TrainObjective::kMaskedLm) {
+      push("perplexity", std::exp(std::min(train_loss, 50.0)));
+      push("masked_accuracy", acc);
+    }
+    if (spec_.objective == TrainObjective::kSentenceEmbedding) push("in_batch_accuracy", acc);
+    push("learning_rate", LearningRate(std::max<int64_t>(0, step_ - 1)));
+    const auto eval_start = Clock::now();
+    MLAAS_ASSIGN_OR_RETURN(json ev, Evaluate());
+    eval_seconds_ += std::chrono::duration<double>(Clock::now() - eval_start).count();
+    for (auto it = ev.begin(); it != ev.end(); ++it) {
+      if (it.value().is_number() && it.key() != "masked_tokens") push("eval_" + it.key(), it.value());
+    }
+    if (!ev.empty()) last_eval_ = ev;
+    std::string line = "epoch " + std::to_string(epoch_ + 1) + ": loss " + std::to_string(train_loss);
+    if (ev.contains("loss")) line += ", eval_loss " + std::to_string(ev["loss"].get<double>());
+    for (const char* k : {"accuracy", "masked_accuracy", "retrieval_accuracy"}) {
+      if (ev.contains(k)) line += std::string(", eval_") + k + " " + std::to_string(ev[k].get<double>());
+    }
+    Log("info", line);
+    epoch_counters_ = Counters();
+    batch_ = 0;
+    if (spec_.early_stopping.patience > 0 && !ev.empty()) {
+      const std::string metric = spec_.early_stopping.metric;
+      const std::string key = metric.rfind("eval_", 0) == 0 ? metric.substr(5) : metric;
+      if (ev.contains(key) && ev[key].is_number()) {
+        double v = ev[key];
+        const bool better = !best_ || (LowerIsBetter(metric) ? v < *best_ - spec_.early_stopping.min_delta
+                                                             : v > *best_ + spec_.early_stopping.min_delta);
+        if (better) {
+          best_ = v;
+          bad_epochs_ = 0;
+        } else if (++bad_epochs_ >= spec_.early_stopping.patience) {
+          Log("info", "early stopping: " + metric + " has not improved for " + std::to_string(bad_epochs_) + " epochs");
+          stopped_early_ = true;
+          done = true;
+        }
+      }
+    }
+    if (!in_.checkpoint_dir.empty() && !done) {
+      ++epoch_;  // the checkpoint resumes at the next epoch
+      train_seconds_ = elapsed();
+      MLAAS_RETURN_IF_ERROR(SaveCheckpoint());
+      --epoch_;
+      since_checkpoint = 0;
+    }
+  }
+  train_seconds_ = elapsed();
+
+  // The trained model directory.
+  std::error_code ec;
+  fs::create_directories(in_.output_dir, ec);
+  if (ec) return Internal("cannot create " + in_.output_dir.string() + ": " + ec.message());
+  model_->eval();
+  MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, in_.output_dir));
+  tokenizer_->set_truncation(std::nullopt);
+  for (const auto& [name, content] : tokenizers::TokenizerFiles(*tokenizer_)) {
+    MLAAS_RETURN_IF_ERROR(WriteFileAtomic(in_.output_dir / name, content));
+  }
+
+  int64_t parameters = 0;
+  for (const auto& p : model_->parameters()) parameters += p.numel();
+  const double loop_seconds = train_seconds_ - seconds_before - eval_seconds_;
+  json stats = {{"device", device_.str()},
+                {"threads", threads_},
+                {"steps", step_},
+                {"epochs_run", history_.contains("loss") ? history_["loss"].size() : 0},
+                {"train_seconds", train_seconds_},
+                {"tokens_per_s", loop_seconds > 0 ? static_cast<double>(tokens_seen_ - tokens_before) / loop_seconds : 0.0},
+                {"stopped_early", stopped_early_},
+                {"wall_seconds", std::chrono::duration<double>(Clock::now() - started).count()}};
+  if (resumed_from_step_ >= 0) stats["resumed_from_step"] = resumed_from_step_;
+  json dataset = {{"samples_train", train_.size()},
+                  {"samples_test", eval_.size()},
+                  {"tokens", train_tokens_},
+                  {"tokens_test", eval_tokens_},
+                  {"rows", in_.read_stats.rows},
+                  {"skipped_rows", in_.read_stats.skipped},
+                  {"max_length", max_length_}};
+  if (in_.augmented > 0) dataset["augmented"] = in_.augmented;
+  if (!labels_.empty()) dataset["labels"] = labels_;
+  const nn::ModelConfig& c = model_->config();
+  json model = {{"model_type", std::string(nn::ArchitectureName(c.architecture))},
+                {"architecture", nn::ArchitectureClassName(c.architecture, model_->objective())},
+                {"objective", std::string(TrainObjectiveName(spec_.objective))},
+                {"parameters", parameters},
+                {"from_scratch", from_scratch_},
+                {"layers", c.num_hidden_layers},
+                {"hidden_size", c.hidden_size},
+                {"vocab_size", c.vocab_size}};
+  return json{{"history", history_}, {"evaluation", last_eval_}, {"dataset", dataset}, {"stats", stats}, {"model", model}};
+}
+
+}  // namespace
+
+Result<json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callbacks) {
+  try {
+    Session session(inputs, callbacks);
+    return session.Run();
+  } catch (const c10::Error& e) {
+    return Internal(std::string("training failed: ") + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return ResourceExhausted("not enough memory for this model and batch size");
+  }
+}
+
+}  // namespace mlaas::train

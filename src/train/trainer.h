@@ -1,0 +1,54 @@
+// mlaas::train — the training loop of the NLP objectives on libtorch (behind a torch-free
+// interface): AdamW/Adam/SGD with decoupled weight decay except on biases and LayerNorm,
+// linear warm-up then linear decay, gradient clipping and accumulation, length-bucketed
+// batches, evaluation after each epoch, early stopping, and checkpoints (model, optimizer,
+// schedule, RNG and data position) from which an interrupted run resumes exactly.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "train/text_data.h"
+#include "train/train_spec.h"
+
+namespace mlaas::train {
+
+struct TrainInputs {
+  TrainSpec spec;
+  // The starting model: a directory (config.json [+ weights]) or, when empty, the request's
+  // model block with "preset" or "config" (from scratch).
+  std::optional<std::filesystem::path> model_dir;
+  nlohmann::json model_block = nlohmann::json::object();
+  std::filesystem::path tokenizer;  // tokenizer.json, vocab.txt or a directory
+  std::vector<TextExample> train, eval;
+  ReadStats read_stats;             // reported in the result's dataset block
+  int64_t augmented = 0;            // training examples added by augmentation
+  // Checkpoints live here; when it holds one, training resumes from it.
+  std::filesystem::path checkpoint_dir;
+  std::filesystem::path output_dir;  // the trained model directory is written here
+};
+
+struct TrainProgress {
+  double fraction = 0;
+  int64_t epoch = 0, epochs = 0, step = 0, total_steps = 0;
+  double loss = 0, learning_rate = 0, tokens_per_s = 0;
+  std::string message;
+};
+
+struct TrainCallbacks {
+  std::function<bool()> cancelled;  // polled between steps
+  std::function<void(const TrainProgress&)> progress;
+  std::function<void(std::string_view level, const std::string& message)> log;
+};
+
+// Trains and writes the model directory (config.json, model.safetensors, tokenizer files) to
+// inputs.output_dir. Returns {"history", "evaluation", "dataset", "stats", "model"}.
+// Cancelled (keeping the last checkpoint) when callbacks.cancelled() turns true.
+Result<nlohmann::json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callbacks);
+
+}  // namespace mlaas::train

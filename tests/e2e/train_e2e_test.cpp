@@ -1,0 +1,225 @@
+// End-to-end: NLP training as a task on the real server — the SPEC training output, the model
+// directory it saves (predicted with right away), bad requests named by field, cancel, resume
+// after kill -9, and `mlaas train --follow`.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "e2e/cli_runner.h"
+#include "testutil/temp_dir.h"
+#include "testutil/wait.h"
+
+namespace mlaas::testing {
+namespace {
+
+using nlohmann::json;
+
+const std::vector<std::string> kGood = {"good", "great", "fine", "nice", "happy"};
+const std::vector<std::string> kBad = {"bad", "awful", "poor", "sad", "angry"};
+const std::vector<std::string> kFiller = {"the", "movie", "was", "very", "really", "plot", "and", "actors", "it", "a"};
+
+// CSV of sentences with one sentiment word each, labelled pos/neg.
+std::string SentimentCsv(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string csv = "id,text,label\n";
+  for (int i = 0; i < n; ++i) {
+    const bool good = i % 2 == 0;
+    std::vector<std::string> words;
+    for (size_t k = 0, len = 3 + rng() % 5; k < len; ++k) words.push_back(kFiller[rng() % kFiller.size()]);
+    const auto& pool = good ? kGood : kBad;
+    words.insert(words.begin() + static_cast<std::ptrdiff_t>(rng() % (words.size() + 1)), pool[rng() % pool.size()]);
+    std::string text;
+    for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
+    csv += std::to_string(i) + "," + text + "," + (good ? "pos" : "neg") + "\n";
+  }
+  return csv;
+}
+
+class TrainE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    objects_ = dir_.path() / "data" / "objects";
+    std::filesystem::create_directories(objects_ / "tok");
+    std::ofstream v(objects_ / "tok" / "vocab.txt");
+    for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}) v << t << "\n";
+    for (const auto* list : {&kGood, &kBad, &kFiller})
+      for (const auto& w : *list) v << w << "\n";
+    v.close();
+    Put("data/sentiment.csv", SentimentCsv(200, 1));
+    Put("data/one_class.csv", "text,label\ngood movie,pos\ngreat movie,pos\nnice plot,pos\n");
+    Put("data/header_only.csv", "text,label\n");
+    server_ = std::make_unique<ServerProcess>(dir_.path() / "data", std::vector<std::string>{"--threads", "1"});
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  void Put(const std::string& key, const std::string& content) {
+    std::filesystem::create_directories((objects_ / key).parent_path());
+    std::ofstream(objects_ / key) << content;
+  }
+
+  static json Request(int epochs = 3) {
+    return {{"tokenizer", {{"path", "tok/vocab.txt"}}},
+            {"model",
+             {{"objective", "text-classification"},
+              {"config",
+               {{"model_type", "bert"},
+                {"hidden_size", 32},
+                {"num_hidden_layers", 2},
+                {"num_attention_heads", 4},
+                {"intermediate_size", 64},
+                {"max_position_embeddings", 64}}}}},
+            {"dataset", {{"path", "data/sentiment.csv"}, {"train_test_split", 0.2}}},
+            {"model_train",
+             {{"epochs", epochs},
+              {"batch_size", 8},
+              {"seed", 3},
+              {"threads", 1},
+              {"optimizer", {{"name", "AdamW"}, {"init_lr", 3e-3}, {"num_warm_steps", 2}, {"weight_decay_rate", 0.01}}}}},
+            {"model_save", {{"path", "models/sentiment"}}}};
+  }
+
+  static json WaitForEnd(client::ApiClient& c, const std::string& id, int seconds = 300) {
+    return WaitForTaskEnd(c, id, std::chrono::seconds(seconds));
+  }
+
+  TempDir dir_;
+  std::filesystem::path objects_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(TrainE2eTest, TrainsReportsTheSpecOutputAndPredicts) {
+  auto c = server_->Client();
+  auto accepted = c->Post("/api/v1/ml/nlp/train/model", Request());
+  ASSERT_TRUE(accepted.has_value()) << accepted.error().ToString();
+  EXPECT_EQ((*accepted)["task_status"], "queued");
+  json t = WaitForEnd(*c, (*accepted)["task_id"]);
+  ASSERT_EQ(t["task_status"], "succeeded") << t.dump(2) << server_->Log();
+  // SPEC.md's training output.
+  EXPECT_TRUE(t["stats"].contains("submitted"));
+  EXPECT_TRUE(t["stats"].contains("elapsed"));
+  EXPECT_GT(t["stats"]["tokens_per_s"].get<double>(), 0);
+  EXPECT_EQ(t["stats"]["device"], "cpu");
+  EXPECT_EQ(t["stats"]["threads"], 1);
+  ASSERT_EQ(t["history"]["loss"].size(), 3u);
+  ASSERT_EQ(t["history"]["accuracy"].size(), 3u);
+  EXPECT_EQ(t["history"]["eval_accuracy"].size(), 3u);
+  EXPECT_LT(t["history"]["loss"][2].get<double>(), t["history"]["loss"][0].get<double>());
+  EXPECT_GE(t["evaluation"]["accuracy"].get<double>(), 0.9) << t["evaluation"].dump();
+  EXPECT_TRUE(t["evaluation"].contains("macro_f1"));
+  EXPECT_TRUE(t["evaluation"].contains("confusion_matrix"));
+  EXPECT_EQ(t["dataset"]["samples_train"], 160);
+  EXPECT_EQ(t["dataset"]["samples_test"], 40);
+  EXPECT_GT(t["dataset"]["tokens"].get<int64_t>(), 160 * 5);
+  EXPECT_EQ(t["dataset"]["labels"], json({"neg", "pos"}));
+  EXPECT_EQ(t["progress"]["epoch"], 3);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "README.md"}) {
+    EXPECT_TRUE(std::filesystem::exists(objects_ / "models" / "sentiment" / f)) << f;
+  }
+  std::ifstream card(objects_ / "models" / "sentiment" / "README.md");
+  std::string card_text((std::istreambuf_iterator<char>(card)), {});
+  EXPECT_NE(card_text.find("BertForSequenceClassification"), std::string::npos);
+  EXPECT_NE(card_text.find("## Training history"), std::string::npos);
+
+  // The saved model serves predictions at once.
+  auto p = c->Post("/api/v1/ml/nlp/predict",
+                   {{"model", {{"path", "models/sentiment"}, {"objective", "text-classification"}}},
+                    {"predict_input", {{"input_text", {"the movie was really great", "the plot was awful"}}}}});
+  ASSERT_TRUE(p.has_value()) << p.error().ToString();
+  EXPECT_EQ((*p)["predictions"][0]["label"], "pos") << p->dump();
+  EXPECT_EQ((*p)["predictions"][1]["label"], "neg") << p->dump();
+
+  // The CLI follows a run with a progress bar and prints the held-out metrics.
+  json req = Request(1);
+  req["model_save"]["path"] = "models/cli";
+  dir_.Write("request.json", req.dump());
+  auto cli = RunMlaas({"train", "--server", server_->url(), "--request", (dir_.path() / "request.json").string(),
+                       "--epochs", "2", "--follow"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.out;
+  EXPECT_NE(cli.out.find("succeeded"), std::string::npos) << cli.out;
+  EXPECT_NE(cli.out.find("accuracy"), std::string::npos) << cli.out;
+  EXPECT_NE(cli.out.find("model saved to models/cli"), std::string::npos) << cli.out;
+}
+
+TEST_F(TrainE2eTest, BadRequestsNameTheField) {
+  auto c = server_->Client();
+  struct Case {
+    std::function<void(json&)> edit;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {[](json& r) { r["dataset"]["loader_kwargs"] = {{"text_column", "abstract"}}; }, "dataset.loader_kwargs.text_column"},
+      {[](json& r) { r["dataset"]["loader_kwargs"] = {{"label_column", "site"}}; }, "dataset.loader_kwargs.label_column"},
+      {[](json& r) { r.erase("tokenizer"); }, "tokenizer"},
+      {[](json& r) { r["tokenizer"]["path"] = "tok/missing.txt"; }, "tokenizer.path"},
+      {[](json& r) { r["model_train"]["optimizer"]["name"] = "Adagrad"; }, "model_train.optimizer.name"},
+      {[](json& r) { r["model_train"]["batch_size"] = 0; }, "model_train.batch_size"},
+      {[](json& r) { r["model_train"]["epochs"] = 0; }, "model_train.epochs"},
+      {[](json& r) { r["dataset"]["train_test_split"] = 1.5; }, "dataset.train_test_split"},
+      {[](json& r) { r["dataset"]["path"] = "data/missing.csv"; }, "dataset.path"},
+      {[](json& r) { r["model"]["preset"] = "bert-huge"; r["model"].erase("config"); }, "model.preset"},
+      {[](json& r) { r["model"] = {{"path", "models/none"}, {"objective", "text-classification"}}; }, "model.path"},
+  };
+  for (const auto& k : cases) {
+    json r = Request();
+    k.edit(r);
+    auto res = c->Call("POST", "/api/v1/ml/nlp/train/model", r.dump());
+    ASSERT_TRUE(res.has_value());
+    EXPECT_EQ(res->status, 400) << k.field << ": " << res->text;
+    EXPECT_EQ(res->body["error"]["field"], k.field) << res->text;
+  }
+  // Problems only the data shows fail the task, naming the field.
+  for (const auto& [path, field] : std::vector<std::pair<std::string, std::string>>{
+           {"data/one_class.csv", "dataset.loader_kwargs.label_column"}, {"data/header_only.csv", "dataset.path"}}) {
+    json r = Request();
+    r["dataset"]["path"] = path;
+    auto t = c->Post("/api/v1/ml/nlp/train/model", r);
+    ASSERT_TRUE(t.has_value()) << t.error().ToString();
+    json done = WaitForEnd(*c, (*t)["task_id"]);
+    EXPECT_EQ(done["task_status"], "failed");
+    EXPECT_EQ(done["error"]["field"], field) << done.dump();
+  }
+}
+
+TEST_F(TrainE2eTest, CancelStopsWithinAStep) {
+  auto c = server_->Client();
+  auto t = c->Post("/api/v1/ml/nlp/train/model", Request(500));
+  ASSERT_TRUE(t.has_value());
+  const std::string id = (*t)["task_id"];
+  ASSERT_TRUE(WaitFor([&] {
+    auto r = c->Get("/api/v1/tasks/" + id);
+    return r.has_value() && r->value("progress", json::object()).value("step", 0) > 3;
+  }, std::chrono::seconds(120)));
+  ASSERT_TRUE(c->Post("/api/v1/tasks/" + id + "/cancel", json::object()).has_value());
+  json done = WaitForEnd(*c, id, 30);
+  EXPECT_EQ(done["task_status"], "cancelled") << done.dump();
+  EXPECT_FALSE(std::filesystem::exists(objects_ / "models" / "sentiment" / "config.json"));
+}
+
+TEST_F(TrainE2eTest, AKilledServerResumesFromTheLastCheckpoint) {
+  auto c = server_->Client();
+  json r = Request(40);
+  r["model_train"]["checkpoint_steps"] = 5;
+  auto t = c->Post("/api/v1/ml/nlp/train/model", r);
+  ASSERT_TRUE(t.has_value());
+  const std::string id = (*t)["task_id"];
+  ASSERT_TRUE(WaitFor([&] {
+    auto v = c->Get("/api/v1/tasks/" + id);
+    return v.has_value() && v->value("progress", json::object()).value("step", 0) >= 12;
+  }, std::chrono::seconds(120)));
+  server_->Kill(SIGKILL);
+  ASSERT_TRUE(std::filesystem::exists(dir_.path() / "data" / "checkpoints" / id / "current" / "state.json"));
+
+  ServerProcess again(dir_.path() / "data", {"--threads", "1"});
+  ASSERT_TRUE(again.Start().ok());
+  auto c2 = again.Client();
+  json done = WaitForEnd(*c2, id);
+  ASSERT_EQ(done["task_status"], "succeeded") << done.dump(2) << again.Log();
+  EXPECT_GE(done["stats"]["resumed_from_step"].get<int64_t>(), 10) << done["stats"].dump();
+  EXPECT_EQ(done["stats"]["attempts"], 2);
+  EXPECT_EQ(done["history"]["loss"].size(), 40u);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "data" / "checkpoints" / id)) << "removed once done";
+}
+
+}  // namespace
+}  // namespace mlaas::testing

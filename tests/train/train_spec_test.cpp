@@ -1,0 +1,108 @@
+#include "train/train_spec.h"
+
+#include <gtest/gtest.h>
+
+namespace mlaas::train {
+namespace {
+
+using nlohmann::json;
+
+json Request(json model_train = json::object(), json dataset = {{"path", "d.csv"}}) {
+  return {{"model", {{"preset", "bert-tiny"}, {"objective", "text-classification"}}},
+          {"dataset", dataset},
+          {"model_train", model_train}};
+}
+
+TEST(TrainSpecTest, DefaultsFollowTheSpec) {
+  auto spec = ParseTrainSpec(Request());
+  ASSERT_TRUE(spec.has_value()) << spec.error().ToString();
+  EXPECT_EQ(spec->objective, TrainObjective::kTextClassification);
+  EXPECT_EQ(spec->epochs, 10);
+  EXPECT_EQ(spec->batch_size, 32);
+  EXPECT_EQ(spec->optimizer.kind, OptimizerKind::kAdamW);
+  EXPECT_DOUBLE_EQ(spec->optimizer.init_lr, 2e-5);
+  EXPECT_DOUBLE_EQ(spec->optimizer.weight_decay_rate, 0.01);
+  EXPECT_DOUBLE_EQ(spec->max_grad_norm, 1.0);
+  EXPECT_DOUBLE_EQ(spec->train_test_split, 0.1);
+  EXPECT_EQ(spec->text_column, "text");
+  EXPECT_EQ(spec->label_column, "label");
+  EXPECT_EQ(spec->early_stopping.metric, "eval_loss");
+  EXPECT_EQ(Columns(*spec), (std::vector<std::string>{"text", "label"}));
+}
+
+TEST(TrainSpecTest, ReadsEveryKnob) {
+  json mt = {{"epochs", 3},
+             {"batch_size", 8},
+             {"optimizer", {{"name", "SGD"}, {"init_lr", 0.1}, {"num_warm_steps", 5}, {"momentum", 0.9}}},
+             {"max_grad_norm", 0},
+             {"gradient_accumulation_steps", 4},
+             {"seed", 7},
+             {"max_length", 64},
+             {"threads", 1},
+             {"early_stopping", {{"patience", 2}, {"metric", "eval_accuracy"}}},
+             {"checkpoint_steps", 10}};
+  json ds = {{"path", "d.csv"},
+             {"train_test_split", 0.25},
+             {"loader_kwargs", {{"text_column", "t"}, {"label_column", "y"}, {"text_pair_column", "t2"}}},
+             {"augment", {{"typos", {{"copies", 2}, {"rate", 0.1}}}}}};
+  auto spec = ParseTrainSpec(Request(mt, ds));
+  ASSERT_TRUE(spec.has_value()) << spec.error().ToString();
+  EXPECT_EQ(spec->epochs, 3);
+  EXPECT_EQ(spec->optimizer.kind, OptimizerKind::kSgd);
+  EXPECT_DOUBLE_EQ(spec->optimizer.momentum, 0.9);
+  EXPECT_EQ(spec->gradient_accumulation_steps, 4);
+  EXPECT_EQ(spec->seed, 7u);
+  EXPECT_EQ(spec->max_length, 64);
+  EXPECT_EQ(spec->early_stopping.patience, 2);
+  EXPECT_EQ(spec->typos.copies, 2);
+  EXPECT_EQ(Columns(*spec), (std::vector<std::string>{"t", "y", "t2"}));
+  EXPECT_EQ(ColumnField(*spec, 2), "dataset.loader_kwargs.text_pair_column");
+}
+
+TEST(TrainSpecTest, MaskedLmAndEmbeddingColumns) {
+  json r = Request({}, {{"path", "c.csv"}, {"loader_kwargs", {{"page_content_column", "abstract"}}}});
+  r["model"]["objective"] = "masked-lm";
+  auto mlm = ParseTrainSpec(r);
+  ASSERT_TRUE(mlm.has_value());
+  EXPECT_EQ(Columns(*mlm), std::vector<std::string>{"abstract"});
+  r["model"]["objective"] = "sentence-embedding";
+  r["dataset"]["loader_kwargs"] = {{"anchor_column", "q"}, {"positive_column", "d"}};
+  auto emb = ParseTrainSpec(r);
+  ASSERT_TRUE(emb.has_value());
+  EXPECT_EQ(Columns(*emb), (std::vector<std::string>{"q", "d"}));
+}
+
+TEST(TrainSpecTest, BadValuesNameTheField) {
+  struct Case {
+    json model_train, dataset;
+    std::string field;
+  };
+  const json ds = {{"path", "d.csv"}};
+  const std::vector<Case> cases = {
+      {{{"optimizer", {{"name", "Adagrad"}}}}, ds, "model_train.optimizer.name"},
+      {{{"batch_size", 0}}, ds, "model_train.batch_size"},
+      {{{"epochs", 0}}, ds, "model_train.epochs"},
+      {{{"epochs", "ten"}}, ds, "model_train.epochs"},
+      {{{"optimizer", {{"init_lr", 0}}}}, ds, "model_train.optimizer.init_lr"},
+      {{{"gradient_accumulation_steps", 0}}, ds, "model_train.gradient_accumulation_steps"},
+      {{{"mlm_probability", 1.5}}, ds, "model_train.mlm_probability"},
+      {json::object(), {{"path", "d.csv"}, {"train_test_split", 0}}, "dataset.train_test_split"},
+      {json::object(), {{"path", "d.csv"}, {"train_test_split", 0.95}}, "dataset.train_test_split"},
+      {json::object(), {{"path", "d.csv"}, {"loader_kwargs", {{"label_column", ""}}}}, "dataset.loader_kwargs.label_column"},
+      {json::object(), {{"path", "d.csv"}, {"augment", {{"typos", {{"copies", -1}}}}}}, "dataset.augment.typos.copies"},
+  };
+  for (const auto& c : cases) {
+    auto spec = ParseTrainSpec(Request(c.model_train, c.dataset));
+    ASSERT_FALSE(spec.has_value()) << c.field;
+    EXPECT_EQ(spec.error().code(), StatusCode::kInvalidArgument) << c.field;
+    EXPECT_EQ(spec.error().field(), c.field) << spec.error().ToString();
+  }
+  json r = Request();
+  r["model"].erase("objective");
+  EXPECT_EQ(ParseTrainSpec(r).error().field(), "model.objective");
+  r["model"]["objective"] = "causal-lm";
+  EXPECT_EQ(ParseTrainSpec(r).error().code(), StatusCode::kUnimplemented);
+}
+
+}  // namespace
+}  // namespace mlaas::train

@@ -1,0 +1,280 @@
+#include "train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "nn/model.h"
+#include "testutil/temp_dir.h"
+
+namespace mlaas::train {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using mlaas::testing::TempDir;
+
+const std::vector<std::string> kGood = {"good", "great", "fine", "nice", "happy"};
+const std::vector<std::string> kBad = {"bad", "awful", "poor", "sad", "angry"};
+const std::vector<std::string> kFiller = {"the", "movie", "was", "very", "really", "plot", "and", "actors", "it", "a"};
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::ofstream v(dir_.path() / "vocab.txt");
+    for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "##s"}) v << t << "\n";
+    for (const auto* list : {&kGood, &kBad, &kFiller})
+      for (const auto& w : *list) v << w << "\n";
+  }
+
+  // Sentences of filler words with one sentiment word at a random place.
+  std::vector<TextExample> Sentiment(int n, uint64_t seed) const {
+    std::mt19937_64 rng(seed);
+    std::vector<TextExample> out;
+    for (int i = 0; i < n; ++i) {
+      const bool good = i % 2 == 0;
+      std::vector<std::string> words;
+      const size_t len = 3 + rng() % 6;
+      for (size_t k = 0; k < len; ++k) words.push_back(kFiller[rng() % kFiller.size()]);
+      const auto& pool = good ? kGood : kBad;
+      words.insert(words.begin() + static_cast<std::ptrdiff_t>(rng() % (words.size() + 1)), pool[rng() % pool.size()]);
+      std::string text;
+      for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
+      out.push_back({text, "", good ? "pos" : "neg"});
+    }
+    return out;
+  }
+
+  TrainInputs Inputs(TrainObjective objective, const std::string& name) const {
+    TrainInputs in;
+    in.spec.objective = objective;
+    in.spec.epochs = 4;
+    in.spec.batch_size = 8;
+    in.spec.optimizer.init_lr = 3e-3;
+    in.spec.optimizer.num_warm_steps = 2;
+    in.spec.seed = 11;
+    in.spec.threads = 1;
+    in.model_block = {{"config",
+                       {{"model_type", "bert"},
+                        {"hidden_size", 32},
+                        {"num_hidden_layers", 2},
+                        {"num_attention_heads", 4},
+                        {"intermediate_size", 64},
+                        {"max_position_embeddings", 64}}}};
+    in.tokenizer = dir_.path() / "vocab.txt";
+    in.checkpoint_dir = dir_.path() / name / "checkpoints";
+    in.output_dir = dir_.path() / name / "model";
+    return in;
+  }
+
+  static std::map<std::string, torch::Tensor> Weights(const fs::path& dir) {
+    auto loaded = nn::LoadModelDir(dir, std::nullopt);
+    EXPECT_TRUE(loaded.has_value()) << loaded.error().ToString();
+    std::map<std::string, torch::Tensor> out;
+    if (!loaded.has_value()) return out;
+    for (const auto& p : loaded->model->named_parameters()) out[p.key()] = p.value().clone();
+    return out;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(TrainerTest, ClassificationReachesFullAccuracyOnASeparableSet) {
+  TrainInputs in = Inputs(TrainObjective::kTextClassification, "cls");
+  in.train = Sentiment(160, 1);
+  in.eval = Sentiment(40, 2);
+  std::vector<TrainProgress> seen;
+  TrainCallbacks cb;
+  cb.progress = [&](const TrainProgress& p) { seen.push_back(p); };
+  auto r = RunTraining(in, cb);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  const json& h = (*r)["history"];
+  ASSERT_EQ(h["loss"].size(), 4u);
+  EXPECT_LT(h["loss"][3].get<double>(), h["loss"][0].get<double>() * 0.5) << h.dump();
+  EXPECT_EQ((*r)["evaluation"]["accuracy"], 1.0) << (*r)["evaluation"].dump();
+  EXPECT_EQ((*r)["evaluation"]["macro_f1"], 1.0);
+  EXPECT_EQ(h["eval_accuracy"].size(), 4u);
+  EXPECT_EQ((*r)["dataset"]["samples_train"], 160);
+  EXPECT_EQ((*r)["dataset"]["samples_test"], 40);
+  EXPECT_EQ((*r)["dataset"]["labels"], json({"neg", "pos"}));
+  EXPECT_GT((*r)["stats"]["tokens_per_s"].get<double>(), 0);
+  EXPECT_EQ((*r)["stats"]["steps"], 4 * 20);
+  // Progress: steps counted up to the total, the rate warmed up then decayed to ~0.
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().step, 80);
+  EXPECT_EQ(seen.back().total_steps, 80);
+  double peak = 0;
+  for (const auto& p : seen) peak = std::max(peak, p.learning_rate);
+  EXPECT_NEAR(peak, 3e-3, 1e-12);
+  EXPECT_LT(seen.back().learning_rate, 1e-4);
+
+  // The saved directory is a Hugging Face model with its labels and tokenizer.
+  auto loaded = nn::LoadModelDir(in.output_dir, std::nullopt);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ(loaded->model->objective(), nn::Objective::kTextClassification);
+  EXPECT_EQ(loaded->model->config().id2label, (std::vector<std::string>{"neg", "pos"}));
+  EXPECT_TRUE(fs::exists(in.output_dir / "tokenizer.json"));
+  EXPECT_TRUE(fs::exists(in.output_dir / "vocab.txt"));
+}
+
+TEST_F(TrainerTest, SameSeedSameHistory) {
+  auto run = [&](const std::string& name, uint64_t seed) {
+    TrainInputs in = Inputs(TrainObjective::kTextClassification, name);
+    in.spec.epochs = 2;
+    in.spec.seed = seed;
+    in.train = Sentiment(64, 1);
+    in.eval = Sentiment(16, 2);
+    auto r = RunTraining(in, {});
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return r.has_value() ? (*r)["history"] : json();
+  };
+  const json a = run("a", 5), b = run("b", 5), c = run("c", 6);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a["loss"], c["loss"]);
+}
+
+TEST_F(TrainerTest, MaskedLmLossFallsAndAccuracyRises) {
+  TrainInputs in = Inputs(TrainObjective::kMaskedLm, "mlm");
+  in.spec.epochs = 6;
+  in.spec.mlm_probability = 0.2;
+  // A tiny language: fixed phrases, so masked words are predictable from their context.
+  const std::vector<std::string> phrases = {"the movie was very good", "the plot was really bad",
+                                            "the actors and the plot", "it was a happy movie"};
+  for (int i = 0; i < 120; ++i) in.train.push_back({phrases[static_cast<size_t>(i) % phrases.size()], "", ""});
+  for (int i = 0; i < 24; ++i) in.eval.push_back({phrases[static_cast<size_t>(i) % phrases.size()], "", ""});
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  const json& h = (*r)["history"];
+  EXPECT_LT(h["eval_loss"].back().get<double>(), h["eval_loss"][0].get<double>()) << h.dump();
+  EXPECT_GT(h["eval_masked_accuracy"].back().get<double>(), h["eval_masked_accuracy"][0].get<double>()) << h.dump();
+  EXPECT_GT((*r)["evaluation"]["masked_accuracy"].get<double>(), 0.3);
+  EXPECT_NEAR((*r)["evaluation"]["perplexity"].get<double>(), std::exp((*r)["evaluation"]["loss"].get<double>()), 1e-6);
+  auto loaded = nn::LoadModelDir(in.output_dir, std::nullopt);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->model->objective(), nn::Objective::kMaskedLm);
+}
+
+TEST_F(TrainerTest, WholeWordMaskingMasksEveryPieceOfAWord) {
+  TrainInputs in = Inputs(TrainObjective::kMaskedLm, "wwm");
+  in.spec.epochs = 1;
+  in.spec.whole_word_masking = true;
+  for (int i = 0; i < 16; ++i) in.train.push_back({"goods movies actors plots", "", ""});
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)["history"]["loss"].size(), 1u);
+}
+
+TEST_F(TrainerTest, SentenceEmbeddingsLearnToRetrieveTheirPair) {
+  TrainInputs in = Inputs(TrainObjective::kSentenceEmbedding, "emb");
+  in.spec.epochs = 5;
+  // Anchor: a sentiment word; positive: a sentence around a word of the same pair index.
+  for (int rep = 0; rep < 6; ++rep) {
+    for (size_t i = 0; i < kGood.size(); ++i) {
+      in.train.push_back({kGood[i], "the movie was " + kBad[i], ""});
+      in.train.push_back({kBad[i], "the plot was " + kGood[i], ""});
+    }
+  }
+  for (size_t i = 0; i < kGood.size(); ++i) in.eval.push_back({kGood[i], "it was " + kBad[i], ""});
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  const json& h = (*r)["history"];
+  EXPECT_LT(h["loss"].back().get<double>(), h["loss"][0].get<double>()) << h.dump();
+  EXPECT_GE((*r)["evaluation"]["retrieval_accuracy"].get<double>(), 0.8) << (*r)["evaluation"].dump();
+  auto loaded = nn::LoadModelDir(in.output_dir, std::nullopt);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->model->objective(), nn::Objective::kNoObjective);
+}
+
+TEST_F(TrainerTest, AnInterruptedRunResumesToTheSameWeights) {
+  auto inputs = [&](const std::string& name) {
+    TrainInputs in = Inputs(TrainObjective::kTextClassification, name);
+    in.spec.epochs = 3;
+    in.spec.checkpoint_steps = 4;
+    in.train = Sentiment(80, 3);
+    in.eval = Sentiment(16, 4);
+    return in;
+  };
+  TrainInputs full = inputs("full");
+  auto whole = RunTraining(full, {});
+  ASSERT_TRUE(whole.has_value()) << whole.error().ToString();
+
+  // Stopped mid-epoch (step 13 of 30, after the step-12 checkpoint): keeps a checkpoint.
+  TrainInputs part = inputs("part");
+  int64_t steps = 0;
+  TrainCallbacks stop;
+  stop.progress = [&](const TrainProgress& p) { steps = std::max(steps, p.step); };
+  stop.cancelled = [&] { return steps >= 13; };
+  auto first = RunTraining(part, stop);
+  ASSERT_FALSE(first.has_value());
+  EXPECT_EQ(first.error().code(), StatusCode::kCancelled);
+  EXPECT_TRUE(fs::exists(part.checkpoint_dir / "current" / "state.json"));
+  EXPECT_FALSE(fs::exists(part.output_dir / "config.json"));
+
+  std::vector<std::string> logs;
+  TrainCallbacks go;
+  go.log = [&](std::string_view, const std::string& m) { logs.push_back(m); };
+  auto second = RunTraining(part, go);
+  ASSERT_TRUE(second.has_value()) << second.error().ToString();
+  EXPECT_EQ((*second)["stats"]["resumed_from_step"], 13);
+  EXPECT_EQ((*second)["stats"]["steps"], 30);
+  bool said = false;
+  for (const auto& l : logs) said |= l.find("resuming from the checkpoint") != std::string::npos;
+  EXPECT_TRUE(said);
+
+  const json& a = (*whole)["history"];
+  const json& b = (*second)["history"];
+  ASSERT_EQ(a["loss"].size(), b["loss"].size());
+  for (size_t e = 0; e < a["loss"].size(); ++e) {
+    EXPECT_NEAR(a["loss"][e].get<double>(), b["loss"][e].get<double>(), 1e-5) << e;
+    EXPECT_NEAR(a["eval_loss"][e].get<double>(), b["eval_loss"][e].get<double>(), 1e-5) << e;
+  }
+  auto wa = Weights(full.output_dir), wb = Weights(part.output_dir);
+  ASSERT_EQ(wa.size(), wb.size());
+  for (const auto& [name, t] : wa) {
+    ASSERT_TRUE(wb.count(name)) << name;
+    EXPECT_TRUE(torch::allclose(t, wb[name], 1e-4, 1e-5)) << name;
+  }
+}
+
+TEST_F(TrainerTest, FineTunesASavedEncoderWithANewHead) {
+  TrainInputs mlm = Inputs(TrainObjective::kMaskedLm, "pre");
+  mlm.spec.epochs = 1;
+  for (const auto& e : Sentiment(32, 7)) mlm.train.push_back({e.text, "", ""});
+  ASSERT_TRUE(RunTraining(mlm, {}).has_value());
+
+  TrainInputs cls = Inputs(TrainObjective::kTextClassification, "fine");
+  cls.model_dir = mlm.output_dir;
+  cls.tokenizer = mlm.output_dir;
+  cls.spec.epochs = 2;
+  cls.train = Sentiment(64, 1);
+  cls.eval = Sentiment(16, 2);
+  auto r = RunTraining(cls, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_FALSE((*r)["model"]["from_scratch"].get<bool>());
+  auto loaded = nn::LoadModelDir(cls.output_dir, std::nullopt);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->model->objective(), nn::Objective::kTextClassification);
+}
+
+TEST_F(TrainerTest, BadDataNamesTheField) {
+  TrainInputs one = Inputs(TrainObjective::kTextClassification, "one");
+  one.train = {{"good movie", "", "pos"}, {"great movie", "", "pos"}};
+  auto r = RunTraining(one, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().field(), "dataset.loader_kwargs.label_column");
+
+  TrainInputs empty = Inputs(TrainObjective::kMaskedLm, "empty");
+  r = RunTraining(empty, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().field(), "dataset.path");
+
+  TrainInputs no_tok = Inputs(TrainObjective::kMaskedLm, "notok");
+  no_tok.train = {{"good movie", "", ""}};
+  no_tok.tokenizer = dir_.path() / "missing.txt";
+  r = RunTraining(no_tok, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().field(), "tokenizer.path");
+}
+
+}  // namespace
+}  // namespace mlaas::train
