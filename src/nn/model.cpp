@@ -1,5 +1,6 @@
 #include "nn/model.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -64,14 +65,16 @@ void SinusoidalPositions(torch::Tensor& w) {
 
 void InitWeights(TransformerModelImpl& model, uint64_t seed) {
   torch::NoGradGuard no_grad;
-  torch::manual_seed(seed);
+  // A generator of its own (the same stream torch::manual_seed(seed) would give): libtorch's
+  // global one belongs to whatever trains in this process (dropout, see train/).
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const double std = model.config().initializer_range;
   for (auto& m : model.modules(/*include_self=*/false)) {
     if (auto* linear = m->as<torch::nn::Linear>()) {
-      linear->weight.normal_(0.0, std);
+      linear->weight.normal_(0.0, std, gen);
       if (linear->bias.defined()) linear->bias.zero_();
     } else if (auto* emb = m->as<torch::nn::Embedding>()) {
-      emb->weight.normal_(0.0, std);
+      emb->weight.normal_(0.0, std, gen);
       if (auto pad = emb->options.padding_idx()) emb->weight[*pad].zero_();
     } else if (auto* ln = m->as<torch::nn::LayerNorm>()) {
       ln->weight.fill_(1.0);
@@ -235,14 +238,14 @@ Status LoadWeights(TransformerModelImpl& model, const fs::path& dir, const LoadO
   if (!missing.empty()) {
     // A fresh head on a pre-trained encoder: initialise just those parameters, as
     // transformers' _init_weights would.
-    torch::manual_seed(options.seed);
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
     for (auto& [name, tensor] : missing) {
       if (name.ends_with(".bias")) {
         tensor.zero_();
       } else if (name.find("LayerNorm") != std::string::npos || name.find("layer_norm") != std::string::npos) {
         tensor.fill_(1.0);
       } else {
-        tensor.normal_(0.0, model.config().initializer_range);
+        tensor.normal_(0.0, model.config().initializer_range, gen);
       }
       rep.initialized.push_back(name);
     }

@@ -270,6 +270,10 @@ struct NlpPredictor::Impl {
       return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which fill-mask needs", "tokenizer.path");
     tokenizers::TruncationParams trunc;
     trunc.max_length = static_cast<size_t>(nn::MaxInputTokens(c));
+    // A tokenizer saved with a shorter truncation (a model trained on shorter inputs, see
+    // train/) keeps it: positions beyond what training saw would be untrained.
+    if (const auto& saved = out->tokenizer->truncation(); saved && saved->max_length > 0)
+      trunc.max_length = std::min(trunc.max_length, saved->max_length);
     out->tokenizer->set_truncation(trunc);
     out->tokenizer->set_padding(std::nullopt);
     out->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);

@@ -1,6 +1,8 @@
 #include "train/train_spec.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace mlaas::train {
 
@@ -150,6 +152,21 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_RETURN_IF_ERROR(String(es, "metric", f + ".early_stopping", spec.early_stopping.metric));
   MLAAS_RETURN_IF_ERROR(Number(es, "min_delta", f + ".early_stopping", 0, 1e9, spec.early_stopping.min_delta));
   if (spec.early_stopping.metric.empty()) spec.early_stopping.metric = "eval_loss";
+  {
+    std::vector<std::string> known = {"eval_loss"};
+    switch (spec.objective) {
+      case TrainObjective::kTextClassification: known.insert(known.end(), {"eval_accuracy", "eval_macro_f1"}); break;
+      case TrainObjective::kMaskedLm: known.insert(known.end(), {"eval_perplexity", "eval_masked_accuracy"}); break;
+      case TrainObjective::kSentenceEmbedding: known.push_back("eval_retrieval_accuracy"); break;
+    }
+    if (std::find(known.begin(), known.end(), spec.early_stopping.metric) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      return InvalidArgument("early_stopping.metric must be one of " + list + " for " +
+                                 std::string(TrainObjectiveName(spec.objective)),
+                             "model_train.early_stopping.metric");
+    }
+  }
 
   MLAAS_ASSIGN_OR_RETURN(json ds, Block(params, "dataset", "dataset"));
   MLAAS_RETURN_IF_ERROR(Number(ds, "train_test_split", "dataset", 0, 0.9, spec.train_test_split, true));

@@ -31,8 +31,8 @@ constexpr int64_t kIgnore = -100;
 // Dropout draws from libtorch's process-wide generator, whose state a checkpoint saves and a
 // resumed run restores: one training run at a time per process keeps that stream its own
 // (the runs would compete for the same cores anyway).
-std::mutex& TrainingMutex() {
-  static std::mutex mu;
+std::timed_mutex& TrainingMutex() {
+  static std::timed_mutex mu;
   return mu;
 }
 
@@ -206,7 +206,9 @@ Status Session::BuildModel() {
                                std::to_string(config.vocab_size),
                            "tokenizer.path");
   }
-  model_ = nn::TransformerModel(config, objective, /*with_pooler=*/false);
+  // Embedding models keep BERT/RoBERTa's pooler, as a transformers BertModel/RobertaModel
+  // has one (untrained here: embeddings pool the last hidden state).
+  model_ = nn::TransformerModel(config, objective, /*with_pooler=*/objective == nn::Objective::kNoObjective);
   nn::InitWeights(*model_, spec_.seed);
   from_scratch_ = !load_weights;
   if (load_weights) {
@@ -604,13 +606,22 @@ Result<json> Session::Run() {
   total_steps_ = steps_per_epoch_ * spec_.epochs;
   if (spec_.max_steps > 0) total_steps_ = std::min(total_steps_, spec_.max_steps);
   BuildOptimizer();
-  torch::manual_seed(spec_.seed);
 
-  std::unique_lock<std::mutex> exclusive(TrainingMutex(), std::try_to_lock);
+  std::unique_lock<std::timed_mutex> exclusive(TrainingMutex(), std::try_to_lock);
   if (!exclusive.owns_lock()) {
     Log("info", "waiting for another training task of this process to finish");
-    exclusive.lock();
+    while (!exclusive.try_lock_for(std::chrono::milliseconds(500))) {
+      if (StopRequested()) return Cancelled("cancelled while waiting for another training task");
+      if (cb_.progress) {
+        TrainProgress p;
+        p.fraction = 0.02;
+        p.epochs = spec_.epochs;
+        p.message = "waiting for another training task of this process to finish";
+        cb_.progress(p);
+      }
+    }
   }
+  torch::manual_seed(spec_.seed);  // dropout's stream (restored from a checkpoint below)
   if (!in_.checkpoint_dir.empty()) {
     MLAAS_ASSIGN_OR_RETURN(bool resumed, LoadCheckpoint());
     if (resumed) {
@@ -752,7 +763,15 @@ Result<json> Session::Run() {
   if (ec) return Internal("cannot create " + in_.output_dir.string() + ": " + ec.message());
   model_->eval();
   MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, in_.output_dir));
-  tokenizer_->set_truncation(std::nullopt);
+  // The tokenizer keeps the training length when it is below the model's: prediction then
+  // truncates as training did (tokenizer.json's "truncation", as transformers saves it).
+  if (static_cast<int64_t>(max_length_) < nn::MaxInputTokens(model_->config())) {
+    tokenizers::TruncationParams trunc;
+    trunc.max_length = max_length_;
+    tokenizer_->set_truncation(trunc);
+  } else {
+    tokenizer_->set_truncation(std::nullopt);
+  }
   for (const auto& [name, content] : tokenizers::TokenizerFiles(*tokenizer_)) {
     MLAAS_RETURN_IF_ERROR(WriteFileAtomic(in_.output_dir / name, content));
   }

@@ -219,6 +219,30 @@ TEST_F(TrainE2eTest, AKilledServerResumesFromTheLastCheckpoint) {
   EXPECT_EQ(done["stats"]["attempts"], 2);
   EXPECT_EQ(done["history"]["loss"].size(), 40u);
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "data" / "checkpoints" / id)) << "removed once done";
+
+  // The same request run without interruption ends with the same history and the same model.
+  r["model_save"]["path"] = "models/uninterrupted";
+  auto t2 = c2->Post("/api/v1/ml/nlp/train/model", r);
+  ASSERT_TRUE(t2.has_value());
+  json whole = WaitForEnd(*c2, (*t2)["task_id"]);
+  ASSERT_EQ(whole["task_status"], "succeeded") << whole.dump();
+  ASSERT_EQ(whole["history"]["loss"].size(), done["history"]["loss"].size());
+  for (size_t e = 0; e < whole["history"]["loss"].size(); ++e) {
+    EXPECT_NEAR(whole["history"]["loss"][e].get<double>(), done["history"]["loss"][e].get<double>(), 1e-4) << e;
+  }
+  const json texts = {"the movie was really great", "the plot was awful", "a very sad movie"};
+  json scores[2];
+  int k = 0;
+  for (const char* path : {"models/sentiment", "models/uninterrupted"}) {
+    auto p = c2->Post("/api/v1/ml/nlp/predict", {{"model", {{"path", path}, {"objective", "text-classification"}}},
+                                                 {"predict_input", {{"input_text", texts}, {"top_k", 2}}}});
+    ASSERT_TRUE(p.has_value()) << p.error().ToString();
+    scores[k++] = (*p)["predictions"];
+  }
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(scores[0][i]["label"], scores[1][i]["label"]);
+    EXPECT_NEAR(scores[0][i]["score"].get<double>(), scores[1][i]["score"].get<double>(), 1e-4) << i;
+  }
 }
 
 }  // namespace

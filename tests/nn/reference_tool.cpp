@@ -10,6 +10,7 @@
 
 #include "checkpoint/safetensors.h"
 #include "nn/model.h"
+#include "nn/reference_io.h"
 
 namespace fs = std::filesystem;
 using namespace mlaas;
@@ -29,33 +30,6 @@ nlohmann::json TinyConfig(Architecture arch, const std::string& act) {
                       {"hidden_act", act}, {"max_position_embeddings", 40}, {"id2label", labels}};
   if (arch == Architecture::kRoberta) c.update({{"pad_token_id", 1}, {"max_position_embeddings", 42}});
   return c;
-}
-
-torch::Tensor Ids(const std::vector<std::vector<int64_t>>& rows) {
-  auto out = torch::empty({static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size())}, torch::kInt64);
-  for (size_t r = 0; r < rows.size(); ++r)
-    for (size_t c = 0; c < rows[r].size(); ++c) out[r][c] = rows[r][c];
-  return out;
-}
-
-// The same batch as the reference's inputs(): three sequences, two padded; BERT's third has a
-// second segment.
-EncoderInput Inputs(Architecture arch, int64_t pad) {
-  EncoderInput in;
-  in.input_ids = Ids({{2, 11, 12, 13, 14, 15, 16, 3}, {2, 21, 22, 23, 3, pad, pad, pad}, {2, 31, 3, 41, 42, 3, pad, pad}});
-  in.attention_mask = in.input_ids.ne(pad).to(torch::kInt64);
-  if (arch == Architecture::kBert)
-    in.token_type_ids = Ids({{0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 1, 1, 1, 0, 0}});
-  return in;
-}
-
-void Add(std::vector<checkpoint::TensorToWrite>& out, std::vector<torch::Tensor>& keep, const std::string& name,
-         torch::Tensor t) {
-  keep.push_back(t.contiguous());
-  const auto& k = keep.back();
-  out.push_back({name, k.scalar_type() == torch::kInt64 ? checkpoint::DType::kI64 : checkpoint::DType::kF32,
-                 std::vector<int64_t>(k.sizes().begin(), k.sizes().end()),
-                 {static_cast<const std::byte*>(k.data_ptr()), static_cast<size_t>(k.nbytes())}});
 }
 
 int Export(const fs::path& root) {
@@ -94,23 +68,8 @@ int Export(const fs::path& root) {
       std::fprintf(stderr, "%s\n", s.ToString().c_str());
       return 1;
     }
-    EncoderInput in = Inputs(c.arch, config->pad_token_id);
-    ModelOutput out;
-    {
-      torch::InferenceMode guard;
-      model->PrepareForInference();
-      out = model->forward(in);
-    }
-    std::vector<checkpoint::TensorToWrite> io;
-    std::vector<torch::Tensor> keep;
-    keep.reserve(8);
-    Add(io, keep, "input_ids", in.input_ids);
-    Add(io, keep, "attention_mask", in.attention_mask);
-    if (in.token_type_ids.defined()) Add(io, keep, "token_type_ids", in.token_type_ids);
-    Add(io, keep, "last_hidden_state", out.encoder.last_hidden_state);
-    if (out.logits.defined()) Add(io, keep, "logits", out.logits);
-    if (Status s = checkpoint::WriteSafetensors(dir / "io.safetensors", io); !s.ok()) {
-      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    if (Status st = WriteIo(*model, c.arch, dir); !st.ok()) {
+      std::fprintf(stderr, "%s\n", st.ToString().c_str());
       return 1;
     }
     std::printf("wrote %s\n", dir.c_str());

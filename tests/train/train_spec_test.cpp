@@ -86,6 +86,7 @@ TEST(TrainSpecTest, BadValuesNameTheField) {
       {{{"optimizer", {{"init_lr", 0}}}}, ds, "model_train.optimizer.init_lr"},
       {{{"gradient_accumulation_steps", 0}}, ds, "model_train.gradient_accumulation_steps"},
       {{{"mlm_probability", 1.5}}, ds, "model_train.mlm_probability"},
+      {{{"early_stopping", {{"metric", "eval_perplexity"}}}}, ds, "model_train.early_stopping.metric"},
       {json::object(), {{"path", "d.csv"}, {"train_test_split", 0}}, "dataset.train_test_split"},
       {json::object(), {{"path", "d.csv"}, {"train_test_split", 0.95}}, "dataset.train_test_split"},
       {json::object(), {{"path", "d.csv"}, {"loader_kwargs", {{"label_column", ""}}}}, "dataset.loader_kwargs.label_column"},

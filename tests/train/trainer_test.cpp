@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <thread>
 
 #include "nn/model.h"
 #include "testutil/temp_dir.h"
+#include "tokenizers/tokenizer.h"
 
 namespace mlaas::train {
 namespace {
@@ -81,6 +83,7 @@ class TrainerTest : public ::testing::Test {
 
 TEST_F(TrainerTest, ClassificationReachesFullAccuracyOnASeparableSet) {
   TrainInputs in = Inputs(TrainObjective::kTextClassification, "cls");
+  in.spec.max_length = 24;  // below the model's 64: the saved tokenizer keeps it
   in.train = Sentiment(160, 1);
   in.eval = Sentiment(40, 2);
   std::vector<TrainProgress> seen;
@@ -115,6 +118,11 @@ TEST_F(TrainerTest, ClassificationReachesFullAccuracyOnASeparableSet) {
   EXPECT_EQ(loaded->model->config().id2label, (std::vector<std::string>{"neg", "pos"}));
   EXPECT_TRUE(fs::exists(in.output_dir / "tokenizer.json"));
   EXPECT_TRUE(fs::exists(in.output_dir / "vocab.txt"));
+  auto tok = tokenizers::Tokenizer::Load(in.output_dir / "tokenizer.json");
+  ASSERT_TRUE(tok.has_value());
+  ASSERT_TRUE((*tok)->truncation().has_value());
+  EXPECT_EQ((*tok)->truncation()->max_length, 24u);
+  EXPECT_EQ((*r)["dataset"]["max_length"], 24);
 }
 
 TEST_F(TrainerTest, SameSeedSameHistory) {
@@ -131,6 +139,28 @@ TEST_F(TrainerTest, SameSeedSameHistory) {
   const json a = run("a", 5), b = run("b", 5), c = run("c", 6);
   EXPECT_EQ(a, b);
   EXPECT_NE(a["loss"], c["loss"]);
+}
+
+TEST_F(TrainerTest, ConcurrentRunsKeepTheirOwnRandomStreams) {
+  auto inputs = [&](const std::string& name, uint64_t seed) {
+    TrainInputs in = Inputs(TrainObjective::kTextClassification, name);
+    in.spec.epochs = 2;
+    in.spec.seed = seed;
+    in.train = Sentiment(64, 1);
+    in.eval = Sentiment(16, 2);
+    return in;
+  };
+  auto alone = RunTraining(inputs("alone", 5), {});
+  ASSERT_TRUE(alone.has_value());
+  TrainInputs a = inputs("a", 5), b = inputs("b", 9);
+  Result<json> ra = Internal("not run"), rb = Internal("not run");
+  std::thread ta([&] { ra = RunTraining(a, {}); });
+  std::thread tb([&] { rb = RunTraining(b, {}); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(ra.has_value()) << ra.error().ToString();
+  ASSERT_TRUE(rb.has_value()) << rb.error().ToString();
+  EXPECT_EQ((*ra)["history"], (*alone)["history"]);
 }
 
 TEST_F(TrainerTest, MaskedLmLossFallsAndAccuracyRises) {
@@ -254,6 +284,35 @@ TEST_F(TrainerTest, FineTunesASavedEncoderWithANewHead) {
   auto loaded = nn::LoadModelDir(cls.output_dir, std::nullopt);
   ASSERT_TRUE(loaded.has_value());
   EXPECT_EQ(loaded->model->objective(), nn::Objective::kTextClassification);
+}
+
+TEST_F(TrainerTest, EarlyStoppingEndsARunThatStopsImproving) {
+  TrainInputs in = Inputs(TrainObjective::kTextClassification, "early");
+  in.spec.epochs = 6;
+  in.spec.early_stopping.patience = 2;
+  in.spec.early_stopping.metric = "eval_accuracy";
+  in.spec.early_stopping.min_delta = 2.0;  // no epoch can beat the first by this much
+  in.train = Sentiment(32, 1);
+  in.eval = Sentiment(8, 2);
+  std::vector<std::string> logs;
+  TrainCallbacks cb;
+  cb.log = [&](std::string_view, const std::string& m) { logs.push_back(m); };
+  auto r = RunTraining(in, cb);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)["history"]["loss"].size(), 3u) << "the first epoch sets the best, two more without improvement";
+  EXPECT_TRUE((*r)["stats"]["stopped_early"].get<bool>());
+  EXPECT_NE(logs.back().find("early stopping"), std::string::npos) << logs.back();
+}
+
+TEST_F(TrainerTest, GradientAccumulationTakesFewerSteps) {
+  TrainInputs in = Inputs(TrainObjective::kTextClassification, "accum");
+  in.spec.epochs = 1;
+  in.spec.batch_size = 4;
+  in.spec.gradient_accumulation_steps = 3;
+  in.train = Sentiment(40, 1);  // 10 batches -> 4 optimizer steps (the last one of a single batch)
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)["stats"]["steps"], 4);
 }
 
 TEST_F(TrainerTest, BadDataNamesTheField) {
