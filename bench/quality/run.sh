@@ -89,11 +89,13 @@ if [ "$what" = typos ] || [ "$what" = all ]; then
   "$MLAAS" tokenizer train --model wordpiece --vocab-size 8000 --lowercase \
     --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" --input "$WORK/ieee.txt" --output "$objects/tok_ieee" > /dev/null
   $py "$here/typos.py" "$objects/datasets/ieee_country_test.csv" text 0.05 1 "$WORK/ieee_test_typos.csv"
+  # The same number of steps both ways: without augmentation, (copies + 1) times the epochs.
   for copies in 0 2; do
-    echo "typo copies per example: $copies"
+    epochs=$((copies == 0 ? TYPO_EPOCHS * 3 : TYPO_EPOCHS))
+    echo "typo copies per example: $copies ($epochs epochs)"
     train "$WORK/ieee_$copies.json" --objective text-classification --preset "$MODEL" --tokenizer tok_ieee \
       --dataset datasets/ieee_country_train.csv --eval-dataset datasets/ieee_country_valid.csv \
-      --save "models/ieee_$copies" --epochs "$TYPO_EPOCHS" --batch-size 32 --lr 5e-4 --warmup 100 \
+      --save "models/ieee_$copies" --epochs "$epochs" --batch-size 32 --lr 5e-4 --warmup 100 \
       --max-length 64 --typo-copies "$copies"
     echo "  clean test: $(predict_score "$objects/models/ieee_$copies" "$objects/datasets/ieee_country_test.csv" text label)"
     echo "  typo test:  $(predict_score "$objects/models/ieee_$copies" "$WORK/ieee_test_typos.csv" text label)"

@@ -83,6 +83,7 @@ Status Validate(const storage::StorageRegistry& storage, const json& params) {
     if (!ref.store->Stat(ref.key + "/config.json").has_value())
       return InvalidArgument("no model directory (config.json) at '" + ref.key + "'", "model.path");
   } else if (model.contains("preset")) {
+    if (!model["preset"].is_string()) return InvalidArgument("model.preset must be a string", "model.preset");
     MLAAS_RETURN_IF_ERROR(nn::Preset(model["preset"].get<std::string>()).status());
   } else if (model.contains("config")) {
     MLAAS_RETURN_IF_ERROR(nn::ParseConfig(model["config"], "model.config").status());

@@ -60,6 +60,7 @@ int Export(const fs::path& root) {
     InitWeights(*model, seed++);
     {
       torch::NoGradGuard no_grad;
+      torch::manual_seed(seed);
       for (auto& p : model->named_parameters()) p.value().add_(torch::randn_like(p.value()) * 0.1);
     }
     model->eval();
