@@ -10,7 +10,8 @@
 #
 #   bench/quality/run.sh [sections|typos|all]
 #   env: MLAAS (binary), SHARED (../shared), WORK (/tmp/mlaas-quality), THREADS (2),
-#        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3)
+#        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3),
+#        MLM_LR (5e-4), CLS_LR (3e-4)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -24,6 +25,8 @@ MAX_LENGTH="${MAX_LENGTH:-128}"
 MLM_EPOCHS="${MLM_EPOCHS:-1}"
 CLS_EPOCHS="${CLS_EPOCHS:-2}"
 TYPO_EPOCHS="${TYPO_EPOCHS:-3}"
+MLM_LR="${MLM_LR:-5e-4}"
+CLS_LR="${CLS_LR:-3e-4}"
 what="${1:-all}"
 py=/usr/bin/python3
 
@@ -73,11 +76,11 @@ if [ "$what" = sections ] || [ "$what" = all ]; then
   echo "masked-LM pre-training on debian_mlm_train ($MLM_EPOCHS epochs, 15% masked):"
   train "$WORK/mlm.json" --objective masked-lm --preset "$MODEL" --tokenizer tok --dataset datasets/debian_mlm_train.csv \
     --eval-dataset datasets/debian_mlm_valid.csv --save models/mlm --epochs "$MLM_EPOCHS" --batch-size 32 \
-    --lr 5e-4 --warmup 200 --max-length "$MAX_LENGTH"
+    --lr "$MLM_LR" --warmup 200 --max-length "$MAX_LENGTH"
   echo "fine-tuning on debian_section_train ($CLS_EPOCHS epochs):"
   train "$WORK/cls.json" --objective text-classification --model models/mlm --dataset datasets/debian_section_train.csv \
     --eval-dataset datasets/debian_section_valid.csv --save models/sections --epochs "$CLS_EPOCHS" --batch-size 32 \
-    --lr 3e-4 --warmup 100 --max-length "$MAX_LENGTH"
+    --lr "$CLS_LR" --warmup 100 --max-length "$MAX_LENGTH"
   echo "training time in all: $((SECONDS - start)) s"
   echo "test (debian_section_test): $(predict_score "$objects/models/sections" "$objects/datasets/debian_section_test.csv" text label)"
   echo "floor (TF-IDF + logistic regression, data README): accuracy 0.7518, macro-F1 0.6126"
