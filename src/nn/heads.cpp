@@ -11,7 +11,7 @@ torch::nn::Linear Linear(torch::nn::Module& owner, const std::string& name, int6
 class BertClassificationHead final : public Head {
  public:
   BertClassificationHead(const ModelConfig& c, torch::nn::Module& owner)
-      : dropout_(owner.register_module("classifier_dropout", torch::nn::Dropout(c.classifier_dropout_prob()))),
+      : dropout_(owner.register_module("classifier_dropout", Dropout(c.classifier_dropout_prob()))),
         classifier_(Linear(owner, "classifier", c.hidden_size, c.num_labels())) {}
   torch::Tensor Forward(const EncoderOutput& out) override {
     TORCH_CHECK(out.pooled.defined(), "the BERT classification head needs the pooler");
@@ -19,7 +19,7 @@ class BertClassificationHead final : public Head {
   }
 
  private:
-  torch::nn::Dropout dropout_;
+  Dropout dropout_;
   torch::nn::Linear classifier_;
 };
 
@@ -27,7 +27,7 @@ class DistilBertClassificationHead final : public Head {
  public:
   DistilBertClassificationHead(const ModelConfig& c, torch::nn::Module& owner)
       : pre_classifier_(Linear(owner, "pre_classifier", c.hidden_size, c.hidden_size)),
-        dropout_(owner.register_module("classifier_dropout", torch::nn::Dropout(c.classifier_dropout_prob()))),
+        dropout_(owner.register_module("classifier_dropout", Dropout(c.classifier_dropout_prob()))),
         classifier_(Linear(owner, "classifier", c.hidden_size, c.num_labels())) {}
   torch::Tensor Forward(const EncoderOutput& out) override {
     auto x = torch::relu(pre_classifier_(out.last_hidden_state.select(1, 0)));
@@ -36,7 +36,7 @@ class DistilBertClassificationHead final : public Head {
 
  private:
   torch::nn::Linear pre_classifier_;
-  torch::nn::Dropout dropout_;
+  Dropout dropout_;
   torch::nn::Linear classifier_;
 };
 
@@ -46,7 +46,7 @@ class RobertaClassificationHead final : public Head {
     auto scope = owner.register_module("classifier", Scope());
     dense_ = Linear(*scope, "dense", c.hidden_size, c.hidden_size);
     out_proj_ = Linear(*scope, "out_proj", c.hidden_size, c.num_labels());
-    dropout_ = owner.register_module("classifier_dropout", torch::nn::Dropout(c.classifier_dropout_prob()));
+    dropout_ = owner.register_module("classifier_dropout", Dropout(c.classifier_dropout_prob()));
   }
   torch::Tensor Forward(const EncoderOutput& out) override {
     auto x = dropout_(out.last_hidden_state.select(1, 0));
@@ -56,7 +56,7 @@ class RobertaClassificationHead final : public Head {
 
  private:
   torch::nn::Linear dense_{nullptr}, out_proj_{nullptr};
-  torch::nn::Dropout dropout_{nullptr};
+  Dropout dropout_{nullptr};
 };
 
 // transform (dense -> activation -> LayerNorm) then logits = h E^T + bias, E the word

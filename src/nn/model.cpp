@@ -44,6 +44,12 @@ void TransformerModelImpl::PrepareForInference() {
   encoder->FuseQkv(true);
 }
 
+void TransformerModelImpl::SetDropoutGenerator(const std::optional<at::Generator>& gen) {
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* d = m->as<Dropout>()) d->set_generator(gen);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Initialisation
 

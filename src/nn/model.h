@@ -35,6 +35,8 @@ class TransformerModelImpl : public torch::nn::Module {
   std::vector<std::string> TiedAliases() const { return head_ ? head_->TiedAliases() : std::vector<std::string>{}; }
   // Inference preparation: fused attention projections (call after loading weights).
   void PrepareForInference();
+  // Every dropout of the model draws from gen (CPU) instead of the global generator.
+  void SetDropoutGenerator(const std::optional<at::Generator>& gen);
 
   Encoder encoder{nullptr};
 

@@ -18,6 +18,14 @@ torch::nn::LayerNorm MakeLayerNorm(torch::nn::Module& owner, const std::string& 
 
 }  // namespace
 
+torch::Tensor DropoutImpl::forward(const torch::Tensor& x) {
+  if (!is_training() || p_ == 0.0) return x;
+  if (!gen_ || x.device() != gen_->device()) return torch::dropout(x, p_, /*train=*/true);
+  // What libtorch's CPU dropout computes, with the mask from our generator.
+  auto keep = at::empty_like(x).bernoulli_(1.0 - p_, *gen_);
+  return x * keep.div_(1.0 - p_);
+}
+
 torch::Tensor Activate(const torch::Tensor& x, Activation a) {
   switch (a) {
     case Activation::kGelu: return at::gelu(x);
@@ -60,7 +68,7 @@ EmbeddingsImpl::EmbeddingsImpl(const ModelConfig& c) : arch_(c.architecture), pa
                                             torch::nn::Embedding(torch::nn::EmbeddingOptions(c.type_vocab_size, h)));
   }
   layer_norm = MakeLayerNorm(*this, "LayerNorm", h, arch_ == Architecture::kDistilBert ? 1e-12 : c.layer_norm_eps);
-  dropout = register_module("dropout", torch::nn::Dropout(c.hidden_dropout_prob));
+  dropout = register_module("dropout", Dropout(c.hidden_dropout_prob));
 }
 
 torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids) {
@@ -120,8 +128,8 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c)
     ffn_out = MakeLinear(*output, "dense", inter, h);
     out_norm = MakeLayerNorm(*output, "LayerNorm", h, c.layer_norm_eps);
   }
-  dropout = register_module("dropout", torch::nn::Dropout(c.hidden_dropout_prob));
-  attn_dropout = register_module("attn_dropout", torch::nn::Dropout(c.attention_probs_dropout_prob));
+  dropout = register_module("dropout", Dropout(c.hidden_dropout_prob));
+  attn_dropout = register_module("attn_dropout", Dropout(c.attention_probs_dropout_prob));
 }
 
 void EncoderLayerImpl::FuseQkv() {

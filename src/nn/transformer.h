@@ -20,6 +20,21 @@ namespace mlaas::nn {
 class ScopeImpl : public torch::nn::Module {};
 TORCH_MODULE(Scope);
 
+// Dropout that draws its masks from a generator of its own when it has one (one training run
+// then owns its random stream, whatever else this process does with libtorch's global
+// generator), from the global generator otherwise or for tensors on another device.
+class DropoutImpl : public torch::nn::Module {
+ public:
+  explicit DropoutImpl(double p) : p_(p) {}
+  torch::Tensor forward(const torch::Tensor& x);
+  void set_generator(std::optional<at::Generator> gen) { gen_ = std::move(gen); }
+
+ private:
+  double p_;
+  std::optional<at::Generator> gen_;
+};
+TORCH_MODULE(Dropout);
+
 // Token ids and masks of a padded batch, all int64 [batch, seq].
 struct EncoderInput {
   torch::Tensor input_ids;
@@ -41,7 +56,7 @@ class EmbeddingsImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids);
   torch::nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr}, token_type_embeddings{nullptr};
   torch::nn::LayerNorm layer_norm{nullptr};
-  torch::nn::Dropout dropout{nullptr};
+  Dropout dropout{nullptr};
 
  private:
   Architecture arch_;
@@ -68,7 +83,7 @@ class EncoderLayerImpl : public torch::nn::Module {
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr};
   torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
   torch::nn::Linear ffn_in{nullptr}, ffn_out{nullptr};
-  torch::nn::Dropout dropout{nullptr}, attn_dropout{nullptr};
+  Dropout dropout{nullptr}, attn_dropout{nullptr};
 
  private:
   int64_t heads_, head_dim_;

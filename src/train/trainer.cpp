@@ -28,9 +28,9 @@ namespace {
 
 constexpr int64_t kIgnore = -100;
 
-// Dropout draws from libtorch's process-wide generator, whose state a checkpoint saves and a
-// resumed run restores: one training run at a time per process keeps that stream its own
-// (the runs would compete for the same cores anyway).
+// One training run at a time per process: runs would compete for the same cores and for
+// libtorch's process-wide thread count. (Each run's dropout draws from a generator of its own,
+// whose state its checkpoints save, so randomness does not depend on what else runs.)
 std::timed_mutex& TrainingMutex() {
   static std::timed_mutex mu;
   return mu;
@@ -113,6 +113,7 @@ class Session {
   int64_t train_tokens_ = 0, eval_tokens_ = 0;
   size_t max_length_ = 0;
   torch::Device device_{torch::kCPU};
+  at::Generator dropout_gen_;  // the model's dropout masks (CPU; CUDA uses the global one)
   int threads_ = 1;
   nn::TransformerModel model_{nullptr};
   bool from_scratch_ = false;
@@ -503,11 +504,10 @@ Status Session::SaveCheckpoint() {
   MLAAS_RETURN_IF_ERROR(nn::SaveWeights(*model_, incoming));
   try {
     torch::save(*optimizer_, (incoming / "optimizer.pt").string());
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
     torch::Tensor rng;
     {
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      rng = gen.get_state();
+      std::lock_guard<std::mutex> lock(dropout_gen_.mutex());
+      rng = dropout_gen_.get_state();
     }
     torch::save(rng, (incoming / "rng.pt").string());
   } catch (const c10::Error& e) {
@@ -552,9 +552,8 @@ Result<bool> Session::LoadCheckpoint() {
     torch::load(*optimizer_, (dir / "optimizer.pt").string());
     torch::Tensor rng;
     torch::load(rng, (dir / "rng.pt").string());
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(rng);
+    std::lock_guard<std::mutex> lock(dropout_gen_.mutex());
+    dropout_gen_.set_state(rng);
   } catch (const c10::Error& e) {
     return Internal(std::string("cannot read the checkpoint: ") + e.what_without_backtrace());
   }
@@ -621,7 +620,8 @@ Result<json> Session::Run() {
       }
     }
   }
-  torch::manual_seed(spec_.seed);  // dropout's stream (restored from a checkpoint below)
+  dropout_gen_ = at::make_generator<at::CPUGeneratorImpl>(spec_.seed);  // restored from a checkpoint below
+  model_->SetDropoutGenerator(dropout_gen_);
   if (!in_.checkpoint_dir.empty()) {
     MLAAS_ASSIGN_OR_RETURN(bool resumed, LoadCheckpoint());
     if (resumed) {

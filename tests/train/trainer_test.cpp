@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -154,10 +155,22 @@ TEST_F(TrainerTest, ConcurrentRunsKeepTheirOwnRandomStreams) {
   ASSERT_TRUE(alone.has_value());
   TrainInputs a = inputs("a", 5), b = inputs("b", 9);
   Result<json> ra = Internal("not run"), rb = Internal("not run");
+  // Meanwhile something else in the process draws from libtorch's global generator.
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> draws{0};
+  std::thread noise([&] {
+    while (!done) {
+      (void)torch::rand({16});
+      ++draws;
+    }
+  });
   std::thread ta([&] { ra = RunTraining(a, {}); });
   std::thread tb([&] { rb = RunTraining(b, {}); });
   ta.join();
   tb.join();
+  done = true;
+  noise.join();
+  EXPECT_GT(draws.load(), 0);
   ASSERT_TRUE(ra.has_value()) << ra.error().ToString();
   ASSERT_TRUE(rb.has_value()) << rb.error().ToString();
   EXPECT_EQ((*ra)["history"], (*alone)["history"]);
