@@ -25,6 +25,7 @@ struct PredictorOptions {
   std::string dtype = "float32";
   int threads = 0;                 // libtorch intra-op threads (0: one per core)
   size_t cache_capacity = 4;       // loaded models kept in memory
+  uint64_t cache_max_bytes = 0;    // and their weights' bytes at most (0: no byte budget)
   size_t max_batch = 32;           // sequences per forward pass
   std::filesystem::path scratch;   // where models from remote stores are copied (default: temp)
 };
@@ -51,8 +52,9 @@ class NlpPredictor {
                                       const std::string& objective, const nlohmann::json& predict_input);
 
   struct CacheStats {
-    uint64_t hits = 0, misses = 0;
+    uint64_t hits = 0, misses = 0, evictions = 0;
     size_t models = 0;
+    uint64_t bytes = 0;  // weights of the cached models
   };
   CacheStats cache_stats() const;
 

@@ -246,6 +246,35 @@ TEST_F(NlpPredictorTest, CachesModelsUntilTheirFilesChange) {
   EXPECT_NE((*a)["predictions"][0]["score"], (*c)["predictions"][0]["score"]);
 }
 
+TEST_F(NlpPredictorTest, CacheEvictsTheLeastRecentlyUsedModelsBeyondItsMemoryBudget) {
+  WriteModel("m1", nn::Architecture::kBert, nn::Objective::kTextClassification);
+  WriteModel("m2", nn::Architecture::kBert, nn::Objective::kTextClassification);
+  WriteModel("m3", nn::Architecture::kBert, nn::Objective::kTextClassification);
+  auto one = [&](const std::string& name) {
+    auto r = predictor_->Predict(Request("models/" + name, "text-classification", {"the cat"}));
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  };
+  one("m1");
+  const uint64_t model_bytes = predictor_->cache_stats().bytes;
+  ASSERT_GT(model_bytes, 0u);
+  PredictorOptions options;
+  options.cache_capacity = 10;
+  options.cache_max_bytes = 2 * model_bytes;  // room for two
+  predictor_ = std::make_unique<NlpPredictor>(registry_, options);
+  one("m1");
+  one("m2");
+  one("m1");  // m1 is now more recent than m2
+  one("m3");  // evicts m2
+  auto s = predictor_->cache_stats();
+  EXPECT_EQ(s.models, 2u);
+  EXPECT_EQ(s.evictions, 1u);
+  EXPECT_EQ(s.bytes, 2 * model_bytes);
+  one("m1");  // still cached
+  EXPECT_EQ(predictor_->cache_stats().hits, s.hits + 1);
+  one("m2");  // loaded again
+  EXPECT_EQ(predictor_->cache_stats().misses, s.misses + 1);
+}
+
 TEST_F(NlpPredictorTest, LoadsFromStoresThatCopyFiles) {
   WriteModel("remote", nn::Architecture::kDistilBert, nn::Objective::kTextClassification);
   json req = Request("models/remote", "text-classification", {"the cat"});

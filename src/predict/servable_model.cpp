@@ -1,0 +1,349 @@
+#include "predict/servable_model.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "nn/model.h"
+#include "tokenizers/tokenizer.h"
+
+namespace mlaas::predict {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using nn::Objective;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Ms(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::optional<uint32_t> FirstToken(const tokenizers::Tokenizer& t, std::initializer_list<const char*> names,
+                                   std::string* which = nullptr) {
+  for (const char* n : names) {
+    if (auto id = t.TokenToId(n)) {
+      if (which) *which = n;
+      return id;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<Objective> ServedObjective(const std::string& name) {
+  if (name.empty())
+    return InvalidArgument("objective is required (text-classification, masked-lm or no-objective)", "model.objective");
+  if (name == "sentence-embedding") return Objective::kNoObjective;
+  auto parsed = nn::ParseObjective(name);
+  if (!parsed) {
+    return Unimplemented("prediction for objective '" + name +
+                             "' is not available yet (text-classification, masked-lm, no-objective are)",
+                         "model.objective");
+  }
+  return *parsed;
+}
+
+std::vector<std::string> Labels(const json& model_block) {
+  std::vector<std::string> out;
+  if (auto l = model_block.find("labels"); l != model_block.end() && l->is_array()) {
+    for (const auto& e : *l)
+      if (e.is_string()) out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+json TopLabels(const torch::Tensor& scores, const std::vector<std::string>& labels, int64_t k) {
+  k = std::min<int64_t>(k, scores.size(0));
+  auto [values, idx] = scores.topk(k);
+  json out = json::array();
+  for (int64_t i = 0; i < k; ++i) {
+    out.push_back({{"label", labels[idx[i].item<int64_t>()]}, {"score", values[i].item<double>()}});
+  }
+  return out;
+}
+
+}  // namespace
+
+Status CheckServedObjective(const std::string& objective) { return ServedObjective(objective).status(); }
+
+std::string OutputOptions::Key() const {
+  return std::to_string(top_k.value_or(0)) + (cls_pooling ? "c" : "m") + (normalize ? "n" : "-") +
+         (all_scores ? "a" : "-");
+}
+
+Result<OutputOptions> ParseOutputOptions(const json& in, const std::string& prefix) {
+  OutputOptions out;
+  if (in.is_null()) return out;
+  if (!in.is_object()) return InvalidArgument(prefix + " must be an object", prefix);
+  if (auto k = in.find("top_k"); k != in.end() && !k->is_null()) {
+    if (!k->is_number_integer() || k->get<int64_t>() < 1 || k->get<int64_t>() > 1000)
+      return InvalidArgument("top_k must be an integer in 1..1000", prefix + ".top_k");
+    out.top_k = k->get<int64_t>();
+  }
+  if (auto p = in.find("pooling"); p != in.end() && !p->is_null()) {
+    if (*p == "mean") {
+      out.cls_pooling = false;
+    } else if (*p == "cls") {
+      out.cls_pooling = true;
+    } else {
+      return InvalidArgument("pooling must be \"mean\" or \"cls\"", prefix + ".pooling");
+    }
+  }
+  if (auto n = in.find("normalize"); n != in.end() && !n->is_null()) {
+    if (!n->is_boolean()) return InvalidArgument("normalize must be true or false", prefix + ".normalize");
+    out.normalize = n->get<bool>();
+  }
+  return out;
+}
+
+json ModelInfo::ToJson() const {
+  json j = {{"source", source},          {"model_type", architecture}, {"objective", objective},
+            {"device", device},          {"dtype", dtype},             {"from_scratch", from_scratch},
+            {"max_tokens", max_tokens},  {"hidden_size", hidden_size}, {"parameter_bytes", parameter_bytes}};
+  if (!labels.empty()) j["labels"] = labels;
+  if (!mask_token.empty()) j["mask_token"] = mask_token;
+  return j;
+}
+
+struct ServableModel::Impl {
+  nn::TransformerModel model{nullptr};
+  std::unique_ptr<tokenizers::Tokenizer> tokenizer;
+  torch::Device device{torch::kCPU};
+  Objective objective = Objective::kNoObjective;
+  int64_t pad_id = 0;
+  std::optional<uint32_t> mask_id;
+  ModelInfo info;
+};
+
+ServableModel::ServableModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ServableModel::~ServableModel() = default;
+const ModelInfo& ServableModel::info() const { return impl_->info; }
+
+Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec& spec) {
+  auto m = std::make_unique<Impl>();
+  MLAAS_ASSIGN_OR_RETURN(m->objective, ServedObjective(spec.objective));
+  auto device = nn::ParseDevice(spec.device);
+  if (!device) return device.error().WithField("device");
+  m->device = *device;
+  auto dtype = nn::ParseDType(spec.dtype);
+  if (!dtype) return dtype.error().WithField("dtype");
+  if (!spec.model_dir && !spec.tokenizer)
+    return InvalidArgument("a model from scratch (preset/config) needs a tokenizer block", "tokenizer");
+  const fs::path tok_path = spec.tokenizer ? *spec.tokenizer : *spec.model_dir;
+  const std::string tok_field = spec.tokenizer ? "tokenizer.path" : "model.path";
+  auto tok = tokenizers::Tokenizer::Load(tok_path);
+  if (!tok) return InvalidArgument("cannot load the tokenizer: " + tok.error().message(), tok_field);
+  m->tokenizer = std::move(*tok);
+  std::optional<uint32_t> pad = FirstToken(*m->tokenizer, {"[PAD]", "<pad>"});
+  bool from_scratch = true;
+  try {
+    if (spec.model_dir) {
+      auto loaded = nn::LoadModelDir(*spec.model_dir, m->objective);
+      if (!loaded) {
+        const Status& e = loaded.error();
+        return Status(e.code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument : e.code(),
+                      "model.path: " + e.message(), "model.path");
+      }
+      m->model = loaded->model;
+      from_scratch = loaded->from_scratch;
+      if (!loaded->report.unused.empty())
+        spdlog::debug("model {}: {} checkpoint tensors unused by {}", spec.source, loaded->report.unused.size(),
+                      nn::ObjectiveName(m->objective));
+    } else {
+      auto c = nn::ScratchConfig(spec.model_block, static_cast<int64_t>(m->tokenizer->VocabSize()),
+                                 pad ? std::optional<int64_t>(*pad) : std::nullopt, Labels(spec.model_block));
+      if (!c) return c.error();
+      m->model = nn::TransformerModel(*c, m->objective, /*with_pooler=*/false);
+      nn::InitWeights(*m->model, 42);
+    }
+    const nn::ModelConfig& c = m->model->config();
+    if (m->tokenizer->VocabSize() > static_cast<size_t>(c.vocab_size)) {
+      return InvalidArgument("the tokenizer has " + std::to_string(m->tokenizer->VocabSize()) +
+                                 " tokens but the model's vocabulary only " + std::to_string(c.vocab_size),
+                             tok_field);
+    }
+    m->pad_id = pad ? static_cast<int64_t>(*pad) : c.pad_token_id;
+    m->mask_id = FirstToken(*m->tokenizer, {"[MASK]", "<mask>"}, &m->info.mask_token);
+    if (m->objective == Objective::kMaskedLm && !m->mask_id)
+      return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which fill-mask needs", tok_field);
+    if (m->objective != Objective::kMaskedLm) m->info.mask_token.clear();
+    tokenizers::TruncationParams trunc;
+    trunc.max_length = static_cast<size_t>(nn::MaxInputTokens(c));
+    // A tokenizer saved with a shorter truncation (a model trained on shorter inputs, see
+    // train/) keeps it: positions beyond what training saw would be untrained.
+    if (const auto& saved = m->tokenizer->truncation(); saved && saved->max_length > 0)
+      trunc.max_length = std::min(trunc.max_length, saved->max_length);
+    m->tokenizer->set_truncation(trunc);
+    m->tokenizer->set_padding(std::nullopt);
+    m->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
+    m->model->to(m->device, *dtype);
+    m->model->PrepareForInference();
+
+    ModelInfo& info = m->info;
+    info.source = spec.source;
+    info.architecture = std::string(nn::ArchitectureName(c.architecture));
+    info.objective = std::string(nn::ObjectiveName(m->objective));
+    info.device = m->device.str();
+    info.dtype = *dtype == torch::kBFloat16 ? "bfloat16" : "float32";
+    info.from_scratch = from_scratch;
+    if (m->objective == Objective::kTextClassification) info.labels = c.id2label;
+    info.hidden_size = c.hidden_size;
+    info.max_tokens = static_cast<int64_t>(trunc.max_length);
+    for (const auto& p : m->model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
+  } catch (const c10::Error& e) {
+    return Internal(std::string("loading the model failed: ") + e.what_without_backtrace());
+  }
+  return std::shared_ptr<const ServableModel>(new ServableModel(std::move(m)));
+}
+
+Result<std::vector<tokenizers::Encoding>> ServableModel::Encode(const std::vector<std::string>& texts,
+                                                                const std::string& field) const {
+  const Impl& m = *impl_;
+  std::vector<tokenizers::EncodeInput> inputs;
+  inputs.reserve(texts.size());
+  for (const auto& t : texts) inputs.push_back({t, std::nullopt});
+  auto encoded = m.tokenizer->EncodeBatch(inputs, /*add_special_tokens=*/true, texts.size() > 8 ? 0 : 1);
+  if (!encoded) return encoded.error().WithField(field);
+  if (m.objective == Objective::kMaskedLm) {
+    for (size_t i = 0; i < encoded->size(); ++i) {
+      const auto& ids = (*encoded)[i].ids;
+      if (std::find(ids.begin(), ids.end(), *m.mask_id) == ids.end())
+        return InvalidArgument(field.substr(field.rfind('.') + 1) + "[" + std::to_string(i) + "] has no " +
+                                   m.info.mask_token + " token to fill",
+                               field);
+    }
+  }
+  return encoded;
+}
+
+Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers::Encoding*>& rows,
+                                             const OutputOptions& options, RunStats* stats) const {
+  const Impl& m = *impl_;
+  std::vector<json> predictions(rows.size());
+  if (rows.empty()) return predictions;
+  nn::TransformerModel model = m.model;  // forward is logically const: it changes nothing
+  const nn::ModelConfig& c = model->config();
+  const int64_t b = static_cast<int64_t>(rows.size());
+  size_t longest = 1, tokens = 0;
+  for (const auto* e : rows) {
+    longest = std::max(longest, e->size());
+    tokens += e->size();
+  }
+  const int64_t len = static_cast<int64_t>(longest);
+  const int64_t top_k = options.top_k.value_or(5);
+  try {
+    torch::InferenceMode guard;
+    auto ids = torch::full({b, len}, m.pad_id, torch::kInt64);
+    auto mask = torch::zeros({b, len}, torch::kInt64);
+    auto types = torch::zeros({b, len}, torch::kInt64);
+    auto ids_a = ids.accessor<int64_t, 2>();
+    auto mask_a = mask.accessor<int64_t, 2>();
+    auto types_a = types.accessor<int64_t, 2>();
+    for (int64_t r = 0; r < b; ++r) {
+      const auto& e = *rows[static_cast<size_t>(r)];
+      for (size_t t = 0; t < e.size(); ++t) {
+        ids_a[r][t] = e.ids[t];
+        mask_a[r][t] = 1;
+        types_a[r][t] = e.type_ids[t];
+      }
+    }
+    const auto f0 = Clock::now();
+    nn::EncoderInput batch{ids.to(m.device), mask.to(m.device),
+                           c.architecture == nn::Architecture::kBert ? types.to(m.device) : torch::Tensor()};
+    nn::EncoderOutput enc = model->encoder->forward(batch);
+    torch::Tensor result;
+    switch (m.objective) {
+      case Objective::kTextClassification: {
+        auto logits = model->head()->Forward(enc).to(torch::kFloat32);
+        if (c.multi_label()) {
+          result = torch::sigmoid(logits);
+        } else if (c.problem_type == "regression") {
+          result = logits;
+        } else {
+          result = torch::softmax(logits, -1);
+        }
+        break;
+      }
+      case Objective::kNoObjective: {
+        result = nn::Pool(enc.last_hidden_state.to(torch::kFloat32), batch.attention_mask,
+                          options.cls_pooling ? nn::Pooling::kCls : nn::Pooling::kMean);
+        if (options.normalize)
+          result = torch::nn::functional::normalize(result, torch::nn::functional::NormalizeFuncOptions().dim(1));
+        break;
+      }
+      case Objective::kMaskedLm: {
+        // Only the masked positions go through the vocabulary projection.
+        auto positions = batch.input_ids.eq(static_cast<int64_t>(*m.mask_id)).nonzero();  // [n, 2]
+        auto hidden = enc.last_hidden_state.index({positions.select(1, 0), positions.select(1, 1)});
+        nn::EncoderOutput masked{hidden.unsqueeze(0), torch::Tensor()};
+        auto probs = torch::softmax(model->head()->Forward(masked).squeeze(0).to(torch::kFloat32), -1);  // [n, vocab]
+        auto k = std::min<int64_t>(top_k, probs.size(1));
+        auto [values, idx] = probs.topk(k, 1);
+        result = torch::cat({positions.to(torch::kFloat64), values.to(torch::kFloat64), idx.to(torch::kFloat64)}, 1);
+        break;
+      }
+    }
+    result = result.to(torch::kCPU).contiguous();
+    const auto f1 = Clock::now();
+
+    if (m.objective == Objective::kTextClassification) {
+      const float* data = result.data_ptr<float>();
+      const int64_t n = result.size(1);
+      for (int64_t r = 0; r < b; ++r) {
+        auto scores = result[r];
+        json p;
+        if (c.problem_type == "regression" && c.num_labels() == 1) {
+          p = {{"label", c.id2label[0]}, {"score", scores[0].item<double>()}};
+        } else {
+          auto best = scores.argmax().item<int64_t>();
+          p = {{"label", c.id2label[best]}, {"score", scores[best].item<double>()}};
+          if (options.top_k) p["top_k"] = TopLabels(scores, c.id2label, *options.top_k);
+        }
+        if (options.all_scores) p["scores"] = std::vector<float>(data + r * n, data + (r + 1) * n);
+        predictions[static_cast<size_t>(r)] = std::move(p);
+      }
+    } else if (m.objective == Objective::kNoObjective) {
+      const int64_t h = result.size(1);
+      const float* data = result.data_ptr<float>();
+      for (int64_t r = 0; r < b; ++r) {
+        predictions[static_cast<size_t>(r)] = {{"embedding", std::vector<float>(data + r * h, data + (r + 1) * h)}};
+      }
+    } else {
+      const int64_t k = (result.size(1) - 2) / 2;
+      auto acc = result.accessor<double, 2>();
+      std::vector<std::vector<uint32_t>> filled(static_cast<size_t>(b));
+      std::vector<json> masks(static_cast<size_t>(b), json::array());
+      for (int64_t r = 0; r < b; ++r) filled[r] = rows[static_cast<size_t>(r)]->ids;
+      for (int64_t n = 0; n < result.size(0); ++n) {
+        const auto r = static_cast<int64_t>(acc[n][0]);
+        const auto pos = static_cast<int64_t>(acc[n][1]);
+        json candidates = json::array();
+        for (int64_t j = 0; j < k; ++j) {
+          const auto id = static_cast<uint32_t>(acc[n][2 + k + j]);
+          auto token = m.tokenizer->Decode({id}, false);
+          candidates.push_back({{"token", token ? *token : std::string()}, {"token_id", id}, {"score", acc[n][2 + j]}});
+          if (j == 0) filled[r][pos] = id;
+        }
+        masks[r].push_back({{"position", pos}, {"candidates", std::move(candidates)}});
+      }
+      for (int64_t r = 0; r < b; ++r) {
+        auto sequence = m.tokenizer->Decode(filled[r], /*skip_special_tokens=*/true);
+        predictions[static_cast<size_t>(r)] = {{"masks", std::move(masks[r])},
+                                               {"sequence", sequence ? *sequence : std::string()}};
+      }
+    }
+    if (stats) {
+      stats->forward_ms += Ms(f0, f1);
+      stats->postprocess_ms += Ms(f1, Clock::now());
+      stats->tokens += tokens;
+      stats->padded_tokens += static_cast<size_t>(b * len);
+    }
+  } catch (const c10::Error& e) {
+    return Internal(std::string("the forward pass failed: ") + e.what_without_backtrace());
+  }
+  return predictions;
+}
+
+}  // namespace mlaas::predict

@@ -1,0 +1,91 @@
+// A model ready to serve: a tokenizer truncating to the model's maximum length and the weights
+// on their device, for the three objectives the engine predicts (text-classification,
+// masked-lm fill-mask, no-objective embeddings). Encoding and the forward pass are separate
+// steps, so that a dynamic batcher (serve/) can tokenize on the request's thread and run the
+// inputs of many requests in one forward pass. Thread-safe: Run may be called concurrently.
+// No libtorch in this header.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "tokenizers/encoding.h"
+
+namespace mlaas::predict {
+
+// What a forward pass returns beyond the default (the label and its score; the embedding; the
+// top 5 candidates per [MASK]). Inputs with different options do not share a forward pass.
+struct OutputOptions {
+  std::optional<int64_t> top_k;  // classification: also the k best labels; fill-mask: k candidates
+  bool cls_pooling = false;      // embeddings: the first token instead of the mean over tokens
+  bool normalize = false;        // embeddings: unit length
+  bool all_scores = false;       // classification: every label's score, in label order ("scores")
+  std::string Key() const;
+  bool operator==(const OutputOptions&) const = default;
+};
+
+// Parses the options of a predict_input-like object ({top_k, pooling, normalize}); errors
+// name `prefix` + "." + the member.
+Result<OutputOptions> ParseOutputOptions(const nlohmann::json& in, const std::string& prefix);
+
+// OK for an objective the engine predicts; InvalidArgument (none given) or Unimplemented
+// naming model.objective otherwise.
+Status CheckServedObjective(const std::string& objective);
+
+struct LoadSpec {
+  std::optional<std::filesystem::path> model_dir;  // Hugging Face layout; none: from scratch
+  nlohmann::json model_block = nlohmann::json::object();  // {preset | config, labels?} (scratch)
+  std::optional<std::filesystem::path> tokenizer;  // default: model_dir
+  std::string objective;                           // text-classification, masked-lm, no-objective, ...
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  std::string source;  // where it came from, for responses
+};
+
+struct ModelInfo {
+  std::string source, architecture, objective, device, dtype;
+  bool from_scratch = false;
+  std::vector<std::string> labels;  // classification: by class id
+  int64_t hidden_size = 0;
+  int64_t max_tokens = 0;        // inputs are truncated to this many tokens
+  uint64_t parameter_bytes = 0;  // weights in memory
+  std::string mask_token;        // fill-mask
+  nlohmann::json ToJson() const;
+};
+
+struct RunStats {
+  double forward_ms = 0, postprocess_ms = 0;
+  size_t tokens = 0, padded_tokens = 0;
+};
+
+class ServableModel {
+ public:
+  // Loads and prepares the model for inference. InvalidArgument naming model.path /
+  // tokenizer.path for unusable files; Unimplemented for objectives the engine does not serve.
+  static Result<std::shared_ptr<const ServableModel>> Load(const LoadSpec& spec);
+  ~ServableModel();
+  ServableModel(const ServableModel&) = delete;
+  ServableModel& operator=(const ServableModel&) = delete;
+
+  // Tokenizes `texts`; errors name `field` (e.g. an input without a [MASK] for fill-mask).
+  Result<std::vector<tokenizers::Encoding>> Encode(const std::vector<std::string>& texts,
+                                                   const std::string& field) const;
+  // One forward pass over `rows` padded to the longest: a prediction per row, in order.
+  Result<std::vector<nlohmann::json>> Run(const std::vector<const tokenizers::Encoding*>& rows,
+                                          const OutputOptions& options, RunStats* stats = nullptr) const;
+
+  const ModelInfo& info() const;
+
+ private:
+  struct Impl;
+  explicit ServableModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlaas::predict
