@@ -190,6 +190,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec&
     info.from_scratch = from_scratch;
     if (m->objective == Objective::kTextClassification) info.labels = c.id2label;
     info.hidden_size = c.hidden_size;
+    info.vocab_size = c.vocab_size;
     info.max_tokens = static_cast<int64_t>(trunc.max_length);
     for (const auto& p : m->model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
   } catch (const c10::Error& e) {
