@@ -59,7 +59,9 @@ Result<Spec> ParseSpec(const json& r, const ServeOptions& defaults) {
                            "name");
   s.name = name->get<std::string>();
   if (auto v = r.find("version"); v != r.end() && !v->is_null()) {
-    std::string text = v->is_number_unsigned() ? std::to_string(v->get<uint64_t>()) : v->is_string() ? v->get<std::string>() : "";
+    std::string text = v->is_number_integer() && v->get<int64_t>() > 0 ? std::to_string(v->get<int64_t>())
+                       : v->is_string()                                 ? v->get<std::string>()
+                                                                        : "";
     if (!ValidName(text, 32))
       return InvalidArgument("version must be a positive integer or 1-32 letters, digits, '_', '-' or '.'", "version");
     s.version = text;
@@ -81,7 +83,7 @@ Result<Spec> ParseSpec(const json& r, const ServeOptions& defaults) {
   if (s.dtype != "float32" && s.dtype != "bfloat16") return InvalidArgument("dtype must be float32 or bfloat16", "dtype");
   MLAAS_ASSIGN_OR_RETURN(s.batching, BatchingOptions::FromJson(r.value("batching", json()), "batching"));
   if (auto m = r.find("max_memory_bytes"); m != r.end() && !m->is_null()) {
-    if (!m->is_number_unsigned() || m->get<uint64_t>() == 0)
+    if (!m->is_number_integer() || m->get<int64_t>() <= 0)
       return InvalidArgument("max_memory_bytes must be a positive integer", "max_memory_bytes");
     s.max_memory_bytes = m->get<uint64_t>();
   }

@@ -6,6 +6,7 @@
 #include "predict/model_files.h"
 #include "storage/local_object_store.h"
 #include "testutil/temp_dir.h"
+#include "testutil/tiny_model.h"
 #include "tokenizers/tokenizer.h"
 
 namespace mlaas::predict {
@@ -14,9 +15,6 @@ namespace {
 using json = nlohmann::json;
 using mlaas::testing::TempDir;
 namespace fs = std::filesystem;
-
-const char* kVocab[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a",  "cat", "dog", "sat",
-                        "on",    "mat",   "ran",   "fast",  "##s",    "big", "red", "and", ".",   ","};
 
 // A store whose Localize hands out temporary copies, as a remote (S3) store does.
 class CopyingStore final : public storage::ObjectStore {
@@ -63,33 +61,8 @@ class NlpPredictorTest : public ::testing::Test {
   fs::path WriteModel(const std::string& name, nn::Architecture arch, nn::Objective objective,
                       std::vector<std::string> labels = {"neg", "pos", "other"}, std::string problem = {},
                       uint64_t seed = 3) {
-    json config = {{"model_type", std::string(nn::ArchitectureName(arch))},
-                   {"vocab_size", std::size(kVocab)},
-                   {"max_position_embeddings", 16},
-                   {"pad_token_id", 0}};
-    if (arch == nn::Architecture::kDistilBert) {
-      config.update({{"dim", 32}, {"n_layers", 2}, {"n_heads", 4}, {"hidden_dim", 64}});
-    } else {
-      config.update({{"hidden_size", 32}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
-                     {"intermediate_size", 64}});
-    }
-    if (arch == nn::Architecture::kRoberta) config["max_position_embeddings"] = 18;
-    auto c = nn::ParseConfig(config);
-    EXPECT_TRUE(c.has_value()) << c.error().ToString();
-    c->id2label = std::move(labels);
-    c->problem_type = std::move(problem);
-    nn::TransformerModel m(*c, objective);
-    nn::InitWeights(*m, seed);
-    {
-      torch::NoGradGuard no_grad;  // make outputs depend visibly on the input
-      torch::manual_seed(seed);  // the same perturbation whatever ran before in this process
-      for (auto& p : m->parameters()) p.add_(torch::randn_like(p) * 0.2);
-    }
     fs::path out = dir_ / "objects" / "models" / name;
-    EXPECT_TRUE(nn::SaveModelDir(*m, out).ok());
-    std::string vocab;
-    for (const char* t : kVocab) vocab += std::string(t) + "\n";
-    dir_.Write("objects/models/" + name + "/vocab.txt", vocab);
+    EXPECT_TRUE(mlaas::testing::WriteTinyModel(out, arch, objective, std::move(labels), std::move(problem), seed));
     return out;
   }
 
@@ -175,7 +148,7 @@ TEST_F(NlpPredictorTest, FillsMasks) {
       for (const auto& c : mask["candidates"]) {
         EXPECT_LE(c["score"].get<double>(), prev);
         prev = c["score"].get<double>();
-        EXPECT_EQ(c["token"], kVocab[c["token_id"].get<int>()]);
+        EXPECT_EQ(c["token"], mlaas::testing::TinyVocab()[c["token_id"].get<size_t>()]);
       }
     }
     const std::string seq = first["sequence"];

@@ -1,0 +1,293 @@
+#include "serve/deployments.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "common/file_util.h"
+#include "storage/local_object_store.h"
+#include "testutil/temp_dir.h"
+#include "testutil/tiny_model.h"
+
+namespace mlaas::serve {
+namespace {
+
+using json = nlohmann::json;
+using mlaas::testing::TempDir;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class DeploymentsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = storage::LocalObjectStore::Create(dir_ / "objects", dir_ / "tmp");
+    ASSERT_TRUE(store.has_value());
+    registry_.Add(std::move(*store));
+    options_.state_file = dir_ / "deployments.json";
+    manager_ = std::make_unique<DeploymentManager>(registry_, options_);
+  }
+
+  void Model(const std::string& name, uint64_t seed = 3,
+             nn::Objective objective = nn::Objective::kTextClassification) {
+    ASSERT_TRUE(mlaas::testing::WriteTinyModel(dir_ / "objects" / "models" / name, nn::Architecture::kBert, objective,
+                                               {"neg", "pos", "other"}, {}, seed));
+  }
+
+  static json Request(const std::string& name, const std::string& path, json extra = json::object()) {
+    json r = {{"name", name}, {"model", {{"path", path}, {"objective", "text-classification"}}}};
+    r.update(extra);
+    return r;
+  }
+
+  json WaitFor(const std::string& name, const std::string& status) {
+    json view;
+    for (int i = 0; i < 1000; ++i) {
+      auto v = manager_->Get(name);
+      EXPECT_TRUE(v.has_value());
+      if (!v.has_value()) return json();
+      view = *v;
+      if (view["status"] == status && manager_->WaitIdle(0ms)) return view;
+      std::this_thread::sleep_for(10ms);
+    }
+    ADD_FAILURE() << "deployment " << name << " never became " << status << ": " << view.dump();
+    return view;
+  }
+
+  // The prediction of one text run alone, straight through a freshly loaded model.
+  json Alone(const std::string& path, const std::string& text) {
+    predict::LoadSpec spec;
+    spec.model_dir = dir_ / "objects" / path;
+    spec.objective = "text-classification";
+    auto m = predict::ServableModel::Load(spec);
+    EXPECT_TRUE(m.has_value());
+    auto enc = (*m)->Encode({text}, "text");
+    EXPECT_TRUE(enc.has_value());
+    auto out = (*m)->Run({&(*enc)[0]}, {});
+    EXPECT_TRUE(out.has_value());
+    return (*out)[0];
+  }
+
+  Result<InferResult> Infer(const std::string& name, std::vector<std::string> texts,
+                            std::optional<std::string> version = std::nullopt) {
+    InferRequest r;
+    r.texts = std::move(texts);
+    r.version = std::move(version);
+    return manager_->Infer(name, std::move(r));
+  }
+
+  TempDir dir_;
+  storage::StorageRegistry registry_;
+  ServeOptions options_;
+  std::unique_ptr<DeploymentManager> manager_;
+};
+
+const std::vector<std::string> kTexts = {"the cat sat", "a dog ran fast", "the big red mat", "cats and dogs",
+                                         "the", "a cat sat on the mat , the dog ran .", "red", "dog dog dog"};
+
+TEST_F(DeploymentsTest, LoadsInTheBackgroundThenServesBatchedRequestsCorrectly) {
+  Model("m");
+  auto created = manager_->Deploy(Request("clf", "models/m", {{"batching", {{"max_delay_us", 20000}}}}));
+  ASSERT_TRUE(created.has_value()) << created.error().ToString();
+  EXPECT_EQ((*created)["versions"][0]["version"], "1");
+  EXPECT_EQ((*created)["versions"][0]["status"], "loading");
+  json view = WaitFor("clf", "ready");
+  EXPECT_EQ(view["active_version"], "1");
+  EXPECT_EQ(view["versions"][0]["model_info"]["labels"], json({"neg", "pos", "other"}));
+  // Many concurrent requests, each checked against its text run alone.
+  std::vector<json> expected;
+  for (const auto& t : kTexts) expected.push_back(Alone("models/m", t));
+  std::vector<std::future<bool>> clients;
+  for (int c = 0; c < 16; ++c) {
+    clients.push_back(std::async(std::launch::async, [&, c] {
+      for (int i = 0; i < 10; ++i) {
+        const size_t k = static_cast<size_t>(c + i) % kTexts.size();
+        auto r = Infer("clf", {kTexts[k]});
+        if (!r.has_value()) return false;
+        const json& p = r->predictions[0];
+        if (p["label"] != expected[k]["label"] ||
+            std::abs(p["score"].get<double>() - expected[k]["score"].get<double>()) > 1e-5)
+          return false;
+      }
+      return true;
+    }));
+  }
+  for (auto& c : clients) EXPECT_TRUE(c.get());
+  const std::string metrics = manager_->RenderMetrics();
+  EXPECT_NE(metrics.find("mlaas_inference_request_success_total{model=\"clf\",version=\"1\"} 160"), std::string::npos)
+      << metrics;
+}
+
+TEST_F(DeploymentsTest, BadRequestsNameTheField) {
+  Model("m");
+  struct Case {
+    json request;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {{{"model", {{"path", "models/m"}, {"objective", "text-classification"}}}}, "name"},
+      {Request("bad name!", "models/m"), "name"},
+      {{{"name", "x"}}, "model"},
+      {Request("x", "models/none"), "model.path"},
+      {{{"name", "x"}, {"model", {{"path", "models/m"}, {"objective", "causal-lm"}}}}, "model.objective"},
+      {Request("x", "models/m", {{"batching", {{"max_batch_tokens", 0}}}}), "batching.max_batch_tokens"},
+      {Request("x", "models/m", {{"canary_percent", 0}}), "canary_percent"},
+      {Request("x", "models/m", {{"device", "tpu"}}), "device"},
+      {Request("x", "models/m", {{"version", "a/b"}}), "version"},
+  };
+  for (const auto& c : cases) {
+    auto r = manager_->Deploy(c.request);
+    ASSERT_FALSE(r.has_value()) << c.request.dump();
+    EXPECT_EQ(r.error().field(), c.field) << c.request.dump() << ": " << r.error().ToString();
+  }
+  EXPECT_TRUE(manager_->List().empty());
+}
+
+TEST_F(DeploymentsTest, InputsOutOfBoundsAreRefusedClearly) {
+  Model("m");
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/m", {{"batching", {{"max_inputs", 8}}}})).has_value());
+  WaitFor("clf", "ready");
+  auto many = Infer("clf", std::vector<std::string>(9, "cat"));
+  ASSERT_FALSE(many.has_value());
+  EXPECT_EQ(many.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(many.error().message().find("at most 8"), std::string::npos);
+  auto none = Infer("clf", {});
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().code(), StatusCode::kInvalidArgument);
+  auto huge = Infer("clf", {std::string(1 << 20, 'a')});
+  ASSERT_FALSE(huge.has_value());
+  EXPECT_EQ(huge.error().code(), StatusCode::kInvalidArgument);
+  auto unknown = Infer("nope", {"cat"});
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code(), StatusCode::kNotFound);
+  InferRequest ids;
+  ids.token_ids = {{2, 7, 3}, {2, 99, 3}};
+  auto bad_id = manager_->Infer("clf", ids);
+  ASSERT_FALSE(bad_id.has_value());
+  EXPECT_NE(bad_id.error().message().find("outside the vocabulary"), std::string::npos);
+  ids.token_ids = {{2, 7, 9, 3}};  // [CLS] cat sat [SEP]
+  auto by_ids = manager_->Infer("clf", ids);
+  ASSERT_TRUE(by_ids.has_value()) << by_ids.error().ToString();
+  EXPECT_EQ(by_ids->predictions[0], Alone("models/m", "cat sat"));
+}
+
+TEST_F(DeploymentsTest, AModelThatFailsToLoadReportsWhyAndOthersKeepServing) {
+  Model("good");
+  Model("broken");
+  WriteFileAtomic(dir_ / "objects" / "models" / "broken" / "model.safetensors", "not a safetensors file").ok();
+  ASSERT_TRUE(manager_->Deploy(Request("good", "models/good")).has_value());
+  ASSERT_TRUE(manager_->Deploy(Request("broken", "models/broken")).has_value());
+  json failed = WaitFor("broken", "failed");
+  EXPECT_FALSE(failed.value("error", "").empty()) << failed.dump();
+  EXPECT_EQ(failed["versions"][0]["status"], "failed");
+  WaitFor("good", "ready");
+  EXPECT_TRUE(Infer("good", {"cat"}).has_value());
+  auto r = Infer("broken", {"cat"});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.error().message().find("failed to load"), std::string::npos);
+  auto mv = manager_->Model("broken", std::nullopt);
+  ASSERT_TRUE(mv.has_value());
+  EXPECT_FALSE(mv->ready);
+  // A memory budget smaller than the weights fails the load, saying so.
+  ASSERT_TRUE(manager_->Deploy(Request("small", "models/good", {{"max_memory_bytes", 1000}})).has_value());
+  json small = WaitFor("small", "failed");
+  EXPECT_NE(small.value("error", "").find("max_memory_bytes"), std::string::npos) << small.dump();
+}
+
+TEST_F(DeploymentsTest, ANewVersionTakesTheTrafficOnlyWhenReadyAndNoRequestFails) {
+  Model("v1", 3);
+  Model("v2", 11);
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/v1")).has_value());
+  WaitFor("clf", "ready");
+  const json one = Alone("models/v1", "the cat sat"), two = Alone("models/v2", "the cat sat");
+  ASSERT_NE(one["score"], two["score"]);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, wrong{0}, served_by_2{0}, total{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&] {
+      while (!stop) {
+        auto r = Infer("clf", {"the cat sat"});
+        ++total;
+        if (!r.has_value()) {
+          ++failures;
+          continue;
+        }
+        const json& expect = r->version == "1" ? one : two;
+        if (std::abs(r->predictions[0]["score"].get<double>() - expect["score"].get<double>()) > 1e-5) ++wrong;
+        if (r->version == "2") ++served_by_2;
+      }
+    });
+  }
+  std::this_thread::sleep_for(100ms);
+  auto v2 = manager_->Deploy(Request("clf", "models/v2"));
+  ASSERT_TRUE(v2.has_value());
+  EXPECT_EQ((*v2)["status"], "ready");  // version 1 serves while 2 loads
+  EXPECT_EQ((*v2)["versions"][1]["status"], "loading");
+  ASSERT_TRUE(manager_->WaitIdle(60s));
+  std::this_thread::sleep_for(100ms);
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(served_by_2.load(), 0);
+  json view = *manager_->Get("clf");
+  EXPECT_EQ(view["active_version"], "2");
+  EXPECT_EQ(view["versions"].size(), 1u);  // version 1 unloaded
+  EXPECT_EQ(Infer("clf", {"the cat sat"})->version, "2");
+}
+
+TEST_F(DeploymentsTest, ACanaryTakesItsShareUntilPromotedOrRolledBack) {
+  Model("v1", 3);
+  Model("v2", 11);
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/v1")).has_value());
+  WaitFor("clf", "ready");
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/v2", {{"canary_percent", 25}})).has_value());
+  ASSERT_TRUE(manager_->WaitIdle(60s));
+  json view = *manager_->Get("clf");
+  EXPECT_EQ(view["active_version"], "1");
+  EXPECT_EQ(view["canary"], json({{"version", "2"}, {"percent", 25}}));
+  int by_2 = 0;
+  for (int i = 0; i < 200; ++i) by_2 += Infer("clf", {"cat"})->version == "2";
+  EXPECT_EQ(by_2, 50);  // every fourth request
+  EXPECT_EQ(Infer("clf", {"cat"}, "1")->version, "1");  // a version asked for by name
+  auto rolled = manager_->Rollback("clf");
+  ASSERT_TRUE(rolled.has_value());
+  EXPECT_FALSE(rolled->contains("canary"));
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Infer("clf", {"cat"})->version, "1");
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/v2", {{"canary_percent", 50}, {"version", "canary"}})).has_value());
+  ASSERT_TRUE(manager_->WaitIdle(60s));
+  auto promoted = manager_->Promote("clf");
+  ASSERT_TRUE(promoted.has_value());
+  EXPECT_EQ((*promoted)["active_version"], "canary");
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Infer("clf", {"cat"})->version, "canary");
+  EXPECT_EQ(manager_->Promote("clf").error().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(DeploymentsTest, DeploymentsAreRestoredAfterARestartAndUndeployIsRemembered) {
+  Model("a");
+  Model("b", 5);
+  ASSERT_TRUE(manager_->Deploy(Request("first", "models/a")).has_value());
+  ASSERT_TRUE(manager_->Deploy(Request("second", "models/b", {{"version", "7"}})).has_value());
+  WaitFor("first", "ready");
+  WaitFor("second", "ready");
+  const json before = Infer("second", {"the dog"})->predictions[0];
+  manager_.reset();  // the server stops
+  manager_ = std::make_unique<DeploymentManager>(registry_, options_);
+  ASSERT_TRUE(manager_->Restore().ok());
+  WaitFor("first", "ready");
+  json second = WaitFor("second", "ready");
+  EXPECT_EQ(second["active_version"], "7");
+  EXPECT_EQ(Infer("second", {"the dog"})->predictions[0], before);
+  ASSERT_TRUE(manager_->Undeploy("first").ok());
+  EXPECT_EQ(manager_->Undeploy("first").code(), StatusCode::kNotFound);
+  manager_ = std::make_unique<DeploymentManager>(registry_, options_);
+  ASSERT_TRUE(manager_->Restore().ok());
+  EXPECT_FALSE(manager_->Get("first").has_value());
+  WaitFor("second", "ready");
+}
+
+}  // namespace
+}  // namespace mlaas::serve
