@@ -18,6 +18,7 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxJsonDepth = 64;
+constexpr int kListenBacklog = 1024;
 // cpp-httplib keeps a keep-alive connection open even when a handler answers without
 // reading the request body, and would then parse the leftover bytes as the next request.
 // Bodies a handler did not read are therefore drained, up to this size.
@@ -201,6 +202,15 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
       (*reader)([&drained](const char*, size_t len) { return (drained += len) <= kMaxDrainBytes; });
     }
   }
+  // The Open Inference Protocol's errors are {"error": "<message>"}.
+  if (req.path.rfind("/v2", 0) == 0 && res.status >= 400) {
+    json body = json::parse(res.body, nullptr, false);
+    if (!body.is_discarded() && body.contains("error") && body["error"].is_object()) {
+      std::string message = body["error"].value("message", "error");
+      if (body["error"].contains("field")) message += " (" + body["error"]["field"].get<std::string>() + ")";
+      res.set_content(DumpJson(json{{"error", message}}), "application/json");
+    }
+  }
   // A handler that leaves the status unset lets cpp-httplib choose 200 or 206 (ranges).
   const int status = res.status != -1 ? res.status : req.ranges.empty() ? 200 : 206;
   double seconds =
@@ -242,6 +252,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
   AddTaskRoutes(*state);
   AddObjectRoutes(*state);
   AddMlRoutes(*state);
+  AddServeRoutes(*state);
 
   State* s = state.get();
   httplib::Server& http = s->http;
@@ -254,9 +265,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
   http.set_tcp_nodelay(true);
   // cpp-httplib's default adds SO_REUSEPORT, which lets a second server bind the same port
   // and silently share its traffic; keep only SO_REUSEADDR (fast restarts).
-  http.set_socket_options([](socket_t sock) {
+  http.set_socket_options([s](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    s->listen_socket = sock;
   });
   // Uploads are streamed and checked against their own limit; JSON bodies against theirs.
   http.set_payload_max_length(std::max<uint64_t>(options.max_upload_bytes, options.max_body_bytes));
@@ -328,6 +340,11 @@ Result<int> ApiServer::Bind() {
     return Unavailable("cannot listen on " + o.host + ":" + std::to_string(o.port) +
                        " (is the address in use or invalid?)");
   }
+  // Debian's compiled cpp-httplib listens with a backlog of 5: a burst of clients connecting
+  // at once would find the accept queue full and be reset. Listening again on the bound
+  // socket raises the backlog (Linux updates it in place).
+  if (state_->listen_socket >= 0 && ::listen(state_->listen_socket, kListenBacklog) != 0)
+    spdlog::warn("cannot raise the listen backlog to {}", kListenBacklog);
   return port;
 }
 

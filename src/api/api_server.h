@@ -11,6 +11,7 @@
 #include "common/result.h"
 #include "metadata/task_store.h"
 #include "predict/nlp_predictor.h"
+#include "serve/deployments.h"
 #include "storage/storage_registry.h"
 #include "tasks/task_manager.h"
 
@@ -35,6 +36,8 @@ struct ApiServices {
   tasks::TaskManager& tasks;
   // Synchronous NLP prediction; null: the predict route answers 501.
   predict::NlpPredictor* nlp_predictor = nullptr;
+  // Deployments and the Open Inference Protocol v2; null: those routes answer 501.
+  serve::DeploymentManager* deployments = nullptr;
 };
 
 class ApiServer {

@@ -3,6 +3,7 @@
 
 #include "api/server_state.h"
 #include "api/task_view.h"
+#include "serve/serve_metrics.h"
 
 namespace mlaas::api {
 
@@ -97,7 +98,29 @@ void AddSystemRoutes(ServerState& s) {
              << "mlaas_uptime_seconds " << uptime << "\n"
              << "# HELP mlaas_build_info Build information.\n"
              << "# TYPE mlaas_build_info gauge\n"
-             << "mlaas_build_info{version=\"" << PromEscape(s.options.version) << "\"} 1\n";
+             << "mlaas_build_info{version=\"" << PromEscape(s.options.version) << "\"} 1\n"
+             << "# HELP process_resident_memory_bytes Resident memory of this process.\n"
+             << "# TYPE process_resident_memory_bytes gauge\n"
+             << "process_resident_memory_bytes " << serve::ResidentBytes() << "\n";
+         if (s.services.nlp_predictor != nullptr) {
+           const auto c = s.services.nlp_predictor->cache_stats();
+           out << "# HELP mlaas_model_cache_hits_total Predictions that found their model loaded.\n"
+               << "# TYPE mlaas_model_cache_hits_total counter\n"
+               << "mlaas_model_cache_hits_total " << c.hits << "\n"
+               << "# HELP mlaas_model_cache_misses_total Predictions that loaded their model.\n"
+               << "# TYPE mlaas_model_cache_misses_total counter\n"
+               << "mlaas_model_cache_misses_total " << c.misses << "\n"
+               << "# HELP mlaas_model_cache_evictions_total Models evicted from the cache (memory budget).\n"
+               << "# TYPE mlaas_model_cache_evictions_total counter\n"
+               << "mlaas_model_cache_evictions_total " << c.evictions << "\n"
+               << "# HELP mlaas_model_cache_models Models in the prediction cache.\n"
+               << "# TYPE mlaas_model_cache_models gauge\n"
+               << "mlaas_model_cache_models " << c.models << "\n"
+               << "# HELP mlaas_model_cache_bytes Weights of the models in the prediction cache.\n"
+               << "# TYPE mlaas_model_cache_bytes gauge\n"
+               << "mlaas_model_cache_bytes " << c.bytes << "\n";
+         }
+         if (s.services.deployments != nullptr) out << s.services.deployments->RenderMetrics();
          ctx.res.status = 200;
          ctx.res.set_content(out.str(), "text/plain; version=0.0.4; charset=utf-8");
        }});

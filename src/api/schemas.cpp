@@ -190,6 +190,51 @@ json TokenizerTrain() {
       {});
 }
 
+json Deployment() {
+  json batching = Object(
+      {{"max_batch_tokens", Int(1, 1 << 22, "padded tokens per forward pass (default 8192)")},
+       {"max_batch_size", Int(1, 4096, "inputs per forward pass (default 64)")},
+       {"max_delay_us", Int(0, 10000000, "how long the first waiting input waits for others (default 2000)")},
+       {"max_queue", Int(1, 1 << 20, "inputs waiting at most; beyond, requests get 429 (default 2048)")},
+       {"max_inputs", Int(1, 1 << 16, "inputs in one request (default 512)")},
+       {"timeout_ms", Int(1, 3600000, "a request's deadline, queue and compute (default 30000)")}},
+      {});
+  json version = {{"type", {"integer", "string"}},
+                  {"description", "version number or name (default: the next integer)"}};
+  return Object({{"name", Str("deployment name: letters, digits, '_', '-', '.'", 64)},
+                 {"version", version},
+                 {"model", Model({"text-classification", "masked-lm", "no-objective", "sentence-embedding"}, true)},
+                 {"tokenizer", Tokenizer()},
+                 {"device", Str("cpu, cuda or cuda:N (default: the server's)", 32)},
+                 {"dtype", Enum({"float32", "bfloat16"}, "weights and activations (default: the server's)")},
+                 {"batching", batching},
+                 {"max_memory_bytes", Int(1, 1LL << 50, "refuse to load a model whose weights take more")},
+                 {"canary_percent", Int(1, 100, "share of the traffic the new version takes until promoted "
+                                                "(default 100: all of it, once ready)")}},
+                {"name", "model"});
+}
+
+json InferenceRequestV2() {
+  json tensor = {{"type", "object"},
+                 {"required", {"name", "shape", "datatype", "data"}},
+                 {"properties",
+                  {{"name", Str("input name: text (BYTES), input_ids or attention_mask (INT64)", 256)},
+                   {"shape", {{"type", "array"}, {"items", {{"type", "integer"}, {"minimum", 0}}}, {"maxItems", 8}}},
+                   {"datatype", Enum({"BYTES", "INT64", "INT32"}, "tensor element type")},
+                   {"data", {{"type", "array"}, {"description", "elements in row-major order, flat or nested"}}},
+                   {"parameters", {{"type", "object"}}}}}};
+  json output = {{"type", "object"},
+                 {"required", {"name"}},
+                 {"properties", {{"name", Str("output name", 256)}, {"parameters", {{"type", "object"}}}}}};
+  return {{"type", "object"},
+          {"required", {"inputs"}},
+          {"properties",
+           {{"id", {{"type", "string"}, {"maxLength", 256}}},
+            {"parameters", {{"type", "object"}, {"description", "top_k, pooling (mean|cls), normalize"}}},
+            {"inputs", {{"type", "array"}, {"minItems", 1}, {"maxItems", 8}, {"items", tensor}}},
+            {"outputs", {{"type", "array"}, {"maxItems", 8}, {"items", output}}}}}};
+}
+
 json TaskView() {
   return {{"type", "object"},
           {"properties",

@@ -20,6 +20,8 @@ nlohmann::json TextInput(bool allow_top_k);           // search_input
 nlohmann::json NlpPredictInput();                     // predict_input of NLP predict
 nlohmann::json ImageInput();
 nlohmann::json TokenizerTrain();
+nlohmann::json Deployment();          // POST /api/v1/deployments
+nlohmann::json InferenceRequestV2();  // Open Inference Protocol v2 infer request
 
 // An object schema with these properties, `required` names, and no other fields.
 nlohmann::json Object(nlohmann::json properties, std::vector<std::string> required);

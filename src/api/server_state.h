@@ -21,6 +21,7 @@ struct ApiServer::State {
   httplib::Server http;
   std::atomic<bool> stopping{false};
   std::atomic<bool> serving{false};  // inside Serve()
+  int listen_socket = -1;             // the bound socket, once Bind() made it
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
@@ -30,6 +31,7 @@ void AddSystemRoutes(ServerState& s);
 void AddTaskRoutes(ServerState& s);
 void AddObjectRoutes(ServerState& s);
 void AddMlRoutes(ServerState& s);
+void AddServeRoutes(ServerState& s);
 nlohmann::json BuildOpenApi(const ServerState& s);
 
 // Parses an integer query parameter within [min, max]; InvalidArgument naming it otherwise.

@@ -1,6 +1,7 @@
 #include "cli/client_commands.h"
 
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "cli/output.h"
@@ -478,6 +479,180 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   });
 }
 
+void PrintDeployments(const json& list) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& d : list) {
+    std::string serving = Str(d, "active_version");
+    if (d.contains("canary")) serving += " (+" + Str(d["canary"], "version") + " at " + Str(d["canary"], "percent") + "%)";
+    std::string model = "-", error = d.value("error", "");
+    for (const auto& v : d.value("versions", json::array())) {
+      model = Str(v["model"], "path");
+      if (v.value("status", "") == "failed") error = v.value("error", "");
+    }
+    rows.push_back({Str(d, "name"), Str(d, "status"), serving, model, error.empty() ? "-" : error});
+  }
+  PrintTable({"NAME", "STATUS", "SERVING", "MODEL", "ERROR"}, rows);
+}
+
+void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
+  struct DeployArgs {
+    std::string name, model, tokenizer, objective = "text-classification", version, device, dtype;
+    int64_t canary = 0, max_batch_tokens = 0, max_delay_us = -1, max_queue = 0;
+    bool wait = false;
+  };
+  auto a = std::make_shared<DeployArgs>();
+  auto* deploy = app.add_subcommand(
+      "deploy", "Deploy a model (or a new version of a deployment) for serving; --wait blocks until it is ready");
+  deploy->add_option("name", a->name, "Deployment name (what /v2/models/{name}/infer serves)")->required();
+  deploy->add_option("--model", a->model, "Model directory (object key)")->required();
+  deploy->add_option("--objective", a->objective, "text-classification, masked-lm or no-objective")
+      ->check(CLI::IsMember({"text-classification", "masked-lm", "no-objective", "sentence-embedding"}))
+      ->capture_default_str();
+  deploy->add_option("--tokenizer", a->tokenizer, "Tokenizer (object key; default: the model's)");
+  deploy->add_option("--version", a->version, "Version name (default: the next number)");
+  deploy->add_option("--device", a->device, "cpu, cuda or cuda:N (default: the server's)");
+  deploy->add_option("--dtype", a->dtype, "float32 or bfloat16 (default: the server's)");
+  deploy->add_option("--canary", a->canary, "The new version takes this percent of the traffic until promoted")
+      ->check(CLI::Range(1, 100));
+  deploy->add_option("--max-batch-tokens", a->max_batch_tokens, "Padded tokens per forward pass (default 8192)");
+  deploy->add_option("--max-delay-us", a->max_delay_us, "Longest wait for a batch to fill (default 2000)");
+  deploy->add_option("--max-queue", a->max_queue, "Inputs waiting at most before 429 (default 2048)");
+  deploy->add_flag("--wait", a->wait, "Wait until the version is ready (exit 1 if it fails to load)");
+  deploy->callback([&o, exit_code, a] {
+    json body = {{"name", a->name}, {"model", {{"path", a->model}, {"objective", a->objective}}}};
+    if (!a->tokenizer.empty()) body["tokenizer"] = {{"path", a->tokenizer}};
+    if (!a->version.empty()) body["version"] = a->version;
+    if (!a->device.empty()) body["device"] = a->device;
+    if (!a->dtype.empty()) body["dtype"] = a->dtype;
+    if (a->canary > 0) body["canary_percent"] = a->canary;
+    if (a->max_batch_tokens > 0) body["batching"]["max_batch_tokens"] = a->max_batch_tokens;
+    if (a->max_delay_us >= 0) body["batching"]["max_delay_us"] = a->max_delay_us;
+    if (a->max_queue > 0) body["batching"]["max_queue"] = a->max_queue;
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      auto d = c.Post("/api/v1/deployments", body);
+      if (!d.has_value()) return ReportError(d.error());
+      const std::string version = (*d)["versions"].back()["version"];
+      json view = *d;
+      while (a->wait) {
+        const json* mine = nullptr;
+        for (const auto& v : view["versions"])
+          if (v["version"] == version) mine = &v;
+        if (mine == nullptr) break;  // retired: a newer version serves
+        if ((*mine)["status"] != "loading") break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        auto next = c.Get("/api/v1/deployments/" + client::UrlEncode(a->name));
+        if (!next.has_value()) return ReportError(next.error());
+        view = *next;
+      }
+      if (o.json) {
+        PrintJson(view);
+      } else {
+        std::cout << "deployment " << a->name << " version " << version << ": ";
+        std::string status = "loading";
+        for (const auto& v : view["versions"])
+          if (v["version"] == version) status = v["status"];
+        std::cout << status << "\n";
+        for (const auto& v : view["versions"])
+          if (v["version"] == version && v.contains("error")) std::cout << "error: " << Str(v, "error") << "\n";
+      }
+      for (const auto& v : view["versions"])
+        if (v["version"] == version && v["status"] == "failed") return kExitFailed;
+      return kExitOk;
+    });
+  });
+
+  auto undeploy_name = std::make_shared<std::string>();
+  auto* undeploy = app.add_subcommand("undeploy", "Stop serving a deployment and unload its models");
+  undeploy->add_option("name", *undeploy_name, "Deployment name")->required();
+  undeploy->callback([&o, exit_code, undeploy_name] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      auto r = c.Delete("/api/v1/deployments/" + client::UrlEncode(*undeploy_name));
+      if (!r.has_value()) return ReportError(r.error());
+      if (o.json) PrintJson(*r); else std::cout << "undeployed " << *undeploy_name << "\n";
+      return kExitOk;
+    });
+  });
+
+  struct ListArgs {
+    std::string name, action;
+  };
+  auto l = std::make_shared<ListArgs>();
+  auto* list = app.add_subcommand(
+      "deployments", "List deployments (or show one, promote or roll back its canary)");
+  list->add_option("name", l->name, "Show this deployment");
+  list->add_option("action", l->action, "promote: the canary takes all traffic; rollback: drop the canary")
+      ->check(CLI::IsMember({"promote", "rollback"}));
+  list->callback([&o, exit_code, l] {
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      Result<json> r = l->name.empty() ? c.Get("/api/v1/deployments")
+                       : l->action.empty()
+                           ? c.Get("/api/v1/deployments/" + client::UrlEncode(l->name))
+                           : c.Post("/api/v1/deployments/" + client::UrlEncode(l->name) + "/" + l->action, json::object());
+      if (!r.has_value()) return ReportError(r.error());
+      if (o.json || (!l->name.empty() && l->action.empty())) {
+        PrintJson(*r);
+      } else {
+        PrintDeployments(l->name.empty() ? (*r)["deployments"] : json::array({*r}));
+      }
+      return kExitOk;
+    });
+  });
+
+  struct InferArgs {
+    std::string name, version;
+    std::vector<std::string> texts;
+    int64_t top_k = 0;
+  };
+  auto i = std::make_shared<InferArgs>();
+  auto* infer = app.add_subcommand(
+      "infer", "Run texts through a deployment (Open Inference Protocol v2); one line per text");
+  infer->add_option("name", i->name, "Deployment name")->required();
+  infer->add_option("texts", i->texts, "Texts (default: one per line from stdin)");
+  infer->add_option("--version", i->version, "A specific version");
+  infer->add_option("--top-k", i->top_k, "Classification: the k best labels; fill-mask: k candidates");
+  infer->callback([&o, exit_code, i] {
+    std::vector<std::string> texts = i->texts;
+    if (texts.empty()) {
+      for (std::string line; std::getline(std::cin, line);)
+        if (!line.empty()) texts.push_back(line);
+    }
+    json body = {{"inputs", json::array({{{"name", "text"},
+                                          {"datatype", "BYTES"},
+                                          {"shape", {texts.size()}},
+                                          {"data", texts}}})}};
+    if (i->top_k > 0) body["parameters"]["top_k"] = i->top_k;
+    std::string path = "/v2/models/" + client::UrlEncode(i->name);
+    if (!i->version.empty()) path += "/versions/" + client::UrlEncode(i->version);
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      auto r = c.Post(path + "/infer", body);
+      if (!r.has_value()) return ReportError(r.error());
+      if (o.json) {
+        PrintJson(*r);
+        return kExitOk;
+      }
+      std::map<std::string, const json*> out;
+      for (const auto& t : (*r)["outputs"]) out[t["name"]] = &t;
+      std::vector<std::vector<std::string>> rows;
+      for (size_t k = 0; k < texts.size(); ++k) {
+        std::string result;
+        if (out.count("label")) {
+          char score[32];
+          std::snprintf(score, sizeof(score), "%.4f", (*out["score"])["data"][k].get<double>());
+          result = (*out["label"])["data"][k].get<std::string>() + " " + score;
+        } else if (out.count("sequence")) {
+          result = (*out["sequence"])["data"][k].get<std::string>();
+        } else if (out.count("embedding")) {
+          const int64_t dim = (*out["embedding"])["shape"][1];
+          result = "embedding of " + std::to_string(dim) + " floats";
+        }
+        rows.push_back({texts[k], result});
+      }
+      PrintTable({"TEXT", "RESULT (version " + Str(*r, "model_version") + ")"}, rows);
+      return kExitOk;
+    });
+  });
+}
+
 }  // namespace
 
 void AddClientCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
@@ -485,6 +660,7 @@ void AddClientCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   AddObjectCommands(app, o, exit_code);
   AddDatasetCommands(app, o, exit_code);
   AddTrainCommand(app, o, exit_code);
+  AddServeCommands(app, o, exit_code);
 }
 
 }  // namespace mlaas::cli

@@ -1,6 +1,6 @@
 // Client subcommands that talk to a running server over HTTP:
 // `mlaas tasks list|show|wait|cancel|logs`, `mlaas objects ls|put|get|rm`,
-// `mlaas dataset stats`.
+// `mlaas dataset stats`, `mlaas train`, `mlaas deploy|undeploy|deployments|infer`.
 #pragma once
 
 #include <CLI/CLI.hpp>

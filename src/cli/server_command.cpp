@@ -17,6 +17,7 @@
 #include "metadata/task_store.h"
 #include "nlp_tasks/tokenizer_task.h"
 #include "predict/nlp_predictor.h"
+#include "serve/deployments.h"
 #include "train/train_task.h"
 #include "storage/local_object_store.h"
 #include "tasks/task_manager.h"
@@ -96,6 +97,11 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
     cmd.add_option("--model-cache", c.model_cache, "Models kept loaded for prediction (least recently used out)")
         ->envname("MLAAS_MODEL_CACHE")
         ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
+    cmd.add_option("--model-cache-bytes", c.model_cache_bytes,
+                   "Memory budget of the prediction cache: weights' bytes of the models kept (0: no limit; "
+                   "deployed models are not counted)")
+        ->envname("MLAAS_MODEL_CACHE_BYTES")
         ->capture_default_str();
   }
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off")
@@ -234,8 +240,16 @@ int RunServer(const ServerConfig& c, bool api) {
   predict_options.threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   predict_options.cache_capacity = static_cast<size_t>(c.model_cache);
   predict_options.scratch = data / "tmp";
+  predict_options.cache_max_bytes = c.model_cache_bytes;
   predict::NlpPredictor predictor(storage, predict_options);
-  auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor});
+  serve::ServeOptions serve_options;
+  serve_options.state_file = data / "deployments.json";
+  serve_options.scratch = data / "tmp";
+  serve_options.device = c.device;
+  serve_options.dtype = c.dtype;
+  serve::DeploymentManager deployments(storage, serve_options);
+  if (Status st = deployments.Restore(); !st.ok()) return Fail(st);
+  auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor, &deployments});
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();
   if (!port.has_value()) return Fail(port.error());

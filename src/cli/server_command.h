@@ -17,13 +17,14 @@ struct ServerConfig {
   std::string log_level = "info";
   uint64_t max_body_bytes = 16u << 20;
   uint64_t max_upload_bytes = 10ull << 30;
-  int http_threads = 64;
+  int http_threads = 256;
   int task_max_attempts = 3;
   int task_lease_seconds = 30;
   std::string port_file;
   std::string device = "cpu";  // where models run: cpu, cuda, cuda:N
   int threads = 0;             // libtorch intra-op threads (0: one per core)
   int model_cache = 4;         // loaded models kept for prediction
+  uint64_t model_cache_bytes = 2ull << 30;  // and their weights' bytes at most (0: no limit)
   std::string dtype = "float32";  // float32 or bfloat16
 };
 

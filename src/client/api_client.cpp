@@ -91,6 +91,8 @@ Status StatusFromResponse(const Response& r) {
     const json& e = r.body["error"];
     message = e.value("message", message);
     field = e.value("field", "");
+  } else if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_string()) {
+    message = r.body["error"].get<std::string>();  // the Open Inference Protocol's errors
   } else if (!r.text.empty() && r.text.size() < 500) {
     message += ": " + r.text;
   }
@@ -154,6 +156,12 @@ Result<json> ApiClient::Get(const std::string& path) {
 
 Result<json> ApiClient::Post(const std::string& path, const json& body) {
   MLAAS_ASSIGN_OR_RETURN(Response r, Call("POST", path, body.dump()));
+  MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
+  return r.body;
+}
+
+Result<json> ApiClient::Delete(const std::string& path) {
+  MLAAS_ASSIGN_OR_RETURN(Response r, Call("DELETE", path));
   MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
   return r.body;
 }

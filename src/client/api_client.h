@@ -43,6 +43,7 @@ class ApiClient {
   // JSON calls: a non-2xx answer becomes the Status the server described.
   Result<nlohmann::json> Get(const std::string& path);
   Result<nlohmann::json> Post(const std::string& path, const nlohmann::json& body);
+  Result<nlohmann::json> Delete(const std::string& path);
 
   Result<nlohmann::json> UploadFile(const std::string& key, const std::filesystem::path& file,
                                     const ProgressFn& progress = nullptr);
