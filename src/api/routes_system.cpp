@@ -102,23 +102,18 @@ void AddSystemRoutes(ServerState& s) {
              << "# HELP process_resident_memory_bytes Resident memory of this process.\n"
              << "# TYPE process_resident_memory_bytes gauge\n"
              << "process_resident_memory_bytes " << serve::ResidentBytes() << "\n";
+         auto metric = [&out](const char* name, const char* type, const char* help, uint64_t value) {
+           out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
+               << name << " " << value << "\n";
+         };
          if (s.services.nlp_predictor != nullptr) {
            const auto c = s.services.nlp_predictor->cache_stats();
-           out << "# HELP mlaas_model_cache_hits_total Predictions that found their model loaded.\n"
-               << "# TYPE mlaas_model_cache_hits_total counter\n"
-               << "mlaas_model_cache_hits_total " << c.hits << "\n"
-               << "# HELP mlaas_model_cache_misses_total Predictions that loaded their model.\n"
-               << "# TYPE mlaas_model_cache_misses_total counter\n"
-               << "mlaas_model_cache_misses_total " << c.misses << "\n"
-               << "# HELP mlaas_model_cache_evictions_total Models evicted from the cache (memory budget).\n"
-               << "# TYPE mlaas_model_cache_evictions_total counter\n"
-               << "mlaas_model_cache_evictions_total " << c.evictions << "\n"
-               << "# HELP mlaas_model_cache_models Models in the prediction cache.\n"
-               << "# TYPE mlaas_model_cache_models gauge\n"
-               << "mlaas_model_cache_models " << c.models << "\n"
-               << "# HELP mlaas_model_cache_bytes Weights of the models in the prediction cache.\n"
-               << "# TYPE mlaas_model_cache_bytes gauge\n"
-               << "mlaas_model_cache_bytes " << c.bytes << "\n";
+           metric("mlaas_model_cache_hits_total", "counter", "Predictions that found their model loaded.", c.hits);
+           metric("mlaas_model_cache_misses_total", "counter", "Predictions that loaded their model.", c.misses);
+           metric("mlaas_model_cache_evictions_total", "counter", "Models evicted from the cache (memory budget).",
+                  c.evictions);
+           metric("mlaas_model_cache_models", "gauge", "Models in the prediction cache.", c.models);
+           metric("mlaas_model_cache_bytes", "gauge", "Weights of the models in the prediction cache.", c.bytes);
          }
          if (s.services.deployments != nullptr) out << s.services.deployments->RenderMetrics();
          ctx.res.status = 200;

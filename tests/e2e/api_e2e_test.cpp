@@ -9,6 +9,7 @@
 
 #include "common/text.h"
 #include "common/time_util.h"
+#include "e2e/fixtures.h"
 #include "e2e/server_process.h"
 #include "testutil/temp_dir.h"
 #include "testutil/wait.h"
@@ -40,9 +41,7 @@ class ApiE2eTest : public ::testing::Test {
   }
 
   Response Call(const std::string& method, const std::string& path, const std::string& body = "") {
-    auto r = client_->Call(method, path, body);
-    EXPECT_TRUE(r.has_value()) << method << " " << path << ": " << r.error().ToString();
-    return r.has_value() ? *r : Response{};
+    return CallServer(*client_, method, path, body);
   }
 
   json WaitTerminal(const std::string& id) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "e2e/cli_runner.h"
+#include "e2e/fixtures.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::testing {
@@ -17,14 +18,6 @@ using nlohmann::json;
 
 CliResult RunCli(const std::vector<std::string>& args) { return RunMlaas(args); }
 
-const char* kCorpus[] = {
-    "Frascati Natl Lab INFN LNF, Natl Inst Nucl Phys, Italy",
-    "Bari INFN, Via E Orabona 4, I-70125 Bari, Italy",
-    "INAF IASF Milano, Via Bassini 15, Milan, Italy",
-    "particles with the same mass but with opposite electric charges annihilate",
-    "the detector measures the electric charge and the mass of each particle",
-    "dark matter searches at the national laboratory",
-};
 
 // A preset name, or a config file written by the suite (small shapes keep it fast).
 struct ModelCase {
@@ -37,18 +30,12 @@ class PredictE2eTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     server_ = new ServerProcess(dir_->path() / "data", {"--threads", "1"});
-    std::string corpus;
-    for (int rep = 0; rep < 20; ++rep)
-      for (const char* line : kCorpus) corpus += std::string(line) + "\n";
-    dir_->Write("corpus.txt", corpus);
     dir_->Write("distilbert.json",
                 R"({"model_type": "distilbert", "dim": 64, "n_layers": 2, "n_heads": 4, "hidden_dim": 128})");
     dir_->Write("roberta.json", R"({"model_type": "roberta", "hidden_size": 48, "num_hidden_layers": 2,
                                     "num_attention_heads": 4, "intermediate_size": 96, "max_position_embeddings": 130})");
     const std::string objects = (dir_->path() / "data" / "objects").string();
-    auto wp = RunCli({"tokenizer", "train", "--model", "wordpiece", "--vocab-size", "300", "--lowercase",
-                      "--special-tokens", "[PAD],[UNK],[CLS],[SEP],[MASK]", "--input",
-                      (dir_->path() / "corpus.txt").string(), "--output", objects + "/tokenizers/wp"});
+    auto wp = TrainWordPieceTokenizer(*dir_, objects + "/tokenizers/wp");
     ASSERT_EQ(wp.exit_code, 0) << wp.out;
     auto bpe = RunCli({"tokenizer", "train", "--model", "bpe", "--vocab-size", "400", "--special-tokens",
                        "<s>,<pad>,</s>,<unk>,<mask>", "--input", (dir_->path() / "corpus.txt").string(), "--output",
@@ -113,7 +100,7 @@ std::string Mask(const std::string& tokenizer) { return tokenizer == "bpe" ? "<m
 TEST_F(PredictE2eTest, EveryArchitectureAndObjectiveOverHttp) {
   for (const auto& m : Cases()) {
     SCOPED_TRACE(m.name);
-    std::vector<std::string> texts = {kCorpus[0], "Bari INFN, Italy", kCorpus[2]};
+    std::vector<std::string> texts = {AffiliationCorpus()[0], "Bari INFN, Italy", AffiliationCorpus()[2]};
     if (m.objective == "masked-lm") {
       texts = {"particles with the same mass but with " + Mask(m.tokenizer) + " electric charges",
                "the " + Mask(m.tokenizer) + " measures the " + Mask(m.tokenizer)};

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "e2e/cli_runner.h"
+#include "e2e/fixtures.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::testing {
@@ -18,20 +19,12 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-const char* kCorpus[] = {
-    "Frascati Natl Lab INFN LNF, Natl Inst Nucl Phys, Italy",
-    "Bari INFN, Via E Orabona 4, I-70125 Bari, Italy",
-    "INAF IASF Milano, Via Bassini 15, Milan, Italy",
-    "particles with the same mass but with opposite electric charges annihilate",
-    "the detector measures the electric charge and the mass of each particle",
-    "dark matter searches at the national laboratory",
-};
 
 // Distinct texts of varied lengths, so that a mixed-up answer would show.
 std::vector<std::string> Texts(size_t n) {
   std::vector<std::string> out;
   for (size_t i = 0; i < n; ++i) {
-    std::string t = kCorpus[i % std::size(kCorpus)];
+    std::string t = AffiliationCorpus()[i % AffiliationCorpus().size()];
     t = t.substr(0, 10 + (i * 7) % (t.size() - 10)) + " " + std::to_string(i);
     out.push_back(t);
   }
@@ -58,16 +51,10 @@ class ServeE2eTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     server_ = new ServerProcess(dir_->path() / "data", {"--threads", "2"});
-    std::string corpus;
-    for (int rep = 0; rep < 20; ++rep)
-      for (const char* line : kCorpus) corpus += std::string(line) + "\n";
-    dir_->Write("corpus.txt", corpus);
     dir_->Write("small.json", R"({"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
                                   "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64})");
     const std::string objects = (dir_->path() / "data" / "objects").string();
-    auto tok = RunMlaas({"tokenizer", "train", "--model", "wordpiece", "--vocab-size", "300", "--lowercase",
-                         "--special-tokens", "[PAD],[UNK],[CLS],[SEP],[MASK]", "--input",
-                         (dir_->path() / "corpus.txt").string(), "--output", objects + "/tokenizers/wp"});
+    auto tok = TrainWordPieceTokenizer(*dir_, objects + "/tokenizers/wp");
     ASSERT_EQ(tok.exit_code, 0) << tok.out;
     for (const auto& [name, seed, objective] : {std::tuple{"v1", "7", "text-classification"},
                                                 std::tuple{"v2", "8", "text-classification"},
@@ -96,9 +83,7 @@ class ServeE2eTest : public ::testing::Test {
   void TearDown() override { ASSERT_TRUE(server_->Running()) << server_->Log(); }
 
   client::Response Call(const std::string& method, const std::string& path, const json& body = json()) {
-    auto r = client_->Call(method, path, body.is_null() ? "" : body.dump());
-    EXPECT_TRUE(r.has_value()) << path;
-    return r.has_value() ? *r : client::Response{};
+    return CallServer(*client_, method, path, body.is_null() ? "" : body.dump());
   }
 
   // Deploys and waits until the deployment serves `version` (or it fails).
@@ -164,7 +149,7 @@ TEST_F(ServeE2eTest, DeploysAndAnswersTheOpenInferenceProtocol) {
                {"inputs", json::array({{{"name", "text"},
                                         {"shape", {2, 1}},
                                         {"datatype", "BYTES"},
-                                        {"data", {{kCorpus[0]}, {kCorpus[1]}}}}})},
+                                        {"data", {{AffiliationCorpus()[0]}, {AffiliationCorpus()[1]}}}}})},
                {"outputs", json::array({{{"name", "label"}}, {{"name", "probabilities"}}})}};
   auto r = Call("POST", "/v2/models/clf/versions/1/infer", body);
   ASSERT_EQ(r.status, 200) << r.text;
@@ -182,7 +167,7 @@ TEST_F(ServeE2eTest, DeploysAndAnswersTheOpenInferenceProtocol) {
   // The same prediction as the SPEC predict endpoint gives.
   auto p = Call("POST", "/api/v1/ml/nlp/predict",
                 {{"model", {{"path", "models/v1"}, {"objective", "text-classification"}}},
-                 {"predict_input", {{"input_text", {kCorpus[0]}}}}});
+                 {"predict_input", {{"input_text", {AffiliationCorpus()[0]}}}}});
   ASSERT_EQ(p.status, 200) << p.text;
   EXPECT_EQ(r.body["outputs"][0]["data"][0], p.body["predictions"][0]["label"]);
 
@@ -268,7 +253,7 @@ TEST_F(ServeE2eTest, ManyConcurrentConnectionsEachGetTheirOwnCorrectAnswer) {
 TEST_F(ServeE2eTest, AVersionSwitchUnderLoadFailsNoRequest) {
   ASSERT_EQ(Deploy({{"name", "switch"}, {"model", {{"path", "models/v1"}, {"objective", "text-classification"}}}})["status"],
             "ready");
-  const std::string text = kCorpus[2];
+  const std::string text = AffiliationCorpus()[2];
   std::map<std::string, double> expected;
   expected["1"] = Scores(Call("POST", "/v2/models/switch/infer", InferBody({text})))[0];
   std::atomic<bool> stop{false};

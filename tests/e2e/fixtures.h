@@ -1,0 +1,47 @@
+// Fixtures shared by the end-to-end suites: a small affiliation corpus, a WordPiece tokenizer
+// trained on it with the CLI, and an HTTP call that records transport failures.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "e2e/cli_runner.h"
+#include "testutil/temp_dir.h"
+
+namespace mlaas::testing {
+
+inline const std::vector<std::string>& AffiliationCorpus() {
+  static const std::vector<std::string> lines = {
+      "Frascati Natl Lab INFN LNF, Natl Inst Nucl Phys, Italy",
+      "Bari INFN, Via E Orabona 4, I-70125 Bari, Italy",
+      "INAF IASF Milano, Via Bassini 15, Milan, Italy",
+      "particles with the same mass but with opposite electric charges annihilate",
+      "the detector measures the electric charge and the mass of each particle",
+      "dark matter searches at the national laboratory",
+  };
+  return lines;
+}
+
+// Writes the corpus (20 copies) to `dir`/corpus.txt and trains a lower-cased WordPiece
+// tokenizer of 300 tokens on it into `output` with `mlaas tokenizer train`.
+inline CliResult TrainWordPieceTokenizer(const TempDir& dir, const std::string& output) {
+  std::string corpus;
+  for (int rep = 0; rep < 20; ++rep)
+    for (const auto& line : AffiliationCorpus()) corpus += line + "\n";
+  dir.Write("corpus.txt", corpus);
+  return RunMlaas({"tokenizer", "train", "--model", "wordpiece", "--vocab-size", "300", "--lowercase",
+                   "--special-tokens", "[PAD],[UNK],[CLS],[SEP],[MASK]", "--input", (dir.path() / "corpus.txt").string(),
+                   "--output", output});
+}
+
+// A raw call whose transport failure fails the test (an HTTP error status does not).
+inline client::Response CallServer(client::ApiClient& c, const std::string& method, const std::string& path,
+                                   const std::string& body = "") {
+  auto r = c.Call(method, path, body);
+  EXPECT_TRUE(r.has_value()) << method << " " << path << ": " << r.error().ToString();
+  return r.has_value() ? *r : client::Response{};
+}
+
+}  // namespace mlaas::testing
