@@ -194,7 +194,7 @@ json Deployment() {
   json batching = Object(
       {{"max_batch_tokens", Int(1, 1 << 22, "padded tokens per forward pass (default 8192)")},
        {"max_batch_size", Int(1, 4096, "inputs per forward pass (default 64)")},
-       {"max_delay_us", Int(0, 10000000, "how long the first waiting input waits for others (default 2000)")},
+       {"max_delay_us", Int(0, 10000000, "how long the first waiting input waits for others (default 0: run as soon as the model is free; what arrives meanwhile forms the next pass)")},
        {"max_queue", Int(1, 1 << 20, "inputs waiting at most; beyond, requests get 429 (default 2048)")},
        {"max_inputs", Int(1, 1 << 16, "inputs in one request (default 512)")},
        {"timeout_ms", Int(1, 3600000, "a request's deadline, queue and compute (default 30000)")}},

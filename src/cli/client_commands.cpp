@@ -515,7 +515,7 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   deploy->add_option("--canary", a->canary, "The new version takes this percent of the traffic until promoted")
       ->check(CLI::Range(1, 100));
   deploy->add_option("--max-batch-tokens", a->max_batch_tokens, "Padded tokens per forward pass (default 8192)");
-  deploy->add_option("--max-delay-us", a->max_delay_us, "Longest wait for a batch to fill (default 2000)");
+  deploy->add_option("--max-delay-us", a->max_delay_us, "Longest wait for a batch to fill (default 0: run when the model is free)");
   deploy->add_option("--max-queue", a->max_queue, "Inputs waiting at most before 429 (default 2048)");
   deploy->add_flag("--wait", a->wait, "Wait until the version is ready (exit 1 if it fails to load)");
   deploy->callback([&o, exit_code, a] {

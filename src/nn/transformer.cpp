@@ -179,6 +179,26 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   return out_norm(f + a);
 }
 
+torch::Tensor EncoderLayerImpl::ForwardFirstToken(const torch::Tensor& x, const torch::Tensor& additive_mask) {
+  const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
+  auto first = x.narrow(1, 0, 1);
+  torch::Tensor q, kv;
+  if (qkv_weight_.defined()) {
+    q = torch::linear(first, qkv_weight_.narrow(0, 0, h), qkv_bias_.narrow(0, 0, h));
+    kv = torch::linear(x, qkv_weight_.narrow(0, h, 2 * h), qkv_bias_.narrow(0, h, 2 * h));
+  } else {
+    q = query(first);
+    kv = torch::cat({key(x), value(x)}, -1);
+  }
+  q = q.view({b, 1, heads_, head_dim_}).transpose(1, 2);                            // [B, heads, 1, d]
+  kv = kv.view({b, t, 2, heads_, head_dim_}).permute({2, 0, 3, 1, 4});              // [2, B, heads, T, d]
+  auto scores = torch::matmul(q, kv[0].transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  if (additive_mask.defined()) scores.add_(additive_mask);
+  auto context = torch::matmul(torch::softmax(scores, -1), kv[1]).transpose(1, 2).reshape({b, 1, h});
+  auto a = attn_norm(attn_out(context) + first);
+  return out_norm(ffn_out(Activate(ffn_in(a), act_)) + a);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoder
 
@@ -203,7 +223,10 @@ EncoderOutput EncoderImpl::forward(const EncoderInput& in) {
     mask = AdditiveMask(in.attention_mask, x.scalar_type());
     padding = in.attention_mask.eq(0);
   }
-  for (auto& layer : layers) x = layer(x, mask, padding);
+  const bool first_only = in.first_token_only && !is_training() && !layers.empty();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    x = first_only && i + 1 == layers.size() ? layers[i]->ForwardFirstToken(x, mask) : layers[i](x, mask, padding);
+  }
   EncoderOutput out;
   out.last_hidden_state = x;
   if (pooler) out.pooled = torch::tanh(pooler(x.select(1, 0)));

@@ -40,6 +40,10 @@ struct EncoderInput {
   torch::Tensor input_ids;
   torch::Tensor attention_mask;   // 1 = token, 0 = padding; undefined: all tokens
   torch::Tensor token_type_ids;   // undefined: all 0 (ignored by DistilBERT)
+  // Inference whose reader looks only at the first token (classification heads, [CLS]
+  // pooling): the last layer computes that token's output alone (its keys and values still
+  // see every token), and last_hidden_state is [batch, 1, hidden].
+  bool first_token_only = false;
 };
 
 struct EncoderOutput {
@@ -75,6 +79,8 @@ class EncoderLayerImpl : public torch::nn::Module {
   // In inference with fused projections and a gelu/relu activation the whole layer runs as
   // libtorch's fused encoder-layer kernel (same results, fewer passes over memory).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& padding);
+  // The output of the first token alone, [batch, 1, hidden] (inference).
+  torch::Tensor ForwardFirstToken(const torch::Tensor& x, const torch::Tensor& additive_mask);
   // Fuses the query/key/value projections into one matrix for inference (faster); any later
   // change of the weights (training) must call it again or Unfuse().
   void FuseQkv();

@@ -253,6 +253,9 @@ Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers:
     const auto f0 = Clock::now();
     nn::EncoderInput batch{ids.to(m.device), mask.to(m.device),
                            c.architecture == nn::Architecture::kBert ? types.to(m.device) : torch::Tensor()};
+    // Classification heads and [CLS] pooling read the first token only.
+    batch.first_token_only = m.objective == Objective::kTextClassification ||
+                             (m.objective == Objective::kNoObjective && options.cls_pooling);
     nn::EncoderOutput enc = model->encoder->forward(batch);
     torch::Tensor result;
     switch (m.objective) {

@@ -28,7 +28,10 @@ namespace mlaas::serve {
 struct BatchingOptions {
   int64_t max_batch_tokens = 8192;  // padded tokens per forward pass
   int64_t max_batch_size = 64;      // rows per forward pass
-  int64_t max_delay_us = 2000;      // the longest the first waiting row waits for others
+  // How long the first waiting row waits for others. 0: a pass starts as soon as the model
+  // is free, and requests arriving during a pass make up the next one (continuous batching:
+  // no added latency when idle, full batches under load).
+  int64_t max_delay_us = 0;
   int64_t max_queue = 2048;         // rows waiting at most; beyond: 429
   int64_t max_inputs = 512;         // inputs in one request
   int64_t timeout_ms = 30000;       // a request's deadline (queue + compute)

@@ -171,6 +171,25 @@ TEST(ModelTest, FusedProjectionsGiveTheSameResult) {
   }
 }
 
+TEST(ModelTest, FirstTokenOnlyGivesTheSameClassificationAndClsEmbedding) {
+  for (Architecture arch : {Architecture::kBert, Architecture::kDistilBert, Architecture::kRoberta}) {
+    for (bool fused : {false, true}) {
+      auto m = Fresh(arch, Objective::kTextClassification);
+      if (fused) m->PrepareForInference();
+      torch::InferenceMode guard;
+      EncoderInput full = Batch(), first = Batch();
+      first.first_token_only = true;
+      auto all = m->forward(full);
+      auto one = m->forward(first);
+      EXPECT_EQ(one.encoder.last_hidden_state.size(1), 1) << ArchitectureName(arch);
+      EXPECT_TRUE(torch::allclose(all.logits, one.logits, 1e-5, 1e-6)) << ArchitectureName(arch) << " fused " << fused;
+      EXPECT_TRUE(torch::allclose(Pool(all.encoder.last_hidden_state, full.attention_mask, Pooling::kCls),
+                                  Pool(one.encoder.last_hidden_state, first.attention_mask, Pooling::kCls), 1e-5, 1e-6))
+          << ArchitectureName(arch);
+    }
+  }
+}
+
 TEST(ModelTest, MaskedLmDecoderIsTiedToTheEmbeddings) {
   auto m = Fresh(Architecture::kBert, Objective::kMaskedLm);
   torch::NoGradGuard no_grad;
