@@ -195,7 +195,10 @@ TEST(ModelTest, MaskedLmDecoderIsTiedToTheEmbeddings) {
   torch::NoGradGuard no_grad;
   auto before = m->forward(Batch()).logits;
   EXPECT_EQ(before.sizes(), (std::vector<int64_t>{2, 6, 50}));
-  m->encoder->embeddings->word_embeddings->weight[40].add_(1.0);  // not an input token
+  // Not an input token. (Not a constant shift: the hidden states come out of a LayerNorm, so
+  // their sum is ~0 and a constant added to the row would hardly change its logit.)
+  auto& row40 = m->encoder->embeddings->word_embeddings->weight;
+  row40[40].add_(torch::linspace(-1.0, 1.0, row40.size(1)));
   auto after = m->forward(Batch()).logits;
   EXPECT_FALSE(torch::allclose(before.select(2, 40), after.select(2, 40)));
   EXPECT_TRUE(torch::allclose(before.select(2, 41), after.select(2, 41)));
