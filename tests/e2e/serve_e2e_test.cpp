@@ -171,6 +171,15 @@ TEST_F(ServeE2eTest, DeploysAndAnswersTheOpenInferenceProtocol) {
   ASSERT_EQ(p.status, 200) << p.text;
   EXPECT_EQ(r.body["outputs"][0]["data"][0], p.body["predictions"][0]["label"]);
 
+  // A client written from the protocol's documentation (Python, standard library only).
+  const std::string script = std::string(MLAAS_SOURCE_DIR) + "/tests/e2e/oip_v2_client.py";
+  FILE* client = popen(("/usr/bin/python3 " + script + " " + server_->url() + " clf 2>&1").c_str(), "r");
+  ASSERT_NE(client, nullptr);
+  std::string client_out;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), client) != nullptr) client_out += buf;
+  EXPECT_EQ(pclose(client), 0) << client_out;
+
   // Embeddings as FP32 [n, hidden]; token ids in as INT64.
   ASSERT_EQ(Deploy({{"name", "emb"}, {"model", {{"path", "models/emb"}, {"objective", "no-objective"}}}})["status"], "ready");
   auto e = Call("POST", "/v2/models/emb/infer", InferBody({"dark matter", "the detector"}));
