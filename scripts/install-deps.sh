@@ -11,9 +11,8 @@ PACKAGES=(
   libutf8proc-dev libjemalloc-dev
   # ML: libtorch (CPU) and Gloo for its c10d distributed headers. libtorch's GEMMs go to the
   # system BLAS: without OpenBLAS, Debian's reference BLAS makes them ~17x slower (6 vs 100
-  # GFLOP/s measured); the OpenMP build shares libtorch's thread pool. BLIS, linked into our
-  # executables ahead of it, runs the GEMMs of short inputs faster (cmake/Dependencies.cmake).
-  libtorch-dev libgloo-dev libopenblas0-openmp libblis4-openmp
+  # GFLOP/s measured); the OpenMP build shares libtorch's thread pool.
+  libtorch-dev libgloo-dev libopenblas0-openmp
   # tests, fuzzing and benchmarks; python3-torch runs the reference model definitions
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3-torch
 )

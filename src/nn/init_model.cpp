@@ -29,12 +29,7 @@ Result<json> InitModelDirectory(const InitModelSpec& spec) {
     block["config"] = std::move(j);
   }
   std::optional<int64_t> pad;
-  for (const char* name : {"[PAD]", "<pad>"}) {
-    if (auto id = (*tokenizer)->TokenToId(name)) {
-      pad = *id;
-      break;
-    }
-  }
+  if (auto p = (*tokenizer)->PadToken()) pad = p->id;
   MLAAS_ASSIGN_OR_RETURN(ModelConfig config, ScratchConfig(block, static_cast<int64_t>((*tokenizer)->VocabSize()),
                                                            pad, spec.labels));
   int64_t parameters = 0;

@@ -446,9 +446,6 @@ int ConfigureThreads(int n) {
   if (n > 0) {
     using SetThreads = void (*)(int);
     if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(n);
-    // BLIS (see cmake/Dependencies.cmake) has no thread API in its BLAS library: it reads
-    // BLIS_NUM_THREADS when it first runs. A value the user set wins.
-    setenv("BLIS_NUM_THREADS", std::to_string(n).c_str(), /*overwrite=*/0);
     torch::set_num_threads(n);
   }
   return torch::get_num_threads();

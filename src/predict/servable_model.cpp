@@ -21,17 +21,6 @@ double Ms(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-std::optional<uint32_t> FirstToken(const tokenizers::Tokenizer& t, std::initializer_list<const char*> names,
-                                   std::string* which = nullptr) {
-  for (const char* n : names) {
-    if (auto id = t.TokenToId(n)) {
-      if (which) *which = n;
-      return id;
-    }
-  }
-  return std::nullopt;
-}
-
 Result<Objective> ServedObjective(const std::string& name) {
   if (name.empty())
     return InvalidArgument("objective is required (text-classification, masked-lm or no-objective)", "model.objective");
@@ -136,7 +125,8 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec&
   auto tok = tokenizers::Tokenizer::Load(tok_path);
   if (!tok) return InvalidArgument("cannot load the tokenizer: " + tok.error().message(), tok_field);
   m->tokenizer = std::move(*tok);
-  std::optional<uint32_t> pad = FirstToken(*m->tokenizer, {"[PAD]", "<pad>"});
+  std::optional<uint32_t> pad;
+  if (auto p = m->tokenizer->PadToken()) pad = p->id;
   bool from_scratch = true;
   try {
     if (spec.model_dir) {
@@ -165,7 +155,10 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec&
                              tok_field);
     }
     m->pad_id = pad ? static_cast<int64_t>(*pad) : c.pad_token_id;
-    m->mask_id = FirstToken(*m->tokenizer, {"[MASK]", "<mask>"}, &m->info.mask_token);
+    if (auto mask = m->tokenizer->MaskToken()) {
+      m->mask_id = mask->id;
+      m->info.mask_token = mask->token;
+    }
     if (m->objective == Objective::kMaskedLm && !m->mask_id)
       return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which fill-mask needs", tok_field);
     if (m->objective != Objective::kMaskedLm) m->info.mask_token.clear();

@@ -430,6 +430,20 @@ std::optional<uint32_t> Tokenizer::TokenToId(std::string_view token) const {
   return model_->vocab().Find(token);
 }
 
+namespace {
+
+std::optional<Tokenizer::KnownToken> FirstKnown(const Tokenizer& t, std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    if (auto id = t.TokenToId(name)) return Tokenizer::KnownToken{*id, name};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Tokenizer::KnownToken> Tokenizer::PadToken() const { return FirstKnown(*this, {"[PAD]", "<pad>"}); }
+std::optional<Tokenizer::KnownToken> Tokenizer::MaskToken() const { return FirstKnown(*this, {"[MASK]", "<mask>"}); }
+
 std::optional<std::string> Tokenizer::IdToToken(uint32_t id) const {
   for (const auto& [aid, t] : added_) {
     if (aid == id) return t.content;

@@ -83,6 +83,14 @@ class Tokenizer {
   size_t AddTokens(const std::vector<AddedToken>& tokens);
   std::optional<uint32_t> TokenToId(std::string_view token) const;
   std::optional<std::string> IdToToken(uint32_t id) const;
+  // The padding and mask tokens of BERT-style ([PAD], [MASK]) or RoBERTa-style (<pad>,
+  // <mask>) vocabularies, when the vocabulary has one.
+  struct KnownToken {
+    uint32_t id;
+    std::string token;
+  };
+  std::optional<KnownToken> PadToken() const;
+  std::optional<KnownToken> MaskToken() const;
   size_t VocabSize(bool with_added_tokens = true) const;
   const Model& model() const { return *model_; }
   const std::vector<std::pair<uint32_t, AddedToken>>& added_tokens() const { return added_; }

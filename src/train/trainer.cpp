@@ -140,18 +140,8 @@ Status Session::Prepare() {
   auto tok = tokenizers::Tokenizer::Load(in_.tokenizer);
   if (!tok) return InvalidArgument("cannot load the tokenizer: " + tok.error().message(), "tokenizer.path");
   tokenizer_ = std::move(*tok);
-  for (const char* n : {"[PAD]", "<pad>"}) {
-    if (auto id = tokenizer_->TokenToId(n)) {
-      pad_id_ = *id;
-      break;
-    }
-  }
-  for (const char* n : {"[MASK]", "<mask>"}) {
-    if (auto id = tokenizer_->TokenToId(n)) {
-      mask_id_ = *id;
-      break;
-    }
-  }
+  if (auto pad = tokenizer_->PadToken()) pad_id_ = pad->id;
+  if (auto mask = tokenizer_->MaskToken()) mask_id_ = mask->id;
   vocab_ = static_cast<int64_t>(tokenizer_->VocabSize());
   if (spec_.objective == TrainObjective::kMaskedLm && mask_id_ < 0)
     return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which masked-lm needs", "tokenizer.path");
