@@ -22,4 +22,7 @@ target_link_libraries(mlaas_allocator INTERFACE PkgConfig::JEMALLOC)
 # the ML modules link it; the fuzz build (clang + sanitizers) leaves them out.
 if(NOT MLAAS_FUZZ)
   find_package(Torch REQUIRED)
+  # FAISS (Debian libfaiss-dev: a static library with a CMake config; it needs OpenMP).
+  find_package(OpenMP REQUIRED)
+  find_package(faiss REQUIRED)
 endif()

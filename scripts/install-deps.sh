@@ -13,6 +13,8 @@ PACKAGES=(
   # system BLAS: without OpenBLAS, Debian's reference BLAS makes them ~17x slower (6 vs 100
   # GFLOP/s measured); the OpenMP build shares libtorch's thread pool.
   libtorch-dev libgloo-dev libopenblas0-openmp
+  # vector search (a static library with a CMake config)
+  libfaiss-dev
   # tests, fuzzing and benchmarks; python3-torch runs the reference model definitions
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3-torch
 )

@@ -1,0 +1,360 @@
+#include "vector/vector_store.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/index_io.h>
+
+#include <fstream>
+#include <map>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "common/file_util.h"
+#include "common/text.h"
+#include "common/time_util.h"
+
+namespace mlaas::vector {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+using idx_t = faiss::Index::idx_t;  // (FAISS 1.7.3 has no faiss::idx_t)
+
+faiss::MetricType FaissMetric(Metric m) { return m == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT; }
+
+Status FaissError(const std::string& what, const faiss::FaissException& e) {
+  return Internal(what + ": " + e.msg);
+}
+
+bool Matches(const json& metadata, const json& filter) {
+  for (auto it = filter.begin(); it != filter.end(); ++it) {
+    auto v = metadata.find(it.key());
+    if (v == metadata.end() || *v != it.value()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<IndexSpec> IndexSpec::FromJson(const json& j, const std::string& prefix) {
+  IndexSpec s;
+  if (j.is_null()) return s;
+  if (j.is_string()) {
+    s.type = j.get<std::string>();
+  } else if (j.is_object()) {
+    s.type = j.value("type", s.type);
+    if (auto m = j.find("metric"); m != j.end()) {
+      if (*m == "l2") {
+        s.metric = Metric::kL2;
+      } else if (*m == "inner_product" || *m == "ip") {
+        s.metric = Metric::kInnerProduct;
+      } else {
+        return InvalidArgument("metric must be \"l2\" or \"inner_product\"", prefix + ".metric");
+      }
+    }
+    struct Field {
+      const char* name;
+      int64_t* value;
+      int64_t min, max;
+    };
+    const Field fields[] = {{"nlist", &s.nlist, 1, 1 << 20},       {"nprobe", &s.nprobe, 1, 1 << 20},
+                            {"M", &s.hnsw_m, 2, 512},              {"efConstruction", &s.ef_construction, 1, 1 << 16},
+                            {"efSearch", &s.ef_search, 1, 1 << 16}};
+    for (const auto& f : fields) {
+      auto v = j.find(f.name);
+      if (v == j.end()) continue;
+      if (!v->is_number_integer() || v->get<int64_t>() < f.min || v->get<int64_t>() > f.max)
+        return InvalidArgument(std::string(f.name) + " must be an integer in " + std::to_string(f.min) + ".." +
+                                   std::to_string(f.max),
+                               prefix + "." + f.name);
+      *f.value = v->get<int64_t>();
+    }
+  } else {
+    return InvalidArgument("index must be a type name or an object", prefix);
+  }
+  if (s.type != "Flat" && s.type != "IVF" && s.type != "HNSW")
+    return InvalidArgument("index type must be Flat, IVF or HNSW", prefix + ".type");
+  return s;
+}
+
+json IndexSpec::ToJson() const {
+  json j = {{"type", type}, {"metric", metric == Metric::kL2 ? "l2" : "inner_product"}};
+  if (type == "IVF") j.update({{"nlist", nlist}, {"nprobe", nprobe}});
+  if (type == "HNSW") j.update({{"M", hnsw_m}, {"efConstruction", ef_construction}, {"efSearch", ef_search}});
+  return j;
+}
+
+struct VectorStore::Impl {
+  int64_t dim = 0;
+  IndexSpec spec;
+  json manifest;
+  std::unique_ptr<faiss::IndexIDMap2> index;
+  std::unordered_map<int64_t, Document> docs;       // by internal id; absent: removed
+  std::unordered_map<std::string, int64_t> by_id;   // document id -> internal id
+  int64_t next_id = 0;
+  mutable std::shared_mutex mu;
+
+  json Manifest() const {
+    json j = manifest;
+    j["count"] = docs.size();
+    j["dimension"] = dim;
+    j["metric"] = spec.metric == Metric::kL2 ? "l2" : "inner_product";
+    j["index"] = spec.ToJson();
+    j["updated"] = FormatIsoUtc(NowMs());
+    return j;
+  }
+
+  // Applies the search-time settings (they are not all saved with the index).
+  void Tune() const {
+    if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index->index)) ivf->nprobe = static_cast<size_t>(spec.nprobe);
+    if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index->index)) hnsw->hnsw.efSearch = static_cast<int>(spec.ef_search);
+  }
+};
+
+VectorStore::VectorStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VectorStore::~VectorStore() = default;
+
+Result<std::unique_ptr<VectorStore>> VectorStore::Create(int64_t dim, IndexSpec spec, json manifest) {
+  if (dim < 1 || dim > 65536) return InvalidArgument("the embedding dimension must be in 1..65536");
+  auto impl = std::make_unique<Impl>();
+  impl->dim = dim;
+  impl->spec = spec;
+  impl->manifest = manifest.is_object() ? std::move(manifest) : json::object();
+  const auto metric = FaissMetric(spec.metric);
+  try {
+    faiss::Index* inner = nullptr;
+    if (spec.type == "Flat") {
+      inner = new faiss::IndexFlat(dim, metric);
+    } else if (spec.type == "HNSW") {
+      auto* hnsw = new faiss::IndexHNSWFlat(dim, static_cast<int>(spec.hnsw_m), metric);
+      hnsw->hnsw.efConstruction = static_cast<int>(spec.ef_construction);
+      inner = hnsw;
+    } else {
+      // Trained (and its nlist capped by the data) on the first Add.
+      auto* quantizer = new faiss::IndexFlat(dim, metric);
+      auto* ivf = new faiss::IndexIVFFlat(quantizer, dim, static_cast<size_t>(spec.nlist), metric);
+      ivf->own_fields = true;
+      inner = ivf;
+    }
+    impl->index = std::make_unique<faiss::IndexIDMap2>(inner);
+    impl->index->own_fields = true;
+  } catch (const faiss::FaissException& e) {
+    return FaissError("cannot create the index", e);
+  }
+  impl->Tune();
+  return std::unique_ptr<VectorStore>(new VectorStore(std::move(impl)));
+}
+
+Status VectorStore::Add(const std::vector<Document>& docs, const std::vector<float>& vectors) {
+  Impl& m = *impl_;
+  if (vectors.size() != docs.size() * static_cast<size_t>(m.dim))
+    return InvalidArgument("expected " + std::to_string(docs.size()) + " vectors of " + std::to_string(m.dim) +
+                           " floats, got " + std::to_string(vectors.size()) + " floats");
+  std::unique_lock<std::shared_mutex> lock(m.mu);
+  std::unordered_map<std::string, size_t> seen;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    if (docs[i].id.empty()) return InvalidArgument("document " + std::to_string(i) + " has no id", "documents");
+    if (m.by_id.count(docs[i].id) || !seen.emplace(docs[i].id, i).second)
+      return Status(StatusCode::kAlreadyExists, "a document with id '" + docs[i].id + "' is already in the store", "documents");
+  }
+  if (docs.empty()) return Status::Ok();
+  const auto n = static_cast<idx_t>(docs.size());
+  try {
+    if (auto* ivf = dynamic_cast<faiss::IndexIVFFlat*>(m.index->index); ivf && !ivf->is_trained) {
+      // k-means needs a few points per cluster: fewer vectors, fewer clusters.
+      const auto nlist = static_cast<size_t>(std::max<int64_t>(1, std::min<int64_t>(m.spec.nlist, n / 4)));
+      if (nlist != ivf->nlist) {
+        auto* quantizer = new faiss::IndexFlat(m.dim, FaissMetric(m.spec.metric));
+        auto* rebuilt = new faiss::IndexIVFFlat(quantizer, m.dim, nlist, FaissMetric(m.spec.metric));
+        rebuilt->own_fields = true;
+        delete m.index->index;
+        m.index->index = rebuilt;
+        ivf = rebuilt;
+        m.spec.nlist = static_cast<int64_t>(nlist);
+      }
+      ivf->train(n, vectors.data());
+      m.Tune();
+    }
+    std::vector<idx_t> ids(docs.size());
+    for (size_t i = 0; i < docs.size(); ++i) ids[i] = m.next_id + static_cast<int64_t>(i);
+    m.index->add_with_ids(n, vectors.data(), ids.data());
+  } catch (const faiss::FaissException& e) {
+    return FaissError("cannot add to the index", e);
+  }
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const int64_t id = m.next_id++;
+    m.by_id[docs[i].id] = id;
+    m.docs[id] = docs[i];
+  }
+  return Status::Ok();
+}
+
+Result<size_t> VectorStore::Remove(const std::vector<std::string>& ids) {
+  Impl& m = *impl_;
+  std::unique_lock<std::shared_mutex> lock(m.mu);
+  std::vector<idx_t> internal;
+  for (const auto& id : ids) {
+    auto it = m.by_id.find(id);
+    if (it == m.by_id.end()) continue;
+    internal.push_back(it->second);
+    m.docs.erase(it->second);
+    m.by_id.erase(it);
+  }
+  if (!internal.empty()) {
+    // Flat and IVF drop the vectors; HNSW cannot, and its removed ids are skipped at search.
+    try {
+      faiss::IDSelectorArray selector(internal.size(), internal.data());
+      m.index->remove_ids(selector);
+    } catch (const faiss::FaissException&) {
+    }
+  }
+  return internal.size();
+}
+
+Result<std::vector<std::vector<Hit>>> VectorStore::Search(const std::vector<float>& queries, size_t k,
+                                                          const json& filter) const {
+  const Impl& m = *impl_;
+  if (queries.size() % static_cast<size_t>(m.dim) != 0 || queries.empty())
+    return InvalidArgument("queries must be vectors of " + std::to_string(m.dim) + " floats");
+  if (!filter.is_object()) return InvalidArgument("filter must be an object of metadata values", "filter");
+  std::shared_lock<std::shared_mutex> lock(m.mu);
+  const size_t nq = queries.size() / static_cast<size_t>(m.dim);
+  std::vector<std::vector<Hit>> out(nq);
+  const auto total = static_cast<size_t>(m.index->ntotal);
+  if (k == 0 || total == 0 || m.docs.empty()) return out;
+  // Removed (HNSW) and filtered-out documents take places: fetch more until k are found or
+  // everything has been looked at.
+  size_t fetch = std::min(total, k + (total - m.docs.size()) + (filter.empty() ? 0 : 4 * k));
+  std::vector<size_t> pending(nq);
+  for (size_t q = 0; q < nq; ++q) pending[q] = q;
+  while (!pending.empty()) {
+    std::vector<float> batch;
+    for (size_t q : pending) batch.insert(batch.end(), queries.begin() + static_cast<std::ptrdiff_t>(q * m.dim),
+                                          queries.begin() + static_cast<std::ptrdiff_t>((q + 1) * m.dim));
+    std::vector<float> distances(pending.size() * fetch);
+    std::vector<idx_t> labels(pending.size() * fetch);
+    try {
+      m.index->search(static_cast<idx_t>(pending.size()), batch.data(), static_cast<idx_t>(fetch),
+                      distances.data(), labels.data());
+    } catch (const faiss::FaissException& e) {
+      return FaissError("search failed", e);
+    }
+    std::vector<size_t> again;
+    for (size_t p = 0; p < pending.size(); ++p) {
+      std::vector<Hit> hits;
+      for (size_t j = 0; j < fetch && hits.size() < k; ++j) {
+        const idx_t id = labels[p * fetch + j];
+        if (id < 0) continue;
+        auto doc = m.docs.find(id);
+        if (doc == m.docs.end() || !Matches(doc->second.metadata, filter)) continue;
+        hits.push_back({doc->second, distances[p * fetch + j]});
+      }
+      if (hits.size() < k && fetch < total) {
+        again.push_back(pending[p]);
+      } else {
+        out[pending[p]] = std::move(hits);
+      }
+    }
+    pending = std::move(again);
+    fetch = std::min(total, fetch * 4);
+  }
+  return out;
+}
+
+Status VectorStore::Save(const fs::path& dir) const {
+  const Impl& m = *impl_;
+  std::shared_lock<std::shared_mutex> lock(m.mu);
+  std::error_code ec;
+  const fs::path tmp = dir.parent_path() / (dir.filename().string() + ".tmp-" + NewUuid());
+  fs::create_directories(tmp, ec);
+  if (ec) return Internal("cannot create " + tmp.string() + ": " + ec.message());
+  auto fail = [&](const Status& st) {
+    fs::remove_all(tmp, ec);
+    return st;
+  };
+  try {
+    faiss::write_index(m.index.get(), (tmp / "index.faiss").c_str());
+  } catch (const faiss::FaissException& e) {
+    return fail(FaissError("cannot write the index", e));
+  }
+  {
+    std::ofstream docs(tmp / "documents.jsonl", std::ios::binary);
+    std::map<int64_t, const Document*> ordered;
+    for (const auto& [id, d] : m.docs) ordered[id] = &d;
+    for (const auto& [id, d] : ordered)
+      docs << json{{"_id", id}, {"id", d->id}, {"page_content", d->page_content}, {"metadata", d->metadata}}.dump(
+                  -1, ' ', false, json::error_handler_t::replace)
+           << "\n";
+    if (!docs) return fail(Internal("cannot write " + (tmp / "documents.jsonl").string()));
+  }
+  json manifest = m.Manifest();
+  manifest["next_id"] = m.next_id;
+  if (Status st = WriteFileAtomic(tmp / "manifest.json", manifest.dump(2)); !st.ok()) return fail(st);
+  // Swap directories: at every moment one complete store exists under `dir` or its backup.
+  const fs::path old = dir.parent_path() / (dir.filename().string() + ".old-" + NewUuid());
+  if (fs::exists(dir)) fs::rename(dir, old, ec);
+  if (ec) return fail(Internal("cannot replace " + dir.string() + ": " + ec.message()));
+  fs::rename(tmp, dir, ec);
+  if (ec) {
+    fs::rename(old, dir, ec);
+    return fail(Internal("cannot write " + dir.string()));
+  }
+  fs::remove_all(old, ec);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<VectorStore>> VectorStore::Load(const fs::path& dir) {
+  MLAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(dir / "manifest.json"));
+  json manifest = json::parse(text, nullptr, false);
+  if (!manifest.is_object() || !manifest.contains("dimension") || !manifest.contains("index"))
+    return InvalidArgument("no vector store at " + dir.string() + " (manifest.json is missing or corrupt)");
+  MLAAS_ASSIGN_OR_RETURN(IndexSpec spec, IndexSpec::FromJson(manifest["index"], "index"));
+  auto impl = std::make_unique<Impl>();
+  impl->dim = manifest["dimension"].get<int64_t>();
+  impl->spec = spec;
+  impl->next_id = manifest.value("next_id", int64_t{0});
+  try {
+    faiss::Index* index = faiss::read_index((dir / "index.faiss").c_str());
+    auto* map = dynamic_cast<faiss::IndexIDMap2*>(index);
+    if (map == nullptr || index->d != impl->dim) {
+      delete index;
+      return InvalidArgument("the index at " + dir.string() + " does not match its manifest");
+    }
+    impl->index.reset(map);
+  } catch (const faiss::FaissException& e) {
+    return FaissError("cannot read the index at " + dir.string(), e);
+  }
+  std::ifstream docs(dir / "documents.jsonl", std::ios::binary);
+  if (!docs) return InvalidArgument("no documents.jsonl at " + dir.string());
+  for (std::string line; std::getline(docs, line);) {
+    json d = json::parse(line, nullptr, false);
+    if (!d.is_object() || !d.contains("_id")) return Internal("corrupt documents.jsonl at " + dir.string());
+    Document doc{d.value("id", std::string()), d.value("page_content", std::string()), d.value("metadata", json::object())};
+    const int64_t id = d["_id"].get<int64_t>();
+    impl->by_id[doc.id] = id;
+    impl->docs[id] = std::move(doc);
+  }
+  for (const char* key : {"count", "dimension", "metric", "index", "next_id", "updated"}) manifest.erase(key);
+  impl->manifest = std::move(manifest);
+  impl->Tune();
+  return std::unique_ptr<VectorStore>(new VectorStore(std::move(impl)));
+}
+
+int64_t VectorStore::dim() const { return impl_->dim; }
+size_t VectorStore::size() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  return impl_->docs.size();
+}
+const IndexSpec& VectorStore::spec() const { return impl_->spec; }
+
+json VectorStore::manifest() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  return impl_->Manifest();
+}
+
+}  // namespace mlaas::vector

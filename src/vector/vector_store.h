@@ -1,0 +1,79 @@
+// mlaas::vector — a vector store: a FAISS index (Flat, IVF or HNSW; L2 or inner product) over
+// document embeddings, the documents themselves (id, page content, metadata) and a manifest
+// (what embedded them, metric, dimension, count, index type). Saved as a directory written
+// atomically (a temporary sibling renamed into place): index.faiss, documents.jsonl,
+// manifest.json. Documents can be added and removed without a rebuild. No libtorch here;
+// embedding the texts is the caller's business.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace mlaas::vector {
+
+enum class Metric { kL2, kInnerProduct };
+
+struct IndexSpec {
+  std::string type = "Flat";  // Flat, IVF or HNSW
+  Metric metric = Metric::kL2;
+  int64_t nlist = 100;        // IVF: clusters (capped by the number of training vectors)
+  int64_t nprobe = 8;         // IVF: clusters searched
+  int64_t hnsw_m = 32;        // HNSW: neighbours per node
+  int64_t ef_construction = 40;
+  int64_t ef_search = 16;
+  // {"type", "metric": "l2"|"inner_product", "nlist", "nprobe", "M", "efConstruction",
+  // "efSearch"}; errors name `prefix`.<member>.
+  static Result<IndexSpec> FromJson(const nlohmann::json& j, const std::string& prefix);
+  nlohmann::json ToJson() const;
+};
+
+struct Document {
+  std::string id;
+  std::string page_content;
+  nlohmann::json metadata = nlohmann::json::object();
+};
+
+struct Hit {
+  Document document;
+  float score = 0;  // L2: squared distance (lower is closer); inner product: higher is closer
+};
+
+class VectorStore {
+ public:
+  // An empty store of `dim`-dimensional vectors. `manifest` holds what the caller wants kept
+  // (model, tokenizer, pooling, ...); counts, dimension, metric and index are added.
+  static Result<std::unique_ptr<VectorStore>> Create(int64_t dim, IndexSpec spec,
+                                                     nlohmann::json manifest = nlohmann::json::object());
+  static Result<std::unique_ptr<VectorStore>> Load(const std::filesystem::path& dir);
+  ~VectorStore();
+
+  // Adds documents with their vectors (row-major, docs.size() x dim). An IVF index that is
+  // not trained yet trains on these vectors first. Ids must be new and unique.
+  Status Add(const std::vector<Document>& docs, const std::vector<float>& vectors);
+  // Removes the documents with these ids; returns how many there were.
+  Result<size_t> Remove(const std::vector<std::string>& ids);
+  // The k closest documents to each query (row-major, n x dim), best first; with `filter`
+  // ({"field": value, ...}) only documents whose metadata has those values.
+  Result<std::vector<std::vector<Hit>>> Search(const std::vector<float>& queries, size_t k,
+                                               const nlohmann::json& filter = nlohmann::json::object()) const;
+  // Writes the store to `dir` atomically (replacing what was there).
+  Status Save(const std::filesystem::path& dir) const;
+
+  int64_t dim() const;
+  size_t size() const;
+  const IndexSpec& spec() const;
+  nlohmann::json manifest() const;  // with count, dimension, metric, index
+
+ private:
+  struct Impl;
+  explicit VectorStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlaas::vector

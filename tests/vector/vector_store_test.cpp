@@ -1,0 +1,177 @@
+#include "vector/vector_store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "testutil/temp_dir.h"
+
+namespace mlaas::vector {
+namespace {
+
+using json = nlohmann::json;
+using mlaas::testing::TempDir;
+
+constexpr int64_t kDim = 16;
+
+std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n * kDim);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<Document> Docs(size_t n, size_t offset = 0) {
+  std::vector<Document> docs;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t k = i + offset;
+    docs.push_back({"doc-" + std::to_string(k), "text " + std::to_string(k),
+                    {{"group", k % 3 == 0 ? "a" : "b"}, {"n", k}}});
+  }
+  return docs;
+}
+
+// Exact top-k ids by squared L2 distance (or inner product).
+std::vector<std::string> BruteForce(const std::vector<float>& base, const float* q, size_t k, bool ip) {
+  const size_t n = base.size() / kDim;
+  std::vector<std::pair<float, size_t>> scored;
+  for (size_t i = 0; i < n; ++i) {
+    float s = 0;
+    for (int64_t d = 0; d < kDim; ++d) {
+      const float a = base[i * kDim + d], b = q[d];
+      s += ip ? -a * b : (a - b) * (a - b);
+    }
+    scored.emplace_back(s, i);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < k; ++i) out.push_back("doc-" + std::to_string(scored[i].second));
+  return out;
+}
+
+std::vector<std::string> Ids(const std::vector<Hit>& hits) {
+  std::vector<std::string> out;
+  for (const auto& h : hits) out.push_back(h.document.id);
+  return out;
+}
+
+TEST(VectorStoreTest, FlatSearchIsExactForBothMetrics) {
+  const auto base = Random(500, 1), queries = Random(5, 2);
+  for (Metric metric : {Metric::kL2, Metric::kInnerProduct}) {
+    IndexSpec spec;
+    spec.metric = metric;
+    auto store = VectorStore::Create(kDim, spec);
+    ASSERT_TRUE(store.has_value());
+    ASSERT_TRUE((*store)->Add(Docs(500), base).ok());
+    auto hits = (*store)->Search(queries, 10);
+    ASSERT_TRUE(hits.has_value()) << hits.error().ToString();
+    ASSERT_EQ(hits->size(), 5u);
+    for (size_t q = 0; q < 5; ++q) {
+      EXPECT_EQ(Ids((*hits)[q]), BruteForce(base, queries.data() + q * kDim, 10, metric == Metric::kInnerProduct));
+      EXPECT_EQ((*hits)[q][0].document.page_content, "text " + (*hits)[q][0].document.id.substr(4));
+    }
+    // L2 scores are squared distances, ascending; inner products descend.
+    const auto& h = (*hits)[0];
+    EXPECT_TRUE(metric == Metric::kL2 ? h[0].score <= h[9].score : h[0].score >= h[9].score);
+  }
+}
+
+TEST(VectorStoreTest, IvfAndHnswFindMostTrueNeighbours) {
+  const auto base = Random(2000, 3), queries = Random(20, 4);
+  for (const char* type : {"IVF", "HNSW"}) {
+    auto spec = IndexSpec::FromJson({{"type", type}, {"nlist", 16}, {"nprobe", 8}, {"efSearch", 64}}, "index");
+    ASSERT_TRUE(spec.has_value());
+    auto store = VectorStore::Create(kDim, *spec);
+    ASSERT_TRUE(store.has_value());
+    ASSERT_TRUE((*store)->Add(Docs(2000), base).ok());
+    auto hits = (*store)->Search(queries, 10);
+    ASSERT_TRUE(hits.has_value());
+    size_t found = 0;
+    for (size_t q = 0; q < 20; ++q) {
+      auto truth = BruteForce(base, queries.data() + q * kDim, 10, false);
+      std::set<std::string> t(truth.begin(), truth.end());
+      for (const auto& hit : (*hits)[q]) found += t.count(hit.document.id);
+    }
+    EXPECT_GE(found, 150u) << type << ": recall@10 " << found / 200.0;  // >= 0.75
+  }
+}
+
+TEST(VectorStoreTest, RemovedDocumentsAreNeverReturnedAndFiltersApply) {
+  const auto base = Random(300, 5), queries = Random(3, 6);
+  for (const char* type : {"Flat", "HNSW"}) {
+    auto store = VectorStore::Create(kDim, *IndexSpec::FromJson(json(type), "index"));
+    ASSERT_TRUE(store.has_value());
+    ASSERT_TRUE((*store)->Add(Docs(300), base).ok());
+    auto before = (*store)->Search(queries, 5);
+    ASSERT_TRUE(before.has_value());
+    std::vector<std::string> gone = Ids((*before)[0]);
+    gone.push_back("not-there");
+    auto removed = (*store)->Remove(gone);
+    ASSERT_TRUE(removed.has_value());
+    EXPECT_EQ(*removed, 5u);
+    EXPECT_EQ((*store)->size(), 295u);
+    auto after = (*store)->Search(queries, 5);
+    ASSERT_TRUE(after.has_value());
+    ASSERT_EQ((*after)[0].size(), 5u);
+    for (const auto& hit : (*after)[0]) EXPECT_EQ(std::count(gone.begin(), gone.end(), hit.document.id), 0) << type;
+    auto filtered = (*store)->Search(queries, 7, {{"group", "a"}});
+    ASSERT_TRUE(filtered.has_value());
+    for (const auto& hits : *filtered) {
+      EXPECT_EQ(hits.size(), 7u);
+      for (const auto& hit : hits) EXPECT_EQ(hit.document.metadata["group"], "a");
+    }
+    // A removed id can come back.
+    std::vector<float> one(base.begin(), base.begin() + kDim);
+    EXPECT_TRUE((*store)->Add({{gone[0], "again", json::object()}}, one).ok());
+  }
+}
+
+TEST(VectorStoreTest, SavesAtomicallyAndLoadsTheSameStore) {
+  TempDir dir;
+  const auto base = Random(200, 7), queries = Random(4, 8);
+  auto store = VectorStore::Create(kDim, *IndexSpec::FromJson({{"type", "IVF"}, {"nlist", 8}, {"nprobe", 8}}, "index"),
+                                   {{"model", {{"path", "models/emb"}}}, {"pooling", "mean"}});
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE((*store)->Add(Docs(200), base).ok());
+  ASSERT_TRUE((*store)->Remove({"doc-3"}).has_value());
+  const auto path = dir.path() / "stores" / "s1";
+  std::filesystem::create_directories(path.parent_path());
+  ASSERT_TRUE((*store)->Save(path).ok());
+  ASSERT_TRUE((*store)->Save(path).ok());  // replaces
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(path.parent_path()), {}), 1);  // no leftovers
+  auto loaded = VectorStore::Load(path);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ((*loaded)->size(), 199u);
+  const json m = (*loaded)->manifest();
+  EXPECT_EQ(m["count"], 199);
+  EXPECT_EQ(m["dimension"], kDim);
+  EXPECT_EQ(m["index"]["type"], "IVF");
+  EXPECT_EQ(m["model"]["path"], "models/emb");
+  auto a = (*store)->Search(queries, 6), b = (*loaded)->Search(queries, 6);
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  for (size_t q = 0; q < 4; ++q) EXPECT_EQ(Ids((*a)[q]), Ids((*b)[q]));
+  // Adding after a load continues the ids.
+  EXPECT_TRUE((*loaded)->Add(Docs(1, 500), Random(1, 9)).ok());
+  EXPECT_EQ((*loaded)->size(), 200u);
+  EXPECT_FALSE(VectorStore::Load(dir.path() / "nothing").has_value());
+}
+
+TEST(VectorStoreTest, BadInputIsAClearError) {
+  auto store = VectorStore::Create(kDim, {});
+  ASSERT_TRUE(store.has_value());
+  EXPECT_EQ((*store)->Add(Docs(2), Random(1, 1)).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*store)->Add(Docs(2), Random(2, 1)).ok());
+  EXPECT_EQ((*store)->Add(Docs(1), Random(1, 1)).code(), StatusCode::kAlreadyExists);
+  EXPECT_FALSE((*store)->Search(std::vector<float>(kDim + 1), 3).has_value());
+  EXPECT_FALSE(VectorStore::Create(0, {}).has_value());
+  EXPECT_EQ(IndexSpec::FromJson({{"type", "LSH"}}, "index").error().field(), "index.type");
+  EXPECT_EQ(IndexSpec::FromJson({{"metric", "cosine"}}, "index").error().field(), "index.metric");
+  EXPECT_EQ(IndexSpec::FromJson({{"type", "IVF"}, {"nlist", 0}}, "index").error().field(), "index.nlist");
+}
+
+}  // namespace
+}  // namespace mlaas::vector
