@@ -121,7 +121,10 @@ json Dataset(const std::vector<std::string>& formats) {
         {"encoding_errors", Enum({"strict", "replace"},
                                  "invalid UTF-8: fail (strict, default) or use U+FFFD")},
         {"columns", {{"type", "array"}, {"items", Str("column name", 256)},
-                     {"description", "read only these columns"}}}}}};
+                     {"description", "read only these columns"}}},
+        {"metadata_columns", {{"type", "array"}, {"items", Str("column name", 256)},
+                              {"description", "vector index: columns kept as metadata (default: all the others)"}}},
+        {"id_column", Str("vector index: column of the document ids (default: the row number)", 256)}}}};
   return Object(
       {{"path", Str("dataset file (CSV, TSV or JSON Lines) or saved vector store")},
        {"storage_type", StorageType({"local", "s3"})},
@@ -144,6 +147,13 @@ json Save(const std::string& format) {
   json props = {{"path", Str("output directory")},
                 {"storage_type", StorageType({"local", "s3"})}};
   if (!format.empty()) props["format"] = Enum({format}, "output format");
+  if (format == "vector_store") {
+    props["index"] = {{"type", {"string", "object"}},
+                      {"description", "Flat (default), IVF or HNSW, or {type, metric: l2|inner_product, nlist, nprobe, "
+                                      "M, efConstruction, efSearch}"}};
+    props["pooling"] = Enum({"mean", "cls"}, "sentence embedding pooling (default mean)");
+    props["normalize"] = {{"type", "boolean"}, {"description", "L2-normalise the embeddings (default true)"}};
+  }
   return Object(props, {"path"});
 }
 

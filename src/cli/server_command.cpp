@@ -18,6 +18,7 @@
 #include "nlp_tasks/tokenizer_task.h"
 #include "predict/nlp_predictor.h"
 #include "serve/deployments.h"
+#include "vector/index_task.h"
 #include "train/train_task.h"
 #include "storage/local_object_store.h"
 #include "tasks/task_manager.h"
@@ -214,6 +215,8 @@ int RunServer(const ServerConfig& c, bool api) {
   manager.Register(train::kTrainNlpModelTask,
                    train::MakeTrainNlpModelHandler(storage, {.scratch = data / "tmp", .checkpoint_root = data / "checkpoints"}),
                    train::MakeTrainNlpModelValidator(storage));
+  manager.Register(vector::kVectorIndexTask, vector::MakeVectorIndexHandler(storage, data / "tmp"),
+                   vector::MakeVectorIndexValidator(storage));
 
   if (!api) {
     if (Status st = manager.Start(); !st.ok()) return Fail(st);

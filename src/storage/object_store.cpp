@@ -1,6 +1,7 @@
 #include "storage/object_store.h"
 
 #include <algorithm>
+#include <fstream>
 #include <system_error>
 
 #include "common/text.h"
@@ -111,6 +112,37 @@ Status ValidateKey(std::string_view key) {
 Status ValidatePrefix(std::string_view prefix) {
   if (prefix.empty()) return Status::Ok();
   return CheckSegments(prefix, "prefix", true);
+}
+
+Status ObjectStore::PutFile(const std::string& key, const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Internal("cannot read " + file.string());
+  MLAAS_ASSIGN_OR_RETURN(auto writer, Create(key));
+  std::string buf(1 << 20, '\0');
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) MLAAS_RETURN_IF_ERROR(writer->Write(std::string_view(buf.data(), static_cast<size_t>(in.gcount()))));
+  }
+  return writer->Commit().status();
+}
+
+Result<std::vector<std::string>> ObjectStore::PutDirectory(const std::string& prefix, const std::filesystem::path& dir,
+                                                           const std::string& last) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.is_regular_file()) names.push_back(e.path().filename().string());
+  }
+  if (ec) return Internal("cannot list " + dir.string() + ": " + ec.message());
+  std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
+    return (a == last) != (b == last) ? b == last : a < b;
+  });
+  std::vector<std::string> keys;
+  for (const auto& n : names) {
+    keys.push_back(prefix + "/" + n);
+    MLAAS_RETURN_IF_ERROR(PutFile(keys.back(), dir / n));
+  }
+  return keys;
 }
 
 }  // namespace mlaas::storage

@@ -107,6 +107,12 @@ class ObjectStore {
   Result<ObjectInfo> PutString(const std::string& key, std::string_view data);
   // ResourceExhausted when the object is larger than `max_bytes`.
   Result<std::string> GetString(const std::string& key, uint64_t max_bytes = 64ull << 20);
+  // Uploads a local file, streamed.
+  Status PutFile(const std::string& key, const std::filesystem::path& file);
+  // Uploads the regular files of a local directory under `prefix`/, `last` (if present) after
+  // all the others, so that a reader who waits for it finds the rest complete. Returns the keys.
+  Result<std::vector<std::string>> PutDirectory(const std::string& prefix, const std::filesystem::path& dir,
+                                                const std::string& last);
 };
 
 // A reader over bytes held in memory (tests, small generated inputs).

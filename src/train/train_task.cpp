@@ -166,35 +166,15 @@ std::string ModelCard(const json& params, const json& result, const std::string&
 }
 
 // Streams a local file into the store.
-Status Upload(const fs::path& file, storage::ObjectStore& store, const std::string& key) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return Internal("cannot read " + file.string());
-  MLAAS_ASSIGN_OR_RETURN(auto writer, store.Create(key));
-  std::string buf(1 << 20, '\0');
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) MLAAS_RETURN_IF_ERROR(writer->Write(std::string_view(buf.data(), static_cast<size_t>(in.gcount()))));
-  }
-  return writer->Commit().status();
-}
-
 // Publishes the model directory: every file but config.json first, config.json last (a
 // directory only looks like a model once it is complete), then stale weight files of another
 // layout are removed.
 Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
+  auto keys = out.store->PutDirectory(out.key, dir, "config.json");
+  if (!keys.has_value()) return keys.error().WithField("model_save.path");
   std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.is_regular_file()) names.push_back(e.path().filename().string());
-  }
-  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
-    return (a == "config.json") != (b == "config.json") ? b == "config.json" : a < b;
-  });
-  json files = json::array();
-  for (const auto& n : names) {
-    const std::string key = out.key + "/" + n;
-    MLAAS_RETURN_IF_ERROR(Upload(dir / n, *out.store, key).WithField("model_save.path"));
-    files.push_back(key);
-  }
+  for (const auto& k : *keys) names.push_back(k.substr(out.key.size() + 1));
+  json files = *keys;
   storage::ListOptions list;
   list.prefix = out.key + "/model";
   auto listed = out.store->List(list);
