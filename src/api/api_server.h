@@ -12,6 +12,7 @@
 #include "metadata/task_store.h"
 #include "predict/nlp_predictor.h"
 #include "serve/deployments.h"
+#include "vector/searcher.h"
 #include "storage/storage_registry.h"
 #include "tasks/task_manager.h"
 
@@ -38,6 +39,8 @@ struct ApiServices {
   predict::NlpPredictor* nlp_predictor = nullptr;
   // Deployments and the Open Inference Protocol v2; null: those routes answer 501.
   serve::DeploymentManager* deployments = nullptr;
+  // Vector-store search; null: that route answers 501.
+  vector::VectorSearcher* vector_searcher = nullptr;
 };
 
 class ApiServer {

@@ -142,6 +142,10 @@ void AddMlRoutes(ServerState& s) {
       {"/api/v1/ml/nlp/predict", [](ServerState& st, const json& body) -> std::optional<Result<json>> {
          if (st.services.nlp_predictor == nullptr) return std::nullopt;
          return st.services.nlp_predictor->Predict(body);
+       }},
+      {"/api/v1/ml/nlp/vector/search", [](ServerState& st, const json& body) -> std::optional<Result<json>> {
+         if (st.services.vector_searcher == nullptr) return std::nullopt;
+         return st.services.vector_searcher->Search(body);
        }}};
 
   for (const auto& r : routes) {

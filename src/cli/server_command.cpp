@@ -19,6 +19,7 @@
 #include "predict/nlp_predictor.h"
 #include "serve/deployments.h"
 #include "vector/index_task.h"
+#include "vector/searcher.h"
 #include "train/train_task.h"
 #include "storage/local_object_store.h"
 #include "tasks/task_manager.h"
@@ -252,7 +253,8 @@ int RunServer(const ServerConfig& c, bool api) {
   serve_options.dtype = c.dtype;
   serve::DeploymentManager deployments(storage, serve_options);
   if (Status st = deployments.Restore(); !st.ok()) return Fail(st);
-  auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor, &deployments});
+  vector::VectorSearcher searcher(storage, data / "tmp");
+  auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor, &deployments, &searcher});
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();
   if (!port.has_value()) return Fail(port.error());

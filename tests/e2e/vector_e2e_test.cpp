@@ -23,10 +23,12 @@ class VectorE2eTest : public ::testing::Test {
     ASSERT_EQ(tok.exit_code, 0) << tok.out;
     dir_->Write("small.json", R"({"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
                                   "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64})");
-    for (const char* objective : {"no-objective", "text-classification"}) {
+    for (const char* objective : {"no-objective", "text-classification", "other"}) {
+      const bool other = std::string(objective) == "other";  // another no-objective model
       std::vector<std::string> args = {"model", "init", "--config", (dir_->path() / "small.json").string(),
-                                       "--objective", objective, "--tokenizer", objects + "/tokenizers/wp",
-                                       "--output", objects + "/models/" + objective, "--seed", "3"};
+                                       "--objective", other ? "no-objective" : objective, "--tokenizer",
+                                       objects + "/tokenizers/wp", "--output", objects + "/models/" + objective,
+                                       "--seed", other ? "4" : "3"};
       if (std::string(objective) == "text-classification") args.insert(args.end(), {"--labels", "a,b"});
       auto r = RunMlaas(args);
       ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -94,6 +96,47 @@ TEST_F(VectorE2eTest, IndexesADatasetIntoAVectorStoreThatLoadsBack) {
       EXPECT_EQ(h.document.page_content, AffiliationCorpus()[std::stoul(h.document.id.substr(3))]);
     }
   }
+}
+
+TEST_F(VectorE2eTest, SearchFindsTheDocumentAQueryRepeats) {
+  auto r = Post(Request("docs.csv", "stores/search", "Flat"));
+  ASSERT_EQ(r.status, 202) << r.text;
+  ASSERT_EQ(WaitForTaskEnd(*client_, r.body["task_id"])["task_status"], "succeeded");
+  auto search = [&](json model, const std::string& store, std::vector<std::string> queries, int top_k) {
+    json body = {{"model", model},
+                 {"dataset", {{"path", store}, {"format", "vector_store"}}},
+                 {"search_input", {{"input_text", queries}, {"top_k", top_k}}}};
+    return CallServer(*client_, "POST", "/api/v1/ml/nlp/vector/search", body.dump());
+  };
+  const json model = {{"path", "models/no-objective"}, {"objective", "no-objective"}};
+  const auto& corpus = AffiliationCorpus();
+  auto found = search(model, "stores/search", {corpus[1], corpus[4]}, 3);
+  ASSERT_EQ(found.status, 200) << found.text;
+  ASSERT_EQ(found.body["results"].size(), 2u);
+  for (size_t q = 0; q < 2; ++q) {
+    const json& hits = found.body["results"][q];
+    ASSERT_EQ(hits.size(), 3u);
+    EXPECT_EQ(hits[0]["page_content"], corpus[q == 0 ? 1 : 4]);
+    EXPECT_NEAR(hits[0]["score"].get<double>(), 0.0, 1e-4);  // the same text: distance 0
+    EXPECT_LE(hits[0]["score"].get<double>(), hits[1]["score"].get<double>());
+    EXPECT_TRUE(hits[0]["metadata"].contains("site"));
+  }
+  auto other = search({{"path", "models/other"}, {"objective", "no-objective"}}, "stores/search", {"x"}, 2);
+  EXPECT_EQ(other.status, 400) << other.text;
+  EXPECT_EQ(other.body["error"]["field"], "model.path");
+  auto not_a_store = search(model, "models/no-objective", {"x"}, 2);
+  EXPECT_EQ(not_a_store.status, 400) << not_a_store.text;
+  EXPECT_EQ(not_a_store.body["error"]["field"], "dataset.path");
+  auto bad_k = search(model, "stores/search", {"x"}, 0);
+  EXPECT_EQ(bad_k.status, 400) << bad_k.text;
+  EXPECT_EQ(bad_k.body["error"]["field"], "search_input.top_k");
+  // A truncated index file is a clear error, and the server keeps serving.
+  const auto index = dir_->path() / "data" / "objects" / "stores" / "broken";
+  std::filesystem::copy(dir_->path() / "data" / "objects" / "stores" / "search", index);
+  std::filesystem::resize_file(index / "index.faiss", 100);
+  auto broken = search(model, "stores/broken", {"x"}, 2);
+  EXPECT_EQ(broken.status, 400) << broken.text;
+  EXPECT_EQ(search(model, "stores/search", {"x"}, 1).status, 200);
 }
 
 TEST_F(VectorE2eTest, BadRequestsNameTheField) {
