@@ -253,6 +253,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
   AddObjectRoutes(*state);
   AddMlRoutes(*state);
   AddServeRoutes(*state);
+  AddVectorRoutes(*state);
 
   State* s = state.get();
   httplib::Server& http = s->http;

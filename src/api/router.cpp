@@ -17,11 +17,15 @@ bool Router::MatchPattern(const std::string& pattern, const std::string& path,
     const std::string& seg = pp[i];
     bool is_param = seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
     if (is_param && seg[seg.size() - 2] == '+') {
-      // Greedy: the rest of the path, at least one non-empty segment.
-      if (i >= sp.size()) return false;
+      // Greedy: every segment up to the literal ones that end the pattern, at least one.
+      const size_t tail = pp.size() - i - 1;
+      if (sp.size() < i + 1 + tail) return false;
+      const size_t end = sp.size() - tail;
       std::string rest;
-      for (size_t j = i; j < sp.size(); ++j) rest += (j > i ? "/" : "") + sp[j];
+      for (size_t j = i; j < end; ++j) rest += (j > i ? "/" : "") + sp[j];
       if (rest.empty()) return false;
+      for (size_t j = 0; j < tail; ++j)
+        if (pp[i + 1 + j] != sp[end + j]) return false;
       params[seg.substr(1, seg.size() - 3)] = rest;
       return true;
     }

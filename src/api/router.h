@@ -33,7 +33,8 @@ struct QueryParam {
 
 struct Route {
   std::string method{};   // GET, POST, PUT, DELETE
-  std::string pattern{};  // "/api/v1/tasks/{id}"; "{key+}" matches the rest of the path
+  std::string pattern{};  // "/api/v1/tasks/{id}"; "{key+}" matches one or more segments (up to
+                          // the literal segments that follow it, if any)
   std::string tag{};      // OpenAPI group
   std::string summary{};
   BodyKind body = BodyKind::kNone;

@@ -117,15 +117,15 @@ void AddMlRoutes(ServerState& s) {
       {"/api/v1/ml/nlp/search", "Semantic search of query texts over a dataset",
        Object({{"tokenizer", schemas::Tokenizer()},
                {"model", schemas::Model(embedding_objectives, false)},
-               {"dataset", schemas::Dataset(tabular)},
-               {"search_input", schemas::TextInput(true)}},
+               {"dataset", schemas::Dataset({"csv", "tsv", "jsonl", "vector_store"})},
+               {"search_input", schemas::SearchInput()}},
               {"model", "dataset", "search_input"}),
        "", "Semantic search"},
       {"/api/v1/ml/nlp/vector/search", "Search a saved vector-store index",
        Object({{"tokenizer", schemas::Tokenizer()},
                {"model", schemas::Model(embedding_objectives, false)},
                {"dataset", schemas::Dataset({"vector_store"})},
-               {"search_input", schemas::TextInput(true)}},
+               {"search_input", schemas::SearchInput()}},
               {"model", "dataset", "search_input"}),
        "", "Vector-store search"},
       {"/api/v1/ml/nlp/vector/index",
@@ -143,9 +143,15 @@ void AddMlRoutes(ServerState& s) {
          if (st.services.nlp_predictor == nullptr) return std::nullopt;
          return st.services.nlp_predictor->Predict(body);
        }},
-      {"/api/v1/ml/nlp/vector/search", [](ServerState& st, const json& body) -> std::optional<Result<json>> {
+      {"/api/v1/ml/nlp/search", [](ServerState& st, const json& body) -> std::optional<Result<json>> {
          if (st.services.vector_searcher == nullptr) return std::nullopt;
          return st.services.vector_searcher->Search(body);
+       }},
+      {"/api/v1/ml/nlp/vector/search", [](ServerState& st, const json& body) -> std::optional<Result<json>> {
+         if (st.services.vector_searcher == nullptr) return std::nullopt;
+         json request = body;
+         request["dataset"]["format"] = "vector_store";  // this route searches saved stores only
+         return st.services.vector_searcher->Search(request);
        }}};
 
   for (const auto& r : routes) {

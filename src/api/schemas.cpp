@@ -165,6 +165,20 @@ json TextInput(bool allow_top_k) {
   return Object(props, {"input_text"});
 }
 
+json SearchInput() {
+  json s = TextInput(true);
+  s["properties"]["top_k"] = Int(1, 1000, "documents per query (default 4)");
+  s["properties"]["filter"] = {{"type", "object"},
+                               {"description", "only documents whose metadata has these values (equality per field)"}};
+  s["properties"]["mode"] = Enum({"dense", "lexical", "hybrid"},
+                                 "ranking: embeddings (default), BM25, or both fused by reciprocal rank");
+  s["properties"]["dense_weight"] = Num(0, 1, "hybrid: weight of the dense ranking in the fusion (default 0.5)");
+  s["properties"]["candidates"] = Int(1, 100000, "hybrid: how deep each ranking goes (default 100)");
+  s["properties"]["pooling"] = Enum({"mean", "cls"}, "plain datasets: sentence embedding pooling (default mean; a saved store uses its own)");
+  s["properties"]["normalize"] = {{"type", "boolean"}, {"description", "plain datasets: L2-normalise embeddings (default true)"}};
+  return s;
+}
+
 json NlpPredictInput() {
   json s = TextInput(true);
   s["properties"]["top_k"] =

@@ -18,6 +18,7 @@ nlohmann::json Dataset(const std::vector<std::string>& formats);
 nlohmann::json Save(const std::string& format = "");  // model_save / vector_store_save
 nlohmann::json TextInput(bool allow_top_k);           // search_input
 nlohmann::json NlpPredictInput();                     // predict_input of NLP predict
+nlohmann::json SearchInput();                         // search_input of the search endpoints
 nlohmann::json ImageInput();
 nlohmann::json TokenizerTrain();
 nlohmann::json Deployment();          // POST /api/v1/deployments

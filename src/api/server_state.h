@@ -32,6 +32,7 @@ void AddTaskRoutes(ServerState& s);
 void AddObjectRoutes(ServerState& s);
 void AddMlRoutes(ServerState& s);
 void AddServeRoutes(ServerState& s);
+void AddVectorRoutes(ServerState& s);
 nlohmann::json BuildOpenApi(const ServerState& s);
 
 // Parses an integer query parameter within [min, max]; InvalidArgument naming it otherwise.

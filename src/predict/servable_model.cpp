@@ -104,6 +104,8 @@ struct ServableModel::Impl {
   int64_t pad_id = 0;
   std::optional<uint32_t> mask_id;
   ModelInfo info;
+  torch::Tensor Forward(const std::vector<const tokenizers::Encoding*>& rows, const OutputOptions& options,
+                        RunStats* stats) const;
 };
 
 ServableModel::ServableModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -212,11 +214,12 @@ Result<std::vector<tokenizers::Encoding>> ServableModel::Encode(const std::vecto
   return encoded;
 }
 
-Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers::Encoding*>& rows,
-                                             const OutputOptions& options, RunStats* stats) const {
-  const Impl& m = *impl_;
-  std::vector<json> predictions(rows.size());
-  if (rows.empty()) return predictions;
+// The inputs of `rows` padded to the longest, through the encoder and the objective's head:
+// probabilities (classification), pooled embeddings (no-objective) or, for fill-mask, one row
+// per [MASK] (row, position, k scores, k token ids). On the CPU, contiguous.
+torch::Tensor ServableModel::Impl::Forward(const std::vector<const tokenizers::Encoding*>& rows,
+                                           const OutputOptions& options, RunStats* stats) const {
+  const Impl& m = *this;
   nn::TransformerModel model = m.model;  // forward is logically const: it changes nothing
   const nn::ModelConfig& c = model->config();
   const int64_t b = static_cast<int64_t>(rows.size());
@@ -227,62 +230,94 @@ Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers:
   }
   const int64_t len = static_cast<int64_t>(longest);
   const int64_t top_k = options.top_k.value_or(5);
+  torch::InferenceMode guard;
+  auto ids = torch::full({b, len}, m.pad_id, torch::kInt64);
+  auto mask = torch::zeros({b, len}, torch::kInt64);
+  auto types = torch::zeros({b, len}, torch::kInt64);
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto mask_a = mask.accessor<int64_t, 2>();
+  auto types_a = types.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < b; ++r) {
+    const auto& e = *rows[static_cast<size_t>(r)];
+    for (size_t t = 0; t < e.size(); ++t) {
+      ids_a[r][t] = e.ids[t];
+      mask_a[r][t] = 1;
+      types_a[r][t] = e.type_ids[t];
+    }
+  }
+  const auto f0 = Clock::now();
+  nn::EncoderInput batch{ids.to(m.device), mask.to(m.device),
+                         c.architecture == nn::Architecture::kBert ? types.to(m.device) : torch::Tensor()};
+  // Classification heads and [CLS] pooling read the first token only.
+  batch.first_token_only = m.objective == Objective::kTextClassification ||
+                           (m.objective == Objective::kNoObjective && options.cls_pooling);
+  nn::EncoderOutput enc = model->encoder->forward(batch);
+  torch::Tensor result;
+  switch (m.objective) {
+    case Objective::kTextClassification: {
+      auto logits = model->head()->Forward(enc).to(torch::kFloat32);
+      if (c.multi_label()) {
+        result = torch::sigmoid(logits);
+      } else if (c.problem_type == "regression") {
+        result = logits;
+      } else {
+        result = torch::softmax(logits, -1);
+      }
+      break;
+    }
+    case Objective::kNoObjective: {
+      result = nn::Pool(enc.last_hidden_state.to(torch::kFloat32), batch.attention_mask,
+                        options.cls_pooling ? nn::Pooling::kCls : nn::Pooling::kMean);
+      if (options.normalize)
+        result = torch::nn::functional::normalize(result, torch::nn::functional::NormalizeFuncOptions().dim(1));
+      break;
+    }
+    case Objective::kMaskedLm: {
+      // Only the masked positions go through the vocabulary projection.
+      auto positions = batch.input_ids.eq(static_cast<int64_t>(*m.mask_id)).nonzero();  // [n, 2]
+      auto hidden = enc.last_hidden_state.index({positions.select(1, 0), positions.select(1, 1)});
+      nn::EncoderOutput masked{hidden.unsqueeze(0), torch::Tensor()};
+      auto probs = torch::softmax(model->head()->Forward(masked).squeeze(0).to(torch::kFloat32), -1);  // [n, vocab]
+      auto k = std::min<int64_t>(top_k, probs.size(1));
+      auto [values, idx] = probs.topk(k, 1);
+      result = torch::cat({positions.to(torch::kFloat64), values.to(torch::kFloat64), idx.to(torch::kFloat64)}, 1);
+      break;
+    }
+  }
+  result = result.to(torch::kCPU).contiguous();
+  if (stats) {
+    stats->forward_ms += Ms(f0, Clock::now());
+    stats->tokens += tokens;
+    stats->padded_tokens += static_cast<size_t>(b * len);
+  }
+  return result;
+}
+
+Result<std::vector<float>> ServableModel::Embed(const std::vector<const tokenizers::Encoding*>& rows,
+                                                const OutputOptions& options, RunStats* stats) const {
+  const Impl& m = *impl_;
+  if (m.objective != Objective::kNoObjective)
+    return InvalidArgument("embeddings need a no-objective (or sentence-embedding) model", "model.objective");
+  if (rows.empty()) return std::vector<float>();
+  try {
+    torch::Tensor result = m.Forward(rows, options, stats);
+    const float* data = result.data_ptr<float>();
+    return std::vector<float>(data, data + result.numel());
+  } catch (const c10::Error& e) {
+    return Internal(std::string("the forward pass failed: ") + e.what_without_backtrace());
+  }
+}
+
+Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers::Encoding*>& rows,
+                                             const OutputOptions& options, RunStats* stats) const {
+  const Impl& m = *impl_;
+  std::vector<json> predictions(rows.size());
+  if (rows.empty()) return predictions;
+  const nn::ModelConfig& c = m.model->config();
+  const int64_t b = static_cast<int64_t>(rows.size());
   try {
     torch::InferenceMode guard;
-    auto ids = torch::full({b, len}, m.pad_id, torch::kInt64);
-    auto mask = torch::zeros({b, len}, torch::kInt64);
-    auto types = torch::zeros({b, len}, torch::kInt64);
-    auto ids_a = ids.accessor<int64_t, 2>();
-    auto mask_a = mask.accessor<int64_t, 2>();
-    auto types_a = types.accessor<int64_t, 2>();
-    for (int64_t r = 0; r < b; ++r) {
-      const auto& e = *rows[static_cast<size_t>(r)];
-      for (size_t t = 0; t < e.size(); ++t) {
-        ids_a[r][t] = e.ids[t];
-        mask_a[r][t] = 1;
-        types_a[r][t] = e.type_ids[t];
-      }
-    }
-    const auto f0 = Clock::now();
-    nn::EncoderInput batch{ids.to(m.device), mask.to(m.device),
-                           c.architecture == nn::Architecture::kBert ? types.to(m.device) : torch::Tensor()};
-    // Classification heads and [CLS] pooling read the first token only.
-    batch.first_token_only = m.objective == Objective::kTextClassification ||
-                             (m.objective == Objective::kNoObjective && options.cls_pooling);
-    nn::EncoderOutput enc = model->encoder->forward(batch);
-    torch::Tensor result;
-    switch (m.objective) {
-      case Objective::kTextClassification: {
-        auto logits = model->head()->Forward(enc).to(torch::kFloat32);
-        if (c.multi_label()) {
-          result = torch::sigmoid(logits);
-        } else if (c.problem_type == "regression") {
-          result = logits;
-        } else {
-          result = torch::softmax(logits, -1);
-        }
-        break;
-      }
-      case Objective::kNoObjective: {
-        result = nn::Pool(enc.last_hidden_state.to(torch::kFloat32), batch.attention_mask,
-                          options.cls_pooling ? nn::Pooling::kCls : nn::Pooling::kMean);
-        if (options.normalize)
-          result = torch::nn::functional::normalize(result, torch::nn::functional::NormalizeFuncOptions().dim(1));
-        break;
-      }
-      case Objective::kMaskedLm: {
-        // Only the masked positions go through the vocabulary projection.
-        auto positions = batch.input_ids.eq(static_cast<int64_t>(*m.mask_id)).nonzero();  // [n, 2]
-        auto hidden = enc.last_hidden_state.index({positions.select(1, 0), positions.select(1, 1)});
-        nn::EncoderOutput masked{hidden.unsqueeze(0), torch::Tensor()};
-        auto probs = torch::softmax(model->head()->Forward(masked).squeeze(0).to(torch::kFloat32), -1);  // [n, vocab]
-        auto k = std::min<int64_t>(top_k, probs.size(1));
-        auto [values, idx] = probs.topk(k, 1);
-        result = torch::cat({positions.to(torch::kFloat64), values.to(torch::kFloat64), idx.to(torch::kFloat64)}, 1);
-        break;
-      }
-    }
-    result = result.to(torch::kCPU).contiguous();
+    torch::Tensor result = m.Forward(rows, options, stats);
     const auto f1 = Clock::now();
 
     if (m.objective == Objective::kTextClassification) {
@@ -331,12 +366,7 @@ Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers:
                                                {"sequence", sequence ? *sequence : std::string()}};
       }
     }
-    if (stats) {
-      stats->forward_ms += Ms(f0, f1);
-      stats->postprocess_ms += Ms(f1, Clock::now());
-      stats->tokens += tokens;
-      stats->padded_tokens += static_cast<size_t>(b * len);
-    }
+    if (stats) stats->postprocess_ms += Ms(f1, Clock::now());
   } catch (const c10::Error& e) {
     return Internal(std::string("the forward pass failed: ") + e.what_without_backtrace());
   }

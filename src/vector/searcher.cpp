@@ -1,10 +1,13 @@
 #include "vector/searcher.h"
 
-#include <map>
+#include <list>
 #include <mutex>
+#include <shared_mutex>
 
+#include "common/text.h"
 #include "predict/model_files.h"
-#include "predict/servable_model.h"
+#include "vector/documents.h"
+#include "vector/embedder.h"
 #include "vector/vector_store.h"
 
 namespace mlaas::vector {
@@ -12,19 +15,213 @@ namespace mlaas::vector {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+namespace {
+
+enum class Mode { kDense, kLexical, kHybrid };
+
+struct SearchInput {
+  std::vector<std::string> texts;
+  size_t k = 4;
+  json filter = json::object();
+  Mode mode = Mode::kDense;
+  HybridOptions hybrid;
+  bool cls_pooling = false;  // plain datasets (a store records its own)
+  bool normalize = true;
+};
+
+Result<SearchInput> ParseSearchInput(const json& in) {
+  const std::string p = "search_input";
+  if (!in.is_object()) return InvalidArgument("search_input must be an object", p);
+  SearchInput s;
+  const auto texts = in.find("input_text");
+  if (texts == in.end() || !texts->is_array() || texts->empty())
+    return InvalidArgument("input_text must hold at least one query", p + ".input_text");
+  for (const auto& t : *texts) {
+    if (!t.is_string() || Trim(t.get<std::string>()).empty())
+      return InvalidArgument("every query must be a non-empty string", p + ".input_text");
+    s.texts.push_back(t.get<std::string>());
+  }
+  if (auto k = in.find("top_k"); k != in.end()) {
+    if (!k->is_number_integer() || k->get<int64_t>() < 1 || k->get<int64_t>() > 1000)
+      return InvalidArgument("top_k must be an integer in 1..1000", p + ".top_k");
+    s.k = k->get<size_t>();
+  }
+  if (auto f = in.find("filter"); f != in.end() && !f->is_null()) {
+    if (!f->is_object()) return InvalidArgument("filter must be an object of metadata values", p + ".filter");
+    for (auto it = f->begin(); it != f->end(); ++it)
+      if (it->is_object() || it->is_array())
+        return InvalidArgument("filter values must be strings, numbers, booleans or null", p + ".filter." + it.key());
+    s.filter = *f;
+  }
+  if (auto m = in.find("mode"); m != in.end()) {
+    if (*m == "dense") {
+      s.mode = Mode::kDense;
+    } else if (*m == "lexical") {
+      s.mode = Mode::kLexical;
+    } else if (*m == "hybrid") {
+      s.mode = Mode::kHybrid;
+    } else {
+      return InvalidArgument("mode must be dense, lexical or hybrid", p + ".mode");
+    }
+  }
+  if (auto w = in.find("dense_weight"); w != in.end()) {
+    if (!w->is_number() || w->get<double>() < 0 || w->get<double>() > 1)
+      return InvalidArgument("dense_weight must be a number in 0..1", p + ".dense_weight");
+    s.hybrid.dense_weight = w->get<float>();
+  }
+  if (auto c = in.find("candidates"); c != in.end()) {
+    if (!c->is_number_integer() || c->get<int64_t>() < 1 || c->get<int64_t>() > 100000)
+      return InvalidArgument("candidates must be an integer in 1..100000", p + ".candidates");
+    s.hybrid.candidates = c->get<size_t>();
+  }
+  if (auto pool = in.find("pooling"); pool != in.end()) {
+    if (*pool != "mean" && *pool != "cls") return InvalidArgument("pooling must be mean or cls", p + ".pooling");
+    s.cls_pooling = *pool == "cls";
+  }
+  if (auto n = in.find("normalize"); n != in.end()) {
+    if (!n->is_boolean()) return InvalidArgument("normalize must be true or false", p + ".normalize");
+    s.normalize = n->get<bool>();
+  }
+  return s;
+}
+
+Status CheckObjective(const json& model_block) {
+  const std::string objective = model_block.value("objective", std::string("no-objective"));
+  if (objective != "no-objective" && objective != "sentence-embedding" && objective != "masked-lm")
+    return InvalidArgument("search embeds with a no-objective, sentence-embedding or masked-lm model (its encoder)",
+                           "model.objective");
+  return Status::Ok();
+}
+
+json HitJson(const Hit& h) {
+  json j = {{"id", h.document.id}, {"page_content", h.document.page_content},
+            {"metadata", h.document.metadata}, {"score", h.score}};
+  if (h.dense_score) j["dense_score"] = *h.dense_score;
+  if (h.lexical_score) j["lexical_score"] = *h.lexical_score;
+  return j;
+}
+
+// A small least-recently-used map.
+template <class V>
+class Lru {
+ public:
+  explicit Lru(size_t capacity) : capacity_(capacity) {}
+  std::optional<V> Get(const std::string& key) {
+    for (auto it = items_.begin(); it != items_.end(); ++it) {
+      if (it->first != key) continue;
+      items_.splice(items_.end(), items_, it);
+      return items_.back().second;
+    }
+    return std::nullopt;
+  }
+  void Put(const std::string& key, V value) {
+    items_.remove_if([&](const auto& kv) { return kv.first == key; });
+    if (items_.size() >= capacity_) items_.pop_front();
+    items_.emplace_back(key, std::move(value));
+  }
+
+ private:
+  size_t capacity_;
+  std::list<std::pair<std::string, V>> items_;
+};
+
+}  // namespace
+
 struct VectorSearcher::Impl {
-  Impl(const storage::StorageRegistry& s, fs::path dir) : storage(s), scratch(std::move(dir)) {}
+  Impl(const storage::StorageRegistry& s, fs::path dir) : storage(s), scratch(std::move(dir)), models(s, scratch) {}
   const storage::StorageRegistry& storage;
   fs::path scratch;
-  std::mutex mu;
-  // Loaded stores and models by their files' fingerprints (a few of each, oldest out).
-  std::map<std::string, std::shared_ptr<VectorStore>> stores;
-  std::map<std::string, std::shared_ptr<const predict::ServableModel>> models;
+  EmbeddingModels models;
+  std::mutex mu;  // the caches
+  Lru<std::shared_ptr<VectorStore>> stores{4};    // saved stores by their files' fingerprint
+  Lru<std::shared_ptr<VectorStore>> datasets{4};  // embedded plain datasets
+  std::mutex build_mu;                            // one dataset embedded at a time
+  std::shared_mutex files_mu;                     // store files: read (shared) vs replaced (unique)
+  std::mutex update_mu;                           // one store update at a time
 
-  template <class T>
-  static void Keep(std::map<std::string, T>& cache, const std::string& key, T value) {
-    if (cache.size() >= 4) cache.erase(cache.begin());
-    cache[key] = std::move(value);
+  struct Located {
+    storage::ObjectRef ref;
+    predict::ModelFiles files;
+  };
+
+  Result<Located> Locate(const json& block, const std::string& field) {
+    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(block, field));
+    if (!ref.store->Stat(ref.key + "/manifest.json").has_value())
+      return InvalidArgument("no vector store at '" + ref.key + "' (manifest.json is missing)", field + ".path");
+    std::shared_lock<std::shared_mutex> lock(files_mu);
+    MLAAS_ASSIGN_OR_RETURN(predict::ModelFiles files, predict::LocalizeDirectory(ref, field + ".path", scratch));
+    return Located{ref, std::move(files)};
+  }
+
+  Result<std::shared_ptr<VectorStore>> OpenStore(const Located& at, const std::string& field, bool fresh) {
+    if (!fresh) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (auto hit = stores.Get(at.files.fingerprint)) return *hit;
+    }
+    std::unique_ptr<VectorStore> loaded;
+    {
+      std::shared_lock<std::shared_mutex> lock(files_mu);
+      auto r = VectorStore::Load(at.files.path);
+      if (!r.has_value()) return InvalidArgument(r.error().message(), field + ".path");
+      loaded = std::move(r).value();
+    }
+    std::shared_ptr<VectorStore> store(std::move(loaded));
+    if (!fresh) {
+      std::lock_guard<std::mutex> lock(mu);
+      stores.Put(at.files.fingerprint, store);
+    }
+    return store;
+  }
+
+  // The model that built `manifest`'s store, checked against the request's (when given).
+  Result<EmbeddingModel> StoreModel(const json& manifest, const json* request) {
+    const json built = manifest.value("model", json::object());
+    json model_block = {{"path", built.value("path", std::string())},
+                        {"storage_type", built.value("storage_type", std::string("local"))}};
+    json tokenizer = manifest.value("tokenizer", json());
+    std::string field = "model.path";
+    if (request != nullptr) {
+      model_block = request->value("model", json::object());
+      MLAAS_RETURN_IF_ERROR(CheckObjective(model_block));
+      if (request->contains("tokenizer")) tokenizer = (*request)["tokenizer"];
+    }
+    auto model = models.Get(model_block, tokenizer);
+    if (!model.has_value()) {
+      if (request != nullptr) return model.error();
+      return FailedPrecondition("the model that built this store ('" + model_block.value("path", std::string()) +
+                                "') cannot be loaded: " + model.error().message());
+    }
+    const std::string fingerprint = built.value("fingerprint", std::string());
+    if (!fingerprint.empty() && fingerprint != model->fingerprint) {
+      if (request == nullptr)
+        return FailedPrecondition("the model at '" + model_block.value("path", std::string()) +
+                                  "' has changed since this store was built: rebuild the index");
+      return InvalidArgument("the vector store was built with the model at '" + built.value("path", std::string()) +
+                                 "'; this model's files differ, so its embeddings would not match",
+                             "model.path");
+    }
+    return model;
+  }
+
+  // Saves `store` back to where `at` points (manifest last) and keeps it as the current one.
+  Status Publish(const Located& at, const std::shared_ptr<VectorStore>& store, const std::string& field) {
+    std::error_code ec;
+    fs::create_directories(scratch, ec);
+    const fs::path local = scratch / ("vector-store-update-" + NewUuid());
+    MLAAS_RETURN_IF_ERROR(store->Save(local));
+    Result<std::vector<std::string>> put = std::vector<std::string>();
+    {
+      std::unique_lock<std::shared_mutex> lock(files_mu);
+      put = at.ref.store->PutDirectory(at.ref.key, local, "manifest.json");
+    }
+    fs::remove_all(local, ec);
+    if (!put.has_value()) return put.error().WithField(field);
+    auto files = Locate({{"path", at.ref.key}, {"storage_type", std::string(at.ref.store->storage_type())}}, "store");
+    if (files.has_value()) {
+      std::lock_guard<std::mutex> lock(mu);
+      stores.Put(files->files.fingerprint, store);
+    }
+    return Status::Ok();
   }
 };
 
@@ -34,88 +231,176 @@ VectorSearcher::~VectorSearcher() = default;
 
 Result<json> VectorSearcher::Search(const json& request) {
   Impl& m = *impl_;
-  const json input = request.value("search_input", json::object());
-  const auto texts = input.value("input_text", std::vector<std::string>{});
-  if (texts.empty()) return InvalidArgument("input_text must hold at least one query", "search_input.input_text");
-  const int64_t top_k = input.value("top_k", int64_t{4});
-  if (top_k < 1) return InvalidArgument("top_k must be at least 1", "search_input.top_k");
-
-  // The store.
-  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef store_ref, m.storage.Resolve(request.value("dataset", json::object()), "dataset"));
-  if (!store_ref.store->Stat(store_ref.key + "/manifest.json").has_value())
-    return InvalidArgument("no vector store at '" + store_ref.key + "' (manifest.json is missing)", "dataset.path");
-  MLAAS_ASSIGN_OR_RETURN(predict::ModelFiles store_files, predict::LocalizeDirectory(store_ref, "dataset.path", m.scratch));
+  MLAAS_ASSIGN_OR_RETURN(SearchInput input, ParseSearchInput(request.value("search_input", json::object())));
+  const json dataset = request.value("dataset", json::object());
   std::shared_ptr<VectorStore> store;
-  {
-    std::lock_guard<std::mutex> lock(m.mu);
-    if (auto it = m.stores.find(store_files.fingerprint); it != m.stores.end()) store = it->second;
-  }
-  if (!store) {
-    auto loaded = VectorStore::Load(store_files.path);
-    if (!loaded.has_value()) return InvalidArgument(loaded.error().message(), "dataset.path");
-    store = std::shared_ptr<VectorStore>(std::move(*loaded));
-    std::lock_guard<std::mutex> lock(m.mu);
-    Impl::Keep(m.stores, store_files.fingerprint, store);
-  }
-  const json manifest = store->manifest();
+  std::optional<EmbeddingModel> model;
+  predict::OutputOptions options;
+  std::string metric = "l2";
 
-  // The model: the one that embedded the documents.
-  const json model_block = request.value("model", json::object());
-  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef model_ref, m.storage.Resolve(model_block, "model"));
-  MLAAS_ASSIGN_OR_RETURN(predict::ModelFiles model_files, predict::LocalizeDirectory(model_ref, "model.path", m.scratch));
-  const std::string built_with = manifest.value("model", json::object()).value("fingerprint", std::string());
-  if (!built_with.empty() && built_with != model_files.fingerprint) {
-    return InvalidArgument("the vector store was built with the model at '" +
-                               manifest["model"].value("path", std::string()) +
-                               "'; this model's files differ, so its embeddings would not match",
-                           "model.path");
-  }
-  std::shared_ptr<const predict::ServableModel> model;
-  {
-    std::lock_guard<std::mutex> lock(m.mu);
-    if (auto it = m.models.find(model_files.fingerprint); it != m.models.end()) model = it->second;
-  }
-  if (!model) {
-    predict::LoadSpec spec;
-    spec.model_dir = model_files.path;
-    spec.objective = "no-objective";
-    spec.source = model_block.value("path", std::string());
-    predict::ModelFiles tokenizer_files;
-    if (request.contains("tokenizer")) {
-      MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef tref, m.storage.Resolve(request["tokenizer"], "tokenizer"));
-      MLAAS_ASSIGN_OR_RETURN(tokenizer_files, predict::LocalizeTokenizer(tref, "tokenizer.path", m.scratch));
-      spec.tokenizer = tokenizer_files.path;
+  if (dataset.value("format", std::string()) == "vector_store") {
+    MLAAS_ASSIGN_OR_RETURN(Impl::Located at, m.Locate(dataset, "dataset"));
+    MLAAS_ASSIGN_OR_RETURN(store, m.OpenStore(at, "dataset", false));
+    const json manifest = store->manifest();
+    metric = manifest.value("metric", metric);
+    options.cls_pooling = manifest.value("pooling", std::string("mean")) == "cls";
+    options.normalize = manifest.value("normalize", true);
+    if (input.mode != Mode::kLexical) {
+      MLAAS_ASSIGN_OR_RETURN(model, m.StoreModel(manifest, &request));
+      if (model->model->info().hidden_size != store->dim())
+        return InvalidArgument("the model makes " + std::to_string(model->model->info().hidden_size) +
+                                   "-dimensional embeddings; the store holds " + std::to_string(store->dim()),
+                               "model.path");
     }
-    MLAAS_ASSIGN_OR_RETURN(model, predict::ServableModel::Load(spec));
-    std::lock_guard<std::mutex> lock(m.mu);
-    Impl::Keep(m.models, model_files.fingerprint, model);
+  } else {
+    // A plain dataset: its documents embedded once per (dataset version, model, columns, pooling).
+    const json model_block = request.value("model", json::object());
+    MLAAS_RETURN_IF_ERROR(CheckObjective(model_block));
+    MLAAS_ASSIGN_OR_RETURN(DocumentColumns columns,
+                           DocumentColumns::FromLoaderKwargs(dataset.value("loader_kwargs", json())));
+    MLAAS_ASSIGN_OR_RETURN(DocumentSource source, CheckDocuments(m.storage, dataset, columns));
+    MLAAS_ASSIGN_OR_RETURN(model, m.models.Get(model_block, request.value("tokenizer", json())));
+    options.cls_pooling = input.cls_pooling;
+    options.normalize = input.normalize;
+    const std::string key = json{source.storage_type, source.key, source.etag,       columns.text,
+                                 columns.id,          columns.metadata, columns.all_metadata, model->fingerprint,
+                                 options.cls_pooling, options.normalize, dataset.value("format", std::string()),
+                                 dataset.value("loader_kwargs", json())}
+                                .dump();
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      if (auto hit = m.datasets.Get(key)) store = *hit;
+    }
+    if (!store) {
+      std::lock_guard<std::mutex> build(m.build_mu);
+      {
+        std::lock_guard<std::mutex> lock(m.mu);
+        if (auto hit = m.datasets.Get(key)) store = *hit;
+      }
+      if (!store) {
+        MLAAS_ASSIGN_OR_RETURN(auto docs, ReadDocuments(m.storage, dataset, columns));
+        std::vector<std::string> texts;
+        texts.reserve(docs.size());
+        for (const auto& d : docs) texts.push_back(d.page_content);
+        MLAAS_ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*model->model, texts, options, "dataset.path"));
+        MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(model->model->info().hidden_size, IndexSpec()));
+        MLAAS_RETURN_IF_ERROR(built->Add(docs, vectors).WithField("dataset.loader_kwargs.id_column"));
+        store = std::shared_ptr<VectorStore>(std::move(built));
+        std::lock_guard<std::mutex> lock(m.mu);
+        m.datasets.Put(key, store);
+      }
+    }
   }
-  if (model->info().hidden_size != store->dim())
-    return InvalidArgument("the model makes " + std::to_string(model->info().hidden_size) +
-                               "-dimensional embeddings; the store holds " + std::to_string(store->dim()),
-                           "model.path");
 
-  // The queries, embedded as the documents were.
-  MLAAS_ASSIGN_OR_RETURN(auto encodings, model->Encode(texts, "search_input.input_text"));
-  std::vector<const tokenizers::Encoding*> rows;
-  for (const auto& e : encodings) rows.push_back(&e);
+  std::vector<float> queries;
+  if (input.mode != Mode::kLexical) {
+    MLAAS_ASSIGN_OR_RETURN(queries, EmbedTexts(*model->model, input.texts, options, "search_input.input_text"));
+  }
+  Result<std::vector<std::vector<Hit>>> hits = std::vector<std::vector<Hit>>();
+  switch (input.mode) {
+    case Mode::kDense: hits = store->Search(queries, input.k, input.filter); break;
+    case Mode::kLexical:
+      hits = store->LexicalSearch(input.texts, input.k, input.filter);
+      metric = "bm25";
+      break;
+    case Mode::kHybrid:
+      hits = store->HybridSearch(queries, input.texts, input.k, input.filter, input.hybrid);
+      metric = "rrf";
+      break;
+  }
+  if (!hits.has_value()) return hits.error();
+  json results = json::array();
+  for (const auto& per_query : *hits) {
+    json list = json::array();
+    for (const auto& h : per_query) list.push_back(HitJson(h));
+    results.push_back(std::move(list));
+  }
+  return json{{"results", std::move(results)}, {"metric", metric}};
+}
+
+Result<json> VectorSearcher::Describe(const json& block) {
+  Impl& m = *impl_;
+  MLAAS_ASSIGN_OR_RETURN(Impl::Located at, m.Locate(block, "store"));
+  MLAAS_ASSIGN_OR_RETURN(auto store, m.OpenStore(at, "store", false));
+  json manifest = store->manifest();
+  manifest["path"] = at.ref.key;
+  manifest["storage_type"] = std::string(at.ref.store->storage_type());
+  return manifest;
+}
+
+Result<json> VectorSearcher::AddDocuments(const json& block, const json& body) {
+  Impl& m = *impl_;
+  const auto list = body.find("documents");
+  if (list == body.end() || !list->is_array() || list->empty())
+    return InvalidArgument("documents must be a non-empty list", "documents");
+  if (list->size() > 100000) return InvalidArgument("at most 100000 documents per request", "documents");
+  std::vector<Document> docs;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& d = (*list)[i];
+    const std::string field = "documents[" + std::to_string(i) + "]";
+    if (!d.is_object()) return InvalidArgument("a document is an object {id?, page_content, metadata?}", field);
+    Document doc;
+    const auto text = d.find("page_content");
+    if (text == d.end() || !text->is_string() || Trim(text->get<std::string>()).empty())
+      return InvalidArgument("page_content must be a non-empty string", field + ".page_content");
+    doc.page_content = text->get<std::string>();
+    if (auto id = d.find("id"); id != d.end() && !id->is_null()) {
+      if (id->is_string() && !id->get<std::string>().empty()) {
+        doc.id = id->get<std::string>();
+      } else if (id->is_number_integer()) {
+        doc.id = std::to_string(id->get<int64_t>());
+      } else {
+        return InvalidArgument("id must be a non-empty string or an integer", field + ".id");
+      }
+    } else {
+      doc.id = NewUuid();
+    }
+    if (auto meta = d.find("metadata"); meta != d.end() && !meta->is_null()) {
+      if (!meta->is_object()) return InvalidArgument("metadata must be an object", field + ".metadata");
+      doc.metadata = *meta;
+    }
+    docs.push_back(std::move(doc));
+  }
+
+  std::lock_guard<std::mutex> update(m.update_mu);
+  MLAAS_ASSIGN_OR_RETURN(Impl::Located at, m.Locate(block, "store"));
+  MLAAS_ASSIGN_OR_RETURN(auto store, m.OpenStore(at, "store", true));
+  const json manifest = store->manifest();
+  MLAAS_ASSIGN_OR_RETURN(EmbeddingModel model, m.StoreModel(manifest, nullptr));
   predict::OutputOptions options;
   options.cls_pooling = manifest.value("pooling", std::string("mean")) == "cls";
   options.normalize = manifest.value("normalize", true);
-  MLAAS_ASSIGN_OR_RETURN(auto embedded, model->Run(rows, options));
-  std::vector<float> queries;
-  for (const auto& e : embedded)
-    for (const auto& x : e["embedding"]) queries.push_back(x.get<float>());
-  MLAAS_ASSIGN_OR_RETURN(auto hits, store->Search(queries, static_cast<size_t>(top_k)));
-  json results = json::array();
-  for (const auto& per_query : hits) {
-    json list = json::array();
-    for (const auto& h : per_query)
-      list.push_back({{"id", h.document.id}, {"page_content", h.document.page_content},
-                      {"metadata", h.document.metadata}, {"score", h.score}});
-    results.push_back(std::move(list));
+  std::vector<std::string> texts;
+  for (const auto& d : docs) texts.push_back(d.page_content);
+  MLAAS_ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*model.model, texts, options, "documents"));
+  MLAAS_RETURN_IF_ERROR(store->Add(docs, vectors));
+  MLAAS_RETURN_IF_ERROR(m.Publish(at, store, "store.path"));
+  json ids = json::array();
+  for (const auto& d : docs) ids.push_back(d.id);
+  return json{{"added", docs.size()}, {"ids", std::move(ids)}, {"count", store->size()}};
+}
+
+Result<json> VectorSearcher::RemoveDocuments(const json& block, const json& body) {
+  Impl& m = *impl_;
+  const auto list = body.find("ids");
+  if (list == body.end() || !list->is_array() || list->empty())
+    return InvalidArgument("ids must be a non-empty list of document ids", "ids");
+  std::vector<std::string> ids;
+  for (const auto& id : *list) {
+    if (id.is_string()) {
+      ids.push_back(id.get<std::string>());
+    } else if (id.is_number_integer()) {
+      ids.push_back(std::to_string(id.get<int64_t>()));
+    } else {
+      return InvalidArgument("ids must be strings or integers", "ids");
+    }
   }
-  return json{{"results", std::move(results)}, {"metric", manifest.value("metric", std::string("l2"))}};
+  std::lock_guard<std::mutex> update(m.update_mu);
+  MLAAS_ASSIGN_OR_RETURN(Impl::Located at, m.Locate(block, "store"));
+  MLAAS_ASSIGN_OR_RETURN(auto store, m.OpenStore(at, "store", true));
+  MLAAS_ASSIGN_OR_RETURN(size_t removed, store->Remove(ids));
+  if (removed > 0) MLAAS_RETURN_IF_ERROR(m.Publish(at, store, "store.path"));
+  return json{{"removed", removed}, {"count", store->size()}};
 }
 
 }  // namespace mlaas::vector

@@ -1,6 +1,8 @@
-// Vector search (POST /api/v1/ml/nlp/vector/search): loads a saved vector store (cached by its
-// files' fingerprint), checks that the request's model is the one that built it, embeds the
-// queries the way the store's documents were embedded and returns the closest documents.
+// Search over documents (POST /api/v1/ml/nlp/search and /api/v1/ml/nlp/vector/search) and
+// updates of saved vector stores (/api/v1/vector-stores/{path}/documents). A saved store is
+// loaded once and kept by its files' fingerprint; the request's model must be the one that
+// built it. A plain dataset is embedded on its first search and kept by (dataset etag, model,
+// columns, pooling). Dense (FAISS), lexical (BM25) or hybrid (reciprocal-rank fusion) ranking.
 // Torch-free header.
 #pragma once
 
@@ -18,11 +20,22 @@ class VectorSearcher {
   VectorSearcher(const storage::StorageRegistry& storage, std::filesystem::path scratch);
   ~VectorSearcher();
 
-  // {"model": {path, objective}, "tokenizer"?, "dataset": {path, format: "vector_store"},
-  //  "search_input": {input_text: [...], top_k?}} -> {"results": [[{id, page_content, metadata,
-  //  score}, ...] per query]} (score: squared L2 distance, lower is closer, unless the store
-  //  was built for inner product). Errors name the field.
+  // {"model": {path, objective}, "tokenizer"?, "dataset": {path, format: "vector_store"} or a
+  //  CSV/TSV/JSONL dataset {path, loader_kwargs: {page_content_column, id_column?,
+  //  metadata_columns?}}, "search_input": {input_text: [...], top_k? (4), filter? {field:
+  //  value}, mode? "dense"|"lexical"|"hybrid", dense_weight? (0.5), candidates? (100),
+  //  pooling?, normalize?}} -> {"results": [[{id, page_content, metadata, score}, ...] per
+  //  query], "metric"}. Dense scores: squared L2 distance (lower is closer) unless the store
+  //  was built for inner product. Errors name the field.
   Result<nlohmann::json> Search(const nlohmann::json& request);
+
+  // The store's manifest. `store` is {path, storage_type?}.
+  Result<nlohmann::json> Describe(const nlohmann::json& store);
+  // {"documents": [{id?, page_content, metadata?}, ...]}: embedded with the store's model and
+  // added; the store is saved back (manifest last). -> {added, ids, count}.
+  Result<nlohmann::json> AddDocuments(const nlohmann::json& store, const nlohmann::json& body);
+  // {"ids": [...]}: removed; the store is saved back. -> {removed, count}.
+  Result<nlohmann::json> RemoveDocuments(const nlohmann::json& store, const nlohmann::json& body);
 
  private:
   struct Impl;

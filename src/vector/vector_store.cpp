@@ -8,13 +8,17 @@
 #include <faiss/index_io.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
 
 #include "common/file_util.h"
 #include "common/text.h"
 #include "common/time_util.h"
+#include "vector/bm25.h"
+#include "vector/flat_scan.h"
 
 namespace mlaas::vector {
 
@@ -98,6 +102,32 @@ struct VectorStore::Impl {
   std::unordered_map<std::string, int64_t> by_id;   // document id -> internal id
   int64_t next_id = 0;
   mutable std::shared_mutex mu;
+  // The lexical index over `docs`, built on first use (under a shared lock of `mu` and
+  // `lexical_mu`) and dropped when documents change (under the unique lock of `mu`).
+  struct Lexical {
+    std::unique_ptr<Bm25Index> index;
+    std::vector<int64_t> ids;  // BM25 document number -> internal id
+  };
+  mutable std::mutex lexical_mu;
+  mutable std::shared_ptr<const Lexical> lexical;
+
+  std::shared_ptr<const Lexical> LexicalIndex() const {
+    std::lock_guard<std::mutex> lock(lexical_mu);
+    if (!lexical) {
+      auto built = std::make_shared<Lexical>();
+      std::vector<std::string_view> texts;
+      texts.reserve(docs.size());
+      std::map<int64_t, const Document*> ordered;
+      for (const auto& [id, d] : docs) ordered[id] = &d;
+      for (const auto& [id, d] : ordered) {
+        built->ids.push_back(id);
+        texts.push_back(d->page_content);
+      }
+      built->index = std::make_unique<Bm25Index>(texts);
+      lexical = std::move(built);
+    }
+    return lexical;
+  }
 
   json Manifest() const {
     json j = manifest;
@@ -129,10 +159,12 @@ Result<std::unique_ptr<VectorStore>> VectorStore::Create(int64_t dim, IndexSpec 
   try {
     faiss::Index* inner = nullptr;
     if (spec.type == "Flat") {
-      inner = new faiss::IndexFlat(dim, metric);
+      inner = new FastFlatIndex(dim, metric);
     } else if (spec.type == "HNSW") {
-      auto* hnsw = new faiss::IndexHNSWFlat(dim, static_cast<int>(spec.hnsw_m), metric);
+      auto* hnsw = new faiss::IndexHNSWFlat(static_cast<int>(dim), static_cast<int>(spec.hnsw_m), metric);
       hnsw->hnsw.efConstruction = static_cast<int>(spec.ef_construction);
+      delete hnsw->storage;
+      hnsw->storage = new FastFlatIndex(dim, metric);  // vectorised distances for the graph
       inner = hnsw;
     } else {
       // Trained (and its nlist capped by the data) on the first Add.
@@ -191,6 +223,7 @@ Status VectorStore::Add(const std::vector<Document>& docs, const std::vector<flo
     m.by_id[docs[i].id] = id;
     m.docs[id] = docs[i];
   }
+  m.lexical.reset();
   return Status::Ok();
 }
 
@@ -206,6 +239,7 @@ Result<size_t> VectorStore::Remove(const std::vector<std::string>& ids) {
     m.by_id.erase(it);
   }
   if (!internal.empty()) {
+    m.lexical.reset();
     // Flat and IVF drop the vectors; HNSW cannot, and its removed ids are skipped at search.
     try {
       faiss::IDSelectorArray selector(internal.size(), internal.data());
@@ -252,7 +286,10 @@ Result<std::vector<std::vector<Hit>>> VectorStore::Search(const std::vector<floa
         if (id < 0) continue;
         auto doc = m.docs.find(id);
         if (doc == m.docs.end() || !Matches(doc->second.metadata, filter)) continue;
-        hits.push_back({doc->second, distances[p * fetch + j]});
+        Hit h;
+        h.document = doc->second;
+        h.score = distances[p * fetch + j];
+        hits.push_back(std::move(h));
       }
       if (hits.size() < k && fetch < total) {
         again.push_back(pending[p]);
@@ -262,6 +299,66 @@ Result<std::vector<std::vector<Hit>>> VectorStore::Search(const std::vector<floa
     }
     pending = std::move(again);
     fetch = std::min(total, fetch * 4);
+  }
+  return out;
+}
+
+Result<std::vector<std::vector<Hit>>> VectorStore::LexicalSearch(const std::vector<std::string>& texts, size_t k,
+                                                                 const json& filter) const {
+  const Impl& m = *impl_;
+  if (!filter.is_object()) return InvalidArgument("filter must be an object of metadata values", "filter");
+  std::shared_lock<std::shared_mutex> lock(m.mu);
+  std::vector<std::vector<Hit>> out(texts.size());
+  if (k == 0 || m.docs.empty()) return out;
+  const auto lexical = m.LexicalIndex();
+  std::function<bool(uint32_t)> keep;
+  if (!filter.empty()) keep = [&](uint32_t doc) { return Matches(m.docs.at(lexical->ids[doc]).metadata, filter); };
+  for (size_t q = 0; q < texts.size(); ++q) {
+    for (const auto& [doc, score] : lexical->index->Search(texts[q], k, keep)) {
+      Hit h;
+      h.document = m.docs.at(lexical->ids[doc]);
+      h.score = score;
+      h.lexical_score = score;
+      out[q].push_back(std::move(h));
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::vector<Hit>>> VectorStore::HybridSearch(const std::vector<float>& queries,
+                                                                const std::vector<std::string>& texts, size_t k,
+                                                                const json& filter, const HybridOptions& options) const {
+  if (queries.size() != texts.size() * static_cast<size_t>(impl_->dim))
+    return InvalidArgument("hybrid search needs one embedding per query text");
+  if (!(options.dense_weight >= 0.0f && options.dense_weight <= 1.0f))
+    return InvalidArgument("the dense weight must be in 0..1", "dense_weight");
+  const size_t depth = std::max(k, options.candidates);
+  MLAAS_ASSIGN_OR_RETURN(auto dense, Search(queries, depth, filter));
+  MLAAS_ASSIGN_OR_RETURN(auto lexical, LexicalSearch(texts, depth, filter));
+  std::vector<std::vector<Hit>> out(texts.size());
+  for (size_t q = 0; q < texts.size(); ++q) {
+    std::unordered_map<std::string, Hit> fused;
+    const auto add = [&](std::vector<Hit>& ranking, float weight, bool is_dense) {
+      for (size_t r = 0; r < ranking.size(); ++r) {
+        Hit& h = ranking[r];
+        auto [it, added] = fused.try_emplace(h.document.id);
+        if (added) {
+          it->second.document = std::move(h.document);
+          it->second.score = 0;
+        }
+        it->second.score += weight / (options.rrf_k + static_cast<float>(r + 1));
+        (is_dense ? it->second.dense_score : it->second.lexical_score) = h.score;
+      }
+    };
+    add(dense[q], options.dense_weight, true);
+    add(lexical[q], 1.0f - options.dense_weight, false);
+    for (auto& [id, h] : fused) out[q].push_back(std::move(h));
+    const auto better = [](const Hit& a, const Hit& b) {
+      return a.score != b.score ? a.score > b.score : a.document.id < b.document.id;
+    };
+    const size_t keep = std::min(k, out[q].size());
+    std::partial_sort(out[q].begin(), out[q].begin() + static_cast<std::ptrdiff_t>(keep), out[q].end(), better);
+    out[q].resize(keep);
   }
   return out;
 }
@@ -326,6 +423,19 @@ Result<std::unique_ptr<VectorStore>> VectorStore::Load(const fs::path& dir) {
       return InvalidArgument("the index at " + dir.string() + " does not match its manifest");
     }
     impl->index.reset(map);
+    // FAISS reads plain flat indexes: give them the vectorised scan again.
+    if (auto* flat = dynamic_cast<faiss::IndexFlat*>(map->index); flat && !dynamic_cast<FastFlatIndex*>(flat)) {
+      auto fast = ToFastFlat(*flat);
+      delete map->index;
+      map->index = fast.release();
+    } else if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(map->index)) {
+      if (auto* storage = dynamic_cast<faiss::IndexFlat*>(hnsw->storage)) {
+        auto fast = ToFastFlat(*storage);
+        if (hnsw->own_fields) delete hnsw->storage;
+        hnsw->storage = fast.release();
+        hnsw->own_fields = true;
+      }
+    }
   } catch (const faiss::FaissException& e) {
     return FaissError("cannot read the index at " + dir.string(), e);
   }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,18 @@ struct Document {
 
 struct Hit {
   Document document;
-  float score = 0;  // L2: squared distance (lower is closer); inner product: higher is closer
+  // Dense: L2 squared distance (lower is closer) or inner product (higher is closer); lexical:
+  // BM25 (higher is better); hybrid: the fused reciprocal-rank score (higher is better).
+  float score = 0;
+  std::optional<float> dense_score, lexical_score;  // hybrid: each ranking's own score, when it found the document
+};
+
+// Hybrid search: the dense and the lexical (BM25) rankings fused by reciprocal rank,
+// score(d) = w / (rrf_k + rank_dense(d)) + (1 - w) / (rrf_k + rank_lexical(d)).
+struct HybridOptions {
+  float dense_weight = 0.5f;  // w, in 0..1
+  size_t candidates = 100;    // how deep each ranking goes (at least k)
+  float rrf_k = 60.0f;
 };
 
 class VectorStore {
@@ -62,6 +74,14 @@ class VectorStore {
   // ({"field": value, ...}) only documents whose metadata has those values.
   Result<std::vector<std::vector<Hit>>> Search(const std::vector<float>& queries, size_t k,
                                                const nlohmann::json& filter = nlohmann::json::object()) const;
+  // BM25 over the documents' page content (the lexical index is built on first use and again
+  // after documents change).
+  Result<std::vector<std::vector<Hit>>> LexicalSearch(const std::vector<std::string>& texts, size_t k,
+                                                      const nlohmann::json& filter = nlohmann::json::object()) const;
+  // Both, fused; queries[i] is the embedding of texts[i].
+  Result<std::vector<std::vector<Hit>>> HybridSearch(const std::vector<float>& queries,
+                                                     const std::vector<std::string>& texts, size_t k,
+                                                     const nlohmann::json& filter, const HybridOptions& options) const;
   // Writes the store to `dir` atomically (replacing what was there).
   Status Save(const std::filesystem::path& dir) const;
 

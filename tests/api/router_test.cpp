@@ -38,6 +38,18 @@ TEST(RouterTest, GreedyParameterTakesTheRestOfThePath) {
   EXPECT_EQ(r.Match("GET", "/api/v1/objects").route, nullptr);
 }
 
+TEST(RouterTest, GreedyParameterStopsBeforeTheLiteralSegmentsAfterIt) {
+  Router r;
+  r.Add({.method = "POST", .pattern = "/api/v1/vector-stores/{path+}/documents"});
+  auto m = r.Match("POST", "/api/v1/vector-stores/stores/debian/v2/documents");
+  ASSERT_NE(m.route, nullptr);
+  EXPECT_EQ(m.path_params["path"], "stores/debian/v2");
+  EXPECT_EQ(r.Match("POST", "/api/v1/vector-stores/s/documents").path_params["path"], "s");
+  EXPECT_EQ(r.Match("POST", "/api/v1/vector-stores/documents").route, nullptr);  // no path
+  EXPECT_EQ(r.Match("POST", "/api/v1/vector-stores/s/docs").route, nullptr);
+  EXPECT_EQ(r.Match("POST", "/api/v1/vector-stores//documents").route, nullptr);
+}
+
 TEST(RouterTest, HeadMatchesGet) {
   Router r = MakeRouter();
   EXPECT_NE(r.Match("HEAD", "/api/v1/tasks").route, nullptr);

@@ -160,6 +160,112 @@ TEST(VectorStoreTest, SavesAtomicallyAndLoadsTheSameStore) {
   EXPECT_FALSE(VectorStore::Load(dir.path() / "nothing").has_value());
 }
 
+TEST(VectorStoreTest, HnswAndFlatSurviveASaveWithTheirResults) {
+  TempDir dir;
+  const auto base = Random(400, 11), queries = Random(3, 12);
+  for (const char* type : {"Flat", "HNSW"}) {
+    IndexSpec spec;
+    spec.type = type;
+    spec.ef_search = 64;
+    auto store = VectorStore::Create(kDim, spec);
+    ASSERT_TRUE(store.has_value());
+    ASSERT_TRUE((*store)->Add(Docs(400), base).ok());
+    ASSERT_TRUE((*store)->Save(dir.path() / type).ok());
+    auto loaded = VectorStore::Load(dir.path() / type);
+    ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+    auto a = (*store)->Search(queries, 5), b = (*loaded)->Search(queries, 5);
+    ASSERT_TRUE(a.has_value() && b.has_value());
+    for (size_t q = 0; q < 3; ++q) {
+      EXPECT_EQ(Ids((*a)[q]), Ids((*b)[q])) << type;
+      EXPECT_FLOAT_EQ((*a)[q][0].score, (*b)[q][0].score) << type;
+    }
+  }
+}
+
+// Documents whose words and vectors point different ways: "alpha" texts sit far from the
+// query vector, "beta" texts close to it.
+struct MixedStore {
+  std::unique_ptr<VectorStore> store;
+  std::vector<float> query;
+};
+
+MixedStore MakeMixedStore() {
+  std::vector<Document> docs;
+  std::vector<float> vectors;
+  for (int i = 0; i < 20; ++i) {
+    const bool alpha = i < 10;
+    docs.push_back({"d" + std::to_string(i), alpha ? "alpha report number " + std::to_string(i) : "beta note",
+                    {{"kind", alpha ? "alpha" : "beta"}}});
+    for (int64_t d = 0; d < kDim; ++d) vectors.push_back(d == 0 ? (alpha ? 10.0f + static_cast<float>(i) : static_cast<float>(i - 10)) : 0.0f);
+  }
+  // d10 (beta, at 0) is the nearest vector to the query; d0 ("alpha report number 0", far) has
+  // the best words for it; d1 is second for both.
+  docs[1].page_content = "alpha report";
+  vectors[1 * kDim] = 0.5f;
+  auto store = VectorStore::Create(kDim, {});
+  EXPECT_TRUE(store.has_value());
+  EXPECT_TRUE((*store)->Add(docs, vectors).ok());
+  return {std::move(store).value(), std::vector<float>(kDim, 0.0f)};
+}
+
+TEST(VectorStoreTest, LexicalAndHybridSearchRankByWordsAndByBoth) {
+  auto s = MakeMixedStore();
+  auto lexical = s.store->LexicalSearch({"alpha report"}, 3);
+  ASSERT_TRUE(lexical.has_value());
+  ASSERT_EQ((*lexical)[0].size(), 3u);
+  EXPECT_EQ((*lexical)[0][0].document.id, "d1");  // the shortest document with both words
+  EXPECT_TRUE((*lexical)[0][0].lexical_score.has_value());
+  auto dense = s.store->Search(s.query, 2);
+  ASSERT_TRUE(dense.has_value());
+  EXPECT_EQ(Ids((*dense)[0]), (std::vector<std::string>{"d10", "d1"}));
+
+  // Equal weights: d1, second in one ranking and first in the other, wins.
+  HybridOptions equal;
+  auto hybrid = s.store->HybridSearch(s.query, {"alpha report"}, 3, json::object(), equal);
+  ASSERT_TRUE(hybrid.has_value()) << hybrid.error().ToString();
+  ASSERT_EQ((*hybrid)[0].size(), 3u);
+  const Hit& top = (*hybrid)[0][0];
+  EXPECT_EQ(top.document.id, "d1");
+  ASSERT_TRUE(top.dense_score.has_value() && top.lexical_score.has_value());
+  EXPECT_NEAR(top.score, 0.5f / 61 + 0.5f / 62, 1e-6);
+  EXPECT_GE((*hybrid)[0][0].score, (*hybrid)[0][1].score);
+  // All the weight on one side reproduces that side's order.
+  HybridOptions dense_only;
+  dense_only.dense_weight = 1.0f;
+  auto d = s.store->HybridSearch(s.query, {"alpha report"}, 2, json::object(), dense_only);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(Ids((*d)[0]), Ids((*dense)[0]));
+  HybridOptions lexical_only;
+  lexical_only.dense_weight = 0.0f;
+  auto l = s.store->HybridSearch(s.query, {"alpha report"}, 1, json::object(), lexical_only);
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ((*l)[0][0].document.id, "d1");
+  // Filters apply to both rankings.
+  auto betas = s.store->HybridSearch(s.query, {"alpha report"}, 3, {{"kind", "beta"}}, equal);
+  ASSERT_TRUE(betas.has_value());
+  for (const auto& h : (*betas)[0]) EXPECT_EQ(h.document.metadata["kind"], "beta");
+  HybridOptions bad;
+  bad.dense_weight = 2.0f;
+  EXPECT_FALSE(s.store->HybridSearch(s.query, {"alpha report"}, 3, json::object(), bad).has_value());
+  EXPECT_FALSE(s.store->HybridSearch(s.query, {"a", "b"}, 3, json::object(), equal).has_value());
+}
+
+TEST(VectorStoreTest, TheLexicalIndexFollowsAddsAndRemovals) {
+  auto s = MakeMixedStore();
+  auto before = s.store->LexicalSearch({"gamma"}, 3);
+  ASSERT_TRUE(before.has_value());
+  EXPECT_TRUE((*before)[0].empty());
+  ASSERT_TRUE(s.store->Add({{"g", "gamma ray burst", {}}}, std::vector<float>(kDim, 3.0f)).ok());
+  auto added = s.store->LexicalSearch({"gamma"}, 3);
+  ASSERT_TRUE(added.has_value());
+  ASSERT_EQ((*added)[0].size(), 1u);
+  EXPECT_EQ((*added)[0][0].document.id, "g");
+  ASSERT_EQ(*s.store->Remove({"g"}), 1u);
+  auto removed = s.store->LexicalSearch({"gamma"}, 3);
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_TRUE((*removed)[0].empty());
+}
+
 TEST(VectorStoreTest, BadInputIsAClearError) {
   auto store = VectorStore::Create(kDim, {});
   ASSERT_TRUE(store.has_value());

@@ -1,0 +1,76 @@
+#include "vector/embedder.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace mlaas::vector {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+EmbeddingModels::EmbeddingModels(const storage::StorageRegistry& storage, fs::path scratch, size_t capacity)
+    : storage_(storage), scratch_(std::move(scratch)), capacity_(std::max<size_t>(1, capacity)) {}
+
+Result<EmbeddingModel> EmbeddingModels::Get(const json& model_block, const json& tokenizer_block) {
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage_.Resolve(model_block, "model"));
+  if (!ref.store->Stat(ref.key + "/config.json").has_value())
+    return InvalidArgument("no model directory (config.json) at '" + ref.key + "'", "model.path");
+  MLAAS_ASSIGN_OR_RETURN(predict::ModelFiles files, predict::LocalizeDirectory(ref, "model.path", scratch_));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
+      if (it->fingerprint != files.fingerprint) continue;
+      EmbeddingModel hit = *it;
+      loaded_.erase(it);
+      loaded_.push_back(hit);
+      return hit;
+    }
+  }
+  predict::LoadSpec spec;
+  spec.model_dir = files.path;
+  spec.objective = "no-objective";
+  spec.source = model_block.value("path", std::string());
+  predict::ModelFiles tokenizer_files;
+  if (!tokenizer_block.is_null()) {
+    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef tref, storage_.Resolve(tokenizer_block, "tokenizer"));
+    MLAAS_ASSIGN_OR_RETURN(tokenizer_files, predict::LocalizeTokenizer(tref, "tokenizer.path", scratch_));
+    spec.tokenizer = tokenizer_files.path;
+  }
+  MLAAS_ASSIGN_OR_RETURN(auto model, predict::ServableModel::Load(spec));
+  EmbeddingModel loaded{std::move(model), files.fingerprint, ref.key, std::string(ref.store->storage_type()),
+                        files.holder};
+  std::lock_guard<std::mutex> lock(mu_);
+  if (loaded_.size() >= capacity_) loaded_.erase(loaded_.begin());
+  loaded_.push_back(loaded);
+  return loaded;
+}
+
+Result<std::vector<float>> EmbedTexts(const predict::ServableModel& model, const std::vector<std::string>& texts,
+                                      const predict::OutputOptions& options, const std::string& field,
+                                      const std::function<Status(size_t, size_t)>& progress, size_t* tokens,
+                                      size_t batch) {
+  MLAAS_ASSIGN_OR_RETURN(auto encodings, model.Encode(texts, field));
+  std::vector<size_t> order(texts.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return encodings[a].size() > encodings[b].size(); });
+  const auto dim = static_cast<size_t>(model.info().hidden_size);
+  std::vector<float> vectors(texts.size() * dim);
+  batch = std::max<size_t>(1, batch);
+  for (size_t start = 0; start < order.size(); start += batch) {
+    const size_t end = std::min(order.size(), start + batch);
+    std::vector<const tokenizers::Encoding*> rows;
+    for (size_t i = start; i < end; ++i) {
+      rows.push_back(&encodings[order[i]]);
+      if (tokens) *tokens += encodings[order[i]].size();
+    }
+    MLAAS_ASSIGN_OR_RETURN(auto out, model.Embed(rows, options));
+    for (size_t i = start; i < end; ++i)
+      std::copy_n(out.begin() + static_cast<std::ptrdiff_t>((i - start) * dim), dim,
+                  vectors.begin() + static_cast<std::ptrdiff_t>(order[i] * dim));
+    if (progress) MLAAS_RETURN_IF_ERROR(progress(end, order.size()));
+  }
+  return vectors;
+}
+
+}  // namespace mlaas::vector
