@@ -22,14 +22,13 @@ int ReportError(const Status& st) {
   return kExitFailed;
 }
 
-namespace {
-
-// Creates a client and runs `fn` with it; failures print and become exit code 1.
 int WithClient(const ClientOptions& o, const std::function<int(ApiClient&)>& fn) {
   auto c = ApiClient::Create(o.server, o.timeout_seconds);
   if (!c.has_value()) return ReportError(c.error());
   return fn(**c);
 }
+
+namespace {
 
 std::string Str(const json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return "-";
@@ -67,6 +66,8 @@ void PrintTaskSummary(const json& t) {
     std::cout << "\n";
   }
 }
+
+}  // namespace
 
 int WaitForTask(ApiClient& c, const std::string& id, int timeout_s, bool as_json) {
   const int64_t deadline = timeout_s > 0 ? NowMs() + int64_t{timeout_s} * 1000 : INT64_MAX;
@@ -110,6 +111,8 @@ int WaitForTask(ApiClient& c, const std::string& id, int timeout_s, bool as_json
   }
   return final_task.value("task_status", "") == "succeeded" ? kExitOk : kExitFailed;
 }
+
+namespace {
 
 void AddTaskCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   auto* tasks = app.add_subcommand("tasks", "Inspect and control tasks on the server");
@@ -661,6 +664,7 @@ void AddClientCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   AddDatasetCommands(app, o, exit_code);
   AddTrainCommand(app, o, exit_code);
   AddServeCommands(app, o, exit_code);
+  AddSearchCommands(app, o, exit_code);
 }
 
 }  // namespace mlaas::cli

@@ -1,6 +1,7 @@
 // Client subcommands that talk to a running server over HTTP:
 // `mlaas tasks list|show|wait|cancel|logs`, `mlaas objects ls|put|get|rm`,
-// `mlaas dataset stats`, `mlaas train`, `mlaas deploy|undeploy|deployments|infer`.
+// `mlaas dataset stats`, `mlaas train`, `mlaas deploy|undeploy|deployments|infer`,
+// `mlaas index|search|vector-store` (search_commands.cpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -9,7 +10,12 @@
 
 #include "common/status.h"
 
-namespace mlaas::cli {
+namespace mlaas {
+namespace client {
+class ApiClient;
+}
+
+namespace cli {
 
 // Exit codes of client commands.
 inline constexpr int kExitOk = 0;
@@ -26,8 +32,17 @@ struct ClientOptions {
 // Prints "error: message (field: f)" to stderr; returns kExitFailed.
 int ReportError(const Status& st);
 
+// Creates a client and runs `fn` with it; failures print and become kExitFailed.
+int WithClient(const ClientOptions& o, const std::function<int(client::ApiClient&)>& fn);
+// Follows task `id` with a progress line until it ends (timeout_s 0: no limit); prints the
+// task (JSON or a summary); kExitOk when it succeeded.
+int WaitForTask(client::ApiClient& c, const std::string& id, int timeout_s, bool as_json);
+
 // Adds the client subcommands to `app`. Each one, when run, stores its exit code in
 // `*exit_code`.
 void AddClientCommands(CLI::App& app, ClientOptions& options, int* exit_code);
 
-}  // namespace mlaas::cli
+void AddSearchCommands(CLI::App& app, ClientOptions& options, int* exit_code);  // search_commands.cpp
+
+}  // namespace cli
+}  // namespace mlaas

@@ -136,7 +136,7 @@ Result<Response> ApiClient::Call(const std::string& method, const std::string& p
     if (method == "GET") return http_->Get(path);
     if (method == "POST") return http_->Post(path, body, content_type);
     if (method == "PUT") return http_->Put(path, body, content_type);
-    if (method == "DELETE") return http_->Delete(path);
+    if (method == "DELETE") return body.empty() ? http_->Delete(path) : http_->Delete(path, body, content_type);
     if (method == "PATCH") return http_->Patch(path, body, content_type);
     if (method == "OPTIONS") return http_->Options(path);
     return std::nullopt;

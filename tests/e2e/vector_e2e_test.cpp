@@ -1,6 +1,8 @@
 // End-to-end: the vector-indexing task through the real server — a dataset's documents
 // embedded by a model made with `mlaas model init`, saved as a vector store that loads back
-// with its documents, metadata and manifest; bad requests refused naming the field.
+// with its documents, metadata and manifest; searched (dense, lexical, hybrid, filtered),
+// updated without a rebuild, and the same over a plain dataset; the CLI drives all of it;
+// bad requests refused naming the field.
 #include <gtest/gtest.h>
 
 #include "e2e/cli_runner.h"
@@ -57,6 +59,20 @@ class VectorE2eTest : public ::testing::Test {
 
   client::Response Post(const json& body) {
     return CallServer(*client_, "POST", "/api/v1/ml/nlp/vector/index", body.dump());
+  }
+
+  // Indexes docs.csv into `save` and waits for it.
+  void Index(const std::string& save) {
+    auto r = Post(Request("docs.csv", save, "Flat"));
+    ASSERT_EQ(r.status, 202) << r.text;
+    ASSERT_EQ(WaitForTaskEnd(*client_, r.body["task_id"])["task_status"], "succeeded");
+  }
+
+  static json Model() { return {{"path", "models/no-objective"}, {"objective", "no-objective"}}; }
+
+  client::Response SearchStore(const std::string& store, json input) {
+    json body = {{"model", Model()}, {"dataset", {{"path", store}, {"format", "vector_store"}}}, {"search_input", input}};
+    return CallServer(*client_, "POST", "/api/v1/ml/nlp/vector/search", body.dump());
   }
 
   static TempDir* dir_;
@@ -137,6 +153,149 @@ TEST_F(VectorE2eTest, SearchFindsTheDocumentAQueryRepeats) {
   auto broken = search(model, "stores/broken", {"x"}, 2);
   EXPECT_EQ(broken.status, 400) << broken.text;
   EXPECT_EQ(search(model, "stores/search", {"x"}, 1).status, 200);
+}
+
+TEST_F(VectorE2eTest, SemanticSearchOverAPlainDatasetFollowsTheDataset) {
+  const auto& corpus = AffiliationCorpus();
+  auto search = [&](json input, json loader = {{"page_content_column", "abstract"}, {"id_column", "id"}}) {
+    json body = {{"model", Model()}, {"dataset", {{"path", "plain.csv"}, {"loader_kwargs", loader}}}, {"search_input", input}};
+    return CallServer(*client_, "POST", "/api/v1/ml/nlp/search", body.dump());
+  };
+  std::string csv = "id,abstract,site\n";
+  for (size_t i = 0; i < corpus.size(); ++i)
+    csv += "p" + std::to_string(i) + ",\"" + corpus[i] + "\"," + (i < 3 ? "lab" : "physics") + "\n";
+  dir_->Write("data/objects/plain.csv", csv);
+  auto first = search({{"input_text", {corpus[2], corpus[5]}}, {"top_k", 2}});
+  ASSERT_EQ(first.status, 200) << first.text;
+  ASSERT_EQ(first.body["results"].size(), 2u);
+  EXPECT_EQ(first.body["results"][0][0]["id"], "p2");
+  EXPECT_NEAR(first.body["results"][0][0]["score"].get<double>(), 0.0, 1e-4);
+  EXPECT_EQ(first.body["results"][1][0]["id"], "p5");
+  EXPECT_EQ(first.body["results"][0][0]["metadata"]["site"], "lab");
+  // Filters, lexical and hybrid ranking over the same (now cached) embeddings.
+  auto lab = search({{"input_text", {corpus[4]}}, {"top_k", 5}, {"filter", {{"site", "lab"}}}});
+  ASSERT_EQ(lab.status, 200) << lab.text;
+  ASSERT_EQ(lab.body["results"][0].size(), 3u);
+  for (const auto& h : lab.body["results"][0]) EXPECT_EQ(h["metadata"]["site"], "lab");
+  auto lexical = search({{"input_text", {"Bari Orabona"}}, {"top_k", 3}, {"mode", "lexical"}});
+  ASSERT_EQ(lexical.status, 200) << lexical.text;
+  EXPECT_EQ(lexical.body["metric"], "bm25");
+  ASSERT_EQ(lexical.body["results"][0].size(), 1u);  // no other document has these words
+  EXPECT_EQ(lexical.body["results"][0][0]["id"], "p1");
+  auto hybrid = search({{"input_text", {corpus[3]}}, {"top_k", 2}, {"mode", "hybrid"}});
+  ASSERT_EQ(hybrid.status, 200) << hybrid.text;
+  EXPECT_EQ(hybrid.body["metric"], "rrf");
+  EXPECT_EQ(hybrid.body["results"][0][0]["id"], "p3");  // first in both rankings
+  EXPECT_TRUE(hybrid.body["results"][0][0].contains("dense_score"));
+  EXPECT_TRUE(hybrid.body["results"][0][0].contains("lexical_score"));
+  // A new version of the dataset is embedded again: its new document is found.
+  dir_->Write("data/objects/plain.csv", csv + "p9,\"a brand new neutrino telescope under the sea\",physics\n");
+  auto updated = search({{"input_text", {"a brand new neutrino telescope under the sea"}}, {"top_k", 1}});
+  ASSERT_EQ(updated.status, 200) << updated.text;
+  EXPECT_EQ(updated.body["results"][0][0]["id"], "p9");
+  // Errors name the field.
+  auto no_column = search({{"input_text", {"x"}}}, {{"page_content_column", "text"}});
+  EXPECT_EQ(no_column.status, 400);
+  EXPECT_EQ(no_column.body["error"]["field"], "dataset.loader_kwargs.page_content_column") << no_column.text;
+  auto bad_mode = search({{"input_text", {"x"}}, {"mode", "fuzzy"}});
+  EXPECT_EQ(bad_mode.status, 400);
+  EXPECT_EQ(bad_mode.body["error"]["field"], "search_input.mode") << bad_mode.text;
+  auto bad_filter = search({{"input_text", {"x"}}, {"filter", {{"site", {1, 2}}}}});
+  EXPECT_EQ(bad_filter.status, 400);
+  EXPECT_EQ(bad_filter.body["error"]["field"], "search_input.filter.site") << bad_filter.text;
+  dir_->Write("data/objects/header_only.csv", "id,abstract\n");
+  json empty = {{"model", Model()},
+                {"dataset", {{"path", "header_only.csv"}, {"loader_kwargs", {{"page_content_column", "abstract"}}}}},
+                {"search_input", {{"input_text", {"x"}}}}};
+  auto none = CallServer(*client_, "POST", "/api/v1/ml/nlp/search", empty.dump());
+  EXPECT_EQ(none.status, 400);
+  EXPECT_EQ(none.body["error"]["field"], "dataset.path") << none.text;
+}
+
+TEST_F(VectorE2eTest, DocumentsAddedAndRemovedChangeResultsWithoutARebuild) {
+  Index("stores/live");
+  const std::string text = "Zeta Institute for quantum optics, Oslo, Norway";
+  const std::string docs = "/api/v1/vector-stores/stores/live/documents";
+  auto added = CallServer(*client_, "POST", docs,
+                          json{{"documents", {{{"id", "new1"}, {"page_content", text}, {"metadata", {{"site", "oslo"}}}},
+                                              {{"page_content", "an unnamed extra document"}}}}}.dump());
+  ASSERT_EQ(added.status, 200) << added.text;
+  EXPECT_EQ(added.body["added"], 2);
+  EXPECT_EQ(added.body["count"], AffiliationCorpus().size() + 2);
+  ASSERT_EQ(added.body["ids"].size(), 2u);
+  EXPECT_EQ(added.body["ids"][0], "new1");
+  auto found = SearchStore("stores/live", {{"input_text", {text}}, {"top_k", 2}});
+  ASSERT_EQ(found.status, 200) << found.text;
+  EXPECT_EQ(found.body["results"][0][0]["id"], "new1");
+  EXPECT_NEAR(found.body["results"][0][0]["score"].get<double>(), 0.0, 1e-4);
+  EXPECT_EQ(found.body["results"][0][0]["metadata"]["site"], "oslo");
+  auto manifest = CallServer(*client_, "GET", "/api/v1/vector-stores/stores/live", "");
+  ASSERT_EQ(manifest.status, 200) << manifest.text;
+  EXPECT_EQ(manifest.body["count"], AffiliationCorpus().size() + 2);
+  EXPECT_EQ(manifest.body["model"]["path"], "models/no-objective");
+  // The saved files hold the update too.
+  auto reloaded = vector::VectorStore::Load(dir_->path() / "data" / "objects" / "stores" / "live");
+  ASSERT_TRUE(reloaded.has_value());
+  EXPECT_EQ((*reloaded)->size(), AffiliationCorpus().size() + 2);
+
+  auto again = CallServer(*client_, "POST", docs, json{{"documents", {{{"id", "new1"}, {"page_content", "x"}}}}}.dump());
+  EXPECT_EQ(again.status, 409) << again.text;
+  auto removed = CallServer(*client_, "DELETE", docs, json{{"ids", {"new1", "never"}}}.dump());
+  ASSERT_EQ(removed.status, 200) << removed.text;
+  EXPECT_EQ(removed.body["removed"], 1);
+  EXPECT_EQ(removed.body["count"], AffiliationCorpus().size() + 1);
+  auto gone = SearchStore("stores/live", {{"input_text", {text}}, {"top_k", 3}});
+  ASSERT_EQ(gone.status, 200) << gone.text;
+  for (const auto& h : gone.body["results"][0]) EXPECT_NE(h["id"], "new1");
+
+  auto not_a_store = CallServer(*client_, "POST", "/api/v1/vector-stores/models/no-objective/documents",
+                                json{{"documents", {{{"page_content", "x"}}}}}.dump());
+  EXPECT_EQ(not_a_store.status, 400) << not_a_store.text;
+  EXPECT_EQ(not_a_store.body["error"]["field"], "store.path");
+  auto no_text = CallServer(*client_, "POST", docs, json{{"documents", {{{"id", "z"}}}}}.dump());
+  EXPECT_EQ(no_text.status, 400) << no_text.text;
+  auto no_ids = CallServer(*client_, "DELETE", docs, json{{"ids", json::array()}}.dump());
+  EXPECT_EQ(no_ids.status, 400) << no_ids.text;
+}
+
+TEST_F(VectorE2eTest, TheCliIndexesSearchesAndUpdatesStores) {
+  const std::string url = server_->url();
+  auto index = RunMlaas({"--server", url, "index", "--model", "models/no-objective", "--dataset", "docs.csv",
+                         "--text-column", "abstract", "--id-column", "id", "--save", "stores/cli", "--index", "HNSW",
+                         "--follow"});
+  ASSERT_EQ(index.exit_code, 0) << index.out;
+  EXPECT_NE(index.out.find("vector store saved to stores/cli"), std::string::npos) << index.out;
+  const auto& corpus = AffiliationCorpus();
+  auto search = RunMlaas({"--server", url, "--json", "search", "--store", "stores/cli", "--model", "models/no-objective",
+                          "-k", "2", corpus[0]});
+  ASSERT_EQ(search.exit_code, 0) << search.out;
+  json out = json::parse(search.out, nullptr, false);
+  ASSERT_TRUE(out.is_object()) << search.out;
+  EXPECT_EQ(out["results"][0][0]["id"], "doc0");
+  auto table = RunMlaas({"--server", url, "search", "--store", "stores/cli", "--model", "models/no-objective",
+                         "--filter", "site=physics", "--mode", "hybrid", corpus[0]});
+  ASSERT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_NE(table.out.find("RANK"), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find("doc0"), std::string::npos) << table.out;  // a lab document, filtered out
+  auto plain = RunMlaas({"--server", url, "--json", "search", "--dataset", "docs.csv", "--text-column", "abstract",
+                         "--id-column", "id", "--model", "models/no-objective", corpus[4]});
+  ASSERT_EQ(plain.exit_code, 0) << plain.out;
+  EXPECT_EQ(json::parse(plain.out)["results"][0][0]["id"], "doc4");
+
+  auto add = RunMlaas({"--server", url, "vector-store", "add", "stores/cli", "--text", "a cli added document"});
+  ASSERT_EQ(add.exit_code, 0) << add.out;
+  EXPECT_NE(add.out.find("added 1 documents"), std::string::npos) << add.out;
+  auto show = RunMlaas({"--server", url, "--json", "vector-store", "show", "stores/cli"});
+  ASSERT_EQ(show.exit_code, 0) << show.out;
+  EXPECT_EQ(json::parse(show.out)["count"], corpus.size() + 1);
+  auto rm = RunMlaas({"--server", url, "vector-store", "rm", "stores/cli", "doc0"});
+  ASSERT_EQ(rm.exit_code, 0) << rm.out;
+  EXPECT_NE(rm.out.find("removed 1 of 1"), std::string::npos) << rm.out;
+  auto bad = RunMlaas({"--server", url, "search", "--store", "stores/cli", "--dataset", "docs.csv", "--model", "m", "q"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  auto missing = RunMlaas({"--server", url, "search", "--store", "stores/none", "--model", "models/no-objective", "q"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.out;
+  EXPECT_NE(missing.out.find("dataset.path"), std::string::npos) << missing.out;
 }
 
 TEST_F(VectorE2eTest, BadRequestsNameTheField) {
