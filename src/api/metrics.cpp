@@ -11,17 +11,6 @@ const std::vector<double>& Metrics::Buckets() {
   return kBuckets;
 }
 
-std::string PromEscape(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
-
 void Metrics::Record(const std::string& method, const std::string& route, int status,
                      double seconds) {
   std::lock_guard lock(mu_);

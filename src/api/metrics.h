@@ -8,6 +8,8 @@
 #include <tuple>
 #include <vector>
 
+#include "common/prometheus.h"
+
 namespace mlaas::api {
 
 class Metrics {
@@ -32,8 +34,5 @@ class Metrics {
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
   std::map<std::pair<std::string, std::string>, Histogram> latency_;
 };
-
-// Escapes a Prometheus label value (backslash, double quote, newline).
-std::string PromEscape(const std::string& value);
 
 }  // namespace mlaas::api

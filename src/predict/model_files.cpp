@@ -125,4 +125,16 @@ Result<std::string> FingerprintDirectory(const fs::path& path, const std::string
   return fp;
 }
 
+Result<ModelFiles> LocalizeDirectory(const storage::StorageRegistry& storage, const nlohmann::json& block,
+                                     const std::string& name, const fs::path& scratch) {
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(block, name));
+  return LocalizeDirectory(ref, name + ".path", scratch);
+}
+
+Result<ModelFiles> LocalizeTokenizer(const storage::StorageRegistry& storage, const nlohmann::json& block,
+                                     const std::string& name, const fs::path& scratch) {
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(block, name));
+  return LocalizeTokenizer(ref, name + ".path", scratch);
+}
+
 }  // namespace mlaas::predict

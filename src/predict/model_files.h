@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/result.h"
@@ -27,6 +28,13 @@ Result<ModelFiles> LocalizeDirectory(const storage::ObjectRef& ref, const std::s
 // A tokenizer: a directory as above, or one file (tokenizer.json, vocab.txt).
 Result<ModelFiles> LocalizeTokenizer(const storage::ObjectRef& ref, const std::string& field,
                                      const std::filesystem::path& scratch);
+
+// The same for a request block ({path, storage_type}) resolved in `storage`: errors name
+// `name` (e.g. "model") or `name`.path.
+Result<ModelFiles> LocalizeDirectory(const storage::StorageRegistry& storage, const nlohmann::json& block,
+                                     const std::string& name, const std::filesystem::path& scratch);
+Result<ModelFiles> LocalizeTokenizer(const storage::StorageRegistry& storage, const nlohmann::json& block,
+                                     const std::string& name, const std::filesystem::path& scratch);
 
 // Fingerprint of a directory (or file) on this machine: names, sizes, modification times.
 Result<std::string> FingerprintDirectory(const std::filesystem::path& path, const std::string& field);

@@ -238,8 +238,7 @@ Result<json> NlpPredictor::Predict(const json& request) {
   std::optional<ModelFiles> model_files, tokenizer_files;
   std::string key = spec.objective + "|" + spec.device;
   if (model_block.contains("path")) {
-    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, impl_->storage.Resolve(model_block, "model"));
-    MLAAS_ASSIGN_OR_RETURN(model_files, LocalizeDirectory(ref, "model.path", impl_->options.scratch));
+    MLAAS_ASSIGN_OR_RETURN(model_files, LocalizeDirectory(impl_->storage, model_block, "model", impl_->options.scratch));
     key += "|model=" + model_files->fingerprint;
     spec.model_dir = model_files->path;
   } else {
@@ -248,8 +247,8 @@ Result<json> NlpPredictor::Predict(const json& request) {
     key += "|scratch=" + model_block.dump();
   }
   if (request.contains("tokenizer")) {
-    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, impl_->storage.Resolve(request["tokenizer"], "tokenizer"));
-    MLAAS_ASSIGN_OR_RETURN(tokenizer_files, LocalizeTokenizer(ref, "tokenizer.path", impl_->options.scratch));
+    MLAAS_ASSIGN_OR_RETURN(tokenizer_files,
+                           LocalizeTokenizer(impl_->storage, request["tokenizer"], "tokenizer", impl_->options.scratch));
     key += "|tokenizer=" + tokenizer_files->fingerprint;
     spec.tokenizer = tokenizer_files->path;
   }

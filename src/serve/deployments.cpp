@@ -236,12 +236,11 @@ struct DeploymentManager::Impl {
     };
     Status st = [&]() -> Status {
       predict::LoadSpec load;
-      MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(v->spec.model, "model"));
-      MLAAS_ASSIGN_OR_RETURN(v->model_files, predict::LocalizeDirectory(ref, "model.path", options.scratch));
+      MLAAS_ASSIGN_OR_RETURN(v->model_files, predict::LocalizeDirectory(storage, v->spec.model, "model", options.scratch));
       load.model_dir = v->model_files.path;
       if (!v->spec.tokenizer.is_null()) {
-        MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef tref, storage.Resolve(v->spec.tokenizer, "tokenizer"));
-        MLAAS_ASSIGN_OR_RETURN(v->tokenizer_files, predict::LocalizeTokenizer(tref, "tokenizer.path", options.scratch));
+        MLAAS_ASSIGN_OR_RETURN(v->tokenizer_files,
+                               predict::LocalizeTokenizer(storage, v->spec.tokenizer, "tokenizer", options.scratch));
         load.tokenizer = v->tokenizer_files.path;
       }
       load.objective = v->spec.objective;

@@ -7,6 +7,8 @@
 #include <functional>
 #include <sstream>
 
+#include "common/prometheus.h"
+
 namespace mlaas::serve {
 
 namespace {
@@ -16,19 +18,6 @@ std::string Num(double v) {
   s.precision(10);
   s << v;
   return s.str();
-}
-
-std::string Escape(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
 }
 
 // Latency buckets from 0.5 ms to 30 s.
@@ -69,7 +58,7 @@ ModelMetrics::ModelMetrics()
 void RenderModelMetrics(std::string& out, const std::vector<LabeledMetrics>& models) {
   if (models.empty()) return;
   auto labels = [](const LabeledMetrics& m) {
-    return "model=\"" + Escape(m.model) + "\",version=\"" + Escape(m.version) + "\"";
+    return "model=\"" + PromEscape(m.model) + "\",version=\"" + PromEscape(m.version) + "\"";
   };
   auto family = [&](const std::string& name, const std::string& type, const std::string& help,
                     const std::function<void(const LabeledMetrics&, const std::string&)>& series) {

@@ -247,13 +247,12 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
     // Model and tokenizer as local files.
     predict::ModelFiles model_files, tokenizer_files;
     if (HasPath(params, "model")) {
-      MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(params["model"], "model"));
-      MLAAS_ASSIGN_OR_RETURN(model_files, predict::LocalizeDirectory(ref, "model.path", options.scratch));
+      MLAAS_ASSIGN_OR_RETURN(model_files, predict::LocalizeDirectory(storage, params["model"], "model", options.scratch));
       in.model_dir = model_files.path;
     }
     if (HasPath(params, "tokenizer")) {
-      MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(params["tokenizer"], "tokenizer"));
-      MLAAS_ASSIGN_OR_RETURN(tokenizer_files, predict::LocalizeTokenizer(ref, "tokenizer.path", options.scratch));
+      MLAAS_ASSIGN_OR_RETURN(tokenizer_files,
+                             predict::LocalizeTokenizer(storage, params["tokenizer"], "tokenizer", options.scratch));
       in.tokenizer = tokenizer_files.path;
     } else {
       in.tokenizer = *in.model_dir;

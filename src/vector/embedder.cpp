@@ -32,8 +32,7 @@ Result<EmbeddingModel> EmbeddingModels::Get(const json& model_block, const json&
   spec.source = model_block.value("path", std::string());
   predict::ModelFiles tokenizer_files;
   if (!tokenizer_block.is_null()) {
-    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef tref, storage_.Resolve(tokenizer_block, "tokenizer"));
-    MLAAS_ASSIGN_OR_RETURN(tokenizer_files, predict::LocalizeTokenizer(tref, "tokenizer.path", scratch_));
+    MLAAS_ASSIGN_OR_RETURN(tokenizer_files, predict::LocalizeTokenizer(storage_, tokenizer_block, "tokenizer", scratch_));
     spec.tokenizer = tokenizer_files.path;
   }
   MLAAS_ASSIGN_OR_RETURN(auto model, predict::ServableModel::Load(spec));
