@@ -21,19 +21,12 @@ using client::ApiClient;
 using client::Response;
 using nlohmann::json;
 
-class ApiE2eTest : public ::testing::Test {
+class ApiE2eTest : public ServerSuite<ApiE2eTest> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(dir_->path() / "data", {"--max-body-bytes", "65536"});
-    Status st = server_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
+    CreateServer({"--max-body-bytes", "65536"});
+    StartServer();
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-  }
-  void SetUp() override { client_ = server_->Client(); }
   void TearDown() override {
     // Whatever the test did, the server must still be alive and answering.
     ASSERT_TRUE(server_->Running()) << server_->Log();
@@ -53,14 +46,8 @@ class ApiE2eTest : public ::testing::Test {
     })) << t.dump();
     return t;
   }
-
-  static TempDir* dir_;
-  static ServerProcess* server_;
-  std::unique_ptr<ApiClient> client_;
 };
 
-TempDir* ApiE2eTest::dir_ = nullptr;
-ServerProcess* ApiE2eTest::server_ = nullptr;
 
 const char* kTrainBody = R"({
   "tokenizer": {"path": "models/tok", "storage_type": "local"},

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "e2e/cli_runner.h"
 #include "common/text.h"
+#include "e2e/fixtures.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::testing {
@@ -13,17 +13,11 @@ namespace {
 
 using nlohmann::json;
 
-class CliE2eTest : public ::testing::Test {
+class CliE2eTest : public ServerSuite<CliE2eTest> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(dir_->path() / "data");
-    Status st = server_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
+    CreateServer();
+    StartServer();
   }
 
   // Runs `mlaas --server URL <args>`; stdin is empty.
@@ -33,13 +27,8 @@ class CliE2eTest : public ::testing::Test {
     all.insert(all.end(), args.begin(), args.end());
     return RunMlaas(all, dir_->path() / "stderr.txt");
   }
-
-  static TempDir* dir_;
-  static ServerProcess* server_;
 };
 
-TempDir* CliE2eTest::dir_ = nullptr;
-ServerProcess* CliE2eTest::server_ = nullptr;
 
 TEST_F(CliE2eTest, ObjectsPutLsGetRm) {
   auto file = dir_->Write("local/aff.csv", "text,label\nBari INFN,BA\nINAF Milano,[NoSite]\n");

@@ -1,5 +1,6 @@
-// Fixtures shared by the end-to-end suites: a small affiliation corpus, a WordPiece tokenizer
-// trained on it with the CLI, and an HTTP call that records transport failures.
+// Fixtures shared by the end-to-end suites: a suite base owning one server, a small
+// affiliation corpus, a WordPiece tokenizer trained on it with the CLI, and an HTTP call that
+// records transport failures.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,9 +9,39 @@
 #include <vector>
 
 #include "e2e/cli_runner.h"
+#include "e2e/server_process.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::testing {
+
+// A suite sharing one server across its tests: a temporary directory, the server process
+// (created by the suite's SetUpTestSuite, which prepares its files and then starts it), a
+// client per test and a check that the server survived each test. Each suite passes itself
+// as `Suite`, so each has its own server.
+template <class Suite>
+class ServerSuite : public ::testing::Test {
+ protected:
+  static void CreateServer(std::vector<std::string> args = {}) {
+    dir_ = new TempDir();
+    server_ = new ServerProcess(dir_->path() / "data", std::move(args));
+  }
+  static void StartServer() {
+    Status st = server_->Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete dir_;
+    server_ = nullptr;
+    dir_ = nullptr;
+  }
+  void SetUp() override { client_ = server_->Client(); }
+  void TearDown() override { ASSERT_TRUE(server_->Running()) << server_->Log(); }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline ServerProcess* server_ = nullptr;
+  std::unique_ptr<client::ApiClient> client_;
+};
 
 inline const std::vector<std::string>& AffiliationCorpus() {
   static const std::vector<std::string> lines = {

@@ -25,11 +25,10 @@ struct ModelCase {
   size_t dim;
 };
 
-class PredictE2eTest : public ::testing::Test {
+class PredictE2eTest : public ServerSuite<PredictE2eTest> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(dir_->path() / "data", {"--threads", "1"});
+    CreateServer({"--threads", "1"});
     dir_->Write("distilbert.json",
                 R"({"model_type": "distilbert", "dim": 64, "n_layers": 2, "n_heads": 4, "hidden_dim": 128})");
     dir_->Write("roberta.json", R"({"model_type": "roberta", "hidden_size": 48, "num_hidden_layers": 2,
@@ -54,15 +53,8 @@ class PredictE2eTest : public ::testing::Test {
       auto r = RunCli(args);
       ASSERT_EQ(r.exit_code, 0) << m.name << ": " << r.out;
     }
-    Status st = server_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
+    StartServer();
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-  }
-  void SetUp() override { client_ = server_->Client(); }
-  void TearDown() override { ASSERT_TRUE(server_->Running()) << server_->Log(); }
 
   static std::vector<ModelCase> Cases() {
     std::vector<ModelCase> out;
@@ -87,13 +79,7 @@ class PredictE2eTest : public ::testing::Test {
     return {{"model", {{"path", "models/" + model}, {"storage_type", "local"}, {"objective", objective}}},
             {"predict_input", input}};
   }
-
-  static TempDir* dir_;
-  static ServerProcess* server_;
-  std::unique_ptr<client::ApiClient> client_;
 };
-TempDir* PredictE2eTest::dir_ = nullptr;
-ServerProcess* PredictE2eTest::server_ = nullptr;
 
 std::string Mask(const std::string& tokenizer) { return tokenizer == "bpe" ? "<mask>" : "[MASK]"; }
 

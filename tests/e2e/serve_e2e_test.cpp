@@ -46,11 +46,10 @@ json InferBody(const std::vector<std::string>& texts) {
   return {{"inputs", json::array({{{"name", "text"}, {"datatype", "BYTES"}, {"shape", {texts.size()}}, {"data", texts}}})}};
 }
 
-class ServeE2eTest : public ::testing::Test {
+class ServeE2eTest : public ServerSuite<ServeE2eTest> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(dir_->path() / "data", {"--threads", "2"});
+    CreateServer({"--threads", "2"});
     dir_->Write("small.json", R"({"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
                                   "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64})");
     const std::string objects = (dir_->path() / "data" / "objects").string();
@@ -72,15 +71,8 @@ class ServeE2eTest : public ::testing::Test {
     // A model whose weights are not a safetensors file: it fails to load.
     std::filesystem::copy(objects + "/models/v1", objects + "/models/broken");
     dir_->Write("data/objects/models/broken/model.safetensors", "this is not a safetensors file");
-    Status st = server_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
+    StartServer();
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-  }
-  void SetUp() override { client_ = server_->Client(); }
-  void TearDown() override { ASSERT_TRUE(server_->Running()) << server_->Log(); }
 
   client::Response Call(const std::string& method, const std::string& path, const json& body = json()) {
     return CallServer(*client_, method, path, body.is_null() ? "" : body.dump());
@@ -114,13 +106,7 @@ class ServeE2eTest : public ::testing::Test {
       if (o["name"] == "score") return o["data"];
     return json();
   }
-
-  static TempDir* dir_;
-  static ServerProcess* server_;
-  std::unique_ptr<client::ApiClient> client_;
 };
-TempDir* ServeE2eTest::dir_ = nullptr;
-ServerProcess* ServeE2eTest::server_ = nullptr;
 
 TEST_F(ServeE2eTest, DeploysAndAnswersTheOpenInferenceProtocol) {
   json view = Deploy({{"name", "clf"}, {"model", {{"path", "models/v1"}, {"objective", "text-classification"}}}});

@@ -15,11 +15,10 @@ namespace {
 
 using nlohmann::json;
 
-class VectorE2eTest : public ::testing::Test {
+class VectorE2eTest : public ServerSuite<VectorE2eTest> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    server_ = new ServerProcess(dir_->path() / "data", {"--threads", "1"});
+    CreateServer({"--threads", "1"});
     const std::string objects = (dir_->path() / "data" / "objects").string();
     auto tok = TrainWordPieceTokenizer(*dir_, objects + "/tokenizers/wp");
     ASSERT_EQ(tok.exit_code, 0) << tok.out;
@@ -41,15 +40,8 @@ class VectorE2eTest : public ::testing::Test {
     dir_->Write("data/objects/docs.csv", csv);
     dir_->Write("data/objects/empty.csv", "id,abstract,site\n");
     dir_->Write("data/objects/dup.csv", "id,abstract\nx,one text\nx,another text\n");
-    Status st = server_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
+    StartServer();
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete dir_;
-  }
-  void SetUp() override { client_ = server_->Client(); }
-  void TearDown() override { ASSERT_TRUE(server_->Running()) << server_->Log(); }
 
   static json Request(const std::string& dataset, const std::string& save, json index = "Flat") {
     return {{"model", {{"path", "models/no-objective"}, {"objective", "no-objective"}}},
@@ -74,13 +66,7 @@ class VectorE2eTest : public ::testing::Test {
     json body = {{"model", Model()}, {"dataset", {{"path", store}, {"format", "vector_store"}}}, {"search_input", input}};
     return CallServer(*client_, "POST", "/api/v1/ml/nlp/vector/search", body.dump());
   }
-
-  static TempDir* dir_;
-  static ServerProcess* server_;
-  std::unique_ptr<client::ApiClient> client_;
 };
-TempDir* VectorE2eTest::dir_ = nullptr;
-ServerProcess* VectorE2eTest::server_ = nullptr;
 
 TEST_F(VectorE2eTest, IndexesADatasetIntoAVectorStoreThatLoadsBack) {
   for (const char* type : {"Flat", "HNSW"}) {
