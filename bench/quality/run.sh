@@ -8,7 +8,8 @@
 #   search    query -> package search (debian_search_*): masked-LM pre-training on debian_mlm_train,
 #             then sentence-embedding training on the train split's (query, package description)
 #             pairs; the corpus indexed with `mlaas index`; test queries searched dense, lexical
-#             (BM25) and hybrid (its dense weight chosen on the valid split); recall@1/@10, MRR@10.
+#             (BM25) and hybrid (reciprocal-rank and linear fusion, their dense weights chosen on
+#             the valid split); recall@1/@10, MRR@10.
 # Everything goes through the real server (`mlaas serve`) and the CLI (`mlaas train --follow`,
 # `mlaas predict`), as a user would run it. Figures go to docs/benchmarks.md by hand.
 #
@@ -152,12 +153,17 @@ PY
   $py -c 'import json,sys; t=json.load(open(sys.argv[1])); print("  indexed", t["documents"], "documents,", round(t["docs_per_second"]), "docs/s")' "$WORK/index.json"
   echo "  ($((SECONDS - t0)) s)"
   eval_split() { $py "$here/search_eval.py" "$url" "$objects/datasets/debian_search_queries.csv" "$@"; }
-  echo "valid split: the hybrid's dense weight"
-  eval_split valid stores/debian models/search_emb sentence-embedding dense lexical hybrid:0.3 hybrid:0.5 hybrid:0.7 \
+  echo "valid split: the hybrids' dense weights"
+  eval_split valid stores/debian models/search_emb sentence-embedding dense lexical \
+    hybrid:0.1 hybrid:0.2 hybrid:0.3 hybrid:0.5 linear:0.1 linear:0.2 linear:0.3 linear:0.4 linear:0.5 \
     | tee "$WORK/search_valid.jsonl"
-  weight=$($py -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1]) if "hybrid" in l]
-print(max(rows, key=lambda r: r["mrr@10"])["dense_weight"])' "$WORK/search_valid.jsonl")
-  echo "test split (3,501 queries against all 37,026 documents), hybrid dense weight $weight:"
-  eval_split test stores/debian models/search_emb sentence-embedding dense lexical "hybrid:$weight"
+  best() {  # best MODE: its dense weight with the best valid MRR@10
+    $py -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; rows=[r for r in rows if r["mode"]==sys.argv[2]]
+print(max(rows, key=lambda r: r["mrr@10"])["dense_weight"])' "$WORK/search_valid.jsonl" "$1"
+  }
+  rrf=$(best hybrid)
+  linear=$(best linear)
+  echo "test split (3,501 queries against all 37,026 documents); dense weights from valid: rrf $rrf, linear $linear"
+  eval_split test stores/debian models/search_emb sentence-embedding dense lexical "hybrid:$rrf" "linear:$linear"
   echo "floors (data README, test split): BM25 recall@1 0.5738, recall@10 0.8032; TF-IDF 0.4742 / 0.7549"
 fi

@@ -2,7 +2,8 @@
 """Query -> package search quality through the running server: sends the queries of one split
 of debian_search_queries.csv to POST /api/v1/ml/nlp/vector/search (top 10, in batches) in the
 given modes and prints recall@1, recall@10 and MRR@10 per mode, one JSON line each.
-Usage: search_eval.py URL QUERIES.csv SPLIT STORE MODEL OBJECTIVE MODE[:DENSE_WEIGHT]..."""
+Usage: search_eval.py URL QUERIES.csv SPLIT STORE MODEL OBJECTIVE MODE[:DENSE_WEIGHT]...
+MODE: dense, lexical, hybrid (reciprocal-rank fusion) or linear (hybrid, linear fusion)."""
 import csv
 import json
 import sys
@@ -14,7 +15,9 @@ rows = [r for r in csv.DictReader(open(queries_csv, encoding="utf-8")) if r["spl
 
 
 def search(texts, mode, weight):
-    inp = {"input_text": texts, "top_k": 10, "mode": mode}
+    inp = {"input_text": texts, "top_k": 10, "mode": "hybrid" if mode == "linear" else mode}
+    if mode == "linear":
+        inp["fusion"] = "linear"
     if weight is not None:
         inp["dense_weight"] = weight
     body = {"model": {"path": model, "objective": objective},

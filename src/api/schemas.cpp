@@ -174,6 +174,8 @@ json SearchInput() {
                                  "ranking: embeddings (default), BM25, or both fused by reciprocal rank");
   s["properties"]["dense_weight"] = Num(0, 1, "hybrid: weight of the dense ranking in the fusion (default 0.5)");
   s["properties"]["candidates"] = Int(1, 100000, "hybrid: how deep each ranking goes (default 100)");
+  s["properties"]["fusion"] = Enum({"rrf", "linear"},
+                                   "hybrid: reciprocal-rank fusion (default) or a weighted sum of each ranking's scores scaled to 0..1");
   s["properties"]["pooling"] = Enum({"mean", "cls"}, "plain datasets: sentence embedding pooling (default mean; a saved store uses its own)");
   s["properties"]["normalize"] = {{"type", "boolean"}, {"description", "plain datasets: L2-normalise embeddings (default true)"}};
   return s;

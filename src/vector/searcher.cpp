@@ -74,6 +74,15 @@ Result<SearchInput> ParseSearchInput(const json& in) {
       return InvalidArgument("candidates must be an integer in 1..100000", p + ".candidates");
     s.hybrid.candidates = c->get<size_t>();
   }
+  if (auto f = in.find("fusion"); f != in.end()) {
+    if (*f == "rrf") {
+      s.hybrid.fusion = Fusion::kRrf;
+    } else if (*f == "linear") {
+      s.hybrid.fusion = Fusion::kLinear;
+    } else {
+      return InvalidArgument("fusion must be rrf or linear", p + ".fusion");
+    }
+  }
   if (auto pool = in.find("pooling"); pool != in.end()) {
     if (*pool != "mean" && *pool != "cls") return InvalidArgument("pooling must be mean or cls", p + ".pooling");
     s.cls_pooling = *pool == "cls";
@@ -305,7 +314,7 @@ Result<json> VectorSearcher::Search(const json& request) {
       break;
     case Mode::kHybrid:
       hits = store->HybridSearch(queries, input.texts, input.k, input.filter, input.hybrid);
-      metric = "rrf";
+      metric = input.hybrid.fusion == Fusion::kRrf ? "rrf" : "linear";
       break;
   }
   if (!hits.has_value()) return hits.error();

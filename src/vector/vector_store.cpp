@@ -338,7 +338,16 @@ Result<std::vector<std::vector<Hit>>> VectorStore::HybridSearch(const std::vecto
   std::vector<std::vector<Hit>> out(texts.size());
   for (size_t q = 0; q < texts.size(); ++q) {
     std::unordered_map<std::string, Hit> fused;
+    const bool lower_is_closer = impl_->spec.metric == Metric::kL2;
     const auto add = [&](std::vector<Hit>& ranking, float weight, bool is_dense) {
+      // Linear fusion: each ranking's scores mapped to 0..1 over its candidates (higher is better).
+      float lo = 0, hi = 0;
+      const auto similarity = [&](float score) { return is_dense && lower_is_closer ? -score : score; };
+      for (size_t r = 0; r < ranking.size(); ++r) {
+        const float v = similarity(ranking[r].score);
+        lo = r == 0 ? v : std::min(lo, v);
+        hi = r == 0 ? v : std::max(hi, v);
+      }
       for (size_t r = 0; r < ranking.size(); ++r) {
         Hit& h = ranking[r];
         auto [it, added] = fused.try_emplace(h.document.id);
@@ -346,7 +355,11 @@ Result<std::vector<std::vector<Hit>>> VectorStore::HybridSearch(const std::vecto
           it->second.document = std::move(h.document);
           it->second.score = 0;
         }
-        it->second.score += weight / (options.rrf_k + static_cast<float>(r + 1));
+        if (options.fusion == Fusion::kLinear) {
+          it->second.score += weight * (hi > lo ? (similarity(h.score) - lo) / (hi - lo) : 1.0f);
+        } else {
+          it->second.score += weight / (options.rrf_k + static_cast<float>(r + 1));
+        }
         (is_dense ? it->second.dense_score : it->second.lexical_score) = h.score;
       }
     };

@@ -48,12 +48,16 @@ struct Hit {
   std::optional<float> dense_score, lexical_score;  // hybrid: each ranking's own score, when it found the document
 };
 
-// Hybrid search: the dense and the lexical (BM25) rankings fused by reciprocal rank,
-// score(d) = w / (rrf_k + rank_dense(d)) + (1 - w) / (rrf_k + rank_lexical(d)).
+// Hybrid search: the dense and the lexical (BM25) rankings, each `candidates` deep, fused
+//  - by reciprocal rank (kRrf): score(d) = w / (rrf_k + rank_dense(d)) + (1 - w) / (rrf_k + rank_lexical(d));
+//  - or linearly (kLinear): score(d) = w * dense(d) + (1 - w) * lexical(d), each ranking's scores
+//    mapped to 0..1 over its candidates (similarity for dense), 0 where it did not find d.
+enum class Fusion { kRrf, kLinear };
 struct HybridOptions {
   float dense_weight = 0.5f;  // w, in 0..1
   size_t candidates = 100;    // how deep each ranking goes (at least k)
   float rrf_k = 60.0f;
+  Fusion fusion = Fusion::kRrf;
 };
 
 class VectorStore {

@@ -240,6 +240,21 @@ TEST(VectorStoreTest, LexicalAndHybridSearchRankByWordsAndByBoth) {
   auto l = s.store->HybridSearch(s.query, {"alpha report"}, 1, json::object(), lexical_only);
   ASSERT_TRUE(l.has_value());
   EXPECT_EQ((*l)[0][0].document.id, "d1");
+  // Linear fusion: d1 is best in words (1.0) and nearly best in distance (0.9993 of the span
+  // from the farthest candidate to d10, the nearest vector, which has no query word); with all
+  // the weight on the dense side d10 wins.
+  HybridOptions linear;
+  linear.fusion = Fusion::kLinear;
+  auto lin = s.store->HybridSearch(s.query, {"alpha report"}, 3, json::object(), linear);
+  ASSERT_TRUE(lin.has_value());
+  EXPECT_EQ((*lin)[0][0].document.id, "d1");
+  EXPECT_GT((*lin)[0][0].score, 0.5f);
+  EXPECT_LE((*lin)[0][0].score, 1.0f);
+  linear.dense_weight = 1.0f;
+  auto lin_dense = s.store->HybridSearch(s.query, {"alpha report"}, 1, json::object(), linear);
+  ASSERT_TRUE(lin_dense.has_value());
+  EXPECT_EQ((*lin_dense)[0][0].document.id, "d10");
+  EXPECT_FALSE((*lin_dense)[0][0].lexical_score.has_value());
   // Filters apply to both rankings.
   auto betas = s.store->HybridSearch(s.query, {"alpha report"}, 3, {{"kind", "beta"}}, equal);
   ASSERT_TRUE(betas.has_value());
