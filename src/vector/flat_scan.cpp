@@ -137,6 +137,7 @@ class TopK {
   TopK(size_t k, bool larger_is_better) : k_(k), larger_(larger_is_better) { heap_.reserve(k); }
   // Whether a candidate with value v would be kept.
   bool Admits(float v) const {
+    if (k_ == 0) return false;
     if (heap_.size() < k_) return true;
     return larger_ ? v > heap_.front().first : v < heap_.front().first;
   }

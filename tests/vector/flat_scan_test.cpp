@@ -66,6 +66,10 @@ TEST(FlatScanTest, FewerVectorsThanKArePaddedLikeFaiss) {
   EXPECT_TRUE(std::isinf(dist[4]) && dist[4] > 0);
   EXPECT_LE(dist[0], dist[1]);
   EXPECT_LE(dist[1], dist[2]);
+  FlatSearch(base.data(), 3, d, faiss::METRIC_L2, query.data(), 1, 0, dist.data(), labels.data());  // k 0: nothing
+  FlatSearch(base.data(), 0, d, faiss::METRIC_INNER_PRODUCT, query.data(), 1, 2, dist.data(), labels.data());
+  EXPECT_EQ(labels[0], -1);
+  EXPECT_TRUE(std::isinf(dist[0]) && dist[0] < 0);
 }
 
 TEST(FlatScanTest, HnswComputerMatchesTheKernelsAndSurvivesTheTrip) {
