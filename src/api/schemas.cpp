@@ -115,6 +115,7 @@ json Dataset(const std::vector<std::string>& formats) {
         {"label_column", Str("column holding the label", 256)},
         {"anchor_column", Str("sentence-embedding: column of the anchor texts (default anchor)", 256)},
         {"positive_column", Str("sentence-embedding: column of their positives (default positive)", 256)},
+        {"negative_column", Str("sentence-embedding: optional column of hard negatives (a text each anchor must not match)", 256)},
         {"delimiter", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1},
                        {"description", "CSV field delimiter (default ,)"}}},
         {"header", {{"type", "boolean"}, {"description", "CSV has a header row (default true)"}}},

@@ -30,6 +30,7 @@ Result<std::vector<TextExample>> ReadExamples(dataset::RecordReader& reader, con
       if (ncols > 2) e.pair = value(2);
     } else if (pairs) {
       e.pair = value(1);
+      if (ncols > 2) e.negative = value(2);
     }
     const bool empty = e.text.empty() || (classification && e.label.empty()) || (pairs && e.pair.empty());
     if (empty) {
@@ -184,12 +185,14 @@ Result<std::vector<TokenizedExample>> Tokenize(const std::vector<TextExample>& e
         inputs.push_back({e.text, std::nullopt});
       }
       if (embedding) inputs.push_back({e.pair, std::nullopt});
+      if (embedding && !e.negative.empty()) inputs.push_back({e.negative, std::nullopt});
     }
     MLAAS_ASSIGN_OR_RETURN(auto encs, tokenizer.EncodeBatch(inputs, true, 0));
     for (size_t i = begin, k = 0; i < end; ++i) {
       TokenizedExample& t = out[i];
       compact(encs[k++], t);
       if (embedding) t.ids2.assign(encs[k].ids.begin(), encs[k].ids.end()), ++k;
+      if (embedding && !examples[i].negative.empty()) t.ids3.assign(encs[k].ids.begin(), encs[k].ids.end()), ++k;
       if (!label_ids.empty()) {
         auto it = label_ids.find(examples[i].label);
         if (it == label_ids.end()) {

@@ -18,11 +18,13 @@
 
 namespace mlaas::train {
 
-// One row: text (or anchor), pair (second text or positive; may be empty) and label name.
+// One row: text (or anchor), pair (second text or positive; may be empty), label name and,
+// for sentence embeddings, an optional hard negative.
 struct TextExample {
   std::string text;
   std::string pair;
   std::string label;
+  std::string negative = {};
 };
 
 struct ReadStats {
@@ -56,8 +58,9 @@ struct TokenizedExample {
   std::vector<uint8_t> type_ids;
   std::vector<uint8_t> flags;
   std::vector<int32_t> ids2;  // sentence-embedding: the positive's ids
+  std::vector<int32_t> ids3;  // sentence-embedding: the hard negative's ids (empty: none)
   int64_t label = -1;         // class id (classification)
-  size_t length() const { return std::max(ids.size(), ids2.size()); }
+  size_t length() const { return std::max({ids.size(), ids2.size(), ids3.size()}); }
 };
 
 // Tokenizes with truncation to `max_length` (the tokenizer's truncation is replaced).

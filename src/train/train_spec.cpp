@@ -186,6 +186,7 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_RETURN_IF_ERROR(String(lk, "label_column", lf, spec.label_column));
   MLAAS_RETURN_IF_ERROR(String(lk, "anchor_column", lf, spec.anchor_column));
   MLAAS_RETURN_IF_ERROR(String(lk, "positive_column", lf, spec.positive_column));
+  MLAAS_RETURN_IF_ERROR(String(lk, "negative_column", lf, spec.negative_column));
   MLAAS_ASSIGN_OR_RETURN(json aug, Block(ds, "augment", "dataset.augment"));
   MLAAS_ASSIGN_OR_RETURN(json typos, Block(aug, "typos", "dataset.augment.typos"));
   MLAAS_RETURN_IF_ERROR(Integer(typos, "copies", "dataset.augment.typos", 0, 1000, spec.typos.copies));
@@ -202,7 +203,9 @@ std::vector<std::string> Columns(const TrainSpec& spec) {
       if (spec.text_pair_column.empty()) return {spec.text_column, spec.label_column};
       return {spec.text_column, spec.label_column, spec.text_pair_column};
     case TrainObjective::kMaskedLm: return {spec.text_column};
-    case TrainObjective::kSentenceEmbedding: return {spec.anchor_column, spec.positive_column};
+    case TrainObjective::kSentenceEmbedding:
+      if (spec.negative_column.empty()) return {spec.anchor_column, spec.positive_column};
+      return {spec.anchor_column, spec.positive_column, spec.negative_column};
   }
   return {};
 }
@@ -213,7 +216,8 @@ std::string ColumnField(const TrainSpec& spec, size_t i) {
     case TrainObjective::kTextClassification:
       return f + (i == 0 ? "text_column" : i == 1 ? "label_column" : "text_pair_column");
     case TrainObjective::kMaskedLm: return f + "page_content_column";
-    case TrainObjective::kSentenceEmbedding: return f + (i == 0 ? "anchor_column" : "positive_column");
+    case TrainObjective::kSentenceEmbedding:
+      return f + (i == 0 ? "anchor_column" : i == 1 ? "positive_column" : "negative_column");
   }
   return f;
 }

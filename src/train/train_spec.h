@@ -63,6 +63,7 @@ struct TrainSpec {
   std::string label_column = "label";
   std::string anchor_column = "anchor";
   std::string positive_column = "positive";
+  std::string negative_column;          // sentence-embedding, optional: a hard negative per row
   TypoAugment typos;
 };
 
@@ -71,7 +72,7 @@ struct TrainSpec {
 Result<TrainSpec> ParseTrainSpec(const nlohmann::json& params);
 
 // The dataset columns the objective reads, in order (text [+ pair] + label, text, anchor +
-// positive).
+// positive [+ negative]).
 std::vector<std::string> Columns(const TrainSpec& spec);
 // The request field naming column `i` of Columns(spec).
 std::string ColumnField(const TrainSpec& spec, size_t i);

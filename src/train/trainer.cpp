@@ -57,6 +57,7 @@ bool Decays(const std::string& name) {
 // A padded batch on `device`.
 struct Batch {
   nn::EncoderInput a, b;      // b: sentence-embedding positives
+  nn::EncoderInput c;         // sentence-embedding hard negatives (the rows that have one; undefined: none)
   torch::Tensor labels;       // classification [B] or masked-lm [B, T] (kIgnore elsewhere)
   int64_t tokens = 0;         // non-padding tokens
   int64_t size = 0;
@@ -368,6 +369,10 @@ Batch Session::MakeBatch(const std::vector<TokenizedExample>& data, const std::v
   if (spec_.objective == TrainObjective::kSentenceEmbedding) {
     for (size_t i : idx) p.push_back(&data[i].ids2);
     b.b = Encode(p, {}, &b.tokens);
+    std::vector<const std::vector<int32_t>*> n;
+    for (size_t i : idx)
+      if (!data[i].ids3.empty()) n.push_back(&data[i].ids3);
+    if (!n.empty()) b.c = Encode(n, {}, &b.tokens);
   } else {
     std::vector<int64_t> labels;
     for (size_t i : idx) labels.push_back(data[i].label);
@@ -413,8 +418,10 @@ torch::Tensor Session::Step(const Batch& b, Counters& c) {
       return loss;
     }
     case TrainObjective::kSentenceEmbedding: {
-      // Multiple-negatives ranking: each anchor against every positive of the batch.
+      // Multiple-negatives ranking: each anchor against every positive of the batch (and every
+      // hard negative, when the data has them).
       torch::Tensor a = Embed(b.a), p = Embed(b.b);
+      if (b.c.input_ids.defined()) p = torch::cat({p, Embed(b.c)});
       torch::Tensor scores = torch::matmul(a, p.t()) * spec_.scale;
       torch::Tensor target = torch::arange(b.size, torch::TensorOptions().dtype(torch::kLong).device(device_));
       torch::Tensor loss = torch::nn::functional::cross_entropy(scores, target);

@@ -70,6 +70,11 @@ TEST(TrainSpecTest, MaskedLmAndEmbeddingColumns) {
   auto emb = ParseTrainSpec(r);
   ASSERT_TRUE(emb.has_value());
   EXPECT_EQ(Columns(*emb), (std::vector<std::string>{"q", "d"}));
+  r["dataset"]["loader_kwargs"]["negative_column"] = "hard";
+  auto hard = ParseTrainSpec(r);
+  ASSERT_TRUE(hard.has_value());
+  EXPECT_EQ(Columns(*hard), (std::vector<std::string>{"q", "d", "hard"}));
+  EXPECT_EQ(ColumnField(*hard, 2), "dataset.loader_kwargs.negative_column");
 }
 
 TEST(TrainSpecTest, BadValuesNameTheField) {

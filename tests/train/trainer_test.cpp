@@ -228,6 +228,26 @@ TEST_F(TrainerTest, SentenceEmbeddingsLearnToRetrieveTheirPair) {
   EXPECT_EQ(loaded->model->objective(), nn::Objective::kNoObjective);
 }
 
+TEST_F(TrainerTest, HardNegativesJoinTheInBatchNegatives) {
+  // The same pairs with a hard negative on some rows (the other word of the pair): training
+  // still learns the retrieval, and a batch scores its anchors against more candidates.
+  TrainInputs in = Inputs(TrainObjective::kSentenceEmbedding, "hard");
+  in.spec.epochs = 5;
+  in.spec.negative_column = "negative";
+  for (int rep = 0; rep < 6; ++rep) {
+    for (size_t i = 0; i < kGood.size(); ++i) {
+      in.train.push_back({kGood[i], "the movie was " + kBad[i], "", i % 2 ? "the movie was " + kGood[i] : ""});
+      in.train.push_back({kBad[i], "the plot was " + kGood[i], "", ""});
+    }
+  }
+  for (size_t i = 0; i < kGood.size(); ++i) in.eval.push_back({kGood[i], "it was " + kBad[i], ""});
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  const json& h = (*r)["history"];
+  EXPECT_LT(h["loss"].back().get<double>(), h["loss"][0].get<double>()) << h.dump();
+  EXPECT_GE((*r)["evaluation"]["retrieval_accuracy"].get<double>(), 0.8) << (*r)["evaluation"].dump();
+}
+
 TEST_F(TrainerTest, AnInterruptedRunResumesToTheSameWeights) {
   auto inputs = [&](const std::string& name) {
     TrainInputs in = Inputs(TrainObjective::kTextClassification, name);
