@@ -172,7 +172,7 @@ json SearchInput() {
   s["properties"]["filter"] = {{"type", "object"},
                                {"description", "only documents whose metadata has these values (equality per field)"}};
   s["properties"]["mode"] = Enum({"dense", "lexical", "hybrid"},
-                                 "ranking: embeddings (default), BM25, or both fused by reciprocal rank");
+                                 "ranking: embeddings (default), BM25, or both fused (see fusion)");
   s["properties"]["dense_weight"] = Num(0, 1, "hybrid: weight of the dense ranking in the fusion (default 0.5)");
   s["properties"]["candidates"] = Int(1, 100000, "hybrid: how deep each ranking goes (default 100)");
   s["properties"]["fusion"] = Enum({"rrf", "linear"},

@@ -93,8 +93,8 @@ void AddIndexCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
 void AddSearchCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   struct Args {
     std::vector<std::string> queries, filters;
-    std::string store, dataset, model, tokenizer, text_column, id_column, mode, objective = "no-objective";
-    int64_t top_k = 4;
+    std::string store, dataset, model, tokenizer, text_column, id_column, mode, fusion, objective = "no-objective";
+    int64_t top_k = 4, candidates = 0;
     double dense_weight = -1;
   };
   auto a = std::make_shared<Args>();
@@ -113,6 +113,9 @@ void AddSearchCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   cmd->add_option("--mode", a->mode, "dense (default), lexical (BM25) or hybrid (both, fused by rank)")
       ->check(CLI::IsMember({"dense", "lexical", "hybrid"}));
   cmd->add_option("--dense-weight", a->dense_weight, "Hybrid: the dense ranking's weight, 0..1 (default 0.5)");
+  cmd->add_option("--fusion", a->fusion, "Hybrid: rrf (reciprocal rank, default) or linear (scaled scores)")
+      ->check(CLI::IsMember({"rrf", "linear"}));
+  cmd->add_option("--candidates", a->candidates, "Hybrid: how deep each ranking goes (default 100)");
   cmd->add_option("--filter", a->filters, "Only documents whose metadata FIELD equals VALUE (FIELD=VALUE; repeatable)");
   cmd->callback([&o, exit_code, a] {
     if (a->store.empty() == a->dataset.empty()) {
@@ -130,6 +133,8 @@ void AddSearchCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     json input = {{"input_text", queries}, {"top_k", a->top_k}};
     if (!a->mode.empty()) input["mode"] = a->mode;
     if (a->dense_weight >= 0) input["dense_weight"] = a->dense_weight;
+    if (!a->fusion.empty()) input["fusion"] = a->fusion;
+    if (a->candidates > 0) input["candidates"] = a->candidates;
     for (const auto& f : a->filters) {
       const auto eq = f.find('=');
       if (eq == std::string::npos || eq == 0) {

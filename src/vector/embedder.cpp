@@ -16,10 +16,12 @@ Result<EmbeddingModel> EmbeddingModels::Get(const json& model_block, const json&
   if (!ref.store->Stat(ref.key + "/config.json").has_value())
     return InvalidArgument("no model directory (config.json) at '" + ref.key + "'", "model.path");
   MLAAS_ASSIGN_OR_RETURN(predict::ModelFiles files, predict::LocalizeDirectory(ref, "model.path", scratch_));
+  // The same weights with another tokenizer are another model.
+  const std::string key = files.fingerprint + "|tokenizer=" + (tokenizer_block.is_null() ? "" : tokenizer_block.dump());
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
-      if (it->fingerprint != files.fingerprint) continue;
+      if (it->key != key) continue;
       EmbeddingModel hit = *it;
       loaded_.erase(it);
       loaded_.push_back(hit);
@@ -36,7 +38,7 @@ Result<EmbeddingModel> EmbeddingModels::Get(const json& model_block, const json&
     spec.tokenizer = tokenizer_files.path;
   }
   MLAAS_ASSIGN_OR_RETURN(auto model, predict::ServableModel::Load(spec));
-  EmbeddingModel loaded{std::move(model), files.fingerprint, ref.key, std::string(ref.store->storage_type()),
+  EmbeddingModel loaded{std::move(model), files.fingerprint, key, ref.key, std::string(ref.store->storage_type()),
                         files.holder};
   std::lock_guard<std::mutex> lock(mu_);
   if (loaded_.size() >= capacity_) loaded_.erase(loaded_.begin());

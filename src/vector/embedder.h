@@ -21,6 +21,7 @@ namespace mlaas::vector {
 struct EmbeddingModel {
   std::shared_ptr<const predict::ServableModel> model;
   std::string fingerprint;   // of the model's files
+  std::string key;           // fingerprint + tokenizer: what the cache knows it by
   std::string path, storage_type;
   std::shared_ptr<void> holder;  // keeps a remote model's scratch copy alive
 };

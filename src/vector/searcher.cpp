@@ -212,19 +212,26 @@ struct VectorSearcher::Impl {
     return model;
   }
 
-  // Saves `store` back to where `at` points (manifest last) and keeps it as the current one.
+  // Saves `store` back to where `at` points and keeps it as the current one. A store in local
+  // storage is swapped in as a whole directory; a remote one is uploaded file by file, its
+  // manifest last (a store left half written by a failure there is refused at load).
   Status Publish(const Located& at, const std::shared_ptr<VectorStore>& store, const std::string& field) {
-    std::error_code ec;
-    fs::create_directories(scratch, ec);
-    const fs::path local = scratch / ("vector-store-update-" + NewUuid());
-    MLAAS_RETURN_IF_ERROR(store->Save(local));
-    Result<std::vector<std::string>> put = std::vector<std::string>();
-    {
+    if (at.files.holder == nullptr) {  // the storage's own directory
       std::unique_lock<std::shared_mutex> lock(files_mu);
-      put = at.ref.store->PutDirectory(at.ref.key, local, "manifest.json");
+      MLAAS_RETURN_IF_ERROR(store->Save(at.files.path).WithField(field));
+    } else {
+      std::error_code ec;
+      fs::create_directories(scratch, ec);
+      const fs::path local = scratch / ("vector-store-update-" + NewUuid());
+      MLAAS_RETURN_IF_ERROR(store->Save(local));
+      Result<std::vector<std::string>> put = std::vector<std::string>();
+      {
+        std::unique_lock<std::shared_mutex> lock(files_mu);
+        put = at.ref.store->PutDirectory(at.ref.key, local, "manifest.json");
+      }
+      fs::remove_all(local, ec);
+      if (!put.has_value()) return put.error().WithField(field);
     }
-    fs::remove_all(local, ec);
-    if (!put.has_value()) return put.error().WithField(field);
     auto files = Locate({{"path", at.ref.key}, {"storage_type", std::string(at.ref.store->storage_type())}}, "store");
     if (files.has_value()) {
       std::lock_guard<std::mutex> lock(mu);
@@ -272,7 +279,7 @@ Result<json> VectorSearcher::Search(const json& request) {
     options.cls_pooling = input.cls_pooling;
     options.normalize = input.normalize;
     const std::string key = json{source.storage_type, source.key, source.etag,       columns.text,
-                                 columns.id,          columns.metadata, columns.all_metadata, model->fingerprint,
+                                 columns.id,          columns.metadata, columns.all_metadata, model->key,
                                  options.cls_pooling, options.normalize, dataset.value("format", std::string()),
                                  dataset.value("loader_kwargs", json())}
                                 .dump();
@@ -293,7 +300,8 @@ Result<json> VectorSearcher::Search(const json& request) {
         for (const auto& d : docs) texts.push_back(d.page_content);
         MLAAS_ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*model->model, texts, options, "dataset.path"));
         MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(model->model->info().hidden_size, IndexSpec()));
-        MLAAS_RETURN_IF_ERROR(built->Add(docs, vectors).WithField("dataset.loader_kwargs.id_column"));
+        if (Status st = built->Add(docs, vectors); !st.ok())
+          return st.code() == StatusCode::kAlreadyExists ? st.WithField("dataset.loader_kwargs.id_column") : st;
         store = std::shared_ptr<VectorStore>(std::move(built));
         std::lock_guard<std::mutex> lock(m.mu);
         m.datasets.Put(key, store);

@@ -2,7 +2,8 @@
 // updates of saved vector stores (/api/v1/vector-stores/{path}/documents). A saved store is
 // loaded once and kept by its files' fingerprint; the request's model must be the one that
 // built it. A plain dataset is embedded on its first search and kept by (dataset etag, model,
-// columns, pooling). Dense (FAISS), lexical (BM25) or hybrid (reciprocal-rank fusion) ranking.
+// tokenizer, columns, pooling). Dense (FAISS), lexical (BM25) or hybrid (reciprocal-rank or
+// linear fusion) ranking.
 // Torch-free header.
 #pragma once
 
@@ -23,8 +24,8 @@ class VectorSearcher {
   // {"model": {path, objective}, "tokenizer"?, "dataset": {path, format: "vector_store"} or a
   //  CSV/TSV/JSONL dataset {path, loader_kwargs: {page_content_column, id_column?,
   //  metadata_columns?}}, "search_input": {input_text: [...], top_k? (4), filter? {field:
-  //  value}, mode? "dense"|"lexical"|"hybrid", dense_weight? (0.5), candidates? (100),
-  //  pooling?, normalize?}} -> {"results": [[{id, page_content, metadata, score}, ...] per
+  //  value}, mode? "dense"|"lexical"|"hybrid", fusion? "rrf"|"linear", dense_weight? (0.5),
+  //  candidates? (100), pooling?, normalize?}} -> {"results": [[{id, page_content, metadata, score}, ...] per
   //  query], "metric"}. Dense scores: squared L2 distance (lower is closer) unless the store
   //  was built for inner product. Errors name the field.
   Result<nlohmann::json> Search(const nlohmann::json& request);

@@ -101,6 +101,7 @@ struct VectorStore::Impl {
   std::unordered_map<int64_t, Document> docs;       // by internal id; absent: removed
   std::unordered_map<std::string, int64_t> by_id;   // document id -> internal id
   int64_t next_id = 0;
+  std::string updated = FormatIsoUtc(NowMs());  // when the documents last changed
   mutable std::shared_mutex mu;
   // The lexical index over `docs`, built on first use (under a shared lock of `mu` and
   // `lexical_mu`) and dropped when documents change (under the unique lock of `mu`).
@@ -110,6 +111,17 @@ struct VectorStore::Impl {
   };
   mutable std::mutex lexical_mu;
   mutable std::shared_ptr<const Lexical> lexical;
+
+  using Scored = std::pair<int64_t, float>;  // internal id, score
+  Result<std::vector<std::vector<Scored>>> DenseRank(const std::vector<float>& queries, size_t k, const json& filter) const;
+  std::vector<std::vector<Scored>> LexicalRank(const std::vector<std::string>& texts, size_t k, const json& filter) const;
+  Status CheckQueries(const std::vector<float>& queries, const json& filter) const;
+  Hit MakeHit(int64_t id, float score) const {
+    Hit h;
+    h.document = docs.at(id);
+    h.score = score;
+    return h;
+  }
 
   std::shared_ptr<const Lexical> LexicalIndex() const {
     std::lock_guard<std::mutex> lock(lexical_mu);
@@ -135,7 +147,7 @@ struct VectorStore::Impl {
     j["dimension"] = dim;
     j["metric"] = spec.metric == Metric::kL2 ? "l2" : "inner_product";
     j["index"] = spec.ToJson();
-    j["updated"] = FormatIsoUtc(NowMs());
+    j["updated"] = updated;
     return j;
   }
 
@@ -224,6 +236,7 @@ Status VectorStore::Add(const std::vector<Document>& docs, const std::vector<flo
     m.docs[id] = docs[i];
   }
   m.lexical.reset();
+  m.updated = FormatIsoUtc(NowMs());
   return Status::Ok();
 }
 
@@ -240,6 +253,7 @@ Result<size_t> VectorStore::Remove(const std::vector<std::string>& ids) {
   }
   if (!internal.empty()) {
     m.lexical.reset();
+    m.updated = FormatIsoUtc(NowMs());
     // Flat and IVF drop the vectors; HNSW cannot, and its removed ids are skipped at search.
     try {
       faiss::IDSelectorArray selector(internal.size(), internal.data());
@@ -250,46 +264,39 @@ Result<size_t> VectorStore::Remove(const std::vector<std::string>& ids) {
   return internal.size();
 }
 
-Result<std::vector<std::vector<Hit>>> VectorStore::Search(const std::vector<float>& queries, size_t k,
-                                                          const json& filter) const {
-  const Impl& m = *impl_;
-  if (queries.size() % static_cast<size_t>(m.dim) != 0 || queries.empty())
-    return InvalidArgument("queries must be vectors of " + std::to_string(m.dim) + " floats");
-  if (!filter.is_object()) return InvalidArgument("filter must be an object of metadata values", "filter");
-  std::shared_lock<std::shared_mutex> lock(m.mu);
-  const size_t nq = queries.size() / static_cast<size_t>(m.dim);
-  std::vector<std::vector<Hit>> out(nq);
-  const auto total = static_cast<size_t>(m.index->ntotal);
-  if (k == 0 || total == 0 || m.docs.empty()) return out;
+// The k best (internal id, score) pairs per query, under the caller's shared lock.
+Result<std::vector<std::vector<VectorStore::Impl::Scored>>> VectorStore::Impl::DenseRank(const std::vector<float>& queries,
+                                                                                     size_t k, const json& filter) const {
+  const size_t nq = queries.size() / static_cast<size_t>(dim);
+  std::vector<std::vector<Scored>> out(nq);
+  const auto total = static_cast<size_t>(index->ntotal);
+  if (k == 0 || total == 0 || docs.empty()) return out;
   // Removed (HNSW) and filtered-out documents take places: fetch more until k are found or
   // everything has been looked at.
-  size_t fetch = std::min(total, k + (total - m.docs.size()) + (filter.empty() ? 0 : 4 * k));
+  size_t fetch = std::min(total, k + (total - docs.size()) + (filter.empty() ? 0 : 4 * k));
   std::vector<size_t> pending(nq);
   for (size_t q = 0; q < nq; ++q) pending[q] = q;
   while (!pending.empty()) {
     std::vector<float> batch;
-    for (size_t q : pending) batch.insert(batch.end(), queries.begin() + static_cast<std::ptrdiff_t>(q * m.dim),
-                                          queries.begin() + static_cast<std::ptrdiff_t>((q + 1) * m.dim));
+    for (size_t q : pending) batch.insert(batch.end(), queries.begin() + static_cast<std::ptrdiff_t>(q * dim),
+                                          queries.begin() + static_cast<std::ptrdiff_t>((q + 1) * dim));
     std::vector<float> distances(pending.size() * fetch);
     std::vector<idx_t> labels(pending.size() * fetch);
     try {
-      m.index->search(static_cast<idx_t>(pending.size()), batch.data(), static_cast<idx_t>(fetch),
-                      distances.data(), labels.data());
+      index->search(static_cast<idx_t>(pending.size()), batch.data(), static_cast<idx_t>(fetch), distances.data(),
+                    labels.data());
     } catch (const faiss::FaissException& e) {
       return FaissError("search failed", e);
     }
     std::vector<size_t> again;
     for (size_t p = 0; p < pending.size(); ++p) {
-      std::vector<Hit> hits;
+      std::vector<Scored> hits;
       for (size_t j = 0; j < fetch && hits.size() < k; ++j) {
         const idx_t id = labels[p * fetch + j];
         if (id < 0) continue;
-        auto doc = m.docs.find(id);
-        if (doc == m.docs.end() || !Matches(doc->second.metadata, filter)) continue;
-        Hit h;
-        h.document = doc->second;
-        h.score = distances[p * fetch + j];
-        hits.push_back(std::move(h));
+        auto doc = docs.find(id);
+        if (doc == docs.end() || !Matches(doc->second.metadata, filter)) continue;
+        hits.emplace_back(id, distances[p * fetch + j]);
       }
       if (hits.size() < k && fetch < total) {
         again.push_back(pending[p]);
@@ -303,21 +310,47 @@ Result<std::vector<std::vector<Hit>>> VectorStore::Search(const std::vector<floa
   return out;
 }
 
+std::vector<std::vector<VectorStore::Impl::Scored>> VectorStore::Impl::LexicalRank(const std::vector<std::string>& texts,
+                                                                               size_t k, const json& filter) const {
+  std::vector<std::vector<Scored>> out(texts.size());
+  if (k == 0 || docs.empty()) return out;
+  const auto lex = LexicalIndex();
+  std::function<bool(uint32_t)> keep;
+  if (!filter.empty()) keep = [&](uint32_t doc) { return Matches(docs.at(lex->ids[doc]).metadata, filter); };
+  for (size_t q = 0; q < texts.size(); ++q)
+    for (const auto& [doc, score] : lex->index->Search(texts[q], k, keep)) out[q].emplace_back(lex->ids[doc], score);
+  return out;
+}
+
+Status VectorStore::Impl::CheckQueries(const std::vector<float>& queries, const json& filter) const {
+  if (queries.size() % static_cast<size_t>(dim) != 0 || queries.empty())
+    return InvalidArgument("queries must be vectors of " + std::to_string(dim) + " floats");
+  if (!filter.is_object()) return InvalidArgument("filter must be an object of metadata values", "filter");
+  return Status::Ok();
+}
+
+Result<std::vector<std::vector<Hit>>> VectorStore::Search(const std::vector<float>& queries, size_t k,
+                                                          const json& filter) const {
+  const Impl& m = *impl_;
+  MLAAS_RETURN_IF_ERROR(m.CheckQueries(queries, filter));
+  std::shared_lock<std::shared_mutex> lock(m.mu);
+  MLAAS_ASSIGN_OR_RETURN(auto ranked, m.DenseRank(queries, k, filter));
+  std::vector<std::vector<Hit>> out(ranked.size());
+  for (size_t q = 0; q < ranked.size(); ++q)
+    for (const auto& [id, score] : ranked[q]) out[q].push_back(m.MakeHit(id, score));
+  return out;
+}
+
 Result<std::vector<std::vector<Hit>>> VectorStore::LexicalSearch(const std::vector<std::string>& texts, size_t k,
                                                                  const json& filter) const {
   const Impl& m = *impl_;
   if (!filter.is_object()) return InvalidArgument("filter must be an object of metadata values", "filter");
   std::shared_lock<std::shared_mutex> lock(m.mu);
-  std::vector<std::vector<Hit>> out(texts.size());
-  if (k == 0 || m.docs.empty()) return out;
-  const auto lexical = m.LexicalIndex();
-  std::function<bool(uint32_t)> keep;
-  if (!filter.empty()) keep = [&](uint32_t doc) { return Matches(m.docs.at(lexical->ids[doc]).metadata, filter); };
-  for (size_t q = 0; q < texts.size(); ++q) {
-    for (const auto& [doc, score] : lexical->index->Search(texts[q], k, keep)) {
-      Hit h;
-      h.document = m.docs.at(lexical->ids[doc]);
-      h.score = score;
+  const auto ranked = m.LexicalRank(texts, k, filter);
+  std::vector<std::vector<Hit>> out(ranked.size());
+  for (size_t q = 0; q < ranked.size(); ++q) {
+    for (const auto& [id, score] : ranked[q]) {
+      Hit h = m.MakeHit(id, score);
       h.lexical_score = score;
       out[q].push_back(std::move(h));
     }
@@ -328,50 +361,63 @@ Result<std::vector<std::vector<Hit>>> VectorStore::LexicalSearch(const std::vect
 Result<std::vector<std::vector<Hit>>> VectorStore::HybridSearch(const std::vector<float>& queries,
                                                                 const std::vector<std::string>& texts, size_t k,
                                                                 const json& filter, const HybridOptions& options) const {
-  if (queries.size() != texts.size() * static_cast<size_t>(impl_->dim))
+  const Impl& m = *impl_;
+  MLAAS_RETURN_IF_ERROR(m.CheckQueries(queries, filter));
+  if (queries.size() != texts.size() * static_cast<size_t>(m.dim))
     return InvalidArgument("hybrid search needs one embedding per query text");
   if (!(options.dense_weight >= 0.0f && options.dense_weight <= 1.0f))
     return InvalidArgument("the dense weight must be in 0..1", "dense_weight");
   const size_t depth = std::max(k, options.candidates);
-  MLAAS_ASSIGN_OR_RETURN(auto dense, Search(queries, depth, filter));
-  MLAAS_ASSIGN_OR_RETURN(auto lexical, LexicalSearch(texts, depth, filter));
+  std::shared_lock<std::shared_mutex> lock(m.mu);
+  MLAAS_ASSIGN_OR_RETURN(auto dense, m.DenseRank(queries, depth, filter));
+  const auto lexical = m.LexicalRank(texts, depth, filter);
+  const bool lower_is_closer = m.spec.metric == Metric::kL2;
+  struct Fused {
+    float score = 0;
+    std::optional<float> dense, lexical;
+  };
   std::vector<std::vector<Hit>> out(texts.size());
   for (size_t q = 0; q < texts.size(); ++q) {
-    std::unordered_map<std::string, Hit> fused;
-    const bool lower_is_closer = impl_->spec.metric == Metric::kL2;
-    const auto add = [&](std::vector<Hit>& ranking, float weight, bool is_dense) {
+    // Fused on internal ids; only the k kept become documents.
+    std::unordered_map<int64_t, Fused> fused;
+    const auto add = [&](const std::vector<Impl::Scored>& ranking, float weight, bool is_dense) {
       // Linear fusion: each ranking's scores mapped to 0..1 over its candidates (higher is better).
-      float lo = 0, hi = 0;
       const auto similarity = [&](float score) { return is_dense && lower_is_closer ? -score : score; };
+      float lo = 0, hi = 0;
       for (size_t r = 0; r < ranking.size(); ++r) {
-        const float v = similarity(ranking[r].score);
+        const float v = similarity(ranking[r].second);
         lo = r == 0 ? v : std::min(lo, v);
         hi = r == 0 ? v : std::max(hi, v);
       }
       for (size_t r = 0; r < ranking.size(); ++r) {
-        Hit& h = ranking[r];
-        auto [it, added] = fused.try_emplace(h.document.id);
-        if (added) {
-          it->second.document = std::move(h.document);
-          it->second.score = 0;
-        }
+        const auto& [id, score] = ranking[r];
+        Fused& f = fused[id];
         if (options.fusion == Fusion::kLinear) {
-          it->second.score += weight * (hi > lo ? (similarity(h.score) - lo) / (hi - lo) : 1.0f);
+          f.score += weight * (hi > lo ? (similarity(score) - lo) / (hi - lo) : 1.0f);
         } else {
-          it->second.score += weight / (options.rrf_k + static_cast<float>(r + 1));
+          f.score += weight / (options.rrf_k + static_cast<float>(r + 1));
         }
-        (is_dense ? it->second.dense_score : it->second.lexical_score) = h.score;
+        (is_dense ? f.dense : f.lexical) = score;
       }
     };
     add(dense[q], options.dense_weight, true);
     add(lexical[q], 1.0f - options.dense_weight, false);
-    for (auto& [id, h] : fused) out[q].push_back(std::move(h));
-    const auto better = [](const Hit& a, const Hit& b) {
-      return a.score != b.score ? a.score > b.score : a.document.id < b.document.id;
+    std::vector<std::pair<const Document*, const Fused*>> ranked;
+    ranked.reserve(fused.size());
+    for (const auto& [id, f] : fused) ranked.emplace_back(&m.docs.at(id), &f);
+    const auto better = [](const auto& a, const auto& b) {
+      return a.second->score != b.second->score ? a.second->score > b.second->score : a.first->id < b.first->id;
     };
-    const size_t keep = std::min(k, out[q].size());
-    std::partial_sort(out[q].begin(), out[q].begin() + static_cast<std::ptrdiff_t>(keep), out[q].end(), better);
-    out[q].resize(keep);
+    const size_t keep = std::min(k, ranked.size());
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep), ranked.end(), better);
+    for (size_t i = 0; i < keep; ++i) {
+      Hit h;
+      h.document = *ranked[i].first;
+      h.score = ranked[i].second->score;
+      h.dense_score = ranked[i].second->dense;
+      h.lexical_score = ranked[i].second->lexical;
+      out[q].push_back(std::move(h));
+    }
   }
   return out;
 }
@@ -400,6 +446,7 @@ Status VectorStore::Save(const fs::path& dir) const {
       docs << json{{"_id", id}, {"id", d->id}, {"page_content", d->page_content}, {"metadata", d->metadata}}.dump(
                   -1, ' ', false, json::error_handler_t::replace)
            << "\n";
+    docs.close();  // flushes: a full disk shows here
     if (!docs) return fail(Internal("cannot write " + (tmp / "documents.jsonl").string()));
   }
   json manifest = m.Manifest();
@@ -423,11 +470,14 @@ Result<std::unique_ptr<VectorStore>> VectorStore::Load(const fs::path& dir) {
   json manifest = json::parse(text, nullptr, false);
   if (!manifest.is_object() || !manifest.contains("dimension") || !manifest.contains("index"))
     return InvalidArgument("no vector store at " + dir.string() + " (manifest.json is missing or corrupt)");
+  if (!manifest["dimension"].is_number_integer() || !manifest.value("next_id", json(0)).is_number_integer())
+    return InvalidArgument("the manifest at " + dir.string() + " is corrupt (dimension, next_id)");
   MLAAS_ASSIGN_OR_RETURN(IndexSpec spec, IndexSpec::FromJson(manifest["index"], "index"));
   auto impl = std::make_unique<Impl>();
   impl->dim = manifest["dimension"].get<int64_t>();
   impl->spec = spec;
   impl->next_id = manifest.value("next_id", int64_t{0});
+  if (manifest.contains("updated") && manifest["updated"].is_string()) impl->updated = manifest["updated"];
   try {
     faiss::Index* index = faiss::read_index((dir / "index.faiss").c_str());
     auto* map = dynamic_cast<faiss::IndexIDMap2*>(index);
@@ -456,9 +506,17 @@ Result<std::unique_ptr<VectorStore>> VectorStore::Load(const fs::path& dir) {
   if (!docs) return InvalidArgument("no documents.jsonl at " + dir.string());
   for (std::string line; std::getline(docs, line);) {
     json d = json::parse(line, nullptr, false);
-    if (!d.is_object() || !d.contains("_id")) return Internal("corrupt documents.jsonl at " + dir.string());
-    Document doc{d.value("id", std::string()), d.value("page_content", std::string()), d.value("metadata", json::object())};
+    if (!d.is_object() || !d.contains("_id") || !d["_id"].is_number_integer() || !d.value("id", json()).is_string() ||
+        !d.value("page_content", json()).is_string() || !d.value("metadata", json::object()).is_object())
+      return InvalidArgument("corrupt documents.jsonl at " + dir.string());
+    Document doc{d["id"].get<std::string>(), d["page_content"].get<std::string>(), d.value("metadata", json::object())};
     const int64_t id = d["_id"].get<int64_t>();
+    // Every document has its vector: the files were written together (a store half written
+    // by an interrupted update is refused, not served wrong).
+    if (impl->index->rev_map.count(id) == 0)
+      return InvalidArgument("the vector store at " + dir.string() + " is inconsistent: document '" + doc.id +
+                             "' has no vector in index.faiss");
+    impl->next_id = std::max(impl->next_id, id + 1);  // ids are never reused
     impl->by_id[doc.id] = id;
     impl->docs[id] = std::move(doc);
   }

@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "common/file_util.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::vector {
@@ -279,6 +280,46 @@ TEST(VectorStoreTest, TheLexicalIndexFollowsAddsAndRemovals) {
   auto removed = s.store->LexicalSearch({"gamma"}, 3);
   ASSERT_TRUE(removed.has_value());
   EXPECT_TRUE((*removed)[0].empty());
+}
+
+TEST(VectorStoreTest, AHalfWrittenStoreIsRefusedAndIdsAreNeverReused) {
+  TempDir dir;
+  auto store = VectorStore::Create(kDim, {});
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE((*store)->Add(Docs(5), Random(5, 21)).ok());
+  ASSERT_TRUE((*store)->Save(dir.path() / "old").ok());
+  const std::string updated = (*store)->manifest()["updated"];
+  ASSERT_TRUE((*store)->Add(Docs(3, 5), Random(3, 22)).ok());
+  ASSERT_TRUE((*store)->Save(dir.path() / "new").ok());
+  // An upload that stopped after documents.jsonl: new documents beside the old index.
+  std::filesystem::copy_file(dir.path() / "new" / "documents.jsonl", dir.path() / "old" / "documents.jsonl",
+                             std::filesystem::copy_options::overwrite_existing);
+  auto half = VectorStore::Load(dir.path() / "old");
+  ASSERT_FALSE(half.has_value());
+  EXPECT_EQ(half.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(half.error().message().find("inconsistent"), std::string::npos) << half.error().message();
+  // A manifest whose next_id lags behind its documents: new documents still get new ids.
+  auto text = ReadFile(dir.path() / "new" / "manifest.json");
+  ASSERT_TRUE(text.has_value());
+  json manifest = json::parse(*text);
+  EXPECT_NE(manifest["updated"], "");
+  manifest["next_id"] = 0;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() / "new" / "manifest.json", manifest.dump()).ok());
+  auto loaded = VectorStore::Load(dir.path() / "new");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ((*loaded)->manifest()["updated"], manifest["updated"]);  // kept, not "now"
+  ASSERT_TRUE((*loaded)->Add(Docs(1, 100), Random(1, 23)).ok());
+  EXPECT_EQ((*loaded)->size(), 9u);
+  auto all = (*loaded)->Search(Random(1, 24), 9);
+  ASSERT_TRUE(all.has_value());
+  std::set<std::string> ids;
+  for (const auto& h : (*all)[0]) ids.insert(h.document.id);
+  EXPECT_EQ(ids.size(), 9u);  // nothing overwritten
+  EXPECT_FALSE(updated.empty());
+  // Wrong JSON types in the files are a clear error, not an exception.
+  manifest["dimension"] = "sixteen";
+  ASSERT_TRUE(WriteFileAtomic(dir.path() / "new" / "manifest.json", manifest.dump()).ok());
+  EXPECT_EQ(VectorStore::Load(dir.path() / "new").error().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(VectorStoreTest, BadInputIsAClearError) {
