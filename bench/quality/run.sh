@@ -17,7 +17,8 @@
 #   env: MLAAS (binary), SHARED (../shared), WORK (/tmp/mlaas-quality), THREADS (2),
 #        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3),
 #        MLM_LR (5e-4), CLS_LR (3e-4); search: SEARCH_MODEL (bert-tiny), SEARCH_MLM_EPOCHS (3),
-#        PAIR_EPOCHS (4), PAIR_LR (1e-3), PAIR_BATCH (64)
+#        PAIR_EPOCHS (4), PAIR_LR (1e-3), PAIR_BATCH (64), SEARCH_HARD (0; 1: train with BM25-mined
+#        hard negatives, mined through the server's lexical search over the train split's documents)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -38,6 +39,7 @@ SEARCH_MLM_EPOCHS="${SEARCH_MLM_EPOCHS:-3}"
 PAIR_EPOCHS="${PAIR_EPOCHS:-4}"
 PAIR_LR="${PAIR_LR:-1e-3}"
 PAIR_BATCH="${PAIR_BATCH:-64}"
+SEARCH_HARD="${SEARCH_HARD:-0}"
 what="${1:-all}"
 py=/usr/bin/python3
 
@@ -141,10 +143,46 @@ PY
   train "$WORK/search_mlm.json" --objective masked-lm --preset "$SEARCH_MODEL" --tokenizer tok_search \
     --dataset datasets/debian_mlm_train.csv --eval-dataset datasets/debian_mlm_valid.csv --save models/search_mlm \
     --epochs "$SEARCH_MLM_EPOCHS" --batch-size 32 --lr 1e-3 --warmup 200 --max-length "$MAX_LENGTH"
-  echo "sentence-embedding training on the train split's pairs ($PAIR_EPOCHS epochs, batch $PAIR_BATCH):"
+  pairs=pairs
+  if [ "$SEARCH_HARD" = 1 ]; then
+    # Each train query's best BM25 match among the train split's documents that is not its
+    # own package becomes its hard negative (the server's lexical search over a plain dataset).
+    $py - "$url" "$objects/datasets" <<'PY'
+import csv, json, sys, urllib.request
+csv.field_size_limit(1 << 30)
+url, d = sys.argv[1:3]
+text = {r["doc_id"]: r["text"] for r in csv.DictReader(open(f"{d}/debian_search_corpus.csv", encoding="utf-8"))}
+rows = list(csv.DictReader(open(f"{d}/debian_search_queries.csv", encoding="utf-8")))
+train = [r for r in rows if r["split"] == "train"]
+with open(f"{d}/train_docs.csv", "w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f); w.writerow(["doc_id", "text"])
+    for r in train: w.writerow([r["doc_id"], text[r["doc_id"]]])
+negative = {}
+for s in range(0, len(train), 1000):
+    batch = train[s:s + 1000]
+    body = {"model": {"path": "models/search_mlm", "objective": "masked-lm"},
+            "dataset": {"path": "datasets/train_docs.csv", "loader_kwargs": {"page_content_column": "text", "id_column": "doc_id"}},
+            "search_input": {"input_text": [r["text"] for r in batch], "top_k": 3, "mode": "lexical"}}
+    req = urllib.request.Request(url + "/api/v1/ml/nlp/search", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    for r, hits in zip(batch, json.load(urllib.request.urlopen(req, timeout=3600))["results"]):
+        other = [h for h in hits if h["id"] != r["doc_id"]]
+        if other: negative[r["query_id"]] = other[0]["page_content"]
+for split in ("train", "valid"):
+    with open(f"{d}/search_triples_{split}.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f); w.writerow(["anchor", "positive", "negative"])
+        for r in rows:
+            if r["split"] == split: w.writerow([r["text"], text[r["doc_id"]], negative.get(r["query_id"], "")])
+print(f"  {len(negative)} of {len(train)} train queries have a BM25 hard negative")
+PY
+    echo '{"dataset": {"loader_kwargs": {"negative_column": "negative"}}}' > "$WORK/hard.json"
+    pairs=triples
+  fi
+  echo "sentence-embedding training on the train split's $pairs ($PAIR_EPOCHS epochs, batch $PAIR_BATCH):"
   train "$WORK/search_emb.json" --objective sentence-embedding --model models/search_mlm \
-    --dataset datasets/search_pairs_train.csv --eval-dataset datasets/search_pairs_valid.csv --save models/search_emb \
-    --epochs "$PAIR_EPOCHS" --batch-size "$PAIR_BATCH" --lr "$PAIR_LR" --warmup 100 --max-length "$MAX_LENGTH"
+    $([ "$SEARCH_HARD" = 1 ] && echo --request "$WORK/hard.json") \
+    --dataset "datasets/search_${pairs}_train.csv" --eval-dataset "datasets/search_${pairs}_valid.csv" \
+    --save models/search_emb --epochs "$PAIR_EPOCHS" --batch-size "$PAIR_BATCH" --lr "$PAIR_LR" --warmup 100 \
+    --max-length "$MAX_LENGTH"
   echo "training time in all: $((SECONDS - start)) s"
   t0=$SECONDS
   "$MLAAS" index --server "$url" --json --follow --model models/search_emb --objective sentence-embedding \
