@@ -116,7 +116,8 @@ void AddSearchCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   cmd->add_option("--fusion", a->fusion, "Hybrid: rrf (reciprocal rank, default) or linear (scaled scores)")
       ->check(CLI::IsMember({"rrf", "linear"}));
   cmd->add_option("--candidates", a->candidates, "Hybrid: how deep each ranking goes (default 100)");
-  cmd->add_option("--filter", a->filters, "Only documents whose metadata FIELD equals VALUE (FIELD=VALUE; repeatable)");
+  cmd->add_option("--filter", a->filters, "Only documents whose metadata FIELD equals VALUE (FIELD=VALUE; repeatable)")
+      ->allow_extra_args(false);  // one FIELD=VALUE per --filter: the query texts stay positional
   cmd->callback([&o, exit_code, a] {
     if (a->store.empty() == a->dataset.empty()) {
       *exit_code = ReportError(InvalidArgument("give either --store or --dataset", "--store"));
@@ -196,7 +197,7 @@ void AddStoreCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   }
   add->add_option("--file", a->file,
                   "JSON Lines of {\"id\"?, \"page_content\", \"metadata\"?} (or - for stdin)");
-  add->add_option("--text", a->texts, "A document text (repeatable; ids are made up)");
+  add->add_option("--text", a->texts, "A document text (repeatable; ids are made up)")->allow_extra_args(false);
   rm->add_option("ids", a->ids, "Document ids")->required();
 
   show->callback([&o, exit_code, a] {

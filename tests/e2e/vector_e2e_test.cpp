@@ -259,7 +259,7 @@ TEST_F(VectorE2eTest, TheCliIndexesSearchesAndUpdatesStores) {
   ASSERT_TRUE(out.is_object()) << search.out;
   EXPECT_EQ(out["results"][0][0]["id"], "doc0");
   auto table = RunMlaas({"--server", url, "search", "--store", "stores/cli", "--model", "models/no-objective",
-                         "--filter", "site=physics", "--mode", "hybrid", corpus[0]});
+                         "--mode", "hybrid", "--filter", "site=physics", corpus[0]});
   ASSERT_EQ(table.exit_code, 0) << table.out;
   EXPECT_NE(table.out.find("RANK"), std::string::npos) << table.out;
   EXPECT_EQ(table.out.find("doc0"), std::string::npos) << table.out;  // a lab document, filtered out
