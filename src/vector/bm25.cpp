@@ -1,29 +1,31 @@
 #include "vector/bm25.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <unordered_set>
 
+#include "tokenizers/unicode.h"
+#include "tokenizers/unicode_tables.h"
+
 namespace mlaas::vector {
 
-namespace {
-
-bool WordByte(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80; }
-
-}  // namespace
-
 std::vector<std::string> LexicalTerms(std::string_view text) {
+  // Invalid UTF-8 cannot fail here: it becomes U+FFFD, which is not a word character.
+  auto cps = tokenizers::DecodeUtf8(text, tokenizers::InvalidUtf8::kReplace);
   std::vector<std::string> terms;
+  if (!cps.has_value()) return terms;
+  const auto word = [](char32_t c) { return c == U'_' || tokenizers::IsWordChar(c); };
+  const tokenizers::CodePoints& cp = *cps;
   size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && !WordByte(static_cast<unsigned char>(text[i]))) ++i;
+  while (i < cp.size()) {
+    while (i < cp.size() && !word(cp[i])) ++i;
     const size_t start = i;
-    while (i < text.size() && WordByte(static_cast<unsigned char>(text[i]))) ++i;
+    while (i < cp.size() && word(cp[i])) ++i;
     if (i - start >= 2) {
-      std::string t(text.substr(start, i - start));
-      for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      terms.push_back(std::move(t));
+      tokenizers::CodePoints lower(cp.begin() + static_cast<std::ptrdiff_t>(start),
+                                   cp.begin() + static_cast<std::ptrdiff_t>(i));
+      for (auto& c : lower) c = tokenizers::tables::LowercaseSingle(c);
+      terms.push_back(tokenizers::EncodeUtf8(lower));
     }
   }
   return terms;

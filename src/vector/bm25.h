@@ -1,7 +1,7 @@
 // BM25 lexical scoring over a fixed set of documents (Okapi BM25 with Lucene's idf,
 // k1 = 1.2, b = 0.75; a query term counts once however often it repeats). Terms are runs of
-// two or more word characters (letters, digits, underscore, any non-ASCII byte), lower-cased
-// — scikit-learn CountVectorizer's default, which the data's BM25 baseline uses.
+// two or more Unicode word characters (letters, marks, digits, underscore), lower-cased — as
+// scikit-learn CountVectorizer's default, which the data's BM25 baseline uses.
 #pragma once
 
 #include <cstdint>

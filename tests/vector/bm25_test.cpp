@@ -10,7 +10,10 @@ namespace {
 TEST(Bm25Test, TermsAreLowerCasedWordsOfTwoOrMoreCharacters) {
   EXPECT_EQ(LexicalTerms("The C++ library: libfoo_2, a X11 tool (v2.0)!"),
             (std::vector<std::string>{"the", "library", "libfoo_2", "x11", "tool", "v2"}));
-  EXPECT_EQ(LexicalTerms("Übersetzung für Zürich"), (std::vector<std::string>{"Übersetzung", "für", "zürich"}));
+  EXPECT_EQ(LexicalTerms("Übersetzung für ZÜRICH"), (std::vector<std::string>{"übersetzung", "für", "zürich"}));
+  // Non-ASCII punctuation separates words; a one-letter piece is no term.
+  EXPECT_EQ(LexicalTerms("don\u2019t stop\u2014go\u00a0now"), (std::vector<std::string>{"don", "stop", "go", "now"}));
+  EXPECT_EQ(LexicalTerms("bad \xff\xfe utf8"), (std::vector<std::string>{"bad", "utf8"}));
   EXPECT_TRUE(LexicalTerms("a b c - !").empty());
 }
 
