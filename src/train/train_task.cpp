@@ -165,7 +165,6 @@ std::string ModelCard(const json& params, const json& result, const std::string&
   return md.str();
 }
 
-// Streams a local file into the store.
 // Publishes the model directory: every file but config.json first, config.json last (a
 // directory only looks like a model once it is complete), then stale weight files of another
 // layout are removed.

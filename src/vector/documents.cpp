@@ -42,22 +42,28 @@ struct Opened {
   DocumentSource source;
 };
 
+Result<DocumentSource> Stat(const storage::ObjectRef& ref) {
+  DocumentSource source;
+  source.key = ref.key;
+  source.storage_type = std::string(ref.store->storage_type());
+  auto info = ref.store->Stat(ref.key);
+  if (!info.has_value()) {
+    if (info.error().code() == StatusCode::kNotFound)
+      return InvalidArgument("no dataset '" + ref.key + "' in " + source.storage_type + " storage", "dataset.path");
+    return info.error().WithField("dataset.path");
+  }
+  source.size = info->size;
+  source.etag = info->etag;
+  return source;
+}
+
 Result<Opened> Open(const storage::StorageRegistry& storage, const json& ds, const DocumentColumns& c) {
   MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(ds, "dataset"));
   MLAAS_ASSIGN_OR_RETURN(dataset::ReaderOptions options, dataset::ReaderOptionsFromRequest(ds, ref.key, "dataset"));
   Opened o;
-  o.source.key = ref.key;
-  o.source.storage_type = std::string(ref.store->storage_type());
-  if (auto info = ref.store->Stat(ref.key); info.has_value()) {
-    o.source.size = info->size;
-    o.source.etag = info->etag;
-  }
+  MLAAS_ASSIGN_OR_RETURN(o.source, Stat(ref));
   auto stream = ref.store->Open(ref.key);
-  if (!stream.has_value()) {
-    if (stream.error().code() == StatusCode::kNotFound)
-      return InvalidArgument("no dataset '" + ref.key + "' in " + o.source.storage_type + " storage", "dataset.path");
-    return stream.error().WithField("dataset.path");
-  }
+  if (!stream.has_value()) return stream.error().WithField("dataset.path");
   auto reader = dataset::OpenRecordReader(std::move(*stream), options);
   if (!reader.has_value()) return reader.error().WithField("dataset.path");
   const auto& have = (*reader)->columns();
@@ -75,6 +81,15 @@ Result<Opened> Open(const storage::StorageRegistry& storage, const json& ds, con
 }
 
 }  // namespace
+
+Result<DocumentSource> StatDocuments(const storage::StorageRegistry& storage, const json& dataset_block) {
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(dataset_block, "dataset"));
+  return Stat(ref);
+}
+
+Status NameIdColumn(const Status& st) {
+  return st.code() == StatusCode::kAlreadyExists ? st.WithField("dataset.loader_kwargs.id_column") : st;
+}
 
 Result<DocumentSource> CheckDocuments(const storage::StorageRegistry& storage, const json& dataset_block,
                                       const DocumentColumns& columns) {

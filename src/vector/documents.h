@@ -35,6 +35,13 @@ struct DocumentSource {
 Result<DocumentSource> CheckDocuments(const storage::StorageRegistry& storage, const nlohmann::json& dataset_block,
                                       const DocumentColumns& columns);
 
+// The dataset's object and version (etag) from its metadata, without reading it. Errors name
+// dataset / dataset.path.
+Result<DocumentSource> StatDocuments(const storage::StorageRegistry& storage, const nlohmann::json& dataset_block);
+
+// A store's error on adding documents, pointed at the id column when an id repeats.
+Status NameIdColumn(const Status& st);
+
 // Reads every row with text. `progress(fraction of bytes read, documents so far)` runs every
 // few thousand rows; an error it returns (a cancellation) stops the read. InvalidArgument
 // naming dataset.path when no row has text.

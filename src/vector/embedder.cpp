@@ -8,25 +8,31 @@ namespace mlaas::vector {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-EmbeddingModels::EmbeddingModels(const storage::StorageRegistry& storage, fs::path scratch, size_t capacity)
-    : storage_(storage), scratch_(std::move(scratch)), capacity_(std::max<size_t>(1, capacity)) {}
+Status CheckEmbeddingObjective(const std::string& objective) {
+  if (objective != "no-objective" && objective != "sentence-embedding" && objective != "masked-lm")
+    return InvalidArgument("embeddings come from a no-objective, sentence-embedding or masked-lm model (its encoder)",
+                           "model.objective");
+  return Status::Ok();
+}
 
-Result<EmbeddingModel> EmbeddingModels::Get(const json& model_block, const json& tokenizer_block) {
-  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage_.Resolve(model_block, "model"));
+Result<storage::ObjectRef> ResolveModelDirectory(const storage::StorageRegistry& storage, const json& model_block) {
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(model_block, "model"));
   if (!ref.store->Stat(ref.key + "/config.json").has_value())
     return InvalidArgument("no model directory (config.json) at '" + ref.key + "'", "model.path");
+  return ref;
+}
+
+EmbeddingModels::EmbeddingModels(const storage::StorageRegistry& storage, fs::path scratch, size_t capacity)
+    : storage_(storage), scratch_(std::move(scratch)), loaded_(capacity) {}
+
+Result<EmbeddingModel> EmbeddingModels::Get(const json& model_block, const json& tokenizer_block) {
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, ResolveModelDirectory(storage_, model_block));
   MLAAS_ASSIGN_OR_RETURN(predict::ModelFiles files, predict::LocalizeDirectory(ref, "model.path", scratch_));
   // The same weights with another tokenizer are another model.
   const std::string key = files.fingerprint + "|tokenizer=" + (tokenizer_block.is_null() ? "" : tokenizer_block.dump());
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = loaded_.begin(); it != loaded_.end(); ++it) {
-      if (it->key != key) continue;
-      EmbeddingModel hit = *it;
-      loaded_.erase(it);
-      loaded_.push_back(hit);
-      return hit;
-    }
+    if (auto hit = loaded_.Get(key)) return *hit;
   }
   predict::LoadSpec spec;
   spec.model_dir = files.path;
@@ -41,8 +47,7 @@ Result<EmbeddingModel> EmbeddingModels::Get(const json& model_block, const json&
   EmbeddingModel loaded{std::move(model), files.fingerprint, key, ref.key, std::string(ref.store->storage_type()),
                         files.holder};
   std::lock_guard<std::mutex> lock(mu_);
-  if (loaded_.size() >= capacity_) loaded_.erase(loaded_.begin());
-  loaded_.push_back(loaded);
+  loaded_.Put(key, loaded);
   return loaded;
 }
 

@@ -15,6 +15,7 @@
 #include "predict/model_files.h"
 #include "predict/servable_model.h"
 #include "storage/storage_registry.h"
+#include "vector/lru.h"
 
 namespace mlaas::vector {
 
@@ -25,6 +26,14 @@ struct EmbeddingModel {
   std::string path, storage_type;
   std::shared_ptr<void> holder;  // keeps a remote model's scratch copy alive
 };
+
+// OK for the objectives whose models embed (no-objective, sentence-embedding, masked-lm: its
+// encoder); InvalidArgument naming model.objective otherwise.
+Status CheckEmbeddingObjective(const std::string& objective);
+
+// The model block's directory, which must hold a config.json; errors name model / model.path.
+Result<storage::ObjectRef> ResolveModelDirectory(const storage::StorageRegistry& storage,
+                                                 const nlohmann::json& model_block);
 
 // A few loaded embedding models (least recently used out).
 class EmbeddingModels {
@@ -39,9 +48,8 @@ class EmbeddingModels {
  private:
   const storage::StorageRegistry& storage_;
   std::filesystem::path scratch_;
-  size_t capacity_;
   std::mutex mu_;
-  std::vector<EmbeddingModel> loaded_;  // most recently used last
+  Lru<EmbeddingModel> loaded_;  // by EmbeddingModel::key
 };
 
 // Embeds `texts` (rows x hidden floats, in the texts' order) in batches of similar lengths;

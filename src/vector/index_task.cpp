@@ -38,13 +38,8 @@ Status CheckModel(const storage::StorageRegistry& storage, const json& params) {
   const json model = params.value("model", json::object());
   if (!model.contains("path"))
     return InvalidArgument("indexing needs a trained model directory (model.path)", "model.path");
-  const std::string objective = model.value("objective", std::string());
-  if (objective != "no-objective" && objective != "sentence-embedding" && objective != "masked-lm")
-    return InvalidArgument("indexing embeds with a no-objective, sentence-embedding or masked-lm model (its encoder)",
-                           "model.objective");
-  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(model, "model"));
-  if (!ref.store->Stat(ref.key + "/config.json").has_value())
-    return InvalidArgument("no model directory (config.json) at '" + ref.key + "'", "model.path");
+  MLAAS_RETURN_IF_ERROR(CheckEmbeddingObjective(model.value("objective", std::string())));
+  MLAAS_RETURN_IF_ERROR(ResolveModelDirectory(storage, model).status());
   if (params.contains("tokenizer")) MLAAS_RETURN_IF_ERROR(storage.Resolve(params["tokenizer"], "tokenizer").status());
   return storage.Resolve(params.value("vector_store_save", json::object()), "vector_store_save").status();
 }
@@ -53,11 +48,6 @@ Status Validate(const storage::StorageRegistry& storage, const json& params) {
   MLAAS_RETURN_IF_ERROR(CheckModel(storage, params));
   MLAAS_ASSIGN_OR_RETURN(IndexRequest r, ParseRequest(params));
   return CheckDocuments(storage, params.value("dataset", json::object()), r.columns).status();
-}
-
-// Where an Add error points: a repeated id comes from the id column.
-Status AddError(const Status& st) {
-  return st.code() == StatusCode::kAlreadyExists ? st.WithField("dataset.loader_kwargs.id_column") : st;
 }
 
 }  // namespace
@@ -121,7 +111,7 @@ tasks::TaskHandler MakeVectorIndexHandler(const storage::StorageRegistry& storag
     MLAAS_ASSIGN_OR_RETURN(auto store, VectorStore::Create(dim, req.index, manifest));
     ctx.ReportProgress({.fraction = 0.96, .message = "building the " + req.index.type + " index"});
     const auto index_start = std::chrono::steady_clock::now();
-    MLAAS_RETURN_IF_ERROR(AddError(store->Add(docs, vectors)));
+    MLAAS_RETURN_IF_ERROR(NameIdColumn(store->Add(docs, vectors)));
     const double index_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - index_start).count();
     const fs::path local = scratch / ("vector-store-" + ctx.id());
     std::error_code ec;

@@ -1,6 +1,5 @@
 #include "vector/searcher.h"
 
-#include <list>
 #include <mutex>
 #include <shared_mutex>
 
@@ -8,6 +7,7 @@
 #include "predict/model_files.h"
 #include "vector/documents.h"
 #include "vector/embedder.h"
+#include "vector/lru.h"
 #include "vector/vector_store.h"
 
 namespace mlaas::vector {
@@ -94,12 +94,12 @@ Result<SearchInput> ParseSearchInput(const json& in) {
   return s;
 }
 
-Status CheckObjective(const json& model_block) {
-  const std::string objective = model_block.value("objective", std::string("no-objective"));
-  if (objective != "no-objective" && objective != "sentence-embedding" && objective != "masked-lm")
-    return InvalidArgument("search embeds with a no-objective, sentence-embedding or masked-lm model (its encoder)",
-                           "model.objective");
-  return Status::Ok();
+// How the documents of a store were embedded (its queries and new documents are embedded so).
+predict::OutputOptions StoreOptions(const json& manifest) {
+  predict::OutputOptions options;
+  options.cls_pooling = manifest.value("pooling", std::string("mean")) == "cls";
+  options.normalize = manifest.value("normalize", true);
+  return options;
 }
 
 json HitJson(const Hit& h) {
@@ -109,30 +109,6 @@ json HitJson(const Hit& h) {
   if (h.lexical_score) j["lexical_score"] = *h.lexical_score;
   return j;
 }
-
-// A small least-recently-used map.
-template <class V>
-class Lru {
- public:
-  explicit Lru(size_t capacity) : capacity_(capacity) {}
-  std::optional<V> Get(const std::string& key) {
-    for (auto it = items_.begin(); it != items_.end(); ++it) {
-      if (it->first != key) continue;
-      items_.splice(items_.end(), items_, it);
-      return items_.back().second;
-    }
-    return std::nullopt;
-  }
-  void Put(const std::string& key, V value) {
-    items_.remove_if([&](const auto& kv) { return kv.first == key; });
-    if (items_.size() >= capacity_) items_.pop_front();
-    items_.emplace_back(key, std::move(value));
-  }
-
- private:
-  size_t capacity_;
-  std::list<std::pair<std::string, V>> items_;
-};
 
 }  // namespace
 
@@ -188,10 +164,9 @@ struct VectorSearcher::Impl {
     json model_block = {{"path", built.value("path", std::string())},
                         {"storage_type", built.value("storage_type", std::string("local"))}};
     json tokenizer = manifest.value("tokenizer", json());
-    std::string field = "model.path";
     if (request != nullptr) {
       model_block = request->value("model", json::object());
-      MLAAS_RETURN_IF_ERROR(CheckObjective(model_block));
+      MLAAS_RETURN_IF_ERROR(CheckEmbeddingObjective(model_block.value("objective", std::string("no-objective"))));
       if (request->contains("tokenizer")) tokenizer = (*request)["tokenizer"];
     }
     auto model = models.Get(model_block, tokenizer);
@@ -259,8 +234,7 @@ Result<json> VectorSearcher::Search(const json& request) {
     MLAAS_ASSIGN_OR_RETURN(store, m.OpenStore(at, "dataset", false));
     const json manifest = store->manifest();
     metric = manifest.value("metric", metric);
-    options.cls_pooling = manifest.value("pooling", std::string("mean")) == "cls";
-    options.normalize = manifest.value("normalize", true);
+    options = StoreOptions(manifest);
     if (input.mode != Mode::kLexical) {
       MLAAS_ASSIGN_OR_RETURN(model, m.StoreModel(manifest, &request));
       if (model->model->info().hidden_size != store->dim())
@@ -271,17 +245,17 @@ Result<json> VectorSearcher::Search(const json& request) {
   } else {
     // A plain dataset: its documents embedded once per (dataset version, model, columns, pooling).
     const json model_block = request.value("model", json::object());
-    MLAAS_RETURN_IF_ERROR(CheckObjective(model_block));
+    MLAAS_RETURN_IF_ERROR(CheckEmbeddingObjective(model_block.value("objective", std::string("no-objective"))));
     MLAAS_ASSIGN_OR_RETURN(DocumentColumns columns,
                            DocumentColumns::FromLoaderKwargs(dataset.value("loader_kwargs", json())));
-    MLAAS_ASSIGN_OR_RETURN(DocumentSource source, CheckDocuments(m.storage, dataset, columns));
+    // The dataset's version from its metadata only; it is read (and its columns checked) on a miss.
+    MLAAS_ASSIGN_OR_RETURN(DocumentSource source, StatDocuments(m.storage, dataset));
     MLAAS_ASSIGN_OR_RETURN(model, m.models.Get(model_block, request.value("tokenizer", json())));
     options.cls_pooling = input.cls_pooling;
     options.normalize = input.normalize;
-    const std::string key = json{source.storage_type, source.key, source.etag,       columns.text,
-                                 columns.id,          columns.metadata, columns.all_metadata, model->key,
-                                 options.cls_pooling, options.normalize, dataset.value("format", std::string()),
-                                 dataset.value("loader_kwargs", json())}
+    const std::string key = json{source.storage_type, source.key,         source.etag,
+                                 dataset.value("format", std::string()), dataset.value("loader_kwargs", json()),
+                                 model->key,          options.cls_pooling, options.normalize}
                                 .dump();
     {
       std::lock_guard<std::mutex> lock(m.mu);
@@ -300,8 +274,7 @@ Result<json> VectorSearcher::Search(const json& request) {
         for (const auto& d : docs) texts.push_back(d.page_content);
         MLAAS_ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*model->model, texts, options, "dataset.path"));
         MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(model->model->info().hidden_size, IndexSpec()));
-        if (Status st = built->Add(docs, vectors); !st.ok())
-          return st.code() == StatusCode::kAlreadyExists ? st.WithField("dataset.loader_kwargs.id_column") : st;
+        MLAAS_RETURN_IF_ERROR(NameIdColumn(built->Add(docs, vectors)));
         store = std::shared_ptr<VectorStore>(std::move(built));
         std::lock_guard<std::mutex> lock(m.mu);
         m.datasets.Put(key, store);
@@ -384,9 +357,7 @@ Result<json> VectorSearcher::AddDocuments(const json& block, const json& body) {
   MLAAS_ASSIGN_OR_RETURN(auto store, m.OpenStore(at, "store", true));
   const json manifest = store->manifest();
   MLAAS_ASSIGN_OR_RETURN(EmbeddingModel model, m.StoreModel(manifest, nullptr));
-  predict::OutputOptions options;
-  options.cls_pooling = manifest.value("pooling", std::string("mean")) == "cls";
-  options.normalize = manifest.value("normalize", true);
+  const predict::OutputOptions options = StoreOptions(manifest);
   std::vector<std::string> texts;
   for (const auto& d : docs) texts.push_back(d.page_content);
   MLAAS_ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*model.model, texts, options, "documents"));

@@ -98,7 +98,7 @@ struct VectorStore::Impl {
   IndexSpec spec;
   json manifest;
   std::unique_ptr<faiss::IndexIDMap2> index;
-  std::unordered_map<int64_t, Document> docs;       // by internal id; absent: removed
+  std::map<int64_t, Document> docs;                 // by internal id (insertion order); absent: removed
   std::unordered_map<std::string, int64_t> by_id;   // document id -> internal id
   int64_t next_id = 0;
   std::string updated = FormatIsoUtc(NowMs());  // when the documents last changed
@@ -129,11 +129,9 @@ struct VectorStore::Impl {
       auto built = std::make_shared<Lexical>();
       std::vector<std::string_view> texts;
       texts.reserve(docs.size());
-      std::map<int64_t, const Document*> ordered;
-      for (const auto& [id, d] : docs) ordered[id] = &d;
-      for (const auto& [id, d] : ordered) {
+      for (const auto& [id, d] : docs) {
         built->ids.push_back(id);
-        texts.push_back(d->page_content);
+        texts.push_back(d.page_content);
       }
       built->index = std::make_unique<Bm25Index>(texts);
       lexical = std::move(built);
@@ -440,10 +438,8 @@ Status VectorStore::Save(const fs::path& dir) const {
   }
   {
     std::ofstream docs(tmp / "documents.jsonl", std::ios::binary);
-    std::map<int64_t, const Document*> ordered;
-    for (const auto& [id, d] : m.docs) ordered[id] = &d;
-    for (const auto& [id, d] : ordered)
-      docs << json{{"_id", id}, {"id", d->id}, {"page_content", d->page_content}, {"metadata", d->metadata}}.dump(
+    for (const auto& [id, d] : m.docs)
+      docs << json{{"_id", id}, {"id", d.id}, {"page_content", d.page_content}, {"metadata", d.metadata}}.dump(
                   -1, ' ', false, json::error_handler_t::replace)
            << "\n";
     docs.close();  // flushes: a full disk shows here
