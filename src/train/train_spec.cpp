@@ -152,6 +152,7 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_RETURN_IF_ERROR(String(es, "metric", f + ".early_stopping", spec.early_stopping.metric));
   MLAAS_RETURN_IF_ERROR(Number(es, "min_delta", f + ".early_stopping", 0, 1e9, spec.early_stopping.min_delta));
   if (spec.early_stopping.metric.empty()) spec.early_stopping.metric = "eval_loss";
+  MLAAS_RETURN_IF_ERROR(Bool(mt, "load_best_model_at_end", f, spec.load_best_model_at_end));
   {
     std::vector<std::string> known = {"eval_loss"};
     switch (spec.objective) {

@@ -50,6 +50,7 @@ struct TrainSpec {
   int threads = 0;                      // 0: one per core
   std::string device = "cpu";
   EarlyStopping early_stopping;
+  bool load_best_model_at_end = false;  // save the epoch with the best early_stopping.metric
   int64_t checkpoint_steps = 0;         // also checkpoint every N optimizer steps; 0: each epoch only
   int64_t max_steps = 0;                // stop after this many optimizer steps; 0: no limit
   double mlm_probability = 0.15;

@@ -102,6 +102,9 @@ class Session {
 
   Status SaveCheckpoint();
   Result<bool> LoadCheckpoint();
+  // Every parameter and buffer of the model, in a fixed order (what load_best_model_at_end keeps).
+  std::vector<torch::Tensor> ModelState() const;
+  void KeepBestWeights();
 
   const TrainInputs& in_;
   const TrainSpec& spec_;
@@ -130,6 +133,10 @@ class Session {
   json last_eval_ = json::object();
   std::optional<double> best_;
   int64_t bad_epochs_ = 0;
+  // load_best_model_at_end: the best epoch (1-based; 0: none yet), its weights and evaluation.
+  int64_t best_epoch_ = 0;
+  std::vector<torch::Tensor> best_weights_;
+  json best_eval_ = json::object();
   bool stopped_early_ = false;
   double train_seconds_ = 0;
   int64_t tokens_seen_ = 0;
@@ -490,6 +497,23 @@ Result<json> Session::Evaluate() {
   return out;
 }
 
+std::vector<torch::Tensor> Session::ModelState() const {
+  std::vector<torch::Tensor> state = model_->parameters();
+  for (const auto& b : model_->buffers()) state.push_back(b);
+  return state;
+}
+
+void Session::KeepBestWeights() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> state = ModelState();
+  if (best_weights_.size() != state.size()) {
+    best_weights_.clear();
+    for (const auto& t : state) best_weights_.push_back(t.detach().clone());
+    return;
+  }
+  for (size_t i = 0; i < state.size(); ++i) best_weights_[i].copy_(state[i]);
+}
+
 Status Session::SaveCheckpoint() {
   const fs::path incoming = in_.checkpoint_dir / "incoming";
   const fs::path current = in_.checkpoint_dir / "current";
@@ -507,6 +531,7 @@ Status Session::SaveCheckpoint() {
       rng = dropout_gen_.get_state();
     }
     torch::save(rng, (incoming / "rng.pt").string());
+    if (!best_weights_.empty()) torch::save(best_weights_, (incoming / "best.pt").string());
   } catch (const c10::Error& e) {
     return Internal(std::string("cannot write the checkpoint: ") + e.what_without_backtrace());
   }
@@ -515,7 +540,8 @@ Status Session::SaveCheckpoint() {
                 {"history", history_},     {"last_eval", last_eval_},
                 {"best", best_ ? json(*best_) : json()}, {"bad_epochs", bad_epochs_},
                 {"train_seconds", train_seconds_}, {"tokens_seen", tokens_seen_},
-                {"labels", labels_},       {"total_steps", total_steps_}};
+                {"labels", labels_},       {"total_steps", total_steps_},
+                {"best_epoch", best_epoch_}, {"best_eval", best_eval_}};
   MLAAS_RETURN_IF_ERROR(WriteFileAtomic(incoming / "state.json", state.dump()));
   // current -> previous, incoming -> current: at every moment one complete checkpoint exists.
   fs::remove_all(previous, ec);
@@ -549,8 +575,16 @@ Result<bool> Session::LoadCheckpoint() {
     torch::load(*optimizer_, (dir / "optimizer.pt").string());
     torch::Tensor rng;
     torch::load(rng, (dir / "rng.pt").string());
-    std::lock_guard<std::mutex> lock(dropout_gen_.mutex());
-    dropout_gen_.set_state(rng);
+    {
+      std::lock_guard<std::mutex> lock(dropout_gen_.mutex());
+      dropout_gen_.set_state(rng);
+    }
+    best_epoch_ = state.value("best_epoch", int64_t{0});
+    best_eval_ = state.value("best_eval", json::object());
+    if (best_epoch_ > 0 && spec_.load_best_model_at_end) {
+      torch::load(best_weights_, (dir / "best.pt").string());
+      if (best_weights_.size() != ModelState().size()) return Internal("the checkpoint's best weights do not match the model");
+    }
   } catch (const c10::Error& e) {
     return Internal(std::string("cannot read the checkpoint: ") + e.what_without_backtrace());
   }
@@ -596,6 +630,8 @@ Result<json> Session::Run() {
   for (const auto& e : eval_) eval_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
   if (spec_.objective == TrainObjective::kSentenceEmbedding && train_.size() < 2)
     return InvalidArgument("in-batch negatives need at least two training pairs", "dataset.path");
+  if (spec_.load_best_model_at_end && eval_.empty())
+    Log("warn", "load_best_model_at_end: no held-out examples, the last epoch is saved");
 
   const int64_t batches = (static_cast<int64_t>(train_.size()) + spec_.batch_size - 1) / spec_.batch_size;
   steps_per_epoch_ = (batches + spec_.gradient_accumulation_steps - 1) / spec_.gradient_accumulation_steps;
@@ -727,7 +763,7 @@ Result<json> Session::Run() {
     Log("info", line);
     epoch_counters_ = Counters();
     batch_ = 0;
-    if (spec_.early_stopping.patience > 0 && !ev.empty()) {
+    if ((spec_.early_stopping.patience > 0 || spec_.load_best_model_at_end) && !ev.empty()) {
       const std::string metric = spec_.early_stopping.metric;
       const std::string key = metric.rfind("eval_", 0) == 0 ? metric.substr(5) : metric;
       if (ev.contains(key) && ev[key].is_number()) {
@@ -737,7 +773,12 @@ Result<json> Session::Run() {
         if (better) {
           best_ = v;
           bad_epochs_ = 0;
-        } else if (++bad_epochs_ >= spec_.early_stopping.patience) {
+          if (spec_.load_best_model_at_end) {
+            best_epoch_ = epoch_ + 1;
+            best_eval_ = ev;
+            KeepBestWeights();
+          }
+        } else if (++bad_epochs_ >= spec_.early_stopping.patience && spec_.early_stopping.patience > 0) {
           Log("info", "early stopping: " + metric + " has not improved for " + std::to_string(bad_epochs_) + " epochs");
           stopped_early_ = true;
           done = true;
@@ -753,6 +794,13 @@ Result<json> Session::Run() {
     }
   }
   train_seconds_ = elapsed();
+  if (spec_.load_best_model_at_end && best_epoch_ > 0) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> state = ModelState();
+    for (size_t i = 0; i < state.size(); ++i) state[i].copy_(best_weights_[i]);
+    last_eval_ = best_eval_;
+    Log("info", "keeping epoch " + std::to_string(best_epoch_) + ", the best by " + spec_.early_stopping.metric);
+  }
 
   // The trained model directory.
   std::error_code ec;
@@ -785,6 +833,10 @@ Result<json> Session::Run() {
                 {"stopped_early", stopped_early_},
                 {"wall_seconds", std::chrono::duration<double>(Clock::now() - started).count()}};
   if (resumed_from_step_ >= 0) stats["resumed_from_step"] = resumed_from_step_;
+  if (spec_.load_best_model_at_end && best_epoch_ > 0) {
+    stats["best_epoch"] = best_epoch_;
+    stats["best_metric"] = {{"name", spec_.early_stopping.metric}, {"value", *best_}};
+  }
   json dataset = {{"samples_train", train_.size()},
                   {"samples_test", eval_.size()},
                   {"tokens", train_tokens_},

@@ -40,6 +40,7 @@ TEST(TrainSpecTest, ReadsEveryKnob) {
              {"max_length", 64},
              {"threads", 1},
              {"early_stopping", {{"patience", 2}, {"metric", "eval_accuracy"}}},
+             {"load_best_model_at_end", true},
              {"checkpoint_steps", 10}};
   json ds = {{"path", "d.csv"},
              {"train_test_split", 0.25},
@@ -54,6 +55,7 @@ TEST(TrainSpecTest, ReadsEveryKnob) {
   EXPECT_EQ(spec->seed, 7u);
   EXPECT_EQ(spec->max_length, 64);
   EXPECT_EQ(spec->early_stopping.patience, 2);
+  EXPECT_TRUE(spec->load_best_model_at_end);
   EXPECT_EQ(spec->typos.copies, 2);
   EXPECT_EQ(Columns(*spec), (std::vector<std::string>{"t", "y", "t2"}));
   EXPECT_EQ(ColumnField(*spec, 2), "dataset.loader_kwargs.text_pair_column");
@@ -92,6 +94,7 @@ TEST(TrainSpecTest, BadValuesNameTheField) {
       {{{"gradient_accumulation_steps", 0}}, ds, "model_train.gradient_accumulation_steps"},
       {{{"mlm_probability", 1.5}}, ds, "model_train.mlm_probability"},
       {{{"early_stopping", {{"metric", "eval_perplexity"}}}}, ds, "model_train.early_stopping.metric"},
+      {{{"load_best_model_at_end", "yes"}}, ds, "model_train.load_best_model_at_end"},
       {json::object(), {{"path", "d.csv"}, {"train_test_split", 0}}, "dataset.train_test_split"},
       {json::object(), {{"path", "d.csv"}, {"train_test_split", 0.95}}, "dataset.train_test_split"},
       {json::object(), {{"path", "d.csv"}, {"loader_kwargs", {{"label_column", ""}}}}, "dataset.loader_kwargs.label_column"},

@@ -337,6 +337,62 @@ TEST_F(TrainerTest, EarlyStoppingEndsARunThatStopsImproving) {
   EXPECT_NE(logs.back().find("early stopping"), std::string::npos) << logs.back();
 }
 
+TEST_F(TrainerTest, LoadBestModelAtEndSavesTheBestEpochAcrossAResume) {
+  auto inputs = [&](const std::string& name, bool best) {
+    TrainInputs in = Inputs(TrainObjective::kTextClassification, name);
+    in.spec.epochs = 3;
+    in.spec.load_best_model_at_end = best;
+    in.spec.early_stopping.metric = "eval_accuracy";
+    in.spec.early_stopping.min_delta = 2.0;  // only the first epoch counts as an improvement
+    in.train = Sentiment(32, 1);
+    in.eval = Sentiment(8, 2);
+    return in;
+  };
+  TrainInputs full = inputs("full", true);
+  auto r = RunTraining(full, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)["history"]["loss"].size(), 3u) << "no early stopping: patience is 0";
+  EXPECT_EQ((*r)["stats"]["best_epoch"], 1);
+  EXPECT_EQ((*r)["stats"]["best_metric"]["name"], "eval_accuracy");
+  EXPECT_EQ((*r)["evaluation"]["loss"], (*r)["history"]["eval_loss"][0]) << "the evaluation is the kept epoch's";
+
+  // The saved weights are the first epoch's: those of a run stopped right after it (its
+  // epoch-end checkpoint), not those of the last epoch.
+  TrainInputs cut = inputs("cut", false);
+  bool evaluated = false;
+  TrainCallbacks after_epoch1;
+  after_epoch1.log = [&](std::string_view, const std::string& m) { evaluated |= m.rfind("epoch 1:", 0) == 0; };
+  after_epoch1.cancelled = [&] { return evaluated; };
+  ASSERT_FALSE(RunTraining(cut, after_epoch1).has_value());
+  auto epoch1 = nn::LoadModelDir(full.output_dir, std::nullopt);
+  ASSERT_TRUE(epoch1.has_value());
+  Status loaded = nn::LoadWeights(*epoch1->model, cut.checkpoint_dir / "current");
+  ASSERT_TRUE(loaded.ok()) << loaded.ToString();
+  TrainInputs last = inputs("last", false);
+  ASSERT_TRUE(RunTraining(last, {}).has_value());
+  auto saved = Weights(full.output_dir), final_weights = Weights(last.output_dir);
+  bool differs_from_last = false;
+  for (const auto& p : epoch1->model->named_parameters()) {
+    ASSERT_TRUE(saved.count(p.key())) << p.key();
+    EXPECT_TRUE(torch::equal(saved[p.key()], p.value())) << p.key();
+    differs_from_last |= !torch::equal(saved[p.key()], final_weights[p.key()]);
+  }
+  EXPECT_TRUE(differs_from_last);
+
+  // Interrupted in epoch 2 and resumed: the best weights come back from the checkpoint.
+  TrainInputs part = inputs("part", true);
+  int64_t steps = 0;
+  TrainCallbacks stop;
+  stop.progress = [&](const TrainProgress& p) { steps = std::max(steps, p.step); };
+  stop.cancelled = [&] { return steps >= 6; };
+  ASSERT_FALSE(RunTraining(part, stop).has_value());
+  auto resumed = RunTraining(part, {});
+  ASSERT_TRUE(resumed.has_value()) << resumed.error().ToString();
+  EXPECT_EQ((*resumed)["stats"]["best_epoch"], 1);
+  auto again = Weights(part.output_dir);
+  for (const auto& [name, t] : saved) EXPECT_TRUE(torch::allclose(t, again[name], 1e-5, 1e-6)) << name;
+}
+
 TEST_F(TrainerTest, GradientAccumulationTakesFewerSteps) {
   TrainInputs in = Inputs(TrainObjective::kTextClassification, "accum");
   in.spec.epochs = 1;
