@@ -480,6 +480,11 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
         std::snprintf(v, sizeof(v), "%.4f", it.value().get<double>());
         rows.push_back({it.key(), v});
       }
+      const json stats = full->value("stats", json::object());
+      if (stats.contains("best_epoch") && stats.contains("best_metric")) {
+        std::cout << "kept epoch " << Str(stats, "best_epoch") << ", the best by " << Str(stats["best_metric"], "name")
+                  << "\n";
+      }
       if (!rows.empty()) PrintTable({"METRIC", "HELD-OUT"}, rows);
       if (full->contains("model")) std::cout << "model saved to " << Str((*full)["model"], "path") << "\n";
       return rc;

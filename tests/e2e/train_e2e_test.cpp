@@ -134,9 +134,11 @@ TEST_F(TrainE2eTest, TrainsReportsTheSpecOutputAndPredicts) {
   req["model_save"]["path"] = "models/cli";
   dir_.Write("request.json", req.dump());
   auto cli = RunMlaas({"train", "--server", server_->url(), "--request", (dir_.path() / "request.json").string(),
-                       "--epochs", "2", "--follow"});
+                       "--epochs", "2", "--load-best", "--best-metric", "eval_accuracy", "--follow"});
   EXPECT_EQ(cli.exit_code, 0) << cli.out;
   EXPECT_NE(cli.out.find("succeeded"), std::string::npos) << cli.out;
+  EXPECT_NE(cli.out.find("kept epoch "), std::string::npos) << cli.out;
+  EXPECT_NE(cli.out.find(", the best by eval_accuracy"), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find("accuracy"), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find("model saved to models/cli"), std::string::npos) << cli.out;
 }
