@@ -56,14 +56,19 @@ std::map<int, double> Parse(const std::string& out) {
   return r;
 }
 
+// `batch` sequences of kSeq random token ids, no padding.
+nn::EncoderInput RandomInput(int64_t batch) {
+  return {torch::randint(5, kVocab, {batch, kSeq}, torch::kInt64), torch::ones({batch, kSeq}, torch::kInt64),
+          torch::zeros({batch, kSeq}, torch::kInt64)};
+}
+
 // first_token_only: the last layer at the [CLS] position only, as the predictor runs a
 // classifier (the logits need nothing else); false: every layer at every position.
 std::map<int, double> Ours(nn::TransformerModel& model, bool first_token_only = false) {
   std::map<int, double> r;
   torch::InferenceMode guard;
   for (int batch : {1, 32}) {
-    nn::EncoderInput in{torch::randint(5, kVocab, {batch, kSeq}, torch::kInt64),
-                        torch::ones({batch, kSeq}, torch::kInt64), torch::zeros({batch, kSeq}, torch::kInt64)};
+    nn::EncoderInput in = RandomInput(batch);
     in.first_token_only = first_token_only;
     const int iters = batch == 1 ? 50 : 5;
     for (int i = 0; i < 2; ++i) model->forward(in);
@@ -148,8 +153,7 @@ int main(int argc, char** argv) {
   double cls_diff = 0;  // the classifier's logits both ways
   {
     torch::InferenceMode guard;
-    nn::EncoderInput in{torch::randint(5, kVocab, {4, kSeq}, torch::kInt64), torch::ones({4, kSeq}, torch::kInt64),
-                        torch::zeros({4, kSeq}, torch::kInt64)};
+    nn::EncoderInput in = RandomInput(4);
     torch::Tensor full = model->forward(in).logits;
     in.first_token_only = true;
     cls_diff = (model->forward(in).logits - full).abs().max().item<double>();
