@@ -16,7 +16,8 @@
 #   bench/quality/run.sh [sections|typos|all]
 #   env: MLAAS (binary), SHARED (../shared), WORK (/tmp/mlaas-quality), THREADS (2),
 #        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3),
-#        MLM_LR (5e-4), CLS_LR (3e-4); search: SEARCH_MODEL (bert-tiny), SEARCH_MLM_EPOCHS (3),
+#        MLM_LR (5e-4), CLS_LR (3e-4), CLS_POOLING (mean: what the section classifier reads, cls or
+#        mean); search: SEARCH_MODEL (bert-tiny), SEARCH_MLM_EPOCHS (3),
 #        PAIR_EPOCHS (4), PAIR_LR (1e-3), PAIR_BATCH (64), SEARCH_HARD (0; 1: train with BM25-mined
 #        hard negatives, mined through the server's lexical search over the train split's documents)
 set -euo pipefail
@@ -34,6 +35,7 @@ CLS_EPOCHS="${CLS_EPOCHS:-2}"
 TYPO_EPOCHS="${TYPO_EPOCHS:-3}"
 MLM_LR="${MLM_LR:-5e-4}"
 CLS_LR="${CLS_LR:-3e-4}"
+CLS_POOLING="${CLS_POOLING:-mean}"
 SEARCH_MODEL="${SEARCH_MODEL:-bert-tiny}"
 SEARCH_MLM_EPOCHS="${SEARCH_MLM_EPOCHS:-3}"
 PAIR_EPOCHS="${PAIR_EPOCHS:-4}"
@@ -90,10 +92,11 @@ if [ "$what" = sections ] || [ "$what" = all ]; then
   train "$WORK/mlm.json" --objective masked-lm --preset "$MODEL" --tokenizer tok --dataset datasets/debian_mlm_train.csv \
     --eval-dataset datasets/debian_mlm_valid.csv --save models/mlm --epochs "$MLM_EPOCHS" --batch-size 32 \
     --lr "$MLM_LR" --warmup 200 --max-length "$MAX_LENGTH"
-  echo "fine-tuning on debian_section_train ($CLS_EPOCHS epochs):"
+  echo "fine-tuning on debian_section_train ($CLS_EPOCHS epochs, classifier pooling $CLS_POOLING):"
   train "$WORK/cls.json" --objective text-classification --model models/mlm --dataset datasets/debian_section_train.csv \
     --eval-dataset datasets/debian_section_valid.csv --save models/sections --epochs "$CLS_EPOCHS" --batch-size 32 \
-    --lr "$CLS_LR" --warmup 100 --max-length "$MAX_LENGTH" --load-best --best-metric eval_accuracy
+    --lr "$CLS_LR" --warmup 100 --max-length "$MAX_LENGTH" --load-best --best-metric eval_accuracy \
+    --classifier-pooling "$CLS_POOLING"
   echo "training time in all: $((SECONDS - start)) s"
   echo "test (debian_section_test): $(predict_score "$objects/models/sections" "$objects/datasets/debian_section_test.csv" text label)"
   echo "floor (TF-IDF + logistic regression, data README): accuracy 0.7518, macro-F1 0.6126"

@@ -96,7 +96,7 @@ void AddMlRoutes(ServerState& s) {
        "", "Computer-vision prediction"},
       {"/api/v1/ml/nlp/train/model", "Train or fine-tune an NLP model (async task)",
        Object({{"tokenizer", schemas::Tokenizer()},
-               {"model", schemas::Model(nlp_train_objectives, true)},
+               {"model", schemas::TrainModel(nlp_train_objectives)},
                {"dataset", schemas::Dataset(tabular)},
                {"model_train", schemas::ModelTrain()},
                {"model_save", schemas::Save()}},

@@ -68,6 +68,14 @@ json Model(const std::vector<std::string>& objectives, bool objective_required) 
   return s;
 }
 
+json TrainModel(const std::vector<std::string>& objectives) {
+  json s = Model(objectives, true);
+  s["properties"]["classifier_pooling"] =
+      Enum({"cls", "mean"}, "text-classification: what the classifier reads, the first token (default) or the "
+                            "mean over the tokens (saved as config.json classifier_pooling)");
+  return s;
+}
+
 json ModelTrain() {
   json optimizer = Object(
       {{"name", Enum({"AdamW", "Adam", "SGD"}, "optimizer (default AdamW)")},

@@ -13,6 +13,8 @@ const std::vector<std::string>& AllObjectives();
 
 nlohmann::json Tokenizer();
 nlohmann::json Model(const std::vector<std::string>& objectives, bool objective_required);
+// The model block of a training request: Model() plus what training sets on the model.
+nlohmann::json TrainModel(const std::vector<std::string>& objectives);
 nlohmann::json ModelTrain();
 nlohmann::json Dataset(const std::vector<std::string>& formats);
 nlohmann::json Save(const std::string& format = "");  // model_save / vector_store_save

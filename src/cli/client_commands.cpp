@@ -379,7 +379,7 @@ void AddDatasetCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
 void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   struct TrainArgs {
     std::string objective, model, preset, config, tokenizer, dataset, eval_dataset, save, optimizer, request;
-    std::string text_column, label_column, pair_column, best_metric;
+    std::string text_column, label_column, pair_column, best_metric, classifier_pooling;
     int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
     double lr = 0, weight_decay = -1, split = 0;
     bool follow = false, load_best = false;
@@ -393,6 +393,9 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   train->add_option("--preset", a->preset, "Start from scratch with a built-in shape (bert-tiny, bert-mini, ...)");
   train->add_option("--config", a->config, "Start from scratch with this local config.json");
   train->add_option("--tokenizer", a->tokenizer, "Tokenizer (object key; default: the model's)");
+  train->add_option("--classifier-pooling", a->classifier_pooling,
+                    "text-classification: the classifier reads the first token (cls, default) or the mean of the tokens")
+      ->check(CLI::IsMember({"cls", "mean"}));
   train->add_option("--dataset", a->dataset, "Training data: CSV, TSV or JSON Lines (object key)");
   train->add_option("--eval-dataset", a->eval_dataset, "Held-out data instead of --split (object key)");
   train->add_option("--save", a->save, "Where to write the trained model directory (object key)");
@@ -433,6 +436,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (!a->objective.empty()) set("model", "objective", a->objective);
     if (!a->model.empty()) set("model", "path", a->model);
     if (!a->preset.empty()) set("model", "preset", a->preset);
+    if (!a->classifier_pooling.empty()) set("model", "classifier_pooling", a->classifier_pooling);
     if (!a->config.empty()) {
       auto text = ReadFile(a->config, 16u << 20);
       json c = text.has_value() ? json::parse(*text, nullptr, false) : json();

@@ -37,6 +37,12 @@ Result<Objective> ParseObjective(std::string_view name) {
                          "model.objective");
 }
 
+Result<Pooling> ParsePooling(std::string_view name, const std::string& field) {
+  if (name == "mean") return Pooling::kMean;
+  if (name == "cls") return Pooling::kCls;
+  return InvalidArgument("pooling must be \"cls\" or \"mean\" (got '" + std::string(name) + "')", field);
+}
+
 namespace {
 
 std::string_view ActivationName(Activation a) {
@@ -280,6 +286,10 @@ Result<ModelConfig> ParseConfig(const json& j, const std::string& field) {
       c.architectures.push_back(e.get<std::string>());
     }
   }
+  if (auto cp = j.find("classifier_pooling"); cp != j.end() && !cp->is_null()) {
+    if (!cp->is_string()) return InvalidArgument("classifier_pooling must be \"cls\" or \"mean\"", field + ".classifier_pooling");
+    MLAAS_ASSIGN_OR_RETURN(c.classifier_pooling, ParsePooling(cp->get<std::string>(), field + ".classifier_pooling"));
+  }
   c.extra = ojson::parse(j.dump());
   MLAAS_TRY(ValidateConfig(c, field));
   return c;
@@ -359,10 +369,13 @@ ojson ConfigToJson(const ModelConfig& c, Objective objective) {
   j["id2label"] = std::move(id2label);
   j["label2id"] = std::move(label2id);
   if (!c.problem_type.empty()) j["problem_type"] = c.problem_type;
+  if (c.classifier_pooling == Pooling::kMean) j["classifier_pooling"] = "mean";
   j["torch_dtype"] = "float32";
   // Keep what we do not interpret (e.g. tokenizer_class, custom metadata).
   for (auto it = c.extra.begin(); it != c.extra.end(); ++it) {
-    if (!j.contains(it.key()) && it.key() != "num_labels" && it.key() != "_name_or_path") j[it.key()] = it.value();
+    if (!j.contains(it.key()) && it.key() != "num_labels" && it.key() != "_name_or_path" &&
+        it.key() != "classifier_pooling")
+      j[it.key()] = it.value();
   }
   if (!j.contains("transformers_version")) j["transformers_version"] = "4.30.0";
   return j;

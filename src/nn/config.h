@@ -25,6 +25,12 @@ Result<Objective> ParseObjective(std::string_view name);
 
 enum class Activation { kGelu, kGeluNew, kRelu, kSilu, kTanh };
 
+// How a sequence becomes one vector: the mean over its tokens (padding left out), or its first
+// ([CLS]/<s>) token.
+enum class Pooling { kMean, kCls };
+// "mean" / "cls"; InvalidArgument naming `field` otherwise.
+Result<Pooling> ParsePooling(std::string_view name, const std::string& field);
+
 struct ModelConfig {
   Architecture architecture = Architecture::kBert;
   int64_t vocab_size = 30522;
@@ -48,6 +54,11 @@ struct ModelConfig {
   // "regression"; empty: single label.
   std::string problem_type;
   std::vector<std::string> architectures;  // e.g. "BertForSequenceClassification"
+  // What the classification head reads (config "classifier_pooling", as ModernBERT names it):
+  // the first token, as transformers' BERT/DistilBERT/RoBERTa classifiers do, or the mean over
+  // the tokens (BERT: then the pooler's dense + tanh, as over [CLS]). Only "cls" is what
+  // transformers' *ForSequenceClassification classes compute.
+  Pooling classifier_pooling = Pooling::kCls;
   // The whole config as read, so fields this platform does not use survive a save.
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();
 

@@ -30,7 +30,7 @@ class DistilBertClassificationHead final : public Head {
         dropout_(owner.register_module("classifier_dropout", Dropout(c.classifier_dropout_prob()))),
         classifier_(Linear(owner, "classifier", c.hidden_size, c.num_labels())) {}
   torch::Tensor Forward(const EncoderOutput& out) override {
-    auto x = torch::relu(pre_classifier_(out.last_hidden_state.select(1, 0)));
+    auto x = torch::relu(pre_classifier_(out.summary));
     return classifier_(dropout_(x));
   }
 
@@ -49,7 +49,7 @@ class RobertaClassificationHead final : public Head {
     dropout_ = owner.register_module("classifier_dropout", Dropout(c.classifier_dropout_prob()));
   }
   torch::Tensor Forward(const EncoderOutput& out) override {
-    auto x = dropout_(out.last_hidden_state.select(1, 0));
+    auto x = dropout_(out.summary);
     x = dropout_(torch::tanh(dense_(x)));
     return out_proj_(x);
   }

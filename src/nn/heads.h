@@ -24,7 +24,8 @@ class Head {
 
 // Sequence classification: BERT pooler -> dropout -> classifier; DistilBERT [CLS] ->
 // pre_classifier -> ReLU -> dropout -> classifier; RoBERTa [CLS] -> dropout -> dense -> tanh ->
-// dropout -> out_proj ("classifier.dense", "classifier.out_proj").
+// dropout -> out_proj ("classifier.dense", "classifier.out_proj"). With classifier_pooling
+// "mean", the mean over the tokens takes [CLS]'s place (EncoderOutput::summary).
 std::unique_ptr<Head> MakeClassificationHead(const ModelConfig& c, torch::nn::Module& owner);
 
 // Masked LM: transform (dense, activation, LayerNorm) then a decoder tied to the word

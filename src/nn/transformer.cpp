@@ -223,13 +223,15 @@ EncoderOutput EncoderImpl::forward(const EncoderInput& in) {
     mask = AdditiveMask(in.attention_mask, x.scalar_type());
     padding = in.attention_mask.eq(0);
   }
-  const bool first_only = in.first_token_only && !is_training() && !layers.empty();
+  const bool first_only = in.first_token_only && config_.classifier_pooling == Pooling::kCls && !is_training() &&
+                          !layers.empty();
   for (size_t i = 0; i < layers.size(); ++i) {
     x = first_only && i + 1 == layers.size() ? layers[i]->ForwardFirstToken(x, mask) : layers[i](x, mask, padding);
   }
   EncoderOutput out;
   out.last_hidden_state = x;
-  if (pooler) out.pooled = torch::tanh(pooler(x.select(1, 0)));
+  out.summary = Pool(x, mask.defined() ? in.attention_mask : torch::Tensor(), config_.classifier_pooling);
+  if (pooler) out.pooled = torch::tanh(pooler(out.summary));
   return out;
 }
 

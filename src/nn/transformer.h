@@ -42,13 +42,17 @@ struct EncoderInput {
   torch::Tensor token_type_ids;   // undefined: all 0 (ignored by DistilBERT)
   // Inference whose reader looks only at the first token (classification heads, [CLS]
   // pooling): the last layer computes that token's output alone (its keys and values still
-  // see every token), and last_hidden_state is [batch, 1, hidden].
+  // see every token), and last_hidden_state is [batch, 1, hidden]. Ignored when the config's
+  // classifier_pooling is mean (the classifier then reads every token).
   bool first_token_only = false;
 };
 
 struct EncoderOutput {
   torch::Tensor last_hidden_state;  // [batch, seq, hidden]
-  torch::Tensor pooled;             // [batch, hidden] from the pooler (BERT/RoBERTa), if it has one
+  // [batch, hidden]: what the classifier reads, the first token or the mean over the tokens
+  // (config classifier_pooling).
+  torch::Tensor summary;
+  torch::Tensor pooled;             // [batch, hidden] the pooler (BERT/RoBERTa) over summary, if it has one
 };
 
 // Embeddings: word + position (+ token type) -> LayerNorm -> dropout. RoBERTa numbers
@@ -123,7 +127,6 @@ torch::Tensor AdditiveMask(const torch::Tensor& attention_mask, torch::ScalarTyp
 
 // Sentence embeddings from the last hidden state: mean over the tokens the mask keeps, or the
 // first ([CLS]/<s>) token.
-enum class Pooling { kMean, kCls };
 torch::Tensor Pool(const torch::Tensor& last_hidden_state, const torch::Tensor& attention_mask, Pooling p);
 
 }  // namespace mlaas::nn

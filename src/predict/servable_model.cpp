@@ -248,7 +248,8 @@ torch::Tensor ServableModel::Impl::Forward(const std::vector<const tokenizers::E
   const auto f0 = Clock::now();
   nn::EncoderInput batch{ids.to(m.device), mask.to(m.device),
                          c.architecture == nn::Architecture::kBert ? types.to(m.device) : torch::Tensor()};
-  // Classification heads and [CLS] pooling read the first token only.
+  // Classification heads and [CLS] pooling read the first token only (the encoder runs every
+  // token anyway when the config's classifier_pooling is mean).
   batch.first_token_only = m.objective == Objective::kTextClassification ||
                            (m.objective == Objective::kNoObjective && options.cls_pooling);
   nn::EncoderOutput enc = model->encoder->forward(batch);
@@ -276,7 +277,8 @@ torch::Tensor ServableModel::Impl::Forward(const std::vector<const tokenizers::E
       // Only the masked positions go through the vocabulary projection.
       auto positions = batch.input_ids.eq(static_cast<int64_t>(*m.mask_id)).nonzero();  // [n, 2]
       auto hidden = enc.last_hidden_state.index({positions.select(1, 0), positions.select(1, 1)});
-      nn::EncoderOutput masked{hidden.unsqueeze(0), torch::Tensor()};
+      nn::EncoderOutput masked;
+      masked.last_hidden_state = hidden.unsqueeze(0);
       auto probs = torch::softmax(model->head()->Forward(masked).squeeze(0).to(torch::kFloat32), -1);  // [n, vocab]
       auto k = std::min<int64_t>(top_k, probs.size(1));
       auto [values, idx] = probs.topk(k, 1);

@@ -124,6 +124,14 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
                          "model.objective");
   }
 
+  MLAAS_RETURN_IF_ERROR(String(model, "classifier_pooling", "model", spec.classifier_pooling));
+  if (!spec.classifier_pooling.empty()) {
+    if (spec.classifier_pooling != "cls" && spec.classifier_pooling != "mean")
+      return InvalidArgument("model.classifier_pooling must be \"cls\" or \"mean\"", "model.classifier_pooling");
+    if (spec.objective != TrainObjective::kTextClassification)
+      return InvalidArgument("model.classifier_pooling applies to text-classification only", "model.classifier_pooling");
+  }
+
   MLAAS_ASSIGN_OR_RETURN(json mt, Block(params, "model_train", "model_train"));
   const std::string f = "model_train";
   MLAAS_RETURN_IF_ERROR(Integer(mt, "epochs", f, 1, 100000, spec.epochs));

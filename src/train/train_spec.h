@@ -39,6 +39,9 @@ struct TypoAugment {
 
 struct TrainSpec {
   TrainObjective objective = TrainObjective::kTextClassification;
+  // model.classifier_pooling (text-classification): "cls" or "mean"; empty: the model's own
+  // (a saved classifier's config, else "cls").
+  std::string classifier_pooling;
   // model_train
   int64_t epochs = 10;
   int64_t batch_size = 32;

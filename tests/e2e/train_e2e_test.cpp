@@ -134,13 +134,16 @@ TEST_F(TrainE2eTest, TrainsReportsTheSpecOutputAndPredicts) {
   req["model_save"]["path"] = "models/cli";
   dir_.Write("request.json", req.dump());
   auto cli = RunMlaas({"train", "--server", server_->url(), "--request", (dir_.path() / "request.json").string(),
-                       "--epochs", "2", "--load-best", "--best-metric", "eval_accuracy", "--follow"});
+                       "--epochs", "2", "--load-best", "--best-metric", "eval_accuracy", "--classifier-pooling", "mean",
+                       "--follow"});
   EXPECT_EQ(cli.exit_code, 0) << cli.out;
   EXPECT_NE(cli.out.find("succeeded"), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find("kept epoch "), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find(", the best by eval_accuracy"), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find("accuracy"), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find("model saved to models/cli"), std::string::npos) << cli.out;
+  std::ifstream saved_config(objects_ / "models" / "cli" / "config.json");
+  EXPECT_EQ(json::parse(saved_config, nullptr, false).value("classifier_pooling", ""), "mean");
 }
 
 TEST_F(TrainE2eTest, BadRequestsNameTheField) {
@@ -161,6 +164,7 @@ TEST_F(TrainE2eTest, BadRequestsNameTheField) {
       {[](json& r) { r["dataset"]["path"] = "data/missing.csv"; }, "dataset.path"},
       {[](json& r) { r["model"]["preset"] = "bert-huge"; r["model"].erase("config"); }, "model.preset"},
       {[](json& r) { r["model"] = {{"path", "models/none"}, {"objective", "text-classification"}}; }, "model.path"},
+      {[](json& r) { r["model"]["classifier_pooling"] = "max"; }, "model.classifier_pooling"},
   };
   for (const auto& k : cases) {
     json r = Request();

@@ -73,6 +73,27 @@ TEST(ConfigTest, KeepsFieldsItDoesNotInterpret) {
   EXPECT_EQ(j["architectures"][0], "BertForMaskedLM");
 }
 
+TEST(ConfigTest, ClassifierPoolingRoundTripsAndDefaultsToCls) {
+  auto plain = ParseConfig(json{{"model_type", "bert"}});
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->classifier_pooling, Pooling::kCls);
+  EXPECT_FALSE(ConfigToJson(*plain, Objective::kTextClassification).contains("classifier_pooling"));
+  for (const char* arch : {"bert", "distilbert", "roberta"}) {
+    auto mean = ParseConfig(json{{"model_type", arch}, {"classifier_pooling", "mean"}});
+    ASSERT_TRUE(mean.has_value()) << arch;
+    EXPECT_EQ(mean->classifier_pooling, Pooling::kMean) << arch;
+    auto j = ConfigToJson(*mean, Objective::kTextClassification);
+    EXPECT_EQ(j["classifier_pooling"], "mean") << arch;
+    auto back = LoadConfig(j.dump());
+    ASSERT_TRUE(back.has_value()) << arch;
+    EXPECT_EQ(back->classifier_pooling, Pooling::kMean) << arch;
+    // Set back to [CLS] (a fine-tuning request can), the saved config says so: the value read
+    // is not carried over as an uninterpreted field.
+    back->classifier_pooling = Pooling::kCls;
+    EXPECT_FALSE(ConfigToJson(*back, Objective::kTextClassification).contains("classifier_pooling")) << arch;
+  }
+}
+
 TEST(ConfigTest, PresetsHaveTheAdvertisedShapes) {
   struct Want {
     const char* name;
@@ -116,6 +137,8 @@ TEST(ConfigTest, RejectsInvalidConfigsNamingTheField) {
       {json{{"model_type", "bert"}, {"is_decoder", true}}, "config.is_decoder"},
       {json{{"model_type", "distilbert"}, {"dim", 30}, {"n_heads", 4}}, "config.n_heads"},
       {json{{"model_type", "roberta"}, {"max_position_embeddings", 2}}, "config.max_position_embeddings"},
+      {json{{"model_type", "bert"}, {"classifier_pooling", "max"}}, "config.classifier_pooling"},
+      {json{{"model_type", "distilbert"}, {"classifier_pooling", 1}}, "config.classifier_pooling"},
   };
   for (const auto& c : cases) {
     auto r = ParseConfig(c.config);

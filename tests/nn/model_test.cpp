@@ -190,6 +190,36 @@ TEST(ModelTest, FirstTokenOnlyGivesTheSameClassificationAndClsEmbedding) {
   }
 }
 
+TEST(ModelTest, MeanClassifierPoolingReadsEveryTokenButNotThePadding) {
+  for (Architecture arch : {Architecture::kBert, Architecture::kDistilBert, Architecture::kRoberta}) {
+    ModelConfig mean_config = Tiny(arch);
+    mean_config.classifier_pooling = Pooling::kMean;
+    TransformerModel mean(mean_config, Objective::kTextClassification, false);
+    InitWeights(*mean, 7);
+    mean->eval();
+    auto cls = Fresh(arch, Objective::kTextClassification);  // the same weights, [CLS] pooling
+    torch::InferenceMode guard;
+    EncoderInput batch = Batch();
+    batch.input_ids.masked_fill_(batch.attention_mask.eq(0), mean_config.pad_token_id);
+    auto out = mean->forward(batch);
+    EXPECT_TRUE(torch::allclose(out.encoder.summary, Pool(out.encoder.last_hidden_state, batch.attention_mask,
+                                                          Pooling::kMean)))
+        << ArchitectureName(arch);
+    EXPECT_FALSE(torch::allclose(out.logits, cls->forward(batch).logits, 1e-3, 1e-3)) << ArchitectureName(arch);
+    // The padded row classifies as the same text alone.
+    EncoderInput single;
+    single.input_ids = batch.input_ids.slice(0, 1, 2).slice(1, 0, 4);
+    single.attention_mask = torch::ones_like(single.input_ids);
+    EXPECT_TRUE(torch::allclose(out.logits[1], mean->forward(single).logits[0], 1e-5, 1e-5)) << ArchitectureName(arch);
+    // The last layer cannot be cut to the first token: asking for it changes nothing.
+    EncoderInput first = batch;
+    first.first_token_only = true;
+    auto one = mean->forward(first);
+    EXPECT_EQ(one.encoder.last_hidden_state.size(1), 6) << ArchitectureName(arch);
+    EXPECT_TRUE(torch::allclose(one.logits, out.logits, 1e-6, 1e-6)) << ArchitectureName(arch);
+  }
+}
+
 TEST(ModelTest, MaskedLmDecoderIsTiedToTheEmbeddings) {
   auto m = Fresh(Architecture::kBert, Objective::kMaskedLm);
   torch::NoGradGuard no_grad;

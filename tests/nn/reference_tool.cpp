@@ -37,6 +37,7 @@ int Export(const fs::path& root) {
     Architecture arch;
     Objective objective;
     const char* act;
+    bool mean_pooled = false;  // config classifier_pooling "mean"
   };
   const Case cases[] = {
       {Architecture::kBert, Objective::kTextClassification, "gelu"},
@@ -48,10 +49,15 @@ int Export(const fs::path& root) {
       {Architecture::kRoberta, Objective::kTextClassification, "gelu_new"},
       {Architecture::kRoberta, Objective::kMaskedLm, "gelu"},
       {Architecture::kRoberta, Objective::kNoObjective, "gelu"},
+      {Architecture::kBert, Objective::kTextClassification, "gelu", true},
+      {Architecture::kDistilBert, Objective::kTextClassification, "relu", true},
+      {Architecture::kRoberta, Objective::kTextClassification, "gelu", true},
   };
   uint64_t seed = 1;
   for (const Case& c : cases) {
-    auto config = ParseConfig(TinyConfig(c.arch, c.act));
+    nlohmann::json config_json = TinyConfig(c.arch, c.act);
+    if (c.mean_pooled) config_json["classifier_pooling"] = "mean";
+    auto config = ParseConfig(config_json);
     if (!config) {
       std::fprintf(stderr, "%s\n", config.error().ToString().c_str());
       return 1;
@@ -64,7 +70,7 @@ int Export(const fs::path& root) {
       for (auto& p : model->named_parameters()) p.value().add_(torch::randn_like(p.value()) * 0.1);
     }
     model->eval();
-    const fs::path dir = root / ("ours-" + ArchitectureClassName(c.arch, c.objective));
+    const fs::path dir = root / ("ours-" + ArchitectureClassName(c.arch, c.objective) + (c.mean_pooled ? "-mean" : ""));
     if (Status s = SaveModelDir(*model, dir); !s.ok()) {
       std::fprintf(stderr, "%s\n", s.ToString().c_str());
       return 1;

@@ -1,5 +1,6 @@
 // The training half of the reference check: trains tiny models with the trainer — BERT text
-// classification, DistilBERT masked-LM, RoBERTa sentence embeddings — and writes the model
+// classification (with [CLS] and with mean classifier pooling), DistilBERT masked-LM, RoBERTa
+// sentence embeddings — and writes the model
 // directories it saves as DIR/ours-trained-<Class>/ with the reference inputs and our outputs
 // (io.safetensors), for tests/nn/reference/hf_reference.py to load strictly and compare.
 //   train_reference_tool DIR
@@ -32,11 +33,13 @@ int main(int argc, char** argv) {
     nn::Architecture arch;
     train::TrainObjective objective;
     nn::Objective head;
+    const char* classifier_pooling = "";  // the request's model.classifier_pooling
   };
   const Case cases[] = {
       {nn::Architecture::kBert, train::TrainObjective::kTextClassification, nn::Objective::kTextClassification},
       {nn::Architecture::kDistilBert, train::TrainObjective::kMaskedLm, nn::Objective::kMaskedLm},
       {nn::Architecture::kRoberta, train::TrainObjective::kSentenceEmbedding, nn::Objective::kNoObjective},
+      {nn::Architecture::kBert, train::TrainObjective::kTextClassification, nn::Objective::kTextClassification, "mean"},
   };
   std::mt19937_64 rng(5);
   auto text = [&] {
@@ -51,6 +54,7 @@ int main(int argc, char** argv) {
     in.spec.batch_size = 8;
     in.spec.optimizer.init_lr = 1e-3;
     in.spec.threads = 1;
+    in.spec.classifier_pooling = c.classifier_pooling;
     const std::string type(nn::ArchitectureName(c.arch));
     nlohmann::json config = {{"model_type", type}, {"max_position_embeddings", 42}};
     if (c.arch == nn::Architecture::kDistilBert) {
@@ -61,7 +65,8 @@ int main(int argc, char** argv) {
     in.model_block = {{"config", config}};
     in.tokenizer = root / "vocab.txt";
     for (int i = 0; i < 48; ++i) in.train.push_back({text(), text(), i % 3 == 0 ? "a" : i % 3 == 1 ? "b" : "c"});
-    const fs::path dir = root / ("ours-trained-" + nn::ArchitectureClassName(c.arch, c.head));
+    const std::string suffix = *c.classifier_pooling ? std::string("-") + c.classifier_pooling : "";
+    const fs::path dir = root / ("ours-trained-" + nn::ArchitectureClassName(c.arch, c.head) + suffix);
     in.output_dir = dir;
     auto result = train::RunTraining(in, {});
     if (!result.has_value()) {
@@ -75,6 +80,12 @@ int main(int argc, char** argv) {
     }
     if (Status st = nn::WriteIo(*loaded->model, c.arch, dir); !st.ok()) {
       std::fprintf(stderr, "%s\n", st.ToString().c_str());
+      return 1;
+    }
+    if (*c.classifier_pooling &&
+        loaded->model->config().classifier_pooling !=
+            *nn::ParsePooling(c.classifier_pooling, "model.classifier_pooling")) {
+      std::fprintf(stderr, "%s: config.json lost classifier_pooling %s\n", dir.c_str(), c.classifier_pooling);
       return 1;
     }
     std::printf("trained and wrote %s\n", dir.c_str());

@@ -113,5 +113,22 @@ TEST(TrainSpecTest, BadValuesNameTheField) {
   EXPECT_EQ(ParseTrainSpec(r).error().code(), StatusCode::kUnimplemented);
 }
 
+TEST(TrainSpecTest, ClassifierPoolingIsClsOrMeanForClassifiersOnly) {
+  json r = Request();
+  EXPECT_EQ(ParseTrainSpec(r)->classifier_pooling, "");  // the model's own
+  r["model"]["classifier_pooling"] = "mean";
+  auto spec = ParseTrainSpec(r);
+  ASSERT_TRUE(spec.has_value()) << spec.error().ToString();
+  EXPECT_EQ(spec->classifier_pooling, "mean");
+  r["model"]["classifier_pooling"] = "max";
+  EXPECT_EQ(ParseTrainSpec(r).error().field(), "model.classifier_pooling");
+  r["model"]["classifier_pooling"] = "mean";
+  r["model"]["objective"] = "masked-lm";
+  auto mlm = ParseTrainSpec(r);
+  ASSERT_FALSE(mlm.has_value());
+  EXPECT_EQ(mlm.error().field(), "model.classifier_pooling");
+  EXPECT_NE(mlm.error().message().find("text-classification"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mlaas::train

@@ -82,6 +82,15 @@ def act_fn(name):
 
 # ------------------------------------------------------------------------------- BERT / RoBERTa
 
+def summary(c, h, mask):
+    # What the classifier reads: [CLS] as in transformers, or (config classifier_pooling "mean",
+    # the platform's option, named as ModernBERT names it) the mean over the unpadded tokens.
+    if c.__dict__.get("classifier_pooling", "cls") != "mean":
+        return h[:, 0]
+    m = (torch.ones(h.shape[:2]) if mask is None else mask).to(h.dtype).unsqueeze(-1)
+    return (h * m).sum(1) / m.sum(1).clamp_min(1e-9)
+
+
 class Cfg:
     def __init__(self, d):
         self.__dict__.update(d)
@@ -207,11 +216,12 @@ class BertEncoder(nn.Module):
 class BertPooler(nn.Module):
     def __init__(self, c):
         super().__init__()
+        self.c = c
         self.dense = nn.Linear(c.hidden_size, c.hidden_size)
         self.activation = nn.Tanh()
 
-    def forward(self, h):
-        return self.activation(self.dense(h[:, 0]))
+    def forward(self, h, mask):
+        return self.activation(self.dense(summary(self.c, h, mask)))
 
 
 class BertModel(nn.Module):  # also RobertaModel (roberta=True)
@@ -227,7 +237,7 @@ class BertModel(nn.Module):  # also RobertaModel (roberta=True)
         dtype = torch.float32
         extended = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
         h = self.encoder(self.embeddings(input_ids, token_type_ids), extended)
-        return h, (self.pooler(h) if self.pooler is not None else None)
+        return h, (self.pooler(h, attention_mask) if self.pooler is not None else None)
 
 
 class BertPredictionHeadTransform(nn.Module):
@@ -288,13 +298,14 @@ class BertForMaskedLM(nn.Module):
 class RobertaClassificationHead(nn.Module):
     def __init__(self, c):
         super().__init__()
+        self.c = c
         self.dense = nn.Linear(c.hidden_size, c.hidden_size)
         drop = c.classifier_dropout if c.__dict__.get("classifier_dropout") is not None else c.hidden_dropout_prob
         self.dropout = nn.Dropout(drop)
         self.out_proj = nn.Linear(c.hidden_size, c.num_labels)
 
-    def forward(self, features):
-        x = self.dropout(features[:, 0, :])
+    def forward(self, features, mask):
+        x = self.dropout(summary(self.c, features, mask))
         x = self.dropout(torch.tanh(self.dense(x)))
         return self.out_proj(x)
 
@@ -320,7 +331,7 @@ class RobertaForSequenceClassification(nn.Module):
 
     def forward(self, ids, mask, types):
         h, _ = self.roberta(ids, mask, types)
-        return h, self.classifier(h)
+        return h, self.classifier(h, mask)
 
 
 class RobertaForMaskedLM(nn.Module):
@@ -434,13 +445,14 @@ class DistilBertForSequenceClassification(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.distilbert = DistilBertModel(c)
+        self.c = c
         self.pre_classifier = nn.Linear(c.dim, c.dim)
         self.classifier = nn.Linear(c.dim, c.num_labels)
         self.dropout = nn.Dropout(c.seq_classif_dropout)
 
     def forward(self, ids, mask, types):
         h, _ = self.distilbert(ids, mask)
-        x = self.dropout(nn.ReLU()(self.pre_classifier(h[:, 0])))
+        x = self.dropout(nn.ReLU()(self.pre_classifier(summary(self.c, h, mask))))
         return h, self.classifier(x)
 
 
@@ -559,15 +571,20 @@ def write(root):
              ("roberta", "RobertaForSequenceClassification", "gelu", torch.float16, 0),
              ("roberta", "RobertaForMaskedLM", "gelu", torch.float32, 0),
              ("roberta", "RobertaModel", "relu", torch.float32, 0)]
-    for arch, architecture, act, dtype, shards in cases:
+    # The classifiers again with classifier_pooling "mean".
+    cases += [(arch, architecture, act, dtype, shards, True) for arch, architecture, act, dtype, shards in cases
+              if architecture.endswith("ForSequenceClassification")]
+    for arch, architecture, act, dtype, shards, *mean in cases:
         config = tiny_config(arch, architecture, act)
+        if mean:
+            config["classifier_pooling"] = "mean"
         model, bare = build(config)
         model.eval()
         with torch.no_grad():  # random weights, every parameter non-trivial
             for _, p in model.named_parameters():
                 p.copy_(torch.randn_like(p) * 0.3)
                 p.copy_(p.to(dtype).float())  # what the stored dtype can represent
-        d = os.path.join(root, "py-" + architecture)
+        d = os.path.join(root, "py-" + architecture + ("-mean" if mean else ""))
         os.makedirs(d, exist_ok=True)
         json.dump(config, open(os.path.join(d, "config.json"), "w"), indent=2)
         state = {k: v.to(dtype) for k, v in model.state_dict().items()}
