@@ -7,6 +7,7 @@
 #      onnxruntime-node) running the same model on the same token count at batch 1;
 #   3. cold start: POST /api/v1/deployments to ready, per shape, from local disk.
 # Usage: bench/serve/serve_bench.sh [DUR=30]   (env: SHAPES="mini base", CONNS="16 64",
+#        DTYPES="float32 bfloat16" (ours: a deployment per shape and dtype; the peer runs float32),
 #        MLAAS=path/to/mlaas, SHARED=../shared/bench, THREADS=2)
 # Needs: wrk, python3-torch, python3-fastapi, python3-uvicorn (apt); `npm ci --ignore-scripts`
 # in bench/onnx for the ONNX Runtime peer.
@@ -17,6 +18,7 @@ MLAAS=${MLAAS:-$ROOT/build/test/src/cli/mlaas}
 DUR=${1:-30}
 SHAPES=${SHAPES:-mini base}
 CONNS=${CONNS:-16 64}
+DTYPES=${DTYPES:-float32 bfloat16}
 THREADS=${THREADS:-2}
 PORT=18181
 PEER_PORT=18008
@@ -73,16 +75,22 @@ done
 SERVER=$!
 wait_http "http://127.0.0.1:$PORT/healthz"
 
+# The deployment of a shape in a dtype: "mini" (float32), "mini-bf16" (bfloat16).
+deployment() { if [ "$2" = float32 ]; then echo "$1"; else echo "$1-bf16"; fi; }
+
 # 3. Cold start (the files were just written: they are in the page cache, as a model on a
 # local disk that was read recently is).
 for shape in $SHAPES; do
-  t0=$(date +%s%N)
-  curl -sf -XPOST "http://127.0.0.1:$PORT/api/v1/deployments" -H 'Content-Type: application/json' \
-    -d "{\"name\": \"$shape\", \"model\": {\"path\": \"models/$shape\", \"objective\": \"text-classification\"}}" >/dev/null
-  until curl -sf "http://127.0.0.1:$PORT/v2/models/$shape/ready" >/dev/null; do sleep 0.005; done
-  t1=$(date +%s%N)
-  load=$(curl -sf "http://127.0.0.1:$PORT/api/v1/deployments/$shape" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["versions"][0]["load_seconds"])')
-  echo "{\"impl\": \"mlaas\", \"kind\": \"cold_start\", \"shape\": \"$shape\", \"seconds\": $(( (t1 - t0) / 1000000 ))e-3, \"load_seconds\": $load}" | tee -a "$RESULTS"
+  for dtype in $DTYPES; do
+    name=$(deployment "$shape" "$dtype")
+    t0=$(date +%s%N)
+    curl -sf -XPOST "http://127.0.0.1:$PORT/api/v1/deployments" -H 'Content-Type: application/json' \
+      -d "{\"name\": \"$name\", \"dtype\": \"$dtype\", \"model\": {\"path\": \"models/$shape\", \"objective\": \"text-classification\"}}" >/dev/null
+    until curl -sf "http://127.0.0.1:$PORT/v2/models/$name/ready" >/dev/null; do sleep 0.005; done
+    t1=$(date +%s%N)
+    load=$(curl -sf "http://127.0.0.1:$PORT/api/v1/deployments/$name" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["versions"][0]["load_seconds"])')
+    echo "{\"impl\": \"mlaas\", \"kind\": \"cold_start\", \"shape\": \"$name\", \"seconds\": $(( (t1 - t0) / 1000000 ))e-3, \"load_seconds\": $load}" | tee -a "$RESULTS"
+  done
 done
 tokens=$(curl -sf -XPOST "http://127.0.0.1:$PORT/api/v1/ml/nlp/predict" -H 'Content-Type: application/json' \
   -d "{\"model\": {\"path\": \"models/mini\", \"objective\": \"text-classification\"}, \"predict_input\": {\"input_text\": [\"$(WORDS=27 /usr/bin/python3 -c '
@@ -93,16 +101,24 @@ echo "tokens per request (ours, with [CLS] and [SEP]): $tokens"
 
 # 1. Load, ours.
 for shape in $SHAPES; do
-  url="http://127.0.0.1:$PORT/v2/models/$shape/infer"
-  wrk -t2 -c16 -d2s -s "$ROOT/bench/serve/wrk_v2.lua" "$url" >/dev/null  # warm-up
-  for c in $CONNS; do
-    wrk -t2 -c"$c" -d"${DUR}s" --latency --timeout 10s -s "$ROOT/bench/serve/wrk_v2.lua" "$url" | parse_wrk mlaas "$shape" "$c" | tee -a "$RESULTS"
+  for dtype in $DTYPES; do
+    name=$(deployment "$shape" "$dtype")
+    url="http://127.0.0.1:$PORT/v2/models/$name/infer"
+    wrk -t2 -c16 -d2s -s "$ROOT/bench/serve/wrk_v2.lua" "$url" >/dev/null  # warm-up
+    for c in $CONNS; do
+      wrk -t2 -c"$c" -d"${DUR}s" --latency --timeout 10s -s "$ROOT/bench/serve/wrk_v2.lua" "$url" | parse_wrk mlaas "$name" "$c" | tee -a "$RESULTS"
+    done
   done
 done
 
 # 2. Single-request latency, ours (one connection, requests back to back).
-wrk -t1 -c1 -d10s --latency -s "$ROOT/bench/serve/wrk_v2.lua" "http://127.0.0.1:$PORT/v2/models/mini/infer" |
-  parse_wrk mlaas-latency mini 1 | tee -a "$RESULTS"
+for dtype in $DTYPES; do
+  name=$(deployment mini "$dtype")
+  # Warm-up; also lets the passes queued by the last load test drain.
+  wrk -t1 -c1 -d2s -s "$ROOT/bench/serve/wrk_v2.lua" "http://127.0.0.1:$PORT/v2/models/$name/infer" >/dev/null
+  wrk -t1 -c1 -d10s --latency -s "$ROOT/bench/serve/wrk_v2.lua" "http://127.0.0.1:$PORT/v2/models/$name/infer" |
+    parse_wrk mlaas-latency "$name" 1 | tee -a "$RESULTS"
+done
 kill $SERVER; wait $SERVER 2>/dev/null || true; SERVER=""
 
 # 1. Load, the FastAPI peer (as ../shared/bench/run_serve_bench.sh runs it).
@@ -135,17 +151,18 @@ load = {(r["impl"], r["shape"], r["conns"]): r for r in rows if r.get("impl") in
 print("\n| shape | connections | mlaas req/s | p50 ms | p99 ms | FastAPI req/s | p50 ms | p99 ms | throughput ratio | our p99 < their p50 |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for (impl, shape, c), r in sorted(load.items()):
-    if impl != "mlaas" or ("fastapi", shape, c) not in load: continue
-    p = load[("fastapi", shape, c)]
+    peer = ("fastapi", shape.removesuffix("-bf16"), c)  # the peer runs float32
+    if impl != "mlaas" or peer not in load: continue
+    p = load[peer]
     errors = f" ({r['non2xx']} non-2xx)" if r["non2xx"] else ""
-    print(f"| bert-{shape} | {c} | {r['rps']:.1f}{errors} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {p['rps']:.1f} | "
+    print(f"| bert-{shape.replace('-bf16', ', bf16')} | {c} | {r['rps']:.1f}{errors} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {p['rps']:.1f} | "
           f"{p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {r['rps'] / p['rps']:.2f}x | {'yes' if r['p99_ms'] < p['p50_ms'] else 'no'} |")
 lat = [r for r in rows if r.get("impl") == "mlaas-latency"]
 ort = [r for r in rows if r.get("impl") == "ort"]
-if lat and ort:
-    ours, theirs = lat[0]["p50_ms"], ort[0]["ms_per_batch"]
-    print(f"\nSingle request, bert-mini, {ort[0]['seq']} tokens: mlaas {ours:.2f} ms (p50, over HTTP) vs ONNX Runtime "
-          f"{theirs:.2f} ms (in process, batch 1): {ours / theirs:.2f}x its latency")
+for r in lat if ort else []:
+    ours, theirs = r["p50_ms"], ort[0]["ms_per_batch"]
+    print(f"\nSingle request, bert-{r['shape']}, {ort[0]['seq']} tokens: mlaas {ours:.2f} ms (p50, over HTTP) vs ONNX Runtime "
+          f"float32 {theirs:.2f} ms (in process, batch 1): {ours / theirs:.2f}x its latency")
 for r in rows:
     if r.get("kind") == "cold_start":
         print(f"Cold start bert-{r['shape']}: {r['seconds']:.3f} s from POST to ready (model load {r['load_seconds']:.3f} s)")

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "nn/model.h"
+#include "predict/compute_thread.h"
 #include "tokenizers/tokenizer.h"
 
 namespace mlaas::predict {
@@ -113,6 +115,12 @@ ServableModel::~ServableModel() = default;
 const ModelInfo& ServableModel::info() const { return impl_->info; }
 
 Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec& spec) {
+  Result<std::shared_ptr<const ServableModel>> out = Internal("the model did not load");
+  std::thread([&] { out = LoadOnThisThread(spec); }).join();
+  return out;
+}
+
+Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(const LoadSpec& spec) {
   auto m = std::make_unique<Impl>();
   MLAAS_ASSIGN_OR_RETURN(m->objective, ServedObjective(spec.objective));
   auto device = nn::ParseDevice(spec.device);
@@ -302,7 +310,11 @@ Result<std::vector<float>> ServableModel::Embed(const std::vector<const tokenize
     return InvalidArgument("embeddings need a no-objective (or sentence-embedding) model", "model.objective");
   if (rows.empty()) return std::vector<float>();
   try {
-    torch::Tensor result = m.Forward(rows, options, stats);
+    torch::Tensor result;
+    RunOnComputeThread([&] {
+      torch::InferenceMode guard;
+      result = m.Forward(rows, options, stats);
+    });
     const float* data = result.data_ptr<float>();
     return std::vector<float>(data, data + result.numel());
   } catch (const c10::Error& e) {
@@ -319,7 +331,11 @@ Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers:
   const int64_t b = static_cast<int64_t>(rows.size());
   try {
     torch::InferenceMode guard;
-    torch::Tensor result = m.Forward(rows, options, stats);
+    torch::Tensor result;
+    RunOnComputeThread([&] {
+      torch::InferenceMode pass_guard;
+      result = m.Forward(rows, options, stats);
+    });
     const auto f1 = Clock::now();
 
     if (m.objective == Objective::kTextClassification) {

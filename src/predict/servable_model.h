@@ -69,6 +69,9 @@ class ServableModel {
  public:
   // Loads and prepares the model for inference. InvalidArgument naming model.path /
   // tokenizer.path for unusable files; Unimplemented for objectives the engine does not serve.
+  // Runs on a thread of its own that ends with the load (see compute_thread.h: a thread that
+  // has run libtorch operators keeps an OpenMP team for its life); passes run on the compute
+  // thread.
   static Result<std::shared_ptr<const ServableModel>> Load(const LoadSpec& spec);
   ~ServableModel();
   ServableModel(const ServableModel&) = delete;
@@ -89,6 +92,7 @@ class ServableModel {
  private:
   struct Impl;
   explicit ServableModel(std::unique_ptr<Impl> impl);
+  static Result<std::shared_ptr<const ServableModel>> LoadOnThisThread(const LoadSpec& spec);
   std::unique_ptr<Impl> impl_;
 };
 

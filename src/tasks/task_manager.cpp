@@ -269,14 +269,19 @@ void TaskManager::RunTask(TaskRecord record) {
                        std::to_string(ctx->record_.max_attempts) + " started on " + owner_);
   spdlog::info("task {} ({}) started, attempt {}", id, ctx->type(), ctx->attempt());
 
+  // The attempt runs on a thread that ends with it: a thread that has run libtorch operators
+  // keeps an OpenMP thread team for its life, and more teams than cores slow every team down
+  // (the passes of the models served beside; src/predict/compute_thread.h).
   Result<json> result = Internal("no handler ran");
-  try {
-    result = handlers_.at(ctx->type())(*ctx);
-  } catch (const std::exception& e) {
-    result = Internal(std::string("unexpected error: ") + e.what());
-  } catch (...) {
-    result = Internal("unexpected error of unknown type");
-  }
+  std::thread([&] {
+    try {
+      result = handlers_.at(ctx->type())(*ctx);
+    } catch (const std::exception& e) {
+      result = Internal(std::string("unexpected error: ") + e.what());
+    } catch (...) {
+      result = Internal("unexpected error of unknown type");
+    }
+  }).join();
   {
     std::lock_guard lock(mu_);
     running_.erase(id);
