@@ -124,10 +124,10 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
                          "model.objective");
   }
 
-  MLAAS_RETURN_IF_ERROR(String(model, "classifier_pooling", "model", spec.classifier_pooling));
-  if (!spec.classifier_pooling.empty()) {
-    if (spec.classifier_pooling != "cls" && spec.classifier_pooling != "mean")
-      return InvalidArgument("model.classifier_pooling must be \"cls\" or \"mean\"", "model.classifier_pooling");
+  std::string pooling;
+  MLAAS_RETURN_IF_ERROR(String(model, "classifier_pooling", "model", pooling));
+  if (!pooling.empty()) {
+    MLAAS_ASSIGN_OR_RETURN(spec.classifier_pooling, nn::ParsePooling(pooling, "model.classifier_pooling"));
     if (spec.objective != TrainObjective::kTextClassification)
       return InvalidArgument("model.classifier_pooling applies to text-classification only", "model.classifier_pooling");
   }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "nn/config.h"
 
 namespace mlaas::train {
 
@@ -39,9 +40,9 @@ struct TypoAugment {
 
 struct TrainSpec {
   TrainObjective objective = TrainObjective::kTextClassification;
-  // model.classifier_pooling (text-classification): "cls" or "mean"; empty: the model's own
+  // model.classifier_pooling (text-classification): "cls" or "mean"; none: the model's own
   // (a saved classifier's config, else "cls").
-  std::string classifier_pooling;
+  std::optional<nn::Pooling> classifier_pooling;
   // model_train
   int64_t epochs = 10;
   int64_t batch_size = 32;

@@ -200,10 +200,7 @@ Status Session::BuildModel() {
     if (!c) return c.error();
     config = *c;
   }
-  if (!spec_.classifier_pooling.empty()) {
-    MLAAS_ASSIGN_OR_RETURN(config.classifier_pooling,
-                           nn::ParsePooling(spec_.classifier_pooling, "model.classifier_pooling"));
-  }
+  if (spec_.classifier_pooling) config.classifier_pooling = *spec_.classifier_pooling;
   if (vocab_ > config.vocab_size) {
     return InvalidArgument("the tokenizer has " + std::to_string(vocab_) + " tokens but the model's vocabulary only " +
                                std::to_string(config.vocab_size),

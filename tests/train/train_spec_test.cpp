@@ -115,11 +115,11 @@ TEST(TrainSpecTest, BadValuesNameTheField) {
 
 TEST(TrainSpecTest, ClassifierPoolingIsClsOrMeanForClassifiersOnly) {
   json r = Request();
-  EXPECT_EQ(ParseTrainSpec(r)->classifier_pooling, "");  // the model's own
+  EXPECT_EQ(ParseTrainSpec(r)->classifier_pooling, std::nullopt);  // the model's own
   r["model"]["classifier_pooling"] = "mean";
   auto spec = ParseTrainSpec(r);
   ASSERT_TRUE(spec.has_value()) << spec.error().ToString();
-  EXPECT_EQ(spec->classifier_pooling, "mean");
+  EXPECT_EQ(spec->classifier_pooling, nn::Pooling::kMean);
   r["model"]["classifier_pooling"] = "max";
   EXPECT_EQ(ParseTrainSpec(r).error().field(), "model.classifier_pooling");
   r["model"]["classifier_pooling"] = "mean";
