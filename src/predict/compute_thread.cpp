@@ -24,7 +24,7 @@ class ComputeThread {
     Job job{&work, nullptr, false};
     std::unique_lock<std::mutex> lock(mu_);
     queue_.push_back(&job);
-    wake_.notify_all();
+    wake_.notify_one();  // the worker is the only waiter
     done_.wait(lock, [&] { return job.done; });
     if (job.error) std::rethrow_exception(job.error);
   }

@@ -106,8 +106,11 @@ struct ServableModel::Impl {
   int64_t pad_id = 0;
   std::optional<uint32_t> mask_id;
   ModelInfo info;
+  // ForwardOnThisThread on the compute thread (compute_thread.h).
   torch::Tensor Forward(const std::vector<const tokenizers::Encoding*>& rows, const OutputOptions& options,
                         RunStats* stats) const;
+  torch::Tensor ForwardOnThisThread(const std::vector<const tokenizers::Encoding*>& rows,
+                                    const OutputOptions& options, RunStats* stats) const;
 };
 
 ServableModel::ServableModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -227,6 +230,13 @@ Result<std::vector<tokenizers::Encoding>> ServableModel::Encode(const std::vecto
 // per [MASK] (row, position, k scores, k token ids). On the CPU, contiguous.
 torch::Tensor ServableModel::Impl::Forward(const std::vector<const tokenizers::Encoding*>& rows,
                                            const OutputOptions& options, RunStats* stats) const {
+  torch::Tensor result;
+  RunOnComputeThread([&] { result = ForwardOnThisThread(rows, options, stats); });
+  return result;
+}
+
+torch::Tensor ServableModel::Impl::ForwardOnThisThread(const std::vector<const tokenizers::Encoding*>& rows,
+                                                       const OutputOptions& options, RunStats* stats) const {
   const Impl& m = *this;
   nn::TransformerModel model = m.model;  // forward is logically const: it changes nothing
   const nn::ModelConfig& c = model->config();
@@ -310,11 +320,7 @@ Result<std::vector<float>> ServableModel::Embed(const std::vector<const tokenize
     return InvalidArgument("embeddings need a no-objective (or sentence-embedding) model", "model.objective");
   if (rows.empty()) return std::vector<float>();
   try {
-    torch::Tensor result;
-    RunOnComputeThread([&] {
-      torch::InferenceMode guard;
-      result = m.Forward(rows, options, stats);
-    });
+    torch::Tensor result = m.Forward(rows, options, stats);
     const float* data = result.data_ptr<float>();
     return std::vector<float>(data, data + result.numel());
   } catch (const c10::Error& e) {
@@ -331,11 +337,7 @@ Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers:
   const int64_t b = static_cast<int64_t>(rows.size());
   try {
     torch::InferenceMode guard;
-    torch::Tensor result;
-    RunOnComputeThread([&] {
-      torch::InferenceMode pass_guard;
-      result = m.Forward(rows, options, stats);
-    });
+    torch::Tensor result = m.Forward(rows, options, stats);
     const auto f1 = Clock::now();
 
     if (m.objective == Objective::kTextClassification) {
