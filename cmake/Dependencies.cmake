@@ -25,4 +25,16 @@ if(NOT MLAAS_FUZZ)
   # FAISS (Debian libfaiss-dev: a static library with a CMake config; it needs OpenMP).
   find_package(OpenMP REQUIRED)
   find_package(faiss REQUIRED)
+  # oneDNN (Debian libdnnl-dev, the library libtorch itself links): inference GEMMs with
+  # weights packed once (src/nn/packed_linear.h). Found by hand: its CMake config drags in
+  # OpenCL. A libtorch without it (another platform) keeps libtorch's own GEMMs.
+  find_path(DNNL_INCLUDE_DIR dnnl.hpp)
+  find_library(DNNL_LIBRARY dnnl)
+  if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
+    add_library(mlaas_dnnl INTERFACE)
+    target_include_directories(mlaas_dnnl SYSTEM INTERFACE ${DNNL_INCLUDE_DIR})
+    target_link_libraries(mlaas_dnnl INTERFACE ${DNNL_LIBRARY})
+  else()
+    message(WARNING "oneDNN (libdnnl-dev) not found: inference uses libtorch's GEMMs")
+  endif()
 endif()

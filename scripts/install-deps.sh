@@ -13,6 +13,8 @@ PACKAGES=(
   # system BLAS: without OpenBLAS, Debian's reference BLAS makes them ~17x slower (6 vs 100
   # GFLOP/s measured); the OpenMP build shares libtorch's thread pool.
   libtorch-dev libgloo-dev libopenblas0-openmp
+  # oneDNN's headers (libtorch already links the library): inference GEMMs on packed weights
+  libdnnl-dev
   # vector search (a static library with a CMake config)
   libfaiss-dev
   # tests, fuzzing and benchmarks; python3-torch runs the reference model definitions

@@ -134,18 +134,51 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c)
 
 void EncoderLayerImpl::FuseQkv() {
   torch::NoGradGuard no_grad;
-  qkv_weight_ = torch::cat({query->weight, key->weight, value->weight}, 0).contiguous();
-  qkv_bias_ = torch::cat({query->bias, key->bias, value->bias}, 0).contiguous();
+  Unfuse();
+  torch::Tensor w = torch::cat({query->weight, key->weight, value->weight}, 0).contiguous();
+  torch::Tensor b = torch::cat({query->bias, key->bias, value->bias}, 0).contiguous();
+  auto packed = std::make_shared<Packed>();
+  packed->qkv = PackedLinear::Make(w, b);
+  if (packed->qkv) packed->attn_out = PackedLinear::Make(attn_out->weight, attn_out->bias);
+  if (packed->attn_out) packed->ffn_in = PackedLinear::Make(ffn_in->weight, ffn_in->bias);
+  if (packed->ffn_in) packed->ffn_out = PackedLinear::Make(ffn_out->weight, ffn_out->bias);
+  if (packed->ffn_out) {
+    packed_ = std::move(packed);
+  } else {
+    qkv_weight_ = w;
+    qkv_bias_ = b;
+  }
 }
 
 void EncoderLayerImpl::Unfuse() {
   qkv_weight_ = torch::Tensor();
   qkv_bias_ = torch::Tensor();
+  packed_.reset();
+}
+
+torch::Tensor EncoderLayerImpl::ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask,
+                                              bool first_only) {
+  const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
+  auto qkv = packed_->qkv->Forward(x).view({b, t, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+  auto q = first_only ? qkv[0].narrow(2, 0, 1) : qkv[0];  // [B, heads, T or 1, d]
+  auto scores = torch::matmul(q, qkv[1].transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  if (additive_mask.defined()) scores.add_(additive_mask);
+  auto context = torch::matmul(torch::softmax(scores, -1), qkv[2]).transpose(1, 2).reshape({b, q.size(2), h});
+  auto a = attn_norm(packed_->attn_out->Forward(context).add_(first_only ? x.narrow(1, 0, 1) : x));
+  auto f = packed_->ffn_in->Forward(a);
+  switch (act_) {  // in place where libtorch has the in-place form
+    case Activation::kGelu: f = at::gelu_(f); break;
+    case Activation::kGeluNew: f = at::gelu_(f, "tanh"); break;
+    case Activation::kRelu: f = at::relu_(f); break;
+    default: f = Activate(f, act_);
+  }
+  return out_norm(packed_->ffn_out->Forward(f).add_(a));
 }
 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
                                         const torch::Tensor& padding) {
   const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
+  if (packed_ && !is_training() && !torch::GradMode::is_enabled()) return ForwardPacked(x, additive_mask, false);
   if (qkv_weight_.defined() && !is_training() && !torch::GradMode::is_enabled() &&
       (act_ == Activation::kGelu || act_ == Activation::kRelu)) {
     return at::_transformer_encoder_layer_fwd(
@@ -180,6 +213,7 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
 }
 
 torch::Tensor EncoderLayerImpl::ForwardFirstToken(const torch::Tensor& x, const torch::Tensor& additive_mask) {
+  if (packed_ && !torch::GradMode::is_enabled()) return ForwardPacked(x, additive_mask, true);
   const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
   auto first = x.narrow(1, 0, 1);
   torch::Tensor q, kv;

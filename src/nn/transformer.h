@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nn/config.h"
+#include "nn/packed_linear.h"
 
 namespace mlaas::nn {
 
@@ -80,15 +81,18 @@ class EncoderLayerImpl : public torch::nn::Module {
   explicit EncoderLayerImpl(const ModelConfig& c);
   // x: [batch, seq, hidden]; additive_mask: [batch, 1, 1, seq] (0 or a large negative) and
   // padding: [batch, seq] bool, true at padding — both undefined when nothing is padded.
-  // In inference with fused projections and a gelu/relu activation the whole layer runs as
+  // In inference after FuseQkv(), the projections run on packed weights (oneDNN, see
+  // packed_linear.h); where this build or dtype cannot pack them, a gelu/relu layer runs as
   // libtorch's fused encoder-layer kernel (same results, fewer passes over memory).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& padding);
   // The output of the first token alone, [batch, 1, hidden] (inference).
   torch::Tensor ForwardFirstToken(const torch::Tensor& x, const torch::Tensor& additive_mask);
-  // Fuses the query/key/value projections into one matrix for inference (faster); any later
-  // change of the weights (training) must call it again or Unfuse().
+  // Prepares the layer for inference: the query/key/value projections fused into one matrix
+  // and every projection packed for oneDNN (both faster). Any later change of the weights,
+  // dtype or device (training) must call it again or Unfuse().
   void FuseQkv();
   void Unfuse();
+  bool packed() const { return packed_ != nullptr; }
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr};
   torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
@@ -99,7 +103,14 @@ class EncoderLayerImpl : public torch::nn::Module {
   int64_t heads_, head_dim_;
   Activation act_;
   double eps_;
-  torch::Tensor qkv_weight_, qkv_bias_;  // fused copies, when FuseQkv() was called
+  torch::Tensor qkv_weight_, qkv_bias_;  // fused copies, when FuseQkv() was called and packing was not possible
+  struct Packed {
+    std::unique_ptr<PackedLinear> qkv, attn_out, ffn_in, ffn_out;
+  };
+  std::shared_ptr<const Packed> packed_;  // when FuseQkv() could pack every projection
+  // The layer on packed projections; queries (and the output) at the first position only
+  // when first_only.
+  torch::Tensor ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask, bool first_only);
 };
 TORCH_MODULE(EncoderLayer);
 

@@ -1,0 +1,78 @@
+#include "nn/packed_linear.h"
+
+#include <gtest/gtest.h>
+
+#include "nn/model.h"
+
+namespace mlaas::nn {
+namespace {
+
+// Debian's libdnnl-dev is one of install-deps.sh's packages: this build must pack.
+TEST(PackedLinearTest, ThisBuildPacks) { EXPECT_TRUE(PackedLinearAvailable()); }
+
+TEST(PackedLinearTest, MatchesLibtorchsLinearForEveryRowCount) {
+  torch::manual_seed(3);
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{16, 24}, {256, 768}, {1024, 256}, {33, 7}}) {
+    torch::Tensor w = torch::randn({out, in}), b = torch::randn({out});
+    auto with_bias = PackedLinear::Make(w, b);
+    auto without = PackedLinear::Make(w, torch::Tensor());
+    ASSERT_TRUE(with_bias && without);
+    EXPECT_GE(with_bias->bytes(), out * in * 4);
+    for (int64_t rows : {1, 2, 29, 100}) {
+      torch::Tensor x = torch::randn({rows, in});
+      torch::Tensor y = with_bias->Forward(x);
+      ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));
+      EXPECT_TRUE(torch::allclose(y, torch::linear(x, w, b), 1e-4, 1e-4)) << in << "x" << out << " rows " << rows;
+      EXPECT_TRUE(torch::allclose(without->Forward(x), torch::linear(x, w), 1e-4, 1e-4)) << rows;
+    }
+  }
+}
+
+TEST(PackedLinearTest, KeepsLeadingDimensionsAndReadsNonContiguousInputs) {
+  torch::Tensor w = torch::randn({12, 8}), b = torch::randn({12});
+  auto p = PackedLinear::Make(w, b);
+  ASSERT_TRUE(p);
+  torch::Tensor x = torch::randn({3, 5, 8});
+  torch::Tensor y = p->Forward(x);
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{3, 5, 12}));
+  EXPECT_TRUE(torch::allclose(y, torch::linear(x, w, b), 1e-5, 1e-5));
+  torch::Tensor strided = torch::randn({5, 3, 8}).transpose(0, 1);  // [3, 5, 8], not contiguous
+  EXPECT_TRUE(torch::allclose(p->Forward(strided), torch::linear(strided, w, b), 1e-5, 1e-5));
+  EXPECT_EQ(p->Forward(torch::randn({0, 8})).sizes(), (std::vector<int64_t>{0, 12}));
+}
+
+TEST(PackedLinearTest, Bfloat16StaysCloseToFloat32) {
+  torch::Tensor w = torch::randn({64, 128}) * 0.1, b = torch::randn({64});
+  auto p = PackedLinear::Make(w.to(torch::kBFloat16), b.to(torch::kBFloat16));
+  ASSERT_TRUE(p);
+  torch::Tensor x = torch::randn({29, 128});
+  torch::Tensor y = p->Forward(x.to(torch::kBFloat16));
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::allclose(y.to(torch::kFloat32), torch::linear(x, w, b), 5e-2, 5e-2));
+}
+
+TEST(PackedLinearTest, RefusesWhatItCannotPackAndBadInputs) {
+  EXPECT_FALSE(PackedLinear::Make(torch::randn({4, 4}, torch::kFloat64), torch::Tensor()));
+  EXPECT_FALSE(PackedLinear::Make(torch::randn({4}), torch::Tensor()));
+  EXPECT_FALSE(PackedLinear::Make(torch::randn({4, 4}), torch::randn({5})));
+  auto p = PackedLinear::Make(torch::randn({4, 6}), torch::Tensor());
+  ASSERT_TRUE(p);
+  EXPECT_THROW(p->Forward(torch::randn({2, 5})), c10::Error);                         // wrong width
+  EXPECT_THROW(p->Forward(torch::randn({2, 6}).to(torch::kBFloat16)), c10::Error);    // wrong dtype
+}
+
+TEST(PackedLinearTest, PreparingAModelForInferencePacksEveryLayer) {
+  auto c = ParseConfig({{"model_type", "bert"}, {"vocab_size", 50}, {"hidden_size", 16}, {"num_hidden_layers", 2},
+                        {"num_attention_heads", 2}, {"intermediate_size", 24}});
+  ASSERT_TRUE(c.has_value());
+  TransformerModel m(*c, Objective::kNoObjective, false);
+  InitWeights(*m, 1);
+  for (auto& layer : m->encoder->layers) EXPECT_FALSE(layer->packed());
+  m->PrepareForInference();
+  for (auto& layer : m->encoder->layers) EXPECT_TRUE(layer->packed());
+  m->encoder->FuseQkv(false);  // what training does before it changes the weights
+  for (auto& layer : m->encoder->layers) EXPECT_FALSE(layer->packed());
+}
+
+}  // namespace
+}  // namespace mlaas::nn
