@@ -39,9 +39,18 @@ ModelOutput TransformerModelImpl::forward(const EncoderInput& in) {
   return out;
 }
 
-void TransformerModelImpl::PrepareForInference() {
+void TransformerModelImpl::PrepareForInference(bool drop_sources) {
   eval();
   encoder->FuseQkv(true);
+  if (drop_sources) {
+    for (auto& layer : encoder->layers) layer->DropPackedSources();
+  }
+}
+
+int64_t TransformerModelImpl::PackedBytes() const {
+  int64_t n = 0;
+  for (const auto& layer : encoder->layers) n += layer->PackedBytes();
+  return n;
 }
 
 void TransformerModelImpl::SetDropoutGenerator(const std::optional<at::Generator>& gen) {

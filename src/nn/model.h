@@ -33,8 +33,13 @@ class TransformerModelImpl : public torch::nn::Module {
   const std::string& prefix() const { return prefix_; }
   Head* head() { return head_.get(); }
   std::vector<std::string> TiedAliases() const { return head_ ? head_->TiedAliases() : std::vector<std::string>{}; }
-  // Inference preparation: fused attention projections (call after loading weights).
-  void PrepareForInference();
+  // Inference preparation (call after loading weights, dtype and device): fused attention
+  // projections, packed for oneDNN where this build can. drop_sources (an inference-only copy,
+  // as a served model is): the packed projections' own weights are freed, so they are not held
+  // twice; such a model can then only run inference (no training, saving or unfusing).
+  void PrepareForInference(bool drop_sources = false);
+  // Bytes of the packed copies PrepareForInference made (beside parameters()).
+  int64_t PackedBytes() const;
   // Every dropout of the model draws from gen (CPU) instead of the global generator.
   void SetDropoutGenerator(const std::optional<at::Generator>& gen);
 

@@ -151,9 +151,25 @@ void EncoderLayerImpl::FuseQkv() {
 }
 
 void EncoderLayerImpl::Unfuse() {
+  TORCH_CHECK(!sources_dropped_, "this layer keeps only its packed inference weights");
   qkv_weight_ = torch::Tensor();
   qkv_bias_ = torch::Tensor();
   packed_.reset();
+}
+
+int64_t EncoderLayerImpl::PackedBytes() const {
+  if (!packed_) return 0;
+  return packed_->qkv->bytes() + packed_->attn_out->bytes() + packed_->ffn_in->bytes() + packed_->ffn_out->bytes();
+}
+
+void EncoderLayerImpl::DropPackedSources() {
+  if (!packed_) return;
+  torch::NoGradGuard no_grad;
+  for (torch::nn::Linear* l : {&query, &key, &value, &attn_out, &ffn_in, &ffn_out}) {
+    (*l)->weight.set_data(torch::empty({0}, (*l)->weight.options()));
+    if ((*l)->bias.defined()) (*l)->bias.set_data(torch::empty({0}, (*l)->bias.options()));
+  }
+  sources_dropped_ = true;
 }
 
 torch::Tensor EncoderLayerImpl::ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask,
@@ -179,6 +195,7 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
                                         const torch::Tensor& padding) {
   const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
   if (packed_ && !is_training() && !torch::GradMode::is_enabled()) return ForwardPacked(x, additive_mask, false);
+  TORCH_CHECK(!sources_dropped_, "this layer keeps only its packed inference weights (no training, no gradients)");
   if (qkv_weight_.defined() && !is_training() && !torch::GradMode::is_enabled() &&
       (act_ == Activation::kGelu || act_ == Activation::kRelu)) {
     return at::_transformer_encoder_layer_fwd(
@@ -214,6 +231,7 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
 
 torch::Tensor EncoderLayerImpl::ForwardFirstToken(const torch::Tensor& x, const torch::Tensor& additive_mask) {
   if (packed_ && !torch::GradMode::is_enabled()) return ForwardPacked(x, additive_mask, true);
+  TORCH_CHECK(!sources_dropped_, "this layer keeps only its packed inference weights (no gradients)");
   const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
   auto first = x.narrow(1, 0, 1);
   torch::Tensor q, kv;

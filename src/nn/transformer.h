@@ -93,6 +93,10 @@ class EncoderLayerImpl : public torch::nn::Module {
   void FuseQkv();
   void Unfuse();
   bool packed() const { return packed_ != nullptr; }
+  int64_t PackedBytes() const;
+  // Frees the weights and biases of the projections that were packed (inference only from then
+  // on: the other paths, FuseQkv() and Unfuse() refuse).
+  void DropPackedSources();
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr};
   torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
@@ -108,6 +112,7 @@ class EncoderLayerImpl : public torch::nn::Module {
     std::unique_ptr<PackedLinear> qkv, attn_out, ffn_in, ffn_out;
   };
   std::shared_ptr<const Packed> packed_;  // when FuseQkv() could pack every projection
+  bool sources_dropped_ = false;
   // The layer on packed projections; queries (and the output) at the first position only
   // when first_only.
   torch::Tensor ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask, bool first_only);

@@ -185,7 +185,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
     m->tokenizer->set_padding(std::nullopt);
     m->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
     m->model->to(m->device, *dtype);
-    m->model->PrepareForInference();
+    m->model->PrepareForInference(/*drop_sources=*/true);  // served: inference only, weights held once
 
     ModelInfo& info = m->info;
     info.source = spec.source;
@@ -199,6 +199,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
     info.vocab_size = c.vocab_size;
     info.max_tokens = static_cast<int64_t>(trunc.max_length);
     for (const auto& p : m->model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
+    info.parameter_bytes += m->model->PackedBytes();
   } catch (const c10::Error& e) {
     return Internal(std::string("loading the model failed: ") + e.what_without_backtrace());
   }

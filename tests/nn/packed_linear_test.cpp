@@ -74,5 +74,38 @@ TEST(PackedLinearTest, PreparingAModelForInferencePacksEveryLayer) {
   for (auto& layer : m->encoder->layers) EXPECT_FALSE(layer->packed());
 }
 
+TEST(PackedLinearTest, AServedModelHoldsItsProjectionsOnceAndOnlyRunsInference) {
+  auto c = ParseConfig({{"model_type", "bert"}, {"vocab_size", 50}, {"hidden_size", 16}, {"num_hidden_layers", 2},
+                        {"num_attention_heads", 2}, {"intermediate_size", 24}, {"id2label", {{"0", "a"}, {"1", "b"}}}});
+  ASSERT_TRUE(c.has_value());
+  TransformerModel kept(*c, Objective::kTextClassification, false), served(*c, Objective::kTextClassification, false);
+  InitWeights(*kept, 5);
+  InitWeights(*served, 5);
+  auto bytes = [](TransformerModel& m) {
+    int64_t n = 0;
+    for (const auto& p : m->parameters()) n += p.numel() * p.element_size();
+    return n;
+  };
+  const int64_t before = bytes(served);
+  kept->PrepareForInference();
+  served->PrepareForInference(/*drop_sources=*/true);
+  // Each layer's projections: (16x16 x 4 + 16x24 x 2) weights + biases, float32.
+  const int64_t projections = 2 * ((16 * 16 * 4 + 16 * 24 * 2) + (16 * 4 + 24 + 16)) * 4;
+  EXPECT_EQ(bytes(served), before - projections);
+  EXPECT_EQ(bytes(kept), before);
+  EXPECT_GE(served->PackedBytes(), projections);
+
+  EncoderInput in;
+  in.input_ids = torch::tensor({{2, 11, 12, 3}, {2, 21, 3, 0}}, torch::kInt64);
+  in.attention_mask = torch::tensor({{1, 1, 1, 1}, {1, 1, 1, 0}}, torch::kInt64);
+  {
+    torch::InferenceMode guard;
+    EXPECT_TRUE(torch::equal(kept->forward(in).logits, served->forward(in).logits));
+  }
+  EXPECT_THROW(served->encoder->FuseQkv(true), c10::Error);
+  served->train();
+  EXPECT_THROW(served->forward(in), c10::Error);  // training needs the dropped weights: a clear error
+}
+
 }  // namespace
 }  // namespace mlaas::nn
