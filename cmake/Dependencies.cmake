@@ -26,7 +26,7 @@ if(NOT MLAAS_FUZZ)
   find_package(OpenMP REQUIRED)
   find_package(faiss REQUIRED)
   # oneDNN (Debian libdnnl-dev, the library libtorch itself links): inference GEMMs with
-  # weights packed once (src/nn/packed_linear.h). Found by hand: its CMake config drags in
+  # weights packed once and attention (src/nn/onednn_kernels.h). Found by hand: its CMake config drags in
   # OpenCL. A libtorch without it (another platform) keeps libtorch's own GEMMs.
   find_path(DNNL_INCLUDE_DIR dnnl.hpp)
   find_library(DNNL_LIBRARY dnnl)

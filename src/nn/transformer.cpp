@@ -142,7 +142,8 @@ void EncoderLayerImpl::FuseQkv() {
   if (packed->qkv) packed->attn_out = PackedLinear::Make(attn_out->weight, attn_out->bias);
   if (packed->attn_out) packed->ffn_in = PackedLinear::Make(ffn_in->weight, ffn_in->bias);
   if (packed->ffn_in) packed->ffn_out = PackedLinear::Make(ffn_out->weight, ffn_out->bias);
-  if (packed->ffn_out) {
+  if (packed->ffn_out) packed->attention = PackedAttention::Make(heads_, head_dim_, w.scalar_type());
+  if (packed->attention) {
     packed_ = std::move(packed);
   } else {
     qkv_weight_ = w;
@@ -174,12 +175,7 @@ void EncoderLayerImpl::DropPackedSources() {
 
 torch::Tensor EncoderLayerImpl::ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask,
                                               bool first_only) {
-  const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
-  auto qkv = packed_->qkv->Forward(x).view({b, t, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
-  auto q = first_only ? qkv[0].narrow(2, 0, 1) : qkv[0];  // [B, heads, T or 1, d]
-  auto scores = torch::matmul(q, qkv[1].transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  if (additive_mask.defined()) scores.add_(additive_mask);
-  auto context = torch::matmul(torch::softmax(scores, -1), qkv[2]).transpose(1, 2).reshape({b, q.size(2), h});
+  auto context = packed_->attention->Forward(packed_->qkv->Forward(x), additive_mask, first_only);
   auto a = attn_norm(packed_->attn_out->Forward(context).add_(first_only ? x.narrow(1, 0, 1) : x));
   auto f = packed_->ffn_in->Forward(a);
   switch (act_) {  // in place where libtorch has the in-place form

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "nn/config.h"
-#include "nn/packed_linear.h"
+#include "nn/onednn_kernels.h"
 
 namespace mlaas::nn {
 
@@ -82,7 +82,7 @@ class EncoderLayerImpl : public torch::nn::Module {
   // x: [batch, seq, hidden]; additive_mask: [batch, 1, 1, seq] (0 or a large negative) and
   // padding: [batch, seq] bool, true at padding — both undefined when nothing is padded.
   // In inference after FuseQkv(), the projections run on packed weights (oneDNN, see
-  // packed_linear.h); where this build or dtype cannot pack them, a gelu/relu layer runs as
+  // onednn_kernels.h); where this build or dtype cannot pack them, a gelu/relu layer runs as
   // libtorch's fused encoder-layer kernel (same results, fewer passes over memory).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& padding);
   // The output of the first token alone, [batch, 1, hidden] (inference).
@@ -110,6 +110,7 @@ class EncoderLayerImpl : public torch::nn::Module {
   torch::Tensor qkv_weight_, qkv_bias_;  // fused copies, when FuseQkv() was called and packing was not possible
   struct Packed {
     std::unique_ptr<PackedLinear> qkv, attn_out, ffn_in, ffn_out;
+    std::unique_ptr<PackedAttention> attention;
   };
   std::shared_ptr<const Packed> packed_;  // when FuseQkv() could pack every projection
   bool sources_dropped_ = false;

@@ -1,9 +1,11 @@
-#include "nn/packed_linear.h"
+#include "nn/onednn_kernels.h"
 
 #ifdef MLAAS_HAVE_DNNL
 #include <dnnl.hpp>
 #endif
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
 #include <unordered_map>
 
@@ -125,6 +127,89 @@ int64_t PackedLinear::bytes() const {
   return impl_->weight.numel() + (impl_->bias.defined() ? impl_->bias.numel() * impl_->bias.element_size() : 0);
 }
 
+struct PackedAttention::Impl {
+  int64_t heads = 0, head_dim = 0;
+  dnnl::memory::data_type type{};
+  torch::ScalarType dtype{};
+  dnnl::matmul::primitive_desc scores_pd, context_pd;
+  dnnl::matmul scores, context;
+};
+
+std::unique_ptr<PackedAttention> PackedAttention::Make(int64_t heads, int64_t head_dim, torch::ScalarType dtype) {
+  auto type = DnnlType(dtype);
+  if (!type || heads <= 0 || head_dim <= 0) return nullptr;
+  auto impl = std::make_unique<Impl>();
+  impl->heads = heads;
+  impl->head_dim = head_dim;
+  impl->type = *type;
+  impl->dtype = dtype;
+  using dims = dnnl::memory::dims;
+  const int64_t R = DNNL_RUNTIME_DIM_VAL, d = head_dim;
+  try {
+    const dnnl::engine& engine = CpuEngine();
+    // Dimensions [batch, heads, query rows, keys]; strides into qkv depend on the tokens.
+    dnnl::memory::desc q({R, heads, R, d}, *type, dims{R, d, R, 1});
+    dnnl::memory::desc k_t({R, heads, d, R}, *type, dims{R, d, 1, R});
+    dnnl::memory::desc scores({R, heads, R, R}, *type, dims{R, R, R, 1});
+    dnnl::primitive_attr scaled, plain;
+    scaled.set_output_scales(0, {static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)))});
+    scaled.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    plain.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    impl->scores_pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(q, k_t, scores), scaled, engine);
+    dnnl::memory::desc v({R, heads, R, d}, *type, dims{R, d, R, 1});
+    dnnl::memory::desc ctx({R, heads, R, d}, *type, dims{R, d, R, 1});  // [batch, rows, heads, d] in memory
+    impl->context_pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(scores, v, ctx), plain, engine);
+    if (impl->scores_pd.scratchpad_desc().get_size() > 0 || impl->context_pd.scratchpad_desc().get_size() > 0)
+      return nullptr;  // not expected with runtime shapes; libtorch's path then
+    impl->scores = dnnl::matmul(impl->scores_pd);
+    impl->context = dnnl::matmul(impl->context_pd);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+  return std::unique_ptr<PackedAttention>(new PackedAttention(std::move(impl)));
+}
+
+torch::Tensor PackedAttention::Forward(const torch::Tensor& qkv_in, const torch::Tensor& additive_mask,
+                                       bool first_only) const {
+  const Impl& m = *impl_;
+  const int64_t hd = m.heads * m.head_dim, d = m.head_dim, H = m.heads;
+  TORCH_CHECK(qkv_in.dim() == 3 && qkv_in.size(2) == 3 * hd, "packed attention: qkv must be [batch, tokens, ",
+              3 * hd, "]");
+  TORCH_CHECK(qkv_in.scalar_type() == m.dtype && qkv_in.device().is_cpu(), "packed attention: qkv must be ", m.dtype,
+              " on the CPU");
+  torch::Tensor qkv = qkv_in.contiguous();
+  const int64_t B = qkv.size(0), T = qkv.size(1), Tq = first_only ? std::min<int64_t>(T, 1) : T;
+  torch::Tensor out = torch::empty({B, Tq, hd}, qkv.options());
+  if (B == 0 || T == 0) return out;
+  using dims = dnnl::memory::dims;
+  const dnnl::engine& engine = CpuEngine();
+  auto* base = static_cast<char*>(qkv.data_ptr());
+  const size_t elem = qkv.element_size();
+  torch::Tensor scores = torch::empty({B, H, Tq, T}, qkv.options());
+  try {
+    thread_local dnnl::stream stream(engine);
+    dnnl::memory q(dnnl::memory::desc({B, H, Tq, d}, m.type, dims{T * 3 * hd, d, 3 * hd, 1}), engine, base);
+    dnnl::memory k_t(dnnl::memory::desc({B, H, d, T}, m.type, dims{T * 3 * hd, d, 1, 3 * hd}), engine,
+                     base + hd * elem);
+    dnnl::memory s(dnnl::memory::desc({B, H, Tq, T}, m.type, dims{H * Tq * T, Tq * T, T, 1}), engine,
+                   scores.data_ptr());
+    m.scores.execute(stream, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, k_t}, {DNNL_ARG_DST, s}});
+    stream.wait();
+    if (additive_mask.defined()) scores.add_(additive_mask);
+    torch::Tensor probs = torch::softmax(scores, -1);
+    dnnl::memory p(dnnl::memory::desc({B, H, Tq, T}, m.type, dims{H * Tq * T, Tq * T, T, 1}), engine,
+                   probs.data_ptr());
+    dnnl::memory v(dnnl::memory::desc({B, H, T, d}, m.type, dims{T * 3 * hd, d, 3 * hd, 1}), engine,
+                   base + 2 * hd * elem);
+    dnnl::memory c(dnnl::memory::desc({B, H, Tq, d}, m.type, dims{Tq * hd, d, hd, 1}), engine, out.data_ptr());
+    m.context.execute(stream, {{DNNL_ARG_SRC, p}, {DNNL_ARG_WEIGHTS, v}, {DNNL_ARG_DST, c}});
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    TORCH_CHECK(false, "packed attention: oneDNN matmul failed: ", e.what());
+  }
+  return out;
+}
+
 bool PackedLinearAvailable() { return true; }
 
 #else  // no oneDNN in this build
@@ -133,11 +218,18 @@ struct PackedLinear::Impl {};
 std::unique_ptr<PackedLinear> PackedLinear::Make(const torch::Tensor&, const torch::Tensor&) { return nullptr; }
 torch::Tensor PackedLinear::Forward(const torch::Tensor&) const { TORCH_CHECK(false, "built without oneDNN"); }
 int64_t PackedLinear::bytes() const { return 0; }
+struct PackedAttention::Impl {};
+std::unique_ptr<PackedAttention> PackedAttention::Make(int64_t, int64_t, torch::ScalarType) { return nullptr; }
+torch::Tensor PackedAttention::Forward(const torch::Tensor&, const torch::Tensor&, bool) const {
+  TORCH_CHECK(false, "built without oneDNN");
+}
 bool PackedLinearAvailable() { return false; }
 
 #endif
 
 PackedLinear::PackedLinear(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PackedLinear::~PackedLinear() = default;
+PackedAttention::PackedAttention(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PackedAttention::~PackedAttention() = default;
 
 }  // namespace mlaas::nn

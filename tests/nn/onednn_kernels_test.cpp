@@ -1,4 +1,4 @@
-#include "nn/packed_linear.h"
+#include "nn/onednn_kernels.h"
 
 #include <gtest/gtest.h>
 
@@ -59,6 +59,48 @@ TEST(PackedLinearTest, RefusesWhatItCannotPackAndBadInputs) {
   ASSERT_TRUE(p);
   EXPECT_THROW(p->Forward(torch::randn({2, 5})), c10::Error);                         // wrong width
   EXPECT_THROW(p->Forward(torch::randn({2, 6}).to(torch::kBFloat16)), c10::Error);    // wrong dtype
+}
+
+// softmax(q k^T / sqrt(d) + mask) v in plain libtorch, [B, T, H * d].
+torch::Tensor ReferenceAttention(const torch::Tensor& qkv, const torch::Tensor& mask, int64_t heads) {
+  const int64_t b = qkv.size(0), t = qkv.size(1), hd = qkv.size(2) / 3, d = hd / heads;
+  auto parts = qkv.view({b, t, 3, heads, d}).permute({2, 0, 3, 1, 4});
+  auto scores = torch::matmul(parts[0], parts[1].transpose(-1, -2)) / std::sqrt(static_cast<double>(d));
+  if (mask.defined()) scores = scores + mask;
+  return torch::matmul(torch::softmax(scores, -1), parts[2]).transpose(1, 2).reshape({b, t, hd});
+}
+
+TEST(PackedAttentionTest, MatchesPlainAttentionWithAndWithoutPadding) {
+  torch::manual_seed(4);
+  for (auto [b, t, heads, d] : {std::array<int64_t, 4>{1, 29, 4, 64}, {3, 7, 2, 8}, {2, 1, 12, 64}}) {
+    auto attention = PackedAttention::Make(heads, d, torch::kFloat32);
+    ASSERT_TRUE(attention);
+    torch::Tensor qkv = torch::randn({b, t, 3 * heads * d});
+    torch::Tensor mask;  // the last sequence's last two tokens are padding
+    if (b > 1 && t > 2) {
+      mask = torch::zeros({b, 1, 1, t});
+      mask.index_put_({b - 1, 0, 0, torch::indexing::Slice(t - 2, t)}, -1e9);
+    }
+    torch::Tensor expected = ReferenceAttention(qkv, mask, heads);
+    torch::Tensor all = attention->Forward(qkv, mask, /*first_only=*/false);
+    ASSERT_EQ(all.sizes(), expected.sizes());
+    EXPECT_TRUE(torch::allclose(all, expected, 1e-4, 1e-5)) << b << "x" << t << " heads " << heads;
+    torch::Tensor first = attention->Forward(qkv, mask, /*first_only=*/true);
+    ASSERT_EQ(first.sizes(), (std::vector<int64_t>{b, 1, heads * d}));
+    EXPECT_TRUE(torch::allclose(first, expected.narrow(1, 0, 1), 1e-4, 1e-5));
+  }
+}
+
+TEST(PackedAttentionTest, Bfloat16AndBadInputs) {
+  auto attention = PackedAttention::Make(2, 8, torch::kBFloat16);
+  ASSERT_TRUE(attention);
+  torch::Tensor qkv = torch::randn({2, 5, 48});
+  torch::Tensor out = attention->Forward(qkv.to(torch::kBFloat16), torch::Tensor(), false);
+  EXPECT_EQ(out.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::allclose(out.to(torch::kFloat32), ReferenceAttention(qkv, torch::Tensor(), 2), 5e-2, 5e-2));
+  EXPECT_THROW(attention->Forward(qkv, torch::Tensor(), false), c10::Error);  // float32 into a bf16 kernel
+  EXPECT_THROW(attention->Forward(torch::randn({2, 5, 47}).to(torch::kBFloat16), torch::Tensor(), false), c10::Error);
+  EXPECT_FALSE(PackedAttention::Make(2, 8, torch::kFloat64));
 }
 
 TEST(PackedLinearTest, PreparingAModelForInferencePacksEveryLayer) {
