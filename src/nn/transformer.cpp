@@ -16,6 +16,17 @@ torch::nn::LayerNorm MakeLayerNorm(torch::nn::Module& owner, const std::string& 
       name, torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps).elementwise_affine(true)));
 }
 
+// LayerNorm for inference. libtorch 1.13's CPU kernel has no vectorised bfloat16 path (7.6 ns
+// an element, 29% of a bf16 bert-mini pass at 32 x 128 tokens): bfloat16 activations are
+// normalised in float32 and rounded back, as the float32 kernel computes them anyway.
+torch::Tensor Normalize(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  if (x.scalar_type() != torch::kBFloat16 || torch::GradMode::is_enabled()) return norm(x);
+  const auto& o = norm->options;
+  return at::layer_norm(x.to(torch::kFloat32), o.normalized_shape(), norm->weight.to(torch::kFloat32),
+                        norm->bias.to(torch::kFloat32), o.eps())
+      .to(torch::kBFloat16);
+}
+
 }  // namespace
 
 torch::Tensor DropoutImpl::forward(const torch::Tensor& x) {
@@ -90,7 +101,7 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids, const torc
                                       : token_type_embeddings->weight[0].view({1, 1, -1}));
   }
   x = x + position_embeddings(position_ids);
-  return dropout(layer_norm(x));
+  return dropout(Normalize(layer_norm, x));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,7 +187,7 @@ void EncoderLayerImpl::DropPackedSources() {
 torch::Tensor EncoderLayerImpl::ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask,
                                               bool first_only) {
   auto context = packed_->attention->Forward(packed_->qkv->Forward(x), additive_mask, first_only);
-  auto a = attn_norm(packed_->attn_out->Forward(context).add_(first_only ? x.narrow(1, 0, 1) : x));
+  auto a = Normalize(attn_norm, packed_->attn_out->Forward(context).add_(first_only ? x.narrow(1, 0, 1) : x));
   auto f = packed_->ffn_in->Forward(a);
   switch (act_) {  // in place where libtorch has the in-place form
     case Activation::kGelu: f = at::gelu_(f); break;
@@ -184,7 +195,7 @@ torch::Tensor EncoderLayerImpl::ForwardPacked(const torch::Tensor& x, const torc
     case Activation::kRelu: f = at::relu_(f); break;
     default: f = Activate(f, act_);
   }
-  return out_norm(packed_->ffn_out->Forward(f).add_(a));
+  return Normalize(out_norm, packed_->ffn_out->Forward(f).add_(a));
 }
 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
