@@ -43,7 +43,10 @@ void TransformerModelImpl::PrepareForInference(bool drop_sources) {
   eval();
   encoder->FuseQkv(true);
   if (drop_sources) {
-    for (auto& layer : encoder->layers) layer->DropPackedSources();
+    for (auto& layer : encoder->layers) {
+      layer->DropPackedSources();
+      inference_only_ = inference_only_ || layer->packed();
+    }
   }
 }
 
@@ -325,6 +328,8 @@ void RemoveShards(const fs::path& dir, const std::set<std::string>& keep) {
 }  // namespace
 
 Status SaveWeights(TransformerModelImpl& model, const fs::path& dir, const SaveOptions& options) {
+  if (model.inference_only())
+    return FailedPrecondition("this copy of the model keeps only packed inference weights and cannot be saved");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());

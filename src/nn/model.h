@@ -40,6 +40,8 @@ class TransformerModelImpl : public torch::nn::Module {
   void PrepareForInference(bool drop_sources = false);
   // Bytes of the packed copies PrepareForInference made (beside parameters()).
   int64_t PackedBytes() const;
+  // Whether PrepareForInference(drop_sources) freed weights: such a model cannot be saved.
+  bool inference_only() const { return inference_only_; }
   // Every dropout of the model draws from gen (CPU) instead of the global generator.
   void SetDropoutGenerator(const std::optional<at::Generator>& gen);
 
@@ -50,6 +52,7 @@ class TransformerModelImpl : public torch::nn::Module {
   Objective objective_;
   std::string prefix_;
   std::unique_ptr<Head> head_;
+  bool inference_only_ = false;
 };
 TORCH_MODULE(TransformerModel);
 
