@@ -43,11 +43,13 @@ void TransformerModelImpl::PrepareForInference(bool drop_sources) {
   eval();
   encoder->FuseQkv(true);
   if (drop_sources) {
-    for (auto& layer : encoder->layers) {
-      layer->DropPackedSources();
-      inference_only_ = inference_only_ || layer->packed();
-    }
+    for (auto& layer : encoder->layers) layer->DropPackedSources();
   }
+}
+
+bool TransformerModelImpl::inference_only() const {
+  return std::any_of(encoder->layers.begin(), encoder->layers.end(),
+                     [](const EncoderLayer& layer) { return layer->sources_dropped(); });
 }
 
 int64_t TransformerModelImpl::PackedBytes() const {

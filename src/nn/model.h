@@ -41,7 +41,7 @@ class TransformerModelImpl : public torch::nn::Module {
   // Bytes of the packed copies PrepareForInference made (beside parameters()).
   int64_t PackedBytes() const;
   // Whether PrepareForInference(drop_sources) freed weights: such a model cannot be saved.
-  bool inference_only() const { return inference_only_; }
+  bool inference_only() const;
   // Every dropout of the model draws from gen (CPU) instead of the global generator.
   void SetDropoutGenerator(const std::optional<at::Generator>& gen);
 
@@ -52,7 +52,6 @@ class TransformerModelImpl : public torch::nn::Module {
   Objective objective_;
   std::string prefix_;
   std::unique_ptr<Head> head_;
-  bool inference_only_ = false;
 };
 TORCH_MODULE(TransformerModel);
 

@@ -105,13 +105,14 @@ torch::Tensor PackedLinear::Forward(const torch::Tensor& x) const {
     const dnnl::engine& engine = CpuEngine();
     dnnl::memory src(dnnl::memory::desc({rows, m.in}, m.type, tag::ab), engine, x2.data_ptr());
     dnnl::memory dst(dnnl::memory::desc({rows, m.out}, m.type, tag::ab), engine, y.data_ptr());
-    torch::Tensor scratch = torch::empty({m.scratchpad_bytes}, torch::kUInt8);
-    dnnl::memory scratchpad(m.pd.scratchpad_desc(), engine, scratch.data_ptr());
-    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src},
-                                                  {DNNL_ARG_WEIGHTS, m.weight_memory},
-                                                  {DNNL_ARG_DST, dst},
-                                                  {DNNL_ARG_SCRATCHPAD, scratchpad}};
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, m.weight_memory}, {DNNL_ARG_DST, dst}};
     if (m.bias.defined()) args.emplace(DNNL_ARG_BIAS, m.bias_memory);
+    torch::Tensor scratch;  // the primitives here need none so far: nothing is allocated then
+    if (m.scratchpad_bytes > 0) {
+      scratch = torch::empty({m.scratchpad_bytes}, torch::kUInt8);
+      args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(m.pd.scratchpad_desc(), engine, scratch.data_ptr()));
+    }
     try {
       thread_local dnnl::stream stream(engine);
       m.primitive.execute(stream, args);
@@ -191,14 +192,13 @@ torch::Tensor PackedAttention::Forward(const torch::Tensor& qkv_in, const torch:
     dnnl::memory q(dnnl::memory::desc({B, H, Tq, d}, m.type, dims{T * 3 * hd, d, 3 * hd, 1}), engine, base);
     dnnl::memory k_t(dnnl::memory::desc({B, H, d, T}, m.type, dims{T * 3 * hd, d, 1, 3 * hd}), engine,
                      base + hd * elem);
-    dnnl::memory s(dnnl::memory::desc({B, H, Tq, T}, m.type, dims{H * Tq * T, Tq * T, T, 1}), engine,
-                   scores.data_ptr());
+    const dnnl::memory::desc scores_desc({B, H, Tq, T}, m.type, dims{H * Tq * T, Tq * T, T, 1});
+    dnnl::memory s(scores_desc, engine, scores.data_ptr());
     m.scores.execute(stream, {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, k_t}, {DNNL_ARG_DST, s}});
     stream.wait();
     if (additive_mask.defined()) scores.add_(additive_mask);
     torch::Tensor probs = torch::softmax(scores, -1);
-    dnnl::memory p(dnnl::memory::desc({B, H, Tq, T}, m.type, dims{H * Tq * T, Tq * T, T, 1}), engine,
-                   probs.data_ptr());
+    dnnl::memory p(scores_desc, engine, probs.data_ptr());
     dnnl::memory v(dnnl::memory::desc({B, H, T, d}, m.type, dims{T * 3 * hd, d, 3 * hd, 1}), engine,
                    base + 2 * hd * elem);
     dnnl::memory c(dnnl::memory::desc({B, H, Tq, d}, m.type, dims{Tq * hd, d, hd, 1}), engine, out.data_ptr());

@@ -97,6 +97,7 @@ class EncoderLayerImpl : public torch::nn::Module {
   // Frees the weights and biases of the projections that were packed (inference only from then
   // on: the other paths, FuseQkv() and Unfuse() refuse).
   void DropPackedSources();
+  bool sources_dropped() const { return sources_dropped_; }
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr};
   torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
