@@ -17,7 +17,8 @@
 #   env: MLAAS (binary), SHARED (../shared), WORK (/tmp/mlaas-quality), THREADS (2),
 #        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3),
 #        MLM_LR (5e-4), CLS_LR (3e-4), CLS_POOLING (mean: what the section classifier reads, cls or
-#        mean); search: SEARCH_MODEL (bert-tiny), SEARCH_MLM_EPOCHS (3),
+#        mean); search: SEARCH_MODEL (bert-tiny; a preset, or a config.json file), SEARCH_MLM_EPOCHS (3),
+#        SEARCH_MLM_LR (1e-3),
 #        PAIR_EPOCHS (4), PAIR_LR (1e-3), PAIR_BATCH (64), SEARCH_HARD (0; 1: train with BM25-mined
 #        hard negatives, mined through the server's lexical search over the train split's documents)
 set -euo pipefail
@@ -38,6 +39,7 @@ CLS_LR="${CLS_LR:-3e-4}"
 CLS_POOLING="${CLS_POOLING:-mean}"
 SEARCH_MODEL="${SEARCH_MODEL:-bert-tiny}"
 SEARCH_MLM_EPOCHS="${SEARCH_MLM_EPOCHS:-3}"
+SEARCH_MLM_LR="${SEARCH_MLM_LR:-1e-3}"
 PAIR_EPOCHS="${PAIR_EPOCHS:-4}"
 PAIR_LR="${PAIR_LR:-1e-3}"
 PAIR_BATCH="${PAIR_BATCH:-64}"
@@ -143,9 +145,11 @@ PY
     --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" --input "$WORK/mlm.txt" --output "$objects/tok_search" > /dev/null
   start=$SECONDS
   echo "masked-LM pre-training on debian_mlm_train ($SEARCH_MLM_EPOCHS epochs, 15% masked):"
-  train "$WORK/search_mlm.json" --objective masked-lm --preset "$SEARCH_MODEL" --tokenizer tok_search \
+  shape=(--preset "$SEARCH_MODEL")
+  [[ "$SEARCH_MODEL" == *.json ]] && shape=(--config "$SEARCH_MODEL")
+  train "$WORK/search_mlm.json" --objective masked-lm "${shape[@]}" --tokenizer tok_search \
     --dataset datasets/debian_mlm_train.csv --eval-dataset datasets/debian_mlm_valid.csv --save models/search_mlm \
-    --epochs "$SEARCH_MLM_EPOCHS" --batch-size 32 --lr 1e-3 --warmup 200 --max-length "$MAX_LENGTH"
+    --epochs "$SEARCH_MLM_EPOCHS" --batch-size 32 --lr "$SEARCH_MLM_LR" --warmup 200 --max-length "$MAX_LENGTH"
   pairs=pairs
   if [ "$SEARCH_HARD" = 1 ]; then
     # Each train query's best BM25 match among the train split's documents that is not its
