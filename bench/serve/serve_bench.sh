@@ -4,7 +4,9 @@
 #   1. load: 16 and 64 connections, one short text per request (27 words), DUR seconds each,
 #      text classification in the bert-mini and bert-base shapes: requests/s, p50, p99;
 #   2. single-request latency (one connection) of bert-mini against ONNX Runtime (npm
-#      onnxruntime-node) running the same model on the same token count at batch 1;
+#      onnxruntime-node) running the same model on the same token count at batch 1, in process
+#      (bench/onnx/ort_peer.js) and behind node's http server (bench/onnx/ort_serve.js, the same
+#      v2 request through wrk);
 #   3. cold start: POST /api/v1/deployments to ready, per shape, from local disk.
 # Usage: bench/serve/serve_bench.sh [DUR=30]   (env: SHAPES="mini base", CONNS="16 64",
 #        DTYPES="float32 bfloat16" (ours: a deployment per shape and dtype; the peer runs float32),
@@ -140,6 +142,14 @@ if [ -d "$ROOT/bench/onnx/node_modules/onnxruntime-node" ] && echo "$SHAPES" | g
   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$ROOT/bench/onnx/export_onnx.py" "$WORK/data/objects/models/mini" "$WORK/mini.onnx" >/dev/null
   vocab=$(/usr/bin/python3 -c 'import json; print(json.load(open("'"$WORK"'/data/objects/models/mini/config.json"))["vocab_size"])')
   node "$ROOT/bench/onnx/ort_peer.js" "$WORK/mini.onnx" "$THREADS" "$vocab" "$tokens" 1 | tee -a "$RESULTS"
+  # The same, behind HTTP (node's http server, the same v2 request; it skips tokenizing).
+  node "$ROOT/bench/onnx/ort_serve.js" "$WORK/mini.onnx" "$THREADS" "$vocab" "$tokens" $PEER_PORT >"$WORK/ort.log" 2>&1 &
+  PEER=$!
+  wait_http "http://127.0.0.1:$PEER_PORT/health"
+  wrk -t1 -c1 -d2s -s "$ROOT/bench/serve/wrk_v2.lua" "http://127.0.0.1:$PEER_PORT/v2/models/mini/infer" >/dev/null
+  wrk -t1 -c1 -d10s --latency -s "$ROOT/bench/serve/wrk_v2.lua" "http://127.0.0.1:$PEER_PORT/v2/models/mini/infer" |
+    parse_wrk ort-http mini 1 | tee -a "$RESULTS"
+  kill $PEER; wait $PEER 2>/dev/null || true; PEER=""
 else
   echo "(ONNX Runtime peer skipped: run npm ci --ignore-scripts in bench/onnx)"
 fi
@@ -159,10 +169,15 @@ for (impl, shape, c), r in sorted(load.items()):
           f"{p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {r['rps'] / p['rps']:.2f}x | {'yes' if r['p99_ms'] < p['p50_ms'] else 'no'} |")
 lat = [r for r in rows if r.get("impl") == "mlaas-latency"]
 ort = [r for r in rows if r.get("impl") == "ort"]
+ort_http = [r for r in rows if r.get("impl") == "ort-http"]
 for r in lat if ort else []:
     ours, theirs = r["p50_ms"], ort[0]["ms_per_batch"]
     print(f"\nSingle request, bert-{r['shape']}, {ort[0]['seq']} tokens: mlaas {ours:.2f} ms (p50, over HTTP) vs ONNX Runtime "
           f"float32 {theirs:.2f} ms (in process, batch 1): {ours / theirs:.2f}x its latency")
+    if ort_http:
+        theirs = ort_http[0]["p50_ms"]
+        print(f"  both over HTTP: mlaas {ours:.2f} ms vs ONNX Runtime behind node's http {theirs:.2f} ms (p50): "
+              f"{ours / theirs:.2f}x its latency")
 for r in rows:
     if r.get("kind") == "cold_start":
         print(f"Cold start bert-{r['shape']}: {r['seconds']:.3f} s from POST to ready (model load {r['load_seconds']:.3f} s)")
