@@ -1,5 +1,6 @@
 #include "nn/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -184,10 +185,45 @@ void EncoderLayerImpl::DropPackedSources() {
   sources_dropped_ = true;
 }
 
+std::optional<TokenLayout> TokenLayout::Of(const torch::Tensor& attention_mask) {
+  if (attention_mask.dim() != 2 || attention_mask.size(0) == 0) return std::nullopt;
+  const int64_t b = attention_mask.size(0), t = attention_mask.size(1);
+  auto keep = attention_mask.ne(0);
+  auto lengths = keep.sum(1);
+  if (lengths.min().item<int64_t>() < 1) return std::nullopt;
+  auto prefix = torch::arange(t, lengths.options()).unsqueeze(0).lt(lengths.unsqueeze(1));
+  if (!torch::equal(prefix, keep)) return std::nullopt;  // not right-padded
+  TokenLayout layout;
+  layout.batch = b;
+  layout.length = t;
+  layout.index = keep.reshape({-1}).nonzero().squeeze(1);
+  layout.first = lengths.cumsum(0).sub_(lengths);
+  return layout;
+}
+
 torch::Tensor EncoderLayerImpl::ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask,
                                               bool first_only) {
   auto context = packed_->attention->Forward(packed_->qkv->Forward(x), additive_mask, first_only);
-  auto a = Normalize(attn_norm, packed_->attn_out->Forward(context).add_(first_only ? x.narrow(1, 0, 1) : x));
+  return AfterAttention(context, first_only ? x.narrow(1, 0, 1) : x);
+}
+
+torch::Tensor EncoderLayerImpl::ForwardTokens(const torch::Tensor& tokens, const TokenLayout& layout,
+                                              const torch::Tensor& additive_mask, bool first_only) {
+  TORCH_CHECK(packed_ && !torch::GradMode::is_enabled(), "ForwardTokens needs packed projections and no gradients");
+  const int64_t h = tokens.size(1);
+  auto qkv = packed_->qkv->Forward(tokens);  // [n, 3h]
+  // Attention reads the padded layout; the padding's rows are zeros (masked keys, and queries
+  // whose output is dropped).
+  auto padded = torch::zeros({layout.batch * layout.length, qkv.size(1)}, qkv.options())
+                    .index_copy_(0, layout.index, qkv)
+                    .view({layout.batch, layout.length, qkv.size(1)});
+  auto context = packed_->attention->Forward(padded, additive_mask, first_only);
+  if (first_only) return AfterAttention(context, tokens.index_select(0, layout.first).view({layout.batch, 1, h}));
+  return AfterAttention(context.reshape({-1, h}).index_select(0, layout.index), tokens);
+}
+
+torch::Tensor EncoderLayerImpl::AfterAttention(const torch::Tensor& context, const torch::Tensor& residual) {
+  auto a = Normalize(attn_norm, packed_->attn_out->Forward(context).add_(residual));
   auto f = packed_->ffn_in->Forward(a);
   switch (act_) {  // in place where libtorch has the in-place form
     case Activation::kGelu: f = at::gelu_(f); break;
@@ -284,8 +320,33 @@ EncoderOutput EncoderImpl::forward(const EncoderInput& in) {
   }
   const bool first_only = in.first_token_only && config_.classifier_pooling == Pooling::kCls && !is_training() &&
                           !layers.empty();
-  for (size_t i = 0; i < layers.size(); ++i) {
-    x = first_only && i + 1 == layers.size() ? layers[i]->ForwardFirstToken(x, mask) : layers[i](x, mask, padding);
+  // Inference on packed layers over a padded batch: the projections and feed-forward networks
+  // run on the real tokens only (the padding's share of a batch of mixed lengths is saved).
+  std::optional<TokenLayout> layout;
+  if (mask.defined() && !is_training() && !torch::GradMode::is_enabled() &&
+      std::all_of(layers.begin(), layers.end(), [](const EncoderLayer& l) { return l->packed(); })) {
+    layout = TokenLayout::Of(in.attention_mask);
+  }
+  if (layout) {
+    const int64_t h = x.size(2);
+    auto tokens = x.reshape({-1, h}).index_select(0, layout->index);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      if (first_only && i + 1 == layers.size()) {
+        x = layers[i]->ForwardTokens(tokens, *layout, mask, /*first_only=*/true);  // [batch, 1, hidden]
+        tokens = torch::Tensor();
+      } else {
+        tokens = layers[i]->ForwardTokens(tokens, *layout, mask, /*first_only=*/false);
+      }
+    }
+    if (tokens.defined()) {  // padded again, zeros at the padding
+      x = torch::zeros({layout->batch * layout->length, h}, tokens.options())
+              .index_copy_(0, layout->index, tokens)
+              .view({layout->batch, layout->length, h});
+    }
+  } else {
+    for (size_t i = 0; i < layers.size(); ++i) {
+      x = first_only && i + 1 == layers.size() ? layers[i]->ForwardFirstToken(x, mask) : layers[i](x, mask, padding);
+    }
   }
   EncoderOutput out;
   out.last_hidden_state = x;

@@ -73,6 +73,16 @@ class EmbeddingsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Embeddings);
 
+// Where the real tokens of a right-padded batch [batch, length] are: `index` [n] their flat
+// positions (row-major), `first` [batch] each row's first token among the n.
+struct TokenLayout {
+  int64_t batch = 0, length = 0;
+  torch::Tensor index, first;
+  // The layout of a 0/1 attention mask; none unless every row is ones then zeros, with at
+  // least one token.
+  static std::optional<TokenLayout> Of(const torch::Tensor& attention_mask);
+};
+
 // One post-LayerNorm transformer layer: self-attention + residual + LN, FFN + residual + LN.
 // The names of its pieces follow the architecture (BERT/RoBERTa "attention.self.query",
 // DistilBERT "attention.q_lin").
@@ -87,6 +97,12 @@ class EncoderLayerImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& padding);
   // The output of the first token alone, [batch, 1, hidden] (inference).
   torch::Tensor ForwardFirstToken(const torch::Tensor& x, const torch::Tensor& additive_mask);
+  // Inference on packed projections over the real tokens of a padded batch only, `tokens`
+  // [n, hidden] in `layout`'s order: the projections and the feed-forward network skip the
+  // padding; attention runs on the padded layout. Returns [n, hidden], or [batch, 1, hidden]
+  // (the first tokens') when first_only. Needs packed() and no gradients.
+  torch::Tensor ForwardTokens(const torch::Tensor& tokens, const TokenLayout& layout, const torch::Tensor& additive_mask,
+                              bool first_only);
   // Prepares the layer for inference: the query/key/value projections fused into one matrix
   // and every projection packed for oneDNN (both faster). Any later change of the weights,
   // dtype or device (training) must call it again or Unfuse().
@@ -118,6 +134,8 @@ class EncoderLayerImpl : public torch::nn::Module {
   // The layer on packed projections; queries (and the output) at the first position only
   // when first_only.
   torch::Tensor ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask, bool first_only);
+  // Output projection, residual, norms and feed-forward network of a packed layer.
+  torch::Tensor AfterAttention(const torch::Tensor& context, const torch::Tensor& residual);
 };
 TORCH_MODULE(EncoderLayer);
 

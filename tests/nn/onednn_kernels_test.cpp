@@ -166,5 +166,57 @@ TEST(PackedLinearTest, AServedModelHoldsItsProjectionsOnceAndOnlyRunsInference) 
   EXPECT_THROW(served->forward(in), c10::Error);  // training needs the dropped weights: a clear error
 }
 
+TEST(TokenLayoutTest, FindsTheRealTokensOfRightPaddedRowsOnly) {
+  auto layout = TokenLayout::Of(torch::tensor({{1, 1, 1, 0}, {1, 0, 0, 0}, {1, 1, 1, 1}}, torch::kInt64));
+  ASSERT_TRUE(layout.has_value());
+  EXPECT_EQ(layout->batch, 3);
+  EXPECT_EQ(layout->length, 4);
+  EXPECT_TRUE(torch::equal(layout->index, torch::tensor({0, 1, 2, 4, 8, 9, 10, 11}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(layout->first, torch::tensor({0, 3, 4}, torch::kInt64)));
+  EXPECT_FALSE(TokenLayout::Of(torch::tensor({{0, 1, 1}, {1, 1, 1}}, torch::kInt64)).has_value());  // left padding
+  EXPECT_FALSE(TokenLayout::Of(torch::tensor({{1, 0, 1}}, torch::kInt64)).has_value());             // a hole
+  EXPECT_FALSE(TokenLayout::Of(torch::tensor({{1, 1}, {0, 0}}, torch::kInt64)).has_value());        // an empty row
+}
+
+// A batch of mixed lengths on packed layers (the padding skipped) gives what each text gives
+// alone, and what the unpacked layers give on the padded batch, at every real token.
+TEST(PackedLinearTest, APaddedBatchSkipsItsPaddingAndMatchesEachTextAlone) {
+  REQUIRE_ONEDNN();
+  auto c = ParseConfig({{"model_type", "bert"}, {"vocab_size", 60}, {"hidden_size", 32}, {"num_hidden_layers", 3},
+                        {"num_attention_heads", 4}, {"intermediate_size", 48}, {"id2label", {{"0", "a"}, {"1", "b"}, {"2", "c"}}}});
+  ASSERT_TRUE(c.has_value());
+  TransformerModel m(*c, Objective::kTextClassification, false);
+  InitWeights(*m, 7);
+  m->eval();
+  const std::vector<std::vector<int64_t>> texts = {{2, 11, 12, 13, 14, 15, 3}, {2, 21, 3}, {2, 31, 32, 33, 3}, {2, 3}};
+  EncoderInput batch;
+  batch.input_ids = torch::zeros({4, 7}, torch::kInt64);
+  batch.attention_mask = torch::zeros({4, 7}, torch::kInt64);
+  for (size_t r = 0; r < texts.size(); ++r) {
+    const auto n = static_cast<int64_t>(texts[r].size());
+    batch.input_ids[r].narrow(0, 0, n).copy_(torch::tensor(texts[r], torch::kInt64));
+    batch.attention_mask[r].narrow(0, 0, n).fill_(1);
+  }
+  torch::InferenceMode guard;
+  auto unpacked = m->encoder->forward(batch).last_hidden_state;
+  m->PrepareForInference();
+  auto packed = m->encoder->forward(batch).last_hidden_state;
+  EncoderInput first = batch;
+  first.first_token_only = true;
+  auto logits = m->forward(first).logits;
+  for (size_t r = 0; r < texts.size(); ++r) {
+    const auto n = static_cast<int64_t>(texts[r].size());
+    EncoderInput alone;
+    alone.input_ids = torch::tensor(texts[r], torch::kInt64).unsqueeze(0);
+    alone.attention_mask = torch::ones_like(alone.input_ids);
+    auto own = m->encoder->forward(alone).last_hidden_state[0];
+    EXPECT_TRUE(torch::allclose(packed[r].narrow(0, 0, n), own, 1e-4, 1e-4)) << "text " << r;
+    EXPECT_TRUE(torch::allclose(packed[r].narrow(0, 0, n), unpacked[r].narrow(0, 0, n), 1e-4, 1e-4)) << "text " << r;
+    EXPECT_EQ(packed[r].narrow(0, n, 7 - n).abs().sum().item<float>(), 0.0f) << "padding is zeros";
+    alone.first_token_only = true;
+    EXPECT_TRUE(torch::allclose(logits[r], m->forward(alone).logits[0], 1e-4, 1e-4)) << "text " << r;
+  }
+}
+
 }  // namespace
 }  // namespace mlaas::nn
