@@ -312,6 +312,8 @@ EncoderImpl::EncoderImpl(const ModelConfig& c, bool with_pooler) : config_(c) {
 
 EncoderOutput EncoderImpl::forward(const EncoderInput& in) {
   TORCH_CHECK(in.input_ids.dim() == 2, "input_ids must be [batch, seq]");
+  TORCH_CHECK(!in.attention_mask.defined() || in.attention_mask.sizes() == in.input_ids.sizes(),
+              "attention_mask must have input_ids' shape [batch, seq]");
   auto x = embeddings(in.input_ids, in.token_type_ids);
   torch::Tensor mask, padding;
   if (in.attention_mask.defined() && !in.attention_mask.all().item<bool>()) {  // skip all-ones masks

@@ -218,5 +218,30 @@ TEST(PackedLinearTest, APaddedBatchSkipsItsPaddingAndMatchesEachTextAlone) {
   }
 }
 
+// Masks that are not right-padded keep the padded path on packed layers, with the same results
+// as the unpacked layers at the real tokens; a mask of another shape than the ids is refused.
+TEST(PackedLinearTest, OtherMasksKeepThePaddedPath) {
+  REQUIRE_ONEDNN();
+  auto c = ParseConfig({{"model_type", "bert"}, {"vocab_size", 60}, {"hidden_size", 32}, {"num_hidden_layers", 2},
+                        {"num_attention_heads", 4}, {"intermediate_size", 48}});
+  ASSERT_TRUE(c.has_value());
+  TransformerModel m(*c, Objective::kNoObjective, false);
+  InitWeights(*m, 9);
+  m->eval();
+  EncoderInput in;
+  in.input_ids = torch::tensor({{0, 0, 2, 11, 12, 3}, {2, 21, 0, 22, 23, 3}}, torch::kInt64);
+  in.attention_mask = torch::tensor({{0, 0, 1, 1, 1, 1}, {1, 1, 0, 1, 1, 1}}, torch::kInt64);  // left padding, a hole
+  ASSERT_FALSE(TokenLayout::Of(in.attention_mask).has_value());
+  torch::InferenceMode guard;
+  auto unpacked = m->encoder->forward(in).last_hidden_state;
+  m->PrepareForInference();
+  auto packed = m->encoder->forward(in).last_hidden_state;
+  auto keep = in.attention_mask.ne(0);
+  EXPECT_TRUE(torch::allclose(packed.index({keep}), unpacked.index({keep}), 1e-4, 1e-4));
+  EncoderInput bad = in;
+  bad.attention_mask = in.attention_mask.narrow(1, 0, 4);
+  EXPECT_THROW(m->encoder->forward(bad), c10::Error);
+}
+
 }  // namespace
 }  // namespace mlaas::nn
