@@ -201,6 +201,15 @@ std::optional<TokenLayout> TokenLayout::Of(const torch::Tensor& attention_mask) 
   return layout;
 }
 
+torch::Tensor TokenLayout::Gather(const torch::Tensor& padded) const {
+  return padded.reshape({batch * length, -1}).index_select(0, index);
+}
+
+torch::Tensor TokenLayout::Pad(const torch::Tensor& tokens) const {
+  const int64_t w = tokens.size(1);
+  return torch::zeros({batch * length, w}, tokens.options()).index_copy_(0, index, tokens).view({batch, length, w});
+}
+
 torch::Tensor EncoderLayerImpl::ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask,
                                               bool first_only) {
   auto context = packed_->attention->Forward(packed_->qkv->Forward(x), additive_mask, first_only);
@@ -210,16 +219,13 @@ torch::Tensor EncoderLayerImpl::ForwardPacked(const torch::Tensor& x, const torc
 torch::Tensor EncoderLayerImpl::ForwardTokens(const torch::Tensor& tokens, const TokenLayout& layout,
                                               const torch::Tensor& additive_mask, bool first_only) {
   TORCH_CHECK(packed_ && !torch::GradMode::is_enabled(), "ForwardTokens needs packed projections and no gradients");
-  const int64_t h = tokens.size(1);
-  auto qkv = packed_->qkv->Forward(tokens);  // [n, 3h]
   // Attention reads the padded layout; the padding's rows are zeros (masked keys, and queries
   // whose output is dropped).
-  auto padded = torch::zeros({layout.batch * layout.length, qkv.size(1)}, qkv.options())
-                    .index_copy_(0, layout.index, qkv)
-                    .view({layout.batch, layout.length, qkv.size(1)});
-  auto context = packed_->attention->Forward(padded, additive_mask, first_only);
-  if (first_only) return AfterAttention(context, tokens.index_select(0, layout.first).view({layout.batch, 1, h}));
-  return AfterAttention(context.reshape({-1, h}).index_select(0, layout.index), tokens);
+  auto context = packed_->attention->Forward(layout.Pad(packed_->qkv->Forward(tokens)), additive_mask, first_only);
+  if (first_only) {
+    return AfterAttention(context, tokens.index_select(0, layout.first).view({layout.batch, 1, tokens.size(1)}));
+  }
+  return AfterAttention(layout.Gather(context), tokens);
 }
 
 torch::Tensor EncoderLayerImpl::AfterAttention(const torch::Tensor& context, const torch::Tensor& residual) {
@@ -330,8 +336,7 @@ EncoderOutput EncoderImpl::forward(const EncoderInput& in) {
     layout = TokenLayout::Of(in.attention_mask);
   }
   if (layout) {
-    const int64_t h = x.size(2);
-    auto tokens = x.reshape({-1, h}).index_select(0, layout->index);
+    auto tokens = layout->Gather(x);
     for (size_t i = 0; i < layers.size(); ++i) {
       if (first_only && i + 1 == layers.size()) {
         x = layers[i]->ForwardTokens(tokens, *layout, mask, /*first_only=*/true);  // [batch, 1, hidden]
@@ -340,11 +345,7 @@ EncoderOutput EncoderImpl::forward(const EncoderInput& in) {
         tokens = layers[i]->ForwardTokens(tokens, *layout, mask, /*first_only=*/false);
       }
     }
-    if (tokens.defined()) {  // padded again, zeros at the padding
-      x = torch::zeros({layout->batch * layout->length, h}, tokens.options())
-              .index_copy_(0, layout->index, tokens)
-              .view({layout->batch, layout->length, h});
-    }
+    if (tokens.defined()) x = layout->Pad(tokens);  // padded again, zeros at the padding
   } else {
     for (size_t i = 0; i < layers.size(); ++i) {
       x = first_only && i + 1 == layers.size() ? layers[i]->ForwardFirstToken(x, mask) : layers[i](x, mask, padding);

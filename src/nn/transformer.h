@@ -81,6 +81,10 @@ struct TokenLayout {
   // The layout of a 0/1 attention mask; none unless every row is ones then zeros, with at
   // least one token.
   static std::optional<TokenLayout> Of(const torch::Tensor& attention_mask);
+  // [batch, length, w] -> [n, w]: the real tokens' rows.
+  torch::Tensor Gather(const torch::Tensor& padded) const;
+  // [n, w] -> [batch, length, w], zeros at the padding.
+  torch::Tensor Pad(const torch::Tensor& tokens) const;
 };
 
 // One post-LayerNorm transformer layer: self-attention + residual + LN, FFN + residual + LN.
