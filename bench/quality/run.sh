@@ -20,7 +20,10 @@
 #        mean); search: SEARCH_MODEL (bert-tiny; a preset, or a config.json file), SEARCH_MLM_EPOCHS (3),
 #        SEARCH_MLM_LR (1e-3),
 #        PAIR_EPOCHS (4), PAIR_LR (1e-3), PAIR_BATCH (64), SEARCH_HARD (0; 1: train with BM25-mined
-#        hard negatives, mined through the server's lexical search over the train split's documents)
+#        hard negatives, mined through the server's lexical search over the train split's documents),
+#        SEARCH_WHITENING (0.4: model_train.whitening of the pair training, chosen on the valid split;
+#        0: none), SEARCH_MLM_MODEL (a masked-LM model directory from an earlier run, e.g.
+#        $WORK/data/objects/models/search_mlm copied aside: pair training starts from it, no pre-training)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -44,6 +47,8 @@ PAIR_EPOCHS="${PAIR_EPOCHS:-4}"
 PAIR_LR="${PAIR_LR:-1e-3}"
 PAIR_BATCH="${PAIR_BATCH:-64}"
 SEARCH_HARD="${SEARCH_HARD:-0}"
+SEARCH_WHITENING="${SEARCH_WHITENING:-0.4}"
+SEARCH_MLM_MODEL="${SEARCH_MLM_MODEL:-}"
 what="${1:-all}"
 py=/usr/bin/python3
 
@@ -144,12 +149,17 @@ PY
   "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --lowercase \
     --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" --input "$WORK/mlm.txt" --output "$objects/tok_search" > /dev/null
   start=$SECONDS
-  echo "masked-LM pre-training on debian_mlm_train ($SEARCH_MLM_EPOCHS epochs, 15% masked):"
-  shape=(--preset "$SEARCH_MODEL")
-  [[ "$SEARCH_MODEL" == *.json ]] && shape=(--config "$SEARCH_MODEL")
-  train "$WORK/search_mlm.json" --objective masked-lm "${shape[@]}" --tokenizer tok_search \
-    --dataset datasets/debian_mlm_train.csv --eval-dataset datasets/debian_mlm_valid.csv --save models/search_mlm \
-    --epochs "$SEARCH_MLM_EPOCHS" --batch-size 32 --lr "$SEARCH_MLM_LR" --warmup 200 --max-length "$MAX_LENGTH"
+  if [ -n "$SEARCH_MLM_MODEL" ]; then
+    echo "masked-LM model from $SEARCH_MLM_MODEL (no pre-training)"
+    mkdir -p "$objects/models" && cp -r "$SEARCH_MLM_MODEL" "$objects/models/search_mlm"
+  else
+    echo "masked-LM pre-training on debian_mlm_train ($SEARCH_MLM_EPOCHS epochs, 15% masked):"
+    shape=(--preset "$SEARCH_MODEL")
+    [[ "$SEARCH_MODEL" == *.json ]] && shape=(--config "$SEARCH_MODEL")
+    train "$WORK/search_mlm.json" --objective masked-lm "${shape[@]}" --tokenizer tok_search \
+      --dataset datasets/debian_mlm_train.csv --eval-dataset datasets/debian_mlm_valid.csv --save models/search_mlm \
+      --epochs "$SEARCH_MLM_EPOCHS" --batch-size 32 --lr "$SEARCH_MLM_LR" --warmup 200 --max-length "$MAX_LENGTH"
+  fi
   pairs=pairs
   if [ "$SEARCH_HARD" = 1 ]; then
     # Each train query's best BM25 match among the train split's documents that is not its
@@ -189,7 +199,7 @@ PY
     $([ "$SEARCH_HARD" = 1 ] && echo --request "$WORK/hard.json") \
     --dataset "datasets/search_${pairs}_train.csv" --eval-dataset "datasets/search_${pairs}_valid.csv" \
     --save models/search_emb --epochs "$PAIR_EPOCHS" --batch-size "$PAIR_BATCH" --lr "$PAIR_LR" --warmup 100 \
-    --max-length "$MAX_LENGTH"
+    --max-length "$MAX_LENGTH" --whitening "$SEARCH_WHITENING"
   echo "training time in all: $((SECONDS - start)) s"
   t0=$SECONDS
   "$MLAAS" index --server "$url" --json --follow --model models/search_emb --objective sentence-embedding \

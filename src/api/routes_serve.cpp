@@ -118,7 +118,7 @@ json OutputsMetadata(const predict::ModelInfo& info) {
     return json::array({{{"name", "sequence"}, {"datatype", "BYTES"}, {"shape", {-1}}},
                         {{"name", "candidates"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
   }
-  return json::array({{{"name", "embedding"}, {"datatype", "FP32"}, {"shape", {-1, info.hidden_size}}}});
+  return json::array({{{"name", "embedding"}, {"datatype", "FP32"}, {"shape", {-1, info.embedding_size}}}});
 }
 
 Result<json> InferResponse(const std::string& model, const serve::InferResult& r, const std::vector<std::string>& wanted) {
@@ -147,7 +147,7 @@ Result<json> InferResponse(const std::string& model, const serve::InferResult& r
     json flat = json::array();
     for (const auto& p : r.predictions)
       for (const auto& x : p["embedding"]) flat.push_back(x);
-    outputs.push_back(Tensor("embedding", "FP32", {n, info.hidden_size}, std::move(flat)));
+    outputs.push_back(Tensor("embedding", "FP32", {n, info.embedding_size}, std::move(flat)));
   }
   json out = json::array();
   if (wanted.empty()) {

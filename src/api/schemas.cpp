@@ -111,7 +111,9 @@ json ModelTrain() {
                  {"max_steps", Int(0, 1000000000, "stop after this many optimizer steps (0: no limit)")},
                  {"mlm_probability", Num(0, 1, "masked-lm: fraction of tokens masked (default 0.15)")},
                  {"whole_word_masking", {{"type", "boolean"}, {"description", "masked-lm: mask whole words"}}},
-                 {"scale", Num(0, 1000, "sentence-embedding: similarity scale, 1/temperature (default 20)")}},
+                 {"scale", Num(0, 1000, "sentence-embedding: similarity scale, 1/temperature (default 20)")},
+                 {"whitening", Num(0, 1, "sentence-embedding: fit a whitening projection on the training positives after "
+                                         "training, eigenvalue power (0.5: full whitening; 0: none, default)")}},
                 {});
 }
 

@@ -114,11 +114,12 @@ Result<std::string> FingerprintDirectory(const fs::path& path, const std::string
   };
   std::string fp = fs::absolute(path, ec).string() + "|";
   if (fs::is_directory(status)) {
-    std::vector<fs::path> files;
-    for (auto it = fs::directory_iterator(path, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-      files.push_back(it->path());
+    std::vector<fs::path> files;  // subdirectories too (a sentence-transformers module's files)
+    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
+      if (!it->is_directory()) files.push_back(it->path());
     std::sort(files.begin(), files.end());
-    for (const auto& f : files) fp += one(f);
+    for (const auto& f : files) fp += f.lexically_relative(path).generic_string() + ":" + one(f);
   } else {
     fp += one(path);
   }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "nn/embedding_projection.h"
 #include "nn/model.h"
 #include "predict/compute_thread.h"
 #include "tokenizers/tokenizer.h"
@@ -92,7 +93,8 @@ Result<OutputOptions> ParseOutputOptions(const json& in, const std::string& pref
 json ModelInfo::ToJson() const {
   json j = {{"source", source},          {"model_type", architecture}, {"objective", objective},
             {"device", device},          {"dtype", dtype},             {"from_scratch", from_scratch},
-            {"max_tokens", max_tokens},  {"hidden_size", hidden_size}, {"parameter_bytes", parameter_bytes}};
+            {"max_tokens", max_tokens},  {"hidden_size", hidden_size},
+            {"embedding_size", embedding_size}, {"parameter_bytes", parameter_bytes}};
   if (!labels.empty()) j["labels"] = labels;
   if (!mask_token.empty()) j["mask_token"] = mask_token;
   return j;
@@ -105,6 +107,7 @@ struct ServableModel::Impl {
   Objective objective = Objective::kNoObjective;
   int64_t pad_id = 0;
   std::optional<uint32_t> mask_id;
+  std::optional<nn::EmbeddingProjection> projection;  // embeddings: the model's Dense module
   ModelInfo info;
   // ForwardOnThisThread on the compute thread (compute_thread.h).
   torch::Tensor Forward(const std::vector<const tokenizers::Encoding*>& rows, const OutputOptions& options,
@@ -184,6 +187,13 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
     m->tokenizer->set_truncation(trunc);
     m->tokenizer->set_padding(std::nullopt);
     m->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
+    if (spec.model_dir && m->objective == Objective::kNoObjective) {
+      MLAAS_ASSIGN_OR_RETURN(m->projection, nn::LoadEmbeddingProjection(*spec.model_dir, c.hidden_size, "model.path"));
+      if (m->projection) {
+        m->projection->weight = m->projection->weight.to(m->device);
+        m->projection->bias = m->projection->bias.to(m->device);
+      }
+    }
     m->model->to(m->device, *dtype);
     m->model->PrepareForInference(/*drop_sources=*/true);  // served: inference only, weights held once
 
@@ -196,10 +206,12 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
     info.from_scratch = from_scratch;
     if (m->objective == Objective::kTextClassification) info.labels = c.id2label;
     info.hidden_size = c.hidden_size;
+    info.embedding_size = m->projection ? m->projection->out_features() : c.hidden_size;
     info.vocab_size = c.vocab_size;
     info.max_tokens = static_cast<int64_t>(trunc.max_length);
     for (const auto& p : m->model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
     info.parameter_bytes += m->model->PackedBytes();
+    if (m->projection) info.parameter_bytes += (m->projection->weight.numel() + m->projection->bias.numel()) * 4;
   } catch (const c10::Error& e) {
     return Internal(std::string("loading the model failed: ") + e.what_without_backtrace());
   }
@@ -288,6 +300,7 @@ torch::Tensor ServableModel::Impl::ForwardOnThisThread(const std::vector<const t
     case Objective::kNoObjective: {
       result = nn::Pool(enc.last_hidden_state.to(torch::kFloat32), batch.attention_mask,
                         options.cls_pooling ? nn::Pooling::kCls : nn::Pooling::kMean);
+      if (m.projection) result = m.projection->Apply(result);
       if (options.normalize)
         result = torch::nn::functional::normalize(result, torch::nn::functional::NormalizeFuncOptions().dim(1));
       break;

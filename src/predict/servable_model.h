@@ -53,6 +53,7 @@ struct ModelInfo {
   bool from_scratch = false;
   std::vector<std::string> labels;  // classification: by class id
   int64_t hidden_size = 0;
+  int64_t embedding_size = 0;    // embeddings: floats per text (hidden_size, or the model's projection)
   int64_t vocab_size = 0;        // token ids are below this
   int64_t max_tokens = 0;        // inputs are truncated to this many tokens
   uint64_t parameter_bytes = 0;  // weights in memory

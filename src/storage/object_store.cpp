@@ -130,8 +130,9 @@ Result<std::vector<std::string>> ObjectStore::PutDirectory(const std::string& pr
                                                            const std::string& last) {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.is_regular_file()) names.push_back(e.path().filename().string());
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) names.push_back(it->path().lexically_relative(dir).generic_string());
   }
   if (ec) return Internal("cannot list " + dir.string() + ": " + ec.message());
   std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {

@@ -109,7 +109,8 @@ class ObjectStore {
   Result<std::string> GetString(const std::string& key, uint64_t max_bytes = 64ull << 20);
   // Uploads a local file, streamed.
   Status PutFile(const std::string& key, const std::filesystem::path& file);
-  // Uploads the regular files of a local directory under `prefix`/, `last` (if present) after
+  // Uploads the regular files of a local directory and its subdirectories under `prefix`/ (keys
+  // with "/" between the parts), `last` (if present) after
   // all the others, so that a reader who waits for it finds the rest complete. Returns the keys.
   Result<std::vector<std::string>> PutDirectory(const std::string& prefix, const std::filesystem::path& dir,
                                                 const std::string& last);

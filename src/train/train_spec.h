@@ -60,6 +60,10 @@ struct TrainSpec {
   double mlm_probability = 0.15;
   bool whole_word_masking = false;
   double scale = 20.0;                  // sentence-embedding: similarity scale (1/temperature)
+  // sentence-embedding: after training, fit a whitening projection on the training positives'
+  // pooled embeddings and save it as a sentence-transformers Dense module: each principal
+  // direction scaled by eigenvalue^-whitening (0.5: full whitening; 0: no projection).
+  double whitening = 0.0;
   // dataset
   double train_test_split = 0.1;
   bool has_eval_dataset = false;        // dataset.eval_dataset given: no split

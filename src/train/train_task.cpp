@@ -166,8 +166,9 @@ std::string ModelCard(const json& params, const json& result, const std::string&
 }
 
 // Publishes the model directory: every file but config.json first, config.json last (a
-// directory only looks like a model once it is complete), then stale weight files of another
-// layout are removed.
+// directory only looks like a model once it is complete), then stale files of an earlier model
+// at the same path are removed: weight files of another layout, and sentence-transformers
+// modules (modules.json, 1_Pooling/, 2_Dense/) this model does not have.
 Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
   auto keys = out.store->PutDirectory(out.key, dir, "config.json");
   if (!keys.has_value()) return keys.error().WithField("model_save.path");
@@ -175,15 +176,16 @@ Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
   for (const auto& k : *keys) names.push_back(k.substr(out.key.size() + 1));
   json files = *keys;
   storage::ListOptions list;
-  list.prefix = out.key + "/model";
+  list.prefix = out.key + "/";
   auto listed = out.store->List(list);
   if (listed.has_value()) {
     for (const auto& o : listed->objects) {
       const std::string name = o.key.substr(out.key.size() + 1);
-      if (name.find('/') == std::string::npos && name.find(".safetensors") != std::string::npos &&
-          std::find(names.begin(), names.end(), name) == names.end()) {
+      const bool weights = name.rfind("model", 0) == 0 && name.find('/') == std::string::npos &&
+                           name.find(".safetensors") != std::string::npos;
+      const bool module = name == "modules.json" || name.rfind("1_Pooling/", 0) == 0 || name.rfind("2_Dense/", 0) == 0;
+      if ((weights || module) && std::find(names.begin(), names.end(), name) == names.end())
         (void)out.store->Delete(o.key);
-      }
     }
   }
   return files;

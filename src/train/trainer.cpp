@@ -13,6 +13,7 @@
 
 #include "common/file_util.h"
 #include "nn/cpu_allocator.h"
+#include "nn/embedding_projection.h"
 #include "nn/model.h"
 #include "tokenizers/tokenizer.h"
 #include "tokenizers/trainer.h"
@@ -97,8 +98,12 @@ class Session {
   };
   // Forward + loss of one batch; adds to `c`. Returns the loss to back-propagate.
   torch::Tensor Step(const Batch& b, Counters& c);
-  torch::Tensor Embed(const nn::EncoderInput& in);
+  torch::Tensor Pooled(const nn::EncoderInput& in);  // mean-pooled, not normalised
+  torch::Tensor Embed(const nn::EncoderInput& in);   // the same, unit length
   Result<json> Evaluate();
+  // model_train.whitening: the projection fitted on the training positives, and the held-out
+  // retrieval accuracy with it (into last_eval_).
+  Result<nn::EmbeddingProjection> FitProjection();
 
   Status SaveCheckpoint();
   Result<bool> LoadCheckpoint();
@@ -389,11 +394,56 @@ Batch Session::MakeBatch(const std::vector<TokenizedExample>& data, const std::v
   return b;
 }
 
-torch::Tensor Session::Embed(const nn::EncoderInput& in) {
+torch::Tensor Session::Pooled(const nn::EncoderInput& in) {
   nn::EncoderOutput out = model_->encoder->forward(in);
   auto mask = in.attention_mask.defined() ? in.attention_mask : torch::ones_like(in.input_ids);
-  return torch::nn::functional::normalize(nn::Pool(out.last_hidden_state, mask, nn::Pooling::kMean),
-                                          torch::nn::functional::NormalizeFuncOptions().dim(1));
+  return nn::Pool(out.last_hidden_state, mask, nn::Pooling::kMean);
+}
+
+torch::Tensor Session::Embed(const nn::EncoderInput& in) {
+  return torch::nn::functional::normalize(Pooled(in), torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
+// Each anchor (row of `a`) against every positive: the fraction whose best match is its own.
+double RetrievalAccuracy(const torch::Tensor& a, const torch::Tensor& p) {
+  int64_t right = 0;
+  for (int64_t s = 0; s < a.size(0); s += 1024) {
+    torch::Tensor best = torch::matmul(a.slice(0, s, s + 1024), p.t()).argmax(1);
+    right += best.eq(torch::arange(s, s + best.size(0), torch::kLong)).sum().item<int64_t>();
+  }
+  return a.size(0) > 0 ? static_cast<double>(right) / static_cast<double>(a.size(0)) : 0.0;
+}
+
+Result<nn::EmbeddingProjection> Session::FitProjection() {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  std::vector<torch::Tensor> positives;
+  auto batches = MakeBatches(train_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (StopRequested()) return Cancelled("cancelled");
+    positives.push_back(Pooled(MakeBatch(train_, batches[i], 0).b).to(torch::kCPU, torch::kFloat32));
+  }
+  MLAAS_ASSIGN_OR_RETURN(nn::EmbeddingProjection projection,
+                         nn::FitWhitening(torch::cat(positives), spec_.whitening, "model_train.whitening"));
+  Log("info", "whitening: " + std::to_string(projection.out_features()) + " of " +
+                  std::to_string(projection.in_features()) + " directions kept");
+  if (!eval_.empty()) {
+    std::vector<torch::Tensor> a, p;
+    auto unit = [&](const torch::Tensor& x) {
+      return torch::nn::functional::normalize(projection.Apply(x.to(torch::kCPU, torch::kFloat32)),
+                                              torch::nn::functional::NormalizeFuncOptions().dim(1));
+    };
+    for (const auto& idx : MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false)) {
+      if (StopRequested()) return Cancelled("cancelled");
+      Batch b = MakeBatch(eval_, idx, 0);
+      a.push_back(unit(Pooled(b.a)));
+      p.push_back(unit(Pooled(b.b)));
+    }
+    last_eval_["whitened_retrieval_accuracy"] = RetrievalAccuracy(torch::cat(a), torch::cat(p));
+  }
+  last_eval_["embedding_size"] = projection.out_features();
+  model_->train();
+  return projection;
 }
 
 torch::Tensor Session::Step(const Batch& b, Counters& c) {
@@ -486,14 +536,7 @@ Result<json> Session::Evaluate() {
     out["masked_tokens"] = c.total;
   } else {
     // Retrieval accuracy: each held-out anchor against every held-out positive.
-    torch::Tensor a = torch::cat(anchors), p = torch::cat(positives);
-    int64_t right = 0;
-    for (int64_t s = 0; s < a.size(0); s += 1024) {
-      torch::Tensor sim = torch::matmul(a.slice(0, s, s + 1024), p.t());
-      torch::Tensor best = sim.argmax(1);
-      right += best.eq(torch::arange(s, s + best.size(0), torch::kLong)).sum().item<int64_t>();
-    }
-    out["retrieval_accuracy"] = static_cast<double>(right) / static_cast<double>(a.size(0));
+    out["retrieval_accuracy"] = RetrievalAccuracy(torch::cat(anchors), torch::cat(positives));
   }
   return out;
 }
@@ -807,8 +850,13 @@ Result<json> Session::Run() {
   std::error_code ec;
   fs::create_directories(in_.output_dir, ec);
   if (ec) return Internal("cannot create " + in_.output_dir.string() + ": " + ec.message());
+  std::optional<nn::EmbeddingProjection> projection;
+  if (spec_.whitening > 0) {
+    MLAAS_ASSIGN_OR_RETURN(projection, FitProjection());
+  }
   model_->eval();
   MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, in_.output_dir));
+  if (projection) MLAAS_RETURN_IF_ERROR(nn::SaveEmbeddingProjection(in_.output_dir, *projection, nn::Pooling::kMean));
   // The tokenizer keeps the training length when it is below the model's: prediction then
   // truncates as training did (tokenizer.json's "truncation", as transformers saves it).
   if (static_cast<int64_t>(max_length_) < nn::MaxInputTokens(model_->config())) {

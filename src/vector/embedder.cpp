@@ -60,7 +60,7 @@ Result<std::vector<float>> EmbedTexts(const predict::ServableModel& model, const
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return encodings[a].size() > encodings[b].size(); });
-  const auto dim = static_cast<size_t>(model.info().hidden_size);
+  const auto dim = static_cast<size_t>(model.info().embedding_size);
   std::vector<float> vectors(texts.size() * dim);
   batch = std::max<size_t>(1, batch);
   for (size_t start = 0; start < order.size(); start += batch) {

@@ -97,7 +97,7 @@ tasks::TaskHandler MakeVectorIndexHandler(const storage::StorageRegistry& storag
                           },
                           &tokens));
     const double embed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - embed_start).count();
-    const int64_t dim = model.model->info().hidden_size;
+    const int64_t dim = model.model->info().embedding_size;
 
     // The store, assembled locally and uploaded with its manifest last.
     json manifest = {{"model", {{"path", model.path}, {"storage_type", model.storage_type}, {"fingerprint", model.fingerprint}}},

@@ -237,8 +237,8 @@ Result<json> VectorSearcher::Search(const json& request) {
     options = StoreOptions(manifest);
     if (input.mode != Mode::kLexical) {
       MLAAS_ASSIGN_OR_RETURN(model, m.StoreModel(manifest, &request));
-      if (model->model->info().hidden_size != store->dim())
-        return InvalidArgument("the model makes " + std::to_string(model->model->info().hidden_size) +
+      if (model->model->info().embedding_size != store->dim())
+        return InvalidArgument("the model makes " + std::to_string(model->model->info().embedding_size) +
                                    "-dimensional embeddings; the store holds " + std::to_string(store->dim()),
                                "model.path");
     }
@@ -273,7 +273,7 @@ Result<json> VectorSearcher::Search(const json& request) {
         texts.reserve(docs.size());
         for (const auto& d : docs) texts.push_back(d.page_content);
         MLAAS_ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*model->model, texts, options, "dataset.path"));
-        MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(model->model->info().hidden_size, IndexSpec()));
+        MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(model->model->info().embedding_size, IndexSpec()));
         MLAAS_RETURN_IF_ERROR(NameIdColumn(built->Add(docs, vectors)));
         store = std::shared_ptr<VectorStore>(std::move(built));
         std::lock_guard<std::mutex> lock(m.mu);

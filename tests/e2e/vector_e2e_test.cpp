@@ -244,6 +244,65 @@ TEST_F(VectorE2eTest, DocumentsAddedAndRemovedChangeResultsWithoutARebuild) {
   EXPECT_EQ(no_ids.status, 400) << no_ids.text;
 }
 
+TEST_F(VectorE2eTest, AWhitenedEmbeddingModelIndexesAndSearchesInItsOwnDimension) {
+  // Sentence-embedding training with whitening writes a Dense module (2_Dense/); indexing and
+  // search then work in its dimension. Retraining into the same path without whitening
+  // removes the stale module.
+  std::string pairs = "anchor,positive\n";
+  for (int rep = 0; rep < 4; ++rep)
+    for (const auto& doc : AffiliationCorpus())
+      pairs += "\"" + doc.substr(0, 12 + 4 * rep) + "\",\"" + doc + "\"\n";
+  dir_->Write("data/objects/pairs.csv", pairs);
+  auto train = [&](double whitening) {
+    json body = {{"model", {{"path", "models/no-objective"}, {"objective", "sentence-embedding"}}},
+                 {"dataset", {{"path", "pairs.csv"}, {"train_test_split", 0.25}}},
+                 {"model_train", {{"epochs", 1}, {"batch_size", 4}, {"threads", 1}, {"whitening", whitening}}},
+                 {"model_save", {{"path", "models/whitened"}}}};
+    auto r = CallServer(*client_, "POST", "/api/v1/ml/nlp/train/model", body.dump());
+    EXPECT_EQ(r.status, 202) << r.text;
+    json task = WaitForTaskEnd(*client_, r.body["task_id"]);
+    EXPECT_EQ(task["task_status"], "succeeded") << task.dump();
+    return task;
+  };
+  const auto model_dir = dir_->path() / "data" / "objects" / "models" / "whitened";
+  json task = train(0.5);
+  ASSERT_TRUE(task["evaluation"].contains("whitened_retrieval_accuracy")) << task.dump();
+  const int64_t dim = task["evaluation"]["embedding_size"];
+  EXPECT_GT(dim, 1);
+  EXPECT_LT(dim, 32);  // at most one direction per distinct training document
+  ASSERT_TRUE(std::filesystem::exists(model_dir / "modules.json"));
+  ASSERT_TRUE(std::filesystem::exists(model_dir / "2_Dense" / "model.safetensors"));
+
+  auto index = [&](const std::string& save) {
+    json body = Request("docs.csv", save, "Flat");
+    body["model"] = {{"path", "models/whitened"}, {"objective", "sentence-embedding"}};
+    auto r = Post(body);
+    EXPECT_EQ(r.status, 202) << r.text;
+    json t = WaitForTaskEnd(*client_, r.body["task_id"]);
+    EXPECT_EQ(t["task_status"], "succeeded") << t.dump();
+    return t;
+  };
+  EXPECT_EQ(index("stores/whitened")["dimension"], dim);
+  const std::string query = AffiliationCorpus()[4];
+  json body = {{"model", {{"path", "models/whitened"}, {"objective", "sentence-embedding"}}},
+               {"dataset", {{"path", "stores/whitened"}, {"format", "vector_store"}}},
+               {"search_input", {{"input_text", {query}}, {"top_k", 2}}}};
+  auto found = CallServer(*client_, "POST", "/api/v1/ml/nlp/vector/search", body.dump());
+  ASSERT_EQ(found.status, 200) << found.text;
+  EXPECT_EQ(found.body["results"][0][0]["page_content"], query);
+  auto embedded = CallServer(*client_, "POST", "/api/v1/ml/nlp/predict",
+                             json{{"model", {{"path", "models/whitened"}, {"objective", "no-objective"}}},
+                                  {"predict_input", {{"input_text", {query}}}}}
+                                 .dump());
+  ASSERT_EQ(embedded.status, 200) << embedded.text;
+  EXPECT_EQ(embedded.body["predictions"][0]["embedding"].size(), static_cast<size_t>(dim));
+
+  train(0);
+  EXPECT_FALSE(std::filesystem::exists(model_dir / "modules.json"));
+  EXPECT_FALSE(std::filesystem::exists(model_dir / "2_Dense" / "model.safetensors"));
+  EXPECT_EQ(index("stores/plain-again")["dimension"], 32);
+}
+
 TEST_F(VectorE2eTest, TheCliIndexesSearchesAndUpdatesStores) {
   const std::string url = server_->url();
   auto index = RunMlaas({"--server", url, "index", "--model", "models/no-objective", "--dataset", "docs.csv",

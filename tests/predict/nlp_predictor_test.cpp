@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "nn/embedding_projection.h"
 #include "nn/model.h"
 #include "predict/model_files.h"
 #include "storage/local_object_store.h"
@@ -190,6 +191,45 @@ TEST_F(NlpPredictorTest, EmbedsWithMeanOrClsPooling) {
   WriteModel("mlm-for-emb", nn::Architecture::kDistilBert, nn::Objective::kMaskedLm);
   auto from_mlm = predictor_->Predict(Request("models/mlm-for-emb", "no-objective", {"the cat"}));
   ASSERT_TRUE(from_mlm.has_value()) << from_mlm.error().ToString();
+}
+
+TEST_F(NlpPredictorTest, AppliesTheModelsDenseProjectionToEmbeddings) {
+  // Two copies of one model, the second with a sentence-transformers Dense module.
+  WriteModel("plain", nn::Architecture::kBert, nn::Objective::kNoObjective);
+  const fs::path dir = WriteModel("projected", nn::Architecture::kBert, nn::Objective::kNoObjective);
+  torch::manual_seed(5);
+  nn::EmbeddingProjection projection{torch::randn({5, 32}), torch::randn({5})};
+  ASSERT_TRUE(nn::SaveEmbeddingProjection(dir, projection, nn::Pooling::kMean).ok());
+  const json texts = {"the cat sat", "dog"};
+  auto plain = predictor_->Predict(Request("models/plain", "no-objective", texts));
+  ASSERT_TRUE(plain.has_value()) << plain.error().ToString();
+  for (const char* storage : {"local", "s3"}) {  // s3: a store that copies files (2_Dense/ included)
+    SCOPED_TRACE(storage);
+    json req = Request("models/projected", "no-objective", texts);
+    req["model"]["storage_type"] = storage;
+    auto projected = predictor_->Predict(req);
+    ASSERT_TRUE(projected.has_value()) << projected.error().ToString();
+    for (size_t r = 0; r < 2; ++r) {
+      auto e = (*plain)["predictions"][r]["embedding"].get<std::vector<float>>();
+      torch::Tensor want = projection.Apply(torch::tensor(e).unsqueeze(0))[0];
+      auto got = (*projected)["predictions"][r]["embedding"].get<std::vector<float>>();
+      ASSERT_EQ(got.size(), 5u);
+      EXPECT_TRUE(torch::allclose(torch::tensor(got), want, 1e-4, 1e-4)) << torch::tensor(got) << want;
+    }
+  }
+  auto norm = predictor_->Predict(Request("models/projected", "no-objective", {"dog"}, {{"normalize", true}}));
+  ASSERT_TRUE(norm.has_value());
+  double sq = 0;
+  for (const auto& v : (*norm)["predictions"][0]["embedding"]) sq += v.get<double>() * v.get<double>();
+  EXPECT_NEAR(sq, 1.0, 1e-5);
+  // A projection that does not fit the model is a clear error.
+  const fs::path bad = WriteModel("bad-projection", nn::Architecture::kBert, nn::Objective::kNoObjective);
+  ASSERT_TRUE(nn::SaveEmbeddingProjection(bad, {torch::randn({5, 16}), torch::randn({5})}, nn::Pooling::kMean).ok());
+  auto e = predictor_->Predict(Request("models/bad-projection", "no-objective", {"dog"}));
+  ASSERT_FALSE(e.has_value());
+  EXPECT_EQ(e.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(e.error().field(), "model.path");
+  EXPECT_NE(e.error().message().find("hidden size 32"), std::string::npos) << e.error().message();
 }
 
 TEST_F(NlpPredictorTest, TruncatesLongInputsToTheModelsMaximum) {

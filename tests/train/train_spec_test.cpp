@@ -79,6 +79,26 @@ TEST(TrainSpecTest, MaskedLmAndEmbeddingColumns) {
   EXPECT_EQ(ColumnField(*hard, 2), "dataset.loader_kwargs.negative_column");
 }
 
+TEST(TrainSpecTest, WhiteningIsAPowerForSentenceEmbeddingsOnly) {
+  json r = Request({{"whitening", 0.4}});
+  r["model"]["objective"] = "sentence-embedding";
+  auto spec = ParseTrainSpec(r);
+  ASSERT_TRUE(spec.has_value()) << spec.error().ToString();
+  EXPECT_DOUBLE_EQ(spec->whitening, 0.4);
+  r["model_train"].erase("whitening");
+  EXPECT_DOUBLE_EQ(ParseTrainSpec(r)->whitening, 0.0);  // default: no projection
+  for (json bad : {json(-0.1), json(1.5), json("half")}) {
+    r["model_train"]["whitening"] = bad;
+    auto e = ParseTrainSpec(r);
+    ASSERT_FALSE(e.has_value()) << bad;
+    EXPECT_EQ(e.error().field(), "model_train.whitening");
+  }
+  auto classifier = ParseTrainSpec(Request({{"whitening", 0.5}}));
+  ASSERT_FALSE(classifier.has_value());
+  EXPECT_EQ(classifier.error().field(), "model_train.whitening");
+  EXPECT_NE(classifier.error().message().find("sentence-embedding"), std::string::npos);
+}
+
 TEST(TrainSpecTest, BadValuesNameTheField) {
   struct Case {
     json model_train, dataset;

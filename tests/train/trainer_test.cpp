@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "nn/embedding_projection.h"
 #include "nn/model.h"
 #include "testutil/temp_dir.h"
 #include "tokenizers/tokenizer.h"
@@ -226,6 +227,52 @@ TEST_F(TrainerTest, SentenceEmbeddingsLearnToRetrieveTheirPair) {
   auto loaded = nn::LoadModelDir(in.output_dir, std::nullopt);
   ASSERT_TRUE(loaded.has_value());
   EXPECT_EQ(loaded->model->objective(), nn::Objective::kNoObjective);
+}
+
+TEST_F(TrainerTest, WhiteningSavesAProjectionFittedOnTheTrainingPositives) {
+  TrainInputs in = Inputs(TrainObjective::kSentenceEmbedding, "white");
+  in.spec.epochs = 3;
+  in.spec.whitening = 0.5;
+  for (int rep = 0; rep < 4; ++rep) {
+    for (size_t i = 0; i < kGood.size(); ++i) {
+      in.train.push_back({kGood[i], "the movie was " + kBad[i] + " and " + kFiller[(i + rep) % kFiller.size()], ""});
+      in.train.push_back({kBad[i], "the plot was " + kGood[i] + " and " + kFiller[(i + 2 * rep) % kFiller.size()], ""});
+    }
+  }
+  for (size_t i = 0; i < kGood.size(); ++i) in.eval.push_back({kGood[i], "it was " + kBad[i], ""});
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  const json& e = (*r)["evaluation"];
+  ASSERT_TRUE(e.contains("whitened_retrieval_accuracy")) << e.dump();
+  EXPECT_GE(e["whitened_retrieval_accuracy"].get<double>(), 0.0);
+  EXPECT_LE(e["whitened_retrieval_accuracy"].get<double>(), 1.0);
+  auto projection = nn::LoadEmbeddingProjection(in.output_dir, 32, "model.path");
+  ASSERT_TRUE(projection.has_value()) << projection.error().ToString();
+  ASSERT_TRUE(projection->has_value());
+  EXPECT_EQ(e["embedding_size"], (*projection)->out_features());
+  EXPECT_LE((*projection)->out_features(), 32);
+  EXPECT_GE((*projection)->out_features(), 2);
+
+  // The projection whitens the pooled training positives: centred, identity covariance.
+  auto loaded = nn::LoadModelDir(in.output_dir, std::nullopt);
+  ASSERT_TRUE(loaded.has_value());
+  auto tok = tokenizers::Tokenizer::Load(in.output_dir);
+  ASSERT_TRUE(tok.has_value());
+  torch::NoGradGuard no_grad;
+  loaded->model->eval();
+  std::vector<torch::Tensor> pooled;
+  for (const auto& ex : in.train) {
+    auto enc = (*tok)->Encode(ex.pair);
+    std::vector<int64_t> ids(enc->ids.begin(), enc->ids.end());
+    const auto n = static_cast<int64_t>(ids.size());
+    nn::EncoderInput x{torch::tensor(ids).unsqueeze(0), torch::ones({1, n}, torch::kInt64),
+                       torch::zeros({1, n}, torch::kInt64)};
+    pooled.push_back(loaded->model->encoder->forward(x).last_hidden_state[0].mean(0));
+  }
+  torch::Tensor y = (*projection)->Apply(torch::stack(pooled)).to(torch::kFloat64);
+  y = y - y.mean(0);
+  torch::Tensor cov = torch::matmul(y.t(), y) / static_cast<double>(y.size(0) - 1);
+  EXPECT_TRUE(torch::allclose(cov, torch::eye(cov.size(0), torch::kFloat64), 1e-2, 1e-2)) << cov;
 }
 
 TEST_F(TrainerTest, HardNegativesJoinTheInBatchNegatives) {
