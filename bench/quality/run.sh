@@ -21,6 +21,7 @@
 #        SEARCH_MLM_LR (1e-3),
 #        PAIR_EPOCHS (4), PAIR_LR (1e-3), PAIR_BATCH (64), SEARCH_HARD (0; 1: train with BM25-mined
 #        hard negatives, mined through the server's lexical search over the train split's documents),
+#        PAIR_SCALE (20: the similarity scale, 1/temperature, of the pair training),
 #        SEARCH_WHITENING (0.4: model_train.whitening of the pair training, chosen on the valid split;
 #        0: none), SEARCH_MLM_MODEL (a masked-LM model directory from an earlier run, e.g.
 #        $WORK/data/objects/models/search_mlm copied aside: pair training starts from it, no pre-training)
@@ -48,6 +49,7 @@ PAIR_LR="${PAIR_LR:-1e-3}"
 PAIR_BATCH="${PAIR_BATCH:-64}"
 SEARCH_HARD="${SEARCH_HARD:-0}"
 SEARCH_WHITENING="${SEARCH_WHITENING:-0.4}"
+PAIR_SCALE="${PAIR_SCALE:-20}"
 SEARCH_MLM_MODEL="${SEARCH_MLM_MODEL:-}"
 what="${1:-all}"
 py=/usr/bin/python3
@@ -191,12 +193,13 @@ for split in ("train", "valid"):
             if r["split"] == split: w.writerow([r["text"], text[r["doc_id"]], negative.get(r["query_id"], "")])
 print(f"  {len(negative)} of {len(train)} train queries have a BM25 hard negative")
 PY
-    echo '{"dataset": {"loader_kwargs": {"negative_column": "negative"}}}' > "$WORK/hard.json"
     pairs=triples
   fi
-  echo "sentence-embedding training on the train split's $pairs ($PAIR_EPOCHS epochs, batch $PAIR_BATCH):"
-  train "$WORK/search_emb.json" --objective sentence-embedding --model models/search_mlm \
-    $([ "$SEARCH_HARD" = 1 ] && echo --request "$WORK/hard.json") \
+  $py -c 'import json,sys; r={"model_train": {"scale": float(sys.argv[1])}}
+if sys.argv[2] == "1": r["dataset"] = {"loader_kwargs": {"negative_column": "negative"}}
+print(json.dumps(r))' "$PAIR_SCALE" "$SEARCH_HARD" > "$WORK/pair_request.json"
+  echo "sentence-embedding training on the train split's $pairs ($PAIR_EPOCHS epochs, batch $PAIR_BATCH, scale $PAIR_SCALE):"
+  train "$WORK/search_emb.json" --objective sentence-embedding --model models/search_mlm --request "$WORK/pair_request.json" \
     --dataset "datasets/search_${pairs}_train.csv" --eval-dataset "datasets/search_${pairs}_valid.csv" \
     --save models/search_emb --epochs "$PAIR_EPOCHS" --batch-size "$PAIR_BATCH" --lr "$PAIR_LR" --warmup 100 \
     --max-length "$MAX_LENGTH" --whitening "$SEARCH_WHITENING"
