@@ -13,6 +13,7 @@ namespace {
 
 constexpr const char* kDenseType = "sentence_transformers.models.Dense";
 constexpr const char* kIdentity = "torch.nn.modules.linear.Identity";
+constexpr const char* kTanh = "torch.nn.modules.activation.Tanh";
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -36,23 +37,78 @@ Result<json> ReadJson(const fs::path& path, const std::string& field, const std:
   return j;
 }
 
-Result<torch::Tensor> ReadF32(const checkpoint::SafetensorsFile& file, const std::string& name,
-                              std::vector<int64_t> shape, const std::string& field, const std::string& what) {
+// j[key] as a string / bool / integer when present (`fallback` when absent); an error naming
+// `field` when it has another type.
+Result<std::string> StringMember(const json& j, const char* key, std::string fallback, const std::string& field,
+                                 const std::string& what) {
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (!it->is_string()) return InvalidArgument(what + ": " + key + " must be a string", field);
+  return it->get<std::string>();
+}
+
+Result<bool> BoolMember(const json& j, const char* key, bool fallback, const std::string& field,
+                        const std::string& what) {
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (!it->is_boolean()) return InvalidArgument(what + ": " + key + " must be true or false", field);
+  return it->get<bool>();
+}
+
+Result<int64_t> IntegerMember(const json& j, const char* key, const std::string& field, const std::string& what) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return InvalidArgument(what + " needs an integer " + key, field);
+  return it->get<int64_t>();
+}
+
+Result<torch::Tensor> ReadTensor(const checkpoint::SafetensorsFile& file, const std::string& name,
+                                 std::vector<int64_t> shape, const std::string& field, const std::string& what) {
   const checkpoint::TensorInfo* t = file.Find(name);
   if (t == nullptr) return InvalidArgument(what + " has no tensor " + name, field);
-  if (t->dtype != checkpoint::DType::kF32 || t->shape != shape) {
+  std::optional<torch::ScalarType> dtype;
+  switch (t->dtype) {
+    case checkpoint::DType::kF32: dtype = torch::kFloat32; break;
+    case checkpoint::DType::kF16: dtype = torch::kFloat16; break;
+    case checkpoint::DType::kBF16: dtype = torch::kBFloat16; break;
+    case checkpoint::DType::kF64: dtype = torch::kFloat64; break;
+    default: break;
+  }
+  if (!dtype || t->shape != shape) {
     std::string want;
     for (int64_t d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
-    return InvalidArgument(what + ": " + name + " must be F32 of shape [" + want + "]", field);
+    return InvalidArgument(what + ": " + name + " must be a float tensor of shape [" + want + "]", field);
   }
   auto bytes = file.Data(*t);
-  return torch::from_blob(const_cast<std::byte*>(bytes.data()), shape, torch::kFloat32).clone();
+  return torch::from_blob(const_cast<std::byte*>(bytes.data()), shape, *dtype).to(torch::kFloat32, false, true);
+}
+
+// The Pooling module's mode: mean or CLS (what this platform pools); anything else is an error.
+Result<Pooling> ReadPooling(const fs::path& dir, const std::string& path, const std::string& field) {
+  const std::string what = path + "/config.json";
+  std::error_code ec;
+  if (!fs::exists(dir / path / "config.json", ec)) return Pooling::kMean;
+  MLAAS_ASSIGN_OR_RETURN(json config, ReadJson(dir / path / "config.json", field, what));
+  if (!config.is_object()) return InvalidArgument(what + " must be an object", field);
+  std::vector<std::string> on;
+  for (const char* mode : {"pooling_mode_cls_token", "pooling_mode_mean_tokens", "pooling_mode_max_tokens",
+                           "pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens",
+                           "pooling_mode_lasttoken"}) {
+    MLAAS_ASSIGN_OR_RETURN(bool set, BoolMember(config, mode, false, field, what));
+    if (set) on.push_back(mode);
+  }
+  if (on.size() == 1 && on[0] == "pooling_mode_cls_token") return Pooling::kCls;
+  if (on.size() == 1 && on[0] == "pooling_mode_mean_tokens") return Pooling::kMean;
+  if (on.empty()) return Pooling::kMean;
+  std::string list;
+  for (const auto& m : on) list += (list.empty() ? "" : " + ") + m;
+  return InvalidArgument(what + ": " + list + " is not supported (mean or CLS pooling)", field);
 }
 
 }  // namespace
 
 torch::Tensor EmbeddingProjection::Apply(const torch::Tensor& pooled) const {
-  return torch::addmm(bias, pooled.to(weight.device(), torch::kFloat32), weight.t());
+  torch::Tensor y = torch::addmm(bias, pooled.to(weight.device(), torch::kFloat32), weight.t());
+  return activation == ProjectionActivation::kTanh ? torch::tanh(y) : y;
 }
 
 Result<std::optional<EmbeddingProjection>> LoadEmbeddingProjection(const fs::path& dir, int64_t hidden_size,
@@ -62,46 +118,59 @@ Result<std::optional<EmbeddingProjection>> LoadEmbeddingProjection(const fs::pat
   MLAAS_ASSIGN_OR_RETURN(json modules, ReadJson(dir / "modules.json", field, "modules.json"));
   if (!modules.is_array()) return InvalidArgument("modules.json must be a list of modules", field);
   std::optional<std::string> dense;
+  Pooling pooling = Pooling::kMean;
   for (const auto& m : modules) {
-    if (!m.is_object() || !m.contains("type") || !m["type"].is_string())
-      return InvalidArgument("modules.json: every module needs a type", field);
-    const std::string type = m["type"];
+    if (!m.is_object()) return InvalidArgument("modules.json: every module must be an object", field);
+    MLAAS_ASSIGN_OR_RETURN(std::string type, StringMember(m, "type", "", field, "modules.json"));
+    MLAAS_ASSIGN_OR_RETURN(std::string path, StringMember(m, "path", "", field, "modules.json"));
     if (dense) {  // after the projection, only normalisation (which the request chooses anyway)
       if (!EndsWith(type, ".Normalize"))
         return InvalidArgument("modules.json: " + type + " after a Dense module is not supported", field);
       continue;
     }
-    if (!EndsWith(type, ".Dense")) continue;
-    const std::string path = m.value("path", std::string());
-    if (!SafeModulePath(path)) return InvalidArgument("modules.json: bad Dense module path '" + path + "'", field);
-    dense = path;
+    if (EndsWith(type, ".Transformer") || EndsWith(type, ".Normalize")) continue;
+    if (!EndsWith(type, ".Pooling") && !EndsWith(type, ".Dense"))
+      return InvalidArgument("modules.json: module type '" + type + "' is not supported", field);
+    if (!SafeModulePath(path)) return InvalidArgument("modules.json: bad module path '" + path + "'", field);
+    if (EndsWith(type, ".Pooling")) {
+      MLAAS_ASSIGN_OR_RETURN(pooling, ReadPooling(dir, path, field));
+    } else {
+      dense = path;
+    }
   }
   if (!dense) return std::optional<EmbeddingProjection>();
 
   const fs::path module = dir / *dense;
   const std::string what = *dense + "/config.json";
   MLAAS_ASSIGN_OR_RETURN(json config, ReadJson(module / "config.json", field, what));
-  if (!config.is_object() || !config.contains("in_features") || !config["in_features"].is_number_integer() ||
-      !config.contains("out_features") || !config["out_features"].is_number_integer())
-    return InvalidArgument(what + " needs integer in_features and out_features", field);
-  const int64_t in = config["in_features"], out = config["out_features"];
+  if (!config.is_object()) return InvalidArgument(what + " must be an object", field);
+  MLAAS_ASSIGN_OR_RETURN(const int64_t in, IntegerMember(config, "in_features", field, what));
+  MLAAS_ASSIGN_OR_RETURN(const int64_t out, IntegerMember(config, "out_features", field, what));
   if (in != hidden_size)
     return InvalidArgument(what + ": in_features " + std::to_string(in) + " is not the model's hidden size " +
                                std::to_string(hidden_size),
                            field);
   if (out < 1 || out > 1'000'000) return InvalidArgument(what + ": out_features must be in [1, 1000000]", field);
-  const std::string activation = config.value("activation_function", std::string(kIdentity));
-  if (activation != kIdentity && activation != "torch.nn.Identity")
-    return InvalidArgument(what + ": activation " + activation + " is not supported (identity only)", field);
-  const bool has_bias = config.value("bias", true);
+  MLAAS_ASSIGN_OR_RETURN(std::string activation, StringMember(config, "activation_function", kIdentity, field, what));
+  MLAAS_ASSIGN_OR_RETURN(const bool has_bias, BoolMember(config, "bias", true, field, what));
 
+  EmbeddingProjection p;
+  p.pooling = pooling;
+  if (activation == kIdentity || activation == "torch.nn.Identity") {
+    p.activation = ProjectionActivation::kIdentity;
+  } else if (activation == kTanh || activation == "torch.nn.Tanh") {
+    p.activation = ProjectionActivation::kTanh;
+  } else {
+    return InvalidArgument(what + ": activation " + activation + " is not supported (identity or tanh)", field);
+  }
+  if (!fs::exists(module / "model.safetensors", ec))
+    return InvalidArgument(*dense + "/model.safetensors is missing (only safetensors weights are read)", field);
   auto file = checkpoint::SafetensorsFile::Open(module / "model.safetensors");
   if (!file.has_value())
     return InvalidArgument(*dense + "/model.safetensors: " + file.error().message(), field);
-  EmbeddingProjection p;
-  MLAAS_ASSIGN_OR_RETURN(p.weight, ReadF32(**file, "linear.weight", {out, in}, field, *dense));
+  MLAAS_ASSIGN_OR_RETURN(p.weight, ReadTensor(**file, "linear.weight", {out, in}, field, *dense));
   if (has_bias) {
-    MLAAS_ASSIGN_OR_RETURN(p.bias, ReadF32(**file, "linear.bias", {out}, field, *dense));
+    MLAAS_ASSIGN_OR_RETURN(p.bias, ReadTensor(**file, "linear.bias", {out}, field, *dense));
   } else {
     p.bias = torch::zeros({out}, torch::kFloat32);
   }
@@ -126,7 +195,8 @@ Status SaveEmbeddingProjection(const fs::path& dir, const EmbeddingProjection& p
   json dense = {{"in_features", w.size(1)},
                 {"out_features", w.size(0)},
                 {"bias", true},
-                {"activation_function", kIdentity}};
+                {"activation_function",
+                 projection.activation == ProjectionActivation::kTanh ? kTanh : kIdentity}};
   MLAAS_RETURN_IF_ERROR(WriteFileAtomic(dir / "2_Dense" / "config.json", dense.dump(2) + "\n"));
   json pool = {{"word_embedding_dimension", w.size(1)},
                {"pooling_mode_cls_token", pooling == Pooling::kCls},
@@ -141,19 +211,33 @@ Status SaveEmbeddingProjection(const fs::path& dir, const EmbeddingProjection& p
   return WriteFileAtomic(dir / "modules.json", modules.dump(2) + "\n");
 }
 
-Result<EmbeddingProjection> FitWhitening(const torch::Tensor& embeddings, double power, const std::string& field) {
-  if (embeddings.dim() != 2 || embeddings.size(0) < 2)
-    return InvalidArgument("whitening needs at least 2 embeddings", field);
+void WhiteningFit::Add(const torch::Tensor& batch) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = batch.detach().to(torch::kCPU, torch::kFloat64).reshape({batch.size(0), -1});
+  if (!sum_.defined()) {
+    sum_ = torch::zeros({x.size(1)}, torch::kFloat64);
+    outer_ = torch::zeros({x.size(1), x.size(1)}, torch::kFloat64);
+  }
+  sum_ += x.sum(0);
+  outer_ += torch::matmul(x.t(), x);
+  rows_ += x.size(0);
+}
+
+Result<EmbeddingProjection> WhiteningFit::Finish(double power, const std::string& field) const {
+  if (rows_ < 2) return InvalidArgument("whitening needs at least 2 embeddings", field);
   if (!(power > 0) || power > 1) return InvalidArgument("the whitening power must be in (0, 1]", field);
   torch::NoGradGuard no_grad;
-  torch::Tensor x = embeddings.detach().to(torch::kCPU, torch::kFloat64);
-  torch::Tensor mean = x.mean(0);
-  torch::Tensor centred = x - mean;
-  torch::Tensor cov = torch::matmul(centred.t(), centred) / static_cast<double>(x.size(0) - 1);
+  const auto n = static_cast<double>(rows_);
+  torch::Tensor mean = sum_ / n;
+  torch::Tensor cov = (outer_ - n * torch::outer(mean, mean)) / (n - 1);
+  if (!torch::isfinite(cov).all().item<bool>())
+    return InvalidArgument("the embeddings to whiten are not all finite", field);
   auto [values, vectors] = torch::linalg_eigh(cov);  // ascending
+  // Variance below rounding level of the rows' own size is none (identical rows give ~1e-17).
   const double largest = values.max().item<double>();
-  if (!(largest > 0)) return InvalidArgument("the embeddings have no variance to whiten", field);
-  torch::Tensor keep = values.gt(1e-7 * largest).nonzero().squeeze(1).flip(0);  // largest first
+  const double mean_square = (torch::trace(outer_) / n).item<double>();
+  if (!(largest > 1e-10 * mean_square)) return InvalidArgument("the embeddings have no variance to whiten", field);
+  torch::Tensor keep = values.gt(1e-5 * largest).nonzero().squeeze(1).flip(0);  // largest first
   torch::Tensor v = vectors.index_select(1, keep);                               // [d, k]
   torch::Tensor scale = values.index_select(0, keep).pow(-power);                // [k]
   torch::Tensor w = v.t() * scale.unsqueeze(1);                                  // [k, d]
@@ -161,6 +245,13 @@ Result<EmbeddingProjection> FitWhitening(const torch::Tensor& embeddings, double
   p.weight = w.to(torch::kFloat32).contiguous();
   p.bias = (-torch::matmul(w, mean)).to(torch::kFloat32).contiguous();
   return p;
+}
+
+Result<EmbeddingProjection> FitWhitening(const torch::Tensor& embeddings, double power, const std::string& field) {
+  if (embeddings.dim() != 2) return InvalidArgument("whitening needs a [rows, dimensions] matrix", field);
+  WhiteningFit fit;
+  if (embeddings.size(0) > 0) fit.Add(embeddings);
+  return fit.Finish(power, field);
 }
 
 }  // namespace mlaas::nn

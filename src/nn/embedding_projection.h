@@ -17,9 +17,13 @@
 
 namespace mlaas::nn {
 
+enum class ProjectionActivation { kIdentity, kTanh };
+
 struct EmbeddingProjection {
   torch::Tensor weight;  // [out, in], float32
   torch::Tensor bias;    // [out], float32
+  ProjectionActivation activation = ProjectionActivation::kIdentity;
+  Pooling pooling = Pooling::kMean;  // what it was made for (1_Pooling/config.json)
   int64_t in_features() const { return weight.size(1); }
   int64_t out_features() const { return weight.size(0); }
   // [n, in] -> [n, out], in float32 on the weights' device.
@@ -27,9 +31,11 @@ struct EmbeddingProjection {
 };
 
 // The directory's Dense projection; none when it has no modules.json, or one without a Dense
-// module. InvalidArgument naming `field` for a malformed modules.json or module (a path that
-// leaves the directory, missing or mis-shaped tensors, in_features other than `hidden_size`, an
-// activation other than identity, more than one Dense, a module after it other than Normalize).
+// module. Modules: Transformer, Pooling (mean or CLS: 1_Pooling/config.json, default mean),
+// one Dense (identity or tanh activation; F32/F16/BF16/F64 safetensors), Normalize.
+// InvalidArgument naming `field` for anything else, or a malformed file (a path that leaves the
+// directory, wrong JSON types, missing or mis-shaped tensors, in_features other than
+// `hidden_size`, a module after the Dense other than Normalize).
 Result<std::optional<EmbeddingProjection>> LoadEmbeddingProjection(const std::filesystem::path& dir,
                                                                    int64_t hidden_size, const std::string& field);
 
@@ -38,11 +44,25 @@ Result<std::optional<EmbeddingProjection>> LoadEmbeddingProjection(const std::fi
 Status SaveEmbeddingProjection(const std::filesystem::path& dir, const EmbeddingProjection& projection,
                                Pooling pooling);
 
-// Whitening fitted on `embeddings` [n, d] (n >= 2): centred, then projected on the principal
-// directions of their covariance with non-zero variance (eigenvalue above 1e-7 of the largest),
-// each scaled by eigenvalue^-power: 0.5 gives identity covariance, smaller powers flatten the
-// spectrum less. Largest eigenvalue first. InvalidArgument naming `field` for too few rows or no
-// variance.
+// Whitening of embeddings [n, d] (n >= 2), fed in batches (memory: d x d, whatever n): centred,
+// then projected on the principal directions of their covariance with variance (eigenvalue
+// above 1e-5 of the largest: below that, float32 or bf16 rounding of the pooled embeddings
+// would be amplified into noise), each scaled by eigenvalue^-power: 0.5 gives identity
+// covariance, smaller powers flatten the spectrum less. Largest eigenvalue first.
+class WhiteningFit {
+ public:
+  void Add(const torch::Tensor& batch);  // [rows, d]
+  int64_t rows() const { return rows_; }
+  // InvalidArgument naming `field` for fewer than 2 rows, no variance, non-finite values or a
+  // power outside (0, 1].
+  Result<EmbeddingProjection> Finish(double power, const std::string& field) const;
+
+ private:
+  torch::Tensor sum_, outer_;  // float64: sum of rows, sum of row outer products
+  int64_t rows_ = 0;
+};
+
+// The same over one tensor.
 Result<EmbeddingProjection> FitWhitening(const torch::Tensor& embeddings, double power, const std::string& field);
 
 }  // namespace mlaas::nn

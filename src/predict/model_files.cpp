@@ -114,10 +114,19 @@ Result<std::string> FingerprintDirectory(const fs::path& path, const std::string
   };
   std::string fp = fs::absolute(path, ec).string() + "|";
   if (fs::is_directory(status)) {
-    std::vector<fs::path> files;  // subdirectories too (a sentence-transformers module's files)
+    // Subdirectories too (a sentence-transformers module's files), but not hidden ones (.git).
+    std::vector<fs::path> files;
+    ec.clear();
     for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec))
-      if (!it->is_directory()) files.push_back(it->path());
+         it.increment(ec)) {
+      const bool hidden = it->path().filename().string().starts_with(".");
+      if (it->is_directory()) {
+        if (hidden) it.disable_recursion_pending();
+      } else if (!hidden) {
+        files.push_back(it->path());
+      }
+    }
+    if (ec) return InvalidArgument("cannot list " + path.string() + ": " + ec.message(), field);
     std::sort(files.begin(), files.end());
     for (const auto& f : files) fp += f.lexically_relative(path).generic_string() + ":" + one(f);
   } else {

@@ -109,6 +109,14 @@ struct ServableModel::Impl {
   std::optional<uint32_t> mask_id;
   std::optional<nn::EmbeddingProjection> projection;  // embeddings: the model's Dense module
   ModelInfo info;
+  // A projection applies to the pooling it was made for; InvalidArgument naming "pooling" else.
+  Status CheckPooling(const OutputOptions& options) const {
+    if (!projection || options.cls_pooling == (projection->pooling == nn::Pooling::kCls)) return Status::Ok();
+    const char* made_for = projection->pooling == nn::Pooling::kCls ? "cls" : "mean";
+    return InvalidArgument(std::string("this model's Dense projection applies to ") + made_for +
+                               " pooling (1_Pooling/config.json): ask for pooling " + made_for,
+                           "pooling");
+  }
   // ForwardOnThisThread on the compute thread (compute_thread.h).
   torch::Tensor Forward(const std::vector<const tokenizers::Encoding*>& rows, const OutputOptions& options,
                         RunStats* stats) const;
@@ -332,6 +340,7 @@ Result<std::vector<float>> ServableModel::Embed(const std::vector<const tokenize
   const Impl& m = *impl_;
   if (m.objective != Objective::kNoObjective)
     return InvalidArgument("embeddings need a no-objective (or sentence-embedding) model", "model.objective");
+  MLAAS_RETURN_IF_ERROR(m.CheckPooling(options));
   if (rows.empty()) return std::vector<float>();
   try {
     torch::Tensor result = m.Forward(rows, options, stats);
@@ -346,6 +355,7 @@ Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers:
                                              const OutputOptions& options, RunStats* stats) const {
   const Impl& m = *impl_;
   std::vector<json> predictions(rows.size());
+  if (m.objective == Objective::kNoObjective) MLAAS_RETURN_IF_ERROR(m.CheckPooling(options));
   if (rows.empty()) return predictions;
   const nn::ModelConfig& c = m.model->config();
   const int64_t b = static_cast<int64_t>(rows.size());

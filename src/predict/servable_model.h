@@ -84,7 +84,7 @@ class ServableModel {
   // One forward pass over `rows` padded to the longest: a prediction per row, in order.
   Result<std::vector<nlohmann::json>> Run(const std::vector<const tokenizers::Encoding*>& rows,
                                           const OutputOptions& options, RunStats* stats = nullptr) const;
-  // Embeddings (no-objective models): rows.size() x info().hidden_size floats, row-major.
+  // Embeddings (no-objective models): rows.size() x info().embedding_size floats, row-major.
   Result<std::vector<float>> Embed(const std::vector<const tokenizers::Encoding*>& rows,
                                    const OutputOptions& options, RunStats* stats = nullptr) const;
 

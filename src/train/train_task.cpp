@@ -166,29 +166,36 @@ std::string ModelCard(const json& params, const json& result, const std::string&
 }
 
 // Publishes the model directory: every file but config.json first, config.json last (a
-// directory only looks like a model once it is complete), then stale files of an earlier model
-// at the same path are removed: weight files of another layout, and sentence-transformers
-// modules (modules.json, 1_Pooling/, 2_Dense/) this model does not have.
+// directory only looks like a model once it is complete). Stale files of an earlier model at
+// the same path go: sentence-transformers modules (modules.json, 1_Pooling/, 2_Dense/) this
+// model does not have before the upload (an old projection never meets the new encoder), weight
+// files of another layout after it.
 Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
-  auto keys = out.store->PutDirectory(out.key, dir, "config.json");
-  if (!keys.has_value()) return keys.error().WithField("model_save.path");
-  std::vector<std::string> names;
-  for (const auto& k : *keys) names.push_back(k.substr(out.key.size() + 1));
-  json files = *keys;
-  storage::ListOptions list;
-  list.prefix = out.key + "/";
-  auto listed = out.store->List(list);
-  if (listed.has_value()) {
+  std::set<std::string> local;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    if (it->is_regular_file()) local.insert(it->path().lexically_relative(dir).generic_string());
+  if (ec) return Internal("cannot list " + dir.string() + ": " + ec.message());
+  auto stale = [&](bool modules) {
+    storage::ListOptions list;
+    list.prefix = out.key + "/";
+    auto listed = out.store->List(list);
+    if (!listed.has_value()) return;
     for (const auto& o : listed->objects) {
       const std::string name = o.key.substr(out.key.size() + 1);
-      const bool weights = name.rfind("model", 0) == 0 && name.find('/') == std::string::npos &&
-                           name.find(".safetensors") != std::string::npos;
-      const bool module = name == "modules.json" || name.rfind("1_Pooling/", 0) == 0 || name.rfind("2_Dense/", 0) == 0;
-      if ((weights || module) && std::find(names.begin(), names.end(), name) == names.end())
-        (void)out.store->Delete(o.key);
+      const bool is_module =
+          name == "modules.json" || name.rfind("1_Pooling/", 0) == 0 || name.rfind("2_Dense/", 0) == 0;
+      const bool is_weights = name.rfind("model", 0) == 0 && name.find('/') == std::string::npos &&
+                              name.find(".safetensors") != std::string::npos;
+      if ((modules ? is_module : is_weights) && !local.count(name)) (void)out.store->Delete(o.key);
     }
-  }
-  return files;
+  };
+  stale(/*modules=*/true);
+  auto keys = out.store->PutDirectory(out.key, dir, "config.json");
+  if (!keys.has_value()) return keys.error().WithField("model_save.path");
+  stale(/*modules=*/false);
+  return json(*keys);
 }
 
 }  // namespace

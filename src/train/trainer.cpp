@@ -417,14 +417,13 @@ double RetrievalAccuracy(const torch::Tensor& a, const torch::Tensor& p) {
 Result<nn::EmbeddingProjection> Session::FitProjection() {
   torch::NoGradGuard no_grad;
   model_->eval();
-  std::vector<torch::Tensor> positives;
+  nn::WhiteningFit fit;  // d x d sums, whatever the number of positives
   auto batches = MakeBatches(train_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
   for (size_t i = 0; i < batches.size(); ++i) {
     if (StopRequested()) return Cancelled("cancelled");
-    positives.push_back(Pooled(MakeBatch(train_, batches[i], 0).b).to(torch::kCPU, torch::kFloat32));
+    fit.Add(Pooled(MakeBatch(train_, batches[i], 0).b));
   }
-  MLAAS_ASSIGN_OR_RETURN(nn::EmbeddingProjection projection,
-                         nn::FitWhitening(torch::cat(positives), spec_.whitening, "model_train.whitening"));
+  MLAAS_ASSIGN_OR_RETURN(nn::EmbeddingProjection projection, fit.Finish(spec_.whitening, "model_train.whitening"));
   Log("info", "whitening: " + std::to_string(projection.out_features()) + " of " +
                   std::to_string(projection.in_features()) + " directions kept");
   if (!eval_.empty()) {
@@ -852,7 +851,17 @@ Result<json> Session::Run() {
   if (ec) return Internal("cannot create " + in_.output_dir.string() + ": " + ec.message());
   std::optional<nn::EmbeddingProjection> projection;
   if (spec_.whitening > 0) {
-    MLAAS_ASSIGN_OR_RETURN(projection, FitProjection());
+    // A projection that cannot be fitted (embeddings without variance) does not cost the
+    // trained encoder: it is saved without one, and the evaluation says why.
+    auto fitted = FitProjection();
+    if (fitted.has_value()) {
+      projection = std::move(*fitted);
+    } else if (fitted.error().code() == StatusCode::kCancelled) {
+      return fitted.error();
+    } else {
+      Log("warning", "no whitening projection: " + fitted.error().message());
+      last_eval_["whitening_error"] = fitted.error().message();
+    }
   }
   model_->eval();
   MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, in_.output_dir));

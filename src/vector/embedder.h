@@ -52,7 +52,7 @@ class EmbeddingModels {
   Lru<EmbeddingModel> loaded_;  // by EmbeddingModel::key
 };
 
-// Embeds `texts` (rows x hidden floats, in the texts' order) in batches of similar lengths;
+// Embeds `texts` (rows x embedding_size floats, in the texts' order) in batches of similar lengths;
 // `progress(done, total)` after every batch may return an error (a cancellation) to stop.
 // `tokens`: how many tokens went through the model. Errors name `field`.
 Result<std::vector<float>> EmbedTexts(const predict::ServableModel& model, const std::vector<std::string>& texts,

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/safetensors.h"
 #include "common/file_util.h"
 #include "testutil/temp_dir.h"
 
@@ -46,9 +48,31 @@ TEST(EmbeddingProjectionTest, PartialWhiteningFlattensTheSpectrumAndKeepsItsOrde
   ASSERT_TRUE(half.has_value());
   torch::Tensor before = torch::linalg_eigvalsh(Covariance(x));  // ascending
   torch::Tensor after = torch::diagonal(Covariance(half->Apply(x)));
-  // Power 0.25 maps each eigenvalue l to l^0.5 along its direction, largest first.
-  torch::Tensor expected = before.flip(0).sqrt();
+  // Power 0.25 maps each eigenvalue l to l^0.5 along its direction, largest first (the
+  // directions below 1e-5 of the largest are dropped).
+  ASSERT_GE(after.size(0), 8);
+  torch::Tensor expected = before.flip(0).sqrt().slice(0, 0, after.size(0));
   EXPECT_TRUE(torch::allclose(after, expected, 1e-3, 1e-4)) << after << expected;
+}
+
+TEST(EmbeddingProjectionTest, FittingInBatchesEqualsFittingAtOnce) {
+  torch::Tensor x = Correlated(300, 12, 9, 4);
+  WhiteningFit fit;
+  for (int64_t s = 0; s < 300; s += 64) fit.Add(x.slice(0, s, s + 64));
+  EXPECT_EQ(fit.rows(), 300);
+  auto batched = fit.Finish(0.4, "f");
+  auto once = FitWhitening(x, 0.4, "f");
+  ASSERT_TRUE(batched.has_value() && once.has_value());
+  ASSERT_EQ(batched->out_features(), 9);
+  // Eigenvectors are defined up to sign: compare the projected data, direction by direction.
+  torch::Tensor a = batched->Apply(x), b = once->Apply(x);
+  EXPECT_TRUE(torch::allclose(a.abs(), b.abs(), 1e-3, 1e-3));
+  EXPECT_FALSE(WhiteningFit().Finish(0.4, "f").has_value());  // nothing added
+  torch::Tensor bad = x.clone();
+  bad[3][2] = std::numeric_limits<float>::infinity();
+  auto inf = FitWhitening(bad, 0.4, "f");
+  ASSERT_FALSE(inf.has_value());
+  EXPECT_NE(inf.error().message().find("finite"), std::string::npos);
 }
 
 TEST(EmbeddingProjectionTest, BadInputsAreRefused) {
@@ -136,9 +160,9 @@ TEST_F(ProjectionFilesTest, MalformedModulesAreClearErrors) {
   EXPECT_NE(LoadError().find("after a Dense"), std::string::npos);
   Rewrite("modules.json", modules);
 
-  json tanh = dense;
-  tanh["activation_function"] = "torch.nn.modules.activation.Tanh";
-  Rewrite("2_Dense/config.json", tanh);
+  json relu = dense;
+  relu["activation_function"] = "torch.nn.modules.activation.ReLU";
+  Rewrite("2_Dense/config.json", relu);
   EXPECT_NE(LoadError().find("not supported"), std::string::npos);
   json wider = dense;
   wider["out_features"] = dense["out_features"].get<int64_t>() + 1;
@@ -146,12 +170,64 @@ TEST_F(ProjectionFilesTest, MalformedModulesAreClearErrors) {
   EXPECT_NE(LoadError().find("linear.weight"), std::string::npos) << LoadError();
   Rewrite("2_Dense/config.json", dense);
 
+  // Members of the wrong JSON type are errors, not exceptions.
+  json number_path = modules;
+  number_path[2]["path"] = 2;
+  Rewrite("modules.json", number_path);
+  EXPECT_NE(LoadError().find("path must be a string"), std::string::npos) << LoadError();
+  json other = modules;
+  other.insert(other.begin() + 1, json{{"idx", 9}, {"path", "x"}, {"type", "sentence_transformers.models.LayerNorm"}});
+  Rewrite("modules.json", other);
+  EXPECT_NE(LoadError().find("LayerNorm' is not supported"), std::string::npos) << LoadError();
+  Rewrite("modules.json", modules);
+  for (auto [key, value] : std::vector<std::pair<std::string, json>>{
+           {"bias", 1}, {"bias", "yes"}, {"activation_function", 3}, {"in_features", "8"}, {"out_features", 2.5}}) {
+    json broken = dense;
+    broken[key] = value;
+    Rewrite("2_Dense/config.json", broken);
+    EXPECT_NE(LoadError().find(key), std::string::npos) << key << ": " << LoadError();
+  }
+  json pooling = json::parse(*ReadFile(dir_.path() / "1_Pooling" / "config.json"));
+  json max = pooling;
+  max["pooling_mode_mean_tokens"] = false;
+  max["pooling_mode_max_tokens"] = true;
+  Rewrite("1_Pooling/config.json", max);
+  EXPECT_NE(LoadError().find("pooling_mode_max_tokens is not supported"), std::string::npos) << LoadError();
+  Rewrite("1_Pooling/config.json", pooling);
+  Rewrite("2_Dense/config.json", dense);
+  ASSERT_EQ(LoadError(), "loaded");
+
   // A truncated weights file.
   const fs::path weights = dir_.path() / "2_Dense" / "model.safetensors";
   fs::resize_file(weights, fs::file_size(weights) - 7);
   EXPECT_NE(LoadError().find("model.safetensors"), std::string::npos) << LoadError();
   fs::remove(weights);
-  EXPECT_NE(LoadError().find("model.safetensors"), std::string::npos);
+  EXPECT_NE(LoadError().find("only safetensors"), std::string::npos) << LoadError();
+}
+
+TEST_F(ProjectionFilesTest, ReadsTanhHalfPrecisionAndClsPoolingModules) {
+  // A Dense module as sentence-transformers writes for e.g. LaBSE: tanh, here in float16,
+  // after CLS pooling.
+  torch::Tensor w = torch::randn({4, 8}).to(torch::kFloat16), b = torch::randn({4}).to(torch::kFloat16);
+  auto bytes = [](const torch::Tensor& t) {
+    return std::span<const std::byte>(static_cast<const std::byte*>(t.data_ptr()), t.numel() * 2);
+  };
+  ASSERT_TRUE(checkpoint::WriteSafetensors(dir_.path() / "2_Dense" / "model.safetensors",
+                                           {{"linear.bias", checkpoint::DType::kF16, {4}, bytes(b)},
+                                            {"linear.weight", checkpoint::DType::kF16, {4, 8}, bytes(w)}})
+                  .ok());
+  Rewrite("2_Dense/config.json", {{"in_features", 8}, {"out_features", 4}, {"bias", true},
+                                  {"activation_function", "torch.nn.modules.activation.Tanh"}});
+  Rewrite("1_Pooling/config.json", {{"word_embedding_dimension", 8}, {"pooling_mode_cls_token", true},
+                                    {"pooling_mode_mean_tokens", false}});
+  auto loaded = LoadEmbeddingProjection(dir_.path(), 8, "model.path");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->pooling, Pooling::kCls);
+  EXPECT_EQ((*loaded)->activation, ProjectionActivation::kTanh);
+  torch::Tensor x = torch::randn({2, 8});
+  torch::Tensor want = torch::tanh(torch::matmul(x, w.to(torch::kFloat32).t()) + b.to(torch::kFloat32));
+  EXPECT_TRUE(torch::allclose((*loaded)->Apply(x), want, 1e-5, 1e-5));
 }
 
 }  // namespace

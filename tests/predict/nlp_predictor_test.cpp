@@ -217,6 +217,11 @@ TEST_F(NlpPredictorTest, AppliesTheModelsDenseProjectionToEmbeddings) {
       EXPECT_TRUE(torch::allclose(torch::tensor(got), want, 1e-4, 1e-4)) << torch::tensor(got) << want;
     }
   }
+  // The projection was made for mean pooling: CLS pooling is refused, naming the field.
+  auto cls = predictor_->Predict(Request("models/projected", "no-objective", {"dog"}, {{"pooling", "cls"}}));
+  ASSERT_FALSE(cls.has_value());
+  EXPECT_EQ(cls.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(cls.error().field().find("pooling"), std::string::npos) << cls.error().ToString();
   auto norm = predictor_->Predict(Request("models/projected", "no-objective", {"dog"}, {{"normalize", true}}));
   ASSERT_TRUE(norm.has_value());
   double sq = 0;
@@ -396,6 +401,22 @@ TEST_F(NlpPredictorTest, PredictsFromALocalDirectory) {
   auto missing = predictor_->PredictLocal(dir_ / "nope", std::nullopt, "text-classification", {{"input_text", {"x"}}});
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().field(), "model.path");
+
+  // A projection written into a local model directory after it was loaded is picked up (the
+  // directory's fingerprint covers its subdirectories).
+  fs::path emb = WriteModel("local-emb", nn::Architecture::kBert, nn::Objective::kNoObjective);
+  auto before = predictor_->PredictLocal(emb, std::nullopt, "no-objective", {{"input_text", {"the cat"}}});
+  ASSERT_TRUE(before.has_value()) << before.error().ToString();
+  EXPECT_EQ((*before)["predictions"][0]["embedding"].size(), 32u);
+  ASSERT_TRUE(nn::SaveEmbeddingProjection(emb, {torch::randn({3, 32}), torch::randn({3})}, nn::Pooling::kMean).ok());
+  auto after = predictor_->PredictLocal(emb, std::nullopt, "no-objective", {{"input_text", {"the cat"}}});
+  ASSERT_TRUE(after.has_value()) << after.error().ToString();
+  EXPECT_EQ((*after)["predictions"][0]["embedding"].size(), 3u);
+  // ... and so is a change of the projection alone.
+  ASSERT_TRUE(nn::SaveEmbeddingProjection(emb, {torch::randn({4, 32}), torch::randn({4})}, nn::Pooling::kMean).ok());
+  auto changed = predictor_->PredictLocal(emb, std::nullopt, "no-objective", {{"input_text", {"the cat"}}});
+  ASSERT_TRUE(changed.has_value()) << changed.error().ToString();
+  EXPECT_EQ((*changed)["predictions"][0]["embedding"].size(), 4u);
 }
 
 }  // namespace
