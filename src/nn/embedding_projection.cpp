@@ -177,7 +177,8 @@ Result<std::optional<EmbeddingProjection>> LoadEmbeddingProjection(const fs::pat
   return std::optional<EmbeddingProjection>(std::move(p));
 }
 
-Status SaveEmbeddingProjection(const fs::path& dir, const EmbeddingProjection& projection, Pooling pooling) {
+Status SaveEmbeddingProjection(const fs::path& dir, const EmbeddingProjection& projection) {
+  const Pooling pooling = projection.pooling;
   std::error_code ec;
   for (const char* sub : {"1_Pooling", "2_Dense"}) {
     fs::create_directories(dir / sub, ec);

@@ -39,10 +39,9 @@ struct EmbeddingProjection {
 Result<std::optional<EmbeddingProjection>> LoadEmbeddingProjection(const std::filesystem::path& dir,
                                                                    int64_t hidden_size, const std::string& field);
 
-// Writes 2_Dense/, 1_Pooling/config.json (pooling, `projection.in_features()` wide) and
+// Writes 2_Dense/, 1_Pooling/config.json (projection.pooling, `projection.in_features()` wide) and
 // modules.json, last, each file atomically.
-Status SaveEmbeddingProjection(const std::filesystem::path& dir, const EmbeddingProjection& projection,
-                               Pooling pooling);
+Status SaveEmbeddingProjection(const std::filesystem::path& dir, const EmbeddingProjection& projection);
 
 // Whitening of embeddings [n, d] (n >= 2), fed in batches (memory: d x d, whatever n): centred,
 // then projected on the principal directions of their covariance with variance (eigenvalue

@@ -865,7 +865,7 @@ Result<json> Session::Run() {
   }
   model_->eval();
   MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, in_.output_dir));
-  if (projection) MLAAS_RETURN_IF_ERROR(nn::SaveEmbeddingProjection(in_.output_dir, *projection, nn::Pooling::kMean));
+  if (projection) MLAAS_RETURN_IF_ERROR(nn::SaveEmbeddingProjection(in_.output_dir, *projection));
   // The tokenizer keeps the training length when it is below the model's: prediction then
   // truncates as training did (tokenizer.json's "truncation", as transformers saves it).
   if (static_cast<int64_t>(max_length_) < nn::MaxInputTokens(model_->config())) {

@@ -91,7 +91,7 @@ class ProjectionFilesTest : public ::testing::Test {
     auto p = FitWhitening(Correlated(64, 8, 6, 3), 0.4, "f");
     ASSERT_TRUE(p.has_value());
     projection_ = *p;
-    ASSERT_TRUE(SaveEmbeddingProjection(dir_.path(), projection_, Pooling::kMean).ok());
+    ASSERT_TRUE(SaveEmbeddingProjection(dir_.path(), projection_).ok());
   }
   void Rewrite(const std::string& name, const json& j) {
     ASSERT_TRUE(WriteFileAtomic(dir_.path() / name, j.dump()).ok());

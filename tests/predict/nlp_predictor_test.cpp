@@ -199,7 +199,7 @@ TEST_F(NlpPredictorTest, AppliesTheModelsDenseProjectionToEmbeddings) {
   const fs::path dir = WriteModel("projected", nn::Architecture::kBert, nn::Objective::kNoObjective);
   torch::manual_seed(5);
   nn::EmbeddingProjection projection{torch::randn({5, 32}), torch::randn({5})};
-  ASSERT_TRUE(nn::SaveEmbeddingProjection(dir, projection, nn::Pooling::kMean).ok());
+  ASSERT_TRUE(nn::SaveEmbeddingProjection(dir, projection).ok());
   const json texts = {"the cat sat", "dog"};
   auto plain = predictor_->Predict(Request("models/plain", "no-objective", texts));
   ASSERT_TRUE(plain.has_value()) << plain.error().ToString();
@@ -229,7 +229,7 @@ TEST_F(NlpPredictorTest, AppliesTheModelsDenseProjectionToEmbeddings) {
   EXPECT_NEAR(sq, 1.0, 1e-5);
   // A projection that does not fit the model is a clear error.
   const fs::path bad = WriteModel("bad-projection", nn::Architecture::kBert, nn::Objective::kNoObjective);
-  ASSERT_TRUE(nn::SaveEmbeddingProjection(bad, {torch::randn({5, 16}), torch::randn({5})}, nn::Pooling::kMean).ok());
+  ASSERT_TRUE(nn::SaveEmbeddingProjection(bad, {torch::randn({5, 16}), torch::randn({5})}).ok());
   auto e = predictor_->Predict(Request("models/bad-projection", "no-objective", {"dog"}));
   ASSERT_FALSE(e.has_value());
   EXPECT_EQ(e.error().code(), StatusCode::kInvalidArgument);
@@ -408,12 +408,12 @@ TEST_F(NlpPredictorTest, PredictsFromALocalDirectory) {
   auto before = predictor_->PredictLocal(emb, std::nullopt, "no-objective", {{"input_text", {"the cat"}}});
   ASSERT_TRUE(before.has_value()) << before.error().ToString();
   EXPECT_EQ((*before)["predictions"][0]["embedding"].size(), 32u);
-  ASSERT_TRUE(nn::SaveEmbeddingProjection(emb, {torch::randn({3, 32}), torch::randn({3})}, nn::Pooling::kMean).ok());
+  ASSERT_TRUE(nn::SaveEmbeddingProjection(emb, {torch::randn({3, 32}), torch::randn({3})}).ok());
   auto after = predictor_->PredictLocal(emb, std::nullopt, "no-objective", {{"input_text", {"the cat"}}});
   ASSERT_TRUE(after.has_value()) << after.error().ToString();
   EXPECT_EQ((*after)["predictions"][0]["embedding"].size(), 3u);
   // ... and so is a change of the projection alone.
-  ASSERT_TRUE(nn::SaveEmbeddingProjection(emb, {torch::randn({4, 32}), torch::randn({4})}, nn::Pooling::kMean).ok());
+  ASSERT_TRUE(nn::SaveEmbeddingProjection(emb, {torch::randn({4, 32}), torch::randn({4})}).ok());
   auto changed = predictor_->PredictLocal(emb, std::nullopt, "no-objective", {{"input_text", {"the cat"}}});
   ASSERT_TRUE(changed.has_value()) << changed.error().ToString();
   EXPECT_EQ((*changed)["predictions"][0]["embedding"].size(), 4u);
