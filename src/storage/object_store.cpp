@@ -126,8 +126,7 @@ Status ObjectStore::PutFile(const std::string& key, const std::filesystem::path&
   return writer->Commit().status();
 }
 
-Result<std::vector<std::string>> ObjectStore::PutDirectory(const std::string& prefix, const std::filesystem::path& dir,
-                                                           const std::string& last) {
+Result<std::vector<std::string>> ListLocalFiles(const std::filesystem::path& dir) {
   std::vector<std::string> names;
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
@@ -135,6 +134,13 @@ Result<std::vector<std::string>> ObjectStore::PutDirectory(const std::string& pr
     if (it->is_regular_file()) names.push_back(it->path().lexically_relative(dir).generic_string());
   }
   if (ec) return Internal("cannot list " + dir.string() + ": " + ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<std::vector<std::string>> ObjectStore::PutDirectory(const std::string& prefix, const std::filesystem::path& dir,
+                                                           const std::string& last) {
+  MLAAS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListLocalFiles(dir));
   std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
     return (a == last) != (b == last) ? b == last : a < b;
   });

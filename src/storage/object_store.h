@@ -116,6 +116,10 @@ class ObjectStore {
                                                 const std::string& last);
 };
 
+// The regular files of a local directory and its subdirectories, as names relative to it with
+// "/" between the parts, sorted.
+Result<std::vector<std::string>> ListLocalFiles(const std::filesystem::path& dir);
+
 // A reader over bytes held in memory (tests, small generated inputs).
 std::unique_ptr<ObjectReader> MemoryReader(std::string data, std::string key = "memory");
 

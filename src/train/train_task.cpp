@@ -171,12 +171,8 @@ std::string ModelCard(const json& params, const json& result, const std::string&
 // model does not have before the upload (an old projection never meets the new encoder), weight
 // files of another layout after it.
 Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
-  std::set<std::string> local;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec))
-    if (it->is_regular_file()) local.insert(it->path().lexically_relative(dir).generic_string());
-  if (ec) return Internal("cannot list " + dir.string() + ": " + ec.message());
+  MLAAS_ASSIGN_OR_RETURN(const std::vector<std::string> names, storage::ListLocalFiles(dir));
+  const std::set<std::string> local(names.begin(), names.end());
   auto stale = [&](bool modules) {
     storage::ListOptions list;
     list.prefix = out.key + "/";

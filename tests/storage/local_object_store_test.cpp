@@ -259,6 +259,24 @@ TEST_F(LocalObjectStoreTest, LocalizeGivesTheFileItself) {
   EXPECT_EQ(store_->Localize("m/missing").error().code(), StatusCode::kNotFound);
 }
 
+TEST_F(LocalObjectStoreTest, PutDirectoryUploadsSubdirectoriesAndTheLastFileLast) {
+  const fs::path model = dir_ / "model";
+  dir_.Write("model/config.json", "{}");
+  dir_.Write("model/model.safetensors", "w");
+  dir_.Write("model/2_Dense/config.json", "d");
+  auto names = ListLocalFiles(model);
+  ASSERT_TRUE(names.has_value()) << names.error().ToString();
+  EXPECT_EQ(*names, (std::vector<std::string>{"2_Dense/config.json", "config.json", "model.safetensors"}));
+  EXPECT_EQ(ListLocalFiles(dir_ / "missing").error().code(), StatusCode::kInternal);
+
+  auto keys = store_->PutDirectory("models/m", model, "config.json");
+  ASSERT_TRUE(keys.has_value()) << keys.error().ToString();
+  EXPECT_EQ(*keys, (std::vector<std::string>{"models/m/2_Dense/config.json", "models/m/model.safetensors",
+                                             "models/m/config.json"}));
+  EXPECT_EQ(store_->GetString("models/m/2_Dense/config.json").value(), "d");
+  EXPECT_EQ(store_->GetString("models/m/config.json").value(), "{}");
+}
+
 TEST(LocalObjectStoreCreateTest, RefusesTempInsideRoot) {
   TempDir dir;
   auto s = LocalObjectStore::Create(dir / "objects", dir / "objects/tmp");
