@@ -61,27 +61,6 @@ Result<int64_t> IntegerMember(const json& j, const char* key, const std::string&
   return it->get<int64_t>();
 }
 
-Result<torch::Tensor> ReadTensor(const checkpoint::SafetensorsFile& file, const std::string& name,
-                                 std::vector<int64_t> shape, const std::string& field, const std::string& what) {
-  const checkpoint::TensorInfo* t = file.Find(name);
-  if (t == nullptr) return InvalidArgument(what + " has no tensor " + name, field);
-  std::optional<torch::ScalarType> dtype;
-  switch (t->dtype) {
-    case checkpoint::DType::kF32: dtype = torch::kFloat32; break;
-    case checkpoint::DType::kF16: dtype = torch::kFloat16; break;
-    case checkpoint::DType::kBF16: dtype = torch::kBFloat16; break;
-    case checkpoint::DType::kF64: dtype = torch::kFloat64; break;
-    default: break;
-  }
-  if (!dtype || t->shape != shape) {
-    std::string want;
-    for (int64_t d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
-    return InvalidArgument(what + ": " + name + " must be a float tensor of shape [" + want + "]", field);
-  }
-  auto bytes = file.Data(*t);
-  return torch::from_blob(const_cast<std::byte*>(bytes.data()), shape, *dtype).to(torch::kFloat32, false, true);
-}
-
 // The Pooling module's mode: mean or CLS (what this platform pools); anything else is an error.
 Result<Pooling> ReadPooling(const fs::path& dir, const std::string& path, const std::string& field) {
   const std::string what = path + "/config.json";
@@ -105,6 +84,27 @@ Result<Pooling> ReadPooling(const fs::path& dir, const std::string& path, const 
 }
 
 }  // namespace
+
+Result<torch::Tensor> ReadFloatTensor(const checkpoint::SafetensorsFile& file, const std::string& name,
+                                 std::vector<int64_t> shape, const std::string& field, const std::string& what) {
+  const checkpoint::TensorInfo* t = file.Find(name);
+  if (t == nullptr) return InvalidArgument(what + " has no tensor " + name, field);
+  std::optional<torch::ScalarType> dtype;
+  switch (t->dtype) {
+    case checkpoint::DType::kF32: dtype = torch::kFloat32; break;
+    case checkpoint::DType::kF16: dtype = torch::kFloat16; break;
+    case checkpoint::DType::kBF16: dtype = torch::kBFloat16; break;
+    case checkpoint::DType::kF64: dtype = torch::kFloat64; break;
+    default: break;
+  }
+  if (!dtype || t->shape != shape) {
+    std::string want;
+    for (int64_t d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
+    return InvalidArgument(what + ": " + name + " must be a float tensor of shape [" + want + "]", field);
+  }
+  auto bytes = file.Data(*t);
+  return torch::from_blob(const_cast<std::byte*>(bytes.data()), shape, *dtype).to(torch::kFloat32, false, true);
+}
 
 torch::Tensor EmbeddingProjection::Apply(const torch::Tensor& pooled) const {
   torch::Tensor y = torch::addmm(bias, pooled.to(weight.device(), torch::kFloat32), weight.t());
@@ -168,9 +168,9 @@ Result<std::optional<EmbeddingProjection>> LoadEmbeddingProjection(const fs::pat
   auto file = checkpoint::SafetensorsFile::Open(module / "model.safetensors");
   if (!file.has_value())
     return InvalidArgument(*dense + "/model.safetensors: " + file.error().message(), field);
-  MLAAS_ASSIGN_OR_RETURN(p.weight, ReadTensor(**file, "linear.weight", {out, in}, field, *dense));
+  MLAAS_ASSIGN_OR_RETURN(p.weight, ReadFloatTensor(**file, "linear.weight", {out, in}, field, *dense));
   if (has_bias) {
-    MLAAS_ASSIGN_OR_RETURN(p.bias, ReadTensor(**file, "linear.bias", {out}, field, *dense));
+    MLAAS_ASSIGN_OR_RETURN(p.bias, ReadFloatTensor(**file, "linear.bias", {out}, field, *dense));
   } else {
     p.bias = torch::zeros({out}, torch::kFloat32);
   }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "checkpoint/safetensors.h"
 #include "common/result.h"
 #include "nn/config.h"
 
@@ -29,6 +30,12 @@ struct EmbeddingProjection {
   // [n, in] -> [n, out], in float32 on the weights' device.
   torch::Tensor Apply(const torch::Tensor& pooled) const;
 };
+
+// The float tensor `name` of `file` (F32/F16/BF16/F64) as float32 of exactly `shape`;
+// InvalidArgument naming `field` ("<what> has no tensor ...", "... must be a float tensor of
+// shape [...]") otherwise. Shared by the readers of saved modules.
+Result<torch::Tensor> ReadFloatTensor(const checkpoint::SafetensorsFile& file, const std::string& name,
+                                      std::vector<int64_t> shape, const std::string& field, const std::string& what);
 
 // The directory's Dense projection; none when it has no modules.json, or one without a Dense
 // module. Modules: Transformer, Pooling (mean or CLS: 1_Pooling/config.json, default mean),
