@@ -1,6 +1,7 @@
 #include "nn/static_embedding.h"
 
 #include <cmath>
+#include <sstream>
 #include <unordered_map>
 
 #include "checkpoint/safetensors.h"
@@ -22,11 +23,10 @@ Result<double> NumberMember(const json& j, const char* key, double fallback, dou
   const std::string name = field + "." + key;
   if (!it->is_number()) return InvalidArgument(std::string(key) + " must be a number", name);
   const double v = it->get<double>();
-  if (!std::isfinite(v) || v > hi || (open_lo ? v <= lo : v < lo))
-    return InvalidArgument(std::string(key) + " must be in " + (open_lo ? "(" : "[") + std::to_string(lo) + ", " +
-                               std::to_string(hi) + "]",
-                           name);
-  return v;
+  if (std::isfinite(v) && v <= hi && (open_lo ? v > lo : v >= lo)) return v;
+  std::ostringstream range;
+  range << key << " must be in " << (open_lo ? "(" : "[") << lo << ", " << hi << "]";
+  return InvalidArgument(range.str(), name);
 }
 
 Result<int64_t> SizeMember(const json& j, const char* key, int64_t hi, const std::string& field) {
@@ -141,7 +141,9 @@ Result<StaticEmbedding> LoadStaticEmbedding(const fs::path& dir, const std::stri
   if (!text.has_value()) return InvalidArgument("cannot read config.json: " + text.error().message(), field);
   json j = json::parse(*text, nullptr, false);
   if (j.is_discarded()) return InvalidArgument("config.json is not valid JSON", field);
-  MLAAS_ASSIGN_OR_RETURN(StaticEmbeddingConfig c, ParseStaticEmbeddingConfig(j, field + ": config.json"));
+  auto parsed = ParseStaticEmbeddingConfig(j, "config");
+  if (!parsed.has_value()) return InvalidArgument("config.json: " + parsed.error().message(), field);
+  const StaticEmbeddingConfig c = *parsed;
   auto file = checkpoint::SafetensorsFile::Open(dir / "model.safetensors");
   if (!file.has_value()) return InvalidArgument("model.safetensors: " + file.error().message(), field);
   MLAAS_ASSIGN_OR_RETURN(torch::Tensor w, ReadFloatTensor(**file, "embedding.weight", {c.vocab_size, c.hidden_size},

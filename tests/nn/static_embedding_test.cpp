@@ -109,12 +109,13 @@ TEST(StaticEmbeddingTest, RefusesMalformedDirectories) {
     auto r = LoadStaticEmbedding(dir.path(), "model.path");
     ASSERT_FALSE(r.has_value()) << config;
     EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(r.error().field(), "model.path");
     EXPECT_NE(r.error().ToString().find(needle), std::string::npos) << r.error().ToString();
   };
   expect_refused("{", "not valid JSON");
   expect_refused(R"({"model_type": "bert", "vocab_size": 12, "hidden_size": 6})", "model_type");
   expect_refused(R"({"model_type": "static-embedding", "hidden_size": 6})", "vocab_size");
-  expect_refused(R"({"model_type": "static-embedding", "vocab_size": 12, "hidden_size": 6, "b": 2})", ".b");
+  expect_refused(R"({"model_type": "static-embedding", "vocab_size": 12, "hidden_size": 6, "b": 2})", "config.json: b must be in [0, 1]");
   expect_refused(R"({"model_type": "static-embedding", "vocab_size": 12, "hidden_size": 6, "k1": "x"})", "k1");
   expect_refused(R"({"model_type": "static-embedding", "vocab_size": 12, "hidden_size": 6, "average_length": 0})",
                  "average_length");
