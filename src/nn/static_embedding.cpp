@@ -124,6 +124,15 @@ Status StaticEmbeddingImpl::InitFromDocuments(const std::vector<std::vector<int6
   return Status::Ok();
 }
 
+bool IsStaticEmbeddingDir(const fs::path& dir) {
+  auto text = ReadFile(dir / "config.json", 1u << 20);
+  if (!text.has_value()) return false;
+  json j = json::parse(*text, nullptr, false);
+  if (!j.is_object()) return false;
+  auto it = j.find("model_type");
+  return it != j.end() && it->is_string() && *it == kModelType;
+}
+
 Status SaveStaticEmbedding(StaticEmbeddingImpl& model, const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);

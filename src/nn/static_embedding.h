@@ -58,6 +58,9 @@ class StaticEmbeddingImpl : public torch::nn::Module {
 };
 TORCH_MODULE(StaticEmbedding);
 
+// Whether `dir`'s config.json declares a static embedding model (model_type).
+bool IsStaticEmbeddingDir(const std::filesystem::path& dir);
+
 // Writes config.json and model.safetensors ("embedding.weight", float32) atomically.
 Status SaveStaticEmbedding(StaticEmbeddingImpl& model, const std::filesystem::path& dir);
 // Reads what SaveStaticEmbedding wrote (F32/F16/BF16/F64 weights). InvalidArgument naming

@@ -8,6 +8,7 @@
 
 #include "nn/embedding_projection.h"
 #include "nn/model.h"
+#include "nn/static_embedding.h"
 #include "predict/compute_thread.h"
 #include "tokenizers/tokenizer.h"
 
@@ -20,6 +21,7 @@ using nn::Objective;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr size_t kStaticMaxTokens = 8192;
 double Ms(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -102,6 +104,7 @@ json ModelInfo::ToJson() const {
 
 struct ServableModel::Impl {
   nn::TransformerModel model{nullptr};
+  nn::StaticEmbedding static_model{nullptr};  // instead of `model`: a static embedding model
   std::unique_ptr<tokenizers::Tokenizer> tokenizer;
   torch::Device device{torch::kCPU};
   Objective objective = Objective::kNoObjective;
@@ -111,6 +114,8 @@ struct ServableModel::Impl {
   ModelInfo info;
   // A projection applies to the pooling it was made for; InvalidArgument naming "pooling" else.
   Status CheckPooling(const OutputOptions& options) const {
+    if (static_model && options.cls_pooling)
+      return InvalidArgument("a static embedding model sums its tokens' vectors: it has no [CLS] pooling", "pooling");
     if (!projection || options.cls_pooling == (projection->pooling == nn::Pooling::kCls)) return Status::Ok();
     const char* made_for = projection->pooling == nn::Pooling::kCls ? "cls" : "mean";
     return InvalidArgument(std::string("this model's Dense projection applies to ") + made_for +
@@ -122,6 +127,8 @@ struct ServableModel::Impl {
                         RunStats* stats) const;
   torch::Tensor ForwardOnThisThread(const std::vector<const tokenizers::Encoding*>& rows,
                                     const OutputOptions& options, RunStats* stats) const;
+  torch::Tensor ForwardStatic(const std::vector<const tokenizers::Encoding*>& rows, const OutputOptions& options,
+                              RunStats* stats) const;
 };
 
 ServableModel::ServableModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -153,6 +160,37 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
   if (auto p = m->tokenizer->PadToken()) pad = p->id;
   bool from_scratch = true;
   try {
+    if (spec.model_dir && nn::IsStaticEmbeddingDir(*spec.model_dir)) {
+      if (m->objective != Objective::kNoObjective)
+        return InvalidArgument("a static embedding model only embeds (objective no-objective or sentence-embedding)",
+                               "model.objective");
+      MLAAS_ASSIGN_OR_RETURN(m->static_model, nn::LoadStaticEmbedding(*spec.model_dir, "model.path"));
+      const nn::StaticEmbeddingConfig& c = m->static_model->config();
+      if (m->tokenizer->VocabSize() > static_cast<size_t>(c.vocab_size)) {
+        return InvalidArgument("the tokenizer has " + std::to_string(m->tokenizer->VocabSize()) +
+                                   " tokens but the model's vocabulary only " + std::to_string(c.vocab_size),
+                               tok_field);
+      }
+      // No positions to run out of: a bound on the work one text can ask for.
+      tokenizers::TruncationParams trunc;
+      trunc.max_length = kStaticMaxTokens;
+      m->tokenizer->set_truncation(trunc);
+      m->tokenizer->set_padding(std::nullopt);
+      m->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
+      m->static_model->to(m->device, *dtype);
+      m->static_model->eval();
+      ModelInfo& info = m->info;
+      info.source = spec.source;
+      info.architecture = "static-embedding";
+      info.objective = std::string(nn::ObjectiveName(m->objective));
+      info.device = m->device.str();
+      info.dtype = *dtype == torch::kBFloat16 ? "bfloat16" : "float32";
+      info.hidden_size = info.embedding_size = c.hidden_size;
+      info.vocab_size = c.vocab_size;
+      info.max_tokens = static_cast<int64_t>(kStaticMaxTokens);
+      for (const auto& p : m->static_model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
+      return std::shared_ptr<const ServableModel>(new ServableModel(std::move(m)));
+    }
     if (spec.model_dir) {
       auto loaded = nn::LoadModelDir(*spec.model_dir, m->objective);
       if (!loaded) {
@@ -259,6 +297,7 @@ torch::Tensor ServableModel::Impl::Forward(const std::vector<const tokenizers::E
 torch::Tensor ServableModel::Impl::ForwardOnThisThread(const std::vector<const tokenizers::Encoding*>& rows,
                                                        const OutputOptions& options, RunStats* stats) const {
   const Impl& m = *this;
+  if (m.static_model) return ForwardStatic(rows, options, stats);
   nn::TransformerModel model = m.model;  // forward is logically const: it changes nothing
   const nn::ModelConfig& c = model->config();
   const int64_t b = static_cast<int64_t>(rows.size());
@@ -335,6 +374,32 @@ torch::Tensor ServableModel::Impl::ForwardOnThisThread(const std::vector<const t
   return result;
 }
 
+// A static embedding model: each row's tokens but the special ones, summed with their weights.
+torch::Tensor ServableModel::Impl::ForwardStatic(const std::vector<const tokenizers::Encoding*>& rows,
+                                                 const OutputOptions& options, RunStats* stats) const {
+  torch::InferenceMode guard;
+  std::vector<std::vector<int64_t>> texts;
+  size_t tokens = 0;
+  for (const auto* e : rows) {
+    std::vector<int64_t>& ids = texts.emplace_back();
+    for (size_t t = 0; t < e->size(); ++t)
+      if (t >= e->special_tokens_mask.size() || e->special_tokens_mask[t] == 0) ids.push_back(e->ids[t]);
+    tokens += e->size();
+  }
+  const auto f0 = Clock::now();
+  nn::StaticEmbedding model = static_model;  // forward is logically const: it changes nothing
+  torch::Tensor result = model->forward(texts).to(torch::kFloat32);
+  if (options.normalize)
+    result = torch::nn::functional::normalize(result, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  result = result.to(torch::kCPU).contiguous();
+  if (stats) {
+    stats->forward_ms += Ms(f0, Clock::now());
+    stats->tokens += tokens;
+    stats->padded_tokens += tokens;
+  }
+  return result;
+}
+
 Result<std::vector<float>> ServableModel::Embed(const std::vector<const tokenizers::Encoding*>& rows,
                                                 const OutputOptions& options, RunStats* stats) const {
   const Impl& m = *impl_;
@@ -357,7 +422,6 @@ Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers:
   std::vector<json> predictions(rows.size());
   if (m.objective == Objective::kNoObjective) MLAAS_RETURN_IF_ERROR(m.CheckPooling(options));
   if (rows.empty()) return predictions;
-  const nn::ModelConfig& c = m.model->config();
   const int64_t b = static_cast<int64_t>(rows.size());
   try {
     torch::InferenceMode guard;
@@ -365,6 +429,7 @@ Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers:
     const auto f1 = Clock::now();
 
     if (m.objective == Objective::kTextClassification) {
+      const nn::ModelConfig& c = m.model->config();
       const float* data = result.data_ptr<float>();
       const int64_t n = result.size(1);
       for (int64_t r = 0; r < b; ++r) {

@@ -5,6 +5,7 @@
 // bad requests refused naming the field.
 #include <gtest/gtest.h>
 
+#include "checkpoint/safetensors.h"
 #include "e2e/cli_runner.h"
 #include "e2e/fixtures.h"
 #include "testutil/temp_dir.h"
@@ -301,6 +302,54 @@ TEST_F(VectorE2eTest, AWhitenedEmbeddingModelIndexesAndSearchesInItsOwnDimension
   EXPECT_FALSE(std::filesystem::exists(model_dir / "modules.json"));
   EXPECT_FALSE(std::filesystem::exists(model_dir / "2_Dense" / "model.safetensors"));
   EXPECT_EQ(index("stores/plain-again")["dimension"], 32);
+}
+
+TEST_F(VectorE2eTest, AStaticEmbeddingModelIndexesAndSearches) {
+  // A static embedding model (config.json + one embedding matrix) over the test tokenizer.
+  namespace fs = std::filesystem;
+  const fs::path objects = dir_->path() / "data" / "objects";
+  const fs::path model = objects / "models" / "static";
+  fs::create_directories(model);
+  for (const auto& f : fs::directory_iterator(objects / "tokenizers" / "wp"))
+    fs::copy_file(f.path(), model / f.path().filename());
+  auto vocab = json::parse(ReadFile(model / "tokenizer.json"))["model"]["vocab"].size();
+  const int64_t rows = static_cast<int64_t>(vocab), dim = 16;
+  std::vector<float> weights(static_cast<size_t>(rows * dim));
+  uint64_t state = 7;
+  for (float& w : weights) {  // deterministic values in [-1, 1)
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    w = static_cast<float>(state >> 40) / static_cast<float>(1ull << 23) - 1.0f;
+  }
+  ASSERT_TRUE(checkpoint::WriteSafetensors(model / "model.safetensors",
+                                           {{"embedding.weight", checkpoint::DType::kF32, {rows, dim},
+                                             std::as_bytes(std::span<const float>(weights))}})
+                  .ok());
+  dir_->Write("data/objects/models/static/config.json",
+              json({{"model_type", "static-embedding"}, {"vocab_size", rows}, {"hidden_size", dim},
+                    {"average_length", 8}}).dump());
+  json body = Request("docs.csv", "stores/static", "Flat");
+  body["model"] = {{"path", "models/static"}, {"objective", "sentence-embedding"}};
+  auto r = Post(body);
+  ASSERT_EQ(r.status, 202) << r.text;
+  json task = WaitForTaskEnd(*client_, r.body["task_id"]);
+  ASSERT_EQ(task["task_status"], "succeeded") << task.dump();
+  EXPECT_EQ(task["dimension"], dim);
+  const auto& corpus = AffiliationCorpus();
+  json search = {{"model", body["model"]},
+                 {"dataset", {{"path", "stores/static"}, {"format", "vector_store"}}},
+                 {"search_input", {{"input_text", {corpus[2]}}, {"top_k", 2}}}};
+  auto found = CallServer(*client_, "POST", "/api/v1/ml/nlp/vector/search", search.dump());
+  ASSERT_EQ(found.status, 200) << found.text;
+  EXPECT_EQ(found.body["results"][0][0]["page_content"], corpus[2]);
+  EXPECT_NEAR(found.body["results"][0][0]["score"].get<double>(), 0.0, 1e-4);
+  // It has no [CLS] to pool: a store asking for it fails with the reason.
+  body["vector_store_save"]["path"] = "stores/static-cls";
+  body["vector_store_save"]["pooling"] = "cls";
+  auto cls = Post(body);
+  ASSERT_EQ(cls.status, 202) << cls.text;
+  json failed = WaitForTaskEnd(*client_, cls.body["task_id"]);
+  EXPECT_EQ(failed["task_status"], "failed");
+  EXPECT_NE(failed.dump().find("no [CLS] pooling"), std::string::npos) << failed.dump();
 }
 
 TEST_F(VectorE2eTest, TheCliIndexesSearchesAndUpdatesStores) {

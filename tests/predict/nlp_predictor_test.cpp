@@ -4,6 +4,7 @@
 
 #include "nn/embedding_projection.h"
 #include "nn/model.h"
+#include "nn/static_embedding.h"
 #include "predict/model_files.h"
 #include "storage/local_object_store.h"
 #include "testutil/temp_dir.h"
@@ -235,6 +236,58 @@ TEST_F(NlpPredictorTest, AppliesTheModelsDenseProjectionToEmbeddings) {
   EXPECT_EQ(e.error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(e.error().field(), "model.path");
   EXPECT_NE(e.error().message().find("hidden size 32"), std::string::npos) << e.error().message();
+}
+
+TEST_F(NlpPredictorTest, EmbedsWithAStaticEmbeddingModel) {
+  // A static model over the tiny model's vocabulary: its embedding of a text is the BM25-weighted
+  // sum of the rows of the text's tokens, special tokens left out.
+  const fs::path dir = dir_ / "objects" / "models" / "static";
+  fs::create_directories(dir);
+  fs::copy_file(WriteModel("emb", nn::Architecture::kBert, nn::Objective::kNoObjective) / "vocab.txt", dir / "vocab.txt");
+  auto tok = tokenizers::Tokenizer::Load(dir);
+  ASSERT_TRUE(tok.has_value());
+  nn::StaticEmbeddingConfig config;
+  config.vocab_size = static_cast<int64_t>((*tok)->VocabSize());
+  config.hidden_size = 8;
+  config.average_length = 2;
+  nn::StaticEmbedding model(config);
+  ASSERT_TRUE(nn::SaveStaticEmbedding(*model, dir).ok());
+  const std::vector<std::string> texts = {"the cat sat", "dog"};
+  auto got = predictor_->Predict(Request("models/static", "sentence-embedding", texts));
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  EXPECT_EQ((*got)["model"]["model_type"], "static-embedding");
+  for (size_t r = 0; r < texts.size(); ++r) {
+    auto enc = (*tok)->Encode(texts[r], std::nullopt, /*add_special_tokens=*/false);
+    ASSERT_TRUE(enc.has_value());
+    torch::NoGradGuard no_grad;
+    torch::Tensor want = model->forward({std::vector<int64_t>(enc->ids.begin(), enc->ids.end())})[0];
+    auto e = (*got)["predictions"][r]["embedding"].get<std::vector<float>>();
+    ASSERT_EQ(e.size(), 8u);
+    EXPECT_TRUE(torch::allclose(torch::tensor(e), want, 1e-5, 1e-5)) << torch::tensor(e) << want;
+  }
+  auto norm = predictor_->Predict(Request("models/static", "no-objective", {"dog"}, {{"normalize", true}}));
+  ASSERT_TRUE(norm.has_value()) << norm.error().ToString();
+  double sq = 0;
+  for (const auto& v : (*norm)["predictions"][0]["embedding"]) sq += v.get<double>() * v.get<double>();
+  EXPECT_NEAR(sq, 1.0, 1e-5);
+  // It has no [CLS] to pool and no head to classify with.
+  auto cls = predictor_->Predict(Request("models/static", "no-objective", {"dog"}, {{"pooling", "cls"}}));
+  ASSERT_FALSE(cls.has_value());
+  EXPECT_EQ(cls.error().field(), "pooling");
+  auto classify = predictor_->Predict(Request("models/static", "text-classification", {"dog"}));
+  ASSERT_FALSE(classify.has_value());
+  EXPECT_EQ(classify.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(classify.error().field(), "model.objective");
+  // A model smaller than its tokenizer's vocabulary is a clear error.
+  const fs::path small = dir_ / "objects" / "models" / "static-small";
+  fs::create_directories(small);
+  fs::copy_file(dir / "vocab.txt", small / "vocab.txt");
+  config.vocab_size = 3;
+  nn::StaticEmbedding tiny(config);
+  ASSERT_TRUE(nn::SaveStaticEmbedding(*tiny, small).ok());
+  auto e = predictor_->Predict(Request("models/static-small", "no-objective", {"dog"}));
+  ASSERT_FALSE(e.has_value());
+  EXPECT_EQ(e.error().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(NlpPredictorTest, TruncatesLongInputsToTheModelsMaximum) {
