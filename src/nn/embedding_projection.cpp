@@ -86,7 +86,7 @@ Result<Pooling> ReadPooling(const fs::path& dir, const std::string& path, const 
 }  // namespace
 
 Result<torch::Tensor> ReadFloatTensor(const checkpoint::SafetensorsFile& file, const std::string& name,
-                                 std::vector<int64_t> shape, const std::string& field, const std::string& what) {
+                                      std::vector<int64_t> shape, const std::string& field, const std::string& what) {
   const checkpoint::TensorInfo* t = file.Find(name);
   if (t == nullptr) return InvalidArgument(what + " has no tensor " + name, field);
   std::optional<torch::ScalarType> dtype;

@@ -156,6 +156,13 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
   auto tok = tokenizers::Tokenizer::Load(tok_path);
   if (!tok) return InvalidArgument("cannot load the tokenizer: " + tok.error().message(), tok_field);
   m->tokenizer = std::move(*tok);
+  m->tokenizer->set_padding(std::nullopt);
+  m->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
+  // What every model reports alike; the model's own fields follow its load.
+  m->info.source = spec.source;
+  m->info.objective = std::string(nn::ObjectiveName(m->objective));
+  m->info.device = m->device.str();
+  m->info.dtype = *dtype == torch::kBFloat16 ? "bfloat16" : "float32";
   std::optional<uint32_t> pad;
   if (auto p = m->tokenizer->PadToken()) pad = p->id;
   bool from_scratch = true;
@@ -175,16 +182,10 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       tokenizers::TruncationParams trunc;
       trunc.max_length = kStaticMaxTokens;
       m->tokenizer->set_truncation(trunc);
-      m->tokenizer->set_padding(std::nullopt);
-      m->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
       m->static_model->to(m->device, *dtype);
       m->static_model->eval();
       ModelInfo& info = m->info;
-      info.source = spec.source;
       info.architecture = "static-embedding";
-      info.objective = std::string(nn::ObjectiveName(m->objective));
-      info.device = m->device.str();
-      info.dtype = *dtype == torch::kBFloat16 ? "bfloat16" : "float32";
       info.hidden_size = info.embedding_size = c.hidden_size;
       info.vocab_size = c.vocab_size;
       info.max_tokens = static_cast<int64_t>(kStaticMaxTokens);
@@ -231,8 +232,6 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
     if (const auto& saved = m->tokenizer->truncation(); saved && saved->max_length > 0)
       trunc.max_length = std::min(trunc.max_length, saved->max_length);
     m->tokenizer->set_truncation(trunc);
-    m->tokenizer->set_padding(std::nullopt);
-    m->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
     if (spec.model_dir && m->objective == Objective::kNoObjective) {
       MLAAS_ASSIGN_OR_RETURN(m->projection, nn::LoadEmbeddingProjection(*spec.model_dir, c.hidden_size, "model.path"));
       if (m->projection) {
@@ -244,11 +243,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
     m->model->PrepareForInference(/*drop_sources=*/true);  // served: inference only, weights held once
 
     ModelInfo& info = m->info;
-    info.source = spec.source;
     info.architecture = std::string(nn::ArchitectureName(c.architecture));
-    info.objective = std::string(nn::ObjectiveName(m->objective));
-    info.device = m->device.str();
-    info.dtype = *dtype == torch::kBFloat16 ? "bfloat16" : "float32";
     info.from_scratch = from_scratch;
     if (m->objective == Objective::kTextClassification) info.labels = c.id2label;
     info.hidden_size = c.hidden_size;

@@ -141,9 +141,8 @@ Result<std::vector<std::string>> ListLocalFiles(const std::filesystem::path& dir
 Result<std::vector<std::string>> ObjectStore::PutDirectory(const std::string& prefix, const std::filesystem::path& dir,
                                                            const std::string& last) {
   MLAAS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListLocalFiles(dir));
-  std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
-    return (a == last) != (b == last) ? b == last : a < b;
-  });
+  // Sorted already: `last` moves to the end.
+  std::stable_partition(names.begin(), names.end(), [&](const std::string& n) { return n != last; });
   std::vector<std::string> keys;
   for (const auto& n : names) {
     keys.push_back(prefix + "/" + n);
