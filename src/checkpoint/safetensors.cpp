@@ -88,6 +88,7 @@ Result<Header> ParseHeader(std::span<const std::byte> prefix, uint64_t file_size
       }
       continue;
     }
+    if (name.empty()) return Bad("a tensor has an empty name");
     auto fail = [&](const std::string& what) { return Bad("tensor '" + name + "': " + what); };
     if (!v.is_object()) return fail("entry is not an object");
     if (!v.contains("dtype") || !v["dtype"].is_string()) return fail("missing dtype");

@@ -109,6 +109,7 @@ TEST(SafetensorsTest, MalformedFilesGiveClearErrors) {
       {"negative shape", Image(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), "non-negative"},
       {"missing offsets", Image(R"({"w":{"dtype":"F32","shape":[2]}})", 8), "data_offsets"},
       {"metadata not strings", Image(R"({"__metadata__":{"a":1}})", 0), "not a string"},
+      {"empty tensor name", Image(R"({"":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8), "empty name"},
       {"huge shape", Image(R"({"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,8]}})", 8), "too large"},
   };
   ASSERT_GE(cases.size(), 10u);
