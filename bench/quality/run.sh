@@ -17,7 +17,9 @@
 #   env: MLAAS (binary), SHARED (../shared), WORK (/tmp/mlaas-quality), THREADS (2),
 #        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3),
 #        MLM_LR (5e-4), CLS_LR (3e-4), CLS_POOLING (mean: what the section classifier reads, cls or
-#        mean); search: SEARCH_MODEL (bert-tiny; a preset, or a config.json file), SEARCH_MLM_EPOCHS (3),
+#        mean); search: SEARCH_MODEL (bert-tiny; a preset, a config.json file, or "static": a static
+#        embedding model of SEARCH_STATIC_DIM (4096) dimensions, trained on the pairs from scratch without
+#        masked-LM pre-training, texts not truncated, no whitening), SEARCH_MLM_EPOCHS (3),
 #        SEARCH_MLM_LR (1e-3),
 #        PAIR_EPOCHS (4), PAIR_LR (1e-3), PAIR_BATCH (64), SEARCH_HARD (0; 1: train with BM25-mined
 #        hard negatives, mined through the server's lexical search over the train split's documents),
@@ -51,6 +53,7 @@ SEARCH_HARD="${SEARCH_HARD:-0}"
 SEARCH_WHITENING="${SEARCH_WHITENING:-0.4}"
 PAIR_SCALE="${PAIR_SCALE:-20}"
 SEARCH_MLM_MODEL="${SEARCH_MLM_MODEL:-}"
+SEARCH_STATIC_DIM="${SEARCH_STATIC_DIM:-4096}"
 what="${1:-all}"
 py=/usr/bin/python3
 
@@ -151,7 +154,13 @@ PY
   "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --lowercase \
     --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" --input "$WORK/mlm.txt" --output "$objects/tok_search" > /dev/null
   start=$SECONDS
-  if [ -n "$SEARCH_MLM_MODEL" ]; then
+  # The pair training's starting point: the masked-LM model, or a static embedding model's config.
+  pair_start=(--model models/search_mlm --max-length "$MAX_LENGTH" --whitening "$SEARCH_WHITENING")
+  if [ "$SEARCH_MODEL" = static ]; then
+    echo "{\"model_type\": \"static-embedding\", \"hidden_size\": $SEARCH_STATIC_DIM}" > "$WORK/static.json"
+    echo "static embedding model, $SEARCH_STATIC_DIM dimensions (no masked-LM pre-training)"
+    pair_start=(--config "$WORK/static.json" --tokenizer tok_search)
+  elif [ -n "$SEARCH_MLM_MODEL" ]; then
     echo "masked-LM model from $SEARCH_MLM_MODEL (no pre-training)"
     mkdir -p "$objects/models" && cp -r "$SEARCH_MLM_MODEL" "$objects/models/search_mlm"
   else
@@ -163,6 +172,10 @@ PY
       --epochs "$SEARCH_MLM_EPOCHS" --batch-size 32 --lr "$SEARCH_MLM_LR" --warmup 200 --max-length "$MAX_LENGTH"
   fi
   pairs=pairs
+  if [ "$SEARCH_HARD" = 1 ] && [ "$SEARCH_MODEL" = static ]; then
+    echo "SEARCH_HARD mines with the masked-LM model's tokenizer: not with SEARCH_MODEL=static" >&2
+    exit 2
+  fi
   if [ "$SEARCH_HARD" = 1 ]; then
     # Each train query's best BM25 match among the train split's documents that is not its
     # own package becomes its hard negative (the server's lexical search over a plain dataset).
@@ -199,10 +212,9 @@ PY
 if sys.argv[2] == "1": r["dataset"] = {"loader_kwargs": {"negative_column": "negative"}}
 print(json.dumps(r))' "$PAIR_SCALE" "$SEARCH_HARD" > "$WORK/pair_request.json"
   echo "sentence-embedding training on the train split's $pairs ($PAIR_EPOCHS epochs, batch $PAIR_BATCH, scale $PAIR_SCALE):"
-  train "$WORK/search_emb.json" --objective sentence-embedding --model models/search_mlm --request "$WORK/pair_request.json" \
+  train "$WORK/search_emb.json" --objective sentence-embedding "${pair_start[@]}" --request "$WORK/pair_request.json" \
     --dataset "datasets/search_${pairs}_train.csv" --eval-dataset "datasets/search_${pairs}_valid.csv" \
-    --save models/search_emb --epochs "$PAIR_EPOCHS" --batch-size "$PAIR_BATCH" --lr "$PAIR_LR" --warmup 100 \
-    --max-length "$MAX_LENGTH" --whitening "$SEARCH_WHITENING"
+    --save models/search_emb --epochs "$PAIR_EPOCHS" --batch-size "$PAIR_BATCH" --lr "$PAIR_LR" --warmup 100
   echo "training time in all: $((SECONDS - start)) s"
   t0=$SECONDS
   "$MLAAS" index --server "$url" --json --follow --model models/search_emb --objective sentence-embedding \

@@ -124,13 +124,15 @@ Status StaticEmbeddingImpl::InitFromDocuments(const std::vector<std::vector<int6
   return Status::Ok();
 }
 
+bool IsStaticEmbeddingConfig(const json& config) {
+  if (!config.is_object()) return false;
+  auto it = config.find("model_type");
+  return it != config.end() && it->is_string() && *it == kModelType;
+}
+
 bool IsStaticEmbeddingDir(const fs::path& dir) {
   auto text = ReadFile(dir / "config.json", 1u << 20);
-  if (!text.has_value()) return false;
-  json j = json::parse(*text, nullptr, false);
-  if (!j.is_object()) return false;
-  auto it = j.find("model_type");
-  return it != j.end() && it->is_string() && *it == kModelType;
+  return text.has_value() && IsStaticEmbeddingConfig(json::parse(*text, nullptr, false));
 }
 
 Status SaveStaticEmbedding(StaticEmbeddingImpl& model, const fs::path& dir) {

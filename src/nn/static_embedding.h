@@ -15,28 +15,9 @@
 #include <vector>
 
 #include "common/result.h"
+#include "nn/static_embedding_config.h"
 
 namespace mlaas::nn {
-
-// config.json of a static embedding model ("model_type": "static-embedding").
-struct StaticEmbeddingConfig {
-  int64_t vocab_size = 0;
-  int64_t hidden_size = 0;
-  double k1 = 1.2;
-  double b = 0.75;
-  double average_length = 1;  // tokens per document of the data the weights were fitted on
-};
-
-// InvalidArgument naming `field` + "." + the member for a missing or out-of-range value.
-Result<StaticEmbeddingConfig> ParseStaticEmbeddingConfig(const nlohmann::json& j, const std::string& field);
-nlohmann::ordered_json StaticEmbeddingConfigToJson(const StaticEmbeddingConfig& c);
-
-// One text's distinct token ids (first-seen order) and their BM25 saturated counts.
-struct TermWeights {
-  std::vector<int64_t> ids;
-  std::vector<float> weights;
-};
-TermWeights WeighTerms(const std::vector<int64_t>& ids, const StaticEmbeddingConfig& c);
 
 class StaticEmbeddingImpl : public torch::nn::Module {
  public:
@@ -57,9 +38,6 @@ class StaticEmbeddingImpl : public torch::nn::Module {
   StaticEmbeddingConfig config_;
 };
 TORCH_MODULE(StaticEmbedding);
-
-// Whether `dir`'s config.json declares a static embedding model (model_type).
-bool IsStaticEmbeddingDir(const std::filesystem::path& dir);
 
 // Writes config.json and model.safetensors ("embedding.weight", float32) atomically.
 Status SaveStaticEmbedding(StaticEmbeddingImpl& model, const std::filesystem::path& dir);

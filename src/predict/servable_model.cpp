@@ -21,7 +21,6 @@ using nn::Objective;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kStaticMaxTokens = 8192;
 double Ms(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -180,7 +179,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       }
       // No positions to run out of: a bound on the work one text can ask for.
       tokenizers::TruncationParams trunc;
-      trunc.max_length = kStaticMaxTokens;
+      trunc.max_length = static_cast<size_t>(nn::kStaticEmbeddingMaxTokens);
       m->tokenizer->set_truncation(trunc);
       m->static_model->to(m->device, *dtype);
       m->static_model->eval();
@@ -188,7 +187,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       info.architecture = "static-embedding";
       info.hidden_size = info.embedding_size = c.hidden_size;
       info.vocab_size = c.vocab_size;
-      info.max_tokens = static_cast<int64_t>(kStaticMaxTokens);
+      info.max_tokens = nn::kStaticEmbeddingMaxTokens;
       for (const auto& p : m->static_model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
       return std::shared_ptr<const ServableModel>(new ServableModel(std::move(m)));
     }

@@ -149,7 +149,7 @@ void AugmentWithTypos(std::vector<TextExample>& examples, int64_t copies, double
 
 Result<std::vector<TokenizedExample>> Tokenize(const std::vector<TextExample>& examples, const TrainSpec& spec,
                                                tokenizers::Tokenizer& tokenizer, size_t max_length,
-                                               const std::map<std::string, int64_t>& label_ids,
+                                               bool add_special_tokens, const std::map<std::string, int64_t>& label_ids,
                                                const std::function<bool(size_t)>& on_progress) {
   tokenizers::TruncationParams trunc;
   trunc.max_length = max_length;
@@ -187,7 +187,7 @@ Result<std::vector<TokenizedExample>> Tokenize(const std::vector<TextExample>& e
       if (embedding) inputs.push_back({e.pair, std::nullopt});
       if (embedding && !e.negative.empty()) inputs.push_back({e.negative, std::nullopt});
     }
-    MLAAS_ASSIGN_OR_RETURN(auto encs, tokenizer.EncodeBatch(inputs, true, 0));
+    MLAAS_ASSIGN_OR_RETURN(auto encs, tokenizer.EncodeBatch(inputs, add_special_tokens, 0));
     for (size_t i = begin, k = 0; i < end; ++i) {
       TokenizedExample& t = out[i];
       compact(encs[k++], t);

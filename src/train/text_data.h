@@ -63,11 +63,12 @@ struct TokenizedExample {
   size_t length() const { return std::max({ids.size(), ids2.size(), ids3.size()}); }
 };
 
-// Tokenizes with truncation to `max_length` (the tokenizer's truncation is replaced).
+// Tokenizes with truncation to `max_length` (the tokenizer's truncation is replaced), with the
+// tokenizer's special tokens or without.
 // `label_ids` maps label names to class ids (classification). Calls `on_progress(done)`.
 Result<std::vector<TokenizedExample>> Tokenize(const std::vector<TextExample>& examples, const TrainSpec& spec,
                                                tokenizers::Tokenizer& tokenizer, size_t max_length,
-                                               const std::map<std::string, int64_t>& label_ids,
+                                               bool add_special_tokens, const std::map<std::string, int64_t>& label_ids,
                                                const std::function<bool(size_t)>& on_progress);
 
 // The batches of one epoch, as index lists into the examples: examples shuffled (seed, epoch),

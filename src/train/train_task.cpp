@@ -9,6 +9,7 @@
 #include "common/time_util.h"
 #include "dataset/record_reader.h"
 #include "nn/config.h"
+#include "nn/static_embedding_config.h"
 #include "predict/model_files.h"
 #include "train/text_data.h"
 #include "train/train_spec.h"
@@ -85,6 +86,14 @@ Status Validate(const storage::StorageRegistry& storage, const json& params) {
   } else if (model.contains("preset")) {
     if (!model["preset"].is_string()) return InvalidArgument("model.preset must be a string", "model.preset");
     MLAAS_RETURN_IF_ERROR(nn::Preset(model["preset"].get<std::string>()).status());
+  } else if (nn::IsStaticEmbeddingConfig(model.value("config", json()))) {
+    json config = model["config"];
+    if (!config.contains("vocab_size")) config["vocab_size"] = 1;  // the tokenizer's, at training
+    MLAAS_RETURN_IF_ERROR(nn::ParseStaticEmbeddingConfig(config, "model.config").status());
+    if (spec.objective != TrainObjective::kSentenceEmbedding)
+      return InvalidArgument("a static embedding model trains with the sentence-embedding objective only", "model.objective");
+    if (spec.whitening > 0)
+      return InvalidArgument("whitening applies to transformer encoders, not to a static embedding model", "model_train.whitening");
   } else if (model.contains("config")) {
     MLAAS_RETURN_IF_ERROR(nn::ParseConfig(model["config"], "model.config").status());
   } else {

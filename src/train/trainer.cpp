@@ -15,6 +15,7 @@
 #include "nn/cpu_allocator.h"
 #include "nn/embedding_projection.h"
 #include "nn/model.h"
+#include "nn/static_embedding.h"
 #include "tokenizers/tokenizer.h"
 #include "tokenizers/trainer.h"
 #include "train/metrics.h"
@@ -77,6 +78,12 @@ class Session {
 
   Status Prepare();
   Status BuildModel();
+  Status BuildStaticModel();
+  // The model being trained: the transformer or the static embedding model.
+  torch::nn::Module& Net() const {
+    if (static_) return *static_.ptr();
+    return *model_.ptr();
+  }
   void BuildOptimizer();
   double LearningRate(int64_t step) const;
   nn::EncoderInput Encode(const std::vector<const std::vector<int32_t>*>& ids,
@@ -125,6 +132,7 @@ class Session {
   at::Generator dropout_gen_;  // the model's dropout masks (CPU; CUDA uses the global one)
   int threads_ = 1;
   nn::TransformerModel model_{nullptr};
+  nn::StaticEmbedding static_{nullptr};  // set instead of model_ for a static embedding model
   bool from_scratch_ = false;
   std::vector<std::string> initialized_head_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
@@ -174,6 +182,8 @@ Status Session::Prepare() {
 }
 
 Status Session::BuildModel() {
+  if (in_.model_dir ? nn::IsStaticEmbeddingDir(*in_.model_dir) : nn::IsStaticEmbeddingConfig(in_.model_block.value("config", json())))
+    return BuildStaticModel();
   const nn::Objective objective = spec_.objective == TrainObjective::kTextClassification ? nn::Objective::kTextClassification
                                   : spec_.objective == TrainObjective::kMaskedLm ? nn::Objective::kMaskedLm
                                                                                  : nn::Objective::kNoObjective;
@@ -238,9 +248,42 @@ Status Session::BuildModel() {
   return Status::Ok();
 }
 
+// A static embedding model trains as an embedding model only; from scratch, its weights are
+// fitted to the training documents once they are tokenized (Run).
+Status Session::BuildStaticModel() {
+  if (spec_.objective != TrainObjective::kSentenceEmbedding)
+    return InvalidArgument("a static embedding model trains with the sentence-embedding objective only", "model.objective");
+  if (spec_.whitening > 0)
+    return InvalidArgument("whitening applies to transformer encoders, not to a static embedding model", "model_train.whitening");
+  std::string field = "model.path";
+  if (in_.model_dir) {
+    MLAAS_ASSIGN_OR_RETURN(static_, nn::LoadStaticEmbedding(*in_.model_dir, field));
+  } else {
+    field = "model.config";
+    json config = in_.model_block["config"];
+    // The tokenizer decides the vocabulary; a config may only ask for a larger one.
+    auto v = config.find("vocab_size");
+    if (v == config.end() || (v->is_number_integer() && v->get<int64_t>() < vocab_)) config["vocab_size"] = vocab_;
+    MLAAS_ASSIGN_OR_RETURN(nn::StaticEmbeddingConfig c, nn::ParseStaticEmbeddingConfig(config, field));
+    static_ = nn::StaticEmbedding(c);
+    from_scratch_ = true;
+  }
+  if (vocab_ > static_->config().vocab_size) {
+    return InvalidArgument("the tokenizer has " + std::to_string(vocab_) + " tokens but the model's vocabulary only " +
+                               std::to_string(static_->config().vocab_size),
+                           "tokenizer.path");
+  }
+  max_length_ = static_cast<size_t>(std::min(spec_.max_length.value_or(nn::kStaticEmbeddingMaxTokens), nn::kStaticEmbeddingMaxTokens));
+  auto device = nn::ParseDevice(spec_.device);
+  if (!device) return device.error().WithField("model_train.device");
+  device_ = *device;
+  static_->to(device_);
+  return Status::Ok();
+}
+
 void Session::BuildOptimizer() {
   std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& item : model_->named_parameters()) {
+  for (const auto& item : Net().named_parameters()) {
     (Decays(item.key()) ? decay : no_decay).push_back(item.value());
     params_.push_back(item.value());
   }
@@ -310,7 +353,7 @@ nn::EncoderInput Session::Encode(const std::vector<const std::vector<int32_t>*>&
   nn::EncoderInput in;
   in.input_ids = input.to(device_);
   if (padded) in.attention_mask = mask.to(device_);
-  if (model_->config().type_vocab_size > 0) in.token_type_ids = type.to(device_);
+  if (model_ && model_->config().type_vocab_size > 0) in.token_type_ids = type.to(device_);
   return in;
 }
 
@@ -395,6 +438,17 @@ Batch Session::MakeBatch(const std::vector<TokenizedExample>& data, const std::v
 }
 
 torch::Tensor Session::Pooled(const nn::EncoderInput& in) {
+  if (static_) {  // the rows' tokens without padding (the texts were tokenized without special tokens)
+    torch::Tensor ids = in.input_ids.cpu();
+    torch::Tensor mask = in.attention_mask.defined() ? in.attention_mask.cpu() : torch::ones_like(ids);
+    auto pi = ids.accessor<int64_t, 2>();
+    auto pm = mask.accessor<int64_t, 2>();
+    std::vector<std::vector<int64_t>> texts(static_cast<size_t>(ids.size(0)));
+    for (int64_t r = 0; r < ids.size(0); ++r)
+      for (int64_t t = 0; t < ids.size(1); ++t)
+        if (pm[r][t]) texts[static_cast<size_t>(r)].push_back(pi[r][t]);
+    return static_->forward(texts);
+  }
   nn::EncoderOutput out = model_->encoder->forward(in);
   auto mask = in.attention_mask.defined() ? in.attention_mask : torch::ones_like(in.input_ids);
   return nn::Pool(out.last_hidden_state, mask, nn::Pooling::kMean);
@@ -495,7 +549,7 @@ torch::Tensor Session::Step(const Batch& b, Counters& c) {
 Result<json> Session::Evaluate() {
   if (eval_.empty()) return json::object();
   torch::NoGradGuard no_grad;
-  model_->eval();
+  Net().eval();
   Counters c;
   std::optional<ConfusionMatrix> cm;
   if (spec_.objective == TrainObjective::kTextClassification) cm.emplace(labels_.size());
@@ -523,7 +577,7 @@ Result<json> Session::Evaluate() {
       Step(b, c);
     }
   }
-  model_->train();
+  Net().train();
   const double loss = c.weight > 0 ? c.loss_sum / c.weight : 0.0;
   json out = {{"loss", loss}};
   if (cm) {
@@ -541,8 +595,8 @@ Result<json> Session::Evaluate() {
 }
 
 std::vector<torch::Tensor> Session::ModelState() const {
-  std::vector<torch::Tensor> state = model_->parameters();
-  for (const auto& b : model_->buffers()) state.push_back(b);
+  std::vector<torch::Tensor> state = Net().parameters();
+  for (const auto& b : Net().buffers()) state.push_back(b);
   return state;
 }
 
@@ -565,7 +619,7 @@ Status Session::SaveCheckpoint() {
   fs::remove_all(incoming, ec);
   fs::create_directories(incoming, ec);
   if (ec) return Internal("cannot create the checkpoint directory " + incoming.string() + ": " + ec.message());
-  MLAAS_RETURN_IF_ERROR(nn::SaveWeights(*model_, incoming));
+  MLAAS_RETURN_IF_ERROR(static_ ? nn::SaveStaticEmbedding(*static_, incoming) : nn::SaveWeights(*model_, incoming));
   try {
     torch::save(*optimizer_, (incoming / "optimizer.pt").string());
     torch::Tensor rng;
@@ -613,7 +667,13 @@ Result<bool> Session::LoadCheckpoint() {
     Log("warn", "the checkpoint does not match this run's data; starting over");
     return false;
   }
-  MLAAS_RETURN_IF_ERROR(nn::LoadWeights(*model_, dir));
+  if (static_) {
+    MLAAS_ASSIGN_OR_RETURN(nn::StaticEmbedding saved, nn::LoadStaticEmbedding(dir, "checkpoint"));
+    torch::NoGradGuard no_grad;
+    static_->embedding->weight.copy_(saved->embedding->weight);
+  } else {
+    MLAAS_RETURN_IF_ERROR(nn::LoadWeights(*model_, dir));
+  }
   try {
     torch::load(*optimizer_, (dir / "optimizer.pt").string());
     torch::Tensor rng;
@@ -666,13 +726,22 @@ Result<json> Session::Run() {
     }
     return !StopRequested();
   };
-  MLAAS_ASSIGN_OR_RETURN(train_, Tokenize(in_.train, spec_, *tokenizer_, max_length_, label_ids, progress));
-  MLAAS_ASSIGN_OR_RETURN(eval_, Tokenize(in_.eval, spec_, *tokenizer_, max_length_, label_ids,
+  // A static embedding model sums the text's own tokens: no [CLS]/[SEP] (serving drops them too).
+  const bool specials = !static_;
+  MLAAS_ASSIGN_OR_RETURN(train_, Tokenize(in_.train, spec_, *tokenizer_, max_length_, specials, label_ids, progress));
+  MLAAS_ASSIGN_OR_RETURN(eval_, Tokenize(in_.eval, spec_, *tokenizer_, max_length_, specials, label_ids,
                                          [&](size_t d) { return progress(in_.train.size() + d); }));
   for (const auto& e : train_) train_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
   for (const auto& e : eval_) eval_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
   if (spec_.objective == TrainObjective::kSentenceEmbedding && train_.size() < 2)
     return InvalidArgument("in-batch negatives need at least two training pairs", "dataset.path");
+  if (static_ && from_scratch_) {  // weighted by the training documents: the pairs' distinct positives
+    std::set<std::vector<int32_t>> distinct;
+    std::vector<std::vector<int64_t>> documents;
+    for (const auto& e : train_)
+      if (distinct.insert(e.ids2).second) documents.emplace_back(e.ids2.begin(), e.ids2.end());
+    MLAAS_RETURN_IF_ERROR(static_->InitFromDocuments(documents, spec_.seed, "dataset.path"));
+  }
   if (spec_.load_best_model_at_end && eval_.empty())
     Log("warn", "load_best_model_at_end: no held-out examples, the last epoch is saved");
 
@@ -697,7 +766,7 @@ Result<json> Session::Run() {
     }
   }
   dropout_gen_ = at::make_generator<at::CPUGeneratorImpl>(spec_.seed);  // restored from a checkpoint below
-  model_->SetDropoutGenerator(dropout_gen_);
+  if (model_) model_->SetDropoutGenerator(dropout_gen_);
   if (!in_.checkpoint_dir.empty()) {
     MLAAS_ASSIGN_OR_RETURN(bool resumed, LoadCheckpoint());
     if (resumed) {
@@ -710,7 +779,7 @@ Result<json> Session::Run() {
                   " epochs of " + std::to_string(steps_per_epoch_) + " steps, " + std::to_string(threads_) +
                   " threads on " + device_.str());
 
-  model_->train();
+  Net().train();
   const auto loop_start = Clock::now();
   const double seconds_before = train_seconds_;
   const int64_t tokens_before = tokens_seen_;
@@ -863,12 +932,17 @@ Result<json> Session::Run() {
       last_eval_["whitening_error"] = fitted.error().message();
     }
   }
-  model_->eval();
-  MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, in_.output_dir));
+  Net().eval();
+  if (static_) {
+    MLAAS_RETURN_IF_ERROR(nn::SaveStaticEmbedding(*static_, in_.output_dir));
+  } else {
+    MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, in_.output_dir));
+  }
   if (projection) MLAAS_RETURN_IF_ERROR(nn::SaveEmbeddingProjection(in_.output_dir, *projection));
   // The tokenizer keeps the training length when it is below the model's: prediction then
   // truncates as training did (tokenizer.json's "truncation", as transformers saves it).
-  if (static_cast<int64_t>(max_length_) < nn::MaxInputTokens(model_->config())) {
+  const int64_t model_limit = static_ ? nn::kStaticEmbeddingMaxTokens : nn::MaxInputTokens(model_->config());
+  if (static_cast<int64_t>(max_length_) < model_limit) {
     tokenizers::TruncationParams trunc;
     trunc.max_length = max_length_;
     tokenizer_->set_truncation(trunc);
@@ -880,7 +954,7 @@ Result<json> Session::Run() {
   }
 
   int64_t parameters = 0;
-  for (const auto& p : model_->parameters()) parameters += p.numel();
+  for (const auto& p : Net().parameters()) parameters += p.numel();
   const double loop_seconds = train_seconds_ - seconds_before - eval_seconds_;
   json stats = {{"device", device_.str()},
                 {"threads", threads_},
@@ -904,15 +978,21 @@ Result<json> Session::Run() {
                   {"max_length", max_length_}};
   if (in_.augmented > 0) dataset["augmented"] = in_.augmented;
   if (!labels_.empty()) dataset["labels"] = labels_;
-  const nn::ModelConfig& c = model_->config();
-  json model = {{"model_type", std::string(nn::ArchitectureName(c.architecture))},
-                {"architecture", nn::ArchitectureClassName(c.architecture, model_->objective())},
-                {"objective", std::string(TrainObjectiveName(spec_.objective))},
+  json model = {{"objective", std::string(TrainObjectiveName(spec_.objective))},
                 {"parameters", parameters},
-                {"from_scratch", from_scratch_},
-                {"layers", c.num_hidden_layers},
-                {"hidden_size", c.hidden_size},
-                {"vocab_size", c.vocab_size}};
+                {"from_scratch", from_scratch_}};
+  if (static_) {
+    const nn::StaticEmbeddingConfig& c = static_->config();
+    model.update({{"model_type", "static-embedding"}, {"architecture", "StaticEmbedding"}, {"layers", 0},
+                  {"hidden_size", c.hidden_size}, {"vocab_size", c.vocab_size}});
+  } else {
+    const nn::ModelConfig& c = model_->config();
+    model.update({{"model_type", std::string(nn::ArchitectureName(c.architecture))},
+                  {"architecture", nn::ArchitectureClassName(c.architecture, model_->objective())},
+                  {"layers", c.num_hidden_layers},
+                  {"hidden_size", c.hidden_size},
+                  {"vocab_size", c.vocab_size}});
+  }
   return json{{"history", history_}, {"evaluation", last_eval_}, {"dataset", dataset}, {"stats", stats}, {"model", model}};
 }
 

@@ -165,6 +165,14 @@ TEST_F(TrainE2eTest, BadRequestsNameTheField) {
       {[](json& r) { r["model"]["preset"] = "bert-huge"; r["model"].erase("config"); }, "model.preset"},
       {[](json& r) { r["model"] = {{"path", "models/none"}, {"objective", "text-classification"}}; }, "model.path"},
       {[](json& r) { r["model"]["classifier_pooling"] = "max"; }, "model.classifier_pooling"},
+      {[](json& r) { r["model"]["config"] = {{"model_type", "static-embedding"}, {"hidden_size", 16}}; }, "model.objective"},
+      {[](json& r) { r["model"]["config"] = {{"model_type", "static-embedding"}}; }, "model.config.hidden_size"},
+      {[](json& r) {
+         r["model"]["config"] = {{"model_type", "static-embedding"}, {"hidden_size", 16}};
+         r["model"]["objective"] = "sentence-embedding";
+         r["model_train"]["whitening"] = 0.5;
+       },
+       "model_train.whitening"},
   };
   for (const auto& k : cases) {
     json r = Request();

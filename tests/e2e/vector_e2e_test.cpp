@@ -5,7 +5,6 @@
 // bad requests refused naming the field.
 #include <gtest/gtest.h>
 
-#include "checkpoint/safetensors.h"
 #include "e2e/cli_runner.h"
 #include "e2e/fixtures.h"
 #include "testutil/temp_dir.h"
@@ -304,29 +303,28 @@ TEST_F(VectorE2eTest, AWhitenedEmbeddingModelIndexesAndSearchesInItsOwnDimension
   EXPECT_EQ(index("stores/plain-again")["dimension"], 32);
 }
 
-TEST_F(VectorE2eTest, AStaticEmbeddingModelIndexesAndSearches) {
-  // A static embedding model (config.json + one embedding matrix) over the test tokenizer.
-  namespace fs = std::filesystem;
-  const fs::path objects = dir_->path() / "data" / "objects";
-  const fs::path model = objects / "models" / "static";
-  fs::create_directories(model);
-  for (const auto& f : fs::directory_iterator(objects / "tokenizers" / "wp"))
-    fs::copy_file(f.path(), model / f.path().filename());
-  auto vocab = json::parse(ReadFile(model / "tokenizer.json"))["model"]["vocab"].size();
-  const int64_t rows = static_cast<int64_t>(vocab), dim = 16;
-  std::vector<float> weights(static_cast<size_t>(rows * dim));
-  uint64_t state = 7;
-  for (float& w : weights) {  // deterministic values in [-1, 1)
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    w = static_cast<float>(state >> 40) / static_cast<float>(1ull << 23) - 1.0f;
-  }
-  ASSERT_TRUE(checkpoint::WriteSafetensors(model / "model.safetensors",
-                                           {{"embedding.weight", checkpoint::DType::kF32, {rows, dim},
-                                             std::as_bytes(std::span<const float>(weights))}})
-                  .ok());
-  dir_->Write("data/objects/models/static/config.json",
-              json({{"model_type", "static-embedding"}, {"vocab_size", rows}, {"hidden_size", dim},
-                    {"average_length", 8}}).dump());
+TEST_F(VectorE2eTest, AStaticEmbeddingModelTrainsIndexesAndSearches) {
+  // A static embedding model trained from scratch over HTTP (query-like prefixes of the
+  // documents as anchors), then indexed with and searched.
+  const auto& corpus = AffiliationCorpus();
+  std::string pairs = "anchor,positive\n";
+  for (int rep = 0; rep < 3; ++rep)
+    for (const auto& doc : corpus) pairs += "\"" + doc.substr(0, 16 + 6 * rep) + "\",\"" + doc + "\"\n";
+  dir_->Write("data/objects/static-pairs.csv", pairs);
+  json train = {{"model", {{"config", {{"model_type", "static-embedding"}, {"hidden_size", 48}}}, {"objective", "sentence-embedding"}}},
+                {"tokenizer", {{"path", "tokenizers/wp"}}},
+                {"dataset", {{"path", "static-pairs.csv"}, {"train_test_split", 0.2}}},
+                {"model_train", {{"epochs", 2}, {"batch_size", 4}, {"threads", 1}, {"optimizer", {{"init_lr", 1e-2}}}}},
+                {"model_save", {{"path", "models/static"}}}};
+  auto t = CallServer(*client_, "POST", "/api/v1/ml/nlp/train/model", train.dump());
+  ASSERT_EQ(t.status, 202) << t.text;
+  json trained = WaitForTaskEnd(*client_, t.body["task_id"]);
+  ASSERT_EQ(trained["task_status"], "succeeded") << trained.dump();
+  EXPECT_EQ(trained["model"]["model_type"], "static-embedding") << trained.dump();
+  EXPECT_EQ(trained["model"]["hidden_size"], 48);
+  EXPECT_EQ(trained["history"]["loss"].size(), 2u);
+  EXPECT_TRUE(trained["evaluation"].contains("retrieval_accuracy")) << trained.dump();
+  const int64_t dim = 48;
   json body = Request("docs.csv", "stores/static", "Flat");
   body["model"] = {{"path", "models/static"}, {"objective", "sentence-embedding"}};
   auto r = Post(body);
@@ -334,14 +332,15 @@ TEST_F(VectorE2eTest, AStaticEmbeddingModelIndexesAndSearches) {
   json task = WaitForTaskEnd(*client_, r.body["task_id"]);
   ASSERT_EQ(task["task_status"], "succeeded") << task.dump();
   EXPECT_EQ(task["dimension"], dim);
-  const auto& corpus = AffiliationCorpus();
+  // A document finds itself at distance 0; a query-like prefix finds its document first.
   json search = {{"model", body["model"]},
                  {"dataset", {{"path", "stores/static"}, {"format", "vector_store"}}},
-                 {"search_input", {{"input_text", {corpus[2]}}, {"top_k", 2}}}};
+                 {"search_input", {{"input_text", {corpus[2], corpus[5].substr(0, 22)}}, {"top_k", 2}}}};
   auto found = CallServer(*client_, "POST", "/api/v1/ml/nlp/vector/search", search.dump());
   ASSERT_EQ(found.status, 200) << found.text;
   EXPECT_EQ(found.body["results"][0][0]["page_content"], corpus[2]);
   EXPECT_NEAR(found.body["results"][0][0]["score"].get<double>(), 0.0, 1e-4);
+  EXPECT_EQ(found.body["results"][1][0]["page_content"], corpus[5]) << found.text;
   // It has no [CLS] to pool: a store asking for it fails with the reason.
   body["vector_store_save"]["path"] = "stores/static-cls";
   body["vector_store_save"]["pooling"] = "cls";

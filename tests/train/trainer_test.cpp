@@ -8,6 +8,7 @@
 
 #include "nn/embedding_projection.h"
 #include "nn/model.h"
+#include "nn/static_embedding.h"
 #include "testutil/temp_dir.h"
 #include "tokenizers/tokenizer.h"
 
@@ -227,6 +228,115 @@ TEST_F(TrainerTest, SentenceEmbeddingsLearnToRetrieveTheirPair) {
   auto loaded = nn::LoadModelDir(in.output_dir, std::nullopt);
   ASSERT_TRUE(loaded.has_value());
   EXPECT_EQ(loaded->model->objective(), nn::Objective::kNoObjective);
+}
+
+// A static embedding model from scratch: anchors share no token with their positives, so the
+// BM25-weighted random start cannot match them; training has to.
+TrainInputs StaticInputs(TrainInputs in) {
+  in.model_block = {{"config", {{"model_type", "static-embedding"}, {"hidden_size", 64}}}};
+  in.spec.epochs = 5;
+  in.spec.optimizer.init_lr = 2e-2;
+  in.train.clear();
+  for (int rep = 0; rep < 6; ++rep) {
+    for (size_t i = 0; i < kGood.size(); ++i) {
+      in.train.push_back({kGood[i], "the movie was " + kBad[i], ""});
+      in.train.push_back({kBad[i], "the plot was " + kGood[i], ""});
+    }
+  }
+  in.eval.clear();
+  for (size_t i = 0; i < kGood.size(); ++i) in.eval.push_back({kGood[i], "it was " + kBad[i], ""});
+  return in;
+}
+
+TEST_F(TrainerTest, AStaticEmbeddingModelLearnsToRetrieveTheirPair) {
+  TrainInputs in = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static"));
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  const json& h = (*r)["history"];
+  EXPECT_LT(h["loss"].back().get<double>(), h["loss"][0].get<double>()) << h.dump();
+  EXPECT_GE((*r)["evaluation"]["retrieval_accuracy"].get<double>(), 0.8) << (*r)["evaluation"].dump();
+  EXPECT_EQ((*r)["model"]["model_type"], "static-embedding");
+  EXPECT_EQ((*r)["model"]["layers"], 0);
+  EXPECT_EQ((*r)["model"]["from_scratch"], true);
+  EXPECT_EQ((*r)["model"]["parameters"], 27 * 64);  // the tokenizer's 27 tokens x 64
+
+  // The saved directory is a static embedding model (weighted by the positives' own four tokens:
+  // no [CLS]/[SEP]) with the tokenizer, and embeds each eval anchor nearest its own positive.
+  ASSERT_TRUE(nn::IsStaticEmbeddingDir(in.output_dir));
+  EXPECT_TRUE(fs::exists(in.output_dir / "tokenizer.json"));
+  auto model = nn::LoadStaticEmbedding(in.output_dir, "model");
+  ASSERT_TRUE(model.has_value()) << model.error().ToString();
+  EXPECT_DOUBLE_EQ((*model)->config().average_length, 4.0);
+  auto tok = tokenizers::Tokenizer::Load(in.output_dir);
+  ASSERT_TRUE(tok.has_value());
+  auto ids = [&](const std::string& text) {
+    auto e = (*tok)->Encode(text, std::nullopt, /*add_special_tokens=*/false);
+    return std::vector<int64_t>(e->ids.begin(), e->ids.end());
+  };
+  std::vector<std::vector<int64_t>> anchors, positives;
+  for (const auto& e : in.eval) anchors.push_back(ids(e.text)), positives.push_back(ids(e.pair));
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor scores = torch::matmul(torch::nn::functional::normalize((*model)->forward(anchors)),
+                                         torch::nn::functional::normalize((*model)->forward(positives)).t());
+    EXPECT_GE(scores.argmax(1).eq(torch::arange(5)).sum().item<int64_t>(), 4) << scores;
+  }
+
+  // Training goes on from the saved model, keeping its document statistics.
+  TrainInputs more = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-more"));
+  more.model_dir = in.output_dir;
+  more.spec.epochs = 1;
+  auto again = RunTraining(more, {});
+  ASSERT_TRUE(again.has_value()) << again.error().ToString();
+  EXPECT_EQ((*again)["model"]["from_scratch"], false);
+  EXPECT_GE((*again)["evaluation"]["retrieval_accuracy"].get<double>(), 0.8);
+}
+
+TEST_F(TrainerTest, AStaticEmbeddingModelRefusesWhatItCannotTrain) {
+  auto field = [&](TrainInputs in) {  // the field of the error ("" when training succeeds)
+    auto r = RunTraining(in, {});
+    return r.has_value() ? std::string() : r.error().field();
+  };
+  TrainInputs in = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-bad"));
+  TrainInputs mlm = in;
+  mlm.spec.objective = TrainObjective::kMaskedLm;
+  EXPECT_EQ(field(mlm), "model.objective");
+  TrainInputs white = in;
+  white.spec.whitening = 0.5;
+  EXPECT_EQ(field(white), "model_train.whitening");
+  TrainInputs no_size = in;
+  no_size.model_block["config"].erase("hidden_size");
+  EXPECT_EQ(field(no_size), "model.config.hidden_size");
+  TrainInputs small = in;
+  small.model_block["config"]["vocab_size"] = 5;  // raised to the tokenizer's: trains
+  EXPECT_EQ(field(small), "");
+}
+
+TEST_F(TrainerTest, AnInterruptedStaticEmbeddingRunResumesToTheSameWeights) {
+  auto inputs = [&](const std::string& name) {
+    TrainInputs in = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, name));
+    in.spec.epochs = 2;
+    in.spec.checkpoint_steps = 3;
+    return in;
+  };
+  TrainInputs full = inputs("static-full");
+  ASSERT_TRUE(RunTraining(full, {}).has_value());
+  TrainInputs part = inputs("static-part");
+  int64_t steps = 0;
+  TrainCallbacks stop;
+  stop.progress = [&](const TrainProgress& p) { steps = std::max(steps, p.step); };
+  stop.cancelled = [&] { return steps >= 4; };
+  auto first = RunTraining(part, stop);
+  ASSERT_FALSE(first.has_value());
+  EXPECT_EQ(first.error().code(), StatusCode::kCancelled);
+  auto second = RunTraining(part, {});
+  ASSERT_TRUE(second.has_value()) << second.error().ToString();
+  EXPECT_EQ((*second)["stats"]["resumed_from_step"], 4);
+  auto a = nn::LoadStaticEmbedding(full.output_dir, "full");
+  auto b = nn::LoadStaticEmbedding(part.output_dir, "part");
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_TRUE(torch::allclose((*a)->embedding->weight, (*b)->embedding->weight, 1e-4, 1e-6));
+  EXPECT_DOUBLE_EQ((*a)->config().average_length, (*b)->config().average_length);
 }
 
 TEST_F(TrainerTest, WhiteningSavesAProjectionFittedOnTheTrainingPositives) {
