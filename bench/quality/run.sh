@@ -23,7 +23,8 @@
 #        SEARCH_MLM_LR (1e-3),
 #        PAIR_EPOCHS (4), PAIR_LR (1e-3), PAIR_BATCH (64), SEARCH_HARD (0; 1: train with BM25-mined
 #        hard negatives, mined through the server's lexical search over the train split's documents),
-#        PAIR_SCALE (20: the similarity scale, 1/temperature, of the pair training),
+#        PAIR_SCALE (20: the similarity scale, 1/temperature, of the pair training), PAIR_SIMILARITY (cosine;
+#        dot: inner product, which the index then uses),
 #        SEARCH_WHITENING (0.4: model_train.whitening of the pair training, chosen on the valid split;
 #        0: none), SEARCH_MLM_MODEL (a masked-LM model directory from an earlier run, e.g.
 #        $WORK/data/objects/models/search_mlm copied aside: pair training starts from it, no pre-training)
@@ -52,6 +53,7 @@ PAIR_BATCH="${PAIR_BATCH:-64}"
 SEARCH_HARD="${SEARCH_HARD:-0}"
 SEARCH_WHITENING="${SEARCH_WHITENING:-0.4}"
 PAIR_SCALE="${PAIR_SCALE:-20}"
+PAIR_SIMILARITY="${PAIR_SIMILARITY:-cosine}"
 SEARCH_MLM_MODEL="${SEARCH_MLM_MODEL:-}"
 SEARCH_STATIC_DIM="${SEARCH_STATIC_DIM:-4096}"
 what="${1:-all}"
@@ -208,10 +210,10 @@ print(f"  {len(negative)} of {len(train)} train queries have a BM25 hard negativ
 PY
     pairs=triples
   fi
-  $py -c 'import json,sys; r={"model_train": {"scale": float(sys.argv[1])}}
+  $py -c 'import json,sys; r={"model_train": {"scale": float(sys.argv[1]), "similarity": sys.argv[3]}}
 if sys.argv[2] == "1": r["dataset"] = {"loader_kwargs": {"negative_column": "negative"}}
-print(json.dumps(r))' "$PAIR_SCALE" "$SEARCH_HARD" > "$WORK/pair_request.json"
-  echo "sentence-embedding training on the train split's $pairs ($PAIR_EPOCHS epochs, batch $PAIR_BATCH, scale $PAIR_SCALE):"
+print(json.dumps(r))' "$PAIR_SCALE" "$SEARCH_HARD" "$PAIR_SIMILARITY" > "$WORK/pair_request.json"
+  echo "sentence-embedding training on the train split's $pairs ($PAIR_EPOCHS epochs, batch $PAIR_BATCH, $PAIR_SIMILARITY, scale $PAIR_SCALE):"
   train "$WORK/search_emb.json" --objective sentence-embedding "${pair_start[@]}" --request "$WORK/pair_request.json" \
     --dataset "datasets/search_${pairs}_train.csv" --eval-dataset "datasets/search_${pairs}_valid.csv" \
     --save models/search_emb --epochs "$PAIR_EPOCHS" --batch-size "$PAIR_BATCH" --lr "$PAIR_LR" --warmup 100
@@ -225,7 +227,8 @@ print(json.dumps(r))' "$PAIR_SCALE" "$SEARCH_HARD" > "$WORK/pair_request.json"
   eval_split() { $py "$here/search_eval.py" "$url" "$objects/datasets/debian_search_queries.csv" "$@"; }
   echo "valid split: the hybrids' dense weights"
   eval_split valid stores/debian models/search_emb sentence-embedding dense lexical \
-    hybrid:0.1 hybrid:0.2 hybrid:0.3 hybrid:0.5 linear:0.1 linear:0.2 linear:0.3 linear:0.4 linear:0.5 \
+    hybrid:0.1 hybrid:0.2 hybrid:0.3 hybrid:0.5 hybrid:0.7 hybrid:0.9 \
+    linear:0.1 linear:0.2 linear:0.3 linear:0.4 linear:0.5 linear:0.6 linear:0.7 linear:0.8 linear:0.9 \
     | tee "$WORK/search_valid.jsonl"
   best() {  # best MODE: its dense weight with the best valid MRR@10
     $py -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; rows=[r for r in rows if r["mode"]==sys.argv[2]]

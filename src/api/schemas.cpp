@@ -112,6 +112,8 @@ json ModelTrain() {
                  {"mlm_probability", Num(0, 1, "masked-lm: fraction of tokens masked (default 0.15)")},
                  {"whole_word_masking", {{"type", "boolean"}, {"description", "masked-lm: mask whole words"}}},
                  {"scale", Num(0, 1000, "sentence-embedding: similarity scale, 1/temperature (default 20)")},
+                 {"similarity", Enum({"cosine", "dot"}, "sentence-embedding: how embeddings compare in the loss and, "
+                                                        "recorded with the model, in vector stores (default cosine)")},
                  {"whitening", Num(0, 1, "sentence-embedding: fit a whitening projection on the training positives after "
                                          "training, eigenvalue power (0.5: full whitening; 0: none, default)")}},
                 {});

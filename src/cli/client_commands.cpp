@@ -379,9 +379,9 @@ void AddDatasetCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
 void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   struct TrainArgs {
     std::string objective, model, preset, config, tokenizer, dataset, eval_dataset, save, optimizer, request;
-    std::string text_column, label_column, pair_column, best_metric, classifier_pooling;
+    std::string text_column, label_column, pair_column, best_metric, classifier_pooling, similarity;
     int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
-    double lr = 0, weight_decay = -1, split = 0, whitening = 0;
+    double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0;
     bool follow = false, load_best = false;
   };
   auto a = std::make_shared<TrainArgs>();
@@ -413,6 +413,10 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   train->add_option("--pair-column", a->pair_column, "Column of the second texts of pairs");
   train->add_option("--whitening", a->whitening,
                     "sentence-embedding: fit a whitening projection after training (eigenvalue power, 0.5: full)");
+  train->add_option("--similarity", a->similarity,
+                    "sentence-embedding: cosine (default) or dot, how embeddings compare in the loss and in vector stores")
+      ->check(CLI::IsMember({"cosine", "dot"}));
+  train->add_option("--scale", a->scale, "sentence-embedding: similarity scale, 1/temperature (default 20)");
   train->add_option("--typo-copies", a->typo_copies, "Typo-augmented copies of each training example");
   train->add_flag("--load-best", a->load_best, "Save the epoch with the best held-out metric, not the last one");
   train->add_option("--best-metric", a->best_metric,
@@ -467,6 +471,8 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (a->weight_decay >= 0) body["model_train"]["optimizer"]["weight_decay_rate"] = a->weight_decay;
     if (a->load_best) set("model_train", "load_best_model_at_end", true);
     if (a->whitening > 0) set("model_train", "whitening", a->whitening);
+    if (!a->similarity.empty()) set("model_train", "similarity", a->similarity);
+    if (a->scale > 0) set("model_train", "scale", a->scale);
     if (!a->best_metric.empty()) body["model_train"]["early_stopping"]["metric"] = a->best_metric;
     *exit_code = WithClient(o, [&](ApiClient& c) {
       auto t = c.Post("/api/v1/ml/nlp/train/model", body);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/file_util.h"
 #include "nn/embedding_projection.h"
 #include "nn/model.h"
 #include "nn/static_embedding.h"
@@ -98,6 +99,7 @@ json ModelInfo::ToJson() const {
             {"embedding_size", embedding_size}, {"parameter_bytes", parameter_bytes}};
   if (!labels.empty()) j["labels"] = labels;
   if (!mask_token.empty()) j["mask_token"] = mask_token;
+  j["similarity"] = similarity;
   return j;
 }
 
@@ -140,6 +142,25 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec&
   return out;
 }
 
+namespace {
+
+// config_sentence_transformers.json's similarity_fn_name, when the directory has the file.
+Result<std::string> Similarity(const fs::path& dir) {
+  const fs::path file = dir / "config_sentence_transformers.json";
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::string("cosine");
+  auto text = ReadFile(file, 1u << 20);
+  if (!text.has_value()) return InvalidArgument("cannot read " + file.filename().string() + ": " + text.error().message(), "model.path");
+  json j = json::parse(*text, nullptr, false);
+  if (!j.is_object()) return InvalidArgument(file.filename().string() + " is not a JSON object", "model.path");
+  auto it = j.find("similarity_fn_name");
+  if (it == j.end() || it->is_null()) return std::string("cosine");
+  if (!it->is_string()) return InvalidArgument(file.filename().string() + ": similarity_fn_name must be a string", "model.path");
+  return it->get<std::string>();
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(const LoadSpec& spec) {
   auto m = std::make_unique<Impl>();
   MLAAS_ASSIGN_OR_RETURN(m->objective, ServedObjective(spec.objective));
@@ -162,6 +183,9 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
   m->info.objective = std::string(nn::ObjectiveName(m->objective));
   m->info.device = m->device.str();
   m->info.dtype = *dtype == torch::kBFloat16 ? "bfloat16" : "float32";
+  if (spec.model_dir) {
+    MLAAS_ASSIGN_OR_RETURN(m->info.similarity, Similarity(*spec.model_dir));
+  }
   std::optional<uint32_t> pad;
   if (auto p = m->tokenizer->PadToken()) pad = p->id;
   bool from_scratch = true;

@@ -58,6 +58,9 @@ struct ModelInfo {
   int64_t max_tokens = 0;        // inputs are truncated to this many tokens
   uint64_t parameter_bytes = 0;  // weights in memory
   std::string mask_token;        // fill-mask
+  // How the model's embeddings compare (config_sentence_transformers.json similarity_fn_name):
+  // "cosine" unless the model says otherwise; "dot" models embed at their own length.
+  std::string similarity = "cosine";
   nlohmann::json ToJson() const;
 };
 

@@ -155,6 +155,9 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_RETURN_IF_ERROR(Number(mt, "mlm_probability", f, 0, 1, spec.mlm_probability, true));
   MLAAS_RETURN_IF_ERROR(Bool(mt, "whole_word_masking", f, spec.whole_word_masking));
   MLAAS_RETURN_IF_ERROR(Number(mt, "scale", f, 0, 1000, spec.scale, true));
+  MLAAS_RETURN_IF_ERROR(String(mt, "similarity", f, spec.similarity));
+  if (spec.similarity != "cosine" && spec.similarity != "dot")
+    return InvalidArgument("similarity must be \"cosine\" or \"dot\"", f + ".similarity");
   MLAAS_RETURN_IF_ERROR(Number(mt, "whitening", f, 0, 1, spec.whitening));
   if (spec.whitening > 0 && spec.objective != TrainObjective::kSentenceEmbedding)
     return InvalidArgument("whitening applies to the sentence-embedding objective only", f + ".whitening");

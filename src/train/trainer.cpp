@@ -106,7 +106,7 @@ class Session {
   // Forward + loss of one batch; adds to `c`. Returns the loss to back-propagate.
   torch::Tensor Step(const Batch& b, Counters& c);
   torch::Tensor Pooled(const nn::EncoderInput& in);  // mean-pooled, not normalised
-  torch::Tensor Embed(const nn::EncoderInput& in);   // the same, unit length
+  torch::Tensor Embed(const nn::EncoderInput& in);   // the same, unit length unless similarity is dot
   Result<json> Evaluate();
   // model_train.whitening: the projection fitted on the training positives, and the held-out
   // retrieval accuracy with it (into last_eval_).
@@ -455,6 +455,7 @@ torch::Tensor Session::Pooled(const nn::EncoderInput& in) {
 }
 
 torch::Tensor Session::Embed(const nn::EncoderInput& in) {
+  if (spec_.similarity == "dot") return Pooled(in);
   return torch::nn::functional::normalize(Pooled(in), torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
@@ -939,6 +940,10 @@ Result<json> Session::Run() {
     MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, in_.output_dir));
   }
   if (projection) MLAAS_RETURN_IF_ERROR(nn::SaveEmbeddingProjection(in_.output_dir, *projection));
+  if (spec_.objective == TrainObjective::kSentenceEmbedding) {  // how its embeddings compare, as sentence-transformers records it
+    MLAAS_RETURN_IF_ERROR(WriteFileAtomic(in_.output_dir / "config_sentence_transformers.json",
+                                          json{{"similarity_fn_name", spec_.similarity}}.dump(2) + "\n"));
+  }
   // The tokenizer keeps the training length when it is below the model's: prediction then
   // truncates as training did (tokenizer.json's "truncation", as transformers saves it).
   const int64_t model_limit = static_ ? nn::kStaticEmbeddingMaxTokens : nn::MaxInputTokens(model_->config());

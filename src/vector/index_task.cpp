@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "common/time_util.h"
 #include "vector/documents.h"
@@ -19,7 +20,8 @@ namespace {
 struct IndexRequest {
   IndexSpec index;
   bool cls_pooling = false;
-  bool normalize = true;
+  std::optional<bool> normalize;  // unset: as the model's similarity says
+  bool metric_given = false;
   DocumentColumns columns;
 };
 
@@ -28,7 +30,12 @@ Result<IndexRequest> ParseRequest(const json& params) {
   const json save = params.value("vector_store_save", json::object());
   MLAAS_ASSIGN_OR_RETURN(r.index, IndexSpec::FromJson(save.value("index", json()), "vector_store_save.index"));
   r.cls_pooling = save.value("pooling", std::string("mean")) == "cls";
-  r.normalize = save.value("normalize", true);
+  if (auto n = save.find("normalize"); n != save.end()) {
+    if (!n->is_boolean()) return InvalidArgument("normalize must be true or false", "vector_store_save.normalize");
+    r.normalize = n->get<bool>();
+  }
+  const json index = save.value("index", json());
+  r.metric_given = index.is_object() && index.contains("metric");
   MLAAS_ASSIGN_OR_RETURN(r.columns, DocumentColumns::FromLoaderKwargs(
                                         params.value("dataset", json::object()).value("loader_kwargs", json())));
   return r;
@@ -66,6 +73,10 @@ tasks::TaskHandler MakeVectorIndexHandler(const storage::StorageRegistry& storag
     ctx.Log("info", "loading the model " + params["model"].value("path", std::string()));
     EmbeddingModels models(storage, scratch, 1);
     MLAAS_ASSIGN_OR_RETURN(EmbeddingModel model, models.Get(params["model"], params.value("tokenizer", json())));
+    // A model trained for the inner product (similarity "dot") is indexed so unless the request says otherwise.
+    const bool dot = model.model->info().similarity == "dot";
+    if (!req.normalize) req.normalize = !dot;
+    if (!req.metric_given && dot) req.index.metric = Metric::kInnerProduct;
 
     // The documents.
     DocumentSource source;
@@ -82,7 +93,7 @@ tasks::TaskHandler MakeVectorIndexHandler(const storage::StorageRegistry& storag
     for (const auto& d : docs) texts.push_back(d.page_content);
     predict::OutputOptions options;
     options.cls_pooling = req.cls_pooling;
-    options.normalize = req.normalize;
+    options.normalize = *req.normalize;
     size_t tokens = 0;
     const auto embed_start = std::chrono::steady_clock::now();
     MLAAS_ASSIGN_OR_RETURN(
@@ -102,7 +113,7 @@ tasks::TaskHandler MakeVectorIndexHandler(const storage::StorageRegistry& storag
     // The store, assembled locally and uploaded with its manifest last.
     json manifest = {{"model", {{"path", model.path}, {"storage_type", model.storage_type}, {"fingerprint", model.fingerprint}}},
                      {"pooling", req.cls_pooling ? "cls" : "mean"},
-                     {"normalize", req.normalize},
+                     {"normalize", *req.normalize},
                      {"max_tokens", model.model->info().max_tokens},
                      {"source", source.key},
                      {"page_content_column", req.columns.text},

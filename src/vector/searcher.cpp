@@ -1,6 +1,7 @@
 #include "vector/searcher.h"
 
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 
 #include "common/text.h"
@@ -26,7 +27,7 @@ struct SearchInput {
   Mode mode = Mode::kDense;
   HybridOptions hybrid;
   bool cls_pooling = false;  // plain datasets (a store records its own)
-  bool normalize = true;
+  std::optional<bool> normalize;  // plain datasets; unset: as the model's similarity says
 };
 
 Result<SearchInput> ParseSearchInput(const json& in) {
@@ -252,7 +253,9 @@ Result<json> VectorSearcher::Search(const json& request) {
     MLAAS_ASSIGN_OR_RETURN(DocumentSource source, StatDocuments(m.storage, dataset));
     MLAAS_ASSIGN_OR_RETURN(model, m.models.Get(model_block, request.value("tokenizer", json())));
     options.cls_pooling = input.cls_pooling;
-    options.normalize = input.normalize;
+    const bool dot = model->model->info().similarity == "dot";  // inner product, embeddings at their own length
+    options.normalize = input.normalize.value_or(!dot);
+    if (dot) metric = "inner_product";
     const std::string key = json{source.storage_type, source.key,         source.etag,
                                  dataset.value("format", std::string()), dataset.value("loader_kwargs", json()),
                                  model->key,          options.cls_pooling, options.normalize}
@@ -273,7 +276,9 @@ Result<json> VectorSearcher::Search(const json& request) {
         texts.reserve(docs.size());
         for (const auto& d : docs) texts.push_back(d.page_content);
         MLAAS_ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*model->model, texts, options, "dataset.path"));
-        MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(model->model->info().embedding_size, IndexSpec()));
+        IndexSpec spec;
+        if (dot) spec.metric = Metric::kInnerProduct;
+        MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(model->model->info().embedding_size, spec));
         MLAAS_RETURN_IF_ERROR(NameIdColumn(built->Add(docs, vectors)));
         store = std::shared_ptr<VectorStore>(std::move(built));
         std::lock_guard<std::mutex> lock(m.mu);

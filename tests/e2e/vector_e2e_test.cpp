@@ -349,6 +349,44 @@ TEST_F(VectorE2eTest, AStaticEmbeddingModelTrainsIndexesAndSearches) {
   json failed = WaitForTaskEnd(*client_, cls.body["task_id"]);
   EXPECT_EQ(failed["task_status"], "failed");
   EXPECT_NE(failed.dump().find("no [CLS] pooling"), std::string::npos) << failed.dump();
+
+  // Trained for the inner product (similarity dot), it is indexed and searched so by default:
+  // embeddings at their own length, inner-product scores (higher is closer).
+  train["model_train"]["similarity"] = "dot";
+  train["model_train"]["scale"] = 1;
+  train["model_save"]["path"] = "models/static-dot";
+  auto d = CallServer(*client_, "POST", "/api/v1/ml/nlp/train/model", train.dump());
+  ASSERT_EQ(d.status, 202) << d.text;
+  ASSERT_EQ(WaitForTaskEnd(*client_, d.body["task_id"])["task_status"], "succeeded");
+  body = Request("docs.csv", "stores/static-dot", "Flat");
+  body["model"] = {{"path", "models/static-dot"}, {"objective", "sentence-embedding"}};
+  auto di = Post(body);
+  ASSERT_EQ(di.status, 202) << di.text;
+  json dot_task = WaitForTaskEnd(*client_, di.body["task_id"]);
+  ASSERT_EQ(dot_task["task_status"], "succeeded") << dot_task.dump();
+  EXPECT_EQ(dot_task["index"]["metric"], "inner_product") << dot_task.dump();
+  json manifest = json::parse(ReadFile(dir_->path() / "data" / "objects" / "stores" / "static-dot" / "manifest.json"));
+  EXPECT_EQ(manifest["normalize"], false) << manifest.dump();
+  search["model"] = body["model"];
+  search["dataset"]["path"] = "stores/static-dot";
+  auto dot_found = CallServer(*client_, "POST", "/api/v1/ml/nlp/vector/search", search.dump());
+  ASSERT_EQ(dot_found.status, 200) << dot_found.text;
+  EXPECT_EQ(dot_found.body["metric"], "inner_product");
+  EXPECT_GT(dot_found.body["results"][0][0]["score"].get<double>(), dot_found.body["results"][0][1]["score"].get<double>());
+  json plain = {{"model", body["model"]},
+                {"dataset", {{"path", "docs.csv"}, {"loader_kwargs", {{"page_content_column", "abstract"}, {"id_column", "id"}}}}},
+                {"search_input", {{"input_text", {corpus[5].substr(0, 22)}}, {"top_k", 1}}}};
+  auto over_plain = CallServer(*client_, "POST", "/api/v1/ml/nlp/search", plain.dump());
+  ASSERT_EQ(over_plain.status, 200) << over_plain.text;
+  EXPECT_EQ(over_plain.body["metric"], "inner_product");
+  // The request still decides when it says.
+  body["vector_store_save"]["path"] = "stores/static-dot-l2";
+  body["vector_store_save"]["index"] = {{"type", "Flat"}, {"metric", "l2"}};
+  body["vector_store_save"]["normalize"] = true;
+  auto l2 = Post(body);
+  ASSERT_EQ(l2.status, 202) << l2.text;
+  json l2_task = WaitForTaskEnd(*client_, l2.body["task_id"]);
+  EXPECT_EQ(l2_task["index"]["metric"], "l2") << l2_task.dump();
 }
 
 TEST_F(VectorE2eTest, TheCliIndexesSearchesAndUpdatesStores) {

@@ -99,6 +99,20 @@ TEST(TrainSpecTest, WhiteningIsAPowerForSentenceEmbeddingsOnly) {
   EXPECT_NE(classifier.error().message().find("sentence-embedding"), std::string::npos);
 }
 
+TEST(TrainSpecTest, SimilarityIsCosineOrDot) {
+  json r = Request();
+  r["model"]["objective"] = "sentence-embedding";
+  EXPECT_EQ(ParseTrainSpec(r)->similarity, "cosine");
+  r["model_train"]["similarity"] = "dot";
+  EXPECT_EQ(ParseTrainSpec(r)->similarity, "dot");
+  for (json bad : {json("euclidean"), json(1)}) {
+    r["model_train"]["similarity"] = bad;
+    auto e = ParseTrainSpec(r);
+    ASSERT_FALSE(e.has_value()) << bad;
+    EXPECT_EQ(e.error().field(), "model_train.similarity");
+  }
+}
+
 TEST(TrainSpecTest, BadValuesNameTheField) {
   struct Case {
     json model_train, dataset;

@@ -23,6 +23,11 @@ const std::vector<std::string> kGood = {"good", "great", "fine", "nice", "happy"
 const std::vector<std::string> kBad = {"bad", "awful", "poor", "sad", "angry"};
 const std::vector<std::string> kFiller = {"the", "movie", "was", "very", "really", "plot", "and", "actors", "it", "a"};
 
+json ReadJson(const fs::path& path) {
+  std::ifstream f(path);
+  return json::parse(f, nullptr, /*allow_exceptions=*/false);
+}
+
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -259,6 +264,7 @@ TEST_F(TrainerTest, AStaticEmbeddingModelLearnsToRetrieveTheirPair) {
   EXPECT_EQ((*r)["model"]["layers"], 0);
   EXPECT_EQ((*r)["model"]["from_scratch"], true);
   EXPECT_EQ((*r)["model"]["parameters"], 27 * 64);  // the tokenizer's 27 tokens x 64
+  EXPECT_EQ(ReadJson(in.output_dir / "config_sentence_transformers.json"), json({{"similarity_fn_name", "cosine"}}));
 
   // The saved directory is a static embedding model (weighted by the positives' own four tokens:
   // no [CLS]/[SEP]) with the tokenizer, and embeds each eval anchor nearest its own positive.
@@ -290,6 +296,24 @@ TEST_F(TrainerTest, AStaticEmbeddingModelLearnsToRetrieveTheirPair) {
   ASSERT_TRUE(again.has_value()) << again.error().ToString();
   EXPECT_EQ((*again)["model"]["from_scratch"], false);
   EXPECT_GE((*again)["evaluation"]["retrieval_accuracy"].get<double>(), 0.8);
+}
+
+TEST_F(TrainerTest, DotSimilarityTrainsInnerProductsAndIsRecorded) {
+  // With similarity dot the loss compares unnormalised embeddings: retrieval by inner product
+  // is learnt, and the model says so for the vector stores built with it.
+  TrainInputs in = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-dot"));
+  in.spec.similarity = "dot";
+  in.spec.scale = 1;
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_GE((*r)["evaluation"]["retrieval_accuracy"].get<double>(), 0.8) << (*r)["evaluation"].dump();
+  EXPECT_EQ(ReadJson(in.output_dir / "config_sentence_transformers.json"), json({{"similarity_fn_name", "dot"}}));
+  // The same run with cosine reaches a different loss: the similarity is what the loss used.
+  TrainInputs cosine = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-cos1"));
+  cosine.spec.scale = 1;
+  auto c = RunTraining(cosine, {});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_GT(std::abs((*c)["history"]["loss"][0].get<double>() - (*r)["history"]["loss"][0].get<double>()), 1e-3);
 }
 
 TEST_F(TrainerTest, AStaticEmbeddingModelRefusesWhatItCannotTrain) {
