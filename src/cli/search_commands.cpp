@@ -36,7 +36,7 @@ void AddIndexCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     std::string model, tokenizer, dataset, save, text_column = "page_content", id_column, index = "Flat",
                                                   metric, pooling, objective = "no-objective";
     std::vector<std::string> metadata_columns;
-    bool no_normalize = false, follow = false;
+    bool no_normalize = false, normalize = false, follow = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -52,9 +52,11 @@ void AddIndexCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
       ->delimiter(',');
   cmd->add_option("--save", a->save, "Where to write the vector store (object key)")->required();
   cmd->add_option("--index", a->index, "Flat (exact, default), IVF or HNSW")->check(CLI::IsMember({"Flat", "IVF", "HNSW"}));
-  cmd->add_option("--metric", a->metric, "l2 (default) or inner_product")->check(CLI::IsMember({"l2", "inner_product"}));
+  cmd->add_option("--metric", a->metric, "l2 or inner_product (default l2; inner_product for a model trained with similarity dot)")->check(CLI::IsMember({"l2", "inner_product"}));
   cmd->add_option("--pooling", a->pooling, "mean (default) or cls")->check(CLI::IsMember({"mean", "cls"}));
-  cmd->add_flag("--no-normalize", a->no_normalize, "Keep embeddings at their own length (default: unit length)");
+  auto* keep = cmd->add_flag("--no-normalize", a->no_normalize,
+                             "Keep embeddings at their own length (the default for a model trained with similarity dot)");
+  cmd->add_flag("--normalize", a->normalize, "Make embeddings unit length (the default, except for a dot model)")->excludes(keep);
   cmd->add_flag("--follow", a->follow, "Follow the task with a progress bar, then print its summary");
   cmd->callback([&o, exit_code, a] {
     json index = {{"type", a->index}};
@@ -67,6 +69,7 @@ void AddIndexCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (!a->metadata_columns.empty()) body["dataset"]["loader_kwargs"]["metadata_columns"] = a->metadata_columns;
     if (!a->pooling.empty()) body["vector_store_save"]["pooling"] = a->pooling;
     if (a->no_normalize) body["vector_store_save"]["normalize"] = false;
+    if (a->normalize) body["vector_store_save"]["normalize"] = true;
     *exit_code = WithClient(o, [&](ApiClient& c) {
       auto t = c.Post("/api/v1/ml/nlp/vector/index", body);
       if (!t.has_value()) return ReportError(t.error());

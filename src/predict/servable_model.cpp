@@ -99,7 +99,7 @@ json ModelInfo::ToJson() const {
             {"embedding_size", embedding_size}, {"parameter_bytes", parameter_bytes}};
   if (!labels.empty()) j["labels"] = labels;
   if (!mask_token.empty()) j["mask_token"] = mask_token;
-  j["similarity"] = similarity;
+  if (objective == "no-objective") j["similarity"] = similarity;
   return j;
 }
 
@@ -156,7 +156,11 @@ Result<std::string> Similarity(const fs::path& dir) {
   auto it = j.find("similarity_fn_name");
   if (it == j.end() || it->is_null()) return std::string("cosine");
   if (!it->is_string()) return InvalidArgument(file.filename().string() + ": similarity_fn_name must be a string", "model.path");
-  return it->get<std::string>();
+  // sentence-transformers also knows euclidean and manhattan; this platform compares those
+  // models' embeddings as it does any other's.
+  if (*it != "dot" && *it != "cosine")
+    spdlog::warn("{}: similarity_fn_name '{}' is taken as cosine", file.string(), it->get<std::string>());
+  return std::string(*it == "dot" ? "dot" : "cosine");
 }
 
 }  // namespace
@@ -183,7 +187,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
   m->info.objective = std::string(nn::ObjectiveName(m->objective));
   m->info.device = m->device.str();
   m->info.dtype = *dtype == torch::kBFloat16 ? "bfloat16" : "float32";
-  if (spec.model_dir) {
+  if (spec.model_dir && m->objective == Objective::kNoObjective) {  // embeddings only
     MLAAS_ASSIGN_OR_RETURN(m->info.similarity, Similarity(*spec.model_dir));
   }
   std::optional<uint32_t> pad;
@@ -201,9 +205,12 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
                                    " tokens but the model's vocabulary only " + std::to_string(c.vocab_size),
                                tok_field);
       }
-      // No positions to run out of: a bound on the work one text can ask for.
+      // No positions to run out of: a bound on the work one text can ask for (or the shorter
+      // length the model was trained at, which its tokenizer keeps; special tokens not counted).
       tokenizers::TruncationParams trunc;
       trunc.max_length = static_cast<size_t>(nn::kStaticEmbeddingMaxTokens);
+      if (const auto& saved = m->tokenizer->truncation(); saved && saved->max_length < trunc.max_length)
+        trunc.max_length = saved->max_length;
       m->tokenizer->set_truncation(trunc);
       m->static_model->to(m->device, *dtype);
       m->static_model->eval();
@@ -211,7 +218,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       info.architecture = "static-embedding";
       info.hidden_size = info.embedding_size = c.hidden_size;
       info.vocab_size = c.vocab_size;
-      info.max_tokens = nn::kStaticEmbeddingMaxTokens;
+      info.max_tokens = static_cast<int64_t>(trunc.max_length);
       for (const auto& p : m->static_model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
       return std::shared_ptr<const ServableModel>(new ServableModel(std::move(m)));
     }
@@ -288,7 +295,9 @@ Result<std::vector<tokenizers::Encoding>> ServableModel::Encode(const std::vecto
   std::vector<tokenizers::EncodeInput> inputs;
   inputs.reserve(texts.size());
   for (const auto& t : texts) inputs.push_back({t, std::nullopt});
-  auto encoded = m.tokenizer->EncodeBatch(inputs, /*add_special_tokens=*/true, texts.size() > 8 ? 0 : 1);
+  // A static embedding model sums the text's own tokens, as it was trained: no [CLS]/[SEP], and
+  // the truncation length counts the text's tokens only.
+  auto encoded = m.tokenizer->EncodeBatch(inputs, /*add_special_tokens=*/!m.static_model, texts.size() > 8 ? 0 : 1);
   if (!encoded) return encoded.error().WithField(field);
   if (m.objective == Objective::kMaskedLm) {
     for (size_t i = 0; i < encoded->size(); ++i) {
@@ -392,16 +401,14 @@ torch::Tensor ServableModel::Impl::ForwardOnThisThread(const std::vector<const t
   return result;
 }
 
-// A static embedding model: each row's tokens but the special ones, summed with their weights.
+// A static embedding model: each row's tokens (encoded without special tokens), summed with their weights.
 torch::Tensor ServableModel::Impl::ForwardStatic(const std::vector<const tokenizers::Encoding*>& rows,
                                                  const OutputOptions& options, RunStats* stats) const {
   torch::InferenceMode guard;
   std::vector<std::vector<int64_t>> texts;
   size_t tokens = 0;
   for (const auto* e : rows) {
-    std::vector<int64_t>& ids = texts.emplace_back();
-    for (size_t t = 0; t < e->size(); ++t)
-      if (t >= e->special_tokens_mask.size() || e->special_tokens_mask[t] == 0) ids.push_back(e->ids[t]);
+    texts.emplace_back(e->ids.begin(), e->ids.end());
     tokens += e->size();
   }
   const auto f0 = Clock::now();

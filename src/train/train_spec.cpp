@@ -155,12 +155,18 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_RETURN_IF_ERROR(Number(mt, "mlm_probability", f, 0, 1, spec.mlm_probability, true));
   MLAAS_RETURN_IF_ERROR(Bool(mt, "whole_word_masking", f, spec.whole_word_masking));
   MLAAS_RETURN_IF_ERROR(Number(mt, "scale", f, 0, 1000, spec.scale, true));
-  MLAAS_RETURN_IF_ERROR(String(mt, "similarity", f, spec.similarity));
-  if (spec.similarity != "cosine" && spec.similarity != "dot")
-    return InvalidArgument("similarity must be \"cosine\" or \"dot\"", f + ".similarity");
+  if (auto it = mt.find("similarity"); it != mt.end() && !it->is_null()) {
+    std::string similarity;
+    MLAAS_RETURN_IF_ERROR(String(mt, "similarity", f, similarity));
+    if (similarity != "cosine" && similarity != "dot")
+      return InvalidArgument("similarity must be \"cosine\" or \"dot\"", f + ".similarity");
+    spec.similarity = similarity;
+  }
   MLAAS_RETURN_IF_ERROR(Number(mt, "whitening", f, 0, 1, spec.whitening));
   if (spec.whitening > 0 && spec.objective != TrainObjective::kSentenceEmbedding)
     return InvalidArgument("whitening applies to the sentence-embedding objective only", f + ".whitening");
+  if (spec.whitening > 0 && spec.similarity == "dot")
+    return InvalidArgument("whitening is fitted and measured for cosine similarity, not dot", f + ".whitening");
   MLAAS_ASSIGN_OR_RETURN(json es, Block(mt, "early_stopping", f + ".early_stopping"));
   MLAAS_RETURN_IF_ERROR(Integer(es, "patience", f + ".early_stopping", 0, 100000, spec.early_stopping.patience));
   MLAAS_RETURN_IF_ERROR(String(es, "metric", f + ".early_stopping", spec.early_stopping.metric));

@@ -62,7 +62,8 @@ struct TrainSpec {
   double scale = 20.0;                  // sentence-embedding: similarity scale (1/temperature)
   // sentence-embedding: how embeddings compare, in the loss and in the saved model's
   // config_sentence_transformers.json: cosine (unit-length embeddings) or dot (inner product).
-  std::string similarity = "cosine";
+  // Unset: what the starting model records, else cosine.
+  std::optional<std::string> similarity;
   // sentence-embedding: after training, fit a whitening projection on the training positives'
   // pooled embeddings and save it as a sentence-transformers Dense module: each principal
   // direction scaled by eigenvalue^-whitening (0.5: full whitening; 0: no projection).

@@ -83,7 +83,7 @@ Status Validate(const storage::StorageRegistry& storage, const json& params) {
     MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(model, "model"));
     if (!ref.store->Stat(ref.key + "/config.json").has_value())
       return InvalidArgument("no model directory (config.json) at '" + ref.key + "'", "model.path");
-  } else if (model.contains("preset")) {
+  } else if (model.contains("preset")) {  // before a config, as training reads the block
     if (!model["preset"].is_string()) return InvalidArgument("model.preset must be a string", "model.preset");
     MLAAS_RETURN_IF_ERROR(nn::Preset(model["preset"].get<std::string>()).status());
   } else if (nn::IsStaticEmbeddingConfig(model.value("config", json()))) {
@@ -127,7 +127,8 @@ std::string ModelCard(const json& params, const json& result, const std::string&
   const json& model = result["model"];
   const json& ds = result["dataset"];
   std::ostringstream md;
-  md << "---\nlibrary_name: transformers\npipeline_tag: "
+  const bool static_model = model["model_type"] == "static-embedding";  // this platform's own format
+  md << "---\nlibrary_name: " << (static_model ? "mlaas" : "transformers") << "\npipeline_tag: "
      << (model["objective"] == "text-classification" ? "text-classification"
          : model["objective"] == "masked-lm"         ? "fill-mask"
                                                      : "sentence-similarity")
@@ -176,7 +177,8 @@ std::string ModelCard(const json& params, const json& result, const std::string&
 
 // Publishes the model directory: every file but config.json first, config.json last (a
 // directory only looks like a model once it is complete). Stale files of an earlier model at
-// the same path go: sentence-transformers modules (modules.json, 1_Pooling/, 2_Dense/) this
+// the same path go: sentence-transformers modules (modules.json, 1_Pooling/, 2_Dense/,
+// config_sentence_transformers.json) this
 // model does not have before the upload (an old projection never meets the new encoder), weight
 // files of another layout after it.
 Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
@@ -189,8 +191,8 @@ Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
     if (!listed.has_value()) return;
     for (const auto& o : listed->objects) {
       const std::string name = o.key.substr(out.key.size() + 1);
-      const bool is_module =
-          name == "modules.json" || name.rfind("1_Pooling/", 0) == 0 || name.rfind("2_Dense/", 0) == 0;
+      const bool is_module = name == "modules.json" || name == "config_sentence_transformers.json" ||
+                             name.rfind("1_Pooling/", 0) == 0 || name.rfind("2_Dense/", 0) == 0;
       const bool is_weights = name.rfind("model", 0) == 0 && name.find('/') == std::string::npos &&
                               name.find(".safetensors") != std::string::npos;
       if ((modules ? is_module : is_weights) && !local.count(name)) (void)out.store->Delete(o.key);

@@ -133,6 +133,7 @@ class Session {
   int threads_ = 1;
   nn::TransformerModel model_{nullptr};
   nn::StaticEmbedding static_{nullptr};  // set instead of model_ for a static embedding model
+  std::string similarity_ = "cosine";      // sentence-embedding: the request's, or the starting model's
   bool from_scratch_ = false;
   std::vector<std::string> initialized_head_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
@@ -181,8 +182,22 @@ Status Session::Prepare() {
   return Status::Ok();
 }
 
+// The similarity a starting model's config_sentence_transformers.json records ("cosine" without one).
+std::string SavedSimilarity(const fs::path& dir) {
+  auto text = ReadFile(dir / "config_sentence_transformers.json", 1u << 20);
+  if (!text.has_value()) return "cosine";
+  json j = json::parse(*text, nullptr, false);
+  return j.is_object() && j.value("similarity_fn_name", json()) == "dot" ? "dot" : "cosine";
+}
+
 Status Session::BuildModel() {
-  if (in_.model_dir ? nn::IsStaticEmbeddingDir(*in_.model_dir) : nn::IsStaticEmbeddingConfig(in_.model_block.value("config", json())))
+  similarity_ = spec_.similarity.value_or(in_.model_dir ? SavedSimilarity(*in_.model_dir) : "cosine");
+  if (similarity_ == "dot" && spec_.whitening > 0)
+    return InvalidArgument("whitening is fitted and measured for cosine similarity, not dot (the starting model's)",
+                           "model_train.whitening");
+  // As ScratchConfig reads the block: a preset first.
+  if (in_.model_dir ? nn::IsStaticEmbeddingDir(*in_.model_dir)
+                    : !in_.model_block.contains("preset") && nn::IsStaticEmbeddingConfig(in_.model_block.value("config", json())))
     return BuildStaticModel();
   const nn::Objective objective = spec_.objective == TrainObjective::kTextClassification ? nn::Objective::kTextClassification
                                   : spec_.objective == TrainObjective::kMaskedLm ? nn::Objective::kMaskedLm
@@ -455,7 +470,7 @@ torch::Tensor Session::Pooled(const nn::EncoderInput& in) {
 }
 
 torch::Tensor Session::Embed(const nn::EncoderInput& in) {
-  if (spec_.similarity == "dot") return Pooled(in);
+  if (similarity_ == "dot") return Pooled(in);
   return torch::nn::functional::normalize(Pooled(in), torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
@@ -670,6 +685,8 @@ Result<bool> Session::LoadCheckpoint() {
   }
   if (static_) {
     MLAAS_ASSIGN_OR_RETURN(nn::StaticEmbedding saved, nn::LoadStaticEmbedding(dir, "checkpoint"));
+    if (!saved->embedding->weight.sizes().equals(static_->embedding->weight.sizes()))
+      return Internal("the checkpoint's weights do not match the model");
     torch::NoGradGuard no_grad;
     static_->embedding->weight.copy_(saved->embedding->weight);
   } else {
@@ -942,7 +959,7 @@ Result<json> Session::Run() {
   if (projection) MLAAS_RETURN_IF_ERROR(nn::SaveEmbeddingProjection(in_.output_dir, *projection));
   if (spec_.objective == TrainObjective::kSentenceEmbedding) {  // how its embeddings compare, as sentence-transformers records it
     MLAAS_RETURN_IF_ERROR(WriteFileAtomic(in_.output_dir / "config_sentence_transformers.json",
-                                          json{{"similarity_fn_name", spec_.similarity}}.dump(2) + "\n"));
+                                          json{{"similarity_fn_name", similarity_}}.dump(2) + "\n"));
   }
   // The tokenizer keeps the training length when it is below the model's: prediction then
   // truncates as training did (tokenizer.json's "truncation", as transformers saves it).

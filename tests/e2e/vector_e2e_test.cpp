@@ -387,6 +387,8 @@ TEST_F(VectorE2eTest, AStaticEmbeddingModelTrainsIndexesAndSearches) {
   ASSERT_EQ(l2.status, 202) << l2.text;
   json l2_task = WaitForTaskEnd(*client_, l2.body["task_id"]);
   EXPECT_EQ(l2_task["index"]["metric"], "l2") << l2_task.dump();
+  EXPECT_EQ(json::parse(ReadFile(dir_->path() / "data" / "objects" / "stores" / "static-dot-l2" / "manifest.json"))["normalize"],
+            true);
 }
 
 TEST_F(VectorE2eTest, TheCliIndexesSearchesAndUpdatesStores) {

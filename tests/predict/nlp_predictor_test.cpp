@@ -10,6 +10,7 @@
 #include "testutil/temp_dir.h"
 #include "testutil/tiny_model.h"
 #include "tokenizers/tokenizer.h"
+#include "tokenizers/trainer.h"
 
 namespace mlaas::predict {
 namespace {
@@ -278,6 +279,28 @@ TEST_F(NlpPredictorTest, EmbedsWithAStaticEmbeddingModel) {
   ASSERT_FALSE(classify.has_value());
   EXPECT_EQ(classify.error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(classify.error().field(), "model.objective");
+  // A tokenizer saved with a shorter truncation (the length the model was trained at) keeps it:
+  // the text's first 4 tokens (special tokens are not added, so not counted).
+  const fs::path cut = dir_ / "objects" / "models" / "static-cut";
+  fs::create_directories(cut);
+  tokenizers::TruncationParams four;
+  four.max_length = 4;
+  (*tok)->set_truncation(four);
+  for (const auto& [name, content] : tokenizers::TokenizerFiles(**tok)) {
+    std::ofstream f(cut / name, std::ios::binary);
+    f << content;
+  }
+  (*tok)->set_truncation(std::nullopt);
+  ASSERT_TRUE(nn::SaveStaticEmbedding(*model, cut).ok());
+  auto truncated = predictor_->Predict(Request("models/static-cut", "no-objective", {"the cat sat on the mat"}));
+  ASSERT_TRUE(truncated.has_value()) << truncated.error().ToString();
+  {
+    auto enc = (*tok)->Encode("the cat sat on", std::nullopt, /*add_special_tokens=*/false);
+    torch::NoGradGuard no_grad;
+    torch::Tensor want = model->forward({std::vector<int64_t>(enc->ids.begin(), enc->ids.end())})[0];
+    auto e = (*truncated)["predictions"][0]["embedding"].get<std::vector<float>>();
+    EXPECT_TRUE(torch::allclose(torch::tensor(e), want, 1e-5, 1e-5)) << torch::tensor(e) << want;
+  }
   // A model smaller than its tokenizer's vocabulary is a clear error.
   const fs::path small = dir_ / "objects" / "models" / "static-small";
   fs::create_directories(small);

@@ -102,9 +102,12 @@ TEST(TrainSpecTest, WhiteningIsAPowerForSentenceEmbeddingsOnly) {
 TEST(TrainSpecTest, SimilarityIsCosineOrDot) {
   json r = Request();
   r["model"]["objective"] = "sentence-embedding";
-  EXPECT_EQ(ParseTrainSpec(r)->similarity, "cosine");
+  EXPECT_FALSE(ParseTrainSpec(r)->similarity.has_value());  // the starting model's, else cosine
   r["model_train"]["similarity"] = "dot";
   EXPECT_EQ(ParseTrainSpec(r)->similarity, "dot");
+  r["model_train"]["whitening"] = 0.4;  // fitted and measured for cosine
+  EXPECT_EQ(ParseTrainSpec(r).error().field(), "model_train.whitening");
+  r["model_train"].erase("whitening");
   for (json bad : {json("euclidean"), json(1)}) {
     r["model_train"]["similarity"] = bad;
     auto e = ParseTrainSpec(r);

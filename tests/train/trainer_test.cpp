@@ -288,14 +288,19 @@ TEST_F(TrainerTest, AStaticEmbeddingModelLearnsToRetrieveTheirPair) {
     EXPECT_GE(scores.argmax(1).eq(torch::arange(5)).sum().item<int64_t>(), 4) << scores;
   }
 
-  // Training goes on from the saved model, keeping its document statistics.
+  // Training goes on from the saved model, keeping its document statistics (these positives
+  // are 3 tokens long: refitted, average_length would be 3).
   TrainInputs more = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-more"));
   more.model_dir = in.output_dir;
   more.spec.epochs = 1;
+  for (auto& e : more.train) e.pair = "it was " + e.pair.substr(e.pair.rfind(' ') + 1);
   auto again = RunTraining(more, {});
   ASSERT_TRUE(again.has_value()) << again.error().ToString();
   EXPECT_EQ((*again)["model"]["from_scratch"], false);
   EXPECT_GE((*again)["evaluation"]["retrieval_accuracy"].get<double>(), 0.8);
+  auto continued = nn::LoadStaticEmbedding(more.output_dir, "model");
+  ASSERT_TRUE(continued.has_value());
+  EXPECT_DOUBLE_EQ((*continued)->config().average_length, 4.0);
 }
 
 TEST_F(TrainerTest, DotSimilarityTrainsInnerProductsAndIsRecorded) {
@@ -308,6 +313,17 @@ TEST_F(TrainerTest, DotSimilarityTrainsInnerProductsAndIsRecorded) {
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_GE((*r)["evaluation"]["retrieval_accuracy"].get<double>(), 0.8) << (*r)["evaluation"].dump();
   EXPECT_EQ(ReadJson(in.output_dir / "config_sentence_transformers.json"), json({{"similarity_fn_name", "dot"}}));
+  // Training on from it keeps dot unless the request says otherwise; whitening is refused with it.
+  TrainInputs on = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-dot-on"));
+  on.model_dir = in.output_dir;
+  on.spec.epochs = 1;
+  ASSERT_TRUE(RunTraining(on, {}).has_value());
+  EXPECT_EQ(ReadJson(on.output_dir / "config_sentence_transformers.json")["similarity_fn_name"], "dot");
+  on.spec.similarity = "cosine";
+  on.output_dir = dir_.path() / "static-dot-cos" / "model";
+  on.checkpoint_dir = dir_.path() / "static-dot-cos" / "checkpoints";
+  ASSERT_TRUE(RunTraining(on, {}).has_value());
+  EXPECT_EQ(ReadJson(on.output_dir / "config_sentence_transformers.json")["similarity_fn_name"], "cosine");
   // The same run with cosine reaches a different loss: the similarity is what the loss used.
   TrainInputs cosine = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-cos1"));
   cosine.spec.scale = 1;
