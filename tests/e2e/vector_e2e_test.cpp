@@ -350,14 +350,17 @@ TEST_F(VectorE2eTest, AStaticEmbeddingModelTrainsIndexesAndSearches) {
   EXPECT_EQ(failed["task_status"], "failed");
   EXPECT_NE(failed.dump().find("no [CLS] pooling"), std::string::npos) << failed.dump();
 
-  // Trained for the inner product (similarity dot), it is indexed and searched so by default:
-  // embeddings at their own length, inner-product scores (higher is closer).
-  train["model_train"]["similarity"] = "dot";
-  train["model_train"]["scale"] = 1;
-  train["model_save"]["path"] = "models/static-dot";
-  auto d = CallServer(*client_, "POST", "/api/v1/ml/nlp/train/model", train.dump());
-  ASSERT_EQ(d.status, 202) << d.text;
-  ASSERT_EQ(WaitForTaskEnd(*client_, d.body["task_id"])["task_status"], "succeeded");
+  // Trained for the inner product (similarity dot; here through the CLI), it is indexed and
+  // searched so by default: embeddings at their own length, inner-product scores (higher is closer).
+  dir_->Write("static.json", train["model"]["config"].dump());
+  auto d = RunMlaas({"--server", server_->url(), "train", "--objective", "sentence-embedding", "--config",
+                     (dir_->path() / "static.json").string(), "--tokenizer", "tokenizers/wp", "--dataset",
+                     "static-pairs.csv", "--split", "0.2", "--save", "models/static-dot", "--epochs", "2",
+                     "--batch-size", "4", "--lr", "1e-2", "--similarity", "dot", "--scale", "1", "--follow"});
+  ASSERT_EQ(d.exit_code, 0) << d.out;
+  EXPECT_EQ(json::parse(ReadFile(dir_->path() / "data" / "objects" / "models" / "static-dot" /
+                                 "config_sentence_transformers.json"))["similarity_fn_name"],
+            "dot");
   body = Request("docs.csv", "stores/static-dot", "Flat");
   body["model"] = {{"path", "models/static-dot"}, {"objective", "sentence-embedding"}};
   auto di = Post(body);
