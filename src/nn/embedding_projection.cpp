@@ -255,4 +255,23 @@ Result<EmbeddingProjection> FitWhitening(const torch::Tensor& embeddings, double
   return fit.Finish(power, field);
 }
 
+constexpr const char* kSimilarityFile = "config_sentence_transformers.json";
+
+Result<std::string> ReadSimilarity(const fs::path& dir, const std::string& field) {
+  std::error_code ec;
+  if (!fs::exists(dir / kSimilarityFile, ec)) return std::string("cosine");
+  auto text = ReadFile(dir / kSimilarityFile, 1u << 20);
+  if (!text.has_value()) return InvalidArgument(std::string("cannot read ") + kSimilarityFile + ": " + text.error().message(), field);
+  json j = json::parse(*text, nullptr, false);
+  if (!j.is_object()) return InvalidArgument(std::string(kSimilarityFile) + " is not a JSON object", field);
+  auto it = j.find("similarity_fn_name");
+  if (it == j.end() || it->is_null()) return std::string("cosine");
+  if (!it->is_string()) return InvalidArgument(std::string(kSimilarityFile) + ": similarity_fn_name must be a string", field);
+  return it->get<std::string>();
+}
+
+Status SaveSimilarity(const fs::path& dir, const std::string& similarity) {
+  return WriteFileAtomic(dir / kSimilarityFile, json{{"similarity_fn_name", similarity}}.dump(2) + "\n");
+}
+
 }  // namespace mlaas::nn

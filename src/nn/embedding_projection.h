@@ -50,6 +50,13 @@ Result<std::optional<EmbeddingProjection>> LoadEmbeddingProjection(const std::fi
 // modules.json, last, each file atomically.
 Status SaveEmbeddingProjection(const std::filesystem::path& dir, const EmbeddingProjection& projection);
 
+// How an embedding model's vectors compare: config_sentence_transformers.json's
+// similarity_fn_name as written ("cosine" when the file or the field is missing).
+// InvalidArgument naming `field` for an unreadable file or a malformed field.
+Result<std::string> ReadSimilarity(const std::filesystem::path& dir, const std::string& field);
+// Writes that file, {"similarity_fn_name": similarity}, atomically.
+Status SaveSimilarity(const std::filesystem::path& dir, const std::string& similarity);
+
 // Whitening of embeddings [n, d] (n >= 2), fed in batches (memory: d x d, whatever n): centred,
 // then projected on the principal directions of their covariance with variance (eigenvalue
 // above 1e-5 of the largest: below that, float32 or bf16 rounding of the pooled embeddings

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <thread>
 
-#include "common/file_util.h"
 #include "nn/embedding_projection.h"
 #include "nn/model.h"
 #include "nn/static_embedding.h"
@@ -144,23 +143,13 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec&
 
 namespace {
 
-// config_sentence_transformers.json's similarity_fn_name, when the directory has the file.
+// The model's similarity, cosine or dot: sentence-transformers also knows euclidean and
+// manhattan; this platform compares those models' embeddings as it does any other's.
 Result<std::string> Similarity(const fs::path& dir) {
-  const fs::path file = dir / "config_sentence_transformers.json";
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return std::string("cosine");
-  auto text = ReadFile(file, 1u << 20);
-  if (!text.has_value()) return InvalidArgument("cannot read " + file.filename().string() + ": " + text.error().message(), "model.path");
-  json j = json::parse(*text, nullptr, false);
-  if (!j.is_object()) return InvalidArgument(file.filename().string() + " is not a JSON object", "model.path");
-  auto it = j.find("similarity_fn_name");
-  if (it == j.end() || it->is_null()) return std::string("cosine");
-  if (!it->is_string()) return InvalidArgument(file.filename().string() + ": similarity_fn_name must be a string", "model.path");
-  // sentence-transformers also knows euclidean and manhattan; this platform compares those
-  // models' embeddings as it does any other's.
-  if (*it != "dot" && *it != "cosine")
-    spdlog::warn("{}: similarity_fn_name '{}' is taken as cosine", file.string(), it->get<std::string>());
-  return std::string(*it == "dot" ? "dot" : "cosine");
+  MLAAS_ASSIGN_OR_RETURN(std::string s, nn::ReadSimilarity(dir, "model.path"));
+  if (s != "dot" && s != "cosine")
+    spdlog::warn("{}: similarity_fn_name '{}' is taken as cosine", dir.string(), s);
+  return std::string(s == "dot" ? "dot" : "cosine");
 }
 
 }  // namespace

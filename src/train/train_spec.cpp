@@ -243,4 +243,12 @@ std::string ColumnField(const TrainSpec& spec, size_t i) {
   return f;
 }
 
+Status CheckStaticEmbeddingSpec(const TrainSpec& spec) {
+  if (spec.objective != TrainObjective::kSentenceEmbedding)
+    return InvalidArgument("a static embedding model trains with the sentence-embedding objective only", "model.objective");
+  if (spec.whitening > 0)
+    return InvalidArgument("whitening applies to transformer encoders, not to a static embedding model", "model_train.whitening");
+  return Status::Ok();
+}
+
 }  // namespace mlaas::train

@@ -84,6 +84,10 @@ struct TrainSpec {
 // the field ("model_train.optimizer.name", "dataset.train_test_split", ...).
 Result<TrainSpec> ParseTrainSpec(const nlohmann::json& params);
 
+// That `spec` can train a static embedding model: the sentence-embedding objective, no whitening.
+// InvalidArgument naming model.objective / model_train.whitening otherwise.
+Status CheckStaticEmbeddingSpec(const TrainSpec& spec);
+
 // The dataset columns the objective reads, in order (text [+ pair] + label, text, anchor +
 // positive [+ negative]).
 std::vector<std::string> Columns(const TrainSpec& spec);

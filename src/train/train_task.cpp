@@ -90,10 +90,7 @@ Status Validate(const storage::StorageRegistry& storage, const json& params) {
     json config = model["config"];
     if (!config.contains("vocab_size")) config["vocab_size"] = 1;  // the tokenizer's, at training
     MLAAS_RETURN_IF_ERROR(nn::ParseStaticEmbeddingConfig(config, "model.config").status());
-    if (spec.objective != TrainObjective::kSentenceEmbedding)
-      return InvalidArgument("a static embedding model trains with the sentence-embedding objective only", "model.objective");
-    if (spec.whitening > 0)
-      return InvalidArgument("whitening applies to transformer encoders, not to a static embedding model", "model_train.whitening");
+    MLAAS_RETURN_IF_ERROR(CheckStaticEmbeddingSpec(spec));
   } else if (model.contains("config")) {
     MLAAS_RETURN_IF_ERROR(nn::ParseConfig(model["config"], "model.config").status());
   } else {

@@ -182,12 +182,10 @@ Status Session::Prepare() {
   return Status::Ok();
 }
 
-// The similarity a starting model's config_sentence_transformers.json records ("cosine" without one).
+// The similarity a starting model records: dot, or cosine for anything else (an unreadable record too).
 std::string SavedSimilarity(const fs::path& dir) {
-  auto text = ReadFile(dir / "config_sentence_transformers.json", 1u << 20);
-  if (!text.has_value()) return "cosine";
-  json j = json::parse(*text, nullptr, false);
-  return j.is_object() && j.value("similarity_fn_name", json()) == "dot" ? "dot" : "cosine";
+  auto s = nn::ReadSimilarity(dir, "model.path");
+  return s.has_value() && *s == "dot" ? "dot" : "cosine";
 }
 
 Status Session::BuildModel() {
@@ -266,10 +264,7 @@ Status Session::BuildModel() {
 // A static embedding model trains as an embedding model only; from scratch, its weights are
 // fitted to the training documents once they are tokenized (Run).
 Status Session::BuildStaticModel() {
-  if (spec_.objective != TrainObjective::kSentenceEmbedding)
-    return InvalidArgument("a static embedding model trains with the sentence-embedding objective only", "model.objective");
-  if (spec_.whitening > 0)
-    return InvalidArgument("whitening applies to transformer encoders, not to a static embedding model", "model_train.whitening");
+  MLAAS_RETURN_IF_ERROR(CheckStaticEmbeddingSpec(spec_));
   std::string field = "model.path";
   if (in_.model_dir) {
     MLAAS_ASSIGN_OR_RETURN(static_, nn::LoadStaticEmbedding(*in_.model_dir, field));
@@ -958,8 +953,7 @@ Result<json> Session::Run() {
   }
   if (projection) MLAAS_RETURN_IF_ERROR(nn::SaveEmbeddingProjection(in_.output_dir, *projection));
   if (spec_.objective == TrainObjective::kSentenceEmbedding) {  // how its embeddings compare, as sentence-transformers records it
-    MLAAS_RETURN_IF_ERROR(WriteFileAtomic(in_.output_dir / "config_sentence_transformers.json",
-                                          json{{"similarity_fn_name", similarity_}}.dump(2) + "\n"));
+    MLAAS_RETURN_IF_ERROR(nn::SaveSimilarity(in_.output_dir, similarity_));
   }
   // The tokenizer keeps the training length when it is below the model's: prediction then
   // truncates as training did (tokenizer.json's "truncation", as transformers saves it).

@@ -28,13 +28,13 @@ struct IndexRequest {
 Result<IndexRequest> ParseRequest(const json& params) {
   IndexRequest r;
   const json save = params.value("vector_store_save", json::object());
-  MLAAS_ASSIGN_OR_RETURN(r.index, IndexSpec::FromJson(save.value("index", json()), "vector_store_save.index"));
+  const json index = save.value("index", json());
+  MLAAS_ASSIGN_OR_RETURN(r.index, IndexSpec::FromJson(index, "vector_store_save.index"));
   r.cls_pooling = save.value("pooling", std::string("mean")) == "cls";
   if (auto n = save.find("normalize"); n != save.end()) {
     if (!n->is_boolean()) return InvalidArgument("normalize must be true or false", "vector_store_save.normalize");
     r.normalize = n->get<bool>();
   }
-  const json index = save.value("index", json());
   r.metric_given = index.is_object() && index.contains("metric");
   MLAAS_ASSIGN_OR_RETURN(r.columns, DocumentColumns::FromLoaderKwargs(
                                         params.value("dataset", json::object()).value("loader_kwargs", json())));
