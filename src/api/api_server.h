@@ -24,6 +24,7 @@ struct ApiOptions {
   size_t max_body_bytes = 16u << 20;        // JSON request bodies
   uint64_t max_upload_bytes = 10ull << 30;  // PUT /api/v1/objects/{key}
   int http_threads = 64;                    // connections served at once
+  int max_event_streams = 0;                // open task event streams (0: half of http_threads)
   int read_timeout_s = 30;
   int write_timeout_s = 30;
   int keep_alive_timeout_s = 5;

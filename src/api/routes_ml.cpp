@@ -57,7 +57,11 @@ Status DatasetExists(ServerState& s, const json& body) {
 
 void SubmitTask(ServerState& s, RequestContext& ctx, const std::string& type) {
   auto t = s.services.tasks.Submit(type, ctx.body);
-  if (!t.has_value()) return ctx.Error(t.error());
+  if (!t.has_value()) {
+    // The task queue is full: tasks take seconds to minutes, so come back in a while.
+    if (t.error().code() == StatusCode::kResourceExhausted) ctx.res.set_header("Retry-After", "30");
+    return ctx.Error(t.error());
+  }
   ctx.res.set_header("Location", "/api/v1/tasks/" + t->id);
   ctx.Json(202, {{"task_id", t->id}, {"task_status", "queued"}});
 }

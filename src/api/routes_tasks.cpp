@@ -1,6 +1,10 @@
 // Task endpoints: list, show, cancel, logs and the server-sent event stream.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
+#include <memory>
+
 #include "api/schemas.h"
 #include "api/server_state.h"
 #include "api/task_view.h"
@@ -13,13 +17,46 @@ using nlohmann::json;
 
 namespace {
 
+// One open event stream, counted in ServerState::event_streams while any copy of the
+// stream's writer lives (cpp-httplib destroys it with the response, once the stream ends).
+class StreamSlot {
+ public:
+  explicit StreamSlot(std::atomic<int>& open) : open_(open) {}
+  ~StreamSlot() { --open_; }
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+
+ private:
+  std::atomic<int>& open_;
+};
+
+// The most event streams open at once: each holds an HTTP thread for as long as the task
+// runs, so by default only half the pool may, and the other half keeps serving requests.
+int MaxEventStreams(const ApiOptions& o) {
+  return o.max_event_streams > 0 ? o.max_event_streams : std::max(1, o.http_threads / 2);
+}
+
 // Writes one server-sent event per call, blocking until the task changes; ends the stream
 // with an "end" event once the task has finished.
 class TaskEventStream {
  public:
-  TaskEventStream(ServerState& s, std::string id) : s_(s), id_(std::move(id)) {}
+  TaskEventStream(ServerState& s, std::string id, std::shared_ptr<StreamSlot> slot)
+      : s_(s), id_(std::move(id)), slot_(std::move(slot)) {}
 
+  // Never throws: an error ends the stream (cpp-httplib then closes the connection).
   bool operator()(size_t, httplib::DataSink& sink) {
+    try {
+      return WriteNext(sink);
+    } catch (const std::exception& e) {
+      spdlog::error("event stream of task {}: {}", id_, e.what());
+    } catch (...) {
+      spdlog::error("event stream of task {}: unknown error", id_);
+    }
+    return false;
+  }
+
+ private:
+  bool WriteNext(httplib::DataSink& sink) {
     for (;;) {
       if (s_.stopping) {
         sink.done();
@@ -50,7 +87,6 @@ class TaskEventStream {
     }
   }
 
- private:
   bool Write(httplib::DataSink& sink, const std::string& text) {
     last_write_ms_ = NowMs();
     return sink.write(text.data(), text.size());
@@ -58,6 +94,7 @@ class TaskEventStream {
 
   ServerState& s_;
   std::string id_;
+  std::shared_ptr<StreamSlot> slot_;
   int64_t last_revision_ = -1;
   int64_t last_write_ms_ = 0;
 };
@@ -167,15 +204,26 @@ void AddTaskRoutes(ServerState& s) {
        .tag = "tasks",
        .summary = "Server-sent events with the task's progress until it ends",
        .responses = {{200, "text/event-stream: `task` events, then one `end` event"},
-                     {404, "no such task"}},
+                     {404, "no such task"},
+                     {429, "too many event streams are open (Retry-After)"}},
        .produces = "text/event-stream",
        .handler = [&s](RequestContext& ctx) {
          const std::string id = ctx.path_params["id"];
          if (auto t = s.services.task_store.Get(id); !t.has_value()) return ctx.Error(t.error());
+         const int limit = MaxEventStreams(s.options);
+         if (++s.event_streams > limit) {
+           --s.event_streams;
+           ctx.res.set_header("Retry-After", "5");
+           ctx.res.set_header("Connection", "close");
+           return ctx.Error(ResourceExhausted(
+               std::to_string(limit) + " task event streams are open, the most this server allows; "
+               "retry later or poll GET /api/v1/tasks/{id}"));
+         }
+         auto slot = std::make_shared<StreamSlot>(s.event_streams);
          ctx.res.status = 200;
          ctx.res.set_header("Cache-Control", "no-cache");
          ctx.res.set_header("X-Accel-Buffering", "no");
-         ctx.res.set_chunked_content_provider("text/event-stream", TaskEventStream(s, id));
+         ctx.res.set_chunked_content_provider("text/event-stream", TaskEventStream(s, id, std::move(slot)));
        }});
 }
 

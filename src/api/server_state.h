@@ -21,6 +21,7 @@ struct ApiServer::State {
   httplib::Server http;
   std::atomic<bool> stopping{false};
   std::atomic<bool> serving{false};  // inside Serve()
+  std::atomic<int> event_streams{0};  // task event streams open (each holds an HTTP thread)
   int listen_socket = -1;             // the bound socket, once Bind() made it
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

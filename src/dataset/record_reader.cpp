@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/json_file.h"
 #include "common/text.h"
 
 namespace mlaas::dataset {
@@ -158,7 +159,12 @@ class CsvReader final : public RecordReader {
     start_line = line_;
     const int delim = static_cast<unsigned char>(opts_.delimiter);
     std::string field;
+    size_t record_bytes = 0;
     for (;;) {
+      if (fields.size() == opts_.max_fields) {
+        return LineError(start_line, "the record has more than " + std::to_string(opts_.max_fields) +
+                                         " fields (check the delimiter)");
+      }
       field.clear();
       if (c == '"') {
         int64_t quote_line = line_;
@@ -188,6 +194,10 @@ class CsvReader final : public RecordReader {
           if (field.size() > opts_.max_field_bytes) return TooLong(line_);
           c = in_.Get();
         }
+      }
+      record_bytes += field.size();
+      if (record_bytes > opts_.max_record_bytes) {
+        return LineError(start_line, "the record is longer than " + FormatBytes(opts_.max_record_bytes));
       }
       fields.push_back(field);
       if (c == delim) {
@@ -286,10 +296,17 @@ class JsonlReader final : public RecordReader {
       line_no = line_++;
       if (Trim(line).empty()) continue;
       MLAAS_RETURN_IF_ERROR(CheckUtf8(line, opts_.utf8, line_no));
-      out = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (out.is_discarded()) return LineError(line_no, "not valid JSON");
+      // Bounded before parsing: a value nested thousands deep would overflow the stack when
+      // copied or dumped.
+      auto parsed = ParseJsonText(line, "the record", {}, {.max_bytes = opts_.max_field_bytes,
+                                                          .max_depth = opts_.max_json_depth});
+      if (!parsed.has_value()) return LineError(line_no, parsed.error().message());
+      out = std::move(parsed).value();
       if (!out.is_object()) {
         return LineError(line_no, "expected a JSON object, found " + std::string(out.type_name()));
+      }
+      if (out.size() > opts_.max_fields) {
+        return LineError(line_no, "the object has more than " + std::to_string(opts_.max_fields) + " keys");
       }
       return true;
     }

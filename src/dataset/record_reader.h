@@ -1,8 +1,9 @@
 // mlaas::dataset — streaming readers of tabular datasets (CSV/TSV and JSON Lines).
 //
 // Readers pull bytes from an ObjectReader in fixed-size chunks, so memory use does not grow
-// with the file: a 1 GB dataset is read with a few hundred KB. Malformed input is an
-// InvalidArgument naming the line ("line 17: unterminated quoted field"), never a crash.
+// with the file: a 1 GB dataset is read with a few hundred KB, and one record is bounded
+// (ReaderOptions: field and record bytes, fields per record, JSON nesting). Malformed input is
+// an InvalidArgument naming the line ("line 17: unterminated quoted field"), never a crash.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,9 @@ struct ReaderOptions {
   std::vector<std::string> columns;    // select and order these columns; empty: all
   Utf8Policy utf8 = Utf8Policy::kError;
   size_t max_field_bytes = 16u << 20;  // one field (CSV) or line (JSONL) may not exceed this
+  size_t max_fields = 10000;           // fields of one CSV record, keys of one JSONL object
+  size_t max_record_bytes = 64u << 20; // all the fields of one CSV record together
+  size_t max_json_depth = 64;          // JSONL: arrays and objects inside one another
 };
 
 struct Row {

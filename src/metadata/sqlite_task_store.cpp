@@ -365,6 +365,25 @@ class SqliteTaskStore final : public TaskStore {
     return out;
   }
 
+  Result<int64_t> Count(TaskState state) override {
+    std::lock_guard lock(mu_);
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("SELECT COUNT(*) FROM tasks WHERE status=?1"));
+    q.Bind(1, TaskStateName(state));
+    MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+    return row ? q.Int(0) : 0;
+  }
+
+  Result<int64_t> DeleteFinishedBefore(int64_t cutoff_ms) override {
+    std::lock_guard lock(mu_);
+    // Logs go with their task (ON DELETE CASCADE).
+    MLAAS_ASSIGN_OR_RETURN(
+        auto q, db_.Prepare("DELETE FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled') "
+                            "AND finished_ms < ?1"));
+    q.Bind(1, cutoff_ms);
+    MLAAS_RETURN_IF_ERROR(q.Run());
+    return static_cast<int64_t>(db_.Changes());
+  }
+
   Status Ping() override {
     std::lock_guard lock(mu_);
     MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("SELECT 1"));

@@ -118,6 +118,11 @@ class TaskStore {
                                                  size_t limit) = 0;
 
   virtual Result<std::map<TaskState, int64_t>> CountByState() = 0;
+  // How many tasks are in `state` (cheap: one index range).
+  virtual Result<int64_t> Count(TaskState state) = 0;
+  // Deletes succeeded, failed and cancelled tasks that finished before `cutoff_ms`, with
+  // their logs. Returns how many were deleted.
+  virtual Result<int64_t> DeleteFinishedBefore(int64_t cutoff_ms) = 0;
   // OK when the database answers.
   virtual Status Ping() = 0;
 };

@@ -45,13 +45,14 @@ ObjectInfo InfoFromStat(const std::string& key, const struct stat& st) {
   return info;
 }
 
-Status FsyncDir(const fs::path& dir) {
+// Makes a rename in `dir` durable; errors name the object `key` the rename was for.
+Status FsyncDir(const fs::path& dir, const std::string& key) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open " + dir.string(), errno);
+  if (fd < 0) return ErrnoStatus("open the prefix of '" + key + "'", errno);
   int rc = ::fsync(fd);
   int err = errno;
   ::close(fd);
-  if (rc != 0) return ErrnoStatus("fsync " + dir.string(), err);
+  if (rc != 0) return ErrnoStatus("fsync the prefix of '" + key + "'", err);
   return Status::Ok();
 }
 
@@ -131,7 +132,7 @@ class LocalWriter final : public ObjectWriter {
     committed_ = true;
     // Make the rename durable. ENOENT means a concurrent Delete already removed the object
     // and its directory, which is a valid order of events, not a failure.
-    if (Status st_dir = FsyncDir(dest_.parent_path());
+    if (Status st_dir = FsyncDir(dest_.parent_path(), key_);
         !st_dir.ok() && st_dir.code() != StatusCode::kNotFound) {
       return st_dir;
     }
@@ -165,7 +166,9 @@ class LocalWriter final : public ObjectWriter {
             raced = true;
             break;
           }
-          return ErrnoStatus("mkdir " + cur.string(), errno);
+          return ErrnoStatus("cannot create the prefix '" + cur.lexically_relative(root_).generic_string() +
+                                 "/' of '" + key_ + "'",
+                             errno);
         }
       }
       if (!raced) return Status::Ok();
@@ -314,8 +317,8 @@ Result<std::string> LocalObjectStore::KeyForPath(std::string_view path) const {
   if (p.is_absolute()) {
     fs::path norm = p.lexically_normal();
     if (!IsWithin(root_, norm)) {
-      return InvalidArgument("absolute path '" + std::string(path) +
-                             "' is outside the data directory's object root " + root_.string());
+      return InvalidArgument("absolute path '" + EscapeForLog(path, 256) +
+                             "' is outside the data directory's objects (use a path relative to them)");
     }
     rel = norm.lexically_relative(root_).generic_string();
   } else {
@@ -384,7 +387,7 @@ Result<std::unique_ptr<ObjectWriter>> LocalObjectStore::Create(const std::string
   }
   fs::path tmp = tmp_ / ("put-" + NewUuid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("create temp file " + tmp.string(), errno);
+  if (fd < 0) return ErrnoStatus("cannot create a temporary file for '" + key + "'", errno);
   return std::unique_ptr<ObjectWriter>(new LocalWriter(key, tmp, dest, root_, fd));
 }
 

@@ -72,10 +72,12 @@ class StringReader final : public ObjectReader {
 
 Status CheckSegments(std::string_view text, std::string_view what, bool allow_trailing_slash) {
   if (text.size() > 1024) return InvalidArgument(std::string(what) + " is longer than 1024 bytes");
-  if (!IsValidUtf8(text)) return InvalidArgument(std::string(what) + " is not valid UTF-8");
+  // Named escaped: a %0A in a URL decodes to a newline that must not reach a log line as one.
+  const std::string shown = " '" + EscapeForLog(text, 256) + "'";
+  if (!IsValidUtf8(text)) return InvalidArgument(std::string(what) + shown + " is not valid UTF-8");
   for (char c : text) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-      return InvalidArgument(std::string(what) + " contains a control character");
+      return InvalidArgument(std::string(what) + shown + " contains a control character");
     }
   }
   if (!text.empty() && text.front() == '/') {
@@ -116,7 +118,7 @@ Status ValidatePrefix(std::string_view prefix) {
 
 Status ObjectStore::PutFile(const std::string& key, const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) return Internal("cannot read " + file.string());
+  if (!in) return Internal("cannot read the local file to store as '" + key + "'");
   MLAAS_ASSIGN_OR_RETURN(auto writer, Create(key));
   std::string buf(1 << 20, '\0');
   while (in) {
@@ -133,7 +135,7 @@ Result<std::vector<std::string>> ListLocalFiles(const std::filesystem::path& dir
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_regular_file()) names.push_back(it->path().lexically_relative(dir).generic_string());
   }
-  if (ec) return Internal("cannot list " + dir.string() + ": " + ec.message());
+  if (ec) return Internal("cannot list a local directory: " + ec.message());
   std::sort(names.begin(), names.end());
   return names;
 }

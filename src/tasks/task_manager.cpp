@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -40,6 +41,53 @@ std::string ProcessStartTicks(long pid) {
 std::string MakeOwnerId() {
   long pid = static_cast<long>(::getpid());
   return HostName() + ":" + std::to_string(pid) + ":" + ProcessStartTicks(pid);
+}
+
+// The status an exception escaping a task becomes. A filesystem error's text carries server
+// paths, so only its reason is kept; other messages are cut to their first line (a libtorch
+// error appends a backtrace).
+Status ExceptionStatus(std::exception_ptr ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::filesystem::filesystem_error& e) {
+    spdlog::warn("task error: {}", e.what());
+    return Internal("unexpected file system error: " + e.code().message());
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    spdlog::warn("task error: {}", what);
+    what = what.substr(0, std::min(what.find('\n'), size_t{500}));
+    return Internal("unexpected error: " + what);
+  } catch (...) {
+    return Internal("unexpected error of unknown type");
+  }
+}
+
+// The params' bounds (TaskManagerOptions): InvalidArgument naming the offending field.
+Status CheckParamsSize(const json& params, const TaskManagerOptions& o) {
+  auto bytes = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace).size(); };
+  if (!params.is_object()) return Status::Ok();
+  for (const auto& [block, value] : params.items()) {
+    if (!value.is_object()) continue;
+    for (const auto& [name, inner] : value.items()) {
+      if (inner.is_object() && bytes(inner) > o.max_object_field_bytes) {
+        return InvalidArgument(block + "." + name + " is larger than the " +
+                                   FormatBytes(o.max_object_field_bytes) + " accepted",
+                               block + "." + name);
+      }
+    }
+  }
+  if (size_t total = bytes(params); total > o.max_params_bytes) {
+    std::string largest;
+    size_t largest_bytes = 0;
+    for (const auto& [name, value] : params.items()) {
+      if (size_t b = bytes(value); b > largest_bytes) largest = name, largest_bytes = b;
+    }
+    return InvalidArgument("the request is " + FormatBytes(total) + ", more than the " +
+                               FormatBytes(o.max_params_bytes) + " a task may hold (" + largest +
+                               " is " + FormatBytes(largest_bytes) + ")",
+                           largest);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -163,8 +211,22 @@ void TaskManager::Stop() {
 
 Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& params) {
   if (!HasType(type)) return Unimplemented("no handler for task type '" + type + "'");
+  MLAAS_RETURN_IF_ERROR(CheckParamsSize(params, options_));
   if (auto v = validators_.find(type); v != validators_.end()) MLAAS_RETURN_IF_ERROR(v->second(params));
-  MLAAS_ASSIGN_OR_RETURN(TaskRecord r, store_.Create({type, params, options_.max_attempts}));
+  TaskRecord r;
+  {
+    // Other processes sharing the store may add a few tasks between the count and the
+    // insert; within this process the bound is exact.
+    std::lock_guard lock(submit_mu_);
+    if (options_.max_queued_tasks > 0) {
+      MLAAS_ASSIGN_OR_RETURN(int64_t queued, store_.Count(TaskState::kQueued));
+      if (queued >= options_.max_queued_tasks) {
+        return ResourceExhausted("the task queue is full (" + std::to_string(queued) +
+                                 " tasks waiting, the most allowed); retry later");
+      }
+    }
+    MLAAS_ASSIGN_OR_RETURN(r, store_.Create({type, params, options_.max_attempts}));
+  }
   {
     std::lock_guard lock(mu_);
     ++submitted_;
@@ -210,12 +272,17 @@ void TaskManager::WorkerLoop() {
       std::lock_guard lock(mu_);
       seen = submitted_;
     }
-    auto claimed = store_.ClaimNext(owner_, types_, options_.lease_ms);
-    if (claimed.has_value() && claimed->has_value()) {
-      RunTask(std::move(**claimed));
-      continue;
+    try {
+      auto claimed = store_.ClaimNext(owner_, types_, options_.lease_ms);
+      if (claimed.has_value() && claimed->has_value()) {
+        RunTask(std::move(**claimed));
+        continue;
+      }
+      if (!claimed.has_value()) spdlog::error("claiming a task failed: {}", claimed.error().ToString());
+    } catch (...) {
+      // RunTask records every outcome itself; this is the store or memory failing.
+      spdlog::error("task worker: {}", ExceptionStatus(std::current_exception()).ToString());
     }
-    if (!claimed.has_value()) spdlog::error("claiming a task failed: {}", claimed.error().ToString());
     std::unique_lock lock(mu_);
     wake_.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
                    [&] { return stopping_.load() || submitted_ != seen; });
@@ -227,32 +294,51 @@ void TaskManager::HeartbeatLoop() {
       std::max<int64_t>(10, std::min(options_.lease_ms / 3, options_.recover_interval_ms)));
   int64_t next_beat = NowMs() + options_.lease_ms / 3;
   int64_t next_recover = NowMs() + options_.recover_interval_ms;
+  int64_t next_retention = NowMs();
   while (!stopping_) {
-    {
-      std::unique_lock lock(mu_);
-      beat_cv_.wait_for(lock, tick, [&] { return stopping_.load(); });
-      if (stopping_) break;
-      if (NowMs() >= next_beat) {
-        // Holding mu_ keeps every context alive while we renew its lease.
-        for (auto& [id, ctx] : running_) ctx->Flush(true);
-        next_beat = NowMs() + options_.lease_ms / 3;
-      }
-    }
-    if (NowMs() >= next_recover) {
-      next_recover = NowMs() + options_.recover_interval_ms;
-      auto n = store_.RecoverAbandoned(&TaskManager::OwnerIsDead);
-      if (!n.has_value()) {
-        spdlog::warn("task recovery failed: {}", n.error().ToString());
-      } else if (*n > 0) {
-        spdlog::warn("re-queued {} abandoned task(s)", *n);
-        {
-          std::lock_guard lock(mu_);
-          ++submitted_;
+    try {
+      {
+        std::unique_lock lock(mu_);
+        beat_cv_.wait_for(lock, tick, [&] { return stopping_.load(); });
+        if (stopping_) break;
+        if (NowMs() >= next_beat) {
+          next_beat = NowMs() + options_.lease_ms / 3;
+          // Holding mu_ keeps every context alive while we renew its lease.
+          for (auto& [id, ctx] : running_) ctx->Flush(true);
         }
-        wake_.notify_all();
-        NotifyChange();
       }
+      if (NowMs() >= next_recover) {
+        next_recover = NowMs() + options_.recover_interval_ms;
+        auto n = store_.RecoverAbandoned(&TaskManager::OwnerIsDead);
+        if (!n.has_value()) {
+          spdlog::warn("task recovery failed: {}", n.error().ToString());
+        } else if (*n > 0) {
+          spdlog::warn("re-queued {} abandoned task(s)", *n);
+          {
+            std::lock_guard lock(mu_);
+            ++submitted_;
+          }
+          wake_.notify_all();
+          NotifyChange();
+        }
+      }
+      if (options_.finished_retention_ms > 0 && NowMs() >= next_retention) {
+        next_retention = NowMs() + std::max<int64_t>(1000, options_.retention_interval_ms);
+        SweepFinished();
+      }
+    } catch (...) {
+      spdlog::error("task heartbeat: {}", ExceptionStatus(std::current_exception()).ToString());
     }
+  }
+}
+
+void TaskManager::SweepFinished() {
+  auto n = store_.DeleteFinishedBefore(NowMs() - options_.finished_retention_ms);
+  if (!n.has_value()) {
+    spdlog::warn("deleting old finished tasks failed: {}", n.error().ToString());
+  } else if (*n > 0) {
+    spdlog::info("deleted {} task(s) finished more than {} s ago", *n, options_.finished_retention_ms / 1000);
+    NotifyChange();
   }
 }
 
@@ -264,42 +350,63 @@ void TaskManager::RunTask(TaskRecord record) {
     running_[id] = ctx.get();
     if (stopping_) ctx->shutting_down_ = true;
   }
-  NotifyChange();
-  ctx->Log("info", "attempt " + std::to_string(ctx->attempt()) + " of " +
-                       std::to_string(ctx->record_.max_attempts) + " started on " + owner_);
-  spdlog::info("task {} ({}) started, attempt {}", id, ctx->type(), ctx->attempt());
-
-  // The attempt runs on a thread that ends with it: a thread that has run libtorch operators
-  // keeps an OpenMP thread team for its life, and more teams than cores slow every team down
-  // (the passes of the models served beside; src/predict/compute_thread.h).
-  Result<json> result = Internal("no handler ran");
-  std::thread([&] {
-    try {
-      result = handlers_.at(ctx->type())(*ctx);
-    } catch (const std::exception& e) {
-      result = Internal(std::string("unexpected error: ") + e.what());
-    } catch (...) {
-      result = Internal("unexpected error of unknown type");
+  // Whatever happens below, the context leaves running_ before it is destroyed.
+  struct Unlist {
+    TaskManager& m;
+    const std::string& id;
+    ~Unlist() {
+      std::lock_guard lock(m.mu_);
+      m.running_.erase(id);
     }
-  }).join();
+  };
+  Result<json> result = Internal("no handler ran");
   {
-    std::lock_guard lock(mu_);
-    running_.erase(id);
+    Unlist unlist{*this, id};
+    NotifyChange();
+    ctx->Log("info", "attempt " + std::to_string(ctx->attempt()) + " of " +
+                         std::to_string(ctx->record_.max_attempts) + " started on " + owner_);
+    spdlog::info("task {} ({}) started, attempt {}", id, ctx->type(), ctx->attempt());
+    // The attempt runs on a thread that ends with it: a thread that has run libtorch
+    // operators keeps an OpenMP thread team for its life, and more teams than cores slow
+    // every team down (the passes of the models served beside; src/predict/compute_thread.h).
+    try {
+      std::thread([&] {
+        try {
+          result = handlers_.at(ctx->type())(*ctx);
+        } catch (...) {
+          result = ExceptionStatus(std::current_exception());
+        }
+      }).join();
+    } catch (...) {  // no thread could be started
+      result = ExceptionStatus(std::current_exception());
+    }
   }
-  ctx->Flush(true);  // last progress report; also learns of a late cancel or a lost lease
+  try {
+    ctx->Flush(true);  // last progress report; also learns of a late cancel or a lost lease
+    RecordOutcome(*ctx, result);
+  } catch (...) {
+    Status err = ExceptionStatus(std::current_exception());
+    spdlog::error("task {}: cannot record the outcome: {}", id, err.ToString());
+    (void)store_.Finish(id, owner_, TaskState::kFailed, json(),
+                        json{{"code", StatusCodeName(err.code())}, {"message", err.message()}});
+  }
+  NotifyChange();
+}
 
+void TaskManager::RecordOutcome(TaskContext& ctx, const Result<json>& result) {
+  const std::string& id = ctx.id();
   Status st;
-  if (ctx->lease_lost_) {
+  if (ctx.lease_lost_) {
     spdlog::warn("task {}: lease lost while running; its new holder decides the outcome", id);
-  } else if (!result.has_value() && ctx->shutting_down_ && !ctx->cancel_requested_) {
-    ctx->Log("info", "worker shutting down; task handed back to the queue");
+  } else if (!result.has_value() && ctx.handed_back()) {
+    ctx.Log("info", "worker shutting down; task handed back to the queue");
     st = store_.Release(id, owner_);
   } else if (result.has_value()) {
-    ctx->Log("info", "succeeded");
+    ctx.Log("info", "succeeded");
     st = store_.Finish(id, owner_, TaskState::kSucceeded, *result, json());
     spdlog::info("task {} succeeded", id);
-  } else if (result.error().code() == StatusCode::kCancelled && ctx->cancel_requested_) {
-    ctx->Log("info", "cancelled");
+  } else if (result.error().code() == StatusCode::kCancelled && ctx.cancel_requested_) {
+    ctx.Log("info", "cancelled");
     st = store_.Finish(id, owner_, TaskState::kCancelled, json(),
                        json{{"code", "cancelled"}, {"message", "cancelled by request"}});
     spdlog::info("task {} cancelled", id);
@@ -307,12 +414,11 @@ void TaskManager::RunTask(TaskRecord record) {
     const Status& err = result.error();
     json e = {{"code", StatusCodeName(err.code())}, {"message", err.message()}};
     if (!err.field().empty()) e["field"] = err.field();
-    ctx->Log("error", err.ToString());
+    ctx.Log("error", err.ToString());
     st = store_.Finish(id, owner_, TaskState::kFailed, json(), e);
     spdlog::warn("task {} failed: {}", id, err.ToString());
   }
   if (!st.ok()) spdlog::error("task {}: cannot record the outcome: {}", id, st.ToString());
-  NotifyChange();
 }
 
 }  // namespace mlaas::tasks

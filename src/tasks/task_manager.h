@@ -51,6 +51,10 @@ class TaskContext {
   // True once the user cancelled the task, the server is shutting down or the lease was
   // lost. Handlers check it between units of work and then return CheckCancelled().
   bool cancelled() const { return cancel_requested_ || shutting_down_ || lease_lost_; }
+  // True when this attempt stops without ending the task: the worker is shutting down (and
+  // nobody cancelled the task) or lost its lease. The task will run again, so what it keeps
+  // to resume (checkpoints) must stay; otherwise a failed attempt ends the task.
+  bool handed_back() const { return lease_lost_ || (shutting_down_ && !cancel_requested_); }
   // Cancelled status when cancelled(), OK otherwise.
   Status CheckCancelled() const;
 
@@ -92,6 +96,18 @@ struct TaskManagerOptions {
   int64_t progress_interval_ms = 250;    // minimum spacing of progress writes
   int64_t recover_interval_ms = 5'000;   // how often abandoned tasks are looked for
   int max_attempts = 3;                  // per task, counting crash recoveries
+  // Bounds. Submit refuses a task beyond them: ResourceExhausted (HTTP 429) when
+  // max_queued_tasks tasks already wait (0: no limit); InvalidArgument naming the field when
+  // the params are larger than max_params_bytes, or when an object inside one of the
+  // request's blocks (dataset.loader_kwargs, model.config, ...) is larger than
+  // max_object_field_bytes (both as compact JSON).
+  int64_t max_queued_tasks = 1000;
+  size_t max_params_bytes = 4u << 20;
+  size_t max_object_field_bytes = 64u << 10;
+  // Succeeded, failed and cancelled tasks older than this are deleted, with their logs, by a
+  // sweep every retention_interval_ms (0: kept forever).
+  int64_t finished_retention_ms = 30LL * 24 * 3600 * 1000;
+  int64_t retention_interval_ms = 3600'000;
 };
 
 class TaskManager {
@@ -137,6 +153,9 @@ class TaskManager {
   void WorkerLoop();
   void HeartbeatLoop();
   void RunTask(TaskRecord record);
+  // RunTask's end: records the attempt's outcome in the store.
+  void RecordOutcome(TaskContext& ctx, const Result<nlohmann::json>& result);
+  void SweepFinished();
   void NotifyChange();
 
   metadata::TaskStore& store_;
@@ -156,6 +175,7 @@ class TaskManager {
   std::condition_variable beat_cv_; // heartbeat thread's sleep
   std::map<std::string, TaskContext*> running_;
   uint64_t submitted_ = 0;          // bumped by Submit so idle workers wake
+  std::mutex submit_mu_;            // one queue-length check and insert at a time
 
   std::atomic<uint64_t> version_{0};
   std::mutex change_mu_;

@@ -210,6 +210,16 @@ tasks::TaskValidator MakeTrainNlpModelValidator(const storage::StorageRegistry& 
 
 tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options) {
   return [&storage, options](tasks::TaskContext& ctx) -> Result<json> {
+    // A task that ends failed or cancelled (an exception included) will not resume: its
+    // checkpoints go, unless the attempt was handed back (shutdown, lost lease) to resume later.
+    struct DropCheckpoints {
+      const tasks::TaskContext& ctx;
+      fs::path dir;
+      ~DropCheckpoints() {
+        std::error_code e;
+        if (!ctx.handed_back()) fs::remove_all(dir, e);
+      }
+    } drop_checkpoints{ctx, options.checkpoint_root / ctx.id()};
     const json& params = ctx.params();
     MLAAS_RETURN_IF_ERROR(Validate(storage, params));
     MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
@@ -271,7 +281,7 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
     }
     MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(params["model_save"], "model_save"));
 
-    in.checkpoint_dir = options.checkpoint_root / ctx.id();
+    in.checkpoint_dir = drop_checkpoints.dir;
     in.output_dir = options.scratch / ("train-" + ctx.id());
     std::error_code ec;
     fs::remove_all(in.output_dir, ec);
@@ -302,8 +312,6 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
     auto result = RunTraining(in, cb);
     if (!result.has_value()) {
       if (result.error().code() == StatusCode::kCancelled) return ctx.CheckCancelled();
-      // Bad input will not get better on a retry: its checkpoints are of no use.
-      if (result.error().code() == StatusCode::kInvalidArgument) fs::remove_all(in.checkpoint_dir, ec);
       return result.error();
     }
     last.fraction = 0.995;

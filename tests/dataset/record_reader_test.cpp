@@ -138,9 +138,52 @@ TEST(JsonlReaderTest, MarksMissingValues) {
 TEST(JsonlReaderTest, ReportsBadLines) {
   ReaderOptions o;
   o.format = Format::kJsonl;
-  ExpectError("{\"a\":1}\n{\"a\":\n", "line 2: not valid JSON", o);
+  ExpectError("{\"a\":1}\n{\"a\":\n", "line 2: the record is not valid JSON", o);
   ExpectError("{\"a\":1}\n[1,2]\n", "line 2: expected a JSON object, found array", o);
   ExpectError("{\"a\":\"\xff\"}\n", "line 1: invalid UTF-8", o);
+}
+
+TEST(JsonlReaderTest, DeepNestingIsAClearErrorNotACrash) {
+  ReaderOptions o;
+  o.format = Format::kJsonl;
+  // 100000 levels: dumping this value for a column would overflow the stack.
+  const std::string deep = "{\"a\":1}\n{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}\n";
+  ExpectError(deep, "line 2: the record nests deeper than 64 levels", o);
+  // At the limit, nested values are read (as their JSON text).
+  const std::string ok = "{\"a\":" + std::string(63, '[') + std::string(63, ']') + "}\n";
+  auto t = ReadAll(ok, o);
+  ASSERT_TRUE(t.has_value()) << t.error().ToString();
+  EXPECT_EQ(t->rows[0][0], std::string(63, '[') + std::string(63, ']'));
+}
+
+TEST(JsonlReaderTest, ObjectsWithTooManyKeysAreRefused) {
+  ReaderOptions o;
+  o.format = Format::kJsonl;
+  o.max_fields = 3;
+  EXPECT_TRUE(ReadAll("{\"a\":1,\"b\":2,\"c\":3}\n", o).has_value());
+  ExpectError("{\"a\":1}\n{\"a\":1,\"b\":2,\"c\":3,\"d\":4}\n", "line 2: the object has more than 3 keys", o);
+}
+
+TEST(CsvReaderTest, ARowOfManyCommasIsAClearError) {
+  // 100000 commas would be 100001 strings; the default bound stops it at the record.
+  ExpectError("a,b\n1,2\n" + std::string(100000, ',') + "\n", "line 3: the record has more than 10000 fields");
+  // A header as wide is refused the same way.
+  ExpectError(std::string(100000, ',') + "\n", "line 1: the record has more than 10000 fields");
+  ReaderOptions o;
+  o.max_fields = 3;
+  EXPECT_TRUE(ReadAll("a,b,c\n1,2,3\n", o).has_value());
+  ExpectError("a,b,c\n1,2,3,4\n", "line 2: the record has more than 3 fields", o);
+}
+
+TEST(CsvReaderTest, RecordBytesAreBounded) {
+  ReaderOptions o;
+  o.max_field_bytes = 100;
+  o.max_record_bytes = 250;
+  const std::string f(90, 'x');
+  EXPECT_TRUE(ReadAll("a,b\n" + f + "," + f + "\n", o).has_value());
+  // Every field within its bound, the record not; a quoted field spanning lines counts too.
+  ExpectError("a,b,c\n" + f + "," + f + "," + f + "\n", "line 2: the record is longer than 250 B", o);
+  ExpectError("a,b,c\n1,2,3\n\"" + f + "\n\"," + f + "," + f + "\n", "line 3: the record is longer", o);
 }
 
 // A source that produces a large CSV on the fly, to show memory does not follow file size.

@@ -6,6 +6,9 @@
 #include <thread>
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/text.h"
 #include "common/time_util.h"
@@ -574,6 +577,187 @@ TEST_F(ApiE2eTest, ManyConcurrentClientsAndStreamsDoNotStallTheServer) {
   EXPECT_EQ(ok.load(), 16 * 20);
   for (auto& t : streams) t.join();
   EXPECT_EQ(ended.load(), 16);
+}
+
+// Opens a raw connection and sends one GET; -1 when the connection fails.
+int SendGet(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Reads a response's status line and headers, and its body when it has a Content-Length
+// (a stream's body never ends: only what came with the headers).
+std::string ReadHead(int fd) {
+  std::string got;
+  char buf[4096];
+  auto more = [&] {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n > 0) got.append(buf, static_cast<size_t>(n));
+    return n > 0;
+  };
+  while (got.find("\r\n\r\n") == std::string::npos && more()) {
+  }
+  const size_t body = got.find("\r\n\r\n") + 4;
+  const size_t length = got.find("Content-Length: ");
+  if (length != std::string::npos && length < body) {
+    const size_t want = body + std::stoul(got.substr(length + 16));
+    while (got.size() < want && more()) {
+    }
+  }
+  return got;
+}
+
+// A server of its own that only queues tasks (no workers), holding the dataset d.csv.
+std::unique_ptr<ServerProcess> StartQueueOnlyServer(const TempDir& dir) {
+  auto s = std::make_unique<ServerProcess>(dir.path() / "data",
+                                           std::vector<std::string>{"--workers", "0", "--http-threads", "64"});
+  Status started = s->Start();
+  EXPECT_TRUE(started.ok()) << started.ToString();
+  if (started.ok()) {
+    EXPECT_EQ(s->Client()->Call("PUT", "/api/v1/objects/d.csv", "a\n1\n")->status, 201);
+  }
+  return s;
+}
+
+TEST_F(ApiE2eTest, EventStreamsBeyondTheCapAre429AndHealthzKeepsAnswering) {
+  // No workers: the task stays queued, so every stream on it stays open.
+  TempDir dir;
+  auto server = StartQueueOnlyServer(dir);
+  ServerProcess& s = *server;
+  auto c = s.Client();
+  auto t = c->Post("/api/v1/ml/utilities/dataset/stats", {{"dataset", {{"path", "d.csv"}}}});
+  ASSERT_TRUE(t.has_value());
+  const std::string events = "/api/v1/tasks/" + (*t)["task_id"].get<std::string>() + "/events";
+
+  constexpr int kStreams = 256;
+  std::vector<int> fds;
+  for (int i = 0; i < kStreams; ++i) fds.push_back(SendGet(s.port(), events));
+  int open = 0, refused = 0;
+  std::vector<int> open_fds;
+  for (int fd : fds) {
+    ASSERT_GE(fd, 0);
+    const std::string head = ReadHead(fd);
+    if (head.rfind("HTTP/1.1 200", 0) == 0) {
+      EXPECT_NE(head.find("text/event-stream"), std::string::npos) << head;
+      ++open;
+      open_fds.push_back(fd);
+      continue;
+    }
+    EXPECT_EQ(head.rfind("HTTP/1.1 429", 0), 0u) << head;
+    EXPECT_NE(head.find("Retry-After: 5"), std::string::npos) << head;
+    EXPECT_NE(head.find("\"resource_exhausted\""), std::string::npos) << head;
+    ++refused;
+    ::close(fd);
+  }
+  EXPECT_EQ(open, 32) << "half of the 64 HTTP threads";
+  EXPECT_EQ(refused, kStreams - 32);
+
+  // The streams hold half the pool; the other half answers at once.
+  auto quick = s.Client(5);
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto h = quick->Call("GET", "/healthz");
+    ASSERT_TRUE(h.has_value());
+    EXPECT_EQ(h->status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  }
+
+  // The task ends: its streams end with it and give their places back.
+  ASSERT_EQ(c->Call("POST", "/api/v1/tasks/" + (*t)["task_id"].get<std::string>() + "/cancel")->status, 200);
+  for (int fd : open_fds) ::close(fd);
+  std::string head;
+  EXPECT_TRUE(WaitFor([&] {
+    int fd = SendGet(s.port(), events);
+    head = ReadHead(fd);
+    ::close(fd);
+    return head.rfind("HTTP/1.1 200", 0) == 0;
+  })) << head;
+  EXPECT_TRUE(s.Running()) << s.Log();
+}
+
+TEST_F(ApiE2eTest, AFullTaskQueueIs429WithRetryAfterAndOversizedLoaderKwargsAre400) {
+  TempDir dir;
+  auto server = StartQueueOnlyServer(dir);
+  auto c = server->Client();
+  const std::string submit = "/api/v1/ml/utilities/dataset/stats";
+
+  json big = {{"dataset", {{"path", "d.csv"}, {"loader_kwargs", {{"junk", std::string(100'000, 'x')}}}}}};
+  auto refused = c->Call("POST", submit, big.dump());
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 400) << refused->text;
+  EXPECT_EQ(refused->body["error"]["field"], "dataset.loader_kwargs") << refused->text;
+
+  // The default queue holds 1000 tasks.
+  const std::string body = json{{"dataset", {{"path", "d.csv"}}}}.dump();
+  for (int i = 0; i < 1000; ++i) {
+    auto r = c->Call("POST", submit, body);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->status, 202) << i << ": " << r->text;
+  }
+  auto full = c->Call("POST", submit, body);
+  ASSERT_TRUE(full.has_value());
+  EXPECT_EQ(full->status, 429) << full->text;
+  EXPECT_EQ(full->headers["retry-after"], "30");
+  EXPECT_EQ(full->body["error"]["code"], "resource_exhausted");
+  EXPECT_NE(full->body["error"]["message"].get<std::string>().find("queue is full"), std::string::npos);
+  auto counts = c->Get("/api/v1/tasks?status=queued&limit=1000");
+  ASSERT_TRUE(counts.has_value());
+  EXPECT_EQ((*counts)["tasks"].size(), 1000u);
+  EXPECT_TRUE((*counts)["next_cursor"].is_null()) << "the refused task was not stored";
+}
+
+TEST_F(ApiE2eTest, HostileDatasetRowsFailTheTaskWithAClearError) {
+  auto fails_with = [&](const std::string& key, const std::string& data) {
+    EXPECT_EQ(Call("PUT", "/api/v1/objects/" + key, data).status, 201);
+    auto submitted = Call("POST", "/api/v1/ml/utilities/dataset/stats",
+                          json{{"dataset", {{"path", key}}}}.dump());
+    EXPECT_EQ(submitted.status, 202) << submitted.text;
+    json t = WaitTerminal(submitted.body["task_id"]);
+    EXPECT_EQ(t["task_status"], "failed") << t.dump();
+    EXPECT_EQ(t["error"]["field"], "dataset.path");
+    return t["error"]["message"].get<std::string>();
+  };
+  // A row of 100000 commas would be 100001 strings.
+  EXPECT_EQ(fails_with("datasets/commas.csv", "a,b\n1,2\n" + std::string(100'000, ',') + "\n"),
+            "line 3: the record has more than 10000 fields (check the delimiter)");
+  // A JSON Lines record nested 50000 deep would overflow the stack when copied or dumped.
+  EXPECT_EQ(fails_with("datasets/deep.jsonl",
+                       "{\"a\": 1}\n{\"a\": " + std::string(50'000, '[') + std::string(50'000, ']') + "}\n"),
+            "line 2: the record nests deeper than 64 levels");
+  EXPECT_EQ(fails_with("datasets/scalar.jsonl", "{\"a\": 1}\n42\n"), "line 2: expected a JSON object, found number");
+}
+
+TEST_F(ApiE2eTest, ObjectKeysWithControlCharactersAre400NamingTheKeyEscaped) {
+  for (const char* method : {"PUT", "GET", "DELETE"}) {
+    auto r = Call(method, "/api/v1/objects/logs/a%1B[31mb.csv", method == std::string("PUT") ? "x" : "");
+    EXPECT_EQ(r.status, 400) << method << " " << r.text;
+    EXPECT_EQ(r.body["error"]["field"], "key") << r.text;
+    EXPECT_NE(r.body["error"]["message"].get<std::string>().find("'logs/a\\x1b[31mb.csv' contains a control character"),
+              std::string::npos)
+        << r.text;
+    // A decoded newline never reaches a route (cpp-httplib answers it itself).
+    auto newline = Call(method, "/api/v1/objects/logs/a%0Ab.csv", method == std::string("PUT") ? "x" : "");
+    EXPECT_GE(newline.status, 400) << newline.text;
+    EXPECT_LT(newline.status, 500) << newline.text;
+  }
+  EXPECT_EQ(Call("GET", "/api/v1/objects/logs/a%0Ab.csv").text.find('\n'), std::string::npos);
+  // Storage errors name the key, not where the server keeps it.
+  auto outside = Call("POST", "/api/v1/ml/utilities/dataset/stats", R"({"dataset": {"path": "/etc/passwd"}})");
+  EXPECT_EQ(outside.status, 400);
+  EXPECT_EQ(outside.text.find(server_->data_dir().string()), std::string::npos) << outside.text;
 }
 
 }  // namespace

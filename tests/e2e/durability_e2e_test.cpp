@@ -2,6 +2,8 @@
 // runs; after a restart on the same data directory the task completes and nothing is lost.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "e2e/server_process.h"
 #include "testutil/temp_dir.h"
 #include "testutil/wait.h"
@@ -177,6 +179,44 @@ TEST(DurabilityE2eTest, ASignalDuringStartupIsNotLost) {
     }
     EXPECT_GT(clean_exits, 0) << command << ": no signal landed after main() started";
   }
+}
+
+// Cancelled (or failed) training will not resume: its checkpoints go when it ends.
+TEST(DurabilityE2eTest, ACancelledTrainingTaskLeavesNoCheckpoints) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  std::filesystem::create_directories(data / "objects/tok");
+  {
+    std::ofstream vocab(data / "objects/tok/vocab.txt");
+    for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "plot"}) vocab << t << "\n";
+  }
+  std::string csv = "text,label\n";
+  for (int i = 0; i < 400; ++i) csv += i % 2 ? "bad movie plot,neg\n" : "good movie,pos\n";
+  std::filesystem::create_directories(data / "objects/data");
+  std::ofstream(data / "objects/data/reviews.csv") << csv;
+
+  ServerProcess server(data, {"--threads", "1"});
+  ASSERT_TRUE(server.Start().ok());
+  auto c = server.Client();
+  json request = {{"tokenizer", {{"path", "tok/vocab.txt"}}},
+                  {"model", {{"objective", "text-classification"},
+                             {"config", {{"model_type", "bert"}, {"hidden_size", 32}, {"num_hidden_layers", 1},
+                                         {"num_attention_heads", 2}, {"intermediate_size", 64},
+                                         {"max_position_embeddings", 32}}}}},
+                  {"dataset", {{"path", "data/reviews.csv"}, {"train_test_split", 0.1}}},
+                  {"model_train", {{"epochs", 1000}, {"batch_size", 4}, {"threads", 1}, {"checkpoint_steps", 2}}},
+                  {"model_save", {{"path", "models/never"}}}};
+  auto t = c->Post("/api/v1/ml/nlp/train/model", request);
+  ASSERT_TRUE(t.has_value());
+  const std::string id = (*t)["task_id"];
+  const auto checkpoint = data / "checkpoints" / id;
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(checkpoint / "current" / "state.json"); },
+                      std::chrono::seconds(120)))
+      << server.Log();
+  ASSERT_TRUE(c->Post("/api/v1/tasks/" + id + "/cancel", json::object()).has_value());
+  json done = WaitForEnd(*c, id);
+  EXPECT_EQ(done["task_status"], "cancelled") << done.dump();
+  EXPECT_FALSE(std::filesystem::exists(checkpoint));
 }
 
 }  // namespace

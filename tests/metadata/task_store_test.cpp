@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "metadata/sqlite_db.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::metadata {
@@ -300,6 +301,54 @@ TEST(TaskRevisionTest, EveryChangeBumpsTheRevisionEvenWithinOneMillisecond) {
   EXPECT_GT(r3, r2);
   ASSERT_TRUE(store->Finish(t.id, "w", TaskState::kCancelled, nlohmann::json(), nlohmann::json()).ok());
   EXPECT_GT(store->Get(t.id)->revision, r3);
+}
+
+}  // namespace
+}  // namespace mlaas::metadata
+
+namespace mlaas::metadata {
+namespace {
+
+TEST(TaskRetentionTest, DeletesOnlyTasksThatFinishedBeforeTheCutoffWithTheirLogs) {
+  mlaas::testing::TempDir dir;
+  std::atomic<int64_t> now{1000};
+  auto store = std::move(OpenTaskStore({(dir / "db").string(), [&] { return now.load(); }})).value();
+  auto finish = [&](TaskState state) {
+    auto t = store->Create({"x", nlohmann::json::object(), 3}).value();
+    EXPECT_TRUE(store->ClaimNext("w", {"x"}, 1'000'000)->has_value());
+    EXPECT_TRUE(store->AppendLog(t.id, "info", "hello").ok());
+    EXPECT_TRUE(store->Finish(t.id, "w", state, nlohmann::json(), nlohmann::json()).ok());
+    return t.id;
+  };
+  const std::string old_ok = finish(TaskState::kSucceeded);
+  const std::string old_failed = finish(TaskState::kFailed);
+  const std::string old_cancelled = finish(TaskState::kCancelled);
+  const std::string queued = store->Create({"y", nlohmann::json::object(), 3})->id;
+  auto running = store->Create({"x", nlohmann::json::object(), 3}).value();
+  ASSERT_TRUE(store->ClaimNext("w", {"x"}, 1'000'000)->has_value());
+  now = 5000;
+  const std::string recent = finish(TaskState::kSucceeded);
+  EXPECT_EQ(store->Count(TaskState::kQueued).value(), 1);
+  EXPECT_EQ(store->Count(TaskState::kSucceeded).value(), 2);
+
+  auto deleted = store->DeleteFinishedBefore(4000);
+  ASSERT_TRUE(deleted.has_value()) << deleted.error().ToString();
+  EXPECT_EQ(*deleted, 3);
+  for (const auto& id : {old_ok, old_failed, old_cancelled}) {
+    EXPECT_EQ(store->Get(id).error().code(), StatusCode::kNotFound) << id;
+    EXPECT_EQ(store->Logs(id, 0, 10).error().code(), StatusCode::kNotFound) << id;
+  }
+  EXPECT_EQ(store->Get(queued)->state, TaskState::kQueued);
+  EXPECT_EQ(store->Get(running.id)->state, TaskState::kRunning);
+  EXPECT_EQ(store->Get(recent)->state, TaskState::kSucceeded);
+  EXPECT_EQ(store->Logs(recent, 0, 10)->size(), 1u);
+  EXPECT_EQ(store->DeleteFinishedBefore(4000).value(), 0);
+  // The deleted tasks' log lines went with them: only the recent task's line is left.
+  auto db = SqliteDb::Open((dir / "db").string());
+  ASSERT_TRUE(db.has_value());
+  auto q = db->Prepare("SELECT COUNT(*) FROM task_logs");
+  ASSERT_TRUE(q.has_value() && q->Step().value());
+  EXPECT_EQ(q->Int(0), 1);
 }
 
 }  // namespace

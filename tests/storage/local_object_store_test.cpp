@@ -277,6 +277,36 @@ TEST_F(LocalObjectStoreTest, PutDirectoryUploadsSubdirectoriesAndTheLastFileLast
   EXPECT_EQ(store_->GetString("models/m/config.json").value(), "{}");
 }
 
+TEST_F(LocalObjectStoreTest, KeysWithControlCharactersAreRefusedNamedEscaped) {
+  for (const std::string& key : {std::string("logs/a\nb.csv"), std::string("x\r\n\x1b[31m")}) {
+    for (const Status& st : {store_->PutString(key, "x").status(), store_->Stat(key).status(),
+                             store_->Delete(key), store_->Open(key).status()}) {
+      EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << key;
+      EXPECT_NE(st.message().find("contains a control character"), std::string::npos) << st.message();
+      EXPECT_EQ(st.message().find_first_of("\r\n\x1b"), std::string::npos) << st.message();
+    }
+  }
+  EXPECT_NE(store_->Stat("logs/a\nb.csv").error().message().find("'logs/a\\x0ab.csv'"), std::string::npos);
+  EXPECT_EQ(store_->KeyForPath("a\tb").error().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(LocalObjectStoreTest, ErrorsNameTheKeyNeverAServerPath) {
+  const std::string root = dir_.path().string();
+  auto expect_clean = [&](const Status& st, const std::string& names) {
+    EXPECT_FALSE(st.ok());
+    EXPECT_EQ(st.message().find(root), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(names), std::string::npos) << st.message();
+  };
+  expect_clean(store_->KeyForPath("/etc/passwd").status(), "'/etc/passwd' is outside the data directory");
+  // A prefix that cannot be made (a 300-byte segment is longer than a file name may be).
+  const std::string long_key = "a/" + std::string(300, 's') + "/b.csv";
+  expect_clean(store_->PutString(long_key, "x").status(), "of '" + long_key + "'");
+  expect_clean(store_->PutFile("models/x/config.json", dir_ / "no-such-file"), "'models/x/config.json'");
+  expect_clean(ListLocalFiles(dir_ / "missing").status(), "cannot list a local directory");
+  fs::remove_all(dir_ / "tmp");  // the temporary directory vanished under the server
+  expect_clean(store_->PutString("datasets/a.csv", "x").status(), "temporary file for 'datasets/a.csv'");
+}
+
 TEST(LocalObjectStoreCreateTest, RefusesTempInsideRoot) {
   TempDir dir;
   auto s = LocalObjectStore::Create(dir / "objects", dir / "objects/tmp");

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "testutil/temp_dir.h"
 #include "testutil/wait.h"
 
@@ -23,8 +25,7 @@ class TaskManagerTest : public ::testing::Test {
     store_ = std::move(s).value();
   }
 
-  std::unique_ptr<TaskManager> Make(int workers = 2) {
-    TaskManagerOptions o;
+  std::unique_ptr<TaskManager> Make(int workers = 2, TaskManagerOptions o = {}) {
     o.workers = workers;
     o.poll_interval_ms = 20;
     o.progress_interval_ms = 0;
@@ -51,6 +52,7 @@ class TaskManagerTest : public ::testing::Test {
         loop_steps_ = step;
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
+      handed_back_ = ctx.handed_back() ? 1 : 0;
       MLAAS_RETURN_IF_ERROR(ctx.CheckCancelled());
       return json::object();
     });
@@ -65,6 +67,7 @@ class TaskManagerTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<metadata::TaskStore> store_;
   std::atomic<int64_t> loop_steps_{0};
+  std::atomic<int> handed_back_{-1};  // what the last "loop" saw when it stopped
 };
 
 TEST_F(TaskManagerTest, RunsTasksAndRecordsResults) {
@@ -99,6 +102,118 @@ TEST_F(TaskManagerTest, FailuresKeepCodeMessageAndField) {
   auto thrown = m->Submit("throw", json::object());
   ASSERT_TRUE(Reaches(thrown->id, TaskState::kFailed));
   EXPECT_EQ(store_->Get(thrown->id)->error["message"], "unexpected error: boom");
+}
+
+TEST_F(TaskManagerTest, AnythingAHandlerThrowsFailsTheTaskWithoutAServerPath) {
+  auto m = Make();
+  m->Register("throw_int", [](TaskContext&) -> Result<json> { throw 42; });
+  m->Register("throw_fs", [](TaskContext&) -> Result<json> {
+    throw std::filesystem::filesystem_error("cannot remove", "/srv/secret/data/checkpoints/x",
+                                            std::make_error_code(std::errc::permission_denied));
+  });
+  m->Register("throw_multiline", [](TaskContext&) -> Result<json> {
+    throw std::runtime_error("bad shape\nframe #0 at /build/libtorch/aten/x.cpp:12");
+  });
+  m->Register("throw_type_error", [](TaskContext&) -> Result<json> {
+    return json(json::parse("[]").at("do_lower_case").get<bool>());  // nlohmann type_error
+  });
+  ASSERT_TRUE(m->Start().ok());
+  auto failed_with = [&](const std::string& type) {
+    auto t = m->Submit(type, json::object());
+    EXPECT_TRUE(Reaches(t->id, TaskState::kFailed)) << type;
+    return store_->Get(t->id)->error;
+  };
+  EXPECT_EQ(failed_with("throw_int")["message"], "unexpected error of unknown type");
+  json fs_error = failed_with("throw_fs");
+  EXPECT_EQ(fs_error["code"], "internal");
+  EXPECT_EQ(fs_error["message"], "unexpected file system error: Permission denied");
+  EXPECT_EQ(failed_with("throw_multiline")["message"], "unexpected error: bad shape");
+  EXPECT_NE(failed_with("throw_type_error")["message"].get<std::string>().find("unexpected error: "),
+            std::string::npos);
+  // The workers survived all of it.
+  auto t = m->Submit("sum", json{{"values", {2, 2}}});
+  ASSERT_TRUE(Reaches(t->id, TaskState::kSucceeded));
+}
+
+TEST_F(TaskManagerTest, AFullQueueRefusesNewTasksUntilOneLeavesIt) {
+  TaskManagerOptions o;
+  o.max_queued_tasks = 3;
+  auto m = Make(/*workers=*/0, o);
+  ASSERT_TRUE(m->Start().ok());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(m->Submit("sum", json{{"values", {i}}})->id);
+  auto refused = m->Submit("sum", json{{"values", {9}}});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.error().message().find("queue is full"), std::string::npos);
+  EXPECT_EQ(store_->Count(TaskState::kQueued).value(), 3) << "a refused task is not stored";
+  ASSERT_TRUE(m->Cancel(ids[0]).has_value());
+  EXPECT_TRUE(m->Submit("sum", json{{"values", {9}}}).has_value());
+  EXPECT_FALSE(m->Submit("sum", json{{"values", {9}}}).has_value());
+}
+
+TEST_F(TaskManagerTest, OversizedRequestObjectsAreRefusedNamingTheField) {
+  TaskManagerOptions o;
+  o.max_object_field_bytes = 1000;
+  o.max_params_bytes = 5000;
+  auto m = Make(0, o);
+  json kwargs = {{"text_column", "text"}, {"junk", std::string(2000, 'x')}};
+  auto refused = m->Submit("sum", json{{"values", {1}}, {"dataset", {{"path", "a.csv"}, {"loader_kwargs", kwargs}}}});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.error().field(), "dataset.loader_kwargs");
+  // Strings and arrays count only towards the whole request.
+  json labels = json::array();
+  for (int i = 0; i < 1000; ++i) labels.push_back("label-" + std::to_string(i));
+  refused = m->Submit("sum", json{{"values", {1}}, {"model", {{"labels", labels}}}});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().field(), "model");
+  EXPECT_NE(refused.error().message().find("a task may hold"), std::string::npos);
+  // Within the bounds, accepted.
+  kwargs["junk"] = std::string(500, 'x');
+  EXPECT_TRUE(m->Submit("sum", json{{"values", {1}}, {"dataset", {{"loader_kwargs", kwargs}}}}).has_value());
+}
+
+TEST_F(TaskManagerTest, FinishedTasksOlderThanTheRetentionAreDeleted) {
+  // Retention 0 keeps everything, however often the sweep would run.
+  TaskManagerOptions o;
+  o.finished_retention_ms = 0;
+  o.retention_interval_ms = 10;
+  auto keep = Make(1, o);
+  ASSERT_TRUE(keep->Start().ok());
+  auto kept = keep->Submit("sum", json{{"values", {1}}});
+  ASSERT_TRUE(Reaches(kept->id, TaskState::kSucceeded));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(StateOf(kept->id), TaskState::kSucceeded);
+  keep->Stop();
+
+  o.finished_retention_ms = 300;
+  o.retention_interval_ms = 50;
+  auto m = Make(1, o);
+  ASSERT_TRUE(m->Start().ok());
+  auto done = m->Submit("sum", json{{"values", {1}}});
+  ASSERT_TRUE(Reaches(done->id, TaskState::kSucceeded));
+  const std::string waiting = store_->Create({"no_handler_here", json::object(), 3})->id;
+  EXPECT_TRUE(WaitFor([&] { return !store_->Get(done->id).has_value(); }));
+  EXPECT_EQ(store_->Get(done->id).error().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->Get(kept->id).error().code(), StatusCode::kNotFound);
+  EXPECT_EQ(StateOf(waiting), TaskState::kQueued) << "only finished tasks are deleted";
+}
+
+TEST_F(TaskManagerTest, HandlersLearnWhetherTheirTaskWillResume) {
+  auto m = Make(1);
+  ASSERT_TRUE(m->Start().ok());
+  auto t = m->Submit("loop", json::object());
+  ASSERT_TRUE(WaitFor([&] { return loop_steps_ > 3; }));
+  m->Stop();  // handed back: it will run again
+  EXPECT_EQ(handed_back_, 1);
+  loop_steps_ = 0;
+  auto m2 = Make(1);
+  ASSERT_TRUE(m2->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return loop_steps_ > 3; }));
+  ASSERT_TRUE(m2->Cancel(t->id).has_value());  // cancelled: it ends here
+  ASSERT_TRUE(Reaches(t->id, TaskState::kCancelled));
+  EXPECT_EQ(handed_back_, 0);
 }
 
 TEST_F(TaskManagerTest, ValidatorsRefuseBadParamsAtSubmit) {
