@@ -1,5 +1,7 @@
 #include "vector/searcher.h"
 
+#include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -114,14 +116,19 @@ json HitJson(const Hit& h) {
 }  // namespace
 
 struct VectorSearcher::Impl {
-  Impl(const storage::StorageRegistry& s, fs::path dir) : storage(s), scratch(std::move(dir)), models(s, scratch) {}
+  Impl(const storage::StorageRegistry& s, fs::path dir, InlineSearchLimits l)
+      : storage(s), scratch(std::move(dir)), limits(l), models(s, scratch) {}
   const storage::StorageRegistry& storage;
   fs::path scratch;
+  InlineSearchLimits limits;
   EmbeddingModels models;
-  std::mutex mu;  // the caches
+  std::mutex mu;  // the caches and `building`
   Lru<std::shared_ptr<VectorStore>> stores{4};    // saved stores by their files' fingerprint
   Lru<std::shared_ptr<VectorStore>> datasets{4};  // embedded plain datasets
-  std::mutex build_mu;                            // one dataset embedded at a time
+  // Plain datasets being embedded, by cache key: a second search of the same one waits for
+  // the first; other datasets are embedded beside it (up to limits.max_concurrent), no lock held.
+  using Built = Result<std::shared_ptr<VectorStore>>;
+  std::map<std::string, std::shared_future<Built>> building;
   std::shared_mutex files_mu;                     // store files: read (shared) vs replaced (unique)
   std::mutex update_mu;                           // one store update at a time
 
@@ -148,7 +155,8 @@ struct VectorSearcher::Impl {
     {
       std::shared_lock<std::shared_mutex> lock(files_mu);
       auto r = VectorStore::Load(at.files.path);
-      if (!r.has_value()) return InvalidArgument(r.error().message(), field + ".path");
+      if (!r.has_value())
+        return InvalidArgument("vector store '" + at.ref.key + "': " + r.error().message(), field + ".path");
       loaded = std::move(r).value();
     }
     std::shared_ptr<VectorStore> store(std::move(loaded));
@@ -217,8 +225,8 @@ struct VectorSearcher::Impl {
   }
 };
 
-VectorSearcher::VectorSearcher(const storage::StorageRegistry& storage, fs::path scratch)
-    : impl_(std::make_unique<Impl>(storage, std::move(scratch))) {}
+VectorSearcher::VectorSearcher(const storage::StorageRegistry& storage, fs::path scratch, InlineSearchLimits limits)
+    : impl_(std::make_unique<Impl>(storage, std::move(scratch), limits)) {}
 VectorSearcher::~VectorSearcher() = default;
 
 Result<json> VectorSearcher::Search(const json& request) {
@@ -260,18 +268,42 @@ Result<json> VectorSearcher::Search(const json& request) {
                                  dataset.value("format", std::string()), dataset.value("loader_kwargs", json()),
                                  model->key,          options.cls_pooling, options.normalize}
                                 .dump();
+    const auto too_large = [&](const std::string& what) {
+      return InvalidArgument("the dataset has " + what + "; a search over a plain dataset embeds at most " +
+                                 std::to_string(m.limits.max_documents) + " documents and " +
+                                 std::to_string(m.limits.max_bytes) +
+                                 " bytes: index it into a vector store with POST /api/v1/ml/nlp/vector/index and "
+                                 "search that with POST /api/v1/ml/nlp/vector/search",
+                             "dataset.path");
+    };
+    if (source.size > m.limits.max_bytes) return too_large(std::to_string(source.size) + " bytes");
+    std::shared_future<Impl::Built> pending;
+    std::optional<std::promise<Impl::Built>> mine;
     {
       std::lock_guard<std::mutex> lock(m.mu);
-      if (auto hit = m.datasets.Get(key)) store = *hit;
-    }
-    if (!store) {
-      std::lock_guard<std::mutex> build(m.build_mu);
-      {
-        std::lock_guard<std::mutex> lock(m.mu);
-        if (auto hit = m.datasets.Get(key)) store = *hit;
+      if (auto hit = m.datasets.Get(key)) {
+        store = *hit;
+      } else if (auto it = m.building.find(key); it != m.building.end()) {
+        pending = it->second;
+      } else if (m.building.size() >= m.limits.max_concurrent) {
+        return ResourceExhausted("too many datasets are being embedded for search at once: retry shortly, or index the "
+                                 "dataset into a vector store with POST /api/v1/ml/nlp/vector/index");
+      } else {
+        mine.emplace();
+        pending = mine->get_future().share();
+        m.building.emplace(key, pending);
       }
-      if (!store) {
-        MLAAS_ASSIGN_OR_RETURN(auto docs, ReadDocuments(m.storage, dataset, columns));
+    }
+    if (mine) {
+      const auto build = [&]() -> Impl::Built {
+        MLAAS_ASSIGN_OR_RETURN(auto docs,
+                               ReadDocuments(m.storage, dataset, columns, nullptr, [&](double, size_t n) -> Status {
+                                 if (n > m.limits.max_documents)
+                                   return too_large("more than " + std::to_string(m.limits.max_documents) + " documents");
+                                 return Status::Ok();
+                               }));
+        if (docs.size() > m.limits.max_documents)
+          return too_large(std::to_string(docs.size()) + " documents");
         std::vector<std::string> texts;
         texts.reserve(docs.size());
         for (const auto& d : docs) texts.push_back(d.page_content);
@@ -280,10 +312,25 @@ Result<json> VectorSearcher::Search(const json& request) {
         if (dot) spec.metric = Metric::kInnerProduct;
         MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(model->model->info().embedding_size, spec));
         MLAAS_RETURN_IF_ERROR(NameIdColumn(built->Add(docs, vectors)));
-        store = std::shared_ptr<VectorStore>(std::move(built));
-        std::lock_guard<std::mutex> lock(m.mu);
-        m.datasets.Put(key, store);
+        return std::shared_ptr<VectorStore>(std::move(built));
+      };
+      Impl::Built built = Internal("embedding the dataset failed");
+      try {
+        built = build();
+      } catch (const std::exception& e) {
+        built = Internal(std::string("embedding the dataset failed: ") + e.what());
       }
+      {
+        std::lock_guard<std::mutex> lock(m.mu);
+        if (built.has_value()) m.datasets.Put(key, *built);
+        m.building.erase(key);
+      }
+      mine->set_value(std::move(built));
+    }
+    if (!store) {
+      const Impl::Built& built = pending.get();
+      if (!built.has_value()) return built.error();
+      store = *built;
     }
   }
 

@@ -1,12 +1,14 @@
 // Search over documents (POST /api/v1/ml/nlp/search and /api/v1/ml/nlp/vector/search) and
 // updates of saved vector stores (/api/v1/vector-stores/{path}/documents). A saved store is
 // loaded once and kept by its files' fingerprint; the request's model must be the one that
-// built it. A plain dataset is embedded on its first search and kept by (dataset etag, model,
-// tokenizer, columns, pooling). Dense (FAISS), lexical (BM25) or hybrid (reciprocal-rank or
+// built it. A plain dataset (up to InlineSearchLimits) is embedded on its first search and kept
+// by (dataset etag, model, tokenizer, columns, pooling). Dense (FAISS), lexical (BM25) or hybrid (reciprocal-rank or
 // linear fusion) ranking.
 // Torch-free header.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -16,9 +18,19 @@
 
 namespace mlaas::vector {
 
+// Search over a plain dataset embeds it on the request's thread (then keeps it): only small
+// datasets are searched so; larger ones are refused (400 naming dataset.path) with a pointer
+// to the index endpoint, which embeds them as a task into a vector store.
+struct InlineSearchLimits {
+  size_t max_documents = 10000;      // documents with text
+  uint64_t max_bytes = 16ull << 20;  // the dataset object's size
+  size_t max_concurrent = 2;         // different datasets embedded at once; beyond: 429
+};
+
 class VectorSearcher {
  public:
-  VectorSearcher(const storage::StorageRegistry& storage, std::filesystem::path scratch);
+  VectorSearcher(const storage::StorageRegistry& storage, std::filesystem::path scratch,
+                 InlineSearchLimits limits = {});
   ~VectorSearcher();
 
   // {"model": {path, objective}, "tokenizer"?, "dataset": {path, format: "vector_store"} or a

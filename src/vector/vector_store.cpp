@@ -5,20 +5,29 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/FaissException.h>
+#include <faiss/impl/io.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/InvertedLists.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
+#include <unordered_set>
 
-#include "common/file_util.h"
+#include "common/json_file.h"
 #include "common/text.h"
 #include "common/time_util.h"
 #include "vector/bm25.h"
 #include "vector/flat_scan.h"
+#include "vector/index_file.h"
 
 namespace mlaas::vector {
 
@@ -43,6 +52,176 @@ bool Matches(const json& metadata, const json& filter) {
   return true;
 }
 
+// One file of a store, written beside its final name (`<name>.tmp-<id>`) and renamed over it
+// after an fsync: a reader sees the old file or the new one. Removed unless committed. Errors
+// name the file, never its directory.
+class ReplacingFile {
+ public:
+  explicit ReplacingFile(fs::path path) : path_(std::move(path)) {
+    tmp_ = path_;
+    tmp_ += ".tmp-" + NewUuid().substr(0, 8);
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) error_ = errno;
+  }
+  ReplacingFile(const ReplacingFile&) = delete;
+  ReplacingFile& operator=(const ReplacingFile&) = delete;
+  ~ReplacingFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+
+  bool Write(const void* data, size_t n) {
+    const auto* p = static_cast<const char*>(data);
+    while (n > 0 && error_ == 0) {
+      const ssize_t w = ::write(fd_, p, n);
+      if (w < 0) {
+        if (errno != EINTR) error_ = errno;
+        continue;
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return error_ == 0;
+  }
+
+  Status Commit() {
+    if (error_ == 0 && ::fsync(fd_) != 0) error_ = errno;
+    if (fd_ >= 0 && ::close(fd_) != 0 && error_ == 0) error_ = errno;
+    fd_ = -1;
+    if (error_ == 0 && ::rename(tmp_.c_str(), path_.c_str()) != 0) error_ = errno;
+    if (error_ != 0) return Internal("cannot write " + path_.filename().string() + ": " + std::strerror(error_));
+    committed_ = true;
+    return Status::Ok();
+  }
+
+ private:
+  fs::path path_, tmp_;
+  int fd_ = -1;
+  int error_ = 0;
+  bool committed_ = false;
+};
+
+// FAISS's writer onto a ReplacingFile, hashing what it writes.
+struct HashingWriter : faiss::IOWriter {
+  explicit HashingWriter(ReplacingFile& f) : file(f) {}
+  size_t operator()(const void* ptr, size_t size, size_t nitems) override {
+    if (size == 0 || nitems == 0) return nitems;
+    if (!file.Write(ptr, size * nitems)) return 0;
+    hash.Update(ptr, size * nitems);
+    return nitems;
+  }
+  ReplacingFile& file;
+  Fnv1a64 hash;
+};
+
+// An open file read at offsets (the same file throughout, even if its name is replaced meanwhile).
+class OpenFile {
+ public:
+  explicit OpenFile(const fs::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  ~OpenFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  uint64_t size() const {
+    struct stat st {};
+    return ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  }
+  bool ReadAt(uint64_t offset, void* out, size_t n) const {
+    auto* p = static_cast<char*>(out);
+    while (n > 0) {
+      const ssize_t r = ::pread(fd_, p, n, static_cast<off_t>(offset));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<size_t>(r);
+      offset += static_cast<uint64_t>(r);
+    }
+    return true;
+  }
+
+ private:
+  int fd_;
+};
+
+// FAISS's reader over an OpenFile, from its start.
+struct OpenFileReader : faiss::IOReader {
+  explicit OpenFileReader(const OpenFile& f) : file(f) {}
+  size_t operator()(void* ptr, size_t size, size_t nitems) override {
+    if (size == 0 || nitems == 0) return nitems;
+    if (!file.ReadAt(offset, ptr, size * nitems)) return 0;
+    offset += size * nitems;
+    return nitems;
+  }
+  const OpenFile& file;
+  uint64_t offset = 0;
+};
+
+// What a manifest member must be, when present.
+bool IsObject(const json& j) { return j.is_object(); }
+bool IsString(const json& j) { return j.is_string(); }
+bool IsInteger(const json& j) { return j.is_number_integer(); }
+bool IsBoolean(const json& j) { return j.is_boolean(); }
+bool IsObjectOrNull(const json& j) { return j.is_object() || j.is_null(); }
+bool IsIndex(const json& j) { return j.is_object() || j.is_string(); }
+
+Status CheckManifestTypes(const json& m) {
+  if (!m.is_object()) return InvalidArgument("manifest.json is not a JSON object");
+  struct Member {
+    const char* key;
+    bool (*ok)(const json&);
+    const char* want;
+    bool required;
+  };
+  static const Member kMembers[] = {
+      {"dimension", IsInteger, "an integer", true}, {"index", IsIndex, "an object", true},
+      {"next_id", IsInteger, "an integer", false},  {"count", IsInteger, "an integer", false},
+      {"metric", IsString, "a string", false},      {"updated", IsString, "a string", false},
+      {"index_checksum", IsString, "a string", false}, {"model", IsObject, "an object", false},
+      {"tokenizer", IsObjectOrNull, "an object", false}, {"pooling", IsString, "a string", false},
+      {"normalize", IsBoolean, "true or false", false}, {"max_tokens", IsInteger, "an integer", false},
+      {"source", IsString, "a string", false},      {"page_content_column", IsString, "a string", false},
+      {"created", IsString, "a string", false}};
+  for (const auto& member : kMembers) {
+    auto it = m.find(member.key);
+    if (it == m.end()) {
+      if (member.required) return InvalidArgument(std::string("manifest.json has no ") + member.key);
+      continue;
+    }
+    if (!member.ok(*it)) return InvalidArgument(std::string("manifest.json: ") + member.key + " must be " + member.want);
+  }
+  if (auto model = m.find("model"); model != m.end()) {
+    for (const char* key : {"path", "storage_type", "fingerprint"})
+      if (auto v = model->find(key); v != model->end() && !v->is_string())
+        return InvalidArgument(std::string("manifest.json: model.") + key + " must be a string");
+  }
+  if (m["dimension"].get<int64_t>() < 1 || m["dimension"].get<int64_t>() > 65536)
+    return InvalidArgument("manifest.json: dimension must be in 1..65536");
+  if (m.value("next_id", int64_t{0}) < 0) return InvalidArgument("manifest.json: next_id must not be negative");
+  return Status::Ok();
+}
+
+// The checks FAISS does not make on what it read, for what searches trust: the id map's ids
+// are unique, and an IVF index's list labels are exactly its positions 0..ntotal-1 (the id
+// map translates them by position).
+Status CheckLoadedIndex(const faiss::IndexIDMap2& map) {
+  if (map.rev_map.size() != map.id_map.size()) return InvalidArgument("index.faiss maps two vectors to one id");
+  if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(map.index)) {
+    const auto* lists = dynamic_cast<const faiss::ArrayInvertedLists*>(ivf->invlists);
+    if (lists == nullptr) return InvalidArgument("index.faiss has no inverted lists");
+    std::vector<bool> seen(map.id_map.size());
+    for (const auto& ids : lists->ids) {
+      for (idx_t label : ids) {
+        if (label < 0 || static_cast<size_t>(label) >= seen.size() || seen[static_cast<size_t>(label)])
+          return InvalidArgument("index.faiss has inverted lists that do not match its id map (rebuild the store)");
+        seen[static_cast<size_t>(label)] = true;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<IndexSpec> IndexSpec::FromJson(const json& j, const std::string& prefix) {
@@ -51,7 +230,10 @@ Result<IndexSpec> IndexSpec::FromJson(const json& j, const std::string& prefix) 
   if (j.is_string()) {
     s.type = j.get<std::string>();
   } else if (j.is_object()) {
-    s.type = j.value("type", s.type);
+    if (auto t = j.find("type"); t != j.end()) {
+      if (!t->is_string()) return InvalidArgument("index type must be Flat, IVF or HNSW", prefix + ".type");
+      s.type = t->get<std::string>();
+    }
     if (auto m = j.find("metric"); m != j.end()) {
       if (*m == "l2") {
         s.metric = Metric::kL2;
@@ -254,56 +436,120 @@ Result<size_t> VectorStore::Remove(const std::vector<std::string>& ids) {
     m.updated = FormatIsoUtc(NowMs());
     // Flat and IVF drop the vectors; HNSW cannot, and its removed ids are skipped at search.
     try {
+      // IndexIDMap2 compacts its id map (labels are positions in it), which renumbers a flat
+      // index's vectors too, but an IVF index keeps its list labels: renumber them the same way.
+      std::vector<idx_t> position;
+      auto* ivf = dynamic_cast<faiss::IndexIVF*>(m.index->index);
+      if (ivf != nullptr) {
+        const std::unordered_set<idx_t> gone(internal.begin(), internal.end());
+        position.assign(m.index->id_map.size(), -1);
+        idx_t next = 0;
+        for (size_t i = 0; i < position.size(); ++i)
+          if (!gone.count(m.index->id_map[i])) position[i] = next++;
+      }
       faiss::IDSelectorArray selector(internal.size(), internal.data());
       m.index->remove_ids(selector);
+      if (auto* lists = ivf ? dynamic_cast<faiss::ArrayInvertedLists*>(ivf->invlists) : nullptr)
+        for (auto& labels : lists->ids)
+          for (idx_t& label : labels) label = position[static_cast<size_t>(label)];
     } catch (const faiss::FaissException&) {
     }
   }
   return internal.size();
 }
 
-// The k best (internal id, score) pairs per query, under the caller's shared lock.
+// The k best (internal id, score) pairs per query, under the caller's shared lock. Removed
+// (HNSW) and filtered-out documents take places in the index's answers, so it is asked for
+// more, four times more each round up to kMaxFetch (or 2k); queries still short then, and
+// filters that keep few documents, are answered by an exact scan of the documents that may
+// match. No query costs more than a few searches of kMaxFetch plus one pass over the vectors.
 Result<std::vector<std::vector<VectorStore::Impl::Scored>>> VectorStore::Impl::DenseRank(const std::vector<float>& queries,
                                                                                      size_t k, const json& filter) const {
+  constexpr size_t kMaxFetch = 4096;
   const size_t nq = queries.size() / static_cast<size_t>(dim);
   std::vector<std::vector<Scored>> out(nq);
   const auto total = static_cast<size_t>(index->ntotal);
   if (k == 0 || total == 0 || docs.empty()) return out;
-  // Removed (HNSW) and filtered-out documents take places: fetch more until k are found or
-  // everything has been looked at.
-  size_t fetch = std::min(total, k + (total - docs.size()) + (filter.empty() ? 0 : 4 * k));
-  std::vector<size_t> pending(nq);
-  for (size_t q = 0; q < nq; ++q) pending[q] = q;
-  while (!pending.empty()) {
-    std::vector<float> batch;
-    for (size_t q : pending) batch.insert(batch.end(), queries.begin() + static_cast<std::ptrdiff_t>(q * dim),
-                                          queries.begin() + static_cast<std::ptrdiff_t>((q + 1) * dim));
-    std::vector<float> distances(pending.size() * fetch);
-    std::vector<idx_t> labels(pending.size() * fetch);
-    try {
-      index->search(static_cast<idx_t>(pending.size()), batch.data(), static_cast<idx_t>(fetch), distances.data(),
-                    labels.data());
-    } catch (const faiss::FaissException& e) {
-      return FaissError("search failed", e);
-    }
-    std::vector<size_t> again;
-    for (size_t p = 0; p < pending.size(); ++p) {
-      std::vector<Scored> hits;
-      for (size_t j = 0; j < fetch && hits.size() < k; ++j) {
-        const idx_t id = labels[p * fetch + j];
-        if (id < 0) continue;
-        auto doc = docs.find(id);
-        if (doc == docs.end() || !Matches(doc->second.metadata, filter)) continue;
-        hits.emplace_back(id, distances[p * fetch + j]);
+  // The filter's documents, found once for all the queries.
+  std::unordered_set<int64_t> allowed;
+  if (!filter.empty()) {
+    for (const auto& [id, d] : docs)
+      if (Matches(d.metadata, filter)) allowed.insert(id);
+    if (allowed.empty()) return out;
+  }
+  const auto wanted = [&](idx_t id) { return filter.empty() ? docs.count(id) > 0 : allowed.count(id) > 0; };
+  const size_t candidates = filter.empty() ? docs.size() : allowed.size();
+  const size_t limit = std::min(total, std::max(kMaxFetch, 2 * k));
+  std::vector<size_t> pending;
+  if (candidates * 8 > total) {  // else the scan below is cheaper than the index
+    size_t fetch = std::min(limit, k + (total - docs.size()) + (filter.empty() ? 0 : 4 * k));
+    for (size_t q = 0; q < nq; ++q) pending.push_back(q);
+    for (;;) {
+      std::vector<float> batch;
+      for (size_t q : pending) batch.insert(batch.end(), queries.begin() + static_cast<std::ptrdiff_t>(q * dim),
+                                            queries.begin() + static_cast<std::ptrdiff_t>((q + 1) * dim));
+      std::vector<float> distances(pending.size() * fetch);
+      std::vector<idx_t> labels(pending.size() * fetch);
+      try {
+        index->search(static_cast<idx_t>(pending.size()), batch.data(), static_cast<idx_t>(fetch), distances.data(),
+                      labels.data());
+      } catch (const faiss::FaissException& e) {
+        return FaissError("search failed", e);
       }
-      if (hits.size() < k && fetch < total) {
-        again.push_back(pending[p]);
-      } else {
-        out[pending[p]] = std::move(hits);
+      std::vector<size_t> again;
+      for (size_t p = 0; p < pending.size(); ++p) {
+        std::vector<Scored> hits;
+        for (size_t j = 0; j < fetch && hits.size() < k; ++j) {
+          const idx_t id = labels[p * fetch + j];
+          if (id >= 0 && wanted(id)) hits.emplace_back(id, distances[p * fetch + j]);
+        }
+        if (hits.size() < k && fetch < total && hits.size() < candidates) {
+          again.push_back(pending[p]);
+        } else {
+          out[pending[p]] = std::move(hits);
+        }
+      }
+      pending = std::move(again);
+      if (pending.empty() || fetch == limit) break;
+      fetch = std::min(limit, fetch * 4);
+    }
+  } else {
+    for (size_t q = 0; q < nq; ++q) pending.push_back(q);
+  }
+  if (pending.empty()) return out;
+  // The exact scan: each candidate's vector read from the index's own storage.
+  std::vector<std::pair<int64_t, const float*>> vectors;
+  vectors.reserve(candidates);
+  const faiss::Index* inner = index->index;
+  if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(inner)) inner = hnsw->storage;
+  if (const auto* flat = dynamic_cast<const faiss::IndexFlat*>(inner)) {
+    for (const auto& [external, position] : index->rev_map)
+      if (wanted(external)) vectors.emplace_back(external, flat->get_xb() + position * dim);
+  } else if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) {
+    const auto* lists = dynamic_cast<const faiss::ArrayInvertedLists*>(ivf->invlists);
+    for (size_t l = 0; lists != nullptr && l < lists->nlist; ++l) {
+      for (size_t j = 0; j < lists->ids[l].size(); ++j) {
+        const idx_t external = index->id_map[static_cast<size_t>(lists->ids[l][j])];
+        if (wanted(external))
+          vectors.emplace_back(external, reinterpret_cast<const float*>(lists->codes[l].data() + j * lists->code_size));
       }
     }
-    pending = std::move(again);
-    fetch = std::min(total, fetch * 4);
+  }
+  const bool l2 = spec.metric == Metric::kL2;
+  const auto better = [l2](const Scored& a, const Scored& b) {
+    if (a.second != b.second) return l2 ? a.second < b.second : a.second > b.second;
+    return a.first < b.first;
+  };
+  for (size_t q : pending) {
+    const float* query = queries.data() + q * static_cast<size_t>(dim);
+    std::vector<Scored> scored;
+    scored.reserve(vectors.size());
+    for (const auto& [id, v] : vectors)
+      scored.emplace_back(id, l2 ? L2Sqr(query, v, static_cast<size_t>(dim)) : InnerProduct(query, v, static_cast<size_t>(dim)));
+    const size_t keep = std::min(k, scored.size());
+    std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(keep), scored.end(), better);
+    scored.resize(keep);
+    out[q] = std::move(scored);
   }
   return out;
 }
@@ -420,74 +666,125 @@ Result<std::vector<std::vector<Hit>>> VectorStore::HybridSearch(const std::vecto
   return out;
 }
 
+// The store's files are replaced one by one, each written beside its name and renamed over
+// it: the index, the documents, then the manifest, which holds the index's checksum. A reader
+// between two renames finds a new index.faiss that does not match the old manifest's checksum
+// and refuses the store; nothing else in `dir` is touched.
 Status VectorStore::Save(const fs::path& dir) const {
   const Impl& m = *impl_;
   std::shared_lock<std::shared_mutex> lock(m.mu);
   std::error_code ec;
-  const fs::path tmp = dir.parent_path() / (dir.filename().string() + ".tmp-" + NewUuid());
-  fs::create_directories(tmp, ec);
-  if (ec) return Internal("cannot create " + tmp.string() + ": " + ec.message());
-  auto fail = [&](const Status& st) {
-    fs::remove_all(tmp, ec);
-    return st;
-  };
-  try {
-    faiss::write_index(m.index.get(), (tmp / "index.faiss").c_str());
-  } catch (const faiss::FaissException& e) {
-    return fail(FaissError("cannot write the index", e));
+  fs::create_directories(dir, ec);
+  if (ec) return Internal("cannot create the vector store's directory: " + ec.message());
+  std::string checksum;
+  {
+    ReplacingFile file(dir / "index.faiss");
+    HashingWriter writer(file);
+    try {
+      faiss::write_index(m.index.get(), &writer);
+    } catch (const faiss::FaissException& e) {
+      return FaissError("cannot write index.faiss", e);  // the temporary file is removed
+    }
+    MLAAS_RETURN_IF_ERROR(file.Commit());
+    checksum = writer.hash.Text();
   }
   {
-    std::ofstream docs(tmp / "documents.jsonl", std::ios::binary);
-    for (const auto& [id, d] : m.docs)
-      docs << json{{"_id", id}, {"id", d.id}, {"page_content", d.page_content}, {"metadata", d.metadata}}.dump(
-                  -1, ' ', false, json::error_handler_t::replace)
-           << "\n";
-    docs.close();  // flushes: a full disk shows here
-    if (!docs) return fail(Internal("cannot write " + (tmp / "documents.jsonl").string()));
+    ReplacingFile file(dir / "documents.jsonl");
+    std::string chunk;
+    for (const auto& [id, d] : m.docs) {
+      chunk += json{{"_id", id}, {"id", d.id}, {"page_content", d.page_content}, {"metadata", d.metadata}}.dump(
+          -1, ' ', false, json::error_handler_t::replace);
+      chunk += '\n';
+      if (chunk.size() >= (1 << 20)) {
+        file.Write(chunk.data(), chunk.size());
+        chunk.clear();
+      }
+    }
+    file.Write(chunk.data(), chunk.size());
+    MLAAS_RETURN_IF_ERROR(file.Commit());
   }
   json manifest = m.Manifest();
   manifest["next_id"] = m.next_id;
-  if (Status st = WriteFileAtomic(tmp / "manifest.json", manifest.dump(2)); !st.ok()) return fail(st);
-  // Swap directories: at every moment one complete store exists under `dir` or its backup.
-  const fs::path old = dir.parent_path() / (dir.filename().string() + ".old-" + NewUuid());
-  if (fs::exists(dir)) fs::rename(dir, old, ec);
-  if (ec) return fail(Internal("cannot replace " + dir.string() + ": " + ec.message()));
-  fs::rename(tmp, dir, ec);
-  if (ec) {
-    fs::rename(old, dir, ec);
-    return fail(Internal("cannot write " + dir.string()));
-  }
-  fs::remove_all(old, ec);
-  return Status::Ok();
+  manifest["index_checksum"] = checksum;
+  const std::string text = manifest.dump(2, ' ', false, json::error_handler_t::replace);
+  ReplacingFile file(dir / "manifest.json");
+  file.Write(text.data(), text.size());
+  return file.Commit();
 }
 
+namespace {
+
+// The largest manifest.json and documents.jsonl line read.
+constexpr JsonLimits kManifestLimits{.max_bytes = 4ull << 20, .max_depth = 32};
+constexpr JsonLimits kDocumentLimits{.max_bytes = 16ull << 20, .max_depth = 64};
+
+// index.faiss read as FAISS reads it, after CheckIndexFile and the checksum (when the
+// manifest has one) accepted it, from the same open file.
+Result<std::unique_ptr<faiss::IndexIDMap2>> ReadIndex(const fs::path& path, const json& manifest, const IndexSpec& spec) {
+  OpenFile file(path);
+  if (!file.ok()) return InvalidArgument("the vector store has no readable index.faiss");
+  const uint64_t size = file.size();
+  // Stores written before checksums were recorded have none; they are still read (checked
+  // by CheckIndexFile alone).
+  if (auto recorded = manifest.find("index_checksum"); recorded != manifest.end()) {
+    Fnv1a64 hash;
+    std::vector<char> block(1 << 20);
+    for (uint64_t at = 0; at < size; at += block.size()) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(block.size(), size - at));
+      if (!file.ReadAt(at, block.data(), n)) return InvalidArgument("index.faiss cannot be read");
+      hash.Update(block.data(), n);
+    }
+    if (hash.Text() != recorded->get<std::string>())
+      return InvalidArgument("index.faiss does not match the checksum in manifest.json (a changed or half-written store)");
+  }
+  MLAAS_RETURN_IF_ERROR(CheckIndexFile([&](uint64_t at, void* out, size_t n) { return file.ReadAt(at, out, n); }, size,
+                                       {.dim = manifest["dimension"].get<int64_t>(),
+                                        .type = spec.type,
+                                        .inner_product = spec.metric == Metric::kInnerProduct}));
+  OpenFileReader reader(file);
+  std::unique_ptr<faiss::Index> index;
+  try {
+    index.reset(faiss::read_index(&reader));
+  } catch (const faiss::FaissException&) {
+    return InvalidArgument("index.faiss could not be read");
+  } catch (const std::exception&) {  // std::bad_alloc, std::length_error: never past the checks, but not a crash
+    return InvalidArgument("index.faiss could not be read");
+  }
+  auto* map = dynamic_cast<faiss::IndexIDMap2*>(index.get());
+  if (map == nullptr) return InvalidArgument("index.faiss is not a vector-store index");
+  index.release();
+  std::unique_ptr<faiss::IndexIDMap2> out(map);
+  MLAAS_RETURN_IF_ERROR(CheckLoadedIndex(*out));
+  return out;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<VectorStore>> VectorStore::Load(const fs::path& dir) {
-  MLAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(dir / "manifest.json"));
-  json manifest = json::parse(text, nullptr, false);
-  if (!manifest.is_object() || !manifest.contains("dimension") || !manifest.contains("index"))
-    return InvalidArgument("no vector store at " + dir.string() + " (manifest.json is missing or corrupt)");
-  if (!manifest["dimension"].is_number_integer() || !manifest.value("next_id", json(0)).is_number_integer())
-    return InvalidArgument("the manifest at " + dir.string() + " is corrupt (dimension, next_id)");
-  MLAAS_ASSIGN_OR_RETURN(IndexSpec spec, IndexSpec::FromJson(manifest["index"], "index"));
+  auto read = ReadJsonFile(dir / "manifest.json", "manifest.json", {}, kManifestLimits);
+  if (!read.has_value()) {
+    if (read.error().code() == StatusCode::kNotFound) return InvalidArgument("no vector store here (no manifest.json)");
+    return read.error();
+  }
+  json manifest = std::move(read).value();
+  MLAAS_RETURN_IF_ERROR(CheckManifestTypes(manifest));
+  auto spec = IndexSpec::FromJson(manifest["index"], "index");
+  if (!spec.has_value()) return InvalidArgument("manifest.json: " + spec.error().message());
   auto impl = std::make_unique<Impl>();
   impl->dim = manifest["dimension"].get<int64_t>();
-  impl->spec = spec;
+  impl->spec = *spec;
   impl->next_id = manifest.value("next_id", int64_t{0});
-  if (manifest.contains("updated") && manifest["updated"].is_string()) impl->updated = manifest["updated"];
+  if (manifest.contains("updated")) impl->updated = manifest["updated"];
+  MLAAS_ASSIGN_OR_RETURN(impl->index, ReadIndex(dir / "index.faiss", manifest, *spec));
   try {
-    faiss::Index* index = faiss::read_index((dir / "index.faiss").c_str());
-    auto* map = dynamic_cast<faiss::IndexIDMap2*>(index);
-    if (map == nullptr || index->d != impl->dim) {
-      delete index;
-      return InvalidArgument("the index at " + dir.string() + " does not match its manifest");
-    }
-    impl->index.reset(map);
+    auto* map = impl->index.get();
     // FAISS reads plain flat indexes: give them the vectorised scan again.
     if (auto* flat = dynamic_cast<faiss::IndexFlat*>(map->index); flat && !dynamic_cast<FastFlatIndex*>(flat)) {
       auto fast = ToFastFlat(*flat);
       delete map->index;
       map->index = fast.release();
     } else if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(map->index)) {
+      hnsw->hnsw.efConstruction = static_cast<int>(impl->spec.ef_construction);
       if (auto* storage = dynamic_cast<faiss::IndexFlat*>(hnsw->storage)) {
         auto fast = ToFastFlat(*storage);
         if (hnsw->own_fields) delete hnsw->storage;
@@ -495,28 +792,36 @@ Result<std::unique_ptr<VectorStore>> VectorStore::Load(const fs::path& dir) {
         hnsw->own_fields = true;
       }
     }
-  } catch (const faiss::FaissException& e) {
-    return FaissError("cannot read the index at " + dir.string(), e);
+  } catch (const faiss::FaissException&) {
+    return InvalidArgument("index.faiss could not be read");
   }
+  // Ids are never reused: new ones start past every id in the index and the documents.
+  for (idx_t id : impl->index->id_map) impl->next_id = std::max<int64_t>(impl->next_id, id + 1);
   std::ifstream docs(dir / "documents.jsonl", std::ios::binary);
-  if (!docs) return InvalidArgument("no documents.jsonl at " + dir.string());
+  if (!docs) return InvalidArgument("the vector store has no documents.jsonl");
+  size_t line_number = 0;
   for (std::string line; std::getline(docs, line);) {
-    json d = json::parse(line, nullptr, false);
+    ++line_number;
+    const std::string where = "documents.jsonl line " + std::to_string(line_number);
+    MLAAS_ASSIGN_OR_RETURN(json d, ParseJsonText(line, where, {}, kDocumentLimits));
+    const auto metadata = d.is_object() ? d.find("metadata") : d.end();
     if (!d.is_object() || !d.contains("_id") || !d["_id"].is_number_integer() || !d.value("id", json()).is_string() ||
-        !d.value("page_content", json()).is_string() || !d.value("metadata", json::object()).is_object())
-      return InvalidArgument("corrupt documents.jsonl at " + dir.string());
-    Document doc{d["id"].get<std::string>(), d["page_content"].get<std::string>(), d.value("metadata", json::object())};
+        !d.value("page_content", json()).is_string() || (metadata != d.end() && !metadata->is_object()))
+      return InvalidArgument(where + " is not a document {_id, id, page_content, metadata}");
+    Document doc{d["id"].get<std::string>(), d["page_content"].get<std::string>(),
+                 metadata != d.end() ? *metadata : json::object()};
     const int64_t id = d["_id"].get<int64_t>();
     // Every document has its vector: the files were written together (a store half written
     // by an interrupted update is refused, not served wrong).
     if (impl->index->rev_map.count(id) == 0)
-      return InvalidArgument("the vector store at " + dir.string() + " is inconsistent: document '" + doc.id +
-                             "' has no vector in index.faiss");
-    impl->next_id = std::max(impl->next_id, id + 1);  // ids are never reused
+      return InvalidArgument("the vector store is inconsistent: document '" + doc.id + "' has no vector in index.faiss");
+    if (impl->docs.count(id) || impl->by_id.count(doc.id))
+      return InvalidArgument(where + " repeats a document ('" + doc.id + "')");
     impl->by_id[doc.id] = id;
     impl->docs[id] = std::move(doc);
   }
-  for (const char* key : {"count", "dimension", "metric", "index", "next_id", "updated"}) manifest.erase(key);
+  for (const char* key : {"count", "dimension", "metric", "index", "next_id", "updated", "index_checksum"})
+    manifest.erase(key);
   impl->manifest = std::move(manifest);
   impl->Tune();
   return std::unique_ptr<VectorStore>(new VectorStore(std::move(impl)));

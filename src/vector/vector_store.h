@@ -1,9 +1,11 @@
 // mlaas::vector — a vector store: a FAISS index (Flat, IVF or HNSW; L2 or inner product) over
 // document embeddings, the documents themselves (id, page content, metadata) and a manifest
-// (what embedded them, metric, dimension, count, index type). Saved as a directory written
-// atomically (a temporary sibling renamed into place): index.faiss, documents.jsonl,
-// manifest.json. Documents can be added and removed without a rebuild. No libtorch here;
-// embedding the texts is the caller's business.
+// (what embedded them, metric, dimension, count, index type, the index file's checksum). Saved
+// as three files in a directory, each replaced atomically, manifest.json last: index.faiss,
+// documents.jsonl, manifest.json. Loading checks every file before trusting it (stores are
+// objects clients can upload): the manifest's types, the index's checksum and structure
+// (vector/index_file.h), each document line. Documents can be added and removed without a
+// rebuild. No libtorch here; embedding the texts is the caller's business.
 #pragma once
 
 #include <cstdint>
@@ -66,6 +68,8 @@ class VectorStore {
   // (model, tokenizer, pooling, ...); counts, dimension, metric and index are added.
   static Result<std::unique_ptr<VectorStore>> Create(int64_t dim, IndexSpec spec,
                                                      nlohmann::json manifest = nlohmann::json::object());
+  // InvalidArgument naming the file (never `dir`) when a file is missing, corrupt or does not
+  // match the others.
   static Result<std::unique_ptr<VectorStore>> Load(const std::filesystem::path& dir);
   ~VectorStore();
 
@@ -86,7 +90,8 @@ class VectorStore {
   Result<std::vector<std::vector<Hit>>> HybridSearch(const std::vector<float>& queries,
                                                      const std::vector<std::string>& texts, size_t k,
                                                      const nlohmann::json& filter, const HybridOptions& options) const;
-  // Writes the store to `dir` atomically (replacing what was there).
+  // Writes the store's three files into `dir` (created if needed), replacing each atomically,
+  // manifest.json last; nothing else in `dir` is touched.
   Status Save(const std::filesystem::path& dir) const;
 
   int64_t dim() const;

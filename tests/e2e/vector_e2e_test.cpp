@@ -468,5 +468,63 @@ TEST_F(VectorE2eTest, BadRequestsNameTheField) {
   }
 }
 
+// Hostile stores and oversized plain datasets (issue 17): a store uploaded with an index file
+// declaring 2^38 vectors is a 400 naming the store, not an allocation; edits leave the rest of
+// the store's prefix alone; a plain dataset over the inline limit is refused before embedding.
+TEST_F(VectorE2eTest, HostileStoresAndLargeDatasetsAreRefusedAndEditsKeepOtherObjects) {
+  Index("stores/hostile");
+  const auto root = dir_->path() / "data" / "objects" / "stores" / "hostile";
+  std::string index;
+  const auto put = [&](auto v) { index.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  for (const char* fourcc : {"IxM2", "IxF2"}) {  // an id map over a flat index, each "holding" 2^38 vectors
+    index.append(fourcc, 4);
+    put(int32_t{32});
+    put(int64_t{1} << 38);
+    put(int64_t{0});
+    put(int64_t{0});
+    put(uint8_t{1});
+    put(int32_t{1});
+  }
+  put(uint64_t{32} << 38);
+  dir_->Write("data/objects/stores/hostile/index.faiss", index);
+  json manifest = json::parse(ReadFile(root / "manifest.json"));
+  manifest.erase("index_checksum");  // as a store from before checksums
+  dir_->Write("data/objects/stores/hostile/manifest.json", manifest.dump());
+  auto r = SearchStore("stores/hostile", {{"input_text", {"x"}}, {"top_k", 1}});
+  EXPECT_EQ(r.status, 400) << r.text;
+  EXPECT_EQ(r.body["error"]["field"], "dataset.path") << r.text;
+  const std::string message = r.body["error"]["message"];
+  EXPECT_NE(message.find("stores/hostile"), std::string::npos) << message;
+  EXPECT_NE(message.find("index.faiss"), std::string::npos) << message;
+  EXPECT_EQ(message.find(dir_->path().string()), std::string::npos) << message;
+  EXPECT_EQ(CallServer(*client_, "GET", "/healthz", "").status, 200);
+
+  // Adding and removing documents replaces the store's files, nothing else under its prefix.
+  Index("stores/shared");
+  dir_->Write("data/objects/stores/shared/notes.txt", "mine");
+  dir_->Write("data/objects/stores/shared/sub/data.csv", "a\n1\n");
+  const std::string docs = "/api/v1/vector-stores/stores/shared/documents";
+  auto added = CallServer(*client_, "POST", docs, json{{"documents", {{{"id", "n1"}, {"page_content", "new text"}}}}}.dump());
+  ASSERT_EQ(added.status, 200) << added.text;
+  auto removed = CallServer(*client_, "DELETE", docs, json{{"ids", {"n1"}}}.dump());
+  ASSERT_EQ(removed.status, 200) << removed.text;
+  const auto shared = dir_->path() / "data" / "objects" / "stores" / "shared";
+  EXPECT_EQ(ReadFile(shared / "notes.txt"), "mine");
+  EXPECT_EQ(ReadFile(shared / "sub" / "data.csv"), "a\n1\n");
+  EXPECT_TRUE(json::parse(ReadFile(shared / "manifest.json"))["index_checksum"].is_string());
+
+  // A plain dataset over the inline-search limit (10000 documents by default).
+  std::string csv = "id,abstract\n";
+  for (int i = 0; i <= 10000; ++i) csv += "r" + std::to_string(i) + ",row " + std::to_string(i) + "\n";
+  dir_->Write("data/objects/big.csv", csv);
+  json body = {{"model", Model()},
+               {"dataset", {{"path", "big.csv"}, {"loader_kwargs", {{"page_content_column", "abstract"}}}}},
+               {"search_input", {{"input_text", {"row 5"}}}}};
+  auto big = CallServer(*client_, "POST", "/api/v1/ml/nlp/search", body.dump());
+  EXPECT_EQ(big.status, 400) << big.text;
+  EXPECT_EQ(big.body["error"]["field"], "dataset.path") << big.text;
+  EXPECT_NE(big.text.find("/api/v1/ml/nlp/vector/index"), std::string::npos) << big.text;
+}
+
 }  // namespace
 }  // namespace mlaas::testing

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <set>
@@ -51,6 +53,22 @@ std::vector<std::string> BruteForce(const std::vector<float>& base, const float*
   std::sort(scored.begin(), scored.end());
   std::vector<std::string> out;
   for (size_t i = 0; i < k; ++i) out.push_back("doc-" + std::to_string(scored[i].second));
+  return out;
+}
+
+// Exact top-k ids by squared L2 distance among the rows of `base` that `keep` accepts.
+std::vector<std::string> BruteForceAmong(const std::vector<float>& base, const std::function<bool(size_t)>& keep,
+                                         const float* q, size_t k) {
+  std::vector<float> kept;
+  std::vector<size_t> rows;
+  for (size_t i = 0; i < base.size() / kDim; ++i) {
+    if (!keep(i)) continue;
+    kept.insert(kept.end(), base.begin() + static_cast<std::ptrdiff_t>(i * kDim),
+                base.begin() + static_cast<std::ptrdiff_t>((i + 1) * kDim));
+    rows.push_back(i);
+  }
+  std::vector<std::string> out;
+  for (const auto& id : BruteForce(kept, q, k, false)) out.push_back("doc-" + std::to_string(rows[std::stoul(id.substr(4))]));
   return out;
 }
 
@@ -333,6 +351,91 @@ TEST(VectorStoreTest, BadInputIsAClearError) {
   EXPECT_EQ(IndexSpec::FromJson({{"type", "LSH"}}, "index").error().field(), "index.type");
   EXPECT_EQ(IndexSpec::FromJson({{"metric", "cosine"}}, "index").error().field(), "index.metric");
   EXPECT_EQ(IndexSpec::FromJson({{"type", "IVF"}, {"nlist", 0}}, "index").error().field(), "index.nlist");
+}
+
+TEST(VectorStoreTest, SavingReplacesOnlyTheStoresFiles) {
+  TempDir dir;
+  const auto path = dir.path() / "stores" / "s";
+  auto store = VectorStore::Create(kDim, {});
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE((*store)->Add(Docs(10), Random(10, 31)).ok());
+  ASSERT_TRUE((*store)->Save(path).ok());
+  // Objects a client put under the store's prefix (one uploaded while the store is edited).
+  ASSERT_TRUE(WriteFileAtomic(path / "notes.txt", "keep me").ok());
+  ASSERT_TRUE(WriteFileAtomic(path / "extra" / "data.csv", "a,b\n").ok());
+  ASSERT_TRUE((*store)->Add(Docs(2, 10), Random(2, 32)).ok());
+  ASSERT_TRUE((*store)->Save(path).ok());
+  ASSERT_TRUE((*store)->Remove({"doc-0"}).has_value());
+  ASSERT_TRUE((*store)->Save(path).ok());
+  EXPECT_EQ(*ReadFile(path / "notes.txt"), "keep me");
+  EXPECT_EQ(*ReadFile(path / "extra" / "data.csv"), "a,b\n");
+  std::set<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(path)) names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"documents.jsonl", "extra", "index.faiss", "manifest.json", "notes.txt"}));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(path.parent_path()), {}), 1);  // no sibling copies
+  auto loaded = VectorStore::Load(path);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ((*loaded)->size(), 11u);
+}
+
+TEST(VectorStoreTest, IvfRemovalsKeepEveryVectorWithItsDocument) {
+  TempDir dir;
+  const auto base = Random(300, 41), queries = Random(6, 42);
+  auto store = VectorStore::Create(kDim, *IndexSpec::FromJson({{"type", "IVF"}, {"nlist", 4}, {"nprobe", 4}}, "index"));
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE((*store)->Add(Docs(300), base).ok());
+  std::vector<std::string> gone;
+  for (size_t i = 0; i < 300; i += 7) gone.push_back("doc-" + std::to_string(i));
+  ASSERT_EQ(*(*store)->Remove(gone), gone.size());
+  ASSERT_TRUE((*store)->Save(dir.path() / "ivf").ok());
+  auto loaded = VectorStore::Load(dir.path() / "ivf");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  // Every list probed: exact, so equal to brute force over what is left.
+  for (const VectorStore* s : {store->get(), loaded->get()}) {
+    auto hits = s->Search(queries, 5);
+    ASSERT_TRUE(hits.has_value());
+    for (size_t q = 0; q < 6; ++q) {
+      const auto truth = BruteForceAmong(base, [](size_t i) { return i % 7 != 0; }, queries.data() + q * kDim, 5);
+      EXPECT_EQ(Ids((*hits)[q]), truth) << q;
+      for (const auto& h : (*hits)[q])  // the vector found is the document's own
+        EXPECT_EQ(h.document.page_content, "text " + h.document.id.substr(4));
+    }
+  }
+}
+
+TEST(VectorStoreTest, SelectiveFiltersAreAnsweredExactlyWithoutScanningTheIndexPerResult) {
+  // An HNSW graph where a filter keeps one document, or none: the index used to be asked for
+  // every vector (an HNSW search as wide as the graph) per query.
+  const size_t n = 20000;
+  const auto base = Random(n, 51), queries = Random(40, 52);
+  auto docs = Docs(n);
+  docs[1234].metadata["group"] = "rare";
+  auto spec = IndexSpec::FromJson({{"type", "HNSW"}, {"M", 8}, {"efConstruction", 16}}, "index");
+  auto store = VectorStore::Create(kDim, *spec);
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE((*store)->Add(docs, base).ok());
+  const auto start = std::chrono::steady_clock::now();
+  auto none = (*store)->Search(queries, 10, {{"group", "nobody"}});
+  auto rare = (*store)->Search(queries, 10, {{"group", "rare"}});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(none.has_value() && rare.has_value());
+  for (size_t q = 0; q < 40; ++q) {
+    EXPECT_TRUE((*none)[q].empty());
+    ASSERT_EQ((*rare)[q].size(), 1u);
+    EXPECT_EQ((*rare)[q][0].document.id, "doc-1234");
+  }
+  EXPECT_LT(seconds, 2.0);
+  // A filter keeping a third of a flat store: the over-fetch path, still exact.
+  auto flat = VectorStore::Create(kDim, {});
+  ASSERT_TRUE(flat.has_value());
+  const auto flat_base = Random(3000, 53);
+  ASSERT_TRUE((*flat)->Add(Docs(3000), flat_base).ok());
+  auto a = (*flat)->Search(queries, 8, {{"group", "a"}});
+  ASSERT_TRUE(a.has_value());
+  for (size_t q = 0; q < 40; ++q) {
+    const auto truth = BruteForceAmong(flat_base, [](size_t i) { return i % 3 == 0; }, queries.data() + q * kDim, 8);
+    EXPECT_EQ(Ids((*a)[q]), truth) << q;
+  }
 }
 
 }  // namespace
