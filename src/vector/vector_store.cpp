@@ -485,28 +485,35 @@ Result<std::vector<std::vector<VectorStore::Impl::Scored>>> VectorStore::Impl::D
     size_t fetch = std::min(limit, k + (total - docs.size()) + (filter.empty() ? 0 : 4 * k));
     for (size_t q = 0; q < nq; ++q) pending.push_back(q);
     for (;;) {
-      std::vector<float> batch;
-      for (size_t q : pending) batch.insert(batch.end(), queries.begin() + static_cast<std::ptrdiff_t>(q * dim),
-                                            queries.begin() + static_cast<std::ptrdiff_t>((q + 1) * dim));
-      std::vector<float> distances(pending.size() * fetch);
-      std::vector<idx_t> labels(pending.size() * fetch);
-      try {
-        index->search(static_cast<idx_t>(pending.size()), batch.data(), static_cast<idx_t>(fetch), distances.data(),
-                      labels.data());
-      } catch (const faiss::FaissException& e) {
-        return FaissError("search failed", e);
-      }
       std::vector<size_t> again;
-      for (size_t p = 0; p < pending.size(); ++p) {
-        std::vector<Scored> hits;
-        for (size_t j = 0; j < fetch && hits.size() < k; ++j) {
-          const idx_t id = labels[p * fetch + j];
-          if (id >= 0 && wanted(id)) hits.emplace_back(id, distances[p * fetch + j]);
+      // Queries in groups of at most kMaxResults answers (12 bytes each) at a time.
+      constexpr size_t kMaxResults = 1 << 22;
+      const size_t group = std::max<size_t>(1, kMaxResults / fetch);
+      for (size_t first = 0; first < pending.size(); first += group) {
+        const size_t count = std::min(group, pending.size() - first);
+        std::vector<float> batch;
+        for (size_t p = first; p < first + count; ++p)
+          batch.insert(batch.end(), queries.begin() + static_cast<std::ptrdiff_t>(pending[p] * dim),
+                       queries.begin() + static_cast<std::ptrdiff_t>((pending[p] + 1) * dim));
+        std::vector<float> distances(count * fetch);
+        std::vector<idx_t> labels(count * fetch);
+        try {
+          index->search(static_cast<idx_t>(count), batch.data(), static_cast<idx_t>(fetch), distances.data(),
+                        labels.data());
+        } catch (const faiss::FaissException& e) {
+          return FaissError("search failed", e);
         }
-        if (hits.size() < k && fetch < total && hits.size() < candidates) {
-          again.push_back(pending[p]);
-        } else {
-          out[pending[p]] = std::move(hits);
+        for (size_t p = 0; p < count; ++p) {
+          std::vector<Scored> hits;
+          for (size_t j = 0; j < fetch && hits.size() < k; ++j) {
+            const idx_t id = labels[p * fetch + j];
+            if (id >= 0 && wanted(id)) hits.emplace_back(id, distances[p * fetch + j]);
+          }
+          if (hits.size() < k && fetch < total && hits.size() < candidates) {
+            again.push_back(pending[first + p]);
+          } else {
+            out[pending[first + p]] = std::move(hits);
+          }
         }
       }
       pending = std::move(again);
