@@ -27,6 +27,11 @@ struct TruncationParams {
   TruncationStrategy strategy = TruncationStrategy::kLongestFirst;
   size_t stride = 0;
   Direction direction = Direction::kRight;
+  // Keep what lies beyond max_length as Encoding::overflowing windows, as the reference does.
+  // Callers that read only the first window turn it off: a truncated pair combines every
+  // window of one text with every window of the other, which grows with the product of their
+  // lengths (two 1 MB texts: about a million 512-token encodings).
+  bool overflowing = true;
 };
 
 struct Encoding {

@@ -1,9 +1,10 @@
 #include "tokenizers/models.h"
 
 #include <algorithm>
-#include <fstream>
 #include <queue>
 
+#include "common/file_util.h"
+#include "common/json_file.h"
 #include "common/text.h"
 
 namespace mlaas::tokenizers {
@@ -74,6 +75,17 @@ Result<Vocab> VocabFromJson(const json& j, const std::string& what) {
 std::optional<std::string> OptString(const json& j, const char* key) {
   if (j.contains(key) && j[key].is_string()) return j[key].get<std::string>();
   return std::nullopt;
+}
+
+// The lines of a text file, without their '\n' (getline's: no empty last line after a final one).
+std::vector<std::string_view> Lines(std::string_view text) {
+  std::vector<std::string_view> out;
+  while (!text.empty()) {
+    const size_t end = text.find('\n');
+    out.push_back(text.substr(0, end));
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+  }
+  return out;
 }
 
 }  // namespace
@@ -152,16 +164,11 @@ WordPiece::WordPiece(Vocab vocab, WordPieceOptions options)
 
 Result<std::unique_ptr<WordPiece>> WordPiece::FromVocabFile(const std::filesystem::path& file,
                                                            WordPieceOptions options) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return NotFound("cannot read " + file.string());
+  MLAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
   Vocab v;
-  std::string line;
   uint32_t id = 0;
-  while (std::getline(in, line)) {
-    std::string_view t = line;
-    while (!t.empty() && (t.back() == '\r' || t.back() == '\n' || t.back() == ' ' || t.back() == '\t')) {
-      t.remove_suffix(1);
-    }
+  for (std::string_view t : Lines(text)) {
+    while (!t.empty() && (t.back() == '\r' || t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
     v.Set(std::string(t), id++);
   }
   return std::make_unique<WordPiece>(std::move(v), std::move(options));
@@ -295,18 +302,13 @@ Result<BpeOptions> BpeOptionsFromJson(const json& j) {
 Result<std::unique_ptr<Bpe>> Bpe::FromFiles(const std::filesystem::path& vocab_json,
                                            const std::filesystem::path& merges_txt,
                                            BpeOptions options) {
-  std::ifstream vin(vocab_json, std::ios::binary);
-  if (!vin) return NotFound("cannot read " + vocab_json.string());
-  json vj = json::parse(vin, nullptr, false);
-  if (vj.is_discarded()) return InvalidArgument(vocab_json.string() + " is not valid JSON");
+  MLAAS_ASSIGN_OR_RETURN(json vj, ReadJsonFile(vocab_json, vocab_json.filename().string()));
   MLAAS_ASSIGN_OR_RETURN(Vocab v, VocabFromJson(vj, vocab_json.filename().string()));
-  std::ifstream min(merges_txt, std::ios::binary);
-  if (!min) return NotFound("cannot read " + merges_txt.string());
+  MLAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(merges_txt));
   std::vector<std::pair<std::string, std::string>> merges;
-  std::string line;
   size_t line_no = 0;
-  while (std::getline(min, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  for (std::string_view line : Lines(text)) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (StartsWith(line, "#version")) continue;
     MLAAS_ASSIGN_OR_RETURN(auto m, ParseMergeLine(line, ++line_no));
     merges.push_back(std::move(m));

@@ -1,10 +1,10 @@
 #include "tokenizers/tokenizer.h"
 
 #include <algorithm>
-#include <fstream>
 #include <thread>
 
 #include "common/file_util.h"
+#include "common/json_file.h"
 #include "common/text.h"
 
 namespace mlaas::tokenizers {
@@ -332,6 +332,10 @@ Result<Encoding> Tokenizer::PostProcess(Encoding a, std::optional<Encoding> b,
       p.max_length -= n_added;
     }
     MLAAS_RETURN_IF_ERROR(TruncateEncodings(a, b, p));
+    if (!p.overflowing) {  // before the pair's windows are combined with one another
+      a.overflowing.clear();
+      if (b) b->overflowing.clear();
+    }
   }
   std::vector<Encoding> encs;
   encs.push_back(std::move(a));
@@ -568,50 +572,83 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonUnchecked(const json& j) {
 
 namespace {
 
-Result<json> ReadJsonFile(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return NotFound("cannot read " + p.string());
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded()) return InvalidArgument(p.string() + " is not valid JSON");
-  return j;
-}
+// tokenizer_config.json, as the legacy layouts read it: an object whose members, when present,
+// have the types transformers writes. Errors name the file and the member.
+class TokenizerConfig {
+ public:
+  static Result<TokenizerConfig> Read(const std::filesystem::path& dir) {
+    TokenizerConfig c;
+    std::error_code ec;
+    if (!std::filesystem::exists(dir / kFile, ec)) return c;
+    MLAAS_ASSIGN_OR_RETURN(c.j_, ReadJsonFile(dir / kFile, kFile));
+    if (!c.j_.is_object()) return InvalidArgument(std::string(kFile) + " must hold a JSON object");
+    return c;
+  }
+  Result<std::optional<bool>> OptBool(const char* key) const {
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return std::optional<bool>();
+    if (!it->is_boolean()) return InvalidArgument(std::string(kFile) + ": " + key + " must be true or false");
+    return std::optional<bool>(it->get<bool>());
+  }
+  Result<bool> Bool(const char* key, bool fallback) const {
+    MLAAS_ASSIGN_OR_RETURN(auto b, OptBool(key));
+    return b.value_or(fallback);
+  }
+  // A special token, as a string or an AddedToken object {"content": ...}.
+  Result<std::string> Token(const char* key, const char* fallback) const {
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return std::string(fallback);
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_object()) {
+      if (auto c = it->find("content"); c != it->end() && c->is_string()) return c->get<std::string>();
+    }
+    return InvalidArgument(std::string(kFile) + ": " + key + " must be a string or {\"content\": string}");
+  }
+
+ private:
+  static constexpr const char* kFile = "tokenizer_config.json";
+  json j_ = json::object();
+};
 
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem::path& path) {
+  // The files are the client's, and every member is checked; should anything still throw, it
+  // becomes an error here (without the exception's text, which may hold a server path).
+  try {
+    return LoadUnchecked(path);
+  } catch (const std::exception&) {
+    return Internal("the tokenizer files could not be read");
+  }
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::LoadUnchecked(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
     if (path.filename() == "vocab.txt") return Load(path.has_parent_path() ? path.parent_path() : fs::path("."));
-    MLAAS_ASSIGN_OR_RETURN(json j, ReadJsonFile(path));
+    MLAAS_ASSIGN_OR_RETURN(json j, ReadJsonFile(path, path.filename().string()));
     return FromJson(j);
   }
-  if (!fs::is_directory(path, ec)) return NotFound("no tokenizer at " + path.string());
-  if (fs::exists(path / "tokenizer.json")) {
-    MLAAS_ASSIGN_OR_RETURN(json j, ReadJsonFile(path / "tokenizer.json"));
+  if (!fs::is_directory(path, ec)) return NotFound("no tokenizer at '" + path.filename().string() + "'");
+  if (fs::exists(path / "tokenizer.json", ec)) {
+    MLAAS_ASSIGN_OR_RETURN(json j, ReadJsonFile(path / "tokenizer.json", "tokenizer.json"));
     return FromJson(j);
   }
-  json config = json::object();
-  if (fs::exists(path / "tokenizer_config.json")) {
-    MLAAS_ASSIGN_OR_RETURN(config, ReadJsonFile(path / "tokenizer_config.json"));
-  }
-  auto special_str = [&](const char* key, const char* fallback) {
-    const json& v = config.value(key, json());
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-    return std::string(fallback);
-  };
-  if (fs::exists(path / "vocab.txt")) {
+  MLAAS_ASSIGN_OR_RETURN(const TokenizerConfig config, TokenizerConfig::Read(path));
+  if (fs::exists(path / "vocab.txt", ec)) {
     WordPieceOptions o;
-    o.unk_token = special_str("unk_token", "[UNK]");
+    MLAAS_ASSIGN_OR_RETURN(o.unk_token, config.Token("unk_token", "[UNK]"));
     MLAAS_ASSIGN_OR_RETURN(auto wp, WordPiece::FromVocabFile(path / "vocab.txt", o));
-    const bool lower = config.value("do_lower_case", true);
-    json norm = {{"type", "BertNormalizer"}, {"clean_text", true},
-                 {"handle_chinese_chars", config.value("tokenize_chinese_chars", true)},
-                 {"strip_accents", config.value("strip_accents", json())}, {"lowercase", lower}};
+    MLAAS_ASSIGN_OR_RETURN(const bool lower, config.Bool("do_lower_case", true));
+    MLAAS_ASSIGN_OR_RETURN(const bool chinese, config.Bool("tokenize_chinese_chars", true));
+    MLAAS_ASSIGN_OR_RETURN(const auto strip_accents, config.OptBool("strip_accents"));  // none: as lowercase
+    json norm = {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", chinese},
+                 {"strip_accents", strip_accents ? json(*strip_accents) : json()}, {"lowercase", lower}};
     MLAAS_ASSIGN_OR_RETURN(auto normalizer, NormalizerFromJson(norm));
     MLAAS_ASSIGN_OR_RETURN(auto pre, PreTokenizerFromJson(json{{"type", "BertPreTokenizer"}}));
-    std::string cls = special_str("cls_token", "[CLS]"), sep = special_str("sep_token", "[SEP]");
+    MLAAS_ASSIGN_OR_RETURN(const std::string cls, config.Token("cls_token", "[CLS]"));
+    MLAAS_ASSIGN_OR_RETURN(const std::string sep, config.Token("sep_token", "[SEP]"));
     auto cls_id = wp->vocab().Find(cls), sep_id = wp->vocab().Find(sep);
     std::unique_ptr<PostProcessor> post;
     if (cls_id && sep_id) {
@@ -626,20 +663,21 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem::path& 
       static const std::map<std::string, std::string> kDefaults = {
           {"pad_token", "[PAD]"}, {"unk_token", "[UNK]"}, {"cls_token", "[CLS]"},
           {"sep_token", "[SEP]"}, {"mask_token", "[MASK]"}};
-      std::string tok = special_str(key, kDefaults.at(key).c_str());
+      MLAAS_ASSIGN_OR_RETURN(const std::string tok, config.Token(key, kDefaults.at(key).c_str()));
       if (t->model().vocab().Find(tok)) specials.push_back({tok, false, false, false, false, true});
     }
     t->AddTokens(specials);
     return t;
   }
-  if (fs::exists(path / "vocab.json") && fs::exists(path / "merges.txt")) {
+  if (fs::exists(path / "vocab.json", ec) && fs::exists(path / "merges.txt", ec)) {
     MLAAS_ASSIGN_OR_RETURN(auto bpe, Bpe::FromFiles(path / "vocab.json", path / "merges.txt", {}));
-    const bool prefix = config.value("add_prefix_space", false);
+    MLAAS_ASSIGN_OR_RETURN(const bool prefix, config.Bool("add_prefix_space", false));
     MLAAS_ASSIGN_OR_RETURN(auto pre, PreTokenizerFromJson(json{{"type", "ByteLevel"},
                                                                {"add_prefix_space", prefix},
                                                                {"trim_offsets", true},
                                                                {"use_regex", true}}));
-    std::string bos = special_str("bos_token", "<s>"), eos = special_str("eos_token", "</s>");
+    MLAAS_ASSIGN_OR_RETURN(const std::string bos, config.Token("bos_token", "<s>"));
+    MLAAS_ASSIGN_OR_RETURN(const std::string eos, config.Token("eos_token", "</s>"));
     auto bos_id = bpe->vocab().Find(bos), eos_id = bpe->vocab().Find(eos);
     std::unique_ptr<PostProcessor> post;
     if (bos_id && eos_id && bos != eos) {
@@ -665,8 +703,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::filesystem::path& 
     t->AddTokens(specials);
     return t;
   }
-  return NotFound("no tokenizer files in " + path.string() +
-                  " (expected tokenizer.json, vocab.txt, or vocab.json + merges.txt)");
+  return NotFound("no tokenizer files in '" + path.filename().string() +
+                  "' (expected tokenizer.json, vocab.txt, or vocab.json + merges.txt)");
 }
 
 }  // namespace mlaas::tokenizers

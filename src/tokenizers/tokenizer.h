@@ -98,6 +98,7 @@ class Tokenizer {
  private:
   Tokenizer();
   static Result<std::unique_ptr<Tokenizer>> FromJsonUnchecked(const nlohmann::json& j);
+  static Result<std::unique_ptr<Tokenizer>> LoadUnchecked(const std::filesystem::path& path);
   struct Pattern;
   struct Piece;
   Result<Encoding> EncodeSingle(std::string_view text, uint32_t type_id, uint32_t sequence) const;

@@ -340,5 +340,74 @@ TEST(TrainerTest, SpecialTokensComeFirstAndMergesRespectMinFrequency) {
   EXPECT_EQ(limited->vocab.size(), 5u);  // specials, a, b, ab
 }
 
+// tokenizer_config.json and the legacy files are the client's: a config of the wrong shape once
+// made an nlohmann type_error escape Load (std::terminate in the model-loading thread).
+TEST(TokenizerTest, LegacyLayoutsRefuseMistypedFilesNamingThem) {
+  TempDir dir;
+  const std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nHello\n";
+  dir.Write("bert/vocab.txt", vocab);
+  for (const char* config : {"[]", "3", R"({"do_lower_case":"yes"})", R"({"tokenize_chinese_chars":1})",
+                             R"({"strip_accents":"x"})", R"({"unk_token":5})", R"({"cls_token":{"content":3}})",
+                             R"({"mask_token":["[MASK]"]})"}) {
+    dir.Write("bert/tokenizer_config.json", config);
+    auto t = Tokenizer::Load(dir / "bert");
+    ASSERT_FALSE(t.has_value()) << config;
+    EXPECT_EQ(t.error().code(), StatusCode::kInvalidArgument) << config;
+    EXPECT_NE(t.error().message().find("tokenizer_config.json"), std::string::npos) << t.error().message();
+    EXPECT_EQ(t.error().message().find(dir.path().string()), std::string::npos) << t.error().message();
+  }
+  // The accepted types still work: lower case off keeps "Hello", an AddedToken object names a token.
+  dir.Write("bert/tokenizer_config.json", R"({"do_lower_case":false,"strip_accents":null,"unk_token":{"content":"[UNK]"}})");
+  auto cased = Tokenizer::Load(dir / "bert");
+  ASSERT_TRUE(cased.has_value()) << cased.error().ToString();
+  EXPECT_EQ((*cased)->Encode("Hello")->tokens, (std::vector<std::string>{"[CLS]", "Hello", "[SEP]"}));
+
+  dir.Write("gpt/vocab.json", R"({"a": 0, "b": 1, "ab": 2})");
+  dir.Write("gpt/merges.txt", "a b\n");
+  for (const char* config : {R"({"add_prefix_space":"no"})", R"({"bos_token":[1]})", "null"}) {
+    dir.Write("gpt/tokenizer_config.json", config);
+    auto t = Tokenizer::Load(dir / "gpt");
+    ASSERT_FALSE(t.has_value()) << config;
+    EXPECT_NE(t.error().message().find("tokenizer_config.json"), std::string::npos) << t.error().message();
+  }
+  dir.Write("gpt/tokenizer_config.json", "{}");
+  dir.Write("gpt/vocab.json", R"({"a": 0, "b": )");
+  auto bad = Tokenizer::Load(dir / "gpt");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message().find("vocab.json"), std::string::npos) << bad.error().message();
+  EXPECT_EQ(bad.error().message().find(dir.path().string()), std::string::npos) << bad.error().message();
+  // JSON nested deeper than the reader's limit is refused before nlohmann recurses into it.
+  dir.Write("deep/tokenizer.json", std::string(100000, '[') + std::string(100000, ']'));
+  EXPECT_EQ(Tokenizer::Load(dir / "deep").error().code(), StatusCode::kInvalidArgument);
+  auto missing = Tokenizer::Load(dir / "nothing");
+  EXPECT_EQ(missing.error().message().find(dir.path().string()), std::string::npos) << missing.error().message();
+}
+
+// A truncated pair combines every window of one text with every window of the other, and a
+// long word is tokenized whole however long: with `overflowing` off (all serving and training
+// need) only the first window is built.
+TEST(TokenizerTest, TruncatedPairWindowsCanBeLeftOut) {
+  TempDir dir;
+  dir.Write("vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\na\n##a\n");
+  auto t = Tokenizer::Load(dir.path());
+  ASSERT_TRUE(t.has_value()) << t.error().ToString();
+  const std::string word(100, 'a');  // 100 tokens: a ##a ##a ...
+  TruncationParams tr;
+  tr.max_length = 16;  // 13 tokens besides [CLS] and the two [SEP]: windows of 6 and of 7
+  (*t)->set_truncation(tr);
+  auto all = (*t)->Encode(word, std::string_view(word));
+  ASSERT_TRUE(all.has_value());
+  // 100 tokens make 17 windows of 6 and 15 of 7: the 16 and 14 after the first ones, and each
+  // of those 16 with each of the 14.
+  EXPECT_EQ(all->overflowing.size(), 16u + 16u * 14u + 14u);
+  tr.overflowing = false;
+  (*t)->set_truncation(tr);
+  auto first = (*t)->Encode(word, std::string_view(word));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_TRUE(first->overflowing.empty());
+  EXPECT_EQ(first->ids, all->ids);
+  EXPECT_EQ(first->size(), 16u);
+}
+
 }  // namespace
 }  // namespace mlaas::tokenizers
