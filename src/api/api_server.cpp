@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cctype>
@@ -9,6 +12,7 @@
 #include <thread>
 
 #include "api/server_state.h"
+#include "common/json_file.h"
 #include "common/json_schema.h"
 #include "common/text.h"
 
@@ -47,24 +51,46 @@ std::string Join(const std::vector<std::string>& v, const std::string& sep) {
   return out;
 }
 
-// Rejects documents nested deeper than kMaxJsonDepth before the recursive parser sees them.
-bool NestingWithinLimit(const std::string& body) {
-  size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return false;
-    } else if (c == ']' || c == '}') {
-      if (depth > 0) --depth;
-    }
+// Shuts the socket whose ends are these ports down for reading (see EndConnectionAfter).
+void ShutdownReading(int local_port, int remote_port) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  while (dirent* e = ::readdir(dir)) {
+    auto fd = ParseInt(e->d_name);
+    if (!fd) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t local_len = sizeof(local), peer_len = sizeof(peer);
+    if (::getsockname(static_cast<int>(*fd), reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+        ::getpeername(static_cast<int>(*fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0)
+      continue;
+    auto port = [](const sockaddr_storage& a) {
+      return a.ss_family == AF_INET    ? ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port)
+             : a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port)
+                                       : 0;
+    };
+    if (port(local) != local_port || port(peer) != remote_port) continue;
+    ::shutdown(static_cast<int>(*fd), SHUT_RD);
+    break;
   }
-  return true;
+  ::closedir(dir);
+}
+
+// Makes the connection of `req` end once `res` is written. cpp-httplib 0.11 keeps a
+// connection alive whatever a handler says ("Connection: close" is only echoed) and would
+// parse the unread rest of a refused body as the next request. The response's body is
+// handed over as a content provider whose releaser (run once it is written) shuts the
+// socket down for reading: the next read sees the end of the stream and the connection ends.
+void EndConnectionAfter(const httplib::Request& req, httplib::Response& res) {
+  res.set_header("Connection", "close");
+  auto body = std::make_shared<std::string>(std::move(res.body));
+  res.body.clear();
+  const std::string type = res.get_header_value("Content-Type");
+  res.set_content_provider(
+      body->size(), type.empty() ? "application/json" : type,
+      [body](size_t offset, size_t length, httplib::DataSink& sink) {
+        return sink.write(body->data() + offset, length);
+      },
+      [local = req.local_port, remote = req.remote_port](bool) { ShutdownReading(local, remote); });
 }
 
 // Reads and validates a JSON body; false (with the error response written) when it is bad.
@@ -108,7 +134,7 @@ bool ReadJsonBody(ServerState& s, RequestContext& ctx, const httplib::ContentRea
     ctx.Error(InvalidArgument("request body is empty; expected a JSON object"));
     return false;
   }
-  if (!NestingWithinLimit(body)) {
+  if (!JsonNestingWithin(body, kMaxJsonDepth)) {
     RawError(ctx.res, 400, "invalid_json",
              "request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels",
              ctx.request_id);
@@ -188,19 +214,32 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
       try {
         m.route->handler(ctx);
       } catch (const std::exception& e) {
-        spdlog::error("request {} {} {} failed: {}", request_id, req.method, req.path, e.what());
+        spdlog::error("request {} {} {} failed: {}", request_id, req.method, EscapeForLog(req.path),
+                      EscapeForLog(e.what()));
         ctx.Error(Internal("internal error while handling the request (request id " +
                            request_id + ")"));
+      } catch (...) {
+        spdlog::error("request {} {} {} failed", request_id, req.method, EscapeForLog(req.path));
+        ctx.Error(Internal("internal error while handling the request (request id " + request_id + ")"));
       }
     }
   }
+  bool end_connection = false;
   if (tracked && !body_read) {
     bool small = !req.has_header("Content-Length") ||
                  req.get_header_value<uint64_t>("Content-Length") <= kMaxDrainBytes;
-    if (small) {
-      uint64_t drained = 0;
-      (*reader)([&drained](const char*, size_t len) { return (drained += len) <= kMaxDrainBytes; });
-    }
+    uint64_t drained = 0;
+    bool whole = small && (*reader)([&drained](const char*, size_t len) { return (drained += len) <= kMaxDrainBytes; });
+    // What is left of the body must not be read as the next request.
+    if (!whole) end_connection = true;
+  } else if (res.get_header_value("Connection") == "close") {  // a handler stopped reading a body
+    end_connection = true;
+  }
+  if (res.status == 429 && !res.has_header("Retry-After")) res.set_header("Retry-After", "1");
+  if (!s.options.data_dir.empty() && res.get_header_value("Content-Type") == "application/json" &&
+      res.body.find(s.options.data_dir) != std::string::npos) {
+    res.body = RedactPath(RedactPath(std::move(res.body), s.options.data_dir + "/objects/", ""), s.options.data_dir,
+                          "<data-dir>");
   }
   // The Open Inference Protocol's errors are {"error": "<message>"}.
   if (req.path.rfind("/v2", 0) == 0 && res.status >= 400) {
@@ -218,7 +257,8 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
   s.metrics.Record(req.method, label, status, seconds);
   bool quiet = label == "/healthz" || label == "/readyz" || label == "/metrics";
   spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "{} {} -> {} {:.1f} ms [{}]",
-              req.method, req.path, status, seconds * 1000, request_id);
+              req.method, EscapeForLog(req.path), status, seconds * 1000, request_id);
+  if (end_connection && !res.content_provider_) EndConnectionAfter(req, res);
 }
 
 }  // namespace
@@ -322,7 +362,8 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
           what = e.what();
         } catch (...) {
         }
-        spdlog::error("unhandled error on {} {}: {}", req.method, req.path, what);
+        spdlog::error("unhandled error on {} {}: {}", EscapeForLog(req.method), EscapeForLog(req.path),
+                      EscapeForLog(what));
         RawError(res, 500, "internal", "internal error", "");
       });
   return std::unique_ptr<ApiServer>(new ApiServer(std::move(state)));

@@ -29,6 +29,9 @@ struct ApiOptions {
   int write_timeout_s = 30;
   int keep_alive_timeout_s = 5;
   std::string version = "dev";
+  // The server's data directory (absolute): never shown to clients. Responses name objects by
+  // their keys; any path under it that reaches a response is cut back to the key.
+  std::string data_dir;
 };
 
 // The services the API fronts. They must outlive the server.

@@ -10,99 +10,6 @@ using nlohmann::json;
 
 namespace {
 
-// Flattens nested arrays (the protocol allows tensor data flat or nested) into `out`.
-void Flatten(const json& data, std::vector<const json*>& out) {
-  if (data.is_array()) {
-    for (const auto& e : data) Flatten(e, out);
-  } else {
-    out.push_back(&data);
-  }
-}
-
-Result<int64_t> Elements(const json& shape, const std::string& field) {
-  int64_t n = 1;
-  for (const auto& d : shape) {
-    if (!d.is_number_integer() || d.get<int64_t>() < 0) return InvalidArgument("shape must hold non-negative integers", field);
-    n *= d.get<int64_t>();
-    if (n > (int64_t{1} << 31)) return InvalidArgument("shape is too large", field);
-  }
-  return n;
-}
-
-// The inputs of an infer request: texts (BYTES), or token ids (INT64/INT32 [n, seq]) with an
-// optional attention mask of the same shape.
-Result<serve::InferRequest> ParseInferRequest(const json& body) {
-  serve::InferRequest r;
-  MLAAS_ASSIGN_OR_RETURN(r.options, predict::ParseOutputOptions(body.value("parameters", json()), "parameters"));
-  const json* text = nullptr;
-  const json* ids = nullptr;
-  const json* mask = nullptr;
-  std::string text_field;
-  const json& inputs = body["inputs"];
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const json& in = inputs[i];
-    const std::string field = "inputs[" + std::to_string(i) + "]";
-    const std::string name = in["name"], type = in["datatype"];
-    if (type == "BYTES") {
-      if (text) return InvalidArgument("only one BYTES (text) input is accepted", field);
-      text = &in;
-      text_field = field + ".data";
-    } else if (name == "input_ids") {
-      ids = &in;
-    } else if (name == "attention_mask") {
-      mask = &in;
-    } else {
-      return InvalidArgument("unknown input '" + name + "': give texts as a BYTES input, or INT64 input_ids (with an "
-                             "optional attention_mask)", field + ".name");
-    }
-  }
-  if (text && ids) return InvalidArgument("give either a BYTES text input or input_ids, not both", "inputs");
-  if (text) {
-    MLAAS_ASSIGN_OR_RETURN(int64_t n, Elements((*text)["shape"], text_field.substr(0, text_field.size() - 5) + ".shape"));
-    std::vector<const json*> flat;
-    Flatten((*text)["data"], flat);
-    if (static_cast<int64_t>(flat.size()) != n)
-      return InvalidArgument("data holds " + std::to_string(flat.size()) + " elements but shape says " + std::to_string(n),
-                             text_field);
-    for (size_t i = 0; i < flat.size(); ++i) {
-      if (!flat[i]->is_string())
-        return InvalidArgument("element " + std::to_string(i) + " of a BYTES input must be a string", text_field);
-      r.texts.push_back(flat[i]->get<std::string>());
-    }
-    r.field = text_field;
-    return r;
-  }
-  if (!ids) return InvalidArgument("no input: give texts as a BYTES input (or input_ids)", "inputs");
-  const json& shape = (*ids)["shape"];
-  if (shape.size() != 2) return InvalidArgument("input_ids must have shape [batch, sequence]", "inputs.input_ids.shape");
-  MLAAS_ASSIGN_OR_RETURN(int64_t n, Elements(shape, "inputs.input_ids.shape"));
-  std::vector<const json*> flat, flat_mask;
-  Flatten((*ids)["data"], flat);
-  if (static_cast<int64_t>(flat.size()) != n)
-    return InvalidArgument("input_ids data holds " + std::to_string(flat.size()) + " elements but shape says " +
-                               std::to_string(n),
-                           "inputs.input_ids.data");
-  if (mask) {
-    if ((*mask)["shape"] != shape) return InvalidArgument("attention_mask must have input_ids' shape", "inputs.attention_mask.shape");
-    Flatten((*mask)["data"], flat_mask);
-    if (flat_mask.size() != flat.size())
-      return InvalidArgument("attention_mask data does not match its shape", "inputs.attention_mask.data");
-  }
-  const int64_t rows = shape[0], cols = shape[1];
-  for (int64_t b = 0; b < rows; ++b) {
-    std::vector<int64_t> row;
-    for (int64_t t = 0; t < cols; ++t) {
-      const size_t k = static_cast<size_t>(b * cols + t);
-      if (!flat[k]->is_number_integer()) return InvalidArgument("input_ids must be integers", "inputs.input_ids.data");
-      if (mask && !(flat_mask[k]->is_number_integer() && flat_mask[k]->get<int64_t>() != 0)) continue;
-      row.push_back(flat[k]->get<int64_t>());
-    }
-    r.token_ids.push_back(std::move(row));
-  }
-  r.field = "inputs.input_ids";
-  return r;
-}
-
 json Tensor(const std::string& name, const std::string& type, std::vector<int64_t> shape, json data) {
   return {{"name", name}, {"datatype", type}, {"shape", std::move(shape)}, {"data", std::move(data)}};
 }
@@ -320,11 +227,10 @@ void AddServeRoutes(ServerState& s) {
                                 {504, "the request's deadline passed"}},
                   .handler = [&deployments](RequestContext& ctx) {
                     if (!deployments) return Unavailable501(ctx);
-                    auto request = ParseInferRequest(ctx.body);
+                    auto request = serve::ParseInferRequestV2(ctx.body);
                     if (!request.has_value()) return ctx.Error(request.error());
                     request->version = VersionParam(ctx);
-                    std::vector<std::string> wanted;
-                    for (const auto& o : ctx.body.value("outputs", json::array())) wanted.push_back(o["name"]);
+                    const std::vector<std::string> wanted = request->outputs;
                     if (std::find(wanted.begin(), wanted.end(), "probabilities") != wanted.end() || wanted.empty())
                       request->options.all_scores = true;
                     const std::string model = ctx.path_params["model"];

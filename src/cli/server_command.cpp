@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -22,7 +23,9 @@
 #include "vector/searcher.h"
 #include "train/train_task.h"
 #include "storage/local_object_store.h"
+#include "tasks/leftovers.h"
 #include "tasks/task_manager.h"
+#include "common/time_util.h"
 
 #ifndef MLAAS_VERSION
 #define MLAAS_VERSION "dev"
@@ -58,6 +61,11 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
         ->envname("MLAAS_HTTP_THREADS")
         ->check(CLI::Range(1, 4096))
         ->capture_default_str();
+    cmd.add_option("--max-event-streams", c.max_event_streams,
+                   "Task event streams open at once (0: half of --http-threads); beyond: 429")
+        ->envname("MLAAS_MAX_EVENT_STREAMS")
+        ->check(CLI::Range(0, 4096))
+        ->capture_default_str();
   }
   cmd.add_option("--data-dir", c.data_dir,
                  "Data directory: objects/ (local storage), tmp/ and the default database")
@@ -83,6 +91,15 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
       ->envname("MLAAS_TASK_LEASE_SECONDS")
       ->check(CLI::Range(3, 86400))
       ->capture_default_str();
+  cmd.add_option("--max-queued-tasks", c.max_queued_tasks, "Tasks waiting at once (0: no limit); beyond: 429")
+      ->envname("MLAAS_MAX_QUEUED_TASKS")
+      ->check(CLI::Range(int64_t{0}, int64_t{100'000'000}))
+      ->capture_default_str();
+  cmd.add_option("--task-retention-days", c.task_retention_days,
+                 "Finished tasks (and their logs) older than this are deleted (0: kept forever)")
+      ->envname("MLAAS_TASK_RETENTION_DAYS")
+      ->check(CLI::Range(0.0, 36500.0))
+      ->capture_default_str();
   cmd.add_option("--device", c.device, "Where models run: cpu, cuda or cuda:N (cuda needs a CUDA build of libtorch)")
       ->envname("MLAAS_DEVICE")
       ->capture_default_str();
@@ -95,6 +112,11 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
       ->envname("MLAAS_DTYPE")
       ->check(CLI::IsMember({"float32", "bfloat16"}))
       ->capture_default_str();
+  cmd.add_option("--max-model-bytes", c.max_model_bytes,
+                 "One model's float32 weights at most, computed from its config before anything is allocated "
+                 "(training: 4x, for gradients and optimizer state; 0: half the memory)")
+      ->envname("MLAAS_MAX_MODEL_BYTES")
+      ->capture_default_str();
   if (api) {
     cmd.add_option("--model-cache", c.model_cache, "Models kept loaded for prediction (least recently used out)")
         ->envname("MLAAS_MODEL_CACHE")
@@ -104,6 +126,19 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
                    "Memory budget of the prediction cache: weights' bytes of the models kept (0: no limit; "
                    "deployed models are not counted)")
         ->envname("MLAAS_MODEL_CACHE_BYTES")
+        ->capture_default_str();
+    cmd.add_option("--deployments-bytes", c.deployments_bytes,
+                   "All deployed model versions' weights together at most (0: half the memory)")
+        ->envname("MLAAS_DEPLOYMENTS_BYTES")
+        ->capture_default_str();
+    cmd.add_option("--max-deployed-versions", c.max_deployed_versions,
+                   "Model versions deployed at once (loading, serving or failed)")
+        ->envname("MLAAS_MAX_DEPLOYED_VERSIONS")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    cmd.add_option("--max-loading-models", c.max_loading_models, "Models loading at once (others wait up to 60 s)")
+        ->envname("MLAAS_MAX_LOADING_MODELS")
+        ->check(CLI::Range(1, 64))
         ->capture_default_str();
   }
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off")
@@ -178,6 +213,16 @@ Status WritePortFile(const std::string& path, int port) {
   return Status::Ok();
 }
 
+uint64_t PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 8ull << 30;
+}
+
+// --max-model-bytes, or half the machine's memory.
+uint64_t MaxModelBytes(const ServerConfig& c) {
+  return c.max_model_bytes > 0 ? c.max_model_bytes : PhysicalMemoryBytes() / 2;
+}
+
 int Fail(const Status& st) {
   spdlog::critical("{}", st.ToString());
   return 1;
@@ -190,11 +235,12 @@ int RunServer(const ServerConfig& c, bool api) {
   StopRequest stop;
   SignalWatcher signals([&] { stop.Request(); });
 
+  const int64_t start_ms = NowMs();
   if (Status st = InitLogging(c.log_level); !st.ok()) return Fail(st);
   std::error_code ec;
   fs::create_directories(c.data_dir, ec);
   if (ec) return Fail(Internal("cannot create data directory " + c.data_dir + ": " + ec.message()));
-  const fs::path data = fs::absolute(c.data_dir);
+  const fs::path data = fs::weakly_canonical(fs::absolute(c.data_dir));
 
   metadata::StoreOptions store_options;
   store_options.url = c.database.empty() ? (data / "mlaas.db").string() : c.database;
@@ -210,11 +256,24 @@ int RunServer(const ServerConfig& c, bool api) {
   task_options.workers = c.workers;
   task_options.max_attempts = c.task_max_attempts;
   task_options.lease_ms = int64_t{c.task_lease_seconds} * 1000;
+  task_options.max_queued_tasks = c.max_queued_tasks;
+  task_options.finished_retention_ms = static_cast<int64_t>(c.task_retention_days * 24 * 3600 * 1000);
+  // What a crash left behind (temporary files, checkpoints of ended tasks), before any task runs.
+  auto swept = tasks::SweepLeftovers(**store, {.tmp_dir = data / "tmp", .checkpoint_root = data / "checkpoints",
+                                               .before_ms = start_ms});
+  if (!swept.has_value()) {
+    spdlog::warn("cannot sweep what an earlier run left: {}", swept.error().ToString());
+  } else if (swept->tmp_removed + swept->checkpoints_removed > 0) {
+    spdlog::info("removed what an earlier run left: {} temporary entries, {} checkpoint directories{}",
+                 swept->tmp_removed, swept->checkpoints_removed,
+                 swept->tmp_skipped ? " (temporary files kept: another process runs tasks)" : "");
+  }
   tasks::TaskManager manager(**store, task_options);
   manager.Register(dataset::kDatasetStatsTask, dataset::MakeDatasetStatsHandler(storage));
   manager.Register(nlp_tasks::kTrainTokenizerTask, nlp_tasks::MakeTrainTokenizerHandler(storage));
   manager.Register(train::kTrainNlpModelTask,
-                   train::MakeTrainNlpModelHandler(storage, {.scratch = data / "tmp", .checkpoint_root = data / "checkpoints"}),
+                   train::MakeTrainNlpModelHandler(storage, {.scratch = data / "tmp", .checkpoint_root = data / "checkpoints",
+                                                             .max_model_bytes = MaxModelBytes(c)}),
                    train::MakeTrainNlpModelValidator(storage));
   manager.Register(vector::kVectorIndexTask, vector::MakeVectorIndexHandler(storage, data / "tmp"),
                    vector::MakeVectorIndexValidator(storage));
@@ -237,7 +296,9 @@ int RunServer(const ServerConfig& c, bool api) {
   options.max_body_bytes = c.max_body_bytes;
   options.max_upload_bytes = c.max_upload_bytes;
   options.http_threads = c.http_threads;
+  options.max_event_streams = c.max_event_streams;
   options.version = MLAAS_VERSION;
+  options.data_dir = data.string();
   predict::PredictorOptions predict_options;
   predict_options.device = c.device;
   predict_options.dtype = c.dtype;
@@ -245,12 +306,17 @@ int RunServer(const ServerConfig& c, bool api) {
   predict_options.cache_capacity = static_cast<size_t>(c.model_cache);
   predict_options.scratch = data / "tmp";
   predict_options.cache_max_bytes = c.model_cache_bytes;
+  predict_options.max_model_bytes = MaxModelBytes(c);
+  predict::SetLoadLimits(c.max_loading_models, std::chrono::seconds(60));
   predict::NlpPredictor predictor(storage, predict_options);
   serve::ServeOptions serve_options;
   serve_options.state_file = data / "deployments.json";
   serve_options.scratch = data / "tmp";
   serve_options.device = c.device;
   serve_options.dtype = c.dtype;
+  serve_options.max_versions = static_cast<size_t>(c.max_deployed_versions);
+  serve_options.max_model_bytes = predict_options.max_model_bytes;
+  serve_options.max_total_bytes = c.deployments_bytes > 0 ? c.deployments_bytes : PhysicalMemoryBytes() / 2;
   serve::DeploymentManager deployments(storage, serve_options);
   if (Status st = deployments.Restore(); !st.ok()) return Fail(st);
   vector::VectorSearcher searcher(storage, data / "tmp");

@@ -26,6 +26,15 @@ struct ServerConfig {
   int model_cache = 4;         // loaded models kept for prediction
   uint64_t model_cache_bytes = 2ull << 30;  // and their weights' bytes at most (0: no limit)
   std::string dtype = "float32";  // float32 or bfloat16
+  // Memory bounds of models (docs/security.md); each model's float32 weight bytes are computed
+  // from its config before it is allocated. 0 for the byte limits: half the machine's memory.
+  uint64_t max_model_bytes = 0;        // one model (prediction or deployment)
+  uint64_t deployments_bytes = 0;      // all deployed versions together
+  int max_deployed_versions = 64;      // deployed versions (loading, serving, failed)
+  int max_loading_models = 2;          // model loads at once in the process
+  int64_t max_queued_tasks = 1000;     // tasks waiting at once (0: no limit); beyond: 429
+  double task_retention_days = 30;     // finished tasks older are deleted (0: kept forever)
+  int max_event_streams = 0;           // open task event streams (0: half of http_threads)
 };
 
 // Registers the options of `serve` (api=true) or `worker` (api=false) on `cmd`.

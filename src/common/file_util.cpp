@@ -17,7 +17,7 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data)
   std::filesystem::path tmp = path;
   tmp += ".tmp-" + NewUuid().substr(0, 8);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Internal("cannot write " + tmp.string() + ": " + std::strerror(errno));
+  if (fd < 0) return Internal("cannot write " + tmp.filename().string() + ": " + std::strerror(errno));
   size_t done = 0;
   while (done < data.size()) {
     ssize_t w = ::write(fd, data.data() + done, data.size() - done);
@@ -26,18 +26,18 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data)
       int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      return Internal("cannot write " + tmp.string() + ": " + std::strerror(err));
+      return Internal("cannot write " + tmp.filename().string() + ": " + std::strerror(err));
     }
     done += static_cast<size_t>(w);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     ::unlink(tmp.c_str());
-    return Internal("cannot write " + tmp.string());
+    return Internal("cannot write " + tmp.filename().string());
   }
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::filesystem::remove(tmp, ec);
-    return Internal("cannot write " + path.string() + ": " + ec.message());
+    return Internal("cannot write " + path.filename().string() + ": " + ec.message());
   }
   return Status::Ok();
 }
@@ -45,13 +45,13 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data)
 Result<std::string> ReadFile(const std::filesystem::path& path, uint64_t max_bytes) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
-  if (ec) return NotFound("cannot read " + path.string() + ": " + ec.message());
-  if (size > max_bytes) return ResourceExhausted(path.string() + " is larger than " + FormatBytes(max_bytes));
+  if (ec) return NotFound("cannot read " + path.filename().string() + ": " + ec.message());
+  if (size > max_bytes) return ResourceExhausted(path.filename().string() + " is larger than " + FormatBytes(max_bytes));
   std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot read " + path.string());
+  if (!in) return NotFound("cannot read " + path.filename().string());
   std::string out(size, '\0');
   in.read(out.data(), static_cast<std::streamsize>(size));
-  if (!in) return Internal("cannot read " + path.string());
+  if (!in) return Internal("cannot read " + path.filename().string());
   return out;
 }
 

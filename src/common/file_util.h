@@ -10,6 +10,8 @@
 
 namespace mlaas {
 
+// Errors name the file, never its directory (they reach clients).
+
 // Writes `data` to `path` atomically, creating parent directories.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data);
 

@@ -176,4 +176,30 @@ std::string FormatBytes(uint64_t bytes) {
   return buf;
 }
 
+std::string EscapeForLog(std::string_view s, size_t max_bytes) {
+  std::string out;
+  const bool cut = s.size() > max_bytes;
+  if (cut) s = s.substr(0, max_bytes);
+  const bool utf8 = IsValidUtf8(s);
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f || c == '\\' || (!utf8 && c >= 0x80)) {
+      static const char* kHex = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (cut) out += "...";
+  return out;
+}
+
+std::string RedactPath(std::string text, std::string_view path, std::string_view replacement) {
+  if (path.empty()) return text;
+  for (size_t pos = text.find(path); pos != std::string::npos; pos = text.find(path, pos + replacement.size()))
+    text.replace(pos, path.size(), replacement);
+  return text;
+}
+
 }  // namespace mlaas

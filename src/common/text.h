@@ -30,6 +30,13 @@ std::string ToLower(std::string_view s);
 // Parses a whole string as a signed 64-bit integer; nullopt on any stray character.
 std::optional<int64_t> ParseInt(std::string_view s);
 
+// `s` safe for one log line: control characters (a decoded %0A, ESC sequences) and invalid
+// UTF-8 bytes become \xNN escapes, and at most `max_bytes` are kept ("..." marks a cut).
+std::string EscapeForLog(std::string_view s, size_t max_bytes = 512);
+
+// `text` with every occurrence of `path` (a server directory) replaced by `replacement`.
+std::string RedactPath(std::string text, std::string_view path, std::string_view replacement);
+
 // Human-readable byte size ("1.5 MiB").
 std::string FormatBytes(uint64_t bytes);
 

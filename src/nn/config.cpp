@@ -1,5 +1,7 @@
 #include "nn/config.h"
 
+#include "common/json_file.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -296,10 +298,39 @@ Result<ModelConfig> ParseConfig(const json& j, const std::string& field) {
 }
 
 Result<ModelConfig> LoadConfig(const std::string& text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return InvalidArgument("config.json is not valid JSON", "config");
+  MLAAS_ASSIGN_OR_RETURN(json j, ParseJsonText(text, "config.json", "config", {.max_bytes = 16u << 20}));
   return ParseConfig(j, "config");
 }
+
+namespace {
+
+// a * b + c, saturating at UINT64_MAX.
+uint64_t MulAdd(uint64_t a, uint64_t b, uint64_t c = 0) {
+  uint64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out) || __builtin_add_overflow(out, c, &out)) return UINT64_MAX;
+  return out;
+}
+
+}  // namespace
+
+uint64_t ParameterCount(const ModelConfig& c, Objective objective) {
+  const auto u = [](int64_t v) { return static_cast<uint64_t>(std::max<int64_t>(v, 0)); };
+  const uint64_t h = u(c.hidden_size), inter = u(c.intermediate_size), vocab = u(c.vocab_size);
+  // Embeddings: words, positions, token types, LayerNorm.
+  uint64_t n = MulAdd(vocab + u(c.max_position_embeddings) + u(c.type_vocab_size), h, 2 * h);
+  // A layer: Q, K, V, output (h x h + h each), the FFN (h x i + i, i x h + h), two LayerNorms.
+  const uint64_t layer = MulAdd(4, MulAdd(h, h, h), MulAdd(2 * h, inter, inter + 5 * h));
+  n = MulAdd(u(c.num_hidden_layers), layer, n);
+  // The largest head of each objective: classification, a dense layer (pooler or
+  // pre-classifier) and the classifier; masked-LM, the transform (dense + LayerNorm) and the
+  // vocabulary bias (the decoder weight is tied to the embeddings); embeddings, the pooler.
+  n = MulAdd(h, h, MulAdd(1, n, h));
+  if (objective == Objective::kTextClassification) n = MulAdd(h + 1, u(c.num_labels()), n);
+  if (objective == Objective::kMaskedLm) n = MulAdd(1, n, MulAdd(2, h, vocab));
+  return n;
+}
+
+uint64_t ParameterBytes(const ModelConfig& c, Objective objective) { return MulAdd(ParameterCount(c, objective), 4); }
 
 std::string ArchitectureClassName(Architecture a, Objective objective) {
   std::string base = a == Architecture::kBert ? "Bert" : a == Architecture::kDistilBert ? "DistilBert" : "Roberta";

@@ -103,6 +103,12 @@ Result<ModelConfig> ScratchConfig(const nlohmann::json& model_block, int64_t voc
 // numbers positions from pad_token_id + 1.
 int64_t MaxInputTokens(const ModelConfig& c);
 
+// The parameters a model of this config holds with `objective`'s head (the BERT pooler
+// counted, as the largest case), and their float32 bytes: what building it allocates, known
+// before anything is allocated. Saturates at UINT64_MAX instead of wrapping.
+uint64_t ParameterCount(const ModelConfig& c, Objective objective);
+uint64_t ParameterBytes(const ModelConfig& c, Objective objective);
+
 // Validates ranges and consistency (also after a caller edits a parsed config).
 Status ValidateConfig(const ModelConfig& c, const std::string& field = "config");
 

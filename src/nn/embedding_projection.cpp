@@ -4,6 +4,7 @@
 
 #include "checkpoint/safetensors.h"
 #include "common/file_util.h"
+#include "common/json_file.h"
 
 namespace mlaas::nn {
 namespace fs = std::filesystem;
@@ -30,10 +31,8 @@ bool SafeModulePath(const std::string& p) {
 }
 
 Result<json> ReadJson(const fs::path& path, const std::string& field, const std::string& what) {
-  auto text = ReadFile(path, 1u << 20);
-  if (!text.has_value()) return InvalidArgument("cannot read " + what + ": " + text.error().message(), field);
-  json j = json::parse(*text, nullptr, false);
-  if (j.is_discarded()) return InvalidArgument(what + " is not valid JSON", field);
+  auto j = ReadJsonFile(path, what, field, {.max_bytes = 1u << 20});
+  if (!j.has_value()) return InvalidArgument(j.error().message(), field);
   return j;
 }
 
@@ -260,9 +259,7 @@ constexpr const char* kSimilarityFile = "config_sentence_transformers.json";
 Result<std::string> ReadSimilarity(const fs::path& dir, const std::string& field) {
   std::error_code ec;
   if (!fs::exists(dir / kSimilarityFile, ec)) return std::string("cosine");
-  auto text = ReadFile(dir / kSimilarityFile, 1u << 20);
-  if (!text.has_value()) return InvalidArgument(std::string("cannot read ") + kSimilarityFile + ": " + text.error().message(), field);
-  json j = json::parse(*text, nullptr, false);
+  MLAAS_ASSIGN_OR_RETURN(json j, ReadJsonFile(dir / kSimilarityFile, kSimilarityFile, field, {.max_bytes = 1u << 20}));
   if (!j.is_object()) return InvalidArgument(std::string(kSimilarityFile) + " is not a JSON object", field);
   auto it = j.find("similarity_fn_name");
   if (it == j.end() || it->is_null()) return std::string("cosine");

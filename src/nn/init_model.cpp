@@ -1,6 +1,7 @@
 #include "nn/init_model.h"
 
 #include "common/file_util.h"
+#include "common/json_file.h"
 #include "nn/model.h"
 #include "tokenizers/tokenizer.h"
 
@@ -22,10 +23,8 @@ Result<json> InitModelDirectory(const InitModelSpec& spec) {
   if (!spec.preset.empty()) {
     block["preset"] = spec.preset;
   } else {
-    auto text = ReadFile(spec.config_file, 16u << 20);
-    if (!text) return InvalidArgument(text.error().message(), "config");
-    json j = json::parse(*text, nullptr, false);
-    if (j.is_discarded()) return InvalidArgument(spec.config_file.string() + " is not valid JSON", "config");
+    MLAAS_ASSIGN_OR_RETURN(json j, ReadJsonFile(spec.config_file, spec.config_file.filename().string(), "config",
+                                                {.max_bytes = 16u << 20}));
     block["config"] = std::move(j);
   }
   std::optional<int64_t> pad;

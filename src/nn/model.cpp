@@ -381,8 +381,7 @@ Status SaveWeights(TransformerModelImpl& model, const fs::path& dir, const SaveO
 Result<ModelConfig> ReadModelConfig(const fs::path& dir) {
   auto text = ReadFile(dir / "config.json", 16u << 20);
   if (!text) {
-    if (text.error().code() == StatusCode::kNotFound)
-      return NotFound("model directory " + dir.string() + " has no config.json");
+    if (text.error().code() == StatusCode::kNotFound) return NotFound("the model directory has no config.json");
     return text.error();
   }
   auto config = LoadConfig(*text);
@@ -424,7 +423,7 @@ Result<LoadedModel> LoadModelDir(const fs::path& dir, std::optional<Objective> o
   } catch (const c10::Error& e) {
     return Internal(std::string("building the model failed: ") + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
-    return ResourceExhausted("not enough memory for the model in " + dir.string());
+    return ResourceExhausted("not enough memory for the model");
   }
   return out;
 }

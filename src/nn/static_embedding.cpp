@@ -1,5 +1,7 @@
 #include "nn/static_embedding.h"
 
+#include "common/json_file.h"
+
 #include <cmath>
 #include <sstream>
 #include <unordered_map>
@@ -131,8 +133,8 @@ bool IsStaticEmbeddingConfig(const json& config) {
 }
 
 bool IsStaticEmbeddingDir(const fs::path& dir) {
-  auto text = ReadFile(dir / "config.json", 1u << 20);
-  return text.has_value() && IsStaticEmbeddingConfig(json::parse(*text, nullptr, false));
+  auto config = ReadJsonFile(dir / "config.json", "config.json", {}, {.max_bytes = 1u << 20});
+  return config.has_value() && IsStaticEmbeddingConfig(*config);
 }
 
 Status SaveStaticEmbedding(StaticEmbeddingImpl& model, const fs::path& dir) {
@@ -147,14 +149,16 @@ Status SaveStaticEmbedding(StaticEmbeddingImpl& model, const fs::path& dir) {
   return WriteFileAtomic(dir / "config.json", StaticEmbeddingConfigToJson(model.config()).dump(2) + "\n");
 }
 
-Result<StaticEmbedding> LoadStaticEmbedding(const fs::path& dir, const std::string& field) {
-  auto text = ReadFile(dir / "config.json", 1u << 20);
-  if (!text.has_value()) return InvalidArgument("cannot read config.json: " + text.error().message(), field);
-  json j = json::parse(*text, nullptr, false);
-  if (j.is_discarded()) return InvalidArgument("config.json is not valid JSON", field);
-  auto parsed = ParseStaticEmbeddingConfig(j, "config");
+Result<StaticEmbeddingConfig> ReadStaticEmbeddingConfig(const fs::path& dir, const std::string& field) {
+  auto j = ReadJsonFile(dir / "config.json", "config.json", field, {.max_bytes = 1u << 20});
+  if (!j.has_value()) return InvalidArgument(j.error().message(), field);
+  auto parsed = ParseStaticEmbeddingConfig(*j, "config");
   if (!parsed.has_value()) return InvalidArgument("config.json: " + parsed.error().message(), field);
-  const StaticEmbeddingConfig c = *parsed;
+  return parsed;
+}
+
+Result<StaticEmbedding> LoadStaticEmbedding(const fs::path& dir, const std::string& field) {
+  MLAAS_ASSIGN_OR_RETURN(const StaticEmbeddingConfig c, ReadStaticEmbeddingConfig(dir, field));
   auto file = checkpoint::SafetensorsFile::Open(dir / "model.safetensors");
   if (!file.has_value()) return InvalidArgument("model.safetensors: " + file.error().message(), field);
   MLAAS_ASSIGN_OR_RETURN(torch::Tensor w, ReadFloatTensor(**file, "embedding.weight", {c.vocab_size, c.hidden_size},

@@ -44,5 +44,7 @@ Status SaveStaticEmbedding(StaticEmbeddingImpl& model, const std::filesystem::pa
 // Reads what SaveStaticEmbedding wrote (F32/F16/BF16/F64 weights). InvalidArgument naming
 // `field` for a missing or malformed file or a tensor of the wrong shape.
 Result<StaticEmbedding> LoadStaticEmbedding(const std::filesystem::path& dir, const std::string& field);
+// The config.json of a static model's directory; InvalidArgument naming `field` when unusable.
+Result<StaticEmbeddingConfig> ReadStaticEmbeddingConfig(const std::filesystem::path& dir, const std::string& field);
 
 }  // namespace mlaas::nn

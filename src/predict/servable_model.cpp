@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
+#include "common/text.h"
 #include "nn/embedding_projection.h"
 #include "nn/model.h"
 #include "nn/static_embedding.h"
@@ -61,36 +64,6 @@ json TopLabels(const torch::Tensor& scores, const std::vector<std::string>& labe
 
 Status CheckServedObjective(const std::string& objective) { return ServedObjective(objective).status(); }
 
-std::string OutputOptions::Key() const {
-  return std::to_string(top_k.value_or(0)) + (cls_pooling ? "c" : "m") + (normalize ? "n" : "-") +
-         (all_scores ? "a" : "-");
-}
-
-Result<OutputOptions> ParseOutputOptions(const json& in, const std::string& prefix) {
-  OutputOptions out;
-  if (in.is_null()) return out;
-  if (!in.is_object()) return InvalidArgument(prefix + " must be an object", prefix);
-  if (auto k = in.find("top_k"); k != in.end() && !k->is_null()) {
-    if (!k->is_number_integer() || k->get<int64_t>() < 1 || k->get<int64_t>() > 1000)
-      return InvalidArgument("top_k must be an integer in 1..1000", prefix + ".top_k");
-    out.top_k = k->get<int64_t>();
-  }
-  if (auto p = in.find("pooling"); p != in.end() && !p->is_null()) {
-    if (*p == "mean") {
-      out.cls_pooling = false;
-    } else if (*p == "cls") {
-      out.cls_pooling = true;
-    } else {
-      return InvalidArgument("pooling must be \"mean\" or \"cls\"", prefix + ".pooling");
-    }
-  }
-  if (auto n = in.find("normalize"); n != in.end() && !n->is_null()) {
-    if (!n->is_boolean()) return InvalidArgument("normalize must be true or false", prefix + ".normalize");
-    out.normalize = n->get<bool>();
-  }
-  return out;
-}
-
 json ModelInfo::ToJson() const {
   json j = {{"source", source},          {"model_type", architecture}, {"objective", objective},
             {"device", device},          {"dtype", dtype},             {"from_scratch", from_scratch},
@@ -135,9 +108,64 @@ ServableModel::ServableModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 ServableModel::~ServableModel() = default;
 const ModelInfo& ServableModel::info() const { return impl_->info; }
 
+namespace {
+
+// The gate of concurrent loads (SetLoadLimits).
+struct LoadGate {
+  std::mutex mu;
+  std::condition_variable cv;
+  int max_loads = 2, loading = 0;
+  std::chrono::milliseconds wait{60'000};
+};
+LoadGate& Gate() {
+  static LoadGate gate;
+  return gate;
+}
+
+}  // namespace
+
+Status CheckModelBytes(uint64_t bytes, uint64_t limit, const std::string& what) {
+  if (limit == 0 || bytes <= limit) return Status::Ok();
+  return InvalidArgument("the model's weights would take " + FormatBytes(bytes) + ", more than " + what + " (" +
+                             FormatBytes(limit) + ")",
+                         "model");
+}
+
+void SetLoadLimits(int max_concurrent_loads, std::chrono::milliseconds wait) {
+  LoadGate& g = Gate();
+  std::lock_guard<std::mutex> lock(g.mu);
+  g.max_loads = std::max(1, max_concurrent_loads);
+  g.wait = wait;
+  g.cv.notify_all();
+}
+
 Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec& spec) {
+  LoadGate& g = Gate();
+  {
+    std::unique_lock<std::mutex> lock(g.mu);
+    if (!g.cv.wait_for(lock, g.wait, [&] { return g.loading < g.max_loads; }))
+      return ResourceExhausted("too many models are loading at once (at most " + std::to_string(g.max_loads) +
+                               "); try again shortly");
+    ++g.loading;
+  }
   Result<std::shared_ptr<const ServableModel>> out = Internal("the model did not load");
-  std::thread([&] { out = LoadOnThisThread(spec); }).join();
+  std::thread([&] {
+    // Nothing a model's files hold may end the process: every failure becomes a Status.
+    try {
+      out = LoadOnThisThread(spec);
+    } catch (const std::bad_alloc&) {
+      out = ResourceExhausted("not enough memory to load the model");
+    } catch (const std::exception& e) {
+      out = InvalidArgument(std::string("the model could not be loaded: ") + e.what(), "model.path");
+    } catch (...) {
+      out = Internal("the model could not be loaded");
+    }
+  }).join();
+  {
+    std::lock_guard<std::mutex> lock(g.mu);
+    --g.loading;
+  }
+  g.cv.notify_one();
   return out;
 }
 
@@ -151,6 +179,9 @@ Result<std::string> Similarity(const fs::path& dir) {
     spdlog::warn("{}: similarity_fn_name '{}' is taken as cosine", dir.string(), s);
   return std::string(s == "dot" ? "dot" : "cosine");
 }
+
+// The caller's budgets (LoadSpec::admit) on the weights' bytes, before they are allocated.
+Status Admit(const LoadSpec& spec, uint64_t bytes) { return spec.admit ? spec.admit(bytes) : Status::Ok(); }
 
 }  // namespace
 
@@ -187,6 +218,8 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       if (m->objective != Objective::kNoObjective)
         return InvalidArgument("a static embedding model only embeds (objective no-objective or sentence-embedding)",
                                "model.objective");
+      MLAAS_ASSIGN_OR_RETURN(const auto config, nn::ReadStaticEmbeddingConfig(*spec.model_dir, "model.path"));
+      MLAAS_RETURN_IF_ERROR(Admit(spec, static_cast<uint64_t>(config.vocab_size) * static_cast<uint64_t>(config.hidden_size) * 4));
       MLAAS_ASSIGN_OR_RETURN(m->static_model, nn::LoadStaticEmbedding(*spec.model_dir, "model.path"));
       const nn::StaticEmbeddingConfig& c = m->static_model->config();
       if (m->tokenizer->VocabSize() > static_cast<size_t>(c.vocab_size)) {
@@ -212,6 +245,9 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       return std::shared_ptr<const ServableModel>(new ServableModel(std::move(m)));
     }
     if (spec.model_dir) {
+      // An unreadable config is reported by the load itself.
+      if (auto config = nn::ReadModelConfig(*spec.model_dir); config.has_value())
+        MLAAS_RETURN_IF_ERROR(Admit(spec, nn::ParameterBytes(*config, m->objective)));
       auto loaded = nn::LoadModelDir(*spec.model_dir, m->objective);
       if (!loaded) {
         const Status& e = loaded.error();
@@ -227,6 +263,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       auto c = nn::ScratchConfig(spec.model_block, static_cast<int64_t>(m->tokenizer->VocabSize()),
                                  pad ? std::optional<int64_t>(*pad) : std::nullopt, Labels(spec.model_block));
       if (!c) return c.error();
+      MLAAS_RETURN_IF_ERROR(Admit(spec, nn::ParameterBytes(*c, m->objective)));
       m->model = nn::TransformerModel(*c, m->objective, /*with_pooler=*/false);
       nn::InitWeights(*m->model, 42);
     }

@@ -6,7 +6,9 @@
 // No libtorch in this header.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,24 +17,10 @@
 #include <vector>
 
 #include "common/result.h"
+#include "predict/output_options.h"
 #include "tokenizers/encoding.h"
 
 namespace mlaas::predict {
-
-// What a forward pass returns beyond the default (the label and its score; the embedding; the
-// top 5 candidates per [MASK]). Inputs with different options do not share a forward pass.
-struct OutputOptions {
-  std::optional<int64_t> top_k;  // classification: also the k best labels; fill-mask: k candidates
-  bool cls_pooling = false;      // embeddings: the first token instead of the mean over tokens
-  bool normalize = false;        // embeddings: unit length
-  bool all_scores = false;       // classification: every label's score, in label order ("scores")
-  std::string Key() const;
-  bool operator==(const OutputOptions&) const = default;
-};
-
-// Parses the options of a predict_input-like object ({top_k, pooling, normalize}); errors
-// name `prefix` + "." + the member.
-Result<OutputOptions> ParseOutputOptions(const nlohmann::json& in, const std::string& prefix);
 
 // OK for an objective the engine predicts; InvalidArgument (none given) or Unimplemented
 // naming model.objective otherwise.
@@ -46,7 +34,18 @@ struct LoadSpec {
   std::string device = "cpu";
   std::string dtype = "float32";
   std::string source;  // where it came from, for responses
+  // Called with the model's float32 weight bytes, computed from its config before anything is
+  // allocated: a failed Status refuses the load (budgets, see docs/security.md). None: no check.
+  std::function<Status(uint64_t bytes)> admit;
 };
+
+// OK when `bytes` of weights fit `limit` (0: no limit); else InvalidArgument naming "model" and
+// `what` the limit is.
+Status CheckModelBytes(uint64_t bytes, uint64_t limit, const std::string& what);
+
+// Models loading at once in this process (each load holds its weights twice for a while);
+// a load beyond waits up to `wait`, then fails with ResourceExhausted. Default 2, 60 s.
+void SetLoadLimits(int max_concurrent_loads, std::chrono::milliseconds wait);
 
 struct ModelInfo {
   std::string source, architecture, objective, device, dtype;

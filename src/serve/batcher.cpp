@@ -186,6 +186,8 @@ void Batcher::Loop() {
         out = run_(rows, options);
       } catch (const std::exception& e) {
         out = Internal(std::string("the forward pass failed: ") + e.what());
+      } catch (...) {
+        out = Internal("the forward pass failed");
       }
       const double compute = Seconds(Clock::now() - start);
       lock.lock();

@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "common/file_util.h"
+#include "common/json_file.h"
+#include "common/text.h"
 #include "common/time_util.h"
 #include "predict/model_files.h"
 #include "serve/batcher.h"
@@ -107,6 +109,7 @@ struct Version {
   std::shared_ptr<Batcher> batcher;
   std::shared_ptr<ModelMetrics> metrics = std::make_shared<ModelMetrics>();
   predict::ModelFiles model_files, tokenizer_files;  // keep scratch copies alive
+  uint64_t reserved_bytes = 0;  // of the deployments' memory budget, from the model's config
 };
 using VersionPtr = std::shared_ptr<Version>;
 
@@ -149,7 +152,11 @@ struct DeploymentManager::Impl {
   uint64_t sequence = 0;
   int loading = 0;
   bool stopping = false;
-  std::vector<std::thread> loaders;
+  struct Loader {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
+  };
+  std::vector<Loader> loaders;
 
   Impl(const storage::StorageRegistry& s, ServeOptions o) : storage(s), options(std::move(o)) {}
 
@@ -225,49 +232,62 @@ struct DeploymentManager::Impl {
     spdlog::info("deployment {}: version {} serves", d.name, v->version);
   }
 
+  // Localizes, loads and warms version `v` up (its model and batcher), within its budgets.
+  Status LoadVersion(Version& v) {
+    predict::LoadSpec load;
+    MLAAS_ASSIGN_OR_RETURN(v.model_files, predict::LocalizeDirectory(storage, v.spec.model, "model", options.scratch));
+    load.model_dir = v.model_files.path;
+    if (!v.spec.tokenizer.is_null()) {
+      MLAAS_ASSIGN_OR_RETURN(v.tokenizer_files,
+                             predict::LocalizeTokenizer(storage, v.spec.tokenizer, "tokenizer", options.scratch));
+      load.tokenizer = v.tokenizer_files.path;
+    }
+    load.objective = v.spec.objective;
+    load.device = v.spec.device;
+    load.dtype = v.spec.dtype;
+    load.source = v.spec.model.value("path", std::string());
+    load.admit = [this, &v](uint64_t bytes) { return Reserve(v, bytes); };
+    MLAAS_ASSIGN_OR_RETURN(v.model, predict::ServableModel::Load(load));
+    // The weights as loaded (packed for inference, maybe bfloat16) against the request's limit.
+    MLAAS_RETURN_IF_ERROR(predict::CheckModelBytes(v.model->info().parameter_bytes, v.spec.max_memory_bytes,
+                                                   "max_memory_bytes"));
+    auto model = v.model;
+    v.batcher = std::make_shared<Batcher>(
+        [model](const std::vector<const tokenizers::Encoding*>& rows, const predict::OutputOptions& o) {
+          return model->Run(rows, o);
+        },
+        v.spec.batching, v.metrics);
+    // One pass before the first request, so that it does not pay for the first allocations.
+    std::vector<std::string> warm = {model->info().mask_token.empty() ? "warm up" : "warm " + model->info().mask_token};
+    auto enc = model->Encode(warm, "warm-up");
+    if (enc.has_value()) {
+      std::vector<const tokenizers::Encoding*> rows = {&(*enc)[0]};
+      MLAAS_RETURN_IF_ERROR(model->Run(rows, {}).status());
+    }
+    return Status::Ok();
+  }
+
   void Load(std::shared_ptr<Deployment> d, VersionPtr v) {
     const auto t0 = Clock::now();
     auto fail = [&](const Status& st) {
       std::lock_guard<std::mutex> lock(mu);
       v->state = State::kFailed;
       v->error = st.message();
+      // A refused version holds nothing: its model (loaded before a check failed) goes now.
+      v->model.reset();
+      v->batcher.reset();
+      v->reserved_bytes = 0;
       spdlog::warn("deployment {} version {} failed to load: {}", d->name, v->version, st.message());
       Persist();
     };
-    Status st = [&]() -> Status {
-      predict::LoadSpec load;
-      MLAAS_ASSIGN_OR_RETURN(v->model_files, predict::LocalizeDirectory(storage, v->spec.model, "model", options.scratch));
-      load.model_dir = v->model_files.path;
-      if (!v->spec.tokenizer.is_null()) {
-        MLAAS_ASSIGN_OR_RETURN(v->tokenizer_files,
-                               predict::LocalizeTokenizer(storage, v->spec.tokenizer, "tokenizer", options.scratch));
-        load.tokenizer = v->tokenizer_files.path;
-      }
-      load.objective = v->spec.objective;
-      load.device = v->spec.device;
-      load.dtype = v->spec.dtype;
-      load.source = v->spec.model.value("path", std::string());
-      MLAAS_ASSIGN_OR_RETURN(v->model, predict::ServableModel::Load(load));
-      const uint64_t bytes = v->model->info().parameter_bytes;
-      if (v->spec.max_memory_bytes > 0 && bytes > v->spec.max_memory_bytes) {
-        return ResourceExhausted("the model's weights take " + std::to_string(bytes) + " bytes, more than max_memory_bytes " +
-                                 std::to_string(v->spec.max_memory_bytes));
-      }
-      auto model = v->model;
-      v->batcher = std::make_shared<Batcher>(
-          [model](const std::vector<const tokenizers::Encoding*>& rows, const predict::OutputOptions& o) {
-            return model->Run(rows, o);
-          },
-          v->spec.batching, v->metrics);
-      // One pass before the first request, so that it does not pay for the first allocations.
-      std::vector<std::string> warm = {model->info().mask_token.empty() ? "warm up" : "warm " + model->info().mask_token};
-      auto enc = model->Encode(warm, "warm-up");
-      if (enc.has_value()) {
-        std::vector<const tokenizers::Encoding*> rows = {&(*enc)[0]};
-        MLAAS_RETURN_IF_ERROR(model->Run(rows, {}).status());
-      }
-      return Status::Ok();
-    }();
+    Status st;
+    try {  // nothing in a model's files may end the process
+      st = LoadVersion(*v);
+    } catch (const std::exception& e) {
+      st = Internal(std::string("loading failed: ") + e.what());
+    } catch (...) {
+      st = Internal("loading failed");
+    }
     if (!st.ok()) return fail(st);
     std::lock_guard<std::mutex> lock(mu);
     v->metrics->load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -279,6 +299,26 @@ struct DeploymentManager::Impl {
     spdlog::info("deployment {} version {} loaded in {:.2f} s", d->name, v->version, v->metrics->load_seconds);
     Activate(*d, v);
     Persist();
+  }
+
+  // LoadSpec::admit of version `v`: its weights' bytes fit its own limit, the server's limit
+  // for one model and, with every other deployed version's, the deployments' budget.
+  Status Reserve(Version& v, uint64_t float32_bytes) {
+    const uint64_t bytes = v.spec.dtype == "bfloat16" ? float32_bytes / 2 : float32_bytes;
+    MLAAS_RETURN_IF_ERROR(predict::CheckModelBytes(bytes, v.spec.max_memory_bytes, "max_memory_bytes")
+                              .WithField("max_memory_bytes"));
+    MLAAS_RETURN_IF_ERROR(predict::CheckModelBytes(bytes, options.max_model_bytes, "the largest model this server loads"));
+    std::lock_guard<std::mutex> lock(mu);
+    uint64_t others = 0;
+    for (const auto& [name, d] : deployments)
+      for (const auto& x : d->versions)
+        if (x.get() != &v) others += x->reserved_bytes;
+    if (options.max_total_bytes > 0 && others + bytes > options.max_total_bytes)
+      return ResourceExhausted("the deployed models take " + FormatBytes(others) + " of the " +
+                               FormatBytes(options.max_total_bytes) + " budget and this one needs " + FormatBytes(bytes) +
+                               "; undeploy a model first");
+    v.reserved_bytes = bytes;
+    return Status::Ok();
   }
 
   Result<json> Deploy(const json& request, bool persist) {
@@ -297,6 +337,17 @@ struct DeploymentManager::Impl {
 
     std::unique_lock<std::mutex> lock(mu);
     if (stopping) return Unavailable("the server is shutting down");
+    size_t versions = 0;
+    for (const auto& [name, d] : deployments) versions += d->versions.size();
+    if (options.max_versions > 0 && versions >= options.max_versions)
+      return ResourceExhausted(std::to_string(versions) + " model versions are deployed, the most this server keeps; "
+                               "undeploy one first");
+    // Loader threads that have finished are joined here (their deployments keep the results).
+    std::erase_if(loaders, [](Loader& l) {
+      if (!l.done->load()) return false;
+      l.thread.join();
+      return true;
+    });
     auto& slot = deployments[spec.name];
     if (!slot) {
       slot = std::make_shared<Deployment>();
@@ -330,12 +381,17 @@ struct DeploymentManager::Impl {
     ++loading;
     if (persist) Persist();
     json view = View(*d);
-    loaders.emplace_back([this, d, v] {
+    Loader loader;
+    loader.thread = std::thread([this, d, v, done = loader.done] {
       Load(d, v);
-      std::lock_guard<std::mutex> l(mu);
-      --loading;
-      loads_changed.notify_all();
+      {
+        std::lock_guard<std::mutex> l(mu);
+        --loading;
+        loads_changed.notify_all();
+      }
+      *done = true;
     });
+    loaders.push_back(std::move(loader));
     return view;
   }
 
@@ -355,25 +411,29 @@ DeploymentManager::DeploymentManager(const storage::StorageRegistry& storage, Se
     : impl_(std::make_unique<Impl>(storage, std::move(options))) {}
 
 DeploymentManager::~DeploymentManager() {
-  std::vector<std::thread> loaders;
+  std::vector<Impl::Loader> loaders;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->stopping = true;
     loaders = std::move(impl_->loaders);
   }
-  for (auto& t : loaders) t.join();
+  for (auto& l : loaders) l.thread.join();
 }
 
 Status DeploymentManager::Restore() {
   if (impl_->options.state_file.empty() || !fs::exists(impl_->options.state_file)) return Status::Ok();
-  MLAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(impl_->options.state_file));
-  json state = json::parse(text, nullptr, false);
-  if (state.is_discarded() || !state.contains("deployments") || !state["deployments"].is_array())
-    return Internal("the deployments state file " + impl_->options.state_file.string() + " is corrupt");
-  for (const auto& d : state["deployments"]) {
-    for (const auto& v : d.value("versions", json::array())) {
+  auto state = ReadJsonFile(impl_->options.state_file, "the deployments state file");
+  if (!state.has_value() || !state->is_object() || !state->contains("deployments") ||
+      !(*state)["deployments"].is_array())
+    return Internal("the deployments state file is corrupt" + (state.has_value() ? "" : ": " + state.error().message()));
+  for (const auto& d : (*state)["deployments"]) {
+    if (!d.is_object() || !d.contains("versions") || !d["versions"].is_array()) {
+      spdlog::error("the deployments state file has an entry that is not a deployment; skipped");
+      continue;
+    }
+    for (const auto& v : d["versions"]) {
       auto r = impl_->Deploy(v, /*persist=*/false);
-      if (!r.has_value()) spdlog::error("cannot restore deployment {}: {}", d.value("name", ""), r.error().ToString());
+      if (!r.has_value()) spdlog::error("cannot restore a deployment: {}", r.error().ToString());
     }
   }
   return Status::Ok();

@@ -17,6 +17,7 @@
 
 #include "common/result.h"
 #include "predict/servable_model.h"
+#include "serve/infer_request.h"
 #include "storage/storage_registry.h"
 
 namespace mlaas::serve {
@@ -27,14 +28,12 @@ struct ServeOptions {
   std::string device = "cpu";        // default device of a deployment
   std::string dtype = "float32";     // default dtype
   size_t max_text_bytes = 256 * 1024;  // one input text at most
-};
-
-struct InferRequest {
-  std::optional<std::string> version;            // a specific version; none: the traffic policy
-  std::vector<std::string> texts;                // raw texts, or
-  std::vector<std::vector<int64_t>> token_ids;   // token ids (with the special tokens) per input
-  predict::OutputOptions options;
-  std::string field = "inputs";                  // names the inputs in errors
+  // Bounds (docs/security.md): model versions deployed (loading, serving or failed) at once;
+  // one model's weights; all deployed versions' weights together (float32 bytes from each
+  // model's config, reserved before its load). 0: no limit.
+  size_t max_versions = 64;
+  uint64_t max_model_bytes = 0;
+  uint64_t max_total_bytes = 0;
 };
 
 struct InferResult {

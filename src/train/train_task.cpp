@@ -225,6 +225,7 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
     MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
     TrainInputs in;
     in.spec = spec;
+    in.max_model_bytes = options.max_model_bytes;
     in.model_block = params.value("model", json::object());
 
     // Data: read, split (or the explicit eval set), augment the training split.

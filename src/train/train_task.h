@@ -16,6 +16,7 @@ inline constexpr const char* kTrainNlpModelTask = "nlp_train_model";
 struct TrainTaskOptions {
   std::filesystem::path scratch;          // local copies of remote models, outputs in progress
   std::filesystem::path checkpoint_root;  // <root>/<task id>/ holds a task's checkpoints
+  uint64_t max_model_bytes = 0;           // TrainInputs::max_model_bytes (0: no limit)
 };
 
 tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options);

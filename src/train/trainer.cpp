@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/file_util.h"
+#include "common/text.h"
 #include "nn/cpu_allocator.h"
 #include "nn/embedding_projection.h"
 #include "nn/model.h"
@@ -77,6 +78,8 @@ class Session {
   bool StopRequested() const { return cb_.cancelled && cb_.cancelled(); }
 
   Status Prepare();
+  // InvalidArgument naming `model` when training a model of `weight_bytes` exceeds the limit.
+  Status CheckTrainingBytes(uint64_t weight_bytes) const;
   Status BuildModel();
   Status BuildStaticModel();
   // The model being trained: the transformer or the static embedding model.
@@ -188,6 +191,16 @@ std::string SavedSimilarity(const fs::path& dir) {
   return s.has_value() && *s == "dot" ? "dot" : "cosine";
 }
 
+Status Session::CheckTrainingBytes(uint64_t weight_bytes) const {
+  if (in_.max_model_bytes == 0) return Status::Ok();
+  const uint64_t need = weight_bytes > UINT64_MAX / 4 ? UINT64_MAX : weight_bytes * 4;
+  if (need <= in_.max_model_bytes) return Status::Ok();
+  return InvalidArgument("training this model would hold " + FormatBytes(need) +
+                             " (weights, gradients and optimizer state), more than the " +
+                             FormatBytes(in_.max_model_bytes) + " this server allows",
+                         "model");
+}
+
 Status Session::BuildModel() {
   similarity_ = spec_.similarity.value_or(in_.model_dir ? SavedSimilarity(*in_.model_dir) : "cosine");
   if (similarity_ == "dot" && spec_.whitening > 0)
@@ -229,6 +242,7 @@ Status Session::BuildModel() {
     config = *c;
   }
   if (spec_.classifier_pooling) config.classifier_pooling = *spec_.classifier_pooling;
+  MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(nn::ParameterBytes(config, objective)));
   if (vocab_ > config.vocab_size) {
     return InvalidArgument("the tokenizer has " + std::to_string(vocab_) + " tokens but the model's vocabulary only " +
                                std::to_string(config.vocab_size),
@@ -267,6 +281,8 @@ Status Session::BuildStaticModel() {
   MLAAS_RETURN_IF_ERROR(CheckStaticEmbeddingSpec(spec_));
   std::string field = "model.path";
   if (in_.model_dir) {
+    MLAAS_ASSIGN_OR_RETURN(const auto c, nn::ReadStaticEmbeddingConfig(*in_.model_dir, field));
+    MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(static_cast<uint64_t>(c.vocab_size) * static_cast<uint64_t>(c.hidden_size) * 4));
     MLAAS_ASSIGN_OR_RETURN(static_, nn::LoadStaticEmbedding(*in_.model_dir, field));
   } else {
     field = "model.config";
@@ -275,6 +291,7 @@ Status Session::BuildStaticModel() {
     auto v = config.find("vocab_size");
     if (v == config.end() || (v->is_number_integer() && v->get<int64_t>() < vocab_)) config["vocab_size"] = vocab_;
     MLAAS_ASSIGN_OR_RETURN(nn::StaticEmbeddingConfig c, nn::ParseStaticEmbeddingConfig(config, field));
+    MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(static_cast<uint64_t>(c.vocab_size) * static_cast<uint64_t>(c.hidden_size) * 4));
     static_ = nn::StaticEmbedding(c);
     from_scratch_ = true;
   }

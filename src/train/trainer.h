@@ -31,6 +31,9 @@ struct TrainInputs {
   // Checkpoints live here; when it holds one, training resumes from it.
   std::filesystem::path checkpoint_dir;
   std::filesystem::path output_dir;  // the trained model directory is written here
+  // The largest model trained: its weights, gradients and AdamW's two moments (4x the float32
+  // weight bytes from its config) at most this; checked before the model is built. 0: no limit.
+  uint64_t max_model_bytes = 0;
 };
 
 struct TrainProgress {

@@ -59,5 +59,20 @@ TEST(TextTest, SmallHelpers) {
   EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
 }
 
+TEST(TextTest, EscapesForLogLines) {
+  EXPECT_EQ(EscapeForLog("/api/v1/objects/a b"), "/api/v1/objects/a b");
+  EXPECT_EQ(EscapeForLog("a\nforged\r\x1b[31m"), "a\\x0aforged\\x0d\\x1b[31m");
+  EXPECT_EQ(EscapeForLog("caf\xc3\xa9"), "caf\xc3\xa9");  // valid UTF-8 kept
+  EXPECT_EQ(EscapeForLog("\xff\xfe"), "\\xff\\xfe");
+  EXPECT_EQ(EscapeForLog(std::string(600, 'a'), 10), "aaaaaaaaaa...");
+}
+
+TEST(TextTest, RedactsPaths) {
+  EXPECT_EQ(RedactPath("cannot read /srv/d/objects/m/x and /srv/d/objects/y", "/srv/d/objects/", ""),
+            "cannot read m/x and y");
+  EXPECT_EQ(RedactPath("no path here", "/srv/d", "<data-dir>"), "no path here");
+  EXPECT_EQ(RedactPath("/a/a/a", "/a", "/a/b"), "/a/b/a/b/a/b");
+}
+
 }  // namespace
 }  // namespace mlaas

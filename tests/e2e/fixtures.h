@@ -67,6 +67,18 @@ inline CliResult TrainWordPieceTokenizer(const TempDir& dir, const std::string& 
                    "--output", output});
 }
 
+// `mlaas model init` of a small BERT (hidden 32, 2 layers) for `objective` with the tokenizer
+// at `tokenizer` into `output`; `labels` (comma-separated) for a classifier.
+inline CliResult InitSmallModel(const TempDir& dir, const std::string& tokenizer, const std::string& output,
+                                const std::string& objective, const std::string& labels = "") {
+  dir.Write("small.json", R"({"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
+                              "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64})");
+  std::vector<std::string> args = {"model", "init", "--config", (dir.path() / "small.json").string(), "--objective",
+                                   objective, "--tokenizer", tokenizer, "--output", output};
+  if (!labels.empty()) args.insert(args.end(), {"--labels", labels});
+  return RunMlaas(args);
+}
+
 // A raw call whose transport failure fails the test (an HTTP error status does not).
 inline client::Response CallServer(client::ApiClient& c, const std::string& method, const std::string& path,
                                    const std::string& body = "") {

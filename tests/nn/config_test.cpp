@@ -158,5 +158,37 @@ TEST(ConfigTest, ParsesObjectives) {
   EXPECT_EQ(bad.error().field(), "model.objective");
 }
 
+// The estimate is what transformers counts: bert-base-uncased's BertModel (with its pooler)
+// has 109,482,240 parameters; a masked-LM head adds the transform and the vocabulary bias.
+TEST(ConfigTest, CountsParametersBeforeBuilding) {
+  ModelConfig base;  // the defaults are bert-base's
+  EXPECT_EQ(ParameterCount(base, Objective::kNoObjective), 109'482'240u);
+  EXPECT_EQ(ParameterCount(base, Objective::kMaskedLm), 109'482'240u + 2 * 768 + 30522);
+  base.id2label = {"a", "b", "c"};
+  EXPECT_EQ(ParameterCount(base, Objective::kTextClassification), 109'482'240u + 3 * 769);
+  EXPECT_EQ(ParameterBytes(base, Objective::kNoObjective), 4 * 109'482'240u);
+}
+
+TEST(ConfigTest, ParameterCountsOfHostileConfigsSaturateInsteadOfWrapping) {
+  ModelConfig huge;
+  huge.hidden_size = 65536;
+  huge.num_hidden_layers = 512;
+  huge.intermediate_size = 262144;
+  huge.vocab_size = 10'000'000;
+  EXPECT_GT(ParameterBytes(huge, Objective::kMaskedLm), 100'000'000'000'000ull);
+  huge.hidden_size = int64_t{1} << 40;  // beyond what validation accepts: still no wrap
+  huge.intermediate_size = int64_t{1} << 40;
+  EXPECT_EQ(ParameterCount(huge, Objective::kTextClassification), UINT64_MAX);
+  EXPECT_EQ(ParameterBytes(huge, Objective::kTextClassification), UINT64_MAX);
+}
+
+TEST(ConfigTest, DeeplyNestedConfigJsonIsAnErrorNotACrash) {
+  const std::string deep = "{\"model_type\": \"bert\", \"x\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+  auto r = LoadConfig(deep);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.error().message().find("nests deeper"), std::string::npos) << r.error().ToString();
+}
+
 }  // namespace
 }  // namespace mlaas::nn

@@ -1,0 +1,39 @@
+// An inference request as the serving layer takes it, and the parser of the Open Inference
+// Protocol v2 request body (KServe / Triton) into it. Torch-free, and defensive: it reads any
+// JSON value (its fuzz target feeds it arbitrary documents), checks every type, and does its
+// arithmetic on client-given shapes overflow-checked, bounded before anything is allocated.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "predict/output_options.h"
+
+namespace mlaas::serve {
+
+struct InferRequest {
+  std::optional<std::string> version;            // a specific version; none: the traffic policy
+  std::vector<std::string> texts;                // raw texts, or
+  std::vector<std::vector<int64_t>> token_ids;   // token ids (with the special tokens) per input
+  predict::OutputOptions options;
+  std::string field = "inputs";                  // names the inputs in errors
+  std::vector<std::string> outputs;              // the outputs asked for, in order; empty: all
+};
+
+// Bounds the parser applies before it allocates: no deployment takes more inputs (rows) or
+// tokens per input than these, whatever its own limits (checked afterwards) say.
+struct InferParseLimits {
+  int64_t max_rows = 1 << 16;
+  int64_t max_row_tokens = 1 << 16;
+};
+
+// {"inputs": [{name, datatype, shape, data}], "outputs"?: [{name}], "parameters"?: {...}}:
+// texts as one BYTES input, or INT64/INT32 `input_ids` [rows, tokens] with an optional
+// `attention_mask` of the same shape. InvalidArgument naming the field otherwise.
+Result<InferRequest> ParseInferRequestV2(const nlohmann::json& body, const InferParseLimits& limits = {});
+
+}  // namespace mlaas::serve
