@@ -20,6 +20,7 @@ targets=(
   "safetensors     tests/checkpoint/fuzz/safetensors_fuzz        tests/checkpoint/fuzz/seeds      1 4096"
   "config_json     tests/nn/fuzz/config_fuzz                     tests/nn/fuzz/seeds              1 4096"
   "record_reader   tests/dataset/fuzz/record_reader_fuzz         tests/dataset/fuzz/seeds         1 4096"
+  "vector_store    tests/vector/fuzz/vector_store_fuzz           tests/vector/fuzz/seeds          2 4096"
 )
 
 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$CXX_CLANG" \
@@ -73,8 +74,8 @@ for t in "${targets[@]}"; do
   log="build/fuzz/logs/$name.log"
   status=ok
   [ "$(cat "build/fuzz/logs/$name.rc" 2>/dev/null)" = 0 ] || { status=FAILED; failed+=("$name"); }
-  runs="$(sed -n 's/^stat::number_of_executed_units: //p' "$log" | tail -n1)"
-  rss="$(sed -n 's/^stat::peak_rss_mb: //p' "$log" | tail -n1)"
+  runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)"
+  rss="$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n1)"
   cov="$(grep -aoE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[^ ]+' "$log" | tail -n1)"
   echo "fuzz $name: $status, ${runs:-?} runs, ${cov:-no coverage line}, peak rss ${rss:-?} MB"
 done
