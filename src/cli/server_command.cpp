@@ -136,6 +136,20 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
         ->envname("MLAAS_MAX_DEPLOYED_VERSIONS")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
+    cmd.add_option("--max-inline-search-documents", c.max_inline_search_documents,
+                   "Documents of a plain dataset searched without a vector store (beyond: 400, build a store)")
+        ->envname("MLAAS_MAX_INLINE_SEARCH_DOCUMENTS")
+        ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}))
+        ->capture_default_str();
+    cmd.add_option("--max-inline-search-bytes", c.max_inline_search_bytes,
+                   "Size of a plain dataset searched without a vector store (beyond: 400)")
+        ->envname("MLAAS_MAX_INLINE_SEARCH_BYTES")
+        ->capture_default_str();
+    cmd.add_option("--max-inline-searches", c.max_inline_searches,
+                   "Plain datasets embedded for search at once (beyond: 429)")
+        ->envname("MLAAS_MAX_INLINE_SEARCHES")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
     cmd.add_option("--max-loading-models", c.max_loading_models, "Models loading at once (others wait up to 60 s)")
         ->envname("MLAAS_MAX_LOADING_MODELS")
         ->check(CLI::Range(1, 64))
@@ -260,12 +274,13 @@ int RunServer(const ServerConfig& c, bool api) {
   task_options.finished_retention_ms = static_cast<int64_t>(c.task_retention_days * 24 * 3600 * 1000);
   // What a crash left behind (temporary files, checkpoints of ended tasks), before any task runs.
   auto swept = tasks::SweepLeftovers(**store, {.tmp_dir = data / "tmp", .checkpoint_root = data / "checkpoints",
-                                               .before_ms = start_ms});
+                                               .objects_dir = data / "objects", .before_ms = start_ms});
   if (!swept.has_value()) {
     spdlog::warn("cannot sweep what an earlier run left: {}", swept.error().ToString());
-  } else if (swept->tmp_removed + swept->checkpoints_removed > 0) {
-    spdlog::info("removed what an earlier run left: {} temporary entries, {} checkpoint directories{}",
-                 swept->tmp_removed, swept->checkpoints_removed,
+  } else if (swept->tmp_removed + swept->checkpoints_removed + swept->partial_objects_removed > 0) {
+    spdlog::info("removed what an earlier run left: {} temporary entries, {} checkpoint directories, {} half-written "
+                 "objects{}",
+                 swept->tmp_removed, swept->checkpoints_removed, swept->partial_objects_removed,
                  swept->tmp_skipped ? " (temporary files kept: another process runs tasks)" : "");
   }
   tasks::TaskManager manager(**store, task_options);
@@ -319,7 +334,10 @@ int RunServer(const ServerConfig& c, bool api) {
   serve_options.max_total_bytes = c.deployments_bytes > 0 ? c.deployments_bytes : PhysicalMemoryBytes() / 2;
   serve::DeploymentManager deployments(storage, serve_options);
   if (Status st = deployments.Restore(); !st.ok()) return Fail(st);
-  vector::VectorSearcher searcher(storage, data / "tmp");
+  vector::VectorSearcher searcher(storage, data / "tmp",
+                                  {.max_documents = static_cast<size_t>(c.max_inline_search_documents),
+                                   .max_bytes = c.max_inline_search_bytes,
+                                   .max_concurrent = static_cast<size_t>(c.max_inline_searches)});
   auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor, &deployments, &searcher});
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();

@@ -35,6 +35,10 @@ struct ServerConfig {
   int64_t max_queued_tasks = 1000;     // tasks waiting at once (0: no limit); beyond: 429
   double task_retention_days = 30;     // finished tasks older are deleted (0: kept forever)
   int max_event_streams = 0;           // open task event streams (0: half of http_threads)
+  // Search over a plain dataset (no vector store): embedded on the request, so bounded.
+  int64_t max_inline_search_documents = 10000;
+  uint64_t max_inline_search_bytes = 16ull << 20;
+  int max_inline_searches = 2;         // datasets embedded at once; beyond: 429
 };
 
 // Registers the options of `serve` (api=true) or `worker` (api=false) on `cmd`.

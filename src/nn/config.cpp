@@ -75,7 +75,10 @@ class Reader {
   Status Int(const char* name, int64_t& out) const {
     auto it = j_.find(name);
     if (it == j_.end() || it->is_null()) return Status::Ok();
-    if (!it->is_number_integer() && !(it->is_number_float() && std::floor(it->get<double>()) == it->get<double>()))
+    // A whole float (2.0) is taken; one beyond 64 bits (1e30, or an integer literal too long
+    // for nlohmann to keep as one) would not convert.
+    if (!it->is_number_integer() && !(it->is_number_float() && std::floor(it->get<double>()) == it->get<double>() &&
+                                      std::fabs(it->get<double>()) < 0x1p62))
       return InvalidArgument(std::string(name) + " must be an integer", Path(name));
     out = it->is_number_integer() ? it->get<int64_t>() : static_cast<int64_t>(it->get<double>());
     return Status::Ok();

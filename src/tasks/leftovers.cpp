@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "common/time_util.h"
 #include "tasks/task_manager.h"
 
@@ -50,17 +53,37 @@ std::vector<fs::path> Entries(const fs::path& dir) {
   return out;
 }
 
+// `name.tmp-<8 hex digits>`: the temporary name of an atomic write.
+bool IsPartialWrite(const std::string& name) {
+  const auto pos = name.rfind(".tmp-");
+  if (pos == std::string::npos || pos == 0 || name.size() != pos + 13) return false;
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(pos) + 5, name.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
 }  // namespace
 
 Result<LeftoverReport> SweepLeftovers(metadata::TaskStore& store, const LeftoverDirs& dirs) {
   LeftoverReport report;
-  if (!dirs.tmp_dir.empty()) {
+  if (!dirs.tmp_dir.empty() || !dirs.objects_dir.empty()) {
     MLAAS_ASSIGN_OR_RETURN(report.tmp_skipped, SomeoneIsRunningTasks(store));
-    if (!report.tmp_skipped) {
-      for (const auto& p : Entries(dirs.tmp_dir)) {
-        const int64_t changed = ChangedMs(p);
-        if (changed >= 0 && changed < dirs.before_ms && Remove(p)) ++report.tmp_removed;
-      }
+  }
+  if (!dirs.tmp_dir.empty() && !report.tmp_skipped) {
+    for (const auto& p : Entries(dirs.tmp_dir)) {
+      const int64_t changed = ChangedMs(p);
+      if (changed >= 0 && changed < dirs.before_ms && Remove(p)) ++report.tmp_removed;
+    }
+  }
+  if (!dirs.objects_dir.empty() && !report.tmp_skipped) {
+    std::vector<fs::path> partial;
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dirs.objects_dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->is_regular_file(ec) && !it->is_symlink(ec) && IsPartialWrite(it->path().filename().string()))
+        partial.push_back(it->path());
+    }
+    for (const auto& p : partial) {
+      const int64_t changed = ChangedMs(p);
+      if (changed >= 0 && changed < dirs.before_ms && Remove(p)) ++report.partial_objects_removed;
     }
   }
   if (!dirs.checkpoint_root.empty()) {

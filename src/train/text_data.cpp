@@ -153,6 +153,9 @@ Result<std::vector<TokenizedExample>> Tokenize(const std::vector<TextExample>& e
                                                const std::function<bool(size_t)>& on_progress) {
   tokenizers::TruncationParams trunc;
   trunc.max_length = max_length;
+  // Only the first window is trained on; a pair of two long words would otherwise build the
+  // cross product of their windows.
+  trunc.overflowing = false;
   tokenizer.set_truncation(trunc);
   tokenizer.set_padding(std::nullopt);
   tokenizer.set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);

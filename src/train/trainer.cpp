@@ -690,7 +690,7 @@ Result<bool> Session::LoadCheckpoint() {
   auto text = ReadFile(dir / "state.json", 256u << 20);
   if (!text) return text.error();
   json state = json::parse(*text, nullptr, false);
-  if (state.is_discarded()) return Internal("corrupt checkpoint state " + (dir / "state.json").string());
+  if (state.is_discarded()) return Internal("the checkpoint's state.json is corrupt");
   if (state.value("labels", std::vector<std::string>{}) != labels_ || state.value("total_steps", int64_t{-1}) != total_steps_) {
     Log("warn", "the checkpoint does not match this run's data; starting over");
     return false;

@@ -139,6 +139,8 @@ TEST(ConfigTest, RejectsInvalidConfigsNamingTheField) {
       {json{{"model_type", "roberta"}, {"max_position_embeddings", 2}}, "config.max_position_embeddings"},
       {json{{"model_type", "bert"}, {"classifier_pooling", "max"}}, "config.classifier_pooling"},
       {json{{"model_type", "distilbert"}, {"classifier_pooling", 1}}, "config.classifier_pooling"},
+      {json{{"model_type", "bert"}, {"hidden_size", 1e30}}, "config.hidden_size"},
+      {json::parse(R"({"model_type": "bert", "num_attention_heads": 222222222222222222222})"), "config.num_attention_heads"},
   };
   for (const auto& c : cases) {
     auto r = ParseConfig(c.config);

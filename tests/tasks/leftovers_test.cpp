@@ -90,6 +90,23 @@ TEST_F(LeftoversTest, RemovesTemporaryFilesOlderThanTheStart) {
   EXPECT_TRUE(fs::exists(target));
 }
 
+// An atomic write interrupted by a crash leaves `<name>.tmp-<8 hex>` beside the object.
+TEST_F(LeftoversTest, RemovesHalfWrittenObjectsOlderThanTheStart) {
+  const int64_t start = NowMs();
+  const auto partial = dir_.Write("objects/stores/s/index.faiss.tmp-0a1b2c3d", "half an index");
+  const auto fresh = dir_.Write("objects/stores/s/manifest.json.tmp-99aa88bb", "being written now");
+  const auto object = dir_.Write("objects/stores/s/index.faiss", "the index");
+  const auto lookalike = dir_.Write("objects/data/report.tmp-notes", "a user's file");
+  const auto lookalike2 = dir_.Write("objects/data/x.tmp-0a1b2c3", "seven digits");
+  for (const auto& p : {partial, object, lookalike, lookalike2}) Touch(p, start - 60'000);
+  Touch(fresh, start + 1000);
+  auto r = SweepLeftovers(*store_, {.objects_dir = dir_ / "objects", .before_ms = start});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->partial_objects_removed, 1);
+  EXPECT_FALSE(fs::exists(partial));
+  for (const auto& p : {fresh, object, lookalike, lookalike2}) EXPECT_TRUE(fs::exists(p)) << p;
+}
+
 TEST_F(LeftoversTest, LeavesTemporaryFilesAloneWhileALiveProcessRunsATask) {
   const int64_t start = NowMs();
   const auto old_file = dir_.Write("tmp/index-1", "being built by a worker");
