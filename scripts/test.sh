@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh test
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 ctest --preset test "$@"
-# Fuzzing (libFuzzer + sanitizers) of tokenizer.json parsing and encoding; skipped when
-# ctest arguments narrow the run.
+# Fuzzing (libFuzzer + sanitizers) of every parser of untrusted input (request bodies,
+# tokenizer files, config.json, safetensors, CSV/JSONL, vector stores; docs/security.md);
+# skipped when ctest arguments narrow the run.
 if [ "$#" -eq 0 ]; then
   ./scripts/fuzz.sh "${MLAAS_FUZZ_SECONDS:-60}"
 fi

@@ -1,5 +1,7 @@
 #include "checkpoint/safetensors.h"
 
+#include "common/json_file.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -72,8 +74,10 @@ Result<Header> ParseHeader(std::span<const std::byte> prefix, uint64_t file_size
   if (prefix.size() < 8 + n) return Bad("the header is incomplete");
   std::string_view text(reinterpret_cast<const char*>(prefix.data()) + 8, n);
   if (!IsValidUtf8(text)) return Bad("the header is not valid UTF-8");
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Bad("the header is not a JSON object");
+  auto parsed = ParseJsonText(text, "the header", {}, {.max_bytes = kMaxHeaderBytes});
+  if (!parsed.has_value()) return Bad(parsed.error().message());
+  const json& j = *parsed;
+  if (!j.is_object()) return Bad("the header is not a JSON object");
   Header h;
   h.data_start = 8 + n;
   const uint64_t data_size = file_size - h.data_start;
@@ -230,10 +234,8 @@ Status WriteSafetensors(const std::filesystem::path& path, std::vector<TensorToW
 }
 
 Result<std::map<std::string, std::string>> ReadShardIndex(const std::filesystem::path& index_json) {
-  std::ifstream in(index_json);
-  if (!in) return NotFound("cannot read " + index_json.string());
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
+  MLAAS_ASSIGN_OR_RETURN(const json j, ReadJsonFile(index_json, index_json.filename().string()));
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
     return InvalidArgument(index_json.filename().string() + ": expected {\"weight_map\": {tensor: file}}");
   }
   std::map<std::string, std::string> out;

@@ -226,6 +226,16 @@ TEST_F(HostileE2eTest, OversizedCountsInRequestFieldsAreRefused) {
       {"/v2/models/x/infer",
        {{"inputs", json::array({{{"name", "t"}, {"datatype", "BYTES"}, {"shape", {1}}, {"data", {"x"}}}})},
         {"parameters", {{"top_k", -1}}}}},
+      {"/api/v1/ml/nlp/train/model",
+       {{"model", {{"path", "models/good"}, {"objective", "text-classification"}}},
+        {"dataset", {{"path", "datasets/x.csv"}}},
+        {"model_train", {{"epochs", 1000000000000LL}, {"batch_size", 1000000000}}},
+        {"model_save", {{"path", "models/out"}}}}},
+      {"/api/v1/ml/nlp/vector/search",
+       {{"vector_store", {{"path", "stores/x"}}}, {"query", {"q"}}, {"top_k", 1000000000}}},
+      {"/api/v1/ml/nlp/train/tokenizer",
+       {{"dataset", {{"path", "datasets/x.csv"}}}, {"tokenizer_train", {{"vocab_size", 1LL << 40}}},
+        {"model_save", {{"path", "tokenizers/t"}}}}},
   };
   for (const auto& [path, body] : cases) {
     auto r = Call("POST", path, body);
