@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 
@@ -28,16 +31,76 @@ std::optional<dnnl::memory::data_type> DnnlType(torch::ScalarType t) {
 
 }  // namespace
 
+// Row counts of a pass vary (batch x tokens). Float32 matmuls take them as a runtime dimension:
+// one primitive serves every pass. oneDNN 2.6 runs runtime-row bfloat16 matmuls on its gemm:jit
+// path, which at thousands of rows is up to 4x slower than its brgemm kernels for fixed shapes
+// (256 -> 1024 at 4096 rows: 48 ms against 5.9; docs/benchmarks.md). Bfloat16 rows therefore go
+// through a primitive of kChunkRows rows, chunk after chunk, and one primitive per remainder,
+// all on the weight layout the chunk primitive chose.
+constexpr int64_t kChunkRows = 256;
+
 struct PackedLinear::Impl {
   int64_t in = 0, out = 0;
   dnnl::memory::data_type type{};
   torch::ScalarType dtype{};
-  dnnl::matmul::primitive_desc pd;
+  bool chunked = false;             // fixed-row primitives (bfloat16), see kChunkRows
+  dnnl::matmul::primitive_desc pd;  // runtime rows, or kChunkRows rows when chunked
   dnnl::matmul primitive;
   torch::Tensor weight;  // bytes in oneDNN's layout, owned here
   torch::Tensor bias;    // [1, out], contiguous, or undefined
   dnnl::memory weight_memory, bias_memory;
-  int64_t scratchpad_bytes = 0;
+  bool has_bias = false;
+  dnnl::primitive_attr attr;
+  // Chunked: the primitives of fewer rows than kChunkRows, made on first use (at most
+  // kChunkRows - 1 of them); null where oneDNN has none for the packed layout (the rows are
+  // then padded to a chunk).
+  mutable std::mutex tails_mu;
+  mutable std::map<int64_t, std::shared_ptr<std::pair<dnnl::matmul::primitive_desc, dnnl::matmul>>> tails;
+
+  dnnl::matmul::primitive_desc Describe(dnnl::memory::dim rows, const dnnl::memory::desc& weights) const {
+    using tag = dnnl::memory::format_tag;
+    dnnl::memory::desc src({rows, in}, type, tag::ab), dst({rows, out}, type, tag::ab);
+    if (has_bias) {
+      dnnl::memory::desc b({1, out}, type, tag::ab);
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, b, dst), attr, CpuEngine());
+    }
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, dst), attr, CpuEngine());
+  }
+
+  // The primitive for `rows` < kChunkRows (chunked layers), or null.
+  const std::pair<dnnl::matmul::primitive_desc, dnnl::matmul>* Tail(int64_t rows) const {
+    std::lock_guard<std::mutex> lock(tails_mu);
+    auto it = tails.find(rows);
+    if (it == tails.end()) {
+      std::shared_ptr<std::pair<dnnl::matmul::primitive_desc, dnnl::matmul>> made;
+      try {
+        auto tail_pd = Describe(rows, pd.weights_desc());
+        made = std::make_shared<std::pair<dnnl::matmul::primitive_desc, dnnl::matmul>>(tail_pd, dnnl::matmul(tail_pd));
+      } catch (const dnnl::error&) {
+      }
+      it = tails.emplace(rows, std::move(made)).first;
+    }
+    return it->second.get();
+  }
+
+  // y[rows, out] = x[rows, in] W + b with `p` (made for exactly `rows` rows, or runtime rows).
+  void Run(const dnnl::matmul::primitive_desc& p, const dnnl::matmul& prim, int64_t rows, const void* x,
+           void* y) const {
+    using tag = dnnl::memory::format_tag;
+    const dnnl::engine& engine = CpuEngine();
+    dnnl::memory src(dnnl::memory::desc({rows, in}, type, tag::ab), engine, const_cast<void*>(x));
+    dnnl::memory dst(dnnl::memory::desc({rows, out}, type, tag::ab), engine, y);
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weight_memory}, {DNNL_ARG_DST, dst}};
+    if (bias.defined()) args.emplace(DNNL_ARG_BIAS, bias_memory);
+    torch::Tensor scratch;  // most primitives here need none: nothing is allocated then
+    if (const size_t bytes = p.scratchpad_desc().get_size(); bytes > 0) {
+      scratch = torch::empty({static_cast<int64_t>(bytes)}, torch::kUInt8);
+      args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(p.scratchpad_desc(), engine, scratch.data_ptr()));
+    }
+    thread_local dnnl::stream stream(engine);
+    prim.execute(stream, args);
+    stream.wait();
+  }
 };
 
 std::unique_ptr<PackedLinear> PackedLinear::Make(const torch::Tensor& weight, const torch::Tensor& bias) {
@@ -52,23 +115,16 @@ std::unique_ptr<PackedLinear> PackedLinear::Make(const torch::Tensor& weight, co
   impl->in = weight.size(1);
   impl->type = *type;
   impl->dtype = weight.scalar_type();
+  impl->chunked = *type == dnnl::memory::data_type::bf16;
+  impl->has_bias = bias.defined();
   using tag = dnnl::memory::format_tag;
-  const dnnl::memory::dim rows = DNNL_RUNTIME_DIM_VAL;
   try {
     const dnnl::engine& engine = CpuEngine();
-    dnnl::memory::desc src({rows, impl->in}, *type, tag::ab);
-    dnnl::memory::desc packed({impl->in, impl->out}, *type, tag::any);  // oneDNN picks the layout
-    dnnl::memory::desc dst({rows, impl->out}, *type, tag::ab);
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // per call: concurrent calls share nothing
-    if (bias.defined()) {
-      dnnl::memory::desc b({1, impl->out}, *type, tag::ab);
-      impl->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, packed, b, dst), attr, engine);
-    } else {
-      impl->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, packed, dst), attr, engine);
-    }
+    impl->attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // per call: concurrent calls share nothing
+    // oneDNN picks the weights' layout for the primitive's shape.
+    impl->pd = impl->Describe(impl->chunked ? kChunkRows : DNNL_RUNTIME_DIM_VAL,
+                              dnnl::memory::desc({impl->in, impl->out}, *type, tag::any));
     impl->primitive = dnnl::matmul(impl->pd);
-    impl->scratchpad_bytes = static_cast<int64_t>(impl->pd.scratchpad_desc().get_size());
 
     // W^T [in, out] is the weight [out, in] read column-major: format "ba" over its own memory.
     torch::Tensor w = weight.contiguous();
@@ -100,26 +156,31 @@ torch::Tensor PackedLinear::Forward(const torch::Tensor& x) const {
   auto shape = x.sizes().vec();
   shape.back() = m.out;
   torch::Tensor y = torch::empty({rows, m.out}, x2.options());
-  if (rows > 0) {
-    using tag = dnnl::memory::format_tag;
-    const dnnl::engine& engine = CpuEngine();
-    dnnl::memory src(dnnl::memory::desc({rows, m.in}, m.type, tag::ab), engine, x2.data_ptr());
-    dnnl::memory dst(dnnl::memory::desc({rows, m.out}, m.type, tag::ab), engine, y.data_ptr());
-    std::unordered_map<int, dnnl::memory> args = {
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, m.weight_memory}, {DNNL_ARG_DST, dst}};
-    if (m.bias.defined()) args.emplace(DNNL_ARG_BIAS, m.bias_memory);
-    torch::Tensor scratch;  // the primitives here need none so far: nothing is allocated then
-    if (m.scratchpad_bytes > 0) {
-      scratch = torch::empty({m.scratchpad_bytes}, torch::kUInt8);
-      args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(m.pd.scratchpad_desc(), engine, scratch.data_ptr()));
+  const auto* x_bytes = static_cast<const char*>(x2.data_ptr());
+  auto* y_bytes = static_cast<char*>(y.data_ptr());
+  const size_t elem = x2.element_size();
+  try {
+    if (!m.chunked) {
+      if (rows > 0) m.Run(m.pd, m.primitive, rows, x_bytes, y_bytes);
+    } else {
+      for (int64_t r = 0; r < rows; r += kChunkRows) {
+        const int64_t n = std::min(kChunkRows, rows - r);
+        const char* xr = x_bytes + static_cast<size_t>(r * m.in) * elem;
+        char* yr = y_bytes + static_cast<size_t>(r * m.out) * elem;
+        if (n == kChunkRows) {
+          m.Run(m.pd, m.primitive, n, xr, yr);
+        } else if (const auto* tail = m.Tail(n)) {
+          m.Run(tail->first, tail->second, n, xr, yr);
+        } else {  // no primitive for these rows on this layout: a chunk padded with zeros
+          torch::Tensor xp = torch::zeros({kChunkRows, m.in}, x2.options()), yp = torch::empty({kChunkRows, m.out}, x2.options());
+          std::memcpy(xp.data_ptr(), xr, static_cast<size_t>(n * m.in) * elem);
+          m.Run(m.pd, m.primitive, kChunkRows, xp.data_ptr(), yp.data_ptr());
+          std::memcpy(yr, yp.data_ptr(), static_cast<size_t>(n * m.out) * elem);
+        }
+      }
     }
-    try {
-      thread_local dnnl::stream stream(engine);
-      m.primitive.execute(stream, args);
-      stream.wait();
-    } catch (const dnnl::error& e) {
-      TORCH_CHECK(false, "packed linear: oneDNN matmul failed: ", e.what());
-    }
+  } catch (const dnnl::error& e) {
+    TORCH_CHECK(false, "packed linear: oneDNN matmul failed: ", e.what());
   }
   return y.view(shape);
 }

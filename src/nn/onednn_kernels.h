@@ -1,9 +1,11 @@
 #pragma once
 // Inference kernels on oneDNN (Debian's libdnnl, the one libtorch itself links) for the encoder
-// layer's GEMMs, where libtorch's CPU paths lose most at serving's small batches. Every shape
-// that varies per pass (rows, batch, sequence length) is a runtime dimension: one primitive
-// per layer shape serves every batch, no kernel is generated per shape. Measured on the 2-core
-// AVX-512 machine (docs/benchmarks.md).
+// layer's GEMMs, where libtorch's CPU paths lose most at serving's small batches. In float32
+// every shape that varies per pass (rows, batch, sequence length) is a runtime dimension: one
+// primitive per layer shape serves every batch. Bfloat16 linear layers run their rows in
+// chunks of a fixed-shape primitive (oneDNN's runtime-row bf16 matmul is up to 4x slower at
+// thousands of rows), with one more primitive per remainder, made once. Measured on the
+// 2-core AVX-512 machine (docs/benchmarks.md).
 #include <torch/torch.h>
 
 #include <cstdint>

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "nn/model.h"
 
 namespace mlaas::nn {
@@ -57,6 +59,40 @@ TEST(PackedLinearTest, Bfloat16StaysCloseToFloat32) {
   torch::Tensor y = p->Forward(x.to(torch::kBFloat16));
   EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
   EXPECT_TRUE(torch::allclose(y.to(torch::kFloat32), torch::linear(x, w, b), 5e-2, 5e-2));
+}
+
+// Bfloat16 rows run in chunks of a fixed-shape primitive plus one per remainder: every split
+// (a remainder alone, whole chunks, chunks and a remainder, none) gives the rows' own answers,
+// also from threads making the same remainder's primitive at once.
+TEST(PackedLinearTest, Bfloat16MatchesForRowsAcrossChunks) {
+  REQUIRE_ONEDNN();
+  torch::manual_seed(5);
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{256, 1024}, {1024, 256}, {33, 7}}) {
+    torch::Tensor w = (torch::randn({out, in}) * 0.05).to(torch::kBFloat16), b = torch::randn({out}).to(torch::kBFloat16);
+    auto p = PackedLinear::Make(w, b);
+    if (!p) GTEST_SKIP() << "no bfloat16 matmul on this CPU";
+    for (int64_t rows : {0, 1, 255, 256, 257, 512, 600}) {
+      torch::Tensor x = torch::randn({rows, in}).to(torch::kBFloat16);
+      torch::Tensor y = p->Forward(x);
+      ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));
+      // The reference on the same bf16 values, accumulated in float32.
+      torch::Tensor ref = torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32));
+      EXPECT_TRUE(torch::allclose(y.to(torch::kFloat32), ref, 2e-2, 2e-2)) << in << "x" << out << " rows " << rows;
+      // Each row's answer does not depend on the rows beside it.
+      if (rows > 1) {
+        torch::Tensor last = p->Forward(x.narrow(0, rows - 1, 1));
+        EXPECT_TRUE(torch::allclose(last.to(torch::kFloat32), y.narrow(0, rows - 1, 1).to(torch::kFloat32), 1e-2, 1e-2))
+            << rows;
+      }
+    }
+    std::vector<std::thread> threads;
+    std::vector<torch::Tensor> outs(4);
+    torch::Tensor x = torch::randn({3, 300, in}).to(torch::kBFloat16);
+    for (size_t t = 0; t < outs.size(); ++t) threads.emplace_back([&, t] { outs[t] = p->Forward(x); });
+    for (auto& t : threads) t.join();
+    for (const auto& o : outs) EXPECT_TRUE(torch::equal(o, outs[0]));
+    EXPECT_EQ(outs[0].sizes(), (std::vector<int64_t>{3, 300, out}));
+  }
 }
 
 TEST(PackedLinearTest, RefusesWhatItCannotPackAndBadInputs) {
