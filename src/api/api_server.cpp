@@ -51,8 +51,19 @@ std::string Join(const std::vector<std::string>& v, const std::string& sep) {
   return out;
 }
 
-// Shuts the socket whose ends are these ports down for reading (see EndConnectionAfter).
-void ShutdownReading(int local_port, int remote_port) {
+// The address of a socket's end, as cpp-httplib writes it in Request::remote_addr.
+std::string Address(const sockaddr_storage& a) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, text, sizeof(text));
+  } else if (a.ss_family == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, text, sizeof(text));
+  }
+  return text;
+}
+
+// Shuts the socket whose ends are these down for reading (see EndConnectionAfter).
+void ShutdownReading(int local_port, const std::string& remote_addr, int remote_port) {
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) return;
   while (dirent* e = ::readdir(dir)) {
@@ -68,7 +79,7 @@ void ShutdownReading(int local_port, int remote_port) {
              : a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port)
                                        : 0;
     };
-    if (port(local) != local_port || port(peer) != remote_port) continue;
+    if (port(local) != local_port || port(peer) != remote_port || Address(peer) != remote_addr) continue;
     ::shutdown(static_cast<int>(*fd), SHUT_RD);
     break;
   }
@@ -90,7 +101,9 @@ void EndConnectionAfter(const httplib::Request& req, httplib::Response& res) {
       [body](size_t offset, size_t length, httplib::DataSink& sink) {
         return sink.write(body->data() + offset, length);
       },
-      [local = req.local_port, remote = req.remote_port](bool) { ShutdownReading(local, remote); });
+      [local = req.local_port, addr = req.remote_addr, remote = req.remote_port](bool) {
+        ShutdownReading(local, addr, remote);
+      });
 }
 
 // Reads and validates a JSON body; false (with the error response written) when it is bad.
@@ -140,16 +153,12 @@ bool ReadJsonBody(ServerState& s, RequestContext& ctx, const httplib::ContentRea
              ctx.request_id);
     return false;
   }
-  try {
-    ctx.body = json::parse(body);
-  } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> the tail.
-    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    RawError(ctx.res, 400, "invalid_json", "request body is not valid JSON: " + what,
-             ctx.request_id);
+  auto parsed = ParseJsonText(body, "request body", {}, {.max_bytes = limit, .max_depth = kMaxJsonDepth});
+  if (!parsed.has_value()) {
+    RawError(ctx.res, 400, "invalid_json", parsed.error().message(), ctx.request_id);
     return false;
   }
+  ctx.body = std::move(parsed).value();
   if (Status st = ValidateJson(ctx.body, ctx.route.request_schema); !st.ok()) {
     ctx.Error(st);
     return false;
@@ -236,11 +245,7 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
     end_connection = true;
   }
   if (res.status == 429 && !res.has_header("Retry-After")) res.set_header("Retry-After", "1");
-  if (!s.options.data_dir.empty() && res.get_header_value("Content-Type") == "application/json" &&
-      res.body.find(s.options.data_dir) != std::string::npos) {
-    res.body = RedactPath(RedactPath(std::move(res.body), s.options.data_dir + "/objects/", ""), s.options.data_dir,
-                          "<data-dir>");
-  }
+  if (res.get_header_value("Content-Type") == "application/json") res.body = RedactServerPaths(s, std::move(res.body));
   // The Open Inference Protocol's errors are {"error": "<message>"}.
   if (req.path.rfind("/v2", 0) == 0 && res.status >= 400) {
     json body = json::parse(res.body, nullptr, false);
@@ -262,6 +267,12 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
 }
 
 }  // namespace
+
+std::string RedactServerPaths(const ServerState& s, std::string text) {
+  const std::string& dir = s.options.data_dir;
+  if (dir.empty() || text.find(dir) == std::string::npos) return text;
+  return RedactPath(RedactPath(std::move(text), dir + "/objects/", ""), dir, "<data-dir>");
+}
 
 Result<int64_t> IntQuery(const RequestContext& ctx, const std::string& name, int64_t fallback,
                          int64_t min, int64_t max) {

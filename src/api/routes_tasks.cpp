@@ -89,7 +89,8 @@ class TaskEventStream {
 
   bool Write(httplib::DataSink& sink, const std::string& text) {
     last_write_ms_ = NowMs();
-    return sink.write(text.data(), text.size());
+    const std::string safe = RedactServerPaths(s_, text);
+    return sink.write(safe.data(), safe.size());
   }
 
   ServerState& s_;

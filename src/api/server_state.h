@@ -36,6 +36,11 @@ void AddServeRoutes(ServerState& s);
 void AddVectorRoutes(ServerState& s);
 nlohmann::json BuildOpenApi(const ServerState& s);
 
+// `text` with the server's data directory cut out (docs/security.md): a path under
+// <data-dir>/objects becomes its key, any other one starts with "<data-dir>". Every JSON answer
+// and every event stream goes through it.
+std::string RedactServerPaths(const ServerState& s, std::string text);
+
 // Parses an integer query parameter within [min, max]; InvalidArgument naming it otherwise.
 Result<int64_t> IntQuery(const RequestContext& ctx, const std::string& name, int64_t fallback,
                          int64_t min, int64_t max);

@@ -273,8 +273,12 @@ int RunServer(const ServerConfig& c, bool api) {
   task_options.max_queued_tasks = c.max_queued_tasks;
   task_options.finished_retention_ms = static_cast<int64_t>(c.task_retention_days * 24 * 3600 * 1000);
   // What a crash left behind (temporary files, checkpoints of ended tasks), before any task runs.
-  auto swept = tasks::SweepLeftovers(**store, {.tmp_dir = data / "tmp", .checkpoint_root = data / "checkpoints",
-                                               .objects_dir = data / "objects", .before_ms = start_ms});
+  // Only the API server sweeps temporary files: a worker started beside a live server must not
+  // take the server's uploads in progress.
+  auto swept = tasks::SweepLeftovers(**store, {.tmp_dir = api ? data / "tmp" : fs::path(),
+                                               .checkpoint_root = data / "checkpoints",
+                                               .objects_dir = api ? data / "objects" : fs::path(),
+                                               .before_ms = start_ms});
   if (!swept.has_value()) {
     spdlog::warn("cannot sweep what an earlier run left: {}", swept.error().ToString());
   } else if (swept->tmp_removed + swept->checkpoints_removed + swept->partial_objects_removed > 0) {
@@ -322,7 +326,7 @@ int RunServer(const ServerConfig& c, bool api) {
   predict_options.scratch = data / "tmp";
   predict_options.cache_max_bytes = c.model_cache_bytes;
   predict_options.max_model_bytes = MaxModelBytes(c);
-  predict::SetLoadLimits(c.max_loading_models, std::chrono::seconds(60));
+  predict::SetLoadLimits(c.max_loading_models, std::chrono::seconds(60), MaxModelBytes(c));
   predict::NlpPredictor predictor(storage, predict_options);
   serve::ServeOptions serve_options;
   serve_options.state_file = data / "deployments.json";

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -40,6 +42,13 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data)
     return Internal("cannot write " + path.filename().string() + ": " + ec.message());
   }
   return Status::Ok();
+}
+
+bool IsAtomicWriteTemporary(std::string_view name) {
+  const auto pos = name.rfind(".tmp-");
+  if (pos == std::string_view::npos || pos == 0 || name.size() != pos + 13) return false;
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(pos) + 5, name.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 Result<std::string> ReadFile(const std::filesystem::path& path, uint64_t max_bytes) {

@@ -15,6 +15,10 @@ namespace mlaas {
 // Writes `data` to `path` atomically, creating parent directories.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data);
 
+// Whether `name` is the temporary name WriteFileAtomic (and the object stores) give a file
+// being written: `<final name>.tmp-<8 hex digits>`. Such names are reserved.
+bool IsAtomicWriteTemporary(std::string_view name);
+
 // Reads a whole file; NotFound when it does not exist, ResourceExhausted above `max_bytes`.
 Result<std::string> ReadFile(const std::filesystem::path& path, uint64_t max_bytes = 64ull << 20);
 

@@ -220,11 +220,10 @@ Status LoadWeights(TransformerModelImpl& model, const fs::path& dir, const LoadO
                                ", which does not hold it");
     }
   } else if (fs::exists(dir / "pytorch_model.bin")) {
-    return InvalidArgument("model directory " + dir.string() +
-                           " holds pytorch_model.bin (pickle); only model.safetensors is read — convert it with "
+    return InvalidArgument("the model directory holds pytorch_model.bin (pickle); only model.safetensors is read — convert it with "
                            "transformers' save_pretrained(safe_serialization=True)");
   } else {
-    return NotFound("model directory " + dir.string() + " has no model.safetensors or model.safetensors.index.json");
+    return NotFound("the model directory has no model.safetensors or model.safetensors.index.json");
   }
 
   torch::NoGradGuard no_grad;
@@ -334,7 +333,7 @@ Status SaveWeights(TransformerModelImpl& model, const fs::path& dir, const SaveO
     return FailedPrecondition("this copy of the model keeps only packed inference weights and cannot be saved");
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return Internal("cannot create " + dir.string() + ": " + ec.message());
+  if (ec) return Internal("cannot create the model directory: " + ec.message());
   auto tensors = CollectForSave(model);
   uint64_t total = 0;
   for (const auto& t : tensors) total += static_cast<uint64_t>(t.tensor.nbytes());
@@ -406,8 +405,14 @@ bool CheckpointHasPooler(const fs::path& dir) {
 
 }  // namespace
 
-Result<LoadedModel> LoadModelDir(const fs::path& dir, std::optional<Objective> objective, const LoadOptions& options) {
-  MLAAS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(dir));
+Result<LoadedModel> LoadModelDir(const fs::path& dir, std::optional<Objective> objective, const LoadOptions& options,
+                                 const ModelConfig* given) {
+  ModelConfig config;
+  if (given != nullptr) {
+    config = *given;
+  } else {
+    MLAAS_ASSIGN_OR_RETURN(config, ReadModelConfig(dir));
+  }
   Objective obj = objective ? *objective : ObjectiveFromArchitectures(config).value_or(Objective::kNoObjective);
   LoadedModel out;
   const bool has_weights = fs::exists(dir / "model.safetensors") || fs::exists(dir / "model.safetensors.index.json");

@@ -102,8 +102,9 @@ struct LoadedModel {
   LoadReport report;
   bool from_scratch = false;
 };
+// `config`: the directory's config.json already read (as checked by the caller); null: read here.
 Result<LoadedModel> LoadModelDir(const std::filesystem::path& dir, std::optional<Objective> objective,
-                                 const LoadOptions& options = {});
+                                 const LoadOptions& options = {}, const ModelConfig* config = nullptr);
 
 // Writes config.json (architectures naming the objective) + the weights.
 Status SaveModelDir(TransformerModelImpl& model, const std::filesystem::path& dir, const SaveOptions& options = {});

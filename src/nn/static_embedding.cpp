@@ -157,8 +157,14 @@ Result<StaticEmbeddingConfig> ReadStaticEmbeddingConfig(const fs::path& dir, con
   return parsed;
 }
 
-Result<StaticEmbedding> LoadStaticEmbedding(const fs::path& dir, const std::string& field) {
-  MLAAS_ASSIGN_OR_RETURN(const StaticEmbeddingConfig c, ReadStaticEmbeddingConfig(dir, field));
+Result<StaticEmbedding> LoadStaticEmbedding(const fs::path& dir, const std::string& field,
+                                            const StaticEmbeddingConfig* given) {
+  StaticEmbeddingConfig c;
+  if (given != nullptr) {
+    c = *given;
+  } else {
+    MLAAS_ASSIGN_OR_RETURN(c, ReadStaticEmbeddingConfig(dir, field));
+  }
   auto file = checkpoint::SafetensorsFile::Open(dir / "model.safetensors");
   if (!file.has_value()) return InvalidArgument("model.safetensors: " + file.error().message(), field);
   MLAAS_ASSIGN_OR_RETURN(torch::Tensor w, ReadFloatTensor(**file, "embedding.weight", {c.vocab_size, c.hidden_size},

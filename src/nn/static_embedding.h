@@ -43,7 +43,9 @@ TORCH_MODULE(StaticEmbedding);
 Status SaveStaticEmbedding(StaticEmbeddingImpl& model, const std::filesystem::path& dir);
 // Reads what SaveStaticEmbedding wrote (F32/F16/BF16/F64 weights). InvalidArgument naming
 // `field` for a missing or malformed file or a tensor of the wrong shape.
-Result<StaticEmbedding> LoadStaticEmbedding(const std::filesystem::path& dir, const std::string& field);
+// `config`: the directory's config.json already read (as checked by the caller); null: read here.
+Result<StaticEmbedding> LoadStaticEmbedding(const std::filesystem::path& dir, const std::string& field,
+                                            const StaticEmbeddingConfig* config = nullptr);
 // The config.json of a static model's directory; InvalidArgument naming `field` when unusable.
 Result<StaticEmbeddingConfig> ReadStaticEmbeddingConfig(const std::filesystem::path& dir, const std::string& field);
 

@@ -60,7 +60,7 @@ Result<ModelFiles> Materialize(storage::ObjectStore& store, const std::string& p
   dir->path = root / ("mlaas-model-" + NewUuid());
   std::error_code ec;
   fs::create_directories(dir->path, ec);
-  if (ec) return Internal("cannot create " + dir->path.string() + ": " + ec.message());
+  if (ec) return Internal("cannot create a scratch directory: " + ec.message());
   for (const auto& o : objects) {
     MLAAS_ASSIGN_OR_RETURN(storage::LocalizedPath local, store.Localize(o.key));
     const fs::path dest = dir->path / o.key.substr(prefix.size());
@@ -105,7 +105,7 @@ Result<ModelFiles> LocalizeTokenizer(const storage::ObjectRef& ref, const std::s
 Result<std::string> FingerprintDirectory(const fs::path& path, const std::string& field) {
   std::error_code ec;
   auto status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) return InvalidArgument("no such file or directory: " + path.string(), field);
+  if (ec || !fs::exists(status)) return InvalidArgument("no such file or directory", field);
   auto one = [](const fs::path& p) {
     std::error_code e;
     auto size = fs::is_regular_file(p, e) ? fs::file_size(p, e) : 0;
@@ -126,7 +126,7 @@ Result<std::string> FingerprintDirectory(const fs::path& path, const std::string
         files.push_back(it->path());
       }
     }
-    if (ec) return InvalidArgument("cannot list " + path.string() + ": " + ec.message(), field);
+    if (ec) return InvalidArgument("cannot list the directory: " + ec.message(), field);
     std::sort(files.begin(), files.end());
     for (const auto& f : files) fp += f.lexically_relative(path).generic_string() + ":" + one(f);
   } else {

@@ -116,6 +116,7 @@ struct LoadGate {
   std::condition_variable cv;
   int max_loads = 2, loading = 0;
   std::chrono::milliseconds wait{60'000};
+  uint64_t max_model_bytes = 0;
 };
 LoadGate& Gate() {
   static LoadGate gate;
@@ -131,11 +132,12 @@ Status CheckModelBytes(uint64_t bytes, uint64_t limit, const std::string& what) 
                          "model");
 }
 
-void SetLoadLimits(int max_concurrent_loads, std::chrono::milliseconds wait) {
+void SetLoadLimits(int max_concurrent_loads, std::chrono::milliseconds wait, uint64_t max_model_bytes) {
   LoadGate& g = Gate();
   std::lock_guard<std::mutex> lock(g.mu);
   g.max_loads = std::max(1, max_concurrent_loads);
   g.wait = wait;
+  g.max_model_bytes = max_model_bytes;
   g.cv.notify_all();
 }
 
@@ -180,8 +182,17 @@ Result<std::string> Similarity(const fs::path& dir) {
   return std::string(s == "dot" ? "dot" : "cosine");
 }
 
-// The caller's budgets (LoadSpec::admit) on the weights' bytes, before they are allocated.
-Status Admit(const LoadSpec& spec, uint64_t bytes) { return spec.admit ? spec.admit(bytes) : Status::Ok(); }
+// The process's limit and the caller's budgets (LoadSpec::admit) on the weights' bytes, before
+// they are allocated.
+Status Admit(const LoadSpec& spec, uint64_t bytes) {
+  uint64_t limit = 0;
+  {
+    std::lock_guard<std::mutex> lock(Gate().mu);
+    limit = Gate().max_model_bytes;
+  }
+  MLAAS_RETURN_IF_ERROR(CheckModelBytes(bytes, limit, "the largest model this server loads"));
+  return spec.admit ? spec.admit(bytes) : Status::Ok();
+}
 
 }  // namespace
 
@@ -220,7 +231,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
                                "model.objective");
       MLAAS_ASSIGN_OR_RETURN(const auto config, nn::ReadStaticEmbeddingConfig(*spec.model_dir, "model.path"));
       MLAAS_RETURN_IF_ERROR(Admit(spec, static_cast<uint64_t>(config.vocab_size) * static_cast<uint64_t>(config.hidden_size) * 4));
-      MLAAS_ASSIGN_OR_RETURN(m->static_model, nn::LoadStaticEmbedding(*spec.model_dir, "model.path"));
+      MLAAS_ASSIGN_OR_RETURN(m->static_model, nn::LoadStaticEmbedding(*spec.model_dir, "model.path", &config));
       const nn::StaticEmbeddingConfig& c = m->static_model->config();
       if (m->tokenizer->VocabSize() > static_cast<size_t>(c.vocab_size)) {
         return InvalidArgument("the tokenizer has " + std::to_string(m->tokenizer->VocabSize()) +
@@ -245,10 +256,11 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       return std::shared_ptr<const ServableModel>(new ServableModel(std::move(m)));
     }
     if (spec.model_dir) {
-      // An unreadable config is reported by the load itself.
-      if (auto config = nn::ReadModelConfig(*spec.model_dir); config.has_value())
-        MLAAS_RETURN_IF_ERROR(Admit(spec, nn::ParameterBytes(*config, m->objective)));
-      auto loaded = nn::LoadModelDir(*spec.model_dir, m->objective);
+      // The config read once: the one admitted is the one built (the file may change meanwhile).
+      auto config = nn::ReadModelConfig(*spec.model_dir);
+      if (config.has_value()) MLAAS_RETURN_IF_ERROR(Admit(spec, nn::ParameterBytes(*config, m->objective)));
+      auto loaded = config.has_value() ? nn::LoadModelDir(*spec.model_dir, m->objective, {}, &*config)
+                                       : nn::LoadModelDir(*spec.model_dir, m->objective);
       if (!loaded) {
         const Status& e = loaded.error();
         return Status(e.code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument : e.code(),

@@ -43,9 +43,12 @@ struct LoadSpec {
 // `what` the limit is.
 Status CheckModelBytes(uint64_t bytes, uint64_t limit, const std::string& what);
 
-// Models loading at once in this process (each load holds its weights twice for a while);
-// a load beyond waits up to `wait`, then fails with ResourceExhausted. Default 2, 60 s.
-void SetLoadLimits(int max_concurrent_loads, std::chrono::milliseconds wait);
+// Bounds of every model load in this process, whoever asks (prediction, deployments, vector
+// search and indexing): models loading at once (each holds its weights twice for a while; a
+// load beyond waits up to `wait`, then fails with ResourceExhausted), and one model's float32
+// weight bytes from its config (InvalidArgument naming `model` beyond; 0: none). Defaults 2,
+// 60 s, none.
+void SetLoadLimits(int max_concurrent_loads, std::chrono::milliseconds wait, uint64_t max_model_bytes);
 
 struct ModelInfo {
   std::string source, architecture, objective, device, dtype;

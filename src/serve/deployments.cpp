@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <system_error>
 #include <thread>
 
 #include "common/file_util.h"
@@ -154,8 +155,21 @@ struct DeploymentManager::Impl {
   bool stopping = false;
   struct Loader {
     std::thread thread;
+    VersionPtr version;  // counts against the limits until its load ends, undeployed or not
     std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
   };
+
+  // The versions that hold or may soon hold memory: every deployed one, and every one whose
+  // loader still runs (an undeployed version may be in the middle of its load). Lock held.
+  std::vector<const Version*> LiveVersions() const {
+    std::vector<const Version*> out;
+    for (const auto& [name, d] : deployments)
+      for (const auto& x : d->versions) out.push_back(x.get());
+    for (const auto& l : loaders)
+      if (!l.done->load() && std::find(out.begin(), out.end(), l.version.get()) == out.end())
+        out.push_back(l.version.get());
+    return out;
+  }
   std::vector<Loader> loaders;
 
   Impl(const storage::StorageRegistry& s, ServeOptions o) : storage(s), options(std::move(o)) {}
@@ -269,6 +283,16 @@ struct DeploymentManager::Impl {
 
   void Load(std::shared_ptr<Deployment> d, VersionPtr v) {
     const auto t0 = Clock::now();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = deployments.find(d->name);
+      if (it == deployments.end() || it->second != d ||
+          std::find(d->versions.begin(), d->versions.end(), v) == d->versions.end()) {
+        v->state = State::kFailed;
+        v->error = "undeployed before it loaded";
+        return;
+      }
+    }
     auto fail = [&](const Status& st) {
       std::lock_guard<std::mutex> lock(mu);
       v->state = State::kFailed;
@@ -310,9 +334,8 @@ struct DeploymentManager::Impl {
     MLAAS_RETURN_IF_ERROR(predict::CheckModelBytes(bytes, options.max_model_bytes, "the largest model this server loads"));
     std::lock_guard<std::mutex> lock(mu);
     uint64_t others = 0;
-    for (const auto& [name, d] : deployments)
-      for (const auto& x : d->versions)
-        if (x.get() != &v) others += x->reserved_bytes;
+    for (const Version* x : LiveVersions())
+      if (x != &v) others += x->reserved_bytes;
     if (options.max_total_bytes > 0 && others + bytes > options.max_total_bytes)
       return ResourceExhausted("the deployed models take " + FormatBytes(others) + " of the " +
                                FormatBytes(options.max_total_bytes) + " budget and this one needs " + FormatBytes(bytes) +
@@ -337,8 +360,7 @@ struct DeploymentManager::Impl {
 
     std::unique_lock<std::mutex> lock(mu);
     if (stopping) return Unavailable("the server is shutting down");
-    size_t versions = 0;
-    for (const auto& [name, d] : deployments) versions += d->versions.size();
+    const size_t versions = LiveVersions().size();
     if (options.max_versions > 0 && versions >= options.max_versions)
       return ResourceExhausted(std::to_string(versions) + " model versions are deployed, the most this server keeps; "
                                "undeploy one first");
@@ -382,15 +404,24 @@ struct DeploymentManager::Impl {
     if (persist) Persist();
     json view = View(*d);
     Loader loader;
-    loader.thread = std::thread([this, d, v, done = loader.done] {
-      Load(d, v);
-      {
-        std::lock_guard<std::mutex> l(mu);
-        --loading;
-        loads_changed.notify_all();
-      }
-      *done = true;
-    });
+    loader.version = v;
+    try {
+      loader.thread = std::thread([this, d, v, done = loader.done] {
+        Load(d, v);
+        {
+          std::lock_guard<std::mutex> l(mu);
+          --loading;
+          loads_changed.notify_all();
+        }
+        *done = true;
+      });
+    } catch (const std::system_error&) {  // no thread to be had: the version is not deployed
+      std::erase(d->versions, v);
+      if (d->versions.empty() && !d->active) deployments.erase(spec.name);
+      --loading;
+      if (persist) Persist();
+      return Unavailable("cannot start loading the model now (no thread available); try again");
+    }
     loaders.push_back(std::move(loader));
     return view;
   }

@@ -1,5 +1,7 @@
 #include "storage/object_store.h"
 
+#include "common/file_util.h"
+
 #include <algorithm>
 #include <fstream>
 #include <system_error>
@@ -108,7 +110,12 @@ std::unique_ptr<ObjectReader> MemoryReader(std::string data, std::string key) {
 
 Status ValidateKey(std::string_view key) {
   if (key.empty()) return InvalidArgument("object key must not be empty");
-  return CheckSegments(key, "object key", false);
+  MLAAS_RETURN_IF_ERROR(CheckSegments(key, "object key", false));
+  const auto slash = key.rfind('/');
+  if (IsAtomicWriteTemporary(key.substr(slash == std::string_view::npos ? 0 : slash + 1)))
+    return InvalidArgument("object key '" + std::string(key) +
+                           "' ends like a file being written (.tmp- and 8 hex digits), a name the server reserves");
+  return Status::Ok();
 }
 
 Status ValidatePrefix(std::string_view prefix) {

@@ -4,9 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <cctype>
 
+#include "common/file_util.h"
 #include "common/time_util.h"
 #include "tasks/task_manager.h"
 
@@ -53,14 +52,6 @@ std::vector<fs::path> Entries(const fs::path& dir) {
   return out;
 }
 
-// `name.tmp-<8 hex digits>`: the temporary name of an atomic write.
-bool IsPartialWrite(const std::string& name) {
-  const auto pos = name.rfind(".tmp-");
-  if (pos == std::string::npos || pos == 0 || name.size() != pos + 13) return false;
-  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(pos) + 5, name.end(),
-                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
-}
-
 }  // namespace
 
 Result<LeftoverReport> SweepLeftovers(metadata::TaskStore& store, const LeftoverDirs& dirs) {
@@ -78,7 +69,7 @@ Result<LeftoverReport> SweepLeftovers(metadata::TaskStore& store, const Leftover
     std::vector<fs::path> partial;
     std::error_code ec;
     for (fs::recursive_directory_iterator it(dirs.objects_dir, ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->is_regular_file(ec) && !it->is_symlink(ec) && IsPartialWrite(it->path().filename().string()))
+      if (it->is_regular_file(ec) && !it->is_symlink(ec) && IsAtomicWriteTemporary(it->path().filename().string()))
         partial.push_back(it->path());
     }
     for (const auto& p : partial) {

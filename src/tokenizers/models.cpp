@@ -77,6 +77,16 @@ std::optional<std::string> OptString(const json& j, const char* key) {
   return std::nullopt;
 }
 
+// The most lines a vocab.txt or merges.txt may hold (the largest vocabulary a model config
+// accepts): each line costs a table entry, so a file of newlines must not cost gigabytes.
+constexpr size_t kMaxLines = 10'000'000;
+
+Status CheckLineCount(std::string_view text, const std::string& file) {
+  if (static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) > kMaxLines)
+    return InvalidArgument(file + " has more than " + std::to_string(kMaxLines) + " lines");
+  return Status::Ok();
+}
+
 // The lines of a text file, without their '\n' (getline's: no empty last line after a final one).
 std::vector<std::string_view> Lines(std::string_view text) {
   std::vector<std::string_view> out;
@@ -165,6 +175,7 @@ WordPiece::WordPiece(Vocab vocab, WordPieceOptions options)
 Result<std::unique_ptr<WordPiece>> WordPiece::FromVocabFile(const std::filesystem::path& file,
                                                            WordPieceOptions options) {
   MLAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
+  MLAAS_RETURN_IF_ERROR(CheckLineCount(text, file.filename().string()));
   Vocab v;
   uint32_t id = 0;
   for (std::string_view t : Lines(text)) {
@@ -305,6 +316,7 @@ Result<std::unique_ptr<Bpe>> Bpe::FromFiles(const std::filesystem::path& vocab_j
   MLAAS_ASSIGN_OR_RETURN(json vj, ReadJsonFile(vocab_json, vocab_json.filename().string()));
   MLAAS_ASSIGN_OR_RETURN(Vocab v, VocabFromJson(vj, vocab_json.filename().string()));
   MLAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(merges_txt));
+  MLAAS_RETURN_IF_ERROR(CheckLineCount(text, merges_txt.filename().string()));
   std::vector<std::pair<std::string, std::string>> merges;
   size_t line_no = 0;
   for (std::string_view line : Lines(text)) {

@@ -283,7 +283,7 @@ Status Session::BuildStaticModel() {
   if (in_.model_dir) {
     MLAAS_ASSIGN_OR_RETURN(const auto c, nn::ReadStaticEmbeddingConfig(*in_.model_dir, field));
     MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(static_cast<uint64_t>(c.vocab_size) * static_cast<uint64_t>(c.hidden_size) * 4));
-    MLAAS_ASSIGN_OR_RETURN(static_, nn::LoadStaticEmbedding(*in_.model_dir, field));
+    MLAAS_ASSIGN_OR_RETURN(static_, nn::LoadStaticEmbedding(*in_.model_dir, field, &c));
   } else {
     field = "model.config";
     json config = in_.model_block["config"];
@@ -646,7 +646,7 @@ Status Session::SaveCheckpoint() {
   std::error_code ec;
   fs::remove_all(incoming, ec);
   fs::create_directories(incoming, ec);
-  if (ec) return Internal("cannot create the checkpoint directory " + incoming.string() + ": " + ec.message());
+  if (ec) return Internal("cannot create the checkpoint directory: " + ec.message());
   MLAAS_RETURN_IF_ERROR(static_ ? nn::SaveStaticEmbedding(*static_, incoming) : nn::SaveWeights(*model_, incoming));
   try {
     torch::save(*optimizer_, (incoming / "optimizer.pt").string());
@@ -947,7 +947,7 @@ Result<json> Session::Run() {
   // The trained model directory.
   std::error_code ec;
   fs::create_directories(in_.output_dir, ec);
-  if (ec) return Internal("cannot create " + in_.output_dir.string() + ": " + ec.message());
+  if (ec) return Internal("cannot create the output directory: " + ec.message());
   std::optional<nn::EmbeddingProjection> projection;
   if (spec_.whitening > 0) {
     // A projection that cannot be fitted (embeddings without variance) does not cost the

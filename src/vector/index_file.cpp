@@ -136,7 +136,7 @@ class Walker {
     for (uint64_t i = 0; i < ids; ++i) {
       int64_t id = 0;
       if (!c_.Get(&id, "the id map")) return false;
-      if (id < 0) return c_.Fail("the id map holds a negative id");
+      if (id < 0 || id == INT64_MAX) return c_.Fail("the id map holds an id out of range");
     }
     if (c_.ok() && c_.remaining() != 0) return c_.Fail(std::to_string(c_.remaining()) + " bytes follow the index");
     return c_.ok();

@@ -1,5 +1,6 @@
 #include "vector/searcher.h"
 
+#include <chrono>
 #include <future>
 #include <map>
 #include <mutex>
@@ -129,6 +130,7 @@ struct VectorSearcher::Impl {
   // the first; other datasets are embedded beside it (up to limits.max_concurrent), no lock held.
   using Built = Result<std::shared_ptr<VectorStore>>;
   std::map<std::string, std::shared_future<Built>> building;
+  size_t waiting = 0;  // searches waiting for a dataset another one embeds (each holds an HTTP thread)
   std::shared_mutex files_mu;                     // store files: read (shared) vs replaced (unique)
   std::mutex update_mu;                           // one store update at a time
 
@@ -284,6 +286,10 @@ Result<json> VectorSearcher::Search(const json& request) {
       if (auto hit = m.datasets.Get(key)) {
         store = *hit;
       } else if (auto it = m.building.find(key); it != m.building.end()) {
+        // Those that wait hold HTTP threads: a few may, the others retry.
+        if (m.waiting >= 4 * m.limits.max_concurrent)
+          return ResourceExhausted("this dataset is being embedded for other searches: retry shortly");
+        ++m.waiting;
         pending = it->second;
       } else if (m.building.size() >= m.limits.max_concurrent) {
         return ResourceExhausted("too many datasets are being embedded for search at once: retry shortly, or index the "
@@ -328,6 +334,12 @@ Result<json> VectorSearcher::Search(const json& request) {
       mine->set_value(std::move(built));
     }
     if (!store) {
+      if (!mine) {
+        const bool ready = pending.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+        std::lock_guard<std::mutex> lock(m.mu);
+        --m.waiting;
+        if (!ready) return Unavailable("the dataset is still being embedded for another search: retry shortly");
+      }
       const Impl::Built& built = pending.get();
       if (!built.has_value()) return built.error();
       store = *built;

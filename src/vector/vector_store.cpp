@@ -807,7 +807,17 @@ Result<std::unique_ptr<VectorStore>> VectorStore::Load(const fs::path& dir) {
   std::ifstream docs(dir / "documents.jsonl", std::ios::binary);
   if (!docs) return InvalidArgument("the vector store has no documents.jsonl");
   size_t line_number = 0;
-  for (std::string line; std::getline(docs, line);) {
+  // Lines are read within the document limit: a file of gigabytes without a newline is refused
+  // when its first line passes the limit, not held whole.
+  std::vector<char> buffer(kDocumentLimits.max_bytes + 2);
+  for (;;) {
+    docs.getline(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const auto got = static_cast<size_t>(docs.gcount());
+    if (got == 0 && docs.eof()) break;
+    if (docs.fail() && !docs.eof())
+      return InvalidArgument("documents.jsonl line " + std::to_string(line_number + 1) + " is longer than " +
+                             FormatBytes(kDocumentLimits.max_bytes));
+    const std::string line(buffer.data(), got > 0 && !docs.eof() ? got - 1 : got);  // without its '\n'
     ++line_number;
     const std::string where = "documents.jsonl line " + std::to_string(line_number);
     MLAAS_ASSIGN_OR_RETURN(json d, ParseJsonText(line, where, {}, kDocumentLimits));

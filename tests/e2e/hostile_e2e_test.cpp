@@ -241,8 +241,12 @@ TEST_F(HostileE2eTest, OversizedCountsInRequestFieldsAreRefused) {
     auto r = Call("POST", path, body);
     EXPECT_EQ(r.status, 400) << path << " " << body.dump().substr(0, 200) << ": " << r.text;
   }
-  // Deep or huge request bodies.
+  // Deep or huge request bodies, numbers beyond a double.
   EXPECT_EQ(Call("POST", "/api/v1/ml/nlp/predict", Nested(100000)).status, 400);
+  EXPECT_EQ(Call("POST", "/api/v1/ml/nlp/predict", std::string(R"({"model": {"path": "m"}, "x": 1e400})")).status, 400);
+  // Names the server gives files being written are reserved (a restart sweeps them).
+  auto reserved = Call("PUT", "/api/v1/objects/datasets/a.csv.tmp-0a1b2c3d", std::string("a\n1\n"));
+  EXPECT_EQ(reserved.status, 400) << reserved.text;
   EXPECT_EQ(Call("POST", "/v2/models/x/infer", "{\"inputs\": " + Nested(5000) + "}").status, 400);
   ExpectHealthy();
 }
