@@ -71,6 +71,15 @@ class HostileE2eTest : public ServerSuite<HostileE2eTest> {
     return Call("POST", "/api/v1/ml/nlp/predict",
                 json{{"model", model}, {"predict_input", {{"input_text", {"Bari INFN"}}}}});
   }
+  // The deployment's view once its last version stopped loading (a failed expectation after 60 s).
+  json Settled(const std::string& name) {
+    json view;
+    EXPECT_TRUE(WaitFor([&] {
+      view = Call("GET", "/api/v1/deployments/" + name).body;
+      return view.value("status", "") != "loading";
+    }, 60s)) << view.dump();
+    return view;
+  }
   static std::string ErrorText(const client::Response& r) {
     if (r.body.is_object() && r.body.contains("error")) {
       const json& e = r.body["error"];
@@ -128,11 +137,7 @@ TEST_F(HostileE2eTest, MalformedTokenizerFilesAreClearErrors) {
   // Every deployment fails to load with its reason; the server keeps answering.
   for (int k = 0; k < i; ++k) {
     const std::string name = "badtok" + std::to_string(k);
-    json view;
-    ASSERT_TRUE(WaitFor([&] {
-      view = Call("GET", "/api/v1/deployments/" + name).body;
-      return view.value("status", "") != "loading";
-    }, 60s));
+    const json view = Settled(name);
     EXPECT_EQ(view["status"], "failed") << files[k].first << " = " << files[k].second.substr(0, 60);
     EXPECT_FALSE(view.value("error", "").empty()) << view.dump();
     EXPECT_EQ(Call("DELETE", "/api/v1/deployments/" + name).status, 200);
@@ -184,11 +189,7 @@ TEST_F(HostileE2eTest, OversizedModelsAreRefusedBeforeAllocation) {
   auto d = Call("POST", "/api/v1/deployments",
                 json{{"name", "big"}, {"model", {{"path", "models/bigconfig"}, {"objective", "text-classification"}}}});
   ASSERT_EQ(d.status, 202) << d.text;
-  json view;
-  ASSERT_TRUE(WaitFor([&] {
-    view = Call("GET", "/api/v1/deployments/big").body;
-    return view.value("status", "") != "loading";
-  }, 60s));
+  json view = Settled("big");
   EXPECT_EQ(view["status"], "failed") << view.dump();
   EXPECT_NE(view.value("error", "").find("weights"), std::string::npos) << view.dump();
   // max_memory_bytes below the good model's size: refused, and the model is not kept.
@@ -196,10 +197,7 @@ TEST_F(HostileE2eTest, OversizedModelsAreRefusedBeforeAllocation) {
                     json{{"name", "tight"}, {"max_memory_bytes", 1000},
                          {"model", {{"path", "models/good"}, {"objective", "text-classification"}}}});
   ASSERT_EQ(small.status, 202) << small.text;
-  ASSERT_TRUE(WaitFor([&] {
-    view = Call("GET", "/api/v1/deployments/tight").body;
-    return view.value("status", "") != "loading";
-  }, 60s));
+  view = Settled("tight");
   EXPECT_EQ(view["status"], "failed") << view.dump();
   EXPECT_NE(view.value("error", "").find("max_memory_bytes"), std::string::npos) << view.dump();
   EXPECT_EQ(Call("DELETE", "/api/v1/deployments/big").status, 200);
