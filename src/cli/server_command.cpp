@@ -150,6 +150,10 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
         ->envname("MLAAS_MAX_INLINE_SEARCHES")
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
+    cmd.add_option("--max-vector-store-bytes", c.max_vector_store_bytes,
+                   "A vector store's index and documents at most, as loaded for search (0: half the memory)")
+        ->envname("MLAAS_MAX_VECTOR_STORE_BYTES")
+        ->capture_default_str();
     cmd.add_option("--max-loading-models", c.max_loading_models, "Models loading at once (others wait up to 60 s)")
         ->envname("MLAAS_MAX_LOADING_MODELS")
         ->check(CLI::Range(1, 64))
@@ -341,7 +345,9 @@ int RunServer(const ServerConfig& c, bool api) {
   vector::VectorSearcher searcher(storage, data / "tmp",
                                   {.max_documents = static_cast<size_t>(c.max_inline_search_documents),
                                    .max_bytes = c.max_inline_search_bytes,
-                                   .max_concurrent = static_cast<size_t>(c.max_inline_searches)});
+                                   .max_concurrent = static_cast<size_t>(c.max_inline_searches),
+                                   .max_store_bytes = c.max_vector_store_bytes > 0 ? c.max_vector_store_bytes
+                                                                                   : PhysicalMemoryBytes() / 2});
   auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor, &deployments, &searcher});
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();

@@ -39,6 +39,7 @@ struct ServerConfig {
   int64_t max_inline_search_documents = 10000;
   uint64_t max_inline_search_bytes = 16ull << 20;
   int max_inline_searches = 2;         // datasets embedded at once; beyond: 429
+  uint64_t max_vector_store_bytes = 0;  // a saved store's files loaded at most (0: half the memory)
 };
 
 // Registers the options of `serve` (api=true) or `worker` (api=false) on `cmd`.

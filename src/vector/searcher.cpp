@@ -156,6 +156,18 @@ struct VectorSearcher::Impl {
     std::unique_ptr<VectorStore> loaded;
     {
       std::shared_lock<std::shared_mutex> lock(files_mu);
+      if (limits.max_store_bytes > 0) {
+        uint64_t bytes = 0;
+        for (const char* name : {"index.faiss", "documents.jsonl"}) {
+          std::error_code ec;
+          const auto size = fs::file_size(at.files.path / name, ec);
+          if (!ec) bytes += size;
+        }
+        if (bytes > limits.max_store_bytes)
+          return InvalidArgument("vector store '" + at.ref.key + "' takes " + FormatBytes(bytes) + ", more than the " +
+                                     FormatBytes(limits.max_store_bytes) + " this server loads (--max-vector-store-bytes)",
+                                 field + ".path");
+      }
       auto r = VectorStore::Load(at.files.path);
       if (!r.has_value())
         return InvalidArgument("vector store '" + at.ref.key + "': " + r.error().message(), field + ".path");
@@ -198,9 +210,8 @@ struct VectorSearcher::Impl {
     return model;
   }
 
-  // Saves `store` back to where `at` points and keeps it as the current one. A store in local
-  // storage is swapped in as a whole directory; a remote one is uploaded file by file, its
-  // manifest last (a store left half written by a failure there is refused at load).
+  // Saves `store` back to where `at` points and keeps it as the current one: file by file, its
+  // manifest last (a store read or left half written meanwhile is refused at load).
   Status Publish(const Located& at, const std::shared_ptr<VectorStore>& store, const std::string& field) {
     if (at.files.holder == nullptr) {  // the storage's own directory
       std::unique_lock<std::shared_mutex> lock(files_mu);

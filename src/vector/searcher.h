@@ -25,6 +25,9 @@ struct InlineSearchLimits {
   size_t max_documents = 10000;      // documents with text
   uint64_t max_bytes = 16ull << 20;  // the dataset object's size
   size_t max_concurrent = 2;         // different datasets embedded at once; beyond: 429
+  // A saved store's files (index and documents, what loading it holds in memory) at most;
+  // beyond: 400 naming the store. 0: no limit.
+  uint64_t max_store_bytes = 0;
 };
 
 class VectorSearcher {

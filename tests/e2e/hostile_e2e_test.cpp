@@ -30,7 +30,8 @@ json Ids(json shape, json data = json::array()) {
 class HostileE2eTest : public ServerSuite<HostileE2eTest> {
  protected:
   static void SetUpTestSuite() {
-    CreateServer({"--threads", "2", "--max-upload-bytes", "1048576", "--max-model-bytes", "200000000"});
+    CreateServer({"--threads", "2", "--max-upload-bytes", "1048576", "--max-model-bytes", "200000000",
+                  "--max-vector-store-bytes", "100000"});
     objects_ = (dir_->path() / "data" / "objects").string();
     auto tok = TrainWordPieceTokenizer(*dir_, objects_ + "/tokenizers/wp");
     ASSERT_EQ(tok.exit_code, 0) << tok.out;
@@ -325,6 +326,20 @@ TEST_F(HostileE2eTest, ARecordedDeploymentThatCannotLoadDoesNotStopARestart) {
   }, 60s)) << view.dump();
   ExpectHealthy();
   EXPECT_EQ(Call("DELETE", "/api/v1/deployments/replay").status, 200);
+}
+
+// A vector store larger than --max-vector-store-bytes is refused before it is read.
+TEST_F(HostileE2eTest, AVectorStoreOverItsBudgetIsRefusedBeforeLoading) {
+  Plant("stores/big/manifest.json", R"({"count": 1, "dimension": 32, "metric": "l2", "index": {"type": "Flat"}})");
+  Plant("stores/big/index.faiss", std::string(150000, '\0'));
+  Plant("stores/big/documents.jsonl", "{}\n");
+  json body = {{"model", {{"path", "models/good"}, {"objective", "no-objective"}}},
+               {"dataset", {{"path", "stores/big"}, {"format", "vector_store"}}},
+               {"search_input", {{"input_text", {"x"}}, {"top_k", 1}}}};
+  auto r = Call("POST", "/api/v1/ml/nlp/vector/search", body);
+  EXPECT_EQ(r.status, 400) << r.text;
+  EXPECT_NE(ErrorText(r).find("--max-vector-store-bytes"), std::string::npos) << r.text;
+  ExpectHealthy();
 }
 
 }  // namespace
