@@ -147,12 +147,6 @@ bool ReadJsonBody(ServerState& s, RequestContext& ctx, const httplib::ContentRea
     ctx.Error(InvalidArgument("request body is empty; expected a JSON object"));
     return false;
   }
-  if (!JsonNestingWithin(body, kMaxJsonDepth)) {
-    RawError(ctx.res, 400, "invalid_json",
-             "request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels",
-             ctx.request_id);
-    return false;
-  }
   auto parsed = ParseJsonText(body, "request body", {}, {.max_bytes = limit, .max_depth = kMaxJsonDepth});
   if (!parsed.has_value()) {
     RawError(ctx.res, 400, "invalid_json", parsed.error().message(), ctx.request_id);

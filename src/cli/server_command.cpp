@@ -236,10 +236,8 @@ uint64_t PhysicalMemoryBytes() {
   return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 8ull << 30;
 }
 
-// --max-model-bytes, or half the machine's memory.
-uint64_t MaxModelBytes(const ServerConfig& c) {
-  return c.max_model_bytes > 0 ? c.max_model_bytes : PhysicalMemoryBytes() / 2;
-}
+// A byte limit whose 0 means half the machine's memory.
+uint64_t OrHalfTheMemory(uint64_t bytes) { return bytes > 0 ? bytes : PhysicalMemoryBytes() / 2; }
 
 int Fail(const Status& st) {
   spdlog::critical("{}", st.ToString());
@@ -296,10 +294,13 @@ int RunServer(const ServerConfig& c, bool api) {
   manager.Register(nlp_tasks::kTrainTokenizerTask, nlp_tasks::MakeTrainTokenizerHandler(storage));
   manager.Register(train::kTrainNlpModelTask,
                    train::MakeTrainNlpModelHandler(storage, {.scratch = data / "tmp", .checkpoint_root = data / "checkpoints",
-                                                             .max_model_bytes = MaxModelBytes(c)}),
+                                                             .max_model_bytes = OrHalfTheMemory(c.max_model_bytes)}),
                    train::MakeTrainNlpModelValidator(storage));
   manager.Register(vector::kVectorIndexTask, vector::MakeVectorIndexHandler(storage, data / "tmp"),
                    vector::MakeVectorIndexValidator(storage));
+
+  // Every model load in this process, API or worker (index tasks load embedding models).
+  predict::SetLoadLimits(c.max_loading_models, std::chrono::seconds(60), OrHalfTheMemory(c.max_model_bytes));
 
   if (!api) {
     if (Status st = manager.Start(); !st.ok()) return Fail(st);
@@ -329,8 +330,6 @@ int RunServer(const ServerConfig& c, bool api) {
   predict_options.cache_capacity = static_cast<size_t>(c.model_cache);
   predict_options.scratch = data / "tmp";
   predict_options.cache_max_bytes = c.model_cache_bytes;
-  predict_options.max_model_bytes = MaxModelBytes(c);
-  predict::SetLoadLimits(c.max_loading_models, std::chrono::seconds(60), MaxModelBytes(c));
   predict::NlpPredictor predictor(storage, predict_options);
   serve::ServeOptions serve_options;
   serve_options.state_file = data / "deployments.json";
@@ -338,16 +337,14 @@ int RunServer(const ServerConfig& c, bool api) {
   serve_options.device = c.device;
   serve_options.dtype = c.dtype;
   serve_options.max_versions = static_cast<size_t>(c.max_deployed_versions);
-  serve_options.max_model_bytes = predict_options.max_model_bytes;
-  serve_options.max_total_bytes = c.deployments_bytes > 0 ? c.deployments_bytes : PhysicalMemoryBytes() / 2;
+  serve_options.max_total_bytes = OrHalfTheMemory(c.deployments_bytes);
   serve::DeploymentManager deployments(storage, serve_options);
   if (Status st = deployments.Restore(); !st.ok()) return Fail(st);
   vector::VectorSearcher searcher(storage, data / "tmp",
                                   {.max_documents = static_cast<size_t>(c.max_inline_search_documents),
                                    .max_bytes = c.max_inline_search_bytes,
                                    .max_concurrent = static_cast<size_t>(c.max_inline_searches),
-                                   .max_store_bytes = c.max_vector_store_bytes > 0 ? c.max_vector_store_bytes
-                                                                                   : PhysicalMemoryBytes() / 2});
+                                   .max_store_bytes = OrHalfTheMemory(c.max_vector_store_bytes)});
   auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor, &deployments, &searcher});
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();

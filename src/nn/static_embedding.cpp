@@ -53,6 +53,10 @@ Result<StaticEmbeddingConfig> ParseStaticEmbeddingConfig(const json& j, const st
   return c;
 }
 
+uint64_t ParameterBytes(const StaticEmbeddingConfig& c) {
+  return static_cast<uint64_t>(c.vocab_size) * static_cast<uint64_t>(c.hidden_size) * 4;
+}
+
 nlohmann::ordered_json StaticEmbeddingConfigToJson(const StaticEmbeddingConfig& c) {
   return {{"model_type", kModelType}, {"architectures", {"StaticEmbedding"}},
           {"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size},

@@ -27,6 +27,8 @@ struct StaticEmbeddingConfig {
 // InvalidArgument naming `field` + "." + the member for a missing or out-of-range value.
 Result<StaticEmbeddingConfig> ParseStaticEmbeddingConfig(const nlohmann::json& j, const std::string& field);
 nlohmann::ordered_json StaticEmbeddingConfigToJson(const StaticEmbeddingConfig& c);
+// The float32 bytes of the model's weights (vocabulary x hidden), known before they exist.
+uint64_t ParameterBytes(const StaticEmbeddingConfig& c);
 
 // One text's distinct token ids (first-seen order) and their BM25 saturated counts.
 struct TermWeights {

@@ -165,8 +165,8 @@ struct NlpPredictor::Impl {
 
   Result<LoadedPtr> Load(LoadSpec spec) {
     spec.dtype = options.dtype;
+    // (One model's size against the process's limit is checked by every load: SetLoadLimits.)
     spec.admit = [this](uint64_t bytes) {
-      MLAAS_RETURN_IF_ERROR(CheckModelBytes(bytes, options.max_model_bytes, "the largest model this server loads"));
       return CheckModelBytes(bytes, options.cache_max_bytes, "the prediction cache's memory budget");
     };
     return ServableModel::Load(spec);

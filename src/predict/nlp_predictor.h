@@ -26,9 +26,6 @@ struct PredictorOptions {
   int threads = 0;                 // libtorch intra-op threads (0: one per core)
   size_t cache_capacity = 4;       // loaded models kept in memory
   uint64_t cache_max_bytes = 0;    // and their weights' bytes at most (0: no byte budget)
-  // One model's weights at most (float32 bytes from its config, checked before loading); a
-  // model over it, or over cache_max_bytes, is refused with 400 naming `model`. 0: no limit.
-  uint64_t max_model_bytes = 0;
   size_t max_batch = 32;           // sequences per forward pass
   std::filesystem::path scratch;   // where models from remote stores are copied (default: temp)
 };

@@ -230,7 +230,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
         return InvalidArgument("a static embedding model only embeds (objective no-objective or sentence-embedding)",
                                "model.objective");
       MLAAS_ASSIGN_OR_RETURN(const auto config, nn::ReadStaticEmbeddingConfig(*spec.model_dir, "model.path"));
-      MLAAS_RETURN_IF_ERROR(Admit(spec, static_cast<uint64_t>(config.vocab_size) * static_cast<uint64_t>(config.hidden_size) * 4));
+      MLAAS_RETURN_IF_ERROR(Admit(spec, nn::ParameterBytes(config)));
       MLAAS_ASSIGN_OR_RETURN(m->static_model, nn::LoadStaticEmbedding(*spec.model_dir, "model.path", &config));
       const nn::StaticEmbeddingConfig& c = m->static_model->config();
       if (m->tokenizer->VocabSize() > static_cast<size_t>(c.vocab_size)) {
@@ -259,8 +259,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       // The config read once: the one admitted is the one built (the file may change meanwhile).
       auto config = nn::ReadModelConfig(*spec.model_dir);
       if (config.has_value()) MLAAS_RETURN_IF_ERROR(Admit(spec, nn::ParameterBytes(*config, m->objective)));
-      auto loaded = config.has_value() ? nn::LoadModelDir(*spec.model_dir, m->objective, {}, &*config)
-                                       : nn::LoadModelDir(*spec.model_dir, m->objective);
+      auto loaded = nn::LoadModelDir(*spec.model_dir, m->objective, {}, config.has_value() ? &*config : nullptr);
       if (!loaded) {
         const Status& e = loaded.error();
         return Status(e.code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument : e.code(),

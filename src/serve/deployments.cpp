@@ -325,13 +325,12 @@ struct DeploymentManager::Impl {
     Persist();
   }
 
-  // LoadSpec::admit of version `v`: its weights' bytes fit its own limit, the server's limit
-  // for one model and, with every other deployed version's, the deployments' budget.
+  // LoadSpec::admit of version `v`: its weights' bytes fit its own limit and, with every other
+  // deployed version's, the deployments' budget.
   Status Reserve(Version& v, uint64_t float32_bytes) {
     const uint64_t bytes = v.spec.dtype == "bfloat16" ? float32_bytes / 2 : float32_bytes;
     MLAAS_RETURN_IF_ERROR(predict::CheckModelBytes(bytes, v.spec.max_memory_bytes, "max_memory_bytes")
                               .WithField("max_memory_bytes"));
-    MLAAS_RETURN_IF_ERROR(predict::CheckModelBytes(bytes, options.max_model_bytes, "the largest model this server loads"));
     std::lock_guard<std::mutex> lock(mu);
     uint64_t others = 0;
     for (const Version* x : LiveVersions())

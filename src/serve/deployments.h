@@ -29,10 +29,9 @@ struct ServeOptions {
   std::string dtype = "float32";     // default dtype
   size_t max_text_bytes = 256 * 1024;  // one input text at most
   // Bounds (docs/security.md): model versions deployed (loading, serving or failed) at once;
-  // one model's weights; all deployed versions' weights together (float32 bytes from each
-  // model's config, reserved before its load). 0: no limit.
+  // all deployed versions' weights together (bytes from each model's config, reserved before
+  // its load; one model's size is bounded for every load, predict::SetLoadLimits). 0: no limit.
   size_t max_versions = 64;
-  uint64_t max_model_bytes = 0;
   uint64_t max_total_bytes = 0;
 };
 

@@ -282,7 +282,7 @@ Status Session::BuildStaticModel() {
   std::string field = "model.path";
   if (in_.model_dir) {
     MLAAS_ASSIGN_OR_RETURN(const auto c, nn::ReadStaticEmbeddingConfig(*in_.model_dir, field));
-    MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(static_cast<uint64_t>(c.vocab_size) * static_cast<uint64_t>(c.hidden_size) * 4));
+    MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(nn::ParameterBytes(c)));
     MLAAS_ASSIGN_OR_RETURN(static_, nn::LoadStaticEmbedding(*in_.model_dir, field, &c));
   } else {
     field = "model.config";
@@ -291,7 +291,7 @@ Status Session::BuildStaticModel() {
     auto v = config.find("vocab_size");
     if (v == config.end() || (v->is_number_integer() && v->get<int64_t>() < vocab_)) config["vocab_size"] = vocab_;
     MLAAS_ASSIGN_OR_RETURN(nn::StaticEmbeddingConfig c, nn::ParseStaticEmbeddingConfig(config, field));
-    MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(static_cast<uint64_t>(c.vocab_size) * static_cast<uint64_t>(c.hidden_size) * 4));
+    MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(nn::ParameterBytes(c)));
     static_ = nn::StaticEmbedding(c);
     from_scratch_ = true;
   }
