@@ -213,6 +213,13 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
     } else if (m.route->body == BodyKind::kStream) {
       ctx.reader = tracked.get();
     }
+    std::shared_ptr<void> slot;
+    if (ready && m.route->compute && !(slot = s.compute_requests.TryAcquire())) {
+      ready = false;
+      ctx.Error(ResourceExhausted(std::to_string(s.compute_requests.limit()) +
+                                  " prediction and search requests are in progress, the most this server "
+                                  "runs at once (--max-compute-requests): retry shortly"));
+    }
     if (ready) {
       try {
         m.route->handler(ctx);
@@ -238,7 +245,8 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
   } else if (res.get_header_value("Connection") == "close") {  // a handler stopped reading a body
     end_connection = true;
   }
-  if (res.status == 429 && !res.has_header("Retry-After")) res.set_header("Retry-After", "1");
+  // Full now, or still working on it: come back in a while.
+  if ((res.status == 429 || res.status == 503) && !res.has_header("Retry-After")) res.set_header("Retry-After", "1");
   if (res.get_header_value("Content-Type") == "application/json") res.body = RedactServerPaths(s, std::move(res.body));
   // The Open Inference Protocol's errors are {"error": "<message>"}.
   if (req.path.rfind("/v2", 0) == 0 && res.status >= 400) {

@@ -25,6 +25,7 @@ struct ApiOptions {
   uint64_t max_upload_bytes = 10ull << 30;  // PUT /api/v1/objects/{key}
   int http_threads = 64;                    // connections served at once
   int max_event_streams = 0;                // open task event streams (0: half of http_threads)
+  int max_compute_requests = 0;             // prediction and search requests in progress (0: a quarter of http_threads)
   int read_timeout_s = 30;
   int write_timeout_s = 30;
   int keep_alive_timeout_s = 5;

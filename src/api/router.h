@@ -43,6 +43,9 @@ struct Route {
   std::map<int, std::string> responses{};  // status -> description
   nlohmann::json response_schema{};        // schema of the main success response, if any
   std::string produces = "application/json";
+  // Runs a model, or loads or searches a vector store, while holding its HTTP thread: counted
+  // against --max-compute-requests (429 beyond), so such requests never take the whole pool.
+  bool compute = false;
   Handler handler{};
 };
 

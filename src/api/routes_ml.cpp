@@ -167,6 +167,7 @@ void AddMlRoutes(ServerState& s) {
         {413, "request body too large"},
         {501, "valid request for a capability this version does not have yet"}};
     responses[is_task ? 202 : 200] = is_task ? "task queued" : "result";
+    if (!is_task) responses[429] = "too many prediction and search requests in progress (Retry-After)";
     s.router.Add({.method = "POST",
                   .pattern = r.pattern,
                   .tag = "ml",
@@ -175,6 +176,7 @@ void AddMlRoutes(ServerState& s) {
                   .request_schema = r.schema,
                   .responses = responses,
                   .response_schema = is_task ? schemas::TaskAccepted() : json(),
+                  .compute = !is_task,
                   .handler = [&s, r, run](RequestContext& ctx) {
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {

@@ -2,7 +2,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <memory>
 
 #include "api/schemas.h"
@@ -17,30 +16,11 @@ using nlohmann::json;
 
 namespace {
 
-// One open event stream, counted in ServerState::event_streams while any copy of the
-// stream's writer lives (cpp-httplib destroys it with the response, once the stream ends).
-class StreamSlot {
- public:
-  explicit StreamSlot(std::atomic<int>& open) : open_(open) {}
-  ~StreamSlot() { --open_; }
-  StreamSlot(const StreamSlot&) = delete;
-  StreamSlot& operator=(const StreamSlot&) = delete;
-
- private:
-  std::atomic<int>& open_;
-};
-
-// The most event streams open at once: each holds an HTTP thread for as long as the task
-// runs, so by default only half the pool may, and the other half keeps serving requests.
-int MaxEventStreams(const ApiOptions& o) {
-  return o.max_event_streams > 0 ? o.max_event_streams : std::max(1, o.http_threads / 2);
-}
-
 // Writes one server-sent event per call, blocking until the task changes; ends the stream
 // with an "end" event once the task has finished.
 class TaskEventStream {
  public:
-  TaskEventStream(ServerState& s, std::string id, std::shared_ptr<StreamSlot> slot)
+  TaskEventStream(ServerState& s, std::string id, std::shared_ptr<void> slot)
       : s_(s), id_(std::move(id)), slot_(std::move(slot)) {}
 
   // Never throws: an error ends the stream (cpp-httplib then closes the connection).
@@ -95,7 +75,7 @@ class TaskEventStream {
 
   ServerState& s_;
   std::string id_;
-  std::shared_ptr<StreamSlot> slot_;
+  std::shared_ptr<void> slot_;  // this stream's place in ServerState::event_streams, while any copy lives
   int64_t last_revision_ = -1;
   int64_t last_write_ms_ = 0;
 };
@@ -211,16 +191,14 @@ void AddTaskRoutes(ServerState& s) {
        .handler = [&s](RequestContext& ctx) {
          const std::string id = ctx.path_params["id"];
          if (auto t = s.services.task_store.Get(id); !t.has_value()) return ctx.Error(t.error());
-         const int limit = MaxEventStreams(s.options);
-         if (++s.event_streams > limit) {
-           --s.event_streams;
+         auto slot = s.event_streams.TryAcquire();
+         if (!slot) {
            ctx.res.set_header("Retry-After", "5");
            ctx.res.set_header("Connection", "close");
            return ctx.Error(ResourceExhausted(
-               std::to_string(limit) + " task event streams are open, the most this server allows; "
+               std::to_string(s.event_streams.limit()) + " task event streams are open, the most this server allows; "
                "retry later or poll GET /api/v1/tasks/{id}"));
          }
-         auto slot = std::make_shared<StreamSlot>(s.event_streams);
          ctx.res.status = 200;
          ctx.res.set_header("Cache-Control", "no-cache");
          ctx.res.set_header("X-Accel-Buffering", "no");

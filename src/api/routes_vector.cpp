@@ -48,7 +48,9 @@ void AddVectorRoutes(ServerState& s) {
                 .query = {StorageTypeParam()},
                 .responses = {{200, "{added, ids, count}"},
                               {400, "invalid documents or not a vector store"},
-                              {409, "an id is already in the store, or the store's model has changed"}},
+                              {409, "an id is already in the store, or the store's model has changed"},
+                              {429, "too many requests in progress, or a store update waiting (Retry-After)"}},
+                .compute = true,
                 .handler = [&s](RequestContext& ctx) {
                   WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.AddDocuments(StoreBlock(ctx), ctx.body); });
                 }});
@@ -61,7 +63,8 @@ void AddVectorRoutes(ServerState& s) {
                                                    {"items", {{"type", {"string", "integer"}}}}}}},
                                          {"ids"}),
                 .query = {StorageTypeParam()},
-                .responses = {{200, "{removed, count}"}, {400, "invalid ids or not a vector store"}},
+                .responses = {{200, "{removed, count}"}, {400, "invalid ids or not a vector store"}, {429, "too many requests in progress, or a store update waiting (Retry-After)"}},
+                .compute = true,
                 .handler = [&s](RequestContext& ctx) {
                   WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.RemoveDocuments(StoreBlock(ctx), ctx.body); });
                 }});
@@ -70,7 +73,10 @@ void AddVectorRoutes(ServerState& s) {
                 .tag = "ml",
                 .summary = "A saved vector store's manifest (model, pooling, metric, dimension, count, index)",
                 .query = {StorageTypeParam()},
-                .responses = {{200, "the manifest"}, {400, "not a vector store"}},
+                .responses = {{200, "the manifest"}, {400, "not a vector store"},
+                              {429, "too many requests in progress (Retry-After)"},
+                              {503, "the store is still loading: retry (Retry-After)"}},
+                .compute = true,
                 .handler = [&s](RequestContext& ctx) {
                   WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.Describe(StoreBlock(ctx)); });
                 }});

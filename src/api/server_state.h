@@ -3,17 +3,32 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
 #include "api/api_server.h"
 #include "api/metrics.h"
 #include "api/router.h"
+#include "api/slot_gate.h"
 
 namespace mlaas::api {
 
 struct ApiServer::State {
-  State(const ApiOptions& o, ApiServices s) : options(o), services(s) {}
+  State(const ApiOptions& o, ApiServices s)
+      : options(o), services(s), event_streams(MaxEventStreams(o)), compute_requests(MaxComputeRequests(o)) {}
+  // Each event stream holds an HTTP thread for as long as its task runs: by default only half
+  // the pool may, and the other half keeps serving requests.
+  static int MaxEventStreams(const ApiOptions& o) {
+    return o.max_event_streams > 0 ? o.max_event_streams : std::max(1, o.http_threads / 2);
+  }
+  // Requests of routes marked `compute` (prediction, search, vector-store edits) hold their
+  // HTTP thread while a model loads or runs or a store loads: a quarter of the pool by default.
+  // (OIP v2 inference is bounded by its deployment's queue and deadline instead: dynamic
+  // batching needs the concurrency.)
+  static int MaxComputeRequests(const ApiOptions& o) {
+    return o.max_compute_requests > 0 ? o.max_compute_requests : std::max(1, o.http_threads / 4);
+  }
   ApiOptions options;
   ApiServices services;
   Router router;
@@ -21,7 +36,8 @@ struct ApiServer::State {
   httplib::Server http;
   std::atomic<bool> stopping{false};
   std::atomic<bool> serving{false};  // inside Serve()
-  std::atomic<int> event_streams{0};  // task event streams open (each holds an HTTP thread)
+  SlotGate event_streams;     // task event streams open
+  SlotGate compute_requests;  // requests of `compute` routes in progress
   int listen_socket = -1;             // the bound socket, once Bind() made it
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

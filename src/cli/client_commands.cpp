@@ -22,6 +22,10 @@ int ReportError(const Status& st) {
   return kExitFailed;
 }
 
+void WaitNotice(const Status& reason, int seconds) {
+  std::cerr << "waiting " << seconds << " s: " << reason.message() << "\n";
+}
+
 int WithClient(const ClientOptions& o, const std::function<int(ApiClient&)>& fn) {
   auto c = ApiClient::Create(o.server, o.timeout_seconds);
   if (!c.has_value()) return ReportError(c.error());

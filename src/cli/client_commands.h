@@ -32,6 +32,9 @@ struct ClientOptions {
 // Prints "error: message (field: f)" to stderr; returns kExitFailed.
 int ReportError(const Status& st);
 
+// Prints "waiting Ns: reason" to stderr (ApiClient::PostRetrying's notice of a busy server).
+void WaitNotice(const Status& reason, int seconds);
+
 // Creates a client and runs `fn` with it; failures print and become kExitFailed.
 int WithClient(const ClientOptions& o, const std::function<int(client::ApiClient&)>& fn);
 // Follows task `id` with a progress line until it ends (timeout_s 0: no limit); prints the

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/output.h"
+#include "cli/client_commands.h"
 #include "client/api_client.h"
 #include "common/file_util.h"
 #include "common/text.h"
@@ -174,7 +175,7 @@ int Predict(PredictArgs a, const ClientOptions& client) {
       json body = {{"model", {{"path", a.model}, {"storage_type", a.storage_type}, {"objective", a.objective}}},
                    {"predict_input", input}};
       if (!a.tokenizer.empty()) body["tokenizer"] = {{"path", a.tokenizer}, {"storage_type", a.storage_type}};
-      r = http->Post("/api/v1/ml/nlp/predict", body);
+      r = http->PostRetrying("/api/v1/ml/nlp/predict", body, WaitNotice);
     } else {
       r = local->PredictLocal(a.model, a.tokenizer.empty() ? std::nullopt : std::optional<fs::path>(a.tokenizer),
                               a.objective, input);

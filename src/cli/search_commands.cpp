@@ -159,7 +159,7 @@ void AddSearchCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
       if (!a->id_column.empty()) body["dataset"]["loader_kwargs"]["id_column"] = a->id_column;
     }
     *exit_code = WithClient(o, [&](ApiClient& c) {
-      auto r = c.Post(route, body);
+      auto r = c.PostRetrying(route, body, WaitNotice);
       if (!r.has_value()) return ReportError(r.error());
       if (o.json) {
         PrintJson(*r);

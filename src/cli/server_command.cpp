@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -64,6 +65,12 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
     cmd.add_option("--max-event-streams", c.max_event_streams,
                    "Task event streams open at once (0: half of --http-threads); beyond: 429")
         ->envname("MLAAS_MAX_EVENT_STREAMS")
+        ->check(CLI::Range(0, 4096))
+        ->capture_default_str();
+    cmd.add_option("--max-compute-requests", c.max_compute_requests,
+                   "Prediction, search and vector-store requests in progress at once (0: a quarter "
+                   "of --http-threads); beyond: 429")
+        ->envname("MLAAS_MAX_COMPUTE_REQUESTS")
         ->check(CLI::Range(0, 4096))
         ->capture_default_str();
   }
@@ -146,9 +153,16 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
         ->envname("MLAAS_MAX_INLINE_SEARCH_BYTES")
         ->capture_default_str();
     cmd.add_option("--max-inline-searches", c.max_inline_searches,
-                   "Plain datasets embedded for search at once (beyond: 429)")
+                   "Search work in the background at once: vector stores loading, plain datasets embedding, "
+                   "lexical indexes building (beyond: 429)")
         ->envname("MLAAS_MAX_INLINE_SEARCHES")
         ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    cmd.add_option("--search-wait-seconds", c.search_wait_seconds,
+                   "How long a search waits for its store to load or its dataset to embed; then 503 while "
+                   "the work goes on, and a retry gets its result")
+        ->envname("MLAAS_SEARCH_WAIT_SECONDS")
+        ->check(CLI::Range(0.0, 3600.0))
         ->capture_default_str();
     cmd.add_option("--max-vector-store-bytes", c.max_vector_store_bytes,
                    "A vector store's index and documents at most, as loaded for search (0: half the memory)")
@@ -321,6 +335,7 @@ int RunServer(const ServerConfig& c, bool api) {
   options.max_upload_bytes = c.max_upload_bytes;
   options.http_threads = c.http_threads;
   options.max_event_streams = c.max_event_streams;
+  options.max_compute_requests = c.max_compute_requests;
   options.version = MLAAS_VERSION;
   options.data_dir = data.string();
   predict::PredictorOptions predict_options;
@@ -344,7 +359,8 @@ int RunServer(const ServerConfig& c, bool api) {
                                   {.max_documents = static_cast<size_t>(c.max_inline_search_documents),
                                    .max_bytes = c.max_inline_search_bytes,
                                    .max_concurrent = static_cast<size_t>(c.max_inline_searches),
-                                   .max_store_bytes = OrHalfTheMemory(c.max_vector_store_bytes)});
+                                   .max_store_bytes = OrHalfTheMemory(c.max_vector_store_bytes),
+                                   .max_wait = std::chrono::milliseconds(static_cast<int64_t>(c.search_wait_seconds * 1000))});
   auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor, &deployments, &searcher});
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();

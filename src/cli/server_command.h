@@ -35,10 +35,12 @@ struct ServerConfig {
   int64_t max_queued_tasks = 1000;     // tasks waiting at once (0: no limit); beyond: 429
   double task_retention_days = 30;     // finished tasks older are deleted (0: kept forever)
   int max_event_streams = 0;           // open task event streams (0: half of http_threads)
+  int max_compute_requests = 0;        // prediction/search requests at once (0: a quarter of http_threads)
   // Search over a plain dataset (no vector store): embedded on the request, so bounded.
   int64_t max_inline_search_documents = 10000;
   uint64_t max_inline_search_bytes = 16ull << 20;
-  int max_inline_searches = 2;         // datasets embedded at once; beyond: 429
+  int max_inline_searches = 2;         // background search work at once (store loads, embeddings); beyond: 429
+  double search_wait_seconds = 60;     // a search's wait for that work; then 503
   uint64_t max_vector_store_bytes = 0;  // a saved store's files loaded at most (0: half the memory)
 };
 

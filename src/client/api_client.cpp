@@ -3,9 +3,12 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "common/text.h"
 
@@ -158,6 +161,28 @@ Result<json> ApiClient::Post(const std::string& path, const json& body) {
   MLAAS_ASSIGN_OR_RETURN(Response r, Call("POST", path, body.dump()));
   MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
   return r.body;
+}
+
+Result<json> ApiClient::PostRetrying(const std::string& path, const json& body,
+                                     const std::function<void(const Status&, int)>& on_wait,
+                                     std::chrono::seconds budget) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  const std::string text = body.dump();
+  for (;;) {
+    MLAAS_ASSIGN_OR_RETURN(Response r, Call("POST", path, text));
+    Status st = StatusFromResponse(r);
+    if (st.ok()) return r.body;
+    if (r.status != 429 && r.status != 503) return st;
+    int seconds = 1;
+    if (auto h = r.headers.find("retry-after"); h != r.headers.end()) {
+      char* end = nullptr;
+      const long v = std::strtol(h->second.c_str(), &end, 10);
+      if (end != h->second.c_str() && v >= 0) seconds = static_cast<int>(std::clamp(v, 1L, 30L));
+    }
+    if (std::chrono::steady_clock::now() + std::chrono::seconds(seconds) > deadline) return st;
+    if (on_wait) on_wait(st, seconds);
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  }
 }
 
 Result<json> ApiClient::Delete(const std::string& path) {

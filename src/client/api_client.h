@@ -3,6 +3,7 @@
 // Unavailable when the server cannot be reached.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -44,6 +45,12 @@ class ApiClient {
   Result<nlohmann::json> Get(const std::string& path);
   Result<nlohmann::json> Post(const std::string& path, const nlohmann::json& body);
   Result<nlohmann::json> Delete(const std::string& path);
+  // A POST that changes nothing (prediction, search), sent again while the server answers
+  // 429 (busy) or 503 (still loading), after its Retry-After (at most 30 s), for up to
+  // `budget`; `on_wait(reason, seconds)` is told before each wait.
+  Result<nlohmann::json> PostRetrying(const std::string& path, const nlohmann::json& body,
+                                      const std::function<void(const Status&, int)>& on_wait = nullptr,
+                                      std::chrono::seconds budget = std::chrono::seconds(900));
 
   Result<nlohmann::json> UploadFile(const std::string& key, const std::filesystem::path& file,
                                     const ProgressFn& progress = nullptr);

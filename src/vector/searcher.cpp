@@ -1,11 +1,15 @@
 #include "vector/searcher.h"
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #include "common/text.h"
 #include "predict/model_files.h"
@@ -114,6 +118,15 @@ json HitJson(const Hit& h) {
   return j;
 }
 
+// A plain dataset too large to search without a vector store.
+Status TooLargeForInline(const InlineSearchLimits& limits, const std::string& what) {
+  return InvalidArgument("the dataset has " + what + "; a search over a plain dataset embeds at most " +
+                             std::to_string(limits.max_documents) + " documents and " + std::to_string(limits.max_bytes) +
+                             " bytes: index it into a vector store with POST /api/v1/ml/nlp/vector/index and search "
+                             "that with POST /api/v1/ml/nlp/vector/search",
+                         "dataset.path");
+}
+
 }  // namespace
 
 struct VectorSearcher::Impl {
@@ -126,13 +139,108 @@ struct VectorSearcher::Impl {
   std::mutex mu;  // the caches and `building`
   Lru<std::shared_ptr<VectorStore>> stores{4};    // saved stores by their files' fingerprint
   Lru<std::shared_ptr<VectorStore>> datasets{4};  // embedded plain datasets
-  // Plain datasets being embedded, by cache key: a second search of the same one waits for
-  // the first; other datasets are embedded beside it (up to limits.max_concurrent), no lock held.
+  // Long work of a search runs on a thread of its own, never on the request's: loading a saved
+  // store, embedding a plain dataset, building a store's lexical index. Once per key however many
+  // searches ask for it meanwhile; at most limits.max_concurrent at once, and 4 times as many
+  // searches wait for them (each holds an HTTP thread), up to limits.max_wait.
   using Built = Result<std::shared_ptr<VectorStore>>;
-  std::map<std::string, std::shared_future<Built>> building;
-  size_t waiting = 0;  // searches waiting for a dataset another one embeds (each holds an HTTP thread)
+  struct Job {
+    std::shared_future<Built> result;
+    std::thread thread;
+  };
+  std::map<std::string, Job> jobs;     // running, by key
+  std::vector<std::thread> finished;   // threads of ended jobs, joined by the next start and at the end
+  size_t waiting = 0;                  // searches waiting for a job
   std::shared_mutex files_mu;                     // store files: read (shared) vs replaced (unique)
   std::mutex update_mu;                           // one store update at a time
+  size_t updates = 0;                             // running or waiting for update_mu (under mu)
+
+  // A turn to update a store: it waits for the one before; beyond 4 waiting, none.
+  class UpdateTurn {
+   public:
+    explicit UpdateTurn(Impl& m) : m_(m) {}
+    ~UpdateTurn() {
+      if (lock_.owns_lock()) lock_.unlock();
+      std::lock_guard<std::mutex> lock(m_.mu);
+      --m_.updates;
+    }
+    Impl& m_;
+    std::unique_lock<std::mutex> lock_;
+  };
+  Result<std::unique_ptr<UpdateTurn>> TakeUpdateTurn() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (updates >= 5) return ResourceExhausted("a store update is in progress and 4 wait for it: retry shortly");
+      ++updates;
+    }
+    auto turn = std::make_unique<UpdateTurn>(*this);
+    turn->lock_ = std::unique_lock<std::mutex>(update_mu);
+    return turn;
+  }
+
+  ~Impl() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& [key, job] : jobs) threads.push_back(std::move(job.thread));
+      for (auto& t : finished) threads.push_back(std::move(t));
+    }
+    for (auto& t : threads)
+      if (t.joinable()) t.join();
+  }
+
+  // `work`'s result, run as the job `key` (started unless it runs already); `keep` is called
+  // with it under `mu` when it ends (it caches it). `what` names the work in messages.
+  Built Await(const std::string& key, const std::string& what, std::function<Built()> work,
+              std::function<void(const Built&)> keep) {
+    std::shared_future<Built> result;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (waiting >= 4 * limits.max_concurrent)
+        return ResourceExhausted("too many searches are waiting for stores to load or datasets to embed: retry shortly");
+      if (auto it = jobs.find(key); it != jobs.end()) {
+        result = it->second.result;
+      } else {
+        if (jobs.size() >= limits.max_concurrent)
+          return ResourceExhausted("too many vector stores are loading or datasets embedding for search at once: retry "
+                                   "shortly, or index large datasets with POST /api/v1/ml/nlp/vector/index");
+        for (auto& t : finished) t.join();
+        finished.clear();
+        auto promise = std::make_shared<std::promise<Built>>();
+        result = promise->get_future().share();
+        try {
+          // Started under `mu`, which the job takes before it ends: its thread is in `jobs` by then.
+          std::thread thread([this, key, what, promise, work = std::move(work), keep = std::move(keep)] {
+            Built built = Internal(what + " failed");
+            try {
+              built = work();
+            } catch (const std::exception& e) {
+              built = Internal(what + " failed: " + e.what());
+            } catch (...) {
+            }
+            std::lock_guard<std::mutex> done(mu);
+            if (keep) keep(built);
+            auto self = jobs.find(key);
+            finished.push_back(std::move(self->second.thread));
+            jobs.erase(self);
+            promise->set_value(std::move(built));
+          });
+          jobs[key] = Job{result, std::move(thread)};
+        } catch (const std::system_error&) {
+          return ResourceExhausted("no thread is available for " + what + ": retry shortly");
+        }
+      }
+      ++waiting;
+    }
+    const bool ready = result.wait_for(limits.max_wait) == std::future_status::ready;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      --waiting;
+    }
+    if (!ready)
+      return Unavailable(what + " takes a while; it goes on, and a retry will find it done (--search-wait-seconds)");
+    return result.get();
+  }
 
   struct Located {
     storage::ObjectRef ref;
@@ -148,37 +256,52 @@ struct VectorSearcher::Impl {
     return Located{ref, std::move(files)};
   }
 
+  // The store `at` points to, loaded as a job and cached by its files' fingerprint; `fresh`: a
+  // copy of its own, loaded here (an update changes it, then publishes it).
   Result<std::shared_ptr<VectorStore>> OpenStore(const Located& at, const std::string& field, bool fresh) {
-    if (!fresh) {
+    if (fresh) return LoadStore(at, field);
+    {
       std::lock_guard<std::mutex> lock(mu);
       if (auto hit = stores.Get(at.files.fingerprint)) return *hit;
     }
-    std::unique_ptr<VectorStore> loaded;
-    {
-      std::shared_lock<std::shared_mutex> lock(files_mu);
-      if (limits.max_store_bytes > 0) {
-        uint64_t bytes = 0;
-        for (const char* name : {"index.faiss", "documents.jsonl"}) {
-          std::error_code ec;
-          const auto size = fs::file_size(at.files.path / name, ec);
-          if (!ec) bytes += size;
-        }
-        if (bytes > limits.max_store_bytes)
-          return InvalidArgument("vector store '" + at.ref.key + "' takes " + FormatBytes(bytes) + ", more than the " +
-                                     FormatBytes(limits.max_store_bytes) + " this server loads (--max-vector-store-bytes)",
-                                 field + ".path");
+    const std::string fingerprint = at.files.fingerprint;
+    return Await("store:" + fingerprint, "loading the vector store '" + at.ref.key + "'",
+                 [this, at, field] { return LoadStore(at, field); },
+                 [this, fingerprint](const Built& built) {
+                   if (built.has_value()) stores.Put(fingerprint, *built);
+                 });
+  }
+
+  Built LoadStore(const Located& at, const std::string& field) {
+    std::shared_lock<std::shared_mutex> lock(files_mu);
+    if (limits.max_store_bytes > 0) {
+      uint64_t bytes = 0;
+      for (const char* name : {"index.faiss", "documents.jsonl"}) {
+        std::error_code ec;
+        const auto size = fs::file_size(at.files.path / name, ec);
+        if (!ec) bytes += size;
       }
-      auto r = VectorStore::Load(at.files.path);
-      if (!r.has_value())
-        return InvalidArgument("vector store '" + at.ref.key + "': " + r.error().message(), field + ".path");
-      loaded = std::move(r).value();
+      if (bytes > limits.max_store_bytes)
+        return InvalidArgument("vector store '" + at.ref.key + "' takes " + FormatBytes(bytes) + ", more than the " +
+                                   FormatBytes(limits.max_store_bytes) + " this server loads (--max-vector-store-bytes)",
+                               field + ".path");
     }
-    std::shared_ptr<VectorStore> store(std::move(loaded));
-    if (!fresh) {
-      std::lock_guard<std::mutex> lock(mu);
-      stores.Put(at.files.fingerprint, store);
-    }
-    return store;
+    auto r = VectorStore::Load(at.files.path);
+    if (!r.has_value()) return InvalidArgument("vector store '" + at.ref.key + "': " + r.error().message(), field + ".path");
+    return std::shared_ptr<VectorStore>(std::move(r).value());
+  }
+
+  // `store` with its lexical index built (as a job the first time).
+  Status PrepareLexical(const std::shared_ptr<VectorStore>& store) {
+    if (store->LexicalReady()) return Status::Ok();
+    const auto id = reinterpret_cast<uintptr_t>(store.get());  // the job holds the store: unique while it runs
+    return Await("lexical:" + std::to_string(id), "building the lexical index",
+                 [store]() -> Built {
+                   store->BuildLexical();
+                   return store;
+                 },
+                 nullptr)
+        .status();
   }
 
   // The model that built `manifest`'s store, checked against the request's (when given).
@@ -281,82 +404,48 @@ Result<json> VectorSearcher::Search(const json& request) {
                                  dataset.value("format", std::string()), dataset.value("loader_kwargs", json()),
                                  model->key,          options.cls_pooling, options.normalize}
                                 .dump();
-    const auto too_large = [&](const std::string& what) {
-      return InvalidArgument("the dataset has " + what + "; a search over a plain dataset embeds at most " +
-                                 std::to_string(m.limits.max_documents) + " documents and " +
-                                 std::to_string(m.limits.max_bytes) +
-                                 " bytes: index it into a vector store with POST /api/v1/ml/nlp/vector/index and "
-                                 "search that with POST /api/v1/ml/nlp/vector/search",
-                             "dataset.path");
-    };
-    if (source.size > m.limits.max_bytes) return too_large(std::to_string(source.size) + " bytes");
-    std::shared_future<Impl::Built> pending;
-    std::optional<std::promise<Impl::Built>> mine;
+    if (source.size > m.limits.max_bytes) return TooLargeForInline(m.limits, std::to_string(source.size) + " bytes");
+    std::optional<std::shared_ptr<VectorStore>> hit;
     {
       std::lock_guard<std::mutex> lock(m.mu);
-      if (auto hit = m.datasets.Get(key)) {
-        store = *hit;
-      } else if (auto it = m.building.find(key); it != m.building.end()) {
-        // Those that wait hold HTTP threads: a few may, the others retry.
-        if (m.waiting >= 4 * m.limits.max_concurrent)
-          return ResourceExhausted("this dataset is being embedded for other searches: retry shortly");
-        ++m.waiting;
-        pending = it->second;
-      } else if (m.building.size() >= m.limits.max_concurrent) {
-        return ResourceExhausted("too many datasets are being embedded for search at once: retry shortly, or index the "
-                                 "dataset into a vector store with POST /api/v1/ml/nlp/vector/index");
-      } else {
-        mine.emplace();
-        pending = mine->get_future().share();
-        m.building.emplace(key, pending);
-      }
+      hit = m.datasets.Get(key);
     }
-    if (mine) {
-      const auto build = [&]() -> Impl::Built {
-        MLAAS_ASSIGN_OR_RETURN(auto docs,
-                               ReadDocuments(m.storage, dataset, columns, nullptr, [&](double, size_t n) -> Status {
-                                 if (n > m.limits.max_documents)
-                                   return too_large("more than " + std::to_string(m.limits.max_documents) + " documents");
-                                 return Status::Ok();
-                               }));
-        if (docs.size() > m.limits.max_documents)
-          return too_large(std::to_string(docs.size()) + " documents");
-        std::vector<std::string> texts;
-        texts.reserve(docs.size());
-        for (const auto& d : docs) texts.push_back(d.page_content);
-        MLAAS_ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*model->model, texts, options, "dataset.path"));
-        IndexSpec spec;
-        if (dot) spec.metric = Metric::kInnerProduct;
-        MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(model->model->info().embedding_size, spec));
-        MLAAS_RETURN_IF_ERROR(NameIdColumn(built->Add(docs, vectors)));
-        return std::shared_ptr<VectorStore>(std::move(built));
-      };
-      Impl::Built built = Internal("embedding the dataset failed");
-      try {
-        built = build();
-      } catch (const std::exception& e) {
-        built = Internal(std::string("embedding the dataset failed: ") + e.what());
-      }
-      {
-        std::lock_guard<std::mutex> lock(m.mu);
-        if (built.has_value()) m.datasets.Put(key, *built);
-        m.building.erase(key);
-      }
-      mine->set_value(std::move(built));
-    }
-    if (!store) {
-      if (!mine) {
-        const bool ready = pending.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
-        std::lock_guard<std::mutex> lock(m.mu);
-        --m.waiting;
-        if (!ready) return Unavailable("the dataset is still being embedded for another search: retry shortly");
-      }
-      const Impl::Built& built = pending.get();
-      if (!built.has_value()) return built.error();
-      store = *built;
+    if (hit) {
+      store = *hit;
+    } else {
+      const InlineSearchLimits limits = m.limits;
+      const EmbeddingModel embedder = *model;
+      const storage::StorageRegistry& storage = m.storage;
+      MLAAS_ASSIGN_OR_RETURN(
+          store, m.Await(
+                     "dataset:" + key, "embedding the dataset '" + source.key + "'",
+                     [&storage, dataset, columns, limits, embedder, options, dot]() -> Impl::Built {
+                       MLAAS_ASSIGN_OR_RETURN(auto docs,
+                                              ReadDocuments(storage, dataset, columns, nullptr, [&](double, size_t n) -> Status {
+                                                if (n > limits.max_documents)
+                                                  return TooLargeForInline(
+                                                      limits, "more than " + std::to_string(limits.max_documents) + " documents");
+                                                return Status::Ok();
+                                              }));
+                       if (docs.size() > limits.max_documents)
+                         return TooLargeForInline(limits, std::to_string(docs.size()) + " documents");
+                       std::vector<std::string> texts;
+                       texts.reserve(docs.size());
+                       for (const auto& d : docs) texts.push_back(d.page_content);
+                       MLAAS_ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*embedder.model, texts, options, "dataset.path"));
+                       IndexSpec spec;
+                       if (dot) spec.metric = Metric::kInnerProduct;
+                       MLAAS_ASSIGN_OR_RETURN(auto built, VectorStore::Create(embedder.model->info().embedding_size, spec));
+                       MLAAS_RETURN_IF_ERROR(NameIdColumn(built->Add(docs, vectors)));
+                       return std::shared_ptr<VectorStore>(std::move(built));
+                     },
+                     [&m, key](const Impl::Built& built) {
+                       if (built.has_value()) m.datasets.Put(key, *built);
+                     }));
     }
   }
 
+  if (input.mode != Mode::kDense) MLAAS_RETURN_IF_ERROR(m.PrepareLexical(store));
   std::vector<float> queries;
   if (input.mode != Mode::kLexical) {
     MLAAS_ASSIGN_OR_RETURN(queries, EmbedTexts(*model->model, input.texts, options, "search_input.input_text"));
@@ -427,7 +516,7 @@ Result<json> VectorSearcher::AddDocuments(const json& block, const json& body) {
     docs.push_back(std::move(doc));
   }
 
-  std::lock_guard<std::mutex> update(m.update_mu);
+  MLAAS_ASSIGN_OR_RETURN(auto turn, m.TakeUpdateTurn());
   MLAAS_ASSIGN_OR_RETURN(Impl::Located at, m.Locate(block, "store"));
   MLAAS_ASSIGN_OR_RETURN(auto store, m.OpenStore(at, "store", true));
   const json manifest = store->manifest();
@@ -458,7 +547,7 @@ Result<json> VectorSearcher::RemoveDocuments(const json& block, const json& body
       return InvalidArgument("ids must be strings or integers", "ids");
     }
   }
-  std::lock_guard<std::mutex> update(m.update_mu);
+  MLAAS_ASSIGN_OR_RETURN(auto turn, m.TakeUpdateTurn());
   MLAAS_ASSIGN_OR_RETURN(Impl::Located at, m.Locate(block, "store"));
   MLAAS_ASSIGN_OR_RETURN(auto store, m.OpenStore(at, "store", true));
   MLAAS_ASSIGN_OR_RETURN(size_t removed, store->Remove(ids));

@@ -7,6 +7,7 @@
 // Torch-free header.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -18,16 +19,19 @@
 
 namespace mlaas::vector {
 
-// Search over a plain dataset embeds it on the request's thread (then keeps it): only small
-// datasets are searched so; larger ones are refused (400 naming dataset.path) with a pointer
-// to the index endpoint, which embeds them as a task into a vector store.
+// Search over a plain dataset embeds it (then keeps it): only small datasets are searched so;
+// larger ones are refused (400 naming dataset.path) with a pointer to the index endpoint, which
+// embeds them as a task into a vector store. That embedding, loading a saved store and building
+// its lexical index run in the background, never on the request's thread: the request waits
+// up to max_wait, then is answered Unavailable while the work goes on (a retry finds it done).
 struct InlineSearchLimits {
   size_t max_documents = 10000;      // documents with text
   uint64_t max_bytes = 16ull << 20;  // the dataset object's size
-  size_t max_concurrent = 2;         // different datasets embedded at once; beyond: 429
+  size_t max_concurrent = 2;         // background jobs at once (4x as many requests wait); beyond: 429
   // A saved store's files (index and documents, what loading it holds in memory) at most;
   // beyond: 400 naming the store. 0: no limit.
   uint64_t max_store_bytes = 0;
+  std::chrono::milliseconds max_wait{60000};
 };
 
 class VectorSearcher {

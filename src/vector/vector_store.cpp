@@ -851,6 +851,17 @@ size_t VectorStore::size() const {
 }
 const IndexSpec& VectorStore::spec() const { return impl_->spec; }
 
+bool VectorStore::LexicalReady() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  std::lock_guard<std::mutex> lexical(impl_->lexical_mu);
+  return impl_->lexical != nullptr;
+}
+
+void VectorStore::BuildLexical() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  impl_->LexicalIndex();
+}
+
 json VectorStore::manifest() const {
   std::shared_lock<std::shared_mutex> lock(impl_->mu);
   return impl_->Manifest();

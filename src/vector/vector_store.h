@@ -86,6 +86,9 @@ class VectorStore {
   // after documents change).
   Result<std::vector<std::vector<Hit>>> LexicalSearch(const std::vector<std::string>& texts, size_t k,
                                                       const nlohmann::json& filter = nlohmann::json::object()) const;
+  // Whether the lexical index is built; builds it now (a search would on first use).
+  bool LexicalReady() const;
+  void BuildLexical() const;
   // Both, fused; queries[i] is the embedding of texts[i].
   Result<std::vector<std::vector<Hit>>> HybridSearch(const std::vector<float>& queries,
                                                      const std::vector<std::string>& texts, size_t k,

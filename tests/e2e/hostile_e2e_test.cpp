@@ -342,5 +342,100 @@ TEST_F(HostileE2eTest, AVectorStoreOverItsBudgetIsRefusedBeforeLoading) {
   ExpectHealthy();
 }
 
+// A server whose synchronous model work is kept to 2 requests at once and whose searches wait
+// for no background work: what the default limits do over minutes, here in milliseconds.
+class BusyServerE2eTest : public ServerSuite<BusyServerE2eTest> {
+ protected:
+  static void SetUpTestSuite() {
+    CreateServer({"--threads", "1", "--http-threads", "8", "--max-compute-requests", "2", "--search-wait-seconds", "0"});
+    const std::string objects = (dir_->path() / "data" / "objects").string();
+    auto tok = TrainWordPieceTokenizer(*dir_, objects + "/tokenizers/wp");
+    ASSERT_EQ(tok.exit_code, 0) << tok.out;
+    auto r = InitSmallModel(*dir_, objects + "/tokenizers/wp", objects + "/models/embed", "no-objective");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    std::string csv = "id,text\n";
+    for (int i = 0; i < 4000; ++i)
+      csv += "d" + std::to_string(i) + ",\"" + AffiliationCorpus()[i % AffiliationCorpus().size()] + " " +
+             "tag" + std::to_string(i) + "\"\n";
+    dir_->Write("data/objects/many.csv", csv);
+    StartServer();
+  }
+
+  client::Response Search(const std::string& mode) {
+    json body = {{"model", {{"path", "models/embed"}, {"objective", "no-objective"}}},
+                 {"dataset", {{"path", "many.csv"}, {"loader_kwargs", {{"page_content_column", "text"}, {"id_column", "id"}}}}},
+                 {"search_input", {{"input_text", {"Bari INFN tag7"}}, {"top_k", 3}, {"mode", mode}}}};
+    return CallServer(*client_, "POST", "/api/v1/ml/nlp/search", body.dump());
+  }
+};
+
+// Embedding a dataset (4000 documents) and building its lexical index run in the background:
+// the search that started them is answered 503 with Retry-After at once, the server keeps
+// answering, and a retry finds the work done.
+TEST_F(BusyServerE2eTest, LongSearchWorkRunsInTheBackgroundAndARetryFindsItDone) {
+  for (const std::string mode : {"dense", "lexical"}) {
+    auto first = Search(mode);
+    ASSERT_EQ(first.status, 503) << mode << ": " << first.text;
+    EXPECT_FALSE(first.headers["retry-after"].empty()) << mode;
+    EXPECT_NE(first.body["error"]["message"].get<std::string>().find("retry"), std::string::npos) << first.text;
+    EXPECT_EQ(CallServer(*client_, "GET", "/healthz").status, 200);
+    client::Response done;
+    EXPECT_TRUE(WaitFor([&] {
+      done = Search(mode);
+      return done.status != 503 && done.status != 429;
+    }, 120s)) << done.text;
+    ASSERT_EQ(done.status, 200) << mode << ": " << done.text;
+    ASSERT_EQ(done.body["results"][0].size(), 3u) << done.text;
+    if (mode == "lexical") {
+      EXPECT_EQ(done.body["results"][0][0]["id"], "d7") << done.text;
+    }
+  }
+}
+
+// The CLI sends a search again while its dataset embeds, saying so, and prints the results.
+TEST_F(BusyServerE2eTest, TheCliWaitsForBackgroundSearchWork) {
+  dir_->Write("data/objects/copy.csv", ReadFile(dir_->path() / "data" / "objects" / "many.csv"));
+  auto r = RunMlaas({"search", "Bari INFN tag7", "--dataset", "copy.csv", "--text-column", "text", "--id-column", "id",
+                     "--model", "models/embed", "--mode", "lexical", "-k", "2", "--server", server_->url()});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("waiting 1 s:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("d7"), std::string::npos) << r.out;
+}
+
+// More prediction requests at once than --max-compute-requests: the others are refused with
+// 429 and Retry-After, never queued on every HTTP thread, and the server answers /healthz.
+TEST_F(BusyServerE2eTest, ComputeRequestsBeyondTheLimitAreRefused) {
+  json texts = json::array();
+  for (int i = 0; i < 256; ++i) texts.push_back("the detector measures the electric charge and the mass " + std::to_string(i));
+  const std::string body =
+      json{{"model", {{"path", "models/embed"}, {"objective", "no-objective"}}}, {"predict_input", {{"input_text", texts}}}}
+          .dump();
+  // Rounds of 8 requests at once until one overlapped (each takes tens of milliseconds).
+  int ok = 0, busy = 0, health = 0;
+  for (int round = 0; round < 10 && busy == 0; ++round) {
+    std::vector<client::Response> answers(8);
+    std::vector<std::thread> clients;
+    for (size_t c = 0; c < answers.size(); ++c)
+      clients.emplace_back([&, c] {
+        auto client = server_->Client();
+        answers[c] = CallServer(*client, "POST", "/api/v1/ml/nlp/predict", body);
+      });
+    health = CallServer(*client_, "GET", "/healthz").status;
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(health, 200);
+    for (auto& a : answers) {
+      if (a.status == 200) ++ok;
+      if (a.status == 429) {
+        ++busy;
+        EXPECT_FALSE(a.headers["retry-after"].empty());
+        EXPECT_NE(a.text.find("--max-compute-requests"), std::string::npos) << a.text;
+      }
+      EXPECT_TRUE(a.status == 200 || a.status == 429) << a.status << " " << a.text;
+    }
+  }
+  EXPECT_GE(ok, 1);
+  EXPECT_GE(busy, 1) << "8 requests of 256 texts each never overlapped in 10 rounds";
+}
+
 }  // namespace
 }  // namespace mlaas::testing
