@@ -5,7 +5,7 @@
 // rounds interleaved, medians and ratios printed. Then the whole predict pipeline on real
 // texts, with where the time goes (tokenization, forward, post-processing).
 //
-//   nn_bench [--threads N] [--rounds R] [--shared DIR] [--work DIR] [--peers yes|no]
+//   nn_bench [--threads N] [--rounds R] [--shared DIR] [--work DIR] [--peers yes|no] [--pipeline yes|no]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -103,7 +103,7 @@ std::vector<std::string> Texts(const fs::path& csv, size_t max) {
 
 int main(int argc, char** argv) {
   int threads = 1, rounds = 3;
-  bool peers = true;
+  bool peers = true, breakdown = true;
   fs::path shared = fs::path(MLAAS_SOURCE_DIR) / "../shared";
   fs::path work = fs::temp_directory_path() / "mlaas-nn-bench";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
     if (a == "--shared") shared = argv[i + 1];
     if (a == "--work") work = argv[i + 1];
     if (a == "--peers") peers = std::string(argv[i + 1]) != "no";
+    if (a == "--pipeline") breakdown = std::string(argv[i + 1]) != "no";
   }
   fs::create_directories(work);
   nn::ConfigureThreads(threads);
@@ -186,6 +187,9 @@ int main(int argc, char** argv) {
            ort = Median(seq_per_s["onnxruntime"][b]);
     std::printf("| %d | %.1f | %.1f | %.2fx | %.1f | %.2fx | %.2f | %.2f |\n", b, ours, py, py > 0 ? ours / py : 0.0,
                 ort, ort > 0 ? ours / ort : 0.0, 1e3 * b / ours, ort > 0 ? 1e3 * b / ort : 0.0);
+    const std::string batch = "batch " + std::to_string(b);
+    bench::Record("nn.full.b" + std::to_string(b) + ".pytorch", "every position, " + batch + " vs PyTorch eager", ours, py, "seq/s");
+    bench::Record("nn.full.b" + std::to_string(b) + ".ort", "every position, " + batch + " vs ONNX Runtime", ours, ort, "seq/s");
   }
   std::printf("\nAs the predictor runs a classifier (last layer at the [CLS] position only; logits within %.1e of the "
               "full pass):\n\n",
@@ -197,6 +201,9 @@ int main(int argc, char** argv) {
            ort = Median(seq_per_s["onnxruntime"][b]);
     std::printf("| %d | %.1f | %.1f | %.2fx | %.1f | %.2fx | %.2f |\n", b, ours, py, py > 0 ? ours / py : 0.0, ort,
                 ort > 0 ? ours / ort : 0.0, 1e3 * b / ours);
+    const std::string batch = "batch " + std::to_string(b);
+    bench::Record("nn.cls.b" + std::to_string(b) + ".pytorch", "classifier, " + batch + " vs PyTorch eager", ours, py, "seq/s");
+    bench::Record("nn.cls.b" + std::to_string(b) + ".ort", "classifier, " + batch + " vs ONNX Runtime", ours, ort, "seq/s");
   }
   std::printf("\nbfloat16 (opt-in: --dtype bfloat16), the same model in bf16 on both sides:\n\n");
   std::printf("| batch | mlaas bf16 seq/s | PyTorch eager bf16 seq/s | ratio | vs PyTorch fp32 | vs ORT fp32 |\n");
@@ -206,10 +213,13 @@ int main(int argc, char** argv) {
            py32 = Median(seq_per_s["pytorch"][b]), ort = Median(seq_per_s["onnxruntime"][b]);
     std::printf("| %d | %.1f | %.1f | %.2fx | %.2fx | %.2fx |\n", b, ours, py, py > 0 ? ours / py : 0.0,
                 py32 > 0 ? ours / py32 : 0.0, ort > 0 ? ours / ort : 0.0);
+    bench::Record("nn.bf16.b" + std::to_string(b) + ".pytorch-bf16", "bfloat16, batch " + std::to_string(b) +
+                  " vs PyTorch eager bfloat16", ours, py, "seq/s");
   }
 
   // The whole pipeline on real texts: tokenizer trained on them, predict with batches of 32.
   const fs::path csv = shared / "data/debian_section_test.csv";
+  if (!breakdown) return 0;
   if (!peers || !fs::exists(csv)) {
     std::printf("\n(no %s: pipeline breakdown skipped)\n", csv.c_str());
     return 0;

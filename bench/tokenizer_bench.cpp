@@ -100,6 +100,8 @@ int main(int argc, char** argv) {
     std::printf("%-34s %13.2fs %13.2fs %7.2fx\n", (std::string(name) + " train 30k vocab (s)").c_str(),
                 ours_train, peer_train["seconds"].get<double>(),
                 peer_train["seconds"].get<double>() / ours_train);
+    mlaas::bench::Record(std::string("tokenizers.") + name + ".train", std::string(name) + " train 30k vocabulary vs HF tokenizers",
+                         ours_train, peer_train["seconds"].get<double>(), "s", false);
     // Encode with the reference's own trained tokenizer on both sides (same vocabulary).
     std::ifstream rj(ref_json);
     json ref = json::parse(rj);
@@ -118,6 +120,9 @@ int main(int argc, char** argv) {
       char label[64];
       std::snprintf(label, sizeof(label), "%s encode, %u thread(s) (tok/s)", name, threads);
       std::printf("%-34s %14.0f %14.0f %7.2fx\n", label, ours_tps, peer_tps, ours_tps / peer_tps);
+      mlaas::bench::Record(std::string("tokenizers.") + name + ".encode." + (threads == 1 ? "1thread" : "all-threads"),
+                           std::string(name) + " encode, " + (threads == 1 ? "1 thread" : "all threads") + " vs HF tokenizers",
+                           ours_tps, peer_tps, "tokens/s");
       if (peer["tokens"].get<size_t>() != tokens) {
         std::printf("  (token counts differ: %zu vs %zu)\n", tokens, peer["tokens"].get<size_t>());
       }

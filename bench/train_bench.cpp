@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
   if (has_peer) {
     std::printf("| PyTorch eager | %.0f | %.0f%% |\n", t, g > 0 ? 100 * t * flops / (g * 1e9) : 0.0);
     std::printf("| ratio | %.2fx | |\n", t > 0 ? o / t : 0.0);
+    mlaas::bench::Record("train.mlm.pytorch", "masked-LM training vs PyTorch eager", o, t, "tokens/s");
   } else {
     std::printf("\n(no peer at %s)\n", peer.c_str());
   }

@@ -141,6 +141,10 @@ int main(int argc, char** argv) {
                 100 * t.qps * scan_gb / bw);
   std::printf("  ratio mlaas / faiss: %.2fx q/s; same answers: recall@10 %.4f\n", ours_flat.qps / peer_flat.qps,
               Recall(labels, truth, nq, k));
+  const std::string shape = std::to_string(n) + " x " + std::to_string(d) + (clustered ? "" : " uniform");
+  const std::string tag = clustered ? "" : ".uniform";
+  mlaas::bench::Record("vector.flat.one" + tag, "Flat search, one query per call, 1 thread, " + shape + " vs FAISS",
+                       ours_flat.qps, peer_flat.qps, "queries/s");
   omp_set_num_threads(2);
   std::vector<double> peer_b, ours_b;
   for (int r = 0; r < 3; ++r) {
@@ -153,6 +157,8 @@ int main(int argc, char** argv) {
   }
   std::printf("Flat, %zu queries per call (BLAS, 2 threads): faiss %.1f q/s, mlaas %.1f q/s (%.2fx)\n\n", nq,
               Median(peer_b), Median(ours_b), Median(ours_b) / Median(peer_b));
+  mlaas::bench::Record("vector.flat.batched" + tag, "Flat search, batched, 2 threads, " + shape + " vs FAISS",
+                       Median(ours_b), Median(peer_b), "queries/s");
 
   // HNSW: FAISS's own graph and ours (same parameters; our storage computes the distances).
   auto build = [&](bool ours) {
@@ -170,6 +176,7 @@ int main(int argc, char** argv) {
   auto [our_hnsw, our_build] = build(true);
   std::printf("HNSW M 32, efConstruction 64: build %.1f s faiss, %.1f s mlaas (%.2fx)\n", peer_build, our_build,
               peer_build / our_build);
+  mlaas::bench::Record("vector.hnsw.build" + tag, "HNSW build, " + shape + " vs FAISS", our_build, peer_build, "s", false);
   omp_set_num_threads(1);
   std::printf("  %-8s %12s %12s %10s %10s %10s %12s\n", "efSearch", "faiss q/s", "mlaas q/s", "ratio", "p99 ms",
               "recall@10", "x our Flat");
@@ -183,6 +190,9 @@ int main(int argc, char** argv) {
     const double recall = Recall(labels, truth, nq, k);
     std::printf("  %-8d %12.1f %12.1f %9.2fx %10.3f %10.4f %11.1fx\n", ef, p.qps, o.qps, o.qps / p.qps, o.p99_ms, recall,
                 o.qps / ours_flat.qps);
+    if (ef == 32)
+      mlaas::bench::Record("vector.hnsw.ef32" + tag, "HNSW search, efSearch 32, 1 thread, " + shape + " vs FAISS", o.qps,
+                           p.qps, "queries/s");
     if (!reported && recall >= 0.95) {
       std::printf("  -> recall@10 %.4f at efSearch %d: %.1fx our Flat's q/s (goal >= 10x at >= 0.95)\n", recall, ef,
                   o.qps / ours_flat.qps);

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs every Debian package mlaas needs to build, run and test. Idempotent: when all
 # packages are present it only asks dpkg (well under a second) and changes nothing.
+# With --bench, also the benchmarks' peers (bench/check.sh): wrk, FastAPI and Uvicorn from
+# Debian, ONNX Runtime from npm.
 set -euo pipefail
+BENCH=0
+[ "${1:-}" = "--bench" ] && BENCH=1
 
 PACKAGES=(
   # toolchain
@@ -24,6 +28,7 @@ PACKAGES=(
 # tokenizers); a machine that already has node (and npm) keeps its own.
 command -v node >/dev/null || PACKAGES+=(nodejs)
 command -v npm >/dev/null || PACKAGES+=(npm)
+((BENCH)) && PACKAGES+=(wrk curl python3-fastapi python3-uvicorn)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -47,11 +52,16 @@ fi
 # npm packages of the test oracles, pinned by their package-lock.json; reinstalled only
 # when the lock file changed since the last install.
 cd "$(dirname "$0")/.."
-for dir in tests/tokenizers/oracle; do
+NPM_DIRS=(tests/tokenizers/oracle)
+((BENCH)) && NPM_DIRS+=(bench/onnx)
+for dir in "${NPM_DIRS[@]}"; do
   stamp="$dir/node_modules/.mlaas-lock"
   if [ -f "$dir/package-lock.json" ] && ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
     echo "mlaas: npm ci in $dir" >&2
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    # onnxruntime-node's install script would download; its package already holds the binary
+    flags=(--no-audit --no-fund --loglevel=error)
+    [ "$dir" = bench/onnx ] && flags+=(--ignore-scripts)
+    (cd "$dir" && npm ci "${flags[@]}")
     cp "$dir/package-lock.json" "$stamp"
   fi
 done

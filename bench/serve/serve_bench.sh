@@ -155,7 +155,7 @@ else
 fi
 
 /usr/bin/python3 - "$RESULTS" <<'EOF'
-import json, sys
+import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 load = {(r["impl"], r["shape"], r["conns"]): r for r in rows if r.get("impl") in ("mlaas", "fastapi") and "rps" in r}
 print("\n| shape | connections | mlaas req/s | p50 ms | p99 ms | FastAPI req/s | p50 ms | p99 ms | throughput ratio | our p99 < their p50 |")
@@ -181,4 +181,24 @@ for r in lat if ort else []:
 for r in rows:
     if r.get("kind") == "cold_start":
         print(f"Cold start bert-{r['shape']}: {r['seconds']:.3f} s from POST to ready (model load {r['load_seconds']:.3f} s)")
+
+# Each measure for the benchmark guard (bench/check.sh): ratio > 1 means mlaas is better.
+records = os.environ.get("MLAAS_BENCH_RECORDS")
+if records:
+    with open(records, "a") as out:
+        def record(id, what, ours, peer, unit, higher_is_better=True):
+            if ours > 0 and peer > 0:
+                out.write(json.dumps({"id": id, "what": what, "ours": ours, "peer": peer, "unit": unit,
+                                      "ratio": ours / peer if higher_is_better else peer / ours}) + "\n")
+        for (impl, shape, c), r in sorted(load.items()):
+            peer = ("fastapi", shape.removesuffix("-bf16"), c)
+            if impl == "mlaas" and peer in load and r["non2xx"] == 0:
+                record(f"serve.{shape}.c{c}.fastapi", f"bert-{shape}, {c} connections, requests/s vs FastAPI + PyTorch",
+                       r["rps"], load[peer]["rps"], "requests/s")
+        for r in lat if ort else []:
+            record(f"serve.{r['shape']}.latency.ort", f"bert-{r['shape']} single request p50 (HTTP) vs ONNX Runtime in process",
+                   r["p50_ms"], ort[0]["ms_per_batch"], "ms", False)
+            if ort_http:
+                record(f"serve.{r['shape']}.latency.ort-http", f"bert-{r['shape']} single request p50 vs ONNX Runtime behind HTTP",
+                       r["p50_ms"], ort_http[0]["p50_ms"], "ms", False)
 EOF
