@@ -8,7 +8,8 @@
 #   bench/check.sh [--full] [--record] [--only tokenizers,nn,train,vector,serve]
 #     (default)  short mode, ~10 minutes on 2 cores: fewer rounds and steps, a 10 s serving round
 #     --full     each benchmark at the length its docs section was measured at (~30 minutes)
-#     --record   write docs/benchmarks.json from this run (after a quiet --full run)
+#     --record   write this run's measures into docs/benchmarks.json (after a quiet --full run;
+#                with --only, the other benchmarks' records are kept)
 #   env: BUILD (default build/release if present, else build/test), SHARED (default ../shared),
 #        LOGS (default /tmp/mlaas-bench-check: each benchmark's output, NAME.log)
 #
@@ -46,7 +47,6 @@ rm -f "$LOGS"/*.log "$LOGS/run.jsonl" "$LOGS/mlm.txt"
 WORK=$LOGS
 export MLAAS_BENCH_RECORDS=$WORK/run.jsonl
 : >"$MLAAS_BENCH_RECORDS"
-export OMP_WAIT_POLICY=PASSIVE
 
 # run NAME FULL_COMMAND SHORT_COMMAND: the benchmark's output goes to its log; its measures
 # to $MLAAS_BENCH_RECORDS, after a line naming the benchmark and its full-length command.
@@ -75,10 +75,12 @@ else
 fi
 
 run tokenizers "$BUILD/bench/tokenizer_bench $CORPUS" "$BUILD/bench/tokenizer_bench $CORPUS"
-run nn "$BUILD/bench/nn_bench --threads 1 --rounds 3 --shared $SHARED" \
-  "$BUILD/bench/nn_bench --threads 1 --rounds 1 --pipeline no --shared $SHARED"
-run train "$BUILD/bench/train_bench --threads 1 --steps 20 --rounds 3 --shared $SHARED" \
-  "$BUILD/bench/train_bench --threads 1 --steps 8 --rounds 1 --shared $SHARED"
+# Each as docs/benchmarks.md runs it: the engine benchmarks under OMP_WAIT_POLICY=PASSIVE, the
+# server with libgomp's default (what scripts/start.sh runs).
+run nn "OMP_WAIT_POLICY=PASSIVE $BUILD/bench/nn_bench --threads 1 --rounds 3 --shared $SHARED" \
+  "OMP_WAIT_POLICY=PASSIVE $BUILD/bench/nn_bench --threads 1 --rounds 1 --pipeline no --shared $SHARED"
+run train "OMP_WAIT_POLICY=PASSIVE $BUILD/bench/train_bench --threads 1 --steps 20 --rounds 3 --shared $SHARED" \
+  "OMP_WAIT_POLICY=PASSIVE $BUILD/bench/train_bench --threads 1 --steps 8 --rounds 1 --shared $SHARED"
 run vector "PEER=0 $BUILD/bench/vector_bench" "PEER=0 $BUILD/bench/vector_bench"
 run serve "MLAAS=$BUILD/src/cli/mlaas SHARED=$SHARED/bench bench/serve/serve_bench.sh 30" \
   "MLAAS=$BUILD/src/cli/mlaas SHARED=$SHARED/bench SHAPES=mini CONNS=16 bench/serve/serve_bench.sh 10"

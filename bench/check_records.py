@@ -7,7 +7,8 @@ Prints every measure: its recorded ratio, this run's, and the change. A measure 
 fell more than its tolerance (default 15%) below the record is a regression: listed at the end
 with the command that re-runs its benchmark at full length; the exit status is then 1.
 Measures recorded but not measured now (a peer missing, a measure of the full-length run only)
-are listed as such. --write replaces RECORDS_JSON with this run (tolerances kept).
+are listed as such. --write records this run's measures in RECORDS_JSON (the others, and
+recorded tolerances, are kept).
 Ratios are always "> 1: mlaas is better" (bench/bench_util.h, Record).
 """
 import argparse
@@ -85,9 +86,9 @@ def main():
         print(f"\nnot measured in this run ({a.mode} mode, or a peer missing): {', '.join(missing)}")
 
     if a.write:
-        kept = {}
+        kept = dict(recorded)  # measures not taken in this run keep their record
         for id, m in run.items():
-            entry = {k: m[k] for k in ("what", "ours", "peer", "unit", "ratio", "command")}
+            entry = {k: m[k] for k in ("bench", "what", "ours", "peer", "unit", "ratio", "command")}
             tolerance = recorded.get(id, {}).get("tolerance", tolerance_for(id))
             if tolerance != DEFAULT_TOLERANCE:
                 entry["tolerance"] = tolerance
@@ -102,14 +103,15 @@ def main():
         with open(a.records, "w") as f:
             json.dump(doc, f, indent=1, sort_keys=True)
             f.write("\n")
-        print(f"\nwrote {len(kept)} measures to {a.records}")
+        print(f"\nrecorded {len(run)} measures in {a.records} ({len(kept)} in all)")
 
     if fell:
         print(f"\n{len(fell)} measure(s) fell more than their tolerance below the record:")
         for id, now, rec, change, tolerance in fell:
             print(f"  {id}: {now['what']}: {rec['ratio']:.2f}x -> {now['ratio']:.2f}x ({change:+.0%}, tolerance "
                   f"{tolerance:.0%}); ours {now['ours']:.4g} {now['unit']}, peer {now['peer']:.4g} {now['unit']}")
-            print(f"    re-run at full length: {rec.get('command') or now['command']}")
+            print(f"    re-run at full length: bench/check.sh --full --only {now['bench']}\n"
+                  f"      (which runs: {rec.get('command') or now['command']})")
         return 0 if a.write else 1
     print("\nno measure fell below its record" + ("" if rows else " (nothing was measured)"))
     return 0
