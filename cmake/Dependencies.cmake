@@ -4,6 +4,8 @@ find_package(nlohmann_json 3.11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(SQLite3 REQUIRED)
+# OpenSSL's libcrypto: SHA-256 and constant-time comparison of API tokens (src/auth).
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(PkgConfig REQUIRED)
 
 # Debian ships cpp-httplib as a compiled library; its pkg-config file carries the feature

@@ -11,7 +11,7 @@ PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git
   # libraries (Debian 12)
-  libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsqlite3-dev
+  libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsqlite3-dev libssl-dev
   libutf8proc-dev libjemalloc-dev
   # ML: libtorch (CPU) and Gloo for its c10d distributed headers. libtorch's GEMMs go to the
   # system BLAS: without OpenBLAS, Debian's reference BLAS makes them ~17x slower (6 vs 100

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <cctype>
@@ -160,8 +161,62 @@ bool ReadJsonBody(ServerState& s, RequestContext& ctx, const httplib::ContentRea
   return true;
 }
 
+// Who is calling, and whether the route lets them (docs/security.md, "Accounts and tokens"):
+// with auth on, 401 (and WWW-Authenticate) without a valid token where one is needed, 403
+// without the route's scope. Runs before the body is read.
+bool Authorize(ServerState& s, RequestContext& ctx) {
+  const Access access = ctx.route.access;
+  if (access == Access::kUnset) {
+    ctx.Error(Status(StatusCode::kPermissionDenied, "this route has no access rule, so nobody may call it"));
+    return false;
+  }
+  if (s.services.authenticator == nullptr) {
+    ctx.principal = auth::LocalAdmin();
+    return true;
+  }
+  for (const char* name : {"access_token", "token", "api_key"}) {
+    if (ctx.req.has_param(name)) {
+      ctx.Error(InvalidArgument("a token goes in the Authorization header (Bearer), never in a URL, which logs and "
+                                "proxies keep",
+                                name));
+      return false;
+    }
+  }
+  const auto unauthenticated = [&](const std::string& message) {
+    ctx.res.set_header("WWW-Authenticate", "Bearer realm=\"mlaas\"");
+    ctx.Error(Status(StatusCode::kUnauthenticated, message));
+    return false;
+  };
+  if (const std::string header = ctx.req.get_header_value("Authorization"); !header.empty()) {
+    if (header.size() <= 7 || strncasecmp(header.c_str(), "Bearer ", 7) != 0)
+      return unauthenticated("the Authorization header must be 'Bearer <token>'");
+    auto principal = s.services.authenticator->Authenticate(Trim(std::string_view(header).substr(7)));
+    if (!principal.has_value()) {
+      if (principal.error().code() != StatusCode::kUnauthenticated) {
+        ctx.Error(principal.error());
+        return false;
+      }
+      return unauthenticated(principal.error().message());
+    }
+    ctx.principal = std::move(principal).value();
+  }
+  if (access == Access::kPublic) return true;
+  if (ctx.principal.anonymous())
+    return unauthenticated("this route needs a token: send 'Authorization: Bearer <token>' (`mlaas login` stores one)");
+  const auth::Scope needed = access == Access::kRead    ? auth::Scope::kRead
+                             : access == Access::kWrite ? auth::Scope::kWrite
+                                                        : auth::Scope::kAdmin;
+  if (!ctx.principal.Has(needed)) {
+    ctx.Error(Status(StatusCode::kPermissionDenied,
+                     "this token lacks the '" + std::string(auth::ScopeName(needed)) + "' scope this route needs"));
+    return false;
+  }
+  return true;
+}
+
 void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& res,
               const httplib::ContentReader* reader) {
+  std::string user;
   const auto t0 = std::chrono::steady_clock::now();
   const std::string request_id = RequestId(req);
   res.set_header("X-Request-Id", request_id);
@@ -206,9 +261,11 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
   } else if (!m.route) {
     RawError(res, 404, "not_found", "no route for " + req.method + " " + req.path, request_id);
   } else {
-    RequestContext ctx{req, res, *m.route, std::move(m.path_params), json(), nullptr, request_id};
-    bool ready = true;
-    if (m.route->body == BodyKind::kJson) {
+    RequestContext ctx{req, res, *m.route, std::move(m.path_params), json(), nullptr, request_id, {}};
+    bool ready = Authorize(s, ctx);
+    user = ctx.principal.user;
+    if (!ready) {
+    } else if (m.route->body == BodyKind::kJson) {
       ready = ReadJsonBody(s, ctx, tracked.get());
     } else if (m.route->body == BodyKind::kStream) {
       ctx.reader = tracked.get();
@@ -263,8 +320,8 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.metrics.Record(req.method, label, status, seconds);
   bool quiet = label == "/healthz" || label == "/readyz" || label == "/metrics";
-  spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "{} {} -> {} {:.1f} ms [{}]",
-              req.method, EscapeForLog(req.path), status, seconds * 1000, request_id);
+  spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "{} {} -> {} {:.1f} ms [{}{}{}]", req.method,
+              EscapeForLog(req.path), status, seconds * 1000, request_id, user.empty() ? "" : " ", user);
   if (end_connection && !res.content_provider_) EndConnectionAfter(req, res);
 }
 
@@ -307,6 +364,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
   AddMlRoutes(*state);
   AddServeRoutes(*state);
   AddVectorRoutes(*state);
+  AddAccountRoutes(*state);
 
   State* s = state.get();
   httplib::Server& http = s->http;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "auth/authenticator.h"
 #include "common/result.h"
 #include "metadata/task_store.h"
 #include "predict/nlp_predictor.h"
@@ -46,6 +47,8 @@ struct ApiServices {
   serve::DeploymentManager* deployments = nullptr;
   // Vector-store search; null: that route answers 501.
   vector::VectorSearcher* vector_searcher = nullptr;
+  // Tokens and access (auth on); null: auth off, every request is the local admin.
+  auth::Authenticator* authenticator = nullptr;
 };
 
 class ApiServer {

@@ -75,6 +75,10 @@ json BuildOpenApi(const ServerState& s) {
         {"description", "error"},
         {"content", {{"application/json", {{"schema", schemas::ErrorResponse()}}}}}};
     op["responses"] = responses;
+    // Who may call it: x-access (public, read, write, admin), and a bearer token where needed
+    // (servers with auth on).
+    op["x-access"] = std::string(AccessName(r.access));
+    op["security"] = r.access == Access::kPublic ? json::array() : json::array({{{"bearer", json::array()}}});
     paths[path][ToLower(r.method)] = op;
   }
   return {{"openapi", "3.0.3"},
@@ -88,7 +92,14 @@ json BuildOpenApi(const ServerState& s) {
           {"tags", json::array({{{"name", "ml"}, {"description", "training, prediction, search"}},
                                 {{"name", "tasks"}, {"description", "asynchronous tasks"}},
                                 {{"name", "objects"}, {"description", "the object store"}},
+                                {{"name", "accounts"}, {"description", "who am I, API tokens"}},
                                 {{"name", "system"}, {"description", "health and metadata"}}})},
+          {"components",
+           {{"securitySchemes",
+             {{"bearer",
+               {{"type", "http"},
+                {"scheme", "bearer"},
+                {"description", "an API token (mlaas tokens create; checked when the server runs with --auth on)"}}}}}}},
           {"paths", paths}};
 }
 

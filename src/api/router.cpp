@@ -60,6 +60,17 @@ RouteMatch Router::Match(const std::string& method, const std::string& path) con
   return m;
 }
 
+std::string_view AccessName(Access access) {
+  switch (access) {
+    case Access::kUnset: return "unset";
+    case Access::kPublic: return "public";
+    case Access::kRead: return "read";
+    case Access::kWrite: return "write";
+    case Access::kAdmin: return "admin";
+  }
+  return "unset";
+}
+
 int HttpStatusFor(StatusCode code) {
   switch (code) {
     case StatusCode::kOk: return 200;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/authenticator.h"
 #include "common/status.h"
 
 namespace mlaas::api {
@@ -25,6 +26,17 @@ enum class BodyKind {
   kStream,  // raw bytes the handler reads itself (uploads)
 };
 
+// Who may call a route (docs/security.md, "Accounts and tokens"). With auth off every request
+// is the local admin; with auth on, a route without a rule is refused (and fails a test).
+enum class Access {
+  kUnset,   // no rule: refused
+  kPublic,  // anyone, without a token (health, the OpenAPI document)
+  kRead,    // a token with the read scope (reads, predictions, searches, inference)
+  kWrite,   // a token with the write scope (creates, changes, deletes, starts tasks)
+  kAdmin,   // a token with the admin scope
+};
+std::string_view AccessName(Access access);
+
 struct QueryParam {
   std::string name{};
   nlohmann::json schema{};  // JSON schema of the value (for the OpenAPI document)
@@ -33,6 +45,7 @@ struct QueryParam {
 
 struct Route {
   std::string method{};   // GET, POST, PUT, DELETE
+  Access access = Access::kUnset;
   std::string pattern{};  // "/api/v1/tasks/{id}"; "{key+}" matches one or more segments (up to
                           // the literal segments that follow it, if any)
   std::string tag{};      // OpenAPI group
@@ -77,6 +90,7 @@ struct RequestContext {
   nlohmann::json body;                                 // kJson routes: the validated body
   const httplib::ContentReader* reader = nullptr;      // kStream routes with a body
   std::string request_id;
+  auth::Principal principal;  // who is calling (the local admin when auth is off)
 
   // Writes a JSON response.
   void Json(int status, const nlohmann::json& body);

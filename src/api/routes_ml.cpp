@@ -169,6 +169,7 @@ void AddMlRoutes(ServerState& s) {
     responses[is_task ? 202 : 200] = is_task ? "task queued" : "result";
     if (!is_task) responses[429] = "too many prediction and search requests in progress (Retry-After)";
     s.router.Add({.method = "POST",
+                  .access = r.task_type.empty() ? Access::kRead : Access::kWrite,
                   .pattern = r.pattern,
                   .tag = "ml",
                   .summary = r.summary,
@@ -196,6 +197,7 @@ void AddMlRoutes(ServerState& s) {
 
   s.router.Add(
       {.method = "POST",
+       .access = Access::kWrite,
        .pattern = "/api/v1/ml/utilities/dataset/stats",
        .tag = "ml",
        .summary = "Compute statistics of a dataset: rows, column lengths, tokens, distinct "

@@ -133,6 +133,7 @@ void Download(ServerState& s, RequestContext& ctx) {
 void AddObjectRoutes(ServerState& s) {
   s.router.Add(
       {.method = "GET",
+       .access = Access::kRead,
        .pattern = "/api/v1/ml/utilities/s3/object",
        .tag = "objects",
        .summary = "List objects in the object store (S3 ListObjectsV2 semantics)",
@@ -178,6 +179,7 @@ void AddObjectRoutes(ServerState& s) {
        }});
 
   s.router.Add({.method = "PUT",
+                .access = Access::kWrite,
                 .pattern = "/api/v1/objects/{key+}",
                 .tag = "objects",
                 .summary = "Upload an object (streamed to disk, replaced atomically)",
@@ -190,6 +192,7 @@ void AddObjectRoutes(ServerState& s) {
                 .handler = [&s](RequestContext& ctx) { Upload(s, ctx); }});
 
   s.router.Add({.method = "GET",
+                .access = Access::kRead,
                 .pattern = "/api/v1/objects/{key+}",
                 .tag = "objects",
                 .summary = "Download an object (streamed; Range and If-None-Match supported)",
@@ -200,6 +203,7 @@ void AddObjectRoutes(ServerState& s) {
                 .handler = [&s](RequestContext& ctx) { Download(s, ctx); }});
 
   s.router.Add({.method = "DELETE",
+                .access = Access::kWrite,
                 .pattern = "/api/v1/objects/{key+}",
                 .tag = "objects",
                 .summary = "Delete an object",

@@ -98,6 +98,7 @@ void AddServeRoutes(ServerState& s) {
   const json view_schema = {{"type", "object"}, {"description", "a deployment: name, status, versions, endpoints"}};
 
   s.router.Add({.method = "POST",
+                .access = Access::kWrite,
                 .pattern = "/api/v1/deployments",
                 .tag = "serving",
                 .summary = "Deploy a model (or a new version of a deployment): it loads in the background and "
@@ -116,6 +117,7 @@ void AddServeRoutes(ServerState& s) {
                   ctx.Json(202, *r);
                 }});
   s.router.Add({.method = "GET",
+                .access = Access::kRead,
                 .pattern = "/api/v1/deployments",
                 .tag = "serving",
                 .summary = "List deployments with their status",
@@ -125,6 +127,7 @@ void AddServeRoutes(ServerState& s) {
                   ctx.Json(200, {{"deployments", deployments->List()}});
                 }});
   s.router.Add({.method = "GET",
+                .access = Access::kRead,
                 .pattern = "/api/v1/deployments/{name}",
                 .tag = "serving",
                 .summary = "A deployment: status (loading, ready, failed with the reason), versions, traffic",
@@ -137,6 +140,7 @@ void AddServeRoutes(ServerState& s) {
                   ctx.Json(200, *r);
                 }});
   s.router.Add({.method = "DELETE",
+                .access = Access::kWrite,
                 .pattern = "/api/v1/deployments/{name}",
                 .tag = "serving",
                 .summary = "Undeploy: stop serving and unload every version (requests in flight finish)",
@@ -150,6 +154,7 @@ void AddServeRoutes(ServerState& s) {
   for (const char* action : {"promote", "rollback"}) {
     const bool promote = std::string(action) == "promote";
     s.router.Add({.method = "POST",
+                  .access = Access::kWrite,
                   .pattern = std::string("/api/v1/deployments/{name}/") + action,
                   .tag = "serving",
                   .summary = promote ? "Give the canary version all the traffic (the version it replaces is unloaded)"
@@ -167,6 +172,7 @@ void AddServeRoutes(ServerState& s) {
 
   // Open Inference Protocol v2.
   s.router.Add({.method = "GET",
+                .access = Access::kRead,
                 .pattern = "/v2",
                 .tag = "inference-v2",
                 .summary = "Server metadata (Open Inference Protocol v2)",
@@ -175,12 +181,14 @@ void AddServeRoutes(ServerState& s) {
                   ctx.Json(200, {{"name", "mlaas"}, {"version", s.options.version}, {"extensions", json::array()}});
                 }});
   s.router.Add({.method = "GET",
+                .access = Access::kPublic,
                 .pattern = "/v2/health/live",
                 .tag = "inference-v2",
                 .summary = "Server liveness (Open Inference Protocol v2)",
                 .responses = {{200, "live"}},
                 .handler = [](RequestContext& ctx) { ctx.Json(200, {{"live", true}}); }});
   s.router.Add({.method = "GET",
+                .access = Access::kPublic,
                 .pattern = "/v2/health/ready",
                 .tag = "inference-v2",
                 .summary = "Server readiness: no deployment is still loading its first version",
@@ -191,6 +199,7 @@ void AddServeRoutes(ServerState& s) {
                 }});
   for (const std::string base : {"/v2/models/{model}", "/v2/models/{model}/versions/{version}"}) {
     s.router.Add({.method = "GET",
+                  .access = Access::kRead,
                   .pattern = base,
                   .tag = "inference-v2",
                   .summary = "Model metadata: versions, platform, inputs and outputs (Open Inference Protocol v2)",
@@ -202,6 +211,7 @@ void AddServeRoutes(ServerState& s) {
                     ctx.Json(200, ModelMetadata(*v));
                   }});
     s.router.Add({.method = "GET",
+                  .access = Access::kRead,
                   .pattern = base + "/ready",
                   .tag = "inference-v2",
                   .summary = "Model readiness (Open Inference Protocol v2)",
@@ -213,6 +223,7 @@ void AddServeRoutes(ServerState& s) {
                     ctx.Json(v->ready ? 200 : 503, {{"name", v->name}, {"ready", v->ready}});
                   }});
     s.router.Add({.method = "POST",
+                  .access = Access::kRead,
                   .pattern = base + "/infer",
                   .tag = "inference-v2",
                   .summary = "Inference (Open Inference Protocol v2): BYTES texts or INT64 input_ids in; labels, "

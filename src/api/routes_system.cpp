@@ -31,6 +31,7 @@ code{background:#f3f3f3;padding:0 .2rem}</style></head>
 
 void AddSystemRoutes(ServerState& s) {
   s.router.Add({.method = "GET",
+                .access = Access::kPublic,
                 .pattern = "/healthz",
                 .tag = "system",
                 .summary = "Liveness: the process is up and answering",
@@ -41,6 +42,7 @@ void AddSystemRoutes(ServerState& s) {
 
   s.router.Add(
       {.method = "GET",
+       .access = Access::kPublic,
        .pattern = "/readyz",
        .tag = "system",
        .summary = "Readiness: metadata store, object store and task workers are usable",
@@ -72,6 +74,7 @@ void AddSystemRoutes(ServerState& s) {
 
   s.router.Add(
       {.method = "GET",
+       .access = Access::kRead,
        .pattern = "/metrics",
        .tag = "system",
        .summary = "Prometheus metrics: requests by route and status, latency, tasks by state",
@@ -121,6 +124,7 @@ void AddSystemRoutes(ServerState& s) {
        }});
 
   s.router.Add({.method = "GET",
+                .access = Access::kPublic,
                 .pattern = "/openapi.json",
                 .tag = "system",
                 .summary = "This API, as an OpenAPI 3 document",
@@ -128,6 +132,7 @@ void AddSystemRoutes(ServerState& s) {
                 .handler = [&s](RequestContext& ctx) { ctx.Json(200, BuildOpenApi(s)); }});
 
   s.router.Add({.method = "GET",
+                .access = Access::kPublic,
                 .pattern = "/",
                 .tag = "system",
                 .summary = "Landing page with links to the API",

@@ -87,6 +87,7 @@ void AddTaskRoutes(ServerState& s) {
 
   s.router.Add(
       {.method = "GET",
+       .access = Access::kRead,
        .pattern = "/api/v1/tasks",
        .tag = "tasks",
        .summary = "List tasks, newest first",
@@ -125,6 +126,7 @@ void AddTaskRoutes(ServerState& s) {
        }});
 
   s.router.Add({.method = "GET",
+                .access = Access::kRead,
                 .pattern = "/api/v1/tasks/{id}",
                 .tag = "tasks",
                 .summary = "A task: status, stats, progress and, once finished, its result",
@@ -138,6 +140,7 @@ void AddTaskRoutes(ServerState& s) {
 
   s.router.Add(
       {.method = "POST",
+       .access = Access::kWrite,
        .pattern = "/api/v1/tasks/{id}/cancel",
        .tag = "tasks",
        .summary = "Cancel a task: a queued task at once, a running one at its next check",
@@ -155,6 +158,7 @@ void AddTaskRoutes(ServerState& s) {
 
   s.router.Add(
       {.method = "GET",
+       .access = Access::kRead,
        .pattern = "/api/v1/tasks/{id}/logs",
        .tag = "tasks",
        .summary = "A task's log lines",
@@ -181,6 +185,7 @@ void AddTaskRoutes(ServerState& s) {
 
   s.router.Add(
       {.method = "GET",
+       .access = Access::kRead,
        .pattern = "/api/v1/tasks/{id}/events",
        .tag = "tasks",
        .summary = "Server-sent events with the task's progress until it ends",

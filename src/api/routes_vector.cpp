@@ -39,6 +39,7 @@ void AddVectorRoutes(ServerState& s) {
                           {"metadata", {{"type", "object"}, {"description", "fields returned with hits and matched by filters"}}}},
                          {"page_content"});
   s.router.Add({.method = "POST",
+                .access = Access::kWrite,
                 .pattern = "/api/v1/vector-stores/{path+}/documents",
                 .tag = "ml",
                 .summary = "Add documents to a saved vector store (embedded with the model that built it)",
@@ -55,6 +56,7 @@ void AddVectorRoutes(ServerState& s) {
                   WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.AddDocuments(StoreBlock(ctx), ctx.body); });
                 }});
   s.router.Add({.method = "DELETE",
+                .access = Access::kWrite,
                 .pattern = "/api/v1/vector-stores/{path+}/documents",
                 .tag = "ml",
                 .summary = "Remove documents (by id) from a saved vector store",
@@ -69,6 +71,7 @@ void AddVectorRoutes(ServerState& s) {
                   WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.RemoveDocuments(StoreBlock(ctx), ctx.body); });
                 }});
   s.router.Add({.method = "GET",
+                .access = Access::kRead,
                 .pattern = "/api/v1/vector-stores/{path+}",
                 .tag = "ml",
                 .summary = "A saved vector store's manifest (model, pooling, metric, dimension, count, index)",

@@ -50,6 +50,7 @@ void AddObjectRoutes(ServerState& s);
 void AddMlRoutes(ServerState& s);
 void AddServeRoutes(ServerState& s);
 void AddVectorRoutes(ServerState& s);
+void AddAccountRoutes(ServerState& s);
 nlohmann::json BuildOpenApi(const ServerState& s);
 
 // `text` with the server's data directory cut out (docs/security.md): a path under

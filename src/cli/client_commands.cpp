@@ -7,6 +7,7 @@
 #include "cli/output.h"
 #include "client/api_client.h"
 #include "common/file_util.h"
+#include "common/json_file.h"
 #include "common/text.h"
 #include "common/time_util.h"
 
@@ -26,8 +27,31 @@ void WaitNotice(const Status& reason, int seconds) {
   std::cerr << "waiting " << seconds << " s: " << reason.message() << "\n";
 }
 
+std::filesystem::path CredentialsFile() {
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  const char* home = std::getenv("HOME");
+  const std::filesystem::path base = xdg && *xdg ? std::filesystem::path(xdg)
+                                     : home && *home ? std::filesystem::path(home) / ".config"
+                                                     : std::filesystem::path(".");
+  return base / "mlaas" / "credentials";
+}
+
+std::string TokenFor(const ClientOptions& o) {
+  if (!o.token.empty()) return o.token;
+  auto stored = ReadJsonFile(CredentialsFile(), "credentials", {}, {.max_bytes = 1 << 20});
+  if (!stored.has_value() || !stored->is_object()) return "";
+  std::string server = o.server;
+  while (!server.empty() && server.back() == '/') server.pop_back();
+  const auto it = stored->find(server);
+  return it != stored->end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+Result<std::unique_ptr<ApiClient>> MakeClient(const ClientOptions& o) {
+  return ApiClient::Create(o.server, o.timeout_seconds, TokenFor(o));
+}
+
 int WithClient(const ClientOptions& o, const std::function<int(ApiClient&)>& fn) {
-  auto c = ApiClient::Create(o.server, o.timeout_seconds);
+  auto c = MakeClient(o);
   if (!c.has_value()) return ReportError(c.error());
   return fn(**c);
 }
@@ -692,6 +716,7 @@ void AddClientCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   AddTrainCommand(app, o, exit_code);
   AddServeCommands(app, o, exit_code);
   AddSearchCommands(app, o, exit_code);
+  AddAccountCommands(app, o, exit_code);
 }
 
 }  // namespace mlaas::cli

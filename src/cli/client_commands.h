@@ -1,14 +1,17 @@
 // Client subcommands that talk to a running server over HTTP:
 // `mlaas tasks list|show|wait|cancel|logs`, `mlaas objects ls|put|get|rm`,
 // `mlaas dataset stats`, `mlaas train`, `mlaas deploy|undeploy|deployments|infer`,
-// `mlaas index|search|vector-store` (search_commands.cpp).
+// `mlaas index|search|vector-store` (search_commands.cpp), `mlaas login|logout|whoami|tokens`
+// (account_commands.cpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 
-#include "common/status.h"
+#include "common/result.h"
 
 namespace mlaas {
 namespace client {
@@ -27,7 +30,16 @@ struct ClientOptions {
   std::string server = "http://127.0.0.1:8080";
   bool json = false;
   int timeout_seconds = 60;
+  std::string token;  // --token / MLAAS_TOKEN; empty: the one `mlaas login` stored for the server
 };
+
+// Where `mlaas login` keeps tokens: $XDG_CONFIG_HOME/mlaas/credentials, else
+// ~/.config/mlaas/credentials (a JSON object: server URL -> token; mode 0600).
+std::filesystem::path CredentialsFile();
+// The token for `o.server`: o.token, else the stored one, else empty.
+std::string TokenFor(const ClientOptions& o);
+// A client of `o.server` with its token.
+Result<std::unique_ptr<client::ApiClient>> MakeClient(const ClientOptions& o);
 
 // Prints "error: message (field: f)" to stderr; returns kExitFailed.
 int ReportError(const Status& st);
@@ -46,6 +58,7 @@ int WaitForTask(client::ApiClient& c, const std::string& id, int timeout_s, bool
 void AddClientCommands(CLI::App& app, ClientOptions& options, int* exit_code);
 
 void AddSearchCommands(CLI::App& app, ClientOptions& options, int* exit_code);  // search_commands.cpp
+void AddAccountCommands(CLI::App& app, ClientOptions& options, int* exit_code);  // account_commands.cpp
 
 }  // namespace cli
 }  // namespace mlaas

@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   app.add_option("--server", client.server, "URL of the mlaas server (client commands)")
       ->envname("MLAAS_SERVER")
       ->capture_default_str();
+  app.add_option("--token", client.token,
+                 "API token of a server with auth on (default: the one `mlaas login` stored for --server)")
+      ->envname("MLAAS_TOKEN");
   app.add_flag("--json", client.json, "Print machine-readable JSON instead of tables");
   app.add_option("--timeout", client.timeout_seconds, "HTTP timeout in seconds (client commands)")
       ->envname("MLAAS_TIMEOUT")

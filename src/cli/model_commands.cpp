@@ -153,7 +153,7 @@ int Predict(PredictArgs a, const ClientOptions& client) {
   storage::StorageRegistry no_storage;
   std::unique_ptr<client::ApiClient> http;
   if (a.remote) {
-    auto c = client::ApiClient::Create(client.server, client.timeout_seconds);
+    auto c = MakeClient(client);
     if (!c.has_value()) return ReportError(c.error());
     http = std::move(*c);
   } else {

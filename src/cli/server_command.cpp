@@ -14,8 +14,10 @@
 #include <thread>
 
 #include "api/api_server.h"
+#include "auth/authenticator.h"
 #include "common/logging.h"
 #include "dataset/dataset_stats.h"
+#include "metadata/account_store.h"
 #include "metadata/task_store.h"
 #include "nlp_tasks/tokenizer_task.h"
 #include "predict/nlp_predictor.h"
@@ -26,6 +28,7 @@
 #include "storage/local_object_store.h"
 #include "tasks/leftovers.h"
 #include "tasks/task_manager.h"
+#include "common/text.h"
 #include "common/time_util.h"
 
 #ifndef MLAAS_VERSION
@@ -40,6 +43,11 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
   if (api) {
     cmd.add_option("--host", c.host, "Address to listen on")
         ->envname("MLAAS_HOST")
+        ->capture_default_str();
+    cmd.add_option("--auth", c.auth,
+                   "Check API tokens on every route: on, off, or auto (on unless --host is a loopback address)")
+        ->envname("MLAAS_AUTH")
+        ->check(CLI::IsMember({"on", "off", "auto"}))
         ->capture_default_str();
     cmd.add_option("--port", c.port, "Port to listen on (0: any free port)")
         ->envname("MLAAS_PORT")
@@ -361,7 +369,26 @@ int RunServer(const ServerConfig& c, bool api) {
                                    .max_concurrent = static_cast<size_t>(c.max_inline_searches),
                                    .max_store_bytes = OrHalfTheMemory(c.max_vector_store_bytes),
                                    .max_wait = std::chrono::milliseconds(static_cast<int64_t>(c.search_wait_seconds * 1000))});
-  auto server = api::ApiServer::Create(options, {storage, **store, manager, &predictor, &deployments, &searcher});
+  // Accounts: with auth on, every route checks the caller's token (docs/security.md).
+  const bool loopback = c.host == "127.0.0.1" || c.host == "::1" || c.host == "localhost" || StartsWith(c.host, "127.");
+  const bool auth_on = c.auth == "on" || (c.auth == "auto" && !loopback);
+  std::unique_ptr<metadata::AccountStore> accounts;
+  std::unique_ptr<auth::Authenticator> authenticator;
+  if (auth_on) {
+    auto opened = metadata::OpenAccountStore(store_options);
+    if (!opened.has_value()) return Fail(opened.error().WithContext("opening the account store"));
+    accounts = std::move(opened).value();
+    authenticator = std::make_unique<auth::Authenticator>(*accounts);
+    const char* env_token = std::getenv("MLAAS_ADMIN_TOKEN");
+    auto where = authenticator->Bootstrap(env_token ? env_token : "", data / "admin-token");
+    if (!where.has_value()) return Fail(where.error().WithContext("the admin token"));
+    spdlog::info("auth on: every route checks its caller's token; {}", *where);
+  } else {
+    spdlog::warn("auth off: every client that reaches {}:{} may use every route (mlaas serve --auth on checks tokens)",
+                 c.host, c.port);
+  }
+  auto server = api::ApiServer::Create(
+      options, {storage, **store, manager, &predictor, &deployments, &searcher, authenticator.get()});
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();
   if (!port.has_value()) return Fail(port.error());

@@ -103,7 +103,7 @@ Status StatusFromResponse(const Response& r) {
 }
 
 Result<std::unique_ptr<ApiClient>> ApiClient::Create(const std::string& base_url,
-                                                     int timeout_seconds) {
+                                                     int timeout_seconds, const std::string& token) {
   if (!StartsWith(base_url, "http://") && !StartsWith(base_url, "https://")) {
     return InvalidArgument("server URL must start with http:// or https:// (got '" + base_url +
                                "')",
@@ -119,6 +119,7 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(const std::string& base_url
   http->set_keep_alive(true);
   http->set_url_encode(false);  // paths are encoded by UrlEncode, exactly once
   http->set_tcp_nodelay(true);
+  if (!token.empty()) http->set_bearer_token_auth(token);
   return std::unique_ptr<ApiClient>(new ApiClient(url, std::move(http)));
 }
 

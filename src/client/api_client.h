@@ -32,8 +32,9 @@ struct Response {
 class ApiClient {
  public:
   // `base_url` like "http://127.0.0.1:8080". InvalidArgument for a malformed URL.
+  // `token`: an API token sent as "Authorization: Bearer" on every request (empty: none).
   static Result<std::unique_ptr<ApiClient>> Create(const std::string& base_url,
-                                                   int timeout_seconds = 60);
+                                                   int timeout_seconds = 60, const std::string& token = "");
   ~ApiClient();
 
   // Raw call: any HTTP status comes back as a Response; only transport failures are errors.

@@ -1,11 +1,16 @@
 #include "common/text.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <random>
+#include <cstdlib>
+
+#include "common/random.h"
 
 namespace mlaas {
 
@@ -46,14 +51,35 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
-std::string NewUuid() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::array<unsigned char, 16> b{};
-  uint64_t hi = rng(), lo = rng();
-  for (int i = 0; i < 8; ++i) {
-    b[i] = static_cast<unsigned char>(hi >> (8 * i));
-    b[8 + i] = static_cast<unsigned char>(lo >> (8 * i));
+void RandomBytes(void* out, size_t n) {
+  auto* p = static_cast<unsigned char*>(out);
+  while (n > 0) {
+    const ssize_t got = ::getrandom(p, n, 0);  // the kernel's CSPRNG; blocks only before it is seeded at boot
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      std::abort();  // no randomness: nothing safe to hand out
+    }
+    p += got;
+    n -= static_cast<size_t>(got);
   }
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  RandomBytes(raw.data(), raw.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * bytes);
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+std::string NewUuid() {
+  std::array<unsigned char, 16> b{};
+  RandomBytes(b.data(), b.size());
   b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
   b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
   char out[37];

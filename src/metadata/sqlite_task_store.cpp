@@ -6,6 +6,7 @@
 #include "common/text.h"
 #include "common/time_util.h"
 #include "metadata/sqlite_db.h"
+#include "metadata/sqlite_schema.h"
 #include "metadata/task_store.h"
 
 namespace mlaas::metadata {
@@ -13,41 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kSchemaVersion = 1;
 constexpr size_t kMaxLogMessageBytes = 8192;
-
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS tasks (
-  seq              INTEGER PRIMARY KEY AUTOINCREMENT,
-  id               TEXT NOT NULL UNIQUE,
-  type             TEXT NOT NULL,
-  status           TEXT NOT NULL,
-  params           TEXT NOT NULL,
-  progress         TEXT NOT NULL DEFAULT '{}',
-  result           TEXT,
-  error            TEXT,
-  submitted_ms     INTEGER NOT NULL,
-  started_ms       INTEGER NOT NULL DEFAULT 0,
-  finished_ms      INTEGER NOT NULL DEFAULT 0,
-  updated_ms       INTEGER NOT NULL,
-  attempts         INTEGER NOT NULL DEFAULT 0,
-  max_attempts     INTEGER NOT NULL,
-  cancel_requested INTEGER NOT NULL DEFAULT 0,
-  lease_owner      TEXT,
-  lease_expires_ms INTEGER NOT NULL DEFAULT 0,
-  revision         INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS tasks_status_seq ON tasks(status, seq);
-CREATE INDEX IF NOT EXISTS tasks_type_seq ON tasks(type, seq);
-CREATE TABLE IF NOT EXISTS task_logs (
-  task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
-  seq     INTEGER NOT NULL,
-  time_ms INTEGER NOT NULL,
-  level   TEXT NOT NULL,
-  message TEXT NOT NULL,
-  PRIMARY KEY (task_id, seq)
-);
-)sql";
 
 constexpr const char* kColumns =
     "id, type, status, params, progress, result, error, submitted_ms, started_ms, finished_ms, "
@@ -92,24 +59,7 @@ class SqliteTaskStore final : public TaskStore {
 
   Status Migrate() {
     std::lock_guard lock(mu_);
-    MLAAS_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
-    Status st = [&]() -> Status {
-      MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("PRAGMA user_version"));
-      MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
-      int64_t version = row ? q.Int(0) : 0;
-      if (version > kSchemaVersion) {
-        return FailedPrecondition("the database was written by a newer mlaas (schema " +
-                                  std::to_string(version) + ", this build knows " +
-                                  std::to_string(kSchemaVersion) + ")");
-      }
-      MLAAS_RETURN_IF_ERROR(db_.Exec(kSchema));
-      return db_.Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
-    }();
-    if (!st.ok()) {
-      (void)db_.Exec("ROLLBACK");
-      return st;
-    }
-    return db_.Exec("COMMIT");
+    return MigrateSqlite(db_);
   }
 
   Result<TaskRecord> Create(const NewTask& task) override {
@@ -445,22 +395,7 @@ bool IsTerminal(TaskState state) {
 }
 
 Result<std::unique_ptr<TaskStore>> OpenTaskStore(const StoreOptions& options) {
-  std::string url = options.url;
-  std::string path;
-  if (StartsWith(url, "sqlite://")) {
-    path = url.substr(9);
-  } else if (StartsWith(url, "postgres://") || StartsWith(url, "postgresql://")) {
-    return Unimplemented("the PostgreSQL metadata store is not available in this build yet; "
-                         "use a SQLite path",
-                         "database");
-  } else if (url.find("://") != std::string::npos) {
-    return InvalidArgument("unsupported database URL '" + url +
-                               "' (use a file path or sqlite:///path)",
-                           "database");
-  } else {
-    path = url;
-  }
-  if (path.empty()) return InvalidArgument("database path must not be empty", "database");
+  MLAAS_ASSIGN_OR_RETURN(std::string path, SqlitePath(options.url));
   MLAAS_ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(path));
   auto now = options.now_ms ? options.now_ms : std::function<int64_t()>(NowMs);
   auto store = std::make_unique<SqliteTaskStore>(std::move(db), std::move(now));

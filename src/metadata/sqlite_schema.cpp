@@ -1,0 +1,108 @@
+#include "metadata/sqlite_schema.h"
+
+#include <iterator>
+
+#include "common/text.h"
+
+namespace mlaas::metadata {
+namespace {
+
+// Migration i brings the schema from version i to i + 1. Never edit one that has shipped:
+// add the next.
+constexpr const char* kMigrations[] = {
+    // 1: tasks and their logs.
+    R"sql(
+CREATE TABLE IF NOT EXISTS tasks (
+  seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+  id               TEXT NOT NULL UNIQUE,
+  type             TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  params           TEXT NOT NULL,
+  progress         TEXT NOT NULL DEFAULT '{}',
+  result           TEXT,
+  error            TEXT,
+  submitted_ms     INTEGER NOT NULL,
+  started_ms       INTEGER NOT NULL DEFAULT 0,
+  finished_ms      INTEGER NOT NULL DEFAULT 0,
+  updated_ms       INTEGER NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  max_attempts     INTEGER NOT NULL,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  lease_owner      TEXT,
+  lease_expires_ms INTEGER NOT NULL DEFAULT 0,
+  revision         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tasks_status_seq ON tasks(status, seq);
+CREATE INDEX IF NOT EXISTS tasks_type_seq ON tasks(type, seq);
+CREATE TABLE IF NOT EXISTS task_logs (
+  task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+  seq     INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  level   TEXT NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY (task_id, seq)
+);
+)sql",
+    // 2: accounts (users and API tokens; a token's secret is kept as its SHA-256 only).
+    R"sql(
+CREATE TABLE users (
+  name       TEXT PRIMARY KEY,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+  id            TEXT PRIMARY KEY,
+  user          TEXT NOT NULL REFERENCES users(name),
+  scopes        TEXT NOT NULL,
+  description   TEXT NOT NULL DEFAULT '',
+  secret_sha256 TEXT NOT NULL,
+  created_ms    INTEGER NOT NULL,
+  expires_ms    INTEGER NOT NULL DEFAULT 0,
+  last_used_ms  INTEGER NOT NULL DEFAULT 0,
+  revoked_ms    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX tokens_user ON tokens(user);
+)sql",
+};
+
+}  // namespace
+
+int SqliteSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+Status MigrateSqlite(SqliteDb& db) {
+  MLAAS_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  Status st = [&]() -> Status {
+    MLAAS_ASSIGN_OR_RETURN(auto q, db.Prepare("PRAGMA user_version"));
+    MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+    const int64_t version = row ? q.Int(0) : 0;
+    if (version > SqliteSchemaVersion()) {
+      return FailedPrecondition("the database was written by a newer mlaas (schema " + std::to_string(version) +
+                                ", this build knows " + std::to_string(SqliteSchemaVersion()) + ")");
+    }
+    for (int64_t v = version; v < SqliteSchemaVersion(); ++v) MLAAS_RETURN_IF_ERROR(db.Exec(kMigrations[v]));
+    if (version == SqliteSchemaVersion()) return Status::Ok();
+    return db.Exec("PRAGMA user_version=" + std::to_string(SqliteSchemaVersion()));
+  }();
+  if (!st.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return st;
+  }
+  return db.Exec("COMMIT");
+}
+
+Result<std::string> SqlitePath(const std::string& url) {
+  std::string path;
+  if (StartsWith(url, "sqlite://")) {
+    path = url.substr(9);
+  } else if (StartsWith(url, "postgres://") || StartsWith(url, "postgresql://")) {
+    return Unimplemented("the PostgreSQL metadata store is not available in this build yet; use a SQLite path",
+                         "database");
+  } else if (url.find("://") != std::string::npos) {
+    return InvalidArgument("unsupported database URL '" + url + "' (use a file path or sqlite:///path)", "database");
+  } else {
+    path = url;
+  }
+  if (path.empty()) return InvalidArgument("database path must not be empty", "database");
+  return path;
+}
+
+}  // namespace mlaas::metadata
