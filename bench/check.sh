@@ -6,8 +6,9 @@
 # A tool for contributors, not a timed test (README, "Contributing").
 #
 #   bench/check.sh [--full] [--record] [--only tokenizers,nn,train,vector,serve]
-#     (default)  short mode, ~10 minutes on 2 cores: fewer rounds and steps, a 10 s serving round
-#     --full     each benchmark at the length its docs section was measured at (~30 minutes)
+#     (default)  short mode, ~5 minutes on 2 cores: fewer rounds and steps (the inference benchmark
+#                keeps its 3 rounds: the PyTorch peer moves by 30% in one), a 10 s serving round
+#     --full     each benchmark at the length its docs section was measured at (~17 minutes)
 #     --record   write this run's measures into docs/benchmarks.json (after a quiet --full run;
 #                with --only, the other benchmarks' records are kept)
 #   env: BUILD (default build/release if present, else build/test), SHARED (default ../shared),
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --full) MODE=full ;;
     --record) RECORD=1 ;;
     --only) ONLY=${2//,/ }; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -78,7 +79,7 @@ run tokenizers "$BUILD/bench/tokenizer_bench $CORPUS" "$BUILD/bench/tokenizer_be
 # Each as docs/benchmarks.md runs it: the engine benchmarks under OMP_WAIT_POLICY=PASSIVE, the
 # server with libgomp's default (what scripts/start.sh runs).
 run nn "OMP_WAIT_POLICY=PASSIVE $BUILD/bench/nn_bench --threads 1 --rounds 3 --shared $SHARED" \
-  "OMP_WAIT_POLICY=PASSIVE $BUILD/bench/nn_bench --threads 1 --rounds 1 --pipeline no --shared $SHARED"
+  "OMP_WAIT_POLICY=PASSIVE $BUILD/bench/nn_bench --threads 1 --rounds 3 --pipeline no --shared $SHARED"
 run train "OMP_WAIT_POLICY=PASSIVE $BUILD/bench/train_bench --threads 1 --steps 20 --rounds 3 --shared $SHARED" \
   "OMP_WAIT_POLICY=PASSIVE $BUILD/bench/train_bench --threads 1 --steps 8 --rounds 1 --shared $SHARED"
 run vector "PEER=0 $BUILD/bench/vector_bench" "PEER=0 $BUILD/bench/vector_bench"

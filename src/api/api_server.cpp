@@ -12,6 +12,7 @@
 #include <chrono>
 #include <thread>
 
+#include "api/ownership.h"
 #include "api/server_state.h"
 #include "common/json_file.h"
 #include "common/json_schema.h"
@@ -216,7 +217,7 @@ bool Authorize(ServerState& s, RequestContext& ctx) {
 
 void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& res,
               const httplib::ContentReader* reader) {
-  std::string user;
+  std::string user, home;  // who calls, and where their things live (ownership.h)
   const auto t0 = std::chrono::steady_clock::now();
   const std::string request_id = RequestId(req);
   res.set_header("X-Request-Id", request_id);
@@ -264,6 +265,7 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
     RequestContext ctx{req, res, *m.route, std::move(m.path_params), json(), nullptr, request_id, {}};
     bool ready = Authorize(s, ctx);
     user = ctx.principal.user;
+    home = HomeOf(s, ctx);
     if (!ready) {
     } else if (m.route->body == BodyKind::kJson) {
       ready = ReadJsonBody(s, ctx, tracked.get());
@@ -304,7 +306,8 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
   }
   // Full now, or still working on it: come back in a while.
   if ((res.status == 429 || res.status == 503) && !res.has_header("Retry-After")) res.set_header("Retry-After", "1");
-  if (res.get_header_value("Content-Type") == "application/json") res.body = RedactServerPaths(s, std::move(res.body));
+  if (res.get_header_value("Content-Type") == "application/json")
+    res.body = StripHome(home, RedactServerPaths(s, std::move(res.body)));
   // The Open Inference Protocol's errors are {"error": "<message>"}.
   if (req.path.rfind("/v2", 0) == 0 && res.status >= 400) {
     json body = json::parse(res.body, nullptr, false);

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "api/schemas.h"
+#include "api/ownership.h"
 #include "api/server_state.h"
 #include "dataset/dataset_stats.h"
 #include "dataset/record_reader.h"
@@ -56,7 +57,7 @@ Status DatasetExists(ServerState& s, const json& body) {
 }
 
 void SubmitTask(ServerState& s, RequestContext& ctx, const std::string& type) {
-  auto t = s.services.tasks.Submit(type, ctx.body);
+  auto t = s.services.tasks.Submit(type, ctx.body, Submitter(s, ctx));
   if (!t.has_value()) {
     // The task queue is full: tasks take seconds to minutes, so come back in a while.
     if (t.error().code() == StatusCode::kResourceExhausted) ctx.res.set_header("Retry-After", "30");
@@ -179,6 +180,7 @@ void AddMlRoutes(ServerState& s) {
                   .response_schema = is_task ? schemas::TaskAccepted() : json(),
                   .compute = !is_task,
                   .handler = [&s, r, run](RequestContext& ctx) {
+                    if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
                       if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);
@@ -207,6 +209,7 @@ void AddMlRoutes(ServerState& s) {
        .responses = {{202, "task queued"}, {400, "invalid request or unknown dataset"}},
        .response_schema = schemas::TaskAccepted(),
        .handler = [&s](RequestContext& ctx) {
+         if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
          auto ref = s.services.storage.Resolve(ctx.body["dataset"], "dataset");
          if (!ref.has_value()) return ctx.Error(ref.error());
          if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);

@@ -2,6 +2,7 @@
 #include <ctime>
 
 #include "api/schemas.h"
+#include "api/ownership.h"
 #include "api/server_state.h"
 #include "common/text.h"
 #include "common/time_util.h"
@@ -50,8 +51,8 @@ Status KeyStatus(const std::string& key) {
 }
 
 void Upload(ServerState& s, RequestContext& ctx) {
-  const std::string key = ctx.path_params["key"];
-  if (Status st = KeyStatus(key); !st.ok()) return ctx.Error(st);
+  if (Status st = KeyStatus(ctx.path_params["key"]); !st.ok()) return ctx.Error(st);
+  const std::string key = HomeOf(s, ctx) + ctx.path_params["key"];
   auto store = LocalStore(s);
   if (!store.has_value()) return ctx.Error(store.error());
   const uint64_t limit = s.options.max_upload_bytes;
@@ -96,8 +97,8 @@ void Upload(ServerState& s, RequestContext& ctx) {
 }
 
 void Download(ServerState& s, RequestContext& ctx) {
-  const std::string key = ctx.path_params["key"];
-  if (Status st = KeyStatus(key); !st.ok()) return ctx.Error(st);
+  if (Status st = KeyStatus(ctx.path_params["key"]); !st.ok()) return ctx.Error(st);
+  const std::string key = HomeOf(s, ctx) + ctx.path_params["key"];
   auto store = LocalStore(s);
   if (!store.has_value()) return ctx.Error(store.error());
   auto opened = (*store)->Open(key);
@@ -151,10 +152,12 @@ void AddObjectRoutes(ServerState& s) {
          auto store = LocalStore(s);
          if (!store.has_value()) return ctx.Error(store.error());
          storage::ListOptions o;
-         o.prefix = ctx.Query("prefix").value_or("");
+         const std::string home = HomeOf(s, ctx);
+         o.prefix = home + ctx.Query("prefix").value_or("");
          o.delimiter = ctx.Query("delimiter").value_or("");
          o.continuation_token = ctx.Query("continuation_token").value_or("");
          o.start_after = ctx.Query("start_after").value_or("");
+         if (!o.start_after.empty()) o.start_after = home + o.start_after;
          auto max_keys = IntQuery(ctx, "max_keys", 1000, 1, 1000);
          if (!max_keys.has_value()) return ctx.Error(max_keys.error());
          o.max_keys = static_cast<size_t>(*max_keys);
@@ -166,7 +169,7 @@ void AddObjectRoutes(ServerState& s) {
          json objects = json::array();
          for (const auto& obj : page->objects) objects.push_back(InfoJson(obj));
          json out = {{"storage_type", (*store)->storage_type()},
-                     {"prefix", o.prefix},
+                     {"prefix", ctx.Query("prefix").value_or("")},
                      {"delimiter", o.delimiter},
                      {"max_keys", o.max_keys},
                      {"key_count", page->objects.size() + page->common_prefixes.size()},
@@ -209,8 +212,8 @@ void AddObjectRoutes(ServerState& s) {
                 .summary = "Delete an object",
                 .responses = {{204, "deleted"}, {404, "no such object"}},
                 .handler = [&s](RequestContext& ctx) {
-                  const std::string key = ctx.path_params["key"];
-                  if (Status st = KeyStatus(key); !st.ok()) return ctx.Error(st);
+                  if (Status st = KeyStatus(ctx.path_params["key"]); !st.ok()) return ctx.Error(st);
+                  const std::string key = HomeOf(s, ctx) + ctx.path_params["key"];
                   auto store = LocalStore(s);
                   if (!store.has_value()) return ctx.Error(store.error());
                   if (Status st = (*store)->Delete(key); !st.ok()) return ctx.Error(st);

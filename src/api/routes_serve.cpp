@@ -1,6 +1,7 @@
 // Model serving: deployments (/api/v1/deployments) and the Open Inference Protocol v2 of
 // KServe and Triton (/v2/...), whose errors are {"error": "..."} (see api_server.cpp).
 #include "api/schemas.h"
+#include "api/ownership.h"
 #include "api/server_state.h"
 #include "serve/deployments.h"
 
@@ -109,8 +110,9 @@ void AddServeRoutes(ServerState& s) {
                               {400, "invalid request or no model at model.path"},
                               {409, "the version exists"}},
                 .response_schema = view_schema,
-                .handler = [&deployments](RequestContext& ctx) {
+                .handler = [&s, &deployments](RequestContext& ctx) {
                   if (!deployments) return Unavailable501(ctx);
+                  if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
                   auto r = deployments->Deploy(ctx.body);
                   if (!r.has_value()) return ctx.Error(r.error());
                   ctx.res.set_header("Location", "/api/v1/deployments/" + (*r)["name"].get<std::string>());

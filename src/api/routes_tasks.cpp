@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "api/schemas.h"
+#include "api/ownership.h"
 #include "api/server_state.h"
 #include "api/task_view.h"
 #include "common/text.h"
@@ -16,12 +17,20 @@ using nlohmann::json;
 
 namespace {
 
+// The task {id} of the request, NotFound when it does not exist or the caller may not see it.
+Result<metadata::TaskRecord> VisibleTask(ServerState& s, const RequestContext& ctx) {
+  const std::string id = ctx.path_params.at("id");
+  auto t = s.services.task_store.Get(id);
+  if (t.has_value() && !MaySee(s, ctx, *t)) return NotFound("task " + id + " does not exist");  // as an unknown one
+  return t;
+}
+
 // Writes one server-sent event per call, blocking until the task changes; ends the stream
 // with an "end" event once the task has finished.
 class TaskEventStream {
  public:
-  TaskEventStream(ServerState& s, std::string id, std::shared_ptr<void> slot)
-      : s_(s), id_(std::move(id)), slot_(std::move(slot)) {}
+  TaskEventStream(ServerState& s, std::string id, std::string home, std::shared_ptr<void> slot)
+      : s_(s), id_(std::move(id)), home_(std::move(home)), slot_(std::move(slot)) {}
 
   // Never throws: an error ends the stream (cpp-httplib then closes the connection).
   bool operator()(size_t, httplib::DataSink& sink) {
@@ -69,12 +78,13 @@ class TaskEventStream {
 
   bool Write(httplib::DataSink& sink, const std::string& text) {
     last_write_ms_ = NowMs();
-    const std::string safe = RedactServerPaths(s_, text);
+    const std::string safe = StripHome(home_, RedactServerPaths(s_, text));
     return sink.write(safe.data(), safe.size());
   }
 
   ServerState& s_;
   std::string id_;
+  std::string home_;  // cut out of what the stream shows (ownership.h)
   std::shared_ptr<void> slot_;  // this stream's place in ServerState::event_streams, while any copy lives
   int64_t last_revision_ = -1;
   int64_t last_write_ms_ = 0;
@@ -99,8 +109,9 @@ void AddTaskRoutes(ServerState& s) {
                   "tasks per page"},
                  {"cursor", {{"type", "string"}}, "next_cursor of the previous page"}},
        .responses = {{200, "a page of tasks: {tasks, next_cursor}"}, {400, "bad query parameter"}},
-       .handler = [&store](RequestContext& ctx) {
+       .handler = [&s, &store](RequestContext& ctx) {
          metadata::TaskQuery q;
+         if (!SeesAll(s, ctx)) q.submitted_by = ctx.principal.user;
          if (auto status = ctx.Query("status")) {
            auto state = metadata::ParseTaskState(*status);
            if (!state) {
@@ -132,8 +143,8 @@ void AddTaskRoutes(ServerState& s) {
                 .summary = "A task: status, stats, progress and, once finished, its result",
                 .responses = {{200, "the task"}, {404, "no such task"}},
                 .response_schema = schemas::TaskView(),
-                .handler = [&store](RequestContext& ctx) {
-                  auto t = store.Get(ctx.path_params["id"]);
+                .handler = [&s](RequestContext& ctx) {
+                  auto t = VisibleTask(s, ctx);
                   if (!t.has_value()) return ctx.Error(t.error());
                   ctx.Json(200, TaskToJson(*t, NowMs(), true));
                 }});
@@ -150,6 +161,7 @@ void AddTaskRoutes(ServerState& s) {
                      {409, "the task has already finished"}},
        .response_schema = schemas::TaskView(),
        .handler = [&s](RequestContext& ctx) {
+         if (auto seen = VisibleTask(s, ctx); !seen.has_value()) return ctx.Error(seen.error());
          auto t = s.services.tasks.Cancel(ctx.path_params["id"]);
          if (!t.has_value()) return ctx.Error(t.error());
          ctx.Json(t->state == metadata::TaskState::kCancelled ? 200 : 202,
@@ -166,11 +178,12 @@ void AddTaskRoutes(ServerState& s) {
                  {"limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10000}}, "lines"}},
        .responses = {{200, "{logs: [{seq, time, level, message}], next_after}"},
                      {404, "no such task"}},
-       .handler = [&store](RequestContext& ctx) {
+       .handler = [&s, &store](RequestContext& ctx) {
          auto after = IntQuery(ctx, "after", 0, 0, INT64_MAX);
          if (!after.has_value()) return ctx.Error(after.error());
          auto limit = IntQuery(ctx, "limit", 1000, 1, 10000);
          if (!limit.has_value()) return ctx.Error(limit.error());
+         if (auto seen = VisibleTask(s, ctx); !seen.has_value()) return ctx.Error(seen.error());
          auto logs = store.Logs(ctx.path_params["id"], *after, static_cast<size_t>(*limit));
          if (!logs.has_value()) return ctx.Error(logs.error());
          json lines = json::array();
@@ -195,7 +208,7 @@ void AddTaskRoutes(ServerState& s) {
        .produces = "text/event-stream",
        .handler = [&s](RequestContext& ctx) {
          const std::string id = ctx.path_params["id"];
-         if (auto t = s.services.task_store.Get(id); !t.has_value()) return ctx.Error(t.error());
+         if (auto t = VisibleTask(s, ctx); !t.has_value()) return ctx.Error(t.error());
          auto slot = s.event_streams.TryAcquire();
          if (!slot) {
            ctx.res.set_header("Retry-After", "5");
@@ -207,7 +220,7 @@ void AddTaskRoutes(ServerState& s) {
          ctx.res.status = 200;
          ctx.res.set_header("Cache-Control", "no-cache");
          ctx.res.set_header("X-Accel-Buffering", "no");
-         ctx.res.set_chunked_content_provider("text/event-stream", TaskEventStream(s, id, std::move(slot)));
+         ctx.res.set_chunked_content_provider("text/event-stream", TaskEventStream(s, id, HomeOf(s, ctx), std::move(slot)));
        }});
 }
 

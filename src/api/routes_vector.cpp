@@ -2,6 +2,7 @@
 // rebuild (/api/v1/vector-stores/{path}[/documents]). The store's path may hold slashes;
 // ?storage_type= picks the storage (default local).
 #include "api/schemas.h"
+#include "api/ownership.h"
 #include "api/server_state.h"
 #include "vector/searcher.h"
 
@@ -11,8 +12,9 @@ using nlohmann::json;
 
 namespace {
 
-json StoreBlock(const RequestContext& ctx) {
-  return {{"path", ctx.path_params.at("path")}, {"storage_type", ctx.Query("storage_type").value_or("local")}};
+json StoreBlock(const ServerState& s, const RequestContext& ctx) {
+  return {{"path", HomeOf(s, ctx) + ctx.path_params.at("path")},
+          {"storage_type", ctx.Query("storage_type").value_or("local")}};
 }
 
 QueryParam StorageTypeParam() {
@@ -53,7 +55,7 @@ void AddVectorRoutes(ServerState& s) {
                               {429, "too many requests in progress, or a store update waiting (Retry-After)"}},
                 .compute = true,
                 .handler = [&s](RequestContext& ctx) {
-                  WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.AddDocuments(StoreBlock(ctx), ctx.body); });
+                  WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.AddDocuments(StoreBlock(s, ctx), ctx.body); });
                 }});
   s.router.Add({.method = "DELETE",
                 .access = Access::kWrite,
@@ -68,7 +70,7 @@ void AddVectorRoutes(ServerState& s) {
                 .responses = {{200, "{removed, count}"}, {400, "invalid ids or not a vector store"}, {429, "too many requests in progress, or a store update waiting (Retry-After)"}},
                 .compute = true,
                 .handler = [&s](RequestContext& ctx) {
-                  WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.RemoveDocuments(StoreBlock(ctx), ctx.body); });
+                  WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.RemoveDocuments(StoreBlock(s, ctx), ctx.body); });
                 }});
   s.router.Add({.method = "GET",
                 .access = Access::kRead,
@@ -81,7 +83,7 @@ void AddVectorRoutes(ServerState& s) {
                               {503, "the store is still loading: retry (Retry-After)"}},
                 .compute = true,
                 .handler = [&s](RequestContext& ctx) {
-                  WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.Describe(StoreBlock(ctx)); });
+                  WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.Describe(StoreBlock(s, ctx)); });
                 }});
 }
 

@@ -62,6 +62,11 @@ CREATE TABLE tokens (
 );
 CREATE INDEX tokens_user ON tokens(user);
 )sql",
+    // 3: who submitted each task (empty: a server without accounts).
+    R"sql(
+ALTER TABLE tasks ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
+CREATE INDEX tasks_submitted_by_seq ON tasks(submitted_by, seq);
+)sql",
 };
 
 }  // namespace

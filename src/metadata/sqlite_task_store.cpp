@@ -19,7 +19,7 @@ constexpr size_t kMaxLogMessageBytes = 8192;
 constexpr const char* kColumns =
     "id, type, status, params, progress, result, error, submitted_ms, started_ms, finished_ms, "
     "updated_ms, attempts, max_attempts, cancel_requested, lease_owner, lease_expires_ms, seq, "
-    "revision";
+    "revision, submitted_by";
 
 json ParseStored(const std::string& text, const json& fallback) {
   if (text.empty()) return fallback;
@@ -47,6 +47,7 @@ TaskRecord ReadRecord(const SqliteStatement& s, int64_t* seq = nullptr) {
   r.lease_expires_ms = s.Int(15);
   if (seq) *seq = s.Int(16);
   r.revision = s.Int(17);
+  r.submitted_by = s.Text(18);
   return r;
 }
 
@@ -70,9 +71,9 @@ class SqliteTaskStore final : public TaskStore {
     std::string id = NewUuid();
     MLAAS_ASSIGN_OR_RETURN(
         auto ins, db_.Prepare("INSERT INTO tasks (id, type, status, params, submitted_ms, "
-                              "updated_ms, max_attempts) VALUES (?, ?, 'queued', ?, ?, ?, ?)"));
+                              "updated_ms, max_attempts, submitted_by) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)"));
     ins.Bind(1, id).Bind(2, task.type).Bind(3, Dump(task.params)).Bind(4, now).Bind(5, now);
-    ins.Bind(6, static_cast<int64_t>(task.max_attempts));
+    ins.Bind(6, static_cast<int64_t>(task.max_attempts)).Bind(7, task.submitted_by);
     MLAAS_RETURN_IF_ERROR(ins.Run());
     return GetLocked(id);
   }
@@ -100,10 +101,12 @@ class SqliteTaskStore final : public TaskStore {
     if (query.state) sql += " AND status = ?1";
     if (!query.type.empty()) sql += " AND type = ?2";
     if (before > 0) sql += " AND seq < ?3";
+    if (!query.submitted_by.empty()) sql += " AND submitted_by = ?5";
     sql += " ORDER BY seq DESC LIMIT ?4";
     MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare(sql));
     if (query.state) q.Bind(1, TaskStateName(*query.state));
     if (!query.type.empty()) q.Bind(2, query.type);
+    if (!query.submitted_by.empty()) q.Bind(5, query.submitted_by);
     if (before > 0) q.Bind(3, before);
     q.Bind(4, static_cast<int64_t>(query.limit + 1));
     TaskPage page;

@@ -49,17 +49,20 @@ struct TaskRecord {
   bool cancel_requested = false;
   std::string lease_owner;  // the worker holding a running task
   int64_t lease_expires_ms = 0;
+  std::string submitted_by{};  // the user who submitted it (empty: a server without accounts)
 };
 
 struct NewTask {
   std::string type;
   nlohmann::json params = nlohmann::json::object();
   int max_attempts = 3;
+  std::string submitted_by{};
 };
 
 struct TaskQuery {
   std::optional<TaskState> state;
   std::string type;        // empty: any
+  std::string submitted_by{};  // empty: anyone's
   size_t limit = 50;       // 1..1000
   std::string cursor;      // next_cursor of the previous page
 };

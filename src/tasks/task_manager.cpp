@@ -209,7 +209,8 @@ void TaskManager::Stop() {
   started_ = false;
 }
 
-Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& params) {
+Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& params,
+                                       const std::string& submitted_by) {
   if (!HasType(type)) return Unimplemented("no handler for task type '" + type + "'");
   MLAAS_RETURN_IF_ERROR(CheckParamsSize(params, options_));
   if (auto v = validators_.find(type); v != validators_.end()) MLAAS_RETURN_IF_ERROR(v->second(params));
@@ -225,7 +226,7 @@ Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& para
                                  " tasks waiting, the most allowed); retry later");
       }
     }
-    MLAAS_ASSIGN_OR_RETURN(r, store_.Create({type, params, options_.max_attempts}));
+    MLAAS_ASSIGN_OR_RETURN(r, store_.Create({type, params, options_.max_attempts, submitted_by}));
   }
   {
     std::lock_guard lock(mu_);

@@ -128,7 +128,8 @@ class TaskManager {
   // Stops the workers; running tasks are asked to stop and handed back to the queue.
   void Stop();
 
-  Result<TaskRecord> Submit(const std::string& type, const nlohmann::json& params);
+  Result<TaskRecord> Submit(const std::string& type, const nlohmann::json& params,
+                            const std::string& submitted_by = "");
   // See TaskStore::RequestCancel; a task running here is signalled at once.
   Result<TaskRecord> Cancel(const std::string& id);
 

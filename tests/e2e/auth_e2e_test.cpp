@@ -83,6 +83,51 @@ TEST_F(AuthE2eTest, TokensNameTheirUserAndScopesAndAreShownOnce) {
   EXPECT_EQ(log.find(alice), std::string::npos);
 }
 
+// With auth on, each user's keys are relative to their own home, and tasks are their submitter's.
+TEST_F(AuthE2eTest, UsersHaveTheirOwnObjectsAndTasks) {
+  auto alice = As(Issue("alice2", {"read", "write"}));
+  auto bob = As(Issue("bob2", {"read", "write"}));
+  auto admin = As(kAdminToken);
+  ASSERT_EQ(CallServer(*alice, "PUT", "/api/v1/objects/data.csv", "text,label\nalice row,a\n").status, 201);
+  ASSERT_EQ(CallServer(*bob, "PUT", "/api/v1/objects/data.csv", "text,label\nbob row,b\n").status, 201);
+  // The same key, two objects; each user reads their own, and answers show their own keys.
+  EXPECT_EQ(CallServer(*alice, "GET", "/api/v1/objects/data.csv").text, "text,label\nalice row,a\n");
+  EXPECT_EQ(CallServer(*bob, "GET", "/api/v1/objects/data.csv").text, "text,label\nbob row,b\n");
+  auto listed = CallServer(*alice, "GET", "/api/v1/ml/utilities/s3/object");
+  ASSERT_EQ(listed.status, 200) << listed.text;
+  ASSERT_EQ(listed.body["objects"].size(), 1u) << listed.text;
+  EXPECT_EQ(listed.body["objects"][0]["key"], "data.csv");
+  EXPECT_EQ(listed.text.find("users/"), std::string::npos) << listed.text;
+  // Bob cannot reach alice's home by a path: it is inside his own.
+  EXPECT_EQ(CallServer(*bob, "GET", "/api/v1/objects/users/alice2/data.csv").status, 404);
+  EXPECT_EQ(CallServer(*bob, "GET", "/api/v1/objects/../alice2/data.csv").status, 400);
+  // The admin addresses the whole store.
+  EXPECT_EQ(CallServer(*admin, "GET", "/api/v1/objects/users/alice2/data.csv").status, 200);
+
+  // A task: alice's to see, list and cancel; to bob it does not exist.
+  auto submitted = CallServer(*alice, "POST", "/api/v1/ml/utilities/dataset/stats",
+                              json{{"dataset", {{"path", "data.csv"}}}}.dump());
+  ASSERT_EQ(submitted.status, 202) << submitted.text;
+  const std::string id = submitted.body["task_id"];
+  auto seen = CallServer(*alice, "GET", "/api/v1/tasks/" + id);
+  ASSERT_EQ(seen.status, 200) << seen.text;
+  EXPECT_EQ(seen.text.find("users/alice2"), std::string::npos) << "her paths as she wrote them: " << seen.text;
+  EXPECT_EQ(CallServer(*bob, "GET", "/api/v1/tasks/" + id).status, 404);
+  EXPECT_EQ(CallServer(*bob, "POST", "/api/v1/tasks/" + id + "/cancel").status, 404);
+  EXPECT_EQ(CallServer(*bob, "GET", "/api/v1/tasks/" + id + "/logs").status, 404);
+  EXPECT_EQ(CallServer(*bob, "GET", "/api/v1/tasks/" + id + "/events").status, 404);
+  EXPECT_EQ(CallServer(*bob, "GET", "/api/v1/tasks").text.find(id), std::string::npos);
+  EXPECT_NE(CallServer(*alice, "GET", "/api/v1/tasks").text.find(id), std::string::npos);
+  EXPECT_NE(CallServer(*admin, "GET", "/api/v1/tasks").text.find(id), std::string::npos);
+  EXPECT_EQ(CallServer(*alice, "POST", "/api/v1/tasks/" + id + "/cancel").status, 200);
+  // Bob's request for a dataset only alice has is refused: his data.csv is his own, and
+  // alice's other files are not in his home.
+  auto missing = CallServer(*bob, "POST", "/api/v1/ml/utilities/dataset/stats",
+                            json{{"dataset", {{"path", "only-alice.csv"}}}}.dump());
+  EXPECT_EQ(missing.status, 400) << missing.text;
+  EXPECT_EQ(missing.text.find("users/"), std::string::npos) << missing.text;
+}
+
 // Every operation of the route table, with every kind of caller.
 TEST_F(AuthE2eTest, EveryRouteHasAnAccessRuleAndEnforcesIt) {
   auto spec = CallServer(*client_, "GET", "/openapi.json");

@@ -1,0 +1,57 @@
+#include "api/ownership.h"
+
+#include "storage/object_store.h"
+
+namespace mlaas::api {
+
+using nlohmann::json;
+
+namespace {
+
+bool Accounts(const ServerState& s) { return s.services.authenticator != nullptr; }
+
+}  // namespace
+
+Result<std::string> InHome(const std::string& home, const std::string& key, const std::string& field) {
+  if (home.empty()) return key;
+  if (Status st = storage::ValidateKey(key); !st.ok()) return InvalidArgument(st.message(), field);
+  return home + key;
+}
+
+Status PathsToHome(const std::string& home, json& body) {
+  if (home.empty() || !body.is_object()) return Status::Ok();
+  for (const char* block : {"tokenizer", "model", "dataset", "model_save", "vector_store_save"}) {
+    auto b = body.find(block);
+    if (b == body.end() || !b->is_object()) continue;
+    auto path = b->find("path");
+    if (path == b->end() || !path->is_string()) continue;
+    MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, path->get<std::string>(), std::string(block) + ".path"));
+    *path = key;
+  }
+  return Status::Ok();
+}
+
+std::string Submitter(const ServerState& s, const RequestContext& ctx) {
+  return Accounts(s) ? ctx.principal.user : std::string();
+}
+
+bool SeesAll(const ServerState& s, const RequestContext& ctx) {
+  return !Accounts(s) || ctx.principal.Has(auth::Scope::kAdmin);
+}
+
+bool MaySee(const ServerState& s, const RequestContext& ctx, const metadata::TaskRecord& t) {
+  return SeesAll(s, ctx) || t.submitted_by == ctx.principal.user;
+}
+
+std::string HomeOf(const ServerState& s, const RequestContext& ctx) {
+  if (SeesAll(s, ctx) || ctx.principal.anonymous()) return "";
+  return "users/" + ctx.principal.user + "/";
+}
+
+std::string StripHome(const std::string& home, std::string text) {
+  if (home.empty()) return text;
+  for (size_t at = text.find(home); at != std::string::npos; at = text.find(home, at)) text.erase(at, home.size());
+  return text;
+}
+
+}  // namespace mlaas::api
