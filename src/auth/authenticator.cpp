@@ -1,14 +1,13 @@
 #include "auth/authenticator.h"
 
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
+#include "common/file_util.h"
 #include "common/random.h"
 #include "common/text.h"
 #include "common/time_util.h"
@@ -81,13 +80,7 @@ std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(data.data(), data.size(), digest, &n, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), n));
 }
 
 struct Authenticator::Impl {
@@ -103,7 +96,8 @@ struct Authenticator::Impl {
   std::unordered_map<std::string, Cached> cache;  // by the token's SHA-256
   std::unordered_map<std::string, int64_t> touched;  // token id -> last recorded use
 
-  Result<Principal> Check(std::string_view token) {
+  // The principal of `token`, and in *expires_ms its expiry (0: never).
+  Result<Principal> Check(std::string_view token, int64_t* expires_ms) {
     const auto unknown = [] { return Status(StatusCode::kUnauthenticated, "the token is not valid (unknown, expired or revoked)"); };
     std::string id, secret;
     if (auto parts = SplitToken(token)) {
@@ -121,6 +115,7 @@ struct Authenticator::Impl {
     if (!SameDigest(Sha256Hex(secret), record->secret_sha256) || record->revoked_ms != 0) return unknown();
     const int64_t t = now();
     if (record->expires_ms != 0 && record->expires_ms <= t) return unknown();
+    *expires_ms = record->expires_ms;
     Principal p{record->user, {}, record->id};
     for (const auto& name : record->scopes)
       if (auto s = ParseScope(name)) p.scopes.push_back(*s);
@@ -144,9 +139,8 @@ Result<Principal> Authenticator::Authenticate(std::string_view token) {
       m.cache.erase(it);
     }
   }
-  MLAAS_ASSIGN_OR_RETURN(Principal p, m.Check(token));
-  auto record = m.store.GetToken(p.token_id);
-  const int64_t expires = record.has_value() ? record->expires_ms : 0;
+  int64_t expires = 0;
+  MLAAS_ASSIGN_OR_RETURN(Principal p, m.Check(token, &expires));
   bool touch = false;
   {
     std::lock_guard<std::mutex> lock(m.mu);
@@ -213,27 +207,19 @@ Result<std::string> Authenticator::Bootstrap(const std::string& env_token, const
   r.created_ms = m.now();
   if (!env_token.empty()) {
     if (env_token.size() < 16) return InvalidArgument("MLAAS_ADMIN_TOKEN must be at least 16 characters", "MLAAS_ADMIN_TOKEN");
-    r.secret_sha256 = Sha256Hex(SplitToken(env_token) ? SplitToken(env_token)->second : env_token);
-    if (SplitToken(env_token) && SplitToken(env_token)->first != kAdminTokenId)
+    const auto parts = SplitToken(env_token);
+    if (parts && parts->first != kAdminTokenId)
       return InvalidArgument("MLAAS_ADMIN_TOKEN of the form mlaas_<id>_<secret> must use the id 'admin'",
                              "MLAAS_ADMIN_TOKEN");
+    r.secret_sha256 = Sha256Hex(parts ? parts->second : env_token);
   } else {
     auto existing = m.store.GetToken(kAdminTokenId);
     if (existing.has_value()) return std::string("the admin token was written to " + token_file.string() + " at the first start");
-    const std::string token = std::string(kPrefix) + kAdminTokenId + "_" + RandomHex(kSecretBytes);
-    r.secret_sha256 = Sha256Hex(SplitToken(token)->second);
-    std::error_code ec;
-    fs::create_directories(token_file.parent_path(), ec);
-    const fs::path tmp = token_file.string() + ".tmp-" + RandomHex(4);
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return Internal("cannot write the admin token file " + token_file.string());
-    const std::string line = token + "\n";
-    const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!written || ::rename(tmp.c_str(), token_file.c_str()) != 0) {
-      ::unlink(tmp.c_str());
-      return Internal("cannot write the admin token file " + token_file.string());
-    }
+    const std::string secret = RandomHex(kSecretBytes);
+    const std::string token = std::string(kPrefix) + kAdminTokenId + "_" + secret;
+    r.secret_sha256 = Sha256Hex(secret);
+    if (Status st = WriteFileAtomic(token_file, token + "\n", 0600); !st.ok())
+      return Internal("cannot write the admin token file " + token_file.string() + ": " + st.message());
   }
   Status st = m.store.InsertToken(r);
   if (st.code() == StatusCode::kAlreadyExists) st = m.store.ResetToken(r);

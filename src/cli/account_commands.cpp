@@ -1,7 +1,5 @@
 // `mlaas login|logout|whoami` and `mlaas tokens create|ls|revoke`: the client side of accounts
 // (docs/security.md, "Accounts and tokens").
-#include <sys/stat.h>
-
 #include <iostream>
 
 #include "cli/client_commands.h"
@@ -38,9 +36,7 @@ Status StoreToken(const std::string& server, const std::string& token) {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   std::filesystem::permissions(path.parent_path(), std::filesystem::perms::owner_all, ec);
-  MLAAS_RETURN_IF_ERROR(WriteFileAtomic(path, all.dump(1) + "\n"));
-  if (::chmod(path.c_str(), 0600) != 0) return Internal("cannot make " + path.string() + " private");
-  return Status::Ok();
+  return WriteFileAtomic(path, all.dump(1) + "\n", 0600);
 }
 
 std::string Scopes(const json& j) {

@@ -13,12 +13,12 @@
 
 namespace mlaas {
 
-Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data) {
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data, unsigned mode) {
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
   std::filesystem::path tmp = path;
   tmp += ".tmp-" + NewUuid().substr(0, 8);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
   if (fd < 0) return Internal("cannot write " + tmp.filename().string() + ": " + std::strerror(errno));
   size_t done = 0;
   while (done < data.size()) {

@@ -12,8 +12,9 @@ namespace mlaas {
 
 // Errors name the file, never its directory (they reach clients).
 
-// Writes `data` to `path` atomically, creating parent directories.
-Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data);
+// Writes `data` to `path` atomically, creating parent directories. The file is created with
+// `mode` (less the umask) from the start: 0600 keeps a secret unreadable to others throughout.
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data, unsigned mode = 0644);
 
 // Whether `name` is the temporary name WriteFileAtomic (and the object stores) give a file
 // being written: `<final name>.tmp-<8 hex digits>`. Such names are reserved.

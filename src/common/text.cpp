@@ -64,17 +64,21 @@ void RandomBytes(void* out, size_t n) {
   }
 }
 
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  RandomBytes(raw.data(), raw.size());
+std::string HexEncode(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(2 * bytes);
-  for (unsigned char c : raw) {
+  out.reserve(2 * bytes.size());
+  for (unsigned char c : bytes) {
     out += kHex[c >> 4];
     out += kHex[c & 15];
   }
   return out;
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  RandomBytes(raw.data(), raw.size());
+  return HexEncode(raw);
 }
 
 std::string NewUuid() {
