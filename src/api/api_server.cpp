@@ -352,7 +352,10 @@ Result<int64_t> IntQuery(const RequestContext& ctx, const std::string& name, int
 
 ApiServer::ApiServer(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-ApiServer::~ApiServer() { Stop(); }
+ApiServer::~ApiServer() {
+  Stop();
+  if (state_->services.catalog != nullptr) state_->services.catalog->SetAliasListener(nullptr);
+}
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
                                                      ApiServices services) {
@@ -368,6 +371,8 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
   AddServeRoutes(*state);
   AddVectorRoutes(*state);
   AddAccountRoutes(*state);
+  AddCatalogRoutes(*state);
+  FollowCatalogAliases(*state);
 
   State* s = state.get();
   httplib::Server& http = s->http;

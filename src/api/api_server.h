@@ -9,6 +9,7 @@
 #include <string>
 
 #include "auth/authenticator.h"
+#include "catalog/catalog.h"
 #include "common/result.h"
 #include "metadata/task_store.h"
 #include "predict/nlp_predictor.h"
@@ -49,6 +50,8 @@ struct ApiServices {
   vector::VectorSearcher* vector_searcher = nullptr;
   // Tokens and access (auth on); null: auth off, every request is the local admin.
   auth::Authenticator* authenticator = nullptr;
+  // The model and dataset registry; null: the catalog routes answer 501.
+  catalog::Catalog* catalog = nullptr;
 };
 
 class ApiServer {

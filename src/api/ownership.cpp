@@ -1,5 +1,6 @@
 #include "api/ownership.h"
 
+#include "catalog/catalog.h"
 #include "storage/object_store.h"
 
 namespace mlaas::api {
@@ -24,7 +25,7 @@ Status PathsToHome(const std::string& home, json& body) {
     auto b = body.find(block);
     if (b == body.end() || !b->is_object()) continue;
     auto path = b->find("path");
-    if (path == b->end() || !path->is_string()) continue;
+    if (path == b->end() || !path->is_string() || catalog::IsReference(path->get<std::string>())) continue;
     MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, path->get<std::string>(), std::string(block) + ".path"));
     *path = key;
   }

@@ -21,7 +21,8 @@ std::string HomeOf(const ServerState& s, const RequestContext& ctx);
 Result<std::string> InHome(const std::string& home, const std::string& key, const std::string& field);
 
 // Moves the `path` of each storage block of a request body (tokenizer, model, dataset,
-// model_save, vector_store_save) into `home`; errors name the block's path.
+// model_save, vector_store_save) into `home`; errors name the block's path. catalog://
+// references are left for ResolveCatalogRefs (catalog_refs.h).
 Status PathsToHome(const std::string& home, nlohmann::json& body);
 
 // Who submits tasks from this request: the user with auth on, "" otherwise.

@@ -4,6 +4,7 @@
 #include <functional>
 #include <optional>
 
+#include "api/catalog_refs.h"
 #include "api/schemas.h"
 #include "api/ownership.h"
 #include "api/server_state.h"
@@ -67,6 +68,35 @@ void SubmitTask(ServerState& s, RequestContext& ctx, const std::string& type) {
   ctx.Json(202, {{"task_id", t->id}, {"task_status", "queued"}});
 }
 
+// A training request's "catalog" block names the model its result is registered as: the name
+// must be free or the caller's (checked now, so a task does not train for an hour and then fail).
+Status CheckCatalogTarget(ServerState& s, RequestContext& ctx) {
+  auto c = ctx.body.find("catalog");
+  if (c == ctx.body.end()) return Status::Ok();
+  if (s.services.catalog == nullptr) return Unimplemented("this server has no catalog", "catalog");
+  const std::string name = (*c)["model"].get<std::string>();
+  if (Status st = catalog::CheckSlug(name, "catalog.model"); !st.ok()) return st;
+  if (c->contains("alias")) {
+    if (Status st = catalog::CheckSlug((*c)["alias"].get<std::string>(), "catalog.alias"); !st.ok()) return st;
+  }
+  const catalog::Caller caller = CallerOf(s, ctx);
+  auto e = s.services.catalog->Get(catalog::Kind::kModel, name, {"", true});
+  if (!e.has_value()) return e.error().code() == StatusCode::kNotFound ? Status::Ok() : e.error();
+  if (caller.sees_all || e->owner == caller.user) return Status::Ok();
+  return Status(StatusCode::kPermissionDenied, "catalog model '" + name + "' belongs to another user", "catalog.model");
+}
+
+// A synchronous answer says which catalog versions it used.
+json WithCatalogVersions(json answer, const json& body) {
+  if (!answer.is_object()) return answer;
+  json used = json::object();
+  for (const char* block : {"model", "tokenizer", "dataset"}) {
+    if (body.contains(block) && body[block].is_object() && body[block].contains("catalog")) used[block] = body[block]["catalog"];
+  }
+  if (!used.empty()) answer["catalog"] = used;
+  return answer;
+}
+
 std::vector<std::string> Objectives(std::initializer_list<const char*> names) {
   return std::vector<std::string>(names.begin(), names.end());
 }
@@ -104,7 +134,8 @@ void AddMlRoutes(ServerState& s) {
                {"model", schemas::TrainModel(nlp_train_objectives)},
                {"dataset", schemas::Dataset(tabular)},
                {"model_train", schemas::ModelTrain()},
-               {"model_save", schemas::Save()}},
+               {"model_save", schemas::Save()},
+               {"catalog", schemas::CatalogTarget()}},
               {"model", "dataset", "model_save"}),
        "nlp_train_model", "NLP model training"},
       {"/api/v1/ml/nlp/train/tokenizer", "Train a tokenizer on a dataset column (async task)",
@@ -181,15 +212,18 @@ void AddMlRoutes(ServerState& s) {
                   .compute = !is_task,
                   .handler = [&s, r, run](RequestContext& ctx) {
                     if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
+                    if (Status st = ResolveCatalogRefs(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
                       if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);
+                      if (Status st = CheckCatalogTarget(s, ctx); !st.ok()) return ctx.Error(st);
                       return SubmitTask(s, ctx, r.task_type);
                     }
                     if (run) {
                       if (auto result = run(s, ctx.body)) {
                         if (!result->has_value()) return ctx.Error(result->error());
-                        return ctx.Json(200, **result);
+                        CountCatalogUse(s, ctx.body, metadata::CatalogCounter::kPredictions);
+                        return ctx.Json(200, WithCatalogVersions(std::move(result->value()), ctx.body));
                       }
                     }
                     ctx.Error(Unimplemented(r.capability +
@@ -210,6 +244,7 @@ void AddMlRoutes(ServerState& s) {
        .response_schema = schemas::TaskAccepted(),
        .handler = [&s](RequestContext& ctx) {
          if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
+         if (Status st = ResolveCatalogRefs(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
          auto ref = s.services.storage.Resolve(ctx.body["dataset"], "dataset");
          if (!ref.has_value()) return ctx.Error(ref.error());
          if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);

@@ -50,9 +50,18 @@ Status KeyStatus(const std::string& key) {
   return st.ok() ? st : InvalidArgument(st.message(), "key");
 }
 
+// The catalog's versions are immutable: only the catalog writes under catalog/.
+Status NotInCatalog(const std::string& key) {
+  if (key == "catalog" || StartsWith(key, "catalog/"))
+    return Status(StatusCode::kPermissionDenied,
+                  "catalog/ holds the catalog's immutable versions: change them through /api/v1/catalog", "key");
+  return Status::Ok();
+}
+
 void Upload(ServerState& s, RequestContext& ctx) {
   if (Status st = KeyStatus(ctx.path_params["key"]); !st.ok()) return ctx.Error(st);
   const std::string key = HomeOf(s, ctx) + ctx.path_params["key"];
+  if (Status st = NotInCatalog(key); !st.ok()) return ctx.Error(st);
   auto store = LocalStore(s);
   if (!store.has_value()) return ctx.Error(store.error());
   const uint64_t limit = s.options.max_upload_bytes;
@@ -104,8 +113,14 @@ void Download(ServerState& s, RequestContext& ctx) {
   auto opened = (*store)->Open(key);
   if (!opened.has_value()) return ctx.Error(opened.error());
   std::shared_ptr<storage::ObjectReader> reader = std::move(opened).value();
+  StreamObject(ctx, reader, "\"" + reader->info().etag + "\"", key);
+}
+
+}  // namespace
+
+void StreamObject(RequestContext& ctx, std::shared_ptr<storage::ObjectReader> reader, const std::string& etag,
+                  const std::string& name) {
   const storage::ObjectInfo info = reader->info();
-  const std::string etag = "\"" + info.etag + "\"";
   ctx.res.set_header("ETag", etag);
   ctx.res.set_header("Last-Modified", HttpDate(info.last_modified_ms));
   ctx.res.set_header("X-Content-Type-Options", "nosniff");
@@ -115,7 +130,7 @@ void Download(ServerState& s, RequestContext& ctx) {
   }
   auto position = std::make_shared<uint64_t>(0);
   ctx.res.set_content_provider(
-      info.size, ContentTypeFor(key),
+      info.size, ContentTypeFor(name),
       [reader, position](size_t offset, size_t length, httplib::DataSink& sink) {
         if (offset != *position) {
           if (!reader->Seek(offset).ok()) return false;
@@ -128,8 +143,6 @@ void Download(ServerState& s, RequestContext& ctx) {
         return sink.write(buf.data(), *n);
       });
 }
-
-}  // namespace
 
 void AddObjectRoutes(ServerState& s) {
   s.router.Add(
@@ -214,6 +227,7 @@ void AddObjectRoutes(ServerState& s) {
                 .handler = [&s](RequestContext& ctx) {
                   if (Status st = KeyStatus(ctx.path_params["key"]); !st.ok()) return ctx.Error(st);
                   const std::string key = HomeOf(s, ctx) + ctx.path_params["key"];
+                  if (Status st = NotInCatalog(key); !st.ok()) return ctx.Error(st);
                   auto store = LocalStore(s);
                   if (!store.has_value()) return ctx.Error(store.error());
                   if (Status st = (*store)->Delete(key); !st.ok()) return ctx.Error(st);

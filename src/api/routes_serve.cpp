@@ -1,9 +1,12 @@
 // Model serving: deployments (/api/v1/deployments) and the Open Inference Protocol v2 of
 // KServe and Triton (/v2/...), whose errors are {"error": "..."} (see api_server.cpp).
+#include "api/catalog_refs.h"
 #include "api/schemas.h"
 #include "api/ownership.h"
 #include "api/server_state.h"
 #include "serve/deployments.h"
+
+#include <spdlog/spdlog.h>
 
 namespace mlaas::api {
 
@@ -92,7 +95,48 @@ std::optional<std::string> VersionParam(const RequestContext& ctx) {
 
 void Unavailable501(RequestContext& ctx) { ctx.Error(Unimplemented("model serving is not enabled in this server")); }
 
+// With accounts, a deployment is its owner's (and admins'): to anyone else it does not exist.
+Status MayUse(ServerState& s, const RequestContext& ctx, const std::string& name) {
+  if (SeesAll(s, ctx)) return Status::Ok();
+  auto owner = s.services.deployments->Owner(name);
+  if (owner.has_value() && *owner == ctx.principal.user) return Status::Ok();
+  return NotFound("no deployment named '" + name + "'");
+}
+
 }  // namespace
+
+// A deployment of catalog://<name>@<alias> follows the alias: when it moves, the deployment
+// gets a new version of the model the alias now names, which takes the traffic once loaded
+// (the serving version answers meanwhile), as any new version does.
+void FollowCatalogAliases(ServerState& s) {
+  if (s.services.catalog == nullptr || s.services.deployments == nullptr) return;
+  s.services.catalog->SetAliasListener([&s](catalog::Kind kind, const std::string& name, const catalog::AliasEvent& e) {
+    if (kind != catalog::Kind::kModel || e.to_version == 0) return;
+    const catalog::Reference ref{kind, name, 0, e.alias};
+    const auto followers = s.services.deployments->Following(ref.ToString());
+    if (followers.empty()) return;
+    auto resolved = s.services.catalog->Resolve(ref, {"", true});
+    if (!resolved.has_value()) {
+      spdlog::error("deployments following {} stay where they are: {}", ref.ToString(), resolved.error().ToString());
+      return;
+    }
+    for (json request : followers) {
+      request.erase("version");
+      request.erase("canary_percent");
+      request["model"]["path"] = resolved->key;
+      request["model"]["storage_type"] = "local";
+      request["model"]["catalog"]["version"] = resolved->version.version;
+      request["model"]["catalog"]["digest"] = resolved->version.digest;
+      auto r = s.services.deployments->Deploy(request);
+      if (!r.has_value()) {
+        spdlog::error("deployment {} cannot follow {} to version {}: {}", request.value("name", ""), ref.ToString(),
+                      e.to_version, r.error().ToString());
+      } else {
+        spdlog::info("deployment {} follows {} to version {}", request.value("name", ""), ref.ToString(), e.to_version);
+      }
+    }
+  });
+}
 
 void AddServeRoutes(ServerState& s) {
   serve::DeploymentManager*& deployments = s.services.deployments;
@@ -113,8 +157,11 @@ void AddServeRoutes(ServerState& s) {
                 .handler = [&s, &deployments](RequestContext& ctx) {
                   if (!deployments) return Unavailable501(ctx);
                   if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
+                  if (Status st = ResolveCatalogRefs(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
+                  ctx.body["owner"] = Submitter(s, ctx);
                   auto r = deployments->Deploy(ctx.body);
                   if (!r.has_value()) return ctx.Error(r.error());
+                  CountCatalogUse(s, ctx.body, metadata::CatalogCounter::kDeployments);
                   ctx.res.set_header("Location", "/api/v1/deployments/" + (*r)["name"].get<std::string>());
                   ctx.Json(202, *r);
                 }});
@@ -124,9 +171,17 @@ void AddServeRoutes(ServerState& s) {
                 .tag = "serving",
                 .summary = "List deployments with their status",
                 .responses = {{200, "the deployments"}},
-                .handler = [&deployments](RequestContext& ctx) {
+                .handler = [&s, &deployments](RequestContext& ctx) {
                   if (!deployments) return Unavailable501(ctx);
-                  ctx.Json(200, {{"deployments", deployments->List()}});
+                  json all = deployments->List();
+                  if (!SeesAll(s, ctx)) {
+                    json mine = json::array();
+                    for (auto& d : all) {
+                      if (d.value("owner", "") == ctx.principal.user) mine.push_back(std::move(d));
+                    }
+                    all = std::move(mine);
+                  }
+                  ctx.Json(200, {{"deployments", all}});
                 }});
   s.router.Add({.method = "GET",
                 .access = Access::kRead,
@@ -135,8 +190,9 @@ void AddServeRoutes(ServerState& s) {
                 .summary = "A deployment: status (loading, ready, failed with the reason), versions, traffic",
                 .responses = {{200, "the deployment"}, {404, "no such deployment"}},
                 .response_schema = view_schema,
-                .handler = [&deployments](RequestContext& ctx) {
+                .handler = [&s, &deployments](RequestContext& ctx) {
                   if (!deployments) return Unavailable501(ctx);
+                  if (Status st = MayUse(s, ctx, ctx.path_params["name"]); !st.ok()) return ctx.Error(st);
                   auto r = deployments->Get(ctx.path_params["name"]);
                   if (!r.has_value()) return ctx.Error(r.error());
                   ctx.Json(200, *r);
@@ -147,9 +203,10 @@ void AddServeRoutes(ServerState& s) {
                 .tag = "serving",
                 .summary = "Undeploy: stop serving and unload every version (requests in flight finish)",
                 .responses = {{200, "undeployed"}, {404, "no such deployment"}},
-                .handler = [&deployments](RequestContext& ctx) {
+                .handler = [&s, &deployments](RequestContext& ctx) {
                   if (!deployments) return Unavailable501(ctx);
                   const std::string name = ctx.path_params["name"];
+                  if (Status st = MayUse(s, ctx, name); !st.ok()) return ctx.Error(st);
                   if (Status st = deployments->Undeploy(name); !st.ok()) return ctx.Error(st);
                   ctx.Json(200, {{"name", name}, {"deleted", true}});
                 }});
@@ -163,8 +220,9 @@ void AddServeRoutes(ServerState& s) {
                                      : "Drop the canary version: the serving version takes all the traffic again",
                   .responses = {{200, "the deployment"}, {404, "no such deployment"}, {409, "no canary version"}},
                   .response_schema = view_schema,
-                  .handler = [&deployments, promote](RequestContext& ctx) {
+                  .handler = [&s, &deployments, promote](RequestContext& ctx) {
                     if (!deployments) return Unavailable501(ctx);
+                    if (Status st = MayUse(s, ctx, ctx.path_params["name"]); !st.ok()) return ctx.Error(st);
                     auto r = promote ? deployments->Promote(ctx.path_params["name"])
                                      : deployments->Rollback(ctx.path_params["name"]);
                     if (!r.has_value()) return ctx.Error(r.error());
@@ -206,8 +264,9 @@ void AddServeRoutes(ServerState& s) {
                   .tag = "inference-v2",
                   .summary = "Model metadata: versions, platform, inputs and outputs (Open Inference Protocol v2)",
                   .responses = {{200, "model metadata"}, {404, "no such model or version"}},
-                  .handler = [&deployments](RequestContext& ctx) {
+                  .handler = [&s, &deployments](RequestContext& ctx) {
                     if (!deployments) return Unavailable501(ctx);
+                    if (Status st = MayUse(s, ctx, ctx.path_params["model"]); !st.ok()) return ctx.Error(st);
                     auto v = deployments->Model(ctx.path_params["model"], VersionParam(ctx));
                     if (!v.has_value()) return ctx.Error(v.error());
                     ctx.Json(200, ModelMetadata(*v));
@@ -218,8 +277,9 @@ void AddServeRoutes(ServerState& s) {
                   .tag = "inference-v2",
                   .summary = "Model readiness (Open Inference Protocol v2)",
                   .responses = {{200, "ready"}, {503, "loading or failed"}, {404, "no such model or version"}},
-                  .handler = [&deployments](RequestContext& ctx) {
+                  .handler = [&s, &deployments](RequestContext& ctx) {
                     if (!deployments) return Unavailable501(ctx);
+                    if (Status st = MayUse(s, ctx, ctx.path_params["model"]); !st.ok()) return ctx.Error(st);
                     auto v = deployments->Model(ctx.path_params["model"], VersionParam(ctx));
                     if (!v.has_value()) return ctx.Error(v.error());
                     ctx.Json(v->ready ? 200 : 503, {{"name", v->name}, {"ready", v->ready}});
@@ -238,8 +298,9 @@ void AddServeRoutes(ServerState& s) {
                                 {429, "the model's queue is full (Retry-After)"},
                                 {503, "the model is loading or failed to load"},
                                 {504, "the request's deadline passed"}},
-                  .handler = [&deployments](RequestContext& ctx) {
+                  .handler = [&s, &deployments](RequestContext& ctx) {
                     if (!deployments) return Unavailable501(ctx);
+                    if (Status st = MayUse(s, ctx, ctx.path_params["model"]); !st.ok()) return ctx.Error(st);
                     auto request = serve::ParseInferRequestV2(ctx.body);
                     if (!request.has_value()) return ctx.Error(request.error());
                     request->version = VersionParam(ctx);

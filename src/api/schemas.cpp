@@ -45,15 +45,27 @@ const std::vector<std::string>& AllObjectives() {
   return kAll;
 }
 
+json CatalogTarget() {
+  json s = Object({{"model", Str("register the trained model as a new version of this catalog model (created, yours, "
+                                 "when new)", 64)},
+                   {"alias", Str("then point this alias at the new version (e.g. champion)", 64)},
+                   {"visibility", Enum({"private", "public"}, "of a new catalog model (default private)")},
+                   {"description", Str("of a new catalog model")}},
+                  {"model"});
+  s["description"] = "register the result in the catalog when the task succeeds (docs/catalog.md)";
+  return s;
+}
+
 json Tokenizer() {
-  return Object({{"path", Str("tokenizer directory or tokenizer.json / vocab.txt file")},
+  return Object({{"path", Str("tokenizer directory or tokenizer.json / vocab.txt file, or a catalog:// model reference")},
                  {"storage_type", StorageType({"local", "s3", "hugging_face_hub"})}},
                 {"path"});
 }
 
 json Model(const std::vector<std::string>& objectives, bool objective_required) {
   json s = Object(
-      {{"path", Str("model directory (Hugging Face layout: config.json, model.safetensors, ...)")},
+      {{"path", Str("model directory (Hugging Face layout: config.json, model.safetensors, ...), or a catalog reference: "
+              "catalog://<name>, catalog://<name>/<version>, catalog://<name>@<alias>")},
        {"storage_type", StorageType({"local", "s3", "hugging_face_hub"})},
        {"objective", Enum(objectives, "what the model does")},
        {"preset", Str("built-in architecture to start from scratch (e.g. bert-tiny)", 128)},
@@ -142,7 +154,8 @@ json Dataset(const std::vector<std::string>& formats) {
                               {"description", "vector index: columns kept as metadata (default: all the others)"}}},
         {"id_column", Str("vector index: column of the document ids (default: the row number)", 256)}}}};
   return Object(
-      {{"path", Str("dataset file (CSV, TSV or JSON Lines) or saved vector store")},
+      {{"path", Str("dataset file (CSV, TSV or JSON Lines) or saved vector store, or a catalog reference "
+                            "catalog://datasets/<name>[/<version>|@<alias>]")},
        {"storage_type", StorageType({"local", "s3"})},
        {"train_test_split", {{"type", "number"}, {"exclusiveMinimum", 0}, {"exclusiveMaximum", 1},
                              {"description", "fraction held out for evaluation"}}},

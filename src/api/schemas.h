@@ -23,6 +23,7 @@ nlohmann::json NlpPredictInput();                     // predict_input of NLP pr
 nlohmann::json SearchInput();                         // search_input of the search endpoints
 nlohmann::json ImageInput();
 nlohmann::json TokenizerTrain();
+nlohmann::json CatalogTarget();       // "catalog" block of a training request
 nlohmann::json Deployment();          // POST /api/v1/deployments
 nlohmann::json InferenceRequestV2();  // Open Inference Protocol v2 infer request
 

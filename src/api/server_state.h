@@ -51,6 +51,14 @@ void AddMlRoutes(ServerState& s);
 void AddServeRoutes(ServerState& s);
 void AddVectorRoutes(ServerState& s);
 void AddAccountRoutes(ServerState& s);
+void AddCatalogRoutes(ServerState& s);
+// Deployments of catalog://<name>@<alias> roll to the version the alias moves to.
+void FollowCatalogAliases(ServerState& s);
+
+// Streams an object as the response body (Range and If-None-Match supported); `name` picks
+// the content type.
+void StreamObject(RequestContext& ctx, std::shared_ptr<storage::ObjectReader> reader, const std::string& etag,
+                  const std::string& name);
 nlohmann::json BuildOpenApi(const ServerState& s);
 
 // `text` with the server's data directory cut out (docs/security.md): a path under

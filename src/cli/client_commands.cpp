@@ -717,6 +717,7 @@ void AddClientCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   AddServeCommands(app, o, exit_code);
   AddSearchCommands(app, o, exit_code);
   AddAccountCommands(app, o, exit_code);
+  AddCatalogCommands(app, o, exit_code);
 }
 
 }  // namespace mlaas::cli

@@ -2,7 +2,7 @@
 // `mlaas tasks list|show|wait|cancel|logs`, `mlaas objects ls|put|get|rm`,
 // `mlaas dataset stats`, `mlaas train`, `mlaas deploy|undeploy|deployments|infer`,
 // `mlaas index|search|vector-store` (search_commands.cpp), `mlaas login|logout|whoami|tokens`
-// (account_commands.cpp).
+// (account_commands.cpp), `mlaas catalog|datasets ...` (catalog_commands.cpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -59,6 +59,7 @@ void AddClientCommands(CLI::App& app, ClientOptions& options, int* exit_code);
 
 void AddSearchCommands(CLI::App& app, ClientOptions& options, int* exit_code);  // search_commands.cpp
 void AddAccountCommands(CLI::App& app, ClientOptions& options, int* exit_code);  // account_commands.cpp
+void AddCatalogCommands(CLI::App& app, ClientOptions& options, int* exit_code);  // catalog_commands.cpp
 
 }  // namespace cli
 }  // namespace mlaas

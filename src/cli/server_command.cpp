@@ -15,6 +15,8 @@
 
 #include "api/api_server.h"
 #include "auth/authenticator.h"
+#include "catalog/catalog.h"
+#include "metadata/catalog_store.h"
 #include "common/logging.h"
 #include "dataset/dataset_stats.h"
 #include "metadata/account_store.h"
@@ -290,6 +292,13 @@ int RunServer(const ServerConfig& c, bool api) {
   if (!local.has_value()) return Fail(local.error());
   storage.Add(std::move(local).value());
 
+  // The model and dataset registry (docs/catalog.md): records beside the tasks, files in the
+  // local store under catalog/.
+  auto catalog_records = metadata::OpenCatalogStore(store_options);
+  if (!catalog_records.has_value()) return Fail(catalog_records.error().WithContext("opening the catalog"));
+  catalog::Catalog catalog(**catalog_records, **storage.Get("local"));
+  if (Status st = catalog.SweepAbandoned(); !st.ok()) spdlog::warn("catalog: {}", st.ToString());
+
   tasks::TaskManagerOptions task_options;
   task_options.workers = c.workers;
   task_options.max_attempts = c.task_max_attempts;
@@ -315,8 +324,10 @@ int RunServer(const ServerConfig& c, bool api) {
   manager.Register(dataset::kDatasetStatsTask, dataset::MakeDatasetStatsHandler(storage));
   manager.Register(nlp_tasks::kTrainTokenizerTask, nlp_tasks::MakeTrainTokenizerHandler(storage));
   manager.Register(train::kTrainNlpModelTask,
-                   train::MakeTrainNlpModelHandler(storage, {.scratch = data / "tmp", .checkpoint_root = data / "checkpoints",
-                                                             .max_model_bytes = OrHalfTheMemory(c.max_model_bytes)}),
+                   catalog::RegisteringTrainedModels(
+                       train::MakeTrainNlpModelHandler(storage, {.scratch = data / "tmp", .checkpoint_root = data / "checkpoints",
+                                                                 .max_model_bytes = OrHalfTheMemory(c.max_model_bytes)}),
+                       catalog, storage, auth::LocalAdmin().user),
                    train::MakeTrainNlpModelValidator(storage));
   manager.Register(vector::kVectorIndexTask, vector::MakeVectorIndexHandler(storage, data / "tmp"),
                    vector::MakeVectorIndexValidator(storage));
@@ -388,7 +399,7 @@ int RunServer(const ServerConfig& c, bool api) {
                  c.host, c.port);
   }
   auto server = api::ApiServer::Create(
-      options, {storage, **store, manager, &predictor, &deployments, &searcher, authenticator.get()});
+      options, {storage, **store, manager, &predictor, &deployments, &searcher, authenticator.get(), &catalog});
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();
   if (!port.has_value()) return Fail(port.error());

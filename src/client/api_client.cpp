@@ -186,6 +186,12 @@ Result<json> ApiClient::PostRetrying(const std::string& path, const json& body,
   }
 }
 
+Result<json> ApiClient::Send(const std::string& method, const std::string& path, const json& body) {
+  MLAAS_ASSIGN_OR_RETURN(Response r, Call(method, path, body.dump()));
+  MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
+  return r.body;
+}
+
 Result<json> ApiClient::Delete(const std::string& path) {
   MLAAS_ASSIGN_OR_RETURN(Response r, Call("DELETE", path));
   MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
@@ -219,6 +225,11 @@ Result<json> ApiClient::UploadFile(const std::string& key, const std::filesystem
 
 Result<uint64_t> ApiClient::DownloadFile(const std::string& key, const std::filesystem::path& dest,
                                          const ProgressFn& progress) {
+  return Download("/api/v1/objects/" + UrlEncode(key, true), dest, progress);
+}
+
+Result<uint64_t> ApiClient::Download(const std::string& path, const std::filesystem::path& dest,
+                                     const ProgressFn& progress) {
   const bool to_stdout = dest == "-";
   std::filesystem::path tmp = dest;
   tmp += ".part-" + NewUuid().substr(0, 8);
@@ -231,7 +242,7 @@ Result<uint64_t> ApiClient::DownloadFile(const std::string& key, const std::file
   std::string error_body;
   int status = 0;
   auto r = http_->Get(
-      "/api/v1/objects/" + UrlEncode(key, true), httplib::Headers{},
+      path, httplib::Headers{},
       [&](const httplib::Response& resp) {
         status = resp.status;
         if (resp.has_header("Content-Length")) {
@@ -260,7 +271,7 @@ Result<uint64_t> ApiClient::DownloadFile(const std::string& key, const std::file
   };
   if (!r) {
     cleanup();
-    return Transport("GET " + key, static_cast<int>(r.error()));
+    return Transport("GET " + path, static_cast<int>(r.error()));
   }
   if (status != 200) {
     cleanup();

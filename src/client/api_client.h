@@ -46,6 +46,8 @@ class ApiClient {
   Result<nlohmann::json> Get(const std::string& path);
   Result<nlohmann::json> Post(const std::string& path, const nlohmann::json& body);
   Result<nlohmann::json> Delete(const std::string& path);
+  // Any method with a JSON body (PUT, PATCH, ...).
+  Result<nlohmann::json> Send(const std::string& method, const std::string& path, const nlohmann::json& body);
   // A POST that changes nothing (prediction, search), sent again while the server answers
   // 429 (busy) or 503 (still loading), after its Retry-After (at most 30 s), for up to
   // `budget`; `on_wait(reason, seconds)` is told before each wait.
@@ -58,6 +60,9 @@ class ApiClient {
   // Writes the object to `dest` atomically (temp file + rename), or to stdout when dest is "-".
   Result<uint64_t> DownloadFile(const std::string& key, const std::filesystem::path& dest,
                                 const ProgressFn& progress = nullptr);
+  // The same for any GET route that answers bytes (`path` already URL-encoded).
+  Result<uint64_t> Download(const std::string& path, const std::filesystem::path& dest,
+                            const ProgressFn& progress = nullptr);
   Status DeleteObject(const std::string& key);
 
   // Follows /api/v1/tasks/{id}/events; `on_event(name, data)` returns false to stop early.

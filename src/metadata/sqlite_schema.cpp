@@ -67,6 +67,69 @@ CREATE INDEX tokens_user ON tokens(user);
 ALTER TABLE tasks ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
 CREATE INDEX tasks_submitted_by_seq ON tasks(submitted_by, seq);
 )sql",
+    // 4: the catalog (registered models and datasets, versions, aliases and their audit trail).
+    R"sql(
+CREATE TABLE catalog_entries (
+  kind           TEXT NOT NULL,
+  name           TEXT NOT NULL,
+  owner          TEXT NOT NULL,
+  visibility     TEXT NOT NULL,
+  description    TEXT NOT NULL DEFAULT '',
+  card           TEXT NOT NULL DEFAULT '',
+  objective      TEXT NOT NULL DEFAULT '',
+  model_type     TEXT NOT NULL DEFAULT '',
+  license        TEXT NOT NULL DEFAULT '',
+  labels         TEXT NOT NULL DEFAULT '[]',
+  tags           TEXT NOT NULL DEFAULT '[]',
+  latest_version INTEGER NOT NULL DEFAULT 0,
+  downloads      INTEGER NOT NULL DEFAULT 0,
+  predictions    INTEGER NOT NULL DEFAULT 0,
+  deployments    INTEGER NOT NULL DEFAULT 0,
+  popularity     INTEGER NOT NULL DEFAULT 0,
+  created_ms     INTEGER NOT NULL,
+  updated_ms     INTEGER NOT NULL,
+  PRIMARY KEY (kind, name)
+);
+CREATE INDEX catalog_entries_recent ON catalog_entries(kind, updated_ms);
+CREATE INDEX catalog_entries_popular ON catalog_entries(kind, popularity);
+CREATE TABLE catalog_versions (
+  kind       TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  ready      INTEGER NOT NULL DEFAULT 0,
+  digest     TEXT NOT NULL DEFAULT '',
+  files      TEXT NOT NULL DEFAULT '[]',
+  size       INTEGER NOT NULL DEFAULT 0,
+  facts      TEXT NOT NULL DEFAULT '{}',
+  lineage    TEXT NOT NULL DEFAULT '{}',
+  created_by TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (kind, name, version),
+  FOREIGN KEY (kind, name) REFERENCES catalog_entries(kind, name) ON DELETE CASCADE
+);
+CREATE TABLE catalog_aliases (
+  kind       TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  alias      TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  updated_by TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (kind, name, alias),
+  FOREIGN KEY (kind, name) REFERENCES catalog_entries(kind, name) ON DELETE CASCADE
+);
+CREATE TABLE catalog_alias_events (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind         TEXT NOT NULL,
+  name         TEXT NOT NULL,
+  alias        TEXT NOT NULL,
+  from_version INTEGER NOT NULL,
+  to_version   INTEGER NOT NULL,
+  by_user      TEXT NOT NULL,
+  time_ms      INTEGER NOT NULL,
+  FOREIGN KEY (kind, name) REFERENCES catalog_entries(kind, name) ON DELETE CASCADE
+);
+CREATE INDEX catalog_alias_events_entry ON catalog_alias_events(kind, name, seq);
+)sql",
 };
 
 }  // namespace

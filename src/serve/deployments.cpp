@@ -40,6 +40,7 @@ const char* StateName(State s) {
 // What a deploy request asks for, checked.
 struct Spec {
   std::string name;
+  std::string owner;  // who deployed it ("" on a server without accounts)
   std::optional<std::string> version;
   json model, tokenizer;  // request blocks ({path, storage_type, objective})
   std::string objective, device, dtype;
@@ -61,6 +62,7 @@ Result<Spec> ParseSpec(const json& r, const ServeOptions& defaults) {
     return InvalidArgument("name must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit",
                            "name");
   s.name = name->get<std::string>();
+  if (auto o = r.find("owner"); o != r.end() && o->is_string()) s.owner = o->get<std::string>();
   if (auto v = r.find("version"); v != r.end() && !v->is_null()) {
     std::string text = v->is_number_integer() && v->get<int64_t>() > 0 ? std::to_string(v->get<int64_t>())
                        : v->is_string()                                 ? v->get<std::string>()
@@ -116,6 +118,7 @@ using VersionPtr = std::shared_ptr<Version>;
 
 struct Deployment {
   std::string name;
+  std::string owner;
   std::vector<VersionPtr> versions;  // loading, serving and the last failed ones
   VersionPtr active, canary;
   int canary_percent = 0;
@@ -187,6 +190,7 @@ struct DeploymentManager::Impl {
       }
     }
     json j = {{"name", d.name},
+              {"owner", d.owner},
               {"status", status},
               {"versions", versions},
               {"endpoints", {{"infer", "/v2/models/" + d.name + "/infer"}, {"ready", "/v2/models/" + d.name + "/ready"}}}};
@@ -369,10 +373,13 @@ struct DeploymentManager::Impl {
       l.thread.join();
       return true;
     });
+    if (auto existing = deployments.find(spec.name); existing != deployments.end() && existing->second->owner != spec.owner)
+      return Status(StatusCode::kAlreadyExists, "the deployment name '" + spec.name + "' is taken by another user", "name");
     auto& slot = deployments[spec.name];
     if (!slot) {
       slot = std::make_shared<Deployment>();
       slot->name = spec.name;
+      slot->owner = spec.owner;
     }
     std::shared_ptr<Deployment> d = slot;
     auto v = std::make_shared<Version>();
@@ -597,6 +604,26 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
   metrics.success++;
   metrics.request_seconds.Observe(std::chrono::duration<double>(Clock::now() - t0).count());
   return InferResult{v->version, std::move(*out), v->model};
+}
+
+Result<std::string> DeploymentManager::Owner(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  MLAAS_ASSIGN_OR_RETURN(auto d, impl_->Find(name));
+  return d->owner;
+}
+
+std::vector<nlohmann::json> DeploymentManager::Following(const std::string& reference) const {
+  std::vector<json> out;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (const auto& [name, d] : impl_->deployments) {
+    if (d->versions.empty()) continue;
+    const json& request = d->versions.back()->request;
+    const json& model = request.contains("model") ? request["model"] : json();
+    if (model.is_object() && model.contains("catalog") && model["catalog"].is_object() &&
+        model["catalog"].value("reference", "") == reference)
+      out.push_back(request);
+  }
+  return out;
 }
 
 Result<ModelView> DeploymentManager::Model(const std::string& name, const std::optional<std::string>& version) const {

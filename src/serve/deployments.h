@@ -63,7 +63,8 @@ class DeploymentManager {
 
   // {"name", "version"?, "model": {path, storage_type, objective}, "tokenizer"?: {path,
   // storage_type}, "device"?, "dtype"?, "batching"?: {...}, "max_memory_bytes"?,
-  // "canary_percent"?}. Checks the request and that the files exist, then loads in the
+  // "canary_percent"?, "owner"?}. A name belongs to who deployed it first (AlreadyExists for
+  // another owner). Checks the request and that the files exist, then loads in the
   // background: returns the deployment's view with the new version "loading".
   Result<nlohmann::json> Deploy(const nlohmann::json& request);
   Result<nlohmann::json> Get(const std::string& name) const;
@@ -75,6 +76,12 @@ class DeploymentManager {
 
   // Tokenizes on the caller's thread, then batches with other requests to the same version.
   Result<InferResult> Infer(const std::string& name, InferRequest request);
+
+  // Who deployed `name` ("" on a server without accounts); NotFound for an unknown one.
+  Result<std::string> Owner(const std::string& name) const;
+  // The deploy request of the newest version of each deployment whose model block has
+  // "catalog": {"reference": `reference`} (deployments that follow a catalog alias).
+  std::vector<nlohmann::json> Following(const std::string& reference) const;
 
   // NotFound for an unknown name or version; ready=false while loading or failed.
   Result<ModelView> Model(const std::string& name, const std::optional<std::string>& version) const;

@@ -46,6 +46,8 @@ class TaskContext {
   const std::string& id() const { return record_.id; }
   const std::string& type() const { return record_.type; }
   const nlohmann::json& params() const { return record_.params; }
+  // Who submitted the task ("" on a server without accounts).
+  const std::string& submitted_by() const { return record_.submitted_by; }
   int attempt() const { return record_.attempts; }
 
   // True once the user cancelled the task, the server is shutting down or the lease was

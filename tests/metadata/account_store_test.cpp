@@ -1,4 +1,5 @@
 #include "metadata/account_store.h"
+#include "metadata/catalog_store.h"
 
 #include <gtest/gtest.h>
 
@@ -62,6 +63,11 @@ PRAGMA user_version=1;
   ASSERT_TRUE((*accounts)->EnsureUser("alice").has_value());
   ASSERT_TRUE((*accounts)->InsertToken(Token("t1", "alice")).ok());
   EXPECT_EQ((*accounts)->GetToken("t1")->user, "alice");
+  // And the catalog's tables (schema 4).
+  auto catalog = OpenCatalogStore(At(dir));
+  ASSERT_TRUE(catalog.has_value()) << catalog.error().ToString();
+  ASSERT_TRUE((*catalog)->CreateEntry({.kind = "model", .name = "m", .owner = "alice", .visibility = "private"}).ok());
+  EXPECT_EQ((*catalog)->GetEntry("model", "m")->owner, "alice");
   auto db = SqliteDb::Open((dir / "mlaas.db").string());
   auto version = db->Prepare("PRAGMA user_version");
   ASSERT_TRUE(version->Step().value());

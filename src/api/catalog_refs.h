@@ -1,0 +1,24 @@
+// catalog:// references in request bodies (docs/catalog.md), internal to the api module.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "api/server_state.h"
+#include "catalog/catalog.h"
+
+namespace mlaas::api {
+
+// Whom the catalog sees in this request.
+catalog::Caller CallerOf(const ServerState& s, const RequestContext& ctx);
+
+// Replaces each catalog reference in the `path` of a request's model, tokenizer and dataset
+// blocks by the verified version's files (local storage) and records what it named in the
+// block's "catalog" member ({reference, name, version, digest}); refuses outputs
+// (model_save, vector_store_save) inside the catalog's own storage. Errors name the field
+// (a version the caller may not see answers 404, like an unknown one).
+Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, nlohmann::json& body);
+
+// Counts a use of each catalog entry `body`'s blocks name (after ResolveCatalogRefs).
+void CountCatalogUse(ServerState& s, const nlohmann::json& body, metadata::CatalogCounter counter);
+
+}  // namespace mlaas::api
