@@ -215,8 +215,8 @@ void AddMlRoutes(ServerState& s) {
                     if (Status st = ResolveCatalogRefs(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
-                      if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);
                       if (Status st = CheckCatalogTarget(s, ctx); !st.ok()) return ctx.Error(st);
+                      if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);
                       return SubmitTask(s, ctx, r.task_type);
                     }
                     if (run) {

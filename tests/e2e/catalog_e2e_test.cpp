@@ -1,0 +1,317 @@
+// End-to-end: the catalog's story with accounts on (docs/catalog.md). Alice registers a
+// dataset, trains on catalog://datasets/reviews and registers the result as a private model
+// with alias champion; bob cannot see it; alice makes it public, bob finds it, pulls it with
+// the CLI and deploys catalog://sentiment@champion; alice registers version 2 and moves
+// champion, and bob's deployment follows while he sends requests, none failing.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "e2e/cli_runner.h"
+#include "e2e/fixtures.h"
+#include "testutil/temp_dir.h"
+#include "testutil/wait.h"
+
+namespace mlaas::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kAdminToken = "e2e-catalog-admin-token-0123456789";
+
+std::string SentimentCsv() {
+  const char* good[] = {"great", "good", "wonderful", "nice"};
+  const char* bad[] = {"awful", "bad", "boring", "poor"};
+  std::string csv = "text,label\n";
+  for (int i = 0; i < 120; ++i) {
+    const bool pos = i % 2 == 0;
+    csv += std::string("the movie was ") + (pos ? good[i % 4] : bad[i % 4]) + " really," + (pos ? "pos" : "neg") + "\n";
+  }
+  return csv;
+}
+
+class CatalogE2eTest : public ServerSuite<CatalogE2eTest> {
+ protected:
+  static void SetUpTestSuite() {
+    CreateServer({"--auth", "on", "--workers", "1", "--threads", "1"});
+    ::setenv("MLAAS_ADMIN_TOKEN", kAdminToken, 1);
+    StartServer();
+    ::unsetenv("MLAAS_ADMIN_TOKEN");
+  }
+
+  std::unique_ptr<client::ApiClient> As(const std::string& token) {
+    return std::move(client::ApiClient::Create(server_->url(), 60, token)).value();
+  }
+  std::string Issue(const std::string& user, json scopes) {
+    auto r = CallServer(*As(kAdminToken), "POST", "/api/v1/tokens", json{{"user", user}, {"scopes", scopes}}.dump());
+    EXPECT_EQ(r.status, 201) << r.text;
+    return r.body.value("token", "");
+  }
+  static json TrainRequest() {
+    return {{"tokenizer", {{"path", "tok/vocab.txt"}}},
+            {"model",
+             {{"objective", "text-classification"},
+              {"config", {{"model_type", "bert"}, {"hidden_size", 32}, {"num_hidden_layers", 1}, {"num_attention_heads", 4},
+                          {"intermediate_size", 64}, {"max_position_embeddings", 64}}}}},
+            {"dataset", {{"path", "catalog://datasets/reviews"}, {"train_test_split", 0.2}}},
+            {"model_train", {{"epochs", 2}, {"batch_size", 8}, {"seed", 3}, {"threads", 1}}},
+            {"model_save", {{"path", "models/sentiment"}}},
+            {"catalog", {{"model", "sentiment"}, {"alias", "champion"}, {"description", "movie review sentiment"}}}};
+  }
+};
+
+TEST_F(CatalogE2eTest, AliceSharesAModelAndBobsDeploymentFollowsHerChampion) {
+  const std::string alice_token = Issue("alice", {"read", "write"});
+  const std::string bob_token = Issue("bob", {"read", "write"});
+  auto alice = As(alice_token);
+  auto bob = As(bob_token);
+  auto anonymous = As("");
+
+  // Alice's files, in her home.
+  std::string vocab;
+  for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie", "was", "really", "great", "good",
+                        "wonderful", "nice", "awful", "bad", "boring", "poor"})
+    vocab += std::string(t) + "\n";
+  ASSERT_EQ(CallServer(*alice, "PUT", "/api/v1/objects/tok/vocab.txt", vocab).status, 201);
+  ASSERT_EQ(CallServer(*alice, "PUT", "/api/v1/objects/data/reviews.csv", SentimentCsv()).status, 201);
+  auto dataset = CallServer(*alice, "POST", "/api/v1/catalog/datasets/reviews/versions",
+                            json{{"dataset", {{"path", "data/reviews.csv"}}}, {"license", "cc0-1.0"}}.dump());
+  ASSERT_EQ(dataset.status, 201) << dataset.text;
+  EXPECT_EQ(dataset.body["facts"]["rows"], 120);
+  EXPECT_EQ(dataset.body["facts"]["columns"], json({"text", "label"}));
+  EXPECT_EQ(dataset.body["facts"]["preview"].size(), 20u);
+  EXPECT_EQ(dataset.text.find("users/alice"), std::string::npos) << "her paths as she wrote them";
+
+  // Alice trains on the registered dataset; the task registers its model as sentiment@champion.
+  auto accepted = CallServer(*alice, "POST", "/api/v1/ml/nlp/train/model", TrainRequest().dump());
+  ASSERT_EQ(accepted.status, 202) << accepted.text;
+  json task = WaitForTaskEnd(*alice, accepted.body["task_id"], 300s);
+  ASSERT_EQ(task["task_status"], "succeeded") << task.dump(2) << server_->Log();
+  ASSERT_TRUE(task.contains("catalog")) << task.dump(2);
+  EXPECT_EQ(task["catalog"]["reference"], "catalog://sentiment/1");
+  EXPECT_EQ(task["catalog"]["alias"], "champion");
+  auto v1 = CallServer(*alice, "GET", "/api/v1/catalog/models/sentiment/versions/1");
+  ASSERT_EQ(v1.status, 200) << v1.text;
+  EXPECT_EQ(v1.body["lineage"]["source_task"], accepted.body["task_id"]);
+  EXPECT_EQ(v1.body["lineage"]["dataset"]["catalog"]["reference"], "catalog://datasets/reviews");
+  EXPECT_EQ(v1.body["lineage"]["dataset"]["catalog"]["digest"], dataset.body["digest"]);
+  EXPECT_TRUE(v1.body["lineage"]["metrics"]["evaluation"].contains("accuracy")) << v1.text;
+  EXPECT_GT(v1.body["facts"]["parameters"].get<int64_t>(), 1000);
+  auto entry = CallServer(*alice, "GET", "/api/v1/catalog/models/sentiment");
+  ASSERT_EQ(entry.status, 200);
+  EXPECT_EQ(entry.body["visibility"], "private");
+  EXPECT_EQ(entry.body["objective"], "text-classification");
+  EXPECT_EQ(entry.body["aliases"]["champion"], 1);
+  EXPECT_NE(entry.body["card"].get<std::string>().find("BertForSequenceClassification"), std::string::npos)
+      << "the card is the model's README.md";
+
+  // Private: bob and anonymous callers cannot see it, in any way.
+  for (auto* other : {bob.get(), anonymous.get()}) {
+    EXPECT_EQ(CallServer(*other, "GET", "/api/v1/catalog/models/sentiment").status, 404);
+    EXPECT_EQ(CallServer(*other, "GET", "/api/v1/catalog/models/sentiment/versions/1/files/config.json").status, 404);
+    EXPECT_EQ(CallServer(*other, "GET", "/api/v1/catalog/models?q=sentiment").body["models"].size(), 0u);
+  }
+  auto hidden = CallServer(*bob, "POST", "/api/v1/deployments",
+                           json{{"name", "bob-sentiment"},
+                                {"model", {{"path", "catalog://sentiment@champion"}, {"objective", "text-classification"}}}}
+                               .dump());
+  EXPECT_EQ(hidden.status, 404) << hidden.text;
+  EXPECT_EQ(hidden.body["error"]["field"], "model.path");
+  EXPECT_EQ(CallServer(*bob, "PATCH", "/api/v1/catalog/models/sentiment", R"({"visibility": "public"})").status, 404);
+
+  // Alice publishes it; anyone finds it.
+  ASSERT_EQ(CallServer(*alice, "PATCH", "/api/v1/catalog/models/sentiment", R"({"visibility": "public", "tags": ["demo"]})").status,
+            200);
+  auto found = CallServer(*anonymous, "GET", "/api/v1/catalog/models?q=review&tag=demo");
+  ASSERT_EQ(found.status, 200) << found.text;
+  ASSERT_EQ(found.body["models"].size(), 1u) << found.text;
+  EXPECT_EQ(found.body["models"][0]["owner"], "alice");
+  EXPECT_EQ(CallServer(*bob, "PATCH", "/api/v1/catalog/models/sentiment", R"({"visibility": "private"})").status, 403);
+  EXPECT_EQ(CallServer(*bob, "PUT", "/api/v1/catalog/models/sentiment/aliases/champion", R"({"version": 1})").status, 403);
+
+  // Bob pulls it with the CLI: a Hugging Face model directory, every file checked.
+  TempDir pulled;
+  auto pull = RunMlaas({"catalog", "pull", "catalog://sentiment@champion", (pulled.path() / "m").string(), "--server",
+                        server_->url(), "--token", bob_token});
+  ASSERT_EQ(pull.exit_code, 0) << pull.out << pull.err;
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "README.md"})
+    EXPECT_TRUE(std::filesystem::exists(pulled.path() / "m" / f)) << f;
+  auto ranged = CallServer(*bob, "GET", "/api/v1/catalog/models/sentiment/versions/1/files/config.json");
+  ASSERT_EQ(ranged.status, 200);
+  EXPECT_EQ(json::parse(ranged.text)["model_type"], "bert");
+
+  // Bob deploys alice's champion and sends requests while she moves it to a new version.
+  auto deployed = CallServer(*bob, "POST", "/api/v1/deployments",
+                             json{{"name", "bob-sentiment"},
+                                  {"model", {{"path", "catalog://sentiment@champion"}, {"objective", "text-classification"}}}}
+                                 .dump());
+  ASSERT_EQ(deployed.status, 202) << deployed.text;
+  EXPECT_EQ(deployed.body["owner"], "bob");
+  const auto serving_version = [&](client::ApiClient& c) -> int64_t {
+    auto d = CallServer(c, "GET", "/api/v1/deployments/bob-sentiment");
+    if (d.status != 200 || !d.body.contains("active_version")) return 0;
+    for (const auto& v : d.body["versions"]) {
+      if (v["version"] == d.body["active_version"]) return v["model"]["catalog"].value("version", int64_t{0});
+    }
+    return 0;
+  };
+  ASSERT_TRUE(WaitFor([&] { return serving_version(*bob) == 1; }, 120s)) << server_->Log();
+  EXPECT_EQ(CallServer(*alice, "GET", "/api/v1/deployments/bob-sentiment").status, 404) << "bob's, not alice's";
+  EXPECT_EQ(CallServer(*alice, "DELETE", "/api/v1/deployments/bob-sentiment").status, 404);
+  EXPECT_EQ(CallServer(*alice, "GET", "/api/v1/deployments").body["deployments"].size(), 0u);
+
+  auto v2 = CallServer(*alice, "POST", "/api/v1/catalog/models/sentiment/versions",
+                       json{{"model", {{"path", "models/sentiment"}}}}.dump());
+  ASSERT_EQ(v2.status, 201) << v2.text;
+  EXPECT_EQ(v2.body["version"], 2);
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0}, failed{0};
+  std::string failure;
+  std::thread load([&] {
+    auto c = As(bob_token);
+    const std::string body = json{{"inputs", {{{"name", "text"}, {"datatype", "BYTES"}, {"shape", {1}}, {"data", {"the movie was great"}}}}}}.dump();
+    while (!stop) {
+      auto r = c->Call("POST", "/v2/models/bob-sentiment/infer", body);
+      if (r.has_value() && r->status == 200) {
+        ++answered;
+      } else {
+        if (failed++ == 0) failure = r.has_value() ? r->text : r.error().ToString();
+      }
+    }
+  });
+  std::this_thread::sleep_for(200ms);
+  auto moved = CallServer(*alice, "PUT", "/api/v1/catalog/models/sentiment/aliases/champion", R"({"version": 2})");
+  ASSERT_EQ(moved.status, 200) << moved.text;
+  EXPECT_EQ(moved.body["from_version"], 1);
+  EXPECT_EQ(moved.body["to_version"], 2);
+  const bool followed = WaitFor([&] { return serving_version(*bob) == 2; }, 120s);
+  std::this_thread::sleep_for(200ms);
+  stop = true;
+  load.join();
+  EXPECT_TRUE(followed) << server_->Log();
+  EXPECT_GT(answered.load(), 0);
+  EXPECT_EQ(failed.load(), 0) << failure;
+
+  // The audit trail: who moved champion, from which version to which.
+  auto history = CallServer(*bob, "GET", "/api/v1/catalog/models/sentiment/alias-history");
+  ASSERT_EQ(history.status, 200) << history.text;
+  ASSERT_EQ(history.body["events"].size(), 2u) << history.text;
+  EXPECT_EQ(history.body["events"][0]["to_version"], 1);
+  EXPECT_EQ(history.body["events"][1]["from_version"], 1);
+  EXPECT_EQ(history.body["events"][1]["by"], "alice");
+  auto popular = CallServer(*anonymous, "GET", "/api/v1/catalog/models/sentiment");
+  EXPECT_GE(popular.body["popularity"]["downloads"].get<int64_t>(), 1) << popular.text;
+  EXPECT_GE(popular.body["popularity"]["deployments"].get<int64_t>(), 1) << popular.text;
+}
+
+TEST_F(CatalogE2eTest, BadInputGetsClearErrorsNamingTheField) {
+  auto carol = As(Issue("carol", {"read", "write"}));
+  auto reader = As(Issue("rick", {"read"}));
+  const auto expect = [&](client::ApiClient& c, const std::string& method, const std::string& path, const std::string& body,
+                          int status, const std::string& field) {
+    auto r = CallServer(c, method, path, body);
+    EXPECT_EQ(r.status, status) << method << " " << path << ": " << r.text;
+    if (!field.empty()) {
+      EXPECT_EQ(r.body["error"].value("field", ""), field) << r.text;
+    }
+  };
+  expect(*carol, "POST", "/api/v1/catalog/models", R"({"name": "Bad Name"})", 400, "name");
+  expect(*carol, "POST", "/api/v1/catalog/models", R"({"name": "-x"})", 400, "name");
+  expect(*carol, "POST", "/api/v1/catalog/models", json{{"name", "ok"}, {"description", std::string(5000, 'x')}}.dump(), 400,
+         "description");
+  expect(*carol, "POST", "/api/v1/catalog/models", R"({"name": "ok", "visibility": "everyone"})", 400, "visibility");
+  expect(*carol, "POST", "/api/v1/catalog/models", R"({"name": "carols"})", 201, "");
+  expect(*carol, "POST", "/api/v1/catalog/models", R"({"name": "carols"})", 409, "name");
+  expect(*reader, "POST", "/api/v1/catalog/models", R"({"name": "ricks"})", 403, "");
+  expect(*carol, "GET", "/api/v1/catalog/models/carols/versions/7", "", 404, "version");
+  expect(*carol, "GET", "/api/v1/catalog/models/carols/versions/x", "", 400, "version");
+  expect(*carol, "PUT", "/api/v1/catalog/models/carols/aliases/champion", R"({"version": 1})", 404, "version");
+  expect(*carol, "PUT", "/api/v1/catalog/models/carols/aliases/Not_Ok", R"({"version": 1})", 400, "alias");
+  expect(*carol, "DELETE", "/api/v1/catalog/models/carols/aliases/champion", "", 404, "alias");
+  expect(*carol, "POST", "/api/v1/catalog/models/carols/versions", R"({"model": {"path": "models/none"}})", 400, "model.path");
+  expect(*carol, "GET", "/api/v1/catalog/models?sort=best", "", 400, "sort");
+  expect(*carol, "GET", "/api/v1/catalog/models?cursor=zzz", "", 400, "cursor");
+  expect(*carol, "GET", "/api/v1/catalog/models?limit=0", "", 400, "limit");
+  expect(*carol, "GET", "/api/v1/catalog/resolve?ref=models/x", "", 400, "ref");
+  expect(*carol, "GET", "/api/v1/catalog/resolve?ref=catalog://carols", "", 404, "version");
+  expect(*carol, "GET", "/api/v1/catalog/models?access_token=x", "", 400, "access_token");
+  expect(*carol, "POST", "/api/v1/ml/nlp/predict",
+         R"({"model": {"path": "catalog://nope@champion", "objective": "text-classification"}, "predict_input": {"input_text": ["x"]}})",
+         404, "model.path");
+  expect(*carol, "POST", "/api/v1/ml/nlp/predict",
+         R"({"model": {"path": "catalog://a/b/c", "objective": "text-classification"}, "predict_input": {"input_text": ["x"]}})",
+         400, "model.path");
+  expect(*carol, "POST", "/api/v1/ml/nlp/predict",
+         R"({"model": {"path": "catalog://datasets/x", "objective": "text-classification"}, "predict_input": {"input_text": ["x"]}})",
+         400, "model.path");
+  // Only the catalog writes its storage.
+  auto admin = As(kAdminToken);
+  expect(*admin, "PUT", "/api/v1/objects/catalog/models/carols/1/config.json", "{}", 403, "key");
+  expect(*admin, "POST", "/api/v1/ml/nlp/train/model",
+         json{{"model", {{"objective", "text-classification"}, {"preset", "bert-tiny"}}},
+              {"dataset", {{"path", "d.csv"}}},
+              {"model_save", {{"path", "catalog/models/x/1"}}}}
+             .dump(),
+         400, "model_save.path");
+  expect(*carol, "POST", "/api/v1/ml/nlp/train/model",
+         json{{"model", {{"objective", "text-classification"}, {"preset", "bert-tiny"}}},
+              {"dataset", {{"path", "d.csv"}}},
+              {"model_save", {{"path", "out"}}},
+              {"catalog", {{"model", "Bad Name"}}}}
+             .dump(),
+         400, "catalog.model");
+}
+
+TEST_F(CatalogE2eTest, TheCliRegistersListsMovesAliasesAndShowsTheTrail) {
+  const std::string token = Issue("dora", {"read", "write"});
+  const std::string home = (dir_->path() / "data" / "objects" / "users" / "dora").string();
+  auto tok = TrainWordPieceTokenizer(*dir_, home + "/tok");
+  ASSERT_EQ(tok.exit_code, 0) << tok.out << tok.err;
+  auto init = InitSmallModel(*dir_, home + "/tok", home + "/models/m", "text-classification", "a,b");
+  ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+  const std::vector<std::string> as_dora = {"--server", server_->url(), "--token", token};
+  const auto run = [&](std::vector<std::string> args) {
+    args.insert(args.end(), as_dora.begin(), as_dora.end());
+    return RunMlaas(args);
+  };
+  auto reg = run({"catalog", "register", "dora-model", "models/m", "--alias", "staging", "--visibility", "public",
+                  "--tags", "nlp,small", "--description", "a small classifier"});
+  ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
+  EXPECT_NE(reg.out.find("catalog://dora-model/1"), std::string::npos) << reg.out;
+  EXPECT_NE(reg.out.find("@staging -> version 1"), std::string::npos) << reg.out;
+  ASSERT_EQ(run({"catalog", "register", "dora-model", "models/m"}).exit_code, 0);
+  auto ls = run({"catalog", "ls", "small", "--sort", "name"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("dora-model"), std::string::npos) << ls.out;
+  auto versions = run({"catalog", "versions", "dora-model", "--json"});
+  ASSERT_EQ(versions.exit_code, 0) << versions.err;
+  EXPECT_EQ(json::parse(versions.out)["versions"].size(), 2u);
+  ASSERT_EQ(run({"catalog", "alias", "dora-model", "staging", "2"}).exit_code, 0);
+  auto missing = run({"catalog", "alias", "dora-model", "staging", "9"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.out.find("version"), std::string::npos) << missing.out;
+  auto history = run({"catalog", "history", "dora-model"});
+  ASSERT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_NE(history.out.find("staging"), std::string::npos) << history.out;
+  auto show = run({"catalog", "show", "dora-model"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("@staging -> version 2"), std::string::npos) << show.out;
+  ASSERT_EQ(run({"catalog", "set", "dora-model", "--visibility", "private"}).exit_code, 0);
+  EXPECT_EQ(CallServer(*As(""), "GET", "/api/v1/catalog/models/dora-model").status, 404);
+  // Datasets through the same commands.
+  ASSERT_EQ(CallServer(*As(token), "PUT", "/api/v1/objects/d.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n").status, 201);
+  auto ds = run({"datasets", "register", "dora-data", "d.jsonl"});
+  ASSERT_EQ(ds.exit_code, 0) << ds.out << ds.err;
+  EXPECT_NE(ds.out.find("catalog://datasets/dora-data/1"), std::string::npos) << ds.out;
+  TempDir out;
+  auto pulled = run({"datasets", "pull", "dora-data", (out.path() / "d").string()});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  EXPECT_TRUE(std::filesystem::exists(out.path() / "d" / "d.jsonl"));
+  ASSERT_EQ(run({"datasets", "rm", "dora-data"}).exit_code, 0);
+  EXPECT_EQ(run({"datasets", "show", "dora-data"}).exit_code, 1);
+}
+
+}  // namespace
+}  // namespace mlaas::testing
