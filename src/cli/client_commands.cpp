@@ -558,7 +558,7 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   auto* deploy = app.add_subcommand(
       "deploy", "Deploy a model (or a new version of a deployment) for serving; --wait blocks until it is ready");
   deploy->add_option("name", a->name, "Deployment name (what /v2/models/{name}/infer serves)")->required();
-  deploy->add_option("--model", a->model, "Model directory (object key)")->required();
+  deploy->add_option("--model", a->model, "Model directory (object key), or catalog://<name>[/<n>|@<alias>] (an alias is followed)")->required();
   deploy->add_option("--objective", a->objective, "text-classification, masked-lm or no-objective")
       ->check(CLI::IsMember({"text-classification", "masked-lm", "no-objective", "sentence-embedding"}))
       ->capture_default_str();
