@@ -264,6 +264,77 @@ TEST_F(CatalogE2eTest, BadInputGetsClearErrorsNamingTheField) {
          400, "catalog.model");
 }
 
+// catalog:// references in predict, search, index, vector search and as a training base model,
+// each answer or task naming the version it used.
+TEST_F(CatalogE2eTest, ReferencesWorkInEveryRequestThatTakesAPath) {
+  const std::string token = Issue("erin", {"read", "write"});
+  auto erin = As(token);
+  const std::string home = (dir_->path() / "data" / "objects" / "users" / "erin").string();
+  ASSERT_EQ(TrainWordPieceTokenizer(*dir_, home + "/tok").exit_code, 0);
+  ASSERT_EQ(InitSmallModel(*dir_, home + "/tok", home + "/models/emb", "no-objective").exit_code, 0);
+  ASSERT_EQ(InitSmallModel(*dir_, home + "/tok", home + "/models/cls", "text-classification", "BA,MI").exit_code, 0);
+  std::string csv = "id,abstract\n";
+  for (size_t i = 0; i < AffiliationCorpus().size(); ++i) csv += std::to_string(i) + ",\"" + AffiliationCorpus()[i] + "\"\n";
+  ASSERT_EQ(CallServer(*erin, "PUT", "/api/v1/objects/docs.csv", csv).status, 201);
+  for (const auto& [route, body] : {std::pair{"/api/v1/catalog/models/emb/versions", json{{"model", {{"path", "models/emb"}}}}},
+                                    std::pair{"/api/v1/catalog/models/cls/versions", json{{"model", {{"path", "models/cls"}}}}},
+                                    std::pair{"/api/v1/catalog/datasets/docs/versions", json{{"dataset", {{"path", "docs.csv"}}}}}}) {
+    auto r = CallServer(*erin, "POST", route, body.dump());
+    ASSERT_EQ(r.status, 201) << route << ": " << r.text;
+  }
+  ASSERT_EQ(CallServer(*erin, "PUT", "/api/v1/catalog/models/emb/aliases/prod", R"({"version": 1})").status, 200);
+  const json loader = {{"page_content_column", "abstract"}, {"id_column", "id"}};
+
+  auto predicted = CallServer(*erin, "POST", "/api/v1/ml/nlp/predict",
+                              json{{"model", {{"path", "catalog://cls/1"}, {"objective", "text-classification"}}},
+                                   {"predict_input", {{"input_text", {"Bari INFN"}}}}}
+                                  .dump());
+  ASSERT_EQ(predicted.status, 200) << predicted.text;
+  EXPECT_EQ(predicted.body["catalog"]["model"]["reference"], "catalog://cls/1");
+  EXPECT_EQ(predicted.body["catalog"]["model"]["version"], 1);
+
+  auto searched = CallServer(*erin, "POST", "/api/v1/ml/nlp/search",
+                             json{{"model", {{"path", "catalog://emb@prod"}, {"objective", "no-objective"}}},
+                                  {"dataset", {{"path", "catalog://datasets/docs"}, {"loader_kwargs", loader}}},
+                                  {"search_input", {{"input_text", {"Bari"}}, {"top_k", 2}}}}
+                                 .dump());
+  ASSERT_EQ(searched.status, 200) << searched.text;
+  EXPECT_EQ(searched.body["results"][0].size(), 2u);
+  EXPECT_EQ(searched.body["catalog"]["dataset"]["reference"], "catalog://datasets/docs");
+
+  auto indexed = CallServer(*erin, "POST", "/api/v1/ml/nlp/vector/index",
+                            json{{"model", {{"path", "catalog://emb"}, {"objective", "no-objective"}}},
+                                 {"dataset", {{"path", "catalog://datasets/docs/1"}, {"loader_kwargs", loader}}},
+                                 {"vector_store_save", {{"path", "stores/docs"}, {"format", "vector_store"}}}}
+                                .dump());
+  ASSERT_EQ(indexed.status, 202) << indexed.text;
+  json index_task = WaitForTaskEnd(*erin, indexed.body["task_id"], 120s);
+  ASSERT_EQ(index_task["task_status"], "succeeded") << index_task.dump(2);
+  auto vector_search = CallServer(*erin, "POST", "/api/v1/ml/nlp/vector/search",
+                                  json{{"model", {{"path", "catalog://emb@prod"}, {"objective", "no-objective"}}},
+                                       {"dataset", {{"path", "stores/docs"}, {"format", "vector_store"}}},
+                                       {"search_input", {{"input_text", {"Milan"}}, {"top_k", 1}}}}
+                                      .dump());
+  ASSERT_EQ(vector_search.status, 200) << vector_search.text;
+  EXPECT_EQ(vector_search.body["results"][0].size(), 1u);
+
+  // A training task from a catalog base model: its params say which version.
+  std::string labelled = "text,label\n";
+  for (int i = 0; i < 10; ++i) labelled += std::string(i % 2 ? "Bari INFN Italy" : "Milano INAF Italy") + "," + (i % 2 ? "BA" : "MI") + "\n";
+  ASSERT_EQ(CallServer(*erin, "PUT", "/api/v1/objects/labelled.csv", labelled).status, 201);
+  auto trained = CallServer(*erin, "POST", "/api/v1/ml/nlp/train/model",
+                            json{{"model", {{"path", "catalog://cls"}, {"objective", "text-classification"}}},
+                                 {"dataset", {{"path", "labelled.csv"}}},
+                                 {"model_train", {{"epochs", 1}, {"batch_size", 4}, {"threads", 1}}},
+                                 {"model_save", {{"path", "models/cls-tuned"}}}}
+                                .dump());
+  ASSERT_EQ(trained.status, 202) << trained.text;
+  json train_task = WaitForTaskEnd(*erin, trained.body["task_id"], 300s);
+  ASSERT_EQ(train_task["task_status"], "succeeded") << train_task.dump(2);
+  auto task = CallServer(*erin, "GET", "/api/v1/tasks/" + trained.body["task_id"].get<std::string>());
+  EXPECT_NE(task.text.find("catalog://cls"), std::string::npos) << task.text;
+}
+
 TEST_F(CatalogE2eTest, TheCliRegistersListsMovesAliasesAndShowsTheTrail) {
   const std::string token = Issue("dora", {"read", "write"});
   const std::string home = (dir_->path() / "data" / "objects" / "users" / "dora").string();
