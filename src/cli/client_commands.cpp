@@ -408,6 +408,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   struct TrainArgs {
     std::string objective, model, preset, config, tokenizer, dataset, eval_dataset, save, optimizer, request;
     std::string text_column, label_column, pair_column, best_metric, classifier_pooling, similarity;
+    std::string register_as, alias;
     int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
     double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0;
     bool follow = false, load_best = false;
@@ -417,7 +418,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
       "train", "Train or fine-tune an NLP model on the server (a task); --follow shows progress and loss");
   train->add_option("--objective", a->objective, "text-classification, masked-lm or sentence-embedding")
       ->check(CLI::IsMember({"text-classification", "masked-lm", "sentence-embedding"}));
-  train->add_option("--model", a->model, "Start from this model directory (object key)");
+  train->add_option("--model", a->model, "Start from this model directory (object key, or catalog://<name>[/<n>|@<alias>])");
   train->add_option("--preset", a->preset, "Start from scratch with a built-in shape (bert-tiny, bert-mini, ...)");
   train->add_option("--config", a->config, "Start from scratch with this local config.json");
   train->add_option("--tokenizer", a->tokenizer, "Tokenizer (object key; default: the model's)");
@@ -451,6 +452,9 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
                     "The held-out metric --load-best and early stopping watch (default eval_loss; e.g. eval_accuracy)");
   train->add_option("--request", a->request,
                     "A JSON request body (SPEC blocks); the options above override its fields");
+  train->add_option("--register", a->register_as,
+                    "Register the trained model in the catalog as the next version of this name (docs/catalog.md)");
+  train->add_option("--alias", a->alias, "With --register: then point this alias (e.g. champion) at it");
   train->add_flag("--follow", a->follow, "Follow the task: progress bar with the loss, then the evaluation");
   train->callback([&o, exit_code, a] {
     json body = json::object();
@@ -489,6 +493,8 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (!a->pair_column.empty()) body["dataset"]["loader_kwargs"]["text_pair_column"] = a->pair_column;
     if (a->typo_copies > 0) body["dataset"]["augment"]["typos"]["copies"] = a->typo_copies;
     if (!a->save.empty()) set("model_save", "path", a->save);
+    if (!a->register_as.empty()) set("catalog", "model", a->register_as);
+    if (!a->alias.empty()) set("catalog", "alias", a->alias);
     if (a->epochs > 0) set("model_train", "epochs", a->epochs);
     if (a->batch_size > 0) set("model_train", "batch_size", a->batch_size);
     if (a->seed >= 0) set("model_train", "seed", a->seed);

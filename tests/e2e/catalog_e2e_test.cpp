@@ -381,6 +381,17 @@ TEST_F(CatalogE2eTest, TheCliRegistersListsMovesAliasesAndShowsTheTrail) {
   ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
   EXPECT_TRUE(std::filesystem::exists(out.path() / "d" / "d.jsonl"));
   ASSERT_EQ(run({"datasets", "rm", "dora-data"}).exit_code, 0);
+  // `mlaas train --register` fine-tunes a catalog model and registers the result.
+  std::string labelled = "text,label\n";
+  for (int i = 0; i < 8; ++i) labelled += std::string(i % 2 ? "Bari INFN" : "Milano INAF") + "," + (i % 2 ? "a" : "b") + "\n";
+  ASSERT_EQ(CallServer(*As(token), "PUT", "/api/v1/objects/l.csv", labelled).status, 201);
+  auto trained = run({"train", "--model", "catalog://dora-model@staging", "--objective", "text-classification", "--dataset",
+                      "l.csv", "--save", "models/tuned", "--epochs", "1", "--batch-size", "4", "--register", "dora-tuned",
+                      "--alias", "champion", "--follow"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.out;
+  auto tuned = CallServer(*As(token), "GET", "/api/v1/catalog/models/dora-tuned");
+  ASSERT_EQ(tuned.status, 200) << tuned.text;
+  EXPECT_EQ(tuned.body["aliases"]["champion"], 1);
   EXPECT_EQ(run({"datasets", "show", "dora-data"}).exit_code, 1);
 }
 
