@@ -206,6 +206,137 @@ TEST_F(CatalogE2eTest, AliceSharesAModelAndBobsDeploymentFollowsHerChampion) {
   EXPECT_GE(popular.body["popularity"]["deployments"].get<int64_t>(), 1) << popular.text;
 }
 
+// The access matrix over resources: {owner, the owner's read-only token, another user, admin,
+// anonymous, expired token, revoked token} x {object, task, deployment, catalog model, catalog
+// dataset} x {read, list, write, delete}, through HTTP.
+TEST_F(CatalogE2eTest, EveryKindOfResourceIsItsOwnersAcrossTheAccessMatrix) {
+  auto admin = As(kAdminToken);
+  const std::string owner_token = Issue("olga", {"read", "write"});
+  auto owner = As(owner_token);
+  const std::string home = (dir_->path() / "data" / "objects" / "users" / "olga").string();
+  ASSERT_EQ(TrainWordPieceTokenizer(*dir_, home + "/tok").exit_code, 0);
+  ASSERT_EQ(InitSmallModel(*dir_, home + "/tok", home + "/models/m", "text-classification", "a,b").exit_code, 0);
+  ASSERT_EQ(CallServer(*owner, "PUT", "/api/v1/objects/d.csv", "text,label\nx,a\ny,b\n").status, 201);
+  auto task = CallServer(*owner, "POST", "/api/v1/ml/utilities/dataset/stats", R"({"dataset": {"path": "d.csv"}})");
+  ASSERT_EQ(task.status, 202) << task.text;
+  const std::string task_id = task.body["task_id"];
+  ASSERT_EQ(CallServer(*owner, "POST", "/api/v1/deployments",
+                       R"({"name": "olga-dep", "model": {"path": "models/m", "objective": "text-classification"}})")
+                .status,
+            202);
+  ASSERT_EQ(CallServer(*owner, "POST", "/api/v1/catalog/models/olga-model/versions", R"({"model": {"path": "models/m"}})").status,
+            201);
+  ASSERT_EQ(CallServer(*owner, "POST", "/api/v1/catalog/datasets/olga-data/versions", R"({"dataset": {"path": "d.csv"}})").status,
+            201);
+
+  std::string revoked_id;
+  {
+    auto made = CallServer(*admin, "POST", "/api/v1/tokens", R"({"user": "olga", "scopes": ["read", "write"]})");
+    revoked_id = made.body["id"];
+    ASSERT_EQ(CallServer(*admin, "DELETE", "/api/v1/tokens/" + revoked_id).status, 200);
+    const std::string revoked = made.body["token"];
+    auto e = CallServer(*admin, "POST", "/api/v1/tokens", R"({"user": "olga", "scopes": ["read", "write"], "expires_in": 1})");
+    const std::string expired = e.body["token"];
+    std::this_thread::sleep_for(1100ms);
+    struct Caller {
+      std::string who, token;
+    };
+    const std::vector<Caller> callers = {{"owner", owner_token},
+                                         {"reader", Issue("olga", {"read"})},
+                                         {"other", Issue("oscar", {"read", "write"})},
+                                         {"admin", kAdminToken},
+                                         {"anonymous", ""},
+                                         {"expired", expired},
+                                         {"revoked", revoked}};
+    struct Resource {
+      std::string kind;
+      std::string read, admin_read;  // the owner's path / the admin's (the whole store)
+      std::string list, listed;      // the list route and what shows the resource in it
+      std::string write_method, write, write_body;
+      std::string remove;            // DELETE path ("" when none)
+      bool public_routes = false;    // read and list are public routes (the catalog)
+    };
+    const std::vector<Resource> resources = {
+        {"object", "/api/v1/objects/d.csv", "/api/v1/objects/users/olga/d.csv", "/api/v1/ml/utilities/s3/object?max_keys=1000",
+         "d.csv\"", "PUT", "/api/v1/objects/d.csv", "text,label\nz,a\n", "/api/v1/objects/d.csv"},
+        {"task", "/api/v1/tasks/" + task_id, "", "/api/v1/tasks", task_id, "POST", "/api/v1/tasks/" + task_id + "/cancel", "",
+         ""},
+        {"deployment", "/api/v1/deployments/olga-dep", "", "/api/v1/deployments", "olga-dep", "POST",
+         "/api/v1/deployments/olga-dep/rollback", "", "/api/v1/deployments/olga-dep"},
+        {"catalog model", "/api/v1/catalog/models/olga-model", "", "/api/v1/catalog/models", "olga-model", "PATCH",
+         "/api/v1/catalog/models/olga-model", R"({"description": "d"})", "/api/v1/catalog/models/olga-model", true},
+        {"catalog dataset", "/api/v1/catalog/datasets/olga-data", "", "/api/v1/catalog/datasets", "olga-data", "PATCH",
+         "/api/v1/catalog/datasets/olga-data", R"({"license": "mit"})", "/api/v1/catalog/datasets/olga-data", true},
+    };
+    for (const auto& r : resources) {
+      for (const auto& c : callers) {
+        auto client = As(c.token);
+        const std::string what = c.who + " on the " + r.kind + ": ";
+        const bool bad_token = c.who == "expired" || c.who == "revoked";
+        const bool sees = c.who == "owner" || c.who == "reader" || c.who == "admin";
+        // read
+        auto read = CallServer(*client, "GET", c.who == "admin" && !r.admin_read.empty() ? r.admin_read : r.read);
+        if (bad_token || (c.who == "anonymous" && !r.public_routes)) {
+          EXPECT_EQ(read.status, 401) << what << read.text;
+        } else {
+          EXPECT_EQ(read.status, sees ? 200 : 404) << what << read.text;
+        }
+        // list
+        auto list = CallServer(*client, "GET", c.who == "admin" && r.kind == "object" ? r.list + "&prefix=users/olga/d" : r.list);
+        if (bad_token || (c.who == "anonymous" && !r.public_routes)) {
+          EXPECT_EQ(list.status, 401) << what << list.text;
+        } else {
+          EXPECT_EQ(list.status, 200) << what << list.text;
+          EXPECT_EQ(list.text.find(r.listed) != std::string::npos, sees) << what << list.text;
+        }
+        // write: others are answered 404 (for objects, a write lands in their own home)
+        if (c.who == "admin") continue;
+        auto write = CallServer(*client, r.write_method, r.write, r.write_body);
+        if (bad_token || c.who == "anonymous") {
+          EXPECT_EQ(write.status, 401) << what << write.text;
+        } else if (c.who == "reader") {
+          EXPECT_EQ(write.status, 403) << what << write.text;
+        } else if (c.who == "other") {
+          if (r.kind == "object") {
+            EXPECT_EQ(write.status, 201) << what << write.text;
+            EXPECT_EQ(CallServer(*owner, "GET", r.read).text, r.write_body) << "the owner's object (as she wrote it) is untouched";
+          } else {
+            EXPECT_EQ(write.status, 404) << what << write.text;
+          }
+        } else {
+          EXPECT_TRUE(write.status < 400 || write.status == 409) << what << write.text;  // rollback: no canary (409)
+        }
+        // delete (the owner's last: it removes the resource)
+        if (r.remove.empty() || c.who == "owner") continue;
+        auto remove = CallServer(*client, "DELETE", r.remove);
+        if (bad_token || c.who == "anonymous") {
+          EXPECT_EQ(remove.status, 401) << what << remove.text;
+        } else if (c.who == "reader") {
+          EXPECT_EQ(remove.status, 403) << what << remove.text;
+        } else {
+          EXPECT_EQ(remove.status, r.kind == "object" ? 204 : 404) << what << remove.text;  // other: their own home / not found
+        }
+        if (r.kind == "object") {
+          EXPECT_EQ(CallServer(*owner, "GET", r.read).status, 200) << "the owner's object is still there";
+        }
+      }
+      if (!r.remove.empty()) {
+        auto removed = CallServer(*owner, "DELETE", r.remove);
+        EXPECT_LT(removed.status, 300) << r.kind << ": " << removed.text;
+        EXPECT_EQ(CallServer(*owner, "GET", r.read).status, 404) << r.kind;
+      }
+    }
+  }
+  // Public catalog entries: anyone reads them, still only the owner changes them.
+  ASSERT_EQ(CallServer(*owner, "POST", "/api/v1/catalog/models/olga-public/versions",
+                       R"({"model": {"path": "models/m"}, "visibility": "public"})")
+                .status,
+            201);
+  EXPECT_EQ(CallServer(*As(""), "GET", "/api/v1/catalog/models/olga-public/versions/1/files").status, 200);
+  EXPECT_EQ(CallServer(*As(Issue("oscar", {"read", "write"})), "DELETE", "/api/v1/catalog/models/olga-public").status, 403);
+  EXPECT_EQ(CallServer(*As(""), "DELETE", "/api/v1/catalog/models/olga-public").status, 401);
+}
+
 TEST_F(CatalogE2eTest, BadInputGetsClearErrorsNamingTheField) {
   auto carol = As(Issue("carol", {"read", "write"}));
   auto reader = As(Issue("rick", {"read"}));
