@@ -394,22 +394,28 @@ void AddKindRoutes(ServerState& s, Kind kind) {
                 .pattern = base + "/{name}/alias-history",
                 .tag = "catalog",
                 .summary = "The audit trail of alias moves (who, when, from which version to which), oldest first",
-                .query = {{"after", {{"type", "integer"}, {"minimum", 0}}, "only moves after this seq"},
-                          {"limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 100}}, "moves"}},
-                .responses = {{200, "{events, next_after}"}, {404, "no such " + one}},
+                .query = {{"limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 100}}, "moves"},
+                          {"cursor", {{"type", "string"}}, "next_cursor of the previous page"}},
+                .responses = {{200, "{events, next_cursor}"}, {400, "bad query parameter"}, {404, "no such " + one}},
                 .handler = [&s, &cat, kind](RequestContext& ctx) {
                   if (!cat) return Unavailable501(ctx);
-                  auto after = IntQuery(ctx, "after", 0, 0, INT64_MAX);
-                  if (!after.has_value()) return ctx.Error(after.error());
+                  int64_t after = 0;
+                  if (auto cursor = ctx.Query("cursor"); cursor && !cursor->empty()) {
+                    auto decoded = Base64UrlDecode(*cursor);
+                    auto seq = decoded ? ParseInt(*decoded) : std::nullopt;
+                    if (!seq || *seq < 0) return ctx.Error(InvalidArgument("cursor is not a cursor this server issued", "cursor"));
+                    after = *seq;
+                  }
                   auto limit = IntQuery(ctx, "limit", 100, 1, 1000);
                   if (!limit.has_value()) return ctx.Error(limit.error());
-                  auto events = cat->AliasHistory(kind, ctx.path_params["name"], *after, static_cast<size_t>(*limit),
+                  auto events = cat->AliasHistory(kind, ctx.path_params["name"], after, static_cast<size_t>(*limit),
                                                   CallerOf(s, ctx));
                   if (!events.has_value()) return ctx.Error(events.error());
                   json out = json::array();
                   for (const auto& e : *events) out.push_back(AliasEventView(e));
                   const bool full = events->size() == static_cast<size_t>(*limit);
-                  ctx.Json(200, {{"events", out}, {"next_after", full ? json(events->back().seq) : json()}});
+                  ctx.Json(200, {{"events", out},
+                                 {"next_cursor", full ? json(Base64UrlEncode(std::to_string(events->back().seq))) : json()}});
                 }});
 }
 

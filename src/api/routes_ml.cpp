@@ -146,7 +146,7 @@ void AddMlRoutes(ServerState& s) {
        "nlp_train_tokenizer", "Tokenizer training"},
       {"/api/v1/ml/nlp/predict", "Predict with an NLP model (classification, fill-mask, ...)",
        Object({{"tokenizer", schemas::Tokenizer()},
-               {"model", schemas::Model(nlp_predict_objectives, true)},
+               {"model", schemas::Model(nlp_predict_objectives, false)},
                {"predict_input", schemas::NlpPredictInput()}},
               {"model", "predict_input"}),
        "", "NLP prediction"},

@@ -258,7 +258,7 @@ json Deployment() {
                   {"description", "version number or name (default: the next integer)"}};
   return Object({{"name", Str("deployment name: letters, digits, '_', '-', '.'", 64)},
                  {"version", version},
-                 {"model", Model({"text-classification", "masked-lm", "no-objective", "sentence-embedding"}, true)},
+                 {"model", Model({"text-classification", "masked-lm", "no-objective", "sentence-embedding"}, false)},
                  {"tokenizer", Tokenizer()},
                  {"device", Str("cpu, cuda or cuda:N (default: the server's)", 32)},
                  {"dtype", Enum({"float32", "bfloat16"}, "weights and activations (default: the server's)")},

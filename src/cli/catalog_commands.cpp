@@ -62,6 +62,7 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
   struct ListArgs {
     std::string q, tag, objective, owner, visibility, sort = "recent", cursor;
     int limit = 50;
+    bool all = false;
   };
   auto la = std::make_shared<ListArgs>();
   auto* ls = root->add_subcommand("ls", "List registered " + kind.plural + ": public ones and your own");
@@ -74,12 +75,22 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
       ->capture_default_str();
   ls->add_option("--limit", la->limit, "Entries per page")->capture_default_str();
   ls->add_option("--cursor", la->cursor, "The next page (printed under the last one)");
+  ls->add_flag("--all", la->all, "Every page, not only the first");
   ls->callback([&o, exit_code, la, base, kind] {
     *exit_code = WithClient(o, [&](ApiClient& c) {
       auto r = c.Get(base + client::QueryString({{"q", la->q}, {"tag", la->tag}, {"objective", la->objective},
                                                  {"owner", la->owner}, {"visibility", la->visibility}, {"sort", la->sort},
                                                  {"limit", std::to_string(la->limit)}, {"cursor", la->cursor}}));
       if (!r.has_value()) return ReportError(r.error());
+      while (la->all && (*r)["next_cursor"].is_string()) {
+        auto next = c.Get(base + client::QueryString({{"q", la->q}, {"tag", la->tag}, {"objective", la->objective},
+                                                      {"owner", la->owner}, {"visibility", la->visibility},
+                                                      {"sort", la->sort}, {"limit", std::to_string(la->limit)},
+                                                      {"cursor", (*r)["next_cursor"].get<std::string>()}}));
+        if (!next.has_value()) return ReportError(next.error());
+        for (auto& e : (*next)[kind.plural]) (*r)[kind.plural].push_back(std::move(e));
+        (*r)["next_cursor"] = (*next)["next_cursor"];
+      }
       if (o.json) {
         PrintJson(*r);
         return kExitOk;

@@ -147,35 +147,47 @@ void AddTaskCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   tasks->require_subcommand(1);
 
   struct ListArgs {
-    std::string status, type;
+    std::string status, type, cursor;
     int limit = 50;
+    bool all = false;
   };
   auto list_args = std::make_shared<ListArgs>();
   auto* list = tasks->add_subcommand("list", "List tasks, newest first");
   list->add_option("--status", list_args->status, "Only tasks in this state")
       ->check(CLI::IsMember({"queued", "running", "succeeded", "failed", "cancelled"}));
   list->add_option("--type", list_args->type, "Only tasks of this type");
-  list->add_option("--limit", list_args->limit, "At most this many tasks")
+  list->add_option("--limit", list_args->limit, "Tasks per page")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  list->add_option("--cursor", list_args->cursor, "Start at this page (the `more:` line of the previous one)");
+  list->add_flag("--all", list_args->all, "Every page, not only the first");
   list->callback([&o, exit_code, list_args] {
     *exit_code = WithClient(o, [&](ApiClient& c) {
-      auto page = c.Get("/api/v1/tasks" + client::QueryString({{"status", list_args->status},
-                                                               {"type", list_args->type},
-                                                               {"limit", std::to_string(list_args->limit)}}));
-      if (!page.has_value()) return ReportError(page.error());
+      json all = json::array();
+      std::string cursor = list_args->cursor;
+      for (;;) {
+        auto page = c.Get("/api/v1/tasks" + client::QueryString({{"status", list_args->status},
+                                                                 {"type", list_args->type},
+                                                                 {"limit", std::to_string(list_args->limit)},
+                                                                 {"cursor", cursor}}));
+        if (!page.has_value()) return ReportError(page.error());
+        for (auto& t : (*page)["tasks"]) all.push_back(std::move(t));
+        cursor = (*page)["next_cursor"].is_string() ? (*page)["next_cursor"].get<std::string>() : "";
+        if (!list_args->all || cursor.empty()) break;
+      }
       if (o.json) {
-        PrintJson(*page);
+        PrintJson({{"tasks", all}, {"next_cursor", cursor.empty() ? json() : json(cursor)}});
         return kExitOk;
       }
       std::vector<std::vector<std::string>> rows;
-      for (const auto& t : (*page)["tasks"]) {
+      for (const auto& t : all) {
         double f = Fraction(t);
         rows.push_back({Str(t, "task_id"), Str(t, "task_type"), Str(t, "task_status"),
                         f >= 0 ? std::to_string(static_cast<int>(f * 100)) + "%" : "-",
                         Str(t["stats"], "submitted"), Str(t["stats"], "elapsed")});
       }
       PrintTable({"TASK ID", "TYPE", "STATUS", "PROGRESS", "SUBMITTED (UTC)", "ELAPSED"}, rows);
+      if (!cursor.empty()) std::cout << "more: mlaas tasks list --cursor " << cursor << " (or --all)\n";
       return kExitOk;
     });
   });
@@ -286,14 +298,48 @@ void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
     std::string file, key;
   };
   auto put_args = std::make_shared<PutArgs>();
-  auto* put = objects->add_subcommand("put", "Upload a local file as an object");
-  put->add_option("file", put_args->file, "Local file")->required()->check(CLI::ExistingFile);
-  put->add_option("key", put_args->key, "Object key (default: the file's name)");
+  auto* put = objects->add_subcommand("put", "Upload a local file as an object, or a directory (a model, a tokenizer) "
+                                             "with everything in it as KEY/<path>");
+  put->add_option("file", put_args->file, "Local file or directory")->required()->check(CLI::ExistingPath);
+  put->add_option("key", put_args->key, "Object key, or key prefix for a directory (default: the file's name)");
   put->callback([&o, exit_code, put_args] {
     *exit_code = WithClient(o, [&](ApiClient& c) {
-      std::string key = put_args->key.empty()
-                            ? std::filesystem::path(put_args->file).filename().string()
-                            : put_args->key;
+      const std::filesystem::path local = std::filesystem::path(put_args->file).lexically_normal();
+      std::string key = put_args->key.empty() ? (local.has_filename() ? local.filename() : local.parent_path().filename()).string()
+                                              : put_args->key;
+      if (std::filesystem::is_directory(local)) {
+        std::vector<std::filesystem::path> files;
+        std::error_code ec;
+        for (auto it = std::filesystem::recursive_directory_iterator(local, ec); !ec && it != std::filesystem::recursive_directory_iterator();
+             it.increment(ec)) {
+          if (it->is_regular_file()) files.push_back(it->path());
+        }
+        if (ec) return ReportError(InvalidArgument("cannot read " + local.string() + ": " + ec.message(), "file"));
+        if (files.empty()) return ReportError(InvalidArgument(local.string() + " holds no files", "file"));
+        std::sort(files.begin(), files.end());
+        while (!key.empty() && key.back() == '/') key.pop_back();
+        json stored = json::array();
+        uint64_t bytes = 0;
+        ProgressLine line;
+        for (size_t i = 0; i < files.size(); ++i) {
+          const std::string rel = std::filesystem::relative(files[i], local).generic_string();
+          line.Update(static_cast<double>(i) / files.size(), "uploading " + rel);
+          auto info = c.UploadFile(key + "/" + rel, files[i]);
+          if (!info.has_value()) {
+            line.Finish();
+            return ReportError(info.error());
+          }
+          bytes += (*info)["size"].get<uint64_t>();
+          stored.push_back(*info);
+        }
+        line.Finish();
+        if (o.json) {
+          PrintJson({{"objects", stored}});
+        } else {
+          std::cout << "uploaded " << files.size() << " files under " << key << "/ (" << FormatBytes(bytes) << ")\n";
+        }
+        return kExitOk;
+      }
       ProgressLine line;
       auto info = c.UploadFile(key, put_args->file, [&](uint64_t done, uint64_t total) {
         if (total > (1u << 20)) {
@@ -316,21 +362,59 @@ void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
     std::string key, dest;
   };
   auto get_args = std::make_shared<GetArgs>();
-  auto* get = objects->add_subcommand("get", "Download an object to a file (or - for stdout)");
-  get->add_option("key", get_args->key, "Object key")->required();
-  get->add_option("dest", get_args->dest, "Destination file (default: the key's last part)");
+  auto* get = objects->add_subcommand("get", "Download an object to a file (or - for stdout), or every object under "
+                                             "the directory KEY into the directory DEST");
+  get->add_option("key", get_args->key, "Object key, or a directory's key prefix")->required();
+  get->add_option("dest", get_args->dest, "Destination file or directory (default: the key's last part)");
   get->callback([&o, exit_code, get_args] {
     *exit_code = WithClient(o, [&](ApiClient& c) {
-      std::string dest = get_args->dest.empty()
-                             ? std::filesystem::path(get_args->key).filename().string()
-                             : get_args->dest;
+      std::string key = get_args->key;
+      while (key.size() > 1 && key.back() == '/') key.pop_back();
+      std::string dest = get_args->dest.empty() ? std::filesystem::path(key).filename().string() : get_args->dest;
       ProgressLine line;
-      auto n = c.DownloadFile(get_args->key, dest, [&](uint64_t done, uint64_t total) {
+      auto n = c.DownloadFile(key, dest, [&](uint64_t done, uint64_t total) {
         if (dest != "-" && total > (1u << 20)) {
           line.Update(static_cast<double>(done) / total, "downloading " + FormatBytes(done));
         }
       });
       line.Finish();
+      if (!n.has_value() && n.error().code() == StatusCode::kNotFound && dest != "-") {
+        // No such object: a directory, when objects live under KEY/.
+        std::vector<std::pair<std::string, uint64_t>> keys;
+        std::string token;
+        do {
+          auto page = c.Get("/api/v1/ml/utilities/s3/object" +
+                            client::QueryString({{"prefix", key + "/"}, {"continuation_token", token}}));
+          if (!page.has_value()) return ReportError(page.error());
+          for (const auto& x : (*page)["objects"]) keys.emplace_back(x["key"].get<std::string>(), x["size"].get<uint64_t>());
+          token = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
+        } while (!token.empty());
+        if (keys.empty()) return ReportError(n.error());
+        uint64_t bytes = 0;
+        ProgressLine files_line;
+        for (size_t i = 0; i < keys.size(); ++i) {
+          const std::string rel = keys[i].first.substr(key.size() + 1);
+          if (rel.find("..") != std::string::npos) return ReportError(InvalidArgument("unsafe key " + keys[i].first));
+          const std::filesystem::path target = std::filesystem::path(dest) / rel;
+          std::error_code ec;
+          std::filesystem::create_directories(target.parent_path(), ec);
+          files_line.Update(static_cast<double>(i) / keys.size(), "downloading " + rel);
+          auto got = c.DownloadFile(keys[i].first, target);
+          if (!got.has_value()) {
+            files_line.Finish();
+            return ReportError(got.error());
+          }
+          bytes += *got;
+        }
+        files_line.Finish();
+        if (o.json) {
+          PrintJson({{"key", key}, {"path", dest}, {"files", keys.size()}, {"size", bytes}});
+        } else {
+          std::cout << "downloaded " << keys.size() << " files under " << key << "/ to " << dest << " (" << FormatBytes(bytes)
+                    << ")\n";
+        }
+        return kExitOk;
+      }
       if (!n.has_value()) return ReportError(n.error());
       if (dest != "-" && !o.json) std::cout << "downloaded " << get_args->key << " to " << dest << " (" << FormatBytes(*n) << ")\n";
       if (dest != "-" && o.json) PrintJson({{"key", get_args->key}, {"path", dest}, {"size", *n}});
@@ -370,7 +454,7 @@ void AddDatasetCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   stats->add_option("--format", a->format, "csv, tsv or jsonl (default: from the extension)")
       ->check(CLI::IsMember({"csv", "tsv", "jsonl"}));
   stats->add_option("--delimiter", a->delimiter, "CSV delimiter");
-  stats->add_flag("--wait", a->wait, "Follow the task and print the statistics");
+  stats->add_flag("--wait", a->wait, "Wait for the task (a progress bar), then print the statistics");
   stats->callback([&o, exit_code, a] {
     *exit_code = WithClient(o, [&](ApiClient& c) {
       json ds = {{"path", a->key}, {"storage_type", "local"}};
@@ -415,7 +499,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   };
   auto a = std::make_shared<TrainArgs>();
   auto* train = app.add_subcommand(
-      "train", "Train or fine-tune an NLP model on the server (a task); --follow shows progress and loss");
+      "train", "Train or fine-tune an NLP model on the server (a task); --wait shows progress and loss");
   train->add_option("--objective", a->objective, "text-classification, masked-lm or sentence-embedding")
       ->check(CLI::IsMember({"text-classification", "masked-lm", "sentence-embedding"}));
   train->add_option("--model", a->model, "Start from this model directory (object key, or catalog://<name>[/<n>|@<alias>])");
@@ -455,7 +539,8 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   train->add_option("--register", a->register_as,
                     "Register the trained model in the catalog as the next version of this name (docs/catalog.md)");
   train->add_option("--alias", a->alias, "With --register: then point this alias (e.g. champion) at it");
-  train->add_flag("--follow", a->follow, "Follow the task: progress bar with the loss, then the evaluation");
+  train->add_flag("--wait", a->follow, "Wait for the task: a progress bar with the loss, then the evaluation");
+  train->add_flag("--follow", a->follow, "The former name of --wait")->group("");  // hidden: old scripts keep working
   train->callback([&o, exit_code, a] {
     json body = json::object();
     if (!a->request.empty()) {
@@ -556,7 +641,7 @@ void PrintDeployments(const json& list) {
 
 void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   struct DeployArgs {
-    std::string name, model, tokenizer, objective = "text-classification", version, device, dtype;
+    std::string name, model, tokenizer, objective, version, device, dtype;
     int64_t canary = 0, max_batch_tokens = 0, max_delay_us = -1, max_queue = 0;
     bool wait = false;
   };
@@ -565,9 +650,10 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
       "deploy", "Deploy a model (or a new version of a deployment) for serving; --wait blocks until it is ready");
   deploy->add_option("name", a->name, "Deployment name (what /v2/models/{name}/infer serves)")->required();
   deploy->add_option("--model", a->model, "Model directory (object key), or catalog://<name>[/<n>|@<alias>] (an alias is followed)")->required();
-  deploy->add_option("--objective", a->objective, "text-classification, masked-lm or no-objective")
-      ->check(CLI::IsMember({"text-classification", "masked-lm", "no-objective", "sentence-embedding"}))
-      ->capture_default_str();
+  deploy->add_option("--objective", a->objective,
+                     "text-classification, masked-lm, no-objective or sentence-embedding (default: what the model's "
+                     "config.json names)")
+      ->check(CLI::IsMember({"text-classification", "masked-lm", "no-objective", "sentence-embedding"}));
   deploy->add_option("--tokenizer", a->tokenizer, "Tokenizer (object key; default: the model's)");
   deploy->add_option("--version", a->version, "Version name (default: the next number)");
   deploy->add_option("--device", a->device, "cpu, cuda or cuda:N (default: the server's)");
@@ -579,7 +665,8 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   deploy->add_option("--max-queue", a->max_queue, "Inputs waiting at most before 429 (default 2048)");
   deploy->add_flag("--wait", a->wait, "Wait until the version is ready (exit 1 if it fails to load)");
   deploy->callback([&o, exit_code, a] {
-    json body = {{"name", a->name}, {"model", {{"path", a->model}, {"objective", a->objective}}}};
+    json body = {{"name", a->name}, {"model", {{"path", a->model}}}};
+    if (!a->objective.empty()) body["model"]["objective"] = a->objective;
     if (!a->tokenizer.empty()) body["tokenizer"] = {{"path", a->tokenizer}};
     if (!a->version.empty()) body["version"] = a->version;
     if (!a->device.empty()) body["device"] = a->device;

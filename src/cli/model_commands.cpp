@@ -137,8 +137,7 @@ int Predict(PredictArgs a, const ClientOptions& client) {
     }
   }
   if (texts.empty()) return ReportError(InvalidArgument("no texts: give --text or --input", "text"));
-  if (a.objective.empty()) {
-    if (a.remote) return ReportError(InvalidArgument("--objective is required with --remote", "objective"));
+  if (a.objective.empty() && !a.remote) {  // the server reads it from config.json itself
     auto o = ObjectiveOf(a.model);
     if (!o.has_value()) return ReportError(o.error());
     a.objective = *o;
@@ -172,8 +171,8 @@ int Predict(PredictArgs a, const ClientOptions& client) {
     input["input_text"] = part;
     Result<json> r = InvalidArgument("unreachable");
     if (a.remote) {
-      json body = {{"model", {{"path", a.model}, {"storage_type", a.storage_type}, {"objective", a.objective}}},
-                   {"predict_input", input}};
+      json body = {{"model", {{"path", a.model}, {"storage_type", a.storage_type}}}, {"predict_input", input}};
+      if (!a.objective.empty()) body["model"]["objective"] = a.objective;
       if (!a.tokenizer.empty()) body["tokenizer"] = {{"path", a.tokenizer}, {"storage_type", a.storage_type}};
       r = http->PostRetrying("/api/v1/ml/nlp/predict", body, WaitNotice);
     } else {
@@ -188,7 +187,7 @@ int Predict(PredictArgs a, const ClientOptions& client) {
         std::cout << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
       }
     } else {
-      PrintHuman(a.objective, part, (*r)["predictions"]);
+      PrintHuman(a.objective.empty() ? (*r)["model"].value("objective", "") : a.objective, part, (*r)["predictions"]);
       const json& t = (*r)["timing_ms"];
       std::fprintf(stderr, "%zu texts, %lld tokens: tokenize %.1f ms, forward %.1f ms, post-process %.1f ms\n",
                    part.size(), (*r)["tokens"].get<long long>(), t["tokenize"].get<double>(),

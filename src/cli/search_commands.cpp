@@ -57,7 +57,8 @@ void AddIndexCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   auto* keep = cmd->add_flag("--no-normalize", a->no_normalize,
                              "Keep embeddings at their own length (the default for a model trained with similarity dot)");
   cmd->add_flag("--normalize", a->normalize, "Make embeddings unit length (the default, except for a dot model)")->excludes(keep);
-  cmd->add_flag("--follow", a->follow, "Follow the task with a progress bar, then print its summary");
+  cmd->add_flag("--wait", a->follow, "Wait for the task: a progress bar, then its summary");
+  cmd->add_flag("--follow", a->follow, "The former name of --wait")->group("");  // hidden: old scripts keep working
   cmd->callback([&o, exit_code, a] {
     json index = {{"type", a->index}};
     if (!a->metric.empty()) index["metric"] = a->metric;

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
+#include "common/file_util.h"
+#include "nn/config.h"
 #include "nn/cpu_allocator.h"
 #include "nn/model.h"
 #include "predict/model_files.h"
@@ -226,6 +228,23 @@ std::string ObjectiveOf(const json& model_block) {
   return o != model_block.end() && o->is_string() ? o->get<std::string>() : std::string();
 }
 
+// The objective a model directory's config.json names (its architectures), when the request
+// leaves model.objective out.
+Result<std::string> ObjectiveOfDirectory(const std::filesystem::path& dir) {
+  const auto missing = [] {
+    return InvalidArgument("model.objective is required: the model's config.json does not name its objective "
+                           "(architectures)",
+                           "model.objective");
+  };
+  auto text = ReadFile(dir / "config.json", 16u << 20);
+  if (!text.has_value()) return missing();
+  auto config = nn::LoadConfig(*text);
+  if (!config.has_value()) return missing();
+  auto o = nn::ObjectiveFromArchitectures(*config);
+  if (!o) return missing();
+  return std::string(nn::ObjectiveName(*o));
+}
+
 }  // namespace
 
 Result<json> NlpPredictor::Predict(const json& request) {
@@ -235,20 +254,24 @@ Result<json> NlpPredictor::Predict(const json& request) {
   LoadSpec spec;
   spec.objective = ObjectiveOf(model_block);
   spec.model_block = model_block;
-  MLAAS_RETURN_IF_ERROR(CheckServedObjective(spec.objective));
+  if (!spec.objective.empty() || !model_block.contains("path")) MLAAS_RETURN_IF_ERROR(CheckServedObjective(spec.objective));
   MLAAS_ASSIGN_OR_RETURN(PredictInput input, ParseInput(request.value("predict_input", json())));
   MLAAS_ASSIGN_OR_RETURN(spec.device, impl_->Device(input));
 
   std::optional<ModelFiles> model_files, tokenizer_files;
-  std::string key = spec.objective + "|" + spec.device;
+  std::string key;
   if (model_block.contains("path")) {
     MLAAS_ASSIGN_OR_RETURN(model_files, LocalizeDirectory(impl_->storage, model_block, "model", impl_->options.scratch));
-    key += "|model=" + model_files->fingerprint;
+    if (spec.objective.empty()) {
+      MLAAS_ASSIGN_OR_RETURN(spec.objective, ObjectiveOfDirectory(model_files->path));
+      spec.model_block["objective"] = spec.objective;
+    }
+    key = spec.objective + "|" + spec.device + "|model=" + model_files->fingerprint;
     spec.model_dir = model_files->path;
   } else {
     if (!request.contains("tokenizer"))
       return InvalidArgument("a model from scratch (preset/config) needs a tokenizer block", "tokenizer");
-    key += "|scratch=" + model_block.dump();
+    key = spec.objective + "|" + spec.device + "|scratch=" + model_block.dump();
   }
   if (request.contains("tokenizer")) {
     MLAAS_ASSIGN_OR_RETURN(tokenizer_files,

@@ -14,6 +14,7 @@
 #include "common/json_file.h"
 #include "common/text.h"
 #include "common/time_util.h"
+#include "nn/config.h"
 #include "predict/model_files.h"
 #include "serve/batcher.h"
 #include "serve/serve_metrics.h"
@@ -77,7 +78,7 @@ Result<Spec> ParseSpec(const json& r, const ServeOptions& defaults) {
     return InvalidArgument("model.path is required: the model directory in storage", "model.path");
   s.model = *model;
   s.objective = model->value("objective", std::string());
-  MLAAS_RETURN_IF_ERROR(predict::CheckServedObjective(s.objective));
+  if (!s.objective.empty()) MLAAS_RETURN_IF_ERROR(predict::CheckServedObjective(s.objective));
   if (auto t = r.find("tokenizer"); t != r.end() && !t->is_null()) {
     if (!t->is_object() || !t->contains("path") || !(*t)["path"].is_string())
       return InvalidArgument("tokenizer must be {path, storage_type}", "tokenizer");
@@ -360,6 +361,17 @@ struct DeploymentManager::Impl {
                              "model.path");
     }
     if (!spec.tokenizer.is_null()) MLAAS_RETURN_IF_ERROR(storage.Resolve(spec.tokenizer, "tokenizer").status());
+    if (spec.objective.empty()) {  // what the model's config.json names (its architectures)
+      auto text = ref.store->GetString(ref.key + "/config.json", 16u << 20);
+      auto config = text.has_value() ? nn::LoadConfig(*text) : Result<nn::ModelConfig>(text.error());
+      auto objective = config.has_value() ? nn::ObjectiveFromArchitectures(*config) : std::nullopt;
+      if (!objective)
+        return InvalidArgument("model.objective is required: the model's config.json does not name its objective "
+                               "(architectures)",
+                               "model.objective");
+      spec.objective = std::string(nn::ObjectiveName(*objective));
+      spec.model["objective"] = spec.objective;
+    }
 
     std::unique_lock<std::mutex> lock(mu);
     if (stopping) return Unavailable("the server is shutting down");

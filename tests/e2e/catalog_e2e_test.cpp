@@ -518,7 +518,7 @@ TEST_F(CatalogE2eTest, TheCliRegistersListsMovesAliasesAndShowsTheTrail) {
   ASSERT_EQ(CallServer(*As(token), "PUT", "/api/v1/objects/l.csv", labelled).status, 201);
   auto trained = run({"train", "--model", "catalog://dora-model@staging", "--objective", "text-classification", "--dataset",
                       "l.csv", "--save", "models/tuned", "--epochs", "1", "--batch-size", "4", "--register", "dora-tuned",
-                      "--alias", "champion", "--follow"});
+                      "--alias", "champion", "--wait"});
   ASSERT_EQ(trained.exit_code, 0) << trained.out;
   auto tuned = CallServer(*As(token), "GET", "/api/v1/catalog/models/dora-tuned");
   ASSERT_EQ(tuned.status, 200) << tuned.text;

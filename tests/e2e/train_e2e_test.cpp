@@ -1,6 +1,6 @@
 // End-to-end: NLP training as a task on the real server — the SPEC training output, the model
 // directory it saves (predicted with right away), bad requests named by field, cancel, resume
-// after kill -9, and `mlaas train --follow`.
+// after kill -9, and `mlaas train --wait`.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -135,7 +135,7 @@ TEST_F(TrainE2eTest, TrainsReportsTheSpecOutputAndPredicts) {
   dir_.Write("request.json", req.dump());
   auto cli = RunMlaas({"train", "--server", server_->url(), "--request", (dir_.path() / "request.json").string(),
                        "--epochs", "2", "--load-best", "--best-metric", "eval_accuracy", "--classifier-pooling", "mean",
-                       "--follow"});
+                       "--wait"});
   EXPECT_EQ(cli.exit_code, 0) << cli.out;
   EXPECT_NE(cli.out.find("succeeded"), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find("kept epoch "), std::string::npos) << cli.out;

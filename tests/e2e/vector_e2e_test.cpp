@@ -356,7 +356,7 @@ TEST_F(VectorE2eTest, AStaticEmbeddingModelTrainsIndexesAndSearches) {
   auto d = RunMlaas({"--server", server_->url(), "train", "--objective", "sentence-embedding", "--config",
                      (dir_->path() / "static.json").string(), "--tokenizer", "tokenizers/wp", "--dataset",
                      "static-pairs.csv", "--split", "0.2", "--save", "models/static-dot", "--epochs", "2",
-                     "--batch-size", "4", "--lr", "1e-2", "--similarity", "dot", "--scale", "1", "--follow"});
+                     "--batch-size", "4", "--lr", "1e-2", "--similarity", "dot", "--scale", "1", "--wait"});
   ASSERT_EQ(d.exit_code, 0) << d.out;
   EXPECT_EQ(json::parse(ReadFile(dir_->path() / "data" / "objects" / "models" / "static-dot" /
                                  "config_sentence_transformers.json"))["similarity_fn_name"],
@@ -398,7 +398,7 @@ TEST_F(VectorE2eTest, TheCliIndexesSearchesAndUpdatesStores) {
   const std::string url = server_->url();
   auto index = RunMlaas({"--server", url, "index", "--model", "models/no-objective", "--dataset", "docs.csv",
                          "--text-column", "abstract", "--id-column", "id", "--save", "stores/cli", "--index", "HNSW",
-                         "--follow"});
+                         "--wait"});
   ASSERT_EQ(index.exit_code, 0) << index.out;
   EXPECT_NE(index.out.find("vector store saved to stores/cli"), std::string::npos) << index.out;
   const auto& corpus = AffiliationCorpus();

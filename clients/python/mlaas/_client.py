@@ -1,0 +1,551 @@
+"""The mlaas client: one object per server, with a helper per endpoint (mirroring the CLI)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+
+from ._http import ApiError, Transport, query, quote
+
+Json = Dict[str, Any]
+
+
+def _drop_none(d: Json) -> Json:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _block(path: Optional[str], storage_type: Optional[str] = None, **extra: Any) -> Optional[Json]:
+    if path is None:
+        return None
+    return _drop_none({"path": path, "storage_type": storage_type, **extra})
+
+
+class TaskFailed(Exception):
+    """A task ended without succeeding; `.task` is its last view (task_status, error, ...)."""
+
+    def __init__(self, task: Json):
+        self.task = task
+        error = task.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        super().__init__(f"task {task.get('task_id')} {task.get('task_status')}: {message}")
+
+
+class Task:
+    """A server-side task (training, indexing, statistics). `wait()` returns its result."""
+
+    def __init__(self, client: "Client", task_id: str):
+        self._client = client
+        self.id = task_id
+
+    def __repr__(self) -> str:
+        return f"Task({self.id!r})"
+
+    def get(self) -> Json:
+        """The task now: task_status, progress, and, once it ended, its result or error."""
+        return self._client._t.json("GET", "/api/v1/tasks/" + quote(self.id))
+
+    @property
+    def status(self) -> str:
+        return self.get()["task_status"]
+
+    def cancel(self) -> Json:
+        return self._client._t.json("POST", "/api/v1/tasks/" + quote(self.id) + "/cancel")
+
+    def logs(self, after: int = 0, limit: int = 1000) -> List[Json]:
+        r = self._client._t.json("GET", "/api/v1/tasks/" + quote(self.id) + "/logs" + query({"after": after, "limit": limit}))
+        return r.get("logs", r.get("lines", [])) if isinstance(r, dict) else r
+
+    def wait(self, progress: bool = False, timeout: Optional[float] = None, poll: float = 0.5) -> Json:
+        """Waits until the task ends and returns its view (SPEC's training output for training).
+
+        progress: print a progress line (fraction, epoch, loss, ETA) on stderr while it runs.
+        timeout: give up after this many seconds (TimeoutError). Raises TaskFailed when the task
+        failed or was cancelled.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = ""
+        while True:
+            t = self.get()
+            state = t.get("task_status")
+            if progress:
+                line = _progress_line(t)
+                if line != last:
+                    sys.stderr.write("\r" + line.ljust(len(last)))
+                    sys.stderr.flush()
+                    last = line
+            if state in ("succeeded", "failed", "cancelled"):
+                if progress:
+                    sys.stderr.write("\n")
+                if state != "succeeded":
+                    raise TaskFailed(t)
+                return t
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"task {self.id} is still {state} after {timeout} s")
+            time.sleep(poll)
+
+
+def _progress_line(t: Json) -> str:
+    p = t.get("progress") or {}
+    parts = [f"{t.get('task_status')}"]
+    if isinstance(p.get("fraction"), (int, float)):
+        done = int(p["fraction"] * 30)
+        parts.append("[" + "#" * done + "-" * (30 - done) + f"] {p['fraction'] * 100:3.0f}%")
+    if p.get("epoch") is not None and p.get("total_epochs"):
+        parts.append(f"epoch {p['epoch']}/{p['total_epochs']}")
+    extra = p.get("extra") or p
+    if isinstance(extra.get("loss"), (int, float)):
+        parts.append(f"loss {extra['loss']:.4f}")
+    if isinstance(p.get("eta_seconds"), (int, float)):
+        parts.append(f"eta {p['eta_seconds']:.0f}s")
+    if p.get("message"):
+        parts.append(str(p["message"]))
+    return " ".join(parts)
+
+
+def _pages(fetch: Callable[[Optional[str]], Json], items: str, token: str = "next_cursor") -> Iterator[Json]:
+    """Every item of a paged list: `fetch(cursor)` returns one page."""
+    cursor = None
+    while True:
+        page = fetch(cursor)
+        yield from page.get(items, [])
+        cursor = page.get(token)
+        if not cursor:
+            return
+
+
+class Objects:
+    """The object store: files under keys ('data/train.csv'); directories are key prefixes."""
+
+    def __init__(self, client: "Client"):
+        self._t = client._t
+
+    def list(self, prefix: str = "", delimiter: Optional[str] = None) -> List[Json]:
+        """Every object under `prefix` ({key, size, last_modified, etag}), all pages."""
+        def fetch(token: Optional[str]) -> Json:
+            return self._t.json("GET", "/api/v1/ml/utilities/s3/object" + query(
+                {"prefix": prefix or None, "delimiter": delimiter, "continuation_token": token, "max_keys": 1000}))
+        return list(_pages(fetch, "objects", "next_continuation_token"))
+
+    def upload(self, local: str, key: Optional[str] = None, progress: bool = False) -> List[Json]:
+        """Uploads a file, or a directory with everything in it (keys key/<relative path>), streamed.
+        Returns what was stored, one entry per file."""
+        key = key or os.path.basename(os.path.normpath(local))
+        if os.path.isdir(local):
+            out = []
+            for root, _, files in sorted(os.walk(local)):
+                for name in sorted(files):
+                    path = os.path.join(root, name)
+                    rel = os.path.relpath(path, local).replace(os.sep, "/")
+                    out += self.upload(path, key.rstrip("/") + "/" + rel, progress)
+            if not out:
+                raise ValueError(f"{local} holds no files")
+            return out
+        size = os.path.getsize(local)
+        show = _printer(key) if progress else None
+        with open(local, "rb") as f:
+            return [self._t.upload("/api/v1/objects/" + quote(key, True), f, size, show)]
+
+    def write(self, key: str, data: Union[bytes, str]) -> Json:
+        """Stores `data` under `key`."""
+        import io
+        raw = data.encode() if isinstance(data, str) else data
+        return self._t.upload("/api/v1/objects/" + quote(key, True), io.BytesIO(raw), len(raw))
+
+    def read(self, key: str) -> bytes:
+        return self._t.bytes("/api/v1/objects/" + quote(key, True))
+
+    def download(self, key: str, dest: str, progress: bool = False) -> List[str]:
+        """Downloads an object to the file `dest`, or every object under the directory `key` into
+        the directory `dest`. Returns the files written."""
+        try:
+            self._t.download("/api/v1/objects/" + quote(key, True), dest, _printer(key) if progress else None)
+            return [dest]
+        except ApiError as e:
+            if e.status != 404:
+                raise
+        prefix = key.rstrip("/") + "/"
+        files = [o for o in self.list(prefix)]
+        if not files:
+            raise ApiError(404, "not_found", f"no object or directory '{key}'", "key")
+        out = []
+        for o in files:
+            target = os.path.join(dest, *o["key"][len(prefix):].split("/"))
+            self._t.download("/api/v1/objects/" + quote(o["key"], True), target, _printer(o["key"]) if progress else None)
+            out.append(target)
+        return out
+
+    def delete(self, key: str, recursive: bool = False) -> int:
+        """Deletes an object (or, recursive, every object under the directory `key`); returns how many."""
+        if not recursive:
+            self._t.json("DELETE", "/api/v1/objects/" + quote(key, True))
+            return 1
+        files = self.list(key.rstrip("/") + "/")
+        for o in files:
+            self._t.json("DELETE", "/api/v1/objects/" + quote(o["key"], True))
+        return len(files)
+
+
+def _printer(name: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        pct = f"{done * 100 // total:3d}%" if total else ""
+        sys.stderr.write(f"\r{name}: {pct} {done} bytes")
+        if total and done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+class Catalog:
+    """The model and dataset registry (docs/catalog.md). Methods taking `kind` work on "model"
+    (default) or "dataset"; references are catalog://<name>[/<n>|@<alias>]."""
+
+    def __init__(self, client: "Client"):
+        self._t = client._t
+
+    @staticmethod
+    def _base(kind: str) -> str:
+        if kind not in ("model", "dataset"):
+            raise ValueError("kind must be 'model' or 'dataset'")
+        return "/api/v1/catalog/" + kind + "s"
+
+    def list_models(self, q: Optional[str] = None, tag: Optional[str] = None, objective: Optional[str] = None,
+                    owner: Optional[str] = None, visibility: Optional[str] = None, sort: str = "recent",
+                    limit: Optional[int] = None) -> List[Json]:
+        """Registered models you may see (public ones and your own), each a dict with name, owner,
+        visibility, objective, description, latest_version, tags, popularity, updated_at. Pages
+        through everything, or stops after `limit` entries."""
+        return self._list("model", q, tag, objective, owner, visibility, sort, limit)
+
+    def list_datasets(self, q: Optional[str] = None, tag: Optional[str] = None, owner: Optional[str] = None,
+                      visibility: Optional[str] = None, sort: str = "recent", limit: Optional[int] = None) -> List[Json]:
+        """Registered datasets you may see; as list_models."""
+        return self._list("dataset", q, tag, None, owner, visibility, sort, limit)
+
+    def _list(self, kind, q, tag, objective, owner, visibility, sort, limit) -> List[Json]:
+        out: List[Json] = []
+        def fetch(cursor: Optional[str]) -> Json:
+            return self._t.json("GET", self._base(kind) + query({"q": q, "tag": tag, "objective": objective, "owner": owner,
+                                                                 "visibility": visibility, "sort": sort, "limit": 100,
+                                                                 "cursor": cursor}))
+        for item in _pages(fetch, kind + "s"):
+            out.append(item)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def get(self, name: str, kind: str = "model") -> Json:
+        """The entry: owner, visibility, card, aliases {alias: version}, popularity, ..."""
+        return self._t.json("GET", self._base(kind) + "/" + quote(name))
+
+    def create(self, name: str, kind: str = "model", **fields: Any) -> Json:
+        """A new entry without a version (fields: description, card, visibility, objective, license, tags)."""
+        return self._t.json("POST", self._base(kind), {"name": name, **_drop_none(fields)})
+
+    def update(self, name: str, kind: str = "model", **fields: Any) -> Json:
+        """Changes description, card, visibility ("public"/"private"), objective, license or tags."""
+        return self._t.json("PATCH", self._base(kind) + "/" + quote(name), _drop_none(fields))
+
+    def publish(self, name: str, kind: str = "model") -> Json:
+        """Makes the entry public (readable by everyone, without a token)."""
+        return self.update(name, kind, visibility="public")
+
+    def delete(self, name: str, kind: str = "model") -> None:
+        self._t.json("DELETE", self._base(kind) + "/" + quote(name))
+
+    def register_model(self, name: str, path: str, storage_type: Optional[str] = None, alias: Optional[str] = None,
+                       **fields: Any) -> Json:
+        """Copies the model directory `path` (in the server's storage) into the next version of
+        `name` (created, yours, when new); points `alias` at it when given. Returns the version
+        (version, reference, digest, files, facts, lineage)."""
+        v = self._t.json("POST", self._base("model") + "/" + quote(name) + "/versions",
+                         {"model": _block(path, storage_type), **_drop_none(fields)})
+        if alias:
+            self.set_alias(name, alias, v["version"])
+        return v
+
+    def register_dataset(self, name: str, path: str, format: Optional[str] = None, storage_type: Optional[str] = None,
+                         alias: Optional[str] = None, **fields: Any) -> Json:
+        """Copies the dataset file `path` into the next version of `name`; its facts hold the
+        format, columns, rows and a 20-row preview."""
+        v = self._t.json("POST", self._base("dataset") + "/" + quote(name) + "/versions",
+                         {"dataset": _block(path, storage_type, format=format), **_drop_none(fields)})
+        if alias:
+            self.set_alias(name, alias, v["version"], kind="dataset")
+        return v
+
+    def versions(self, name: str, kind: str = "model") -> List[Json]:
+        """The versions, newest first."""
+        return self._t.json("GET", self._base(kind) + "/" + quote(name) + "/versions")["versions"]
+
+    def version(self, name: str, version: int, kind: str = "model") -> Json:
+        """One version with its files (path, size, sha256), facts and lineage."""
+        return self._t.json("GET", self._base(kind) + "/" + quote(name) + "/versions/" + str(int(version)))
+
+    def set_alias(self, name: str, alias: str, version: int, kind: str = "model") -> Json:
+        """Points `alias` at `version` (deployments of catalog://name@alias follow); returns the move."""
+        return self._t.json("PUT", self._base(kind) + "/" + quote(name) + "/aliases/" + quote(alias), {"version": int(version)})
+
+    def delete_alias(self, name: str, alias: str, kind: str = "model") -> Json:
+        return self._t.json("DELETE", self._base(kind) + "/" + quote(name) + "/aliases/" + quote(alias))
+
+    def alias_history(self, name: str, kind: str = "model") -> List[Json]:
+        """Every alias move, oldest first: {seq, alias, from_version, to_version, by, at}."""
+        path = self._base(kind) + "/" + quote(name) + "/alias-history"
+        return list(_pages(lambda c: self._t.json("GET", path + query({"limit": 1000, "cursor": c})), "events"))
+
+    def resolve(self, ref: str) -> Json:
+        """The version a reference names now (verified), with its files."""
+        return self._t.json("GET", "/api/v1/catalog/resolve" + query({"ref": ref}))
+
+    def pull(self, ref: str, dest: str, progress: bool = False) -> Json:
+        """Downloads the version `ref` names (catalog://..., or a model name: its latest) into the
+        directory `dest`, each file checked against its SHA-256: a directory transformers loads
+        as is. Returns the version."""
+        if not ref.startswith("catalog://"):
+            ref = "catalog://" + ref
+        v = self.resolve(ref)
+        kind = v.get("kind", "model")
+        root = os.path.abspath(dest)
+        for f in v["files"]:
+            target = os.path.abspath(os.path.join(root, *f["path"].split("/")))
+            if not target.startswith(root + os.sep):
+                raise ValueError(f"the server listed a file outside the directory: {f['path']}")
+            self._t.download(self._base(kind) + "/" + quote(v["name"]) + "/versions/" + str(v["version"]) + "/files/" +
+                             quote(f["path"], True), target, _printer(f["path"]) if progress else None)
+            h = hashlib.sha256()
+            with open(target, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            if h.hexdigest() != f["sha256"]:
+                os.unlink(target)
+                raise ApiError(0, "corrupt_download", f"{f['path']} does not match its SHA-256; pull again", "path")
+        return v
+
+
+class Deployments:
+    """Model serving: deployments and the Open Inference Protocol v2."""
+
+    def __init__(self, client: "Client"):
+        self._t = client._t
+
+    def deploy(self, name: str, model: str, objective: Optional[str] = None, tokenizer: Optional[str] = None,
+               version: Optional[str] = None, canary_percent: Optional[int] = None, wait: bool = True,
+               timeout: float = 300, **options: Any) -> Json:
+        """Deploys `model` (a storage path or catalog://name[@alias]: an alias is followed) as
+        `name`; waits until it serves unless wait=False. Options: device, dtype, batching,
+        max_memory_bytes. Returns the deployment."""
+        body = _drop_none({"name": name, "model": _block(model, objective=objective), "tokenizer": _block(tokenizer),
+                           "version": version, "canary_percent": canary_percent, **options})
+        d = self._t.json("POST", "/api/v1/deployments", body)
+        if not wait:
+            return d
+        deadline = time.monotonic() + timeout
+        while True:
+            d = self.get(name)
+            newest = d["versions"][-1] if d.get("versions") else {}
+            if newest.get("status") == "failed":
+                raise ApiError(0, "load_failed", newest.get("error", "the model failed to load"), "model.path")
+            if newest.get("status") == "ready":
+                return d
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"deployment {name} is not ready after {timeout} s")
+            time.sleep(0.2)
+
+    def list(self) -> List[Json]:
+        return self._t.json("GET", "/api/v1/deployments")["deployments"]
+
+    def get(self, name: str) -> Json:
+        return self._t.json("GET", "/api/v1/deployments/" + quote(name))
+
+    def undeploy(self, name: str) -> Json:
+        return self._t.json("DELETE", "/api/v1/deployments/" + quote(name))
+
+    def promote(self, name: str) -> Json:
+        return self._t.json("POST", "/api/v1/deployments/" + quote(name) + "/promote")
+
+    def rollback(self, name: str) -> Json:
+        return self._t.json("POST", "/api/v1/deployments/" + quote(name) + "/rollback")
+
+    def infer(self, name: str, texts: Sequence[str], version: Optional[str] = None,
+              outputs: Optional[Sequence[str]] = None) -> Json:
+        """Open Inference Protocol v2 inference of `texts`; returns the protocol's answer
+        ({model_name, model_version, outputs: [{name, datatype, shape, data}]})."""
+        path = "/v2/models/" + quote(name) + ("/versions/" + quote(version) if version else "") + "/infer"
+        body: Json = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(texts)], "data": list(texts)}]}
+        if outputs:
+            body["outputs"] = [{"name": o} for o in outputs]
+        return self._t.json("POST", path, body)
+
+
+class Tokens:
+    """API tokens (servers with auth on): create (admin), list, revoke."""
+
+    def __init__(self, client: "Client"):
+        self._t = client._t
+
+    def create(self, user: str, scopes: Sequence[str] = ("read",), expires_in: int = 0,
+               description: Optional[str] = None) -> Json:
+        """A new token for `user`: {token (shown once), id, user, scopes, ...}."""
+        return self._t.json("POST", "/api/v1/tokens", _drop_none(
+            {"user": user, "scopes": list(scopes), "expires_in": expires_in, "description": description}))
+
+    def list(self, user: Optional[str] = None) -> List[Json]:
+        return self._t.json("GET", "/api/v1/tokens" + query({"user": user}))["tokens"]
+
+    def revoke(self, token_id: str) -> Json:
+        return self._t.json("DELETE", "/api/v1/tokens/" + quote(token_id))
+
+
+class Tasks:
+    """Tasks: list (all pages), get, cancel."""
+
+    def __init__(self, client: "Client"):
+        self._client = client
+        self._t = client._t
+
+    def list(self, status: Optional[str] = None, type: Optional[str] = None, limit: Optional[int] = None) -> List[Json]:
+        out: List[Json] = []
+        def fetch(cursor: Optional[str]) -> Json:
+            return self._t.json("GET", "/api/v1/tasks" + query({"status": status, "type": type, "limit": 200, "cursor": cursor}))
+        for t in _pages(fetch, "tasks"):
+            out.append(t)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def get(self, task_id: str) -> Task:
+        return Task(self._client, task_id)
+
+
+class Client:
+    """A client of one mlaas server.
+
+    Client(url=None, token=None, timeout=300): url defaults to $MLAAS_SERVER, else
+    http://127.0.0.1:8080; token to $MLAAS_TOKEN (sent as Authorization: Bearer, never in a
+    URL). Every error the server answers raises mlaas.ApiError (status, code, field,
+    request_id, message).
+
+    Parts: objects, catalog, deployments, tasks, tokens; and the ML calls train, predict,
+    index, search, train_tokenizer, dataset_stats (each taking storage paths or catalog://
+    references, as the REST API does).
+    """
+
+    def __init__(self, url: Optional[str] = None, token: Optional[str] = None, timeout: float = 300):
+        url = url or os.environ.get("MLAAS_SERVER") or "http://127.0.0.1:8080"
+        token = token if token is not None else os.environ.get("MLAAS_TOKEN") or None
+        self._t = Transport(url, token, timeout)
+        self.objects = Objects(self)
+        self.catalog = Catalog(self)
+        self.deployments = Deployments(self)
+        self.tasks = Tasks(self)
+        self.tokens = Tokens(self)
+
+    def __repr__(self) -> str:
+        return f"Client({self._t.url!r})"
+
+    @property
+    def url(self) -> str:
+        return self._t.url
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Any REST call (path like "/api/v1/tasks"); the decoded JSON answer."""
+        return self._t.json(method, path, body)
+
+    def health(self) -> bool:
+        try:
+            return self._t.json("GET", "/healthz") is not None
+        except ApiError:
+            return False
+
+    def whoami(self) -> Json:
+        """{user, scopes, auth}: who the token stands for."""
+        return self._t.json("GET", "/api/v1/whoami")
+
+    # --- ML -------------------------------------------------------------------------------
+
+    def train(self, dataset: str, save: str, objective: Optional[str] = None, model: Optional[str] = None,
+              preset: Optional[str] = None, config: Optional[Json] = None, tokenizer: Optional[str] = None,
+              text_column: Optional[str] = None, label_column: Optional[str] = None, split: Optional[float] = None,
+              epochs: Optional[int] = None, batch_size: Optional[int] = None, lr: Optional[float] = None,
+              seed: Optional[int] = None, register: Optional[str] = None, alias: Optional[str] = None,
+              request: Optional[Json] = None, **model_train: Any) -> Task:
+        """Trains or fine-tunes an NLP model (POST /api/v1/ml/nlp/train/model); returns the Task.
+
+        Start from `model` (a path or catalog:// reference), a `preset` (bert-tiny, ...) or a
+        `config` dict; `register`/`alias` register the result in the catalog. Other keyword
+        arguments go to model_train (max_length, load_best_model_at_end, ...). `request` is a
+        whole SPEC body the arguments override. `task.wait(progress=True)` returns the result.
+        """
+        body: Json = json.loads(json.dumps(request)) if request else {}
+        m = body.setdefault("model", {})
+        m.update(_drop_none({"path": model, "preset": preset, "config": config, "objective": objective}))
+        if tokenizer:
+            body["tokenizer"] = {"path": tokenizer}
+        d = body.setdefault("dataset", {})
+        d["path"] = dataset
+        if split is not None:
+            d["train_test_split"] = split
+        if text_column or label_column:
+            d.setdefault("loader_kwargs", {}).update(_drop_none({"text_column": text_column, "label_column": label_column}))
+        body["model_save"] = {"path": save}
+        mt = body.setdefault("model_train", {})
+        mt.update(_drop_none({"epochs": epochs, "batch_size": batch_size, "seed": seed, **model_train}))
+        if lr is not None:
+            mt.setdefault("optimizer", {})["init_lr"] = lr
+        if register:
+            body["catalog"] = _drop_none({"model": register, "alias": alias})
+        return self._submit("/api/v1/ml/nlp/train/model", body)
+
+    def train_tokenizer(self, dataset: str, save: str, model: str = "wordpiece", vocab_size: Optional[int] = None,
+                        text_column: Optional[str] = None, **tokenizer_train: Any) -> Task:
+        """Trains a tokenizer on a dataset column (POST /api/v1/ml/nlp/train/tokenizer); the Task."""
+        body = {"dataset": _drop_none({"path": dataset, "loader_kwargs": {"text_column": text_column} if text_column else None}),
+                "tokenizer_train": _drop_none({"model": model, "vocab_size": vocab_size, **tokenizer_train}),
+                "model_save": {"path": save}}
+        return self._submit("/api/v1/ml/nlp/train/tokenizer", body)
+
+    def dataset_stats(self, dataset: str, **dataset_block: Any) -> Task:
+        """Statistics of a dataset (rows, column lengths, tokens, distinct values): the Task."""
+        return self._submit("/api/v1/ml/utilities/dataset/stats", {"dataset": {"path": dataset, **dataset_block}})
+
+    def predict(self, model: str, texts: Union[str, Sequence[str]], objective: Optional[str] = None,
+                tokenizer: Optional[str] = None, top_k: Optional[int] = None, **predict_input: Any) -> Json:
+        """Predicts with a model (a path or catalog:// reference): labels and scores, filled
+        masks or embeddings, by its objective (read from the model when not given)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        body = _drop_none({"model": _block(model, objective=objective), "tokenizer": _block(tokenizer),
+                           "predict_input": _drop_none({"input_text": texts, "top_k": top_k, **predict_input})})
+        return self._t.json("POST", "/api/v1/ml/nlp/predict", body)
+
+    def index(self, model: str, dataset: str, save: str, text_column: str = "text", id_column: Optional[str] = None,
+              index: Optional[str] = None, objective: str = "no-objective", **vector_store_save: Any) -> Task:
+        """Embeds a dataset's `text_column` and saves a vector store at `save` (a Task)."""
+        body = {"model": {"path": model, "objective": objective},
+                "dataset": {"path": dataset, "loader_kwargs": _drop_none({"page_content_column": text_column, "id_column": id_column})},
+                "vector_store_save": _drop_none({"path": save, "format": "vector_store", "index": index, **vector_store_save})}
+        return self._submit("/api/v1/ml/nlp/vector/index", body)
+
+    def search(self, queries: Union[str, Sequence[str]], model: str, store: Optional[str] = None,
+               dataset: Optional[str] = None, text_column: str = "text", top_k: int = 4, mode: Optional[str] = None,
+               objective: str = "no-objective", **search_input: Any) -> List[List[Json]]:
+        """Semantic search of `queries` in a saved vector `store` or a plain `dataset`: per query,
+        the top_k {id, page_content, metadata, score}."""
+        queries = [queries] if isinstance(queries, str) else list(queries)
+        if (store is None) == (dataset is None):
+            raise ValueError("give store= (a saved vector store) or dataset= (a CSV/JSONL file)")
+        if store is not None:
+            ds: Json = {"path": store, "format": "vector_store"}
+            path = "/api/v1/ml/nlp/vector/search"
+        else:
+            ds = {"path": dataset, "loader_kwargs": {"page_content_column": text_column}}
+            path = "/api/v1/ml/nlp/search"
+        body = {"model": {"path": model, "objective": objective}, "dataset": ds,
+                "search_input": _drop_none({"input_text": queries, "top_k": top_k, "mode": mode, **search_input})}
+        return self._t.json("POST", path, body)["results"]
+
+    def _submit(self, path: str, body: Json) -> Task:
+        r = self._t.json("POST", path, body)
+        return Task(self, r["task_id"])
