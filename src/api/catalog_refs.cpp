@@ -12,26 +12,28 @@ catalog::Caller CallerOf(const ServerState& s, const RequestContext& ctx) {
 }
 
 Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, json& body) {
-  if (!body.is_object()) return Status::Ok();
-  for (const char* block : {"model_save", "vector_store_save"}) {
-    auto b = body.find(block);
-    if (b == body.end() || !b->is_object() || b->value("storage_type", "local") != "local") continue;
-    const std::string path = b->value("path", "");
-    if (path == "catalog" || StartsWith(path, "catalog/") || catalog::IsReference(path))
-      return InvalidArgument("catalog/ holds the catalog's immutable versions: save elsewhere and register with "
-                             "POST /api/v1/catalog/models/{name}/versions (or the training request's catalog block)",
-                             std::string(block) + ".path");
-  }
-  for (const char* block : {"model", "tokenizer", "dataset"}) {
-    auto b = body.find(block);
-    if (b == body.end() || !b->is_object()) continue;
-    auto path = b->find("path");
-    if (path == b->end() || !path->is_string() || !catalog::IsReference(path->get<std::string>())) continue;
-    const std::string field = std::string(block) + ".path";
+  for (auto& [name, block] : StorageBlocks(body)) {
+    auto path = block->find("path");
+    if (path == block->end() || !path->is_string()) continue;
+    const std::string field = name + ".path";
+    const bool output = name == "model_save" || name == "vector_store_save";
+    if (output || !catalog::IsReference(path->get<std::string>())) {
+      // Nobody but the catalog writes under catalog/, however the path is spelled.
+      if (!output) continue;
+      if (catalog::IsReference(path->get<std::string>()))
+        return InvalidArgument("an output goes to a storage path, not a catalog reference", field);
+      auto ref = s.services.storage.Resolve(*block, name);
+      if (ref.has_value() && ref->store->storage_type() == "local" &&
+          (ref->key == "catalog" || StartsWith(ref->key, "catalog/")))
+        return InvalidArgument("catalog/ holds the catalog's immutable versions: save elsewhere and register with "
+                               "POST /api/v1/catalog/models/{name}/versions (or the training request's catalog block)",
+                               field);
+      continue;
+    }
     MLAAS_ASSIGN_OR_RETURN(catalog::Reference ref, catalog::ParseReference(path->get<std::string>(), field));
-    const bool want_dataset = std::string_view(block) == "dataset";
+    const bool want_dataset = StartsWith(name, "dataset");
     if ((ref.kind == catalog::Kind::kDataset) != want_dataset)
-      return InvalidArgument(want_dataset ? "dataset.path names a model: use catalog://datasets/<name>"
+      return InvalidArgument(want_dataset ? field + " names a model: use catalog://datasets/<name>"
                                           : field + " names a dataset: use catalog://<model name>",
                              field);
     if (s.services.catalog == nullptr) return Unimplemented("this server has no catalog", field);
@@ -40,12 +42,13 @@ Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, json& body)
       const Status& e = resolved.error();
       return Status(e.code(), e.message(), e.code() == StatusCode::kInternal ? std::string() : field);
     }
-    (*b)["path"] = resolved->key;
-    (*b)["storage_type"] = "local";
-    (*b)["catalog"] = {{"reference", ref.ToString()},
-                       {"name", ref.name},
-                       {"version", resolved->version.version},
-                       {"digest", resolved->version.digest}};
+    (*block)["path"] = resolved->key;
+    (*block)["storage_type"] = "local";
+    (*block)["catalog"] = {{"reference", ref.ToString()},
+                           {"name", ref.name},
+                           {"version", resolved->version.version},
+                           {"digest", resolved->version.digest},
+                           {"entry_created_ms", resolved->entry_created_ms}};
   }
   return Status::Ok();
 }

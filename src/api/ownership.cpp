@@ -19,14 +19,26 @@ Result<std::string> InHome(const std::string& home, const std::string& key, cons
   return home + key;
 }
 
-Status PathsToHome(const std::string& home, json& body) {
-  if (home.empty() || !body.is_object()) return Status::Ok();
+std::vector<std::pair<std::string, json*>> StorageBlocks(json& body) {
+  std::vector<std::pair<std::string, json*>> out;
+  if (!body.is_object()) return out;
   for (const char* block : {"tokenizer", "model", "dataset", "model_save", "vector_store_save"}) {
     auto b = body.find(block);
     if (b == body.end() || !b->is_object()) continue;
-    auto path = b->find("path");
-    if (path == b->end() || !path->is_string() || catalog::IsReference(path->get<std::string>())) continue;
-    MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, path->get<std::string>(), std::string(block) + ".path"));
+    out.emplace_back(block, &*b);
+    if (std::string_view(block) == "dataset") {
+      if (auto e = b->find("eval_dataset"); e != b->end() && e->is_object()) out.emplace_back("dataset.eval_dataset", &*e);
+    }
+  }
+  return out;
+}
+
+Status PathsToHome(const std::string& home, json& body) {
+  if (home.empty()) return Status::Ok();
+  for (auto& [name, block] : StorageBlocks(body)) {
+    auto path = block->find("path");
+    if (path == block->end() || !path->is_string() || catalog::IsReference(path->get<std::string>())) continue;
+    MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, path->get<std::string>(), name + ".path"));
     *path = key;
   }
   return Status::Ok();

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "api/server_state.h"
 #include "metadata/task_store.h"
@@ -24,6 +26,8 @@ Result<std::string> InHome(const std::string& home, const std::string& key, cons
 // model_save, vector_store_save) into `home`; errors name the block's path. catalog://
 // references are left for ResolveCatalogRefs (catalog_refs.h).
 Status PathsToHome(const std::string& home, nlohmann::json& body);
+// The storage blocks of a request body, by their field names ("model", "dataset.eval_dataset", ...).
+std::vector<std::pair<std::string, nlohmann::json*>> StorageBlocks(nlohmann::json& body);
 
 // Who submits tasks from this request: the user with auth on, "" otherwise.
 std::string Submitter(const ServerState& s, const RequestContext& ctx);

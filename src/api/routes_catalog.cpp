@@ -269,6 +269,9 @@ void AddKindRoutes(ServerState& s, Kind kind) {
        .compute = true,
        .handler = [&s, &cat, kind, block](RequestContext& ctx) {
          if (!cat) return Unavailable501(ctx);
+         if (catalog::IsReference(ctx.body[block].value("path", "")))
+           return ctx.Error(InvalidArgument("register a storage path; a catalog version is registered already",
+                                            block + ".path"));
          if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
          auto ref = s.services.storage.Resolve(ctx.body[block], block);
          if (!ref.has_value()) return ctx.Error(ref.error());
@@ -326,6 +329,7 @@ void AddKindRoutes(ServerState& s, Kind kind) {
                               {404, "no such file"},
                               {500, "the file changed on disk since it was registered (not served)"}},
                 .produces = "application/octet-stream",
+                .compute = true,  // a file is hashed before it is served
                 .handler = [&s, &cat, kind](RequestContext& ctx) {
                   if (!cat) return Unavailable501(ctx);
                   auto n = VersionParam(ctx);
@@ -431,6 +435,7 @@ void AddCatalogRoutes(ServerState& s) {
                 .summary = "The version a catalog:// reference names now (verified), with its files",
                 .query = {{"ref", {{"type", "string"}}, "catalog://<name>[/<n>|@<alias>] or catalog://datasets/..."}},
                 .responses = {{200, "the version"}, {400, "not a reference"}, {404, "nothing it names"}},
+                .compute = true,  // the version's files are hashed
                 .handler = [&s](RequestContext& ctx) {
                   if (!s.services.catalog) return Unavailable501(ctx);
                   auto ref = catalog::ParseReference(ctx.Query("ref").value_or(""), "ref");

@@ -81,8 +81,12 @@ Status CheckCatalogTarget(ServerState& s, RequestContext& ctx) {
   }
   const catalog::Caller caller = CallerOf(s, ctx);
   auto e = s.services.catalog->Get(catalog::Kind::kModel, name, {"", true});
+  (*c)["as_admin"] = caller.sees_all;
   if (!e.has_value()) return e.error().code() == StatusCode::kNotFound ? Status::Ok() : e.error();
-  if (caller.sees_all || e->owner == caller.user) return Status::Ok();
+  if (caller.sees_all || e->owner == caller.user) {
+    (*c)["as_admin"] = caller.sees_all;  // registration at the end applies the same rule
+    return Status::Ok();
+  }
   return Status(StatusCode::kPermissionDenied, "catalog model '" + name + "' belongs to another user", "catalog.model");
 }
 

@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+
 namespace mlaas::api {
 
 using nlohmann::json;
@@ -113,14 +115,26 @@ void FollowCatalogAliases(ServerState& s) {
   s.services.catalog->SetAliasListener([&s](catalog::Kind kind, const std::string& name, const catalog::AliasEvent& e) {
     if (kind != catalog::Kind::kModel || e.to_version == 0) return;
     const catalog::Reference ref{kind, name, 0, e.alias};
-    const auto followers = s.services.deployments->Following(ref.ToString());
-    if (followers.empty()) return;
-    auto resolved = s.services.catalog->Resolve(ref, {"", true});
-    if (!resolved.has_value()) {
-      spdlog::error("deployments following {} stay where they are: {}", ref.ToString(), resolved.error().ToString());
-      return;
-    }
-    for (json request : followers) {
+    // One roll at a time, each to where the alias points when it runs: of two quick moves, the
+    // last one wins.
+    static std::mutex rolling;
+    std::lock_guard lock(rolling);
+    for (json request : s.services.deployments->Following(ref.ToString())) {
+      // As its owner sees the catalog: a model made private, or deleted and registered again by
+      // someone else, is not followed.
+      const std::string owner = request.value("owner", "");
+      const catalog::Caller caller{owner, owner.empty() || owner == auth::LocalAdmin().user};
+      auto resolved = s.services.catalog->Resolve(ref, caller);
+      if (!resolved.has_value()) {
+        spdlog::error("deployment {} stays where it is, not following {}: {}", request.value("name", ""), ref.ToString(),
+                      resolved.error().ToString());
+        continue;
+      }
+      if (request["model"]["catalog"].value("entry_created_ms", int64_t{0}) != resolved->entry_created_ms) {
+        spdlog::error("deployment {} stays where it is: {} was deleted and registered again since it was deployed",
+                      request.value("name", ""), ref.ToString());
+        continue;
+      }
       request.erase("version");
       request.erase("canary_percent");
       request["model"]["path"] = resolved->key;

@@ -349,6 +349,27 @@ struct Catalog::Impl {
     }
   }
 
+  // Readers load every file under a version's directory: none may be there that registration
+  // did not record.
+  Status NothingUnrecorded(const Version& v, const std::string& prefix) {
+    storage::ListOptions list;
+    list.prefix = prefix + "/";
+    for (int pages = 0; pages < 100; ++pages) {
+      MLAAS_ASSIGN_OR_RETURN(storage::ListResult page, store.List(list));
+      for (const auto& o : page.objects) {
+        const std::string path = o.key.substr(list.prefix.size());
+        if (std::none_of(v.files.begin(), v.files.end(), [&](const auto& f) { return f.path == path; })) {
+          spdlog::error("catalog {} {} version {}: unrecorded file {}", v.kind, v.name, v.version, path);
+          return Internal("file '" + path + "' in " + v.kind + " " + v.name + " version " + std::to_string(v.version) +
+                          " was not registered with it: the version is not served");
+        }
+      }
+      if (!page.is_truncated) return Status::Ok();
+      list.continuation_token = page.next_continuation_token;
+    }
+    return Status::Ok();
+  }
+
   Status VerifyFile(const Version& v, const metadata::CatalogFileRecord& f) {
     const std::string key = VersionPrefix(v.kind == "dataset" ? Kind::kDataset : Kind::kModel, v.name, v.version) + "/" + f.path;
     const auto changed = [&](const std::string& why) {
@@ -469,6 +490,10 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
       return Status(StatusCode::kAlreadyExists, "the name '" + r.name + "' is taken by another user's " + kind, "name");
     return Denied(kind + " '" + r.name + "' belongs to " + entry->owner + ": only they (or an admin) may add versions");
   }
+  {
+    Entry check = *entry;  // the request's fields are checked before anything is copied
+    MLAAS_RETURN_IF_ERROR(impl_->Apply(r.fields, check));
+  }
   MLAAS_ASSIGN_OR_RETURN(auto files, impl_->SourceFiles(r, field));
   uint64_t total = 0;
   for (const auto& f : files) total += f.size;
@@ -488,6 +513,7 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
   v.created_ms = now;
   v.lineage = r.lineage.is_object() ? r.lineage : json::object();
   Status st = [&]() -> Status {
+   try {
     int64_t parameters = 0;
     for (const auto& f : files) {
       std::string head;
@@ -508,16 +534,22 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
     }
     v.ready = true;
     return impl_->records.CompleteVersion(v);
+   } catch (const std::exception& e) {
+    return Internal(std::string("registering failed: ") + e.what());
+   }
   }();
   if (!st.ok()) {
     impl_->RemoveObjects(prefix);
     (void)impl_->records.DropVersion(kind, r.name, number);
     return st;
   }
-  // The entry takes what the new version tells about it, where the request left it unset.
-  Entry e = *entry;
+  // The entry takes what the new version tells about it, where the request left it unset (read
+  // again: it may have changed while the files were copied).
+  auto fresh = impl_->records.GetEntry(kind, r.name);
+  if (!fresh.has_value()) return v;  // deleted meanwhile: the version went with it
+  Entry e = std::move(fresh).value();
   EntryFields fields = r.fields;
-  if (!fields.objective) {
+  if (!fields.objective && e.objective.empty()) {
     const json& req = v.lineage.contains("request") ? v.lineage["request"] : json();
     if (req.is_object() && req.contains("model") && req["model"].is_object() && req["model"].contains("objective") &&
         req["model"]["objective"].is_string())
@@ -562,8 +594,11 @@ Result<Resolved> Catalog::Resolve(const Reference& ref, const Caller& caller) {
   }
   MLAAS_ASSIGN_OR_RETURN(Version v, impl_->records.GetVersion(e.kind, e.name, number));
   MLAAS_RETURN_IF_ERROR(Verify(v));
+  MLAAS_RETURN_IF_ERROR(impl_->NothingUnrecorded(v, VersionPrefix(ref.kind, e.name, number)));
   Resolved out;
   out.reference = ref;
+  out.owner = e.owner;
+  out.entry_created_ms = e.created_ms;
   out.key = VersionPrefix(ref.kind, e.name, number);
   if (ref.kind == Kind::kDataset && !v.files.empty()) out.key += "/" + v.files.front().path;
   out.version = std::move(v);
@@ -650,7 +685,9 @@ tasks::TaskHandler RegisteringTrainedModels(tasks::TaskHandler train, Catalog& c
     const json& params = ctx.params();
     if (!params.contains("catalog") || !params["catalog"].is_object()) return result;
     const json& target = params["catalog"];
-    const Caller caller = ctx.submitted_by().empty() ? Caller{admin_user, true} : Caller{ctx.submitted_by(), false};
+    // The request's as_admin (set by the API, which checked the name with the same rule at submit).
+    const Caller caller = ctx.submitted_by().empty() ? Caller{admin_user, true}
+                                                     : Caller{ctx.submitted_by(), target.value("as_admin", false)};
     ctx.ReportProgress({.fraction = 1.0, .message = "registering the model in the catalog"});
     MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(params["model_save"], "model_save"));
     RegisterRequest r;

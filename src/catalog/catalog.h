@@ -101,6 +101,8 @@ struct RegisterRequest {
 // A reference resolved to one verified version.
 struct Resolved {
   Reference reference{};   // as asked
+  std::string owner{};     // of the entry
+  int64_t entry_created_ms = 0;  // tells the entry from a later one of the same name
   Version version{};
   std::string key{};       // where its files are: a directory prefix (model) or the file (dataset)
 };

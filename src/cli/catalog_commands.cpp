@@ -302,7 +302,8 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
           return ReportError(InvalidArgument("the server listed a file outside the directory: " + path));
         const std::filesystem::path dest = dir / path;
         std::filesystem::create_directories(dest.parent_path(), ec);
-        auto n = c.Download(base + "/" + UrlEncode((*v)["name"].get<std::string>()) + "/versions/" +
+        const std::string kind_base = "/api/v1/catalog/" + (*v).value("kind", std::string("model")) + "s";
+        auto n = c.Download(kind_base + "/" + UrlEncode((*v)["name"].get<std::string>()) + "/versions/" +
                                 std::to_string((*v)["version"].get<int64_t>()) + "/files/" + UrlEncode(path, true),
                             dest, [&](uint64_t done, uint64_t size) {
                               if (size > 0) line.Update(static_cast<double>(done) / size, path);

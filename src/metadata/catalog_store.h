@@ -114,8 +114,9 @@ class CatalogStore {
   // InvalidArgument naming "cursor" for a cursor this store did not issue.
   virtual Result<CatalogPage> ListEntries(const CatalogQuery& query) = 0;
 
-  // Takes the next version number of the entry (1, 2, 3...) for a version whose files are
-  // being copied: it is invisible until CompleteVersion. NotFound for an unknown entry.
+  // Takes the next version number of the entry (1, 2, 3...; a name registered again after a
+  // delete continues after the deleted entry's numbers) for a version whose files are being
+  // copied: it is invisible until CompleteVersion. NotFound for an unknown entry.
   virtual Result<int64_t> ReserveVersion(const std::string& kind, const std::string& name,
                                          const std::string& created_by, int64_t now_ms) = 0;
   // Records the files, digest, facts and lineage of a reserved version and makes it visible

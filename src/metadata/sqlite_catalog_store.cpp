@@ -164,11 +164,20 @@ class SqliteCatalogStore final : public CatalogStore {
 
   Status DeleteEntry(const std::string& kind, const std::string& name) override {
     std::lock_guard lock(mu_);
-    MLAAS_ASSIGN_OR_RETURN(auto del, db_.Prepare("DELETE FROM catalog_entries WHERE kind = ? AND name = ?"));
-    del.Bind(1, kind).Bind(2, name);
-    MLAAS_RETURN_IF_ERROR(del.Run());
-    if (db_.Changes() == 0) return NotFound("no " + kind + " named '" + name + "'");
-    return Status::Ok();
+    return InTransaction<bool>([&]() -> Result<bool> {
+             MLAAS_ASSIGN_OR_RETURN(auto retire, db_.Prepare(
+                 "INSERT INTO catalog_retired (kind, name, last_version) "
+                 "SELECT ?, ?, COALESCE(MAX(version), 0) FROM catalog_versions WHERE kind = ? AND name = ? "
+                 "ON CONFLICT (kind, name) DO UPDATE SET last_version = MAX(last_version, excluded.last_version)"));
+             retire.Bind(1, kind).Bind(2, name).Bind(3, kind).Bind(4, name);
+             MLAAS_RETURN_IF_ERROR(retire.Run());
+             MLAAS_ASSIGN_OR_RETURN(auto del, db_.Prepare("DELETE FROM catalog_entries WHERE kind = ? AND name = ?"));
+             del.Bind(1, kind).Bind(2, name);
+             MLAAS_RETURN_IF_ERROR(del.Run());
+             if (db_.Changes() == 0) return NotFound("no " + kind + " named '" + name + "'");
+             return true;
+           })
+        .status();
   }
 
   Result<CatalogPage> ListEntries(const CatalogQuery& q) override {
@@ -263,7 +272,9 @@ class SqliteCatalogStore final : public CatalogStore {
     std::lock_guard lock(mu_);
     return InTransaction<int64_t>([&]() -> Result<int64_t> {
       MLAAS_RETURN_IF_ERROR(GetEntryLocked(kind, name).status());
-      MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("SELECT COALESCE(MAX(version), 0) FROM catalog_versions WHERE kind = ? AND name = ?"));
+      MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare(
+          "SELECT MAX((SELECT COALESCE(MAX(version), 0) FROM catalog_versions WHERE kind = ?1 AND name = ?2), "
+          "(SELECT COALESCE(MAX(last_version), 0) FROM catalog_retired WHERE kind = ?1 AND name = ?2))"));
       q.Bind(1, kind).Bind(2, name);
       MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
       const int64_t next = (row ? q.Int(0) : 0) + 1;
@@ -283,7 +294,7 @@ class SqliteCatalogStore final : public CatalogStore {
              MLAAS_ASSIGN_OR_RETURN(auto up, db_.Prepare(
                  "UPDATE catalog_versions SET ready = 1, digest = ?, files = ?, size = ?, facts = ?, lineage = ? "
                  "WHERE kind = ? AND name = ? AND version = ? AND ready = 0"));
-             up.Bind(1, v.digest).Bind(2, files.dump()).Bind(3, static_cast<int64_t>(v.size));
+             up.Bind(1, v.digest).Bind(2, files.dump(-1, ' ', false, json::error_handler_t::replace)).Bind(3, static_cast<int64_t>(v.size));
              up.Bind(4, v.facts.dump(-1, ' ', false, json::error_handler_t::replace));
              up.Bind(5, v.lineage.dump(-1, ' ', false, json::error_handler_t::replace));
              up.Bind(6, v.kind).Bind(7, v.name).Bind(8, v.version);

@@ -129,6 +129,14 @@ CREATE TABLE catalog_alias_events (
   FOREIGN KEY (kind, name) REFERENCES catalog_entries(kind, name) ON DELETE CASCADE
 );
 CREATE INDEX catalog_alias_events_entry ON catalog_alias_events(kind, name, seq);
+-- The last version number of deleted entries: a name registered again continues after it, so
+-- a version's storage path (catalog/<kind>s/<name>/<n>) never names two different contents.
+CREATE TABLE catalog_retired (
+  kind         TEXT NOT NULL,
+  name         TEXT NOT NULL,
+  last_version INTEGER NOT NULL,
+  PRIMARY KEY (kind, name)
+);
 )sql",
 };
 

@@ -130,6 +130,13 @@ TEST_F(CatalogTest, AFileChangedOnDiskIsDetectedAndNamed) {
   EXPECT_NE(r.error().message().find("SHA-256"), std::string::npos) << r.error().ToString();
   EXPECT_FALSE(catalog_->OpenFile(Kind::kModel, "m1", 1, "sub/extra.txt", kAlice).has_value());
   EXPECT_TRUE(catalog_->OpenFile(Kind::kModel, "m1", 1, "config.json", kAlice).has_value()) << "the others still serve";
+  // A file nobody registered, in the version's directory: the version is refused as a whole
+  // (readers load every file there).
+  ASSERT_TRUE(RegisterModel("m5", kAlice).has_value());
+  Put("catalog/models/m5/1/tokenizer.json", "{}");
+  auto extra = catalog_->Resolve({Kind::kModel, "m5"}, kAlice);
+  ASSERT_FALSE(extra.has_value());
+  EXPECT_NE(extra.error().message().find("tokenizer.json"), std::string::npos) << extra.error().ToString();
   // A missing file too.
   fs::remove(File("catalog/models/m1/1/config.json"));
   auto gone = catalog_->OpenFile(Kind::kModel, "m1", 1, "config.json", kAlice);

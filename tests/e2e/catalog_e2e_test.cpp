@@ -393,6 +393,21 @@ TEST_F(CatalogE2eTest, BadInputGetsClearErrorsNamingTheField) {
               {"catalog", {{"model", "Bad Name"}}}}
              .dump(),
          400, "catalog.model");
+  // However the path is spelled, outputs never land in catalog/, and nested paths stay home.
+  expect(*admin, "POST", "/api/v1/ml/nlp/train/model",
+         json{{"model", {{"objective", "text-classification"}, {"preset", "bert-tiny"}}},
+              {"dataset", {{"path", "d.csv"}}},
+              {"model_save", {{"path", "./catalog/models/x/1"}}}}
+             .dump(),
+         400, "model_save.path");
+  expect(*carol, "POST", "/api/v1/ml/nlp/train/model",
+         json{{"model", {{"objective", "text-classification"}, {"preset", "bert-tiny"}}},
+              {"dataset", {{"path", "d.csv"}, {"eval_dataset", {{"path", "../alice/x.csv"}}}}},
+              {"model_save", {{"path", "out"}}}}
+             .dump(),
+         400, "dataset.eval_dataset.path");
+  expect(*carol, "POST", "/api/v1/catalog/models/carols/versions", R"({"model": {"path": "catalog://carols"}})", 400,
+         "model.path");
 }
 
 // catalog:// references in predict, search, index, vector search and as a training base model,

@@ -98,9 +98,12 @@ TEST(CatalogStoreTest, VersionsAreNumberedAndInvisibleUntilComplete) {
   EXPECT_EQ(v->files[0].path, "config.json");
   EXPECT_EQ(s->GetEntry("model", "m")->latest_version, 2);
   EXPECT_EQ(s->ReserveVersion("model", "nope", "alice", 1).error().code(), StatusCode::kNotFound);
-  // Deleting the entry takes its versions along.
+  // Deleting the entry takes its versions along; the name registered again does not reuse
+  // their numbers (nor their storage paths).
   ASSERT_TRUE(s->DeleteEntry("model", "m").ok());
   EXPECT_TRUE(s->ListVersions("model", "m")->empty());
+  ASSERT_TRUE(s->CreateEntry(Entry("m", "bob", "private")).ok());
+  EXPECT_EQ(AddVersion(*s, "m"), 3);
 }
 
 // Two movers of the same alias at once: every move is recorded, and the trail is a chain
