@@ -23,6 +23,8 @@ PACKAGES=(
   libfaiss-dev
   # tests, fuzzing and benchmarks; python3-torch runs the reference model definitions
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3-torch
+  # the Python SDK's tests (clients/python), pip to check it installs offline
+  python3-pytest python3-pip
 )
 # Node.js runs the reference implementations the tests compare against (Hugging Face
 # tokenizers); a machine that already has node (and npm) keeps its own.

@@ -1,0 +1,198 @@
+"""The SDK against the real server: every helper, the documented contract, the notebook example."""
+import hashlib
+import io
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from contextlib import redirect_stderr
+
+import pytest
+
+import mlaas
+from mlaas import ApiError, Client, TaskFailed
+
+
+def test_the_contract_client_list_models_and_api_error(server, client, monkeypatch):
+    monkeypatch.setenv("MLAAS_SERVER", server["url"])
+    monkeypatch.setenv("MLAAS_TOKEN", server["token"])
+    from_env = Client()
+    assert from_env.url == server["url"]
+    assert from_env.whoami()["user"] == "sam"
+    models = client.catalog.list_models()
+    assert isinstance(models, list)
+    assert all("name" in m for m in models)
+    with pytest.raises(ApiError) as e:
+        client.catalog.create("Not A Slug")
+    assert e.value.status == 400
+    assert e.value.code == "invalid_argument"
+    assert e.value.field == "name"
+    assert e.value.request_id
+    with pytest.raises(ApiError) as unauthorized:
+        Client(server["url"], token="").whoami()
+    assert unauthorized.value.status == 401
+    with pytest.raises(ApiError) as unreachable:
+        Client("http://127.0.0.1:9", token="x", timeout=2).whoami()
+    assert unreachable.value.status == 0
+    with pytest.raises(ValueError):
+        Client("not a url")
+    assert "Client(" in (Client.__doc__ or "") and mlaas.Client.train.__doc__
+
+
+def test_objects_files_and_directories(client, uploaded, tmp_path):
+    keys = [o["key"] for o in client.objects.list("models/cls/")]
+    assert "models/cls/config.json" in keys and "models/cls/model.safetensors" in keys
+    client.objects.write("notes/a.txt", "hello")
+    assert client.objects.read("notes/a.txt") == b"hello"
+    client.objects.download("notes/a.txt", str(tmp_path / "a.txt"))
+    assert (tmp_path / "a.txt").read_text() == "hello"
+    written = client.objects.download("models/cls", str(tmp_path / "cls"))
+    assert sorted(os.path.basename(p) for p in written) == sorted(os.listdir(os.path.join(uploaded, "cls")))
+    with open(os.path.join(uploaded, "cls", "config.json"), "rb") as a, open(tmp_path / "cls" / "config.json", "rb") as b:
+        assert a.read() == b.read()
+    assert client.objects.delete("notes", recursive=True) == 1
+    with pytest.raises(ApiError) as e:
+        client.objects.read("notes/a.txt")
+    assert e.value.status == 404
+    with pytest.raises(ApiError):
+        client.objects.download("no/such/thing", str(tmp_path / "x"))
+
+
+def test_tokens_and_whoami(server, admin):
+    made = admin.tokens.create("tia", ["read"], description="sdk test")
+    assert made["token"].startswith("mlaas_")
+    tia = Client(server["url"], token=made["token"])
+    me = tia.whoami()
+    assert (me["user"], me["scopes"], me["auth"]) == ("tia", ["read"], "on")
+    assert any(t["id"] == made["id"] for t in admin.tokens.list())
+    assert [t["id"] for t in tia.tokens.list()] == [made["id"]]
+    with pytest.raises(ApiError) as e:
+        tia.objects.write("x.txt", "no write scope")
+    assert e.value.status == 403
+    admin.tokens.revoke(made["id"])
+    with pytest.raises(ApiError) as revoked:
+        tia.whoami()
+    assert revoked.value.status == 401
+
+
+def test_train_registers_predicts_and_reports_progress(client, uploaded):
+    task = client.train(dataset="data/reviews.csv", save="models/sentiment", objective="text-classification",
+                        model="models/cls", split=0.2, epochs=3, batch_size=8, lr=3e-3, seed=1,
+                        register="sentiment", alias="champion")
+    err = io.StringIO()
+    with redirect_stderr(err):
+        result = task.wait(progress=True, timeout=300)
+    assert result["task_status"] == "succeeded"
+    assert "succeeded" in err.getvalue()
+    assert len(result["history"]["loss"]) == 3
+    assert "accuracy" in result["evaluation"]
+    assert result["catalog"]["reference"] == "catalog://sentiment/1"
+    assert result["catalog"]["alias"] == "champion"
+    assert any(t["task_id"] == task.id for t in client.tasks.list(type="nlp_train_model"))
+    assert client.tasks.get(task.id).status == "succeeded"
+    assert isinstance(task.logs(), list)
+    # Predict with the registered model, objective read from its config.
+    p = client.predict("catalog://sentiment@champion", ["a wonderful movie", "a boring plot"])
+    assert [x["label"] for x in p["predictions"]] == ["pos", "neg"]
+    assert p["catalog"]["model"]["version"] == 1
+    # A failing task raises TaskFailed with its view.
+    bad = client.train(dataset="data/reviews.csv", save="models/bad", objective="text-classification",
+                       model="models/cls", epochs=1, label_column="text")
+    with pytest.raises((TaskFailed, ApiError)):
+        bad.wait(timeout=300)
+
+
+def test_catalog_register_alias_publish_pull(server, client, uploaded, tmp_path):
+    v = client.catalog.register_model("sdk-cls", "models/cls", alias="staging", description="tiny", tags=["sdk"])
+    assert v["version"] == 1 and v["digest"].startswith("sha256:")
+    v2 = client.catalog.register_model("sdk-cls", "models/cls")
+    assert v2["version"] == 2
+    assert [x["version"] for x in client.catalog.versions("sdk-cls")] == [2, 1]
+    assert {f["path"] for f in client.catalog.version("sdk-cls", 1)["files"]} >= {"config.json", "model.safetensors"}
+    assert client.catalog.set_alias("sdk-cls", "staging", 2)["from_version"] == 1
+    assert client.catalog.get("sdk-cls")["aliases"] == {"staging": 2}
+    assert client.catalog.resolve("catalog://sdk-cls@staging")["version"] == 2
+    client.catalog.delete_alias("sdk-cls", "staging")
+    assert [(e["from_version"], e["to_version"]) for e in client.catalog.alias_history("sdk-cls")] == [
+        (None, 1), (1, 2), (2, None)]
+    anonymous = Client(server["url"], token="")
+    assert "sdk-cls" not in [m["name"] for m in anonymous.catalog.list_models()]
+    client.catalog.publish("sdk-cls")
+    assert "sdk-cls" in [m["name"] for m in anonymous.catalog.list_models(q="sdk", tag="sdk")]
+    pulled = anonymous.catalog.pull("catalog://sdk-cls/1", str(tmp_path / "pulled"))
+    for f in pulled["files"]:
+        with open(tmp_path / "pulled" / f["path"], "rb") as fh:
+            assert hashlib.sha256(fh.read()).hexdigest() == f["sha256"]
+    client.catalog.update("sdk-cls", description="changed", license="mit")
+    assert client.catalog.get("sdk-cls")["license"] == "mit"
+    d = client.catalog.register_dataset("sdk-reviews", "data/reviews.csv", license="cc0-1.0")
+    assert d["facts"]["columns"] == ["text", "label"] and d["facts"]["rows"] == 160
+    assert "sdk-reviews" in [x["name"] for x in client.catalog.list_datasets()]
+    assert client.catalog.get("sdk-reviews", kind="dataset")["license"] == "cc0-1.0"
+    client.catalog.pull("catalog://datasets/sdk-reviews", str(tmp_path / "ds"))
+    assert (tmp_path / "ds" / "reviews.csv").exists()
+    client.catalog.delete("sdk-reviews", kind="dataset")
+    with pytest.raises(ApiError) as gone:
+        client.catalog.get("sdk-reviews", kind="dataset")
+    assert gone.value.status == 404 and gone.value.field == "name"
+
+
+def test_tokenizer_stats_index_and_search(client, uploaded):
+    tok = client.train_tokenizer("data/reviews.csv", "tok-trained", vocab_size=100, text_column="text").wait(timeout=120)
+    assert tok["task_status"] == "succeeded"
+    assert any(o["key"].startswith("tok-trained/") for o in client.objects.list("tok-trained/"))
+    stats = client.dataset_stats("data/reviews.csv").wait(timeout=120)
+    assert stats["dataset"]["rows"] == 160
+    assert [c["name"] for c in stats["dataset"]["columns"]] == ["text", "label"]
+    index = client.index("models/emb", "data/reviews.csv", "stores/reviews", text_column="text").wait(timeout=120)
+    assert index["task_status"] == "succeeded"
+    from_store = client.search(["wonderful"], "models/emb", store="stores/reviews", top_k=3)
+    assert len(from_store) == 1 and len(from_store[0]) == 3
+    from_dataset = client.search("boring", "models/emb", dataset="data/reviews.csv", top_k=2)
+    assert len(from_dataset[0]) == 2 and "page_content" in from_dataset[0][0]
+    with pytest.raises(ValueError):
+        client.search("x", "models/emb")
+
+
+def test_deploy_infer_and_undeploy(client, uploaded):
+    d = client.deployments.deploy("sdk-dep", "models/cls")
+    assert d["status"] == "ready" and d["owner"] == "sam"
+    assert "sdk-dep" in [x["name"] for x in client.deployments.list()]
+    out = client.deployments.infer("sdk-dep", ["a superb movie", "dull"])
+    assert out["model_name"] == "sdk-dep"
+    labels = next(o for o in out["outputs"] if o["name"] == "label")
+    assert len(labels["data"]) == 2
+    with pytest.raises(ApiError) as no_canary:
+        client.deployments.promote("sdk-dep")
+    assert no_canary.value.status == 409
+    client.deployments.undeploy("sdk-dep")
+    with pytest.raises(ApiError) as gone:
+        client.deployments.get("sdk-dep")
+    assert gone.value.status == 404
+
+
+def test_the_notebook_example_of_docs_python_md_runs(server, uploaded, tmp_path):
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "python.md")).read()
+    example = re.search(r"<!-- example -->\s*```python\n(.*?)```", doc, re.S).group(1)
+    assert len(example.strip().splitlines()) < 15
+    (tmp_path / "reviews.csv").write_text(open(os.path.join(uploaded, "reviews.csv")).read())
+    env = dict(os.environ, MLAAS_SERVER=server["url"], MLAAS_TOKEN=server["token"],
+               PYTHONPATH=os.path.join(os.path.dirname(__file__), ".."))
+    r = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "'label': 'pos'" in r.stdout, r.stdout
+
+
+def test_pip_installs_it_offline(tmp_path):
+    pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True)
+    if pip.returncode != 0:
+        pytest.skip("no pip")
+    here = os.path.join(os.path.dirname(__file__), "..")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-cache-dir", "--target",
+                        str(tmp_path / "site"), here], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    check = subprocess.run([sys.executable, "-c", "import mlaas; print(mlaas.Client.__name__, mlaas.__version__)"],
+                           env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")), capture_output=True, text=True,
+                           cwd=str(tmp_path))
+    assert check.stdout.strip() == "Client 0.1.0", check.stderr
