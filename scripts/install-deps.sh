@@ -23,6 +23,8 @@ PACKAGES=(
   libfaiss-dev
   # tests, fuzzing and benchmarks; python3-torch runs the reference model definitions
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3-torch
+  # the web app's browser tests drive Debian's Chromium (with playwright-core from npm)
+  chromium
   # the Python SDK's tests (clients/python), pip to check it installs offline
   python3-pytest python3-pip
 )
@@ -54,7 +56,7 @@ fi
 # npm packages of the test oracles, pinned by their package-lock.json; reinstalled only
 # when the lock file changed since the last install.
 cd "$(dirname "$0")/.."
-NPM_DIRS=(tests/tokenizers/oracle)
+NPM_DIRS=(tests/tokenizers/oracle web)
 ((BENCH)) && NPM_DIRS+=(bench/onnx)
 for dir in "${NPM_DIRS[@]}"; do
   stamp="$dir/node_modules/.mlaas-lock"

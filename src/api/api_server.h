@@ -35,6 +35,8 @@ struct ApiOptions {
   // The server's data directory (absolute): never shown to clients. Responses name objects by
   // their keys; any path under it that reaches a response is cut back to the key.
   std::string data_dir;
+  // The built web app (index.html, assets/) served at /; empty: / is a page of links.
+  std::string web_dir;
 };
 
 // The services the API fronts. They must outlive the server.

@@ -1,5 +1,9 @@
 // Health, readiness, Prometheus metrics, the OpenAPI document and the landing page.
+#include <filesystem>
 #include <sstream>
+
+#include "common/file_util.h"
+#include "storage/object_store.h"
 
 #include "api/server_state.h"
 #include "api/task_view.h"
@@ -26,6 +30,42 @@ code{background:#f3f3f3;padding:0 .2rem}</style></head>
 <p>From a shell: <code>mlaas --help</code>.</p>
 </body></html>
 )html";
+
+// What every page and file of the web app is sent with: scripts only from this server (no
+// inline script runs, whatever a model card holds), no framing, no sniffing, no referrer.
+void WebHeaders(RequestContext& ctx) {
+  ctx.res.set_header("Content-Security-Policy",
+                     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                     "frame-ancestors 'none'");
+  ctx.res.set_header("X-Content-Type-Options", "nosniff");
+  ctx.res.set_header("X-Frame-Options", "DENY");
+  ctx.res.set_header("Referrer-Policy", "no-referrer");
+}
+
+std::string WebContentType(const std::string& name) {
+  const auto ends = [&](std::string_view suffix) { return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0; };
+  if (ends(".html")) return "text/html; charset=utf-8";
+  if (ends(".js") || ends(".mjs")) return "text/javascript; charset=utf-8";
+  if (ends(".css")) return "text/css; charset=utf-8";
+  if (ends(".svg")) return "image/svg+xml";
+  if (ends(".png")) return "image/png";
+  if (ends(".woff2")) return "font/woff2";
+  if (ends(".json")) return "application/json";
+  return "application/octet-stream";
+}
+
+// Sends <web_dir>/<rel> (a validated relative path); false when there is no such file.
+bool ServeWebFile(ServerState& s, RequestContext& ctx, const std::string& rel) {
+  const std::filesystem::path file = std::filesystem::path(s.options.web_dir) / rel;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) return false;
+  auto text = ReadFile(file, 32u << 20);
+  if (!text.has_value()) return false;
+  ctx.res.status = 200;
+  ctx.res.set_content(std::move(text).value(), WebContentType(rel));
+  return true;
+}
 
 }  // namespace
 
@@ -134,14 +174,34 @@ void AddSystemRoutes(ServerState& s) {
   s.router.Add({.method = "GET",
                 .access = Access::kPublic,
                 .pattern = "/",
-                .tag = "system",
-                .summary = "Landing page with links to the API",
+                .tag = "web",
+                .summary = "The web app (or, in a build without it, a page of links to the API)",
                 .responses = {{200, "an HTML page"}},
                 .produces = "text/html",
-                .handler = [](RequestContext& ctx) {
+                .handler = [&s](RequestContext& ctx) {
+                  WebHeaders(ctx);
+                  ctx.res.set_header("Cache-Control", "no-cache");
+                  if (!s.options.web_dir.empty() && ServeWebFile(s, ctx, "index.html")) return;
                   ctx.res.status = 200;
                   ctx.res.set_content(kLandingPage, "text/html; charset=utf-8");
                 }});
+  for (const char* pattern : {"/assets/{path+}", "/favicon.svg"}) {
+    s.router.Add({.method = "GET",
+                  .access = Access::kPublic,
+                  .pattern = pattern,
+                  .tag = "web",
+                  .summary = "The web app's scripts, styles and images (content-hashed names, cached for a year)",
+                  .responses = {{200, "the file"}, {404, "no such file"}},
+                  .produces = "application/octet-stream",
+                  .handler = [&s, pattern](RequestContext& ctx) {
+                    WebHeaders(ctx);
+                    const bool asset = std::string_view(pattern) != "/favicon.svg";
+                    const std::string rel = asset ? "assets/" + ctx.path_params["path"] : "favicon.svg";
+                    if (Status st = storage::ValidateKey(rel); !st.ok()) return ctx.Error(NotFound("no such file"));
+                    if (asset) ctx.res.set_header("Cache-Control", "public, max-age=31536000, immutable");
+                    if (s.options.web_dir.empty() || !ServeWebFile(s, ctx, rel)) ctx.Error(NotFound("no such file"));
+                  }});
+  }
 }
 
 }  // namespace mlaas::api

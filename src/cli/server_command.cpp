@@ -88,6 +88,8 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
                  "Data directory: objects/ (local storage), tmp/ and the default database")
       ->envname("MLAAS_DATA_DIR")
       ->capture_default_str();
+  cmd.add_option("--web-dir", c.web_dir, "The built web app served at / (default: the one this build made)")
+      ->envname("MLAAS_WEB_DIR");
   cmd.add_option("--database", c.database,
                  "Metadata database: a SQLite file path or sqlite:///path "
                  "(default: <data-dir>/mlaas.db)")
@@ -357,6 +359,15 @@ int RunServer(const ServerConfig& c, bool api) {
   options.max_compute_requests = c.max_compute_requests;
   options.version = MLAAS_VERSION;
   options.data_dir = data.string();
+#ifdef MLAAS_WEB_DIR
+  options.web_dir = c.web_dir.empty() ? std::string(MLAAS_WEB_DIR) : c.web_dir;
+#else
+  options.web_dir = c.web_dir;
+#endif
+  if (!options.web_dir.empty() && !fs::exists(fs::path(options.web_dir) / "index.html")) {
+    spdlog::warn("no web app in {} (build it: cmake --build, with npm); / shows a page of links", options.web_dir);
+    options.web_dir.clear();
+  }
   predict::PredictorOptions predict_options;
   predict_options.device = c.device;
   predict_options.dtype = c.dtype;

@@ -12,6 +12,7 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string data_dir = "data";
+  std::string web_dir;   // the built web app (default: the one this build made, MLAAS_WEB_DIR)
   std::string database;  // default: sqlite://<data_dir>/mlaas.db
   int workers = 2;
   std::string log_level = "info";

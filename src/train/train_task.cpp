@@ -306,6 +306,8 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
         progress.step = p.step;
         progress.total_steps = p.total_steps;
         progress.extra = {{"loss", p.loss}, {"learning_rate", p.learning_rate}, {"tokens_per_s", p.tokens_per_s}};
+        // The epochs ended so far: clients draw their curves while the task runs.
+        if (p.history.is_object() && !p.history.empty()) progress.extra["history"] = p.history;
       }
       ctx.ReportProgress(progress);
       last = progress;

@@ -860,6 +860,7 @@ Result<json> Session::Run() {
         p.tokens_per_s = secs > 0 ? static_cast<double>(tokens_seen_ - tokens_before) / secs : 0.0;
         p.message = "epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(spec_.epochs) + ", step " +
                     std::to_string(step_) + "/" + std::to_string(total_steps_);
+        p.history = history_;
         cb_.progress(p);
       }
       if (step_ >= total_steps_) {

@@ -41,6 +41,7 @@ struct TrainProgress {
   int64_t epoch = 0, epochs = 0, step = 0, total_steps = 0;
   double loss = 0, learning_rate = 0, tokens_per_s = 0;
   std::string message;
+  nlohmann::json history = nlohmann::json::object();  // the epochs ended so far (as the result's history)
 };
 
 struct TrainCallbacks {

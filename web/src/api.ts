@@ -1,0 +1,122 @@
+// The REST API from the browser. The token lives in sessionStorage (gone with the tab), is sent
+// as Authorization: Bearer and never put in a URL.
+export class ApiError extends Error {
+  constructor(public status: number, public code: string, message: string, public field?: string, public requestId?: string) {
+    super(message);
+  }
+}
+
+const TOKEN_KEY = "mlaas.token";
+
+export function token(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+export function setToken(t: string | null): void {
+  if (t) sessionStorage.setItem(TOKEN_KEY, t);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+function headers(extra: Record<string, string> = {}): Record<string, string> {
+  const t = token();
+  return t ? { ...extra, Authorization: "Bearer " + t } : extra;
+}
+
+async function errorOf(r: Response): Promise<ApiError> {
+  let body: any = null;
+  try {
+    body = await r.json();
+  } catch {
+    /* not JSON */
+  }
+  const e = body && typeof body.error === "object" ? body.error : null;
+  if (e) return new ApiError(r.status, e.code ?? "error", e.message ?? r.statusText, e.field, e.request_id);
+  if (body && typeof body.error === "string") return new ApiError(r.status, "error", body.error);
+  return new ApiError(r.status, "http_" + r.status, r.statusText || "request failed");
+}
+
+export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const r = await fetch(path, init);
+  if (!r.ok) throw await errorOf(r);
+  const text = await r.text();
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+export const get = <T = any>(path: string) => api<T>("GET", path);
+
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") u.set(k, String(v));
+  const s = u.toString();
+  return s ? "?" + s : "";
+}
+
+export function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}
+export function encKey(key: string): string {
+  return key.split("/").map(encodeURIComponent).join("/");
+}
+
+// Uploads a file with a progress callback (XMLHttpRequest: fetch has no upload progress).
+export function upload(key: string, file: Blob, onProgress: (done: number, total: number) => void): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open("PUT", "/api/v1/objects/" + encKey(key));
+    const t = token();
+    if (t) x.setRequestHeader("Authorization", "Bearer " + t);
+    x.setRequestHeader("Content-Type", "application/octet-stream");
+    x.upload.onprogress = (e) => onProgress(e.loaded, e.total || file.size);
+    x.onload = () => {
+      let body: any = null;
+      try {
+        body = JSON.parse(x.responseText);
+      } catch {
+        /* empty */
+      }
+      if (x.status >= 200 && x.status < 300) resolve(body);
+      else {
+        const e = body?.error ?? {};
+        reject(new ApiError(x.status, e.code ?? "error", e.message ?? "upload failed", e.field, e.request_id));
+      }
+    };
+    x.onerror = () => reject(new ApiError(0, "network", "the upload failed"));
+    x.send(file);
+  });
+}
+
+// Downloads with the token and hands the bytes to the browser as a file.
+export async function download(path: string, name: string): Promise<void> {
+  const r = await fetch(path, { headers: headers() });
+  if (!r.ok) throw await errorOf(r);
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+// Follows a task's server-sent events with the token in a header (EventSource cannot send one).
+export async function followTask(id: string, onTask: (t: any) => void, signal: AbortSignal): Promise<void> {
+  const r = await fetch("/api/v1/tasks/" + enc(id) + "/events", { headers: headers({ Accept: "text/event-stream" }), signal });
+  if (!r.ok || !r.body) throw await errorOf(r);
+  const reader = r.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+      if (data) onTask(JSON.parse(data));
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// The mlaas web app: a hash-routed single page over the REST API (docs/web.md).
+import "./style.css";
+import { api, setToken, token } from "./api";
+import { clear, h } from "./dom";
+import { adminPage } from "./pages/admin";
+import { catalogPage } from "./pages/catalog";
+import { datasetPage } from "./pages/dataset";
+import { deploymentsPage } from "./pages/deployments";
+import { modelPage } from "./pages/model";
+import { objectsPage } from "./pages/objects";
+import { signInPage } from "./pages/signin";
+import { taskPage, tasksPage } from "./pages/tasks";
+import { trainPage } from "./pages/train";
+import { vectorPage } from "./pages/vector";
+
+export interface Me {
+  user: string;
+  scopes: string[];
+  auth: string;
+}
+export interface Page {
+  title: string;
+  render(main: HTMLElement, me: Me | null): Promise<void> | void;
+  leave?(): void;
+}
+
+let me: Me | null = null;
+let current: Page | null = null;
+
+async function whoami(): Promise<Me | null> {
+  try {
+    return await api<Me>("GET", "/api/v1/whoami");
+  } catch {
+    return null;
+  }
+}
+
+function route(hash: string): Page {
+  const parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  switch (parts[0]) {
+    case "models":
+      return parts[1] ? modelPage(parts[1]) : catalogPage("model");
+    case "datasets":
+      return parts[1] ? datasetPage(parts[1]) : catalogPage("dataset");
+    case "tasks":
+      return parts[1] ? taskPage(parts[1]) : tasksPage();
+    case "train":
+      return trainPage();
+    case "deployments":
+      return deploymentsPage();
+    case "objects":
+      return objectsPage(parts.slice(1).join("/"));
+    case "search":
+      return vectorPage();
+    case "signin":
+      return signInPage(async () => {
+        me = await whoami();
+        location.hash = "#/";
+      });
+    case "admin":
+      return adminPage();
+    default:
+      return catalogPage("model");
+  }
+}
+
+function nav(): HTMLElement {
+  const link = (href: string, text: string) => {
+    const active = (location.hash || "#/") === href || (href !== "#/" && location.hash.startsWith(href));
+    return h("li", {}, h("a", { href, "aria-current": active ? "page" : undefined }, text));
+  };
+  const signedIn = me !== null && me.user !== "";
+  return h("nav", { "aria-label": "main" },
+    h("a", { href: "#/", class: "brand" }, "mlaas"),
+    h("ul", {},
+      link("#/", "Models"),
+      link("#/datasets", "Datasets"),
+      signedIn ? link("#/train", "Train") : null,
+      signedIn ? link("#/tasks", "Tasks") : null,
+      signedIn ? link("#/deployments", "Deployments") : null,
+      signedIn ? link("#/objects", "Files") : null,
+      signedIn ? link("#/search", "Search") : null,
+      signedIn && me!.scopes.includes("admin") && me!.auth === "on" ? link("#/admin", "Tokens") : null),
+    h("div", { class: "who" },
+      signedIn
+        ? [h("span", { class: "user" }, me!.user + (me!.auth === "off" ? " (local)" : "")),
+           me!.auth === "on"
+             ? h("button", { type: "button", class: "link", onclick: () => { setToken(null); me = null; location.hash = "#/"; void show(); } }, "Sign out")
+             : null]
+        : h("a", { href: "#/signin", class: "button" }, "Sign in")));
+}
+
+async function show(): Promise<void> {
+  current?.leave?.();
+  const page = route(location.hash);
+  current = page;
+  const top = document.getElementById("top")!;
+  clear(top);
+  top.append(nav());
+  const main = document.getElementById("main")!;
+  clear(main);
+  document.title = page.title + " · mlaas";
+  try {
+    await page.render(main, me);
+  } catch (e: any) {
+    main.append(h("div", { class: "notice error", role: "alert" }, e?.message ?? String(e)));
+  }
+}
+
+window.addEventListener("hashchange", () => void show());
+void (async () => {
+  me = token() ? await whoami() : await whoami();  // auth off: everyone is the local admin
+  if (me && me.user === "" ) me = null;
+  await show();
+})();

@@ -1,0 +1,183 @@
+// A model's page: card, versions with their metrics and training curves, lineage, aliases and
+// their audit trail, and a "try it" panel (classify, fill the mask, embed and compare, search).
+import { api, enc, get, qs } from "../api";
+import { historySeries, LineChart } from "../charts";
+import { add, fmtBytes, fmtDate, field, h, notice, table } from "../dom";
+import type { Me, Page } from "../main";
+import { renderMarkdown } from "../markdown";
+
+export function modelPage(name: string): Page {
+  let charts: LineChart[] = [];
+  return {
+    title: name,
+    leave() {
+      charts.forEach((c) => c.destroy());
+      charts = [];
+    },
+    async render(main, me) {
+      const base = "/api/v1/catalog/models/" + enc(name);
+      const entry = await get(base);
+      const versions = (await get(base + "/versions")).versions as any[];
+      const history = (await get(base + "/alias-history" + qs({ limit: 100 }))).events as any[];
+      const owner = me !== null && (me.user === entry.owner || me.scopes.includes("admin"));
+
+      add(main, 
+        h("h1", {}, entry.name, " ", h("span", { class: "badge " + entry.visibility }, entry.visibility)),
+        h("p", { class: "meta" }, `by ${entry.owner}`, entry.objective ? ` · ${entry.objective}` : "", entry.model_type ? ` · ${entry.model_type}` : "",
+          entry.license ? ` · license ${entry.license}` : "", ` · reference `, h("code", {}, entry.reference)),
+        entry.description ? h("p", {}, entry.description) : null,
+        owner ? ownerActions(base, entry, versions) : null);
+
+      const tabs = h("div", { class: "columns" });
+      const left = h("div", { class: "col" });
+      const right = h("div", { class: "col" });
+      tabs.append(left, right);
+      add(main, tabs);
+
+      // Try it, on the version an alias names or the latest.
+      add(right, tryIt(entry));
+
+      // Versions and their metrics.
+      add(left, h("h2", {}, "Versions"), versions.length === 0 ? h("p", {}, "No version yet.") :
+        table(["version", "accuracy", "loss", "parameters", "size", "by", "registered", "digest"], versions.map((v) => {
+          const ev = v.lineage?.metrics?.evaluation ?? {};
+          return [String(v.version), num(ev.accuracy ?? ev.eval_accuracy), num(ev.loss ?? ev.eval_loss),
+            v.facts?.parameters ? v.facts.parameters.toLocaleString() : "-", fmtBytes(v.size), v.created_by, fmtDate(v.created_at),
+            h("code", { title: v.digest }, String(v.digest).slice(7, 19))];
+        })));
+
+      // Training curves of each version that has a history.
+      for (const v of versions) {
+        const hist = v.lineage?.metrics?.history;
+        if (!hist || !Array.isArray(hist.epoch)) continue;
+        const lossCanvas = h("canvas");
+        const accCanvas = h("canvas");
+        add(left, h("h3", {}, `Training curves, version ${v.version}`),
+          h("div", { class: "charts" }, h("div", { class: "chart" }, lossCanvas), h("div", { class: "chart" }, accCanvas)));
+        const loss = new LineChart(lossCanvas, `loss of version ${v.version}`, "epoch");
+        loss.set(historySeries(hist, ["loss", "eval_loss"]));
+        const acc = new LineChart(accCanvas, `accuracy of version ${v.version}`, "epoch");
+        acc.set(historySeries(hist, ["accuracy", "eval_accuracy", "eval_macro_f1"]));
+        charts.push(loss, acc);
+      }
+
+      // Lineage of the latest version.
+      const latest = versions[0];
+      if (latest) {
+        const l = latest.lineage ?? {};
+        add(left, h("h2", {}, `Lineage of version ${latest.version}`), h("dl", { class: "lineage" },
+          l.source_task ? [h("dt", {}, "trained by task"), h("dd", {}, h("a", { href: "#/tasks/" + enc(l.source_task) }, l.source_task))] : null,
+          l.base_model ? [h("dt", {}, "base model"), h("dd", {}, describe(l.base_model))] : null,
+          l.dataset ? [h("dt", {}, "dataset"), h("dd", {}, describe(l.dataset))] : null,
+          l.source ? [h("dt", {}, "registered from"), h("dd", {}, l.source.path)] : null,
+          latest.facts?.labels ? [h("dt", {}, "labels"), h("dd", {}, latest.facts.labels.join(", "))] : null));
+      }
+
+      // Aliases and their audit trail.
+      const aliases = Object.entries(entry.aliases ?? {});
+      add(left, h("h2", {}, "Aliases"),
+        aliases.length ? h("ul", {}, aliases.map(([a, v]) => h("li", {}, h("code", {}, "@" + a), ` → version ${v}`))) : h("p", {}, "No alias."),
+        history.length ? table(["when", "alias", "from", "to", "by"], history.map((e) =>
+          [fmtDate(e.at), e.alias, e.from_version ?? "new", e.to_version ?? "deleted", e.by]), "Alias moves") : null);
+
+      // The card.
+      add(right, h("h2", {}, "Model card"), entry.card ? renderMarkdown(entry.card) : h("p", {}, "No card."));
+    },
+  };
+}
+
+function num(x: unknown): string {
+  return typeof x === "number" ? x.toFixed(4) : "-";
+}
+
+function describe(block: any): string {
+  if (!block) return "-";
+  if (block.catalog?.reference) return `${block.catalog.reference} (version ${block.catalog.version})`;
+  return block.path ?? block.preset ?? (block.config ? "a new model from a config" : JSON.stringify(block));
+}
+
+function ownerActions(base: string, entry: any, versions: any[]): HTMLElement {
+  const status = h("div", { "aria-live": "polite" });
+  const toggle = h("button", { type: "button", onclick: async () => {
+    try {
+      await api("PATCH", base, { visibility: entry.visibility === "public" ? "private" : "public" });
+      location.reload();
+    } catch (e: any) {
+      status.replaceChildren(notice(e.message, "error"));
+    }
+  } }, entry.visibility === "public" ? "Make private" : "Make public");
+  const alias = h("input", { type: "text", value: "champion", size: 10 });
+  const version = h("select", {}, versions.map((v) => h("option", { value: String(v.version) }, String(v.version))));
+  const move = h("form", { class: "inline", onsubmit: async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api("PUT", base + "/aliases/" + enc(alias.value), { version: Number(version.value) });
+      location.reload();
+    } catch (err: any) {
+      status.replaceChildren(notice(err.message, "error"));
+    }
+  } }, field("Alias", alias, "alias"), field("Version", version, "version"), h("button", { type: "submit" }, "Point alias"));
+  return h("section", { class: "owner", "aria-label": "owner actions" }, toggle, versions.length ? move : null, status);
+}
+
+function tryIt(entry: any): HTMLElement {
+  const ref = entry.aliases?.champion ? `catalog://${entry.name}@champion` : `catalog://${entry.name}`;
+  const out = h("div", { class: "try-out", "aria-live": "polite" });
+  const text = h("textarea", { rows: 3, placeholder: "Type a text" });
+  const second = h("textarea", { rows: 2, placeholder: "A second text, to compare" });
+  const store = h("input", { type: "text", placeholder: "vector store path (e.g. stores/docs)" });
+  const objective = entry.objective || "";
+  const run = async (kind: string) => {
+    out.replaceChildren(h("p", {}, "…"));
+    try {
+      if (kind === "search") {
+        const r = await api("POST", "/api/v1/ml/nlp/vector/search", {
+          model: { path: ref, objective: "no-objective" }, dataset: { path: store.value, format: "vector_store" },
+          search_input: { input_text: [text.value], top_k: 4 } });
+        out.replaceChildren(table(["score", "id", "text"], r.results[0].map((x: any) => [x.score.toFixed(4), String(x.id ?? ""), x.page_content])));
+        return;
+      }
+      const texts = kind === "compare" ? [text.value, second.value] : [text.value];
+      const model: any = { path: ref };
+      if (kind === "compare") model.objective = "no-objective";
+      const r = await api("POST", "/api/v1/ml/nlp/predict", { model, predict_input: { input_text: texts, top_k: 5 } });
+      const p = r.predictions;
+      if (kind === "compare") {
+        const [a, b] = [p[0].embedding, p[1].embedding];
+        out.replaceChildren(h("p", { class: "result" }, `cosine similarity: ${cosine(a, b).toFixed(4)}`));
+      } else if (p[0].label !== undefined) {
+        out.replaceChildren(h("p", { class: "result" }, "label: ", h("strong", { class: "label" }, p[0].label), ` (score ${Number(p[0].score).toFixed(4)})`));
+      } else if (Array.isArray(p[0].masks)) {
+        const fills = p[0].masks[0]?.candidates ?? [];
+        out.replaceChildren(h("p", { class: "result" }, p[0].sequence),
+          table(["token", "score"], fills.map((x: any) => [x.token, Number(x.score).toFixed(4)])));
+      } else {
+        out.replaceChildren(h("pre", {}, JSON.stringify(p[0]).slice(0, 2000)));
+      }
+    } catch (e: any) {
+      out.replaceChildren(notice(e.message, "error"));
+    }
+  };
+  const buttons = h("div", { class: "buttons" },
+    objective === "masked-lm"
+      ? h("button", { type: "button", onclick: () => void run("predict") }, "Fill the mask")
+      : h("button", { type: "button", onclick: () => void run("predict") }, "Classify"),
+    h("button", { type: "button", onclick: () => void run("compare") }, "Embed and compare"),
+    h("button", { type: "button", onclick: () => void run("search") }, "Search the store"));
+  return h("section", { class: "try", "aria-label": "try it" }, h("h2", {}, "Try it"),
+    h("p", { class: "meta" }, "with ", h("code", {}, ref)),
+    field("Text", text, "text", objective === "masked-lm" ? "Put [MASK] where a word is missing." : undefined),
+    field("Second text", second, "second"), field("Vector store", store, "store"), buttons, out);
+}
+
+function cosine(a: number[], b: number[]): number {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return na && nb ? dot / Math.sqrt(na * nb) : 0;
+}
+
+export type { Me };

@@ -1,0 +1,124 @@
+// Tasks: the list, and one task live (server-sent events): status, progress, loss and accuracy
+// curves that grow while it runs, logs, cancel, and "register in the catalog" once it succeeded.
+import { api, enc, followTask, get, qs } from "../api";
+import { historySeries, LineChart } from "../charts";
+import { add, fmtDate, field, h, notice, table } from "../dom";
+import type { Page } from "../main";
+
+export function tasksPage(): Page {
+  return {
+    title: "Tasks",
+    async render(main) {
+      const body = h("div");
+      const more = h("button", { type: "button", hidden: true }, "More");
+      let cursor: string | null = null;
+      const rows: any[] = [];
+      const load = async () => {
+        const page = await get("/api/v1/tasks" + qs({ limit: 50, cursor }));
+        rows.push(...page.tasks);
+        cursor = page.next_cursor;
+        more.hidden = !cursor;
+        body.replaceChildren(rows.length === 0 ? h("p", {}, "No task yet.") : table(["task", "type", "status", "progress", "submitted", "elapsed"], rows.map((t) => [
+          h("a", { href: "#/tasks/" + enc(t.task_id) }, t.task_id.slice(0, 8)), t.task_type, h("span", { class: "status " + t.task_status }, t.task_status),
+          t.progress?.fraction !== undefined ? Math.round(t.progress.fraction * 100) + "%" : "-", t.stats?.submitted ?? "-", t.stats?.elapsed ?? "-"])));
+      };
+      more.addEventListener("click", () => void load());
+      add(main, h("h1", {}, "Tasks"), body, more);
+      await load();
+    },
+  };
+}
+
+export function taskPage(id: string): Page {
+  const abort = new AbortController();
+  const charts: LineChart[] = [];
+  return {
+    title: "Task " + id.slice(0, 8),
+    leave() {
+      abort.abort();
+      charts.forEach((c) => c.destroy());
+    },
+    async render(main) {
+      const status = h("p", { class: "status-line", "aria-live": "polite" });
+      const bar = h("progress", { max: 100, value: 0, "aria-label": "task progress" });
+      const lossCanvas = h("canvas");
+      const accCanvas = h("canvas");
+      const result = h("div");
+      const logs = h("pre", { class: "logs" });
+      const cancel = h("button", { type: "button", onclick: async () => { await api("POST", "/api/v1/tasks/" + enc(id) + "/cancel"); } }, "Cancel");
+      add(main, h("h1", {}, "Task ", h("code", {}, id)), status, bar, cancel,
+        h("div", { class: "charts" }, h("div", { class: "chart" }, lossCanvas), h("div", { class: "chart" }, accCanvas)), result,
+        h("h2", {}, "Log"), logs);
+      const loss = new LineChart(lossCanvas, "training loss", "step");
+      const acc = new LineChart(accCanvas, "accuracy and held-out loss per epoch", "epoch");
+      charts.push(loss, acc);
+      const steps: { x: number; y: number }[] = [];
+      let logAfter = 0;
+      const pullLogs = async () => {
+        const r = await get("/api/v1/tasks/" + enc(id) + "/logs" + qs({ after: logAfter, limit: 1000 }));
+        for (const l of r.logs ?? []) {
+          logs.append(`${l.time ?? ""} ${l.level} ${l.message}\n`);
+          logAfter = Math.max(logAfter, l.seq ?? logAfter);
+        }
+      };
+      const show = (t: any) => {
+        const p = t.progress ?? {};
+        status.replaceChildren(h("span", { class: "status " + t.task_status }, t.task_status), " ", t.task_type, " · ",
+          p.message ?? "", p.eta_seconds ? ` · about ${Math.round(p.eta_seconds)} s left` : "");
+        bar.value = typeof p.fraction === "number" ? p.fraction * 100 : 0;
+        const extra = p;  // the task's own figures (loss, history) sit beside fraction and step
+        if (typeof extra.loss === "number" && typeof p.step === "number" && (steps.length === 0 || steps[steps.length - 1].x < p.step)) {
+          steps.push({ x: p.step, y: extra.loss });
+          loss.set([{ label: "loss", points: steps }]);
+        }
+        const history = t.history ?? extra.history;
+        if (history) acc.set(historySeries(history, ["accuracy", "eval_accuracy", "masked_accuracy", "eval_masked_accuracy", "eval_loss"]));
+        const ended = ["succeeded", "failed", "cancelled"].includes(t.task_status);
+        cancel.hidden = ended;
+        if (ended) {
+          result.replaceChildren(summary(t));
+          void pullLogs();
+        }
+      };
+      show(await get("/api/v1/tasks/" + enc(id)));
+      await pullLogs();
+      followTask(id, show, abort.signal).catch(() => undefined);
+    },
+  };
+}
+
+function summary(t: any): HTMLElement {
+  const parts: (HTMLElement | null)[] = [];
+  if (t.task_status === "failed") parts.push(notice(`Failed: ${t.error?.message ?? JSON.stringify(t.error)}`, "error"));
+  if (t.evaluation) {
+    parts.push(table(["metric", "value"], Object.entries(t.evaluation).filter(([, v]) => typeof v === "number")
+      .map(([k, v]) => [k, (v as number).toFixed(4)]), "Held-out evaluation"));
+  }
+  if (t.catalog) {
+    parts.push(h("p", {}, "Registered as ", h("a", { href: "#/models/" + enc(t.catalog.model) }, t.catalog.reference)));
+  } else if (t.task_status === "succeeded" && t.task_type === "nlp_train_model") {
+    parts.push(registerForm(t));
+  }
+  return h("section", {}, parts);
+}
+
+function registerForm(t: any): HTMLElement {
+  const name = h("input", { type: "text", required: true, pattern: "[a-z0-9][a-z0-9._-]{0,63}" });
+  const alias = h("input", { type: "text", value: "champion" });
+  const status = h("div", { "aria-live": "polite" });
+  const path = t.request?.model_save?.path;
+  return h("form", { class: "inline", onsubmit: async (e: Event) => {
+    e.preventDefault();
+    try {
+      const v = await api("POST", "/api/v1/catalog/models/" + enc(name.value) + "/versions",
+        { model: { path }, lineage: { source_task: t.task_id, metrics: { evaluation: t.evaluation, history: t.history } } });
+      if (alias.value) await api("PUT", "/api/v1/catalog/models/" + enc(name.value) + "/aliases/" + enc(alias.value), { version: v.version });
+      location.hash = "#/models/" + enc(name.value);
+    } catch (err: any) {
+      status.replaceChildren(notice(err.message + (err.field ? ` (${err.field})` : ""), "error"));
+    }
+  } }, h("h2", {}, "Register in the catalog"), field("Model name", name, "name"), field("Alias", alias, "alias"),
+    h("button", { type: "submit" }, "Register"), status);
+}
+
+export { fmtDate };
