@@ -18,6 +18,7 @@ targets=(
   "tokenizer_dir   tests/tokenizers/fuzz/tokenizer_dir_fuzz      tests/tokenizers/fuzz/dir_seeds  2 8192"
   "infer_request   tests/serve/fuzz/infer_request_fuzz           tests/serve/fuzz/seeds           2 4096"
   "safetensors     tests/checkpoint/fuzz/safetensors_fuzz        tests/checkpoint/fuzz/seeds      1 4096"
+  "pytorch_pickle  tests/checkpoint/fuzz/pytorch_pickle_fuzz     tests/checkpoint/fuzz/pickle_seeds 1 8192"
   "config_json     tests/nn/fuzz/config_fuzz                     tests/nn/fuzz/seeds              1 4096"
   "record_reader   tests/dataset/fuzz/record_reader_fuzz         tests/dataset/fuzz/seeds         1 4096"
   "vector_store    tests/vector/fuzz/vector_store_fuzz           tests/vector/fuzz/seeds          2 4096"

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 
+#include "checkpoint/pytorch_pickle.h"
 #include "checkpoint/safetensors.h"
 #include "common/file_util.h"
 #include "common/text.h"
@@ -219,11 +220,36 @@ Status LoadWeights(TransformerModelImpl& model, const fs::path& dir, const LoadO
         return InvalidArgument("model.safetensors.index.json maps tensor '" + tensor + "' to " + shard +
                                ", which does not hold it");
     }
-  } else if (fs::exists(dir / "pytorch_model.bin")) {
-    return InvalidArgument("the model directory holds pytorch_model.bin (pickle); only model.safetensors is read — convert it with "
-                           "transformers' save_pretrained(safe_serialization=True)");
+  } else if (fs::exists(dir / "pytorch_model.bin") || fs::exists(dir / "pytorch_model.bin.index.json")) {
+    // PyTorch's pickle format, read by the restricted unpickler (no code runs) into safetensors
+    // images in memory, so that one loader maps both.
+    std::vector<fs::path> shards;
+    if (fs::exists(dir / "pytorch_model.bin")) {
+      shards.push_back(dir / "pytorch_model.bin");
+    } else {
+      auto index = checkpoint::ReadShardIndex(dir / "pytorch_model.bin.index.json");
+      if (!index) return index.error();
+      std::set<std::string> names;
+      for (const auto& [tensor, shard] : *index) names.insert(shard);
+      for (const auto& n : names) shards.push_back(dir / n);
+    }
+    for (const auto& shard : shards) {
+      if (shard.filename().string().find('/') != std::string::npos || shard.parent_path() != dir)
+        return InvalidArgument("a shard outside the model directory: " + shard.filename().string());
+      auto tensors = checkpoint::ReadPytorchStateDict(shard);
+      if (!tensors) return tensors.error();
+      auto image = checkpoint::ToSafetensors(std::move(tensors).value());
+      if (!image) return image.error().WithContext(shard.filename().string());
+      auto opened = checkpoint::SafetensorsFile::FromBytes(std::move(image).value());
+      if (!opened) return opened.error().WithContext(shard.filename().string());
+      files.push_back(std::move(*opened));
+      for (const auto& t : files.back()->tensors()) {
+        if (!by_name.emplace(t.name, Source{files.back().get(), &t}).second)
+          return InvalidArgument("tensor '" + t.name + "' appears in more than one shard");
+      }
+    }
   } else {
-    return NotFound("the model directory has no model.safetensors or model.safetensors.index.json");
+    return NotFound("the model directory has no model.safetensors, model.safetensors.index.json or pytorch_model.bin");
   }
 
   torch::NoGradGuard no_grad;

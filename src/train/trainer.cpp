@@ -220,7 +220,9 @@ Status Session::BuildModel() {
     if (!c) return InvalidArgument("model.path: " + c.error().message(), "model.path");
     config = *c;
     load_weights = fs::exists(*in_.model_dir / "model.safetensors") ||
-                   fs::exists(*in_.model_dir / "model.safetensors.index.json");
+                   fs::exists(*in_.model_dir / "model.safetensors.index.json") ||
+                   fs::exists(*in_.model_dir / "pytorch_model.bin") ||
+                   fs::exists(*in_.model_dir / "pytorch_model.bin.index.json");
     if (objective == nn::Objective::kTextClassification) {
       const auto own = nn::ObjectiveFromArchitectures(config);
       std::set<std::string> theirs(config.id2label.begin(), config.id2label.end());

@@ -71,9 +71,21 @@ TEST_F(ApiE2eTest, HealthReadinessAndLandingPage) {
   EXPECT_EQ(r.body["checks"]["metadata"], "ok");
   EXPECT_EQ(r.body["checks"]["storage"], "ok");
   EXPECT_EQ(r.body["checks"]["tasks"], "ok");
+  // The web app (or, in a build without it, a page of links), with its security headers.
   auto page = Call("GET", "/");
   EXPECT_EQ(page.status, 200);
-  EXPECT_NE(page.text.find("openapi.json"), std::string::npos);
+  EXPECT_NE(page.headers["content-security-policy"].find("script-src 'self'"), std::string::npos);
+  EXPECT_EQ(page.headers["x-frame-options"], "DENY");
+  const size_t script = page.text.find("/assets/");
+  if (script != std::string::npos) {
+    const std::string asset = page.text.substr(script, page.text.find('"', script) - script);
+    auto js = Call("GET", asset);
+    EXPECT_EQ(js.status, 200) << asset;
+    EXPECT_EQ(js.headers["content-type"].rfind("text/javascript", 0), 0u) << asset;
+    EXPECT_EQ(Call("GET", "/assets/../mlaas.db").status, 404);
+  } else {
+    EXPECT_NE(page.text.find("openapi.json"), std::string::npos);
+  }
   EXPECT_FALSE(h.headers["x-request-id"].empty());
 }
 

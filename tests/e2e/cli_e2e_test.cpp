@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "common/text.h"
@@ -211,6 +213,31 @@ TEST_F(CliE2eTest, ServeRefusesBadConfiguration) {
                      (dir_->path() / "y").string()}, false);
   EXPECT_EQ(in_use.exit_code, 1);
   EXPECT_NE(in_use.err.find("cannot listen"), std::string::npos) << in_use.err;
+}
+
+// A model whose weights are PyTorch's pytorch_model.bin (written by python3-torch, zip and legacy
+// formats) predicts exactly as the same weights in model.safetensors.
+TEST(PytorchCheckpointE2eTest, APytorchModelBinPredictsLikeItsSafetensors) {
+  TempDir dir;
+  ASSERT_EQ(TrainWordPieceTokenizer(dir, (dir.path() / "tok").string()).exit_code, 0);
+  ASSERT_EQ(InitSmallModel(dir, (dir.path() / "tok").string(), (dir.path() / "st").string(), "text-classification", "a,b").exit_code, 0);
+  const auto predict = [&](const std::string& model) {
+    auto r = RunMlaas({"predict", "--model", model, "--text", "Bari INFN, Via E Orabona 4", "--text", "dark matter", "--json"},
+                      dir.path() / "err.txt");
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r.out;
+  };
+  const std::string reference = predict((dir.path() / "st").string());
+  ASSERT_NE(reference.find("\"label\""), std::string::npos) << reference;
+  for (const char* format : {"--zip", "--legacy"}) {
+    const auto copy = dir.path() / (std::string("pt") + format);
+    std::filesystem::copy(dir.path() / "st", copy);
+    const std::string cmd = "/usr/bin/python3 " MLAAS_SOURCE_DIR "/tests/checkpoint/to_pytorch_bin.py " + copy.string() + " " + format;
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    ASSERT_TRUE(std::filesystem::exists(copy / "pytorch_model.bin"));
+    ASSERT_FALSE(std::filesystem::exists(copy / "model.safetensors"));
+    EXPECT_EQ(predict(copy.string()), reference) << format;
+  }
 }
 
 }  // namespace

@@ -11,8 +11,8 @@
 Every error the server answers raises ApiError (status, code, field, request_id). See
 docs/python.md.
 """
-from ._client import Catalog, Client, Deployments, Objects, Task, TaskFailed, Tasks, Tokens
+from ._client import Catalog, Client, Deployments, Objects, Task, TaskFailed, Tasks, Tokens, VectorStores
 from ._http import ApiError
 
 __version__ = "0.1.0"
-__all__ = ["Client", "ApiError", "Task", "TaskFailed", "Objects", "Catalog", "Deployments", "Tasks", "Tokens"]
+__all__ = ["Client", "ApiError", "Task", "TaskFailed", "Objects", "Catalog", "Deployments", "Tasks", "Tokens", "VectorStores"]

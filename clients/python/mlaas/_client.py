@@ -380,6 +380,27 @@ class Deployments:
         return self._t.json("POST", path, body)
 
 
+class VectorStores:
+    """Saved vector stores: their manifest, and documents added or removed without a rebuild."""
+
+    def __init__(self, client: "Client"):
+        self._t = client._t
+
+    def get(self, path: str) -> Json:
+        """The store's manifest: model, pooling, metric, dimension, count, index."""
+        return self._t.json("GET", "/api/v1/vector-stores/" + quote(path, True))
+
+    def add(self, path: str, documents: Sequence[Union[str, Json]]) -> Json:
+        """Adds documents ({page_content, id?, metadata?}, or plain texts), embedded with the
+        store's own model."""
+        docs = [{"page_content": d} if isinstance(d, str) else d for d in documents]
+        return self._t.json("POST", "/api/v1/vector-stores/" + quote(path, True) + "/documents", {"documents": docs})
+
+    def remove(self, path: str, ids: Sequence[Union[str, int]]) -> Json:
+        """Removes documents by id."""
+        return self._t.json("DELETE", "/api/v1/vector-stores/" + quote(path, True) + "/documents", {"ids": list(ids)})
+
+
 class Tokens:
     """API tokens (servers with auth on): create (admin), list, revoke."""
 
@@ -428,7 +449,7 @@ class Client:
     URL). Every error the server answers raises mlaas.ApiError (status, code, field,
     request_id, message).
 
-    Parts: objects, catalog, deployments, tasks, tokens; and the ML calls train, predict,
+    Parts: objects, catalog, deployments, tasks, tokens, vector_stores; and the ML calls train, predict,
     index, search, train_tokenizer, dataset_stats (each taking storage paths or catalog://
     references, as the REST API does).
     """
@@ -442,6 +463,7 @@ class Client:
         self.deployments = Deployments(self)
         self.tasks = Tasks(self)
         self.tokens = Tokens(self)
+        self.vector_stores = VectorStores(self)
 
     def __repr__(self) -> str:
         return f"Client({self._t.url!r})"

@@ -149,6 +149,12 @@ def test_tokenizer_stats_index_and_search(client, uploaded):
     assert index["task_status"] == "succeeded"
     from_store = client.search(["wonderful"], "models/emb", store="stores/reviews", top_k=3)
     assert len(from_store) == 1 and len(from_store[0]) == 3
+    manifest = client.vector_stores.get("stores/reviews")
+    assert manifest["count"] == 160
+    client.vector_stores.add("stores/reviews", [{"id": "extra-1", "page_content": "an extraordinary film"}, "plain text doc"])
+    assert client.vector_stores.get("stores/reviews")["count"] == 162
+    client.vector_stores.remove("stores/reviews", ["extra-1"])
+    assert client.vector_stores.get("stores/reviews")["count"] == 161
     from_dataset = client.search("boring", "models/emb", dataset="data/reviews.csv", top_k=2)
     assert len(from_dataset[0]) == 2 and "page_content" in from_dataset[0][0]
     with pytest.raises(ValueError):
