@@ -9,6 +9,8 @@
 #include <set>
 #include <variant>
 
+#include "common/text.h"
+
 namespace mlaas::checkpoint {
 namespace {
 
@@ -38,7 +40,7 @@ Result<std::map<std::string, std::string_view>> ReadZip(std::string_view zip) {
   if ((entries == 0xFFFF || cd_offset == 0xFFFFFFFF || cd_size == 0xFFFFFFFF) && eocd >= 20 &&
       U32(zip, eocd - 20) == 0x07064b50) {  // ZIP64 locator
     const uint64_t z64 = U64(zip, eocd - 20 + 8);
-    if (z64 > zip.size() - 56 || U32(zip, z64) != 0x06064b50) return Bad("a broken ZIP64 end record");
+    if (zip.size() < 56 || z64 > zip.size() - 56 || U32(zip, z64) != 0x06064b50) return Bad("a broken ZIP64 end record");
     entries = U64(zip, z64 + 32);
     cd_size = U64(zip, z64 + 40);
     cd_offset = U64(zip, z64 + 48);
@@ -162,6 +164,18 @@ class Unpickler {
       : b_(bytes), limits_(limits), legacy_(legacy) {
     (void)storages;
   }
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  // A pickle may put a list inside itself: the values' links are cut here, so that no cycle of
+  // shared pointers outlives the unpickler (the state dict must be collected before).
+  ~Unpickler() {
+    for (auto& w : created_) {
+      if (auto v = w.lock()) {
+        v->items.clear();
+        v->dict.clear();
+      }
+    }
+  }
 
   // Runs to STOP; the value, and how many bytes were read.
   Result<ValuePtr> Load() {
@@ -176,13 +190,13 @@ class Unpickler {
           if (stack_.empty()) return Bad("STOP on an empty stack");
           return stack_.back();
         }
-        case '(': stack_.push_back(Make(Value::Kind::kMark)); break;
-        case '}': stack_.push_back(Make(Value::Kind::kDict)); break;
-        case ']': stack_.push_back(Make(Value::Kind::kList)); break;
-        case ')': stack_.push_back(Make(Value::Kind::kTuple)); break;
-        case 'N': stack_.push_back(Make(Value::Kind::kNone)); break;
+        case '(': stack_.push_back(New(Value::Kind::kMark)); break;
+        case '}': stack_.push_back(New(Value::Kind::kDict)); break;
+        case ']': stack_.push_back(New(Value::Kind::kList)); break;
+        case ')': stack_.push_back(New(Value::Kind::kTuple)); break;
+        case 'N': stack_.push_back(New(Value::Kind::kNone)); break;
         case 0x88: case 0x89: {
-          auto v = Make(Value::Kind::kBool);
+          auto v = New(Value::Kind::kBool);
           v->b = op == 0x88;
           stack_.push_back(v);
           break;
@@ -207,7 +221,7 @@ class Unpickler {
           uint64_t bits = 0;
           for (int k = 0; k < 8; ++k) bits = bits << 8 | uint8_t(b_[pos_ + k]);
           pos_ += 8;
-          auto v = Make(Value::Kind::kFloat);
+          auto v = New(Value::Kind::kFloat);
           std::memcpy(&v->f, &bits, 8);
           stack_.push_back(v);
           break;
@@ -226,7 +240,7 @@ class Unpickler {
         }
         case 't': {  // TUPLE
           MLAAS_ASSIGN_OR_RETURN(auto items, PopToMark());
-          auto v = Make(Value::Kind::kTuple);
+          auto v = New(Value::Kind::kTuple);
           v->items = std::move(items);
           stack_.push_back(v);
           break;
@@ -234,7 +248,7 @@ class Unpickler {
         case 0x85: case 0x86: case 0x87: {
           const size_t n = op - 0x84;
           if (stack_.size() < n) return Bad("a tuple of more items than the stack holds");
-          auto v = Make(Value::Kind::kTuple);
+          auto v = New(Value::Kind::kTuple);
           v->items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
           stack_.resize(stack_.size() - n);
           MLAAS_RETURN_IF_ERROR(NoMarks(v->items));
@@ -344,12 +358,17 @@ class Unpickler {
   std::map<std::string, std::shared_ptr<StorageRef>> storages;
 
  private:
+  ValuePtr New(Value::Kind k) {
+    auto v = Make(k);
+    created_.push_back(v);
+    return v;
+  }
   Status Need(uint64_t n) const {
     if (n > b_.size() - pos_) return Bad("the pickle ends in the middle of a value");
     return Status::Ok();
   }
   void PushInt(int64_t x) {
-    auto v = Make(Value::Kind::kInt);
+    auto v = New(Value::Kind::kInt);
     v->i = x;
     stack_.push_back(v);
   }
@@ -390,7 +409,7 @@ class Unpickler {
     if (!Allowed(g))
       return InvalidArgument("global '" + g.module + "." + g.name + "' is not allowed in a checkpoint: only a state dict's "
                              "tensors are loaded, never code");
-    auto v = Make(Value::Kind::kGlobal);
+    auto v = New(Value::Kind::kGlobal);
     v->global = std::move(g);
     stack_.push_back(v);
     return Status::Ok();
@@ -417,7 +436,7 @@ class Unpickler {
     } else if (ref->dtype != *dtype) {
       return Bad("storage " + k + " is used with two dtypes");
     }
-    auto v = Make(Value::Kind::kStorage);
+    auto v = New(Value::Kind::kStorage);
     v->storage = ref;
     return v;
   }
@@ -438,11 +457,11 @@ class Unpickler {
     if (args->kind != Value::Kind::kTuple) return Bad("a call whose arguments are not a tuple");
     const Global& g = fn->global;
     const auto& a = args->items;
-    if (g.name == "OrderedDict") return Make(Value::Kind::kDict);
+    if (g.name == "OrderedDict") return New(Value::Kind::kDict);
     if (g.name == "_rebuild_tensor_v2" || g.name == "_rebuild_tensor") {
       if (a.size() < 4 || a[0]->kind != Value::Kind::kStorage || a[1]->kind != Value::Kind::kInt || a[1]->i < 0)
         return Bad("a tensor rebuilt from something that is not a storage");
-      auto v = Make(Value::Kind::kTensor);
+      auto v = New(Value::Kind::kTensor);
       v->tensor.storage = a[0]->storage;
       v->tensor.offset = a[1]->i;
       MLAAS_ASSIGN_OR_RETURN(v->tensor.size, Ints(a[2], "a tensor's size"));
@@ -460,7 +479,7 @@ class Unpickler {
     }
     if (g.module == "_codecs" && g.name == "encode") {  // bytes written by protocol 2: encode(str, 'latin1')
       if (a.empty() || a[0]->kind != Value::Kind::kString) return Bad("a broken bytes value");
-      auto v = Make(Value::Kind::kBytes);
+      auto v = New(Value::Kind::kBytes);
       for (size_t k = 0; k < a[0]->s.size();) {  // UTF-8 code points < 256 back to bytes
         const auto c = static_cast<unsigned char>(a[0]->s[k]);
         if (c < 0x80) {
@@ -485,6 +504,7 @@ class Unpickler {
   uint64_t ops_ = 0;
   std::vector<ValuePtr> stack_;
   std::vector<ValuePtr> memo_;
+  std::vector<std::weak_ptr<Value>> created_;
 };
 
 // The tensors of the state dict `root`, their bytes taken from `storage_bytes(key)`.
@@ -506,7 +526,8 @@ Result<std::vector<LoadedTensor>> Collect(const ValuePtr& root,
   uint64_t total = 0;
   std::set<std::string> seen;
   for (const auto& [k, v] : dict->dict) {
-    if (k->kind != Value::Kind::kString) return Bad("a state dict key that is not a string");
+    if (k->kind != Value::Kind::kString || !IsValidUtf8(k->s) || k->s.empty() || k->s.size() > 1024)
+      return Bad("a state dict key that is not a name (a UTF-8 string of 1 to 1024 bytes)");
     if (v->kind != Value::Kind::kTensor) continue;  // non-tensor entries (e.g. _metadata) are not weights
     if (!seen.insert(k->s).second) return Bad("tensor '" + k->s + "' appears twice");
     const TensorValue& t = v->tensor;
@@ -603,8 +624,10 @@ Result<std::vector<LoadedTensor>> ParsePytorchStateDict(std::string_view bytes, 
     size_t at = 0;
     ValuePtr root;
     std::map<std::string, std::shared_ptr<StorageRef>> storages;
+    std::vector<std::unique_ptr<Unpickler>> parts;  // alive until the state dict is collected
     for (int part = 0; part < 5; ++part) {
-      Unpickler u(bytes.substr(at), nullptr, limits, true);
+      parts.push_back(std::make_unique<Unpickler>(bytes.substr(at), nullptr, limits, true));
+      Unpickler& u = *parts.back();
       MLAAS_ASSIGN_OR_RETURN(ValuePtr v, u.Load());
       at += u.position();
       if (part == 1 && (v->kind != Value::Kind::kInt || v->i != 1001)) return Bad("a legacy checkpoint of an unknown protocol");
