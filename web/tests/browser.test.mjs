@@ -31,14 +31,28 @@ function freePort() {
 }
 
 async function call(method, path, body, token = ADMIN) {
-  const r = await fetch(url + path, {
+  // Node's fetch reuses idle connections, which the server closes after 5 s of keep-alive: a
+  // request on one that just closed fails before reaching the server, and is sent again.
+  let r;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      r = await send(method, path, body, token);
+      break;
+    } catch (e) {
+      if (attempt >= 2 || !(e instanceof TypeError)) throw e;
+    }
+  }
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+function send(method, path, body, token) {
+  return fetch(url + path, {
     method,
     headers: { Authorization: "Bearer " + token, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
     body: body === undefined ? undefined : typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),
   });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
-  return text ? JSON.parse(text) : null;
 }
 
 function cli(...args) {
@@ -84,6 +98,7 @@ before(async () => {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  if (!(await fetch(url + "/healthz")).ok) throw new Error("the server did not start");
   userToken = (await call("POST", "/api/v1/tokens", { user: "wendy", scopes: ["read", "write"] })).token;
   // wendy's tokenizer and a tiny classifier to fine-tune, made with the CLI and uploaded.
   writeFileSync(join(work, "corpus.txt"), reviewsCsv(400).replaceAll(",", " "));
