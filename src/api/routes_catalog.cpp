@@ -1,6 +1,8 @@
 // The catalog (docs/catalog.md): registered models and datasets, their versions, files and
 // aliases, under /api/v1/catalog/{models|datasets}. Public entries are readable without a
 // token; everything else of a user is invisible to others (404).
+#include <regex>
+
 #include "api/catalog_refs.h"
 #include "api/ownership.h"
 #include "api/schemas.h"
@@ -63,6 +65,14 @@ json EntryView(const catalog::Entry& e, Kind kind) {
           {"updated_at", FormatIsoUtc(e.updated_ms)}};
 }
 
+// A version's lineage holds its owner's request paths, which with accounts live in their home
+// (users/<name>/...): readers see them as the owner wrote them, without the home.
+json WithoutHomes(const json& j) {
+  static const std::regex home("users/[a-z0-9][a-z0-9._-]{0,63}/");
+  json out = json::parse(std::regex_replace(j.dump(-1, ' ', false, json::error_handler_t::replace), home, ""), nullptr, false);
+  return out.is_discarded() ? json::object() : out;
+}
+
 json VersionView(const catalog::Version& v, Kind kind, bool with_files) {
   catalog::Reference ref{kind, v.name, v.version};
   json j = {{"name", v.name},
@@ -72,7 +82,7 @@ json VersionView(const catalog::Version& v, Kind kind, bool with_files) {
             {"size", v.size},
             {"file_count", v.files.size()},
             {"facts", v.facts},
-            {"lineage", v.lineage},
+            {"lineage", WithoutHomes(v.lineage)},
             {"created_by", v.created_by},
             {"created_at", FormatIsoUtc(v.created_ms)}};
   if (with_files) {

@@ -128,6 +128,10 @@ TEST_F(CatalogE2eTest, AliceSharesAModelAndBobsDeploymentFollowsHerChampion) {
   ASSERT_EQ(found.status, 200) << found.text;
   ASSERT_EQ(found.body["models"].size(), 1u) << found.text;
   EXPECT_EQ(found.body["models"][0]["owner"], "alice");
+  auto lineage = CallServer(*bob, "GET", "/api/v1/catalog/models/sentiment/versions/1");
+  ASSERT_EQ(lineage.status, 200);
+  EXPECT_EQ(lineage.text.find("users/"), std::string::npos) << "alice's paths as she wrote them: " << lineage.text;
+  EXPECT_EQ(lineage.body["lineage"]["dataset"]["catalog"]["reference"], "catalog://datasets/reviews");
   EXPECT_EQ(CallServer(*bob, "PATCH", "/api/v1/catalog/models/sentiment", R"({"visibility": "private"})").status, 403);
   EXPECT_EQ(CallServer(*bob, "PUT", "/api/v1/catalog/models/sentiment/aliases/champion", R"({"version": 1})").status, 403);
 
