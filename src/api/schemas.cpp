@@ -58,7 +58,8 @@ json CatalogTarget() {
 
 json Tokenizer() {
   return Object({{"path", Str("tokenizer directory or tokenizer.json / vocab.txt file, or a catalog:// model reference")},
-                 {"storage_type", StorageType({"local", "s3", "hugging_face_hub"})}},
+                 {"storage_type", StorageType({"local", "s3", "hugging_face_hub"})},
+                 {"revision", Str("hugging_face_hub: the branch, tag or commit (default main)", 128)}},
                 {"path"});
 }
 
@@ -67,6 +68,7 @@ json Model(const std::vector<std::string>& objectives, bool objective_required) 
       {{"path", Str("model directory (Hugging Face layout: config.json, model.safetensors, ...), or a catalog reference: "
               "catalog://<name>, catalog://<name>/<version>, catalog://<name>@<alias>")},
        {"storage_type", StorageType({"local", "s3", "hugging_face_hub"})},
+       {"revision", Str("hugging_face_hub: the branch, tag or commit (default main)", 128)},
        {"objective", Enum(objectives, "what the model does")},
        {"preset", Str("built-in architecture to start from scratch (e.g. bert-tiny)", 128)},
        {"config", {{"type", "object"}, {"description", "a Hugging Face config.json object to "

@@ -16,6 +16,7 @@
 #include "api/api_server.h"
 #include "auth/authenticator.h"
 #include "catalog/catalog.h"
+#include "storage/hub_object_store.h"
 #include "metadata/catalog_store.h"
 #include "common/logging.h"
 #include "dataset/dataset_stats.h"
@@ -293,6 +294,9 @@ int RunServer(const ServerConfig& c, bool api) {
   auto local = storage::LocalObjectStore::Create(data / "objects", data / "tmp");
   if (!local.has_value()) return Fail(local.error());
   storage.Add(std::move(local).value());
+  // The Hugging Face Hub, read-only, through its cache (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE,
+  // HF_HUB_OFFLINE; docs/storage.md).
+  storage.Add(std::make_unique<storage::HubObjectStore>(storage::HubOptionsFromEnv()));
 
   // The model and dataset registry (docs/catalog.md): records beside the tasks, files in the
   // local store under catalog/.

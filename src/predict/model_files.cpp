@@ -48,7 +48,9 @@ Result<ModelFiles> Materialize(storage::ObjectStore& store, const std::string& p
   out.fingerprint = std::string(store.storage_type()) + "|" + Fingerprint(objects);
   MLAAS_ASSIGN_OR_RETURN(storage::LocalizedPath first, store.Localize(objects.front().key));
   if (!first.temporary()) {
-    // The store's own files: the directory is the file's path minus its key below the prefix.
+    // The store's own files (a cache, for the hub: each one fetched now if it is not there
+    // yet): the directory is the file's path minus its key below the prefix.
+    for (size_t i = 1; i < objects.size(); ++i) MLAAS_RETURN_IF_ERROR(store.Localize(objects[i].key).status());
     fs::path p = first.path();
     const std::string rel = objects.front().key.substr(prefix.size());
     for (size_t i = 0, n = Split(rel, '/').size(); i < n; ++i) p = p.parent_path();

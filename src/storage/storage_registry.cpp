@@ -13,9 +13,7 @@ Result<ObjectStore*> StorageRegistry::Get(std::string_view storage_type) const {
     return Unimplemented("storage_type 's3' is not configured on this server");
   }
   if (storage_type == "hugging_face_hub") {
-    return Unimplemented(
-        "storage_type 'hugging_face_hub' needs network access to the Hugging Face Hub, which "
-        "this server does not have; upload the files and use storage_type 'local'");
+    return Unimplemented("storage_type 'hugging_face_hub' is not configured on this server");
   }
   return InvalidArgument("unknown storage_type '" + std::string(storage_type) +
                          "' (use local, s3 or hugging_face_hub)");
@@ -37,7 +35,13 @@ Result<ObjectRef> StorageRegistry::Resolve(const nlohmann::json& block,
     return InvalidArgument("'" + field + ".path' is required and must be a string",
                            field + ".path");
   }
-  auto key = (*store)->KeyForPath(block["path"].get<std::string>());
+  std::string path = block["path"].get<std::string>();
+  if (type == "hugging_face_hub" && block.contains("revision")) {  // a hub repo at a branch, tag or commit
+    if (!block["revision"].is_string() || block["revision"].get<std::string>().empty())
+      return InvalidArgument("must be a branch, tag or commit", field + ".revision");
+    path += "@" + block["revision"].get<std::string>();
+  }
+  auto key = (*store)->KeyForPath(path);
   if (!key.has_value()) {
     return InvalidArgument("'" + field + ".path': " + key.error().message(), field + ".path");
   }

@@ -215,8 +215,6 @@ TEST_F(ApiE2eTest, RejectsBadRequestsNamingTheField) {
       {"POST", train, with(kTrainBody, "/dataset/storage_type", "hugging_face_hub"), 400,
        "invalid_argument", "dataset.storage_type"},
       {"POST", train, with(kTrainBody, "/epochs", 3), 400, "invalid_argument", "epochs"},
-      {"POST", train, with(kTrainBody, "/model/storage_type", "hugging_face_hub"), 501,
-       "not_implemented", "model.storage_type"},
       {"POST", train, with(kTrainBody, "/dataset/storage_type", "s3"), 501, "not_implemented",
        "dataset.storage_type"},
       {"POST", predict, with(pred, "/predict_input/input_text", json::array()), 400,
