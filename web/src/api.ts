@@ -115,8 +115,11 @@ export async function followTask(id: string, onTask: (t: any) => void, signal: A
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
-      if (data) onTask(JSON.parse(data));
+      const lines = block.split("\n");
+      const event = lines.find((l) => l.startsWith("event: "))?.slice(7) ?? "message";
+      const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+      if (event === "error") throw new ApiError(0, "stream", data);
+      if (data && (event === "task" || event === "end")) onTask(JSON.parse(data));
     }
   }
 }

@@ -30,13 +30,25 @@ let current: Page | null = null;
 async function whoami(): Promise<Me | null> {
   try {
     return await api<Me>("GET", "/api/v1/whoami");
-  } catch {
+  } catch (e: any) {
+    // A token the server no longer accepts (expired, revoked) would fail every page, the
+    // public ones too: forget it.
+    if (e?.status === 401 && token()) {
+      setToken(null);
+      return whoami();
+    }
     return null;
   }
 }
 
 function route(hash: string): Page {
-  const parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const parts = hash.replace(/^#\/?/, "").split("/").map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
   switch (parts[0]) {
     case "models":
       return parts[1] ? modelPage(parts[1]) : catalogPage("model");
@@ -85,7 +97,12 @@ function nav(): HTMLElement {
       signedIn
         ? [h("span", { class: "user" }, me!.user + (me!.auth === "off" ? " (local)" : "")),
            me!.auth === "on"
-             ? h("button", { type: "button", class: "link", onclick: () => { setToken(null); me = null; location.hash = "#/"; void show(); } }, "Sign out")
+             ? h("button", { type: "button", class: "link", onclick: () => {
+                 setToken(null);
+                 me = null;
+                 if (location.hash === "#/" || location.hash === "") void show();
+                 else location.hash = "#/";
+               } }, "Sign out")
              : null]
         : h("a", { href: "#/signin", class: "button" }, "Sign in")));
 }
@@ -97,19 +114,28 @@ async function show(): Promise<void> {
   const top = document.getElementById("top")!;
   clear(top);
   top.append(nav());
+  // Each page renders into its own container: one still loading when the user moves on
+  // writes into a container no longer on the page.
   const main = document.getElementById("main")!;
+  const container = h("div");
   clear(main);
+  main.append(container);
   document.title = page.title + " · mlaas";
   try {
-    await page.render(main, me);
+    await page.render(container, me);
   } catch (e: any) {
-    main.append(h("div", { class: "notice error", role: "alert" }, e?.message ?? String(e)));
+    container.append(h("div", { class: "notice error", role: "alert" }, e?.message ?? String(e)));
   }
 }
 
 window.addEventListener("hashchange", () => void show());
+// The skip link moves the focus, not the route.
+document.querySelector<HTMLAnchorElement>("a.skip")?.addEventListener("click", (e) => {
+  e.preventDefault();
+  document.getElementById("main")?.focus();
+});
 void (async () => {
-  me = token() ? await whoami() : await whoami();  // auth off: everyone is the local admin
+  me = await whoami();  // with auth off, everyone is the local admin
   if (me && me.user === "" ) me = null;
   await show();
 })();

@@ -132,7 +132,7 @@ class Objects:
     def upload(self, local: str, key: Optional[str] = None, progress: bool = False) -> List[Json]:
         """Uploads a file, or a directory with everything in it (keys key/<relative path>), streamed.
         Returns what was stored, one entry per file."""
-        key = key or os.path.basename(os.path.normpath(local))
+        key = key or os.path.basename(os.path.abspath(local))
         if os.path.isdir(local):
             out = []
             for root, _, files in sorted(os.walk(local)):
@@ -171,8 +171,12 @@ class Objects:
         if not files:
             raise ApiError(404, "not_found", f"no object or directory '{key}'", "key")
         out = []
+        root = os.path.abspath(dest)
         for o in files:
-            target = os.path.join(dest, *o["key"][len(prefix):].split("/"))
+            parts = o["key"][len(prefix):].split("/")
+            target = os.path.abspath(os.path.join(root, *parts))
+            if any(p in ("", ".", "..") or "\\" in p or ":" in p for p in parts) or not target.startswith(root + os.sep):
+                raise ValueError(f"the server listed a key that would land outside {dest}: {o['key']}")
             self._t.download("/api/v1/objects/" + quote(o["key"], True), target, _printer(o["key"]) if progress else None)
             out.append(target)
         return out
@@ -313,15 +317,15 @@ class Catalog:
             target = os.path.abspath(os.path.join(root, *f["path"].split("/")))
             if not target.startswith(root + os.sep):
                 raise ValueError(f"the server listed a file outside the directory: {f['path']}")
+            def check(tmp: str, expected: str = f["sha256"], name: str = f["path"]) -> None:
+                h = hashlib.sha256()
+                with open(tmp, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
+                if h.hexdigest() != expected:  # the bytes never replace a good local copy
+                    raise ApiError(0, "corrupt_download", f"{name} does not match its SHA-256; pull again", "path")
             self._t.download(self._base(kind) + "/" + quote(v["name"]) + "/versions/" + str(v["version"]) + "/files/" +
-                             quote(f["path"], True), target, _printer(f["path"]) if progress else None)
-            h = hashlib.sha256()
-            with open(target, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            if h.hexdigest() != f["sha256"]:
-                os.unlink(target)
-                raise ApiError(0, "corrupt_download", f"{f['path']} does not match its SHA-256; pull again", "path")
+                             quote(f["path"], True), target, _printer(f["path"]) if progress else None, check)
         return v
 
 
@@ -342,10 +346,12 @@ class Deployments:
         d = self._t.json("POST", "/api/v1/deployments", body)
         if not wait:
             return d
+        mine = d["versions"][-1]["version"] if d.get("versions") else None
         deadline = time.monotonic() + timeout
         while True:
             d = self.get(name)
-            newest = d["versions"][-1] if d.get("versions") else {}
+            newest = next((v for v in d.get("versions", []) if v.get("version") == mine), None) or \
+                (d["versions"][-1] if d.get("versions") else {})
             if newest.get("status") == "failed":
                 raise ApiError(0, "load_failed", newest.get("error", "the model failed to load"), "model.path")
             if newest.get("status") == "ready":

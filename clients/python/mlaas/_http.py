@@ -97,13 +97,16 @@ class Transport:
             raw = r.read()
         return json.loads(raw) if raw else None
 
-    def download(self, path: str, dest: str, progress: Optional[Callable[[int, int], None]] = None) -> int:
-        """GETs `path` into the file `dest`, atomically (a temporary file renamed at the end)."""
+    def download(self, path: str, dest: str, progress: Optional[Callable[[int, int], None]] = None,
+                 check: Optional[Callable[[str], None]] = None) -> int:
+        """GETs `path` into the file `dest`, atomically (a temporary file renamed at the end);
+        `check(tmp)` may refuse the bytes (raising) before they replace `dest`."""
         directory = os.path.dirname(os.path.abspath(dest))
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".mlaas-", dir=directory)
+        out_file = os.fdopen(fd, "wb")
         try:
-            with self._request("GET", path) as r, os.fdopen(fd, "wb") as out:
+            with out_file as out, self._request("GET", path) as r:
                 total = int(r.headers.get("Content-Length") or 0)
                 done = 0
                 while True:
@@ -114,6 +117,8 @@ class Transport:
                     done += len(block)
                     if progress:
                         progress(done, total)
+            if check:
+                check(tmp)
             os.replace(tmp, dest)
             return done
         except BaseException:

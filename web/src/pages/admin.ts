@@ -12,7 +12,14 @@ export function adminPage(): Page {
         const r = await api("GET", "/api/v1/tokens");
         list.replaceChildren(table(["id", "user", "scopes", "created", "last used", "expires", ""],
           r.tokens.map((t: any) => [t.id, t.user, t.scopes.join(","), fmtDate(t.created_at), fmtDate(t.last_used_at), fmtDate(t.expires_at),
-            t.revoked_at ? "revoked" : h("button", { type: "button", onclick: async () => { await api("DELETE", "/api/v1/tokens/" + t.id); await reload(); } }, "Revoke")])));
+            t.revoked_at ? "revoked" : h("button", { type: "button", onclick: async () => {
+              try {
+                await api("DELETE", "/api/v1/tokens/" + t.id);
+                await reload();
+              } catch (e: any) {
+                out.replaceChildren(notice(e.message, "error"));
+              }
+            } }, "Revoke")])));
       };
       const user = h("input", { type: "text", required: true });
       const scopes = h("select", {}, h("option", { value: "read" }, "read"), h("option", { value: "read,write" }, "read, write"), h("option", { value: "admin" }, "admin"));

@@ -32,9 +32,11 @@ async function inferenceMetrics(): Promise<Map<string, Rate>> {
 
 export function deploymentsPage(): Page {
   let timer = 0;
+  let left = false;
   return {
     title: "Deployments",
     leave() {
+      left = true;
       clearInterval(timer);
     },
     async render(main) {
@@ -91,7 +93,7 @@ export function deploymentsPage(): Page {
         h("button", { type: "submit" }, "Deploy"));
       add(main, h("h1", {}, "Deployments"), form, status, list);
       await reload();
-      timer = window.setInterval(() => void reload(), 3000);
+      if (!left) timer = window.setInterval(() => void reload(), 3000);
     },
   };
 }

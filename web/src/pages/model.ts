@@ -18,7 +18,7 @@ export function modelPage(name: string): Page {
       const base = "/api/v1/catalog/models/" + enc(name);
       const entry = await get(base);
       const versions = (await get(base + "/versions")).versions as any[];
-      const history = (await get(base + "/alias-history" + qs({ limit: 100 }))).events as any[];
+      const history = (await get(base + "/alias-history" + qs({ limit: 1000 }))).events as any[];
       const owner = me !== null && (me.user === entry.owner || me.scopes.includes("admin"));
 
       add(main, 

@@ -25,9 +25,9 @@ export function objectsPage(prefix: string): Page {
         const rows: any[] = [];
         if (dir) {
           const up = dir.slice(0, -1).split("/").slice(0, -1).join("/");
-          rows.push([h("a", { href: "#/objects/" + up }, "../"), "", "", ""]);
+          rows.push([h("a", { href: "#/objects/" + encKey(up) }, "../"), "", "", ""]);
         }
-        for (const p of prefixes) rows.push([h("a", { href: "#/objects/" + p }, p.slice(dir.length)), "folder", "", ""]);
+        for (const p of prefixes) rows.push([h("a", { href: "#/objects/" + encKey(p) }, p.slice(dir.length)), "folder", "", ""]);
         for (const o of objects) {
           const name = o.key.slice(dir.length);
           rows.push([name, fmtBytes(o.size), fmtDate(o.last_modified),
@@ -35,8 +35,12 @@ export function objectsPage(prefix: string): Page {
               h("button", { type: "button", onclick: () => download("/api/v1/objects/" + encKey(o.key), name).catch((e) => status.replaceChildren(notice(e.message, "error"))) }, "Download"),
               h("button", { type: "button", onclick: async () => {
                 if (!confirm(`Delete ${o.key}?`)) return;
-                await api("DELETE", "/api/v1/objects/" + encKey(o.key));
-                await reload();
+                try {
+                  await api("DELETE", "/api/v1/objects/" + encKey(o.key));
+                  await reload();
+                } catch (e: any) {
+                  status.replaceChildren(notice(e.message, "error"));
+                }
               } }, "Delete"))]);
         }
         listing.replaceChildren(rows.length ? table(["name", "size", "modified", ""], rows) : h("p", {}, "Empty."));

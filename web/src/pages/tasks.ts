@@ -45,8 +45,15 @@ export function taskPage(id: string): Page {
       const accCanvas = h("canvas");
       const result = h("div");
       const logs = h("pre", { class: "logs" });
-      const cancel = h("button", { type: "button", onclick: async () => { await api("POST", "/api/v1/tasks/" + enc(id) + "/cancel"); } }, "Cancel");
-      add(main, h("h1", {}, "Task ", h("code", {}, id)), status, bar, cancel,
+      const cancelStatus = h("span", { "aria-live": "polite" });
+      const cancel = h("button", { type: "button", onclick: async () => {
+        try {
+          await api("POST", "/api/v1/tasks/" + enc(id) + "/cancel");
+        } catch (e: any) {
+          cancelStatus.replaceChildren(notice(e.message, "error"));
+        }
+      } }, "Cancel");
+      add(main, h("h1", {}, "Task ", h("code", {}, id)), status, bar, cancel, cancelStatus,
         h("div", { class: "charts" }, h("div", { class: "chart" }, lossCanvas), h("div", { class: "chart" }, accCanvas)), result,
         h("h2", {}, "Log"), logs);
       const loss = new LineChart(lossCanvas, "training loss", "step");
@@ -54,13 +61,17 @@ export function taskPage(id: string): Page {
       charts.push(loss, acc);
       const steps: { x: number; y: number }[] = [];
       let logAfter = 0;
-      const pullLogs = async () => {
+      let pulling: Promise<void> = Promise.resolve();
+      // One pull at a time, each after the lines the previous one brought.
+      const pullLogs = () => (pulling = pulling.then(async () => {
         const r = await get("/api/v1/tasks/" + enc(id) + "/logs" + qs({ after: logAfter, limit: 1000 }));
         for (const l of r.logs ?? []) {
           logs.append(`${l.time ?? ""} ${l.level} ${l.message}\n`);
           logAfter = Math.max(logAfter, l.seq ?? logAfter);
         }
-      };
+      }).catch(() => undefined));
+      let request: any = null;  // the task's request (only the first GET has it)
+      let summarized = false;
       const show = (t: any) => {
         const p = t.progress ?? {};
         status.replaceChildren(h("span", { class: "status " + t.task_status }, t.task_status), " ", t.task_type, " · ",
@@ -75,14 +86,28 @@ export function taskPage(id: string): Page {
         if (history) acc.set(historySeries(history, ["accuracy", "eval_accuracy", "masked_accuracy", "eval_masked_accuracy", "eval_loss"]));
         const ended = ["succeeded", "failed", "cancelled"].includes(t.task_status);
         cancel.hidden = ended;
-        if (ended) {
-          result.replaceChildren(summary(t));
+        if (ended && !summarized) {
+          summarized = true;
+          result.replaceChildren(summary({ ...t, request: t.request ?? request }));
           void pullLogs();
         }
+        return ended;
       };
-      show(await get("/api/v1/tasks/" + enc(id)));
+      const first = await get("/api/v1/tasks/" + enc(id));
+      request = first.request;
       await pullLogs();
-      followTask(id, show, abort.signal).catch(() => undefined);
+      if (show(first)) return;
+      // Live over the event stream; polled once a second when the stream is refused or drops.
+      followTask(id, (t) => void show(t), abort.signal).catch(async () => {
+        while (!abort.signal.aborted) {
+          try {
+            if (show(await get("/api/v1/tasks/" + enc(id)))) return;
+          } catch {
+            /* try again */
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      });
     },
   };
 }

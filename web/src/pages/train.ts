@@ -88,7 +88,10 @@ export function trainPage(): Page {
 // enclosing field when that one has no input of its own) with `message`.
 export function showFieldError(form: HTMLElement, name: string, message: string): void {
   let key = name;
+  const tried = new Set<string>();
   for (;;) {
+    if (tried.has(key)) return;
+    tried.add(key);
     const el = form.querySelector<HTMLElement>(`.field[data-field="${CSS.escape(key)}"]`);
     if (el && !el.hidden) {
       el.classList.add("invalid");
