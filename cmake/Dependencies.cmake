@@ -6,6 +6,8 @@ find_package(CLI11 REQUIRED)
 find_package(SQLite3 REQUIRED)
 # OpenSSL's libcrypto: SHA-256 and constant-time comparison of API tokens (src/auth).
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+# libcurl (Debian libcurl4-openssl-dev): the S3 store, signed by curl's own AWS SigV4.
+find_package(CURL REQUIRED)
 find_package(PkgConfig REQUIRED)
 
 # Debian ships cpp-httplib as a compiled library; its pkg-config file carries the feature

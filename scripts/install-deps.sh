@@ -12,7 +12,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   # libraries (Debian 12)
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsqlite3-dev libssl-dev
-  libutf8proc-dev libjemalloc-dev
+  libutf8proc-dev libjemalloc-dev libcurl4-openssl-dev
   # ML: libtorch (CPU) and Gloo for its c10d distributed headers. libtorch's GEMMs go to the
   # system BLAS: without OpenBLAS, Debian's reference BLAS makes them ~17x slower (6 vs 100
   # GFLOP/s measured); the OpenMP build shares libtorch's thread pool.
@@ -56,7 +56,7 @@ fi
 # npm packages of the test oracles, pinned by their package-lock.json; reinstalled only
 # when the lock file changed since the last install.
 cd "$(dirname "$0")/.."
-NPM_DIRS=(tests/tokenizers/oracle web)
+NPM_DIRS=(tests/tokenizers/oracle web tests/storage/s3)
 ((BENCH)) && NPM_DIRS+=(bench/onnx)
 for dir in "${NPM_DIRS[@]}"; do
   stamp="$dir/node_modules/.mlaas-lock"

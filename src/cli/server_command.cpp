@@ -17,6 +17,7 @@
 #include "auth/authenticator.h"
 #include "catalog/catalog.h"
 #include "storage/hub_object_store.h"
+#include "storage/s3_object_store.h"
 #include "metadata/catalog_store.h"
 #include "common/logging.h"
 #include "dataset/dataset_stats.h"
@@ -297,6 +298,12 @@ int RunServer(const ServerConfig& c, bool api) {
   // The Hugging Face Hub, read-only, through its cache (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE,
   // HF_HUB_OFFLINE; docs/storage.md).
   storage.Add(std::make_unique<storage::HubObjectStore>(storage::HubOptionsFromEnv()));
+  // S3, when configured (MLAAS_S3_ENDPOINT, AWS_* or ~/.aws/credentials; docs/storage.md).
+  if (auto s3 = storage::S3OptionsFromEnv()) {
+    s3->scratch = data / "tmp";
+    spdlog::info("s3 storage: {}", s3->endpoint.empty() ? "AWS, region " + s3->region : s3->endpoint);
+    storage.Add(std::make_unique<storage::S3ObjectStore>(std::move(*s3)));
+  }
 
   // The model and dataset registry (docs/catalog.md): records beside the tasks, files in the
   // local store under catalog/.

@@ -1,0 +1,454 @@
+#include "storage/s3_object_store.h"
+
+#include <curl/curl.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include "common/random.h"
+#include "common/text.h"
+#include "common/time_util.h"
+
+namespace mlaas::storage {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// ~/.aws/credentials, section [profile]: aws_access_key_id / aws_secret_access_key / aws_session_token.
+void ReadCredentialsFile(S3Options& o) {
+  const std::string profile = Env("AWS_PROFILE").empty() ? "default" : Env("AWS_PROFILE");
+  const fs::path file = Env("AWS_SHARED_CREDENTIALS_FILE").empty() ? fs::path(Env("HOME")) / ".aws" / "credentials"
+                                                                    : fs::path(Env("AWS_SHARED_CREDENTIALS_FILE"));
+  std::ifstream in(file);
+  std::string line, section;
+  while (std::getline(in, line)) {
+    std::string t(Trim(line));
+    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
+    if (t.front() == '[' && t.back() == ']') {
+      section = std::string(Trim(t.substr(1, t.size() - 2)));
+      continue;
+    }
+    if (section != profile) continue;
+    const size_t eq = t.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string k(Trim(t.substr(0, eq))), v(Trim(t.substr(eq + 1)));
+    if (k == "aws_access_key_id") o.access_key = v;
+    if (k == "aws_secret_access_key") o.secret_key = v;
+    if (k == "aws_session_token") o.session_token = v;
+  }
+}
+
+std::string UriEncode(std::string_view s, bool keep_slash) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof(buf), "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// The text of every <tag>...</tag> in `xml` (S3's answers are flat enough for this), unescaped.
+std::vector<std::string> Tags(std::string_view xml, const std::string& tag) {
+  std::vector<std::string> out;
+  const std::string open = "<" + tag + ">", close = "</" + tag + ">";
+  for (size_t at = xml.find(open); at != std::string_view::npos; at = xml.find(open, at)) {
+    const size_t start = at + open.size();
+    const size_t end = xml.find(close, start);
+    if (end == std::string_view::npos) break;
+    std::string v(xml.substr(start, end - start));
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&#13;", "\r"}, {"&#10;", "\n"}, {"&amp;", "&"}}) {
+      for (size_t p; (p = v.find(from)) != std::string::npos;) v.replace(p, from.size(), to);
+    }
+    out.push_back(std::move(v));
+    at = end + close.size();
+  }
+  return out;
+}
+std::string Tag(std::string_view xml, const std::string& tag) {
+  auto all = Tags(xml, tag);
+  return all.empty() ? "" : all.front();
+}
+
+struct Response {
+  long status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string error;                            // transport failure
+};
+
+size_t WriteBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<Response*>(user)->body.append(data, size * n);
+  return size * n;
+}
+size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
+  std::string line(data, size * n);
+  const size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    static_cast<Response*>(user)->headers[ToLower(Trim(line.substr(0, colon)))] = std::string(Trim(line.substr(colon + 1)));
+  }
+  return size * n;
+}
+
+struct Upload {
+  std::string_view data;
+  size_t at = 0;
+};
+size_t ReadBody(char* buf, size_t size, size_t n, void* user) {
+  auto* u = static_cast<Upload*>(user);
+  const size_t take = std::min(size * n, u->data.size() - u->at);
+  std::memcpy(buf, u->data.data() + u->at, take);
+  u->at += take;
+  return take;
+}
+
+}  // namespace
+
+std::optional<S3Options> S3OptionsFromEnv() {
+  S3Options o;
+  o.endpoint = Env("MLAAS_S3_ENDPOINT");
+  if (!Env("AWS_REGION").empty()) o.region = Env("AWS_REGION");
+  else if (!Env("AWS_DEFAULT_REGION").empty()) o.region = Env("AWS_DEFAULT_REGION");
+  o.access_key = Env("AWS_ACCESS_KEY_ID");
+  o.secret_key = Env("AWS_SECRET_ACCESS_KEY");
+  o.session_token = Env("AWS_SESSION_TOKEN");
+  if (o.access_key.empty()) ReadCredentialsFile(o);
+  const std::string ps = ToLower(Env("MLAAS_S3_PATH_STYLE"));
+  o.path_style = ps.empty() ? !o.endpoint.empty() : (ps == "1" || ps == "true" || ps == "yes");
+  if (o.endpoint.empty() && o.access_key.empty()) return std::nullopt;
+  return o;
+}
+
+struct S3ObjectStore::Impl {
+  explicit Impl(S3Options o) : options(std::move(o)) {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    if (options.endpoint.empty()) options.endpoint = "https://s3." + options.region + ".amazonaws.com";
+    while (!options.endpoint.empty() && options.endpoint.back() == '/') options.endpoint.pop_back();
+  }
+  S3Options options;
+
+  std::string Url(const std::string& bucket, const std::string& key, const std::string& query) const {
+    std::string base;
+    if (options.path_style) {
+      base = options.endpoint + "/" + UriEncode(bucket, false) + "/" + UriEncode(key, true);
+    } else {
+      const size_t scheme = options.endpoint.find("://");
+      base = options.endpoint.substr(0, scheme + 3) + bucket + "." + options.endpoint.substr(scheme + 3) + "/" + UriEncode(key, true);
+    }
+    return query.empty() ? base : base + "?" + query;
+  }
+
+  // One signed request; body uploaded from `payload` when given.
+  Response Send(const std::string& method, const std::string& url, std::string_view payload = {},
+                const std::vector<std::string>& extra_headers = {}) const {
+    Response r;
+    CURL* curl = curl_easy_init();
+    if (!curl) {
+      r.error = "cannot start a request";
+      return r;
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, ("aws:amz:" + options.region + ":s3").c_str());
+    curl_easy_setopt(curl, CURLOPT_USERNAME, options.access_key.c_str());
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, options.secret_key.c_str());
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(options.timeout_seconds));
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    struct curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+    if (!options.session_token.empty())
+      headers = curl_slist_append(headers, ("x-amz-security-token: " + options.session_token).c_str());
+    for (const auto& h : extra_headers) headers = curl_slist_append(headers, h.c_str());
+    Upload up{payload, 0};
+    if (method == "HEAD") {
+      curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    } else if (method == "PUT") {
+      curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(curl, CURLOPT_READFUNCTION, ReadBody);
+      curl_easy_setopt(curl, CURLOPT_READDATA, &up);
+      curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+      headers = curl_slist_append(headers, "Expect:");
+    } else if (method == "POST") {
+      curl_easy_setopt(curl, CURLOPT_POST, 1L);
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.data());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+    } else if (method != "GET") {
+      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    const CURLcode rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK) {
+      r.error = curl_easy_strerror(rc);
+    } else {
+      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    return r;
+  }
+
+  // Sends, retrying transport failures and 5xx answers with backoff.
+  Response SendRetrying(const std::string& method, const std::string& url, std::string_view payload = {},
+                        const std::vector<std::string>& extra_headers = {}) const {
+    Response r;
+    for (int attempt = 0;; ++attempt) {
+      r = Send(method, url, payload, extra_headers);
+      if ((r.error.empty() && r.status < 500) || attempt >= options.retries) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
+    }
+  }
+
+  static Status ErrorOf(const Response& r, const std::string& what) {
+    if (!r.error.empty()) return Unavailable("S3 " + what + ": " + r.error);
+    const std::string code = Tag(r.body, "Code"), message = Tag(r.body, "Message");
+    const std::string detail = code.empty() ? "HTTP " + std::to_string(r.status) : code + (message.empty() ? "" : ": " + message);
+    if (r.status == 404) return NotFound("S3 " + what + ": " + detail);
+    if (r.status == 403 || r.status == 401) return Status(StatusCode::kPermissionDenied, "S3 " + what + ": " + detail);
+    if (r.status == 400) return InvalidArgument("S3 " + what + ": " + detail);
+    return Unavailable("S3 " + what + ": " + detail);
+  }
+};
+
+namespace {
+
+Result<std::pair<std::string, std::string>> SplitKey(const std::string& key) {
+  const size_t slash = key.find('/');
+  if (slash == std::string::npos || slash == 0) return InvalidArgument("an S3 key is bucket/key: '" + key + "'");
+  return std::make_pair(key.substr(0, slash), key.substr(slash + 1));
+}
+
+class S3Reader final : public ObjectReader {
+ public:
+  S3Reader(std::shared_ptr<S3ObjectStore::Impl> s3, std::string bucket, std::string key, ObjectInfo info)
+      : s3_(std::move(s3)), bucket_(std::move(bucket)), key_(std::move(key)), info_(std::move(info)) {}
+  const ObjectInfo& info() const override { return info_; }
+  Result<size_t> Read(char* buf, size_t n) override {
+    if (at_ >= buffer_.size()) {
+      if (pos_ >= info_.size) return size_t{0};
+      const uint64_t end = std::min<uint64_t>(info_.size, pos_ + s3_->options.read_chunk_bytes) - 1;
+      auto r = s3_->SendRetrying("GET", s3_->Url(bucket_, key_, ""),
+                                 {}, {"Range: bytes=" + std::to_string(pos_) + "-" + std::to_string(end),
+                                      "If-Match: " + info_.etag});
+      if (r.status != 206 && r.status != 200) {
+        if (r.status == 412) return FailedPrecondition("S3 object " + info_.key + " changed while it was read");
+        return S3ObjectStore::Impl::ErrorOf(r, "GET " + info_.key);
+      }
+      buffer_ = std::move(r.body);
+      if (r.status == 200 && pos_ > 0) buffer_.erase(0, std::min<size_t>(buffer_.size(), pos_));
+      at_ = 0;
+      if (buffer_.empty()) return size_t{0};
+    }
+    const size_t take = std::min(n, buffer_.size() - at_);
+    std::memcpy(buf, buffer_.data() + at_, take);
+    at_ += take;
+    pos_ += take;
+    return take;
+  }
+  Status Seek(uint64_t offset) override {
+    pos_ = offset;
+    buffer_.clear();
+    at_ = 0;
+    return Status::Ok();
+  }
+
+ private:
+  std::shared_ptr<S3ObjectStore::Impl> s3_;
+  std::string bucket_, key_;
+  ObjectInfo info_;
+  std::string buffer_;
+  size_t at_ = 0;
+  uint64_t pos_ = 0;
+};
+
+class S3Writer final : public ObjectWriter {
+ public:
+  S3Writer(std::shared_ptr<S3ObjectStore::Impl> s3, std::string bucket, std::string key, std::string full_key)
+      : s3_(std::move(s3)), bucket_(std::move(bucket)), key_(std::move(key)), full_key_(std::move(full_key)) {}
+  ~S3Writer() override {
+    if (!upload_id_.empty() && !committed_) {  // no partial object is ever visible
+      auto r = s3_->Send("DELETE", s3_->Url(bucket_, key_, "uploadId=" + UriEncode(upload_id_, false)));
+      if (!r.error.empty() || r.status >= 300) spdlog::warn("S3: cannot abort the multipart upload of {}", full_key_);
+    }
+  }
+  Status Write(std::string_view data) override {
+    buffer_.append(data);
+    written_ += data.size();
+    while (buffer_.size() >= s3_->options.part_bytes) {
+      MLAAS_RETURN_IF_ERROR(UploadPart(std::string_view(buffer_).substr(0, s3_->options.part_bytes)));
+      buffer_.erase(0, s3_->options.part_bytes);
+    }
+    return Status::Ok();
+  }
+  Result<ObjectInfo> Commit() override {
+    if (upload_id_.empty()) {  // small: one PUT
+      auto r = s3_->SendRetrying("PUT", s3_->Url(bucket_, key_, ""), buffer_);
+      if (r.status != 200) return S3ObjectStore::Impl::ErrorOf(r, "PUT " + full_key_);
+      committed_ = true;
+      return ObjectInfo{full_key_, written_, NowMs(), Unquote(r.headers["etag"])};
+    }
+    if (!buffer_.empty()) MLAAS_RETURN_IF_ERROR(UploadPart(buffer_));
+    std::string xml = "<CompleteMultipartUpload>";
+    for (size_t i = 0; i < etags_.size(); ++i)
+      xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>\"" + etags_[i] + "\"</ETag></Part>";
+    xml += "</CompleteMultipartUpload>";
+    auto r = s3_->SendRetrying("POST", s3_->Url(bucket_, key_, "uploadId=" + UriEncode(upload_id_, false)), xml);
+    // S3 may answer 200 with an <Error> body.
+    if (r.status != 200 || r.body.find("<Error>") != std::string::npos)
+      return S3ObjectStore::Impl::ErrorOf(r, "completing the upload of " + full_key_);
+    committed_ = true;
+    return ObjectInfo{full_key_, written_, NowMs(), Unquote(Tag(r.body, "ETag"))};
+  }
+  uint64_t bytes_written() const override { return written_; }
+
+ private:
+  static std::string Unquote(std::string s) {
+    s.erase(std::remove(s.begin(), s.end(), '"'), s.end());
+    return s;
+  }
+  Status UploadPart(std::string_view part) {
+    if (upload_id_.empty()) {
+      auto r = s3_->SendRetrying("POST", s3_->Url(bucket_, key_, "uploads="), "");
+      upload_id_ = Tag(r.body, "UploadId");
+      if (r.status != 200 || upload_id_.empty()) return S3ObjectStore::Impl::ErrorOf(r, "starting the upload of " + full_key_);
+    }
+    const int number = static_cast<int>(etags_.size()) + 1;
+    auto r = s3_->SendRetrying("PUT", s3_->Url(bucket_, key_, "partNumber=" + std::to_string(number) + "&uploadId=" +
+                                                                  UriEncode(upload_id_, false)),
+                               part);
+    if (r.status != 200) return S3ObjectStore::Impl::ErrorOf(r, "uploading part " + std::to_string(number) + " of " + full_key_);
+    etags_.push_back(Unquote(r.headers["etag"]));
+    return Status::Ok();
+  }
+
+  std::shared_ptr<S3ObjectStore::Impl> s3_;
+  std::string bucket_, key_, full_key_;
+  std::string buffer_;
+  std::string upload_id_;
+  std::vector<std::string> etags_;
+  uint64_t written_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+S3ObjectStore::S3ObjectStore(S3Options options) : impl_(std::make_shared<Impl>(std::move(options))) {}
+S3ObjectStore::~S3ObjectStore() = default;
+
+Result<std::string> S3ObjectStore::KeyForPath(std::string_view path) const {
+  std::string p(path);
+  if (StartsWith(p, "s3://")) p.erase(0, 5);
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  static const std::regex bucket("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]");
+  const size_t slash = p.find('/');
+  const std::string b = slash == std::string::npos ? p : p.substr(0, slash);
+  if (!std::regex_match(b, bucket)) return InvalidArgument("'" + b + "' is not an S3 bucket name (s3://bucket/key)");
+  if (slash != std::string::npos) MLAAS_RETURN_IF_ERROR(ValidateKey(p.substr(slash + 1)));
+  return p;
+}
+
+Result<ObjectInfo> S3ObjectStore::Stat(const std::string& key) {
+  MLAAS_ASSIGN_OR_RETURN(auto bk, SplitKey(key));
+  auto r = impl_->SendRetrying("HEAD", impl_->Url(bk.first, bk.second, ""));
+  if (r.status != 200) return Impl::ErrorOf(r, "HEAD " + key);
+  ObjectInfo info;
+  info.key = key;
+  info.size = std::strtoull(r.headers["content-length"].c_str(), nullptr, 10);
+  info.etag = r.headers["etag"];
+  return info;
+}
+
+Result<std::unique_ptr<ObjectReader>> S3ObjectStore::Open(const std::string& key) {
+  MLAAS_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
+  MLAAS_ASSIGN_OR_RETURN(auto bk, SplitKey(key));
+  return std::unique_ptr<ObjectReader>(std::make_unique<S3Reader>(impl_, bk.first, bk.second, info));
+}
+
+Result<std::unique_ptr<ObjectWriter>> S3ObjectStore::Create(const std::string& key) {
+  MLAAS_ASSIGN_OR_RETURN(auto bk, SplitKey(key));
+  MLAAS_RETURN_IF_ERROR(ValidateKey(bk.second));
+  return std::unique_ptr<ObjectWriter>(std::make_unique<S3Writer>(impl_, bk.first, bk.second, key));
+}
+
+Status S3ObjectStore::Delete(const std::string& key) {
+  MLAAS_RETURN_IF_ERROR(Stat(key).status());  // S3 deletes what is not there without a word
+  MLAAS_ASSIGN_OR_RETURN(auto bk, SplitKey(key));
+  auto r = impl_->SendRetrying("DELETE", impl_->Url(bk.first, bk.second, ""));
+  if (r.status != 204 && r.status != 200) return Impl::ErrorOf(r, "DELETE " + key);
+  return Status::Ok();
+}
+
+Result<ListResult> S3ObjectStore::List(const ListOptions& options) {
+  const size_t slash = options.prefix.find('/');
+  const std::string bucket = slash == std::string::npos ? options.prefix : options.prefix.substr(0, slash);
+  const std::string prefix = slash == std::string::npos ? "" : options.prefix.substr(slash + 1);
+  if (bucket.empty()) return InvalidArgument("an S3 listing names its bucket: bucket/prefix", "prefix");
+  std::string query = "list-type=2&max-keys=" + std::to_string(std::clamp<size_t>(options.max_keys, 1, 1000));
+  if (!prefix.empty()) query += "&prefix=" + UriEncode(prefix, false);
+  if (!options.delimiter.empty()) query += "&delimiter=" + UriEncode(options.delimiter, false);
+  if (!options.continuation_token.empty()) query += "&continuation-token=" + UriEncode(options.continuation_token, false);
+  if (!options.start_after.empty()) {
+    const size_t s = options.start_after.find('/');
+    if (s != std::string::npos) query += "&start-after=" + UriEncode(options.start_after.substr(s + 1), false);
+  }
+  auto r = impl_->SendRetrying("GET", impl_->Url(bucket, "", query));
+  if (r.status != 200) return Impl::ErrorOf(r, "listing " + bucket);
+  ListResult out;
+  for (const auto& contents : Tags(r.body, "Contents")) {
+    ObjectInfo o;
+    o.key = bucket + "/" + Tag(contents, "Key");
+    o.size = std::strtoull(Tag(contents, "Size").c_str(), nullptr, 10);
+    o.etag = Tag(contents, "ETag");
+    o.etag.erase(std::remove(o.etag.begin(), o.etag.end(), '"'), o.etag.end());
+    out.objects.push_back(std::move(o));
+  }
+  for (const auto& cp : Tags(r.body, "CommonPrefixes")) out.common_prefixes.push_back(bucket + "/" + Tag(cp, "Prefix"));
+  out.is_truncated = Tag(r.body, "IsTruncated") == "true";
+  out.next_continuation_token = Tag(r.body, "NextContinuationToken");
+  return out;
+}
+
+Result<LocalizedPath> S3ObjectStore::Localize(const std::string& key) {
+  MLAAS_ASSIGN_OR_RETURN(auto reader, Open(key));
+  const fs::path dir = impl_->options.scratch.empty() ? fs::temp_directory_path() : impl_->options.scratch;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const fs::path file = dir / ("mlaas-s3-" + RandomHex(8) + "-" + fs::path(key).filename().string());
+  std::ofstream out(file, std::ios::binary);
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    auto n = reader->Read(buf.data(), buf.size());
+    if (!n.has_value()) {
+      out.close();
+      fs::remove(file, ec);
+      return n.error();
+    }
+    if (*n == 0) break;
+    out.write(buf.data(), static_cast<std::streamsize>(*n));
+  }
+  out.close();
+  if (!out) return Internal("cannot write a local copy of " + key);
+  return LocalizedPath(file, true);
+}
+
+}  // namespace mlaas::storage
