@@ -1,6 +1,5 @@
 #include "catalog/catalog.h"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -15,10 +14,12 @@
 #include "common/text.h"
 #include "common/time_util.h"
 #include "dataset/record_reader.h"
+#include "storage/digest.h"
 
 namespace mlaas::catalog {
 
 using nlohmann::json;
+using storage::Sha256;
 
 std::string_view KindName(Kind kind) { return kind == Kind::kModel ? "model" : "dataset"; }
 std::string_view KindPlural(Kind kind) { return kind == Kind::kModel ? "models" : "datasets"; }
@@ -38,25 +39,6 @@ Status Denied(std::string message) { return Status(StatusCode::kPermissionDenied
 Status Missing(std::string message, std::string field = {}) {
   return Status(StatusCode::kNotFound, std::move(message), std::move(field));
 }
-
-// Incremental SHA-256 (OpenSSL EVP).
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void Update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
-  std::string Hex() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx_, digest, &n);
-    return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), n));
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 // The digest of a version: SHA-256 over "<sha256>  <path>\n" of its files in path order (the
 // sha256sum listing of the directory).
@@ -664,19 +646,6 @@ void Catalog::SetAliasListener(AliasListener listener) {
 }  // namespace mlaas::catalog
 
 namespace mlaas::catalog {
-
-Result<std::string> Sha256OfFile(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return InvalidArgument("cannot read " + file.string());
-  Sha256 h;
-  std::string buf(kChunk, '\0');
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) h.Update(std::string_view(buf.data(), static_cast<size_t>(in.gcount())));
-  }
-  if (in.bad()) return Internal("cannot read " + file.string());
-  return h.Hex();
-}
 
 tasks::TaskHandler RegisteringTrainedModels(tasks::TaskHandler train, Catalog& catalog,
                                             const storage::StorageRegistry& storage, std::string admin_user) {

@@ -178,9 +178,6 @@ class Catalog {
   std::unique_ptr<Impl> impl_;
 };
 
-// "sha256:<hex>"-less lower-case hex SHA-256 of a local file (read in chunks).
-Result<std::string> Sha256OfFile(const std::filesystem::path& file);
-
 // Wraps a training task's handler: when the request has "catalog": {"model", "alias"?,
 // "visibility"?, "description"?} and the task succeeds, the saved model (model_save) is
 // registered as a new version, owned by who submitted the task (`admin_user` on a server

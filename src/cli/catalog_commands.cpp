@@ -7,6 +7,7 @@
 #include "cli/output.h"
 #include "client/api_client.h"
 #include "common/text.h"
+#include "storage/digest.h"
 
 namespace mlaas::cli {
 
@@ -309,7 +310,7 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
                               if (size > 0) line.Update(static_cast<double>(done) / size, path);
                             });
         if (!n.has_value()) return ReportError(n.error());
-        auto sha = catalog::Sha256OfFile(dest);
+        auto sha = storage::Sha256OfFile(dest);
         if (!sha.has_value()) return ReportError(sha.error());
         if (*sha != f["sha256"].get<std::string>()) {
           std::filesystem::remove(dest, ec);

@@ -1,7 +1,6 @@
 #include "storage/hub_object_store.h"
 
 #include <httplib.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -14,6 +13,7 @@
 #include "common/file_util.h"
 #include "common/random.h"
 #include "common/text.h"
+#include "storage/digest.h"
 
 namespace mlaas::storage {
 
@@ -79,20 +79,6 @@ std::string RepoFolder(const std::string& repo) {
   return out;
 }
 
-std::string UrlPath(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 class FileReader final : public ObjectReader {
  public:
   FileReader(fs::path path, ObjectInfo info) : in_(path, std::ios::binary), info_(std::move(info)) {}
@@ -112,22 +98,6 @@ class FileReader final : public ObjectReader {
   std::ifstream in_;
   ObjectInfo info_;
 };
-
-std::string Sha256File(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::string buf(1 << 20, '\0');
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(in.gcount()));
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx, digest, &n);
-  EVP_MD_CTX_free(ctx);
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), n));
-}
 
 }  // namespace
 
@@ -169,7 +139,7 @@ struct HubObjectStore::Impl {
   Result<std::pair<std::string, std::vector<std::string>>> Files(const Parsed& p) {
     if (!options.offline) {
       auto c = Client();
-      auto r = c->Get("/api/models/" + UrlPath(p.repo) + "/revision/" + UrlPath(p.revision));
+      auto r = c->Get("/api/models/" + UriEncode(p.repo, true) + "/revision/" + UriEncode(p.revision, true));
       if (!r) return HttpError(0, p, httplib::to_string(r.error()));
       if (r->status != 200) return HttpError(r->status, p, "listing its files");
       json j = json::parse(r->body, nullptr, false);
@@ -213,7 +183,7 @@ struct HubObjectStore::Impl {
     }
     if (options.offline) return NotFound("hub repository " + p.repo + ", file " + p.file + " is not in the cache (HF_HUB_OFFLINE is set)");
     auto c = Client();
-    const std::string path = "/" + UrlPath(p.repo) + "/resolve/" + UrlPath(p.revision) + "/" + UrlPath(p.file);
+    const std::string path = "/" + UriEncode(p.repo, true) + "/resolve/" + UriEncode(p.revision, true) + "/" + UriEncode(p.file, true);
     // What the file is: its ETag (the blob's name) and the commit, from the resolve answer
     // itself (a large file's is a redirect to the blob store, carrying X-Linked-Etag).
     auto meta = Client();
@@ -276,7 +246,8 @@ struct HubObjectStore::Impl {
         spdlog::warn("hub {} {}: the download stopped; resuming", p.repo, p.file);
       }
       // A 64-hex ETag is the file's SHA-256 (the hub's large files): check it.
-      if (std::regex_match(etag, std::regex("[0-9a-f]{64}")) && Sha256File(partial) != etag) {
+      auto sha = std::regex_match(etag, std::regex("[0-9a-f]{64}")) ? Sha256OfFile(partial) : Result<std::string>(etag);
+      if (!sha.has_value() || *sha != etag) {
         fs::remove(partial, ec);
         return Unavailable("hub repository " + p.repo + ", file " + p.file + ": the download does not match its SHA-256");
       }

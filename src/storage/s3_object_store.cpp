@@ -13,6 +13,7 @@
 #include "common/random.h"
 #include "common/text.h"
 #include "common/time_util.h"
+#include "storage/digest.h"
 
 namespace mlaas::storage {
 
@@ -47,20 +48,6 @@ void ReadCredentialsFile(S3Options& o) {
     if (k == "aws_secret_access_key") o.secret_key = v;
     if (k == "aws_session_token") o.session_token = v;
   }
-}
-
-std::string UriEncode(std::string_view s, bool keep_slash) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof(buf), "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
 }
 
 // The text of every <tag>...</tag> in `xml` (S3's answers are flat enough for this), unescaped.
