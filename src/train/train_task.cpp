@@ -119,7 +119,21 @@ std::string Fixed(double v, int digits = 4) {
   return s.str();
 }
 
-// The README.md of a trained model: what it is, how it was trained, how well it does.
+// `params` as the card shows them: without the catalog instruction (the API's own as_admin flag
+// sits there) and with the submitter's home ("users/<name>/", api::HomeOf) cut out of every path,
+// so a card published in the catalog tells readers nothing of where its owner keeps files.
+json RequestForCard(json params, const std::string& submitted_by) {
+  params.erase("catalog");
+  if (submitted_by.empty()) return params;
+  const std::string home = "users/" + submitted_by + "/";
+  std::string text = params.dump(-1, ' ', false, json::error_handler_t::replace);
+  for (size_t at = text.find(home); at != std::string::npos; at = text.find(home, at)) text.erase(at, home.size());
+  json out = json::parse(text, nullptr, false);
+  return out.is_discarded() ? json::object() : out;
+}
+
+// The README.md of a trained model: what it is, how it was trained, how well it does. `params`
+// come through RequestForCard.
 std::string ModelCard(const json& params, const json& result, const std::string& task_id) {
   const json& model = result["model"];
   const json& ds = result["dataset"];
@@ -320,7 +334,7 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
     last.fraction = 0.995;
     last.message = "saving the model";
     ctx.ReportProgress(last);
-    MLAAS_RETURN_IF_ERROR(WriteFileAtomic(in.output_dir / "README.md", ModelCard(params, *result, ctx.id())));
+    MLAAS_RETURN_IF_ERROR(WriteFileAtomic(in.output_dir / "README.md", ModelCard(RequestForCard(params, ctx.submitted_by()), *result, ctx.id())));
     MLAAS_ASSIGN_OR_RETURN(json files, Publish(in.output_dir, out));
     fs::remove_all(in.checkpoint_dir, ec);
     (*result)["model"]["path"] = out.key;

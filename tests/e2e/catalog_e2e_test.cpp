@@ -132,6 +132,17 @@ TEST_F(CatalogE2eTest, AliceSharesAModelAndBobsDeploymentFollowsHerChampion) {
   ASSERT_EQ(lineage.status, 200);
   EXPECT_EQ(lineage.text.find("users/"), std::string::npos) << "alice's paths as she wrote them: " << lineage.text;
   EXPECT_EQ(lineage.body["lineage"]["dataset"]["catalog"]["reference"], "catalog://datasets/reviews");
+  // The model card (the training's README.md, a file of the version) tells readers the request,
+  // as alice wrote it: not where her home is, nor the API's own registration flags.
+  auto public_entry = CallServer(*bob, "GET", "/api/v1/catalog/models/sentiment");
+  ASSERT_EQ(public_entry.status, 200);
+  const std::string card = public_entry.body["card"].get<std::string>();
+  EXPECT_NE(card.find("catalog://datasets/reviews"), std::string::npos) << card;
+  EXPECT_EQ(card.find("users/"), std::string::npos) << card;
+  EXPECT_EQ(card.find("as_admin"), std::string::npos) << card;
+  auto readme = CallServer(*bob, "GET", "/api/v1/catalog/models/sentiment/versions/1/files/README.md");
+  ASSERT_EQ(readme.status, 200);
+  EXPECT_EQ(readme.text, card);
   EXPECT_EQ(CallServer(*bob, "PATCH", "/api/v1/catalog/models/sentiment", R"({"visibility": "private"})").status, 403);
   EXPECT_EQ(CallServer(*bob, "PUT", "/api/v1/catalog/models/sentiment/aliases/champion", R"({"version": 1})").status, 403);
 
