@@ -325,7 +325,9 @@ struct Catalog::Impl {
     for (int pages = 0; pages < 1000; ++pages) {
       auto page = store.List(list);
       if (!page.has_value()) return;
-      for (const auto& o : page->objects) (void)store.Delete(o.key);
+      std::vector<std::string> keys;
+      for (const auto& o : page->objects) keys.push_back(o.key);
+      (void)store.DeleteMany(keys);
       if (!page->is_truncated) return;
       list.continuation_token = page->next_continuation_token;
     }

@@ -147,6 +147,13 @@ Result<std::vector<std::string>> ListLocalFiles(const std::filesystem::path& dir
   return names;
 }
 
+Status ObjectStore::DeleteMany(const std::vector<std::string>& keys) {
+  for (const auto& k : keys) {
+    if (Status st = Delete(k); !st.ok() && st.code() != StatusCode::kNotFound) return st;
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<std::string>> ObjectStore::PutDirectory(const std::string& prefix, const std::filesystem::path& dir,
                                                            const std::string& last) {
   MLAAS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListLocalFiles(dir));

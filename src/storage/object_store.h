@@ -2,8 +2,8 @@
 //
 // Keys are S3-style: UTF-8, '/'-separated, no empty, "." or ".." segments, no leading or
 // trailing '/', at most 1024 bytes. Writes are atomic: a reader sees the old object or the
-// complete new one, never a partial file. Implementations: LocalObjectStore (a directory);
-// S3 comes later behind this same interface. All methods are thread-safe.
+// complete new one, never a partial file. Implementations: LocalObjectStore (a directory),
+// S3ObjectStore, HubObjectStore (read-only). All methods are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -97,6 +97,9 @@ class ObjectStore {
   virtual Result<std::unique_ptr<ObjectWriter>> Create(const std::string& key) = 0;
   // NotFound when no object has this key.
   virtual Status Delete(const std::string& key) = 0;
+  // Deletes every key of `keys`; keys already gone are no error. Stores with a batch call
+  // (S3's DeleteObjects) override it.
+  virtual Status DeleteMany(const std::vector<std::string>& keys);
   virtual Result<ListResult> List(const ListOptions& options) = 0;
   virtual Result<LocalizedPath> Localize(const std::string& key) = 0;
   // Turns a user-supplied path of this storage type into a key or key prefix (a model

@@ -3,8 +3,17 @@
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
 #include <fstream>
 #include <mutex>
 #include <regex>
@@ -80,29 +89,98 @@ struct Response {
   std::string error;                            // transport failure
 };
 
+// One request to S3. `sink`, when set, takes the body of a 2xx answer as it arrives (an error
+// answer's body stays in Response::body); `restart` runs before each attempt of a retried call.
+struct Call {
+  std::string method;
+  std::string url;
+  std::string_view payload;
+  std::vector<std::string> headers;
+  std::function<bool(std::string_view)> sink;
+  std::function<void()> restart;
+};
+
+struct Transfer {
+  CURL* curl = nullptr;
+  Response* response = nullptr;
+  const Call* call = nullptr;
+  size_t at = 0;  // of the payload, uploaded so far
+};
+
 size_t WriteBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<Response*>(user)->body.append(data, size * n);
+  auto* t = static_cast<Transfer*>(user);
+  if (t->call->sink) {
+    long code = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 200 && code < 300) return t->call->sink(std::string_view(data, size * n)) ? size * n : 0;
+  }
+  t->response->body.append(data, size * n);
   return size * n;
 }
 size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
   std::string line(data, size * n);
   const size_t colon = line.find(':');
   if (colon != std::string::npos) {
-    static_cast<Response*>(user)->headers[ToLower(Trim(line.substr(0, colon)))] = std::string(Trim(line.substr(colon + 1)));
+    static_cast<Transfer*>(user)->response->headers[ToLower(Trim(line.substr(0, colon)))] =
+        std::string(Trim(line.substr(colon + 1)));
   }
   return size * n;
 }
-
-struct Upload {
-  std::string_view data;
-  size_t at = 0;
-};
 size_t ReadBody(char* buf, size_t size, size_t n, void* user) {
-  auto* u = static_cast<Upload*>(user);
-  const size_t take = std::min(size * n, u->data.size() - u->at);
-  std::memcpy(buf, u->data.data() + u->at, take);
-  u->at += take;
+  auto* t = static_cast<Transfer*>(user);
+  const std::string_view data = t->call->payload;
+  const size_t take = std::min(size * n, data.size() - t->at);
+  std::memcpy(buf, data.data() + t->at, take);
+  t->at += take;
   return take;
+}
+
+// This thread's curl handle, reset for a new request: reusing it keeps its connections alive
+// (a transfer of many ranges or parts does not pay a TCP and TLS handshake each).
+CURL* ThreadHandle() {
+  struct Holder {
+    CURL* curl = nullptr;
+    ~Holder() {
+      if (curl) curl_easy_cleanup(curl);
+    }
+  };
+  thread_local Holder holder;
+  if (holder.curl) curl_easy_reset(holder.curl);
+  else holder.curl = curl_easy_init();
+  return holder.curl;
+}
+
+std::string Unquote(std::string s) {
+  s.erase(std::remove(s.begin(), s.end(), '"'), s.end());
+  return s;
+}
+
+std::string XmlEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      case '\r': out += "&#13;"; break;
+      case '\n': out += "&#10;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// Content-MD5 of a body: DeleteObjects requires it.
+std::string ContentMd5(std::string_view body) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(body.data(), body.size(), md, &len, EVP_md5(), nullptr);
+  std::string out(4 * ((len + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), md, static_cast<int>(len));
+  out.resize(static_cast<size_t>(n));
+  return out;
 }
 
 }  // namespace
@@ -142,23 +220,23 @@ struct S3ObjectStore::Impl {
     return query.empty() ? base : base + "?" + query;
   }
 
-  // One signed request; body uploaded from `payload` when given.
-  Response Send(const std::string& method, const std::string& url, std::string_view payload = {},
-                const std::vector<std::string>& extra_headers = {}) const {
+  // One signed request.
+  Response Send(const Call& call) const {
     Response r;
-    CURL* curl = curl_easy_init();
+    CURL* curl = ThreadHandle();
     if (!curl) {
       r.error = "cannot start a request";
       return r;
     }
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    Transfer t{curl, &r, &call, 0};
+    curl_easy_setopt(curl, CURLOPT_URL, call.url.c_str());
     curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, ("aws:amz:" + options.region + ":s3").c_str());
     curl_easy_setopt(curl, CURLOPT_USERNAME, options.access_key.c_str());
     curl_easy_setopt(curl, CURLOPT_PASSWORD, options.secret_key.c_str());
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(options.timeout_seconds));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -166,44 +244,80 @@ struct S3ObjectStore::Impl {
     headers = curl_slist_append(headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
     if (!options.session_token.empty())
       headers = curl_slist_append(headers, ("x-amz-security-token: " + options.session_token).c_str());
-    for (const auto& h : extra_headers) headers = curl_slist_append(headers, h.c_str());
-    Upload up{payload, 0};
-    if (method == "HEAD") {
+    for (const auto& h : call.headers) headers = curl_slist_append(headers, h.c_str());
+    if (call.method == "HEAD") {
       curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-    } else if (method == "PUT") {
+    } else if (call.method == "PUT") {
       curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
       curl_easy_setopt(curl, CURLOPT_READFUNCTION, ReadBody);
-      curl_easy_setopt(curl, CURLOPT_READDATA, &up);
-      curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+      curl_easy_setopt(curl, CURLOPT_READDATA, &t);
+      curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(call.payload.size()));
       headers = curl_slist_append(headers, "Expect:");
-    } else if (method == "POST") {
+    } else if (call.method == "POST") {
       curl_easy_setopt(curl, CURLOPT_POST, 1L);
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.data());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
-    } else if (method != "GET") {
-      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, call.payload.data());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(call.payload.size()));
+    } else if (call.method != "GET") {
+      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, call.method.c_str());
     }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     const CURLcode rc = curl_easy_perform(curl);
-    if (rc != CURLE_OK) {
-      r.error = curl_easy_strerror(rc);
-    } else {
-      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+    if (rc != CURLE_OK) r.error = curl_easy_strerror(rc);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
     curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
     return r;
+  }
+  Response Send(const std::string& method, const std::string& url, std::string_view payload = {},
+                std::vector<std::string> headers = {}) const {
+    return Send(Call{method, url, payload, std::move(headers), {}, {}});
   }
 
   // Sends, retrying transport failures and 5xx answers with backoff.
-  Response SendRetrying(const std::string& method, const std::string& url, std::string_view payload = {},
-                        const std::vector<std::string>& extra_headers = {}) const {
+  Response SendRetrying(const Call& call) const {
     Response r;
     for (int attempt = 0;; ++attempt) {
-      r = Send(method, url, payload, extra_headers);
+      if (call.restart) call.restart();
+      r = Send(call);
       if ((r.error.empty() && r.status < 500) || attempt >= options.retries) return r;
       std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
     }
+  }
+  Response SendRetrying(const std::string& method, const std::string& url, std::string_view payload = {},
+                        std::vector<std::string> headers = {}) const {
+    return SendRetrying(Call{method, url, payload, std::move(headers), {}, {}});
+  }
+
+  // Downloads bytes [begin, end) of an object with this ETag into `fd` at the same offsets.
+  Status FetchRange(const std::string& bucket, const std::string& key, const ObjectInfo& info, uint64_t begin,
+                    uint64_t end, int fd) const {
+    uint64_t at = begin;
+    Call call{"GET", Url(bucket, key, ""), {}, {"Range: bytes=" + std::to_string(begin) + "-" + std::to_string(end - 1),
+                                                "If-Match: \"" + info.etag + "\""},
+              [&](std::string_view data) {
+                if (at + data.size() > end) return false;
+                for (size_t done = 0; done < data.size();) {
+                  const ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(at + done));
+                  if (n <= 0) return false;
+                  done += static_cast<size_t>(n);
+                }
+                at += data.size();
+                return true;
+              },
+              [&] { at = begin; }};
+    auto r = SendRetrying(call);
+    if (r.status == 412) return FailedPrecondition("S3 object " + info.key + " changed while it was read");
+    if (r.status != 206 && r.status != 200) return ErrorOf(r, "GET " + info.key);
+    if (!r.error.empty()) return ErrorOf(r, "GET " + info.key);
+    if (!SameEtag(r, info)) return FailedPrecondition("S3 object " + info.key + " changed while it was read");
+    if (at != end) return Unavailable("S3 GET " + info.key + ": the answer ended early");
+    return Status::Ok();
+  }
+
+  // Servers that ignore If-Match still name the ETag of what they sent.
+  static bool SameEtag(Response& r, const ObjectInfo& info) {
+    auto it = r.headers.find("etag");
+    return it == r.headers.end() || Unquote(it->second) == info.etag;
   }
 
   static Status ErrorOf(const Response& r, const std::string& what) {
@@ -225,26 +339,32 @@ Result<std::pair<std::string, std::string>> SplitKey(const std::string& key) {
   return std::make_pair(key.substr(0, slash), key.substr(slash + 1));
 }
 
+// Reads an object in ranges of read_chunk_bytes, each checked against the ETag the object had
+// when it was opened, fetching the next range while the caller consumes this one.
 class S3Reader final : public ObjectReader {
  public:
   S3Reader(std::shared_ptr<S3ObjectStore::Impl> s3, std::string bucket, std::string key, ObjectInfo info)
       : s3_(std::move(s3)), bucket_(std::move(bucket)), key_(std::move(key)), info_(std::move(info)) {}
+  ~S3Reader() override {
+    if (next_.valid()) next_.wait();
+  }
   const ObjectInfo& info() const override { return info_; }
   Result<size_t> Read(char* buf, size_t n) override {
     if (at_ >= buffer_.size()) {
       if (pos_ >= info_.size) return size_t{0};
-      const uint64_t end = std::min<uint64_t>(info_.size, pos_ + s3_->options.read_chunk_bytes) - 1;
-      auto r = s3_->SendRetrying("GET", s3_->Url(bucket_, key_, ""),
-                                 {}, {"Range: bytes=" + std::to_string(pos_) + "-" + std::to_string(end),
-                                      "If-Match: " + info_.etag});
+      Response r = next_.valid() && next_pos_ == pos_ ? next_.get() : Fetch(pos_);
+      if (next_.valid()) next_.wait();  // a prefetch from before a Seek: not ours
       if (r.status != 206 && r.status != 200) {
         if (r.status == 412) return FailedPrecondition("S3 object " + info_.key + " changed while it was read");
         return S3ObjectStore::Impl::ErrorOf(r, "GET " + info_.key);
       }
+      if (!S3ObjectStore::Impl::SameEtag(r, info_)) return FailedPrecondition("S3 object " + info_.key + " changed while it was read");
       buffer_ = std::move(r.body);
       if (r.status == 200 && pos_ > 0) buffer_.erase(0, std::min<size_t>(buffer_.size(), pos_));
       at_ = 0;
       if (buffer_.empty()) return size_t{0};
+      next_pos_ = pos_ + buffer_.size();
+      if (next_pos_ < info_.size) next_ = std::async(std::launch::async, [this, at = next_pos_] { return Fetch(at); });
     }
     const size_t take = std::min(n, buffer_.size() - at_);
     std::memcpy(buf, buffer_.data() + at_, take);
@@ -260,41 +380,60 @@ class S3Reader final : public ObjectReader {
   }
 
  private:
+  Response Fetch(uint64_t from) const {
+    const uint64_t end = std::min<uint64_t>(info_.size, from + s3_->options.read_chunk_bytes) - 1;
+    return s3_->SendRetrying("GET", s3_->Url(bucket_, key_, ""), {},
+                             {"Range: bytes=" + std::to_string(from) + "-" + std::to_string(end),
+                              "If-Match: \"" + info_.etag + "\""});
+  }
+
   std::shared_ptr<S3ObjectStore::Impl> s3_;
   std::string bucket_, key_;
   ObjectInfo info_;
   std::string buffer_;
   size_t at_ = 0;
   uint64_t pos_ = 0;
+  std::future<Response> next_;
+  uint64_t next_pos_ = 0;
 };
 
+// Writes one PUT below part_bytes, else a multipart upload whose parts go up concurrently
+// (at most `concurrency` at a time, each retried with backoff); the upload is aborted unless
+// it completes, so a partial object is never visible.
 class S3Writer final : public ObjectWriter {
  public:
   S3Writer(std::shared_ptr<S3ObjectStore::Impl> s3, std::string bucket, std::string key, std::string full_key)
       : s3_(std::move(s3)), bucket_(std::move(bucket)), key_(std::move(key)), full_key_(std::move(full_key)) {}
   ~S3Writer() override {
+    for (auto& f : inflight_) f.wait();
     if (!upload_id_.empty() && !committed_) {  // no partial object is ever visible
       auto r = s3_->Send("DELETE", s3_->Url(bucket_, key_, "uploadId=" + UriEncode(upload_id_, false)));
       if (!r.error.empty() || r.status >= 300) spdlog::warn("S3: cannot abort the multipart upload of {}", full_key_);
     }
   }
   Status Write(std::string_view data) override {
-    buffer_.append(data);
+    MLAAS_RETURN_IF_ERROR(failed_);
     written_ += data.size();
-    while (buffer_.size() >= s3_->options.part_bytes) {
-      MLAAS_RETURN_IF_ERROR(UploadPart(std::string_view(buffer_).substr(0, s3_->options.part_bytes)));
-      buffer_.erase(0, s3_->options.part_bytes);
+    while (!data.empty()) {
+      const size_t take = std::min<size_t>(data.size(), s3_->options.part_bytes - buffer_.size());
+      buffer_.append(data.substr(0, take));
+      data.remove_prefix(take);
+      if (buffer_.size() == s3_->options.part_bytes) {
+        if (Status st = StartPart(std::exchange(buffer_, {})); !st.ok()) return failed_ = st;
+      }
     }
     return Status::Ok();
   }
   Result<ObjectInfo> Commit() override {
+    MLAAS_RETURN_IF_ERROR(failed_);
     if (upload_id_.empty()) {  // small: one PUT
       auto r = s3_->SendRetrying("PUT", s3_->Url(bucket_, key_, ""), buffer_);
       if (r.status != 200) return S3ObjectStore::Impl::ErrorOf(r, "PUT " + full_key_);
       committed_ = true;
       return ObjectInfo{full_key_, written_, NowMs(), Unquote(r.headers["etag"])};
     }
-    if (!buffer_.empty()) MLAAS_RETURN_IF_ERROR(UploadPart(buffer_));
+    if (!buffer_.empty()) MLAAS_RETURN_IF_ERROR(failed_ = StartPart(std::exchange(buffer_, {})));
+    while (!inflight_.empty()) MLAAS_RETURN_IF_ERROR(failed_ = Collect());
     std::string xml = "<CompleteMultipartUpload>";
     for (size_t i = 0; i < etags_.size(); ++i)
       xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>\"" + etags_[i] + "\"</ETag></Part>";
@@ -309,22 +448,30 @@ class S3Writer final : public ObjectWriter {
   uint64_t bytes_written() const override { return written_; }
 
  private:
-  static std::string Unquote(std::string s) {
-    s.erase(std::remove(s.begin(), s.end(), '"'), s.end());
-    return s;
-  }
-  Status UploadPart(std::string_view part) {
+  Status StartPart(std::string part) {
     if (upload_id_.empty()) {
       auto r = s3_->SendRetrying("POST", s3_->Url(bucket_, key_, "uploads="), "");
       upload_id_ = Tag(r.body, "UploadId");
       if (r.status != 200 || upload_id_.empty()) return S3ObjectStore::Impl::ErrorOf(r, "starting the upload of " + full_key_);
     }
-    const int number = static_cast<int>(etags_.size()) + 1;
-    auto r = s3_->SendRetrying("PUT", s3_->Url(bucket_, key_, "partNumber=" + std::to_string(number) + "&uploadId=" +
-                                                                  UriEncode(upload_id_, false)),
-                               part);
-    if (r.status != 200) return S3ObjectStore::Impl::ErrorOf(r, "uploading part " + std::to_string(number) + " of " + full_key_);
-    etags_.push_back(Unquote(r.headers["etag"]));
+    while (inflight_.size() >= static_cast<size_t>(std::max(1, s3_->options.concurrency))) MLAAS_RETURN_IF_ERROR(Collect());
+    const int number = ++parts_;
+    const std::string url =
+        s3_->Url(bucket_, key_, "partNumber=" + std::to_string(number) + "&uploadId=" + UriEncode(upload_id_, false));
+    inflight_.push_back(std::async(std::launch::async, [s3 = s3_, url, number, part = std::move(part),
+                                                        what = full_key_]() -> Result<std::string> {
+      auto r = s3->SendRetrying("PUT", url, part);
+      if (r.status != 200) return S3ObjectStore::Impl::ErrorOf(r, "uploading part " + std::to_string(number) + " of " + what);
+      return Unquote(r.headers["etag"]);
+    }));
+    return Status::Ok();
+  }
+  // The oldest part in flight: parts finish in any order but are collected in number order.
+  Status Collect() {
+    Result<std::string> etag = inflight_.front().get();
+    inflight_.pop_front();
+    if (!etag.has_value()) return etag.error();
+    etags_.push_back(std::move(etag).value());
     return Status::Ok();
   }
 
@@ -332,7 +479,10 @@ class S3Writer final : public ObjectWriter {
   std::string bucket_, key_, full_key_;
   std::string buffer_;
   std::string upload_id_;
+  int parts_ = 0;
+  std::deque<std::future<Result<std::string>>> inflight_;
   std::vector<std::string> etags_;
+  Status failed_;
   uint64_t written_ = 0;
   bool committed_ = false;
 };
@@ -361,7 +511,7 @@ Result<ObjectInfo> S3ObjectStore::Stat(const std::string& key) {
   ObjectInfo info;
   info.key = key;
   info.size = std::strtoull(r.headers["content-length"].c_str(), nullptr, 10);
-  info.etag = r.headers["etag"];
+  info.etag = Unquote(r.headers["etag"]);
   return info;
 }
 
@@ -382,6 +532,30 @@ Status S3ObjectStore::Delete(const std::string& key) {
   MLAAS_ASSIGN_OR_RETURN(auto bk, SplitKey(key));
   auto r = impl_->SendRetrying("DELETE", impl_->Url(bk.first, bk.second, ""));
   if (r.status != 204 && r.status != 200) return Impl::ErrorOf(r, "DELETE " + key);
+  return Status::Ok();
+}
+
+Status S3ObjectStore::DeleteMany(const std::vector<std::string>& keys) {
+  // DeleteObjects, a thousand keys a request, per bucket.
+  std::map<std::string, std::vector<std::string>> by_bucket;
+  for (const auto& k : keys) {
+    MLAAS_ASSIGN_OR_RETURN(auto bk, SplitKey(k));
+    by_bucket[bk.first].push_back(bk.second);
+  }
+  for (const auto& [bucket, names] : by_bucket) {
+    for (size_t from = 0; from < names.size(); from += 1000) {
+      std::string xml = "<Delete><Quiet>true</Quiet>";
+      for (size_t i = from; i < std::min(names.size(), from + 1000); ++i) xml += "<Object><Key>" + XmlEscape(names[i]) + "</Key></Object>";
+      xml += "</Delete>";
+      auto r = impl_->SendRetrying("POST", impl_->Url(bucket, "", "delete="), xml, {"Content-MD5: " + ContentMd5(xml)});
+      if (r.status != 200) return Impl::ErrorOf(r, "deleting objects in " + bucket);
+      // A quiet DeleteObjects answers only the keys it could not delete.
+      for (const auto& e : Tags(r.body, "Error")) {
+        if (Tag(e, "Code") == "NoSuchKey") continue;
+        return Unavailable("S3 cannot delete " + bucket + "/" + Tag(e, "Key") + ": " + Tag(e, "Code") + ": " + Tag(e, "Message"));
+      }
+    }
+  }
   return Status::Ok();
 }
 
@@ -415,26 +589,50 @@ Result<ListResult> S3ObjectStore::List(const ListOptions& options) {
   return out;
 }
 
+Status S3ObjectStore::Download(const ObjectInfo& info, const fs::path& file) {
+  MLAAS_ASSIGN_OR_RETURN(auto bk, SplitKey(info.key));
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Internal("cannot create " + file.string() + ": " + std::strerror(errno));
+  // Ranges of read_chunk_bytes, fetched by up to `concurrency` threads into their offsets.
+  const uint64_t chunk = std::max<uint64_t>(1, impl_->options.read_chunk_bytes);
+  const uint64_t ranges = (info.size + chunk - 1) / chunk;
+  std::atomic<uint64_t> next{0};
+  std::mutex mu;
+  Status failed;
+  auto work = [&] {
+    for (uint64_t i; (i = next++) < ranges;) {
+      {
+        std::lock_guard lock(mu);
+        if (!failed.ok()) return;
+      }
+      Status st = impl_->FetchRange(bk.first, bk.second, info, i * chunk, std::min(info.size, (i + 1) * chunk), fd);
+      if (!st.ok()) {
+        std::lock_guard lock(mu);
+        if (failed.ok()) failed = st;
+        return;
+      }
+    }
+  };
+  const uint64_t threads = std::min<uint64_t>(ranges, static_cast<uint64_t>(std::max(1, impl_->options.concurrency)));
+  std::vector<std::thread> pool;
+  for (uint64_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (::close(fd) != 0 && failed.ok()) failed = Internal("cannot write " + file.string() + ": " + std::strerror(errno));
+  if (!failed.ok()) {
+    std::error_code ec;
+    fs::remove(file, ec);
+  }
+  return failed;
+}
+
 Result<LocalizedPath> S3ObjectStore::Localize(const std::string& key) {
-  MLAAS_ASSIGN_OR_RETURN(auto reader, Open(key));
+  MLAAS_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
   const fs::path dir = impl_->options.scratch.empty() ? fs::temp_directory_path() : impl_->options.scratch;
   std::error_code ec;
   fs::create_directories(dir, ec);
   const fs::path file = dir / ("mlaas-s3-" + RandomHex(8) + "-" + fs::path(key).filename().string());
-  std::ofstream out(file, std::ios::binary);
-  std::string buf(1 << 20, '\0');
-  for (;;) {
-    auto n = reader->Read(buf.data(), buf.size());
-    if (!n.has_value()) {
-      out.close();
-      fs::remove(file, ec);
-      return n.error();
-    }
-    if (*n == 0) break;
-    out.write(buf.data(), static_cast<std::streamsize>(*n));
-  }
-  out.close();
-  if (!out) return Internal("cannot write a local copy of " + key);
+  MLAAS_RETURN_IF_ERROR(Download(info, file));
   return LocalizedPath(file, true);
 }
 

@@ -22,7 +22,8 @@ struct S3Options {
   std::string session_token;         // AWS_SESSION_TOKEN
   bool path_style = true;            // MLAAS_S3_PATH_STYLE (default on with an endpoint, off for AWS)
   uint64_t part_bytes = 8u << 20;    // multipart part size (and the single-PUT threshold)
-  uint64_t read_chunk_bytes = 8u << 20;
+  uint64_t read_chunk_bytes = 8u << 20;  // ranged GETs
+  int concurrency = 8;                   // parts up, or ranges down, in flight per transfer
   int retries = 3;
   int timeout_seconds = 60;
   std::filesystem::path scratch;     // Localize's temporary copies
@@ -41,9 +42,14 @@ class S3ObjectStore final : public ObjectStore {
   Result<std::unique_ptr<ObjectReader>> Open(const std::string& key) override;
   Result<std::unique_ptr<ObjectWriter>> Create(const std::string& key) override;
   Status Delete(const std::string& key) override;
+  // DeleteObjects: a thousand keys a request.
+  Status DeleteMany(const std::vector<std::string>& keys) override;
   Result<ListResult> List(const ListOptions& options) override;
   Result<LocalizedPath> Localize(const std::string& key) override;
   Result<std::string> KeyForPath(std::string_view path) const override;
+  // Downloads the object `info` (from Stat; its ETag checked on every range) into `file`,
+  // ranges fetched concurrently.
+  Status Download(const ObjectInfo& info, const std::filesystem::path& file);
 
   struct Impl;
 

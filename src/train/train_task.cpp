@@ -200,14 +200,16 @@ Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
     list.prefix = out.key + "/";
     auto listed = out.store->List(list);
     if (!listed.has_value()) return;
+    std::vector<std::string> gone;
     for (const auto& o : listed->objects) {
       const std::string name = o.key.substr(out.key.size() + 1);
       const bool is_module = name == "modules.json" || name == "config_sentence_transformers.json" ||
                              name.rfind("1_Pooling/", 0) == 0 || name.rfind("2_Dense/", 0) == 0;
       const bool is_weights = name.rfind("model", 0) == 0 && name.find('/') == std::string::npos &&
                               name.find(".safetensors") != std::string::npos;
-      if ((modules ? is_module : is_weights) && !local.count(name)) (void)out.store->Delete(o.key);
+      if ((modules ? is_module : is_weights) && !local.count(name)) gone.push_back(o.key);
     }
+    (void)out.store->DeleteMany(gone);
   };
   stale(/*modules=*/true);
   auto keys = out.store->PutDirectory(out.key, dir, "config.json");

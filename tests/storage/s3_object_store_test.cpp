@@ -1,8 +1,8 @@
 // The S3 store against a real S3 protocol server on loopback: s3rver (npm, tests/storage/s3),
-// which checks SigV4 signatures with its default credentials (S3RVER/S3RVER), started here.
-// Objects written and read back, ranged reads, listings with prefixes, delimiters and
-// continuation, multipart uploads (and their abort: nothing visible), deletes, wrong
-// credentials and a missing bucket.
+// started here (it does not check signatures: tests/storage/sigv4_check.py does, with botocore).
+// Objects written and read back, ranged and parallel reads, listings with prefixes, delimiters
+// and continuation (10,000 keys), multipart uploads with parts in flight together (and their
+// abort: nothing visible), batch deletes of awkward names, and a missing bucket.
 #include "storage/s3_object_store.h"
 
 #include <gtest/gtest.h>
@@ -13,8 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "testutil/temp_dir.h"
@@ -175,6 +178,111 @@ TEST_F(S3Test, MultipartUploadsCompleteOrLeaveNothing) {
     ASSERT_TRUE((*w)->Write(big).ok());
   }
   EXPECT_EQ(s3.Stat("test-bucket/multi/partial.bin").error().code(), StatusCode::kNotFound);
+}
+
+TEST_F(S3Test, PartsGoUpTogetherAndRangesComeDownInParallel) {
+  S3Options o = Options();
+  o.concurrency = 3;
+  S3ObjectStore s3(o);
+  const std::string big = Pattern(27'000'000);  // six parts of 5 MiB, three in flight at a time
+  auto w = s3.Create("test-bucket/parallel/big.bin");
+  ASSERT_TRUE(w.has_value());
+  for (size_t at = 0; at < big.size(); at += 3'333'333)
+    ASSERT_TRUE((*w)->Write(std::string_view(big).substr(at, 3'333'333)).ok());
+  auto info = (*w)->Commit();
+  ASSERT_TRUE(info.has_value()) << info.error().ToString();
+  // Down in 1 MiB ranges, three threads writing at their offsets.
+  auto stat = s3.Stat("test-bucket/parallel/big.bin");
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_EQ(stat->size, big.size());
+  EXPECT_FALSE(stat->etag.empty());
+  EXPECT_EQ(stat->etag.find('"'), std::string::npos) << "ETags are kept without their quotes";
+  TempDir local;
+  ASSERT_TRUE(s3.Download(*stat, local.path() / "big.bin").ok());
+  std::ifstream in(local.path() / "big.bin", std::ios::binary);
+  const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(got == big) << "the parallel download differs";
+  // A reader reads ahead; a seek mid-way throws the read-ahead away.
+  auto r = s3.Open("test-bucket/parallel/big.bin");
+  ASSERT_TRUE(r.has_value());
+  std::string head(2'500'000, '\0');
+  size_t have = 0;
+  while (have < head.size()) {
+    auto n = (*r)->Read(head.data() + have, head.size() - have);
+    ASSERT_TRUE(n.has_value() && *n > 0);
+    have += *n;
+  }
+  EXPECT_TRUE(head == big.substr(0, head.size()));
+  ASSERT_TRUE((*r)->Seek(20'000'123).ok());
+  std::string mid(100, '\0');
+  ASSERT_EQ(*(*r)->Read(mid.data(), mid.size()), 100u);
+  EXPECT_EQ(mid, big.substr(20'000'123, 100));
+  // A stale ETag is refused, not mixed into the copy.
+  ObjectInfo stale = *stat;
+  stale.etag = "0123456789abcdef0123456789abcdef";
+  auto refused = s3.Download(stale, local.path() / "stale.bin");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition) << refused.ToString();
+  EXPECT_FALSE(fs::exists(local.path() / "stale.bin"));
+}
+
+TEST_F(S3Test, BatchDeletesRemoveAwkwardNamesAndIgnoreMissingOnes) {
+  S3ObjectStore s3(Options());
+  const std::vector<std::string> keys = {"test-bucket/batch/a&b<c>.txt", "test-bucket/batch/quote\"'s.txt",
+                                         "test-bucket/batch/space and ünïcode.txt", "test-bucket/batch/keep.txt"};
+  for (const auto& k : keys) ASSERT_TRUE(s3.PutString(k, k).has_value()) << k;
+  std::vector<std::string> gone(keys.begin(), keys.end() - 1);
+  gone.push_back("test-bucket/batch/never-there.txt");
+  ASSERT_TRUE(s3.DeleteMany(gone).ok());
+  auto left = s3.List({.prefix = "test-bucket/batch/", .delimiter = "", .max_keys = 100, .continuation_token = "", .start_after = ""});
+  ASSERT_TRUE(left.has_value());
+  ASSERT_EQ(left->objects.size(), 1u);
+  EXPECT_EQ(left->objects[0].key, "test-bucket/batch/keep.txt");
+}
+
+TEST_F(S3Test, AListingOfTenThousandKeysPagesThroughEveryOne) {
+  S3ObjectStore s3(Options());
+  constexpr int kKeys = 10'000;
+  auto key = [](int i) {
+    char name[64];
+    std::snprintf(name, sizeof(name), "test-bucket/many/d%02d/k%05d", i % 7, i);
+    return std::string(name);
+  };
+  std::vector<std::thread> writers;
+  std::atomic<int> next{0}, failed{0};
+  for (int t = 0; t < 8; ++t)
+    writers.emplace_back([&] {
+      for (int i; (i = next++) < kKeys;)
+        if (!s3.PutString(key(i), "x").has_value()) ++failed;
+    });
+  for (auto& t : writers) t.join();
+  ASSERT_EQ(failed.load(), 0);
+  std::vector<std::string> expected;
+  for (int i = 0; i < kKeys; ++i) expected.push_back(key(i));
+  std::sort(expected.begin(), expected.end());
+  std::vector<std::string> listed;
+  ListOptions l{.prefix = "test-bucket/many/", .delimiter = "", .max_keys = 1000, .continuation_token = "", .start_after = ""};
+  int pages = 0;
+  for (;; ++pages) {
+    auto page = s3.List(l);
+    ASSERT_TRUE(page.has_value()) << page.error().ToString();
+    for (const auto& o : page->objects) listed.push_back(o.key);
+    if (!page->is_truncated) break;
+    ASSERT_FALSE(page->next_continuation_token.empty());
+    l.continuation_token = page->next_continuation_token;
+  }
+  EXPECT_EQ(pages + 1, kKeys / 1000);
+  EXPECT_TRUE(listed == expected) << listed.size() << " keys listed";
+  // Rolled up by the delimiter: the seven directories.
+  auto dirs = s3.List({.prefix = "test-bucket/many/", .delimiter = "/", .max_keys = 1000, .continuation_token = "", .start_after = ""});
+  ASSERT_TRUE(dirs.has_value());
+  EXPECT_EQ(dirs->common_prefixes.size(), 7u);
+  EXPECT_TRUE(dirs->objects.empty());
+  // And gone in ten batch requests.
+  ASSERT_TRUE(s3.DeleteMany(listed).ok());
+  auto after = s3.List({.prefix = "test-bucket/many/", .delimiter = "", .max_keys = 10, .continuation_token = "", .start_after = ""});
+  ASSERT_TRUE(after.has_value());
+  EXPECT_TRUE(after->objects.empty());
 }
 
 // (s3rver does not check signatures, so wrong credentials are not tested here.)
