@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "auth/authenticator.h"
 #include "catalog/catalog.h"
@@ -37,6 +38,8 @@ struct ApiOptions {
   std::string data_dir;
   // The built web app (index.html, assets/) served at /; empty: / is a page of links.
   std::string web_dir;
+  // S3 buckets that users other than admins may name (with auth on; ownership.h MayUseBucket).
+  std::vector<std::string> s3_buckets{};
 };
 
 // The services the API fronts. They must outlive the server.

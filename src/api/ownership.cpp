@@ -33,15 +33,34 @@ std::vector<std::pair<std::string, json*>> StorageBlocks(json& body) {
   return out;
 }
 
-Status PathsToHome(const std::string& home, json& body) {
-  if (home.empty()) return Status::Ok();
+Status PathsToHome(const ServerState& s, const RequestContext& ctx, json& body) {
+  const std::string home = HomeOf(s, ctx);
   for (auto& [name, block] : StorageBlocks(body)) {
     auto path = block->find("path");
     if (path == block->end() || !path->is_string() || catalog::IsReference(path->get<std::string>())) continue;
+    auto type = block->find("storage_type");
+    const std::string storage_type = type != block->end() && type->is_string() ? type->get<std::string>() : "local";
+    if (storage_type == "hugging_face_hub") continue;
+    if (storage_type == "s3") {
+      std::string p = path->get<std::string>();
+      if (p.rfind("s3://", 0) == 0) p.erase(0, 5);
+      MLAAS_RETURN_IF_ERROR(MayUseBucket(s, ctx, p.substr(0, p.find('/')), name + ".path"));
+      continue;
+    }
+    if (home.empty()) continue;
     MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, path->get<std::string>(), name + ".path"));
     *path = key;
   }
   return Status::Ok();
+}
+
+Status MayUseBucket(const ServerState& s, const RequestContext& ctx, const std::string& bucket, const std::string& field) {
+  if (SeesAll(s, ctx)) return Status::Ok();
+  for (const auto& shared : s.options.s3_buckets)
+    if (shared == bucket) return Status::Ok();
+  return Status(StatusCode::kPermissionDenied,
+                "S3 bucket '" + bucket + "' is not shared with accounts (an admin shares it: mlaas serve --s3-buckets)")
+      .WithField(field);
 }
 
 std::string Submitter(const ServerState& s, const RequestContext& ctx) {

@@ -22,10 +22,17 @@ std::string HomeOf(const ServerState& s, const RequestContext& ctx);
 // `key` inside `home`; InvalidArgument naming `field` for a key that is not one.
 Result<std::string> InHome(const std::string& home, const std::string& key, const std::string& field);
 
-// Moves the `path` of each storage block of a request body (tokenizer, model, dataset,
-// model_save, vector_store_save) into `home`; errors name the block's path. catalog://
-// references are left for ResolveCatalogRefs (catalog_refs.h).
-Status PathsToHome(const std::string& home, nlohmann::json& body);
+// Fits the `path` of each storage block of a request body (tokenizer, model, dataset,
+// model_save, vector_store_save) to its caller: local paths move into the caller's home; s3
+// paths stay, in buckets the caller may use (MayUseBucket); hub paths stay (the hub is public
+// and read-only). Errors name the block's path. catalog:// references are left for
+// ResolveCatalogRefs (catalog_refs.h).
+Status PathsToHome(const ServerState& s, const RequestContext& ctx, nlohmann::json& body);
+
+// Whether the caller may read and write S3 bucket `bucket` with the server's credentials: an
+// admin (and anyone with auth off) any bucket, other users those of `mlaas serve --s3-buckets`.
+// PermissionDenied naming `field` otherwise.
+Status MayUseBucket(const ServerState& s, const RequestContext& ctx, const std::string& bucket, const std::string& field);
 // The storage blocks of a request body, by their field names ("model", "dataset.eval_dataset", ...).
 std::vector<std::pair<std::string, nlohmann::json*>> StorageBlocks(nlohmann::json& body);
 

@@ -282,7 +282,7 @@ void AddKindRoutes(ServerState& s, Kind kind) {
          if (catalog::IsReference(ctx.body[block].value("path", "")))
            return ctx.Error(InvalidArgument("register a storage path; a catalog version is registered already",
                                             block + ".path"));
-         if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
+         if (Status st = PathsToHome(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
          auto ref = s.services.storage.Resolve(ctx.body[block], block);
          if (!ref.has_value()) return ctx.Error(ref.error());
          catalog::RegisterRequest r;

@@ -215,7 +215,7 @@ void AddMlRoutes(ServerState& s) {
                   .response_schema = is_task ? schemas::TaskAccepted() : json(),
                   .compute = !is_task,
                   .handler = [&s, r, run](RequestContext& ctx) {
-                    if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
+                    if (Status st = PathsToHome(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
                     if (Status st = ResolveCatalogRefs(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
@@ -247,7 +247,7 @@ void AddMlRoutes(ServerState& s) {
        .responses = {{202, "task queued"}, {400, "invalid request or unknown dataset"}},
        .response_schema = schemas::TaskAccepted(),
        .handler = [&s](RequestContext& ctx) {
-         if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
+         if (Status st = PathsToHome(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
          if (Status st = ResolveCatalogRefs(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
          auto ref = s.services.storage.Resolve(ctx.body["dataset"], "dataset");
          if (!ref.has_value()) return ctx.Error(ref.error());

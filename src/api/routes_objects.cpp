@@ -1,5 +1,7 @@
 // Object store endpoints: S3-style listing, streamed upload, download and delete.
 #include <ctime>
+#include <optional>
+#include <regex>
 
 #include "api/schemas.h"
 #include "api/ownership.h"
@@ -150,27 +152,44 @@ void AddObjectRoutes(ServerState& s) {
        .access = Access::kRead,
        .pattern = "/api/v1/ml/utilities/s3/object",
        .tag = "objects",
-       .summary = "List objects in the object store (S3 ListObjectsV2 semantics)",
-       .query = {{"prefix", {{"type", "string"}}, "only keys starting with this"},
+       .summary = "List objects in the object store, or in an S3 bucket (ListObjectsV2 semantics)",
+       .query = {{"bucket", {{"type", "string"}},
+                  "an S3 bucket to list (storage_type s3) instead of the server's own store"},
+                 {"prefix", {{"type", "string"}}, "only keys starting with this"},
                  {"delimiter", {{"type", "string"}}, "roll keys up to common prefixes (e.g. /)"},
                  {"max_keys", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000},
                                {"default", 1000}}, "objects and prefixes per page"},
                  {"continuation_token", {{"type", "string"}},
                   "next_continuation_token of the previous page"},
                  {"start_after", {{"type", "string"}}, "only keys after this one"}},
-       .responses = {{200, "{objects: [{key, size, last_modified, etag}], common_prefixes, "
+       .responses = {{200, "{storage_type, bucket, objects: [{key, size, last_modified, etag}], common_prefixes, "
                            "is_truncated, next_continuation_token, key_count}"},
-                     {400, "bad query parameter"}},
+                     {400, "bad query parameter"},
+                     {403, "a bucket not shared with accounts"},
+                     {404, "no such bucket"},
+                     {501, "S3 is not configured"}},
        .handler = [&s](RequestContext& ctx) {
-         auto store = LocalStore(s);
+         // The server's own store, in the caller's home; or a bucket, keys as S3 has them.
+         const std::optional<std::string> bucket = ctx.Query("bucket");
+         std::string root;
+         Result<storage::ObjectStore*> store = LocalStore(s);
+         if (bucket) {
+           static const std::regex bucket_name("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]");
+           if (!std::regex_match(*bucket, bucket_name))
+             return ctx.Error(InvalidArgument("'" + *bucket + "' is not an S3 bucket name", "bucket"));
+           if (Status st = MayUseBucket(s, ctx, *bucket, "bucket"); !st.ok()) return ctx.Error(st);
+           store = s.services.storage.Get("s3");
+           root = *bucket + "/";
+         } else {
+           root = HomeOf(s, ctx);
+         }
          if (!store.has_value()) return ctx.Error(store.error());
          storage::ListOptions o;
-         const std::string home = HomeOf(s, ctx);
-         o.prefix = home + ctx.Query("prefix").value_or("");
+         o.prefix = root + ctx.Query("prefix").value_or("");
          o.delimiter = ctx.Query("delimiter").value_or("");
          o.continuation_token = ctx.Query("continuation_token").value_or("");
          o.start_after = ctx.Query("start_after").value_or("");
-         if (!o.start_after.empty()) o.start_after = home + o.start_after;
+         if (!o.start_after.empty()) o.start_after = root + o.start_after;
          auto max_keys = IntQuery(ctx, "max_keys", 1000, 1, 1000);
          if (!max_keys.has_value()) return ctx.Error(max_keys.error());
          o.max_keys = static_cast<size_t>(*max_keys);
@@ -180,15 +199,22 @@ void AddObjectRoutes(ServerState& s) {
          auto page = (*store)->List(o);
          if (!page.has_value()) return ctx.Error(page.error());
          json objects = json::array();
-         for (const auto& obj : page->objects) objects.push_back(InfoJson(obj));
+         auto relative = [&](const std::string& key) { return bucket ? key.substr(std::min(key.size(), root.size())) : key; };
+         for (auto obj : page->objects) {
+           obj.key = relative(obj.key);
+           objects.push_back(InfoJson(obj));
+         }
+         json prefixes = json::array();
+         for (const auto& p : page->common_prefixes) prefixes.push_back(relative(p));
          json out = {{"storage_type", (*store)->storage_type()},
+                     {"bucket", bucket ? json(*bucket) : json()},
                      {"prefix", ctx.Query("prefix").value_or("")},
                      {"delimiter", o.delimiter},
                      {"max_keys", o.max_keys},
                      {"key_count", page->objects.size() + page->common_prefixes.size()},
                      {"is_truncated", page->is_truncated},
                      {"objects", objects},
-                     {"common_prefixes", page->common_prefixes}};
+                     {"common_prefixes", prefixes}};
          out["next_continuation_token"] =
              page->is_truncated ? json(page->next_continuation_token) : json();
          ctx.Json(200, out);

@@ -170,7 +170,7 @@ void AddServeRoutes(ServerState& s) {
                 .response_schema = view_schema,
                 .handler = [&s, &deployments](RequestContext& ctx) {
                   if (!deployments) return Unavailable501(ctx);
-                  if (Status st = PathsToHome(HomeOf(s, ctx), ctx.body); !st.ok()) return ctx.Error(st);
+                  if (Status st = PathsToHome(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
                   if (Status st = ResolveCatalogRefs(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
                   ctx.body["owner"] = Submitter(s, ctx);
                   auto r = deployments->Deploy(ctx.body);

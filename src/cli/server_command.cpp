@@ -10,6 +10,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <spdlog/spdlog.h>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "auth/authenticator.h"
 #include "catalog/catalog.h"
 #include "storage/hub_object_store.h"
+#include "storage/prefixed_object_store.h"
 #include "storage/s3_object_store.h"
 #include "metadata/catalog_store.h"
 #include "common/logging.h"
@@ -96,6 +98,22 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
                  "Metadata database: a SQLite file path or sqlite:///path "
                  "(default: <data-dir>/mlaas.db)")
       ->envname("MLAAS_DATABASE");
+  cmd.add_option("--storage", c.storage,
+                 "The server's own object store (objects API, task outputs, checkpoints, catalog): "
+                 "s3://bucket/prefix (S3 configured as in docs/storage.md); default: <data-dir>/objects")
+      ->envname("MLAAS_STORAGE");
+  cmd.add_option("--storage-cache-bytes", c.storage_cache_bytes,
+                 "Local copies of S3 objects (model and index files) kept in <data-dir>/cache at most, "
+                 "least recently used out")
+      ->envname("MLAAS_STORAGE_CACHE_BYTES")
+      ->capture_default_str();
+  if (api) {
+    cmd.add_option("--s3-buckets", c.s3_buckets,
+                   "S3 buckets that users other than admins may read and write with the server's "
+                   "credentials (with auth on; admins may use any)")
+        ->envname("MLAAS_S3_BUCKETS")
+        ->delimiter(',');
+  }
   cmd.add_option("--workers", c.workers,
                  api ? "Task worker threads in this process (0: only queue tasks)"
                      : "Task worker threads")
@@ -272,6 +290,42 @@ int Fail(const Status& st) {
   return 1;
 }
 
+// The object stores: the server's own ("local" in requests: <data-dir>/objects, or the keys
+// under --storage s3://bucket/prefix), the Hugging Face Hub (read-only, through its cache:
+// HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE, HF_HUB_OFFLINE) and S3 when configured
+// (MLAAS_S3_ENDPOINT, AWS_* or ~/.aws/credentials). docs/storage.md.
+Status OpenStorage(const ServerConfig& c, const fs::path& data, storage::StorageRegistry& registry) {
+  std::optional<storage::S3Options> s3 = storage::S3OptionsFromEnv();
+  if (s3 || !c.storage.empty()) {
+    MLAAS_ASSIGN_OR_RETURN(auto cache, storage::FileCache::Open(data / "cache", c.storage_cache_bytes));
+    if (!s3) s3 = storage::S3Options{};  // AWS, region us-east-1, no credentials: public buckets
+    s3->scratch = data / "tmp";
+    s3->cache = cache;
+    spdlog::info("s3 storage: {}", s3->endpoint.empty() ? "AWS, region " + s3->region : s3->endpoint);
+  }
+  if (c.storage.empty()) {
+    MLAAS_ASSIGN_OR_RETURN(auto local, storage::LocalObjectStore::Create(data / "objects", data / "tmp"));
+    registry.Add(std::move(local));
+  } else {
+    if (!StartsWith(c.storage, "s3://"))
+      return InvalidArgument("--storage must be s3://bucket/prefix (or left out for <data-dir>/objects): '" + c.storage + "'");
+    auto store = std::make_unique<storage::S3ObjectStore>(*s3);
+    auto root = store->KeyForPath(c.storage);
+    if (!root.has_value()) return root.error().WithContext("--storage");
+    std::string prefix = *root + "/";
+    // The bucket must answer now, not at the first upload.
+    storage::ListOptions probe;
+    probe.prefix = prefix;
+    probe.max_keys = 1;
+    if (auto listed = store->List(probe); !listed.has_value()) return listed.error().WithContext("--storage " + c.storage);
+    spdlog::info("the server's objects are in {}", c.storage);
+    registry.Add(std::make_unique<storage::PrefixedObjectStore>(std::move(store), prefix, "local"));
+  }
+  registry.Add(std::make_unique<storage::HubObjectStore>(storage::HubOptionsFromEnv()));
+  if (s3) registry.Add(std::make_unique<storage::S3ObjectStore>(*s3));
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunServer(const ServerConfig& c, bool api) {
@@ -292,18 +346,8 @@ int RunServer(const ServerConfig& c, bool api) {
   if (!store.has_value()) return Fail(store.error().WithContext("opening the metadata store"));
 
   storage::StorageRegistry storage;
-  auto local = storage::LocalObjectStore::Create(data / "objects", data / "tmp");
-  if (!local.has_value()) return Fail(local.error());
-  storage.Add(std::move(local).value());
-  // The Hugging Face Hub, read-only, through its cache (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE,
-  // HF_HUB_OFFLINE; docs/storage.md).
-  storage.Add(std::make_unique<storage::HubObjectStore>(storage::HubOptionsFromEnv()));
-  // S3, when configured (MLAAS_S3_ENDPOINT, AWS_* or ~/.aws/credentials; docs/storage.md).
-  if (auto s3 = storage::S3OptionsFromEnv()) {
-    s3->scratch = data / "tmp";
-    spdlog::info("s3 storage: {}", s3->endpoint.empty() ? "AWS, region " + s3->region : s3->endpoint);
-    storage.Add(std::make_unique<storage::S3ObjectStore>(std::move(*s3)));
-  }
+  auto opened_storage = OpenStorage(c, data, storage);
+  if (!opened_storage.ok()) return Fail(opened_storage);
 
   // The model and dataset registry (docs/catalog.md): records beside the tasks, files in the
   // local store under catalog/.
@@ -323,7 +367,7 @@ int RunServer(const ServerConfig& c, bool api) {
   // take the server's uploads in progress.
   auto swept = tasks::SweepLeftovers(**store, {.tmp_dir = api ? data / "tmp" : fs::path(),
                                                .checkpoint_root = data / "checkpoints",
-                                               .objects_dir = api ? data / "objects" : fs::path(),
+                                               .objects_dir = api && c.storage.empty() ? data / "objects" : fs::path(),
                                                .before_ms = start_ms});
   if (!swept.has_value()) {
     spdlog::warn("cannot sweep what an earlier run left: {}", swept.error().ToString());
@@ -370,6 +414,7 @@ int RunServer(const ServerConfig& c, bool api) {
   options.max_compute_requests = c.max_compute_requests;
   options.version = MLAAS_VERSION;
   options.data_dir = data.string();
+  options.s3_buckets = c.s3_buckets;
 #ifdef MLAAS_WEB_DIR
   options.web_dir = c.web_dir.empty() ? std::string(MLAAS_WEB_DIR) : c.web_dir;
 #else

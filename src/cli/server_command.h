@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 namespace mlaas::cli {
 
@@ -14,6 +15,9 @@ struct ServerConfig {
   std::string data_dir = "data";
   std::string web_dir;   // the built web app (default: the one this build made, MLAAS_WEB_DIR)
   std::string database;  // default: sqlite://<data_dir>/mlaas.db
+  std::string storage;   // the server's own object store: "" (<data_dir>/objects) or s3://bucket/prefix
+  uint64_t storage_cache_bytes = 20ull << 30;  // local copies of S3 objects (models, indexes) kept at most
+  std::vector<std::string> s3_buckets;          // S3 buckets users other than admins may name (auth on)
   int workers = 2;
   std::string log_level = "info";
   uint64_t max_body_bytes = 16u << 20;

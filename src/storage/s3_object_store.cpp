@@ -628,6 +628,7 @@ Status S3ObjectStore::Download(const ObjectInfo& info, const fs::path& file) {
 
 Result<LocalizedPath> S3ObjectStore::Localize(const std::string& key) {
   MLAAS_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
+  if (impl_->options.cache) return impl_->options.cache->Get(info, [&](const fs::path& file) { return Download(info, file); });
   const fs::path dir = impl_->options.scratch.empty() ? fs::temp_directory_path() : impl_->options.scratch;
   std::error_code ec;
   fs::create_directories(dir, ec);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "storage/file_cache.h"
 #include "storage/object_store.h"
 
 namespace mlaas::storage {
@@ -27,6 +28,8 @@ struct S3Options {
   int retries = 3;
   int timeout_seconds = 60;
   std::filesystem::path scratch;     // Localize's temporary copies
+  // Localize's copies come from this cache (bounded, by key and ETag) when set.
+  std::shared_ptr<FileCache> cache{};
 };
 
 // From the environment; nullopt when S3 is not configured (no credentials and no endpoint).

@@ -16,6 +16,7 @@
 #include "e2e/cli_runner.h"
 #include "e2e/fixtures.h"
 #include "storage/s3_object_store.h"
+#include "e2e/server_process.h"
 #include "testutil/temp_dir.h"
 
 extern char** environ;
@@ -27,50 +28,72 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
-  const fs::path s3rver = fs::path(MLAAS_SOURCE_DIR) / "tests/storage/s3/node_modules/s3rver/bin/s3rver.js";
-  if (!fs::exists(s3rver)) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
-  TempDir dir;
-  // s3rver on a free port.
-  int port = 0;
-  {
+// s3rver on a free loopback port with the given buckets, stopped with the test.
+class S3Server {
+ public:
+  Status Start(const fs::path& dir, const std::vector<std::string>& buckets) {
+    const fs::path s3rver = fs::path(MLAAS_SOURCE_DIR) / "tests/storage/s3/node_modules/s3rver/bin/s3rver.js";
     int sock = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    if (bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return Internal("no free port");
     socklen_t n = sizeof(a);
     getsockname(sock, reinterpret_cast<sockaddr*>(&a), &n);
-    port = ntohs(a.sin_port);
+    const int port = ntohs(a.sin_port);
     close(sock);
-  }
-  std::vector<std::string> args = {"/usr/bin/node", "--openssl-legacy-provider", s3rver.string(), "-d", (dir.path() / "s3").string(),
-                                   "-a", "127.0.0.1", "-p", std::to_string(port), "-s", "--configure-bucket", "lab"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
-  struct Stop {
-    pid_t pid;
-    ~Stop() {
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
+    std::vector<std::string> args = {"/usr/bin/node", "--openssl-legacy-provider", s3rver.string(), "-d", (dir / "s3").string(),
+                                     "-a", "127.0.0.1", "-p", std::to_string(port), "-s"};
+    for (const auto& b : buckets) args.insert(args.end(), {"--configure-bucket", b});
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return Internal("cannot start s3rver");
+    options_.endpoint = "http://127.0.0.1:" + std::to_string(port);
+    options_.access_key = options_.secret_key = "S3RVER";
+    options_.retries = 0;
+    storage::S3ObjectStore probe(options_);
+    for (int i = 0; i < 200; ++i) {
+      storage::ListOptions l;
+      l.prefix = buckets.front() + "/";
+      if (probe.List(l).has_value()) return Status::Ok();
+      std::this_thread::sleep_for(100ms);
     }
-  } stop{pid};
-  storage::S3Options o;
-  o.endpoint = "http://127.0.0.1:" + std::to_string(port);
-  o.access_key = o.secret_key = "S3RVER";
-  o.retries = 0;
-  storage::S3ObjectStore bucket(o);
-  bool up = false;
-  for (int i = 0; i < 200 && !up; ++i) {
-    storage::ListOptions l;
-    l.prefix = "lab/";
-    up = bucket.List(l).has_value();
-    if (!up) std::this_thread::sleep_for(100ms);
+    return Internal("s3rver did not start");
   }
-  ASSERT_TRUE(up) << "s3rver did not start";
+  ~S3Server() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  const storage::S3Options& options() const { return options_; }
+  // Starts `server` with this S3 in its environment (and only its).
+  Status StartServer(ServerProcess& server) const {
+    ::setenv("MLAAS_S3_ENDPOINT", options_.endpoint.c_str(), 1);
+    ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+    Status started = server.Start();
+    ::unsetenv("MLAAS_S3_ENDPOINT");
+    ::unsetenv("AWS_ACCESS_KEY_ID");
+    ::unsetenv("AWS_SECRET_ACCESS_KEY");
+    return started;
+  }
+
+ private:
+  pid_t pid_ = 0;
+  storage::S3Options options_;
+};
+
+bool HaveS3rver() { return fs::exists(fs::path(MLAAS_SOURCE_DIR) / "tests/storage/s3/node_modules/s3rver/bin/s3rver.js"); }
+
+TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
+  if (!HaveS3rver()) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
+  TempDir dir;
+  S3Server s3;
+  ASSERT_TRUE(s3.Start(dir.path(), {"lab"}).ok());
+  const storage::S3Options& o = s3.options();
+  storage::S3ObjectStore bucket(o);
 
   // A BERT checkpoint in PyTorch's format and a dataset, in the bucket.
   ASSERT_EQ(TrainWordPieceTokenizer(dir, (dir.path() / "tok").string()).exit_code, 0);
@@ -82,14 +105,8 @@ TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
   for (int i = 0; i < 24; ++i) csv += std::string(i % 2 ? "Bari INFN Italy" : "Milano INAF Italy") + "," + (i % 2 ? "BA" : "MI") + "\n";
   ASSERT_TRUE(bucket.PutString("lab/data/affiliations.csv", csv).has_value());
 
-  ::setenv("MLAAS_S3_ENDPOINT", o.endpoint.c_str(), 1);
-  ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
-  ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
   ServerProcess server(dir.path() / "data", {"--threads", "1", "--workers", "1"});
-  Status started = server.Start();
-  ::unsetenv("MLAAS_S3_ENDPOINT");
-  ::unsetenv("AWS_ACCESS_KEY_ID");
-  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  Status started = s3.StartServer(server);
   ASSERT_TRUE(started.ok()) << started.ToString();
   auto c = server.Client();
   auto t = CallServer(*c, "POST", "/api/v1/ml/nlp/train/model",
@@ -117,6 +134,120 @@ TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
   ASSERT_EQ(p.status, 200) << p.text;
   EXPECT_EQ(p.body["predictions"].size(), 1u);
   EXPECT_EQ(server.Log().find("S3RVER"), std::string::npos) << "credentials never logged";
+}
+
+// `mlaas serve --storage s3://lab/platform`: the server's own store is a bucket prefix. With
+// accounts on, alice's uploads, her trained model and its catalog version all land in the
+// bucket (none in the data directory), predictions load the model through the bounded local
+// cache, listings show her keys, buckets are only hers to name when shared, and a second
+// server with an empty data directory serves the same objects.
+TEST(S3E2eTest, TheServersOwnStoreIsABucket) {
+  if (!HaveS3rver()) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
+  TempDir dir;
+  S3Server s3;
+  ASSERT_TRUE(s3.Start(dir.path(), {"lab", "shared"}).ok());
+  storage::S3ObjectStore bucket(s3.options());
+  constexpr const char* kAdmin = "e2e-s3-admin-token-0123456789abcdef";
+  ::setenv("MLAAS_ADMIN_TOKEN", kAdmin, 1);
+  ServerProcess server(dir.path() / "data", {"--threads", "1", "--workers", "1", "--auth", "on", "--storage", "s3://lab/platform",
+                                             "--s3-buckets", "shared"});
+  Status started = s3.StartServer(server);
+  ::unsetenv("MLAAS_ADMIN_TOKEN");
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  auto as = [&](const std::string& token) { return std::move(client::ApiClient::Create(server.url(), 120, token)).value(); };
+  auto admin = as(kAdmin);
+  auto issued = CallServer(*admin, "POST", "/api/v1/tokens", json{{"user", "alice"}, {"scopes", {"read", "write"}}}.dump());
+  ASSERT_EQ(issued.status, 201) << issued.text;
+  auto alice = as(issued.body["token"]);
+
+  // Alice's uploads go to the bucket, under the prefix and her home.
+  std::string vocab;
+  for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie", "was", "great", "good", "awful", "bad"})
+    vocab += std::string(t) + "\n";
+  std::string csv = "text,label\n";
+  for (int i = 0; i < 40; ++i) csv += std::string("the movie was ") + (i % 2 ? "great good" : "awful bad") + "," + (i % 2 ? "pos" : "neg") + "\n";
+  ASSERT_EQ(CallServer(*alice, "PUT", "/api/v1/objects/tok/vocab.txt", vocab).status, 201);
+  ASSERT_EQ(CallServer(*alice, "PUT", "/api/v1/objects/data/reviews.csv", csv).status, 201);
+  auto in_bucket = bucket.GetString("lab/platform/users/alice/data/reviews.csv");
+  ASSERT_TRUE(in_bucket.has_value()) << in_bucket.error().ToString();
+  EXPECT_EQ(*in_bucket, csv);
+  auto back = CallServer(*alice, "GET", "/api/v1/objects/data/reviews.csv");
+  ASSERT_EQ(back.status, 200);
+  EXPECT_EQ(back.text, csv);
+
+  // Trained, saved and registered: every file in the bucket.
+  json train = {{"tokenizer", {{"path", "tok/vocab.txt"}}},
+                {"model",
+                 {{"objective", "text-classification"},
+                  {"config", {{"model_type", "bert"}, {"hidden_size", 32}, {"num_hidden_layers", 1}, {"num_attention_heads", 4},
+                              {"intermediate_size", 64}, {"max_position_embeddings", 64}}}}},
+                {"dataset", {{"path", "data/reviews.csv"}, {"train_test_split", 0.2}}},
+                {"model_train", {{"epochs", 2}, {"batch_size", 8}, {"seed", 3}, {"threads", 1}}},
+                {"model_save", {{"path", "models/sentiment"}}},
+                {"catalog", {{"model", "sentiment"}}}};
+  auto t = CallServer(*alice, "POST", "/api/v1/ml/nlp/train/model", train.dump());
+  ASSERT_EQ(t.status, 202) << t.text;
+  json task = WaitForTaskEnd(*alice, t.body["task_id"], 300s);
+  ASSERT_EQ(task["task_status"], "succeeded") << task.dump(2) << server.Log();
+  EXPECT_EQ(task["catalog"]["reference"], "catalog://sentiment/1") << task.dump(2);
+  EXPECT_TRUE(bucket.Stat("lab/platform/users/alice/models/sentiment/model.safetensors").has_value());
+  storage::ListOptions versions;
+  versions.prefix = "lab/platform/catalog/models/sentiment/1/";
+  auto registered = bucket.List(versions);
+  ASSERT_TRUE(registered.has_value());
+  EXPECT_GE(registered->objects.size(), 3u) << "the catalog's immutable copy is in the bucket";
+  EXPECT_FALSE(fs::exists(dir.path() / "data" / "objects" / "users")) << "nothing of alice's on the server's disk";
+
+  // Predictions load the model through the local cache: fetched once, then kept.
+  for (const char* ref : {"models/sentiment", "models/sentiment", "catalog://sentiment"}) {
+    auto p = CallServer(*alice, "POST", "/api/v1/ml/nlp/predict",
+                        json{{"model", {{"path", ref}}}, {"predict_input", {{"input_text", {"the movie was great"}}}}}.dump());
+    ASSERT_EQ(p.status, 200) << ref << ": " << p.text;
+    EXPECT_EQ(p.body["predictions"].size(), 1u);
+  }
+  size_t cached = 0;
+  for (const auto& e : fs::directory_iterator(dir.path() / "data" / "cache"))
+    if (e.is_regular_file()) ++cached;
+  EXPECT_GE(cached, 2u) << "config and weights kept in data/cache";
+
+  // Listings: her keys as she named them; buckets only when shared.
+  auto mine = CallServer(*alice, "GET", "/api/v1/ml/utilities/s3/object?prefix=models/sentiment/");
+  ASSERT_EQ(mine.status, 200) << mine.text;
+  std::set<std::string> keys;
+  for (const auto& o : mine.body["objects"]) keys.insert(o["key"].get<std::string>());
+  EXPECT_TRUE(keys.count("models/sentiment/config.json")) << mine.text;
+  EXPECT_EQ(mine.text.find("platform/"), std::string::npos) << mine.text;
+  auto refused = CallServer(*alice, "GET", "/api/v1/ml/utilities/s3/object?bucket=lab");
+  EXPECT_EQ(refused.status, 403) << refused.text;
+  EXPECT_EQ(refused.body["error"].value("field", ""), "bucket") << refused.text;
+  ASSERT_TRUE(bucket.PutString("shared/corpora/a.txt", "a").has_value());
+  ASSERT_TRUE(bucket.PutString("shared/corpora/b/c.txt", "c").has_value());
+  auto shared = CallServer(*alice, "GET", "/api/v1/ml/utilities/s3/object?bucket=shared&prefix=corpora/&delimiter=/");
+  ASSERT_EQ(shared.status, 200) << shared.text;
+  EXPECT_EQ(shared.body["storage_type"], "s3");
+  ASSERT_EQ(shared.body["objects"].size(), 1u) << shared.text;
+  EXPECT_EQ(shared.body["objects"][0]["key"], "corpora/a.txt");
+  EXPECT_EQ(shared.body["common_prefixes"], json({"corpora/b/"}));
+  auto admins = CallServer(*admin, "GET", "/api/v1/ml/utilities/s3/object?bucket=lab&prefix=platform/users/alice/models/&delimiter=/");
+  ASSERT_EQ(admins.status, 200) << admins.text;
+  EXPECT_EQ(admins.body["common_prefixes"], json({"platform/users/alice/models/sentiment/"}));
+  EXPECT_EQ(CallServer(*alice, "GET", "/api/v1/ml/utilities/s3/object?bucket=Not_A_Bucket").status, 400);
+  auto elsewhere = CallServer(*alice, "POST", "/api/v1/ml/nlp/predict",
+                              json{{"model", {{"path", "s3://lab/platform/users/alice/models/sentiment"}, {"storage_type", "s3"}}},
+                                   {"predict_input", {{"input_text", {"x"}}}}}.dump());
+  EXPECT_EQ(elsewhere.status, 403) << elsewhere.text;
+  EXPECT_EQ(elsewhere.body["error"].value("field", ""), "model.path") << elsewhere.text;
+
+  // Another server, another (empty) data directory, the same bucket: the same objects.
+  server.Kill(SIGTERM);
+  ServerProcess second(dir.path() / "data2", {"--threads", "1", "--workers", "0", "--storage", "s3://lab/platform"});
+  started = s3.StartServer(second);
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  auto c = second.Client();
+  auto again = CallServer(*c, "GET", "/api/v1/objects/users/alice/data/reviews.csv");
+  ASSERT_EQ(again.status, 200) << again.text;
+  EXPECT_EQ(again.text, csv);
+  EXPECT_EQ(second.Log().find("S3RVER"), std::string::npos) << "credentials never logged";
 }
 
 }  // namespace
