@@ -383,7 +383,8 @@ int RunServer(const ServerConfig& c, bool api) {
   manager.Register(train::kTrainNlpModelTask,
                    catalog::RegisteringTrainedModels(
                        train::MakeTrainNlpModelHandler(storage, {.scratch = data / "tmp", .checkpoint_root = data / "checkpoints",
-                                                                 .max_model_bytes = OrHalfTheMemory(c.max_model_bytes)}),
+                                                                 .max_model_bytes = OrHalfTheMemory(c.max_model_bytes),
+                                                                 .checkpoint_store = c.storage.empty() ? nullptr : *storage.Get("local")}),
                        catalog, storage, auth::LocalAdmin().user),
                    train::MakeTrainNlpModelValidator(storage));
   manager.Register(vector::kVectorIndexTask, vector::MakeVectorIndexHandler(storage, data / "tmp"),

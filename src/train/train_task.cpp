@@ -220,6 +220,85 @@ Result<json> Publish(const fs::path& dir, const storage::ObjectRef& out) {
 
 }  // namespace
 
+// A task's checkpoints also kept in the server's store (TrainTaskOptions::checkpoint_store), so
+// that a retry on another host resumes: <prefix><step>/ holds the files of the checkpoint at that
+// optimizer step, state.json written last; only the latest complete one is kept.
+struct SharedCheckpoints {
+  storage::ObjectStore* store = nullptr;
+  std::string prefix;  // ".mlaas/checkpoints/<task id>/"
+
+  Result<std::vector<std::string>> Keys(const std::string& under, std::vector<std::string>* steps = nullptr) const {
+    std::vector<std::string> keys;
+    storage::ListOptions list;
+    list.prefix = under;
+    if (steps) list.delimiter = "/";
+    for (int pages = 0; pages < 1000; ++pages) {
+      MLAAS_ASSIGN_OR_RETURN(storage::ListResult page, store->List(list));
+      for (auto& o : page.objects) keys.push_back(std::move(o.key));
+      if (steps) {
+        for (auto& p : page.common_prefixes) steps->push_back(p.substr(under.size(), p.size() - under.size() - 1));
+      }
+      if (!page.is_truncated) break;
+      list.continuation_token = page.next_continuation_token;
+    }
+    return keys;
+  }
+
+  // Into `dir`/current, when `dir` has no checkpoint of its own and the store has one.
+  Status Restore(const fs::path& dir, tasks::TaskContext& ctx) const {
+    if (!store || fs::exists(dir / "current" / "state.json") || fs::exists(dir / "previous" / "state.json")) return Status::Ok();
+    std::vector<std::string> steps;
+    MLAAS_RETURN_IF_ERROR(Keys(prefix, &steps).status());
+    std::sort(steps.begin(), steps.end(), [](const std::string& a, const std::string& b) {
+      return a.size() != b.size() ? a.size() > b.size() : a > b;  // numbers: the latest first
+    });
+    for (const auto& step : steps) {
+      const std::string base = prefix + step + "/";
+      if (!store->Stat(base + "state.json").has_value()) continue;  // incomplete
+      const fs::path incoming = dir / "incoming";
+      std::error_code ec;
+      fs::remove_all(incoming, ec);
+      MLAAS_ASSIGN_OR_RETURN(std::vector<std::string> keys, Keys(base));
+      for (const auto& key : keys) {
+        MLAAS_ASSIGN_OR_RETURN(storage::LocalizedPath local, store->Localize(key));
+        const fs::path dest = incoming / key.substr(base.size());
+        fs::create_directories(dest.parent_path(), ec);
+        if (local.temporary()) fs::rename(local.path(), dest, ec);
+        if (!local.temporary() || ec) {
+          ec.clear();
+          fs::copy_file(local.path(), dest, fs::copy_options::overwrite_existing, ec);
+        }
+        if (ec) return Internal("cannot restore the checkpoint's " + key + ": " + ec.message());
+      }
+      fs::rename(incoming, dir / "current", ec);
+      if (ec) return Internal("cannot restore the checkpoint: " + ec.message());
+      ctx.Log("info", "restored the checkpoint of step " + step + " from the server's store");
+      return Status::Ok();
+    }
+    return Status::Ok();
+  }
+
+  // The checkpoint in `current` at `step`: uploaded (state.json last), then the older ones go.
+  Status Save(const fs::path& current, int64_t step) const {
+    const std::string base = prefix + std::to_string(step);
+    MLAAS_RETURN_IF_ERROR(store->PutDirectory(base, current, "state.json").status());
+    std::vector<std::string> steps;
+    MLAAS_RETURN_IF_ERROR(Keys(prefix, &steps).status());
+    for (const auto& other : steps) {
+      if (other == std::to_string(step)) continue;
+      MLAAS_ASSIGN_OR_RETURN(std::vector<std::string> keys, Keys(prefix + other + "/"));
+      MLAAS_RETURN_IF_ERROR(store->DeleteMany(keys));
+    }
+    return Status::Ok();
+  }
+
+  void Drop() const {
+    if (!store) return;
+    auto keys = Keys(prefix);
+    if (keys.has_value()) (void)store->DeleteMany(*keys);
+  }
+};
+
 tasks::TaskValidator MakeTrainNlpModelValidator(const storage::StorageRegistry& storage) {
   return [&storage](const json& params) { return Validate(storage, params); };
 }
@@ -228,14 +307,18 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
   return [&storage, options](tasks::TaskContext& ctx) -> Result<json> {
     // A task that ends failed or cancelled (an exception included) will not resume: its
     // checkpoints go, unless the attempt was handed back (shutdown, lost lease) to resume later.
+    const SharedCheckpoints shared{options.checkpoint_store, ".mlaas/checkpoints/" + ctx.id() + "/"};
     struct DropCheckpoints {
       const tasks::TaskContext& ctx;
       fs::path dir;
+      const SharedCheckpoints& shared;
       ~DropCheckpoints() {
         std::error_code e;
-        if (!ctx.handed_back()) fs::remove_all(dir, e);
+        if (ctx.handed_back()) return;
+        fs::remove_all(dir, e);
+        shared.Drop();
       }
-    } drop_checkpoints{ctx, options.checkpoint_root / ctx.id()};
+    } drop_checkpoints{ctx, options.checkpoint_root / ctx.id(), shared};
     const json& params = ctx.params();
     MLAAS_RETURN_IF_ERROR(Validate(storage, params));
     MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
@@ -299,6 +382,7 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
     MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(params["model_save"], "model_save"));
 
     in.checkpoint_dir = drop_checkpoints.dir;
+    MLAAS_RETURN_IF_ERROR(shared.Restore(in.checkpoint_dir, ctx));
     in.output_dir = options.scratch / ("train-" + ctx.id());
     std::error_code ec;
     fs::remove_all(in.output_dir, ec);
@@ -313,6 +397,7 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
     TrainCallbacks cb;
     cb.cancelled = [&ctx] { return ctx.cancelled(); };
     cb.log = [&ctx](std::string_view level, const std::string& m) { ctx.Log(level, m); };
+    if (shared.store) cb.checkpointed = [&shared](const fs::path& dir, int64_t step) { return shared.Save(dir, step); };
     tasks::Progress last;
     cb.progress = [&ctx, &last](const TrainProgress& p) {
       tasks::Progress progress{.fraction = p.fraction, .message = p.message};
@@ -339,6 +424,7 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
     MLAAS_RETURN_IF_ERROR(WriteFileAtomic(in.output_dir / "README.md", ModelCard(RequestForCard(params, ctx.submitted_by()), *result, ctx.id())));
     MLAAS_ASSIGN_OR_RETURN(json files, Publish(in.output_dir, out));
     fs::remove_all(in.checkpoint_dir, ec);
+    shared.Drop();
     (*result)["model"]["path"] = out.key;
     (*result)["model"]["storage_type"] = std::string(out.store->storage_type());
     (*result)["model"]["files"] = files;

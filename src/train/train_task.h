@@ -17,6 +17,9 @@ struct TrainTaskOptions {
   std::filesystem::path scratch;          // local copies of remote models, outputs in progress
   std::filesystem::path checkpoint_root;  // <root>/<task id>/ holds a task's checkpoints
   uint64_t max_model_bytes = 0;           // TrainInputs::max_model_bytes (0: no limit)
+  // When set (the server's own store is shared, e.g. S3), checkpoints are also kept there under
+  // .mlaas/checkpoints/<task id>/ and a retry with none on its disk resumes from them.
+  storage::ObjectStore* checkpoint_store = nullptr;
 };
 
 tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options);

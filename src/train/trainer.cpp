@@ -677,6 +677,7 @@ Status Session::SaveCheckpoint() {
   fs::rename(incoming, current, ec);
   if (ec) return Internal("cannot rotate checkpoints: " + ec.message());
   fs::remove_all(previous, ec);
+  if (cb_.checkpointed) return cb_.checkpointed(current, step_);
   return Status::Ok();
 }
 

@@ -48,6 +48,9 @@ struct TrainCallbacks {
   std::function<bool()> cancelled;  // polled between steps
   std::function<void(const TrainProgress&)> progress;
   std::function<void(std::string_view level, const std::string& message)> log;
+  // After each checkpoint is complete in checkpoint_dir/current (at optimizer step `step`):
+  // where it should also go (a shared store, so another host can resume); an error fails the run.
+  std::function<Status(const std::filesystem::path& dir, int64_t step)> checkpointed;
 };
 
 // Trains and writes the model directory (config.json, model.safetensors, tokenizer files) to

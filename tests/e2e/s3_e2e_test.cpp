@@ -18,6 +18,7 @@
 #include "storage/s3_object_store.h"
 #include "e2e/server_process.h"
 #include "testutil/temp_dir.h"
+#include "testutil/wait.h"
 
 extern char** environ;
 
@@ -248,6 +249,60 @@ TEST(S3E2eTest, TheServersOwnStoreIsABucket) {
   ASSERT_EQ(again.status, 200) << again.text;
   EXPECT_EQ(again.text, csv);
   EXPECT_EQ(second.Log().find("S3RVER"), std::string::npos) << "credentials never logged";
+}
+
+// With the server's store on S3, a training task's checkpoints are kept in the bucket: killed
+// mid-run and restarted without its local checkpoints (as on another host), it resumes from
+// the bucket's latest, and once done leaves none there.
+TEST(S3E2eTest, TrainingResumesFromItsCheckpointInTheBucket) {
+  if (!HaveS3rver()) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
+  TempDir dir;
+  S3Server s3;
+  ASSERT_TRUE(s3.Start(dir.path(), {"lab"}).ok());
+  storage::S3ObjectStore bucket(s3.options());
+  std::string vocab;
+  for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "plot"}) vocab += std::string(t) + "\n";
+  std::string csv = "text,label\n";
+  for (int i = 0; i < 200; ++i) csv += i % 2 ? "bad movie plot,neg\n" : "good movie,pos\n";
+  ASSERT_TRUE(bucket.PutString("lab/p/tok/vocab.txt", vocab).has_value());
+  ASSERT_TRUE(bucket.PutString("lab/p/data/reviews.csv", csv).has_value());
+  const std::vector<std::string> args = {"--threads", "1", "--workers", "1", "--storage", "s3://lab/p"};
+  auto server = std::make_unique<ServerProcess>(dir.path() / "data", args);
+  ASSERT_TRUE(s3.StartServer(*server).ok());
+  json request = {{"tokenizer", {{"path", "tok/vocab.txt"}}},
+                  {"model", {{"objective", "text-classification"},
+                             {"config", {{"model_type", "bert"}, {"hidden_size", 32}, {"num_hidden_layers", 1},
+                                         {"num_attention_heads", 2}, {"intermediate_size", 64}, {"max_position_embeddings", 32}}}}},
+                  {"dataset", {{"path", "data/reviews.csv"}, {"train_test_split", 0.1}}},
+                  {"model_train", {{"epochs", 12}, {"batch_size", 4}, {"threads", 1}, {"checkpoint_steps", 20}, {"seed", 1}}},
+                  {"model_save", {{"path", "models/resumed"}}}};
+  auto t = CallServer(*server->Client(), "POST", "/api/v1/ml/nlp/train/model", request.dump());
+  ASSERT_EQ(t.status, 202) << t.text;
+  const std::string id = t.body["task_id"];
+  const std::string prefix = "lab/p/.mlaas/checkpoints/" + id + "/";
+  auto complete_checkpoint = [&] {
+    auto listed = bucket.List({.prefix = prefix, .delimiter = "", .max_keys = 1000, .continuation_token = "", .start_after = ""});
+    if (!listed.has_value()) return false;
+    for (const auto& o : listed->objects)
+      if (o.key.ends_with("/state.json")) return true;
+    return false;
+  };
+  ASSERT_TRUE(WaitFor(complete_checkpoint, std::chrono::seconds(120))) << server->Log();
+  server->Kill(SIGKILL);
+  fs::remove_all(dir.path() / "data" / "checkpoints");  // another host: nothing on its disk
+  server = std::make_unique<ServerProcess>(dir.path() / "data", args);
+  ASSERT_TRUE(s3.StartServer(*server).ok());
+  auto c = server->Client();
+  json done = WaitForTaskEnd(*c, id, 300s);
+  ASSERT_EQ(done["task_status"], "succeeded") << done.dump(2) << server->Log();
+  EXPECT_GE(done["stats"].value("resumed_from_step", int64_t{-1}), 20) << done["stats"].dump();
+  auto logs = c->Get("/api/v1/tasks/" + id + "/logs");
+  ASSERT_TRUE(logs.has_value());
+  EXPECT_NE(logs->dump().find("restored the checkpoint of step"), std::string::npos) << logs->dump(1);
+  EXPECT_TRUE(bucket.Stat("lab/p/models/resumed/model.safetensors").has_value());
+  auto left = bucket.List({.prefix = prefix, .delimiter = "", .max_keys = 10, .continuation_token = "", .start_after = ""});
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(left->objects.empty()) << "a finished task leaves no checkpoint in the bucket";
 }
 
 }  // namespace
