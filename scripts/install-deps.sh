@@ -27,6 +27,9 @@ PACKAGES=(
   chromium
   # the Python SDK's tests (clients/python), pip to check it installs offline
   python3-pytest python3-pip
+  # S3 interoperability tests: botocore verifies our SigV4 signatures, the AWS CLI reads and
+  # writes the objects we do (tests/storage/s3_interop_test.cpp)
+  awscli python3-botocore
 )
 # Node.js runs the reference implementations the tests compare against (Hugging Face
 # tokenizers); a machine that already has node (and npm) keeps its own.

@@ -17,6 +17,7 @@
 #include "e2e/fixtures.h"
 #include "storage/s3_object_store.h"
 #include "e2e/server_process.h"
+#include "testutil/s3rver.h"
 #include "testutil/temp_dir.h"
 #include "testutil/wait.h"
 
@@ -29,69 +30,22 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-// s3rver on a free loopback port with the given buckets, stopped with the test.
-class S3Server {
- public:
-  Status Start(const fs::path& dir, const std::vector<std::string>& buckets) {
-    const fs::path s3rver = fs::path(MLAAS_SOURCE_DIR) / "tests/storage/s3/node_modules/s3rver/bin/s3rver.js";
-    int sock = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return Internal("no free port");
-    socklen_t n = sizeof(a);
-    getsockname(sock, reinterpret_cast<sockaddr*>(&a), &n);
-    const int port = ntohs(a.sin_port);
-    close(sock);
-    std::vector<std::string> args = {"/usr/bin/node", "--openssl-legacy-provider", s3rver.string(), "-d", (dir / "s3").string(),
-                                     "-a", "127.0.0.1", "-p", std::to_string(port), "-s"};
-    for (const auto& b : buckets) args.insert(args.end(), {"--configure-bucket", b});
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return Internal("cannot start s3rver");
-    options_.endpoint = "http://127.0.0.1:" + std::to_string(port);
-    options_.access_key = options_.secret_key = "S3RVER";
-    options_.retries = 0;
-    storage::S3ObjectStore probe(options_);
-    for (int i = 0; i < 200; ++i) {
-      storage::ListOptions l;
-      l.prefix = buckets.front() + "/";
-      if (probe.List(l).has_value()) return Status::Ok();
-      std::this_thread::sleep_for(100ms);
-    }
-    return Internal("s3rver did not start");
-  }
-  ~S3Server() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  const storage::S3Options& options() const { return options_; }
-  // Starts `server` with this S3 in its environment (and only its).
-  Status StartServer(ServerProcess& server) const {
-    ::setenv("MLAAS_S3_ENDPOINT", options_.endpoint.c_str(), 1);
-    ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
-    ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
-    Status started = server.Start();
-    ::unsetenv("MLAAS_S3_ENDPOINT");
-    ::unsetenv("AWS_ACCESS_KEY_ID");
-    ::unsetenv("AWS_SECRET_ACCESS_KEY");
-    return started;
-  }
-
- private:
-  pid_t pid_ = 0;
-  storage::S3Options options_;
-};
-
-bool HaveS3rver() { return fs::exists(fs::path(MLAAS_SOURCE_DIR) / "tests/storage/s3/node_modules/s3rver/bin/s3rver.js"); }
+// Starts `server` with `s3` in its environment (and only its).
+Status StartWithS3(const S3rver& s3, ServerProcess& server) {
+  ::setenv("MLAAS_S3_ENDPOINT", s3.endpoint().c_str(), 1);
+  ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+  Status started = server.Start();
+  ::unsetenv("MLAAS_S3_ENDPOINT");
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  return started;
+}
 
 TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
   if (!HaveS3rver()) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
   TempDir dir;
-  S3Server s3;
+  S3rver s3;
   ASSERT_TRUE(s3.Start(dir.path(), {"lab"}).ok());
   const storage::S3Options& o = s3.options();
   storage::S3ObjectStore bucket(o);
@@ -107,7 +61,7 @@ TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
   ASSERT_TRUE(bucket.PutString("lab/data/affiliations.csv", csv).has_value());
 
   ServerProcess server(dir.path() / "data", {"--threads", "1", "--workers", "1"});
-  Status started = s3.StartServer(server);
+  Status started = StartWithS3(s3, server);
   ASSERT_TRUE(started.ok()) << started.ToString();
   auto c = server.Client();
   auto t = CallServer(*c, "POST", "/api/v1/ml/nlp/train/model",
@@ -145,14 +99,14 @@ TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
 TEST(S3E2eTest, TheServersOwnStoreIsABucket) {
   if (!HaveS3rver()) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
   TempDir dir;
-  S3Server s3;
+  S3rver s3;
   ASSERT_TRUE(s3.Start(dir.path(), {"lab", "shared"}).ok());
   storage::S3ObjectStore bucket(s3.options());
   constexpr const char* kAdmin = "e2e-s3-admin-token-0123456789abcdef";
   ::setenv("MLAAS_ADMIN_TOKEN", kAdmin, 1);
   ServerProcess server(dir.path() / "data", {"--threads", "1", "--workers", "1", "--auth", "on", "--storage", "s3://lab/platform",
                                              "--s3-buckets", "shared"});
-  Status started = s3.StartServer(server);
+  Status started = StartWithS3(s3, server);
   ::unsetenv("MLAAS_ADMIN_TOKEN");
   ASSERT_TRUE(started.ok()) << started.ToString();
   auto as = [&](const std::string& token) { return std::move(client::ApiClient::Create(server.url(), 120, token)).value(); };
@@ -242,7 +196,7 @@ TEST(S3E2eTest, TheServersOwnStoreIsABucket) {
   // Another server, another (empty) data directory, the same bucket: the same objects.
   server.Kill(SIGTERM);
   ServerProcess second(dir.path() / "data2", {"--threads", "1", "--workers", "0", "--storage", "s3://lab/platform"});
-  started = s3.StartServer(second);
+  started = StartWithS3(s3, second);
   ASSERT_TRUE(started.ok()) << started.ToString();
   auto c = second.Client();
   auto again = CallServer(*c, "GET", "/api/v1/objects/users/alice/data/reviews.csv");
@@ -257,7 +211,7 @@ TEST(S3E2eTest, TheServersOwnStoreIsABucket) {
 TEST(S3E2eTest, TrainingResumesFromItsCheckpointInTheBucket) {
   if (!HaveS3rver()) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
   TempDir dir;
-  S3Server s3;
+  S3rver s3;
   ASSERT_TRUE(s3.Start(dir.path(), {"lab"}).ok());
   storage::S3ObjectStore bucket(s3.options());
   std::string vocab;
@@ -268,7 +222,7 @@ TEST(S3E2eTest, TrainingResumesFromItsCheckpointInTheBucket) {
   ASSERT_TRUE(bucket.PutString("lab/p/data/reviews.csv", csv).has_value());
   const std::vector<std::string> args = {"--threads", "1", "--workers", "1", "--storage", "s3://lab/p"};
   auto server = std::make_unique<ServerProcess>(dir.path() / "data", args);
-  ASSERT_TRUE(s3.StartServer(*server).ok());
+  ASSERT_TRUE(StartWithS3(s3, *server).ok());
   json request = {{"tokenizer", {{"path", "tok/vocab.txt"}}},
                   {"model", {{"objective", "text-classification"},
                              {"config", {{"model_type", "bert"}, {"hidden_size", 32}, {"num_hidden_layers", 1},
@@ -291,7 +245,7 @@ TEST(S3E2eTest, TrainingResumesFromItsCheckpointInTheBucket) {
   server->Kill(SIGKILL);
   fs::remove_all(dir.path() / "data" / "checkpoints");  // another host: nothing on its disk
   server = std::make_unique<ServerProcess>(dir.path() / "data", args);
-  ASSERT_TRUE(s3.StartServer(*server).ok());
+  ASSERT_TRUE(StartWithS3(s3, *server).ok());
   auto c = server->Client();
   json done = WaitForTaskEnd(*c, id, 300s);
   ASSERT_EQ(done["task_status"], "succeeded") << done.dump(2) << server->Log();

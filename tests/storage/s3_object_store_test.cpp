@@ -1,17 +1,11 @@
 // The S3 store against a real S3 protocol server on loopback: s3rver (npm, tests/storage/s3),
-// started here (it does not check signatures: tests/storage/sigv4_check.py does, with botocore).
+// started here (it does not check signatures: s3_interop_test.cpp does, with botocore).
 // Objects written and read back, ranged and parallel reads, listings with prefixes, delimiters
 // and continuation (10,000 keys), multipart uploads with parts in flight together (and their
 // abort: nothing visible), batch deletes of awkward names, and a missing bucket.
 #include "storage/s3_object_store.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -20,9 +14,8 @@
 #include <fstream>
 #include <thread>
 
+#include "testutil/s3rver.h"
 #include "testutil/temp_dir.h"
-
-extern char** environ;
 
 namespace mlaas::storage {
 namespace {
@@ -30,54 +23,22 @@ namespace {
 namespace fs = std::filesystem;
 using mlaas::testing::TempDir;
 
-int FreePort() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t n = sizeof(a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-  const int port = ntohs(a.sin_port);
-  close(s);
-  return port;
-}
-
 class S3Test : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const fs::path s3rver = fs::path(MLAAS_SOURCE_DIR) / "tests/storage/s3/node_modules/s3rver/bin/s3rver.js";
-    if (!fs::exists(s3rver)) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
+    if (!mlaas::testing::HaveS3rver()) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
     dir_ = new TempDir();
-    port_ = FreePort();
-    const std::string port = std::to_string(port_), data = (dir_->path() / "s3").string();
-    // s3rver's continuation tokens use a cipher Node 20's OpenSSL keeps behind the legacy provider.
-    std::vector<std::string> args = {"/usr/bin/node", "--openssl-legacy-provider", s3rver.string(), "-d", data, "-a", "127.0.0.1", "-p", port, "-s",
-                                     "--configure-bucket", "test-bucket"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ASSERT_EQ(posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ), 0);
-    // Ready when it lists the bucket.
-    for (int i = 0; i < 200; ++i) {
-      S3ObjectStore probe(Options());
-      ListOptions l;
-      l.prefix = "test-bucket/";
-      if (probe.List(l).has_value()) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL() << "s3rver did not start";
+    server_ = new mlaas::testing::S3rver();
+    Status started = server_->Start(dir_->path(), {"test-bucket"});
+    ASSERT_TRUE(started.ok()) << started.ToString();
   }
   static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
+    delete server_;
     delete dir_;
   }
   static S3Options Options() {
     S3Options o;
-    o.endpoint = "http://127.0.0.1:" + std::to_string(port_);
+    o.endpoint = server_->endpoint();
     o.access_key = "S3RVER";
     o.secret_key = "S3RVER";
     o.path_style = true;
@@ -92,8 +53,7 @@ class S3Test : public ::testing::Test {
     return s;
   }
   static inline TempDir* dir_ = nullptr;
-  static inline pid_t pid_ = 0;
-  static inline int port_ = 0;
+  static inline mlaas::testing::S3rver* server_ = nullptr;
 };
 
 TEST_F(S3Test, WritesReadsListsAndDeletesObjects) {
@@ -245,7 +205,7 @@ TEST_F(S3Test, AListingOfTenThousandKeysPagesThroughEveryOne) {
   constexpr int kKeys = 10'000;
   auto key = [](int i) {
     char name[64];
-    std::snprintf(name, sizeof(name), "test-bucket/many/d%02d/k%05d", i % 7, i);
+    std::snprintf(name, sizeof(name), "test-bucket/tenk/d%02d/k%05d", i % 7, i);
     return std::string(name);
   };
   std::vector<std::thread> writers;
@@ -261,7 +221,7 @@ TEST_F(S3Test, AListingOfTenThousandKeysPagesThroughEveryOne) {
   for (int i = 0; i < kKeys; ++i) expected.push_back(key(i));
   std::sort(expected.begin(), expected.end());
   std::vector<std::string> listed;
-  ListOptions l{.prefix = "test-bucket/many/", .delimiter = "", .max_keys = 1000, .continuation_token = "", .start_after = ""};
+  ListOptions l{.prefix = "test-bucket/tenk/", .delimiter = "", .max_keys = 1000, .continuation_token = "", .start_after = ""};
   int pages = 0;
   for (;; ++pages) {
     auto page = s3.List(l);
@@ -272,15 +232,17 @@ TEST_F(S3Test, AListingOfTenThousandKeysPagesThroughEveryOne) {
     l.continuation_token = page->next_continuation_token;
   }
   EXPECT_EQ(pages + 1, kKeys / 1000);
-  EXPECT_TRUE(listed == expected) << listed.size() << " keys listed";
+  std::vector<std::string> extra;
+  std::set_difference(listed.begin(), listed.end(), expected.begin(), expected.end(), std::back_inserter(extra));
+  EXPECT_TRUE(listed == expected) << listed.size() << " keys listed; first unexpected: " << (extra.empty() ? "" : extra.front());
   // Rolled up by the delimiter: the seven directories.
-  auto dirs = s3.List({.prefix = "test-bucket/many/", .delimiter = "/", .max_keys = 1000, .continuation_token = "", .start_after = ""});
+  auto dirs = s3.List({.prefix = "test-bucket/tenk/", .delimiter = "/", .max_keys = 1000, .continuation_token = "", .start_after = ""});
   ASSERT_TRUE(dirs.has_value());
   EXPECT_EQ(dirs->common_prefixes.size(), 7u);
   EXPECT_TRUE(dirs->objects.empty());
   // And gone in ten batch requests.
   ASSERT_TRUE(s3.DeleteMany(listed).ok());
-  auto after = s3.List({.prefix = "test-bucket/many/", .delimiter = "", .max_keys = 10, .continuation_token = "", .start_after = ""});
+  auto after = s3.List({.prefix = "test-bucket/tenk/", .delimiter = "", .max_keys = 10, .continuation_token = "", .start_after = ""});
   ASSERT_TRUE(after.has_value());
   EXPECT_TRUE(after->objects.empty());
 }
