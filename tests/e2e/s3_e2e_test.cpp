@@ -259,5 +259,46 @@ TEST(S3E2eTest, TrainingResumesFromItsCheckpointInTheBucket) {
   EXPECT_TRUE(left->objects.empty()) << "a finished task leaves no checkpoint in the bucket";
 }
 
+// The server killed (SIGKILL) in the middle of a multipart upload to its bucket: parts went up,
+// the upload never completed, so no object is visible, to S3 nor to the restarted server.
+TEST(S3E2eTest, AServerKilledMidUploadLeavesNoObject) {
+  if (!HaveS3rver()) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
+  TempDir dir;
+  S3rver s3;
+  ASSERT_TRUE(s3.Start(dir.path(), {"lab"}).ok());
+  storage::S3ObjectStore bucket(s3.options());
+  const std::vector<std::string> args = {"--workers", "0", "--storage", "s3://lab/p"};
+  auto server = std::make_unique<ServerProcess>(dir.path() / "data", args);
+  ASSERT_TRUE(StartWithS3(s3, *server).ok());
+  // 40 MB announced, 24 MB sent (three 8 MB parts' worth), then nothing.
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(server->port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  const std::string head = "PUT /api/v1/objects/big/weights.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+                           "Content-Length: 40000000\r\n\r\n";
+  ASSERT_EQ(send(sock, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+  const std::string chunk(1 << 20, 'w');
+  for (int i = 0; i < 24; ++i) ASSERT_EQ(send(sock, chunk.data(), chunk.size(), MSG_NOSIGNAL), static_cast<ssize_t>(chunk.size()));
+  std::this_thread::sleep_for(1500ms);  // parts in flight or up
+  server->Kill(SIGKILL);
+  close(sock);
+  EXPECT_EQ(bucket.Stat("lab/p/big/weights.bin").error().code(), StatusCode::kNotFound);
+  server = std::make_unique<ServerProcess>(dir.path() / "data", args);
+  ASSERT_TRUE(StartWithS3(s3, *server).ok());
+  auto c = server->Client();
+  EXPECT_EQ(CallServer(*c, "GET", "/api/v1/objects/big/weights.bin").status, 404);
+  auto listed = CallServer(*c, "GET", "/api/v1/ml/utilities/s3/object?prefix=big/");
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_TRUE(listed.body["objects"].empty()) << listed.text;
+  // And a complete upload of the same key works.
+  EXPECT_EQ(CallServer(*c, "PUT", "/api/v1/objects/big/weights.bin", std::string(9'000'000, 'x')).status, 201);
+  auto stat = bucket.Stat("lab/p/big/weights.bin");
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_EQ(stat->size, 9'000'000u);
+}
+
 }  // namespace
 }  // namespace mlaas::testing
