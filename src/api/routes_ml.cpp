@@ -10,6 +10,7 @@
 #include "api/server_state.h"
 #include "dataset/dataset_stats.h"
 #include "dataset/record_reader.h"
+#include "importer/model_import.h"
 
 namespace mlaas::api {
 
@@ -255,6 +256,25 @@ void AddMlRoutes(ServerState& s) {
          auto options = dataset::ReaderOptionsFromRequest(ctx.body["dataset"], ref->key);
          if (!options.has_value()) return ctx.Error(options.error());
          SubmitTask(s, ctx, dataset::kDatasetStatsTask);
+       }});
+
+  s.router.Add(
+      {.method = "POST",
+       .access = Access::kWrite,
+       .pattern = "/api/v1/ml/models/import",
+       .tag = "ml",
+       .summary = "Import a pretrained model (the Hugging Face Hub, S3, the server's store) into the object store in "
+                  "mlaas's layout: PyTorch checkpoints converted to safetensors, other frameworks' files left out (async task)",
+       .body = BodyKind::kJson,
+       .request_schema = Object({{"model", schemas::ModelSource()}, {"model_save", schemas::Save()}}, {"model", "model_save"}),
+       .responses = {{202, "task queued"}, {400, "invalid request"}, {403, "an S3 bucket not shared with accounts"}},
+       .response_schema = schemas::TaskAccepted(),
+       .handler = [&s](RequestContext& ctx) {
+         if (Status st = PathsToHome(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
+         if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
+         if (!s.services.tasks.HasType(importer::kImportModelTask))
+           return ctx.Error(Unimplemented("this server does not import models"));
+         SubmitTask(s, ctx, importer::kImportModelTask);
        }});
 }
 

@@ -63,6 +63,14 @@ json Tokenizer() {
                 {"path"});
 }
 
+json ModelSource() {
+  return Object({{"path", Str("a model directory: <org>/<name> on the Hugging Face Hub, s3://bucket/key, or a key of this "
+                              "server's store")},
+                 {"storage_type", StorageType({"local", "s3", "hugging_face_hub"})},
+                 {"revision", Str("hugging_face_hub: the branch, tag or commit (default main)", 128)}},
+                {"path"});
+}
+
 json Model(const std::vector<std::string>& objectives, bool objective_required) {
   json s = Object(
       {{"path", Str("model directory (Hugging Face layout: config.json, model.safetensors, ...), or a catalog reference: "

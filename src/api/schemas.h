@@ -12,6 +12,7 @@ namespace mlaas::api::schemas {
 const std::vector<std::string>& AllObjectives();
 
 nlohmann::json Tokenizer();
+nlohmann::json ModelSource();  // the model block of a model import
 nlohmann::json Model(const std::vector<std::string>& objectives, bool objective_required);
 // The model block of a training request: Model() plus what training sets on the model.
 nlohmann::json TrainModel(const std::vector<std::string>& objectives);

@@ -197,10 +197,30 @@ int Predict(PredictArgs a, const ClientOptions& client) {
   return kExitOk;
 }
 
+// A model source as the command line names it: hf://org/name[@revision], s3://bucket/key, or a
+// key of the server's store; the request block it becomes.
+Result<json> SourceBlock(const std::string& source, const std::string& revision) {
+  if (StartsWith(source, "hf://")) {
+    std::string repo = source.substr(5);
+    std::string rev = revision;
+    if (const size_t at = repo.find('@'); at != std::string::npos) {
+      if (!rev.empty()) return InvalidArgument("give the revision once: in the source (@rev) or with --revision", "source");
+      rev = repo.substr(at + 1);
+      repo.erase(at);
+    }
+    json block = {{"path", repo}, {"storage_type", "hugging_face_hub"}};
+    if (!rev.empty()) block["revision"] = rev;
+    return block;
+  }
+  if (!revision.empty()) return InvalidArgument("--revision is for hf:// sources", "revision");
+  if (StartsWith(source, "s3://")) return json{{"path", source}, {"storage_type", "s3"}};
+  return json{{"path", source}, {"storage_type", "local"}};
+}
+
 }  // namespace
 
 void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
-  auto* model = app.add_subcommand("model", "Create model directories locally (no server needed)");
+  auto* model = app.add_subcommand("model", "Create model directories locally, or import pretrained ones into the server");
   model->require_subcommand(1);
   auto init_args = std::make_shared<InitArgs>();
   auto* init = model->add_subcommand(
@@ -227,6 +247,48 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
       return;
     }
     *exit_code = Init(*init_args, client.json);
+  });
+
+  struct ImportArgs {
+    std::string source, output, revision;
+    bool wait = false;
+  };
+  auto ia = std::make_shared<ImportArgs>();
+  auto* import = model->add_subcommand(
+      "import", "Import a pretrained model into the server's store (a task): from the Hugging Face Hub "
+                "(hf://org/name[@revision]), S3 (s3://bucket/key) or another key; PyTorch checkpoints become "
+                "safetensors, other frameworks' files are left out");
+  import->add_option("source", ia->source, "hf://org/name[@revision], s3://bucket/key or a key of the server's store")
+      ->required();
+  import->add_option("--output", ia->output, "Where the model goes: a key of the server's store (or s3://bucket/key)")
+      ->required();
+  import->add_option("--revision", ia->revision, "hf:// sources: the branch, tag or commit (default main)");
+  import->add_flag("--wait", ia->wait, "Wait for the task (a progress bar), then list what was imported");
+  import->callback([ia, &client, exit_code] {
+    *exit_code = WithClient(client, [&](client::ApiClient& c) {
+      auto source = SourceBlock(ia->source, ia->revision);
+      if (!source.has_value()) return ReportError(source.error());
+      json save = {{"path", ia->output}, {"storage_type", StartsWith(ia->output, "s3://") ? "s3" : "local"}};
+      auto t = c.Post("/api/v1/ml/models/import", {{"model", *source}, {"model_save", save}});
+      if (!t.has_value()) return ReportError(t.error());
+      const std::string id = (*t)["task_id"];
+      if (!ia->wait) {
+        if (client.json) PrintJson(*t); else std::cout << id << "\n";
+        return kExitOk;
+      }
+      const int rc = WaitForTask(c, id, 0, client.json);
+      if (rc != kExitOk || client.json) return rc;
+      auto done = c.Get("/api/v1/tasks/" + id);
+      if (!done.has_value() || !done->contains("model")) return rc;
+      const json& m = (*done)["model"];
+      std::cout << "imported " << m["files"].size() << " files into " << m["path"].get<std::string>() << "\n";
+      for (const auto& conv : m["converted"])
+        std::cout << "  converted " << Join(conv["from"].get<std::vector<std::string>>(), ", ") << " -> "
+                  << conv["to"].get<std::string>() << "\n";
+      if (!m["skipped"].empty())
+        std::cout << "  left out: " << Join(m["skipped"].get<std::vector<std::string>>(), ", ") << "\n";
+      return rc;
+    });
   });
 
   auto pa = std::make_shared<PredictArgs>();

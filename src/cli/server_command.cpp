@@ -23,6 +23,7 @@
 #include "metadata/catalog_store.h"
 #include "common/logging.h"
 #include "dataset/dataset_stats.h"
+#include "importer/model_import.h"
 #include "metadata/account_store.h"
 #include "metadata/task_store.h"
 #include "nlp_tasks/tokenizer_task.h"
@@ -387,6 +388,8 @@ int RunServer(const ServerConfig& c, bool api) {
                                                                  .checkpoint_store = c.storage.empty() ? nullptr : *storage.Get("local")}),
                        catalog, storage, auth::LocalAdmin().user),
                    train::MakeTrainNlpModelValidator(storage));
+  manager.Register(importer::kImportModelTask, importer::MakeImportModelHandler(storage, data / "tmp"),
+                   importer::MakeImportModelValidator(storage));
   manager.Register(vector::kVectorIndexTask, vector::MakeVectorIndexHandler(storage, data / "tmp"),
                    vector::MakeVectorIndexValidator(storage));
 

@@ -104,6 +104,55 @@ TEST(HubE2eTest, APytorchCheckpointOnTheHubPredictsAndFineTunesByRepoId) {
   ASSERT_EQ(task["task_status"], "succeeded") << task.dump(2) << server.Log();
   EXPECT_FALSE(task["model"].value("from_scratch", true)) << "started from the hub's pretrained weights: " << task["model"].dump();
   EXPECT_TRUE(fs::exists(dir.path() / "data" / "objects" / "models" / "tuned" / "model.safetensors"));
+  // Imported into the server's store with the CLI: the PyTorch weights become safetensors, the
+  // TensorFlow file and the git attributes stay out, and the copy predicts as the hub's does.
+  std::ofstream(dir.path() / "repo" / "tf_model.h5") << "not read by mlaas";
+  std::ofstream(dir.path() / "repo" / ".gitattributes") << "*.bin filter=lfs";
+  auto imported = RunMlaas({"model", "import", "hf://org/tiny@main", "--output", "models/imported", "--wait", "--server", server.url()});
+  ASSERT_EQ(imported.exit_code, 0) << imported.out << imported.err << server.Log();
+  EXPECT_NE(imported.out.find("converted pytorch_model.bin -> model.safetensors"), std::string::npos) << imported.out;
+  const fs::path copy = dir.path() / "data" / "objects" / "models" / "imported";
+  EXPECT_TRUE(fs::exists(copy / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(copy / "config.json"));
+  EXPECT_TRUE(fs::exists(copy / "vocab.txt") || fs::exists(copy / "tokenizer.json"));
+  EXPECT_FALSE(fs::exists(copy / "pytorch_model.bin"));
+  EXPECT_FALSE(fs::exists(copy / "tf_model.h5"));
+  EXPECT_FALSE(fs::exists(copy / ".gitattributes"));
+  auto from_copy = CallServer(*c, "POST", "/api/v1/ml/nlp/predict",
+                              json{{"model", {{"path", "models/imported"}}}, {"predict_input", {{"input_text", {"Bari INFN", "Milano INAF"}}}}}.dump());
+  ASSERT_EQ(from_copy.status, 200) << from_copy.text;
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(from_copy.body["predictions"][i]["label"], p.body["predictions"][i]["label"]);
+    EXPECT_NEAR(from_copy.body["predictions"][i]["score"].get<double>(), p.body["predictions"][i]["score"].get<double>(), 1e-6);
+  }
+  // A checkpoint whose pickle calls eval is refused by name, and nothing is written.
+  auto config = mlaas::ReadFile(dir.path() / "repo" / "config.json");
+  ASSERT_TRUE(config.has_value());
+  ASSERT_EQ(CallServer(*c, "PUT", "/api/v1/objects/evil/config.json", *config).status, 201);
+  ASSERT_EQ(CallServer(*c, "PUT", "/api/v1/objects/evil/pytorch_model.bin",
+                       std::string("\x80\x04\x8c\x08" "builtins\x8c\x04" "eval\x93\x8c\x0bprint('hi')\x85R.", 35)).status,
+            201);
+  auto evil = CallServer(*c, "POST", "/api/v1/ml/models/import",
+                         json{{"model", {{"path", "evil"}}}, {"model_save", {{"path", "models/evil"}}}}.dump());
+  ASSERT_EQ(evil.status, 202) << evil.text;
+  json refused = WaitForTaskEnd(*c, evil.body["task_id"], 60s);
+  EXPECT_EQ(refused["task_status"], "failed") << refused.dump(2);
+  EXPECT_NE(refused.dump().find("builtins.eval"), std::string::npos) << refused.dump(2);
+  EXPECT_FALSE(fs::exists(dir.path() / "data" / "objects" / "models" / "evil"));
+  // Bad requests are named.
+  auto no_dir = CallServer(*c, "POST", "/api/v1/ml/models/import",
+                           json{{"model", {{"path", "org/none"}, {"storage_type", "hugging_face_hub"}}}, {"model_save", {{"path", "m"}}}}.dump());
+  if (no_dir.status == 202) {
+    json failed = WaitForTaskEnd(*c, no_dir.body["task_id"], 60s);
+    EXPECT_EQ(failed["task_status"], "failed");
+    EXPECT_NE(failed.dump().find("org/none"), std::string::npos) << failed.dump(2);
+  } else {
+    EXPECT_EQ(no_dir.status / 100, 4) << no_dir.text;
+  }
+  auto to_hub = CallServer(*c, "POST", "/api/v1/ml/models/import",
+                           json{{"model", {{"path", "models/imported"}}}, {"model_save", {{"path", "org/x"}, {"storage_type", "hugging_face_hub"}}}}.dump());
+  EXPECT_EQ(to_hub.status, 400) << to_hub.text;
+
   // A missing repository is a clear 4xx naming it.
   auto missing = CallServer(*c, "POST", "/api/v1/ml/nlp/predict",
                             json{{"model", {{"path", "org/none"}, {"storage_type", "hugging_face_hub"}}},
