@@ -143,6 +143,8 @@ Result<LocalizedPath> FileCache::Get(const ObjectInfo& info, const std::function
   return m.LinkOf(name);
 }
 
+uint64_t FileCache::max_bytes() const { return impl_->max_bytes; }
+
 FileCacheStats FileCache::stats() const {
   std::lock_guard lock(impl_->mu);
   return impl_->stats;

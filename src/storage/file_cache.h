@@ -36,6 +36,7 @@ class FileCache {
   Result<LocalizedPath> Get(const ObjectInfo& info, const std::function<Status(const std::filesystem::path&)>& fetch);
 
   FileCacheStats stats() const;
+  uint64_t max_bytes() const;
 
   struct Impl;
 

@@ -400,6 +400,29 @@ class S3Reader final : public ObjectReader {
   uint64_t next_pos_ = 0;
 };
 
+// Reads the cache's private copy of an object (removed when the reader goes).
+class CachedReader final : public ObjectReader {
+ public:
+  CachedReader(LocalizedPath local, ObjectInfo info)
+      : local_(std::move(local)), info_(std::move(info)), in_(local_.path(), std::ios::binary) {}
+  const ObjectInfo& info() const override { return info_; }
+  Result<size_t> Read(char* buf, size_t n) override {
+    in_.read(buf, static_cast<std::streamsize>(n));
+    if (in_.bad()) return Internal("cannot read the cached copy of " + info_.key);
+    return static_cast<size_t>(in_.gcount());
+  }
+  Status Seek(uint64_t offset) override {
+    in_.clear();
+    in_.seekg(static_cast<std::streamoff>(offset));
+    return in_ ? Status::Ok() : Internal("cannot seek in the cached copy of " + info_.key);
+  }
+
+ private:
+  LocalizedPath local_;
+  ObjectInfo info_;
+  std::ifstream in_;
+};
+
 // Writes one PUT below part_bytes, else a multipart upload whose parts go up concurrently
 // (at most `concurrency` at a time, each retried with backoff); the upload is aborted unless
 // it completes, so a partial object is never visible.
@@ -521,6 +544,12 @@ Result<ObjectInfo> S3ObjectStore::Stat(const std::string& key) {
 Result<std::unique_ptr<ObjectReader>> S3ObjectStore::Open(const std::string& key) {
   MLAAS_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
   MLAAS_ASSIGN_OR_RETURN(auto bk, SplitKey(key));
+  // Objects that fit the cache several times over (datasets read every epoch or every run)
+  // are read from its copy; larger ones stream.
+  if (const auto& cache = impl_->options.cache; cache && info.size <= std::min<uint64_t>(cache->max_bytes() / 4, 1ull << 30)) {
+    MLAAS_ASSIGN_OR_RETURN(LocalizedPath local, cache->Get(info, [&](const fs::path& file) { return Download(info, file); }));
+    return std::unique_ptr<ObjectReader>(std::make_unique<CachedReader>(std::move(local), info));
+  }
   return std::unique_ptr<ObjectReader>(std::make_unique<S3Reader>(impl_, bk.first, bk.second, info));
 }
 

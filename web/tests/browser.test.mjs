@@ -154,6 +154,15 @@ test("a new user uploads, trains, watches the curve, registers, tries, publishes
   await page.getByText("The first 20 rows").waitFor();
   await shot(page, "02-dataset");
 
+  // Import a model into the store: the task page follows it to the end.
+  await page.goto(url + "/#/objects");
+  await page.getByLabel("Import from").fill("models/cls");
+  await page.getByLabel("Import into").fill("models/cls-imported");
+  await page.getByRole("button", { name: "Import" }).click();
+  await page.waitForURL(/#\/tasks\//);
+  await page.locator(".status-line .status", { hasText: "succeeded" }).waitFor({ timeout: 60_000 });
+  assert.equal((await call("GET", "/api/v1/objects/models/cls-imported/config.json", undefined, userToken)).model_type, "bert");
+
   // The training form: a bad value is shown next to its input.
   await page.goto(url + "/#/train");
   await page.getByLabel("Start from").selectOption("path");

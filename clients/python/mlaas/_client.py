@@ -122,11 +122,14 @@ class Objects:
     def __init__(self, client: "Client"):
         self._t = client._t
 
-    def list(self, prefix: str = "", delimiter: Optional[str] = None) -> List[Json]:
-        """Every object under `prefix` ({key, size, last_modified, etag}), all pages."""
+    def list(self, prefix: str = "", delimiter: Optional[str] = None, bucket: Optional[str] = None) -> List[Json]:
+        """Every object under `prefix` ({key, size, last_modified, etag}), all pages; in the S3
+        bucket `bucket` when given (the server's S3 credentials; with accounts on, a bucket an
+        admin shared)."""
         def fetch(token: Optional[str]) -> Json:
             return self._t.json("GET", "/api/v1/ml/utilities/s3/object" + query(
-                {"prefix": prefix or None, "delimiter": delimiter, "continuation_token": token, "max_keys": 1000}))
+                {"bucket": bucket, "prefix": prefix or None, "delimiter": delimiter, "continuation_token": token,
+                 "max_keys": 1000}))
         return list(_pages(fetch, "objects", "next_continuation_token"))
 
     def upload(self, local: str, key: Optional[str] = None, progress: bool = False) -> List[Json]:
@@ -534,6 +537,23 @@ class Client:
                 "tokenizer_train": _drop_none({"model": model, "vocab_size": vocab_size, **tokenizer_train}),
                 "model_save": {"path": save}}
         return self._submit("/api/v1/ml/nlp/train/tokenizer", body)
+
+    def import_model(self, source: str, save: str, revision: Optional[str] = None) -> Task:
+        """Imports a pretrained model into the server's store (or s3://...) as a Task:
+        `source` is hf://org/name[@revision] (the Hugging Face Hub), s3://bucket/key or a key
+        of the server's store. PyTorch weights become model.safetensors; other frameworks'
+        files are left out. The task's "model" lists what was written, converted and skipped."""
+        if source.startswith("hf://"):
+            repo, _, rev = source[len("hf://"):].partition("@")
+            if rev and revision:
+                raise ValueError("give the revision once: in the source (@rev) or as revision=")
+            model = _block(repo, "hugging_face_hub", revision=rev or revision)
+        elif revision:
+            raise ValueError("revision is for hf:// sources")
+        else:
+            model = _block(source, "s3" if source.startswith("s3://") else "local")
+        target = _block(save, "s3" if save.startswith("s3://") else "local")
+        return self._submit("/api/v1/ml/models/import", {"model": model, "model_save": target})
 
     def dataset_stats(self, dataset: str, **dataset_block: Any) -> Task:
         """Statistics of a dataset (rows, column lengths, tokens, distinct values): the Task."""

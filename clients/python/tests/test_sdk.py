@@ -59,6 +59,19 @@ def test_objects_files_and_directories(client, uploaded, tmp_path):
         client.objects.download("no/such/thing", str(tmp_path / "x"))
 
 
+def test_import_model_and_bucket_listing(client, uploaded):
+    done = client.import_model("models/cls", "models/cls-imported").wait()
+    assert done["task_status"] == "succeeded", done
+    assert "config.json" in done["model"]["files"] and "model.safetensors" in done["model"]["files"]
+    keys = [o["key"] for o in client.objects.list("models/cls-imported/")]
+    assert "models/cls-imported/config.json" in keys
+    with pytest.raises(ValueError):
+        client.import_model("hf://org/name@v1", "m", revision="v2")
+    with pytest.raises(ApiError) as e:  # this server has no S3 configured
+        client.objects.list(bucket="lab")
+    assert e.value.status in (403, 501)
+
+
 def test_tokens_and_whoami(server, admin):
     made = admin.tokens.create("tia", ["read"], description="sdk test")
     assert made["token"].startswith("mlaas_")

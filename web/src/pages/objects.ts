@@ -1,7 +1,8 @@
 // The object browser: one level of a prefix at a time (folders and files), upload with a
-// progress bar, download, delete; and registering a file as a dataset.
+// progress bar, download, delete; registering a file as a dataset; and importing a pretrained
+// model (the Hugging Face Hub, S3) into this folder.
 import { api, download, encKey, get, qs, upload } from "../api";
-import { add, fmtBytes, fmtDate, h, notice, table } from "../dom";
+import { add, field, fmtBytes, fmtDate, h, notice, table } from "../dom";
 import type { Page } from "../main";
 import { uploadForm } from "./dataset";
 
@@ -60,8 +61,39 @@ export function objectsPage(prefix: string): Page {
         await reload();
       } }, file, bar, h("button", { type: "submit" }, "Upload"));
       add(main, h("h1", {}, "Files ", h("code", {}, "/" + dir)), form, status, listing,
-        uploadForm(null, (v) => { location.hash = "#/datasets/" + encodeURIComponent(v.name); }));
+        uploadForm(null, (v) => { location.hash = "#/datasets/" + encodeURIComponent(v.name); }), importForm(dir));
       await reload();
     },
   };
+}
+
+// A model import task: hf://org/name[@revision], s3://bucket/key or a key of this store, into
+// a folder here; its page follows the progress.
+function importForm(dir: string): HTMLFormElement {
+  const source = h("input", { name: "source", required: true, placeholder: "hf://org/name@main, s3://bucket/key or a key" });
+  const into = h("input", { name: "into", required: true, value: dir + "models/" });
+  const status = h("div", { "aria-live": "polite" });
+  const sourceBlock = (text: string): any => {
+    if (text.startsWith("hf://")) {
+      const [repo, revision] = text.slice(5).split("@");
+      return revision ? { path: repo, storage_type: "hugging_face_hub", revision } : { path: repo, storage_type: "hugging_face_hub" };
+    }
+    return { path: text, storage_type: text.startsWith("s3://") ? "s3" : "local" };
+  };
+  return h("form", { class: "card", onsubmit: async (e: Event) => {
+    e.preventDefault();
+    try {
+      const r: any = await api("POST", "/api/v1/ml/models/import", {
+        model: sourceBlock(source.value.trim()),
+        model_save: { path: into.value.trim(), storage_type: into.value.trim().startsWith("s3://") ? "s3" : "local" },
+      });
+      location.hash = "#/tasks/" + encodeURIComponent(r.task_id);
+    } catch (err: any) {
+      status.replaceChildren(notice(err.message, "error"));
+    }
+  } },
+    h("h2", {}, "Import a pretrained model"),
+    h("p", {}, "PyTorch weights become safetensors; other frameworks' files are left out."),
+    field("Import from", source, "model.path"), field("Import into", into, "model_save.path"),
+    h("button", { type: "submit" }, "Import"), status);
 }
