@@ -23,8 +23,10 @@ DEFAULT_TOLERANCE = 0.15
 # connection's p50 against ONNX Runtime went from 0.57x to 1.42x over 13 paired rounds;
 # serving throughput moved by up to 32% between two full runs of the same build, and Flat
 # search one query at a time (bound by memory bandwidth, FAISS's scan is not) by 17%;
-# tokenizing on both cores of a 2-vCPU machine by 21% between a full and a short run.
-NOISY = {".latency.": 0.35, "serve.": 0.25, "vector.": 0.25, ".all-threads": 0.25}
+# tokenizing on both cores of a 2-vCPU machine by 21% between a full and a short run; loopback
+# transfers against s3rver and a hub-shaped server (client, server and SHA-256 sharing 2 cores)
+# from 0.68x to 1.13x of curl between two runs of the same build.
+NOISY = {".latency.": 0.35, "serve.": 0.25, "vector.": 0.25, ".all-threads": 0.25, "storage.": 0.4}
 
 
 def tolerance_for(id):

@@ -1,9 +1,15 @@
 #include "storage/hub_object_store.h"
 
+#include <curl/curl.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <functional>
+#include <thread>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -101,8 +107,146 @@ class FileReader final : public ObjectReader {
 
 }  // namespace
 
+// Writes a download to its file and hashes it on a thread of its own, so that the network is
+// never waiting for the disk or SHA-256 (both together ran at half curl's speed inline).
+class FileSink {
+ public:
+  FileSink(const fs::path& file, bool append, Sha256* sha) : sha_(sha) {
+    out_ = std::fopen(file.c_str(), append ? "ab" : "wb");
+    if (out_) worker_ = std::thread([this] { Drain(); });
+  }
+  ~FileSink() { (void)Finish(); }
+  bool ok() const { return out_ != nullptr; }
+  // Copies `data` into the queue (waits while 64 MiB are queued).
+  bool Push(const char* data, size_t n) {
+    pending_.append(data, n);
+    if (pending_.size() >= kChunk) return Flush();
+    return true;
+  }
+  // Everything written; false when a write failed.
+  bool Finish() {
+    if (!out_) return false;
+    if (!finished_) {
+      Flush();
+      {
+        std::lock_guard lock(mu_);
+        finished_ = true;
+      }
+      cv_.notify_all();
+      worker_.join();
+      if (std::fclose(out_) != 0) failed_ = true;
+    }
+    return !failed_;
+  }
+
+ private:
+  static constexpr size_t kChunk = 1 << 20;
+  bool Flush() {
+    if (pending_.empty()) return !failed_;
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return queue_.size() < 64 || failed_; });
+    if (failed_) return false;
+    queue_.push_back(std::exchange(pending_, {}));
+    cv_.notify_all();
+    return true;
+  }
+  void Drain() {
+    for (;;) {
+      std::string chunk;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty() || finished_; });
+        if (queue_.empty()) return;
+        chunk = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      cv_.notify_all();
+      if (sha_) sha_->Update(chunk);
+      if (std::fwrite(chunk.data(), 1, chunk.size(), out_) != chunk.size()) {
+        std::lock_guard lock(mu_);
+        failed_ = true;
+        cv_.notify_all();
+      }
+    }
+  }
+
+  Sha256* sha_;
+  std::FILE* out_ = nullptr;
+  std::string pending_;
+  std::deque<std::string> queue_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread worker_;
+  bool finished_ = false, failed_ = false;
+};
+
+struct CurlGet {
+  long status = 0;
+  std::string error;  // transport failure
+  bool too_large = false;
+};
+
+// GETs `url` (redirects followed; the token goes to the endpoint's host only: curl does not
+// forward an Authorization header to another host) from byte `have` on into `sink`.
+CurlGet Download(const std::string& url, const std::string& token, uint64_t have, uint64_t max_bytes, int timeout_seconds,
+                 const std::function<bool(long status)>& on_status, std::unique_ptr<FileSink>* sink) {
+  CurlGet g;
+  CURL* curl = curl_easy_init();
+  if (!curl) {
+    g.error = "cannot start a request";
+    return g;
+  }
+  struct State {
+    CURL* curl;
+    CurlGet* g;
+    std::unique_ptr<FileSink>* sink;
+    const std::function<bool(long)>* on_status;
+    uint64_t have, max, written = 0;
+    bool started = false, accepted = false;
+  } st{curl, &g, sink, &on_status, have, max_bytes};
+  auto write = +[](char* data, size_t size, size_t n, void* user) -> size_t {
+    auto* s = static_cast<State*>(user);
+    if (!s->started) {
+      s->started = true;
+      curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->g->status);
+      s->accepted = (*s->on_status)(s->g->status);
+    }
+    if (!s->accepted) return 0;
+    s->written += size * n;
+    if (s->have + s->written > s->max) {
+      s->g->too_large = true;
+      return 0;
+    }
+    return (*s->sink)->Push(data, size * n) ? size * n : 0;
+  };
+  struct curl_slist* headers = nullptr;
+  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+  if (have > 0) headers = curl_slist_append(headers, ("Range: bytes=" + std::to_string(have) + "-").c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, static_cast<long>(timeout_seconds));
+  // A stalled transfer (under 1 KB/s for the timeout) is an error; a long one is not.
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(timeout_seconds));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  const CURLcode rc = curl_easy_perform(curl);
+  if (!st.started) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &g.status);
+  if (rc != CURLE_OK && !g.too_large && (st.accepted || !st.started)) g.error = curl_easy_strerror(rc);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return g;
+}
+
 struct HubObjectStore::Impl {
-  explicit Impl(HubOptions o) : options(std::move(o)) {}
+  explicit Impl(HubOptions o) : options(std::move(o)) {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  }
   HubOptions options;
   std::mutex mu;  // one download of a file at a time
 
@@ -209,47 +353,48 @@ struct HubObjectStore::Impl {
     const fs::path blob = blobs / etag;
     if (!fs::exists(blob, ec)) {
       const fs::path partial = blobs / (etag + ".incomplete");
+      // A 64-hex ETag is the file's SHA-256 (the hub's large files): hashed as it arrives.
+      const bool check_sha = std::regex_match(etag, std::regex("[0-9a-f]{64}"));
       for (int attempt = 0;; ++attempt) {
-        const uint64_t have = fs::exists(partial, ec) ? fs::file_size(partial, ec) : 0;
-        httplib::Headers headers;
-        if (have > 0) headers.emplace("Range", "bytes=" + std::to_string(have) + "-");
-        std::ofstream out(partial, std::ios::binary | std::ios::app);
-        int status = 0;
-        uint64_t written = 0;
-        bool too_large = false;
-        auto r = c->Get(path, headers,
-                        [&](const httplib::Response& resp) {
-                          status = resp.status;
-                          if (status == 200 && have > 0) {  // the server ignored Range: start over
-                            out.close();
-                            out.open(partial, std::ios::binary | std::ios::trunc);
-                          }
-                          return status == 200 || status == 206;
-                        },
-                        [&](const char* data, size_t len) {
-                          written += len;
-                          if (have + written > options.max_file_bytes) {
-                            too_large = true;
-                            return false;
-                          }
-                          out.write(data, static_cast<std::streamsize>(len));
-                          return static_cast<bool>(out);
-                        });
-        out.close();
-        if (too_large) {
+        uint64_t have = fs::exists(partial, ec) ? fs::file_size(partial, ec) : 0;
+        auto sha = std::make_unique<Sha256>();
+        if (check_sha && have > 0) {  // the part an earlier attempt kept
+          std::ifstream in(partial, std::ios::binary);
+          std::string buf(1 << 20, '\0');
+          while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0)
+            sha->Update(std::string_view(buf.data(), static_cast<size_t>(in.gcount())));
+        }
+        auto sink = std::make_unique<FileSink>(partial, /*append=*/true, check_sha ? sha.get() : nullptr);
+        if (!sink->ok()) return Internal("cannot write to the hub cache " + blobs.string());
+        auto on_status = [&](long status) {
+          if (status == 200 && have > 0) {  // the server ignored Range: start over
+            sink.reset();
+            sha = std::make_unique<Sha256>();
+            sink = std::make_unique<FileSink>(partial, /*append=*/false, check_sha ? sha.get() : nullptr);
+            have = 0;
+          }
+          return status == 200 || status == 206;
+        };
+        // (on_status may replace the sink: Download writes to whichever holds it then.)
+        CurlGet g = Download(options.endpoint + path, options.token, have, options.max_file_bytes, options.timeout_seconds,
+                             on_status, &sink);
+        const bool written = sink->Finish();
+        if (g.too_large) {
           fs::remove(partial, ec);
           return ResourceExhausted("hub repository " + p.repo + ", file " + p.file + " is larger than the server takes");
         }
-        if (r && (status == 200 || status == 206)) break;
-        if (status != 0 && status != 200 && status != 206 && status != 416) return HttpError(status, p, "downloading");
-        if (attempt >= 4) return HttpError(0, p, r ? "the download kept stopping" : httplib::to_string(r.error()));
+        if (!written) return Internal("cannot write to the hub cache " + blobs.string());
+        if (g.error.empty() && (g.status == 200 || g.status == 206)) {
+          if (check_sha && sha->Hex() != etag) {
+            fs::remove(partial, ec);
+            return Unavailable("hub repository " + p.repo + ", file " + p.file + ": the download does not match its SHA-256");
+          }
+          break;
+        }
+        if (g.error.empty() && g.status != 0 && g.status != 200 && g.status != 206 && g.status != 416)
+          return HttpError(static_cast<int>(g.status), p, "downloading");
+        if (attempt >= 4) return HttpError(0, p, g.error.empty() ? "the download kept stopping" : g.error);
         spdlog::warn("hub {} {}: the download stopped; resuming", p.repo, p.file);
-      }
-      // A 64-hex ETag is the file's SHA-256 (the hub's large files): check it.
-      auto sha = std::regex_match(etag, std::regex("[0-9a-f]{64}")) ? Sha256OfFile(partial) : Result<std::string>(etag);
-      if (!sha.has_value() || *sha != etag) {
-        fs::remove(partial, ec);
-        return Unavailable("hub repository " + p.repo + ", file " + p.file + ": the download does not match its SHA-256");
       }
       fs::rename(partial, blob, ec);
       if (ec) return Internal("cannot keep the download: " + ec.message());

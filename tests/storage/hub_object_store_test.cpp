@@ -142,6 +142,58 @@ TEST(HubObjectStoreTest, ListsFetchesResumesAndCachesInTheHubsLayout) {
   EXPECT_NE(uncached.error().message().find("HF_HUB_OFFLINE"), std::string::npos);
 }
 
+// HF_TOKEN goes to the hub, never to the blob store a large file redirects to (another host).
+TEST(HubObjectStoreTest, TheTokenGoesToTheHubOnlyNotToTheBlobStoreItRedirectsTo) {
+  const std::string weights(2'000'000, 'b');
+  std::atomic<int> blob_saw_token{0}, blob_requests{0}, hub_refused{0};
+  httplib::Server blobs, hub;
+  blobs.Get("/blob", [&](const httplib::Request& req, httplib::Response& res) {
+    ++blob_requests;
+    if (req.has_header("Authorization")) ++blob_saw_token;
+    res.set_content(weights, "application/octet-stream");
+  });
+  const int blob_port = blobs.bind_to_any_port("127.0.0.1");
+  std::thread blob_thread([&] { blobs.listen_after_bind(); });
+  auto authorized = [&](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Authorization") == "Bearer hf_secret_token") return true;
+    ++hub_refused;
+    res.status = 401;
+    return false;
+  };
+  hub.Get("/api/models/org/private/revision/main", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    res.set_content(R"({"sha": ")" + kCommit + R"(", "siblings": [{"rfilename": "model.safetensors"}]})", "application/json");
+  });
+  hub.Get("/org/private/resolve/main/model.safetensors", [&](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    res.set_header("X-Repo-Commit", kCommit);
+    res.set_header("X-Linked-Etag", "\"" + Sha256(weights) + "\"");
+    res.set_redirect("http://127.0.0.1:" + std::to_string(blob_port) + "/blob");
+  });
+  const int hub_port = hub.bind_to_any_port("127.0.0.1");
+  std::thread hub_thread([&] { hub.listen_after_bind(); });
+  while (!hub.is_running() || !blobs.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  TempDir cache;
+  HubObjectStore store({.endpoint = "http://127.0.0.1:" + std::to_string(hub_port), .token = "hf_secret_token",
+                        .cache_dir = cache.path(), .offline = false});
+  auto local = store.Localize("org/private@main/model.safetensors");
+  ASSERT_TRUE(local.has_value()) << local.error().ToString();
+  EXPECT_TRUE(Read(local->path()) == weights);
+  EXPECT_EQ(hub_refused.load(), 0) << "the hub got the token";
+  EXPECT_GE(blob_requests.load(), 1);
+  EXPECT_EQ(blob_saw_token.load(), 0) << "the blob store never sees HF_TOKEN";
+  HubObjectStore anonymous({.endpoint = "http://127.0.0.1:" + std::to_string(hub_port), .token = "", .cache_dir = cache.path() / "other",
+                            .offline = false});
+  auto refused = anonymous.Localize("org/private@main/model.safetensors");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(refused.error().message().find("hf_secret_token"), std::string::npos);
+  hub.stop();
+  blobs.stop();
+  hub_thread.join();
+  blob_thread.join();
+}
+
 TEST(HubObjectStoreTest, GatedReposMissingFilesAndBadIdsAreClearErrors) {
   FakeHub hub;
   TempDir cache;
