@@ -139,6 +139,7 @@ class Session {
   std::string similarity_ = "cosine";      // sentence-embedding: the request's, or the starting model's
   bool from_scratch_ = false;
   std::vector<std::string> initialized_head_;
+  std::vector<std::string> unused_weights_;  // checkpoint tensors the model does not use
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<torch::Tensor> params_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0;
@@ -265,8 +266,18 @@ Status Session::BuildModel() {
                     "model.path: " + st.message(), "model.path");
     }
     initialized_head_ = report.initialized;
+    unused_weights_ = report.unused;
+    // As transformers reports them: what the checkpoint had that this model does not use (a
+    // pre-training head), and what the model has that the checkpoint did not (a new head).
+    auto names = [](const std::vector<std::string>& v) {
+      std::vector<std::string> shown(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(v.size(), 20)));
+      return "[" + Join(shown, ", ") + (v.size() > shown.size() ? ", ... (" + std::to_string(v.size()) + " in all)" : "") + "]";
+    };
+    const std::string arch = nn::ArchitectureClassName(config.architecture, objective);
+    if (!unused_weights_.empty())
+      Log("info", "some weights of the checkpoint were not used when initialising " + arch + ": " + names(unused_weights_));
     if (!initialized_head_.empty())
-      Log("info", "new head initialised: " + std::to_string(initialized_head_.size()) + " tensors");
+      Log("info", "some weights of " + arch + " were not in the checkpoint and are newly initialised: " + names(initialized_head_));
   }
   const int64_t limit = nn::MaxInputTokens(config);
   max_length_ = static_cast<size_t>(std::min<int64_t>(spec_.max_length.value_or(limit), limit));
@@ -1018,6 +1029,10 @@ Result<json> Session::Run() {
   json model = {{"objective", std::string(TrainObjectiveName(spec_.objective))},
                 {"parameters", parameters},
                 {"from_scratch", from_scratch_}};
+  if (!from_scratch_ && !static_) {
+    model["newly_initialized"] = initialized_head_;
+    model["unused_checkpoint_weights"] = unused_weights_;
+  }
   if (static_) {
     const nn::StaticEmbeddingConfig& c = static_->config();
     model.update({{"model_type", "static-embedding"}, {"architecture", "StaticEmbedding"}, {"layers", 0},

@@ -9,6 +9,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <thread>
@@ -53,7 +54,8 @@ TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
   // A BERT checkpoint in PyTorch's format and a dataset, in the bucket.
   ASSERT_EQ(TrainWordPieceTokenizer(dir, (dir.path() / "tok").string()).exit_code, 0);
   ASSERT_EQ(InitSmallModel(dir, (dir.path() / "tok").string(), (dir.path() / "base").string(), "masked-lm").exit_code, 0);
-  const std::string cmd = "/usr/bin/python3 " MLAAS_SOURCE_DIR "/tests/checkpoint/to_pytorch_bin.py " + (dir.path() / "base").string();
+  const std::string cmd = "/usr/bin/python3 " MLAAS_SOURCE_DIR "/tests/checkpoint/to_pytorch_bin.py " + (dir.path() / "base").string() +
+                          " --pretraining";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   ASSERT_TRUE(bucket.PutDirectory("lab/models/base", dir.path() / "base", "config.json").has_value());
   std::string csv = "text,label\n";
@@ -74,6 +76,16 @@ TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
   json task = WaitForTaskEnd(*c, t.body["task_id"], 300s);
   ASSERT_EQ(task["task_status"], "succeeded") << task.dump(2) << server.Log();
   EXPECT_FALSE(task["model"].value("from_scratch", true)) << "started from the bucket's pretrained encoder";
+  // As transformers reports a BertForPreTraining checkpoint loaded into a classifier: the
+  // pre-training heads unused, the classifier new.
+  const json& unused = task["model"]["unused_checkpoint_weights"];
+  const json& fresh = task["model"]["newly_initialized"];
+  EXPECT_NE(std::find(unused.begin(), unused.end(), "cls.seq_relationship.weight"), unused.end()) << unused.dump();
+  EXPECT_NE(std::find(unused.begin(), unused.end(), "cls.predictions.transform.dense.weight"), unused.end()) << unused.dump();
+  EXPECT_NE(std::find(fresh.begin(), fresh.end(), "classifier.weight"), fresh.end()) << fresh.dump();
+  auto logs = c->Get("/api/v1/tasks/" + task["task_id"].get<std::string>() + "/logs");
+  ASSERT_TRUE(logs.has_value());
+  EXPECT_NE(logs->dump().find("were not used when initialising BertForSequenceClassification"), std::string::npos) << logs->dump(1);
   // The model is in the bucket, listed through the server, and predicts from there.
   storage::ListOptions l;
   l.prefix = "lab/models/tuned/";
@@ -82,6 +94,12 @@ TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
   std::set<std::string> names;
   for (const auto& f : files->objects) names.insert(f.key.substr(l.prefix.size()));
   EXPECT_TRUE(names.count("config.json") && names.count("model.safetensors")) << names.size();
+  // And listed with the bucket's endpoint, through the server.
+  auto listed = CallServer(*c, "GET", "/api/v1/ml/utilities/s3/object?bucket=lab&prefix=models/tuned/");
+  ASSERT_EQ(listed.status, 200) << listed.text;
+  std::set<std::string> listed_keys;
+  for (const auto& obj : listed.body["objects"]) listed_keys.insert(obj["key"].get<std::string>());
+  EXPECT_TRUE(listed_keys.count("models/tuned/model.safetensors")) << listed.text;
   auto p = CallServer(*c, "POST", "/api/v1/ml/nlp/predict",
                       json{{"model", {{"path", "s3://lab/models/tuned"}, {"storage_type", "s3"}}},
                            {"predict_input", {{"input_text", {"Bari INFN"}}}}}
