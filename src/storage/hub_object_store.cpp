@@ -252,7 +252,9 @@ struct HubObjectStore::Impl {
 
   std::unique_ptr<httplib::Client> Client() const {
     auto c = std::make_unique<httplib::Client>(options.endpoint);
-    c->set_follow_location(true);
+    // Not followed by cpp-httplib, which would hand the token to another host: the file
+    // downloads go through libcurl (which does not), the listing follows same-host redirects.
+    c->set_follow_location(false);
     c->set_connection_timeout(options.timeout_seconds, 0);
     c->set_read_timeout(options.timeout_seconds, 0);
     if (!options.token.empty()) c->set_bearer_token_auth(options.token);
@@ -284,6 +286,11 @@ struct HubObjectStore::Impl {
     if (!options.offline) {
       auto c = Client();
       auto r = c->Get("/api/models/" + UriEncode(p.repo, true) + "/revision/" + UriEncode(p.revision, true));
+      for (int hops = 0; r && r->status >= 301 && r->status <= 308 && hops < 5; ++hops) {
+        const std::string location = r->get_header_value("Location");  // a renamed repo: same host only
+        if (location.empty() || location[0] != '/' || (location.size() > 1 && location[1] == '/')) break;
+        r = c->Get(location);
+      }
       if (!r) return HttpError(0, p, httplib::to_string(r.error()));
       if (r->status != 200) return HttpError(r->status, p, "listing its files");
       json j = json::parse(r->body, nullptr, false);
@@ -326,12 +333,10 @@ struct HubObjectStore::Impl {
       if (fs::exists(cached, ec)) return cached;
     }
     if (options.offline) return NotFound("hub repository " + p.repo + ", file " + p.file + " is not in the cache (HF_HUB_OFFLINE is set)");
-    auto c = Client();
     const std::string path = "/" + UriEncode(p.repo, true) + "/resolve/" + UriEncode(p.revision, true) + "/" + UriEncode(p.file, true);
     // What the file is: its ETag (the blob's name) and the commit, from the resolve answer
     // itself (a large file's is a redirect to the blob store, carrying X-Linked-Etag).
     auto meta = Client();
-    meta->set_follow_location(false);
     auto head = meta->Head(path);
     if (!head) return HttpError(0, p, httplib::to_string(head.error()));
     if (head->status != 200 && (head->status < 300 || head->status > 308)) return HttpError(head->status, p, "asking for the file");
