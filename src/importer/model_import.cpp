@@ -89,7 +89,14 @@ tasks::TaskHandler MakeImportModelHandler(const storage::StorageRegistry& storag
     ctx.ReportProgress({.fraction = 0.0, .message = "listing " + params["model"].value("path", std::string())});
     MLAAS_ASSIGN_OR_RETURN(std::vector<storage::ObjectInfo> objects, ListAll(*source.store, prefix));
     std::map<std::string, storage::ObjectInfo> files;  // by path in the directory
-    for (auto& o : objects) files[o.key.substr(prefix.size())] = o;
+    for (auto& o : objects) {
+      // Relative paths without ".." only (S3 keys may hold anything): nothing is written
+      // outside the import's directory.
+      const std::string rel = o.key.substr(prefix.size());
+      if (Status st = storage::ValidateKey(rel); !st.ok())
+        return InvalidArgument("the model directory holds a file whose name is not a path: '" + rel + "'", "model.path");
+      files[rel] = o;
+    }
     if (!files.count("config.json"))
       return InvalidArgument("no model directory with a config.json at '" + params["model"].value("path", std::string()) + "'",
                              "model.path");

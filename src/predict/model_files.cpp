@@ -64,8 +64,13 @@ Result<ModelFiles> Materialize(storage::ObjectStore& store, const std::string& p
   fs::create_directories(dir->path, ec);
   if (ec) return Internal("cannot create a scratch directory: " + ec.message());
   for (const auto& o : objects) {
+    // A key under the prefix is a relative path without ".." (S3 keys may hold anything):
+    // nothing lands outside the scratch directory.
+    const std::string rel = o.key.substr(prefix.size());
+    if (Status st = storage::ValidateKey(rel); !st.ok())
+      return InvalidArgument("the model directory holds a file whose name is not a path: '" + rel + "': " + st.message());
     MLAAS_ASSIGN_OR_RETURN(storage::LocalizedPath local, store.Localize(o.key));
-    const fs::path dest = dir->path / o.key.substr(prefix.size());
+    const fs::path dest = dir->path / rel;
     fs::create_directories(dest.parent_path(), ec);
     fs::rename(local.path(), dest, ec);  // the temporary copy becomes ours
     if (ec) {

@@ -81,8 +81,16 @@ Result<ListResult> PrefixedObjectStore::List(const ListOptions& options) {
   o.prefix = root_ + options.prefix;
   if (!o.start_after.empty()) o.start_after = root_ + options.start_after;
   MLAAS_ASSIGN_OR_RETURN(ListResult page, inner_->List(o));
-  for (auto& obj : page.objects) obj.key.erase(0, root_.size());
-  for (auto& p : page.common_prefixes) p.erase(0, root_.size());
+  // Only what this store can address: keys written behind its back that are not keys (a ".."
+  // segment, an empty one) are not listed, so no caller turns them into a path.
+  std::erase_if(page.objects, [&](ObjectInfo& obj) {
+    obj.key.erase(0, root_.size());
+    return !ValidateKey(obj.key).ok();
+  });
+  std::erase_if(page.common_prefixes, [&](std::string& p) {
+    p.erase(0, root_.size());
+    return !ValidatePrefix(p).ok();
+  });
   return page;
 }
 

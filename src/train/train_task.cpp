@@ -260,8 +260,10 @@ struct SharedCheckpoints {
       fs::remove_all(incoming, ec);
       MLAAS_ASSIGN_OR_RETURN(std::vector<std::string> keys, Keys(base));
       for (const auto& key : keys) {
+        const std::string rel = key.substr(base.size());
+        if (Status st = storage::ValidateKey(rel); !st.ok()) return Internal("a checkpoint file is not a path: '" + rel + "'");
         MLAAS_ASSIGN_OR_RETURN(storage::LocalizedPath local, store->Localize(key));
-        const fs::path dest = incoming / key.substr(base.size());
+        const fs::path dest = incoming / rel;
         fs::create_directories(dest.parent_path(), ec);
         if (local.temporary()) fs::rename(local.path(), dest, ec);
         if (!local.temporary() || ec) {

@@ -28,7 +28,12 @@ class CopyingStore final : public storage::ObjectStore {
   Result<std::unique_ptr<storage::ObjectReader>> Open(const std::string& k) override { return inner_->Open(k); }
   Result<std::unique_ptr<storage::ObjectWriter>> Create(const std::string& k) override { return inner_->Create(k); }
   Status Delete(const std::string& k) override { return inner_->Delete(k); }
-  Result<storage::ListResult> List(const storage::ListOptions& o) override { return inner_->List(o); }
+  Result<storage::ListResult> List(const storage::ListOptions& o) override {
+    MLAAS_ASSIGN_OR_RETURN(storage::ListResult page, inner_->List(o));
+    if (!injected_key.empty()) page.objects.push_back({injected_key, 4, 0, "e"});
+    return page;
+  }
+  std::string injected_key;  // listed beside the real keys (S3 keys may be anything)
   Result<std::string> KeyForPath(std::string_view p) const override { return inner_->KeyForPath(p); }
   Result<storage::LocalizedPath> Localize(const std::string& k) override {
     MLAAS_ASSIGN_OR_RETURN(storage::LocalizedPath src, inner_->Localize(k));
@@ -379,6 +384,24 @@ TEST_F(NlpPredictorTest, LoadsFromStoresThatCopyFiles) {
   EXPECT_GE(remote_->copies, 3);  // config, weights, vocab
   EXPECT_EQ((*local)["predictions"], (*remote)["predictions"]);
   EXPECT_TRUE(fs::is_empty(dir_ / "copies"));  // scratch copies are gone after loading
+}
+
+// An S3 key under a model directory that is not a path ("..") is refused before any file is
+// written: nothing escapes the scratch directory.
+TEST_F(NlpPredictorTest, AListedKeyThatIsNotAPathIsRefused) {
+  WriteModel("trap", nn::Architecture::kDistilBert, nn::Objective::kTextClassification);
+  for (const char* bad : {"models/trap/../../../escaped.txt", "models/trap/a//b", "models/trap//abs"}) {
+    remote_->injected_key = bad;
+    json req = Request("models/trap", "text-classification", {"the cat"});
+    req["model"]["storage_type"] = "s3";
+    auto r = predictor_->Predict(req);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument) << r.error().ToString();
+    EXPECT_NE(r.error().message().find("not a path"), std::string::npos) << r.error().ToString();
+  }
+  remote_->injected_key.clear();
+  EXPECT_FALSE(fs::exists(dir_ / "escaped.txt"));
+  EXPECT_FALSE(fs::exists(fs::temp_directory_path() / "escaped.txt"));
 }
 
 TEST_F(NlpPredictorTest, StartsFromAPresetWithATokenizer) {
