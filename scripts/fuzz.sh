@@ -22,6 +22,7 @@ targets=(
   "config_json     tests/nn/fuzz/config_fuzz                     tests/nn/fuzz/seeds              1 4096"
   "record_reader   tests/dataset/fuzz/record_reader_fuzz         tests/dataset/fuzz/seeds         1 4096"
   "vector_store    tests/vector/fuzz/vector_store_fuzz           tests/vector/fuzz/seeds          2 4096"
+  "image           tests/vision/fuzz/image_fuzz                  tests/vision/fuzz/seeds          2 8192"
 )
 
 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$CXX_CLANG" \

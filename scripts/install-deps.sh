@@ -19,6 +19,9 @@ PACKAGES=(
   libtorch-dev libgloo-dev libopenblas0-openmp
   # oneDNN's headers (libtorch already links the library): inference GEMMs on packed weights
   libdnnl-dev
+  # images (src/vision): PNG through libpng's simplified API, JPEG through libjpeg-turbo's
+  # TurboJPEG (SIMD decoding; both give the size before any pixel is allocated), gzip'd IDX
+  libpng-dev libturbojpeg0-dev zlib1g-dev
   # vector search (a static library with a CMake config)
   libfaiss-dev
   # tests, fuzzing and benchmarks; python3-torch runs the reference model definitions
