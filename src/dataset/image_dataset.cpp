@@ -1,0 +1,217 @@
+#include "dataset/image_dataset.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "common/text.h"
+#include "dataset/record_reader.h"
+#include "vision/idx.h"
+
+namespace mlaas::dataset {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kSkippedShown = 20;
+
+Result<std::vector<storage::ObjectInfo>> ListAll(storage::ObjectStore& store, const std::string& prefix, int64_t max) {
+  std::vector<storage::ObjectInfo> out;
+  storage::ListOptions list;
+  list.prefix = prefix;
+  for (;;) {
+    MLAAS_ASSIGN_OR_RETURN(storage::ListResult page, store.List(list));
+    for (auto& o : page.objects) out.push_back(std::move(o));
+    if (static_cast<int64_t>(out.size()) > max) return InvalidArgument("more than " + std::to_string(max) + " files under " + prefix);
+    if (!page.is_truncated) return out;
+    list.continuation_token = page.next_continuation_token;
+  }
+}
+
+bool IsImageName(const std::string& key) {
+  const std::string lower = ToLower(key);
+  for (const char* ext : {".png", ".jpg", ".jpeg"})
+    if (lower.size() > std::string_view(ext).size() && lower.ends_with(ext)) return true;
+  return false;
+}
+
+// Accumulates examples under the budgets, skipping or failing on bad images.
+class Collector {
+ public:
+  Collector(const ImageReadOptions& o, bool fail_on_bad, ImageDataset& out) : o_(o), fail_(fail_on_bad), out_(out) {}
+
+  Status Add(std::string source, Result<vision::Image> decoded, int64_t label) {
+    if (!decoded.has_value()) {
+      const std::string why = source + ": " + decoded.error().message();
+      if (fail_) return InvalidArgument("a bad image: " + why);
+      ++out_.skipped;
+      if (out_.skipped_examples.size() < kSkippedShown) out_.skipped_examples.push_back(why);
+      return Status::Ok();
+    }
+    vision::Image img = std::move(decoded).value();
+    if (o_.channels != 0 && img.channels != o_.channels) img = vision::ToChannels(img, o_.channels);
+    if (o_.size && (img.width != o_.size->first || img.height != o_.size->second)) img = vision::Resize(img, o_.size->first, o_.size->second);
+    bytes_ += img.pixels.size();
+    if (bytes_ > o_.max_pixel_bytes)
+      return ResourceExhausted("the decoded images take more than " + FormatBytes(o_.max_pixel_bytes) +
+                               " (give a smaller image size, or fewer images)");
+    out_.examples.push_back({std::move(source), std::move(img), label});
+    return Status::Ok();
+  }
+  bool Progress(int64_t done, int64_t total) const { return !o_.progress || o_.progress(done, total); }
+
+ private:
+  const ImageReadOptions& o_;
+  bool fail_;
+  ImageDataset& out_;
+  uint64_t bytes_ = 0;
+};
+
+Result<std::string> ReadObject(storage::ObjectStore& store, const std::string& key, uint64_t max) {
+  auto bytes = store.GetString(key, max);
+  if (!bytes.has_value() && bytes.error().code() == StatusCode::kResourceExhausted)
+    return InvalidArgument(key + " is larger than " + FormatBytes(max));
+  return bytes;
+}
+
+// The IDX pair in folder `key`, into `c`.
+Status ReadIdx(storage::ObjectStore& store, const std::string& key, const ImageReadOptions& o, Collector& c,
+               const std::string& field) {
+  MLAAS_ASSIGN_OR_RETURN(auto files, ListAll(store, key + "/", 1000));
+  std::map<std::string, std::string> by_name;
+  for (const auto& f : files) by_name[f.key.substr(key.size() + 1)] = f.key;
+  auto find = [&](const std::string& stem) -> std::optional<std::string> {
+    for (const char* suffix : {"", ".gz"})
+      if (auto it = by_name.find(stem + suffix); it != by_name.end()) return it->second;
+    return std::nullopt;
+  };
+  std::optional<std::string> images, labels;
+  for (const char* split : {"train", "t10k"}) {
+    images = find(std::string(split) + "-images-idx3-ubyte");
+    labels = find(std::string(split) + "-labels-idx1-ubyte");
+    if (images && labels) break;
+  }
+  if (!images || !labels)
+    return InvalidArgument("no train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] in '" + key + "'", field + ".path");
+  const uint64_t max = o.max_pixel_bytes + (1u << 20);
+  MLAAS_ASSIGN_OR_RETURN(std::string image_bytes, ReadObject(store, *images, max));
+  MLAAS_ASSIGN_OR_RETURN(std::string label_bytes, ReadObject(store, *labels, max));
+  auto ds = vision::ReadIdxDataset(image_bytes, label_bytes, {.max_bytes = max});
+  if (!ds.has_value()) return ds.error().WithContext(*images).WithField(field + ".path");
+  const int64_t n = static_cast<int64_t>(ds->images.size());
+  if (n > o.max_images) return InvalidArgument(std::to_string(n) + " images, more than " + std::to_string(o.max_images), field);
+  for (int64_t i = 0; i < n; ++i) {
+    if (i % 4096 == 0 && !c.Progress(i, n)) return Cancelled("cancelled");
+    MLAAS_RETURN_IF_ERROR(c.Add(*images + "#" + std::to_string(i), std::move(ds->images[static_cast<size_t>(i)]),
+                                ds->labels[static_cast<size_t>(i)]));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ImageDataset> ReadImageDataset(storage::ObjectStore& store, const std::string& key, const json& block,
+                                      const ImageReadOptions& options, const std::string& field) {
+  const std::string format = block.value("format", std::string());
+  const json kwargs = block.value("loader_kwargs", json::object());
+  const std::string on_bad = kwargs.is_object() ? kwargs.value("on_bad_image", std::string("skip")) : "skip";
+  if (on_bad != "skip" && on_bad != "fail")
+    return InvalidArgument("on_bad_image must be skip or fail", field + ".loader_kwargs.on_bad_image");
+  ImageDataset out;
+  Collector c(options, on_bad == "fail", out);
+  bool numeric_labels = true;
+
+  if (format == "idx") {
+    MLAAS_RETURN_IF_ERROR(ReadIdx(store, key, options, c, field));
+  } else if (format == "image_folder") {
+    MLAAS_ASSIGN_OR_RETURN(auto files, ListAll(store, key + "/", options.max_images));
+    std::set<std::string> classes;
+    std::vector<std::pair<std::string, std::string>> images;  // key, class
+    for (const auto& f : files) {
+      const std::string rel = f.key.substr(key.size() + 1);
+      const size_t slash = rel.find('/');
+      if (slash == std::string::npos || !IsImageName(rel)) continue;  // files beside the classes, or not images
+      classes.insert(rel.substr(0, slash));
+      images.emplace_back(f.key, rel.substr(0, slash));
+    }
+    if (images.empty())
+      return InvalidArgument("no PNG or JPEG images in class folders under '" + key + "' (an image_folder is <class>/<image>)",
+                             field + ".path");
+    out.label_names.assign(classes.begin(), classes.end());
+    numeric_labels = false;
+    for (size_t i = 0; i < images.size(); ++i) {
+      if (i % 64 == 0 && !c.Progress(static_cast<int64_t>(i), static_cast<int64_t>(images.size()))) return Cancelled("cancelled");
+      const int64_t label = std::distance(classes.begin(), classes.find(images[i].second));
+      auto bytes = ReadObject(store, images[i].first, 256u << 20);
+      if (!bytes.has_value() && bytes.error().code() != StatusCode::kInvalidArgument) return bytes.error();
+      MLAAS_RETURN_IF_ERROR(c.Add(images[i].first, bytes.has_value() ? vision::DecodeImage(*bytes, 0, options.limits)
+                                                                     : Result<vision::Image>(bytes.error()),
+                                  label));
+    }
+  } else if (format == "csv" || format == "jsonl" || format == "tsv") {
+    const std::string image_column = kwargs.value("image_column", std::string("image"));
+    const std::string label_column = kwargs.value("label_column", std::string("label"));
+    MLAAS_ASSIGN_OR_RETURN(ReaderOptions ro, ReaderOptionsFromRequest(block, key, field));
+    ro.columns = {image_column, label_column};
+    MLAAS_ASSIGN_OR_RETURN(auto source, store.Open(key));
+    MLAAS_ASSIGN_OR_RETURN(auto reader, OpenRecordReader(std::move(source), ro));
+    std::vector<std::pair<std::string, std::string>> rows;  // image key, label
+    const size_t slash = key.rfind('/');
+    const std::string base = slash == std::string::npos ? "" : key.substr(0, slash + 1);
+    Row row;
+    for (;;) {
+      MLAAS_ASSIGN_OR_RETURN(bool more, reader->Next(row));
+      if (!more) break;
+      if (static_cast<int64_t>(rows.size()) >= options.max_images)
+        return InvalidArgument("more than " + std::to_string(options.max_images) + " images", field);
+      rows.emplace_back(base + row.values[0], row.values[1]);
+      if (row.values[1].empty() || row.values[1].find_first_not_of("0123456789") != std::string::npos || row.values[1].size() > 9)
+        numeric_labels = false;
+    }
+    if (rows.empty()) return InvalidArgument("the list names no images", field + ".path");
+    std::set<std::string> classes;
+    for (const auto& r : rows) classes.insert(r.second);
+    if (!numeric_labels) out.label_names.assign(classes.begin(), classes.end());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i % 64 == 0 && !c.Progress(static_cast<int64_t>(i), static_cast<int64_t>(rows.size()))) return Cancelled("cancelled");
+      const auto& [image_key, label] = rows[i];
+      const int64_t index = numeric_labels ? std::stoll(label) : std::distance(classes.begin(), classes.find(label));
+      Result<vision::Image> decoded = InvalidArgument("not an object key");
+      if (storage::ValidateKey(image_key).ok()) {
+        auto bytes = ReadObject(store, image_key, 256u << 20);
+        if (!bytes.has_value() && bytes.error().code() != StatusCode::kInvalidArgument && bytes.error().code() != StatusCode::kNotFound)
+          return bytes.error();
+        decoded = bytes.has_value() ? vision::DecodeImage(*bytes, 0, options.limits) : Result<vision::Image>(bytes.error());
+      }
+      MLAAS_RETURN_IF_ERROR(c.Add(image_key, std::move(decoded), index));
+    }
+  } else {
+    return InvalidArgument("an image dataset's format is idx, image_folder, csv, tsv or jsonl", field + ".format");
+  }
+
+  if (out.examples.empty())
+    return InvalidArgument("no readable image" + (out.skipped_examples.empty() ? std::string() : " (" + out.skipped_examples.front() + ")"),
+                           field + ".path");
+  // Numeric classes: named by label_names, or by their index.
+  if (numeric_labels || format == "idx") {
+    int64_t classes = 0;
+    for (const auto& e : out.examples) classes = std::max(classes, e.label + 1);
+    if (block.contains("label_names")) {
+      const json& names = block["label_names"];
+      if (!names.is_array() || static_cast<int64_t>(names.size()) < classes)
+        return InvalidArgument("label_names must name every class: " + std::to_string(classes) + " of them", field + ".label_names");
+      out.label_names.clear();
+      for (const auto& n : names) {
+        if (!n.is_string()) return InvalidArgument("label_names are strings", field + ".label_names");
+        out.label_names.push_back(n.get<std::string>());
+      }
+    } else {
+      out.label_names.clear();
+      for (int64_t i = 0; i < classes; ++i) out.label_names.push_back(std::to_string(i));
+    }
+  }
+  return out;
+}
+
+}  // namespace mlaas::dataset
