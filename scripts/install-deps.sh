@@ -26,6 +26,8 @@ PACKAGES=(
   libfaiss-dev
   # tests, fuzzing and benchmarks; python3-torch runs the reference model definitions
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3-torch
+  # torchvision's ResNets: the reference the image classifiers' names and outputs are checked against
+  python3-torchvision
   # the web app's browser tests drive Debian's Chromium (with playwright-core from npm)
   chromium
   # the Python SDK's tests (clients/python), pip to check it installs offline
