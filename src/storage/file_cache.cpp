@@ -1,6 +1,9 @@
 #include "storage/file_cache.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <list>
@@ -17,7 +20,17 @@ namespace mlaas::storage {
 namespace fs = std::filesystem;
 
 struct FileCache::Impl {
+  ~Impl() {
+    std::error_code ec;
+    fs::remove_all(session, ec);
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
   fs::path dir;
+  // This process's own folder for its callers' links and its fetches in progress: several
+  // processes (a server and its workers) share one cache directory, and each sweeps only the
+  // folders of processes that are gone (whose lock it can take).
+  fs::path session;
+  int lock_fd = -1;
   uint64_t max_bytes = 0;
   mutable std::mutex mu;
   std::condition_variable fetched;
@@ -56,7 +69,7 @@ struct FileCache::Impl {
 
   // A hard link of entry `name` the caller owns; a copy where links are not possible.
   Result<LocalizedPath> LinkOf(const std::string& name) const {
-    const fs::path link = dir / "links" / (RandomHex(8) + "-" + name);
+    const fs::path link = session / (RandomHex(8) + "-" + name);
     std::error_code ec;
     fs::create_hard_link(dir / name, link, ec);
     if (ec) {
@@ -76,11 +89,26 @@ Result<std::shared_ptr<FileCache>> FileCache::Open(const fs::path& dir, uint64_t
   impl->dir = dir;
   impl->max_bytes = max_bytes;
   std::error_code ec;
-  fs::remove_all(dir / "links", ec);    // copies of callers of an earlier run
-  fs::remove_all(dir / "partial", ec);  // fetches a crash interrupted
-  fs::create_directories(dir / "links", ec);
-  fs::create_directories(dir / "partial", ec);
+  fs::create_directories(dir, ec);
   if (ec) return Internal("cannot create the storage cache " + dir.string() + ": " + ec.message());
+  // Sessions of processes that are gone (their lock is free): their links and partial fetches.
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_directory() || e.path().filename().string().rfind("session-", 0) != 0) continue;
+    const int fd = ::open((e.path() / ".lock").c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      continue;  // alive
+    }
+    if (fd >= 0) ::close(fd);
+    std::error_code gone;
+    fs::remove_all(e.path(), gone);
+  }
+  impl->session = dir / ("session-" + RandomHex(8));
+  fs::create_directories(impl->session, ec);
+  if (ec) return Internal("cannot create the storage cache " + dir.string() + ": " + ec.message());
+  impl->lock_fd = ::open((impl->session / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (impl->lock_fd < 0 || ::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return Internal("cannot lock the storage cache session in " + dir.string());
   // What an earlier run kept, oldest use first.
   std::vector<std::pair<fs::file_time_type, std::pair<std::string, uint64_t>>> found;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -104,17 +132,25 @@ Result<LocalizedPath> FileCache::Get(const ObjectInfo& info, const std::function
   // One fetch per entry: others wait for it.
   m.fetched.wait(lock, [&] { return !m.fetching.count(name); });
   if (auto it = m.entries.find(name); it != m.entries.end()) {
-    m.lru.splice(m.lru.end(), m.lru, it->second.at);
-    ++m.stats.hits;
     std::error_code ec;
     fs::last_write_time(m.dir / name, fs::file_time_type::clock::now(), ec);  // the order survives a restart
-    return m.LinkOf(name);
+    if (!ec) {
+      if (auto linked = m.LinkOf(name); linked.has_value()) {
+        m.lru.splice(m.lru.end(), m.lru, it->second.at);
+        ++m.stats.hits;
+        return linked;
+      }
+    }
+    // Gone (another process sharing the directory evicted it): a miss.
+    m.stats.bytes -= it->second.size;
+    m.lru.erase(it->second.at);
+    m.entries.erase(it);
   }
   ++m.stats.misses;
-  const fs::path partial = m.dir / "partial" / (RandomHex(8) + "-" + name);
+  const fs::path partial = m.session / ("partial-" + RandomHex(8) + "-" + name);
   if (info.size > m.max_bytes) {  // too large to keep: the caller's copy only
     lock.unlock();
-    const fs::path link = m.dir / "links" / (RandomHex(8) + "-" + name);
+    const fs::path link = m.session / (RandomHex(8) + "-" + name);
     MLAAS_RETURN_IF_ERROR(fetch(link));
     return LocalizedPath(link, true);
   }
@@ -134,6 +170,11 @@ Result<LocalizedPath> FileCache::Get(const ObjectInfo& info, const std::function
   if (!st.ok()) {
     fs::remove(partial, ec);
     return st;
+  }
+  if (auto again = m.entries.find(name); again != m.entries.end()) {  // (kept by an earlier entry of the same name)
+    m.stats.bytes -= again->second.size;
+    m.lru.erase(again->second.at);
+    m.entries.erase(again);
   }
   m.MakeRoom(size);
   m.lru.push_back(name);

@@ -124,19 +124,28 @@ TEST(FileCacheTest, ARestartFindsTheEntriesAndDropsHalfWrittenOnes) {
     ASSERT_TRUE(cache.has_value());
     ASSERT_TRUE((*cache)->Get(Info("k", "e", 3), origin.Serve("abc")).has_value());
   }
-  std::ofstream(dir.path() / "cache" / "partial" / "crashed-fetch") << "half";
+  // What a crashed process left: its session folder (links, a half-written fetch), unlocked.
+  fs::create_directories(dir.path() / "cache" / "session-crashed");
+  std::ofstream(dir.path() / "cache" / "session-crashed" / "partial-fetch") << "half";
   auto cache = FileCache::Open(dir.path() / "cache", 1000);
   ASSERT_TRUE(cache.has_value());
   EXPECT_EQ((*cache)->stats().entries, 1u);
   EXPECT_EQ((*cache)->stats().bytes, 3u);
-  EXPECT_FALSE(fs::exists(dir.path() / "cache" / "partial" / "crashed-fetch"));
+  EXPECT_FALSE(fs::exists(dir.path() / "cache" / "session-crashed"));
   auto hit = (*cache)->Get(Info("k", "e", 3), origin.Serve("abc"));
   ASSERT_TRUE(hit.has_value());
   EXPECT_EQ(origin.fetches.load(), 1) << "kept across the restart";
-  // A smaller bound at the next start evicts down to it.
+  // Another process on the same directory (a worker beside the server) with a smaller bound
+  // evicts down to it, but the first one's copies stay readable and its next ask is a miss,
+  // not an error.
   auto smaller = FileCache::Open(dir.path() / "cache", 2);
   ASSERT_TRUE(smaller.has_value());
   EXPECT_EQ((*smaller)->stats().entries, 0u);
+  EXPECT_EQ(ReadAll(hit->path()), "abc") << "a live session's copies survive another's start";
+  auto refetched = (*cache)->Get(Info("k", "e", 3), origin.Serve("abc"));
+  ASSERT_TRUE(refetched.has_value()) << refetched.error().ToString();
+  EXPECT_EQ(ReadAll(refetched->path()), "abc");
+  EXPECT_EQ(origin.fetches.load(), 2);
 }
 
 }  // namespace
