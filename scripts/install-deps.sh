@@ -26,8 +26,9 @@ PACKAGES=(
   libfaiss-dev
   # tests, fuzzing and benchmarks; python3-torch runs the reference model definitions
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3-torch
-  # torchvision's ResNets: the reference the image classifiers' names and outputs are checked against
-  python3-torchvision
+  # torchvision's ResNets: the reference the image classifiers' names and outputs are checked
+  # against; Fashion-MNIST (gzip'd IDX, 30 MB) for the image readers and the vision quality figures
+  python3-torchvision dataset-fashion-mnist
   # the web app's browser tests drive Debian's Chromium (with playwright-core from npm)
   chromium
   # the Python SDK's tests (clients/python), pip to check it installs offline

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "storage/local_object_store.h"
 #include "testutil/temp_dir.h"
 #include "vision/image.h"
@@ -134,6 +136,31 @@ TEST_F(ImageDatasetTest, IdxFoldersAndBadRequests) {
   auto empty = ReadImageDataset(*store_, "fashion", json{{"format", "image_folder"}}, {});
   ASSERT_FALSE(empty.has_value());
   EXPECT_EQ(empty.error().field(), "dataset.path");
+}
+
+// The real thing: Debian's dataset-fashion-mnist (gzip'd IDX), read from the object store.
+TEST_F(ImageDatasetTest, ReadsDebiansFashionMnist) {
+  const std::filesystem::path debian = "/usr/share/datasets/fashion-mnist";
+  if (!std::filesystem::exists(debian / "train-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"})
+    ASSERT_TRUE(store_->PutFile(std::string("fashion/") + f, debian / f).ok());
+  for (const char* f : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
+    ASSERT_TRUE(store_->PutFile(std::string("fashion-test/") + f, debian / f).ok());
+  const json names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+  auto train = ReadImageDataset(*store_, "fashion", json{{"format", "idx"}, {"label_names", names}}, {});
+  ASSERT_TRUE(train.has_value()) << train.error().ToString();
+  EXPECT_EQ(train->examples.size(), 60000u);
+  EXPECT_EQ(train->label_names[9], "Ankle boot");
+  std::vector<int64_t> per_class(10, 0);
+  for (const auto& e : train->examples) {
+    ASSERT_EQ(e.image.width, 28);
+    ASSERT_EQ(e.image.height, 28);
+    ++per_class[static_cast<size_t>(e.label)];
+  }
+  for (int64_t n : per_class) EXPECT_EQ(n, 6000) << "Fashion-MNIST's training split is balanced";
+  auto test = ReadImageDataset(*store_, "fashion-test", json{{"format", "idx"}}, {});
+  ASSERT_TRUE(test.has_value()) << test.error().ToString();
+  EXPECT_EQ(test->examples.size(), 10000u);
 }
 
 }  // namespace
