@@ -6,6 +6,7 @@
 
 #include "common/text.h"
 #include "dataset/record_reader.h"
+#include "storage/listing.h"
 #include "vision/idx.h"
 
 namespace mlaas::dataset {
@@ -16,17 +17,11 @@ namespace {
 
 constexpr size_t kSkippedShown = 20;
 
+// The files of a dataset folder: too many is a bad request here (InvalidArgument), as before.
 Result<std::vector<storage::ObjectInfo>> ListAll(storage::ObjectStore& store, const std::string& prefix, int64_t max) {
-  std::vector<storage::ObjectInfo> out;
-  storage::ListOptions list;
-  list.prefix = prefix;
-  for (;;) {
-    MLAAS_ASSIGN_OR_RETURN(storage::ListResult page, store.List(list));
-    for (auto& o : page.objects) out.push_back(std::move(o));
-    if (static_cast<int64_t>(out.size()) > max) return InvalidArgument("more than " + std::to_string(max) + " files under " + prefix);
-    if (!page.is_truncated) return out;
-    list.continuation_token = page.next_continuation_token;
-  }
+  auto files = storage::ListAllObjects(store, prefix, static_cast<size_t>(max));
+  if (!files.has_value() && files.error().code() == StatusCode::kResourceExhausted) return InvalidArgument(files.error().message());
+  return files;
 }
 
 bool IsImageName(const std::string& key) {

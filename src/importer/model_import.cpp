@@ -6,6 +6,7 @@
 #include "checkpoint/pytorch_pickle.h"
 #include "common/file_util.h"
 #include "common/text.h"
+#include "storage/listing.h"
 
 namespace mlaas::importer {
 
@@ -31,20 +32,6 @@ std::string DirName(const std::string& path) {
 bool IsPytorchWeights(const std::string& path) {
   const std::string base = BaseName(path);
   return StartsWith(base, "pytorch_model") && EndsWith(base, ".bin");
-}
-
-Result<std::vector<storage::ObjectInfo>> ListAll(storage::ObjectStore& store, const std::string& prefix) {
-  std::vector<storage::ObjectInfo> out;
-  storage::ListOptions list;
-  list.prefix = prefix;
-  for (int pages = 0;; ++pages) {
-    if (pages >= 100) return ResourceExhausted("more than 100,000 files under " + prefix);
-    MLAAS_ASSIGN_OR_RETURN(storage::ListResult page, store.List(list));
-    for (auto& o : page.objects) out.push_back(std::move(o));
-    if (!page.is_truncated) break;
-    list.continuation_token = page.next_continuation_token;
-  }
-  return out;
 }
 
 }  // namespace
@@ -87,7 +74,7 @@ tasks::TaskHandler MakeImportModelHandler(const storage::StorageRegistry& storag
     MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(params["model_save"], "model_save"));
     const std::string prefix = source.key + "/";
     ctx.ReportProgress({.fraction = 0.0, .message = "listing " + params["model"].value("path", std::string())});
-    MLAAS_ASSIGN_OR_RETURN(std::vector<storage::ObjectInfo> objects, ListAll(*source.store, prefix));
+    MLAAS_ASSIGN_OR_RETURN(std::vector<storage::ObjectInfo> objects, storage::ListAllObjects(*source.store, prefix, 100000));
     std::map<std::string, storage::ObjectInfo> files;  // by path in the directory
     for (auto& o : objects) {
       // Relative paths without ".." only (S3 keys may hold anything): nothing is written

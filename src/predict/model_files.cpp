@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/text.h"
+#include "storage/listing.h"
 
 namespace mlaas::predict {
 
@@ -19,20 +20,6 @@ struct ScratchDir {
     fs::remove_all(path, ec);
   }
 };
-
-Result<std::vector<storage::ObjectInfo>> ListAll(storage::ObjectStore& store, const std::string& prefix) {
-  std::vector<storage::ObjectInfo> out;
-  storage::ListOptions opts;
-  opts.prefix = prefix;
-  for (;;) {
-    MLAAS_ASSIGN_OR_RETURN(storage::ListResult page, store.List(opts));
-    for (auto& o : page.objects) out.push_back(std::move(o));
-    if (!page.is_truncated) break;
-    opts.continuation_token = page.next_continuation_token;
-    if (out.size() > 100000) return ResourceExhausted("more than 100000 files under " + prefix);
-  }
-  return out;
-}
 
 std::string Fingerprint(const std::vector<storage::ObjectInfo>& objects) {
   std::string fp;
@@ -88,7 +75,7 @@ Result<ModelFiles> Materialize(storage::ObjectStore& store, const std::string& p
 
 Result<ModelFiles> LocalizeDirectory(const storage::ObjectRef& ref, const std::string& field, const fs::path& scratch) {
   const std::string prefix = ref.key + "/";
-  MLAAS_ASSIGN_OR_RETURN(auto objects, ListAll(*ref.store, prefix));
+  MLAAS_ASSIGN_OR_RETURN(auto objects, storage::ListAllObjects(*ref.store, prefix, 100000));
   if (objects.empty()) {
     return InvalidArgument("no directory '" + ref.key + "' in " + std::string(ref.store->storage_type()) + " storage",
                            field);
