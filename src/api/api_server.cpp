@@ -12,6 +12,7 @@
 #include <chrono>
 #include <thread>
 
+#include "api/connection_pool.h"
 #include "api/ownership.h"
 #include "api/server_state.h"
 #include "common/json_file.h"
@@ -376,8 +377,9 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
 
   State* s = state.get();
   httplib::Server& http = s->http;
-  const int threads = options.http_threads;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  const auto base = static_cast<size_t>(options.http_threads);
+  const auto max = static_cast<size_t>(std::max(options.max_connections, options.http_threads));
+  http.new_task_queue = [base, max] { return new ConnectionPool(base, max); };
   http.set_read_timeout(options.read_timeout_s, 0);
   http.set_write_timeout(options.write_timeout_s, 0);
   http.set_keep_alive_timeout(options.keep_alive_timeout_s);

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -73,9 +74,15 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
         ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50))
         ->capture_default_str();
     cmd.add_option("--http-threads", c.http_threads,
-                   "Connections served at once (keep-alive clients and event streams hold one)")
+                   "Connection threads kept ready (a keep-alive client or an event stream holds one); "
+                   "more start while all are busy, up to --max-connections")
         ->envname("MLAAS_HTTP_THREADS")
         ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+    cmd.add_option("--max-connections", c.max_connections,
+                   "Connections served at once (slow clients cannot hold every thread); beyond, they wait")
+        ->envname("MLAAS_MAX_CONNECTIONS")
+        ->check(CLI::Range(1, 65536))
         ->capture_default_str();
     cmd.add_option("--max-event-streams", c.max_event_streams,
                    "Task event streams open at once (0: half of --http-threads); beyond: 429")
@@ -286,6 +293,22 @@ uint64_t PhysicalMemoryBytes() {
 // A byte limit whose 0 means half the machine's memory.
 uint64_t OrHalfTheMemory(uint64_t bytes) { return bytes > 0 ? bytes : PhysicalMemoryBytes() / 2; }
 
+// Each connection is a descriptor: lift the soft limit (Debian's is 1,024) towards the hard one,
+// so --max-connections is not capped below its value by accept() failing.
+void RaiseOpenFileLimit(rlim_t wanted) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= wanted) return;
+  rlimit raised = lim;
+  raised.rlim_cur = lim.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, lim.rlim_max);
+  if (raised.rlim_cur > lim.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+    spdlog::warn("cannot raise the open-file limit to {}", raised.rlim_cur);
+  }
+  if (raised.rlim_cur < wanted) {
+    spdlog::warn("open-file limit {} is below --max-connections + 1024 ({}): raise it (ulimit -n)",
+                 raised.rlim_cur, wanted);
+  }
+}
+
 int Fail(const Status& st) {
   spdlog::critical("{}", st.ToString());
   return 1;
@@ -414,6 +437,8 @@ int RunServer(const ServerConfig& c, bool api) {
   options.max_body_bytes = c.max_body_bytes;
   options.max_upload_bytes = c.max_upload_bytes;
   options.http_threads = c.http_threads;
+  options.max_connections = std::max(c.max_connections, c.http_threads);
+  RaiseOpenFileLimit(static_cast<rlim_t>(options.max_connections) + 1024);
   options.max_event_streams = c.max_event_streams;
   options.max_compute_requests = c.max_compute_requests;
   options.version = MLAAS_VERSION;

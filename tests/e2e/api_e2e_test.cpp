@@ -14,6 +14,7 @@
 #include "common/time_util.h"
 #include "e2e/fixtures.h"
 #include "e2e/server_process.h"
+#include "testutil/raw_socket.h"
 #include "testutil/temp_dir.h"
 #include "testutil/wait.h"
 
@@ -591,17 +592,10 @@ TEST_F(ApiE2eTest, ManyConcurrentClientsAndStreamsDoNotStallTheServer) {
 
 // Opens a raw connection and sends one GET; -1 when the connection fails.
 int SendGet(int port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int fd = ConnectLoopback(port, 30);
   if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval timeout{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
     ::close(fd);
     return -1;
   }

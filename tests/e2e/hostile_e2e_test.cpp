@@ -13,6 +13,7 @@
 
 #include "e2e/cli_runner.h"
 #include "e2e/fixtures.h"
+#include "testutil/raw_socket.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::testing {
@@ -264,13 +265,8 @@ TEST_F(HostileE2eTest, ControlCharactersNeverForgeLogLines) {
 // A body the server refused without reading it all must not be parsed as the next request:
 // the connection is closed after the answer.
 TEST_F(HostileE2eTest, AnUnreadBodyClosesTheConnection) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int fd = ConnectLoopback(server_->port());
   ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   timeval tv{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   // Announces 200 MB (over every limit) but sends a smuggled request as its first bytes.
@@ -291,6 +287,26 @@ TEST_F(HostileE2eTest, AnUnreadBodyClosesTheConnection) {
   EXPECT_EQ(answer.find("HTTP/1.1", 10), std::string::npos) << "a second response: " << answer;
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(objects_) / "models/good/config.json"));
   ExpectHealthy();
+}
+
+// Slow clients (a request's headers sent and never finished, a slowloris) each hold a
+// connection thread until the read timeout; more of them than --http-threads (256 here, the
+// default) leave the server answering everyone else at once.
+TEST_F(HostileE2eTest, SlowClientsBeyondTheThreadPoolDoNotStarveOthers) {
+  std::vector<int> slow;
+  for (int i = 0; i < 300; ++i) {
+    int fd = ConnectLoopback(server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string part = "POST /api/v1/ml/nlp/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mo";
+    ::send(fd, part.data(), part.size(), MSG_NOSIGNAL);
+    slow.push_back(fd);
+  }
+  std::this_thread::sleep_for(500ms);  // every slow request is being read by now
+  auto started = std::chrono::steady_clock::now();
+  ExpectHealthy();
+  EXPECT_EQ(Call("GET", "/api/v1/objects/models/good/config.json").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);  // not after a read timeout (30 s)
+  for (int fd : slow) ::close(fd);
 }
 
 // Errors name object keys, never server paths: every kind of failure that touches storage.
