@@ -56,7 +56,7 @@ double Field(const std::string& out, const std::string& kind, const std::string&
 // Our trainer on `steps + 2` batches of random 128-token texts; tokens/s after two warm-up steps.
 double OursTokensPerSecond(const fs::path& work, int threads, int steps, uint64_t seed) {
   train::TrainInputs in;
-  in.spec.objective = train::TrainObjective::kMaskedLm;
+  in.spec.objective = Objective::kMaskedLm;
   in.spec.epochs = 1;
   in.spec.batch_size = kBatch;
   in.spec.optimizer.init_lr = 1e-4;

@@ -8,6 +8,7 @@
 #include "api/schemas.h"
 #include "api/ownership.h"
 #include "api/server_state.h"
+#include "common/objective.h"
 #include "dataset/dataset_stats.h"
 #include "dataset/record_reader.h"
 #include "importer/model_import.h"
@@ -102,23 +103,21 @@ json WithCatalogVersions(json answer, const json& body) {
   return answer;
 }
 
-std::vector<std::string> Objectives(std::initializer_list<const char*> names) {
-  return std::vector<std::string>(names.begin(), names.end());
-}
-
 }  // namespace
 
 void AddMlRoutes(ServerState& s) {
   using schemas::Object;
-  const auto nlp_train_objectives =
-      Objectives({"text-classification", "masked-lm", "causal-lm", "next-sentence-prediction",
-                  "sentence-embedding", "token-classification", "question-answering"});
-  const auto nlp_predict_objectives =
-      Objectives({"text-classification", "masked-lm", "causal-lm", "next-sentence-prediction",
-                  "no-objective", "sentence-embedding", "token-classification",
-                  "question-answering"});
-  const auto embedding_objectives = Objectives({"no-objective", "sentence-embedding", "masked-lm"});
-  const auto cv_objectives = Objectives({"image-classification"});
+  // A text route's schema admits every text objective (the ones not implemented yet answer 501
+  // naming model.objective); an image route the image ones.
+  std::vector<Objective> text, image;
+  for (Objective o : AllObjectives()) (ModalityOf(o) == Modality::kImage ? image : text).push_back(o);
+  std::vector<Objective> text_train = text;
+  std::erase(text_train, Objective::kNoObjective);
+  const auto nlp_train_objectives = ObjectiveNames(text_train);
+  const auto nlp_predict_objectives = ObjectiveNames(text);
+  const auto embedding_objectives =
+      ObjectiveNames({Objective::kNoObjective, Objective::kSentenceEmbedding, Objective::kMaskedLm});
+  const auto cv_objectives = ObjectiveNames(image);
   const std::vector<std::string> tabular = {"csv", "tsv", "jsonl"};
 
   const std::vector<MlRoute> routes = {

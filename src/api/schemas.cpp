@@ -37,14 +37,6 @@ json Object(json properties, std::vector<std::string> required) {
   return s;
 }
 
-const std::vector<std::string>& AllObjectives() {
-  static const std::vector<std::string> kAll = {
-      "text-classification", "masked-lm",          "causal-lm",
-      "next-sentence-prediction", "no-objective",  "sentence-embedding",
-      "token-classification", "question-answering", "image-classification"};
-  return kAll;
-}
-
 json CatalogTarget() {
   json s = Object({{"model", Str("register the trained model as a new version of this catalog model (created, yours, "
                                  "when new)", 64)},

@@ -8,9 +8,6 @@
 
 namespace mlaas::api::schemas {
 
-// Every objective a model block may name.
-const std::vector<std::string>& AllObjectives();
-
 nlohmann::json Tokenizer();
 nlohmann::json ModelSource();  // the model block of a model import
 nlohmann::json Model(const std::vector<std::string>& objectives, bool objective_required);

@@ -67,7 +67,7 @@ Result<std::string> ObjectiveOf(const fs::path& model_dir) {
   MLAAS_ASSIGN_OR_RETURN(nn::ModelConfig config, nn::LoadConfig(text));
   auto o = nn::ObjectiveFromArchitectures(config);
   if (!o) return InvalidArgument("config.json does not name the model's objective: pass --objective", "objective");
-  return std::string(nn::ObjectiveName(*o));
+  return std::string(ObjectiveName(*o));
 }
 
 std::string Short(const std::string& s, size_t n = 48) {

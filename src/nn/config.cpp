@@ -20,19 +20,11 @@ std::string_view ArchitectureName(Architecture a) {
   return "?";
 }
 
-std::string_view ObjectiveName(Objective o) {
-  switch (o) {
-    case Objective::kTextClassification: return "text-classification";
-    case Objective::kMaskedLm: return "masked-lm";
-    case Objective::kNoObjective: return "no-objective";
-  }
-  return "?";
-}
-
 Result<Objective> ParseObjective(std::string_view name) {
-  if (name == "text-classification") return Objective::kTextClassification;
-  if (name == "masked-lm" || name == "fill-mask") return Objective::kMaskedLm;
-  if (name == "no-objective") return Objective::kNoObjective;
+  auto o = mlaas::ParseObjective(name);
+  if (o.has_value() &&
+      (*o == Objective::kTextClassification || *o == Objective::kMaskedLm || *o == Objective::kNoObjective))
+    return *o;
   return InvalidArgument("objective '" + std::string(name) +
                              "' is not supported by the transformer engine (supported: "
                              "text-classification, masked-lm, no-objective)",
@@ -340,9 +332,8 @@ std::string ArchitectureClassName(Architecture a, Objective objective) {
   switch (objective) {
     case Objective::kTextClassification: return base + "ForSequenceClassification";
     case Objective::kMaskedLm: return base + "ForMaskedLM";
-    case Objective::kNoObjective: return base + "Model";
+    default: return base + "Model";  // no-objective (the engine builds no other heads)
   }
-  return base + "Model";
 }
 
 std::optional<Objective> ObjectiveFromArchitectures(const ModelConfig& c) {

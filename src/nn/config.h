@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/objective.h"
 #include "common/result.h"
 
 namespace mlaas::nn {
@@ -17,10 +18,10 @@ namespace mlaas::nn {
 enum class Architecture { kBert, kDistilBert, kRoberta };
 std::string_view ArchitectureName(Architecture a);  // the config's model_type
 
-// What the model is trained for / predicts (the request's model.objective).
-enum class Objective { kTextClassification, kMaskedLm, kNoObjective };
-std::string_view ObjectiveName(Objective o);  // "text-classification", ...
-// InvalidArgument naming "model.objective" for an unknown or not-yet-supported name.
+// What the model is trained for / predicts (the request's model.objective; common/objective.h).
+using mlaas::Objective;
+// The objectives the transformer engine builds heads for (text-classification, masked-lm,
+// no-objective); InvalidArgument naming "model.objective" for any other name.
 Result<Objective> ParseObjective(std::string_view name);
 
 enum class Activation { kGelu, kGeluNew, kRelu, kSilu, kTanh };

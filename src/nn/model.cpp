@@ -29,7 +29,7 @@ TransformerModelImpl::TransformerModelImpl(ModelConfig config, Objective objecti
   switch (objective_) {
     case Objective::kTextClassification: head_ = MakeClassificationHead(config_, *this); break;
     case Objective::kMaskedLm: head_ = MakeMaskedLmHead(config_, *this, encoder->embeddings); break;
-    case Objective::kNoObjective: break;
+    default: break;  // no-objective: the encoder alone (ParseObjective admits no other)
   }
 }
 

@@ -242,7 +242,7 @@ Result<std::string> ObjectiveOfDirectory(const std::filesystem::path& dir) {
   if (!config.has_value()) return missing();
   auto o = nn::ObjectiveFromArchitectures(*config);
   if (!o) return missing();
-  return std::string(nn::ObjectiveName(*o));
+  return std::string(ObjectiveName(*o));
 }
 
 }  // namespace

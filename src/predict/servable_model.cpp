@@ -29,16 +29,9 @@ double Ms(Clock::time_point a, Clock::time_point b) {
 }
 
 Result<Objective> ServedObjective(const std::string& name) {
-  if (name.empty())
-    return InvalidArgument("objective is required (text-classification, masked-lm or no-objective)", "model.objective");
-  if (name == "sentence-embedding") return Objective::kNoObjective;
-  auto parsed = nn::ParseObjective(name);
-  if (!parsed) {
-    return Unimplemented("prediction for objective '" + name +
-                             "' is not available yet (text-classification, masked-lm, no-objective are)",
-                         "model.objective");
-  }
-  return *parsed;
+  MLAAS_ASSIGN_OR_RETURN(Objective o, ParseObjective(name));
+  MLAAS_RETURN_IF_ERROR(CheckImplemented(o, Use::kPredict));
+  return ServedAs(o);
 }
 
 std::vector<std::string> Labels(const json& model_block) {
@@ -215,7 +208,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
   m->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
   // What every model reports alike; the model's own fields follow its load.
   m->info.source = spec.source;
-  m->info.objective = std::string(nn::ObjectiveName(m->objective));
+  m->info.objective = std::string(ObjectiveName(m->objective));
   m->info.device = m->device.str();
   m->info.dtype = *dtype == torch::kBFloat16 ? "bfloat16" : "float32";
   if (spec.model_dir && m->objective == Objective::kNoObjective) {  // embeddings only
@@ -269,7 +262,7 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
       from_scratch = loaded->from_scratch;
       if (!loaded->report.unused.empty())
         spdlog::debug("model {}: {} checkpoint tensors unused by {}", spec.source, loaded->report.unused.size(),
-                      nn::ObjectiveName(m->objective));
+                      ObjectiveName(m->objective));
     } else {
       auto c = nn::ScratchConfig(spec.model_block, static_cast<int64_t>(m->tokenizer->VocabSize()),
                                  pad ? std::optional<int64_t>(*pad) : std::nullopt, Labels(spec.model_block));
@@ -428,6 +421,7 @@ torch::Tensor ServableModel::Impl::ForwardOnThisThread(const std::vector<const t
       result = torch::cat({positions.to(torch::kFloat64), values.to(torch::kFloat64), idx.to(torch::kFloat64)}, 1);
       break;
     }
+    default: break;  // Load admits no other objective
   }
   result = result.to(torch::kCPU).contiguous();
   if (stats) {

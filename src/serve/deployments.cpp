@@ -369,7 +369,7 @@ struct DeploymentManager::Impl {
         return InvalidArgument("model.objective is required: the model's config.json does not name its objective "
                                "(architectures)",
                                "model.objective");
-      spec.objective = std::string(nn::ObjectiveName(*objective));
+      spec.objective = std::string(ObjectiveName(*objective));
       spec.model["objective"] = spec.objective;
     }
 

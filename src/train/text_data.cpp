@@ -9,8 +9,8 @@ Result<std::vector<TextExample>> ReadExamples(dataset::RecordReader& reader, con
                                               ReadStats* stats, const std::function<bool(int64_t)>& on_rows) {
   const size_t ncols = Columns(spec).size();
   if (reader.columns().size() != ncols) return Internal("reader columns do not match the objective");
-  const bool classification = spec.objective == TrainObjective::kTextClassification;
-  const bool pairs = spec.objective == TrainObjective::kSentenceEmbedding;
+  const bool classification = spec.objective == Objective::kTextClassification;
+  const bool pairs = spec.objective == Objective::kSentenceEmbedding;
   std::vector<TextExample> out;
   ReadStats local;
   dataset::Row row;
@@ -159,8 +159,8 @@ Result<std::vector<TokenizedExample>> Tokenize(const std::vector<TextExample>& e
   tokenizer.set_truncation(trunc);
   tokenizer.set_padding(std::nullopt);
   tokenizer.set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
-  const bool pairs_are_inputs = spec.objective == TrainObjective::kTextClassification;
-  const bool embedding = spec.objective == TrainObjective::kSentenceEmbedding;
+  const bool pairs_are_inputs = spec.objective == Objective::kTextClassification;
+  const bool embedding = spec.objective == Objective::kSentenceEmbedding;
   std::vector<TokenizedExample> out(examples.size());
   constexpr size_t kChunk = 2048;
   auto compact = [](const tokenizers::Encoding& enc, TokenizedExample& t) {

@@ -8,15 +8,6 @@ namespace mlaas::train {
 
 using nlohmann::json;
 
-std::string_view TrainObjectiveName(TrainObjective o) {
-  switch (o) {
-    case TrainObjective::kTextClassification: return "text-classification";
-    case TrainObjective::kMaskedLm: return "masked-lm";
-    case TrainObjective::kSentenceEmbedding: return "sentence-embedding";
-  }
-  return "?";
-}
-
 namespace {
 
 // Reads block[key] into `out` when present; a value of the wrong type or outside [lo, hi]
@@ -108,27 +99,14 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_ASSIGN_OR_RETURN(json model, Block(params, "model", "model"));
   std::string objective;
   MLAAS_RETURN_IF_ERROR(String(model, "objective", "model", objective));
-  if (objective.empty()) {
-    return InvalidArgument("model.objective is required (text-classification, masked-lm or sentence-embedding)",
-                           "model.objective");
-  }
-  if (objective == "text-classification") {
-    spec.objective = TrainObjective::kTextClassification;
-  } else if (objective == "masked-lm") {
-    spec.objective = TrainObjective::kMaskedLm;
-  } else if (objective == "sentence-embedding") {
-    spec.objective = TrainObjective::kSentenceEmbedding;
-  } else {
-    return Unimplemented("training for objective '" + objective +
-                             "' is not available yet (text-classification, masked-lm and sentence-embedding are)",
-                         "model.objective");
-  }
+  MLAAS_ASSIGN_OR_RETURN(spec.objective, ParseObjective(objective));
+  MLAAS_RETURN_IF_ERROR(CheckImplemented(spec.objective, Use::kTrain));
 
   std::string pooling;
   MLAAS_RETURN_IF_ERROR(String(model, "classifier_pooling", "model", pooling));
   if (!pooling.empty()) {
     MLAAS_ASSIGN_OR_RETURN(spec.classifier_pooling, nn::ParsePooling(pooling, "model.classifier_pooling"));
-    if (spec.objective != TrainObjective::kTextClassification)
+    if (spec.objective != Objective::kTextClassification)
       return InvalidArgument("model.classifier_pooling applies to text-classification only", "model.classifier_pooling");
   }
 
@@ -163,7 +141,7 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
     spec.similarity = similarity;
   }
   MLAAS_RETURN_IF_ERROR(Number(mt, "whitening", f, 0, 1, spec.whitening));
-  if (spec.whitening > 0 && spec.objective != TrainObjective::kSentenceEmbedding)
+  if (spec.whitening > 0 && spec.objective != Objective::kSentenceEmbedding)
     return InvalidArgument("whitening applies to the sentence-embedding objective only", f + ".whitening");
   if (spec.whitening > 0 && spec.similarity == "dot")
     return InvalidArgument("whitening is fitted and measured for cosine similarity, not dot", f + ".whitening");
@@ -176,15 +154,16 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   {
     std::vector<std::string> known = {"eval_loss"};
     switch (spec.objective) {
-      case TrainObjective::kTextClassification: known.insert(known.end(), {"eval_accuracy", "eval_macro_f1"}); break;
-      case TrainObjective::kMaskedLm: known.insert(known.end(), {"eval_perplexity", "eval_masked_accuracy"}); break;
-      case TrainObjective::kSentenceEmbedding: known.push_back("eval_retrieval_accuracy"); break;
+      case Objective::kTextClassification: known.insert(known.end(), {"eval_accuracy", "eval_macro_f1"}); break;
+      case Objective::kMaskedLm: known.insert(known.end(), {"eval_perplexity", "eval_masked_accuracy"}); break;
+      case Objective::kSentenceEmbedding: known.push_back("eval_retrieval_accuracy"); break;
+      default: break;  // CheckImplemented admitted no other
     }
     if (std::find(known.begin(), known.end(), spec.early_stopping.metric) == known.end()) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
       return InvalidArgument("early_stopping.metric must be one of " + list + " for " +
-                                 std::string(TrainObjectiveName(spec.objective)),
+                                 std::string(ObjectiveName(spec.objective)),
                              "model_train.early_stopping.metric");
     }
   }
@@ -198,7 +177,7 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   spec.has_eval_dataset = ds.contains("eval_dataset") && !ds["eval_dataset"].is_null();
   MLAAS_ASSIGN_OR_RETURN(json lk, Block(ds, "loader_kwargs", "dataset.loader_kwargs"));
   const std::string lf = "dataset.loader_kwargs";
-  if (spec.objective == TrainObjective::kMaskedLm) {
+  if (spec.objective == Objective::kMaskedLm) {
     // A corpus for pre-training: page_content_column names it as in the other endpoints.
     MLAAS_RETURN_IF_ERROR(String(lk, "page_content_column", lf, spec.text_column));
   }
@@ -212,7 +191,7 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_ASSIGN_OR_RETURN(json typos, Block(aug, "typos", "dataset.augment.typos"));
   MLAAS_RETURN_IF_ERROR(Integer(typos, "copies", "dataset.augment.typos", 0, 1000, spec.typos.copies));
   MLAAS_RETURN_IF_ERROR(Number(typos, "rate", "dataset.augment.typos", 0, 1, spec.typos.rate, true));
-  if (spec.typos.copies > 0 && spec.objective != TrainObjective::kTextClassification) {
+  if (spec.typos.copies > 0 && spec.objective != Objective::kTextClassification) {
     return InvalidArgument("typo augmentation applies to text-classification only", "dataset.augment.typos");
   }
   return spec;
@@ -220,31 +199,31 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
 
 std::vector<std::string> Columns(const TrainSpec& spec) {
   switch (spec.objective) {
-    case TrainObjective::kTextClassification:
+    case Objective::kTextClassification:
       if (spec.text_pair_column.empty()) return {spec.text_column, spec.label_column};
       return {spec.text_column, spec.label_column, spec.text_pair_column};
-    case TrainObjective::kMaskedLm: return {spec.text_column};
-    case TrainObjective::kSentenceEmbedding:
+    case Objective::kMaskedLm: return {spec.text_column};
+    case Objective::kSentenceEmbedding:
       if (spec.negative_column.empty()) return {spec.anchor_column, spec.positive_column};
       return {spec.anchor_column, spec.positive_column, spec.negative_column};
+    default: return {};
   }
-  return {};
 }
 
 std::string ColumnField(const TrainSpec& spec, size_t i) {
   const std::string f = "dataset.loader_kwargs.";
   switch (spec.objective) {
-    case TrainObjective::kTextClassification:
+    case Objective::kTextClassification:
       return f + (i == 0 ? "text_column" : i == 1 ? "label_column" : "text_pair_column");
-    case TrainObjective::kMaskedLm: return f + "page_content_column";
-    case TrainObjective::kSentenceEmbedding:
+    case Objective::kMaskedLm: return f + "page_content_column";
+    case Objective::kSentenceEmbedding:
       return f + (i == 0 ? "anchor_column" : i == 1 ? "positive_column" : "negative_column");
+    default: return f;
   }
-  return f;
 }
 
 Status CheckStaticEmbeddingSpec(const TrainSpec& spec) {
-  if (spec.objective != TrainObjective::kSentenceEmbedding)
+  if (spec.objective != Objective::kSentenceEmbedding)
     return InvalidArgument("a static embedding model trains with the sentence-embedding objective only", "model.objective");
   if (spec.whitening > 0)
     return InvalidArgument("whitening applies to transformer encoders, not to a static embedding model", "model_train.whitening");

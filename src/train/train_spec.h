@@ -13,8 +13,6 @@
 
 namespace mlaas::train {
 
-enum class TrainObjective { kTextClassification, kMaskedLm, kSentenceEmbedding };
-std::string_view TrainObjectiveName(TrainObjective o);
 
 enum class OptimizerKind { kAdamW, kAdam, kSgd };
 
@@ -39,7 +37,7 @@ struct TypoAugment {
 };
 
 struct TrainSpec {
-  TrainObjective objective = TrainObjective::kTextClassification;
+  Objective objective = Objective::kTextClassification;
   // model.classifier_pooling (text-classification): "cls" or "mean"; none: the model's own
   // (a saved classifier's config, else "cls").
   std::optional<nn::Pooling> classifier_pooling;

@@ -349,7 +349,7 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
                                  " rows read)",
                              "dataset.path");
     }
-    const bool classification = spec.objective == TrainObjective::kTextClassification;
+    const bool classification = spec.objective == Objective::kTextClassification;
     if (spec.has_eval_dataset) {
       in.train = std::move(*rows);
       MLAAS_ASSIGN_OR_RETURN(auto eval_reader, OpenColumns(storage, ds["eval_dataset"], ds, "dataset.eval_dataset", spec));

@@ -169,10 +169,10 @@ Status Session::Prepare() {
   if (auto pad = tokenizer_->PadToken()) pad_id_ = pad->id;
   if (auto mask = tokenizer_->MaskToken()) mask_id_ = mask->id;
   vocab_ = static_cast<int64_t>(tokenizer_->VocabSize());
-  if (spec_.objective == TrainObjective::kMaskedLm && mask_id_ < 0)
+  if (spec_.objective == Objective::kMaskedLm && mask_id_ < 0)
     return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which masked-lm needs", "tokenizer.path");
   if (in_.train.empty()) return InvalidArgument("the training split is empty", "dataset.path");
-  if (spec_.objective == TrainObjective::kTextClassification) {
+  if (spec_.objective == Objective::kTextClassification) {
     std::set<std::string> names;
     for (const auto& e : in_.train) names.insert(e.label);
     for (const auto& e : in_.eval) names.insert(e.label);
@@ -211,8 +211,8 @@ Status Session::BuildModel() {
   if (in_.model_dir ? nn::IsStaticEmbeddingDir(*in_.model_dir)
                     : !in_.model_block.contains("preset") && nn::IsStaticEmbeddingConfig(in_.model_block.value("config", json())))
     return BuildStaticModel();
-  const nn::Objective objective = spec_.objective == TrainObjective::kTextClassification ? nn::Objective::kTextClassification
-                                  : spec_.objective == TrainObjective::kMaskedLm ? nn::Objective::kMaskedLm
+  const nn::Objective objective = spec_.objective == Objective::kTextClassification ? nn::Objective::kTextClassification
+                                  : spec_.objective == Objective::kMaskedLm ? nn::Objective::kMaskedLm
                                                                                  : nn::Objective::kNoObjective;
   nn::ModelConfig config;
   bool load_weights = false;
@@ -447,7 +447,7 @@ Batch Session::MakeBatch(const std::vector<TokenizedExample>& data, const std::v
   b.size = static_cast<int64_t>(idx.size());
   std::vector<const std::vector<uint8_t>*> types;
   for (size_t i : idx) types.push_back(&data[i].type_ids);
-  if (spec_.objective == TrainObjective::kMaskedLm) {
+  if (spec_.objective == Objective::kMaskedLm) {
     std::vector<std::vector<int32_t>> ids;
     for (size_t i : idx) ids.push_back(data[i].ids);
     std::vector<int64_t> labels = MaskTokens(data, idx, ids, mask_seed);
@@ -462,7 +462,7 @@ Batch Session::MakeBatch(const std::vector<TokenizedExample>& data, const std::v
   std::vector<const std::vector<int32_t>*> a, p;
   for (size_t i : idx) a.push_back(&data[i].ids);
   b.a = Encode(a, types, &b.tokens);
-  if (spec_.objective == TrainObjective::kSentenceEmbedding) {
+  if (spec_.objective == Objective::kSentenceEmbedding) {
     for (size_t i : idx) p.push_back(&data[i].ids2);
     b.b = Encode(p, {}, &b.tokens);
     std::vector<const std::vector<int32_t>*> n;
@@ -542,7 +542,7 @@ Result<nn::EmbeddingProjection> Session::FitProjection() {
 
 torch::Tensor Session::Step(const Batch& b, Counters& c) {
   switch (spec_.objective) {
-    case TrainObjective::kTextClassification: {
+    case Objective::kTextClassification: {
       torch::Tensor logits = model_->forward(b.a).logits;
       torch::Tensor loss = torch::nn::functional::cross_entropy(logits, b.labels);
       c.loss_sum += loss.item<double>() * static_cast<double>(b.size);
@@ -551,7 +551,7 @@ torch::Tensor Session::Step(const Batch& b, Counters& c) {
       c.total += b.size;
       return loss;
     }
-    case TrainObjective::kMaskedLm: {
+    case Objective::kMaskedLm: {
       // The vocabulary projection only where a token is to be predicted: ~15% of the
       // positions, which saves most of the head's cost.
       nn::EncoderOutput out = model_->encoder->forward(b.a);
@@ -569,7 +569,7 @@ torch::Tensor Session::Step(const Batch& b, Counters& c) {
       c.total += n;
       return loss;
     }
-    case TrainObjective::kSentenceEmbedding: {
+    case Objective::kSentenceEmbedding: {
       // Multiple-negatives ranking: each anchor against every positive of the batch (and every
       // hard negative, when the data has them).
       torch::Tensor a = Embed(b.a), p = Embed(b.b);
@@ -583,8 +583,8 @@ torch::Tensor Session::Step(const Batch& b, Counters& c) {
       c.total += b.size;
       return loss;
     }
+    default: return {};  // ParseTrainSpec admits no other
   }
-  return {};
 }
 
 Result<json> Session::Evaluate() {
@@ -593,20 +593,20 @@ Result<json> Session::Evaluate() {
   Net().eval();
   Counters c;
   std::optional<ConfusionMatrix> cm;
-  if (spec_.objective == TrainObjective::kTextClassification) cm.emplace(labels_.size());
+  if (spec_.objective == Objective::kTextClassification) cm.emplace(labels_.size());
   std::vector<torch::Tensor> anchors, positives;
   auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
   for (size_t i = 0; i < batches.size(); ++i) {
     if (StopRequested()) return Cancelled("cancelled");
     Batch b = MakeBatch(eval_, batches[i], Mix(spec_.seed ^ 0xE7A1ULL, i));
-    if (spec_.objective == TrainObjective::kTextClassification) {
+    if (spec_.objective == Objective::kTextClassification) {
       torch::Tensor logits = model_->forward(b.a).logits;
       c.loss_sum += torch::nn::functional::cross_entropy(logits, b.labels).item<double>() * static_cast<double>(b.size);
       c.weight += static_cast<double>(b.size);
       auto pred = logits.argmax(1).cpu();
       auto truth = b.labels.cpu();
       for (int64_t k = 0; k < b.size; ++k) cm->Add(truth[k].item<int64_t>(), pred[k].item<int64_t>());
-    } else if (spec_.objective == TrainObjective::kSentenceEmbedding) {
+    } else if (spec_.objective == Objective::kSentenceEmbedding) {
       torch::Tensor a = Embed(b.a), p = Embed(b.b);
       torch::Tensor target = torch::arange(b.size, torch::TensorOptions().dtype(torch::kLong).device(device_));
       c.loss_sum += torch::nn::functional::cross_entropy(torch::matmul(a, p.t()) * spec_.scale, target).item<double>() *
@@ -624,7 +624,7 @@ Result<json> Session::Evaluate() {
   if (cm) {
     json m = cm->ToJson(labels_);
     out.update(m);
-  } else if (spec_.objective == TrainObjective::kMaskedLm) {
+  } else if (spec_.objective == Objective::kMaskedLm) {
     out["perplexity"] = std::exp(std::min(loss, 50.0));
     out["masked_accuracy"] = c.total ? static_cast<double>(c.correct) / static_cast<double>(c.total) : 0.0;
     out["masked_tokens"] = c.total;
@@ -777,7 +777,7 @@ Result<json> Session::Run() {
                                          [&](size_t d) { return progress(in_.train.size() + d); }));
   for (const auto& e : train_) train_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
   for (const auto& e : eval_) eval_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
-  if (spec_.objective == TrainObjective::kSentenceEmbedding && train_.size() < 2)
+  if (spec_.objective == Objective::kSentenceEmbedding && train_.size() < 2)
     return InvalidArgument("in-batch negatives need at least two training pairs", "dataset.path");
   if (static_ && from_scratch_) {  // weighted by the training documents: the pairs' distinct positives
     std::set<std::vector<int32_t>> distinct;
@@ -818,7 +818,7 @@ Result<json> Session::Run() {
       Log("info", "resuming from the checkpoint at epoch " + std::to_string(epoch_ + 1) + ", step " + std::to_string(step_));
     }
   }
-  Log("info", "training " + std::string(TrainObjectiveName(spec_.objective)) + ": " + std::to_string(train_.size()) +
+  Log("info", "training " + std::string(ObjectiveName(spec_.objective)) + ": " + std::to_string(train_.size()) +
                   " examples (" + std::to_string(eval_.size()) + " held out), " + std::to_string(spec_.epochs) +
                   " epochs of " + std::to_string(steps_per_epoch_) + " steps, " + std::to_string(threads_) +
                   " threads on " + device_.str());
@@ -898,12 +898,12 @@ Result<json> Session::Run() {
     push("epoch", epoch_ + 1);
     push("loss", train_loss);
     const double acc = c.total ? static_cast<double>(c.correct) / static_cast<double>(c.total) : 0.0;
-    if (spec_.objective == TrainObjective::kTextClassification) push("accuracy", acc);
-    if (spec_.objective == TrainObjective::kMaskedLm) {
+    if (spec_.objective == Objective::kTextClassification) push("accuracy", acc);
+    if (spec_.objective == Objective::kMaskedLm) {
       push("perplexity", std::exp(std::min(train_loss, 50.0)));
       push("masked_accuracy", acc);
     }
-    if (spec_.objective == TrainObjective::kSentenceEmbedding) push("in_batch_accuracy", acc);
+    if (spec_.objective == Objective::kSentenceEmbedding) push("in_batch_accuracy", acc);
     push("learning_rate", LearningRate(std::max<int64_t>(0, step_ - 1)));
     const auto eval_start = Clock::now();
     MLAAS_ASSIGN_OR_RETURN(json ev, Evaluate());
@@ -984,7 +984,7 @@ Result<json> Session::Run() {
     MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, in_.output_dir));
   }
   if (projection) MLAAS_RETURN_IF_ERROR(nn::SaveEmbeddingProjection(in_.output_dir, *projection));
-  if (spec_.objective == TrainObjective::kSentenceEmbedding) {  // how its embeddings compare, as sentence-transformers records it
+  if (spec_.objective == Objective::kSentenceEmbedding) {  // how its embeddings compare, as sentence-transformers records it
     MLAAS_RETURN_IF_ERROR(nn::SaveSimilarity(in_.output_dir, similarity_));
   }
   // The tokenizer keeps the training length when it is below the model's: prediction then
@@ -1026,7 +1026,7 @@ Result<json> Session::Run() {
                   {"max_length", max_length_}};
   if (in_.augmented > 0) dataset["augmented"] = in_.augmented;
   if (!labels_.empty()) dataset["labels"] = labels_;
-  json model = {{"objective", std::string(TrainObjectiveName(spec_.objective))},
+  json model = {{"objective", std::string(ObjectiveName(spec_.objective))},
                 {"parameters", parameters},
                 {"from_scratch", from_scratch_}};
   if (!from_scratch_ && !static_) {

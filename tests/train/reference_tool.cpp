@@ -31,15 +31,15 @@ int main(int argc, char** argv) {
   }
   struct Case {
     nn::Architecture arch;
-    train::TrainObjective objective;
+    Objective objective;
     nn::Objective head;
     bool mean_pooled = false;  // the request's model.classifier_pooling "mean"
   };
   const Case cases[] = {
-      {nn::Architecture::kBert, train::TrainObjective::kTextClassification, nn::Objective::kTextClassification},
-      {nn::Architecture::kDistilBert, train::TrainObjective::kMaskedLm, nn::Objective::kMaskedLm},
-      {nn::Architecture::kRoberta, train::TrainObjective::kSentenceEmbedding, nn::Objective::kNoObjective},
-      {nn::Architecture::kBert, train::TrainObjective::kTextClassification, nn::Objective::kTextClassification, true},
+      {nn::Architecture::kBert, Objective::kTextClassification, nn::Objective::kTextClassification},
+      {nn::Architecture::kDistilBert, Objective::kMaskedLm, nn::Objective::kMaskedLm},
+      {nn::Architecture::kRoberta, Objective::kSentenceEmbedding, nn::Objective::kNoObjective},
+      {nn::Architecture::kBert, Objective::kTextClassification, nn::Objective::kTextClassification, true},
   };
   std::mt19937_64 rng(5);
   auto text = [&] {

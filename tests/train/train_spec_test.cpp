@@ -16,7 +16,7 @@ json Request(json model_train = json::object(), json dataset = {{"path", "d.csv"
 TEST(TrainSpecTest, DefaultsFollowTheSpec) {
   auto spec = ParseTrainSpec(Request());
   ASSERT_TRUE(spec.has_value()) << spec.error().ToString();
-  EXPECT_EQ(spec->objective, TrainObjective::kTextClassification);
+  EXPECT_EQ(spec->objective, Objective::kTextClassification);
   EXPECT_EQ(spec->epochs, 10);
   EXPECT_EQ(spec->batch_size, 32);
   EXPECT_EQ(spec->optimizer.kind, OptimizerKind::kAdamW);

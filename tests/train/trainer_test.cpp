@@ -55,7 +55,7 @@ class TrainerTest : public ::testing::Test {
     return out;
   }
 
-  TrainInputs Inputs(TrainObjective objective, const std::string& name) const {
+  TrainInputs Inputs(Objective objective, const std::string& name) const {
     TrainInputs in;
     in.spec.objective = objective;
     in.spec.epochs = 4;
@@ -90,7 +90,7 @@ class TrainerTest : public ::testing::Test {
 };
 
 TEST_F(TrainerTest, ClassificationReachesFullAccuracyOnASeparableSet) {
-  TrainInputs in = Inputs(TrainObjective::kTextClassification, "cls");
+  TrainInputs in = Inputs(Objective::kTextClassification, "cls");
   in.spec.max_length = 24;  // below the model's 64: the saved tokenizer keeps it
   in.train = Sentiment(160, 1);
   in.eval = Sentiment(40, 2);
@@ -135,7 +135,7 @@ TEST_F(TrainerTest, ClassificationReachesFullAccuracyOnASeparableSet) {
 
 TEST_F(TrainerTest, SameSeedSameHistory) {
   auto run = [&](const std::string& name, uint64_t seed) {
-    TrainInputs in = Inputs(TrainObjective::kTextClassification, name);
+    TrainInputs in = Inputs(Objective::kTextClassification, name);
     in.spec.epochs = 2;
     in.spec.seed = seed;
     in.train = Sentiment(64, 1);
@@ -151,7 +151,7 @@ TEST_F(TrainerTest, SameSeedSameHistory) {
 
 TEST_F(TrainerTest, ConcurrentRunsKeepTheirOwnRandomStreams) {
   auto inputs = [&](const std::string& name, uint64_t seed) {
-    TrainInputs in = Inputs(TrainObjective::kTextClassification, name);
+    TrainInputs in = Inputs(Objective::kTextClassification, name);
     in.spec.epochs = 2;
     in.spec.seed = seed;
     in.train = Sentiment(64, 1);
@@ -184,7 +184,7 @@ TEST_F(TrainerTest, ConcurrentRunsKeepTheirOwnRandomStreams) {
 }
 
 TEST_F(TrainerTest, MaskedLmLossFallsAndAccuracyRises) {
-  TrainInputs in = Inputs(TrainObjective::kMaskedLm, "mlm");
+  TrainInputs in = Inputs(Objective::kMaskedLm, "mlm");
   in.spec.epochs = 6;
   in.spec.mlm_probability = 0.2;
   // A tiny language: fixed phrases, so masked words are predictable from their context.
@@ -205,7 +205,7 @@ TEST_F(TrainerTest, MaskedLmLossFallsAndAccuracyRises) {
 }
 
 TEST_F(TrainerTest, WholeWordMaskingMasksEveryPieceOfAWord) {
-  TrainInputs in = Inputs(TrainObjective::kMaskedLm, "wwm");
+  TrainInputs in = Inputs(Objective::kMaskedLm, "wwm");
   in.spec.epochs = 1;
   in.spec.whole_word_masking = true;
   for (int i = 0; i < 16; ++i) in.train.push_back({"goods movies actors plots", "", ""});
@@ -215,7 +215,7 @@ TEST_F(TrainerTest, WholeWordMaskingMasksEveryPieceOfAWord) {
 }
 
 TEST_F(TrainerTest, SentenceEmbeddingsLearnToRetrieveTheirPair) {
-  TrainInputs in = Inputs(TrainObjective::kSentenceEmbedding, "emb");
+  TrainInputs in = Inputs(Objective::kSentenceEmbedding, "emb");
   in.spec.epochs = 5;
   // Anchor: a sentiment word; positive: a sentence around a word of the same pair index.
   for (int rep = 0; rep < 6; ++rep) {
@@ -254,7 +254,7 @@ TrainInputs StaticInputs(TrainInputs in) {
 }
 
 TEST_F(TrainerTest, AStaticEmbeddingModelLearnsToRetrieveTheirPair) {
-  TrainInputs in = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static"));
+  TrainInputs in = StaticInputs(Inputs(Objective::kSentenceEmbedding, "static"));
   auto r = RunTraining(in, {});
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   const json& h = (*r)["history"];
@@ -290,7 +290,7 @@ TEST_F(TrainerTest, AStaticEmbeddingModelLearnsToRetrieveTheirPair) {
 
   // Training goes on from the saved model, keeping its document statistics (these positives
   // are 3 tokens long: refitted, average_length would be 3).
-  TrainInputs more = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-more"));
+  TrainInputs more = StaticInputs(Inputs(Objective::kSentenceEmbedding, "static-more"));
   more.model_dir = in.output_dir;
   more.spec.epochs = 1;
   for (auto& e : more.train) e.pair = "it was " + e.pair.substr(e.pair.rfind(' ') + 1);
@@ -306,7 +306,7 @@ TEST_F(TrainerTest, AStaticEmbeddingModelLearnsToRetrieveTheirPair) {
 TEST_F(TrainerTest, DotSimilarityTrainsInnerProductsAndIsRecorded) {
   // With similarity dot the loss compares unnormalised embeddings: retrieval by inner product
   // is learnt, and the model says so for the vector stores built with it.
-  TrainInputs in = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-dot"));
+  TrainInputs in = StaticInputs(Inputs(Objective::kSentenceEmbedding, "static-dot"));
   in.spec.similarity = "dot";
   in.spec.scale = 1;
   auto r = RunTraining(in, {});
@@ -314,7 +314,7 @@ TEST_F(TrainerTest, DotSimilarityTrainsInnerProductsAndIsRecorded) {
   EXPECT_GE((*r)["evaluation"]["retrieval_accuracy"].get<double>(), 0.8) << (*r)["evaluation"].dump();
   EXPECT_EQ(ReadJson(in.output_dir / "config_sentence_transformers.json"), json({{"similarity_fn_name", "dot"}}));
   // Training on from it keeps dot unless the request says otherwise; whitening is refused with it.
-  TrainInputs on = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-dot-on"));
+  TrainInputs on = StaticInputs(Inputs(Objective::kSentenceEmbedding, "static-dot-on"));
   on.model_dir = in.output_dir;
   on.spec.epochs = 1;
   ASSERT_TRUE(RunTraining(on, {}).has_value());
@@ -325,7 +325,7 @@ TEST_F(TrainerTest, DotSimilarityTrainsInnerProductsAndIsRecorded) {
   ASSERT_TRUE(RunTraining(on, {}).has_value());
   EXPECT_EQ(ReadJson(on.output_dir / "config_sentence_transformers.json")["similarity_fn_name"], "cosine");
   // The same run with cosine reaches a different loss: the similarity is what the loss used.
-  TrainInputs cosine = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-cos1"));
+  TrainInputs cosine = StaticInputs(Inputs(Objective::kSentenceEmbedding, "static-cos1"));
   cosine.spec.scale = 1;
   auto c = RunTraining(cosine, {});
   ASSERT_TRUE(c.has_value());
@@ -337,9 +337,9 @@ TEST_F(TrainerTest, AStaticEmbeddingModelRefusesWhatItCannotTrain) {
     auto r = RunTraining(in, {});
     return r.has_value() ? std::string() : r.error().field();
   };
-  TrainInputs in = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, "static-bad"));
+  TrainInputs in = StaticInputs(Inputs(Objective::kSentenceEmbedding, "static-bad"));
   TrainInputs mlm = in;
-  mlm.spec.objective = TrainObjective::kMaskedLm;
+  mlm.spec.objective = Objective::kMaskedLm;
   EXPECT_EQ(field(mlm), "model.objective");
   TrainInputs white = in;
   white.spec.whitening = 0.5;
@@ -354,7 +354,7 @@ TEST_F(TrainerTest, AStaticEmbeddingModelRefusesWhatItCannotTrain) {
 
 TEST_F(TrainerTest, AnInterruptedStaticEmbeddingRunResumesToTheSameWeights) {
   auto inputs = [&](const std::string& name) {
-    TrainInputs in = StaticInputs(Inputs(TrainObjective::kSentenceEmbedding, name));
+    TrainInputs in = StaticInputs(Inputs(Objective::kSentenceEmbedding, name));
     in.spec.epochs = 2;
     in.spec.checkpoint_steps = 3;
     return in;
@@ -380,7 +380,7 @@ TEST_F(TrainerTest, AnInterruptedStaticEmbeddingRunResumesToTheSameWeights) {
 }
 
 TEST_F(TrainerTest, WhiteningSavesAProjectionFittedOnTheTrainingPositives) {
-  TrainInputs in = Inputs(TrainObjective::kSentenceEmbedding, "white");
+  TrainInputs in = Inputs(Objective::kSentenceEmbedding, "white");
   in.spec.epochs = 3;
   in.spec.whitening = 0.5;
   for (int rep = 0; rep < 4; ++rep) {
@@ -440,7 +440,7 @@ TEST_F(TrainerTest, WhiteningSavesAProjectionFittedOnTheTrainingPositives) {
 TEST_F(TrainerTest, AProjectionThatCannotBeFittedDoesNotCostTheTrainedModel) {
   // Every positive is the same text: no variance to whiten. The encoder is saved without a
   // projection and the evaluation says why.
-  TrainInputs in = Inputs(TrainObjective::kSentenceEmbedding, "flat");
+  TrainInputs in = Inputs(Objective::kSentenceEmbedding, "flat");
   in.spec.epochs = 1;
   in.spec.whitening = 0.5;
   for (size_t i = 0; i < kGood.size(); ++i) in.train.push_back({kGood[i], "the movie", ""});
@@ -455,7 +455,7 @@ TEST_F(TrainerTest, AProjectionThatCannotBeFittedDoesNotCostTheTrainedModel) {
 TEST_F(TrainerTest, HardNegativesJoinTheInBatchNegatives) {
   // The same pairs with a hard negative on some rows (the other word of the pair): training
   // still learns the retrieval, and a batch scores its anchors against more candidates.
-  TrainInputs in = Inputs(TrainObjective::kSentenceEmbedding, "hard");
+  TrainInputs in = Inputs(Objective::kSentenceEmbedding, "hard");
   in.spec.epochs = 5;
   in.spec.negative_column = "negative";
   for (int rep = 0; rep < 6; ++rep) {
@@ -474,7 +474,7 @@ TEST_F(TrainerTest, HardNegativesJoinTheInBatchNegatives) {
 
 TEST_F(TrainerTest, AnInterruptedRunResumesToTheSameWeights) {
   auto inputs = [&](const std::string& name) {
-    TrainInputs in = Inputs(TrainObjective::kTextClassification, name);
+    TrainInputs in = Inputs(Objective::kTextClassification, name);
     in.spec.epochs = 3;
     in.spec.checkpoint_steps = 4;
     in.train = Sentiment(80, 3);
@@ -524,12 +524,12 @@ TEST_F(TrainerTest, AnInterruptedRunResumesToTheSameWeights) {
 }
 
 TEST_F(TrainerTest, FineTunesASavedEncoderWithANewHead) {
-  TrainInputs mlm = Inputs(TrainObjective::kMaskedLm, "pre");
+  TrainInputs mlm = Inputs(Objective::kMaskedLm, "pre");
   mlm.spec.epochs = 1;
   for (const auto& e : Sentiment(32, 7)) mlm.train.push_back({e.text, "", ""});
   ASSERT_TRUE(RunTraining(mlm, {}).has_value());
 
-  TrainInputs cls = Inputs(TrainObjective::kTextClassification, "fine");
+  TrainInputs cls = Inputs(Objective::kTextClassification, "fine");
   cls.model_dir = mlm.output_dir;
   cls.tokenizer = mlm.output_dir;
   cls.spec.epochs = 2;
@@ -544,7 +544,7 @@ TEST_F(TrainerTest, FineTunesASavedEncoderWithANewHead) {
 }
 
 TEST_F(TrainerTest, EarlyStoppingEndsARunThatStopsImproving) {
-  TrainInputs in = Inputs(TrainObjective::kTextClassification, "early");
+  TrainInputs in = Inputs(Objective::kTextClassification, "early");
   in.spec.epochs = 6;
   in.spec.early_stopping.patience = 2;
   in.spec.early_stopping.metric = "eval_accuracy";
@@ -563,7 +563,7 @@ TEST_F(TrainerTest, EarlyStoppingEndsARunThatStopsImproving) {
 
 TEST_F(TrainerTest, LoadBestModelAtEndSavesTheBestEpochAcrossAResume) {
   auto inputs = [&](const std::string& name, bool best) {
-    TrainInputs in = Inputs(TrainObjective::kTextClassification, name);
+    TrainInputs in = Inputs(Objective::kTextClassification, name);
     in.spec.epochs = 3;
     in.spec.load_best_model_at_end = best;
     in.spec.early_stopping.metric = "eval_accuracy";
@@ -618,7 +618,7 @@ TEST_F(TrainerTest, LoadBestModelAtEndSavesTheBestEpochAcrossAResume) {
 }
 
 TEST_F(TrainerTest, GradientAccumulationTakesFewerSteps) {
-  TrainInputs in = Inputs(TrainObjective::kTextClassification, "accum");
+  TrainInputs in = Inputs(Objective::kTextClassification, "accum");
   in.spec.epochs = 1;
   in.spec.batch_size = 4;
   in.spec.gradient_accumulation_steps = 3;
@@ -629,18 +629,18 @@ TEST_F(TrainerTest, GradientAccumulationTakesFewerSteps) {
 }
 
 TEST_F(TrainerTest, BadDataNamesTheField) {
-  TrainInputs one = Inputs(TrainObjective::kTextClassification, "one");
+  TrainInputs one = Inputs(Objective::kTextClassification, "one");
   one.train = {{"good movie", "", "pos"}, {"great movie", "", "pos"}};
   auto r = RunTraining(one, {});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().field(), "dataset.loader_kwargs.label_column");
 
-  TrainInputs empty = Inputs(TrainObjective::kMaskedLm, "empty");
+  TrainInputs empty = Inputs(Objective::kMaskedLm, "empty");
   r = RunTraining(empty, {});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().field(), "dataset.path");
 
-  TrainInputs no_tok = Inputs(TrainObjective::kMaskedLm, "notok");
+  TrainInputs no_tok = Inputs(Objective::kMaskedLm, "notok");
   no_tok.train = {{"good movie", "", ""}};
   no_tok.tokenizer = dir_.path() / "missing.txt";
   r = RunTraining(no_tok, {});
