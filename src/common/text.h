@@ -19,6 +19,10 @@ bool IsUuid(std::string_view s);
 // URL-safe base64 without padding, for opaque paging tokens.
 std::string Base64UrlEncode(std::string_view data);
 std::optional<std::string> Base64UrlDecode(std::string_view text);
+// Standard base64 (RFC 4648 section 4, "+/" with "=" padding; the URL alphabet "-_" and missing
+// padding accepted too; whitespace skipped; a "data:...;base64," prefix skipped). nullopt for
+// any other character or a dangling bit count.
+std::optional<std::string> Base64Decode(std::string_view text);
 
 std::string_view Trim(std::string_view s);
 std::vector<std::string> Split(std::string_view s, char sep);

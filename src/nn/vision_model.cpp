@@ -164,6 +164,31 @@ json VisionConfigToJson(const VisionConfig& c) {
   return j;
 }
 
+uint64_t VisionParameterCount(const VisionConfig& c) {
+  const uint64_t classes = c.labels.size(), channels = static_cast<uint64_t>(c.channels);
+  const uint64_t pixels = static_cast<uint64_t>(c.height) * static_cast<uint64_t>(c.width);
+  switch (c.arch) {
+    case VisionArch::kMlp: {
+      const uint64_t hidden = static_cast<uint64_t>(c.hidden_size);
+      return channels * pixels * hidden + hidden + hidden * classes + classes;
+    }
+    case VisionArch::kCnnSmall: {
+      const uint64_t convs = channels * 32 * 9 + 32 * 32 * 9 + 32 * 64 * 9 + 64 * 64 * 9;
+      const uint64_t norms = 2 * (32 + 32 + 64 + 64);
+      const uint64_t flat = 64 * static_cast<uint64_t>(c.height / 4) * static_cast<uint64_t>(c.width / 4);
+      return convs + norms + flat * 128 + 128 + 128 * classes + classes;
+    }
+    case VisionArch::kResNet18:
+    case VisionArch::kResNet34: {
+      // torchvision's backbones without conv1 and fc (the rest does not depend on the config).
+      const uint64_t body = c.arch == VisionArch::kResNet18 ? 11'167'104 : 21'275'264;
+      const uint64_t k = c.small_stem ? 3 : 7;
+      return body + 64 * channels * k * k + 512 * classes + classes;
+    }
+  }
+  return 0;
+}
+
 VisionModelImpl::VisionModelImpl(VisionConfig config) : config_(std::move(config)) {
   const int64_t classes = static_cast<int64_t>(config_.labels.size());
   switch (config_.arch) {

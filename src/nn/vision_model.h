@@ -38,6 +38,10 @@ Result<VisionConfig> VisionPreset(const std::string& name, int64_t channels, int
 // Hugging Face's image processors and configs name them). Errors name the field.
 Result<VisionConfig> VisionConfigFromJson(const nlohmann::json& j);
 nlohmann::json VisionConfigToJson(const VisionConfig& c);
+// The model's parameter count, exact, computed from its config without building it (so that a
+// config asking for too much is refused before anything is allocated; running statistics of
+// BatchNorm, buffers, not counted).
+uint64_t VisionParameterCount(const VisionConfig& c);
 // Whether a config.json describes one of these models (its model_type is a preset name).
 bool IsVisionConfig(const nlohmann::json& j);
 

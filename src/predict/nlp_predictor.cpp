@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 #include "common/file_util.h"
+#include "common/text.h"
 #include "nn/config.h"
 #include "nn/cpu_allocator.h"
 #include "nn/model.h"
@@ -32,23 +33,78 @@ double Ms(Clock::time_point a, Clock::time_point b) {
 
 using LoadedPtr = std::shared_ptr<const ServableModel>;
 
-// What predict_input asks for: the texts, the output options and the device.
+// What predict_input asks for: the texts or the images, the output options and the device.
 struct PredictInput {
   std::vector<std::string> texts;
+  std::vector<std::string> images;  // encoded files (PNG, JPEG)
+  std::string images_field;         // predict_input.images or predict_input.paths
   OutputOptions options;
   std::string device;
 };
 
-Result<PredictInput> ParseInput(const json& in) {
+constexpr size_t kMaxImages = 256;              // images in one request
+constexpr uint64_t kMaxImageBytes = 32u << 20;  // one encoded image
+
+// The images of predict_input: `images` (base64, or a data: URL) or `paths` (object keys in
+// predict_input.storage_type, default local), in order.
+Status ParseImages(const json& in, const storage::StorageRegistry& storage, PredictInput& out) {
+  const auto images = in.find("images");
+  const auto paths = in.find("paths");
+  if (images != in.end() && paths != in.end())
+    return InvalidArgument("give images or paths, not both", "predict_input.images");
+  const bool by_path = paths != in.end();
+  const json& list = by_path ? *paths : *images;
+  out.images_field = by_path ? "predict_input.paths" : "predict_input.images";
+  if (!list.is_array() || list.empty() || list.size() > kMaxImages)
+    return InvalidArgument("a list of 1 to " + std::to_string(kMaxImages) + (by_path ? " object keys" : " base64 images"),
+                           out.images_field);
+  std::string storage_type = "local";
+  if (auto t = in.find("storage_type"); t != in.end()) {
+    if (!t->is_string()) return InvalidArgument("storage_type must be a string", "predict_input.storage_type");
+    storage_type = t->get<std::string>();
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string at = out.images_field + "[" + std::to_string(i) + "]";
+    if (!list[i].is_string()) return InvalidArgument(at + " must be a string", out.images_field);
+    const std::string& text = list[i].get_ref<const std::string&>();
+    if (by_path) {
+      json block = {{"path", text}, {"storage_type", storage_type}};
+      MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(block, out.images_field));
+      auto bytes = ref.store->GetString(ref.key, kMaxImageBytes);
+      if (!bytes.has_value()) {
+        if (bytes.error().code() == StatusCode::kResourceExhausted)
+          return InvalidArgument(at + " is larger than " + FormatBytes(kMaxImageBytes), out.images_field);
+        if (bytes.error().code() == StatusCode::kNotFound)
+          return InvalidArgument(at + ": no object '" + text + "'", out.images_field);
+        return bytes.error();
+      }
+      out.images.push_back(std::move(*bytes));
+    } else {
+      if (text.size() > kMaxImageBytes / 3 * 4 + 1024)
+        return InvalidArgument(at + " is larger than " + FormatBytes(kMaxImageBytes), out.images_field);
+      auto bytes = Base64Decode(text);
+      if (!bytes) return InvalidArgument(at + " is not base64", out.images_field);
+      out.images.push_back(std::move(*bytes));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<PredictInput> ParseInput(const json& in, const storage::StorageRegistry* storage) {
   if (!in.is_object()) return InvalidArgument("predict_input must be an object", "predict_input");
   PredictInput out;
   auto texts = in.find("input_text");
-  if (texts == in.end() || !texts->is_array() || texts->empty())
-    return InvalidArgument("input_text must be a non-empty list of strings", "predict_input.input_text");
-  for (size_t i = 0; i < texts->size(); ++i) {
-    if (!(*texts)[i].is_string())
-      return InvalidArgument("input_text[" + std::to_string(i) + "] must be a string", "predict_input.input_text");
-    out.texts.push_back((*texts)[i].get<std::string>());
+  if (texts == in.end() && (in.contains("images") || in.contains("paths"))) {
+    if (!storage) return InvalidArgument("images are given as files here", "predict_input.images");
+    MLAAS_RETURN_IF_ERROR(ParseImages(in, *storage, out));
+  } else {
+    if (texts == in.end() || !texts->is_array() || texts->empty())
+      return InvalidArgument("input_text must be a non-empty list of strings", "predict_input.input_text");
+    for (size_t i = 0; i < texts->size(); ++i) {
+      if (!(*texts)[i].is_string())
+        return InvalidArgument("input_text[" + std::to_string(i) + "] must be a string", "predict_input.input_text");
+      out.texts.push_back((*texts)[i].get<std::string>());
+    }
   }
   MLAAS_ASSIGN_OR_RETURN(out.options, ParseOutputOptions(in, "predict_input"));
   if (auto d = in.find("device"); d != in.end() && !d->is_null()) {
@@ -179,18 +235,25 @@ struct NlpPredictor::Impl {
 
 Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput& in) {
   const auto t0 = Clock::now();
-  MLAAS_ASSIGN_OR_RETURN(std::vector<tokenizers::Encoding> encs, m.Encode(in.texts, "predict_input.input_text"));
+  const bool images = !in.images_field.empty();
+  if (images != (m.modality() == Modality::kImage)) {
+    return InvalidArgument(images ? "this model (" + m.info().objective + ") takes texts: predict_input.input_text"
+                                  : "this model (" + m.info().objective + ") takes images: predict_input.images or paths",
+                           images ? in.images_field : "predict_input.input_text");
+  }
+  MLAAS_ASSIGN_OR_RETURN(std::vector<ModelRow> encs, images ? m.EncodeImages(in.images, in.images_field)
+                                                            : m.EncodeTexts(in.texts, "predict_input.input_text"));
   const auto t1 = Clock::now();
   // Longest first, so each batch pads only to inputs of similar length.
   std::vector<size_t> order(encs.size());
   std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return encs[a].size() > encs[b].size(); });
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return RowCost(encs[a]) > RowCost(encs[b]); });
 
   std::vector<json> predictions(encs.size());
   RunStats stats;
   for (size_t start = 0; start < order.size(); start += options.max_batch) {
     const size_t end = std::min(order.size(), start + options.max_batch);
-    std::vector<const tokenizers::Encoding*> rows;
+    std::vector<const ModelRow*> rows;
     for (size_t i = start; i < end; ++i) rows.push_back(&encs[order[i]]);
     MLAAS_ASSIGN_OR_RETURN(std::vector<json> out, m.Run(rows, in.options, &stats));
     for (size_t i = start; i < end; ++i) predictions[order[i]] = std::move(out[i - start]);
@@ -205,13 +268,14 @@ Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput&
                      {"device", info.device},
                      {"dtype", info.dtype},
                      {"from_scratch", info.from_scratch}}},
-                   {"tokens", stats.tokens},
                    {"timing_ms",
-                    {{"tokenize", Ms(t0, t1)},
+                    {{images ? "decode" : "tokenize", Ms(t0, t1)},
                      {"forward", stats.forward_ms},
                      {"postprocess", stats.postprocess_ms},
                      {"total", Ms(t0, t2)}}}};
   if (info.objective == "no-objective") response["model"]["pooling"] = in.options.cls_pooling ? "cls" : "mean";
+  if (images) response["images"] = predictions.size();
+  else response["tokens"] = stats.tokens;
   return response;
 }
 
@@ -228,21 +292,14 @@ std::string ObjectiveOf(const json& model_block) {
   return o != model_block.end() && o->is_string() ? o->get<std::string>() : std::string();
 }
 
-// The objective a model directory's config.json names (its architectures), when the request
-// leaves model.objective out.
+// The objective a model directory's config.json names, when the request leaves
+// model.objective out.
 Result<std::string> ObjectiveOfDirectory(const std::filesystem::path& dir) {
-  const auto missing = [] {
-    return InvalidArgument("model.objective is required: the model's config.json does not name its objective "
-                           "(architectures)",
-                           "model.objective");
-  };
   auto text = ReadFile(dir / "config.json", 16u << 20);
-  if (!text.has_value()) return missing();
-  auto config = nn::LoadConfig(*text);
-  if (!config.has_value()) return missing();
-  auto o = nn::ObjectiveFromArchitectures(*config);
-  if (!o) return missing();
-  return std::string(ObjectiveName(*o));
+  if (!text.has_value())
+    return InvalidArgument("model.objective is required: the model has no config.json", "model.objective");
+  MLAAS_ASSIGN_OR_RETURN(Objective o, ObjectiveOfConfigJson(*text));
+  return std::string(ObjectiveName(o));
 }
 
 }  // namespace
@@ -255,7 +312,7 @@ Result<json> NlpPredictor::Predict(const json& request) {
   spec.objective = ObjectiveOf(model_block);
   spec.model_block = model_block;
   if (!spec.objective.empty() || !model_block.contains("path")) MLAAS_RETURN_IF_ERROR(CheckServedObjective(spec.objective));
-  MLAAS_ASSIGN_OR_RETURN(PredictInput input, ParseInput(request.value("predict_input", json())));
+  MLAAS_ASSIGN_OR_RETURN(PredictInput input, ParseInput(request.value("predict_input", json()), &impl_->storage));
   MLAAS_ASSIGN_OR_RETURN(spec.device, impl_->Device(input));
 
   std::optional<ModelFiles> model_files, tokenizer_files;
@@ -288,7 +345,7 @@ Result<json> NlpPredictor::Predict(const json& request) {
 Result<json> NlpPredictor::PredictLocal(const fs::path& model_dir, const std::optional<fs::path>& tokenizer,
                                         const std::string& objective_name, const json& predict_input) {
   MLAAS_RETURN_IF_ERROR(CheckServedObjective(objective_name));
-  MLAAS_ASSIGN_OR_RETURN(PredictInput input, ParseInput(predict_input));
+  MLAAS_ASSIGN_OR_RETURN(PredictInput input, ParseInput(predict_input, nullptr));
   LoadSpec spec;
   spec.objective = objective_name;
   spec.model_dir = model_dir;

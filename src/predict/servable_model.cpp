@@ -3,36 +3,31 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include "common/json_file.h"
 #include "common/text.h"
-#include "nn/embedding_projection.h"
-#include "nn/model.h"
-#include "nn/static_embedding.h"
-#include "predict/compute_thread.h"
-#include "tokenizers/tokenizer.h"
+#include "nn/config.h"
+#include "nn/vision_model.h"
+#include "predict/backends.h"
 
 namespace mlaas::predict {
 
-namespace fs = std::filesystem;
 using json = nlohmann::json;
-using nn::Objective;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double Ms(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
 
 Result<Objective> ServedObjective(const std::string& name) {
   MLAAS_ASSIGN_OR_RETURN(Objective o, ParseObjective(name));
   MLAAS_RETURN_IF_ERROR(CheckImplemented(o, Use::kPredict));
   return ServedAs(o);
 }
+
+}  // namespace
+
+Status CheckServedObjective(const std::string& objective) { return ServedObjective(objective).status(); }
 
 std::vector<std::string> Labels(const json& model_block) {
   std::vector<std::string> out;
@@ -53,9 +48,27 @@ json TopLabels(const torch::Tensor& scores, const std::vector<std::string>& labe
   return out;
 }
 
-}  // namespace
 
-Status CheckServedObjective(const std::string& objective) { return ServedObjective(objective).status(); }
+Result<Objective> ObjectiveOfConfigJson(std::string_view text) {
+  const auto missing = [] {
+    return InvalidArgument("model.objective is required: the model's config.json does not name its objective "
+                           "(architectures)",
+                           "model.objective");
+  };
+  if (auto j = ParseJsonText(text, "config.json"); j.has_value() && nn::IsVisionConfig(*j))
+    return Objective::kImageClassification;
+  auto config = nn::LoadConfig(std::string(text));
+  if (!config.has_value()) return missing();
+  auto o = nn::ObjectiveFromArchitectures(*config);
+  if (!o) return missing();
+  return *o;
+}
+
+int64_t RowCost(const ModelRow& row) {
+  if (const auto* e = std::get_if<tokenizers::Encoding>(&row)) return static_cast<int64_t>(e->size());
+  const auto& image = std::get<ImageRow>(row);
+  return image.height * image.width;
+}
 
 json ModelInfo::ToJson() const {
   json j = {{"source", source},          {"model_type", architecture}, {"objective", objective},
@@ -65,41 +78,15 @@ json ModelInfo::ToJson() const {
   if (!labels.empty()) j["labels"] = labels;
   if (!mask_token.empty()) j["mask_token"] = mask_token;
   if (objective == "no-objective") j["similarity"] = similarity;
+  if (image_channels > 0) {
+    j["num_channels"] = image_channels;
+    j["image_size"] = {image_height, image_width};
+    j.erase("max_tokens");
+    j.erase("hidden_size");
+    j.erase("embedding_size");
+  }
   return j;
 }
-
-struct ServableModel::Impl {
-  nn::TransformerModel model{nullptr};
-  nn::StaticEmbedding static_model{nullptr};  // instead of `model`: a static embedding model
-  std::unique_ptr<tokenizers::Tokenizer> tokenizer;
-  torch::Device device{torch::kCPU};
-  Objective objective = Objective::kNoObjective;
-  int64_t pad_id = 0;
-  std::optional<uint32_t> mask_id;
-  std::optional<nn::EmbeddingProjection> projection;  // embeddings: the model's Dense module
-  ModelInfo info;
-  // A projection applies to the pooling it was made for; InvalidArgument naming "pooling" else.
-  Status CheckPooling(const OutputOptions& options) const {
-    if (static_model && options.cls_pooling)
-      return InvalidArgument("a static embedding model sums its tokens' vectors: it has no [CLS] pooling", "pooling");
-    if (!projection || options.cls_pooling == (projection->pooling == nn::Pooling::kCls)) return Status::Ok();
-    const char* made_for = projection->pooling == nn::Pooling::kCls ? "cls" : "mean";
-    return InvalidArgument(std::string("this model's Dense projection applies to ") + made_for +
-                               " pooling (1_Pooling/config.json): ask for pooling " + made_for,
-                           "pooling");
-  }
-  // ForwardOnThisThread on the compute thread (compute_thread.h).
-  torch::Tensor Forward(const std::vector<const tokenizers::Encoding*>& rows, const OutputOptions& options,
-                        RunStats* stats) const;
-  torch::Tensor ForwardOnThisThread(const std::vector<const tokenizers::Encoding*>& rows,
-                                    const OutputOptions& options, RunStats* stats) const;
-  torch::Tensor ForwardStatic(const std::vector<const tokenizers::Encoding*>& rows, const OutputOptions& options,
-                              RunStats* stats) const;
-};
-
-ServableModel::ServableModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-ServableModel::~ServableModel() = default;
-const ModelInfo& ServableModel::info() const { return impl_->info; }
 
 namespace {
 
@@ -134,6 +121,18 @@ void SetLoadLimits(int max_concurrent_loads, std::chrono::milliseconds wait, uin
   g.cv.notify_all();
 }
 
+
+Status AdmitWeights(const LoadSpec& spec, uint64_t bytes) {
+  uint64_t limit = 0;
+  {
+    std::lock_guard<std::mutex> lock(Gate().mu);
+    limit = Gate().max_model_bytes;
+  }
+  MLAAS_RETURN_IF_ERROR(CheckModelBytes(bytes, limit, "the largest model this server loads"));
+  return spec.admit ? spec.admit(bytes) : Status::Ok();
+}
+
+
 Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec& spec) {
   LoadGate& g = Gate();
   {
@@ -164,378 +163,27 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::Load(const LoadSpec&
   return out;
 }
 
-namespace {
-
-// The model's similarity, cosine or dot: sentence-transformers also knows euclidean and
-// manhattan; this platform compares those models' embeddings as it does any other's.
-Result<std::string> Similarity(const fs::path& dir) {
-  MLAAS_ASSIGN_OR_RETURN(std::string s, nn::ReadSimilarity(dir, "model.path"));
-  if (s != "dot" && s != "cosine")
-    spdlog::warn("{}: similarity_fn_name '{}' is taken as cosine", dir.string(), s);
-  return std::string(s == "dot" ? "dot" : "cosine");
-}
-
-// The process's limit and the caller's budgets (LoadSpec::admit) on the weights' bytes, before
-// they are allocated.
-Status Admit(const LoadSpec& spec, uint64_t bytes) {
-  uint64_t limit = 0;
-  {
-    std::lock_guard<std::mutex> lock(Gate().mu);
-    limit = Gate().max_model_bytes;
-  }
-  MLAAS_RETURN_IF_ERROR(CheckModelBytes(bytes, limit, "the largest model this server loads"));
-  return spec.admit ? spec.admit(bytes) : Status::Ok();
-}
-
-}  // namespace
-
 Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(const LoadSpec& spec) {
-  auto m = std::make_unique<Impl>();
-  MLAAS_ASSIGN_OR_RETURN(m->objective, ServedObjective(spec.objective));
-  auto device = nn::ParseDevice(spec.device);
-  if (!device) return device.error().WithField("device");
-  m->device = *device;
-  auto dtype = nn::ParseDType(spec.dtype);
-  if (!dtype) return dtype.error().WithField("dtype");
-  if (!spec.model_dir && !spec.tokenizer)
-    return InvalidArgument("a model from scratch (preset/config) needs a tokenizer block", "tokenizer");
-  const fs::path tok_path = spec.tokenizer ? *spec.tokenizer : *spec.model_dir;
-  const std::string tok_field = spec.tokenizer ? "tokenizer.path" : "model.path";
-  auto tok = tokenizers::Tokenizer::Load(tok_path);
-  if (!tok) return InvalidArgument("cannot load the tokenizer: " + tok.error().message(), tok_field);
-  m->tokenizer = std::move(*tok);
-  m->tokenizer->set_padding(std::nullopt);
-  m->tokenizer->set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);
-  // What every model reports alike; the model's own fields follow its load.
-  m->info.source = spec.source;
-  m->info.objective = std::string(ObjectiveName(m->objective));
-  m->info.device = m->device.str();
-  m->info.dtype = *dtype == torch::kBFloat16 ? "bfloat16" : "float32";
-  if (spec.model_dir && m->objective == Objective::kNoObjective) {  // embeddings only
-    MLAAS_ASSIGN_OR_RETURN(m->info.similarity, Similarity(*spec.model_dir));
-  }
-  std::optional<uint32_t> pad;
-  if (auto p = m->tokenizer->PadToken()) pad = p->id;
-  bool from_scratch = true;
-  try {
-    if (spec.model_dir && nn::IsStaticEmbeddingDir(*spec.model_dir)) {
-      if (m->objective != Objective::kNoObjective)
-        return InvalidArgument("a static embedding model only embeds (objective no-objective or sentence-embedding)",
-                               "model.objective");
-      MLAAS_ASSIGN_OR_RETURN(const auto config, nn::ReadStaticEmbeddingConfig(*spec.model_dir, "model.path"));
-      MLAAS_RETURN_IF_ERROR(Admit(spec, nn::ParameterBytes(config)));
-      MLAAS_ASSIGN_OR_RETURN(m->static_model, nn::LoadStaticEmbedding(*spec.model_dir, "model.path", &config));
-      const nn::StaticEmbeddingConfig& c = m->static_model->config();
-      if (m->tokenizer->VocabSize() > static_cast<size_t>(c.vocab_size)) {
-        return InvalidArgument("the tokenizer has " + std::to_string(m->tokenizer->VocabSize()) +
-                                   " tokens but the model's vocabulary only " + std::to_string(c.vocab_size),
-                               tok_field);
-      }
-      // No positions to run out of: a bound on the work one text can ask for (or the shorter
-      // length the model was trained at, which its tokenizer keeps; special tokens not counted).
-      tokenizers::TruncationParams trunc;
-      trunc.max_length = static_cast<size_t>(nn::kStaticEmbeddingMaxTokens);
-      if (const auto& saved = m->tokenizer->truncation(); saved && saved->max_length < trunc.max_length)
-        trunc.max_length = saved->max_length;
-      m->tokenizer->set_truncation(trunc);
-      m->static_model->to(m->device, *dtype);
-      m->static_model->eval();
-      ModelInfo& info = m->info;
-      info.architecture = "static-embedding";
-      info.hidden_size = info.embedding_size = c.hidden_size;
-      info.vocab_size = c.vocab_size;
-      info.max_tokens = static_cast<int64_t>(trunc.max_length);
-      for (const auto& p : m->static_model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
-      return std::shared_ptr<const ServableModel>(new ServableModel(std::move(m)));
-    }
-    if (spec.model_dir) {
-      // The config read once: the one admitted is the one built (the file may change meanwhile).
-      auto config = nn::ReadModelConfig(*spec.model_dir);
-      if (config.has_value()) MLAAS_RETURN_IF_ERROR(Admit(spec, nn::ParameterBytes(*config, m->objective)));
-      auto loaded = nn::LoadModelDir(*spec.model_dir, m->objective, {}, config.has_value() ? &*config : nullptr);
-      if (!loaded) {
-        const Status& e = loaded.error();
-        return Status(e.code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument : e.code(),
-                      "model.path: " + e.message(), "model.path");
-      }
-      m->model = loaded->model;
-      from_scratch = loaded->from_scratch;
-      if (!loaded->report.unused.empty())
-        spdlog::debug("model {}: {} checkpoint tensors unused by {}", spec.source, loaded->report.unused.size(),
-                      ObjectiveName(m->objective));
-    } else {
-      auto c = nn::ScratchConfig(spec.model_block, static_cast<int64_t>(m->tokenizer->VocabSize()),
-                                 pad ? std::optional<int64_t>(*pad) : std::nullopt, Labels(spec.model_block));
-      if (!c) return c.error();
-      MLAAS_RETURN_IF_ERROR(Admit(spec, nn::ParameterBytes(*c, m->objective)));
-      m->model = nn::TransformerModel(*c, m->objective, /*with_pooler=*/false);
-      nn::InitWeights(*m->model, 42);
-    }
-    const nn::ModelConfig& c = m->model->config();
-    if (m->tokenizer->VocabSize() > static_cast<size_t>(c.vocab_size)) {
-      return InvalidArgument("the tokenizer has " + std::to_string(m->tokenizer->VocabSize()) +
-                                 " tokens but the model's vocabulary only " + std::to_string(c.vocab_size),
-                             tok_field);
-    }
-    m->pad_id = pad ? static_cast<int64_t>(*pad) : c.pad_token_id;
-    if (auto mask = m->tokenizer->MaskToken()) {
-      m->mask_id = mask->id;
-      m->info.mask_token = mask->token;
-    }
-    if (m->objective == Objective::kMaskedLm && !m->mask_id)
-      return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which fill-mask needs", tok_field);
-    if (m->objective != Objective::kMaskedLm) m->info.mask_token.clear();
-    tokenizers::TruncationParams trunc;
-    trunc.max_length = static_cast<size_t>(nn::MaxInputTokens(c));
-    // A tokenizer saved with a shorter truncation (a model trained on shorter inputs, see
-    // train/) keeps it: positions beyond what training saw would be untrained.
-    if (const auto& saved = m->tokenizer->truncation(); saved && saved->max_length > 0)
-      trunc.max_length = std::min(trunc.max_length, saved->max_length);
-    m->tokenizer->set_truncation(trunc);
-    if (spec.model_dir && m->objective == Objective::kNoObjective) {
-      MLAAS_ASSIGN_OR_RETURN(m->projection, nn::LoadEmbeddingProjection(*spec.model_dir, c.hidden_size, "model.path"));
-      if (m->projection) {
-        m->projection->weight = m->projection->weight.to(m->device);
-        m->projection->bias = m->projection->bias.to(m->device);
-      }
-    }
-    m->model->to(m->device, *dtype);
-    m->model->PrepareForInference(/*drop_sources=*/true);  // served: inference only, weights held once
-
-    ModelInfo& info = m->info;
-    info.architecture = std::string(nn::ArchitectureName(c.architecture));
-    info.from_scratch = from_scratch;
-    if (m->objective == Objective::kTextClassification) info.labels = c.id2label;
-    info.hidden_size = c.hidden_size;
-    info.embedding_size = m->projection ? m->projection->out_features() : c.hidden_size;
-    info.vocab_size = c.vocab_size;
-    info.max_tokens = static_cast<int64_t>(trunc.max_length);
-    for (const auto& p : m->model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
-    info.parameter_bytes += m->model->PackedBytes();
-    if (m->projection) info.parameter_bytes += (m->projection->weight.numel() + m->projection->bias.numel()) * 4;
-  } catch (const c10::Error& e) {
-    return Internal(std::string("loading the model failed: ") + e.what_without_backtrace());
-  }
-  return std::shared_ptr<const ServableModel>(new ServableModel(std::move(m)));
+  MLAAS_ASSIGN_OR_RETURN(Objective objective, ServedObjective(spec.objective));
+  if (ModalityOf(objective) == Modality::kImage) return LoadImageModel(spec);
+  return LoadTextModel(spec, objective);
 }
 
-Result<std::vector<tokenizers::Encoding>> ServableModel::Encode(const std::vector<std::string>& texts,
-                                                                const std::string& field) const {
-  const Impl& m = *impl_;
-  std::vector<tokenizers::EncodeInput> inputs;
-  inputs.reserve(texts.size());
-  for (const auto& t : texts) inputs.push_back({t, std::nullopt});
-  // A static embedding model sums the text's own tokens, as it was trained: no [CLS]/[SEP], and
-  // the truncation length counts the text's tokens only.
-  auto encoded = m.tokenizer->EncodeBatch(inputs, /*add_special_tokens=*/!m.static_model, texts.size() > 8 ? 0 : 1);
-  if (!encoded) return encoded.error().WithField(field);
-  if (m.objective == Objective::kMaskedLm) {
-    for (size_t i = 0; i < encoded->size(); ++i) {
-      const auto& ids = (*encoded)[i].ids;
-      if (std::find(ids.begin(), ids.end(), *m.mask_id) == ids.end())
-        return InvalidArgument(field.substr(field.rfind('.') + 1) + "[" + std::to_string(i) + "] has no " +
-                                   m.info.mask_token + " token to fill",
-                               field);
-    }
-  }
-  return encoded;
+Result<std::vector<ModelRow>> ServableModel::EncodeTexts(const std::vector<std::string>&, const std::string& field) const {
+  return InvalidArgument("this model (" + info_.objective + ") takes images, not texts", field);
 }
 
-// The inputs of `rows` padded to the longest, through the encoder and the objective's head:
-// probabilities (classification), pooled embeddings (no-objective) or, for fill-mask, one row
-// per [MASK] (row, position, k scores, k token ids). On the CPU, contiguous.
-torch::Tensor ServableModel::Impl::Forward(const std::vector<const tokenizers::Encoding*>& rows,
-                                           const OutputOptions& options, RunStats* stats) const {
-  torch::Tensor result;
-  RunOnComputeThread([&] { result = ForwardOnThisThread(rows, options, stats); });
-  return result;
+Result<std::vector<ModelRow>> ServableModel::EncodeImages(const std::vector<std::string>&, const std::string& field) const {
+  return InvalidArgument("this model (" + info_.objective + ") takes texts, not images", field);
 }
 
-torch::Tensor ServableModel::Impl::ForwardOnThisThread(const std::vector<const tokenizers::Encoding*>& rows,
-                                                       const OutputOptions& options, RunStats* stats) const {
-  const Impl& m = *this;
-  if (m.static_model) return ForwardStatic(rows, options, stats);
-  nn::TransformerModel model = m.model;  // forward is logically const: it changes nothing
-  const nn::ModelConfig& c = model->config();
-  const int64_t b = static_cast<int64_t>(rows.size());
-  size_t longest = 1, tokens = 0;
-  for (const auto* e : rows) {
-    longest = std::max(longest, e->size());
-    tokens += e->size();
-  }
-  const int64_t len = static_cast<int64_t>(longest);
-  const int64_t top_k = options.top_k.value_or(5);
-  torch::InferenceMode guard;
-  auto ids = torch::full({b, len}, m.pad_id, torch::kInt64);
-  auto mask = torch::zeros({b, len}, torch::kInt64);
-  auto types = torch::zeros({b, len}, torch::kInt64);
-  auto ids_a = ids.accessor<int64_t, 2>();
-  auto mask_a = mask.accessor<int64_t, 2>();
-  auto types_a = types.accessor<int64_t, 2>();
-  for (int64_t r = 0; r < b; ++r) {
-    const auto& e = *rows[static_cast<size_t>(r)];
-    for (size_t t = 0; t < e.size(); ++t) {
-      ids_a[r][t] = e.ids[t];
-      mask_a[r][t] = 1;
-      types_a[r][t] = e.type_ids[t];
-    }
-  }
-  const auto f0 = Clock::now();
-  nn::EncoderInput batch{ids.to(m.device), mask.to(m.device),
-                         c.architecture == nn::Architecture::kBert ? types.to(m.device) : torch::Tensor()};
-  // Classification heads and [CLS] pooling read the first token only (the encoder runs every
-  // token anyway when the config's classifier_pooling is mean).
-  batch.first_token_only = m.objective == Objective::kTextClassification ||
-                           (m.objective == Objective::kNoObjective && options.cls_pooling);
-  nn::EncoderOutput enc = model->encoder->forward(batch);
-  torch::Tensor result;
-  switch (m.objective) {
-    case Objective::kTextClassification: {
-      auto logits = model->head()->Forward(enc).to(torch::kFloat32);
-      if (c.multi_label()) {
-        result = torch::sigmoid(logits);
-      } else if (c.problem_type == "regression") {
-        result = logits;
-      } else {
-        result = torch::softmax(logits, -1);
-      }
-      break;
-    }
-    case Objective::kNoObjective: {
-      result = nn::Pool(enc.last_hidden_state.to(torch::kFloat32), batch.attention_mask,
-                        options.cls_pooling ? nn::Pooling::kCls : nn::Pooling::kMean);
-      if (m.projection) result = m.projection->Apply(result);
-      if (options.normalize)
-        result = torch::nn::functional::normalize(result, torch::nn::functional::NormalizeFuncOptions().dim(1));
-      break;
-    }
-    case Objective::kMaskedLm: {
-      // Only the masked positions go through the vocabulary projection.
-      auto positions = batch.input_ids.eq(static_cast<int64_t>(*m.mask_id)).nonzero();  // [n, 2]
-      auto hidden = enc.last_hidden_state.index({positions.select(1, 0), positions.select(1, 1)});
-      nn::EncoderOutput masked;
-      masked.last_hidden_state = hidden.unsqueeze(0);
-      auto probs = torch::softmax(model->head()->Forward(masked).squeeze(0).to(torch::kFloat32), -1);  // [n, vocab]
-      auto k = std::min<int64_t>(top_k, probs.size(1));
-      auto [values, idx] = probs.topk(k, 1);
-      result = torch::cat({positions.to(torch::kFloat64), values.to(torch::kFloat64), idx.to(torch::kFloat64)}, 1);
-      break;
-    }
-    default: break;  // Load admits no other objective
-  }
-  result = result.to(torch::kCPU).contiguous();
-  if (stats) {
-    stats->forward_ms += Ms(f0, Clock::now());
-    stats->tokens += tokens;
-    stats->padded_tokens += static_cast<size_t>(b * len);
-  }
-  return result;
+Result<std::vector<ModelRow>> ServableModel::ImagesFromPixels(const std::vector<float>&, int64_t, int64_t, int64_t, int64_t,
+                                                              const std::string& field) const {
+  return InvalidArgument("this model (" + info_.objective + ") takes texts, not images", field);
 }
 
-// A static embedding model: each row's tokens (encoded without special tokens), summed with their weights.
-torch::Tensor ServableModel::Impl::ForwardStatic(const std::vector<const tokenizers::Encoding*>& rows,
-                                                 const OutputOptions& options, RunStats* stats) const {
-  torch::InferenceMode guard;
-  std::vector<std::vector<int64_t>> texts;
-  size_t tokens = 0;
-  for (const auto* e : rows) {
-    texts.emplace_back(e->ids.begin(), e->ids.end());
-    tokens += e->size();
-  }
-  const auto f0 = Clock::now();
-  nn::StaticEmbedding model = static_model;  // forward is logically const: it changes nothing
-  torch::Tensor result = model->forward(texts).to(torch::kFloat32);
-  if (options.normalize)
-    result = torch::nn::functional::normalize(result, torch::nn::functional::NormalizeFuncOptions().dim(1));
-  result = result.to(torch::kCPU).contiguous();
-  if (stats) {
-    stats->forward_ms += Ms(f0, Clock::now());
-    stats->tokens += tokens;
-    stats->padded_tokens += tokens;
-  }
-  return result;
-}
-
-Result<std::vector<float>> ServableModel::Embed(const std::vector<const tokenizers::Encoding*>& rows,
-                                                const OutputOptions& options, RunStats* stats) const {
-  const Impl& m = *impl_;
-  if (m.objective != Objective::kNoObjective)
-    return InvalidArgument("embeddings need a no-objective (or sentence-embedding) model", "model.objective");
-  MLAAS_RETURN_IF_ERROR(m.CheckPooling(options));
-  if (rows.empty()) return std::vector<float>();
-  try {
-    torch::Tensor result = m.Forward(rows, options, stats);
-    const float* data = result.data_ptr<float>();
-    return std::vector<float>(data, data + result.numel());
-  } catch (const c10::Error& e) {
-    return Internal(std::string("the forward pass failed: ") + e.what_without_backtrace());
-  }
-}
-
-Result<std::vector<json>> ServableModel::Run(const std::vector<const tokenizers::Encoding*>& rows,
-                                             const OutputOptions& options, RunStats* stats) const {
-  const Impl& m = *impl_;
-  std::vector<json> predictions(rows.size());
-  if (m.objective == Objective::kNoObjective) MLAAS_RETURN_IF_ERROR(m.CheckPooling(options));
-  if (rows.empty()) return predictions;
-  const int64_t b = static_cast<int64_t>(rows.size());
-  try {
-    torch::InferenceMode guard;
-    torch::Tensor result = m.Forward(rows, options, stats);
-    const auto f1 = Clock::now();
-
-    if (m.objective == Objective::kTextClassification) {
-      const nn::ModelConfig& c = m.model->config();
-      const float* data = result.data_ptr<float>();
-      const int64_t n = result.size(1);
-      for (int64_t r = 0; r < b; ++r) {
-        auto scores = result[r];
-        json p;
-        if (c.problem_type == "regression" && c.num_labels() == 1) {
-          p = {{"label", c.id2label[0]}, {"score", scores[0].item<double>()}};
-        } else {
-          auto best = scores.argmax().item<int64_t>();
-          p = {{"label", c.id2label[best]}, {"score", scores[best].item<double>()}};
-          if (options.top_k) p["top_k"] = TopLabels(scores, c.id2label, *options.top_k);
-        }
-        if (options.all_scores) p["scores"] = std::vector<float>(data + r * n, data + (r + 1) * n);
-        predictions[static_cast<size_t>(r)] = std::move(p);
-      }
-    } else if (m.objective == Objective::kNoObjective) {
-      const int64_t h = result.size(1);
-      const float* data = result.data_ptr<float>();
-      for (int64_t r = 0; r < b; ++r) {
-        predictions[static_cast<size_t>(r)] = {{"embedding", std::vector<float>(data + r * h, data + (r + 1) * h)}};
-      }
-    } else {
-      const int64_t k = (result.size(1) - 2) / 2;
-      auto acc = result.accessor<double, 2>();
-      std::vector<std::vector<uint32_t>> filled(static_cast<size_t>(b));
-      std::vector<json> masks(static_cast<size_t>(b), json::array());
-      for (int64_t r = 0; r < b; ++r) filled[r] = rows[static_cast<size_t>(r)]->ids;
-      for (int64_t n = 0; n < result.size(0); ++n) {
-        const auto r = static_cast<int64_t>(acc[n][0]);
-        const auto pos = static_cast<int64_t>(acc[n][1]);
-        json candidates = json::array();
-        for (int64_t j = 0; j < k; ++j) {
-          const auto id = static_cast<uint32_t>(acc[n][2 + k + j]);
-          auto token = m.tokenizer->Decode({id}, false);
-          candidates.push_back({{"token", token ? *token : std::string()}, {"token_id", id}, {"score", acc[n][2 + j]}});
-          if (j == 0) filled[r][pos] = id;
-        }
-        masks[r].push_back({{"position", pos}, {"candidates", std::move(candidates)}});
-      }
-      for (int64_t r = 0; r < b; ++r) {
-        auto sequence = m.tokenizer->Decode(filled[r], /*skip_special_tokens=*/true);
-        predictions[static_cast<size_t>(r)] = {{"masks", std::move(masks[r])},
-                                               {"sequence", sequence ? *sequence : std::string()}};
-      }
-    }
-    if (stats) stats->postprocess_ms += Ms(f1, Clock::now());
-  } catch (const c10::Error& e) {
-    return Internal(std::string("the forward pass failed: ") + e.what_without_backtrace());
-  }
-  return predictions;
+Result<std::vector<float>> ServableModel::Embed(const std::vector<const ModelRow*>&, const OutputOptions&, RunStats*) const {
+  return InvalidArgument("embeddings need a no-objective (or sentence-embedding) model", "model.objective");
 }
 
 }  // namespace mlaas::predict

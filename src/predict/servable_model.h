@@ -1,9 +1,12 @@
-// A model ready to serve: a tokenizer truncating to the model's maximum length and the weights
-// on their device, for the three objectives the engine predicts (text-classification,
-// masked-lm fill-mask, no-objective embeddings). Encoding and the forward pass are separate
-// steps, so that a dynamic batcher (serve/) can tokenize on the request's thread and run the
-// inputs of many requests in one forward pass. Thread-safe: Run may be called concurrently.
-// No libtorch in this header.
+// A model ready to serve, behind one interface whatever it takes: the backend seam of
+// prediction, serving and vector search. Backends: text (a transformer encoder for
+// text-classification, masked-lm fill-mask and no-objective embeddings, or a static embedding
+// model, with a tokenizer truncating to the model's maximum length; text_model.cpp) and image
+// (an image classifier, decoding, resizing and normalising images as its config says;
+// image_model.cpp). Preparing rows (tokenizing, decoding) and the forward pass are separate
+// steps, so that a dynamic batcher (serve/) prepares rows on the request's thread and runs the
+// rows of many requests in one forward pass, within a budget of each row's cost. Thread-safe:
+// Run may be called concurrently. No libtorch in this header.
 #pragma once
 
 #include <chrono>
@@ -14,8 +17,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "common/objective.h"
 #include "common/result.h"
 #include "predict/output_options.h"
 #include "tokenizers/encoding.h"
@@ -26,11 +31,28 @@ namespace mlaas::predict {
 // naming model.objective otherwise.
 Status CheckServedObjective(const std::string& objective);
 
+// An image ready for a model: its pixels resized to the model's input and normalised, channel
+// by channel (CHW, float).
+struct ImageRow {
+  std::vector<float> pixels;
+  int64_t channels = 0, height = 0, width = 0;
+};
+// One input row of a forward pass: a tokenized text or a prepared image.
+using ModelRow = std::variant<tokenizers::Encoding, ImageRow>;
+// What a row costs a forward pass, for batching budgets: a text's tokens (a batch pads to its
+// longest), an image's pixels (height x width).
+int64_t RowCost(const ModelRow& row);
+
+// The objective a model's config.json names, for requests that leave model.objective out: an
+// image classifier's model_type, else a transformer's architectures (BertForMaskedLM, ...).
+// InvalidArgument naming model.objective when it names none.
+Result<Objective> ObjectiveOfConfigJson(std::string_view text);
+
 struct LoadSpec {
   std::optional<std::filesystem::path> model_dir;  // Hugging Face layout; none: from scratch
   nlohmann::json model_block = nlohmann::json::object();  // {preset | config, labels?} (scratch)
   std::optional<std::filesystem::path> tokenizer;  // default: model_dir
-  std::string objective;                           // text-classification, masked-lm, no-objective, ...
+  std::string objective;                           // text-classification, masked-lm, no-objective, image-classification, ...
   std::string device = "cpu";
   std::string dtype = "float32";
   std::string source;  // where it came from, for responses
@@ -63,6 +85,7 @@ struct ModelInfo {
   // How the model's embeddings compare (config_sentence_transformers.json similarity_fn_name):
   // "cosine" unless the model says otherwise; "dot" models embed at their own length.
   std::string similarity = "cosine";
+  int64_t image_channels = 0, image_height = 0, image_width = 0;  // images: the input they are resized to
   nlohmann::json ToJson() const;
 };
 
@@ -73,33 +96,48 @@ struct RunStats {
 
 class ServableModel {
  public:
-  // Loads and prepares the model for inference. InvalidArgument naming model.path /
-  // tokenizer.path for unusable files; Unimplemented for objectives the engine does not serve.
-  // Runs on a thread of its own that ends with the load (see compute_thread.h: a thread that
-  // has run libtorch operators keeps an OpenMP team for its life); passes run on the compute
-  // thread.
+  // Loads and prepares the model for inference, with the backend its objective takes.
+  // InvalidArgument naming model.path / tokenizer.path for unusable files; Unimplemented for
+  // objectives the engine does not serve. Runs on a thread of its own that ends with the load
+  // (see compute_thread.h: a thread that has run libtorch operators keeps an OpenMP team for
+  // its life); passes run on the compute thread.
   static Result<std::shared_ptr<const ServableModel>> Load(const LoadSpec& spec);
-  ~ServableModel();
+  virtual ~ServableModel() = default;
   ServableModel(const ServableModel&) = delete;
   ServableModel& operator=(const ServableModel&) = delete;
 
-  // Tokenizes `texts`; errors name `field` (e.g. an input without a [MASK] for fill-mask).
-  Result<std::vector<tokenizers::Encoding>> Encode(const std::vector<std::string>& texts,
-                                                   const std::string& field) const;
-  // One forward pass over `rows` padded to the longest: a prediction per row, in order.
-  Result<std::vector<nlohmann::json>> Run(const std::vector<const tokenizers::Encoding*>& rows,
-                                          const OutputOptions& options, RunStats* stats = nullptr) const;
-  // Embeddings (no-objective models): rows.size() x info().embedding_size floats, row-major.
-  Result<std::vector<float>> Embed(const std::vector<const tokenizers::Encoding*>& rows,
-                                   const OutputOptions& options, RunStats* stats = nullptr) const;
+  const ModelInfo& info() const { return info_; }
+  Modality modality() const { return modality_; }
 
-  const ModelInfo& info() const;
+  // Rows from texts (text models: tokenized); errors name `field` (e.g. an input without a
+  // [MASK] for fill-mask; an image model: InvalidArgument).
+  virtual Result<std::vector<ModelRow>> EncodeTexts(const std::vector<std::string>& texts,
+                                                    const std::string& field) const;
+  // Rows from encoded image files (PNG, JPEG; image models: decoded within the decoding
+  // limits, converted to the model's channels, resized, normalised); errors name
+  // `field`[i] (a text model: InvalidArgument).
+  virtual Result<std::vector<ModelRow>> EncodeImages(const std::vector<std::string>& files,
+                                                     const std::string& field) const;
+  // Rows from `n` images of raw pixels, n x channels x height x width values in [0, 1]
+  // (UINT8 tensors divided by 255), resized and normalised as EncodeImages does.
+  virtual Result<std::vector<ModelRow>> ImagesFromPixels(const std::vector<float>& pixels, int64_t n,
+                                                         int64_t channels, int64_t height, int64_t width,
+                                                         const std::string& field) const;
+  // One forward pass over `rows` (text rows padded to the longest): a prediction per row, in
+  // order. InvalidArgument for rows of another kind than the model takes.
+  virtual Result<std::vector<nlohmann::json>> Run(const std::vector<const ModelRow*>& rows,
+                                                  const OutputOptions& options, RunStats* stats = nullptr) const = 0;
+  // Embeddings (no-objective models): rows.size() x info().embedding_size floats, row-major.
+  virtual Result<std::vector<float>> Embed(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
+                                           RunStats* stats = nullptr) const;
+
+ protected:
+  explicit ServableModel(Modality modality) : modality_(modality) {}
+  ModelInfo info_;
 
  private:
-  struct Impl;
-  explicit ServableModel(std::unique_ptr<Impl> impl);
   static Result<std::shared_ptr<const ServableModel>> LoadOnThisThread(const LoadSpec& spec);
-  std::unique_ptr<Impl> impl_;
+  const Modality modality_;
 };
 
 }  // namespace mlaas::predict

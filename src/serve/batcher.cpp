@@ -22,6 +22,7 @@ Result<BatchingOptions> BatchingOptions::FromJson(const json& j, const std::stri
     int64_t min, max;
   };
   const Field fields[] = {{"max_batch_tokens", &o.max_batch_tokens, 1, 1 << 22},
+                          {"max_batch_pixels", &o.max_batch_pixels, 1, int64_t{1} << 30},
                           {"max_batch_size", &o.max_batch_size, 1, 4096},
                           {"max_delay_us", &o.max_delay_us, 0, 10'000'000},
                           {"max_queue", &o.max_queue, 1, 1 << 20},
@@ -43,12 +44,13 @@ Result<BatchingOptions> BatchingOptions::FromJson(const json& j, const std::stri
 }
 
 json BatchingOptions::ToJson() const {
-  return {{"max_batch_tokens", max_batch_tokens}, {"max_batch_size", max_batch_size}, {"max_delay_us", max_delay_us},
+  return {{"max_batch_tokens", max_batch_tokens}, {"max_batch_pixels", max_batch_pixels},
+          {"max_batch_size", max_batch_size},     {"max_delay_us", max_delay_us},
           {"max_queue", max_queue},               {"max_inputs", max_inputs},         {"timeout_ms", timeout_ms}};
 }
 
 struct Batcher::Pending {
-  std::vector<tokenizers::Encoding> rows;
+  std::vector<predict::ModelRow> rows;
   predict::OutputOptions options;
   std::string key;
   Clock::time_point enqueued;
@@ -87,7 +89,7 @@ void Batcher::Finish(Pending& p, const Status& error) {
   p.cv.notify_all();
 }
 
-Result<std::vector<json>> Batcher::Infer(std::vector<tokenizers::Encoding> rows, const predict::OutputOptions& options,
+Result<std::vector<json>> Batcher::Infer(std::vector<predict::ModelRow> rows, const predict::OutputOptions& options,
                                          Clock::time_point deadline) {
   if (rows.empty()) return std::vector<json>{};
   auto p = std::make_shared<Pending>();
@@ -133,18 +135,21 @@ std::vector<std::vector<Batcher::Row>> Batcher::TakeBatches() {
     }
   }
   queue_ = std::move(rest);
-  auto length = [](const Row& r) { return r.request->rows[r.index].size(); };
+  auto length = [](const Row& r) { return predict::RowCost(r.request->rows[r.index]); };
   std::stable_sort(taken.begin(), taken.end(), [&](const Row& a, const Row& b) { return length(a) > length(b); });
   std::vector<std::vector<Row>> batches;
   for (auto& row : taken) {
     if (batches.empty()) {
       batches.emplace_back();
     } else {
-      // Rows are sorted longest first: the batch's first row sets its padded length.
+      // Rows are sorted costliest first: the batch's first row sets its padded cost.
       const auto& b = batches.back();
-      const int64_t longest = static_cast<int64_t>(std::max<size_t>(1, length(b.front())));
+      const int64_t longest = std::max<int64_t>(1, length(b.front()));
       const int64_t n = static_cast<int64_t>(b.size()) + 1;
-      if (n > options_.max_batch_size || n * longest > options_.max_batch_tokens) batches.emplace_back();
+      const int64_t budget = std::holds_alternative<predict::ImageRow>(b.front().request->rows[b.front().index])
+                                 ? options_.max_batch_pixels
+                                 : options_.max_batch_tokens;
+      if (n > options_.max_batch_size || n * longest > budget) batches.emplace_back();
     }
     batches.back().push_back(std::move(row));
   }
@@ -170,13 +175,13 @@ void Batcher::Loop() {
       // Rows of requests that gave up while earlier passes ran are dropped.
       std::erase_if(batch, [](const Row& r) { return r.request->abandoned || r.request->done; });
       if (batch.empty()) continue;
-      std::vector<const tokenizers::Encoding*> rows;
+      std::vector<const predict::ModelRow*> rows;
       rows.reserve(batch.size());
-      size_t longest = 0;
+      int64_t longest = 0;
       const auto start = Clock::now();
       for (const auto& r : batch) {
         rows.push_back(&r.request->rows[r.index]);
-        longest = std::max(longest, r.request->rows[r.index].size());
+        longest = std::max(longest, predict::RowCost(r.request->rows[r.index]));
         if (metrics_) metrics_->queue_seconds.Observe(Seconds(start - r.request->enqueued));
       }
       const predict::OutputOptions options = batch.front().request->options;
@@ -194,7 +199,7 @@ void Batcher::Loop() {
       if (metrics_) {
         metrics_->compute_seconds.Observe(compute);
         metrics_->batch_size.Observe(static_cast<double>(batch.size()));
-        metrics_->batch_tokens.Observe(static_cast<double>(batch.size() * longest));
+        metrics_->batch_tokens.Observe(static_cast<double>(static_cast<int64_t>(batch.size()) * longest));
         metrics_->executions++;
         metrics_->inferences += batch.size();
       }

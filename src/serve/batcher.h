@@ -1,6 +1,7 @@
-// Dynamic batching: the inputs of concurrent requests to one model are coalesced into forward
-// passes bounded by a token budget (rows x longest row, the padded size, as
-// text-embeddings-inference counts it) and a row count, after waiting at most max_delay for
+// Dynamic batching: the rows of concurrent requests to one model (texts or images, whatever its
+// backend takes) are coalesced into forward passes bounded by a budget of their cost (texts:
+// rows x longest row, the padded size, as text-embeddings-inference counts it; images: rows x
+// pixels) and a row count, after waiting at most max_delay for
 // company. Waiting rows are grouped by length so a pass pads little. A bounded queue refuses
 // work beyond its size (ResourceExhausted: HTTP 429) instead of growing, and a request whose
 // deadline passes while it waits gets DeadlineExceeded (504). One worker thread per batcher
@@ -26,7 +27,8 @@
 namespace mlaas::serve {
 
 struct BatchingOptions {
-  int64_t max_batch_tokens = 8192;  // padded tokens per forward pass
+  int64_t max_batch_tokens = 8192;  // padded tokens per forward pass (text rows)
+  int64_t max_batch_pixels = 64 * 224 * 224;  // pixels per forward pass (image rows)
   int64_t max_batch_size = 64;      // rows per forward pass
   // How long the first waiting row waits for others. 0: a pass starts as soon as the model
   // is free, and requests arriving during a pass make up the next one (continuous batching:
@@ -36,14 +38,14 @@ struct BatchingOptions {
   int64_t max_inputs = 512;         // inputs in one request
   int64_t timeout_ms = 30000;       // a request's deadline (queue + compute)
 
-  // Parses {max_batch_tokens, max_batch_size, max_delay_us, max_queue, max_inputs, timeout_ms}
+  // Parses {max_batch_tokens, max_batch_pixels, max_batch_size, max_delay_us, max_queue, max_inputs, timeout_ms}
   // (all optional) over the defaults; errors name `prefix`.<member>.
   static Result<BatchingOptions> FromJson(const nlohmann::json& j, const std::string& prefix);
   nlohmann::json ToJson() const;
 };
 
 // One forward pass over rows that share output options.
-using RunFn = std::function<Result<std::vector<nlohmann::json>>(const std::vector<const tokenizers::Encoding*>&,
+using RunFn = std::function<Result<std::vector<nlohmann::json>>(const std::vector<const predict::ModelRow*>&,
                                                                 const predict::OutputOptions&)>;
 
 class Batcher {
@@ -59,7 +61,7 @@ class Batcher {
 
   // Runs the rows of one request (with other requests' rows) and returns a prediction per
   // row, in order. Blocks until they are done or `deadline` passes.
-  Result<std::vector<nlohmann::json>> Infer(std::vector<tokenizers::Encoding> rows, const predict::OutputOptions& options,
+  Result<std::vector<nlohmann::json>> Infer(std::vector<predict::ModelRow> rows, const predict::OutputOptions& options,
                                             Clock::time_point deadline);
 
   size_t queue_depth() const;

@@ -272,15 +272,20 @@ struct DeploymentManager::Impl {
                                                    "max_memory_bytes"));
     auto model = v.model;
     v.batcher = std::make_shared<Batcher>(
-        [model](const std::vector<const tokenizers::Encoding*>& rows, const predict::OutputOptions& o) {
+        [model](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions& o) {
           return model->Run(rows, o);
         },
         v.spec.batching, v.metrics);
     // One pass before the first request, so that it does not pay for the first allocations.
-    std::vector<std::string> warm = {model->info().mask_token.empty() ? "warm up" : "warm " + model->info().mask_token};
-    auto enc = model->Encode(warm, "warm-up");
-    if (enc.has_value()) {
-      std::vector<const tokenizers::Encoding*> rows = {&(*enc)[0]};
+    const predict::ModelInfo& info = model->info();
+    auto warm = model->modality() == Modality::kImage
+                    ? model->ImagesFromPixels(std::vector<float>(static_cast<size_t>(info.image_channels * info.image_height *
+                                                                                     info.image_width),
+                                                                 0.5f),
+                                              1, info.image_channels, info.image_height, info.image_width, "warm-up")
+                    : model->EncodeTexts({info.mask_token.empty() ? "warm up" : "warm " + info.mask_token}, "warm-up");
+    if (warm.has_value()) {
+      std::vector<const predict::ModelRow*> rows = {&(*warm)[0]};
       MLAAS_RETURN_IF_ERROR(model->Run(rows, {}).status());
     }
     return Status::Ok();
@@ -362,14 +367,9 @@ struct DeploymentManager::Impl {
     }
     if (!spec.tokenizer.is_null()) MLAAS_RETURN_IF_ERROR(storage.Resolve(spec.tokenizer, "tokenizer").status());
     if (spec.objective.empty()) {  // what the model's config.json names (its architectures)
-      auto text = ref.store->GetString(ref.key + "/config.json", 16u << 20);
-      auto config = text.has_value() ? nn::LoadConfig(*text) : Result<nn::ModelConfig>(text.error());
-      auto objective = config.has_value() ? nn::ObjectiveFromArchitectures(*config) : std::nullopt;
-      if (!objective)
-        return InvalidArgument("model.objective is required: the model's config.json does not name its objective "
-                               "(architectures)",
-                               "model.objective");
-      spec.objective = std::string(ObjectiveName(*objective));
+      MLAAS_ASSIGN_OR_RETURN(std::string text, ref.store->GetString(ref.key + "/config.json", 16u << 20));
+      MLAAS_ASSIGN_OR_RETURN(Objective objective, predict::ObjectiveOfConfigJson(text));
+      spec.objective = std::string(ObjectiveName(objective));
       spec.model["objective"] = spec.objective;
     }
 
@@ -563,15 +563,40 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
     (st.code() == StatusCode::kInvalidArgument ? metrics.failure_input : metrics.failure_other)++;
     return st;
   };
-  const size_t n = request.texts.empty() ? request.token_ids.size() : request.texts.size();
+  const size_t n = !request.texts.empty() ? request.texts.size()
+                   : request.images > 0   ? static_cast<size_t>(request.images)
+                                          : request.token_ids.size();
   if (n == 0) return refuse(InvalidArgument("no inputs: give at least one text", request.field));
   if (static_cast<int64_t>(n) > limits.max_inputs) {
     return refuse(InvalidArgument(std::to_string(n) + " inputs in one request; this deployment takes at most " +
                                       std::to_string(limits.max_inputs),
                                   request.field));
   }
-  std::vector<tokenizers::Encoding> rows;
-  if (!request.texts.empty()) {
+  std::vector<predict::ModelRow> rows;
+  const bool images = v->model->modality() == Modality::kImage;
+  if (images != (request.images > 0 || (images && !request.texts.empty()))) {
+    return refuse(InvalidArgument(images ? "this deployment's model takes images: a BYTES input of base64 PNG/JPEG "
+                                           "files or an FP32/UINT8 tensor [N, C, H, W]"
+                                         : "this deployment's model takes texts: a BYTES input or input_ids",
+                                  request.field));
+  }
+  if (images && !request.texts.empty()) {
+    std::vector<std::string> files;
+    files.reserve(request.texts.size());
+    for (size_t i = 0; i < request.texts.size(); ++i) {
+      auto bytes = Base64Decode(request.texts[i]);
+      if (!bytes) return refuse(InvalidArgument("element " + std::to_string(i) + " is not base64", request.field));
+      files.push_back(std::move(*bytes));
+    }
+    auto encoded = v->model->EncodeImages(files, request.field);
+    if (!encoded) return refuse(encoded.error());
+    rows = std::move(*encoded);
+  } else if (images) {
+    auto encoded = v->model->ImagesFromPixels(request.pixels, request.images, request.channels, request.height,
+                                              request.width, request.field);
+    if (!encoded) return refuse(encoded.error());
+    rows = std::move(*encoded);
+  } else if (!request.texts.empty()) {
     for (size_t i = 0; i < request.texts.size(); ++i) {
       if (request.texts[i].size() > impl_->options.max_text_bytes) {
         return refuse(InvalidArgument("input " + std::to_string(i) + " is " + std::to_string(request.texts[i].size()) +
@@ -580,7 +605,7 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
                                       request.field));
       }
     }
-    auto encoded = v->model->Encode(request.texts, request.field);
+    auto encoded = v->model->EncodeTexts(request.texts, request.field);
     if (!encoded) return refuse(encoded.error());
     rows = std::move(*encoded);
   } else {

@@ -84,8 +84,8 @@ Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimit
     return InvalidArgument("inputs must be a non-empty list of tensors", "inputs");
   const json& inputs = *inputs_it;
   if (inputs.size() > 8) return InvalidArgument("at most 8 input tensors are accepted", "inputs");
-  const json *text = nullptr, *ids = nullptr, *mask = nullptr;
-  std::string text_field, ids_field, mask_field;
+  const json *text = nullptr, *ids = nullptr, *mask = nullptr, *pixels = nullptr;
+  std::string text_field, ids_field, mask_field, pixels_field;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const json& in = inputs[i];
     const std::string field = "inputs[" + std::to_string(i) + "]";
@@ -96,8 +96,12 @@ Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimit
       if (text) return InvalidArgument("only one BYTES (text) input is accepted", field);
       text = &in;
       text_field = field;
+    } else if (type == "FP32" || type == "UINT8") {
+      if (pixels) return InvalidArgument("only one image tensor (FP32 or UINT8) is accepted", field);
+      pixels = &in;
+      pixels_field = field;
     } else if (type != "INT64" && type != "INT32") {
-      return InvalidArgument("datatype must be BYTES, INT64 or INT32", field + ".datatype");
+      return InvalidArgument("datatype must be BYTES, INT64, INT32 (texts) or FP32, UINT8 (images)", field + ".datatype");
     } else if (name == "input_ids") {
       if (ids) return InvalidArgument("input_ids is given twice", field);
       ids = &in;
@@ -112,7 +116,34 @@ Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimit
                              field + ".name");
     }
   }
-  if (text && ids) return InvalidArgument("give either a BYTES text input or input_ids, not both", "inputs");
+  if ((text != nullptr) + (ids != nullptr) + (pixels != nullptr) > 1)
+    return InvalidArgument("give one kind of input: a BYTES input, input_ids, or an image tensor", "inputs");
+  if (pixels) {
+    MLAAS_ASSIGN_OR_RETURN(Shape shape, ParseShape(*pixels, pixels_field + ".shape"));
+    if (shape.dims.size() != 4 || shape.dims[0] < 1 || (shape.dims[1] != 1 && shape.dims[1] != 3) || shape.dims[2] < 1 ||
+        shape.dims[3] < 1)
+      return InvalidArgument("an image tensor has shape [images, channels (1 or 3), height, width]", pixels_field + ".shape");
+    if (shape.dims[0] > limits.max_rows)
+      return InvalidArgument(std::to_string(shape.dims[0]) + " images in one request; at most " +
+                                 std::to_string(limits.max_rows) + " are accepted",
+                             pixels_field + ".shape");
+    MLAAS_ASSIGN_OR_RETURN(auto flat, Data(*pixels, shape, pixels_field));
+    const bool bytes = StringMember(*pixels, "datatype") == "UINT8";
+    r.pixels.reserve(flat.size());
+    for (const json* v : flat) {
+      if (!v->is_number()) return InvalidArgument("an image tensor holds numbers", pixels_field + ".data");
+      const double x = v->get<double>();
+      if (bytes ? !(v->is_number_integer() && x >= 0 && x <= 255) : !(x >= 0 && x <= 1))
+        return InvalidArgument(bytes ? "UINT8 pixels are integers 0..255" : "FP32 pixels are 0..1", pixels_field + ".data");
+      r.pixels.push_back(static_cast<float>(bytes ? x / 255.0 : x));
+    }
+    r.images = shape.dims[0];
+    r.channels = shape.dims[1];
+    r.height = shape.dims[2];
+    r.width = shape.dims[3];
+    r.field = pixels_field;
+    return r;
+  }
   if (text) {
     MLAAS_ASSIGN_OR_RETURN(Shape shape, ParseShape(*text, text_field + ".shape"));
     if (shape.elements == 0) return InvalidArgument("no inputs: the shape holds a zero", text_field + ".shape");

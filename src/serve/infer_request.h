@@ -18,7 +18,9 @@ namespace mlaas::serve {
 struct InferRequest {
   std::optional<std::string> version;            // a specific version; none: the traffic policy
   std::vector<std::string> texts;                // raw texts, or
-  std::vector<std::vector<int64_t>> token_ids;   // token ids (with the special tokens) per input
+  std::vector<std::vector<int64_t>> token_ids;   // token ids (with the special tokens) per input, or
+  std::vector<float> pixels;                     // images [N, C, H, W], values in [0, 1]
+  int64_t images = 0, channels = 0, height = 0, width = 0;
   predict::OutputOptions options;
   std::string field = "inputs";                  // names the inputs in errors
   std::vector<std::string> outputs;              // the outputs asked for, in order; empty: all
@@ -32,8 +34,10 @@ struct InferParseLimits {
 };
 
 // {"inputs": [{name, datatype, shape, data}], "outputs"?: [{name}], "parameters"?: {...}}:
-// texts as one BYTES input, or INT64/INT32 `input_ids` [rows, tokens] with an optional
-// `attention_mask` of the same shape. InvalidArgument naming the field otherwise.
+// texts (or, for an image model, base64-encoded PNG/JPEG files) as one BYTES input, INT64/INT32
+// `input_ids` [rows, tokens] with an optional `attention_mask` of the same shape, or images as
+// one FP32 (values 0..1) or UINT8 (0..255) tensor [N, C, H, W]. InvalidArgument naming the
+// field otherwise.
 Result<InferRequest> ParseInferRequestV2(const nlohmann::json& body, const InferParseLimits& limits = {});
 
 }  // namespace mlaas::serve

@@ -55,20 +55,20 @@ Result<std::vector<float>> EmbedTexts(const predict::ServableModel& model, const
                                       const predict::OutputOptions& options, const std::string& field,
                                       const std::function<Status(size_t, size_t)>& progress, size_t* tokens,
                                       size_t batch) {
-  MLAAS_ASSIGN_OR_RETURN(auto encodings, model.Encode(texts, field));
+  MLAAS_ASSIGN_OR_RETURN(auto encodings, model.EncodeTexts(texts, field));
   std::vector<size_t> order(texts.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return encodings[a].size() > encodings[b].size(); });
+                   [&](size_t a, size_t b) { return predict::RowCost(encodings[a]) > predict::RowCost(encodings[b]); });
   const auto dim = static_cast<size_t>(model.info().embedding_size);
   std::vector<float> vectors(texts.size() * dim);
   batch = std::max<size_t>(1, batch);
   for (size_t start = 0; start < order.size(); start += batch) {
     const size_t end = std::min(order.size(), start + batch);
-    std::vector<const tokenizers::Encoding*> rows;
+    std::vector<const predict::ModelRow*> rows;
     for (size_t i = start; i < end; ++i) {
       rows.push_back(&encodings[order[i]]);
-      if (tokens) *tokens += encodings[order[i]].size();
+      if (tokens) *tokens += static_cast<size_t>(predict::RowCost(encodings[order[i]]));
     }
     MLAAS_ASSIGN_OR_RETURN(auto out, model.Embed(rows, options));
     for (size_t i = start; i < end; ++i)

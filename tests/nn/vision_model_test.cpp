@@ -137,3 +137,30 @@ TEST(VisionModelTest, ConfigErrorsNameTheField) {
 
 }  // namespace
 }  // namespace mlaas::nn
+
+namespace mlaas::nn {
+namespace {
+
+// The count admitted before a model is built is the count built, for every preset, input and
+// head (torchvision's ResNet-18 has 11,689,512 parameters with its 1,000 classes).
+TEST(VisionModelTest, ParameterCountFromTheConfigIsExact) {
+  std::vector<std::string> thousand(1000, "c");
+  auto imagenet = VisionPreset("resnet18", 3, 224, 224, thousand);
+  ASSERT_TRUE(imagenet.has_value());
+  EXPECT_EQ(VisionParameterCount(*imagenet), 11'689'512u);
+  for (const std::string preset : {"mlp", "cnn-small", "resnet18", "resnet34"}) {
+    for (int64_t channels : {1, 3}) {
+      for (int64_t size : {28, 64}) {
+        auto c = VisionPreset(preset, channels, size, size, {"a", "b", "c"});
+        ASSERT_TRUE(c.has_value());
+        VisionModel model(*c);
+        uint64_t n = 0;
+        for (const auto& p : model->parameters()) n += static_cast<uint64_t>(p.numel());
+        EXPECT_EQ(VisionParameterCount(*c), n) << preset << " " << channels << "x" << size;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mlaas::nn

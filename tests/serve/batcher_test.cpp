@@ -12,11 +12,16 @@ namespace {
 using json = nlohmann::json;
 using Clock = Batcher::Clock;
 
-tokenizers::Encoding Row(std::vector<uint32_t> ids) {
+predict::ModelRow Row(std::vector<uint32_t> ids) {
   tokenizers::Encoding e;
   e.type_ids.assign(ids.size(), 0);
   e.ids = std::move(ids);
   return e;
+}
+
+// An image row of `side` x `side` gray pixels, all `value`.
+predict::ModelRow Image(int64_t side, float value) {
+  return predict::ImageRow{std::vector<float>(static_cast<size_t>(side * side), value), 1, side, side};
 }
 
 // A forward pass that echoes each row's ids and records the passes it saw.
@@ -25,12 +30,16 @@ struct Recorder {
   std::vector<std::vector<size_t>> passes;  // row lengths per pass
   std::vector<std::string> keys;
   RunFn Fn() {
-    return [this](const std::vector<const tokenizers::Encoding*>& rows, const predict::OutputOptions& o) {
+    return [this](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions& o) {
       std::vector<json> out;
       std::vector<size_t> lengths;
       for (const auto* r : rows) {
-        out.push_back({{"ids", r->ids}, {"options", o.Key()}});
-        lengths.push_back(r->size());
+        if (const auto* e = std::get_if<tokenizers::Encoding>(r)) {
+          out.push_back({{"ids", e->ids}, {"options", o.Key()}});
+        } else {
+          out.push_back({{"first_pixel", std::get<predict::ImageRow>(*r).pixels[0]}, {"options", o.Key()}});
+        }
+        lengths.push_back(static_cast<size_t>(predict::RowCost(*r)));
       }
       std::lock_guard<std::mutex> lock(mu);
       passes.push_back(lengths);
@@ -78,7 +87,7 @@ TEST(BatcherTest, PassesStayWithinTheTokenBudgetAndGroupSimilarLengths) {
   o.max_batch_size = 8;
   o.max_delay_us = 0;
   Batcher b(rec.Fn(), o);
-  std::vector<tokenizers::Encoding> rows;
+  std::vector<predict::ModelRow> rows;
   const std::vector<size_t> lengths = {10, 1, 9, 2, 10, 1, 3, 9};
   for (size_t n : lengths) rows.push_back(Row(std::vector<uint32_t>(n, static_cast<uint32_t>(n))));
   auto r = b.Infer(rows, {}, In(10'000));
@@ -93,6 +102,24 @@ TEST(BatcherTest, PassesStayWithinTheTokenBudgetAndGroupSimilarLengths) {
   }
   // Sorted by length: {10,10}, {9,9}, {3,2,1,1} pad to 20 + 18 + 12 = 50 tokens.
   EXPECT_EQ(padded, 50u);
+}
+
+// Image rows are batched within the pixel budget (rows x pixels per image), answered in order.
+TEST(BatcherTest, ImagePassesStayWithinThePixelBudget) {
+  Recorder rec;
+  BatchingOptions o;
+  o.max_batch_pixels = 3 * 16 * 16;  // three 16 x 16 images per pass
+  o.max_batch_size = 64;
+  o.max_batch_tokens = 1;            // a text budget that would allow one row: not the one applied
+  Batcher b(rec.Fn(), o);
+  std::vector<predict::ModelRow> rows;
+  for (int i = 0; i < 7; ++i) rows.push_back(Image(16, static_cast<float>(i)));
+  auto r = b.Infer(rows, {}, In(10'000));
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  for (int i = 0; i < 7; ++i) EXPECT_EQ((*r)[static_cast<size_t>(i)]["first_pixel"], static_cast<float>(i));
+  std::lock_guard<std::mutex> lock(rec.mu);
+  ASSERT_EQ(rec.passes.size(), 3u);  // 3 + 3 + 1
+  for (const auto& p : rec.passes) EXPECT_LE(p.size() * 256, 768u);
 }
 
 TEST(BatcherTest, RequestsWithOtherOptionsDoNotShareAPass) {
@@ -119,7 +146,7 @@ struct Gate {
   bool open = false;
   std::atomic<int> entered{0};
   RunFn Fn() {
-    return [this](const std::vector<const tokenizers::Encoding*>& rows, const predict::OutputOptions&) {
+    return [this](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions&) {
       ++entered;
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return open; });
@@ -180,7 +207,7 @@ TEST(BatcherTest, ARequestPastItsDeadlineTimesOutAndItsRowsAreSkipped) {
 TEST(BatcherTest, AFailedPassFailsEveryRequestInIt) {
   BatchingOptions o;
   o.max_delay_us = 50'000;
-  Batcher b([](const std::vector<const tokenizers::Encoding*>&, const predict::OutputOptions&) -> Result<std::vector<json>> {
+  Batcher b([](const std::vector<const predict::ModelRow*>&, const predict::OutputOptions&) -> Result<std::vector<json>> {
     return Internal("out of memory");
   }, o);
   auto a = std::async(std::launch::async, [&] { return b.Infer({Row({1})}, {}, In(10'000)); });

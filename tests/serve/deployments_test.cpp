@@ -62,7 +62,7 @@ class DeploymentsTest : public ::testing::Test {
     spec.objective = "text-classification";
     auto m = predict::ServableModel::Load(spec);
     EXPECT_TRUE(m.has_value());
-    auto enc = (*m)->Encode({text}, "text");
+    auto enc = (*m)->EncodeTexts({text}, "text");
     EXPECT_TRUE(enc.has_value());
     auto out = (*m)->Run({&(*enc)[0]}, {});
     EXPECT_TRUE(out.has_value());

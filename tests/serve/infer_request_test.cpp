@@ -59,7 +59,15 @@ TEST(InferRequestV2, EveryMalformedPartNamesItsField) {
       {R"({"inputs":[]})", "inputs"},
       {R"({"inputs":[3]})", "inputs[0]"},
       {R"({"inputs":[{"name":1,"datatype":"BYTES","shape":[1],"data":["a"]}]})", "inputs[0].name"},
-      {R"({"inputs":[{"name":"t","datatype":"FP32","shape":[1],"data":[1.0]}]})", "inputs[0].datatype"},
+      {R"({"inputs":[{"name":"t","datatype":"FP64","shape":[1],"data":[1.0]}]})", "inputs[0].datatype"},
+      {R"({"inputs":[{"name":"t","datatype":"FP32","shape":[1],"data":[1.0]}]})", "inputs[0].shape"},
+      {R"({"inputs":[{"name":"t","datatype":"FP32","shape":[1,2,2,2],"data":[0,0,0,0,0,0,0,0]}]})", "inputs[0].shape"},
+      {R"({"inputs":[{"name":"t","datatype":"FP32","shape":[1,1,1,2],"data":[0.5,1.5]}]})", "inputs[0].data"},
+      {R"({"inputs":[{"name":"t","datatype":"UINT8","shape":[1,1,1,2],"data":[0,256]}]})", "inputs[0].data"},
+      {R"({"inputs":[{"name":"t","datatype":"UINT8","shape":[1,1,1,2],"data":[0,1.5]}]})", "inputs[0].data"},
+      {R"({"inputs":[{"name":"t","datatype":"UINT8","shape":[1,1,1,2],"data":[0]}]})", "inputs[0].data"},
+      {R"({"inputs":[{"name":"t","datatype":"UINT8","shape":[1,1,1,1],"data":[0]},
+                     {"name":"u","datatype":"BYTES","shape":[1],"data":["a"]}]})", "inputs"},
       {R"({"inputs":[{"name":"t","datatype":"BYTES","shape":"1","data":["a"]}]})", "inputs[0].shape"},
       {R"({"inputs":[{"name":"t","datatype":"BYTES","shape":[-1],"data":["a"]}]})", "inputs[0].shape"},
       {R"({"inputs":[{"name":"t","datatype":"BYTES","shape":[1.5],"data":["a"]}]})", "inputs[0].shape"},
@@ -87,6 +95,24 @@ TEST(InferRequestV2, EveryMalformedPartNamesItsField) {
     EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument) << text;
     EXPECT_EQ(r.error().field(), field) << text << ": " << r.error().ToString();
   }
+}
+
+// Images as a tensor [N, C, H, W]: UINT8 scaled to 0..1, FP32 taken as it is, nested or flat.
+TEST(InferRequestV2, ImageTensorsBecomePixelsInZeroToOne) {
+  auto r = Parse(R"({"inputs":[{"name":"pixel_values","datatype":"UINT8","shape":[2,1,1,2],"data":[[[[0,255]]],[[[51,102]]]]}]})");
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->images, 2);
+  EXPECT_EQ(r->channels, 1);
+  EXPECT_EQ(r->height, 1);
+  EXPECT_EQ(r->width, 2);
+  ASSERT_EQ(r->pixels.size(), 4u);
+  EXPECT_FLOAT_EQ(r->pixels[1], 1.0f);
+  EXPECT_FLOAT_EQ(r->pixels[2], 0.2f);
+  auto f = Parse(R"({"inputs":[{"name":"image","datatype":"FP32","shape":[1,3,1,1],"data":[0.25,0.5,1]}]})");
+  ASSERT_TRUE(f.has_value()) << f.error().ToString();
+  EXPECT_EQ(f->pixels, (std::vector<float>{0.25f, 0.5f, 1.0f}));
+  EXPECT_TRUE(f->texts.empty());
+  EXPECT_TRUE(f->token_ids.empty());
 }
 
 }  // namespace
