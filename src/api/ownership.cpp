@@ -51,6 +51,26 @@ Status PathsToHome(const ServerState& s, const RequestContext& ctx, json& body) 
     MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, path->get<std::string>(), name + ".path"));
     *path = key;
   }
+  // Images named by key (cv predict): each one, as a block's path.
+  auto in = body.is_object() ? body.find("predict_input") : body.end();
+  if (in != body.end() && in->is_object()) {
+    auto paths = in->find("paths");
+    auto type = in->find("storage_type");
+    const std::string storage_type = type != in->end() && type->is_string() ? type->get<std::string>() : "local";
+    if (paths != in->end() && paths->is_array()) {
+      for (auto& p : *paths) {
+        if (!p.is_string()) continue;
+        if (storage_type == "s3") {
+          std::string key = p.get<std::string>();
+          if (key.rfind("s3://", 0) == 0) key.erase(0, 5);
+          MLAAS_RETURN_IF_ERROR(MayUseBucket(s, ctx, key.substr(0, key.find('/')), "predict_input.paths"));
+        } else if (!home.empty()) {
+          MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, p.get<std::string>(), "predict_input.paths"));
+          p = key;
+        }
+      }
+    }
+  }
   return Status::Ok();
 }
 

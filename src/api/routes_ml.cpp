@@ -129,7 +129,7 @@ void AddMlRoutes(ServerState& s) {
               {"model", "dataset", "model_save"}),
        "cv_train_model", "Computer-vision training"},
       {"/api/v1/ml/cv/predict", "Predict with an image-classification model",
-       Object({{"model", schemas::Model(cv_objectives, false)},
+       Object({{"model", schemas::ImageModel(cv_objectives, false)},
                {"predict_input", schemas::ImageInput()}},
               {"model", "predict_input"}),
        "", "Computer-vision prediction"},
@@ -182,6 +182,10 @@ void AddMlRoutes(ServerState& s) {
       {"/api/v1/ml/nlp/predict", [](ServerState& st, const json& body) -> std::optional<Result<json>> {
          if (st.services.nlp_predictor == nullptr) return std::nullopt;
          return st.services.nlp_predictor->Predict(body);
+       }},
+      {"/api/v1/ml/cv/predict", [](ServerState& st, const json& body) -> std::optional<Result<json>> {
+         if (st.services.nlp_predictor == nullptr) return std::nullopt;
+         return st.services.nlp_predictor->Predict(body);  // the model's backend takes the images
        }},
       {"/api/v1/ml/nlp/search", [](ServerState& st, const json& body) -> std::optional<Result<json>> {
          if (st.services.vector_searcher == nullptr) return std::nullopt;

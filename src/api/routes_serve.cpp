@@ -22,7 +22,7 @@ json Tensor(const std::string& name, const std::string& type, std::vector<int64_
 
 // The outputs an objective produces, as the metadata endpoint describes them.
 json OutputsMetadata(const predict::ModelInfo& info) {
-  if (info.objective == "text-classification") {
+  if (info.objective == "text-classification" || info.objective == "image-classification") {
     return json::array({{{"name", "label"}, {"datatype", "BYTES"}, {"shape", {-1}}},
                         {{"name", "score"}, {"datatype", "FP32"}, {"shape", {-1}}},
                         {{"name", "probabilities"}, {"datatype", "FP32"}, {"shape", {-1, static_cast<int64_t>(info.labels.size())}}}});
@@ -38,7 +38,7 @@ Result<json> InferResponse(const std::string& model, const serve::InferResult& r
   const auto& info = r.model->info();
   const auto n = static_cast<int64_t>(r.predictions.size());
   std::vector<json> outputs;
-  if (info.objective == "text-classification") {
+  if (info.objective == "text-classification" || info.objective == "image-classification") {
     json labels = json::array(), scores = json::array(), probs = json::array();
     for (const auto& p : r.predictions) {
       labels.push_back(p["label"]);
@@ -81,9 +81,17 @@ json ModelMetadata(const serve::ModelView& v) {
   if (v.model) {
     const auto& info = v.model->info();
     j["platform"] = "mlaas_" + info.architecture;
-    j["inputs"] = json::array({{{"name", "text"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
+    if (info.image_channels > 0) {
+      // Encoded files (base64 PNG/JPEG), or pixels of any size (resized to image_size).
+      j["inputs"] = json::array({{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {-1}}},
+                                 {{"name", "pixel_values"}, {"datatype", "FP32"}, {"shape", {-1, info.image_channels, -1, -1}}}});
+    } else {
+      j["inputs"] = json::array({{{"name", "text"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
+    }
     j["outputs"] = OutputsMetadata(info);
-    j["parameters"] = {{"objective", info.objective}, {"max_tokens", info.max_tokens}};
+    j["parameters"] = {{"objective", info.objective}};
+    if (info.image_channels > 0) j["parameters"]["image_size"] = {info.image_height, info.image_width};
+    else j["parameters"]["max_tokens"] = info.max_tokens;
     if (!info.labels.empty()) j["parameters"]["labels"] = info.labels;
   }
   return j;

@@ -223,14 +223,30 @@ json NlpPredictInput() {
 }
 
 json ImageInput() {
-  json s = Object({{"images", {{"type", "array"}, {"minItems", 1}, {"maxItems", 1024},
+  json s = Object({{"images", {{"type", "array"}, {"minItems", 1}, {"maxItems", 256},
                                {"items", {{"type", "string"}, {"minLength", 1}}},
-                               {"description", "base64-encoded PNG images"}}},
-                   {"paths", {{"type", "array"}, {"minItems", 1}, {"maxItems", 1024},
-                              {"items", Str("object key of an image")},
-                              {"description", "images in the object store"}}}},
+                               {"description", "base64-encoded PNG or JPEG files (a data: URL too), at most 32 MiB each"}}},
+                   {"paths", {{"type", "array"}, {"minItems", 1}, {"maxItems", 256},
+                              {"items", Str("object key of a PNG or JPEG image")},
+                              {"description", "images in the object store"}}},
+                   {"storage_type", StorageType({"local", "s3"})},
+                   {"top_k", Int(1, 1000, "also return the k best labels")},
+                   {"device", Str("cpu, cuda or cuda:N (default: the server's --device)", 32)}},
                   {});
   s["anyOf"] = json::array({{{"required", {"images"}}}, {{"required", {"paths"}}}});
+  return s;
+}
+
+json ImageModel(const std::vector<std::string>& objectives, bool objective_required) {
+  json s = Model(objectives, objective_required);
+  s["properties"]["preset"] = Enum({"mlp", "cnn-small", "resnet18", "resnet34"}, "image classifier to start from scratch");
+  s["properties"]["num_channels"] = Int(1, 3, "from scratch: 1 (gray) or 3 (RGB); default 3 for resnets, 1 otherwise");
+  s["properties"]["image_size"] = {
+      {"oneOf", json::array({Int(8, 4096, "height and width"),
+                             {{"type", "array"}, {"minItems", 2}, {"maxItems", 2}, {"items", Int(8, 4096, "")}}})},
+      {"description", "from scratch: the input size images are resized to (default 224 for resnets, 28 otherwise)"}};
+  s["properties"].erase("config");
+  s["anyOf"] = json::array({{{"required", {"path"}}}, {{"required", {"preset"}}}});
   return s;
 }
 
@@ -277,7 +293,7 @@ json InferenceRequestV2() {
                  {"properties",
                   {{"name", Str("input name: text (BYTES), input_ids or attention_mask (INT64)", 256)},
                    {"shape", {{"type", "array"}, {"items", {{"type", "integer"}, {"minimum", 0}}}, {"maxItems", 8}}},
-                   {"datatype", Enum({"BYTES", "INT64", "INT32"}, "tensor element type")},
+                   {"datatype", Enum({"BYTES", "INT64", "INT32", "FP32", "UINT8"}, "tensor element type (FP32/UINT8: images [N, C, H, W])")},
                    {"data", {{"type", "array"}, {"description", "elements in row-major order, flat or nested"}}},
                    {"parameters", {{"type", "object"}}}}}};
   json output = {{"type", "object"},

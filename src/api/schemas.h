@@ -20,6 +20,8 @@ nlohmann::json TextInput(bool allow_top_k);           // search_input
 nlohmann::json NlpPredictInput();                     // predict_input of NLP predict
 nlohmann::json SearchInput();                         // search_input of the search endpoints
 nlohmann::json ImageInput();
+// An image model block: Model's, with an image preset, num_channels and image_size.
+nlohmann::json ImageModel(const std::vector<std::string>& objectives, bool objective_required);
 nlohmann::json TokenizerTrain();
 nlohmann::json CatalogTarget();       // "catalog" block of a training request
 nlohmann::json Deployment();          // POST /api/v1/deployments

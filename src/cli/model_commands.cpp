@@ -13,6 +13,7 @@
 #include "nn/config.h"
 #include "nn/init_model.h"
 #include "predict/nlp_predictor.h"
+#include "predict/servable_model.h"
 #include "storage/storage_registry.h"
 
 namespace mlaas::cli {
@@ -25,6 +26,7 @@ namespace {
 struct InitArgs {
   std::string preset, config, objective = "masked-lm", labels, tokenizer, output;
   uint64_t seed = 42;
+  int64_t channels = 0, image_size = 0;
 };
 
 int Init(const InitArgs& a, bool as_json) {
@@ -38,10 +40,17 @@ int Init(const InitArgs& a, bool as_json) {
   spec.tokenizer = a.tokenizer;
   spec.output = a.output;
   spec.seed = a.seed;
+  spec.channels = a.channels;
+  spec.image_size = a.image_size;
   auto r = nn::InitModelDirectory(spec);
   if (!r.has_value()) return ReportError(r.error());
   if (as_json) {
     PrintJson(*r);
+  } else if (r->contains("image_size")) {
+    std::printf("wrote %s: %s image classifier, %lld x %lld x %lld input, %zu labels, %.2fM parameters\n",
+                a.output.c_str(), (*r)["model_type"].get<std::string>().c_str(), (*r)["num_channels"].get<long long>(),
+                (*r)["image_size"].get<long long>(), (*r)["image_size"].get<long long>(), (*r)["labels"].size(),
+                (*r)["parameters"].get<double>() / 1e6);
   } else {
     std::printf("wrote %s: %s (%s), %lld layers, hidden %lld, %.1fM parameters, vocabulary %lld\n",
                 a.output.c_str(), (*r)["architecture"].get<std::string>().c_str(),
@@ -54,18 +63,18 @@ int Init(const InitArgs& a, bool as_json) {
 
 struct PredictArgs {
   std::string model, tokenizer, objective, input, pooling, device, storage_type = "local", dtype = "float32";
-  std::vector<std::string> texts;
+  std::vector<std::string> texts, images;
   int top_k = 0;
   bool normalize = false, remote = false;
   int threads = 0;
   size_t batch_size = 32;
 };
 
-// The objective config.json's architectures name ("BertForMaskedLM" -> masked-lm).
+// The objective config.json names (an image model_type; architectures: "BertForMaskedLM" ->
+// masked-lm).
 Result<std::string> ObjectiveOf(const fs::path& model_dir) {
   MLAAS_ASSIGN_OR_RETURN(std::string text, ReadFile(model_dir / "config.json", 16u << 20));
-  MLAAS_ASSIGN_OR_RETURN(nn::ModelConfig config, nn::LoadConfig(text));
-  auto o = nn::ObjectiveFromArchitectures(config);
+  auto o = predict::ObjectiveOfConfigJson(text);
   if (!o) return InvalidArgument("config.json does not name the model's objective: pass --objective", "objective");
   return std::string(ObjectiveName(*o));
 }
@@ -82,7 +91,7 @@ void PrintHuman(const std::string& objective, const std::vector<std::string>& te
   char buf[64];
   for (size_t i = 0; i < texts.size(); ++i) {
     const json& p = predictions[i];
-    if (objective == "text-classification") {
+    if (objective == "text-classification" || objective == "image-classification") {
       std::snprintf(buf, sizeof buf, "%.4f", p["score"].get<double>());
       std::string others;
       for (const auto& e : p.value("top_k", json::array())) {
@@ -118,6 +127,8 @@ void PrintHuman(const std::string& objective, const std::vector<std::string>& te
   }
   if (objective == "text-classification") {
     PrintTable({"TEXT", "LABEL", "SCORE", "TOP_K"}, rows);
+  } else if (objective == "image-classification") {
+    PrintTable({"IMAGE", "LABEL", "SCORE", "TOP_K"}, rows);
   } else if (objective == "masked-lm") {
     PrintTable({"TEXT", "FILLED", "CANDIDATES"}, rows);
   } else {
@@ -136,7 +147,9 @@ int Predict(PredictArgs a, const ClientOptions& client) {
       texts.push_back(std::move(line));
     }
   }
-  if (texts.empty()) return ReportError(InvalidArgument("no texts: give --text or --input", "text"));
+  const bool images = !a.images.empty();
+  if (images && !texts.empty()) return ReportError(InvalidArgument("give texts or images, not both", "image"));
+  if (texts.empty() && !images) return ReportError(InvalidArgument("no texts: give --text or --input (or --image)", "text"));
   if (a.objective.empty() && !a.remote) {  // the server reads it from config.json itself
     auto o = ObjectiveOf(a.model);
     if (!o.has_value()) return ReportError(o.error());
@@ -163,18 +176,28 @@ int Predict(PredictArgs a, const ClientOptions& client) {
     po.dtype = a.dtype;
     local = std::make_unique<predict::NlpPredictor>(no_storage, po);
   }
-  // Requests of at most 1024 texts (the API's limit), printed as they come.
-  const size_t chunk = 1024;
-  for (size_t start = 0; start < texts.size(); start += chunk) {
-    std::vector<std::string> part(texts.begin() + start, texts.begin() + std::min(texts.size(), start + chunk));
+  // Requests of at most 1024 texts or 64 images (within the API's limits), printed as they come.
+  const std::vector<std::string>& inputs = images ? a.images : texts;
+  const size_t chunk = images ? 64 : 1024;
+  for (size_t start = 0; start < inputs.size(); start += chunk) {
+    std::vector<std::string> part(inputs.begin() + start, inputs.begin() + std::min(inputs.size(), start + chunk));
     json input = options;
-    input["input_text"] = part;
+    if (images) {
+      input["images"] = json::array();
+      for (const auto& file : part) {
+        auto bytes = ReadFile(file, 32u << 20);
+        if (!bytes.has_value()) return ReportError(InvalidArgument(file + ": " + bytes.error().message(), "image"));
+        input["images"].push_back(Base64UrlEncode(*bytes));
+      }
+    } else {
+      input["input_text"] = part;
+    }
     Result<json> r = InvalidArgument("unreachable");
     if (a.remote) {
       json body = {{"model", {{"path", a.model}, {"storage_type", a.storage_type}}}, {"predict_input", input}};
       if (!a.objective.empty()) body["model"]["objective"] = a.objective;
       if (!a.tokenizer.empty()) body["tokenizer"] = {{"path", a.tokenizer}, {"storage_type", a.storage_type}};
-      r = http->PostRetrying("/api/v1/ml/nlp/predict", body, WaitNotice);
+      r = http->PostRetrying(images ? "/api/v1/ml/cv/predict" : "/api/v1/ml/nlp/predict", body, WaitNotice);
     } else {
       r = local->PredictLocal(a.model, a.tokenizer.empty() ? std::nullopt : std::optional<fs::path>(a.tokenizer),
                               a.objective, input);
@@ -182,16 +205,21 @@ int Predict(PredictArgs a, const ClientOptions& client) {
     if (!r.has_value()) return ReportError(r.error());
     if (client.json) {
       for (size_t i = 0; i < part.size(); ++i) {
-        json line = {{"text", part[i]}};
+        json line = {{images ? "image" : "text", part[i]}};
         line.update((*r)["predictions"][i]);
         std::cout << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
       }
     } else {
       PrintHuman(a.objective.empty() ? (*r)["model"].value("objective", "") : a.objective, part, (*r)["predictions"]);
       const json& t = (*r)["timing_ms"];
-      std::fprintf(stderr, "%zu texts, %lld tokens: tokenize %.1f ms, forward %.1f ms, post-process %.1f ms\n",
-                   part.size(), (*r)["tokens"].get<long long>(), t["tokenize"].get<double>(),
-                   t["forward"].get<double>(), t["postprocess"].get<double>());
+      if (images) {
+        std::fprintf(stderr, "%zu images: decode %.1f ms, forward %.1f ms, post-process %.1f ms\n", part.size(),
+                     t["decode"].get<double>(), t["forward"].get<double>(), t["postprocess"].get<double>());
+      } else {
+        std::fprintf(stderr, "%zu texts, %lld tokens: tokenize %.1f ms, forward %.1f ms, post-process %.1f ms\n",
+                     part.size(), (*r)["tokens"].get<long long>(), t["tokenize"].get<double>(),
+                     t["forward"].get<double>(), t["postprocess"].get<double>());
+      }
     }
   }
   return kExitOk;
@@ -228,16 +256,23 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
               "Hugging Face config, initialised as transformers does, sized for the tokenizer");
   std::string presets;
   for (const auto& p : nn::PresetNames()) presets += (presets.empty() ? "" : ", ") + p;
+  presets += "; image classifiers (--objective image-classification): mlp, cnn-small, resnet18, resnet34";
   auto* preset = init->add_option("--preset", init_args->preset, "Built-in shape: " + presets);
   auto* config = init->add_option("--config", init_args->config, "A Hugging Face config.json (bert, distilbert, roberta)")
                      ->check(CLI::ExistingFile);
   preset->excludes(config);
-  init->add_option("--objective", init_args->objective, "text-classification, masked-lm or no-objective")
-      ->check(CLI::IsMember({"text-classification", "masked-lm", "no-objective"}))
+  init->add_option("--objective", init_args->objective,
+                   "text-classification, masked-lm, no-objective or image-classification")
+      ->check(CLI::IsMember({"text-classification", "masked-lm", "no-objective", "image-classification"}))
       ->capture_default_str();
-  init->add_option("--labels", init_args->labels, "Comma-separated class labels (text-classification)");
-  init->add_option("--tokenizer", init_args->tokenizer, "tokenizer.json, vocab.txt or a tokenizer directory")
-      ->required();
+  init->add_option("--labels", init_args->labels, "Comma-separated class labels (text- and image-classification)");
+  init->add_option("--tokenizer", init_args->tokenizer,
+                   "tokenizer.json, vocab.txt or a tokenizer directory (all but image-classification)");
+  init->add_option("--channels", init_args->channels, "image-classification: 1 (gray) or 3 (RGB); default: the preset's")
+      ->check(CLI::Range(1, 3));
+  init->add_option("--image-size", init_args->image_size, "image-classification: input height and width (default: 224 "
+                                                          "for resnets, 28 otherwise)")
+      ->check(CLI::Range(8, 4096));
   init->add_option("--output", init_args->output, "Model directory to write")->required();
   init->add_option("--seed", init_args->seed, "Seed of the weight initialisation")->capture_default_str();
   init->callback([init_args, &client, exit_code, preset, config] {
@@ -293,15 +328,18 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
 
   auto pa = std::make_shared<PredictArgs>();
   auto* predict = app.add_subcommand(
-      "predict", "NLP predictions: text-classification labels, fill-mask candidates or embeddings; locally on a "
-                 "model directory, or on the server with --remote");
+      "predict", "Predictions: text-classification labels, fill-mask candidates, embeddings, or image-classification "
+                 "labels (--image); locally on a model directory, or on the server with --remote");
   predict->add_option("--model", pa->model, "Model directory (with --remote: its path in the server's storage)")
       ->required();
   predict->add_option("--tokenizer", pa->tokenizer, "Tokenizer file or directory (default: the model directory)");
   predict->add_option("--objective", pa->objective,
-                      "text-classification, masked-lm or no-objective (default: what config.json names)");
+                      "text-classification, masked-lm, no-objective or image-classification (default: what "
+                      "config.json names)");
   predict->add_option("--text", pa->texts, "A text to predict (repeatable)");
   predict->add_option("--input", pa->input, "A file of texts, one per line")->check(CLI::ExistingFile);
+  predict->add_option("--image", pa->images, "A PNG or JPEG image to classify (repeatable; image-classification)")
+      ->check(CLI::ExistingFile);
   predict->add_option("--top-k", pa->top_k, "Labels (classification) or candidates per mask (fill-mask, default 5)")
       ->check(CLI::Range(1, 1000));
   predict->add_option("--pooling", pa->pooling, "Embedding pooling: mean (default) or cls")
@@ -313,7 +351,7 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
       ->capture_default_str();
   predict->add_option("--threads", pa->threads, "libtorch threads (local; 0: one per core)")
       ->check(CLI::Range(0, 1024));
-  predict->add_option("--batch-size", pa->batch_size, "Texts per forward pass (local)")
+  predict->add_option("--batch-size", pa->batch_size, "Texts or images per forward pass (local)")
       ->check(CLI::Range(size_t{1}, size_t{4096}))
       ->capture_default_str();
   predict->add_flag("--remote", pa->remote, "Send the request to the server (--server) instead of running locally");

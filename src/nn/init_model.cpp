@@ -3,6 +3,7 @@
 #include "common/file_util.h"
 #include "common/json_file.h"
 #include "nn/model.h"
+#include "nn/vision_model.h"
 #include "tokenizers/tokenizer.h"
 
 namespace mlaas::nn {
@@ -10,9 +11,39 @@ namespace mlaas::nn {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+namespace {
+
+Result<json> InitImageModel(const InitModelSpec& spec) {
+  if (spec.preset.empty()) return InvalidArgument("an image classifier starts from a preset", "preset");
+  if (spec.labels.empty()) return InvalidArgument("an image classifier needs its labels", "labels");
+  const bool resnet = spec.preset.starts_with("resnet");
+  const int64_t channels = spec.channels > 0 ? spec.channels : (resnet ? 3 : 1);
+  const int64_t size = spec.image_size > 0 ? spec.image_size : (resnet ? 224 : 28);
+  MLAAS_ASSIGN_OR_RETURN(VisionConfig config, VisionPreset(spec.preset, channels, size, size, spec.labels));
+  MLAAS_ASSIGN_OR_RETURN(config, VisionConfigFromJson(VisionConfigToJson(config)));  // the checks config.json gets
+  try {
+    VisionModel model(config);
+    InitVisionWeights(model, spec.seed);
+    MLAAS_RETURN_IF_ERROR(SaveVisionModel(model, spec.output));
+  } catch (const c10::Error& e) {
+    return Internal(std::string("building the model failed: ") + e.what_without_backtrace());
+  }
+  return json{{"output", spec.output.string()},
+              {"model_type", std::string(VisionArchName(config.arch))},
+              {"objective", std::string(ObjectiveName(Objective::kImageClassification))},
+              {"parameters", VisionParameterCount(config)},
+              {"num_channels", channels},
+              {"image_size", size},
+              {"labels", config.labels}};
+}
+
+}  // namespace
+
 Result<json> InitModelDirectory(const InitModelSpec& spec) {
   if (spec.preset.empty() == spec.config_file.empty())
     return InvalidArgument("give exactly one of a preset or a config file", "preset");
+  if (auto o = mlaas::ParseObjective(spec.objective); o.has_value() && *o == Objective::kImageClassification)
+    return InitImageModel(spec);
   MLAAS_ASSIGN_OR_RETURN(Objective objective, ParseObjective(spec.objective));
   if (objective != Objective::kTextClassification && !spec.labels.empty())
     return InvalidArgument("labels only apply to text-classification", "labels");

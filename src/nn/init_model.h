@@ -16,15 +16,17 @@ namespace mlaas::nn {
 struct InitModelSpec {
   std::string preset;                  // one of PresetNames(), or
   std::filesystem::path config_file;   // a Hugging Face config.json
-  std::string objective = "masked-lm";  // text-classification, masked-lm, no-objective
-  std::vector<std::string> labels;     // classes of a text-classification head
+  std::string objective = "masked-lm";  // text-classification, masked-lm, no-objective, image-classification
+  std::vector<std::string> labels;     // classes of a classification head
+  int64_t channels = 0, image_size = 0;  // image-classification: 0 is the preset's (resnets 3 x 224, else 1 x 28)
   std::filesystem::path tokenizer;     // tokenizer.json, vocab.txt or a tokenizer directory
   std::filesystem::path output;        // the model directory to write
   uint64_t seed = 42;
 };
 
 // Writes config.json, model.safetensors and the tokenizer (tokenizer.json, plus vocab.txt /
-// vocab.json + merges.txt when the source has them) to spec.output. Returns a summary:
+// vocab.json + merges.txt when the source has them) to spec.output; an image classifier
+// (preset mlp, cnn-small, resnet18, resnet34) has no tokenizer. Returns a summary:
 // {"output", "model_type", "objective", "parameters", "vocab_size", "config"}.
 Result<nlohmann::json> InitModelDirectory(const InitModelSpec& spec);
 

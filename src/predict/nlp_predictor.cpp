@@ -47,7 +47,7 @@ constexpr uint64_t kMaxImageBytes = 32u << 20;  // one encoded image
 
 // The images of predict_input: `images` (base64, or a data: URL) or `paths` (object keys in
 // predict_input.storage_type, default local), in order.
-Status ParseImages(const json& in, const storage::StorageRegistry& storage, PredictInput& out) {
+Status ParseImages(const json& in, const storage::StorageRegistry* storage, PredictInput& out) {
   const auto images = in.find("images");
   const auto paths = in.find("paths");
   if (images != in.end() && paths != in.end())
@@ -69,8 +69,9 @@ Status ParseImages(const json& in, const storage::StorageRegistry& storage, Pred
     const std::string& text = list[i].get_ref<const std::string&>();
     if (by_path) {
       json block = {{"path", text}, {"storage_type", storage_type}};
-      MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(block, out.images_field));
-      auto bytes = ref.store->GetString(ref.key, kMaxImageBytes);
+      auto ref = storage->Resolve(block, out.images_field);
+      if (!ref.has_value()) return InvalidArgument(at + ": " + ref.error().message(), out.images_field);
+      auto bytes = ref->store->GetString(ref->key, kMaxImageBytes);
       if (!bytes.has_value()) {
         if (bytes.error().code() == StatusCode::kResourceExhausted)
           return InvalidArgument(at + " is larger than " + FormatBytes(kMaxImageBytes), out.images_field);
@@ -95,8 +96,8 @@ Result<PredictInput> ParseInput(const json& in, const storage::StorageRegistry* 
   PredictInput out;
   auto texts = in.find("input_text");
   if (texts == in.end() && (in.contains("images") || in.contains("paths"))) {
-    if (!storage) return InvalidArgument("images are given as files here", "predict_input.images");
-    MLAAS_RETURN_IF_ERROR(ParseImages(in, *storage, out));
+    if (!storage && in.contains("paths")) return InvalidArgument("give images, not object keys, here", "predict_input.paths");
+    MLAAS_RETURN_IF_ERROR(ParseImages(in, storage, out));
   } else {
     if (texts == in.end() || !texts->is_array() || texts->empty())
       return InvalidArgument("input_text must be a non-empty list of strings", "predict_input.input_text");
@@ -274,7 +275,7 @@ Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput&
                      {"postprocess", stats.postprocess_ms},
                      {"total", Ms(t0, t2)}}}};
   if (info.objective == "no-objective") response["model"]["pooling"] = in.options.cls_pooling ? "cls" : "mean";
-  if (images) response["images"] = predictions.size();
+  if (images) response["images"] = encs.size();
   else response["tokens"] = stats.tokens;
   return response;
 }
@@ -326,7 +327,9 @@ Result<json> NlpPredictor::Predict(const json& request) {
     key = spec.objective + "|" + spec.device + "|model=" + model_files->fingerprint;
     spec.model_dir = model_files->path;
   } else {
-    if (!request.contains("tokenizer"))
+    const auto objective = ParseObjective(spec.objective);
+    const bool image = objective.has_value() && ModalityOf(*objective) == Modality::kImage;
+    if (!request.contains("tokenizer") && !image)
       return InvalidArgument("a model from scratch (preset/config) needs a tokenizer block", "tokenizer");
     key = spec.objective + "|" + spec.device + "|scratch=" + model_block.dump();
   }

@@ -127,8 +127,6 @@ TEST_F(ApiE2eTest, ValidSpecRequestsForLaterCapabilitiesAre501) {
       {"/api/v1/ml/cv/train/model",
        R"({"model": {"preset": "resnet-tiny", "objective": "image-classification"},
            "dataset": {"path": "datasets/fashion.csv"}, "model_save": {"path": "models/cv"}})"},
-      {"/api/v1/ml/cv/predict",
-       R"({"model": {"path": "models/cv"}, "predict_input": {"paths": ["images/a.png"]}})"},
   };
   for (const auto& [path, body] : requests) {
     auto r = Call("POST", path, body);

@@ -1,9 +1,11 @@
 """The mlaas client: one object per server, with a helper per endpoint (mirroring the CLI)."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import pathlib
 import sys
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
@@ -567,6 +569,25 @@ class Client:
         body = _drop_none({"model": _block(model, objective=objective), "tokenizer": _block(tokenizer),
                            "predict_input": _drop_none({"input_text": texts, "top_k": top_k, **predict_input})})
         return self._t.json("POST", "/api/v1/ml/nlp/predict", body)
+
+    def predict_images(self, model: str, images: Union[str, bytes, "os.PathLike[str]", Sequence[Union[str, bytes, "os.PathLike[str]"]]] = (),
+                       paths: Sequence[str] = (), top_k: Optional[int] = None, **predict_input: Any) -> Json:
+        """Classifies images with an image-classification model (a path or catalog:// reference):
+        `images` are local files (paths) or encoded PNG/JPEG bytes, sent as base64; `paths` are
+        object keys on the server. Returns {"predictions": [{"label", "score", "top_k"?}, ...]}
+        in order."""
+        if isinstance(images, (str, bytes, os.PathLike)):
+            images = [images]
+        encoded = []
+        for image in images:
+            data = image if isinstance(image, bytes) else pathlib.Path(image).read_bytes()
+            encoded.append(base64.b64encode(data).decode("ascii"))
+        if bool(encoded) == bool(paths):
+            raise ValueError("give images= (local files or bytes) or paths= (object keys), one of them")
+        body = {"model": _block(model, objective="image-classification"),
+                "predict_input": _drop_none({"images": encoded or None, "paths": list(paths) or None, "top_k": top_k,
+                                             **predict_input})}
+        return self._t.json("POST", "/api/v1/ml/cv/predict", body)
 
     def index(self, model: str, dataset: str, save: str, text_column: str = "text", id_column: Optional[str] = None,
               index: Optional[str] = None, objective: str = "no-objective", **vector_store_save: Any) -> Task:

@@ -215,3 +215,37 @@ def test_pip_installs_it_offline(tmp_path):
                            env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")), capture_output=True, text=True,
                            cwd=str(tmp_path))
     assert check.stdout.strip() == "Client 0.1.0", check.stderr
+
+
+def _gray_png(width, height, value):
+    """A gray PNG written with the standard library (no imaging package needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + bytes([value]) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_predict_images_from_files_bytes_and_keys(client, tmp_path):
+    from conftest import run_cli
+
+    run_cli("model", "init", "--preset", "cnn-small", "--objective", "image-classification", "--labels", "dark,light",
+            "--output", str(tmp_path / "img"))
+    client.objects.upload(str(tmp_path / "img"), "models/img")
+    (tmp_path / "a.png").write_bytes(_gray_png(28, 28, 30))
+    client.objects.upload(str(tmp_path / "a.png"), "images/a.png")
+    by_file = client.predict_images("models/img", [tmp_path / "a.png", _gray_png(40, 20, 220)], top_k=2)
+    assert [len(p["top_k"]) for p in by_file["predictions"]] == [2, 2]
+    assert all(p["label"] in ("dark", "light") for p in by_file["predictions"])
+    by_key = client.predict_images("models/img", paths=["images/a.png"])
+    assert by_key["predictions"][0]["label"] == by_file["predictions"][0]["label"]
+    assert abs(by_key["predictions"][0]["score"] - by_file["predictions"][0]["score"]) < 1e-6
+    with pytest.raises(ApiError) as bad:
+        client.predict_images("models/img", [b"not an image"])
+    assert bad.value.status == 400 and bad.value.field == "predict_input.images"
+    with pytest.raises(ValueError):
+        client.predict_images("models/img")

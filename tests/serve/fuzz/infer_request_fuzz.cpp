@@ -24,5 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& row : r.token_ids) {
     if (static_cast<int64_t>(row.size()) > limits.max_row_tokens) std::abort();
   }
+  // Images: one kind of input only, [N, C, H, W] filled exactly, pixels in 0..1.
+  if (!r.pixels.empty() || r.images > 0) {
+    if (!r.texts.empty() || !r.token_ids.empty()) std::abort();
+    if (r.images < 1 || r.images > limits.max_rows || (r.channels != 1 && r.channels != 3)) std::abort();
+    if (static_cast<int64_t>(r.pixels.size()) != r.images * r.channels * r.height * r.width) std::abort();
+    for (float v : r.pixels)
+      if (!(v >= 0.0f && v <= 1.0f)) std::abort();
+  }
   return 0;
 }
