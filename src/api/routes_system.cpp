@@ -155,7 +155,7 @@ void AddSystemRoutes(ServerState& s) {
            metric("mlaas_model_cache_misses_total", "counter", "Predictions that loaded their model.", c.misses);
            metric("mlaas_model_cache_evictions_total", "counter", "Models evicted from the cache (memory budget).",
                   c.evictions);
-           metric("mlaas_model_cache_models", "gauge", "Models in the prediction cache.", c.models);
+           metric("mlaas_model_cache_models", "gauge", "Models in the model cache (prediction and search).", c.models);
            metric("mlaas_model_cache_bytes", "gauge", "Weights of the models in the prediction cache.", c.bytes);
          }
          if (s.services.deployments != nullptr) out << s.services.deployments->RenderMetrics();

@@ -28,6 +28,7 @@
 #include "metadata/account_store.h"
 #include "metadata/task_store.h"
 #include "nlp_tasks/tokenizer_task.h"
+#include "predict/model_cache.h"
 #include "predict/nlp_predictor.h"
 #include "serve/deployments.h"
 #include "vector/index_task.h"
@@ -460,6 +461,8 @@ int RunServer(const ServerConfig& c, bool api) {
   predict_options.cache_capacity = static_cast<size_t>(c.model_cache);
   predict_options.scratch = data / "tmp";
   predict_options.cache_max_bytes = c.model_cache_bytes;
+  // One cache, one budget, for every model prediction and search load (deployments hold theirs).
+  predict_options.cache = std::make_shared<predict::ModelCache>(predict_options.cache_capacity, c.model_cache_bytes);
   predict::NlpPredictor predictor(storage, predict_options);
   serve::ServeOptions serve_options;
   serve_options.state_file = data / "deployments.json";
@@ -475,7 +478,8 @@ int RunServer(const ServerConfig& c, bool api) {
                                    .max_bytes = c.max_inline_search_bytes,
                                    .max_concurrent = static_cast<size_t>(c.max_inline_searches),
                                    .max_store_bytes = OrHalfTheMemory(c.max_vector_store_bytes),
-                                   .max_wait = std::chrono::milliseconds(static_cast<int64_t>(c.search_wait_seconds * 1000))});
+                                   .max_wait = std::chrono::milliseconds(static_cast<int64_t>(c.search_wait_seconds * 1000))},
+                                  predict_options.cache);
   // Accounts: with auth on, every route checks the caller's token (docs/security.md).
   const bool loopback = c.host == "127.0.0.1" || c.host == "::1" || c.host == "localhost" || StartsWith(c.host, "127.");
   const bool auth_on = c.auth == "on" || (c.auth == "auto" && !loopback);

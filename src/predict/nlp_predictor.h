@@ -18,6 +18,13 @@
 
 namespace mlaas::predict {
 
+class ModelCache;
+struct CacheStats {
+  uint64_t hits = 0, misses = 0, evictions = 0;
+  size_t models = 0;
+  uint64_t bytes = 0;  // weights of the cached models
+};
+
 struct PredictorOptions {
   std::string device = "cpu";      // default device: cpu, cuda, cuda:N
   // Weights and activations: float32, or bfloat16 (about 1.6x faster on CPUs with
@@ -28,6 +35,9 @@ struct PredictorOptions {
   uint64_t cache_max_bytes = 0;    // and their weights' bytes at most (0: no byte budget)
   size_t max_batch = 32;           // sequences per forward pass
   std::filesystem::path scratch;   // where models from remote stores are copied (default: temp)
+  // A cache shared with other users of models in the process (vector search): one budget for
+  // all. None: the predictor's own, of cache_capacity models and cache_max_bytes.
+  std::shared_ptr<ModelCache> cache;
 };
 
 class NlpPredictor {
@@ -51,12 +61,8 @@ class NlpPredictor {
                                       const std::optional<std::filesystem::path>& tokenizer,
                                       const std::string& objective, const nlohmann::json& predict_input);
 
-  struct CacheStats {
-    uint64_t hits = 0, misses = 0, evictions = 0;
-    size_t models = 0;
-    uint64_t bytes = 0;  // weights of the cached models
-  };
-  CacheStats cache_stats() const;
+  using CacheStats = predict::CacheStats;
+  CacheStats cache_stats() const;  // of its cache (shared: everyone's)
 
  private:
   struct Impl;

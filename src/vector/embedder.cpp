@@ -22,33 +22,34 @@ Result<storage::ObjectRef> ResolveModelDirectory(const storage::StorageRegistry&
   return ref;
 }
 
-EmbeddingModels::EmbeddingModels(const storage::StorageRegistry& storage, fs::path scratch, size_t capacity)
-    : storage_(storage), scratch_(std::move(scratch)), loaded_(capacity) {}
+EmbeddingModels::EmbeddingModels(const storage::StorageRegistry& storage, fs::path scratch, size_t capacity,
+                                 std::shared_ptr<predict::ModelCache> cache)
+    : storage_(storage),
+      scratch_(std::move(scratch)),
+      cache_(cache ? std::move(cache) : std::make_shared<predict::ModelCache>(capacity, 0)) {}
 
 Result<EmbeddingModel> EmbeddingModels::Get(const json& model_block, const json& tokenizer_block) {
   MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, ResolveModelDirectory(storage_, model_block));
   MLAAS_ASSIGN_OR_RETURN(predict::ModelFiles files, predict::LocalizeDirectory(ref, "model.path", scratch_));
   // The same weights with another tokenizer are another model.
   const std::string key = files.fingerprint + "|tokenizer=" + (tokenizer_block.is_null() ? "" : tokenizer_block.dump());
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto hit = loaded_.Get(key)) return *hit;
-  }
-  predict::LoadSpec spec;
-  spec.model_dir = files.path;
-  spec.objective = "no-objective";
-  spec.source = model_block.value("path", std::string());
-  predict::ModelFiles tokenizer_files;
-  if (!tokenizer_block.is_null()) {
-    MLAAS_ASSIGN_OR_RETURN(tokenizer_files, predict::LocalizeTokenizer(storage_, tokenizer_block, "tokenizer", scratch_));
-    spec.tokenizer = tokenizer_files.path;
-  }
-  MLAAS_ASSIGN_OR_RETURN(auto model, predict::ServableModel::Load(spec));
-  EmbeddingModel loaded{std::move(model), files.fingerprint, key, ref.key, std::string(ref.store->storage_type()),
+  MLAAS_ASSIGN_OR_RETURN(predict::LoadedPtr model, cache_->Get("embeddings|" + key, [&]() -> Result<predict::LoadedPtr> {
+    predict::LoadSpec spec;
+    spec.model_dir = files.path;
+    spec.objective = "no-objective";
+    spec.source = model_block.value("path", std::string());
+    predict::ModelFiles tokenizer_files;
+    if (!tokenizer_block.is_null()) {
+      MLAAS_ASSIGN_OR_RETURN(tokenizer_files, predict::LocalizeTokenizer(storage_, tokenizer_block, "tokenizer", scratch_));
+      spec.tokenizer = tokenizer_files.path;
+    }
+    spec.admit = [this](uint64_t bytes) {
+      return predict::CheckModelBytes(bytes, cache_->max_bytes(), "the model cache's memory budget");
+    };
+    return predict::ServableModel::Load(spec);
+  }));
+  return EmbeddingModel{std::move(model), files.fingerprint, key, ref.key, std::string(ref.store->storage_type()),
                         files.holder};
-  std::lock_guard<std::mutex> lock(mu_);
-  loaded_.Put(key, loaded);
-  return loaded;
 }
 
 Result<std::vector<float>> EmbedTexts(const predict::ServableModel& model, const std::vector<std::string>& texts,

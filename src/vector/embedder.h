@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "predict/model_cache.h"
 #include "predict/model_files.h"
 #include "predict/servable_model.h"
 #include "storage/storage_registry.h"
@@ -35,10 +36,12 @@ Status CheckEmbeddingObjective(const std::string& objective);
 Result<storage::ObjectRef> ResolveModelDirectory(const storage::StorageRegistry& storage,
                                                  const nlohmann::json& model_block);
 
-// A few loaded embedding models (least recently used out).
+// Embedding models, loaded through a model cache: the process's shared one (the predictor's,
+// one memory budget for both), or an own cache of `capacity` models.
 class EmbeddingModels {
  public:
-  EmbeddingModels(const storage::StorageRegistry& storage, std::filesystem::path scratch, size_t capacity = 4);
+  EmbeddingModels(const storage::StorageRegistry& storage, std::filesystem::path scratch, size_t capacity = 4,
+                  std::shared_ptr<predict::ModelCache> cache = nullptr);
 
   // `model_block` {path, storage_type}, `tokenizer_block` (null: the model's own files). The
   // tokenizer is copied from remote storage only when the model is not loaded yet. Errors
@@ -48,8 +51,7 @@ class EmbeddingModels {
  private:
   const storage::StorageRegistry& storage_;
   std::filesystem::path scratch_;
-  std::mutex mu_;
-  Lru<EmbeddingModel> loaded_;  // by EmbeddingModel::key
+  std::shared_ptr<predict::ModelCache> cache_;
 };
 
 // Embeds `texts` (rows x embedding_size floats, in the texts' order) in batches of similar lengths;

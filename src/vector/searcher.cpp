@@ -130,8 +130,8 @@ Status TooLargeForInline(const InlineSearchLimits& limits, const std::string& wh
 }  // namespace
 
 struct VectorSearcher::Impl {
-  Impl(const storage::StorageRegistry& s, fs::path dir, InlineSearchLimits l)
-      : storage(s), scratch(std::move(dir)), limits(l), models(s, scratch) {}
+  Impl(const storage::StorageRegistry& s, fs::path dir, InlineSearchLimits l, std::shared_ptr<predict::ModelCache> cache)
+      : storage(s), scratch(std::move(dir)), limits(l), models(s, scratch, 4, std::move(cache)) {}
   const storage::StorageRegistry& storage;
   fs::path scratch;
   InlineSearchLimits limits;
@@ -361,8 +361,9 @@ struct VectorSearcher::Impl {
   }
 };
 
-VectorSearcher::VectorSearcher(const storage::StorageRegistry& storage, fs::path scratch, InlineSearchLimits limits)
-    : impl_(std::make_unique<Impl>(storage, std::move(scratch), limits)) {}
+VectorSearcher::VectorSearcher(const storage::StorageRegistry& storage, fs::path scratch, InlineSearchLimits limits,
+                               std::shared_ptr<predict::ModelCache> models)
+    : impl_(std::make_unique<Impl>(storage, std::move(scratch), limits, std::move(models))) {}
 VectorSearcher::~VectorSearcher() = default;
 
 Result<json> VectorSearcher::Search(const json& request) {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "predict/model_cache.h"
 #include "storage/storage_registry.h"
 
 namespace mlaas::vector {
@@ -36,8 +37,9 @@ struct InlineSearchLimits {
 
 class VectorSearcher {
  public:
+  // `models`: the process's model cache, shared with prediction (none: an own one of 4 models).
   VectorSearcher(const storage::StorageRegistry& storage, std::filesystem::path scratch,
-                 InlineSearchLimits limits = {});
+                 InlineSearchLimits limits = {}, std::shared_ptr<predict::ModelCache> models = nullptr);
   ~VectorSearcher();
 
   // {"model": {path, objective}, "tokenizer"?, "dataset": {path, format: "vector_store"} or a
