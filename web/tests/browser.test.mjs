@@ -10,6 +10,7 @@ import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import net from "node:net";
+import zlib from "node:zlib";
 import { chromium } from "playwright-core";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -219,6 +220,57 @@ test("a new user uploads, trains, watches the curve, registers, tries, publishes
   await page.getByRole("button", { name: "Search" }).click();
   await page.getByRole("link", { name: "web-sentiment" }).waitFor();
   await shot(page, "06-catalog-found-anonymously");
+  assert.deepEqual(page.errors, []);
+});
+
+// A gray PNG made with node's zlib (no imaging package).
+function grayPng(width, height, value) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 0, 0, 0, 0], 8);
+  const rows = Buffer.concat(Array.from({ length: height }, () => Buffer.concat([Buffer.from([0]), Buffer.alloc(width, value)])));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr),
+    chunk("IDAT", zlib.deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+test("an image classifier's page classifies an image from the computer", async () => {
+  cli("model", "init", "--preset", "cnn-small", "--objective", "image-classification", "--labels", "dark,light",
+    "--output", join(work, "img"), "--seed", "5");
+  await uploadDir(join(work, "img"), "models/img", userToken);
+  await call("POST", "/api/v1/catalog/models/web-images/versions", { model: { path: "models/img" } }, userToken);
+  await call("PATCH", "/api/v1/catalog/models/web-images", { objective: "image-classification" }, userToken);
+  const page = await newPage();
+  await signIn(page, userToken);
+  await page.goto(url + "/#/models/web-images");
+  await page.getByRole("heading", { name: /web-images/ }).waitFor();
+  await page.getByRole("button", { name: "Classify the image" }).click();
+  await page.locator(".try-out .notice.error").waitFor();  // nothing chosen yet
+  await page.getByLabel("Image").setInputFiles({ name: "a.png", mimeType: "image/png", buffer: grayPng(28, 28, 200) });
+  await page.getByRole("button", { name: "Classify the image" }).click();
+  const label = page.locator(".try .label");
+  await label.waitFor();
+  assert.ok(["dark", "light"].includes(await label.innerText()));
+  assert.equal(await page.locator(".try table tbody tr").count(), 2);  // top_k: both labels
+  await shot(page, "11-image-model-try-it");
   assert.deepEqual(page.errors, []);
 });
 

@@ -122,6 +122,7 @@ function ownerActions(base: string, entry: any, versions: any[]): HTMLElement {
 
 function tryIt(entry: any): HTMLElement {
   const ref = entry.aliases?.champion ? `catalog://${entry.name}@champion` : `catalog://${entry.name}`;
+  if (entry.objective === "image-classification") return tryImage(ref);
   const out = h("div", { class: "try-out", "aria-live": "polite" });
   const text = h("textarea", { rows: 3, placeholder: "Type a text" });
   const second = h("textarea", { rows: 2, placeholder: "A second text, to compare" });
@@ -168,6 +169,35 @@ function tryIt(entry: any): HTMLElement {
     h("p", { class: "meta" }, "with ", h("code", {}, ref)),
     field("Text", text, "text", objective === "masked-lm" ? "Put [MASK] where a word is missing." : undefined),
     field("Second text", second, "second"), field("Vector store", store, "store"), buttons, out);
+}
+
+// An image classifier: a PNG or JPEG from this computer, sent base64 to /api/v1/ml/cv/predict.
+function tryImage(ref: string): HTMLElement {
+  const out = h("div", { class: "try-out", "aria-live": "polite" });
+  const file = h("input", { type: "file", accept: "image/png,image/jpeg" }) as HTMLInputElement;
+  const run = async () => {
+    const chosen = file.files?.[0];
+    if (!chosen) {
+      out.replaceChildren(notice("Choose a PNG or JPEG image first.", "error"));
+      return;
+    }
+    out.replaceChildren(h("p", {}, "…"));
+    try {
+      const bytes = new Uint8Array(await chosen.arrayBuffer());
+      let binary = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      const r = await api("POST", "/api/v1/ml/cv/predict", { model: { path: ref }, predict_input: { images: [btoa(binary)], top_k: 5 } });
+      const p = r.predictions[0];
+      out.replaceChildren(h("p", { class: "result" }, "label: ", h("strong", { class: "label" }, p.label), ` (score ${Number(p.score).toFixed(4)})`),
+        table(["label", "score"], (p.top_k ?? []).map((x: any) => [x.label, Number(x.score).toFixed(4)])));
+    } catch (e: any) {
+      out.replaceChildren(notice(e.message, "error"));
+    }
+  };
+  return h("section", { class: "try", "aria-label": "try it" }, h("h2", {}, "Try it"),
+    h("p", { class: "meta" }, "with ", h("code", {}, ref)),
+    field("Image", file, "image"),
+    h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => void run() }, "Classify the image")), out);
 }
 
 function cosine(a: number[], b: number[]): number {
