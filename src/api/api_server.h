@@ -27,7 +27,7 @@ struct ApiOptions {
   size_t max_body_bytes = 16u << 20;        // JSON request bodies
   uint64_t max_upload_bytes = 10ull << 30;  // PUT /api/v1/objects/{key}
   int http_threads = 64;                    // connection threads kept ready
-  int max_connections = 4096;               // connections served at once (more threads start under load)
+  int max_connections = 1024;               // connections served at once (more threads start under load)
   int max_event_streams = 0;                // open task event streams (0: half of http_threads)
   int max_compute_requests = 0;             // prediction and search requests in progress (0: a quarter of http_threads)
   int read_timeout_s = 30;

@@ -242,8 +242,8 @@ json ImageModel(const std::vector<std::string>& objectives, bool objective_requi
   s["properties"]["preset"] = Enum({"mlp", "cnn-small", "resnet18", "resnet34"}, "image classifier to start from scratch");
   s["properties"]["num_channels"] = Int(1, 3, "from scratch: 1 (gray) or 3 (RGB); default 3 for resnets, 1 otherwise");
   s["properties"]["image_size"] = {
-      {"oneOf", json::array({Int(8, 4096, "height and width"),
-                             {{"type", "array"}, {"minItems", 2}, {"maxItems", 2}, {"items", Int(8, 4096, "")}}})},
+      {"anyOf", json::array({Int(8, 1024, "height and width"),
+                             {{"type", "array"}, {"minItems", 2}, {"maxItems", 2}, {"items", Int(8, 1024, "")}}})},
       {"description", "from scratch: the input size images are resized to (default 224 for resnets, 28 otherwise)"}};
   s["properties"].erase("config");
   s["anyOf"] = json::array({{{"required", {"path"}}}, {{"required", {"preset"}}}});

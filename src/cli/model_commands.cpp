@@ -176,27 +176,33 @@ int Predict(PredictArgs a, const ClientOptions& client) {
     po.dtype = a.dtype;
     local = std::make_unique<predict::NlpPredictor>(no_storage, po);
   }
-  // Requests of at most 1024 texts or 64 images (within the API's limits), printed as they come.
+  // Requests of at most 1024 texts, or of images up to 64 and 8 MiB of files (within the API's
+  // body limit once base64), printed as they come.
   const std::vector<std::string>& inputs = images ? a.images : texts;
-  const size_t chunk = images ? 64 : 1024;
-  for (size_t start = 0; start < inputs.size(); start += chunk) {
-    std::vector<std::string> part(inputs.begin() + start, inputs.begin() + std::min(inputs.size(), start + chunk));
+  for (size_t start = 0, end = 0; start < inputs.size(); start = end) {
     json input = options;
     if (images) {
       input["images"] = json::array();
-      for (const auto& file : part) {
-        auto bytes = ReadFile(file, 32u << 20);
-        if (!bytes.has_value()) return ReportError(InvalidArgument(file + ": " + bytes.error().message(), "image"));
+      uint64_t bytes_in = 0;
+      for (end = start; end < inputs.size() && end - start < 64; ++end) {
+        auto bytes = ReadFile(inputs[end], 32u << 20);
+        if (!bytes.has_value()) return ReportError(InvalidArgument(inputs[end] + ": " + bytes.error().message(), "image"));
+        if (end > start && bytes_in + bytes->size() > (8u << 20)) break;
+        bytes_in += bytes->size();
         input["images"].push_back(Base64UrlEncode(*bytes));
       }
     } else {
+      end = std::min(inputs.size(), start + 1024);
+    }
+    std::vector<std::string> part(inputs.begin() + start, inputs.begin() + end);
+    if (!images) {
       input["input_text"] = part;
     }
     Result<json> r = InvalidArgument("unreachable");
     if (a.remote) {
       json body = {{"model", {{"path", a.model}, {"storage_type", a.storage_type}}}, {"predict_input", input}};
       if (!a.objective.empty()) body["model"]["objective"] = a.objective;
-      if (!a.tokenizer.empty()) body["tokenizer"] = {{"path", a.tokenizer}, {"storage_type", a.storage_type}};
+      if (!a.tokenizer.empty() && !images) body["tokenizer"] = {{"path", a.tokenizer}, {"storage_type", a.storage_type}};
       r = http->PostRetrying(images ? "/api/v1/ml/cv/predict" : "/api/v1/ml/nlp/predict", body, WaitNotice);
     } else {
       r = local->PredictLocal(a.model, a.tokenizer.empty() ? std::nullopt : std::optional<fs::path>(a.tokenizer),

@@ -23,7 +23,7 @@ struct ServerConfig {
   uint64_t max_body_bytes = 16u << 20;
   uint64_t max_upload_bytes = 10ull << 30;
   int http_threads = 256;
-  int max_connections = 4096;
+  int max_connections = 1024;
   std::string auth = "auto";  // on, off, auto (on unless host is a loopback address)
   int task_max_attempts = 3;
   int task_lease_seconds = 30;

@@ -21,12 +21,17 @@ Result<json> InitImageModel(const InitModelSpec& spec) {
   const int64_t size = spec.image_size > 0 ? spec.image_size : (resnet ? 224 : 28);
   MLAAS_ASSIGN_OR_RETURN(VisionConfig config, VisionPreset(spec.preset, channels, size, size, spec.labels));
   MLAAS_ASSIGN_OR_RETURN(config, VisionConfigFromJson(VisionConfigToJson(config)));  // the checks config.json gets
+  if (VisionParameterCount(config) > 1'000'000'000)
+    return InvalidArgument("a " + spec.preset + " of that input size would have over a billion parameters: a smaller "
+                           "--image-size", "image_size");
   try {
     VisionModel model(config);
     InitVisionWeights(model, spec.seed);
     MLAAS_RETURN_IF_ERROR(SaveVisionModel(model, spec.output));
   } catch (const c10::Error& e) {
     return Internal(std::string("building the model failed: ") + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return ResourceExhausted("not enough memory for a " + spec.preset + " model");
   }
   return json{{"output", spec.output.string()},
               {"model_type", std::string(VisionArchName(config.arch))},

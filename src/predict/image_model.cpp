@@ -4,8 +4,10 @@
 // compute thread.
 #include <algorithm>
 #include <cmath>
+#include <semaphore>
 
 #include "common/json_file.h"
+#include "common/text.h"
 #include "nn/model.h"
 #include "nn/vision_model.h"
 #include "predict/backends.h"
@@ -18,6 +20,26 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+// What one call may prepare: rows of the model's input (floats), and pixels decoded on the way
+// (a small file may decode to 40 megapixels). Beyond: a 400 asking for fewer images.
+constexpr uint64_t kMaxPreparedBytes = 256u << 20;
+constexpr int64_t kMaxDecodedPixels = 64'000'000;
+// The largest input an image model is served at (height x width).
+constexpr int64_t kMaxInputPixels = 1024 * 1024;
+
+// Preparing images (decoding, resizing) is CPU and memory on the caller's thread: at most this
+// many calls prepare at once in the process, the others wait their turn.
+std::counting_semaphore<>& PrepareGate() {
+  static std::counting_semaphore<> gate(4);
+  return gate;
+}
+struct PrepareTurn {
+  PrepareTurn() { PrepareGate().acquire(); }
+  ~PrepareTurn() { PrepareGate().release(); }
+  PrepareTurn(const PrepareTurn&) = delete;
+  PrepareTurn& operator=(const PrepareTurn&) = delete;
+};
 
 class ImageModel final : public ServableModel {
  public:
@@ -32,13 +54,26 @@ class ImageModel final : public ServableModel {
 
   Result<std::vector<ModelRow>> EncodeImages(const std::vector<std::string>& files,
                                              const std::string& field) const override {
+    MLAAS_RETURN_IF_ERROR(CheckPrepared(static_cast<int64_t>(files.size()), field));
+    int64_t decoded = 0;
+    for (size_t i = 0; i < files.size(); ++i) {
+      auto header = vision::PeekImage(files[i]);
+      if (!header.has_value())
+        return InvalidArgument(field + "[" + std::to_string(i) + "]: " + header.error().message(), field);
+      decoded += std::min<int64_t>(header->width * header->height, kMaxDecodedPixels + 1);
+      if (decoded > kMaxDecodedPixels)
+        return InvalidArgument("the images hold more than " + std::to_string(kMaxDecodedPixels / 1'000'000) +
+                                   " megapixels in all: send fewer or smaller ones",
+                               field);
+    }
+    PrepareTurn turn;
     std::vector<ModelRow> rows;
     rows.reserve(files.size());
     for (size_t i = 0; i < files.size(); ++i) {
       auto image = vision::DecodeImage(files[i], static_cast<int>(config.channels));
       if (!image.has_value())
         return InvalidArgument(field + "[" + std::to_string(i) + "]: " + image.error().message(), field);
-      MLAAS_ASSIGN_OR_RETURN(ImageRow row, Prepare(*image, field));
+      MLAAS_ASSIGN_OR_RETURN(ImageRow row, Prepare(std::move(*image), field));
       rows.emplace_back(std::move(row));
     }
     return rows;
@@ -50,6 +85,8 @@ class ImageModel final : public ServableModel {
     if (n < 0 || height < 1 || width < 1 || height > 20'000 || width > 20'000 ||
         pixels.size() != static_cast<size_t>(n * channels * height * width))
       return InvalidArgument("the pixels do not fill [N, C, H, W]", field);
+    MLAAS_RETURN_IF_ERROR(CheckPrepared(n, field));
+    PrepareTurn turn;
     std::vector<ModelRow> rows;
     rows.reserve(static_cast<size_t>(n));
     const size_t plane = static_cast<size_t>(height * width);
@@ -70,7 +107,7 @@ class ImageModel final : public ServableModel {
               static_cast<uint8_t>(std::lround(v * 255.0f));
         }
       }
-      MLAAS_ASSIGN_OR_RETURN(ImageRow row, Prepare(image, field));
+      MLAAS_ASSIGN_OR_RETURN(ImageRow row, Prepare(std::move(image), field));
       rows.emplace_back(std::move(row));
     }
     return rows;
@@ -125,9 +162,20 @@ class ImageModel final : public ServableModel {
   }
 
  private:
+  // `n` rows of the model's input fit what one call may prepare.
+  Status CheckPrepared(int64_t n, const std::string& field) const {
+    const uint64_t row = static_cast<uint64_t>(config.channels * config.height * config.width) * sizeof(float);
+    if (static_cast<uint64_t>(n) * row <= kMaxPreparedBytes) return Status::Ok();
+    return InvalidArgument(std::to_string(n) + " images of " + std::to_string(config.channels) + "x" +
+                               std::to_string(config.height) + "x" + std::to_string(config.width) +
+                               " take more than " + FormatBytes(kMaxPreparedBytes) + " prepared: send at most " +
+                               std::to_string(std::max<uint64_t>(1, kMaxPreparedBytes / row)) + " per request",
+                           field);
+  }
+
   // An image as the model takes it: its channels, its size, normalised.
-  Result<ImageRow> Prepare(const vision::Image& decoded, const std::string& field) const {
-    vision::Image image = decoded.channels == config.channels ? decoded : vision::ToChannels(decoded, config.channels);
+  Result<ImageRow> Prepare(vision::Image decoded, const std::string& field) const {
+    vision::Image image = decoded.channels == config.channels ? std::move(decoded) : vision::ToChannels(decoded, config.channels);
     if (image.width != config.width || image.height != config.height)
       image = vision::Resize(image, config.width, config.height);
     ImageRow row;
@@ -202,6 +250,10 @@ Result<std::shared_ptr<const ServableModel>> LoadImageModel(const LoadSpec& spec
   } else {
     MLAAS_ASSIGN_OR_RETURN(m->config, PresetConfig(spec.model_block));
   }
+  if (m->config.height * m->config.width > kMaxInputPixels)
+    return InvalidArgument("image models are served at up to 1024 x 1024 pixels (this one takes " +
+                               std::to_string(m->config.height) + " x " + std::to_string(m->config.width) + ")",
+                           spec.model_dir ? "model.path" : "model.image_size");
   MLAAS_RETURN_IF_ERROR(AdmitWeights(spec, nn::VisionParameterCount(m->config) * 4));
   try {
     m->model = nn::VisionModel(m->config);

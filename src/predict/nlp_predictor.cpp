@@ -43,6 +43,8 @@ struct PredictInput {
 
 constexpr size_t kMaxImages = 256;              // images in one request
 constexpr uint64_t kMaxImageBytes = 32u << 20;  // one encoded image
+constexpr uint64_t kMaxPathBytes = 64u << 20;   // the images named by key, in all
+constexpr int64_t kMaxPassPixels = 64 * 224 * 224;  // image rows x pixels in one forward pass
 
 // The images of predict_input: `images` (base64, or a data: URL) or `paths` (object keys in
 // predict_input.storage_type, default local), in order.
@@ -62,6 +64,7 @@ Status ParseImages(const json& in, const storage::StorageRegistry* storage, Pred
     if (!t->is_string()) return InvalidArgument("storage_type must be a string", "predict_input.storage_type");
     storage_type = t->get<std::string>();
   }
+  uint64_t read = 0;
   for (size_t i = 0; i < list.size(); ++i) {
     const std::string at = out.images_field + "[" + std::to_string(i) + "]";
     if (!list[i].is_string()) return InvalidArgument(at + " must be a string", out.images_field);
@@ -78,6 +81,10 @@ Status ParseImages(const json& in, const storage::StorageRegistry* storage, Pred
           return InvalidArgument(at + ": no object '" + text + "'", out.images_field);
         return bytes.error();
       }
+      read += bytes->size();
+      if (read > kMaxPathBytes)
+        return InvalidArgument("the images named hold more than " + FormatBytes(kMaxPathBytes) + " in all: name fewer",
+                               out.images_field);
       out.images.push_back(std::move(*bytes));
     } else {
       if (text.size() > kMaxImageBytes / 3 * 4 + 1024)
@@ -175,8 +182,12 @@ Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput&
 
   std::vector<json> predictions(encs.size());
   RunStats stats;
-  for (size_t start = 0; start < order.size(); start += options.max_batch) {
-    const size_t end = std::min(order.size(), start + options.max_batch);
+  // Image passes within a pixel budget too (a pass's activations grow with its pixels).
+  size_t per_pass = options.max_batch;
+  if (images && !encs.empty())
+    per_pass = std::clamp<size_t>(static_cast<size_t>(kMaxPassPixels / std::max<int64_t>(1, RowCost(encs[0]))), 1, per_pass);
+  for (size_t start = 0; start < order.size(); start += per_pass) {
+    const size_t end = std::min(order.size(), start + per_pass);
     std::vector<const ModelRow*> rows;
     for (size_t i = start; i < end; ++i) rows.push_back(&encs[order[i]]);
     MLAAS_ASSIGN_OR_RETURN(std::vector<json> out, m.Run(rows, in.options, &stats));

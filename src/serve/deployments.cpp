@@ -367,8 +367,12 @@ struct DeploymentManager::Impl {
     }
     if (!spec.tokenizer.is_null()) MLAAS_RETURN_IF_ERROR(storage.Resolve(spec.tokenizer, "tokenizer").status());
     if (spec.objective.empty()) {  // what the model's config.json names (its architectures)
-      MLAAS_ASSIGN_OR_RETURN(std::string text, ref.store->GetString(ref.key + "/config.json", 16u << 20));
-      MLAAS_ASSIGN_OR_RETURN(Objective objective, predict::ObjectiveOfConfigJson(text));
+      auto text = ref.store->GetString(ref.key + "/config.json", 16u << 20);
+      if (!text.has_value())
+        return InvalidArgument("model.objective is required: the model's config.json cannot be read (" +
+                                   text.error().message() + ")",
+                               "model.objective");
+      MLAAS_ASSIGN_OR_RETURN(Objective objective, predict::ObjectiveOfConfigJson(*text));
       spec.objective = std::string(ObjectiveName(objective));
       spec.model["objective"] = spec.objective;
     }
@@ -571,6 +575,12 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
     return refuse(InvalidArgument(std::to_string(n) + " inputs in one request; this deployment takes at most " +
                                       std::to_string(limits.max_inputs),
                                   request.field));
+  }
+  // Room in the queue before anything is prepared (images expand to the model's input size).
+  if (static_cast<int64_t>(v->batcher->queue_depth() + n) > limits.max_queue) {
+    metrics.failure_queue++;
+    return ResourceExhausted("the model's queue is full (" + std::to_string(v->batcher->queue_depth()) +
+                             " inputs waiting, " + std::to_string(limits.max_queue) + " allowed); retry shortly");
   }
   std::vector<predict::ModelRow> rows;
   const bool images = v->model->modality() == Modality::kImage;

@@ -142,6 +142,20 @@ TEST_F(CvE2eTest, BadImagesAreClearErrorsAndTheServerKeepsAnswering) {
     EXPECT_EQ(r.body["error"].value("field", ""), c.field) << r.text;
     EXPECT_NE(r.body["error"].value("message", "").find(c.says), std::string::npos) << r.text;
   }
+  // Requests that would expand far beyond their size are refused before anything is prepared:
+  // a from-scratch model too large to serve, many images at a large input, many keys.
+  auto huge = Predict({{"images", {Base64(png)}}}, {{"preset", "resnet18"}, {"objective", "image-classification"},
+                                                    {"labels", {"a"}}, {"image_size", 2048}});
+  EXPECT_EQ(huge.status, 400) << huge.text;
+  std::vector<std::string> many(256, Base64(png));
+  auto big_input = Predict({{"images", many}}, {{"preset", "resnet18"}, {"objective", "image-classification"},
+                                                {"labels", {"a"}}, {"image_size", 1024}});
+  EXPECT_EQ(big_input.status, 400) << big_input.text.substr(0, 300);
+  EXPECT_NE(big_input.body["error"].value("message", "").find("per request"), std::string::npos) << big_input.text.substr(0, 300);
+  dir_->Write("data/objects/images/big.bin", std::string(20u << 20, 'x'));
+  auto many_keys = Predict({{"paths", std::vector<std::string>(8, "images/big.bin")}});
+  EXPECT_EQ(many_keys.status, 400) << many_keys.text;
+  EXPECT_EQ(many_keys.body["error"].value("field", ""), "predict_input.paths");
   // No model there.
   auto wrong = Predict({{"images", {Base64(png)}}}, {{"path", "models/nothing-here"}});
   EXPECT_EQ(wrong.status, 400) << wrong.text;
