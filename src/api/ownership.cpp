@@ -35,40 +35,37 @@ std::vector<std::pair<std::string, json*>> StorageBlocks(json& body) {
 
 Status PathsToHome(const ServerState& s, const RequestContext& ctx, json& body) {
   const std::string home = HomeOf(s, ctx);
+  // One path of `storage_type`: an S3 key's bucket must be shared; a local key moves to the home.
+  auto to_home = [&](json& path, const std::string& storage_type, const std::string& field) -> Status {
+    if (storage_type == "s3") {
+      std::string p = path.get<std::string>();
+      if (p.rfind("s3://", 0) == 0) p.erase(0, 5);
+      return MayUseBucket(s, ctx, p.substr(0, p.find('/')), field);
+    }
+    if (home.empty()) return Status::Ok();
+    MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, path.get<std::string>(), field));
+    path = key;
+    return Status::Ok();
+  };
+  auto storage_type_of = [](const json& block) {
+    auto type = block.find("storage_type");
+    return type != block.end() && type->is_string() ? type->get<std::string>() : std::string("local");
+  };
   for (auto& [name, block] : StorageBlocks(body)) {
     auto path = block->find("path");
     if (path == block->end() || !path->is_string() || catalog::IsReference(path->get<std::string>())) continue;
-    auto type = block->find("storage_type");
-    const std::string storage_type = type != block->end() && type->is_string() ? type->get<std::string>() : "local";
+    const std::string storage_type = storage_type_of(*block);
     if (storage_type == "hugging_face_hub") continue;
-    if (storage_type == "s3") {
-      std::string p = path->get<std::string>();
-      if (p.rfind("s3://", 0) == 0) p.erase(0, 5);
-      MLAAS_RETURN_IF_ERROR(MayUseBucket(s, ctx, p.substr(0, p.find('/')), name + ".path"));
-      continue;
-    }
-    if (home.empty()) continue;
-    MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, path->get<std::string>(), name + ".path"));
-    *path = key;
+    MLAAS_RETURN_IF_ERROR(to_home(*path, storage_type, name + ".path"));
   }
   // Images named by key (cv predict): each one, as a block's path.
   auto in = body.is_object() ? body.find("predict_input") : body.end();
   if (in != body.end() && in->is_object()) {
     auto paths = in->find("paths");
-    auto type = in->find("storage_type");
-    const std::string storage_type = type != in->end() && type->is_string() ? type->get<std::string>() : "local";
     if (paths != in->end() && paths->is_array()) {
-      for (auto& p : *paths) {
-        if (!p.is_string()) continue;
-        if (storage_type == "s3") {
-          std::string key = p.get<std::string>();
-          if (key.rfind("s3://", 0) == 0) key.erase(0, 5);
-          MLAAS_RETURN_IF_ERROR(MayUseBucket(s, ctx, key.substr(0, key.find('/')), "predict_input.paths"));
-        } else if (!home.empty()) {
-          MLAAS_ASSIGN_OR_RETURN(std::string key, InHome(home, p.get<std::string>(), "predict_input.paths"));
-          p = key;
-        }
-      }
+      const std::string storage_type = storage_type_of(*in);
+      for (auto& p : *paths)
+        if (p.is_string()) MLAAS_RETURN_IF_ERROR(to_home(p, storage_type, "predict_input.paths"));
     }
   }
   return Status::Ok();
