@@ -52,6 +52,12 @@ Status DatasetExists(ServerState& s, const json& body) {
   auto info = ref.store->Stat(ref.key);
   if (info.has_value()) return Status::Ok();
   if (info.error().code() == StatusCode::kNotFound) {
+    // A folder of files (an image dataset: IDX files, class folders).
+    storage::ListOptions list;
+    list.prefix = ref.key + "/";
+    list.max_keys = 1;
+    auto listed = ref.store->List(list);
+    if (listed.has_value() && !listed->objects.empty()) return Status::Ok();
     return InvalidArgument("no dataset '" + ref.key + "' in " +
                                std::string(ref.store->storage_type()) + " storage",
                            "dataset.path");
@@ -122,10 +128,11 @@ void AddMlRoutes(ServerState& s) {
 
   const std::vector<MlRoute> routes = {
       {"/api/v1/ml/cv/train/model", "Train an image-classification model (async task)",
-       Object({{"model", schemas::Model(cv_objectives, true)},
-               {"dataset", schemas::Dataset(tabular)},
+       Object({{"model", schemas::ImageTrainModel(cv_objectives)},
+               {"dataset", schemas::ImageDataset()},
                {"model_train", schemas::ModelTrain()},
-               {"model_save", schemas::Save()}},
+               {"model_save", schemas::Save()},
+               {"catalog", schemas::CatalogTarget()}},
               {"model", "dataset", "model_save"}),
        "cv_train_model", "Computer-vision training"},
       {"/api/v1/ml/cv/predict", "Predict with an image-classification model",

@@ -94,7 +94,7 @@ json ModelTrain() {
   json optimizer = Object(
       {{"name", Enum({"AdamW", "Adam", "SGD"}, "optimizer (default AdamW)")},
        {"init_lr", {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 10},
-                    {"description", "peak learning rate (default 2e-5)"}}},
+                    {"description", "peak learning rate (default 2e-5; images: 1e-3)"}}},
        {"num_warm_steps", Int(0, 100000000, "linear warm-up steps (default 0)")},
        {"weight_decay_rate", {{"type", "number"}, {"minimum", 0}, {"maximum", 1},
                               {"description", "decoupled weight decay (default 0.01), not on biases and LayerNorm"}}},
@@ -109,7 +109,7 @@ json ModelTrain() {
                        {"min_delta", Num(0, 1e9, "smallest change that counts as an improvement")}},
                       {});
   return Object({{"epochs", Int(1, 100000, "passes over the training split (default 10)")},
-                 {"batch_size", Int(1, 65536, "sequences per step (default 32)")},
+                 {"batch_size", Int(1, 65536, "examples per step (default 32; images: 64)")},
                  {"optimizer", optimizer},
                  {"seed", Int(0, 4294967295LL, "seed of shuffling and initialisation")},
                  {"max_length", Int(1, 1000000, "truncate sequences to this many tokens")},
@@ -129,7 +129,10 @@ json ModelTrain() {
                  {"similarity", Enum({"cosine", "dot"}, "sentence-embedding: how embeddings compare in the loss and, "
                                                         "recorded with the model, in vector stores (default cosine)")},
                  {"whitening", Num(0, 1, "sentence-embedding: fit a whitening projection on the training positives after "
-                                         "training, eigenvalue power (0.5: full whitening; 0: none, default)")}},
+                                         "training, eigenvalue power (0.5: full whitening; 0: none, default)")},
+                 {"freeze_backbone", {{"type", "boolean"},
+                                      {"description", "image-classification: train the classifier only (ResNet's fc, the "
+                                                      "small models' classifier block)"}}}},
                 {});
 }
 
@@ -248,6 +251,58 @@ json ImageModel(const std::vector<std::string>& objectives, bool objective_requi
   s["properties"].erase("config");
   s["anyOf"] = json::array({{{"required", {"path"}}}, {{"required", {"preset"}}}});
   return s;
+}
+
+json ImageTrainModel(const std::vector<std::string>& objectives) {
+  json s = ImageModel(objectives, true);
+  json stat = {{"anyOf", json::array({{{"type", "number"}},
+                                      {{"type", "array"}, {"minItems", 1}, {"maxItems", 3}, {"items", {{"type", "number"}}}}})}};
+  s["properties"]["image_mean"] = stat;
+  s["properties"]["image_mean"]["description"] =
+      "per-channel mean of pixels / 255 the input is normalised with (default: a saved model's, else computed from the "
+      "training images)";
+  s["properties"]["image_std"] = stat;
+  s["properties"]["image_std"]["description"] = "per-channel standard deviation, as image_mean";
+  s["properties"]["image_size"]["description"] =
+      "from scratch: the input size images are resized to (default: the images' own when they share one, up to 224; "
+      "else 224 for resnets, 64 otherwise)";
+  s["properties"]["num_channels"]["description"] = "from scratch: 1 (gray) or 3 (RGB); default: 3 when any image is in color";
+  s["properties"].erase("labels");  // the dataset's classes
+  return s;
+}
+
+json ImageDataset() {
+  json loader = Object({{"image_column", Str("csv/jsonl: column of the image keys, relative to the list's folder (default image)", 256)},
+                        {"label_column", Str("csv/jsonl: column of the labels (default label)", 256)},
+                        {"on_bad_image", Enum({"skip", "fail"}, "an unreadable image is reported and left out (skip, default) "
+                                                                "or fails the task")},
+                        {"delimiter", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1},
+                                       {"description", "CSV field delimiter (default ,)"}}},
+                        {"header", {{"type", "boolean"}, {"description", "CSV has a header row (default true)"}}}},
+                       {});
+  const std::vector<std::string> formats = {"idx", "image_folder", "csv", "tsv", "jsonl"};
+  const std::string format_help =
+      "idx: a folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]; image_folder: one subfolder of "
+      "PNG/JPEG images per class; csv/tsv/jsonl: a list of image keys and labels (guessed from the extension when absent)";
+  return Object(
+      {{"path", Str("the dataset's folder or list, or a catalog reference catalog://datasets/<name>[/<version>|@<alias>]")},
+       {"storage_type", StorageType({"local", "s3"})},
+       {"format", Enum(formats, format_help)},
+       {"train_test_split", {{"type", "number"}, {"exclusiveMinimum", 0}, {"exclusiveMaximum", 1},
+                             {"description", "fraction held out for evaluation, per class (default 0.1)"}}},
+       {"label_names", {{"type", "array"}, {"minItems", 1}, {"maxItems", 100000}, {"items", Str("class name", 1024)},
+                        {"description", "names of numeric classes 0, 1, ... (default: the numbers)"}}},
+       {"eval_dataset", Object({{"path", Str("held-out images (instead of train_test_split)")},
+                                {"storage_type", StorageType({"local", "s3"})},
+                                {"format", Enum(formats, format_help)},
+                                {"label_names", {{"type", "array"}, {"items", Str("class name", 1024)}}}},
+                               {"path"})},
+       {"augment", Object({{"crop_padding", Int(0, 64, "random crop of the image padded by this many pixels (0: off)")},
+                           {"horizontal_flip", {{"type", "boolean"}, {"description", "mirror half the training images"}}},
+                           {"rotation", Num(0, 45, "rotate training images by up to this many degrees either way")}},
+                          {})},
+       {"loader_kwargs", loader}},
+      {"path"});
 }
 
 json TokenizerTrain() {

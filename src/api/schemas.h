@@ -22,6 +22,10 @@ nlohmann::json SearchInput();                         // search_input of the sea
 nlohmann::json ImageInput();
 // An image model block: Model's, with an image preset, num_channels and image_size.
 nlohmann::json ImageModel(const std::vector<std::string>& objectives, bool objective_required);
+// Image training: a saved image model's path or a preset, with its input (size, channels,
+// normalisation); the image dataset of issue 22's contract.
+nlohmann::json ImageTrainModel(const std::vector<std::string>& objectives);
+nlohmann::json ImageDataset();
 nlohmann::json TokenizerTrain();
 nlohmann::json CatalogTarget();       // "catalog" block of a training request
 nlohmann::json Deployment();          // POST /api/v1/deployments

@@ -405,13 +405,18 @@ int RunServer(const ServerConfig& c, bool api) {
   tasks::TaskManager manager(**store, task_options);
   manager.Register(dataset::kDatasetStatsTask, dataset::MakeDatasetStatsHandler(storage));
   manager.Register(nlp_tasks::kTrainTokenizerTask, nlp_tasks::MakeTrainTokenizerHandler(storage));
+  const train::TrainTaskOptions train_options{.scratch = data / "tmp",
+                                              .checkpoint_root = data / "checkpoints",
+                                              .max_model_bytes = OrHalfTheMemory(c.max_model_bytes),
+                                              .checkpoint_store = c.storage.empty() ? nullptr : *storage.Get("local")};
   manager.Register(train::kTrainNlpModelTask,
-                   catalog::RegisteringTrainedModels(
-                       train::MakeTrainNlpModelHandler(storage, {.scratch = data / "tmp", .checkpoint_root = data / "checkpoints",
-                                                                 .max_model_bytes = OrHalfTheMemory(c.max_model_bytes),
-                                                                 .checkpoint_store = c.storage.empty() ? nullptr : *storage.Get("local")}),
-                       catalog, storage, auth::LocalAdmin().user),
+                   catalog::RegisteringTrainedModels(train::MakeTrainNlpModelHandler(storage, train_options), catalog, storage,
+                                                     auth::LocalAdmin().user),
                    train::MakeTrainNlpModelValidator(storage));
+  manager.Register(train::kTrainCvModelTask,
+                   catalog::RegisteringTrainedModels(train::MakeTrainCvModelHandler(storage, train_options), catalog, storage,
+                                                     auth::LocalAdmin().user),
+                   train::MakeTrainCvModelValidator(storage));
   manager.Register(importer::kImportModelTask, importer::MakeImportModelHandler(storage, data / "tmp"),
                    importer::MakeImportModelValidator(storage));
   manager.Register(vector::kVectorIndexTask, vector::MakeVectorIndexHandler(storage, data / "tmp"),

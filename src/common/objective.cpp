@@ -63,8 +63,8 @@ bool Implemented(Objective o, Use use) {
     case Objective::kTextClassification:
     case Objective::kMaskedLm:
     case Objective::kSentenceEmbedding:
+    case Objective::kImageClassification:
       return true;
-    case Objective::kImageClassification: return use == Use::kPredict;  // training: not yet
     case Objective::kNoObjective: return use == Use::kPredict;
     default: return false;
   }

@@ -6,6 +6,7 @@
 #include "checkpoint/pytorch_pickle.h"
 #include "checkpoint/safetensors.h"
 #include "common/file_util.h"
+#include "nn/transformer.h"
 
 namespace mlaas::nn {
 
@@ -59,6 +60,13 @@ std::vector<std::string> VisionPresetNames() {
   std::vector<std::string> out;
   for (const auto& [name, arch] : Archs()) out.push_back(name);
   return out;
+}
+
+Result<std::pair<int64_t, int64_t>> ImageSizeFromJson(const json& s, const std::string& field) {
+  if (s.is_number_integer()) return std::pair<int64_t, int64_t>{s.get<int64_t>(), s.get<int64_t>()};
+  if (s.is_array() && s.size() == 2 && s[0].is_number_integer() && s[1].is_number_integer())
+    return std::pair<int64_t, int64_t>{s[0].get<int64_t>(), s[1].get<int64_t>()};
+  return InvalidArgument(field + " is a size or [height, width]", field);
 }
 
 bool IsVisionConfig(const json& j) {
@@ -196,7 +204,7 @@ VisionModelImpl::VisionModelImpl(VisionConfig config) : config_(std::move(config
       features_ = register_module("features", torch::nn::Sequential(torch::nn::Flatten()));
       classifier_ = register_module(
           "classifier", torch::nn::Sequential(torch::nn::Linear(config_.channels * config_.height * config_.width, config_.hidden_size),
-                                              torch::nn::ReLU(), torch::nn::Dropout(config_.dropout),
+                                              torch::nn::ReLU(), Dropout(config_.dropout),
                                               torch::nn::Linear(config_.hidden_size, classes)));
       break;
     case VisionArch::kCnnSmall:
@@ -208,9 +216,9 @@ VisionModelImpl::VisionModelImpl(VisionConfig config) : config_(std::move(config
                                 torch::nn::ReLU(), Conv(64, 64, 3, 1, 1, false), torch::nn::BatchNorm2d(64), torch::nn::ReLU(),
                                 torch::nn::MaxPool2d(2), torch::nn::Flatten()));
       classifier_ = register_module(
-          "classifier", torch::nn::Sequential(torch::nn::Dropout(config_.dropout),
+          "classifier", torch::nn::Sequential(Dropout(config_.dropout),
                                               torch::nn::Linear(64 * (config_.height / 4) * (config_.width / 4), 128), torch::nn::ReLU(),
-                                              torch::nn::Dropout(config_.dropout), torch::nn::Linear(128, classes)));
+                                              Dropout(config_.dropout), torch::nn::Linear(128, classes)));
       break;
     case VisionArch::kResNet18:
     case VisionArch::kResNet34: {
@@ -241,6 +249,12 @@ torch::Tensor VisionModelImpl::ResNetForward(torch::Tensor x) {
   for (auto& layer : layers_) x = layer->forward(x);
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
   return fc_->forward(x);
+}
+
+void VisionModelImpl::SetDropoutGenerator(const std::optional<at::Generator>& gen) {
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* d = m->as<Dropout>()) d->set_generator(gen);
+  }
 }
 
 torch::Tensor VisionModelImpl::forward(torch::Tensor x) {

@@ -42,6 +42,8 @@ nlohmann::json VisionConfigToJson(const VisionConfig& c);
 // config asking for too much is refused before anything is allocated; running statistics of
 // BatchNorm, buffers, not counted).
 uint64_t VisionParameterCount(const VisionConfig& c);
+// A request's image_size: a size (square) or [height, width]. InvalidArgument naming `field`.
+Result<std::pair<int64_t, int64_t>> ImageSizeFromJson(const nlohmann::json& value, const std::string& field);
 // Whether a config.json describes one of these models (its model_type is a preset name).
 bool IsVisionConfig(const nlohmann::json& j);
 
@@ -51,6 +53,13 @@ class VisionModelImpl : public torch::nn::Module {
   // [N, C, H, W] float (normalised) -> [N, labels] logits.
   torch::Tensor forward(torch::Tensor x);
   const VisionConfig& config() const { return config_; }
+  // Dropout masks from `gen` (training; none: the process-wide generator).
+  void SetDropoutGenerator(const std::optional<at::Generator>& gen);
+  // The input normalisation the saved config.json records (the training data's statistics).
+  void SetNormalization(std::vector<float> mean, std::vector<float> std) {
+    config_.mean = std::move(mean);
+    config_.std = std::move(std);
+  }
 
  private:
   torch::Tensor ResNetForward(torch::Tensor x);

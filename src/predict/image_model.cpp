@@ -210,14 +210,7 @@ Result<nn::VisionConfig> PresetConfig(const json& block) {
     channels = c->get<int64_t>();
   }
   if (auto s = block.find("image_size"); s != block.end()) {
-    if (s->is_number_integer()) {
-      height = width = s->get<int64_t>();
-    } else if (s->is_array() && s->size() == 2 && (*s)[0].is_number_integer() && (*s)[1].is_number_integer()) {
-      height = (*s)[0].get<int64_t>();
-      width = (*s)[1].get<int64_t>();
-    } else {
-      return InvalidArgument("image_size is a size or [height, width]", "model.image_size");
-    }
+    MLAAS_ASSIGN_OR_RETURN(std::tie(height, width), nn::ImageSizeFromJson(*s, "model.image_size"));
   }
   std::vector<std::string> labels = Labels(block);
   if (labels.empty()) return InvalidArgument("an image classifier from scratch needs its labels", "model.labels");

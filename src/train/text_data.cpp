@@ -44,15 +44,14 @@ Result<std::vector<TextExample>> ReadExamples(dataset::RecordReader& reader, con
   return out;
 }
 
-void SplitExamples(std::vector<TextExample> all, double fraction, uint64_t seed, bool stratify,
-                   std::vector<TextExample>& train, std::vector<TextExample>& eval) {
+void SplitIndices(const std::vector<int64_t>& strata, double fraction, uint64_t seed, std::vector<size_t>& train_idx,
+                  std::vector<size_t>& eval_idx) {
   std::mt19937_64 rng(seed ^ 0x5eed5eedULL);
-  train.clear();
-  eval.clear();
-  std::map<std::string, std::vector<size_t>> groups;
-  for (size_t i = 0; i < all.size(); ++i) groups[stratify ? all[i].label : std::string()].push_back(i);
-  std::vector<size_t> train_idx, eval_idx;
-  for (auto& [label, idx] : groups) {
+  train_idx.clear();
+  eval_idx.clear();
+  std::map<int64_t, std::vector<size_t>> groups;
+  for (size_t i = 0; i < strata.size(); ++i) groups[strata[i]].push_back(i);
+  for (auto& [stratum, idx] : groups) {
     std::shuffle(idx.begin(), idx.end(), rng);
     size_t n_eval = static_cast<size_t>(std::llround(fraction * static_cast<double>(idx.size())));
     if (idx.size() >= 2) n_eval = std::clamp<size_t>(n_eval, 1, idx.size() - 1);
@@ -63,6 +62,23 @@ void SplitExamples(std::vector<TextExample> all, double fraction, uint64_t seed,
   // Keep the file's order within each side: reproducible and easy to inspect.
   std::sort(train_idx.begin(), train_idx.end());
   std::sort(eval_idx.begin(), eval_idx.end());
+}
+
+void SplitExamples(std::vector<TextExample> all, double fraction, uint64_t seed, bool stratify,
+                   std::vector<TextExample>& train, std::vector<TextExample>& eval) {
+  // Strata in label order: each label's rank among the distinct labels.
+  std::map<std::string, int64_t> rank;
+  if (stratify)
+    for (const auto& e : all) rank.emplace(e.label, 0);
+  int64_t r = 0;
+  for (auto& [label, value] : rank) value = r++;
+  std::vector<int64_t> strata(all.size(), 0);
+  if (stratify)
+    for (size_t i = 0; i < all.size(); ++i) strata[i] = rank[all[i].label];
+  std::vector<size_t> train_idx, eval_idx;
+  SplitIndices(strata, fraction, seed, train_idx, eval_idx);
+  train.clear();
+  eval.clear();
   for (size_t i : train_idx) train.push_back(std::move(all[i]));
   for (size_t i : eval_idx) eval.push_back(std::move(all[i]));
 }

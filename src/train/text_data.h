@@ -38,6 +38,12 @@ struct ReadStats {
 Result<std::vector<TextExample>> ReadExamples(dataset::RecordReader& reader, const TrainSpec& spec,
                                               ReadStats* stats, const std::function<bool(int64_t)>& on_rows);
 
+// Splits the indexes of examples in `strata` (a class each; one value: no stratification) into a
+// training and a held-out side, `fraction` of each stratum held out (every stratum with two or
+// more examples keeps one on each side), seeded; each side in index order.
+void SplitIndices(const std::vector<int64_t>& strata, double fraction, uint64_t seed, std::vector<size_t>& train,
+                  std::vector<size_t>& eval);
+
 // Splits off `fraction` of the examples for evaluation, seeded; stratified by label (each
 // class keeps its share, every class with two or more examples keeps one on each side).
 void SplitExamples(std::vector<TextExample> all, double fraction, uint64_t seed, bool stratify,

@@ -112,10 +112,18 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
 
   MLAAS_ASSIGN_OR_RETURN(json mt, Block(params, "model_train", "model_train"));
   const std::string f = "model_train";
+  const bool image = ModalityOf(spec.objective) == Modality::kImage;
+  if (image) {  // from-scratch CNNs want a larger rate than fine-tuned transformers
+    spec.optimizer.init_lr = 1e-3;
+    spec.batch_size = 64;
+  }
   MLAAS_RETURN_IF_ERROR(Integer(mt, "epochs", f, 1, 100000, spec.epochs));
   MLAAS_RETURN_IF_ERROR(Integer(mt, "batch_size", f, 1, 65536, spec.batch_size));
   MLAAS_ASSIGN_OR_RETURN(json opt, Block(mt, "optimizer", f + ".optimizer"));
   MLAAS_RETURN_IF_ERROR(ParseOptimizer(opt, spec.optimizer));
+  MLAAS_RETURN_IF_ERROR(Bool(mt, "freeze_backbone", f, spec.freeze_backbone));
+  if (spec.freeze_backbone && !image)
+    return InvalidArgument("freeze_backbone applies to image-classification", f + ".freeze_backbone");
   MLAAS_RETURN_IF_ERROR(Number(mt, "max_grad_norm", f, 0, 1e6, spec.max_grad_norm));
   MLAAS_RETURN_IF_ERROR(Integer(mt, "gradient_accumulation_steps", f, 1, 65536, spec.gradient_accumulation_steps));
   int64_t seed = static_cast<int64_t>(spec.seed);
@@ -157,6 +165,7 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
       case Objective::kTextClassification: known.insert(known.end(), {"eval_accuracy", "eval_macro_f1"}); break;
       case Objective::kMaskedLm: known.insert(known.end(), {"eval_perplexity", "eval_masked_accuracy"}); break;
       case Objective::kSentenceEmbedding: known.push_back("eval_retrieval_accuracy"); break;
+      case Objective::kImageClassification: known.insert(known.end(), {"eval_accuracy", "eval_macro_f1"}); break;
       default: break;  // CheckImplemented admitted no other
     }
     if (std::find(known.begin(), known.end(), spec.early_stopping.metric) == known.end()) {
@@ -188,6 +197,18 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_RETURN_IF_ERROR(String(lk, "positive_column", lf, spec.positive_column));
   MLAAS_RETURN_IF_ERROR(String(lk, "negative_column", lf, spec.negative_column));
   MLAAS_ASSIGN_OR_RETURN(json aug, Block(ds, "augment", "dataset.augment"));
+  if (image) {
+    const std::string af = "dataset.augment";
+    for (auto it = aug.begin(); it != aug.end(); ++it) {
+      if (it.key() != "crop_padding" && it.key() != "horizontal_flip" && it.key() != "rotation")
+        return InvalidArgument("unknown image augmentation '" + it.key() + "' (crop_padding, horizontal_flip, rotation)",
+                               af + "." + it.key());
+    }
+    MLAAS_RETURN_IF_ERROR(Integer(aug, "crop_padding", af, 0, 64, spec.image_augment.crop_padding));
+    MLAAS_RETURN_IF_ERROR(Bool(aug, "horizontal_flip", af, spec.image_augment.horizontal_flip));
+    MLAAS_RETURN_IF_ERROR(Number(aug, "rotation", af, 0, 45, spec.image_augment.rotation));
+    return spec;
+  }
   MLAAS_ASSIGN_OR_RETURN(json typos, Block(aug, "typos", "dataset.augment.typos"));
   MLAAS_RETURN_IF_ERROR(Integer(typos, "copies", "dataset.augment.typos", 0, 1000, spec.typos.copies));
   MLAAS_RETURN_IF_ERROR(Number(typos, "rate", "dataset.augment.typos", 0, 1, spec.typos.rate, true));

@@ -36,6 +36,13 @@ struct TypoAugment {
   double rate = 0.05;   // probability of an edit per character
 };
 
+// Image classification: random views of each training image, drawn anew every epoch.
+struct ImageAugment {
+  int64_t crop_padding = 0;      // random crop of the image padded by this many pixels; 0: off
+  bool horizontal_flip = false;  // mirror half the images
+  double rotation = 0;           // rotate by up to this many degrees either way; 0: off
+};
+
 struct TrainSpec {
   Objective objective = Objective::kTextClassification;
   // model.classifier_pooling (text-classification): "cls" or "mean"; none: the model's own
@@ -76,9 +83,13 @@ struct TrainSpec {
   std::string positive_column = "positive";
   std::string negative_column;          // sentence-embedding, optional: a hard negative per row
   TypoAugment typos;
+  // image-classification
+  ImageAugment image_augment;   // dataset.augment.{crop_padding, horizontal_flip, rotation}
+  bool freeze_backbone = false; // model_train.freeze_backbone: train the classifier only
 };
 
-// Parses the request's model / model_train / dataset blocks. Errors are InvalidArgument naming
+// Parses the request's model / model_train / dataset blocks. Defaults differ by modality: image
+// classification starts at init_lr 1e-3 with batches of 64. Errors are InvalidArgument naming
 // the field ("model_train.optimizer.name", "dataset.train_test_split", ...).
 Result<TrainSpec> ParseTrainSpec(const nlohmann::json& params);
 

@@ -1,5 +1,6 @@
 #include "train/train_task.h"
 
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -7,7 +8,9 @@
 #include "common/file_util.h"
 #include "common/text.h"
 #include "common/time_util.h"
+#include "dataset/image_dataset.h"
 #include "dataset/record_reader.h"
+#include "nn/vision_model.h"
 #include "nn/config.h"
 #include "nn/static_embedding_config.h"
 #include "predict/model_files.h"
@@ -138,22 +141,31 @@ std::string ModelCard(const json& params, const json& result, const std::string&
   const json& model = result["model"];
   const json& ds = result["dataset"];
   std::ostringstream md;
+  const std::string objective = model["objective"].get<std::string>();
+  const bool image = objective == "image-classification";
   const bool static_model = model["model_type"] == "static-embedding";  // this platform's own format
-  md << "---\nlibrary_name: " << (static_model ? "mlaas" : "transformers") << "\npipeline_tag: "
-     << (model["objective"] == "text-classification" ? "text-classification"
-         : model["objective"] == "masked-lm"         ? "fill-mask"
-                                                     : "sentence-similarity")
+  md << "---\nlibrary_name: " << (static_model || image ? "mlaas" : "transformers") << "\npipeline_tag: "
+     << (objective == "text-classification" ? "text-classification"
+         : objective == "masked-lm"         ? "fill-mask"
+         : image                            ? "image-classification"
+                                            : "sentence-similarity")
      << "\ntags:\n- mlaas\n- " << model["model_type"].get<std::string>() << "\n---\n\n";
   md << "# " << model["architecture"].get<std::string>() << "\n\n";
-  md << "Trained by mlaas (task `" << task_id << "`, finished " << FormatIsoUtc(NowMs()) << " UTC) for **"
-     << model["objective"].get<std::string>() << "**"
+  md << "Trained by mlaas (task `" << task_id << "`, finished " << FormatIsoUtc(NowMs()) << " UTC) for **" << objective << "**"
      << (model["from_scratch"].get<bool>() ? ", from scratch" : ", starting from `" + params["model"].value("path", std::string()) + "`")
-     << ". " << model["parameters"].get<int64_t>() << " parameters, " << model["layers"].get<int64_t>()
-     << " layers, hidden size " << model["hidden_size"].get<int64_t>() << ".\n\n";
+     << ". " << model["parameters"].get<int64_t>() << " parameters";
+  if (image) {
+    md << ", input " << model["channels"].get<int64_t>() << " x " << model["image_size"][0].get<int64_t>() << " x "
+       << model["image_size"][1].get<int64_t>() << " (channels x height x width).\n\n";
+  } else {
+    md << ", " << model["layers"].get<int64_t>() << " layers, hidden size " << model["hidden_size"].get<int64_t>() << ".\n\n";
+  }
   md << "## Data\n\n- dataset: `" << params["dataset"].value("path", std::string()) << "`\n- training examples: "
-     << ds["samples_train"].get<int64_t>() << " (" << ds["tokens"].get<int64_t>() << " tokens)";
+     << ds["samples_train"].get<int64_t>();
+  if (ds.contains("tokens")) md << " (" << ds["tokens"].get<int64_t>() << " tokens)";
   if (ds.contains("augmented")) md << ", of which " << ds["augmented"].get<int64_t>() << " typo-augmented copies";
   md << "\n- held-out examples: " << ds["samples_test"].get<int64_t>() << "\n";
+  if (ds.value("skipped_images", int64_t{0}) > 0) md << "- unreadable images left out: " << ds["skipped_images"].get<int64_t>() << "\n";
   if (ds.contains("labels")) md << "- labels (" << ds["labels"].size() << "): " << Join(ds["labels"].get<std::vector<std::string>>(), ", ") << "\n";
   md << "\n## Evaluation (held-out split, final epoch)\n\n";
   const json& ev = result["evaluation"];
@@ -180,9 +192,10 @@ std::string ModelCard(const json& params, const json& result, const std::string&
     md << "\n";
   }
   const json& st = result["stats"];
+  const std::string unit = image ? "images" : "tokens";
   md << "\n## Training\n\n- device: " << st["device"].get<std::string>() << ", threads: " << st["threads"].get<int>()
-     << "\n- steps: " << st["steps"].get<int64_t>() << ", " << Fixed(st["tokens_per_s"].get<double>(), 1)
-     << " tokens/s\n\nThe request:\n\n```json\n" << params.dump(2) << "\n```\n";
+     << "\n- steps: " << st["steps"].get<int64_t>() << ", " << Fixed(st.value(unit + "_per_s", 0.0), 1) << " " << unit
+     << "/s\n\nThe request:\n\n```json\n" << params.dump(2) << "\n```\n";
   return md.str();
 }
 
@@ -301,12 +314,62 @@ struct SharedCheckpoints {
   }
 };
 
-tasks::TaskValidator MakeTrainNlpModelValidator(const storage::StorageRegistry& storage) {
-  return [&storage](const json& params) { return Validate(storage, params); };
+namespace {
+
+// Where a dataset block's format is missing: its file name's extension.
+json WithFormat(json block) {
+  if (block.contains("format") || !block.contains("path") || !block["path"].is_string()) return block;
+  const std::string path = block["path"];
+  for (const char* ext : {"csv", "tsv", "jsonl"}) {
+    if (path.size() > strlen(ext) + 1 && path.ends_with(std::string(".") + ext)) block["format"] = ext;
+  }
+  return block;
 }
 
-tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options) {
-  return [&storage, options](tasks::TaskContext& ctx) -> Result<json> {
+Status ValidateImages(const storage::StorageRegistry& storage, const json& params) {
+  MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
+  if (ModalityOf(spec.objective) != Modality::kImage)
+    return InvalidArgument("this route trains image models (image-classification)", "model.objective");
+  const json model = params.value("model", json::object());
+  if (HasPath(params, "model")) {
+    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(model, "model"));
+    auto bytes = ref.store->GetString(ref.key + "/config.json", 1u << 20);
+    if (!bytes.has_value()) return InvalidArgument("no model directory (config.json) at '" + ref.key + "'", "model.path");
+    if (!nn::IsVisionConfig(json::parse(*bytes, nullptr, false)))
+      return InvalidArgument("'" + ref.key + "' is not an image model (its config.json's model_type is none of " +
+                                 Join(nn::VisionPresetNames(), ", ") + ")",
+                             "model.path");
+  } else if (model.contains("preset")) {
+    const auto names = nn::VisionPresetNames();
+    if (!model["preset"].is_string() || std::find(names.begin(), names.end(), model["preset"].get<std::string>()) == names.end())
+      return InvalidArgument("model.preset is one of " + Join(names, ", "), "model.preset");
+  } else {
+    return InvalidArgument("model needs a path or a preset", "model");
+  }
+  auto dataset_ok = [&](const json& block, const std::string& field) -> Status {
+    const json b = WithFormat(block);
+    if (!b.contains("format"))
+      return InvalidArgument("an image dataset names its format: idx, image_folder, csv, tsv or jsonl", field + ".format");
+    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(b, field));
+    return Exists(ref, field, "dataset");
+  };
+  const json ds = params.value("dataset", json::object());
+  MLAAS_RETURN_IF_ERROR(dataset_ok(ds, "dataset"));
+  if (spec.has_eval_dataset) MLAAS_RETURN_IF_ERROR(dataset_ok(ds["eval_dataset"], "dataset.eval_dataset"));
+  MLAAS_RETURN_IF_ERROR(storage.Resolve(params.value("model_save", json::object()), "model_save").status());
+  return Status::Ok();
+}
+
+// What a handler reads before training: the data into `in`, the model's (and tokenizer's)
+// local files kept alive in `keep`.
+using LoadInputs =
+    std::function<Status(tasks::TaskContext& ctx, const TrainSpec& spec, TrainInputs& in, std::vector<predict::ModelFiles>& keep)>;
+
+// The steps both handlers share: checkpoints (kept on failure only when the attempt is handed
+// back), the training with progress, the model card, publishing to model_save.
+tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTaskOptions options,
+                               std::function<Status(const json&)> validate, LoadInputs load) {
+  return [&storage, options, validate, load](tasks::TaskContext& ctx) -> Result<json> {
     // A task that ends failed or cancelled (an exception included) will not resume: its
     // checkpoints go, unless the attempt was handed back (shutdown, lost lease) to resume later.
     const SharedCheckpoints shared{options.checkpoint_store, ".mlaas/checkpoints/" + ctx.id() + "/"};
@@ -322,64 +385,16 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
       }
     } drop_checkpoints{ctx, options.checkpoint_root / ctx.id(), shared};
     const json& params = ctx.params();
-    MLAAS_RETURN_IF_ERROR(Validate(storage, params));
+    MLAAS_RETURN_IF_ERROR(validate(params));
     MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
     TrainInputs in;
     in.spec = spec;
     in.max_model_bytes = options.max_model_bytes;
     in.model_block = params.value("model", json::object());
-
-    // Data: read, split (or the explicit eval set), augment the training split.
-    const json ds = params["dataset"];
-    uint64_t size = 0;
-    MLAAS_ASSIGN_OR_RETURN(auto reader, OpenColumns(storage, ds, ds, "dataset", spec, &size));
-    ctx.Log("info", "reading " + ds.value("path", std::string()));
-    auto on_rows = [&](int64_t rows) {
-      const double f = size ? static_cast<double>(reader->bytes_read()) / static_cast<double>(size) : 0.0;
-      ctx.ReportProgress({.fraction = 0.01 * f, .message = "reading the dataset: " + std::to_string(rows) + " rows"});
-      return !ctx.cancelled();
-    };
-    auto rows = ReadExamples(*reader, spec, &in.read_stats, on_rows);
-    if (!rows.has_value()) {
-      if (rows.error().code() == StatusCode::kCancelled) return ctx.CheckCancelled();
-      return rows.error();
-    }
-    if (rows->empty()) {
-      return InvalidArgument("the dataset has no rows with the columns filled (" + std::to_string(in.read_stats.rows) +
-                                 " rows read)",
-                             "dataset.path");
-    }
-    const bool classification = spec.objective == Objective::kTextClassification;
-    if (spec.has_eval_dataset) {
-      in.train = std::move(*rows);
-      MLAAS_ASSIGN_OR_RETURN(auto eval_reader, OpenColumns(storage, ds["eval_dataset"], ds, "dataset.eval_dataset", spec));
-      ReadStats eval_stats;
-      auto eval_rows = ReadExamples(*eval_reader, spec, &eval_stats, [&](int64_t) { return !ctx.cancelled(); });
-      if (!eval_rows.has_value()) return eval_rows.error().WithField("dataset.eval_dataset.path");
-      in.eval = std::move(*eval_rows);
-    } else {
-      SplitExamples(std::move(*rows), spec.train_test_split, spec.seed, classification, in.train, in.eval);
-    }
-    if (spec.typos.copies > 0) {
-      const size_t before = in.train.size();
-      AugmentWithTypos(in.train, spec.typos.copies, spec.typos.rate, spec.seed);
-      in.augmented = static_cast<int64_t>(in.train.size() - before);
-      ctx.Log("info", "typo augmentation: " + std::to_string(before) + " -> " + std::to_string(in.train.size()) +
-                          " training examples");
-    }
-
-    // Model and tokenizer as local files.
-    predict::ModelFiles model_files, tokenizer_files;
-    if (HasPath(params, "model")) {
-      MLAAS_ASSIGN_OR_RETURN(model_files, predict::LocalizeDirectory(storage, params["model"], "model", options.scratch));
-      in.model_dir = model_files.path;
-    }
-    if (HasPath(params, "tokenizer")) {
-      MLAAS_ASSIGN_OR_RETURN(tokenizer_files,
-                             predict::LocalizeTokenizer(storage, params["tokenizer"], "tokenizer", options.scratch));
-      in.tokenizer = tokenizer_files.path;
-    } else {
-      in.tokenizer = *in.model_dir;
+    std::vector<predict::ModelFiles> keep;
+    if (Status st = load(ctx, spec, in, keep); !st.ok()) {
+      if (st.code() == StatusCode::kCancelled) return ctx.CheckCancelled();
+      return st;
     }
     MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(params["model_save"], "model_save"));
 
@@ -408,7 +423,7 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
         progress.total_epochs = p.epochs;
         progress.step = p.step;
         progress.total_steps = p.total_steps;
-        progress.extra = {{"loss", p.loss}, {"learning_rate", p.learning_rate}, {"tokens_per_s", p.tokens_per_s}};
+        progress.extra = {{"loss", p.loss}, {"learning_rate", p.learning_rate}, {p.unit + "_per_s", p.units_per_s}};
         // The epochs ended so far: clients draw their curves while the task runs.
         if (p.history.is_object() && !p.history.empty()) progress.extra["history"] = p.history;
       }
@@ -433,6 +448,138 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
     ctx.Log("info", "saved the model to " + out.key);
     return *result;
   };
+}
+
+// The starting model's directory (model.path) as local files, when there is one.
+Status LocalizeModel(const storage::StorageRegistry& storage, const json& params, const fs::path& scratch, TrainInputs& in,
+                     std::vector<predict::ModelFiles>& keep) {
+  if (!HasPath(params, "model")) return Status::Ok();
+  MLAAS_ASSIGN_OR_RETURN(predict::ModelFiles files, predict::LocalizeDirectory(storage, params["model"], "model", scratch));
+  in.model_dir = files.path;
+  keep.push_back(std::move(files));
+  return Status::Ok();
+}
+
+// An image dataset block read whole (decoded, sizes checked), with progress within [from, to].
+Result<dataset::ImageDataset> ReadImages(const storage::StorageRegistry& storage, tasks::TaskContext& ctx, const json& block,
+                                         const std::string& field, double from, double to) {
+  const json b = WithFormat(block);
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(b, field));
+  dataset::ImageReadOptions options;
+  options.progress = [&](int64_t done, int64_t total) {
+    const double f = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0.0;
+    ctx.ReportProgress({.fraction = from + (to - from) * f,
+                        .message = "reading images: " + std::to_string(done) + " of " + std::to_string(total)});
+    return !ctx.cancelled();
+  };
+  ctx.Log("info", "reading " + ref.key);
+  return dataset::ReadImageDataset(*ref.store, ref.key, b, options, field);
+}
+
+}  // namespace
+
+tasks::TaskValidator MakeTrainNlpModelValidator(const storage::StorageRegistry& storage) {
+  return [&storage](const json& params) { return Validate(storage, params); };
+}
+
+tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options) {
+  auto load = [&storage, options](tasks::TaskContext& ctx, const TrainSpec& spec, TrainInputs& in,
+                                  std::vector<predict::ModelFiles>& keep) -> Status {
+    const json& params = ctx.params();
+    // Data: read, split (or the explicit eval set), augment the training split.
+    const json ds = params["dataset"];
+    uint64_t size = 0;
+    MLAAS_ASSIGN_OR_RETURN(auto reader, OpenColumns(storage, ds, ds, "dataset", spec, &size));
+    ctx.Log("info", "reading " + ds.value("path", std::string()));
+    auto on_rows = [&](int64_t rows) {
+      const double f = size ? static_cast<double>(reader->bytes_read()) / static_cast<double>(size) : 0.0;
+      ctx.ReportProgress({.fraction = 0.01 * f, .message = "reading the dataset: " + std::to_string(rows) + " rows"});
+      return !ctx.cancelled();
+    };
+    MLAAS_ASSIGN_OR_RETURN(auto rows, ReadExamples(*reader, spec, &in.read_stats, on_rows));
+    if (rows.empty()) {
+      return InvalidArgument("the dataset has no rows with the columns filled (" + std::to_string(in.read_stats.rows) +
+                                 " rows read)",
+                             "dataset.path");
+    }
+    const bool classification = spec.objective == Objective::kTextClassification;
+    if (spec.has_eval_dataset) {
+      in.train = std::move(rows);
+      MLAAS_ASSIGN_OR_RETURN(auto eval_reader, OpenColumns(storage, ds["eval_dataset"], ds, "dataset.eval_dataset", spec));
+      ReadStats eval_stats;
+      auto eval_rows = ReadExamples(*eval_reader, spec, &eval_stats, [&](int64_t) { return !ctx.cancelled(); });
+      if (!eval_rows.has_value()) return eval_rows.error().WithField("dataset.eval_dataset.path");
+      in.eval = std::move(*eval_rows);
+    } else {
+      SplitExamples(std::move(rows), spec.train_test_split, spec.seed, classification, in.train, in.eval);
+    }
+    if (spec.typos.copies > 0) {
+      const size_t before = in.train.size();
+      AugmentWithTypos(in.train, spec.typos.copies, spec.typos.rate, spec.seed);
+      in.augmented = static_cast<int64_t>(in.train.size() - before);
+      ctx.Log("info", "typo augmentation: " + std::to_string(before) + " -> " + std::to_string(in.train.size()) +
+                          " training examples");
+    }
+
+    // Model and tokenizer as local files.
+    MLAAS_RETURN_IF_ERROR(LocalizeModel(storage, params, options.scratch, in, keep));
+    if (HasPath(params, "tokenizer")) {
+      MLAAS_ASSIGN_OR_RETURN(predict::ModelFiles tokenizer_files,
+                             predict::LocalizeTokenizer(storage, params["tokenizer"], "tokenizer", options.scratch));
+      in.tokenizer = tokenizer_files.path;
+      keep.push_back(std::move(tokenizer_files));
+    } else {
+      in.tokenizer = *in.model_dir;
+    }
+    return Status::Ok();
+  };
+  return MakeHandler(storage, options, [&storage](const json& params) { return Validate(storage, params); }, load);
+}
+
+tasks::TaskValidator MakeTrainCvModelValidator(const storage::StorageRegistry& storage) {
+  return [&storage](const json& params) { return ValidateImages(storage, params); };
+}
+
+tasks::TaskHandler MakeTrainCvModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options) {
+  auto load = [&storage, options](tasks::TaskContext& ctx, const TrainSpec& spec, TrainInputs& in,
+                                  std::vector<predict::ModelFiles>& keep) -> Status {
+    const json& params = ctx.params();
+    const json ds = params["dataset"];
+    MLAAS_ASSIGN_OR_RETURN(dataset::ImageDataset all, ReadImages(storage, ctx, ds, "dataset", 0.0, spec.has_eval_dataset ? 0.008 : 0.01));
+    in.skipped_images = all.skipped;
+    in.skipped_examples = all.skipped_examples;
+    in.image_labels = all.label_names;
+    if (all.skipped > 0)
+      ctx.Log("warn", std::to_string(all.skipped) + " images could not be read and were left out (" +
+                          (all.skipped_examples.empty() ? std::string() : all.skipped_examples.front()) + ")");
+    if (spec.has_eval_dataset) {
+      json eval_block = ds["eval_dataset"];
+      for (const char* k : {"loader_kwargs", "label_names"})
+        if (!eval_block.contains(k) && ds.contains(k)) eval_block[k] = ds[k];
+      MLAAS_ASSIGN_OR_RETURN(dataset::ImageDataset held, ReadImages(storage, ctx, eval_block, "dataset.eval_dataset", 0.008, 0.01));
+      // The held-out classes by name among the training set's.
+      for (auto& e : held.examples) {
+        const std::string& name = held.label_names[static_cast<size_t>(e.label)];
+        auto it = std::find(in.image_labels.begin(), in.image_labels.end(), name);
+        if (it == in.image_labels.end())
+          return InvalidArgument("the held-out set has class '" + name + "', which the training set has not",
+                                 "dataset.eval_dataset.path");
+        e.label = it - in.image_labels.begin();
+      }
+      in.train_images = std::move(all.examples);
+      in.eval_images = std::move(held.examples);
+      in.skipped_images += held.skipped;
+    } else {
+      std::vector<int64_t> strata;
+      for (const auto& e : all.examples) strata.push_back(e.label);
+      std::vector<size_t> train_idx, eval_idx;
+      SplitIndices(strata, spec.train_test_split, spec.seed, train_idx, eval_idx);
+      for (size_t i : train_idx) in.train_images.push_back(std::move(all.examples[i]));
+      for (size_t i : eval_idx) in.eval_images.push_back(std::move(all.examples[i]));
+    }
+    return LocalizeModel(storage, params, options.scratch, in, keep);
+  };
+  return MakeHandler(storage, options, [&storage](const json& params) { return ValidateImages(storage, params); }, load);
 }
 
 }  // namespace mlaas::train

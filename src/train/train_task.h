@@ -1,4 +1,5 @@
-// mlaas::train — NLP model training as a durable task (POST /api/v1/ml/nlp/train/model):
+// mlaas::train — model training as a durable task (POST /api/v1/ml/nlp/train/model and
+// /api/v1/ml/cv/train/model):
 // reads the dataset from the object store, splits and augments it, trains (trainer.h) with
 // checkpoints under the data directory, and writes the model directory with its model card
 // to model_save. No libtorch in this header.
@@ -12,6 +13,7 @@
 namespace mlaas::train {
 
 inline constexpr const char* kTrainNlpModelTask = "nlp_train_model";
+inline constexpr const char* kTrainCvModelTask = "cv_train_model";
 
 struct TrainTaskOptions {
   std::filesystem::path scratch;          // local copies of remote models, outputs in progress
@@ -27,5 +29,11 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
 // Submit-time checks: the request's fields, the tokenizer (required unless the model directory
 // has one), that the model and dataset exist and the dataset has the columns asked for.
 tasks::TaskValidator MakeTrainNlpModelValidator(const storage::StorageRegistry& storage);
+
+// Image classification (POST /api/v1/ml/cv/train/model): the image dataset read from the
+// object store (dataset::ReadImageDataset), split stratified (or dataset.eval_dataset), trained
+// from a preset or a saved image model, published the same way.
+tasks::TaskHandler MakeTrainCvModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options);
+tasks::TaskValidator MakeTrainCvModelValidator(const storage::StorageRegistry& storage);
 
 }  // namespace mlaas::train

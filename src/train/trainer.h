@@ -1,8 +1,9 @@
-// mlaas::train — the training loop of the NLP objectives on libtorch (behind a torch-free
-// interface): AdamW/Adam/SGD with decoupled weight decay except on biases and LayerNorm,
-// linear warm-up then linear decay, gradient clipping and accumulation, length-bucketed
-// batches, evaluation after each epoch, early stopping, and checkpoints (model, optimizer,
-// schedule, RNG and data position) from which an interrupted run resumes exactly.
+// mlaas::train — training on libtorch (behind a torch-free interface), for every objective:
+// the text ones (classification, masked-LM, sentence embeddings) and image classification,
+// each a strategy (strategy.h) of one loop: AdamW/Adam/SGD with decoupled weight decay except
+// on biases and norms, linear warm-up then linear decay, gradient clipping and accumulation,
+// evaluation after each epoch, early stopping, and checkpoints (model, optimizer, schedule,
+// RNG and data position) from which an interrupted run resumes exactly.
 #pragma once
 
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "dataset/image_dataset.h"
 #include "train/text_data.h"
 #include "train/train_spec.h"
 
@@ -24,10 +26,16 @@ struct TrainInputs {
   // model block with "preset" or "config" (from scratch).
   std::optional<std::filesystem::path> model_dir;
   nlohmann::json model_block = nlohmann::json::object();
+  // Text objectives.
   std::filesystem::path tokenizer;  // tokenizer.json, vocab.txt or a directory
   std::vector<TextExample> train, eval;
   ReadStats read_stats;             // reported in the result's dataset block
   int64_t augmented = 0;            // training examples added by augmentation
+  // Image classification: the decoded images of both splits (labels index `image_labels`).
+  std::vector<dataset::ImageExample> train_images, eval_images;
+  std::vector<std::string> image_labels;
+  int64_t skipped_images = 0;                 // undecodable images left out
+  std::vector<std::string> skipped_examples;  // the first of them: "<key>: <why>"
   // Checkpoints live here; when it holds one, training resumes from it.
   std::filesystem::path checkpoint_dir;
   std::filesystem::path output_dir;  // the trained model directory is written here
@@ -39,7 +47,9 @@ struct TrainInputs {
 struct TrainProgress {
   double fraction = 0;
   int64_t epoch = 0, epochs = 0, step = 0, total_steps = 0;
-  double loss = 0, learning_rate = 0, tokens_per_s = 0;
+  double loss = 0, learning_rate = 0;
+  double units_per_s = 0;  // throughput in `unit`s ("tokens", "images") per second
+  std::string unit = "tokens";
   std::string message;
   nlohmann::json history = nlohmann::json::object();  // the epochs ended so far (as the result's history)
 };

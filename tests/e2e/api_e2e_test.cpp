@@ -124,9 +124,6 @@ TEST_F(ApiE2eTest, ValidSpecRequestsForLaterCapabilitiesAre501) {
       {"/api/v1/ml/nlp/predict",
        R"({"model": {"path": "models/gpt", "objective": "causal-lm"},
            "predict_input": {"input_text": ["with the same mass but with"]}})"},
-      {"/api/v1/ml/cv/train/model",
-       R"({"model": {"preset": "resnet-tiny", "objective": "image-classification"},
-           "dataset": {"path": "datasets/fashion.csv"}, "model_save": {"path": "models/cv"}})"},
   };
   for (const auto& [path, body] : requests) {
     auto r = Call("POST", path, body);

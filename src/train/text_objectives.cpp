@@ -1,0 +1,724 @@
+// The text objectives: text classification, masked-LM and sentence embeddings, on a
+// transformer encoder (or, for sentence embeddings, a static embedding model). What they share
+// — the tokenizer, the model, tokenized splits, padded batches, saving — is TextObjective;
+// each objective adds its batches, loss, metrics and evaluation.
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+
+#include "common/file_util.h"
+#include "common/text.h"
+#include "nn/embedding_projection.h"
+#include "nn/model.h"
+#include "nn/static_embedding.h"
+#include "tokenizers/tokenizer.h"
+#include "tokenizers/trainer.h"
+#include "train/metrics.h"
+#include "train/strategy.h"
+#include "train/text_data.h"
+
+namespace mlaas::train {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int64_t kIgnore = -100;
+
+// A padded batch on the run's device.
+struct Batch {
+  nn::EncoderInput a, b;      // b: sentence-embedding positives
+  nn::EncoderInput c;         // sentence-embedding hard negatives (the rows that have one; undefined: none)
+  torch::Tensor labels;       // classification [B] or masked-lm [B, T] (kIgnore elsewhere)
+  int64_t tokens = 0;         // non-padding tokens
+  int64_t size = 0;
+};
+
+// The similarity a starting model records: dot, or cosine for anything else (an unreadable record too).
+std::string SavedSimilarity(const fs::path& dir) {
+  auto s = nn::ReadSimilarity(dir, "model.path");
+  return s.has_value() && *s == "dot" ? "dot" : "cosine";
+}
+
+class TextObjective : public ObjectiveStrategy {
+ public:
+  explicit TextObjective(const StrategyEnv& env) : env_(env), in_(env.in), spec_(env.spec) {}
+
+  Status Prepare() override;
+  torch::nn::Module& Net() override {
+    if (static_) return *static_.ptr();
+    return *model_.ptr();
+  }
+  void SetRandomGenerator(at::Generator gen) override {
+    if (model_) model_->SetDropoutGenerator(gen);
+  }
+  // Not on biases and LayerNorm weights (transformers' convention), whatever the architecture
+  // calls its LayerNorms.
+  bool Decays(const std::string& name, const torch::Tensor&) const override {
+    if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) return false;
+    return name.find("LayerNorm") == std::string::npos && name.find("layer_norm") == std::string::npos;
+  }
+  size_t TrainSize() const override { return train_.size(); }
+  size_t EvalSize() const override { return eval_.size(); }
+  Plan Batches(int64_t epoch) override { return MakeBatches(train_, spec_.batch_size, spec_.seed, epoch, /*shuffle=*/true); }
+  torch::Tensor TrainStep(const Plan& plan, int64_t epoch, int64_t batch, Counters& c) override {
+    Batch b = MakeBatch(train_, plan[static_cast<size_t>(batch)],
+                        Mix(Mix(spec_.seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(batch)));
+    c.units += b.tokens;
+    return Loss(b, c);
+  }
+  std::vector<std::string> Labels() const override { return labels_; }
+  Status SaveWeights(const fs::path& dir) override {
+    return static_ ? nn::SaveStaticEmbedding(*static_, dir) : nn::SaveWeights(*model_, dir);
+  }
+  Status LoadWeights(const fs::path& dir) override;
+  Status Finish(const fs::path& dir, json& evaluation) override;
+  json DatasetReport() const override;
+  json ModelReport() const override;
+  std::string_view Unit() const override { return "tokens"; }
+
+ protected:
+  // The objective's batch of `idx` (random draws from `seed`) and its loss, adding to `c`.
+  virtual Batch MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t seed) const;
+  virtual torch::Tensor Loss(const Batch& b, Counters& c) = 0;
+  // The head the transformer gets for this objective.
+  virtual nn::Objective Head() const = 0;
+  // Writes what the objective adds to the model directory (after the model).
+  virtual Status FinishExtra(const fs::path& /*dir*/, json& /*evaluation*/) { return Status::Ok(); }
+
+  Status BuildModel();
+  Status BuildStaticModel();
+  nn::EncoderInput Encode(const std::vector<const std::vector<int32_t>*>& ids,
+                          const std::vector<const std::vector<uint8_t>*>& types, int64_t* tokens) const;
+  void Log(std::string_view level, const std::string& m) const {
+    if (env_.log) env_.log(level, m);
+  }
+  bool StopRequested() const { return env_.stop && env_.stop(); }
+
+  const StrategyEnv& env_;
+  const TrainInputs& in_;
+  const TrainSpec& spec_;
+  std::unique_ptr<tokenizers::Tokenizer> tokenizer_;
+  std::vector<std::string> labels_;
+  int64_t pad_id_ = 0, mask_id_ = -1, vocab_ = 0;
+  std::vector<TokenizedExample> train_, eval_;
+  int64_t train_tokens_ = 0, eval_tokens_ = 0;
+  size_t max_length_ = 0;
+  nn::TransformerModel model_{nullptr};
+  nn::StaticEmbedding static_{nullptr};  // set instead of model_ for a static embedding model
+  std::string similarity_ = "cosine";      // sentence-embedding: the request's, or the starting model's
+  bool from_scratch_ = false;
+  std::vector<std::string> initialized_head_;
+  std::vector<std::string> unused_weights_;  // checkpoint tensors the model does not use
+};
+
+Status TextObjective::Prepare() {
+  auto tok = tokenizers::Tokenizer::Load(in_.tokenizer);
+  if (!tok) return InvalidArgument("cannot load the tokenizer: " + tok.error().message(), "tokenizer.path");
+  tokenizer_ = std::move(*tok);
+  if (auto pad = tokenizer_->PadToken()) pad_id_ = pad->id;
+  if (auto mask = tokenizer_->MaskToken()) mask_id_ = mask->id;
+  vocab_ = static_cast<int64_t>(tokenizer_->VocabSize());
+  if (spec_.objective == Objective::kMaskedLm && mask_id_ < 0)
+    return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which masked-lm needs", "tokenizer.path");
+  if (in_.train.empty()) return InvalidArgument("the training split is empty", "dataset.path");
+  if (spec_.objective == Objective::kTextClassification) {
+    std::set<std::string> names;
+    for (const auto& e : in_.train) names.insert(e.label);
+    for (const auto& e : in_.eval) names.insert(e.label);
+    if (names.size() < 2) {
+      return InvalidArgument("the label column has a single class ('" + *names.begin() +
+                                 "'); classification needs at least two",
+                             "dataset.loader_kwargs.label_column");
+    }
+    labels_.assign(names.begin(), names.end());
+  }
+  MLAAS_RETURN_IF_ERROR(BuildModel());
+
+  // Tokenize both splits.
+  std::map<std::string, int64_t> label_ids;
+  for (size_t i = 0; i < labels_.size(); ++i) label_ids[labels_[i]] = static_cast<int64_t>(i);
+  const size_t total = in_.train.size() + in_.eval.size();
+  auto progress = [&](size_t done) {
+    if (!env_.preparing) return !StopRequested();
+    return env_.preparing(static_cast<double>(done) / static_cast<double>(std::max<size_t>(1, total)),
+                          "tokenizing: " + std::to_string(done) + " of " + std::to_string(total) + " examples");
+  };
+  // A static embedding model sums the text's own tokens: no [CLS]/[SEP] (serving drops them too).
+  const bool specials = !static_;
+  MLAAS_ASSIGN_OR_RETURN(train_, Tokenize(in_.train, spec_, *tokenizer_, max_length_, specials, label_ids, progress));
+  MLAAS_ASSIGN_OR_RETURN(eval_, Tokenize(in_.eval, spec_, *tokenizer_, max_length_, specials, label_ids,
+                                         [&](size_t d) { return progress(in_.train.size() + d); }));
+  for (const auto& e : train_) train_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
+  for (const auto& e : eval_) eval_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
+  if (spec_.objective == Objective::kSentenceEmbedding && train_.size() < 2)
+    return InvalidArgument("in-batch negatives need at least two training pairs", "dataset.path");
+  if (static_ && from_scratch_) {  // weighted by the training documents: the pairs' distinct positives
+    std::set<std::vector<int32_t>> distinct;
+    std::vector<std::vector<int64_t>> documents;
+    for (const auto& e : train_)
+      if (distinct.insert(e.ids2).second) documents.emplace_back(e.ids2.begin(), e.ids2.end());
+    MLAAS_RETURN_IF_ERROR(static_->InitFromDocuments(documents, spec_.seed, "dataset.path"));
+  }
+  return Status::Ok();
+}
+
+
+Status TextObjective::BuildModel() {
+  similarity_ = spec_.similarity.value_or(in_.model_dir ? SavedSimilarity(*in_.model_dir) : "cosine");
+  if (similarity_ == "dot" && spec_.whitening > 0)
+    return InvalidArgument("whitening is fitted and measured for cosine similarity, not dot (the starting model's)",
+                           "model_train.whitening");
+  // As ScratchConfig reads the block: a preset first.
+  if (in_.model_dir ? nn::IsStaticEmbeddingDir(*in_.model_dir)
+                    : !in_.model_block.contains("preset") && nn::IsStaticEmbeddingConfig(in_.model_block.value("config", json())))
+    return BuildStaticModel();
+  const nn::Objective objective = Head();
+  nn::ModelConfig config;
+  bool load_weights = false;
+  if (in_.model_dir) {
+    auto c = nn::ReadModelConfig(*in_.model_dir);
+    if (!c) return InvalidArgument("model.path: " + c.error().message(), "model.path");
+    config = *c;
+    load_weights = fs::exists(*in_.model_dir / "model.safetensors") ||
+                   fs::exists(*in_.model_dir / "model.safetensors.index.json") ||
+                   fs::exists(*in_.model_dir / "pytorch_model.bin") ||
+                   fs::exists(*in_.model_dir / "pytorch_model.bin.index.json");
+    if (objective == nn::Objective::kTextClassification) {
+      const auto own = nn::ObjectiveFromArchitectures(config);
+      std::set<std::string> theirs(config.id2label.begin(), config.id2label.end());
+      std::set<std::string> ours(labels_.begin(), labels_.end());
+      if (own == nn::Objective::kTextClassification && load_weights && theirs == ours) {
+        labels_ = config.id2label;  // keep the model's class ids
+      } else if (own == nn::Objective::kTextClassification && load_weights && !config.id2label.empty()) {
+        return InvalidArgument("the model classifies into " + std::to_string(theirs.size()) +
+                                   " labels that differ from the dataset's " + std::to_string(ours.size()) +
+                                   "; start from its encoder (a masked-lm or no-objective model) instead",
+                               "dataset.loader_kwargs.label_column");
+      }
+      config.id2label = labels_;
+      config.problem_type = "single_label_classification";
+    }
+  } else {
+    auto c = nn::ScratchConfig(in_.model_block, vocab_, pad_id_, labels_);
+    if (!c) return c.error();
+    config = *c;
+  }
+  if (spec_.classifier_pooling) config.classifier_pooling = *spec_.classifier_pooling;
+  MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(nn::ParameterBytes(config, objective), in_.max_model_bytes));
+  if (vocab_ > config.vocab_size) {
+    return InvalidArgument("the tokenizer has " + std::to_string(vocab_) + " tokens but the model's vocabulary only " +
+                               std::to_string(config.vocab_size),
+                           "tokenizer.path");
+  }
+  // Embedding models keep BERT/RoBERTa's pooler, as a transformers BertModel/RobertaModel
+  // has one (untrained here: embeddings pool the last hidden state).
+  model_ = nn::TransformerModel(config, objective, /*with_pooler=*/objective == nn::Objective::kNoObjective);
+  nn::InitWeights(*model_, spec_.seed);
+  from_scratch_ = !load_weights;
+  if (load_weights) {
+    nn::LoadOptions options;
+    options.allow_missing_head = true;
+    options.seed = spec_.seed;
+    nn::LoadReport report;
+    if (Status st = nn::LoadWeights(*model_, *in_.model_dir, options, &report); !st.ok()) {
+      return Status(st.code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument : st.code(),
+                    "model.path: " + st.message(), "model.path");
+    }
+    initialized_head_ = report.initialized;
+    unused_weights_ = report.unused;
+    // As transformers reports them: what the checkpoint had that this model does not use (a
+    // pre-training head), and what the model has that the checkpoint did not (a new head).
+    auto names = [](const std::vector<std::string>& v) {
+      std::vector<std::string> shown(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(v.size(), 20)));
+      return "[" + Join(shown, ", ") + (v.size() > shown.size() ? ", ... (" + std::to_string(v.size()) + " in all)" : "") + "]";
+    };
+    const std::string arch = nn::ArchitectureClassName(config.architecture, objective);
+    if (!unused_weights_.empty())
+      Log("info", "some weights of the checkpoint were not used when initialising " + arch + ": " + names(unused_weights_));
+    if (!initialized_head_.empty())
+      Log("info", "some weights of " + arch + " were not in the checkpoint and are newly initialised: " + names(initialized_head_));
+  }
+  const int64_t limit = nn::MaxInputTokens(config);
+  max_length_ = static_cast<size_t>(std::min<int64_t>(spec_.max_length.value_or(limit), limit));
+  model_->to(env_.device);
+  return Status::Ok();
+}
+
+// A static embedding model trains as an embedding model only; from scratch, its weights are
+// fitted to the training documents once they are tokenized (Run).
+Status TextObjective::BuildStaticModel() {
+  MLAAS_RETURN_IF_ERROR(CheckStaticEmbeddingSpec(spec_));
+  std::string field = "model.path";
+  if (in_.model_dir) {
+    MLAAS_ASSIGN_OR_RETURN(const auto c, nn::ReadStaticEmbeddingConfig(*in_.model_dir, field));
+    MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(nn::ParameterBytes(c), in_.max_model_bytes));
+    MLAAS_ASSIGN_OR_RETURN(static_, nn::LoadStaticEmbedding(*in_.model_dir, field, &c));
+  } else {
+    field = "model.config";
+    json config = in_.model_block["config"];
+    // The tokenizer decides the vocabulary; a config may only ask for a larger one.
+    auto v = config.find("vocab_size");
+    if (v == config.end() || (v->is_number_integer() && v->get<int64_t>() < vocab_)) config["vocab_size"] = vocab_;
+    MLAAS_ASSIGN_OR_RETURN(nn::StaticEmbeddingConfig c, nn::ParseStaticEmbeddingConfig(config, field));
+    MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(nn::ParameterBytes(c), in_.max_model_bytes));
+    static_ = nn::StaticEmbedding(c);
+    from_scratch_ = true;
+  }
+  if (vocab_ > static_->config().vocab_size) {
+    return InvalidArgument("the tokenizer has " + std::to_string(vocab_) + " tokens but the model's vocabulary only " +
+                               std::to_string(static_->config().vocab_size),
+                           "tokenizer.path");
+  }
+  max_length_ = static_cast<size_t>(std::min(spec_.max_length.value_or(nn::kStaticEmbeddingMaxTokens), nn::kStaticEmbeddingMaxTokens));
+  static_->to(env_.device);
+  return Status::Ok();
+}
+
+nn::EncoderInput TextObjective::Encode(const std::vector<const std::vector<int32_t>*>& ids,
+                                 const std::vector<const std::vector<uint8_t>*>& types, int64_t* tokens) const {
+  const int64_t b = static_cast<int64_t>(ids.size());
+  int64_t t = 1;
+  for (const auto* v : ids) t = std::max<int64_t>(t, static_cast<int64_t>(v->size()));
+  auto input = torch::full({b, t}, pad_id_, torch::kLong);
+  auto mask = torch::zeros({b, t}, torch::kLong);
+  auto type = torch::zeros({b, t}, torch::kLong);
+  auto pi = input.accessor<int64_t, 2>();
+  auto pm = mask.accessor<int64_t, 2>();
+  auto pt = type.accessor<int64_t, 2>();
+  bool padded = false;
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& v = *ids[static_cast<size_t>(i)];
+    for (size_t k = 0; k < v.size(); ++k) {
+      pi[i][static_cast<int64_t>(k)] = v[k];
+      pm[i][static_cast<int64_t>(k)] = 1;
+      if (!types.empty() && types[static_cast<size_t>(i)]) pt[i][static_cast<int64_t>(k)] = (*types[static_cast<size_t>(i)])[k];
+    }
+    padded |= static_cast<int64_t>(v.size()) < t;
+    if (tokens) *tokens += static_cast<int64_t>(v.size());
+  }
+  nn::EncoderInput in;
+  in.input_ids = input.to(env_.device);
+  if (padded) in.attention_mask = mask.to(env_.device);
+  if (model_ && model_->config().type_vocab_size > 0) in.token_type_ids = type.to(env_.device);
+  return in;
+}
+
+
+Batch TextObjective::MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t) const {
+  Batch b;
+  b.size = static_cast<int64_t>(idx.size());
+  std::vector<const std::vector<uint8_t>*> types;
+  std::vector<const std::vector<int32_t>*> a;
+  for (size_t i : idx) {
+    types.push_back(&data[i].type_ids);
+    a.push_back(&data[i].ids);
+  }
+  b.a = Encode(a, types, &b.tokens);
+  return b;
+}
+
+Status TextObjective::LoadWeights(const fs::path& dir) {
+  if (!static_) return nn::LoadWeights(*model_, dir);
+  MLAAS_ASSIGN_OR_RETURN(nn::StaticEmbedding saved, nn::LoadStaticEmbedding(dir, "checkpoint"));
+  if (!saved->embedding->weight.sizes().equals(static_->embedding->weight.sizes()))
+    return Internal("the checkpoint's weights do not match the model");
+  torch::NoGradGuard no_grad;
+  static_->embedding->weight.copy_(saved->embedding->weight);
+  return Status::Ok();
+}
+
+Status TextObjective::Finish(const fs::path& dir, json&) {
+  if (static_) {
+    MLAAS_RETURN_IF_ERROR(nn::SaveStaticEmbedding(*static_, dir));
+  } else {
+    MLAAS_RETURN_IF_ERROR(nn::SaveModelDir(*model_, dir));
+  }
+  // The tokenizer keeps the training length when it is below the model's: prediction then
+  // truncates as training did (tokenizer.json's "truncation", as transformers saves it).
+  const int64_t model_limit = static_ ? nn::kStaticEmbeddingMaxTokens : nn::MaxInputTokens(model_->config());
+  if (static_cast<int64_t>(max_length_) < model_limit) {
+    tokenizers::TruncationParams trunc;
+    trunc.max_length = max_length_;
+    tokenizer_->set_truncation(trunc);
+  } else {
+    tokenizer_->set_truncation(std::nullopt);
+  }
+  for (const auto& [name, content] : tokenizers::TokenizerFiles(*tokenizer_)) {
+    MLAAS_RETURN_IF_ERROR(WriteFileAtomic(dir / name, content));
+  }
+  return Status::Ok();
+}
+
+json TextObjective::DatasetReport() const {
+  json dataset = {{"samples_train", train_.size()},
+                  {"samples_test", eval_.size()},
+                  {"tokens", train_tokens_},
+                  {"tokens_test", eval_tokens_},
+                  {"rows", in_.read_stats.rows},
+                  {"skipped_rows", in_.read_stats.skipped},
+                  {"max_length", max_length_}};
+  if (in_.augmented > 0) dataset["augmented"] = in_.augmented;
+  if (!labels_.empty()) dataset["labels"] = labels_;
+  return dataset;
+}
+
+json TextObjective::ModelReport() const {
+  int64_t parameters = 0;
+  for (const auto& p : const_cast<TextObjective*>(this)->Net().parameters()) parameters += p.numel();
+  json model = {{"objective", std::string(ObjectiveName(spec_.objective))},
+                {"parameters", parameters},
+                {"from_scratch", from_scratch_}};
+  if (!from_scratch_ && !static_) {
+    model["newly_initialized"] = initialized_head_;
+    model["unused_checkpoint_weights"] = unused_weights_;
+  }
+  if (static_) {
+    const nn::StaticEmbeddingConfig& c = static_->config();
+    model.update({{"model_type", "static-embedding"}, {"architecture", "StaticEmbedding"}, {"layers", 0},
+                  {"hidden_size", c.hidden_size}, {"vocab_size", c.vocab_size}});
+  } else {
+    const nn::ModelConfig& c = model_->config();
+    model.update({{"model_type", std::string(nn::ArchitectureName(c.architecture))},
+                  {"architecture", nn::ArchitectureClassName(c.architecture, model_->objective())},
+                  {"layers", c.num_hidden_layers},
+                  {"hidden_size", c.hidden_size},
+                  {"vocab_size", c.vocab_size}});
+  }
+  return model;
+}
+
+// Text classification: cross-entropy over the classes; accuracy, macro-F1, per-class scores and
+// the confusion matrix on the held-out split.
+class TextClassification : public TextObjective {
+ public:
+  using TextObjective::TextObjective;
+  void PushTrainMetrics(const Counters& c, const std::function<void(const std::string&, json)>& push) const override {
+    push("accuracy", c.Accuracy());
+  }
+  std::vector<std::string> LoggedMetrics() const override { return {"accuracy"}; }
+  Result<json> Evaluate() override {
+    if (eval_.empty()) return json::object();
+    torch::NoGradGuard no_grad;
+    SetTraining(false);
+    Counters c;
+    ConfusionMatrix cm(labels_.size());
+    auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (StopRequested()) return Cancelled("cancelled");
+      Batch b = MakeBatch(eval_, batches[i], 0);
+      torch::Tensor logits = model_->forward(b.a).logits;
+      c.loss_sum += torch::nn::functional::cross_entropy(logits, b.labels).item<double>() * static_cast<double>(b.size);
+      c.weight += static_cast<double>(b.size);
+      auto pred = logits.argmax(1).cpu();
+      auto truth = b.labels.cpu();
+      for (int64_t k = 0; k < b.size; ++k) cm.Add(truth[k].item<int64_t>(), pred[k].item<int64_t>());
+    }
+    SetTraining(true);
+    json out = {{"loss", c.Loss()}};
+    out.update(cm.ToJson(labels_));
+    return out;
+  }
+
+ protected:
+  nn::Objective Head() const override { return nn::Objective::kTextClassification; }
+  Batch MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t seed) const override {
+    Batch b = TextObjective::MakeBatch(data, idx, seed);
+    std::vector<int64_t> labels;
+    for (size_t i : idx) labels.push_back(data[i].label);
+    b.labels = torch::tensor(labels, torch::kLong).to(env_.device);
+    return b;
+  }
+  torch::Tensor Loss(const Batch& b, Counters& c) override {
+    torch::Tensor logits = model_->forward(b.a).logits;
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, b.labels);
+    c.loss_sum += loss.item<double>() * static_cast<double>(b.size);
+    c.weight += static_cast<double>(b.size);
+    c.correct += logits.argmax(1).eq(b.labels).sum().item<int64_t>();
+    c.total += b.size;
+    return loss;
+  }
+};
+
+// Masked-LM: BERT's masking of a fraction of the tokens (or whole words); perplexity and
+// masked-token accuracy.
+class MaskedLm : public TextObjective {
+ public:
+  using TextObjective::TextObjective;
+  void PushTrainMetrics(const Counters& c, const std::function<void(const std::string&, json)>& push) const override {
+    push("perplexity", std::exp(std::min(c.Loss(), 50.0)));
+    push("masked_accuracy", c.Accuracy());
+  }
+  std::vector<std::string> LoggedMetrics() const override { return {"masked_accuracy"}; }
+  Result<json> Evaluate() override {
+    if (eval_.empty()) return json::object();
+    torch::NoGradGuard no_grad;
+    SetTraining(false);
+    Counters c;
+    auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (StopRequested()) return Cancelled("cancelled");
+      Loss(MakeBatch(eval_, batches[i], Mix(spec_.seed ^ 0xE7A1ULL, i)), c);
+    }
+    SetTraining(true);
+    const double loss = c.Loss();
+    return json{{"loss", loss},
+                {"perplexity", std::exp(std::min(loss, 50.0))},
+                {"masked_accuracy", c.Accuracy()},
+                {"masked_tokens", c.total}};
+  }
+
+ protected:
+  nn::Objective Head() const override { return nn::Objective::kMaskedLm; }
+  std::vector<int64_t> MaskTokens(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx,
+                                  std::vector<std::vector<int32_t>>& ids, uint64_t seed) const;
+  Batch MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t seed) const override {
+    Batch b;
+    b.size = static_cast<int64_t>(idx.size());
+    std::vector<const std::vector<uint8_t>*> types;
+    for (size_t i : idx) types.push_back(&data[i].type_ids);
+    std::vector<std::vector<int32_t>> ids;
+    for (size_t i : idx) ids.push_back(data[i].ids);
+    std::vector<int64_t> labels = MaskTokens(data, idx, ids, seed);
+    std::vector<const std::vector<int32_t>*> ptrs;
+    for (const auto& v : ids) ptrs.push_back(&v);
+    b.a = Encode(ptrs, types, &b.tokens);
+    b.labels = torch::from_blob(labels.data(), {b.size, static_cast<int64_t>(labels.size()) / b.size}, torch::kLong)
+                   .clone()
+                   .to(env_.device);
+    return b;
+  }
+  torch::Tensor Loss(const Batch& b, Counters& c) override {
+    // The vocabulary projection only where a token is to be predicted: ~15% of the
+    // positions, which saves most of the head's cost.
+    nn::EncoderOutput out = model_->encoder->forward(b.a);
+    torch::Tensor chosen = b.labels.ne(kIgnore);
+    torch::Tensor hidden = out.last_hidden_state.index({chosen});
+    torch::Tensor targets = b.labels.index({chosen});
+    nn::EncoderOutput selected;
+    selected.last_hidden_state = hidden.unsqueeze(0);
+    torch::Tensor logits = model_->head()->Forward(selected).squeeze(0);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
+    const int64_t n = targets.size(0);
+    c.loss_sum += loss.item<double>() * static_cast<double>(n);
+    c.weight += static_cast<double>(n);
+    c.correct += logits.argmax(1).eq(targets).sum().item<int64_t>();
+    c.total += n;
+    return loss;
+  }
+};
+
+// BERT's masking: a fraction of the (non-special) tokens — or of whole words — is chosen;
+// of those 80% become [MASK], 10% a random token and 10% stay. Returns the labels (the
+// original id where chosen, kIgnore elsewhere), row-major [B, T] padded to the longest.
+std::vector<int64_t> MaskedLm::MaskTokens(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx,
+                                         std::vector<std::vector<int32_t>>& ids, uint64_t seed) const {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  size_t t = 1;
+  for (size_t i : idx) t = std::max(t, data[i].ids.size());
+  std::vector<int64_t> labels(idx.size() * t, kIgnore);
+  std::vector<std::pair<size_t, size_t>> candidates;
+  auto choose = [&](size_t row, size_t k) {
+    labels[row * t + k] = ids[row][k];
+    const double r = u(rng);
+    if (r < 0.8) {
+      ids[row][k] = static_cast<int32_t>(mask_id_);
+    } else if (r < 0.9) {
+      ids[row][k] = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab_));
+    }
+  };
+  int64_t chosen = 0;
+  for (size_t row = 0; row < idx.size(); ++row) {
+    const auto& e = data[idx[row]];
+    for (size_t k = 0; k < e.ids.size(); ++k) {
+      if (e.flags[k] & TokenizedExample::kSpecial) continue;
+      candidates.emplace_back(row, k);
+      const bool starts_word = !spec_.whole_word_masking || (e.flags[k] & TokenizedExample::kWordStart) || k == 0;
+      if (!starts_word) continue;  // continuation pieces follow their word's choice
+      if (u(rng) >= spec_.mlm_probability) continue;
+      size_t end = k + 1;
+      if (spec_.whole_word_masking) {
+        while (end < e.ids.size() && !(e.flags[end] & (TokenizedExample::kWordStart | TokenizedExample::kSpecial))) ++end;
+      }
+      for (size_t j = k; j < end; ++j, ++chosen) choose(row, j);
+      k = end - 1;
+    }
+  }
+  if (chosen == 0 && !candidates.empty()) {  // every batch teaches something
+    auto [row, k] = candidates[rng() % candidates.size()];
+    choose(row, k);
+  }
+  return labels;
+}
+
+
+// Each anchor (row of `a`) against every positive: the fraction whose best match is its own.
+double RetrievalAccuracy(const torch::Tensor& a, const torch::Tensor& p) {
+  int64_t right = 0;
+  for (int64_t s = 0; s < a.size(0); s += 1024) {
+    torch::Tensor best = torch::matmul(a.slice(0, s, s + 1024), p.t()).argmax(1);
+    right += best.eq(torch::arange(s, s + best.size(0), torch::kLong)).sum().item<int64_t>();
+  }
+  return a.size(0) > 0 ? static_cast<double>(right) / static_cast<double>(a.size(0)) : 0.0;
+}
+
+// Sentence embeddings: multiple-negatives ranking of each anchor against the batch's positives
+// (and hard negatives); held-out retrieval accuracy; optionally a whitening projection, fitted
+// after training.
+class SentenceEmbedding : public TextObjective {
+ public:
+  using TextObjective::TextObjective;
+  void PushTrainMetrics(const Counters& c, const std::function<void(const std::string&, json)>& push) const override {
+    push("in_batch_accuracy", c.Accuracy());
+  }
+  std::vector<std::string> LoggedMetrics() const override { return {"retrieval_accuracy"}; }
+  Result<json> Evaluate() override {
+    if (eval_.empty()) return json::object();
+    torch::NoGradGuard no_grad;
+    SetTraining(false);
+    Counters c;
+    std::vector<torch::Tensor> anchors, positives;
+    auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (StopRequested()) return Cancelled("cancelled");
+      Batch b = MakeBatch(eval_, batches[i], 0);
+      torch::Tensor a = Embed(b.a), p = Embed(b.b);
+      torch::Tensor target = torch::arange(b.size, torch::TensorOptions().dtype(torch::kLong).device(env_.device));
+      c.loss_sum += torch::nn::functional::cross_entropy(torch::matmul(a, p.t()) * spec_.scale, target).item<double>() *
+                    static_cast<double>(b.size);
+      c.weight += static_cast<double>(b.size);
+      anchors.push_back(a.cpu());
+      positives.push_back(p.cpu());
+    }
+    SetTraining(true);
+    // Retrieval accuracy: each held-out anchor against every held-out positive.
+    return json{{"loss", c.Loss()}, {"retrieval_accuracy", RetrievalAccuracy(torch::cat(anchors), torch::cat(positives))}};
+  }
+  Status Finish(const fs::path& dir, json& evaluation) override {
+    std::optional<nn::EmbeddingProjection> projection;
+    if (spec_.whitening > 0) {
+      // A projection that cannot be fitted (embeddings without variance) does not cost the
+      // trained encoder: it is saved without one, and the evaluation says why.
+      auto fitted = FitProjection(evaluation);
+      if (fitted.has_value()) {
+        projection = std::move(*fitted);
+      } else if (fitted.error().code() == StatusCode::kCancelled) {
+        return fitted.error();
+      } else {
+        Log("warning", "no whitening projection: " + fitted.error().message());
+        evaluation["whitening_error"] = fitted.error().message();
+      }
+    }
+    SetTraining(false);
+    MLAAS_RETURN_IF_ERROR(TextObjective::Finish(dir, evaluation));
+    if (projection) MLAAS_RETURN_IF_ERROR(nn::SaveEmbeddingProjection(dir, *projection));
+    // How its embeddings compare, as sentence-transformers records it.
+    return nn::SaveSimilarity(dir, similarity_);
+  }
+
+ protected:
+  nn::Objective Head() const override { return nn::Objective::kNoObjective; }
+  Batch MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t seed) const override {
+    Batch b = TextObjective::MakeBatch(data, idx, seed);
+    std::vector<const std::vector<int32_t>*> p, n;
+    for (size_t i : idx) p.push_back(&data[i].ids2);
+    b.b = Encode(p, {}, &b.tokens);
+    for (size_t i : idx)
+      if (!data[i].ids3.empty()) n.push_back(&data[i].ids3);
+    if (!n.empty()) b.c = Encode(n, {}, &b.tokens);
+    return b;
+  }
+  torch::Tensor Loss(const Batch& b, Counters& c) override {
+    // Multiple-negatives ranking: each anchor against every positive of the batch (and every
+    // hard negative, when the data has them).
+    torch::Tensor a = Embed(b.a), p = Embed(b.b);
+    if (b.c.input_ids.defined()) p = torch::cat({p, Embed(b.c)});
+    torch::Tensor scores = torch::matmul(a, p.t()) * spec_.scale;
+    torch::Tensor target = torch::arange(b.size, torch::TensorOptions().dtype(torch::kLong).device(env_.device));
+    torch::Tensor loss = torch::nn::functional::cross_entropy(scores, target);
+    c.loss_sum += loss.item<double>() * static_cast<double>(b.size);
+    c.weight += static_cast<double>(b.size);
+    c.correct += scores.argmax(1).eq(target).sum().item<int64_t>();
+    c.total += b.size;
+    return loss;
+  }
+  torch::Tensor Pooled(const nn::EncoderInput& in);  // mean-pooled, not normalised
+  torch::Tensor Embed(const nn::EncoderInput& in);   // the same, unit length unless similarity is dot
+  // model_train.whitening: the projection fitted on the training positives, and the held-out
+  // retrieval accuracy with it (into `evaluation`).
+  Result<nn::EmbeddingProjection> FitProjection(json& evaluation);
+};
+
+torch::Tensor SentenceEmbedding::Pooled(const nn::EncoderInput& in) {
+  if (static_) {  // the rows' tokens without padding (the texts were tokenized without special tokens)
+    torch::Tensor ids = in.input_ids.cpu();
+    torch::Tensor mask = in.attention_mask.defined() ? in.attention_mask.cpu() : torch::ones_like(ids);
+    auto pi = ids.accessor<int64_t, 2>();
+    auto pm = mask.accessor<int64_t, 2>();
+    std::vector<std::vector<int64_t>> texts(static_cast<size_t>(ids.size(0)));
+    for (int64_t r = 0; r < ids.size(0); ++r)
+      for (int64_t t = 0; t < ids.size(1); ++t)
+        if (pm[r][t]) texts[static_cast<size_t>(r)].push_back(pi[r][t]);
+    return static_->forward(texts);
+  }
+  nn::EncoderOutput out = model_->encoder->forward(in);
+  auto mask = in.attention_mask.defined() ? in.attention_mask : torch::ones_like(in.input_ids);
+  return nn::Pool(out.last_hidden_state, mask, nn::Pooling::kMean);
+}
+
+torch::Tensor SentenceEmbedding::Embed(const nn::EncoderInput& in) {
+  if (similarity_ == "dot") return Pooled(in);
+  return torch::nn::functional::normalize(Pooled(in), torch::nn::functional::NormalizeFuncOptions().dim(1));
+}
+
+
+Result<nn::EmbeddingProjection> SentenceEmbedding::FitProjection(json& evaluation) {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  nn::WhiteningFit fit;  // d x d sums, whatever the number of positives
+  auto batches = MakeBatches(train_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (StopRequested()) return Cancelled("cancelled");
+    fit.Add(Pooled(MakeBatch(train_, batches[i], 0).b));
+  }
+  MLAAS_ASSIGN_OR_RETURN(nn::EmbeddingProjection projection, fit.Finish(spec_.whitening, "model_train.whitening"));
+  Log("info", "whitening: " + std::to_string(projection.out_features()) + " of " +
+                  std::to_string(projection.in_features()) + " directions kept");
+  if (!eval_.empty()) {
+    std::vector<torch::Tensor> a, p;
+    auto unit = [&](const torch::Tensor& x) {
+      return torch::nn::functional::normalize(projection.Apply(x.to(torch::kCPU, torch::kFloat32)),
+                                              torch::nn::functional::NormalizeFuncOptions().dim(1));
+    };
+    for (const auto& idx : MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false)) {
+      if (StopRequested()) return Cancelled("cancelled");
+      Batch b = MakeBatch(eval_, idx, 0);
+      a.push_back(unit(Pooled(b.a)));
+      p.push_back(unit(Pooled(b.b)));
+    }
+    evaluation["whitened_retrieval_accuracy"] = RetrievalAccuracy(torch::cat(a), torch::cat(p));
+  }
+  evaluation["embedding_size"] = projection.out_features();
+  model_->train();
+  return projection;
+}
+
+
+}  // namespace
+
+std::unique_ptr<ObjectiveStrategy> MakeTextStrategy(const StrategyEnv& env) {
+  switch (env.spec.objective) {
+    case Objective::kTextClassification: return std::make_unique<TextClassification>(env);
+    case Objective::kMaskedLm: return std::make_unique<MaskedLm>(env);
+    case Objective::kSentenceEmbedding: return std::make_unique<SentenceEmbedding>(env);
+    default: return nullptr;  // ParseTrainSpec admits no other
+  }
+}
+
+}  // namespace mlaas::train
