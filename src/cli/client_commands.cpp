@@ -493,23 +493,40 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     std::string objective, model, preset, config, tokenizer, dataset, eval_dataset, save, optimizer, request;
     std::string text_column, label_column, pair_column, best_metric, classifier_pooling, similarity;
     std::string register_as, alias;
+    std::string format, label_names;  // images
     int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
-    double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0;
-    bool follow = false, load_best = false;
+    int64_t image_size = 0, channels = 0, crop_padding = 0;
+    double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0, rotation = 0;
+    bool follow = false, load_best = false, flip = false, freeze_backbone = false;
   };
   auto a = std::make_shared<TrainArgs>();
   auto* train = app.add_subcommand(
-      "train", "Train or fine-tune an NLP model on the server (a task); --wait shows progress and loss");
-  train->add_option("--objective", a->objective, "text-classification, masked-lm or sentence-embedding")
-      ->check(CLI::IsMember({"text-classification", "masked-lm", "sentence-embedding"}));
+      "train",
+      "Train or fine-tune a model on the server (a task): text (NLP) or image classification; --wait shows progress "
+      "and loss");
+  train->add_option("--objective", a->objective,
+                    "text-classification, masked-lm, sentence-embedding or image-classification (docs/vision.md)")
+      ->check(CLI::IsMember({"text-classification", "masked-lm", "sentence-embedding", "image-classification"}));
   train->add_option("--model", a->model, "Start from this model directory (object key, or catalog://<name>[/<n>|@<alias>])");
-  train->add_option("--preset", a->preset, "Start from scratch with a built-in shape (bert-tiny, bert-mini, ...)");
+  train->add_option("--preset", a->preset,
+                    "Start from scratch with a built-in shape (bert-tiny, bert-mini, ...; images: cnn-small, mlp, resnet18, "
+                    "resnet34)");
   train->add_option("--config", a->config, "Start from scratch with this local config.json");
   train->add_option("--tokenizer", a->tokenizer, "Tokenizer (object key; default: the model's)");
   train->add_option("--classifier-pooling", a->classifier_pooling,
                     "text-classification: the classifier reads the first token (cls, default) or the mean of the tokens")
       ->check(CLI::IsMember({"cls", "mean"}));
-  train->add_option("--dataset", a->dataset, "Training data: CSV, TSV or JSON Lines (object key)");
+  train->add_option("--dataset", a->dataset,
+                    "Training data: CSV, TSV or JSON Lines (object key); images: an IDX or image_folder folder, or a list");
+  train->add_option("--format", a->format, "images: idx, image_folder, csv, tsv or jsonl (lists: guessed from the extension)")
+      ->check(CLI::IsMember({"idx", "image_folder", "csv", "tsv", "jsonl"}));
+  train->add_option("--label-names", a->label_names, "images: names of the numeric classes 0, 1, ..., comma-separated");
+  train->add_option("--image-size", a->image_size, "images, from scratch: resize to this size (default: the images' own)");
+  train->add_option("--channels", a->channels, "images, from scratch: 1 (gray) or 3 (RGB)")->check(CLI::IsMember({1, 3}));
+  train->add_option("--crop-padding", a->crop_padding, "images: random crops of the image padded by this many pixels");
+  train->add_flag("--flip", a->flip, "images: mirror half the training images");
+  train->add_option("--rotation", a->rotation, "images: rotate training images by up to this many degrees");
+  train->add_flag("--freeze-backbone", a->freeze_backbone, "images: fine-tune the classifier only");
   train->add_option("--eval-dataset", a->eval_dataset, "Held-out data instead of --split (object key)");
   train->add_option("--save", a->save, "Where to write the trained model directory (object key)");
   train->add_option("--epochs", a->epochs, "Passes over the training split (default 10)");
@@ -577,6 +594,14 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (!a->label_column.empty()) body["dataset"]["loader_kwargs"]["label_column"] = a->label_column;
     if (!a->pair_column.empty()) body["dataset"]["loader_kwargs"]["text_pair_column"] = a->pair_column;
     if (a->typo_copies > 0) body["dataset"]["augment"]["typos"]["copies"] = a->typo_copies;
+    if (!a->format.empty()) set("dataset", "format", a->format);
+    if (!a->label_names.empty()) set("dataset", "label_names", Split(a->label_names, ','));
+    if (a->image_size > 0) set("model", "image_size", a->image_size);
+    if (a->channels > 0) set("model", "num_channels", a->channels);
+    if (a->crop_padding > 0) body["dataset"]["augment"]["crop_padding"] = a->crop_padding;
+    if (a->flip) body["dataset"]["augment"]["horizontal_flip"] = true;
+    if (a->rotation > 0) body["dataset"]["augment"]["rotation"] = a->rotation;
+    if (a->freeze_backbone) set("model_train", "freeze_backbone", true);
     if (!a->save.empty()) set("model_save", "path", a->save);
     if (!a->register_as.empty()) set("catalog", "model", a->register_as);
     if (!a->alias.empty()) set("catalog", "alias", a->alias);
@@ -594,7 +619,8 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (a->scale > 0) set("model_train", "scale", a->scale);
     if (!a->best_metric.empty()) body["model_train"]["early_stopping"]["metric"] = a->best_metric;
     *exit_code = WithClient(o, [&](ApiClient& c) {
-      auto t = c.Post("/api/v1/ml/nlp/train/model", body);
+      const bool image = body["model"].value("objective", std::string()) == "image-classification";
+      auto t = c.Post(image ? "/api/v1/ml/cv/train/model" : "/api/v1/ml/nlp/train/model", body);
       if (!t.has_value()) return ReportError(t.error());
       const std::string id = (*t)["task_id"];
       if (!a->follow) {
@@ -618,6 +644,19 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
                   << "\n";
       }
       if (!rows.empty()) PrintTable({"METRIC", "HELD-OUT"}, rows);
+      const json per_class = (*full)["evaluation"].value("per_class", json::object());
+      if (!per_class.empty()) {
+        std::vector<std::vector<std::string>> classes;
+        auto fixed = [](const json& v) {
+          char s[32];
+          std::snprintf(s, sizeof(s), "%.4f", v.is_number() ? v.get<double>() : 0.0);
+          return std::string(s);
+        };
+        for (auto it = per_class.begin(); it != per_class.end(); ++it)
+          classes.push_back({it.key(), fixed(it.value()["precision"]), fixed(it.value()["recall"]), fixed(it.value()["f1"]),
+                             Str(it.value(), "support")});
+        PrintTable({"CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"}, classes);
+      }
       if (full->contains("model")) std::cout << "model saved to " << Str((*full)["model"], "path") << "\n";
       return rc;
     });
