@@ -274,6 +274,38 @@ test("an image classifier's page classifies an image from the computer", async (
   assert.deepEqual(page.errors, []);
 });
 
+test("the training form trains an image classifier on a folder of images", async () => {
+  for (let i = 0; i < 24; i++) {
+    const cls = i % 2 === 0 ? "dark" : "light";
+    await call("PUT", `/api/v1/objects/data/shades/${cls}/${i}.png`, grayPng(12, 12, cls === "dark" ? 20 + i : 200 + i), userToken);
+  }
+  const page = await newPage();
+  await signIn(page, userToken);
+  await page.goto(url + "/#/train");
+  await page.getByLabel("Objective").selectOption("image-classification");
+  assert.ok(await page.getByLabel("Tokenizer").isHidden());  // text inputs give way to the image ones
+  assert.equal(await page.getByLabel("Learning rate").inputValue(), "0.001");
+  await page.getByLabel("Preset").selectOption("cnn-small");
+  await page.getByLabel("Dataset", { exact: true }).fill("data/shades");
+  await page.getByLabel("Format").selectOption("image_folder");
+  await page.getByLabel("Mirror half the images").check();
+  await page.getByLabel("Epochs").fill("6");
+  await page.getByLabel("Batch size").fill("8");
+  await page.getByLabel("Learning rate").fill("0.003");
+  await page.getByLabel("Held out for evaluation").fill("0.25");
+  await page.getByLabel("Save to").fill("models/web-shades");
+  await shot(page, "12-train-images-form");
+  await page.getByRole("button", { name: "Train" }).click();
+  await page.waitForURL(/#\/tasks\//);
+  await page.locator(".status-line .status", { hasText: "succeeded" }).waitFor({ timeout: 120_000 });
+  await page.getByText("images_per_s").first().waitFor();
+  await shot(page, "12-train-images-task");
+  const config = await call("GET", "/api/v1/objects/models/web-shades/config.json", undefined, userToken);
+  assert.equal(config.model_type, "cnn-small");
+  assert.deepEqual(config.id2label, { 0: "dark", 1: "light" });
+  assert.deepEqual(page.errors, []);
+});
+
 test("model cards cannot run scripts", async () => {
   await call("POST", "/api/v1/catalog/models/xss-model/versions", { model: { path: "models/cls" }, visibility: "public" }, userToken);
   const card = "# Card\n\n**bold** text\n\n<script>window.__xss = 1</script>\n\n<img src=x onerror=\"window.__xss = 2\">\n\n" +

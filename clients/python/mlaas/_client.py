@@ -532,6 +532,41 @@ class Client:
             body["catalog"] = _drop_none({"model": register, "alias": alias})
         return self._submit("/api/v1/ml/nlp/train/model", body)
 
+    def train_images(self, dataset: str, save: str, format: Optional[str] = None, model: Optional[str] = None,
+                     preset: Optional[str] = None, label_names: Optional[Sequence[str]] = None,
+                     image_size: Optional[Union[int, Sequence[int]]] = None, num_channels: Optional[int] = None,
+                     augment: Optional[Json] = None, split: Optional[float] = None, epochs: Optional[int] = None,
+                     batch_size: Optional[int] = None, lr: Optional[float] = None, seed: Optional[int] = None,
+                     freeze_backbone: Optional[bool] = None, register: Optional[str] = None, alias: Optional[str] = None,
+                     request: Optional[Json] = None, **dataset_or_train: Any) -> Task:
+        """Trains an image classifier (POST /api/v1/ml/cv/train/model); returns the Task.
+
+        `dataset` is an object key: an IDX folder (format="idx"), a folder of class subfolders
+        (format="image_folder") or a CSV/TSV/JSONL list of image keys and labels (its extension
+        says). Start from a `preset` (cnn-small, mlp, resnet18, resnet34) or a saved image
+        `model`; `augment` is {"crop_padding", "horizontal_flip", "rotation"}. `loader_kwargs=`
+        and `eval_dataset=` go to the dataset block, other keyword arguments to model_train.
+        """
+        body: Json = json.loads(json.dumps(request)) if request else {}
+        m = body.setdefault("model", {})
+        m.update(_drop_none({"path": model, "preset": preset, "objective": "image-classification",
+                             "image_size": list(image_size) if isinstance(image_size, (list, tuple)) else image_size,
+                             "num_channels": num_channels}))
+        d = body.setdefault("dataset", {})
+        d.update(_drop_none({"path": dataset, "format": format, "train_test_split": split, "augment": augment,
+                             "label_names": list(label_names) if label_names else None,
+                             "loader_kwargs": dataset_or_train.pop("loader_kwargs", None),
+                             "eval_dataset": _block(dataset_or_train.pop("eval_dataset", None))}))
+        body["model_save"] = {"path": save}
+        mt = body.setdefault("model_train", {})
+        mt.update(_drop_none({"epochs": epochs, "batch_size": batch_size, "seed": seed, "freeze_backbone": freeze_backbone,
+                              **dataset_or_train}))
+        if lr is not None:
+            mt.setdefault("optimizer", {})["init_lr"] = lr
+        if register:
+            body["catalog"] = _drop_none({"model": register, "alias": alias})
+        return self._submit("/api/v1/ml/cv/train/model", body)
+
     def train_tokenizer(self, dataset: str, save: str, model: str = "wordpiece", vocab_size: Optional[int] = None,
                         text_column: Optional[str] = None, **tokenizer_train: Any) -> Task:
         """Trains a tokenizer on a dataset column (POST /api/v1/ml/nlp/train/tokenizer); the Task."""

@@ -249,3 +249,26 @@ def test_predict_images_from_files_bytes_and_keys(client, tmp_path):
     assert bad.value.status == 400 and bad.value.field == "predict_input.images"
     with pytest.raises(ValueError):
         client.predict_images("models/img")
+
+
+def test_train_images_on_an_image_folder_and_predict(client, tmp_path):
+    # Two classes told apart by brightness: dark and light 12x12 squares.
+    for i in range(24):
+        (tmp_path / "shades" / ("dark" if i % 2 == 0 else "light")).mkdir(parents=True, exist_ok=True)
+        value = (20 + i) if i % 2 == 0 else (200 + i)
+        (tmp_path / "shades" / ("dark" if i % 2 == 0 else "light") / f"{i}.png").write_bytes(_gray_png(12, 12, value))
+    client.objects.upload(str(tmp_path / "shades"), "data/shades")
+    task = client.train_images("data/shades", "models/shades", format="image_folder", preset="cnn-small", epochs=6,
+                               batch_size=8, lr=3e-3, augment={"horizontal_flip": True}, split=0.25, threads=1)
+    result = task.wait(timeout=300)
+    assert result["task_status"] == "succeeded", result
+    assert result["dataset"]["labels"] == ["dark", "light"]
+    assert result["dataset"]["image_size"] == [12, 12]
+    assert set(result["evaluation"]["per_class"]) == {"dark", "light"}
+    assert result["evaluation"]["accuracy"] == 1.0, result["evaluation"]
+    assert result["stats"]["images_per_s"] > 0
+    predicted = client.predict_images("models/shades", [_gray_png(12, 12, 10), _gray_png(12, 12, 250)])
+    assert [p["label"] for p in predicted["predictions"]] == ["dark", "light"]
+    with pytest.raises(ApiError) as bad:
+        client.train_images("data/shades", "models/x", preset="cnn-small")  # no format
+    assert bad.value.status == 400 and bad.value.field == "dataset.format"

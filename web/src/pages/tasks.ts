@@ -118,10 +118,23 @@ function summary(t: any): HTMLElement {
   if (t.evaluation) {
     parts.push(table(["metric", "value"], Object.entries(t.evaluation).filter(([, v]) => typeof v === "number")
       .map(([k, v]) => [k, (v as number).toFixed(4)]), "Held-out evaluation"));
+    const perClass = t.evaluation.per_class;
+    if (perClass && typeof perClass === "object") {
+      const f = (v: any) => (typeof v === "number" ? v.toFixed(4) : "-");
+      parts.push(table(["class", "precision", "recall", "f1", "support"], Object.entries(perClass)
+        .map(([k, v]: [string, any]) => [k, f(v?.precision), f(v?.recall), f(v?.f1), String(v?.support ?? "-")]), "Per class"));
+    }
+    const cm = t.evaluation.confusion_matrix;
+    if (cm && Array.isArray(cm.labels) && Array.isArray(cm.matrix) && cm.labels.length <= 50) {
+      parts.push(table(["truth \\ predicted", ...cm.labels.map(String)],
+        cm.matrix.map((row: unknown[], i: number) => [String(cm.labels[i]), ...row.map(String)]), "Confusion matrix"));
+    }
   }
+  const rate = Object.entries(t.stats ?? {}).find(([k, v]) => k.endsWith("_per_s") && typeof v === "number");
+  if (rate) parts.push(h("p", {}, `Throughput: ${(rate[1] as number).toFixed(1)} ${rate[0].replace("_per_s", "")}/s (${rate[0]})`));
   if (t.catalog) {
     parts.push(h("p", {}, "Registered as ", h("a", { href: "#/models/" + enc(t.catalog.model) }, t.catalog.reference)));
-  } else if (t.task_status === "succeeded" && t.task_type === "nlp_train_model") {
+  } else if (t.task_status === "succeeded" && ["nlp_train_model", "cv_train_model"].includes(t.task_type)) {
     parts.push(registerForm(t));
   }
   return h("section", {}, parts);

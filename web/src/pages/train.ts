@@ -1,6 +1,8 @@
 // The training form: builds SPEC's request (model or preset, tokenizer, dataset and its columns,
 // hyperparameters with their defaults, where to save, the catalog name) and submits it; a 400
-// from the API is shown next to the input its `field` names.
+// from the API is shown next to the input its `field` names. Image classification swaps the
+// text inputs for the image dataset's format, augmentation and backbone freezing, and posts to
+// the computer-vision route.
 import { api, get, qs } from "../api";
 import { add, field, h, notice } from "../dom";
 import type { Page } from "../main";
@@ -9,10 +11,18 @@ export function trainPage(): Page {
   return {
     title: "Train",
     async render(main) {
-      const objective = h("select", {}, ["text-classification", "masked-lm", "sentence-embedding", "token-classification", "question-answering"]
-        .map((o) => h("option", { value: o }, o)));
+      const objective = h("select", {}, ["text-classification", "masked-lm", "sentence-embedding", "image-classification",
+        "token-classification", "question-answering"].map((o) => h("option", { value: o }, o)));
       const start = h("select", {}, h("option", { value: "preset" }, "a preset, from scratch"), h("option", { value: "path" }, "a model (path or catalog://)"));
-      const preset = h("select", {}, ["bert-tiny", "bert-mini", "bert-small", "bert-base", "distilbert-base", "roberta-base"].map((p) => h("option", { value: p }, p)));
+      const textPresets = ["bert-tiny", "bert-mini", "bert-small", "bert-base", "distilbert-base", "roberta-base"];
+      const imagePresets = ["cnn-small", "mlp", "resnet18", "resnet34"];
+      const preset = h("select", {}, textPresets.map((p) => h("option", { value: p }, p)));
+      const format = h("select", {}, ["idx", "image_folder", "csv", "jsonl"].map((f) => h("option", { value: f }, f)));
+      const imageColumn = h("input", { type: "text", value: "image" });
+      const cropPadding = h("input", { type: "number", value: "0", min: "0", max: "64" });
+      const flip = h("input", { type: "checkbox" });
+      const rotation = h("input", { type: "number", value: "0", min: "0", max: "45", step: "any" });
+      const freeze = h("input", { type: "checkbox" });
       const modelPath = h("input", { type: "text", placeholder: "models/base or catalog://name@champion" });
       const tokenizer = h("input", { type: "text", placeholder: "tok (a tokenizer directory or vocab.txt; default: the model's)" });
       const dataset = h("input", { type: "text", required: true, placeholder: "data/reviews.csv or catalog://datasets/name", list: "dataset-keys" });
@@ -34,17 +44,39 @@ export function trainPage(): Page {
         model: field("Start from", start, "model.start"),
         preset: field("Preset", preset, "model.preset"),
         path: field("Model", modelPath, "model.path"),
+        tokenizer: field("Tokenizer", tokenizer, "tokenizer.path"),
+        textColumn: field("Text column", textColumn, "dataset.loader_kwargs.text_column"),
+        maxLength: field("Max length (tokens)", maxLength, "model_train.max_length"),
+        format: field("Format", format, "dataset.format"),
+        imageColumn: field("Image column", imageColumn, "dataset.loader_kwargs.image_column"),
+        crop: field("Random crop padding (pixels)", cropPadding, "dataset.augment.crop_padding"),
+        flip: field("Mirror half the images", flip, "dataset.augment.horizontal_flip"),
+        rotation: field("Rotate up to (degrees)", rotation, "dataset.augment.rotation"),
+        freeze: field("Train the classifier only (freeze the backbone)", freeze, "model_train.freeze_backbone"),
       };
+      const isImage = () => objective.value === "image-classification";
+      let shownPresets = textPresets;
       const sync = () => {
+        const image = isImage();
+        const presets = image ? imagePresets : textPresets;
+        if (presets !== shownPresets) {  // the other modality's presets, and its usual rate and batch
+          shownPresets = presets;
+          preset.replaceChildren(...presets.map((p) => h("option", { value: p }, p)));
+          lr.value = image ? "0.001" : "0.00002";
+          batch.value = image ? "64" : "32";
+        }
         fields.preset.hidden = start.value !== "preset";
         fields.path.hidden = start.value !== "path";
+        for (const f of [fields.tokenizer, fields.textColumn, fields.maxLength]) f.hidden = image;
+        for (const f of [fields.format, fields.crop, fields.flip, fields.rotation, fields.freeze]) f.hidden = !image;
+        fields.imageColumn.hidden = !image || (format.value !== "csv" && format.value !== "jsonl");
       };
-      start.addEventListener("change", sync);
-      sync();
+      for (const el of [start, objective, format]) el.addEventListener("change", sync);
       const form = h("form", { class: "train", novalidate: true, onsubmit: async (e: Event) => {
         e.preventDefault();
         for (const el of Array.from(form.querySelectorAll(".field-error"))) el.textContent = "";
         for (const el of Array.from(form.querySelectorAll(".field.invalid"))) el.classList.remove("invalid");
+        const image = isImage();
         const body: any = {
           model: start.value === "preset" ? { preset: preset.value, objective: objective.value } : { path: modelPath.value, objective: objective.value },
           dataset: { path: dataset.value, train_test_split: Number(split.value), loader_kwargs: { text_column: textColumn.value, label_column: labelColumn.value } },
@@ -52,10 +84,18 @@ export function trainPage(): Page {
             optimizer: { name: "AdamW", init_lr: Number(lr.value), num_warm_steps: Number(warmup.value) } },
           model_save: { path: save.value },
         };
-        if (tokenizer.value) body.tokenizer = { path: tokenizer.value };
+        if (image) {
+          body.dataset = { path: dataset.value, format: format.value, train_test_split: Number(split.value),
+            augment: { crop_padding: Number(cropPadding.value), horizontal_flip: flip.checked, rotation: Number(rotation.value) } };
+          if (format.value === "csv" || format.value === "jsonl") body.dataset.loader_kwargs = { image_column: imageColumn.value, label_column: labelColumn.value };
+          delete body.model_train.max_length;
+          if (freeze.checked) body.model_train.freeze_backbone = true;
+        } else if (tokenizer.value) {
+          body.tokenizer = { path: tokenizer.value };
+        }
         if (register.value) body.catalog = alias.value ? { model: register.value, alias: alias.value } : { model: register.value };
         try {
-          const r = await api("POST", "/api/v1/ml/nlp/train/model", body);
+          const r = await api("POST", image ? "/api/v1/ml/cv/train/model" : "/api/v1/ml/nlp/train/model", body);
           location.hash = "#/tasks/" + encodeURIComponent(r.task_id);
         } catch (err: any) {
           status.replaceChildren(notice(err.message, "error"));
@@ -63,20 +103,30 @@ export function trainPage(): Page {
         }
       } },
         h("fieldset", {}, h("legend", {}, "Model"), field("Objective", objective, "model.objective"), fields.model, fields.preset, fields.path,
-          field("Tokenizer", tokenizer, "tokenizer.path")),
-        h("fieldset", {}, h("legend", {}, "Data"), field("Dataset", dataset, "dataset.path"), keys,
-          field("Text column", textColumn, "dataset.loader_kwargs.text_column"), field("Label column", labelColumn, "dataset.loader_kwargs.label_column"),
-          field("Held out for evaluation", split, "dataset.train_test_split")),
+          fields.tokenizer),
+        h("fieldset", {}, h("legend", {}, "Data"), field("Dataset", dataset, "dataset.path"), keys, fields.format, fields.imageColumn,
+          fields.textColumn, field("Label column", labelColumn, "dataset.loader_kwargs.label_column"),
+          field("Held out for evaluation", split, "dataset.train_test_split"), fields.crop, fields.flip, fields.rotation),
         h("fieldset", {}, h("legend", {}, "Training"), field("Epochs", epochs, "model_train.epochs"), field("Batch size", batch, "model_train.batch_size"),
           field("Learning rate", lr, "model_train.optimizer.init_lr"), field("Warm-up steps", warmup, "model_train.optimizer.num_warm_steps"),
-          field("Max length (tokens)", maxLength, "model_train.max_length"), field("Seed", seed, "model_train.seed")),
+          fields.maxLength, field("Seed", seed, "model_train.seed"), fields.freeze),
         h("fieldset", {}, h("legend", {}, "Output"), field("Save to", save, "model_save.path"),
           field("Register in the catalog as", register, "catalog.model"), field("Alias", alias, "catalog.alias")),
         h("button", { type: "submit" }, "Train"), status);
       add(main, h("h1", {}, "Train a model"), form);
+      sync();
       try {  // suggest the caller's CSV and JSONL files
         const objects = await get("/api/v1/ml/utilities/s3/object" + qs({ max_keys: 1000 }));
-        for (const o of objects.objects) if (/\.(csv|tsv|jsonl)$/.test(o.key)) keys.append(h("option", { value: o.key }));
+        const folders = new Set<string>();
+        for (const o of objects.objects) {
+          if (/\.(csv|tsv|jsonl)$/.test(o.key)) keys.append(h("option", { value: o.key }));
+          // image datasets are folders: IDX files, or class folders of images
+          const idx = o.key.match(/^(.*)\/(train|t10k)-images-idx3-ubyte(\.gz)?$/);
+          if (idx) folders.add(idx[1]);
+          const img = o.key.match(/^(.*)\/[^/]+\/[^/]+\.(png|jpe?g)$/i);
+          if (img) folders.add(img[1]);
+        }
+        for (const f of folders) keys.append(h("option", { value: f }));
       } catch {
         /* no listing: no suggestions */
       }
