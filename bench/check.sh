@@ -5,7 +5,7 @@
 # (15%) below its record, with the command that re-runs it at full length. Exit 1 when one did.
 # A tool for contributors, not a timed test (README, "Contributing").
 #
-#   bench/check.sh [--full] [--record] [--only tokenizers,nn,train,vector,serve,storage,vision]
+#   bench/check.sh [--full] [--record] [--only tokenizers,nn,train,vector,serve,storage,vision,vision_train]
 #     (default)  short mode, ~5 minutes on 2 cores: fewer rounds and steps (the inference benchmark
 #                keeps its 3 rounds: the PyTorch peer moves by 30% in one), a 10 s serving round
 #     --full     each benchmark at the length its docs section was measured at (~17 minutes)
@@ -23,7 +23,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 MODE=short
 RECORD=0
-ONLY="tokenizers nn train vector serve storage vision"
+ONLY="tokenizers nn train vector serve storage vision vision_train"
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) MODE=full ;;
@@ -40,7 +40,7 @@ if [ -z "${BUILD:-}" ]; then
 fi
 [ -d "$BUILD" ] || { echo "no build in $BUILD: run ./scripts/build.sh release (or set BUILD)" >&2; exit 2; }
 echo "building the benchmarks in $BUILD"
-cmake --build "$BUILD" --target tokenizer_bench nn_bench train_bench vector_bench storage_bench vision_bench mlaas >/dev/null
+cmake --build "$BUILD" --target tokenizer_bench nn_bench train_bench vector_bench storage_bench vision_bench vision_train_bench mlaas >/dev/null
 # Each benchmark's whole output stays in $LOGS (its tables are what docs/benchmarks.md shows).
 LOGS=${LOGS:-/tmp/mlaas-bench-check}
 mkdir -p "$LOGS"
@@ -91,6 +91,9 @@ run storage "$BUILD/bench/storage_bench --mib 1024 --hub-mib 400 --rounds 3" \
 # Image classification (ResNet-18) against PyTorch eager + torchvision, decode to label.
 run vision "$BUILD/bench/vision_bench --threads 2 --rounds 60 --batch 32" \
   "$BUILD/bench/vision_bench --threads 2 --rounds 20 --batch 16"
+# Image-classifier training (cnn-small, ResNet-18) against the same loop in PyTorch eager.
+run vision_train "$BUILD/bench/vision_train_bench --threads 2 --images 8192" \
+  "$BUILD/bench/vision_train_bench --threads 2 --images 2048"
 
 ARGS=(docs/benchmarks.json "$MLAAS_BENCH_RECORDS" --mode "$MODE" --build "$BUILD")
 ((RECORD)) && ARGS+=(--write)

@@ -10,10 +10,14 @@
 #             pairs; the corpus indexed with `mlaas index`; test queries searched dense, lexical
 #             (BM25) and hybrid (reciprocal-rank and linear fusion, their dense weights chosen on
 #             the valid split); recall@1/@10, MRR@10.
+#   fashion   Fashion-MNIST image classification (Debian's dataset-fashion-mnist, IDX): a preset
+#             (cnn-small) trained from scratch on the 60,000 train images for FASHION_EPOCHS epochs,
+#             scored after every epoch on the 10,000 t10k images (no choice is made on them: the
+#             epochs are fixed), against the logistic-regression floor of the data README.
 # Everything goes through the real server (`mlaas serve`) and the CLI (`mlaas train --follow`,
 # `mlaas predict`), as a user would run it. Figures go to docs/benchmarks.md by hand.
 #
-#   bench/quality/run.sh [sections|typos|all]
+#   bench/quality/run.sh [sections|typos|search|fashion|all]
 #   env: MLAAS (binary), SHARED (../shared), WORK (/tmp/mlaas-quality), THREADS (2),
 #        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3),
 #        MLM_LR (5e-4), CLS_LR (3e-4), CLS_POOLING (mean: what the section classifier reads, cls or
@@ -56,6 +60,11 @@ PAIR_SCALE="${PAIR_SCALE:-20}"
 PAIR_SIMILARITY="${PAIR_SIMILARITY:-cosine}"
 SEARCH_MLM_MODEL="${SEARCH_MLM_MODEL:-}"
 SEARCH_STATIC_DIM="${SEARCH_STATIC_DIM:-4096}"
+FASHION_MODEL="${FASHION_MODEL:-cnn-small}"
+FASHION_EPOCHS="${FASHION_EPOCHS:-5}"
+FASHION_LR="${FASHION_LR:-2e-3}"
+FASHION_BATCH="${FASHION_BATCH:-64}"
+FASHION_DIR="${FASHION_DIR:-/usr/share/datasets/fashion-mnist}"
 what="${1:-all}"
 py=/usr/bin/python3
 
@@ -64,7 +73,7 @@ mkdir -p "$WORK/data/objects/datasets"
 objects="$WORK/data/objects"
 for f in debian_mlm_train debian_mlm_valid debian_section_train debian_section_valid debian_section_test \
          ieee_country_train ieee_country_valid ieee_country_test debian_search_corpus debian_search_queries; do
-  cp "$SHARED/data/$f.csv" "$objects/datasets/"
+  [ "$what" = fashion ] || cp "$SHARED/data/$f.csv" "$objects/datasets/"
 done
 
 "$MLAAS" serve --data-dir "$WORK/data" --port 0 --port-file "$WORK/port" --workers 1 --threads "$THREADS" \
@@ -80,7 +89,8 @@ column() {  # column CSV NAME > lines
 summary() {  # summary TASK.json: the held-out metrics and the time, one line
   $py -c 'import json,sys; t=json.load(open(sys.argv[1])); e=t.get("evaluation",{}); s=t["stats"]
 print(t["task_status"], {k: round(v, 4) for k, v in e.items() if isinstance(v, float)},
-      "train_seconds", round(s.get("train_seconds", 0)), "tokens/s", round(s.get("tokens_per_s", 0)),
+      "train_seconds", round(s.get("train_seconds", 0)),
+      *[x for k in ("tokens_per_s", "images_per_s") if k in s for x in (k.replace("_per_s", "/s"), round(s[k]))],
       "history", {k: [round(x, 4) for x in v] for k, v in t.get("history", {}).items() if k != "learning_rate"})' "$1"
 }
 predict_score() {  # predict_score MODEL_DIR CSV TEXT_COLUMN LABEL_COLUMN
@@ -239,4 +249,23 @@ print(max(rows, key=lambda r: r["mrr@10"])["dense_weight"])' "$WORK/search_valid
   echo "test split (3,501 queries against all 37,026 documents); dense weights from valid: rrf $rrf, linear $linear"
   eval_split test stores/debian models/search_emb sentence-embedding dense lexical "hybrid:$rrf" "linear:$linear"
   echo "floors (data README, test split): BM25 recall@1 0.5738, recall@10 0.8032; TF-IDF 0.4742 / 0.7549"
+fi
+
+if [ "$what" = fashion ] || [ "$what" = all ]; then
+  echo "== Fashion-MNIST: $FASHION_MODEL from scratch, $FASHION_EPOCHS epochs, $THREADS threads"
+  mkdir -p "$objects/fashion/train" "$objects/fashion/t10k"
+  cp "$FASHION_DIR"/train-*-ubyte.gz "$objects/fashion/train/"
+  cp "$FASHION_DIR"/t10k-*-ubyte.gz "$objects/fashion/t10k/"
+  cat > "$WORK/fashion.json" <<JSON
+{"dataset": {"path": "fashion/train", "format": "idx", "eval_dataset": {"path": "fashion/t10k", "format": "idx"},
+             "label_names": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+             "augment": {"crop_padding": 2, "horizontal_flip": true}},
+ "model_train": {"threads": $THREADS, "optimizer": {"name": "AdamW", "init_lr": $FASHION_LR, "num_warm_steps": 200}}}
+JSON
+  train "$WORK/fashion_run.json" --request "$WORK/fashion.json" --objective image-classification --preset "$FASHION_MODEL" \
+    --save models/fashion --epochs "$FASHION_EPOCHS" --batch-size "$FASHION_BATCH"
+  $py -c 'import json,sys; t=json.load(open(sys.argv[1])); h=t["history"]
+print("t10k accuracy by epoch:", [round(x, 4) for x in h["eval_accuracy"]], "macro-F1 (last):", round(t["evaluation"]["macro_f1"], 4))
+print("training seconds:", round(t["stats"]["train_seconds"]), "images/s:", round(t["stats"]["images_per_s"]))' "$WORK/fashion_run.json"
+  echo "floor (logistic regression on pixels, data README): t10k accuracy 0.8426"
 fi

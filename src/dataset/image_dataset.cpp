@@ -1,8 +1,10 @@
 #include "dataset/image_dataset.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "common/text.h"
 #include "dataset/record_reader.h"
@@ -70,6 +72,54 @@ Result<std::string> ReadObject(storage::ObjectStore& store, const std::string& k
   return bytes;
 }
 
+// Reads and decodes the images `items` name (key, class), a chunk at a time on up to 4 threads,
+// and adds them to `c` in order (so the dataset does not depend on the threads). A key that is
+// not one, a missing, oversized, corrupt or undecodable file is a bad image; a store that fails
+// otherwise fails the read.
+Status DecodeInto(storage::ObjectStore& store, const std::vector<std::pair<std::string, int64_t>>& items,
+                  const ImageReadOptions& o, Collector& c) {
+  struct Decoded {
+    Result<vision::Image> image = InvalidArgument("not read");
+    Status fatal;
+  };
+  const size_t chunk = 256;
+  const unsigned threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  std::vector<Decoded> out(chunk);
+  for (size_t start = 0; start < items.size(); start += chunk) {
+    if (!c.Progress(static_cast<int64_t>(start), static_cast<int64_t>(items.size()))) return Cancelled("cancelled");
+    const size_t n = std::min(chunk, items.size() - start);
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < n; i = next++) {
+        const std::string& key = items[start + i].first;
+        Decoded& d = out[i];
+        d.fatal = Status::Ok();
+        if (!storage::ValidateKey(key).ok()) {
+          d.image = InvalidArgument("not an object key");
+          continue;
+        }
+        auto bytes = ReadObject(store, key, 256u << 20);
+        if (!bytes.has_value()) {
+          const StatusCode code = bytes.error().code();
+          if (code != StatusCode::kInvalidArgument && code != StatusCode::kNotFound) d.fatal = bytes.error();
+          d.image = bytes.error();
+          continue;
+        }
+        d.image = vision::DecodeImage(*bytes, 0, o.limits);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (unsigned k = 1; k < threads && k < n; ++k) pool.emplace_back(work);
+    work();
+    for (auto& th : pool) th.join();
+    for (size_t i = 0; i < n; ++i) {
+      MLAAS_RETURN_IF_ERROR(out[i].fatal);
+      MLAAS_RETURN_IF_ERROR(c.Add(items[start + i].first, std::move(out[i].image), items[start + i].second));
+    }
+  }
+  return Status::Ok();
+}
+
 // The IDX pair in folder `key`, into `c`.
 Status ReadIdx(storage::ObjectStore& store, const std::string& key, const ImageReadOptions& o, Collector& c,
                const std::string& field) {
@@ -135,15 +185,9 @@ Result<ImageDataset> ReadImageDataset(storage::ObjectStore& store, const std::st
                              field + ".path");
     out.label_names.assign(classes.begin(), classes.end());
     numeric_labels = false;
-    for (size_t i = 0; i < images.size(); ++i) {
-      if (i % 64 == 0 && !c.Progress(static_cast<int64_t>(i), static_cast<int64_t>(images.size()))) return Cancelled("cancelled");
-      const int64_t label = std::distance(classes.begin(), classes.find(images[i].second));
-      auto bytes = ReadObject(store, images[i].first, 256u << 20);
-      if (!bytes.has_value() && bytes.error().code() != StatusCode::kInvalidArgument) return bytes.error();
-      MLAAS_RETURN_IF_ERROR(c.Add(images[i].first, bytes.has_value() ? vision::DecodeImage(*bytes, 0, options.limits)
-                                                                     : Result<vision::Image>(bytes.error()),
-                                  label));
-    }
+    std::vector<std::pair<std::string, int64_t>> items;
+    for (const auto& [image_key, cls] : images) items.emplace_back(image_key, std::distance(classes.begin(), classes.find(cls)));
+    MLAAS_RETURN_IF_ERROR(DecodeInto(store, items, options, c));
   } else if (format == "csv" || format == "jsonl" || format == "tsv") {
     const std::string image_column = kwargs.value("image_column", std::string("image"));
     const std::string label_column = kwargs.value("label_column", std::string("label"));
@@ -168,19 +212,10 @@ Result<ImageDataset> ReadImageDataset(storage::ObjectStore& store, const std::st
     std::set<std::string> classes;
     for (const auto& r : rows) classes.insert(r.second);
     if (!numeric_labels) out.label_names.assign(classes.begin(), classes.end());
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (i % 64 == 0 && !c.Progress(static_cast<int64_t>(i), static_cast<int64_t>(rows.size()))) return Cancelled("cancelled");
-      const auto& [image_key, label] = rows[i];
-      const int64_t index = numeric_labels ? std::stoll(label) : std::distance(classes.begin(), classes.find(label));
-      Result<vision::Image> decoded = InvalidArgument("not an object key");
-      if (storage::ValidateKey(image_key).ok()) {
-        auto bytes = ReadObject(store, image_key, 256u << 20);
-        if (!bytes.has_value() && bytes.error().code() != StatusCode::kInvalidArgument && bytes.error().code() != StatusCode::kNotFound)
-          return bytes.error();
-        decoded = bytes.has_value() ? vision::DecodeImage(*bytes, 0, options.limits) : Result<vision::Image>(bytes.error());
-      }
-      MLAAS_RETURN_IF_ERROR(c.Add(image_key, std::move(decoded), index));
-    }
+    std::vector<std::pair<std::string, int64_t>> items;
+    for (const auto& [image_key, label] : rows)
+      items.emplace_back(image_key, numeric_labels ? std::stoll(label) : std::distance(classes.begin(), classes.find(label)));
+    MLAAS_RETURN_IF_ERROR(DecodeInto(store, items, options, c));
   } else {
     return InvalidArgument("an image dataset's format is idx, image_folder, csv, tsv or jsonl", field + ".format");
   }
