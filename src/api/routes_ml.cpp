@@ -44,20 +44,22 @@ Status ResolveStorage(ServerState& s, const json& body) {
 }
 
 // A task that reads a dataset file fails early, with a 400, when the file is not there.
-Status DatasetExists(ServerState& s, const json& body) {
+Status DatasetExists(ServerState& s, const json& body, bool folder_ok) {
   if (!body.contains("dataset") || body["dataset"].value("format", "") == "vector_store") {
     return Status::Ok();
   }
   MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, s.services.storage.Resolve(body["dataset"], "dataset"));
   auto info = ref.store->Stat(ref.key);
   if (info.has_value()) return Status::Ok();
-  if (info.error().code() == StatusCode::kNotFound) {
+  if (info.error().code() == StatusCode::kNotFound && folder_ok) {
     // A folder of files (an image dataset: IDX files, class folders).
     storage::ListOptions list;
     list.prefix = ref.key + "/";
     list.max_keys = 1;
     auto listed = ref.store->List(list);
     if (listed.has_value() && !listed->objects.empty()) return Status::Ok();
+  }
+  if (info.error().code() == StatusCode::kNotFound) {
     return InvalidArgument("no dataset '" + ref.key + "' in " +
                                std::string(ref.store->storage_type()) + " storage",
                            "dataset.path");
@@ -231,7 +233,8 @@ void AddMlRoutes(ServerState& s) {
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
                       if (Status st = CheckCatalogTarget(s, ctx); !st.ok()) return ctx.Error(st);
-                      if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);
+                      const bool folder_ok = r.task_type == "cv_train_model";  // image datasets are folders
+                      if (Status st = DatasetExists(s, ctx.body, folder_ok); !st.ok()) return ctx.Error(st);
                       return SubmitTask(s, ctx, r.task_type);
                     }
                     if (run) {
@@ -262,7 +265,7 @@ void AddMlRoutes(ServerState& s) {
          if (Status st = ResolveCatalogRefs(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
          auto ref = s.services.storage.Resolve(ctx.body["dataset"], "dataset");
          if (!ref.has_value()) return ctx.Error(ref.error());
-         if (Status st = DatasetExists(s, ctx.body); !st.ok()) return ctx.Error(st);
+         if (Status st = DatasetExists(s, ctx.body, /*folder_ok=*/false); !st.ok()) return ctx.Error(st);
          auto options = dataset::ReaderOptionsFromRequest(ctx.body["dataset"], ref->key);
          if (!options.has_value()) return ctx.Error(options.error());
          SubmitTask(s, ctx, dataset::kDatasetStatsTask);

@@ -285,14 +285,16 @@ json ImageDataset() {
       "idx: a folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]; image_folder: one subfolder of "
       "PNG/JPEG images per class; csv/tsv/jsonl: a list of image keys and labels (guessed from the extension when absent)";
   return Object(
-      {{"path", Str("the dataset's folder or list, or a catalog reference catalog://datasets/<name>[/<version>|@<alias>]")},
+      {{"path", Str("the dataset's folder (idx, image_folder) or list (csv, tsv, jsonl) in the object store")},
        {"storage_type", StorageType({"local", "s3"})},
        {"format", Enum(formats, format_help)},
        {"train_test_split", {{"type", "number"}, {"exclusiveMinimum", 0}, {"exclusiveMaximum", 1},
                              {"description", "fraction held out for evaluation, per class (default 0.1)"}}},
-       {"label_names", {{"type", "array"}, {"minItems", 1}, {"maxItems", 100000}, {"items", Str("class name", 1024)},
-                        {"description", "names of numeric classes 0, 1, ... (default: the numbers)"}}},
-       {"eval_dataset", Object({{"path", Str("held-out images (instead of train_test_split)")},
+       {"label_names", {{"type", "array"}, {"minItems", 1}, {"maxItems", 1000}, {"uniqueItems", true},
+                        {"items", Str("class name", 1024)},
+                        {"description", "names of numeric classes 0, 1, ... (default: the numbers); at most 1,000 classes"}}},
+       {"eval_dataset", Object({{"path", Str("held-out images (instead of train_test_split): read as the training set "
+                                             "is (its format unless given; an IDX folder's t10k files when it has both)")},
                                 {"storage_type", StorageType({"local", "s3"})},
                                 {"format", Enum(formats, format_help)},
                                 {"label_names", {{"type", "array"}, {"items", Str("class name", 1024)}}}},

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <regex>
+#include <set>
 
 namespace mlaas {
 namespace {
@@ -154,6 +155,12 @@ Status CheckArray(const json& v, const json& s, const std::string& path) {
   if (s.contains("maxItems") && v.size() > s["maxItems"].get<size_t>()) {
     return Fail(path, "must have at most " + s["maxItems"].dump() + " items (got " +
                           std::to_string(v.size()) + ")");
+  }
+  if (s.value("uniqueItems", false)) {
+    std::set<std::string> seen;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!seen.insert(v[i].dump()).second) return Fail(path + "[" + std::to_string(i) + "]", "repeats an earlier item");
+    }
   }
   if (s.contains("items")) {
     for (size_t i = 0; i < v.size(); ++i) {

@@ -18,6 +18,7 @@ using nlohmann::json;
 namespace {
 
 constexpr size_t kSkippedShown = 20;
+constexpr int64_t kMaxClasses = 1000;
 
 // The files of a dataset folder: too many is a bad request here (InvalidArgument), as before.
 Result<std::vector<storage::ObjectInfo>> ListAll(storage::ObjectStore& store, const std::string& prefix, int64_t max) {
@@ -50,11 +51,14 @@ class Collector {
     if (o_.channels != 0 && img.channels != o_.channels) img = vision::ToChannels(img, o_.channels);
     if (o_.size && (img.width != o_.size->first || img.height != o_.size->second)) img = vision::Resize(img, o_.size->first, o_.size->second);
     bytes_ += img.pixels.size();
-    if (bytes_ > o_.max_pixel_bytes)
-      return ResourceExhausted("the decoded images take more than " + FormatBytes(o_.max_pixel_bytes) +
-                               " (give a smaller image size, or fewer images)");
+    if (bytes_ > o_.max_pixel_bytes) return OverBudget();
     out_.examples.push_back({std::move(source), std::move(img), label});
     return Status::Ok();
+  }
+  uint64_t bytes() const { return bytes_; }
+  Status OverBudget() const {
+    return ResourceExhausted("the decoded images take more than " + FormatBytes(o_.max_pixel_bytes) +
+                             " (give a smaller image size, or fewer images)");
   }
   bool Progress(int64_t done, int64_t total) const { return !o_.progress || o_.progress(done, total); }
 
@@ -89,23 +93,44 @@ Status DecodeInto(storage::ObjectStore& store, const std::vector<std::pair<std::
     if (!c.Progress(static_cast<int64_t>(start), static_cast<int64_t>(items.size()))) return Cancelled("cancelled");
     const size_t n = std::min(chunk, items.size() - start);
     std::atomic<size_t> next{0};
+    // What the chunk's images will take decoded, reserved from the header before decoding: the
+    // budget holds while a chunk decodes in parallel (a chunk of bombs is refused, not decoded).
+    std::atomic<uint64_t> reserved{c.bytes()};
+    auto decode = [&](size_t i) {
+      const std::string& key = items[start + i].first;
+      Decoded& d = out[i];
+      d.fatal = Status::Ok();
+      if (!storage::ValidateKey(key).ok()) {
+        d.image = InvalidArgument("not an object key");
+        return;
+      }
+      auto bytes = ReadObject(store, key, 256u << 20);
+      if (!bytes.has_value()) {
+        const StatusCode code = bytes.error().code();
+        if (code != StatusCode::kInvalidArgument && code != StatusCode::kNotFound) d.fatal = bytes.error();
+        d.image = bytes.error();
+        return;
+      }
+      auto header = vision::PeekImage(*bytes);
+      if (header.has_value()) {
+        const uint64_t need = static_cast<uint64_t>(std::max<int64_t>(0, header->width)) *
+                              static_cast<uint64_t>(std::max<int64_t>(0, header->height)) * 3;
+        if (header->width * header->height <= o.limits.max_pixels && reserved.fetch_add(need) + need > o.max_pixel_bytes) {
+          d.fatal = c.OverBudget();
+          return;
+        }
+      }
+      d.image = vision::DecodeImage(*bytes, 0, o.limits);
+    };
     auto work = [&] {
       for (size_t i = next++; i < n; i = next++) {
-        const std::string& key = items[start + i].first;
-        Decoded& d = out[i];
-        d.fatal = Status::Ok();
-        if (!storage::ValidateKey(key).ok()) {
-          d.image = InvalidArgument("not an object key");
-          continue;
+        try {
+          decode(i);
+        } catch (const std::bad_alloc&) {
+          out[i].fatal = ResourceExhausted("not enough memory to decode " + items[start + i].first);
+        } catch (const std::exception& e) {
+          out[i].fatal = Internal(std::string("decoding ") + items[start + i].first + ": " + e.what());
         }
-        auto bytes = ReadObject(store, key, 256u << 20);
-        if (!bytes.has_value()) {
-          const StatusCode code = bytes.error().code();
-          if (code != StatusCode::kInvalidArgument && code != StatusCode::kNotFound) d.fatal = bytes.error();
-          d.image = bytes.error();
-          continue;
-        }
-        d.image = vision::DecodeImage(*bytes, 0, o.limits);
       }
     };
     std::vector<std::thread> pool;
@@ -132,7 +157,10 @@ Status ReadIdx(storage::ObjectStore& store, const std::string& key, const ImageR
     return std::nullopt;
   };
   std::optional<std::string> images, labels;
-  for (const char* split : {"train", "t10k"}) {
+  // The training files first, the test (t10k) ones when there are none — or the other way round
+  // for a held-out set (split "t10k").
+  const bool test_first = o.idx_split == "t10k";
+  for (const char* split : {test_first ? "t10k" : "train", test_first ? "train" : "t10k"}) {
     images = find(std::string(split) + "-images-idx3-ubyte");
     labels = find(std::string(split) + "-labels-idx1-ubyte");
     if (images && labels) break;
@@ -227,6 +255,10 @@ Result<ImageDataset> ReadImageDataset(storage::ObjectStore& store, const std::st
   if (numeric_labels || format == "idx") {
     int64_t classes = 0;
     for (const auto& e : out.examples) classes = std::max(classes, e.label + 1);
+    if (classes > kMaxClasses)
+      return InvalidArgument("class " + std::to_string(classes - 1) + " is beyond the " + std::to_string(kMaxClasses) +
+                                 " classes an image dataset may have (numeric labels are class indexes)",
+                             field + ".path");
     if (block.contains("label_names")) {
       const json& names = block["label_names"];
       if (!names.is_array() || static_cast<int64_t>(names.size()) < classes)
@@ -236,11 +268,18 @@ Result<ImageDataset> ReadImageDataset(storage::ObjectStore& store, const std::st
         if (!n.is_string()) return InvalidArgument("label_names are strings", field + ".label_names");
         out.label_names.push_back(n.get<std::string>());
       }
+      std::set<std::string> distinct(out.label_names.begin(), out.label_names.end());
+      if (distinct.size() != out.label_names.size())
+        return InvalidArgument("label_names must be distinct (two classes would become one)", field + ".label_names");
     } else {
       out.label_names.clear();
       for (int64_t i = 0; i < classes; ++i) out.label_names.push_back(std::to_string(i));
     }
   }
+  if (static_cast<int64_t>(out.label_names.size()) > kMaxClasses)
+    return InvalidArgument(std::to_string(out.label_names.size()) + " classes, more than the " + std::to_string(kMaxClasses) +
+                               " an image dataset may have",
+                           field + ".path");
   return out;
 }
 

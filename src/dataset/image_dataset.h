@@ -7,7 +7,7 @@
 //                               keys relative to the list's folder) and labels
 //                               (loader_kwargs.label_column, default "label")
 // Optional "label_names" name numeric classes (else a class is named by its index: "0", "1",
-// …). A corrupt or undecodable image is reported by its path and skipped, or fails the read
+// …; distinct names; at most 1,000 classes). A corrupt or undecodable image is reported by its path and skipped, or fails the read
 // with loader_kwargs.on_bad_image: "fail". Images are decoded (sizes checked before anything is
 // allocated), and resized and converted when asked, as they are read.
 #pragma once
@@ -44,6 +44,9 @@ struct ImageReadOptions {
   vision::DecodeLimits limits{};
   uint64_t max_pixel_bytes = 4ull << 30;     // all decoded images together
   int64_t max_images = 10'000'000;
+  // IDX: the files read from a folder holding both splits: "train" (train-…, else t10k-…) or
+  // "t10k" (t10k-…, else train-…; a held-out set).
+  std::string idx_split = "train";
   // Called now and then with (images read, images to read) and polled for cancellation.
   std::function<bool(int64_t, int64_t)> progress{};
 };

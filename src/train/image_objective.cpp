@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <future>
+#include <mutex>
 #include <map>
 #include <numeric>
 #include <random>
@@ -25,6 +26,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+constexpr uint64_t kMaxPreparedBytes = 4ull << 30;
 
 // A batch as the model takes it: normalised floats [B, C, H, W] and class ids [B].
 struct ImageBatch {
@@ -61,7 +64,29 @@ std::pair<int64_t, int64_t> DefaultSize(const std::vector<dataset::ImageExample>
   for (const auto& e : images)
     if (e.image.height != h || e.image.width != w) return {fallback, fallback};
   if (std::max(h, w) > 224) return {fallback, fallback};
-  return {h, w};
+  // Sizes every preset takes: at least 8, multiples of 4 (cnn-small pools twice).
+  auto fit = [](int64_t v) { return std::max<int64_t>(8, (v + 3) / 4 * 4); };
+  return {fit(h), fit(w)};
+}
+
+// Training memory of one image beyond its weights, roughly: its input and the activations the
+// backward pass keeps (about three tensors per convolution: its output, the normalised one, the
+// activation), float32.
+uint64_t BytesPerImage(const nn::VisionConfig& c) {
+  const uint64_t hw = static_cast<uint64_t>(c.height) * static_cast<uint64_t>(c.width);
+  uint64_t floats = hw * static_cast<uint64_t>(c.channels);
+  switch (c.arch) {
+    case nn::VisionArch::kMlp: floats += static_cast<uint64_t>(c.hidden_size) * 3; break;
+    case nn::VisionArch::kCnnSmall: floats += hw * (32 * 3 * 2) + hw / 4 * (32 + 64 * 3 * 2) + hw / 16 * 64 + 128 * 3; break;
+    case nn::VisionArch::kResNet18:
+    case nn::VisionArch::kResNet34: {
+      const uint64_t stem = c.small_stem ? hw : hw / 4, body = c.small_stem ? hw : hw / 16;
+      const uint64_t deep = c.arch == nn::VisionArch::kResNet34 ? 2 : 1;
+      floats += stem * 64 * 3 + deep * body * (64 * 12 + 128 * 12 / 4 + 256 * 12 / 16 + 512 * 12 / 64);
+      break;
+    }
+  }
+  return floats * 4;
 }
 
 class ImageClassification : public ObjectiveStrategy {
@@ -198,7 +223,27 @@ Status ImageClassification::BuildModel() {
   auto checked = nn::VisionConfigFromJson(nn::VisionConfigToJson(config_));
   if (!checked.has_value()) return checked.error().WithField("model." + checked.error().field());
   config_ = *checked;
-  MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(nn::VisionParameterCount(config_) * 4, in_.max_model_bytes));
+  const uint64_t weight_bytes = nn::VisionParameterCount(config_) * 4;
+  MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(weight_bytes, in_.max_model_bytes));
+  // The images converted to the model's input are kept for the run: 4 GiB at most.
+  const uint64_t image_bytes = static_cast<uint64_t>(config_.channels * config_.height * config_.width);
+  const uint64_t images = in_.train_images.size() + in_.eval_images.size();
+  if (image_bytes * images > kMaxPreparedBytes)
+    return InvalidArgument(std::to_string(images) + " images of " + std::to_string(config_.channels) + " x " +
+                               std::to_string(config_.height) + " x " + std::to_string(config_.width) + " take " +
+                               FormatBytes(image_bytes * images) + ", more than the " + FormatBytes(kMaxPreparedBytes) +
+                               " a training run may hold; give a smaller model.image_size",
+                           "model.image_size");
+  // A batch's activations (two batches of input: the next is prepared meanwhile).
+  if (in_.max_model_bytes > 0) {
+    const uint64_t batch = static_cast<uint64_t>(std::max<int64_t>(spec_.batch_size, 64));
+    const uint64_t need = weight_bytes * 4 + batch * (BytesPerImage(config_) + image_bytes * 4);
+    if (need > in_.max_model_bytes)
+      return InvalidArgument("batches of " + std::to_string(batch) + " images of " + std::to_string(config_.height) + " x " +
+                                 std::to_string(config_.width) + " would take about " + FormatBytes(need) + " to train, more than the " +
+                                 FormatBytes(in_.max_model_bytes) + " this server allows; give a smaller batch_size or image_size",
+                             "model_train.batch_size");
+  }
   model_ = nn::VisionModel(config_);
   nn::InitVisionWeights(model_, spec_.seed);
   if (in_.model_dir) {
@@ -234,22 +279,36 @@ bool ImageClassification::Convert(const std::vector<dataset::ImageExample>& from
     labels[i] = class_of_[static_cast<size_t>(from[i].label)];
     ++done;
   };
+  std::exception_ptr failure;
+  std::mutex failure_mu;
+  auto guarded = [&](size_t i) {
+    try {
+      convert(i);
+    } catch (...) {  // (out of memory): rethrown on this thread once the others are joined
+      std::lock_guard<std::mutex> lock(failure_mu);
+      if (!failure) failure = std::current_exception();
+      stop = true;
+    }
+  };
   auto work = [&] {
-    for (size_t i = next++; i < from.size() && !stop; i = next++) convert(i);
+    for (size_t i = next++; i < from.size() && !stop; i = next++) guarded(i);
   };
   const unsigned n = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   std::vector<std::thread> workers;
   for (unsigned t = 1; t < n; ++t) workers.emplace_back(work);
   // This thread works too, and reports now and then.
+  bool cancelled = false;
+  size_t mine = 0;
   for (size_t i = next++; i < from.size() && !stop; i = next++) {
-    convert(i);
-    if (i % 4096 == 0 && env_.preparing &&
+    guarded(i);
+    if (++mine % 512 == 0 && env_.preparing &&
         !env_.preparing(static_cast<double>(done_before + done) / static_cast<double>(std::max<size_t>(1, total)),
                         "preparing images: " + std::to_string(done_before + done) + " of " + std::to_string(total)))
-      stop = true;
+      stop = cancelled = true;
   }
   for (auto& w : workers) w.join();
-  return !stop;
+  if (failure) std::rethrow_exception(failure);
+  return !cancelled;
 }
 
 Status ImageClassification::Prepare() {
@@ -257,6 +316,9 @@ Status ImageClassification::Prepare() {
   std::set<int64_t> classes;
   for (const auto& e : in_.train_images) classes.insert(e.label);
   for (const auto& e : in_.eval_images) classes.insert(e.label);
+  if (in_.image_labels.size() > 1000)
+    return InvalidArgument(std::to_string(in_.image_labels.size()) + " classes, more than the 1000 an image classifier may have",
+                           "dataset.label_names");
   if (in_.image_labels.size() < 2 || classes.size() < 2)
     return InvalidArgument("the dataset has " + std::to_string(classes.size()) + " class; classification needs at least two",
                            "dataset.path");

@@ -326,6 +326,14 @@ json WithFormat(json block) {
   return block;
 }
 
+// dataset.eval_dataset, with the main block's format when it names none (a held-out folder is
+// read as the training one is).
+json EvalBlock(const json& ds) {
+  json eval_block = ds.value("eval_dataset", json::object());
+  if (eval_block.is_object() && !eval_block.contains("format") && ds.contains("format")) eval_block["format"] = ds["format"];
+  return eval_block;
+}
+
 Status ValidateImages(const storage::StorageRegistry& storage, const json& params) {
   MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
   if (ModalityOf(spec.objective) != Modality::kImage)
@@ -355,7 +363,7 @@ Status ValidateImages(const storage::StorageRegistry& storage, const json& param
   };
   const json ds = params.value("dataset", json::object());
   MLAAS_RETURN_IF_ERROR(dataset_ok(ds, "dataset"));
-  if (spec.has_eval_dataset) MLAAS_RETURN_IF_ERROR(dataset_ok(ds["eval_dataset"], "dataset.eval_dataset"));
+  if (spec.has_eval_dataset) MLAAS_RETURN_IF_ERROR(dataset_ok(EvalBlock(ds), "dataset.eval_dataset"));
   MLAAS_RETURN_IF_ERROR(storage.Resolve(params.value("model_save", json::object()), "model_save").status());
   return Status::Ok();
 }
@@ -466,6 +474,7 @@ Result<dataset::ImageDataset> ReadImages(const storage::StorageRegistry& storage
   const json b = WithFormat(block);
   MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(b, field));
   dataset::ImageReadOptions options;
+  if (field != "dataset") options.idx_split = "t10k";  // a held-out IDX set: the test files when the folder has both
   options.progress = [&](int64_t done, int64_t total) {
     const double f = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0.0;
     ctx.ReportProgress({.fraction = from + (to - from) * f,
@@ -553,7 +562,7 @@ tasks::TaskHandler MakeTrainCvModelHandler(const storage::StorageRegistry& stora
       ctx.Log("warn", std::to_string(all.skipped) + " images could not be read and were left out (" +
                           (all.skipped_examples.empty() ? std::string() : all.skipped_examples.front()) + ")");
     if (spec.has_eval_dataset) {
-      json eval_block = ds["eval_dataset"];
+      json eval_block = EvalBlock(ds);
       for (const char* k : {"loader_kwargs", "label_names"})
         if (!eval_block.contains(k) && ds.contains(k)) eval_block[k] = ds[k];
       MLAAS_ASSIGN_OR_RETURN(dataset::ImageDataset held, ReadImages(storage, ctx, eval_block, "dataset.eval_dataset", 0.008, 0.01));

@@ -25,7 +25,7 @@ const json kSchema = json::parse(R"({
     "epochs": {"type": "integer", "minimum": 1, "maximum": 1000},
     "lr": {"type": "number", "exclusiveMinimum": 0},
     "split": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-    "texts": {"type": "array", "minItems": 1, "maxItems": 3,
+    "texts": {"type": "array", "minItems": 1, "maxItems": 3, "uniqueItems": true,
               "items": {"type": "string", "maxLength": 5}},
     "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
     "kwargs": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -71,6 +71,7 @@ TEST(JsonSchemaTest, NamesTheOffendingField) {
   ExpectError(R"({"model": {"path": "m"}, "texts": ["a","b","c","d"]})", "texts",
               "at most 3 items");
   ExpectError(R"({"model": {"path": "m"}, "texts": ["a", 1]})", "texts[1]", "must be a string");
+  ExpectError(R"({"model": {"path": "m"}, "texts": ["a", "b", "a"]})", "texts[2]", "repeats an earlier item");
   ExpectError(R"({"model": {"path": "m"}, "texts": ["toolong"]})", "texts[0]", "at most 5");
   ExpectError(R"({"model": {"path": "m"}, "name": "Bad Name"})", "name", "must match");
   ExpectError(R"({"model": {"path": "m"}, "kwargs": {"a": 1}})", "kwargs.a", "must be a string");

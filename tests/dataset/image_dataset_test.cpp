@@ -136,6 +136,40 @@ TEST_F(ImageDatasetTest, IdxFoldersAndBadRequests) {
   auto empty = ReadImageDataset(*store_, "fashion", json{{"format", "image_folder"}}, {});
   ASSERT_FALSE(empty.has_value());
   EXPECT_EQ(empty.error().field(), "dataset.path");
+
+  // A folder with both splits: train by default, t10k for a held-out set.
+  Put("fashion/train-images-idx3-ubyte", std::string{0, 0, 8, 3} + be(3) + be(2) + be(2) + std::string(12, '\x20'));
+  Put("fashion/train-labels-idx1-ubyte", std::string{0, 0, 8, 1} + be(3) + std::string{0, 1, 2});
+  auto train = ReadImageDataset(*store_, "fashion", json{{"format", "idx"}}, {});
+  ASSERT_TRUE(train.has_value());
+  EXPECT_EQ(train->examples.size(), 3u);
+  ImageReadOptions held_out;
+  held_out.idx_split = "t10k";
+  auto test = ReadImageDataset(*store_, "fashion", json{{"format", "idx"}}, held_out);
+  ASSERT_TRUE(test.has_value());
+  EXPECT_EQ(test->examples.size(), 2u);
+  // Repeated names, and a numeric label beyond the 1,000 classes allowed.
+  auto twice = ReadImageDataset(*store_, "fashion", json{{"format", "idx"}, {"label_names", {"a", "b", "a"}}}, {});
+  ASSERT_FALSE(twice.has_value());
+  EXPECT_EQ(twice.error().field(), "dataset.label_names");
+  Put("lists/img/1.png", Png(1));
+  Put("lists/far.csv", "image,label\nimg/1.png,0\nimg/1.png,999999\n");
+  auto far = ReadImageDataset(*store_, "lists/far.csv", json{{"format", "csv"}}, {});
+  ASSERT_FALSE(far.has_value());
+  EXPECT_NE(far.error().message().find("1000 classes"), std::string::npos) << far.error().ToString();
+}
+
+TEST_F(ImageDatasetTest, TheDecodedBudgetHoldsWhileImagesDecodeInParallel) {
+  for (int i = 0; i < 40; ++i) Put("big/c" + std::to_string(i % 2) + "/" + std::to_string(i) + ".png", Png(static_cast<uint8_t>(i)));
+  ImageReadOptions small;
+  small.max_pixel_bytes = 10 * 6 * 4 * 3;  // ten images' worth
+  auto r = ReadImageDataset(*store_, "big", json{{"format", "image_folder"}}, small);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), StatusCode::kResourceExhausted) << r.error().ToString();
+  auto fine = ReadImageDataset(*store_, "big", json{{"format", "image_folder"}}, {});
+  ASSERT_TRUE(fine.has_value());
+  EXPECT_EQ(fine->examples.size(), 40u);
+  for (size_t i = 1; i < fine->examples.size(); ++i) EXPECT_LT(fine->examples[i - 1].source, fine->examples[i].source);  // in order
 }
 
 // The real thing: Debian's dataset-fashion-mnist (gzip'd IDX), read from the object store.

@@ -175,6 +175,21 @@ TEST_F(ImageTrainerTest, BadDataNamesTheField) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().field(), "model.preset");
 
+  TrainInputs wide = Inputs("resnet18", "wide");  // batches too large for the memory allowed
+  wide.model_block["image_size"] = 224;
+  wide.max_model_bytes = 400ull << 20;
+  r = RunTraining(wide, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().field(), "model_train.batch_size") << r.error().ToString();
+
+  TrainInputs odd = Inputs("cnn-small", "odd");  // 10 x 10 images: cnn-small gets 12 x 12
+  for (auto* split : {&odd.train_images, &odd.eval_images})
+    for (auto& e : *split) e.image = vision::Resize(e.image, 10, 10);
+  odd.spec.epochs = 1;
+  r = RunTraining(odd, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)["dataset"]["image_size"], json({12, 12}));
+
   TrainInputs big = Inputs("resnet18", "big");
   big.max_model_bytes = 1 << 20;
   r = RunTraining(big, {});
