@@ -21,6 +21,7 @@
 #include "testutil/s3rver.h"
 #include "testutil/temp_dir.h"
 #include "testutil/wait.h"
+#include "vision/image.h"
 
 extern char** environ;
 
@@ -107,6 +108,52 @@ TEST(S3E2eTest, FineTunesFromACheckpointInABucketAndWritesTheModelBack) {
   ASSERT_EQ(p.status, 200) << p.text;
   EXPECT_EQ(p.body["predictions"].size(), 1u);
   EXPECT_EQ(server.Log().find("S3RVER"), std::string::npos) << "credentials never logged";
+}
+
+// Image classification with everything in a bucket: an image folder (a bad file among the PNGs)
+// trained on, the model written back, and images named by their keys in the bucket predicted.
+TEST(S3E2eTest, TrainsAnImageClassifierOnAFolderInABucket) {
+  if (!HaveS3rver()) GTEST_SKIP() << "s3rver is not installed (scripts/install-deps.sh)";
+  TempDir dir;
+  S3rver s3;
+  ASSERT_TRUE(s3.Start(dir.path(), {"lab"}).ok());
+  storage::S3ObjectStore bucket(s3.options());
+  auto shade = [](int value) {
+    vision::Image im{12, 12, 1, std::vector<uint8_t>(144, static_cast<uint8_t>(value))};
+    return *vision::EncodePng(im);
+  };
+  for (int i = 0; i < 24; ++i) {
+    const bool dark = i % 2 == 0;
+    ASSERT_TRUE(bucket.PutString("lab/shades/" + std::string(dark ? "dark/" : "light/") + std::to_string(i) + ".png",
+                                 shade(dark ? 20 + i : 200 + i)).has_value());
+  }
+  ASSERT_TRUE(bucket.PutString("lab/shades/dark/broken.png", "not a png").has_value());
+  ASSERT_TRUE(bucket.PutString("lab/probe/light.png", shade(240)).has_value());
+
+  ServerProcess server(dir.path() / "data", {"--threads", "1", "--workers", "1"});
+  Status started = StartWithS3(s3, server);
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  auto c = server.Client();
+  auto t = CallServer(*c, "POST", "/api/v1/ml/cv/train/model",
+                      json{{"model", {{"preset", "cnn-small"}, {"objective", "image-classification"}}},
+                           {"dataset", {{"path", "s3://lab/shades"}, {"storage_type", "s3"}, {"format", "image_folder"},
+                                        {"train_test_split", 0.25}}},
+                           {"model_train", {{"epochs", 6}, {"batch_size", 8}, {"threads", 1}, {"optimizer", {{"init_lr", 3e-3}}}}},
+                           {"model_save", {{"path", "s3://lab/models/shades"}, {"storage_type", "s3"}}}}
+                          .dump());
+  ASSERT_EQ(t.status, 202) << t.text;
+  json task = WaitForTaskEnd(*c, t.body["task_id"], 300s);
+  ASSERT_EQ(task["task_status"], "succeeded") << task.dump(2) << server.Log();
+  EXPECT_EQ(task["dataset"]["skipped_images"], 1);
+  EXPECT_EQ(task["dataset"]["labels"], json({"dark", "light"}));
+  EXPECT_EQ(task["evaluation"]["accuracy"], 1.0) << task["evaluation"].dump();
+  EXPECT_TRUE(bucket.Stat("lab/models/shades/config.json").has_value());
+  auto p = CallServer(*c, "POST", "/api/v1/ml/cv/predict",
+                      json{{"model", {{"path", "s3://lab/models/shades"}, {"storage_type", "s3"}}},
+                           {"predict_input", {{"paths", {"s3://lab/probe/light.png"}}, {"storage_type", "s3"}}}}
+                          .dump());
+  ASSERT_EQ(p.status, 200) << p.text;
+  EXPECT_EQ(p.body["predictions"][0]["label"], "light") << p.text;
 }
 
 // `mlaas serve --storage s3://lab/platform`: the server's own store is a bucket prefix. With
