@@ -199,7 +199,9 @@ void Batcher::Loop() {
       if (metrics_) {
         metrics_->compute_seconds.Observe(compute);
         metrics_->batch_size.Observe(static_cast<double>(batch.size()));
-        metrics_->batch_tokens.Observe(static_cast<double>(static_cast<int64_t>(batch.size()) * longest));
+        const bool images = std::holds_alternative<predict::ImageRow>(*rows.front());
+        (images ? metrics_->batch_pixels : metrics_->batch_tokens)
+            .Observe(static_cast<double>(static_cast<int64_t>(batch.size()) * longest));
         metrics_->executions++;
         metrics_->inferences += batch.size();
       }

@@ -53,7 +53,8 @@ ModelMetrics::ModelMetrics()
       queue_seconds(SecondsBuckets()),
       compute_seconds(SecondsBuckets()),
       batch_size({1, 2, 4, 8, 16, 32, 64, 128, 256}),
-      batch_tokens({64, 256, 1024, 2048, 4096, 8192, 16384, 32768}) {}
+      batch_tokens({64, 256, 1024, 2048, 4096, 8192, 16384, 32768}),
+      batch_pixels({784, 50176, 200704, 802816, 1605632, 3211264, 6422528, 12845056}) {}
 
 void RenderModelMetrics(std::string& out, const std::vector<LabeledMetrics>& models) {
   if (models.empty()) return;
@@ -103,7 +104,8 @@ void RenderModelMetrics(std::string& out, const std::vector<LabeledMetrics>& mod
             &ModelMetrics::queue_seconds);
   histogram("mlaas_inference_compute_duration_seconds", "Forward pass time", &ModelMetrics::compute_seconds);
   histogram("mlaas_inference_batch_size", "Inputs per forward pass", &ModelMetrics::batch_size);
-  histogram("mlaas_inference_batch_tokens", "Padded tokens per forward pass", &ModelMetrics::batch_tokens);
+  histogram("mlaas_inference_batch_tokens", "Padded tokens per forward pass (text models)", &ModelMetrics::batch_tokens);
+  histogram("mlaas_inference_batch_pixels", "Pixels per forward pass (image models)", &ModelMetrics::batch_pixels);
 }
 
 uint64_t ResidentBytes() {

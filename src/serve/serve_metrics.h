@@ -37,7 +37,9 @@ struct ModelMetrics {
   std::atomic<uint64_t> executions{0};      // forward passes
   std::atomic<int64_t> queue_depth{0};      // rows waiting
   double load_seconds = 0;                  // set once when loaded
-  Histogram request_seconds, queue_seconds, compute_seconds, batch_size, batch_tokens;
+  Histogram request_seconds, queue_seconds, compute_seconds, batch_size;
+  Histogram batch_tokens;  // text models: padded tokens per pass
+  Histogram batch_pixels;  // image models: pixels per pass
 };
 
 struct LabeledMetrics {

@@ -111,7 +111,8 @@ TEST(BatcherTest, ImagePassesStayWithinThePixelBudget) {
   o.max_batch_pixels = 3 * 16 * 16;  // three 16 x 16 images per pass
   o.max_batch_size = 64;
   o.max_batch_tokens = 1;            // a text budget that would allow one row: not the one applied
-  Batcher b(rec.Fn(), o);
+  auto metrics = std::make_shared<ModelMetrics>();
+  Batcher b(rec.Fn(), o, metrics);
   std::vector<predict::ModelRow> rows;
   for (int i = 0; i < 7; ++i) rows.push_back(Image(16, static_cast<float>(i)));
   auto r = b.Infer(rows, {}, In(10'000));
@@ -120,6 +121,12 @@ TEST(BatcherTest, ImagePassesStayWithinThePixelBudget) {
   std::lock_guard<std::mutex> lock(rec.mu);
   ASSERT_EQ(rec.passes.size(), 3u);  // 3 + 3 + 1
   for (const auto& p : rec.passes) EXPECT_LE(p.size() * 256, 768u);
+  // Image passes are counted in pixels, not in tokens.
+  std::string out;
+  RenderModelMetrics(out, {{"img", "1", metrics.get()}});
+  EXPECT_NE(out.find("mlaas_inference_batch_pixels_count{model=\"img\",version=\"1\"} 3"), std::string::npos) << out;
+  EXPECT_NE(out.find("mlaas_inference_batch_pixels_sum{model=\"img\",version=\"1\"} 1792"), std::string::npos) << out;
+  EXPECT_NE(out.find("mlaas_inference_batch_tokens_count{model=\"img\",version=\"1\"} 0"), std::string::npos) << out;
 }
 
 TEST(BatcherTest, RequestsWithOtherOptionsDoNotShareAPass) {
