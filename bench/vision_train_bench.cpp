@@ -5,6 +5,7 @@
 // task runs); its images/s leave out preparing the images and evaluation, as the peer's do.
 //
 //   vision_train_bench [--threads N] [--images N] [--batch B] [--models cnn-small,resnet18] [--peer yes|no]
+//                      [--precision float32|bfloat16]   (bfloat16: both sides under bf16 autocast)
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -24,7 +25,7 @@ struct Case {
   int64_t size, channels;
 };
 
-double Ours(const Case& c, int threads, int images, int batch) {
+double Ours(const Case& c, int threads, int images, int batch, bool bf16) {
   mlaas::testing::TempDir dir;
   mlaas::train::TrainInputs in;
   in.spec.objective = mlaas::Objective::kImageClassification;
@@ -32,6 +33,7 @@ double Ours(const Case& c, int threads, int images, int batch) {
   in.spec.batch_size = batch;
   in.spec.threads = threads;
   in.spec.image_augment = {.crop_padding = 2, .horizontal_flip = true};
+  in.spec.bf16_autocast = bf16;
   in.model_block = {{"preset", c.preset}, {"image_mean", 0.5}, {"image_std", 0.5}};
   std::mt19937_64 rng(1);
   for (int i = 0; i < images; ++i) {
@@ -56,7 +58,7 @@ double Ours(const Case& c, int threads, int images, int batch) {
 int main(int argc, char** argv) {
   int threads = 2, images = 4096, batch = 64;
   bool peer = true;
-  std::string models = "cnn-small,resnet18";
+  std::string models = "cnn-small,resnet18", precision = "float32";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--threads") threads = std::stoi(v);
@@ -64,25 +66,30 @@ int main(int argc, char** argv) {
     else if (a == "--batch") batch = std::stoi(v);
     else if (a == "--models") models = v;
     else if (a == "--peer") peer = v == "yes";
+    else if (a == "--precision") precision = v;
   }
-  std::printf("threads %d, %d random images, batches of %d, random crop (padding 2) + flip, AdamW\n\n", threads, images, batch);
+  const bool bf16 = precision == "bfloat16";
+  std::printf("threads %d, %d random images, batches of %d, random crop (padding 2) + flip, AdamW, %s\n\n", threads, images,
+              batch, precision.c_str());
   std::printf("| model (input) | mlaas images/s | PyTorch eager + torchvision images/s | ratio |\n|---|---:|---:|---:|\n");
   for (const std::string& name : mlaas::Split(models, ',')) {
     const Case c = name == "cnn-small" ? Case{"cnn-small", 28, 1} : Case{name, 32, 3};
     // ResNets are slow on two cores: fewer images keep the run short.
     const int n = name == "cnn-small" ? images : std::max(batch * 8, images / 8);
-    const double ours = Ours(c, threads, n, batch);
+    const double ours = Ours(c, threads, n, batch, bf16);
     double theirs = 0;
     if (peer) {
       const std::string out = mlaas::bench::Run("/usr/bin/python3 " + std::string(MLAAS_SOURCE_DIR) + "/bench/vision/train_peer.py " +
                                                 name + " " + std::to_string(c.size) + " " + std::to_string(c.channels) + " " +
-                                                std::to_string(n) + " " + std::to_string(batch) + " " + std::to_string(threads));
+                                                std::to_string(n) + " " + std::to_string(batch) + " " + std::to_string(threads) +
+                                                " " + precision);
       if (!out.empty()) theirs = nlohmann::json::parse(out)["images_per_s"].get<double>();
     }
     std::printf("| %s (%lldx%lldx%lld) | %.1f | %.1f | %.2fx |\n", name.c_str(), static_cast<long long>(c.channels),
                 static_cast<long long>(c.size), static_cast<long long>(c.size), ours, theirs, theirs > 0 ? ours / theirs : 0.0);
-    mlaas::bench::Record("vision.train." + name + ".pytorch", name + " training images/s vs PyTorch eager + torchvision", ours,
-                         theirs, "images/s");
+    mlaas::bench::Record("vision.train." + name + (bf16 ? ".bf16" : "") + ".pytorch",
+                         name + (bf16 ? " bf16-autocast" : "") + " training images/s vs PyTorch eager + torchvision", ours, theirs,
+                         "images/s");
   }
   return 0;
 }

@@ -6,7 +6,10 @@ whose transforms â€” RandomCrop with padding, RandomHorizontalFlip, Normalize â€
 batched by a DataLoader), AdamW, cross-entropy. Prints one JSON line: {"images_per_s"} over
 the timed steps (the first 3 are warm-up).
 
-    train_peer.py PRESET SIZE CHANNELS IMAGES BATCH THREADS
+    train_peer.py PRESET SIZE CHANNELS IMAGES BATCH THREADS [float32|bfloat16]
+
+bfloat16: the forward pass and loss under torch.autocast("cpu", bfloat16), as mlaas's
+model_train.precision "bfloat16".
 """
 import json
 import sys
@@ -48,6 +51,7 @@ class Images(torch.utils.data.Dataset):
 
 def main():
     preset, size, channels, images, batch, threads = sys.argv[1], *map(int, sys.argv[2:7])
+    bf16 = len(sys.argv) > 7 and sys.argv[7] == "bfloat16"
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     classes = 10
@@ -65,7 +69,8 @@ def main():
     for step, (x, y) in enumerate(loader):
         if step == 3:
             start, seen = time.perf_counter(), 0
-        loss = nn.functional.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)

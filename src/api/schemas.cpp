@@ -130,6 +130,8 @@ json ModelTrain() {
                                                         "recorded with the model, in vector stores (default cosine)")},
                  {"whitening", Num(0, 1, "sentence-embedding: fit a whitening projection on the training positives after "
                                          "training, eigenvalue power (0.5: full whitening; 0: none, default)")},
+                 {"precision", Enum({"float32", "bfloat16"}, "image-classification: forward passes in float32 (default) or "
+                                                               "under bfloat16 autocast (weights and optimizer stay float32)")},
                  {"freeze_backbone", {{"type", "boolean"},
                                       {"description", "image-classification: train the classifier only (ResNet's fc, the "
                                                       "small models' classifier block)"}}}},

@@ -493,7 +493,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     std::string objective, model, preset, config, tokenizer, dataset, eval_dataset, save, optimizer, request;
     std::string text_column, label_column, pair_column, best_metric, classifier_pooling, similarity;
     std::string register_as, alias;
-    std::string format, label_names;  // images
+    std::string format, label_names, precision;  // images
     int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
     int64_t image_size = 0, channels = 0, crop_padding = 0;
     double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0, rotation = 0;
@@ -527,6 +527,8 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   train->add_flag("--flip", a->flip, "images: mirror half the training images");
   train->add_option("--rotation", a->rotation, "images: rotate training images by up to this many degrees");
   train->add_flag("--freeze-backbone", a->freeze_backbone, "images: fine-tune the classifier only");
+  train->add_option("--precision", a->precision, "images: float32 (default) or bfloat16 (forward passes under bf16 autocast)")
+      ->check(CLI::IsMember({"float32", "bfloat16"}));
   train->add_option("--eval-dataset", a->eval_dataset, "Held-out data instead of --split (object key)");
   train->add_option("--save", a->save, "Where to write the trained model directory (object key)");
   train->add_option("--epochs", a->epochs, "Passes over the training split (default 10)");
@@ -602,6 +604,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (a->flip) body["dataset"]["augment"]["horizontal_flip"] = true;
     if (a->rotation > 0) body["dataset"]["augment"]["rotation"] = a->rotation;
     if (a->freeze_backbone) set("model_train", "freeze_backbone", true);
+    if (!a->precision.empty()) set("model_train", "precision", a->precision);
     if (!a->save.empty()) set("model_save", "path", a->save);
     if (!a->register_as.empty()) set("catalog", "model", a->register_as);
     if (!a->alias.empty()) set("catalog", "alias", a->alias);

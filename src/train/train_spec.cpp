@@ -122,6 +122,13 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_ASSIGN_OR_RETURN(json opt, Block(mt, "optimizer", f + ".optimizer"));
   MLAAS_RETURN_IF_ERROR(ParseOptimizer(opt, spec.optimizer));
   MLAAS_RETURN_IF_ERROR(Bool(mt, "freeze_backbone", f, spec.freeze_backbone));
+  std::string precision = "float32";
+  MLAAS_RETURN_IF_ERROR(String(mt, "precision", f, precision));
+  if (precision != "float32" && precision != "bfloat16")
+    return InvalidArgument("precision is float32 or bfloat16", f + ".precision");
+  spec.bf16_autocast = precision == "bfloat16";
+  if (spec.bf16_autocast && !image)
+    return InvalidArgument("precision bfloat16 applies to image-classification", f + ".precision");
   if (spec.freeze_backbone && !image)
     return InvalidArgument("freeze_backbone applies to image-classification", f + ".freeze_backbone");
   MLAAS_RETURN_IF_ERROR(Number(mt, "max_grad_norm", f, 0, 1e6, spec.max_grad_norm));

@@ -86,6 +86,9 @@ struct TrainSpec {
   // image-classification
   ImageAugment image_augment;   // dataset.augment.{crop_padding, horizontal_flip, rotation}
   bool freeze_backbone = false; // model_train.freeze_backbone: train the classifier only
+  // model_train.precision "bfloat16": forward passes under bf16 autocast (weights, gradients and
+  // optimizer state stay float32); image-classification only.
+  bool bf16_autocast = false;
 };
 
 // Parses the request's model / model_train / dataset blocks. Defaults differ by modality: image

@@ -1,6 +1,7 @@
 // Image classification through the trainer: a tiny synthetic set (a bright blob in one corner
 // per class) learned to 100% by each small preset; resume from a checkpoint; a saved model
 // fine-tuned with a frozen backbone and a new head.
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -90,6 +91,21 @@ TEST_F(ImageTrainerTest, EachSmallPresetLearnsASeparableSetCompletely) {
     EXPECT_GT(config->mean[0], 0.05);
     EXPECT_TRUE(fs::exists(in.output_dir / "model.safetensors"));
   }
+}
+
+TEST_F(ImageTrainerTest, Bfloat16AutocastTrainsTooAndSavesFloat32Weights) {
+  TrainInputs in = Inputs("cnn-small", "bf16");
+  in.spec.bf16_autocast = true;
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)["evaluation"]["accuracy"], 1.0) << r->dump();
+  std::ifstream f(in.output_dir / "config.json");
+  auto config = nn::VisionConfigFromJson(json::parse(f));
+  ASSERT_TRUE(config.has_value());
+  nn::VisionModel m(*config);
+  ASSERT_TRUE(nn::LoadVisionWeights(m, in.output_dir, false, nullptr).ok());
+  EXPECT_EQ(m->parameters()[0].scalar_type(), torch::kFloat32);
+  EXPECT_FALSE(at::autocast::is_cpu_enabled()) << "autocast is off again once the step is done";
 }
 
 TEST_F(ImageTrainerTest, ResumesFromACheckpointToTheSameModel) {

@@ -125,6 +125,9 @@ TEST(TrainSpecTest, BadValuesNameTheField) {
   const std::vector<Case> cases = {
       {{{"optimizer", {{"name", "Adagrad"}}}}, ds, "model_train.optimizer.name"},
       {{{"batch_size", 0}}, ds, "model_train.batch_size"},
+      {{{"precision", "bfloat16"}}, ds, "model_train.precision"},  // images only
+      {{{"precision", "float16"}}, ds, "model_train.precision"},
+      {{{"freeze_backbone", true}}, ds, "model_train.freeze_backbone"},
       {{{"epochs", 0}}, ds, "model_train.epochs"},
       {{{"epochs", "ten"}}, ds, "model_train.epochs"},
       {{{"optimizer", {{"init_lr", 0}}}}, ds, "model_train.optimizer.init_lr"},
@@ -165,6 +168,34 @@ TEST(TrainSpecTest, ClassifierPoolingIsClsOrMeanForClassifiersOnly) {
   ASSERT_FALSE(mlm.has_value());
   EXPECT_EQ(mlm.error().field(), "model.classifier_pooling");
   EXPECT_NE(mlm.error().message().find("text-classification"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mlaas::train
+
+namespace mlaas::train {
+namespace {
+
+TEST(TrainSpecTest, ImageClassificationDefaultsAndKnobs) {
+  auto spec = ParseTrainSpec({{"model", {{"objective", "image-classification"}}},
+                              {"dataset", {{"path", "d"}, {"augment", {{"crop_padding", 4}, {"horizontal_flip", true}, {"rotation", 10}}}}},
+                              {"model_train", {{"precision", "bfloat16"}, {"freeze_backbone", true}}}});
+  ASSERT_TRUE(spec.has_value()) << spec.error().ToString();
+  EXPECT_EQ(spec->batch_size, 64);
+  EXPECT_DOUBLE_EQ(spec->optimizer.init_lr, 1e-3);
+  EXPECT_TRUE(spec->bf16_autocast);
+  EXPECT_TRUE(spec->freeze_backbone);
+  EXPECT_EQ(spec->image_augment.crop_padding, 4);
+  EXPECT_TRUE(spec->image_augment.horizontal_flip);
+  EXPECT_DOUBLE_EQ(spec->image_augment.rotation, 10);
+  auto typo = ParseTrainSpec({{"model", {{"objective", "image-classification"}}},
+                              {"dataset", {{"path", "d"}, {"augment", {{"typos", {{"copies", 1}}}}}}}});
+  ASSERT_FALSE(typo.has_value());
+  EXPECT_EQ(typo.error().field(), "dataset.augment.typos");
+  auto metric = ParseTrainSpec({{"model", {{"objective", "image-classification"}}},
+                                {"model_train", {{"early_stopping", {{"metric", "eval_perplexity"}}}}}});
+  ASSERT_FALSE(metric.has_value());
+  EXPECT_EQ(metric.error().field(), "model_train.early_stopping.metric");
 }
 
 }  // namespace
