@@ -14,7 +14,7 @@
 #include <set>
 #include <thread>
 
-#include "common/file_util.h"
+#include "common/json_file.h"
 #include "common/text.h"
 #include "nn/vision_model.h"
 #include "train/metrics.h"
@@ -205,10 +205,9 @@ Status ImageClassification::BuildModel() {
   MLAAS_RETURN_IF_ERROR(FloatList(in_.model_block, "image_mean", mean));
   MLAAS_RETURN_IF_ERROR(FloatList(in_.model_block, "image_std", std));
   if (in_.model_dir) {
-    auto text = ReadFile(*in_.model_dir / "config.json", 1u << 20);
-    if (!text) return InvalidArgument("model.path: " + text.error().message(), "model.path");
-    json j = json::parse(*text, nullptr, false);
-    auto c = nn::VisionConfigFromJson(j);
+    auto j = ReadJsonFile(*in_.model_dir / "config.json", "config.json", "model.path");
+    if (!j) return InvalidArgument("model.path: " + j.error().message(), "model.path");
+    auto c = nn::VisionConfigFromJson(*j);
     if (!c) return InvalidArgument("model.path: " + c.error().message(), "model.path");
     config_ = *c;
     from_scratch_ = false;

@@ -370,7 +370,7 @@ json TextObjective::DatasetReport() const {
 
 json TextObjective::ModelReport() const {
   int64_t parameters = 0;
-  for (const auto& p : const_cast<TextObjective*>(this)->Net().parameters()) parameters += p.numel();
+  for (const auto& p : static_ ? static_->parameters() : model_->parameters()) parameters += p.numel();
   json model = {{"objective", std::string(ObjectiveName(spec_.objective))},
                 {"parameters", parameters},
                 {"from_scratch", from_scratch_}};

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/file_util.h"
+#include "common/json_file.h"
 #include "common/text.h"
 #include "common/time_util.h"
 #include "dataset/image_dataset.h"
@@ -343,7 +344,8 @@ Status ValidateImages(const storage::StorageRegistry& storage, const json& param
     MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(model, "model"));
     auto bytes = ref.store->GetString(ref.key + "/config.json", 1u << 20);
     if (!bytes.has_value()) return InvalidArgument("no model directory (config.json) at '" + ref.key + "'", "model.path");
-    if (!nn::IsVisionConfig(json::parse(*bytes, nullptr, false)))
+    auto config = ParseJsonText(*bytes, "config.json", "model.path");
+    if (!config.has_value() || !nn::IsVisionConfig(*config))
       return InvalidArgument("'" + ref.key + "' is not an image model (its config.json's model_type is none of " +
                                  Join(nn::VisionPresetNames(), ", ") + ")",
                              "model.path");
