@@ -5,10 +5,13 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -30,6 +33,8 @@ constexpr int kListenBacklog = 1024;
 // reading the request body, and would then parse the leftover bytes as the next request.
 // Bodies a handler did not read are therefore drained, up to this size.
 constexpr uint64_t kMaxDrainBytes = 64ull << 20;
+// How long a connection being ended reads and discards what its client still sends.
+constexpr std::chrono::milliseconds kLingerOnClose{2000};
 
 std::string RequestId(const httplib::Request& req) {
   std::string id = req.get_header_value("X-Request-Id");
@@ -65,10 +70,11 @@ std::string Address(const sockaddr_storage& a) {
   return text;
 }
 
-// Shuts the socket whose ends are these down for reading (see EndConnectionAfter).
-void ShutdownReading(int local_port, const std::string& remote_addr, int remote_port) {
+// The descriptor of this process's socket with these ends, or -1.
+int FindConnection(int local_port, const std::string& remote_addr, int remote_port) {
   DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return;
+  if (dir == nullptr) return -1;
+  int found = -1;
   while (dirent* e = ::readdir(dir)) {
     auto fd = ParseInt(e->d_name);
     if (!fd) continue;
@@ -83,17 +89,53 @@ void ShutdownReading(int local_port, const std::string& remote_addr, int remote_
                                        : 0;
     };
     if (port(local) != local_port || port(peer) != remote_port || Address(peer) != remote_addr) continue;
-    ::shutdown(static_cast<int>(*fd), SHUT_RD);
+    found = static_cast<int>(*fd);
     break;
   }
   ::closedir(dir);
+  return found;
+}
+
+// Ends the connection whose socket has these ends, its response written (see
+// EndConnectionAfter). Shutting it down for reading is not enough: Linux still hands out
+// bytes already received (the unread rest of a body), which cpp-httplib would parse as a
+// next request. So: a FIN after the response; what the client still sends is read and
+// thrown away for a moment (closing a socket with unread bytes resets the connection, and
+// the client could lose the answer); then the descriptor is replaced by one that reads as
+// an end of stream, which closes the connection's socket, and cpp-httplib's next read ends
+// the connection.
+void EndConnection(int local_port, const std::string& remote_addr, int remote_port) {
+  const int fd = FindConnection(local_port, remote_addr, remote_port);
+  if (fd < 0) return;
+  ::shutdown(fd, SHUT_WR);
+  const auto deadline = std::chrono::steady_clock::now() + kLingerOnClose;
+  char discard[16384];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    ssize_t n = ::recv(fd, discard, sizeof(discard), MSG_DONTWAIT);
+    if (n == 0) break;  // the client closed its end
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;
+  }
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
+    ::close(pair[1]);
+    ::dup2(pair[0], fd);
+    ::close(pair[0]);
+  } else {
+    ::shutdown(fd, SHUT_RDWR);
+  }
 }
 
 // Makes the connection of `req` end once `res` is written. cpp-httplib 0.11 keeps a
 // connection alive whatever a handler says ("Connection: close" is only echoed) and would
 // parse the unread rest of a refused body as the next request. The response's body is
-// handed over as a content provider whose releaser (run once it is written) shuts the
-// socket down for reading: the next read sees the end of the stream and the connection ends.
+// handed over as a content provider whose releaser (run once it is written) ends the
+// connection (EndConnection).
 void EndConnectionAfter(const httplib::Request& req, httplib::Response& res) {
   res.set_header("Connection", "close");
   auto body = std::make_shared<std::string>(std::move(res.body));
@@ -105,7 +147,7 @@ void EndConnectionAfter(const httplib::Request& req, httplib::Response& res) {
         return sink.write(body->data() + offset, length);
       },
       [local = req.local_port, addr = req.remote_addr, remote = req.remote_port](bool) {
-        ShutdownReading(local, addr, remote);
+        EndConnection(local, addr, remote);
       });
 }
 
