@@ -11,7 +11,7 @@ catalog::Caller CallerOf(const ServerState& s, const RequestContext& ctx) {
   return {ctx.principal.user, SeesAll(s, ctx)};
 }
 
-Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, json& body) {
+Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, json& body, Modality datasets) {
   for (auto& [name, block] : StorageBlocks(body)) {
     auto path = block->find("path");
     if (path == block->end() || !path->is_string()) continue;
@@ -41,6 +41,18 @@ Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, json& body)
     if (!resolved.has_value()) {
       const Status& e = resolved.error();
       return Status(e.code(), e.message(), e.code() == StatusCode::kInternal ? std::string() : field);
+    }
+    if (want_dataset) {
+      const json& facts = resolved->version.facts;
+      const std::string format = facts.is_object() ? facts.value("format", std::string()) : std::string();
+      const bool images = catalog::IsFolderDataset(facts);
+      if (images != (datasets == Modality::kImage))
+        return InvalidArgument(ref.ToString() + " is " + (images ? "an image dataset (" + format + "): image "
+                                                                   "classification trains on it (/api/v1/ml/cv/train/model)"
+                                                                 : "a " + format + " file of rows, not an image folder: "
+                                                                   "register the images as an image_folder or idx dataset"),
+                               field);
+      if (!block->contains("format") && !format.empty()) (*block)["format"] = format;
     }
     (*block)["path"] = resolved->key;
     (*block)["storage_type"] = "local";

@@ -5,6 +5,7 @@
 
 #include "api/server_state.h"
 #include "catalog/catalog.h"
+#include "common/objective.h"
 
 namespace mlaas::api {
 
@@ -15,8 +16,11 @@ catalog::Caller CallerOf(const ServerState& s, const RequestContext& ctx);
 // blocks by the verified version's files (local storage) and records what it named in the
 // block's "catalog" member ({reference, name, version, digest}); refuses outputs
 // (model_save, vector_store_save) inside the catalog's own storage. Errors name the field
-// (a version the caller may not see answers 404, like an unknown one).
-Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, nlohmann::json& body);
+// (a version the caller may not see answers 404, like an unknown one). A dataset version must
+// be of the route's modality (`datasets`: a text file, or an image folder); a dataset block
+// without a format takes the version's.
+Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, nlohmann::json& body,
+                          Modality datasets = Modality::kText);
 
 // Counts a use of each catalog entry `body`'s blocks name (after ResolveCatalogRefs).
 void CountCatalogUse(ServerState& s, const nlohmann::json& body, metadata::CatalogCounter counter);

@@ -256,9 +256,12 @@ void AddKindRoutes(ServerState& s, Kind kind) {
                                        {"storage_type", {{"type", "string"}, {"enum", {"local", "s3", "hugging_face_hub"}}}}},
                                       {"path"})
                     : schemas::Object({{"path", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1024},
-                                                 {"description", "the dataset file to copy"}}},
+                                                 {"description", "the dataset file (rows of text) or folder (images) to copy"}}},
                                        {"storage_type", {{"type", "string"}, {"enum", {"local", "s3", "hugging_face_hub"}}}},
-                                       {"format", {{"type", "string"}, {"enum", {"csv", "tsv", "jsonl"}}}}},
+                                       {"format", {{"type", "string"}, {"enum", {"csv", "tsv", "jsonl", "image_folder", "idx"}},
+                                                   {"description", "csv, tsv, jsonl: a file (default: its extension); "
+                                                                   "image_folder, idx: a folder (default: idx when it holds "
+                                                                   "IDX files, else image_folder)"}}}},
                                       {"path"});
   json register_props = EntryProperties();
   register_props[block] = source;

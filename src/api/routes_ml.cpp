@@ -229,7 +229,8 @@ void AddMlRoutes(ServerState& s) {
                   .compute = !is_task,
                   .handler = [&s, r, run](RequestContext& ctx) {
                     if (Status st = PathsToHome(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
-                    if (Status st = ResolveCatalogRefs(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
+                    const Modality datasets = r.task_type == "cv_train_model" ? Modality::kImage : Modality::kText;
+                    if (Status st = ResolveCatalogRefs(s, ctx, ctx.body, datasets); !st.ok()) return ctx.Error(st);
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
                       if (Status st = CheckCatalogTarget(s, ctx); !st.ok()) return ctx.Error(st);

@@ -32,10 +32,12 @@ code{background:#f3f3f3;padding:0 .2rem}</style></head>
 )html";
 
 // What every page and file of the web app is sent with: scripts only from this server (no
-// inline script runs, whatever a model card holds), no framing, no sniffing, no referrer.
+// inline script runs, whatever a model card holds), no framing, no sniffing, no referrer. Images
+// may also be blob: URLs, which the app makes of files it fetched with the token (an <img> can
+// send no Authorization header).
 void WebHeaders(RequestContext& ctx) {
   ctx.res.set_header("Content-Security-Policy",
-                     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                      "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                      "frame-ancestors 'none'");
   ctx.res.set_header("X-Content-Type-Options", "nosniff");

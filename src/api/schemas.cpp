@@ -287,7 +287,8 @@ json ImageDataset() {
       "idx: a folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]; image_folder: one subfolder of "
       "PNG/JPEG images per class; csv/tsv/jsonl: a list of image keys and labels (guessed from the extension when absent)";
   return Object(
-      {{"path", Str("the dataset's folder (idx, image_folder) or list (csv, tsv, jsonl) in the object store")},
+      {{"path", Str("the dataset's folder (idx, image_folder) or list (csv, tsv, jsonl) in the object store, or an image "
+                    "dataset of the catalog: catalog://datasets/<name>[/<version>|@<alias>]")},
        {"storage_type", StorageType({"local", "s3"})},
        {"format", Enum(formats, format_help)},
        {"train_test_split", {{"type", "number"}, {"exclusiveMinimum", 0}, {"exclusiveMaximum", 1},

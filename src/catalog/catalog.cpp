@@ -13,6 +13,7 @@
 #include "common/random.h"
 #include "common/text.h"
 #include "common/time_util.h"
+#include "dataset/image_dataset.h"
 #include "dataset/record_reader.h"
 #include "storage/digest.h"
 
@@ -200,29 +201,44 @@ struct Catalog::Impl {
     std::vector<SourceFile> files;
     if (r.kind == Kind::kDataset) {
       auto info = r.source_store->Stat(r.source_key);
-      if (!info.has_value()) {
-        if (info.error().code() == StatusCode::kNotFound)
-          return InvalidArgument("no dataset file '" + r.source_key + "' in storage", field);
-        return info.error();
+      if (info.has_value()) {
+        if (dataset::IsImageFolderFormat(r.dataset_format))
+          return InvalidArgument("an " + r.dataset_format + " dataset is a folder; '" + r.source_key + "' is a file", field);
+        const auto slash = r.source_key.rfind('/');
+        files.push_back({slash == std::string::npos ? r.source_key : r.source_key.substr(slash + 1), r.source_key, info->size});
+        return files;
       }
-      const auto slash = r.source_key.rfind('/');
-      files.push_back({slash == std::string::npos ? r.source_key : r.source_key.substr(slash + 1), r.source_key, info->size});
+      if (info.error().code() != StatusCode::kNotFound) return info.error();
+      // A folder: an image dataset.
+      MLAAS_ASSIGN_OR_RETURN(files, FolderFiles(r, options.max_dataset_files, field));
+      if (files.empty()) return InvalidArgument("no dataset file or folder '" + r.source_key + "' in storage", field);
+      if (!r.dataset_format.empty() && !dataset::IsImageFolderFormat(r.dataset_format))
+        return InvalidArgument("a " + r.dataset_format + " dataset is one file; '" + r.source_key +
+                                   "' is a folder (a folder of images is image_folder or idx)",
+                               field);
       return files;
     }
+    MLAAS_ASSIGN_OR_RETURN(files, FolderFiles(r, options.max_files, field));
+    if (std::none_of(files.begin(), files.end(), [](const SourceFile& f) { return f.path == "config.json"; }))
+      return InvalidArgument("no model directory at '" + r.source_key + "' (config.json is missing)", field);
+    return files;
+  }
+
+  // The files under the source folder, at most `max`.
+  Result<std::vector<SourceFile>> FolderFiles(const RegisterRequest& r, size_t max, const std::string& field) {
+    std::vector<SourceFile> files;
     storage::ListOptions list;
     list.prefix = r.source_key + "/";
     for (;;) {
       MLAAS_ASSIGN_OR_RETURN(storage::ListResult page, r.source_store->List(list));
       for (const auto& o : page.objects) {
         files.push_back({o.key.substr(list.prefix.size()), o.key, o.size});
-        if (files.size() > options.max_files)
-          return InvalidArgument("the model directory has more than " + std::to_string(options.max_files) + " files", field);
+        if (files.size() > max)
+          return InvalidArgument("the folder has more than " + std::to_string(max) + " files", field);
       }
       if (!page.is_truncated) break;
       list.continuation_token = page.next_continuation_token;
     }
-    if (std::none_of(files.begin(), files.end(), [](const SourceFile& f) { return f.path == "config.json"; }))
-      return InvalidArgument("no model directory at '" + r.source_key + "' (config.json is missing)", field);
     return files;
   }
 
@@ -319,6 +335,21 @@ struct Catalog::Impl {
                 {"preview", preview}};
   }
 
+  // Facts of an image dataset version (a folder): its format, images and classes.
+  Result<json> ImageDatasetFacts(const std::string& prefix, const std::string& format, uint64_t size) {
+    MLAAS_ASSIGN_OR_RETURN(dataset::ImageDatasetSummary sum,
+                           dataset::SummarizeImageDataset(store, prefix, format, "dataset",
+                                                          static_cast<int64_t>(options.max_dataset_files)));
+    json classes = json::array();
+    for (const auto& c : sum.classes) classes.push_back({{"name", c.name}, {"images", c.images}});
+    json facts = {{"format", sum.format}, {"images", sum.images}, {"classes", classes}, {"size", size}};
+    if (sum.held_out_images > 0) facts["held_out_images"] = sum.held_out_images;
+    if (sum.width > 0) facts["image_size"] = {sum.width, sum.height};
+    if (!sum.samples.empty()) facts["samples"] = sum.samples;
+    if (sum.other_files > 0) facts["other_files"] = sum.other_files;
+    return facts;
+  }
+
   void RemoveObjects(const std::string& prefix) {
     storage::ListOptions list;
     list.prefix = prefix + "/";
@@ -387,6 +418,11 @@ struct Catalog::Impl {
 Catalog::Catalog(metadata::CatalogStore& records, storage::ObjectStore& store, CatalogOptions options)
     : impl_(std::make_unique<Impl>(records, store, std::move(options))) {}
 Catalog::~Catalog() = default;
+
+bool IsFolderDataset(const json& facts) {
+  return facts.is_object() && facts.contains("format") && facts["format"].is_string() &&
+         dataset::IsImageFolderFormat(facts["format"].get<std::string>());
+}
 
 std::string Catalog::VersionPrefix(Kind kind, const std::string& name, int64_t version) {
   return "catalog/" + std::string(KindPlural(kind)) + "/" + name + "/" + std::to_string(version);
@@ -512,8 +548,16 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
     if (r.kind == Kind::kModel) {
       v.facts = impl_->ModelFacts(prefix, parameters);
     } else {
-      auto facts = impl_->DatasetFacts(prefix + "/" + v.files.front().path, r.dataset_format, v.size);
-      if (!facts.has_value()) return facts.error().WithField("dataset.path");
+      const bool folder = files.front().key != r.source_key;  // an image dataset
+      std::string format = r.dataset_format;
+      if (folder && format.empty()) {
+        std::vector<std::string> paths;
+        for (const auto& f : v.files) paths.push_back(f.path);
+        format = dataset::GuessFolderFormat(paths);
+      }
+      auto facts = folder ? impl_->ImageDatasetFacts(prefix, format, v.size)
+                          : impl_->DatasetFacts(prefix + "/" + v.files.front().path, format, v.size);
+      if (!facts.has_value()) return facts.error().WithField(facts.error().field().empty() ? "dataset.path" : facts.error().field());
       v.facts = std::move(facts).value();
     }
     v.ready = true;
@@ -584,7 +628,7 @@ Result<Resolved> Catalog::Resolve(const Reference& ref, const Caller& caller) {
   out.owner = e.owner;
   out.entry_created_ms = e.created_ms;
   out.key = VersionPrefix(ref.kind, e.name, number);
-  if (ref.kind == Kind::kDataset && !v.files.empty()) out.key += "/" + v.files.front().path;
+  if (ref.kind == Kind::kDataset && !v.files.empty() && !IsFolderDataset(v.facts)) out.key += "/" + v.files.front().path;
   out.version = std::move(v);
   return out;
 }

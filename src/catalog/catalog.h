@@ -29,6 +29,9 @@ enum class Kind { kModel, kDataset };
 std::string_view KindName(Kind kind);    // "model" / "dataset"
 std::string_view KindPlural(Kind kind);  // "models" / "datasets"
 
+// Whether a dataset version of these facts is a folder (an image dataset) rather than one file.
+bool IsFolderDataset(const nlohmann::json& facts);
+
 enum class Visibility { kPrivate, kPublic };
 std::string_view VisibilityName(Visibility v);
 std::optional<Visibility> ParseVisibility(std::string_view name);
@@ -90,10 +93,13 @@ struct ListQuery {
 struct RegisterRequest {
   Kind kind = Kind::kModel;
   std::string name{};
-  // The source: a model directory (key prefix) or a dataset file, in `source_store`.
+  // The source: a model directory (key prefix), a dataset file (a text dataset) or a dataset
+  // folder (an image dataset), in `source_store`.
   storage::ObjectStore* source_store = nullptr;
   std::string source_key{};
-  std::string dataset_format{};  // datasets: "csv", "tsv" or "jsonl"; empty: from the extension
+  // Datasets: "csv", "tsv" or "jsonl" (a file), "image_folder" or "idx" (a folder); empty: a
+  // file's extension, or for a folder idx when it holds IDX files, else image_folder.
+  std::string dataset_format{};
   EntryFields fields{};          // for a new entry (and applied to an existing one)
   nlohmann::json lineage = nlohmann::json::object();
 };
@@ -104,7 +110,7 @@ struct Resolved {
   std::string owner{};     // of the entry
   int64_t entry_created_ms = 0;  // tells the entry from a later one of the same name
   Version version{};
-  std::string key{};       // where its files are: a directory prefix (model) or the file (dataset)
+  std::string key{};       // where its files are: a directory prefix (model, image dataset) or the file (text dataset)
 };
 
 struct OpenedFile {
@@ -114,7 +120,8 @@ struct OpenedFile {
 
 struct CatalogOptions {
   uint64_t max_version_bytes = 64ull << 30;  // a version's files together
-  size_t max_files = 10000;                  // files of one version
+  size_t max_files = 10000;                  // files of one model version
+  size_t max_dataset_files = 200000;         // files of one (image) dataset version
   size_t max_description_bytes = 4096;
   size_t max_card_bytes = 256u << 10;
   size_t max_tags = 32;

@@ -141,14 +141,17 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
     EntryArgs entry;
   };
   auto ra = std::make_shared<RegisterArgs>();
-  auto* reg = root->add_subcommand("register", "Register PATH (a " + kind.one + (kind.one == "model" ? " directory" : " file") +
+  auto* reg = root->add_subcommand("register", "Register PATH (a " + kind.one + (kind.one == "model" ? " directory" : " file, or a folder of images") +
                                                    " in the server's storage) as the next version of NAME; the files are "
                                                    "copied, so later changes to PATH change nothing");
   reg->add_option("name", ra->name, "The " + kind.one + "'s name (created, yours, when new)")->required();
   reg->add_option("path", ra->path, "Its path in storage (as in requests' path)")->required();
   reg->add_option("--storage-type", ra->storage_type, "Where PATH is")->capture_default_str();
   reg->add_option("--alias", ra->alias, "Then point this alias (e.g. champion) at the new version");
-  if (kind.one == "dataset") reg->add_option("--format", ra->format, "csv, tsv or jsonl (default: from the extension)");
+  if (kind.one == "dataset")
+    reg->add_option("--format", ra->format,
+                    "csv, tsv or jsonl for a file (default: from the extension); image_folder or idx for a folder of "
+                    "images (default: idx when it holds IDX files)");
   ra->entry.AddTo(reg);
   reg->callback([&o, exit_code, ra, base, kind] {
     *exit_code = WithClient(o, [&](ApiClient& c) {

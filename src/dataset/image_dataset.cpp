@@ -145,9 +145,13 @@ Status DecodeInto(storage::ObjectStore& store, const std::vector<std::pair<std::
   return Status::Ok();
 }
 
-// The IDX pair in folder `key`, into `c`.
-Status ReadIdx(storage::ObjectStore& store, const std::string& key, const ImageReadOptions& o, Collector& c,
-               const std::string& field) {
+// The IDX files of one split in folder `key`: (images, labels) keys, for "train" or "t10k"
+// (file names with or without .gz).
+struct IdxPair {
+  std::optional<std::string> images, labels;
+  bool found() const { return images && labels; }
+};
+Result<std::map<std::string, IdxPair>> IdxSplits(storage::ObjectStore& store, const std::string& key) {
   MLAAS_ASSIGN_OR_RETURN(auto files, ListAll(store, key + "/", 1000));
   std::map<std::string, std::string> by_name;
   for (const auto& f : files) by_name[f.key.substr(key.size() + 1)] = f.key;
@@ -156,17 +160,28 @@ Status ReadIdx(storage::ObjectStore& store, const std::string& key, const ImageR
       if (auto it = by_name.find(stem + suffix); it != by_name.end()) return it->second;
     return std::nullopt;
   };
-  std::optional<std::string> images, labels;
+  std::map<std::string, IdxPair> out;
+  for (const char* split : {"train", "t10k"})
+    out[split] = {find(std::string(split) + "-images-idx3-ubyte"), find(std::string(split) + "-labels-idx1-ubyte")};
+  return out;
+}
+
+Status NoIdxFiles(const std::string& key, const std::string& field) {
+  return InvalidArgument("no train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] in '" + key + "'", field + ".path");
+}
+
+// The IDX pair in folder `key`, into `c`.
+Status ReadIdx(storage::ObjectStore& store, const std::string& key, const ImageReadOptions& o, Collector& c,
+               const std::string& field) {
+  MLAAS_ASSIGN_OR_RETURN(auto splits, IdxSplits(store, key));
   // The training files first, the test (t10k) ones when there are none — or the other way round
   // for a held-out set (split "t10k").
   const bool test_first = o.idx_split == "t10k";
-  for (const char* split : {test_first ? "t10k" : "train", test_first ? "train" : "t10k"}) {
-    images = find(std::string(split) + "-images-idx3-ubyte");
-    labels = find(std::string(split) + "-labels-idx1-ubyte");
-    if (images && labels) break;
-  }
-  if (!images || !labels)
-    return InvalidArgument("no train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] in '" + key + "'", field + ".path");
+  const IdxPair& pair = splits[test_first ? "t10k" : "train"].found() ? splits[test_first ? "t10k" : "train"]
+                                                                       : splits[test_first ? "train" : "t10k"];
+  if (!pair.found()) return NoIdxFiles(key, field);
+  const std::optional<std::string>& images = pair.images;
+  const std::optional<std::string>& labels = pair.labels;
   const uint64_t max = o.max_pixel_bytes + (1u << 20);
   MLAAS_ASSIGN_OR_RETURN(std::string image_bytes, ReadObject(store, *images, max));
   MLAAS_ASSIGN_OR_RETURN(std::string label_bytes, ReadObject(store, *labels, max));
@@ -280,6 +295,82 @@ Result<ImageDataset> ReadImageDataset(storage::ObjectStore& store, const std::st
     return InvalidArgument(std::to_string(out.label_names.size()) + " classes, more than the " + std::to_string(kMaxClasses) +
                                " an image dataset may have",
                            field + ".path");
+  return out;
+}
+
+bool IsImageFolderFormat(std::string_view format) { return format == "idx" || format == "image_folder"; }
+
+std::string GuessFolderFormat(const std::vector<std::string>& relative_paths) {
+  for (const auto& p : relative_paths) {
+    for (const char* stem : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"})
+      if (p == stem || p == std::string(stem) + ".gz") return "idx";
+  }
+  return "image_folder";
+}
+
+Result<ImageDatasetSummary> SummarizeImageDataset(storage::ObjectStore& store, const std::string& key,
+                                                  const std::string& format, const std::string& field,
+                                                  int64_t max_images) {
+  ImageDatasetSummary out;
+  out.format = format;
+  if (format == "image_folder") {
+    MLAAS_ASSIGN_OR_RETURN(auto files, ListAll(store, key + "/", max_images));
+    std::map<std::string, int64_t> counts;
+    std::map<std::string, std::string> first;
+    for (const auto& f : files) {
+      const std::string rel = f.key.substr(key.size() + 1);
+      const size_t slash = rel.find('/');
+      if (slash == std::string::npos || !IsImageName(rel)) {
+        ++out.other_files;
+        continue;
+      }
+      const std::string cls = rel.substr(0, slash);
+      ++counts[cls];
+      first.emplace(cls, rel);
+      ++out.images;
+    }
+    if (out.images == 0)
+      return InvalidArgument("no PNG or JPEG images in class folders under '" + key + "' (an image_folder is <class>/<image>)",
+                             field + ".path");
+    if (static_cast<int64_t>(counts.size()) > kMaxClasses)
+      return InvalidArgument(std::to_string(counts.size()) + " classes, more than the " + std::to_string(kMaxClasses) +
+                                 " an image dataset may have",
+                             field + ".path");
+    for (const auto& [name, n] : counts) {
+      out.classes.push_back({name, n});
+      if (out.samples.size() < 16) out.samples.push_back(first[name]);
+    }
+    return out;
+  }
+  if (format != "idx") return InvalidArgument("an image dataset folder's format is idx or image_folder", field + ".format");
+  MLAAS_ASSIGN_OR_RETURN(auto splits, IdxSplits(store, key));
+  const uint64_t max = (2ull << 30) + (1u << 20);
+  // Labels and images of one split: counts agree, every image has one size.
+  auto read_split = [&](const IdxPair& pair, std::vector<int64_t>& counts) -> Result<int64_t> {
+    MLAAS_ASSIGN_OR_RETURN(std::string label_bytes, ReadObject(store, *pair.labels, max));
+    auto labels = vision::ParseIdx(label_bytes, {.max_bytes = max});
+    if (!labels.has_value()) return labels.error().WithContext(*pair.labels).WithField(field + ".path");
+    MLAAS_ASSIGN_OR_RETURN(std::string image_bytes, ReadObject(store, *pair.images, max));
+    auto images = vision::ParseIdx(image_bytes, {.max_bytes = max});
+    if (!images.has_value()) return images.error().WithContext(*pair.images).WithField(field + ".path");
+    if (labels->dims.size() != 1 || images->dims.size() != 3 || images->dims[0] != labels->dims[0] || labels->dims[0] == 0)
+      return InvalidArgument(*pair.images + " and " + *pair.labels + " are not N images and their N labels", field + ".path");
+    out.height = images->dims[1];
+    out.width = images->dims[2];
+    for (uint8_t l : labels->values) {
+      if (counts.size() <= l) counts.resize(static_cast<size_t>(l) + 1, 0);
+      ++counts[l];
+    }
+    return labels->dims[0];
+  };
+  const IdxPair& train = splits["train"].found() ? splits["train"] : splits["t10k"];
+  if (!train.found()) return NoIdxFiles(key, field);
+  std::vector<int64_t> counts, held_out;
+  MLAAS_ASSIGN_OR_RETURN(out.images, read_split(train, counts));
+  if (splits["train"].found() && splits["t10k"].found()) {
+    MLAAS_ASSIGN_OR_RETURN(out.held_out_images, read_split(splits["t10k"], held_out));
+  }
+  for (size_t i = 0; i < counts.size(); ++i) out.classes.push_back({std::to_string(i), counts[i]});
   return out;
 }
 

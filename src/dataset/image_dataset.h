@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -55,5 +56,33 @@ struct ImageReadOptions {
 // fields under `field` ("dataset.format", "dataset.label_names", ...).
 Result<ImageDataset> ReadImageDataset(storage::ObjectStore& store, const std::string& key, const nlohmann::json& block,
                                       const ImageReadOptions& options, const std::string& field = "dataset");
+
+// The formats whose dataset is a folder: "idx" and "image_folder".
+bool IsImageFolderFormat(std::string_view format);
+// A folder's format from its files (paths relative to it): idx when it holds IDX image files,
+// else image_folder.
+std::string GuessFolderFormat(const std::vector<std::string>& relative_paths);
+
+// What an image dataset folder holds, from its listing and (IDX) its arrays' shapes and
+// labels, without decoding an image; what the catalog records of a version.
+struct ImageClassCount {
+  std::string name;
+  int64_t images = 0;
+};
+struct ImageDatasetSummary {
+  std::string format;                    // "idx" or "image_folder"
+  int64_t images = 0;                    // the training images (IDX: train-…, else t10k-…)
+  std::vector<ImageClassCount> classes;  // in class order (IDX: "0", "1", … up to the largest label)
+  int64_t held_out_images = 0;           // IDX: t10k-… beside train-…
+  int64_t width = 0, height = 0;         // IDX: the images' size (an image folder's files differ: 0)
+  std::vector<std::string> samples;      // image_folder: each class's first image (up to 16), relative paths
+  int64_t other_files = 0;               // image_folder: files that are not <class>/<image>
+};
+// InvalidArgument naming `field` (.path, .format) for a folder that is not a dataset of
+// `format`: no images, no IDX pair, mismatched IDX counts, more than 1,000 classes, more than
+// `max_images` files.
+Result<ImageDatasetSummary> SummarizeImageDataset(storage::ObjectStore& store, const std::string& key,
+                                                  const std::string& format, const std::string& field = "dataset",
+                                                  int64_t max_images = 10'000'000);
 
 }  // namespace mlaas::dataset

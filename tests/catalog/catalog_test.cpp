@@ -57,6 +57,15 @@ class CatalogTest : public ::testing::Test {
     return catalog_->Register(r, caller);
   }
 
+  RegisterRequest DatasetRequest(const std::string& name, const std::string& source) {
+    RegisterRequest r;
+    r.kind = Kind::kDataset;
+    r.name = name;
+    r.source_store = store_.get();
+    r.source_key = source;
+    return r;
+  }
+
   TempDir dir_;
   std::unique_ptr<metadata::CatalogStore> records_;
   std::unique_ptr<storage::LocalObjectStore> store_;
@@ -205,11 +214,7 @@ TEST_F(CatalogTest, AliasesResolveMoveAndTellTheListener) {
 }
 
 TEST_F(CatalogTest, ADatasetVersionKnowsItsFormatColumnsRowsAndPreview) {
-  RegisterRequest r;
-  r.kind = Kind::kDataset;
-  r.name = "reviews";
-  r.source_store = store_.get();
-  r.source_key = "data/reviews.csv";
+  RegisterRequest r = DatasetRequest("reviews", "data/reviews.csv");
   auto v = catalog_->Register(r, kAlice);
   ASSERT_TRUE(v.has_value()) << v.error().ToString();
   EXPECT_EQ(v->facts["format"], "csv");
@@ -231,6 +236,83 @@ TEST_F(CatalogTest, ADatasetVersionKnowsItsFormatColumnsRowsAndPreview) {
   storage::ListOptions second;
   second.prefix = "catalog/datasets/reviews/2/";
   EXPECT_TRUE(store_->List(second)->objects.empty()) << "a failed copy is removed";
+}
+
+// An IDX array of unsigned bytes (big-endian dimensions), as MNIST's files are.
+std::string Idx(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& values) {
+  std::string out = {0, 0, 8, static_cast<char>(dims.size())};
+  for (uint32_t d : dims) {
+    for (int shift : {24, 16, 8, 0}) out.push_back(static_cast<char>((d >> shift) & 0xff));
+  }
+  return out + std::string(values.begin(), values.end());
+}
+
+// Image datasets are folders: registered whole, described by their images and classes, resolved
+// to the folder; a text route's formats and a folder do not mix.
+TEST_F(CatalogTest, AnImageDatasetVersionIsAFolderWithItsClassesAndImages) {
+  Put("images/shapes/circle/a.png", "not decoded by the catalog");
+  Put("images/shapes/circle/b.PNG", "x");
+  Put("images/shapes/square/c.jpg", "x");
+  Put("images/shapes/README.md", "beside the classes");
+  RegisterRequest r = DatasetRequest("shapes", "images/shapes");
+  auto v = catalog_->Register(r, kAlice);
+  ASSERT_TRUE(v.has_value()) << v.error().ToString();
+  EXPECT_EQ(v->files.size(), 4u);
+  EXPECT_EQ(v->facts["format"], "image_folder");
+  EXPECT_EQ(v->facts["images"], 3);
+  EXPECT_EQ(v->facts["classes"], json::parse(R"([{"name": "circle", "images": 2}, {"name": "square", "images": 1}])"));
+  EXPECT_EQ(v->facts["samples"], json({"circle/a.png", "square/c.jpg"}));
+  EXPECT_EQ(v->facts["other_files"], 1);
+  EXPECT_TRUE(IsFolderDataset(v->facts));
+  auto resolved = catalog_->Resolve({Kind::kDataset, "shapes"}, kAlice);
+  ASSERT_TRUE(resolved.has_value()) << resolved.error().ToString();
+  EXPECT_EQ(resolved->key, "catalog/datasets/shapes/1");
+  EXPECT_TRUE(fs::exists(File("catalog/datasets/shapes/1/square/c.jpg")));
+
+  // IDX: guessed from the files; both splits counted, the labels' classes too.
+  Put("images/digits/train-images-idx3-ubyte", Idx({3, 2, 2}, std::vector<uint8_t>(12, 7)));
+  Put("images/digits/train-labels-idx1-ubyte", Idx({3}, {0, 2, 2}));
+  Put("images/digits/t10k-images-idx3-ubyte", Idx({1, 2, 2}, std::vector<uint8_t>(4, 1)));
+  Put("images/digits/t10k-labels-idx1-ubyte", Idx({1}, {1}));
+  r.name = "digits";
+  r.source_key = "images/digits";
+  auto idx = catalog_->Register(r, kAlice);
+  ASSERT_TRUE(idx.has_value()) << idx.error().ToString();
+  EXPECT_EQ(idx->facts["format"], "idx");
+  EXPECT_EQ(idx->facts["images"], 3);
+  EXPECT_EQ(idx->facts["held_out_images"], 1);
+  EXPECT_EQ(idx->facts["image_size"], json({2, 2}));
+  EXPECT_EQ(idx->facts["classes"],
+            json::parse(R"([{"name": "0", "images": 1}, {"name": "1", "images": 0}, {"name": "2", "images": 2}])"));
+
+  // What is not an image dataset is refused, naming the field, and leaves no version behind.
+  Put("images/bad-idx/train-images-idx3-ubyte", Idx({3, 2, 2}, std::vector<uint8_t>(12, 7)));
+  Put("images/bad-idx/train-labels-idx1-ubyte", Idx({2}, {0, 1}));
+  Put("images/empty/notes.txt", "no images");
+  struct Case {
+    std::string key, format, field;
+  };
+  for (const Case& c : {Case{"images/bad-idx", "", "dataset.path"}, Case{"images/empty", "", "dataset.path"},
+                        Case{"images/shapes", "csv", "dataset.path"}, Case{"data/reviews.csv", "image_folder", "dataset.path"},
+                        Case{"images/missing", "", "dataset.path"}, Case{"images/shapes", "idx", "dataset.path"}}) {
+    r.name = "bad";
+    r.source_key = c.key;
+    r.dataset_format = c.format;
+    auto bad = catalog_->Register(r, kAlice);
+    ASSERT_FALSE(bad.has_value()) << c.key << " as " << c.format;
+    EXPECT_EQ(bad.error().field(), c.field) << c.key << " as " << c.format << ": " << bad.error().ToString();
+  }
+  auto bad_versions = catalog_->Versions(Kind::kDataset, "bad", kAlice);
+  EXPECT_TRUE(!bad_versions.has_value() || bad_versions->empty());
+
+  // A folder over the dataset file limit is refused before anything is copied.
+  Catalog small(*records_, *store_, {.max_dataset_files = 2});
+  r.name = "shapes";
+  r.source_key = "images/shapes";
+  r.dataset_format = "";
+  auto over = small.Register(r, kAlice);
+  ASSERT_FALSE(over.has_value());
+  EXPECT_NE(over.error().message().find("more than 2 files"), std::string::npos) << over.error().ToString();
 }
 
 TEST_F(CatalogTest, TheVersionAndFileLimitsAreEnforced) {

@@ -177,6 +177,55 @@ TEST_F(CvTrainE2eTest, IdxWithLabelNamesAndACsvListTrainAndTheCliWaits) {
   EXPECT_TRUE(fs::exists(objects_ / "models" / "pets" / "config.json"));
 }
 
+// An image folder registered in the catalog is one immutable version that trains by its
+// reference (the format comes from the version) and is recorded in the trained model's lineage;
+// routes of the other modality refuse it, and image training refuses a file of rows, by name.
+TEST_F(CvTrainE2eTest, ACatalogImageDatasetTrainsByItsReference) {
+  auto c = server_->Client();
+  auto v = c->Post("/api/v1/catalog/datasets/shapes/versions", {{"dataset", {{"path", "shapes"}}}});
+  ASSERT_TRUE(v.has_value()) << v.error().ToString();
+  EXPECT_EQ((*v)["facts"]["format"], "image_folder");
+  EXPECT_EQ((*v)["facts"]["images"], 83) << v->dump();  // named as images; decoding is the trainer's
+  EXPECT_EQ((*v)["facts"]["classes"].size(), 4u);
+  auto listed = c->Post("/api/v1/catalog/datasets/pets-list/versions", {{"dataset", {{"path", "listed/list.csv"}}}});
+  ASSERT_TRUE(listed.has_value()) << listed.error().ToString();
+  auto idx = RunMlaas({"datasets", "register", "fashion", "fashion", "--server", server_->url()});
+  ASSERT_EQ(idx.exit_code, 0) << idx.out;
+  EXPECT_NE(idx.out.find("\"format\":\"idx\""), std::string::npos) << idx.out;
+
+  json request = Request({{"path", "catalog://datasets/shapes"}, {"train_test_split", 0.25}}, "models/from-catalog", 3);
+  request["catalog"] = {{"model", "corners"}};
+  json t = Train(request);
+  ASSERT_EQ(t["task_status"], "succeeded") << t.dump(2) << server_->Log();
+  EXPECT_EQ(t["dataset"]["samples_train"], 60);
+  EXPECT_EQ(t["dataset"]["labels"], json({"bottom-left", "bottom-right", "top-left", "top-right"}));
+  auto model = c->Get("/api/v1/catalog/models/corners/versions/1");
+  ASSERT_TRUE(model.has_value()) << model.error().ToString();
+  EXPECT_NE(model->dump().find("catalog://datasets/shapes"), std::string::npos) << model->dump();
+  // The held-out split of an IDX version, by reference too.
+  json fashion = Train(Request({{"path", "catalog://datasets/fashion"}, {"label_names", {"shirt", "shoe"}}}, "models/f2", 1));
+  EXPECT_EQ(fashion["task_status"], "succeeded") << fashion.dump(2);
+
+  struct Case {
+    std::string route;
+    json request;
+    std::string says;
+  };
+  json text = {{"model", {{"preset", "bert-tiny"}, {"objective", "text-classification"}}},
+               {"dataset", {{"path", "catalog://datasets/shapes"}}},
+               {"model_save", {{"path", "models/x"}}}};
+  for (const auto& [route, body, says] : std::vector<Case>{
+           {"/api/v1/ml/nlp/train/model", text, "image dataset"},
+           {"/api/v1/ml/utilities/dataset/stats", json{{"dataset", {{"path", "catalog://datasets/shapes"}}}}, "image dataset"},
+           {"/api/v1/ml/cv/train/model", Request({{"path", "catalog://datasets/pets-list"}}, "models/x"), "not an image folder"},
+           {"/api/v1/ml/cv/train/model", Request({{"path", "catalog://datasets/shapes/9"}}, "models/x"), "version"}}) {
+    auto r = CallServer(*c, "POST", route, body.dump());
+    EXPECT_TRUE(r.status == 400 || r.status == 404) << route << ": " << r.text;
+    EXPECT_EQ(r.body["error"]["field"], "dataset.path") << route << ": " << r.text;
+    EXPECT_NE(r.text.find(says), std::string::npos) << route << ": " << r.text;
+  }
+}
+
 TEST_F(CvTrainE2eTest, HostileDatasetsAreClearErrorsAndTheServerKeepsAnswering) {
   auto c = server_->Client();
   // At submission: 400 naming the field.

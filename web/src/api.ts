@@ -86,6 +86,13 @@ export function upload(key: string, file: Blob, onProgress: (done: number, total
   });
 }
 
+// Fetches a file with the token and gives it a URL an <img> can show (revoke it when done).
+export async function blobUrl(path: string): Promise<string> {
+  const r = await fetch(path, { headers: headers() });
+  if (!r.ok) throw await errorOf(r);
+  return URL.createObjectURL(await r.blob());
+}
+
 // Downloads with the token and hands the bytes to the browser as a file.
 export async function download(path: string, name: string): Promise<void> {
   const r = await fetch(path, { headers: headers() });

@@ -1,7 +1,8 @@
 // Browser tests of the web app: Debian's Chromium driven by playwright-core against the real
 // server (auth on). A user signs in, uploads a CSV, trains a classifier from the form and
 // watches its curve grow, registers it, tries it, makes it public, signs out and finds it in
-// the catalog; model cards cannot run scripts; pages load fast with 1,000 catalog entries.
+// the catalog; a folder of images uploaded from the computer becomes a catalog dataset that
+// trains an image classifier; model cards cannot run scripts; pages load fast with 1,000 catalog entries.
 // Screenshots of every page go to $MLAAS_SCREENSHOTS (default build/test/web-screenshots).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -274,20 +275,36 @@ test("an image classifier's page classifies an image from the computer", async (
   assert.deepEqual(page.errors, []);
 });
 
-test("the training form trains an image classifier on a folder of images", async () => {
+test("a folder of images uploaded from the computer becomes a catalog dataset the training form trains on", async () => {
+  const local = join(work, "shades");
   for (let i = 0; i < 24; i++) {
     const cls = i % 2 === 0 ? "dark" : "light";
-    await call("PUT", `/api/v1/objects/data/shades/${cls}/${i}.png`, grayPng(12, 12, cls === "dark" ? 20 + i : 200 + i), userToken);
+    mkdirSync(join(local, cls), { recursive: true });
+    writeFileSync(join(local, cls, `${i}.png`), grayPng(12, 12, cls === "dark" ? 20 + i : 200 + i));
   }
   const page = await newPage();
   await signIn(page, userToken);
+  await page.goto(url + "/#/objects");
+  await page.getByLabel("Dataset name").fill("web-shades");
+  await page.getByLabel("Or a folder of images").setInputFiles(local);
+  await page.getByRole("button", { name: "Upload and register" }).click();
+  await page.getByRole("heading", { name: /web-shades/ }).waitFor();
+  await page.getByRole("heading", { name: /24 images in 2 classes, image_folder/ }).waitFor();
+  const classes = page.locator(".image-version table tbody tr");
+  assert.equal(await classes.count(), 2);
+  assert.match(await classes.first().innerText(), /dark\s+12/);
+  // The first image of each class, fetched with the token.
+  await page.waitForFunction(() => [...document.querySelectorAll(".image-version img")].filter((i) => i.naturalWidth === 12).length === 2);
+  await shot(page, "12-image-dataset");
+
   await page.goto(url + "/#/train");
   await page.getByLabel("Objective").selectOption("image-classification");
   assert.ok(await page.getByLabel("Tokenizer").isHidden());  // text inputs give way to the image ones
+  assert.ok(await page.getByLabel("Label column").isHidden());  // only lists of images have columns
   assert.equal(await page.getByLabel("Learning rate").inputValue(), "0.001");
   await page.getByLabel("Preset").selectOption("cnn-small");
-  await page.getByLabel("Dataset", { exact: true }).fill("data/shades");
-  await page.getByLabel("Format").selectOption("image_folder");
+  await page.getByLabel("Dataset", { exact: true }).fill("catalog://datasets/web-shades");
+  assert.ok(await page.getByLabel("Format").isHidden());  // the catalog version knows its format
   await page.getByLabel("Mirror half the images").check();
   await page.getByLabel("Epochs").fill("6");
   await page.getByLabel("Batch size").fill("8");

@@ -277,8 +277,10 @@ class Catalog:
 
     def register_dataset(self, name: str, path: str, format: Optional[str] = None, storage_type: Optional[str] = None,
                          alias: Optional[str] = None, **fields: Any) -> Json:
-        """Copies the dataset file `path` into the next version of `name`; its facts hold the
-        format, columns, rows and a 20-row preview."""
+        """Copies the dataset at `path` into the next version of `name`: a file of rows (csv, tsv,
+        jsonl; facts: format, columns, rows, a 20-row preview) or a folder of images (format
+        "image_folder" or "idx", guessed when absent; facts: format, images, classes with their
+        counts, samples). Image versions train by reference: client.train_images("catalog://datasets/NAME")."""
         v = self._t.json("POST", self._base("dataset") + "/" + quote(name) + "/versions",
                          {"dataset": _block(path, storage_type, format=format), **_drop_none(fields)})
         if alias:
@@ -543,7 +545,8 @@ class Client:
 
         `dataset` is an object key: an IDX folder (format="idx"), a folder of class subfolders
         (format="image_folder") or a CSV/TSV/JSONL list of image keys and labels (its extension
-        says). Start from a `preset` (cnn-small, mlp, resnet18, resnet34) or a saved image
+        says); or an image dataset of the catalog, "catalog://datasets/NAME[/N|@ALIAS]" (its
+        version knows its format). Start from a `preset` (cnn-small, mlp, resnet18, resnet34) or a saved image
         `model`; `augment` is {"crop_padding", "horizontal_flip", "rotation"}. `loader_kwargs=`
         and `eval_dataset=` go to the dataset block, other keyword arguments to model_train.
         """

@@ -272,3 +272,23 @@ def test_train_images_on_an_image_folder_and_predict(client, tmp_path):
     with pytest.raises(ApiError) as bad:
         client.train_images("data/shades", "models/x", preset="cnn-small")  # no format
     assert bad.value.status == 400 and bad.value.field == "dataset.format"
+
+
+def test_an_image_folder_registered_in_the_catalog_trains_by_reference(client, tmp_path):
+    for i in range(16):
+        cls = "dark" if i % 2 == 0 else "light"
+        (tmp_path / "faces" / cls).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "faces" / cls / f"{i}.png").write_bytes(_gray_png(10, 10, 30 + i if cls == "dark" else 210 + i))
+    client.objects.upload(str(tmp_path / "faces"), "data/faces")
+    v = client.catalog.register_dataset("sdk-faces", "data/faces", alias="gold")
+    assert v["facts"]["format"] == "image_folder"
+    assert v["facts"]["images"] == 16
+    assert v["facts"]["classes"] == [{"name": "dark", "images": 8}, {"name": "light", "images": 8}]
+    task = client.train_images("catalog://datasets/sdk-faces@gold", "models/faces", preset="cnn-small", epochs=2,
+                               batch_size=8, split=0.25, threads=1)
+    result = task.wait(timeout=300)
+    assert result["task_status"] == "succeeded", result
+    assert result["dataset"]["labels"] == ["dark", "light"]
+    with pytest.raises(ApiError) as bad:  # a folder is not a file of rows
+        client.catalog.register_dataset("sdk-faces", "data/faces", format="csv")
+    assert bad.value.status == 400 and bad.value.field == "dataset.path"

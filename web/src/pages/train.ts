@@ -53,7 +53,9 @@ export function trainPage(): Page {
         flip: field("Mirror half the images", flip, "dataset.augment.horizontal_flip"),
         rotation: field("Rotate up to (degrees)", rotation, "dataset.augment.rotation"),
         freeze: field("Train the classifier only (freeze the backbone)", freeze, "model_train.freeze_backbone"),
+        labelColumn: field("Label column", labelColumn, "dataset.loader_kwargs.label_column"),
       };
+      const fromCatalog = () => dataset.value.startsWith("catalog://");
       const isImage = () => objective.value === "image-classification";
       let shownPresets = textPresets;
       const sync = () => {
@@ -69,9 +71,14 @@ export function trainPage(): Page {
         fields.path.hidden = start.value !== "path";
         for (const f of [fields.tokenizer, fields.textColumn, fields.maxLength]) f.hidden = image;
         for (const f of [fields.format, fields.crop, fields.flip, fields.rotation, fields.freeze]) f.hidden = !image;
-        fields.imageColumn.hidden = !image || (format.value !== "csv" && format.value !== "jsonl");
+        // A catalog version knows its format; only lists of images have columns.
+        fields.format.hidden = !image || fromCatalog();
+        const list = !fromCatalog() && (format.value === "csv" || format.value === "jsonl");
+        fields.imageColumn.hidden = !image || !list;
+        fields.labelColumn.hidden = image && !list;
       };
       for (const el of [start, objective, format]) el.addEventListener("change", sync);
+      dataset.addEventListener("input", sync);
       const form = h("form", { class: "train", novalidate: true, onsubmit: async (e: Event) => {
         e.preventDefault();
         for (const el of Array.from(form.querySelectorAll(".field-error"))) el.textContent = "";
@@ -85,9 +92,11 @@ export function trainPage(): Page {
           model_save: { path: save.value },
         };
         if (image) {
-          body.dataset = { path: dataset.value, format: format.value, train_test_split: Number(split.value),
+          body.dataset = { path: dataset.value, train_test_split: Number(split.value),
             augment: { crop_padding: Number(cropPadding.value), horizontal_flip: flip.checked, rotation: Number(rotation.value) } };
-          if (format.value === "csv" || format.value === "jsonl") body.dataset.loader_kwargs = { image_column: imageColumn.value, label_column: labelColumn.value };
+          if (!fromCatalog()) body.dataset.format = format.value;
+          if (!fromCatalog() && (format.value === "csv" || format.value === "jsonl"))
+            body.dataset.loader_kwargs = { image_column: imageColumn.value, label_column: labelColumn.value };
           delete body.model_train.max_length;
           if (freeze.checked) body.model_train.freeze_backbone = true;
         } else if (tokenizer.value) {
@@ -105,7 +114,7 @@ export function trainPage(): Page {
         h("fieldset", {}, h("legend", {}, "Model"), field("Objective", objective, "model.objective"), fields.model, fields.preset, fields.path,
           fields.tokenizer),
         h("fieldset", {}, h("legend", {}, "Data"), field("Dataset", dataset, "dataset.path"), keys, fields.format, fields.imageColumn,
-          fields.textColumn, field("Label column", labelColumn, "dataset.loader_kwargs.label_column"),
+          fields.textColumn, fields.labelColumn,
           field("Held out for evaluation", split, "dataset.train_test_split"), fields.crop, fields.flip, fields.rotation),
         h("fieldset", {}, h("legend", {}, "Training"), field("Epochs", epochs, "model_train.epochs"), field("Batch size", batch, "model_train.batch_size"),
           field("Learning rate", lr, "model_train.optimizer.init_lr"), field("Warm-up steps", warmup, "model_train.optimizer.num_warm_steps"),
@@ -115,7 +124,7 @@ export function trainPage(): Page {
         h("button", { type: "submit" }, "Train"), status);
       add(main, h("h1", {}, "Train a model"), form);
       sync();
-      try {  // suggest the caller's CSV and JSONL files
+      try {  // suggest the caller's CSV and JSONL files and image folders
         const objects = await get("/api/v1/ml/utilities/s3/object" + qs({ max_keys: 1000 }));
         const folders = new Set<string>();
         for (const o of objects.objects) {
@@ -129,6 +138,12 @@ export function trainPage(): Page {
         for (const f of folders) keys.append(h("option", { value: f }));
       } catch {
         /* no listing: no suggestions */
+      }
+      try {  // and the catalog's datasets
+        const listed = await get("/api/v1/catalog/datasets" + qs({ limit: 100 }));
+        for (const d of listed.datasets ?? []) keys.append(h("option", { value: "catalog://datasets/" + d.name }));
+      } catch {
+        /* no catalog: no suggestions */
       }
     },
   };
