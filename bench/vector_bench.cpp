@@ -9,6 +9,9 @@
 //   4. the Python FAISS peer of ../shared/bench (py_faiss_bench.py) on the same shape.
 // Usage: vector_bench [n=100000] [d=256] [queries=200] [data=clustered|uniform]
 //        (env SHARED=../shared/bench to find the peer; PEER=0 to skip it)
+// Debian's FAISS 1.7.3 headers use uint8_t without including <cstdint> (g++ 13 no longer
+// brings it in through other headers).
+#include <cstdint>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <omp.h>

@@ -33,7 +33,7 @@ double Ours(const Case& c, int threads, int images, int batch, bool bf16) {
   in.spec.batch_size = batch;
   in.spec.threads = threads;
   in.spec.image_augment = {.crop_padding = 2, .horizontal_flip = true};
-  in.spec.bf16_autocast = bf16;
+  in.spec.precision = bf16 ? mlaas::train::Precision::kBFloat16 : mlaas::train::Precision::kFloat32;
   in.model_block = {{"preset", c.preset}, {"image_mean", 0.5}, {"image_std", 0.5}};
   std::mt19937_64 rng(1);
   for (int i = 0; i < images; ++i) {

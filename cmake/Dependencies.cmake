@@ -32,9 +32,13 @@ if(NOT MLAAS_FUZZ)
   # oneDNN (Debian libdnnl-dev, the library libtorch itself links): inference GEMMs with
   # weights packed once and attention (src/nn/onednn_kernels.h). Found by hand: its CMake config drags in
   # OpenCL. A libtorch without it (another platform) keeps libtorch's own GEMMs.
-  find_path(DNNL_INCLUDE_DIR dnnl.hpp)
-  find_library(DNNL_LIBRARY dnnl)
-  if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
+  if(MLAAS_WITH_DNNL)
+    find_path(DNNL_INCLUDE_DIR dnnl.hpp)
+    find_library(DNNL_LIBRARY dnnl)
+  endif()
+  if(NOT MLAAS_WITH_DNNL)
+    message(STATUS "MLAAS_WITH_DNNL=OFF: inference uses libtorch's GEMMs")
+  elseif(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
     add_library(mlaas_dnnl INTERFACE)
     target_include_directories(mlaas_dnnl SYSTEM INTERFACE ${DNNL_INCLUDE_DIR})
     target_link_libraries(mlaas_dnnl INTERFACE ${DNNL_LIBRARY})

@@ -130,8 +130,10 @@ json ModelTrain() {
                                                         "recorded with the model, in vector stores (default cosine)")},
                  {"whitening", Num(0, 1, "sentence-embedding: fit a whitening projection on the training positives after "
                                          "training, eigenvalue power (0.5: full whitening; 0: none, default)")},
-                 {"precision", Enum({"float32", "bfloat16"}, "image-classification: forward passes in float32 (default) or "
-                                                               "under bfloat16 autocast (weights and optimizer stay float32)")},
+                 {"precision", Enum({"auto", "bf16", "fp32", "bfloat16", "float32"},
+                                    "forward passes under bfloat16 autocast (bf16) or in float32 (fp32); weights, gradients "
+                                    "and optimizer state stay float32. auto (default): bf16 on a CUDA GPU that computes "
+                                    "in bf16, float32 on the CPU")},
                  {"freeze_backbone", {{"type", "boolean"},
                                       {"description", "image-classification: train the classifier only (ResNet's fc, the "
                                                       "small models' classifier block)"}}}},

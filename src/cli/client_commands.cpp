@@ -527,8 +527,9 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   train->add_flag("--flip", a->flip, "images: mirror half the training images");
   train->add_option("--rotation", a->rotation, "images: rotate training images by up to this many degrees");
   train->add_flag("--freeze-backbone", a->freeze_backbone, "images: fine-tune the classifier only");
-  train->add_option("--precision", a->precision, "images: float32 (default) or bfloat16 (forward passes under bf16 autocast)")
-      ->check(CLI::IsMember({"float32", "bfloat16"}));
+  train->add_option("--precision", a->precision,
+                    "bf16 (forward passes under bfloat16 autocast), fp32, or auto (default: bf16 on a CUDA GPU that has it)")
+      ->check(CLI::IsMember({"auto", "bf16", "fp32", "bfloat16", "float32"}));
   train->add_option("--eval-dataset", a->eval_dataset, "Held-out data instead of --split (object key)");
   train->add_option("--save", a->save, "Where to write the trained model directory (object key)");
   train->add_option("--epochs", a->epochs, "Passes over the training split (default 10)");

@@ -3,6 +3,7 @@
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
+#include <torch/version.h>
 
 #include <map>
 #include <mutex>
@@ -15,13 +16,25 @@ namespace {
 constexpr size_t kMinCached = size_t{1} << 20;
 constexpr size_t kGranule = size_t{64} << 10;
 
+// libtorch 2.3 made Allocator::allocate non-const and added a pure virtual copy_data.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define MLAAS_ALLOCATE_CONST
+#define MLAAS_ALLOCATOR_COPY_DATA 1
+#else
+#define MLAAS_ALLOCATE_CONST const
+#define MLAAS_ALLOCATOR_COPY_DATA 0
+#endif
+
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) MLAAS_ALLOCATE_CONST override {
     void* p = Allocate(n);
     return {p, p, &Release, c10::Device(c10::kCPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &Release; }
+#if MLAAS_ALLOCATOR_COPY_DATA
+  void copy_data(void* dest, const void* src, size_t count) const override { default_copy_data(dest, src, count); }
+#endif
 
   static CachingCpuAllocator& Get() {
     static auto* instance = new CachingCpuAllocator();  // never destroyed: tensors may outlive main

@@ -75,9 +75,9 @@ Result<bool> LoadCheckpoint(const fs::path& root, const CheckpointParts& parts, 
   }
   MLAAS_RETURN_IF_ERROR(parts.strategy.LoadWeights(dir));
   try {
-    torch::load(parts.optimizer, (dir / "optimizer.pt").string());
+    torch::load(parts.optimizer, (dir / "optimizer.pt").string(), parts.device);
     torch::Tensor rng;
-    torch::load(rng, (dir / "rng.pt").string());
+    torch::load(rng, (dir / "rng.pt").string(), torch::Device(torch::kCPU));
     {
       std::lock_guard<std::mutex> lock(parts.rng.mutex());
       parts.rng.set_state(rng);
@@ -85,7 +85,7 @@ Result<bool> LoadCheckpoint(const fs::path& root, const CheckpointParts& parts, 
     s.best_epoch = state.value("best_epoch", int64_t{0});
     s.best_eval = state.value("best_eval", json::object());
     if (s.best_epoch > 0 && best_size) {
-      torch::load(parts.best_weights, (dir / "best.pt").string());
+      torch::load(parts.best_weights, (dir / "best.pt").string(), parts.device);
       if (parts.best_weights.size() != *best_size) return Internal("the checkpoint's best weights do not match the model");
     }
     s.epoch = state.at("epoch");

@@ -38,6 +38,9 @@ struct CheckpointParts {
   at::Generator& rng;
   std::vector<torch::Tensor>& best_weights;  // empty: none kept
   int64_t total_steps = 0;                   // a checkpoint of another plan does not resume
+  // Where the run computes: the optimizer's state and the best weights load onto it, so a
+  // checkpoint written on a CUDA device resumes on the CPU and the other way round.
+  torch::Device device{torch::kCPU};
 };
 
 // Writes a checkpoint of `state` to dir/current.

@@ -3,7 +3,6 @@
 // previous batch computes; cross-entropy; accuracy, macro-F1, per-class scores and the
 // confusion matrix on the held-out split.
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 
 #include <algorithm>
 #include <future>
@@ -29,29 +28,6 @@ using json = nlohmann::json;
 namespace {
 
 constexpr uint64_t kMaxPreparedBytes = 4ull << 30;
-
-// model_train.precision "bfloat16": the forward passes of this thread under CPU autocast
-// (convolutions and linear layers in bf16, the loss and the weights in float32) while alive.
-class Bf16Autocast {
- public:
-  explicit Bf16Autocast(bool on) : on_(on) {
-    if (!on_) return;
-    was_ = at::autocast::is_cpu_enabled();
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
-  ~Bf16Autocast() {
-    if (!on_) return;
-    at::autocast::set_cpu_enabled(was_);
-    at::autocast::clear_cache();
-  }
-  Bf16Autocast(const Bf16Autocast&) = delete;
-  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
-
- private:
-  bool on_;
-  bool was_ = false;
-};
 
 // A batch as the model takes it: normalised floats [B, C, H, W] and class ids [B].
 struct ImageBatch {
@@ -385,10 +361,8 @@ ImageBatch ImageClassification::MakeBatch(const std::vector<vision::Image>& imag
     y.push_back(labels[idx[k]]);
   }
   b.labels = torch::tensor(y, torch::kLong);
-  if (env_.device != torch::kCPU) {
-    b.pixels = b.pixels.to(env_.device);
-    b.labels = b.labels.to(env_.device);
-  }
+  b.pixels = ToDevice(b.pixels, env_.device);
+  b.labels = ToDevice(b.labels, env_.device);
   return b;
 }
 
@@ -409,11 +383,8 @@ torch::Tensor ImageClassification::TrainStep(const Plan& plan, int64_t epoch, in
     });
   }
   torch::Tensor logits, loss;
-  {
-    Bf16Autocast autocast(spec_.bf16_autocast);
-    logits = model_->forward(b.pixels);
-    loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), b.labels);
-  }
+  logits = model_->forward(b.pixels);  // under the trainer's autocast when bf16
+  loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), b.labels);
   c.loss_sum += loss.item<double>() * static_cast<double>(b.size);
   c.weight += static_cast<double>(b.size);
   c.correct += logits.argmax(1).eq(b.labels).sum().item<int64_t>();
@@ -435,11 +406,7 @@ Result<json> ImageClassification::Evaluate() {
     std::vector<size_t> idx(std::min(batch, eval_.size() - s));
     std::iota(idx.begin(), idx.end(), s);
     ImageBatch b = MakeBatch(eval_, eval_labels_, idx, 0, false);
-    torch::Tensor logits;
-    {
-      Bf16Autocast autocast(spec_.bf16_autocast);
-      logits = model_->forward(b.pixels).to(torch::kFloat32);
-    }
+    torch::Tensor logits = model_->forward(b.pixels).to(torch::kFloat32);
     c.loss_sum += torch::nn::functional::cross_entropy(logits, b.labels).item<double>() * static_cast<double>(b.size);
     c.weight += static_cast<double>(b.size);
     auto pred = logits.argmax(1).cpu();

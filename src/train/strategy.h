@@ -61,6 +61,10 @@ struct StrategyEnv {
   std::function<bool(double fraction, const std::string& message)> preparing;
 };
 
+// A host tensor on the run's device: on CUDA through pinned memory and a non-blocking copy (it
+// overlaps what the device still computes); on the CPU, the tensor itself.
+torch::Tensor ToDevice(const torch::Tensor& host, const torch::Device& device);
+
 class ObjectiveStrategy {
  public:
   virtual ~ObjectiveStrategy() = default;

@@ -303,9 +303,9 @@ nn::EncoderInput TextObjective::Encode(const std::vector<const std::vector<int32
     if (tokens) *tokens += static_cast<int64_t>(v.size());
   }
   nn::EncoderInput in;
-  in.input_ids = input.to(env_.device);
-  if (padded) in.attention_mask = mask.to(env_.device);
-  if (model_ && model_->config().type_vocab_size > 0) in.token_type_ids = type.to(env_.device);
+  in.input_ids = ToDevice(input, env_.device);
+  if (padded) in.attention_mask = ToDevice(mask, env_.device);
+  if (model_ && model_->config().type_vocab_size > 0) in.token_type_ids = ToDevice(type, env_.device);
   return in;
 }
 
@@ -431,7 +431,7 @@ class TextClassification : public TextObjective {
     Batch b = TextObjective::MakeBatch(data, idx, seed);
     std::vector<int64_t> labels;
     for (size_t i : idx) labels.push_back(data[i].label);
-    b.labels = torch::tensor(labels, torch::kLong).to(env_.device);
+    b.labels = ToDevice(torch::tensor(labels, torch::kLong), env_.device);
     return b;
   }
   torch::Tensor Loss(const Batch& b, Counters& c) override {
@@ -488,9 +488,9 @@ class MaskedLm : public TextObjective {
     std::vector<const std::vector<int32_t>*> ptrs;
     for (const auto& v : ids) ptrs.push_back(&v);
     b.a = Encode(ptrs, types, &b.tokens);
-    b.labels = torch::from_blob(labels.data(), {b.size, static_cast<int64_t>(labels.size()) / b.size}, torch::kLong)
-                   .clone()
-                   .to(env_.device);
+    b.labels = ToDevice(
+        torch::from_blob(labels.data(), {b.size, static_cast<int64_t>(labels.size()) / b.size}, torch::kLong).clone(),
+        env_.device);
     return b;
   }
   torch::Tensor Loss(const Batch& b, Counters& c) override {

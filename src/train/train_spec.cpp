@@ -122,13 +122,17 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_ASSIGN_OR_RETURN(json opt, Block(mt, "optimizer", f + ".optimizer"));
   MLAAS_RETURN_IF_ERROR(ParseOptimizer(opt, spec.optimizer));
   MLAAS_RETURN_IF_ERROR(Bool(mt, "freeze_backbone", f, spec.freeze_backbone));
-  std::string precision = "float32";
+  std::string precision = "auto";
   MLAAS_RETURN_IF_ERROR(String(mt, "precision", f, precision));
-  if (precision != "float32" && precision != "bfloat16")
-    return InvalidArgument("precision is float32 or bfloat16", f + ".precision");
-  spec.bf16_autocast = precision == "bfloat16";
-  if (spec.bf16_autocast && !image)
-    return InvalidArgument("precision bfloat16 applies to image-classification", f + ".precision");
+  if (precision == "auto") {
+    spec.precision = Precision::kAuto;
+  } else if (precision == "float32" || precision == "fp32") {
+    spec.precision = Precision::kFloat32;
+  } else if (precision == "bfloat16" || precision == "bf16") {
+    spec.precision = Precision::kBFloat16;
+  } else {
+    return InvalidArgument("precision is auto, bf16 (bfloat16) or fp32 (float32)", f + ".precision");
+  }
   if (spec.freeze_backbone && !image)
     return InvalidArgument("freeze_backbone applies to image-classification", f + ".freeze_backbone");
   MLAAS_RETURN_IF_ERROR(Number(mt, "max_grad_norm", f, 0, 1e6, spec.max_grad_norm));
@@ -256,6 +260,18 @@ Status CheckStaticEmbeddingSpec(const TrainSpec& spec) {
   if (spec.whitening > 0)
     return InvalidArgument("whitening applies to transformer encoders, not to a static embedding model", "model_train.whitening");
   return Status::Ok();
+}
+
+std::string_view PrecisionName(Precision p) {
+  switch (p) {
+    case Precision::kAuto:
+      return "auto";
+    case Precision::kFloat32:
+      return "float32";
+    case Precision::kBFloat16:
+      return "bfloat16";
+  }
+  return "auto";
 }
 
 }  // namespace mlaas::train

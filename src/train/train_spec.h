@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "nn/config.h"
@@ -15,6 +16,14 @@ namespace mlaas::train {
 
 
 enum class OptimizerKind { kAdamW, kAdam, kSgd };
+
+// model_train.precision of the forward passes.
+enum class Precision {
+  kAuto,      // "auto" (default): bf16 on a CUDA device that computes in bf16, else float32
+  kFloat32,   // "fp32" / "float32"
+  kBFloat16,  // "bf16" / "bfloat16"
+};
+std::string_view PrecisionName(Precision p);  // "auto", "float32", "bfloat16"
 
 struct OptimizerSpec {
   OptimizerKind kind = OptimizerKind::kAdamW;
@@ -86,9 +95,9 @@ struct TrainSpec {
   // image-classification
   ImageAugment image_augment;   // dataset.augment.{crop_padding, horizontal_flip, rotation}
   bool freeze_backbone = false; // model_train.freeze_backbone: train the classifier only
-  // model_train.precision "bfloat16": forward passes under bf16 autocast (weights, gradients and
-  // optimizer state stay float32); image-classification only.
-  bool bf16_autocast = false;
+  // model_train.precision: forward passes under bf16 autocast (weights, gradients and optimizer
+  // state stay float32) when bf16, or by default on a CUDA device that computes in bf16.
+  Precision precision = Precision::kAuto;
 };
 
 // Parses the request's model / model_train / dataset blocks. Defaults differ by modality: image

@@ -5,6 +5,7 @@
 #include "train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include "common/text.h"
 #include "nn/cpu_allocator.h"
 #include "nn/model.h"
+#include "train/autocast.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
 #include "train/strategy.h"
@@ -33,6 +35,11 @@ Status CheckTrainingBytes(uint64_t weight_bytes, uint64_t limit) {
                              " (weights, gradients and optimizer state), more than the " + FormatBytes(limit) +
                              " this server allows",
                          "model");
+}
+
+torch::Tensor ToDevice(const torch::Tensor& host, const torch::Device& device) {
+  if (!device.is_cuda()) return host.device() == device ? host : host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
 namespace {
@@ -63,7 +70,7 @@ class Loop {
   // Every parameter and buffer of the model, in a fixed order (what load_best_model_at_end keeps).
   std::vector<torch::Tensor> ModelState() const;
   void KeepBestWeights();
-  CheckpointParts Parts() { return {*strategy_, *optimizer_, rng_, best_weights_, total_steps_}; }
+  CheckpointParts Parts() { return {*strategy_, *optimizer_, rng_, best_weights_, total_steps_, env_->device}; }
 
   const TrainInputs& in_;
   const TrainSpec& spec_;
@@ -72,6 +79,7 @@ class Loop {
   std::unique_ptr<ObjectiveStrategy> strategy_;
   at::Generator rng_;  // the model's random draws (CPU; CUDA uses the global one)
   int threads_ = 1;
+  bool bf16_ = false;  // forward passes under bf16 autocast (model_train.precision)
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<torch::Tensor> params_;
   LinearSchedule schedule_;
@@ -126,6 +134,10 @@ Result<json> Loop::Run() {
         }
         return !StopRequested();
       }});
+  bf16_ = UsesBf16(spec_.precision, *device);
+  // Dropout and anything else drawn on the device comes from its default generator: seeded per
+  // run (one run at a time per process).
+  if (device->is_cuda()) torch::cuda::manual_seed_all(spec_.seed);
   strategy_ = ModalityOf(spec_.objective) == Modality::kImage ? MakeImageStrategy(*env_) : MakeTextStrategy(*env_);
   if (!strategy_) return Unimplemented(std::string(ObjectiveName(spec_.objective)) + " is not trained yet", "model.objective");
   threads_ = nn::ConfigureThreads(spec_.threads > 0 ? spec_.threads
@@ -199,7 +211,11 @@ Result<json> Loop::Run() {
         return Cancelled("training stopped at epoch " + std::to_string(s_.epoch + 1) + ", step " + std::to_string(s_.step));
       }
       Counters step_counters;
-      torch::Tensor loss = strategy_->TrainStep(plan, s_.epoch, s_.batch, step_counters);
+      torch::Tensor loss;
+      {
+        Bf16Autocast autocast(env_->device, bf16_);
+        loss = strategy_->TrainStep(plan, s_.epoch, s_.batch, step_counters);
+      }
       if (spec_.gradient_accumulation_steps > 1) loss = loss / static_cast<double>(spec_.gradient_accumulation_steps);
       loss.backward();
       s_.counters.Add(step_counters);
@@ -254,7 +270,11 @@ Result<json> Loop::Run() {
     strategy_->PushTrainMetrics(c, push);
     push("learning_rate", schedule_.Rate(std::max<int64_t>(0, s_.step - 1)));
     const auto eval_start = Clock::now();
-    MLAAS_ASSIGN_OR_RETURN(json ev, strategy_->Evaluate());
+    Result<json> evaluated = [&] {
+      Bf16Autocast autocast(env_->device, bf16_);
+      return strategy_->Evaluate();
+    }();
+    MLAAS_ASSIGN_OR_RETURN(json ev, std::move(evaluated));
     eval_seconds_ += std::chrono::duration<double>(Clock::now() - eval_start).count();
     for (auto it = ev.begin(); it != ev.end(); ++it) {
       if (it.value().is_number() && it.key() != "masked_tokens") push("eval_" + it.key(), it.value());
@@ -316,6 +336,7 @@ Result<json> Loop::Run() {
 
   const double loop_seconds = s_.train_seconds - seconds_before - eval_seconds_;
   json stats = {{"device", env_->device.str()},
+                {"precision", bf16_ ? "bfloat16" : "float32"},
                 {"threads", threads_},
                 {"steps", s_.step},
                 {"epochs_run", s_.history.contains("loss") ? s_.history["loss"].size() : 0},
@@ -342,10 +363,19 @@ Result<json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callba
   try {
     Loop loop(inputs, callbacks);
     return loop.Run();
+  } catch (const c10::OutOfMemoryError&) {
+    // A device's memory (CUDA): what the run held is released as the loop unwinds.
+    return Status(StatusCode::kResourceExhausted,
+                  "the device ran out of memory with batches of " + std::to_string(inputs.spec.batch_size) +
+                      ": lower model_train.batch_size (or max_length), or use gradient_accumulation_steps",
+                  "model_train.batch_size");
   } catch (const c10::Error& e) {
     return Internal(std::string("training failed: ") + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
-    return ResourceExhausted("not enough memory for this model and batch size");
+    return Status(StatusCode::kResourceExhausted,
+                  "not enough memory for this model with batches of " + std::to_string(inputs.spec.batch_size) +
+                      ": lower model_train.batch_size",
+                  "model_train.batch_size");
   }
 }
 

@@ -6,6 +6,9 @@
 // vector module (includes FAISS).
 #pragma once
 
+// Debian's FAISS 1.7.3 headers use uint8_t without including <cstdint> (g++ 13 no longer
+// brings it in through other headers).
+#include <cstdint>
 #include <faiss/IndexFlat.h>
 
 #include <cstddef>

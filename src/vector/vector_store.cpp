@@ -1,5 +1,8 @@
 #include "vector/vector_store.h"
 
+// Debian's FAISS 1.7.3 headers use uint8_t without including <cstdint> (g++ 13 no longer
+// brings it in through other headers).
+#include <cstdint>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>

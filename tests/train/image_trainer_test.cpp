@@ -95,10 +95,11 @@ TEST_F(ImageTrainerTest, EachSmallPresetLearnsASeparableSetCompletely) {
 
 TEST_F(ImageTrainerTest, Bfloat16AutocastTrainsTooAndSavesFloat32Weights) {
   TrainInputs in = Inputs("cnn-small", "bf16");
-  in.spec.bf16_autocast = true;
+  in.spec.precision = Precision::kBFloat16;
   auto r = RunTraining(in, {});
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ((*r)["evaluation"]["accuracy"], 1.0) << r->dump();
+  EXPECT_EQ((*r)["stats"]["precision"], "bfloat16");
   std::ifstream f(in.output_dir / "config.json");
   auto config = nn::VisionConfigFromJson(json::parse(f));
   ASSERT_TRUE(config.has_value());

@@ -125,7 +125,7 @@ TEST(TrainSpecTest, BadValuesNameTheField) {
   const std::vector<Case> cases = {
       {{{"optimizer", {{"name", "Adagrad"}}}}, ds, "model_train.optimizer.name"},
       {{{"batch_size", 0}}, ds, "model_train.batch_size"},
-      {{{"precision", "bfloat16"}}, ds, "model_train.precision"},  // images only
+      {{{"precision", "bf16x"}}, ds, "model_train.precision"},
       {{{"precision", "float16"}}, ds, "model_train.precision"},
       {{{"freeze_backbone", true}}, ds, "model_train.freeze_backbone"},
       {{{"epochs", 0}}, ds, "model_train.epochs"},
@@ -183,7 +183,18 @@ TEST(TrainSpecTest, ImageClassificationDefaultsAndKnobs) {
   ASSERT_TRUE(spec.has_value()) << spec.error().ToString();
   EXPECT_EQ(spec->batch_size, 64);
   EXPECT_DOUBLE_EQ(spec->optimizer.init_lr, 1e-3);
-  EXPECT_TRUE(spec->bf16_autocast);
+  EXPECT_EQ(spec->precision, Precision::kBFloat16);
+  // Either spelling, for every objective; auto by default (bf16 only on a GPU that has it).
+  for (const auto& [name, want] : std::vector<std::pair<std::string, Precision>>{
+           {"bf16", Precision::kBFloat16}, {"fp32", Precision::kFloat32}, {"float32", Precision::kFloat32},
+           {"auto", Precision::kAuto}}) {
+    auto text = ParseTrainSpec({{"model", {{"objective", "text-classification"}}}, {"dataset", {{"path", "d.csv"}}},
+                                {"model_train", {{"precision", name}}}});
+    ASSERT_TRUE(text.has_value()) << name << ": " << text.error().ToString();
+    EXPECT_EQ(text->precision, want) << name;
+  }
+  EXPECT_EQ(ParseTrainSpec({{"model", {{"objective", "text-classification"}}}, {"dataset", {{"path", "d.csv"}}}})->precision,
+            Precision::kAuto);
   EXPECT_TRUE(spec->freeze_backbone);
   EXPECT_EQ(spec->image_augment.crop_padding, 4);
   EXPECT_TRUE(spec->image_augment.horizontal_flip);

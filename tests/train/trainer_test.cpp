@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,83 +12,12 @@
 #include "nn/static_embedding.h"
 #include "testutil/temp_dir.h"
 #include "tokenizers/tokenizer.h"
+#include "train/text_fixture.h"
 
 namespace mlaas::train {
 namespace {
 
-namespace fs = std::filesystem;
-using json = nlohmann::json;
-using mlaas::testing::TempDir;
-
-const std::vector<std::string> kGood = {"good", "great", "fine", "nice", "happy"};
-const std::vector<std::string> kBad = {"bad", "awful", "poor", "sad", "angry"};
-const std::vector<std::string> kFiller = {"the", "movie", "was", "very", "really", "plot", "and", "actors", "it", "a"};
-
-json ReadJson(const fs::path& path) {
-  std::ifstream f(path);
-  return json::parse(f, nullptr, /*allow_exceptions=*/false);
-}
-
-class TrainerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::ofstream v(dir_.path() / "vocab.txt");
-    for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "##s"}) v << t << "\n";
-    for (const auto* list : {&kGood, &kBad, &kFiller})
-      for (const auto& w : *list) v << w << "\n";
-  }
-
-  // Sentences of filler words with one sentiment word at a random place.
-  std::vector<TextExample> Sentiment(int n, uint64_t seed) const {
-    std::mt19937_64 rng(seed);
-    std::vector<TextExample> out;
-    for (int i = 0; i < n; ++i) {
-      const bool good = i % 2 == 0;
-      std::vector<std::string> words;
-      const size_t len = 3 + rng() % 6;
-      for (size_t k = 0; k < len; ++k) words.push_back(kFiller[rng() % kFiller.size()]);
-      const auto& pool = good ? kGood : kBad;
-      words.insert(words.begin() + static_cast<std::ptrdiff_t>(rng() % (words.size() + 1)), pool[rng() % pool.size()]);
-      std::string text;
-      for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
-      out.push_back({text, "", good ? "pos" : "neg"});
-    }
-    return out;
-  }
-
-  TrainInputs Inputs(Objective objective, const std::string& name) const {
-    TrainInputs in;
-    in.spec.objective = objective;
-    in.spec.epochs = 4;
-    in.spec.batch_size = 8;
-    in.spec.optimizer.init_lr = 3e-3;
-    in.spec.optimizer.num_warm_steps = 2;
-    in.spec.seed = 11;
-    in.spec.threads = 1;
-    in.model_block = {{"config",
-                       {{"model_type", "bert"},
-                        {"hidden_size", 32},
-                        {"num_hidden_layers", 2},
-                        {"num_attention_heads", 4},
-                        {"intermediate_size", 64},
-                        {"max_position_embeddings", 64}}}};
-    in.tokenizer = dir_.path() / "vocab.txt";
-    in.checkpoint_dir = dir_.path() / name / "checkpoints";
-    in.output_dir = dir_.path() / name / "model";
-    return in;
-  }
-
-  static std::map<std::string, torch::Tensor> Weights(const fs::path& dir) {
-    auto loaded = nn::LoadModelDir(dir, std::nullopt);
-    EXPECT_TRUE(loaded.has_value()) << loaded.error().ToString();
-    std::map<std::string, torch::Tensor> out;
-    if (!loaded.has_value()) return out;
-    for (const auto& p : loaded->model->named_parameters()) out[p.key()] = p.value().clone();
-    return out;
-  }
-
-  TempDir dir_;
-};
+class TrainerTest : public TextTrainingFixture {};
 
 TEST_F(TrainerTest, ClassificationReachesFullAccuracyOnASeparableSet) {
   TrainInputs in = Inputs(Objective::kTextClassification, "cls");
@@ -131,6 +61,28 @@ TEST_F(TrainerTest, ClassificationReachesFullAccuracyOnASeparableSet) {
   ASSERT_TRUE((*tok)->truncation().has_value());
   EXPECT_EQ((*tok)->truncation()->max_length, 24u);
   EXPECT_EQ((*r)["dataset"]["max_length"], 24);
+}
+
+// model_train.precision bf16 on the CPU: the transformer's forward passes under autocast learn
+// the separable set too; the weights stay (and are saved) float32, and autocast is off after.
+TEST_F(TrainerTest, ABfloat16RunOfATransformerLearnsAndSavesFloat32Weights) {
+  TrainInputs in = Inputs(Objective::kTextClassification, "bf16");
+  in.spec.precision = Precision::kBFloat16;
+  in.train = Sentiment(160, 1);
+  in.eval = Sentiment(40, 2);
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)["stats"]["precision"], "bfloat16");
+  EXPECT_GE((*r)["evaluation"]["accuracy"].get<double>(), 0.95) << (*r)["evaluation"].dump();
+  for (const auto& [name, w] : Weights(in.output_dir)) EXPECT_EQ(w.scalar_type(), torch::kFloat32) << name;
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  // auto on the CPU is float32.
+  TrainInputs fp = Inputs(Objective::kTextClassification, "auto");
+  fp.spec.epochs = 1;
+  fp.train = Sentiment(16, 1);
+  auto f = RunTraining(fp, {});
+  ASSERT_TRUE(f.has_value()) << f.error().ToString();
+  EXPECT_EQ((*f)["stats"]["precision"], "float32");
 }
 
 TEST_F(TrainerTest, SameSeedSameHistory) {
