@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "train_timing.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -79,19 +80,7 @@ double OursTokensPerSecond(const fs::path& work, int threads, int steps, uint64_
     for (int k = 0; k < kSeq - 2; ++k) text += "w" + std::to_string(5 + rng() % (kVocab - 5)) + " ";
     in.train.push_back({text, "", ""});
   }
-  using Clock = std::chrono::steady_clock;
-  Clock::time_point start, end;
-  train::TrainCallbacks cb;
-  cb.progress = [&](const train::TrainProgress& p) {
-    if (p.step == 2) start = Clock::now();
-    if (p.step == steps + 2) end = Clock::now();
-  };
-  auto r = train::RunTraining(in, cb);
-  if (!r.has_value()) {
-    std::cerr << r.error().ToString() << "\n";
-    return 0;
-  }
-  return static_cast<double>(steps * kBatch * kSeq) / std::chrono::duration<double>(end - start).count();
+  return bench::TrainedUnitsPerSecond(in, 2, steps, static_cast<double>(kBatch * kSeq));
 }
 
 }  // namespace

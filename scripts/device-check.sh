@@ -5,7 +5,8 @@
 # build/device-bundle (scripts/device-bundle.sh, made beforehand on Debian and carried along),
 # then runs the tests labelled `cuda`, the link test and a training task on CUDA through the
 # server (TrainE2eTest.TrainsOnCudaThroughTheServer), and writes every log into $OUT
-# (default build/device-check): machine.txt, configure.log, build.log, tests.log, link.txt.
+# (default build/device-check): machine.txt, configure.log, build.log, tests.log, link.txt, and
+# gpu_bench.md (bench/gpu_bench.cpp: training and inference beside PyTorch eager on the GPU).
 #   scripts/device-check.sh            # from the repository root
 # Exit status: 0 when the build and every test passed.
 set -uo pipefail
@@ -74,5 +75,10 @@ ctest --test-dir "$BUILD" -L cuda --output-on-failure -j 4 > "$OUT/tests.log" 2>
 status=$?
 ctest --test-dir "$BUILD" -R "LinkTest|OnCuda" --output-on-failure >> "$OUT/tests.log" 2>&1 || status=1
 tail -30 "$OUT/tests.log"
+
+step "benchmarks: ours beside PyTorch eager on this GPU"
+"$BUILD/bench/gpu_bench" --device cuda --model bert-base --precision bf16 --python "$PY" > "$OUT/gpu_bench.md" 2>&1 || status=1
+"$BUILD/bench/gpu_bench" --device cuda --model bert-base --precision fp32 --steps 10 --python "$PY" >> "$OUT/gpu_bench.md" 2>&1 || status=1
+cat "$OUT/gpu_bench.md"
 step "done (status $status); logs in $OUT"
 exit $status
