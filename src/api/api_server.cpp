@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,47 +71,85 @@ std::string Address(const sockaddr_storage& a) {
   return text;
 }
 
-// The descriptor of this process's socket with these ends, or -1.
-int FindConnection(int local_port, const std::string& remote_addr, int remote_port) {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  int found = -1;
-  while (dirent* e = ::readdir(dir)) {
-    auto fd = ParseInt(e->d_name);
-    if (!fd) continue;
-    sockaddr_storage local{}, peer{};
-    socklen_t local_len = sizeof(local), peer_len = sizeof(peer);
-    if (::getsockname(static_cast<int>(*fd), reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
-        ::getpeername(static_cast<int>(*fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0)
-      continue;
-    auto port = [](const sockaddr_storage& a) {
-      return a.ss_family == AF_INET    ? ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port)
-             : a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port)
-                                       : 0;
-    };
-    if (port(local) != local_port || port(peer) != remote_port || Address(peer) != remote_addr) continue;
-    found = static_cast<int>(*fd);
-    break;
+// Where a request came from and arrived, as cpp-httplib records it.
+struct ConnectionEnds {
+  std::string local_addr, remote_addr;
+  int local_port = 0, remote_port = 0;
+};
+
+// An address as cpp-httplib writes it, without an IPv6 scope ("fe80::1%eth0" -> "fe80::1").
+std::string WithoutScope(const std::string& address) { return address.substr(0, address.find('%')); }
+
+// Whether `fd` is the socket with these ends.
+bool IsConnection(int fd, const ConnectionEnds& ends) {
+  sockaddr_storage local{}, peer{};
+  socklen_t local_len = sizeof(local), peer_len = sizeof(peer);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0)
+    return false;
+  auto port = [](const sockaddr_storage& a) {
+    return a.ss_family == AF_INET    ? ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port)
+           : a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port)
+                                     : 0;
+  };
+  return port(local) == ends.local_port && port(peer) == ends.remote_port &&
+         Address(peer) == WithoutScope(ends.remote_addr) && Address(local) == WithoutScope(ends.local_addr);
+}
+
+// The descriptor of this process's socket with these ends (a TCP connection's four are unique
+// among open ones), or -1. /proc/self/fd lists the open descriptors; when it cannot be read (no
+// descriptor left to open it with) the low numbers are tried one by one.
+int FindConnection(const ConnectionEnds& ends) {
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    int found = -1;
+    while (dirent* e = ::readdir(dir)) {
+      auto fd = ParseInt(e->d_name);
+      if (fd && *fd != ::dirfd(dir) && IsConnection(static_cast<int>(*fd), ends)) {
+        found = static_cast<int>(*fd);
+        break;
+      }
+    }
+    ::closedir(dir);
+    return found;
   }
-  ::closedir(dir);
-  return found;
+  rlimit limit{};
+  const int max = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 65536)) : 4096;
+  for (int fd = 3; fd < max; ++fd) {
+    if (IsConnection(fd, ends)) return fd;
+  }
+  return -1;
+}
+
+// A descriptor that reads as an end of stream: one end of a socket pair whose other end is
+// closed. Made once, at start, so that ending a connection never needs a new descriptor.
+int EndOfStreamFd() {
+  static const int fd = [] {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return -1;
+    ::close(pair[1]);
+    return pair[0];
+  }();
+  return fd;
 }
 
 // Ends the connection whose socket has these ends, its response written (see
 // EndConnectionAfter). Shutting it down for reading is not enough: Linux still hands out
 // bytes already received (the unread rest of a body), which cpp-httplib would parse as a
-// next request. So: a FIN after the response; what the client still sends is read and
-// thrown away for a moment (closing a socket with unread bytes resets the connection, and
-// the client could lose the answer); then the descriptor is replaced by one that reads as
-// an end of stream, which closes the connection's socket, and cpp-httplib's next read ends
-// the connection.
-void EndConnection(int local_port, const std::string& remote_addr, int remote_port) {
-  const int fd = FindConnection(local_port, remote_addr, remote_port);
-  if (fd < 0) return;
+// next request. So: a FIN after the response; when body bytes may be left (`linger`), what
+// the client still sends is read and thrown away for a moment (closing a socket with unread
+// bytes resets the connection, and the client could lose the answer); then the descriptor is
+// replaced by one that reads as an end of stream, which closes the connection's socket, and
+// cpp-httplib's next read ends the connection.
+void EndConnection(const ConnectionEnds& ends, bool linger) {
+  const int fd = FindConnection(ends);
+  if (fd < 0) {
+    spdlog::warn("could not find the connection from {}:{} to end it", EscapeForLog(ends.remote_addr), ends.remote_port);
+    return;
+  }
   ::shutdown(fd, SHUT_WR);
   const auto deadline = std::chrono::steady_clock::now() + kLingerOnClose;
   char discard[16384];
-  for (;;) {
+  while (linger) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd p{fd, POLLIN, 0};
@@ -121,22 +160,16 @@ void EndConnection(int local_port, const std::string& remote_addr, int remote_po
     if (n == 0) break;  // the client closed its end
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;
   }
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
-    ::close(pair[1]);
-    ::dup2(pair[0], fd);
-    ::close(pair[0]);
-  } else {
-    ::shutdown(fd, SHUT_RDWR);
-  }
+  if (EndOfStreamFd() >= 0 && ::dup2(EndOfStreamFd(), fd) >= 0) return;
+  ::shutdown(fd, SHUT_RDWR);  // (no end-of-stream descriptor: the best left)
 }
 
 // Makes the connection of `req` end once `res` is written. cpp-httplib 0.11 keeps a
 // connection alive whatever a handler says ("Connection: close" is only echoed) and would
 // parse the unread rest of a refused body as the next request. The response's body is
 // handed over as a content provider whose releaser (run once it is written) ends the
-// connection (EndConnection).
-void EndConnectionAfter(const httplib::Request& req, httplib::Response& res) {
+// connection (EndConnection; `linger` when body bytes may be left unread).
+void EndConnectionAfter(const httplib::Request& req, httplib::Response& res, bool linger) {
   res.set_header("Connection", "close");
   auto body = std::make_shared<std::string>(std::move(res.body));
   res.body.clear();
@@ -146,8 +179,8 @@ void EndConnectionAfter(const httplib::Request& req, httplib::Response& res) {
       [body](size_t offset, size_t length, httplib::DataSink& sink) {
         return sink.write(body->data() + offset, length);
       },
-      [local = req.local_port, addr = req.remote_addr, remote = req.remote_port](bool) {
-        EndConnection(local, addr, remote);
+      [ends = ConnectionEnds{req.local_addr, req.remote_addr, req.local_port, req.remote_port}, linger](bool) {
+        EndConnection(ends, linger);
       });
 }
 
@@ -266,19 +299,19 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
   res.set_header("X-Request-Id", request_id);
   RouteMatch m = s.router.Match(req.method, req.path);
   std::string label = m.route ? m.route->pattern : "unmatched";
-  // The body reader, wrapped to remember whether anyone read the body.
-  bool body_read = false;
+  // The body reader, wrapped to remember whether anyone read the body, and to its end.
+  bool body_read = false, body_complete = false;
   std::unique_ptr<httplib::ContentReader> tracked;
   if (reader != nullptr) {
     tracked = std::make_unique<httplib::ContentReader>(
-        [reader, &body_read](httplib::ContentReceiver receiver) {
+        [reader, &body_read, &body_complete](httplib::ContentReceiver receiver) {
           body_read = true;
-          return (*reader)(std::move(receiver));
+          return body_complete = (*reader)(std::move(receiver));
         },
-        [reader, &body_read](httplib::MultipartContentHeader header,
-                             httplib::ContentReceiver receiver) {
+        [reader, &body_read, &body_complete](httplib::MultipartContentHeader header,
+                                             httplib::ContentReceiver receiver) {
           body_read = true;
-          return (*reader)(std::move(header), std::move(receiver));
+          return body_complete = (*reader)(std::move(header), std::move(receiver));
         });
   }
 
@@ -336,15 +369,19 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
       }
     }
   }
-  bool end_connection = false;
+  // What is left of a body must never be read as the next request: a body nobody read is
+  // drained when small, and the connection ends after the answer when some of it is left (a
+  // refused body, a reader stopped midway) or a handler asked to close.
+  bool end_connection = false, unread = false;
   if (tracked && !body_read) {
     bool small = !req.has_header("Content-Length") ||
                  req.get_header_value<uint64_t>("Content-Length") <= kMaxDrainBytes;
     uint64_t drained = 0;
     bool whole = small && (*reader)([&drained](const char*, size_t len) { return (drained += len) <= kMaxDrainBytes; });
-    // What is left of the body must not be read as the next request.
-    if (!whole) end_connection = true;
-  } else if (res.get_header_value("Connection") == "close") {  // a handler stopped reading a body
+    unread = end_connection = !whole;
+  } else if (tracked && !body_complete) {
+    unread = end_connection = true;
+  } else if (res.get_header_value("Connection") == "close") {
     end_connection = true;
   }
   // Full now, or still working on it: come back in a while.
@@ -368,7 +405,7 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
   bool quiet = label == "/healthz" || label == "/readyz" || label == "/metrics";
   spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info, "{} {} -> {} {:.1f} ms [{}{}{}]", req.method,
               EscapeForLog(req.path), status, seconds * 1000, request_id, user.empty() ? "" : " ", user);
-  if (end_connection && !res.content_provider_) EndConnectionAfter(req, res);
+  if (end_connection && !res.content_provider_) EndConnectionAfter(req, res, unread);
 }
 
 }  // namespace
@@ -435,6 +472,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
     s->listen_socket = sock;
   });
   // Uploads are streamed and checked against their own limit; JSON bodies against theirs.
+  (void)EndOfStreamFd();  // made now, while descriptors are plenty
   http.set_payload_max_length(std::max<uint64_t>(options.max_upload_bytes, options.max_body_bytes));
 
   auto plain = [s](const httplib::Request& req, httplib::Response& res) {
@@ -454,6 +492,14 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
   http.Delete(".*", with_reader);
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // cpp-httplib reads no body for these methods: one would be parsed as the next request.
+    if ((req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS") &&
+        ((req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0") ||
+         req.has_header("Transfer-Encoding"))) {
+      RawError(res, 400, "bad_request", "a " + req.method + " request carries no body", "");
+      EndConnectionAfter(req, res, /*linger=*/true);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     static const char* kServed[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
     for (const char* m : kServed) {
       if (req.method == m) return httplib::Server::HandlerResponse::Unhandled;

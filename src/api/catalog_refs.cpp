@@ -52,7 +52,13 @@ Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, json& body,
                                                                  : "a " + format + " file of rows, not an image folder: "
                                                                    "register the images as an image_folder or idx dataset"),
                                field);
-      if (!block->contains("format") && !format.empty()) (*block)["format"] = format;
+      if (!block->contains("format") && !format.empty()) {
+        (*block)["format"] = format;
+      } else if (block->contains("format") && !format.empty() && (*block)["format"] != format) {
+        return InvalidArgument(ref.ToString() + " is a " + format + " dataset, not " + (*block)["format"].dump() +
+                                   ": leave dataset.format out (the version knows it)",
+                               name + ".format");
+      }
     }
     (*block)["path"] = resolved->key;
     (*block)["storage_type"] = "local";

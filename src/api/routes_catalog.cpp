@@ -351,8 +351,10 @@ void AddKindRoutes(ServerState& s, Kind kind) {
                   const std::string path = ctx.path_params["path"];
                   auto file = cat->OpenFile(kind, name, *n, path, CallerOf(s, ctx));
                   if (!file.has_value()) return ctx.Error(file.error());
-                  // A download of the whole thing counts once: the file every load reads first.
-                  if (kind == Kind::kDataset || path == "config.json") cat->Count(kind, name, metadata::CatalogCounter::kDownloads);
+                  // A download of the whole thing counts once: the file every load reads first (a
+                  // model's config.json, a dataset's first file: its only one, or the first of a folder).
+                  if (kind == Kind::kDataset ? file->first : path == "config.json")
+                    cat->Count(kind, name, metadata::CatalogCounter::kDownloads);
                   StreamObject(ctx, std::move(file->reader), "\"sha256-" + file->file.sha256 + "\"", path);
                 }});
 

@@ -336,9 +336,10 @@ struct Catalog::Impl {
   }
 
   // Facts of an image dataset version (a folder): its format, images and classes.
-  Result<json> ImageDatasetFacts(const std::string& prefix, const std::string& format, uint64_t size) {
+  Result<json> ImageDatasetFacts(storage::ObjectStore& from, const std::string& prefix, const std::string& format,
+                                 uint64_t size) {
     MLAAS_ASSIGN_OR_RETURN(dataset::ImageDatasetSummary sum,
-                           dataset::SummarizeImageDataset(store, prefix, format, "dataset",
+                           dataset::SummarizeImageDataset(from, prefix, format, "dataset",
                                                           static_cast<int64_t>(options.max_dataset_files)));
     json classes = json::array();
     for (const auto& c : sum.classes) classes.push_back({{"name", c.name}, {"images", c.images}});
@@ -522,6 +523,19 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
                                FormatBytes(impl_->options.max_version_bytes) + ")",
                            field);
 
+  // An image dataset (a folder) is checked and described before anything is copied.
+  const bool folder = r.kind == Kind::kDataset && files.front().key != r.source_key;
+  json folder_facts;
+  if (folder) {
+    std::string format = r.dataset_format;
+    if (format.empty()) {
+      std::vector<std::string> paths;
+      for (const auto& f : files) paths.push_back(f.path);
+      format = dataset::GuessFolderFormat(paths);
+    }
+    MLAAS_ASSIGN_OR_RETURN(folder_facts, impl_->ImageDatasetFacts(*r.source_store, r.source_key, format, total));
+  }
+
   const int64_t now = impl_->options.now_ms();
   MLAAS_ASSIGN_OR_RETURN(int64_t number, impl_->records.ReserveVersion(kind, r.name, caller.user, now));
   const std::string prefix = VersionPrefix(r.kind, r.name, number);
@@ -548,16 +562,9 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
     if (r.kind == Kind::kModel) {
       v.facts = impl_->ModelFacts(prefix, parameters);
     } else {
-      const bool folder = files.front().key != r.source_key;  // an image dataset
-      std::string format = r.dataset_format;
-      if (folder && format.empty()) {
-        std::vector<std::string> paths;
-        for (const auto& f : v.files) paths.push_back(f.path);
-        format = dataset::GuessFolderFormat(paths);
-      }
-      auto facts = folder ? impl_->ImageDatasetFacts(prefix, format, v.size)
-                          : impl_->DatasetFacts(prefix + "/" + v.files.front().path, format, v.size);
-      if (!facts.has_value()) return facts.error().WithField(facts.error().field().empty() ? "dataset.path" : facts.error().field());
+      auto facts = folder ? Result<json>(folder_facts)
+                          : impl_->DatasetFacts(prefix + "/" + v.files.front().path, r.dataset_format, v.size);
+      if (!facts.has_value()) return facts.error().WithField("dataset.path");
       v.facts = std::move(facts).value();
     }
     v.ready = true;
@@ -647,7 +654,7 @@ Result<OpenedFile> Catalog::OpenFile(Kind kind, const std::string& name, int64_t
                    "path");
   MLAAS_RETURN_IF_ERROR(impl_->VerifyFile(v, *it));
   MLAAS_ASSIGN_OR_RETURN(auto reader, impl_->store.Open(VersionPrefix(kind, name, version) + "/" + path));
-  return OpenedFile{std::move(reader), *it};
+  return OpenedFile{std::move(reader), *it, it == v.files.begin()};
 }
 
 Result<AliasEvent> Catalog::MoveAlias(Kind kind, const std::string& name, const std::string& alias, int64_t version,

@@ -116,6 +116,7 @@ struct Resolved {
 struct OpenedFile {
   std::unique_ptr<storage::ObjectReader> reader{};
   metadata::CatalogFileRecord file{};
+  bool first = false;  // the version's first file in path order (one download of a whole folder counts once)
 };
 
 struct CatalogOptions {

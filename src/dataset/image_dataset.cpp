@@ -344,19 +344,22 @@ Result<ImageDatasetSummary> SummarizeImageDataset(storage::ObjectStore& store, c
   }
   if (format != "idx") return InvalidArgument("an image dataset folder's format is idx or image_folder", field + ".format");
   MLAAS_ASSIGN_OR_RETURN(auto splits, IdxSplits(store, key));
-  const uint64_t max = (2ull << 30) + (1u << 20);
+  // Labels are read (one byte an image, at most max_images); of the images only the shape, the
+  // file inflated and counted, not kept.
+  const uint64_t max_labels = static_cast<uint64_t>(max_images) + 64;
+  const uint64_t max_images_bytes = 2ull << 30;
   // Labels and images of one split: counts agree, every image has one size.
   auto read_split = [&](const IdxPair& pair, std::vector<int64_t>& counts) -> Result<int64_t> {
-    MLAAS_ASSIGN_OR_RETURN(std::string label_bytes, ReadObject(store, *pair.labels, max));
-    auto labels = vision::ParseIdx(label_bytes, {.max_bytes = max});
+    MLAAS_ASSIGN_OR_RETURN(std::string label_bytes, ReadObject(store, *pair.labels, max_labels));
+    auto labels = vision::ParseIdx(label_bytes, {.max_bytes = max_labels});
     if (!labels.has_value()) return labels.error().WithContext(*pair.labels).WithField(field + ".path");
-    MLAAS_ASSIGN_OR_RETURN(std::string image_bytes, ReadObject(store, *pair.images, max));
-    auto images = vision::ParseIdx(image_bytes, {.max_bytes = max});
+    MLAAS_ASSIGN_OR_RETURN(std::string image_bytes, ReadObject(store, *pair.images, max_images_bytes));
+    auto images = vision::IdxShape(image_bytes, {.max_bytes = max_images_bytes});
     if (!images.has_value()) return images.error().WithContext(*pair.images).WithField(field + ".path");
-    if (labels->dims.size() != 1 || images->dims.size() != 3 || images->dims[0] != labels->dims[0] || labels->dims[0] == 0)
+    if (labels->dims.size() != 1 || images->size() != 3 || (*images)[0] != labels->dims[0] || labels->dims[0] == 0)
       return InvalidArgument(*pair.images + " and " + *pair.labels + " are not N images and their N labels", field + ".path");
-    out.height = images->dims[1];
-    out.width = images->dims[2];
+    out.height = (*images)[1];
+    out.width = (*images)[2];
     for (uint8_t l : labels->values) {
       if (counts.size() <= l) counts.resize(static_cast<size_t>(l) + 1, 0);
       ++counts[l];

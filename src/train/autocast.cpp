@@ -39,6 +39,8 @@ bool CudaComputesBf16(const torch::Device& device) {
   try {
     auto a = torch::ones({16, 16}, torch::TensorOptions().dtype(torch::kBFloat16).device(device));
     ok = a.matmul(a).sum().item<float>() == 16.0f * 16 * 16;
+  } catch (const c10::OutOfMemoryError&) {
+    return false;  // a full device says nothing of its kernels: asked again next time
   } catch (const c10::Error&) {
     ok = false;
   }
@@ -47,6 +49,8 @@ bool CudaComputesBf16(const torch::Device& device) {
 }
 
 }  // namespace
+
+bool DeviceComputesBf16(const torch::Device& device) { return !device.is_cuda() || CudaComputesBf16(device); }
 
 bool UsesBf16(Precision precision, const torch::Device& device) {
   switch (precision) {

@@ -10,6 +10,10 @@
 
 namespace mlaas::train {
 
+// Whether `device` runs bf16 autocast: the CPU always (natively with AVX512-BF16), a CUDA GPU
+// when a small bf16 matrix product works there (Ampere and later).
+bool DeviceComputesBf16(const torch::Device& device);
+
 // Whether a run on `device` asking for `precision` computes its forward passes in bf16.
 bool UsesBf16(Precision precision, const torch::Device& device);
 

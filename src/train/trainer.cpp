@@ -134,6 +134,9 @@ Result<json> Loop::Run() {
         }
         return !StopRequested();
       }});
+  if (spec_.precision == Precision::kBFloat16 && !DeviceComputesBf16(*device))
+    return InvalidArgument(device->str() + " does not compute in bfloat16: use model_train.precision fp32 (or auto)",
+                           "model_train.precision");
   bf16_ = UsesBf16(spec_.precision, *device);
   // Dropout and anything else drawn on the device comes from its default generator: seeded per
   // run (one run at a time per process).

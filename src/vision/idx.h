@@ -32,6 +32,11 @@ Result<std::string> MaybeGunzip(std::string_view bytes, uint64_t max_bytes);
 // 28 values but holds 1000") for anything else.
 Result<IdxArray> ParseIdx(std::string_view bytes, const IdxLimits& limits = {});
 
+// An IDX file's dimensions, checked against its length, without keeping its values (a gzip
+// stream is inflated and counted, up to the same bound): a dataset's shape at the cost of a
+// read, not of its memory.
+Result<std::vector<int64_t>> IdxShape(std::string_view bytes, const IdxLimits& limits = {});
+
 // Images (an idx3 array: N x rows x cols, gray) and their labels (idx1: N): the counts must
 // agree and be above zero; labels are class indexes.
 struct IdxDataset {

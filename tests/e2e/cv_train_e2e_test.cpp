@@ -218,10 +218,13 @@ TEST_F(CvTrainE2eTest, ACatalogImageDatasetTrainsByItsReference) {
            {"/api/v1/ml/nlp/train/model", text, "image dataset"},
            {"/api/v1/ml/utilities/dataset/stats", json{{"dataset", {{"path", "catalog://datasets/shapes"}}}}, "image dataset"},
            {"/api/v1/ml/cv/train/model", Request({{"path", "catalog://datasets/pets-list"}}, "models/x"), "not an image folder"},
-           {"/api/v1/ml/cv/train/model", Request({{"path", "catalog://datasets/shapes/9"}}, "models/x"), "version"}}) {
+           {"/api/v1/ml/cv/train/model", Request({{"path", "catalog://datasets/shapes/9"}}, "models/x"), "version"},
+           {"/api/v1/ml/cv/train/model", Request({{"path", "catalog://datasets/shapes"}, {"format", "idx"}}, "models/x"),
+            "image_folder"}}) {
     auto r = CallServer(*c, "POST", route, body.dump());
     EXPECT_TRUE(r.status == 400 || r.status == 404) << route << ": " << r.text;
-    EXPECT_EQ(r.body["error"]["field"], "dataset.path") << route << ": " << r.text;
+    const std::string field = body["dataset"].contains("format") ? "dataset.format" : "dataset.path";
+    EXPECT_EQ(r.body["error"]["field"], field) << route << ": " << r.text;
     EXPECT_NE(r.text.find(says), std::string::npos) << route << ": " << r.text;
   }
 }

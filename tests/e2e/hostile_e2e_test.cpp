@@ -298,6 +298,34 @@ TEST_F(HostileE2eTest, AnUnreadBodyClosesTheConnection) {
   ExpectHealthy();
 }
 
+// cpp-httplib reads no body for GET, HEAD and OPTIONS: a body on one is refused and ends the
+// connection, so it cannot carry a second request.
+TEST_F(HostileE2eTest, ABodyOnAGetIsRefusedAndCannotSmuggle) {
+  for (const std::string framing : {"Content-Length: 71\r\n", "Transfer-Encoding: chunked\r\n"}) {
+    int fd = ConnectLoopback(server_->port());
+    ASSERT_GE(fd, 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    const std::string smuggled = "DELETE /api/v1/objects/models/good/config.json HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n" + framing + "\r\n" + smuggled;
+    ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+    std::string answer;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      answer.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    EXPECT_NE(answer.find(" 400 "), std::string::npos) << framing << answer;
+    EXPECT_NE(answer.find("carries no body"), std::string::npos) << answer;
+    EXPECT_EQ(answer.find("HTTP/1.1", 10), std::string::npos) << "a second response: " << answer;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(objects_) / "models/good/config.json")) << framing;
+  }
+  ExpectHealthy();
+}
+
 // Slow clients (a request's headers sent and never finished, a slowloris) each hold a
 // connection thread until the read timeout; more of them than --http-threads (256 here, the
 // default) leave the server answering everyone else at once.

@@ -83,5 +83,27 @@ TEST(IdxTest, BadFilesAreClearErrors) {
   EXPECT_NE(r.error().message().find("inflates to more than"), std::string::npos) << r.error().ToString();
 }
 
+// The shape alone (what the catalog records of an IDX dataset): read from the header and checked
+// against the length, plain or gzip (inflated and counted, bounded as ParseIdx is).
+TEST(IdxTest, TheShapeIsReadWithoutKeepingTheValues) {
+  const std::string images = Idx({3, 2, 4}, std::string(24, '\7'));
+  for (bool gz : {false, true}) {
+    auto shape = IdxShape(gz ? Gzip(images) : images);
+    ASSERT_TRUE(shape.has_value()) << shape.error().ToString();
+    EXPECT_EQ(*shape, (std::vector<int64_t>{3, 2, 4}));
+  }
+  auto short_file = IdxShape(Gzip(Idx({3, 2, 4}, std::string(23, '\7'))));
+  ASSERT_FALSE(short_file.has_value());
+  EXPECT_NE(short_file.error().message().find("holds 23"), std::string::npos) << short_file.error().ToString();
+  EXPECT_FALSE(IdxShape("not idx").has_value());
+  const std::string bomb = Gzip(Idx({1, 8192, 8192}, std::string(8192u * 8192u, '\0')));
+  auto big = IdxShape(bomb, {.max_bytes = 1 << 20});
+  ASSERT_FALSE(big.has_value());
+  EXPECT_NE(big.error().message().find("inflates to more than"), std::string::npos);
+  auto counted = IdxShape(bomb, {.max_bytes = 1u << 27});  // counted, not kept: the whole 64 MiB
+  ASSERT_TRUE(counted.has_value()) << counted.error().ToString();
+  EXPECT_EQ(*counted, (std::vector<int64_t>{1, 8192, 8192}));
+}
+
 }  // namespace
 }  // namespace mlaas::vision

@@ -59,11 +59,32 @@ function imageVersion(base: string, v: any): HTMLElement {
   if (samples.length) {
     const strip = h("div", { class: "samples" });
     add(section, h("h3", {}, "A first image of each class"), strip);
-    for (const path of samples) {
+    const images = samples.map((path) => {
       const img = h("img", { alt: path, title: path });
       strip.append(h("figure", {}, img, h("figcaption", {}, path.split("/")[0])));
-      blobUrl(`${base}/versions/${v.version}/files/${encKey(path)}`).then((u) => { img.src = u; }, () => { img.alt = path + " (not shown)"; });
-    }
+      return img;
+    });
+    // One at a time (file downloads are compute requests, which the server limits), again after
+    // a 429; each URL is let go once its image is shown.
+    void (async () => {
+      for (const [i, path] of samples.entries()) {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const u = await blobUrl(`${base}/versions/${v.version}/files/${encKey(path)}`);
+            images[i].addEventListener("load", () => URL.revokeObjectURL(u), { once: true });
+            images[i].src = u;
+            break;
+          } catch (err: any) {
+            if (err?.status === 429 && attempt < 3) {
+              await new Promise((r) => setTimeout(r, 500));
+              continue;
+            }
+            images[i].alt = path + " (not shown)";
+            break;
+          }
+        }
+      }
+    })();
   }
   return section;
 }
