@@ -16,6 +16,9 @@ pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 add_library(mlaas_httplib INTERFACE)
 target_link_libraries(mlaas_httplib INTERFACE PkgConfig::HTTPLIB Threads::Threads)
 
+# PostgreSQL's client library (Debian libpq-dev): the metadata store several servers share.
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET GLOBAL libpq)
+
 # jemalloc replaces glibc malloc in our executables: tokenizing allocates many small
 # objects, and glibc's allocator halved encode throughput (measured, docs/benchmarks.md).
 pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)

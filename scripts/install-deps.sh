@@ -33,6 +33,9 @@ PACKAGES=(
   chromium
   # the Python SDK's tests (clients/python), pip to check it installs offline
   python3-pytest python3-pip
+  # PostgreSQL: libpq for the metadata store several servers share (issue 24); the server for
+  # the tests, which start private clusters on loopback (tests/testutil/postgres_server.h)
+  libpq-dev postgresql-15
   # S3 interoperability tests: botocore verifies our SigV4 signatures, the AWS CLI reads and
   # writes the objects we do (tests/storage/s3_interop_test.cpp)
   awscli python3-botocore

@@ -1,6 +1,7 @@
-// The SQLite schema of the metadata database, as numbered migrations (PRAGMA user_version),
-// private to the metadata module. Every store opening the file applies the missing ones in
-// one transaction, so a database made by an older release is migrated in place.
+// The SQLite schema of the metadata database: the numbered migrations of migrations.h, their
+// number in PRAGMA user_version; private to the metadata module. Every store opening the file
+// applies the missing ones in one transaction, so a database made by an older release is
+// migrated in place.
 #pragma once
 
 #include <string>

@@ -16,24 +16,12 @@
 #include <vector>
 
 #include "common/status.h"
+#include "testutil/free_port.h"
 #include "storage/s3_object_store.h"
 
 extern char** environ;
 
 namespace mlaas::testing {
-
-inline int FreeLoopbackPort() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t n = sizeof(a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-  const int port = ntohs(a.sin_port);
-  close(s);
-  return port;
-}
 
 inline std::filesystem::path S3rverScript() {
   return std::filesystem::path(MLAAS_SOURCE_DIR) / "tests/storage/s3/node_modules/s3rver/bin/s3rver.js";

@@ -1,0 +1,160 @@
+#include "metadata/migrations.h"
+
+#include <iterator>
+
+namespace mlaas::metadata {
+namespace {
+
+// Migration i brings the schema from version i to i + 1, for both databases: $SERIAL, $INT and
+// $USER stand for what each dialect spells differently (MigrationSql). Never edit one that has
+// shipped: add the next.
+constexpr const char* kMigrations[] = {
+    // 1: tasks and their logs.
+    R"sql(
+CREATE TABLE IF NOT EXISTS tasks (
+  seq              $SERIAL,
+  id               TEXT NOT NULL UNIQUE,
+  type             TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  params           TEXT NOT NULL,
+  progress         TEXT NOT NULL DEFAULT '{}',
+  result           TEXT,
+  error            TEXT,
+  submitted_ms     $INT NOT NULL,
+  started_ms       $INT NOT NULL DEFAULT 0,
+  finished_ms      $INT NOT NULL DEFAULT 0,
+  updated_ms       $INT NOT NULL,
+  attempts         $INT NOT NULL DEFAULT 0,
+  max_attempts     $INT NOT NULL,
+  cancel_requested $INT NOT NULL DEFAULT 0,
+  lease_owner      TEXT,
+  lease_expires_ms $INT NOT NULL DEFAULT 0,
+  revision         $INT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tasks_status_seq ON tasks(status, seq);
+CREATE INDEX IF NOT EXISTS tasks_type_seq ON tasks(type, seq);
+CREATE TABLE IF NOT EXISTS task_logs (
+  task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+  seq     $INT NOT NULL,
+  time_ms $INT NOT NULL,
+  level   TEXT NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY (task_id, seq)
+);
+)sql",
+    // 2: accounts (users and API tokens; a token's secret is kept as its SHA-256 only).
+    R"sql(
+CREATE TABLE users (
+  name       TEXT PRIMARY KEY,
+  created_ms $INT NOT NULL
+);
+CREATE TABLE tokens (
+  id            TEXT PRIMARY KEY,
+  $USER          TEXT NOT NULL REFERENCES users(name),
+  scopes        TEXT NOT NULL,
+  description   TEXT NOT NULL DEFAULT '',
+  secret_sha256 TEXT NOT NULL,
+  created_ms    $INT NOT NULL,
+  expires_ms    $INT NOT NULL DEFAULT 0,
+  last_used_ms  $INT NOT NULL DEFAULT 0,
+  revoked_ms    $INT NOT NULL DEFAULT 0
+);
+CREATE INDEX tokens_user ON tokens($USER);
+)sql",
+    // 3: who submitted each task (empty: a server without accounts).
+    R"sql(
+ALTER TABLE tasks ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
+CREATE INDEX tasks_submitted_by_seq ON tasks(submitted_by, seq);
+)sql",
+    // 4: the catalog (registered models and datasets, versions, aliases and their audit trail).
+    R"sql(
+CREATE TABLE catalog_entries (
+  kind           TEXT NOT NULL,
+  name           TEXT NOT NULL,
+  owner          TEXT NOT NULL,
+  visibility     TEXT NOT NULL,
+  description    TEXT NOT NULL DEFAULT '',
+  card           TEXT NOT NULL DEFAULT '',
+  objective      TEXT NOT NULL DEFAULT '',
+  model_type     TEXT NOT NULL DEFAULT '',
+  license        TEXT NOT NULL DEFAULT '',
+  labels         TEXT NOT NULL DEFAULT '[]',
+  tags           TEXT NOT NULL DEFAULT '[]',
+  latest_version $INT NOT NULL DEFAULT 0,
+  downloads      $INT NOT NULL DEFAULT 0,
+  predictions    $INT NOT NULL DEFAULT 0,
+  deployments    $INT NOT NULL DEFAULT 0,
+  popularity     $INT NOT NULL DEFAULT 0,
+  created_ms     $INT NOT NULL,
+  updated_ms     $INT NOT NULL,
+  PRIMARY KEY (kind, name)
+);
+CREATE INDEX catalog_entries_recent ON catalog_entries(kind, updated_ms);
+CREATE INDEX catalog_entries_popular ON catalog_entries(kind, popularity);
+CREATE TABLE catalog_versions (
+  kind       TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  version    $INT NOT NULL,
+  ready      $INT NOT NULL DEFAULT 0,
+  digest     TEXT NOT NULL DEFAULT '',
+  files      TEXT NOT NULL DEFAULT '[]',
+  size       $INT NOT NULL DEFAULT 0,
+  facts      TEXT NOT NULL DEFAULT '{}',
+  lineage    TEXT NOT NULL DEFAULT '{}',
+  created_by TEXT NOT NULL,
+  created_ms $INT NOT NULL,
+  PRIMARY KEY (kind, name, version),
+  FOREIGN KEY (kind, name) REFERENCES catalog_entries(kind, name) ON DELETE CASCADE
+);
+CREATE TABLE catalog_aliases (
+  kind       TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  alias      TEXT NOT NULL,
+  version    $INT NOT NULL,
+  updated_by TEXT NOT NULL,
+  updated_ms $INT NOT NULL,
+  PRIMARY KEY (kind, name, alias),
+  FOREIGN KEY (kind, name) REFERENCES catalog_entries(kind, name) ON DELETE CASCADE
+);
+CREATE TABLE catalog_alias_events (
+  seq          $SERIAL,
+  kind         TEXT NOT NULL,
+  name         TEXT NOT NULL,
+  alias        TEXT NOT NULL,
+  from_version $INT NOT NULL,
+  to_version   $INT NOT NULL,
+  by_user      TEXT NOT NULL,
+  time_ms      $INT NOT NULL,
+  FOREIGN KEY (kind, name) REFERENCES catalog_entries(kind, name) ON DELETE CASCADE
+);
+CREATE INDEX catalog_alias_events_entry ON catalog_alias_events(kind, name, seq);
+-- The last version number of deleted entries: a name registered again continues after it, so
+-- a version's storage path (catalog/<kind>s/<name>/<n>) never names two different contents.
+CREATE TABLE catalog_retired (
+  kind         TEXT NOT NULL,
+  name         TEXT NOT NULL,
+  last_version $INT NOT NULL,
+  PRIMARY KEY (kind, name)
+);
+)sql",
+};
+
+}  // namespace
+
+int SchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+std::string MigrationSql(int index, SqlDialect dialect) {
+  const bool pg = dialect == SqlDialect::kPostgres;
+  std::string sql = kMigrations[index];
+  auto replace = [&](const std::string& token, const std::string& with) {
+    for (size_t at = sql.find(token); at != std::string::npos; at = sql.find(token, at + with.size()))
+      sql.replace(at, token.size(), with);
+  };
+  // (Longest first: $SERIAL before anything it could contain.)
+  replace("$SERIAL", pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT");
+  replace("$INT", pg ? "BIGINT" : "INTEGER");
+  replace("$USER", pg ? "\"user\"" : "user");  // a reserved word in PostgreSQL
+  return sql;
+}
+
+}  // namespace mlaas::metadata
