@@ -80,7 +80,7 @@ json VersionView(const catalog::Version& v, Kind kind, bool with_files) {
             {"reference", ref.ToString()},
             {"digest", v.digest},
             {"size", v.size},
-            {"file_count", v.files.size()},
+            {"file_count", std::max<int64_t>(v.file_count, static_cast<int64_t>(v.files.size()))},
             {"facts", v.facts},
             {"lineage", WithoutHomes(v.lineage)},
             {"created_by", v.created_by},

@@ -49,7 +49,8 @@ struct CatalogVersionRecord {
   int64_t version = 0;
   bool ready = false;  // false while its files are copied (invisible to readers)
   std::string digest{};
-  std::vector<CatalogFileRecord> files{};
+  std::vector<CatalogFileRecord> files{};  // empty in listings (ListVersions): an image dataset has many
+  int64_t file_count = 0;                  // how many files, in listings too
   uint64_t size = 0;
   nlohmann::json facts = nlohmann::json::object();    // what the files hold (model config, dataset columns...)
   nlohmann::json lineage = nlohmann::json::object();  // where it came from (task, request, base model, dataset, metrics)

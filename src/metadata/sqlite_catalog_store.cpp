@@ -21,6 +21,9 @@ constexpr const char* kEntryColumns =
     "latest_version, downloads, predictions, deployments, created_ms, updated_ms, popularity";
 constexpr const char* kVersionColumns =
     "kind, name, version, ready, digest, files, size, facts, lineage, created_by, created_ms";
+// The same for listings: the number of files instead of their list (a version may hold 200,000).
+constexpr const char* kVersionListColumns =
+    "kind, name, version, ready, digest, json_array_length(files), size, facts, lineage, created_by, created_ms";
 
 std::vector<std::string> StringList(const std::string& text) {
   std::vector<std::string> out;
@@ -59,19 +62,25 @@ CatalogEntryRecord ReadEntry(const SqliteStatement& s) {
   return e;
 }
 
-CatalogVersionRecord ReadVersion(const SqliteStatement& s) {
+// A row of kVersionColumns, or of kVersionListColumns (`with_files` false).
+CatalogVersionRecord ReadVersion(const SqliteStatement& s, bool with_files = true) {
   CatalogVersionRecord v;
   v.kind = s.Text(0);
   v.name = s.Text(1);
   v.version = s.Int(2);
   v.ready = s.Int(3) != 0;
   v.digest = s.Text(4);
-  json files = json::parse(s.Text(5), nullptr, false);
-  if (files.is_array()) {
-    for (const auto& f : files) {
-      if (!f.is_object()) continue;
-      v.files.push_back({f.value("path", ""), f.value("size", uint64_t{0}), f.value("sha256", "")});
+  if (with_files) {
+    json files = json::parse(s.Text(5), nullptr, false);
+    if (files.is_array()) {
+      for (const auto& f : files) {
+        if (!f.is_object()) continue;
+        v.files.push_back({f.value("path", ""), f.value("size", uint64_t{0}), f.value("sha256", "")});
+      }
     }
+    v.file_count = static_cast<int64_t>(v.files.size());
+  } else {
+    v.file_count = s.Int(5);
   }
   v.size = static_cast<uint64_t>(s.Int(6));
   v.facts = ParseObject(s.Text(7));
@@ -338,11 +347,11 @@ class SqliteCatalogStore final : public CatalogStore {
 
   Result<std::vector<CatalogVersionRecord>> ListVersions(const std::string& kind, const std::string& name) override {
     std::lock_guard lock(mu_);
-    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("SELECT " + std::string(kVersionColumns) +
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("SELECT " + std::string(kVersionListColumns) +
                                                " FROM catalog_versions WHERE kind = ? AND name = ? AND ready = 1 "
                                                "ORDER BY version DESC"));
     q.Bind(1, kind).Bind(2, name);
-    return ReadVersions(q);
+    return ReadVersions(q, /*with_files=*/false);
   }
 
   Result<CatalogAliasEvent> MoveAlias(const std::string& kind, const std::string& name, const std::string& alias,
@@ -430,12 +439,12 @@ class SqliteCatalogStore final : public CatalogStore {
     return ReadEntry(q);
   }
 
-  Result<std::vector<CatalogVersionRecord>> ReadVersions(SqliteStatement& q) {
+  Result<std::vector<CatalogVersionRecord>> ReadVersions(SqliteStatement& q, bool with_files = true) {
     std::vector<CatalogVersionRecord> out;
     for (;;) {
       MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) return out;
-      out.push_back(ReadVersion(q));
+      out.push_back(ReadVersion(q, with_files));
     }
   }
 

@@ -82,7 +82,12 @@ TEST(CatalogStoreTest, VersionsAreNumberedAndInvisibleUntilComplete) {
   ASSERT_TRUE(pending.has_value());
   EXPECT_EQ(*pending, 2);
   EXPECT_EQ(s->GetVersion("model", "m", 2).error().code(), StatusCode::kNotFound) << "still being copied";
-  EXPECT_EQ(s->ListVersions("model", "m")->size(), 1u);
+  auto listed = s->ListVersions("model", "m");
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_TRUE(listed->front().files.empty()) << "a listing counts the files, it does not read them";
+  EXPECT_EQ(listed->front().file_count, 1);
+  EXPECT_EQ(s->GetVersion("model", "m", 1)->files.size(), 1u);
+  EXPECT_EQ(s->GetVersion("model", "m", 1)->file_count, 1);
   EXPECT_EQ(s->GetEntry("model", "m")->latest_version, 1);
   // A reservation a crash left is found and dropped; the next registration takes its number.
   auto stale = s->StaleReservations(4000);
