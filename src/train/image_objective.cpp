@@ -382,9 +382,8 @@ torch::Tensor ImageClassification::TrainStep(const Plan& plan, int64_t epoch, in
       return MakeBatch(train_, train_labels_, idx, s, true);
     });
   }
-  torch::Tensor logits, loss;
-  logits = model_->forward(b.pixels);  // under the trainer's autocast when bf16
-  loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), b.labels);
+  torch::Tensor logits = model_->forward(b.pixels);  // under the trainer's autocast when bf16
+  torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), b.labels);
   c.loss_sum += loss.item<double>() * static_cast<double>(b.size);
   c.weight += static_cast<double>(b.size);
   c.correct += logits.argmax(1).eq(b.labels).sum().item<int64_t>();
