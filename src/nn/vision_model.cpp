@@ -1,11 +1,15 @@
 #include "nn/vision_model.h"
 
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
 #include <map>
 #include <set>
 
 #include "checkpoint/pytorch_pickle.h"
 #include "checkpoint/safetensors.h"
 #include "common/file_util.h"
+#include "nn/onednn_conv.h"
 #include "nn/transformer.h"
 
 namespace mlaas::nn {
@@ -42,11 +46,40 @@ class BasicBlockImpl : public torch::nn::Module {
     y = bn2->forward(conv2->forward(y));
     return torch::relu(y + identity);
   }
+  // The same block on blocked activations (nn/onednn_conv.h), batch statistics.
+  torch::Tensor BlockedForward(const torch::Tensor& x);
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   torch::nn::Sequential downsample{nullptr};
 };
 TORCH_MODULE(BasicBlock);
+
+torch::Tensor BlockedConv(const torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
+  const auto& o = conv.options;
+  return blocked::Conv2d(x, conv.weight, (*o.stride())[0], c10::get<torch::ExpandingArray<2>>(o.padding())->at(0));
+}
+
+torch::Tensor BlockedNorm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, bool relu) {
+  // As torch.nn.BatchNorm2d in training: the batch is counted, and without a momentum the
+  // running statistics are the cumulative average.
+  {
+    torch::NoGradGuard no_grad;
+    bn.num_batches_tracked.add_(1);
+  }
+  const auto& o = bn.options;
+  const double momentum = o.momentum() ? *o.momentum() : 1.0 / bn.num_batches_tracked.item<double>();
+  return blocked::BatchNormTrain(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps(), relu);
+}
+
+torch::Tensor BasicBlockImpl::BlockedForward(const torch::Tensor& x) {
+  torch::Tensor identity =
+      downsample ? BlockedNorm(*downsample[1]->as<torch::nn::BatchNorm2dImpl>(),
+                               BlockedConv(*downsample[0]->as<torch::nn::Conv2dImpl>(), x), false)
+                 : x;
+  torch::Tensor y = BlockedNorm(*bn1, BlockedConv(*conv1, x), true);
+  y = BlockedNorm(*bn2, BlockedConv(*conv2, y), false);
+  return torch::relu(y + identity);
+}
 
 }  // namespace
 
@@ -243,7 +276,35 @@ VisionModelImpl::VisionModelImpl(VisionConfig config) : config_(std::move(config
   }
 }
 
+namespace {
+
+bool CpuAutocastOn() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  return at::autocast::is_autocast_enabled(at::kCPU);
+#else
+  return at::autocast::is_cpu_enabled();
+#endif
+}
+
+}  // namespace
+
+bool VisionModelImpl::UsesBlockedKernels(const torch::Tensor& x) const {
+  // Training mode only (batch statistics); float32 on the CPU outside autocast.
+  return conv1_ && blocked_kernels_ && is_training() && blocked::Available() && x.dim() == 4 && x.device().is_cpu() &&
+         x.scalar_type() == torch::kFloat32 && conv1_->weight.scalar_type() == torch::kFloat32 &&
+         conv1_->weight.device().is_cpu() && !CpuAutocastOn();
+}
+
+torch::Tensor VisionModelImpl::BlockedResNetForward(const torch::Tensor& input) {
+  torch::Tensor x = BlockedNorm(*bn1_, BlockedConv(*conv1_, input), true);
+  if (!config_.small_stem) x = blocked::MaxPool2d(x, 3, 2, 1);
+  for (auto& layer : layers_)
+    for (auto& block : *layer) x = block.get<BasicBlockImpl>().BlockedForward(x);
+  return fc_->forward(blocked::GlobalAvgPool(x));
+}
+
 torch::Tensor VisionModelImpl::ResNetForward(torch::Tensor x) {
+  if (UsesBlockedKernels(x)) return BlockedResNetForward(x);
   x = torch::relu(bn1_->forward(conv1_->forward(x)));
   if (!config_.small_stem) x = torch::max_pool2d(x, 3, 2, 1);
   for (auto& layer : layers_) x = layer->forward(x);

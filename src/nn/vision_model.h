@@ -60,9 +60,17 @@ class VisionModelImpl : public torch::nn::Module {
     config_.mean = std::move(mean);
     config_.std = std::move(std);
   }
+  // Whether a ResNet in training mode runs its float32 CPU passes on oneDNN's blocked layout
+  // (nn/onednn_conv.h; the default where the build has oneDNN). Off: libtorch's own path, the
+  // reference the tests compare it with.
+  void SetBlockedKernels(bool on) { blocked_kernels_ = on; }
+  // Whether forward(x) takes that path now.
+  bool UsesBlockedKernels(const torch::Tensor& x) const;
 
  private:
   torch::Tensor ResNetForward(torch::Tensor x);
+  torch::Tensor BlockedResNetForward(const torch::Tensor& x);
+  bool blocked_kernels_ = true;
   VisionConfig config_;
   torch::nn::Sequential features_{nullptr}, classifier_{nullptr};  // mlp, cnn-small
   torch::nn::Conv2d conv1_{nullptr};                               // resnet
