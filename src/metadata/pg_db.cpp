@@ -1,6 +1,8 @@
 #include "metadata/pg_db.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 namespace mlaas::metadata {
 
@@ -42,6 +44,7 @@ Status PgDb::Error(std::string_view what, const PGresult* r) const {
   if (PQstatus(conn_) != CONNECTION_OK) return Unavailable(msg);
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   if (state != nullptr && std::string_view(state) == "23505") return AlreadyExists(msg);  // unique_violation
+  if (state != nullptr && std::string_view(state) == "23503") return NotFound(msg);       // foreign_key_violation
   if (state != nullptr && (std::string_view(state) == "40001" || std::string_view(state) == "40P01"))
     return Unavailable(msg);  // serialization failure, deadlock: retry
   return Internal(msg);
@@ -68,6 +71,42 @@ Result<PgResult> PgDb::Query(const std::string& sql, const std::vector<PgParam>&
     return st;
   }
   return PgResult(r);
+}
+
+Result<std::unique_ptr<PgDb>> PgPool::Take() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      auto db = std::move(idle_.back());
+      idle_.pop_back();
+      return db;
+    }
+  }
+  MLAAS_ASSIGN_OR_RETURN(PgDb db, PgDb::Connect(url_));
+  return std::make_unique<PgDb>(std::move(db));
+}
+
+void PgPool::Give(std::unique_ptr<PgDb> db) {
+  // A burst of threads may open more; only kMaxIdle stay open between calls.
+  constexpr size_t kMaxIdle = 8;
+  std::lock_guard lock(mu_);
+  if (idle_.size() < kMaxIdle) idle_.push_back(std::move(db));
+}
+
+bool PgPool::Retry(const Status& st, std::chrono::steady_clock::time_point started, int attempt) const {
+  if (st.code() != StatusCode::kUnavailable) return false;
+  const auto delay = std::chrono::milliseconds(std::min<int64_t>(int64_t{100} << std::min(attempt, 5), 3000));
+  if (std::chrono::steady_clock::now() + delay - started > std::chrono::milliseconds(retry_for_ms_)) return false;
+  std::this_thread::sleep_for(delay);
+  return true;
+}
+
+Status PgPool::RunStatus(const std::function<Status(PgDb&)>& fn) {
+  Result<bool> r = Run<bool>([&](PgDb& db) -> Result<bool> {
+    MLAAS_RETURN_IF_ERROR(fn(db));
+    return true;
+  });
+  return r.has_value() ? Status::Ok() : r.error();
 }
 
 }  // namespace mlaas::metadata

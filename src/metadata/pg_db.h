@@ -5,7 +5,11 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,12 +55,55 @@ class PgDb {
   Status Exec(const std::string& sql);
   // One statement with text parameters.
   Result<PgResult> Query(const std::string& sql, const std::vector<PgParam>& params = {});
+  // Whether the connection is still up (false after the server went away).
+  bool Connected() const { return PQstatus(conn_) == CONNECTION_OK; }
 
  private:
   explicit PgDb(PGconn* conn) : conn_(conn) {}
   Status Error(std::string_view what, const PGresult* r) const;
   PGconn* conn_;
 };
+
+// Connections to one database, shared by threads: each call borrows an idle connection (or
+// opens one) and returns it when done. A statement that fails because the connection dropped
+// (a database restart, a network cut) is retried on a fresh connection with backoff (0.1 s,
+// doubling, up to `retry_for_ms` in all); other errors are returned at once.
+class PgPool {
+ public:
+  explicit PgPool(std::string url, int64_t retry_for_ms = 30'000) : url_(std::move(url)), retry_for_ms_(retry_for_ms) {}
+
+  // Runs fn(connection); fn must be safe to run again after a lost connection.
+  template <typename T>
+  Result<T> Run(const std::function<Result<T>(PgDb&)>& fn);
+  Status RunStatus(const std::function<Status(PgDb&)>& fn);
+
+ private:
+  Result<std::unique_ptr<PgDb>> Take();
+  void Give(std::unique_ptr<PgDb> db);
+  // Whether to try again after `st` (sleeping first): a lost connection within retry_for_ms.
+  bool Retry(const Status& st, std::chrono::steady_clock::time_point started, int attempt) const;
+
+  std::string url_;
+  int64_t retry_for_ms_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<PgDb>> idle_;
+};
+
+template <typename T>
+Result<T> PgPool::Run(const std::function<Result<T>(PgDb&)>& fn) {
+  const auto started = std::chrono::steady_clock::now();
+  for (int attempt = 0;; ++attempt) {
+    auto db = Take();
+    if (!db.has_value()) {
+      if (Retry(db.error(), started, attempt)) continue;
+      return db.error();
+    }
+    Result<T> out = fn(**db);
+    if ((*db)->Connected()) Give(std::move(*db));
+    if (!out.has_value() && Retry(out.error(), started, attempt)) continue;
+    return out;
+  }
+}
 
 // `url` with its password (if any) replaced by "***", for logs and messages.
 std::string RedactDatabaseUrl(const std::string& url);

@@ -5,8 +5,10 @@
 
 #include "common/text.h"
 #include "common/time_util.h"
+#include "metadata/pg_stores.h"
 #include "metadata/sqlite_db.h"
 #include "metadata/sqlite_schema.h"
+#include "metadata/task_rows.h"
 #include "metadata/task_store.h"
 
 namespace mlaas::metadata {
@@ -14,44 +16,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxLogMessageBytes = 8192;
+TaskRecord ReadRecord(const SqliteStatement& s, int64_t* seq = nullptr) { return ReadTaskRecord(s, seq); }
 
-constexpr const char* kColumns =
-    "id, type, status, params, progress, result, error, submitted_ms, started_ms, finished_ms, "
-    "updated_ms, attempts, max_attempts, cancel_requested, lease_owner, lease_expires_ms, seq, "
-    "revision, submitted_by";
-
-json ParseStored(const std::string& text, const json& fallback) {
-  if (text.empty()) return fallback;
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return j.is_discarded() ? fallback : j;
-}
-
-TaskRecord ReadRecord(const SqliteStatement& s, int64_t* seq = nullptr) {
-  TaskRecord r;
-  r.id = s.Text(0);
-  r.type = s.Text(1);
-  r.state = ParseTaskState(s.Text(2)).value_or(TaskState::kFailed);
-  r.params = ParseStored(s.Text(3), json::object());
-  r.progress = ParseStored(s.Text(4), json::object());
-  r.result = s.IsNull(5) ? json() : ParseStored(s.Text(5), json());
-  r.error = s.IsNull(6) ? json() : ParseStored(s.Text(6), json());
-  r.submitted_ms = s.Int(7);
-  r.started_ms = s.Int(8);
-  r.finished_ms = s.Int(9);
-  r.updated_ms = s.Int(10);
-  r.attempts = static_cast<int>(s.Int(11));
-  r.max_attempts = static_cast<int>(s.Int(12));
-  r.cancel_requested = s.Int(13) != 0;
-  r.lease_owner = s.Text(14);
-  r.lease_expires_ms = s.Int(15);
-  if (seq) *seq = s.Int(16);
-  r.revision = s.Int(17);
-  r.submitted_by = s.Text(18);
-  return r;
-}
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 class SqliteTaskStore final : public TaskStore {
  public:
@@ -72,7 +38,7 @@ class SqliteTaskStore final : public TaskStore {
     MLAAS_ASSIGN_OR_RETURN(
         auto ins, db_.Prepare("INSERT INTO tasks (id, type, status, params, submitted_ms, "
                               "updated_ms, max_attempts, submitted_by) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)"));
-    ins.Bind(1, id).Bind(2, task.type).Bind(3, Dump(task.params)).Bind(4, now).Bind(5, now);
+    ins.Bind(1, id).Bind(2, task.type).Bind(3, DumpJson(task.params)).Bind(4, now).Bind(5, now);
     ins.Bind(6, static_cast<int64_t>(task.max_attempts)).Bind(7, task.submitted_by);
     MLAAS_RETURN_IF_ERROR(ins.Run());
     return GetLocked(id);
@@ -97,7 +63,7 @@ class SqliteTaskStore final : public TaskStore {
       before = *parsed;
     }
     std::lock_guard lock(mu_);
-    std::string sql = std::string("SELECT ") + kColumns + " FROM tasks WHERE 1=1";
+    std::string sql = std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE 1=1";
     if (query.state) sql += " AND status = ?1";
     if (!query.type.empty()) sql += " AND type = ?2";
     if (before > 0) sql += " AND seq < ?3";
@@ -136,7 +102,7 @@ class SqliteTaskStore final : public TaskStore {
         "revision=revision+1, "
         "lease_owner=?2, lease_expires_ms=?3 WHERE seq = (SELECT seq FROM tasks WHERE "
         "status='queued' AND cancel_requested=0 AND type IN (" +
-        placeholders + ") ORDER BY seq LIMIT 1) AND status='queued' RETURNING " + kColumns;
+        placeholders + ") ORDER BY seq LIMIT 1) AND status='queued' RETURNING " + kTaskColumns;
     // Positional parameters for the IN list come after the three numbered ones.
     MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare(sql));
     q.Bind(1, now).Bind(2, owner).Bind(3, now + lease_ms);
@@ -161,7 +127,7 @@ class SqliteTaskStore final : public TaskStore {
                             "RETURNING cancel_requested"));
     q.Bind(1, now + lease_ms).Bind(3, now).Bind(4, id).Bind(5, owner);
     if (progress) {
-      q.Bind(2, Dump(*progress));
+      q.Bind(2, DumpJson(*progress));
     } else {
       q.BindNull(2);
     }
@@ -182,8 +148,8 @@ class SqliteTaskStore final : public TaskStore {
                             "updated_ms=?4, lease_owner=NULL, lease_expires_ms=0, revision=revision+1 "
                             "WHERE id=?5 AND status='running' AND lease_owner=?6"));
     q.Bind(1, TaskStateName(state)).Bind(4, now).Bind(5, id).Bind(6, owner);
-    if (result.is_null()) q.BindNull(2); else q.Bind(2, Dump(result));
-    if (error.is_null()) q.BindNull(3); else q.Bind(3, Dump(error));
+    if (result.is_null()) q.BindNull(2); else q.Bind(2, DumpJson(result));
+    if (error.is_null()) q.BindNull(3); else q.Bind(3, DumpJson(error));
     MLAAS_RETURN_IF_ERROR(q.Run());
     if (db_.Changes() == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
     return Status::Ok();
@@ -212,7 +178,7 @@ class SqliteTaskStore final : public TaskStore {
                                  "finished_ms=?1, updated_ms=?1, error=?2, revision=revision+1 "
                                  "WHERE id=?3 AND status='queued'"));
     json err = {{"code", "cancelled"}, {"message", "cancelled before it started"}};
-    queued.Bind(1, now).Bind(2, Dump(err)).Bind(3, id);
+    queued.Bind(1, now).Bind(2, DumpJson(err)).Bind(3, id);
     MLAAS_RETURN_IF_ERROR(queued.Run());
     if (db_.Changes() == 0) {
       MLAAS_ASSIGN_OR_RETURN(
@@ -236,7 +202,7 @@ class SqliteTaskStore final : public TaskStore {
     {
       std::lock_guard lock(mu_);
       MLAAS_ASSIGN_OR_RETURN(
-          auto q, db_.Prepare(std::string("SELECT ") + kColumns +
+          auto q, db_.Prepare(std::string("SELECT ") + kTaskColumns +
                               " FROM tasks WHERE status='running' ORDER BY seq"));
       for (;;) {
         MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -249,35 +215,21 @@ class SqliteTaskStore final : public TaskStore {
     for (const auto& t : running) {
       bool expired = t.lease_expires_ms < now;
       if (!expired && !owner_is_dead(t.lease_owner)) continue;
-      std::string why = expired ? "its lease expired" : "worker " + t.lease_owner + " is gone";
       std::lock_guard lock(mu_);
-      TaskState next;
-      json error;
-      if (t.cancel_requested) {
-        next = TaskState::kCancelled;
-        error = {{"code", "cancelled"}, {"message", "cancelled; the worker stopped before it"}};
-      } else if (t.attempts >= t.max_attempts) {
-        next = TaskState::kFailed;
-        error = {{"code", "interrupted"},
-                 {"message", "the task was interrupted " + std::to_string(t.attempts) +
-                                 " time(s), the most allowed (" + why + ")"}};
-      } else {
-        next = TaskState::kQueued;
-      }
+      const Recovery recovery = RecoveryFor(t, expired);
+      const TaskState next = recovery.next;
+      const json& error = recovery.error;
       MLAAS_ASSIGN_OR_RETURN(
           auto u, db_.Prepare("UPDATE tasks SET status=?1, error=?2, lease_owner=NULL, "
                               "lease_expires_ms=0, updated_ms=?3, revision=revision+1, "
                               "finished_ms=CASE WHEN ?1='queued' THEN 0 ELSE ?3 END "
                               "WHERE id=?4 AND status='running' AND lease_owner=?5"));
       u.Bind(1, TaskStateName(next)).Bind(3, now).Bind(4, t.id).Bind(5, t.lease_owner);
-      if (error.is_null()) u.BindNull(2); else u.Bind(2, Dump(error));
+      if (error.is_null()) u.BindNull(2); else u.Bind(2, DumpJson(error));
       MLAAS_RETURN_IF_ERROR(u.Run());
       if (db_.Changes() == 0) continue;  // finished or renewed meanwhile
       ++recovered;
-      MLAAS_RETURN_IF_ERROR(AppendLogLocked(
-          t.id, "warn",
-          "attempt " + std::to_string(t.attempts) + " was interrupted (" + why + "); task " +
-              (next == TaskState::kQueued ? "re-queued" : std::string(TaskStateName(next)))));
+      MLAAS_RETURN_IF_ERROR(AppendLogLocked(t.id, "warn", recovery.log));
     }
     return recovered;
   }
@@ -346,7 +298,7 @@ class SqliteTaskStore final : public TaskStore {
  private:
   Result<TaskRecord> GetLocked(const std::string& id) {
     MLAAS_ASSIGN_OR_RETURN(
-        auto q, db_.Prepare(std::string("SELECT ") + kColumns + " FROM tasks WHERE id=?1"));
+        auto q, db_.Prepare(std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id=?1"));
     q.Bind(1, id);
     MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return NotFound("task " + id + " does not exist");
@@ -398,6 +350,7 @@ bool IsTerminal(TaskState state) {
 }
 
 Result<std::unique_ptr<TaskStore>> OpenTaskStore(const StoreOptions& options) {
+  if (IsPostgresUrl(options.url)) return OpenPgTaskStore(options);
   MLAAS_ASSIGN_OR_RETURN(std::string path, SqlitePath(options.url));
   MLAAS_ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(path));
   auto now = options.now_ms ? options.now_ms : std::function<int64_t()>(NowMs);

@@ -4,7 +4,7 @@
 // by one worker ("owner") under a lease that the worker renews; a task whose lease runs out,
 // or whose owner is known to be dead, goes back to the queue until it has used
 // max_attempts, so a crash never loses work. Implementations: SQLite (embedded default);
-// PostgreSQL comes later behind this same interface. All methods are thread-safe, and
+// PostgreSQL (pg_task_store.cpp, several hosts). All methods are thread-safe, and
 // several processes may share one database.
 #pragma once
 
@@ -138,7 +138,7 @@ struct StoreOptions {
 };
 
 // Opens (creating and migrating when needed) the task store named by options.url.
-// Unimplemented for database kinds this build cannot open yet (postgres://).
+// postgres:// and postgresql:// URLs open the PostgreSQL store (connecting, migrating).
 Result<std::unique_ptr<TaskStore>> OpenTaskStore(const StoreOptions& options);
 
 }  // namespace mlaas::metadata

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 
+#include "metadata/pg_db.h"
 #include "metadata/sqlite_db.h"
+#include "testutil/postgres_server.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::metadata {
@@ -15,17 +18,42 @@ namespace {
 using nlohmann::json;
 using mlaas::testing::TempDir;
 
-class TaskStoreTest : public ::testing::Test {
+// Every test runs on both backends: SQLite in a temporary file, and a database of its own on a
+// PostgreSQL 15 server started for the suite on loopback (tests/testutil/postgres_server.h).
+class TaskStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { store_ = Open(); }
+  static void TearDownTestSuite() {
+    delete postgres_;
+    postgres_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (GetParam() == "postgresql") {
+      if (postgres_ == nullptr) {
+        postgres_ = new testing::PostgresServer();
+        Status st = postgres_->Start();
+        ASSERT_TRUE(st.ok()) << st.ToString();
+      }
+      auto admin = PgDb::Connect(postgres_->url());
+      ASSERT_TRUE(admin.has_value()) << admin.error().ToString();
+      const std::string name = "t" + std::to_string(++databases_);
+      ASSERT_TRUE(admin->Exec("DROP DATABASE IF EXISTS " + name).ok());
+      ASSERT_TRUE(admin->Exec("CREATE DATABASE " + name).ok());
+      url_ = postgres_->url().substr(0, postgres_->url().rfind('/') + 1) + name;
+    } else {
+      url_ = (dir_ / "mlaas.db").string();
+    }
+    store_ = Open();
+    ASSERT_NE(store_, nullptr);
+  }
 
   std::unique_ptr<TaskStore> Open() {
     StoreOptions o;
-    o.url = (dir_ / "mlaas.db").string();
+    o.url = url_;
     o.now_ms = [this] { return now_.load(); };
     auto s = OpenTaskStore(o);
     EXPECT_TRUE(s.has_value()) << s.error().ToString();
-    return std::move(s).value();
+    return s.has_value() ? std::move(s).value() : nullptr;
   }
 
   TaskRecord Submit(const std::string& type = "dataset_stats", int max_attempts = 3) {
@@ -34,12 +62,20 @@ class TaskStoreTest : public ::testing::Test {
     return *t;
   }
 
+  static testing::PostgresServer* postgres_;
+  static int databases_;
   TempDir dir_;
+  std::string url_;
   std::atomic<int64_t> now_{1'000'000};
   std::unique_ptr<TaskStore> store_;
 };
+testing::PostgresServer* TaskStoreTest::postgres_ = nullptr;
+int TaskStoreTest::databases_ = 0;
 
-TEST_F(TaskStoreTest, CreateAndGet) {
+INSTANTIATE_TEST_SUITE_P(Backends, TaskStoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST_P(TaskStoreTest, CreateAndGet) {
   TaskRecord t = Submit();
   EXPECT_EQ(t.state, TaskState::kQueued);
   EXPECT_EQ(t.type, "dataset_stats");
@@ -54,7 +90,7 @@ TEST_F(TaskStoreTest, CreateAndGet) {
   EXPECT_EQ(store_->Create({"", {}, 1}).error().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(TaskStoreTest, FullLifecycle) {
+TEST_P(TaskStoreTest, FullLifecycle) {
   TaskRecord t = Submit();
   auto claimed = store_->ClaimNext("w1", {"dataset_stats"}, 30'000);
   ASSERT_TRUE(claimed.has_value() && claimed->has_value());
@@ -86,7 +122,7 @@ TEST_F(TaskStoreTest, FullLifecycle) {
             StatusCode::kFailedPrecondition);
 }
 
-TEST_F(TaskStoreTest, ClaimsOldestFirstAndOnlyKnownTypes) {
+TEST_P(TaskStoreTest, ClaimsOldestFirstAndOnlyKnownTypes) {
   TaskRecord a = Submit("a");
   TaskRecord b = Submit("b");
   TaskRecord c = Submit("a");
@@ -97,7 +133,7 @@ TEST_F(TaskStoreTest, ClaimsOldestFirstAndOnlyKnownTypes) {
   EXPECT_FALSE(store_->ClaimNext("w", {"a", "b"}, 1000)->has_value());
 }
 
-TEST_F(TaskStoreTest, ConcurrentClaimsNeverDoubleClaim) {
+TEST_P(TaskStoreTest, ConcurrentClaimsNeverDoubleClaim) {
   for (int i = 0; i < 60; ++i) Submit();
   std::mutex mu;
   std::multiset<std::string> claimed;
@@ -121,7 +157,7 @@ TEST_F(TaskStoreTest, ConcurrentClaimsNeverDoubleClaim) {
   EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), 60u);
 }
 
-TEST_F(TaskStoreTest, CancelQueuedRunningAndFinished) {
+TEST_P(TaskStoreTest, CancelQueuedRunningAndFinished) {
   TaskRecord queued = Submit();
   auto c1 = store_->RequestCancel(queued.id);
   ASSERT_TRUE(c1.has_value());
@@ -144,7 +180,7 @@ TEST_F(TaskStoreTest, CancelQueuedRunningAndFinished) {
   EXPECT_EQ(store_->RequestCancel("missing").error().code(), StatusCode::kNotFound);
 }
 
-TEST_F(TaskStoreTest, RecoversExpiredLeasesAndDeadOwners) {
+TEST_P(TaskStoreTest, RecoversExpiredLeasesAndDeadOwners) {
   TaskRecord t1 = Submit();
   TaskRecord t2 = Submit();
   ASSERT_TRUE(store_->ClaimNext("alive", {"dataset_stats"}, 10'000)->has_value());
@@ -169,7 +205,7 @@ TEST_F(TaskStoreTest, RecoversExpiredLeasesAndDeadOwners) {
             StatusCode::kFailedPrecondition);
 }
 
-TEST_F(TaskStoreTest, GivesUpAfterMaxAttempts) {
+TEST_P(TaskStoreTest, GivesUpAfterMaxAttempts) {
   TaskRecord t = Submit("dataset_stats", 2);
   auto dead = [](const std::string&) { return true; };
   for (int attempt = 1; attempt <= 2; ++attempt) {
@@ -184,7 +220,7 @@ TEST_F(TaskStoreTest, GivesUpAfterMaxAttempts) {
   EXPECT_GT(final_state->finished_ms, 0);
 }
 
-TEST_F(TaskStoreTest, ReleaseReturnsTaskWithoutUsingAnAttempt) {
+TEST_P(TaskStoreTest, ReleaseReturnsTaskWithoutUsingAnAttempt) {
   TaskRecord t = Submit();
   ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 1000)->has_value());
   ASSERT_TRUE(store_->Release(t.id, "w").ok());
@@ -194,7 +230,7 @@ TEST_F(TaskStoreTest, ReleaseReturnsTaskWithoutUsingAnAttempt) {
   EXPECT_EQ(store_->Release(t.id, "w").code(), StatusCode::kFailedPrecondition);
 }
 
-TEST_F(TaskStoreTest, ListFiltersAndPages) {
+TEST_P(TaskStoreTest, ListFiltersAndPages) {
   std::vector<std::string> ids;
   for (int i = 0; i < 7; ++i) ids.push_back(Submit(i % 2 ? "odd" : "even").id);
   ASSERT_TRUE(store_->RequestCancel(ids[0]).has_value());
@@ -228,7 +264,7 @@ TEST_F(TaskStoreTest, ListFiltersAndPages) {
   EXPECT_EQ(store_->List(bad).error().field(), "limit");
 }
 
-TEST_F(TaskStoreTest, LogsAndCounts) {
+TEST_P(TaskStoreTest, LogsAndCounts) {
   TaskRecord t = Submit();
   ASSERT_TRUE(store_->AppendLog(t.id, "info", "one").ok());
   ASSERT_TRUE(store_->AppendLog(t.id, "warn", "two").ok());
@@ -249,7 +285,7 @@ TEST_F(TaskStoreTest, LogsAndCounts) {
   EXPECT_TRUE(store_->Ping().ok());
 }
 
-TEST_F(TaskStoreTest, SurvivesReopen) {
+TEST_P(TaskStoreTest, SurvivesReopen) {
   TaskRecord t = Submit();
   ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 1000)->has_value());
   store_.reset();
@@ -260,9 +296,30 @@ TEST_F(TaskStoreTest, SurvivesReopen) {
   EXPECT_EQ(r->lease_owner, "w");
 }
 
+TEST_P(TaskStoreTest, ADatabaseRestartIsRiddenOutWithoutLosingOrDoublingWork) {
+  if (GetParam() != "postgresql") GTEST_SKIP() << "PostgreSQL only: a SQLite file does not restart";
+  TaskRecord before = Submit();
+  ASSERT_TRUE(store_->Get(before.id).has_value());  // the pool holds an open connection now
+  ASSERT_TRUE(postgres_->Stop().ok());
+  // The server comes back after a second; calls made meanwhile wait and retry with backoff.
+  std::thread restart([] {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_TRUE(postgres_->Resume().ok());
+  });
+  auto created = store_->Create({"dataset_stats", json{{"n", 2}}, 3});
+  restart.join();
+  ASSERT_TRUE(created.has_value()) << created.error().ToString();
+  auto claimed = store_->ClaimNext("w", {"dataset_stats"}, 10'000);
+  ASSERT_TRUE(claimed.has_value() && claimed->has_value()) << claimed.error().ToString();
+  EXPECT_EQ((*claimed)->id, before.id);
+  EXPECT_EQ(store_->Count(TaskState::kQueued).value(), 1) << "the task created during the outage, once";
+  EXPECT_TRUE(store_->Finish(before.id, "w", TaskState::kSucceeded, json{{"ok", true}}, json()).ok());
+}
+
 TEST(OpenTaskStoreTest, RejectsUnknownUrls) {
-  EXPECT_EQ(OpenTaskStore({"postgres://localhost/db", nullptr}).error().code(),
-            StatusCode::kUnimplemented);
+  // A PostgreSQL URL with no server behind it: unreachable, after the retries.
+  EXPECT_EQ(OpenTaskStore({"postgresql://mlaas@127.0.0.1:1/db?connect_timeout=1", nullptr}).error().code(),
+            StatusCode::kUnavailable);
   EXPECT_EQ(OpenTaskStore({"mongodb://x", nullptr}).error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(OpenTaskStore({"", nullptr}).error().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(OpenTaskStore({"/nonexistent-dir/x/y.db", nullptr}).has_value());
@@ -281,10 +338,10 @@ TEST(OpenTaskStoreTest, AcceptsSqliteUrl) {
 namespace mlaas::metadata {
 namespace {
 
-TEST(TaskRevisionTest, EveryChangeBumpsTheRevisionEvenWithinOneMillisecond) {
-  mlaas::testing::TempDir dir;
+TEST_P(TaskStoreTest, EveryChangeBumpsTheRevisionEvenWithinOneMillisecond) {
   // A frozen clock: every change happens "in the same millisecond".
-  auto store = std::move(OpenTaskStore({(dir / "db").string(), [] { return int64_t{5}; }})).value();
+  now_ = 5;
+  auto& store = store_;
   auto t = store->Create({"x", nlohmann::json::object(), 3}).value();
   int64_t r0 = t.revision;
   ASSERT_TRUE(store->ClaimNext("w", {"x"}, 1000)->has_value());
@@ -309,10 +366,10 @@ TEST(TaskRevisionTest, EveryChangeBumpsTheRevisionEvenWithinOneMillisecond) {
 namespace mlaas::metadata {
 namespace {
 
-TEST(TaskRetentionTest, DeletesOnlyTasksThatFinishedBeforeTheCutoffWithTheirLogs) {
-  mlaas::testing::TempDir dir;
-  std::atomic<int64_t> now{1000};
-  auto store = std::move(OpenTaskStore({(dir / "db").string(), [&] { return now.load(); }})).value();
+TEST_P(TaskStoreTest, DeletesOnlyTasksThatFinishedBeforeTheCutoffWithTheirLogs) {
+  std::atomic<int64_t>& now = now_;
+  now = 1000;
+  auto& store = store_;
   auto finish = [&](TaskState state) {
     auto t = store->Create({"x", nlohmann::json::object(), 3}).value();
     EXPECT_TRUE(store->ClaimNext("w", {"x"}, 1'000'000)->has_value());
@@ -344,11 +401,19 @@ TEST(TaskRetentionTest, DeletesOnlyTasksThatFinishedBeforeTheCutoffWithTheirLogs
   EXPECT_EQ(store->Logs(recent, 0, 10)->size(), 1u);
   EXPECT_EQ(store->DeleteFinishedBefore(4000).value(), 0);
   // The deleted tasks' log lines went with them: only the recent task's line is left.
-  auto db = SqliteDb::Open((dir / "db").string());
-  ASSERT_TRUE(db.has_value());
-  auto q = db->Prepare("SELECT COUNT(*) FROM task_logs");
-  ASSERT_TRUE(q.has_value() && q->Step().value());
-  EXPECT_EQ(q->Int(0), 1);
+  if (GetParam() == "postgresql") {
+    auto db = PgDb::Connect(url_);
+    ASSERT_TRUE(db.has_value());
+    auto r = db->Query("SELECT COUNT(*) FROM task_logs");
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->Int(0, 0), 1);
+  } else {
+    auto db = SqliteDb::Open(url_);
+    ASSERT_TRUE(db.has_value());
+    auto q = db->Prepare("SELECT COUNT(*) FROM task_logs");
+    ASSERT_TRUE(q.has_value() && q->Step().value());
+    EXPECT_EQ(q->Int(0), 1);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,19 @@
+// The PostgreSQL stores (issue 24), private to the metadata module: the Open* functions of the
+// public headers hand postgres:// and postgresql:// URLs to these.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "metadata/task_store.h"
+
+namespace mlaas::metadata {
+
+// Whether `url` names a PostgreSQL database (postgres:// or postgresql://).
+bool IsPostgresUrl(const std::string& url);
+
+// Connects, migrates (under the advisory lock) and returns the task store.
+Result<std::unique_ptr<TaskStore>> OpenPgTaskStore(const StoreOptions& options);
+
+}  // namespace mlaas::metadata

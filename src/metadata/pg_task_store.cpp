@@ -1,0 +1,351 @@
+// PostgreSQL implementation of TaskStore (issue 24): connections from a pool shared by
+// threads, several processes (API servers and workers on other hosts) on one database. A claim
+// is one UPDATE whose subquery takes the oldest queued task FOR UPDATE SKIP LOCKED, so
+// concurrent claimers never wait on or take the same row; every other change is one statement
+// guarded by the task's state and owner, so a statement retried after a lost connection
+// (PgPool) cannot apply twice.
+#include <utility>
+
+#include "common/text.h"
+#include "common/time_util.h"
+#include "metadata/pg_db.h"
+#include "metadata/pg_schema.h"
+#include "metadata/pg_stores.h"
+#include "metadata/task_rows.h"
+#include "metadata/task_store.h"
+
+namespace mlaas::metadata {
+namespace {
+
+using nlohmann::json;
+
+// One row of a result, as ReadTaskRecord reads rows.
+struct PgRow {
+  const PgResult& r;
+  int row;
+  std::string Text(int col) const { return r.Text(row, col); }
+  bool IsNull(int col) const { return r.IsNull(row, col); }
+  int64_t Int(int col) const { return r.Int(row, col); }
+};
+
+TaskRecord ReadRecord(const PgResult& r, int row, int64_t* seq = nullptr) { return ReadTaskRecord(PgRow{r, row}, seq); }
+
+std::string Num(int64_t v) { return std::to_string(v); }
+
+// PostgreSQL's text holds valid UTF-8 without NUL bytes; anything else is escaped (\xNN).
+std::string Storable(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes && IsValidUtf8(s) && s.find('\0') == std::string_view::npos) return std::string(s);
+  if (IsValidUtf8(s.substr(0, max_bytes)) && s.find('\0') == std::string_view::npos) {
+    size_t cut = max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // whole characters
+    return std::string(s.substr(0, cut));
+  }
+  return EscapeForLog(s, max_bytes);
+}
+
+class PgTaskStore final : public TaskStore {
+ public:
+  PgTaskStore(std::string url, std::function<int64_t()> now) : pool_(std::move(url)), now_(std::move(now)) {}
+
+  // At start a database that cannot be reached is an error at once (no retries).
+  Status Migrate(const std::string& url) {
+    MLAAS_ASSIGN_OR_RETURN(PgDb db, PgDb::Connect(url));
+    return MigratePg(db);
+  }
+
+  Result<TaskRecord> Create(const NewTask& task) override {
+    if (task.type.empty()) return InvalidArgument("task type must not be empty");
+    if (task.max_attempts < 1) return InvalidArgument("max_attempts must be >= 1");
+    const int64_t now = now_();
+    const std::string id = NewUuid();  // chosen once: a retried insert finds its own row
+    Status inserted = pool_.RunStatus([&](PgDb& db) {
+      return db.Query("INSERT INTO tasks (id, type, status, params, submitted_ms, updated_ms, max_attempts, "
+                      "submitted_by) VALUES ($1, $2, 'queued', $3, $4, $4, $5, $6)",
+                      {id, task.type, DumpJson(task.params), Num(now), Num(task.max_attempts), task.submitted_by})
+          .status();
+    });
+    if (!inserted.ok() && inserted.code() != StatusCode::kAlreadyExists) return inserted;
+    // Idle workers wake at once (mlaas worker LISTENs on this channel).
+    (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {task.type}).status(); });
+    return Get(id);
+  }
+
+  Result<TaskRecord> Get(const std::string& id) override {
+    return pool_.Run<TaskRecord>([&](PgDb& db) -> Result<TaskRecord> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query(std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id=$1", {id}));
+      if (r.rows() == 0) return NotFound("task " + id + " does not exist");
+      return ReadRecord(r, 0);
+    });
+  }
+
+  Result<TaskPage> List(const TaskQuery& query) override {
+    if (query.limit < 1 || query.limit > 1000) return InvalidArgument("limit must be between 1 and 1000", "limit");
+    int64_t before = 0;
+    if (!query.cursor.empty()) {
+      auto decoded = Base64UrlDecode(query.cursor);
+      auto parsed = decoded ? ParseInt(*decoded) : std::nullopt;
+      if (!parsed || *parsed <= 0) return InvalidArgument("cursor is not a cursor this server issued", "cursor");
+      before = *parsed;
+    }
+    std::string sql = std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE TRUE";
+    std::vector<PgParam> params;
+    const auto param = [&params](std::string v) {
+      params.emplace_back(std::move(v));
+      return "$" + std::to_string(params.size());
+    };
+    if (query.state) sql += " AND status = " + param(std::string(TaskStateName(*query.state)));
+    if (!query.type.empty()) sql += " AND type = " + param(query.type);
+    if (before > 0) sql += " AND seq < " + param(Num(before));
+    if (!query.submitted_by.empty()) sql += " AND submitted_by = " + param(query.submitted_by);
+    sql += " ORDER BY seq DESC LIMIT " + param(Num(static_cast<int64_t>(query.limit + 1)));
+    return pool_.Run<TaskPage>([&](PgDb& db) -> Result<TaskPage> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query(sql, params));
+      TaskPage page;
+      int64_t last_seq = 0;
+      for (int row = 0; row < r.rows(); ++row) {
+        if (page.tasks.size() == query.limit) {
+          page.next_cursor = Base64UrlEncode(std::to_string(last_seq));
+          break;
+        }
+        page.tasks.push_back(ReadRecord(r, row, &last_seq));
+      }
+      return page;
+    });
+  }
+
+  Result<std::optional<TaskRecord>> ClaimNext(const std::string& owner, const std::vector<std::string>& types,
+                                              int64_t lease_ms) override {
+    if (types.empty()) return std::optional<TaskRecord>();
+    const int64_t now = now_();
+    std::vector<PgParam> params = {Num(now), owner, Num(now + lease_ms)};
+    std::string in;
+    for (const auto& t : types) {
+      params.emplace_back(t);
+      in += (in.empty() ? "$" : ",$") + std::to_string(params.size());
+    }
+    const std::string sql =
+        "UPDATE tasks SET status='running', attempts=attempts+1, started_ms=$1, updated_ms=$1, revision=revision+1, "
+        "lease_owner=$2, lease_expires_ms=$3 WHERE seq = (SELECT seq FROM tasks WHERE status='queued' AND "
+        "cancel_requested=0 AND type IN (" + in + ") ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
+        "AND status='queued' RETURNING " + kTaskColumns;
+    return pool_.Run<std::optional<TaskRecord>>([&](PgDb& db) -> Result<std::optional<TaskRecord>> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query(sql, params));
+      if (r.rows() == 0) return std::optional<TaskRecord>();
+      return std::optional<TaskRecord>(ReadRecord(r, 0));
+    });
+  }
+
+  Result<bool> Heartbeat(const std::string& id, const std::string& owner, int64_t lease_ms,
+                         const json* progress) override {
+    const int64_t now = now_();
+    PgParam stored_progress = progress ? PgParam(DumpJson(*progress)) : std::nullopt;
+    return pool_.Run<bool>([&](PgDb& db) -> Result<bool> {
+      MLAAS_ASSIGN_OR_RETURN(
+          PgResult r,
+          db.Query("UPDATE tasks SET lease_expires_ms=$1, progress=COALESCE($2, progress), "
+                   "updated_ms=CASE WHEN $2::text IS NULL THEN updated_ms ELSE $3::bigint END, "
+                   "revision=revision + CASE WHEN $2::text IS NULL THEN 0 ELSE 1 END "
+                   "WHERE id=$4 AND status='running' AND lease_owner=$5 RETURNING cancel_requested",
+                   {Num(now + lease_ms), stored_progress, Num(now), id, owner}));
+      if (r.rows() == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+      return r.Int(0, 0) != 0;
+    });
+  }
+
+  Status Finish(const std::string& id, const std::string& owner, TaskState state, const json& result,
+                const json& error) override {
+    if (!IsTerminal(state)) return InvalidArgument("Finish needs a terminal state");
+    const int64_t now = now_();
+    PgParam stored_result = result.is_null() ? std::nullopt : PgParam(DumpJson(result));
+    PgParam stored_error = error.is_null() ? std::nullopt : PgParam(DumpJson(error));
+    bool retried = false;
+    Result<int> changed = pool_.Run<int>([&](PgDb& db) -> Result<int> {
+      const bool again = std::exchange(retried, true);
+      MLAAS_ASSIGN_OR_RETURN(
+          PgResult r, db.Query("UPDATE tasks SET status=$1, result=$2, error=$3, finished_ms=$4, updated_ms=$4, "
+                               "lease_owner=NULL, lease_expires_ms=0, revision=revision+1 "
+                               "WHERE id=$5 AND status='running' AND lease_owner=$6 RETURNING seq",
+                               {std::string(TaskStateName(state)), stored_result, stored_error, Num(now), id, owner}));
+      if (r.rows() > 0 || !again) return r.rows();
+      // A retry after a lost connection: the first try may have committed.
+      MLAAS_ASSIGN_OR_RETURN(PgResult done,
+                             db.Query("SELECT 1 FROM tasks WHERE id=$1 AND status=$2 AND finished_ms=$3",
+                                      {id, std::string(TaskStateName(state)), Num(now)}));
+      return done.rows();
+    });
+    if (!changed.has_value()) return changed.error();
+    if (*changed == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    return Status::Ok();
+  }
+
+  Status Release(const std::string& id, const std::string& owner) override {
+    Result<int> changed = pool_.Run<int>([&](PgDb& db) -> Result<int> {
+      MLAAS_ASSIGN_OR_RETURN(
+          PgResult r, db.Query("UPDATE tasks SET status='queued', attempts=GREATEST(attempts-1, 0), lease_owner=NULL, "
+                               "lease_expires_ms=0, updated_ms=$1, revision=revision+1 "
+                               "WHERE id=$2 AND status='running' AND lease_owner=$3 RETURNING seq",
+                               {Num(now_()), id, owner}));
+      return r.rows();
+    });
+    if (!changed.has_value()) return changed.error();
+    if (*changed == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', '')").status(); });
+    return Status::Ok();
+  }
+
+  Result<TaskRecord> RequestCancel(const std::string& id) override {
+    const int64_t now = now_();
+    const json err = {{"code", "cancelled"}, {"message", "cancelled before it started"}};
+    // Both updates are guarded by the current status: a task claimed in between takes the
+    // running branch.
+    bool retried = false;
+    Result<int> changed = pool_.Run<int>([&](PgDb& db) -> Result<int> {
+      const bool again = std::exchange(retried, true);
+      MLAAS_ASSIGN_OR_RETURN(
+          PgResult queued, db.Query("UPDATE tasks SET status='cancelled', cancel_requested=1, finished_ms=$1, "
+                                    "updated_ms=$1, error=$2, revision=revision+1 WHERE id=$3 AND status='queued' "
+                                    "RETURNING seq",
+                                    {Num(now), DumpJson(err), id}));
+      if (queued.rows() > 0) return 1;
+      MLAAS_ASSIGN_OR_RETURN(
+          PgResult running, db.Query("UPDATE tasks SET cancel_requested=1, updated_ms=$1, revision=revision+1 "
+                                     "WHERE id=$2 AND status='running' RETURNING seq",
+                                     {Num(now), id}));
+      if (running.rows() > 0 || !again) return running.rows();
+      // A retry after a lost connection: the first try may have cancelled the queued task.
+      MLAAS_ASSIGN_OR_RETURN(PgResult done, db.Query("SELECT 1 FROM tasks WHERE id=$1 AND status='cancelled' AND "
+                                                     "finished_ms=$2",
+                                                     {id, Num(now)}));
+      return done.rows();
+    });
+    if (!changed.has_value()) return changed.error();
+    MLAAS_ASSIGN_OR_RETURN(TaskRecord r, Get(id));
+    if (*changed == 0)
+      return FailedPrecondition("task " + id + " has already " + std::string(TaskStateName(r.state)) +
+                                " and cannot be cancelled");
+    return r;
+  }
+
+  Result<int> RecoverAbandoned(const std::function<bool(const std::string& owner)>& owner_is_dead) override {
+    MLAAS_ASSIGN_OR_RETURN(std::vector<TaskRecord> running,
+                           pool_.Run<std::vector<TaskRecord>>([&](PgDb& db) -> Result<std::vector<TaskRecord>> {
+                             MLAAS_ASSIGN_OR_RETURN(
+                                 PgResult r, db.Query(std::string("SELECT ") + kTaskColumns +
+                                                      " FROM tasks WHERE status='running' ORDER BY seq"));
+                             std::vector<TaskRecord> out;
+                             for (int row = 0; row < r.rows(); ++row) out.push_back(ReadRecord(r, row));
+                             return out;
+                           }));
+    int recovered = 0;
+    const int64_t now = now_();
+    for (const auto& t : running) {
+      const bool expired = t.lease_expires_ms < now;
+      if (!expired && !owner_is_dead(t.lease_owner)) continue;
+      const Recovery recovery = RecoveryFor(t, expired);
+      const TaskState next = recovery.next;
+      const json& error = recovery.error;
+      PgParam stored_error = error.is_null() ? std::nullopt : PgParam(DumpJson(error));
+      // Guarded by the owner and the lease seen above: a renewed or finished task is left alone.
+      MLAAS_ASSIGN_OR_RETURN(
+          int changed, pool_.Run<int>([&](PgDb& db) -> Result<int> {
+            MLAAS_ASSIGN_OR_RETURN(
+                PgResult r,
+                db.Query("UPDATE tasks SET status=$1::text, error=$2, lease_owner=NULL, lease_expires_ms=0, "
+                         "updated_ms=$3::bigint, revision=revision+1, "
+                         "finished_ms=CASE WHEN $1::text='queued' THEN 0 ELSE $3::bigint END "
+                         "WHERE id=$4 AND status='running' AND lease_owner=$5 AND lease_expires_ms=$6 RETURNING seq",
+                         {std::string(TaskStateName(next)), stored_error, Num(now), t.id, t.lease_owner,
+                          Num(t.lease_expires_ms)}));
+            return r.rows();
+          }));
+      if (changed == 0) continue;
+      ++recovered;
+      if (next == TaskState::kQueued)
+        (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {t.type}).status(); });
+      MLAAS_RETURN_IF_ERROR(AppendLog(t.id, "warn", recovery.log));
+    }
+    return recovered;
+  }
+
+  Status AppendLog(const std::string& id, std::string_view level, std::string_view message) override {
+    const std::string msg = Storable(message, kMaxLogMessageBytes), lvl = Storable(level, 32);
+    const int64_t now = now_();
+    // Two lines appended at once may pick the same seq: the loser (a unique violation) tries again.
+    for (int attempt = 0;; ++attempt) {
+      Status st = pool_.RunStatus([&](PgDb& db) {
+        return db.Query("INSERT INTO task_logs (task_id, seq, time_ms, level, message) "
+                        "SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM task_logs WHERE task_id=$1",
+                        {id, Num(now), lvl, msg})
+            .status();
+      });
+      if (st.code() == StatusCode::kAlreadyExists && attempt < 20) continue;
+      if (st.code() == StatusCode::kNotFound) return NotFound("task " + id + " does not exist");
+      return st;
+    }
+  }
+
+  Result<std::vector<TaskLogEntry>> Logs(const std::string& id, int64_t after_seq, size_t limit) override {
+    MLAAS_RETURN_IF_ERROR(Get(id).status());
+    return pool_.Run<std::vector<TaskLogEntry>>([&](PgDb& db) -> Result<std::vector<TaskLogEntry>> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query("SELECT seq, time_ms, level, message FROM task_logs WHERE "
+                                                  "task_id=$1 AND seq>$2 ORDER BY seq LIMIT $3",
+                                                  {id, Num(after_seq), Num(static_cast<int64_t>(limit))}));
+      std::vector<TaskLogEntry> out;
+      for (int row = 0; row < r.rows(); ++row)
+        out.push_back({r.Int(row, 0), r.Int(row, 1), r.Text(row, 2), r.Text(row, 3)});
+      return out;
+    });
+  }
+
+  Result<std::map<TaskState, int64_t>> CountByState() override {
+    return pool_.Run<std::map<TaskState, int64_t>>([&](PgDb& db) -> Result<std::map<TaskState, int64_t>> {
+      std::map<TaskState, int64_t> out;
+      for (TaskState s : kAllTaskStates) out[s] = 0;
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query("SELECT status, COUNT(*) FROM tasks GROUP BY status"));
+      for (int row = 0; row < r.rows(); ++row)
+        if (auto s = ParseTaskState(r.Text(row, 0))) out[*s] = r.Int(row, 1);
+      return out;
+    });
+  }
+
+  Result<int64_t> Count(TaskState state) override {
+    return pool_.Run<int64_t>([&](PgDb& db) -> Result<int64_t> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query("SELECT COUNT(*) FROM tasks WHERE status=$1",
+                                                  {std::string(TaskStateName(state))}));
+      return r.Int(0, 0);
+    });
+  }
+
+  Result<int64_t> DeleteFinishedBefore(int64_t cutoff_ms) override {
+    return pool_.Run<int64_t>([&](PgDb& db) -> Result<int64_t> {
+      // Logs go with their task (ON DELETE CASCADE).
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query("DELETE FROM tasks WHERE status IN ('succeeded', 'failed', "
+                                                  "'cancelled') AND finished_ms < $1 RETURNING seq",
+                                                  {Num(cutoff_ms)}));
+      return static_cast<int64_t>(r.rows());
+    });
+  }
+
+  Status Ping() override {
+    return pool_.RunStatus([](PgDb& db) { return db.Query("SELECT 1").status(); });
+  }
+
+ private:
+  PgPool pool_;
+  std::function<int64_t()> now_;
+};
+
+}  // namespace
+
+bool IsPostgresUrl(const std::string& url) {
+  return StartsWith(url, "postgres://") || StartsWith(url, "postgresql://");
+}
+
+Result<std::unique_ptr<TaskStore>> OpenPgTaskStore(const StoreOptions& options) {
+  auto now = options.now_ms ? options.now_ms : std::function<int64_t()>(NowMs);
+  auto store = std::make_unique<PgTaskStore>(options.url, std::move(now));
+  MLAAS_RETURN_IF_ERROR(store->Migrate(options.url));
+  return std::unique_ptr<TaskStore>(std::move(store));
+}
+
+}  // namespace mlaas::metadata
