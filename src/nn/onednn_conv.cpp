@@ -5,7 +5,9 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -77,7 +79,7 @@ dnnl::memory Memory(const dnnl::memory::desc& md, const torch::Tensor& t) {
 // Runs p to the end on this thread. Scratch memory is the calling thread's own, grown to the
 // largest asked for and kept (up to kKeptScratchBytes), so no call faults fresh pages in for it.
 void Run(const dnnl::primitive& p, const dnnl::memory::desc& scratch_md, std::unordered_map<int, dnnl::memory> args) {
-  constexpr int64_t kKeptScratchBytes = int64_t{256} << 20;
+  constexpr int64_t kKeptScratchBytes = int64_t{64} << 20;
   thread_local torch::Tensor kept;
   torch::Tensor scratch;
   if (const auto bytes = static_cast<int64_t>(scratch_md.get_size()); bytes > 0) {
@@ -125,6 +127,8 @@ struct Reorder {
 
 constexpr size_t kMaxEntries = 256;
 
+std::atomic<ConvAlgorithm> forced_algorithm{ConvAlgorithm::kFastest};
+
 // Every primitive of one convolution shape, made once and shared by all calls (primitives are
 // immutable; calls bring their own memory and scratch).
 struct ConvEntry {
@@ -145,18 +149,22 @@ std::shared_ptr<const ConvEntry> ConvFor(const torch::Tensor& x, const torch::Te
                 iw = x.size(3);
   const int64_t oc = weight.size(0), kh = weight.size(2), kw = weight.size(3);
   const int64_t oh = (ih + 2 * pad - kh) / stride + 1, ow = (iw + 2 * pad - kw) / stride + 1;
+  // oneDNN fixes a primitive's thread count when it is made: trainings with other `threads`
+  // get primitives of their own.
+  const ConvAlgorithm forced = forced_algorithm.load();
   const std::string key = std::to_string(plain) + ":" + std::to_string(n) + "x" + std::to_string(ic) + "x" +
                           std::to_string(ih) + "x" + std::to_string(iw) + ">" + std::to_string(oc) + "k" +
                           std::to_string(kh) + "x" + std::to_string(kw) + "s" + std::to_string(stride) + "p" +
-                          std::to_string(pad);
+                          std::to_string(pad) + "t" + std::to_string(at::get_num_threads()) + "a" +
+                          std::to_string(static_cast<int>(forced));
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<const ConvEntry>> cache;
-  std::lock_guard lock(mu);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-
-  // Entries are per shape (batch size included: an epoch's last batch is another); a server
-  // that trains on many sizes starts over past kMaxEntries (calls in flight keep theirs).
-  if (cache.size() >= kMaxEntries) cache.clear();
+  {
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  // Made (and timed) outside the lock, so other trainings' calls do not wait; two threads
+  // meeting a new shape at once both make it and the first one stored is kept.
   auto e = std::make_shared<ConvEntry>();
   e->src = dnnl::memory::desc({n, ic, ih, iw}, dt::f32, plain ? tag::nchw : tag::nChw16c);
   e->dst = dnnl::memory::desc({n, oc, oh, ow}, dt::f32, tag::nChw16c);
@@ -183,12 +191,13 @@ std::shared_ptr<const ConvEntry> ConvFor(const torch::Tensor& x, const torch::Te
     return torch::rand({static_cast<int64_t>(md.get_size() / 4)}, gen, torch::kFloat32);
   };
   torch::Tensor src = random_for(e->src), dst = random_for(e->dst), src_out = Allocate(e->src);
-  const auto faster = [](const auto& make, auto&& time) {
+  const auto faster = [forced](const auto& make, auto&& time) {
     // The Winograd candidate replaces direct only when clearly faster (timing noise aside).
     auto best = make(dnnl::algorithm::convolution_direct);
+    if (forced == ConvAlgorithm::kDirect) return best;
     try {
       auto other = make(dnnl::algorithm::convolution_winograd);
-      if (time(other) < 0.9 * time(best)) best = other;
+      if (forced == ConvAlgorithm::kWinograd || time(other) < 0.9 * time(best)) best = other;
     } catch (const dnnl::error&) {
       // no Winograd kernel for this shape
     }
@@ -239,8 +248,11 @@ std::shared_ptr<const ConvEntry> ConvFor(const torch::Tensor& x, const torch::Te
   e->weights_to_fwd = std::make_unique<Reorder>(e->weights, e->fwd_pd.weights_desc());
   e->weights_to_bwd_data = std::make_unique<Reorder>(e->weights, e->bwd_data_pd.weights_desc());
   e->diff_weights_to_plain = std::make_unique<Reorder>(e->bwd_weights_pd.diff_weights_desc(), e->weights);
-  cache.emplace(key, e);
-  return e;
+  std::lock_guard lock(mu);
+  // Entries are per shape (batch size included: an epoch's last batch is another); a server
+  // that trains on many sizes starts over past kMaxEntries (calls in flight keep theirs).
+  if (cache.size() >= kMaxEntries) cache.clear();
+  return cache.emplace(key, e).first->second;
 }
 
 class ConvFunction : public torch::autograd::Function<ConvFunction> {
@@ -301,8 +313,12 @@ struct NormEntry {
 
 std::shared_ptr<const NormEntry> NormFor(const torch::Tensor& x, double eps, bool relu) {
   const int64_t n = x.size(0), c = x.size(1) * kBlock, h = x.size(2), w = x.size(3);
+  uint64_t eps_bits = 0;
+  static_assert(sizeof(eps_bits) == sizeof(eps));
+  std::memcpy(&eps_bits, &eps, sizeof(eps));
   const std::string key = std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + "x" +
-                          std::to_string(w) + "e" + std::to_string(eps) + (relu ? "r" : "");
+                          std::to_string(w) + "e" + std::to_string(eps_bits) + (relu ? "r" : "") + "t" +
+                          std::to_string(at::get_num_threads());
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<const NormEntry>> cache;
   std::lock_guard lock(mu);
@@ -397,7 +413,20 @@ torch::Tensor Conv2d(const torch::Tensor& x, const torch::Tensor& weight, int64_
   TORCH_CHECK(x.dim() == 4 || (x.dim() == 5 && x.size(4) == kBlock), "Conv2d: NCHW or blocked input");
   TORCH_CHECK(weight.dim() == 4 && weight.size(0) % kBlock == 0, "Conv2d: output channels a multiple of 16");
   TORCH_CHECK(weight.size(1) == (x.dim() == 4 ? x.size(1) : x.size(1) * kBlock), "Conv2d: input channels");
-  return ConvFunction::apply(x, weight, stride, padding);
+  TORCH_CHECK(x.size(2) + 2 * padding >= weight.size(2) && x.size(3) + 2 * padding >= weight.size(3),
+              "Conv2d: the input (", x.size(2), "x", x.size(3), " after padding ", padding,
+              ") is smaller than the kernel (", weight.size(2), "x", weight.size(3), ")");
+  try {
+    return ConvFunction::apply(x, weight, stride, padding);
+  } catch (const dnnl::error& e) {
+    TORCH_CHECK(false, "oneDNN convolution failed (", e.what(), ") for input ", x.sizes(), " and weight ", weight.sizes());
+  }
+}
+
+void ForceConvAlgorithm(ConvAlgorithm algorithm) { forced_algorithm = algorithm; }
+
+std::string ConvForwardKernel(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding) {
+  return ConvFor(x.contiguous(), weight.contiguous(), stride, padding)->fwd_pd.impl_info_str();
 }
 
 torch::Tensor BatchNormTrain(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
@@ -409,12 +438,23 @@ torch::Tensor BatchNormTrain(const torch::Tensor& x, const torch::Tensor& weight
     CheckFloatCpu(*t, "BatchNorm parameter");
     TORCH_CHECK(t->numel() == x.size(1) * kBlock, "BatchNorm: one value per channel");
   }
-  return NormFunction::apply(x, weight, bias, std::move(running_mean), std::move(running_var), momentum, eps, relu);
+  // As libtorch: batch statistics of a single value are refused.
+  TORCH_CHECK(x.size(0) * x.size(2) * x.size(3) > 1, "Expected more than 1 value per channel when training, got input size ",
+              x.sizes());
+  try {
+    return NormFunction::apply(x, weight, bias, std::move(running_mean), std::move(running_var), momentum, eps, relu);
+  } catch (const dnnl::error& e) {
+    TORCH_CHECK(false, "oneDNN batch normalisation failed (", e.what(), ") for input ", x.sizes());
+  }
 }
 
 #else
 
 bool Available() { return false; }
+
+void ForceConvAlgorithm(ConvAlgorithm) {}
+
+std::string ConvForwardKernel(const torch::Tensor&, const torch::Tensor&, int64_t, int64_t) { return ""; }
 
 torch::Tensor Conv2d(const torch::Tensor&, const torch::Tensor&, int64_t, int64_t) {
   throw std::logic_error("blocked convolution: built without oneDNN");

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 
 namespace mlaas::nn::blocked {
 
@@ -30,6 +31,14 @@ torch::Tensor FromBlocked(const torch::Tensor& x);
 // [out, in, kh, kw] with out a multiple of kBlock. Returns the blocked result; differentiable in
 // x and weight.
 torch::Tensor Conv2d(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding);
+
+// Which kernel each convolution shape runs: the faster of direct and Winograd (timed at its
+// first use; the default), or one of them wherever oneDNN has it (tests).
+enum class ConvAlgorithm { kFastest, kDirect, kWinograd };
+void ForceConvAlgorithm(ConvAlgorithm algorithm);
+// oneDNN's name for the forward kernel Conv2d(x, weight, stride, padding) runs ("jit:avx512_core",
+// "jit_wino_4x3:avx512_core", ...).
+std::string ConvForwardKernel(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding);
 
 // Batch normalisation of blocked x with batch statistics (training mode), the running mean and
 // (unbiased) variance updated in place as torch.nn.BatchNorm2d does; with relu, followed by a

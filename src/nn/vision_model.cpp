@@ -3,6 +3,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -60,15 +61,25 @@ torch::Tensor BlockedConv(const torch::nn::Conv2dImpl& conv, const torch::Tensor
 }
 
 torch::Tensor BlockedNorm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, bool relu) {
+  const auto& o = bn.options;
+  if (!bn.is_training()) {
+    // A BatchNorm kept in evaluation mode inside a training model (a frozen backbone): its
+    // running statistics, untouched, as an affine map per channel.
+    const torch::Tensor scale = bn.weight * torch::rsqrt(bn.running_var + o.eps());
+    const torch::Tensor shift = bn.bias - bn.running_mean * scale;
+    const std::vector<int64_t> shape{1, x.size(1), 1, 1, blocked::kBlock};
+    torch::Tensor y = torch::addcmul(shift.reshape(shape), x, scale.reshape(shape));
+    return relu ? torch::relu(y) : y;
+  }
   // As torch.nn.BatchNorm2d in training: the batch is counted, and without a momentum the
   // running statistics are the cumulative average.
-  {
-    torch::NoGradGuard no_grad;
-    bn.num_batches_tracked.add_(1);
-  }
-  const auto& o = bn.options;
-  const double momentum = o.momentum() ? *o.momentum() : 1.0 / bn.num_batches_tracked.item<double>();
-  return blocked::BatchNormTrain(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps(), relu);
+  const double count = bn.num_batches_tracked.item<double>() + 1;
+  const double momentum = o.momentum() ? *o.momentum() : 1.0 / count;
+  torch::Tensor y =
+      blocked::BatchNormTrain(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps(), relu);
+  torch::NoGradGuard no_grad;
+  bn.num_batches_tracked.add_(1);
+  return y;
 }
 
 torch::Tensor BasicBlockImpl::BlockedForward(const torch::Tensor& x) {
@@ -290,7 +301,12 @@ bool CpuAutocastOn() {
 
 bool VisionModelImpl::UsesBlockedKernels(const torch::Tensor& x) const {
   // Training mode only (batch statistics); float32 on the CPU outside autocast.
-  return conv1_ && blocked_kernels_ && is_training() && blocked::Available() && x.dim() == 4 && x.device().is_cpu() &&
+  // MLAAS_CONV_KERNELS=libtorch turns the path off process-wide (a safety switch).
+  static const bool enabled = [] {
+    const char* v = std::getenv("MLAAS_CONV_KERNELS");
+    return v == nullptr || std::string_view(v) != "libtorch";
+  }();
+  return enabled && conv1_ && blocked_kernels_ && is_training() && blocked::Available() && x.dim() == 4 && x.device().is_cpu() &&
          x.scalar_type() == torch::kFloat32 && conv1_->weight.scalar_type() == torch::kFloat32 &&
          conv1_->weight.device().is_cpu() && !CpuAutocastOn();
 }

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include "nn/vision_model.h"
 
 namespace mlaas::nn {
@@ -36,11 +39,15 @@ TEST(BlockedKernelsTest, ConvolutionAndGradientsMatchLibtorch) {
   if (!blocked::Available()) GTEST_SKIP() << "built without oneDNN";
   torch::manual_seed(2);
   struct Case { int64_t batch, in, out, size, kernel, stride, pad; bool plain; };
-  // The last case has the shape of a ResNet-18 layer at 32x32, for which oneDNN picks Winograd.
+  // Each case with direct kernels, then with Winograd wherever oneDNN has it (3x3, stride 1,
+  // blocked input); the last case has the shape of a ResNet-18 layer at 32x32.
+  for (const auto algorithm : {blocked::ConvAlgorithm::kDirect, blocked::ConvAlgorithm::kWinograd})
   for (const Case c : {Case{4, 3, 16, 12, 3, 1, 1, true}, Case{4, 1, 32, 15, 7, 2, 3, true},
                        Case{4, 16, 32, 10, 3, 2, 1, false}, Case{4, 32, 16, 8, 1, 2, 0, false},
                        Case{4, 16, 16, 5, 3, 1, 1, false}, Case{64, 64, 64, 16, 3, 1, 1, false}}) {
-    SCOPED_TRACE(::testing::Message() << c.in << "->" << c.out << " k" << c.kernel << " s" << c.stride);
+    SCOPED_TRACE(::testing::Message() << c.in << "->" << c.out << " k" << c.kernel << " s" << c.stride
+                                      << (algorithm == blocked::ConvAlgorithm::kWinograd ? " winograd" : " direct"));
+    blocked::ForceConvAlgorithm(algorithm);
     torch::Tensor x = torch::randn({c.batch, c.in, c.size, c.size}).requires_grad_(true);
     torch::Tensor w = (torch::randn({c.out, c.in, c.kernel, c.kernel}) * 0.2).requires_grad_(true);
     torch::Tensor want = torch::conv2d(x, w, {}, c.stride, c.pad);
@@ -56,7 +63,14 @@ TEST(BlockedKernelsTest, ConvolutionAndGradientsMatchLibtorch) {
     auto g = torch::autograd::grad({got}, {x, w}, {blocked::ToBlocked(upstream)});
     EXPECT_LT(RelativeError(g[0], want_dx), 1e-5);
     EXPECT_LT(RelativeError(g[1], want_dw), 1e-5);
+    const std::string kernel = blocked::ConvForwardKernel(input, w, c.stride, c.pad);
+    if (algorithm == blocked::ConvAlgorithm::kDirect) {
+      EXPECT_EQ(kernel.find("wino"), std::string::npos) << kernel;
+    } else if (c.batch == 64 && __builtin_cpu_supports("avx512f")) {  // oneDNN's Winograd kernels are AVX-512 ones
+      EXPECT_NE(kernel.find("wino"), std::string::npos) << kernel;
+    }
   }
+  blocked::ForceConvAlgorithm(blocked::ConvAlgorithm::kFastest);
 }
 
 TEST(BlockedKernelsTest, BatchNormMatchesLibtorchWithAndWithoutRelu) {
@@ -80,6 +94,61 @@ TEST(BlockedKernelsTest, BatchNormMatchesLibtorchWithAndWithoutRelu) {
     auto g = torch::autograd::grad({got}, {x, weight, bias}, {blocked::ToBlocked(upstream)});
     for (size_t i = 0; i < 3; ++i) EXPECT_LT(RelativeError(g[i], want_g[i]), 1e-4) << "gradient " << i;
   }
+}
+
+TEST(BlockedKernelsTest, BatchNormRefusesASingleValuePerChannelAsLibtorchDoes) {
+  if (!blocked::Available()) GTEST_SKIP() << "built without oneDNN";
+  torch::Tensor one = torch::ones({16}), zero = torch::zeros({16});
+  EXPECT_THROW(blocked::BatchNormTrain(torch::randn({1, 1, 1, 1, 16}), one, zero, zero.clone(), one.clone(), 0.1, 1e-5,
+                                       false),
+               c10::Error);
+  EXPECT_THROW(blocked::Conv2d(torch::randn({1, 3, 2, 2}), torch::randn({16, 3, 7, 7}), 1, 0), c10::Error)
+      << "an input smaller than the kernel is a clear error";
+}
+
+TEST(BlockedKernelsTest, AFrozenBackbonesBatchNormsKeepTheirStatistics) {
+  if (!blocked::Available()) GTEST_SKIP() << "built without oneDNN";
+  // Fine-tuning with freeze_backbone: the model trains, its backbone's BatchNorms stay in
+  // evaluation mode (running statistics, untouched), as train/image_objective.cpp sets them.
+  auto config = VisionPreset("resnet18", 3, 16, 16, {"a", "b"});
+  ASSERT_TRUE(config.has_value());
+  VisionModel fast(*config), reference(*config);
+  for (VisionModel* m : {&fast, &reference}) {
+    InitVisionWeights(*m, 6);
+    (*m)->train();
+    torch::NoGradGuard no_grad;
+    for (auto& sub : (*m)->modules(/*include_self=*/false)) {
+      if (auto* bn = sub->as<torch::nn::BatchNorm2dImpl>()) {
+        bn->running_mean.uniform_(-0.5, 0.5);
+        bn->running_var.uniform_(0.5, 2.0);
+        bn->eval();
+      }
+    }
+  }
+  {
+    torch::NoGradGuard no_grad;
+    const auto ref_buffers = reference->named_buffers();
+    for (auto& b : fast->named_buffers()) b.value().copy_(ref_buffers[b.key()]);
+  }
+  reference->SetBlockedKernels(false);
+  const auto before = reference->named_buffers();
+  std::map<std::string, torch::Tensor> saved;
+  for (const auto& b : before) saved[b.key()] = b.value().clone();
+  torch::manual_seed(7);
+  torch::Tensor x = torch::randn({4, 3, 16, 16});
+  torch::Tensor y = torch::randint(0, 2, {4});
+  ASSERT_TRUE(fast->UsesBlockedKernels(x));
+  torch::Tensor fast_logits = fast->forward(x), ref_logits = reference->forward(x);
+  EXPECT_LT(RelativeError(fast_logits, ref_logits), 1e-4);
+  torch::cross_entropy_loss(fast_logits, y).backward();
+  torch::cross_entropy_loss(ref_logits, y).backward();
+  const auto fast_params = fast->named_parameters();
+  for (const auto& p : reference->named_parameters()) {
+    const double cosine =
+        torch::cosine_similarity(fast_params[p.key()].grad().flatten(), p.value().grad().flatten(), 0).item<double>();
+    EXPECT_GT(cosine, 0.999) << p.key();
+  }
+  for (const auto& b : fast->named_buffers()) EXPECT_TRUE(torch::equal(b.value(), saved[b.key()])) << b.key();
 }
 
 TEST(BlockedKernelsTest, ResNetsComputeWhatLibtorchsPathComputes) {
@@ -139,11 +208,14 @@ TEST(BlockedKernelsTest, ResNetsComputeWhatLibtorchsPathComputes) {
 
 TEST(BlockedKernelsTest, TuningLeavesTheProcessRandomStreamAlone) {
   if (!blocked::Available()) GTEST_SKIP() << "built without oneDNN";
-  // The first call of a new shape times its candidate kernels on data of its own.
+  // The first call of a new shape times its candidate kernels on data of its own (a size not
+  // used before in this process, so that the shape is new on every repetition).
+  static int64_t size = 10;
+  ++size;
   torch::manual_seed(9);
   const torch::Tensor expected = torch::rand({4});
   torch::manual_seed(9);
-  blocked::Conv2d(blocked::ToBlocked(torch::ones({2, 16, 11, 11})), torch::ones({16, 16, 3, 3}), 1, 1);
+  blocked::Conv2d(blocked::ToBlocked(torch::ones({2, 16, size, size})), torch::ones({16, 16, 3, 3}), 1, 1);
   EXPECT_TRUE(torch::equal(torch::rand({4}), expected));
 }
 
