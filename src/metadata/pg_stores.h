@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "metadata/account_store.h"
 #include "metadata/task_store.h"
 
 namespace mlaas::metadata {
@@ -13,7 +14,8 @@ namespace mlaas::metadata {
 // Whether `url` names a PostgreSQL database (postgres:// or postgresql://).
 bool IsPostgresUrl(const std::string& url);
 
-// Connects, migrates (under the advisory lock) and returns the task store.
+// Each connects, migrates (under the advisory lock) and returns the store.
 Result<std::unique_ptr<TaskStore>> OpenPgTaskStore(const StoreOptions& options);
+Result<std::unique_ptr<AccountStore>> OpenPgAccountStore(const StoreOptions& options);
 
 }  // namespace mlaas::metadata

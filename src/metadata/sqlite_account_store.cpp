@@ -4,6 +4,7 @@
 #include "common/text.h"
 #include "common/time_util.h"
 #include "metadata/account_store.h"
+#include "metadata/pg_stores.h"
 #include "metadata/sqlite_db.h"
 #include "metadata/sqlite_schema.h"
 
@@ -122,6 +123,7 @@ class SqliteAccountStore final : public AccountStore {
 }  // namespace
 
 Result<std::unique_ptr<AccountStore>> OpenAccountStore(const StoreOptions& options) {
+  if (IsPostgresUrl(options.url)) return OpenPgAccountStore(options);
   MLAAS_ASSIGN_OR_RETURN(std::string path, SqlitePath(options.url));
   MLAAS_ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(path));
   auto store = std::make_unique<SqliteAccountStore>(std::move(db), options.now_ms ? options.now_ms : std::function<int64_t()>(NowMs));

@@ -5,6 +5,7 @@
 
 #include "metadata/sqlite_db.h"
 #include "metadata/sqlite_schema.h"
+#include "testutil/postgres_server.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::metadata {
@@ -86,9 +87,41 @@ TEST(AccountStoreTest, ANewerDatabaseIsRefused) {
   EXPECT_NE(accounts.error().message().find("newer"), std::string::npos);
 }
 
-TEST(AccountStoreTest, TokensAreKeptListedRevokedAndTouched) {
-  TempDir dir;
-  auto store = std::move(OpenAccountStore(At(dir))).value();
+// On both backends: SQLite in a temporary file, PostgreSQL 15 started for the suite.
+class AccountBackendTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void TearDownTestSuite() {
+    delete postgres_;
+    postgres_ = nullptr;
+  }
+  StoreOptions Options() {
+    StoreOptions o = At(dir_);
+    if (GetParam() == "postgresql") {
+      if (postgres_ == nullptr) {
+        postgres_ = new testing::PostgresServer();
+        Status st = postgres_->Start();
+        EXPECT_TRUE(st.ok()) << st.ToString();
+      }
+      auto url = postgres_->FreshDatabase("accounts" + std::to_string(++databases_));
+      EXPECT_TRUE(url.has_value()) << url.error().ToString();
+      o.url = url.has_value() ? *url : "";
+    }
+    return o;
+  }
+  static testing::PostgresServer* postgres_;
+  static int databases_;
+  TempDir dir_;
+};
+testing::PostgresServer* AccountBackendTest::postgres_ = nullptr;
+int AccountBackendTest::databases_ = 0;
+
+INSTANTIATE_TEST_SUITE_P(Backends, AccountBackendTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST_P(AccountBackendTest, TokensAreKeptListedRevokedAndTouched) {
+  auto opened = OpenAccountStore(Options());
+  ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+  auto store = std::move(opened).value();
   ASSERT_TRUE(store->EnsureUser("alice").has_value());
   ASSERT_TRUE(store->EnsureUser("alice").has_value()) << "a second EnsureUser is a no-op";
   ASSERT_TRUE(store->EnsureUser("bob").has_value());

@@ -34,12 +34,9 @@ class TaskStoreTest : public ::testing::TestWithParam<std::string> {
         Status st = postgres_->Start();
         ASSERT_TRUE(st.ok()) << st.ToString();
       }
-      auto admin = PgDb::Connect(postgres_->url());
-      ASSERT_TRUE(admin.has_value()) << admin.error().ToString();
-      const std::string name = "t" + std::to_string(++databases_);
-      ASSERT_TRUE(admin->Exec("DROP DATABASE IF EXISTS " + name).ok());
-      ASSERT_TRUE(admin->Exec("CREATE DATABASE " + name).ok());
-      url_ = postgres_->url().substr(0, postgres_->url().rfind('/') + 1) + name;
+      auto url = postgres_->FreshDatabase("t" + std::to_string(++databases_));
+      ASSERT_TRUE(url.has_value()) << url.error().ToString();
+      url_ = *url;
     } else {
       url_ = (dir_ / "mlaas.db").string();
     }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "common/result.h"
 #include "common/status.h"
 #include "testutil/free_port.h"
 #include "testutil/temp_dir.h"
@@ -63,6 +64,14 @@ class PostgresServer {
 
   // postgresql://mlaas@127.0.0.1:PORT/postgres
   std::string url() const { return "postgresql://mlaas@127.0.0.1:" + std::to_string(port_) + "/postgres"; }
+  // The URL of a new, empty database `name` on this server (dropped first if it exists).
+  Result<std::string> FreshDatabase(const std::string& name) const {
+    const std::string psql = Bin("psql") + " -q -v ON_ERROR_STOP=1 -d " + Quote(url()) + " -c ";
+    if (Shell(psql + Quote("DROP DATABASE IF EXISTS " + name) + " > /dev/null 2>&1") != 0 ||
+        Shell(psql + Quote("CREATE DATABASE " + name) + " > /dev/null 2>&1") != 0)
+      return Internal("could not create database " + name);
+    return url().substr(0, url().rfind('/') + 1) + name;
+  }
   int port() const { return port_; }
 
  private:
