@@ -104,8 +104,9 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
   cmd.add_option("--web-dir", c.web_dir, "The built web app served at / (default: the one this build made)")
       ->envname("MLAAS_WEB_DIR");
   cmd.add_option("--database", c.database,
-                 "Metadata database: a SQLite file path or sqlite:///path "
-                 "(default: <data-dir>/mlaas.db)")
+                 "Metadata database: a SQLite file path or sqlite:///path (default: <data-dir>/mlaas.db), or "
+                 "PostgreSQL as postgresql://user:password@host:port/db shared by several servers and workers "
+                 "(docs/deploy.md)")
       ->envname("MLAAS_DATABASE");
   cmd.add_option("--storage", c.storage,
                  "The server's own object store (objects API, task outputs, checkpoints, catalog): "

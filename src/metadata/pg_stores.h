@@ -7,6 +7,7 @@
 
 #include "common/result.h"
 #include "metadata/account_store.h"
+#include "metadata/catalog_store.h"
 #include "metadata/task_store.h"
 
 namespace mlaas::metadata {
@@ -17,5 +18,6 @@ bool IsPostgresUrl(const std::string& url);
 // Each connects, migrates (under the advisory lock) and returns the store.
 Result<std::unique_ptr<TaskStore>> OpenPgTaskStore(const StoreOptions& options);
 Result<std::unique_ptr<AccountStore>> OpenPgAccountStore(const StoreOptions& options);
+Result<std::unique_ptr<CatalogStore>> OpenPgCatalogStore(const StoreOptions& options);
 
 }  // namespace mlaas::metadata

@@ -7,7 +7,9 @@
 
 #include "common/text.h"
 #include "common/time_util.h"
+#include "metadata/catalog_rows.h"
 #include "metadata/catalog_store.h"
+#include "metadata/pg_stores.h"
 #include "metadata/sqlite_db.h"
 #include "metadata/sqlite_schema.h"
 
@@ -15,121 +17,6 @@ namespace mlaas::metadata {
 namespace {
 
 using nlohmann::json;
-
-constexpr const char* kEntryColumns =
-    "kind, name, owner, visibility, description, card, objective, model_type, license, labels, tags, "
-    "latest_version, downloads, predictions, deployments, created_ms, updated_ms, popularity";
-constexpr const char* kVersionColumns =
-    "kind, name, version, ready, digest, files, size, facts, lineage, created_by, created_ms";
-// The same for listings: the number of files instead of their list (a version may hold 200,000).
-constexpr const char* kVersionListColumns =
-    "kind, name, version, ready, digest, json_array_length(files), size, facts, lineage, created_by, created_ms";
-
-std::vector<std::string> StringList(const std::string& text) {
-  std::vector<std::string> out;
-  json j = json::parse(text, nullptr, false);
-  if (!j.is_array()) return out;
-  for (const auto& v : j) {
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-json ParseObject(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  return j.is_discarded() ? json::object() : j;
-}
-
-CatalogEntryRecord ReadEntry(const SqliteStatement& s) {
-  CatalogEntryRecord e;
-  e.kind = s.Text(0);
-  e.name = s.Text(1);
-  e.owner = s.Text(2);
-  e.visibility = s.Text(3);
-  e.description = s.Text(4);
-  e.card = s.Text(5);
-  e.objective = s.Text(6);
-  e.model_type = s.Text(7);
-  e.license = s.Text(8);
-  e.labels = StringList(s.Text(9));
-  e.tags = StringList(s.Text(10));
-  e.latest_version = s.Int(11);
-  e.downloads = s.Int(12);
-  e.predictions = s.Int(13);
-  e.deployments = s.Int(14);
-  e.created_ms = s.Int(15);
-  e.updated_ms = s.Int(16);
-  return e;
-}
-
-// A row of kVersionColumns, or of kVersionListColumns (`with_files` false).
-CatalogVersionRecord ReadVersion(const SqliteStatement& s, bool with_files = true) {
-  CatalogVersionRecord v;
-  v.kind = s.Text(0);
-  v.name = s.Text(1);
-  v.version = s.Int(2);
-  v.ready = s.Int(3) != 0;
-  v.digest = s.Text(4);
-  if (with_files) {
-    json files = json::parse(s.Text(5), nullptr, false);
-    if (files.is_array()) {
-      for (const auto& f : files) {
-        if (!f.is_object()) continue;
-        v.files.push_back({f.value("path", ""), f.value("size", uint64_t{0}), f.value("sha256", "")});
-      }
-    }
-    v.file_count = static_cast<int64_t>(v.files.size());
-  } else {
-    v.file_count = s.Int(5);
-  }
-  v.size = static_cast<uint64_t>(s.Int(6));
-  v.facts = ParseObject(s.Text(7));
-  v.lineage = ParseObject(s.Text(8));
-  v.created_by = s.Text(9);
-  v.created_ms = s.Int(10);
-  return v;
-}
-
-// "%text%" for LIKE ... ESCAPE '\', with the pattern characters of `text` escaped.
-std::string LikeContaining(const std::string& text) {
-  std::string out = "%";
-  for (char c : text) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "%";
-}
-
-Status Missing(std::string message, std::string field) {
-  return Status(StatusCode::kNotFound, std::move(message), std::move(field));
-}
-
-const char* SortName(CatalogSort sort) {
-  switch (sort) {
-    case CatalogSort::kPopular: return "popular";
-    case CatalogSort::kName: return "name";
-    case CatalogSort::kRecent: break;
-  }
-  return "recent";
-}
-
-// A cursor is the sort it belongs to, the last entry's sort key and its name.
-struct Cursor {
-  int64_t key = 0;
-  std::string name;
-};
-
-Result<std::optional<Cursor>> DecodeCursor(const CatalogQuery& q) {
-  if (q.cursor.empty()) return std::optional<Cursor>();
-  auto bad = [] { return InvalidArgument("cursor is not a cursor this server issued for this sort", "cursor"); };
-  auto decoded = Base64UrlDecode(q.cursor);
-  if (!decoded) return bad();
-  const auto parts = Split(*decoded, '\n');
-  if (parts.size() != 3 || parts[0] != SortName(q.sort)) return bad();
-  const auto key = ParseInt(parts[1]);
-  if (!key) return bad();
-  return std::optional<Cursor>(Cursor{*key, parts[2]});
-}
 
 class SqliteCatalogStore final : public CatalogStore {
  public:
@@ -190,74 +77,15 @@ class SqliteCatalogStore final : public CatalogStore {
   }
 
   Result<CatalogPage> ListEntries(const CatalogQuery& q) override {
-    MLAAS_ASSIGN_OR_RETURN(std::optional<Cursor> cursor, DecodeCursor(q));
-    std::string sql = "SELECT " + std::string(kEntryColumns) + " FROM catalog_entries WHERE kind = ?";
-    std::vector<std::string> texts;
-    std::vector<int64_t> ints;
-    // Binds go in order: each clause records its values as it is added.
-    struct Bound {
-      bool is_int;
-      size_t index;
-    };
-    std::vector<Bound> binds;
-    auto text = [&](std::string v) {
-      texts.push_back(std::move(v));
-      binds.push_back({false, texts.size() - 1});
-    };
-    auto integer = [&](int64_t v) {
-      ints.push_back(v);
-      binds.push_back({true, ints.size() - 1});
-    };
-    text(q.kind);
-    if (!q.sees_all) {
-      sql += " AND (visibility = 'public' OR owner = ?)";
-      text(q.viewer);
-    }
-    if (!q.text.empty()) {
-      sql += " AND (name LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\' OR tags LIKE ? ESCAPE '\\')";
-      for (int i = 0; i < 3; ++i) text(LikeContaining(q.text));
-    }
-    if (!q.objective.empty()) {
-      sql += " AND objective = ?";
-      text(q.objective);
-    }
-    if (!q.tag.empty()) {
-      sql += " AND tags LIKE ? ESCAPE '\\'";
-      text(LikeContaining(json(q.tag).dump()));
-    }
-    if (!q.owner.empty()) {
-      sql += " AND owner = ?";
-      text(q.owner);
-    }
-    if (!q.visibility.empty()) {
-      sql += " AND visibility = ?";
-      text(q.visibility);
-    }
-    const char* key_column = q.sort == CatalogSort::kPopular ? "popularity" : "updated_ms";
-    if (cursor) {
-      if (q.sort == CatalogSort::kName) {
-        sql += " AND name > ?";
-        text(cursor->name);
-      } else {
-        sql += std::string(" AND (") + key_column + " < ? OR (" + key_column + " = ? AND name > ?))";
-        integer(cursor->key);
-        integer(cursor->key);
-        text(cursor->name);
-      }
-    }
-    sql += q.sort == CatalogSort::kName ? " ORDER BY name" : std::string(" ORDER BY ") + key_column + " DESC, name";
-    sql += " LIMIT ?";
-    const size_t limit = std::max<size_t>(1, q.limit);
-    integer(static_cast<int64_t>(limit) + 1);
-
+    MLAAS_ASSIGN_OR_RETURN(CatalogListQuery list, BuildCatalogListQuery(q, /*postgres=*/false));
     std::lock_guard lock(mu_);
-    MLAAS_ASSIGN_OR_RETURN(auto st, db_.Prepare(sql));
-    for (size_t i = 0; i < binds.size(); ++i) {
+    MLAAS_ASSIGN_OR_RETURN(auto st, db_.Prepare(list.sql));
+    for (size_t i = 0; i < list.values.size(); ++i) {
       const int at = static_cast<int>(i) + 1;
-      if (binds[i].is_int) {
-        st.Bind(at, ints[binds[i].index]);
+      if (const auto* n = std::get_if<int64_t>(&list.values[i])) {
+        st.Bind(at, *n);
       } else {
-        st.Bind(at, texts[binds[i].index]);
+        st.Bind(at, std::get<std::string>(list.values[i]));
       }
     }
     CatalogPage page;
@@ -265,13 +93,12 @@ class SqliteCatalogStore final : public CatalogStore {
     for (;;) {
       MLAAS_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      if (page.entries.size() == limit) {
-        const CatalogEntryRecord& last = page.entries.back();
-        page.next_cursor = Base64UrlEncode(std::string(SortName(q.sort)) + "\n" + std::to_string(last_key) + "\n" + last.name);
+      if (page.entries.size() == list.limit) {
+        page.next_cursor = list.NextCursor(page.entries.back(), last_key);
         break;
       }
       page.entries.push_back(ReadEntry(st));
-      last_key = q.sort == CatalogSort::kPopular ? st.Int(17) : st.Int(16);
+      last_key = st.Int(list.KeyColumn());
     }
     return page;
   }
@@ -296,14 +123,13 @@ class SqliteCatalogStore final : public CatalogStore {
   }
 
   Status CompleteVersion(const CatalogVersionRecord& v) override {
-    json files = json::array();
-    for (const auto& f : v.files) files.push_back({{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
+    const std::string files = FilesJson(v);
     std::lock_guard lock(mu_);
     return InTransaction<bool>([&]() -> Result<bool> {
              MLAAS_ASSIGN_OR_RETURN(auto up, db_.Prepare(
                  "UPDATE catalog_versions SET ready = 1, digest = ?, files = ?, size = ?, facts = ?, lineage = ? "
                  "WHERE kind = ? AND name = ? AND version = ? AND ready = 0"));
-             up.Bind(1, v.digest).Bind(2, files.dump(-1, ' ', false, json::error_handler_t::replace)).Bind(3, static_cast<int64_t>(v.size));
+             up.Bind(1, v.digest).Bind(2, files).Bind(3, static_cast<int64_t>(v.size));
              up.Bind(4, v.facts.dump(-1, ' ', false, json::error_handler_t::replace));
              up.Bind(5, v.lineage.dump(-1, ' ', false, json::error_handler_t::replace));
              up.Bind(6, v.kind).Bind(7, v.name).Bind(8, v.version);
@@ -347,7 +173,7 @@ class SqliteCatalogStore final : public CatalogStore {
 
   Result<std::vector<CatalogVersionRecord>> ListVersions(const std::string& kind, const std::string& name) override {
     std::lock_guard lock(mu_);
-    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("SELECT " + std::string(kVersionListColumns) +
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("SELECT " + VersionListColumns(/*postgres=*/false) +
                                                " FROM catalog_versions WHERE kind = ? AND name = ? AND ready = 1 "
                                                "ORDER BY version DESC"));
     q.Bind(1, kind).Bind(2, name);
@@ -472,6 +298,7 @@ class SqliteCatalogStore final : public CatalogStore {
 }  // namespace
 
 Result<std::unique_ptr<CatalogStore>> OpenCatalogStore(const StoreOptions& options) {
+  if (IsPostgresUrl(options.url)) return OpenPgCatalogStore(options);
   MLAAS_ASSIGN_OR_RETURN(std::string path, SqlitePath(options.url));
   MLAAS_ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(path));
   auto store = std::make_unique<SqliteCatalogStore>(std::move(db));

@@ -90,30 +90,17 @@ TEST(AccountStoreTest, ANewerDatabaseIsRefused) {
 // On both backends: SQLite in a temporary file, PostgreSQL 15 started for the suite.
 class AccountBackendTest : public ::testing::TestWithParam<std::string> {
  protected:
-  static void TearDownTestSuite() {
-    delete postgres_;
-    postgres_ = nullptr;
-  }
   StoreOptions Options() {
     StoreOptions o = At(dir_);
     if (GetParam() == "postgresql") {
-      if (postgres_ == nullptr) {
-        postgres_ = new testing::PostgresServer();
-        Status st = postgres_->Start();
-        EXPECT_TRUE(st.ok()) << st.ToString();
-      }
-      auto url = postgres_->FreshDatabase("accounts" + std::to_string(++databases_));
+      auto url = testing::FreshTestDatabase();
       EXPECT_TRUE(url.has_value()) << url.error().ToString();
       o.url = url.has_value() ? *url : "";
     }
     return o;
   }
-  static testing::PostgresServer* postgres_;
-  static int databases_;
   TempDir dir_;
 };
-testing::PostgresServer* AccountBackendTest::postgres_ = nullptr;
-int AccountBackendTest::databases_ = 0;
 
 INSTANTIATE_TEST_SUITE_P(Backends, AccountBackendTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "testutil/postgres_server.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::metadata {
@@ -13,13 +14,33 @@ namespace {
 
 using mlaas::testing::TempDir;
 
-std::unique_ptr<CatalogStore> Open(const TempDir& dir) {
-  StoreOptions o;
-  o.url = (dir / "mlaas.db").string();
-  auto s = OpenCatalogStore(o);
-  EXPECT_TRUE(s.has_value()) << s.error().ToString();
-  return std::move(s).value();
-}
+// Every test runs on both backends: SQLite in a temporary file, and a database of its own on a
+// PostgreSQL 15 server started for the suite on loopback.
+class CatalogStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() != "postgresql") {
+      url_ = (dir_ / "mlaas.db").string();
+      return;
+    }
+    auto url = testing::FreshTestDatabase();
+    ASSERT_TRUE(url.has_value()) << url.error().ToString();
+    url_ = *url;
+  }
+  // A store of its own (its own connections, as another server process would have).
+  std::unique_ptr<CatalogStore> Open() {
+    StoreOptions o;
+    o.url = url_;
+    auto s = OpenCatalogStore(o);
+    EXPECT_TRUE(s.has_value()) << s.error().ToString();
+    return s.has_value() ? std::move(s).value() : nullptr;
+  }
+  TempDir dir_;
+  std::string url_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogStoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 CatalogEntryRecord Entry(const std::string& name, const std::string& owner, const std::string& visibility,
                          int64_t updated_ms = 1000) {
@@ -48,9 +69,9 @@ int64_t AddVersion(CatalogStore& s, const std::string& name, int64_t now_ms = 20
   return *n;
 }
 
-TEST(CatalogStoreTest, EntriesAreUniquePerKindAndKeepTheirFields) {
-  TempDir dir;
-  auto s = Open(dir);
+TEST_P(CatalogStoreTest, EntriesAreUniquePerKindAndKeepTheirFields) {
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
   auto e = Entry("bert-small", "alice", "private");
   e.tags = {"nlp", "demo"};
   e.description = "a small model";
@@ -73,9 +94,9 @@ TEST(CatalogStoreTest, EntriesAreUniquePerKindAndKeepTheirFields) {
   EXPECT_EQ(s->GetEntry("model", "nope").error().code(), StatusCode::kNotFound);
 }
 
-TEST(CatalogStoreTest, VersionsAreNumberedAndInvisibleUntilComplete) {
-  TempDir dir;
-  auto s = Open(dir);
+TEST_P(CatalogStoreTest, VersionsAreNumberedAndInvisibleUntilComplete) {
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->CreateEntry(Entry("m", "alice", "private")).ok());
   EXPECT_EQ(AddVersion(*s, "m"), 1);
   auto pending = s->ReserveVersion("model", "m", "alice", 3000);
@@ -113,9 +134,9 @@ TEST(CatalogStoreTest, VersionsAreNumberedAndInvisibleUntilComplete) {
 
 // Two movers of the same alias at once: every move is recorded, and the trail is a chain
 // (each move starts where the one before it ended).
-TEST(CatalogStoreTest, AliasMovesUnderConcurrencyLeaveAConsistentTrail) {
-  TempDir dir;
-  auto s = Open(dir);
+TEST_P(CatalogStoreTest, AliasMovesUnderConcurrencyLeaveAConsistentTrail) {
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->CreateEntry(Entry("m", "alice", "private")).ok());
   AddVersion(*s, "m");
   AddVersion(*s, "m");
@@ -126,7 +147,7 @@ TEST(CatalogStoreTest, AliasMovesUnderConcurrencyLeaveAConsistentTrail) {
   for (int who = 0; who < 2; ++who) {
     movers.emplace_back([&, who] {
       // Each store connection is its own, as two server processes would have.
-      auto mine = Open(dir);
+      auto mine = Open();
       for (int i = 0; i < kMoves; ++i) {
         auto e = mine->MoveAlias("model", "m", "champion", who + 1, who == 0 ? "alice" : "admin", 10 + i);
         EXPECT_TRUE(e.has_value()) << e.error().ToString();
@@ -153,9 +174,9 @@ TEST(CatalogStoreTest, AliasMovesUnderConcurrencyLeaveAConsistentTrail) {
   EXPECT_EQ(s->AliasEvents("model", "m", events->back().seq, 10)->size(), 1u);
 }
 
-TEST(CatalogStoreTest, ListingFiltersHidesOthersPrivateEntriesAndPagesWithACursor) {
-  TempDir dir;
-  auto s = Open(dir);
+TEST_P(CatalogStoreTest, ListingFiltersHidesOthersPrivateEntriesAndPagesWithACursor) {
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
   for (int i = 0; i < 25; ++i) {
     auto e = Entry("m" + std::to_string(100 + i), i % 2 ? "alice" : "bob", i % 3 ? "public" : "private", 1000 + i % 7);
     e.tags = {i % 2 ? "odd" : "even"};

@@ -22,19 +22,9 @@ using mlaas::testing::TempDir;
 // PostgreSQL 15 server started for the suite on loopback (tests/testutil/postgres_server.h).
 class TaskStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
-  static void TearDownTestSuite() {
-    delete postgres_;
-    postgres_ = nullptr;
-  }
-
   void SetUp() override {
     if (GetParam() == "postgresql") {
-      if (postgres_ == nullptr) {
-        postgres_ = new testing::PostgresServer();
-        Status st = postgres_->Start();
-        ASSERT_TRUE(st.ok()) << st.ToString();
-      }
-      auto url = postgres_->FreshDatabase("t" + std::to_string(++databases_));
+      auto url = testing::FreshTestDatabase();
       ASSERT_TRUE(url.has_value()) << url.error().ToString();
       url_ = *url;
     } else {
@@ -59,15 +49,11 @@ class TaskStoreTest : public ::testing::TestWithParam<std::string> {
     return *t;
   }
 
-  static testing::PostgresServer* postgres_;
-  static int databases_;
   TempDir dir_;
   std::string url_;
   std::atomic<int64_t> now_{1'000'000};
   std::unique_ptr<TaskStore> store_;
 };
-testing::PostgresServer* TaskStoreTest::postgres_ = nullptr;
-int TaskStoreTest::databases_ = 0;
 
 INSTANTIATE_TEST_SUITE_P(Backends, TaskStoreTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
@@ -297,11 +283,12 @@ TEST_P(TaskStoreTest, ADatabaseRestartIsRiddenOutWithoutLosingOrDoublingWork) {
   if (GetParam() != "postgresql") GTEST_SKIP() << "PostgreSQL only: a SQLite file does not restart";
   TaskRecord before = Submit();
   ASSERT_TRUE(store_->Get(before.id).has_value());  // the pool holds an open connection now
-  ASSERT_TRUE(postgres_->Stop().ok());
+  testing::PostgresServer* postgres = testing::SharedPostgres().value();
+  ASSERT_TRUE(postgres->Stop().ok());
   // The server comes back after a second; calls made meanwhile wait and retry with backoff.
-  std::thread restart([] {
+  std::thread restart([postgres] {
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    EXPECT_TRUE(postgres_->Resume().ok());
+    EXPECT_TRUE(postgres->Resume().ok());
   });
   auto created = store_->Create({"dataset_stats", json{{"n", 2}}, 3});
   restart.join();

@@ -91,4 +91,20 @@ class PostgresServer {
   bool started_ = false;
 };
 
+// One server for the whole test process, started on first use and stopped at exit; tests take
+// a fresh database each (FreshDatabase) so that they share nothing else.
+inline Result<PostgresServer*> SharedPostgres() {
+  static PostgresServer server;
+  static const Status started = server.Start();
+  if (!started.ok()) return started;
+  return &server;
+}
+
+// A new, empty database on the shared server.
+inline Result<std::string> FreshTestDatabase() {
+  static int databases = 0;
+  MLAAS_ASSIGN_OR_RETURN(PostgresServer * server, SharedPostgres());
+  return server->FreshDatabase("test" + std::to_string(++databases));
+}
+
 }  // namespace mlaas::testing
