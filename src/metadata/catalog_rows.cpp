@@ -72,7 +72,7 @@ Result<CatalogListQuery> BuildCatalogListQuery(const CatalogQuery& q, bool postg
     values.emplace_back(q.objective);
   }
   if (!q.tag.empty()) {
-    sql += " AND tags LIKE ? ESCAPE '\\'";
+    sql += " AND tags" + like + "? ESCAPE '\\'";
     values.emplace_back(LikeContaining(nlohmann::json(q.tag).dump()));
   }
   if (!q.owner.empty()) {

@@ -137,6 +137,11 @@ CREATE TABLE catalog_retired (
   PRIMARY KEY (kind, name)
 );
 )sql",
+    // 5: a token per claim, so that a claim retried after a lost connection finds its own
+    // earlier success instead of taking a second task (PostgreSQL's store).
+    R"sql(
+ALTER TABLE tasks ADD COLUMN claim_token TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 }  // namespace

@@ -1,7 +1,10 @@
 // PostgreSQL implementation of CatalogStore (issue 24), over the retrying pool. Version
 // reservations, alias moves and deletions run in transactions that first lock the entry's row
 // (SELECT ... FOR UPDATE), so API servers on several hosts number versions and move aliases
-// one at a time per entry.
+// one at a time per entry. A call retried after a lost reply checks for its own earlier
+// success where a second run would say otherwise (create, complete, delete); a retried
+// reservation leaves an unused number for the sweeper, a retried alias move or counter may
+// count twice.
 #include <utility>
 
 #include "common/text.h"
@@ -63,7 +66,15 @@ class PgCatalogStore final : public CatalogStore {
   explicit PgCatalogStore(std::string url) : pool_(std::move(url)) {}
 
   Status CreateEntry(const CatalogEntryRecord& e) override {
+    bool retried = false;
     Result<int> inserted = pool_.Run<int>([&](PgDb& db) -> Result<int> {
+      if (std::exchange(retried, true)) {
+        // The first try may have committed (its reply lost): the same owner and time are ours.
+        MLAAS_ASSIGN_OR_RETURN(PgResult mine, db.Query("SELECT 1 FROM catalog_entries WHERE kind = $1 AND name = $2 AND "
+                                                       "owner = $3 AND created_ms = $4",
+                                                       {e.kind, e.name, e.owner, Num(e.created_ms)}));
+        if (mine.rows() > 0) return 1;
+      }
       MLAAS_ASSIGN_OR_RETURN(
           PgResult r,
           db.Query("INSERT INTO catalog_entries (kind, name, owner, visibility, description, card, objective, model_type, "
@@ -98,9 +109,19 @@ class PgCatalogStore final : public CatalogStore {
   }
 
   Status DeleteEntry(const std::string& kind, const std::string& name) override {
+    bool retried = false;
     return pool_.RunStatus([&](PgDb& conn) {
       return InTransaction<bool>(conn, [&](PgDb& db) -> Result<bool> {
-               MLAAS_RETURN_IF_ERROR(GetEntryOn(db, kind, name, /*lock=*/true).status());
+               auto entry = GetEntryOn(db, kind, name, /*lock=*/true);
+               if (!entry.has_value() && std::exchange(retried, true) && entry.error().code() == StatusCode::kNotFound) {
+                 // A retry after a lost reply: gone, and retired, means the first try deleted it.
+                 MLAAS_ASSIGN_OR_RETURN(PgResult retired, db.Query("SELECT 1 FROM catalog_retired WHERE kind = $1 AND "
+                                                                   "name = $2",
+                                                                   {kind, name}));
+                 if (retired.rows() > 0) return true;
+               }
+               retried = true;
+               MLAAS_RETURN_IF_ERROR(entry.status());
                // Version numbers are never reused, even by a new entry of the same name.
                MLAAS_RETURN_IF_ERROR(
                    db.Query("INSERT INTO catalog_retired (kind, name, last_version) "
@@ -166,8 +187,17 @@ class PgCatalogStore final : public CatalogStore {
 
   Status CompleteVersion(const CatalogVersionRecord& v) override {
     const std::string files = FilesJson(v);
+    bool retried = false;
     return pool_.RunStatus([&](PgDb& conn) {
       return InTransaction<bool>(conn, [&](PgDb& db) -> Result<bool> {
+               if (std::exchange(retried, true)) {
+                 // The first try may have committed (its reply lost): the version is ready with
+                 // this digest. (Saying NotFound here would make the caller delete its files.)
+                 MLAAS_ASSIGN_OR_RETURN(PgResult done, db.Query("SELECT 1 FROM catalog_versions WHERE kind = $1 AND "
+                                                                "name = $2 AND version = $3 AND ready = 1 AND digest = $4",
+                                                                {v.kind, v.name, Num(v.version), v.digest}));
+                 if (done.rows() > 0) return true;
+               }
                MLAAS_ASSIGN_OR_RETURN(
                    PgResult r, db.Query("UPDATE catalog_versions SET ready = 1, digest = $1, files = $2, size = $3, "
                                         "facts = $4, lineage = $5 WHERE kind = $6 AND name = $7 AND version = $8 AND "
@@ -257,7 +287,7 @@ class PgCatalogStore final : public CatalogStore {
   Result<std::vector<CatalogAliasRecord>> ListAliases(const std::string& kind, const std::string& name) override {
     return pool_.Run<std::vector<CatalogAliasRecord>>([&](PgDb& db) -> Result<std::vector<CatalogAliasRecord>> {
       MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query("SELECT alias, version, updated_by, updated_ms FROM catalog_aliases "
-                                                  "WHERE kind = $1 AND name = $2 ORDER BY alias",
+                                                  "WHERE kind = $1 AND name = $2 ORDER BY alias COLLATE \"C\"",
                                                   {kind, name}));
       std::vector<CatalogAliasRecord> out;
       for (int i = 0; i < r.rows(); ++i) out.push_back({r.Text(i, 0), r.Int(i, 1), r.Text(i, 2), r.Int(i, 3)});

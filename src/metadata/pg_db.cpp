@@ -13,26 +13,67 @@ std::string PgResult::Text(int row, int col) const {
 int64_t PgResult::Int(int row, int col) const { return std::strtoll(PQgetvalue(r_, row, col), nullptr, 10); }
 
 std::string RedactDatabaseUrl(const std::string& url) {
-  const size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  const size_t at = url.find('@', scheme + 3);
-  const size_t slash = url.find('/', scheme + 3);
-  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
-  const size_t colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
+  // The password of the URI's user part: from the first ':' to the last '@' before the query
+  // string (over-redacting rather than showing part of a password holding '@' or '/'), and any
+  // "password=" in the query string.
+  std::string out = url;
+  const size_t scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const size_t authority = scheme + 3;
+    const size_t query = out.find('?', authority);
+    const size_t at = out.rfind('@', query == std::string::npos ? std::string::npos : query);
+    if (at != std::string::npos && at >= authority) {
+      const size_t colon = out.find(':', authority);
+      if (colon != std::string::npos && colon < at) out = out.substr(0, colon + 1) + "***" + out.substr(at);
+    }
+  }
+  for (size_t q = out.find('?'); q != std::string::npos;) {
+    const size_t key = out.find("password=", q);
+    if (key == std::string::npos) break;
+    const size_t value = key + 9, end = out.find('&', value);
+    out = out.substr(0, value) + "***" + (end == std::string::npos ? "" : out.substr(end));
+    q = value + 3;
+  }
+  return out;
 }
 
+namespace {
+
+// `text` with every occurrence of `secret` replaced by "***".
+std::string Scrub(std::string text, const std::string& secret) {
+  if (secret.empty()) return text;
+  for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3))
+    text.replace(at, secret.size(), "***");
+  return text;
+}
+
+}  // namespace
+
 Result<PgDb> PgDb::Connect(const std::string& url) {
-  const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
-  const char* values[] = {url.c_str(), "10", "mlaas", nullptr};
+  // The URL is parsed first: libpq's parse errors quote what they could not read, password
+  // included, so those get a message of ours.
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &parse_error);
+  if (options == nullptr) {
+    PQfreemem(parse_error);
+    return InvalidArgument("the database URL is not a PostgreSQL connection URI (postgresql://user:password@host:port/db)",
+                           "database");
+  }
+  std::string password;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o)
+    if (std::string_view(o->keyword) == "password" && o->val != nullptr) password = o->val;
+  PQconninfoFree(options);
+  // Ours first, the URL last (expand_dbname: the URL's own settings win), keepalives so that a
+  // silent network cut is noticed in about half a minute instead of hours.
+  const char* keys[] = {"connect_timeout",   "application_name",    "keepalives",       "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", nullptr};
+  const char* values[] = {"10", "mlaas", "1", "10", "5", "3", "30000", url.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn == nullptr) return ResourceExhausted("cannot allocate a PostgreSQL connection");
   if (PQstatus(conn) != CONNECTION_OK) {
-    std::string why = PQerrorMessage(conn);
+    std::string why = Scrub(PQerrorMessage(conn), password);
     PQfinish(conn);
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    // libpq's messages name host and port, not the password; the URL is shown redacted.
     return Unavailable("cannot connect to PostgreSQL at " + RedactDatabaseUrl(url) + ": " + why);
   }
   return PgDb(conn);
@@ -45,6 +86,8 @@ Status PgDb::Error(std::string_view what, const PGresult* r) const {
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   if (state != nullptr && std::string_view(state) == "23505") return AlreadyExists(msg);  // unique_violation
   if (state != nullptr && std::string_view(state) == "23503") return NotFound(msg);       // foreign_key_violation
+  if (state != nullptr && std::string_view(state) == "22021")  // character_not_in_repertoire: not UTF-8
+    return InvalidArgument("a value is not valid UTF-8");
   if (state != nullptr && (std::string_view(state) == "40001" || std::string_view(state) == "40P01"))
     return Unavailable(msg);  // serialization failure, deadlock: retry
   return Internal(msg);
@@ -59,6 +102,9 @@ Status PgDb::Exec(const std::string& sql) {
 }
 
 Result<PgResult> PgDb::Query(const std::string& sql, const std::vector<PgParam>& params) {
+  // Text parameters end at a NUL byte, which PostgreSQL's text cannot hold either.
+  for (const auto& p : params)
+    if (p && p->find('\0') != std::string::npos) return InvalidArgument("a value contains a NUL byte");
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
@@ -84,6 +130,11 @@ Result<std::unique_ptr<PgDb>> PgPool::Take() {
   }
   MLAAS_ASSIGN_OR_RETURN(PgDb db, PgDb::Connect(url_));
   return std::make_unique<PgDb>(std::move(db));
+}
+
+void PgPool::DropIdle() {
+  std::lock_guard lock(mu_);
+  idle_.clear();
 }
 
 void PgPool::Give(std::unique_ptr<PgDb> db) {

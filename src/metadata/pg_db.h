@@ -72,7 +72,8 @@ class PgPool {
  public:
   explicit PgPool(std::string url, int64_t retry_for_ms = 30'000) : url_(std::move(url)), retry_for_ms_(retry_for_ms) {}
 
-  // Runs fn(connection); fn must be safe to run again after a lost connection.
+  // Runs fn(connection). After a lost connection fn runs again, although its first run may have
+  // committed (the reply was lost): fn must check for its own earlier effect where that matters.
   template <typename T>
   Result<T> Run(const std::function<Result<T>(PgDb&)>& fn);
   Status RunStatus(const std::function<Status(PgDb&)>& fn);
@@ -80,6 +81,7 @@ class PgPool {
  private:
   Result<std::unique_ptr<PgDb>> Take();
   void Give(std::unique_ptr<PgDb> db);
+  void DropIdle();
   // Whether to try again after `st` (sleeping first): a lost connection within retry_for_ms.
   bool Retry(const Status& st, std::chrono::steady_clock::time_point started, int attempt) const;
 
@@ -99,7 +101,11 @@ Result<T> PgPool::Run(const std::function<Result<T>(PgDb&)>& fn) {
       return db.error();
     }
     Result<T> out = fn(**db);
-    if ((*db)->Connected()) Give(std::move(*db));
+    if ((*db)->Connected()) {
+      Give(std::move(*db));
+    } else {
+      DropIdle();  // after a database restart the idle ones are dead too: reconnect at once
+    }
     if (!out.has_value() && Retry(out.error(), started, attempt)) continue;
     return out;
   }

@@ -34,12 +34,12 @@ std::string Num(int64_t v) { return std::to_string(v); }
 
 // PostgreSQL's text holds valid UTF-8 without NUL bytes; anything else is escaped (\xNN).
 std::string Storable(std::string_view s, size_t max_bytes) {
-  if (s.size() <= max_bytes && IsValidUtf8(s) && s.find('\0') == std::string_view::npos) return std::string(s);
-  if (IsValidUtf8(s.substr(0, max_bytes)) && s.find('\0') == std::string_view::npos) {
+  if (s.size() > max_bytes) {
     size_t cut = max_bytes;
     while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // whole characters
-    return std::string(s.substr(0, cut));
+    s = s.substr(0, cut);
   }
+  if (IsValidUtf8(s) && s.find('\0') == std::string_view::npos) return std::string(s);
   return EscapeForLog(s, max_bytes);
 }
 
@@ -65,7 +65,7 @@ class PgTaskStore final : public TaskStore {
           .status();
     });
     if (!inserted.ok() && inserted.code() != StatusCode::kAlreadyExists) return inserted;
-    // Idle workers wake at once (mlaas worker LISTENs on this channel).
+    // For workers that LISTEN on this channel (still to come: today they poll every 0.5 s).
     (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {task.type}).status(); });
     return Get(id);
   }
@@ -117,7 +117,8 @@ class PgTaskStore final : public TaskStore {
                                               int64_t lease_ms) override {
     if (types.empty()) return std::optional<TaskRecord>();
     const int64_t now = now_();
-    std::vector<PgParam> params = {Num(now), owner, Num(now + lease_ms)};
+    const std::string token = NewUuid();
+    std::vector<PgParam> params = {Num(now), owner, Num(now + lease_ms), token};
     std::string in;
     for (const auto& t : types) {
       params.emplace_back(t);
@@ -125,10 +126,18 @@ class PgTaskStore final : public TaskStore {
     }
     const std::string sql =
         "UPDATE tasks SET status='running', attempts=attempts+1, started_ms=$1, updated_ms=$1, revision=revision+1, "
-        "lease_owner=$2, lease_expires_ms=$3 WHERE seq = (SELECT seq FROM tasks WHERE status='queued' AND "
-        "cancel_requested=0 AND type IN (" + in + ") ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
+        "lease_owner=$2, lease_expires_ms=$3, claim_token=$4 WHERE seq = (SELECT seq FROM tasks WHERE status='queued' "
+        "AND cancel_requested=0 AND type IN (" + in + ") ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
         "AND status='queued' RETURNING " + kTaskColumns;
+    bool retried = false;
     return pool_.Run<std::optional<TaskRecord>>([&](PgDb& db) -> Result<std::optional<TaskRecord>> {
+      if (std::exchange(retried, true)) {
+        // The first try may have committed (its reply lost): that claim is this call's.
+        MLAAS_ASSIGN_OR_RETURN(PgResult mine, db.Query(std::string("SELECT ") + kTaskColumns +
+                                                           " FROM tasks WHERE claim_token=$1 AND status='running'",
+                                                       {token}));
+        if (mine.rows() > 0) return std::optional<TaskRecord>(ReadRecord(mine, 0));
+      }
       MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query(sql, params));
       if (r.rows() == 0) return std::optional<TaskRecord>();
       return std::optional<TaskRecord>(ReadRecord(r, 0));
@@ -179,17 +188,33 @@ class PgTaskStore final : public TaskStore {
   }
 
   Status Release(const std::string& id, const std::string& owner) override {
+    // The claim being released, by its token: a retry after a lost reply must not release a
+    // later claim of the same task by another thread of this process (the same owner).
+    MLAAS_ASSIGN_OR_RETURN(TaskRecord current, Get(id));
+    Result<std::string> token = pool_.Run<std::string>([&](PgDb& db) -> Result<std::string> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query("SELECT claim_token FROM tasks WHERE id=$1 AND status='running' AND "
+                                                  "lease_owner=$2",
+                                                  {id, owner}));
+      return r.rows() > 0 ? r.Text(0, 0) : std::string();
+    });
+    if (!token.has_value()) return token.error();
+    if (token->empty()) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    bool retried = false;
     Result<int> changed = pool_.Run<int>([&](PgDb& db) -> Result<int> {
+      const bool again = std::exchange(retried, true);
       MLAAS_ASSIGN_OR_RETURN(
           PgResult r, db.Query("UPDATE tasks SET status='queued', attempts=GREATEST(attempts-1, 0), lease_owner=NULL, "
-                               "lease_expires_ms=0, updated_ms=$1, revision=revision+1 "
-                               "WHERE id=$2 AND status='running' AND lease_owner=$3 RETURNING seq",
-                               {Num(now_()), id, owner}));
-      return r.rows();
+                               "lease_expires_ms=0, updated_ms=$1, revision=revision+1, claim_token='' "
+                               "WHERE id=$2 AND status='running' AND lease_owner=$3 AND claim_token=$4 RETURNING seq",
+                               {Num(now_()), id, owner, *token}));
+      if (r.rows() > 0 || !again) return r.rows();
+      // Released by the first try, or re-claimed since (a new token): either way, done.
+      MLAAS_ASSIGN_OR_RETURN(PgResult now, db.Query("SELECT 1 FROM tasks WHERE id=$1 AND claim_token<>$2", {id, *token}));
+      return now.rows();
     });
     if (!changed.has_value()) return changed.error();
     if (*changed == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
-    (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', '')").status(); });
+    (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {current.type}).status(); });
     return Status::Ok();
   }
 

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -51,6 +52,11 @@ TEST(PostgresE2eTest, TwoServersAndAWorkerShareOneDatabaseThroughARestart) {
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   ASSERT_EQ(posix_spawn(&worker, argv[0], &actions, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&actions);
+  // Killed if the test stops early (a failed ASSERT).
+  std::unique_ptr<pid_t, void (*)(pid_t*)> worker_guard(&worker, [](pid_t* pid) {
+    ::kill(*pid, SIGKILL);
+    waitpid(*pid, nullptr, 0);
+  });
   const auto log = [&] {
     std::ifstream in(worker_log);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -92,11 +98,18 @@ TEST(PostgresE2eTest, TwoServersAndAWorkerShareOneDatabaseThroughARestart) {
   ASSERT_TRUE(seen.has_value());
   EXPECT_EQ((*seen)["tasks"].size(), 20u);
 
+  // A SIGTERM stops the worker cleanly, within 30 s.
   ::kill(worker, SIGTERM);
   int status = 0;
+  bool exited = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (waitpid(worker, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (!exited && std::chrono::steady_clock::now() < deadline) {
+    exited = waitpid(worker, &status, WNOHANG) == worker;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!exited) ::kill(worker, SIGKILL);
+  worker_guard.release();
+  EXPECT_TRUE(exited) << "the worker did not stop on SIGTERM";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 

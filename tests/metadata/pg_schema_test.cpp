@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -124,6 +126,35 @@ TEST_F(PgSchemaTest, ConnectionErrorsNeverShowThePassword) {
   EXPECT_EQ(RedactDatabaseUrl("postgresql://u:p@h/db"), "postgresql://u:***@h/db");
   EXPECT_EQ(RedactDatabaseUrl("postgresql://u@h/db"), "postgresql://u@h/db");
   EXPECT_EQ(RedactDatabaseUrl("postgresql://h:5432/db"), "postgresql://h:5432/db");
+  // A password with '@' or '/' in it, or given as a query parameter.
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://u:p@s/s@h:5432/db"), "postgresql://u:***@h:5432/db");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql:///db?user=u&password=x1&sslmode=require"),
+            "postgresql:///db?user=u&password=***&sslmode=require");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://h/db?password=x2"), "postgresql://h/db?password=***");
+  // A URL libpq cannot parse: its own message would quote the password; ours does not.
+  for (const std::string bad : {"postgresql://mlaas:pa%zz-s3cret@127.0.0.1/db", "postgresql://[::1:s3cret"}) {
+    auto unparsed = PgDb::Connect(bad);
+    ASSERT_FALSE(unparsed.has_value()) << bad;
+    EXPECT_EQ(unparsed.error().code(), StatusCode::kInvalidArgument) << unparsed.error().message();
+    EXPECT_EQ(unparsed.error().message().find("s3cret"), std::string::npos) << unparsed.error().message();
+  }
+  // The URL's own settings win over ours: a one-second timeout is a quick failure.
+  const auto start = std::chrono::steady_clock::now();
+  auto unroutable = PgDb::Connect("postgresql://mlaas:pw@10.255.255.1:5432/db?connect_timeout=1");
+  EXPECT_FALSE(unroutable.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));
+}
+
+TEST_F(PgSchemaTest, ValuesThatTextCannotHoldAreClearErrors) {
+  auto db = PgDb::Connect(FreshDatabase("texts"));
+  ASSERT_TRUE(db.has_value());
+  auto nul = db->Query("SELECT $1::text", {std::string("a\0b", 3)});
+  ASSERT_FALSE(nul.has_value());
+  EXPECT_EQ(nul.error().code(), StatusCode::kInvalidArgument);
+  auto latin1 = db->Query("SELECT $1::text", {std::string("caf\xe9")});
+  ASSERT_FALSE(latin1.has_value());
+  EXPECT_EQ(latin1.error().code(), StatusCode::kInvalidArgument) << latin1.error().message();
+  EXPECT_TRUE(db->Query("SELECT 1").has_value()) << "the connection is still usable";
 }
 
 // A restarted server: a new connection works again (the stores reconnect the same way).
