@@ -190,15 +190,19 @@ class PgTaskStore final : public TaskStore {
   Status Release(const std::string& id, const std::string& owner) override {
     // The claim being released, by its token: a retry after a lost reply must not release a
     // later claim of the same task by another thread of this process (the same owner).
-    MLAAS_ASSIGN_OR_RETURN(TaskRecord current, Get(id));
-    Result<std::string> token = pool_.Run<std::string>([&](PgDb& db) -> Result<std::string> {
-      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query("SELECT claim_token FROM tasks WHERE id=$1 AND status='running' AND "
-                                                  "lease_owner=$2",
+    struct Claim {
+      std::string token, type;
+    };
+    Result<std::optional<Claim>> claim = pool_.Run<std::optional<Claim>>([&](PgDb& db) -> Result<std::optional<Claim>> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query("SELECT claim_token, type FROM tasks WHERE id=$1 AND status='running' "
+                                                  "AND lease_owner=$2",
                                                   {id, owner}));
-      return r.rows() > 0 ? r.Text(0, 0) : std::string();
+      if (r.rows() == 0) return std::optional<Claim>();
+      return std::optional<Claim>(Claim{r.Text(0, 0), r.Text(0, 1)});
     });
-    if (!token.has_value()) return token.error();
-    if (token->empty()) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    if (!claim.has_value()) return claim.error();
+    if (!*claim) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    const std::string& token = (*claim)->token;
     bool retried = false;
     Result<int> changed = pool_.Run<int>([&](PgDb& db) -> Result<int> {
       const bool again = std::exchange(retried, true);
@@ -206,15 +210,15 @@ class PgTaskStore final : public TaskStore {
           PgResult r, db.Query("UPDATE tasks SET status='queued', attempts=GREATEST(attempts-1, 0), lease_owner=NULL, "
                                "lease_expires_ms=0, updated_ms=$1, revision=revision+1, claim_token='' "
                                "WHERE id=$2 AND status='running' AND lease_owner=$3 AND claim_token=$4 RETURNING seq",
-                               {Num(now_()), id, owner, *token}));
+                               {Num(now_()), id, owner, token}));
       if (r.rows() > 0 || !again) return r.rows();
       // Released by the first try, or re-claimed since (a new token): either way, done.
-      MLAAS_ASSIGN_OR_RETURN(PgResult now, db.Query("SELECT 1 FROM tasks WHERE id=$1 AND claim_token<>$2", {id, *token}));
+      MLAAS_ASSIGN_OR_RETURN(PgResult now, db.Query("SELECT 1 FROM tasks WHERE id=$1 AND claim_token<>$2", {id, token}));
       return now.rows();
     });
     if (!changed.has_value()) return changed.error();
     if (*changed == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
-    (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {current.type}).status(); });
+    (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {(*claim)->type}).status(); });
     return Status::Ok();
   }
 

@@ -73,8 +73,7 @@ torch::Tensor BlockedNorm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x
   }
   // As torch.nn.BatchNorm2d in training: the batch is counted, and without a momentum the
   // running statistics are the cumulative average.
-  const double count = bn.num_batches_tracked.item<double>() + 1;
-  const double momentum = o.momentum() ? *o.momentum() : 1.0 / count;
+  const double momentum = o.momentum() ? *o.momentum() : 1.0 / (bn.num_batches_tracked.item<double>() + 1);
   torch::Tensor y =
       blocked::BatchNormTrain(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps(), relu);
   torch::NoGradGuard no_grad;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "nn/vision_model.h"
@@ -17,6 +18,22 @@ namespace {
 double RelativeError(const torch::Tensor& got, const torch::Tensor& want) {
   const double scale = std::max(want.abs().max().item<double>(), 1e-12);
   return (got - want).abs().max().item<double>() / scale;
+}
+
+// Every parameter's gradient on both models points the same way (cosine > 0.999) and, when
+// `max_relative` is given, differs by less than that fraction of the reference's largest value.
+void ExpectGradientsAlike(VisionModel& fast, VisionModel& reference, std::optional<double> max_relative) {
+  const auto fast_params = fast->named_parameters();
+  for (const auto& p : reference->named_parameters()) {
+    const torch::Tensor& got = fast_params[p.key()].grad();
+    const torch::Tensor& want = p.value().grad();
+    ASSERT_TRUE(got.defined()) << p.key();
+    if (max_relative) {
+      EXPECT_LT(RelativeError(got, want), *max_relative) << p.key();
+    }
+    const double cosine = torch::cosine_similarity(got.flatten(), want.flatten(), 0).item<double>();
+    EXPECT_GT(cosine, 0.999) << p.key();
+  }
 }
 
 TEST(BlockedKernelsTest, ThisBuildHasThem) {
@@ -142,12 +159,7 @@ TEST(BlockedKernelsTest, AFrozenBackbonesBatchNormsKeepTheirStatistics) {
   EXPECT_LT(RelativeError(fast_logits, ref_logits), 1e-4);
   torch::cross_entropy_loss(fast_logits, y).backward();
   torch::cross_entropy_loss(ref_logits, y).backward();
-  const auto fast_params = fast->named_parameters();
-  for (const auto& p : reference->named_parameters()) {
-    const double cosine =
-        torch::cosine_similarity(fast_params[p.key()].grad().flatten(), p.value().grad().flatten(), 0).item<double>();
-    EXPECT_GT(cosine, 0.999) << p.key();
-  }
+  ExpectGradientsAlike(fast, reference, std::nullopt);
   for (const auto& b : fast->named_buffers()) EXPECT_TRUE(torch::equal(b.value(), saved[b.key()])) << b.key();
 }
 
@@ -183,15 +195,7 @@ TEST(BlockedKernelsTest, ResNetsComputeWhatLibtorchsPathComputes) {
       torch::cross_entropy_loss(fast_logits, y).backward();
       torch::cross_entropy_loss(ref_logits, y).backward();
     }
-    const auto fast_params = fast->named_parameters();
-    for (const auto& p : reference->named_parameters()) {
-      const torch::Tensor& got = fast_params[p.key()].grad();
-      const torch::Tensor& want = p.value().grad();
-      ASSERT_TRUE(got.defined()) << p.key();
-      EXPECT_LT(RelativeError(got, want), 0.25) << p.key();
-      const double cosine = torch::cosine_similarity(got.flatten(), want.flatten(), 0).item<double>();
-      EXPECT_GT(cosine, 0.999) << p.key();
-    }
+    ExpectGradientsAlike(fast, reference, 0.25);
     const auto fast_buffers = fast->named_buffers();
     for (const auto& b : reference->named_buffers()) {
       if (b.value().is_floating_point()) {
