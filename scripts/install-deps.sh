@@ -68,7 +68,7 @@ fi
 # npm packages of the test oracles, pinned by their package-lock.json; reinstalled only
 # when the lock file changed since the last install.
 cd "$(dirname "$0")/.."
-NPM_DIRS=(tests/tokenizers/oracle web tests/storage/s3)
+NPM_DIRS=(tests/tokenizers/oracle web tests/storage/s3 tests/deploy)
 ((BENCH)) && NPM_DIRS+=(bench/onnx)
 for dir in "${NPM_DIRS[@]}"; do
   stamp="$dir/node_modules/.mlaas-lock"

@@ -19,6 +19,12 @@ using nlohmann::json;
 
 namespace {
 
+// An async task's request schema with the optional `resources` block every task takes.
+json WithResources(json schema) {
+  schema["properties"]["resources"] = schemas::Resources();
+  return schema;
+}
+
 // Request blocks that name something in storage, in the order they are checked.
 constexpr const char* kStorageBlocks[] = {"tokenizer", "model", "dataset", "model_save",
                                           "vector_store_save"};
@@ -223,7 +229,7 @@ void AddMlRoutes(ServerState& s) {
                   .tag = "ml",
                   .summary = r.summary,
                   .body = BodyKind::kJson,
-                  .request_schema = r.schema,
+                  .request_schema = is_task ? WithResources(r.schema) : r.schema,
                   .responses = responses,
                   .response_schema = is_task ? schemas::TaskAccepted() : json(),
                   .compute = !is_task,
@@ -258,7 +264,7 @@ void AddMlRoutes(ServerState& s) {
        .summary = "Compute statistics of a dataset: rows, column lengths, tokens, distinct "
                   "values (async task)",
        .body = BodyKind::kJson,
-       .request_schema = Object({{"dataset", schemas::Dataset(tabular)}}, {"dataset"}),
+       .request_schema = WithResources(Object({{"dataset", schemas::Dataset(tabular)}}, {"dataset"})),
        .responses = {{202, "task queued"}, {400, "invalid request or unknown dataset"}},
        .response_schema = schemas::TaskAccepted(),
        .handler = [&s](RequestContext& ctx) {
@@ -280,7 +286,8 @@ void AddMlRoutes(ServerState& s) {
        .summary = "Import a pretrained model (the Hugging Face Hub, S3, the server's store) into the object store in "
                   "mlaas's layout: PyTorch checkpoints converted to safetensors, other frameworks' files left out (async task)",
        .body = BodyKind::kJson,
-       .request_schema = Object({{"model", schemas::ModelSource()}, {"model_save", schemas::Save()}}, {"model", "model_save"}),
+       .request_schema = WithResources(
+           Object({{"model", schemas::ModelSource()}, {"model_save", schemas::Save()}}, {"model", "model_save"})),
        .responses = {{202, "task queued"}, {400, "invalid request"}, {403, "an S3 bucket not shared with accounts"}},
        .response_schema = schemas::TaskAccepted(),
        .handler = [&s](RequestContext& ctx) {

@@ -37,6 +37,19 @@ json Object(json properties, std::vector<std::string> required) {
   return s;
 }
 
+json Resources() {
+  json label = {{"type", "string"}, {"pattern", "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"}};
+  return Object({{"gpus", {{"type", "integer"}, {"minimum", 0}, {"maximum", 64},
+                           {"description", "GPUs the worker must have (default 0)"}}},
+                 {"labels", {{"type", "array"}, {"items", label}, {"maxItems", 16},
+                             {"description", "capability labels the worker must all have (cpu, gpu, or its own "
+                                             "--labels)"}}},
+                 {"workers", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1024},
+                              {"description", "processes that train the task together, data-parallel (default 1): a "
+                                              "group of `mlaas worker`s started with WORLD_SIZE of this size runs it"}}}},
+                {});
+}
+
 json CatalogTarget() {
   json s = Object({{"model", Str("register the trained model as a new version of this catalog model (created, yours, "
                                  "when new)", 64)},

@@ -14,6 +14,8 @@ nlohmann::json Model(const std::vector<std::string>& objectives, bool objective_
 // The model block of a training request: Model() plus what training sets on the model.
 nlohmann::json TrainModel(const std::vector<std::string>& objectives);
 nlohmann::json ModelTrain();
+// `resources` of an async task: what its worker must offer (tasks/resources.h).
+nlohmann::json Resources();
 nlohmann::json Dataset(const std::vector<std::string>& formats);
 nlohmann::json Save(const std::string& format = "");  // model_save / vector_store_save
 nlohmann::json TextInput(bool allow_top_k);           // search_input

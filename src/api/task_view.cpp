@@ -12,6 +12,8 @@ json TaskToJson(const metadata::TaskRecord& t, int64_t now_ms, bool detail) {
                 {"max_attempts", t.max_attempts}};
   if (t.started_ms > 0) stats["started"] = FormatIsoUtc(t.started_ms);
   if (t.finished_ms > 0) stats["finished"] = FormatIsoUtc(t.finished_ms);
+  // The worker holding a running task (host:pid:start), e.g. to find its host's logs.
+  if (t.state == metadata::TaskState::kRunning && !t.lease_owner.empty()) stats["worker"] = t.lease_owner;
   int64_t end = t.finished_ms > 0 ? t.finished_ms : now_ms;
   stats["elapsed"] = FormatElapsed(t.started_ms > 0 ? end - t.started_ms : 0);
 

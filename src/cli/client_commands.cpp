@@ -498,6 +498,8 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     int64_t image_size = 0, channels = 0, crop_padding = 0;
     double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0, rotation = 0;
     bool follow = false, load_best = false, flip = false, freeze_backbone = false;
+    int gpus = -1;
+    std::vector<std::string> labels;
   };
   auto a = std::make_shared<TrainArgs>();
   auto* train = app.add_subcommand(
@@ -554,6 +556,11 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   train->add_flag("--load-best", a->load_best, "Save the epoch with the best held-out metric, not the last one");
   train->add_option("--best-metric", a->best_metric,
                     "The held-out metric --load-best and early stopping watch (default eval_loss; e.g. eval_accuracy)");
+  train->add_option("--gpus", a->gpus, "Run on a worker with at least this many GPUs (resources.gpus; docs/deploy.md)")
+      ->check(CLI::Range(0, 64));
+  train->add_option("--labels", a->labels,
+                    "Run on a worker with all these capability labels, comma-separated (resources.labels)")
+      ->delimiter(',');
   train->add_option("--request", a->request,
                     "A JSON request body (SPEC blocks); the options above override its fields");
   train->add_option("--register", a->register_as,
@@ -607,6 +614,8 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (a->freeze_backbone) set("model_train", "freeze_backbone", true);
     if (!a->precision.empty()) set("model_train", "precision", a->precision);
     if (!a->save.empty()) set("model_save", "path", a->save);
+    if (a->gpus >= 0) set("resources", "gpus", a->gpus);
+    if (!a->labels.empty()) set("resources", "labels", a->labels);
     if (!a->register_as.empty()) set("catalog", "model", a->register_as);
     if (!a->alias.empty()) set("catalog", "alias", a->alias);
     if (a->epochs > 0) set("model_train", "epochs", a->epochs);

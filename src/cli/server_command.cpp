@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,8 @@
 #include <optional>
 #include <spdlog/spdlog.h>
 #include <thread>
+#include <httplib.h>
+#include <torch/cuda.h>
 
 #include "api/api_server.h"
 #include "auth/authenticator.h"
@@ -33,9 +36,11 @@
 #include "serve/deployments.h"
 #include "vector/index_task.h"
 #include "vector/searcher.h"
+#include "train/data_parallel.h"
 #include "train/train_task.h"
 #include "storage/local_object_store.h"
 #include "tasks/leftovers.h"
+#include "tasks/resources.h"
 #include "tasks/task_manager.h"
 #include "common/text.h"
 #include "common/time_util.h"
@@ -124,11 +129,29 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
         ->envname("MLAAS_S3_BUCKETS")
         ->delimiter(',');
   }
+  if (!api) {
+    cmd.add_option("--health-port", c.health_port,
+                   "Answer GET /healthz (the process is up) and /readyz (the database answers, the workers run) "
+                   "on this port, on every address, for probes such as Kubernetes' (0: no port)")
+        ->envname("MLAAS_HEALTH_PORT")
+        ->check(CLI::Range(0, 65535))
+        ->capture_default_str();
+  }
   cmd.add_option("--workers", c.workers,
                  api ? "Task worker threads in this process (0: only queue tasks)"
                      : "Task worker threads")
       ->envname("MLAAS_WORKERS")
       ->check(CLI::Range(api ? 0 : 1, 256))
+      ->capture_default_str();
+  cmd.add_option("--labels", c.labels,
+                 "Capability labels of this process's workers, comma-separated (besides cpu, and gpu when it has "
+                 "GPUs): they run only tasks whose resources.labels they all have")
+      ->envname("MLAAS_WORKER_LABELS")
+      ->delimiter(',');
+  cmd.add_option("--gpus", c.gpus,
+                 "GPUs this process's workers offer to tasks asking resources.gpus (-1: the CUDA devices it sees)")
+      ->envname("MLAAS_WORKER_GPUS")
+      ->check(CLI::Range(-1, 64))
       ->capture_default_str();
   cmd.add_option("--task-max-attempts", c.task_max_attempts,
                  "Times a task is started before an interrupted task is failed")
@@ -352,6 +375,112 @@ Status OpenStorage(const ServerConfig& c, const fs::path& data, storage::Storage
   return Status::Ok();
 }
 
+// A worker's probe endpoints (--health-port): GET /healthz answers while the process runs;
+// GET /readyz answers 200 while the database answers and the workers run, 503 otherwise (and
+// once shutdown began), with the same body shape as the API server's.
+class HealthServer {
+ public:
+  // `working`: whether the task workers run (a group member other than rank 0: whether it follows).
+  static Result<std::unique_ptr<HealthServer>> Start(int port, metadata::TaskStore& store,
+                                                     std::function<bool()> working) {
+    std::unique_ptr<HealthServer> h(new HealthServer());
+    h->server_.new_task_queue = [] { return new httplib::ThreadPool(2); };
+    h->server_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(nlohmann::json{{"status", "ok"}, {"version", MLAAS_VERSION}}.dump(), "application/json");
+    });
+    HealthServer* self = h.get();
+    h->server_.Get("/readyz", [self, &store, working](const httplib::Request&, httplib::Response& res) {
+      const Status db = store.Ping();
+      const bool runs = working();
+      nlohmann::json checks = {{"metadata", db.ok() ? "ok" : db.message()},
+                               {"tasks", runs ? "ok" : "the task manager is not running"}};
+      if (self->stopping_) checks["shutdown"] = "the worker is stopping";
+      const bool ready = db.ok() && runs && !self->stopping_;
+      res.status = ready ? 200 : 503;
+      res.set_content(nlohmann::json{{"status", ready ? "ready" : "not ready"}, {"checks", checks}}.dump(),
+                      "application/json");
+    });
+    if (!h->server_.bind_to_port("0.0.0.0", port))
+      return Unavailable("cannot listen on port " + std::to_string(port) + " for --health-port");
+    h->thread_ = std::thread([self] { self->server_.listen_after_bind(); });
+    // httplib's stop() does nothing until the accept loop runs: a stop right after start must
+    // not be lost (the destructor would wait for ever).
+    for (int i = 0; i < 5000 && !h->server_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    spdlog::info("worker probes on port {}: /healthz, /readyz", port);
+    return h;
+  }
+  ~HealthServer() {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  void SetStopping() { stopping_ = true; }
+
+ private:
+  HealthServer() = default;
+  httplib::Server server_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// A data-parallel group member other than rank 0: runs each task rank 0 hands it, detached from
+// the queue (rank 0 holds the lease and records the outcome), until stopped or until rank 0 is
+// gone (exit 1: a supervisor such as PyTorchJob restarts the group).
+int RunFollower(const ServerConfig& c, metadata::TaskStore& store, tasks::TaskManager& manager,
+                train::DataParallelGroup& group, StopRequest& stop) {
+  std::unique_ptr<HealthServer> health;
+  if (c.health_port > 0) {
+    auto started = HealthServer::Start(c.health_port, store, [] { return true; });
+    if (!started.has_value()) return Fail(started.error());
+    health = std::move(started).value();
+  }
+  spdlog::info("mlaas {} worker: rank {} of a data-parallel group of {}, running what rank 0 hands it", MLAAS_VERSION,
+               group.rank(), group.world_size());
+  std::atomic<bool> quit{false};
+  std::atomic<int> exit_code{0};
+  std::promise<void> stopped;
+  std::once_flag once;
+  stop.OnRequest([&] { std::call_once(once, [&] { stopped.set_value(); }); });
+  // From the next task on: what rank 0 handed out before this member (re)joined is not its.
+  auto last = group.LastPublished();
+  if (!last.has_value()) return Fail(last.error());
+  std::thread follow([&, first = *last + 1] {
+    for (int64_t n = first; !quit;) {
+      auto next = group.NextTask(n, std::chrono::seconds(1));
+      if (!next.has_value()) {
+        spdlog::error("{}", next.error().ToString());
+        exit_code = 1;
+        stop.Request();
+        return;
+      }
+      if (!next->has_value()) continue;
+      ++n;
+      const nlohmann::json& t = **next;
+      metadata::TaskRecord r;
+      r.id = t.value("id", "");
+      r.type = t.value("type", "");
+      r.params = t.value("params", nlohmann::json::object());
+      r.submitted_by = t.value("submitted_by", "");
+      r.attempts = t.value("attempt", 1);
+      r.state = metadata::TaskState::kRunning;
+      spdlog::info("task {} ({}): training as rank {} of {}", r.id, r.type, group.rank(), group.world_size());
+      const std::string id = r.id;
+      auto result = manager.RunDetached(std::move(r));
+      if (result.has_value()) {
+        spdlog::info("task {}: this rank's share is done", id);
+      } else {
+        spdlog::warn("task {}: {}", id, result.error().ToString());
+      }
+    }
+  });
+  stopped.get_future().wait();
+  stop.OnRequest(nullptr);
+  quit = true;
+  if (health) health->SetStopping();
+  manager.Stop();  // asks a task in progress to stop
+  follow.join();
+  return exit_code;
+}
+
 }  // namespace
 
 int RunServer(const ServerConfig& c, bool api) {
@@ -384,6 +513,30 @@ int RunServer(const ServerConfig& c, bool api) {
 
   tasks::TaskManagerOptions task_options;
   task_options.workers = c.workers;
+  const int gpus = c.gpus >= 0 ? c.gpus : static_cast<int>(torch::cuda::device_count());
+  auto capabilities = tasks::MakeCapabilities(gpus, c.labels);
+  if (!capabilities.has_value()) return Fail(capabilities.error().WithContext("--labels"));
+  task_options.capabilities = *capabilities;
+  // A member of a data-parallel group (WORLD_SIZE > 1, as torchrun and PyTorchJob set it;
+  // docs/deploy.md): rank 0 leads, claiming besides single-worker tasks the ones that ask
+  // resources.workers = WORLD_SIZE; the others run what it hands them.
+  std::unique_ptr<train::DataParallelGroup> group;
+  if (!api) {
+    auto dp = train::DataParallelConfigFromEnv();
+    if (!dp.has_value()) return Fail(dp.error().WithContext("the data-parallel environment"));
+    if (dp->world_size > 1) {
+      spdlog::info("joining the data-parallel group of {} at {}:{} as rank {}", dp->world_size, dp->master_addr,
+                   dp->master_port, dp->rank);
+      auto joined = train::DataParallelGroup::Join(*dp);
+      if (!joined.has_value()) return Fail(joined.error());
+      group = std::move(joined).value();
+      task_options.capabilities.workers = dp->world_size;
+      // One task at a time: the group trains what rank 0 runs, and a second task of rank 0 would
+      // hold the training lock while the others wait for it in a collective.
+      if (task_options.workers != 1) spdlog::info("a data-parallel group member runs one task at a time (--workers 1)");
+      task_options.workers = 1;
+    }
+  }
   task_options.max_attempts = c.task_max_attempts;
   task_options.lease_ms = int64_t{c.task_lease_seconds} * 1000;
   task_options.max_queued_tasks = c.max_queued_tasks;
@@ -409,15 +562,22 @@ int RunServer(const ServerConfig& c, bool api) {
   const train::TrainTaskOptions train_options{.scratch = data / "tmp",
                                               .checkpoint_root = data / "checkpoints",
                                               .max_model_bytes = OrHalfTheMemory(c.max_model_bytes),
-                                              .checkpoint_store = c.storage.empty() ? nullptr : *storage.Get("local")};
-  manager.Register(train::kTrainNlpModelTask,
-                   catalog::RegisteringTrainedModels(train::MakeTrainNlpModelHandler(storage, train_options), catalog, storage,
-                                                     auth::LocalAdmin().user),
+                                              .checkpoint_store = c.storage.empty() ? nullptr : *storage.Get("local"),
+                                              .data_parallel = group.get()};
+  // The trained model is registered in the catalog by whoever records the task's outcome: not by
+  // the members of a data-parallel group other than rank 0, which write nothing.
+  const bool follower = group != nullptr && group->rank() > 0;
+  const auto registering = [&](tasks::TaskHandler train) {
+    return follower ? train
+                    : catalog::RegisteringTrainedModels(std::move(train), catalog, storage, auth::LocalAdmin().user);
+  };
+  manager.Register(train::kTrainNlpModelTask, registering(train::MakeTrainNlpModelHandler(storage, train_options)),
                    train::MakeTrainNlpModelValidator(storage));
-  manager.Register(train::kTrainCvModelTask,
-                   catalog::RegisteringTrainedModels(train::MakeTrainCvModelHandler(storage, train_options), catalog, storage,
-                                                     auth::LocalAdmin().user),
+  manager.Register(train::kTrainCvModelTask, registering(train::MakeTrainCvModelHandler(storage, train_options)),
                    train::MakeTrainCvModelValidator(storage));
+  // Only training runs data-parallel: other tasks asking resources.workers > 1 are refused.
+  manager.AllowDataParallel(train::kTrainNlpModelTask);
+  manager.AllowDataParallel(train::kTrainCvModelTask);
   manager.Register(importer::kImportModelTask, importer::MakeImportModelHandler(storage, data / "tmp"),
                    importer::MakeImportModelValidator(storage));
   manager.Register(vector::kVectorIndexTask, vector::MakeVectorIndexHandler(storage, data / "tmp"),
@@ -426,14 +586,25 @@ int RunServer(const ServerConfig& c, bool api) {
   // Every model load in this process, API or worker (index tasks load embedding models).
   predict::SetLoadLimits(c.max_loading_models, std::chrono::seconds(60), OrHalfTheMemory(c.max_model_bytes));
 
+  if (!api && group != nullptr && group->rank() > 0) return RunFollower(c, **store, manager, *group, stop);
   if (!api) {
     if (Status st = manager.Start(); !st.ok()) return Fail(st);
-    spdlog::info("mlaas {} worker: {} thread(s), data directory {}", MLAAS_VERSION, c.workers,
-                 data.string());
+    std::unique_ptr<HealthServer> health;
+    if (c.health_port > 0) {
+      auto started = HealthServer::Start(c.health_port, **store, [&manager] { return manager.started(); });
+      if (!started.has_value()) {
+        manager.Stop();
+        return Fail(started.error());
+      }
+      health = std::move(started).value();
+    }
+    spdlog::info("mlaas {} worker: {} thread(s), {} GPU(s), labels {}, data directory {}", MLAAS_VERSION, c.workers,
+                 task_options.capabilities.gpus, Join(task_options.capabilities.labels, ","), data.string());
     std::promise<void> stopped;
     stop.OnRequest([&stopped] { stopped.set_value(); });
     stopped.get_future().wait();
     stop.OnRequest(nullptr);
+    if (health) health->SetStopping();
     manager.Stop();
     return 0;
   }

@@ -19,6 +19,9 @@ struct ServerConfig {
   uint64_t storage_cache_bytes = 20ull << 30;  // local copies of S3 objects (models, indexes) kept at most
   std::vector<std::string> s3_buckets;          // S3 buckets users other than admins may name (auth on)
   int workers = 2;
+  std::vector<std::string> labels;  // this process's workers' capability labels (besides cpu/gpu)
+  int gpus = -1;                     // GPUs its workers offer to tasks (-1: the CUDA devices seen)
+  int health_port = 0;               // `mlaas worker`: /healthz and /readyz on this port (0: none)
   std::string log_level = "info";
   uint64_t max_body_bytes = 16u << 20;
   uint64_t max_upload_bytes = 10ull << 30;

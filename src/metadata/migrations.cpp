@@ -142,6 +142,13 @@ CREATE TABLE catalog_retired (
     R"sql(
 ALTER TABLE tasks ADD COLUMN claim_token TEXT NOT NULL DEFAULT '';
 )sql",
+    // 6: what a task needs of its worker (the request's resources block): GPUs, capability
+    // labels (a JSON array of strings) and the size of a data-parallel group.
+    R"sql(
+ALTER TABLE tasks ADD COLUMN req_gpus $INT NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN req_labels TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE tasks ADD COLUMN req_workers $INT NOT NULL DEFAULT 1;
+)sql",
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "metadata/pg_db.h"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <thread>
 
@@ -48,6 +51,32 @@ std::string Scrub(std::string text, const std::string& secret) {
 }
 
 }  // namespace
+
+Result<std::vector<std::string>> PgDb::WaitForNotifications(std::chrono::milliseconds timeout) {
+  std::vector<std::string> payloads;
+  const auto drain = [&] {
+    while (PGnotify* note = PQnotifies(conn_)) {
+      payloads.emplace_back(note->extra != nullptr ? note->extra : "");
+      PQfreemem(note);
+    }
+  };
+  drain();
+  if (!payloads.empty()) return payloads;
+  const int sock = PQsocket(conn_);
+  if (sock < 0) return Unavailable("the PostgreSQL connection is closed");
+  pollfd p{sock, POLLIN, 0};
+  const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  if (ready < 0 && errno != EINTR) return Unavailable("waiting for PostgreSQL notifications failed");
+  if (ready > 0) {
+    if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
+      std::string why = PQerrorMessage(conn_);
+      while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+      return Unavailable("lost the PostgreSQL connection: " + why);
+    }
+    drain();
+  }
+  return payloads;
+}
 
 Result<PgDb> PgDb::Connect(const std::string& url) {
   // The URL is parsed first: libpq's parse errors quote what they could not read, password
@@ -150,6 +179,17 @@ bool PgPool::Retry(const Status& st, std::chrono::steady_clock::time_point start
   if (std::chrono::steady_clock::now() + delay - started > std::chrono::milliseconds(retry_for_ms_)) return false;
   std::this_thread::sleep_for(delay);
   return true;
+}
+
+Status PgPool::TryOnce(const std::function<Status(PgDb&)>& fn) {
+  MLAAS_ASSIGN_OR_RETURN(std::unique_ptr<PgDb> db, Take());
+  Status st = fn(*db);
+  if (db->Connected()) {
+    Give(std::move(db));
+  } else {
+    DropIdle();
+  }
+  return st;
 }
 
 Status PgPool::RunStatus(const std::function<Status(PgDb&)>& fn) {

@@ -57,6 +57,9 @@ class PgDb {
   Result<PgResult> Query(const std::string& sql, const std::vector<PgParam>& params = {});
   // Whether the connection is still up (false after the server went away).
   bool Connected() const { return PQstatus(conn_) == CONNECTION_OK; }
+  // After LISTEN: waits up to `timeout` for notifications and returns their payloads (none when
+  // the time passed); Unavailable once the connection is lost.
+  Result<std::vector<std::string>> WaitForNotifications(std::chrono::milliseconds timeout);
 
  private:
   explicit PgDb(PGconn* conn) : conn_(conn) {}
@@ -77,6 +80,8 @@ class PgPool {
   template <typename T>
   Result<T> Run(const std::function<Result<T>(PgDb&)>& fn);
   Status RunStatus(const std::function<Status(PgDb&)>& fn);
+  // One try, no retry: for what is best effort (NOTIFY).
+  Status TryOnce(const std::function<Status(PgDb&)>& fn);
 
  private:
   Result<std::unique_ptr<PgDb>> Take();

@@ -4,7 +4,13 @@
 // concurrent claimers never wait on or take the same row; every other change is one statement
 // guarded by the task's state and owner, so a statement retried after a lost connection
 // (PgPool) cannot apply twice.
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "common/text.h"
 #include "common/time_util.h"
@@ -32,6 +38,75 @@ TaskRecord ReadRecord(const PgResult& r, int row, int64_t* seq = nullptr) { retu
 
 std::string Num(int64_t v) { return std::to_string(v); }
 
+// The payloads of NOTIFY mlaas_tasks: a task became claimable, or a task changed otherwise.
+constexpr const char* kQueuedNote = "queued";
+constexpr const char* kChangedNote = "changed";
+
+// LISTEN mlaas_tasks on a connection of its own, on a thread of its own; reconnects with
+// backoff (0.1 s doubling to 3 s) after the connection is lost.
+class PgChangeFeed final : public TaskStore::ChangeFeed {
+ public:
+  // Returns once it listens (or after 2 s without a database: it keeps trying), so that what
+  // changes after Subscribe returns is heard.
+  PgChangeFeed(std::string url, std::function<void(bool)> on_change)
+      : url_(std::move(url)), on_change_(std::move(on_change)), thread_([this] { Loop(); }) {
+    std::unique_lock lock(mu_);
+    listening_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return listening_; });
+  }
+  ~PgChangeFeed() override {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  void Loop() {
+    int64_t backoff_ms = 100;
+    bool lost = false;
+    while (!stop_) {
+      Status st = Listen(lost, backoff_ms);
+      if (stop_) break;
+      if (!lost) spdlog::warn("task change feed: {}; reconnecting", st.ToString());
+      lost = true;
+      for (int64_t slept = 0; slept < backoff_ms && !stop_; slept += 50)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      backoff_ms = std::min<int64_t>(backoff_ms * 2, 3000);
+    }
+  }
+
+  // Listens until the connection is lost (the error) or the feed stops (OK). Once listening,
+  // the backoff starts again from its shortest.
+  Status Listen(bool& lost, int64_t& backoff_ms) {
+    MLAAS_ASSIGN_OR_RETURN(PgDb db, PgDb::Connect(url_));
+    MLAAS_RETURN_IF_ERROR(db.Exec("LISTEN mlaas_tasks"));
+    backoff_ms = 100;
+    {
+      std::lock_guard lock(mu_);
+      listening_ = true;
+    }
+    listening_cv_.notify_all();
+    if (std::exchange(lost, false)) {
+      spdlog::info("task change feed: listening again");
+      on_change_(true);
+    }
+    while (!stop_) {
+      MLAAS_ASSIGN_OR_RETURN(std::vector<std::string> notes, db.WaitForNotifications(std::chrono::milliseconds(200)));
+      if (notes.empty()) continue;
+      bool queued = false;
+      for (const auto& note : notes) queued = queued || note == kQueuedNote;
+      on_change_(queued);
+    }
+    return Status::Ok();
+  }
+
+  const std::string url_;
+  const std::function<void(bool)> on_change_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable listening_cv_;
+  bool listening_ = false;  // once, for the constructor
+  std::thread thread_;  // last: it starts once the members above exist
+};
+
 // PostgreSQL's text holds valid UTF-8 without NUL bytes; anything else is escaped (\xNN).
 std::string Storable(std::string_view s, size_t max_bytes) {
   if (s.size() > max_bytes) {
@@ -45,12 +120,16 @@ std::string Storable(std::string_view s, size_t max_bytes) {
 
 class PgTaskStore final : public TaskStore {
  public:
-  PgTaskStore(std::string url, std::function<int64_t()> now) : pool_(std::move(url)), now_(std::move(now)) {}
+  PgTaskStore(std::string url, std::function<int64_t()> now) : url_(url), pool_(std::move(url)), now_(std::move(now)) {}
 
   // At start a database that cannot be reached is an error at once (no retries).
   Status Migrate(const std::string& url) {
     MLAAS_ASSIGN_OR_RETURN(PgDb db, PgDb::Connect(url));
     return MigratePg(db);
+  }
+
+  std::unique_ptr<ChangeFeed> Subscribe(std::function<void(bool queued)> on_change) override {
+    return std::make_unique<PgChangeFeed>(url_, std::move(on_change));
   }
 
   Result<TaskRecord> Create(const NewTask& task) override {
@@ -60,13 +139,13 @@ class PgTaskStore final : public TaskStore {
     const std::string id = NewUuid();  // chosen once: a retried insert finds its own row
     Status inserted = pool_.RunStatus([&](PgDb& db) {
       return db.Query("INSERT INTO tasks (id, type, status, params, submitted_ms, updated_ms, max_attempts, "
-                      "submitted_by) VALUES ($1, $2, 'queued', $3, $4, $4, $5, $6)",
-                      {id, task.type, DumpJson(task.params), Num(now), Num(task.max_attempts), task.submitted_by})
+                      "submitted_by, req_gpus, req_labels, req_workers) VALUES ($1, $2, 'queued', $3, $4, $4, $5, $6, $7, $8, $9)",
+                      {id, task.type, DumpJson(task.params), Num(now), Num(task.max_attempts), task.submitted_by,
+                       Num(task.requirements.gpus), LabelsJson(task.requirements.labels), Num(task.requirements.workers)})
           .status();
     });
     if (!inserted.ok() && inserted.code() != StatusCode::kAlreadyExists) return inserted;
-    // For workers that LISTEN on this channel (still to come: today they poll every 0.5 s).
-    (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {task.type}).status(); });
+    Notify(kQueuedNote);
     return Get(id);
   }
 
@@ -114,23 +193,34 @@ class PgTaskStore final : public TaskStore {
   }
 
   Result<std::optional<TaskRecord>> ClaimNext(const std::string& owner, const std::vector<std::string>& types,
-                                              int64_t lease_ms) override {
+                                              int64_t lease_ms, const WorkerCapabilities& offers) override {
     if (types.empty()) return std::optional<TaskRecord>();
     const int64_t now = now_();
     const std::string token = NewUuid();
-    std::vector<PgParam> params = {Num(now), owner, Num(now + lease_ms), token};
-    std::string in;
-    for (const auto& t : types) {
-      params.emplace_back(t);
-      in += (in.empty() ? "$" : ",$") + std::to_string(params.size());
-    }
+    std::vector<PgParam> params = {Num(now), owner, Num(now + lease_ms), token, Num(offers.gpus), Num(offers.workers)};
+    const auto list = [&params](const std::vector<std::string>& values) {
+      std::string in;
+      for (const auto& v : values) {
+        params.emplace_back(v);
+        in += (in.empty() ? "$" : ",$") + std::to_string(params.size());
+      }
+      return in;
+    };
+    const std::string types_in = list(types);
+    // A task is this worker's when it needs no more GPUs than it has and none of its labels is
+    // missing from the worker's.
+    const std::string labels_met =
+        offers.labels.empty() ? "req_labels='[]'"
+                              : "NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(tasks.req_labels::jsonb) AS l(v) "
+                                "WHERE l.v NOT IN (" + list(offers.labels) + "))";
     const std::string sql =
         "UPDATE tasks SET status='running', attempts=attempts+1, started_ms=$1, updated_ms=$1, revision=revision+1, "
         "lease_owner=$2, lease_expires_ms=$3, claim_token=$4 WHERE seq = (SELECT seq FROM tasks WHERE status='queued' "
-        "AND cancel_requested=0 AND type IN (" + in + ") ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) "
-        "AND status='queued' RETURNING " + kTaskColumns;
+        "AND cancel_requested=0 AND req_gpus <= $5 AND (req_workers = 1 OR req_workers = $6) AND type IN (" + types_in +
+        ") AND " + labels_met +
+        " ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) AND status='queued' RETURNING " + kTaskColumns;
     bool retried = false;
-    return pool_.Run<std::optional<TaskRecord>>([&](PgDb& db) -> Result<std::optional<TaskRecord>> {
+    auto claimed = pool_.Run<std::optional<TaskRecord>>([&](PgDb& db) -> Result<std::optional<TaskRecord>> {
       if (std::exchange(retried, true)) {
         // The first try may have committed (its reply lost): that claim is this call's.
         MLAAS_ASSIGN_OR_RETURN(PgResult mine, db.Query(std::string("SELECT ") + kTaskColumns +
@@ -142,13 +232,15 @@ class PgTaskStore final : public TaskStore {
       if (r.rows() == 0) return std::optional<TaskRecord>();
       return std::optional<TaskRecord>(ReadRecord(r, 0));
     });
+    if (claimed.has_value() && claimed->has_value()) Notify(kChangedNote);
+    return claimed;
   }
 
   Result<bool> Heartbeat(const std::string& id, const std::string& owner, int64_t lease_ms,
                          const json* progress) override {
     const int64_t now = now_();
     PgParam stored_progress = progress ? PgParam(DumpJson(*progress)) : std::nullopt;
-    return pool_.Run<bool>([&](PgDb& db) -> Result<bool> {
+    Result<bool> cancel = pool_.Run<bool>([&](PgDb& db) -> Result<bool> {
       MLAAS_ASSIGN_OR_RETURN(
           PgResult r,
           db.Query("UPDATE tasks SET lease_expires_ms=$1, progress=COALESCE($2, progress), "
@@ -159,6 +251,8 @@ class PgTaskStore final : public TaskStore {
       if (r.rows() == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
       return r.Int(0, 0) != 0;
     });
+    if (cancel.has_value() && progress != nullptr) Notify(kChangedNote);
+    return cancel;
   }
 
   Status Finish(const std::string& id, const std::string& owner, TaskState state, const json& result,
@@ -184,6 +278,7 @@ class PgTaskStore final : public TaskStore {
     });
     if (!changed.has_value()) return changed.error();
     if (*changed == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    Notify(kChangedNote);
     return Status::Ok();
   }
 
@@ -218,7 +313,7 @@ class PgTaskStore final : public TaskStore {
     });
     if (!changed.has_value()) return changed.error();
     if (*changed == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
-    (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {(*claim)->type}).status(); });
+    Notify(kQueuedNote);
     return Status::Ok();
   }
 
@@ -248,6 +343,7 @@ class PgTaskStore final : public TaskStore {
       return done.rows();
     });
     if (!changed.has_value()) return changed.error();
+    if (*changed > 0) Notify(kChangedNote);
     MLAAS_ASSIGN_OR_RETURN(TaskRecord r, Get(id));
     if (*changed == 0)
       return FailedPrecondition("task " + id + " has already " + std::string(TaskStateName(r.state)) +
@@ -289,8 +385,7 @@ class PgTaskStore final : public TaskStore {
           }));
       if (changed == 0) continue;
       ++recovered;
-      if (next == TaskState::kQueued)
-        (void)pool_.RunStatus([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {t.type}).status(); });
+      Notify(next == TaskState::kQueued ? kQueuedNote : kChangedNote);
       MLAAS_RETURN_IF_ERROR(AppendLog(t.id, "warn", recovery.log));
     }
     return recovered;
@@ -360,6 +455,13 @@ class PgTaskStore final : public TaskStore {
   }
 
  private:
+  // Tells listeners (Subscribe) of a change; best effort, one try (they also poll).
+  void Notify(const char* what) {
+    Status st = pool_.TryOnce([&](PgDb& db) { return db.Query("SELECT pg_notify('mlaas_tasks', $1)", {what}).status(); });
+    if (!st.ok()) spdlog::warn("NOTIFY mlaas_tasks failed: {}", st.ToString());
+  }
+
+  std::string url_;
   PgPool pool_;
   std::function<int64_t()> now_;
 };

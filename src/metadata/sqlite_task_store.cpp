@@ -36,10 +36,12 @@ class SqliteTaskStore final : public TaskStore {
     int64_t now = now_();
     std::string id = NewUuid();
     MLAAS_ASSIGN_OR_RETURN(
-        auto ins, db_.Prepare("INSERT INTO tasks (id, type, status, params, submitted_ms, "
-                              "updated_ms, max_attempts, submitted_by) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)"));
+        auto ins, db_.Prepare("INSERT INTO tasks (id, type, status, params, submitted_ms, updated_ms, max_attempts, "
+                              "submitted_by, req_gpus, req_labels, req_workers) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)"));
     ins.Bind(1, id).Bind(2, task.type).Bind(3, DumpJson(task.params)).Bind(4, now).Bind(5, now);
     ins.Bind(6, static_cast<int64_t>(task.max_attempts)).Bind(7, task.submitted_by);
+    ins.Bind(8, static_cast<int64_t>(task.requirements.gpus)).Bind(9, LabelsJson(task.requirements.labels));
+    ins.Bind(10, static_cast<int64_t>(task.requirements.workers));
     MLAAS_RETURN_IF_ERROR(ins.Run());
     return GetLocked(id);
   }
@@ -91,22 +93,35 @@ class SqliteTaskStore final : public TaskStore {
 
   Result<std::optional<TaskRecord>> ClaimNext(const std::string& owner,
                                               const std::vector<std::string>& types,
-                                              int64_t lease_ms) override {
+                                              int64_t lease_ms, const WorkerCapabilities& offers) override {
     if (types.empty()) return std::optional<TaskRecord>();
     std::lock_guard lock(mu_);
     int64_t now = now_();
-    std::string placeholders;
-    for (size_t i = 0; i < types.size(); ++i) placeholders += i ? ",?" : "?";
+    const auto list = [](size_t n) {
+      std::string placeholders;
+      for (size_t i = 0; i < n; ++i) placeholders += i ? ",?" : "?";
+      return placeholders;
+    };
+    // A task is this worker's when it needs no more GPUs than it has and none of its labels is
+    // missing from the worker's.
+    const std::string labels_met =
+        offers.labels.empty() ? "req_labels='[]'"
+                              : "NOT EXISTS (SELECT 1 FROM json_each(tasks.req_labels) WHERE value NOT IN (" +
+                                    list(offers.labels.size()) + "))";
     std::string sql =
         "UPDATE tasks SET status='running', attempts=attempts+1, started_ms=?1, updated_ms=?1, "
         "revision=revision+1, "
         "lease_owner=?2, lease_expires_ms=?3 WHERE seq = (SELECT seq FROM tasks WHERE "
-        "status='queued' AND cancel_requested=0 AND type IN (" +
-        placeholders + ") ORDER BY seq LIMIT 1) AND status='queued' RETURNING " + kTaskColumns;
-    // Positional parameters for the IN list come after the three numbered ones.
+        "status='queued' AND cancel_requested=0 AND req_gpus <= ?4 AND (req_workers = 1 OR req_workers = ?5) AND type IN (" +
+        list(types.size()) + ") AND " + labels_met + " ORDER BY seq LIMIT 1) AND status='queued' RETURNING " +
+        kTaskColumns;
+    // Positional parameters for the IN lists come after the five numbered ones.
     MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare(sql));
-    q.Bind(1, now).Bind(2, owner).Bind(3, now + lease_ms);
-    for (size_t i = 0; i < types.size(); ++i) q.Bind(static_cast<int>(4 + i), types[i]);
+    q.Bind(1, now).Bind(2, owner).Bind(3, now + lease_ms).Bind(4, static_cast<int64_t>(offers.gpus));
+    q.Bind(5, static_cast<int64_t>(offers.workers));
+    int at = 6;
+    for (const auto& t : types) q.Bind(at++, t);
+    for (const auto& l : offers.labels) q.Bind(at++, l);
     MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return std::optional<TaskRecord>();
     TaskRecord r = ReadRecord(q);

@@ -17,7 +17,7 @@ inline constexpr size_t kMaxLogMessageBytes = 8192;
 inline constexpr const char* kTaskColumns =
     "id, type, status, params, progress, result, error, submitted_ms, started_ms, finished_ms, "
     "updated_ms, attempts, max_attempts, cancel_requested, lease_owner, lease_expires_ms, seq, "
-    "revision, submitted_by";
+    "revision, submitted_by, req_gpus, req_labels, req_workers";
 
 // A stored JSON column (`fallback` when empty or unreadable).
 inline nlohmann::json ParseStoredJson(const std::string& text, const nlohmann::json& fallback) {
@@ -50,12 +50,20 @@ TaskRecord ReadTaskRecord(const Row& row, int64_t* seq = nullptr) {
   if (seq) *seq = row.Int(16);
   r.revision = row.Int(17);
   r.submitted_by = row.Text(18);
+  r.requirements.gpus = static_cast<int>(row.Int(19));
+  for (const auto& label : ParseStoredJson(row.Text(20), json::array())) {
+    if (label.is_string()) r.requirements.labels.push_back(label.template get<std::string>());
+  }
+  r.requirements.workers = static_cast<int>(row.Int(21));
   return r;
 }
 
 inline std::string DumpJson(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+// The stored form of TaskRequirements::labels.
+inline std::string LabelsJson(const std::vector<std::string>& labels) { return DumpJson(nlohmann::json(labels)); }
 
 // A running task whose lease expired (or whose worker is gone): cancelled when that was asked,
 // failed when it used its attempts, queued again otherwise; the log line that says so.

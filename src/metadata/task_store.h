@@ -31,6 +31,25 @@ inline constexpr TaskState kAllTaskStates[] = {TaskState::kQueued, TaskState::kR
                                                TaskState::kSucceeded, TaskState::kFailed,
                                                TaskState::kCancelled};
 
+// What a task needs of the worker that runs it (the request's `resources` block, parsed by
+// tasks/resources.h): at least `gpus` GPUs, every one of `labels`, and a data-parallel group of
+// `workers` processes when that is more than 1.
+struct TaskRequirements {
+  int gpus = 0;
+  std::vector<std::string> labels{};  // sorted, without duplicates
+  int workers = 1;
+  bool operator==(const TaskRequirements&) const = default;
+};
+
+// What a worker offers: its GPUs, its capability labels ("cpu", "gpu", free-form), and the size
+// of the data-parallel group it leads (1: none). It takes tasks asking one worker, and tasks
+// asking exactly `workers`.
+struct WorkerCapabilities {
+  int gpus = 0;
+  std::vector<std::string> labels{};
+  int workers = 1;
+};
+
 struct TaskRecord {
   std::string id;  // UUID v4
   std::string type;
@@ -50,6 +69,7 @@ struct TaskRecord {
   std::string lease_owner;  // the worker holding a running task
   int64_t lease_expires_ms = 0;
   std::string submitted_by{};  // the user who submitted it (empty: a server without accounts)
+  TaskRequirements requirements{};
 };
 
 struct NewTask {
@@ -57,6 +77,7 @@ struct NewTask {
   nlohmann::json params = nlohmann::json::object();
   int max_attempts = 3;
   std::string submitted_by{};
+  TaskRequirements requirements{};
 };
 
 struct TaskQuery {
@@ -89,11 +110,13 @@ class TaskStore {
   // InvalidArgument (field "cursor" or "limit") for a bad page request.
   virtual Result<TaskPage> List(const TaskQuery& query) = 0;
 
-  // Atomically moves the oldest queued task whose type is in `types` to running, held by
-  // `owner` for `lease_ms`, and counts an attempt. nullopt when nothing is queued.
+  // Atomically moves the oldest queued task whose type is in `types` and whose requirements
+  // `offers` meets to running, held by `owner` for `lease_ms`, and counts an attempt. nullopt
+  // when nothing such is queued.
   virtual Result<std::optional<TaskRecord>> ClaimNext(const std::string& owner,
                                                       const std::vector<std::string>& types,
-                                                      int64_t lease_ms) = 0;
+                                                      int64_t lease_ms,
+                                                      const WorkerCapabilities& offers = {}) = 0;
   // Renews the lease of a running task and, when `progress` is given, stores it. Returns
   // whether cancellation has been requested. FailedPrecondition when `owner` lost the task.
   virtual Result<bool> Heartbeat(const std::string& id, const std::string& owner,
@@ -128,6 +151,21 @@ class TaskStore {
   virtual Result<int64_t> DeleteFinishedBefore(int64_t cutoff_ms) = 0;
   // OK when the database answers.
   virtual Status Ping() = 0;
+
+  // Calls `on_change`, from a thread of the store's, whenever a process (this one or another)
+  // has changed a task (PostgreSQL: LISTEN mlaas_tasks), with `queued` true when a task became
+  // claimable (submitted, handed back, re-queued): idle workers wake at once and progress
+  // streams cross API servers. After a lost connection comes back it is called once with
+  // `queued` true (what happened meanwhile was not heard). The feed stops when the returned
+  // handle is destroyed. nullptr when the store cannot tell: callers poll.
+  class ChangeFeed {
+   public:
+    virtual ~ChangeFeed() = default;
+  };
+  virtual std::unique_ptr<ChangeFeed> Subscribe(std::function<void(bool queued)> on_change) {
+    (void)on_change;
+    return nullptr;
+  }
 };
 
 struct StoreOptions {

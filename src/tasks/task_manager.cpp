@@ -11,6 +11,7 @@
 
 #include "common/text.h"
 #include "common/time_util.h"
+#include "tasks/resources.h"
 
 namespace mlaas::tasks {
 namespace {
@@ -125,6 +126,10 @@ void TaskContext::ReportProgress(const Progress& progress) {
 }
 
 void TaskContext::Log(std::string_view level, const std::string& message) {
+  if (detached_) {
+    spdlog::info("task {} [{}] {}", record_.id, level, message);
+    return;
+  }
   spdlog::debug("task {} [{}] {}", record_.id, level, message);
   if (Status st = manager_.store_.AppendLog(record_.id, level, message); !st.ok()) {
     spdlog::warn("task {}: cannot store log line: {}", record_.id, st.ToString());
@@ -132,6 +137,7 @@ void TaskContext::Log(std::string_view level, const std::string& message) {
 }
 
 void TaskContext::Flush(bool force) {
+  if (detached_) return;
   // One writer at a time, so an older progress report never overwrites a newer one.
   std::lock_guard flush_lock(flush_mu_);
   std::optional<json> progress;
@@ -188,6 +194,18 @@ Status TaskManager::Start() {
   if (!recovered.has_value()) return recovered.error().WithContext("recovering tasks");
   if (*recovered > 0) spdlog::warn("re-queued {} task(s) left by a stopped process", *recovered);
   stopping_ = false;
+  // Another process's changes: idle workers wake when a task is queued, watchers of any task
+  // see its progress at once.
+  feed_ = store_.Subscribe([this](bool queued) {
+    if (queued) {
+      {
+        std::lock_guard lock(mu_);
+        ++submitted_;
+      }
+      wake_.notify_all();
+    }
+    NotifyChange();
+  });
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
   started_ = true;
@@ -195,17 +213,18 @@ Status TaskManager::Start() {
 }
 
 void TaskManager::Stop() {
-  if (!started_) return;
   stopping_ = true;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, ctx] : running_) ctx->shutting_down_ = true;
   }
+  if (!started_) return;
   wake_.notify_all();
   beat_cv_.notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
   heartbeat_.join();
+  feed_.reset();
   started_ = false;
 }
 
@@ -213,6 +232,10 @@ Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& para
                                        const std::string& submitted_by) {
   if (!HasType(type)) return Unimplemented("no handler for task type '" + type + "'");
   MLAAS_RETURN_IF_ERROR(CheckParamsSize(params, options_));
+  MLAAS_ASSIGN_OR_RETURN(metadata::TaskRequirements requirements, ParseResources(params));
+  if (requirements.workers > 1 &&
+      std::find(data_parallel_types_.begin(), data_parallel_types_.end(), type) == data_parallel_types_.end())
+    return InvalidArgument("resources.workers: only training runs on several processes; ask for 1", "resources.workers");
   if (auto v = validators_.find(type); v != validators_.end()) MLAAS_RETURN_IF_ERROR(v->second(params));
   TaskRecord r;
   {
@@ -226,7 +249,7 @@ Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& para
                                  " tasks waiting, the most allowed); retry later");
       }
     }
-    MLAAS_ASSIGN_OR_RETURN(r, store_.Create({type, params, options_.max_attempts, submitted_by}));
+    MLAAS_ASSIGN_OR_RETURN(r, store_.Create({type, params, options_.max_attempts, submitted_by, requirements}));
   }
   {
     std::lock_guard lock(mu_);
@@ -235,6 +258,36 @@ Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& para
   wake_.notify_one();
   NotifyChange();
   return r;
+}
+
+Result<json> TaskManager::RunDetached(TaskRecord record) {
+  auto handler = handlers_.find(record.type);
+  if (handler == handlers_.end()) return Unimplemented("no handler for task type '" + record.type + "'");
+  std::unique_ptr<TaskContext> ctx(new TaskContext(*this, std::move(record)));
+  ctx->detached_ = true;
+  const std::string id = ctx->id();
+  {
+    std::lock_guard lock(mu_);
+    if (running_.count(id) > 0) return FailedPrecondition("task " + id + " already runs here");
+    running_[id] = ctx.get();
+    if (stopping_) ctx->shutting_down_ = true;
+  }
+  Result<json> result = Internal("no handler ran");
+  // On a thread of its own, as RunTask does (libtorch's thread teams).
+  try {
+    std::thread([&] {
+      try {
+        result = handler->second(*ctx);
+      } catch (...) {
+        result = ExceptionStatus(std::current_exception());
+      }
+    }).join();
+  } catch (...) {
+    result = ExceptionStatus(std::current_exception());
+  }
+  std::lock_guard lock(mu_);
+  running_.erase(id);
+  return result;
 }
 
 Result<TaskRecord> TaskManager::Cancel(const std::string& id) {
@@ -274,7 +327,7 @@ void TaskManager::WorkerLoop() {
       seen = submitted_;
     }
     try {
-      auto claimed = store_.ClaimNext(owner_, types_, options_.lease_ms);
+      auto claimed = store_.ClaimNext(owner_, types_, options_.lease_ms, options_.capabilities);
       if (claimed.has_value() && claimed->has_value()) {
         RunTask(std::move(**claimed));
         continue;
@@ -284,8 +337,9 @@ void TaskManager::WorkerLoop() {
       // RunTask records every outcome itself; this is the store or memory failing.
       spdlog::error("task worker: {}", ExceptionStatus(std::current_exception()).ToString());
     }
+    const int64_t poll_ms = feed_ ? std::max<int64_t>(options_.poll_interval_ms, 5000) : options_.poll_interval_ms;
     std::unique_lock lock(mu_);
-    wake_.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
+    wake_.wait_for(lock, std::chrono::milliseconds(poll_ms),
                    [&] { return stopping_.load() || submitted_ != seen; });
   }
 }

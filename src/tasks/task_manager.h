@@ -79,6 +79,7 @@ class TaskContext {
   std::atomic<bool> cancel_requested_{false};
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> lease_lost_{false};
+  bool detached_ = false;   // RunDetached: nothing goes to the store
   std::mutex flush_mu_;     // serialises store writes of this task
   std::mutex progress_mu_;  // guards the two fields below
   std::optional<nlohmann::json> pending_progress_;
@@ -94,10 +95,16 @@ using TaskValidator = std::function<Status(const nlohmann::json& params)>;
 struct TaskManagerOptions {
   int workers = 2;
   int64_t lease_ms = 30'000;             // a silent worker loses its task after this
-  int64_t poll_interval_ms = 500;        // idle workers look for work queued elsewhere
+  // Idle workers look for work queued elsewhere this often; with a store that tells of changes
+  // (PostgreSQL's LISTEN/NOTIFY, TaskStore::Subscribe) they wake at once and poll only every
+  // max(this, 5 s) as a safety net.
+  int64_t poll_interval_ms = 500;
   int64_t progress_interval_ms = 250;    // minimum spacing of progress writes
   int64_t recover_interval_ms = 5'000;   // how often abandoned tasks are looked for
   int max_attempts = 3;                  // per task, counting crash recoveries
+  // What this process's workers offer: they claim only tasks whose `resources` it meets
+  // (tasks/resources.h).
+  metadata::WorkerCapabilities capabilities{.gpus = 0, .labels = {"cpu"}};
   // Bounds. Submit refuses a task beyond them: ResourceExhausted (HTTP 429) when
   // max_queued_tasks tasks already wait (0: no limit); InvalidArgument naming the field when
   // the params are larger than max_params_bytes, or when an object inside one of the
@@ -122,6 +129,9 @@ class TaskManager {
   // Registers the handler (and optional submit-time validator) of a task type. Call before Start.
   void Register(const std::string& type, TaskHandler handler, TaskValidator validator = {});
   bool HasType(const std::string& type) const;
+  // Tasks of `type` may ask resources.workers > 1 (data-parallel training); Submit refuses that
+  // for the other types.
+  void AllowDataParallel(const std::string& type) { data_parallel_types_.push_back(type); }
   std::vector<std::string> Types() const;
 
   // Recovers tasks abandoned by dead processes and starts the workers. With workers == 0
@@ -132,12 +142,18 @@ class TaskManager {
 
   Result<TaskRecord> Submit(const std::string& type, const nlohmann::json& params,
                             const std::string& submitted_by = "");
+  // Runs the handler of `record.type` here, outside the queue and the store: for a member of a
+  // data-parallel group that rank 0 handed a task it claimed (train/data_parallel.h). Progress
+  // and log lines go to this process's log only; the handler is asked to stop when Stop is
+  // called. Works whether or not Start was.
+  Result<nlohmann::json> RunDetached(TaskRecord record);
   // See TaskStore::RequestCancel; a task running here is signalled at once.
   Result<TaskRecord> Cancel(const std::string& id);
 
-  // A counter bumped whenever this process changes a task. WaitForChange blocks until it
-  // moves past `seen` or `timeout` passes (changes made by other processes are not seen:
-  // watchers poll the store after a timeout).
+  // A counter bumped whenever this process changes a task, and, where the store tells of
+  // changes (PostgreSQL), whenever any process does. WaitForChange blocks until it moves past
+  // `seen` or `timeout` passes (watchers poll the store after a timeout, as a safety net and
+  // for SQLite shared with other processes).
   uint64_t version() const { return version_.load(); }
   uint64_t WaitForChange(uint64_t seen, std::chrono::milliseconds timeout);
 
@@ -145,7 +161,7 @@ class TaskManager {
   const std::string& owner_id() const { return owner_; }
   size_t running_count() const;
   int workers() const { return options_.workers; }
-  bool started() const { return started_; }
+  bool started() const { return started_.load(); }
 
   // True when `owner` is a process on this host that no longer exists (or has been
   // replaced by another process with the same pid).
@@ -167,11 +183,13 @@ class TaskManager {
   std::map<std::string, TaskHandler> handlers_;
   std::map<std::string, TaskValidator> validators_;
   std::vector<std::string> types_;
+  std::vector<std::string> data_parallel_types_;
 
   std::atomic<bool> stopping_{false};
-  bool started_ = false;
+  std::atomic<bool> started_{false};
   std::vector<std::thread> workers_;
   std::thread heartbeat_;
+  std::unique_ptr<metadata::TaskStore::ChangeFeed> feed_;  // null where the store cannot tell
 
   mutable std::mutex mu_;           // guards running_ and the wake-up condition
   std::condition_variable wake_;    // new work or stop

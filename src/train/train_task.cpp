@@ -15,6 +15,8 @@
 #include "nn/config.h"
 #include "nn/static_embedding_config.h"
 #include "predict/model_files.h"
+#include "tasks/resources.h"
+#include "train/data_parallel.h"
 #include "train/text_data.h"
 #include "train/train_spec.h"
 #include "train/trainer.h"
@@ -380,26 +382,55 @@ using LoadInputs =
 tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTaskOptions options,
                                std::function<Status(const json&)> validate, LoadInputs load) {
   return [&storage, options, validate, load](tasks::TaskContext& ctx) -> Result<json> {
+    const json& params = ctx.params();
+    // Data-parallel: a member of a group of the size asked, or a clear error.
+    MLAAS_ASSIGN_OR_RETURN(metadata::TaskRequirements resources, tasks::ParseResources(params));
+    DataParallelGroup* const group = resources.workers > 1 ? options.data_parallel : nullptr;
+    if (resources.workers > 1 && (group == nullptr || group->world_size() != resources.workers))
+      return FailedPrecondition("resources.workers asks " + std::to_string(resources.workers) +
+                                " processes, and this worker leads no data-parallel group of that size: start " +
+                                std::to_string(resources.workers) +
+                                " `mlaas worker`s with WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT (docs/deploy.md)");
+    const bool follower = group != nullptr && group->rank() != 0;
     // A task that ends failed or cancelled (an exception included) will not resume: its
     // checkpoints go, unless the attempt was handed back (shutdown, lost lease) to resume later.
+    // The other members of a data-parallel group read rank 0's checkpoint and keep none: on
+    // shared storage, a copy of their own; on local storage (one host), rank 0's directory.
     const SharedCheckpoints shared{options.checkpoint_store, ".mlaas/checkpoints/" + ctx.id() + "/"};
+    const SharedCheckpoints none{};
     struct DropCheckpoints {
       const tasks::TaskContext& ctx;
       fs::path dir;
       const SharedCheckpoints& shared;
+      bool owner;
       ~DropCheckpoints() {
         std::error_code e;
-        if (ctx.handed_back()) return;
+        if (!owner || ctx.handed_back()) return;
         fs::remove_all(dir, e);
         shared.Drop();
       }
-    } drop_checkpoints{ctx, options.checkpoint_root / ctx.id(), shared};
-    const json& params = ctx.params();
+    } drop_checkpoints{ctx,
+                       options.checkpoint_root /
+                           (follower && shared.store ? ctx.id() + ".rank" + std::to_string(group->rank()) : ctx.id()),
+                       follower ? none : shared, !follower};
+    struct FollowerCopy {  // a follower's own copy of a shared checkpoint goes whatever happens
+      fs::path dir;
+      ~FollowerCopy() {
+        std::error_code e;
+        if (!dir.empty()) fs::remove_all(dir, e);
+      }
+    } follower_copy{follower && shared.store ? drop_checkpoints.dir : fs::path()};
+    if (!follower_copy.dir.empty()) {  // a copy left by a crash may be older than the shared one
+      std::error_code e;
+      fs::remove_all(follower_copy.dir, e);
+    }
     MLAAS_RETURN_IF_ERROR(validate(params));
     MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
     TrainInputs in;
     in.spec = spec;
     in.max_model_bytes = options.max_model_bytes;
+    in.data_parallel = group;
+    in.run_key = ctx.id() + "/" + std::to_string(ctx.attempt());
     in.model_block = params.value("model", json::object());
     std::vector<predict::ModelFiles> keep;
     if (Status st = load(ctx, spec, in, keep); !st.ok()) {
@@ -410,7 +441,7 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
 
     in.checkpoint_dir = drop_checkpoints.dir;
     MLAAS_RETURN_IF_ERROR(shared.Restore(in.checkpoint_dir, ctx));
-    in.output_dir = options.scratch / ("train-" + ctx.id());
+    in.output_dir = options.scratch / ("train-" + ctx.id() + (follower ? ".rank" + std::to_string(group->rank()) : ""));
     std::error_code ec;
     fs::remove_all(in.output_dir, ec);
     struct Cleanup {
@@ -440,11 +471,25 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       ctx.ReportProgress(progress);
       last = progress;
     };
+    // Rank 0 hands the task to the other members once it is ready to train: what failed before
+    // (the request, the data) failed here alone.
+    if (group != nullptr && !follower) {
+      MLAAS_RETURN_IF_ERROR(group->Publish({{"id", ctx.id()},
+                                            {"type", ctx.type()},
+                                            {"params", params},
+                                            {"submitted_by", ctx.submitted_by()},
+                                            {"attempt", ctx.attempt()}})
+                                .status());
+    }
     auto result = RunTraining(in, cb);
     if (!result.has_value()) {
-      if (result.error().code() == StatusCode::kCancelled) return ctx.CheckCancelled();
+      if (result.error().code() == StatusCode::kCancelled) {
+        Status why = ctx.CheckCancelled();
+        return why.ok() ? result.error() : why;
+      }
       return result.error();
     }
+    if (follower) return json{{"stats", (*result)["stats"]}};  // rank 0 writes the model
     last.fraction = 0.995;
     last.message = "saving the model";
     ctx.ReportProgress(last);

@@ -12,6 +12,8 @@
 
 namespace mlaas::train {
 
+class DataParallelGroup;  // data_parallel.h
+
 inline constexpr const char* kTrainNlpModelTask = "nlp_train_model";
 inline constexpr const char* kTrainCvModelTask = "cv_train_model";
 
@@ -22,6 +24,11 @@ struct TrainTaskOptions {
   // When set (the server's own store is shared, e.g. S3), checkpoints are also kept there under
   // .mlaas/checkpoints/<task id>/ and a retry with none on its disk resumes from them.
   storage::ObjectStore* checkpoint_store = nullptr;
+  // This process's data-parallel group, when it is a member of one (`mlaas worker` with
+  // WORLD_SIZE > 1): a task asking resources.workers = its size trains across the group. Rank 0
+  // (which claimed the task) hands it to the others, trains, and writes checkpoints and the model;
+  // the others run it detached (TaskManager::RunDetached) and write nothing.
+  DataParallelGroup* data_parallel = nullptr;
 };
 
 tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options);

@@ -18,6 +18,8 @@
 #include "nn/model.h"
 #include "train/autocast.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
+#include "train/run_group.h"
 #include "train/schedule.h"
 #include "train/strategy.h"
 
@@ -52,6 +54,23 @@ std::timed_mutex& TrainingMutex() {
   return mu;
 }
 
+// A data-parallel member's share of each batch: a contiguous slice of it (sizes differ by one at
+// most; a batch smaller than the group leaves some members nothing). `scale[b]` makes the mean
+// loss of a share weigh as its examples do in the whole batch once the members' gradients are
+// averaged.
+Plan ShareOf(const Plan& plan, int rank, int world, std::vector<double>& scale) {
+  Plan mine(plan.size());
+  scale.assign(plan.size(), 0.0);
+  for (size_t b = 0; b < plan.size(); ++b) {
+    const size_t n = plan[b].size();
+    const size_t from = n * static_cast<size_t>(rank) / static_cast<size_t>(world);
+    const size_t to = n * static_cast<size_t>(rank + 1) / static_cast<size_t>(world);
+    mine[b].assign(plan[b].begin() + static_cast<std::ptrdiff_t>(from), plan[b].begin() + static_cast<std::ptrdiff_t>(to));
+    if (n > 0) scale[b] = static_cast<double>(to - from) * world / static_cast<double>(n);
+  }
+  return mine;
+}
+
 bool LowerIsBetter(const std::string& metric) {
   return metric.find("loss") != std::string::npos || metric.find("perplexity") != std::string::npos;
 }
@@ -66,6 +85,10 @@ class Loop {
     if (cb_.log) cb_.log(level, m);
   }
   bool StopRequested() const { return cb_.cancelled && cb_.cancelled(); }
+  // Where only this process stops (preparation, evaluation, waiting for the training lock): in a
+  // data-parallel run the members stop together at a step boundary instead (dp_->Any), or a
+  // member left waiting in a collective would hang.
+  bool LocalStop() const { return in_.data_parallel == nullptr && StopRequested(); }
   Status Checkpoint();
   // Every parameter and buffer of the model, in a fixed order (what load_best_model_at_end keeps).
   std::vector<torch::Tensor> ModelState() const;
@@ -88,6 +111,8 @@ class Loop {
   std::vector<torch::Tensor> best_weights_;
   bool stopped_early_ = false;
   int64_t resumed_from_step_ = -1;
+  std::unique_ptr<RunGroup> dp_;  // data-parallel runs only
+  bool writes_ = true;            // rank 0, or a run of its own: checkpoints and the model
   double eval_seconds_ = 0;  // of this run, left out of the throughput
 };
 
@@ -109,6 +134,7 @@ void Loop::KeepBestWeights() {
 }
 
 Status Loop::Checkpoint() {
+  if (!writes_) return Status::Ok();  // rank 0 keeps the group's checkpoints
   MLAAS_RETURN_IF_ERROR(SaveCheckpoint(in_.checkpoint_dir, Parts(), s_));
   if (cb_.checkpointed) return cb_.checkpointed(in_.checkpoint_dir / "current", s_.step);
   return Status::Ok();
@@ -116,14 +142,17 @@ Status Loop::Checkpoint() {
 
 Result<json> Loop::Run() {
   const auto started = Clock::now();
-  auto device = nn::ParseDevice(spec_.device);
+  // A data-parallel member on a GPU host takes the GPU of its local rank.
+  const DataParallelConfig* dp_config = in_.data_parallel ? &in_.data_parallel->config() : nullptr;
+  auto device = nn::ParseDevice(dp_config && spec_.device == "cuda" ? "cuda:" + std::to_string(dp_config->local_rank)
+                                                                     : spec_.device);
   if (!device) return device.error().WithField("model_train.device");
   env_ = std::make_unique<StrategyEnv>(StrategyEnv{
       .in = in_,
       .spec = spec_,
       .device = *device,
       .log = cb_.log,
-      .stop = [this] { return StopRequested(); },
+      .stop = [this] { return LocalStop(); },
       .preparing = [this](double fraction, const std::string& message) {
         if (cb_.progress) {
           TrainProgress p;
@@ -132,7 +161,7 @@ Result<json> Loop::Run() {
           p.message = message;
           cb_.progress(p);
         }
-        return !StopRequested();
+        return !LocalStop();
       }});
   if (spec_.precision == Precision::kBFloat16 && !DeviceComputesBf16(*device))
     return InvalidArgument(device->str() + " does not compute in bfloat16: use model_train.precision fp32 (or auto)",
@@ -140,7 +169,9 @@ Result<json> Loop::Run() {
   bf16_ = UsesBf16(spec_.precision, *device);
   // Dropout and anything else drawn on the device comes from its default generator: seeded per
   // run (one run at a time per process).
-  if (device->is_cuda()) torch::cuda::manual_seed_all(spec_.seed);
+  // (Members of a data-parallel group draw different dropout masks: seed + rank.)
+  const uint64_t draw_seed = spec_.seed + (dp_config ? static_cast<uint64_t>(dp_config->rank) : 0);
+  if (device->is_cuda()) torch::cuda::manual_seed_all(draw_seed);
   strategy_ = ModalityOf(spec_.objective) == Modality::kImage ? MakeImageStrategy(*env_) : MakeTextStrategy(*env_);
   if (!strategy_) return Unimplemented(std::string(ObjectiveName(spec_.objective)) + " is not trained yet", "model.objective");
   threads_ = nn::ConfigureThreads(spec_.threads > 0 ? spec_.threads
@@ -169,7 +200,7 @@ Result<json> Loop::Run() {
   if (!exclusive.owns_lock()) {
     Log("info", "waiting for another training task of this process to finish");
     while (!exclusive.try_lock_for(std::chrono::milliseconds(500))) {
-      if (StopRequested()) return Cancelled("cancelled while waiting for another training task");
+      if (LocalStop()) return Cancelled("cancelled while waiting for another training task");
       if (cb_.progress) {
         TrainProgress p;
         p.fraction = 0.02;
@@ -179,7 +210,7 @@ Result<json> Loop::Run() {
       }
     }
   }
-  rng_ = at::make_generator<at::CPUGeneratorImpl>(spec_.seed);  // restored from a checkpoint below
+  rng_ = at::make_generator<at::CPUGeneratorImpl>(draw_seed);  // restored from a checkpoint below
   strategy_->SetRandomGenerator(rng_);
   if (!in_.checkpoint_dir.empty()) {
     std::optional<size_t> best_size;
@@ -189,6 +220,27 @@ Result<json> Loop::Run() {
       resumed_from_step_ = s_.step;
       Log("info", "resuming from the checkpoint at epoch " + std::to_string(s_.epoch + 1) + ", step " + std::to_string(s_.step));
     }
+  }
+  if (in_.data_parallel != nullptr) {
+    MLAAS_ASSIGN_OR_RETURN(dp_, RunGroup::Open(*in_.data_parallel, in_.run_key));
+    writes_ = dp_->rank() == 0;
+    // Every member starts where rank 0 does: the same step (each read the same checkpoint, or
+    // none), the same data, and rank 0's weights.
+    const bool first = dp_->rank() == 0;
+    const std::vector<double> rank0 =
+        dp_->Sum({first ? static_cast<double>(s_.step) : 0.0, first ? static_cast<double>(strategy_->TrainSize()) : 0.0,
+                  first ? static_cast<double>(params_.size()) : 0.0});
+    const bool differs = rank0[0] != static_cast<double>(s_.step) ||
+                         rank0[1] != static_cast<double>(strategy_->TrainSize()) ||
+                         rank0[2] != static_cast<double>(params_.size());
+    if (dp_->Any(differs))
+      return FailedPrecondition("the members of the data-parallel group do not start alike (this one: step " +
+                                std::to_string(s_.step) + ", " + std::to_string(strategy_->TrainSize()) +
+                                " examples): keep data and checkpoints in shared storage");
+    dp_->Broadcast(ModelState());
+    dp_->AttachGradients(params_);
+    Log("info", "data-parallel: rank " + std::to_string(dp_->rank()) + " of " + std::to_string(dp_->world_size()) +
+                    ", each training on its share of every batch of " + std::to_string(spec_.batch_size));
   }
   Log("info", "training " + std::string(ObjectiveName(spec_.objective)) + ": " + std::to_string(strategy_->TrainSize()) +
                   " examples (" + std::to_string(strategy_->EvalSize()) + " held out), " + std::to_string(spec_.epochs) +
@@ -203,28 +255,40 @@ Result<json> Loop::Run() {
   int64_t since_checkpoint = 0;
   bool done = s_.step >= total_steps_;
   for (; s_.epoch < spec_.epochs && !done; ++s_.epoch) {
-    const Plan plan = strategy_->Batches(s_.epoch);
+    const Plan whole = strategy_->Batches(s_.epoch);
+    std::vector<double> share_scale;
+    const Plan plan = dp_ ? ShareOf(whole, dp_->rank(), dp_->world_size(), share_scale) : whole;
     const int64_t n = static_cast<int64_t>(plan.size());
     int64_t micro = 0;
     for (; s_.batch < n; ++s_.batch) {
-      // Stop only at optimizer-step boundaries, so a checkpoint never holds half a step.
-      if (micro == 0 && StopRequested()) {
+      // Stop only at optimizer-step boundaries, so a checkpoint never holds half a step (every
+      // member of a data-parallel group at the same one).
+      if (micro == 0 && (dp_ ? dp_->Any(StopRequested()) : StopRequested())) {
         s_.train_seconds = elapsed();
         if (since_checkpoint > 0 && !in_.checkpoint_dir.empty()) MLAAS_RETURN_IF_ERROR(Checkpoint());
-        return Cancelled("training stopped at epoch " + std::to_string(s_.epoch + 1) + ", step " + std::to_string(s_.step));
+        const std::string at = "epoch " + std::to_string(s_.epoch + 1) + ", step " + std::to_string(s_.step);
+        if (!StopRequested())  // another member was cancelled or is shutting down
+          return Unavailable("another member of the data-parallel group stopped: training stopped at " + at);
+        return Cancelled("training stopped at " + at);
       }
       Counters step_counters;
-      torch::Tensor loss;
-      {
-        Bf16Autocast autocast(env_->device, bf16_);
-        loss = strategy_->TrainStep(plan, s_.epoch, s_.batch, step_counters);
+      const bool ends_step = micro + 1 >= spec_.gradient_accumulation_steps || s_.batch + 1 >= n;
+      if (dp_) dp_->BeginBackward(ends_step);
+      if (!plan[static_cast<size_t>(s_.batch)].empty()) {
+        torch::Tensor loss;
+        {
+          Bf16Autocast autocast(env_->device, bf16_);
+          loss = strategy_->TrainStep(plan, s_.epoch, s_.batch, step_counters);
+        }
+        if (spec_.gradient_accumulation_steps > 1) loss = loss / static_cast<double>(spec_.gradient_accumulation_steps);
+        if (dp_) loss = loss * share_scale[static_cast<size_t>(s_.batch)];
+        loss.backward();
       }
-      if (spec_.gradient_accumulation_steps > 1) loss = loss / static_cast<double>(spec_.gradient_accumulation_steps);
-      loss.backward();
+      if (dp_ && ends_step) dp_->EndBackward();
       s_.counters.Add(step_counters);
       s_.units_seen += step_counters.units;
       ++micro;
-      if (micro < spec_.gradient_accumulation_steps && s_.batch + 1 < n) continue;
+      if (!ends_step) continue;
       micro = 0;
       if (spec_.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params_, spec_.max_grad_norm);
       const double lr = schedule_.Rate(s_.step);
@@ -265,6 +329,15 @@ Result<json> Loop::Run() {
     }
 
     // End of the epoch (or of max_steps): train metrics, evaluation, early stopping.
+    if (dp_) {  // the whole group's
+      Counters& mine = s_.counters;
+      const std::vector<double> all =
+          dp_->Sum({mine.loss_sum, mine.weight, static_cast<double>(mine.correct), static_cast<double>(mine.total)});
+      mine.loss_sum = all[0];
+      mine.weight = all[1];
+      mine.correct = static_cast<int64_t>(all[2]);
+      mine.total = static_cast<int64_t>(all[3]);
+    }
     const Counters& c = s_.counters;
     const double train_loss = c.Loss();
     auto push = [&](const std::string& k, json v) { s_.history[k].push_back(std::move(v)); };
@@ -272,6 +345,12 @@ Result<json> Loop::Run() {
     push("loss", train_loss);
     strategy_->PushTrainMetrics(c, push);
     push("learning_rate", schedule_.Rate(std::max<int64_t>(0, s_.step - 1)));
+    if (dp_) {  // statistics kept by the model (BatchNorm): the group's mean, the same everywhere
+      std::vector<torch::Tensor> floats;
+      for (const auto& b : strategy_->Net().buffers())
+        if (b.is_floating_point()) floats.push_back(b);
+      dp_->Average(floats);
+    }
     const auto eval_start = Clock::now();
     Result<json> evaluated = [&] {
       Bf16Autocast autocast(env_->device, bf16_);
@@ -313,6 +392,7 @@ Result<json> Loop::Run() {
         }
       }
     }
+    if (dp_) done = dp_->Sum({dp_->rank() == 0 && done ? 1.0 : 0.0})[0] > 0;  // rank 0 decides
     if (!in_.checkpoint_dir.empty() && !done) {
       ++s_.epoch;  // the checkpoint resumes at the next epoch
       s_.train_seconds = elapsed();
@@ -330,11 +410,13 @@ Result<json> Loop::Run() {
     Log("info", "keeping epoch " + std::to_string(s_.best_epoch) + ", the best by " + spec_.early_stopping.metric);
   }
 
-  // The trained model directory.
-  std::error_code ec;
-  fs::create_directories(in_.output_dir, ec);
-  if (ec) return Internal("cannot create the output directory: " + ec.message());
-  MLAAS_RETURN_IF_ERROR(strategy_->Finish(in_.output_dir, s_.last_eval));
+  // The trained model directory (rank 0's, in a data-parallel run).
+  if (writes_) {
+    std::error_code ec;
+    fs::create_directories(in_.output_dir, ec);
+    if (ec) return Internal("cannot create the output directory: " + ec.message());
+    MLAAS_RETURN_IF_ERROR(strategy_->Finish(in_.output_dir, s_.last_eval));
+  }
   strategy_->SetTraining(false);
 
   const double loop_seconds = s_.train_seconds - seconds_before - eval_seconds_;
@@ -349,6 +431,7 @@ Result<json> Loop::Run() {
                 {"stopped_early", stopped_early_},
                 {"wall_seconds", std::chrono::duration<double>(Clock::now() - started).count()}};
   if (resumed_from_step_ >= 0) stats["resumed_from_step"] = resumed_from_step_;
+  if (dp_) stats["data_parallel"] = {{"world_size", dp_->world_size()}, {"rank", dp_->rank()}};
   if (spec_.load_best_model_at_end && s_.best_epoch > 0) {
     stats["best_epoch"] = s_.best_epoch;
     stats["best_metric"] = {{"name", spec_.early_stopping.metric}, {"value", *s_.best}};
@@ -373,12 +456,21 @@ Result<json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callba
                       ": lower model_train.batch_size (or max_length), or use gradient_accumulation_steps",
                   "model_train.batch_size");
   } catch (const c10::Error& e) {
+    if (inputs.data_parallel != nullptr)
+      return Unavailable(std::string("data-parallel training failed (a member of the group may have stopped): ") +
+                         e.what_without_backtrace());
     return Internal(std::string("training failed: ") + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::kResourceExhausted,
                   "not enough memory for this model with batches of " + std::to_string(inputs.spec.batch_size) +
                       ": lower model_train.batch_size",
                   "model_train.batch_size");
+  } catch (const std::exception& e) {  // e.g. Gloo's I/O errors when a member of the group is gone
+    std::string what = e.what();
+    return Unavailable((inputs.data_parallel != nullptr ? "data-parallel training failed (a member of the group may have "
+                                                          "stopped): "
+                                                        : "training failed: ") +
+                       what.substr(0, what.find('\n')));
   }
 }
 

@@ -20,6 +20,8 @@
 
 namespace mlaas::train {
 
+class DataParallelGroup;  // data_parallel.h
+
 struct TrainInputs {
   TrainSpec spec;
   // The starting model: a directory (config.json [+ weights]) or, when empty, the request's
@@ -42,6 +44,12 @@ struct TrainInputs {
   // The largest model trained: its weights, gradients and AdamW's two moments (4x the float32
   // weight bytes from its config) at most this; checked before the model is built. 0: no limit.
   uint64_t max_model_bytes = 0;
+  // Data-parallel training (data_parallel.h): this process's group and the run's key, the same
+  // on every member. Each member trains on its share of every batch with the gradients averaged
+  // over all; only rank 0 writes checkpoints and the model (the others read the checkpoint to
+  // resume from, and write nothing).
+  DataParallelGroup* data_parallel = nullptr;
+  std::string run_key;
 };
 
 struct TrainProgress {

@@ -4,13 +4,9 @@
 // in the middle loses and repeats nothing.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
-#include <fcntl.h>
-
 #include <chrono>
-#include <fstream>
 #include <memory>
 #include <set>
 #include <thread>
@@ -41,26 +37,9 @@ TEST(PostgresE2eTest, TwoServersAndAWorkerShareOneDatabaseThroughARestart) {
   // The objects are each server's own (local storage); the worker reads server a's.
   for (auto* c : {ca.get(), cb.get()}) ASSERT_EQ(c->Call("PUT", "/api/v1/objects/d.csv", "a\n1\n2\n3\n")->status, 201);
 
-  pid_t worker = 0;
-  std::string bin = MlaasBinary(), data_arg = data_a.string(), db_arg = *url;
-  std::vector<char*> argv = {bin.data(), const_cast<char*>("worker"), const_cast<char*>("--data-dir"), data_arg.data(),
-                             const_cast<char*>("--database"), db_arg.data(), nullptr};
-  const std::string worker_log = (dir.path() / "worker.log").string();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, worker_log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  ASSERT_EQ(posix_spawn(&worker, argv[0], &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-  // Killed if the test stops early (a failed ASSERT).
-  std::unique_ptr<pid_t, void (*)(pid_t*)> worker_guard(&worker, [](pid_t* pid) {
-    ::kill(*pid, SIGKILL);
-    waitpid(*pid, nullptr, 0);
-  });
-  const auto log = [&] {
-    std::ifstream in(worker_log);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
+  WorkerProcess worker(data_a, {"--database", *url});
+  ASSERT_TRUE(worker.Start().ok());
+  const auto log = [&] { return worker.Log(); };
 
   std::vector<std::string> ids;
   const auto submit = [&](int n) {
@@ -99,17 +78,9 @@ TEST(PostgresE2eTest, TwoServersAndAWorkerShareOneDatabaseThroughARestart) {
   EXPECT_EQ((*seen)["tasks"].size(), 20u);
 
   // A SIGTERM stops the worker cleanly, within 30 s.
-  ::kill(worker, SIGTERM);
-  int status = 0;
-  bool exited = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!exited && std::chrono::steady_clock::now() < deadline) {
-    exited = waitpid(worker, &status, WNOHANG) == worker;
-    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (!exited) ::kill(worker, SIGKILL);
-  worker_guard.release();
-  EXPECT_TRUE(exited) << "the worker did not stop on SIGTERM";
+  ::kill(worker.pid(), SIGTERM);
+  const int status = worker.WaitExit(std::chrono::seconds(30));
+  EXPECT_NE(status, -1) << "the worker did not stop on SIGTERM";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 

@@ -107,6 +107,76 @@ class ServerProcess {
   int port_ = 0;
 };
 
+// Runs `mlaas worker` (tasks only, no HTTP) with its log captured to a file.
+class WorkerProcess {
+ public:
+  // Its log goes to <data_dir>.<log_name>.log (several workers may share a data directory).
+  WorkerProcess(std::filesystem::path data_dir, std::vector<std::string> extra_args = {}, std::string log_name = "worker")
+      : data_dir_(std::move(data_dir)), extra_args_(std::move(extra_args)), log_name_(std::move(log_name)) {}
+  ~WorkerProcess() {
+    if (pid_ > 0) Kill(SIGKILL);
+  }
+  WorkerProcess(const WorkerProcess&) = delete;
+  WorkerProcess& operator=(const WorkerProcess&) = delete;
+
+  // Spawns the worker (it inherits this process's environment).
+  Status Start() {
+    std::filesystem::create_directories(data_dir_);
+    log_file_ = data_dir_.string() + "." + log_name_ + ".log";
+    std::vector<std::string> args = {MlaasBinary(), "worker", "--data-dir", data_dir_.string()};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      pid_ = -1;
+      return Internal("cannot spawn mlaas worker");
+    }
+    return Status::Ok();
+  }
+
+  // Sends `sig` and waits for the exit; the wait status.
+  int Kill(int sig) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+  // Waits up to `limit` for the worker to exit by itself; its wait status, or -1 on timeout.
+  int WaitExit(std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+  pid_t pid() const { return pid_; }
+  std::string Log() const {
+    std::ifstream in(log_file_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  std::filesystem::path data_dir_;
+  std::vector<std::string> extra_args_;
+  std::string log_name_;
+  std::string log_file_;
+  pid_t pid_ = -1;
+};
+
 // Polls task `id` until it succeeds, fails or is cancelled (a failed expectation after
 // `limit`) and returns its last view.
 inline nlohmann::json WaitForTaskEnd(client::ApiClient& c, const std::string& id,

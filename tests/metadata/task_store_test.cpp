@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -398,6 +401,91 @@ TEST_P(TaskStoreTest, DeletesOnlyTasksThatFinishedBeforeTheCutoffWithTheirLogs) 
     ASSERT_TRUE(q.has_value() && q->Step().value());
     EXPECT_EQ(q->Int(0), 1);
   }
+}
+
+}  // namespace
+}  // namespace mlaas::metadata
+
+namespace mlaas::metadata {
+namespace {
+
+TEST_P(TaskStoreTest, ClaimsOnlyTasksWhoseResourcesTheWorkerOffers) {
+  auto gpu_task = store_->Create({"train", json::object(), 3, "", {.gpus = 2, .labels = {}}});
+  auto fast_task = store_->Create({"train", json::object(), 3, "", {.gpus = 0, .labels = {"cpu", "fast"}}});
+  auto plain = store_->Create({"train", json::object(), 3, "", {}});
+  ASSERT_TRUE(gpu_task.has_value() && fast_task.has_value() && plain.has_value());
+  EXPECT_EQ(gpu_task->requirements.gpus, 2);
+  EXPECT_EQ(fast_task->requirements.labels, (std::vector<std::string>{"cpu", "fast"}));
+  // A CPU worker without labels passes over the two it cannot run, oldest first.
+  auto cpu = store_->ClaimNext("cpu", {"train"}, 30'000, {.gpus = 0, .labels = {"cpu"}});
+  ASSERT_TRUE(cpu.has_value() && cpu->has_value()) << (cpu.has_value() ? "" : cpu.error().ToString());
+  EXPECT_EQ((*cpu)->id, plain->id);
+  EXPECT_FALSE(store_->ClaimNext("cpu", {"train"}, 30'000, {.gpus = 0, .labels = {"cpu"}})->has_value());
+  // One GPU is not two; labels are all required.
+  EXPECT_FALSE(store_->ClaimNext("gpu1", {"train"}, 30'000, {.gpus = 1, .labels = {"gpu", "fast"}})->has_value());
+  EXPECT_FALSE(store_->ClaimNext("none", {"train"}, 30'000, {})->has_value());
+  auto fast = store_->ClaimNext("fast", {"train"}, 30'000, {.gpus = 0, .labels = {"cpu", "fast", "x"}});
+  ASSERT_TRUE(fast.has_value() && fast->has_value());
+  EXPECT_EQ((*fast)->id, fast_task->id);
+  auto big = store_->ClaimNext("gpu4", {"train"}, 30'000, {.gpus = 4, .labels = {"gpu"}});
+  ASSERT_TRUE(big.has_value() && big->has_value());
+  EXPECT_EQ((*big)->id, gpu_task->id);
+  EXPECT_EQ((*big)->requirements.gpus, 2) << "requirements read back with the claim";
+  // A task for a data-parallel group of 2 goes to the rank 0 of such a group only, which also
+  // takes single-worker tasks.
+  auto pair = store_->Create({"train", json::object(), 3, "", {.gpus = 0, .labels = {}, .workers = 2}});
+  auto single = store_->Create({"train", json::object(), 3, "", {}});
+  ASSERT_TRUE(pair.has_value() && single.has_value());
+  EXPECT_EQ(pair->requirements.workers, 2);
+  auto alone = store_->ClaimNext("one", {"train"}, 30'000, {});
+  ASSERT_TRUE(alone.has_value() && alone->has_value());
+  EXPECT_EQ((*alone)->id, single->id) << "a lone worker passes over the pair's task";
+  EXPECT_FALSE(store_->ClaimNext("g4", {"train"}, 30'000, {.gpus = 0, .labels = {}, .workers = 4})->has_value())
+      << "a group of 4 is not a group of 2";
+  auto group = store_->ClaimNext("g2", {"train"}, 30'000, {.gpus = 0, .labels = {}, .workers = 2});
+  ASSERT_TRUE(group.has_value() && group->has_value());
+  EXPECT_EQ((*group)->id, pair->id);
+  // Kept across a reopen.
+  store_ = Open();
+  EXPECT_EQ(store_->Get(fast_task->id)->requirements.labels, (std::vector<std::string>{"cpu", "fast"}));
+}
+
+TEST_P(TaskStoreTest, SubscribersHearOfOtherProcessesChangesAndOfALostConnection) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int queued = 0, changed = 0;
+  auto listener = Open();
+  auto feed = listener->Subscribe([&](bool is_queued) {
+    std::lock_guard lock(mu);
+    ++(is_queued ? queued : changed);
+    cv.notify_all();
+  });
+  if (GetParam() == "sqlite") {
+    EXPECT_EQ(feed, nullptr) << "SQLite cannot tell: its users poll";
+    return;
+  }
+  ASSERT_NE(feed, nullptr);
+  const auto wait_for = [&](const std::function<bool()>& done) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), done);
+  };
+  TaskRecord t = Submit();  // Subscribe returned once it listens  // through another store: another process
+  ASSERT_TRUE(wait_for([&] { return queued >= 1; })) << "a new task wakes idle workers";
+  ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 30'000).value().has_value());
+  json progress = {{"fraction", 0.5}};
+  ASSERT_TRUE(store_->Heartbeat(t.id, "w", 30'000, &progress).has_value());
+  ASSERT_TRUE(store_->Finish(t.id, "w", TaskState::kSucceeded, json::object(), json()).ok());
+  ASSERT_TRUE(wait_for([&] { return changed >= 3; })) << "the claim, the progress and the end: " << changed;
+  // The database restarts: the feed reconnects and says so (what it missed may include work).
+  testing::PostgresServer* postgres = testing::SharedPostgres().value();
+  const int queued_before = queued;
+  ASSERT_TRUE(postgres->Stop().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(postgres->Resume().ok());
+  ASSERT_TRUE(wait_for([&] { return queued > queued_before; })) << "told once it listens again";
+  Submit();
+  ASSERT_TRUE(wait_for([&] { return queued > queued_before + 1; })) << "and hears new work after the restart";
+  feed.reset();  // stops the feed's thread
 }
 
 }  // namespace

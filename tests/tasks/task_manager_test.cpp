@@ -1,4 +1,5 @@
 #include "tasks/task_manager.h"
+#include "tasks/resources.h"
 
 #include <gtest/gtest.h>
 
@@ -6,6 +7,7 @@
 
 #include <filesystem>
 
+#include "testutil/postgres_server.h"
 #include "testutil/temp_dir.h"
 #include "testutil/wait.h"
 
@@ -331,6 +333,73 @@ TEST_F(TaskManagerTest, ManyTasksAllComplete) {
     EXPECT_EQ(store_->Get(ids[i])->result["sum"], static_cast<int64_t>(i) + 1);
   }
   EXPECT_EQ(m->running_count(), 0u);
+}
+
+TEST_F(TaskManagerTest, WorkersRunOnlyTasksWhoseResourcesTheyOffer) {
+  TaskManagerOptions o;
+  o.capabilities = MakeCapabilities(0, {"fast"}).value();
+  auto m = Make(2, o);
+  ASSERT_TRUE(m->Start().ok());
+  auto gpu = m->Submit("sum", json{{"values", {1}}, {"resources", {{"gpus", 1}}}});
+  auto slow = m->Submit("sum", json{{"values", {2}}, {"resources", {{"labels", {"slow"}}}}});
+  auto fast = m->Submit("sum", json{{"values", {3}}, {"resources", {{"labels", {"fast", "cpu"}}}}});
+  ASSERT_TRUE(gpu.has_value() && slow.has_value() && fast.has_value());
+  EXPECT_EQ(gpu->requirements.gpus, 1);
+  ASSERT_TRUE(Reaches(fast->id, TaskState::kSucceeded)) << "a task this worker can run is not held up by older ones";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(StateOf(gpu->id), TaskState::kQueued) << "no GPU here";
+  EXPECT_EQ(StateOf(slow->id), TaskState::kQueued) << "no 'slow' label here";
+  // A malformed block is refused at submit, naming the field.
+  auto bad = m->Submit("sum", json{{"values", {1}}, {"resources", {{"labels", {"not ok"}}}}});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.error().field(), "resources.labels[0]");
+}
+
+// On PostgreSQL, workers sleep on LISTEN rather than polling: a task queued by another process
+// starts at once although the worker polls only every minute, and that process's watchers
+// (progress streams) hear of the task's end without polling either.
+TEST(TaskManagerPostgresTest, IdleWorkersWakeOnNotifyAndWatchersSeeOtherProcessesChanges) {
+  auto url = testing::FreshTestDatabase();
+  ASSERT_TRUE(url.has_value()) << url.error().ToString();
+  auto front_store = metadata::OpenTaskStore({*url, nullptr});
+  auto worker_store = metadata::OpenTaskStore({*url, nullptr});
+  ASSERT_TRUE(front_store.has_value() && worker_store.has_value());
+  TaskManagerOptions o;
+  o.poll_interval_ms = 60'000;
+  o.progress_interval_ms = 0;
+  o.workers = 0;
+  TaskManager front(**front_store, o);  // an API server that only queues
+  o.workers = 1;
+  TaskManager worker(**worker_store, o);
+  const auto sum = [](TaskContext& ctx) -> Result<json> {
+    ctx.ReportProgress({.fraction = 1.0});
+    return json{{"sum", ctx.params().at("values")[0]}};
+  };
+  front.Register("sum", sum);
+  worker.Register("sum", sum);
+  ASSERT_TRUE(front.Start().ok());
+  ASSERT_TRUE(worker.Start().ok());
+  // The worker's first look at the queue (at start) found nothing; from now on only a NOTIFY
+  // (or a minute's poll) wakes it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (int i = 0; i < 3; ++i) {
+    auto t = front.Submit("sum", json{{"values", {i}}});
+    ASSERT_TRUE(t.has_value()) << t.error().ToString();
+    const uint64_t seen = front.version();  // its own change counted, and maybe the echo of its NOTIFY
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    metadata::TaskState state = metadata::TaskState::kQueued;
+    uint64_t version = front.version();
+    while (std::chrono::steady_clock::now() < deadline &&
+           (state = (*front_store)->Get(t->id)->state) != metadata::TaskState::kSucceeded) {
+      version = front.WaitForChange(version, std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(state, metadata::TaskState::kSucceeded) << "task " << i << " did not start within 10 s";
+    // The worker's claim, progress and end: three changes heard by the front-end.
+    EXPECT_TRUE(WaitFor([&] { return front.version() >= seen + 3; })) << front.version() - seen;
+  }
+  worker.Stop();
+  front.Stop();
 }
 
 }  // namespace

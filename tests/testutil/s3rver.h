@@ -44,20 +44,34 @@ class S3rver {
   Status Start(const std::filesystem::path& dir, const std::vector<std::string>& buckets) {
     const int port = FreeLoopbackPort();
     // s3rver's continuation tokens use a cipher Node 20's OpenSSL keeps behind the legacy provider.
-    std::vector<std::string> args = {"/usr/bin/node", "--openssl-legacy-provider", S3rverScript().string(), "-d",
-                                     (dir / "s3").string(), "-a", "127.0.0.1", "-p", std::to_string(port), "-s"};
-    for (const auto& b : buckets) args.insert(args.end(), {"--configure-bucket", b});
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return Internal("cannot start s3rver");
+    args_ = {"/usr/bin/node", "--openssl-legacy-provider", S3rverScript().string(), "-d",
+             (dir / "s3").string(), "-a", "127.0.0.1", "-p", std::to_string(port), "-s"};
+    for (const auto& b : buckets) args_.insert(args_.end(), {"--configure-bucket", b});
+    probe_bucket_ = buckets.front();
     options_.endpoint = "http://127.0.0.1:" + std::to_string(port);
     options_.access_key = options_.secret_key = "S3RVER";
     options_.retries = 0;
+    return Resume();
+  }
+
+  // Stops the server (its objects stay in its directory); Resume starts it again on the same
+  // port: an S3 outage.
+  Status Stop() {
+    if (pid_ <= 0) return FailedPrecondition("s3rver is not running");
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+    return Status::Ok();
+  }
+  Status Resume() {
+    std::vector<char*> argv;
+    for (auto& arg : args_) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return Internal("cannot start s3rver");
     storage::S3ObjectStore probe(options_);
     for (int i = 0; i < 200; ++i) {
       storage::ListOptions l;
-      l.prefix = buckets.front() + "/";
+      l.prefix = probe_bucket_ + "/";
       if (probe.List(l).has_value()) return Status::Ok();
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -70,6 +84,8 @@ class S3rver {
 
  private:
   pid_t pid_ = 0;
+  std::vector<std::string> args_;
+  std::string probe_bucket_;
   storage::S3Options options_;
 };
 

@@ -1,6 +1,7 @@
 """The SDK against the real server: every helper, the documented contract, the notebook example."""
 import hashlib
 import io
+import time
 import os
 import re
 import subprocess
@@ -114,6 +115,23 @@ def test_train_registers_predicts_and_reports_progress(client, uploaded):
                        model="models/cls", epochs=1, label_column="text")
     with pytest.raises((TaskFailed, ApiError)):
         bad.wait(timeout=300)
+
+
+def test_resources_send_a_task_only_to_a_worker_that_offers_them(client, uploaded):
+    # This server's worker has no GPU and only the label "cpu": the task waits for another worker.
+    task = client.train(dataset="data/reviews.csv", save="models/gpu-only", objective="text-classification",
+                        model="models/cls", epochs=1, gpus=1, labels=["a100"])
+    time.sleep(1.5)
+    view = task.get()
+    assert view["task_status"] == "queued"
+    assert view["request"]["resources"] == {"gpus": 1, "labels": ["a100"]}
+    task.cancel()
+    assert task.status == "cancelled"
+    with pytest.raises(ApiError) as bad:
+        client.train(dataset="data/reviews.csv", save="models/x", objective="text-classification", model="models/cls",
+                     labels=["not a label"])
+    assert bad.value.status == 400
+    assert "resources.labels" in str(bad.value)
 
 
 def test_catalog_register_alias_publish_pull(server, client, uploaded, tmp_path):

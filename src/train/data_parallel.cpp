@@ -1,0 +1,353 @@
+#include "train/data_parallel.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "common/text.h"
+#include "train/run_group.h"
+
+#if MLAAS_HAVE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/comm.hpp>
+#endif
+
+namespace mlaas::train {
+
+using nlohmann::json;
+
+namespace {
+
+std::optional<std::string> Env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
+Result<int> IntEnv(const char* name, int min, int max) {
+  auto v = Env(name);
+  if (!v) return InvalidArgument(std::string(name) + " must be set for data-parallel training", name);
+  auto n = ParseInt(*v);
+  if (!n || *n < min || *n > max)
+    return InvalidArgument(std::string(name) + " must be an integer from " + std::to_string(min) + " to " +
+                               std::to_string(max) + ", not '" + *v + "'",
+                           name);
+  return static_cast<int>(*n);
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || StartsWith(host, "127.") || host == "::1";
+}
+
+}  // namespace
+
+Result<DataParallelConfig> DataParallelConfigFromEnv() {
+  DataParallelConfig c;
+  if (!Env("WORLD_SIZE")) return c;
+  MLAAS_ASSIGN_OR_RETURN(c.world_size, IntEnv("WORLD_SIZE", 1, 4096));
+  if (c.world_size == 1) return c;
+  MLAAS_ASSIGN_OR_RETURN(c.rank, IntEnv("RANK", 0, c.world_size - 1));
+  if (Env("LOCAL_RANK")) {
+    MLAAS_ASSIGN_OR_RETURN(c.local_rank, IntEnv("LOCAL_RANK", 0, 4095));
+  }
+  auto addr = Env("MASTER_ADDR");
+  if (!addr) return InvalidArgument("MASTER_ADDR must be set for data-parallel training", "MASTER_ADDR");
+  c.master_addr = *addr;
+  MLAAS_ASSIGN_OR_RETURN(c.master_port, IntEnv("MASTER_PORT", 1, 65535));
+  return c;
+}
+
+#if MLAAS_HAVE_C10D_GLOO
+
+struct DataParallelGroup::Impl {
+  DataParallelConfig config;
+  c10::intrusive_ptr<c10d::Store> store;
+  std::shared_ptr<::gloo::transport::Device> device;
+};
+
+bool DataParallelAvailable() { return true; }
+
+Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Join(const DataParallelConfig& config) {
+  if (config.world_size < 2) return InvalidArgument("a data-parallel group needs WORLD_SIZE of 2 or more", "WORLD_SIZE");
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  try {
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<uint16_t>(config.master_port);
+    options.isServer = config.rank == 0;
+    options.numWorkers = static_cast<size_t>(config.world_size);
+    options.waitWorkers = true;
+    options.timeout = config.timeout;
+    impl->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, options);
+    if (auto ifname = Env("GLOO_SOCKET_IFNAME")) {
+      impl->device = c10d::ProcessGroupGloo::createDeviceForInterface(*ifname);
+    } else if (IsLoopback(config.master_addr)) {
+      impl->device = c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+    } else {
+      impl->device = c10d::ProcessGroupGloo::createDefaultDevice();
+    }
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    why = why.substr(0, why.find('\n'));
+    return Unavailable("cannot form the data-parallel group of " + std::to_string(config.world_size) + " at " +
+                       config.master_addr + ":" + std::to_string(config.master_port) + " (rank " +
+                       std::to_string(config.rank) + "): " + why);
+  }
+  return std::unique_ptr<DataParallelGroup>(new DataParallelGroup(std::move(impl)));
+}
+
+Result<int64_t> DataParallelGroup::Publish(const json& task) {
+  try {
+    const int64_t n = impl_->store->add("tasks/last", 1);
+    const std::string text = task.dump();
+    impl_->store->set("tasks/" + std::to_string(n), std::vector<uint8_t>(text.begin(), text.end()));
+    // Every member took the previous one (it trained with us), so the store keeps one task.
+    if (n > 1) (void)impl_->store->deleteKey("tasks/" + std::to_string(n - 1));
+    return n;
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
+  }
+}
+
+Result<int64_t> DataParallelGroup::LastPublished() {
+  try {
+    return impl_->store->add("tasks/last", 0);
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
+  }
+}
+
+Result<std::optional<json>> DataParallelGroup::NextTask(int64_t n, std::chrono::milliseconds wait) {
+  const std::string key = "tasks/" + std::to_string(n);
+  try {
+    if (!impl_->store->check({key})) {
+      std::this_thread::sleep_for(std::min(wait, std::chrono::milliseconds(200)));
+      if (!impl_->store->check({key})) return std::optional<json>();
+    }
+    const std::vector<uint8_t> bytes = impl_->store->get(key);
+    json task = json::parse(std::string(bytes.begin(), bytes.end()), nullptr, false);
+    if (task.is_discarded()) return Internal("task " + std::to_string(n) + " of the group is not JSON");
+    return std::optional<json>(std::move(task));
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    return Unavailable("the data-parallel group's store is gone (rank 0 stopped?): " + why.substr(0, why.find('\n')));
+  }
+}
+
+// --- one run ---------------------------------------------------------------------------------
+
+struct RunGroup::Impl {
+  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  std::mutex mu;  // hooks run on autograd's threads
+  std::vector<torch::Tensor> params;
+  struct Bucket {
+    torch::Tensor flat;
+    std::vector<size_t> members;  // parameter indices
+    size_t pending = 0;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  std::vector<Bucket> buckets;
+  std::vector<size_t> bucket_of;      // parameter -> bucket
+  std::vector<torch::Tensor> slices;  // parameter -> its view in its bucket
+  std::vector<bool> ready;
+  size_t next_launch = 0;  // buckets go out in their order: the first not launched yet
+  bool syncing = false;
+};
+
+RunGroup::RunGroup(std::unique_ptr<Impl> impl, int rank, int world) : impl_(std::move(impl)), rank_(rank), world_(world) {}
+RunGroup::~RunGroup() = default;
+
+Result<std::unique_ptr<RunGroup>> RunGroup::Open(DataParallelGroup& group, const std::string& run_key) {
+  auto impl = std::make_unique<Impl>();
+  const auto& c = group.config();
+  try {
+    auto store = c10::make_intrusive<c10d::PrefixStore>("run/" + run_key, group.impl().store);
+    auto options = c10d::ProcessGroupGloo::Options::create(c.timeout);
+    options->devices.push_back(group.impl().device);
+    options->threads = 2;
+    impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, c.rank, c.world_size, options);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    return Unavailable("cannot open the data-parallel run " + run_key + ": " + why.substr(0, why.find('\n')));
+  }
+  return std::unique_ptr<RunGroup>(new RunGroup(std::move(impl), c.rank, c.world_size));
+}
+
+void RunGroup::Broadcast(const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> list(tensors.begin(), tensors.end());
+  c10d::broadcast_coalesced(impl_->pg, list, 16u << 20, 0);
+}
+
+std::vector<double> RunGroup::Sum(const std::vector<double>& values) {
+  std::vector<at::Tensor> t = {torch::tensor(values, torch::kFloat64)};
+  impl_->pg->allreduce(t)->wait();
+  std::vector<double> out(values.size());
+  auto a = t[0].accessor<double, 1>();
+  for (size_t i = 0; i < values.size(); ++i) out[i] = a[static_cast<int64_t>(i)];
+  return out;
+}
+
+void RunGroup::Average(const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  for (const auto& t : tensors) {
+    std::vector<at::Tensor> one = {t};
+    impl_->pg->allreduce(one)->wait();
+    t.div_(static_cast<double>(world_));
+  }
+}
+
+void RunGroup::AttachGradients(const std::vector<torch::Tensor>& params, size_t bucket_bytes) {
+  Impl& m = *impl_;
+  m.params = params;
+  m.bucket_of.assign(params.size(), 0);
+  m.slices.resize(params.size());
+  m.ready.assign(params.size(), false);
+  // Reverse order: the last layers' gradients come first in backward.
+  std::vector<std::vector<size_t>> groups;
+  size_t bytes = bucket_bytes;
+  for (size_t k = params.size(); k-- > 0;) {
+    const size_t b = static_cast<size_t>(params[k].numel()) * params[k].element_size();
+    if (groups.empty() || bytes + b > bucket_bytes || params[k].scalar_type() != params[groups.back().front()].scalar_type() ||
+        params[k].device() != params[groups.back().front()].device()) {
+      groups.emplace_back();
+      bytes = 0;
+    }
+    groups.back().push_back(k);
+    bytes += b;
+  }
+  for (const auto& g : groups) {
+    Impl::Bucket bucket;
+    int64_t numel = 0;
+    for (size_t k : g) numel += params[k].numel();
+    bucket.flat = torch::zeros({numel}, params[g.front()].options().requires_grad(false));
+    int64_t offset = 0;
+    for (size_t k : g) {
+      m.slices[k] = bucket.flat.narrow(0, offset, params[k].numel());
+      m.bucket_of[k] = m.buckets.size();
+      offset += params[k].numel();
+    }
+    bucket.members = g;
+    m.buckets.push_back(std::move(bucket));
+  }
+  for (size_t k = 0; k < params.size(); ++k) {
+    torch::Tensor p = params[k];
+    p.register_hook([this, k](torch::Tensor grad) { OnGradient(k, grad); });
+  }
+}
+
+void RunGroup::BeginBackward(bool sync) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mu);
+  m.syncing = sync;
+  if (!sync) return;
+  std::fill(m.ready.begin(), m.ready.end(), false);
+  for (auto& b : m.buckets) {
+    b.pending = b.members.size();
+    b.work.reset();
+  }
+  m.next_launch = 0;
+}
+
+void RunGroup::OnGradient(size_t k, const torch::Tensor& grad) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mu);
+  if (!m.syncing || m.ready[k]) return;
+  torch::NoGradGuard no_grad;
+  torch::Tensor slice = m.slices[k];
+  slice.copy_(grad.reshape(-1));
+  // What earlier micro-batches of this step accumulated (gradient_accumulation_steps).
+  const torch::Tensor& accumulated = m.params[k].grad();
+  if (accumulated.defined()) slice.add_(accumulated.reshape(-1));
+  m.ready[k] = true;
+  --m.buckets[m.bucket_of[k]].pending;
+  // Every complete bucket from the next one on, in order.
+  while (m.next_launch < m.buckets.size() && m.buckets[m.next_launch].pending == 0) Launch(m.next_launch++);
+}
+
+void RunGroup::Launch(size_t bucket) {
+  Impl::Bucket& b = impl_->buckets[bucket];
+  std::vector<at::Tensor> t = {b.flat};
+  b.work = impl_->pg->allreduce(t);
+}
+
+void RunGroup::EndBackward() {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mu);
+  torch::NoGradGuard no_grad;
+  // The buckets not launched yet, in order; a parameter that got no gradient here (unused on
+  // this member's share, or no share at all) gives what it has so far, else zero.
+  for (; m.next_launch < m.buckets.size(); ++m.next_launch) {
+    Impl::Bucket& b = m.buckets[m.next_launch];
+    for (size_t k : b.members) {
+      if (m.ready[k]) continue;
+      const torch::Tensor& g = m.params[k].grad();
+      if (g.defined()) {
+        m.slices[k].copy_(g.reshape(-1));
+      } else {
+        m.slices[k].zero_();
+      }
+    }
+    Launch(m.next_launch);
+  }
+  for (auto& b : m.buckets) {
+    b.work->wait();
+    b.work.reset();
+    b.flat.div_(static_cast<double>(world_));
+  }
+  for (size_t k = 0; k < m.params.size(); ++k) {
+    torch::Tensor p = m.params[k];
+    torch::Tensor averaged = m.slices[k].view_as(p);
+    if (p.grad().defined()) {
+      p.mutable_grad().copy_(averaged);
+    } else {
+      p.mutable_grad() = averaged.clone();
+    }
+  }
+  m.syncing = false;
+}
+
+#else  // no c10d Gloo in this libtorch
+
+struct DataParallelGroup::Impl {
+  DataParallelConfig config;
+};
+
+bool DataParallelAvailable() { return false; }
+
+Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Join(const DataParallelConfig&) {
+  return Unimplemented("this build's libtorch has no c10d Gloo process group: data-parallel training is not available");
+}
+Result<int64_t> DataParallelGroup::Publish(const json&) { return Unimplemented("no data-parallel training in this build"); }
+Result<int64_t> DataParallelGroup::LastPublished() { return Unimplemented("no data-parallel training in this build"); }
+Result<std::optional<json>> DataParallelGroup::NextTask(int64_t, std::chrono::milliseconds) {
+  return Unimplemented("no data-parallel training in this build");
+}
+
+struct RunGroup::Impl {};
+RunGroup::RunGroup(std::unique_ptr<Impl> impl, int rank, int world) : impl_(std::move(impl)), rank_(rank), world_(world) {}
+RunGroup::~RunGroup() = default;
+Result<std::unique_ptr<RunGroup>> RunGroup::Open(DataParallelGroup&, const std::string&) {
+  return Unimplemented("no data-parallel training in this build");
+}
+void RunGroup::Broadcast(const std::vector<torch::Tensor>&) {}
+std::vector<double> RunGroup::Sum(const std::vector<double>& values) { return values; }
+void RunGroup::Average(const std::vector<torch::Tensor>&) {}
+void RunGroup::AttachGradients(const std::vector<torch::Tensor>&, size_t) {}
+void RunGroup::BeginBackward(bool) {}
+void RunGroup::EndBackward() {}
+void RunGroup::OnGradient(size_t, const torch::Tensor&) {}
+void RunGroup::Launch(size_t) {}
+
+#endif
+
+DataParallelGroup::DataParallelGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DataParallelGroup::~DataParallelGroup() = default;
+const DataParallelConfig& DataParallelGroup::config() const { return impl_->config; }
+
+}  // namespace mlaas::train
