@@ -443,6 +443,7 @@ int RunFollower(const ServerConfig& c, metadata::TaskStore& store, tasks::TaskMa
   // From the next task on: what rank 0 handed out before this member (re)joined is not its.
   auto last = group.LastPublished();
   if (!last.has_value()) return Fail(last.error());
+  if (Status st = group.Following(); !st.ok()) return Fail(st);
   std::thread follow([&, first = *last + 1] {
     for (int64_t n = first; !quit;) {
       auto next = group.NextTask(n, std::chrono::seconds(1));
@@ -452,7 +453,17 @@ int RunFollower(const ServerConfig& c, metadata::TaskStore& store, tasks::TaskMa
         stop.Request();
         return;
       }
-      if (!next->has_value()) continue;
+      if (!next->has_value()) {
+        // Rank 0 went on without this member (it was still busy, or slow to join): the tasks it
+        // missed have failed; follow from the latest.
+        auto latest = group.LastPublished();
+        if (latest.has_value() && *latest > n) {
+          spdlog::warn("rank 0 handed out tasks {} to {} while this member was busy; following from {}", n,
+                       *latest - 1, *latest);
+          n = *latest;
+        }
+        continue;
+      }
       ++n;
       const nlohmann::json& t = **next;
       metadata::TaskRecord r;
@@ -588,6 +599,9 @@ int RunServer(const ServerConfig& c, bool api) {
 
   if (!api && group != nullptr && group->rank() > 0) return RunFollower(c, **store, manager, *group, stop);
   if (!api) {
+    if (group != nullptr) {  // rank 0: every other member follows before the first claim
+      if (Status st = group->WaitForFollowers(); !st.ok()) return Fail(st);
+    }
     if (Status st = manager.Start(); !st.ok()) return Fail(st);
     std::unique_ptr<HealthServer> health;
     if (c.health_port > 0) {

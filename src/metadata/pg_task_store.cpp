@@ -120,7 +120,9 @@ std::string Storable(std::string_view s, size_t max_bytes) {
 
 class PgTaskStore final : public TaskStore {
  public:
-  PgTaskStore(std::string url, std::function<int64_t()> now) : url_(url), pool_(std::move(url)), now_(std::move(now)) {}
+  // `now`: an injected clock (tests), or null for the database's (Now()).
+  PgTaskStore(std::string url, std::function<int64_t()> now, std::function<int64_t()> host_clock)
+      : url_(url), pool_(std::move(url)), now_(std::move(now)), host_clock_(std::move(host_clock)) {}
 
   // At start a database that cannot be reached is an error at once (no retries).
   Status Migrate(const std::string& url) {
@@ -135,7 +137,7 @@ class PgTaskStore final : public TaskStore {
   Result<TaskRecord> Create(const NewTask& task) override {
     if (task.type.empty()) return InvalidArgument("task type must not be empty");
     if (task.max_attempts < 1) return InvalidArgument("max_attempts must be >= 1");
-    const int64_t now = now_();
+    const int64_t now = Now();
     const std::string id = NewUuid();  // chosen once: a retried insert finds its own row
     Status inserted = pool_.RunStatus([&](PgDb& db) {
       return db.Query("INSERT INTO tasks (id, type, status, params, submitted_ms, updated_ms, max_attempts, "
@@ -195,7 +197,7 @@ class PgTaskStore final : public TaskStore {
   Result<std::optional<TaskRecord>> ClaimNext(const std::string& owner, const std::vector<std::string>& types,
                                               int64_t lease_ms, const WorkerCapabilities& offers) override {
     if (types.empty()) return std::optional<TaskRecord>();
-    const int64_t now = now_();
+    const int64_t now = Now();
     const std::string token = NewUuid();
     std::vector<PgParam> params = {Num(now), owner, Num(now + lease_ms), token, Num(offers.gpus), Num(offers.workers)};
     const auto list = [&params](const std::vector<std::string>& values) {
@@ -238,7 +240,7 @@ class PgTaskStore final : public TaskStore {
 
   Result<bool> Heartbeat(const std::string& id, const std::string& owner, int64_t lease_ms,
                          const json* progress) override {
-    const int64_t now = now_();
+    const int64_t now = Now();
     PgParam stored_progress = progress ? PgParam(DumpJson(*progress)) : std::nullopt;
     Result<bool> cancel = pool_.Run<bool>([&](PgDb& db) -> Result<bool> {
       MLAAS_ASSIGN_OR_RETURN(
@@ -258,7 +260,7 @@ class PgTaskStore final : public TaskStore {
   Status Finish(const std::string& id, const std::string& owner, TaskState state, const json& result,
                 const json& error) override {
     if (!IsTerminal(state)) return InvalidArgument("Finish needs a terminal state");
-    const int64_t now = now_();
+    const int64_t now = Now();
     PgParam stored_result = result.is_null() ? std::nullopt : PgParam(DumpJson(result));
     PgParam stored_error = error.is_null() ? std::nullopt : PgParam(DumpJson(error));
     bool retried = false;
@@ -305,7 +307,7 @@ class PgTaskStore final : public TaskStore {
           PgResult r, db.Query("UPDATE tasks SET status='queued', attempts=GREATEST(attempts-1, 0), lease_owner=NULL, "
                                "lease_expires_ms=0, updated_ms=$1, revision=revision+1, claim_token='' "
                                "WHERE id=$2 AND status='running' AND lease_owner=$3 AND claim_token=$4 RETURNING seq",
-                               {Num(now_()), id, owner, token}));
+                               {Num(Now()), id, owner, token}));
       if (r.rows() > 0 || !again) return r.rows();
       // Released by the first try, or re-claimed since (a new token): either way, done.
       MLAAS_ASSIGN_OR_RETURN(PgResult now, db.Query("SELECT 1 FROM tasks WHERE id=$1 AND claim_token<>$2", {id, token}));
@@ -318,7 +320,7 @@ class PgTaskStore final : public TaskStore {
   }
 
   Result<TaskRecord> RequestCancel(const std::string& id) override {
-    const int64_t now = now_();
+    const int64_t now = Now();
     const json err = {{"code", "cancelled"}, {"message", "cancelled before it started"}};
     // Both updates are guarded by the current status: a task claimed in between takes the
     // running branch.
@@ -362,7 +364,7 @@ class PgTaskStore final : public TaskStore {
                              return out;
                            }));
     int recovered = 0;
-    const int64_t now = now_();
+    const int64_t now = Now();
     for (const auto& t : running) {
       const bool expired = t.lease_expires_ms < now;
       if (!expired && !owner_is_dead(t.lease_owner)) continue;
@@ -393,7 +395,7 @@ class PgTaskStore final : public TaskStore {
 
   Status AppendLog(const std::string& id, std::string_view level, std::string_view message) override {
     const std::string msg = Storable(message, kMaxLogMessageBytes), lvl = Storable(level, 32);
-    const int64_t now = now_();
+    const int64_t now = Now();
     // Two lines appended at once may pick the same seq: the loser (a unique violation) tries again.
     for (int attempt = 0;; ++attempt) {
       Status st = pool_.RunStatus([&](PgDb& db) {
@@ -461,9 +463,34 @@ class PgTaskStore final : public TaskStore {
     if (!st.ok()) spdlog::warn("NOTIFY mlaas_tasks failed: {}", st.ToString());
   }
 
+  // The time leases and timestamps use: the injected clock, or the database server's, as this
+  // host's clock plus its offset from the server's (one query every 30 s; the last offset is
+  // kept while the server cannot be reached).
+  int64_t Now() {
+    if (now_) return now_();
+    const int64_t host = host_clock_();
+    std::lock_guard lock(clock_mu_);
+    if (clock_sampled_ms_ == 0 || host - clock_sampled_ms_ > 30'000 || host < clock_sampled_ms_) {
+      clock_sampled_ms_ = host;
+      (void)pool_.TryOnce([&](PgDb& db) -> Status {
+        const int64_t before = host_clock_();
+        MLAAS_ASSIGN_OR_RETURN(PgResult r,
+                               db.Query("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint"));
+        const int64_t after = host_clock_();
+        clock_offset_ms_ = r.Int(0, 0) - (before + after) / 2;
+        return Status::Ok();
+      });
+    }
+    return host + clock_offset_ms_;
+  }
+
   std::string url_;
   PgPool pool_;
   std::function<int64_t()> now_;
+  std::function<int64_t()> host_clock_;
+  std::mutex clock_mu_;
+  int64_t clock_sampled_ms_ = 0;
+  int64_t clock_offset_ms_ = 0;
 };
 
 }  // namespace
@@ -473,8 +500,8 @@ bool IsPostgresUrl(const std::string& url) {
 }
 
 Result<std::unique_ptr<TaskStore>> OpenPgTaskStore(const StoreOptions& options) {
-  auto now = options.now_ms ? options.now_ms : std::function<int64_t()>(NowMs);
-  auto store = std::make_unique<PgTaskStore>(options.url, std::move(now));
+  auto host_clock = options.host_clock_ms ? options.host_clock_ms : std::function<int64_t()>(NowMs);
+  auto store = std::make_unique<PgTaskStore>(options.url, options.now_ms, std::move(host_clock));
   MLAAS_RETURN_IF_ERROR(store->Migrate(options.url));
   return std::unique_ptr<TaskStore>(std::move(store));
 }

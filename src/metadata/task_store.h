@@ -171,8 +171,12 @@ class TaskStore {
 struct StoreOptions {
   // "sqlite:///abs/path.db", "sqlite://relative.db" or a plain file path.
   std::string url;
-  // Clock for leases and timestamps; tests inject their own.
+  // Clock for leases and timestamps; tests inject their own. Unset on PostgreSQL: the database
+  // server's clock (this host's, corrected by its offset from the server's, sampled every 30 s),
+  // so that hosts whose clocks disagree still agree on when a lease runs out.
   std::function<int64_t()> now_ms;
+  // PostgreSQL with now_ms unset: this host's clock (tests skew it; default: the system clock).
+  std::function<int64_t()> host_clock_ms{};
 };
 
 // Opens (creating and migrating when needed) the task store named by options.url.

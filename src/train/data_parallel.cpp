@@ -55,6 +55,10 @@ Result<DataParallelConfig> DataParallelConfigFromEnv() {
   if (Env("LOCAL_RANK")) {
     MLAAS_ASSIGN_OR_RETURN(c.local_rank, IntEnv("LOCAL_RANK", 0, 4095));
   }
+  if (Env("MLAAS_GROUP_TIMEOUT_SECONDS")) {
+    MLAAS_ASSIGN_OR_RETURN(int seconds, IntEnv("MLAAS_GROUP_TIMEOUT_SECONDS", 10, 86400));
+    c.timeout = std::chrono::seconds(seconds);
+  }
   auto addr = Env("MASTER_ADDR");
   if (!addr) return InvalidArgument("MASTER_ADDR must be set for data-parallel training", "MASTER_ADDR");
   c.master_addr = *addr;
@@ -117,6 +121,29 @@ Result<int64_t> DataParallelGroup::Publish(const json& task) {
 Result<int64_t> DataParallelGroup::LastPublished() {
   try {
     return impl_->store->add("tasks/last", 0);
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
+  }
+}
+
+Status DataParallelGroup::Following() {
+  try {
+    impl_->store->add("following", 1);
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
+  }
+}
+
+Status DataParallelGroup::WaitForFollowers() {
+  const auto deadline = std::chrono::steady_clock::now() + impl_->config.timeout;
+  try {
+    while (impl_->store->add("following", 0) < impl_->config.world_size - 1) {
+      if (std::chrono::steady_clock::now() > deadline)
+        return Unavailable("the other members of the data-parallel group did not start following");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return Status::Ok();
   } catch (const std::exception& e) {
     return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
   }
@@ -204,6 +231,9 @@ void RunGroup::Average(const std::vector<torch::Tensor>& tensors) {
 
 void RunGroup::AttachGradients(const std::vector<torch::Tensor>& params, size_t bucket_bytes) {
   Impl& m = *impl_;
+  // MLAAS_GROUP_BUCKET_BYTES: another bucket size (tuning; tests make many small buckets).
+  if (auto v = Env("MLAAS_GROUP_BUCKET_BYTES"); v && ParseInt(*v) && *ParseInt(*v) > 0)
+    bucket_bytes = static_cast<size_t>(*ParseInt(*v));
   m.params = params;
   m.bucket_of.assign(params.size(), 0);
   m.slices.resize(params.size());
@@ -325,6 +355,8 @@ Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Join(const DataPar
 }
 Result<int64_t> DataParallelGroup::Publish(const json&) { return Unimplemented("no data-parallel training in this build"); }
 Result<int64_t> DataParallelGroup::LastPublished() { return Unimplemented("no data-parallel training in this build"); }
+Status DataParallelGroup::Following() { return Unimplemented("no data-parallel training in this build"); }
+Status DataParallelGroup::WaitForFollowers() { return Unimplemented("no data-parallel training in this build"); }
 Result<std::optional<json>> DataParallelGroup::NextTask(int64_t, std::chrono::milliseconds) {
   return Unimplemented("no data-parallel training in this build");
 }

@@ -32,7 +32,8 @@ struct DataParallelConfig {
   int local_rank = 0;
   std::string master_addr;
   int master_port = 0;
-  // How long a collective or the rendezvous waits for the slowest member.
+  // How long a collective or the rendezvous waits for the slowest member
+  // (MLAAS_GROUP_TIMEOUT_SECONDS; it must cover a member reading the data while the others wait).
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
 };
 
@@ -62,6 +63,10 @@ class DataParallelGroup {
   // The number of the last task published (0: none yet): a member that (re)joins follows from
   // the next one.
   Result<int64_t> LastPublished();
+  // The others say they follow (after reading LastPublished); rank 0 waits for all of them
+  // before it claims a task, so that none misses the first.
+  Status Following();
+  Status WaitForFollowers();
   // The others: task number `n` once rank 0 published it; nullopt when `wait` passed first.
   // Unavailable once the store is gone (rank 0 stopped).
   Result<std::optional<nlohmann::json>> NextTask(int64_t n, std::chrono::milliseconds wait);

@@ -51,11 +51,12 @@ TEST(DataParallelE2eTest, TwoProcessesTrainToTheWeightsOfOneWithTheSameGlobalBat
     ::setenv("RANK", std::to_string(rank).c_str(), 1);
     ::setenv("MASTER_ADDR", "127.0.0.1", 1);
     ::setenv("MASTER_PORT", port.c_str(), 1);
+    ::setenv("MLAAS_GROUP_BUCKET_BYTES", "8192", 1);  // many buckets, launched as backward goes
     group.push_back(std::make_unique<WorkerProcess>(data, std::vector<std::string>{"--workers", "1", "--threads", "1"},
                                                     "rank" + std::to_string(rank)));
     ASSERT_TRUE(group.back()->Start().ok());
   }
-  for (const char* v : {"WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(v);
+  for (const char* v : {"WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "MLAAS_GROUP_BUCKET_BYTES"}) ::unsetenv(v);
   const auto logs = [&] { return "--- rank 0\n" + group[0]->Log() + "\n--- rank 1\n" + group[1]->Log(); };
 
   // No dropout: the only randomness left is the shuffling, the same in every process.

@@ -490,3 +490,36 @@ TEST_P(TaskStoreTest, SubscribersHearOfOtherProcessesChangesAndOfALostConnection
 
 }  // namespace
 }  // namespace mlaas::metadata
+
+namespace mlaas::metadata {
+namespace {
+
+// On PostgreSQL, leases are timed by the database server's clock: a worker whose host clock is an
+// hour behind still claims for the lease it asked, and no other host takes its task early.
+TEST(PgTaskStoreClockTest, LeasesFollowTheDatabaseClockWhateverTheHostsSay) {
+  auto url = testing::FreshTestDatabase();
+  ASSERT_TRUE(url.has_value()) << url.error().ToString();
+  const auto real = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  StoreOptions behind_options{*url, nullptr, [&] { return real() - 3'600'000; }};
+  StoreOptions on_time_options{*url, nullptr, nullptr};
+  auto behind = OpenTaskStore(behind_options);
+  auto on_time = OpenTaskStore(on_time_options);
+  ASSERT_TRUE(behind.has_value() && on_time.has_value());
+  auto t = (*on_time)->Create({"dataset_stats", json::object(), 3});
+  ASSERT_TRUE(t.has_value());
+  auto claimed = (*behind)->ClaimNext("slow-host", {"dataset_stats"}, 30'000);
+  ASSERT_TRUE(claimed.has_value() && claimed->has_value());
+  // The database runs on this host: its clock is the real one.
+  EXPECT_NEAR(static_cast<double>((*claimed)->lease_expires_ms), static_cast<double>(real() + 30'000), 5'000.0);
+  EXPECT_NEAR(static_cast<double>((*claimed)->started_ms), static_cast<double>(real()), 5'000.0);
+  auto recovered = (*on_time)->RecoverAbandoned([](const std::string&) { return false; });
+  ASSERT_TRUE(recovered.has_value());
+  EXPECT_EQ(*recovered, 0) << "the lease runs 30 s from the database's now, not from an hour ago";
+  EXPECT_EQ((*on_time)->Get(t->id)->state, TaskState::kRunning);
+}
+
+}  // namespace
+}  // namespace mlaas::metadata
