@@ -1,6 +1,7 @@
 // Model serving: deployments (/api/v1/deployments) and the Open Inference Protocol v2 of
 // KServe and Triton (/v2/...), whose errors are {"error": "..."} (see api_server.cpp).
 #include "api/catalog_refs.h"
+#include "api/forward.h"
 #include "api/schemas.h"
 #include "api/ownership.h"
 #include "api/server_state.h"
@@ -111,6 +112,14 @@ Status MayUse(ServerState& s, const RequestContext& ctx, const std::string& name
   auto owner = s.services.deployments->Owner(name);
   if (owner.has_value() && *owner == ctx.principal.user) return Status::Ok();
   return NotFound("no deployment named '" + name + "'");
+}
+
+// A request for a deployment this server does not serve now (pinned to other servers, or still
+// loading here) goes to a server that does; true when one answered it.
+bool ServedElsewhere(ServerState& s, RequestContext& ctx) {
+  if (WasForwarded(ctx)) return false;
+  auto placement = s.services.deployments->Locate(ctx.path_params["model"], VersionParam(ctx));
+  return !placement.here && !placement.urls.empty() && Forward(ctx, placement.urls);
 }
 
 }  // namespace
@@ -289,6 +298,7 @@ void AddServeRoutes(ServerState& s) {
                   .handler = [&s, &deployments](RequestContext& ctx) {
                     if (!deployments) return Unavailable501(ctx);
                     if (Status st = MayUse(s, ctx, ctx.path_params["model"]); !st.ok()) return ctx.Error(st);
+                    if (ServedElsewhere(s, ctx)) return;
                     auto v = deployments->Model(ctx.path_params["model"], VersionParam(ctx));
                     if (!v.has_value()) return ctx.Error(v.error());
                     ctx.Json(200, ModelMetadata(*v));
@@ -302,6 +312,7 @@ void AddServeRoutes(ServerState& s) {
                   .handler = [&s, &deployments](RequestContext& ctx) {
                     if (!deployments) return Unavailable501(ctx);
                     if (Status st = MayUse(s, ctx, ctx.path_params["model"]); !st.ok()) return ctx.Error(st);
+                    if (ServedElsewhere(s, ctx)) return;
                     auto v = deployments->Model(ctx.path_params["model"], VersionParam(ctx));
                     if (!v.has_value()) return ctx.Error(v.error());
                     ctx.Json(v->ready ? 200 : 503, {{"name", v->name}, {"ready", v->ready}});
@@ -323,6 +334,7 @@ void AddServeRoutes(ServerState& s) {
                   .handler = [&s, &deployments](RequestContext& ctx) {
                     if (!deployments) return Unavailable501(ctx);
                     if (Status st = MayUse(s, ctx, ctx.path_params["model"]); !st.ok()) return ctx.Error(st);
+                    if (ServedElsewhere(s, ctx)) return;
                     auto request = serve::ParseInferRequestV2(ctx.body);
                     if (!request.has_value()) return ctx.Error(request.error());
                     request->version = VersionParam(ctx);

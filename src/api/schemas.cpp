@@ -50,6 +50,16 @@ json Resources() {
                 {});
 }
 
+json DeploymentResources() {
+  json s = Resources();  // the same block, for servers instead of workers
+  s["properties"].erase("workers");
+  s["properties"]["gpus"]["description"] = "GPUs a server must have to load it (default 0)";
+  s["properties"]["labels"]["description"] =
+      "capability labels a server must all have to load it (cpu, gpu, or its own --labels); the other servers "
+      "hand its requests over";
+  return s;
+}
+
 json CatalogTarget() {
   json s = Object({{"model", Str("register the trained model as a new version of this catalog model (created, yours, "
                                  "when new)", 64)},
@@ -358,7 +368,8 @@ json Deployment() {
                  {"batching", batching},
                  {"max_memory_bytes", Int(1, 1LL << 50, "refuse to load a model whose weights take more")},
                  {"canary_percent", Int(1, 100, "share of the traffic the new version takes until promoted "
-                                                "(default 100: all of it, once ready)")}},
+                                                "(default 100: all of it, once ready)")},
+                 {"resources", DeploymentResources()}},
                 {"name", "model"});
 }
 

@@ -16,6 +16,8 @@ nlohmann::json TrainModel(const std::vector<std::string>& objectives);
 nlohmann::json ModelTrain();
 // `resources` of an async task: what its worker must offer (tasks/resources.h).
 nlohmann::json Resources();
+// A deploy request's resources block: the servers that may load it (labels, GPUs).
+nlohmann::json DeploymentResources();
 nlohmann::json Dataset(const std::vector<std::string>& formats);
 nlohmann::json Save(const std::string& format = "");  // model_save / vector_store_save
 nlohmann::json TextInput(bool allow_top_k);           // search_input

@@ -696,6 +696,8 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
     std::string name, model, tokenizer, objective, version, device, dtype;
     int64_t canary = 0, max_batch_tokens = 0, max_delay_us = -1, max_queue = 0;
     bool wait = false;
+    int gpus = -1;
+    std::vector<std::string> labels;
   };
   auto a = std::make_shared<DeployArgs>();
   auto* deploy = app.add_subcommand(
@@ -715,6 +717,12 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   deploy->add_option("--max-batch-tokens", a->max_batch_tokens, "Padded tokens per forward pass (default 8192)");
   deploy->add_option("--max-delay-us", a->max_delay_us, "Longest wait for a batch to fill (default 0: run when the model is free)");
   deploy->add_option("--max-queue", a->max_queue, "Inputs waiting at most before 429 (default 2048)");
+  deploy->add_option("--gpus", a->gpus, "Load it only on servers with at least this many GPUs (resources.gpus)")
+      ->check(CLI::Range(0, 64));
+  deploy->add_option("--labels", a->labels,
+                     "Load it only on servers with all these capability labels, comma-separated (resources.labels); "
+                     "the other servers hand its requests over")
+      ->delimiter(',');
   deploy->add_flag("--wait", a->wait, "Wait until the version is ready (exit 1 if it fails to load)");
   deploy->callback([&o, exit_code, a] {
     json body = {{"name", a->name}, {"model", {{"path", a->model}}}};
@@ -727,6 +735,8 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (a->max_batch_tokens > 0) body["batching"]["max_batch_tokens"] = a->max_batch_tokens;
     if (a->max_delay_us >= 0) body["batching"]["max_delay_us"] = a->max_delay_us;
     if (a->max_queue > 0) body["batching"]["max_queue"] = a->max_queue;
+    if (a->gpus >= 0) body["resources"]["gpus"] = a->gpus;
+    if (!a->labels.empty()) body["resources"]["labels"] = a->labels;
     *exit_code = WithClient(o, [&](ApiClient& c) {
       auto d = c.Post("/api/v1/deployments", body);
       if (!d.has_value()) return ReportError(d.error());
@@ -737,7 +747,7 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
         for (const auto& v : view["versions"])
           if (v["version"] == version) mine = &v;
         if (mine == nullptr) break;  // retired: a newer version serves
-        if ((*mine)["status"] != "loading") break;
+        if ((*mine)["status"] != "loading" && (*mine)["status"] != "pending") break;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         auto next = c.Get("/api/v1/deployments/" + client::UrlEncode(a->name));
         if (!next.has_value()) return ReportError(next.error());

@@ -25,10 +25,12 @@
 #include "storage/prefixed_object_store.h"
 #include "storage/s3_object_store.h"
 #include "metadata/catalog_store.h"
+#include "common/json_file.h"
 #include "common/logging.h"
 #include "dataset/dataset_stats.h"
 #include "importer/model_import.h"
 #include "metadata/account_store.h"
+#include "metadata/deployment_store.h"
 #include "metadata/task_store.h"
 #include "nlp_tasks/tokenizer_task.h"
 #include "predict/model_cache.h"
@@ -123,6 +125,11 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
       ->envname("MLAAS_STORAGE_CACHE_BYTES")
       ->capture_default_str();
   if (api) {
+    cmd.add_option("--advertise-url", c.advertise_url,
+                   "Where the other API servers of the database reach this one, to hand it inference requests for "
+                   "the deployments it serves (default: http://<host>:<port>, with this machine's name when "
+                   "listening on every address)")
+        ->envname("MLAAS_ADVERTISE_URL");
     cmd.add_option("--s3-buckets", c.s3_buckets,
                    "S3 buckets that users other than admins may read and write with the server's "
                    "credentials (with auth on; admins may use any)")
@@ -144,12 +151,17 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
       ->check(CLI::Range(api ? 0 : 1, 256))
       ->capture_default_str();
   cmd.add_option("--labels", c.labels,
-                 "Capability labels of this process's workers, comma-separated (besides cpu, and gpu when it has "
-                 "GPUs): they run only tasks whose resources.labels they all have")
+                 api ? "Capability labels of this server, comma-separated (besides cpu, and gpu when it has GPUs): "
+                       "its workers run only tasks whose resources.labels it all has, and it loads only the "
+                       "deployments whose resources.labels it all has"
+                     : "Capability labels of this process's workers, comma-separated (besides cpu, and gpu when it "
+                       "has GPUs): they run only tasks whose resources.labels they all have")
       ->envname("MLAAS_WORKER_LABELS")
       ->delimiter(',');
   cmd.add_option("--gpus", c.gpus,
-                 "GPUs this process's workers offer to tasks asking resources.gpus (-1: the CUDA devices it sees)")
+                 api ? "GPUs this server offers to tasks and deployments asking resources.gpus (-1: the CUDA "
+                       "devices it sees)"
+                     : "GPUs this process's workers offer to tasks asking resources.gpus (-1: the CUDA devices it sees)")
       ->envname("MLAAS_WORKER_GPUS")
       ->check(CLI::Range(-1, 64))
       ->capture_default_str();
@@ -492,6 +504,44 @@ int RunFollower(const ServerConfig& c, metadata::TaskStore& store, tasks::TaskMa
   return exit_code;
 }
 
+// Where other API servers reach this one by default: the address it listens on or, when that
+// is every address, this machine's name.
+std::string DefaultUrl(const std::string& host, int port) {
+  std::string name = host;
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    char buf[256] = {};
+    name = ::gethostname(buf, sizeof(buf) - 1) == 0 ? buf : "localhost";
+  }
+  if (name.find(':') != std::string::npos) name = "[" + name + "]";  // an IPv6 address
+  return "http://" + name + ":" + std::to_string(port);
+}
+
+// Releases before 0.9 kept deployments in <data>/deployments.json: they move into the database
+// once (each version deployed again) and the file is renamed *.imported.
+void ImportDeploymentsFile(const fs::path& file, serve::DeploymentManager& deployments) {
+  if (!fs::exists(file)) return;
+  auto state = ReadJsonFile(file, "the deployments state file");
+  if (!state.has_value() || !state->is_object() || !state->contains("deployments") || !(*state)["deployments"].is_array()) {
+    spdlog::error("{} is not a deployments file; left as it is", file.string());
+    return;
+  }
+  int imported = 0;
+  for (const auto& d : (*state)["deployments"]) {
+    if (!d.is_object() || !d.contains("versions") || !d["versions"].is_array()) continue;
+    for (const auto& v : d["versions"]) {
+      auto r = deployments.Deploy(v);
+      if (r.has_value()) {
+        ++imported;
+      } else {
+        spdlog::error("cannot import a deployment of {}: {}", file.string(), r.error().ToString());
+      }
+    }
+  }
+  std::error_code ec;
+  fs::rename(file, fs::path(file.string() + ".imported"), ec);
+  spdlog::info("imported {} deployment version(s) from {} into the database", imported, file.string());
+}
+
 }  // namespace
 
 int RunServer(const ServerConfig& c, bool api) {
@@ -655,15 +705,19 @@ int RunServer(const ServerConfig& c, bool api) {
   // One cache, one budget, for every model prediction and search load (deployments hold theirs).
   predict_options.cache = std::make_shared<predict::ModelCache>(predict_options.cache_capacity, c.model_cache_bytes);
   predict::NlpPredictor predictor(storage, predict_options);
+  // Deployments: records shared by every API server of the database (docs/serving.md).
+  auto deployment_records = metadata::OpenDeploymentStore(store_options);
+  if (!deployment_records.has_value()) return Fail(deployment_records.error().WithContext("opening the deployments"));
   serve::ServeOptions serve_options;
-  serve_options.state_file = data / "deployments.json";
+  serve_options.store = deployment_records->get();
+  serve_options.labels = task_options.capabilities.labels;
+  serve_options.gpus = task_options.capabilities.gpus;
   serve_options.scratch = data / "tmp";
   serve_options.device = c.device;
   serve_options.dtype = c.dtype;
   serve_options.max_versions = static_cast<size_t>(c.max_deployed_versions);
   serve_options.max_total_bytes = OrHalfTheMemory(c.deployments_bytes);
   serve::DeploymentManager deployments(storage, serve_options);
-  if (Status st = deployments.Restore(); !st.ok()) return Fail(st);
   vector::VectorSearcher searcher(storage, data / "tmp",
                                   {.max_documents = static_cast<size_t>(c.max_inline_search_documents),
                                    .max_bytes = c.max_inline_search_bytes,
@@ -694,6 +748,9 @@ int RunServer(const ServerConfig& c, bool api) {
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();
   if (!port.has_value()) return Fail(port.error());
+  deployments.Advertise(c.advertise_url.empty() ? DefaultUrl(c.host, *port) : c.advertise_url);
+  if (Status st = deployments.Start(); !st.ok()) return Fail(st.WithContext("loading the deployments"));
+  ImportDeploymentsFile(data / "deployments.json", deployments);
   if (Status st = manager.Start(); !st.ok()) return Fail(st);
   if (!c.port_file.empty()) {
     if (Status st = WritePortFile(c.port_file, *port); !st.ok()) return Fail(st);

@@ -22,6 +22,7 @@ struct ServerConfig {
   std::vector<std::string> labels;  // this process's workers' capability labels (besides cpu/gpu)
   int gpus = -1;                     // GPUs its workers offer to tasks (-1: the CUDA devices seen)
   int health_port = 0;               // `mlaas worker`: /healthz and /readyz on this port (0: none)
+  std::string advertise_url;         // `mlaas serve`: where other API servers reach this one
   std::string log_level = "info";
   uint64_t max_body_bytes = 16u << 20;
   uint64_t max_upload_bytes = 10ull << 30;

@@ -149,6 +149,35 @@ ALTER TABLE tasks ADD COLUMN req_gpus $INT NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN req_labels TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE tasks ADD COLUMN req_workers $INT NOT NULL DEFAULT 1;
 )sql",
+    // 7: deployments shared by every API server (their records, written by compare-and-swap on
+    // their revision; one database-wide revision that every write bumps) and the servers that
+    // host them (heartbeats with their URL and what they hold).
+    R"sql(
+CREATE TABLE deployments (
+  name        TEXT PRIMARY KEY,
+  owner       TEXT NOT NULL,
+  labels      TEXT NOT NULL DEFAULT '[]',
+  gpus        $INT NOT NULL DEFAULT 0,
+  versions    TEXT NOT NULL DEFAULT '[]',
+  next_number $INT NOT NULL DEFAULT 1,
+  revision    $INT NOT NULL,
+  write_token TEXT NOT NULL DEFAULT '',
+  updated_ms  $INT NOT NULL
+);
+CREATE TABLE deployments_revision (
+  id       $INT PRIMARY KEY,
+  revision $INT NOT NULL
+);
+INSERT INTO deployments_revision (id, revision) VALUES (1, 0);
+CREATE TABLE serving_hosts (
+  id           TEXT PRIMARY KEY,
+  url          TEXT NOT NULL,
+  labels       TEXT NOT NULL DEFAULT '[]',
+  gpus         $INT NOT NULL DEFAULT 0,
+  replicas     TEXT NOT NULL DEFAULT '{}',
+  heartbeat_ms $INT NOT NULL
+);
+)sql",
 };
 
 }  // namespace

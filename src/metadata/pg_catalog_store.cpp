@@ -45,22 +45,6 @@ std::string Numbered(const std::string& sql) {
   return out;
 }
 
-// Runs body(db) between BEGIN and COMMIT on one connection; ROLLBACK when it fails.
-template <typename T>
-Result<T> InTransaction(PgDb& db, const std::function<Result<T>(PgDb&)>& body) {
-  MLAAS_RETURN_IF_ERROR(db.Exec("BEGIN"));
-  Result<T> r = body(db);
-  if (!r.has_value()) {
-    (void)db.Exec("ROLLBACK");
-    return r;
-  }
-  if (Status st = db.Exec("COMMIT"); !st.ok()) {
-    (void)db.Exec("ROLLBACK");
-    return st;
-  }
-  return r;
-}
-
 class PgCatalogStore final : public CatalogStore {
  public:
   explicit PgCatalogStore(std::string url) : pool_(std::move(url)) {}

@@ -116,6 +116,22 @@ Result<T> PgPool::Run(const std::function<Result<T>(PgDb&)>& fn) {
   }
 }
 
+// Runs body(db) between BEGIN and COMMIT on one connection; ROLLBACK when it fails.
+template <typename T>
+Result<T> InTransaction(PgDb& db, const std::function<Result<T>(PgDb&)>& body) {
+  MLAAS_RETURN_IF_ERROR(db.Exec("BEGIN"));
+  Result<T> r = body(db);
+  if (!r.has_value()) {
+    (void)db.Exec("ROLLBACK");
+    return r;
+  }
+  if (Status st = db.Exec("COMMIT"); !st.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return st;
+  }
+  return r;
+}
+
 // `url` with its password (if any) replaced by "***", for logs and messages.
 std::string RedactDatabaseUrl(const std::string& url);
 

@@ -8,6 +8,7 @@
 #include "common/result.h"
 #include "metadata/account_store.h"
 #include "metadata/catalog_store.h"
+#include "metadata/deployment_store.h"
 #include "metadata/task_store.h"
 
 namespace mlaas::metadata {
@@ -19,5 +20,6 @@ bool IsPostgresUrl(const std::string& url);
 Result<std::unique_ptr<TaskStore>> OpenPgTaskStore(const StoreOptions& options);
 Result<std::unique_ptr<AccountStore>> OpenPgAccountStore(const StoreOptions& options);
 Result<std::unique_ptr<CatalogStore>> OpenPgCatalogStore(const StoreOptions& options);
+Result<std::unique_ptr<DeploymentStore>> OpenPgDeploymentStore(const StoreOptions& options);
 
 }  // namespace mlaas::metadata

@@ -60,7 +60,7 @@ class SqliteCatalogStore final : public CatalogStore {
 
   Status DeleteEntry(const std::string& kind, const std::string& name) override {
     std::lock_guard lock(mu_);
-    return InTransaction<bool>([&]() -> Result<bool> {
+    return InTransaction<bool>(db_, [&]() -> Result<bool> {
              MLAAS_ASSIGN_OR_RETURN(auto retire, db_.Prepare(
                  "INSERT INTO catalog_retired (kind, name, last_version) "
                  "SELECT ?, ?, COALESCE(MAX(version), 0) FROM catalog_versions WHERE kind = ? AND name = ? "
@@ -106,7 +106,7 @@ class SqliteCatalogStore final : public CatalogStore {
   Result<int64_t> ReserveVersion(const std::string& kind, const std::string& name, const std::string& created_by,
                                  int64_t now_ms) override {
     std::lock_guard lock(mu_);
-    return InTransaction<int64_t>([&]() -> Result<int64_t> {
+    return InTransaction<int64_t>(db_, [&]() -> Result<int64_t> {
       MLAAS_RETURN_IF_ERROR(GetEntryLocked(kind, name).status());
       MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare(
           "SELECT MAX((SELECT COALESCE(MAX(version), 0) FROM catalog_versions WHERE kind = ?1 AND name = ?2), "
@@ -125,7 +125,7 @@ class SqliteCatalogStore final : public CatalogStore {
   Status CompleteVersion(const CatalogVersionRecord& v) override {
     const std::string files = FilesJson(v);
     std::lock_guard lock(mu_);
-    return InTransaction<bool>([&]() -> Result<bool> {
+    return InTransaction<bool>(db_, [&]() -> Result<bool> {
              MLAAS_ASSIGN_OR_RETURN(auto up, db_.Prepare(
                  "UPDATE catalog_versions SET ready = 1, digest = ?, files = ?, size = ?, facts = ?, lineage = ? "
                  "WHERE kind = ? AND name = ? AND version = ? AND ready = 0"));
@@ -183,7 +183,7 @@ class SqliteCatalogStore final : public CatalogStore {
   Result<CatalogAliasEvent> MoveAlias(const std::string& kind, const std::string& name, const std::string& alias,
                                       int64_t version, const std::string& by, int64_t now_ms) override {
     std::lock_guard lock(mu_);
-    return InTransaction<CatalogAliasEvent>([&]() -> Result<CatalogAliasEvent> {
+    return InTransaction<CatalogAliasEvent>(db_, [&]() -> Result<CatalogAliasEvent> {
       MLAAS_ASSIGN_OR_RETURN(auto cur, db_.Prepare("SELECT version FROM catalog_aliases WHERE kind = ? AND name = ? AND alias = ?"));
       cur.Bind(1, kind).Bind(2, name).Bind(3, alias);
       MLAAS_ASSIGN_OR_RETURN(bool has, cur.Step());
@@ -272,23 +272,6 @@ class SqliteCatalogStore final : public CatalogStore {
       if (!row) return out;
       out.push_back(ReadVersion(q, with_files));
     }
-  }
-
-  // Runs `body` in a BEGIN IMMEDIATE transaction: committed when it succeeds, rolled back
-  // otherwise. Lock held.
-  template <typename T>
-  Result<T> InTransaction(const std::function<Result<T>()>& body) {
-    MLAAS_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
-    Result<T> r = body();
-    if (!r.has_value()) {
-      (void)db_.Exec("ROLLBACK");
-      return r;
-    }
-    if (Status st = db_.Exec("COMMIT"); !st.ok()) {
-      (void)db_.Exec("ROLLBACK");
-      return st;
-    }
-    return r;
   }
 
   std::mutex mu_;

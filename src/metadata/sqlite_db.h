@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -58,5 +59,22 @@ class SqliteDb {
   explicit SqliteDb(sqlite3* db) : db_(db) {}
   sqlite3* db_;
 };
+
+// Runs `body` in a BEGIN IMMEDIATE transaction of `db` (so that writers from several processes
+// queue up): committed when it succeeds, rolled back otherwise.
+template <typename T>
+Result<T> InTransaction(SqliteDb& db, const std::function<Result<T>()>& body) {
+  MLAAS_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  Result<T> r = body();
+  if (!r.has_value()) {
+    (void)db.Exec("ROLLBACK");
+    return r;
+  }
+  if (Status st = db.Exec("COMMIT"); !st.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return st;
+  }
+  return r;
+}
 
 }  // namespace mlaas::metadata

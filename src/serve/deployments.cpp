@@ -15,6 +15,7 @@
 #include "common/text.h"
 #include "common/time_util.h"
 #include "nn/config.h"
+#include "tasks/resources.h"
 #include "predict/model_files.h"
 #include "serve/batcher.h"
 #include "serve/serve_metrics.h"
@@ -48,6 +49,8 @@ struct Spec {
   BatchingOptions batching;
   uint64_t max_memory_bytes = 0;
   int canary_percent = 100;
+  std::vector<std::string> labels;  // the hosts it may load on have every one
+  int gpus = 0;                     // ... and at least this many GPUs
 };
 
 bool ValidName(const std::string& s, size_t max) {
@@ -98,12 +101,22 @@ Result<Spec> ParseSpec(const json& r, const ServeOptions& defaults) {
       return InvalidArgument("canary_percent must be an integer in 1..100", "canary_percent");
     s.canary_percent = c->get<int>();
   }
+  // Pinning to hosts: the task resources block, without data-parallel workers.
+  if (auto res = r.find("resources"); res != r.end() && !res->is_null()) {
+    if (res->is_object() && res->contains("workers"))
+      return InvalidArgument("resources.workers is for training tasks; a deployment takes labels and gpus",
+                             "resources.workers");
+    MLAAS_ASSIGN_OR_RETURN(metadata::TaskRequirements req, tasks::ParseResources(json{{"resources", *res}}));
+    s.labels = std::move(req.labels);
+    s.gpus = req.gpus;
+  }
   return s;
 }
 
 struct Version {
+  std::string id;  // the record's, unique: a name deployed again reuses version names
   std::string version;
-  uint64_t sequence = 0;  // deploy order: a version never takes traffic from a newer one
+  int64_t sequence = 0;  // deploy order: a version never takes traffic from a newer one
   json request;
   Spec spec;
   State state = State::kLoading;
@@ -123,7 +136,6 @@ struct Deployment {
   std::vector<VersionPtr> versions;  // loading, serving and the last failed ones
   VersionPtr active, canary;
   int canary_percent = 0;
-  uint64_t next_number = 1;
   std::atomic<uint64_t> requests{0};  // for the traffic split
 };
 
@@ -146,15 +158,41 @@ json VersionView(const Version& v) {
   return j;
 }
 
+// The state of a version across the servers that hold it: ready anywhere wins, then loading.
+const char* Aggregate(const std::vector<std::string>& states, bool failed_in_record) {
+  auto has = [&](const char* s) { return std::find(states.begin(), states.end(), s) != states.end(); };
+  if (has("ready")) return "ready";
+  if (failed_in_record) return "failed";
+  if (has("loading")) return "loading";
+  if (has("failed")) return "failed";
+  return "pending";  // no live server that may host it holds it yet
+}
+
+// What a server needs to load the deployment of `r`, in words.
+std::string Needs(const metadata::DeploymentRecord& r) {
+  std::string out = r.labels.empty() ? "" : "the labels " + Join(r.labels, ", ");
+  if (r.gpus > 0) out += (out.empty() ? "" : " and ") + std::to_string(r.gpus) + " GPU(s)";
+  return out;
+}
+
+bool Subset(const std::vector<std::string>& need, const std::vector<std::string>& have) {
+  return std::all_of(need.begin(), need.end(),
+                     [&](const std::string& l) { return std::find(have.begin(), have.end(), l) != have.end(); });
+}
+
 }  // namespace
 
 struct DeploymentManager::Impl {
   const storage::StorageRegistry& storage;
   ServeOptions options;
+  metadata::DeploymentStore& store;
   mutable std::mutex mu;
   mutable std::condition_variable loads_changed;
+  // What this server holds, of the deployments it may host.
   std::map<std::string, std::shared_ptr<Deployment>> deployments;
-  uint64_t sequence = 0;
+  // The records as last read (every deployment, hosted here or not), and the live hosts.
+  std::map<std::string, metadata::DeploymentRecord> records;
+  std::vector<metadata::ServingHost> hosts;
   int loading = 0;
   bool stopping = false;
   struct Loader {
@@ -162,8 +200,26 @@ struct DeploymentManager::Impl {
     VersionPtr version;  // counts against the limits until its load ends, undeployed or not
     std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
   };
+  std::vector<Loader> loaders;
 
-  // The versions that hold or may soon hold memory: every deployed one, and every one whose
+  // Sync: one at a time; the revision last applied.
+  mutable std::mutex sync_mu;
+  int64_t synced_revision = -1;
+  // The thread that follows the records and beats.
+  std::mutex wake_mu;
+  std::condition_variable wake;
+  bool beat_now = false;
+  std::thread follower;
+
+  Impl(const storage::StorageRegistry& s, ServeOptions o) : storage(s), options(std::move(o)), store(*options.store) {
+    if (options.host_id.empty()) options.host_id = NewUuid();
+  }
+
+  bool MayHost(const metadata::DeploymentRecord& r) const {
+    return r.gpus <= options.gpus && Subset(r.labels, options.labels);
+  }
+
+  // The versions that hold or may soon hold memory: every local one, and every one whose
   // loader still runs (an undeployed version may be in the middle of its load). Lock held.
   std::vector<const Version*> LiveVersions() const {
     std::vector<const Version*> out;
@@ -174,81 +230,128 @@ struct DeploymentManager::Impl {
         out.push_back(l.version.get());
     return out;
   }
-  std::vector<Loader> loaders;
 
-  Impl(const storage::StorageRegistry& s, ServeOptions o) : storage(s), options(std::move(o)) {}
+  // The state of `version` on the other live hosts.
+  std::vector<std::string> RemoteStates(const std::string& name, const std::string& version) const {
+    std::vector<std::string> out;
+    for (const auto& h : hosts) {
+      if (h.id == options.host_id || !h.replicas.contains(name) || !h.replicas[name].is_object()) continue;
+      const json& vs = h.replicas[name];
+      if (vs.contains(version) && vs[version].is_string()) out.push_back(vs[version].get<std::string>());
+    }
+    return out;
+  }
 
-  json View(const Deployment& d) const {
+  // A deployment's view: the record's versions, each as this server holds it or, when it does
+  // not, as the other servers do (lock held).
+  json View(const metadata::DeploymentRecord& r) const {
+    auto local_it = deployments.find(r.name);
+    const Deployment* d = local_it == deployments.end() ? nullptr : local_it->second.get();
     json versions = json::array();
-    for (const auto& v : d.versions) versions.push_back(VersionView(*v));
-    std::string status = "failed", error;
-    if (d.active) {
-      status = "ready";
-    } else {
-      for (const auto& v : d.versions) {
-        if (v->state == State::kLoading) status = "loading";
-        if (v->state == State::kFailed) error = v->error;
+    std::string status = "failed", error, active, canary;
+    int canary_percent = 0;
+    bool any_ready = false, any_pending = false;
+    std::vector<std::string> seen;
+    auto add = [&](const json& view, int percent, int64_t) {
+      const std::string st = view.value("status", "");
+      if (st == "ready") {
+        any_ready = true;
+        if (percent == 100 || active.empty()) active = view["version"];
+        else canary = view["version"], canary_percent = percent;
+      }
+      if (st == "loading" || st == "pending") any_pending = true;
+      if (st == "failed") error = view.value("error", "");
+      versions.push_back(view);
+    };
+    // Versions this server holds that the record no longer lists (the one serving until its
+    // replacement is ready here) come first: they are older.
+    if (d != nullptr) {
+      for (const auto& v : d->versions) {
+        if (std::none_of(r.versions.begin(), r.versions.end(), [&](const auto& x) { return x.id == v->id; }))
+          add(VersionView(*v), v->spec.canary_percent, v->sequence);
       }
     }
-    json j = {{"name", d.name},
-              {"owner", d.owner},
+    for (const auto& rv : r.versions) {
+      const Version* local = nullptr;
+      if (d != nullptr)
+        for (const auto& v : d->versions)
+          if (v->id == rv.id) local = v.get();
+      if (local != nullptr) {
+        add(VersionView(*local), rv.canary_percent, rv.sequence);
+        continue;
+      }
+      auto spec = ParseSpec(rv.request, options);
+      json j = {{"version", rv.version},
+                {"status", Aggregate(RemoteStates(r.name, rv.version), !rv.error.empty())},
+                {"model", rv.request.value("model", json::object())},
+                {"created_at", FormatIsoUtc(rv.created_ms)}};
+      if (spec.has_value()) {
+        j["device"] = spec->device;
+        j["dtype"] = spec->dtype;
+        j["batching"] = spec->batching.ToJson();
+      }
+      if (rv.request.contains("tokenizer")) j["tokenizer"] = rv.request["tokenizer"];
+      if (!rv.error.empty()) j["error"] = rv.error;
+      add(j, rv.canary_percent, rv.sequence);
+    }
+    if (d != nullptr) {  // here, the traffic split is this server's own
+      active = d->active ? d->active->version : "";
+      canary = d->canary ? d->canary->version : "";
+      canary_percent = d->canary_percent;
+    }
+    if (!active.empty() || any_ready) status = "ready";
+    else if (any_pending) status = "loading";
+    json held = json::array();
+    for (const auto& h : hosts) {
+      if (h.replicas.contains(r.name)) held.push_back({{"id", h.id}, {"url", h.url}, {"versions", h.replicas[r.name]}});
+    }
+    json j = {{"name", r.name},
+              {"owner", r.owner},
               {"status", status},
               {"versions", versions},
-              {"endpoints", {{"infer", "/v2/models/" + d.name + "/infer"}, {"ready", "/v2/models/" + d.name + "/ready"}}}};
-    if (d.active) j["active_version"] = d.active->version;
-    if (d.canary) j["canary"] = {{"version", d.canary->version}, {"percent", d.canary_percent}};
+              {"resources", {{"labels", r.labels}, {"gpus", r.gpus}}},
+              {"hosts", held},
+              {"endpoints", {{"infer", "/v2/models/" + r.name + "/infer"}, {"ready", "/v2/models/" + r.name + "/ready"}}}};
+    if (!active.empty()) j["active_version"] = active;
+    if (!canary.empty()) j["canary"] = {{"version", canary}, {"percent", canary_percent}};
     if (status == "failed" && !error.empty()) j["error"] = error;
+    if (status == "loading" && !any_ready && d == nullptr && held.empty()) {
+      j["status"] = "pending";
+      j["message"] = "no live server may load it: it needs a server with " + Needs(r);
+    }
     return j;
   }
 
-  // Records the versions that serve or load, in deploy order (lock held).
-  void Persist() {
-    if (options.state_file.empty()) return;
-    json all = json::array();
-    for (const auto& [name, d] : deployments) {
-      json versions = json::array();
-      for (const auto& v : d->versions) {
-        if (v->state == State::kFailed) continue;
-        json r = v->request;
-        r["version"] = v->version;
-        if (v == d->canary) r["canary_percent"] = d->canary_percent;
-        versions.push_back(r);
-      }
-      if (!versions.empty()) all.push_back({{"name", name}, {"versions", versions}});
+  // Which version serves and which is the canary, from the versions ready here: the newest one
+  // with all the traffic serves (without one, the newest ready one), the newest newer canary
+  // takes its share, and every other ready version retires (lock held).
+  void Settle(Deployment& d) {
+    VersionPtr active, newest_ready;
+    for (const auto& v : d.versions) {
+      if (v->state != State::kReady) continue;
+      if (!newest_ready || v->sequence > newest_ready->sequence) newest_ready = v;
+      if (v->spec.canary_percent == 100 && (!active || v->sequence > active->sequence)) active = v;
     }
-    if (Status st = WriteFileAtomic(options.state_file, json{{"deployments", all}}.dump(2)); !st.ok())
-      spdlog::error("cannot record the deployments: {}", st.ToString());
-  }
-
-  // A version finished loading: it takes the traffic its policy gives it (lock held).
-  void Activate(Deployment& d, const VersionPtr& v) {
-    auto retire = [&](const VersionPtr& old) {
-      if (!old || old == v) return;
-      std::erase(d.versions, old);
-      spdlog::info("deployment {}: version {} retired", d.name, old->version);
-    };
-    if (d.active && d.active->sequence > v->sequence) {
-      retire(v);  // a newer version already serves
-      return;
+    if (!active) active = newest_ready;
+    VersionPtr canary;
+    for (const auto& v : d.versions) {
+      if (v->state == State::kReady && v != active && v->spec.canary_percent < 100 && active &&
+          v->sequence > active->sequence && (!canary || v->sequence > canary->sequence))
+        canary = v;
     }
-    if (d.active && v->spec.canary_percent < 100) {
-      if (d.canary && d.canary->sequence > v->sequence) return retire(v);
-      retire(d.canary);
-      d.canary = v;
-      d.canary_percent = v->spec.canary_percent;
-      spdlog::info("deployment {}: version {} takes {}% of the traffic", d.name, v->version, d.canary_percent);
-      return;
-    }
-    VersionPtr old = d.active;
-    d.active = v;
-    if (d.canary && d.canary->sequence < v->sequence) {
-      retire(d.canary);
-      d.canary.reset();
-    }
-    retire(old);
-    // Failed versions older than the one now serving are of no more interest.
-    std::erase_if(d.versions, [&](const VersionPtr& x) { return x->state == State::kFailed && x->sequence < v->sequence; });
-    spdlog::info("deployment {}: version {} serves", d.name, v->version);
+    if (active != d.active && active) spdlog::info("deployment {}: version {} serves", d.name, active->version);
+    if (canary != d.canary && canary)
+      spdlog::info("deployment {}: version {} takes {}% of the traffic", d.name, canary->version,
+                   canary->spec.canary_percent);
+    d.active = active;
+    d.canary = canary;
+    d.canary_percent = canary ? canary->spec.canary_percent : 0;
+    std::erase_if(d.versions, [&](const VersionPtr& x) {
+      const bool retire = (x->state == State::kReady && x != active && x != canary) ||
+                          (x->state == State::kFailed && active && x->sequence < active->sequence);
+      if (retire && x->state == State::kReady) spdlog::info("deployment {}: version {} retired", d.name, x->version);
+      return retire;
+    });
   }
 
   // Localizes, loads and warms version `v` up (its model and batcher), within its budgets.
@@ -291,29 +394,22 @@ struct DeploymentManager::Impl {
     return Status::Ok();
   }
 
+  bool Held(const std::shared_ptr<Deployment>& d, const VersionPtr& v) const {
+    auto it = deployments.find(d->name);
+    return it != deployments.end() && it->second == d &&
+           std::find(d->versions.begin(), d->versions.end(), v) != d->versions.end();
+  }
+
   void Load(std::shared_ptr<Deployment> d, VersionPtr v) {
     const auto t0 = Clock::now();
     {
       std::lock_guard<std::mutex> lock(mu);
-      auto it = deployments.find(d->name);
-      if (it == deployments.end() || it->second != d ||
-          std::find(d->versions.begin(), d->versions.end(), v) == d->versions.end()) {
+      if (!Held(d, v)) {
         v->state = State::kFailed;
         v->error = "undeployed before it loaded";
         return;
       }
     }
-    auto fail = [&](const Status& st) {
-      std::lock_guard<std::mutex> lock(mu);
-      v->state = State::kFailed;
-      v->error = st.message();
-      // A refused version holds nothing: its model (loaded before a check failed) goes now.
-      v->model.reset();
-      v->batcher.reset();
-      v->reserved_bytes = 0;
-      spdlog::warn("deployment {} version {} failed to load: {}", d->name, v->version, st.message());
-      Persist();
-    };
     Status st;
     try {  // nothing in a model's files may end the process
       st = LoadVersion(*v);
@@ -322,21 +418,64 @@ struct DeploymentManager::Impl {
     } catch (...) {
       st = Internal("loading failed");
     }
-    if (!st.ok()) return fail(st);
-    std::lock_guard<std::mutex> lock(mu);
-    v->metrics->load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    v->state = State::kReady;
-    v->ready_ms = NowMs();
-    auto it = deployments.find(d->name);
-    if (it == deployments.end() || it->second != d) return;  // undeployed meanwhile
-    if (std::find(d->versions.begin(), d->versions.end(), v) == d->versions.end()) return;
-    spdlog::info("deployment {} version {} loaded in {:.2f} s", d->name, v->version, v->metrics->load_seconds);
-    Activate(*d, v);
-    Persist();
+    int64_t active_sequence = 0, canary_sequence = 0;
+    bool active_full = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!st.ok()) {
+        v->state = State::kFailed;
+        v->error = st.message();
+        // A refused version holds nothing: its model (loaded before a check failed) goes now.
+        v->model.reset();
+        v->batcher.reset();
+        v->reserved_bytes = 0;
+        spdlog::warn("deployment {} version {} failed to load: {}", d->name, v->version, st.message());
+      } else {
+        v->metrics->load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        v->state = State::kReady;
+        v->ready_ms = NowMs();
+        if (!Held(d, v)) return;  // undeployed meanwhile
+        spdlog::info("deployment {} version {} loaded in {:.2f} s", d->name, v->version, v->metrics->load_seconds);
+        Settle(*d);
+        if (d->active) {
+          active_sequence = d->active->sequence;
+          active_full = d->active->spec.canary_percent == 100;
+        }
+        if (d->canary) canary_sequence = d->canary->sequence;
+      }
+    }
+    Beat();
+    // The record learns what this load settled: a failure (not loaded again), or the versions
+    // the new one supersedes (not loaded again by servers that start later).
+    const std::string error = st.ok() ? "" : st.message();
+    Status edited = Edit(d->name, [&](metadata::DeploymentRecord& r) {
+      bool changed = false;
+      if (!error.empty()) {
+        for (auto& x : r.versions) {
+          if (x.id == v->id && x.error.empty()) {
+            x.error = error;
+            changed = true;
+          }
+        }
+        return changed;
+      }
+      const size_t before = r.versions.size();
+      std::erase_if(r.versions, [&](const metadata::DeploymentVersionRecord& x) {
+        if (active_full && x.sequence < active_sequence) return true;
+        return canary_sequence > 0 && x.canary_percent < 100 && x.sequence < canary_sequence &&
+               x.sequence > active_sequence;
+      });
+      return r.versions.size() != before;
+    });
+    if (!edited.ok() && edited.code() != StatusCode::kNotFound)
+      spdlog::warn("deployment {}: cannot record the outcome of version {}'s load: {}", d->name, v->version,
+                   edited.ToString());
+    if (Status synced = Sync(/*force=*/false); !synced.ok())
+      spdlog::warn("deployments: cannot read the records back: {}", synced.ToString());
   }
 
   // LoadSpec::admit of version `v`: its weights' bytes fit its own limit and, with every other
-  // deployed version's, the deployments' budget.
+  // local version's, the deployments' budget.
   Status Reserve(Version& v, uint64_t float32_bytes) {
     const uint64_t bytes = v.spec.dtype == "bfloat16" ? float32_bytes / 2 : float32_bytes;
     MLAAS_RETURN_IF_ERROR(predict::CheckModelBytes(bytes, v.spec.max_memory_bytes, "max_memory_bytes")
@@ -353,78 +492,27 @@ struct DeploymentManager::Impl {
     return Status::Ok();
   }
 
-  Result<json> Deploy(const json& request, bool persist) {
-    MLAAS_ASSIGN_OR_RETURN(Spec spec, ParseSpec(request, options));
-    if (!nn_device_ok(spec.device)) return InvalidArgument("device must be cpu, cuda or cuda:N", "device");
-    // The files must be there now (a missing model is the caller's mistake: 400); whether they
-    // load is found out in the background (a failed version reports why).
-    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(spec.model, "model"));
-    if (auto info = ref.store->Stat(ref.key + "/config.json"); !info.has_value()) {
-      if (info.error().code() != StatusCode::kNotFound) return info.error();
-      return InvalidArgument("no model at '" + spec.model.value("path", std::string()) + "' in " +
-                                 std::string(ref.store->storage_type()) + " storage (config.json is missing)",
-                             "model.path");
-    }
-    if (!spec.tokenizer.is_null()) MLAAS_RETURN_IF_ERROR(storage.Resolve(spec.tokenizer, "tokenizer").status());
-    if (spec.objective.empty()) {  // what the model's config.json names (its architectures)
-      auto text = ref.store->GetString(ref.key + "/config.json", 16u << 20);
-      if (!text.has_value())
-        return InvalidArgument("model.objective is required: the model's config.json cannot be read (" +
-                                   text.error().message() + ")",
-                               "model.objective");
-      MLAAS_ASSIGN_OR_RETURN(Objective objective, predict::ObjectiveOfConfigJson(*text));
-      spec.objective = std::string(ObjectiveName(objective));
-      spec.model["objective"] = spec.objective;
-    }
-
-    std::unique_lock<std::mutex> lock(mu);
-    if (stopping) return Unavailable("the server is shutting down");
-    const size_t versions = LiveVersions().size();
-    if (options.max_versions > 0 && versions >= options.max_versions)
-      return ResourceExhausted(std::to_string(versions) + " model versions are deployed, the most this server keeps; "
-                               "undeploy one first");
-    // Loader threads that have finished are joined here (their deployments keep the results).
-    std::erase_if(loaders, [](Loader& l) {
-      if (!l.done->load()) return false;
-      l.thread.join();
-      return true;
-    });
-    if (auto existing = deployments.find(spec.name); existing != deployments.end() && existing->second->owner != spec.owner)
-      return Status(StatusCode::kAlreadyExists, "the deployment name '" + spec.name + "' is taken by another user", "name");
-    auto& slot = deployments[spec.name];
-    if (!slot) {
-      slot = std::make_shared<Deployment>();
-      slot->name = spec.name;
-      slot->owner = spec.owner;
-    }
-    std::shared_ptr<Deployment> d = slot;
+  // Starts loading record version `rv` of `d` here (lock held).
+  void StartLoad(const std::shared_ptr<Deployment>& d, const metadata::DeploymentVersionRecord& rv) {
+    json request = rv.request;
+    request["version"] = rv.version;
+    request["canary_percent"] = rv.canary_percent;
     auto v = std::make_shared<Version>();
-    if (spec.version) {
-      for (const auto& other : d->versions) {
-        if (other->version == *spec.version)
-          return Status(StatusCode::kAlreadyExists, "deployment " + spec.name + " already has a version " + *spec.version,
-                        "version");
-      }
-      v->version = *spec.version;
-      if (auto n = std::strtoull(v->version.c_str(), nullptr, 10); n >= d->next_number) d->next_number = n + 1;
-    } else {
-      for (;;) {
-        std::string candidate = std::to_string(d->next_number++);
-        if (std::none_of(d->versions.begin(), d->versions.end(), [&](const VersionPtr& x) { return x->version == candidate; })) {
-          v->version = candidate;
-          break;
-        }
-      }
+    v->id = rv.id;
+    v->version = rv.version;
+    v->sequence = rv.sequence;
+    v->request = rv.request;
+    v->created_ms = rv.created_ms;
+    auto spec = ParseSpec(request, options);
+    if (!spec.has_value()) {  // a record written by another release, say
+      v->state = State::kFailed;
+      v->error = spec.error().message();
+      d->versions.push_back(v);
+      return;
     }
-    v->sequence = ++sequence;
-    v->request = request;
-    v->request.erase("version");
-    v->spec = spec;
-    v->created_ms = NowMs();
+    v->spec = *spec;
     d->versions.push_back(v);
     ++loading;
-    if (persist) Persist();
-    json view = View(*d);
     Loader loader;
     loader.version = v;
     try {
@@ -437,15 +525,265 @@ struct DeploymentManager::Impl {
         }
         *done = true;
       });
-    } catch (const std::system_error&) {  // no thread to be had: the version is not deployed
+    } catch (const std::system_error&) {  // no thread to be had: tried again at the next sync
       std::erase(d->versions, v);
-      if (d->versions.empty() && !d->active) deployments.erase(spec.name);
       --loading;
-      if (persist) Persist();
-      return Unavailable("cannot start loading the model now (no thread available); try again");
+      spdlog::warn("deployment {}: cannot start loading version {} now (no thread available)", d->name, v->version);
+      synced_revision = -1;
+      return;
     }
     loaders.push_back(std::move(loader));
-    return view;
+  }
+
+  // Brings what this server holds in line with the records (lock held).
+  void Apply(const std::vector<metadata::DeploymentRecord>& all) {
+    records.clear();
+    for (const auto& r : all) records[r.name] = r;
+    std::erase_if(loaders, [](Loader& l) {
+      if (!l.done->load()) return false;
+      l.thread.join();
+      return true;
+    });
+    for (auto it = deployments.begin(); it != deployments.end();) {
+      auto r = records.find(it->first);
+      if (r == records.end() || !MayHost(r->second)) {
+        spdlog::info("deployment {}: {}", it->first, r == records.end() ? "undeployed" : "no longer hosted here");
+        it = deployments.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (stopping) return;
+    for (const auto& [name, r] : records) {
+      if (!MayHost(r)) continue;
+      auto& slot = deployments[name];
+      if (!slot) {
+        slot = std::make_shared<Deployment>();
+        slot->name = name;
+      }
+      slot->owner = r.owner;
+      Deployment& d = *slot;
+      // Versions the record no longer lists go, but the one serving here stays until a newer
+      // one is ready here.
+      std::erase_if(d.versions, [&](const VersionPtr& x) {
+        if (std::any_of(r.versions.begin(), r.versions.end(), [&](const auto& y) { return y.id == x->id; }))
+          return false;
+        if (x != d.active) return true;
+        return std::any_of(d.versions.begin(), d.versions.end(), [&](const VersionPtr& y) {
+          return y->state == State::kReady && y->sequence > x->sequence &&
+                 std::any_of(r.versions.begin(), r.versions.end(), [&](const auto& z) { return z.id == y->id; });
+        });
+      });
+      // Versions older than the newest one meant to take all the traffic are not loaded here.
+      int64_t newest_full = 0;
+      for (const auto& rv : r.versions)
+        if (rv.error.empty() && rv.canary_percent == 100) newest_full = std::max(newest_full, rv.sequence);
+      for (const auto& rv : r.versions) {
+        auto local = std::find_if(d.versions.begin(), d.versions.end(), [&](const VersionPtr& x) { return x->id == rv.id; });
+        if (local != d.versions.end()) {
+          (*local)->spec.canary_percent = rv.canary_percent;  // promoted meanwhile
+          continue;
+        }
+        if (!rv.error.empty() || rv.sequence < newest_full) continue;
+        StartLoad(slot, rv);
+      }
+      Settle(d);
+    }
+    std::erase_if(deployments, [](const auto& e) { return e.second->versions.empty(); });
+  }
+
+  // Reads the records when they changed (or when `force`) and applies them.
+  Status Sync(bool force) {
+    std::lock_guard sync_lock(sync_mu);
+    MLAAS_ASSIGN_OR_RETURN(int64_t revision, store.DeploymentsRevision());
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!force && revision == synced_revision) return Status::Ok();
+    }
+    MLAAS_ASSIGN_OR_RETURN(auto all, store.ListDeployments());
+    std::lock_guard<std::mutex> lock(mu);
+    Apply(all);
+    synced_revision = revision;
+    return Status::Ok();
+  }
+
+  // What this server holds, for its heartbeat.
+  metadata::ServingHost HostEntry() const {
+    metadata::ServingHost h;
+    h.id = options.host_id;
+    h.url = options.url;
+    h.labels = options.labels;
+    h.gpus = options.gpus;
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [name, d] : deployments) {
+      json versions = json::object();
+      for (const auto& v : d->versions) versions[v->version] = StateName(v->state);
+      h.replicas[name] = versions;
+    }
+    return h;
+  }
+
+  // Asks the follower for a heartbeat now.
+  void Beat() {
+    {
+      std::lock_guard lock(wake_mu);
+      beat_now = true;
+    }
+    wake.notify_all();
+  }
+
+  // Every sync_interval: apply the records' changes; heartbeat every other time (or at once
+  // when asked), then refresh the live hosts.
+  void Follow() {
+    int64_t round = 0;
+    bool warned = false;
+    for (;;) {
+      bool beat;
+      {
+        std::unique_lock lock(wake_mu);
+        wake.wait_for(lock, options.sync_interval, [&] { return beat_now || stopping_follower; });
+        if (stopping_follower) return;
+        beat = std::exchange(beat_now, false) || round % 2 == 0;
+      }
+      ++round;
+      Status st = Sync(/*force=*/false);
+      if (st.ok() && beat) st = store.BeatHost(HostEntry());
+      if (st.ok() && beat) {
+        auto all = store.Hosts();
+        if (all.has_value()) {
+          std::erase_if(*all, [&](const metadata::ServingHost& h) { return h.age_ms > options.host_timeout.count(); });
+          std::lock_guard<std::mutex> lock(mu);
+          hosts = std::move(*all);
+        } else {
+          st = all.error();
+        }
+      }
+      if (!st.ok() && !std::exchange(warned, true)) {
+        spdlog::warn("deployments: cannot follow the database ({}); serving what is loaded", st.ToString());
+      } else if (st.ok() && std::exchange(warned, false)) {
+        spdlog::info("deployments: following the database again");
+      }
+    }
+  }
+  bool stopping_follower = false;
+
+  // Read-modify-write of record `name` by compare-and-swap: `edit` changes the record and says
+  // whether it did; retried from a fresh read when another write came first. NotFound when absent.
+  Status Edit(const std::string& name, const std::function<bool(metadata::DeploymentRecord&)>& edit) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      MLAAS_ASSIGN_OR_RETURN(auto stored, store.GetDeployment(name));
+      if (!stored) return NotFound("no deployment named '" + name + "'");
+      if (!edit(*stored)) return Status::Ok();
+      Status st = store.PutDeployment(*stored).status();
+      if (!metadata::IsConflict(st)) return st;
+    }
+    return Unavailable("deployment " + name + " changes too often to be changed now; try again");
+  }
+
+  // The record of `name`, from the last read or, when it is not there (just made through
+  // another server), after reading again.
+  Result<metadata::DeploymentRecord> Record(const std::string& name) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (auto it = records.find(name); it != records.end()) return it->second;
+    }
+    MLAAS_RETURN_IF_ERROR(Sync(/*force=*/false));
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = records.find(name); it != records.end()) return it->second;
+    return NotFound("no deployment named '" + name + "'");
+  }
+
+  Result<json> Deploy(const json& request) {
+    MLAAS_ASSIGN_OR_RETURN(Spec spec, ParseSpec(request, options));
+    if (!nn_device_ok(spec.device)) return InvalidArgument("device must be cpu, cuda or cuda:N", "device");
+    // The files must be there now (a missing model is the caller's mistake: 400); whether they
+    // load is found out in the background (a failed version reports why).
+    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef ref, storage.Resolve(spec.model, "model"));
+    if (auto info = ref.store->Stat(ref.key + "/config.json"); !info.has_value()) {
+      if (info.error().code() != StatusCode::kNotFound) return info.error();
+      return InvalidArgument("no model at '" + spec.model.value("path", std::string()) + "' in " +
+                                 std::string(ref.store->storage_type()) + " storage (config.json is missing)",
+                             "model.path");
+    }
+    if (!spec.tokenizer.is_null()) MLAAS_RETURN_IF_ERROR(storage.Resolve(spec.tokenizer, "tokenizer").status());
+    json stored = request;
+    stored.erase("version");
+    stored.erase("canary_percent");
+    if (spec.objective.empty()) {  // what the model's config.json names (its architectures)
+      auto text = ref.store->GetString(ref.key + "/config.json", 16u << 20);
+      if (!text.has_value())
+        return InvalidArgument("model.objective is required: the model's config.json cannot be read (" +
+                                   text.error().message() + ")",
+                               "model.objective");
+      MLAAS_ASSIGN_OR_RETURN(Objective objective, predict::ObjectiveOfConfigJson(*text));
+      stored["model"]["objective"] = std::string(ObjectiveName(objective));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) return Unavailable("the server is shutting down");
+    }
+    MLAAS_RETURN_IF_ERROR(Sync(/*force=*/false));
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      MLAAS_ASSIGN_OR_RETURN(auto existing, store.GetDeployment(spec.name));
+      metadata::DeploymentRecord r;
+      if (existing) {
+        r = *existing;
+        if (r.owner != spec.owner)
+          return Status(StatusCode::kAlreadyExists, "the deployment name '" + spec.name + "' is taken by another user",
+                        "name");
+      } else {
+        r.name = spec.name;
+        r.owner = spec.owner;
+      }
+      if (options.max_versions > 0) {
+        size_t versions = 0;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          for (const auto& [name, other] : records)
+            if (name != spec.name)
+              for (const auto& x : other.versions) versions += x.error.empty() ? 1 : 0;
+        }
+        for (const auto& x : r.versions) versions += x.error.empty() ? 1 : 0;
+        if (versions >= options.max_versions)
+          return ResourceExhausted(std::to_string(versions) + " model versions are deployed, the most this platform "
+                                   "keeps; undeploy one first");
+      }
+      metadata::DeploymentVersionRecord v;
+      if (spec.version) {
+        if (std::any_of(r.versions.begin(), r.versions.end(), [&](const auto& x) { return x.version == *spec.version; }))
+          return Status(StatusCode::kAlreadyExists, "deployment " + spec.name + " already has a version " + *spec.version,
+                        "version");
+        v.version = *spec.version;
+        if (auto n = std::strtoll(v.version.c_str(), nullptr, 10); n >= r.next_number) r.next_number = n + 1;
+      } else {
+        for (;;) {
+          std::string candidate = std::to_string(r.next_number++);
+          if (std::none_of(r.versions.begin(), r.versions.end(), [&](const auto& x) { return x.version == candidate; })) {
+            v.version = candidate;
+            break;
+          }
+        }
+      }
+      v.sequence = 1;
+      for (const auto& x : r.versions) v.sequence = std::max(v.sequence, x.sequence + 1);
+      v.id = NewUuid();
+      v.request = stored;
+      v.canary_percent = spec.canary_percent;
+      v.created_ms = NowMs();
+      r.labels = spec.labels;
+      r.gpus = spec.gpus;
+      r.versions.push_back(v);
+      Status st = store.PutDeployment(r).status();
+      if (metadata::IsConflict(st)) continue;
+      MLAAS_RETURN_IF_ERROR(st);
+      MLAAS_RETURN_IF_ERROR(Sync(/*force=*/true));
+      Beat();
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = records.find(spec.name);
+      if (it == records.end()) return NotFound("deployment " + spec.name + " was undeployed meanwhile");
+      return View(it->second);
+    }
+    return Unavailable("deployment " + spec.name + " changes too often to deploy now; try again");
   }
 
   static bool nn_device_ok(const std::string& d) {
@@ -453,10 +791,42 @@ struct DeploymentManager::Impl {
     return std::regex_match(d, re);
   }
 
-  Result<std::shared_ptr<Deployment>> Find(const std::string& name) const {
-    auto it = deployments.find(name);
-    if (it == deployments.end()) return NotFound("no deployment named '" + name + "'");
-    return it->second;
+  // The canary of a record: the newest version with a share of the traffic below 100 that is
+  // newer than every version meant to take all of it.
+  static const metadata::DeploymentVersionRecord* RecordCanary(const metadata::DeploymentRecord& r) {
+    int64_t newest_full = 0;
+    for (const auto& x : r.versions)
+      if (x.error.empty() && x.canary_percent == 100) newest_full = std::max(newest_full, x.sequence);
+    const metadata::DeploymentVersionRecord* canary = nullptr;
+    for (const auto& x : r.versions)
+      if (x.error.empty() && x.canary_percent < 100 && x.sequence > newest_full && newest_full > 0 &&
+          (!canary || x.sequence > canary->sequence))
+        canary = &x;
+    return canary;
+  }
+
+  // The deployment as this server holds it. Unavailable when it is recorded but not held here.
+  Result<std::shared_ptr<Deployment>> Local(const std::string& name) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (auto it = deployments.find(name); it != deployments.end()) return it->second;
+    }
+    MLAAS_ASSIGN_OR_RETURN(auto r, Record(name));
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = deployments.find(name); it != deployments.end()) return it->second;
+    if (!MayHost(r))
+      return Unavailable("deployment " + name + " is served by the servers with " + Needs(r) +
+                         ", not by this one, and none of them serves it now");
+    return Unavailable("deployment " + name + " has no version this server can load");
+  }
+
+  Result<json> ViewAfterSync(const std::string& name) {
+    MLAAS_RETURN_IF_ERROR(Sync(/*force=*/true));
+    Beat();
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = records.find(name);
+    if (it == records.end()) return NotFound("no deployment named '" + name + "'");
+    return View(it->second);
   }
 };
 
@@ -464,6 +834,12 @@ DeploymentManager::DeploymentManager(const storage::StorageRegistry& storage, Se
     : impl_(std::make_unique<Impl>(storage, std::move(options))) {}
 
 DeploymentManager::~DeploymentManager() {
+  {
+    std::lock_guard lock(impl_->wake_mu);
+    impl_->stopping_follower = true;
+  }
+  impl_->wake.notify_all();
+  if (impl_->follower.joinable()) impl_->follower.join();
   std::vector<Impl::Loader> loaders;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
@@ -471,79 +847,86 @@ DeploymentManager::~DeploymentManager() {
     loaders = std::move(impl_->loaders);
   }
   for (auto& l : loaders) l.thread.join();
+  if (Status st = impl_->store.RemoveHost(impl_->options.host_id); !st.ok())
+    spdlog::warn("cannot remove this server from the serving hosts: {}", st.ToString());
 }
 
-Status DeploymentManager::Restore() {
-  if (impl_->options.state_file.empty() || !fs::exists(impl_->options.state_file)) return Status::Ok();
-  auto state = ReadJsonFile(impl_->options.state_file, "the deployments state file");
-  if (!state.has_value() || !state->is_object() || !state->contains("deployments") ||
-      !(*state)["deployments"].is_array())
-    return Internal("the deployments state file is corrupt" + (state.has_value() ? "" : ": " + state.error().message()));
-  for (const auto& d : (*state)["deployments"]) {
-    if (!d.is_object() || !d.contains("versions") || !d["versions"].is_array()) {
-      spdlog::error("the deployments state file has an entry that is not a deployment; skipped");
-      continue;
-    }
-    for (const auto& v : d["versions"]) {
-      auto r = impl_->Deploy(v, /*persist=*/false);
-      if (!r.has_value()) spdlog::error("cannot restore a deployment: {}", r.error().ToString());
-    }
-  }
+void DeploymentManager::Advertise(std::string url) { impl_->options.url = std::move(url); }
+
+Status DeploymentManager::Start() {
+  MLAAS_RETURN_IF_ERROR(impl_->Sync(/*force=*/true));
+  MLAAS_RETURN_IF_ERROR(impl_->store.BeatHost(impl_->HostEntry()));
+  impl_->follower = std::thread([this] { impl_->Follow(); });
   return Status::Ok();
 }
 
-Result<json> DeploymentManager::Deploy(const json& request) { return impl_->Deploy(request, /*persist=*/true); }
+Result<json> DeploymentManager::Deploy(const json& request) { return impl_->Deploy(request); }
 
 Result<json> DeploymentManager::Get(const std::string& name) const {
+  MLAAS_ASSIGN_OR_RETURN(auto r, impl_->Record(name));
   std::lock_guard<std::mutex> lock(impl_->mu);
-  MLAAS_ASSIGN_OR_RETURN(auto d, impl_->Find(name));
-  return impl_->View(*d);
+  return impl_->View(r);
 }
 
 json DeploymentManager::List() const {
+  if (Status st = impl_->Sync(/*force=*/false); !st.ok()) spdlog::warn("listing deployments as last read: {}", st.ToString());
   std::lock_guard<std::mutex> lock(impl_->mu);
   json out = json::array();
-  for (const auto& [name, d] : impl_->deployments) out.push_back(impl_->View(*d));
+  for (const auto& [name, r] : impl_->records) out.push_back(impl_->View(r));
   return out;
 }
 
 Status DeploymentManager::Undeploy(const std::string& name) {
-  std::shared_ptr<Deployment> gone;  // unloaded outside the lock
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  MLAAS_ASSIGN_OR_RETURN(gone, impl_->Find(name));
-  impl_->deployments.erase(name);
-  impl_->Persist();
-  return Status::Ok();
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    MLAAS_ASSIGN_OR_RETURN(auto stored, impl_->store.GetDeployment(name));
+    if (!stored) return NotFound("no deployment named '" + name + "'");
+    Status st = impl_->store.DeleteDeployment(name, stored->revision);
+    if (metadata::IsConflict(st)) continue;
+    MLAAS_RETURN_IF_ERROR(st);
+    if (Status synced = impl_->Sync(/*force=*/true); !synced.ok())
+      spdlog::warn("deployment {} undeployed, but this server has not read it back yet: {}", name, synced.ToString());
+    impl_->Beat();
+    return Status::Ok();
+  }
+  return Unavailable("deployment " + name + " changes too often to undeploy now; try again");
 }
 
 Result<json> DeploymentManager::Promote(const std::string& name) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  MLAAS_ASSIGN_OR_RETURN(auto d, impl_->Find(name));
-  if (!d->canary) return FailedPrecondition("deployment " + name + " has no canary version to promote");
-  VersionPtr old = d->active;
-  d->active = d->canary;
-  d->canary.reset();
-  std::erase(d->versions, old);
-  impl_->Persist();
-  return impl_->View(*d);
+  bool had_canary = false;
+  MLAAS_RETURN_IF_ERROR(impl_->Edit(name, [&](metadata::DeploymentRecord& r) {
+    const auto* canary = Impl::RecordCanary(r);
+    had_canary = canary != nullptr;
+    if (!canary) return false;
+    const int64_t sequence = canary->sequence;
+    std::erase_if(r.versions, [&](const auto& x) { return x.sequence < sequence; });
+    for (auto& x : r.versions)
+      if (x.sequence == sequence) x.canary_percent = 100;
+    return true;
+  }));
+  if (!had_canary) return FailedPrecondition("deployment " + name + " has no canary version to promote");
+  return impl_->ViewAfterSync(name);
 }
 
 Result<json> DeploymentManager::Rollback(const std::string& name) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  MLAAS_ASSIGN_OR_RETURN(auto d, impl_->Find(name));
-  if (!d->canary) return FailedPrecondition("deployment " + name + " has no canary version to roll back");
-  std::erase(d->versions, d->canary);
-  d->canary.reset();
-  impl_->Persist();
-  return impl_->View(*d);
+  bool had_canary = false;
+  MLAAS_RETURN_IF_ERROR(impl_->Edit(name, [&](metadata::DeploymentRecord& r) {
+    const auto* canary = Impl::RecordCanary(r);
+    had_canary = canary != nullptr;
+    if (!canary) return false;
+    const std::string version = canary->version;
+    std::erase_if(r.versions, [&](const auto& x) { return x.version == version; });
+    return true;
+  }));
+  if (!had_canary) return FailedPrecondition("deployment " + name + " has no canary version to roll back");
+  return impl_->ViewAfterSync(name);
 }
 
 Result<InferResult> DeploymentManager::Infer(const std::string& name, InferRequest request) {
   const auto t0 = Clock::now();
   VersionPtr v;
+  MLAAS_ASSIGN_OR_RETURN(auto d, impl_->Local(name));
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    MLAAS_ASSIGN_OR_RETURN(auto d, impl_->Find(name));
     if (request.version) {
       for (const auto& x : d->versions)
         if (x->version == *request.version) v = x;
@@ -654,17 +1037,18 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
 }
 
 Result<std::string> DeploymentManager::Owner(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  MLAAS_ASSIGN_OR_RETURN(auto d, impl_->Find(name));
-  return d->owner;
+  MLAAS_ASSIGN_OR_RETURN(auto r, impl_->Record(name));
+  return r.owner;
 }
 
 std::vector<nlohmann::json> DeploymentManager::Following(const std::string& reference) const {
+  if (Status st = impl_->Sync(/*force=*/false); !st.ok()) spdlog::warn("deployments as last read: {}", st.ToString());
   std::vector<json> out;
   std::lock_guard<std::mutex> lock(impl_->mu);
-  for (const auto& [name, d] : impl_->deployments) {
-    if (d->versions.empty()) continue;
-    const json& request = d->versions.back()->request;
+  for (const auto& [name, r] : impl_->records) {
+    if (r.versions.empty()) continue;
+    json request = r.versions.back().request;
+    request["name"] = name;
     const json& model = request.contains("model") ? request["model"] : json();
     if (model.is_object() && model.contains("catalog") && model["catalog"].is_object() &&
         model["catalog"].value("reference", "") == reference)
@@ -674,8 +1058,8 @@ std::vector<nlohmann::json> DeploymentManager::Following(const std::string& refe
 }
 
 Result<ModelView> DeploymentManager::Model(const std::string& name, const std::optional<std::string>& version) const {
+  MLAAS_ASSIGN_OR_RETURN(auto d, impl_->Local(name));
   std::lock_guard<std::mutex> lock(impl_->mu);
-  MLAAS_ASSIGN_OR_RETURN(auto d, impl_->Find(name));
   ModelView view;
   view.name = name;
   VersionPtr chosen = d->active;
@@ -692,6 +1076,33 @@ Result<ModelView> DeploymentManager::Model(const std::string& name, const std::o
     if (view.ready) view.model = chosen->model;
   }
   return view;
+}
+
+DeploymentManager::Placement DeploymentManager::Locate(const std::string& name,
+                                                     const std::optional<std::string>& version) const {
+  Placement p;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (auto it = impl_->deployments.find(name); it != impl_->deployments.end()) {
+    const Deployment& d = *it->second;
+    if (!version) {
+      p.here = d.active != nullptr;
+    } else {
+      p.here = std::any_of(d.versions.begin(), d.versions.end(),
+                           [&](const VersionPtr& v) { return v->version == *version && v->state == State::kReady; });
+    }
+  }
+  if (p.here) return p;
+  for (const auto& h : impl_->hosts) {
+    if (h.id == impl_->options.host_id || h.url.empty() || !h.replicas.contains(name) || !h.replicas[name].is_object())
+      continue;
+    for (const auto& [v, state] : h.replicas[name].items()) {
+      if (state == "ready" && (!version || v == *version)) {
+        p.urls.push_back(h.url);
+        break;
+      }
+    }
+  }
+  return p;
 }
 
 bool DeploymentManager::Ready() const {

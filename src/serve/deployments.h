@@ -1,9 +1,16 @@
 // mlaas::serve — deployments: named, versioned models loaded once and kept warm, each version
 // with its own dynamic batcher (batcher.h). A new version loads beside the serving one and
 // takes the traffic only when it is ready (or a share of it, as a canary, until promoted);
-// a version that fails to load reports why and the others keep serving. Deployments are
-// recorded in a state file (written atomically) and restored when the server starts.
-// No libtorch in this header: the API and the CLI include it.
+// a version that fails to load reports why and the others keep serving.
+//
+// Deployments are records in the metadata database (metadata/deployment_store.h), shared by
+// every API server of that database: each server loads the versions of the deployments it may
+// host (the deployment's resources.labels and resources.gpus against the server's labels and
+// GPUs), follows changes made through other servers within a second (it polls the database's
+// deployments revision), and reports what it holds in a heartbeat with its URL, so that a
+// server can send a request for a deployment it does not hold to one that does (Locate). A
+// restarted server loads what the records say. No libtorch in this header: the API and the CLI
+// include it.
 #pragma once
 
 #include <chrono>
@@ -16,6 +23,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "metadata/deployment_store.h"
 #include "predict/servable_model.h"
 #include "serve/infer_request.h"
 #include "storage/storage_registry.h"
@@ -23,7 +31,13 @@
 namespace mlaas::serve {
 
 struct ServeOptions {
-  std::filesystem::path state_file;  // deployments restored at start; empty: not recorded
+  metadata::DeploymentStore* store = nullptr;  // the deployments' records (required)
+  std::string host_id;               // this server among the hosts (empty: a new UUID)
+  std::string url;                   // where other servers reach it (empty: never sent requests)
+  std::vector<std::string> labels{};  // what this server offers deployments' resources.labels
+  int gpus = 0;                       // ... and resources.gpus
+  std::chrono::milliseconds sync_interval{1000};  // how often the records are checked for changes
+  std::chrono::milliseconds host_timeout{10000};  // a host silent this long is not sent requests
   std::filesystem::path scratch;     // copies of models from remote stores
   std::string device = "cpu";        // default device of a deployment
   std::string dtype = "float32";     // default dtype
@@ -58,14 +72,18 @@ class DeploymentManager {
   DeploymentManager(const DeploymentManager&) = delete;
   DeploymentManager& operator=(const DeploymentManager&) = delete;
 
-  // Re-deploys what the state file records (loading in the background).
-  Status Restore();
+  // Where other servers reach this one (ServeOptions::url), once its port is known; before Start.
+  void Advertise(std::string url);
+  // Loads what the records hold for this server (in the background) and starts following them.
+  Status Start();
 
   // {"name", "version"?, "model": {path, storage_type, objective}, "tokenizer"?: {path,
   // storage_type}, "device"?, "dtype"?, "batching"?: {...}, "max_memory_bytes"?,
-  // "canary_percent"?, "owner"?}. A name belongs to who deployed it first (AlreadyExists for
-  // another owner). Checks the request and that the files exist, then loads in the
-  // background: returns the deployment's view with the new version "loading".
+  // "canary_percent"?, "resources"?: {"labels", "gpus"}, "owner"?}. A name belongs to who
+  // deployed it first (AlreadyExists for another owner). Checks the request and that the files
+  // exist, records the new version, then loads it in the background on every server that may
+  // host it: returns the deployment's view with the new version "loading" (or "pending" while
+  // no server that may host it is up).
   Result<nlohmann::json> Deploy(const nlohmann::json& request);
   Result<nlohmann::json> Get(const std::string& name) const;
   nlohmann::json List() const;
@@ -83,9 +101,17 @@ class DeploymentManager {
   // "catalog": {"reference": `reference`} (deployments that follow a catalog alias).
   std::vector<nlohmann::json> Following(const std::string& reference) const;
 
-  // NotFound for an unknown name or version; ready=false while loading or failed.
+  // NotFound for an unknown name or version; ready=false while loading or failed. Unavailable
+  // for a deployment this server does not host (Locate says where it is served).
   Result<ModelView> Model(const std::string& name, const std::optional<std::string>& version) const;
-  // True when no deployment is still loading its first version.
+  // Where requests for `name` (and `version`, if given) are answered: here, when this server
+  // serves it; otherwise the URLs of other live servers that serve it (empty: none does).
+  struct Placement {
+    bool here = false;
+    std::vector<std::string> urls{};
+  };
+  Placement Locate(const std::string& name, const std::optional<std::string>& version) const;
+  // True when no deployment this server hosts is still loading its first version.
   bool Ready() const;
 
   // Prometheus families of every loaded version (inference counts, durations, batch sizes,

@@ -139,6 +139,11 @@ test('the objects refer to each other correctly', () => {
   for (const [k, v] of Object.entries(service.spec.selector)) assert.equal(api.spec.template.metadata.labels[k], v);
   const portNames = containersOf(api)[0].ports.map((p) => p.name);
   for (const p of service.spec.ports) assert.ok(portNames.includes(p.targetPort), `service targetPort ${p.targetPort}`);
+  // Each API pod is reachable by the others at its own IP, on the port it listens on.
+  const env = Object.fromEntries((containersOf(api)[0].env ?? []).map((e) => [e.name, e]));
+  assert.equal(env.POD_IP?.valueFrom?.fieldRef?.fieldPath, 'status.podIP');
+  const listen = containersOf(api)[0].args[containersOf(api)[0].args.indexOf('--port') + 1];
+  assert.equal(env.MLAAS_ADVERTISE_URL?.value, `http://$(POD_IP):${listen}`);
   const hpa = byKind('HorizontalPodAutoscaler')[0];
   assert.equal(hpa.spec.scaleTargetRef.kind, 'Deployment');
   assert.equal(hpa.spec.scaleTargetRef.name, 'mlaas-api');
@@ -213,7 +218,9 @@ test('every flag and environment variable given to mlaas is one it takes', { ski
     for (const arg of c.args.filter((a) => a.startsWith('--'))) {
       assert.match(help[command], new RegExp(`\\s${arg}\\b`), `${d.name}: mlaas ${command} has no ${arg}`);
     }
-    const keys = [...(c.env ?? []).map((e) => e.name)];
+    // Variables that only feed others' values ($(POD_IP)) are Kubernetes', not mlaas's.
+    const feeders = new Set((c.env ?? []).flatMap((e) => [...(e.value ?? '').matchAll(/\$\(([A-Z0-9_]+)\)/g)].map((m) => m[1])));
+    const keys = [...(c.env ?? []).map((e) => e.name).filter((k) => !feeders.has(k))];
     for (const from of c.envFrom ?? []) {
       const source = from.configMapRef ? named('ConfigMap', from.configMapRef.name).data
                                        : named('Secret', from.secretRef.name).stringData;

@@ -357,7 +357,8 @@ TEST_F(HostileE2eTest, ErrorsNeverShowServerPaths) {
 }
 
 // A deployment is recorded before it loads: one whose files cannot load must not stop the
-// server from starting again (it once replayed the crash at every start).
+// server from starting again (it once replayed the crash at every start). Here it comes from the
+// deployments file of older releases, beside entries of the wrong types, imported at start.
 TEST_F(HostileE2eTest, ARecordedDeploymentThatCannotLoadDoesNotStopARestart) {
   PlantModel("replay", "tokenizer_config.json", "[]");
   std::filesystem::remove(std::filesystem::path(objects_) / "models/replay/tokenizer.json");

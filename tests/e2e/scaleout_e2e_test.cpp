@@ -3,7 +3,8 @@
 // all started by the test. Fifty tasks submitted through both servers run exactly once across
 // a database restart; a worker killed with -9 in the middle of a training task loses it to the
 // other, which resumes from the checkpoint in the bucket; the S3 server stopped during an upload
-// or a task leaves nothing partial, and the platform carries on when it is back.
+// or a task leaves nothing partial, and the platform carries on when it is back. Deployments are
+// shared by the API servers, and one pinned to a labelled server is served through every server.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -23,6 +24,7 @@
 #include "testutil/postgres_server.h"
 #include "testutil/s3rver.h"
 #include "testutil/temp_dir.h"
+#include "testutil/tiny_model.h"
 #include "testutil/wait.h"
 
 namespace mlaas::testing {
@@ -258,6 +260,66 @@ TEST_F(ScaleOutTest, TheS3ServerStoppedDuringAnUploadLeavesNothingPartialAndServ
   ASSERT_TRUE(stats.has_value()) << stats.error().ToString();
   json done = WaitForTaskEnd(*a, (*stats)["task_id"], 60s);
   EXPECT_EQ(done["task_status"], "succeeded") << done.dump() << WorkerLogs();
+}
+
+// Deployments live in the database: one made through server a serves through server b, and one
+// pinned to a labelled server (started here) loads only there and is served through every server,
+// which hand its requests over; when the labelled server stops, the others say so.
+TEST_F(ScaleOutTest, DeploymentsAreSharedAndAPinnedOneIsServedThroughEveryServer) {
+  const fs::path local = dir_.path() / "tiny";
+  ASSERT_TRUE(WriteTinyModel(local, nn::Architecture::kBert, nn::Objective::kTextClassification));
+  ASSERT_TRUE(bucket_->PutDirectory("lab/p/models/tiny", local, "").has_value());
+  auto labelled = std::make_unique<ServerProcess>(
+      dir_.path() / "api-big", std::vector<std::string>{"--workers", "0", "--database", url_, "--storage", "s3://lab/p",
+                                                        "--labels", "big-memory"});
+  ASSERT_TRUE(labelled->Start().ok()) << labelled->Log();
+  auto a = servers_[0]->Client(), b = servers_[1]->Client(), big = labelled->Client();
+  const json infer = {{"inputs", {{{"name", "text"}, {"datatype", "BYTES"}, {"shape", {1}}, {"data", {"the cat sat"}}}}}};
+  auto label_of = [&](client::ApiClient& c, const std::string& model) {
+    auto r = CallServer(c, "POST", "/v2/models/" + model + "/infer", infer.dump());
+    return r.status == 200 ? r.body["outputs"][0]["data"][0].get<std::string>() : "status " + std::to_string(r.status) + " " + r.text;
+  };
+
+  auto d = CallServer(*a, "POST", "/api/v1/deployments", json{{"name", "shared"}, {"model", {{"path", "models/tiny"}}}}.dump());
+  ASSERT_EQ(d.status, 202) << d.text;
+  std::string expected;
+  ASSERT_TRUE(WaitFor([&] {
+    expected = label_of(*a, "shared");
+    return expected.rfind("status", 0) != 0;
+  }, 60s)) << expected << servers_[0]->Log();
+  ASSERT_TRUE(WaitFor([&] { return label_of(*b, "shared") == expected; }, 30s)) << label_of(*b, "shared");
+  ASSERT_TRUE(WaitFor([&] { return label_of(*big, "shared") == expected; }, 30s)) << label_of(*big, "shared");
+
+  json pinned = {{"name", "pinned"}, {"model", {{"path", "models/tiny"}}}, {"resources", {{"labels", {"big-memory"}}}}};
+  d = CallServer(*b, "POST", "/api/v1/deployments", pinned.dump());
+  ASSERT_EQ(d.status, 202) << d.text;
+  ASSERT_TRUE(WaitFor([&] { return label_of(*big, "pinned") == expected; }, 60s)) << labelled->Log();
+  // a and b hold nothing of it and hand its requests to the labelled server.
+  ASSERT_TRUE(WaitFor([&] { return label_of(*a, "pinned") == expected && label_of(*b, "pinned") == expected; }, 30s))
+      << label_of(*a, "pinned");
+  json view = CallServer(*a, "GET", "/api/v1/deployments/pinned").body;
+  EXPECT_EQ(view["status"], "ready") << view.dump();
+  ASSERT_EQ(view["hosts"].size(), 1u) << view.dump();
+  EXPECT_EQ(view["hosts"][0]["url"], "http://127.0.0.1:" + std::to_string(labelled->port()));
+  EXPECT_EQ(CallServer(*a, "GET", "/v2/models/pinned/ready").status, 200);
+  auto meta = CallServer(*b, "GET", "/v2/models/pinned");
+  EXPECT_EQ(meta.status, 200) << meta.text;
+  EXPECT_EQ(meta.body["parameters"]["objective"], "text-classification") << meta.text;
+  auto bad = CallServer(*a, "POST", "/v2/models/pinned/infer", json{{"inputs", json::array()}}.dump());
+  EXPECT_EQ(bad.status, 400) << bad.text;  // the labelled server's own answer, passed on
+
+  // The labelled server stops: the others answer 503 naming the label, and the view says why.
+  labelled->Kill(SIGTERM);
+  ASSERT_TRUE(WaitFor([&] { return CallServer(*a, "POST", "/v2/models/pinned/infer", infer.dump()).status == 503; }, 30s));
+  auto r = CallServer(*b, "POST", "/v2/models/pinned/infer", infer.dump());
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.text.find("big-memory"), std::string::npos) << r.text;
+  ASSERT_TRUE(WaitFor([&] { return CallServer(*a, "GET", "/api/v1/deployments/pinned").body["status"] == "pending"; }, 30s));
+  EXPECT_EQ(label_of(*b, "shared"), expected);  // the shared one is unaffected
+
+  // Undeployed through b: gone from a.
+  EXPECT_EQ(CallServer(*b, "DELETE", "/api/v1/deployments/shared").status, 200);
+  ASSERT_TRUE(WaitFor([&] { return CallServer(*a, "GET", "/api/v1/deployments/shared").status == 404; }, 30s));
 }
 
 }  // namespace

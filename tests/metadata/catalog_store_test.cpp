@@ -6,41 +6,19 @@
 #include <set>
 #include <thread>
 
-#include "testutil/postgres_server.h"
-#include "testutil/temp_dir.h"
+#include "metadata/backend_test.h"
 
 namespace mlaas::metadata {
 namespace {
 
 using mlaas::testing::TempDir;
 
-// Every test runs on both backends: SQLite in a temporary file, and a database of its own on a
-// PostgreSQL 15 server started for the suite on loopback.
-class CatalogStoreTest : public ::testing::TestWithParam<std::string> {
+class CatalogStoreTest : public BackendTest {
  protected:
-  void SetUp() override {
-    if (GetParam() != "postgresql") {
-      url_ = (dir_ / "mlaas.db").string();
-      return;
-    }
-    auto url = testing::FreshTestDatabase();
-    ASSERT_TRUE(url.has_value()) << url.error().ToString();
-    url_ = *url;
-  }
-  // A store of its own (its own connections, as another server process would have).
-  std::unique_ptr<CatalogStore> Open() {
-    StoreOptions o;
-    o.url = url_;
-    auto s = OpenCatalogStore(o);
-    EXPECT_TRUE(s.has_value()) << s.error().ToString();
-    return s.has_value() ? std::move(s).value() : nullptr;
-  }
-  TempDir dir_;
-  std::string url_;
+  std::unique_ptr<CatalogStore> Open() { return OpenWith(&OpenCatalogStore); }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, CatalogStoreTest, ::testing::Values("sqlite", "postgresql"),
-                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, CatalogStoreTest, ::testing::Values("sqlite", "postgresql"), BackendName);
 
 CatalogEntryRecord Entry(const std::string& name, const std::string& owner, const std::string& visibility,
                          int64_t updated_ms = 1000) {

@@ -25,8 +25,20 @@ class DeploymentsTest : public ::testing::Test {
     auto store = storage::LocalObjectStore::Create(dir_ / "objects", dir_ / "tmp");
     ASSERT_TRUE(store.has_value());
     registry_.Add(std::move(*store));
-    options_.state_file = dir_ / "deployments.json";
-    manager_ = std::make_unique<DeploymentManager>(registry_, options_);
+    auto records = metadata::OpenDeploymentStore({.url = (dir_ / "mlaas.db").string(), .now_ms = {}});
+    ASSERT_TRUE(records.has_value()) << records.error().ToString();
+    records_ = std::move(records).value();
+    options_.store = records_.get();
+    options_.sync_interval = 50ms;
+    manager_ = Start(options_);
+  }
+
+  // A server's deployment manager on the test's database (a second one is another server).
+  std::unique_ptr<DeploymentManager> Start(ServeOptions options) {
+    auto m = std::make_unique<DeploymentManager>(registry_, std::move(options));
+    Status st = m->Start();
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return m;
   }
 
   void Model(const std::string& name, uint64_t seed = 3,
@@ -79,6 +91,7 @@ class DeploymentsTest : public ::testing::Test {
 
   TempDir dir_;
   storage::StorageRegistry registry_;
+  std::unique_ptr<metadata::DeploymentStore> records_;
   ServeOptions options_;
   std::unique_ptr<DeploymentManager> manager_;
 };
@@ -275,18 +288,129 @@ TEST_F(DeploymentsTest, DeploymentsAreRestoredAfterARestartAndUndeployIsRemember
   WaitFor("second", "ready");
   const json before = Infer("second", {"the dog"})->predictions[0];
   manager_.reset();  // the server stops
-  manager_ = std::make_unique<DeploymentManager>(registry_, options_);
-  ASSERT_TRUE(manager_->Restore().ok());
+  manager_ = Start(options_);
   WaitFor("first", "ready");
   json second = WaitFor("second", "ready");
   EXPECT_EQ(second["active_version"], "7");
   EXPECT_EQ(Infer("second", {"the dog"})->predictions[0], before);
   ASSERT_TRUE(manager_->Undeploy("first").ok());
   EXPECT_EQ(manager_->Undeploy("first").code(), StatusCode::kNotFound);
-  manager_ = std::make_unique<DeploymentManager>(registry_, options_);
-  ASSERT_TRUE(manager_->Restore().ok());
+  manager_ = Start(options_);
   EXPECT_FALSE(manager_->Get("first").has_value());
   WaitFor("second", "ready");
+}
+
+// Waits up to 30 s for `done`.
+template <typename F>
+bool Eventually(F done) {
+  for (int i = 0; i < 3000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+// Two servers of one database: whatever is done through one, the other follows.
+TEST_F(DeploymentsTest, DeploymentsAreSharedByEveryServerOfOneDatabase) {
+  Model("v1", 3);
+  Model("v2", 11);
+  ServeOptions other = options_;
+  other.host_id = "b";
+  other.url = "http://b.example:8080";
+  auto b = Start(other);
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/v1")).has_value());
+  auto served_by = [&](DeploymentManager& m, const std::string& version) {
+    InferRequest r;
+    r.texts = {"the cat sat"};
+    auto out = m.Infer("clf", std::move(r));
+    return out.has_value() && out->version == version;
+  };
+  ASSERT_TRUE(Eventually([&] { return served_by(*b, "1"); }));
+  {
+    InferRequest r;
+    r.texts = {"the cat sat"};
+    EXPECT_EQ(b->Infer("clf", std::move(r))->predictions[0], Alone("models/v1", "the cat sat"));
+  }
+  // Each server reports what it holds: the view on one lists both.
+  ASSERT_TRUE(Eventually([&] { return manager_->Get("clf")->at("hosts").size() == 2; }));
+
+  // A new version deployed through one server takes the traffic on the other.
+  ASSERT_TRUE(b->Deploy(Request("clf", "models/v2")).has_value());
+  ASSERT_TRUE(Eventually([&] { return served_by(*manager_, "2") && served_by(*b, "2"); }));
+  EXPECT_TRUE(Eventually([&] { return manager_->Get("clf")->at("versions").size() == 1; }));
+
+  // A canary deployed through one is rolled back through the other.
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/v1", {{"canary_percent", 50}, {"version", "c"}})).has_value());
+  ASSERT_TRUE(Eventually([&] {
+    auto v = b->Get("clf");
+    return v.has_value() && v->contains("canary");
+  }));
+  ASSERT_TRUE(b->Rollback("clf").has_value());
+  ASSERT_TRUE(Eventually([&] { return !manager_->Get("clf")->contains("canary"); }));
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(served_by(*manager_, "2"));
+
+  // The name belongs to its owner on every server.
+  json theirs = Request("clf", "models/v1");
+  theirs["owner"] = "mallory";
+  EXPECT_EQ(b->Deploy(theirs).error().code(), StatusCode::kAlreadyExists);
+
+  // Undeployed through one: gone from the other.
+  ASSERT_TRUE(b->Undeploy("clf").ok());
+  ASSERT_TRUE(Eventually([&] { return !manager_->Get("clf").has_value(); }));
+  EXPECT_EQ(manager_->Get("clf").error().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(manager_->Locate("clf", std::nullopt).here);
+}
+
+// A deployment pinned to labelled servers loads only on them; the others say where it is served.
+TEST_F(DeploymentsTest, PinnedDeploymentsLoadOnlyOnServersWithTheirLabels) {
+  Model("m");
+  manager_.reset();
+  ServeOptions plain = options_, labelled = options_;
+  plain.host_id = "plain";
+  plain.url = "http://plain:1";
+  plain.labels = {"cpu"};
+  labelled.host_id = "labelled";
+  labelled.url = "http://labelled:2";
+  labelled.labels = {"cpu", "big-memory"};
+  manager_ = Start(plain);
+  auto b = Start(labelled);
+
+  EXPECT_EQ(manager_->Deploy(Request("x", "models/m", {{"resources", {{"workers", 2}}}})).error().field(),
+            "resources.workers");
+  EXPECT_EQ(manager_->Deploy(Request("x", "models/m", {{"resources", {{"labels", {"bad label"}}}}})).error().field(),
+            "resources.labels[0]");
+  EXPECT_EQ(manager_->Deploy(Request("x", "models/m", {{"resources", {{"gpus", -1}}}})).error().field(),
+            "resources.gpus");
+
+  auto created = manager_->Deploy(Request("pinned", "models/m", {{"resources", {{"labels", {"big-memory"}}}}}));
+  ASSERT_TRUE(created.has_value()) << created.error().ToString();
+  EXPECT_EQ((*created)["resources"]["labels"], json({"big-memory"}));
+  ASSERT_TRUE(Eventually([&] { return b->Locate("pinned", std::nullopt).here; }));
+  // The plain server holds nothing of it, and sends its callers to the labelled one.
+  ASSERT_TRUE(Eventually([&] {
+    return manager_->Locate("pinned", std::nullopt).urls == std::vector<std::string>{"http://labelled:2"};
+  }));
+  EXPECT_FALSE(manager_->Locate("pinned", std::nullopt).here);
+  EXPECT_EQ(manager_->Locate("pinned", "1").urls, std::vector<std::string>{"http://labelled:2"});
+  EXPECT_TRUE(manager_->Locate("pinned", "9").urls.empty());
+  json view = *manager_->Get("pinned");
+  EXPECT_EQ(view["status"], "ready") << view.dump();
+  EXPECT_EQ(view["versions"][0]["status"], "ready");
+  ASSERT_EQ(view["hosts"].size(), 1u);
+  EXPECT_EQ(view["hosts"][0]["url"], "http://labelled:2");
+  InferRequest r;
+  r.texts = {"cat"};
+  auto here = manager_->Infer("pinned", std::move(r));
+  ASSERT_FALSE(here.has_value());
+  EXPECT_EQ(here.error().code(), StatusCode::kUnavailable);
+  EXPECT_NE(here.error().message().find("big-memory"), std::string::npos) << here.error().message();
+  EXPECT_TRUE(manager_->Ready());  // nothing of its own to load
+
+  // The labelled server stops: nobody serves it, and the view says why.
+  b.reset();
+  ASSERT_TRUE(Eventually([&] { return manager_->Locate("pinned", std::nullopt).urls.empty(); }));
+  ASSERT_TRUE(Eventually([&] { return manager_->Get("pinned")->at("status") == "pending"; }));
+  EXPECT_NE(manager_->Get("pinned")->value("message", "").find("big-memory"), std::string::npos);
 }
 
 }  // namespace

@@ -350,12 +350,15 @@ class Deployments:
 
     def deploy(self, name: str, model: str, objective: Optional[str] = None, tokenizer: Optional[str] = None,
                version: Optional[str] = None, canary_percent: Optional[int] = None, wait: bool = True,
-               timeout: float = 300, **options: Any) -> Json:
+               timeout: float = 300, gpus: Optional[int] = None, labels: Optional[Sequence[str]] = None,
+               **options: Any) -> Json:
         """Deploys `model` (a storage path or catalog://name[@alias]: an alias is followed) as
-        `name`; waits until it serves unless wait=False. Options: device, dtype, batching,
-        max_memory_bytes. Returns the deployment."""
+        `name`; waits until it serves unless wait=False. `gpus`/`labels` pin it to the API servers
+        with that many GPUs and those capability labels (the others hand its requests over).
+        Options: device, dtype, batching, max_memory_bytes. Returns the deployment."""
         body = _drop_none({"name": name, "model": _block(model, objective=objective), "tokenizer": _block(tokenizer),
                            "version": version, "canary_percent": canary_percent, **options})
+        _set_resources(body, gpus, labels)
         d = self._t.json("POST", "/api/v1/deployments", body)
         if not wait:
             return d

@@ -209,6 +209,23 @@ def test_deploy_infer_and_undeploy(client, uploaded):
     assert gone.value.status == 404
 
 
+def test_a_deployment_pinned_to_labels_loads_only_where_they_are(client, uploaded):
+    # Every server offers "cpu": a deployment asking it loads here.
+    d = client.deployments.deploy("sdk-cpu", "models/cls", labels=["cpu"])
+    assert d["status"] == "ready" and d["resources"] == {"labels": ["cpu"], "gpus": 0}
+    # No server here has "tpu-pod": it waits for one, and says so.
+    p = client.deployments.deploy("sdk-pinned", "models/cls", labels=["tpu-pod"], gpus=1, wait=False)
+    assert p["status"] == "pending" and "tpu-pod" in p["message"]
+    with pytest.raises(ApiError) as elsewhere:
+        client.deployments.infer("sdk-pinned", ["a superb movie"])
+    assert elsewhere.value.status == 503 and "tpu-pod" in str(elsewhere.value)
+    with pytest.raises(ApiError) as bad:
+        client.deployments.deploy("sdk-bad", "models/cls", labels=["not a label"], wait=False)
+    assert bad.value.status == 400 and bad.value.field == "resources.labels[0]"
+    for name in ("sdk-cpu", "sdk-pinned"):
+        client.deployments.undeploy(name)
+
+
 def test_the_notebook_example_of_docs_python_md_runs(server, uploaded, tmp_path):
     doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "docs", "python.md")).read()
     example = re.search(r"<!-- example -->\s*```python\n(.*?)```", doc, re.S).group(1)

@@ -57,15 +57,17 @@ export function deploymentsPage(): Page {
         const now = Date.now();
         const secs = (now - lastAt) / 1000;
         list.replaceChildren(d.deployments.length === 0 ? h("p", {}, "Nothing deployed.") : table(
-          ["name", "status", "serving", "canary", "model", "requests", "req/s", "mean latency", ""],
+          ["name", "status", "serving", "canary", "model", "servers", "requests", "req/s", "mean latency", ""],
           d.deployments.map((x: any) => {
             const serving = x.versions.find((v: any) => v.version === x.active_version);
             const r = m.get(x.name) ?? { count: 0, seconds: 0 };
             const before = last.get(x.name) ?? r;
             const rate = secs > 0 ? (r.count - before.count) / secs : 0;
-            return [x.name, h("span", { class: "status " + x.status }, x.status), x.active_version ?? "-",
+            const pinned = x.resources?.labels?.length ? ` (${x.resources.labels.join(", ")})` : "";
+            return [x.name, h("span", { class: "status " + x.status, title: x.message ?? x.error ?? "" }, x.status), x.active_version ?? "-",
               x.canary ? `${x.canary.version} (${x.canary.percent}%)` : "-",
-              serving?.model?.catalog?.reference ?? serving?.model?.path ?? "-", String(r.count), rate.toFixed(1),
+              serving?.model?.catalog?.reference ?? serving?.model?.path ?? "-",
+              `${(x.hosts ?? []).length}${pinned}`, String(r.count), rate.toFixed(1),
               r.count ? `${((1000 * r.seconds) / r.count).toFixed(1)} ms` : "-",
               h("span", { class: "buttons" },
                 x.canary ? [h("button", { type: "button", onclick: () => void act("POST", `/api/v1/deployments/${enc(x.name)}/promote`) }, "Promote"),
@@ -78,11 +80,14 @@ export function deploymentsPage(): Page {
       const name = h("input", { type: "text", required: true });
       const model = h("input", { type: "text", required: true, placeholder: "models/m or catalog://name@champion" });
       const canary = h("input", { type: "number", min: "1", max: "100", placeholder: "100" });
+      const labels = h("input", { type: "text", placeholder: "any server" });
       const form = h("form", { class: "inline", onsubmit: async (e: Event) => {
         e.preventDefault();
         try {
           const body: any = { name: name.value, model: { path: model.value } };
           if (canary.value) body.canary_percent = Number(canary.value);
+          const wanted = labels.value.split(",").map((l: string) => l.trim()).filter((l: string) => l);
+          if (wanted.length) body.resources = { labels: wanted };
           await api("POST", "/api/v1/deployments", body);
           status.replaceChildren(notice(`Deploying ${name.value}…`, "ok"));
           await reload();
@@ -90,6 +95,7 @@ export function deploymentsPage(): Page {
           status.replaceChildren(notice(err.message + (err.field ? ` (${err.field})` : ""), "error"));
         }
       } }, field("Name", name, "name"), field("Model", model, "model.path"), field("Canary %", canary, "canary_percent"),
+        field("Server labels", labels, "resources.labels"),
         h("button", { type: "submit" }, "Deploy"));
       add(main, h("h1", {}, "Deployments"), form, status, list);
       await reload();

@@ -39,6 +39,8 @@ export function trainPage(): Page {
       const save = h("input", { type: "text", required: true, placeholder: "models/my-classifier" });
       const register = h("input", { type: "text", placeholder: "a catalog name (optional)", pattern: "[a-z0-9][a-z0-9._-]{0,63}" });
       const alias = h("input", { type: "text", placeholder: "champion (optional)" });
+      const labels = h("input", { type: "text", placeholder: "a100, eu-west (optional)" });
+      const gpus = h("input", { type: "number", min: "0", max: "64", placeholder: "0" });
       const status = h("div", { "aria-live": "polite" });
       const fields = {
         model: field("Start from", start, "model.start"),
@@ -103,6 +105,12 @@ export function trainPage(): Page {
           body.tokenizer = { path: tokenizer.value };
         }
         if (register.value) body.catalog = alias.value ? { model: register.value, alias: alias.value } : { model: register.value };
+        const wanted = labels.value.split(",").map((l) => l.trim()).filter((l) => l);
+        if (wanted.length || gpus.value) {
+          body.resources = {};
+          if (wanted.length) body.resources.labels = wanted;
+          if (gpus.value) body.resources.gpus = Number(gpus.value);
+        }
         try {
           const r = await api("POST", image ? "/api/v1/ml/cv/train/model" : "/api/v1/ml/nlp/train/model", body);
           location.hash = "#/tasks/" + encodeURIComponent(r.task_id);
@@ -121,6 +129,8 @@ export function trainPage(): Page {
           fields.maxLength, field("Seed", seed, "model_train.seed"), fields.freeze),
         h("fieldset", {}, h("legend", {}, "Output"), field("Save to", save, "model_save.path"),
           field("Register in the catalog as", register, "catalog.model"), field("Alias", alias, "catalog.alias")),
+        h("fieldset", {}, h("legend", {}, "Where it runs"), field("Worker labels (comma-separated)", labels, "resources.labels"),
+          field("GPUs", gpus, "resources.gpus")),
         h("button", { type: "submit" }, "Train"), status);
       add(main, h("h1", {}, "Train a model"), form);
       sync();

@@ -1,0 +1,24 @@
+// Sending a request to another API server of the same database: a server asked for a deployment
+// it does not hold (one pinned to other servers' labels, or still loading here) hands the request
+// to a server that serves it (serve::DeploymentManager::Locate) and copies that server's answer.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/router.h"
+
+namespace mlaas::api {
+
+// The header a forwarded request carries: a server never forwards such a request again.
+inline constexpr const char* kForwardedHeader = "X-Mlaas-Forwarded";
+
+// Whether `ctx` arrived from another server (it is answered here, whatever the answer).
+bool WasForwarded(const RequestContext& ctx);
+
+// Sends ctx's request (its method, path, JSON body and Authorization) to one of `urls`, trying
+// the next when one cannot be reached, and writes the first answer into ctx. False when none
+// answered (nothing written).
+bool Forward(RequestContext& ctx, const std::vector<std::string>& urls);
+
+}  // namespace mlaas::api
