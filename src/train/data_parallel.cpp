@@ -325,12 +325,24 @@ void RunGroup::EndBackward() {
     }
     Launch(m.next_launch);
   }
+  // Which parameters got a gradient on some member: one that got none anywhere keeps no
+  // gradient, as in a single process (the optimizer then leaves it alone: no weight decay, no
+  // moments), rather than a zero one.
+  torch::Tensor had = torch::zeros({static_cast<int64_t>(m.params.size())}, torch::kFloat32);
+  float* mine = had.data_ptr<float>();
+  for (size_t k = 0; k < m.params.size(); ++k)
+    if (m.ready[k] || m.params[k].grad().defined()) mine[k] = 1.0f;
+  std::vector<at::Tensor> flags = {had};
+  auto flagged = impl_->pg->allreduce(flags);
   for (auto& b : m.buckets) {
     b.work->wait();
     b.work.reset();
     b.flat.div_(static_cast<double>(world_));
   }
+  flagged->wait();
+  const auto* anywhere = had.data_ptr<float>();
   for (size_t k = 0; k < m.params.size(); ++k) {
+    if (anywhere[k] == 0.0f) continue;
     torch::Tensor p = m.params[k];
     torch::Tensor averaged = m.slices[k].view_as(p);
     if (p.grad().defined()) {

@@ -10,6 +10,7 @@
 
 #include "e2e/cli_runner.h"
 #include "e2e/server_process.h"
+#include "storage/object_store.h"
 #include "testutil/temp_dir.h"
 
 namespace mlaas::testing {
@@ -85,6 +86,16 @@ inline client::Response CallServer(client::ApiClient& c, const std::string& meth
   auto r = c.Call(method, path, body);
   EXPECT_TRUE(r.has_value()) << method << " " << path << ": " << r.error().ToString();
   return r.has_value() ? *r : client::Response{};
+}
+
+// Whether a training task has written a complete checkpoint under `prefix` of `bucket` (its
+// state.json is written last).
+inline bool HasCompleteCheckpoint(storage::ObjectStore& bucket, const std::string& prefix) {
+  auto listed = bucket.List({.prefix = prefix, .delimiter = "", .max_keys = 1000, .continuation_token = "", .start_after = ""});
+  if (!listed.has_value()) return false;
+  for (const auto& o : listed->objects)
+    if (o.key.ends_with("/state.json")) return true;
+  return false;
 }
 
 }  // namespace mlaas::testing

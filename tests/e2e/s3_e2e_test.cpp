@@ -299,14 +299,7 @@ TEST(S3E2eTest, TrainingResumesFromItsCheckpointInTheBucket) {
   ASSERT_EQ(t.status, 202) << t.text;
   const std::string id = t.body["task_id"];
   const std::string prefix = "lab/p/.mlaas/checkpoints/" + id + "/";
-  auto complete_checkpoint = [&] {
-    auto listed = bucket.List({.prefix = prefix, .delimiter = "", .max_keys = 1000, .continuation_token = "", .start_after = ""});
-    if (!listed.has_value()) return false;
-    for (const auto& o : listed->objects)
-      if (o.key.ends_with("/state.json")) return true;
-    return false;
-  };
-  ASSERT_TRUE(WaitFor(complete_checkpoint, std::chrono::seconds(120))) << server->Log();
+  ASSERT_TRUE(WaitFor([&] { return HasCompleteCheckpoint(bucket, prefix); }, std::chrono::seconds(120))) << server->Log();
   server->Kill(SIGKILL);
   fs::remove_all(dir.path() / "data" / "checkpoints");  // another host: nothing on its disk
   server = std::make_unique<ServerProcess>(dir.path() / "data", args);

@@ -168,14 +168,7 @@ TEST_F(ScaleOutTest, AWorkerKilledMidTrainingLosesItsTaskToAnotherThatResumesFro
   ASSERT_EQ(t.status, 202) << t.text;
   const std::string id = t.body["task_id"];
   const std::string prefix = "lab/p/.mlaas/checkpoints/" + id + "/";
-  const auto checkpointed = [&] {
-    auto listed = bucket_->List({.prefix = prefix, .delimiter = "", .max_keys = 1000, .continuation_token = "", .start_after = ""});
-    if (!listed.has_value()) return false;
-    for (const auto& o : listed->objects)
-      if (o.key.ends_with("/state.json")) return true;
-    return false;
-  };
-  ASSERT_TRUE(WaitFor(checkpointed, 120s)) << WorkerLogs();
+  ASSERT_TRUE(WaitFor([&] { return HasCompleteCheckpoint(*bucket_, prefix); }, 120s)) << WorkerLogs();
   json running = CallServer(*b, "GET", "/api/v1/tasks/" + id).body;
   ASSERT_EQ(running["task_status"], "running") << running.dump();
   const pid_t holder = WorkerPid(running);

@@ -26,6 +26,17 @@ namespace mlaas::testing {
 
 inline std::string MlaasBinary() { return MLAAS_BINARY; }
 
+// Sends `sig` to process `pid` and reaps it; its wait status (-1 when there is no process).
+// `pid` becomes -1.
+inline int KillAndReap(pid_t& pid, int sig) {
+  if (pid <= 0) return -1;
+  ::kill(pid, sig);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  pid = -1;
+  return status;
+}
+
 class ServerProcess {
  public:
   ServerProcess(std::filesystem::path data_dir, std::vector<std::string> extra_args = {})
@@ -73,14 +84,7 @@ class ServerProcess {
   }
 
   // Sends `sig` and reaps the process; returns its wait status.
-  int Kill(int sig) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
+  int Kill(int sig) { return KillAndReap(pid_, sig); }
 
   bool Running() {
     if (pid_ <= 0) return false;
@@ -142,14 +146,7 @@ class WorkerProcess {
   }
 
   // Sends `sig` and waits for the exit; the wait status.
-  int Kill(int sig) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
+  int Kill(int sig) { return KillAndReap(pid_, sig); }
   // Waits up to `limit` for the worker to exit by itself; its wait status, or -1 on timeout.
   int WaitExit(std::chrono::seconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
