@@ -26,10 +26,14 @@ bool Forward(RequestContext& ctx, const std::vector<std::string>& urls) {
                                                  : client.Get(ctx.req.path, headers);
     if (!r) {
       spdlog::warn("cannot forward {} {} to {}: {}", ctx.req.method, ctx.req.path, url, httplib::to_string(r.error()));
-      continue;
+      // Only a server never reached is passed over: one that took the request may have run it.
+      if (r.error() == httplib::Error::Connection) continue;
+      ctx.Error(Status(StatusCode::kUnavailable, "the server that serves this model (" + url +
+                                                    ") did not answer: " + httplib::to_string(r.error())));
+      return true;
     }
     ctx.res.status = r->status;
-    for (const char* name : {"Retry-After"}) {
+    for (const char* name : {"Retry-After", "WWW-Authenticate"}) {
       if (r->has_header(name)) ctx.res.set_header(name, r->get_header_value(name));
     }
     ctx.res.set_content(r->body, r->has_header("Content-Type") ? r->get_header_value("Content-Type") : "application/json");

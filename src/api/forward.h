@@ -17,8 +17,10 @@ inline constexpr const char* kForwardedHeader = "X-Mlaas-Forwarded";
 bool WasForwarded(const RequestContext& ctx);
 
 // Sends ctx's request (its method, path, JSON body and Authorization) to one of `urls`, trying
-// the next when one cannot be reached, and writes the first answer into ctx. False when none
-// answered (nothing written).
+// the next when one cannot be connected to, and writes its answer into ctx (503 when it took the
+// request but did not answer: the request is not sent twice). False when none could be
+// connected to (nothing written). Between servers requests, tokens included, travel in plain
+// HTTP: the servers' advertise URLs belong on a network only they reach (docs/serving.md).
 bool Forward(RequestContext& ctx, const std::vector<std::string>& urls);
 
 }  // namespace mlaas::api

@@ -526,16 +526,28 @@ void ImportDeploymentsFile(const fs::path& file, serve::DeploymentManager& deplo
     return;
   }
   int imported = 0;
+  bool retry = false;  // a failure that may pass (the database, a limit): the file stays for the next start
   for (const auto& d : (*state)["deployments"]) {
     if (!d.is_object() || !d.contains("versions") || !d["versions"].is_array()) continue;
-    for (const auto& v : d["versions"]) {
+    const auto& versions = d["versions"];
+    for (size_t i = 0; i < versions.size(); ++i) {
+      nlohmann::json v = versions[i];
+      // That file kept each version's original request: only its last version, beside another,
+      // can still be a canary.
+      if (v.is_object() && (i + 1 < versions.size() || versions.size() == 1)) v.erase("canary_percent");
       auto r = deployments.Deploy(v);
       if (r.has_value()) {
         ++imported;
-      } else {
-        spdlog::error("cannot import a deployment of {}: {}", file.string(), r.error().ToString());
+        continue;
       }
+      spdlog::error("cannot import a deployment of {}: {}", file.string(), r.error().ToString());
+      const StatusCode code = r.error().code();
+      retry = retry || (code != StatusCode::kInvalidArgument && code != StatusCode::kAlreadyExists);
     }
+  }
+  if (retry) {
+    spdlog::warn("{} stays: its other versions are imported at the next start", file.string());
+    return;
   }
   std::error_code ec;
   fs::rename(file, fs::path(file.string() + ".imported"), ec);
@@ -748,7 +760,13 @@ int RunServer(const ServerConfig& c, bool api) {
   if (!server.has_value()) return Fail(server.error());
   auto port = (*server)->Bind();
   if (!port.has_value()) return Fail(port.error());
-  deployments.Advertise(c.advertise_url.empty() ? DefaultUrl(c.host, *port) : c.advertise_url);
+  const std::string advertised = c.advertise_url.empty() ? DefaultUrl(c.host, *port) : c.advertise_url;
+  if (!StartsWith(advertised, "http://") || advertised.find('/', 7) != std::string::npos)
+    return Fail(InvalidArgument("--advertise-url must be http://host:port", "advertise_url"));
+  if (StartsWith(store_options.url, "postgres") && advertised.find("://127.") != std::string::npos)
+    spdlog::warn("this server tells the others of the database to reach it at {}: only processes on this machine can "
+                 "(set --advertise-url, or --host)", advertised);
+  deployments.Advertise(advertised);
   if (Status st = deployments.Start(); !st.ok()) return Fail(st.WithContext("loading the deployments"));
   ImportDeploymentsFile(data / "deployments.json", deployments);
   if (Status st = manager.Start(); !st.ok()) return Fail(st);

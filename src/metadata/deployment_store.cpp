@@ -17,7 +17,6 @@ std::string DeploymentVersionsJson(const std::vector<DeploymentVersionRecord>& v
               {"request", v.request},
               {"canary_percent", v.canary_percent},
               {"created_ms", v.created_ms}};
-    if (!v.error.empty()) j["error"] = v.error;
     out.push_back(std::move(j));
   }
   return DumpJson(out);
@@ -33,7 +32,6 @@ std::vector<DeploymentVersionRecord> ParseDeploymentVersions(const std::string& 
     v.sequence = j.value("sequence", int64_t{0});
     v.request = j.value("request", json::object());
     v.canary_percent = j.value("canary_percent", 100);
-    v.error = j.value("error", std::string());
     v.created_ms = j.value("created_ms", int64_t{0});
     out.push_back(std::move(v));
   }

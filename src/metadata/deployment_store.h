@@ -6,7 +6,8 @@
 // reports what it holds in its host entry (a heartbeat with its URL), so that a server that does
 // not host a deployment can forward its requests to one that does. Records are written by
 // compare-and-swap on their revision; every write bumps one database-wide revision, which
-// servers poll to notice changes cheaply. Implementations: SQLite and PostgreSQL, beside the
+// servers poll to notice changes cheaply. Whether a version loads is each server's own affair
+// (its heartbeat says): a version that fails on one server may load on another. Implementations: SQLite and PostgreSQL, beside the
 // task store. Thread-safe; several processes may share the database.
 #pragma once
 
@@ -28,12 +29,12 @@ struct DeploymentVersionRecord {
   int64_t sequence = 0;  // deploy order within the deployment
   nlohmann::json request = nlohmann::json::object();  // the deploy request (its own version aside)
   int canary_percent = 100;  // < 100: a canary's share of the traffic until promoted
-  std::string error{};       // why it failed to load (a failed version is not loaded again)
   int64_t created_ms = 0;
 };
 
 struct DeploymentRecord {
   std::string name;
+  std::string incarnation;  // set when the name is deployed anew (after an undeploy, another one)
   std::string owner;
   std::vector<std::string> labels{};  // a host serves it only with every one (sorted)
   int gpus = 0;                       // ... and at least this many GPUs

@@ -155,6 +155,7 @@ ALTER TABLE tasks ADD COLUMN req_workers $INT NOT NULL DEFAULT 1;
     R"sql(
 CREATE TABLE deployments (
   name        TEXT PRIMARY KEY,
+  incarnation TEXT NOT NULL,
   owner       TEXT NOT NULL,
   labels      TEXT NOT NULL DEFAULT '[]',
   gpus        $INT NOT NULL DEFAULT 0,

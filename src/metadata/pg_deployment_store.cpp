@@ -17,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kColumns = "name, owner, labels, gpus, versions, next_number, revision, updated_ms";
+constexpr const char* kColumns = "name, owner, labels, gpus, versions, next_number, revision, updated_ms, incarnation";
 constexpr const char* kDbNow = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint";
 
 std::string Num(int64_t v) { return std::to_string(v); }
@@ -39,6 +39,7 @@ DeploymentRecord ReadRecord(const PgResult& r, int row) {
   d.next_number = r.Int(row, 5);
   d.revision = r.Int(row, 6);
   d.updated_ms = r.Int(row, 7);
+  d.incarnation = r.Text(row, 8);
   return d;
 }
 
@@ -86,14 +87,15 @@ class PgDeploymentStore final : public DeploymentStore {
         if (current != d.revision) return Conflict(d.name);
         MLAAS_RETURN_IF_ERROR(
             db.Query(std::string("INSERT INTO deployments (name, owner, labels, gpus, versions, next_number, revision, "
-                                 "write_token, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ") +
+                                 "write_token, incarnation, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, ") +
                          kDbNow +
                          ") ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, labels = excluded.labels, "
+                         "incarnation = excluded.incarnation, "
                          "gpus = excluded.gpus, versions = excluded.versions, next_number = excluded.next_number, "
                          "revision = excluded.revision, write_token = excluded.write_token, "
                          "updated_ms = excluded.updated_ms",
                      {d.name, d.owner, LabelsJson(d.labels), Num(d.gpus), DeploymentVersionsJson(d.versions),
-                      Num(d.next_number), Num(revision), token})
+                      Num(d.next_number), Num(revision), token, d.incarnation})
                 .status());
         return revision;
       });

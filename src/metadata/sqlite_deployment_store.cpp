@@ -15,7 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kColumns = "name, owner, labels, gpus, versions, next_number, revision, updated_ms";
+constexpr const char* kColumns = "name, owner, labels, gpus, versions, next_number, revision, updated_ms, incarnation";
 constexpr int64_t kForgetHostsAfterMs = 3600'000;
 
 std::vector<std::string> Labels(const std::string& text) {
@@ -35,6 +35,7 @@ DeploymentRecord ReadRecord(const SqliteStatement& s) {
   r.next_number = s.Int(5);
   r.revision = s.Int(6);
   r.updated_ms = s.Int(7);
+  r.incarnation = s.Text(8);
   return r;
 }
 
@@ -76,12 +77,14 @@ class SqliteDeploymentStore final : public DeploymentStore {
       MLAAS_ASSIGN_OR_RETURN(int64_t revision, Bump());
       MLAAS_ASSIGN_OR_RETURN(
           auto up, db_.Prepare("INSERT INTO deployments (name, owner, labels, gpus, versions, next_number, revision, "
-                               "updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                               "updated_ms, incarnation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
                                "owner = excluded.owner, labels = excluded.labels, gpus = excluded.gpus, "
+                               "incarnation = excluded.incarnation, "
                                "versions = excluded.versions, next_number = excluded.next_number, "
                                "revision = excluded.revision, updated_ms = excluded.updated_ms"));
       up.Bind(1, r.name).Bind(2, r.owner).Bind(3, LabelsJson(r.labels)).Bind(4, static_cast<int64_t>(r.gpus));
       up.Bind(5, DeploymentVersionsJson(r.versions)).Bind(6, r.next_number).Bind(7, revision).Bind(8, now_());
+      up.Bind(9, r.incarnation);
       MLAAS_RETURN_IF_ERROR(up.Run());
       return revision;
     });

@@ -58,7 +58,7 @@ bool ValidName(const std::string& s, size_t max) {
   return !s.empty() && s.size() <= max && std::regex_match(s, re);
 }
 
-Result<Spec> ParseSpec(const json& r, const ServeOptions& defaults) {
+Result<Spec> ParseSpecUnchecked(const json& r, const ServeOptions& defaults) {
   if (!r.is_object()) return InvalidArgument("the request body must be a JSON object");
   Spec s;
   auto name = r.find("name");
@@ -113,6 +113,16 @@ Result<Spec> ParseSpec(const json& r, const ServeOptions& defaults) {
   return s;
 }
 
+// ParseSpecUnchecked, with a field of an unexpected JSON type (a record or an imported file that
+// the API's schema never checked) an error rather than an exception.
+Result<Spec> ParseSpec(const json& r, const ServeOptions& defaults) {
+  try {
+    return ParseSpecUnchecked(r, defaults);
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("the deploy request has a field of the wrong type: ") + e.what());
+  }
+}
+
 struct Version {
   std::string id;  // the record's, unique: a name deployed again reuses version names
   std::string version;
@@ -132,6 +142,7 @@ using VersionPtr = std::shared_ptr<Version>;
 
 struct Deployment {
   std::string name;
+  std::string incarnation;  // the record's: a name deployed anew is another deployment
   std::string owner;
   std::vector<VersionPtr> versions;  // loading, serving and the last failed ones
   VersionPtr active, canary;
@@ -159,10 +170,9 @@ json VersionView(const Version& v) {
 }
 
 // The state of a version across the servers that hold it: ready anywhere wins, then loading.
-const char* Aggregate(const std::vector<std::string>& states, bool failed_in_record) {
+const char* Aggregate(const std::vector<std::string>& states) {
   auto has = [&](const char* s) { return std::find(states.begin(), states.end(), s) != states.end(); };
   if (has("ready")) return "ready";
-  if (failed_in_record) return "failed";
   if (has("loading")) return "loading";
   if (has("failed")) return "failed";
   return "pending";  // no live server that may host it holds it yet
@@ -195,6 +205,9 @@ struct DeploymentManager::Impl {
   std::vector<metadata::ServingHost> hosts;
   int loading = 0;
   bool stopping = false;
+  // Versions let go of under the lock: freed (their batchers joined, their weights released)
+  // after it, so that requests to the others do not wait (lock held to add).
+  std::vector<VersionPtr> retired;
   struct Loader {
     std::thread thread;
     VersionPtr version;  // counts against the limits until its load ends, undeployed or not
@@ -202,9 +215,11 @@ struct DeploymentManager::Impl {
   };
   std::vector<Loader> loaders;
 
-  // Sync: one at a time; the revision last applied.
+  // Sync: one at a time; the revision last applied; whether to apply it again (a load that
+  // could not start).
   mutable std::mutex sync_mu;
   int64_t synced_revision = -1;
+  bool retry_sync = false;
   // The thread that follows the records and beats.
   std::mutex wake_mu;
   std::condition_variable wake;
@@ -282,7 +297,7 @@ struct DeploymentManager::Impl {
       }
       auto spec = ParseSpec(rv.request, options);
       json j = {{"version", rv.version},
-                {"status", Aggregate(RemoteStates(r.name, rv.version), !rv.error.empty())},
+                {"status", Aggregate(RemoteStates(r.name, rv.version))},
                 {"model", rv.request.value("model", json::object())},
                 {"created_at", FormatIsoUtc(rv.created_ms)}};
       if (spec.has_value()) {
@@ -291,7 +306,6 @@ struct DeploymentManager::Impl {
         j["batching"] = spec->batching.ToJson();
       }
       if (rv.request.contains("tokenizer")) j["tokenizer"] = rv.request["tokenizer"];
-      if (!rv.error.empty()) j["error"] = rv.error;
       add(j, rv.canary_percent, rv.sequence);
     }
     if (d != nullptr) {  // here, the traffic split is this server's own
@@ -332,7 +346,14 @@ struct DeploymentManager::Impl {
       if (!newest_ready || v->sequence > newest_ready->sequence) newest_ready = v;
       if (v->spec.canary_percent == 100 && (!active || v->sequence > active->sequence)) active = v;
     }
-    if (!active) active = newest_ready;
+    // Without a ready version meant for all the traffic, the newest ready one serves, unless an
+    // older one meant for all of it is still loading here (a canary never takes all the traffic
+    // while what it is measured against comes).
+    const bool full_loading = std::any_of(d.versions.begin(), d.versions.end(), [&](const VersionPtr& x) {
+      return x->state == State::kLoading && x->spec.canary_percent == 100 && newest_ready &&
+             x->sequence < newest_ready->sequence;
+    });
+    if (!active && !full_loading) active = newest_ready;
     VersionPtr canary;
     for (const auto& v : d.versions) {
       if (v->state == State::kReady && v != active && v->spec.canary_percent < 100 && active &&
@@ -350,8 +371,18 @@ struct DeploymentManager::Impl {
       const bool retire = (x->state == State::kReady && x != active && x != canary) ||
                           (x->state == State::kFailed && active && x->sequence < active->sequence);
       if (retire && x->state == State::kReady) spdlog::info("deployment {}: version {} retired", d.name, x->version);
+      if (retire) retired.push_back(x);
       return retire;
     });
+  }
+
+  // Frees what was retired (lock not held).
+  void FreeRetired() {
+    std::vector<VersionPtr> gone;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      gone.swap(retired);
+    }
   }
 
   // Localizes, loads and warms version `v` up (its model and batcher), within its budgets.
@@ -418,54 +449,60 @@ struct DeploymentManager::Impl {
     } catch (...) {
       st = Internal("loading failed");
     }
+    std::string active_id;
     int64_t active_sequence = 0, canary_sequence = 0;
-    bool active_full = false;
     {
       std::lock_guard<std::mutex> lock(mu);
       if (!st.ok()) {
         v->state = State::kFailed;
         v->error = st.message();
         // A refused version holds nothing: its model (loaded before a check failed) goes now.
-        v->model.reset();
-        v->batcher.reset();
+        retired.push_back(std::make_shared<Version>());
+        std::swap(retired.back()->model, v->model);
+        std::swap(retired.back()->batcher, v->batcher);
         v->reserved_bytes = 0;
         spdlog::warn("deployment {} version {} failed to load: {}", d->name, v->version, st.message());
       } else {
         v->metrics->load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         v->state = State::kReady;
         v->ready_ms = NowMs();
-        if (!Held(d, v)) return;  // undeployed meanwhile
-        spdlog::info("deployment {} version {} loaded in {:.2f} s", d->name, v->version, v->metrics->load_seconds);
-        Settle(*d);
-        if (d->active) {
-          active_sequence = d->active->sequence;
-          active_full = d->active->spec.canary_percent == 100;
+        if (Held(d, v)) {
+          spdlog::info("deployment {} version {} loaded in {:.2f} s", d->name, v->version, v->metrics->load_seconds);
+          Settle(*d);
+          if (d->active) {
+            active_id = d->active->id;
+            active_sequence = d->active->sequence;
+          }
+          if (d->canary) canary_sequence = d->canary->sequence;
         }
-        if (d->canary) canary_sequence = d->canary->sequence;
       }
     }
+    FreeRetired();
     Beat();
-    // The record learns what this load settled: a failure (not loaded again), or the versions
-    // the new one supersedes (not loaded again by servers that start later).
-    const std::string error = st.ok() ? "" : st.message();
+    if (active_id.empty()) return;  // failed, undeployed meanwhile, or nothing serves yet
+    // The record learns what this load settled: the versions the one now serving here
+    // supersedes (not loaded by servers that start later), and that a version serving without
+    // an older one meant for all the traffic takes all of it (it was deployed as a canary of
+    // nothing).
     Status edited = Edit(d->name, [&](metadata::DeploymentRecord& r) {
+      if (r.incarnation != d->incarnation) return false;  // undeployed and deployed anew
+      auto active = std::find_if(r.versions.begin(), r.versions.end(), [&](const auto& x) { return x.id == active_id; });
+      if (active == r.versions.end()) return false;  // a version the record no longer lists
       bool changed = false;
-      if (!error.empty()) {
-        for (auto& x : r.versions) {
-          if (x.id == v->id && x.error.empty()) {
-            x.error = error;
-            changed = true;
-          }
-        }
-        return changed;
+      if (active->canary_percent < 100 && std::none_of(r.versions.begin(), r.versions.end(), [&](const auto& x) {
+            return x.canary_percent == 100 && x.sequence < active_sequence;
+          })) {
+        active->canary_percent = 100;
+        changed = true;
       }
+      const bool full = active->canary_percent == 100;
       const size_t before = r.versions.size();
       std::erase_if(r.versions, [&](const metadata::DeploymentVersionRecord& x) {
-        if (active_full && x.sequence < active_sequence) return true;
+        if (full && x.sequence < active_sequence) return true;
         return canary_sequence > 0 && x.canary_percent < 100 && x.sequence < canary_sequence &&
                x.sequence > active_sequence;
       });
-      return r.versions.size() != before;
+      return changed || r.versions.size() != before;
     });
     if (!edited.ok() && edited.code() != StatusCode::kNotFound)
       spdlog::warn("deployment {}: cannot record the outcome of version {}'s load: {}", d->name, v->version,
@@ -529,7 +566,7 @@ struct DeploymentManager::Impl {
       std::erase(d->versions, v);
       --loading;
       spdlog::warn("deployment {}: cannot start loading version {} now (no thread available)", d->name, v->version);
-      synced_revision = -1;
+      retry_sync = true;
       return;
     }
     loaders.push_back(std::move(loader));
@@ -546,8 +583,11 @@ struct DeploymentManager::Impl {
     });
     for (auto it = deployments.begin(); it != deployments.end();) {
       auto r = records.find(it->first);
-      if (r == records.end() || !MayHost(r->second)) {
-        spdlog::info("deployment {}: {}", it->first, r == records.end() ? "undeployed" : "no longer hosted here");
+      if (r == records.end() || !MayHost(r->second) || r->second.incarnation != it->second->incarnation) {
+        spdlog::info("deployment {}: {}", it->first, r == records.end() || r->second.incarnation != it->second->incarnation
+                                                         ? "undeployed"
+                                                         : "no longer hosted here");
+        for (auto& v : it->second->versions) retired.push_back(v);
         it = deployments.erase(it);
       } else {
         ++it;
@@ -560,6 +600,7 @@ struct DeploymentManager::Impl {
       if (!slot) {
         slot = std::make_shared<Deployment>();
         slot->name = name;
+        slot->incarnation = r.incarnation;
       }
       slot->owner = r.owner;
       Deployment& d = *slot;
@@ -568,23 +609,24 @@ struct DeploymentManager::Impl {
       std::erase_if(d.versions, [&](const VersionPtr& x) {
         if (std::any_of(r.versions.begin(), r.versions.end(), [&](const auto& y) { return y.id == x->id; }))
           return false;
-        if (x != d.active) return true;
-        return std::any_of(d.versions.begin(), d.versions.end(), [&](const VersionPtr& y) {
+        const bool gone = x != d.active || std::any_of(d.versions.begin(), d.versions.end(), [&](const VersionPtr& y) {
           return y->state == State::kReady && y->sequence > x->sequence &&
                  std::any_of(r.versions.begin(), r.versions.end(), [&](const auto& z) { return z.id == y->id; });
         });
+        if (gone) retired.push_back(x);
+        return gone;
       });
       // Versions older than the newest one meant to take all the traffic are not loaded here.
       int64_t newest_full = 0;
       for (const auto& rv : r.versions)
-        if (rv.error.empty() && rv.canary_percent == 100) newest_full = std::max(newest_full, rv.sequence);
+        if (rv.canary_percent == 100) newest_full = std::max(newest_full, rv.sequence);
       for (const auto& rv : r.versions) {
         auto local = std::find_if(d.versions.begin(), d.versions.end(), [&](const VersionPtr& x) { return x->id == rv.id; });
         if (local != d.versions.end()) {
           (*local)->spec.canary_percent = rv.canary_percent;  // promoted meanwhile
           continue;
         }
-        if (!rv.error.empty() || rv.sequence < newest_full) continue;
+        if (rv.sequence < newest_full) continue;
         StartLoad(slot, rv);
       }
       Settle(d);
@@ -601,9 +643,13 @@ struct DeploymentManager::Impl {
       if (!force && revision == synced_revision) return Status::Ok();
     }
     MLAAS_ASSIGN_OR_RETURN(auto all, store.ListDeployments());
-    std::lock_guard<std::mutex> lock(mu);
-    Apply(all);
-    synced_revision = revision;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      retry_sync = false;
+      Apply(all);
+      synced_revision = retry_sync ? -1 : revision;
+    }
+    FreeRetired();
     return Status::Ok();
   }
 
@@ -687,10 +733,11 @@ struct DeploymentManager::Impl {
       std::lock_guard<std::mutex> lock(mu);
       if (auto it = records.find(name); it != records.end()) return it->second;
     }
-    MLAAS_RETURN_IF_ERROR(Sync(/*force=*/false));
-    std::lock_guard<std::mutex> lock(mu);
-    if (auto it = records.find(name); it != records.end()) return it->second;
-    return NotFound("no deployment named '" + name + "'");
+    // Not read yet: this one record (request threads never wait for a whole sync).
+    MLAAS_ASSIGN_OR_RETURN(auto stored, store.GetDeployment(name));
+    if (!stored) return NotFound("no deployment named '" + name + "'");
+    Beat();  // the follower applies it soon
+    return *stored;
   }
 
   Result<json> Deploy(const json& request) {
@@ -731,8 +778,14 @@ struct DeploymentManager::Impl {
         if (r.owner != spec.owner)
           return Status(StatusCode::kAlreadyExists, "the deployment name '" + spec.name + "' is taken by another user",
                         "name");
+        // A new version without its own resources stays where the deployment is pinned.
+        if (!request.contains("resources") || request["resources"].is_null()) {
+          spec.labels = r.labels;
+          spec.gpus = r.gpus;
+        }
       } else {
         r.name = spec.name;
+        r.incarnation = NewUuid();
         r.owner = spec.owner;
       }
       if (options.max_versions > 0) {
@@ -741,9 +794,9 @@ struct DeploymentManager::Impl {
           std::lock_guard<std::mutex> lock(mu);
           for (const auto& [name, other] : records)
             if (name != spec.name)
-              for (const auto& x : other.versions) versions += x.error.empty() ? 1 : 0;
+              versions += other.versions.size();
         }
-        for (const auto& x : r.versions) versions += x.error.empty() ? 1 : 0;
+        versions += r.versions.size();
         if (versions >= options.max_versions)
           return ResourceExhausted(std::to_string(versions) + " model versions are deployed, the most this platform "
                                    "keeps; undeploy one first");
@@ -773,15 +826,18 @@ struct DeploymentManager::Impl {
       r.labels = spec.labels;
       r.gpus = spec.gpus;
       r.versions.push_back(v);
-      Status st = store.PutDeployment(r).status();
-      if (metadata::IsConflict(st)) continue;
-      MLAAS_RETURN_IF_ERROR(st);
-      MLAAS_RETURN_IF_ERROR(Sync(/*force=*/true));
+      auto written = store.PutDeployment(r);
+      if (!written.has_value() && metadata::IsConflict(written.error())) continue;
+      MLAAS_RETURN_IF_ERROR(written.status());
+      r.revision = *written;
+      // Recorded: what follows only shows it (a failure here must not make the caller deploy twice).
+      if (Status synced = Sync(/*force=*/true); !synced.ok())
+        spdlog::warn("deployment {} recorded; this server loads it once it reads the database again: {}", spec.name,
+                     synced.ToString());
       Beat();
       std::lock_guard<std::mutex> lock(mu);
       auto it = records.find(spec.name);
-      if (it == records.end()) return NotFound("deployment " + spec.name + " was undeployed meanwhile");
-      return View(it->second);
+      return View(it != records.end() && it->second.revision >= r.revision ? it->second : r);
     }
     return Unavailable("deployment " + spec.name + " changes too often to deploy now; try again");
   }
@@ -791,18 +847,28 @@ struct DeploymentManager::Impl {
     return std::regex_match(d, re);
   }
 
-  // The canary of a record: the newest version with a share of the traffic below 100 that is
-  // newer than every version meant to take all of it.
-  static const metadata::DeploymentVersionRecord* RecordCanary(const metadata::DeploymentRecord& r) {
+  // The canaries of a record: the versions with a share of the traffic below 100 that are newer
+  // than the newest version meant to take all of it, oldest first.
+  static std::vector<const metadata::DeploymentVersionRecord*> RecordCanaries(const metadata::DeploymentRecord& r) {
     int64_t newest_full = 0;
     for (const auto& x : r.versions)
-      if (x.error.empty() && x.canary_percent == 100) newest_full = std::max(newest_full, x.sequence);
-    const metadata::DeploymentVersionRecord* canary = nullptr;
+      if (x.canary_percent == 100) newest_full = std::max(newest_full, x.sequence);
+    std::vector<const metadata::DeploymentVersionRecord*> out;
+    if (newest_full == 0) return out;
     for (const auto& x : r.versions)
-      if (x.error.empty() && x.canary_percent < 100 && x.sequence > newest_full && newest_full > 0 &&
-          (!canary || x.sequence > canary->sequence))
-        canary = &x;
-    return canary;
+      if (x.canary_percent < 100 && x.sequence > newest_full) out.push_back(&x);
+    std::sort(out.begin(), out.end(), [](const auto* a, const auto* b) { return a->sequence < b->sequence; });
+    return out;
+  }
+
+  // Whether version `v` of `name` is ready here or on a live server.
+  bool ReadySomewhere(const std::string& name, const metadata::DeploymentVersionRecord& v) const {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = deployments.find(name); it != deployments.end())
+      for (const auto& x : it->second->versions)
+        if (x->id == v.id && x->state == State::kReady) return true;
+    const auto states = RemoteStates(name, v.version);
+    return std::find(states.begin(), states.end(), "ready") != states.end();
   }
 
   // The deployment as this server holds it. Unavailable when it is recorded but not held here.
@@ -820,8 +886,11 @@ struct DeploymentManager::Impl {
     return Unavailable("deployment " + name + " has no version this server can load");
   }
 
+  // The view after a change was recorded (as last read when the database cannot be read now).
   Result<json> ViewAfterSync(const std::string& name) {
-    MLAAS_RETURN_IF_ERROR(Sync(/*force=*/true));
+    if (Status synced = Sync(/*force=*/true); !synced.ok())
+      spdlog::warn("deployment {} changed; this server applies it once it reads the database again: {}", name,
+                   synced.ToString());
     Beat();
     std::lock_guard<std::mutex> lock(mu);
     auto it = records.find(name);
@@ -868,8 +937,7 @@ Result<json> DeploymentManager::Get(const std::string& name) const {
   return impl_->View(r);
 }
 
-json DeploymentManager::List() const {
-  if (Status st = impl_->Sync(/*force=*/false); !st.ok()) spdlog::warn("listing deployments as last read: {}", st.ToString());
+json DeploymentManager::List() const {  // as last read (at most a second ago)
   std::lock_guard<std::mutex> lock(impl_->mu);
   json out = json::array();
   for (const auto& [name, r] : impl_->records) out.push_back(impl_->View(r));
@@ -891,31 +959,41 @@ Status DeploymentManager::Undeploy(const std::string& name) {
   return Unavailable("deployment " + name + " changes too often to undeploy now; try again");
 }
 
+// Promote: the newest canary ready somewhere takes all the traffic (the versions before it go;
+// newer canaries stay canaries of it). Rollback: every canary goes.
 Result<json> DeploymentManager::Promote(const std::string& name) {
-  bool had_canary = false;
+  Status refused;
   MLAAS_RETURN_IF_ERROR(impl_->Edit(name, [&](metadata::DeploymentRecord& r) {
-    const auto* canary = Impl::RecordCanary(r);
-    had_canary = canary != nullptr;
-    if (!canary) return false;
-    const int64_t sequence = canary->sequence;
+    const auto canaries = Impl::RecordCanaries(r);
+    const metadata::DeploymentVersionRecord* chosen = nullptr;
+    for (const auto* c : canaries)
+      if (impl_->ReadySomewhere(name, *c)) chosen = c;
+    if (canaries.empty()) {
+      refused = FailedPrecondition("deployment " + name + " has no canary version to promote");
+    } else if (!chosen) {
+      refused = FailedPrecondition("the canary version " + canaries.back()->version + " of " + name +
+                                   " is not ready on any server yet");
+    }
+    if (!chosen) return false;
+    refused = Status::Ok();
+    const int64_t sequence = chosen->sequence;
     std::erase_if(r.versions, [&](const auto& x) { return x.sequence < sequence; });
     for (auto& x : r.versions)
       if (x.sequence == sequence) x.canary_percent = 100;
     return true;
   }));
-  if (!had_canary) return FailedPrecondition("deployment " + name + " has no canary version to promote");
+  MLAAS_RETURN_IF_ERROR(refused);
   return impl_->ViewAfterSync(name);
 }
 
 Result<json> DeploymentManager::Rollback(const std::string& name) {
   bool had_canary = false;
   MLAAS_RETURN_IF_ERROR(impl_->Edit(name, [&](metadata::DeploymentRecord& r) {
-    const auto* canary = Impl::RecordCanary(r);
-    had_canary = canary != nullptr;
-    if (!canary) return false;
-    const std::string version = canary->version;
-    std::erase_if(r.versions, [&](const auto& x) { return x.version == version; });
-    return true;
+    std::vector<std::string> ids;
+    for (const auto* c : Impl::RecordCanaries(r)) ids.push_back(c->id);
+    had_canary = !ids.empty();
+    std::erase_if(r.versions, [&](const auto& x) { return std::find(ids.begin(), ids.end(), x.id) != ids.end(); });
+    return had_canary;
   }));
   if (!had_canary) return FailedPrecondition("deployment " + name + " has no canary version to roll back");
   return impl_->ViewAfterSync(name);
@@ -1042,8 +1120,7 @@ Result<std::string> DeploymentManager::Owner(const std::string& name) const {
 }
 
 std::vector<nlohmann::json> DeploymentManager::Following(const std::string& reference) const {
-  if (Status st = impl_->Sync(/*force=*/false); !st.ok()) spdlog::warn("deployments as last read: {}", st.ToString());
-  std::vector<json> out;
+  std::vector<json> out;  // as last read
   std::lock_guard<std::mutex> lock(impl_->mu);
   for (const auto& [name, r] : impl_->records) {
     if (r.versions.empty()) continue;
@@ -1093,7 +1170,9 @@ DeploymentManager::Placement DeploymentManager::Locate(const std::string& name,
   }
   if (p.here) return p;
   for (const auto& h : impl_->hosts) {
-    if (h.id == impl_->options.host_id || h.url.empty() || !h.replicas.contains(name) || !h.replicas[name].is_object())
+    // Never this server itself, under its id or its URL (a restarted one, or a shared address).
+    if (h.id == impl_->options.host_id || h.url.empty() || h.url == impl_->options.url || !h.replicas.contains(name) ||
+        !h.replicas[name].is_object())
       continue;
     for (const auto& [v, state] : h.replicas[name].items()) {
       if (state == "ready" && (!version || v == *version)) {

@@ -298,8 +298,12 @@ TEST_F(ScaleOutTest, DeploymentsAreSharedAndAPinnedOneIsServedThroughEveryServer
   auto meta = CallServer(*b, "GET", "/v2/models/pinned");
   EXPECT_EQ(meta.status, 200) << meta.text;
   EXPECT_EQ(meta.body["parameters"]["objective"], "text-classification") << meta.text;
-  auto bad = CallServer(*a, "POST", "/v2/models/pinned/infer", json{{"inputs", json::array()}}.dump());
-  EXPECT_EQ(bad.status, 400) << bad.text;  // the labelled server's own answer, passed on
+  // A request only the model can judge (token ids beyond its vocabulary): the labelled server's
+  // own answer, passed on.
+  const json beyond = {{"inputs", {{{"name", "input_ids"}, {"datatype", "INT64"}, {"shape", {1, 2}}, {"data", {2, 99999}}}}}};
+  auto bad = CallServer(*a, "POST", "/v2/models/pinned/infer", beyond.dump());
+  EXPECT_EQ(bad.status, 400) << bad.text;
+  EXPECT_NE(bad.text.find("outside the vocabulary"), std::string::npos) << bad.text;
 
   // The labelled server stops: the others answer 503 naming the label, and the view says why.
   labelled->Kill(SIGTERM);

@@ -22,6 +22,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, DeploymentStoreTest, ::testing::Values("sqlit
 DeploymentRecord Record(const std::string& name) {
   DeploymentRecord r;
   r.name = name;
+  r.incarnation = "inc-" + name;
   r.owner = "alice";
   r.labels = {"gpu", "eu"};
   r.gpus = 1;
@@ -31,7 +32,6 @@ DeploymentRecord Record(const std::string& name) {
   v.sequence = 1;
   v.request = {{"name", name}, {"model", {{"path", "models/m"}}}, {"text", "ünïcode \u0001"}};
   v.canary_percent = 30;
-  v.error = "no such file";
   v.created_ms = 1234;
   r.versions.push_back(v);
   r.next_number = 2;
@@ -65,7 +65,7 @@ TEST_P(DeploymentStoreTest, RecordsRoundTripAndEveryWriteBumpsTheRevision) {
   EXPECT_EQ(d.versions[0].sequence, 1);
   EXPECT_EQ(d.versions[0].request, Record("m").versions[0].request);
   EXPECT_EQ(d.versions[0].canary_percent, 30);
-  EXPECT_EQ(d.versions[0].error, "no such file");
+  EXPECT_EQ(d.incarnation, "inc-m");
   EXPECT_EQ(d.versions[0].created_ms, 1234);
 
   auto other = a->PutDeployment(Record("n"));

@@ -300,6 +300,12 @@ TEST_F(DeploymentsTest, DeploymentsAreRestoredAfterARestartAndUndeployIsRemember
   WaitFor("second", "ready");
 }
 
+// The view of `name` on `m` (null when it cannot be had).
+json View(DeploymentManager& m, const std::string& name) {
+  auto v = m.Get(name);
+  return v.has_value() ? *v : json::object();
+}
+
 // Waits up to 30 s for `done`.
 template <typename F>
 bool Eventually(F done) {
@@ -332,21 +338,19 @@ TEST_F(DeploymentsTest, DeploymentsAreSharedByEveryServerOfOneDatabase) {
     EXPECT_EQ(b->Infer("clf", std::move(r))->predictions[0], Alone("models/v1", "the cat sat"));
   }
   // Each server reports what it holds: the view on one lists both.
-  ASSERT_TRUE(Eventually([&] { return manager_->Get("clf")->at("hosts").size() == 2; }));
+  ASSERT_TRUE(Eventually([&] { return View(*manager_, "clf").value("hosts", json::array()).size() == 2; }));
 
   // A new version deployed through one server takes the traffic on the other.
   ASSERT_TRUE(b->Deploy(Request("clf", "models/v2")).has_value());
   ASSERT_TRUE(Eventually([&] { return served_by(*manager_, "2") && served_by(*b, "2"); }));
-  EXPECT_TRUE(Eventually([&] { return manager_->Get("clf")->at("versions").size() == 1; }));
+  EXPECT_TRUE(Eventually([&] { return View(*manager_, "clf").value("versions", json::array()).size() == 1; }));
 
   // A canary deployed through one is rolled back through the other.
   ASSERT_TRUE(manager_->Deploy(Request("clf", "models/v1", {{"canary_percent", 50}, {"version", "c"}})).has_value());
-  ASSERT_TRUE(Eventually([&] {
-    auto v = b->Get("clf");
-    return v.has_value() && v->contains("canary");
-  }));
+  ASSERT_TRUE(Eventually([&] { return View(*b, "clf").contains("canary") && View(*manager_, "clf").contains("canary"); }));
   ASSERT_TRUE(b->Rollback("clf").has_value());
-  ASSERT_TRUE(Eventually([&] { return !manager_->Get("clf")->contains("canary"); }));
+  ASSERT_TRUE(Eventually([&] { return View(*manager_, "clf").value("versions", json::array()).size() == 1; }));
+  EXPECT_FALSE(View(*manager_, "clf").contains("canary"));
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(served_by(*manager_, "2"));
 
   // The name belongs to its owner on every server.
@@ -409,8 +413,60 @@ TEST_F(DeploymentsTest, PinnedDeploymentsLoadOnlyOnServersWithTheirLabels) {
   // The labelled server stops: nobody serves it, and the view says why.
   b.reset();
   ASSERT_TRUE(Eventually([&] { return manager_->Locate("pinned", std::nullopt).urls.empty(); }));
-  ASSERT_TRUE(Eventually([&] { return manager_->Get("pinned")->at("status") == "pending"; }));
-  EXPECT_NE(manager_->Get("pinned")->value("message", "").find("big-memory"), std::string::npos);
+  ASSERT_TRUE(Eventually([&] { return View(*manager_, "pinned").value("status", "") == "pending"; }));
+  EXPECT_NE(View(*manager_, "pinned").value("message", "").find("big-memory"), std::string::npos);
+
+  // A new version without resources stays where the deployment is pinned.
+  ASSERT_TRUE(manager_->Deploy(Request("pinned", "models/m")).has_value());
+  EXPECT_EQ(View(*manager_, "pinned")["resources"]["labels"], json({"big-memory"}));
+  EXPECT_FALSE(manager_->Locate("pinned", std::nullopt).here);
+}
+
+// A version that fails on one server (here its memory budget) serves from another, and is
+// loaded again when that server restarts: failing is a server's own affair.
+TEST_F(DeploymentsTest, AVersionFailingOnOneServerServesFromAnotherAndAfterItsRestart) {
+  Model("m");
+  ServeOptions small = options_;
+  small.host_id = "small";
+  small.url = "http://small:1";
+  small.max_total_bytes = 1000;
+  auto b = Start(small);
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/m")).has_value());
+  WaitFor("clf", "ready");
+  ASSERT_TRUE(Eventually([&] {
+    auto v = View(*b, "clf");
+    return !v.value("versions", json::array()).empty() && v["versions"][0].value("error", "") != "";
+  }));
+  EXPECT_FALSE(b->Locate("clf", std::nullopt).here);
+  manager_.reset();  // the server that serves it restarts
+  manager_ = Start(options_);
+  WaitFor("clf", "ready");
+  InferRequest r;
+  r.texts = {"cat"};
+  EXPECT_TRUE(manager_->Infer("clf", std::move(r)).has_value());
+}
+
+// A first version deployed with a traffic share serves all the traffic (there is nothing to
+// share it with) and is recorded so: the next canary takes only its own share, and promotes.
+TEST_F(DeploymentsTest, AFirstVersionDeployedAsACanaryServesAllAndTheNextCanaryPromotes) {
+  Model("v1", 3);
+  Model("v2", 11);
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/v1", {{"canary_percent", 30}})).has_value());
+  WaitFor("clf", "ready");
+  ASSERT_TRUE(manager_->Deploy(Request("clf", "models/v2", {{"canary_percent", 25}})).has_value());
+  ASSERT_TRUE(manager_->WaitIdle(60s));
+  json view = View(*manager_, "clf");
+  EXPECT_EQ(view["active_version"], "1") << view.dump();
+  EXPECT_EQ(view["canary"], json({{"version", "2"}, {"percent", 25}}));
+  auto promoted = manager_->Promote("clf");
+  ASSERT_TRUE(promoted.has_value()) << promoted.error().ToString();
+  EXPECT_EQ((*promoted)["active_version"], "2");
+  // After a restart too.
+  manager_.reset();
+  manager_ = Start(options_);
+  view = WaitFor("clf", "ready");
+  EXPECT_EQ(view["active_version"], "2");
+  EXPECT_FALSE(view.contains("canary"));
 }
 
 }  // namespace
