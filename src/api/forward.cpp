@@ -27,7 +27,7 @@ bool Forward(RequestContext& ctx, const std::vector<std::string>& urls) {
     if (!r) {
       spdlog::warn("cannot forward {} {} to {}: {}", ctx.req.method, ctx.req.path, url, httplib::to_string(r.error()));
       // Only a server never reached is passed over: one that took the request may have run it.
-      if (r.error() == httplib::Error::Connection) continue;
+      if (r.error() == httplib::Error::Connection || r.error() == httplib::Error::ConnectionTimeout) continue;
       ctx.Error(Status(StatusCode::kUnavailable, "the server that serves this model (" + url +
                                                     ") did not answer: " + httplib::to_string(r.error())));
       return true;

@@ -25,6 +25,7 @@
 #include "storage/prefixed_object_store.h"
 #include "storage/s3_object_store.h"
 #include "metadata/catalog_store.h"
+#include "common/file_util.h"
 #include "common/json_file.h"
 #include "common/logging.h"
 #include "dataset/dataset_stats.h"
@@ -526,7 +527,9 @@ void ImportDeploymentsFile(const fs::path& file, serve::DeploymentManager& deplo
     return;
   }
   int imported = 0;
-  bool retry = false;  // a failure that may pass (the database, a limit): the file stays for the next start
+  // Versions whose failure may pass (the database, a limit): the file keeps them (only them) for
+  // the next start.
+  nlohmann::json retry = nlohmann::json::array();
   for (const auto& d : (*state)["deployments"]) {
     if (!d.is_object() || !d.contains("versions") || !d["versions"].is_array()) continue;
     const auto& versions = d["versions"];
@@ -542,11 +545,14 @@ void ImportDeploymentsFile(const fs::path& file, serve::DeploymentManager& deplo
       }
       spdlog::error("cannot import a deployment of {}: {}", file.string(), r.error().ToString());
       const StatusCode code = r.error().code();
-      retry = retry || (code != StatusCode::kInvalidArgument && code != StatusCode::kAlreadyExists);
+      if (code != StatusCode::kInvalidArgument && code != StatusCode::kAlreadyExists)
+        retry.push_back({{"name", v.value("name", "")}, {"versions", {v}}});
     }
   }
-  if (retry) {
-    spdlog::warn("{} stays: its other versions are imported at the next start", file.string());
+  if (!retry.empty()) {
+    if (Status st = WriteFileAtomic(file, nlohmann::json{{"deployments", retry}}.dump(2)); !st.ok())
+      spdlog::error("cannot rewrite {}: {}", file.string(), st.ToString());
+    spdlog::warn("{} keeps {} version(s), imported at the next start", file.string(), retry.size());
     return;
   }
   std::error_code ec;
@@ -761,9 +767,12 @@ int RunServer(const ServerConfig& c, bool api) {
   auto port = (*server)->Bind();
   if (!port.has_value()) return Fail(port.error());
   const std::string advertised = c.advertise_url.empty() ? DefaultUrl(c.host, *port) : c.advertise_url;
-  if (!StartsWith(advertised, "http://") || advertised.find('/', 7) != std::string::npos)
+  if (!StartsWith(advertised, "http://") || advertised.size() <= 7 || advertised.find('/', 7) != std::string::npos)
     return Fail(InvalidArgument("--advertise-url must be http://host:port", "advertise_url"));
-  if (StartsWith(store_options.url, "postgres") && advertised.find("://127.") != std::string::npos)
+  const bool loopback_url = advertised.find("://127.") != std::string::npos ||
+                            advertised.find("://localhost") != std::string::npos ||
+                            advertised.find("://[::1]") != std::string::npos;
+  if (StartsWith(store_options.url, "postgres") && loopback_url)
     spdlog::warn("this server tells the others of the database to reach it at {}: only processes on this machine can "
                  "(set --advertise-url, or --host)", advertised);
   deployments.Advertise(advertised);

@@ -368,21 +368,26 @@ struct DeploymentManager::Impl {
     d.canary = canary;
     d.canary_percent = canary ? canary->spec.canary_percent : 0;
     std::erase_if(d.versions, [&](const VersionPtr& x) {
-      const bool retire = (x->state == State::kReady && x != active && x != canary) ||
-                          (x->state == State::kFailed && active && x->sequence < active->sequence);
+      // (A failed version stays while the record lists it: it is not loaded again here.)
+      const bool retire = x->state == State::kReady && active && x != active && x != canary;
       if (retire && x->state == State::kReady) spdlog::info("deployment {}: version {} retired", d.name, x->version);
       if (retire) retired.push_back(x);
       return retire;
     });
   }
 
-  // Frees what was retired (lock not held).
+  // Frees what was retired and joins the loaders that finished (lock not held).
   void FreeRetired() {
     std::vector<VersionPtr> gone;
+    std::vector<Loader> finished;
     {
       std::lock_guard<std::mutex> lock(mu);
       gone.swap(retired);
+      for (auto& l : loaders)
+        if (l.done->load()) finished.push_back(std::move(l));
+      std::erase_if(loaders, [](const Loader& l) { return !l.thread.joinable(); });
     }
+    for (auto& l : finished) l.thread.join();
   }
 
   // Localizes, loads and warms version `v` up (its model and batcher), within its budgets.
@@ -466,7 +471,9 @@ struct DeploymentManager::Impl {
         v->metrics->load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         v->state = State::kReady;
         v->ready_ms = NowMs();
-        if (Held(d, v)) {
+        if (!Held(d, v)) {  // undeployed meanwhile: its weights go after the lock
+          retired.push_back(v);
+        } else {
           spdlog::info("deployment {} version {} loaded in {:.2f} s", d->name, v->version, v->metrics->load_seconds);
           Settle(*d);
           if (d->active) {
@@ -576,11 +583,6 @@ struct DeploymentManager::Impl {
   void Apply(const std::vector<metadata::DeploymentRecord>& all) {
     records.clear();
     for (const auto& r : all) records[r.name] = r;
-    std::erase_if(loaders, [](Loader& l) {
-      if (!l.done->load()) return false;
-      l.thread.join();
-      return true;
-    });
     for (auto it = deployments.begin(); it != deployments.end();) {
       auto r = records.find(it->first);
       if (r == records.end() || !MayHost(r->second) || r->second.incarnation != it->second->incarnation) {
@@ -616,10 +618,17 @@ struct DeploymentManager::Impl {
         if (gone) retired.push_back(x);
         return gone;
       });
-      // Versions older than the newest one meant to take all the traffic are not loaded here.
+      // Versions older than the newest one meant to take all the traffic that is ready somewhere
+      // are not loaded here.
       int64_t newest_full = 0;
-      for (const auto& rv : r.versions)
-        if (rv.canary_percent == 100) newest_full = std::max(newest_full, rv.sequence);
+      for (const auto& rv : r.versions) {
+        if (rv.canary_percent != 100 || rv.sequence <= newest_full) continue;
+        const auto states = RemoteStates(name, rv.version);
+        const bool here = std::any_of(d.versions.begin(), d.versions.end(), [&](const VersionPtr& x) {
+          return x->id == rv.id && x->state == State::kReady;
+        });
+        if (here || std::find(states.begin(), states.end(), "ready") != states.end()) newest_full = rv.sequence;
+      }
       for (const auto& rv : r.versions) {
         auto local = std::find_if(d.versions.begin(), d.versions.end(), [&](const VersionPtr& x) { return x->id == rv.id; });
         if (local != d.versions.end()) {

@@ -4,7 +4,8 @@
 // a database restart; a worker killed with -9 in the middle of a training task loses it to the
 // other, which resumes from the checkpoint in the bucket; the S3 server stopped during an upload
 // or a task leaves nothing partial, and the platform carries on when it is back. Deployments are
-// shared by the API servers, and one pinned to a labelled server is served through every server.
+// shared by the API servers, and one pinned to a labelled server is served through every server
+// (with accounts on, the caller's token goes along).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -317,6 +318,53 @@ TEST_F(ScaleOutTest, DeploymentsAreSharedAndAPinnedOneIsServedThroughEveryServer
   // Undeployed through b: gone from a.
   EXPECT_EQ(CallServer(*b, "DELETE", "/api/v1/deployments/shared").status, 200);
   ASSERT_TRUE(WaitFor([&] { return CallServer(*a, "GET", "/api/v1/deployments/shared").status == 404; }, 30s));
+}
+
+// With accounts on, a forwarded request carries its caller's token: the server that serves the
+// model checks it again, and the one that forwards refuses what it would refuse itself.
+TEST_F(ScaleOutTest, WithAccountsAForwardedRequestCarriesItsCallersToken) {
+  const fs::path local = dir_.path() / "tiny";
+  ASSERT_TRUE(WriteTinyModel(local, nn::Architecture::kBert, nn::Objective::kTextClassification));
+  ASSERT_TRUE(bucket_->PutDirectory("lab/p/users/alice/models/tiny", local, "").has_value());  // alice's home
+  constexpr const char* kAdmin = "scaleout-admin-token-0123456789";
+  ::setenv("MLAAS_ADMIN_TOKEN", kAdmin, 1);
+  const std::vector<std::string> common = {"--workers", "0", "--database", url_, "--storage", "s3://lab/p", "--auth", "on"};
+  auto args = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), common.begin(), common.end());
+    return more;
+  };
+  ServerProcess gate(dir_.path() / "api-gate", args({})), big(dir_.path() / "api-big-auth", args({"--labels", "big-memory"}));
+  ASSERT_TRUE(gate.Start().ok()) << gate.Log();
+  ASSERT_TRUE(big.Start().ok()) << big.Log();
+  ::unsetenv("MLAAS_ADMIN_TOKEN");
+  auto as = [&](const std::string& token) { return std::move(client::ApiClient::Create(gate.url(), 30, token)).value(); };
+  auto issue = [&](const std::string& user) {
+    auto r = CallServer(*as(kAdmin), "POST", "/api/v1/tokens",
+                        json{{"user", user}, {"scopes", {"read", "write"}}}.dump());
+    EXPECT_EQ(r.status, 201) << r.text;
+    return r.body.value("token", "");
+  };
+  const std::string alice = issue("alice"), bob = issue("bob");
+  json pinned = {{"name", "alices"}, {"model", {{"path", "models/tiny"}}}, {"resources", {{"labels", {"big-memory"}}}}};
+  auto d = CallServer(*as(alice), "POST", "/api/v1/deployments", pinned.dump());
+  ASSERT_EQ(d.status, 202) << d.text;
+  const json infer = {{"inputs", {{{"name", "text"}, {"datatype", "BYTES"}, {"shape", {1}}, {"data", {"the cat sat"}}}}}};
+  client::Response r;
+  ASSERT_TRUE(WaitFor([&] {
+    r = CallServer(*as(alice), "POST", "/v2/models/alices/infer", infer.dump());
+    return r.status == 200;
+  }, 60s)) << r.text << big.Log();
+  EXPECT_EQ(r.body["model_name"], "alices");
+  // The gate refuses a caller without a token, and bob, to whom alice's deployment does not exist.
+  EXPECT_EQ(CallServer(*as(""), "POST", "/v2/models/alices/infer", infer.dump()).status, 401);
+  EXPECT_EQ(CallServer(*as(bob), "POST", "/v2/models/alices/infer", infer.dump()).status, 404);
+  // The labelled server checks tokens itself (so the 200 above came with alice's).
+  auto direct = [&](const std::string& token) {
+    auto c = std::move(client::ApiClient::Create(big.url(), 30, token)).value();
+    return CallServer(*c, "POST", "/v2/models/alices/infer", infer.dump()).status;
+  };
+  EXPECT_EQ(direct(""), 401);
+  EXPECT_EQ(direct(alice), 200);
 }
 
 }  // namespace
