@@ -155,8 +155,9 @@ class TaskStore {
   // Calls `on_change`, from a thread of the store's, whenever a process (this one or another)
   // has changed a task (PostgreSQL: LISTEN mlaas_tasks), with `queued` true when a task became
   // claimable (submitted, handed back, re-queued): idle workers wake at once and progress
-  // streams cross API servers. After a lost connection comes back it is called once with
-  // `queued` true (what happened meanwhile was not heard). The feed stops when the returned
+  // streams cross API servers. Changes heard together make one call. After a lost connection
+  // comes back it is called once with `queued` true (what happened meanwhile was not heard).
+  // The feed stops when the returned
   // handle is destroyed. nullptr when the store cannot tell: callers poll.
   class ChangeFeed {
    public:

@@ -471,11 +471,14 @@ TEST_P(TaskStoreTest, SubscribersHearOfOtherProcessesChangesAndOfALostConnection
   };
   TaskRecord t = Submit();  // Subscribe returned once it listens  // through another store: another process
   ASSERT_TRUE(wait_for([&] { return queued >= 1; })) << "a new task wakes idle workers";
+  // Each change is heard (one at a time: notes that arrive together make one call).
   ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 30'000).value().has_value());
+  ASSERT_TRUE(wait_for([&] { return changed >= 1; })) << "the claim";
   json progress = {{"fraction", 0.5}};
   ASSERT_TRUE(store_->Heartbeat(t.id, "w", 30'000, &progress).has_value());
+  ASSERT_TRUE(wait_for([&] { return changed >= 2; })) << "the progress";
   ASSERT_TRUE(store_->Finish(t.id, "w", TaskState::kSucceeded, json::object(), json()).ok());
-  ASSERT_TRUE(wait_for([&] { return changed >= 3; })) << "the claim, the progress and the end: " << changed;
+  ASSERT_TRUE(wait_for([&] { return changed >= 3; })) << "the end";
   // The database restarts: the feed reconnects and says so (what it missed may include work).
   testing::PostgresServer* postgres = testing::SharedPostgres().value();
   const int queued_before = queued;
