@@ -22,18 +22,11 @@ constexpr const char* kDbNow = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::
 
 std::string Num(int64_t v) { return std::to_string(v); }
 
-std::vector<std::string> Labels(const std::string& text) {
-  std::vector<std::string> out;
-  for (const auto& l : ParseStoredJson(text, json::array()))
-    if (l.is_string()) out.push_back(l.get<std::string>());
-  return out;
-}
-
 DeploymentRecord ReadRecord(const PgResult& r, int row) {
   DeploymentRecord d;
   d.name = r.Text(row, 0);
   d.owner = r.Text(row, 1);
-  d.labels = Labels(r.Text(row, 2));
+  d.labels = ParseLabels(r.Text(row, 2));
   d.gpus = static_cast<int>(r.Int(row, 3));
   d.versions = ParseDeploymentVersions(r.Text(row, 4));
   d.next_number = r.Int(row, 5);
@@ -152,7 +145,7 @@ class PgDeploymentStore final : public DeploymentStore {
         ServingHost h;
         h.id = r.Text(i, 0);
         h.url = r.Text(i, 1);
-        h.labels = Labels(r.Text(i, 2));
+        h.labels = ParseLabels(r.Text(i, 2));
         h.gpus = static_cast<int>(r.Int(i, 3));
         h.replicas = ParseStoredJson(r.Text(i, 4), json::object());
         h.age_ms = r.Int(i, 5);

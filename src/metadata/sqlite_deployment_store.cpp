@@ -18,18 +18,11 @@ using nlohmann::json;
 constexpr const char* kColumns = "name, owner, labels, gpus, versions, next_number, revision, updated_ms, incarnation";
 constexpr int64_t kForgetHostsAfterMs = 3600'000;
 
-std::vector<std::string> Labels(const std::string& text) {
-  std::vector<std::string> out;
-  for (const auto& l : ParseStoredJson(text, json::array()))
-    if (l.is_string()) out.push_back(l.get<std::string>());
-  return out;
-}
-
 DeploymentRecord ReadRecord(const SqliteStatement& s) {
   DeploymentRecord r;
   r.name = s.Text(0);
   r.owner = s.Text(1);
-  r.labels = Labels(s.Text(2));
+  r.labels = ParseLabels(s.Text(2));
   r.gpus = static_cast<int>(s.Int(3));
   r.versions = ParseDeploymentVersions(s.Text(4));
   r.next_number = s.Int(5);
@@ -139,7 +132,7 @@ class SqliteDeploymentStore final : public DeploymentStore {
       ServingHost h;
       h.id = q.Text(0);
       h.url = q.Text(1);
-      h.labels = Labels(q.Text(2));
+      h.labels = ParseLabels(q.Text(2));
       h.gpus = static_cast<int>(q.Int(3));
       h.replicas = ParseStoredJson(q.Text(4), json::object());
       h.age_ms = std::max<int64_t>(0, now - q.Int(5));

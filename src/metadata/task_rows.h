@@ -64,6 +64,13 @@ inline std::string DumpJson(const nlohmann::json& j) {
 
 // The stored form of TaskRequirements::labels.
 inline std::string LabelsJson(const std::vector<std::string>& labels) { return DumpJson(nlohmann::json(labels)); }
+// The labels of a stored JSON array (what is not a string is left out).
+inline std::vector<std::string> ParseLabels(const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& l : ParseStoredJson(text, nlohmann::json::array()))
+    if (l.is_string()) out.push_back(l.get<std::string>());
+  return out;
+}
 
 // A running task whose lease expired (or whose worker is gone): cancelled when that was asked,
 // failed when it used its attempts, queued again otherwise; the log line that says so.

@@ -266,8 +266,7 @@ struct DeploymentManager::Impl {
     std::string status = "failed", error, active, canary;
     int canary_percent = 0;
     bool any_ready = false, any_pending = false;
-    std::vector<std::string> seen;
-    auto add = [&](const json& view, int percent, int64_t) {
+    auto add = [&](const json& view, int percent) {
       const std::string st = view.value("status", "");
       if (st == "ready") {
         any_ready = true;
@@ -283,7 +282,7 @@ struct DeploymentManager::Impl {
     if (d != nullptr) {
       for (const auto& v : d->versions) {
         if (std::none_of(r.versions.begin(), r.versions.end(), [&](const auto& x) { return x.id == v->id; }))
-          add(VersionView(*v), v->spec.canary_percent, v->sequence);
+          add(VersionView(*v), v->spec.canary_percent);
       }
     }
     for (const auto& rv : r.versions) {
@@ -292,7 +291,7 @@ struct DeploymentManager::Impl {
         for (const auto& v : d->versions)
           if (v->id == rv.id) local = v.get();
       if (local != nullptr) {
-        add(VersionView(*local), rv.canary_percent, rv.sequence);
+        add(VersionView(*local), rv.canary_percent);
         continue;
       }
       auto spec = ParseSpec(rv.request, options);
@@ -306,7 +305,7 @@ struct DeploymentManager::Impl {
         j["batching"] = spec->batching.ToJson();
       }
       if (rv.request.contains("tokenizer")) j["tokenizer"] = rv.request["tokenizer"];
-      add(j, rv.canary_percent, rv.sequence);
+      add(j, rv.canary_percent);
     }
     if (d != nullptr) {  // here, the traffic split is this server's own
       active = d->active ? d->active->version : "";
