@@ -499,6 +499,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0, rotation = 0;
     bool follow = false, load_best = false, flip = false, freeze_backbone = false;
     int gpus = -1;
+    int workers = 0;  // resources.workers (0: not asked)
     std::vector<std::string> labels;
   };
   auto a = std::make_shared<TrainArgs>();
@@ -561,6 +562,10 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   train->add_option("--labels", a->labels,
                     "Run on a worker with all these capability labels, comma-separated (resources.labels)")
       ->delimiter(',');
+  train->add_option("--workers", a->workers,
+                    "Train data-parallel across this many worker processes, gathered by the platform "
+                    "(resources.workers; docs/deploy.md)")
+      ->check(CLI::Range(1, 1024));
   train->add_option("--request", a->request,
                     "A JSON request body (SPEC blocks); the options above override its fields");
   train->add_option("--register", a->register_as,
@@ -616,6 +621,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (!a->save.empty()) set("model_save", "path", a->save);
     if (a->gpus >= 0) set("resources", "gpus", a->gpus);
     if (!a->labels.empty()) set("resources", "labels", a->labels);
+    if (a->workers > 0) set("resources", "workers", a->workers);
     if (!a->register_as.empty()) set("catalog", "model", a->register_as);
     if (!a->alias.empty()) set("catalog", "alias", a->alias);
     if (a->epochs > 0) set("model_train", "epochs", a->epochs);

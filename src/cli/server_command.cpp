@@ -166,6 +166,11 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
       ->envname("MLAAS_WORKER_GPUS")
       ->check(CLI::Range(-1, 64))
       ->capture_default_str();
+  cmd.add_option("--group-host", c.group_host,
+                 "Address at which the other members reach this process when it leads a data-parallel group "
+                 "gathered through the database for a task asking resources.workers > 1 (default: 127.0.0.1 "
+                 "with SQLite or a database on this machine, else this machine's name; docs/deploy.md)")
+      ->envname("MLAAS_GROUP_HOST");
   cmd.add_option("--task-max-attempts", c.task_max_attempts,
                  "Times a task is started before an interrupted task is failed")
       ->envname("MLAAS_TASK_MAX_ATTEMPTS")
@@ -560,6 +565,17 @@ void ImportDeploymentsFile(const fs::path& file, serve::DeploymentManager& deplo
   spdlog::info("imported {} deployment version(s) from {} into the database", imported, file.string());
 }
 
+// Where this process's workers host the groups they lead (ServerConfig::group_host).
+std::string GroupHost(const ServerConfig& c, const std::string& database_url) {
+  if (!c.group_host.empty()) return c.group_host;
+  if (!StartsWith(database_url, "postgres")) return "127.0.0.1";
+  for (const char* loopback : {"@127.", "@localhost", "@[::1]", "://127.", "://localhost", "://[::1]"})
+    if (database_url.find(loopback) != std::string::npos) return "127.0.0.1";
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "127.0.0.1";
+  return name;
+}
+
 }  // namespace
 
 int RunServer(const ServerConfig& c, bool api) {
@@ -616,6 +632,12 @@ int RunServer(const ServerConfig& c, bool api) {
       task_options.workers = 1;
     }
   }
+  // Not in a torchrun group: idle workers gather through the database for tasks asking
+  // resources.workers > 1, forming a group for each such task (docs/deploy.md).
+  task_options.gather_groups = group == nullptr && train::DataParallelAvailable() && c.workers > 0;
+  auto group_env = train::DataParallelConfigFromEnv();
+  const std::chrono::milliseconds group_timeout =
+      group_env.has_value() ? group_env->timeout : std::chrono::milliseconds(std::chrono::minutes(5));
   task_options.max_attempts = c.task_max_attempts;
   task_options.lease_ms = int64_t{c.task_lease_seconds} * 1000;
   task_options.max_queued_tasks = c.max_queued_tasks;
@@ -642,13 +664,18 @@ int RunServer(const ServerConfig& c, bool api) {
                                               .checkpoint_root = data / "checkpoints",
                                               .max_model_bytes = OrHalfTheMemory(c.max_model_bytes),
                                               .checkpoint_store = c.storage.empty() ? nullptr : *storage.Get("local"),
-                                              .data_parallel = group.get()};
+                                              .data_parallel = group.get(),
+                                              .group_host = GroupHost(c, store_options.url),
+                                              .group_timeout = group_timeout};
   // The trained model is registered in the catalog by whoever records the task's outcome: not by
   // the members of a data-parallel group other than rank 0, which write nothing.
   const bool follower = group != nullptr && group->rank() > 0;
-  const auto registering = [&](tasks::TaskHandler train) {
-    return follower ? train
-                    : catalog::RegisteringTrainedModels(std::move(train), catalog, storage, auth::LocalAdmin().user);
+  const auto registering = [&](tasks::TaskHandler train) -> tasks::TaskHandler {
+    if (follower) return train;
+    auto registered = catalog::RegisteringTrainedModels(train, catalog, storage, auth::LocalAdmin().user);
+    return [train, registered](tasks::TaskContext& ctx) {
+      return ctx.group() && ctx.group()->rank > 0 ? train(ctx) : registered(ctx);
+    };
   };
   manager.Register(train::kTrainNlpModelTask, registering(train::MakeTrainNlpModelHandler(storage, train_options)),
                    train::MakeTrainNlpModelValidator(storage));

@@ -179,6 +179,23 @@ CREATE TABLE serving_hosts (
   heartbeat_ms $INT NOT NULL
 );
 )sql",
+    // 8: seats of the groups gathering for data-parallel tasks (TaskStore::JoinGroup): attempt 0
+    // while gathering, the task's attempt once rank 0 claimed it; rank 0's seat carries the
+    // address of its rendezvous store.
+    R"sql(
+CREATE TABLE task_seats (
+  id         TEXT PRIMARY KEY,
+  task_id    TEXT NOT NULL,
+  attempt    $INT NOT NULL,
+  seat_rank  $INT NOT NULL,
+  world      $INT NOT NULL,
+  owner      TEXT NOT NULL,
+  address    TEXT NOT NULL DEFAULT '',
+  expires_ms $INT NOT NULL,
+  UNIQUE (task_id, attempt, seat_rank)
+);
+CREATE INDEX task_seats_expiry ON task_seats(expires_ms);
+)sql",
 };
 
 }  // namespace

@@ -38,6 +38,24 @@ TaskRecord ReadRecord(const PgResult& r, int row, int64_t* seq = nullptr) { retu
 
 std::string Num(int64_t v) { return std::to_string(v); }
 
+// Appends `values` to `params`; the placeholders they take ("$7,$8").
+std::string AppendParams(std::vector<PgParam>& params, const std::vector<std::string>& values) {
+  std::string in;
+  for (const auto& v : values) {
+    params.emplace_back(v);
+    in += (in.empty() ? "$" : ",$") + std::to_string(params.size());
+  }
+  return in;
+}
+
+// The condition that the task row `row` (a table or its alias) asks no label missing from
+// `labels` (appended to `params`).
+std::string LabelsMet(std::vector<PgParam>& params, const std::vector<std::string>& labels, const std::string& row) {
+  if (labels.empty()) return row + ".req_labels='[]'";
+  return "NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(" + row + ".req_labels::jsonb) AS l(v) WHERE l.v NOT IN (" +
+         AppendParams(params, labels) + "))";
+}
+
 // The payloads of NOTIFY mlaas_tasks: a task became claimable, or a task changed otherwise.
 constexpr const char* kQueuedNote = "queued";
 constexpr const char* kChangedNote = "changed";
@@ -200,21 +218,10 @@ class PgTaskStore final : public TaskStore {
     const int64_t now = Now();
     const std::string token = NewUuid();
     std::vector<PgParam> params = {Num(now), owner, Num(now + lease_ms), token, Num(offers.gpus), Num(offers.workers)};
-    const auto list = [&params](const std::vector<std::string>& values) {
-      std::string in;
-      for (const auto& v : values) {
-        params.emplace_back(v);
-        in += (in.empty() ? "$" : ",$") + std::to_string(params.size());
-      }
-      return in;
-    };
-    const std::string types_in = list(types);
+    const std::string types_in = AppendParams(params, types);
     // A task is this worker's when it needs no more GPUs than it has and none of its labels is
     // missing from the worker's.
-    const std::string labels_met =
-        offers.labels.empty() ? "req_labels='[]'"
-                              : "NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(tasks.req_labels::jsonb) AS l(v) "
-                                "WHERE l.v NOT IN (" + list(offers.labels) + "))";
+    const std::string labels_met = LabelsMet(params, offers.labels, "tasks");
     const std::string sql =
         "UPDATE tasks SET status='running', attempts=attempts+1, started_ms=$1, updated_ms=$1, revision=revision+1, "
         "lease_owner=$2, lease_expires_ms=$3, claim_token=$4 WHERE seq = (SELECT seq FROM tasks WHERE status='queued' "
@@ -421,6 +428,141 @@ class PgTaskStore final : public TaskStore {
         out.push_back({r.Int(row, 0), r.Int(row, 1), r.Text(row, 2), r.Text(row, 3)});
       return out;
     });
+  }
+
+  Result<std::optional<GroupSeat>> JoinGroup(const std::string& owner, const std::vector<std::string>& types,
+                                             int64_t lease_ms, const WorkerCapabilities& offers) override {
+    if (types.empty()) return std::optional<GroupSeat>();
+    const int64_t now = Now();
+    const std::string seat_id = NewUuid();  // chosen once: a retry finds its own seat
+    std::vector<PgParam> params = {Num(offers.gpus)};
+    const std::string types_in = AppendParams(params, types);
+    const std::string labels_met = LabelsMet(params, offers.labels, "t");
+    const std::string pick =
+        "SELECT t.id, t.req_workers FROM tasks t WHERE t.status='queued' AND t.cancel_requested=0 AND "
+        "t.req_workers > 1 AND t.req_gpus <= $1 AND t.type IN (" + types_in + ") AND " + labels_met +
+        " AND (SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0) < t.req_workers "
+        "ORDER BY t.seq LIMIT 1";
+    bool retried = false;
+    Result<std::optional<GroupSeat>> joined =
+        pool_.Run<std::optional<GroupSeat>>([&](PgDb& db) -> Result<std::optional<GroupSeat>> {
+          if (std::exchange(retried, true)) {
+            MLAAS_ASSIGN_OR_RETURN(PgResult mine, db.Query("SELECT task_id, seat_rank, world FROM task_seats WHERE id=$1",
+                                                           {seat_id}));
+            if (mine.rows() > 0)
+              return std::optional<GroupSeat>(GroupSeat{.id = seat_id, .task_id = mine.Text(0, 0),
+                                                        .rank = static_cast<int>(mine.Int(0, 1)),
+                                                        .world = static_cast<int>(mine.Int(0, 2)), .attempt = 0});
+          }
+          return InTransaction<std::optional<GroupSeat>>(db, [&](PgDb& tx) -> Result<std::optional<GroupSeat>> {
+            MLAAS_RETURN_IF_ERROR(tx.Query("DELETE FROM task_seats WHERE expires_ms < $1", {Num(now)}).status());
+            MLAAS_ASSIGN_OR_RETURN(PgResult r, tx.Query(pick, params));
+            if (r.rows() == 0) return std::optional<GroupSeat>();
+            GroupSeat seat{.id = seat_id, .task_id = r.Text(0, 0), .rank = 0, .world = static_cast<int>(r.Int(0, 1)),
+                           .attempt = 0};
+            MLAAS_ASSIGN_OR_RETURN(PgResult ranks, tx.Query("SELECT seat_rank FROM task_seats WHERE task_id=$1 AND "
+                                                            "attempt=0 ORDER BY seat_rank",
+                                                            {seat.task_id}));
+            for (int row = 0; row < ranks.rows() && ranks.Int(row, 0) == seat.rank; ++row) ++seat.rank;
+            if (seat.rank >= seat.world) return std::optional<GroupSeat>();
+            // Another worker may take the same rank at the same moment: the unique key lets one in.
+            MLAAS_ASSIGN_OR_RETURN(
+                PgResult in, tx.Query("INSERT INTO task_seats (id, task_id, attempt, seat_rank, world, owner, expires_ms) "
+                                      "VALUES ($1, $2, 0, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+                                      {seat_id, seat.task_id, Num(seat.rank), Num(seat.world), owner, Num(now + lease_ms)}));
+            if (in.rows() == 0) return std::optional<GroupSeat>();
+            return std::optional<GroupSeat>(seat);
+          });
+        });
+    return joined;
+  }
+
+  Result<GroupState> RenewSeat(const std::string& seat_id, const std::string& owner, int64_t lease_ms) override {
+    const int64_t now = Now();
+    return pool_.Run<GroupState>([&](PgDb& db) -> Result<GroupState> {
+      MLAAS_ASSIGN_OR_RETURN(
+          PgResult r,
+          db.Query("WITH renewed AS (UPDATE task_seats SET expires_ms=$1 WHERE id=$2 AND owner=$3 AND expires_ms >= $4 "
+                   "RETURNING task_id, attempt) "
+                   "SELECT t.status, t.cancel_requested, renewed.attempt, "
+                   "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0 AND s.expires_ms >= $4), "
+                   "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=renewed.attempt AND "
+                   "s.seat_rank=0 AND renewed.attempt > 0) "
+                   "FROM renewed LEFT JOIN tasks t ON t.id = renewed.task_id",
+                   {Num(now + lease_ms), seat_id, owner, Num(now)}));
+      if (r.rows() == 0) return FailedPrecondition("seat " + seat_id + " is gone");
+      if (r.IsNull(0, 0)) return FailedPrecondition("the task of seat " + seat_id + " is gone");
+      GroupState g;
+      g.state = ParseTaskState(r.Text(0, 0)).value_or(TaskState::kFailed);
+      g.cancel_requested = r.Int(0, 1) != 0;
+      g.attempt = static_cast<int>(r.Int(0, 2));
+      // The seat itself was renewed by this statement, but the count saw the table before it.
+      g.seated = static_cast<int>(r.Int(0, 3));
+      if (!r.IsNull(0, 4)) g.address = r.Text(0, 4);
+      return g;
+    });
+  }
+
+  Result<std::optional<TaskRecord>> ClaimGathered(const GroupSeat& seat, const std::string& owner,
+                                                  int64_t lease_ms) override {
+    if (seat.rank != 0) return InvalidArgument("only rank 0 claims its group's task");
+    const int64_t now = Now();
+    const std::string token = NewUuid();
+    bool retried = false;
+    auto claimed = pool_.Run<std::optional<TaskRecord>>([&](PgDb& db) -> Result<std::optional<TaskRecord>> {
+      if (std::exchange(retried, true)) {
+        MLAAS_ASSIGN_OR_RETURN(PgResult mine, db.Query(std::string("SELECT ") + kTaskColumns +
+                                                           " FROM tasks WHERE claim_token=$1 AND status='running'",
+                                                       {token}));
+        if (mine.rows() > 0) return std::optional<TaskRecord>(ReadRecord(mine, 0));
+      }
+      return InTransaction<std::optional<TaskRecord>>(db, [&](PgDb& tx) -> Result<std::optional<TaskRecord>> {
+        // The seats first (FOR UPDATE): one that leaves or expires meanwhile waits for this claim.
+        MLAAS_ASSIGN_OR_RETURN(PgResult seats, tx.Query("SELECT id FROM task_seats WHERE task_id=$1 AND attempt=0 AND "
+                                                        "expires_ms >= $2 FOR UPDATE",
+                                                        {seat.task_id, Num(now)}));
+        (void)seats;
+        MLAAS_ASSIGN_OR_RETURN(
+            PgResult r,
+            tx.Query(std::string("UPDATE tasks SET status='running', attempts=attempts+1, started_ms=$1, updated_ms=$1, "
+                                 "revision=revision+1, lease_owner=$2, lease_expires_ms=$3, claim_token=$4 "
+                                 "WHERE id=$5 AND status='queued' AND cancel_requested=0 AND "
+                                 "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=$5 AND s.attempt=0 AND "
+                                 "s.expires_ms >= $1) = req_workers AND EXISTS (SELECT 1 FROM task_seats s WHERE "
+                                 "s.id=$6 AND s.owner=$2 AND s.attempt=0 AND s.seat_rank=0 AND s.expires_ms >= $1) "
+                                 "RETURNING ") +
+                         kTaskColumns,
+                     {Num(now), owner, Num(now + lease_ms), token, seat.task_id, seat.id}));
+        if (r.rows() == 0) return std::optional<TaskRecord>();
+        TaskRecord record = ReadRecord(r, 0);
+        MLAAS_RETURN_IF_ERROR(tx.Query("UPDATE task_seats SET attempt=$1 WHERE task_id=$2 AND attempt=0",
+                                       {Num(record.attempts), seat.task_id})
+                                  .status());
+        return std::optional<TaskRecord>(std::move(record));
+      });
+    });
+    if (claimed.has_value() && claimed->has_value()) Notify(kChangedNote);
+    return claimed;
+  }
+
+  Status SetGroupAddress(const std::string& seat_id, const std::string& owner, const std::string& address) override {
+    Result<int> changed = pool_.Run<int>([&](PgDb& db) -> Result<int> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query("UPDATE task_seats SET address=$1 WHERE id=$2 AND owner=$3 RETURNING id",
+                                                  {address, seat_id, owner}));
+      return r.rows();
+    });
+    if (!changed.has_value()) return changed.error();
+    if (*changed == 0) return FailedPrecondition("seat " + seat_id + " is gone");
+    return Status::Ok();
+  }
+
+  Status LeaveGroup(const std::string& seat_id, const std::string& owner) override {
+    return pool_
+        .Run<int>([&](PgDb& db) -> Result<int> {
+          MLAAS_RETURN_IF_ERROR(db.Query("DELETE FROM task_seats WHERE id=$1 AND owner=$2", {seat_id, owner}).status());
+          return 0;
+        })
+        .status();
   }
 
   Result<std::map<TaskState, int64_t>> CountByState() override {

@@ -18,6 +18,20 @@ using nlohmann::json;
 
 TaskRecord ReadRecord(const SqliteStatement& s, int64_t* seq = nullptr) { return ReadTaskRecord(s, seq); }
 
+// "?,?,?": `n` positional parameters.
+std::string Placeholders(size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += i ? ",?" : "?";
+  return out;
+}
+
+// The condition that the task row `row` (a table or its alias) asks no label missing from the
+// `n` labels bound after the statement's other parameters.
+std::string LabelsMet(size_t n, const std::string& row) {
+  if (n == 0) return row + ".req_labels='[]'";
+  return "NOT EXISTS (SELECT 1 FROM json_each(" + row + ".req_labels) WHERE value NOT IN (" + Placeholders(n) + "))";
+}
+
 
 class SqliteTaskStore final : public TaskStore {
  public:
@@ -97,23 +111,15 @@ class SqliteTaskStore final : public TaskStore {
     if (types.empty()) return std::optional<TaskRecord>();
     std::lock_guard lock(mu_);
     int64_t now = now_();
-    const auto list = [](size_t n) {
-      std::string placeholders;
-      for (size_t i = 0; i < n; ++i) placeholders += i ? ",?" : "?";
-      return placeholders;
-    };
     // A task is this worker's when it needs no more GPUs than it has and none of its labels is
     // missing from the worker's.
-    const std::string labels_met =
-        offers.labels.empty() ? "req_labels='[]'"
-                              : "NOT EXISTS (SELECT 1 FROM json_each(tasks.req_labels) WHERE value NOT IN (" +
-                                    list(offers.labels.size()) + "))";
+    const std::string labels_met = LabelsMet(offers.labels.size(), "tasks");
     std::string sql =
         "UPDATE tasks SET status='running', attempts=attempts+1, started_ms=?1, updated_ms=?1, "
         "revision=revision+1, "
         "lease_owner=?2, lease_expires_ms=?3 WHERE seq = (SELECT seq FROM tasks WHERE "
         "status='queued' AND cancel_requested=0 AND req_gpus <= ?4 AND (req_workers = 1 OR req_workers = ?5) AND type IN (" +
-        list(types.size()) + ") AND " + labels_met + " ORDER BY seq LIMIT 1) AND status='queued' RETURNING " +
+        Placeholders(types.size()) + ") AND " + labels_met + " ORDER BY seq LIMIT 1) AND status='queued' RETURNING " +
         kTaskColumns;
     // Positional parameters for the IN lists come after the five numbered ones.
     MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare(sql));
@@ -270,6 +276,117 @@ class SqliteTaskStore final : public TaskStore {
       out.push_back({q.Int(0), q.Int(1), q.Text(2), q.Text(3)});
     }
     return out;
+  }
+
+  Result<std::optional<GroupSeat>> JoinGroup(const std::string& owner, const std::vector<std::string>& types,
+                                             int64_t lease_ms, const WorkerCapabilities& offers) override {
+    if (types.empty()) return std::optional<GroupSeat>();
+    std::lock_guard lock(mu_);
+    const int64_t now = now_();
+    return InTransaction<std::optional<GroupSeat>>(db_, [&]() -> Result<std::optional<GroupSeat>> {
+      MLAAS_ASSIGN_OR_RETURN(auto expired, db_.Prepare("DELETE FROM task_seats WHERE expires_ms < ?1"));
+      expired.Bind(1, now);
+      MLAAS_RETURN_IF_ERROR(expired.Run());
+      const std::string labels_met = LabelsMet(offers.labels.size(), "t");
+      MLAAS_ASSIGN_OR_RETURN(
+          auto pick, db_.Prepare("SELECT t.id, t.req_workers FROM tasks t WHERE t.status='queued' AND "
+                                 "t.cancel_requested=0 AND t.req_workers > 1 AND t.req_gpus <= ?1 AND t.type IN (" +
+                                 Placeholders(types.size()) + ") AND " + labels_met +
+                                 " AND (SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0) < "
+                                 "t.req_workers ORDER BY t.seq LIMIT 1"));
+      pick.Bind(1, static_cast<int64_t>(offers.gpus));
+      int at = 2;
+      for (const auto& t : types) pick.Bind(at++, t);
+      for (const auto& l : offers.labels) pick.Bind(at++, l);
+      MLAAS_ASSIGN_OR_RETURN(bool found, pick.Step());
+      if (!found) return std::optional<GroupSeat>();
+      GroupSeat seat{.id = NewUuid(), .task_id = pick.Text(0), .rank = 0, .world = static_cast<int>(pick.Int(1)), .attempt = 0};
+      MLAAS_ASSIGN_OR_RETURN(auto ranks, db_.Prepare("SELECT seat_rank FROM task_seats WHERE task_id=?1 AND attempt=0 "
+                                                     "ORDER BY seat_rank"));
+      ranks.Bind(1, seat.task_id);
+      for (;;) {
+        MLAAS_ASSIGN_OR_RETURN(bool row, ranks.Step());
+        if (!row || ranks.Int(0) != seat.rank) break;
+        ++seat.rank;
+      }
+      if (seat.rank >= seat.world) return std::optional<GroupSeat>();
+      MLAAS_ASSIGN_OR_RETURN(auto ins, db_.Prepare("INSERT INTO task_seats (id, task_id, attempt, seat_rank, world, owner, "
+                                                   "expires_ms) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)"));
+      ins.Bind(1, seat.id).Bind(2, seat.task_id).Bind(3, static_cast<int64_t>(seat.rank));
+      ins.Bind(4, static_cast<int64_t>(seat.world)).Bind(5, owner).Bind(6, now + lease_ms);
+      MLAAS_RETURN_IF_ERROR(ins.Run());
+      return std::optional<GroupSeat>(seat);
+    });
+  }
+
+  Result<GroupState> RenewSeat(const std::string& seat_id, const std::string& owner, int64_t lease_ms) override {
+    std::lock_guard lock(mu_);
+    const int64_t now = now_();
+    MLAAS_ASSIGN_OR_RETURN(auto renew, db_.Prepare("UPDATE task_seats SET expires_ms=?1 WHERE id=?2 AND owner=?3 AND "
+                                                   "expires_ms >= ?4 RETURNING task_id, attempt"));
+    renew.Bind(1, now + lease_ms).Bind(2, seat_id).Bind(3, owner).Bind(4, now);
+    MLAAS_ASSIGN_OR_RETURN(bool row, renew.Step());
+    if (!row) return FailedPrecondition("seat " + seat_id + " is gone");
+    const std::string task_id = renew.Text(0);
+    GroupState g;
+    g.attempt = static_cast<int>(renew.Int(1));
+    MLAAS_RETURN_IF_ERROR(renew.Run());
+    MLAAS_ASSIGN_OR_RETURN(
+        auto q, db_.Prepare("SELECT t.status, t.cancel_requested, "
+                            "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0 AND s.expires_ms >= ?2), "
+                            "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=?3 AND s.seat_rank=0) "
+                            "FROM tasks t WHERE t.id=?1"));
+    q.Bind(1, task_id).Bind(2, now).Bind(3, static_cast<int64_t>(g.attempt));
+    MLAAS_ASSIGN_OR_RETURN(bool task, q.Step());
+    if (!task) return FailedPrecondition("the task of seat " + seat_id + " is gone");
+    g.state = ParseTaskState(q.Text(0)).value_or(TaskState::kFailed);
+    g.cancel_requested = q.Int(1) != 0;
+    g.seated = static_cast<int>(q.Int(2));
+    if (g.attempt > 0 && !q.IsNull(3)) g.address = q.Text(3);
+    return g;
+  }
+
+  Result<std::optional<TaskRecord>> ClaimGathered(const GroupSeat& seat, const std::string& owner,
+                                                  int64_t lease_ms) override {
+    if (seat.rank != 0) return InvalidArgument("only rank 0 claims its group's task");
+    std::lock_guard lock(mu_);
+    const int64_t now = now_();
+    return InTransaction<std::optional<TaskRecord>>(db_, [&]() -> Result<std::optional<TaskRecord>> {
+      MLAAS_ASSIGN_OR_RETURN(
+          auto q, db_.Prepare(std::string("UPDATE tasks SET status='running', attempts=attempts+1, started_ms=?1, "
+                                          "updated_ms=?1, revision=revision+1, lease_owner=?2, lease_expires_ms=?3 "
+                                          "WHERE id=?4 AND status='queued' AND cancel_requested=0 AND "
+                                          "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=?4 AND s.attempt=0 AND "
+                                          "s.expires_ms >= ?1) = req_workers AND EXISTS (SELECT 1 FROM task_seats s "
+                                          "WHERE s.id=?5 AND s.owner=?2 AND s.attempt=0 AND s.seat_rank=0 AND "
+                                          "s.expires_ms >= ?1) RETURNING ") +
+                              kTaskColumns));
+      q.Bind(1, now).Bind(2, owner).Bind(3, now + lease_ms).Bind(4, seat.task_id).Bind(5, seat.id);
+      MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) return std::optional<TaskRecord>();
+      TaskRecord r = ReadRecord(q);
+      MLAAS_RETURN_IF_ERROR(q.Run());
+      MLAAS_ASSIGN_OR_RETURN(auto seats, db_.Prepare("UPDATE task_seats SET attempt=?1 WHERE task_id=?2 AND attempt=0"));
+      seats.Bind(1, static_cast<int64_t>(r.attempts)).Bind(2, seat.task_id);
+      MLAAS_RETURN_IF_ERROR(seats.Run());
+      return std::optional<TaskRecord>(std::move(r));
+    });
+  }
+
+  Status SetGroupAddress(const std::string& seat_id, const std::string& owner, const std::string& address) override {
+    std::lock_guard lock(mu_);
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("UPDATE task_seats SET address=?1 WHERE id=?2 AND owner=?3"));
+    q.Bind(1, address).Bind(2, seat_id).Bind(3, owner);
+    MLAAS_RETURN_IF_ERROR(q.Run());
+    if (db_.Changes() == 0) return FailedPrecondition("seat " + seat_id + " is gone");
+    return Status::Ok();
+  }
+
+  Status LeaveGroup(const std::string& seat_id, const std::string& owner) override {
+    std::lock_guard lock(mu_);
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("DELETE FROM task_seats WHERE id=?1 AND owner=?2"));
+    q.Bind(1, seat_id).Bind(2, owner);
+    return q.Run();
   }
 
   Result<std::map<TaskState, int64_t>> CountByState() override {

@@ -42,12 +42,33 @@ struct TaskRequirements {
 };
 
 // What a worker offers: its GPUs, its capability labels ("cpu", "gpu", free-form), and the size
-// of the data-parallel group it leads (1: none). It takes tasks asking one worker, and tasks
-// asking exactly `workers`.
+// of the torchrun group it leads (1: none). ClaimNext gives it tasks asking one worker, and
+// tasks asking exactly `workers`; tasks asking more are otherwise gathered for (JoinGroup).
 struct WorkerCapabilities {
   int gpus = 0;
   std::vector<std::string> labels{};
   int workers = 1;
+};
+
+// A worker's seat in the group gathering for a task that asks resources.workers > 1 (the
+// rendezvous through the database, docs/deploy.md): idle workers take the lowest free rank of
+// the oldest such task they can run; when every rank is seated the holder of rank 0 claims the
+// task, which turns the seats of that moment into its attempt's group.
+struct GroupSeat {
+  std::string id{};       // the seat's own id (UUID v4)
+  std::string task_id{};
+  int rank = 0;
+  int world = 0;          // the task's resources.workers
+  int attempt = 0;        // 0 while gathering; the task's attempt once rank 0 claimed it
+};
+
+// What a seat's holder learns when it renews the seat.
+struct GroupState {
+  TaskState state = TaskState::kQueued;  // the task's
+  bool cancel_requested = false;
+  int seated = 0;        // live seats gathering for the task (attempt 0)
+  int attempt = 0;       // this seat's attempt: 0 until rank 0 claimed the task with it
+  std::string address{}; // "host:port" of rank 0's rendezvous store for that attempt ("" until set)
 };
 
 struct TaskRecord {
@@ -142,6 +163,25 @@ class TaskStore {
   // Log lines with seq > after_seq, oldest first, at most `limit`.
   virtual Result<std::vector<TaskLogEntry>> Logs(const std::string& id, int64_t after_seq,
                                                  size_t limit) = 0;
+
+  // Group rendezvous (GroupSeat). JoinGroup seats `owner` at the lowest free rank of the
+  // oldest queued task asking workers > 1 whose type is in `types` and whose gpus and labels
+  // `offers` meets, unless its group is complete; nullopt when there is none. A seat lives for
+  // `lease_ms` unless renewed; seats that expired are dropped.
+  virtual Result<std::optional<GroupSeat>> JoinGroup(const std::string& owner, const std::vector<std::string>& types,
+                                                     int64_t lease_ms, const WorkerCapabilities& offers) = 0;
+  // Renews the seat and says where its task and group stand. FailedPrecondition when the seat
+  // is gone (it expired, or its holder left).
+  virtual Result<GroupState> RenewSeat(const std::string& seat_id, const std::string& owner, int64_t lease_ms) = 0;
+  // Rank 0, once every rank is seated: claims the task (as ClaimNext does) and gives the seats
+  // gathered its attempt. nullopt when the group is no longer complete or the task was taken,
+  // cancelled or ended.
+  virtual Result<std::optional<TaskRecord>> ClaimGathered(const GroupSeat& seat, const std::string& owner,
+                                                          int64_t lease_ms) = 0;
+  // Rank 0: where the others reach its rendezvous store ("host:port").
+  virtual Status SetGroupAddress(const std::string& seat_id, const std::string& owner, const std::string& address) = 0;
+  // Gives the seat up (its holder is done with it). OK when it is already gone.
+  virtual Status LeaveGroup(const std::string& seat_id, const std::string& owner) = 0;
 
   virtual Result<std::map<TaskState, int64_t>> CountByState() = 0;
   // How many tasks are in `state` (cheap: one index range).

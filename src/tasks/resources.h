@@ -5,7 +5,8 @@
 // A worker claims a task only when it has at least `gpus` GPUs and every one of `labels`
 // (metadata::WorkerCapabilities: "cpu" always, "gpu" when it has GPUs, plus the free-form labels
 // it was started with). `workers` is how many processes train the task together, data-parallel
-// (train/data_parallel.h): only the rank 0 of a group of exactly that size claims it.
+// (train/data_parallel.h): the rank 0 of a torchrun group of exactly that size claims it, or
+// workers gather for it through the store (TaskStore::JoinGroup).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -136,6 +136,11 @@ void TaskContext::Log(std::string_view level, const std::string& message) {
   }
 }
 
+Status TaskContext::PublishGroupAddress(const std::string& address) {
+  if (!seat_) return FailedPrecondition("task " + record_.id + " was not gathered through the store");
+  return manager_.store_.SetGroupAddress(seat_->id, manager_.owner_, address);
+}
+
 void TaskContext::Flush(bool force) {
   if (detached_) return;
   // One writer at a time, so an older progress report never overwrites a newer one.
@@ -260,11 +265,17 @@ Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& para
   return r;
 }
 
-Result<json> TaskManager::RunDetached(TaskRecord record) {
+Result<json> TaskManager::RunDetached(TaskRecord record) { return RunDetached(std::move(record), {}, ""); }
+
+Result<json> TaskManager::RunDetached(TaskRecord record, const metadata::GroupSeat& seat, const std::string& address) {
   auto handler = handlers_.find(record.type);
   if (handler == handlers_.end()) return Unimplemented("no handler for task type '" + record.type + "'");
   std::unique_ptr<TaskContext> ctx(new TaskContext(*this, std::move(record)));
   ctx->detached_ = true;
+  if (!seat.id.empty()) {
+    ctx->seat_ = seat;
+    ctx->group_address_ = address;
+  }
   const std::string id = ctx->id();
   {
     std::lock_guard lock(mu_);
@@ -319,21 +330,50 @@ void TaskManager::NotifyChange() {
   change_cv_.notify_all();
 }
 
+bool TaskManager::IsDataParallelType(const std::string& type) const {
+  return std::find(data_parallel_types_.begin(), data_parallel_types_.end(), type) != data_parallel_types_.end();
+}
+
+std::vector<std::string> TaskManager::ClaimableTypes() const {
+  if (seat_id_.empty()) return types_;
+  std::vector<std::string> out;
+  for (const auto& t : types_)
+    if (!IsDataParallelType(t)) out.push_back(t);
+  return out;
+}
+
 void TaskManager::WorkerLoop() {
   while (!stopping_) {
     uint64_t seen;
+    std::vector<std::string> types;
+    // While this thread may claim a task of the data-parallel types, it counts as running one:
+    // no other thread takes a seat in a group meanwhile (TryGather).
+    bool may_train = false;
     {
       std::lock_guard lock(mu_);
       seen = submitted_;
+      types = ClaimableTypes();
+      may_train = seat_id_.empty() && !data_parallel_types_.empty();
+      if (may_train) ++training_running_;
     }
+    const auto unreserve = [&] {
+      if (!std::exchange(may_train, false)) return;
+      std::lock_guard lock(mu_);
+      --training_running_;
+    };
     try {
-      auto claimed = store_.ClaimNext(owner_, types_, options_.lease_ms, options_.capabilities);
+      auto claimed = store_.ClaimNext(owner_, types, options_.lease_ms, options_.capabilities);
       if (claimed.has_value() && claimed->has_value()) {
+        if (!IsDataParallelType((*claimed)->type)) unreserve();
         RunTask(std::move(**claimed));
+        unreserve();
         continue;
       }
+      unreserve();
       if (!claimed.has_value()) spdlog::error("claiming a task failed: {}", claimed.error().ToString());
+      if (options_.gather_groups && TryGather()) continue;
     } catch (...) {
+      unreserve();
       // RunTask records every outcome itself; this is the store or memory failing.
       spdlog::error("task worker: {}", ExceptionStatus(std::current_exception()).ToString());
     }
@@ -341,6 +381,113 @@ void TaskManager::WorkerLoop() {
     std::unique_lock lock(mu_);
     wake_.wait_for(lock, std::chrono::milliseconds(poll_ms),
                    [&] { return stopping_.load() || submitted_ != seen; });
+  }
+}
+
+bool TaskManager::TryGather() {
+  std::vector<std::string> types;
+  {
+    std::lock_guard lock(mu_);
+    if (!seat_id_.empty() || training_running_ > 0 || stopping_) return false;
+    seat_id_ = "-";  // this thread's, until it has a seat or gives up
+    for (const auto& t : types_)
+      if (IsDataParallelType(t)) types.push_back(t);
+  }
+  struct Vacate {
+    TaskManager& m;
+    ~Vacate() {
+      std::lock_guard lock(m.mu_);
+      m.seat_id_.clear();
+    }
+  } vacate{*this};
+  auto joined = store_.JoinGroup(owner_, types, options_.lease_ms, options_.capabilities);
+  if (!joined.has_value()) {
+    spdlog::error("joining a group failed: {}", joined.error().ToString());
+    return false;
+  }
+  if (!joined->has_value()) return false;
+  const metadata::GroupSeat seat = **joined;
+  {
+    std::lock_guard lock(mu_);
+    seat_id_ = seat.id;
+  }
+  spdlog::info("task {}: took rank {} of the {} it gathers", seat.task_id, seat.rank, seat.world);
+  (void)store_.AppendLog(seat.task_id, "info",
+                         owner_ + " took rank " + std::to_string(seat.rank) + " of the " + std::to_string(seat.world) +
+                             " workers this task gathers");
+  try {
+    StayInGroup(seat);
+  } catch (...) {
+    spdlog::error("task {}: {}", seat.task_id, ExceptionStatus(std::current_exception()).ToString());
+  }
+  if (Status st = store_.LeaveGroup(seat.id, owner_); !st.ok())
+    spdlog::warn("task {}: cannot give up the seat (it expires): {}", seat.task_id, st.ToString());
+  return true;
+}
+
+void TaskManager::StayInGroup(metadata::GroupSeat seat) {
+  int64_t address_deadline = 0;
+  const auto run = [this](auto&& body) {
+    {
+      std::lock_guard lock(mu_);
+      ++training_running_;
+    }
+    body();
+    std::lock_guard lock(mu_);
+    --training_running_;
+  };
+  while (!stopping_) {
+    auto g = store_.RenewSeat(seat.id, owner_, options_.lease_ms);
+    if (!g.has_value()) {
+      if (g.error().code() == StatusCode::kFailedPrecondition) {
+        spdlog::warn("task {}: {}", seat.task_id, g.error().ToString());
+        return;
+      }
+      spdlog::warn("task {}: renewing the seat failed: {}", seat.task_id, g.error().ToString());
+    } else if (g->attempt == 0) {
+      // Still gathering. The task may have been taken otherwise (a torchrun group), cancelled or ended.
+      if (g->state != TaskState::kQueued || g->cancel_requested) return;
+      if (seat.rank == 0 && g->seated >= seat.world) {
+        auto claimed = store_.ClaimGathered(seat, owner_, options_.lease_ms);
+        if (!claimed.has_value()) spdlog::warn("task {}: claiming it failed: {}", seat.task_id, claimed.error().ToString());
+        if (claimed.has_value() && claimed->has_value()) {
+          seat.attempt = (*claimed)->attempts;
+          run([&] { RunTask(std::move(**claimed), seat); });
+          return;
+        }
+      }
+    } else {
+      // Rank 0 claimed the task with this group: run it once it says where its store is.
+      seat.attempt = g->attempt;
+      if (seat.rank == 0 || g->state != TaskState::kRunning) return;
+      if (!g->address.empty()) {
+        auto record = store_.Get(seat.task_id);
+        if (!record.has_value()) {
+          spdlog::warn("task {}: {}", seat.task_id, record.error().ToString());
+          return;
+        }
+        record->attempts = seat.attempt;
+        spdlog::info("task {}: running as rank {} of {} (attempt {})", seat.task_id, seat.rank, seat.world, seat.attempt);
+        run([&] {
+          auto result = RunDetached(std::move(*record), seat, g->address);
+          if (result.has_value()) {
+            spdlog::info("task {}: this rank's share is done", seat.task_id);
+          } else {
+            spdlog::warn("task {}: {}", seat.task_id, result.error().ToString());
+          }
+        });
+        return;
+      }
+      if (address_deadline == 0) {
+        address_deadline = NowMs() + options_.group_address_wait_ms;
+      } else if (NowMs() > address_deadline) {
+        spdlog::warn("task {}: rank 0 did not say where its group meets; leaving the group", seat.task_id);
+        return;
+      }
+    }
+    std::unique_lock lock(mu_);
+    wake_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(1000, options_.poll_interval_ms * 2)),
+                   [&] { return stopping_.load(); });
   }
 }
 
@@ -360,6 +507,8 @@ void TaskManager::HeartbeatLoop() {
           next_beat = NowMs() + options_.lease_ms / 3;
           // Holding mu_ keeps every context alive while we renew its lease.
           for (auto& [id, ctx] : running_) ctx->Flush(true);
+          // A seat in a group: rank 0's carries the group's address while the others start.
+          if (!seat_id_.empty() && seat_id_ != "-") (void)store_.RenewSeat(seat_id_, owner_, options_.lease_ms);
         }
       }
       if (NowMs() >= next_recover) {
@@ -397,8 +546,9 @@ void TaskManager::SweepFinished() {
   }
 }
 
-void TaskManager::RunTask(TaskRecord record) {
+void TaskManager::RunTask(TaskRecord record, std::optional<metadata::GroupSeat> seat) {
   std::unique_ptr<TaskContext> ctx(new TaskContext(*this, std::move(record)));
+  ctx->seat_ = std::move(seat);
   const std::string id = ctx->id();
   {
     std::lock_guard lock(mu_);

@@ -66,6 +66,15 @@ class TaskContext {
   // Appends a line to the task's log (GET /api/v1/tasks/{id}/logs).
   void Log(std::string_view level, const std::string& message);
 
+  // A task asking resources.workers > 1 that workers gathered for through the store
+  // (TaskManagerOptions::gather_groups): this process's seat in its group (rank, world,
+  // attempt); nullopt otherwise. Rank 0 runs the task and hosts the group's rendezvous store,
+  // telling the others where (PublishGroupAddress); the others run it detached and get that
+  // address in group_address().
+  const std::optional<metadata::GroupSeat>& group() const { return seat_; }
+  const std::string& group_address() const { return group_address_; }
+  Status PublishGroupAddress(const std::string& address);
+
  private:
   friend class TaskManager;
   TaskContext(class TaskManager& manager, TaskRecord record);
@@ -80,6 +89,8 @@ class TaskContext {
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> lease_lost_{false};
   bool detached_ = false;   // RunDetached: nothing goes to the store
+  std::optional<metadata::GroupSeat> seat_{};
+  std::string group_address_{};
   std::mutex flush_mu_;     // serialises store writes of this task
   std::mutex progress_mu_;  // guards the two fields below
   std::optional<nlohmann::json> pending_progress_;
@@ -105,6 +116,14 @@ struct TaskManagerOptions {
   // What this process's workers offer: they claim only tasks whose `resources` it meets
   // (tasks/resources.h).
   metadata::WorkerCapabilities capabilities{.gpus = 0, .labels = {"cpu"}};
+  // Idle workers take seats in the groups gathering for tasks that ask resources.workers > 1
+  // (of the types AllowDataParallel named; TaskStore::JoinGroup): one seat per process at a time,
+  // and never while a task of those types runs here, since such tasks run one at a time in a
+  // process (the training lock). Off in a process that is a member of a torchrun group.
+  bool gather_groups = false;
+  // How long a member waits for rank 0 to say where its rendezvous store is, once rank 0
+  // claimed the task (it does so first thing).
+  int64_t group_address_wait_ms = 60'000;
   // Bounds. Submit refuses a task beyond them: ResourceExhausted (HTTP 429) when
   // max_queued_tasks tasks already wait (0: no limit); InvalidArgument naming the field when
   // the params are larger than max_params_bytes, or when an object inside one of the
@@ -147,6 +166,8 @@ class TaskManager {
   // and log lines go to this process's log only; the handler is asked to stop when Stop is
   // called. Works whether or not Start was.
   Result<nlohmann::json> RunDetached(TaskRecord record);
+  // The same for a member of a group gathered through the store: its seat and rank 0's address.
+  Result<nlohmann::json> RunDetached(TaskRecord record, const metadata::GroupSeat& seat, const std::string& address);
   // See TaskStore::RequestCancel; a task running here is signalled at once.
   Result<TaskRecord> Cancel(const std::string& id);
 
@@ -171,7 +192,15 @@ class TaskManager {
   friend class TaskContext;
   void WorkerLoop();
   void HeartbeatLoop();
-  void RunTask(TaskRecord record);
+  void RunTask(TaskRecord record, std::optional<metadata::GroupSeat> seat = std::nullopt);
+  // WorkerLoop, when no task could be claimed: takes a seat in a gathering group, if this process
+  // may, and stays with it until the group's run ends or the seat is given up. False when no
+  // seat was taken.
+  bool TryGather();
+  void StayInGroup(metadata::GroupSeat seat);
+  bool IsDataParallelType(const std::string& type) const;
+  // The types this process claims now: without the data-parallel ones while it holds a seat.
+  std::vector<std::string> ClaimableTypes() const;
   // RunTask's end: records the attempt's outcome in the store.
   void RecordOutcome(TaskContext& ctx, const Result<nlohmann::json>& result);
   void SweepFinished();
@@ -195,6 +224,8 @@ class TaskManager {
   std::condition_variable wake_;    // new work or stop
   std::condition_variable beat_cv_; // heartbeat thread's sleep
   std::map<std::string, TaskContext*> running_;
+  std::string seat_id_;             // the seat this process holds ("" none): renewed by the heartbeat
+  int training_running_ = 0;        // tasks of the data-parallel types running here
   uint64_t submitted_ = 0;          // bumped by Submit so idle workers wake
   std::mutex submit_mu_;            // one queue-length check and insert at a time
 

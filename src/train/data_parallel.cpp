@@ -48,16 +48,17 @@ bool IsLoopback(const std::string& host) {
 
 Result<DataParallelConfig> DataParallelConfigFromEnv() {
   DataParallelConfig c;
+  // Also the timeout of the groups gathered through the database (without WORLD_SIZE).
+  if (Env("MLAAS_GROUP_TIMEOUT_SECONDS")) {
+    MLAAS_ASSIGN_OR_RETURN(int seconds, IntEnv("MLAAS_GROUP_TIMEOUT_SECONDS", 10, 86400));
+    c.timeout = std::chrono::seconds(seconds);
+  }
   if (!Env("WORLD_SIZE")) return c;
   MLAAS_ASSIGN_OR_RETURN(c.world_size, IntEnv("WORLD_SIZE", 1, 4096));
   if (c.world_size == 1) return c;
   MLAAS_ASSIGN_OR_RETURN(c.rank, IntEnv("RANK", 0, c.world_size - 1));
   if (Env("LOCAL_RANK")) {
     MLAAS_ASSIGN_OR_RETURN(c.local_rank, IntEnv("LOCAL_RANK", 0, 4095));
-  }
-  if (Env("MLAAS_GROUP_TIMEOUT_SECONDS")) {
-    MLAAS_ASSIGN_OR_RETURN(int seconds, IntEnv("MLAAS_GROUP_TIMEOUT_SECONDS", 10, 86400));
-    c.timeout = std::chrono::seconds(seconds);
   }
   auto addr = Env("MASTER_ADDR");
   if (!addr) return InvalidArgument("MASTER_ADDR must be set for data-parallel training", "MASTER_ADDR");
@@ -76,18 +77,23 @@ struct DataParallelGroup::Impl {
 
 bool DataParallelAvailable() { return true; }
 
-Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Join(const DataParallelConfig& config) {
+namespace {
+
+// Rank 0 serves the store (hosting: without waiting for the others); every member connects.
+Result<std::unique_ptr<DataParallelGroup::Impl>> OpenStore(const DataParallelConfig& config, bool hosting) {
   if (config.world_size < 2) return InvalidArgument("a data-parallel group needs WORLD_SIZE of 2 or more", "WORLD_SIZE");
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<DataParallelGroup::Impl>();
   impl->config = config;
   try {
     c10d::TCPStoreOptions options;
     options.port = static_cast<uint16_t>(config.master_port);
     options.isServer = config.rank == 0;
     options.numWorkers = static_cast<size_t>(config.world_size);
-    options.waitWorkers = true;
+    options.waitWorkers = !hosting;
     options.timeout = config.timeout;
-    impl->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, options);
+    auto store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, options);
+    impl->config.master_port = store->getPort();
+    impl->store = store;
     if (auto ifname = Env("GLOO_SOCKET_IFNAME")) {
       impl->device = c10d::ProcessGroupGloo::createDeviceForInterface(*ifname);
     } else if (IsLoopback(config.master_addr)) {
@@ -102,7 +108,48 @@ Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Join(const DataPar
                        config.master_addr + ":" + std::to_string(config.master_port) + " (rank " +
                        std::to_string(config.rank) + "): " + why);
   }
+  return impl;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Join(const DataParallelConfig& config) {
+  MLAAS_ASSIGN_OR_RETURN(auto impl, OpenStore(config, /*hosting=*/false));
   return std::unique_ptr<DataParallelGroup>(new DataParallelGroup(std::move(impl)));
+}
+
+Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Host(const DataParallelConfig& config) {
+  if (config.rank != 0) return InvalidArgument("only rank 0 hosts its group's store");
+  MLAAS_ASSIGN_OR_RETURN(auto impl, OpenStore(config, /*hosting=*/true));
+  return std::unique_ptr<DataParallelGroup>(new DataParallelGroup(std::move(impl)));
+}
+
+Status DataParallelGroup::Arrived() {
+  try {
+    impl_->store->add("arrived", 1);
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
+  }
+}
+
+Status DataParallelGroup::WaitForMembers(const std::function<bool()>& stop) {
+  const auto deadline = std::chrono::steady_clock::now() + impl_->config.timeout;
+  try {
+    for (;;) {
+      const int64_t arrived = impl_->store->add("arrived", 0);
+      if (arrived >= impl_->config.world_size - 1) return Status::Ok();
+      if (stop && stop()) return Cancelled("stopped while the group gathered");
+      if (std::chrono::steady_clock::now() > deadline)
+        return Unavailable(std::to_string(arrived) + " of the " + std::to_string(impl_->config.world_size - 1) +
+                           " other members of the data-parallel group arrived within " +
+                           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(impl_->config.timeout).count()) +
+                           " s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
+  }
 }
 
 Result<int64_t> DataParallelGroup::Publish(const json& task) {
@@ -364,6 +411,13 @@ bool DataParallelAvailable() { return false; }
 
 Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Join(const DataParallelConfig&) {
   return Unimplemented("this build's libtorch has no c10d Gloo process group: data-parallel training is not available");
+}
+Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Host(const DataParallelConfig& config) {
+  return Join(config);
+}
+Status DataParallelGroup::Arrived() { return Unimplemented("no data-parallel training in this build"); }
+Status DataParallelGroup::WaitForMembers(const std::function<bool()>&) {
+  return Unimplemented("no data-parallel training in this build");
 }
 Result<int64_t> DataParallelGroup::Publish(const json&) { return Unimplemented("no data-parallel training in this build"); }
 Result<int64_t> DataParallelGroup::LastPublished() { return Unimplemented("no data-parallel training in this build"); }

@@ -12,11 +12,15 @@
 //
 // `mlaas worker` with WORLD_SIZE > 1 is one member of such a group (cli/server_command.cpp):
 // rank 0 claims tasks asking resources.workers = WORLD_SIZE and hands each to the others
-// through the store (Publish / NextTask). No libtorch in this header.
+// through the store (Publish / NextTask). Workers started without WORLD_SIZE instead gather
+// for such a task through the database (TaskStore::JoinGroup), and form a group for that task
+// only: its rank 0 hosts the store on a free port (Host) and tells the others where; they Join
+// and say they arrived. No libtorch in this header.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -49,6 +53,13 @@ class DataParallelGroup {
   // Connects to the rendezvous store (rank 0 starts it) and waits until every member did.
   // Unavailable when that does not happen within config.timeout.
   static Result<std::unique_ptr<DataParallelGroup>> Join(const DataParallelConfig& config);
+  // Rank 0 of a group gathered for one task: serves the store at config.master_addr and
+  // config.master_port (0: a free port; config().master_port tells which) without waiting.
+  static Result<std::unique_ptr<DataParallelGroup>> Host(const DataParallelConfig& config);
+  // A member that joined a hosted group says so; rank 0 waits until every other member did
+  // (Unavailable after config.timeout; `stop` returning true ends the wait with Cancelled).
+  Status Arrived();
+  Status WaitForMembers(const std::function<bool()>& stop);
   ~DataParallelGroup();
   DataParallelGroup(const DataParallelGroup&) = delete;
   DataParallelGroup& operator=(const DataParallelGroup&) = delete;

@@ -377,6 +377,41 @@ Status ValidateImages(const storage::StorageRegistry& storage, const json& param
 using LoadInputs =
     std::function<Status(tasks::TaskContext& ctx, const TrainSpec& spec, TrainInputs& in, std::vector<predict::ModelFiles>& keep)>;
 
+// A group gathered through the database for this task (ctx.group()): rank 0 serves the group's
+// store on a free port and waits for the others, who connect to the address it published.
+Result<std::unique_ptr<DataParallelGroup>> MeetGroup(tasks::TaskContext& ctx, const TrainTaskOptions& options) {
+  const metadata::GroupSeat& seat = *ctx.group();
+  DataParallelConfig config;
+  config.world_size = seat.world;
+  config.rank = seat.rank;
+  config.timeout = options.group_timeout;
+  if (seat.rank == 0) {
+    config.master_addr = options.group_host;
+    config.master_port = 0;
+    MLAAS_ASSIGN_OR_RETURN(auto group, DataParallelGroup::Host(config));
+    const std::string host = options.group_host.find(':') != std::string::npos ? "[" + options.group_host + "]"
+                                                                               : options.group_host;
+    const std::string address = host + ":" + std::to_string(group->config().master_port);
+    MLAAS_RETURN_IF_ERROR(ctx.PublishGroupAddress(address));
+    ctx.Log("info", "rank 0 of " + std::to_string(seat.world) + ": the group meets at " + address);
+    if (Status st = group->WaitForMembers([&ctx] { return ctx.cancelled(); }); !st.ok())
+      return st.code() == StatusCode::kCancelled ? ctx.CheckCancelled() : st;
+    ctx.Log("info", "every member of the group arrived");
+    return group;
+  }
+  const std::string& address = ctx.group_address();
+  const size_t colon = address.rfind(':');
+  const auto port = colon == std::string::npos ? std::nullopt : ParseInt(address.substr(colon + 1));
+  if (!port || *port < 1 || *port > 65535) return Internal("rank 0 published a malformed group address '" + address + "'");
+  config.master_addr = address.substr(0, colon);
+  if (config.master_addr.size() > 2 && config.master_addr.front() == '[' && config.master_addr.back() == ']')
+    config.master_addr = config.master_addr.substr(1, config.master_addr.size() - 2);
+  config.master_port = static_cast<int>(*port);
+  MLAAS_ASSIGN_OR_RETURN(auto group, DataParallelGroup::Join(config));
+  MLAAS_RETURN_IF_ERROR(group->Arrived());
+  return group;
+}
+
 // The steps both handlers share: checkpoints (kept on failure only when the attempt is handed
 // back), the training with progress, the model card, publishing to model_save.
 tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTaskOptions options,
@@ -385,7 +420,11 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
     const json& params = ctx.params();
     // Data-parallel: a member of a group of the size asked, or a clear error.
     MLAAS_ASSIGN_OR_RETURN(metadata::TaskRequirements resources, tasks::ParseResources(params));
-    DataParallelGroup* const group = resources.workers > 1 ? options.data_parallel : nullptr;
+    std::unique_ptr<DataParallelGroup> gathered;  // a group formed for this task only
+    if (resources.workers > 1 && ctx.group()) {
+      MLAAS_ASSIGN_OR_RETURN(gathered, MeetGroup(ctx, options));
+    }
+    DataParallelGroup* const group = resources.workers > 1 ? (gathered ? gathered.get() : options.data_parallel) : nullptr;
     if (resources.workers > 1 && (group == nullptr || group->world_size() != resources.workers))
       return FailedPrecondition("resources.workers asks " + std::to_string(resources.workers) +
                                 " processes, and this worker leads no data-parallel group of that size: start " +

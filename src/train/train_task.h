@@ -5,7 +5,9 @@
 // to model_save. No libtorch in this header.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <string>
 
 #include "storage/storage_registry.h"
 #include "tasks/task_manager.h"
@@ -29,6 +31,11 @@ struct TrainTaskOptions {
   // (which claimed the task) hands it to the others, trains, and writes checkpoints and the model;
   // the others run it detached (TaskManager::RunDetached) and write nothing.
   DataParallelGroup* data_parallel = nullptr;
+  // A group gathered through the database for one task (TaskContext::group(), the worker not in
+  // a torchrun group): the address its rank 0 serves the group's store on (a free port of this
+  // host) and tells the others, and how long members wait for one another.
+  std::string group_host = "127.0.0.1";
+  std::chrono::milliseconds group_timeout{std::chrono::minutes(5)};
 };
 
 tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& storage, TrainTaskOptions options);

@@ -7,8 +7,12 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
 #include <memory>
 
+#include "common/text.h"
+#include "e2e/cli_runner.h"
 #include "e2e/fixtures.h"
 #include "e2e/server_process.h"
 #include "testutil/free_port.h"
@@ -21,12 +25,8 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-TEST(DataParallelE2eTest, TwoProcessesTrainToTheWeightsOfOneWithTheSameGlobalBatch) {
-  TempDir dir;
-  const auto data = dir.path() / "data";
-  ServerProcess server(data, {"--workers", "0"});
-  ASSERT_TRUE(server.Start().ok()) << server.Log();
-  auto c = server.Client();
+// The data both tests train on, uploaded through `c`, and their training request.
+json UploadTrainingData(client::ApiClient& c) {
   std::string vocab;
   for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "plot", "great", "dull"})
     vocab += std::string(t) + "\n";
@@ -39,9 +39,71 @@ TEST(DataParallelE2eTest, TwoProcessesTrainToTheWeightsOfOneWithTheSameGlobalBat
     for (int i = from; i < from + n; ++i) csv += std::string(i % 2 ? neg[i % 3] : pos[i % 3]) + (i % 2 ? ",neg\n" : ",pos\n");
     return csv;
   };
-  ASSERT_EQ(CallServer(*c, "PUT", "/api/v1/objects/tok/vocab.txt", vocab).status, 201);
-  ASSERT_EQ(CallServer(*c, "PUT", "/api/v1/objects/data/reviews.csv", rows(71, 0)).status, 201);
-  ASSERT_EQ(CallServer(*c, "PUT", "/api/v1/objects/data/held-out.csv", rows(12, 1)).status, 201);
+  EXPECT_EQ(CallServer(c, "PUT", "/api/v1/objects/tok/vocab.txt", vocab).status, 201);
+  EXPECT_EQ(CallServer(c, "PUT", "/api/v1/objects/data/reviews.csv", rows(71, 0)).status, 201);
+  EXPECT_EQ(CallServer(c, "PUT", "/api/v1/objects/data/held-out.csv", rows(12, 1)).status, 201);
+  // No dropout: the only randomness left is the shuffling, the same in every process.
+  return {{"tokenizer", {{"path", "tok/vocab.txt"}}},
+          {"model", {{"objective", "text-classification"},
+                     {"config", {{"model_type", "bert"}, {"hidden_size", 32}, {"num_hidden_layers", 2},
+                                 {"num_attention_heads", 2}, {"intermediate_size", 64},
+                                 {"max_position_embeddings", 32}, {"hidden_dropout_prob", 0.0},
+                                 {"attention_probs_dropout_prob", 0.0}}}}},
+          {"dataset", {{"path", "data/reviews.csv"}, {"eval_dataset", {{"path", "data/held-out.csv"}}}}},
+          // Two batches per optimizer step: the gradients of both are averaged at the second.
+          {"model_train", {{"epochs", 6}, {"batch_size", 5}, {"gradient_accumulation_steps", 2}, {"threads", 1},
+                           {"seed", 3}, {"optimizer", {{"name", "AdamW"}, {"init_lr", 0.003}}}}}};
+}
+
+// Trains `request` on `workers` processes into `save`; the finished task.
+json Train(client::ApiClient& c, json request, int workers, const std::string& save, const std::function<std::string()>& logs) {
+  request["model_save"] = {{"path", save}};
+  request["resources"] = {{"workers", workers}};
+  auto t = CallServer(c, "POST", "/api/v1/ml/nlp/train/model", request.dump());
+  EXPECT_EQ(t.status, 202) << t.text;
+  json done = WaitForTaskEnd(c, t.body.value("task_id", ""), 300s);
+  EXPECT_EQ(done["task_status"], "succeeded") << done.dump(1) << logs();
+  return done;
+}
+
+// The group's run and one process's run of the same request end with the same losses and the
+// same model.
+void ExpectTheSameTraining(client::ApiClient& c, const json& two, const json& one, const std::string& two_path,
+                           const std::string& one_path) {
+  const json& l2 = two["history"]["loss"];
+  const json& l1 = one["history"]["loss"];
+  ASSERT_EQ(l2.size(), 6u);
+  ASSERT_EQ(l1.size(), 6u);
+  for (size_t e = 0; e < 6; ++e) EXPECT_NEAR(l2[e].get<double>(), l1[e].get<double>(), 1e-4) << "epoch " << e;
+  // ... and the same model: its predictions agree within floating-point tolerance.
+  const json texts = {"good movie", "bad plot", "great dull movie", "plot"};
+  const auto predict = [&](const std::string& path) {
+    auto r = CallServer(c, "POST", "/api/v1/ml/nlp/predict",
+                        json{{"model", {{"path", path}, {"objective", "text-classification"}}},
+                             {"predict_input", {{"input_text", texts}}}}
+                            .dump());
+    EXPECT_EQ(r.status, 200) << r.text;
+    return r.body["predictions"];
+  };
+  json p2 = predict(two_path), p1 = predict(one_path);
+  ASSERT_EQ(p2.size(), texts.size());
+  ASSERT_EQ(p1.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(p2[i]["label"], p1[i]["label"]) << texts[i];
+    EXPECT_NEAR(p2[i]["score"].get<double>(), p1[i]["score"].get<double>(), 1e-4) << texts[i];
+  }
+  // The group learned the task.
+  EXPECT_EQ(p2[0]["label"], "pos");
+  EXPECT_EQ(p2[1]["label"], "neg");
+}
+
+TEST(DataParallelE2eTest, TwoProcessesTrainToTheWeightsOfOneWithTheSameGlobalBatch) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  ServerProcess server(data, {"--workers", "0"});
+  ASSERT_TRUE(server.Start().ok()) << server.Log();
+  auto c = server.Client();
+  const json request = UploadTrainingData(*c);
 
   // The group: rank 0 and rank 1, sharing the server's data directory and database.
   const std::string port = std::to_string(FreeLoopbackPort());
@@ -59,61 +121,75 @@ TEST(DataParallelE2eTest, TwoProcessesTrainToTheWeightsOfOneWithTheSameGlobalBat
   for (const char* v : {"WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "MLAAS_GROUP_BUCKET_BYTES"}) ::unsetenv(v);
   const auto logs = [&] { return "--- rank 0\n" + group[0]->Log() + "\n--- rank 1\n" + group[1]->Log(); };
 
-  // No dropout: the only randomness left is the shuffling, the same in every process.
-  json request = {{"tokenizer", {{"path", "tok/vocab.txt"}}},
-                  {"model", {{"objective", "text-classification"},
-                             {"config", {{"model_type", "bert"}, {"hidden_size", 32}, {"num_hidden_layers", 2},
-                                         {"num_attention_heads", 2}, {"intermediate_size", 64},
-                                         {"max_position_embeddings", 32}, {"hidden_dropout_prob", 0.0},
-                                         {"attention_probs_dropout_prob", 0.0}}}}},
-                  {"dataset", {{"path", "data/reviews.csv"}, {"eval_dataset", {{"path", "data/held-out.csv"}}}}},
-                  // Two batches per optimizer step: the gradients of both are averaged at the second.
-                  {"model_train", {{"epochs", 6}, {"batch_size", 5}, {"gradient_accumulation_steps", 2}, {"threads", 1},
-                                   {"seed", 3}, {"optimizer", {{"name", "AdamW"}, {"init_lr", 0.003}}}}}};
-  const auto train = [&](int workers, const std::string& save) {
-    json r = request;
-    r["model_save"] = {{"path", save}};
-    r["resources"] = {{"workers", workers}};
-    auto t = CallServer(*c, "POST", "/api/v1/ml/nlp/train/model", r.dump());
-    EXPECT_EQ(t.status, 202) << t.text;
-    json done = WaitForTaskEnd(*c, t.body.value("task_id", ""), 300s);
-    EXPECT_EQ(done["task_status"], "succeeded") << done.dump(1) << logs();
-    return done;
-  };
-  json two = train(2, "models/ddp");
+  json two = Train(*c, request, 2, "models/ddp", logs);
   ASSERT_EQ(two["task_status"], "succeeded");
   EXPECT_EQ(two["stats"]["data_parallel"]["world_size"], 2) << two["stats"].dump();
   EXPECT_NE(group[1]->Log().find("training as rank 1 of 2"), std::string::npos) << logs();
-  json one = train(1, "models/single");  // rank 0 alone
+  json one = Train(*c, request, 1, "models/single", logs);  // rank 0 alone
   ASSERT_EQ(one["task_status"], "succeeded");
   EXPECT_FALSE(one["stats"].contains("data_parallel"));
+  ExpectTheSameTraining(*c, two, one, "models/ddp", "models/single");
+}
 
-  // The same losses epoch by epoch (the group's sums over both halves) ...
-  const json& l2 = two["history"]["loss"];
-  const json& l1 = one["history"]["loss"];
-  ASSERT_EQ(l2.size(), 6u);
-  ASSERT_EQ(l1.size(), 6u);
-  for (size_t e = 0; e < 6; ++e) EXPECT_NEAR(l2[e].get<double>(), l1[e].get<double>(), 1e-4) << "epoch " << e;
-  // ... and the same model: its predictions agree within floating-point tolerance.
-  const json texts = {"good movie", "bad plot", "great dull movie", "plot"};
-  const auto predict = [&](const std::string& path) {
-    auto r = CallServer(*c, "POST", "/api/v1/ml/nlp/predict",
-                        json{{"model", {{"path", path}, {"objective", "text-classification"}}},
-                             {"predict_input", {{"input_text", texts}}}}
-                            .dump());
-    EXPECT_EQ(r.status, 200) << r.text;
-    return r.body["predictions"];
-  };
-  json p2 = predict("models/ddp"), p1 = predict("models/single");
-  ASSERT_EQ(p2.size(), texts.size());
-  ASSERT_EQ(p1.size(), texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    EXPECT_EQ(p2[i]["label"], p1[i]["label"]) << texts[i];
-    EXPECT_NEAR(p2[i]["score"].get<double>(), p1[i]["score"].get<double>(), 1e-4) << texts[i];
+// Workers started apart, with no group environment, gather through the database for a task
+// asking resources.workers = 2: the first to come takes rank 0, claims the task once the other
+// sat down, serves the group's store on a free port and says where; the group trains as a
+// torchrun group would. A task asking more workers than there are waits, queued, until it is
+// cancelled, and the workers go back to other work.
+TEST(DataParallelE2eTest, WorkersStartedApartGatherThroughTheDatabase) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  ServerProcess server(data, {"--workers", "0"});
+  ASSERT_TRUE(server.Start().ok()) << server.Log();
+  auto c = server.Client();
+  const json request = UploadTrainingData(*c);
+  std::vector<std::unique_ptr<WorkerProcess>> workers;
+  ::setenv("MLAAS_GROUP_BUCKET_BYTES", "8192", 1);
+  for (int i = 0; i < 2; ++i) {
+    workers.push_back(std::make_unique<WorkerProcess>(
+        data, std::vector<std::string>{"--workers", "1", "--threads", "1", "--group-host", "127.0.0.1"},
+        "worker" + std::to_string(i)));
+    ASSERT_TRUE(workers.back()->Start().ok());
   }
-  // The group learned the task.
-  EXPECT_EQ(p2[0]["label"], "pos");
-  EXPECT_EQ(p2[1]["label"], "neg");
+  ::unsetenv("MLAAS_GROUP_BUCKET_BYTES");
+  const auto logs = [&] { return "--- worker 0\n" + workers[0]->Log() + "\n--- worker 1\n" + workers[1]->Log(); };
+
+  // More than there are (asked through the CLI): it waits with the two seated, and cancelling
+  // it frees them.
+  std::ofstream(dir.path() / "request.json") << request.dump();
+  auto three = RunMlaas({"train", "--server", server.url(), "--request", (dir.path() / "request.json").string(),
+                         "--save", "models/three", "--workers", "3"});
+  ASSERT_EQ(three.exit_code, 0) << three.out;
+  const std::string three_id = std::string(Trim(three.out));
+  auto asked = CallServer(*c, "GET", "/api/v1/tasks/" + three_id);
+  ASSERT_EQ(asked.status, 200) << asked.text << three.out;
+  EXPECT_EQ(asked.body["request"]["resources"]["workers"], 3) << asked.text;
+  std::string three_logs;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        three_logs = CallServer(*c, "GET", "/api/v1/tasks/" + three_id + "/logs").text;
+        return three_logs.find("took rank 1 of the 3") != std::string::npos;
+      },
+      30s))
+      << three_logs << logs();
+  EXPECT_EQ(CallServer(*c, "GET", "/api/v1/tasks/" + three_id).body["task_status"], "queued");
+  ASSERT_EQ(CallServer(*c, "POST", "/api/v1/tasks/" + three_id + "/cancel").status, 200);
+
+  json registered = request;
+  registered["catalog"] = {{"model", "gathered"}};
+  json two = Train(*c, registered, 2, "models/gathered", logs);
+  ASSERT_EQ(two["task_status"], "succeeded");
+  EXPECT_EQ(two["stats"]["data_parallel"]["world_size"], 2) << two["stats"].dump();
+  const std::string all = logs();
+  EXPECT_NE(all.find("running as rank 1 of 2"), std::string::npos) << all;
+  json one = Train(*c, request, 1, "models/alone", logs);
+  ASSERT_EQ(one["task_status"], "succeeded");
+  ExpectTheSameTraining(*c, two, one, "models/gathered", "models/alone");
+  // The model was registered once, by rank 0.
+  auto versions = CallServer(*c, "GET", "/api/v1/catalog/models/gathered/versions");
+  ASSERT_EQ(versions.status, 200) << versions.text;
+  EXPECT_EQ(versions.text.find("\"version\":2"), std::string::npos) << versions.text;
+  EXPECT_NE(versions.text.find("\"version\":1"), std::string::npos) << versions.text;
 }
 
 // A group member whose environment is incomplete stops at once with a message naming the

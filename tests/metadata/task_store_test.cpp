@@ -450,6 +450,141 @@ TEST_P(TaskStoreTest, ClaimsOnlyTasksWhoseResourcesTheWorkerOffers) {
   EXPECT_EQ(store_->Get(fast_task->id)->requirements.labels, (std::vector<std::string>{"cpu", "fast"}));
 }
 
+// The rendezvous through the database: workers take the lowest free rank of the oldest task
+// they can run that asks for a group; rank 0 claims it once every rank is seated, which gives
+// the seats that attempt; rank 0 tells the others where its group meets.
+TEST_P(TaskStoreTest, WorkersGatherForATaskAskingSeveralAndRankZeroClaimsItWhenComplete) {
+  auto single = store_->Create({"train", json::object(), 3, "", {}});
+  auto trio = store_->Create({"train", json{{"n", 3}}, 3, "", {.gpus = 0, .labels = {}, .workers = 3}});
+  auto labelled = store_->Create({"train", json::object(), 3, "", {.gpus = 0, .labels = {"big"}, .workers = 2}});
+  ASSERT_TRUE(single.has_value() && trio.has_value() && labelled.has_value());
+  EXPECT_FALSE(store_->JoinGroup("w0", {"other"}, 30'000, {})->has_value()) << "only the types named";
+  auto s0 = store_->JoinGroup("w0", {"train"}, 30'000, {});
+  auto s1 = store_->JoinGroup("w1", {"train"}, 30'000, {});
+  ASSERT_TRUE(s0.has_value() && s0->has_value()) << (s0.has_value() ? "" : s0.error().ToString());
+  ASSERT_TRUE(s1.has_value() && s1->has_value());
+  EXPECT_EQ((*s0)->task_id, trio->id) << "the oldest task asking a group; single-worker tasks are not gathered for";
+  EXPECT_EQ((*s1)->task_id, trio->id);
+  EXPECT_EQ((*s0)->rank, 0);
+  EXPECT_EQ((*s1)->rank, 1);
+  EXPECT_EQ((*s0)->world, 3);
+  EXPECT_NE((*s0)->id, (*s1)->id);
+  // Not complete: rank 0 cannot claim, a member cannot claim at all.
+  EXPECT_FALSE(store_->ClaimGathered(**s0, "w0", 30'000)->has_value());
+  EXPECT_FALSE(store_->ClaimGathered(**s1, "w1", 30'000).has_value());
+  auto g = store_->RenewSeat((*s0)->id, "w0", 30'000);
+  ASSERT_TRUE(g.has_value()) << g.error().ToString();
+  EXPECT_EQ(g->seated, 2);
+  EXPECT_EQ(g->attempt, 0);
+  EXPECT_EQ(g->state, TaskState::kQueued);
+  EXPECT_FALSE(store_->RenewSeat((*s0)->id, "someone else", 30'000).has_value()) << "a seat is its holder's";
+  // The labelled task needs a worker with its label; the trio's third seat goes to the next.
+  auto big = store_->JoinGroup("w2", {"train"}, 30'000, {.gpus = 0, .labels = {"cpu", "big"}});
+  ASSERT_TRUE(big.has_value() && big->has_value());
+  EXPECT_EQ((*big)->task_id, trio->id) << "the oldest first, whatever the worker could also run";
+  auto s3 = store_->JoinGroup("w3", {"train"}, 30'000, {});
+  ASSERT_TRUE(s3.has_value());
+  EXPECT_FALSE(s3->has_value()) << "the trio is complete and the pair needs the label";
+  auto pair0 = store_->JoinGroup("w3", {"train"}, 30'000, {.gpus = 0, .labels = {"big"}});
+  ASSERT_TRUE(pair0.has_value() && pair0->has_value());
+  EXPECT_EQ((*pair0)->task_id, labelled->id);
+  // Rank 0 claims the complete trio: one attempt, the seats become that attempt's group.
+  auto claimed = store_->ClaimGathered(**s0, "w0", 30'000);
+  ASSERT_TRUE(claimed.has_value() && claimed->has_value()) << (claimed.has_value() ? "" : claimed.error().ToString());
+  EXPECT_EQ((*claimed)->id, trio->id);
+  EXPECT_EQ((*claimed)->state, TaskState::kRunning);
+  EXPECT_EQ((*claimed)->attempts, 1);
+  EXPECT_EQ((*claimed)->lease_owner, "w0");
+  EXPECT_EQ((*claimed)->params, (json{{"n", 3}}));
+  EXPECT_FALSE(store_->ClaimGathered(**s0, "w0", 30'000)->has_value()) << "claimed once";
+  auto member = store_->RenewSeat((*s1)->id, "w1", 30'000);
+  ASSERT_TRUE(member.has_value());
+  EXPECT_EQ(member->attempt, 1);
+  EXPECT_EQ(member->state, TaskState::kRunning);
+  EXPECT_EQ(member->address, "") << "rank 0 has not said where yet";
+  ASSERT_TRUE(store_->SetGroupAddress((*s0)->id, "w0", "10.0.0.7:41234").ok());
+  EXPECT_FALSE(store_->SetGroupAddress((*s1)->id, "w0", "x:1").ok()) << "only the seat's holder";
+  member = store_->RenewSeat((*s1)->id, "w1", 30'000);
+  ASSERT_TRUE(member.has_value());
+  EXPECT_EQ(member->address, "10.0.0.7:41234");
+  EXPECT_EQ(member->seated, 0) << "the claimed seats no longer gather";
+  // Leaving: the seat is gone; leaving twice is fine.
+  EXPECT_TRUE(store_->LeaveGroup((*s1)->id, "w1").ok());
+  EXPECT_TRUE(store_->LeaveGroup((*s1)->id, "w1").ok());
+  auto gone = store_->RenewSeat((*s1)->id, "w1", 30'000);
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().code(), StatusCode::kFailedPrecondition);
+  // The attempt ends and the task is handed back: a new group gathers for the next attempt
+  // from rank 0 again, whatever seats of the old one remain.
+  ASSERT_TRUE(store_->Release(trio->id, "w0").ok());
+  auto again = store_->JoinGroup("w5", {"train"}, 30'000, {});
+  ASSERT_TRUE(again.has_value() && again->has_value());
+  EXPECT_EQ((*again)->task_id, trio->id);
+  EXPECT_EQ((*again)->rank, 0);
+  EXPECT_EQ(store_->Get(single->id)->state, TaskState::kQueued) << "gathering never touches single-worker tasks";
+}
+
+TEST_P(TaskStoreTest, ASeatNotRenewedExpiresAndItsRankIsTakenAgain) {
+  auto pair = store_->Create({"train", json::object(), 3, "", {.gpus = 0, .labels = {}, .workers = 2}});
+  ASSERT_TRUE(pair.has_value());
+  auto s0 = store_->JoinGroup("w0", {"train"}, 10'000, {});
+  ASSERT_TRUE(s0.has_value() && s0->has_value());
+  now_ += 5'000;
+  auto s1 = store_->JoinGroup("w1", {"train"}, 10'000, {});
+  ASSERT_TRUE(s1.has_value() && s1->has_value());
+  EXPECT_EQ((*s1)->rank, 1);
+  // Rank 0's holder died: its seat expires; the group is no longer complete, and the next
+  // worker takes rank 0.
+  now_ += 6'000;
+  auto g = store_->RenewSeat((*s1)->id, "w1", 10'000);
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->seated, 1);
+  EXPECT_FALSE(store_->RenewSeat((*s0)->id, "w0", 10'000).has_value()) << "expired";
+  EXPECT_FALSE(store_->ClaimGathered(**s0, "w0", 10'000)->has_value()) << "an expired rank 0 cannot claim";
+  auto s2 = store_->JoinGroup("w2", {"train"}, 10'000, {});
+  ASSERT_TRUE(s2.has_value() && s2->has_value());
+  EXPECT_EQ((*s2)->rank, 0);
+  auto claimed = store_->ClaimGathered(**s2, "w2", 10'000);
+  ASSERT_TRUE(claimed.has_value() && claimed->has_value());
+  // A cancelled task tells its gatherers so.
+  auto other = store_->Create({"train", json::object(), 3, "", {.gpus = 0, .labels = {}, .workers = 2}});
+  ASSERT_TRUE(other.has_value());
+  auto s3 = store_->JoinGroup("w3", {"train"}, 10'000, {});
+  ASSERT_TRUE(s3.has_value() && s3->has_value());
+  EXPECT_EQ((*s3)->task_id, other->id);
+  ASSERT_TRUE(store_->RequestCancel(other->id).has_value());
+  auto cancelled = store_->RenewSeat((*s3)->id, "w3", 10'000);
+  ASSERT_TRUE(cancelled.has_value());
+  EXPECT_EQ(cancelled->state, TaskState::kCancelled);
+}
+
+TEST_P(TaskStoreTest, ConcurrentJoinsNeverSeatMoreThanTheGroupAsks) {
+  auto pair = store_->Create({"train", json::object(), 3, "", {.gpus = 0, .labels = {}, .workers = 2}});
+  ASSERT_TRUE(pair.has_value());
+  std::vector<std::unique_ptr<TaskStore>> stores;
+  for (int i = 0; i < 6; ++i) stores.push_back(Open());
+  std::atomic<int> seated{0};
+  std::mutex mu;
+  std::set<int> ranks;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      for (int round = 0; round < 5; ++round) {
+        auto s = stores[static_cast<size_t>(i)]->JoinGroup("w" + std::to_string(i), {"train"}, 30'000, {});
+        if (s.has_value() && s->has_value()) {
+          ++seated;
+          std::lock_guard lock(mu);
+          EXPECT_TRUE(ranks.insert((*s)->rank).second) << "rank " << (*s)->rank << " seated twice";
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seated.load(), 2);
+  EXPECT_EQ(ranks, (std::set<int>{0, 1}));
+}
+
 TEST_P(TaskStoreTest, SubscribersHearOfOtherProcessesChangesAndOfALostConnection) {
   std::mutex mu;
   std::condition_variable cv;

@@ -184,11 +184,12 @@ test("a new user uploads, trains, watches the curve, registers, tries, publishes
   await page.getByLabel("Register in the catalog as").fill("web-sentiment");
   await page.getByLabel("Alias").fill("champion");
   await page.getByLabel("Worker labels (comma-separated)").fill("cpu");  // every worker offers cpu
+  await page.getByLabel(/Worker processes/).fill("1");  // one process: no group to gather
   await page.getByRole("button", { name: "Train" }).click();
   await page.waitForURL(/#\/tasks\//);
   const taskId = decodeURIComponent(page.url().split("#/tasks/")[1]);
   assert.deepEqual((await call("GET", "/api/v1/tasks/" + encodeURIComponent(taskId), undefined, userToken)).request.resources,
-    { labels: ["cpu"] });
+    { labels: ["cpu"], workers: 1 });
 
   // The loss curve grows while the task runs, then the task succeeds.
   const lossCanvas = page.locator("canvas").first();

@@ -15,10 +15,12 @@ from ._http import ApiError, Transport, query, quote
 Json = Dict[str, Any]
 
 
-def _set_resources(body: Json, gpus: Optional[int], labels: Optional[Sequence[str]]) -> None:
-    """Puts what the task asks of its worker into the request's resources block."""
-    if gpus is not None or labels is not None:
-        body.setdefault("resources", {}).update(_drop_none({"gpus": gpus, "labels": list(labels) if labels else None}))
+def _set_resources(body: Json, gpus: Optional[int], labels: Optional[Sequence[str]],
+                   workers: Optional[int] = None) -> None:
+    """Puts what the task asks of its worker(s) into the request's resources block."""
+    if gpus is not None or labels is not None or workers is not None:
+        body.setdefault("resources", {}).update(
+            _drop_none({"gpus": gpus, "labels": list(labels) if labels else None, "workers": workers}))
 
 
 def _drop_none(d: Json) -> Json:
@@ -516,12 +518,13 @@ class Client:
               epochs: Optional[int] = None, batch_size: Optional[int] = None, lr: Optional[float] = None,
               seed: Optional[int] = None, register: Optional[str] = None, alias: Optional[str] = None,
               request: Optional[Json] = None, gpus: Optional[int] = None, labels: Optional[Sequence[str]] = None,
-              **model_train: Any) -> Task:
+              workers: Optional[int] = None, **model_train: Any) -> Task:
         """Trains or fine-tunes an NLP model (POST /api/v1/ml/nlp/train/model); returns the Task.
 
         Start from `model` (a path or catalog:// reference), a `preset` (bert-tiny, ...) or a
         `config` dict; `register`/`alias` register the result in the catalog; `gpus`/`labels`
-        ask for a worker with that many GPUs and those capability labels (resources). Other keyword
+        ask for a worker with that many GPUs and those capability labels (resources); `workers`
+        trains data-parallel across that many worker processes (resources.workers). Other keyword
         arguments go to model_train (max_length, load_best_model_at_end, ...). `request` is a
         whole SPEC body the arguments override. `task.wait(progress=True)` returns the result.
         """
@@ -543,7 +546,7 @@ class Client:
             mt.setdefault("optimizer", {})["init_lr"] = lr
         if register:
             body["catalog"] = _drop_none({"model": register, "alias": alias})
-        _set_resources(body, gpus, labels)
+        _set_resources(body, gpus, labels, workers)
         return self._submit("/api/v1/ml/nlp/train/model", body)
 
     def train_images(self, dataset: str, save: str, format: Optional[str] = None, model: Optional[str] = None,
@@ -553,7 +556,7 @@ class Client:
                      batch_size: Optional[int] = None, lr: Optional[float] = None, seed: Optional[int] = None,
                      freeze_backbone: Optional[bool] = None, register: Optional[str] = None, alias: Optional[str] = None,
                      request: Optional[Json] = None, gpus: Optional[int] = None, labels: Optional[Sequence[str]] = None,
-                     **dataset_or_train: Any) -> Task:
+                     workers: Optional[int] = None, **dataset_or_train: Any) -> Task:
         """Trains an image classifier (POST /api/v1/ml/cv/train/model); returns the Task.
 
         `dataset` is an object key: an IDX folder (format="idx"), a folder of class subfolders
@@ -562,7 +565,8 @@ class Client:
         version knows its format). Start from a `preset` (cnn-small, mlp, resnet18, resnet34) or a saved image
         `model`; `augment` is {"crop_padding", "horizontal_flip", "rotation"}. `loader_kwargs=`
         and `eval_dataset=` go to the dataset block, other keyword arguments to model_train;
-        `gpus`/`labels` ask for a worker with that many GPUs and those capability labels.
+        `gpus`/`labels` ask for a worker with that many GPUs and those capability labels, `workers`
+        for that many worker processes training data-parallel.
         """
         body: Json = json.loads(json.dumps(request)) if request else {}
         m = body.setdefault("model", {})
@@ -582,7 +586,7 @@ class Client:
             mt.setdefault("optimizer", {})["init_lr"] = lr
         if register:
             body["catalog"] = _drop_none({"model": register, "alias": alias})
-        _set_resources(body, gpus, labels)
+        _set_resources(body, gpus, labels, workers)
         return self._submit("/api/v1/ml/cv/train/model", body)
 
     def train_tokenizer(self, dataset: str, save: str, model: str = "wordpiece", vocab_size: Optional[int] = None,

@@ -120,11 +120,11 @@ def test_train_registers_predicts_and_reports_progress(client, uploaded):
 def test_resources_send_a_task_only_to_a_worker_that_offers_them(client, uploaded):
     # This server's worker has no GPU and only the label "cpu": the task waits for another worker.
     task = client.train(dataset="data/reviews.csv", save="models/gpu-only", objective="text-classification",
-                        model="models/cls", epochs=1, gpus=1, labels=["a100"])
+                        model="models/cls", epochs=1, gpus=1, labels=["a100"], workers=2)
     time.sleep(1.5)
     view = task.get()
     assert view["task_status"] == "queued"
-    assert view["request"]["resources"] == {"gpus": 1, "labels": ["a100"]}
+    assert view["request"]["resources"] == {"gpus": 1, "labels": ["a100"], "workers": 2}
     task.cancel()
     assert task.status == "cancelled"
     with pytest.raises(ApiError) as bad:

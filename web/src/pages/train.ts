@@ -41,6 +41,7 @@ export function trainPage(): Page {
       const alias = h("input", { type: "text", placeholder: "champion (optional)" });
       const labels = h("input", { type: "text", placeholder: "a100, eu-west (optional)" });
       const gpus = h("input", { type: "number", min: "0", max: "64", placeholder: "0" });
+      const processes = h("input", { type: "number", min: "1", max: "1024", placeholder: "1" });
       const status = h("div", { "aria-live": "polite" });
       const fields = {
         model: field("Start from", start, "model.start"),
@@ -106,10 +107,11 @@ export function trainPage(): Page {
         }
         if (register.value) body.catalog = alias.value ? { model: register.value, alias: alias.value } : { model: register.value };
         const wanted = labels.value.split(",").map((l) => l.trim()).filter((l) => l);
-        if (wanted.length || gpus.value) {
+        if (wanted.length || gpus.value || processes.value) {
           body.resources = {};
           if (wanted.length) body.resources.labels = wanted;
           if (gpus.value) body.resources.gpus = Number(gpus.value);
+          if (processes.value) body.resources.workers = Number(processes.value);
         }
         try {
           const r = await api("POST", image ? "/api/v1/ml/cv/train/model" : "/api/v1/ml/nlp/train/model", body);
@@ -130,7 +132,8 @@ export function trainPage(): Page {
         h("fieldset", {}, h("legend", {}, "Output"), field("Save to", save, "model_save.path"),
           field("Register in the catalog as", register, "catalog.model"), field("Alias", alias, "catalog.alias")),
         h("fieldset", {}, h("legend", {}, "Where it runs"), field("Worker labels (comma-separated)", labels, "resources.labels"),
-          field("GPUs", gpus, "resources.gpus")),
+          field("GPUs", gpus, "resources.gpus"),
+          field("Worker processes (data-parallel; the platform gathers them)", processes, "resources.workers")),
         h("button", { type: "submit" }, "Train"), status);
       add(main, h("h1", {}, "Train a model"), form);
       sync();
