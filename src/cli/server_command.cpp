@@ -169,7 +169,7 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
   cmd.add_option("--group-host", c.group_host,
                  "Address at which the other members reach this process when it leads a data-parallel group "
                  "gathered through the database for a task asking resources.workers > 1 (default: 127.0.0.1 "
-                 "with SQLite or a database on this machine, else this machine's name; docs/deploy.md)")
+                 "with SQLite, this machine's name with PostgreSQL; docs/deploy.md)")
       ->envname("MLAAS_GROUP_HOST");
   cmd.add_option("--task-max-attempts", c.task_max_attempts,
                  "Times a task is started before an interrupted task is failed")
@@ -568,9 +568,9 @@ void ImportDeploymentsFile(const fs::path& file, serve::DeploymentManager& deplo
 // Where this process's workers host the groups they lead (ServerConfig::group_host).
 std::string GroupHost(const ServerConfig& c, const std::string& database_url) {
   if (!c.group_host.empty()) return c.group_host;
+  // SQLite: every process of the database is on this machine. PostgreSQL: workers may be on
+  // others, even when this process reaches the database on loopback.
   if (!StartsWith(database_url, "postgres")) return "127.0.0.1";
-  for (const char* loopback : {"@127.", "@localhost", "@[::1]", "://127.", "://localhost", "://[::1]"})
-    if (database_url.find(loopback) != std::string::npos) return "127.0.0.1";
   char name[256] = {};
   if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "127.0.0.1";
   return name;
@@ -636,8 +636,11 @@ int RunServer(const ServerConfig& c, bool api) {
   // resources.workers > 1, forming a group for each such task (docs/deploy.md).
   task_options.gather_groups = group == nullptr && train::DataParallelAvailable() && c.workers > 0;
   auto group_env = train::DataParallelConfigFromEnv();
+  if (!group_env.has_value() && group_env.error().field() == "MLAAS_GROUP_TIMEOUT_SECONDS") return Fail(group_env.error());
   const std::chrono::milliseconds group_timeout =
       group_env.has_value() ? group_env->timeout : std::chrono::milliseconds(std::chrono::minutes(5));
+  // A seat waits as long for its group to fill up before its worker goes back to other work.
+  task_options.group_gather_timeout_ms = group_timeout.count();
   task_options.max_attempts = c.task_max_attempts;
   task_options.lease_ms = int64_t{c.task_lease_seconds} * 1000;
   task_options.max_queued_tasks = c.max_queued_tasks;

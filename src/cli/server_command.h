@@ -24,7 +24,7 @@ struct ServerConfig {
   int health_port = 0;               // `mlaas worker`: /healthz and /readyz on this port (0: none)
   std::string advertise_url;         // `mlaas serve`: where other API servers reach this one
   // Where this process serves the store of a data-parallel group it leads, gathered through the
-  // database (default: 127.0.0.1 with SQLite or a database on loopback, else this host's name).
+  // database (default: 127.0.0.1 with SQLite, this host's name with PostgreSQL).
   std::string group_host;
   std::string log_level = "info";
   uint64_t max_body_bytes = 16u << 20;

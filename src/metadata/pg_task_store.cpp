@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -326,6 +327,33 @@ class PgTaskStore final : public TaskStore {
     return Status::Ok();
   }
 
+  Result<TaskState> Requeue(const std::string& id, const std::string& owner, const json& error) override {
+    const int64_t now = Now();
+    bool retried = false;
+    Result<std::optional<TaskState>> moved =
+        pool_.Run<std::optional<TaskState>>([&](PgDb& db) -> Result<std::optional<TaskState>> {
+          const bool again = std::exchange(retried, true);
+          MLAAS_ASSIGN_OR_RETURN(
+              PgResult r,
+              db.Query("UPDATE tasks SET status=CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, "
+                       "error=CASE WHEN attempts >= max_attempts THEN $1 ELSE NULL END, "
+                       "finished_ms=CASE WHEN attempts >= max_attempts THEN $2::bigint ELSE 0 END, lease_owner=NULL, "
+                       "lease_expires_ms=0, updated_ms=$2, revision=revision+1, claim_token='' "
+                       "WHERE id=$3 AND status='running' AND lease_owner=$4 RETURNING status",
+                       {DumpJson(error), Num(now), id, owner}));
+          if (r.rows() > 0) return std::optional<TaskState>(ParseTaskState(r.Text(0, 0)).value_or(TaskState::kFailed));
+          if (!again) return std::optional<TaskState>();
+          // The first try may have committed (its reply lost): the task's state now says how.
+          MLAAS_ASSIGN_OR_RETURN(PgResult now_state, db.Query("SELECT status FROM tasks WHERE id=$1", {id}));
+          if (now_state.rows() == 0) return std::optional<TaskState>();
+          return std::optional<TaskState>(ParseTaskState(now_state.Text(0, 0)).value_or(TaskState::kFailed));
+        });
+    if (!moved.has_value()) return moved.error();
+    if (!*moved) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    Notify(**moved == TaskState::kQueued ? kQueuedNote : kChangedNote);
+    return **moved;
+  }
+
   Result<TaskRecord> RequestCancel(const std::string& id) override {
     const int64_t now = Now();
     const json err = {{"code", "cancelled"}, {"message", "cancelled before it started"}};
@@ -431,16 +459,18 @@ class PgTaskStore final : public TaskStore {
   }
 
   Result<std::optional<GroupSeat>> JoinGroup(const std::string& owner, const std::vector<std::string>& types,
-                                             int64_t lease_ms, const WorkerCapabilities& offers) override {
+                                             int64_t lease_ms, const WorkerCapabilities& offers,
+                                             const std::vector<std::string>& skip) override {
     if (types.empty()) return std::optional<GroupSeat>();
     const int64_t now = Now();
     const std::string seat_id = NewUuid();  // chosen once: a retry finds its own seat
     std::vector<PgParam> params = {Num(offers.gpus)};
     const std::string types_in = AppendParams(params, types);
     const std::string labels_met = LabelsMet(params, offers.labels, "t");
+    const std::string skipped = skip.empty() ? "" : " AND t.id NOT IN (" + AppendParams(params, skip) + ")";
     const std::string pick =
         "SELECT t.id, t.req_workers FROM tasks t WHERE t.status='queued' AND t.cancel_requested=0 AND "
-        "t.req_workers > 1 AND t.req_gpus <= $1 AND t.type IN (" + types_in + ") AND " + labels_met +
+        "t.req_workers > 1 AND t.req_gpus <= $1 AND t.type IN (" + types_in + ") AND " + labels_met + skipped +
         " AND (SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0) < t.req_workers "
         "ORDER BY t.seq LIMIT 1";
     bool retried = false;
@@ -463,15 +493,20 @@ class PgTaskStore final : public TaskStore {
             MLAAS_ASSIGN_OR_RETURN(PgResult ranks, tx.Query("SELECT seat_rank FROM task_seats WHERE task_id=$1 AND "
                                                             "attempt=0 ORDER BY seat_rank",
                                                             {seat.task_id}));
-            for (int row = 0; row < ranks.rows() && ranks.Int(row, 0) == seat.rank; ++row) ++seat.rank;
-            if (seat.rank >= seat.world) return std::optional<GroupSeat>();
-            // Another worker may take the same rank at the same moment: the unique key lets one in.
-            MLAAS_ASSIGN_OR_RETURN(
-                PgResult in, tx.Query("INSERT INTO task_seats (id, task_id, attempt, seat_rank, world, owner, expires_ms) "
-                                      "VALUES ($1, $2, 0, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
-                                      {seat_id, seat.task_id, Num(seat.rank), Num(seat.world), owner, Num(now + lease_ms)}));
-            if (in.rows() == 0) return std::optional<GroupSeat>();
-            return std::optional<GroupSeat>(seat);
+            std::set<int64_t> taken;
+            for (int row = 0; row < ranks.rows(); ++row) taken.insert(ranks.Int(row, 0));
+            // The free ranks, lowest first. Another worker may take the same rank at the same
+            // moment: the unique key lets one in, and the other tries the next.
+            for (; seat.rank < seat.world; ++seat.rank) {
+              if (taken.count(seat.rank) > 0) continue;
+              MLAAS_ASSIGN_OR_RETURN(
+                  PgResult in,
+                  tx.Query("INSERT INTO task_seats (id, task_id, attempt, seat_rank, world, owner, expires_ms) "
+                           "VALUES ($1, $2, 0, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
+                           {seat_id, seat.task_id, Num(seat.rank), Num(seat.world), owner, Num(now + lease_ms)}));
+              if (in.rows() > 0) return std::optional<GroupSeat>(seat);
+            }
+            return std::optional<GroupSeat>();
           });
         });
     return joined;
@@ -480,25 +515,29 @@ class PgTaskStore final : public TaskStore {
   Result<GroupState> RenewSeat(const std::string& seat_id, const std::string& owner, int64_t lease_ms) override {
     const int64_t now = Now();
     return pool_.Run<GroupState>([&](PgDb& db) -> Result<GroupState> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult seat, db.Query("UPDATE task_seats SET expires_ms=$1 WHERE id=$2 AND owner=$3 AND "
+                                                     "expires_ms >= $4 RETURNING task_id, attempt",
+                                                     {Num(now + lease_ms), seat_id, owner, Num(now)}));
+      if (seat.rows() == 0) return FailedPrecondition("seat " + seat_id + " is gone");
+      GroupState g;
+      const std::string task_id = seat.Text(0, 0);
+      g.attempt = static_cast<int>(seat.Int(0, 1));
+      // A statement of its own, with a snapshot taken after the renewal: what a claim that the
+      // renewal waited for committed (the task running, the seats stamped) shows together.
       MLAAS_ASSIGN_OR_RETURN(
           PgResult r,
-          db.Query("WITH renewed AS (UPDATE task_seats SET expires_ms=$1 WHERE id=$2 AND owner=$3 AND expires_ms >= $4 "
-                   "RETURNING task_id, attempt) "
-                   "SELECT t.status, t.cancel_requested, renewed.attempt, "
-                   "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0 AND s.expires_ms >= $4), "
-                   "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=renewed.attempt AND "
-                   "s.seat_rank=0 AND renewed.attempt > 0) "
-                   "FROM renewed LEFT JOIN tasks t ON t.id = renewed.task_id",
-                   {Num(now + lease_ms), seat_id, owner, Num(now)}));
-      if (r.rows() == 0) return FailedPrecondition("seat " + seat_id + " is gone");
-      if (r.IsNull(0, 0)) return FailedPrecondition("the task of seat " + seat_id + " is gone");
-      GroupState g;
+          db.Query("SELECT t.status, t.cancel_requested, "
+                   "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0 AND s.expires_ms >= $2), "
+                   "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=$3 AND s.seat_rank=0 AND $3 > 0), "
+                   "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=$3 AND s.expires_ms >= $2) "
+                   "FROM tasks t WHERE t.id=$1",
+                   {task_id, Num(now), Num(g.attempt)}));
+      if (r.rows() == 0) return FailedPrecondition("the task of seat " + seat_id + " is gone");
       g.state = ParseTaskState(r.Text(0, 0)).value_or(TaskState::kFailed);
       g.cancel_requested = r.Int(0, 1) != 0;
-      g.attempt = static_cast<int>(r.Int(0, 2));
-      // The seat itself was renewed by this statement, but the count saw the table before it.
-      g.seated = static_cast<int>(r.Int(0, 3));
-      if (!r.IsNull(0, 4)) g.address = r.Text(0, 4);
+      g.seated = static_cast<int>(r.Int(0, 2));
+      if (!r.IsNull(0, 3)) g.address = r.Text(0, 3);
+      if (g.attempt > 0) g.members = static_cast<int>(r.Int(0, 4));
       return g;
     });
   }
@@ -535,6 +574,9 @@ class PgTaskStore final : public TaskStore {
                      {Num(now), owner, Num(now + lease_ms), token, seat.task_id, seat.id}));
         if (r.rows() == 0) return std::optional<TaskRecord>();
         TaskRecord record = ReadRecord(r, 0);
+        // What earlier groups of the task left (an attempt handed back reuses its number).
+        MLAAS_RETURN_IF_ERROR(
+            tx.Query("DELETE FROM task_seats WHERE task_id=$1 AND attempt<>0", {seat.task_id}).status());
         MLAAS_RETURN_IF_ERROR(tx.Query("UPDATE task_seats SET attempt=$1 WHERE task_id=$2 AND attempt=0",
                                        {Num(record.attempts), seat.task_id})
                                   .status());

@@ -176,6 +176,23 @@ class SqliteTaskStore final : public TaskStore {
     return Status::Ok();
   }
 
+  Result<TaskState> Requeue(const std::string& id, const std::string& owner, const json& error) override {
+    std::lock_guard lock(mu_);
+    const int64_t now = now_();
+    MLAAS_ASSIGN_OR_RETURN(
+        auto q, db_.Prepare("UPDATE tasks SET status=CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, "
+                            "error=CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, "
+                            "finished_ms=CASE WHEN attempts >= max_attempts THEN ?2 ELSE 0 END, "
+                            "lease_owner=NULL, lease_expires_ms=0, updated_ms=?2, revision=revision+1 "
+                            "WHERE id=?3 AND status='running' AND lease_owner=?4 RETURNING status"));
+    q.Bind(1, DumpJson(error)).Bind(2, now).Bind(3, id).Bind(4, owner);
+    MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return FailedPrecondition("task " + id + " is no longer held by " + owner);
+    const TaskState state = ParseTaskState(q.Text(0)).value_or(TaskState::kFailed);
+    MLAAS_RETURN_IF_ERROR(q.Run());
+    return state;
+  }
+
   Status Release(const std::string& id, const std::string& owner) override {
     std::lock_guard lock(mu_);
     MLAAS_ASSIGN_OR_RETURN(
@@ -279,7 +296,8 @@ class SqliteTaskStore final : public TaskStore {
   }
 
   Result<std::optional<GroupSeat>> JoinGroup(const std::string& owner, const std::vector<std::string>& types,
-                                             int64_t lease_ms, const WorkerCapabilities& offers) override {
+                                             int64_t lease_ms, const WorkerCapabilities& offers,
+                                             const std::vector<std::string>& skip) override {
     if (types.empty()) return std::optional<GroupSeat>();
     std::lock_guard lock(mu_);
     const int64_t now = now_();
@@ -292,12 +310,14 @@ class SqliteTaskStore final : public TaskStore {
           auto pick, db_.Prepare("SELECT t.id, t.req_workers FROM tasks t WHERE t.status='queued' AND "
                                  "t.cancel_requested=0 AND t.req_workers > 1 AND t.req_gpus <= ?1 AND t.type IN (" +
                                  Placeholders(types.size()) + ") AND " + labels_met +
+                                 (skip.empty() ? "" : " AND t.id NOT IN (" + Placeholders(skip.size()) + ")") +
                                  " AND (SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0) < "
                                  "t.req_workers ORDER BY t.seq LIMIT 1"));
       pick.Bind(1, static_cast<int64_t>(offers.gpus));
       int at = 2;
       for (const auto& t : types) pick.Bind(at++, t);
       for (const auto& l : offers.labels) pick.Bind(at++, l);
+      for (const auto& k : skip) pick.Bind(at++, k);
       MLAAS_ASSIGN_OR_RETURN(bool found, pick.Step());
       if (!found) return std::optional<GroupSeat>();
       GroupSeat seat{.id = NewUuid(), .task_id = pick.Text(0), .rank = 0, .world = static_cast<int>(pick.Int(1)), .attempt = 0};
@@ -334,7 +354,8 @@ class SqliteTaskStore final : public TaskStore {
     MLAAS_ASSIGN_OR_RETURN(
         auto q, db_.Prepare("SELECT t.status, t.cancel_requested, "
                             "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0 AND s.expires_ms >= ?2), "
-                            "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=?3 AND s.seat_rank=0) "
+                            "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=?3 AND s.seat_rank=0), "
+                            "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=?3 AND s.expires_ms >= ?2) "
                             "FROM tasks t WHERE t.id=?1"));
     q.Bind(1, task_id).Bind(2, now).Bind(3, static_cast<int64_t>(g.attempt));
     MLAAS_ASSIGN_OR_RETURN(bool task, q.Step());
@@ -343,6 +364,7 @@ class SqliteTaskStore final : public TaskStore {
     g.cancel_requested = q.Int(1) != 0;
     g.seated = static_cast<int>(q.Int(2));
     if (g.attempt > 0 && !q.IsNull(3)) g.address = q.Text(3);
+    if (g.attempt > 0) g.members = static_cast<int>(q.Int(4));
     return g;
   }
 
@@ -366,6 +388,10 @@ class SqliteTaskStore final : public TaskStore {
       if (!row) return std::optional<TaskRecord>();
       TaskRecord r = ReadRecord(q);
       MLAAS_RETURN_IF_ERROR(q.Run());
+      // What earlier groups of the task left (an attempt handed back reuses its number).
+      MLAAS_ASSIGN_OR_RETURN(auto old, db_.Prepare("DELETE FROM task_seats WHERE task_id=?1 AND attempt<>0"));
+      old.Bind(1, seat.task_id);
+      MLAAS_RETURN_IF_ERROR(old.Run());
       MLAAS_ASSIGN_OR_RETURN(auto seats, db_.Prepare("UPDATE task_seats SET attempt=?1 WHERE task_id=?2 AND attempt=0"));
       seats.Bind(1, static_cast<int64_t>(r.attempts)).Bind(2, seat.task_id);
       MLAAS_RETURN_IF_ERROR(seats.Run());

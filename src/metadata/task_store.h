@@ -68,6 +68,7 @@ struct GroupState {
   bool cancel_requested = false;
   int seated = 0;        // live seats gathering for the task (attempt 0)
   int attempt = 0;       // this seat's attempt: 0 until rank 0 claimed the task with it
+  int members = 0;       // once claimed: the live seats of that attempt's group (this one included)
   std::string address{}; // "host:port" of rank 0's rendezvous store for that attempt ("" until set)
 };
 
@@ -148,6 +149,11 @@ class TaskStore {
                         const nlohmann::json& result, const nlohmann::json& error) = 0;
   // Hands a running task back to the queue without using up an attempt (graceful stop).
   virtual Status Release(const std::string& id, const std::string& owner) = 0;
+  // Ends this attempt of a running task held by `owner` without ending the task, as a crash
+  // would: back to the queue with the attempt counted (its checkpoints resume it), or failed
+  // with `error` when it used max_attempts. Returns the state it went to. FailedPrecondition
+  // when `owner` no longer holds it.
+  virtual Result<TaskState> Requeue(const std::string& id, const std::string& owner, const nlohmann::json& error) = 0;
 
   // Queued: cancelled at once. Running: flags it, the worker stops at its next check.
   // FailedPrecondition when the task has already ended; NotFound for an unknown id.
@@ -168,13 +174,15 @@ class TaskStore {
   // oldest queued task asking workers > 1 whose type is in `types` and whose gpus and labels
   // `offers` meets, unless its group is complete; nullopt when there is none. A seat lives for
   // `lease_ms` unless renewed; seats that expired are dropped.
+  // Tasks in `skip` are passed over (a worker that gave up waiting for one).
   virtual Result<std::optional<GroupSeat>> JoinGroup(const std::string& owner, const std::vector<std::string>& types,
-                                                     int64_t lease_ms, const WorkerCapabilities& offers) = 0;
+                                                     int64_t lease_ms, const WorkerCapabilities& offers,
+                                                     const std::vector<std::string>& skip = {}) = 0;
   // Renews the seat and says where its task and group stand. FailedPrecondition when the seat
   // is gone (it expired, or its holder left).
   virtual Result<GroupState> RenewSeat(const std::string& seat_id, const std::string& owner, int64_t lease_ms) = 0;
   // Rank 0, once every rank is seated: claims the task (as ClaimNext does) and gives the seats
-  // gathered its attempt. nullopt when the group is no longer complete or the task was taken,
+  // gathered its attempt (the seats of earlier attempts' groups go). nullopt when the group is no longer complete or the task was taken,
   // cancelled or ended.
   virtual Result<std::optional<TaskRecord>> ClaimGathered(const GroupSeat& seat, const std::string& owner,
                                                           int64_t lease_ms) = 0;

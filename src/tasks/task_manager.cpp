@@ -141,6 +141,11 @@ Status TaskContext::PublishGroupAddress(const std::string& address) {
   return manager_.store_.SetGroupAddress(seat_->id, manager_.owner_, address);
 }
 
+Result<metadata::GroupState> TaskContext::CheckGroup() {
+  if (!seat_) return FailedPrecondition("task " + record_.id + " was not gathered through the store");
+  return manager_.store_.RenewSeat(seat_->id, manager_.owner_, manager_.options_.lease_ms);
+}
+
 void TaskContext::Flush(bool force) {
   if (detached_) return;
   // One writer at a time, so an older progress report never overwrites a newer one.
@@ -385,13 +390,22 @@ void TaskManager::WorkerLoop() {
 }
 
 bool TaskManager::TryGather() {
-  std::vector<std::string> types;
+  std::vector<std::string> types, skip;
   {
     std::lock_guard lock(mu_);
     if (!seat_id_.empty() || training_running_ > 0 || stopping_) return false;
     seat_id_ = "-";  // this thread's, until it has a seat or gives up
     for (const auto& t : types_)
       if (IsDataParallelType(t)) types.push_back(t);
+    const int64_t now = NowMs();
+    for (auto it = skip_until_.begin(); it != skip_until_.end();) {
+      if (it->second <= now) {
+        it = skip_until_.erase(it);
+      } else {
+        skip.push_back(it->first);
+        ++it;
+      }
+    }
   }
   struct Vacate {
     TaskManager& m;
@@ -400,7 +414,7 @@ bool TaskManager::TryGather() {
       m.seat_id_.clear();
     }
   } vacate{*this};
-  auto joined = store_.JoinGroup(owner_, types, options_.lease_ms, options_.capabilities);
+  auto joined = store_.JoinGroup(owner_, types, options_.lease_ms, options_.capabilities, skip);
   if (!joined.has_value()) {
     spdlog::error("joining a group failed: {}", joined.error().ToString());
     return false;
@@ -411,30 +425,48 @@ bool TaskManager::TryGather() {
     std::lock_guard lock(mu_);
     seat_id_ = seat.id;
   }
-  spdlog::info("task {}: took rank {} of the {} it gathers", seat.task_id, seat.rank, seat.world);
-  (void)store_.AppendLog(seat.task_id, "info",
-                         owner_ + " took rank " + std::to_string(seat.rank) + " of the " + std::to_string(seat.world) +
-                             " workers this task gathers");
+  // Whatever happens next, the seat is given up on the way out.
+  struct Leave {
+    TaskManager& m;
+    const metadata::GroupSeat& seat;
+    ~Leave() {
+      if (Status st = m.store_.LeaveGroup(seat.id, m.owner_); !st.ok())
+        spdlog::warn("task {}: cannot give up the seat (it expires): {}", seat.task_id, st.ToString());
+    }
+  } leave{*this, seat};
   try {
+    spdlog::info("task {}: took rank {} of the {} it gathers", seat.task_id, seat.rank, seat.world);
+    (void)store_.AppendLog(seat.task_id, "info",
+                           owner_ + " took rank " + std::to_string(seat.rank) + " of the " + std::to_string(seat.world) +
+                               " workers this task gathers");
     StayInGroup(seat);
   } catch (...) {
     spdlog::error("task {}: {}", seat.task_id, ExceptionStatus(std::current_exception()).ToString());
   }
-  if (Status st = store_.LeaveGroup(seat.id, owner_); !st.ok())
-    spdlog::warn("task {}: cannot give up the seat (it expires): {}", seat.task_id, st.ToString());
   return true;
 }
 
 void TaskManager::StayInGroup(metadata::GroupSeat seat) {
-  int64_t address_deadline = 0;
-  const auto run = [this](auto&& body) {
-    {
-      std::lock_guard lock(mu_);
-      ++training_running_;
+  // While this process trains with the group, no other thread of it takes a seat.
+  struct Training {
+    TaskManager& m;
+    explicit Training(TaskManager& manager) : m(manager) {
+      std::lock_guard lock(m.mu_);
+      ++m.training_running_;
     }
-    body();
-    std::lock_guard lock(mu_);
-    --training_running_;
+    ~Training() {
+      std::lock_guard lock(m.mu_);
+      --m.training_running_;
+    }
+  };
+  const int64_t joined_ms = NowMs();
+  int64_t unsettled_since = 0;  // when the task's state and this seat's first disagreed
+  const auto settled = [&] { unsettled_since = 0; };
+  // What a renewal sees may lag a claim in progress (the task running, the seat not yet stamped,
+  // or the reverse): only when that lasts is the seat given up.
+  const auto unsettled = [&] {
+    if (unsettled_since == 0) unsettled_since = NowMs();
+    return NowMs() - unsettled_since > options_.group_address_wait_ms;
   };
   while (!stopping_) {
     auto g = store_.RenewSeat(seat.id, owner_, options_.lease_ms);
@@ -444,23 +476,43 @@ void TaskManager::StayInGroup(metadata::GroupSeat seat) {
         return;
       }
       spdlog::warn("task {}: renewing the seat failed: {}", seat.task_id, g.error().ToString());
+    } else if (metadata::IsTerminal(g->state) || g->cancel_requested) {
+      return;
     } else if (g->attempt == 0) {
-      // Still gathering. The task may have been taken otherwise (a torchrun group), cancelled or ended.
-      if (g->state != TaskState::kQueued || g->cancel_requested) return;
-      if (seat.rank == 0 && g->seated >= seat.world) {
-        auto claimed = store_.ClaimGathered(seat, owner_, options_.lease_ms);
-        if (!claimed.has_value()) spdlog::warn("task {}: claiming it failed: {}", seat.task_id, claimed.error().ToString());
-        if (claimed.has_value() && claimed->has_value()) {
-          seat.attempt = (*claimed)->attempts;
-          run([&] { RunTask(std::move(**claimed), seat); });
+      if (g->state != TaskState::kQueued) {
+        // Taken otherwise (a torchrun group), or claimed by this group a moment ago.
+        if (unsettled()) return;
+      } else {
+        settled();
+        if (seat.rank == 0 && g->seated >= seat.world && !stopping_) {
+          auto claimed = store_.ClaimGathered(seat, owner_, options_.lease_ms);
+          if (!claimed.has_value())
+            spdlog::warn("task {}: claiming it failed: {}", seat.task_id, claimed.error().ToString());
+          if (claimed.has_value() && claimed->has_value()) {
+            seat.attempt = (*claimed)->attempts;
+            Training training(*this);
+            RunTask(std::move(**claimed), seat);
+            return;
+          }
+        } else if (g->seated < seat.world && options_.group_gather_timeout_ms > 0 &&
+                   NowMs() - joined_ms > options_.group_gather_timeout_ms) {
+          // The group does not fill up: this worker goes back to other work, and to this task
+          // no sooner than after as long again.
+          const std::string why = owner_ + " left rank " + std::to_string(seat.rank) + " after waiting " +
+                                  std::to_string((NowMs() - joined_ms) / 1000) + " s with " +
+                                  std::to_string(g->seated) + " of the " + std::to_string(seat.world) +
+                                  " workers seated; it comes back later";
+          spdlog::info("task {}: {}", seat.task_id, why);
+          (void)store_.AppendLog(seat.task_id, "info", why);
+          std::lock_guard lock(mu_);
+          skip_until_[seat.task_id] = NowMs() + options_.group_gather_timeout_ms;
           return;
         }
       }
-    } else {
+    } else if (seat.rank > 0) {
       // Rank 0 claimed the task with this group: run it once it says where its store is.
       seat.attempt = g->attempt;
-      if (seat.rank == 0 || g->state != TaskState::kRunning) return;
-      if (!g->address.empty()) {
+      if (g->state == TaskState::kRunning && !g->address.empty()) {
         auto record = store_.Get(seat.task_id);
         if (!record.has_value()) {
           spdlog::warn("task {}: {}", seat.task_id, record.error().ToString());
@@ -468,22 +520,21 @@ void TaskManager::StayInGroup(metadata::GroupSeat seat) {
         }
         record->attempts = seat.attempt;
         spdlog::info("task {}: running as rank {} of {} (attempt {})", seat.task_id, seat.rank, seat.world, seat.attempt);
-        run([&] {
-          auto result = RunDetached(std::move(*record), seat, g->address);
-          if (result.has_value()) {
-            spdlog::info("task {}: this rank's share is done", seat.task_id);
-          } else {
-            spdlog::warn("task {}: {}", seat.task_id, result.error().ToString());
-          }
-        });
+        Training training(*this);
+        auto result = RunDetached(std::move(*record), seat, g->address);
+        if (result.has_value()) {
+          spdlog::info("task {}: this rank's share is done", seat.task_id);
+        } else {
+          spdlog::warn("task {}: {}", seat.task_id, result.error().ToString());
+        }
         return;
       }
-      if (address_deadline == 0) {
-        address_deadline = NowMs() + options_.group_address_wait_ms;
-      } else if (NowMs() > address_deadline) {
+      if (unsettled()) {
         spdlog::warn("task {}: rank 0 did not say where its group meets; leaving the group", seat.task_id);
         return;
       }
+    } else {
+      return;  // rank 0's seat stamped by a claim that is not this thread's (cannot happen)
     }
     std::unique_lock lock(mu_);
     wake_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(1000, options_.poll_interval_ms * 2)),
@@ -497,6 +548,7 @@ void TaskManager::HeartbeatLoop() {
   int64_t next_beat = NowMs() + options_.lease_ms / 3;
   int64_t next_recover = NowMs() + options_.recover_interval_ms;
   int64_t next_retention = NowMs();
+  std::string seat;  // the seat to renew, read under the lock and renewed outside it
   while (!stopping_) {
     try {
       {
@@ -507,10 +559,12 @@ void TaskManager::HeartbeatLoop() {
           next_beat = NowMs() + options_.lease_ms / 3;
           // Holding mu_ keeps every context alive while we renew its lease.
           for (auto& [id, ctx] : running_) ctx->Flush(true);
-          // A seat in a group: rank 0's carries the group's address while the others start.
-          if (!seat_id_.empty() && seat_id_ != "-") (void)store_.RenewSeat(seat_id_, owner_, options_.lease_ms);
+          if (seat_id_ != "-") seat = seat_id_;
         }
       }
+      // A seat in a group: rank 0's carries the group's address while the others start, and
+      // rank 0 counts its members by their live seats.
+      if (!seat.empty()) (void)store_.RenewSeat(std::exchange(seat, std::string()), owner_, options_.lease_ms);
       if (NowMs() >= next_recover) {
         next_recover = NowMs() + options_.recover_interval_ms;
         auto n = store_.RecoverAbandoned(&TaskManager::OwnerIsDead);
@@ -603,9 +657,22 @@ void TaskManager::RecordOutcome(TaskContext& ctx, const Result<json>& result) {
   Status st;
   if (ctx.lease_lost_) {
     spdlog::warn("task {}: lease lost while running; its new holder decides the outcome", id);
-  } else if (!result.has_value() && ctx.handed_back()) {
+  } else if (!result.has_value() && ctx.handed_back() && !ctx.retry_) {
     ctx.Log("info", "worker shutting down; task handed back to the queue");
     st = store_.Release(id, owner_);
+  } else if (!result.has_value() && ctx.handed_back()) {
+    const Status& err = result.error();
+    json e = {{"code", StatusCodeName(err.code())}, {"message", err.message()}};
+    auto next = store_.Requeue(id, owner_, e);
+    if (next.has_value()) {
+      ctx.Log(*next == TaskState::kQueued ? "warn" : "error",
+              "attempt " + std::to_string(ctx.attempt()) + " failed: " + err.message() +
+                  (*next == TaskState::kQueued ? "; the task goes back to the queue and resumes from its checkpoint"
+                                               : "; no attempt left (" + std::to_string(ctx.record_.max_attempts) +
+                                                     " made)"));
+      spdlog::warn("task {}: attempt {} failed ({}); {}", id, ctx.attempt(), err.ToString(), TaskStateName(*next));
+    }
+    st = next.status();
   } else if (result.has_value()) {
     ctx.Log("info", "succeeded");
     st = store_.Finish(id, owner_, TaskState::kSucceeded, *result, json());

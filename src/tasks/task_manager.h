@@ -56,7 +56,14 @@ class TaskContext {
   // True when this attempt stops without ending the task: the worker is shutting down (and
   // nobody cancelled the task) or lost its lease. The task will run again, so what it keeps
   // to resume (checkpoints) must stay; otherwise a failed attempt ends the task.
-  bool handed_back() const { return lease_lost_ || (shutting_down_ && !cancel_requested_); }
+  bool handed_back() const {
+    return lease_lost_ || ((shutting_down_ || retry_) && !cancel_requested_);
+  }
+  // The handler's failure is this attempt's, not the task's (a data-parallel group lost a
+  // member): the task goes back to the queue with the attempt counted and resumes from its
+  // checkpoints in a later attempt (TaskStore::Requeue), or fails once it used max_attempts.
+  // Call before returning the error; handed_back() is then true.
+  void RetryLater() { retry_ = true; }
   // Cancelled status when cancelled(), OK otherwise.
   Status CheckCancelled() const;
 
@@ -74,6 +81,9 @@ class TaskContext {
   const std::optional<metadata::GroupSeat>& group() const { return seat_; }
   const std::string& group_address() const { return group_address_; }
   Status PublishGroupAddress(const std::string& address);
+  // Rank 0 while its group gathers: renews its seat and says where the group stands (members:
+  // the live seats of this attempt's group; fewer than the world means one went away).
+  Result<metadata::GroupState> CheckGroup();
 
  private:
   friend class TaskManager;
@@ -88,6 +98,7 @@ class TaskContext {
   std::atomic<bool> cancel_requested_{false};
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> lease_lost_{false};
+  std::atomic<bool> retry_{false};
   bool detached_ = false;   // RunDetached: nothing goes to the store
   std::optional<metadata::GroupSeat> seat_{};
   std::string group_address_{};
@@ -124,6 +135,9 @@ struct TaskManagerOptions {
   // How long a member waits for rank 0 to say where its rendezvous store is, once rank 0
   // claimed the task (it does so first thing).
   int64_t group_address_wait_ms = 60'000;
+  // How long a seat waits for its group to fill up before its worker goes back to other work
+  // (and passes over that task for as long again); 0: for ever.
+  int64_t group_gather_timeout_ms = 300'000;
   // Bounds. Submit refuses a task beyond them: ResourceExhausted (HTTP 429) when
   // max_queued_tasks tasks already wait (0: no limit); InvalidArgument naming the field when
   // the params are larger than max_params_bytes, or when an object inside one of the
@@ -226,6 +240,7 @@ class TaskManager {
   std::map<std::string, TaskContext*> running_;
   std::string seat_id_;             // the seat this process holds ("" none): renewed by the heartbeat
   int training_running_ = 0;        // tasks of the data-parallel types running here
+  std::map<std::string, int64_t> skip_until_;  // tasks whose groups a seat here gave up on, until when
   uint64_t submitted_ = 0;          // bumped by Submit so idle workers wake
   std::mutex submit_mu_;            // one queue-length check and insert at a time
 

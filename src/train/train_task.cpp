@@ -386,6 +386,7 @@ Result<std::unique_ptr<DataParallelGroup>> MeetGroup(tasks::TaskContext& ctx, co
   config.rank = seat.rank;
   config.timeout = options.group_timeout;
   if (seat.rank == 0) {
+    MLAAS_RETURN_IF_ERROR(ctx.CheckCancelled());  // stopping: hand it back before anyone joins
     config.master_addr = options.group_host;
     config.master_port = 0;
     MLAAS_ASSIGN_OR_RETURN(auto group, DataParallelGroup::Host(config));
@@ -394,8 +395,23 @@ Result<std::unique_ptr<DataParallelGroup>> MeetGroup(tasks::TaskContext& ctx, co
     const std::string address = host + ":" + std::to_string(group->config().master_port);
     MLAAS_RETURN_IF_ERROR(ctx.PublishGroupAddress(address));
     ctx.Log("info", "rank 0 of " + std::to_string(seat.world) + ": the group meets at " + address);
-    if (Status st = group->WaitForMembers([&ctx] { return ctx.cancelled(); }); !st.ok())
-      return st.code() == StatusCode::kCancelled ? ctx.CheckCancelled() : st;
+    // While it waits, a member whose seat went (it stopped, or died and its seat expired) ends
+    // the wait at once.
+    bool lost = false;
+    auto next_check = std::chrono::steady_clock::now();
+    const auto stop = [&] {
+      if (ctx.cancelled()) return true;
+      if (std::chrono::steady_clock::now() < next_check) return false;
+      next_check = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      auto g = ctx.CheckGroup();
+      lost = g.has_value() && g->members < seat.world;
+      return lost;
+    };
+    if (Status st = group->WaitForMembers(stop); !st.ok()) {
+      if (st.code() == StatusCode::kCancelled && !lost) return ctx.CheckCancelled();
+      ctx.RetryLater();  // a member went away after the claim: a new group gathers
+      return lost ? Unavailable("a member of the group went away before it arrived") : st;
+    }
     ctx.Log("info", "every member of the group arrived");
     return group;
   }
@@ -512,7 +528,7 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
     };
     // Rank 0 hands the task to the other members once it is ready to train: what failed before
     // (the request, the data) failed here alone.
-    if (group != nullptr && !follower) {
+    if (group != nullptr && !follower && !gathered) {
       MLAAS_RETURN_IF_ERROR(group->Publish({{"id", ctx.id()},
                                             {"type", ctx.type()},
                                             {"params", params},
@@ -526,6 +542,10 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
         Status why = ctx.CheckCancelled();
         return why.ok() ? result.error() : why;
       }
+      // A group gathered for this task lost a member: this attempt ends, the checkpoints stay,
+      // and a new group gathers to resume (a torchrun group is its launcher's to restart).
+      if (gathered && !follower && result.error().code() == StatusCode::kUnavailable && !ctx.cancelled())
+        ctx.RetryLater();
       return result.error();
     }
     if (follower) return json{{"stats", (*result)["stats"]}};  // rank 0 writes the model

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -24,6 +26,7 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 
 // The data both tests train on, uploaded through `c`, and their training request.
 json UploadTrainingData(client::ApiClient& c) {
@@ -190,6 +193,60 @@ TEST(DataParallelE2eTest, WorkersStartedApartGatherThroughTheDatabase) {
   ASSERT_EQ(versions.status, 200) << versions.text;
   EXPECT_EQ(versions.text.find("\"version\":2"), std::string::npos) << versions.text;
   EXPECT_NE(versions.text.find("\"version\":1"), std::string::npos) << versions.text;
+}
+
+// A gathered group that loses a member in the middle of the run hands the task back: the
+// attempt ends with its checkpoint kept, a new group gathers (the surviving worker and the idle
+// one) and resumes from it.
+TEST(DataParallelE2eTest, AGatheredGroupThatLosesAMemberHandsTheTaskBackAndANewGroupResumes) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  ServerProcess server(data, {"--workers", "0"});
+  ASSERT_TRUE(server.Start().ok()) << server.Log();
+  auto c = server.Client();
+  json request = UploadTrainingData(*c);
+  request["model_train"]["epochs"] = 150;
+  request["model_train"]["checkpoint_steps"] = 8;
+  request["model_save"] = {{"path", "models/regathered"}};
+  request["resources"] = {{"workers", 2}};
+  std::vector<std::unique_ptr<WorkerProcess>> workers;
+  ::setenv("MLAAS_GROUP_TIMEOUT_SECONDS", "20", 1);
+  for (int i = 0; i < 3; ++i) {
+    workers.push_back(std::make_unique<WorkerProcess>(
+        data, std::vector<std::string>{"--workers", "1", "--threads", "1", "--group-host", "127.0.0.1"},
+        "worker" + std::to_string(i)));
+    ASSERT_TRUE(workers.back()->Start().ok());
+  }
+  ::unsetenv("MLAAS_GROUP_TIMEOUT_SECONDS");
+  const auto logs = [&] {
+    std::string all;
+    for (size_t i = 0; i < workers.size(); ++i) all += "--- worker " + std::to_string(i) + "\n" + workers[i]->Log() + "\n";
+    return all;
+  };
+  auto t = CallServer(*c, "POST", "/api/v1/ml/nlp/train/model", request.dump());
+  ASSERT_EQ(t.status, 202) << t.text;
+  const std::string id = t.body.value("task_id", "");
+  const auto checkpointed = [&] {
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(data / "checkpoints" / id, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().filename() == "state.json") return true;
+    return false;
+  };
+  ASSERT_TRUE(WaitFor(checkpointed, 120s)) << logs();
+  WorkerProcess* member = nullptr;
+  for (auto& w : workers)
+    if (w->Log().find("running as rank 1 of 2") != std::string::npos) member = w.get();
+  ASSERT_NE(member, nullptr) << logs();
+  member->Kill(SIGKILL);
+  json done = WaitForTaskEnd(*c, id, 300s);
+  ASSERT_EQ(done["task_status"], "succeeded") << done.dump(1) << logs();
+  EXPECT_EQ(done["stats"]["attempts"], 2) << done["stats"].dump();
+  EXPECT_GT(done["stats"].value("resumed_from_step", int64_t{-1}), 0) << done["stats"].dump();
+  EXPECT_EQ(done["stats"]["data_parallel"]["world_size"], 2) << done["stats"].dump();
+  const std::string task_logs = CallServer(*c, "GET", "/api/v1/tasks/" + id + "/logs").text;
+  EXPECT_NE(task_logs.find("goes back to the queue"), std::string::npos) << task_logs.substr(0, 4000);
+  EXPECT_NE(task_logs.find("resuming from the checkpoint"), std::string::npos) << task_logs.substr(0, 4000);
+  EXPECT_FALSE(fs::exists(data / "checkpoints" / id)) << "a finished task leaves no checkpoint";
 }
 
 // A group member whose environment is incomplete stops at once with a message naming the

@@ -521,7 +521,52 @@ TEST_P(TaskStoreTest, WorkersGatherForATaskAskingSeveralAndRankZeroClaimsItWhenC
   ASSERT_TRUE(again.has_value() && again->has_value());
   EXPECT_EQ((*again)->task_id, trio->id);
   EXPECT_EQ((*again)->rank, 0);
+  // The new group fills and claims the same attempt number the old one had, while two seats of
+  // the old group (w0's, w2's) are still there: they go.
+  ASSERT_TRUE(store_->JoinGroup("w6", {"train"}, 30'000, {})->has_value());
+  ASSERT_TRUE(store_->JoinGroup("w7", {"train"}, 30'000, {})->has_value());
+  auto reclaimed = store_->ClaimGathered(**again, "w5", 30'000);
+  ASSERT_TRUE(reclaimed.has_value() && reclaimed->has_value())
+      << (reclaimed.has_value() ? "" : reclaimed.error().ToString());
+  EXPECT_EQ((*reclaimed)->attempts, 1);
+  auto now_group = store_->RenewSeat((*again)->id, "w5", 30'000);
+  ASSERT_TRUE(now_group.has_value());
+  EXPECT_EQ(now_group->members, 3) << "the new group's three, not the old one's";
+  EXPECT_FALSE(store_->RenewSeat((*s0)->id, "w0", 30'000).has_value()) << "the old group's seats went";
   EXPECT_EQ(store_->Get(single->id)->state, TaskState::kQueued) << "gathering never touches single-worker tasks";
+  // A worker that gave up on a task passes over it.
+  auto other = store_->Create({"train", json::object(), 3, "", {.gpus = 0, .labels = {}, .workers = 2}});
+  ASSERT_TRUE(other.has_value());
+  auto skipping = store_->JoinGroup("w8", {"train"}, 30'000, {}, {labelled->id});
+  ASSERT_TRUE(skipping.has_value() && skipping->has_value());
+  EXPECT_EQ((*skipping)->task_id, other->id);
+}
+
+// An attempt that ends without ending its task (a group lost a member) goes back to the queue
+// with the attempt counted, and fails once the attempts are used.
+TEST_P(TaskStoreTest, RequeueCountsTheAttemptAndFailsWhenTheyAreUsed) {
+  TaskRecord t = Submit("dataset_stats", 2);
+  ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 1000)->has_value());
+  const json error = {{"code", "unavailable"}, {"message", "a member went away"}};
+  EXPECT_EQ(store_->Requeue(t.id, "other", error).error().code(), StatusCode::kFailedPrecondition);
+  auto first = store_->Requeue(t.id, "w", error);
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  EXPECT_EQ(*first, TaskState::kQueued);
+  auto r = store_->Get(t.id);
+  EXPECT_EQ(r->state, TaskState::kQueued);
+  EXPECT_EQ(r->attempts, 1);
+  EXPECT_TRUE(r->error.is_null());
+  EXPECT_EQ(r->lease_owner, "");
+  auto again = store_->ClaimNext("w2", {"dataset_stats"}, 1000);
+  ASSERT_TRUE(again.has_value() && again->has_value());
+  EXPECT_EQ((*again)->attempts, 2);
+  auto last = store_->Requeue(t.id, "w2", error);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(*last, TaskState::kFailed);
+  r = store_->Get(t.id);
+  EXPECT_EQ(r->state, TaskState::kFailed);
+  EXPECT_EQ(r->error, error);
+  EXPECT_GT(r->finished_ms, 0);
 }
 
 TEST_P(TaskStoreTest, ASeatNotRenewedExpiresAndItsRankIsTakenAgain) {

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
+#include <mutex>
 
 #include "testutil/postgres_server.h"
 #include "testutil/temp_dir.h"
@@ -216,6 +218,138 @@ TEST_F(TaskManagerTest, HandlersLearnWhetherTheirTaskWillResume) {
   ASSERT_TRUE(m2->Cancel(t->id).has_value());  // cancelled: it ends here
   ASSERT_TRUE(Reaches(t->id, TaskState::kCancelled));
   EXPECT_EQ(handed_back_, 0);
+}
+
+// A handler that says its failure is the attempt's (RetryLater) sends the task back to the queue
+// with the attempt counted; it runs again, and fails for good once it used max_attempts.
+TEST_F(TaskManagerTest, AnAttemptThatAsksToRetryRunsAgainUntilTheAttemptsAreUsed) {
+  auto m = Make(1);
+  std::atomic<int> runs{0};
+  m->Register("flaky", [&runs](TaskContext& ctx) -> Result<json> {
+    ++runs;
+    if (ctx.attempt() < ctx.params().value("succeed_at", 99)) {
+      ctx.RetryLater();
+      EXPECT_TRUE(ctx.handed_back()) << "checkpoints stay for the next attempt";
+      return Unavailable("a member of the group went away");
+    }
+    return json{{"attempt", ctx.attempt()}};
+  });
+  ASSERT_TRUE(m->Start().ok());
+  auto ok = m->Submit("flaky", json{{"succeed_at", 2}});
+  ASSERT_TRUE(ok.has_value());
+  ASSERT_TRUE(Reaches(ok->id, TaskState::kSucceeded));
+  EXPECT_EQ(store_->Get(ok->id)->attempts, 2);
+  EXPECT_EQ(store_->Get(ok->id)->result, (json{{"attempt", 2}}));
+  auto logs = store_->Logs(ok->id, 0, 100);
+  ASSERT_TRUE(logs.has_value());
+  bool said = false;
+  for (const auto& l : *logs) said = said || l.message.find("goes back to the queue") != std::string::npos;
+  EXPECT_TRUE(said);
+  auto never = m->Submit("flaky", json::object());
+  ASSERT_TRUE(never.has_value());
+  ASSERT_TRUE(Reaches(never->id, TaskState::kFailed));
+  auto failed = store_->Get(never->id);
+  EXPECT_EQ(failed->attempts, 3);
+  EXPECT_EQ(failed->error["code"], "unavailable") << failed->error.dump();
+  EXPECT_NE(failed->error["message"].get<std::string>().find("went away"), std::string::npos);
+  EXPECT_EQ(runs.load(), 5);
+}
+
+// Two processes' task managers (here two in one process, on one store) gather for a task asking
+// resources.workers = 2: one takes rank 0, claims it and says where its group meets; the other
+// runs it detached with that address. A manager running a task of the data-parallel types takes
+// no seat meanwhile.
+TEST_F(TaskManagerTest, IdleManagersGatherForATaskAskingTwoWorkers) {
+  std::mutex mu;
+  std::map<int, std::string> seen;  // rank -> the group address it saw ("" for rank 0)
+  std::atomic<bool> hold{false};
+  const auto make = [&] {
+    TaskManagerOptions o;
+    o.gather_groups = true;
+    auto m = Make(2, o);
+    m->Register("group", [&](TaskContext& ctx) -> Result<json> {
+      if (!ctx.group()) {  // a single-worker run of the type: holds its process while `hold`
+        while (hold && !ctx.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return json::object();
+      }
+      const metadata::GroupSeat& seat = *ctx.group();
+      EXPECT_EQ(seat.world, 2);
+      EXPECT_EQ(seat.attempt, 1);
+      {
+        std::lock_guard lock(mu);
+        seen[seat.rank] = ctx.group_address();
+      }
+      if (seat.rank == 0) {  // as a real group does, rank 0 waits for the member to arrive
+        MLAAS_RETURN_IF_ERROR(ctx.PublishGroupAddress("10.1.2.3:4567"));
+        if (!WaitFor([&] {
+              std::lock_guard lock(mu);
+              return seen.count(1) > 0;
+            }))
+          return Unavailable("the member did not arrive");
+      }
+      return json{{"rank", seat.rank}};
+    });
+    m->AllowDataParallel("group");
+    return m;
+  };
+  auto a = make(), b = make();
+  ASSERT_TRUE(a->Start().ok());
+  // `a` alone is busy with a single-worker run of the type: it takes no seat, so the pair waits.
+  hold = true;
+  auto busy = a->Submit("group", json::object());
+  ASSERT_TRUE(busy.has_value());
+  ASSERT_TRUE(Reaches(busy->id, TaskState::kRunning));
+  auto pair = a->Submit("group", json{{"resources", {{"workers", 2}}}});
+  ASSERT_TRUE(pair.has_value());
+  ASSERT_TRUE(b->Start().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(StateOf(pair->id), TaskState::kQueued) << "one seat taken, by b; a trains";
+  hold = false;
+  ASSERT_TRUE(Reaches(busy->id, TaskState::kSucceeded));
+  ASSERT_TRUE(Reaches(pair->id, TaskState::kSucceeded));
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu);
+    return seen.size() == 2;
+  }));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen[0], "") << "rank 0 hosts";
+  EXPECT_EQ(seen[1], "10.1.2.3:4567") << "the member got rank 0's address";
+  EXPECT_EQ(store_->Get(pair->id)->result["rank"], 0) << "rank 0 records the outcome";
+  EXPECT_EQ(store_->Get(pair->id)->attempts, 1);
+}
+
+// A group that does not fill up: the seated worker leaves it after the gather timeout, runs
+// the training waiting behind it, and does not come back to that task at once.
+TEST_F(TaskManagerTest, ASeatLeavesAGroupThatDoesNotFillUpAndItsWorkerTrainsOtherTasks) {
+  TaskManagerOptions o;
+  o.gather_groups = true;
+  o.group_gather_timeout_ms = 400;
+  auto m = Make(2, o);
+  m->Register("group", [](TaskContext&) -> Result<json> { return json::object(); });
+  m->AllowDataParallel("group");
+  ASSERT_TRUE(m->Start().ok());
+  auto pair = m->Submit("group", json{{"resources", {{"workers", 2}}}});
+  ASSERT_TRUE(pair.has_value());
+  const auto logged = [&](const std::string& what) {
+    auto logs = store_->Logs(pair->id, 0, 100);
+    if (!logs.has_value()) return false;
+    for (const auto& l : *logs)
+      if (l.message.find(what) != std::string::npos) return true;
+    return false;
+  };
+  ASSERT_TRUE(WaitFor([&] { return logged("took rank 0 of the 2"); }));
+  auto single = m->Submit("group", json::object());
+  ASSERT_TRUE(single.has_value());
+  ASSERT_TRUE(Reaches(single->id, TaskState::kSucceeded)) << "trained once the seat was given up";
+  EXPECT_TRUE(logged("left rank 0 after waiting"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto logs = store_->Logs(pair->id, 0, 100);
+  ASSERT_TRUE(logs.has_value());
+  int took = 0;
+  for (const auto& l : *logs) took += l.message.find("took rank") != std::string::npos ? 1 : 0;
+  EXPECT_EQ(took, 1) << "not back at once";
+  EXPECT_EQ(StateOf(pair->id), TaskState::kQueued);
+  ASSERT_TRUE(m->Cancel(pair->id).has_value());
 }
 
 TEST_F(TaskManagerTest, ValidatorsRefuseBadParamsAtSubmit) {
