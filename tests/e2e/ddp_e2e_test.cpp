@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <memory>
 
 #include "common/text.h"
@@ -238,6 +239,15 @@ TEST(DataParallelE2eTest, AGatheredGroupThatLosesAMemberHandsTheTaskBackAndANewG
     if (w->Log().find("running as rank 1 of 2") != std::string::npos) member = w.get();
   ASSERT_NE(member, nullptr) << logs();
   member->Kill(SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  // The figure: from the member's death to the new group's start (its attempt's first line).
+  EXPECT_TRUE(WaitFor(
+      [&] { return CallServer(*c, "GET", "/api/v1/tasks/" + id + "/logs").text.find("attempt 2 of") != std::string::npos; },
+      120s))
+      << logs();
+  const double regathered_after = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  std::cout << "[ figure ] group member death to a new group's attempt: " << regathered_after << " s\n";
+  RecordProperty("member_death_to_new_group_seconds", std::to_string(regathered_after));
   json done = WaitForTaskEnd(*c, id, 300s);
   ASSERT_EQ(done["task_status"], "succeeded") << done.dump(1) << logs();
   EXPECT_EQ(done["stats"]["attempts"], 2) << done["stats"].dump();
