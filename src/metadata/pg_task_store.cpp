@@ -335,12 +335,13 @@ class PgTaskStore final : public TaskStore {
           const bool again = std::exchange(retried, true);
           MLAAS_ASSIGN_OR_RETURN(
               PgResult r,
-              db.Query("UPDATE tasks SET status=CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, "
-                       "error=CASE WHEN attempts >= max_attempts THEN $1 ELSE NULL END, "
-                       "finished_ms=CASE WHEN attempts >= max_attempts THEN $2::bigint ELSE 0 END, lease_owner=NULL, "
-                       "lease_expires_ms=0, updated_ms=$2, revision=revision+1, claim_token='' "
+              db.Query("UPDATE tasks SET status=CASE WHEN cancel_requested<>0 THEN 'cancelled' WHEN attempts >= "
+                       "max_attempts THEN 'failed' ELSE 'queued' END, "
+                       "error=CASE WHEN cancel_requested<>0 THEN $5 WHEN attempts >= max_attempts THEN $1 ELSE NULL END, "
+                       "finished_ms=CASE WHEN cancel_requested<>0 OR attempts >= max_attempts THEN $2::bigint ELSE 0 END, "
+                       "lease_owner=NULL, lease_expires_ms=0, updated_ms=$2, revision=revision+1, claim_token='' "
                        "WHERE id=$3 AND status='running' AND lease_owner=$4 RETURNING status",
-                       {DumpJson(error), Num(now), id, owner}));
+                       {DumpJson(error), Num(now), id, owner, DumpJson(kCancelledWhileStopping)}));
           if (r.rows() > 0) return std::optional<TaskState>(ParseTaskState(r.Text(0, 0)).value_or(TaskState::kFailed));
           if (!again) return std::optional<TaskState>();
           // The first try may have committed (its reply lost): the task's state now says how.
@@ -528,10 +529,11 @@ class PgTaskStore final : public TaskStore {
           PgResult r,
           db.Query("SELECT t.status, t.cancel_requested, "
                    "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0 AND s.expires_ms >= $2), "
-                   "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=$3 AND s.seat_rank=0 AND $3 > 0), "
+                   "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=$3 AND s.seat_rank=0 AND $3 > 0 "
+                   "AND EXISTS (SELECT 1 FROM task_seats m WHERE m.id=$4 AND m.attempt=$3)), "
                    "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=$3 AND s.expires_ms >= $2) "
                    "FROM tasks t WHERE t.id=$1",
-                   {task_id, Num(now), Num(g.attempt)}));
+                   {task_id, Num(now), Num(g.attempt), seat_id}));
       if (r.rows() == 0) return FailedPrecondition("the task of seat " + seat_id + " is gone");
       g.state = ParseTaskState(r.Text(0, 0)).value_or(TaskState::kFailed);
       g.cancel_requested = r.Int(0, 1) != 0;
@@ -598,13 +600,13 @@ class PgTaskStore final : public TaskStore {
     return Status::Ok();
   }
 
-  Status LeaveGroup(const std::string& seat_id, const std::string& owner) override {
-    return pool_
-        .Run<int>([&](PgDb& db) -> Result<int> {
-          MLAAS_RETURN_IF_ERROR(db.Query("DELETE FROM task_seats WHERE id=$1 AND owner=$2", {seat_id, owner}).status());
-          return 0;
-        })
-        .status();
+  Result<bool> LeaveGroup(const std::string& seat_id, const std::string& owner, bool only_while_gathering) override {
+    return pool_.Run<bool>([&](PgDb& db) -> Result<bool> {
+      MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query(std::string("DELETE FROM task_seats WHERE id=$1 AND owner=$2") +
+                                                      (only_while_gathering ? " AND attempt=0" : "") + " RETURNING id",
+                                                  {seat_id, owner}));
+      return r.rows() > 0;
+    });
   }
 
   Result<std::map<TaskState, int64_t>> CountByState() override {

@@ -180,12 +180,13 @@ class SqliteTaskStore final : public TaskStore {
     std::lock_guard lock(mu_);
     const int64_t now = now_();
     MLAAS_ASSIGN_OR_RETURN(
-        auto q, db_.Prepare("UPDATE tasks SET status=CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, "
-                            "error=CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, "
-                            "finished_ms=CASE WHEN attempts >= max_attempts THEN ?2 ELSE 0 END, "
+        auto q, db_.Prepare("UPDATE tasks SET status=CASE WHEN cancel_requested<>0 THEN 'cancelled' WHEN attempts >= "
+                            "max_attempts THEN 'failed' ELSE 'queued' END, "
+                            "error=CASE WHEN cancel_requested<>0 THEN ?5 WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, "
+                            "finished_ms=CASE WHEN cancel_requested<>0 OR attempts >= max_attempts THEN ?2 ELSE 0 END, "
                             "lease_owner=NULL, lease_expires_ms=0, updated_ms=?2, revision=revision+1 "
                             "WHERE id=?3 AND status='running' AND lease_owner=?4 RETURNING status"));
-    q.Bind(1, DumpJson(error)).Bind(2, now).Bind(3, id).Bind(4, owner);
+    q.Bind(1, DumpJson(error)).Bind(2, now).Bind(3, id).Bind(4, owner).Bind(5, DumpJson(kCancelledWhileStopping));
     MLAAS_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return FailedPrecondition("task " + id + " is no longer held by " + owner);
     const TaskState state = ParseTaskState(q.Text(0)).value_or(TaskState::kFailed);
@@ -354,10 +355,11 @@ class SqliteTaskStore final : public TaskStore {
     MLAAS_ASSIGN_OR_RETURN(
         auto q, db_.Prepare("SELECT t.status, t.cancel_requested, "
                             "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=0 AND s.expires_ms >= ?2), "
-                            "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=?3 AND s.seat_rank=0), "
+                            "(SELECT address FROM task_seats s WHERE s.task_id=t.id AND s.attempt=?3 AND s.seat_rank=0 "
+                            "AND EXISTS (SELECT 1 FROM task_seats m WHERE m.id=?4 AND m.attempt=?3)), "
                             "(SELECT COUNT(*) FROM task_seats s WHERE s.task_id=t.id AND s.attempt=?3 AND s.expires_ms >= ?2) "
                             "FROM tasks t WHERE t.id=?1"));
-    q.Bind(1, task_id).Bind(2, now).Bind(3, static_cast<int64_t>(g.attempt));
+    q.Bind(1, task_id).Bind(2, now).Bind(3, static_cast<int64_t>(g.attempt)).Bind(4, seat_id);
     MLAAS_ASSIGN_OR_RETURN(bool task, q.Step());
     if (!task) return FailedPrecondition("the task of seat " + seat_id + " is gone");
     g.state = ParseTaskState(q.Text(0)).value_or(TaskState::kFailed);
@@ -408,11 +410,13 @@ class SqliteTaskStore final : public TaskStore {
     return Status::Ok();
   }
 
-  Status LeaveGroup(const std::string& seat_id, const std::string& owner) override {
+  Result<bool> LeaveGroup(const std::string& seat_id, const std::string& owner, bool only_while_gathering) override {
     std::lock_guard lock(mu_);
-    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare("DELETE FROM task_seats WHERE id=?1 AND owner=?2"));
+    MLAAS_ASSIGN_OR_RETURN(auto q, db_.Prepare(std::string("DELETE FROM task_seats WHERE id=?1 AND owner=?2") +
+                                               (only_while_gathering ? " AND attempt=0" : "")));
     q.Bind(1, seat_id).Bind(2, owner);
-    return q.Run();
+    MLAAS_RETURN_IF_ERROR(q.Run());
+    return db_.Changes() > 0;
   }
 
   Result<std::map<TaskState, int64_t>> CountByState() override {

@@ -80,12 +80,16 @@ struct Recovery {
   std::string log;
 };
 
+// The error of a task whose cancel arrived while its attempt was ending otherwise.
+inline const nlohmann::json kCancelledWhileStopping = {{"code", "cancelled"},
+                                                       {"message", "cancelled; the worker stopped before it"}};
+
 inline Recovery RecoveryFor(const TaskRecord& t, bool expired) {
   const std::string why = expired ? "its lease expired" : "worker " + t.lease_owner + " is gone";
   Recovery r;
   if (t.cancel_requested) {
     r.next = TaskState::kCancelled;
-    r.error = {{"code", "cancelled"}, {"message", "cancelled; the worker stopped before it"}};
+    r.error = kCancelledWhileStopping;
   } else if (t.attempts >= t.max_attempts) {
     r.next = TaskState::kFailed;
     r.error = {{"code", "interrupted"},

@@ -150,8 +150,9 @@ class TaskStore {
   // Hands a running task back to the queue without using up an attempt (graceful stop).
   virtual Status Release(const std::string& id, const std::string& owner) = 0;
   // Ends this attempt of a running task held by `owner` without ending the task, as a crash
-  // would: back to the queue with the attempt counted (its checkpoints resume it), or failed
-  // with `error` when it used max_attempts. Returns the state it went to. FailedPrecondition
+  // would: back to the queue with the attempt counted (its checkpoints resume it), failed
+  // with `error` when it used max_attempts, or cancelled when a cancel was asked meanwhile.
+  // Returns the state it went to. FailedPrecondition
   // when `owner` no longer holds it.
   virtual Result<TaskState> Requeue(const std::string& id, const std::string& owner, const nlohmann::json& error) = 0;
 
@@ -188,8 +189,11 @@ class TaskStore {
                                                           int64_t lease_ms) = 0;
   // Rank 0: where the others reach its rendezvous store ("host:port").
   virtual Status SetGroupAddress(const std::string& seat_id, const std::string& owner, const std::string& address) = 0;
-  // Gives the seat up (its holder is done with it). OK when it is already gone.
-  virtual Status LeaveGroup(const std::string& seat_id, const std::string& owner) = 0;
+  // Gives the seat up (its holder is done with it); with `only_while_gathering`, only when rank
+  // 0 has not claimed the task with it. Whether a seat was given up (false: already gone, or
+  // claimed).
+  virtual Result<bool> LeaveGroup(const std::string& seat_id, const std::string& owner,
+                                  bool only_while_gathering = false) = 0;
 
   virtual Result<std::map<TaskState, int64_t>> CountByState() = 0;
   // How many tasks are in `state` (cheap: one index range).

@@ -143,7 +143,9 @@ Status TaskContext::PublishGroupAddress(const std::string& address) {
 
 Result<metadata::GroupState> TaskContext::CheckGroup() {
   if (!seat_) return FailedPrecondition("task " + record_.id + " was not gathered through the store");
-  return manager_.store_.RenewSeat(seat_->id, manager_.owner_, manager_.options_.lease_ms);
+  auto g = manager_.store_.RenewSeat(seat_->id, manager_.owner_, manager_.options_.lease_ms);
+  if (g.has_value() && g->cancel_requested) cancel_requested_ = true;
+  return g;
 }
 
 void TaskContext::Flush(bool force) {
@@ -430,8 +432,8 @@ bool TaskManager::TryGather() {
     TaskManager& m;
     const metadata::GroupSeat& seat;
     ~Leave() {
-      if (Status st = m.store_.LeaveGroup(seat.id, m.owner_); !st.ok())
-        spdlog::warn("task {}: cannot give up the seat (it expires): {}", seat.task_id, st.ToString());
+      if (auto left = m.store_.LeaveGroup(seat.id, m.owner_); !left.has_value())
+        spdlog::warn("task {}: cannot give up the seat (it expires): {}", seat.task_id, left.error().ToString());
     }
   } leave{*this, seat};
   try {
@@ -502,16 +504,22 @@ void TaskManager::StayInGroup(metadata::GroupSeat seat) {
                                   std::to_string((NowMs() - joined_ms) / 1000) + " s with " +
                                   std::to_string(g->seated) + " of the " + std::to_string(seat.world) +
                                   " workers seated; it comes back later";
-          spdlog::info("task {}: {}", seat.task_id, why);
-          (void)store_.AppendLog(seat.task_id, "info", why);
-          std::lock_guard lock(mu_);
-          skip_until_[seat.task_id] = NowMs() + options_.group_gather_timeout_ms;
-          return;
+          // Only while still gathering: rank 0 may have just claimed the task with this seat.
+          auto left = store_.LeaveGroup(seat.id, owner_, /*only_while_gathering=*/true);
+          if (left.has_value() && *left) {
+            spdlog::info("task {}: {}", seat.task_id, why);
+            (void)store_.AppendLog(seat.task_id, "info", why);
+            std::lock_guard lock(mu_);
+            skip_until_[seat.task_id] = NowMs() + options_.group_gather_timeout_ms;
+            return;
+          }
         }
       }
     } else if (seat.rank > 0) {
-      // Rank 0 claimed the task with this group: run it once it says where its store is.
+      // Rank 0 claimed the task with this group: run it once it says where its store is. The
+      // seat is read before the task, so a queued task means that attempt has already ended.
       seat.attempt = g->attempt;
+      if (g->state == TaskState::kQueued) return;
       if (g->state == TaskState::kRunning && !g->address.empty()) {
         auto record = store_.Get(seat.task_id);
         if (!record.has_value()) {
@@ -534,7 +542,9 @@ void TaskManager::StayInGroup(metadata::GroupSeat seat) {
         return;
       }
     } else {
-      return;  // rank 0's seat stamped by a claim that is not this thread's (cannot happen)
+      // Rank 0's seat stamped by a claim whose reply was lost (PostgreSQL, a dropped connection):
+      // the task's lease runs out and it goes back to the queue.
+      return;
     }
     std::unique_lock lock(mu_);
     wake_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(1000, options_.poll_interval_ms * 2)),
@@ -657,8 +667,14 @@ void TaskManager::RecordOutcome(TaskContext& ctx, const Result<json>& result) {
   Status st;
   if (ctx.lease_lost_) {
     spdlog::warn("task {}: lease lost while running; its new holder decides the outcome", id);
-  } else if (!result.has_value() && ctx.handed_back() && !ctx.retry_) {
-    ctx.Log("info", "worker shutting down; task handed back to the queue");
+  } else if (!result.has_value() && ctx.cancel_requested_) {
+    ctx.Log("info", "cancelled");
+    st = store_.Finish(id, owner_, TaskState::kCancelled, json(),
+                       json{{"code", "cancelled"}, {"message", "cancelled by request"}});
+    spdlog::info("task {} cancelled", id);
+  } else if (!result.has_value() && ctx.handed_back() && (!ctx.retry_ || !ctx.retry_counts_)) {
+    ctx.Log("info", ctx.retry_ ? "handed back to the queue: " + result.error().message()
+                               : "worker shutting down; task handed back to the queue");
     st = store_.Release(id, owner_);
   } else if (!result.has_value() && ctx.handed_back()) {
     const Status& err = result.error();
@@ -677,11 +693,6 @@ void TaskManager::RecordOutcome(TaskContext& ctx, const Result<json>& result) {
     ctx.Log("info", "succeeded");
     st = store_.Finish(id, owner_, TaskState::kSucceeded, *result, json());
     spdlog::info("task {} succeeded", id);
-  } else if (result.error().code() == StatusCode::kCancelled && ctx.cancel_requested_) {
-    ctx.Log("info", "cancelled");
-    st = store_.Finish(id, owner_, TaskState::kCancelled, json(),
-                       json{{"code", "cancelled"}, {"message", "cancelled by request"}});
-    spdlog::info("task {} cancelled", id);
   } else {
     const Status& err = result.error();
     json e = {{"code", StatusCodeName(err.code())}, {"message", err.message()}};

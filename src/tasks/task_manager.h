@@ -60,10 +60,17 @@ class TaskContext {
     return lease_lost_ || ((shutting_down_ || retry_) && !cancel_requested_);
   }
   // The handler's failure is this attempt's, not the task's (a data-parallel group lost a
-  // member): the task goes back to the queue with the attempt counted and resumes from its
-  // checkpoints in a later attempt (TaskStore::Requeue), or fails once it used max_attempts.
-  // Call before returning the error; handed_back() is then true.
-  void RetryLater() { retry_ = true; }
+  // member): the task goes back to the queue with the attempt counted (TaskStore::Requeue), or,
+  // with `count_attempt` false (a member stopped gracefully), handed back without counting it,
+  // and resumes from its checkpoints in a later attempt. Call before returning the error;
+  // handed_back() is then true. On the last attempt a counted retry does nothing: the error
+  // fails the task (and its checkpoints go).
+  void RetryLater(bool count_attempt = true) {
+    if (count_attempt && record_.attempts >= record_.max_attempts) return;
+    retry_counts_ = count_attempt;
+    retry_ = true;
+  }
+  bool retrying() const { return retry_; }
   // Cancelled status when cancelled(), OK otherwise.
   Status CheckCancelled() const;
 
@@ -99,6 +106,7 @@ class TaskContext {
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> lease_lost_{false};
   std::atomic<bool> retry_{false};
+  bool retry_counts_ = true;
   bool detached_ = false;   // RunDetached: nothing goes to the store
   std::optional<metadata::GroupSeat> seat_{};
   std::string group_address_{};

@@ -404,6 +404,7 @@ Result<std::unique_ptr<DataParallelGroup>> MeetGroup(tasks::TaskContext& ctx, co
       if (std::chrono::steady_clock::now() < next_check) return false;
       next_check = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       auto g = ctx.CheckGroup();
+      if (ctx.cancelled()) return true;
       lost = g.has_value() && g->members < seat.world;
       return lost;
     };
@@ -460,7 +461,13 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       bool owner;
       ~DropCheckpoints() {
         std::error_code e;
-        if (!owner || ctx.handed_back()) return;
+        if (!owner) return;
+        if (ctx.handed_back()) {
+          // A group that goes back to the queue may be led by another process next: the shared
+          // copy is the one to resume from, not this one's local copy.
+          if (ctx.retrying() && shared.store) fs::remove_all(dir, e);
+          return;
+        }
         fs::remove_all(dir, e);
         shared.Drop();
       }
@@ -544,8 +551,9 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       }
       // A group gathered for this task lost a member: this attempt ends, the checkpoints stay,
       // and a new group gathers to resume (a torchrun group is its launcher's to restart).
+      // A member that stopped gracefully (its worker shutting down) hands it back uncounted.
       if (gathered && !follower && result.error().code() == StatusCode::kUnavailable && !ctx.cancelled())
-        ctx.RetryLater();
+        ctx.RetryLater(/*count_attempt=*/!StartsWith(result.error().message(), kAnotherMemberStopped));
       return result.error();
     }
     if (follower) return json{{"stats", (*result)["stats"]}};  // rank 0 writes the model

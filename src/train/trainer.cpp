@@ -268,7 +268,7 @@ Result<json> Loop::Run() {
         if (since_checkpoint > 0 && !in_.checkpoint_dir.empty()) MLAAS_RETURN_IF_ERROR(Checkpoint());
         const std::string at = "epoch " + std::to_string(s_.epoch + 1) + ", step " + std::to_string(s_.step);
         if (!StopRequested())  // another member was cancelled or is shutting down
-          return Unavailable("another member of the data-parallel group stopped: training stopped at " + at);
+          return Unavailable(std::string(kAnotherMemberStopped) + ": training stopped at " + at);
         return Cancelled("training stopped at " + at);
       }
       Counters step_counters;

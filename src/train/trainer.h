@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -19,6 +20,10 @@
 #include "train/train_spec.h"
 
 namespace mlaas::train {
+
+// How a data-parallel run's error begins when another member stopped it (cancelled, or its
+// worker shutting down) rather than failed.
+inline constexpr std::string_view kAnotherMemberStopped = "another member of the data-parallel group stopped";
 
 class DataParallelGroup;  // data_parallel.h
 

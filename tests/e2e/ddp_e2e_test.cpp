@@ -211,14 +211,12 @@ TEST(DataParallelE2eTest, AGatheredGroupThatLosesAMemberHandsTheTaskBackAndANewG
   request["model_save"] = {{"path", "models/regathered"}};
   request["resources"] = {{"workers", 2}};
   std::vector<std::unique_ptr<WorkerProcess>> workers;
-  ::setenv("MLAAS_GROUP_TIMEOUT_SECONDS", "20", 1);
   for (int i = 0; i < 3; ++i) {
     workers.push_back(std::make_unique<WorkerProcess>(
         data, std::vector<std::string>{"--workers", "1", "--threads", "1", "--group-host", "127.0.0.1"},
         "worker" + std::to_string(i)));
     ASSERT_TRUE(workers.back()->Start().ok());
   }
-  ::unsetenv("MLAAS_GROUP_TIMEOUT_SECONDS");
   const auto logs = [&] {
     std::string all;
     for (size_t i = 0; i < workers.size(); ++i) all += "--- worker " + std::to_string(i) + "\n" + workers[i]->Log() + "\n";

@@ -509,8 +509,15 @@ TEST_P(TaskStoreTest, WorkersGatherForATaskAskingSeveralAndRankZeroClaimsItWhenC
   EXPECT_EQ(member->address, "10.0.0.7:41234");
   EXPECT_EQ(member->seated, 0) << "the claimed seats no longer gather";
   // Leaving: the seat is gone; leaving twice is fine.
-  EXPECT_TRUE(store_->LeaveGroup((*s1)->id, "w1").ok());
-  EXPECT_TRUE(store_->LeaveGroup((*s1)->id, "w1").ok());
+  auto left = store_->LeaveGroup((*s1)->id, "w1");
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(*left);
+  left = store_->LeaveGroup((*s1)->id, "w1");
+  ASSERT_TRUE(left.has_value());
+  EXPECT_FALSE(*left) << "already gone";
+  auto claimed_seat = store_->LeaveGroup((*big)->id, "w2", /*only_while_gathering=*/true);
+  ASSERT_TRUE(claimed_seat.has_value());
+  EXPECT_FALSE(*claimed_seat) << "a seat rank 0 claimed with is not given up as a gathering one";
   auto gone = store_->RenewSeat((*s1)->id, "w1", 30'000);
   ASSERT_FALSE(gone.has_value());
   EXPECT_EQ(gone.error().code(), StatusCode::kFailedPrecondition);
@@ -537,7 +544,8 @@ TEST_P(TaskStoreTest, WorkersGatherForATaskAskingSeveralAndRankZeroClaimsItWhenC
   // A worker that gave up on a task passes over it.
   auto other = store_->Create({"train", json::object(), 3, "", {.gpus = 0, .labels = {}, .workers = 2}});
   ASSERT_TRUE(other.has_value());
-  auto skipping = store_->JoinGroup("w8", {"train"}, 30'000, {}, {labelled->id});
+  // (w8 could join the labelled pair, older, with one of two seated.)
+  auto skipping = store_->JoinGroup("w8", {"train"}, 30'000, {.gpus = 0, .labels = {"big"}}, {labelled->id});
   ASSERT_TRUE(skipping.has_value() && skipping->has_value());
   EXPECT_EQ((*skipping)->task_id, other->id);
 }
@@ -567,6 +575,14 @@ TEST_P(TaskStoreTest, RequeueCountsTheAttemptAndFailsWhenTheyAreUsed) {
   EXPECT_EQ(r->state, TaskState::kFailed);
   EXPECT_EQ(r->error, error);
   EXPECT_GT(r->finished_ms, 0);
+  // A cancel asked while the attempt was ending wins.
+  TaskRecord c = Submit("dataset_stats", 3);
+  ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 1000)->has_value());
+  ASSERT_TRUE(store_->RequestCancel(c.id).has_value());
+  auto cancelled = store_->Requeue(c.id, "w", error);
+  ASSERT_TRUE(cancelled.has_value());
+  EXPECT_EQ(*cancelled, TaskState::kCancelled);
+  EXPECT_EQ(store_->Get(c.id)->error["code"], "cancelled");
 }
 
 TEST_P(TaskStoreTest, ASeatNotRenewedExpiresAndItsRankIsTakenAgain) {

@@ -229,8 +229,16 @@ TEST_F(TaskManagerTest, AnAttemptThatAsksToRetryRunsAgainUntilTheAttemptsAreUsed
     ++runs;
     if (ctx.attempt() < ctx.params().value("succeed_at", 99)) {
       ctx.RetryLater();
-      EXPECT_TRUE(ctx.handed_back()) << "checkpoints stay for the next attempt";
+      EXPECT_EQ(ctx.handed_back(), ctx.attempt() < 3) << "checkpoints stay for a next attempt, if any";
       return Unavailable("a member of the group went away");
+    }
+    return json{{"attempt", ctx.attempt()}};
+  });
+  std::atomic<int> handbacks{0};
+  m->Register("handback", [&handbacks](TaskContext& ctx) -> Result<json> {
+    if (++handbacks < 3) {
+      ctx.RetryLater(/*count_attempt=*/false);
+      return Unavailable("another member stopped");
     }
     return json{{"attempt", ctx.attempt()}};
   });
@@ -253,6 +261,11 @@ TEST_F(TaskManagerTest, AnAttemptThatAsksToRetryRunsAgainUntilTheAttemptsAreUsed
   EXPECT_EQ(failed->error["code"], "unavailable") << failed->error.dump();
   EXPECT_NE(failed->error["message"].get<std::string>().find("went away"), std::string::npos);
   EXPECT_EQ(runs.load(), 5);
+  // Not counted (a member stopped gracefully): handed back as at a shutdown.
+  auto uncounted = m->Submit("handback", json::object());
+  ASSERT_TRUE(uncounted.has_value());
+  ASSERT_TRUE(Reaches(uncounted->id, TaskState::kSucceeded));
+  EXPECT_EQ(store_->Get(uncounted->id)->attempts, 1) << "no attempt used by the hand-backs";
 }
 
 // Two processes' task managers (here two in one process, on one store) gather for a task asking
@@ -323,7 +336,7 @@ TEST_F(TaskManagerTest, IdleManagersGatherForATaskAskingTwoWorkers) {
 TEST_F(TaskManagerTest, ASeatLeavesAGroupThatDoesNotFillUpAndItsWorkerTrainsOtherTasks) {
   TaskManagerOptions o;
   o.gather_groups = true;
-  o.group_gather_timeout_ms = 400;
+  o.group_gather_timeout_ms = 1500;
   auto m = Make(2, o);
   m->Register("group", [](TaskContext&) -> Result<json> { return json::object(); });
   m->AllowDataParallel("group");
