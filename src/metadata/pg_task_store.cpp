@@ -312,10 +312,13 @@ class PgTaskStore final : public TaskStore {
     Result<int> changed = pool_.Run<int>([&](PgDb& db) -> Result<int> {
       const bool again = std::exchange(retried, true);
       MLAAS_ASSIGN_OR_RETURN(
-          PgResult r, db.Query("UPDATE tasks SET status='queued', attempts=GREATEST(attempts-1, 0), lease_owner=NULL, "
-                               "lease_expires_ms=0, updated_ms=$1, revision=revision+1, claim_token='' "
+          PgResult r, db.Query("UPDATE tasks SET status=CASE WHEN cancel_requested<>0 THEN 'cancelled' ELSE 'queued' END, "
+                               "attempts=CASE WHEN cancel_requested<>0 THEN attempts ELSE GREATEST(attempts-1, 0) END, "
+                               "error=CASE WHEN cancel_requested<>0 THEN $5 ELSE error END, "
+                               "finished_ms=CASE WHEN cancel_requested<>0 THEN $1::bigint ELSE finished_ms END, "
+                               "lease_owner=NULL, lease_expires_ms=0, updated_ms=$1, revision=revision+1, claim_token='' "
                                "WHERE id=$2 AND status='running' AND lease_owner=$3 AND claim_token=$4 RETURNING seq",
-                               {Num(Now()), id, owner, token}));
+                               {Num(Now()), id, owner, token, DumpJson(kCancelledWhileStopping)}));
       if (r.rows() > 0 || !again) return r.rows();
       // Released by the first try, or re-claimed since (a new token): either way, done.
       MLAAS_ASSIGN_OR_RETURN(PgResult now, db.Query("SELECT 1 FROM tasks WHERE id=$1 AND claim_token<>$2", {id, token}));

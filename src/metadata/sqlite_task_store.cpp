@@ -197,11 +197,14 @@ class SqliteTaskStore final : public TaskStore {
   Status Release(const std::string& id, const std::string& owner) override {
     std::lock_guard lock(mu_);
     MLAAS_ASSIGN_OR_RETURN(
-        auto q, db_.Prepare("UPDATE tasks SET status='queued', attempts=MAX(attempts-1, 0), "
+        auto q, db_.Prepare("UPDATE tasks SET status=CASE WHEN cancel_requested<>0 THEN 'cancelled' ELSE 'queued' END, "
+                            "attempts=CASE WHEN cancel_requested<>0 THEN attempts ELSE MAX(attempts-1, 0) END, "
+                            "error=CASE WHEN cancel_requested<>0 THEN ?4 ELSE error END, "
+                            "finished_ms=CASE WHEN cancel_requested<>0 THEN ?1 ELSE finished_ms END, "
                             "lease_owner=NULL, lease_expires_ms=0, updated_ms=?1, "
                             "revision=revision+1 "
                             "WHERE id=?2 AND status='running' AND lease_owner=?3"));
-    q.Bind(1, now_()).Bind(2, id).Bind(3, owner);
+    q.Bind(1, now_()).Bind(2, id).Bind(3, owner).Bind(4, DumpJson(kCancelledWhileStopping));
     MLAAS_RETURN_IF_ERROR(q.Run());
     if (db_.Changes() == 0) return FailedPrecondition("task " + id + " is no longer held by " + owner);
     return Status::Ok();

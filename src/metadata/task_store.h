@@ -147,7 +147,8 @@ class TaskStore {
   // FailedPrecondition when `owner` no longer holds it.
   virtual Status Finish(const std::string& id, const std::string& owner, TaskState state,
                         const nlohmann::json& result, const nlohmann::json& error) = 0;
-  // Hands a running task back to the queue without using up an attempt (graceful stop).
+  // Hands a running task back to the queue without using up an attempt (graceful stop); a task
+  // whose cancel was asked meanwhile ends cancelled instead.
   virtual Status Release(const std::string& id, const std::string& owner) = 0;
   // Ends this attempt of a running task held by `owner` without ending the task, as a crash
   // would: back to the queue with the attempt counted (its checkpoints resume it), failed

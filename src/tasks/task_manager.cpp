@@ -681,11 +681,12 @@ void TaskManager::RecordOutcome(TaskContext& ctx, const Result<json>& result) {
     json e = {{"code", StatusCodeName(err.code())}, {"message", err.message()}};
     auto next = store_.Requeue(id, owner_, e);
     if (next.has_value()) {
-      ctx.Log(*next == TaskState::kQueued ? "warn" : "error",
-              "attempt " + std::to_string(ctx.attempt()) + " failed: " + err.message() +
-                  (*next == TaskState::kQueued ? "; the task goes back to the queue and resumes from its checkpoint"
-                                               : "; no attempt left (" + std::to_string(ctx.record_.max_attempts) +
-                                                     " made)"));
+      const std::string what =
+          *next == TaskState::kQueued      ? "; the task goes back to the queue and resumes from its checkpoint"
+          : *next == TaskState::kCancelled ? "; the task was cancelled meanwhile"
+                                           : "; no attempt left (" + std::to_string(ctx.record_.max_attempts) + " made)";
+      ctx.Log(*next == TaskState::kFailed ? "error" : "warn",
+              "attempt " + std::to_string(ctx.attempt()) + " failed: " + err.message() + what);
       spdlog::warn("task {}: attempt {} failed ({}); {}", id, ctx.attempt(), err.ToString(), TaskStateName(*next));
     }
     st = next.status();

@@ -437,17 +437,14 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
     const json& params = ctx.params();
     // Data-parallel: a member of a group of the size asked, or a clear error.
     MLAAS_ASSIGN_OR_RETURN(metadata::TaskRequirements resources, tasks::ParseResources(params));
-    std::unique_ptr<DataParallelGroup> gathered;  // a group formed for this task only
-    if (resources.workers > 1 && ctx.group()) {
-      MLAAS_ASSIGN_OR_RETURN(gathered, MeetGroup(ctx, options));
-    }
-    DataParallelGroup* const group = resources.workers > 1 ? (gathered ? gathered.get() : options.data_parallel) : nullptr;
-    if (resources.workers > 1 && (group == nullptr || group->world_size() != resources.workers))
-      return FailedPrecondition("resources.workers asks " + std::to_string(resources.workers) +
-                                " processes, and this worker leads no data-parallel group of that size: start " +
-                                std::to_string(resources.workers) +
-                                " `mlaas worker`s with WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT (docs/deploy.md)");
-    const bool follower = group != nullptr && group->rank() != 0;
+    // This process's rank, known before the group meets: a group gathered for this task, the
+    // torchrun group it belongs to, or none.
+    const bool gathering = resources.workers > 1 && ctx.group();
+    const int rank = resources.workers <= 1 ? 0
+                     : gathering            ? ctx.group()->rank
+                     : options.data_parallel ? options.data_parallel->rank()
+                                             : 0;
+    const bool follower = rank != 0;
     // A task that ends failed or cancelled (an exception included) will not resume: its
     // checkpoints go, unless the attempt was handed back (shutdown, lost lease) to resume later.
     // The other members of a data-parallel group read rank 0's checkpoint and keep none: on
@@ -473,7 +470,7 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       }
     } drop_checkpoints{ctx,
                        options.checkpoint_root /
-                           (follower && shared.store ? ctx.id() + ".rank" + std::to_string(group->rank()) : ctx.id()),
+                           (follower && shared.store ? ctx.id() + ".rank" + std::to_string(rank) : ctx.id()),
                        follower ? none : shared, !follower};
     struct FollowerCopy {  // a follower's own copy of a shared checkpoint goes whatever happens
       fs::path dir;
@@ -486,6 +483,16 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       std::error_code e;
       fs::remove_all(follower_copy.dir, e);
     }
+    std::unique_ptr<DataParallelGroup> gathered;  // a group formed for this task only
+    if (gathering) {
+      MLAAS_ASSIGN_OR_RETURN(gathered, MeetGroup(ctx, options));
+    }
+    DataParallelGroup* const group = resources.workers > 1 ? (gathered ? gathered.get() : options.data_parallel) : nullptr;
+    if (resources.workers > 1 && (group == nullptr || group->world_size() != resources.workers))
+      return FailedPrecondition("resources.workers asks " + std::to_string(resources.workers) +
+                                " processes, and this worker leads no data-parallel group of that size: start " +
+                                std::to_string(resources.workers) +
+                                " `mlaas worker`s with WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT (docs/deploy.md)");
     MLAAS_RETURN_IF_ERROR(validate(params));
     MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
     TrainInputs in;
@@ -552,8 +559,12 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       // A group gathered for this task lost a member: this attempt ends, the checkpoints stay,
       // and a new group gathers to resume (a torchrun group is its launcher's to restart).
       // A member that stopped gracefully (its worker shutting down) hands it back uncounted.
-      if (gathered && !follower && result.error().code() == StatusCode::kUnavailable && !ctx.cancelled())
-        ctx.RetryLater(/*count_attempt=*/!StartsWith(result.error().message(), kAnotherMemberStopped));
+      // Only the group's own failures: a store or data error fails the attempt as elsewhere.
+      const std::string& why = result.error().message();
+      const bool stopped = StartsWith(why, kAnotherMemberStopped);
+      if (gathered && !follower && result.error().code() == StatusCode::kUnavailable && !ctx.cancelled() &&
+          (stopped || StartsWith(why, kGroupFailed)))
+        ctx.RetryLater(/*count_attempt=*/!stopped);
       return result.error();
     }
     if (follower) return json{{"stats", (*result)["stats"]}};  // rank 0 writes the model

@@ -457,8 +457,7 @@ Result<json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callba
                   "model_train.batch_size");
   } catch (const c10::Error& e) {
     if (inputs.data_parallel != nullptr)
-      return Unavailable(std::string("data-parallel training failed (a member of the group may have stopped): ") +
-                         e.what_without_backtrace());
+      return Unavailable(std::string(kGroupFailed) + ": " + e.what_without_backtrace());
     return Internal(std::string("training failed: ") + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::kResourceExhausted,
@@ -467,9 +466,7 @@ Result<json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callba
                   "model_train.batch_size");
   } catch (const std::exception& e) {  // e.g. Gloo's I/O errors when a member of the group is gone
     std::string what = e.what();
-    return Unavailable((inputs.data_parallel != nullptr ? "data-parallel training failed (a member of the group may have "
-                                                          "stopped): "
-                                                        : "training failed: ") +
+    return Unavailable((inputs.data_parallel != nullptr ? std::string(kGroupFailed) + ": " : std::string("training failed: ")) +
                        what.substr(0, what.find('\n')));
   }
 }

@@ -24,6 +24,8 @@ namespace mlaas::train {
 // How a data-parallel run's error begins when another member stopped it (cancelled, or its
 // worker shutting down) rather than failed.
 inline constexpr std::string_view kAnotherMemberStopped = "another member of the data-parallel group stopped";
+// How it begins when the group itself failed (a collective's error: a member went away).
+inline constexpr std::string_view kGroupFailed = "data-parallel training failed (a member of the group may have stopped)";
 
 class DataParallelGroup;  // data_parallel.h
 

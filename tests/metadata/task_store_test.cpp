@@ -214,6 +214,14 @@ TEST_P(TaskStoreTest, ReleaseReturnsTaskWithoutUsingAnAttempt) {
   EXPECT_EQ(r->state, TaskState::kQueued);
   EXPECT_EQ(r->attempts, 0);
   EXPECT_EQ(store_->Release(t.id, "w").code(), StatusCode::kFailedPrecondition);
+  // A cancel asked while the attempt was ending wins: cancelled, not queued for ever.
+  ASSERT_TRUE(store_->ClaimNext("w", {"dataset_stats"}, 1000)->has_value());
+  ASSERT_TRUE(store_->RequestCancel(t.id).has_value());
+  ASSERT_TRUE(store_->Release(t.id, "w").ok());
+  r = store_->Get(t.id);
+  EXPECT_EQ(r->state, TaskState::kCancelled);
+  EXPECT_EQ(r->error["code"], "cancelled");
+  EXPECT_GT(r->finished_ms, 0);
 }
 
 TEST_P(TaskStoreTest, ListFiltersAndPages) {
