@@ -233,10 +233,8 @@ class PgTaskStore final : public TaskStore {
     auto claimed = pool_.Run<std::optional<TaskRecord>>([&](PgDb& db) -> Result<std::optional<TaskRecord>> {
       if (std::exchange(retried, true)) {
         // The first try may have committed (its reply lost): that claim is this call's.
-        MLAAS_ASSIGN_OR_RETURN(PgResult mine, db.Query(std::string("SELECT ") + kTaskColumns +
-                                                           " FROM tasks WHERE claim_token=$1 AND status='running'",
-                                                       {token}));
-        if (mine.rows() > 0) return std::optional<TaskRecord>(ReadRecord(mine, 0));
+        MLAAS_ASSIGN_OR_RETURN(std::optional<TaskRecord> mine, FindClaim(db, token));
+        if (mine) return mine;
       }
       MLAAS_ASSIGN_OR_RETURN(PgResult r, db.Query(sql, params));
       if (r.rows() == 0) return std::optional<TaskRecord>();
@@ -555,10 +553,8 @@ class PgTaskStore final : public TaskStore {
     bool retried = false;
     auto claimed = pool_.Run<std::optional<TaskRecord>>([&](PgDb& db) -> Result<std::optional<TaskRecord>> {
       if (std::exchange(retried, true)) {
-        MLAAS_ASSIGN_OR_RETURN(PgResult mine, db.Query(std::string("SELECT ") + kTaskColumns +
-                                                           " FROM tasks WHERE claim_token=$1 AND status='running'",
-                                                       {token}));
-        if (mine.rows() > 0) return std::optional<TaskRecord>(ReadRecord(mine, 0));
+        MLAAS_ASSIGN_OR_RETURN(std::optional<TaskRecord> mine, FindClaim(db, token));
+        if (mine) return mine;
       }
       return InTransaction<std::optional<TaskRecord>>(db, [&](PgDb& tx) -> Result<std::optional<TaskRecord>> {
         // The seats first (FOR UPDATE): one that leaves or expires meanwhile waits for this claim.
@@ -655,6 +651,15 @@ class PgTaskStore final : public TaskStore {
   // The time leases and timestamps use: the injected clock, or the database server's, as this
   // host's clock plus its offset from the server's (one query every 30 s; the last offset is
   // kept while the server cannot be reached).
+  // The running task a claim with `token` took, if it committed (a retry after a lost reply).
+  static Result<std::optional<TaskRecord>> FindClaim(PgDb& db, const std::string& token) {
+    MLAAS_ASSIGN_OR_RETURN(PgResult mine, db.Query(std::string("SELECT ") + kTaskColumns +
+                                                       " FROM tasks WHERE claim_token=$1 AND status='running'",
+                                                   {token}));
+    if (mine.rows() == 0) return std::optional<TaskRecord>();
+    return std::optional<TaskRecord>(ReadRecord(mine, 0));
+  }
+
   int64_t Now() {
     if (now_) return now_();
     const int64_t host = host_clock_();
