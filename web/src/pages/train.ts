@@ -133,7 +133,7 @@ export function trainPage(): Page {
           field("Register in the catalog as", register, "catalog.model"), field("Alias", alias, "catalog.alias")),
         h("fieldset", {}, h("legend", {}, "Where it runs"), field("Worker labels (comma-separated)", labels, "resources.labels"),
           field("GPUs", gpus, "resources.gpus"),
-          field("Worker processes (data-parallel; the platform gathers them)", processes, "resources.workers")),
+          field("Worker processes (data-parallel)", processes, "resources.workers")),
         h("button", { type: "submit" }, "Train"), status);
       add(main, h("h1", {}, "Train a model"), form);
       sync();
