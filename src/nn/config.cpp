@@ -16,6 +16,7 @@ std::string_view ArchitectureName(Architecture a) {
     case Architecture::kBert: return "bert";
     case Architecture::kDistilBert: return "distilbert";
     case Architecture::kRoberta: return "roberta";
+    case Architecture::kGpt2: return "gpt2";
   }
   return "?";
 }
@@ -23,11 +24,12 @@ std::string_view ArchitectureName(Architecture a) {
 Result<Objective> ParseObjective(std::string_view name) {
   auto o = mlaas::ParseObjective(name);
   if (o.has_value() &&
-      (*o == Objective::kTextClassification || *o == Objective::kMaskedLm || *o == Objective::kNoObjective))
+      (*o == Objective::kTextClassification || *o == Objective::kMaskedLm || *o == Objective::kCausalLm ||
+       *o == Objective::kNoObjective))
     return *o;
   return InvalidArgument("objective '" + std::string(name) +
                              "' is not supported by the transformer engine (supported: "
-                             "text-classification, masked-lm, no-objective)",
+                             "text-classification, masked-lm, causal-lm, no-objective)",
                          "model.objective");
 }
 
@@ -173,27 +175,38 @@ Status ValidateConfig(const ModelConfig& c, const std::string& field) {
     return InvalidArgument(std::string(name) + " " + msg, field + "." + name);
   };
   const bool distil = c.architecture == Architecture::kDistilBert;
+  const bool gpt2 = c.architecture == Architecture::kGpt2;
+  // Each architecture's own name of a field.
+  auto name = [&](const char* bert, const char* distilbert, const char* gpt) {
+    return distil ? distilbert : gpt2 ? gpt : bert;
+  };
   if (c.vocab_size < 1 || c.vocab_size > 10'000'000) return bad("vocab_size", "must be 1..10000000");
-  if (c.hidden_size < 1 || c.hidden_size > 65536) return bad(distil ? "dim" : "hidden_size", "must be 1..65536");
+  if (c.hidden_size < 1 || c.hidden_size > 65536) return bad(name("hidden_size", "dim", "n_embd"), "must be 1..65536");
   if (c.num_hidden_layers < 1 || c.num_hidden_layers > 512)
-    return bad(distil ? "n_layers" : "num_hidden_layers", "must be 1..512");
+    return bad(name("num_hidden_layers", "n_layers", "n_layer"), "must be 1..512");
   if (c.num_attention_heads < 1 || c.num_attention_heads > c.hidden_size)
-    return bad(distil ? "n_heads" : "num_attention_heads", "must be 1..hidden size");
+    return bad(name("num_attention_heads", "n_heads", "n_head"), "must be 1..hidden size");
   if (c.hidden_size % c.num_attention_heads != 0)
-    return bad(distil ? "n_heads" : "num_attention_heads",
+    return bad(name("num_attention_heads", "n_heads", "n_head"),
                "must divide the hidden size (" + std::to_string(c.hidden_size) + ")");
   if (c.intermediate_size < 1 || c.intermediate_size > 262144)
-    return bad(distil ? "hidden_dim" : "intermediate_size", "must be 1..262144");
+    return bad(name("intermediate_size", "hidden_dim", "n_inner"), "must be 1..262144");
   if (c.max_position_embeddings < 1 || c.max_position_embeddings > 1'000'000)
-    return bad("max_position_embeddings", "must be 1..1000000");
+    return bad(name("max_position_embeddings", "max_position_embeddings", "n_positions"), "must be 1..1000000");
   if (c.architecture == Architecture::kRoberta && c.max_position_embeddings <= c.pad_token_id + 1)
     return bad("max_position_embeddings", "must exceed pad_token_id + 1 (RoBERTa positions start after the padding id)");
-  if (!distil && (c.type_vocab_size < 1 || c.type_vocab_size > 1024)) return bad("type_vocab_size", "must be 1..1024");
-  if (!(c.layer_norm_eps > 0 && c.layer_norm_eps < 1)) return bad("layer_norm_eps", "must be in (0, 1)");
-  for (auto [name, p] : {std::pair{distil ? "dropout" : "hidden_dropout_prob", c.hidden_dropout_prob},
-                         std::pair{distil ? "attention_dropout" : "attention_probs_dropout_prob",
-                                   c.attention_probs_dropout_prob}}) {
-    if (!(p >= 0 && p < 1)) return bad(name, "must be in [0, 1)");
+  if (!distil && !gpt2 && (c.type_vocab_size < 1 || c.type_vocab_size > 1024)) return bad("type_vocab_size", "must be 1..1024");
+  if (!(c.layer_norm_eps > 0 && c.layer_norm_eps < 1))
+    return bad(name("layer_norm_eps", "layer_norm_eps", "layer_norm_epsilon"), "must be in (0, 1)");
+  for (auto [field_name, p] : {std::pair{name("hidden_dropout_prob", "dropout", "resid_pdrop"), c.hidden_dropout_prob},
+                               std::pair{name("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop"),
+                                         c.attention_probs_dropout_prob},
+                               std::pair{"embd_pdrop", c.embedding_dropout_prob}}) {
+    if (!(p >= 0 && p < 1)) return bad(field_name, "must be in [0, 1)");
+  }
+  for (auto [field_name, id] : {std::pair{"bos_token_id", c.bos_token_id}, std::pair{"eos_token_id", c.eos_token_id}}) {
+    if (id && (*id < 0 || *id >= c.vocab_size))
+      return bad(field_name, "must be a token id below vocab_size (" + std::to_string(c.vocab_size) + ")");
   }
   if (c.classifier_dropout && !(*c.classifier_dropout >= 0 && *c.classifier_dropout < 1))
     return bad(distil ? "seq_classif_dropout" : "classifier_dropout", "must be in [0, 1)");
@@ -267,8 +280,58 @@ Result<ModelConfig> ParseConfig(const json& j, const std::string& field) {
     MLAAS_TRY(r.Bool("sinusoidal_pos_embds", c.sinusoidal_pos_embds));
     if (c.hidden_act != Activation::kGelu && c.hidden_act != Activation::kRelu)
       return InvalidArgument("DistilBERT activation must be gelu or relu", field + ".activation");
+  } else if (type == "gpt2") {
+    c.architecture = Architecture::kGpt2;
+    c.vocab_size = 50257;
+    c.max_position_embeddings = 1024;
+    c.type_vocab_size = 0;
+    c.hidden_act = Activation::kGeluNew;
+    c.layer_norm_eps = 1e-5;
+    c.bos_token_id = c.eos_token_id = 50256;
+    MLAAS_TRY(r.Int("vocab_size", c.vocab_size));
+    MLAAS_TRY(r.Int("n_positions", c.max_position_embeddings));
+    MLAAS_TRY(r.Int("n_embd", c.hidden_size));
+    MLAAS_TRY(r.Int("n_layer", c.num_hidden_layers));
+    MLAAS_TRY(r.Int("n_head", c.num_attention_heads));
+    c.intermediate_size = 4 * c.hidden_size;  // n_inner null: 4 x n_embd
+    MLAAS_TRY(r.Int("n_inner", c.intermediate_size));
+    MLAAS_TRY(r.Act("activation_function", c.hidden_act));
+    MLAAS_TRY(r.Double("resid_pdrop", c.hidden_dropout_prob));
+    MLAAS_TRY(r.Double("embd_pdrop", c.embedding_dropout_prob));
+    MLAAS_TRY(r.Double("attn_pdrop", c.attention_probs_dropout_prob));
+    MLAAS_TRY(r.Double("layer_norm_epsilon", c.layer_norm_eps));
+    MLAAS_TRY(r.Double("initializer_range", c.initializer_range));
+    for (auto [name, out] : {std::pair{"bos_token_id", &c.bos_token_id}, std::pair{"eos_token_id", &c.eos_token_id}}) {
+      if (auto it = j.find(name); it != j.end() && it->is_null()) {
+        out->reset();
+      } else {
+        int64_t id = out->value_or(0);
+        MLAAS_TRY(r.Int(name, id));
+        if (it != j.end()) *out = id;
+      }
+    }
+    // GPT-2's own end-of-text id by default, when the vocabulary has it.
+    for (auto* id : {&c.bos_token_id, &c.eos_token_id})
+      if (*id && **id >= c.vocab_size && !j.contains(id == &c.bos_token_id ? "bos_token_id" : "eos_token_id")) id->reset();
+    // GPT-2 has no padding token of its own: padding is masked out, any id serves.
+    c.pad_token_id = c.eos_token_id.value_or(0);
+    MLAAS_TRY(r.Int("pad_token_id", c.pad_token_id));
+    // The variants of the attention transformers offers beside GPT-2's own.
+    bool scale = true, by_layer = false, reorder = false, cross = false;
+    MLAAS_TRY(r.Bool("scale_attn_weights", scale));
+    MLAAS_TRY(r.Bool("scale_attn_by_inverse_layer_idx", by_layer));
+    MLAAS_TRY(r.Bool("reorder_and_upcast_attn", reorder));
+    MLAAS_TRY(r.Bool("add_cross_attention", cross));
+    if (!scale || by_layer || cross)
+      return InvalidArgument("only GPT-2's own attention is supported (scale_attn_weights true, "
+                             "scale_attn_by_inverse_layer_idx and add_cross_attention false)",
+                             field + (cross ? ".add_cross_attention" : !scale ? ".scale_attn_weights" : ".scale_attn_by_inverse_layer_idx"));
+    (void)reorder;  // the same attention, computed in float32: what this engine does anyway
+    bool tie = true;
+    MLAAS_TRY(r.Bool("tie_word_embeddings", tie));
+    if (!tie) return InvalidArgument("an untied lm_head is not supported", field + ".tie_word_embeddings");
   } else {
-    return InvalidArgument("model_type '" + type + "' is not supported (bert, distilbert, roberta)",
+    return InvalidArgument("model_type '" + type + "' is not supported (bert, distilbert, roberta, gpt2)",
                            field + ".model_type");
   }
   MLAAS_TRY(ReadLabels(j, field, c));
@@ -319,6 +382,7 @@ uint64_t ParameterCount(const ModelConfig& c, Objective objective) {
   // The largest head of each objective: classification, a dense layer (pooler or
   // pre-classifier) and the classifier; masked-LM, the transform (dense + LayerNorm) and the
   // vocabulary bias (the decoder weight is tied to the embeddings); embeddings, the pooler.
+  if (c.architecture == Architecture::kGpt2) return n;  // ln_f (counted as the embeddings' LayerNorm); lm_head tied
   n = MulAdd(h, h, MulAdd(1, n, h));
   if (objective == Objective::kTextClassification) n = MulAdd(h + 1, u(c.num_labels()), n);
   if (objective == Objective::kMaskedLm) n = MulAdd(1, n, MulAdd(2, h, vocab));
@@ -328,17 +392,20 @@ uint64_t ParameterCount(const ModelConfig& c, Objective objective) {
 uint64_t ParameterBytes(const ModelConfig& c, Objective objective) { return MulAdd(ParameterCount(c, objective), 4); }
 
 std::string ArchitectureClassName(Architecture a, Objective objective) {
+  if (a == Architecture::kGpt2) return objective == Objective::kCausalLm ? "GPT2LMHeadModel" : "GPT2Model";
   std::string base = a == Architecture::kBert ? "Bert" : a == Architecture::kDistilBert ? "DistilBert" : "Roberta";
   switch (objective) {
     case Objective::kTextClassification: return base + "ForSequenceClassification";
     case Objective::kMaskedLm: return base + "ForMaskedLM";
+    case Objective::kCausalLm: return base + "ForCausalLM";
     default: return base + "Model";  // no-objective (the engine builds no other heads)
   }
 }
 
 std::optional<Objective> ObjectiveFromArchitectures(const ModelConfig& c) {
   for (const auto& name : c.architectures) {
-    for (Objective o : {Objective::kTextClassification, Objective::kMaskedLm, Objective::kNoObjective}) {
+    for (Objective o : {Objective::kTextClassification, Objective::kMaskedLm, Objective::kCausalLm,
+                        Objective::kNoObjective}) {
       if (name == ArchitectureClassName(c.architecture, o)) return o;
     }
   }
@@ -349,6 +416,34 @@ ojson ConfigToJson(const ModelConfig& c, Objective objective) {
   ojson j = ojson::object();
   j["architectures"] = ojson::array({ArchitectureClassName(c.architecture, objective)});
   j["model_type"] = std::string(ArchitectureName(c.architecture));
+  const auto optional_id = [](const std::optional<int64_t>& id) { return id ? ojson(*id) : ojson(nullptr); };
+  if (c.architecture == Architecture::kGpt2) {
+    j["activation_function"] = std::string(ActivationName(c.hidden_act));
+    j["attn_pdrop"] = c.attention_probs_dropout_prob;
+    j["bos_token_id"] = optional_id(c.bos_token_id);
+    j["embd_pdrop"] = c.embedding_dropout_prob;
+    j["eos_token_id"] = optional_id(c.eos_token_id);
+    j["initializer_range"] = c.initializer_range;
+    j["layer_norm_epsilon"] = c.layer_norm_eps;
+    j["n_embd"] = c.hidden_size;
+    j["n_head"] = c.num_attention_heads;
+    j["n_inner"] = c.intermediate_size;
+    j["n_layer"] = c.num_hidden_layers;
+    j["n_positions"] = c.max_position_embeddings;
+    j["pad_token_id"] = c.pad_token_id;
+    j["resid_pdrop"] = c.hidden_dropout_prob;
+    j["scale_attn_weights"] = true;
+    j["tie_word_embeddings"] = true;
+    j["vocab_size"] = c.vocab_size;
+    j["torch_dtype"] = "float32";
+    for (auto it = c.extra.begin(); it != c.extra.end(); ++it) {
+      if (!j.contains(it.key()) && it.key() != "_name_or_path" && it.key() != "id2label" && it.key() != "label2id" &&
+          it.key() != "num_labels")
+        j[it.key()] = it.value();
+    }
+    if (!j.contains("transformers_version")) j["transformers_version"] = "4.30.0";
+    return j;
+  }
   if (c.architecture == Architecture::kDistilBert) {
     j["activation"] = std::string(ActivationName(c.hidden_act));
     j["attention_dropout"] = c.attention_probs_dropout_prob;
@@ -407,7 +502,8 @@ ojson ConfigToJson(const ModelConfig& c, Objective objective) {
 }
 
 std::vector<std::string> PresetNames() {
-  return {"bert-tiny", "bert-mini", "bert-small", "bert-medium", "bert-base", "distilbert-base", "roberta-base"};
+  return {"bert-tiny",    "bert-mini", "bert-small", "bert-medium", "bert-base", "distilbert-base", "roberta-base",
+          "gpt2-tiny", "gpt2-small"};
 }
 
 Result<ModelConfig> Preset(std::string_view name, const std::string& field) {
@@ -421,12 +517,15 @@ Result<ModelConfig> Preset(std::string_view name, const std::string& field) {
       {"bert-small", Architecture::kBert, 4, 512, 8},       {"bert-medium", Architecture::kBert, 8, 512, 8},
       {"bert-base", Architecture::kBert, 12, 768, 12},      {"distilbert-base", Architecture::kDistilBert, 6, 768, 12},
       {"roberta-base", Architecture::kRoberta, 12, 768, 12},
+      {"gpt2-tiny", Architecture::kGpt2, 2, 128, 2},        {"gpt2-small", Architecture::kGpt2, 12, 768, 12},
   };
   for (const Shape& s : kShapes) {
     if (name != s.name) continue;
     json j = {{"model_type", std::string(ArchitectureName(s.arch))}};
     if (s.arch == Architecture::kDistilBert) {
       j.update({{"dim", s.hidden}, {"n_layers", s.layers}, {"n_heads", s.heads}, {"hidden_dim", 4 * s.hidden}});
+    } else if (s.arch == Architecture::kGpt2) {
+      j.update({{"n_embd", s.hidden}, {"n_layer", s.layers}, {"n_head", s.heads}});
     } else {
       j.update({{"hidden_size", s.hidden},
                 {"num_hidden_layers", s.layers},
@@ -455,11 +554,28 @@ Result<ModelConfig> ScratchConfig(const json& model_block, int64_t vocab_size, s
   const bool explicit_vocab = model_block.contains("config") && model_block["config"].contains("vocab_size");
   if (!explicit_vocab || c.vocab_size < vocab_size) c.vocab_size = vocab_size;
   if (pad_token_id) c.pad_token_id = *pad_token_id;
+  if (c.architecture == Architecture::kGpt2) {  // GPT-2's own ids belong to its own vocabulary
+    for (auto* id : {&c.bos_token_id, &c.eos_token_id})
+      if (*id && **id >= c.vocab_size) id->reset();
+    if (c.pad_token_id >= c.vocab_size) c.pad_token_id = c.eos_token_id.value_or(0);
+  }
   if (!labels.empty()) c.id2label = labels;
   if (c.architecture == Architecture::kRoberta && c.max_position_embeddings <= c.pad_token_id + 1)
     c.max_position_embeddings = c.pad_token_id + 513;
   MLAAS_TRY(ValidateConfig(c, model_block.contains("config") ? "model.config" : "model.preset"));
   return c;
+}
+
+Status CheckArchitectureObjective(Architecture a, Objective o, const std::string& field) {
+  const bool decoder = a == Architecture::kGpt2;
+  if (decoder && o != Objective::kCausalLm)
+    return InvalidArgument("a gpt2 model is a decoder: its objective is causal-lm (not " + std::string(ObjectiveName(o)) + ")",
+                           field);
+  if (!decoder && o == Objective::kCausalLm)
+    return InvalidArgument("causal-lm needs a decoder (model_type gpt2, presets gpt2-tiny / gpt2-small), not a " +
+                               std::string(ArchitectureName(a)) + " encoder",
+                           field);
+  return Status::Ok();
 }
 
 int64_t MaxInputTokens(const ModelConfig& c) {

@@ -1,5 +1,5 @@
-// mlaas::nn — model configuration: the Hugging Face `config.json` of BERT, DistilBERT and
-// RoBERTa (each with its own field names), built-in presets for training from scratch, and
+// mlaas::nn — model configuration: the Hugging Face `config.json` of BERT, DistilBERT,
+// RoBERTa and GPT-2 (each with its own field names), built-in presets for training from scratch, and
 // the objectives (heads) the platform serves. No libtorch here: the API and CLI validate
 // configs without pulling in torch headers.
 #pragma once
@@ -15,13 +15,13 @@
 
 namespace mlaas::nn {
 
-enum class Architecture { kBert, kDistilBert, kRoberta };
+enum class Architecture { kBert, kDistilBert, kRoberta, kGpt2 };
 std::string_view ArchitectureName(Architecture a);  // the config's model_type
 
 // What the model is trained for / predicts (the request's model.objective; common/objective.h).
 using mlaas::Objective;
 // The objectives the transformer engine builds heads for (text-classification, masked-lm,
-// no-objective); InvalidArgument naming "model.objective" for any other name.
+// causal-lm, no-objective); InvalidArgument naming "model.objective" for any other name.
 Result<Objective> ParseObjective(std::string_view name);
 
 enum class Activation { kGelu, kGeluNew, kRelu, kSilu, kTanh };
@@ -49,6 +49,10 @@ struct ModelConfig {
   double initializer_range = 0.02;
   int64_t pad_token_id = 0;
   bool sinusoidal_pos_embds = false;  // DistilBERT only
+  // GPT-2: the dropout after the embeddings (embd_pdrop; hidden_dropout_prob is resid_pdrop),
+  // the beginning- and end-of-text tokens (generation stops at eos).
+  double embedding_dropout_prob = 0.1;
+  std::optional<int64_t> bos_token_id, eos_token_id;
   // Labels of the classification head, index = class id (config id2label).
   std::vector<std::string> id2label;
   // "single_label_classification" (softmax), "multi_label_classification" (sigmoid) or
@@ -89,7 +93,8 @@ std::optional<Objective> ObjectiveFromArchitectures(const ModelConfig& c);
 
 // Built-in shapes for training from scratch: bert-tiny (2 layers, hidden 128), bert-mini
 // (4/256), bert-small (4/512), bert-medium (8/512), bert-base (12/768), distilbert-base
-// (6/768), roberta-base (12/768). vocab_size/pad_token_id are set from the tokenizer later.
+// (6/768), roberta-base (12/768); decoders gpt2-tiny (2/128) and gpt2-small (12/768, GPT-2's
+// own shape). vocab_size/pad_token_id are set from the tokenizer later.
 std::vector<std::string> PresetNames();
 // InvalidArgument naming `field` and listing the presets for an unknown name.
 Result<ModelConfig> Preset(std::string_view name, const std::string& field = "model.preset");
@@ -99,6 +104,9 @@ Result<ModelConfig> Preset(std::string_view name, const std::string& field = "mo
 // pad_token_id), with `labels` as the classes of a classification head when given.
 Result<ModelConfig> ScratchConfig(const nlohmann::json& model_block, int64_t vocab_size,
                                   std::optional<int64_t> pad_token_id, const std::vector<std::string>& labels);
+
+// The objectives an architecture's heads serve: GPT-2 causal-lm only, the encoders the others.
+Status CheckArchitectureObjective(Architecture a, Objective o, const std::string& field = "model.objective");
 
 // The longest input (special tokens included) the model's position embeddings allow: RoBERTa
 // numbers positions from pad_token_id + 1.

@@ -99,6 +99,7 @@ class MaskedLmHead final : public Head {
         aliases_ = {"lm_head.decoder.weight", "lm_head.decoder.bias"};
         break;
       }
+      case Architecture::kGpt2: break;  // a decoder: its model builds no encoder heads
     }
   }
   torch::Tensor Forward(const EncoderOutput& out) override {
@@ -123,6 +124,7 @@ std::unique_ptr<Head> MakeClassificationHead(const ModelConfig& c, torch::nn::Mo
     case Architecture::kBert: return std::make_unique<BertClassificationHead>(c, owner);
     case Architecture::kDistilBert: return std::make_unique<DistilBertClassificationHead>(c, owner);
     case Architecture::kRoberta: return std::make_unique<RobertaClassificationHead>(c, owner);
+    case Architecture::kGpt2: break;
   }
   return nullptr;
 }

@@ -23,6 +23,12 @@ using checkpoint::DType;
 
 TransformerModelImpl::TransformerModelImpl(ModelConfig config, Objective objective, bool with_pooler)
     : config_(std::move(config)), objective_(objective), prefix_(ArchitectureName(config_.architecture)) {
+  if (Status s = CheckArchitectureObjective(config_.architecture, objective_); !s.ok()) TORCH_CHECK(false, s.message());
+  if (config_.architecture == Architecture::kGpt2) {
+    prefix_ = "transformer";
+    decoder = register_module(prefix_, Decoder(config_));
+    return;
+  }
   const bool pooler = objective_ == Objective::kNoObjective ? with_pooler
                                                              : HeadUsesPooler(config_.architecture, objective_);
   encoder = register_module(prefix_, Encoder(config_, pooler));
@@ -35,13 +41,24 @@ TransformerModelImpl::TransformerModelImpl(ModelConfig config, Objective objecti
 
 ModelOutput TransformerModelImpl::forward(const EncoderInput& in) {
   ModelOutput out;
+  if (decoder) {
+    out.encoder.last_hidden_state = decoder->forward(in.input_ids, in.attention_mask, torch::Tensor());
+    out.logits = decoder->Logits(out.encoder.last_hidden_state);
+    return out;
+  }
   out.encoder = encoder(in);
   if (head_) out.logits = head_->Forward(out.encoder);
   return out;
 }
 
+std::vector<std::string> TransformerModelImpl::TiedAliases() const {
+  if (decoder) return {"lm_head.weight"};
+  return head_ ? head_->TiedAliases() : std::vector<std::string>{};
+}
+
 void TransformerModelImpl::PrepareForInference(bool drop_sources) {
   eval();
+  if (decoder) return;  // nothing to pack
   encoder->FuseQkv(true);
   if (drop_sources) {
     for (auto& layer : encoder->layers) layer->DropPackedSources();
@@ -49,12 +66,14 @@ void TransformerModelImpl::PrepareForInference(bool drop_sources) {
 }
 
 bool TransformerModelImpl::inference_only() const {
+  if (decoder) return false;
   return std::any_of(encoder->layers.begin(), encoder->layers.end(),
                      [](const EncoderLayer& layer) { return layer->sources_dropped(); });
 }
 
 int64_t TransformerModelImpl::PackedBytes() const {
   int64_t n = 0;
+  if (decoder) return n;
   for (const auto& layer : encoder->layers) n += layer->PackedBytes();
   return n;
 }
@@ -94,6 +113,9 @@ void InitWeights(TransformerModelImpl& model, uint64_t seed) {
     if (auto* linear = m->as<torch::nn::Linear>()) {
       linear->weight.normal_(0.0, std, gen);
       if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* conv = m->as<Conv1D>()) {
+      conv->weight.normal_(0.0, std, gen);
+      conv->bias.zero_();
     } else if (auto* emb = m->as<torch::nn::Embedding>()) {
       emb->weight.normal_(0.0, std, gen);
       if (auto pad = emb->options.padding_idx()) emb->weight[*pad].zero_();
@@ -106,6 +128,16 @@ void InitWeights(TransformerModelImpl& model, uint64_t seed) {
   for (auto& p : model.named_parameters()) {
     const std::string& name = p.key();
     if (name == "cls.predictions.bias" || name == "vocab_projector.bias" || name == "lm_head.bias") p.value().zero_();
+  }
+  if (model.decoder) {
+    // GPT-2 scales the projections into the residual stream by 1/sqrt(2 x layers), as
+    // transformers' _init_weights does.
+    const double scaled = std / std::sqrt(2.0 * static_cast<double>(model.config().num_hidden_layers));
+    for (auto& block : model.decoder->blocks) {
+      block->attn_proj->weight.normal_(0.0, scaled, gen);
+      block->mlp_proj->weight.normal_(0.0, scaled, gen);
+    }
+    return;
   }
   if (model.config().sinusoidal_pos_embds) {
     auto w = model.encoder->embeddings->position_embeddings->weight;
@@ -299,10 +331,12 @@ Status LoadWeights(TransformerModelImpl& model, const fs::path& dir, const LoadO
   for (const auto& a : model.TiedAliases()) aliases.insert(a);
   for (const auto& [name, src] : by_name) {
     if (used.count(name) || aliases.count(name)) continue;
+    // GPT-2 checkpoints of older transformers hold each layer's causal-mask buffers.
+    if (model.decoder && (name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias"))) continue;
     rep.unused.push_back(name);
   }
   rep.source_dtype = DTypeSummary(dtypes);
-  model.encoder->FuseQkv(false);
+  if (model.encoder) model.encoder->FuseQkv(false);
   return Status::Ok();
 }
 

@@ -1,4 +1,5 @@
-// mlaas::nn — a transformer with its task head, its Hugging Face model directory
+// mlaas::nn — a transformer (an encoder with its task head, or the GPT-2 decoder with its tied
+// language-model head), its Hugging Face model directory
 // (config.json + model.safetensors or a sharded index), weight initialisation as
 // transformers does it, and checkpoint loading with clear errors naming the tensor.
 #pragma once
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/decoder.h"
 #include "nn/heads.h"
 #include "nn/transformer.h"
 
@@ -25,14 +27,18 @@ class TransformerModelImpl : public torch::nn::Module {
   // with_pooler applies to no-objective models (BertModel/RobertaModel carry a pooler that
   // embeddings do not use); heads decide for themselves.
   TransformerModelImpl(ModelConfig config, Objective objective, bool with_pooler = false);
+  // Encoders: the encoder and the head. The decoder: the last hidden state and the vocabulary
+  // logits of every position (inputs right-padded; token_type_ids ignored).
   ModelOutput forward(const EncoderInput& in);
+  bool is_decoder() const { return static_cast<bool>(decoder); }
 
   const ModelConfig& config() const { return config_; }
   Objective objective() const { return objective_; }
-  // "bert", "distilbert" or "roberta": the prefix of the encoder's parameter names.
+  // "bert", "distilbert", "roberta" or (GPT-2) "transformer": the prefix of the body's parameter names.
   const std::string& prefix() const { return prefix_; }
   Head* head() { return head_.get(); }
-  std::vector<std::string> TiedAliases() const { return head_ ? head_->TiedAliases() : std::vector<std::string>{}; }
+  // Checkpoint names of tied weights (the decoder's lm_head, masked-LM decoders).
+  std::vector<std::string> TiedAliases() const;
   // Inference preparation (call after loading weights, dtype and device): fused attention
   // projections, packed for oneDNN where this build can. drop_sources (an inference-only copy,
   // as a served model is): the packed projections' own weights are freed, so they are not held
@@ -45,7 +51,8 @@ class TransformerModelImpl : public torch::nn::Module {
   // Every dropout of the model draws from gen (CPU) instead of the global generator.
   void SetDropoutGenerator(const std::optional<at::Generator>& gen);
 
-  Encoder encoder{nullptr};
+  Encoder encoder{nullptr};  // the encoders' body
+  Decoder decoder{nullptr};  // GPT-2's, instead
 
  private:
   ModelConfig config_;

@@ -103,7 +103,8 @@ TEST(ConfigTest, PresetsHaveTheAdvertisedShapes) {
   for (Want w : {Want{"bert-tiny", 2, 128, Architecture::kBert}, Want{"bert-mini", 4, 256, Architecture::kBert},
                  Want{"bert-small", 4, 512, Architecture::kBert}, Want{"bert-base", 12, 768, Architecture::kBert},
                  Want{"distilbert-base", 6, 768, Architecture::kDistilBert},
-                 Want{"roberta-base", 12, 768, Architecture::kRoberta}}) {
+                 Want{"roberta-base", 12, 768, Architecture::kRoberta}, Want{"gpt2-tiny", 2, 128, Architecture::kGpt2},
+                 Want{"gpt2-small", 12, 768, Architecture::kGpt2}}) {
     auto c = Preset(w.name);
     ASSERT_TRUE(c.has_value()) << w.name;
     EXPECT_EQ(c->num_hidden_layers, w.layers) << w.name;
@@ -125,7 +126,14 @@ TEST(ConfigTest, RejectsInvalidConfigsNamingTheField) {
   const Case cases[] = {
       {json::array(), "config"},
       {json{{"hidden_size", 8}}, "config.model_type"},
-      {json{{"model_type", "gpt2"}}, "config.model_type"},
+      {json{{"model_type", "llama"}}, "config.model_type"},
+      {json{{"model_type", "gpt2"}, {"n_embd", 30}, {"n_head", 4}}, "config.n_head"},
+      {json{{"model_type", "gpt2"}, {"resid_pdrop", 1.5}}, "config.resid_pdrop"},
+      {json{{"model_type", "gpt2"}, {"embd_pdrop", -0.1}}, "config.embd_pdrop"},
+      {json{{"model_type", "gpt2"}, {"vocab_size", 100}, {"eos_token_id", 100}}, "config.eos_token_id"},
+      {json{{"model_type", "gpt2"}, {"scale_attn_by_inverse_layer_idx", true}}, "config.scale_attn_by_inverse_layer_idx"},
+      {json{{"model_type", "gpt2"}, {"add_cross_attention", true}}, "config.add_cross_attention"},
+      {json{{"model_type", "gpt2"}, {"tie_word_embeddings", false}}, "config.tie_word_embeddings"},
       {json{{"model_type", "bert"}, {"hidden_size", 10}, {"num_attention_heads", 3}}, "config.num_attention_heads"},
       {json{{"model_type", "bert"}, {"hidden_size", "big"}}, "config.hidden_size"},
       {json{{"model_type", "bert"}, {"hidden_act", "mish"}}, "config.hidden_act"},
@@ -155,7 +163,8 @@ TEST(ConfigTest, ParsesObjectives) {
   EXPECT_EQ(*ParseObjective("text-classification"), Objective::kTextClassification);
   EXPECT_EQ(*ParseObjective("masked-lm"), Objective::kMaskedLm);
   EXPECT_EQ(*ParseObjective("no-objective"), Objective::kNoObjective);
-  auto bad = ParseObjective("causal-lm");
+  EXPECT_EQ(*ParseObjective("causal-lm"), Objective::kCausalLm);
+  auto bad = ParseObjective("token-classification");
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().field(), "model.objective");
 }
@@ -169,6 +178,49 @@ TEST(ConfigTest, CountsParametersBeforeBuilding) {
   base.id2label = {"a", "b", "c"};
   EXPECT_EQ(ParameterCount(base, Objective::kTextClassification), 109'482'240u + 3 * 769);
   EXPECT_EQ(ParameterBytes(base, Objective::kNoObjective), 4 * 109'482'240u);
+}
+
+// GPT-2's own config.json (the Hub's gpt2), its names kept on a save, and its size as
+// transformers counts GPT2LMHeadModel: 124,439,808 parameters (the lm_head tied).
+TEST(ConfigTest, ParsesGpt2ConfigsAndKeepsTheirNames) {
+  const json gpt2 = json::parse(R"({"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"],
+    "attn_pdrop": 0.1, "bos_token_id": 50256, "embd_pdrop": 0.1, "eos_token_id": 50256, "initializer_range": 0.02,
+    "layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_layer": 12,
+    "n_positions": 1024, "resid_pdrop": 0.1, "summary_activation": null, "summary_first_dropout": 0.1,
+    "summary_proj_to_labels": true, "summary_type": "cls_index", "summary_use_proj": true,
+    "task_specific_params": {"text-generation": {"do_sample": true, "max_length": 50}}, "vocab_size": 50257})");
+  auto c = ParseConfig(gpt2);
+  ASSERT_TRUE(c.has_value()) << c.error().ToString();
+  EXPECT_EQ(c->architecture, Architecture::kGpt2);
+  EXPECT_EQ(c->hidden_size, 768);
+  EXPECT_EQ(c->intermediate_size, 3072);
+  EXPECT_EQ(c->max_position_embeddings, 1024);
+  EXPECT_EQ(c->hidden_act, Activation::kGeluNew);
+  EXPECT_EQ(c->eos_token_id, 50256);
+  EXPECT_EQ(ObjectiveFromArchitectures(*c), Objective::kCausalLm);
+  EXPECT_EQ(MaxInputTokens(*c), 1024);
+  EXPECT_EQ(ParameterCount(*c, Objective::kCausalLm), 124'439'808u);
+  auto saved = ConfigToJson(*c, Objective::kCausalLm);
+  EXPECT_EQ(saved["architectures"][0], "GPT2LMHeadModel");
+  EXPECT_EQ(saved["n_embd"], 768);
+  EXPECT_EQ(saved["n_inner"], 3072);
+  EXPECT_EQ(saved["layer_norm_epsilon"], 1e-5);
+  EXPECT_FALSE(saved.contains("hidden_size"));
+  EXPECT_FALSE(saved.contains("id2label"));
+  EXPECT_EQ(saved["task_specific_params"]["text-generation"]["max_length"], 50);  // kept as read
+  auto again = ParseConfig(json::parse(saved.dump()));
+  ASSERT_TRUE(again.has_value()) << again.error().ToString();
+  EXPECT_EQ(again->num_hidden_layers, 12);
+  // A decoder serves causal-lm only; an encoder never does.
+  EXPECT_FALSE(CheckArchitectureObjective(Architecture::kGpt2, Objective::kTextClassification).ok());
+  EXPECT_FALSE(CheckArchitectureObjective(Architecture::kBert, Objective::kCausalLm).ok());
+  EXPECT_TRUE(CheckArchitectureObjective(Architecture::kGpt2, Objective::kCausalLm).ok());
+  // From scratch on a small tokenizer: GPT-2's own end-of-text id is not in its vocabulary.
+  auto scratch = ScratchConfig(json{{"preset", "gpt2-tiny"}}, 300, std::nullopt, {});
+  ASSERT_TRUE(scratch.has_value()) << scratch.error().ToString();
+  EXPECT_EQ(scratch->vocab_size, 300);
+  EXPECT_FALSE(scratch->eos_token_id.has_value());
+  EXPECT_LT(scratch->pad_token_id, 300);
 }
 
 TEST(ConfigTest, ParameterCountsOfHostileConfigsSaturateInsteadOfWrapping) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "checkpoint/safetensors.h"
+#include "nn/generate.h"
 #include "nn/model.h"
 
 namespace mlaas::nn {
@@ -50,12 +51,28 @@ inline Status WriteIo(TransformerModelImpl& model, Architecture arch, const std:
   }
   std::vector<checkpoint::TensorToWrite> io;
   std::vector<torch::Tensor> keep;
-  keep.reserve(8);
+  keep.reserve(12);  // Add keeps pointers into it
   Add(io, keep, "input_ids", in.input_ids);
   Add(io, keep, "attention_mask", in.attention_mask);
   if (in.token_type_ids.defined()) Add(io, keep, "token_type_ids", in.token_type_ids);
   Add(io, keep, "last_hidden_state", out.encoder.last_hidden_state);
   if (out.logits.defined()) Add(io, keep, "logits", out.logits);
+  if (model.is_decoder()) {  // greedy continuations of prompts of different lengths, batched
+    const std::vector<std::vector<int64_t>> prompts = {{5, 17, 33, 8}, {61}, {2, 3, 4, 5, 6, 7}};
+    GenerationOptions greedy;
+    greedy.max_new_tokens = 6;
+    auto generated = Generate(model, prompts, greedy);
+    std::vector<std::vector<int64_t>> padded;
+    std::vector<int64_t> lengths;
+    for (auto p : prompts) {
+      lengths.push_back(static_cast<int64_t>(p.size()));
+      p.resize(6, 0);
+      padded.push_back(p);
+    }
+    Add(io, keep, "prompt_ids", Ids(padded));
+    Add(io, keep, "prompt_lengths", torch::tensor(lengths, torch::kInt64));
+    Add(io, keep, "generated", Ids(generated));
+  }
   return checkpoint::WriteSafetensors(dir / "io.safetensors", io);
 }
 

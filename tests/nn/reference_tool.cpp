@@ -21,6 +21,9 @@ namespace {
 constexpr double kTolerance = 1e-4;
 
 nlohmann::json TinyConfig(Architecture arch, const std::string& act) {
+  if (arch == Architecture::kGpt2)
+    return {{"model_type", "gpt2"}, {"vocab_size", 97}, {"n_positions", 40}, {"n_embd", 32}, {"n_layer", 2},
+            {"n_head", 4}, {"activation_function", act}, {"bos_token_id", 96}, {"eos_token_id", 96}};
   nlohmann::json labels = {{"0", "neg"}, {"1", "neutral"}, {"2", "pos"}};
   if (arch == Architecture::kDistilBert)
     return {{"model_type", "distilbert"}, {"vocab_size", 97}, {"dim", 32}, {"n_layers", 2}, {"n_heads", 4},
@@ -52,6 +55,7 @@ int Export(const fs::path& root) {
       {Architecture::kBert, Objective::kTextClassification, "gelu", true},
       {Architecture::kDistilBert, Objective::kTextClassification, "relu", true},
       {Architecture::kRoberta, Objective::kTextClassification, "gelu", true},
+      {Architecture::kGpt2, Objective::kCausalLm, "gelu_new"},
   };
   uint64_t seed = 1;
   for (const Case& c : cases) {
@@ -128,9 +132,26 @@ int Verify(const fs::path& root) {
       dl = (d.dim() == 3 ? d.index({keep}) : d).abs().max().item<double>();  // per token for masked-LM
     }
     worst = std::max({worst, dh, dl});
-    const bool ok = dh <= kTolerance && dl <= kTolerance && loaded->report.unused.empty();
-    std::printf("%-40s %-4s hidden max|diff| %.2e  logits max|diff| %.2e%s\n", dir.filename().c_str(),
-                loaded->report.source_dtype.c_str(), dh, dl, ok ? "" : "  FAILED");
+    // A decoder's greedy continuations of the reference's prompts, batched here (left-padded,
+    // through the cache), one by one without a cache there.
+    bool generation = true;
+    if (auto want = Read(**io, "generated"); want.defined()) {
+      auto prompts = Read(**io, "prompt_ids");
+      auto lengths = Read(**io, "prompt_lengths");
+      std::vector<std::vector<int64_t>> rows;
+      for (int64_t r = 0; r < prompts.size(0); ++r) {
+        auto row = prompts[r].slice(0, 0, lengths[r].item<int64_t>()).contiguous();
+        rows.emplace_back(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+      }
+      GenerationOptions greedy;
+      greedy.max_new_tokens = want.size(1);
+      auto got = Generate(*loaded->model, rows, greedy);
+      generation = Ids(got).equal(want);
+    }
+    const bool ok = dh <= kTolerance && dl <= kTolerance && loaded->report.unused.empty() && generation;
+    std::printf("%-40s %-4s hidden max|diff| %.2e  logits max|diff| %.2e%s%s\n", dir.filename().c_str(),
+                loaded->report.source_dtype.c_str(), dh, dl, generation ? "" : "  generation differs",
+                ok ? "" : "  FAILED");
     if (!ok) ++failed;
   }
   std::printf("checked %d models written by the reference; worst max|diff| %.2e (tolerance %.0e)\n", checked, worst,

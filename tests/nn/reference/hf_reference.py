@@ -472,7 +472,154 @@ class DistilBertForMaskedLM(nn.Module):
         return h, F.linear(x, self.distilbert.embeddings.word_embeddings.weight, self.vocab_projector.bias)
 
 
+# ------------------------------------------------------------------------------- GPT-2
+# modeling_gpt2.py's eager path: Conv1D projections (weights [in, out]), pre-LayerNorm blocks,
+# the causal mask from a lower-triangular buffer (not saved), the lm_head tied to wte.
+
+class Conv1D(nn.Module):
+    def __init__(self, nf, nx):
+        super().__init__()
+        self.nf = nf
+        self.weight = nn.Parameter(torch.empty(nx, nf))
+        self.bias = nn.Parameter(torch.zeros(nf))
+        nn.init.normal_(self.weight, std=0.02)
+
+    def forward(self, x):
+        size_out = x.size()[:-1] + (self.nf,)
+        return torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight).view(size_out)
+
+
+class GPT2Attention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        n = c.n_positions
+        self.register_buffer("bias", torch.tril(torch.ones((n, n), dtype=torch.bool)).view(1, 1, n, n),
+                             persistent=False)
+        self.embed_dim, self.num_heads = c.n_embd, c.n_head
+        self.head_dim = self.embed_dim // self.num_heads
+        self.c_attn = Conv1D(3 * self.embed_dim, self.embed_dim)
+        self.c_proj = Conv1D(self.embed_dim, self.embed_dim)
+        self.attn_dropout = nn.Dropout(c.attn_pdrop)
+        self.resid_dropout = nn.Dropout(c.resid_pdrop)
+
+    def _attn(self, query, key, value, attention_mask):
+        w = torch.matmul(query, key.transpose(-1, -2))
+        w = w / torch.full([], value.size(-1) ** 0.5, dtype=w.dtype)
+        ql, kl = query.size(-2), key.size(-2)
+        causal = self.bias[:, :, kl - ql:kl, :kl]
+        w = torch.where(causal, w, torch.full([], torch.finfo(w.dtype).min, dtype=w.dtype))
+        if attention_mask is not None:
+            w = w + attention_mask
+        w = self.attn_dropout(F.softmax(w, dim=-1))
+        return torch.matmul(w, value)
+
+    def split(self, x):
+        return x.view(x.size()[:-1] + (self.num_heads, self.head_dim)).permute(0, 2, 1, 3)
+
+    def forward(self, h, attention_mask):
+        q, k, v = self.c_attn(h).split(self.embed_dim, dim=2)
+        out = self._attn(self.split(q), self.split(k), self.split(v), attention_mask)
+        out = out.permute(0, 2, 1, 3).contiguous()
+        out = out.view(out.size()[:-2] + (self.embed_dim,))
+        return self.resid_dropout(self.c_proj(out))
+
+
+class GPT2MLP(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        inner = c.n_inner if getattr(c, "n_inner", None) else 4 * c.n_embd
+        self.c_fc = Conv1D(inner, c.n_embd)
+        self.c_proj = Conv1D(c.n_embd, inner)
+        self.act = act_fn(c.activation_function)
+        self.dropout = nn.Dropout(c.resid_pdrop)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(c.n_embd, eps=c.layer_norm_epsilon)
+        self.attn = GPT2Attention(c)
+        self.ln_2 = nn.LayerNorm(c.n_embd, eps=c.layer_norm_epsilon)
+        self.mlp = GPT2MLP(c)
+
+    def forward(self, x, attention_mask):
+        x = x + self.attn(self.ln_1(x), attention_mask)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT2Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        self.wpe = nn.Embedding(c.n_positions, c.n_embd)
+        self.drop = nn.Dropout(c.embd_pdrop)
+        self.h = nn.ModuleList([GPT2Block(c) for _ in range(c.n_layer)])
+        self.ln_f = nn.LayerNorm(c.n_embd, eps=c.layer_norm_epsilon)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        positions = torch.arange(input_ids.size(1)).unsqueeze(0)
+        x = self.drop(self.wte(input_ids) + self.wpe(positions))
+        if attention_mask is not None:
+            attention_mask = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        for block in self.h:
+            x = block(x, attention_mask)
+        return self.ln_f(x)
+
+
+class GPT2LMHeadModel(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.transformer = GPT2Model(c)
+
+    def forward(self, ids, mask, types=None):
+        h = self.transformer(ids, mask)
+        return h, torch.matmul(h, self.transformer.wte.weight.t())  # lm_head, tied
+
+    def greedy(self, prompt, new_tokens):
+        # Without a cache: the whole sequence again at every step (checks mlaas's cache).
+        ids = list(prompt)
+        for _ in range(new_tokens):
+            _, logits = self(torch.tensor([ids]), None)
+            ids.append(int(logits[0, -1].argmax()))
+        return ids[len(prompt):]
+
+
+def gpt2_config():
+    return {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 97, "n_positions": 40,
+            "n_embd": 32, "n_layer": 2, "n_head": 4, "n_inner": None, "activation_function": "gelu_new",
+            "resid_pdrop": 0.1, "embd_pdrop": 0.1, "attn_pdrop": 0.1, "layer_norm_epsilon": 1e-5,
+            "initializer_range": 0.02, "bos_token_id": 96, "eos_token_id": 96}
+
+
+def check_generation(model, io):
+    # io: prompts (right-padded with their lengths) and mlaas's greedy continuations.
+    if "generated" not in io:
+        return True
+    prompts, lengths, generated = io["prompt_ids"], io["prompt_lengths"], io["generated"]
+    ok = True
+    with torch.no_grad():
+        for r in range(prompts.size(0)):
+            want = model.greedy(prompts[r, :int(lengths[r])].tolist(), generated.size(1))
+            if want != generated[r].tolist():
+                print(f"  generation of prompt {r}: reference {want}, mlaas {generated[r].tolist()}")
+                ok = False
+    return ok
+
+
+def write_generation(model, io):
+    prompts = [[5, 17, 33, 8], [61], [2, 3, 4, 5, 6, 7]]
+    width = max(len(p) for p in prompts)
+    io["prompt_ids"] = torch.tensor([p + [0] * (width - len(p)) for p in prompts])
+    io["prompt_lengths"] = torch.tensor([len(p) for p in prompts])
+    with torch.no_grad():
+        io["generated"] = torch.tensor([model.greedy(p, 6) for p in prompts])
+
+
 CLASSES = {
+    "GPT2LMHeadModel": GPT2LMHeadModel,
     "BertForSequenceClassification": BertForSequenceClassification, "BertForMaskedLM": BertForMaskedLM,
     "DistilBertForSequenceClassification": DistilBertForSequenceClassification,
     "DistilBertForMaskedLM": DistilBertForMaskedLM,
@@ -487,7 +634,7 @@ def build(config):
     c = Cfg(config)
     cls = config["architectures"][0]
     model = CLASSES[cls](c)
-    bare = cls.endswith("Model")
+    bare = cls.endswith("Model") and not cls.endswith("LMHeadModel")
     return model, bare
 
 
@@ -528,8 +675,10 @@ def check(root):
         else:
             dl = (logits - io["logits"]).abs().max().item()
         worst = max(worst, dh, dl)
-        print(f"{name:32s} hidden max|diff| {dh:.2e}  logits max|diff| {dl:.2e}")
-        if not (dh <= TOLERANCE and dl <= TOLERANCE):
+        generation = check_generation(model, io)
+        print(f"{name:32s} hidden max|diff| {dh:.2e}  logits max|diff| {dl:.2e}"
+              + ("  greedy generation matches" if "generated" in io and generation else ""))
+        if not (dh <= TOLERANCE and dl <= TOLERANCE and generation):
             failures.append(name)
     if n == 0:
         print("no ours-* model directories found", file=sys.stderr)
@@ -582,8 +731,9 @@ def write(root):
     # The classifiers again with classifier_pooling "mean".
     cases += [(arch, architecture, act, dtype, shards, True) for arch, architecture, act, dtype, shards in cases
               if architecture.endswith("ForSequenceClassification")]
+    cases.append(("gpt2", "GPT2LMHeadModel", "gelu_new", torch.float32, 0))
     for arch, architecture, act, dtype, shards, *mean in cases:
-        config = tiny_config(arch, architecture, act)
+        config = gpt2_config() if arch == "gpt2" else tiny_config(arch, architecture, act)
         if mean:
             config["classifier_pooling"] = "mean"
         model, bare = build(config)
@@ -609,11 +759,13 @@ def write(root):
                       open(os.path.join(d, "model.safetensors.index.json"), "w"))
         else:
             write_safetensors(os.path.join(d, "model.safetensors"), state)
-        io = inputs(arch, config["pad_token_id"])
+        io = inputs(arch, config.get("pad_token_id", 0))
         h, logits = run(model, bare, io)
         io["last_hidden_state"] = h
         if logits is not None:
             io["logits"] = logits
+        if arch == "gpt2":
+            write_generation(model, io)
         write_safetensors(os.path.join(d, "io.safetensors"), io)
         print(f"wrote {d} ({NAMES[dtype]})")
     return 0
