@@ -338,7 +338,7 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
   } else if (!m.route) {
     RawError(res, 404, "not_found", "no route for " + req.method + " " + req.path, request_id);
   } else {
-    RequestContext ctx{req, res, *m.route, std::move(m.path_params), json(), nullptr, request_id, {}};
+    RequestContext ctx{req, res, *m.route, std::move(m.path_params), json(), nullptr, request_id, {}, nullptr};
     bool ready = Authorize(s, ctx);
     user = ctx.principal.user;
     home = HomeOf(s, ctx);
@@ -356,6 +356,7 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
                                   "runs at once (--max-compute-requests): retry shortly"));
     }
     if (ready) {
+      ctx.compute_slot = slot;
       try {
         m.route->handler(ctx);
       } catch (const std::exception& e) {

@@ -91,6 +91,9 @@ struct RequestContext {
   const httplib::ContentReader* reader = nullptr;      // kStream routes with a body
   std::string request_id;
   auth::Principal principal;  // who is calling (the local admin when auth is off)
+  // A `compute` route's place among the requests in progress: a handler that answers later (a
+  // stream) keeps a copy while it works.
+  std::shared_ptr<void> compute_slot = nullptr;
 
   // Writes a JSON response.
   void Json(int status, const nlohmann::json& body);

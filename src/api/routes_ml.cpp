@@ -1,7 +1,15 @@
 // The ML endpoints of SPEC.md §1 and the dataset-statistics task. Each validates its body
 // against the SPEC request blocks and resolves every storage path before doing anything;
 // a capability this build does not have yet answers 501, never a made-up result.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
 #include <optional>
 
 #include "api/catalog_refs.h"
@@ -115,6 +123,109 @@ json WithCatalogVersions(json answer, const json& body) {
   }
   if (!used.empty()) answer["catalog"] = used;
   return answer;
+}
+
+}  // namespace
+
+namespace {
+
+// POST /api/v1/ml/nlp/predict with predict_input.stream: a causal LM's text as server-sent
+// events while it is generated — "token" events {index, text} (a piece of input `index`'s
+// continuation), then "done" with the whole response, or "error". What can be refused before
+// generating is answered as any other error, with its status. The generation runs on a thread
+// of its own and queues its events; this connection's thread writes them, so a slow reader
+// never holds up the compute thread, and a reader that leaves (or a server stopping) ends it.
+class PredictionStream {
+ public:
+  PredictionStream(ServerState& s, RequestContext& ctx)
+      : s_(s), body_(std::make_shared<json>(ctx.body)), home_(HomeOf(s, ctx)), slot_(ctx.compute_slot),
+        request_id_(ctx.request_id) {}
+
+  bool operator()(size_t, httplib::DataSink& sink) {
+    auto state = std::make_shared<State>();
+    auto worker = std::async(std::launch::async, [this, state] { Generate(*state); });
+    bool writable = true;
+    for (;;) {
+      std::deque<std::string> ready;
+      bool finished = false;
+      {
+        std::unique_lock lock(state->mu);
+        state->cv.wait_for(lock, std::chrono::seconds(1), [&] { return state->finished || !state->events.empty(); });
+        ready.swap(state->events);
+        finished = state->finished;
+        if (s_.stopping) state->stop = true;
+      }
+      for (const auto& e : ready) {
+        if (writable && !(sink.is_writable() && sink.write(e.data(), e.size()))) {
+          writable = false;
+          std::lock_guard lock(state->mu);
+          state->stop = true;  // the reader left: stop generating
+        }
+      }
+      if (finished) break;
+    }
+    worker.get();
+    sink.done();
+    return true;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::string> events;
+    bool finished = false, stop = false;
+  };
+
+  std::string Event(const std::string& event, const json& data) const {
+    return "event: " + event + "\ndata: " + StripHome(home_, RedactServerPaths(s_, DumpJson(data))) + "\n\n";
+  }
+
+  void Generate(State& state) {
+    auto push = [&](std::string event) {
+      std::lock_guard lock(state.mu);
+      state.events.push_back(std::move(event));
+      state.cv.notify_all();
+    };
+    std::string last;
+    try {
+      auto result = s_.services.nlp_predictor->PredictStream(*body_, [&](size_t index, const std::string& piece) {
+        {
+          std::lock_guard lock(state.mu);
+          if (state.stop) return false;
+        }
+        push(Event("token", json{{"index", index}, {"text", piece}}));
+        return true;
+      });
+      if (result.has_value()) {
+        CountCatalogUse(s_, *body_, metadata::CatalogCounter::kPredictions);
+        last = Event("done", WithCatalogVersions(std::move(result.value()), *body_));
+      } else {
+        last = Event("error", ErrorBody(result.error(), request_id_));
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("request {}: streamed prediction failed: {}", request_id_, e.what());
+      last = Event("error", ErrorBody(Internal("internal error while generating"), request_id_));
+    }
+    std::lock_guard lock(state.mu);
+    state.events.push_back(std::move(last));
+    state.finished = true;
+    state.cv.notify_all();
+  }
+
+  ServerState& s_;
+  std::shared_ptr<const json> body_;
+  std::string home_;
+  std::shared_ptr<void> slot_;  // this request's place among the compute requests, while it streams
+  std::string request_id_;
+};
+
+void StreamPrediction(ServerState& s, RequestContext& ctx) {
+  if (Status st = s.services.nlp_predictor->CheckStream(ctx.body); !st.ok()) return ctx.Error(st);
+  ctx.res.status = 200;
+  ctx.res.set_header("Cache-Control", "no-cache");
+  ctx.res.set_header("X-Accel-Buffering", "no");
+  ctx.res.set_chunked_content_provider("text/event-stream", PredictionStream(s, ctx));
 }
 
 }  // namespace
@@ -244,6 +355,9 @@ void AddMlRoutes(ServerState& s) {
                       if (Status st = DatasetExists(s, ctx.body, folder_ok); !st.ok()) return ctx.Error(st);
                       return SubmitTask(s, ctx, r.task_type);
                     }
+                    if (r.pattern == "/api/v1/ml/nlp/predict" && s.services.nlp_predictor != nullptr &&
+                        ctx.body.contains("predict_input") && ctx.body["predict_input"].value("stream", false) == true)
+                      return StreamPrediction(s, ctx);
                     if (run) {
                       if (auto result = run(s, ctx.body)) {
                         if (!result->has_value()) return ctx.Error(result->error());

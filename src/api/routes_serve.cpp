@@ -32,6 +32,11 @@ json OutputsMetadata(const predict::ModelInfo& info) {
     return json::array({{{"name", "sequence"}, {"datatype", "BYTES"}, {"shape", {-1}}},
                         {{"name", "candidates"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
   }
+  if (info.objective == "causal-lm") {
+    return json::array({{{"name", "generated_text"}, {"datatype", "BYTES"}, {"shape", {-1}}},
+                        {{"name", "finish_reason"}, {"datatype", "BYTES"}, {"shape", {-1}}},
+                        {{"name", "new_tokens"}, {"datatype", "INT64"}, {"shape", {-1}}}});
+  }
   return json::array({{{"name", "embedding"}, {"datatype", "FP32"}, {"shape", {-1, info.embedding_size}}}});
 }
 
@@ -57,10 +62,20 @@ Result<json> InferResponse(const std::string& model, const serve::InferResult& r
     }
     outputs.push_back(Tensor("sequence", "BYTES", {n}, std::move(sequences)));
     outputs.push_back(Tensor("candidates", "BYTES", {n}, std::move(candidates)));
+  } else if (info.objective == "causal-lm") {
+    json texts = json::array(), reasons = json::array(), counts = json::array();
+    for (const auto& p : r.predictions) {
+      texts.push_back(p.value("generated_text", ""));
+      reasons.push_back(p.value("finish_reason", ""));
+      counts.push_back(p.value("new_tokens", 0));
+    }
+    outputs.push_back(Tensor("generated_text", "BYTES", {n}, std::move(texts)));
+    outputs.push_back(Tensor("finish_reason", "BYTES", {n}, std::move(reasons)));
+    outputs.push_back(Tensor("new_tokens", "INT64", {n}, std::move(counts)));
   } else {
     json flat = json::array();
     for (const auto& p : r.predictions)
-      for (const auto& x : p["embedding"]) flat.push_back(x);
+      for (const auto& x : p.value("embedding", json::array())) flat.push_back(x);
     outputs.push_back(Tensor("embedding", "FP32", {n, info.embedding_size}, std::move(flat)));
   }
   json out = json::array();

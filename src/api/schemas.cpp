@@ -249,6 +249,26 @@ json NlpPredictInput() {
   s["properties"]["pooling"] = Enum({"mean", "cls"}, "no-objective: sentence embedding pooling (default mean)");
   s["properties"]["normalize"] = {{"type", "boolean"}, {"description", "no-objective: L2-normalise embeddings"}};
   s["properties"]["device"] = Str("cpu, cuda or cuda:N (default: the server's --device)", 32);
+  // causal-lm generation
+  s["properties"]["top_k"]["description"] =
+      "classification: also return the k best labels; fill-mask: candidates per mask (default 5); causal-lm: "
+      "sample among the k most likely tokens (default 50)";
+  s["properties"]["max_new_tokens"] = Int(1, 4096, "causal-lm: tokens to generate at most (default 20)");
+  s["properties"]["do_sample"] = {{"type", "boolean"},
+                                  {"description", "causal-lm: sample (default: when temperature > 0, top_k or top_p "
+                                                  "is given) or greedy"}};
+  s["properties"]["temperature"] = {{"type", "number"}, {"minimum", 0}, {"maximum", 100},
+                                    {"description", "causal-lm: sampling temperature (0: greedy)"}};
+  s["properties"]["top_p"] = {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1},
+                              {"description", "causal-lm: nucleus sampling probability"}};
+  s["properties"]["seed"] = {{"type", "integer"}, {"minimum", 0},
+                             {"description", "causal-lm: seed of the sampling (the same seed, the same text)"}};
+  s["properties"]["stop"] = {{"anyOf", json::array({Str("a stop string", 256),
+                                                    {{"type", "array"}, {"maxItems", 16}, {"items", Str("a stop string", 256)}}})},
+                             {"description", "causal-lm: generation of a text ends after the first of these"}};
+  s["properties"]["stream"] = {{"type", "boolean"},
+                               {"description", "causal-lm: answer with server-sent events (token, done, error) "
+                                               "as the text is generated"}};
   return s;
 }
 

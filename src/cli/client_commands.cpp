@@ -508,8 +508,8 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
       "Train or fine-tune a model on the server (a task): text (NLP) or image classification; --wait shows progress "
       "and loss");
   train->add_option("--objective", a->objective,
-                    "text-classification, masked-lm, sentence-embedding or image-classification (docs/vision.md)")
-      ->check(CLI::IsMember({"text-classification", "masked-lm", "sentence-embedding", "image-classification"}));
+                    "text-classification, masked-lm, causal-lm, sentence-embedding or image-classification (docs/vision.md)")
+      ->check(CLI::IsMember({"text-classification", "masked-lm", "causal-lm", "sentence-embedding", "image-classification"}));
   train->add_option("--model", a->model, "Start from this model directory (object key, or catalog://<name>[/<n>|@<alias>])");
   train->add_option("--preset", a->preset,
                     "Start from scratch with a built-in shape (bert-tiny, bert-mini, ...; images: cnn-small, mlp, resnet18, "
@@ -711,9 +711,9 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   deploy->add_option("name", a->name, "Deployment name (what /v2/models/{name}/infer serves)")->required();
   deploy->add_option("--model", a->model, "Model directory (object key), or catalog://<name>[/<n>|@<alias>] (an alias is followed)")->required();
   deploy->add_option("--objective", a->objective,
-                     "text-classification, masked-lm, no-objective or sentence-embedding (default: what the model's "
-                     "config.json names)")
-      ->check(CLI::IsMember({"text-classification", "masked-lm", "no-objective", "sentence-embedding"}));
+                     "text-classification, masked-lm, causal-lm, no-objective or sentence-embedding (default: what the "
+                     "model's config.json names)")
+      ->check(CLI::IsMember({"text-classification", "masked-lm", "causal-lm", "no-objective", "sentence-embedding"}));
   deploy->add_option("--tokenizer", a->tokenizer, "Tokenizer (object key; default: the model's)");
   deploy->add_option("--version", a->version, "Version name (default: the next number)");
   deploy->add_option("--device", a->device, "cpu, cuda or cuda:N (default: the server's)");

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "cli/output.h"
 #include "cli/client_commands.h"
@@ -24,7 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct InitArgs {
-  std::string preset, config, objective = "masked-lm", labels, tokenizer, output;
+  std::string preset, config, objective, labels, tokenizer, output;
   uint64_t seed = 42;
   int64_t channels = 0, image_size = 0;
 };
@@ -66,6 +67,12 @@ struct PredictArgs {
   std::vector<std::string> texts, images;
   int top_k = 0;
   bool normalize = false, remote = false;
+  // causal-lm generation (unset: the server's defaults)
+  std::optional<int64_t> max_new_tokens;
+  std::optional<double> temperature, top_p;
+  std::optional<int64_t> seed;
+  std::vector<std::string> stop;
+  bool sample = false;
   int threads = 0;
   size_t batch_size = 32;
 };
@@ -87,6 +94,14 @@ std::string Short(const std::string& s, size_t n = 48) {
 }
 
 void PrintHuman(const std::string& objective, const std::vector<std::string>& texts, const json& predictions) {
+  if (objective == "causal-lm") {  // each text whole: the prompt and its continuation
+    for (size_t i = 0; i < texts.size(); ++i) {
+      const json& p = predictions[i];
+      std::cout << p["generated_text"].get<std::string>() << "\n";
+      std::cerr << "(" << p["new_tokens"] << " new tokens, " << p["finish_reason"].get<std::string>() << ")\n";
+    }
+    return;
+  }
   std::vector<std::vector<std::string>> rows;
   char buf[64];
   for (size_t i = 0; i < texts.size(); ++i) {
@@ -160,6 +175,12 @@ int Predict(PredictArgs a, const ClientOptions& client) {
   if (!a.pooling.empty()) options["pooling"] = a.pooling;
   if (a.normalize) options["normalize"] = true;
   if (!a.device.empty()) options["device"] = a.device;
+  if (a.max_new_tokens) options["max_new_tokens"] = *a.max_new_tokens;
+  if (a.temperature) options["temperature"] = *a.temperature;
+  if (a.top_p) options["top_p"] = *a.top_p;
+  if (a.seed) options["seed"] = *a.seed;
+  if (!a.stop.empty()) options["stop"] = a.stop;
+  if (a.sample) options["do_sample"] = true;
 
   std::unique_ptr<predict::NlpPredictor> local;
   storage::StorageRegistry no_storage;
@@ -264,13 +285,14 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
   for (const auto& p : nn::PresetNames()) presets += (presets.empty() ? "" : ", ") + p;
   presets += "; image classifiers (--objective image-classification): mlp, cnn-small, resnet18, resnet34";
   auto* preset = init->add_option("--preset", init_args->preset, "Built-in shape: " + presets);
-  auto* config = init->add_option("--config", init_args->config, "A Hugging Face config.json (bert, distilbert, roberta)")
+  auto* config = init->add_option("--config", init_args->config,
+                                  "A Hugging Face config.json (bert, distilbert, roberta, gpt2)")
                      ->check(CLI::ExistingFile);
   preset->excludes(config);
   init->add_option("--objective", init_args->objective,
-                   "text-classification, masked-lm, no-objective or image-classification")
-      ->check(CLI::IsMember({"text-classification", "masked-lm", "no-objective", "image-classification"}))
-      ->capture_default_str();
+                   "text-classification, masked-lm, causal-lm, no-objective or image-classification (default: "
+                   "causal-lm for gpt2, masked-lm for the encoders)")
+      ->check(CLI::IsMember({"text-classification", "masked-lm", "causal-lm", "no-objective", "image-classification"}));
   init->add_option("--labels", init_args->labels, "Comma-separated class labels (text- and image-classification)");
   init->add_option("--tokenizer", init_args->tokenizer,
                    "tokenizer.json, vocab.txt or a tokenizer directory (all but image-classification)");
@@ -334,20 +356,33 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
 
   auto pa = std::make_shared<PredictArgs>();
   auto* predict = app.add_subcommand(
-      "predict", "Predictions: text-classification labels, fill-mask candidates, embeddings, or image-classification "
-                 "labels (--image); locally on a model directory, or on the server with --remote");
+      "predict", "Predictions: text-classification labels, fill-mask candidates, embeddings, generated text "
+                 "(causal-lm), or image-classification labels (--image); locally on a model directory, or on the "
+                 "server with --remote");
   predict->add_option("--model", pa->model, "Model directory (with --remote: its path in the server's storage)")
       ->required();
   predict->add_option("--tokenizer", pa->tokenizer, "Tokenizer file or directory (default: the model directory)");
   predict->add_option("--objective", pa->objective,
-                      "text-classification, masked-lm, no-objective or image-classification (default: what "
-                      "config.json names)");
+                      "text-classification, masked-lm, causal-lm, no-objective or image-classification (default: "
+                      "what config.json names)");
   predict->add_option("--text", pa->texts, "A text to predict (repeatable)");
   predict->add_option("--input", pa->input, "A file of texts, one per line")->check(CLI::ExistingFile);
   predict->add_option("--image", pa->images, "A PNG or JPEG image to classify (repeatable; image-classification)")
       ->check(CLI::ExistingFile);
-  predict->add_option("--top-k", pa->top_k, "Labels (classification) or candidates per mask (fill-mask, default 5)")
+  predict->add_option("--top-k", pa->top_k,
+                      "Labels (classification), candidates per mask (fill-mask, default 5) or tokens sampled among "
+                      "(causal-lm, default 50)")
       ->check(CLI::Range(1, 1000));
+  predict->add_option("--max-new-tokens", pa->max_new_tokens, "causal-lm: tokens to generate at most (default 20)")
+      ->check(CLI::Range(1, 4096));
+  predict->add_option("--temperature", pa->temperature, "causal-lm: sample at this temperature (0: greedy)")
+      ->check(CLI::Range(0.0, 100.0));
+  predict->add_option("--top-p", pa->top_p, "causal-lm: nucleus sampling probability, in (0, 1]")
+      ->check(CLI::Range(1e-9, 1.0));
+  predict->add_option("--seed", pa->seed, "causal-lm: seed of the sampling (the same seed, the same text)")
+      ->check(CLI::NonNegativeNumber);
+  predict->add_option("--stop", pa->stop, "causal-lm: end a text after this string (repeatable)");
+  predict->add_flag("--sample", pa->sample, "causal-lm: sample (default: greedy unless --temperature, --top-k or --top-p)");
   predict->add_option("--pooling", pa->pooling, "Embedding pooling: mean (default) or cls")
       ->check(CLI::IsMember({"mean", "cls"}));
   predict->add_flag("--normalize", pa->normalize, "L2-normalise embeddings");

@@ -62,6 +62,7 @@ bool Implemented(Objective o, Use use) {
   switch (o) {
     case Objective::kTextClassification:
     case Objective::kMaskedLm:
+    case Objective::kCausalLm:
     case Objective::kSentenceEmbedding:
     case Objective::kImageClassification:
       return true;

@@ -45,8 +45,9 @@ Objective ServedAs(Objective o);
 
 enum class Use { kTrain, kPredict };
 // The objectives the engine implements for `use`: training text-classification, masked-lm,
-// sentence-embedding and image-classification; prediction text-classification, masked-lm,
-// no-objective (and sentence-embedding, served as no-objective) and image-classification.
+// causal-lm, sentence-embedding and image-classification; prediction text-classification,
+// masked-lm, causal-lm (generation), no-objective (and sentence-embedding, served as
+// no-objective) and image-classification.
 bool Implemented(Objective o, Use use);
 std::vector<Objective> ImplementedObjectives(Use use, Modality modality);
 // OK when implemented; Unimplemented naming `field` otherwise, listing what is.

@@ -58,7 +58,9 @@ std::vector<std::vector<int64_t>> Generate(TransformerModelImpl& model, const st
   }
   auto positions = (mask.cumsum(1) - 1).clamp_min(0);
   std::vector<at::Generator> gens;
-  for (size_t r = 0; r < n; ++r) gens.push_back(at::make_generator<at::CPUGeneratorImpl>(options.seed));
+  TORCH_CHECK(options.row_seeds.empty() || options.row_seeds.size() == n, "row_seeds must give one seed per prompt");
+  for (size_t r = 0; r < n; ++r)
+    gens.push_back(at::make_generator<at::CPUGeneratorImpl>(options.row_seeds.empty() ? options.seed : options.row_seeds[r]));
 
   torch::InferenceMode guard;
   KvCache cache;

@@ -20,6 +20,7 @@ struct GenerationOptions {
   int64_t top_k = 50;        // sampling: only the k most likely tokens (0: all), transformers' default 50
   double top_p = 1.0;        // sampling: the smallest set of tokens holding this probability (1: all)
   uint64_t seed = 0;
+  std::vector<uint64_t> row_seeds;  // one per prompt, instead of `seed` for all, when given
   std::vector<int64_t> eos_token_ids;  // a row ends after producing one of these
 };
 

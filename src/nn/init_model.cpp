@@ -49,9 +49,6 @@ Result<json> InitModelDirectory(const InitModelSpec& spec) {
     return InvalidArgument("give exactly one of a preset or a config file", "preset");
   if (auto o = mlaas::ParseObjective(spec.objective); o.has_value() && *o == Objective::kImageClassification)
     return InitImageModel(spec);
-  MLAAS_ASSIGN_OR_RETURN(Objective objective, ParseObjective(spec.objective));
-  if (objective != Objective::kTextClassification && !spec.labels.empty())
-    return InvalidArgument("labels only apply to text-classification", "labels");
   auto tokenizer = tokenizers::Tokenizer::Load(spec.tokenizer);
   if (!tokenizer) return InvalidArgument("cannot load the tokenizer: " + tokenizer.error().message(), "tokenizer");
 
@@ -67,6 +64,16 @@ Result<json> InitModelDirectory(const InitModelSpec& spec) {
   if (auto p = (*tokenizer)->PadToken()) pad = p->id;
   MLAAS_ASSIGN_OR_RETURN(ModelConfig config, ScratchConfig(block, static_cast<int64_t>((*tokenizer)->VocabSize()),
                                                            pad, spec.labels));
+  // No objective named: a decoder's causal-lm, an encoder's masked-lm.
+  Objective objective = config.architecture == Architecture::kGpt2 ? Objective::kCausalLm : Objective::kMaskedLm;
+  if (!spec.objective.empty()) {
+    MLAAS_ASSIGN_OR_RETURN(objective, ParseObjective(spec.objective));
+  }
+  if (objective != Objective::kTextClassification && !spec.labels.empty())
+    return InvalidArgument("labels only apply to text-classification", "labels");
+  MLAAS_RETURN_IF_ERROR(CheckArchitectureObjective(config.architecture, objective, "objective"));
+  if (auto eos = (*tokenizer)->EosToken(); eos && config.architecture == Architecture::kGpt2 && !config.eos_token_id)
+    config.eos_token_id = config.bos_token_id = eos->id;
   int64_t parameters = 0;
   try {
     TransformerModel model(config, objective);

@@ -16,7 +16,9 @@ namespace mlaas::nn {
 struct InitModelSpec {
   std::string preset;                  // one of PresetNames(), or
   std::filesystem::path config_file;   // a Hugging Face config.json
-  std::string objective = "masked-lm";  // text-classification, masked-lm, no-objective, image-classification
+  // text-classification, masked-lm, causal-lm, no-objective, image-classification; empty: causal-lm for a
+  // gpt2 config, masked-lm for an encoder
+  std::string objective;
   std::vector<std::string> labels;     // classes of a classification head
   int64_t channels = 0, image_size = 0;  // image-classification: 0 is the preset's (resnets 3 x 224, else 1 x 28)
   std::filesystem::path tokenizer;     // tokenizer.json, vocab.txt or a tokenizer directory

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "nn/model.h"
 #include "predict/servable_model.h"
+#include "tokenizers/tokenizer.h"
 
 namespace mlaas::predict {
 
@@ -26,6 +28,15 @@ Status AdmitWeights(const LoadSpec& spec, uint64_t bytes);
 std::vector<std::string> Labels(const nlohmann::json& model_block);
 // The k best of a row of class scores: [{label, score}], best first.
 nlohmann::json TopLabels(const torch::Tensor& scores, const std::vector<std::string>& labels, int64_t k);
+
+// A causal LM's continuations of `prompts` (generation.cpp): one {generated_text (the prompt
+// followed by its continuation), new_tokens, finish_reason} per prompt. Runs on the calling
+// thread (the caller is on the compute thread); `sink` (optional) receives each row's text as
+// it grows.
+Result<std::vector<nlohmann::json>> GenerateTexts(nn::TransformerModelImpl& model, const tokenizers::Tokenizer& tokenizer,
+                                                  const std::vector<const PromptRow*>& prompts,
+                                                  const OutputOptions& options, const ServableModel::TextSink& sink,
+                                                  RunStats* stats);
 
 using Clock = std::chrono::steady_clock;
 inline double Ms(Clock::time_point a, Clock::time_point b) {

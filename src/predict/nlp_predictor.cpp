@@ -114,6 +114,10 @@ Result<PredictInput> ParseInput(const json& in, const storage::StorageRegistry* 
     }
   }
   MLAAS_ASSIGN_OR_RETURN(out.options, ParseOutputOptions(in, "predict_input"));
+  if (auto s = in.find("stream"); s != in.end() && !s->is_null()) {
+    // Whether the route streams (PredictStream); the input is the same either way.
+    if (!s->is_boolean()) return InvalidArgument("stream must be true or false", "predict_input.stream");
+  }
   if (auto d = in.find("device"); d != in.end() && !d->is_null()) {
     if (!d->is_string()) return InvalidArgument("device must be a string", "predict_input.device");
     out.device = d->get<std::string>();
@@ -161,10 +165,16 @@ struct NlpPredictor::Impl {
     return ServableModel::Load(spec);
   }
 
-  Result<json> Run(const ServableModel& m, const PredictInput& in);
+  Result<json> Run(const ServableModel& m, const PredictInput& in, const StreamSink& sink = nullptr);
+  // The request's model (loaded, or from the cache) and its parsed input.
+  struct Resolved {
+    LoadedPtr model;
+    PredictInput input;
+  };
+  Result<Resolved> Resolve(const json& request);
 };
 
-Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput& in) {
+Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput& in, const StreamSink& sink) {
   const auto t0 = Clock::now();
   const bool images = !in.images_field.empty();
   if (images != (m.modality() == Modality::kImage)) {
@@ -174,6 +184,7 @@ Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput&
   }
   MLAAS_ASSIGN_OR_RETURN(std::vector<ModelRow> encs, images ? m.EncodeImages(in.images, in.images_field)
                                                             : m.EncodeTexts(in.texts, "predict_input.input_text"));
+  MLAAS_RETURN_IF_ERROR(CheckGenerationFits(m, encs, in.options, "predict_input.max_new_tokens"));
   const auto t1 = Clock::now();
   // Longest first, so each batch pads only to inputs of similar length.
   std::vector<size_t> order(encs.size());
@@ -190,7 +201,13 @@ Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput&
     const size_t end = std::min(order.size(), start + per_pass);
     std::vector<const ModelRow*> rows;
     for (size_t i = start; i < end; ++i) rows.push_back(&encs[order[i]]);
-    MLAAS_ASSIGN_OR_RETURN(std::vector<json> out, m.Run(rows, in.options, &stats));
+    std::vector<json> out;
+    if (sink) {  // pieces named by the input they continue
+      auto pass_sink = [&](size_t row, const std::string& piece) { return sink(order[start + row], piece); };
+      MLAAS_ASSIGN_OR_RETURN(out, m.RunStreaming(rows, in.options, pass_sink, &stats));
+    } else {
+      MLAAS_ASSIGN_OR_RETURN(out, m.Run(rows, in.options, &stats));
+    }
     for (size_t i = start; i < end; ++i) predictions[order[i]] = std::move(out[i - start]);
   }
   const auto t2 = Clock::now();
@@ -240,6 +257,34 @@ Result<std::string> ObjectiveOfDirectory(const std::filesystem::path& dir) {
 }  // namespace
 
 Result<json> NlpPredictor::Predict(const json& request) {
+  MLAAS_ASSIGN_OR_RETURN(Impl::Resolved r, impl_->Resolve(request));
+  return impl_->Run(*r.model, r.input);
+}
+
+namespace {
+
+Status CheckStreamable(const ServableModel& m) {
+  if (m.info().objective == "causal-lm") return Status::Ok();
+  return InvalidArgument("streaming applies to generation (causal-lm models), not to " + m.info().objective,
+                         "predict_input.stream");
+}
+
+}  // namespace
+
+Status NlpPredictor::CheckStream(const json& request) {
+  MLAAS_ASSIGN_OR_RETURN(Impl::Resolved r, impl_->Resolve(request));
+  MLAAS_RETURN_IF_ERROR(CheckStreamable(*r.model));
+  MLAAS_ASSIGN_OR_RETURN(std::vector<ModelRow> rows, r.model->EncodeTexts(r.input.texts, "predict_input.input_text"));
+  return CheckGenerationFits(*r.model, rows, r.input.options, "predict_input.max_new_tokens");
+}
+
+Result<json> NlpPredictor::PredictStream(const json& request, const StreamSink& sink) {
+  MLAAS_ASSIGN_OR_RETURN(Impl::Resolved r, impl_->Resolve(request));
+  MLAAS_RETURN_IF_ERROR(CheckStreamable(*r.model));
+  return impl_->Run(*r.model, r.input, sink);
+}
+
+Result<NlpPredictor::Impl::Resolved> NlpPredictor::Impl::Resolve(const json& request) {
   if (!request.is_object()) return InvalidArgument("the request body must be a JSON object");
   const json model_block = request.value("model", json::object());
   if (!model_block.is_object()) return InvalidArgument("model must be an object", "model");
@@ -247,13 +292,13 @@ Result<json> NlpPredictor::Predict(const json& request) {
   spec.objective = ObjectiveOf(model_block);
   spec.model_block = model_block;
   if (!spec.objective.empty() || !model_block.contains("path")) MLAAS_RETURN_IF_ERROR(CheckServedObjective(spec.objective));
-  MLAAS_ASSIGN_OR_RETURN(PredictInput input, ParseInput(request.value("predict_input", json()), &impl_->storage));
-  MLAAS_ASSIGN_OR_RETURN(spec.device, impl_->Device(input));
+  MLAAS_ASSIGN_OR_RETURN(PredictInput input, ParseInput(request.value("predict_input", json()), &storage));
+  MLAAS_ASSIGN_OR_RETURN(spec.device, Device(input));
 
   std::optional<ModelFiles> model_files, tokenizer_files;
   std::string key;
   if (model_block.contains("path")) {
-    MLAAS_ASSIGN_OR_RETURN(model_files, LocalizeDirectory(impl_->storage, model_block, "model", impl_->options.scratch));
+    MLAAS_ASSIGN_OR_RETURN(model_files, LocalizeDirectory(storage, model_block, "model", options.scratch));
     if (spec.objective.empty()) {
       MLAAS_ASSIGN_OR_RETURN(spec.objective, ObjectiveOfDirectory(model_files->path));
       spec.model_block["objective"] = spec.objective;
@@ -269,14 +314,14 @@ Result<json> NlpPredictor::Predict(const json& request) {
   }
   if (request.contains("tokenizer")) {
     MLAAS_ASSIGN_OR_RETURN(tokenizer_files,
-                           LocalizeTokenizer(impl_->storage, request["tokenizer"], "tokenizer", impl_->options.scratch));
+                           LocalizeTokenizer(storage, request["tokenizer"], "tokenizer", options.scratch));
     key += "|tokenizer=" + tokenizer_files->fingerprint;
     spec.tokenizer = tokenizer_files->path;
   }
   spec.source = model_block.contains("path") ? model_block["path"].get<std::string>()
                                              : "scratch:" + model_block.value("preset", std::string("config"));
-  MLAAS_ASSIGN_OR_RETURN(LoadedPtr loaded, impl_->cache.Get(key, [&] { return impl_->Load(spec); }));
-  return impl_->Run(*loaded, input);
+  MLAAS_ASSIGN_OR_RETURN(LoadedPtr loaded, cache.Get(key, [&] { return Load(spec); }));
+  return Resolved{std::move(loaded), std::move(input)};
 }
 
 Result<json> NlpPredictor::PredictLocal(const fs::path& model_dir, const std::optional<fs::path>& tokenizer,

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -54,6 +55,15 @@ class NlpPredictor {
   // NotFound-as-InvalidArgument for missing files, Unimplemented for objectives the engine
   // does not serve yet.
   Result<nlohmann::json> Predict(const nlohmann::json& request);
+
+  // Predict for a causal LM, each input's generated text handed to `sink` piece by piece as it
+  // is produced (sink returns false to stop: the client left); returns the whole response as
+  // Predict does. Other models: InvalidArgument naming predict_input.stream.
+  using StreamSink = std::function<bool(size_t input, const std::string& piece)>;
+  Result<nlohmann::json> PredictStream(const nlohmann::json& request, const StreamSink& sink);
+  // What PredictStream would refuse before generating (the request, the model, the prompts'
+  // lengths), so that a route can answer it with an error status before it starts a stream.
+  Status CheckStream(const nlohmann::json& request);
 
   // The same for a model directory on this machine (the CLI). `tokenizer` defaults to the
   // model directory.

@@ -6,10 +6,28 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 
 namespace mlaas::predict {
+
+// How a causal LM continues its prompts (predict_input / parameters of causal-lm models).
+// Sampling when do_sample is true, or when it is left out and temperature (> 0), top_k or
+// top_p is given; greedy otherwise (temperature 0 is greedy too).
+struct GenerationParams {
+  int64_t max_new_tokens = 20;
+  std::optional<bool> do_sample;
+  std::optional<double> temperature, top_p;
+  std::optional<uint64_t> seed;    // sampling: none draws one (a different text each time)
+  std::vector<std::string> stop;   // generation of a text ends once it holds one of these
+  bool Sampling(bool top_k_given) const {
+    if (do_sample) return *do_sample && temperature.value_or(1.0) > 0;
+    if (temperature) return *temperature > 0;
+    return top_k_given || top_p.has_value();
+  }
+  bool operator==(const GenerationParams&) const = default;
+};
 
 // What a forward pass returns beyond the default (the label and its score; the embedding; the
 // top 5 candidates per [MASK]). Inputs with different options do not share a forward pass.
@@ -18,12 +36,14 @@ struct OutputOptions {
   bool cls_pooling = false;      // embeddings: the first token instead of the mean over tokens
   bool normalize = false;        // embeddings: unit length
   bool all_scores = false;       // classification: every label's score, in label order ("scores")
+  GenerationParams generation;   // causal-lm: top_k is sampling's too
   std::string Key() const;
   bool operator==(const OutputOptions&) const = default;
 };
 
-// Parses the options of a predict_input-like object ({top_k, pooling, normalize}); errors
-// name `prefix` + "." + the member.
+// Parses the options of a predict_input-like object ({top_k, pooling, normalize,
+// max_new_tokens, temperature, top_p, seed, stop, do_sample}); errors name `prefix` + "." +
+// the member.
 Result<OutputOptions> ParseOutputOptions(const nlohmann::json& in, const std::string& prefix);
 
 }  // namespace mlaas::predict

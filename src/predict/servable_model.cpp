@@ -66,8 +66,25 @@ Result<Objective> ObjectiveOfConfigJson(std::string_view text) {
 
 int64_t RowCost(const ModelRow& row) {
   if (const auto* e = std::get_if<tokenizers::Encoding>(&row)) return static_cast<int64_t>(e->size());
+  if (const auto* p = std::get_if<PromptRow>(&row)) return static_cast<int64_t>(p->encoding.size());
   const auto& image = std::get<ImageRow>(row);
   return image.height * image.width;
+}
+
+Status CheckGenerationFits(const ServableModel& model, const std::vector<ModelRow>& rows, const OutputOptions& options,
+                           const std::string& field) {
+  if (model.info().objective != "causal-lm") return Status::Ok();
+  const int64_t positions = model.info().max_tokens, wanted = options.generation.max_new_tokens;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int64_t tokens = std::max<int64_t>(1, RowCost(rows[i]));
+    if (tokens + wanted > positions)
+      return InvalidArgument("input " + std::to_string(i) + " has " + std::to_string(tokens) + " tokens: with max_new_tokens " +
+                                 std::to_string(wanted) + " it exceeds the model's " + std::to_string(positions) +
+                                 " positions (at most " + std::to_string(std::max<int64_t>(positions - tokens, 0)) +
+                                 " new tokens)",
+                             field);
+  }
+  return Status::Ok();
 }
 
 json ModelInfo::ToJson() const {
@@ -180,6 +197,11 @@ Result<std::vector<ModelRow>> ServableModel::EncodeImages(const std::vector<std:
 Result<std::vector<ModelRow>> ServableModel::ImagesFromPixels(const std::vector<float>&, int64_t, int64_t, int64_t, int64_t,
                                                               const std::string& field) const {
   return InvalidArgument("this model (" + info_.objective + ") takes texts, not images", field);
+}
+
+Result<std::vector<json>> ServableModel::RunStreaming(const std::vector<const ModelRow*>&, const OutputOptions&,
+                                                      const TextSink&, RunStats*) const {
+  return InvalidArgument("streaming applies to generation (causal-lm models), not to " + info_.objective, "stream");
 }
 
 Result<std::vector<float>> ServableModel::Embed(const std::vector<const ModelRow*>&, const OutputOptions&, RunStats*) const {

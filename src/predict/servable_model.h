@@ -1,7 +1,7 @@
 // A model ready to serve, behind one interface whatever it takes: the backend seam of
 // prediction, serving and vector search. Backends: text (a transformer encoder for
-// text-classification, masked-lm fill-mask and no-objective embeddings, or a static embedding
-// model, with a tokenizer truncating to the model's maximum length; text_model.cpp) and image
+// text-classification, masked-lm fill-mask and no-objective embeddings, the GPT-2 decoder for
+// causal-lm generation (generation.cpp), or a static embedding model, with a tokenizer truncating to the model's maximum length; text_model.cpp) and image
 // (an image classifier, decoding, resizing and normalising images as its config says;
 // image_model.cpp). Preparing rows (tokenizing, decoding) and the forward pass are separate
 // steps, so that a dynamic batcher (serve/) prepares rows on the request's thread and runs the
@@ -37,11 +37,24 @@ struct ImageRow {
   std::vector<float> pixels;
   int64_t channels = 0, height = 0, width = 0;
 };
-// One input row of a forward pass: a tokenized text or a prepared image.
-using ModelRow = std::variant<tokenizers::Encoding, ImageRow>;
-// What a row costs a forward pass, for batching budgets: a text's tokens (a batch pads to its
-// longest), an image's pixels (height x width).
+// A prompt of a causal LM: its tokens (no special tokens) and the text itself, which the
+// generated text starts with.
+struct PromptRow {
+  tokenizers::Encoding encoding;
+  std::string text;
+};
+// One input row of a forward pass: a tokenized text, a prompt or a prepared image.
+using ModelRow = std::variant<tokenizers::Encoding, ImageRow, PromptRow>;
+// What a row costs a forward pass, for batching budgets: a text's or prompt's tokens (a batch
+// pads to its longest), an image's pixels (height x width).
 int64_t RowCost(const ModelRow& row);
+
+// For a causal LM: OK when each prompt plus options.generation.max_new_tokens fits the model's
+// positions (info().max_tokens; an empty prompt counts its start token), else InvalidArgument
+// naming `field` (e.g. "predict_input.max_new_tokens"). Other models: OK.
+class ServableModel;
+Status CheckGenerationFits(const ServableModel& model, const std::vector<ModelRow>& rows, const OutputOptions& options,
+                           const std::string& field);
 
 // The objective a model's config.json names, for requests that leave model.objective out: an
 // image classifier's model_type, else a transformer's architectures (BertForMaskedLM, ...).
@@ -127,6 +140,13 @@ class ServableModel {
   // order. InvalidArgument for rows of another kind than the model takes.
   virtual Result<std::vector<nlohmann::json>> Run(const std::vector<const ModelRow*>& rows,
                                                   const OutputOptions& options, RunStats* stats = nullptr) const = 0;
+  // Run for a causal LM, with each row's generated text handed to `sink` piece by piece as it is
+  // produced (on the compute thread); the sink returns false to stop (the client left). Other
+  // models: InvalidArgument naming "stream".
+  using TextSink = std::function<bool(size_t row, const std::string& piece)>;
+  virtual Result<std::vector<nlohmann::json>> RunStreaming(const std::vector<const ModelRow*>& rows,
+                                                           const OutputOptions& options, const TextSink& sink,
+                                                           RunStats* stats = nullptr) const;
   // Embeddings (no-objective models): rows.size() x info().embedding_size floats, row-major.
   virtual Result<std::vector<float>> Embed(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
                                            RunStats* stats = nullptr) const;

@@ -1,5 +1,6 @@
 // The text backend of ServableModel: a transformer encoder (text-classification, masked-lm,
-// no-objective) or a static embedding model, behind a tokenizer.
+// no-objective), the GPT-2 decoder (causal-lm: generation.cpp) or a static embedding model,
+// behind a tokenizer.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -30,6 +31,8 @@ class TextModel final : public ServableModel {
                                 RunStats* stats) const override;
   Result<std::vector<float>> Embed(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
                                    RunStats* stats) const override;
+  Result<std::vector<json>> RunStreaming(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
+                                         const TextSink& sink, RunStats* stats) const override;
   // The model's info, once loaded.
   void Publish() { info_ = info; }
 
@@ -148,7 +151,10 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
     if (spec.model_dir) {
       // The config read once: the one admitted is the one built (the file may change meanwhile).
       auto config = nn::ReadModelConfig(*spec.model_dir);
-      if (config.has_value()) MLAAS_RETURN_IF_ERROR(AdmitWeights(spec, nn::ParameterBytes(*config, m->objective)));
+      if (config.has_value()) {
+        MLAAS_RETURN_IF_ERROR(nn::CheckArchitectureObjective(config->architecture, m->objective));
+        MLAAS_RETURN_IF_ERROR(AdmitWeights(spec, nn::ParameterBytes(*config, m->objective)));
+      }
       auto loaded = nn::LoadModelDir(*spec.model_dir, m->objective, {}, config.has_value() ? &*config : nullptr);
       if (!loaded) {
         const Status& e = loaded.error();
@@ -164,6 +170,9 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
       auto c = nn::ScratchConfig(spec.model_block, static_cast<int64_t>(m->tokenizer->VocabSize()),
                                  pad ? std::optional<int64_t>(*pad) : std::nullopt, Labels(spec.model_block));
       if (!c) return c.error();
+      MLAAS_RETURN_IF_ERROR(nn::CheckArchitectureObjective(c->architecture, m->objective));
+      if (auto eos = m->tokenizer->EosToken(); eos && c->architecture == nn::Architecture::kGpt2 && !c->eos_token_id)
+        c->eos_token_id = c->bos_token_id = eos->id;
       MLAAS_RETURN_IF_ERROR(AdmitWeights(spec, nn::ParameterBytes(*c, m->objective)));
       m->model = nn::TransformerModel(*c, m->objective, /*with_pooler=*/false);
       nn::InitWeights(*m->model, 42);
@@ -188,7 +197,12 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
     // train/) keeps it: positions beyond what training saw would be untrained.
     if (const auto& saved = m->tokenizer->truncation(); saved && saved->max_length > 0)
       trunc.max_length = std::min(trunc.max_length, saved->max_length);
-    m->tokenizer->set_truncation(trunc);
+    if (m->objective == Objective::kCausalLm) {
+      // A prompt is never cut: one too long for the model's positions is refused (generation.cpp).
+      m->tokenizer->set_truncation(std::nullopt);
+    } else {
+      m->tokenizer->set_truncation(trunc);
+    }
     if (spec.model_dir && m->objective == Objective::kNoObjective) {
       MLAAS_ASSIGN_OR_RETURN(m->projection, nn::LoadEmbeddingProjection(*spec.model_dir, c.hidden_size, "model.path"));
       if (m->projection) {
@@ -206,7 +220,9 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
     info.hidden_size = c.hidden_size;
     info.embedding_size = m->projection ? m->projection->out_features() : c.hidden_size;
     info.vocab_size = c.vocab_size;
-    info.max_tokens = static_cast<int64_t>(trunc.max_length);
+    // A causal LM's prompts are not truncated: its limit is its positions (prompt + new tokens).
+    info.max_tokens = m->objective == Objective::kCausalLm ? c.max_position_embeddings
+                                                           : static_cast<int64_t>(trunc.max_length);
     for (const auto& p : m->model->parameters()) info.parameter_bytes += p.numel() * p.element_size();
     info.parameter_bytes += m->model->PackedBytes();
     if (m->projection) info.parameter_bytes += (m->projection->weight.numel() + m->projection->bias.numel()) * 4;
@@ -224,9 +240,17 @@ Result<std::vector<ModelRow>> TextModel::EncodeTexts(const std::vector<std::stri
   inputs.reserve(texts.size());
   for (const auto& t : texts) inputs.push_back({t, std::nullopt});
   // A static embedding model sums the text's own tokens, as it was trained: no [CLS]/[SEP], and
-  // the truncation length counts the text's tokens only.
-  auto encoded = m.tokenizer->EncodeBatch(inputs, /*add_special_tokens=*/!m.static_model, texts.size() > 8 ? 0 : 1);
+  // the truncation length counts the text's tokens only. A causal LM continues the text itself.
+  const bool causal = m.objective == Objective::kCausalLm;
+  auto encoded = m.tokenizer->EncodeBatch(inputs, /*add_special_tokens=*/!m.static_model && !causal,
+                                          texts.size() > 8 ? 0 : 1);
   if (!encoded) return encoded.error().WithField(field);
+  if (causal) {
+    std::vector<ModelRow> rows;
+    rows.reserve(encoded->size());
+    for (size_t i = 0; i < encoded->size(); ++i) rows.emplace_back(PromptRow{std::move((*encoded)[i]), texts[i]});
+    return rows;
+  }
   if (m.objective == Objective::kMaskedLm) {
     for (size_t i = 0; i < encoded->size(); ++i) {
       const auto& ids = (*encoded)[i].ids;
@@ -374,9 +398,35 @@ Result<std::vector<float>> TextModel::Embed(const std::vector<const ModelRow*>& 
   }
 }
 
+Result<std::vector<json>> TextModel::RunStreaming(const std::vector<const ModelRow*>& model_rows,
+                                                  const OutputOptions& options, const TextSink& sink,
+                                                  RunStats* stats) const {
+  if (objective != Objective::kCausalLm) return ServableModel::RunStreaming(model_rows, options, sink, stats);
+  std::vector<const PromptRow*> prompts;
+  std::vector<PromptRow> from_ids;  // prompts given as token ids: their text is their decoding
+  from_ids.reserve(model_rows.size());
+  for (const ModelRow* r : model_rows) {
+    if (const auto* p = std::get_if<PromptRow>(r)) {
+      prompts.push_back(p);
+    } else if (const auto* e = std::get_if<tokenizers::Encoding>(r)) {
+      auto text = tokenizer->Decode(e->ids, /*skip_special_tokens=*/true);
+      from_ids.push_back({*e, text.has_value() ? *text : std::string()});
+      prompts.push_back(&from_ids.back());
+    } else {
+      return InvalidArgument("this model takes texts, not images", "inputs");
+    }
+  }
+  Result<std::vector<json>> out = std::vector<json>();
+  if (prompts.empty()) return out;
+  nn::TransformerModel decoder = model;  // generation is logically const: it changes no weight
+  RunOnComputeThread([&] { out = GenerateTexts(*decoder, *tokenizer, prompts, options, sink, stats); });
+  return out;
+}
+
 Result<std::vector<json>> TextModel::Run(const std::vector<const ModelRow*>& model_rows,
                                          const OutputOptions& options, RunStats* stats) const {
   const TextModel& m = *this;
+  if (m.objective == Objective::kCausalLm) return RunStreaming(model_rows, options, nullptr, stats);
   MLAAS_ASSIGN_OR_RETURN(auto rows, TextRows(model_rows));
   std::vector<json> predictions(rows.size());
   if (m.objective == Objective::kNoObjective) MLAAS_RETURN_IF_ERROR(m.CheckPooling(options));

@@ -1105,9 +1105,12 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
         e.ids.push_back(static_cast<uint32_t>(id));
         e.type_ids.push_back(0);
       }
-      rows.push_back(std::move(e));
+      rows.emplace_back(std::in_place_type<tokenizers::Encoding>, std::move(e));
     }
   }
+  // One prompt too long for a causal LM's positions is this request's error, not its batch's.
+  if (Status st = predict::CheckGenerationFits(*v->model, rows, request.options, "parameters.max_new_tokens"); !st.ok())
+    return refuse(st);
   auto out = v->batcher->Infer(std::move(rows), request.options, t0 + std::chrono::milliseconds(limits.timeout_ms));
   if (!out) {
     switch (out.error().code()) {

@@ -447,6 +447,9 @@ std::optional<Tokenizer::KnownToken> FirstKnown(const Tokenizer& t, std::initial
 
 std::optional<Tokenizer::KnownToken> Tokenizer::PadToken() const { return FirstKnown(*this, {"[PAD]", "<pad>"}); }
 std::optional<Tokenizer::KnownToken> Tokenizer::MaskToken() const { return FirstKnown(*this, {"[MASK]", "<mask>"}); }
+std::optional<Tokenizer::KnownToken> Tokenizer::EosToken() const {
+  return FirstKnown(*this, {"<|endoftext|>", "</s>", "<eos>", "[SEP]"});
+}
 
 std::optional<std::string> Tokenizer::IdToToken(uint32_t id) const {
   for (const auto& [aid, t] : added_) {

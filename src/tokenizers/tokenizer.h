@@ -91,6 +91,9 @@ class Tokenizer {
   };
   std::optional<KnownToken> PadToken() const;
   std::optional<KnownToken> MaskToken() const;
+  // The end-of-text token a causal language model ends documents with: GPT-2's <|endoftext|>,
+  // RoBERTa-style </s>, <eos>, or BERT's [SEP].
+  std::optional<KnownToken> EosToken() const;
   size_t VocabSize(bool with_added_tokens = true) const;
   const Model& model() const { return *model_; }
   const std::vector<std::pair<uint32_t, AddedToken>>& added_tokens() const { return added_; }

@@ -1,5 +1,5 @@
-// The text objectives: text classification, masked-LM and sentence embeddings, on a
-// transformer encoder (or, for sentence embeddings, a static embedding model). What they share
+// The text objectives: text classification, masked-LM, causal-LM (on the GPT-2 decoder) and
+// sentence embeddings, on a transformer (or, for sentence embeddings, a static embedding model). What they share
 // — the tokenizer, the model, tokenized splits, padded batches, saving — is TextObjective;
 // each objective adds its batches, loss, metrics and evaluation.
 #include <ATen/CPUGeneratorImpl.h>
@@ -61,7 +61,8 @@ class TextObjective : public ObjectiveStrategy {
   // calls its LayerNorms.
   bool Decays(const std::string& name, const torch::Tensor&) const override {
     if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) return false;
-    return name.find("LayerNorm") == std::string::npos && name.find("layer_norm") == std::string::npos;
+    return name.find("LayerNorm") == std::string::npos && name.find("layer_norm") == std::string::npos &&
+           name.find(".ln_") == std::string::npos;  // GPT-2's ln_1, ln_2, ln_f
   }
   size_t TrainSize() const override { return train_.size(); }
   size_t EvalSize() const override { return eval_.size(); }
@@ -90,9 +91,16 @@ class TextObjective : public ObjectiveStrategy {
   virtual nn::Objective Head() const = 0;
   // Writes what the objective adds to the model directory (after the model).
   virtual Status FinishExtra(const fs::path& /*dir*/, json& /*evaluation*/) { return Status::Ok(); }
+  // Causal-LM: texts are tokenized whole, without special tokens, and regrouped into blocks.
+  bool causal() const { return spec_.objective == Objective::kCausalLm; }
+  std::vector<TokenizedExample> GroupIntoBlocks(const std::vector<TokenizedExample>& texts) const;
 
   Status BuildModel();
   Status BuildStaticModel();
+  // The held-out split through Loss (in evaluation mode), batch i's random draws seeded by
+  // seed_of(i); Cancelled when stopped.
+  Result<Counters> EvaluateLoss(const std::function<uint64_t(size_t)>& seed_of);
+  static double Perplexity(double loss) { return std::exp(std::min(loss, 50.0)); }
   nn::EncoderInput Encode(const std::vector<const std::vector<int32_t>*>& ids,
                           const std::vector<const std::vector<uint8_t>*>& types, int64_t* tokens) const;
   void Log(std::string_view level, const std::string& m) const {
@@ -105,7 +113,7 @@ class TextObjective : public ObjectiveStrategy {
   const TrainSpec& spec_;
   std::unique_ptr<tokenizers::Tokenizer> tokenizer_;
   std::vector<std::string> labels_;
-  int64_t pad_id_ = 0, mask_id_ = -1, vocab_ = 0;
+  int64_t pad_id_ = 0, mask_id_ = -1, eos_id_ = -1, vocab_ = 0;
   std::vector<TokenizedExample> train_, eval_;
   int64_t train_tokens_ = 0, eval_tokens_ = 0;
   size_t max_length_ = 0;
@@ -123,6 +131,7 @@ Status TextObjective::Prepare() {
   tokenizer_ = std::move(*tok);
   if (auto pad = tokenizer_->PadToken()) pad_id_ = pad->id;
   if (auto mask = tokenizer_->MaskToken()) mask_id_ = mask->id;
+  if (auto eos = tokenizer_->EosToken()) eos_id_ = eos->id;
   vocab_ = static_cast<int64_t>(tokenizer_->VocabSize());
   if (spec_.objective == Objective::kMaskedLm && mask_id_ < 0)
     return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which masked-lm needs", "tokenizer.path");
@@ -149,11 +158,18 @@ Status TextObjective::Prepare() {
     return env_.preparing(static_cast<double>(done) / static_cast<double>(std::max<size_t>(1, total)),
                           "tokenizing: " + std::to_string(done) + " of " + std::to_string(total) + " examples");
   };
-  // A static embedding model sums the text's own tokens: no [CLS]/[SEP] (serving drops them too).
-  const bool specials = !static_;
-  MLAAS_ASSIGN_OR_RETURN(train_, Tokenize(in_.train, spec_, *tokenizer_, max_length_, specials, label_ids, progress));
-  MLAAS_ASSIGN_OR_RETURN(eval_, Tokenize(in_.eval, spec_, *tokenizer_, max_length_, specials, label_ids,
+  // A static embedding model sums the text's own tokens: no [CLS]/[SEP] (serving drops them too);
+  // a causal LM reads texts as they are, whole, each followed by the end-of-text token.
+  const bool specials = !static_ && !causal();
+  const size_t limit = causal() ? size_t{1} << 30 : max_length_;
+  MLAAS_ASSIGN_OR_RETURN(train_, Tokenize(in_.train, spec_, *tokenizer_, limit, specials, label_ids, progress));
+  MLAAS_ASSIGN_OR_RETURN(eval_, Tokenize(in_.eval, spec_, *tokenizer_, limit, specials, label_ids,
                                          [&](size_t d) { return progress(in_.train.size() + d); }));
+  if (causal()) {
+    train_ = GroupIntoBlocks(train_);
+    eval_ = GroupIntoBlocks(eval_);
+    if (train_.empty()) return InvalidArgument("the training texts hold fewer than two tokens", "dataset.path");
+  }
   for (const auto& e : train_) train_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
   for (const auto& e : eval_) eval_tokens_ += static_cast<int64_t>(e.ids.size() + e.ids2.size());
   if (spec_.objective == Objective::kSentenceEmbedding && train_.size() < 2)
@@ -179,6 +195,7 @@ Status TextObjective::BuildModel() {
                     : !in_.model_block.contains("preset") && nn::IsStaticEmbeddingConfig(in_.model_block.value("config", json())))
     return BuildStaticModel();
   const nn::Objective objective = Head();
+  const std::string model_field = in_.model_dir ? "model.path" : "model.objective";
   nn::ModelConfig config;
   bool load_weights = false;
   if (in_.model_dir) {
@@ -208,6 +225,12 @@ Status TextObjective::BuildModel() {
     auto c = nn::ScratchConfig(in_.model_block, vocab_, pad_id_, labels_);
     if (!c) return c.error();
     config = *c;
+  }
+  MLAAS_RETURN_IF_ERROR(nn::CheckArchitectureObjective(config.architecture, objective, model_field));
+  if (config.architecture == nn::Architecture::kGpt2 && !in_.model_dir && eos_id_ >= 0) {
+    // From scratch: the tokenizer's end-of-text token starts and ends texts.
+    if (!config.eos_token_id) config.eos_token_id = eos_id_;
+    if (!config.bos_token_id) config.bos_token_id = eos_id_;
   }
   if (spec_.classifier_pooling) config.classifier_pooling = *spec_.classifier_pooling;
   MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(nn::ParameterBytes(config, objective), in_.max_model_bytes));
@@ -323,6 +346,47 @@ Batch TextObjective::MakeBatch(const std::vector<TokenizedExample>& data, const 
   return b;
 }
 
+Result<Counters> TextObjective::EvaluateLoss(const std::function<uint64_t(size_t)>& seed_of) {
+  torch::NoGradGuard no_grad;
+  SetTraining(false);
+  Counters c;
+  auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (StopRequested()) return Cancelled("cancelled");
+    Loss(MakeBatch(eval_, batches[i], seed_of(i)), c);
+  }
+  SetTraining(true);
+  return c;
+}
+
+// run_clm's grouping: the texts' tokens, each text followed by the end-of-text token (when the
+// tokenizer has one), concatenated and cut into blocks of max_length_ (the last may be
+// shorter; one of a single token teaches nothing and is dropped).
+std::vector<TokenizedExample> TextObjective::GroupIntoBlocks(const std::vector<TokenizedExample>& texts) const {
+  std::vector<TokenizedExample> blocks;
+  TokenizedExample block;
+  const size_t size = std::max<size_t>(2, max_length_);
+  auto push = [&](int32_t id) {
+    block.ids.push_back(id);
+    if (block.ids.size() == size) {
+      block.type_ids.assign(size, 0);
+      block.flags.assign(size, 0);
+      blocks.push_back(std::move(block));
+      block = TokenizedExample();
+    }
+  };
+  for (const auto& t : texts) {
+    for (int32_t id : t.ids) push(id);
+    if (eos_id_ >= 0 && !t.ids.empty()) push(static_cast<int32_t>(eos_id_));
+  }
+  if (block.ids.size() >= 2) {
+    block.type_ids.assign(block.ids.size(), 0);
+    block.flags.assign(block.ids.size(), 0);
+    blocks.push_back(std::move(block));
+  }
+  return blocks;
+}
+
 Status TextObjective::LoadWeights(const fs::path& dir) {
   if (!static_) return nn::LoadWeights(*model_, dir);
   MLAAS_ASSIGN_OR_RETURN(nn::StaticEmbedding saved, nn::LoadStaticEmbedding(dir, "checkpoint"));
@@ -342,7 +406,7 @@ Status TextObjective::Finish(const fs::path& dir, json&) {
   // The tokenizer keeps the training length when it is below the model's: prediction then
   // truncates as training did (tokenizer.json's "truncation", as transformers saves it).
   const int64_t model_limit = static_ ? nn::kStaticEmbeddingMaxTokens : nn::MaxInputTokens(model_->config());
-  if (static_cast<int64_t>(max_length_) < model_limit) {
+  if (static_cast<int64_t>(max_length_) < model_limit && !causal()) {  // a prompt is never cut
     tokenizers::TruncationParams trunc;
     trunc.max_length = max_length_;
     tokenizer_->set_truncation(trunc);
@@ -451,24 +515,15 @@ class MaskedLm : public TextObjective {
  public:
   using TextObjective::TextObjective;
   void PushTrainMetrics(const Counters& c, const std::function<void(const std::string&, json)>& push) const override {
-    push("perplexity", std::exp(std::min(c.Loss(), 50.0)));
+    push("perplexity", Perplexity(c.Loss()));
     push("masked_accuracy", c.Accuracy());
   }
   std::vector<std::string> LoggedMetrics() const override { return {"masked_accuracy"}; }
   Result<json> Evaluate() override {
     if (eval_.empty()) return json::object();
-    torch::NoGradGuard no_grad;
-    SetTraining(false);
-    Counters c;
-    auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
-    for (size_t i = 0; i < batches.size(); ++i) {
-      if (StopRequested()) return Cancelled("cancelled");
-      Loss(MakeBatch(eval_, batches[i], Mix(spec_.seed ^ 0xE7A1ULL, i)), c);
-    }
-    SetTraining(true);
-    const double loss = c.Loss();
-    return json{{"loss", loss},
-                {"perplexity", std::exp(std::min(loss, 50.0))},
+    MLAAS_ASSIGN_OR_RETURN(Counters c, EvaluateLoss([&](size_t i) { return Mix(spec_.seed ^ 0xE7A1ULL, i); }));
+    return json{{"loss", c.Loss()},
+                {"perplexity", Perplexity(c.Loss())},
                 {"masked_accuracy", c.Accuracy()},
                 {"masked_tokens", c.total}};
   }
@@ -508,6 +563,61 @@ class MaskedLm : public TextObjective {
     c.loss_sum += loss.item<double>() * static_cast<double>(n);
     c.weight += static_cast<double>(n);
     c.correct += logits.argmax(1).eq(targets).sum().item<int64_t>();
+    c.total += n;
+    return loss;
+  }
+};
+
+// Causal-LM (GPT-2): each position predicts the next token; perplexity and next-token
+// accuracy. The texts were grouped into blocks of max_length tokens (GroupIntoBlocks).
+class CausalLm : public TextObjective {
+ public:
+  using TextObjective::TextObjective;
+  void PushTrainMetrics(const Counters& c, const std::function<void(const std::string&, json)>& push) const override {
+    push("perplexity", Perplexity(c.Loss()));
+    push("accuracy", c.Accuracy());
+  }
+  std::vector<std::string> LoggedMetrics() const override { return {"perplexity"}; }
+  Result<json> Evaluate() override {
+    if (eval_.empty()) return json::object();
+    MLAAS_ASSIGN_OR_RETURN(Counters c, EvaluateLoss([](size_t) { return uint64_t{0}; }));
+    return json{{"loss", c.Loss()}, {"perplexity", Perplexity(c.Loss())}, {"accuracy", c.Accuracy()},
+                {"predicted_tokens", c.total}};
+  }
+  Status Finish(const fs::path& dir, json& evaluation) override {
+    MLAAS_RETURN_IF_ERROR(TextObjective::Finish(dir, evaluation));
+    // What transformers' generate() reads beside config.json.
+    const nn::ModelConfig& c = model_->config();
+    json generation = {{"_from_model_config", true}, {"transformers_version", "4.30.0"}};
+    if (c.bos_token_id) generation["bos_token_id"] = *c.bos_token_id;
+    if (c.eos_token_id) generation["eos_token_id"] = *c.eos_token_id;
+    return WriteFileAtomic(dir / "generation_config.json", generation.dump(2) + "\n");
+  }
+
+ protected:
+  nn::Objective Head() const override { return nn::Objective::kCausalLm; }
+  Batch MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t seed) const override {
+    Batch b = TextObjective::MakeBatch(data, idx, seed);
+    // The next token of each position; kIgnore past a block's end (padding).
+    const int64_t t = b.a.input_ids.size(1);
+    std::vector<int64_t> labels(idx.size() * static_cast<size_t>(t), kIgnore);
+    for (size_t r = 0; r < idx.size(); ++r) {
+      const auto& ids = data[idx[r]].ids;
+      for (size_t k = 0; k + 1 < ids.size(); ++k) labels[r * static_cast<size_t>(t) + k] = ids[k + 1];
+    }
+    b.labels = ToDevice(torch::tensor(labels, torch::kLong).view({b.size, t}), env_.device);
+    return b;
+  }
+  torch::Tensor Loss(const Batch& b, Counters& c) override {
+    torch::Tensor logits = model_->forward(b.a).logits;  // [B, T, V]
+    torch::Tensor chosen = b.labels.ne(kIgnore);
+    torch::Tensor predicted = logits.index({chosen});
+    torch::Tensor targets = b.labels.index({chosen});
+    torch::Tensor loss = torch::nn::functional::cross_entropy(predicted, targets);
+    const int64_t n = targets.size(0);
+    c.loss_sum += loss.item<double>() * static_cast<double>(n);
+    c.weight += static_cast<double>(n);
+    c.correct += predicted.argmax(1).eq(targets).sum().item<int64_t>();
     c.total += n;
     return loss;
   }
@@ -716,6 +826,7 @@ std::unique_ptr<ObjectiveStrategy> MakeTextStrategy(const StrategyEnv& env) {
   switch (env.spec.objective) {
     case Objective::kTextClassification: return std::make_unique<TextClassification>(env);
     case Objective::kMaskedLm: return std::make_unique<MaskedLm>(env);
+    case Objective::kCausalLm: return std::make_unique<CausalLm>(env);
     case Objective::kSentenceEmbedding: return std::make_unique<SentenceEmbedding>(env);
     default: return nullptr;  // ParseTrainSpec admits no other
   }

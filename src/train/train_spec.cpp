@@ -175,6 +175,7 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
     switch (spec.objective) {
       case Objective::kTextClassification: known.insert(known.end(), {"eval_accuracy", "eval_macro_f1"}); break;
       case Objective::kMaskedLm: known.insert(known.end(), {"eval_perplexity", "eval_masked_accuracy"}); break;
+      case Objective::kCausalLm: known.insert(known.end(), {"eval_perplexity", "eval_accuracy"}); break;
       case Objective::kSentenceEmbedding: known.push_back("eval_retrieval_accuracy"); break;
       case Objective::kImageClassification: known.insert(known.end(), {"eval_accuracy", "eval_macro_f1"}); break;
       default: break;  // CheckImplemented admitted no other
@@ -197,7 +198,7 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   spec.has_eval_dataset = ds.contains("eval_dataset") && !ds["eval_dataset"].is_null();
   MLAAS_ASSIGN_OR_RETURN(json lk, Block(ds, "loader_kwargs", "dataset.loader_kwargs"));
   const std::string lf = "dataset.loader_kwargs";
-  if (spec.objective == Objective::kMaskedLm) {
+  if (spec.objective == Objective::kMaskedLm || spec.objective == Objective::kCausalLm) {
     // A corpus for pre-training: page_content_column names it as in the other endpoints.
     MLAAS_RETURN_IF_ERROR(String(lk, "page_content_column", lf, spec.text_column));
   }
@@ -234,7 +235,8 @@ std::vector<std::string> Columns(const TrainSpec& spec) {
     case Objective::kTextClassification:
       if (spec.text_pair_column.empty()) return {spec.text_column, spec.label_column};
       return {spec.text_column, spec.label_column, spec.text_pair_column};
-    case Objective::kMaskedLm: return {spec.text_column};
+    case Objective::kMaskedLm:
+    case Objective::kCausalLm: return {spec.text_column};
     case Objective::kSentenceEmbedding:
       if (spec.negative_column.empty()) return {spec.anchor_column, spec.positive_column};
       return {spec.anchor_column, spec.positive_column, spec.negative_column};
@@ -247,7 +249,8 @@ std::string ColumnField(const TrainSpec& spec, size_t i) {
   switch (spec.objective) {
     case Objective::kTextClassification:
       return f + (i == 0 ? "text_column" : i == 1 ? "label_column" : "text_pair_column");
-    case Objective::kMaskedLm: return f + "page_content_column";
+    case Objective::kMaskedLm:
+    case Objective::kCausalLm: return f + "page_content_column";
     case Objective::kSentenceEmbedding:
       return f + (i == 0 ? "anchor_column" : i == 1 ? "positive_column" : "negative_column");
     default: return f;

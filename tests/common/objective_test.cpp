@@ -41,10 +41,12 @@ TEST(ObjectiveTest, NotImplementedObjectivesAreUnimplementedNamingWhatIs) {
   EXPECT_TRUE(CheckImplemented(Objective::kNoObjective, Use::kPredict).ok());
   auto st = CheckImplemented(Objective::kNoObjective, Use::kTrain);  // embeddings train as sentence-embedding
   EXPECT_EQ(st.code(), StatusCode::kUnimplemented);
-  st = CheckImplemented(Objective::kCausalLm, Use::kPredict, "model.objective");
+  EXPECT_TRUE(CheckImplemented(Objective::kCausalLm, Use::kTrain).ok());
+  EXPECT_TRUE(CheckImplemented(Objective::kCausalLm, Use::kPredict).ok());
+  st = CheckImplemented(Objective::kTokenClassification, Use::kPredict, "model.objective");
   EXPECT_EQ(st.code(), StatusCode::kUnimplemented);
   EXPECT_EQ(st.field(), "model.objective");
-  EXPECT_NE(st.message().find("causal-lm"), std::string::npos);
+  EXPECT_NE(st.message().find("token-classification"), std::string::npos);
   EXPECT_NE(st.message().find("text-classification"), std::string::npos);
   for (Objective o : ImplementedObjectives(Use::kPredict, Modality::kText)) EXPECT_EQ(ModalityOf(o), Modality::kText);
 }

@@ -122,7 +122,7 @@ TEST_F(ApiE2eTest, OpenApiListsEverySpecRoute) {
 TEST_F(ApiE2eTest, ValidSpecRequestsForLaterCapabilitiesAre501) {
   const std::vector<std::pair<std::string, std::string>> requests = {
       {"/api/v1/ml/nlp/predict",
-       R"({"model": {"path": "models/gpt", "objective": "causal-lm"},
+       R"({"model": {"path": "models/ner", "objective": "token-classification"},
            "predict_input": {"input_text": ["with the same mass but with"]}})"},
   };
   for (const auto& [path, body] : requests) {

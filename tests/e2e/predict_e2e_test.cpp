@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <httplib.h>
+
 #include "e2e/cli_runner.h"
 #include "e2e/fixtures.h"
 #include "testutil/temp_dir.h"
@@ -53,6 +55,10 @@ class PredictE2eTest : public ServerSuite<PredictE2eTest> {
       auto r = RunCli(args);
       ASSERT_EQ(r.exit_code, 0) << m.name << ": " << r.out;
     }
+    // A GPT-2 (causal-lm is gpt2's default objective) on the byte-level tokenizer.
+    auto gpt = RunCli({"model", "init", "--preset", "gpt2-tiny", "--tokenizer", objects + "/tokenizers/bpe", "--output",
+                       objects + "/models/gpt", "--seed", "7"});
+    ASSERT_EQ(gpt.exit_code, 0) << gpt.out;
     StartServer();
   }
 
@@ -134,7 +140,9 @@ TEST_F(PredictE2eTest, ErrorsNameTheField) {
   };
   const Case cases[] = {
       {Body("nope", "text-classification", {"x"}), 400, "model.path"},
-      {Body("bert-text-classification", "causal-lm", {"x"}), 501, "model.objective"},
+      {Body("bert-text-classification", "causal-lm", {"x"}), 400, "model.objective"},  // an encoder
+      {Body("bert-text-classification", "token-classification", {"x"}), 501, "model.objective"},
+      {Body("bert-text-classification", "text-classification", {"x"}, {{"stream", true}}), 400, "predict_input.stream"},
       {Body("bert-masked-lm", "masked-lm", {"no mask in here"}), 400, "predict_input.input_text"},
       {Body("bert-no-objective", "no-objective", {"x"}, {{"pooling", "max"}}), 400, "predict_input.pooling"},
       {Body("bert-no-objective", "no-objective", {"x"}, {{"device", "cuda:7"}}), 400, "predict_input.device"},
@@ -174,6 +182,77 @@ TEST_F(PredictE2eTest, CliLocalAndRemoteAgreeWithTheServer) {
   auto bad = RunCli({"predict", "--model", objects + "/models/missing", "--text", "x"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.out.find("error:"), std::string::npos);
+}
+
+// Server-sent events of a streamed prediction: (event, data) in order.
+std::vector<std::pair<std::string, json>> ParseEvents(const std::string& body) {
+  std::vector<std::pair<std::string, json>> out;
+  size_t at = 0;
+  while (at < body.size()) {
+    size_t end = body.find("\n\n", at);
+    if (end == std::string::npos) end = body.size();
+    std::string event, data;
+    std::istringstream block(body.substr(at, end - at));
+    for (std::string line; std::getline(block, line);) {
+      if (line.rfind("event: ", 0) == 0) event = line.substr(7);
+      if (line.rfind("data: ", 0) == 0) data += line.substr(6);
+    }
+    if (!event.empty()) out.emplace_back(event, json::parse(data));
+    at = end + 2;
+  }
+  return out;
+}
+
+TEST_F(PredictE2eTest, CausalLmGeneratesAndStreamsOverHttp) {
+  const std::vector<std::string> prompts = {"the measurement of the", "Universität Zürich ✓"};
+  json body = {{"model", {{"path", "models/gpt"}}}, {"predict_input", {{"input_text", prompts}, {"max_new_tokens", 10}}}};
+  auto whole = Predict(body);
+  ASSERT_EQ(whole.status, 200) << whole.text;
+  EXPECT_EQ(whole.body["model"]["objective"], "causal-lm");
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const std::string text = whole.body["predictions"][i]["generated_text"];
+    EXPECT_EQ(text.substr(0, prompts[i].size()), prompts[i]);
+  }
+
+  body["predict_input"]["stream"] = true;
+  httplib::Client raw("127.0.0.1", server_->port());
+  auto streamed = raw.Post("/api/v1/ml/nlp/predict", body.dump(), "application/json");
+  ASSERT_TRUE(streamed);
+  ASSERT_EQ(streamed->status, 200) << streamed->body;
+  EXPECT_EQ(streamed->get_header_value("Content-Type"), "text/event-stream");
+  auto events = ParseEvents(streamed->body);
+  ASSERT_GE(events.size(), 2u) << streamed->body;
+  EXPECT_EQ(events.back().first, "done");
+  std::vector<std::string> pieces(prompts.size());
+  for (size_t e = 0; e + 1 < events.size(); ++e) {
+    ASSERT_EQ(events[e].first, "token") << streamed->body;
+    pieces[events[e].second["index"].get<size_t>()] += events[e].second["text"].get<std::string>();
+  }
+  // Greedy: the same texts as the whole answer, piece by piece.
+  EXPECT_EQ(events.back().second["predictions"], whole.body["predictions"]);
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(prompts[i] + pieces[i], whole.body["predictions"][i]["generated_text"].get<std::string>());
+
+  // Refused before streaming: a plain JSON error with its status.
+  body["predict_input"]["max_new_tokens"] = 1020;
+  body["predict_input"]["input_text"] = {std::string(400, 'x') + " the measurement"};
+  auto refused = raw.Post("/api/v1/ml/nlp/predict", body.dump(), "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400) << refused->body;
+  EXPECT_EQ(json::parse(refused->body)["error"]["field"], "predict_input.max_new_tokens");
+
+  // The CLI: one JSON line per prompt, the same greedy text.
+  const std::string objects = (dir_->path() / "data" / "objects").string();
+  auto cli = RunCli({"predict", "--json", "--model", objects + "/models/gpt", "--text", prompts[0], "--max-new-tokens", "10"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.out;
+  json line = json::parse(cli.out.substr(0, cli.out.find('\n')));
+  EXPECT_EQ(line["generated_text"], whole.body["predictions"][0]["generated_text"]);
+  // Seeded sampling is reproducible across requests.
+  json sample = {{"model", {{"path", "models/gpt"}}},
+                 {"predict_input", {{"input_text", {prompts[0]}}, {"max_new_tokens", 12}, {"temperature", 1.3}, {"seed", 3}}}};
+  auto s1 = Predict(sample), s2 = Predict(sample);
+  ASSERT_EQ(s1.status, 200) << s1.text;
+  EXPECT_EQ(s1.body["predictions"], s2.body["predictions"]);
 }
 
 }  // namespace

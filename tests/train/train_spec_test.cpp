@@ -149,8 +149,10 @@ TEST(TrainSpecTest, BadValuesNameTheField) {
   json r = Request();
   r["model"].erase("objective");
   EXPECT_EQ(ParseTrainSpec(r).error().field(), "model.objective");
-  r["model"]["objective"] = "causal-lm";
+  r["model"]["objective"] = "question-answering";
   EXPECT_EQ(ParseTrainSpec(r).error().code(), StatusCode::kUnimplemented);
+  r["model"]["objective"] = "causal-lm";
+  EXPECT_EQ(ParseTrainSpec(r)->objective, Objective::kCausalLm);
 }
 
 TEST(TrainSpecTest, ClassifierPoolingIsClsOrMeanForClassifiersOnly) {

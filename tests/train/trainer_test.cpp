@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "nn/embedding_projection.h"
+#include "nn/generate.h"
 #include "nn/model.h"
 #include "nn/static_embedding.h"
 #include "testutil/temp_dir.h"
@@ -154,6 +155,56 @@ TEST_F(TrainerTest, MaskedLmLossFallsAndAccuracyRises) {
   auto loaded = nn::LoadModelDir(in.output_dir, std::nullopt);
   ASSERT_TRUE(loaded.has_value());
   EXPECT_EQ(loaded->model->objective(), nn::Objective::kMaskedLm);
+}
+
+// Causal-LM on the GPT-2 decoder: a fixed little language is learnt (perplexity falls towards
+// 1) and the saved model continues a prompt with the phrase it learnt, greedily.
+TEST_F(TrainerTest, CausalLmLearnsItsLanguageAndContinuesPrompts) {
+  TrainInputs in = Inputs(Objective::kCausalLm, "clm");
+  in.model_block = {{"config", {{"model_type", "gpt2"}, {"n_embd", 32}, {"n_layer", 2}, {"n_head", 4}, {"n_positions", 32}}}};
+  in.spec.epochs = 12;
+  in.spec.max_length = 12;  // blocks of 12 tokens, texts run across them
+  const std::vector<std::string> phrases = {"the movie was very good", "the plot was really bad",
+                                            "it was a happy movie"};
+  for (int i = 0; i < 90; ++i) in.train.push_back({phrases[static_cast<size_t>(i) % phrases.size()], "", ""});
+  for (int i = 0; i < 18; ++i) in.eval.push_back({phrases[static_cast<size_t>(i) % phrases.size()], "", ""});
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  const json& h = (*r)["history"];
+  EXPECT_LT(h["eval_perplexity"].back().get<double>(), h["eval_perplexity"][0].get<double>() / 2) << h.dump();
+  EXPECT_LT((*r)["evaluation"]["perplexity"].get<double>(), 3.0) << (*r)["evaluation"].dump();
+  EXPECT_NEAR((*r)["evaluation"]["perplexity"].get<double>(), std::exp((*r)["evaluation"]["loss"].get<double>()), 1e-6);
+  EXPECT_EQ((*r)["model"]["architecture"], "GPT2LMHeadModel");
+
+  const json config = ReadJson(in.output_dir / "config.json");
+  EXPECT_EQ(config["architectures"][0], "GPT2LMHeadModel");
+  auto tok = tokenizers::Tokenizer::Load(in.output_dir);
+  ASSERT_TRUE(tok.has_value());
+  const auto sep = (*tok)->TokenToId("[SEP]");  // this vocabulary's end of text
+  EXPECT_EQ(config["eos_token_id"], *sep);
+  EXPECT_EQ(ReadJson(in.output_dir / "generation_config.json")["eos_token_id"], *sep);
+  EXPECT_FALSE((*tok)->truncation().has_value());  // prompts are never cut
+
+  auto loaded = nn::LoadModelDir(in.output_dir, std::nullopt);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ(loaded->model->objective(), nn::Objective::kCausalLm);
+  auto prompt = (*tok)->Encode("the plot", std::nullopt, /*add_special_tokens=*/false);
+  nn::GenerationOptions greedy;
+  greedy.max_new_tokens = 3;
+  loaded->model->eval();
+  const std::vector<std::vector<int64_t>> prompts = {std::vector<int64_t>(prompt->ids.begin(), prompt->ids.end())};
+  auto out = nn::Generate(*loaded->model, prompts, greedy);
+  auto text = (*tok)->Decode(std::vector<uint32_t>(out[0].begin(), out[0].end()), true);
+  EXPECT_EQ(*text, "was really bad");
+}
+
+TEST_F(TrainerTest, CausalLmNeedsADecoder) {
+  TrainInputs in = Inputs(Objective::kCausalLm, "clm-bert");  // the fixture's model is a BERT encoder
+  for (int i = 0; i < 8; ++i) in.train.push_back({"the movie was good", "", ""});
+  auto r = RunTraining(in, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().field(), "model.objective");
+  EXPECT_NE(r.error().message().find("gpt2"), std::string::npos) << r.error().message();
 }
 
 TEST_F(TrainerTest, WholeWordMaskingMasksEveryPieceOfAWord) {

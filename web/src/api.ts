@@ -45,6 +45,40 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
 
 export const get = <T = any>(path: string) => api<T>("GET", path);
 
+// A POST answered with server-sent events (a generation streamed as it is produced): calls
+// onEvent(event, data) for each; an error answer before the stream, or an "error" event, throws.
+export async function streamEvents(path: string, body: unknown, onEvent: (event: string, data: any) => void): Promise<void> {
+  const r = await fetch(path, { method: "POST", headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+    body: JSON.stringify(body) });
+  if (!r.ok) throw await errorOf(r);
+  if (!r.body) throw new ApiError(0, "no_stream", "this browser cannot read streamed answers");
+  const reader = r.body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffered += decoder.decode(value, { stream: true });
+    let end: number;
+    while ((end = buffered.indexOf("\n\n")) >= 0) {
+      const block = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      let event = "message", data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data += line.slice(5).trimStart();
+      }
+      if (!data) continue;
+      const parsed = JSON.parse(data);
+      if (event === "error") {
+        const e = parsed.error ?? {};
+        throw new ApiError(500, e.code ?? "error", e.message ?? "generation failed", e.field, e.request_id);
+      }
+      onEvent(event, parsed);
+    }
+  }
+}
+
 export function qs(params: Record<string, string | number | undefined | null>): string {
   const u = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") u.set(k, String(v));

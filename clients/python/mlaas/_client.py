@@ -8,7 +8,7 @@ import os
 import pathlib
 import sys
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ._http import ApiError, Transport, query, quote
 
@@ -626,6 +626,49 @@ class Client:
         body = _drop_none({"model": _block(model, objective=objective), "tokenizer": _block(tokenizer),
                            "predict_input": _drop_none({"input_text": texts, "top_k": top_k, **predict_input})})
         return self._t.json("POST", "/api/v1/ml/nlp/predict", body)
+
+    def generate(self, model: str, prompts: Union[str, Sequence[str]], max_new_tokens: Optional[int] = None,
+                 temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
+                 seed: Optional[int] = None, stop: Union[None, str, Sequence[str]] = None,
+                 do_sample: Optional[bool] = None, tokenizer: Optional[str] = None) -> List[str]:
+        """Continues `prompts` with a causal-lm model: each prompt followed by its continuation.
+        Greedy unless temperature (> 0), top_k, top_p or do_sample ask for sampling; the same seed
+        gives the same text."""
+        r = self.predict(model, prompts, tokenizer=tokenizer, **self._generation(max_new_tokens, temperature, top_k,
+                                                                                  top_p, seed, stop, do_sample))
+        return [p["generated_text"] for p in r["predictions"]]
+
+    def generate_stream(self, model: str, prompts: Union[str, Sequence[str]], max_new_tokens: Optional[int] = None,
+                        temperature: Optional[float] = None, top_k: Optional[int] = None,
+                        top_p: Optional[float] = None, seed: Optional[int] = None,
+                        stop: Union[None, str, Sequence[str]] = None, do_sample: Optional[bool] = None,
+                        tokenizer: Optional[str] = None) -> Iterator[Tuple[int, str]]:
+        """As generate(), streamed: yields (prompt index, piece of its continuation) as the
+        server generates them (server-sent events); raises ApiError if generation fails midway."""
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        predict_input = _drop_none({"input_text": texts, "stream": True,
+                                    **self._generation(max_new_tokens, temperature, top_k, top_p, seed, stop, do_sample)})
+        body = _drop_none({"model": _block(model), "tokenizer": _block(tokenizer), "predict_input": predict_input})
+        for event, data in self._t.events("POST", "/api/v1/ml/nlp/predict", body):
+            if event == "token":
+                yield data["index"], data["text"]
+            elif event == "error":
+                err = data.get("error", {})
+                status = {"invalid_argument": 400, "not_found": 404, "resource_exhausted": 429,
+                          "not_implemented": 501}.get(err.get("code"), 500)
+                raise ApiError(status, err.get("code", "error"), err.get("message", "generation failed"),
+                               err.get("field"), err.get("request_id"))
+            elif event == "done":
+                return
+        raise ApiError(0, "stream_ended", "the server's stream ended before the generation was done")
+
+    @staticmethod
+    def _generation(max_new_tokens: Optional[int], temperature: Optional[float], top_k: Optional[int],
+                    top_p: Optional[float], seed: Optional[int], stop: Union[None, str, Sequence[str]],
+                    do_sample: Optional[bool]) -> Json:
+        return _drop_none({"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
+                           "top_p": top_p, "seed": seed, "stop": [stop] if isinstance(stop, str) else
+                           (list(stop) if stop is not None else None), "do_sample": do_sample})
 
     def predict_images(self, model: str, images: Union[str, bytes, "os.PathLike[str]", Sequence[Union[str, bytes, "os.PathLike[str]"]]] = (),
                        paths: Sequence[str] = (), top_k: Optional[int] = None, **predict_input: Any) -> Json:

@@ -8,7 +8,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional
+from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple
 
 CHUNK = 1 << 20
 
@@ -130,11 +130,28 @@ class Transport:
         with self._request("GET", path) as r:
             return r.read()
 
-    def stream_lines(self, path: str) -> Iterator[str]:
-        """The lines of a streamed answer (server-sent events)."""
-        with self._request("GET", path, headers={"Accept": "text/event-stream"}) as r:
-            for line in r:
-                yield line.decode("utf-8", "replace").rstrip("\r\n")
+    def events(self, method: str, path: str, body: Any = None) -> Iterator[Tuple[str, Any]]:
+        """The server-sent events of a streamed answer, as (event, decoded JSON data)."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "text/event-stream"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        with self._request(method, path, data, headers) as r:
+            if "text/event-stream" not in (r.headers.get("Content-Type") or ""):
+                raw = r.read()  # an answer that is not a stream: the whole of it
+                yield "done", json.loads(raw) if raw else None
+                return
+            event, lines = "message", []
+            for raw_line in r:
+                line = raw_line.decode("utf-8", "replace").rstrip("\r\n")
+                if not line:
+                    if lines:
+                        yield event, json.loads("\n".join(lines))
+                    event, lines = "message", []
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    lines.append(line[5:].lstrip(" "))
 
 
 def _error_from(status: int, raw: bytes, headers: Any) -> ApiError:

@@ -327,3 +327,41 @@ def test_an_image_folder_registered_in_the_catalog_trains_by_reference(client, t
     with pytest.raises(ApiError) as bad:  # a folder is not a file of rows
         client.catalog.register_dataset("sdk-faces", "data/faces", format="csv")
     assert bad.value.status == 400 and bad.value.field == "dataset.path"
+
+
+def test_generate_greedy_seeded_and_streamed(client, server, tmp_path):
+    # A GPT-2 (gpt2-tiny, random weights) behind a byte-level BPE tokenizer.
+    from conftest import run_cli
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog\nhéllo wörld ✓ once upon a time\n" * 20)
+    run_cli("tokenizer", "train", "--model", "bpe", "--vocab-size", "300", "--special-tokens", "<|endoftext|>",
+            "--input", str(corpus), "--output", str(tmp_path / "tok"))
+    run_cli("model", "init", "--preset", "gpt2-tiny", "--tokenizer", str(tmp_path / "tok"), "--output",
+            str(tmp_path / "gpt"), "--seed", "5")
+    client.objects.upload(str(tmp_path / "gpt"), "models/gpt")
+
+    prompts = ["the quick brown", "héllo wörld ✓"]
+    greedy = client.generate("models/gpt", prompts, max_new_tokens=8)
+    assert len(greedy) == 2
+    assert all(text.startswith(prompt) for text, prompt in zip(greedy, prompts))
+    assert client.generate("models/gpt", prompts, max_new_tokens=8) == greedy  # greedy: no randomness
+    full = client.predict("models/gpt", prompts[0], max_new_tokens=8)
+    assert full["model"]["objective"] == "causal-lm"
+    assert full["predictions"][0]["finish_reason"] in ("length", "eos")
+
+    sampled = client.generate("models/gpt", prompts, max_new_tokens=12, temperature=1.2, seed=11)
+    assert client.generate("models/gpt", prompts, max_new_tokens=12, temperature=1.2, seed=11) == sampled
+
+    # Streamed: the pieces of each prompt make up its continuation.
+    pieces = ["", ""]
+    for index, piece in client.generate_stream("models/gpt", prompts, max_new_tokens=8):
+        pieces[index] += piece
+    assert [p + c for p, c in zip(prompts, pieces)] == greedy
+
+    with pytest.raises(ApiError) as too_long:
+        list(client.generate_stream("models/gpt", ["the quick brown fox " * 60], max_new_tokens=1000))
+    assert too_long.value.status == 400 and too_long.value.field == "predict_input.max_new_tokens"
+    with pytest.raises(ApiError) as bad:
+        client.generate("models/gpt", prompts, top_p=1.5)
+    assert bad.value.status == 400 and bad.value.field == "predict_input.top_p"

@@ -1,6 +1,6 @@
 // A model's page: card, versions with their metrics and training curves, lineage, aliases and
 // their audit trail, and a "try it" panel (classify, fill the mask, embed and compare, search).
-import { api, enc, get, qs } from "../api";
+import { api, enc, get, qs, streamEvents } from "../api";
 import { historySeries, LineChart } from "../charts";
 import { add, fmtBytes, fmtDate, field, h, notice, table } from "../dom";
 import type { Me, Page } from "../main";
@@ -123,6 +123,7 @@ function ownerActions(base: string, entry: any, versions: any[]): HTMLElement {
 function tryIt(entry: any): HTMLElement {
   const ref = entry.aliases?.champion ? `catalog://${entry.name}@champion` : `catalog://${entry.name}`;
   if (entry.objective === "image-classification") return tryImage(ref);
+  if (entry.objective === "causal-lm") return tryGenerate(ref);
   const out = h("div", { class: "try-out", "aria-live": "polite" });
   const text = h("textarea", { rows: 3, placeholder: "Type a text" });
   const second = h("textarea", { rows: 2, placeholder: "A second text, to compare" });
@@ -169,6 +170,39 @@ function tryIt(entry: any): HTMLElement {
     h("p", { class: "meta" }, "with ", h("code", {}, ref)),
     field("Text", text, "text", objective === "masked-lm" ? "Put [MASK] where a word is missing." : undefined),
     field("Second text", second, "second"), field("Vector store", store, "store"), buttons, out);
+}
+
+// A causal LM: the prompt continued, streamed into the page as the server generates it.
+function tryGenerate(ref: string): HTMLElement {
+  const out = h("div", { class: "try-out", "aria-live": "polite" });
+  const prompt = h("textarea", { rows: 3, placeholder: "Type the beginning of a text" }) as HTMLTextAreaElement;
+  const tokens = h("input", { type: "number", min: "1", max: "1024", value: "40", size: 5 }) as HTMLInputElement;
+  const temperature = h("input", { type: "number", min: "0", max: "5", step: "0.1", value: "0", size: 5 }) as HTMLInputElement;
+  const seed = h("input", { type: "number", min: "0", placeholder: "random", size: 8 }) as HTMLInputElement;
+  const run = async () => {
+    const generated = h("span", { class: "generated" });
+    const status = h("p", { class: "meta" }, "generating…");
+    out.replaceChildren(h("p", { class: "result generation" }, h("strong", {}, prompt.value), generated), status);
+    const predict_input: any = { input_text: [prompt.value], max_new_tokens: Number(tokens.value) || 40, stream: true };
+    if (Number(temperature.value) > 0) predict_input.temperature = Number(temperature.value);
+    if (seed.value !== "") predict_input.seed = Number(seed.value);
+    try {
+      await streamEvents("/api/v1/ml/nlp/predict", { model: { path: ref }, predict_input }, (event, data) => {
+        if (event === "token") generated.textContent += data.text;
+        if (event === "done") {
+          const p = data.predictions[0];
+          status.textContent = `${p.new_tokens} new tokens (${p.finish_reason})`;
+        }
+      });
+    } catch (e: any) {
+      out.replaceChildren(notice(e.message, "error"));
+    }
+  };
+  return h("section", { class: "try", "aria-label": "try it" }, h("h2", {}, "Try it"),
+    h("p", { class: "meta" }, "with ", h("code", {}, ref)),
+    field("Prompt", prompt, "prompt"), field("New tokens", tokens, "tokens"),
+    field("Temperature", temperature, "temperature", "0 is greedy: the most likely token each step."), field("Seed", seed, "seed"),
+    h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => void run() }, "Generate")), out);
 }
 
 // An image classifier: a PNG or JPEG from this computer, sent base64 to /api/v1/ml/cv/predict.

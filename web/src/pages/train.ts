@@ -11,10 +11,10 @@ export function trainPage(): Page {
   return {
     title: "Train",
     async render(main) {
-      const objective = h("select", {}, ["text-classification", "masked-lm", "sentence-embedding", "image-classification",
+      const objective = h("select", {}, ["text-classification", "masked-lm", "causal-lm", "sentence-embedding", "image-classification",
         "token-classification", "question-answering"].map((o) => h("option", { value: o }, o)));
       const start = h("select", {}, h("option", { value: "preset" }, "a preset, from scratch"), h("option", { value: "path" }, "a model (path or catalog://)"));
-      const textPresets = ["bert-tiny", "bert-mini", "bert-small", "bert-base", "distilbert-base", "roberta-base"];
+      const textPresets = ["bert-tiny", "bert-mini", "bert-small", "bert-base", "distilbert-base", "roberta-base", "gpt2-tiny", "gpt2-small"];
       const imagePresets = ["cnn-small", "mlp", "resnet18", "resnet34"];
       const preset = h("select", {}, textPresets.map((p) => h("option", { value: p }, p)));
       const format = h("select", {}, ["idx", "image_folder", "csv", "jsonl"].map((f) => h("option", { value: f }, f)));
