@@ -280,6 +280,33 @@ test("an image classifier's page classifies an image from the computer", async (
   assert.deepEqual(page.errors, []);
 });
 
+test("a language model's page streams the continuation of a prompt", async () => {
+  writeFileSync(join(work, "gpt-corpus.txt"), "once upon a time there was a model\nthe quick brown fox jumps\n".repeat(20));
+  cli("tokenizer", "train", "--model", "bpe", "--vocab-size", "300", "--special-tokens", "<|endoftext|>",
+    "--input", join(work, "gpt-corpus.txt"), "--output", join(work, "gpt-tok"));
+  cli("model", "init", "--preset", "gpt2-tiny", "--tokenizer", join(work, "gpt-tok"), "--output", join(work, "gpt"), "--seed", "5");
+  await uploadDir(join(work, "gpt"), "models/gpt", userToken);
+  await call("POST", "/api/v1/catalog/models/web-gpt/versions", { model: { path: "models/gpt" } }, userToken);
+  await call("PATCH", "/api/v1/catalog/models/web-gpt", { objective: "causal-lm" }, userToken);
+  const page = await newPage();
+  await signIn(page, userToken);
+  await page.goto(url + "/#/models/web-gpt");
+  await page.getByRole("heading", { name: /web-gpt/ }).waitFor();
+  await page.getByLabel("Prompt").fill("once upon a");
+  await page.getByLabel("New tokens").fill("12");
+  await page.getByRole("button", { name: "Generate" }).click();
+  await page.locator(".try-out .meta", { hasText: "new tokens" }).waitFor();
+  const text = await page.locator(".try-out .generation").innerText();
+  assert.ok(text.startsWith("once upon a"), text);
+  assert.ok(text.length > "once upon a".length, text);
+  // The same greedy text as the API's whole answer.
+  const r = await call("POST", "/api/v1/ml/nlp/predict",
+    { model: { path: "catalog://web-gpt" }, predict_input: { input_text: ["once upon a"], max_new_tokens: 12 } }, userToken);
+  assert.equal(text, r.predictions[0].generated_text);
+  await shot(page, "11-language-model-try-it");
+  assert.deepEqual(page.errors, []);
+});
+
 test("a folder of images uploaded from the computer becomes a catalog dataset the training form trains on", async () => {
   const local = join(work, "shades");
   for (let i = 0; i < 24; i++) {
