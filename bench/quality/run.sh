@@ -10,6 +10,9 @@
 #             pairs; the corpus indexed with `mlaas index`; test queries searched dense, lexical
 #             (BM25) and hybrid (reciprocal-rank and linear fusion, their dense weights chosen on
 #             the valid split); recall@1/@10, MRR@10.
+#   clm       causal-LM (GPT-2) trained from scratch on debian_mlm_train with a byte-level BPE
+#             tokenizer; perplexity on debian_mlm_valid against an interpolated Kneser-Ney trigram
+#             over the same token ids and targets (ngram_ppl.py).
 #   fashion   Fashion-MNIST image classification (Debian's dataset-fashion-mnist, IDX): a preset
 #             (cnn-small) trained from scratch on the 60,000 train images for FASHION_EPOCHS epochs,
 #             scored after every epoch on the 10,000 t10k images (no choice is made on them: the
@@ -17,7 +20,7 @@
 # Everything goes through the real server (`mlaas serve`) and the CLI (`mlaas train --follow`,
 # `mlaas predict`), as a user would run it. Figures go to docs/benchmarks.md by hand.
 #
-#   bench/quality/run.sh [sections|typos|search|fashion|all]
+#   bench/quality/run.sh [sections|typos|search|clm|fashion|all]
 #   env: MLAAS (binary), SHARED (../shared), WORK (/tmp/mlaas-quality), THREADS (2),
 #        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3),
 #        MLM_LR (5e-4), CLS_LR (3e-4), CLS_POOLING (mean: what the section classifier reads, cls or
@@ -31,7 +34,8 @@
 #        dot: inner product, which the index then uses),
 #        SEARCH_WHITENING (0.4: model_train.whitening of the pair training, chosen on the valid split;
 #        0: none), SEARCH_MLM_MODEL (a masked-LM model directory from an earlier run, e.g.
-#        $WORK/data/objects/models/search_mlm copied aside: pair training starts from it, no pre-training)
+#        $WORK/data/objects/models/search_mlm copied aside: pair training starts from it, no pre-training);
+#        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (2), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -60,6 +64,11 @@ PAIR_SCALE="${PAIR_SCALE:-20}"
 PAIR_SIMILARITY="${PAIR_SIMILARITY:-cosine}"
 SEARCH_MLM_MODEL="${SEARCH_MLM_MODEL:-}"
 SEARCH_STATIC_DIM="${SEARCH_STATIC_DIM:-4096}"
+CLM_MODEL="${CLM_MODEL:-gpt2-tiny}"
+CLM_EPOCHS="${CLM_EPOCHS:-2}"
+CLM_LR="${CLM_LR:-2e-3}"
+CLM_BLOCK="${CLM_BLOCK:-128}"
+CLM_VOCAB="${CLM_VOCAB:-8000}"
 FASHION_MODEL="${FASHION_MODEL:-cnn-small}"
 FASHION_EPOCHS="${FASHION_EPOCHS:-5}"
 FASHION_LR="${FASHION_LR:-2e-3}"
@@ -124,6 +133,40 @@ if [ "$what" = sections ] || [ "$what" = all ]; then
   echo "training time in all: $((SECONDS - start)) s"
   echo "test (debian_section_test): $(predict_score "$objects/models/sections" "$objects/datasets/debian_section_test.csv" text label)"
   echo "floor (TF-IDF + logistic regression, data README): accuracy 0.7518, macro-F1 0.6126"
+fi
+
+if [ "$what" = clm ] || [ "$what" = all ]; then
+  echo "== causal-LM on debian_mlm: $CLM_MODEL, blocks of $CLM_BLOCK tokens, $CLM_EPOCHS epochs"
+  # One text per line (newlines in descriptions become spaces), in CSVs the server trains on and
+  # text files the n-gram baseline's ids come from: both see the same tokens.
+  $py - "$objects/datasets" "$WORK" <<'PY'
+import csv, sys
+csv.field_size_limit(1 << 30)
+d, work = sys.argv[1:3]
+for split in ("train", "valid"):
+    rows = [" ".join(r["text"].split()) for r in csv.DictReader(open(f"{d}/debian_mlm_{split}.csv", encoding="utf-8"))]
+    rows = [r for r in rows if r]
+    with open(f"{d}/clm_{split}.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text"])
+        w.writerows([r] for r in rows)
+    with open(f"{work}/clm_{split}.txt", "w", encoding="utf-8") as f:
+        f.writelines(r + "\n" for r in rows)
+PY
+  "$MLAAS" tokenizer train --model bpe --vocab-size "$CLM_VOCAB" --special-tokens "<|endoftext|>" \
+    --input "$WORK/clm_train.txt" --output "$objects/tok_clm" > /dev/null
+  echo "causal-LM training on debian_mlm_train:"
+  train "$WORK/clm.json" --objective causal-lm --preset "$CLM_MODEL" --tokenizer tok_clm --dataset datasets/clm_train.csv \
+    --eval-dataset datasets/clm_valid.csv --save models/clm --epochs "$CLM_EPOCHS" --batch-size 32 --lr "$CLM_LR" \
+    --warmup 200 --max-length "$CLM_BLOCK"
+  for split in train valid; do
+    "$MLAAS" tokenizer encode --tokenizer "$objects/tok_clm" --input "$WORK/clm_$split.txt" --no-special-tokens \
+      --output "$WORK/clm_$split.ids.jsonl"
+  done
+  eos=$($py -c 'import json,sys; t=json.load(open(sys.argv[1])); print(next(a["id"] for a in t["added_tokens"] if a["content"]=="<|endoftext|>"))' "$objects/tok_clm/tokenizer.json")
+  vocab=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$objects/models/clm/config.json")
+  echo "baseline: $($py "$here/ngram_ppl.py" "$WORK/clm_train.ids.jsonl" "$WORK/clm_valid.ids.jsonl" "$eos" "$CLM_BLOCK" "$vocab")"
+  echo "a greedy continuation: $("$MLAAS" predict --model "$objects/models/clm" --text "This package contains" --max-new-tokens 24 2>/dev/null)"
 fi
 
 if [ "$what" = typos ] || [ "$what" = all ]; then
