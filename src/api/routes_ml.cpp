@@ -145,6 +145,7 @@ class PredictionStream {
     auto state = std::make_shared<State>();
     auto worker = std::async(std::launch::async, [this, state] { Generate(*state); });
     bool writable = true;
+    auto last_write = std::chrono::steady_clock::now();
     for (;;) {
       std::deque<std::string> ready;
       bool finished = false;
@@ -155,16 +156,30 @@ class PredictionStream {
         finished = state->finished;
         if (s_.stopping) state->stop = true;
       }
+      // Waiting behind other work on the compute thread: a comment now and then keeps proxies
+      // and client timeouts from giving up, and notices a reader that left.
+      if (ready.empty() && !finished && std::chrono::steady_clock::now() - last_write > std::chrono::seconds(10))
+        ready.push_back(": waiting\n\n");
       for (const auto& e : ready) {
         if (writable && !(sink.is_writable() && sink.write(e.data(), e.size()))) {
           writable = false;
           std::lock_guard lock(state->mu);
           state->stop = true;  // the reader left: stop generating
         }
+        last_write = std::chrono::steady_clock::now();
       }
-      if (finished) break;
+      // The worker always marks the end (Generate catches everything), but never wait on one
+      // that is gone.
+      if (finished || worker.wait_for(std::chrono::seconds(0)) == std::future_status::ready) break;
     }
     worker.get();
+    std::deque<std::string> rest;  // what the worker queued after the last look
+    {
+      std::lock_guard lock(state->mu);
+      rest.swap(state->events);
+    }
+    for (const auto& e : rest)
+      if (writable && !(sink.is_writable() && sink.write(e.data(), e.size()))) writable = false;
     sink.done();
     return true;
   }
@@ -182,6 +197,15 @@ class PredictionStream {
   }
 
   void Generate(State& state) {
+    // Whatever happens below, the writer learns that generation ended.
+    struct MarkFinished {
+      State& state;
+      ~MarkFinished() {
+        std::lock_guard lock(state.mu);
+        state.finished = true;
+        state.cv.notify_all();
+      }
+    } mark{state};
     auto push = [&](std::string event) {
       std::lock_guard lock(state.mu);
       state.events.push_back(std::move(event));
@@ -205,12 +229,13 @@ class PredictionStream {
       }
     } catch (const std::exception& e) {
       spdlog::error("request {}: streamed prediction failed: {}", request_id_, e.what());
-      last = Event("error", ErrorBody(Internal("internal error while generating"), request_id_));
+      last = "event: error\ndata: {\"error\": {\"code\": \"internal\", \"message\": \"internal error while generating\"}}\n\n";
+    } catch (...) {
+      spdlog::error("request {}: streamed prediction failed", request_id_);
+      last = "event: error\ndata: {\"error\": {\"code\": \"internal\", \"message\": \"internal error while generating\"}}\n\n";
     }
     std::lock_guard lock(state.mu);
     state.events.push_back(std::move(last));
-    state.finished = true;
-    state.cv.notify_all();
   }
 
   ServerState& s_;

@@ -193,6 +193,7 @@ Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput&
 
   std::vector<json> predictions(encs.size());
   RunStats stats;
+  bool reader_left = false;
   // Image passes within a pixel budget too (a pass's activations grow with its pixels).
   size_t per_pass = options.max_batch;
   if (images && !encs.empty())
@@ -202,8 +203,12 @@ Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput&
     std::vector<const ModelRow*> rows;
     for (size_t i = start; i < end; ++i) rows.push_back(&encs[order[i]]);
     std::vector<json> out;
-    if (sink) {  // pieces named by the input they continue
-      auto pass_sink = [&](size_t row, const std::string& piece) { return sink(order[start + row], piece); };
+    if (sink) {  // pieces named by the input they continue; a reader that left stops every pass
+      if (reader_left) return Cancelled("the client stopped reading");
+      auto pass_sink = [&](size_t row, const std::string& piece) {
+        if (!reader_left && !sink(order[start + row], piece)) reader_left = true;
+        return !reader_left;
+      };
       MLAAS_ASSIGN_OR_RETURN(out, m.RunStreaming(rows, in.options, pass_sink, &stats));
     } else {
       MLAAS_ASSIGN_OR_RETURN(out, m.Run(rows, in.options, &stats));

@@ -41,7 +41,7 @@ Status ParseGeneration(const json& in, const std::string& prefix, GenerationPara
     g.top_p = p->get<double>();
   }
   if (auto s = in.find("seed"); s != in.end() && !s->is_null()) {
-    if (!s->is_number_integer() || s->get<int64_t>() < 0)
+    if (!s->is_number_unsigned() && !(s->is_number_integer() && s->get<int64_t>() >= 0))
       return InvalidArgument("seed must be a non-negative integer", prefix + ".seed");
     g.seed = s->get<uint64_t>();
   }

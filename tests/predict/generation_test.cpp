@@ -183,6 +183,13 @@ TEST_F(GenerationTest, StreamedPiecesMakeUpEachContinuation) {
   });
   ASSERT_TRUE(left.has_value());
   EXPECT_LT((*left)["predictions"][0]["new_tokens"].get<int>(), 30);
+  // ... and the passes after it do not start (three prompts: two passes of two here).
+  calls = 0;
+  auto gone = predictor_->PredictStream(Request({"the lazy", "once", "héllo"}, {{"max_new_tokens", 30}}),
+                                        [&](size_t, const std::string&) { return ++calls < 2; });
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().code(), StatusCode::kCancelled);
+  EXPECT_LE(calls, 2);
 }
 
 TEST_F(GenerationTest, RefusesWhatItCannotGenerateNamingTheField) {

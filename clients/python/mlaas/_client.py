@@ -649,16 +649,22 @@ class Client:
         predict_input = _drop_none({"input_text": texts, "stream": True,
                                     **self._generation(max_new_tokens, temperature, top_k, top_p, seed, stop, do_sample)})
         body = _drop_none({"model": _block(model), "tokenizer": _block(tokenizer), "predict_input": predict_input})
+        streamed = False
         for event, data in self._t.events("POST", "/api/v1/ml/nlp/predict", body):
             if event == "token":
+                streamed = True
                 yield data["index"], data["text"]
             elif event == "error":
                 err = data.get("error", {})
-                status = {"invalid_argument": 400, "not_found": 404, "resource_exhausted": 429,
-                          "not_implemented": 501}.get(err.get("code"), 500)
+                status = {"invalid_argument": 400, "unauthenticated": 401, "permission_denied": 403,
+                          "not_found": 404, "resource_exhausted": 429, "not_implemented": 501,
+                          "unavailable": 503, "deadline_exceeded": 504}.get(err.get("code"), 500)
                 raise ApiError(status, err.get("code", "error"), err.get("message", "generation failed"),
                                err.get("field"), err.get("request_id"))
             elif event == "done":
+                if not streamed and isinstance(data, dict):  # answered whole (not as a stream)
+                    for i, p in enumerate(data.get("predictions", [])):
+                        yield i, p["generated_text"][len(texts[i]):]
                 return
         raise ApiError(0, "stream_ended", "the server's stream ended before the generation was done")
 

@@ -1,6 +1,7 @@
 """HTTP transport of the SDK: urllib only, JSON in and out, streamed bodies, ApiError."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -142,7 +143,7 @@ class Transport:
                 yield "done", json.loads(raw) if raw else None
                 return
             event, lines = "message", []
-            for raw_line in r:
+            for raw_line in _lines(r, self.url):
                 line = raw_line.decode("utf-8", "replace").rstrip("\r\n")
                 if not line:
                     if lines:
@@ -152,6 +153,15 @@ class Transport:
                     event = line[6:].strip()
                 elif line.startswith("data:"):
                     lines.append(line[5:].lstrip(" "))
+
+
+def _lines(response: Any, url: str) -> Iterator[bytes]:
+    """The lines of a streamed answer; a connection that breaks midway is an ApiError."""
+    try:
+        for line in response:
+            yield line
+    except (OSError, http.client.HTTPException) as e:
+        raise ApiError(0, "stream_broken", f"the stream from {url} broke: {e}") from None
 
 
 def _error_from(status: int, raw: bytes, headers: Any) -> ApiError:
