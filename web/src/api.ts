@@ -45,38 +45,42 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
 
 export const get = <T = any>(path: string) => api<T>("GET", path);
 
+// The server-sent events of a response, as (event, data) with data's lines joined; returns at
+// the end of the stream. What onEvent throws ends the reading.
+async function readEvents(r: Response, onEvent: (event: string, data: string) => void): Promise<void> {
+  if (!r.body) throw new ApiError(0, "no_stream", "this browser cannot read streamed answers");
+  const reader = r.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const lines = buffer.slice(0, end).split("\n");
+      buffer = buffer.slice(end + 2);
+      const event = lines.find((l) => l.startsWith("event: "))?.slice(7) ?? "message";
+      onEvent(event, lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n"));
+    }
+  }
+}
+
 // A POST answered with server-sent events (a generation streamed as it is produced): calls
 // onEvent(event, data) for each; an error answer before the stream, or an "error" event, throws.
 export async function streamEvents(path: string, body: unknown, onEvent: (event: string, data: any) => void): Promise<void> {
   const r = await fetch(path, { method: "POST", headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
     body: JSON.stringify(body) });
   if (!r.ok) throw await errorOf(r);
-  if (!r.body) throw new ApiError(0, "no_stream", "this browser cannot read streamed answers");
-  const reader = r.body.getReader();
-  const decoder = new TextDecoder();
-  let buffered = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffered += decoder.decode(value, { stream: true });
-    let end: number;
-    while ((end = buffered.indexOf("\n\n")) >= 0) {
-      const block = buffered.slice(0, end);
-      buffered = buffered.slice(end + 2);
-      let event = "message", data = "";
-      for (const line of block.split("\n")) {
-        if (line.startsWith("event:")) event = line.slice(6).trim();
-        else if (line.startsWith("data:")) data += line.slice(5).trimStart();
-      }
-      if (!data) continue;
-      const parsed = JSON.parse(data);
-      if (event === "error") {
-        const e = parsed.error ?? {};
-        throw new ApiError(500, e.code ?? "error", e.message ?? "generation failed", e.field, e.request_id);
-      }
-      onEvent(event, parsed);
+  await readEvents(r, (event, data) => {
+    if (!data) return;
+    const parsed = JSON.parse(data);
+    if (event === "error") {
+      const e = parsed.error ?? {};
+      throw new ApiError(500, e.code ?? "error", e.message ?? "generation failed", e.field, e.request_id);
     }
-  }
+    onEvent(event, parsed);
+  });
 }
 
 export function qs(params: Record<string, string | number | undefined | null>): string {
@@ -145,22 +149,8 @@ export async function download(path: string, name: string): Promise<void> {
 export async function followTask(id: string, onTask: (t: any) => void, signal: AbortSignal): Promise<void> {
   const r = await fetch("/api/v1/tasks/" + enc(id) + "/events", { headers: headers({ Accept: "text/event-stream" }), signal });
   if (!r.ok || !r.body) throw await errorOf(r);
-  const reader = r.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const lines = block.split("\n");
-      const event = lines.find((l) => l.startsWith("event: "))?.slice(7) ?? "message";
-      const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
-      if (event === "error") throw new ApiError(0, "stream", data);
-      if (data && (event === "task" || event === "end")) onTask(JSON.parse(data));
-    }
-  }
+  await readEvents(r, (event, data) => {
+    if (event === "error") throw new ApiError(0, "stream", data);
+    if (data && (event === "task" || event === "end")) onTask(JSON.parse(data));
+  });
 }
