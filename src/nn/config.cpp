@@ -540,7 +540,7 @@ Result<ModelConfig> Preset(std::string_view name, const std::string& field) {
 }
 
 Result<ModelConfig> ScratchConfig(const json& model_block, int64_t vocab_size, std::optional<int64_t> pad_token_id,
-                                  const std::vector<std::string>& labels) {
+                                  const std::vector<std::string>& labels, std::optional<int64_t> eos_token_id) {
   ModelConfig c;
   if (auto p = model_block.find("preset"); p != model_block.end()) {
     if (!p->is_string()) return InvalidArgument("preset must be a string", "model.preset");
@@ -555,8 +555,10 @@ Result<ModelConfig> ScratchConfig(const json& model_block, int64_t vocab_size, s
   if (!explicit_vocab || c.vocab_size < vocab_size) c.vocab_size = vocab_size;
   if (pad_token_id) c.pad_token_id = *pad_token_id;
   if (c.architecture == Architecture::kGpt2) {  // GPT-2's own ids belong to its own vocabulary
-    for (auto* id : {&c.bos_token_id, &c.eos_token_id})
+    for (auto* id : {&c.bos_token_id, &c.eos_token_id}) {
       if (*id && **id >= c.vocab_size) id->reset();
+      if (!*id && eos_token_id) *id = eos_token_id;  // the tokenizer's end of text starts and ends texts
+    }
     if (c.pad_token_id >= c.vocab_size) c.pad_token_id = c.eos_token_id.value_or(0);
   }
   if (!labels.empty()) c.id2label = labels;

@@ -101,9 +101,11 @@ Result<ModelConfig> Preset(std::string_view name, const std::string& field = "mo
 
 // The config of a model block that starts from scratch — {"preset": NAME} or {"config": {...}}
 // (field names "model.preset" / "model.config.*") — sized for a tokenizer (vocab_size and
-// pad_token_id), with `labels` as the classes of a classification head when given.
+// pad_token_id), with `labels` as the classes of a classification head when given. A decoder
+// (gpt2) takes the tokenizer's end-of-text token, when given, as the bos/eos ids it lacks.
 Result<ModelConfig> ScratchConfig(const nlohmann::json& model_block, int64_t vocab_size,
-                                  std::optional<int64_t> pad_token_id, const std::vector<std::string>& labels);
+                                  std::optional<int64_t> pad_token_id, const std::vector<std::string>& labels,
+                                  std::optional<int64_t> eos_token_id = std::nullopt);
 
 // The objectives an architecture's heads serve: GPT-2 causal-lm only, the encoders the others.
 Status CheckArchitectureObjective(Architecture a, Objective o, const std::string& field = "model.objective");

@@ -62,8 +62,10 @@ Result<json> InitModelDirectory(const InitModelSpec& spec) {
   }
   std::optional<int64_t> pad;
   if (auto p = (*tokenizer)->PadToken()) pad = p->id;
+  std::optional<int64_t> eos;
+  if (auto e = (*tokenizer)->EosToken()) eos = e->id;
   MLAAS_ASSIGN_OR_RETURN(ModelConfig config, ScratchConfig(block, static_cast<int64_t>((*tokenizer)->VocabSize()),
-                                                           pad, spec.labels));
+                                                           pad, spec.labels, eos));
   // No objective named: a decoder's causal-lm, an encoder's masked-lm.
   Objective objective = config.architecture == Architecture::kGpt2 ? Objective::kCausalLm : Objective::kMaskedLm;
   if (!spec.objective.empty()) {
@@ -72,8 +74,6 @@ Result<json> InitModelDirectory(const InitModelSpec& spec) {
   if (objective != Objective::kTextClassification && !spec.labels.empty())
     return InvalidArgument("labels only apply to text-classification", "labels");
   MLAAS_RETURN_IF_ERROR(CheckArchitectureObjective(config.architecture, objective, "objective"));
-  if (auto eos = (*tokenizer)->EosToken(); eos && config.architecture == Architecture::kGpt2 && !config.eos_token_id)
-    config.eos_token_id = config.bos_token_id = eos->id;
   int64_t parameters = 0;
   try {
     TransformerModel model(config, objective);

@@ -167,12 +167,12 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
         spdlog::debug("model {}: {} checkpoint tensors unused by {}", spec.source, loaded->report.unused.size(),
                       ObjectiveName(m->objective));
     } else {
+      const auto eos = m->tokenizer->EosToken();
       auto c = nn::ScratchConfig(spec.model_block, static_cast<int64_t>(m->tokenizer->VocabSize()),
-                                 pad ? std::optional<int64_t>(*pad) : std::nullopt, Labels(spec.model_block));
+                                 pad ? std::optional<int64_t>(*pad) : std::nullopt, Labels(spec.model_block),
+                                 eos ? std::optional<int64_t>(eos->id) : std::nullopt);
       if (!c) return c.error();
       MLAAS_RETURN_IF_ERROR(nn::CheckArchitectureObjective(c->architecture, m->objective));
-      if (auto eos = m->tokenizer->EosToken(); eos && c->architecture == nn::Architecture::kGpt2 && !c->eos_token_id)
-        c->eos_token_id = c->bos_token_id = eos->id;
       MLAAS_RETURN_IF_ERROR(AdmitWeights(spec, nn::ParameterBytes(*c, m->objective)));
       m->model = nn::TransformerModel(*c, m->objective, /*with_pooler=*/false);
       nn::InitWeights(*m->model, 42);

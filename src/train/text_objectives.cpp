@@ -222,16 +222,12 @@ Status TextObjective::BuildModel() {
       config.problem_type = "single_label_classification";
     }
   } else {
-    auto c = nn::ScratchConfig(in_.model_block, vocab_, pad_id_, labels_);
+    auto c = nn::ScratchConfig(in_.model_block, vocab_, pad_id_, labels_,
+                               eos_id_ >= 0 ? std::optional<int64_t>(eos_id_) : std::nullopt);
     if (!c) return c.error();
     config = *c;
   }
   MLAAS_RETURN_IF_ERROR(nn::CheckArchitectureObjective(config.architecture, objective, model_field));
-  if (config.architecture == nn::Architecture::kGpt2 && !in_.model_dir && eos_id_ >= 0) {
-    // From scratch: the tokenizer's end-of-text token starts and ends texts.
-    if (!config.eos_token_id) config.eos_token_id = eos_id_;
-    if (!config.bos_token_id) config.bos_token_id = eos_id_;
-  }
   if (spec_.classifier_pooling) config.classifier_pooling = *spec_.classifier_pooling;
   MLAAS_RETURN_IF_ERROR(CheckTrainingBytes(nn::ParameterBytes(config, objective), in_.max_model_bytes));
   if (vocab_ > config.vocab_size) {

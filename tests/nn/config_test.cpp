@@ -221,6 +221,12 @@ TEST(ConfigTest, ParsesGpt2ConfigsAndKeepsTheirNames) {
   EXPECT_EQ(scratch->vocab_size, 300);
   EXPECT_FALSE(scratch->eos_token_id.has_value());
   EXPECT_LT(scratch->pad_token_id, 300);
+  // ... the tokenizer's end-of-text token takes its place; an encoder ignores it.
+  auto with_eos = ScratchConfig(json{{"preset", "gpt2-tiny"}}, 300, std::nullopt, {}, 299);
+  ASSERT_TRUE(with_eos.has_value());
+  EXPECT_EQ(with_eos->eos_token_id, 299);
+  EXPECT_EQ(with_eos->bos_token_id, 299);
+  EXPECT_FALSE(ScratchConfig(json{{"preset", "bert-tiny"}}, 300, 0, {}, 299)->eos_token_id.has_value());
 }
 
 TEST(ConfigTest, ParameterCountsOfHostileConfigsSaturateInsteadOfWrapping) {
