@@ -258,7 +258,7 @@ void AddKindRoutes(ServerState& s, Kind kind) {
                     : schemas::Object({{"path", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1024},
                                                  {"description", "the dataset file (rows of text) or folder (images) to copy"}}},
                                        {"storage_type", {{"type", "string"}, {"enum", {"local", "s3", "hugging_face_hub"}}}},
-                                       {"format", {{"type", "string"}, {"enum", {"csv", "tsv", "jsonl", "image_folder", "idx"}},
+                                       {"format", {{"type", "string"}, {"enum", {"csv", "tsv", "jsonl", "conll", "image_folder", "idx"}},
                                                    {"description", "csv, tsv, jsonl: a file (default: its extension); "
                                                                    "image_folder, idx: a folder (default: idx when it holds "
                                                                    "IDX files, else image_folder)"}}}},

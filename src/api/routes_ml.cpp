@@ -287,7 +287,7 @@ void AddMlRoutes(ServerState& s) {
       {"/api/v1/ml/nlp/train/model", "Train or fine-tune an NLP model (async task)",
        Object({{"tokenizer", schemas::Tokenizer()},
                {"model", schemas::TrainModel(nlp_train_objectives)},
-               {"dataset", schemas::Dataset(tabular)},
+               {"dataset", schemas::Dataset({"csv", "tsv", "jsonl", "conll"})},
                {"model_train", schemas::ModelTrain()},
                {"model_save", schemas::Save()},
                {"catalog", schemas::CatalogTarget()}},

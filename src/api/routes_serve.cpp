@@ -32,6 +32,9 @@ json OutputsMetadata(const predict::ModelInfo& info) {
     return json::array({{{"name", "sequence"}, {"datatype", "BYTES"}, {"shape", {-1}}},
                         {{"name", "candidates"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
   }
+  if (info.objective == "token-classification") {  // each text's entities as a JSON list
+    return json::array({{{"name", "entities"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
+  }
   if (info.objective == "causal-lm") {
     return json::array({{{"name", "generated_text"}, {"datatype", "BYTES"}, {"shape", {-1}}},
                         {{"name", "finish_reason"}, {"datatype", "BYTES"}, {"shape", {-1}}},
@@ -62,6 +65,10 @@ Result<json> InferResponse(const std::string& model, const serve::InferResult& r
     }
     outputs.push_back(Tensor("sequence", "BYTES", {n}, std::move(sequences)));
     outputs.push_back(Tensor("candidates", "BYTES", {n}, std::move(candidates)));
+  } else if (info.objective == "token-classification") {
+    json entities = json::array();
+    for (const auto& p : r.predictions) entities.push_back(p.dump());
+    outputs.push_back(Tensor("entities", "BYTES", {n}, std::move(entities)));
   } else if (info.objective == "causal-lm") {
     json texts = json::array(), reasons = json::array(), counts = json::array();
     for (const auto& p : r.predictions) {

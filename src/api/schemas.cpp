@@ -128,7 +128,8 @@ json ModelTrain() {
       {});
   json early = Object({{"patience", Int(0, 100000, "epochs without improvement before stopping (0: off)")},
                        {"metric", Str("eval_loss (default), eval_accuracy, eval_macro_f1, eval_perplexity, "
-                                      "eval_masked_accuracy or eval_retrieval_accuracy", 64)},
+                                      "eval_masked_accuracy, eval_retrieval_accuracy, or token-classification's eval_f1, "
+                                      "eval_precision, eval_recall", 64)},
                        {"min_delta", Num(0, 1e9, "smallest change that counts as an improvement")}},
                       {});
   return Object({{"epochs", Int(1, 100000, "passes over the training split (default 10)")},
@@ -175,6 +176,14 @@ json Dataset(const std::vector<std::string>& formats) {
         {"anchor_column", Str("sentence-embedding: column of the anchor texts (default anchor)", 256)},
         {"positive_column", Str("sentence-embedding: column of their positives (default positive)", 256)},
         {"negative_column", Str("sentence-embedding: optional column of hard negatives (a text each anchor must not match)", 256)},
+        {"tokens_column", Str("token-classification: column of each sentence's words, a JSON array (default tokens)", 256)},
+        {"tags_column", Str("token-classification: column of the words' tags (BIO), a JSON array (default tags)", 256)},
+        {"tag_names", {{"type", "array"}, {"items", Str("tag name", 256)},
+                       {"description", "token-classification: the names of integer tags, by id (O, B-PER, ...)"}}},
+        {"question_column", Str("question-answering: column of the questions (default question)", 256)},
+        {"context_column", Str("question-answering: column of the contexts (default context)", 256)},
+        {"answers_column", Str("question-answering: column of SQuAD's answers {text: [...], answer_start: [...]} "
+                               "(default answers)", 256)},
         {"delimiter", {{"type", "string"}, {"minLength", 1}, {"maxLength", 1},
                        {"description", "CSV field delimiter (default ,)"}}},
         {"header", {{"type", "boolean"}, {"description", "CSV has a header row (default true)"}}},
@@ -186,7 +195,7 @@ json Dataset(const std::vector<std::string>& formats) {
                               {"description", "vector index: columns kept as metadata (default: all the others)"}}},
         {"id_column", Str("vector index: column of the document ids (default: the row number)", 256)}}}};
   return Object(
-      {{"path", Str("dataset file (CSV, TSV or JSON Lines) or saved vector store, or a catalog reference "
+      {{"path", Str("dataset file (CSV, TSV, JSON Lines, or CoNLL for token-classification) or saved vector store, or a catalog reference "
                             "catalog://datasets/<name>[/<version>|@<alias>]")},
        {"storage_type", StorageType({"local", "s3"})},
        {"train_test_split", {{"type", "number"}, {"exclusiveMinimum", 0}, {"exclusiveMaximum", 1},
@@ -244,6 +253,15 @@ json SearchInput() {
 
 json NlpPredictInput() {
   json s = TextInput(true);
+  // Texts, or (question-answering) questions with their contexts.
+  s.erase("required");
+  s["anyOf"] = json::array({{{"required", {"input_text"}}}, {{"required", {"question", "context"}}}});
+  s["properties"]["question"] = {{"type", "array"}, {"minItems", 1}, {"maxItems", 1024},
+                                 {"items", {{"type", "string"}, {"maxLength", 100000}}},
+                                 {"description", "question-answering: the questions"}};
+  s["properties"]["context"] = {{"type", "array"}, {"minItems", 1}, {"maxItems", 1024},
+                                {"items", {{"type", "string"}, {"maxLength", 1000000}}},
+                                {"description", "question-answering: the context of each question, as many"}};
   s["properties"]["top_k"] =
       Int(1, 1000, "classification: also return the k best labels; fill-mask: candidates per mask (default 5)");
   s["properties"]["pooling"] = Enum({"mean", "cls"}, "no-objective: sentence embedding pooling (default mean)");
@@ -269,6 +287,12 @@ json NlpPredictInput() {
   s["properties"]["stream"] = {{"type", "boolean"},
                                {"description", "causal-lm: answer with server-sent events (token, done, error) "
                                                "as the text is generated"}};
+  s["properties"]["pair_text"] = {{"type", "array"}, {"items", {{"type", "string"}}},
+                                 {"description", "next-sentence-prediction (and text-classification of pairs): the "
+                                                 "second text of each input_text, as many"}};
+  s["properties"]["aggregation_strategy"] =
+      Enum({"none", "simple", "first", "average", "max"},
+           "token-classification: how tokens become entities (default simple), as transformers' pipeline names them");
   return s;
 }
 
@@ -381,7 +405,9 @@ json Deployment() {
                   {"description", "version number or name (default: the next integer)"}};
   return Object({{"name", Str("deployment name: letters, digits, '_', '-', '.'", 64)},
                  {"version", version},
-                 {"model", Model({"text-classification", "masked-lm", "no-objective", "sentence-embedding"}, false)},
+                 {"model", Model({"text-classification", "token-classification", "masked-lm", "causal-lm", "no-objective",
+                                  "sentence-embedding", "image-classification"},
+                                 false)},
                  {"tokenizer", Tokenizer()},
                  {"device", Str("cpu, cuda or cuda:N (default: the server's)", 32)},
                  {"dtype", Enum({"float32", "bfloat16"}, "weights and activations (default: the server's)")},

@@ -328,7 +328,8 @@ struct Catalog::Impl {
       }
       ++rows;
     }
-    return json{{"format", ro.format == dataset::Format::kJsonl ? "jsonl" : (ro.delimiter == '\t' ? "tsv" : "csv")},
+    const bool tsv = ro.format == dataset::Format::kCsv && ro.delimiter == '\t';
+    return json{{"format", tsv ? "tsv" : std::string(dataset::FormatName(ro.format))},
                 {"columns", reader->columns()},
                 {"rows", rows},
                 {"size", size},

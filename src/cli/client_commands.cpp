@@ -492,6 +492,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   struct TrainArgs {
     std::string objective, model, preset, config, tokenizer, dataset, eval_dataset, save, optimizer, request;
     std::string text_column, label_column, pair_column, best_metric, classifier_pooling, similarity;
+    std::string tokens_column, tags_column;
     std::string register_as, alias;
     std::string format, label_names, precision;  // images
     int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
@@ -508,8 +509,10 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
       "Train or fine-tune a model on the server (a task): text (NLP) or image classification; --wait shows progress "
       "and loss");
   train->add_option("--objective", a->objective,
-                    "text-classification, masked-lm, causal-lm, sentence-embedding or image-classification (docs/vision.md)")
-      ->check(CLI::IsMember({"text-classification", "masked-lm", "causal-lm", "sentence-embedding", "image-classification"}));
+                    "text-classification, token-classification, next-sentence-prediction, question-answering, "
+                    "masked-lm, causal-lm, sentence-embedding or image-classification (docs/vision.md)")
+      ->check(CLI::IsMember({"text-classification", "token-classification", "next-sentence-prediction",
+                             "question-answering", "masked-lm", "causal-lm", "sentence-embedding", "image-classification"}));
   train->add_option("--model", a->model, "Start from this model directory (object key, or catalog://<name>[/<n>|@<alias>])");
   train->add_option("--preset", a->preset,
                     "Start from scratch with a built-in shape (bert-tiny, bert-mini, ...; images: cnn-small, mlp, resnet18, "
@@ -520,9 +523,12 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
                     "text-classification: the classifier reads the first token (cls, default) or the mean of the tokens")
       ->check(CLI::IsMember({"cls", "mean"}));
   train->add_option("--dataset", a->dataset,
-                    "Training data: CSV, TSV or JSON Lines (object key); images: an IDX or image_folder folder, or a list");
-  train->add_option("--format", a->format, "images: idx, image_folder, csv, tsv or jsonl (lists: guessed from the extension)")
-      ->check(CLI::IsMember({"idx", "image_folder", "csv", "tsv", "jsonl"}));
+                    "Training data: CSV, TSV, JSON Lines or (token-classification) CoNLL (object key); images: an IDX or "
+                    "image_folder folder, or a list");
+  train->add_option("--format", a->format,
+                    "csv, tsv, jsonl, conll (token-classification); images: idx, image_folder (default: from the "
+                    "extension)")
+      ->check(CLI::IsMember({"idx", "image_folder", "csv", "tsv", "jsonl", "conll"}));
   train->add_option("--label-names", a->label_names, "images: names of the numeric classes 0, 1, ..., comma-separated");
   train->add_option("--image-size", a->image_size, "images, from scratch: resize to this size (default: the images' own)");
   train->add_option("--channels", a->channels, "images, from scratch: 1 (gray) or 3 (RGB)")->check(CLI::IsMember({1, 3}));
@@ -547,6 +553,9 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   train->add_option("--text-column", a->text_column, "Column of the texts (default text)");
   train->add_option("--label-column", a->label_column, "Column of the labels (default label)");
   train->add_option("--pair-column", a->pair_column, "Column of the second texts of pairs");
+  train->add_option("--tokens-column", a->tokens_column,
+                    "token-classification: column of each sentence's words, a JSON array (default tokens)");
+  train->add_option("--tags-column", a->tags_column, "token-classification: column of the words' tags (default tags)");
   train->add_option("--whitening", a->whitening,
                     "sentence-embedding: fit a whitening projection after training (eigenvalue power, 0.5: full)");
   train->add_option("--similarity", a->similarity,
@@ -608,6 +617,8 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
     if (!a->text_column.empty()) body["dataset"]["loader_kwargs"]["text_column"] = a->text_column;
     if (!a->label_column.empty()) body["dataset"]["loader_kwargs"]["label_column"] = a->label_column;
     if (!a->pair_column.empty()) body["dataset"]["loader_kwargs"]["text_pair_column"] = a->pair_column;
+    if (!a->tokens_column.empty()) body["dataset"]["loader_kwargs"]["tokens_column"] = a->tokens_column;
+    if (!a->tags_column.empty()) body["dataset"]["loader_kwargs"]["tags_column"] = a->tags_column;
     if (a->typo_copies > 0) body["dataset"]["augment"]["typos"]["copies"] = a->typo_copies;
     if (!a->format.empty()) set("dataset", "format", a->format);
     if (!a->label_names.empty()) set("dataset", "label_names", Split(a->label_names, ','));
@@ -663,7 +674,9 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
                   << "\n";
       }
       if (!rows.empty()) PrintTable({"METRIC", "HELD-OUT"}, rows);
-      const json per_class = (*full)["evaluation"].value("per_class", json::object());
+      // Classes (classification) or entity types (token classification).
+      const json& ev = (*full)["evaluation"];
+      const json per_class = ev.value("per_class", ev.value("per_type", json::object()));
       if (!per_class.empty()) {
         std::vector<std::vector<std::string>> classes;
         auto fixed = [](const json& v) {
@@ -674,7 +687,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
         for (auto it = per_class.begin(); it != per_class.end(); ++it)
           classes.push_back({it.key(), fixed(it.value()["precision"]), fixed(it.value()["recall"]), fixed(it.value()["f1"]),
                              Str(it.value(), "support")});
-        PrintTable({"CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"}, classes);
+        PrintTable({ev.contains("per_class") ? "CLASS" : "ENTITY", "PRECISION", "RECALL", "F1", "SUPPORT"}, classes);
       }
       if (full->contains("model")) std::cout << "model saved to " << Str((*full)["model"], "path") << "\n";
       return rc;
@@ -711,9 +724,10 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   deploy->add_option("name", a->name, "Deployment name (what /v2/models/{name}/infer serves)")->required();
   deploy->add_option("--model", a->model, "Model directory (object key), or catalog://<name>[/<n>|@<alias>] (an alias is followed)")->required();
   deploy->add_option("--objective", a->objective,
-                     "text-classification, masked-lm, causal-lm, no-objective or sentence-embedding (default: what the "
+                     "text-classification, token-classification, masked-lm, causal-lm, no-objective or sentence-embedding (default: what the "
                      "model's config.json names)")
-      ->check(CLI::IsMember({"text-classification", "masked-lm", "causal-lm", "no-objective", "sentence-embedding"}));
+      ->check(CLI::IsMember({"text-classification", "token-classification", "masked-lm", "causal-lm", "no-objective",
+                             "sentence-embedding"}));
   deploy->add_option("--tokenizer", a->tokenizer, "Tokenizer (object key; default: the model's)");
   deploy->add_option("--version", a->version, "Version name (default: the next number)");
   deploy->add_option("--device", a->device, "cpu, cuda or cuda:N (default: the server's)");

@@ -73,6 +73,9 @@ struct PredictArgs {
   std::optional<int64_t> seed;
   std::vector<std::string> stop;
   bool sample = false;
+  std::string aggregation;  // token-classification
+  std::vector<std::string> pairs;  // next-sentence-prediction (and classification of pairs): pair_text
+  std::vector<std::string> questions, contexts;  // question-answering
   int threads = 0;
   size_t batch_size = 32;
 };
@@ -114,6 +117,22 @@ void PrintHuman(const std::string& objective, const std::vector<std::string>& te
         others += (others.empty() ? "" : ", ") + e["label"].get<std::string>() + " " + (buf + 32);
       }
       rows.push_back({Short(texts[i]), p["label"].get<std::string>(), buf, others});
+    } else if (objective == "question-answering") {
+      std::snprintf(buf, sizeof buf, "%.4f", p["score"].get<double>());
+      rows.push_back({Short(texts[i]), p["answer"].get<std::string>(), buf,
+                      "[" + std::to_string(p["start"].get<long long>()) + ", " + std::to_string(p["end"].get<long long>()) + ")"});
+    } else if (objective == "next-sentence-prediction") {
+      std::snprintf(buf, sizeof buf, "%.4f", p["score"].get<double>());
+      rows.push_back({Short(texts[i]), p["is_next"].get<bool>() ? "yes" : "no", buf});
+    } else if (objective == "token-classification") {
+      std::string entities;
+      for (const auto& e : p) {
+        std::snprintf(buf, sizeof buf, " %.3f [%lld, %lld)", e["score"].get<double>(), e["start"].get<long long>(),
+                      e["end"].get<long long>());
+        entities += (entities.empty() ? "" : " | ") + e.value("entity_group", e.value("entity", std::string())) +
+                    " '" + e["word"].get<std::string>() + "'" + buf;
+      }
+      rows.push_back({Short(texts[i]), std::to_string(p.size()), entities});
     } else if (objective == "masked-lm") {
       std::string candidates;
       for (const auto& m : p["masks"]) {
@@ -146,6 +165,12 @@ void PrintHuman(const std::string& objective, const std::vector<std::string>& te
     PrintTable({"IMAGE", "LABEL", "SCORE", "TOP_K"}, rows);
   } else if (objective == "masked-lm") {
     PrintTable({"TEXT", "FILLED", "CANDIDATES"}, rows);
+  } else if (objective == "next-sentence-prediction") {
+    PrintTable({"TEXT", "IS_NEXT", "SCORE"}, rows);
+  } else if (objective == "question-answering") {
+    PrintTable({"QUESTION", "ANSWER", "SCORE", "SPAN"}, rows);
+  } else if (objective == "token-classification") {
+    PrintTable({"TEXT", "N", "ENTITIES (TYPE 'WORD' SCORE [START, END))"}, rows);
   } else {
     PrintTable({"TEXT", "DIM", "NORM", "EMBEDDING"}, rows);
   }
@@ -162,9 +187,16 @@ int Predict(PredictArgs a, const ClientOptions& client) {
       texts.push_back(std::move(line));
     }
   }
+  if (!a.questions.empty()) {  // question-answering: the questions are the inputs, each with its context
+    if (!texts.empty()) return ReportError(InvalidArgument("give --question/--context or texts, not both", "question"));
+    if (a.contexts.size() != a.questions.size())
+      return ReportError(InvalidArgument("give one --context per --question", "context"));
+    texts = a.questions;
+  }
   const bool images = !a.images.empty();
   if (images && !texts.empty()) return ReportError(InvalidArgument("give texts or images, not both", "image"));
-  if (texts.empty() && !images) return ReportError(InvalidArgument("no texts: give --text or --input (or --image)", "text"));
+  if (texts.empty() && !images)
+    return ReportError(InvalidArgument("no texts: give --text or --input (or --image, or --question)", "text"));
   if (a.objective.empty() && !a.remote) {  // the server reads it from config.json itself
     auto o = ObjectiveOf(a.model);
     if (!o.has_value()) return ReportError(o.error());
@@ -181,6 +213,9 @@ int Predict(PredictArgs a, const ClientOptions& client) {
   if (a.seed) options["seed"] = *a.seed;
   if (!a.stop.empty()) options["stop"] = a.stop;
   if (a.sample) options["do_sample"] = true;
+  if (!a.aggregation.empty()) options["aggregation_strategy"] = a.aggregation;
+  if (!a.pairs.empty() && a.pairs.size() != texts.size())
+    return ReportError(InvalidArgument("give one --pair per --text (" + std::to_string(texts.size()) + ")", "pair"));
 
   std::unique_ptr<predict::NlpPredictor> local;
   storage::StorageRegistry no_storage;
@@ -216,8 +251,12 @@ int Predict(PredictArgs a, const ClientOptions& client) {
       end = std::min(inputs.size(), start + 1024);
     }
     std::vector<std::string> part(inputs.begin() + start, inputs.begin() + end);
-    if (!images) {
+    if (!a.questions.empty()) {
+      input["question"] = part;
+      input["context"] = std::vector<std::string>(a.contexts.begin() + start, a.contexts.begin() + end);
+    } else if (!images) {
       input["input_text"] = part;
+      if (!a.pairs.empty()) input["pair_text"] = std::vector<std::string>(a.pairs.begin() + start, a.pairs.begin() + end);
     }
     Result<json> r = InvalidArgument("unreachable");
     if (a.remote) {
@@ -233,7 +272,12 @@ int Predict(PredictArgs a, const ClientOptions& client) {
     if (client.json) {
       for (size_t i = 0; i < part.size(); ++i) {
         json line = {{images ? "image" : "text", part[i]}};
-        line.update((*r)["predictions"][i]);
+        const json& p = (*r)["predictions"][i];
+        if (p.is_object()) {
+          line.update(p);
+        } else {
+          line["entities"] = p;  // token-classification: a list per text
+        }
         std::cout << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
       }
     } else {
@@ -290,10 +334,12 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
                      ->check(CLI::ExistingFile);
   preset->excludes(config);
   init->add_option("--objective", init_args->objective,
-                   "text-classification, masked-lm, causal-lm, no-objective or image-classification (default: "
-                   "causal-lm for gpt2, masked-lm for the encoders)")
-      ->check(CLI::IsMember({"text-classification", "masked-lm", "causal-lm", "no-objective", "image-classification"}));
-  init->add_option("--labels", init_args->labels, "Comma-separated class labels (text- and image-classification)");
+                   "text-classification, token-classification, masked-lm, causal-lm, no-objective or "
+                   "image-classification (default: causal-lm for gpt2, masked-lm for the encoders)")
+      ->check(CLI::IsMember({"text-classification", "token-classification", "next-sentence-prediction",
+                             "question-answering", "masked-lm", "causal-lm", "no-objective", "image-classification"}));
+  init->add_option("--labels", init_args->labels,
+                   "Comma-separated class labels (text- and image-classification; token-classification: the tags)");
   init->add_option("--tokenizer", init_args->tokenizer,
                    "tokenizer.json, vocab.txt or a tokenizer directory (all but image-classification)");
   init->add_option("--channels", init_args->channels, "image-classification: 1 (gray) or 3 (RGB); default: the preset's")
@@ -356,15 +402,15 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
 
   auto pa = std::make_shared<PredictArgs>();
   auto* predict = app.add_subcommand(
-      "predict", "Predictions: text-classification labels, fill-mask candidates, embeddings, generated text "
-                 "(causal-lm), or image-classification labels (--image); locally on a model directory, or on the "
-                 "server with --remote");
+      "predict", "Predictions: text-classification labels, named entities (token-classification), fill-mask "
+                 "candidates, embeddings, generated text (causal-lm), or image-classification labels (--image); "
+                 "locally on a model directory, or on the server with --remote");
   predict->add_option("--model", pa->model, "Model directory (with --remote: its path in the server's storage)")
       ->required();
   predict->add_option("--tokenizer", pa->tokenizer, "Tokenizer file or directory (default: the model directory)");
   predict->add_option("--objective", pa->objective,
-                      "text-classification, masked-lm, causal-lm, no-objective or image-classification (default: "
-                      "what config.json names)");
+                      "text-classification, token-classification, masked-lm, causal-lm, no-objective or "
+                      "image-classification (default: what config.json names)");
   predict->add_option("--text", pa->texts, "A text to predict (repeatable)");
   predict->add_option("--input", pa->input, "A file of texts, one per line")->check(CLI::ExistingFile);
   predict->add_option("--image", pa->images, "A PNG or JPEG image to classify (repeatable; image-classification)")
@@ -383,6 +429,15 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   predict->add_option("--stop", pa->stop, "causal-lm: end a text after this string (repeatable)");
   predict->add_flag("--sample", pa->sample, "causal-lm: sample (default: greedy unless --temperature, --top-k or --top-p)");
+  predict->add_option("--question", pa->questions, "question-answering: a question (repeatable, each with a --context)");
+  predict->add_option("--context", pa->contexts, "question-answering: the context of each --question, in order");
+  predict->add_option("--pair", pa->pairs,
+                      "next-sentence-prediction (or a classifier of pairs): the second text of each --text, in order "
+                      "(repeatable)");
+  predict->add_option("--aggregation", pa->aggregation,
+                      "token-classification: how tokens become entities: simple (default), first, average, max, or "
+                      "none (every token)")
+      ->check(CLI::IsMember({"none", "simple", "first", "average", "max"}));
   predict->add_option("--pooling", pa->pooling, "Embedding pooling: mean (default) or cls")
       ->check(CLI::IsMember({"mean", "cls"}));
   predict->add_flag("--normalize", pa->normalize, "L2-normalise embeddings");

@@ -65,6 +65,9 @@ bool Implemented(Objective o, Use use) {
     case Objective::kCausalLm:
     case Objective::kSentenceEmbedding:
     case Objective::kImageClassification:
+    case Objective::kTokenClassification:
+    case Objective::kNextSentencePrediction:
+    case Objective::kQuestionAnswering:
       return true;
     case Objective::kNoObjective: return use == Use::kPredict;
     default: return false;

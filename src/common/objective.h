@@ -45,9 +45,11 @@ Objective ServedAs(Objective o);
 
 enum class Use { kTrain, kPredict };
 // The objectives the engine implements for `use`: training text-classification, masked-lm,
-// causal-lm, sentence-embedding and image-classification; prediction text-classification,
-// masked-lm, causal-lm (generation), no-objective (and sentence-embedding, served as
-// no-objective) and image-classification.
+// causal-lm, token-classification, next-sentence-prediction, question-answering,
+// sentence-embedding and image-classification; prediction the same (causal-lm: generation;
+// token-classification: entities; next-sentence-prediction: is_next of text pairs;
+// question-answering: spans of contexts) and no-objective
+// (sentence-embedding models are served as no-objective).
 bool Implemented(Objective o, Use use);
 std::vector<Objective> ImplementedObjectives(Use use, Modality modality);
 // OK when implemented; Unimplemented naming `field` otherwise, listing what is.

@@ -321,10 +321,119 @@ class JsonlReader final : public RecordReader {
   bool has_first_ = false;
 };
 
+// CoNLL: one token per line, its tag in the last whitespace-separated column (columns between,
+// such as CoNLL-2003's part of speech and chunk, are ignored), a blank line after each sentence,
+// "-DOCSTART-" lines skipped. Each sentence is a record {"tokens": [...], "tags": [...]}.
+class ConllReader final : public RecordReader {
+ public:
+  ConllReader(std::unique_ptr<storage::ObjectReader> src, ReaderOptions opts)
+      : in_(std::move(src)), opts_(std::move(opts)) {}
+
+  Status Init() {
+    const std::vector<std::string> available = {"tokens", "tags"};
+    MLAAS_ASSIGN_OR_RETURN(index_, Project(available, opts_.columns));
+    for (size_t i : index_) columns_.push_back(available[i]);
+    MLAAS_ASSIGN_OR_RETURN(has_first_, ReadSentence(first_, first_line_));
+    if (!has_first_) return InvalidArgument("the dataset holds no sentence");
+    return Status::Ok();
+  }
+
+  const std::vector<std::string>& columns() const override { return columns_; }
+  uint64_t bytes_read() const override { return in_.consumed(); }
+
+  Result<bool> Next(Row& row) override {
+    Sentence s;
+    int64_t line = 0;
+    if (has_first_) {
+      s = std::move(first_);
+      line = first_line_;
+      has_first_ = false;
+    } else {
+      MLAAS_ASSIGN_OR_RETURN(bool any, ReadSentence(s, line));
+      if (!any) return false;
+    }
+    row.values.assign(columns_.size(), std::string());
+    row.missing.assign(columns_.size(), false);
+    row.line = line;
+    for (size_t i = 0; i < columns_.size(); ++i) row.values[i] = (index_[i] == 0 ? s.tokens : s.tags).dump();
+    return true;
+  }
+
+ private:
+  struct Sentence {
+    json tokens = json::array(), tags = json::array();
+  };
+
+  // Reads the next line (without its end) into `line`; false at the end of the data.
+  Result<bool> ReadLine(std::string& line) {
+    line.clear();
+    int c = in_.Get();
+    if (c < 0) {
+      MLAAS_RETURN_IF_ERROR(in_.error());
+      return false;
+    }
+    while (c >= 0 && c != '\n') {
+      line.push_back(static_cast<char>(c));
+      if (line.size() > opts_.max_field_bytes)
+        return LineError(line_, "the line is longer than " + FormatBytes(opts_.max_field_bytes));
+      c = in_.Get();
+    }
+    MLAAS_RETURN_IF_ERROR(in_.error());
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return true;
+  }
+
+  Result<bool> ReadSentence(Sentence& out, int64_t& first_line) {
+    out = Sentence();
+    size_t bytes = 0;
+    std::string line;
+    for (;;) {
+      MLAAS_ASSIGN_OR_RETURN(bool any, ReadLine(line));
+      const int64_t line_no = line_++;
+      if (!any) return !out.tokens.empty();
+      if (line_no == 1 && StartsWith(line, "\xEF\xBB\xBF")) line.erase(0, 3);  // a UTF-8 byte order mark
+      const std::string_view trimmed = Trim(line);
+      if (trimmed.empty()) {
+        if (!out.tokens.empty()) return true;
+        continue;
+      }
+      if (StartsWith(trimmed, "-DOCSTART-")) continue;
+      MLAAS_RETURN_IF_ERROR(CheckUtf8(line, opts_.utf8, line_no));
+      const std::string_view fields = Trim(line);
+      const size_t first_end = fields.find_first_of(" \t");
+      const size_t last_start = fields.find_last_of(" \t");
+      if (first_end == std::string_view::npos)
+        return LineError(line_no, "expected a token and its tag separated by a space or a tab");
+      if (out.tokens.empty()) first_line = line_no;
+      out.tokens.push_back(std::string(fields.substr(0, first_end)));
+      out.tags.push_back(std::string(fields.substr(last_start + 1)));
+      bytes += fields.size();
+      if (bytes > opts_.max_record_bytes)
+        return LineError(line_no, "the sentence is longer than " + FormatBytes(opts_.max_record_bytes));
+      if (out.tokens.size() > opts_.max_fields)
+        return LineError(line_no, "the sentence has more than " + std::to_string(opts_.max_fields) + " tokens");
+    }
+  }
+
+  Input in_;
+  ReaderOptions opts_;
+  int64_t line_ = 1;
+  std::vector<size_t> index_;
+  std::vector<std::string> columns_;
+  Sentence first_;
+  int64_t first_line_ = 0;
+  bool has_first_ = false;
+};
+
 }  // namespace
 
 std::string_view FormatName(Format format) {
-  return format == Format::kCsv ? "csv" : "jsonl";
+  switch (format) {
+    case Format::kCsv: return "csv";
+    case Format::kJsonl: return "jsonl";
+    case Format::kConll: return "conll";
+  }
+  return "?";
 }
 
 Result<std::unique_ptr<RecordReader>> OpenRecordReader(
@@ -334,6 +443,11 @@ Result<std::unique_ptr<RecordReader>> OpenRecordReader(
       return InvalidArgument("the delimiter cannot be a quote or a newline");
     }
     auto r = std::make_unique<CsvReader>(std::move(source), options);
+    MLAAS_RETURN_IF_ERROR(r->Init());
+    return std::unique_ptr<RecordReader>(std::move(r));
+  }
+  if (options.format == Format::kConll) {
+    auto r = std::make_unique<ConllReader>(std::move(source), options);
     MLAAS_RETURN_IF_ERROR(r->Init());
     return std::unique_ptr<RecordReader>(std::move(r));
   }
@@ -356,9 +470,10 @@ Result<ReaderOptions> ReaderOptionsFromRequest(const json& block, const std::str
     if (ends(".csv")) format = "csv";
     else if (ends(".tsv") || ends(".tab")) format = "tsv";
     else if (ends(".jsonl") || ends(".ndjson") || ends(".json")) format = "jsonl";
+    else if (ends(".conll") || ends(".iob") || ends(".bio")) format = "conll";
     else {
       return InvalidArgument("cannot tell the format of '" + key +
-                                 "' from its extension; set format to csv, tsv or jsonl",
+                                 "' from its extension; set format to csv, tsv, jsonl or conll",
                              field + ".format");
     }
   }
@@ -369,8 +484,10 @@ Result<ReaderOptions> ReaderOptionsFromRequest(const json& block, const std::str
     o.delimiter = '\t';
   } else if (format == "jsonl") {
     o.format = Format::kJsonl;
+  } else if (format == "conll") {
+    o.format = Format::kConll;
   } else {
-    return InvalidArgument("format '" + format + "' is not a tabular format (use csv, tsv or jsonl)",
+    return InvalidArgument("format '" + format + "' is not a tabular format (use csv, tsv, jsonl or conll)",
                            field + ".format");
   }
   const json kw = block.value("loader_kwargs", json::object());

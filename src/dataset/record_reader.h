@@ -1,4 +1,5 @@
-// mlaas::dataset — streaming readers of tabular datasets (CSV/TSV and JSON Lines).
+// mlaas::dataset — streaming readers of tabular datasets (CSV/TSV and JSON Lines), and of
+// CoNLL token/tag files as records {"tokens": [...], "tags": [...]} (JSON arrays as text).
 //
 // Readers pull bytes from an ObjectReader in fixed-size chunks, so memory use does not grow
 // with the file: a 1 GB dataset is read with a few hundred KB, and one record is bounded
@@ -17,8 +18,8 @@
 
 namespace mlaas::dataset {
 
-enum class Format { kCsv, kJsonl };
-std::string_view FormatName(Format format);  // "csv" / "jsonl"
+enum class Format { kCsv, kJsonl, kConll };
+std::string_view FormatName(Format format);  // "csv" / "jsonl" / "conll"
 
 // What to do with bytes that are not valid UTF-8.
 enum class Utf8Policy {
@@ -33,8 +34,8 @@ struct ReaderOptions {
   std::vector<std::string> columns;    // select and order these columns; empty: all
   Utf8Policy utf8 = Utf8Policy::kError;
   size_t max_field_bytes = 16u << 20;  // one field (CSV) or line (JSONL) may not exceed this
-  size_t max_fields = 10000;           // fields of one CSV record, keys of one JSONL object
-  size_t max_record_bytes = 64u << 20; // all the fields of one CSV record together
+  size_t max_fields = 10000;           // fields of one CSV record, keys of one JSONL object, tokens of a CoNLL sentence
+  size_t max_record_bytes = 64u << 20; // all the fields of one CSV record (a CoNLL sentence) together
   size_t max_json_depth = 64;          // JSONL: arrays and objects inside one another
 };
 
@@ -59,7 +60,8 @@ class RecordReader {
 Result<std::unique_ptr<RecordReader>> OpenRecordReader(
     std::unique_ptr<storage::ObjectReader> source, const ReaderOptions& options);
 
-// Reader options from a request's dataset block: "format" ("csv" | "tsv" | "jsonl"; guessed
+// Reader options from a request's dataset block: "format" ("csv" | "tsv" | "jsonl" | "conll"
+// (.conll, .iob, .bio); guessed
 // from the key's extension when absent) and loader_kwargs.delimiter / header /
 // encoding_errors ("strict" | "replace"). Errors name the field under `field`.
 Result<ReaderOptions> ReaderOptionsFromRequest(const nlohmann::json& dataset_block,

@@ -23,13 +23,11 @@ std::string_view ArchitectureName(Architecture a) {
 
 Result<Objective> ParseObjective(std::string_view name) {
   auto o = mlaas::ParseObjective(name);
-  if (o.has_value() &&
-      (*o == Objective::kTextClassification || *o == Objective::kMaskedLm || *o == Objective::kCausalLm ||
-       *o == Objective::kNoObjective))
-    return *o;
+  if (o.has_value() && *o != Objective::kSentenceEmbedding && *o != Objective::kImageClassification) return *o;
   return InvalidArgument("objective '" + std::string(name) +
                              "' is not supported by the transformer engine (supported: "
-                             "text-classification, masked-lm, causal-lm, no-objective)",
+                             "text-classification, masked-lm, causal-lm, next-sentence-prediction, "
+                             "token-classification, question-answering, no-objective)",
                          "model.objective");
 }
 
@@ -384,7 +382,10 @@ uint64_t ParameterCount(const ModelConfig& c, Objective objective) {
   // vocabulary bias (the decoder weight is tied to the embeddings); embeddings, the pooler.
   if (c.architecture == Architecture::kGpt2) return n;  // ln_f (counted as the embeddings' LayerNorm); lm_head tied
   n = MulAdd(h, h, MulAdd(1, n, h));
-  if (objective == Objective::kTextClassification) n = MulAdd(h + 1, u(c.num_labels()), n);
+  if (objective == Objective::kTextClassification || objective == Objective::kTokenClassification)
+    n = MulAdd(h + 1, u(c.num_labels()), n);
+  if (objective == Objective::kQuestionAnswering || objective == Objective::kNextSentencePrediction)
+    n = MulAdd(h + 1, 2, n);
   if (objective == Objective::kMaskedLm) n = MulAdd(1, n, MulAdd(2, h, vocab));
   return n;
 }
@@ -398,6 +399,9 @@ std::string ArchitectureClassName(Architecture a, Objective objective) {
     case Objective::kTextClassification: return base + "ForSequenceClassification";
     case Objective::kMaskedLm: return base + "ForMaskedLM";
     case Objective::kCausalLm: return base + "ForCausalLM";
+    case Objective::kTokenClassification: return base + "ForTokenClassification";
+    case Objective::kQuestionAnswering: return base + "ForQuestionAnswering";
+    case Objective::kNextSentencePrediction: return base + "ForNextSentencePrediction";
     default: return base + "Model";  // no-objective (the engine builds no other heads)
   }
 }
@@ -405,7 +409,8 @@ std::string ArchitectureClassName(Architecture a, Objective objective) {
 std::optional<Objective> ObjectiveFromArchitectures(const ModelConfig& c) {
   for (const auto& name : c.architectures) {
     for (Objective o : {Objective::kTextClassification, Objective::kMaskedLm, Objective::kCausalLm,
-                        Objective::kNoObjective}) {
+                        Objective::kTokenClassification, Objective::kQuestionAnswering,
+                        Objective::kNextSentencePrediction, Objective::kNoObjective}) {
       if (name == ArchitectureClassName(c.architecture, o)) return o;
     }
   }
@@ -455,7 +460,7 @@ ojson ConfigToJson(const ModelConfig& c, Objective objective) {
     j["n_heads"] = c.num_attention_heads;
     j["n_layers"] = c.num_hidden_layers;
     j["pad_token_id"] = c.pad_token_id;
-    j["qa_dropout"] = 0.1;
+    j["qa_dropout"] = c.extra.contains("qa_dropout") && c.extra["qa_dropout"].is_number() ? c.extra["qa_dropout"] : ojson(0.1);
     j["seq_classif_dropout"] = c.classifier_dropout_prob();
     j["sinusoidal_pos_embds"] = c.sinusoidal_pos_embds;
     j["tie_weights_"] = true;
@@ -572,6 +577,10 @@ Status CheckArchitectureObjective(Architecture a, Objective o, const std::string
   const bool decoder = a == Architecture::kGpt2;
   if (decoder && o != Objective::kCausalLm)
     return InvalidArgument("a gpt2 model is a decoder: its objective is causal-lm (not " + std::string(ObjectiveName(o)) + ")",
+                           field);
+  if (o == Objective::kNextSentencePrediction && a != Architecture::kBert)
+    return InvalidArgument("next-sentence-prediction is BERT's pre-training head; a " + std::string(ArchitectureName(a)) +
+                               " model has none (use a bert model: presets bert-tiny .. bert-base)",
                            field);
   if (!decoder && o == Objective::kCausalLm)
     return InvalidArgument("causal-lm needs a decoder (model_type gpt2, presets gpt2-tiny / gpt2-small), not a " +

@@ -20,8 +20,9 @@ std::string_view ArchitectureName(Architecture a);  // the config's model_type
 
 // What the model is trained for / predicts (the request's model.objective; common/objective.h).
 using mlaas::Objective;
-// The objectives the transformer engine builds heads for (text-classification, masked-lm,
-// causal-lm, no-objective); InvalidArgument naming "model.objective" for any other name.
+// The objectives the transformer engine builds heads for (all but sentence-embedding, which
+// trains a no-objective model, and image-classification); InvalidArgument naming
+// "model.objective" for any other name.
 Result<Objective> ParseObjective(std::string_view name);
 
 enum class Activation { kGelu, kGeluNew, kRelu, kSilu, kTanh };

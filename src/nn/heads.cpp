@@ -117,7 +117,55 @@ class MaskedLmHead final : public Head {
   std::vector<std::string> aliases_;
 };
 
+// Per-token logits: dropout then a linear layer over every hidden state (token classification's
+// "classifier", question answering's "qa_outputs").
+class TokenHead final : public Head {
+ public:
+  TokenHead(torch::nn::Module& owner, const std::string& name, double dropout, int64_t in, int64_t out)
+      : dropout_(owner.register_module(name + "_dropout", Dropout(dropout))), linear_(Linear(owner, name, in, out)) {}
+  torch::Tensor Forward(const EncoderOutput& out) override { return linear_(dropout_(out.last_hidden_state)); }
+
+ private:
+  Dropout dropout_;
+  torch::nn::Linear linear_;
+};
+
+class NextSentenceHead final : public Head {
+ public:
+  NextSentenceHead(const ModelConfig& c, torch::nn::Module& owner) {
+    auto cls = owner.register_module("cls", Scope());
+    seq_relationship_ = Linear(*cls, "seq_relationship", c.hidden_size, 2);
+  }
+  torch::Tensor Forward(const EncoderOutput& out) override {
+    TORCH_CHECK(out.pooled.defined(), "the next-sentence head needs the pooler");
+    return seq_relationship_(out.pooled);
+  }
+
+ private:
+  torch::nn::Linear seq_relationship_{nullptr};
+};
+
 }  // namespace
+
+std::unique_ptr<Head> MakeTokenClassificationHead(const ModelConfig& c, torch::nn::Module& owner) {
+  // DistilBERT's token classifier drops out with its `dropout` (seq_classif_dropout is the
+  // sequence classifier's); BERT and RoBERTa with classifier_dropout, else hidden_dropout_prob.
+  const double p = c.architecture == Architecture::kDistilBert ? c.hidden_dropout_prob : c.classifier_dropout_prob();
+  return std::make_unique<TokenHead>(owner, "classifier", p, c.hidden_size, c.num_labels());
+}
+
+std::unique_ptr<Head> MakeQuestionAnsweringHead(const ModelConfig& c, torch::nn::Module& owner) {
+  double p = 0;  // BERT and RoBERTa: no dropout before qa_outputs
+  if (c.architecture == Architecture::kDistilBert) {
+    const auto it = c.extra.find("qa_dropout");
+    p = it != c.extra.end() && it->is_number() ? it->get<double>() : 0.1;
+  }
+  return std::make_unique<TokenHead>(owner, "qa_outputs", p, c.hidden_size, 2);
+}
+
+std::unique_ptr<Head> MakeNextSentenceHead(const ModelConfig& c, torch::nn::Module& owner) {
+  return std::make_unique<NextSentenceHead>(c, owner);
+}
 
 std::unique_ptr<Head> MakeClassificationHead(const ModelConfig& c, torch::nn::Module& owner) {
   switch (c.architecture) {
@@ -134,7 +182,7 @@ std::unique_ptr<Head> MakeMaskedLmHead(const ModelConfig& c, torch::nn::Module& 
 }
 
 bool HeadUsesPooler(Architecture a, Objective o) {
-  return a == Architecture::kBert && o == Objective::kTextClassification;
+  return a == Architecture::kBert && (o == Objective::kTextClassification || o == Objective::kNextSentencePrediction);
 }
 
 }  // namespace mlaas::nn

@@ -71,8 +71,8 @@ Result<json> InitModelDirectory(const InitModelSpec& spec) {
   if (!spec.objective.empty()) {
     MLAAS_ASSIGN_OR_RETURN(objective, ParseObjective(spec.objective));
   }
-  if (objective != Objective::kTextClassification && !spec.labels.empty())
-    return InvalidArgument("labels only apply to text-classification", "labels");
+  if (objective != Objective::kTextClassification && objective != Objective::kTokenClassification && !spec.labels.empty())
+    return InvalidArgument("labels only apply to text-classification and token-classification", "labels");
   MLAAS_RETURN_IF_ERROR(CheckArchitectureObjective(config.architecture, objective, "objective"));
   int64_t parameters = 0;
   try {

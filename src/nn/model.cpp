@@ -35,6 +35,9 @@ TransformerModelImpl::TransformerModelImpl(ModelConfig config, Objective objecti
   switch (objective_) {
     case Objective::kTextClassification: head_ = MakeClassificationHead(config_, *this); break;
     case Objective::kMaskedLm: head_ = MakeMaskedLmHead(config_, *this, encoder->embeddings); break;
+    case Objective::kTokenClassification: head_ = MakeTokenClassificationHead(config_, *this); break;
+    case Objective::kQuestionAnswering: head_ = MakeQuestionAnsweringHead(config_, *this); break;
+    case Objective::kNextSentencePrediction: head_ = MakeNextSentenceHead(config_, *this); break;
     default: break;  // no-objective: the encoder alone (ParseObjective admits no other)
   }
 }
@@ -292,6 +295,10 @@ Status LoadWeights(TransformerModelImpl& model, const fs::path& dir, const LoadO
   for (auto& p : model.named_parameters()) {
     const std::string& name = p.key();
     const Source* src = nullptr;
+    if (options.fresh_head && !StartsWith(name, model.prefix() + ".")) {
+      missing.emplace_back(name, p.value());
+      continue;
+    }
     for (const auto& cand : Candidates(name, model.prefix())) {
       if (auto it = by_name.find(cand); it != by_name.end()) {
         src = &it->second;
@@ -307,7 +314,7 @@ Status LoadWeights(TransformerModelImpl& model, const fs::path& dir, const LoadO
     if (Status s = CopyInto(p.value(), name, *src); !s.ok()) return s;
   }
   for (auto& [name, tensor] : missing) {
-    if (!(options.allow_missing_head && IsHeadParameter(name, model.prefix())))
+    if (!((options.allow_missing_head || options.fresh_head) && IsHeadParameter(name, model.prefix())))
       return InvalidArgument("the checkpoint has no tensor '" + name + "' (nor '" +
                              Candidates(name, model.prefix()).back() + "'), which a " +
                              ArchitectureClassName(model.config().architecture, model.objective()) + " needs");

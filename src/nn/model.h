@@ -71,6 +71,10 @@ struct LoadOptions {
   // Parameters of the head missing from the checkpoint (fine-tuning a new head on a
   // pre-trained encoder) are initialised instead of failing.
   bool allow_missing_head = false;
+  // The head's own parameters (outside the body and its pooler) are not read from the checkpoint
+  // but initialised, as missing ones: a checkpoint of another head whose names collide (a
+  // sequence classifier's classifier.* under a token classifier). Implies allow_missing_head.
+  bool fresh_head = false;
   uint64_t seed = 42;  // for initialising missing head parameters
 };
 

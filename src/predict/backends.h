@@ -34,7 +34,7 @@ nlohmann::json TopLabels(const torch::Tensor& scores, const std::vector<std::str
 // thread (the caller is on the compute thread); `sink` (optional) receives each row's text as
 // it grows.
 Result<std::vector<nlohmann::json>> GenerateTexts(nn::TransformerModelImpl& model, const tokenizers::Tokenizer& tokenizer,
-                                                  const std::vector<const PromptRow*>& prompts,
+                                                  const std::vector<const TextRow*>& prompts,
                                                   const OutputOptions& options, const ServableModel::TextSink& sink,
                                                   RunStats* stats);
 

@@ -46,7 +46,7 @@ size_t StopEnd(const std::string& text, const std::vector<std::string>& stops, s
 }  // namespace
 
 Result<std::vector<json>> GenerateTexts(nn::TransformerModelImpl& model, const tokenizers::Tokenizer& tokenizer,
-                                        const std::vector<const PromptRow*>& prompts, const OutputOptions& options,
+                                        const std::vector<const TextRow*>& prompts, const OutputOptions& options,
                                         const ServableModel::TextSink& sink, RunStats* stats) {
   const nn::ModelConfig& c = model.config();
   const GenerationParams& g = options.generation;

@@ -35,6 +35,8 @@ double Ms(Clock::time_point a, Clock::time_point b) {
 // What predict_input asks for: the texts or the images, the output options and the device.
 struct PredictInput {
   std::vector<std::string> texts;
+  std::vector<std::string> pairs;   // pair_text: the second text of each input (empty: none)
+  std::vector<std::string> questions, contexts;  // question-answering
   std::vector<std::string> images;  // encoded files (PNG, JPEG)
   std::string images_field;         // predict_input.images or predict_input.paths
   OutputOptions options;
@@ -101,7 +103,22 @@ Result<PredictInput> ParseInput(const json& in, const storage::StorageRegistry* 
   if (!in.is_object()) return InvalidArgument("predict_input must be an object", "predict_input");
   PredictInput out;
   auto texts = in.find("input_text");
-  if (texts == in.end() && (in.contains("images") || in.contains("paths"))) {
+  if (texts == in.end() && in.contains("question")) {
+    for (const char* key : {"question", "context"}) {
+      const std::string field = std::string("predict_input.") + key;
+      auto list = in.find(key);
+      if (list == in.end() || !list->is_array() || list->empty())
+        return InvalidArgument(std::string(key) + " must be a non-empty list of strings", field);
+      auto& into = std::string(key) == "question" ? out.questions : out.contexts;
+      for (size_t i = 0; i < list->size(); ++i) {
+        if (!(*list)[i].is_string()) return InvalidArgument(std::string(key) + "[" + std::to_string(i) + "] must be a string", field);
+        into.push_back((*list)[i].get<std::string>());
+      }
+    }
+    if (out.contexts.size() != out.questions.size())
+      return InvalidArgument("context must have as many texts as question", "predict_input.context");
+    out.texts = out.questions;  // what the response counts and echoes
+  } else if (texts == in.end() && (in.contains("images") || in.contains("paths"))) {
     if (!storage && in.contains("paths")) return InvalidArgument("give images, not object keys, here", "predict_input.paths");
     MLAAS_RETURN_IF_ERROR(ParseImages(in, storage, out));
   } else {
@@ -111,6 +128,15 @@ Result<PredictInput> ParseInput(const json& in, const storage::StorageRegistry* 
       if (!(*texts)[i].is_string())
         return InvalidArgument("input_text[" + std::to_string(i) + "] must be a string", "predict_input.input_text");
       out.texts.push_back((*texts)[i].get<std::string>());
+    }
+    if (auto pairs = in.find("pair_text"); pairs != in.end() && !pairs->is_null()) {
+      if (!pairs->is_array() || pairs->size() != out.texts.size())
+        return InvalidArgument("pair_text must be a list of as many strings as input_text", "predict_input.pair_text");
+      for (size_t i = 0; i < pairs->size(); ++i) {
+        if (!(*pairs)[i].is_string())
+          return InvalidArgument("pair_text[" + std::to_string(i) + "] must be a string", "predict_input.pair_text");
+        out.pairs.push_back((*pairs)[i].get<std::string>());
+      }
     }
   }
   MLAAS_ASSIGN_OR_RETURN(out.options, ParseOutputOptions(in, "predict_input"));
@@ -183,7 +209,9 @@ Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput&
                            images ? in.images_field : "predict_input.input_text");
   }
   MLAAS_ASSIGN_OR_RETURN(std::vector<ModelRow> encs, images ? m.EncodeImages(in.images, in.images_field)
-                                                            : m.EncodeTexts(in.texts, "predict_input.input_text"));
+                                           : !in.questions.empty() ? m.EncodeQuestions(in.questions, in.contexts, "predict_input.question")
+                                           : !in.pairs.empty() ? m.EncodePairs(in.texts, in.pairs, "predict_input.pair_text")
+                                                               : m.EncodeTexts(in.texts, "predict_input.input_text"));
   MLAAS_RETURN_IF_ERROR(CheckGenerationFits(m, encs, in.options, "predict_input.max_new_tokens"));
   const auto t1 = Clock::now();
   // Longest first, so each batch pads only to inputs of similar length.

@@ -4,9 +4,20 @@ namespace mlaas::predict {
 
 using json = nlohmann::json;
 
+std::string_view AggregationName(Aggregation a) {
+  switch (a) {
+    case Aggregation::kNone: return "none";
+    case Aggregation::kSimple: return "simple";
+    case Aggregation::kFirst: return "first";
+    case Aggregation::kAverage: return "average";
+    case Aggregation::kMax: return "max";
+  }
+  return "?";
+}
+
 std::string OutputOptions::Key() const {
   std::string key = std::to_string(top_k.value_or(0)) + (cls_pooling ? "c" : "m") + (normalize ? "n" : "-") +
-                    (all_scores ? "a" : "-");
+                    (all_scores ? "a" : "-") + std::string(AggregationName(aggregation));
   const GenerationParams& g = generation;
   json j = {g.max_new_tokens, g.do_sample ? json(*g.do_sample) : json(), g.temperature ? json(*g.temperature) : json(),
             g.top_p ? json(*g.top_p) : json(), g.seed ? json(*g.seed) : json(), g.stop};
@@ -83,6 +94,19 @@ Result<OutputOptions> ParseOutputOptions(const json& in, const std::string& pref
   if (auto n = in.find("normalize"); n != in.end() && !n->is_null()) {
     if (!n->is_boolean()) return InvalidArgument("normalize must be true or false", prefix + ".normalize");
     out.normalize = n->get<bool>();
+  }
+  if (auto a = in.find("aggregation_strategy"); a != in.end() && !a->is_null()) {
+    bool known = false;
+    for (Aggregation each : {Aggregation::kNone, Aggregation::kSimple, Aggregation::kFirst, Aggregation::kAverage,
+                             Aggregation::kMax}) {
+      if (a->is_string() && a->get_ref<const std::string&>() == AggregationName(each)) {
+        out.aggregation = each;
+        known = true;
+      }
+    }
+    if (!known)
+      return InvalidArgument("aggregation_strategy must be none, simple, first, average or max",
+                             prefix + ".aggregation_strategy");
   }
   MLAAS_RETURN_IF_ERROR(ParseGeneration(in, prefix, out.generation));
   return out;

@@ -29,6 +29,13 @@ struct GenerationParams {
   bool operator==(const GenerationParams&) const = default;
 };
 
+// How a token classifier's per-token labels become entities (transformers' pipeline names):
+// none (every token), simple (consecutive tokens of a type grouped), first / average / max
+// (words first: a word's label from its first token, its tokens' mean scores, or its most
+// confident token; then grouped).
+enum class Aggregation { kNone, kSimple, kFirst, kAverage, kMax };
+std::string_view AggregationName(Aggregation a);
+
 // What a forward pass returns beyond the default (the label and its score; the embedding; the
 // top 5 candidates per [MASK]). Inputs with different options do not share a forward pass.
 struct OutputOptions {
@@ -37,13 +44,14 @@ struct OutputOptions {
   bool normalize = false;        // embeddings: unit length
   bool all_scores = false;       // classification: every label's score, in label order ("scores")
   GenerationParams generation;   // causal-lm: top_k is sampling's too
+  Aggregation aggregation = Aggregation::kSimple;  // token-classification
   std::string Key() const;
   bool operator==(const OutputOptions&) const = default;
 };
 
 // Parses the options of a predict_input-like object ({top_k, pooling, normalize,
-// max_new_tokens, temperature, top_p, seed, stop, do_sample}); errors name `prefix` + "." +
-// the member.
+// max_new_tokens, temperature, top_p, seed, stop, do_sample, aggregation_strategy}); errors
+// name `prefix` + "." + the member.
 Result<OutputOptions> ParseOutputOptions(const nlohmann::json& in, const std::string& prefix);
 
 }  // namespace mlaas::predict

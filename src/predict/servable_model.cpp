@@ -66,7 +66,12 @@ Result<Objective> ObjectiveOfConfigJson(std::string_view text) {
 
 int64_t RowCost(const ModelRow& row) {
   if (const auto* e = std::get_if<tokenizers::Encoding>(&row)) return static_cast<int64_t>(e->size());
-  if (const auto* p = std::get_if<PromptRow>(&row)) return static_cast<int64_t>(p->encoding.size());
+  if (const auto* p = std::get_if<TextRow>(&row)) return static_cast<int64_t>(p->encoding.size());
+  if (const auto* q = std::get_if<QuestionRow>(&row)) {
+    int64_t n = 0;
+    for (const auto& w : q->windows) n += static_cast<int64_t>(w.size());
+    return n;
+  }
   const auto& image = std::get<ImageRow>(row);
   return image.height * image.width;
 }
@@ -188,6 +193,19 @@ Result<std::shared_ptr<const ServableModel>> ServableModel::LoadOnThisThread(con
 
 Result<std::vector<ModelRow>> ServableModel::EncodeTexts(const std::vector<std::string>&, const std::string& field) const {
   return InvalidArgument("this model (" + info_.objective + ") takes images, not texts", field);
+}
+
+Result<std::vector<ModelRow>> ServableModel::EncodePairs(const std::vector<std::string>&, const std::vector<std::string>&,
+                                                         const std::string& field) const {
+  return InvalidArgument("text pairs apply to text-classification and next-sentence-prediction models, not to " +
+                             info_.objective,
+                         field);
+}
+
+Result<std::vector<ModelRow>> ServableModel::EncodeQuestions(const std::vector<std::string>&,
+                                                             const std::vector<std::string>&,
+                                                             const std::string& field) const {
+  return InvalidArgument("question and context apply to question-answering models, not to " + info_.objective, field);
 }
 
 Result<std::vector<ModelRow>> ServableModel::EncodeImages(const std::vector<std::string>&, const std::string& field) const {

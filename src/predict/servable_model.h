@@ -37,14 +37,22 @@ struct ImageRow {
   std::vector<float> pixels;
   int64_t channels = 0, height = 0, width = 0;
 };
-// A prompt of a causal LM: its tokens (no special tokens) and the text itself, which the
-// generated text starts with.
-struct PromptRow {
+// A text with its encoding, for models whose outputs point back into the text: a causal LM's
+// prompt (its tokens without special tokens; the generated text starts with the prompt), a
+// token classifier's input (entities' offsets are code points of the text).
+struct TextRow {
   tokenizers::Encoding encoding;
   std::string text;
 };
-// One input row of a forward pass: a tokenized text, a prompt or a prepared image.
-using ModelRow = std::variant<tokenizers::Encoding, ImageRow, PromptRow>;
+// A question about a context, for extractive question answering: the windows the (question,
+// context) pair is cut into when the context is long, and the context, which answers point into.
+struct QuestionRow {
+  std::vector<tokenizers::Encoding> windows;
+  std::string context;
+};
+// One input row of a forward pass: a tokenized text, a text with its encoding, a question with
+// its context, or a prepared image.
+using ModelRow = std::variant<tokenizers::Encoding, ImageRow, TextRow, QuestionRow>;
 // What a row costs a forward pass, for batching budgets: a text's or prompt's tokens (a batch
 // pads to its longest), an image's pixels (height x width).
 int64_t RowCost(const ModelRow& row);
@@ -126,6 +134,18 @@ class ServableModel {
   // [MASK] for fill-mask; an image model: InvalidArgument).
   virtual Result<std::vector<ModelRow>> EncodeTexts(const std::vector<std::string>& texts,
                                                     const std::string& field) const;
+  // Rows from text pairs (texts[i] with pairs[i], as one input: [CLS] a [SEP] b [SEP]) for
+  // models that read pairs (text-classification, next-sentence-prediction); errors name
+  // `field`. Other models: InvalidArgument naming `field`.
+  virtual Result<std::vector<ModelRow>> EncodePairs(const std::vector<std::string>& texts,
+                                                    const std::vector<std::string>& pairs,
+                                                    const std::string& field) const;
+  // Rows from questions about contexts (question-answering models; as many of each): each
+  // context cut into windows that overlap; errors name `field`. Other models: InvalidArgument
+  // naming `field`.
+  virtual Result<std::vector<ModelRow>> EncodeQuestions(const std::vector<std::string>& questions,
+                                                        const std::vector<std::string>& contexts,
+                                                        const std::string& field) const;
   // Rows from encoded image files (PNG, JPEG; image models: decoded within the decoding
   // limits, converted to the model's channels, resized, normalised); errors name
   // `field`[i] (a text model: InvalidArgument).

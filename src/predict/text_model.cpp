@@ -1,5 +1,5 @@
 // The text backend of ServableModel: a transformer encoder (text-classification, masked-lm,
-// no-objective), the GPT-2 decoder (causal-lm: generation.cpp) or a static embedding model,
+// token-classification, no-objective), the GPT-2 decoder (causal-lm: generation.cpp) or a static embedding model,
 // behind a tokenizer.
 #include <spdlog/spdlog.h>
 
@@ -7,11 +7,15 @@
 #include <optional>
 
 #include "common/text.h"
+#include "dataset/record_reader.h"
 #include "nn/embedding_projection.h"
 #include "nn/model.h"
 #include "nn/static_embedding.h"
 #include "predict/backends.h"
+#include "predict/answer_spans.h"
 #include "predict/compute_thread.h"
+#include "predict/token_entities.h"
+#include "tokenizers/models.h"
 #include "tokenizers/tokenizer.h"
 
 namespace mlaas::predict {
@@ -21,12 +25,22 @@ using json = nlohmann::json;
 
 namespace {
 
+// Question answering: the context windows one request may make (each a forward pass's row).
+constexpr size_t kMaxQuestionWindows = 4096;
+
 // The text backend: a transformer encoder with its objective's head, or a static embedding
 // model, behind a tokenizer.
 class TextModel final : public ServableModel {
  public:
   TextModel() : ServableModel(Modality::kText) {}
   Result<std::vector<ModelRow>> EncodeTexts(const std::vector<std::string>& texts, const std::string& field) const override;
+  Result<std::vector<ModelRow>> EncodePairs(const std::vector<std::string>& texts, const std::vector<std::string>& pairs,
+                                            const std::string& field) const override;
+  Result<std::vector<ModelRow>> EncodeQuestions(const std::vector<std::string>& questions,
+                                                const std::vector<std::string>& contexts,
+                                                const std::string& field) const override;
+  // Question answering: each question's best span of its context over its windows.
+  Result<std::vector<json>> Answer(const std::vector<const ModelRow*>& rows, RunStats* stats) const;
   Result<std::vector<json>> Run(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
                                 RunStats* stats) const override;
   Result<std::vector<float>> Embed(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
@@ -44,6 +58,10 @@ class TextModel final : public ServableModel {
   int64_t pad_id = 0;
   std::optional<uint32_t> mask_id;
   std::optional<nn::EmbeddingProjection> projection;  // embeddings: the model's Dense module
+  // Token classification: the tokenizer's continuing-subword prefix ("##") and unknown token,
+  // which decide what continues a word.
+  std::optional<std::string> subword_prefix;
+  std::optional<uint32_t> unk_id;
   ModelInfo info;  // filled while loading; Publish() makes it the model's
   // A projection applies to the pooling it was made for; InvalidArgument naming "pooling" else.
   Status CheckPooling(const OutputOptions& options) const {
@@ -70,11 +88,31 @@ Result<std::vector<const tokenizers::Encoding*>> TextRows(const std::vector<cons
   std::vector<const tokenizers::Encoding*> out;
   out.reserve(rows.size());
   for (const ModelRow* r : rows) {
+    if (const auto* t = std::get_if<TextRow>(r)) {
+      out.push_back(&t->encoding);
+      continue;
+    }
     const auto* e = std::get_if<tokenizers::Encoding>(r);
     if (!e) return InvalidArgument("this model takes texts, not images", "inputs");
     out.push_back(e);
   }
   return out;
+}
+
+// The continuing-subword prefix and the unknown token of a tokenizer's model.
+void SubwordMarks(const tokenizers::Tokenizer& tokenizer, std::optional<std::string>& prefix,
+                  std::optional<uint32_t>& unk) {
+  const auto& model = tokenizer.model();
+  std::optional<std::string> unk_token;
+  if (const auto* wp = dynamic_cast<const tokenizers::WordPiece*>(&model)) {
+    prefix = wp->options().continuing_subword_prefix;
+    unk_token = wp->options().unk_token;
+  } else if (const auto* bpe = dynamic_cast<const tokenizers::Bpe*>(&model)) {
+    prefix = bpe->options().continuing_subword_prefix;
+    unk_token = bpe->options().unk_token;
+  }
+  if (prefix && prefix->empty()) prefix.reset();
+  if (unk_token) unk = tokenizer.TokenToId(*unk_token);
 }
 
 // The model's similarity, cosine or dot: sentence-transformers also knows euclidean and
@@ -200,6 +238,13 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
     if (m->objective == Objective::kCausalLm) {
       // A prompt is never cut: one too long for the model's positions is refused (generation.cpp).
       m->tokenizer->set_truncation(std::nullopt);
+    } else if (m->objective == Objective::kQuestionAnswering) {
+      // A long context is cut into windows overlapping by a quarter (at most 128 tokens), as
+      // the question-answering pipeline's doc_stride.
+      trunc.strategy = tokenizers::TruncationStrategy::kOnlySecond;
+      trunc.stride = std::min<size_t>(128, trunc.max_length / 4);
+      trunc.overflowing = true;
+      m->tokenizer->set_truncation(trunc);
     } else {
       m->tokenizer->set_truncation(trunc);
     }
@@ -216,7 +261,9 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
     ModelInfo& info = m->info;
     info.architecture = std::string(nn::ArchitectureName(c.architecture));
     info.from_scratch = from_scratch;
-    if (m->objective == Objective::kTextClassification) info.labels = c.id2label;
+    if (m->objective == Objective::kTextClassification || m->objective == Objective::kTokenClassification)
+      info.labels = c.id2label;
+    if (m->objective == Objective::kTokenClassification) SubwordMarks(*m->tokenizer, m->subword_prefix, m->unk_id);
     info.hidden_size = c.hidden_size;
     info.embedding_size = m->projection ? m->projection->out_features() : c.hidden_size;
     info.vocab_size = c.vocab_size;
@@ -236,6 +283,12 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
 Result<std::vector<ModelRow>> TextModel::EncodeTexts(const std::vector<std::string>& texts,
                                                      const std::string& field) const {
   const TextModel& m = *this;
+  if (m.objective == Objective::kQuestionAnswering)
+    return InvalidArgument("a question-answering model reads questions about contexts: give question and context",
+                           field.substr(0, field.rfind('.') + 1) + "question");
+  if (m.objective == Objective::kNextSentencePrediction)
+    return InvalidArgument("next-sentence-prediction reads text pairs: give pair_text beside input_text",
+                           field.substr(0, field.rfind('.') + 1) + "pair_text");
   std::vector<tokenizers::EncodeInput> inputs;
   inputs.reserve(texts.size());
   for (const auto& t : texts) inputs.push_back({t, std::nullopt});
@@ -245,10 +298,15 @@ Result<std::vector<ModelRow>> TextModel::EncodeTexts(const std::vector<std::stri
   auto encoded = m.tokenizer->EncodeBatch(inputs, /*add_special_tokens=*/!m.static_model && !causal,
                                           texts.size() > 8 ? 0 : 1);
   if (!encoded) return encoded.error().WithField(field);
-  if (causal) {
+  // Outputs that point into the text keep it beside its encoding (invalid UTF-8 replaced as the
+  // tokenizer replaced it, so that offsets count the same code points).
+  if (causal || m.objective == Objective::kTokenClassification) {
     std::vector<ModelRow> rows;
     rows.reserve(encoded->size());
-    for (size_t i = 0; i < encoded->size(); ++i) rows.emplace_back(PromptRow{std::move((*encoded)[i]), texts[i]});
+    for (size_t i = 0; i < encoded->size(); ++i) {
+      const bool clean = causal || IsValidUtf8(texts[i]);  // a prompt is kept byte for byte
+      rows.emplace_back(TextRow{std::move((*encoded)[i]), clean ? texts[i] : dataset::SanitizeUtf8(texts[i])});
+    }
     return rows;
   }
   if (m.objective == Objective::kMaskedLm) {
@@ -264,6 +322,122 @@ Result<std::vector<ModelRow>> TextModel::EncodeTexts(const std::vector<std::stri
   rows.reserve(encoded->size());
   for (auto& e : *encoded) rows.emplace_back(std::move(e));
   return rows;
+}
+
+Result<std::vector<ModelRow>> TextModel::EncodePairs(const std::vector<std::string>& texts,
+                                                     const std::vector<std::string>& pairs,
+                                                     const std::string& field) const {
+  if (objective != Objective::kTextClassification && objective != Objective::kNextSentencePrediction)
+    return ServableModel::EncodePairs(texts, pairs, field);
+  if (pairs.size() != texts.size())
+    return InvalidArgument("pair_text must have as many texts as input_text (" + std::to_string(texts.size()) + ")", field);
+  std::vector<tokenizers::EncodeInput> inputs;
+  inputs.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) inputs.push_back({texts[i], pairs[i]});
+  // The truncation cuts the longer text first (longest_first), as the pairs were trained.
+  auto encoded = tokenizer->EncodeBatch(inputs, /*add_special_tokens=*/true, texts.size() > 8 ? 0 : 1);
+  if (!encoded) return encoded.error().WithField(field);
+  std::vector<ModelRow> rows;
+  rows.reserve(encoded->size());
+  for (auto& e : *encoded) {
+    e.overflowing.clear();
+    rows.emplace_back(std::move(e));
+  }
+  return rows;
+}
+
+Result<std::vector<ModelRow>> TextModel::EncodeQuestions(const std::vector<std::string>& questions,
+                                                         const std::vector<std::string>& contexts,
+                                                         const std::string& field) const {
+  if (objective != Objective::kQuestionAnswering) return ServableModel::EncodeQuestions(questions, contexts, field);
+  const std::string context_field = field.substr(0, field.rfind('.') + 1) + "context";
+  if (contexts.size() != questions.size())
+    return InvalidArgument("context must have as many texts as question (" + std::to_string(questions.size()) + ")",
+                           context_field);
+  // Each question whole, with room for context windows that move by at least the stride: the
+  // windows are then at most about (context tokens / stride), bounded by the request's size.
+  const size_t max_tokens = static_cast<size_t>(info.max_tokens), stride = tokenizer->truncation()->stride;
+  std::vector<tokenizers::EncodeInput> inputs;
+  inputs.reserve(questions.size());
+  for (size_t i = 0; i < questions.size(); ++i) {
+    auto q = tokenizer->Encode(questions[i], std::nullopt, /*add_special_tokens=*/false);
+    if (!q.has_value() || q->size() + 4 + 2 * stride > max_tokens)
+      return InvalidArgument("question[" + std::to_string(i) + "] leaves no room for its context in this model's " +
+                                 std::to_string(max_tokens) + " tokens: shorten it",
+                             field);
+    inputs.push_back({questions[i], contexts[i]});
+  }
+  auto encoded = tokenizer->EncodeBatch(inputs, /*add_special_tokens=*/true, questions.size() > 8 ? 0 : 1);
+  if (!encoded) return encoded.error().WithField(context_field);
+  std::vector<ModelRow> rows;
+  rows.reserve(encoded->size());
+  size_t windows = 0;
+  for (size_t i = 0; i < encoded->size(); ++i) {
+    QuestionRow q;
+    q.windows = std::move((*encoded)[i].overflowing);
+    (*encoded)[i].overflowing.clear();
+    q.windows.insert(q.windows.begin(), std::move((*encoded)[i]));
+    TypeWindowsAsTheFirst(q.windows);
+    windows += q.windows.size();
+    if (windows > kMaxQuestionWindows)
+      return InvalidArgument("the contexts make more than " + std::to_string(kMaxQuestionWindows) + " windows of " +
+                                 std::to_string(max_tokens) + " tokens: send fewer or shorter ones",
+                             context_field);
+    q.context = contexts[i];
+    rows.emplace_back(std::move(q));
+  }
+  return rows;
+}
+
+Result<std::vector<json>> TextModel::Answer(const std::vector<const ModelRow*>& rows, RunStats* stats) const {
+  constexpr size_t kWindowsPerPass = 32;
+  constexpr int64_t kMaxAnswerTokens = 15;  // the pipeline's max_answer_len
+  std::vector<const QuestionRow*> questions;
+  std::vector<const tokenizers::Encoding*> windows;
+  for (const ModelRow* r : rows) {
+    const auto* q = std::get_if<QuestionRow>(r);
+    if (!q) return InvalidArgument("a question-answering model takes questions with their contexts", "predict_input.question");
+    questions.push_back(q);
+    for (const auto& w : q->windows) windows.push_back(&w);
+  }
+  // Each window's start and end logits, in passes of a bounded number of windows.
+  std::vector<std::vector<float>> starts, ends;
+  for (size_t from = 0; from < windows.size(); from += kWindowsPerPass) {
+    std::vector<const tokenizers::Encoding*> part(windows.begin() + static_cast<std::ptrdiff_t>(from),
+                                                  windows.begin() + static_cast<std::ptrdiff_t>(std::min(windows.size(), from + kWindowsPerPass)));
+    torch::Tensor logits = Forward(part, OutputOptions(), stats);  // [n, len, 2]
+    for (size_t k = 0; k < part.size(); ++k) {
+      auto row = logits[static_cast<int64_t>(k)];
+      auto s = row.select(1, 0).contiguous(), e = row.select(1, 1).contiguous();
+      starts.emplace_back(s.data_ptr<float>(), s.data_ptr<float>() + part[k]->size());
+      ends.emplace_back(e.data_ptr<float>(), e.data_ptr<float>() + part[k]->size());
+    }
+  }
+  std::vector<json> out;
+  size_t w = 0;
+  for (const QuestionRow* q : questions) {
+    std::vector<AnswerWindow> spans;
+    for (const auto& win : q->windows) {
+      AnswerWindow a{starts[w].data(), ends[w].data(), {}, std::nullopt};
+      for (size_t k = 0; k < win.size(); ++k) {
+        const bool context = k < win.sequence_ids.size() && win.sequence_ids[k] == 1u && !win.special_tokens_mask[k];
+        a.context_offsets.push_back(context ? std::optional(win.offsets[k]) : std::nullopt);
+        if (!a.cls && k < win.special_tokens_mask.size() && win.special_tokens_mask[k]) a.cls = k;  // [CLS] / <s>
+      }
+      spans.push_back(std::move(a));
+      ++w;
+    }
+    auto best = BestSpan(spans, kMaxAnswerTokens, SpanScore::kProbProduct);
+    if (!best) {
+      out.push_back({{"answer", ""}, {"score", 0.0}, {"start", 0}, {"end", 0}});
+      continue;
+    }
+    out.push_back({{"answer", CodePointSlice(q->context, best->start, best->end)},
+                   {"score", best->score},
+                   {"start", best->start},
+                   {"end", best->end}});
+  }
+  return out;
 }
 
 // The inputs of `rows` padded to the longest, through the encoder and the objective's head:
@@ -311,6 +485,7 @@ torch::Tensor TextModel::ForwardOnThisThread(const std::vector<const tokenizers:
   // Classification heads and [CLS] pooling read the first token only (the encoder runs every
   // token anyway when the config's classifier_pooling is mean).
   batch.first_token_only = m.objective == Objective::kTextClassification ||
+                           m.objective == Objective::kNextSentencePrediction ||
                            (m.objective == Objective::kNoObjective && options.cls_pooling);
   nn::EncoderOutput enc = model->encoder->forward(batch);
   torch::Tensor result;
@@ -334,6 +509,15 @@ torch::Tensor TextModel::ForwardOnThisThread(const std::vector<const tokenizers:
         result = torch::nn::functional::normalize(result, torch::nn::functional::NormalizeFuncOptions().dim(1));
       break;
     }
+    case Objective::kTokenClassification:
+      result = torch::softmax(model->head()->Forward(enc).to(torch::kFloat32), -1);  // [b, len, labels]
+      break;
+    case Objective::kNextSentencePrediction:
+      result = torch::softmax(model->head()->Forward(enc).to(torch::kFloat32), -1);  // [b, 2]: is next, random
+      break;
+    case Objective::kQuestionAnswering:
+      result = model->head()->Forward(enc).to(torch::kFloat32);  // [b, len, 2]: start and end logits
+      break;
     case Objective::kMaskedLm: {
       // Only the masked positions go through the vocabulary projection.
       auto positions = batch.input_ids.eq(static_cast<int64_t>(*m.mask_id)).nonzero();  // [n, 2]
@@ -402,11 +586,11 @@ Result<std::vector<json>> TextModel::RunStreaming(const std::vector<const ModelR
                                                   const OutputOptions& options, const TextSink& sink,
                                                   RunStats* stats) const {
   if (objective != Objective::kCausalLm) return ServableModel::RunStreaming(model_rows, options, sink, stats);
-  std::vector<const PromptRow*> prompts;
-  std::vector<PromptRow> from_ids;  // prompts given as token ids: their text is their decoding
+  std::vector<const TextRow*> prompts;
+  std::vector<TextRow> from_ids;  // prompts given as token ids: their text is their decoding
   from_ids.reserve(model_rows.size());
   for (const ModelRow* r : model_rows) {
-    if (const auto* p = std::get_if<PromptRow>(r)) {
+    if (const auto* p = std::get_if<TextRow>(r)) {
       prompts.push_back(p);
     } else if (const auto* e = std::get_if<tokenizers::Encoding>(r)) {
       auto text = tokenizer->Decode(e->ids, /*skip_special_tokens=*/true);
@@ -427,6 +611,14 @@ Result<std::vector<json>> TextModel::Run(const std::vector<const ModelRow*>& mod
                                          const OutputOptions& options, RunStats* stats) const {
   const TextModel& m = *this;
   if (m.objective == Objective::kCausalLm) return RunStreaming(model_rows, options, nullptr, stats);
+  if (m.objective == Objective::kQuestionAnswering) {
+    try {
+      torch::InferenceMode guard;
+      return Answer(model_rows, stats);
+    } catch (const c10::Error& e) {
+      return Internal(std::string("the forward pass failed: ") + e.what_without_backtrace());
+    }
+  }
   MLAAS_ASSIGN_OR_RETURN(auto rows, TextRows(model_rows));
   std::vector<json> predictions(rows.size());
   if (m.objective == Objective::kNoObjective) MLAAS_RETURN_IF_ERROR(m.CheckPooling(options));
@@ -453,6 +645,28 @@ Result<std::vector<json>> TextModel::Run(const std::vector<const ModelRow*>& mod
         }
         if (options.all_scores) p["scores"] = std::vector<float>(data + r * n, data + (r + 1) * n);
         predictions[static_cast<size_t>(r)] = std::move(p);
+      }
+    } else if (m.objective == Objective::kNextSentencePrediction) {
+      auto acc = result.accessor<float, 2>();
+      for (int64_t r = 0; r < b; ++r)
+        predictions[static_cast<size_t>(r)] = {{"is_next", acc[r][0] >= acc[r][1]}, {"score", acc[r][0]}};
+    } else if (m.objective == Objective::kTokenClassification) {
+      const std::vector<std::string>& labels = m.model->config().id2label;
+      const int64_t n = result.size(2), stride = result.size(1) * n;
+      const float* data = result.data_ptr<float>();
+      for (int64_t r = 0; r < b; ++r) {
+        const auto* row = std::get_if<TextRow>(model_rows[static_cast<size_t>(r)]);
+        if (!row) return InvalidArgument("a token classifier takes texts (its entities point into them), not token ids", "inputs");
+        // The word of an entity: its tokens decoded, or, when one is unknown (the decoder would
+        // drop it), the text it covers, as transformers reads an unknown token.
+        auto decode = [&](const std::vector<uint32_t>& ids, uint32_t start, uint32_t end) {
+          if (m.unk_id && std::find(ids.begin(), ids.end(), *m.unk_id) != ids.end())
+            return CodePointSlice(row->text, start, end);
+          auto text = m.tokenizer->Decode(ids, /*skip_special_tokens=*/true);
+          return text.has_value() ? std::string(Trim(*text)) : std::string();
+        };
+        auto tokens = ClassifiedTokens(row->encoding, row->text, data + r * stride, n, m.subword_prefix, m.unk_id);
+        predictions[static_cast<size_t>(r)] = GroupEntities(tokens, labels, options.aggregation, decode);
       }
     } else if (m.objective == Objective::kNoObjective) {
       const int64_t h = result.size(1);

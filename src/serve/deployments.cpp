@@ -773,6 +773,12 @@ struct DeploymentManager::Impl {
       MLAAS_ASSIGN_OR_RETURN(Objective objective, predict::ObjectiveOfConfigJson(*text));
       stored["model"]["objective"] = std::string(ObjectiveName(objective));
     }
+    if (const std::string o = stored["model"].value("objective", std::string());
+        o == ObjectiveName(Objective::kNextSentencePrediction) || o == ObjectiveName(Objective::kQuestionAnswering))
+      return Unimplemented("a deployment takes single texts (one BYTES input); " + o +
+                               " reads pairs of texts: predict on POST /api/v1/ml/nlp/predict (pair_text, or "
+                               "question and context)",
+                           "model.objective");
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stopping) return Unavailable("the server is shutting down");

@@ -166,6 +166,7 @@ class Bpe final : public Model {
   const Vocab& vocab() const override { return vocab_; }
   nlohmann::ordered_json ToJson() const override;
   std::string_view type() const override { return "BPE"; }
+  const BpeOptions& options() const { return options_; }
 
  private:
   Bpe() = default;

@@ -1,5 +1,5 @@
-// The text objectives: text classification, masked-LM, causal-LM (on the GPT-2 decoder) and
-// sentence embeddings, on a transformer (or, for sentence embeddings, a static embedding model). What they share
+// The text objectives: text classification, token classification, masked-LM, causal-LM (on the
+// GPT-2 decoder) and sentence embeddings, on a transformer (or, for sentence embeddings, a static embedding model). What they share
 // — the tokenizer, the model, tokenized splits, padded batches, saving — is TextObjective;
 // each objective adds its batches, loss, metrics and evaluation.
 #include <ATen/CPUGeneratorImpl.h>
@@ -17,6 +17,7 @@
 #include "nn/static_embedding.h"
 #include "tokenizers/tokenizer.h"
 #include "tokenizers/trainer.h"
+#include "predict/answer_spans.h"
 #include "train/metrics.h"
 #include "train/strategy.h"
 #include "train/text_data.h"
@@ -32,9 +33,10 @@ constexpr int64_t kIgnore = -100;
 
 // A padded batch on the run's device.
 struct Batch {
+  std::vector<size_t> idx;    // the examples, in the batch's order
   nn::EncoderInput a, b;      // b: sentence-embedding positives
   nn::EncoderInput c;         // sentence-embedding hard negatives (the rows that have one; undefined: none)
-  torch::Tensor labels;       // classification [B] or masked-lm [B, T] (kIgnore elsewhere)
+  torch::Tensor labels;       // classification [B], masked-lm or token classification [B, T] (kIgnore elsewhere)
   int64_t tokens = 0;         // non-padding tokens
   int64_t size = 0;
 };
@@ -147,6 +149,13 @@ Status TextObjective::Prepare() {
     }
     labels_.assign(names.begin(), names.end());
   }
+  if (spec_.objective == Objective::kNextSentencePrediction) labels_ = {std::string(kIsNext), std::string(kNotNext)};
+  if (spec_.objective == Objective::kTokenClassification) {
+    std::set<std::string> names;
+    for (const auto* split : {&in_.train, &in_.eval})
+      for (const auto& e : *split) names.insert(e.tags.begin(), e.tags.end());
+    labels_.assign(names.begin(), names.end());
+  }
   MLAAS_RETURN_IF_ERROR(BuildModel());
 
   // Tokenize both splits.
@@ -162,9 +171,16 @@ Status TextObjective::Prepare() {
   // a causal LM reads texts as they are, whole, each followed by the end-of-text token.
   const bool specials = !static_ && !causal();
   const size_t limit = causal() ? size_t{1} << 30 : max_length_;
-  MLAAS_ASSIGN_OR_RETURN(train_, Tokenize(in_.train, spec_, *tokenizer_, limit, specials, label_ids, progress));
-  MLAAS_ASSIGN_OR_RETURN(eval_, Tokenize(in_.eval, spec_, *tokenizer_, limit, specials, label_ids,
-                                         [&](size_t d) { return progress(in_.train.size() + d); }));
+  if (spec_.objective == Objective::kQuestionAnswering) {
+    const size_t stride = std::min<size_t>(static_cast<size_t>(spec_.doc_stride), max_length_ / 4);
+    MLAAS_ASSIGN_OR_RETURN(train_, TokenizeQuestions(in_.train, spec_, *tokenizer_, max_length_, stride, progress));
+    MLAAS_ASSIGN_OR_RETURN(eval_, TokenizeQuestions(in_.eval, spec_, *tokenizer_, max_length_, stride,
+                                                    [&](size_t d) { return progress(in_.train.size() + d); }));
+  } else {
+    MLAAS_ASSIGN_OR_RETURN(train_, Tokenize(in_.train, spec_, *tokenizer_, limit, specials, label_ids, progress));
+    MLAAS_ASSIGN_OR_RETURN(eval_, Tokenize(in_.eval, spec_, *tokenizer_, limit, specials, label_ids,
+                                           [&](size_t d) { return progress(in_.train.size() + d); }));
+  }
   if (causal()) {
     train_ = GroupIntoBlocks(train_);
     eval_ = GroupIntoBlocks(eval_);
@@ -206,21 +222,23 @@ Status TextObjective::BuildModel() {
                    fs::exists(*in_.model_dir / "model.safetensors.index.json") ||
                    fs::exists(*in_.model_dir / "pytorch_model.bin") ||
                    fs::exists(*in_.model_dir / "pytorch_model.bin.index.json");
-    if (objective == nn::Objective::kTextClassification) {
+    if (objective == nn::Objective::kTextClassification || objective == nn::Objective::kTokenClassification) {
       const auto own = nn::ObjectiveFromArchitectures(config);
       std::set<std::string> theirs(config.id2label.begin(), config.id2label.end());
       std::set<std::string> ours(labels_.begin(), labels_.end());
-      if (own == nn::Objective::kTextClassification && load_weights && theirs == ours) {
+      if (own == objective && load_weights && theirs == ours) {
         labels_ = config.id2label;  // keep the model's class ids
-      } else if (own == nn::Objective::kTextClassification && load_weights && !config.id2label.empty()) {
+      } else if (own == objective && load_weights && !config.id2label.empty()) {
         return InvalidArgument("the model classifies into " + std::to_string(theirs.size()) +
                                    " labels that differ from the dataset's " + std::to_string(ours.size()) +
                                    "; start from its encoder (a masked-lm or no-objective model) instead",
-                               "dataset.loader_kwargs.label_column");
+                               objective == nn::Objective::kTokenClassification ? "dataset.loader_kwargs.tags_column"
+                                                                                : "dataset.loader_kwargs.label_column");
       }
       config.id2label = labels_;
-      config.problem_type = "single_label_classification";
+      if (objective == nn::Objective::kTextClassification) config.problem_type = "single_label_classification";
     }
+    if (objective == nn::Objective::kNextSentencePrediction) config.id2label = labels_;
   } else {
     auto c = nn::ScratchConfig(in_.model_block, vocab_, pad_id_, labels_,
                                eos_id_ >= 0 ? std::optional<int64_t>(eos_id_) : std::nullopt);
@@ -244,6 +262,11 @@ Status TextObjective::BuildModel() {
     nn::LoadOptions options;
     options.allow_missing_head = true;
     options.seed = spec_.seed;
+    // A sequence classifier and a token classifier both name their head "classifier": starting
+    // one from the other keeps the encoder and gives the head a fresh start.
+    const auto own = nn::ObjectiveFromArchitectures(config);
+    options.fresh_head = own && *own != objective &&
+                         (*own == nn::Objective::kTextClassification || *own == nn::Objective::kTokenClassification);
     nn::LoadReport report;
     if (Status st = nn::LoadWeights(*model_, *in_.model_dir, options, &report); !st.ok()) {
       return Status(st.code() == StatusCode::kNotFound ? StatusCode::kInvalidArgument : st.code(),
@@ -324,13 +347,16 @@ nn::EncoderInput TextObjective::Encode(const std::vector<const std::vector<int32
   nn::EncoderInput in;
   in.input_ids = ToDevice(input, env_.device);
   if (padded) in.attention_mask = ToDevice(mask, env_.device);
-  if (model_ && model_->config().type_vocab_size > 0) in.token_type_ids = ToDevice(type, env_.device);
+  // Token types where the model has more than one (BERT): a RoBERTa's single type is 0 whatever
+  // the tokenizer's post-processing gives a pair's second text, as serving feeds it.
+  if (model_ && model_->config().type_vocab_size > 1) in.token_type_ids = ToDevice(type, env_.device);
   return in;
 }
 
 
 Batch TextObjective::MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t) const {
   Batch b;
+  b.idx = idx;
   b.size = static_cast<int64_t>(idx.size());
   std::vector<const std::vector<uint8_t>*> types;
   std::vector<const std::vector<int32_t>*> a;
@@ -500,6 +526,169 @@ class TextClassification : public TextObjective {
     c.loss_sum += loss.item<double>() * static_cast<double>(b.size);
     c.weight += static_cast<double>(b.size);
     c.correct += logits.argmax(1).eq(b.labels).sum().item<int64_t>();
+    c.total += b.size;
+    return loss;
+  }
+};
+
+// Token classification (NER): cross-entropy over each word's first token; on the held-out
+// split, seqeval's entity-level precision, recall and F1 over the words (a word cut off by
+// truncation counts as predicted "O"), per entity type, and the words' tag accuracy.
+class TokenClassification : public TextObjective {
+ public:
+  using TextObjective::TextObjective;
+  void PushTrainMetrics(const Counters& c, const std::function<void(const std::string&, json)>& push) const override {
+    push("accuracy", c.Accuracy());
+  }
+  std::vector<std::string> LoggedMetrics() const override { return {"f1", "accuracy"}; }
+  Result<json> Evaluate() override {
+    if (eval_.empty()) return json::object();
+    torch::NoGradGuard no_grad;
+    SetTraining(false);
+    Counters c;
+    EntityScorer scorer;
+    auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (StopRequested()) return Cancelled("cancelled");
+      Batch b = MakeBatch(eval_, batches[i], 0);
+      torch::Tensor logits = model_->forward(b.a).logits;
+      Loss(b, logits, c);
+      auto pred = logits.argmax(2).to(torch::kCPU).to(torch::kInt32).contiguous();
+      const int64_t width = pred.size(1);
+      const int32_t* p = pred.data_ptr<int32_t>();
+      for (size_t r = 0; r < b.idx.size(); ++r) {
+        const TokenizedExample& e = eval_[b.idx[r]];
+        std::vector<std::string> truth, predicted;
+        for (size_t w = 0; w < e.word_labels.size(); ++w) {
+          truth.push_back(labels_[static_cast<size_t>(e.word_labels[w])]);
+          const int32_t k = e.word_tokens[w];
+          predicted.push_back(k < 0 ? "O" : labels_[static_cast<size_t>(p[static_cast<int64_t>(r) * width + k])]);
+        }
+        scorer.Add(truth, predicted);
+      }
+    }
+    SetTraining(true);
+    json out = {{"loss", c.Loss()}};
+    out.update(scorer.ToJson());
+    return out;
+  }
+
+ protected:
+  nn::Objective Head() const override { return nn::Objective::kTokenClassification; }
+  Batch MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t seed) const override {
+    Batch b = TextObjective::MakeBatch(data, idx, seed);
+    const int64_t width = b.a.input_ids.size(1);
+    auto labels = torch::full({b.size, width}, kIgnore, torch::kLong);
+    auto acc = labels.accessor<int64_t, 2>();
+    for (size_t r = 0; r < idx.size(); ++r) {
+      const auto& l = data[idx[r]].token_labels;
+      for (size_t k = 0; k < l.size(); ++k) acc[static_cast<int64_t>(r)][static_cast<int64_t>(k)] = l[k];
+    }
+    b.labels = ToDevice(labels, env_.device);
+    return b;
+  }
+  torch::Tensor Loss(const Batch& b, Counters& c) override { return Loss(b, model_->forward(b.a).logits, c); }
+  torch::Tensor Loss(const Batch& b, const torch::Tensor& logits, Counters& c) {
+    auto flat = logits.reshape({-1, logits.size(-1)});
+    auto labels = b.labels.reshape({-1});
+    const auto labelled = labels.ne(kIgnore);
+    const int64_t n = labelled.sum().item<int64_t>();
+    if (n == 0) return (flat.sum() * 0.0);  // every word cut off: nothing to learn, no NaN
+    torch::Tensor loss = torch::nn::functional::cross_entropy(
+        flat, labels, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(kIgnore));
+    c.loss_sum += loss.item<double>() * static_cast<double>(n);
+    c.weight += static_cast<double>(n);
+    c.correct += flat.argmax(1).eq(labels).logical_and(labelled).sum().item<int64_t>();
+    c.total += n;
+    return loss;
+  }
+};
+
+// Next-sentence prediction: BERT's NSP head (pooler -> cls.seq_relationship) classifying text
+// pairs as is_next (class 0) or not_next; the metrics of text classification.
+class NextSentencePrediction : public TextClassification {
+ public:
+  using TextClassification::TextClassification;
+
+ protected:
+  nn::Objective Head() const override { return nn::Objective::kNextSentencePrediction; }
+};
+
+// Extractive question answering (SQuAD v1): start and end cross-entropy over each window's
+// tokens (a window without the whole answer points at [CLS], as run_qa trains); on the held-out
+// questions, the best span over their windows (start + end logits, at most 30 tokens) against
+// the gold answers: SQuAD's exact match and F1 (0..1).
+class QuestionAnswering : public TextObjective {
+ public:
+  using TextObjective::TextObjective;
+  void PushTrainMetrics(const Counters& c, const std::function<void(const std::string&, json)>& push) const override {
+    push("accuracy", c.Accuracy());
+  }
+  std::vector<std::string> LoggedMetrics() const override { return {"exact_match", "f1"}; }
+  Result<json> Evaluate() override {
+    if (eval_.empty()) return json::object();
+    torch::NoGradGuard no_grad;
+    SetTraining(false);
+    Counters c;
+    std::vector<std::vector<float>> starts(eval_.size()), ends(eval_.size());
+    auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (StopRequested()) return Cancelled("cancelled");
+      Batch b = MakeBatch(eval_, batches[i], 0);
+      torch::Tensor logits = model_->forward(b.a).logits;
+      Loss(b, logits, c);
+      auto host = logits.to(torch::kCPU).to(torch::kFloat32).contiguous();
+      for (size_t r = 0; r < b.idx.size(); ++r) {
+        const size_t n = eval_[b.idx[r]].ids.size();
+        auto row = host[static_cast<int64_t>(r)];
+        auto s = row.select(1, 0).contiguous(), e = row.select(1, 1).contiguous();
+        starts[b.idx[r]].assign(s.data_ptr<float>(), s.data_ptr<float>() + n);
+        ends[b.idx[r]].assign(e.data_ptr<float>(), e.data_ptr<float>() + n);
+      }
+    }
+    SetTraining(true);
+    // Each question's windows, in order.
+    std::map<int32_t, std::vector<size_t>> windows;
+    for (size_t w = 0; w < eval_.size(); ++w) windows[eval_[w].example].push_back(w);
+    double exact = 0, f1 = 0;
+    for (const auto& [example, ws] : windows) {
+      std::vector<predict::AnswerWindow> spans;
+      for (size_t w : ws) {
+        predict::AnswerWindow a{starts[w].data(), ends[w].data(), {}, std::nullopt};
+        for (const auto& o : eval_[w].context_offsets)
+          a.context_offsets.push_back(o == TokenizedExample::kNoOffset ? std::nullopt : std::optional(o));
+        spans.push_back(std::move(a));
+      }
+      const TextExample& q = in_.eval[static_cast<size_t>(example)];
+      auto best = predict::BestSpan(spans, kMaxAnswerTokens, predict::SpanScore::kLogitSum);
+      const std::string answer = best ? predict::CodePointSlice(q.pair, best->start, best->end) : std::string();
+      exact += predict::ExactMatch(answer, q.answers);
+      f1 += predict::AnswerF1(answer, q.answers);
+    }
+    const double n = static_cast<double>(std::max<size_t>(1, windows.size()));
+    return json{{"loss", c.Loss()}, {"exact_match", exact / n}, {"f1", f1 / n}, {"span_accuracy", c.Accuracy()},
+                {"questions", windows.size()}, {"windows", eval_.size()}};
+  }
+
+ protected:
+  static constexpr int64_t kMaxAnswerTokens = 30;
+  nn::Objective Head() const override { return nn::Objective::kQuestionAnswering; }
+  Batch MakeBatch(const std::vector<TokenizedExample>& data, const std::vector<size_t>& idx, uint64_t seed) const override {
+    Batch b = TextObjective::MakeBatch(data, idx, seed);
+    std::vector<int64_t> positions;
+    for (size_t i : idx) positions.insert(positions.end(), {data[i].start_position, data[i].end_position});
+    b.labels = ToDevice(torch::tensor(positions, torch::kLong).view({b.size, 2}), env_.device);
+    return b;
+  }
+  torch::Tensor Loss(const Batch& b, Counters& c) override { return Loss(b, model_->forward(b.a).logits, c); }
+  torch::Tensor Loss(const Batch& b, const torch::Tensor& logits, Counters& c) {
+    auto start = logits.select(2, 0), end = logits.select(2, 1);
+    auto gold_start = b.labels.select(1, 0), gold_end = b.labels.select(1, 1);
+    torch::Tensor loss = (torch::nn::functional::cross_entropy(start, gold_start) +
+                          torch::nn::functional::cross_entropy(end, gold_end)) / 2;
+    c.loss_sum += loss.item<double>() * static_cast<double>(b.size);
+    c.weight += static_cast<double>(b.size);
+    c.correct += start.argmax(1).eq(gold_start).logical_and(end.argmax(1).eq(gold_end)).sum().item<int64_t>();
     c.total += b.size;
     return loss;
   }
@@ -824,6 +1013,9 @@ std::unique_ptr<ObjectiveStrategy> MakeTextStrategy(const StrategyEnv& env) {
     case Objective::kMaskedLm: return std::make_unique<MaskedLm>(env);
     case Objective::kCausalLm: return std::make_unique<CausalLm>(env);
     case Objective::kSentenceEmbedding: return std::make_unique<SentenceEmbedding>(env);
+    case Objective::kTokenClassification: return std::make_unique<TokenClassification>(env);
+    case Objective::kNextSentencePrediction: return std::make_unique<NextSentencePrediction>(env);
+    case Objective::kQuestionAnswering: return std::make_unique<QuestionAnswering>(env);
     default: return nullptr;  // ParseTrainSpec admits no other
   }
 }

@@ -150,6 +150,7 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_RETURN_IF_ERROR(Integer(mt, "checkpoint_steps", f, 0, 100'000'000, spec.checkpoint_steps));
   MLAAS_RETURN_IF_ERROR(Integer(mt, "max_steps", f, 0, 1'000'000'000, spec.max_steps));
   MLAAS_RETURN_IF_ERROR(Number(mt, "mlm_probability", f, 0, 1, spec.mlm_probability, true));
+  MLAAS_RETURN_IF_ERROR(Integer(mt, "doc_stride", f, 1, 4096, spec.doc_stride));
   MLAAS_RETURN_IF_ERROR(Bool(mt, "whole_word_masking", f, spec.whole_word_masking));
   MLAAS_RETURN_IF_ERROR(Number(mt, "scale", f, 0, 1000, spec.scale, true));
   if (auto it = mt.find("similarity"); it != mt.end() && !it->is_null()) {
@@ -177,6 +178,11 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
       case Objective::kMaskedLm: known.insert(known.end(), {"eval_perplexity", "eval_masked_accuracy"}); break;
       case Objective::kCausalLm: known.insert(known.end(), {"eval_perplexity", "eval_accuracy"}); break;
       case Objective::kSentenceEmbedding: known.push_back("eval_retrieval_accuracy"); break;
+      case Objective::kNextSentencePrediction: known.push_back("eval_accuracy"); break;
+      case Objective::kQuestionAnswering: known.insert(known.end(), {"eval_exact_match", "eval_f1"}); break;
+      case Objective::kTokenClassification:
+        known.insert(known.end(), {"eval_f1", "eval_precision", "eval_recall", "eval_accuracy"});
+        break;
       case Objective::kImageClassification: known.insert(known.end(), {"eval_accuracy", "eval_macro_f1"}); break;
       default: break;  // CheckImplemented admitted no other
     }
@@ -208,6 +214,20 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_RETURN_IF_ERROR(String(lk, "anchor_column", lf, spec.anchor_column));
   MLAAS_RETURN_IF_ERROR(String(lk, "positive_column", lf, spec.positive_column));
   MLAAS_RETURN_IF_ERROR(String(lk, "negative_column", lf, spec.negative_column));
+  MLAAS_RETURN_IF_ERROR(String(lk, "tokens_column", lf, spec.tokens_column));
+  MLAAS_RETURN_IF_ERROR(String(lk, "tags_column", lf, spec.tags_column));
+  if (auto names = lk.find("tag_names"); names != lk.end() && !names->is_null()) {
+    if (!names->is_array() || names->empty() || names->size() > 10000)
+      return InvalidArgument("tag_names must be a list of 1..10000 tag names, by id", lf + ".tag_names");
+    for (const auto& n : *names) {
+      if (!n.is_string() || n.get<std::string>().empty())
+        return InvalidArgument("each tag name must be a non-empty string", lf + ".tag_names");
+      spec.tag_names.push_back(n.get<std::string>());
+    }
+  }
+  MLAAS_RETURN_IF_ERROR(String(lk, "question_column", lf, spec.question_column));
+  MLAAS_RETURN_IF_ERROR(String(lk, "context_column", lf, spec.context_column));
+  MLAAS_RETURN_IF_ERROR(String(lk, "answers_column", lf, spec.answers_column));
   MLAAS_ASSIGN_OR_RETURN(json aug, Block(ds, "augment", "dataset.augment"));
   if (image) {
     const std::string af = "dataset.augment";
@@ -235,11 +255,16 @@ std::vector<std::string> Columns(const TrainSpec& spec) {
     case Objective::kTextClassification:
       if (spec.text_pair_column.empty()) return {spec.text_column, spec.label_column};
       return {spec.text_column, spec.label_column, spec.text_pair_column};
+    case Objective::kNextSentencePrediction:  // labelled pairs, or documents to sample pairs from
+      if (spec.text_pair_column.empty()) return {spec.text_column};
+      return {spec.text_column, spec.label_column, spec.text_pair_column};
     case Objective::kMaskedLm:
     case Objective::kCausalLm: return {spec.text_column};
     case Objective::kSentenceEmbedding:
       if (spec.negative_column.empty()) return {spec.anchor_column, spec.positive_column};
       return {spec.anchor_column, spec.positive_column, spec.negative_column};
+    case Objective::kTokenClassification: return {spec.tokens_column, spec.tags_column};
+    case Objective::kQuestionAnswering: return {spec.question_column, spec.context_column, spec.answers_column};
     default: return {};
   }
 }
@@ -248,11 +273,15 @@ std::string ColumnField(const TrainSpec& spec, size_t i) {
   const std::string f = "dataset.loader_kwargs.";
   switch (spec.objective) {
     case Objective::kTextClassification:
+    case Objective::kNextSentencePrediction:
       return f + (i == 0 ? "text_column" : i == 1 ? "label_column" : "text_pair_column");
     case Objective::kMaskedLm:
     case Objective::kCausalLm: return f + "page_content_column";
     case Objective::kSentenceEmbedding:
       return f + (i == 0 ? "anchor_column" : i == 1 ? "positive_column" : "negative_column");
+    case Objective::kTokenClassification: return f + (i == 0 ? "tokens_column" : "tags_column");
+    case Objective::kQuestionAnswering:
+      return f + (i == 0 ? "question_column" : i == 1 ? "context_column" : "answers_column");
     default: return f;
   }
 }

@@ -91,6 +91,15 @@ struct TrainSpec {
   std::string anchor_column = "anchor";
   std::string positive_column = "positive";
   std::string negative_column;          // sentence-embedding, optional: a hard negative per row
+  std::string tokens_column = "tokens"; // token-classification: the words (a JSON array)
+  std::string tags_column = "tags";     // token-classification: their tags (a JSON array)
+  std::vector<std::string> tag_names;   // token-classification: the names of integer tags, by id
+  std::string question_column = "question";  // question-answering (SQuAD's fields)
+  std::string context_column = "context";
+  std::string answers_column = "answers";    // {"text": [...], "answer_start": [...]}
+  // question-answering: a context longer than max_length is cut into windows overlapping by
+  // this many tokens (at most a quarter of max_length).
+  int64_t doc_stride = 128;
   TypoAugment typos;
   // image-classification
   ImageAugment image_augment;   // dataset.augment.{crop_padding, horizontal_flip, rotation}
@@ -110,7 +119,7 @@ Result<TrainSpec> ParseTrainSpec(const nlohmann::json& params);
 Status CheckStaticEmbeddingSpec(const TrainSpec& spec);
 
 // The dataset columns the objective reads, in order (text [+ pair] + label, text, anchor +
-// positive [+ negative]).
+// positive [+ negative], tokens + tags).
 std::vector<std::string> Columns(const TrainSpec& spec);
 // The request field naming column `i` of Columns(spec).
 std::string ColumnField(const TrainSpec& spec, size_t i);

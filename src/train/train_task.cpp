@@ -636,7 +636,8 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
                                  " rows read)",
                              "dataset.path");
     }
-    const bool classification = spec.objective == Objective::kTextClassification;
+    const bool classification = spec.objective == Objective::kTextClassification ||
+                                (spec.objective == Objective::kNextSentencePrediction && !spec.text_pair_column.empty());
     if (spec.has_eval_dataset) {
       in.train = std::move(rows);
       MLAAS_ASSIGN_OR_RETURN(auto eval_reader, OpenColumns(storage, ds["eval_dataset"], ds, "dataset.eval_dataset", spec));
@@ -646,6 +647,17 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
       in.eval = std::move(*eval_rows);
     } else {
       SplitExamples(std::move(rows), spec.train_test_split, spec.seed, classification, in.train, in.eval);
+    }
+    if (spec.objective == Objective::kNextSentencePrediction && spec.text_pair_column.empty()) {
+      // Documents: pairs are drawn within each split, so no sentence is on both sides.
+      in.train = SampleNextSentencePairs(in.train, spec.seed);
+      in.eval = SampleNextSentencePairs(in.eval, spec.seed + 1);
+      if (in.train.empty())
+        return InvalidArgument("no document of the training split has two sentences to pair (sentences end at . ! ? "
+                               "or a line end); or give text_pair_column and label_column",
+                               "dataset.path");
+      ctx.Log("info", "next-sentence pairs drawn from the documents: " + std::to_string(in.train.size()) + " training, " +
+                          std::to_string(in.eval.size()) + " held out");
     }
     if (spec.typos.copies > 0) {
       const size_t before = in.train.size();

@@ -264,5 +264,46 @@ TEST(SanitizeUtf8Test, ReplacesEachBadByte) {
   EXPECT_EQ(SanitizeUtf8("\xC3"), "\xEF\xBF\xBD");
 }
 
+// CoNLL: token first, tag last, blank lines between sentences, -DOCSTART- skipped, CRLF and
+// tabs accepted; each sentence a record of two JSON arrays.
+TEST(ConllReaderTest, ReadsSentencesAsTokensAndTags) {
+  ReaderOptions o;
+  o.format = Format::kConll;
+  auto t = ReadAll("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\r\nrejects VBZ B-VP O\n\n\n"
+                   "Peter\tB-PER\nBlackburn\tI-PER\nZ\u00fcrich B-LOC", o);
+  ASSERT_TRUE(t.has_value()) << t.error().ToString();
+  EXPECT_EQ(t->columns, std::vector<std::string>({"tokens", "tags"}));
+  ASSERT_EQ(t->rows.size(), 2u);
+  EXPECT_EQ(json::parse(t->rows[0][0]), json({"EU", "rejects"}));
+  EXPECT_EQ(json::parse(t->rows[0][1]), json({"B-ORG", "O"}));
+  EXPECT_EQ(json::parse(t->rows[1][0]), json({"Peter", "Blackburn", "Z\u00fcrich"}));
+  EXPECT_EQ(json::parse(t->rows[1][1]), json({"B-PER", "I-PER", "B-LOC"}));
+  EXPECT_EQ(t->lines, std::vector<int64_t>({3, 7}));
+  auto bom = ReadAll("\xEF\xBB\xBF-DOCSTART- O\n\nEU B-ORG\n", o);  // a byte order mark is not a token
+  ASSERT_TRUE(bom.has_value());
+  ASSERT_EQ(bom->rows.size(), 1u);
+  EXPECT_EQ(json::parse(bom->rows[0][0]), json({"EU"}));
+  o.columns = {"tags"};
+  auto tags = ReadAll("a O\n", o);
+  ASSERT_TRUE(tags.has_value());
+  EXPECT_EQ(tags->rows[0], std::vector<std::string>({"[\"O\"]"}));
+}
+
+TEST(ConllReaderTest, RefusesWhatIsNotTokenAndTag) {
+  ReaderOptions o;
+  o.format = Format::kConll;
+  ExpectError("EU B-ORG\nrejects\n", "line 2: expected a token and its tag", o);
+  ExpectError("\n\n-DOCSTART- O\n", "no sentence", o);
+  ExpectError("a O\n\xff O\n", "line 2: invalid UTF-8", o);
+  o.max_fields = 2;
+  ExpectError("a O\nb O\nc O\n", "more than 2 tokens", o);
+  o.columns = {"words"};
+  ExpectError("a O\n", "column 'words' is not in the dataset", o);
+  auto guessed = ReaderOptionsFromRequest(json::object(), "ner/train.conll");
+  ASSERT_TRUE(guessed.has_value());
+  EXPECT_EQ(guessed->format, Format::kConll);
+  EXPECT_EQ(FormatName(Format::kConll), "conll");
+}
+
 }  // namespace
 }  // namespace mlaas::dataset

@@ -119,21 +119,6 @@ TEST_F(ApiE2eTest, OpenApiListsEverySpecRoute) {
   EXPECT_EQ(train["required"], json({"model", "dataset", "model_save"}));
 }
 
-TEST_F(ApiE2eTest, ValidSpecRequestsForLaterCapabilitiesAre501) {
-  const std::vector<std::pair<std::string, std::string>> requests = {
-      {"/api/v1/ml/nlp/predict",
-       R"({"model": {"path": "models/ner", "objective": "token-classification"},
-           "predict_input": {"input_text": ["with the same mass but with"]}})"},
-  };
-  for (const auto& [path, body] : requests) {
-    auto r = Call("POST", path, body);
-    EXPECT_EQ(r.status, 501) << path << ": " << r.text;
-    EXPECT_EQ(r.body["error"]["code"], "not_implemented") << path;
-    EXPECT_NE(r.body["error"]["message"].get<std::string>().find("not available"),
-              std::string::npos);
-  }
-}
-
 struct BadRequest {
   std::string method, path, body;
   int status;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "common/text.h"
 #include "e2e/fixtures.h"
@@ -213,6 +214,48 @@ TEST_F(CliE2eTest, ServeRefusesBadConfiguration) {
                      (dir_->path() / "y").string()}, false);
   EXPECT_EQ(in_use.exit_code, 1);
   EXPECT_NE(in_use.err.find("cannot listen"), std::string::npos) << in_use.err;
+}
+
+// A token classifier (random weights) through the CLI: a table, and --json lines whose entities
+// point into the text by code points (every span is the text's own, multi-byte characters too).
+TEST(TokenClassifierCliE2eTest, PredictPrintsEntitiesAsATableAndAsJson) {
+  TempDir dir;
+  ASSERT_EQ(TrainWordPieceTokenizer(dir, (dir.path() / "tok").string()).exit_code, 0);
+  ASSERT_EQ(InitSmallModel(dir, (dir.path() / "tok").string(), (dir.path() / "ner").string(), "token-classification",
+                           "O,B-ORG,I-ORG,B-LOC")
+                .exit_code,
+            0);
+  const std::string text = "INFN Sezione di Z\xC3\xBCrich, Via E Orabona 4";
+  auto table = RunMlaas({"predict", "--model", (dir.path() / "ner").string(), "--text", text, "--aggregation", "first"},
+                        dir.path() / "err.txt");
+  ASSERT_EQ(table.exit_code, 0) << table.out << table.err;
+  EXPECT_NE(table.out.find("ENTITIES"), std::string::npos) << table.out;
+  for (const char* aggregation : {"simple", "first", "average", "max", "none"}) {
+    auto r = RunMlaas({"predict", "--model", (dir.path() / "ner").string(), "--text", text, "--text", "dark matter",
+                       "--aggregation", aggregation, "--json"},
+                      dir.path() / "err.txt");
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::istringstream lines(r.out);
+    std::string line;
+    int n = 0;
+    while (std::getline(lines, line)) {
+      const auto j = nlohmann::json::parse(line);
+      ASSERT_TRUE(j["entities"].is_array()) << line;
+      const std::string t = j["text"];
+      std::vector<size_t> starts;  // byte position of each code point
+      for (size_t i = 0; i < t.size(); ++i)
+        if ((static_cast<unsigned char>(t[i]) & 0xC0) != 0x80) starts.push_back(i);
+      starts.push_back(t.size());
+      for (const auto& e : j["entities"]) {
+        const size_t s = e["start"], en = e["end"];
+        ASSERT_LT(s, en) << line;
+        ASSERT_LT(en, starts.size()) << line;
+        EXPECT_TRUE(e.contains(std::string(aggregation) == "none" ? "entity" : "entity_group")) << line;
+      }
+      ++n;
+    }
+    EXPECT_EQ(n, 2) << r.out;
+  }
 }
 
 // A model whose weights are PyTorch's pytorch_model.bin (written by python3-torch, zip and legacy

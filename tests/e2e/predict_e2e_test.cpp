@@ -141,7 +141,7 @@ TEST_F(PredictE2eTest, ErrorsNameTheField) {
   const Case cases[] = {
       {Body("nope", "text-classification", {"x"}), 400, "model.path"},
       {Body("bert-text-classification", "causal-lm", {"x"}), 400, "model.objective"},  // an encoder
-      {Body("bert-text-classification", "token-classification", {"x"}), 501, "model.objective"},
+      {Body("bert-text-classification", "question-answering", {"x"}), 400, "model.path"},  // a classifier has no qa_outputs
       {Body("bert-text-classification", "text-classification", {"x"}, {{"stream", true}}), 400, "predict_input.stream"},
       {Body("bert-masked-lm", "masked-lm", {"no mask in here"}), 400, "predict_input.input_text"},
       {Body("bert-no-objective", "no-objective", {"x"}, {{"pooling", "max"}}), 400, "predict_input.pooling"},

@@ -164,7 +164,10 @@ TEST(ConfigTest, ParsesObjectives) {
   EXPECT_EQ(*ParseObjective("masked-lm"), Objective::kMaskedLm);
   EXPECT_EQ(*ParseObjective("no-objective"), Objective::kNoObjective);
   EXPECT_EQ(*ParseObjective("causal-lm"), Objective::kCausalLm);
-  auto bad = ParseObjective("token-classification");
+  EXPECT_EQ(*ParseObjective("token-classification"), Objective::kTokenClassification);
+  EXPECT_EQ(*ParseObjective("question-answering"), Objective::kQuestionAnswering);
+  EXPECT_EQ(*ParseObjective("next-sentence-prediction"), Objective::kNextSentencePrediction);
+  auto bad = ParseObjective("image-classification");
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().field(), "model.objective");
 }

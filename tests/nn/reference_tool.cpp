@@ -56,6 +56,13 @@ int Export(const fs::path& root) {
       {Architecture::kDistilBert, Objective::kTextClassification, "relu", true},
       {Architecture::kRoberta, Objective::kTextClassification, "gelu", true},
       {Architecture::kGpt2, Objective::kCausalLm, "gelu_new"},
+      {Architecture::kBert, Objective::kTokenClassification, "gelu"},
+      {Architecture::kDistilBert, Objective::kTokenClassification, "gelu"},
+      {Architecture::kRoberta, Objective::kTokenClassification, "gelu"},
+      {Architecture::kBert, Objective::kQuestionAnswering, "gelu"},
+      {Architecture::kDistilBert, Objective::kQuestionAnswering, "relu"},
+      {Architecture::kRoberta, Objective::kQuestionAnswering, "gelu"},
+      {Architecture::kBert, Objective::kNextSentencePrediction, "gelu"},
   };
   uint64_t seed = 1;
   for (const Case& c : cases) {

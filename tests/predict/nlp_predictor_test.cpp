@@ -428,7 +428,7 @@ TEST_F(NlpPredictorTest, BadRequestsAreClearErrors) {
   };
   const Case cases[] = {
       {Request("models/missing", "text-classification", {"x"}), StatusCode::kInvalidArgument, "model.path"},
-      {Request("models/ok", "token-classification", {"x"}), StatusCode::kUnimplemented, "model.objective"},
+      {Request("models/ok", "question-answering", {"x"}), StatusCode::kInvalidArgument, "model.path"},  // no qa_outputs
       {Request("models/ok", "causal-lm", {"x"}), StatusCode::kInvalidArgument, "model.objective"},  // an encoder
       {Request("models/ok", "text-classification", json::array()), StatusCode::kInvalidArgument,
        "predict_input.input_text"},

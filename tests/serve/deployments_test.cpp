@@ -143,7 +143,7 @@ TEST_F(DeploymentsTest, BadRequestsNameTheField) {
       {Request("bad name!", "models/m"), "name"},
       {{{"name", "x"}}, "model"},
       {Request("x", "models/none"), "model.path"},
-      {{{"name", "x"}, {"model", {{"path", "models/m"}, {"objective", "token-classification"}}}}, "model.objective"},
+      {{{"name", "x"}, {"model", {{"path", "models/m"}, {"objective", "question-answering"}}}}, "model.objective"},
       {Request("x", "models/m", {{"batching", {{"max_batch_tokens", 0}}}}), "batching.max_batch_tokens"},
       {Request("x", "models/m", {{"canary_percent", 0}}), "canary_percent"},
       {Request("x", "models/m", {{"device", "tpu"}}), "device"},

@@ -9,8 +9,10 @@
 #include <fstream>
 #include <random>
 
+#include "common/text.h"
 #include "nn/model.h"
 #include "nn/reference_io.h"
+#include "train/text_data.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -40,6 +42,9 @@ int main(int argc, char** argv) {
       {nn::Architecture::kDistilBert, Objective::kMaskedLm, nn::Objective::kMaskedLm},
       {nn::Architecture::kRoberta, Objective::kSentenceEmbedding, nn::Objective::kNoObjective},
       {nn::Architecture::kBert, Objective::kTextClassification, nn::Objective::kTextClassification, true},
+      {nn::Architecture::kDistilBert, Objective::kTokenClassification, nn::Objective::kTokenClassification},
+      {nn::Architecture::kBert, Objective::kNextSentencePrediction, nn::Objective::kNextSentencePrediction},
+      {nn::Architecture::kRoberta, Objective::kQuestionAnswering, nn::Objective::kQuestionAnswering},
   };
   std::mt19937_64 rng(5);
   auto text = [&] {
@@ -64,7 +69,22 @@ int main(int argc, char** argv) {
     }
     in.model_block = {{"config", config}};
     in.tokenizer = root / "vocab.txt";
-    for (int i = 0; i < 48; ++i) in.train.push_back({text(), text(), i % 3 == 0 ? "a" : i % 3 == 1 ? "b" : "c"});
+    for (int i = 0; i < 48; ++i) {
+      train::TextExample e{text(), text(), i % 3 == 0 ? "a" : i % 3 == 1 ? "b" : "c"};
+      if (c.objective == Objective::kNextSentencePrediction) e.label = i % 2 ? "is_next" : "not_next";
+      if (c.objective == Objective::kTokenClassification) {  // each word tagged by its number's parity
+        for (size_t at = 0, end; (end = e.text.find(' ', at)) != std::string::npos; at = end + 1) {
+          e.words.push_back(e.text.substr(at, end - at));
+          e.tags.push_back(std::stoi(e.words.back().substr(1)) % 2 ? "B-ODD" : "O");
+        }
+        e.text = Join(e.words, " ");
+      }
+      if (c.objective == Objective::kQuestionAnswering) {  // the context's first word
+        e.answers = {e.pair.substr(0, e.pair.find(' '))};
+        e.answer_start = 0;
+      }
+      in.train.push_back(std::move(e));
+    }
     const fs::path dir =
         root / ("ours-trained-" + nn::ArchitectureClassName(c.arch, c.head) + (c.mean_pooled ? "-mean" : ""));
     in.output_dir = dir;

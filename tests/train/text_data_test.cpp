@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <set>
 
+#include "testutil/temp_dir.h"
 #include "train/metrics.h"
 
 namespace mlaas::train {
@@ -106,6 +108,157 @@ TEST(MetricsTest, ConfusionMatrixFigures) {
   EXPECT_EQ(j["confusion_matrix"]["matrix"][0], nlohmann::json({3, 1, 0}));
   EXPECT_NEAR(j["per_class"]["b"]["precision"].get<double>(), 2.0 / 3.0, 1e-12);
   EXPECT_EQ(j["per_class"]["c"]["support"], 1);
+}
+
+// seqeval's own example (its README): one of the two MISC entities is found, the PER one is.
+TEST(MetricsTest, EntityScoresAsSeqevalComputesThem) {
+  EntityScorer scorer;
+  scorer.Add({"O", "O", "O", "B-MISC", "I-MISC", "I-MISC", "O"}, {"O", "O", "B-MISC", "I-MISC", "I-MISC", "I-MISC", "O"});
+  scorer.Add({"B-PER", "I-PER", "O"}, {"B-PER", "I-PER", "O"});
+  EXPECT_NEAR(scorer.Precision(), 0.5, 1e-12);
+  EXPECT_NEAR(scorer.Recall(), 0.5, 1e-12);
+  EXPECT_NEAR(scorer.F1(), 0.5, 1e-12);
+  EXPECT_NEAR(scorer.Accuracy(), 8.0 / 10.0, 1e-12);  // two tags of the first sentence differ
+  auto j = scorer.ToJson();
+  EXPECT_EQ(j["per_type"]["MISC"]["support"], 1);
+  EXPECT_NEAR(j["per_type"]["MISC"]["f1"].get<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(j["per_type"]["PER"]["f1"].get<double>(), 1.0, 1e-12);
+}
+
+TEST(MetricsTest, EntitiesOfIobAndIobesTags) {
+  using E = std::vector<TaggedEntity>;
+  // An I after O starts an entity (IOB1); a type change ends one; B starts one.
+  EXPECT_EQ(ExtractEntities({"I-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-ORG"}),
+            E({{"PER", 0, 2}, {"LOC", 3, 4}, {"LOC", 4, 5}, {"ORG", 5, 6}}));
+  // IOBES: S is a whole entity, E ends one.
+  EXPECT_EQ(ExtractEntities({"S-PER", "B-LOC", "E-LOC", "I-LOC", "O"}),
+            E({{"PER", 0, 1}, {"LOC", 1, 3}, {"LOC", 3, 4}}));
+  EXPECT_EQ(ExtractEntities({"O", "O"}), E());
+  EXPECT_EQ(ExtractEntities({"PER", "PER", "O", "LOC"}), E({{"PER", 0, 2}, {"LOC", 3, 4}}));
+  EntityScorer none;
+  EXPECT_EQ(none.F1(), 0.0);  // nothing to find, nothing found: no division by zero
+}
+
+// Token classification rows: words as a JSON array or a text, tags as strings or integers.
+TEST(TokenClassificationDataTest, ReadsWordsAndTagsAndNamesTheColumnOfABadRow) {
+  TrainSpec spec;
+  spec.objective = Objective::kTokenClassification;
+  spec.tag_names = {"O", "B-X", "I-X", "B-Y"};
+  auto read = [&](const std::string& jsonl) -> Result<std::vector<TextExample>> {
+    dataset::ReaderOptions o;
+    o.format = dataset::Format::kJsonl;
+    o.columns = Columns(spec);
+    MLAAS_ASSIGN_OR_RETURN(auto r, dataset::OpenRecordReader(storage::MemoryReader(jsonl), o));
+    return ReadExamples(*r, spec, nullptr, {});
+  };
+  auto ok = read("{\"tokens\": [\"EU\", \"rejects\", \"Z\u00fcrich\"], \"tags\": [\"B-ORG\", \"O\", \"B-LOC\"]}\n"
+                 "{\"tokens\": \"a  b\", \"tags\": [3, 0]}\n"
+                 "{\"tokens\": [], \"tags\": []}\n");
+  ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
+  ASSERT_EQ(ok->size(), 2u);  // the empty row is skipped
+  EXPECT_EQ((*ok)[0].text, "EU rejects Z\u00fcrich");
+  EXPECT_EQ((*ok)[0].tags, std::vector<std::string>({"B-ORG", "O", "B-LOC"}));
+  EXPECT_EQ((*ok)[1].words, std::vector<std::string>({"a", "b"}));
+  EXPECT_EQ((*ok)[1].tags, std::vector<std::string>({"B-Y", "O"}));  // integer tags named by tag_names
+  auto unnamed = read("{\"tokens\": [\"a\"], \"tags\": [4]}\n");
+  ASSERT_FALSE(unnamed.has_value());
+  EXPECT_NE(unnamed.error().message().find("no name"), std::string::npos) << unnamed.error().message();
+  spec.tag_names.clear();
+  auto no_names = read("{\"tokens\": [\"a\"], \"tags\": [0]}\n");
+  ASSERT_FALSE(no_names.has_value());
+  EXPECT_EQ(no_names.error().field(), "dataset.loader_kwargs.tags_column");
+  EXPECT_NE(no_names.error().message().find("tag_names"), std::string::npos);
+  auto mismatch = read("{\"tokens\": [\"a\", \"b\"], \"tags\": [\"O\"]}\n");
+  ASSERT_FALSE(mismatch.has_value());
+  EXPECT_EQ(mismatch.error().field(), "dataset.loader_kwargs.tags_column");
+  EXPECT_NE(mismatch.error().message().find("line 1: 2 tokens but 1 tags"), std::string::npos);
+  auto not_strings = read("{\"tokens\": [\"a\", 1], \"tags\": [\"O\", \"O\"]}\n");
+  ASSERT_FALSE(not_strings.has_value());
+  EXPECT_EQ(not_strings.error().field(), "dataset.loader_kwargs.tokens_column");
+  auto bad_tags = read("{\"tokens\": [\"a\"], \"tags\": \"O\"}\n");
+  ASSERT_FALSE(bad_tags.has_value());
+  EXPECT_EQ(bad_tags.error().field(), "dataset.loader_kwargs.tags_column");
+}
+
+// Documents become consecutive-sentence pairs, half of them with a sentence of another document.
+TEST(NextSentenceDataTest, PairsAreDrawnFromConsecutiveSentences) {
+  std::vector<TextExample> docs;
+  for (int d = 0; d < 20; ++d) {
+    std::string text;
+    for (int s = 0; s < 6; ++s) text += "doc" + std::to_string(d) + " sentence " + std::to_string(s) + (s % 2 ? "!\n" : ". ");
+    docs.push_back({text, "", ""});
+  }
+  auto pairs = SampleNextSentencePairs(docs, 3);
+  ASSERT_EQ(pairs.size(), 20u * 5u);
+  size_t next = 0;
+  for (const auto& p : pairs) {
+    const std::string doc = p.text.substr(0, p.text.find(' '));
+    if (p.label == "is_next") {
+      ++next;
+      const int s = p.text[p.text.size() - 2] - '0';
+      EXPECT_EQ(p.pair, doc + " sentence " + std::to_string(s + 1) + (s % 2 ? "." : "!")) << p.text;
+    } else {
+      EXPECT_EQ(p.label, "not_next");
+      EXPECT_NE(p.pair.substr(0, p.pair.find(' ')), doc) << p.text << " | " << p.pair;
+    }
+  }
+  EXPECT_GT(next, 30u);
+  EXPECT_LT(next, 70u);
+  EXPECT_EQ(SampleNextSentencePairs(docs, 3).front().pair, pairs.front().pair);  // seeded
+}
+
+TEST(NextSentenceDataTest, LabelledPairsReadTheirLabelsInEveryForm) {
+  TrainSpec spec;
+  spec.objective = Objective::kNextSentencePrediction;
+  spec.text_pair_column = "next";
+  dataset::ReaderOptions o;
+  o.format = dataset::Format::kJsonl;
+  o.columns = Columns(spec);
+  const std::string rows = "{\"text\": \"a\", \"label\": true, \"next\": \"b\"}\n"
+                           "{\"text\": \"a\", \"label\": 1, \"next\": \"c\"}\n"
+                           "{\"text\": \"a\", \"label\": \"not_next\", \"next\": \"d\"}\n";
+  auto r = dataset::OpenRecordReader(storage::MemoryReader(rows), o);
+  ASSERT_TRUE(r.has_value());
+  auto read = ReadExamples(**r, spec, nullptr, {});
+  ASSERT_TRUE(read.has_value()) << read.error().ToString();
+  ASSERT_EQ(read->size(), 3u);
+  EXPECT_EQ((*read)[0].label, "is_next");
+  EXPECT_EQ((*read)[1].label, "not_next");  // transformers' next_sentence_label 1: random
+  EXPECT_EQ((*read)[2].label, "not_next");
+  auto bad = dataset::OpenRecordReader(storage::MemoryReader("{\"text\": \"a\", \"label\": \"maybe\", \"next\": \"b\"}\n"), o);
+  ASSERT_TRUE(bad.has_value());
+  auto refused = ReadExamples(**bad, spec, nullptr, {});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().field(), "dataset.loader_kwargs.label_column");
+}
+
+// Each word's label goes to its first piece; other pieces and special tokens are ignored; a
+// word cut off by truncation has no token.
+TEST(TokenClassificationDataTest, LabelsTheFirstPieceOfEachWord) {
+  mlaas::testing::TempDir dir;
+  {
+    std::ofstream v(dir.path() / "vocab.txt");
+    for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "##s", "movie", "z\u00fcrich", "the"}) v << t << "\n";
+  }
+  auto tok = tokenizers::Tokenizer::Load(dir.path() / "vocab.txt");
+  ASSERT_TRUE(tok.has_value()) << tok.error().ToString();
+  TrainSpec spec;
+  spec.objective = Objective::kTokenClassification;
+  TextExample e;
+  e.words = {"Z\u00fcrich", "goods", "movie", "the"};
+  e.tags = {"B-LOC", "B-POS", "I-POS", "O"};
+  e.text = Join(e.words, " ");
+  const std::map<std::string, int64_t> ids = {{"B-LOC", 0}, {"B-POS", 1}, {"I-POS", 2}, {"O", 3}};
+  auto t = Tokenize({e}, spec, **tok, 6, true, ids, {});
+  ASSERT_TRUE(t.has_value()) << t.error().ToString();
+  const TokenizedExample& x = (*t)[0];
+  // [CLS] zürich good ##s movie [SEP]: "the" is cut off.
+  EXPECT_EQ(x.token_labels, std::vector<int32_t>({-100, 0, 1, -100, 2, -100}));
+  EXPECT_EQ(x.word_tokens, std::vector<int32_t>({1, 2, 4, -1}));
+  EXPECT_EQ(x.word_labels, std::vector<int32_t>({0, 1, 2, 3}));
+  auto unknown = Tokenize({e}, spec, **tok, 6, true, {{"O", 0}}, {});
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().field(), "dataset.loader_kwargs.tags_column");
 }
 
 }  // namespace

@@ -149,8 +149,10 @@ TEST(TrainSpecTest, BadValuesNameTheField) {
   json r = Request();
   r["model"].erase("objective");
   EXPECT_EQ(ParseTrainSpec(r).error().field(), "model.objective");
-  r["model"]["objective"] = "question-answering";
+  r["model"]["objective"] = "no-objective";  // embeddings train as sentence-embedding
   EXPECT_EQ(ParseTrainSpec(r).error().code(), StatusCode::kUnimplemented);
+  r["model"]["objective"] = "question-answering";
+  EXPECT_EQ(ParseTrainSpec(r)->objective, Objective::kQuestionAnswering);
   r["model"]["objective"] = "causal-lm";
   EXPECT_EQ(ParseTrainSpec(r)->objective, Objective::kCausalLm);
 }

@@ -11,6 +11,7 @@
 #include "nn/generate.h"
 #include "nn/model.h"
 #include "nn/static_embedding.h"
+#include "predict/servable_model.h"
 #include "testutil/temp_dir.h"
 #include "tokenizers/tokenizer.h"
 #include "train/text_fixture.h"
@@ -196,6 +197,270 @@ TEST_F(TrainerTest, CausalLmLearnsItsLanguageAndContinuesPrompts) {
   auto out = nn::Generate(*loaded->model, prompts, greedy);
   auto text = (*tok)->Decode(std::vector<uint32_t>(out[0].begin(), out[0].end()), true);
   EXPECT_EQ(*text, "was really bad");
+}
+
+// Token classification: sentiment words are entities (POS / NEG), "movie" (only ever right
+// after a good word) continues its entity (I-POS), plurals ("goods") are two word pieces of which the first
+// is labelled. The tagger learns it (entity F1 on the held-out split), saves a
+// *ForTokenClassification directory with the tags as labels, and the saved model, served,
+// finds the entities with their character offsets.
+TEST_F(TrainerTest, TokenClassificationLearnsEntitiesAndServesThemWithOffsets) {
+  TrainInputs in = Inputs(Objective::kTokenClassification, "ner");
+  in.spec.epochs = 10;
+  std::mt19937_64 rng(5);
+  auto sentence = [&](bool plural) {
+    TextExample e;
+    const size_t len = 3 + rng() % 4;
+    for (size_t k = 0; k < len; ++k) {
+      const auto& w = kFiller[rng() % kFiller.size()];
+      if (w == "movie") continue;  // "movie" only after a sentiment word
+      e.words.push_back(w);
+      e.tags.push_back("O");
+    }
+    // One sentiment word, or one of each: "movie" after a good one is part of its entity.
+    const int first = static_cast<int>(rng() % 2), count = 1 + static_cast<int>(rng() % 2);
+    for (int k = 0; k < count; ++k) {
+      const bool good = (first + k) % 2 == 0;
+      const size_t at = rng() % (e.words.size() + 1);
+      std::string word = (good ? kGood : kBad)[rng() % 5] + (plural ? "s" : "");
+      std::vector<std::string> words = {word}, tags = {good ? "B-POS" : "B-NEG"};
+      if (good && rng() % 2 == 0) words.push_back("movie"), tags.push_back("I-POS");
+      e.words.insert(e.words.begin() + static_cast<std::ptrdiff_t>(at), words.begin(), words.end());
+      e.tags.insert(e.tags.begin() + static_cast<std::ptrdiff_t>(at), tags.begin(), tags.end());
+    }
+    e.text = Join(e.words, " ");
+    return e;
+  };
+  for (int i = 0; i < 160; ++i) in.train.push_back(sentence(i % 3 == 0));
+  for (int i = 0; i < 30; ++i) in.eval.push_back(sentence(i % 3 == 0));
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  const json& ev = (*r)["evaluation"];
+  EXPECT_GT(ev["f1"].get<double>(), 0.9) << ev.dump();
+  EXPECT_GT(ev["precision"].get<double>(), 0.9) << ev.dump();
+  EXPECT_GT(ev["recall"].get<double>(), 0.9) << ev.dump();
+  EXPECT_TRUE(ev["per_type"].contains("POS") && ev["per_type"].contains("NEG")) << ev.dump();
+  EXPECT_LT((*r)["history"]["eval_loss"].back().get<double>(), (*r)["history"]["eval_loss"][0].get<double>());
+  EXPECT_EQ((*r)["history"]["eval_f1"].size(), 10u);
+  EXPECT_EQ((*r)["model"]["architecture"], "BertForTokenClassification");
+  EXPECT_EQ((*r)["dataset"]["labels"], json({"B-NEG", "B-POS", "I-POS", "O"}));
+  const json config = ReadJson(in.output_dir / "config.json");
+  EXPECT_EQ(config["architectures"][0], "BertForTokenClassification");
+  EXPECT_EQ(config["id2label"]["2"], "I-POS");
+
+  predict::LoadSpec spec;
+  spec.model_dir = in.output_dir;
+  spec.objective = "token-classification";
+  auto model = predict::ServableModel::Load(spec);
+  ASSERT_TRUE(model.has_value()) << model.error().ToString();
+  EXPECT_EQ((*model)->info().labels, std::vector<std::string>({"B-NEG", "B-POS", "I-POS", "O"}));
+  // A plural's "##s" piece is never labelled in training: simple, average and max read it as it
+  // comes (alone, or as part of its word), first by its word's first piece.
+  struct Case {
+    predict::Aggregation aggregation;
+    std::string text, entity;
+    int start, end;
+  };
+  const std::vector<Case> cases = {
+      {predict::Aggregation::kSimple, "the plot was good movie and it was awful", "good movie", 13, 23},
+      {predict::Aggregation::kAverage, "the plot was good movie and it was awful", "good movie", 13, 23},
+      {predict::Aggregation::kFirst, "the plot was goods movie and it was awful", "goods movie", 13, 24},
+      {predict::Aggregation::kMax, "the plot was good movie and it was awful", "good movie", 13, 23},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(predict::AggregationName(c.aggregation)));
+    auto rows = (*model)->EncodeTexts({c.text}, "predict_input.input_text");
+    ASSERT_TRUE(rows.has_value()) << rows.error().ToString();
+    predict::OutputOptions options;
+    options.aggregation = c.aggregation;
+    auto out = (*model)->Run({&(*rows)[0]}, options);
+    ASSERT_TRUE(out.has_value()) << out.error().ToString();
+    const json& entities = (*out)[0];
+    ASSERT_EQ(entities.size(), 2u) << entities.dump();
+    EXPECT_EQ(entities[0]["entity_group"], "POS") << entities.dump();
+    EXPECT_EQ(entities[0]["word"], c.entity);
+    EXPECT_EQ(entities[0]["start"], c.start);
+    EXPECT_EQ(entities[0]["end"], c.end);
+    EXPECT_GT(entities[0]["score"].get<double>(), 0.5);
+    EXPECT_EQ(entities[1]["entity_group"], "NEG");
+    EXPECT_EQ(entities[1]["word"], "awful");
+    EXPECT_EQ(entities[1]["start"], c.text.find("awful"));
+    EXPECT_EQ(entities[1]["end"], c.text.find("awful") + 5);
+  }
+  auto rows = (*model)->EncodeTexts({"the plot was good movie"}, "predict_input.input_text");
+  ASSERT_TRUE(rows.has_value());
+  predict::OutputOptions none;
+  none.aggregation = predict::Aggregation::kNone;
+  auto tokens = (*model)->Run({&(*rows)[0]}, none);
+  ASSERT_TRUE(tokens.has_value());
+  ASSERT_EQ((*tokens)[0].size(), 2u) << (*tokens)[0].dump();  // every token but the O ones
+  EXPECT_EQ((*tokens)[0][0]["entity"], "B-POS");
+  EXPECT_EQ((*tokens)[0][0]["word"], "good");
+  EXPECT_EQ((*tokens)[0][0]["index"], 4);  // [CLS] the plot was good
+  EXPECT_EQ((*tokens)[0][1]["entity"], "I-POS");
+  EXPECT_EQ((*tokens)[0][1]["start"], 18);
+}
+
+TEST_F(TrainerTest, TokenClassificationLabelsAreTheTagsOfBothSplits) {
+  TrainInputs in = Inputs(Objective::kTokenClassification, "ner-bad");
+  TextExample e;
+  e.words = {"the", "movie"};
+  e.tags = {"O", "O"};
+  e.text = "the movie";
+  in.train = {e, e};
+  in.eval = {e};
+  in.eval[0].tags = {"O", "B-NEW"};  // a tag only in the held-out split is still a label
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ((*r)["dataset"]["labels"], json({"B-NEW", "O"}));
+}
+
+// Next-sentence prediction: documents whose sentences always follow one another in the same
+// cycle, each sentence ending with the word the next one starts with; pairs are drawn from them
+// (half with a random second sentence). The NSP head learns which sentence follows which, and
+// the saved model, served, tells a next sentence from a random one.
+TEST_F(TrainerTest, NextSentencePredictionLearnsWhatFollowsAndServesPairs) {
+  const std::vector<std::string> words = {"good", "nice", "sad", "bad", "happy", "angry", "great", "poor"};
+  std::vector<std::string> cycle;
+  for (size_t k = 0; k < words.size(); ++k) cycle.push_back(words[k] + " movie was " + words[(k + 1) % words.size()] + ".");
+  std::mt19937_64 rng(9);
+  auto documents = [&](int n) {
+    std::vector<TextExample> out;
+    for (int i = 0; i < n; ++i) {
+      const size_t start = rng() % cycle.size();
+      std::string doc;
+      for (size_t k = 0; k < 5; ++k) doc += (k ? " " : "") + cycle[(start + k) % cycle.size()];
+      out.push_back({doc, "", ""});
+    }
+    return out;
+  };
+  TrainInputs in = Inputs(Objective::kNextSentencePrediction, "nsp");
+  in.spec.epochs = 40;
+  in.train = SampleNextSentencePairs(documents(80), 1);
+  in.eval = SampleNextSentencePairs(documents(16), 2);
+  size_t next = 0;
+  for (const auto& e : in.train) next += e.label == "is_next";
+  EXPECT_GT(next, in.train.size() / 3);
+  EXPECT_LT(next, in.train.size() * 2 / 3);
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_GT((*r)["evaluation"]["accuracy"].get<double>(), 0.85) << (*r)["evaluation"].dump()  << (*r)["history"].dump();
+  EXPECT_EQ((*r)["model"]["architecture"], "BertForNextSentencePrediction");
+  EXPECT_EQ((*r)["dataset"]["labels"], json({"is_next", "not_next"}));
+
+  predict::LoadSpec spec;
+  spec.model_dir = in.output_dir;
+  spec.objective = "next-sentence-prediction";
+  auto model = predict::ServableModel::Load(spec);
+  ASSERT_TRUE(model.has_value()) << model.error().ToString();
+  // Every sentence with the one that follows it, and with the one two further on.
+  std::vector<std::string> firsts, seconds;
+  for (size_t k = 0; k < cycle.size(); ++k) {
+    firsts.push_back(cycle[k]);
+    seconds.push_back(cycle[(k + 1) % cycle.size()]);
+  }
+  for (size_t k = 0; k < cycle.size(); ++k) {
+    firsts.push_back(cycle[k]);
+    seconds.push_back(cycle[(k + 3) % cycle.size()]);
+  }
+  auto rows = (*model)->EncodePairs(firsts, seconds, "predict_input.pair_text");
+  ASSERT_TRUE(rows.has_value()) << rows.error().ToString();
+  std::vector<const predict::ModelRow*> pointers;
+  for (const auto& row : *rows) pointers.push_back(&row);
+  auto out = (*model)->Run(pointers, {});
+  ASSERT_TRUE(out.has_value()) << out.error().ToString();
+  double follows_sum = 0, random_sum = 0;
+  int right = 0;
+  for (size_t i = 0; i < out->size(); ++i) {
+    const bool follows = i < cycle.size();
+    (follows ? follows_sum : random_sum) += (*out)[i]["score"].get<double>();
+    right += (*out)[i]["is_next"].get<bool>() == follows;
+    EXPECT_NEAR((*out)[i]["is_next"].get<bool>() ? 1.0 : 0.0, (*out)[i]["score"].get<double>() >= 0.5 ? 1.0 : 0.0, 1e-9);
+  }
+  EXPECT_GE(right, 12) << json(*out).dump();
+  EXPECT_GT(follows_sum / 8, random_sum / 8 + 0.2) << json(*out).dump();
+  auto single = (*model)->EncodeTexts({cycle[0]}, "predict_input.input_text");
+  ASSERT_FALSE(single.has_value());
+  EXPECT_EQ(single.error().field(), "predict_input.pair_text");
+}
+
+TEST_F(TrainerTest, NextSentencePredictionIsBertsHead) {
+  TrainInputs in = Inputs(Objective::kNextSentencePrediction, "nsp-distil");
+  in.model_block = {{"config", {{"model_type", "distilbert"}, {"dim", 32}, {"n_layers", 1}, {"n_heads", 4}, {"hidden_dim", 64}}}};
+  in.train = {{"a.", "b.", "is_next"}, {"b.", "a.", "not_next"}};
+  auto r = RunTraining(in, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().field(), "model.objective");
+}
+
+// Extractive question answering: a context holds a good and a bad word among fillers (and a
+// word of multi-byte characters); the question "good" asks for the first, "bad" for the second.
+// Contexts are longer than max_length, so each is cut into overlapping windows. The model learns
+// to point at the answer (exact match on held-out questions), and, served, answers with the span's
+// code point offsets.
+TEST_F(TrainerTest, QuestionAnsweringFindsSpansAcrossWindows) {
+  const std::vector<std::string> good = {"great", "fine", "nice", "happy"}, bad = {"awful", "poor", "sad", "angry"};
+  std::mt19937_64 rng(13);
+  auto question = [&]() {
+    TextExample e;
+    std::vector<std::string> words;
+    const size_t len = 14 + rng() % 10;
+    for (size_t k = 0; k < len; ++k) words.push_back(kFiller[rng() % kFiller.size()]);
+    words.insert(words.begin() + static_cast<std::ptrdiff_t>(rng() % 5), "\xC3\xBCn\xC3\xAF" "code");
+    const std::string g = good[rng() % good.size()], b = bad[rng() % bad.size()];
+    words.insert(words.begin() + static_cast<std::ptrdiff_t>(rng() % words.size()), g);
+    words.insert(words.begin() + static_cast<std::ptrdiff_t>(rng() % words.size()), b);
+    e.pair = Join(words, " ");
+    const bool ask_good = rng() % 2 == 0;
+    e.text = ask_good ? "good" : "bad";
+    const std::string& answer = ask_good ? g : b;
+    const size_t at = (" " + e.pair + " ").find(" " + answer + " ");
+    int64_t cp = 0;
+    for (size_t i = 0; i < at; ++i) cp += (static_cast<unsigned char>(e.pair[i]) & 0xC0) != 0x80;
+    e.answers = {answer};
+    e.answer_start = cp;
+    return e;
+  };
+  TrainInputs in = Inputs(Objective::kQuestionAnswering, "qa");
+  in.spec.epochs = 15;
+  in.spec.max_length = 20;  // contexts of 17-26 words: two to four windows each
+  in.spec.doc_stride = 4;
+  for (int i = 0; i < 200; ++i) in.train.push_back(question());
+  for (int i = 0; i < 30; ++i) in.eval.push_back(question());
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  const json& ev = (*r)["evaluation"];
+  EXPECT_GT(ev["exact_match"].get<double>(), 0.8) << ev.dump();
+  EXPECT_GT(ev["f1"].get<double>(), 0.8);
+  EXPECT_GE(ev["windows"].get<int64_t>(), 2 * ev["questions"].get<int64_t>()) << ev.dump();  // long contexts
+  EXPECT_EQ((*r)["model"]["architecture"], "BertForQuestionAnswering");
+
+  predict::LoadSpec spec;
+  spec.model_dir = in.output_dir;
+  spec.objective = "question-answering";
+  auto model = predict::ServableModel::Load(spec);
+  ASSERT_TRUE(model.has_value()) << model.error().ToString();
+  // "nice" starts at code point 49 ("ünïcode" is 7 code points, 9 bytes).
+  const std::string context = "the movie \xC3\xBCn\xC3\xAF" "code was and it the plot was really nice and a very movie was awful";
+  auto rows = (*model)->EncodeQuestions({"good", "bad"}, {context, context}, "predict_input.question");
+  ASSERT_TRUE(rows.has_value()) << rows.error().ToString();
+  ASSERT_GT(std::get<predict::QuestionRow>((*rows)[0]).windows.size(), 1u);
+  auto out = (*model)->Run({&(*rows)[0], &(*rows)[1]}, {});
+  ASSERT_TRUE(out.has_value()) << out.error().ToString();
+  EXPECT_EQ((*out)[0]["answer"], "nice") << (*out)[0].dump();
+  EXPECT_EQ((*out)[0]["start"], 49);
+  EXPECT_EQ((*out)[0]["end"], 53);
+  EXPECT_EQ((*out)[1]["answer"], "awful") << (*out)[1].dump();
+  EXPECT_EQ((*out)[1]["end"], 80);
+  EXPECT_GT((*out)[0]["score"].get<double>(), 0.3);
+  std::string long_question;
+  for (int i = 0; i < 12; ++i) long_question += "the movie ";
+  auto too_long = (*model)->EncodeQuestions({long_question}, {context}, "predict_input.question");
+  ASSERT_FALSE(too_long.has_value());  // no room left for context windows
+  EXPECT_EQ(too_long.error().field(), "predict_input.question");
+  auto as_texts = (*model)->EncodeTexts({"good"}, "predict_input.input_text");
+  ASSERT_FALSE(as_texts.has_value());
+  EXPECT_EQ(as_texts.error().field(), "predict_input.question");
 }
 
 TEST_F(TrainerTest, CausalLmNeedsADecoder) {

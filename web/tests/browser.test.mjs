@@ -307,6 +307,63 @@ test("a language model's page streams the continuation of a prompt", async () =>
   assert.deepEqual(page.errors, []);
 });
 
+test("a token classifier's page marks the entities the API finds in a text", async () => {
+  writeFileSync(join(work, "ner-corpus.txt"), "angela merkel visited zürich and paris\nthe quick brown fox\n".repeat(20));
+  cli("tokenizer", "train", "--model", "wordpiece", "--vocab-size", "120", "--lowercase", "--special-tokens",
+    "[PAD],[UNK],[CLS],[SEP],[MASK]", "--input", join(work, "ner-corpus.txt"), "--output", join(work, "ner-tok"));
+  cli("model", "init", "--preset", "bert-tiny", "--objective", "token-classification", "--labels", "O,B-PER,I-PER,B-LOC",
+    "--tokenizer", join(work, "ner-tok"), "--output", join(work, "ner"), "--seed", "7");
+  await uploadDir(join(work, "ner"), "models/ner", userToken);
+  await call("POST", "/api/v1/catalog/models/web-ner/versions", { model: { path: "models/ner" } }, userToken);
+  await call("PATCH", "/api/v1/catalog/models/web-ner", { objective: "token-classification" }, userToken);
+  const page = await newPage();
+  await signIn(page, userToken);
+  await page.goto(url + "/#/models/web-ner");
+  await page.getByRole("heading", { name: /web-ner/ }).waitFor();
+  const text = "Angela Merkel visited Zürich and Paris";
+  await page.getByLabel("Text").fill(text);
+  await page.getByLabel("Aggregation").selectOption("first");
+  await page.getByRole("button", { name: "Find entities" }).click();
+  await page.locator(".try-out .entities").waitFor();
+  // The marks are the API's entities (random weights: whatever they are), at their offsets.
+  const r = await call("POST", "/api/v1/ml/nlp/predict",
+    { model: { path: "catalog://web-ner" }, predict_input: { input_text: [text], aggregation_strategy: "first" } }, userToken);
+  const entities = r.predictions[0];
+  assert.equal(await page.locator(".try-out .entities mark").count(), entities.length);
+  const chars = Array.from(text);
+  for (const [i, e] of entities.entries()) {
+    const mark = await page.locator(".try-out .entities mark").nth(i).innerText();
+    assert.ok(mark.startsWith(chars.slice(e.start, e.end).join("")), `${mark} vs ${JSON.stringify(e)}`);
+  }
+  assert.equal((await page.locator(".try-out .entities").innerText()).replace(/ (PER|LOC)/g, ""), text);
+  await shot(page, "12-token-classifier-try-it");
+  assert.deepEqual(page.errors, []);
+});
+
+test("a question-answering model's page marks the answer the API finds in the context", async () => {
+  cli("model", "init", "--preset", "bert-tiny", "--objective", "question-answering",
+    "--tokenizer", join(work, "ner-tok"), "--output", join(work, "qa"), "--seed", "3");
+  await uploadDir(join(work, "qa"), "models/qa", userToken);
+  await call("POST", "/api/v1/catalog/models/web-qa/versions", { model: { path: "models/qa" } }, userToken);
+  await call("PATCH", "/api/v1/catalog/models/web-qa", { objective: "question-answering" }, userToken);
+  const page = await newPage();
+  await signIn(page, userToken);
+  await page.goto(url + "/#/models/web-qa");
+  await page.getByRole("heading", { name: /web-qa/ }).waitFor();
+  const context = "Angela Merkel visited Zürich and Paris";
+  await page.getByLabel("Question").fill("Where did she go?");
+  await page.getByLabel("Context").fill(context);
+  await page.getByRole("button", { name: "Answer" }).click();
+  await page.locator(".try-out .entities mark").waitFor();
+  const r = await call("POST", "/api/v1/ml/nlp/predict",
+    { model: { path: "catalog://web-qa" }, predict_input: { question: ["Where did she go?"], context: [context] } }, userToken);
+  const a = r.predictions[0];
+  assert.equal(await page.locator(".try-out .entities mark").innerText(), Array.from(context).slice(a.start, a.end).join(""));
+  assert.equal(await page.locator(".try-out .entities").innerText(), context);
+  await shot(page, "13-question-answering-try-it");
+  assert.deepEqual(page.errors, []);
+});
+
 test("a folder of images uploaded from the computer becomes a catalog dataset the training form trains on", async () => {
   const local = join(work, "shades");
   for (let i = 0; i < 24; i++) {

@@ -518,11 +518,14 @@ class Client:
               epochs: Optional[int] = None, batch_size: Optional[int] = None, lr: Optional[float] = None,
               seed: Optional[int] = None, register: Optional[str] = None, alias: Optional[str] = None,
               request: Optional[Json] = None, gpus: Optional[int] = None, labels: Optional[Sequence[str]] = None,
-              workers: Optional[int] = None, **model_train: Any) -> Task:
+              workers: Optional[int] = None, tokens_column: Optional[str] = None, tags_column: Optional[str] = None,
+              tag_names: Optional[Sequence[str]] = None, format: Optional[str] = None, **model_train: Any) -> Task:
         """Trains or fine-tunes an NLP model (POST /api/v1/ml/nlp/train/model); returns the Task.
 
         Start from `model` (a path or catalog:// reference), a `preset` (bert-tiny, ...) or a
-        `config` dict; `register`/`alias` register the result in the catalog; `gpus`/`labels`
+        `config` dict; token-classification reads `tokens_column`/`tags_column` (JSON Lines,
+        defaults tokens/tags; integer tags named by `tag_names`) or a CoNLL file
+        (`format="conll"` or a .conll key); `register`/`alias` register the result in the catalog; `gpus`/`labels`
         ask for a worker with that many GPUs and those capability labels (resources); `workers`
         trains data-parallel across that many worker processes (resources.workers). Other keyword
         arguments go to model_train (max_length, load_best_model_at_end, ...). `request` is a
@@ -537,8 +540,13 @@ class Client:
         d["path"] = dataset
         if split is not None:
             d["train_test_split"] = split
-        if text_column or label_column:
-            d.setdefault("loader_kwargs", {}).update(_drop_none({"text_column": text_column, "label_column": label_column}))
+        if format:
+            d["format"] = format
+        columns = _drop_none({"text_column": text_column, "label_column": label_column,
+                              "tokens_column": tokens_column, "tags_column": tags_column,
+                              "tag_names": list(tag_names) if tag_names else None})
+        if columns:
+            d.setdefault("loader_kwargs", {}).update(columns)
         body["model_save"] = {"path": save}
         mt = body.setdefault("model_train", {})
         mt.update(_drop_none({"epochs": epochs, "batch_size": batch_size, "seed": seed, **model_train}))
@@ -626,6 +634,34 @@ class Client:
         body = _drop_none({"model": _block(model, objective=objective), "tokenizer": _block(tokenizer),
                            "predict_input": _drop_none({"input_text": texts, "top_k": top_k, **predict_input})})
         return self._t.json("POST", "/api/v1/ml/nlp/predict", body)
+
+    def entities(self, model: str, texts: Union[str, Sequence[str]], aggregation_strategy: Optional[str] = None,
+                 tokenizer: Optional[str] = None) -> List[List[Json]]:
+        """Named entities of each text with a token-classification model: per text a list of
+        {"entity_group", "score", "word", "start", "end"} (start/end: character offsets into the
+        text). `aggregation_strategy`: simple (default), first, average, max, or none (every
+        token, {"entity", "score", "index", "word", "start", "end"})."""
+        r = self.predict(model, texts, objective="token-classification", tokenizer=tokenizer,
+                         aggregation_strategy=aggregation_strategy)
+        return list(r["predictions"])
+
+    def answer(self, model: str, questions: Union[str, Sequence[str]], contexts: Union[str, Sequence[str]],
+               tokenizer: Optional[str] = None) -> List[Json]:
+        """Extractive question answering: per question, the best span of its context as
+        {"answer", "score", "start", "end"} (start/end: character offsets into the context)."""
+        questions = [questions] if isinstance(questions, str) else list(questions)
+        contexts = [contexts] if isinstance(contexts, str) else list(contexts)
+        body = _drop_none({"model": _block(model, objective="question-answering"), "tokenizer": _block(tokenizer),
+                           "predict_input": {"question": questions, "context": contexts}})
+        return list(self._t.json("POST", "/api/v1/ml/nlp/predict", body)["predictions"])
+
+    def next_sentence(self, model: str, texts: Union[str, Sequence[str]], pairs: Union[str, Sequence[str]],
+                      tokenizer: Optional[str] = None) -> List[Json]:
+        """Whether each of `pairs` follows its text, with a next-sentence-prediction model: per
+        pair {"is_next": bool, "score": the probability that it follows}."""
+        pairs = [pairs] if isinstance(pairs, str) else list(pairs)
+        r = self.predict(model, texts, objective="next-sentence-prediction", tokenizer=tokenizer, pair_text=pairs)
+        return list(r["predictions"])
 
     def generate(self, model: str, prompts: Union[str, Sequence[str]], max_new_tokens: Optional[int] = None,
                  temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,

@@ -365,3 +365,98 @@ def test_generate_greedy_seeded_and_streamed(client, server, tmp_path):
     with pytest.raises(ApiError) as bad:
         client.generate("models/gpt", prompts, top_p=1.5)
     assert bad.value.status == 400 and bad.value.field == "predict_input.top_p"
+
+
+def test_train_a_tagger_from_conll_and_find_entities(client, uploaded):
+    # Sentiment words are entities (POS, NEG) in a CoNLL file; the tagger is fine-tuned from the
+    # text classifier's encoder (its head replaced) and finds them with their offsets.
+    import random
+    from conftest import BAD, FILLER, GOOD
+
+    rng = random.Random(3)
+    lines = ["-DOCSTART- -X- O", ""]
+    for i in range(160):
+        words = [(rng.choice(FILLER), "O") for _ in range(rng.randint(2, 5))]
+        words.insert(rng.randint(0, len(words)), (rng.choice(GOOD), "B-POS"))
+        if i % 2:
+            words.insert(rng.randint(0, len(words)), (rng.choice(BAD), "B-NEG"))
+        lines += [f"{w}\t{t}" for w, t in words] + [""]
+    client.objects.write("data/ner.conll", "\n".join(lines))
+    task = client.train(dataset="data/ner.conll", save="models/ner", objective="token-classification",
+                        model="models/cls", epochs=8, batch_size=8, lr=3e-3, seed=1, split=0.15)
+    result = task.wait(timeout=300)
+    assert result["dataset"]["labels"] == ["B-NEG", "B-POS", "O"]
+    assert result["evaluation"]["f1"] > 0.8, result["evaluation"]
+    assert set(result["evaluation"]["per_type"]) == {"NEG", "POS"}
+
+    text = "the movie was superb it was dull"
+    found = client.entities("models/ner", [text], aggregation_strategy="first")[0]
+    assert [(e["entity_group"], e["word"]) for e in found] == [("POS", "superb"), ("NEG", "dull")]
+    assert all(text[e["start"]:e["end"]] == e["word"] for e in found)
+    tokens = client.entities("models/ner", text, aggregation_strategy="none")[0]
+    assert tokens[0]["entity"] == "B-POS" and tokens[0]["index"] >= 1
+    with pytest.raises(ApiError) as bad:
+        client.entities("models/ner", text, aggregation_strategy="longest")
+    assert bad.value.status == 400 and bad.value.field == "predict_input.aggregation_strategy"
+    client.objects.write("data/bad.jsonl", '{"tokens": ["a", "b"], "tags": ["O"]}\n')
+    failing = client.train(dataset="data/bad.jsonl", save="models/bad-ner", objective="token-classification",
+                           model="models/cls", epochs=1)
+    with pytest.raises(TaskFailed) as mismatch:  # the tags must match the tokens, one each
+        failing.wait(timeout=300)
+    assert "2 tokens but 1 tags" in str(mismatch.value)
+
+
+def test_question_answering_and_next_sentence(client, uploaded):
+    # Question answering: "good" asks for the context's good word, "bad" for its bad one.
+    import json
+    import random
+    from conftest import BAD, FILLER, GOOD
+
+    rng = random.Random(5)
+    rows = []
+    for _ in range(200):
+        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 6))]
+        g, b = rng.choice(GOOD), rng.choice(BAD)
+        words.insert(rng.randint(0, len(words)), g)
+        words.insert(rng.randint(0, len(words)), b)
+        context = " ".join(words)
+        ask = rng.choice(["good", "bad"])
+        answer = g if ask == "good" else b
+        start = (" " + context + " ").index(" " + answer + " ")
+        rows.append(json.dumps({"question": ask, "context": context,
+                                "answers": {"text": [answer], "answer_start": [start]}}))
+    client.objects.write("data/qa.jsonl", "\n".join(rows) + "\n")
+    task = client.train(dataset="data/qa.jsonl", save="models/qa", objective="question-answering", preset="bert-tiny",
+                        tokenizer="tok", epochs=15, batch_size=8, lr=2e-3, seed=1, split=0.15)
+    result = task.wait(timeout=300)
+    assert result["evaluation"]["exact_match"] > 0.7, result["evaluation"]
+    context = "the plot was superb it was dull"
+    found = client.answer("models/qa", ["good", "bad"], [context, context])
+    assert [a["answer"] for a in found] == ["superb", "dull"], found
+    assert all(context[a["start"]:a["end"]] == a["answer"] for a in found)
+    with pytest.raises(ApiError) as bad:
+        client.predict("models/qa", "what is good?")
+    assert bad.value.status == 400 and bad.value.field == "predict_input.question"
+
+    # Next-sentence prediction: pairs drawn from documents (that it learns is checked in
+    # tests/train/trainer_test.cpp); here the contract: labels, answers, the pair_text error.
+    words = GOOD + BAD
+    cycle = [f"{words[k]} movie was {words[(k + 1) % len(words)]}." for k in range(len(words))]
+    docs = []
+    for _ in range(120):
+        start = rng.randrange(len(cycle))
+        docs.append(" ".join(cycle[(start + k) % len(cycle)] for k in range(5)))
+    client.objects.write("data/docs.csv", "text\n" + "\n".join(docs) + "\n")
+    nsp = client.train(dataset="data/docs.csv", save="models/nsp", objective="next-sentence-prediction",
+                       model="models/cls", epochs=2, batch_size=8, lr=3e-3, seed=1)
+    result = nsp.wait(timeout=300)
+    assert result["dataset"]["labels"] == ["is_next", "not_next"]
+    assert result["model"]["architecture"] == "BertForNextSentencePrediction"
+    assert set(result["evaluation"]) >= {"accuracy", "macro_f1", "per_class"}
+    n = len(cycle)
+    answers = client.next_sentence("models/nsp", cycle, [cycle[(k + 1) % n] for k in range(n)])
+    assert len(answers) == n
+    assert all(a["is_next"] == (a["score"] >= 0.5) and 0 <= a["score"] <= 1 for a in answers)
+    with pytest.raises(ApiError) as single:
+        client.predict("models/nsp", cycle[0])
+    assert single.value.status == 400 and single.value.field == "predict_input.pair_text"

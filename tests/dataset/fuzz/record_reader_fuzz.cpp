@@ -1,7 +1,7 @@
-// libFuzzer target: the CSV/TSV and JSON Lines dataset readers over any bytes: no crash,
+// libFuzzer target: the CSV/TSV, JSON Lines and CoNLL dataset readers over any bytes: no crash,
 // leak, sanitizer report or unbounded allocation; every row read has one value per column.
 // The first byte picks the options: bit 0 the format (CSV / JSONL), bits 1-2 the delimiter,
-// bit 3 no header, bit 4 invalid UTF-8 replaced, bit 5 a small field limit, bit 6 a column
+// bit 3 no header (CSV) or CoNLL instead of JSONL, bit 4 invalid UTF-8 replaced, bit 5 a small field limit, bit 6 a column
 // selection, bit 7 a source that returns a few bytes per read (chunk boundaries everywhere).
 #include <algorithm>
 #include <cstddef>
@@ -42,12 +42,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t flags = data[0];
   dataset::ReaderOptions o;
-  o.format = flags & 1 ? dataset::Format::kJsonl : dataset::Format::kCsv;
+  o.format = !(flags & 1) ? dataset::Format::kCsv : flags & 8 ? dataset::Format::kConll : dataset::Format::kJsonl;
   o.delimiter = ",\t;|"[(flags >> 1) & 3];
   o.header = !(flags & 8);
   o.utf8 = flags & 16 ? dataset::Utf8Policy::kReplace : dataset::Utf8Policy::kError;
   if (flags & 32) o.max_field_bytes = 64;
   if (flags & 64) o.columns = {"text", o.header ? "label" : "0"};
+  if ((flags & 64) && o.format == dataset::Format::kConll) o.columns = {"tags", "tokens"};
   auto source = std::make_unique<BytesReader>(std::string(reinterpret_cast<const char*>(data) + 1, size - 1),
                                               flags & 128 ? 3 : SIZE_MAX);
   auto reader = dataset::OpenRecordReader(std::move(source), o);

@@ -345,6 +345,59 @@ class RobertaForMaskedLM(nn.Module):
         return h, self.lm_head(h)
 
 
+def dropout_of(c):
+    return c.classifier_dropout if c.__dict__.get("classifier_dropout") is not None else c.hidden_dropout_prob
+
+
+class BertForTokenClassification(nn.Module):
+    # Also RobertaForTokenClassification (body named "roberta").
+    def __init__(self, c, roberta=False):
+        super().__init__()
+        body = BertModel(c, add_pooling_layer=False, roberta=roberta)
+        self.body_name = "roberta" if roberta else "bert"
+        setattr(self, self.body_name, body)
+        self.dropout = nn.Dropout(dropout_of(c))
+        self.classifier = nn.Linear(c.hidden_size, c.num_labels)
+
+    def forward(self, ids, mask, types):
+        h, _ = getattr(self, self.body_name)(ids, mask, types)
+        return h, self.classifier(self.dropout(h))
+
+
+class BertForQuestionAnswering(nn.Module):
+    # Also RobertaForQuestionAnswering; logits [batch, seq, 2] (start, end), as split by transformers.
+    def __init__(self, c, roberta=False):
+        super().__init__()
+        body = BertModel(c, add_pooling_layer=False, roberta=roberta)
+        self.body_name = "roberta" if roberta else "bert"
+        setattr(self, self.body_name, body)
+        self.qa_outputs = nn.Linear(c.hidden_size, 2)
+
+    def forward(self, ids, mask, types):
+        h, _ = getattr(self, self.body_name)(ids, mask, types)
+        return h, self.qa_outputs(h)
+
+
+class BertOnlyNSPHead(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.seq_relationship = nn.Linear(c.hidden_size, 2)
+
+    def forward(self, pooled):
+        return self.seq_relationship(pooled)
+
+
+class BertForNextSentencePrediction(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.bert = BertModel(c)
+        self.cls = BertOnlyNSPHead(c)
+
+    def forward(self, ids, mask, types):
+        h, pooled = self.bert(ids, mask, types)
+        return h, self.cls(pooled)
+
+
 # ------------------------------------------------------------------------------- DistilBERT
 
 class DistilEmbeddings(nn.Module):
@@ -470,6 +523,30 @@ class DistilBertForMaskedLM(nn.Module):
         h, _ = self.distilbert(ids, mask)
         x = self.vocab_layer_norm(self.activation(self.vocab_transform(h)))
         return h, F.linear(x, self.distilbert.embeddings.word_embeddings.weight, self.vocab_projector.bias)
+
+
+class DistilBertForTokenClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.distilbert = DistilBertModel(c)
+        self.dropout = nn.Dropout(c.dropout)
+        self.classifier = nn.Linear(c.dim, c.num_labels)
+
+    def forward(self, ids, mask, types):
+        h, _ = self.distilbert(ids, mask)
+        return h, self.classifier(self.dropout(h))
+
+
+class DistilBertForQuestionAnswering(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.distilbert = DistilBertModel(c)
+        self.qa_outputs = nn.Linear(c.dim, 2)
+        self.dropout = nn.Dropout(c.__dict__.get("qa_dropout", 0.1))
+
+    def forward(self, ids, mask, types):
+        h, _ = self.distilbert(ids, mask)
+        return h, self.qa_outputs(self.dropout(h))
 
 
 # ------------------------------------------------------------------------------- GPT-2
@@ -624,6 +701,13 @@ CLASSES = {
     "DistilBertForSequenceClassification": DistilBertForSequenceClassification,
     "DistilBertForMaskedLM": DistilBertForMaskedLM,
     "RobertaForSequenceClassification": RobertaForSequenceClassification, "RobertaForMaskedLM": RobertaForMaskedLM,
+    "BertForTokenClassification": BertForTokenClassification,
+    "RobertaForTokenClassification": lambda c: BertForTokenClassification(c, roberta=True),
+    "DistilBertForTokenClassification": DistilBertForTokenClassification,
+    "BertForQuestionAnswering": BertForQuestionAnswering,
+    "RobertaForQuestionAnswering": lambda c: BertForQuestionAnswering(c, roberta=True),
+    "DistilBertForQuestionAnswering": DistilBertForQuestionAnswering,
+    "BertForNextSentencePrediction": BertForNextSentencePrediction,
     "BertModel": BertModel,
     "DistilBertModel": DistilBertModel,
     "RobertaModel": lambda c: BertModel(c, roberta=True),
@@ -670,7 +754,7 @@ def check(root):
         dh = (h - io["last_hidden_state"])[keep].abs().max().item()
         if logits is None:
             dl = 0.0
-        elif logits.dim() == 3:  # per token (masked-LM)
+        elif logits.dim() == 3:  # per token (masked-LM, token classification, question answering)
             dl = (logits - io["logits"])[keep].abs().max().item()
         else:
             dl = (logits - io["logits"]).abs().max().item()
@@ -732,6 +816,13 @@ def write(root):
     cases += [(arch, architecture, act, dtype, shards, True) for arch, architecture, act, dtype, shards in cases
               if architecture.endswith("ForSequenceClassification")]
     cases.append(("gpt2", "GPT2LMHeadModel", "gelu_new", torch.float32, 0))
+    cases += [("bert", "BertForTokenClassification", "gelu", torch.float32, 0),
+              ("distilbert", "DistilBertForTokenClassification", "gelu", torch.float16, 0),
+              ("roberta", "RobertaForTokenClassification", "gelu", torch.float32, 0),
+              ("bert", "BertForQuestionAnswering", "gelu_new", torch.float32, 0),
+              ("distilbert", "DistilBertForQuestionAnswering", "gelu", torch.float32, 0),
+              ("roberta", "RobertaForQuestionAnswering", "relu", torch.bfloat16, 0),
+              ("bert", "BertForNextSentencePrediction", "gelu", torch.float32, 0)]
     for arch, architecture, act, dtype, shards, *mean in cases:
         config = gpt2_config() if arch == "gpt2" else tiny_config(arch, architecture, act)
         if mean:

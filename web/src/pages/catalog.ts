@@ -12,7 +12,7 @@ export function catalogPage(kind: "model" | "dataset"): Page {
       const q = h("input", { type: "search", placeholder: "Search names, descriptions, tags", "aria-label": "search" });
       const objective = h("select", { "aria-label": "objective" },
         h("option", { value: "" }, "any objective"),
-        ["text-classification", "masked-lm", "causal-lm", "no-objective", "sentence-embedding", "token-classification", "question-answering", "image-classification"]
+        ["text-classification", "masked-lm", "causal-lm", "no-objective", "sentence-embedding", "token-classification", "next-sentence-prediction", "question-answering", "image-classification"]
           .map((o) => h("option", { value: o }, o)));
       const tag = h("input", { type: "text", placeholder: "tag", "aria-label": "tag", size: 10 });
       const visibility = h("select", { "aria-label": "visibility" },

@@ -124,6 +124,8 @@ function tryIt(entry: any): HTMLElement {
   const ref = entry.aliases?.champion ? `catalog://${entry.name}@champion` : `catalog://${entry.name}`;
   if (entry.objective === "image-classification") return tryImage(ref);
   if (entry.objective === "causal-lm") return tryGenerate(ref);
+  if (entry.objective === "token-classification") return tryEntities(ref);
+  if (entry.objective === "question-answering") return tryAnswer(ref);
   const out = h("div", { class: "try-out", "aria-live": "polite" });
   const text = h("textarea", { rows: 3, placeholder: "Type a text" });
   const second = h("textarea", { rows: 2, placeholder: "A second text, to compare" });
@@ -142,9 +144,15 @@ function tryIt(entry: any): HTMLElement {
       const texts = kind === "compare" ? [text.value, second.value] : [text.value];
       const model: any = { path: ref };
       if (kind === "compare") model.objective = "no-objective";
-      const r = await api("POST", "/api/v1/ml/nlp/predict", { model, predict_input: { input_text: texts, top_k: 5 } });
+      const predict_input: any = { input_text: texts };
+      if (kind === "next") predict_input.pair_text = [second.value];
+      else predict_input.top_k = 5;
+      const r = await api("POST", "/api/v1/ml/nlp/predict", { model, predict_input });
       const p = r.predictions;
-      if (kind === "compare") {
+      if (kind === "next") {
+        out.replaceChildren(h("p", { class: "result" }, "the second text follows the first: ",
+          h("strong", { class: "label" }, p[0].is_next ? "yes" : "no"), ` (probability ${Number(p[0].score).toFixed(4)})`));
+      } else if (kind === "compare") {
         const [a, b] = [p[0].embedding, p[1].embedding];
         out.replaceChildren(h("p", { class: "result" }, `cosine similarity: ${cosine(a, b).toFixed(4)}`));
       } else if (p[0].label !== undefined) {
@@ -163,7 +171,9 @@ function tryIt(entry: any): HTMLElement {
   const buttons = h("div", { class: "buttons" },
     objective === "masked-lm"
       ? h("button", { type: "button", onclick: () => void run("predict") }, "Fill the mask")
-      : h("button", { type: "button", onclick: () => void run("predict") }, "Classify"),
+      : objective === "next-sentence-prediction"
+        ? h("button", { type: "button", onclick: () => void run("next") }, "Does the second text follow?")
+        : h("button", { type: "button", onclick: () => void run("predict") }, "Classify"),
     h("button", { type: "button", onclick: () => void run("compare") }, "Embed and compare"),
     h("button", { type: "button", onclick: () => void run("search") }, "Search the store"));
   return h("section", { class: "try", "aria-label": "try it" }, h("h2", {}, "Try it"),
@@ -203,6 +213,70 @@ function tryGenerate(ref: string): HTMLElement {
     field("Prompt", prompt, "prompt"), field("New tokens", tokens, "tokens"),
     field("Temperature", temperature, "temperature", "0 is greedy: the most likely token each step."), field("Seed", seed, "seed"),
     h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => void run() }, "Generate")), out);
+}
+
+// A token classifier (NER): the text with its entities marked, and a table of them. Offsets are
+// code points of the text (Array.from splits it so); every piece is a text node.
+function tryEntities(ref: string): HTMLElement {
+  const out = h("div", { class: "try-out", "aria-live": "polite" });
+  const text = h("textarea", { rows: 3, placeholder: "Type a text" }) as HTMLTextAreaElement;
+  const aggregation = h("select", {}, ["simple", "first", "average", "max"].map((a) => h("option", { value: a }, a))) as HTMLSelectElement;
+  const run = async () => {
+    out.replaceChildren(h("p", {}, "…"));
+    try {
+      const input = text.value;
+      const r = await api("POST", "/api/v1/ml/nlp/predict",
+        { model: { path: ref }, predict_input: { input_text: [input], aggregation_strategy: aggregation.value } });
+      const entities: any[] = r.predictions[0];
+      const chars = Array.from(input);
+      const marked = h("p", { class: "result entities" });
+      let at = 0;
+      for (const e of entities) {
+        if (e.start < at) continue;  // overlapping spans are not expected; keep the text whole
+        marked.append(chars.slice(at, e.start).join(""),
+          h("mark", { title: `${e.entity_group} ${Number(e.score).toFixed(3)}` }, chars.slice(e.start, e.end).join(""),
+            h("small", {}, ` ${e.entity_group}`)));
+        at = e.end;
+      }
+      marked.append(chars.slice(at).join(""));
+      out.replaceChildren(marked, entities.length
+        ? table(["entity", "word", "score", "span"], entities.map((e) => [e.entity_group, e.word, Number(e.score).toFixed(4), `${e.start}–${e.end}`]))
+        : h("p", { class: "meta" }, "no entities found"));
+    } catch (e: any) {
+      out.replaceChildren(notice(e.message, "error"));
+    }
+  };
+  return h("section", { class: "try", "aria-label": "try it" }, h("h2", {}, "Try it"),
+    h("p", { class: "meta" }, "with ", h("code", {}, ref)),
+    field("Text", text, "text"), field("Aggregation", aggregation, "aggregation", "How word pieces become entities (simple: as they come; first / max: whole words)."),
+    h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => void run() }, "Find entities")), out);
+}
+
+// Extractive question answering: the context with the answer's span marked (offsets are code
+// points: Array.from splits the context so), its score beside.
+function tryAnswer(ref: string): HTMLElement {
+  const out = h("div", { class: "try-out", "aria-live": "polite" });
+  const question = h("input", { type: "text", placeholder: "Ask a question" }) as HTMLInputElement;
+  const context = h("textarea", { rows: 5, placeholder: "The text that holds the answer" }) as HTMLTextAreaElement;
+  const run = async () => {
+    out.replaceChildren(h("p", {}, "…"));
+    try {
+      const r = await api("POST", "/api/v1/ml/nlp/predict",
+        { model: { path: ref }, predict_input: { question: [question.value], context: [context.value] } });
+      const a = r.predictions[0];
+      const chars = Array.from(context.value);
+      out.replaceChildren(
+        h("p", { class: "result" }, "answer: ", h("strong", { class: "label" }, a.answer || "(none)"), ` (score ${Number(a.score).toFixed(4)})`),
+        h("p", { class: "result entities" }, chars.slice(0, a.start).join(""), h("mark", {}, chars.slice(a.start, a.end).join("")),
+          chars.slice(a.end).join("")));
+    } catch (e: any) {
+      out.replaceChildren(notice(e.message, "error"));
+    }
+  };
+  return h("section", { class: "try", "aria-label": "try it" }, h("h2", {}, "Try it"),
+    h("p", { class: "meta" }, "with ", h("code", {}, ref)),
+    field("Question", question, "question"), field("Context", context, "context"),
+    h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => void run() }, "Answer")), out);
 }
 
 // An image classifier: a PNG or JPEG from this computer, sent base64 to /api/v1/ml/cv/predict.

@@ -12,7 +12,7 @@ export function trainPage(): Page {
     title: "Train",
     async render(main) {
       const objective = h("select", {}, ["text-classification", "masked-lm", "causal-lm", "sentence-embedding", "image-classification",
-        "token-classification", "question-answering"].map((o) => h("option", { value: o }, o)));
+        "token-classification", "next-sentence-prediction", "question-answering"].map((o) => h("option", { value: o }, o)));
       const start = h("select", {}, h("option", { value: "preset" }, "a preset, from scratch"), h("option", { value: "path" }, "a model (path or catalog://)"));
       const textPresets = ["bert-tiny", "bert-mini", "bert-small", "bert-base", "distilbert-base", "roberta-base", "gpt2-tiny", "gpt2-small"];
       const imagePresets = ["cnn-small", "mlp", "resnet18", "resnet34"];

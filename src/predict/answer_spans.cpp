@@ -1,0 +1,116 @@
+#include "predict/answer_spans.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+namespace mlaas::predict {
+
+void TypeWindowsAsTheFirst(std::vector<tokenizers::Encoding>& windows) {
+  for (size_t w = 1; w < windows.size(); ++w) {
+    for (size_t k = 0; k < windows[w].type_ids.size() && k < windows[0].type_ids.size(); ++k)
+      windows[w].type_ids[k] = windows[0].type_ids[k];
+  }
+}
+
+std::optional<AnswerSpan> BestSpan(const std::vector<AnswerWindow>& windows, int64_t max_tokens, SpanScore score) {
+  std::optional<AnswerSpan> best;
+  for (size_t w = 0; w < windows.size(); ++w) {
+    const AnswerWindow& win = windows[w];
+    std::vector<size_t> context;
+    for (size_t k = 0; k < win.context_offsets.size(); ++k)
+      if (win.context_offsets[k]) context.push_back(k);
+    if (context.empty()) continue;
+    std::vector<double> s(context.size()), e(context.size());
+    for (size_t i = 0; i < context.size(); ++i) {
+      s[i] = win.start[context[i]];
+      e[i] = win.end[context[i]];
+    }
+    if (score == SpanScore::kProbProduct) {  // softmax over the context tokens (and [CLS])
+      for (auto [v, logits] : {std::pair{&s, win.start}, std::pair{&e, win.end}}) {
+        double m = *std::max_element(v->begin(), v->end());
+        if (win.cls) m = std::max(m, static_cast<double>(logits[*win.cls]));
+        double sum = win.cls ? std::exp(logits[*win.cls] - m) : 0.0;
+        for (double& x : *v) sum += (x = std::exp(x - m));
+        for (double& x : *v) x /= sum;
+      }
+    }
+    for (size_t i = 0; i < context.size(); ++i) {
+      for (size_t j = i; j < context.size() && static_cast<int64_t>(context[j] - context[i]) < max_tokens; ++j) {
+        const double v = score == SpanScore::kProbProduct ? s[i] * e[j] : s[i] + e[j];
+        if (!best || v > best->score) {
+          best = AnswerSpan{v, w, context[i], context[j], win.context_offsets[context[i]]->first,
+                            win.context_offsets[context[j]]->second};
+        }
+      }
+    }
+  }
+  return best;
+}
+
+std::string NormalizeAnswer(std::string_view s) {
+  std::string lower;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x80 && std::ispunct(u)) continue;
+    lower.push_back(u < 0x80 ? static_cast<char>(std::tolower(u)) : c);
+  }
+  std::istringstream words(lower);
+  std::string w, out;
+  while (words >> w) {
+    if (w == "a" || w == "an" || w == "the") continue;
+    out += (out.empty() ? "" : " ") + w;
+  }
+  return out;
+}
+
+double ExactMatch(std::string_view prediction, const std::vector<std::string>& answers) {
+  const std::string p = NormalizeAnswer(prediction);
+  for (const auto& a : answers)
+    if (NormalizeAnswer(a) == p) return 1.0;
+  return 0.0;
+}
+
+double AnswerF1(std::string_view prediction, const std::vector<std::string>& answers) {
+  auto tokens = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    std::string w;
+    while (in >> w) out.push_back(w);
+    return out;
+  };
+  const auto p = tokens(NormalizeAnswer(prediction));
+  double best = 0;
+  for (const auto& answer : answers) {
+    const auto g = tokens(NormalizeAnswer(answer));
+    std::map<std::string, int> counts;
+    for (const auto& t : g) ++counts[t];
+    int common = 0;
+    for (const auto& t : p)
+      if (counts[t]-- > 0) ++common;
+    if (common == 0) continue;
+    const double precision = static_cast<double>(common) / static_cast<double>(p.size());
+    const double recall = static_cast<double>(common) / static_cast<double>(g.size());
+    best = std::max(best, 2 * precision * recall / (precision + recall));
+  }
+  return best;
+}
+
+std::string CodePointSlice(std::string_view text, uint32_t begin, uint32_t end) {
+  size_t cp = 0, from = text.size(), to = text.size();
+  for (size_t i = 0; i <= text.size(); ++i) {
+    const bool boundary = i == text.size() || (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+    if (!boundary) continue;
+    if (cp == begin) from = i;
+    if (cp == end) {
+      to = i;
+      break;
+    }
+    ++cp;
+  }
+  return from <= to ? std::string(text.substr(from, to - from)) : std::string();
+}
+
+}  // namespace mlaas::predict

@@ -1,0 +1,62 @@
+#include "predict/answer_spans.h"
+
+#include <gtest/gtest.h>
+
+namespace mlaas::predict {
+namespace {
+
+TEST(AnswerSpansTest, SquadNormalisationExactMatchAndF1) {
+  EXPECT_EQ(NormalizeAnswer("The  Eiffel-Tower, in Paris!"), "eiffeltower in paris");
+  EXPECT_EQ(ExactMatch("the Eiffel Tower", {"Tower", "eiffel tower"}), 1.0);
+  EXPECT_EQ(ExactMatch("Eiffel", {"eiffel tower"}), 0.0);
+  // prediction "eiffel tower paris" vs gold "eiffel tower": 2 common, p 2/3, r 1 -> 0.8
+  EXPECT_NEAR(AnswerF1("Eiffel Tower Paris", {"Eiffel Tower", "nothing"}), 0.8, 1e-12);
+  EXPECT_EQ(AnswerF1("a", {"the"}), 0.0);  // both empty once normalised: no common token (SQuAD v1.1)
+  EXPECT_EQ(ExactMatch("a", {"the"}), 1.0);
+  EXPECT_EQ(AnswerF1("paris", {"london"}), 0.0);
+  EXPECT_EQ(CodePointSlice("Z\xC3\xBCrich ist sch\xC3\xB6n", 0, 6), "Z\xC3\xBCrich");
+  EXPECT_EQ(CodePointSlice("Z\xC3\xBCrich ist sch\xC3\xB6n", 11, 16), "sch\xC3\xB6n");
+  EXPECT_EQ(CodePointSlice("abc", 1, 9), "bc");
+}
+
+// Spans stay in the context, end after start, within the length limit; the best over windows.
+TEST(AnswerSpansTest, BestSpanOverWindows) {
+  // Window 0: [CLS] q [SEP] c0 c1 [SEP]; window 1: [CLS] q [SEP] c1 c2 [SEP].
+  using O = std::optional<std::pair<uint32_t, uint32_t>>;
+  const std::vector<O> w0 = {std::nullopt, std::nullopt, std::nullopt, O({0, 4}), O({5, 9}), std::nullopt};
+  const std::vector<O> w1 = {std::nullopt, std::nullopt, std::nullopt, O({5, 9}), O({10, 14}), std::nullopt};
+  // The question token has the highest logits: never chosen.
+  const float s0[] = {0, 9, 0, 1, 0.5f, 0}, e0[] = {0, 9, 0, 0.2f, 1, 0};
+  const float s1[] = {0, 9, 0, 0.1f, 3, 0}, e1[] = {0, 9, 0, 0.1f, 2.5f, 0};
+  std::vector<AnswerWindow> windows = {{s0, e0, w0, std::nullopt}, {s1, e1, w1, std::nullopt}};
+  auto best = BestSpan(windows, 30, SpanScore::kLogitSum);
+  ASSERT_TRUE(best.has_value());
+  EXPECT_EQ(best->window, 1u);
+  EXPECT_EQ(best->start, 10u);
+  EXPECT_EQ(best->end, 14u);
+  EXPECT_NEAR(best->score, 5.5, 1e-6);
+  auto prob = BestSpan(windows, 30, SpanScore::kProbProduct);
+  ASSERT_TRUE(prob.has_value());
+  EXPECT_EQ(prob->start, 10u);
+  EXPECT_GT(prob->score, 0.5);
+  EXPECT_LE(prob->score, 1.0);
+  // [CLS] counted in the softmax (as the pipeline does) lowers the probabilities, never wins.
+  std::vector<AnswerWindow> with_cls = windows;
+  for (auto& w : with_cls) w.cls = 0;
+  const float big[] = {5, 9, 0, 0.1f, 3, 0};
+  with_cls[1].start = big;
+  auto counted = BestSpan(with_cls, 30, SpanScore::kProbProduct);
+  ASSERT_TRUE(counted.has_value());
+  EXPECT_NE(counted->start_token, 0u);  // [CLS] is counted, never chosen
+  EXPECT_LT(counted->score, prob->score);
+  // One token at most: window 0's c0..c1 span is too long; the best single token wins.
+  std::vector<AnswerWindow> first = {{s0, e0, w0, std::nullopt}};
+  auto single = BestSpan(first, 1, SpanScore::kLogitSum);
+  ASSERT_TRUE(single.has_value());
+  EXPECT_EQ(single->start_token, single->end_token);
+  const std::vector<O> none(6, std::nullopt);
+  EXPECT_FALSE(BestSpan({{s0, e0, none, std::nullopt}}, 30, SpanScore::kLogitSum).has_value());
+}
+
+}  // namespace
+}  // namespace mlaas::predict
