@@ -34,6 +34,23 @@ class Input {
   }
   uint64_t consumed() const { return consumed_; }
   const Status& error() const { return error_; }
+  // The next line, without its '\n', into `line`; false at the end of the data. A line longer
+  // than `max_bytes` is an error naming `line_no`.
+  Result<bool> ReadLine(std::string& line, size_t max_bytes, int64_t line_no) {
+    line.clear();
+    int c = Get();
+    if (c < 0) {
+      MLAAS_RETURN_IF_ERROR(error_);
+      return false;
+    }
+    while (c >= 0 && c != '\n') {
+      line.push_back(static_cast<char>(c));
+      if (line.size() > max_bytes) return LineError(line_no, "the line is longer than " + FormatBytes(max_bytes));
+      c = Get();
+    }
+    MLAAS_RETURN_IF_ERROR(error_);
+    return true;
+  }
 
  private:
   bool Fill() {
@@ -279,20 +296,8 @@ class JsonlReader final : public RecordReader {
   Result<bool> ReadObject(json& out, int64_t& line_no) {
     std::string line;
     for (;;) {
-      line.clear();
-      int c = in_.Get();
-      if (c < 0) {
-        MLAAS_RETURN_IF_ERROR(in_.error());
-        return false;
-      }
-      while (c >= 0 && c != '\n') {
-        line.push_back(static_cast<char>(c));
-        if (line.size() > opts_.max_field_bytes) {
-          return LineError(line_, "the line is longer than " + FormatBytes(opts_.max_field_bytes));
-        }
-        c = in_.Get();
-      }
-      MLAAS_RETURN_IF_ERROR(in_.error());
+      MLAAS_ASSIGN_OR_RETURN(bool any, in_.ReadLine(line, opts_.max_field_bytes, line_));
+      if (!any) return false;
       line_no = line_++;
       if (Trim(line).empty()) continue;
       MLAAS_RETURN_IF_ERROR(CheckUtf8(line, opts_.utf8, line_no));
@@ -366,21 +371,9 @@ class ConllReader final : public RecordReader {
 
   // Reads the next line (without its end) into `line`; false at the end of the data.
   Result<bool> ReadLine(std::string& line) {
-    line.clear();
-    int c = in_.Get();
-    if (c < 0) {
-      MLAAS_RETURN_IF_ERROR(in_.error());
-      return false;
-    }
-    while (c >= 0 && c != '\n') {
-      line.push_back(static_cast<char>(c));
-      if (line.size() > opts_.max_field_bytes)
-        return LineError(line_, "the line is longer than " + FormatBytes(opts_.max_field_bytes));
-      c = in_.Get();
-    }
-    MLAAS_RETURN_IF_ERROR(in_.error());
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    return true;
+    MLAAS_ASSIGN_OR_RETURN(bool any, in_.ReadLine(line, opts_.max_field_bytes, line_));
+    if (any && !line.empty() && line.back() == '\r') line.pop_back();
+    return any;
   }
 
   Result<bool> ReadSentence(Sentence& out, int64_t& first_line) {
