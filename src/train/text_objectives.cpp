@@ -102,6 +102,9 @@ class TextObjective : public ObjectiveStrategy {
   // The held-out split through Loss (in evaluation mode), batch i's random draws seeded by
   // seed_of(i); Cancelled when stopped.
   Result<Counters> EvaluateLoss(const std::function<uint64_t(size_t)>& seed_of);
+  // The held-out split in length order through the model (evaluation mode, no gradients): each
+  // batch with its logits to `each`, then training mode again; Cancelled when stopped.
+  Status ForEachEvalBatch(const std::function<void(const Batch&, const torch::Tensor&)>& each);
   static double Perplexity(double loss) { return std::exp(std::min(loss, 50.0)); }
   nn::EncoderInput Encode(const std::vector<const std::vector<int32_t>*>& ids,
                           const std::vector<const std::vector<uint8_t>*>& types, int64_t* tokens) const;
@@ -381,6 +384,19 @@ Result<Counters> TextObjective::EvaluateLoss(const std::function<uint64_t(size_t
   return c;
 }
 
+Status TextObjective::ForEachEvalBatch(const std::function<void(const Batch&, const torch::Tensor&)>& each) {
+  torch::NoGradGuard no_grad;
+  SetTraining(false);
+  auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (StopRequested()) return Cancelled("cancelled");
+    Batch b = MakeBatch(eval_, batches[i], 0);
+    each(b, model_->forward(b.a).logits);
+  }
+  SetTraining(true);
+  return Status::Ok();
+}
+
 // run_clm's grouping: the texts' tokens, each text followed by the end-of-text token (when the
 // tokenizer has one), concatenated and cut into blocks of max_length_ (the last may be
 // shorter; one of a single token teaches nothing and is dropped).
@@ -490,22 +506,15 @@ class TextClassification : public TextObjective {
   std::vector<std::string> LoggedMetrics() const override { return {"accuracy"}; }
   Result<json> Evaluate() override {
     if (eval_.empty()) return json::object();
-    torch::NoGradGuard no_grad;
-    SetTraining(false);
     Counters c;
     ConfusionMatrix cm(labels_.size());
-    auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
-    for (size_t i = 0; i < batches.size(); ++i) {
-      if (StopRequested()) return Cancelled("cancelled");
-      Batch b = MakeBatch(eval_, batches[i], 0);
-      torch::Tensor logits = model_->forward(b.a).logits;
+    MLAAS_RETURN_IF_ERROR(ForEachEvalBatch([&](const Batch& b, const torch::Tensor& logits) {
       c.loss_sum += torch::nn::functional::cross_entropy(logits, b.labels).item<double>() * static_cast<double>(b.size);
       c.weight += static_cast<double>(b.size);
       auto pred = logits.argmax(1).cpu();
       auto truth = b.labels.cpu();
       for (int64_t k = 0; k < b.size; ++k) cm.Add(truth[k].item<int64_t>(), pred[k].item<int64_t>());
-    }
-    SetTraining(true);
+    }));
     json out = {{"loss", c.Loss()}};
     out.update(cm.ToJson(labels_));
     return out;
@@ -543,15 +552,9 @@ class TokenClassification : public TextObjective {
   std::vector<std::string> LoggedMetrics() const override { return {"f1", "accuracy"}; }
   Result<json> Evaluate() override {
     if (eval_.empty()) return json::object();
-    torch::NoGradGuard no_grad;
-    SetTraining(false);
     Counters c;
     EntityScorer scorer;
-    auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
-    for (size_t i = 0; i < batches.size(); ++i) {
-      if (StopRequested()) return Cancelled("cancelled");
-      Batch b = MakeBatch(eval_, batches[i], 0);
-      torch::Tensor logits = model_->forward(b.a).logits;
+    MLAAS_RETURN_IF_ERROR(ForEachEvalBatch([&](const Batch& b, const torch::Tensor& logits) {
       Loss(b, logits, c);
       auto pred = logits.argmax(2).to(torch::kCPU).to(torch::kInt32).contiguous();
       const int64_t width = pred.size(1);
@@ -566,8 +569,7 @@ class TokenClassification : public TextObjective {
         }
         scorer.Add(truth, predicted);
       }
-    }
-    SetTraining(true);
+    }));
     json out = {{"loss", c.Loss()}};
     out.update(scorer.ToJson());
     return out;
@@ -627,15 +629,9 @@ class QuestionAnswering : public TextObjective {
   std::vector<std::string> LoggedMetrics() const override { return {"exact_match", "f1"}; }
   Result<json> Evaluate() override {
     if (eval_.empty()) return json::object();
-    torch::NoGradGuard no_grad;
-    SetTraining(false);
     Counters c;
     std::vector<std::vector<float>> starts(eval_.size()), ends(eval_.size());
-    auto batches = MakeBatches(eval_, spec_.batch_size, spec_.seed, 0, /*shuffle=*/false);
-    for (size_t i = 0; i < batches.size(); ++i) {
-      if (StopRequested()) return Cancelled("cancelled");
-      Batch b = MakeBatch(eval_, batches[i], 0);
-      torch::Tensor logits = model_->forward(b.a).logits;
+    MLAAS_RETURN_IF_ERROR(ForEachEvalBatch([&](const Batch& b, const torch::Tensor& logits) {
       Loss(b, logits, c);
       auto host = logits.to(torch::kCPU).to(torch::kFloat32).contiguous();
       for (size_t r = 0; r < b.idx.size(); ++r) {
@@ -645,8 +641,7 @@ class QuestionAnswering : public TextObjective {
         starts[b.idx[r]].assign(s.data_ptr<float>(), s.data_ptr<float>() + n);
         ends[b.idx[r]].assign(e.data_ptr<float>(), e.data_ptr<float>() + n);
       }
-    }
-    SetTraining(true);
+    }));
     // Each question's windows, in order.
     std::map<int32_t, std::vector<size_t>> windows;
     for (size_t w = 0; w < eval_.size(); ++w) windows[eval_[w].example].push_back(w);
