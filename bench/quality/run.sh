@@ -13,6 +13,12 @@
 #   clm       causal-LM (GPT-2) trained from scratch on debian_mlm_train with a byte-level BPE
 #             tokenizer; perplexity on debian_mlm_valid against an interpolated Kneser-Ney trigram
 #             over the same token ids and targets (ngram_ppl.py).
+#   sweep     hyperparameter search on debian_section's short descriptions (`short`): a SWEEP_MODEL
+#             classifier from scratch trained with the platform's defaults (learning rate 2e-5, batch
+#             32, no warm-up) against the best of a sweep (`mlaas sweep`: random search over the
+#             learning rate, batch size and warm-up, ASHA pruning) given SWEEP_SECONDS of CPU, both for
+#             SWEEP_EPOCHS epochs and chosen on debian_section_valid; accuracy / macro-F1 on
+#             debian_section_test (short only) against the TF-IDF floor of the data README.
 #   fashion   Fashion-MNIST image classification (Debian's dataset-fashion-mnist, IDX): a preset
 #             (cnn-small) trained from scratch on the 60,000 train images for FASHION_EPOCHS epochs,
 #             scored after every epoch on the 10,000 t10k images (no choice is made on them: the
@@ -20,7 +26,7 @@
 # Everything goes through the real server (`mlaas serve`) and the CLI (`mlaas train --follow`,
 # `mlaas predict`), as a user would run it. Figures go to docs/benchmarks.md by hand.
 #
-#   bench/quality/run.sh [sections|typos|search|clm|fashion|all]
+#   bench/quality/run.sh [sections|typos|search|clm|sweep|fashion|all]
 #   env: MLAAS (binary), SHARED (../shared), WORK (/tmp/mlaas-quality), THREADS (2),
 #        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3),
 #        MLM_LR (5e-4), CLS_LR (3e-4), CLS_POOLING (mean: what the section classifier reads, cls or
@@ -35,6 +41,7 @@
 #        SEARCH_WHITENING (0.4: model_train.whitening of the pair training, chosen on the valid split;
 #        0: none), SEARCH_MLM_MODEL (a masked-LM model directory from an earlier run, e.g.
 #        $WORK/data/objects/models/search_mlm copied aside: pair training starts from it, no pre-training);
+#        sweep: SWEEP_MODEL (bert-tiny), SWEEP_EPOCHS (4), SWEEP_SECONDS (900), SWEEP_TRIALS (12),
 #        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (2), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -69,6 +76,10 @@ CLM_EPOCHS="${CLM_EPOCHS:-2}"
 CLM_LR="${CLM_LR:-2e-3}"
 CLM_BLOCK="${CLM_BLOCK:-128}"
 CLM_VOCAB="${CLM_VOCAB:-8000}"
+SWEEP_MODEL="${SWEEP_MODEL:-bert-tiny}"
+SWEEP_EPOCHS="${SWEEP_EPOCHS:-4}"
+SWEEP_SECONDS="${SWEEP_SECONDS:-900}"
+SWEEP_TRIALS="${SWEEP_TRIALS:-12}"
 FASHION_MODEL="${FASHION_MODEL:-cnn-small}"
 FASHION_EPOCHS="${FASHION_EPOCHS:-5}"
 FASHION_LR="${FASHION_LR:-2e-3}"
@@ -292,6 +303,32 @@ print(max(rows, key=lambda r: r["mrr@10"])["dense_weight"])' "$WORK/search_valid
   echo "test split (3,501 queries against all 37,026 documents); dense weights from valid: rrf $rrf, linear $linear"
   eval_split test stores/debian models/search_emb sentence-embedding dense lexical "hybrid:$rrf" "linear:$linear"
   echo "floors (data README, test split): BM25 recall@1 0.5738, recall@10 0.8032; TF-IDF 0.4742 / 0.7549"
+fi
+
+if [ "$what" = sweep ] || [ "$what" = all ]; then
+  echo "== debian_section (short descriptions): $SWEEP_MODEL from scratch, $SWEEP_EPOCHS epochs; defaults vs a sweep of $SWEEP_SECONDS s"
+  column "$objects/datasets/debian_section_train.csv" short > "$WORK/short.txt"
+  "$MLAAS" tokenizer train --model wordpiece --vocab-size 8000 --lowercase \
+    --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" --input "$WORK/short.txt" --output "$objects/tok_short" > /dev/null
+  common=(--objective text-classification --preset "$SWEEP_MODEL" --tokenizer tok_short
+          --dataset datasets/debian_section_train.csv --eval-dataset datasets/debian_section_valid.csv
+          --text-column short --max-length 48 --epochs "$SWEEP_EPOCHS" --load-best --best-metric eval_accuracy)
+  echo "the defaults (learning rate 2e-5, batch 32, no warm-up):"
+  train "$WORK/sweep_defaults.json" "${common[@]}" --save models/short_defaults
+  echo "  test: $(predict_score "$objects/models/short_defaults" "$objects/datasets/debian_section_test.csv" short label)"
+  echo "a sweep: random search of $SWEEP_TRIALS trials at most, ASHA (rungs at epochs 1 and 3), $SWEEP_SECONDS s:"
+  t0=$SECONDS
+  "$MLAAS" sweep --server "$url" --json --wait "${common[@]}" --save models/short_sweep \
+    --param optimizer.init_lr=log-uniform:1e-4,1e-2 --param batch_size=choice:16,32,64 \
+    --param optimizer.num_warm_steps=int:0,300 --metric eval_accuracy --max-trials "$SWEEP_TRIALS" \
+    --max-seconds "$SWEEP_SECONDS" --sweep-seed 1 > "$WORK/sweep.json" || { cat "$WORK/sweep.json"; exit 1; }
+  $py -c 'import json,sys; t=json.load(open(sys.argv[1]))
+for r in t["table"]["rows"]: print("  ", dict(zip(t["table"]["columns"], [round(x, 5) if isinstance(x, float) else x for x in r])))
+print("  best:", t["best"]["trial"], t["best"]["params"], "valid accuracy", round(t["best"]["metric"], 4), "| stats", t["stats"])' "$WORK/sweep.json"
+  echo "  ($((SECONDS - t0)) s)"
+  best=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["best"]["model"]["path"])' "$WORK/sweep.json")
+  echo "  test: $(predict_score "$objects/$best" "$objects/datasets/debian_section_test.csv" short label)"
+  echo "floor (TF-IDF + logistic regression, short only, data README): accuracy 0.6856, macro-F1 0.5803"
 fi
 
 if [ "$what" = fashion ] || [ "$what" = all ]; then

@@ -71,6 +71,43 @@ json CatalogTarget() {
   return s;
 }
 
+json Sweep() {
+  json param = {{"type", "object"},
+                {"description", "one searched field: choice (values), uniform or log_uniform (min, max: numbers), int (min, "
+                                "max: integers, inclusive)"},
+                {"properties",
+                 {{"type", Enum({"choice", "uniform", "log_uniform", "log-uniform", "loguniform", "int"}, "how it is sampled")},
+                  {"values", {{"type", "array"}, {"minItems", 1}, {"maxItems", 1000},
+                              {"items", {{"type", {"number", "string", "boolean"}}}},
+                              {"description", "a choice's values"}}},
+                  {"min", {{"type", "number"}, {"description", "lower bound (log_uniform: above 0)"}}},
+                  {"max", {{"type", "number"}, {"description", "upper bound"}}}}},
+                {"required", {"type"}},
+                {"additionalProperties", false}};
+  json s = Object(
+      {{"parameters", {{"type", "object"},
+                       {"minProperties", 1},
+                       {"maxProperties", 32},
+                       {"additionalProperties", param},
+                       {"description", "model_train fields to search, by dotted path: optimizer.init_lr, batch_size, "
+                                       "optimizer.weight_decay_rate, ..."}}},
+       {"algorithm", Enum({"random", "grid"}, "random search (default) or the grid of choice and int parameters")},
+       {"seed", Int(0, 4294967295LL, "seed of the random search (default 0)")},
+       {"metric", Str("the history metric to optimise (default: model_train.early_stopping.metric, else eval_loss)", 64)},
+       {"direction", Enum({"minimize", "maximize"}, "default: minimize for losses and perplexity, else maximize")},
+       {"budget", Object({{"max_trials", Int(1, 1000, "trials to run at most (default 10)")},
+                          {"max_seconds", Num(0, 1e9, "stop the sweep, and its running trials, after this long (0: no limit)")},
+                          {"parallel_trials", Int(1, 64, "trials queued or running at once (default 1)")}},
+                         {})},
+       {"scheduler", Object({{"type", Enum({"asha", "none"}, "asha (default): prune trials at rung epochs; none: run all")},
+                             {"min_epochs", Int(1, 100000, "the first rung (default 1)")},
+                             {"reduction_factor", Int(2, 100, "rungs at min_epochs * rf^k; the best 1/rf go on (default 3)")}},
+                            {})}},
+      {"parameters"});
+  s["description"] = "the hyperparameter search (docs/training.md, Hyperparameter sweeps)";
+  return s;
+}
+
 json Tokenizer() {
   return Object({{"path", Str("tokenizer directory or tokenizer.json / vocab.txt file, or a catalog:// model reference")},
                  {"storage_type", StorageType({"local", "s3", "hugging_face_hub"})},

@@ -32,6 +32,7 @@ nlohmann::json ImageTrainModel(const std::vector<std::string>& objectives);
 nlohmann::json ImageDataset();
 nlohmann::json TokenizerTrain();
 nlohmann::json CatalogTarget();       // "catalog" block of a training request
+nlohmann::json Sweep();               // "sweep" block of a hyperparameter sweep request
 nlohmann::json Deployment();          // POST /api/v1/deployments
 nlohmann::json InferenceRequestV2();  // Open Inference Protocol v2 infer request
 

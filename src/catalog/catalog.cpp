@@ -711,8 +711,10 @@ tasks::TaskHandler RegisteringTrainedModels(tasks::TaskHandler train, Catalog& c
     // The request's as_admin (set by the API, which checked the name with the same rule at submit).
     const Caller caller = ctx.submitted_by().empty() ? Caller{admin_user, true}
                                                      : Caller{ctx.submitted_by(), target.value("as_admin", false)};
-    ctx.ReportProgress({.fraction = 1.0, .message = "registering the model in the catalog"});
-    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(params["model_save"], "model_save"));
+    ctx.ReportStage(1.0, "registering the model in the catalog");
+    // A sweep's result names its best trial's model_save; a training task saved to its own.
+    const json& save = result.contains("model_save") ? result["model_save"] : params["model_save"];
+    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(save, "model_save"));
     RegisterRequest r;
     r.kind = Kind::kModel;
     r.name = target.value("model", "");

@@ -188,7 +188,8 @@ class Catalog {
 
 // Wraps a training task's handler: when the request has "catalog": {"model", "alias"?,
 // "visibility"?, "description"?} and the task succeeds, the saved model (model_save) is
-// registered as a new version, owned by who submitted the task (`admin_user` on a server
+// registered as a new version (the model the result's "model_save" names — a sweep's best trial
+// — or else the request's model_save), owned by who submitted the task (`admin_user` on a server
 // without accounts), with the task's request and result as its lineage, and the alias moved
 // to it; the result's "catalog" member names the version. A failed registration fails the task.
 tasks::TaskHandler RegisteringTrainedModels(tasks::TaskHandler train, Catalog& catalog,

@@ -1,5 +1,7 @@
 #include "cli/client_commands.h"
 
+#include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -488,26 +490,23 @@ void AddDatasetCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   });
 }
 
-void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
-  struct TrainArgs {
-    std::string objective, model, preset, config, tokenizer, dataset, eval_dataset, save, optimizer, request;
-    std::string text_column, label_column, pair_column, best_metric, classifier_pooling, similarity;
-    std::string tokens_column, tags_column;
-    std::string register_as, alias;
-    std::string format, label_names, precision;  // images
-    int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
-    int64_t image_size = 0, channels = 0, crop_padding = 0;
-    double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0, rotation = 0;
-    bool follow = false, load_best = false, flip = false, freeze_backbone = false;
-    int gpus = -1;
-    int workers = 0;  // resources.workers (0: not asked)
-    std::vector<std::string> labels;
-  };
-  auto a = std::make_shared<TrainArgs>();
-  auto* train = app.add_subcommand(
-      "train",
-      "Train or fine-tune a model on the server (a task): text (NLP) or image classification; --wait shows progress "
-      "and loss");
+// The options of `mlaas train`, which `mlaas sweep` shares: the request's blocks.
+struct TrainArgs {
+  std::string objective, model, preset, config, tokenizer, dataset, eval_dataset, save, optimizer, request;
+  std::string text_column, label_column, pair_column, best_metric, classifier_pooling, similarity;
+  std::string tokens_column, tags_column;
+  std::string register_as, alias;
+  std::string format, label_names, precision;  // images
+  int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
+  int64_t image_size = 0, channels = 0, crop_padding = 0;
+  double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0, rotation = 0;
+  bool follow = false, load_best = false, flip = false, freeze_backbone = false;
+  int gpus = -1;
+  int workers = 0;  // resources.workers (0: not asked)
+  std::vector<std::string> labels;
+};
+
+void AddTrainOptions(CLI::App* train, TrainArgs* a) {
   train->add_option("--objective", a->objective,
                     "text-classification, token-classification, next-sentence-prediction, question-answering, "
                     "masked-lm, causal-lm, sentence-embedding or image-classification (docs/vision.md)")
@@ -515,7 +514,7 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
                              "question-answering", "masked-lm", "causal-lm", "sentence-embedding", "image-classification"}));
   train->add_option("--model", a->model, "Start from this model directory (object key, or catalog://<name>[/<n>|@<alias>])");
   train->add_option("--preset", a->preset,
-                    "Start from scratch with a built-in shape (bert-tiny, bert-mini, ...; images: cnn-small, mlp, resnet18, "
+                    "Start from scratch with a built-in shape (bert-tiny, bert-mini, ..., longformer-tiny for long documents; images: cnn-small, mlp, resnet18, "
                     "resnet34)");
   train->add_option("--config", a->config, "Start from scratch with this local config.json");
   train->add_option("--tokenizer", a->tokenizer, "Tokenizer (object key; default: the model's)");
@@ -580,74 +579,85 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
   train->add_option("--register", a->register_as,
                     "Register the trained model in the catalog as the next version of this name (docs/catalog.md)");
   train->add_option("--alias", a->alias, "With --register: then point this alias (e.g. champion) at it");
+}
+
+// The request body the options describe (over --request's, when given).
+Result<json> TrainRequestBody(const TrainArgs& a) {
+  json body = json::object();
+  if (!a.request.empty()) {
+    auto text = ReadFile(a.request, 16u << 20);
+    if (!text.has_value()) return text.error();
+    body = json::parse(*text, nullptr, false);
+    if (!body.is_object()) return InvalidArgument(a.request + " is not a JSON object", "--request");
+  }
+  auto set = [&](const char* block, const char* key, json v) { body[block][key] = std::move(v); };
+  if (!a.objective.empty()) set("model", "objective", a.objective);
+  if (!a.model.empty()) set("model", "path", a.model);
+  if (!a.preset.empty()) set("model", "preset", a.preset);
+  if (!a.classifier_pooling.empty()) set("model", "classifier_pooling", a.classifier_pooling);
+  if (!a.config.empty()) {
+    auto text = ReadFile(a.config, 16u << 20);
+    json c = text.has_value() ? json::parse(*text, nullptr, false) : json();
+    if (!c.is_object()) return InvalidArgument("cannot read a JSON config from " + a.config, "--config");
+    set("model", "config", c);
+  }
+  if (!a.tokenizer.empty()) set("tokenizer", "path", a.tokenizer);
+  if (!a.dataset.empty()) set("dataset", "path", a.dataset);
+  if (!a.eval_dataset.empty()) set("dataset", "eval_dataset", json{{"path", a.eval_dataset}});
+  if (a.split > 0) set("dataset", "train_test_split", a.split);
+  if (!a.text_column.empty()) body["dataset"]["loader_kwargs"]["text_column"] = a.text_column;
+  if (!a.label_column.empty()) body["dataset"]["loader_kwargs"]["label_column"] = a.label_column;
+  if (!a.pair_column.empty()) body["dataset"]["loader_kwargs"]["text_pair_column"] = a.pair_column;
+  if (!a.tokens_column.empty()) body["dataset"]["loader_kwargs"]["tokens_column"] = a.tokens_column;
+  if (!a.tags_column.empty()) body["dataset"]["loader_kwargs"]["tags_column"] = a.tags_column;
+  if (a.typo_copies > 0) body["dataset"]["augment"]["typos"]["copies"] = a.typo_copies;
+  if (!a.format.empty()) set("dataset", "format", a.format);
+  if (!a.label_names.empty()) set("dataset", "label_names", Split(a.label_names, ','));
+  if (a.image_size > 0) set("model", "image_size", a.image_size);
+  if (a.channels > 0) set("model", "num_channels", a.channels);
+  if (a.crop_padding > 0) body["dataset"]["augment"]["crop_padding"] = a.crop_padding;
+  if (a.flip) body["dataset"]["augment"]["horizontal_flip"] = true;
+  if (a.rotation > 0) body["dataset"]["augment"]["rotation"] = a.rotation;
+  if (a.freeze_backbone) set("model_train", "freeze_backbone", true);
+  if (!a.precision.empty()) set("model_train", "precision", a.precision);
+  if (!a.save.empty()) set("model_save", "path", a.save);
+  if (a.gpus >= 0) set("resources", "gpus", a.gpus);
+  if (!a.labels.empty()) set("resources", "labels", a.labels);
+  if (a.workers > 0) set("resources", "workers", a.workers);
+  if (!a.register_as.empty()) set("catalog", "model", a.register_as);
+  if (!a.alias.empty()) set("catalog", "alias", a.alias);
+  if (a.epochs > 0) set("model_train", "epochs", a.epochs);
+  if (a.batch_size > 0) set("model_train", "batch_size", a.batch_size);
+  if (a.seed >= 0) set("model_train", "seed", a.seed);
+  if (a.max_length > 0) set("model_train", "max_length", a.max_length);
+  if (!a.optimizer.empty()) body["model_train"]["optimizer"]["name"] = a.optimizer;
+  if (a.lr > 0) body["model_train"]["optimizer"]["init_lr"] = a.lr;
+  if (a.warmup >= 0) body["model_train"]["optimizer"]["num_warm_steps"] = a.warmup;
+  if (a.weight_decay >= 0) body["model_train"]["optimizer"]["weight_decay_rate"] = a.weight_decay;
+  if (a.load_best) set("model_train", "load_best_model_at_end", true);
+  if (a.whitening > 0) set("model_train", "whitening", a.whitening);
+  if (!a.similarity.empty()) set("model_train", "similarity", a.similarity);
+  if (a.scale > 0) set("model_train", "scale", a.scale);
+  if (!a.best_metric.empty()) body["model_train"]["early_stopping"]["metric"] = a.best_metric;
+  return body;
+}
+
+void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
+  auto a = std::make_shared<TrainArgs>();
+  auto* train = app.add_subcommand(
+      "train",
+      "Train or fine-tune a model on the server (a task): text (NLP) or image classification; --wait shows progress "
+      "and loss");
+  AddTrainOptions(train, a.get());
   train->add_flag("--wait", a->follow, "Wait for the task: a progress bar with the loss, then the evaluation");
   train->add_flag("--follow", a->follow, "The former name of --wait")->group("");  // hidden: old scripts keep working
   train->callback([&o, exit_code, a] {
-    json body = json::object();
-    if (!a->request.empty()) {
-      auto text = ReadFile(a->request, 16u << 20);
-      if (!text.has_value()) {
-        *exit_code = ReportError(text.error());
-        return;
-      }
-      body = json::parse(*text, nullptr, false);
-      if (!body.is_object()) {
-        *exit_code = ReportError(InvalidArgument(a->request + " is not a JSON object", "--request"));
-        return;
-      }
+    auto request = TrainRequestBody(*a);
+    if (!request.has_value()) {
+      *exit_code = ReportError(request.error());
+      return;
     }
-    auto set = [&](const char* block, const char* key, json v) { body[block][key] = std::move(v); };
-    if (!a->objective.empty()) set("model", "objective", a->objective);
-    if (!a->model.empty()) set("model", "path", a->model);
-    if (!a->preset.empty()) set("model", "preset", a->preset);
-    if (!a->classifier_pooling.empty()) set("model", "classifier_pooling", a->classifier_pooling);
-    if (!a->config.empty()) {
-      auto text = ReadFile(a->config, 16u << 20);
-      json c = text.has_value() ? json::parse(*text, nullptr, false) : json();
-      if (!c.is_object()) {
-        *exit_code = ReportError(InvalidArgument("cannot read a JSON config from " + a->config, "--config"));
-        return;
-      }
-      set("model", "config", c);
-    }
-    if (!a->tokenizer.empty()) set("tokenizer", "path", a->tokenizer);
-    if (!a->dataset.empty()) set("dataset", "path", a->dataset);
-    if (!a->eval_dataset.empty()) set("dataset", "eval_dataset", json{{"path", a->eval_dataset}});
-    if (a->split > 0) set("dataset", "train_test_split", a->split);
-    if (!a->text_column.empty()) body["dataset"]["loader_kwargs"]["text_column"] = a->text_column;
-    if (!a->label_column.empty()) body["dataset"]["loader_kwargs"]["label_column"] = a->label_column;
-    if (!a->pair_column.empty()) body["dataset"]["loader_kwargs"]["text_pair_column"] = a->pair_column;
-    if (!a->tokens_column.empty()) body["dataset"]["loader_kwargs"]["tokens_column"] = a->tokens_column;
-    if (!a->tags_column.empty()) body["dataset"]["loader_kwargs"]["tags_column"] = a->tags_column;
-    if (a->typo_copies > 0) body["dataset"]["augment"]["typos"]["copies"] = a->typo_copies;
-    if (!a->format.empty()) set("dataset", "format", a->format);
-    if (!a->label_names.empty()) set("dataset", "label_names", Split(a->label_names, ','));
-    if (a->image_size > 0) set("model", "image_size", a->image_size);
-    if (a->channels > 0) set("model", "num_channels", a->channels);
-    if (a->crop_padding > 0) body["dataset"]["augment"]["crop_padding"] = a->crop_padding;
-    if (a->flip) body["dataset"]["augment"]["horizontal_flip"] = true;
-    if (a->rotation > 0) body["dataset"]["augment"]["rotation"] = a->rotation;
-    if (a->freeze_backbone) set("model_train", "freeze_backbone", true);
-    if (!a->precision.empty()) set("model_train", "precision", a->precision);
-    if (!a->save.empty()) set("model_save", "path", a->save);
-    if (a->gpus >= 0) set("resources", "gpus", a->gpus);
-    if (!a->labels.empty()) set("resources", "labels", a->labels);
-    if (a->workers > 0) set("resources", "workers", a->workers);
-    if (!a->register_as.empty()) set("catalog", "model", a->register_as);
-    if (!a->alias.empty()) set("catalog", "alias", a->alias);
-    if (a->epochs > 0) set("model_train", "epochs", a->epochs);
-    if (a->batch_size > 0) set("model_train", "batch_size", a->batch_size);
-    if (a->seed >= 0) set("model_train", "seed", a->seed);
-    if (a->max_length > 0) set("model_train", "max_length", a->max_length);
-    if (!a->optimizer.empty()) body["model_train"]["optimizer"]["name"] = a->optimizer;
-    if (a->lr > 0) body["model_train"]["optimizer"]["init_lr"] = a->lr;
-    if (a->warmup >= 0) body["model_train"]["optimizer"]["num_warm_steps"] = a->warmup;
-    if (a->weight_decay >= 0) body["model_train"]["optimizer"]["weight_decay_rate"] = a->weight_decay;
-    if (a->load_best) set("model_train", "load_best_model_at_end", true);
-    if (a->whitening > 0) set("model_train", "whitening", a->whitening);
-    if (!a->similarity.empty()) set("model_train", "similarity", a->similarity);
-    if (a->scale > 0) set("model_train", "scale", a->scale);
-    if (!a->best_metric.empty()) body["model_train"]["early_stopping"]["metric"] = a->best_metric;
+    json body = std::move(request).value();
     *exit_code = WithClient(o, [&](ApiClient& c) {
       const bool image = body["model"].value("objective", std::string()) == "image-classification";
       auto t = c.Post(image ? "/api/v1/ml/cv/train/model" : "/api/v1/ml/nlp/train/model", body);
@@ -690,6 +700,139 @@ void AddTrainCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
         PrintTable({ev.contains("per_class") ? "CLASS" : "ENTITY", "PRECISION", "RECALL", "F1", "SUPPORT"}, classes);
       }
       if (full->contains("model")) std::cout << "model saved to " << Str((*full)["model"], "path") << "\n";
+      return rc;
+    });
+  });
+}
+
+// One --param of `mlaas sweep`: PATH=TYPE:ARGS, e.g. optimizer.init_lr=log-uniform:1e-5,1e-3,
+// batch_size=choice:8,16,32, optimizer.num_warm_steps=int:0,100.
+Result<std::pair<std::string, json>> ParseSweepParam(const std::string& text) {
+  const size_t eq = text.find('=');
+  const size_t colon = text.find(':', eq == std::string::npos ? 0 : eq);
+  if (eq == std::string::npos || eq == 0 || colon == std::string::npos)
+    return InvalidArgument("a parameter is PATH=TYPE:ARGS, e.g. optimizer.init_lr=log-uniform:1e-5,1e-3 or "
+                           "batch_size=choice:8,16,32 (got '" + text + "')", "--param");
+  const std::string path = text.substr(0, eq);
+  std::string type = text.substr(eq + 1, colon - eq - 1);
+  std::replace(type.begin(), type.end(), '-', '_');
+  std::vector<json> args;
+  for (const auto& piece : Split(text.substr(colon + 1), ',')) {
+    if (piece == "true" || piece == "false") {
+      args.emplace_back(piece == "true");
+      continue;
+    }
+    json v = json::parse(piece, nullptr, false);
+    args.push_back(v.is_number() ? v : json(piece));
+  }
+  if (type == "choice") return std::make_pair(path, json{{"type", "choice"}, {"values", args}});
+  if (type != "uniform" && type != "log_uniform" && type != "int")
+    return InvalidArgument("the type of '" + text + "' is choice, uniform, log-uniform or int", "--param");
+  if (args.size() != 2 || !args[0].is_number() || !args[1].is_number())
+    return InvalidArgument(type + " takes two numbers, MIN,MAX (got '" + text + "')", "--param");
+  return std::make_pair(path, json{{"type", type}, {"min", args[0]}, {"max", args[1]}});
+}
+
+void AddSweepCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
+  struct SweepArgs {
+    TrainArgs train;
+    std::vector<std::string> params;
+    std::string algorithm, metric, direction, scheduler;
+    int64_t sweep_seed = -1, max_trials = 0, parallel = 0, min_epochs = 0, reduction_factor = 0;
+    double max_seconds = -1;
+  };
+  auto a = std::make_shared<SweepArgs>();
+  auto* sweep = app.add_subcommand(
+      "sweep",
+      "Search hyperparameters on the server (a task): train trials of an NLP model over a search space, prune weak "
+      "ones early (ASHA), keep the best; --wait shows progress, then every trial");
+  AddTrainOptions(sweep, &a->train);
+  sweep->add_option("--param", a->params,
+                    "A searched model_train field, PATH=TYPE:ARGS (repeat): optimizer.init_lr=log-uniform:1e-5,1e-3, "
+                    "batch_size=choice:8,16,32, optimizer.weight_decay_rate=uniform:0,0.1, "
+                    "optimizer.num_warm_steps=int:0,100");
+  sweep->add_option("--algorithm", a->algorithm, "random (default) or grid (choice and int parameters)")
+      ->check(CLI::IsMember({"random", "grid"}));
+  sweep->add_option("--sweep-seed", a->sweep_seed, "Seed of the random search (default 0)");
+  sweep->add_option("--metric", a->metric, "The held-out metric to optimise (default eval_loss; e.g. eval_accuracy)");
+  sweep->add_option("--direction", a->direction, "minimize or maximize (default: from the metric)")
+      ->check(CLI::IsMember({"minimize", "maximize"}));
+  sweep->add_option("--max-trials", a->max_trials, "Trials to run at most (default 10)")->check(CLI::Range(1, 1000));
+  sweep->add_option("--max-seconds", a->max_seconds, "Stop the sweep and its running trials after this long");
+  sweep->add_option("--parallel", a->parallel, "Trials queued or running at once (default 1)")->check(CLI::Range(1, 64));
+  sweep->add_option("--scheduler", a->scheduler, "asha (default: prune trials at rung epochs) or none")
+      ->check(CLI::IsMember({"asha", "none"}));
+  sweep->add_option("--min-epochs", a->min_epochs, "ASHA: the first rung (default 1)");
+  sweep->add_option("--reduction-factor", a->reduction_factor, "ASHA: rungs at min_epochs * rf^k, the best 1/rf go on (default 3)");
+  sweep->add_flag("--wait", a->train.follow, "Wait for the sweep: a progress bar, then every trial and the best");
+  sweep->callback([&o, exit_code, a] {
+    auto request = TrainRequestBody(a->train);
+    if (!request.has_value()) {
+      *exit_code = ReportError(request.error());
+      return;
+    }
+    json body = std::move(request).value();
+    json& s = body["sweep"];
+    if (!s.is_object()) s = json::object();
+    for (const char* block : {"parameters", "budget", "scheduler"}) {  // a --request's odd values: the options win
+      if (s.contains(block) && !s[block].is_object()) s.erase(block);
+    }
+    for (const auto& text : a->params) {
+      auto p = ParseSweepParam(text);
+      if (!p.has_value()) {
+        *exit_code = ReportError(p.error());
+        return;
+      }
+      s["parameters"][p->first] = p->second;
+    }
+    if (!a->algorithm.empty()) s["algorithm"] = a->algorithm;
+    if (a->sweep_seed >= 0) s["seed"] = a->sweep_seed;
+    if (!a->metric.empty()) s["metric"] = a->metric;
+    if (!a->direction.empty()) s["direction"] = a->direction;
+    if (a->max_trials > 0) s["budget"]["max_trials"] = a->max_trials;
+    if (a->max_seconds >= 0) s["budget"]["max_seconds"] = a->max_seconds;
+    if (a->parallel > 0) s["budget"]["parallel_trials"] = a->parallel;
+    if (!a->scheduler.empty()) s["scheduler"]["type"] = a->scheduler;
+    if (a->min_epochs > 0) s["scheduler"]["min_epochs"] = a->min_epochs;
+    if (a->reduction_factor > 0) s["scheduler"]["reduction_factor"] = a->reduction_factor;
+    *exit_code = WithClient(o, [&](ApiClient& c) {
+      auto t = c.Post("/api/v1/ml/nlp/train/sweep", body);
+      if (!t.has_value()) return ReportError(t.error());
+      const std::string id = (*t)["task_id"];
+      if (!a->train.follow) {
+        if (o.json) PrintJson(*t); else std::cout << id << "\n";
+        return kExitOk;
+      }
+      int rc = WaitForTask(c, id, 0, o.json);
+      if (o.json) return rc;
+      auto full = c.Get("/api/v1/tasks/" + id);
+      if (!full.has_value() || !full->contains("table")) return rc;
+      const json& table = (*full)["table"];
+      std::vector<std::string> header;
+      for (const auto& col : table["columns"]) {
+        std::string name = col.get<std::string>();
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::toupper(ch); });
+        header.push_back(name);
+      }
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& row : table["rows"]) {
+        std::vector<std::string> cells;
+        for (const auto& v : row) {
+          if (v.is_number_float()) {
+            char f[32];
+            std::snprintf(f, sizeof(f), "%.4g", v.get<double>());
+            cells.emplace_back(f);
+          } else {
+            cells.push_back(v.is_string() ? v.get<std::string>() : v.is_null() ? "-" : v.dump());
+          }
+        }
+        rows.push_back(std::move(cells));
+      }
+      PrintTable(header, rows);
+      const json& best = (*full)["best"];
+      std::cout << "best: trial " << Str(best, "trial") << ", " << Str(*full, "metric") << " " << Str(best, "metric")
+                << "; model saved to " << Str(best["model"], "path") << "\n";
+      if (full->contains("catalog")) std::cout << "registered as " << Str((*full)["catalog"], "reference") << "\n";
       return rc;
     });
   });
@@ -889,6 +1032,7 @@ void AddClientCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   AddObjectCommands(app, o, exit_code);
   AddDatasetCommands(app, o, exit_code);
   AddTrainCommand(app, o, exit_code);
+  AddSweepCommand(app, o, exit_code);
   AddServeCommands(app, o, exit_code);
   AddSearchCommands(app, o, exit_code);
   AddAccountCommands(app, o, exit_code);

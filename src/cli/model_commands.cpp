@@ -330,7 +330,7 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
   presets += "; image classifiers (--objective image-classification): mlp, cnn-small, resnet18, resnet34";
   auto* preset = init->add_option("--preset", init_args->preset, "Built-in shape: " + presets);
   auto* config = init->add_option("--config", init_args->config,
-                                  "A Hugging Face config.json (bert, distilbert, roberta, gpt2)")
+                                  "A Hugging Face config.json (bert, distilbert, roberta, longformer, gpt2)")
                      ->check(CLI::ExistingFile);
   preset->excludes(config);
   init->add_option("--objective", init_args->objective,

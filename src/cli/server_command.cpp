@@ -19,6 +19,7 @@
 #include <torch/cuda.h>
 
 #include "api/api_server.h"
+#include "api/schemas.h"
 #include "auth/authenticator.h"
 #include "catalog/catalog.h"
 #include "storage/hub_object_store.h"
@@ -37,9 +38,11 @@
 #include "predict/model_cache.h"
 #include "predict/nlp_predictor.h"
 #include "serve/deployments.h"
+#include "sweep/sweep.h"
 #include "vector/index_task.h"
 #include "vector/searcher.h"
 #include "train/data_parallel.h"
+#include "train/train_spec.h"
 #include "train/train_task.h"
 #include "storage/local_object_store.h"
 #include "tasks/leftovers.h"
@@ -684,6 +687,13 @@ int RunServer(const ServerConfig& c, bool api) {
                    train::MakeTrainNlpModelValidator(storage));
   manager.Register(train::kTrainCvModelTask, registering(train::MakeTrainCvModelHandler(storage, train_options)),
                    train::MakeTrainCvModelValidator(storage));
+  // Hyperparameter sweeps run NLP training trials, on coordinator threads of their own.
+  manager.Register(sweep::kSweepTask, registering(sweep::MakeSweepHandler(manager, train::kTrainNlpModelTask)),
+                   sweep::MakeSweepValidator(
+                       train::MakeTrainNlpModelValidator(storage),
+                       [](const nlohmann::json& params) { return train::ParseTrainSpec(params).status(); },
+                       api::schemas::ModelTrain()));
+  manager.RunOnCoordinators(sweep::kSweepTask);
   // Only training runs data-parallel: other tasks asking resources.workers > 1 are refused.
   manager.AllowDataParallel(train::kTrainNlpModelTask);
   manager.AllowDataParallel(train::kTrainCvModelTask);

@@ -122,6 +122,12 @@ Status CheckObject(const json& v, const json& s, const std::string& path) {
       if (!v.contains(key)) return Fail(Join(path, key), "is required");
     }
   }
+  if (s.contains("minProperties") && v.size() < s["minProperties"].get<size_t>()) {
+    return Fail(path, "must have at least " + s["minProperties"].dump() + " field(s)");
+  }
+  if (s.contains("maxProperties") && v.size() > s["maxProperties"].get<size_t>()) {
+    return Fail(path, "must have at most " + s["maxProperties"].dump() + " fields (got " + std::to_string(v.size()) + ")");
+  }
   const json empty = json::object();
   const json& props = s.contains("properties") ? s["properties"] : empty;
   for (auto it = v.begin(); it != v.end(); ++it) {

@@ -2,7 +2,7 @@
 // so that one schema both validates requests and documents them in /openapi.json.
 //
 // Supported keywords: type (string or list), properties, required, additionalProperties
-// (bool or schema), enum, minimum, maximum, exclusiveMinimum, exclusiveMaximum (numeric,
+// (bool or schema), minProperties, maxProperties, enum, minimum, maximum, exclusiveMinimum, exclusiveMaximum (numeric,
 // draft-6 form), minLength, maxLength (in code points), pattern, items, minItems, maxItems,
 // anyOf. "integer" accepts a number with an integral value (10 and 10.0).
 #pragma once

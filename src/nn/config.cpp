@@ -17,6 +17,7 @@ std::string_view ArchitectureName(Architecture a) {
     case Architecture::kDistilBert: return "distilbert";
     case Architecture::kRoberta: return "roberta";
     case Architecture::kGpt2: return "gpt2";
+    case Architecture::kLongformer: return "longformer";
   }
   return "?";
 }
@@ -191,8 +192,19 @@ Status ValidateConfig(const ModelConfig& c, const std::string& field) {
     return bad(name("intermediate_size", "hidden_dim", "n_inner"), "must be 1..262144");
   if (c.max_position_embeddings < 1 || c.max_position_embeddings > 1'000'000)
     return bad(name("max_position_embeddings", "max_position_embeddings", "n_positions"), "must be 1..1000000");
-  if (c.architecture == Architecture::kRoberta && c.max_position_embeddings <= c.pad_token_id + 1)
+  if (RobertaLike(c.architecture) && c.max_position_embeddings <= c.pad_token_id + 1)
     return bad("max_position_embeddings", "must exceed pad_token_id + 1 (RoBERTa positions start after the padding id)");
+  if (c.architecture == Architecture::kLongformer) {
+    if (static_cast<int64_t>(c.attention_window.size()) != c.num_hidden_layers)
+      return bad("attention_window", "must be one number, or one per layer (" + std::to_string(c.num_hidden_layers) + ")");
+    const int64_t widest = *std::max_element(c.attention_window.begin(), c.attention_window.end());
+    for (int64_t w : c.attention_window) {
+      if (w < 2 || w > 65536 || w % 2 != 0) return bad("attention_window", "must be even, 2..65536");
+      if (widest % w != 0)
+        return bad("attention_window", "each window must divide the largest (" + std::to_string(widest) +
+                                           "): inputs are padded to a multiple of it");
+    }
+  }
   if (!distil && !gpt2 && (c.type_vocab_size < 1 || c.type_vocab_size > 1024)) return bad("type_vocab_size", "must be 1..1024");
   if (!(c.layer_norm_eps > 0 && c.layer_norm_eps < 1))
     return bad(name("layer_norm_eps", "layer_norm_eps", "layer_norm_epsilon"), "must be in (0, 1)");
@@ -223,14 +235,14 @@ Result<ModelConfig> ParseConfig(const json& j, const std::string& field) {
   ModelConfig c;
   auto mt = j.find("model_type");
   if (mt == j.end() || !mt->is_string())
-    return InvalidArgument("model_type is required (bert, distilbert or roberta)", field + ".model_type");
+    return InvalidArgument("model_type is required (bert, distilbert, roberta, longformer or gpt2)", field + ".model_type");
   const std::string type = mt->get<std::string>();
   Reader r(j, field);
-  if (type == "bert" || type == "roberta") {
-    c.architecture = type == "bert" ? Architecture::kBert : Architecture::kRoberta;
-    if (c.architecture == Architecture::kRoberta) {
+  if (type == "bert" || type == "roberta" || type == "longformer") {
+    c.architecture = type == "bert" ? Architecture::kBert : type == "roberta" ? Architecture::kRoberta : Architecture::kLongformer;
+    if (RobertaLike(c.architecture)) {
       c.vocab_size = 50265;
-      c.max_position_embeddings = 514;
+      c.max_position_embeddings = c.architecture == Architecture::kLongformer ? 4098 : 514;
       c.type_vocab_size = 1;
       c.layer_norm_eps = 1e-5;
       c.pad_token_id = 1;
@@ -252,6 +264,34 @@ Result<ModelConfig> ParseConfig(const json& j, const std::string& field) {
     if (auto pe = j.find("position_embedding_type"); pe != j.end() && !pe->is_null() && *pe != "absolute")
       return InvalidArgument("position_embedding_type " + pe->dump() + " is not supported (only \"absolute\")",
                              field + ".position_embedding_type");
+    if (c.architecture == Architecture::kLongformer) {
+      // One window for every layer, or one per layer (transformers accepts both).
+      c.attention_window.assign(static_cast<size_t>(std::clamp<int64_t>(c.num_hidden_layers, 1, 512)), 512);
+      if (auto aw = j.find("attention_window"); aw != j.end() && !aw->is_null()) {
+        const std::string f = field + ".attention_window";
+        auto window = [&](const json& v, int64_t& out) -> Status {
+          if (v.is_number_unsigned()) {
+            out = v.get<uint64_t>() > 1'000'000'000u ? 1'000'000'000 : static_cast<int64_t>(v.get<uint64_t>());
+          } else if (v.is_number_integer()) {
+            out = std::clamp<int64_t>(v.get<int64_t>(), -1'000'000'000, 1'000'000'000);
+          } else if (v.is_number_float() && std::trunc(v.get<double>()) == v.get<double>() && std::abs(v.get<double>()) < 1e9) {
+            out = static_cast<int64_t>(v.get<double>());
+          } else {
+            return InvalidArgument("attention_window must be an integer or a list of integers", f);
+          }
+          return Status::Ok();  // the range is ValidateConfig's
+        };
+        if (aw->is_array()) {
+          if (aw->size() > 512) return InvalidArgument("attention_window has one entry per layer", f);
+          c.attention_window.assign(aw->size(), 0);
+          for (size_t i = 0; i < aw->size(); ++i) MLAAS_TRY(window((*aw)[i], c.attention_window[i]));
+        } else {
+          int64_t w = 0;
+          MLAAS_TRY(window(*aw, w));
+          std::fill(c.attention_window.begin(), c.attention_window.end(), w);
+        }
+      }
+    }
     bool is_decoder = false, cross = false;
     MLAAS_TRY(r.Bool("is_decoder", is_decoder));
     MLAAS_TRY(r.Bool("add_cross_attention", cross));
@@ -329,7 +369,7 @@ Result<ModelConfig> ParseConfig(const json& j, const std::string& field) {
     MLAAS_TRY(r.Bool("tie_word_embeddings", tie));
     if (!tie) return InvalidArgument("an untied lm_head is not supported", field + ".tie_word_embeddings");
   } else {
-    return InvalidArgument("model_type '" + type + "' is not supported (bert, distilbert, roberta, gpt2)",
+    return InvalidArgument("model_type '" + type + "' is not supported (bert, distilbert, roberta, longformer, gpt2)",
                            field + ".model_type");
   }
   MLAAS_TRY(ReadLabels(j, field, c));
@@ -374,8 +414,10 @@ uint64_t ParameterCount(const ModelConfig& c, Objective objective) {
   const uint64_t h = u(c.hidden_size), inter = u(c.intermediate_size), vocab = u(c.vocab_size);
   // Embeddings: words, positions, token types, LayerNorm.
   uint64_t n = MulAdd(vocab + u(c.max_position_embeddings) + u(c.type_vocab_size), h, 2 * h);
-  // A layer: Q, K, V, output (h x h + h each), the FFN (h x i + i, i x h + h), two LayerNorms.
-  const uint64_t layer = MulAdd(4, MulAdd(h, h, h), MulAdd(2 * h, inter, inter + 5 * h));
+  // A layer: Q, K, V, output (h x h + h each; Longformer also Q, K, V of global attention), the
+  // FFN (h x i + i, i x h + h), two LayerNorms.
+  const uint64_t projections = c.architecture == Architecture::kLongformer ? 7 : 4;
+  const uint64_t layer = MulAdd(projections, MulAdd(h, h, h), MulAdd(2 * h, inter, inter + 5 * h));
   n = MulAdd(u(c.num_hidden_layers), layer, n);
   // The largest head of each objective: classification, a dense layer (pooler or
   // pre-classifier) and the classifier; masked-LM, the transform (dense + LayerNorm) and the
@@ -394,7 +436,10 @@ uint64_t ParameterBytes(const ModelConfig& c, Objective objective) { return MulA
 
 std::string ArchitectureClassName(Architecture a, Objective objective) {
   if (a == Architecture::kGpt2) return objective == Objective::kCausalLm ? "GPT2LMHeadModel" : "GPT2Model";
-  std::string base = a == Architecture::kBert ? "Bert" : a == Architecture::kDistilBert ? "DistilBert" : "Roberta";
+  std::string base = a == Architecture::kBert         ? "Bert"
+                     : a == Architecture::kDistilBert ? "DistilBert"
+                     : a == Architecture::kLongformer ? "Longformer"
+                                                      : "Roberta";
   switch (objective) {
     case Objective::kTextClassification: return base + "ForSequenceClassification";
     case Objective::kMaskedLm: return base + "ForMaskedLM";
@@ -481,9 +526,13 @@ ojson ConfigToJson(const ModelConfig& c, Objective objective) {
     j["position_embedding_type"] = "absolute";
     j["type_vocab_size"] = c.type_vocab_size;
     j["vocab_size"] = c.vocab_size;
-    if (c.architecture == Architecture::kRoberta) {
+    if (RobertaLike(c.architecture)) {
       j["bos_token_id"] = c.extra.value("bos_token_id", 0);
       j["eos_token_id"] = c.extra.value("eos_token_id", 2);
+    }
+    if (c.architecture == Architecture::kLongformer) {
+      j["attention_window"] = c.attention_window;
+      j["sep_token_id"] = c.extra.value("sep_token_id", 2);
     }
   }
   ojson id2label = ojson::object(), label2id = ojson::object();
@@ -507,8 +556,8 @@ ojson ConfigToJson(const ModelConfig& c, Objective objective) {
 }
 
 std::vector<std::string> PresetNames() {
-  return {"bert-tiny",    "bert-mini", "bert-small", "bert-medium", "bert-base", "distilbert-base", "roberta-base",
-          "gpt2-tiny", "gpt2-small"};
+  return {"bert-tiny", "bert-mini",       "bert-small",      "bert-medium", "bert-base", "distilbert-base",
+          "roberta-base", "longformer-tiny", "longformer-base", "gpt2-tiny",   "gpt2-small"};
 }
 
 Result<ModelConfig> Preset(std::string_view name, const std::string& field) {
@@ -522,6 +571,7 @@ Result<ModelConfig> Preset(std::string_view name, const std::string& field) {
       {"bert-small", Architecture::kBert, 4, 512, 8},       {"bert-medium", Architecture::kBert, 8, 512, 8},
       {"bert-base", Architecture::kBert, 12, 768, 12},      {"distilbert-base", Architecture::kDistilBert, 6, 768, 12},
       {"roberta-base", Architecture::kRoberta, 12, 768, 12},
+      {"longformer-tiny", Architecture::kLongformer, 2, 128, 2}, {"longformer-base", Architecture::kLongformer, 12, 768, 12},
       {"gpt2-tiny", Architecture::kGpt2, 2, 128, 2},        {"gpt2-small", Architecture::kGpt2, 12, 768, 12},
   };
   for (const Shape& s : kShapes) {
@@ -536,6 +586,7 @@ Result<ModelConfig> Preset(std::string_view name, const std::string& field) {
                 {"num_hidden_layers", s.layers},
                 {"num_attention_heads", s.heads},
                 {"intermediate_size", 4 * s.hidden}});
+      if (s.arch == Architecture::kLongformer) j["attention_window"] = s.hidden >= 768 ? 512 : 64;
     }
     return ParseConfig(j, field);
   }
@@ -567,8 +618,8 @@ Result<ModelConfig> ScratchConfig(const json& model_block, int64_t vocab_size, s
     if (c.pad_token_id >= c.vocab_size) c.pad_token_id = c.eos_token_id.value_or(0);
   }
   if (!labels.empty()) c.id2label = labels;
-  if (c.architecture == Architecture::kRoberta && c.max_position_embeddings <= c.pad_token_id + 1)
-    c.max_position_embeddings = c.pad_token_id + 513;
+  if (RobertaLike(c.architecture) && c.max_position_embeddings <= c.pad_token_id + 1)
+    c.max_position_embeddings = c.pad_token_id + (c.architecture == Architecture::kLongformer ? 4097 : 513);
   MLAAS_TRY(ValidateConfig(c, model_block.contains("config") ? "model.config" : "model.preset"));
   return c;
 }
@@ -582,6 +633,10 @@ Status CheckArchitectureObjective(Architecture a, Objective o, const std::string
     return InvalidArgument("next-sentence-prediction is BERT's pre-training head; a " + std::string(ArchitectureName(a)) +
                                " model has none (use a bert model: presets bert-tiny .. bert-base)",
                            field);
+  if (a == Architecture::kLongformer && o == Objective::kQuestionAnswering)
+    return InvalidArgument("question-answering with a longformer model is not supported (its global attention on the "
+                           "question is not built): use bert, distilbert or roberta",
+                           field);
   if (!decoder && o == Objective::kCausalLm)
     return InvalidArgument("causal-lm needs a decoder (model_type gpt2, presets gpt2-tiny / gpt2-small), not a " +
                                std::string(ArchitectureName(a)) + " encoder",
@@ -591,7 +646,7 @@ Status CheckArchitectureObjective(Architecture a, Objective o, const std::string
 
 int64_t MaxInputTokens(const ModelConfig& c) {
   int64_t n = c.max_position_embeddings;
-  if (c.architecture == Architecture::kRoberta) n -= c.pad_token_id + 1;
+  if (RobertaLike(c.architecture)) n -= c.pad_token_id + 1;
   return std::max<int64_t>(n, 2);
 }
 

@@ -15,7 +15,10 @@
 
 namespace mlaas::nn {
 
-enum class Architecture { kBert, kDistilBert, kRoberta, kGpt2 };
+enum class Architecture { kBert, kDistilBert, kRoberta, kGpt2, kLongformer };
+// RoBERTa and Longformer number positions from pad_token_id + 1 (padding gets the padding
+// position), with RoBERTa's embeddings and heads.
+inline bool RobertaLike(Architecture a) { return a == Architecture::kRoberta || a == Architecture::kLongformer; }
 std::string_view ArchitectureName(Architecture a);  // the config's model_type
 
 // What the model is trained for / predicts (the request's model.objective; common/objective.h).
@@ -65,6 +68,10 @@ struct ModelConfig {
   // the tokens (BERT: then the pooler's dense + tanh, as over [CLS]). Only "cls" is what
   // transformers' *ForSequenceClassification classes compute.
   Pooling classifier_pooling = Pooling::kCls;
+  // Longformer: each layer's attention window (tokens, even: a token sees window/2 on each
+  // side; config attention_window, one number for every layer or one per layer). Inputs are
+  // padded to a multiple of the largest.
+  std::vector<int64_t> attention_window;
   // The whole config as read, so fields this platform does not use survive a save.
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();
 
@@ -94,8 +101,9 @@ std::optional<Objective> ObjectiveFromArchitectures(const ModelConfig& c);
 
 // Built-in shapes for training from scratch: bert-tiny (2 layers, hidden 128), bert-mini
 // (4/256), bert-small (4/512), bert-medium (8/512), bert-base (12/768), distilbert-base
-// (6/768), roberta-base (12/768); decoders gpt2-tiny (2/128) and gpt2-small (12/768, GPT-2's
-// own shape). vocab_size/pad_token_id are set from the tokenizer later.
+// (6/768), roberta-base (12/768); longformer-tiny (2/128, windows of 64) and longformer-base
+// (12/768, windows of 512), both for 4,096 tokens; decoders gpt2-tiny (2/128) and gpt2-small
+// (12/768, GPT-2's own shape). vocab_size/pad_token_id are set from the tokenizer later.
 std::vector<std::string> PresetNames();
 // InvalidArgument naming `field` and listing the presets for an unknown name.
 Result<ModelConfig> Preset(std::string_view name, const std::string& field = "model.preset");

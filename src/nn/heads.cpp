@@ -90,7 +90,8 @@ class MaskedLmHead final : public Head {
         aliases_ = {"vocab_projector.weight"};
         break;
       }
-      case Architecture::kRoberta: {
+      case Architecture::kRoberta:
+      case Architecture::kLongformer: {  // LongformerLMHead: RoBERTa's, under the same names
         auto lm_head = owner.register_module("lm_head", Scope());
         dense_ = Linear(*lm_head, "dense", h, h);
         norm_ = ln(*lm_head, "layer_norm", c.layer_norm_eps);
@@ -171,7 +172,8 @@ std::unique_ptr<Head> MakeClassificationHead(const ModelConfig& c, torch::nn::Mo
   switch (c.architecture) {
     case Architecture::kBert: return std::make_unique<BertClassificationHead>(c, owner);
     case Architecture::kDistilBert: return std::make_unique<DistilBertClassificationHead>(c, owner);
-    case Architecture::kRoberta: return std::make_unique<RobertaClassificationHead>(c, owner);
+    case Architecture::kRoberta:
+    case Architecture::kLongformer: return std::make_unique<RobertaClassificationHead>(c, owner);
     case Architecture::kGpt2: break;
   }
   return nullptr;

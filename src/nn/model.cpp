@@ -49,9 +49,20 @@ ModelOutput TransformerModelImpl::forward(const EncoderInput& in) {
     out.logits = decoder->Logits(out.encoder.last_hidden_state);
     return out;
   }
-  out.encoder = encoder(in);
+  out.encoder = encoder(WithDefaultGlobalAttention(in));
   if (head_) out.logits = head_->Forward(out.encoder);
   return out;
+}
+
+EncoderInput TransformerModelImpl::WithDefaultGlobalAttention(const EncoderInput& in) const {
+  if (config_.architecture != Architecture::kLongformer || objective_ != Objective::kTextClassification ||
+      in.global_attention_mask.defined())
+    return in;
+  // LongformerForSequenceClassification: global attention on the first token (<s>).
+  EncoderInput with_global = in;
+  with_global.global_attention_mask = torch::zeros_like(in.input_ids);
+  with_global.global_attention_mask.select(1, 0).fill_(1);
+  return with_global;
 }
 
 std::vector<std::string> TransformerModelImpl::TiedAliases() const {

@@ -30,6 +30,10 @@ class TransformerModelImpl : public torch::nn::Module {
   // Encoders: the encoder and the head. The decoder: the last hidden state and the vocabulary
   // logits of every position (inputs right-padded; token_type_ids ignored).
   ModelOutput forward(const EncoderInput& in);
+  // `in` with the global attention its head gives when the input names none (a Longformer
+  // sequence classifier: its first token, as transformers' does); `in` itself otherwise. What
+  // forward() feeds the encoder; callers that run the encoder and head apart use it too.
+  EncoderInput WithDefaultGlobalAttention(const EncoderInput& in) const;
   bool is_decoder() const { return static_cast<bool>(decoder); }
 
   const ModelConfig& config() const { return config_; }

@@ -49,13 +49,21 @@ torch::Tensor Activate(const torch::Tensor& x, Activation a) {
   return x;
 }
 
+namespace {
+
+// The dtype's lowest finite value: what masked attention scores become.
+double Lowest(torch::ScalarType dtype) {
+  return dtype == torch::kFloat64    ? std::numeric_limits<double>::lowest()
+         : dtype == torch::kBFloat16 ? -3.3895313892515355e38
+         : dtype == torch::kFloat16  ? -65504.0
+                                     : static_cast<double>(std::numeric_limits<float>::lowest());
+}
+
+}  // namespace
+
 torch::Tensor AdditiveMask(const torch::Tensor& attention_mask, torch::ScalarType dtype) {
-  const double lowest = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
-                        : dtype == torch::kBFloat16 ? -3.3895313892515355e38
-                        : dtype == torch::kFloat16  ? -65504.0
-                                                    : static_cast<double>(std::numeric_limits<float>::lowest());
   auto m = attention_mask.to(dtype).unsqueeze(1).unsqueeze(2);  // [B, 1, 1, T]
-  return (1.0 - m) * lowest;
+  return (1.0 - m) * Lowest(dtype);
 }
 
 torch::Tensor Pool(const torch::Tensor& h, const torch::Tensor& attention_mask, Pooling p) {
@@ -73,7 +81,7 @@ EmbeddingsImpl::EmbeddingsImpl(const ModelConfig& c) : arch_(c.architecture), pa
   word_embeddings = register_module(
       "word_embeddings", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, h).padding_idx(pad_)));
   auto pos = torch::nn::EmbeddingOptions(c.max_position_embeddings, h);
-  if (arch_ == Architecture::kRoberta) pos.padding_idx(pad_);
+  if (RobertaLike(arch_)) pos.padding_idx(pad_);
   position_embeddings = register_module("position_embeddings", torch::nn::Embedding(pos));
   if (arch_ != Architecture::kDistilBert) {
     token_type_embeddings = register_module("token_type_embeddings",
@@ -87,11 +95,12 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids, const torc
   const int64_t seq = input_ids.size(1);
   const int64_t max_pos = position_embeddings->weight.size(0);
   torch::Tensor position_ids;
-  if (arch_ == Architecture::kRoberta) {
-    TORCH_CHECK(seq + pad_ < max_pos, "sequence of ", seq, " tokens is longer than this model's maximum of ",
-                max_pos - pad_ - 1);
+  if (RobertaLike(arch_)) {
     auto mask = input_ids.ne(pad_).to(torch::kInt64);
-    position_ids = mask.cumsum(1) * mask + pad_;
+    position_ids = mask.cumsum(1) * mask + pad_;  // the padding keeps the padding position
+    const int64_t longest = seq + pad_ < max_pos ? 0 : position_ids.max().item<int64_t>();
+    TORCH_CHECK(longest < max_pos, "sequence of ", longest - pad_, " tokens is longer than this model's maximum of ",
+                max_pos - pad_ - 1);
   } else {
     TORCH_CHECK(seq <= max_pos, "sequence of ", seq, " tokens is longer than this model's maximum of ", max_pos);
     position_ids = torch::arange(seq, input_ids.options()).unsqueeze(0);
@@ -108,7 +117,7 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids, const torc
 // ---------------------------------------------------------------------------------------------
 // Encoder layer
 
-EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c)
+EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c, int64_t layer_index)
     : heads_(c.num_attention_heads),
       head_dim_(c.head_dim()),
       act_(c.hidden_act),
@@ -131,6 +140,14 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c)
     query = MakeLinear(*self, "query", h, h);
     key = MakeLinear(*self, "key", h, h);
     value = MakeLinear(*self, "value", h, h);
+    if (c.architecture == Architecture::kLongformer) {
+      query_global = MakeLinear(*self, "query_global", h, h);
+      key_global = MakeLinear(*self, "key_global", h, h);
+      value_global = MakeLinear(*self, "value_global", h, h);
+      const size_t i = static_cast<size_t>(layer_index);
+      TORCH_CHECK(i < c.attention_window.size(), "no attention window for layer ", layer_index);
+      window_ = c.attention_window[i] / 2;
+    }
     auto attention_output = attention->register_module("output", Scope());
     attn_out = MakeLinear(*attention_output, "dense", h, h);
     attn_norm = MakeLayerNorm(*attention_output, "LayerNorm", h, c.layer_norm_eps);
@@ -145,6 +162,7 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c)
 }
 
 void EncoderLayerImpl::FuseQkv() {
+  if (window_ > 0) return;  // Longformer's attention runs on libtorch's operators
   torch::NoGradGuard no_grad;
   Unfuse();
   torch::Tensor w = torch::cat({query->weight, key->weight, value->weight}, 0).contiguous();
@@ -240,9 +258,71 @@ torch::Tensor EncoderLayerImpl::AfterAttention(const torch::Tensor& context, con
   return Normalize(out_norm, packed_->ffn_out->Forward(f).add_(a));
 }
 
+torch::Tensor EncoderLayerImpl::SlidingWindowContext(const torch::Tensor& x, const torch::Tensor& padding,
+                                                     const torch::Tensor& global) {
+  const int64_t b = x.size(0), t = x.size(1), h = x.size(2), w = window_, d = head_dim_, nh = heads_;
+  TORCH_CHECK(t % (2 * w) == 0, "a longformer layer needs a length that is a multiple of its window (", 2 * w, ")");
+  const int64_t n = t / w;  // chunks of w queries; chunk i sees the keys of chunks i - 1, i, i + 1
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const double lowest = Lowest(x.scalar_type());
+  auto split = [&](torch::nn::Linear& proj, const torch::Tensor& in) {
+    return proj(in).view({b, in.size(1), nh, d}).transpose(1, 2);  // [B, heads, T, d]
+  };
+  auto q = split(query, x).mul(scale);
+  auto k = split(key, x);
+  auto v = split(value, x);
+  // Keys and values padded by w on both sides: chunk i's keys are padded positions [i w, i w + 3 w).
+  auto kc = torch::constant_pad_nd(k, {0, 0, w, w}).unfold(2, 3 * w, w);                     // [B, heads, n, d, 3w]
+  auto vc = torch::constant_pad_nd(v, {0, 0, w, w}).unfold(2, 3 * w, w).transpose(-1, -2);   // [B, heads, n, 3w, d]
+  auto local = torch::matmul(q.reshape({b, nh, n, w, d}), kc);                                // [B, heads, n, w, 3w]
+  // Masked: keys beyond w of the query, outside the sequence, padding, and global keys (these
+  // come in below, once, for every query).
+  auto qi = torch::arange(w, x.options().dtype(torch::kInt64)).view({w, 1});
+  auto ki = torch::arange(3 * w, x.options().dtype(torch::kInt64)).view({1, 3 * w});
+  auto outside_band = (ki - w - qi).abs().gt(w);                                               // [w, 3w]
+  auto removed = padding.logical_or(global).to(torch::kUInt8);
+  auto removed_keys = torch::constant_pad_nd(removed, {w, w}, 1).unfold(1, 3 * w, w).to(torch::kBool);  // [B, n, 3w]
+  auto masked = outside_band.view({1, 1, w, 3 * w}).logical_or(removed_keys.unsqueeze(2)).unsqueeze(1);  // [B, 1, n, w, 3w]
+  local = local.masked_fill(masked, lowest);
+  const auto padded_rows = padding.view({b, 1, t, 1});
+  const int64_t globals = global.any().item<bool>() ? global.sum(1).max().item<int64_t>() : 0;
+  torch::Tensor out;
+  torch::Tensor gidx, gvalid;
+  if (globals == 0) {
+    auto probs = torch::softmax(local, -1).masked_fill(padded_rows.view({b, 1, n, w, 1}), 0.0);
+    out = torch::matmul(attn_dropout(probs), vc).reshape({b, nh, t, d});
+  } else {
+    // Each row's global positions first (in order), padded to the most any row has.
+    auto order = std::get<1>(global.to(torch::kInt32).sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
+    gidx = order.narrow(1, 0, globals);                                                          // [B, G]
+    gvalid = torch::arange(globals, gidx.options()).unsqueeze(0).lt(global.sum(1).unsqueeze(1));  // [B, G]
+    auto at = gidx.view({b, 1, globals, 1}).expand({b, nh, globals, d});
+    auto kg = k.gather(2, at), vg = v.gather(2, at);                                             // [B, heads, G, d]
+    auto gscores = torch::matmul(q, kg.transpose(-1, -2)).masked_fill(gvalid.logical_not().view({b, 1, 1, globals}), lowest);
+    auto probs = torch::softmax(torch::cat({gscores, local.reshape({b, nh, t, 3 * w})}, -1), -1).masked_fill(padded_rows, 0.0);
+    probs = attn_dropout(probs);
+    out = torch::matmul(probs.narrow(-1, globals, 3 * w).reshape({b, nh, n, w, 3 * w}), vc).reshape({b, nh, t, d}) +
+          torch::matmul(probs.narrow(-1, 0, globals), vg);
+    // The global tokens themselves attend to every token, through their own projections.
+    auto xg = x.gather(1, gidx.view({b, globals, 1}).expand({b, globals, h}));
+    auto qg = split(query_global, xg).mul(scale);                                               // [B, heads, G, d]
+    auto scores = torch::matmul(qg, split(key_global, x).transpose(-1, -2)).masked_fill(padding.view({b, 1, 1, t}), lowest);
+    auto og = torch::matmul(attn_dropout(torch::softmax(scores, -1)), split(value_global, x));  // [B, heads, G, d]
+    og = torch::where(gvalid.view({b, 1, globals, 1}), og, out.gather(2, at));  // padded slots keep their rows
+    out = out.scatter(2, at, og);
+  }
+  return out.transpose(1, 2).reshape({b, t, h});
+}
+
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask,
-                                        const torch::Tensor& padding) {
+                                        const torch::Tensor& padding, const torch::Tensor& global) {
   const int64_t b = x.size(0), t = x.size(1), h = x.size(2);
+  if (window_ > 0) {
+    auto context = SlidingWindowContext(x, padding, global);
+    auto a = attn_norm(dropout(attn_out(context)) + x);
+    auto f = dropout(ffn_out(Activate(ffn_in(a), act_)));
+    return out_norm(f + a);
+  }
   if (packed_ && !is_training() && !torch::GradMode::is_enabled()) return ForwardPacked(x, additive_mask, false);
   TORCH_CHECK(!sources_dropped_, "this layer keeps only its packed inference weights (no training, no gradients)");
   if (qkv_weight_.defined() && !is_training() && !torch::GradMode::is_enabled() &&
@@ -308,7 +388,7 @@ EncoderImpl::EncoderImpl(const ModelConfig& c, bool with_pooler) : config_(c) {
   auto stack = register_module(c.architecture == Architecture::kDistilBert ? "transformer" : "encoder", Scope());
   auto layer = stack->register_module("layer", Scope());
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    layers.push_back(layer->register_module(std::to_string(i), EncoderLayer(c)));
+    layers.push_back(layer->register_module(std::to_string(i), EncoderLayer(c, i)));
   }
   if (with_pooler && c.architecture != Architecture::kDistilBert) {
     auto pool = register_module("pooler", Scope());
@@ -316,10 +396,38 @@ EncoderImpl::EncoderImpl(const ModelConfig& c, bool with_pooler) : config_(c) {
   }
 }
 
+torch::Tensor EncoderImpl::ForwardLongformer(const EncoderInput& in) {
+  const int64_t t = in.input_ids.size(1);
+  const int64_t window = *std::max_element(config_.attention_window.begin(), config_.attention_window.end());
+  const int64_t extra = (window - t % window) % window;
+  auto pad_to_window = [&](const torch::Tensor& v, int64_t value) {
+    return extra == 0 ? v : torch::constant_pad_nd(v, {0, extra}, static_cast<double>(value));
+  };
+  auto ids = pad_to_window(in.input_ids, config_.pad_token_id);
+  auto mask = pad_to_window(in.attention_mask.defined() ? in.attention_mask : torch::ones_like(in.input_ids), 0);
+  auto types = in.token_type_ids.defined() ? pad_to_window(in.token_type_ids, 0) : torch::Tensor();
+  TORCH_CHECK(!in.global_attention_mask.defined() || in.global_attention_mask.sizes() == in.input_ids.sizes(),
+              "global_attention_mask must have input_ids' shape [batch, seq]");
+  auto padding = mask.eq(0);
+  auto global = in.global_attention_mask.defined()
+                    ? pad_to_window(in.global_attention_mask, 0).ne(0).logical_and(padding.logical_not())
+                    : torch::zeros_like(padding);
+  auto x = embeddings(ids, types);
+  for (auto& layer : layers) x = layer(x, torch::Tensor(), padding, global);
+  return extra == 0 ? x : x.narrow(1, 0, t);
+}
+
 EncoderOutput EncoderImpl::forward(const EncoderInput& in) {
   TORCH_CHECK(in.input_ids.dim() == 2, "input_ids must be [batch, seq]");
   TORCH_CHECK(!in.attention_mask.defined() || in.attention_mask.sizes() == in.input_ids.sizes(),
               "attention_mask must have input_ids' shape [batch, seq]");
+  if (config_.architecture == Architecture::kLongformer) {
+    EncoderOutput out;
+    out.last_hidden_state = ForwardLongformer(in);
+    out.summary = Pool(out.last_hidden_state, in.attention_mask, config_.classifier_pooling);
+    if (pooler) out.pooled = torch::tanh(pooler(out.summary));
+    return out;
+  }
   auto x = embeddings(in.input_ids, in.token_type_ids);
   torch::Tensor mask, padding;
   if (in.attention_mask.defined() && !in.attention_mask.all().item<bool>()) {  // skip all-ones masks

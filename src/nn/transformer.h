@@ -1,4 +1,4 @@
-// mlaas::nn — BERT, DistilBERT and RoBERTa encoders as torch::nn modules, numerically
+// mlaas::nn — BERT, DistilBERT, RoBERTa and Longformer encoders as torch::nn modules, numerically
 // faithful to the Hugging Face reference implementations, with their exact parameter names
 // (named_parameters() yields "bert.encoder.layer.0.attention.self.query.weight", ...), and the
 // task heads on top (heads.h). This header includes libtorch: only ML modules include it.
@@ -41,10 +41,14 @@ struct EncoderInput {
   torch::Tensor input_ids;
   torch::Tensor attention_mask;   // 1 = token, 0 = padding; undefined: all tokens
   torch::Tensor token_type_ids;   // undefined: all 0 (ignored by DistilBERT)
+  // Longformer: 1 where a token attends to every token and every token to it (global
+  // attention); undefined: none (a sequence classifier gives its first token global attention,
+  // as transformers does). Ignored by the other encoders.
+  torch::Tensor global_attention_mask{};
   // Inference whose reader looks only at the first token (classification heads, [CLS]
   // pooling): the last layer computes that token's output alone (its keys and values still
   // see every token), and last_hidden_state is [batch, 1, hidden]. Ignored when the config's
-  // classifier_pooling is mean (the classifier then reads every token).
+  // classifier_pooling is mean (the classifier then reads every token), and by Longformer.
   bool first_token_only = false;
 };
 
@@ -89,16 +93,23 @@ struct TokenLayout {
 
 // One post-LayerNorm transformer layer: self-attention + residual + LN, FFN + residual + LN.
 // The names of its pieces follow the architecture (BERT/RoBERTa "attention.self.query",
-// DistilBERT "attention.q_lin").
+// DistilBERT "attention.q_lin"). A Longformer layer (`layer_index` picks its window) attends
+// within a sliding window of attention_window / 2 tokens on each side, computed chunk by chunk
+// (memory linear in the length), plus global attention: every token attends to the global
+// tokens, and they to every token through their own projections ("attention.self.query_global",
+// "key_global", "value_global"), as transformers' LongformerSelfAttention computes it.
 class EncoderLayerImpl : public torch::nn::Module {
  public:
-  explicit EncoderLayerImpl(const ModelConfig& c);
+  explicit EncoderLayerImpl(const ModelConfig& c, int64_t layer_index = 0);
   // x: [batch, seq, hidden]; additive_mask: [batch, 1, 1, seq] (0 or a large negative) and
   // padding: [batch, seq] bool, true at padding — both undefined when nothing is padded.
+  // Longformer: additive_mask is not used; padding [batch, seq] and global [batch, seq] (bool,
+  // never true at padding) are both defined, and seq is a multiple of the window.
   // In inference after FuseQkv(), the projections run on packed weights (oneDNN, see
   // onednn_kernels.h); where this build or dtype cannot pack them, a gelu/relu layer runs as
   // libtorch's fused encoder-layer kernel (same results, fewer passes over memory).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& padding);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& padding,
+                        const torch::Tensor& global = torch::Tensor());
   // The output of the first token alone, [batch, 1, hidden] (inference).
   torch::Tensor ForwardFirstToken(const torch::Tensor& x, const torch::Tensor& additive_mask);
   // Inference on packed projections over the real tokens of a padded batch only, `tokens`
@@ -120,12 +131,14 @@ class EncoderLayerImpl : public torch::nn::Module {
   bool sources_dropped() const { return sources_dropped_; }
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr};
+  torch::nn::Linear query_global{nullptr}, key_global{nullptr}, value_global{nullptr};  // Longformer
   torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
   torch::nn::Linear ffn_in{nullptr}, ffn_out{nullptr};
   Dropout dropout{nullptr}, attn_dropout{nullptr};
 
  private:
   int64_t heads_, head_dim_;
+  int64_t window_ = 0;  // Longformer: attention_window / 2, the tokens seen on each side; 0 otherwise
   Activation act_;
   double eps_;
   torch::Tensor qkv_weight_, qkv_bias_;  // fused copies, when FuseQkv() was called and packing was not possible
@@ -140,10 +153,12 @@ class EncoderLayerImpl : public torch::nn::Module {
   torch::Tensor ForwardPacked(const torch::Tensor& x, const torch::Tensor& additive_mask, bool first_only);
   // Output projection, residual, norms and feed-forward network of a packed layer.
   torch::Tensor AfterAttention(const torch::Tensor& context, const torch::Tensor& residual);
+  // Longformer's attention: the context [batch, seq, hidden] before the output projection.
+  torch::Tensor SlidingWindowContext(const torch::Tensor& x, const torch::Tensor& padding, const torch::Tensor& global);
 };
 TORCH_MODULE(EncoderLayer);
 
-// The bare encoder (BertModel / DistilBertModel / RobertaModel).
+// The bare encoder (BertModel / DistilBertModel / RobertaModel / LongformerModel).
 class EncoderImpl : public torch::nn::Module {
  public:
   EncoderImpl(const ModelConfig& c, bool with_pooler);
@@ -155,6 +170,9 @@ class EncoderImpl : public torch::nn::Module {
   torch::nn::Linear pooler{nullptr};  // "pooler.dense", BERT/RoBERTa only, when asked for
 
  private:
+  // Longformer: inputs padded to a multiple of the largest window, the layers with their
+  // padding and global masks, the output cut back to the input's length.
+  torch::Tensor ForwardLongformer(const EncoderInput& in);
   ModelConfig config_;
 };
 TORCH_MODULE(Encoder);

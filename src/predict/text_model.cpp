@@ -487,7 +487,7 @@ torch::Tensor TextModel::ForwardOnThisThread(const std::vector<const tokenizers:
   batch.first_token_only = m.objective == Objective::kTextClassification ||
                            m.objective == Objective::kNextSentencePrediction ||
                            (m.objective == Objective::kNoObjective && options.cls_pooling);
-  nn::EncoderOutput enc = model->encoder->forward(batch);
+  nn::EncoderOutput enc = model->encoder->forward(model->WithDefaultGlobalAttention(batch));
   torch::Tensor result;
   switch (m.objective) {
     case Objective::kTextClassification: {

@@ -120,10 +120,30 @@ void TaskContext::ReportProgress(const Progress& progress) {
   }
   {
     std::lock_guard lock(progress_mu_);
+    last_progress_ = p;
     pending_progress_ = std::move(p);
   }
   Flush(false);
 }
+
+void TaskContext::ReportStage(double fraction, const std::string& message) {
+  json p;
+  {
+    std::lock_guard lock(progress_mu_);
+    p = last_progress_;
+  }
+  p["fraction"] = std::clamp(fraction, 0.0, 1.0);
+  p["message"] = message;
+  p["elapsed_seconds"] = static_cast<double>(NowMs() - started_ms_) / 1000.0;
+  p.erase("eta_seconds");
+  {
+    std::lock_guard lock(progress_mu_);
+    pending_progress_ = std::move(p);
+  }
+  Flush(false);
+}
+
+Result<TaskRecord> TaskContext::ReadTask(const std::string& id) const { return manager_.store_.Get(id); }
 
 void TaskContext::Log(std::string_view level, const std::string& message) {
   if (detached_) {
@@ -218,7 +238,10 @@ Status TaskManager::Start() {
     }
     NotifyChange();
   });
-  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(false); });
+  if (options_.workers > 0 && !coordinator_types_.empty()) {
+    for (int i = 0; i < options_.coordinators; ++i) workers_.emplace_back([this] { WorkerLoop(true); });
+  }
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });
   started_ = true;
   return Status::Ok();
@@ -245,8 +268,10 @@ Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& para
   if (!HasType(type)) return Unimplemented("no handler for task type '" + type + "'");
   MLAAS_RETURN_IF_ERROR(CheckParamsSize(params, options_));
   MLAAS_ASSIGN_OR_RETURN(metadata::TaskRequirements requirements, ParseResources(params));
-  if (requirements.workers > 1 &&
-      std::find(data_parallel_types_.begin(), data_parallel_types_.end(), type) == data_parallel_types_.end())
+  if (std::find(coordinator_types_.begin(), coordinator_types_.end(), type) != coordinator_types_.end()) {
+    requirements = {};  // a coordinator's resources are its tasks': it runs on any coordinator thread
+  } else if (requirements.workers > 1 &&
+             std::find(data_parallel_types_.begin(), data_parallel_types_.end(), type) == data_parallel_types_.end())
     return InvalidArgument("resources.workers: only training runs on several processes; ask for 1", "resources.workers");
   if (auto v = validators_.find(type); v != validators_.end()) MLAAS_RETURN_IF_ERROR(v->second(params));
   TaskRecord r;
@@ -267,7 +292,7 @@ Result<TaskRecord> TaskManager::Submit(const std::string& type, const json& para
     std::lock_guard lock(mu_);
     ++submitted_;
   }
-  wake_.notify_one();
+  wake_.notify_all();  // a worker or a coordinator: whichever claims this type
   NotifyChange();
   return r;
 }
@@ -342,14 +367,15 @@ bool TaskManager::IsDataParallelType(const std::string& type) const {
 }
 
 std::vector<std::string> TaskManager::ClaimableTypes() const {
-  if (seat_id_.empty()) return types_;
   std::vector<std::string> out;
-  for (const auto& t : types_)
-    if (!IsDataParallelType(t)) out.push_back(t);
+  for (const auto& t : types_) {
+    if (std::find(coordinator_types_.begin(), coordinator_types_.end(), t) != coordinator_types_.end()) continue;
+    if (seat_id_.empty() || !IsDataParallelType(t)) out.push_back(t);
+  }
   return out;
 }
 
-void TaskManager::WorkerLoop() {
+void TaskManager::WorkerLoop(bool coordinator) {
   while (!stopping_) {
     uint64_t seen;
     std::vector<std::string> types;
@@ -359,8 +385,8 @@ void TaskManager::WorkerLoop() {
     {
       std::lock_guard lock(mu_);
       seen = submitted_;
-      types = ClaimableTypes();
-      may_train = seat_id_.empty() && !data_parallel_types_.empty();
+      types = coordinator ? coordinator_types_ : ClaimableTypes();
+      may_train = !coordinator && seat_id_.empty() && !data_parallel_types_.empty();
       if (may_train) ++training_running_;
     }
     const auto unreserve = [&] {
@@ -378,7 +404,7 @@ void TaskManager::WorkerLoop() {
       }
       unreserve();
       if (!claimed.has_value()) spdlog::error("claiming a task failed: {}", claimed.error().ToString());
-      if (options_.gather_groups && TryGather()) continue;
+      if (!coordinator && options_.gather_groups && TryGather()) continue;
     } catch (...) {
       unreserve();
       // RunTask records every outcome itself; this is the store or memory failing.

@@ -77,8 +77,19 @@ class TaskContext {
   // Stores progress (at most every progress_interval_ms; the last report is always kept)
   // and renews the lease. Adds elapsed_seconds and, when fraction > 0, eta_seconds.
   void ReportProgress(const Progress& progress);
+  // A new stage of the task (`fraction`, `message`) that keeps the figures of the last report
+  // (a sweep's trials stay in its progress while its best model is registered).
+  void ReportStage(double fraction, const std::string& message);
+  // Writes the last progress report now (ReportProgress writes at most every
+  // progress_interval_ms) and renews the lease; learns of cancellation.
+  void FlushProgress() { Flush(true); }
   // Appends a line to the task's log (GET /api/v1/tasks/{id}/logs).
   void Log(std::string_view level, const std::string& message);
+  // The task's progress when this attempt began: what an earlier attempt reported (a sweep
+  // finds the trials it had started), or {}.
+  const nlohmann::json& progress_at_start() const { return record_.progress; }
+  // Another task's record, as the store has it now (a sweep's trial reads its sweep's verdicts).
+  Result<TaskRecord> ReadTask(const std::string& id) const;
 
   // A task asking resources.workers > 1 that workers gathered for through the store
   // (TaskManagerOptions::gather_groups): this process's seat in its group (rank, world,
@@ -111,8 +122,9 @@ class TaskContext {
   std::optional<metadata::GroupSeat> seat_{};
   std::string group_address_{};
   std::mutex flush_mu_;     // serialises store writes of this task
-  std::mutex progress_mu_;  // guards the two fields below
+  std::mutex progress_mu_;  // guards the three fields below
   std::optional<nlohmann::json> pending_progress_;
+  nlohmann::json last_progress_ = nlohmann::json::object();  // what ReportProgress was last given
   int64_t last_write_ms_ = 0;
 };
 
@@ -140,6 +152,10 @@ struct TaskManagerOptions {
   // and never while a task of those types runs here, since such tasks run one at a time in a
   // process (the training lock). Off in a process that is a member of a torchrun group.
   bool gather_groups = false;
+  // Threads that run only the coordinator types (RunOnCoordinators: tasks that submit other tasks
+  // and wait for them, such as a hyperparameter sweep), so that waiting coordinators never hold
+  // the workers their tasks need. Started only where workers > 0.
+  int coordinators = 2;
   // How long a member waits for rank 0 to say where its rendezvous store is, once rank 0
   // claimed the task (it does so first thing).
   int64_t group_address_wait_ms = 60'000;
@@ -174,6 +190,10 @@ class TaskManager {
   // for the other types.
   void AllowDataParallel(const std::string& type) { data_parallel_types_.push_back(type); }
   std::vector<std::string> Types() const;
+  // Tasks of `type` run on the coordinator threads (TaskManagerOptions::coordinators), never on
+  // the workers, and any coordinator claims them: their `resources` are what the tasks they
+  // submit ask. Call after Register, before Start and Submit.
+  void RunOnCoordinators(const std::string& type) { coordinator_types_.push_back(type); }
 
   // Recovers tasks abandoned by dead processes and starts the workers. With workers == 0
   // nothing runs here (a submit-only front-end); tasks wait for another process.
@@ -212,7 +232,8 @@ class TaskManager {
 
  private:
   friend class TaskContext;
-  void WorkerLoop();
+  // A worker claims the types that are not the coordinators'; a coordinator only those.
+  void WorkerLoop(bool coordinator);
   void HeartbeatLoop();
   void RunTask(TaskRecord record, std::optional<metadata::GroupSeat> seat = std::nullopt);
   // WorkerLoop, when no task could be claimed: takes a seat in a gathering group, if this process
@@ -235,6 +256,7 @@ class TaskManager {
   std::map<std::string, TaskValidator> validators_;
   std::vector<std::string> types_;
   std::vector<std::string> data_parallel_types_;
+  std::vector<std::string> coordinator_types_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> started_{false};

@@ -1,5 +1,6 @@
 #include "train/train_task.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -15,6 +16,7 @@
 #include "nn/config.h"
 #include "nn/static_embedding_config.h"
 #include "predict/model_files.h"
+#include "sweep/sweep.h"
 #include "tasks/resources.h"
 #include "train/data_parallel.h"
 #include "train/text_data.h"
@@ -429,6 +431,20 @@ Result<std::unique_ptr<DataParallelGroup>> MeetGroup(tasks::TaskContext& ctx, co
   return group;
 }
 
+// A trial of a hyperparameter sweep, after each epoch: its history stored (the sweep judges it),
+// then sweep::AwaitVerdict — a stop when the sweep ended without it, the wait at a rung epoch.
+std::function<Status(int64_t, const json&)> AwaitSweepVerdict(tasks::TaskContext& ctx, const json& sweep_block,
+                                                              tasks::Progress& last) {
+  return [&ctx, sweep_block, &last](int64_t epoch, const json& history) -> Status {
+    tasks::Progress p = last;
+    p.extra["history"] = history;
+    if (sweep::IsRung(sweep_block, epoch))
+      p.message = "epoch " + std::to_string(epoch) + " evaluated: waiting for the sweep's verdict";
+    ctx.ReportProgress(p);
+    return sweep::AwaitVerdict(ctx, sweep_block, epoch);
+  };
+}
+
 // The steps both handlers share: checkpoints (kept on failure only when the attempt is handed
 // back), the training with progress, the model card, publishing to model_save.
 tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTaskOptions options,
@@ -540,6 +556,7 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       ctx.ReportProgress(progress);
       last = progress;
     };
+    if (!follower && params.contains("sweep")) cb.epoch_end = AwaitSweepVerdict(ctx, params["sweep"], last);
     // Rank 0 hands the task to the other members once it is ready to train: what failed before
     // (the request, the data) failed here alone.
     if (group != nullptr && !follower && !gathered) {

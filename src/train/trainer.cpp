@@ -400,6 +400,12 @@ Result<json> Loop::Run() {
       --s_.epoch;
       since_checkpoint = 0;
     }
+    // After the checkpoint (a stop here loses no work). A cancellation while it waits (a pruned
+    // trial) ends a data-parallel run at the next step boundary, where the members stop together.
+    if (cb_.epoch_end && writes_ && !done) {
+      Status st = cb_.epoch_end(s_.epoch + 1, s_.history);
+      if (!st.ok() && !(dp_ && st.code() == StatusCode::kCancelled)) return st;
+    }
   }
   s_.train_seconds = elapsed();
   if (spec_.load_best_model_at_end && s_.best_epoch > 0) {

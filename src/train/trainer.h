@@ -76,6 +76,11 @@ struct TrainCallbacks {
   // After each checkpoint is complete in checkpoint_dir/current (at optimizer step `step`):
   // where it should also go (a shared store, so another host can resume); an error fails the run.
   std::function<Status(const std::filesystem::path& dir, int64_t step)> checkpointed;
+  // After each epoch's evaluation and checkpoint, unless the run ends there (rank 0 only, in a
+  // data-parallel run): the epoch (from 1) and the history so far. An error stops the run with
+  // it (a sweep's trial waits here for the sweep's verdict on its rung, and is cancelled when
+  // pruned); a data-parallel run stops on Cancelled at the next step boundary, all together.
+  std::function<Status(int64_t epoch, const nlohmann::json& history)> epoch_end;
 };
 
 // Trains and writes the model directory (config.json, model.safetensors, tokenizer files) to

@@ -28,7 +28,8 @@ const json kSchema = json::parse(R"({
     "texts": {"type": "array", "minItems": 1, "maxItems": 3, "uniqueItems": true,
               "items": {"type": "string", "maxLength": 5}},
     "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
-    "kwargs": {"type": "object", "additionalProperties": {"type": "string"}},
+    "kwargs": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 2},
+    "space": {"type": "object", "minProperties": 1},
     "either": {"type": ["string", "null"]}
   }
 })");
@@ -75,6 +76,9 @@ TEST(JsonSchemaTest, NamesTheOffendingField) {
   ExpectError(R"({"model": {"path": "m"}, "texts": ["toolong"]})", "texts[0]", "at most 5");
   ExpectError(R"({"model": {"path": "m"}, "name": "Bad Name"})", "name", "must match");
   ExpectError(R"({"model": {"path": "m"}, "kwargs": {"a": 1}})", "kwargs.a", "must be a string");
+  ExpectError(R"({"model": {"path": "m"}, "kwargs": {"a": "1", "b": "2", "c": "3"}})", "kwargs", "at most 2 fields");
+  ExpectError(R"({"model": {"path": "m"}, "space": {}})", "space", "at least 1 field");
+  EXPECT_TRUE(Check(R"({"model": {"path": "m"}, "space": {"x": 1}, "kwargs": {"a": "1", "b": "2"}})").ok());
   ExpectError(R"({"model": {"path": "m"}, "either": 1})", "either",
               "must be of type string or null");
 }

@@ -98,6 +98,7 @@ TEST_F(ApiE2eTest, OpenApiListsEverySpecRoute) {
   const std::vector<std::pair<std::string, std::string>> spec = {
       {"post", "/api/v1/ml/cv/train/model"},     {"post", "/api/v1/ml/cv/predict"},
       {"post", "/api/v1/ml/nlp/train/model"},    {"post", "/api/v1/ml/nlp/train/tokenizer"},
+      {"post", "/api/v1/ml/nlp/train/sweep"},
       {"post", "/api/v1/ml/nlp/predict"},        {"post", "/api/v1/ml/nlp/search"},
       {"post", "/api/v1/ml/nlp/vector/search"},  {"post", "/api/v1/ml/nlp/vector/index"},
       {"get", "/api/v1/ml/utilities/s3/object"}, {"get", "/api/v1/tasks"},

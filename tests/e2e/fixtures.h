@@ -1,10 +1,11 @@
 // Fixtures shared by the end-to-end suites: a suite base owning one server, a small
-// affiliation corpus, a WordPiece tokenizer trained on it with the CLI, and an HTTP call that
+// affiliation corpus, a sentiment set, a WordPiece tokenizer trained on it with the CLI, and an HTTP call that
 // records transport failures.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,28 @@ class ServerSuite : public ::testing::Test {
   static inline ServerProcess* server_ = nullptr;
   std::unique_ptr<client::ApiClient> client_;
 };
+
+// A separable sentiment set: sentences of filler words with one sentiment word each.
+inline const std::vector<std::string> kGood = {"good", "great", "fine", "nice", "happy"};
+inline const std::vector<std::string> kBad = {"bad", "awful", "poor", "sad", "angry"};
+inline const std::vector<std::string> kFiller = {"the", "movie", "was", "very", "really", "plot", "and", "actors", "it", "a"};
+
+// CSV (id,text,label) of `n` such sentences, labelled pos/neg alternately.
+inline std::string SentimentCsv(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string csv = "id,text,label\n";
+  for (int i = 0; i < n; ++i) {
+    const bool good = i % 2 == 0;
+    std::vector<std::string> words;
+    for (size_t k = 0, len = 3 + rng() % 5; k < len; ++k) words.push_back(kFiller[rng() % kFiller.size()]);
+    const auto& pool = good ? kGood : kBad;
+    words.insert(words.begin() + static_cast<std::ptrdiff_t>(rng() % (words.size() + 1)), pool[rng() % pool.size()]);
+    std::string text;
+    for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
+    csv += std::to_string(i) + "," + text + "," + (good ? "pos" : "neg") + "\n";
+  }
+  return csv;
+}
 
 inline const std::vector<std::string>& AffiliationCorpus() {
   static const std::vector<std::string> lines = {

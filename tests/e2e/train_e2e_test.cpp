@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <random>
 
 #include "e2e/cli_runner.h"
+#include "e2e/fixtures.h"
 #include "testutil/temp_dir.h"
 #include "testutil/wait.h"
 
@@ -14,27 +14,6 @@ namespace mlaas::testing {
 namespace {
 
 using nlohmann::json;
-
-const std::vector<std::string> kGood = {"good", "great", "fine", "nice", "happy"};
-const std::vector<std::string> kBad = {"bad", "awful", "poor", "sad", "angry"};
-const std::vector<std::string> kFiller = {"the", "movie", "was", "very", "really", "plot", "and", "actors", "it", "a"};
-
-// CSV of sentences with one sentiment word each, labelled pos/neg.
-std::string SentimentCsv(int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string csv = "id,text,label\n";
-  for (int i = 0; i < n; ++i) {
-    const bool good = i % 2 == 0;
-    std::vector<std::string> words;
-    for (size_t k = 0, len = 3 + rng() % 5; k < len; ++k) words.push_back(kFiller[rng() % kFiller.size()]);
-    const auto& pool = good ? kGood : kBad;
-    words.insert(words.begin() + static_cast<std::ptrdiff_t>(rng() % (words.size() + 1)), pool[rng() % pool.size()]);
-    std::string text;
-    for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
-    csv += std::to_string(i) + "," + text + "," + (good ? "pos" : "neg") + "\n";
-  }
-  return csv;
-}
 
 class TrainE2eTest : public ::testing::Test {
  protected:

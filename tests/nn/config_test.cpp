@@ -104,6 +104,8 @@ TEST(ConfigTest, PresetsHaveTheAdvertisedShapes) {
                  Want{"bert-small", 4, 512, Architecture::kBert}, Want{"bert-base", 12, 768, Architecture::kBert},
                  Want{"distilbert-base", 6, 768, Architecture::kDistilBert},
                  Want{"roberta-base", 12, 768, Architecture::kRoberta}, Want{"gpt2-tiny", 2, 128, Architecture::kGpt2},
+                 Want{"longformer-tiny", 2, 128, Architecture::kLongformer},
+                 Want{"longformer-base", 12, 768, Architecture::kLongformer},
                  Want{"gpt2-small", 12, 768, Architecture::kGpt2}}) {
     auto c = Preset(w.name);
     ASSERT_TRUE(c.has_value()) << w.name;
@@ -116,6 +118,43 @@ TEST(ConfigTest, PresetsHaveTheAdvertisedShapes) {
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().field(), "model.preset");
   EXPECT_NE(bad.error().message().find("bert-tiny"), std::string::npos);
+}
+
+TEST(ConfigTest, ParsesLongformerWindowsAndWritesThemBack) {
+  auto one = ParseConfig({{"model_type", "longformer"}, {"num_hidden_layers", 3}, {"attention_window", 256}});
+  ASSERT_TRUE(one.has_value()) << one.error().ToString();
+  EXPECT_EQ(one->architecture, Architecture::kLongformer);
+  EXPECT_EQ(one->attention_window, (std::vector<int64_t>{256, 256, 256}));
+  EXPECT_EQ(one->pad_token_id, 1);
+  EXPECT_EQ(one->max_position_embeddings, 4098);
+  EXPECT_EQ(MaxInputTokens(*one), 4096);
+  auto per_layer = ParseConfig({{"model_type", "longformer"}, {"num_hidden_layers", 2}, {"attention_window", {64, 32}}});
+  ASSERT_TRUE(per_layer.has_value()) << per_layer.error().ToString();
+  EXPECT_EQ(per_layer->attention_window, (std::vector<int64_t>{64, 32}));
+  const auto j = ConfigToJson(*per_layer, Objective::kMaskedLm);
+  EXPECT_EQ(j["model_type"], "longformer");
+  EXPECT_EQ(j["architectures"][0], "LongformerForMaskedLM");
+  EXPECT_EQ(j["attention_window"], nlohmann::ordered_json({64, 32}));
+  auto again = ParseConfig(json::parse(j.dump()));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->attention_window, per_layer->attention_window);
+  EXPECT_EQ(ObjectiveFromArchitectures(*again), Objective::kMaskedLm);
+  // Three more projections a layer than RoBERTa (query, key and value of global attention).
+  auto roberta = ParseConfig({{"model_type", "roberta"}, {"num_hidden_layers", 2}, {"max_position_embeddings", 4098}});
+  ASSERT_TRUE(roberta.has_value());
+  const uint64_t h = 768;
+  EXPECT_EQ(ParameterCount(*per_layer, Objective::kNoObjective),
+            ParameterCount(*roberta, Objective::kNoObjective) + 2 * 3 * (h * h + h));
+  for (auto [window, why] : {std::pair{json(63), "even"}, std::pair{json({64, 48}), "divide"},
+                             std::pair{json({64}), "one per layer"}, std::pair{json("wide"), "integer"}}) {
+    auto bad = ParseConfig({{"model_type", "longformer"}, {"num_hidden_layers", 2}, {"attention_window", window}});
+    ASSERT_FALSE(bad.has_value()) << window.dump();
+    EXPECT_EQ(bad.error().field(), "config.attention_window") << window.dump();
+    EXPECT_NE(bad.error().message().find(why), std::string::npos) << bad.error().message();
+  }
+  EXPECT_FALSE(CheckArchitectureObjective(Architecture::kLongformer, Objective::kQuestionAnswering).ok());
+  EXPECT_FALSE(CheckArchitectureObjective(Architecture::kLongformer, Objective::kNextSentencePrediction).ok());
+  EXPECT_TRUE(CheckArchitectureObjective(Architecture::kLongformer, Objective::kTokenClassification).ok());
 }
 
 TEST(ConfigTest, RejectsInvalidConfigsNamingTheField) {

@@ -21,6 +21,7 @@ ModelConfig Tiny(Architecture arch, int64_t labels = 3) {
   } else {
     j.update({{"hidden_size", 16}, {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"intermediate_size", 24}});
   }
+  if (arch == Architecture::kLongformer) j["attention_window"] = 4;  // 2 tokens on each side
   json labels_json = json::object();
   for (int64_t i = 0; i < labels; ++i) labels_json[std::to_string(i)] = "L" + std::to_string(i);
   j["id2label"] = labels_json;
@@ -141,7 +142,8 @@ TEST(ModelTest, SinusoidalPositionsForDistilBert) {
 }
 
 TEST(ModelTest, PaddingDoesNotChangeTheTokensOutputs) {
-  for (Architecture arch : {Architecture::kBert, Architecture::kDistilBert, Architecture::kRoberta}) {
+  for (Architecture arch :
+       {Architecture::kBert, Architecture::kDistilBert, Architecture::kRoberta, Architecture::kLongformer}) {
     auto m = Fresh(arch, Objective::kNoObjective);
     torch::InferenceMode guard;
     EncoderInput batch = Batch();
@@ -160,7 +162,8 @@ TEST(ModelTest, PaddingDoesNotChangeTheTokensOutputs) {
 }
 
 TEST(ModelTest, FusedProjectionsGiveTheSameResult) {
-  for (Architecture arch : {Architecture::kBert, Architecture::kDistilBert, Architecture::kRoberta}) {
+  for (Architecture arch :
+       {Architecture::kBert, Architecture::kDistilBert, Architecture::kRoberta, Architecture::kLongformer}) {
     auto m = Fresh(arch, Objective::kTextClassification);
     torch::InferenceMode guard;
     auto plain = m->forward(Batch()).logits;
@@ -169,6 +172,94 @@ TEST(ModelTest, FusedProjectionsGiveTheSameResult) {
     EXPECT_EQ(plain.sizes(), (std::vector<int64_t>{2, 3}));
     EXPECT_TRUE(torch::allclose(plain, fused, 1e-5, 1e-6)) << ArchitectureName(arch);
   }
+}
+
+// A window that covers the whole input makes Longformer's attention RoBERTa's full attention:
+// with the same weights (the global projections unused without global tokens), the same
+// outputs — the chunked computation checked against the plain one.
+TEST(ModelTest, LongformerWithAWindowCoveringTheInputIsFullAttention) {
+  auto roberta = Fresh(Architecture::kRoberta, Objective::kNoObjective, 11);
+  json j = {{"model_type", "longformer"}, {"vocab_size", 50}, {"max_position_embeddings", 40}, {"hidden_size", 16},
+            {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"intermediate_size", 24}, {"attention_window", 16},
+            {"id2label", {{"0", "L0"}, {"1", "L1"}, {"2", "L2"}}}};
+  auto config = ParseConfig(j);
+  ASSERT_TRUE(config.has_value()) << config.error().ToString();
+  TransformerModel longformer(*config, Objective::kNoObjective, false);
+  InitWeights(*longformer, 3);
+  {
+    torch::NoGradGuard no_grad;
+    auto from = roberta->named_parameters();
+    for (auto& p : longformer->named_parameters()) {
+      const std::string name = p.key().substr(p.key().find('.'));  // without "longformer"
+      if (name.find("_global.") != std::string::npos) continue;
+      ASSERT_TRUE(from.contains("roberta" + name)) << p.key();
+      p.value().copy_(from["roberta" + name]);
+    }
+  }
+  longformer->eval();
+  torch::InferenceMode guard;
+  EncoderInput batch = Batch();
+  batch.input_ids.masked_fill_(batch.attention_mask.eq(0), 1);  // RoBERTa's padding id
+  auto want = roberta->forward(batch).encoder.last_hidden_state;
+  auto got = longformer->forward(batch).encoder.last_hidden_state;
+  ASSERT_EQ(got.sizes(), want.sizes());
+  auto keep = batch.attention_mask.ne(0);
+  EXPECT_TRUE(torch::allclose(got.index({keep}), want.index({keep}), 1e-5, 1e-5));
+}
+
+// 4,096 tokens through windows of 32: the chunks' attention reaches 16 tokens a side a layer,
+// so the first token's output ignores a token 4,000 positions away — unless it has global
+// attention, which reads every token.
+TEST(ModelTest, LongformerReadsLongInputsThroughItsWindowAndGlobalTokens) {
+  json j = {{"model_type", "longformer"}, {"vocab_size", 50}, {"max_position_embeddings", 4098}, {"hidden_size", 16},
+            {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"intermediate_size", 24}, {"attention_window", 32},
+            {"id2label", {{"0", "L0"}}}};
+  auto config = ParseConfig(j);
+  ASSERT_TRUE(config.has_value()) << config.error().ToString();
+  EXPECT_EQ(MaxInputTokens(*config), 4096);
+  TransformerModel m(*config, Objective::kNoObjective, false);
+  InitWeights(*m, 5);
+  m->eval();
+  torch::InferenceMode guard;
+  torch::manual_seed(2024);
+  EncoderInput in;
+  in.input_ids = torch::randint(3, 50, {1, 4096}, torch::kInt64);
+  auto base = m->forward(in).encoder.last_hidden_state;
+  ASSERT_EQ(base.sizes(), (std::vector<int64_t>{1, 4096, 16}));
+  EXPECT_TRUE(torch::isfinite(base).all().item<bool>());
+  EncoderInput changed = in;
+  changed.input_ids = in.input_ids.clone();
+  changed.input_ids[0][4000] = in.input_ids[0][4000].item<int64_t>() == 7 ? 8 : 7;
+  auto after = m->forward(changed).encoder.last_hidden_state;
+  EXPECT_TRUE(torch::equal(after[0][0], base[0][0]));                     // out of reach
+  EXPECT_FALSE(torch::equal(after[0][4000], base[0][4000]));  // itself
+  for (EncoderInput* x : {&in, &changed}) {
+    x->global_attention_mask = torch::zeros_like(x->input_ids);
+    x->global_attention_mask[0][0] = 1;
+  }
+  auto global_before = m->forward(in).encoder.last_hidden_state;
+  auto global_after = m->forward(changed).encoder.last_hidden_state;
+  EXPECT_FALSE(torch::equal(global_after[0][0], global_before[0][0]));  // the global token reads it
+  // A token too many for the position embeddings is an error, not a crash.
+  EncoderInput too_long;
+  too_long.input_ids = torch::randint(3, 50, {1, 4097}, torch::kInt64);
+  EXPECT_THROW(m->forward(too_long), c10::Error);
+}
+
+// Longformer classifies from its first token with global attention, as transformers does.
+TEST(ModelTest, LongformerClassifierGivesItsFirstTokenGlobalAttention) {
+  auto m = Fresh(Architecture::kLongformer, Objective::kTextClassification);
+  torch::InferenceMode guard;
+  EncoderInput batch = Batch();
+  batch.input_ids.masked_fill_(batch.attention_mask.eq(0), 1);
+  auto automatic = m->forward(batch).logits;
+  EncoderInput explicit_first = batch;
+  explicit_first.global_attention_mask = torch::zeros_like(batch.input_ids);
+  explicit_first.global_attention_mask.select(1, 0).fill_(1);
+  EXPECT_TRUE(torch::allclose(automatic, m->forward(explicit_first).logits, 1e-6, 1e-6));
+  EncoderInput none = batch;
+  none.global_attention_mask = torch::zeros_like(batch.input_ids);
+  EXPECT_FALSE(torch::allclose(automatic, m->forward(none).logits, 1e-6, 1e-6));
 }
 
 TEST(ModelTest, FirstTokenOnlyGivesTheSameClassificationAndClsEmbedding) {

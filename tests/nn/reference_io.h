@@ -19,13 +19,16 @@ inline torch::Tensor Ids(const std::vector<std::vector<int64_t>>& rows) {
 }
 
 // The same batch as the reference's inputs(): three sequences, two padded; BERT's third has a
-// second segment.
-inline EncoderInput Inputs(Architecture arch, int64_t pad) {
+// second segment; Longformer's rows have 2, 0 and 1 tokens with global attention (unless
+// `global` is false: a sequence classifier's own, the first token's).
+inline EncoderInput Inputs(Architecture arch, int64_t pad, bool global = true) {
   EncoderInput in;
   in.input_ids = Ids({{2, 11, 12, 13, 14, 15, 16, 3}, {2, 21, 22, 23, 3, pad, pad, pad}, {2, 31, 3, 41, 42, 3, pad, pad}});
   in.attention_mask = in.input_ids.ne(pad).to(torch::kInt64);
   if (arch == Architecture::kBert)
     in.token_type_ids = Ids({{0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 1, 1, 1, 0, 0}});
+  if (arch == Architecture::kLongformer && global)
+    in.global_attention_mask = Ids({{1, 0, 0, 0, 0, 1, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 1, 0, 0, 0, 0}});
   return in;
 }
 
@@ -41,7 +44,7 @@ inline void Add(std::vector<checkpoint::TensorToWrite>& out, std::vector<torch::
 // Runs the reference batch through `model` (inference) and writes the inputs and the outputs
 // to dir/io.safetensors.
 inline Status WriteIo(TransformerModelImpl& model, Architecture arch, const std::filesystem::path& dir) {
-  EncoderInput in = Inputs(arch, model.config().pad_token_id);
+  EncoderInput in = Inputs(arch, model.config().pad_token_id, model.objective() != Objective::kTextClassification);
   ModelOutput out;
   {
     torch::InferenceMode guard;
@@ -55,6 +58,7 @@ inline Status WriteIo(TransformerModelImpl& model, Architecture arch, const std:
   Add(io, keep, "input_ids", in.input_ids);
   Add(io, keep, "attention_mask", in.attention_mask);
   if (in.token_type_ids.defined()) Add(io, keep, "token_type_ids", in.token_type_ids);
+  if (in.global_attention_mask.defined()) Add(io, keep, "global_attention_mask", in.global_attention_mask);
   Add(io, keep, "last_hidden_state", out.encoder.last_hidden_state);
   if (out.logits.defined()) Add(io, keep, "logits", out.logits);
   if (model.is_decoder()) {  // greedy continuations of prompts of different lengths, batched

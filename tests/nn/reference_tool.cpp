@@ -1,4 +1,5 @@
-// The C++ half of the reference check (tests/nn/reference/hf_reference.py):
+// The C++ half of the reference check (tests/nn/reference/hf_reference.py; BERT, DistilBERT,
+// RoBERTa, Longformer, GPT-2):
 //   nn_reference_tool export DIR   writes DIR/ours-<Class>/ model directories (seeded weights,
 //                                  perturbed so biases and LayerNorms are not trivial) with the
 //                                  inputs and our outputs in io.safetensors;
@@ -31,7 +32,9 @@ nlohmann::json TinyConfig(Architecture arch, const std::string& act) {
   nlohmann::json c = {{"model_type", std::string(ArchitectureName(arch))}, {"vocab_size", 97}, {"hidden_size", 32},
                       {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"intermediate_size", 48},
                       {"hidden_act", act}, {"max_position_embeddings", 40}, {"id2label", labels}};
-  if (arch == Architecture::kRoberta) c.update({{"pad_token_id", 1}, {"max_position_embeddings", 42}});
+  if (RobertaLike(arch)) c.update({{"pad_token_id", 1}, {"max_position_embeddings", 42}});
+  // Windows of 6 and 2: the 8 tokens are padded to 12, in chunks of 3 and of 1.
+  if (arch == Architecture::kLongformer) c["attention_window"] = {6, 2};
   return c;
 }
 
@@ -63,6 +66,10 @@ int Export(const fs::path& root) {
       {Architecture::kDistilBert, Objective::kQuestionAnswering, "relu"},
       {Architecture::kRoberta, Objective::kQuestionAnswering, "gelu"},
       {Architecture::kBert, Objective::kNextSentencePrediction, "gelu"},
+      {Architecture::kLongformer, Objective::kTextClassification, "gelu"},
+      {Architecture::kLongformer, Objective::kMaskedLm, "gelu_new"},
+      {Architecture::kLongformer, Objective::kNoObjective, "gelu"},
+      {Architecture::kLongformer, Objective::kTokenClassification, "relu"},
   };
   uint64_t seed = 1;
   for (const Case& c : cases) {
@@ -124,7 +131,8 @@ int Verify(const fs::path& root) {
       std::fprintf(stderr, "%s: %s\n", dir.c_str(), io.error().ToString().c_str());
       return 1;
     }
-    EncoderInput in{Read(**io, "input_ids"), Read(**io, "attention_mask"), Read(**io, "token_type_ids")};
+    EncoderInput in{Read(**io, "input_ids"), Read(**io, "attention_mask"), Read(**io, "token_type_ids"),
+                    Read(**io, "global_attention_mask")};
     torch::InferenceMode guard;
     loaded->model->PrepareForInference();
     auto out = loaded->model->forward(in);

@@ -463,6 +463,69 @@ TEST_F(TrainerTest, QuestionAnsweringFindsSpansAcrossWindows) {
   EXPECT_EQ(as_texts.error().field(), "predict_input.question");
 }
 
+// Longformer (sliding windows of 4 tokens, 2 a side): its classifier reads the sentence through
+// the first token's global attention and learns the separable set; masked-LM learns from the
+// windows; the saved directories are transformers' Longformer classes.
+TEST_F(TrainerTest, LongformerLearnsClassificationAndMaskedLm) {
+  const json config = {{"model_type", "longformer"}, {"hidden_size", 32}, {"num_hidden_layers", 2},
+                       {"num_attention_heads", 4}, {"intermediate_size", 64}, {"max_position_embeddings", 64},
+                       {"attention_window", 4}};
+  TrainInputs cls = Inputs(Objective::kTextClassification, "longformer-cls");
+  cls.model_block = {{"config", config}};
+  cls.train = Sentiment(160, 1);
+  cls.eval = Sentiment(40, 2);
+  auto r = RunTraining(cls, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_GE((*r)["evaluation"]["accuracy"].get<double>(), 0.9) << (*r)["history"].dump();
+  auto loaded = nn::LoadModelDir(cls.output_dir, std::nullopt);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().ToString();
+  EXPECT_EQ(loaded->model->config().architecture, nn::Architecture::kLongformer);
+  EXPECT_EQ(loaded->model->config().architectures, (std::vector<std::string>{"LongformerForSequenceClassification"}));
+  EXPECT_EQ(loaded->model->config().attention_window, (std::vector<int64_t>{4, 4}));
+  // Served, it scores as the model does (its first token's global attention included).
+  predict::LoadSpec spec;
+  spec.model_dir = cls.output_dir;
+  spec.objective = "text-classification";
+  auto served = predict::ServableModel::Load(spec);
+  ASSERT_TRUE(served.has_value()) << served.error().ToString();
+  auto tok = tokenizers::Tokenizer::Load(cls.output_dir / "tokenizer.json");
+  ASSERT_TRUE(tok.has_value());
+  for (const char* text : {"the movie was really good and the actors were fine", "it was a very sad plot"}) {
+    auto rows = (*served)->EncodeTexts({text}, "predict_input.input_text");
+    ASSERT_TRUE(rows.has_value()) << rows.error().ToString();
+    auto out = (*served)->Run({&(*rows)[0]}, {});
+    ASSERT_TRUE(out.has_value()) << out.error().ToString();
+    auto enc = (*tok)->Encode(text);
+    ASSERT_TRUE(enc.has_value());
+    std::vector<int64_t> ids(enc->ids.begin(), enc->ids.end());
+    nn::EncoderInput in;
+    in.input_ids = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+    torch::Tensor probs;
+    {
+      torch::InferenceMode guard;
+      loaded->model->eval();
+      probs = torch::softmax(loaded->model->forward(in).logits[0], -1);
+    }
+    const int64_t best = probs.argmax().item<int64_t>();
+    EXPECT_EQ((*out)[0]["label"], loaded->model->config().id2label[static_cast<size_t>(best)]) << text;
+    EXPECT_NEAR((*out)[0]["score"].get<double>(), probs[best].item<double>(), 1e-5) << text;
+  }
+
+  TrainInputs mlm = Inputs(Objective::kMaskedLm, "longformer-mlm");
+  mlm.model_block = {{"config", config}};
+  mlm.spec.epochs = 6;
+  mlm.spec.mlm_probability = 0.2;
+  const std::vector<std::string> phrases = {"the movie was very good", "the plot was really bad",
+                                            "the actors and the plot", "it was a happy movie"};
+  for (int i = 0; i < 120; ++i) mlm.train.push_back({phrases[static_cast<size_t>(i) % phrases.size()], "", ""});
+  for (int i = 0; i < 24; ++i) mlm.eval.push_back({phrases[static_cast<size_t>(i) % phrases.size()], "", ""});
+  auto m = RunTraining(mlm, {});
+  ASSERT_TRUE(m.has_value()) << m.error().ToString();
+  const json& h = (*m)["history"];
+  EXPECT_LT(h["eval_loss"].back().get<double>(), h["eval_loss"][0].get<double>()) << h.dump();
+  EXPECT_GT((*m)["evaluation"]["masked_accuracy"].get<double>(), 0.3) << h.dump();
+}
+
 TEST_F(TrainerTest, CausalLmNeedsADecoder) {
   TrainInputs in = Inputs(Objective::kCausalLm, "clm-bert");  // the fixture's model is a BERT encoder
   for (int i = 0; i < 8; ++i) in.train.push_back({"the movie was good", "", ""});

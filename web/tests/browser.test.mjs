@@ -412,6 +412,42 @@ test("a folder of images uploaded from the computer becomes a catalog dataset th
   assert.deepEqual(page.errors, []);
 });
 
+test("the training form searches hyperparameters and the sweep's page plots its trials", async () => {
+  await call("PUT", "/api/v1/objects/data/sweep.csv", reviewsCsv(80), userToken);
+  const page = await newPage();
+  await signIn(page, userToken);
+  await page.goto(url + "/#/train");
+  await page.getByLabel("Start from").selectOption("path");
+  await page.getByLabel("Model", { exact: true }).fill("models/cls");
+  await page.getByLabel("Dataset", { exact: true }).fill("data/sweep.csv");
+  await page.getByLabel("Epochs").fill("2");
+  await page.getByLabel("Held out for evaluation").fill("0.25");
+  await page.getByLabel("Save to").fill("models/web-sweep");
+  await page.getByLabel("Search hyperparameters").check();
+  await page.getByLabel("LR from").fill("0.001");
+  await page.getByLabel("LR to (log-uniform)").fill("0.01");
+  await page.getByLabel("Sizes of batches to try").fill("4, 8");
+  await page.getByLabel("Number of trials").fill("3");
+  await page.getByLabel("Metric to optimise").fill("eval_accuracy");
+  await shot(page, "14-sweep-form");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.waitForURL(/#\/tasks\//);
+  await page.locator(".status-line .status", { hasText: "succeeded" }).waitFor({ timeout: 300_000 });
+  const sweepId = decodeURIComponent(page.url().split("#/tasks/")[1]);
+  const t = await call("GET", "/api/v1/tasks/" + encodeURIComponent(sweepId), undefined, userToken);
+  assert.equal(t.task_type, "nlp_sweep");
+  assert.equal(t.trials.length, 3);
+  // One line per trial in the plot, one row per trial in the table, each linking to its task.
+  await page.locator("svg.parcoords polyline").nth(2).waitFor();
+  assert.equal(await page.locator("svg.parcoords polyline").count(), 3);
+  assert.equal(await page.locator("table.trials tbody tr").count(), 3);
+  assert.ok(await page.getByText(`Trials (best: trial ${t.best.trial})`).isVisible());
+  await shot(page, "14-sweep-task");
+  await page.locator("table.trials tbody tr").first().getByRole("link").click();
+  await page.locator(".status-line", { hasText: "nlp_train_model" }).waitFor();
+  assert.deepEqual(page.errors, []);
+});
+
 test("model cards cannot run scripts", async () => {
   await call("POST", "/api/v1/catalog/models/xss-model/versions", { model: { path: "models/cls" }, visibility: "public" }, userToken);
   const card = "# Card\n\n**bold** text\n\n<script>window.__xss = 1</script>\n\n<img src=x onerror=\"window.__xss = 2\">\n\n" +

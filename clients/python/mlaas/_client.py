@@ -531,6 +531,17 @@ class Client:
         arguments go to model_train (max_length, load_best_model_at_end, ...). `request` is a
         whole SPEC body the arguments override. `task.wait(progress=True)` returns the result.
         """
+        return self._submit("/api/v1/ml/nlp/train/model", self._train_body(dataset, save, objective=objective, model=model, preset=preset, config=config, tokenizer=tokenizer, text_column=text_column, label_column=label_column, split=split, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, register=register, alias=alias, request=request, gpus=gpus, labels=labels, workers=workers, tokens_column=tokens_column, tags_column=tags_column, tag_names=tag_names, format=format, **model_train))
+
+    def _train_body(self, dataset: str, save: str, objective: Optional[str] = None, model: Optional[str] = None,
+                    preset: Optional[str] = None, config: Optional[Json] = None, tokenizer: Optional[str] = None,
+                    text_column: Optional[str] = None, label_column: Optional[str] = None, split: Optional[float] = None,
+                    epochs: Optional[int] = None, batch_size: Optional[int] = None, lr: Optional[float] = None,
+                    seed: Optional[int] = None, register: Optional[str] = None, alias: Optional[str] = None,
+                    request: Optional[Json] = None, gpus: Optional[int] = None, labels: Optional[Sequence[str]] = None,
+                    workers: Optional[int] = None, tokens_column: Optional[str] = None, tags_column: Optional[str] = None,
+                    tag_names: Optional[Sequence[str]] = None, format: Optional[str] = None, **model_train: Any) -> Json:
+        """The body of an NLP training request (train and sweep share it)."""
         body: Json = json.loads(json.dumps(request)) if request else {}
         m = body.setdefault("model", {})
         m.update(_drop_none({"path": model, "preset": preset, "config": config, "objective": objective}))
@@ -555,7 +566,33 @@ class Client:
         if register:
             body["catalog"] = _drop_none({"model": register, "alias": alias})
         _set_resources(body, gpus, labels, workers)
-        return self._submit("/api/v1/ml/nlp/train/model", body)
+        return body
+
+
+    def sweep(self, dataset: str, save: str, parameters: Json, metric: Optional[str] = None,
+              direction: Optional[str] = None, algorithm: Optional[str] = None, max_trials: Optional[int] = None,
+              max_seconds: Optional[float] = None, parallel_trials: Optional[int] = None,
+              scheduler: Optional[Union[str, Json]] = None, sweep_seed: Optional[int] = None, **train: Any) -> Task:
+        """Searches hyperparameters (POST /api/v1/ml/nlp/train/sweep); returns the Task.
+
+        `parameters` maps model_train fields (dotted paths: "optimizer.init_lr", "batch_size")
+        to {"type": "choice", "values": [...]}, {"type": "uniform" | "log_uniform", "min", "max"}
+        or {"type": "int", "min", "max"}. Each trial is an ordinary training task saved under
+        `save`/trial-N; `scheduler` is "asha" (default: prune trials at rung epochs), "none" or a
+        dict {"type", "min_epochs", "reduction_factor"}; `metric`/`direction` what to optimise
+        (default eval_loss, minimised); `algorithm` "random" (default, seeded by `sweep_seed`) or
+        "grid"; the budget is `max_trials`, `max_seconds` and `parallel_trials`. Other keyword
+        arguments are train()'s (model, preset, tokenizer, epochs, register, ...): `register`
+        registers the best trial's model. The result has "trials", "best" and a "table" (columns
+        and rows) for a parallel-coordinates plot.
+        """
+        body = self._train_body(dataset, save, **train)
+        sched: Optional[Json] = {"type": scheduler} if isinstance(scheduler, str) else scheduler
+        budget = _drop_none({"max_trials": max_trials, "max_seconds": max_seconds, "parallel_trials": parallel_trials})
+        body["sweep"] = _drop_none({"parameters": parameters, "metric": metric, "direction": direction,
+                                    "algorithm": algorithm, "seed": sweep_seed, "budget": budget or None,
+                                    "scheduler": sched})
+        return self._submit("/api/v1/ml/nlp/train/sweep", body)
 
     def train_images(self, dataset: str, save: str, format: Optional[str] = None, model: Optional[str] = None,
                      preset: Optional[str] = None, label_names: Optional[Sequence[str]] = None,

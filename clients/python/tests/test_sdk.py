@@ -117,6 +117,36 @@ def test_train_registers_predicts_and_reports_progress(client, uploaded):
         bad.wait(timeout=300)
 
 
+def test_sweep_runs_trials_as_tasks_and_registers_the_best(client, uploaded):
+    task = client.sweep(dataset="data/reviews.csv", save="models/swept", objective="text-classification",
+                        model="models/cls", split=0.2, epochs=2, batch_size=8, seed=1,
+                        parameters={"optimizer.init_lr": {"type": "choice", "values": [3e-3, 1e-2]}},
+                        algorithm="grid", metric="eval_accuracy", scheduler={"type": "asha", "reduction_factor": 2},
+                        register="swept", alias="best")
+    result = task.wait(timeout=600)
+    assert result["task_status"] == "succeeded", result
+    assert result["task_type"] == "nlp_sweep"
+    assert [t["params"]["optimizer.init_lr"] for t in result["trials"]] == [3e-3, 1e-2]
+    assert result["metric"] == "eval_accuracy" and result["direction"] == "maximize"
+    assert result["scheduler"]["rungs"] == [1]
+    best = result["best"]
+    assert best["metric"] == max(t["metric"] for t in result["trials"] if t["state"] == "succeeded")
+    assert best["model"]["path"].endswith("models/swept/trial-%d" % best["trial"])
+    assert result["table"]["columns"] == ["trial", "optimizer.init_lr", "eval_accuracy", "epochs", "state"]
+    assert result["catalog"]["reference"] == "catalog://swept/1"
+    for t in result["trials"]:
+        trial = client.tasks.get(t["task_id"]).get()
+        assert trial["task_type"] == "nlp_train_model"
+        assert trial["request"]["model_train"]["optimizer"]["init_lr"] == t["params"]["optimizer.init_lr"]
+    assert any(t["task_id"] == task.id for t in client.tasks.list(type="nlp_sweep"))
+    with pytest.raises(ApiError) as bad:
+        client.sweep(dataset="data/reviews.csv", save="models/bad-sweep", model="models/cls",
+                     objective="text-classification",
+                     parameters={"optimizer.init_lr": {"type": "log_uniform", "min": 0, "max": 1}})
+    assert bad.value.status == 400
+    assert bad.value.field == "sweep.parameters.optimizer.init_lr.min"
+
+
 def test_resources_send_a_task_only_to_a_worker_that_offers_them(client, uploaded):
     # This server's worker has no GPU and only the label "cpu": the task waits for another worker.
     task = client.train(dataset="data/reviews.csv", save="models/gpu-only", objective="text-classification",

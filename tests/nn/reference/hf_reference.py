@@ -2,9 +2,10 @@
 """Reference check of mlaas's transformer engine against the Hugging Face model definitions.
 
 This file re-implements, in plain PyTorch (Debian's python3-torch), the forward passes of
-transformers' BertModel / BertForSequenceClassification / BertForMaskedLM, the DistilBERT
-and RoBERTa equivalents, with the same module and parameter names, following the published
-modeling_bert.py, modeling_distilbert.py and modeling_roberta.py. It also reads and writes the
+transformers' BertModel / BertForSequenceClassification / BertForMaskedLM, the DistilBERT,
+RoBERTa and Longformer equivalents (and more heads, and GPT-2), with the same module and
+parameter names, following the published modeling_bert.py, modeling_distilbert.py,
+modeling_roberta.py and modeling_longformer.py. It also reads and writes the
 safetensors format itself (the format is a JSON header and raw little-endian bytes).
 
   hf_reference.py check DIR   for every DIR/ours-*/ written by mlaas: load config.json and
@@ -398,6 +399,137 @@ class BertForNextSentencePrediction(nn.Module):
         return h, self.cls(pooled)
 
 
+# ------------------------------------------------------------------------------- Longformer
+# modeling_longformer.py: RoBERTa's embeddings, layers and heads around LongformerSelfAttention.
+# A token attends to the tokens within attention_window // 2 on each side (padding and global
+# tokens left out of that window) and to every global token; a global token attends to every
+# token that is not padding, through query_global / key_global / value_global. Written here as
+# one full masked attention (quadratic and plain), not transformers' chunked computation.
+
+class LongformerSelfAttention(nn.Module):
+    def __init__(self, c, layer_id):
+        super().__init__()
+        self.h, self.d = c.num_attention_heads, c.hidden_size // c.num_attention_heads
+        for name in ("query", "key", "value", "query_global", "key_global", "value_global"):
+            setattr(self, name, nn.Linear(c.hidden_size, c.hidden_size))
+        w = c.attention_window
+        self.one_sided = (w[layer_id] if isinstance(w, list) else w) // 2
+        self.dropout = nn.Dropout(c.attention_probs_dropout_prob)
+
+    def split(self, x):
+        return x.view(x.size(0), x.size(1), self.h, self.d).transpose(1, 2)
+
+    def forward(self, x, pad, glob):
+        B, T, H = x.shape
+        lowest = torch.finfo(x.dtype).min
+        q = self.split(self.query(x)) / math.sqrt(self.d)
+        k, v = self.split(self.key(x)), self.split(self.value(x))
+        i = torch.arange(T)
+        band = (i[:, None] - i[None, :]).abs() <= self.one_sided
+        allowed = (band[None] & ~pad[:, None, :] & ~glob[:, None, :]) | glob[:, None, :]  # [B, query, key]
+        scores = (q @ k.transpose(-1, -2)).masked_fill(~allowed[:, None], lowest)
+        probs = F.softmax(scores, -1).masked_fill(pad[:, None, :, None], 0.0)
+        out = self.dropout(probs) @ v
+        qg = self.split(self.query_global(x)) / math.sqrt(self.d)
+        sg = (qg @ self.split(self.key_global(x)).transpose(-1, -2)).masked_fill(pad[:, None, None, :], lowest)
+        og = self.dropout(F.softmax(sg, -1)) @ self.split(self.value_global(x))
+        out = torch.where(glob[:, None, :, None], og, out)
+        return out.transpose(1, 2).reshape(B, T, H)
+
+
+class LongformerAttention(nn.Module):
+    def __init__(self, c, layer_id):
+        super().__init__()
+        self.self = LongformerSelfAttention(c, layer_id)
+        self.output = BertSelfOutput(c)
+
+    def forward(self, x, pad, glob):
+        return self.output(self.self(x, pad, glob), x)
+
+
+class LongformerLayer(nn.Module):
+    def __init__(self, c, layer_id):
+        super().__init__()
+        self.attention = LongformerAttention(c, layer_id)
+        self.intermediate = BertIntermediate(c)
+        self.output = BertOutput(c)
+
+    def forward(self, x, pad, glob):
+        a = self.attention(x, pad, glob)
+        return self.output(self.intermediate(a), a)
+
+
+class LongformerEncoder(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.layer = nn.ModuleList([LongformerLayer(c, i) for i in range(c.num_hidden_layers)])
+
+    def forward(self, h, pad, glob):
+        for layer in self.layer:
+            h = layer(h, pad, glob)
+        return h
+
+
+class LongformerModel(nn.Module):
+    def __init__(self, c, add_pooling_layer=True):
+        super().__init__()
+        self.embeddings = BertEmbeddings(c, roberta=True)
+        self.encoder = LongformerEncoder(c)
+        self.pooler = BertPooler(c) if add_pooling_layer else None
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, global_attention_mask=None):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if global_attention_mask is None:
+            global_attention_mask = torch.zeros_like(input_ids)
+        pad = attention_mask == 0
+        glob = (global_attention_mask != 0) & ~pad
+        h = self.encoder(self.embeddings(input_ids, token_type_ids), pad, glob)
+        return h, (self.pooler(h, attention_mask) if self.pooler is not None else None)
+
+
+def first_token_global(ids, glob):
+    # LongformerForSequenceClassification: global attention on <s> when none is given.
+    if glob is None:
+        glob = torch.zeros_like(ids)
+        glob[:, 0] = 1
+    return glob
+
+
+class LongformerForSequenceClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.longformer = LongformerModel(c, add_pooling_layer=False)
+        self.classifier = RobertaClassificationHead(c)
+
+    def forward(self, ids, mask, types, glob=None):
+        h, _ = self.longformer(ids, mask, types, first_token_global(ids, glob))
+        return h, self.classifier(h, mask)
+
+
+class LongformerForMaskedLM(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.longformer = LongformerModel(c, add_pooling_layer=False)
+        self.lm_head = RobertaLMHead(c, self.longformer.embeddings.word_embeddings)
+
+    def forward(self, ids, mask, types, glob=None):
+        h, _ = self.longformer(ids, mask, types, glob)
+        return h, self.lm_head(h)
+
+
+class LongformerForTokenClassification(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.longformer = LongformerModel(c, add_pooling_layer=False)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.classifier = nn.Linear(c.hidden_size, c.num_labels)
+
+    def forward(self, ids, mask, types, glob=None):
+        h, _ = self.longformer(ids, mask, types, glob)
+        return h, self.classifier(self.dropout(h))
+
+
 # ------------------------------------------------------------------------------- DistilBERT
 
 class DistilEmbeddings(nn.Module):
@@ -711,6 +843,10 @@ CLASSES = {
     "BertModel": BertModel,
     "DistilBertModel": DistilBertModel,
     "RobertaModel": lambda c: BertModel(c, roberta=True),
+    "LongformerModel": LongformerModel,
+    "LongformerForSequenceClassification": LongformerForSequenceClassification,
+    "LongformerForMaskedLM": LongformerForMaskedLM,
+    "LongformerForTokenClassification": LongformerForTokenClassification,
 }
 
 
@@ -725,11 +861,12 @@ def build(config):
 def run(model, bare, io):
     ids, mask = io["input_ids"], io["attention_mask"]
     types = io.get("token_type_ids")
+    extra = (io["global_attention_mask"],) if "global_attention_mask" in io else ()  # Longformer's
     with torch.no_grad():
         if bare:
-            h, _ = model(ids, mask, types)
+            h, _ = model(ids, mask, types, *extra)
             return h, None
-        return model(ids, mask, types)
+        return model(ids, mask, types, *extra)
 
 
 # ------------------------------------------------------------------------------- commands
@@ -785,19 +922,24 @@ def tiny_config(arch, architecture, act="gelu"):
          "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 48, "hidden_act": act,
          "max_position_embeddings": 40, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_dropout_prob": 0.1,
          "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02, "pad_token_id": 0, "id2label": labels}
-    if arch == "roberta":
+    if arch in ("roberta", "longformer"):
         c.update({"pad_token_id": 1, "type_vocab_size": 1, "layer_norm_eps": 1e-5, "max_position_embeddings": 42})
+    if arch == "longformer":
+        c["attention_window"] = [6, 2]  # the 8 tokens are padded to 12 by transformers; windows of 3 and 1 each side
     return c
 
 
-def inputs(arch, pad):
-    # Three sequences, two of them padded; BERT's second segment has token type 1.
+def inputs(arch, pad, architecture=""):
+    # Three sequences, two of them padded; BERT's second segment has token type 1; Longformer's
+    # rows have 2, 0 and 1 global tokens (a sequence classifier: its own, the first token).
     ids = torch.tensor([[2, 11, 12, 13, 14, 15, 16, 3], [2, 21, 22, 23, 3, pad, pad, pad],
                         [2, 31, 3, 41, 42, 3, pad, pad]])
     mask = (ids != pad).long()
     io = {"input_ids": ids, "attention_mask": mask}
     if arch == "bert":
         io["token_type_ids"] = torch.tensor([[0] * 8, [0] * 8, [0, 0, 0, 1, 1, 1, 0, 0]])
+    if arch == "longformer" and not architecture.endswith("ForSequenceClassification"):
+        io["global_attention_mask"] = torch.tensor([[1, 0, 0, 0, 0, 1, 0, 0], [0] * 8, [0, 0, 0, 1, 0, 0, 0, 0]])
     return io
 
 
@@ -822,7 +964,11 @@ def write(root):
               ("bert", "BertForQuestionAnswering", "gelu_new", torch.float32, 0),
               ("distilbert", "DistilBertForQuestionAnswering", "gelu", torch.float32, 0),
               ("roberta", "RobertaForQuestionAnswering", "relu", torch.bfloat16, 0),
-              ("bert", "BertForNextSentencePrediction", "gelu", torch.float32, 0)]
+              ("bert", "BertForNextSentencePrediction", "gelu", torch.float32, 0),
+              ("longformer", "LongformerForSequenceClassification", "gelu", torch.float32, 0),
+              ("longformer", "LongformerForMaskedLM", "gelu_new", torch.float16, 0),
+              ("longformer", "LongformerModel", "relu", torch.float32, 0),
+              ("longformer", "LongformerForTokenClassification", "gelu", torch.float32, 0)]
     for arch, architecture, act, dtype, shards, *mean in cases:
         config = gpt2_config() if arch == "gpt2" else tiny_config(arch, architecture, act)
         if mean:
@@ -850,7 +996,7 @@ def write(root):
                       open(os.path.join(d, "model.safetensors.index.json"), "w"))
         else:
             write_safetensors(os.path.join(d, "model.safetensors"), state)
-        io = inputs(arch, config.get("pad_token_id", 0))
+        io = inputs(arch, config.get("pad_token_id", 0), architecture)
         h, logits = run(model, bare, io)
         io["last_hidden_state"] = h
         if logits is not None:

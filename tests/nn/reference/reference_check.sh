@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reference check of the transformer engine (BERT, DistilBERT, RoBERTa with three heads each;
-# GPT-2 with its greedy generation through the key/value cache):
+# Reference check of the transformer engine (BERT, DistilBERT, RoBERTa with their heads; Longformer
+# with two window sizes and global tokens; GPT-2 with its greedy generation through the key/value cache):
 # mlaas writes models + outputs, the Python reference (python3-torch, the Hugging Face
 # definitions) loads them strictly and compares; then the reference writes models (F32, F16,
 # BF16, sharded) + outputs and mlaas loads and compares. Max |diff| <= 1e-4 both ways.

@@ -3,6 +3,7 @@
 import { api, enc, followTask, get, qs } from "../api";
 import { historySeries, LineChart } from "../charts";
 import { add, fmtDate, field, h, notice, table } from "../dom";
+import { sweepView } from "../sweep";
 import type { Page } from "../main";
 
 export function tasksPage(): Page {
@@ -44,6 +45,7 @@ export function taskPage(id: string): Page {
       const lossCanvas = h("canvas");
       const accCanvas = h("canvas");
       const result = h("div");
+      const sweep = h("div");  // a sweep's trials, live
       const logs = h("pre", { class: "logs" });
       const cancelStatus = h("span", { "aria-live": "polite" });
       const cancel = h("button", { type: "button", onclick: async () => {
@@ -54,7 +56,7 @@ export function taskPage(id: string): Page {
         }
       } }, "Cancel");
       add(main, h("h1", {}, "Task ", h("code", {}, id)), status, bar, cancel, cancelStatus,
-        h("div", { class: "charts" }, h("div", { class: "chart" }, lossCanvas), h("div", { class: "chart" }, accCanvas)), result,
+        h("div", { class: "charts" }, h("div", { class: "chart" }, lossCanvas), h("div", { class: "chart" }, accCanvas)), sweep, result,
         h("h2", {}, "Log"), logs);
       const loss = new LineChart(lossCanvas, "training loss", "step");
       const acc = new LineChart(accCanvas, "accuracy and held-out loss per epoch", "epoch");
@@ -84,6 +86,12 @@ export function taskPage(id: string): Page {
         }
         const history = t.history ?? extra.history;
         if (history) acc.set(historySeries(history, ["accuracy", "eval_accuracy", "masked_accuracy", "eval_masked_accuracy", "eval_loss"]));
+        const trials = t.trials ?? p.trials;
+        if (t.task_type === "nlp_sweep") (lossCanvas.parentElement as HTMLElement).hidden = true;  // trials have the steps
+        if (t.task_type === "nlp_sweep" && Array.isArray(trials) && trials.length > 0) {
+          const req = t.request ?? request;
+          sweep.replaceChildren(sweepView(trials, t.metric ?? p.metric ?? "metric", req?.sweep?.parameters ?? {}, t.best?.trial ?? p.best?.trial));
+        }
         const ended = ["succeeded", "failed", "cancelled"].includes(t.task_status);
         cancel.hidden = ended;
         if (ended && !summarized) {

@@ -2,7 +2,8 @@
 // hyperparameters with their defaults, where to save, the catalog name) and submits it; a 400
 // from the API is shown next to the input its `field` names. Image classification swaps the
 // text inputs for the image dataset's format, augmentation and backbone freezing, and posts to
-// the computer-vision route.
+// the computer-vision route. "Search hyperparameters" turns a text request into a sweep: a
+// learning-rate range and batch sizes tried over a number of trials, weak ones pruned early.
 import { api, get, qs } from "../api";
 import { add, field, h, notice } from "../dom";
 import type { Page } from "../main";
@@ -14,7 +15,8 @@ export function trainPage(): Page {
       const objective = h("select", {}, ["text-classification", "masked-lm", "causal-lm", "sentence-embedding", "image-classification",
         "token-classification", "next-sentence-prediction", "question-answering"].map((o) => h("option", { value: o }, o)));
       const start = h("select", {}, h("option", { value: "preset" }, "a preset, from scratch"), h("option", { value: "path" }, "a model (path or catalog://)"));
-      const textPresets = ["bert-tiny", "bert-mini", "bert-small", "bert-base", "distilbert-base", "roberta-base", "gpt2-tiny", "gpt2-small"];
+      const textPresets = ["bert-tiny", "bert-mini", "bert-small", "bert-base", "distilbert-base", "roberta-base", "longformer-tiny",
+        "longformer-base", "gpt2-tiny", "gpt2-small"];
       const imagePresets = ["cnn-small", "mlp", "resnet18", "resnet34"];
       const preset = h("select", {}, textPresets.map((p) => h("option", { value: p }, p)));
       const format = h("select", {}, ["idx", "image_folder", "csv", "jsonl"].map((f) => h("option", { value: f }, f)));
@@ -42,6 +44,16 @@ export function trainPage(): Page {
       const labels = h("input", { type: "text", placeholder: "a100, eu-west (optional)" });
       const gpus = h("input", { type: "number", min: "0", max: "64", placeholder: "0" });
       const processes = h("input", { type: "number", min: "1", max: "1024", placeholder: "1" });
+      const search = h("input", { type: "checkbox" });
+      const lrLow = h("input", { type: "number", value: "0.00001", min: "0", step: "any" });
+      const lrHigh = h("input", { type: "number", value: "0.001", min: "0", step: "any" });
+      const batches = h("input", { type: "text", value: "16, 32" });
+      const trials = h("input", { type: "number", value: "8", min: "1", max: "1000" });
+      const metric = h("input", { type: "text", value: "eval_loss", list: "sweep-metrics" });
+      const metrics = h("datalist", { id: "sweep-metrics" }, ["eval_loss", "eval_accuracy", "eval_macro_f1", "eval_f1", "eval_perplexity",
+        "eval_exact_match"].map((m) => h("option", { value: m })));
+      const prune = h("input", { type: "checkbox", checked: true });
+      const submit = h("button", { type: "submit" }, "Train");
       const status = h("div", { "aria-live": "polite" });
       const fields = {
         model: field("Start from", start, "model.start"),
@@ -57,6 +69,13 @@ export function trainPage(): Page {
         rotation: field("Rotate up to (degrees)", rotation, "dataset.augment.rotation"),
         freeze: field("Train the classifier only (freeze the backbone)", freeze, "model_train.freeze_backbone"),
         labelColumn: field("Label column", labelColumn, "dataset.loader_kwargs.label_column"),
+        sweep: h("fieldset", {}, h("legend", {}, "Search hyperparameters"),
+          field("Search hyperparameters: run several trainings, keep the best", search, "sweep"),
+          field("LR from", lrLow, "sweep.parameters.optimizer.init_lr.min"),
+          field("LR to (log-uniform)", lrHigh, "sweep.parameters.optimizer.init_lr"),
+          field("Sizes of batches to try (comma-separated)", batches, "sweep.parameters.batch_size"),
+          field("Number of trials", trials, "sweep.budget.max_trials"), field("Metric to optimise", metric, "sweep.metric"), metrics,
+          field("Prune weak trials early (ASHA)", prune, "sweep.scheduler.type")),
       };
       const fromCatalog = () => dataset.value.startsWith("catalog://");
       const isImage = () => objective.value === "image-classification";
@@ -79,8 +98,12 @@ export function trainPage(): Page {
         const list = !fromCatalog() && (format.value === "csv" || format.value === "jsonl");
         fields.imageColumn.hidden = !image || !list;
         fields.labelColumn.hidden = image && !list;
+        fields.sweep.hidden = image;  // sweeps train text models
+        const searching = search.checked && !image;
+        for (const el of [lrLow, lrHigh, batches, trials, metric, prune]) (el.closest(".field") as HTMLElement).hidden = !searching;
+        submit.textContent = searching ? "Search" : "Train";
       };
-      for (const el of [start, objective, format]) el.addEventListener("change", sync);
+      for (const el of [start, objective, format, search]) el.addEventListener("change", sync);
       dataset.addEventListener("input", sync);
       const form = h("form", { class: "train", novalidate: true, onsubmit: async (e: Event) => {
         e.preventDefault();
@@ -113,8 +136,20 @@ export function trainPage(): Page {
           if (gpus.value) body.resources.gpus = Number(gpus.value);
           if (processes.value) body.resources.workers = Number(processes.value);
         }
+        const searching = search.checked && !image;
+        if (searching) {
+          const sizes = batches.value.split(",").map((b) => b.trim()).filter((b) => b).map(Number);
+          body.sweep = {
+            parameters: { "optimizer.init_lr": { type: "log_uniform", min: Number(lrLow.value), max: Number(lrHigh.value) } },
+            metric: metric.value,
+            budget: { max_trials: Number(trials.value) },
+            scheduler: { type: prune.checked ? "asha" : "none" },
+          };
+          if (sizes.length) body.sweep.parameters.batch_size = { type: "choice", values: sizes };
+        }
         try {
-          const r = await api("POST", image ? "/api/v1/ml/cv/train/model" : "/api/v1/ml/nlp/train/model", body);
+          const route = image ? "/api/v1/ml/cv/train/model" : searching ? "/api/v1/ml/nlp/train/sweep" : "/api/v1/ml/nlp/train/model";
+          const r = await api("POST", route, body);
           location.hash = "#/tasks/" + encodeURIComponent(r.task_id);
         } catch (err: any) {
           status.replaceChildren(notice(err.message, "error"));
@@ -134,7 +169,7 @@ export function trainPage(): Page {
         h("fieldset", {}, h("legend", {}, "Where it runs"), field("Worker labels (comma-separated)", labels, "resources.labels"),
           field("GPUs", gpus, "resources.gpus"),
           field("Worker processes (data-parallel)", processes, "resources.workers")),
-        h("button", { type: "submit" }, "Train"), status);
+        fields.sweep, submit, status);
       add(main, h("h1", {}, "Train a model"), form);
       sync();
       try {  // suggest the caller's CSV and JSONL files and image folders
