@@ -178,13 +178,13 @@ class Controller {
     return Status::Ok();
   }
 
-  void StopActive(const std::string& why) {
+  void StopActive(const std::string& why, std::string_view level = "info") {
     for (auto& t : trials_) {
       if (!t.active()) continue;
       t.stopping = true;
       SendCancel(t);
     }
-    ctx_.Log("info", why);
+    ctx_.Log(level, why);
   }
 
   // Cancels a trial the sweep stops (pruned, or out of time); retried by Follow until the store
@@ -201,12 +201,7 @@ class Controller {
  public:
   // Whatever ended the sweep (an error, an exception): its trials stop with it.
   void Abandon(const std::string& why) {
-    for (auto& t : trials_) {
-      if (!t.active()) continue;
-      t.stopping = true;
-      SendCancel(t);
-    }
-    ctx_.Log("warning", "the sweep ended (" + why + "): its running trials are cancelled");
+    StopActive("the sweep ended (" + why + "): its running trials are cancelled", "warning");
   }
 
  private:
@@ -261,7 +256,6 @@ class Controller {
                              spec_.metric + " " + (std::isfinite(v) ? std::to_string(v) : "not a number") +
                              " is not among the best 1/" + std::to_string(spec_.asha.reduction_factor) + " at that rung");
         SendCancel(t);
-        if (t.cancel_sent) t.judged = rung;
       }
       if (t.pruned_at > 0 && t.cancel_sent) t.judged = std::max(t.judged, t.pruned_at);
       switch (rec->state) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -49,6 +51,15 @@ class ServerSuite : public ::testing::Test {
 inline const std::vector<std::string> kGood = {"good", "great", "fine", "nice", "happy"};
 inline const std::vector<std::string> kBad = {"bad", "awful", "poor", "sad", "angry"};
 inline const std::vector<std::string> kFiller = {"the", "movie", "was", "very", "really", "plot", "and", "actors", "it", "a"};
+
+// A WordPiece vocab.txt of the sentiment set's words and BERT's special tokens, at `path`.
+inline void WriteSentimentVocab(const std::filesystem::path& path) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream v(path);
+  for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}) v << t << "\n";
+  for (const auto* list : {&kGood, &kBad, &kFiller})
+    for (const auto& w : *list) v << w << "\n";
+}
 
 // CSV (id,text,label) of `n` such sentences, labelled pos/neg alternately.
 inline std::string SentimentCsv(int n, uint64_t seed) {

@@ -19,12 +19,7 @@ class SweepE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     objects_ = dir_.path() / "data" / "objects";
-    std::filesystem::create_directories(objects_ / "tok");
-    std::ofstream v(objects_ / "tok" / "vocab.txt");
-    for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}) v << t << "\n";
-    for (const auto* list : {&kGood, &kBad, &kFiller})
-      for (const auto& w : *list) v << w << "\n";
-    v.close();
+    WriteSentimentVocab(objects_ / "tok" / "vocab.txt");
     std::filesystem::create_directories(objects_ / "data");
     std::ofstream(objects_ / "data" / "sentiment.csv") << SentimentCsv(160, 1);
     server_ = std::make_unique<ServerProcess>(dir_.path() / "data", std::vector<std::string>{"--threads", "1"});

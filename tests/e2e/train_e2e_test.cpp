@@ -19,12 +19,7 @@ class TrainE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     objects_ = dir_.path() / "data" / "objects";
-    std::filesystem::create_directories(objects_ / "tok");
-    std::ofstream v(objects_ / "tok" / "vocab.txt");
-    for (const char* t : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}) v << t << "\n";
-    for (const auto* list : {&kGood, &kBad, &kFiller})
-      for (const auto& w : *list) v << w << "\n";
-    v.close();
+    WriteSentimentVocab(objects_ / "tok" / "vocab.txt");
     Put("data/sentiment.csv", SentimentCsv(200, 1));
     Put("data/one_class.csv", "text,label\ngood movie,pos\ngreat movie,pos\nnice plot,pos\n");
     Put("data/header_only.csv", "text,label\n");
