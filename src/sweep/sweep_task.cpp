@@ -232,8 +232,8 @@ class Controller {
       if (!values.empty()) t.metric = values.back().is_number() ? std::optional<double>(values.back().get<double>()) : std::nullopt;
       // A trial the sweep stops is cancelled until the store has it.
       if (t.stopping && !metadata::IsTerminal(rec->state)) SendCancel(t);
-      // The rungs it reached, in order: a pruned trial is cancelled at once, and its verdict
-      // (judged) published only once the store has the cancel. An epoch without the metric
+      // The rungs it reached, in order: a pruned trial is cancelled at the next pass, and its
+      // verdict (judged) published only once the store has the cancel. An epoch without the metric
       // (no evaluation split) is judged too, so that the trial does not wait for it.
       for (int64_t rung : rungs_) {
         if (rung <= t.judged || t.stopping) continue;
@@ -255,7 +255,8 @@ class Controller {
         ctx_.Log("info", "trial " + std::to_string(t.index + 1) + " pruned at epoch " + std::to_string(rung) + ": " +
                              spec_.metric + " " + (std::isfinite(v) ? std::to_string(v) : "not a number") +
                              " is not among the best 1/" + std::to_string(spec_.asha.reduction_factor) + " at that rung");
-        SendCancel(t);
+        // Cancelled at the next pass, once the table that says so (pruned_at) is stored: the
+        // trial, cancelled, reads there why.
       }
       if (t.pruned_at > 0 && t.cancel_sent) t.judged = std::max(t.judged, t.pruned_at);
       switch (rec->state) {
@@ -398,6 +399,16 @@ class Controller {
   double last_seconds_ = 0;
 };
 
+// The epoch at which a sweep's progress says it pruned the trial `task_id`; 0 when it did not.
+int64_t PrunedAt(const json& progress, const std::string& task_id) {
+  if (!progress.is_object() || !progress.contains("trials") || !progress["trials"].is_array()) return 0;
+  for (const auto& t : progress["trials"]) {
+    if (t.is_object() && t.value("task_id", json()) == task_id && t.contains("pruned_at") && t["pruned_at"].is_number_integer())
+      return t["pruned_at"].get<int64_t>();
+  }
+  return 0;
+}
+
 }  // namespace
 
 bool IsRung(const json& sweep_block, int64_t epoch) {
@@ -422,7 +433,14 @@ Status AwaitVerdict(tasks::TaskContext& ctx, const json& sweep_block, int64_t ep
       ctx.FlushProgress();  // the history reaches the store; a cancel (pruned) reaches us
       last_flush = now;
     }
-    if (ctx.cancelled()) return ctx.CheckCancelled();
+    if (ctx.cancelled()) {
+      // Pruned: said as such (the trial's last progress message), not as a bare cancel.
+      if (auto s = ctx.ReadTask(sweep_id); s.has_value()) {
+        if (const int64_t at = PrunedAt(s->progress, ctx.id()); at > 0)
+          return Cancelled("pruned by the sweep " + sweep_id + " at epoch " + std::to_string(at));
+      }
+      return ctx.CheckCancelled();
+    }
     auto s = ctx.ReadTask(sweep_id);
     if (!s.has_value()) return Status::Ok();
     if (s->state == TaskState::kCancelled || s->state == TaskState::kFailed)

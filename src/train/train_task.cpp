@@ -441,7 +441,12 @@ std::function<Status(int64_t, const json&)> AwaitSweepVerdict(tasks::TaskContext
     if (sweep::IsRung(sweep_block, epoch))
       p.message = "epoch " + std::to_string(epoch) + " evaluated: waiting for the sweep's verdict";
     ctx.ReportProgress(p);
-    return sweep::AwaitVerdict(ctx, sweep_block, epoch);
+    Status verdict = sweep::AwaitVerdict(ctx, sweep_block, epoch);
+    if (!verdict.ok()) {  // pruned, or the sweep ended: the last message says so, not "waiting"
+      p.message = "epoch " + std::to_string(epoch) + " evaluated: " + verdict.message();
+      ctx.ReportProgress(p);
+    }
+    return verdict;
   };
 }
 

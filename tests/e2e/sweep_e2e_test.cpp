@@ -103,6 +103,10 @@ TEST_F(SweepE2eTest, FourTrialsOnePrunedEarlyTheBestRegistered) {
     ASSERT_TRUE(task.has_value());
     EXPECT_EQ((*task)["task_type"], "nlp_train_model") << task->dump();
     EXPECT_EQ((*task)["task_status"], trial["state"] == "pruned" ? "cancelled" : "succeeded") << task->dump();
+    if (trial["state"] == "pruned") {  // its last message says why it stopped
+      EXPECT_NE((*task)["progress"].value("message", "").find("evaluated: pruned by the sweep"), std::string::npos)
+          << task->dump();
+    }
   }
 }
 

@@ -299,7 +299,10 @@ class SweepTaskTest : public ::testing::Test {
         history["eval_loss"].push_back(1.0 / (1.0 + lr * static_cast<double>(e)));
         ctx.ReportProgress({.epoch = e, .extra = {{"history", history}}});
         if (e < epochs && p.contains("sweep") && IsRung(p["sweep"], e)) {
-          MLAAS_RETURN_IF_ERROR(AwaitVerdict(ctx, p["sweep"], e));
+          if (Status v = AwaitVerdict(ctx, p["sweep"], e); !v.ok()) {
+            ctx.ReportProgress({.epoch = e, .message = v.message(), .extra = {{"history", history}}});
+            return v;
+          }
         }
       }
       return json{{"history", history},
@@ -365,6 +368,10 @@ TEST_F(SweepTaskTest, FourTrialsOnePrunedAtTheFirstRungAndTheBestKept) {
     EXPECT_EQ(task->type, "train");
     EXPECT_EQ(task->params["sweep"]["task_id"], t->id);
     EXPECT_EQ(task->state, trial["state"] == "pruned" ? TaskState::kCancelled : TaskState::kSucceeded);
+    // A pruned trial learns why it stopped (its last progress message), not just "cancelled".
+    if (trial["state"] == "pruned") {
+      EXPECT_EQ(task->progress.value("message", ""), "pruned by the sweep " + t->id + " at epoch 1") << task->progress.dump();
+    }
   }
   m->Stop();
 }

@@ -423,10 +423,16 @@ test("the training form searches hyperparameters and the sweep's page plots its 
   await page.getByLabel("Epochs").fill("2");
   await page.getByLabel("Held out for evaluation").fill("0.25");
   await page.getByLabel("Save to").fill("models/web-sweep");
+  assert.ok(await page.getByLabel("Learning rate").isVisible());
   await page.getByLabel("Search hyperparameters").check();
+  // The searched rate and batch size are not asked twice; an empty list of sizes keeps the batch size.
+  assert.ok(await page.getByLabel("Learning rate").isHidden());
+  await page.getByLabel("Sizes of batches to try").fill("");
+  assert.ok(await page.getByLabel("Batch size").isVisible());
   await page.getByLabel("LR from").fill("0.001");
   await page.getByLabel("LR to (log-uniform)").fill("0.01");
   await page.getByLabel("Sizes of batches to try").fill("4, 8");
+  assert.ok(await page.getByLabel("Batch size").isHidden());
   await page.getByLabel("Number of trials").fill("3");
   await page.getByLabel("Metric to optimise").fill("eval_accuracy");
   await shot(page, "14-sweep-form");

@@ -69,6 +69,8 @@ export function trainPage(): Page {
         rotation: field("Rotate up to (degrees)", rotation, "dataset.augment.rotation"),
         freeze: field("Train the classifier only (freeze the backbone)", freeze, "model_train.freeze_backbone"),
         labelColumn: field("Label column", labelColumn, "dataset.loader_kwargs.label_column"),
+        batch: field("Batch size", batch, "model_train.batch_size"),
+        lr: field("Learning rate", lr, "model_train.optimizer.init_lr"),
         sweep: h("fieldset", {}, h("legend", {}, "Search hyperparameters"),
           field("Search hyperparameters: run several trainings, keep the best", search, "sweep"),
           field("LR from", lrLow, "sweep.parameters.optimizer.init_lr.min"),
@@ -78,6 +80,7 @@ export function trainPage(): Page {
           field("Prune weak trials early (ASHA)", prune, "sweep.scheduler.type")),
       };
       const fromCatalog = () => dataset.value.startsWith("catalog://");
+      const batchSizes = () => batches.value.split(",").map((b) => b.trim()).filter((b) => b).map(Number);
       const isImage = () => objective.value === "image-classification";
       let shownPresets = textPresets;
       const sync = () => {
@@ -101,10 +104,14 @@ export function trainPage(): Page {
         fields.sweep.hidden = image;  // sweeps train text models
         const searching = search.checked && !image;
         for (const el of [lrLow, lrHigh, batches, trials, metric, prune]) (el.closest(".field") as HTMLElement).hidden = !searching;
+        // What the search draws is not asked twice: the rate always, the batch size when sizes are listed.
+        fields.lr.hidden = searching;
+        fields.batch.hidden = searching && batchSizes().length > 0;
         submit.textContent = searching ? "Search" : "Train";
       };
       for (const el of [start, objective, format, search]) el.addEventListener("change", sync);
       dataset.addEventListener("input", sync);
+      batches.addEventListener("input", sync);
       const form = h("form", { class: "train", novalidate: true, onsubmit: async (e: Event) => {
         e.preventDefault();
         for (const el of Array.from(form.querySelectorAll(".field-error"))) el.textContent = "";
@@ -138,7 +145,7 @@ export function trainPage(): Page {
         }
         const searching = search.checked && !image;
         if (searching) {
-          const sizes = batches.value.split(",").map((b) => b.trim()).filter((b) => b).map(Number);
+          const sizes = batchSizes();
           body.sweep = {
             parameters: { "optimizer.init_lr": { type: "log_uniform", min: Number(lrLow.value), max: Number(lrHigh.value) } },
             metric: metric.value,
@@ -161,8 +168,8 @@ export function trainPage(): Page {
         h("fieldset", {}, h("legend", {}, "Data"), field("Dataset", dataset, "dataset.path"), keys, fields.format, fields.imageColumn,
           fields.textColumn, fields.labelColumn,
           field("Held out for evaluation", split, "dataset.train_test_split"), fields.crop, fields.flip, fields.rotation),
-        h("fieldset", {}, h("legend", {}, "Training"), field("Epochs", epochs, "model_train.epochs"), field("Batch size", batch, "model_train.batch_size"),
-          field("Learning rate", lr, "model_train.optimizer.init_lr"), field("Warm-up steps", warmup, "model_train.optimizer.num_warm_steps"),
+        h("fieldset", {}, h("legend", {}, "Training"), field("Epochs", epochs, "model_train.epochs"), fields.batch,
+          fields.lr, field("Warm-up steps", warmup, "model_train.optimizer.num_warm_steps"),
           fields.maxLength, field("Seed", seed, "model_train.seed"), fields.freeze),
         h("fieldset", {}, h("legend", {}, "Output"), field("Save to", save, "model_save.path"),
           field("Register in the catalog as", register, "catalog.model"), field("Alias", alias, "catalog.alias")),
