@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -75,6 +76,19 @@ class DeploymentStore {
   // Every host heard from, with its age.
   virtual Result<std::vector<ServingHost>> Hosts() = 0;
   virtual Status RemoveHost(const std::string& id) = 0;
+
+  // Calls on_change (from a thread of its own) soon after any server wrote a deployment
+  // (PostgreSQL: LISTEN mlaas_deployments, notified by each write's transaction), and once after
+  // a lost connection came back. The feed stops when the returned handle is destroyed. nullptr
+  // when the store cannot tell (SQLite): callers poll.
+  class ChangeFeed {
+   public:
+    virtual ~ChangeFeed() = default;
+  };
+  virtual std::unique_ptr<ChangeFeed> Subscribe(std::function<void()> on_change) {
+    (void)on_change;
+    return nullptr;
+  }
 };
 
 // Whether `st` is a lost compare-and-swap (PutDeployment, DeleteDeployment).

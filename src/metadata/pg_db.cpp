@@ -6,6 +6,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <thread>
+#include <utility>
+
+#include <spdlog/spdlog.h>
 
 namespace mlaas::metadata {
 
@@ -76,6 +79,53 @@ Result<std::vector<std::string>> PgDb::WaitForNotifications(std::chrono::millise
     drain();
   }
   return payloads;
+}
+
+PgListener::PgListener(std::string url, std::string channel, std::function<void(const std::vector<std::string>&)> on_notes)
+    : url_(std::move(url)), channel_(std::move(channel)), on_notes_(std::move(on_notes)), thread_([this] { Loop(); }) {
+  std::unique_lock lock(mu_);
+  listening_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return listening_; });
+}
+
+PgListener::~PgListener() {
+  stop_ = true;
+  thread_.join();
+}
+
+void PgListener::Loop() {
+  int64_t backoff_ms = 100;
+  bool lost = false;
+  while (!stop_) {
+    Status st = Listen(lost, backoff_ms);
+    if (stop_) break;
+    if (!lost) spdlog::warn("LISTEN {}: {}; reconnecting", channel_, st.ToString());
+    lost = true;
+    for (int64_t slept = 0; slept < backoff_ms && !stop_; slept += 50)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, 3000);
+  }
+}
+
+// Listens until the connection is lost (the error) or the listener stops (OK). Once listening,
+// the backoff starts again from its shortest.
+Status PgListener::Listen(bool& lost, int64_t& backoff_ms) {
+  MLAAS_ASSIGN_OR_RETURN(PgDb db, PgDb::Connect(url_));
+  MLAAS_RETURN_IF_ERROR(db.Exec("LISTEN " + channel_));
+  backoff_ms = 100;
+  {
+    std::lock_guard lock(mu_);
+    listening_ = true;
+  }
+  listening_cv_.notify_all();
+  if (std::exchange(lost, false)) {
+    spdlog::info("LISTEN {}: listening again", channel_);
+    on_notes_({});
+  }
+  while (!stop_) {
+    MLAAS_ASSIGN_OR_RETURN(std::vector<std::string> notes, db.WaitForNotifications(std::chrono::milliseconds(200)));
+    if (!notes.empty()) on_notes_(notes);
+  }
+  return Status::Ok();
 }
 
 Result<PgDb> PgDb::Connect(const std::string& url) {

@@ -5,7 +5,9 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/result.h"
@@ -65,6 +68,32 @@ class PgDb {
   explicit PgDb(PGconn* conn) : conn_(conn) {}
   Status Error(std::string_view what, const PGresult* r) const;
   PGconn* conn_;
+};
+
+// LISTEN `channel` on a connection of its own, on a thread of its own. `on_notes` is called (on
+// that thread) with each batch of payloads, and once with an empty batch after a lost connection
+// came back (what happened meanwhile was not heard); reconnects with backoff (0.1 s doubling to
+// 3 s). The constructor returns once it listens (or after 2 s without a database: it keeps
+// trying), so that what is notified after it returns is heard. `channel` is an identifier of
+// ours, never user input.
+class PgListener {
+ public:
+  PgListener(std::string url, std::string channel, std::function<void(const std::vector<std::string>&)> on_notes);
+  PgListener(const PgListener&) = delete;
+  PgListener& operator=(const PgListener&) = delete;
+  ~PgListener();
+
+ private:
+  void Loop();
+  Status Listen(bool& lost, int64_t& backoff_ms);
+
+  const std::string url_, channel_;
+  const std::function<void(const std::vector<std::string>&)> on_notes_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable listening_cv_;
+  bool listening_ = false;  // once, for the constructor
+  std::thread thread_;  // last: it starts once the members above exist
 };
 
 // Connections to one database, shared by threads: each call borrows an idle connection (or

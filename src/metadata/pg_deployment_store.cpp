@@ -3,6 +3,8 @@
 // servers happen one at a time, then checks the record's revision. Each write carries a token: a
 // write retried after a lost reply finds its own earlier success instead of a conflict.
 // Heartbeats and ages use the database server's clock.
+#include <functional>
+#include <memory>
 #include <utility>
 
 #include "common/text.h"
@@ -41,9 +43,25 @@ Status Conflict(const std::string& name) {
                 "revision");
 }
 
+// The channel every write notifies, inside its transaction: listeners hear of it at its commit.
+constexpr const char* kChannel = "mlaas_deployments";
+
+class PgDeploymentFeed final : public DeploymentStore::ChangeFeed {
+ public:
+  PgDeploymentFeed(std::string url, std::function<void()> on_change)
+      : listener_(std::move(url), kChannel, [on_change = std::move(on_change)](const std::vector<std::string>&) { on_change(); }) {}
+
+ private:
+  PgListener listener_;
+};
+
 class PgDeploymentStore final : public DeploymentStore {
  public:
-  explicit PgDeploymentStore(std::string url) : pool_(std::move(url)) {}
+  explicit PgDeploymentStore(std::string url) : url_(url), pool_(std::move(url)) {}
+
+  std::unique_ptr<ChangeFeed> Subscribe(std::function<void()> on_change) override {
+    return std::make_unique<PgDeploymentFeed>(url_, std::move(on_change));
+  }
 
   Result<std::vector<DeploymentRecord>> ListDeployments() override {
     return pool_.Run<std::vector<DeploymentRecord>>([&](PgDb& db) -> Result<std::vector<DeploymentRecord>> {
@@ -90,6 +108,7 @@ class PgDeploymentStore final : public DeploymentStore {
                      {d.name, d.owner, LabelsJson(d.labels), Num(d.gpus), DeploymentVersionsJson(d.versions),
                       Num(d.next_number), Num(revision), token, d.incarnation})
                 .status());
+        MLAAS_RETURN_IF_ERROR(Notify(db));
         return revision;
       });
     });
@@ -109,6 +128,7 @@ class PgDeploymentStore final : public DeploymentStore {
                }
                if (stored.Int(0, 0) != revision) return Conflict(name);
                MLAAS_RETURN_IF_ERROR(db.Query("DELETE FROM deployments WHERE name = $1", {name}).status());
+               MLAAS_RETURN_IF_ERROR(Notify(db));
                return 1;
              });
            })
@@ -161,6 +181,13 @@ class PgDeploymentStore final : public DeploymentStore {
   }
 
  private:
+  // Within a write's transaction: delivered to listeners (Subscribe) when it commits, not at all
+  // when it rolls back.
+  static Status Notify(PgDb& db) {
+    return db.Query("SELECT pg_notify($1, '')", {std::string(kChannel)}).status();
+  }
+
+  const std::string url_;
   PgPool pool_;
 };
 

@@ -4,11 +4,8 @@
 // concurrent claimers never wait on or take the same row; every other change is one statement
 // guarded by the task's state and owner, so a statement retried after a lost connection
 // (PgPool) cannot apply twice.
-#include <atomic>
-#include <condition_variable>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -61,69 +58,19 @@ std::string LabelsMet(std::vector<PgParam>& params, const std::vector<std::strin
 constexpr const char* kQueuedNote = "queued";
 constexpr const char* kChangedNote = "changed";
 
-// LISTEN mlaas_tasks on a connection of its own, on a thread of its own; reconnects with
-// backoff (0.1 s doubling to 3 s) after the connection is lost.
+// LISTEN mlaas_tasks: `queued` when a note says a task became claimable, or after a lost
+// connection came back (what happened meanwhile was not heard).
 class PgChangeFeed final : public TaskStore::ChangeFeed {
  public:
-  // Returns once it listens (or after 2 s without a database: it keeps trying), so that what
-  // changes after Subscribe returns is heard.
   PgChangeFeed(std::string url, std::function<void(bool)> on_change)
-      : url_(std::move(url)), on_change_(std::move(on_change)), thread_([this] { Loop(); }) {
-    std::unique_lock lock(mu_);
-    listening_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return listening_; });
-  }
-  ~PgChangeFeed() override {
-    stop_ = true;
-    thread_.join();
-  }
+      : listener_(std::move(url), "mlaas_tasks", [on_change = std::move(on_change)](const std::vector<std::string>& notes) {
+          bool queued = notes.empty();
+          for (const auto& note : notes) queued = queued || note == kQueuedNote;
+          on_change(queued);
+        }) {}
 
  private:
-  void Loop() {
-    int64_t backoff_ms = 100;
-    bool lost = false;
-    while (!stop_) {
-      Status st = Listen(lost, backoff_ms);
-      if (stop_) break;
-      if (!lost) spdlog::warn("task change feed: {}; reconnecting", st.ToString());
-      lost = true;
-      for (int64_t slept = 0; slept < backoff_ms && !stop_; slept += 50)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      backoff_ms = std::min<int64_t>(backoff_ms * 2, 3000);
-    }
-  }
-
-  // Listens until the connection is lost (the error) or the feed stops (OK). Once listening,
-  // the backoff starts again from its shortest.
-  Status Listen(bool& lost, int64_t& backoff_ms) {
-    MLAAS_ASSIGN_OR_RETURN(PgDb db, PgDb::Connect(url_));
-    MLAAS_RETURN_IF_ERROR(db.Exec("LISTEN mlaas_tasks"));
-    backoff_ms = 100;
-    {
-      std::lock_guard lock(mu_);
-      listening_ = true;
-    }
-    listening_cv_.notify_all();
-    if (std::exchange(lost, false)) {
-      spdlog::info("task change feed: listening again");
-      on_change_(true);
-    }
-    while (!stop_) {
-      MLAAS_ASSIGN_OR_RETURN(std::vector<std::string> notes, db.WaitForNotifications(std::chrono::milliseconds(200)));
-      if (notes.empty()) continue;
-      bool queued = false;
-      for (const auto& note : notes) queued = queued || note == kQueuedNote;
-      on_change_(queued);
-    }
-    return Status::Ok();
-  }
-
-  const std::string url_;
-  const std::function<void(bool)> on_change_;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable listening_cv_;
-  bool listening_ = false;  // once, for the constructor
-  std::thread thread_;  // last: it starts once the members above exist
+  PgListener listener_;
 };
 
 // PostgreSQL's text holds valid UTF-8 without NUL bytes; anything else is escaped (\xNN).

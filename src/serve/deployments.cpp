@@ -224,6 +224,8 @@ struct DeploymentManager::Impl {
   std::mutex wake_mu;
   std::condition_variable wake;
   bool beat_now = false;
+  bool changed = false;  // the store said another server wrote a deployment
+  std::unique_ptr<metadata::DeploymentStore::ChangeFeed> feed;  // such news; none: sync_interval's polling only
   std::thread follower;
 
   Impl(const storage::StorageRegistry& s, ServeOptions o) : storage(s), options(std::move(o)), store(*options.store) {
@@ -686,20 +688,22 @@ struct DeploymentManager::Impl {
     wake.notify_all();
   }
 
-  // Every sync_interval: apply the records' changes; heartbeat every other time (or at once
-  // when asked), then refresh the live hosts.
+  // Every sync_interval, or at once when the store tells of a write: apply the records'
+  // changes; heartbeat every two sync_intervals (or at once when asked), then refresh the live
+  // hosts.
   void Follow() {
-    int64_t round = 0;
+    auto last_beat = std::chrono::steady_clock::now() - 2 * options.sync_interval;
     bool warned = false;
     for (;;) {
       bool beat;
       {
         std::unique_lock lock(wake_mu);
-        wake.wait_for(lock, options.sync_interval, [&] { return beat_now || stopping_follower; });
+        wake.wait_for(lock, options.sync_interval, [&] { return beat_now || changed || stopping_follower; });
         if (stopping_follower) return;
-        beat = std::exchange(beat_now, false) || round % 2 == 0;
+        changed = false;
+        beat = std::exchange(beat_now, false) || std::chrono::steady_clock::now() - last_beat >= 2 * options.sync_interval;
       }
-      ++round;
+      if (beat) last_beat = std::chrono::steady_clock::now();
       Status st = Sync(/*force=*/false);
       if (st.ok() && beat) st = store.BeatHost(HostEntry());
       if (st.ok() && beat) {
@@ -921,6 +925,7 @@ DeploymentManager::~DeploymentManager() {
     std::lock_guard lock(impl_->wake_mu);
     impl_->stopping_follower = true;
   }
+  impl_->feed.reset();  // no more news once it returns
   impl_->wake.notify_all();
   if (impl_->follower.joinable()) impl_->follower.join();
   std::vector<Impl::Loader> loaders;
@@ -939,6 +944,13 @@ void DeploymentManager::Advertise(std::string url) { impl_->options.url = std::m
 Status DeploymentManager::Start() {
   MLAAS_RETURN_IF_ERROR(impl_->Sync(/*force=*/true));
   MLAAS_RETURN_IF_ERROR(impl_->store.BeatHost(impl_->HostEntry()));
+  impl_->feed = impl_->store.Subscribe([impl = impl_.get()] {
+    {
+      std::lock_guard lock(impl->wake_mu);
+      impl->changed = true;
+    }
+    impl->wake.notify_all();
+  });
   impl_->follower = std::thread([this] { impl_->Follow(); });
   return Status::Ok();
 }

@@ -191,5 +191,36 @@ TEST_P(DeploymentStoreTest, HostsBeatWithWhatTheyHoldAndLeave) {
   EXPECT_EQ((*hosts)[0].id, "host-b");
 }
 
+// PostgreSQL tells every other server of a committed write at once (LISTEN/NOTIFY); a write that
+// lost its compare-and-swap tells nobody. SQLite cannot tell: its callers poll.
+TEST_P(DeploymentStoreTest, CommittedWritesAreHeardByTheOtherServers) {
+  auto a = Open(), b = Open();
+  ASSERT_TRUE(a && b);
+  std::atomic<int> heard{0};
+  auto feed = b->Subscribe([&] { ++heard; });
+  if (GetParam() == "sqlite") {
+    EXPECT_EQ(feed, nullptr);
+    return;
+  }
+  ASSERT_NE(feed, nullptr);
+  auto wait_for = [&](int n) {
+    for (int i = 0; i < 500 && heard.load() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return heard.load();
+  };
+  auto revision = a->PutDeployment(Record("m"));
+  ASSERT_TRUE(revision.has_value()) << revision.error().ToString();
+  EXPECT_EQ(wait_for(1), 1);
+  DeploymentRecord stale = Record("m");  // revision 0: another write came first
+  EXPECT_TRUE(IsConflict(a->PutDeployment(stale).status()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(heard.load(), 1);
+  ASSERT_TRUE(a->DeleteDeployment("m", *revision).ok());
+  EXPECT_EQ(wait_for(2), 2);
+  feed.reset();  // stopped: nothing more is heard
+  ASSERT_TRUE(a->PutDeployment(Record("n")).has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(heard.load(), 2);
+}
+
 }  // namespace
 }  // namespace mlaas::metadata

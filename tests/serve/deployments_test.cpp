@@ -8,6 +8,7 @@
 
 #include "common/file_util.h"
 #include "storage/local_object_store.h"
+#include "testutil/postgres_server.h"
 #include "testutil/temp_dir.h"
 #include "testutil/tiny_model.h"
 
@@ -363,6 +364,27 @@ TEST_F(DeploymentsTest, DeploymentsAreSharedByEveryServerOfOneDatabase) {
   ASSERT_TRUE(Eventually([&] { return !manager_->Get("clf").has_value(); }));
   EXPECT_EQ(manager_->Get("clf").error().code(), StatusCode::kNotFound);
   EXPECT_FALSE(manager_->Locate("clf", std::nullopt).here);
+}
+
+// On PostgreSQL a server hears of another's deployment at once (NOTIFY), not at its next poll:
+// here the poll comes only every minute.
+TEST_F(DeploymentsTest, OnPostgreSQLADeploymentReachesTheOtherServersAtOnce) {
+  Model("v1", 3);
+  auto url = mlaas::testing::FreshTestDatabase();
+  ASSERT_TRUE(url.has_value()) << url.error().ToString();
+  auto records = metadata::OpenDeploymentStore({.url = *url, .now_ms = {}});
+  ASSERT_TRUE(records.has_value()) << records.error().ToString();
+  ServeOptions slow = options_;
+  slow.store = records->get();
+  slow.sync_interval = 60s;
+  slow.host_id = "a";
+  auto a = Start(slow);
+  slow.host_id = "b";
+  auto b = Start(slow);
+  ASSERT_TRUE(a->Deploy(Request("clf", "models/v1")).has_value());
+  ASSERT_TRUE(Eventually([&] { return b->Get("clf").has_value(); }));  // within 30 s, before any poll
+  ASSERT_TRUE(a->Undeploy("clf").ok());
+  ASSERT_TRUE(Eventually([&] { return !b->Get("clf").has_value(); }));
 }
 
 // A deployment pinned to labelled servers loads only on them; the others say where it is served.
