@@ -230,8 +230,12 @@ class Controller {
       t.epochs = epochs_done;
       // The last value reached; none when it is not a number (a diverged run's NaN is stored as null).
       if (!values.empty()) t.metric = values.back().is_number() ? std::optional<double>(values.back().get<double>()) : std::nullopt;
-      // A trial the sweep stops is cancelled until the store has it.
-      if (t.stopping && !metadata::IsTerminal(rec->state)) SendCancel(t);
+      // A trial the sweep stops is cancelled until the store has it. A pruned one reads why in the
+      // sweep's table: the report that says so (buffered, progress_interval) is stored first.
+      if (t.stopping && !metadata::IsTerminal(rec->state)) {
+        if (t.pruned_at > 0 && !t.cancel_sent) ctx_.FlushProgress();
+        SendCancel(t);
+      }
       // The rungs it reached, in order: a pruned trial is cancelled at the next pass, and its
       // verdict (judged) published only once the store has the cancel. An epoch without the metric
       // (no evaluation split) is judged too, so that the trial does not wait for it.
@@ -255,8 +259,8 @@ class Controller {
         ctx_.Log("info", "trial " + std::to_string(t.index + 1) + " pruned at epoch " + std::to_string(rung) + ": " +
                              spec_.metric + " " + (std::isfinite(v) ? std::to_string(v) : "not a number") +
                              " is not among the best 1/" + std::to_string(spec_.asha.reduction_factor) + " at that rung");
-        // Cancelled at the next pass, once the table that says so (pruned_at) is stored: the
-        // trial, cancelled, reads there why.
+        // Cancelled at the next pass, after the table that says so (pruned_at) is reported and
+        // stored: the trial, cancelled, reads there why.
       }
       if (t.pruned_at > 0 && t.cancel_sent) t.judged = std::max(t.judged, t.pruned_at);
       switch (rec->state) {
