@@ -19,6 +19,16 @@
 #             learning rate, batch size and warm-up, ASHA pruning) given SWEEP_SECONDS of CPU, both for
 #             SWEEP_EPOCHS epochs and chosen on debian_section_valid; accuracy / macro-F1 on
 #             debian_section_test (short only) against the TF-IDF floor of the data README.
+#   ner       token classification (NER) on a silver set built from debian_section's descriptions by
+#             bench/quality/ner_set.py (package names mentioned in the texts, B-/I-PKG; how it is built is
+#             in that file): a NER_MODEL from scratch with a cased WordPiece tokenizer, entities predicted
+#             on the test split with `mlaas predict` (aggregation first) and scored at entity level
+#             (exact character spans), all and unseen-in-training names, against the gazetteer baseline
+#             of CoNLL-2003 (the training split's entities, tagged wherever they occur).
+#   qa        extractive question answering on a SQuAD-layout set built from debian_section by
+#             bench/quality/qa_set.py ("Which package is: <synopsis>?" over three descriptions of one
+#             section): a QA_MODEL from scratch, the test questions answered through the server (the
+#             Python SDK's client.answer), exact match / F1 against a TF-IDF paragraph-retrieval baseline.
 #   fashion   Fashion-MNIST image classification (Debian's dataset-fashion-mnist, IDX): a preset
 #             (cnn-small) trained from scratch on the 60,000 train images for FASHION_EPOCHS epochs,
 #             scored after every epoch on the 10,000 t10k images (no choice is made on them: the
@@ -26,7 +36,7 @@
 # Everything goes through the real server (`mlaas serve`) and the CLI (`mlaas train --follow`,
 # `mlaas predict`), as a user would run it. Figures go to docs/benchmarks.md by hand.
 #
-#   bench/quality/run.sh [sections|typos|search|clm|sweep|fashion|all]
+#   bench/quality/run.sh [sections|typos|search|clm|sweep|ner|qa|fashion|all]
 #   env: MLAAS (binary), SHARED (../shared), WORK (/tmp/mlaas-quality), THREADS (2),
 #        MODEL (bert-mini), MAX_LENGTH (128), MLM_EPOCHS (1), CLS_EPOCHS (2), TYPO_EPOCHS (3),
 #        MLM_LR (5e-4), CLS_LR (3e-4), CLS_POOLING (mean: what the section classifier reads, cls or
@@ -42,7 +52,9 @@
 #        0: none), SEARCH_MLM_MODEL (a masked-LM model directory from an earlier run, e.g.
 #        $WORK/data/objects/models/search_mlm copied aside: pair training starts from it, no pre-training);
 #        sweep: SWEEP_MODEL (bert-tiny), SWEEP_EPOCHS (4), SWEEP_SECONDS (900), SWEEP_TRIALS (12),
-#        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (2), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
+#        ner: NER_MODEL (bert-tiny), NER_EPOCHS (3), NER_LR (1e-3);
+#        qa: QA_MODEL (bert-tiny), QA_EPOCHS (4), QA_LR (1e-3), QA_LENGTH (384), QA_TRAIN (12000 questions);
+#        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (4), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -72,7 +84,7 @@ PAIR_SIMILARITY="${PAIR_SIMILARITY:-cosine}"
 SEARCH_MLM_MODEL="${SEARCH_MLM_MODEL:-}"
 SEARCH_STATIC_DIM="${SEARCH_STATIC_DIM:-4096}"
 CLM_MODEL="${CLM_MODEL:-gpt2-tiny}"
-CLM_EPOCHS="${CLM_EPOCHS:-2}"
+CLM_EPOCHS="${CLM_EPOCHS:-4}"
 CLM_LR="${CLM_LR:-2e-3}"
 CLM_BLOCK="${CLM_BLOCK:-128}"
 CLM_VOCAB="${CLM_VOCAB:-8000}"
@@ -80,6 +92,14 @@ SWEEP_MODEL="${SWEEP_MODEL:-bert-tiny}"
 SWEEP_EPOCHS="${SWEEP_EPOCHS:-4}"
 SWEEP_SECONDS="${SWEEP_SECONDS:-900}"
 SWEEP_TRIALS="${SWEEP_TRIALS:-12}"
+NER_MODEL="${NER_MODEL:-bert-tiny}"
+NER_EPOCHS="${NER_EPOCHS:-3}"
+NER_LR="${NER_LR:-1e-3}"
+QA_MODEL="${QA_MODEL:-bert-tiny}"
+QA_EPOCHS="${QA_EPOCHS:-4}"
+QA_LR="${QA_LR:-1e-3}"
+QA_LENGTH="${QA_LENGTH:-384}"
+QA_TRAIN="${QA_TRAIN:-12000}"
 FASHION_MODEL="${FASHION_MODEL:-cnn-small}"
 FASHION_EPOCHS="${FASHION_EPOCHS:-5}"
 FASHION_LR="${FASHION_LR:-2e-3}"
@@ -178,6 +198,36 @@ PY
   vocab=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$objects/models/clm/config.json")
   echo "baseline: $($py "$here/ngram_ppl.py" "$WORK/clm_train.ids.jsonl" "$WORK/clm_valid.ids.jsonl" "$eos" "$CLM_BLOCK" "$vocab")"
   echo "a greedy continuation: $("$MLAAS" predict --model "$objects/models/clm" --text "This package contains" --max-new-tokens 24 2>/dev/null)"
+fi
+
+if [ "$what" = ner ] || [ "$what" = all ]; then
+  echo "== NER (package names in debian_section's descriptions): $NER_MODEL from scratch, $NER_EPOCHS epochs"
+  echo "set: $($py "$here/ner_set.py" build "$SHARED/data" "$objects/datasets")"
+  "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" \
+    --input "$objects/datasets/ner_train.txt" --output "$objects/tok_ner" > /dev/null
+  train "$WORK/ner.json" --objective token-classification --preset "$NER_MODEL" --tokenizer tok_ner \
+    --dataset datasets/ner_train.jsonl --eval-dataset datasets/ner_valid.jsonl --save models/ner --epochs "$NER_EPOCHS" \
+    --batch-size 32 --lr "$NER_LR" --warmup 200 --max-length 128 --load-best --best-metric eval_f1
+  "$MLAAS" predict --model "$objects/models/ner" --input "$objects/datasets/ner_test.txt" --aggregation first \
+    --threads "$THREADS" --json > "$WORK/ner_pred.jsonl" 2>/dev/null
+  echo "test: $($py "$here/ner_set.py" score "$objects/datasets" "$WORK/ner_pred.jsonl")"
+  echo "baseline (gazetteer of the training entities): $($py "$here/ner_set.py" baseline "$objects/datasets")"
+fi
+
+if [ "$what" = qa ] || [ "$what" = all ]; then
+  echo "== QA (which package a synopsis describes): $QA_MODEL from scratch, $QA_EPOCHS epochs, max_length $QA_LENGTH"
+  echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN")"
+  $py -c 'import json,sys; [print(json.loads(l)[k]) for l in open(sys.argv[1], encoding="utf-8") for k in ("question", "context")]' \
+    "$objects/datasets/qa_train.jsonl" > "$WORK/qa.txt"
+  "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --lowercase --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" \
+    --input "$WORK/qa.txt" --output "$objects/tok_qa" > /dev/null
+  train "$WORK/qa.json" --objective question-answering --preset "$QA_MODEL" --tokenizer tok_qa \
+    --dataset datasets/qa_train.jsonl --eval-dataset datasets/qa_valid.jsonl --save models/qa --epochs "$QA_EPOCHS" \
+    --batch-size 32 --lr "$QA_LR" --warmup 200 --max-length "$QA_LENGTH" --load-best --best-metric eval_exact_match
+  $py "$here/qa_set.py" answer "$objects/datasets" "$url" models/qa "$WORK/qa_answers.jsonl"
+  echo "test: $($py "$here/qa_set.py" score "$objects/datasets" "$WORK/qa_answers.jsonl")"
+  echo "baseline (TF-IDF: the name of the paragraph nearest the question): $($py "$here/qa_set.py" baseline "$objects/datasets")"
+  echo "chance (one of three paragraphs): exact match 0.333"
 fi
 
 if [ "$what" = typos ] || [ "$what" = all ]; then

@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""An extractive QA set from debian_section (SQuAD layout), its lexical baseline, and a scorer.
+
+  qa_set.py build SHARED_DATA OUT_DIR [TRAIN_QUESTIONS]  -> OUT_DIR/qa_{train,valid,test}.jsonl
+  qa_set.py baseline OUT_DIR                             -> the TF-IDF baseline on the test split
+  qa_set.py answer OUT_DIR URL MODEL OUT.jsonl           -> the test questions answered by the server
+                                                            (the Python SDK's client.answer)
+  qa_set.py score OUT_DIR ANSWERS.jsonl                  -> exact match / F1 of those answers
+
+How the set is built: a question asks which package a description's synopsis (`short`) is about:
+"Which package is: <short>?". Its context is three paragraphs, "<package>: <long description>"
+(the description without its synopsis, cut to its first 80 words), one of them the package's
+own and two of other packages of the same section and split (seeded draws), in random order;
+the answer is the package's name at the start of its paragraph (SQuAD's `answers.text` and
+`answer_start`, character offsets). Contexts run to ~300 word pieces: run.sh's max_length 384 takes
+most whole, and the longer ones are cut into windows with a stride. Answering needs the synopsis matched to the right
+description: the names are rarely in the question.
+
+The baseline answers with the name of the paragraph most similar to the question (TF-IDF
+cosine over lowercased words, IDF from the training contexts' paragraphs): it knows the layout,
+which the model has to learn. Exact match and F1 as SQuAD's evaluation computes them (lowercase,
+punctuation and articles removed, whitespace collapsed).
+"""
+import collections, csv, json, math, random, re, string, sys
+
+csv.field_size_limit(1 << 30)
+MAX_WORDS = 80
+PARAGRAPHS = 3
+WORDS = re.compile(r"\w+")
+
+
+def build(data, out, train_questions):
+    rng = random.Random(7)
+    stats = {}
+    for split in ("train", "valid", "test"):
+        rows = [r for r in csv.DictReader(open(f"{data}/debian_section_{split}.csv", encoding="utf-8"))]
+        by_section = collections.defaultdict(list)
+        for r in rows:
+            text = " ".join(r["text"].split())
+            short = " ".join(r["short"].split())
+            long = text[len(short):].lstrip(" .") if text.startswith(short) else text
+            r["long"] = " ".join(long.split()[:MAX_WORDS])
+            if r["long"] and short:
+                by_section[r["label"]].append(r)
+        candidates = [r for rs in by_section.values() if len(rs) >= PARAGRAPHS for r in rs]
+        rng.shuffle(candidates)
+        limit = {"train": train_questions, "valid": 1000, "test": 2000}[split]
+        n = 0
+        with open(f"{out}/qa_{split}.jsonl", "w", encoding="utf-8") as f:
+            for r in candidates[:limit]:
+                others = [o for o in by_section[r["label"]] if o["id"] != r["id"]]
+                chosen = rng.sample(others, PARAGRAPHS - 1) + [r]
+                rng.shuffle(chosen)
+                context, start = "", -1
+                for p in chosen:
+                    if context:
+                        context += "\n"
+                    if p is r:
+                        start = len(context)
+                    context += f"{p['id']}: {p['long']}"
+                question = f"Which package is: {' '.join(r['short'].split())}?"
+                f.write(json.dumps({"id": r["id"], "question": question, "context": context,
+                                    "answers": {"text": [r["id"]], "answer_start": [start]}}, ensure_ascii=False) + "\n")
+                n += 1
+        stats[split] = n
+    print(json.dumps({"questions": stats}))
+
+
+def load(path):
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
+def normalize(s):  # SQuAD v1.1's normalize_answer
+    s = s.lower()
+    s = "".join(c for c in s if c not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def f1(prediction, truth):
+    p, t = normalize(prediction).split(), normalize(truth).split()
+    common = collections.Counter(p) & collections.Counter(t)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(t)
+    return 2 * precision * recall / (precision + recall)
+
+
+def scores(test, answers):
+    assert len(answers) == len(test), f"{len(answers)} answers for {len(test)} questions"
+    em = sum(max(normalize(a) == normalize(t) for t in q["answers"]["text"]) for q, a in zip(test, answers))
+    f = sum(max(f1(a, t) for t in q["answers"]["text"]) for q, a in zip(test, answers))
+    return {"questions": len(test), "exact_match": round(em / len(test), 4), "f1": round(f / len(test), 4)}
+
+
+def baseline(out):
+    paragraphs = [p for q in load(f"{out}/qa_train.jsonl") for p in q["context"].split("\n")]
+    df = collections.Counter(w for p in paragraphs for w in set(WORDS.findall(p.lower())))
+    idf = {w: math.log(len(paragraphs) / (1 + c)) for w, c in df.items()}
+    default_idf = math.log(len(paragraphs))
+
+    def vector(text):
+        tf = collections.Counter(WORDS.findall(text.lower()))
+        v = {w: c * idf.get(w, default_idf) for w, c in tf.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        return {w: x / norm for w, x in v.items()}
+
+    test = load(f"{out}/qa_test.jsonl")
+    answers = []
+    for q in test:
+        qv = vector(q["question"].removeprefix("Which package is:"))
+        best = max(q["context"].split("\n"),
+                   key=lambda p: sum(x * qv.get(w, 0.0) for w, x in vector(p.split(": ", 1)[1]).items()))
+        answers.append(best.split(": ", 1)[0])
+    print(json.dumps(scores(test, answers)))
+
+
+def answer(out, url, model, path):
+    sys.path.insert(0, __file__.rsplit("/bench/", 1)[0] + "/clients/python")
+    import mlaas
+    client = mlaas.Client(url)
+    test = load(f"{out}/qa_test.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        for k in range(0, len(test), 32):
+            batch = test[k:k + 32]
+            for q, a in zip(batch, client.answer(model, [q["question"] for q in batch], [q["context"] for q in batch])):
+                assert q["context"][a["start"]:a["end"]] == a["answer"], (q["id"], a)
+                f.write(json.dumps(a, ensure_ascii=False) + "\n")
+
+
+def score(out, path):
+    print(json.dumps(scores(load(f"{out}/qa_test.jsonl"), [a["answer"] for a in load(path)])))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "build":
+        build(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 12000)
+    elif cmd == "baseline":
+        baseline(sys.argv[2])
+    elif cmd == "answer":
+        answer(*sys.argv[2:6])
+    elif cmd == "score":
+        score(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
