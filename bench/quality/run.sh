@@ -52,8 +52,10 @@
 #        0: none), SEARCH_MLM_MODEL (a masked-LM model directory from an earlier run, e.g.
 #        $WORK/data/objects/models/search_mlm copied aside: pair training starts from it, no pre-training);
 #        sweep: SWEEP_MODEL (bert-tiny), SWEEP_EPOCHS (4), SWEEP_SECONDS (900), SWEEP_TRIALS (12),
-#        ner: NER_MODEL (bert-tiny), NER_EPOCHS (3), NER_LR (1e-3);
-#        qa: QA_MODEL (bert-tiny), QA_EPOCHS (4), QA_LR (1e-3), QA_LENGTH (384), QA_TRAIN (12000 questions);
+#        ner: NER_MODEL (bert-tiny), NER_EPOCHS (3), NER_LR (1e-3), NER_MLM_EPOCHS (0: from scratch; else
+#        masked-LM pre-training epochs on the training split's texts, labels unseen, before fine-tuning);
+#        qa: QA_MODEL (bert-tiny), QA_EPOCHS (4), QA_LR (1e-3), QA_LENGTH (384), QA_TRAIN (12000 questions),
+#        QA_MLM_EPOCHS (0: from scratch; else masked-LM pre-training epochs on the training contexts);
 #        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (4), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -95,11 +97,13 @@ SWEEP_TRIALS="${SWEEP_TRIALS:-12}"
 NER_MODEL="${NER_MODEL:-bert-tiny}"
 NER_EPOCHS="${NER_EPOCHS:-3}"
 NER_LR="${NER_LR:-1e-3}"
+NER_MLM_EPOCHS="${NER_MLM_EPOCHS:-0}"
 QA_MODEL="${QA_MODEL:-bert-tiny}"
 QA_EPOCHS="${QA_EPOCHS:-4}"
 QA_LR="${QA_LR:-1e-3}"
 QA_LENGTH="${QA_LENGTH:-384}"
 QA_TRAIN="${QA_TRAIN:-12000}"
+QA_MLM_EPOCHS="${QA_MLM_EPOCHS:-0}"
 FASHION_MODEL="${FASHION_MODEL:-cnn-small}"
 FASHION_EPOCHS="${FASHION_EPOCHS:-5}"
 FASHION_LR="${FASHION_LR:-2e-3}"
@@ -137,6 +141,16 @@ predict_score() {  # predict_score MODEL_DIR CSV TEXT_COLUMN LABEL_COLUMN
   column "$2" "$3" > "$WORK/texts.txt"
   "$MLAAS" predict --model "$1" --input "$WORK/texts.txt" --threads "$THREADS" --json > "$WORK/pred.jsonl" 2>/dev/null
   $py "$here/score.py" "$2" "$4" "$WORK/pred.jsonl"
+}
+text_csv() {  # text_csv LINES.txt OUT.csv: one text a line into a CSV with a text column
+  $py -c 'import csv,sys
+w = csv.writer(open(sys.argv[2], "w", newline="", encoding="utf-8")); w.writerow(["text"])
+w.writerows([l.rstrip("\n")] for l in open(sys.argv[1], encoding="utf-8") if l.strip())' "$1" "$2"
+}
+pretrain() {  # pretrain NAME TOKENIZER CSV EPOCHS LENGTH: masked-LM pre-training into models/NAME_mlm
+  echo "masked-LM pre-training on $3 ($4 epochs, 15% masked):"
+  train "$WORK/$1_mlm.json" --objective masked-lm --preset "$MLM_PRESET" --tokenizer "$2" --dataset "$3" \
+    --save "models/$1_mlm" --epochs "$4" --batch-size 32 --lr 1e-3 --warmup 200 --max-length "$5" --split 0.02
 }
 train() {  # train OUT.json ARGS...: a training task, followed; its summary printed
   local out="$1"
@@ -201,11 +215,17 @@ PY
 fi
 
 if [ "$what" = ner ] || [ "$what" = all ]; then
-  echo "== NER (package names in debian_section's descriptions): $NER_MODEL from scratch, $NER_EPOCHS epochs"
+  echo "== NER (package names in debian_section's descriptions): $NER_MODEL, $NER_MLM_EPOCHS pre-training epochs, $NER_EPOCHS epochs"
   echo "set: $($py "$here/ner_set.py" build "$SHARED/data" "$objects/datasets")"
   "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" \
     --input "$objects/datasets/ner_train.txt" --output "$objects/tok_ner" > /dev/null
-  train "$WORK/ner.json" --objective token-classification --preset "$NER_MODEL" --tokenizer tok_ner \
+  ner_start=(--preset "$NER_MODEL" --tokenizer tok_ner)
+  if [ "$NER_MLM_EPOCHS" -gt 0 ]; then
+    text_csv "$objects/datasets/ner_train.txt" "$objects/datasets/ner_mlm.csv"
+    MLM_PRESET="$NER_MODEL" pretrain ner tok_ner datasets/ner_mlm.csv "$NER_MLM_EPOCHS" 128
+    ner_start=(--model models/ner_mlm)
+  fi
+  train "$WORK/ner.json" --objective token-classification "${ner_start[@]}" \
     --dataset datasets/ner_train.jsonl --eval-dataset datasets/ner_valid.jsonl --save models/ner --epochs "$NER_EPOCHS" \
     --batch-size 32 --lr "$NER_LR" --warmup 200 --max-length 128 --load-best --best-metric eval_f1
   "$MLAAS" predict --model "$objects/models/ner" --input "$objects/datasets/ner_test.txt" --aggregation first \
@@ -215,13 +235,21 @@ if [ "$what" = ner ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = qa ] || [ "$what" = all ]; then
-  echo "== QA (which package a synopsis describes): $QA_MODEL from scratch, $QA_EPOCHS epochs, max_length $QA_LENGTH"
+  echo "== QA (which package a synopsis describes): $QA_MODEL, $QA_MLM_EPOCHS pre-training epochs, $QA_EPOCHS epochs, max_length $QA_LENGTH"
   echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN")"
   $py -c 'import json,sys; [print(json.loads(l)[k]) for l in open(sys.argv[1], encoding="utf-8") for k in ("question", "context")]' \
     "$objects/datasets/qa_train.jsonl" > "$WORK/qa.txt"
   "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --lowercase --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" \
     --input "$WORK/qa.txt" --output "$objects/tok_qa" > /dev/null
-  train "$WORK/qa.json" --objective question-answering --preset "$QA_MODEL" --tokenizer tok_qa \
+  qa_start=(--preset "$QA_MODEL" --tokenizer tok_qa)
+  if [ "$QA_MLM_EPOCHS" -gt 0 ]; then
+    $py -c 'import json,sys; [print(" ".join(json.loads(l)["context"].split())) for l in open(sys.argv[1], encoding="utf-8")]' \
+      "$objects/datasets/qa_train.jsonl" | sort -u > "$WORK/qa_contexts.txt"
+    text_csv "$WORK/qa_contexts.txt" "$objects/datasets/qa_mlm.csv"
+    MLM_PRESET="$QA_MODEL" pretrain qa tok_qa datasets/qa_mlm.csv "$QA_MLM_EPOCHS" "$QA_LENGTH"
+    qa_start=(--model models/qa_mlm)
+  fi
+  train "$WORK/qa.json" --objective question-answering "${qa_start[@]}" \
     --dataset datasets/qa_train.jsonl --eval-dataset datasets/qa_valid.jsonl --save models/qa --epochs "$QA_EPOCHS" \
     --batch-size 32 --lr "$QA_LR" --warmup 200 --max-length "$QA_LENGTH" --load-best --best-metric eval_exact_match
   $py "$here/qa_set.py" answer "$objects/datasets" "$url" models/qa "$WORK/qa_answers.jsonl"

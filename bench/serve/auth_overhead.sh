@@ -6,28 +6,15 @@
 # rounds of each; medians and their ratio.
 # Usage: bench/serve/auth_overhead.sh [DUR=10]   (env: CONNS=16, ROUNDS=3, MLAAS=..., THREADS=2)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-MLAAS=${MLAAS:-$ROOT/build/test/src/cli/mlaas}
-DUR=${1:-10}
-CONNS=${CONNS:-16}
-ROUNDS=${ROUNDS:-3}
-THREADS=${THREADS:-2}
+source "$(dirname "$0")/common.sh"
 PORT=18183
 TOKEN=auth-overhead-admin-token-0123456789
 WORK=$(mktemp -d /tmp/mlaas-auth-bench.XXXXXX)
 SERVER=""
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
-command -v wrk >/dev/null || { echo "missing wrk (scripts/install-deps.sh --bench)"; exit 1; }
 
-/usr/bin/python3 -c '
-base = "the quick brown fox jumps over lazy dog while platform trains small bert model on two cores".split()
-with open("'"$WORK"'/corpus.txt", "w") as f:
-    for _ in range(50): f.write(" ".join(w + str(d) for w in base for d in range(7)) + "\n")'
-"$MLAAS" tokenizer train --model wordpiece --vocab-size 8000 --lowercase \
-  --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" --input "$WORK/corpus.txt" --output "$WORK/data/objects/tok" >/dev/null
-"$MLAAS" model init --preset bert-mini --objective text-classification --labels neg,pos \
-  --tokenizer "$WORK/data/objects/tok" --output "$WORK/data/objects/models/mini" --seed 1 >/dev/null
+mini_model "$WORK/data/objects"
 
 start() {  # start AUTH: the server on the data directory, the deployment ready
   MLAAS_ADMIN_TOKEN=$TOKEN "$MLAAS" serve --port $PORT --data-dir "$WORK/data" --threads "$THREADS" --auth "$1" \

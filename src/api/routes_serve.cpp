@@ -35,6 +35,16 @@ json OutputsMetadata(const predict::ModelInfo& info) {
   if (info.objective == "token-classification") {  // each text's entities as a JSON list
     return json::array({{{"name", "entities"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
   }
+  if (info.objective == "next-sentence-prediction") {  // score: the probability that the pair follows
+    return json::array({{{"name", "is_next"}, {"datatype", "BOOL"}, {"shape", {-1}}},
+                        {{"name", "score"}, {"datatype", "FP32"}, {"shape", {-1}}}});
+  }
+  if (info.objective == "question-answering") {  // start, end: code points of the context, [start, end)
+    return json::array({{{"name", "answer"}, {"datatype", "BYTES"}, {"shape", {-1}}},
+                        {{"name", "score"}, {"datatype", "FP32"}, {"shape", {-1}}},
+                        {{"name", "start"}, {"datatype", "INT64"}, {"shape", {-1}}},
+                        {{"name", "end"}, {"datatype", "INT64"}, {"shape", {-1}}}});
+  }
   if (info.objective == "causal-lm") {
     return json::array({{{"name", "generated_text"}, {"datatype", "BYTES"}, {"shape", {-1}}},
                         {{"name", "finish_reason"}, {"datatype", "BYTES"}, {"shape", {-1}}},
@@ -69,6 +79,26 @@ Result<json> InferResponse(const std::string& model, const serve::InferResult& r
     json entities = json::array();
     for (const auto& p : r.predictions) entities.push_back(p.dump());
     outputs.push_back(Tensor("entities", "BYTES", {n}, std::move(entities)));
+  } else if (info.objective == "next-sentence-prediction") {
+    json is_next = json::array(), scores = json::array();
+    for (const auto& p : r.predictions) {
+      is_next.push_back(p.value("is_next", false));
+      scores.push_back(p.value("score", 0.0));
+    }
+    outputs.push_back(Tensor("is_next", "BOOL", {n}, std::move(is_next)));
+    outputs.push_back(Tensor("score", "FP32", {n}, std::move(scores)));
+  } else if (info.objective == "question-answering") {
+    json answers = json::array(), scores = json::array(), starts = json::array(), ends = json::array();
+    for (const auto& p : r.predictions) {
+      answers.push_back(p.value("answer", ""));
+      scores.push_back(p.value("score", 0.0));
+      starts.push_back(p.value("start", 0));
+      ends.push_back(p.value("end", 0));
+    }
+    outputs.push_back(Tensor("answer", "BYTES", {n}, std::move(answers)));
+    outputs.push_back(Tensor("score", "FP32", {n}, std::move(scores)));
+    outputs.push_back(Tensor("start", "INT64", {n}, std::move(starts)));
+    outputs.push_back(Tensor("end", "INT64", {n}, std::move(ends)));
   } else if (info.objective == "causal-lm") {
     json texts = json::array(), reasons = json::array(), counts = json::array();
     for (const auto& p : r.predictions) {
@@ -108,6 +138,12 @@ json ModelMetadata(const serve::ModelView& v) {
       // Encoded files (base64 PNG/JPEG), or pixels of any size (resized to image_size).
       j["inputs"] = json::array({{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {-1}}},
                                  {{"name", "pixel_values"}, {"datatype", "FP32"}, {"shape", {-1, info.image_channels, -1, -1}}}});
+    } else if (info.objective == "question-answering") {
+      j["inputs"] = json::array({{{"name", "question"}, {"datatype", "BYTES"}, {"shape", {-1}}},
+                                 {{"name", "context"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
+    } else if (info.objective == "next-sentence-prediction") {
+      j["inputs"] = json::array({{{"name", "text"}, {"datatype", "BYTES"}, {"shape", {-1}}},
+                                 {{"name", "pair_text"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
     } else {
       j["inputs"] = json::array({{{"name", "text"}, {"datatype", "BYTES"}, {"shape", {-1}}}});
     }
@@ -343,8 +379,10 @@ void AddServeRoutes(ServerState& s) {
                   .access = Access::kRead,
                   .pattern = base + "/infer",
                   .tag = "inference-v2",
-                  .summary = "Inference (Open Inference Protocol v2): BYTES texts or INT64 input_ids in; labels, "
-                             "scores, probabilities, embeddings or filled masks out. Requests are batched dynamically.",
+                  .summary = "Inference (Open Inference Protocol v2): BYTES texts (text + pair_text for pairs, "
+                             "question + context for question answering), INT64 input_ids or images in; labels, "
+                             "scores, probabilities, embeddings, filled masks, entities, generations, is_next or "
+                             "answers out. Requests are batched dynamically.",
                   .body = BodyKind::kJson,
                   .request_schema = schemas::InferenceRequestV2(),
                   .responses = {{200, "outputs"},

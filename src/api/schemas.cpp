@@ -460,7 +460,9 @@ json InferenceRequestV2() {
   json tensor = {{"type", "object"},
                  {"required", {"name", "shape", "datatype", "data"}},
                  {"properties",
-                  {{"name", Str("input name: text (BYTES), input_ids or attention_mask (INT64)", 256)},
+                  {{"name", Str("input name: text, pair_text, question or context (BYTES); input_ids, attention_mask or "
+                              "token_type_ids (INT64); image or pixel_values (FP32/UINT8)",
+                              256)},
                    {"shape", {{"type", "array"}, {"items", {{"type", "integer"}, {"minimum", 0}}}, {"maxItems", 8}}},
                    {"datatype", Enum({"BYTES", "INT64", "INT32", "FP32", "UINT8"}, "tensor element type (FP32/UINT8: images [N, C, H, W])")},
                    {"data", {{"type", "array"}, {"description", "elements in row-major order, flat or nested"}}},

@@ -972,14 +972,17 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
 
   struct InferArgs {
     std::string name, version;
-    std::vector<std::string> texts;
+    std::vector<std::string> texts, pairs, contexts;
     int64_t top_k = 0;
   };
   auto i = std::make_shared<InferArgs>();
   auto* infer = app.add_subcommand(
       "infer", "Run texts through a deployment (Open Inference Protocol v2); one line per text");
   infer->add_option("name", i->name, "Deployment name")->required();
-  infer->add_option("texts", i->texts, "Texts (default: one per line from stdin)");
+  infer->add_option("texts", i->texts, "Texts, or questions with --context (default: one per line from stdin)");
+  infer->add_option("--pair", i->pairs,
+                    "Each text's second text (next-sentence prediction, pair classification); once per text");
+  infer->add_option("--context", i->contexts, "Question answering: each question's context; once per question");
   infer->add_option("--version", i->version, "A specific version");
   infer->add_option("--top-k", i->top_k, "Classification: the k best labels; fill-mask: k candidates");
   infer->callback([&o, exit_code, i] {
@@ -988,10 +991,13 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
       for (std::string line; std::getline(std::cin, line);)
         if (!line.empty()) texts.push_back(line);
     }
-    json body = {{"inputs", json::array({{{"name", "text"},
-                                          {"datatype", "BYTES"},
-                                          {"shape", {texts.size()}},
-                                          {"data", texts}}})}};
+    auto bytes = [](const char* name, const std::vector<std::string>& data) {
+      return json{{"name", name}, {"datatype", "BYTES"}, {"shape", {data.size()}}, {"data", data}};
+    };
+    const bool questions = !i->contexts.empty();
+    json body = {{"inputs", json::array({bytes(questions ? "question" : "text", texts)})}};
+    if (!i->pairs.empty()) body["inputs"].push_back(bytes("pair_text", i->pairs));
+    if (questions) body["inputs"].push_back(bytes("context", i->contexts));
     if (i->top_k > 0) body["parameters"]["top_k"] = i->top_k;
     std::string path = "/v2/models/" + client::UrlEncode(i->name);
     if (!i->version.empty()) path += "/versions/" + client::UrlEncode(i->version);
@@ -1016,10 +1022,26 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
         } else if (out.count("embedding")) {
           const int64_t dim = (*out["embedding"])["shape"][1];
           result = "embedding of " + std::to_string(dim) + " floats";
+        } else if (out.count("is_next")) {
+          char score[32];
+          std::snprintf(score, sizeof(score), "%.4f", (*out["score"])["data"][k].get<double>());
+          result = std::string((*out["is_next"])["data"][k].get<bool>() ? "is next " : "not next ") + score;
+        } else if (out.count("answer")) {
+          char score[32];
+          std::snprintf(score, sizeof(score), "%.4f", (*out["score"])["data"][k].get<double>());
+          result = "\"" + (*out["answer"])["data"][k].get<std::string>() + "\" " + score + " [" +
+                   std::to_string((*out["start"])["data"][k].get<int64_t>()) + ", " +
+                   std::to_string((*out["end"])["data"][k].get<int64_t>()) + ")";
+        } else if (out.count("entities")) {
+          const json entities = json::parse((*out["entities"])["data"][k].get<std::string>(), nullptr, false);
+          for (const auto& e : entities.is_array() ? entities : json::array())
+            result += (result.empty() ? "" : ", ") + e.value("word", "") + "/" + e.value("entity_group", "");
+        } else if (out.count("generated_text")) {
+          result = (*out["generated_text"])["data"][k].get<std::string>();
         }
         rows.push_back({texts[k], result});
       }
-      PrintTable({"TEXT", "RESULT (version " + Str(*r, "model_version") + ")"}, rows);
+      PrintTable({questions ? "QUESTION" : "TEXT", "RESULT (version " + Str(*r, "model_version") + ")"}, rows);
       return kExitOk;
     });
   });

@@ -225,7 +225,9 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
         ->envname("MLAAS_DEPLOYMENTS_BYTES")
         ->capture_default_str();
     cmd.add_option("--max-deployed-versions", c.max_deployed_versions,
-                   "Model versions deployed at once (loading, serving or failed)")
+                   "Model versions deployed at once (loading, serving or failed) in the whole database, "
+                   "every server's: a platform limit, checked by the server a deployment is made through "
+                   "(set it alike on every server)")
         ->envname("MLAAS_MAX_DEPLOYED_VERSIONS")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();

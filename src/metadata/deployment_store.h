@@ -81,10 +81,6 @@ class DeploymentStore {
   // (PostgreSQL: LISTEN mlaas_deployments, notified by each write's transaction), and once after
   // a lost connection came back. The feed stops when the returned handle is destroyed. nullptr
   // when the store cannot tell (SQLite): callers poll.
-  class ChangeFeed {
-   public:
-    virtual ~ChangeFeed() = default;
-  };
   virtual std::unique_ptr<ChangeFeed> Subscribe(std::function<void()> on_change) {
     (void)on_change;
     return nullptr;

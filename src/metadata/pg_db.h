@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "metadata/change_feed.h"
 
 namespace mlaas::metadata {
 
@@ -76,12 +77,12 @@ class PgDb {
 // 3 s). The constructor returns once it listens (or after 2 s without a database: it keeps
 // trying), so that what is notified after it returns is heard. `channel` is an identifier of
 // ours, never user input.
-class PgListener {
+class PgListener final : public ChangeFeed {
  public:
   PgListener(std::string url, std::string channel, std::function<void(const std::vector<std::string>&)> on_notes);
   PgListener(const PgListener&) = delete;
   PgListener& operator=(const PgListener&) = delete;
-  ~PgListener();
+  ~PgListener() override;
 
  private:
   void Loop();

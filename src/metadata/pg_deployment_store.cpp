@@ -46,21 +46,13 @@ Status Conflict(const std::string& name) {
 // The channel every write notifies, inside its transaction: listeners hear of it at its commit.
 constexpr const char* kChannel = "mlaas_deployments";
 
-class PgDeploymentFeed final : public DeploymentStore::ChangeFeed {
- public:
-  PgDeploymentFeed(std::string url, std::function<void()> on_change)
-      : listener_(std::move(url), kChannel, [on_change = std::move(on_change)](const std::vector<std::string>&) { on_change(); }) {}
-
- private:
-  PgListener listener_;
-};
-
 class PgDeploymentStore final : public DeploymentStore {
  public:
   explicit PgDeploymentStore(std::string url) : url_(url), pool_(std::move(url)) {}
 
   std::unique_ptr<ChangeFeed> Subscribe(std::function<void()> on_change) override {
-    return std::make_unique<PgDeploymentFeed>(url_, std::move(on_change));
+    return std::make_unique<PgListener>(url_, kChannel,
+                                        [on_change = std::move(on_change)](const std::vector<std::string>&) { on_change(); });
   }
 
   Result<std::vector<DeploymentRecord>> ListDeployments() override {

@@ -58,21 +58,6 @@ std::string LabelsMet(std::vector<PgParam>& params, const std::vector<std::strin
 constexpr const char* kQueuedNote = "queued";
 constexpr const char* kChangedNote = "changed";
 
-// LISTEN mlaas_tasks: `queued` when a note says a task became claimable, or after a lost
-// connection came back (what happened meanwhile was not heard).
-class PgChangeFeed final : public TaskStore::ChangeFeed {
- public:
-  PgChangeFeed(std::string url, std::function<void(bool)> on_change)
-      : listener_(std::move(url), "mlaas_tasks", [on_change = std::move(on_change)](const std::vector<std::string>& notes) {
-          bool queued = notes.empty();
-          for (const auto& note : notes) queued = queued || note == kQueuedNote;
-          on_change(queued);
-        }) {}
-
- private:
-  PgListener listener_;
-};
-
 // PostgreSQL's text holds valid UTF-8 without NUL bytes; anything else is escaped (\xNN).
 std::string Storable(std::string_view s, size_t max_bytes) {
   if (s.size() > max_bytes) {
@@ -97,7 +82,14 @@ class PgTaskStore final : public TaskStore {
   }
 
   std::unique_ptr<ChangeFeed> Subscribe(std::function<void(bool queued)> on_change) override {
-    return std::make_unique<PgChangeFeed>(url_, std::move(on_change));
+    // `queued` when a note says a task became claimable, or after a lost connection came back
+    // (no notes: what happened meanwhile was not heard).
+    return std::make_unique<PgListener>(url_, "mlaas_tasks",
+                                        [on_change = std::move(on_change)](const std::vector<std::string>& notes) {
+                                          bool queued = notes.empty();
+                                          for (const auto& note : notes) queued = queued || note == kQueuedNote;
+                                          on_change(queued);
+                                        });
   }
 
   Result<TaskRecord> Create(const NewTask& task) override {
@@ -381,8 +373,18 @@ class PgTaskStore final : public TaskStore {
     const std::string msg = Storable(message, kMaxLogMessageBytes), lvl = Storable(level, 32);
     const int64_t now = Now();
     // Two lines appended at once may pick the same seq: the loser (a unique violation) tries again.
+    int runs = 0;
     for (int attempt = 0;; ++attempt) {
-      Status st = pool_.RunStatus([&](PgDb& db) {
+      Status st = pool_.RunStatus([&](PgDb& db) -> Status {
+        if (runs++ > 0) {
+          // An earlier run may have committed the line before its connection was lost (the reply
+          // with it): the line is not written twice.
+          auto written = db.Query("SELECT 1 FROM task_logs WHERE task_id=$1 AND time_ms=$2 AND level=$3 AND message=$4 "
+                                  "LIMIT 1",
+                                  {id, Num(now), lvl, msg});
+          if (!written.has_value()) return written.error();
+          if (written->rows() > 0) return Status::Ok();
+        }
         return db.Query("INSERT INTO task_logs (task_id, seq, time_ms, level, message) "
                         "SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM task_logs WHERE task_id=$1",
                         {id, Num(now), lvl, msg})

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "metadata/change_feed.h"
 
 namespace mlaas::metadata {
 
@@ -210,12 +211,8 @@ class TaskStore {
   // claimable (submitted, handed back, re-queued): idle workers wake at once and progress
   // streams cross API servers. Changes heard together make one call. After a lost connection
   // comes back it is called once with `queued` true (what happened meanwhile was not heard).
-  // The feed stops when the returned
-  // handle is destroyed. nullptr when the store cannot tell: callers poll.
-  class ChangeFeed {
-   public:
-    virtual ~ChangeFeed() = default;
-  };
+  // The feed stops when the returned handle is destroyed. nullptr when the store cannot tell:
+  // callers poll.
   virtual std::unique_ptr<ChangeFeed> Subscribe(std::function<void(bool queued)> on_change) {
     (void)on_change;
     return nullptr;

@@ -72,8 +72,46 @@ int64_t RowCost(const ModelRow& row) {
     for (const auto& w : q->windows) n += static_cast<int64_t>(w.size());
     return n;
   }
+  if (const auto* w = std::get_if<QuestionWindow>(&row))
+    return w->question && w->window < w->question->windows.size()
+               ? static_cast<int64_t>(w->question->windows[w->window].size())
+               : 0;
   const auto& image = std::get<ImageRow>(row);
   return image.height * image.width;
+}
+
+std::vector<ModelRow> SplitQuestionWindows(std::vector<ModelRow> rows, std::vector<size_t>& windows) {
+  std::vector<ModelRow> out;
+  windows.clear();
+  for (auto& row : rows) {
+    auto* q = std::get_if<QuestionRow>(&row);
+    if (!q) {
+      out.push_back(std::move(row));
+      windows.push_back(1);
+      continue;
+    }
+    auto shared = std::make_shared<const QuestionRow>(std::move(*q));
+    for (size_t w = 0; w < shared->windows.size(); ++w) out.emplace_back(QuestionWindow{shared, w});
+    windows.push_back(shared->windows.size());
+  }
+  return out;
+}
+
+std::vector<json> MergeWindowAnswers(std::vector<json> answers, const std::vector<size_t>& windows) {
+  std::vector<json> out;
+  out.reserve(windows.size());
+  size_t next = 0;
+  for (size_t n : windows) {
+    const json* best = nullptr;
+    for (size_t w = next; w < next + n && w < answers.size(); ++w) {
+      const json& a = answers[w];
+      if (a.is_object() && a.contains("score") && (!best || a["score"].get<double>() > (*best)["score"].get<double>()))
+        best = &a;
+    }
+    out.push_back(best ? *best : json{{"answer", ""}, {"score", 0.0}, {"start", 0}, {"end", 0}});
+    next += n;
+  }
+  return out;
 }
 
 Status CheckGenerationFits(const ServableModel& model, const std::vector<ModelRow>& rows, const OutputOptions& options,

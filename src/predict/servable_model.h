@@ -50,12 +50,27 @@ struct QuestionRow {
   std::vector<tokenizers::Encoding> windows;
   std::string context;
 };
+// One window of a question, as a row of its own: a deployment's batcher runs a long context's
+// windows in whichever passes they fit, beside other requests' rows (SplitQuestionWindows).
+struct QuestionWindow {
+  std::shared_ptr<const QuestionRow> question;
+  size_t window = 0;
+};
 // One input row of a forward pass: a tokenized text, a text with its encoding, a question with
-// its context, or a prepared image.
-using ModelRow = std::variant<tokenizers::Encoding, ImageRow, TextRow, QuestionRow>;
+// its context (all its windows), one window of a question, or a prepared image.
+using ModelRow = std::variant<tokenizers::Encoding, ImageRow, TextRow, QuestionRow, QuestionWindow>;
 // What a row costs a forward pass, for batching budgets: a text's or prompt's tokens (a batch
-// pads to its longest), an image's pixels (height x width).
+// pads to its longest; a question: its windows' tokens), an image's pixels (height x width).
 int64_t RowCost(const ModelRow& row);
+
+// Question rows cut into a row per window (other rows kept as they are); `windows[i]`: how many
+// rows row i became. Run answers a window row with its best span ({answer, score, start, end}),
+// or null when the window holds no context token.
+std::vector<ModelRow> SplitQuestionWindows(std::vector<ModelRow> rows, std::vector<size_t>& windows);
+// The answers of split rows regrouped, one per original row: a question's best span over its
+// windows (the highest score, the earliest window on ties: what Run answers for the whole
+// question; {"answer": "", "score": 0, "start": 0, "end": 0} when none has a span).
+std::vector<nlohmann::json> MergeWindowAnswers(std::vector<nlohmann::json> answers, const std::vector<size_t>& windows);
 
 // For a causal LM: OK when each prompt plus options.generation.max_new_tokens fits the model's
 // positions (info().max_tokens; an empty prompt counts its start token), else InvalidArgument
@@ -100,6 +115,7 @@ struct ModelInfo {
   int64_t hidden_size = 0;
   int64_t embedding_size = 0;    // embeddings: floats per text (hidden_size, or the model's projection)
   int64_t vocab_size = 0;        // token ids are below this
+  int64_t type_vocab_size = 0;   // token type ids are below this (0: the model reads none)
   int64_t max_tokens = 0;        // inputs are truncated to this many tokens
   uint64_t parameter_bytes = 0;  // weights in memory
   std::string mask_token;        // fill-mask

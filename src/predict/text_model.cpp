@@ -244,6 +244,7 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
       trunc.strategy = tokenizers::TruncationStrategy::kOnlySecond;
       trunc.stride = std::min<size_t>(128, trunc.max_length / 4);
       trunc.overflowing = true;
+      trunc.stop_early = false;  // windows over the whole context, not its first max_length tokens
       m->tokenizer->set_truncation(trunc);
     } else {
       m->tokenizer->set_truncation(trunc);
@@ -267,6 +268,8 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
     info.hidden_size = c.hidden_size;
     info.embedding_size = m->projection ? m->projection->out_features() : c.hidden_size;
     info.vocab_size = c.vocab_size;
+    // What the encoder reads of the token types (ForwardOnThisThread): BERT's, none of the others'.
+    info.type_vocab_size = c.architecture == nn::Architecture::kBert ? c.type_vocab_size : 0;
     // A causal LM's prompts are not truncated: its limit is its positions (prompt + new tokens).
     info.max_tokens = m->objective == Objective::kCausalLm ? c.max_position_embeddings
                                                            : static_cast<int64_t>(trunc.max_length);
@@ -392,13 +395,23 @@ Result<std::vector<ModelRow>> TextModel::EncodeQuestions(const std::vector<std::
 Result<std::vector<json>> TextModel::Answer(const std::vector<const ModelRow*>& rows, RunStats* stats) const {
   constexpr size_t kWindowsPerPass = 32;
   constexpr int64_t kMaxAnswerTokens = 15;  // the pipeline's max_answer_len
-  std::vector<const QuestionRow*> questions;
+  // Each row's windows: a whole question's, or one window of a question (a deployment's row).
+  struct Item {
+    const QuestionRow* question;
+    size_t first, count;
+    bool window;
+  };
+  std::vector<Item> items;
   std::vector<const tokenizers::Encoding*> windows;
   for (const ModelRow* r : rows) {
-    const auto* q = std::get_if<QuestionRow>(r);
-    if (!q) return InvalidArgument("a question-answering model takes questions with their contexts", "predict_input.question");
-    questions.push_back(q);
-    for (const auto& w : q->windows) windows.push_back(&w);
+    if (const auto* q = std::get_if<QuestionRow>(r)) {
+      items.push_back({q, 0, q->windows.size(), false});
+    } else if (const auto* w = std::get_if<QuestionWindow>(r); w && w->question && w->window < w->question->windows.size()) {
+      items.push_back({w->question.get(), w->window, 1, true});
+    } else {
+      return InvalidArgument("a question-answering model takes questions with their contexts", "predict_input.question");
+    }
+    for (size_t k = 0; k < items.back().count; ++k) windows.push_back(&items.back().question->windows[items.back().first + k]);
   }
   // Each window's start and end logits, in passes of a bounded number of windows.
   std::vector<std::vector<float>> starts, ends;
@@ -415,24 +428,24 @@ Result<std::vector<json>> TextModel::Answer(const std::vector<const ModelRow*>& 
   }
   std::vector<json> out;
   size_t w = 0;
-  for (const QuestionRow* q : questions) {
+  for (const Item& item : items) {
     std::vector<AnswerWindow> spans;
-    for (const auto& win : q->windows) {
+    for (size_t k = 0; k < item.count; ++k, ++w) {
+      const tokenizers::Encoding& win = item.question->windows[item.first + k];
       AnswerWindow a{starts[w].data(), ends[w].data(), {}, std::nullopt};
-      for (size_t k = 0; k < win.size(); ++k) {
-        const bool context = k < win.sequence_ids.size() && win.sequence_ids[k] == 1u && !win.special_tokens_mask[k];
-        a.context_offsets.push_back(context ? std::optional(win.offsets[k]) : std::nullopt);
-        if (!a.cls && k < win.special_tokens_mask.size() && win.special_tokens_mask[k]) a.cls = k;  // [CLS] / <s>
+      for (size_t t = 0; t < win.size(); ++t) {
+        const bool context = t < win.sequence_ids.size() && win.sequence_ids[t] == 1u && !win.special_tokens_mask[t];
+        a.context_offsets.push_back(context ? std::optional(win.offsets[t]) : std::nullopt);
+        if (!a.cls && t < win.special_tokens_mask.size() && win.special_tokens_mask[t]) a.cls = t;  // [CLS] / <s>
       }
       spans.push_back(std::move(a));
-      ++w;
     }
     auto best = BestSpan(spans, kMaxAnswerTokens, SpanScore::kProbProduct);
-    if (!best) {
-      out.push_back({{"answer", ""}, {"score", 0.0}, {"start", 0}, {"end", 0}});
+    if (!best) {  // a window alone answers null: its question's other windows may hold the answer
+      out.push_back(item.window ? json() : json{{"answer", ""}, {"score", 0.0}, {"start", 0}, {"end", 0}});
       continue;
     }
-    out.push_back({{"answer", CodePointSlice(q->context, best->start, best->end)},
+    out.push_back({{"answer", CodePointSlice(item.question->context, best->start, best->end)},
                    {"score", best->score},
                    {"start", best->start},
                    {"end", best->end}});

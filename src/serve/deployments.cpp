@@ -225,7 +225,7 @@ struct DeploymentManager::Impl {
   std::condition_variable wake;
   bool beat_now = false;
   bool changed = false;  // the store said another server wrote a deployment
-  std::unique_ptr<metadata::DeploymentStore::ChangeFeed> feed;  // such news; none: sync_interval's polling only
+  std::unique_ptr<metadata::ChangeFeed> feed;  // such news; none: sync_interval's polling only
   std::thread follower;
 
   Impl(const storage::StorageRegistry& s, ServeOptions o) : storage(s), options(std::move(o)), store(*options.store) {
@@ -423,6 +423,10 @@ struct DeploymentManager::Impl {
                                                                                      info.image_width),
                                                                  0.5f),
                                               1, info.image_channels, info.image_height, info.image_width, "warm-up")
+                : info.objective == ObjectiveName(Objective::kNextSentencePrediction)
+                    ? model->EncodePairs({"warm up"}, {"warm up"}, "warm-up")
+                : info.objective == ObjectiveName(Objective::kQuestionAnswering)
+                    ? model->EncodeQuestions({"warm up"}, {"warm up"}, "warm-up")
                     : model->EncodeTexts({info.mask_token.empty() ? "warm up" : "warm " + info.mask_token}, "warm-up");
     if (warm.has_value()) {
       std::vector<const predict::ModelRow*> rows = {&(*warm)[0]};
@@ -777,12 +781,6 @@ struct DeploymentManager::Impl {
       MLAAS_ASSIGN_OR_RETURN(Objective objective, predict::ObjectiveOfConfigJson(*text));
       stored["model"]["objective"] = std::string(ObjectiveName(objective));
     }
-    if (const std::string o = stored["model"].value("objective", std::string());
-        o == ObjectiveName(Objective::kNextSentencePrediction) || o == ObjectiveName(Objective::kQuestionAnswering))
-      return Unimplemented("a deployment takes single texts (one BYTES input); " + o +
-                               " reads pairs of texts: predict on POST /api/v1/ml/nlp/predict (pair_text, or "
-                               "question and context)",
-                           "model.objective");
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stopping) return Unavailable("the server is shutting down");
@@ -1077,6 +1075,9 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
                                          : "this deployment's model takes texts: a BYTES input or input_ids",
                                   request.field));
   }
+  if (images && !(request.pairs.empty() && request.contexts.empty()))
+    return refuse(InvalidArgument("this deployment's model takes images, not text pairs or questions", request.second_field));
+  std::vector<size_t> windows;  // question answering: the rows (windows) each question became
   if (images && !request.texts.empty()) {
     std::vector<std::string> files;
     files.reserve(request.texts.size());
@@ -1094,34 +1095,90 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
     if (!encoded) return refuse(encoded.error());
     rows = std::move(*encoded);
   } else if (!request.texts.empty()) {
-    for (size_t i = 0; i < request.texts.size(); ++i) {
-      if (request.texts[i].size() > impl_->options.max_text_bytes) {
-        return refuse(InvalidArgument("input " + std::to_string(i) + " is " + std::to_string(request.texts[i].size()) +
-                                          " bytes long; at most " + std::to_string(impl_->options.max_text_bytes) +
-                                          " are accepted",
-                                      request.field));
+    for (const auto* texts : {&request.texts, &request.pairs, &request.contexts}) {
+      for (size_t i = 0; i < texts->size(); ++i) {
+        if ((*texts)[i].size() > impl_->options.max_text_bytes) {
+          return refuse(InvalidArgument("input " + std::to_string(i) + " is " + std::to_string((*texts)[i].size()) +
+                                            " bytes long; at most " + std::to_string(impl_->options.max_text_bytes) +
+                                            " are accepted",
+                                        texts == &request.texts ? request.field : request.second_field));
+        }
       }
     }
-    auto encoded = v->model->EncodeTexts(request.texts, request.field);
-    if (!encoded) return refuse(encoded.error());
+    for (const auto* seconds : {&request.pairs, &request.contexts}) {
+      if (!seconds->empty() && seconds->size() != request.texts.size())
+        return refuse(InvalidArgument(std::to_string(seconds->size()) + " second texts for " +
+                                          std::to_string(request.texts.size()) + " texts: give one for each",
+                                      request.second_field));
+    }
+    // What the model reads: a question with its context, a text with its pair, or a text.
+    const std::string& objective = v->model->info().objective;
+    const bool answers = objective == ObjectiveName(Objective::kQuestionAnswering);
+    const bool pairs = objective == ObjectiveName(Objective::kNextSentencePrediction);
+    if (!answers && !request.contexts.empty())
+      return refuse(InvalidArgument("this deployment's model (" + objective + ") does not answer questions: context is "
+                                        "for question-answering models",
+                                    request.second_field));
+    if (answers && request.contexts.empty())
+      return refuse(InvalidArgument("this deployment answers questions: give two BYTES inputs, question and context",
+                                    "inputs"));
+    if (pairs && request.pairs.empty())
+      return refuse(InvalidArgument("this deployment reads text pairs: give a BYTES input named pair_text beside the texts",
+                                    "inputs"));
+    auto encoded = answers                  ? v->model->EncodeQuestions(request.texts, request.contexts, request.field)
+                   : !request.pairs.empty() ? v->model->EncodePairs(request.texts, request.pairs, request.second_field)
+                                            : v->model->EncodeTexts(request.texts, request.field);
+    if (!encoded) {
+      // EncodeQuestions names the question's field, or else its context's (here the second input).
+      const Status& st = encoded.error();
+      return refuse(answers && st.field() != request.field ? st.WithField(request.second_field) : st);
+    }
     rows = std::move(*encoded);
+    if (answers) {
+      // Each window a row of its own: a long context's windows share passes with other requests.
+      rows = predict::SplitQuestionWindows(std::move(rows), windows);
+      if (static_cast<int64_t>(rows.size()) > limits.max_queue)
+        return refuse(InvalidArgument("the contexts make " + std::to_string(rows.size()) + " windows of " +
+                                          std::to_string(v->model->info().max_tokens) +
+                                          " tokens; this deployment queues at most " + std::to_string(limits.max_queue),
+                                      request.second_field));
+    }
+  } else if (v->model->info().objective == ObjectiveName(Objective::kQuestionAnswering)) {
+    // Answers are spans of the context's text, which token ids do not carry.
+    return refuse(InvalidArgument("this deployment answers questions about texts: give two BYTES inputs, question and "
+                                  "context, not input_ids",
+                                  request.field));
   } else {
     const auto& info = v->model->info();
+    if (!request.token_type_ids.empty() && request.token_type_ids.size() != request.token_ids.size())
+      return refuse(InvalidArgument("token_type_ids must have a row for each row of input_ids", request.field));
     for (size_t i = 0; i < request.token_ids.size(); ++i) {
       const auto& ids = request.token_ids[i];
+      const std::vector<int64_t>* types = request.token_type_ids.empty() ? nullptr : &request.token_type_ids[i];
+      if (types && types->size() != ids.size())
+        return refuse(InvalidArgument("token_type_ids must have input_ids' shape", request.field));
+      if (types && info.type_vocab_size > 0) {
+        for (int64_t t : *types) {
+          if (t < 0 || t >= info.type_vocab_size)
+            return refuse(InvalidArgument("token type " + std::to_string(t) + " is outside this model's types (0.." +
+                                              std::to_string(info.type_vocab_size - 1) + ")",
+                                          request.field));
+        }
+      }
       if (ids.empty() || static_cast<int64_t>(ids.size()) > info.max_tokens) {
         return refuse(InvalidArgument("input " + std::to_string(i) + " has " + std::to_string(ids.size()) +
                                           " token ids; 1.." + std::to_string(info.max_tokens) + " are accepted",
                                       request.field));
       }
       tokenizers::Encoding e;
-      for (int64_t id : ids) {
+      for (size_t t = 0; t < ids.size(); ++t) {
+        const int64_t id = ids[t];
         if (id < 0 || id >= info.vocab_size)
           return refuse(InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                                             std::to_string(info.vocab_size - 1) + ")",
                                         request.field));
         e.ids.push_back(static_cast<uint32_t>(id));
-        e.type_ids.push_back(0);
+        e.type_ids.push_back(types && info.type_vocab_size > 0 ? static_cast<uint32_t>((*types)[t]) : 0u);
       }
       rows.emplace_back(std::in_place_type<tokenizers::Encoding>, std::move(e));
     }
@@ -1138,6 +1195,7 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
     }
     return out.error();
   }
+  if (!windows.empty()) *out = predict::MergeWindowAnswers(std::move(*out), windows);
   metrics.success++;
   metrics.request_seconds.Observe(std::chrono::duration<double>(Clock::now() - t0).count());
   return InferResult{v->version, std::move(*out), v->model};

@@ -62,6 +62,27 @@ std::string StringMember(const json& in, const char* name) {
   return it != in.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// A BYTES input's strings, within the row limit.
+Result<std::vector<std::string>> Strings(const json& in, const std::string& field, const InferParseLimits& limits) {
+  MLAAS_ASSIGN_OR_RETURN(Shape shape, ParseShape(in, field + ".shape"));
+  if (shape.elements == 0) return InvalidArgument("no inputs: the shape holds a zero", field + ".shape");
+  if (shape.elements > limits.max_rows)
+    return InvalidArgument(std::to_string(shape.elements) + " texts in one request; at most " +
+                               std::to_string(limits.max_rows) + " are accepted",
+                           field + ".shape");
+  MLAAS_ASSIGN_OR_RETURN(auto flat, Data(in, shape, field));
+  std::vector<std::string> out;
+  out.reserve(flat.size());
+  for (size_t i = 0; i < flat.size(); ++i) {
+    if (!flat[i]->is_string())
+      return InvalidArgument("element " + std::to_string(i) + " of a BYTES input must be a string", field + ".data");
+    out.push_back(flat[i]->get<std::string>());
+  }
+  return out;
+}
+
+bool IsPairName(const std::string& name) { return name == "pair_text" || name == "text_pair"; }
+
 }  // namespace
 
 Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimits& limits) {
@@ -84,8 +105,8 @@ Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimit
     return InvalidArgument("inputs must be a non-empty list of tensors", "inputs");
   const json& inputs = *inputs_it;
   if (inputs.size() > 8) return InvalidArgument("at most 8 input tensors are accepted", "inputs");
-  const json *text = nullptr, *ids = nullptr, *mask = nullptr, *pixels = nullptr;
-  std::string text_field, ids_field, mask_field, pixels_field;
+  const json *text = nullptr, *second = nullptr, *ids = nullptr, *mask = nullptr, *types = nullptr, *pixels = nullptr;
+  std::string text_field, second_field, ids_field, mask_field, types_field, pixels_field;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const json& in = inputs[i];
     const std::string field = "inputs[" + std::to_string(i) + "]";
@@ -93,9 +114,15 @@ Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimit
     const std::string name = StringMember(in, "name"), type = StringMember(in, "datatype");
     if (name.empty()) return InvalidArgument("an input needs a name", field + ".name");
     if (type == "BYTES") {
-      if (text) return InvalidArgument("only one BYTES (text) input is accepted", field);
-      text = &in;
-      text_field = field;
+      if (second)
+        return InvalidArgument("at most two BYTES inputs: a text with its pair_text, or a question with its context", field);
+      if (text) {
+        second = &in;
+        second_field = field;
+      } else {
+        text = &in;
+        text_field = field;
+      }
     } else if (type == "FP32" || type == "UINT8") {
       if (pixels) return InvalidArgument("only one image tensor (FP32 or UINT8) is accepted", field);
       pixels = &in;
@@ -110,9 +137,13 @@ Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimit
       if (mask) return InvalidArgument("attention_mask is given twice", field);
       mask = &in;
       mask_field = field;
+    } else if (name == "token_type_ids") {
+      if (types) return InvalidArgument("token_type_ids is given twice", field);
+      types = &in;
+      types_field = field;
     } else {
       return InvalidArgument("unknown input '" + name + "': give texts as a BYTES input, or INT64 input_ids (with an "
-                             "optional attention_mask)",
+                             "optional attention_mask and token_type_ids)",
                              field + ".name");
     }
   }
@@ -145,20 +176,37 @@ Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimit
     return r;
   }
   if (text) {
-    MLAAS_ASSIGN_OR_RETURN(Shape shape, ParseShape(*text, text_field + ".shape"));
-    if (shape.elements == 0) return InvalidArgument("no inputs: the shape holds a zero", text_field + ".shape");
-    if (shape.elements > limits.max_rows)
-      return InvalidArgument(std::to_string(shape.elements) + " texts in one request; at most " +
-                                 std::to_string(limits.max_rows) + " are accepted",
-                             text_field + ".shape");
-    MLAAS_ASSIGN_OR_RETURN(auto flat, Data(*text, shape, text_field));
-    r.texts.reserve(flat.size());
-    for (size_t i = 0; i < flat.size(); ++i) {
-      if (!flat[i]->is_string())
-        return InvalidArgument("element " + std::to_string(i) + " of a BYTES input must be a string", text_field + ".data");
-      r.texts.push_back(flat[i]->get<std::string>());
+    if (mask || types)
+      return InvalidArgument("attention_mask and token_type_ids go with input_ids, not texts",
+                             mask ? mask_field : types_field);
+    // The second text of a pair (or a question's context) may come first in the list.
+    if (second && (IsPairName(StringMember(*text, "name")) || StringMember(*text, "name") == "context")) {
+      std::swap(text, second);
+      std::swap(text_field, second_field);
     }
+    const std::string first = StringMember(*text, "name"), other = second ? StringMember(*second, "name") : "";
+    if (!second && (IsPairName(first) || first == "context"))
+      return InvalidArgument(first + " needs " + (first == "context" ? "a question" : "the texts it pairs with") +
+                                 " in another BYTES input",
+                             text_field + ".name");
+    if (second) {
+      const bool pair = IsPairName(other) && !IsPairName(first) && first != "question" && first != "context";
+      const bool question = first == "question" && other == "context";
+      if (!pair && !question)
+        return InvalidArgument("two BYTES inputs are a text with its pair_text, or a question with its context",
+                               second_field + ".name");
+    }
+    MLAAS_ASSIGN_OR_RETURN(r.texts, Strings(*text, text_field, limits));
     r.field = text_field + ".data";
+    if (second) {
+      MLAAS_ASSIGN_OR_RETURN(auto seconds, Strings(*second, second_field, limits));
+      if (seconds.size() != r.texts.size())
+        return InvalidArgument(other + " holds " + std::to_string(seconds.size()) + " texts but " + first + " holds " +
+                                   std::to_string(r.texts.size()) + ": give one for each",
+                               second_field + ".shape");
+      (other == "context" ? r.contexts : r.pairs) = std::move(seconds);
+      r.second_field = second_field + ".data";
+    }
     return r;
   }
   if (!ids) return InvalidArgument("no input: give texts as a BYTES input (or input_ids)", "inputs");
@@ -175,15 +223,21 @@ Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimit
                                " are accepted",
                            ids_field + ".shape");
   MLAAS_ASSIGN_OR_RETURN(auto flat, Data(*ids, shape, ids_field));
-  std::vector<const json*> flat_mask;
+  std::vector<const json*> flat_mask, flat_types;
   if (mask) {
     MLAAS_ASSIGN_OR_RETURN(Shape mask_shape, ParseShape(*mask, mask_field + ".shape"));
     if (mask_shape.dims != shape.dims) return InvalidArgument("attention_mask must have input_ids' shape", mask_field + ".shape");
     MLAAS_ASSIGN_OR_RETURN(flat_mask, Data(*mask, mask_shape, mask_field));
   }
+  if (types) {
+    MLAAS_ASSIGN_OR_RETURN(Shape types_shape, ParseShape(*types, types_field + ".shape"));
+    if (types_shape.dims != shape.dims)
+      return InvalidArgument("token_type_ids must have input_ids' shape", types_field + ".shape");
+    MLAAS_ASSIGN_OR_RETURN(flat_types, Data(*types, types_shape, types_field));
+  }
   r.token_ids.reserve(static_cast<size_t>(rows));
   for (int64_t b = 0; b < rows; ++b) {
-    std::vector<int64_t> row;
+    std::vector<int64_t> row, row_types;
     for (int64_t t = 0; t < cols; ++t) {
       const size_t k = static_cast<size_t>(b * cols + t);
       if (!flat[k]->is_number_integer()) return InvalidArgument("input_ids must be integers", ids_field + ".data");
@@ -192,9 +246,15 @@ Result<InferRequest> ParseInferRequestV2(const json& body, const InferParseLimit
           return InvalidArgument("attention_mask must hold integers", mask_field + ".data");
         if (flat_mask[k]->get<int64_t>() == 0) continue;
       }
+      if (types) {
+        if (!flat_types[k]->is_number_integer() || (flat_types[k]->get<int64_t>() != 0 && flat_types[k]->get<int64_t>() != 1))
+          return InvalidArgument("token_type_ids must hold 0 (first text) or 1 (second)", types_field + ".data");
+        row_types.push_back(flat_types[k]->get<int64_t>());
+      }
       row.push_back(flat[k]->get<int64_t>());
     }
     r.token_ids.push_back(std::move(row));
+    if (types) r.token_type_ids.push_back(std::move(row_types));
   }
   r.field = ids_field;
   return r;

@@ -17,12 +17,18 @@ namespace mlaas::serve {
 
 struct InferRequest {
   std::optional<std::string> version;            // a specific version; none: the traffic policy
-  std::vector<std::string> texts;                // raw texts, or
+  std::vector<std::string> texts;                // raw texts (questions when `contexts` is given), or
   std::vector<std::vector<int64_t>> token_ids;   // token ids (with the special tokens) per input, or
   std::vector<float> pixels;                     // images [N, C, H, W], values in [0, 1]
   int64_t images = 0, channels = 0, height = 0, width = 0;
+  // With texts: each text's second text (text pairs: next-sentence prediction, classification of
+  // pairs), or each question's context (question answering); as many as texts, or none.
+  std::vector<std::string> pairs, contexts;
+  // With token_ids: each token's segment (0 or 1), as many as its ids; none: all 0.
+  std::vector<std::vector<int64_t>> token_type_ids;
   predict::OutputOptions options;
   std::string field = "inputs";                  // names the inputs in errors
+  std::string second_field;                      // names the pairs or contexts in errors
   std::vector<std::string> outputs;              // the outputs asked for, in order; empty: all
 };
 
@@ -34,10 +40,11 @@ struct InferParseLimits {
 };
 
 // {"inputs": [{name, datatype, shape, data}], "outputs"?: [{name}], "parameters"?: {...}}:
-// texts (or, for an image model, base64-encoded PNG/JPEG files) as one BYTES input, INT64/INT32
-// `input_ids` [rows, tokens] with an optional `attention_mask` of the same shape, or images as
-// one FP32 (values 0..1) or UINT8 (0..255) tensor [N, C, H, W]. InvalidArgument naming the
-// field otherwise.
+// texts (or, for an image model, base64-encoded PNG/JPEG files) as one BYTES input of any name;
+// text pairs as two, the second named `pair_text` (or `text_pair`); questions about contexts as
+// two named `question` and `context`; INT64/INT32 `input_ids` [rows, tokens] with an optional
+// `attention_mask` and `token_type_ids` of the same shape; or images as one FP32 (values 0..1)
+// or UINT8 (0..255) tensor [N, C, H, W]. InvalidArgument naming the field otherwise.
 Result<InferRequest> ParseInferRequestV2(const nlohmann::json& body, const InferParseLimits& limits = {});
 
 }  // namespace mlaas::serve

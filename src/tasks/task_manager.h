@@ -262,7 +262,7 @@ class TaskManager {
   std::atomic<bool> started_{false};
   std::vector<std::thread> workers_;
   std::thread heartbeat_;
-  std::unique_ptr<metadata::TaskStore::ChangeFeed> feed_;  // null where the store cannot tell
+  std::unique_ptr<metadata::ChangeFeed> feed_;  // null where the store cannot tell
 
   mutable std::mutex mu_;           // guards running_ and the wake-up condition
   std::condition_variable wake_;    // new work or stop

@@ -32,6 +32,10 @@ struct TruncationParams {
   // window of one text with every window of the other, which grows with the product of their
   // lengths (two 1 MB texts: about a million 512-token encodings).
   bool overflowing = true;
+  // Stop tokenizing a sequence once its whole words give max_length tokens, as the reference
+  // (tokenizers 0.23) does: its windows then cover only that much of the text. Off where the
+  // windows must cover the whole text (question answering's contexts).
+  bool stop_early = true;
 };
 
 struct Encoding {

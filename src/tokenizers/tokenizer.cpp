@@ -271,7 +271,8 @@ Result<Encoding> Tokenizer::EncodeSingle(std::string_view text, uint32_t type_id
   // With truncation, the reference stops tokenizing a sequence once whole words give at
   // least max_length tokens (counting from the end for left truncation); the truncation
   // windows are then cut from those tokens only.
-  const size_t limit = truncation_ && truncation_->max_length > 0 ? truncation_->max_length : SIZE_MAX;
+  const size_t limit =
+      truncation_ && truncation_->max_length > 0 && truncation_->stop_early ? truncation_->max_length : SIZE_MAX;
   const bool from_end = truncation_ && truncation_->direction == Direction::kLeft;
   std::vector<Encoding> parts(words.size());
   size_t count = 0;

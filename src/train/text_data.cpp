@@ -450,7 +450,8 @@ Result<std::vector<TokenizedExample>> TokenizeQuestions(const std::vector<TextEx
   trunc.max_length = max_length;
   trunc.strategy = tokenizers::TruncationStrategy::kOnlySecond;
   trunc.stride = stride;
-  trunc.overflowing = true;  // every window of the context
+  trunc.overflowing = true;  // every window of the context,
+  trunc.stop_early = false;  // over the whole context
   tokenizer.set_truncation(trunc);
   tokenizer.set_padding(std::nullopt);
   tokenizer.set_invalid_utf8(tokenizers::InvalidUtf8::kReplace);

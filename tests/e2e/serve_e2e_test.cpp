@@ -57,7 +57,9 @@ class ServeE2eTest : public ServerSuite<ServeE2eTest> {
     ASSERT_EQ(tok.exit_code, 0) << tok.out;
     for (const auto& [name, seed, objective] : {std::tuple{"v1", "7", "text-classification"},
                                                 std::tuple{"v2", "8", "text-classification"},
-                                                std::tuple{"emb", "9", "no-objective"}}) {
+                                                std::tuple{"emb", "9", "no-objective"},
+                                                std::tuple{"qa", "10", "question-answering"},
+                                                std::tuple{"nsp", "11", "next-sentence-prediction"}}) {
       std::vector<std::string> args = {"model", "init", "--config", (dir_->path() / "small.json").string(),
                                        "--objective", objective, "--tokenizer", objects + "/tokenizers/wp",
                                        "--output", objects + "/models/" + name, "--seed", seed};
@@ -334,6 +336,74 @@ TEST_F(ServeE2eTest, BadInputsAndBrokenModelsGetClearErrors) {
   auto full = Call("POST", "/v2/models/tight/infer", InferBody({"a", "b", "c"}));
   EXPECT_EQ(full.status, 429) << full.text;
   EXPECT_EQ(full.headers.count("retry-after"), 1u);
+}
+
+// Question answering and next-sentence prediction served over the Open Inference Protocol:
+// the answers of POST /api/v1/ml/nlp/predict, whatever the context's length (windows) or
+// characters; the metadata names the inputs; the CLI passes pairs and contexts.
+TEST_F(ServeE2eTest, QuestionAnsweringAndNextSentenceDeploymentsAnswerAsPredictDoes) {
+  for (const char* name : {"qa", "nsp"}) {
+    json view = Deploy({{"name", name}, {"model", {{"path", std::string("models/") + name}}}});
+    ASSERT_EQ(view["status"], "ready") << view.dump();
+  }
+  std::string long_context;
+  for (const auto& t : AffiliationCorpus()) long_context += t + " ";
+  const std::vector<std::string> questions = {"Where is INFN?", "Which laboratory?", "Qué ciudad?"};
+  const std::vector<std::string> contexts = {long_context, "Laboratori Nazionali di Frascati, Roma – Italia",
+                                             "Università di Bari, Dipartimento di Física, Bari, Itàlia"};
+  json body = {{"inputs", json::array({{{"name", "question"}, {"datatype", "BYTES"}, {"shape", {3}}, {"data", questions}},
+                                       {{"name", "context"}, {"datatype", "BYTES"}, {"shape", {3}}, {"data", contexts}}})}};
+  auto served = Call("POST", "/v2/models/qa/infer", body);
+  ASSERT_EQ(served.status, 200) << served.text;
+  auto predicted = Call("POST", "/api/v1/ml/nlp/predict",
+                        {{"model", {{"path", "models/qa"}, {"storage_type", "local"}, {"objective", "question-answering"}}},
+                         {"predict_input", {{"question", questions}, {"context", contexts}}}});
+  ASSERT_EQ(predicted.status, 200) << predicted.text;
+  std::map<std::string, json> out;
+  for (const auto& o : served.body["outputs"]) out[o["name"]] = o;
+  ASSERT_EQ(out.size(), 4u) << served.text;
+  EXPECT_EQ(out["start"]["datatype"], "INT64");
+  for (size_t i = 0; i < questions.size(); ++i) {
+    const json& p = predicted.body["predictions"][i];
+    EXPECT_EQ(out["answer"]["data"][i], p["answer"]) << i;
+    EXPECT_EQ(out["start"]["data"][i], p["start"]) << i;
+    EXPECT_EQ(out["end"]["data"][i], p["end"]) << i;
+    EXPECT_NEAR(out["score"]["data"][i].get<double>(), p["score"].get<double>(), 1e-5) << i;
+  }
+  auto meta = Call("GET", "/v2/models/qa");
+  ASSERT_EQ(meta.status, 200);
+  EXPECT_EQ(meta.body["inputs"][0]["name"], "question");
+  EXPECT_EQ(meta.body["inputs"][1]["name"], "context");
+  auto no_context = Call("POST", "/v2/models/qa/infer", InferBody({"Where?"}));
+  EXPECT_EQ(no_context.status, 400) << no_context.text;
+  EXPECT_NE(no_context.text.find("context"), std::string::npos) << no_context.text;
+
+  const std::vector<std::string> firsts = {AffiliationCorpus()[0], AffiliationCorpus()[1]},
+                                  seconds = {AffiliationCorpus()[1], "Bari INFN, Italy"};
+  json pairs = {{"inputs", json::array({{{"name", "text"}, {"datatype", "BYTES"}, {"shape", {2}}, {"data", firsts}},
+                                        {{"name", "pair_text"}, {"datatype", "BYTES"}, {"shape", {2}}, {"data", seconds}}})}};
+  auto nsp = Call("POST", "/v2/models/nsp/infer", pairs);
+  ASSERT_EQ(nsp.status, 200) << nsp.text;
+  auto nsp_predicted = Call("POST", "/api/v1/ml/nlp/predict",
+                            {{"model", {{"path", "models/nsp"}, {"storage_type", "local"}}},
+                             {"predict_input", {{"input_text", firsts}, {"pair_text", seconds}}}});
+  ASSERT_EQ(nsp_predicted.status, 200) << nsp_predicted.text;
+  out.clear();
+  for (const auto& o : nsp.body["outputs"]) out[o["name"]] = o;
+  EXPECT_EQ(out["is_next"]["datatype"], "BOOL");
+  for (size_t i = 0; i < firsts.size(); ++i) {
+    EXPECT_EQ(out["is_next"]["data"][i], nsp_predicted.body["predictions"][i]["is_next"]);
+    EXPECT_NEAR(out["score"]["data"][i].get<double>(), nsp_predicted.body["predictions"][i]["score"].get<double>(), 1e-5);
+  }
+
+  auto cli = RunMlaas({"--server", server_->url(), "infer", "qa", questions[1], "--context", contexts[1]});
+  ASSERT_EQ(cli.exit_code, 0) << cli.out;
+  const std::string answer = predicted.body["predictions"][1]["answer"];
+  EXPECT_NE(cli.out.find("\"" + answer + "\""), std::string::npos) << cli.out;
+  auto cli_nsp = RunMlaas({"--server", server_->url(), "infer", "nsp", firsts[0], "--pair", seconds[0]});
+  ASSERT_EQ(cli_nsp.exit_code, 0) << cli_nsp.out;
+  EXPECT_NE(cli_nsp.out.find("next "), std::string::npos) << cli_nsp.out;
+  for (const char* name : {"qa", "nsp"}) EXPECT_EQ(Call("DELETE", "/api/v1/deployments/" + std::string(name)).status, 200);
 }
 
 TEST_F(ServeE2eTest, DeploymentsSurviveARestartAndTheCliDrivesThem) {

@@ -144,7 +144,7 @@ TEST_F(DeploymentsTest, BadRequestsNameTheField) {
       {Request("bad name!", "models/m"), "name"},
       {{{"name", "x"}}, "model"},
       {Request("x", "models/none"), "model.path"},
-      {{{"name", "x"}, {"model", {{"path", "models/m"}, {"objective", "question-answering"}}}}, "model.objective"},
+      {{{"name", "x"}, {"model", {{"path", "models/m"}, {"objective", "image-segmentation"}}}}, "model.objective"},
       {Request("x", "models/m", {{"batching", {{"max_batch_tokens", 0}}}}), "batching.max_batch_tokens"},
       {Request("x", "models/m", {{"canary_percent", 0}}), "canary_percent"},
       {Request("x", "models/m", {{"device", "tpu"}}), "device"},
@@ -184,6 +184,152 @@ TEST_F(DeploymentsTest, InputsOutOfBoundsAreRefusedClearly) {
   auto by_ids = manager_->Infer("clf", ids);
   ASSERT_TRUE(by_ids.has_value()) << by_ids.error().ToString();
   EXPECT_EQ(by_ids->predictions[0], Alone("models/m", "cat sat"));
+}
+
+// Question answering and next-sentence prediction served: each answer is what the model gives the
+// question (or pair) alone, however the requests are batched and however many windows a long
+// context is cut into (16 positions here: a context of 40 words makes several).
+TEST_F(DeploymentsTest, QuestionAnsweringAndNextSentenceDeploymentsAnswerAsTheModelAlone) {
+  Model("qa", 3, nn::Objective::kQuestionAnswering);
+  Model("nsp", 5, nn::Objective::kNextSentencePrediction);
+  json qa = {{"name", "qa"},
+             {"model", {{"path", "models/qa"}, {"objective", "question-answering"}}},
+             {"batching", {{"max_delay_us", 20000}, {"max_batch_tokens", 64}}}};
+  ASSERT_TRUE(manager_->Deploy(qa).has_value());
+  // No objective: the model's config.json (BertForNextSentencePrediction) names it.
+  auto nsp = manager_->Deploy({{"name", "nsp"}, {"model", {{"path", "models/nsp"}}}, {"batching", {{"max_delay_us", 20000}}}});
+  ASSERT_TRUE(nsp.has_value()) << nsp.error().ToString();
+  WaitFor("qa", "ready");
+  json nsp_view = WaitFor("nsp", "ready");
+  EXPECT_EQ(nsp_view["versions"][0]["model_info"]["objective"], "next-sentence-prediction");
+
+  std::string long_context;
+  for (int i = 0; i < 40; ++i) long_context += kTexts[static_cast<size_t>(i) % kTexts.size()].substr(0, 7 + i % 5) + " ";
+  const std::vector<std::pair<std::string, std::string>> questions = {
+      {"the cat", "the cat sat on the mat"},
+      {"a dog", long_context},
+      {"red", "the big red mät , a dög ran fast ."},  // unknown multi-byte words: offsets count code points
+      {"cats", "dog dog dog"},
+  };
+  auto load = [&](const std::string& path, const std::string& objective) {
+    predict::LoadSpec spec;
+    spec.model_dir = dir_ / "objects" / path;
+    spec.objective = objective;
+    auto m = predict::ServableModel::Load(spec);
+    EXPECT_TRUE(m.has_value()) << m.error().ToString();
+    return *m;
+  };
+  auto qa_model = load("models/qa", "question-answering");
+  std::vector<json> expected;
+  for (const auto& [q, c] : questions) {
+    auto rows = qa_model->EncodeQuestions({q}, {c}, "question");
+    ASSERT_TRUE(rows.has_value()) << rows.error().ToString();
+    auto out = qa_model->Run({&(*rows)[0]}, {});
+    ASSERT_TRUE(out.has_value()) << out.error().ToString();
+    expected.push_back((*out)[0]);
+  }
+  {
+    auto rows = qa_model->EncodeQuestions({"a dog"}, {long_context}, "q");
+    ASSERT_TRUE(rows.has_value());
+    const auto& q = std::get<predict::QuestionRow>((*rows)[0]);
+    EXPECT_GT(q.windows.size(), 3u);
+  }
+  auto same_answer = [](const json& a, const json& b) {
+    return a["answer"] == b["answer"] && a["start"] == b["start"] && a["end"] == b["end"] &&
+           std::abs(a["score"].get<double>() - b["score"].get<double>()) < 1e-5;
+  };
+  std::vector<std::future<bool>> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.push_back(std::async(std::launch::async, [&, c] {
+      for (int i = 0; i < 6; ++i) {
+        InferRequest r;  // two questions a request, in varying company
+        const size_t a = static_cast<size_t>(c + i) % questions.size(), b = static_cast<size_t>(c * 3 + i) % questions.size();
+        r.texts = {questions[a].first, questions[b].first};
+        r.contexts = {questions[a].second, questions[b].second};
+        auto out = manager_->Infer("qa", std::move(r));
+        if (!out.has_value()) {
+          ADD_FAILURE() << out.error().ToString();
+          return false;
+        }
+        if (!same_answer(out->predictions[0], expected[a]) || !same_answer(out->predictions[1], expected[b])) {
+          ADD_FAILURE() << out->predictions[0].dump() << " vs " << expected[a].dump();
+          return false;
+        }
+      }
+      return true;
+    }));
+  }
+  for (auto& c : clients) EXPECT_TRUE(c.get());
+  // The multi-byte answer is the context's code points [start, end).
+  const std::string& text = questions[2].second;
+  auto byte_of = [&](size_t code_point) {  // the byte where a code point starts
+    size_t b = 0;
+    for (size_t seen = 0; b < text.size(); ++b) {
+      if ((static_cast<unsigned char>(text[b]) & 0xC0) == 0x80) continue;
+      if (seen++ == code_point) break;
+    }
+    return b;
+  };
+  const size_t from = byte_of(expected[2]["start"].get<size_t>()), to = byte_of(expected[2]["end"].get<size_t>());
+  EXPECT_EQ(text.substr(from, to - from), expected[2]["answer"]) << expected[2].dump();
+  EXPECT_FALSE(expected[2]["answer"].get<std::string>().empty());
+
+  // Next-sentence prediction: pairs, each as the model reads it alone.
+  auto nsp_model = load("models/nsp", "next-sentence-prediction");
+  InferRequest pairs;
+  pairs.texts = {kTexts[0], kTexts[1], kTexts[5]};
+  pairs.pairs = {kTexts[1], kTexts[2], kTexts[7]};
+  auto served = manager_->Infer("nsp", pairs);
+  ASSERT_TRUE(served.has_value()) << served.error().ToString();
+  for (size_t i = 0; i < pairs.texts.size(); ++i) {
+    auto rows = nsp_model->EncodePairs({pairs.texts[i]}, {pairs.pairs[i]}, "pair_text");
+    ASSERT_TRUE(rows.has_value());
+    auto alone = nsp_model->Run({&(*rows)[0]}, {});
+    ASSERT_TRUE(alone.has_value());
+    EXPECT_EQ(served->predictions[i]["is_next"], (*alone)[0]["is_next"]);
+    EXPECT_NEAR(served->predictions[i]["score"].get<double>(), (*alone)[0]["score"].get<double>(), 1e-5);
+  }
+  // The same pair as token ids with its segments answers the same.
+  auto pair_rows = nsp_model->EncodePairs({kTexts[0]}, {kTexts[1]}, "p");
+  ASSERT_TRUE(pair_rows.has_value());
+  const auto& e = std::get<tokenizers::Encoding>((*pair_rows)[0]);
+  InferRequest ids;
+  ids.token_ids = {std::vector<int64_t>(e.ids.begin(), e.ids.end())};
+  ids.token_type_ids = {std::vector<int64_t>(e.type_ids.begin(), e.type_ids.end())};
+  auto by_ids = manager_->Infer("nsp", ids);
+  ASSERT_TRUE(by_ids.has_value()) << by_ids.error().ToString();
+  EXPECT_NEAR((*by_ids).predictions[0]["score"].get<double>(), served->predictions[0]["score"].get<double>(), 1e-5);
+
+  // What each model does not read is refused, naming the field.
+  struct Refusal {
+    std::string deployment;
+    InferRequest request;
+    std::string field;
+  };
+  InferRequest single;
+  single.texts = {"the cat"};
+  single.field = "inputs[0].data";
+  InferRequest question = single;
+  question.contexts = {"the cat sat"};
+  question.second_field = "inputs[1].data";
+  InferRequest uneven = question;
+  uneven.texts = {"the cat", "a dog"};
+  InferRequest qa_ids;
+  qa_ids.token_ids = {{2, 7, 3}};
+  qa_ids.field = "inputs[0]";
+  const std::vector<Refusal> refusals = {
+      {"qa", single, "inputs"},                 // a question without its context
+      {"nsp", single, "inputs"},                // a text without its pair
+      {"nsp", question, "inputs[1].data"},      // a context for a model that does not answer questions
+      {"qa", uneven, "inputs[1].data"},         // contexts and questions do not match
+      {"qa", qa_ids, "inputs[0]"},              // token ids carry no context text to point into
+  };
+  for (const auto& r : refusals) {
+    auto out = manager_->Infer(r.deployment, r.request);
+    ASSERT_FALSE(out.has_value()) << r.deployment << " " << r.field;
+    EXPECT_EQ(out.error().code(), StatusCode::kInvalidArgument) << out.error().ToString();
+    EXPECT_EQ(out.error().field(), r.field) << out.error().ToString();
+  }
 }
 
 TEST_F(DeploymentsTest, AModelThatFailsToLoadReportsWhyAndOthersKeepServing) {

@@ -97,6 +97,81 @@ TEST(InferRequestV2, EveryMalformedPartNamesItsField) {
   }
 }
 
+// Two BYTES inputs: a text with its pair (pair_text or text_pair), or a question with its context,
+// in either order; the second names its own field in errors.
+TEST(InferRequestV2, PairsAndQuestionsWithTheirContexts) {
+  auto pairs = Parse(R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[2],"data":["a","b"]},
+                                   {"name":"pair_text","datatype":"BYTES","shape":[2],"data":["c","d"]}]})");
+  ASSERT_TRUE(pairs.has_value()) << pairs.error().ToString();
+  EXPECT_EQ(pairs->texts, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(pairs->pairs, (std::vector<std::string>{"c", "d"}));
+  EXPECT_TRUE(pairs->contexts.empty());
+  EXPECT_EQ(pairs->second_field, "inputs[1].data");
+  auto qa = Parse(R"({"inputs":[{"name":"context","datatype":"BYTES","shape":[1,1],"data":[["the cät sat"]]},
+                                {"name":"question","datatype":"BYTES","shape":[1],"data":["who sat?"]}]})");
+  ASSERT_TRUE(qa.has_value()) << qa.error().ToString();
+  EXPECT_EQ(qa->texts, std::vector<std::string>{"who sat?"});
+  EXPECT_EQ(qa->contexts, std::vector<std::string>{"the cät sat"});
+  EXPECT_TRUE(qa->pairs.empty());
+  EXPECT_EQ(qa->field, "inputs[1].data");
+  EXPECT_EQ(qa->second_field, "inputs[0].data");
+  auto reversed = Parse(R"({"inputs":[{"name":"text_pair","datatype":"BYTES","shape":[1],"data":["b"]},
+                                      {"name":"sentence","datatype":"BYTES","shape":[1],"data":["a"]}]})");
+  ASSERT_TRUE(reversed.has_value()) << reversed.error().ToString();
+  EXPECT_EQ(reversed->texts, std::vector<std::string>{"a"});
+  EXPECT_EQ(reversed->pairs, std::vector<std::string>{"b"});
+  // One BYTES input named question is a text like any other (the deployment says what it needs).
+  auto alone = Parse(R"({"inputs":[{"name":"question","datatype":"BYTES","shape":[1],"data":["q"]}]})");
+  ASSERT_TRUE(alone.has_value());
+  EXPECT_TRUE(alone->contexts.empty());
+  // Token ids with their segments; masked positions dropped from both.
+  json body = Ids({1, 4}, {2, 7, 3, 0});
+  body["inputs"].push_back({{"name", "token_type_ids"}, {"datatype", "INT64"}, {"shape", {1, 4}}, {"data", {0, 0, 1, 0}}});
+  body["inputs"].push_back({{"name", "attention_mask"}, {"datatype", "INT64"}, {"shape", {1, 4}}, {"data", {1, 1, 1, 0}}});
+  auto ids = ParseInferRequestV2(body);
+  ASSERT_TRUE(ids.has_value()) << ids.error().ToString();
+  EXPECT_EQ(ids->token_ids, (std::vector<std::vector<int64_t>>{{2, 7, 3}}));
+  EXPECT_EQ(ids->token_type_ids, (std::vector<std::vector<int64_t>>{{0, 0, 1}}));
+}
+
+TEST(InferRequestV2, MismatchedPairsAndQuestionsNameTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      // as many second texts as first ones
+      {R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[2],"data":["a","b"]},
+                     {"name":"pair_text","datatype":"BYTES","shape":[1],"data":["c"]}]})", "inputs[1].shape"},
+      // a context needs a question, a pair needs its texts
+      {R"({"inputs":[{"name":"context","datatype":"BYTES","shape":[1],"data":["c"]}]})", "inputs[0].name"},
+      {R"({"inputs":[{"name":"pair_text","datatype":"BYTES","shape":[1],"data":["c"]}]})", "inputs[0].name"},
+      // a question goes with a context, a text with a pair_text
+      {R"({"inputs":[{"name":"question","datatype":"BYTES","shape":[1],"data":["q"]},
+                     {"name":"pair_text","datatype":"BYTES","shape":[1],"data":["c"]}]})", "inputs[1].name"},
+      {R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["q"]},
+                     {"name":"context","datatype":"BYTES","shape":[1],"data":["c"]}]})", "inputs[1].name"},
+      {R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["q"]},
+                     {"name":"other","datatype":"BYTES","shape":[1],"data":["c"]}]})", "inputs[1].name"},
+      {R"({"inputs":[{"name":"pair_text","datatype":"BYTES","shape":[1],"data":["q"]},
+                     {"name":"text_pair","datatype":"BYTES","shape":[1],"data":["c"]}]})", "inputs[0].name"},
+      {R"({"inputs":[{"name":"question","datatype":"BYTES","shape":[1],"data":["q"]},
+                     {"name":"context","datatype":"BYTES","shape":[1],"data":["c"]},
+                     {"name":"x","datatype":"BYTES","shape":[1],"data":["c"]}]})", "inputs[2]"},
+      {R"({"inputs":[{"name":"question","datatype":"BYTES","shape":[1],"data":["q"]},
+                     {"name":"context","datatype":"BYTES","shape":[1],"data":[3]}]})", "inputs[1].data"},
+      // segments go with token ids, as 0 or 1, in their shape
+      {R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["q"]},
+                     {"name":"token_type_ids","datatype":"INT64","shape":[1,1],"data":[0]}]})", "inputs[1]"},
+      {R"({"inputs":[{"name":"input_ids","datatype":"INT64","shape":[1,2],"data":[2,3]},
+                     {"name":"token_type_ids","datatype":"INT64","shape":[1,2],"data":[0,2]}]})", "inputs[1].data"},
+      {R"({"inputs":[{"name":"input_ids","datatype":"INT64","shape":[1,2],"data":[2,3]},
+                     {"name":"token_type_ids","datatype":"INT64","shape":[2,1],"data":[0,1]}]})", "inputs[1].shape"},
+  };
+  for (const auto& [text, field] : cases) {
+    auto r = Parse(text);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_EQ(r.error().field(), field) << text << ": " << r.error().ToString();
+  }
+}
+
 // Images as a tensor [N, C, H, W]: UINT8 scaled to 0..1, FP32 taken as it is, nested or flat.
 TEST(InferRequestV2, ImageTensorsBecomePixelsInZeroToOne) {
   auto r = Parse(R"({"inputs":[{"name":"pixel_values","datatype":"UINT8","shape":[2,1,1,2],"data":[[[[0,255]]],[[[51,102]]]]}]})");

@@ -289,6 +289,36 @@ TEST(TokenizerTest, TruncationWindowsAndPadding) {
   EXPECT_FALSE(t->Encode("the quick brown fox jumps", "a").has_value());
 }
 
+// As the reference (tokenizers 0.23) does, a truncated sequence is tokenized only until its
+// whole words give max_length tokens, so its windows cover no more of it; question answering
+// turns that off, and its windows then cover the whole context, each moving by max - stride.
+TEST(TokenizerTest, WindowsCoverTheWholeTextWhenTokenizingDoesNotStopEarly) {
+  auto t = SmallBert();
+  std::string context;
+  for (int i = 0; i < 30; ++i) context += "the quick brown fox jumps over the lazy dog ";
+  TruncationParams p;
+  p.max_length = 16;
+  p.strategy = TruncationStrategy::kOnlySecond;
+  p.stride = 4;
+  t->set_truncation(p);
+  auto early = t->Encode("the dog", context);
+  ASSERT_TRUE(early.has_value());
+  EXPECT_LE(early->overflowing.size(), 1u);  // the reference's
+  p.stop_early = false;
+  t->set_truncation(p);
+  auto whole = t->Encode("the dog", context);
+  ASSERT_TRUE(whole.has_value());
+  t->set_truncation(std::nullopt);
+  auto full = t->Encode(context, std::nullopt, /*add_special_tokens=*/false);
+  ASSERT_TRUE(full.has_value());
+  const size_t context_tokens = full->size(), per_window = 16 - 2 - 3, step = per_window - 4;
+  EXPECT_EQ(whole->overflowing.size() + 1, (context_tokens - per_window + step - 1) / step + 1) << context_tokens;
+  // The last window ends with the context's last token.
+  const auto& last = whole->overflowing.back();
+  EXPECT_EQ(last.ids[last.size() - 2], full->ids.back());
+  EXPECT_EQ(last.offsets[last.size() - 2], full->offsets.back());
+}
+
 TEST(TokenizerTest, SaveAndLoadGivesTheSameEncodings) {
   auto t = SmallBert();
   TempDir dir;

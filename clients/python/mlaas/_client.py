@@ -394,11 +394,24 @@ class Deployments:
         return self._t.json("POST", "/api/v1/deployments/" + quote(name) + "/rollback")
 
     def infer(self, name: str, texts: Sequence[str], version: Optional[str] = None,
-              outputs: Optional[Sequence[str]] = None) -> Json:
+              outputs: Optional[Sequence[str]] = None, pairs: Optional[Sequence[str]] = None,
+              contexts: Optional[Sequence[str]] = None) -> Json:
         """Open Inference Protocol v2 inference of `texts`; returns the protocol's answer
-        ({model_name, model_version, outputs: [{name, datatype, shape, data}]})."""
+        ({model_name, model_version, outputs: [{name, datatype, shape, data}]}).
+
+        `pairs`: each text's second text (next-sentence prediction: outputs is_next, score).
+        `contexts`: the texts are questions about these contexts (question answering: outputs
+        answer, score, start, end)."""
         path = "/v2/models/" + quote(name) + ("/versions/" + quote(version) if version else "") + "/infer"
-        body: Json = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(texts)], "data": list(texts)}]}
+
+        def tensor(input_name: str, data: Sequence[str]) -> Json:
+            return {"name": input_name, "datatype": "BYTES", "shape": [len(data)], "data": list(data)}
+
+        body: Json = {"inputs": [tensor("question" if contexts is not None else "text", texts)]}
+        if pairs is not None:
+            body["inputs"].append(tensor("pair_text", pairs))
+        if contexts is not None:
+            body["inputs"].append(tensor("context", contexts))
         if outputs:
             body["outputs"] = [{"name": o} for o in outputs]
         return self._t.json("POST", path, body)

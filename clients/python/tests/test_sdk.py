@@ -490,3 +490,22 @@ def test_question_answering_and_next_sentence(client, uploaded):
     with pytest.raises(ApiError) as single:
         client.predict("models/nsp", cycle[0])
     assert single.value.status == 400 and single.value.field == "predict_input.pair_text"
+
+    # Both served as deployments (Open Inference Protocol v2): the same answers as predict's.
+    client.deployments.deploy("sdk-qa", "models/qa")
+    out = client.deployments.infer("sdk-qa", ["good", "bad"], contexts=[context, context])
+    served = {o["name"]: o["data"] for o in out["outputs"]}
+    assert served["answer"] == [a["answer"] for a in found], out
+    assert served["start"] == [a["start"] for a in found] and served["end"] == [a["end"] for a in found]
+    assert all(abs(s - a["score"]) < 1e-4 for s, a in zip(served["score"], found))
+    with pytest.raises(ApiError) as no_context:
+        client.deployments.infer("sdk-qa", ["good"])
+    assert no_context.value.status == 400 and "question and context" in str(no_context.value)  # /v2: {"error"}
+    client.deployments.deploy("sdk-nsp", "models/nsp")
+    out = client.deployments.infer("sdk-nsp", cycle, pairs=[cycle[(k + 1) % n] for k in range(n)])
+    served = {o["name"]: o for o in out["outputs"]}
+    assert served["is_next"]["datatype"] == "BOOL"
+    assert served["is_next"]["data"] == [a["is_next"] for a in answers]
+    assert all(abs(s - a["score"]) < 1e-4 for s, a in zip(served["score"]["data"], answers))
+    for name in ("sdk-qa", "sdk-nsp"):
+        client.deployments.undeploy(name)

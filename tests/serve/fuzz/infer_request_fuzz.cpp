@@ -24,9 +24,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& row : r.token_ids) {
     if (static_cast<int64_t>(row.size()) > limits.max_row_tokens) std::abort();
   }
+  // Second texts: pairs or contexts, never both, one for each text; segments line up with the ids.
+  if (!r.pairs.empty() && !r.contexts.empty()) std::abort();
+  for (const auto* seconds : {&r.pairs, &r.contexts})
+    if (!seconds->empty() && seconds->size() != r.texts.size()) std::abort();
+  if (!r.token_type_ids.empty()) {
+    if (r.token_type_ids.size() != r.token_ids.size()) std::abort();
+    for (size_t i = 0; i < r.token_ids.size(); ++i) {
+      if (r.token_type_ids[i].size() != r.token_ids[i].size()) std::abort();
+      for (int64_t t : r.token_type_ids[i])
+        if (t != 0 && t != 1) std::abort();
+    }
+  }
   // Images: one kind of input only, [N, C, H, W] filled exactly, pixels in 0..1.
   if (!r.pixels.empty() || r.images > 0) {
-    if (!r.texts.empty() || !r.token_ids.empty()) std::abort();
+    if (!r.texts.empty() || !r.token_ids.empty() || !r.pairs.empty() || !r.contexts.empty()) std::abort();
     if (r.images < 1 || r.images > limits.max_rows || (r.channels != 1 && r.channels != 3)) std::abort();
     if (static_cast<int64_t>(r.pixels.size()) != r.images * r.channels * r.height * r.width) std::abort();
     for (float v : r.pixels)
