@@ -1105,12 +1105,6 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
         }
       }
     }
-    for (const auto* seconds : {&request.pairs, &request.contexts}) {
-      if (!seconds->empty() && seconds->size() != request.texts.size())
-        return refuse(InvalidArgument(std::to_string(seconds->size()) + " second texts for " +
-                                          std::to_string(request.texts.size()) + " texts: give one for each",
-                                      request.second_field));
-    }
     // What the model reads: a question with its context, a text with its pair, or a text.
     const std::string& objective = v->model->info().objective;
     const bool answers = objective == ObjectiveName(Objective::kQuestionAnswering);
