@@ -709,9 +709,6 @@ int RunServer(const ServerConfig& c, bool api) {
 
   if (!api && group != nullptr && group->rank() > 0) return RunFollower(c, **store, manager, *group, stop);
   if (!api) {
-    if (group != nullptr) {  // rank 0: every other member follows before the first claim
-      if (Status st = group->WaitForFollowers(); !st.ok()) return Fail(st);
-    }
     if (Status st = manager.Start(); !st.ok()) return Fail(st);
     std::unique_ptr<HealthServer> health;
     if (c.health_port > 0) {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -73,11 +74,29 @@ struct DataParallelGroup::Impl {
   DataParallelConfig config;
   c10::intrusive_ptr<c10d::Store> store;
   std::shared_ptr<::gloo::transport::Device> device;
+  // A follower's heartbeat (Following): "alive/<rank>" advanced every kHeartbeat.
+  std::thread heartbeat;
+  std::mutex mu;
+  std::condition_variable wake;
+  bool stopping = false;
+
+  ~Impl() {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    wake.notify_all();
+    if (heartbeat.joinable()) heartbeat.join();
+  }
 };
 
 bool DataParallelAvailable() { return true; }
 
 namespace {
+
+constexpr auto kHeartbeat = std::chrono::milliseconds(200);
+
+std::string AliveKey(int rank) { return "alive/" + std::to_string(rank); }
 
 // Rank 0 serves the store (hosting: without waiting for the others); every member connects.
 Result<std::unique_ptr<DataParallelGroup::Impl>> OpenStore(const DataParallelConfig& config, bool hosting) {
@@ -174,23 +193,51 @@ Result<int64_t> DataParallelGroup::LastPublished() {
 }
 
 Status DataParallelGroup::Following() {
+  Impl& m = *impl_;
+  if (m.heartbeat.joinable()) return Status::Ok();
   try {
-    impl_->store->add("following", 1);
-    return Status::Ok();
+    m.store->add(AliveKey(m.config.rank), 1);
   } catch (const std::exception& e) {
     return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
   }
+  m.heartbeat = std::thread([&m] {
+    std::unique_lock lock(m.mu);
+    while (!m.wake.wait_for(lock, kHeartbeat, [&m] { return m.stopping; })) {
+      try {
+        m.store->add(AliveKey(m.config.rank), 1);
+      } catch (const std::exception&) {
+        return;  // the store is gone (rank 0 stopped): NextTask says so
+      }
+    }
+  });
+  return Status::Ok();
 }
 
-Status DataParallelGroup::WaitForFollowers() {
-  const auto deadline = std::chrono::steady_clock::now() + impl_->config.timeout;
+Status DataParallelGroup::WaitForFollowers(const std::function<bool()>& stop) {
+  const DataParallelConfig& c = impl_->config;
+  const auto deadline = std::chrono::steady_clock::now() + c.timeout;
   try {
-    while (impl_->store->add("following", 0) < impl_->config.world_size - 1) {
+    // A member is live once its heartbeat advances past what it was when the wait began: a dead
+    // member's last beats, however recent, do not count.
+    std::vector<int64_t> before(static_cast<size_t>(c.world_size), 0);
+    for (int r = 1; r < c.world_size; ++r) before[static_cast<size_t>(r)] = impl_->store->add(AliveKey(r), 0);
+    std::vector<bool> live(static_cast<size_t>(c.world_size), false);
+    for (;;) {
+      int missing = 0;
+      for (int r = 1; r < c.world_size; ++r) {
+        const size_t k = static_cast<size_t>(r);
+        if (!live[k] && impl_->store->add(AliveKey(r), 0) > before[k]) live[k] = true;
+        if (!live[k]) ++missing;
+      }
+      if (missing == 0) return Status::Ok();
+      if (stop && stop()) return Cancelled("stopped while waiting for the other members of the data-parallel group");
       if (std::chrono::steady_clock::now() > deadline)
-        return Unavailable("the other members of the data-parallel group did not start following");
+        return Unavailable(std::to_string(missing) + " of the " + std::to_string(c.world_size - 1) +
+                           " other members of the data-parallel group did not follow within " +
+                           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(c.timeout).count()) +
+                           " s (stopped, or not restarted yet)");
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return Status::Ok();
   } catch (const std::exception& e) {
     return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
   }
@@ -214,6 +261,23 @@ Result<std::optional<json>> DataParallelGroup::NextTask(int64_t n, std::chrono::
 }
 
 // --- one run ---------------------------------------------------------------------------------
+
+namespace {
+
+// Runs a collective (Gloo's work, or its wait): its errors are the group's.
+template <class F>
+decltype(auto) Collective(F&& f) {
+  try {
+    return f();
+  } catch (const GroupLost&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    throw GroupLost(why.substr(0, why.find('\n')));
+  }
+}
+
+}  // namespace
 
 struct RunGroup::Impl {
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
@@ -255,12 +319,12 @@ Result<std::unique_ptr<RunGroup>> RunGroup::Open(DataParallelGroup& group, const
 void RunGroup::Broadcast(const std::vector<torch::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> list(tensors.begin(), tensors.end());
-  c10d::broadcast_coalesced(impl_->pg, list, 16u << 20, 0);
+  Collective([&] { c10d::broadcast_coalesced(impl_->pg, list, 16u << 20, 0); });
 }
 
 std::vector<double> RunGroup::Sum(const std::vector<double>& values) {
   std::vector<at::Tensor> t = {torch::tensor(values, torch::kFloat64)};
-  impl_->pg->allreduce(t)->wait();
+  Collective([&] { impl_->pg->allreduce(t)->wait(); });
   std::vector<double> out(values.size());
   auto a = t[0].accessor<double, 1>();
   for (size_t i = 0; i < values.size(); ++i) out[i] = a[static_cast<int64_t>(i)];
@@ -271,7 +335,7 @@ void RunGroup::Average(const std::vector<torch::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
   for (const auto& t : tensors) {
     std::vector<at::Tensor> one = {t};
-    impl_->pg->allreduce(one)->wait();
+    Collective([&] { impl_->pg->allreduce(one)->wait(); });
     t.div_(static_cast<double>(world_));
   }
 }
@@ -350,7 +414,7 @@ void RunGroup::OnGradient(size_t k, const torch::Tensor& grad) {
 void RunGroup::Launch(size_t bucket) {
   Impl::Bucket& b = impl_->buckets[bucket];
   std::vector<at::Tensor> t = {b.flat};
-  b.work = impl_->pg->allreduce(t);
+  b.work = Collective([&] { return impl_->pg->allreduce(t); });
 }
 
 void RunGroup::EndBackward() {
@@ -380,13 +444,13 @@ void RunGroup::EndBackward() {
   for (size_t k = 0; k < m.params.size(); ++k)
     if (m.ready[k] || m.params[k].grad().defined()) mine[k] = 1.0f;
   std::vector<at::Tensor> flags = {had};
-  auto flagged = impl_->pg->allreduce(flags);
+  auto flagged = Collective([&] { return impl_->pg->allreduce(flags); });
   for (auto& b : m.buckets) {
-    b.work->wait();
+    Collective([&] { b.work->wait(); });
     b.work.reset();
     b.flat.div_(static_cast<double>(world_));
   }
-  flagged->wait();
+  Collective([&] { flagged->wait(); });
   const auto* anywhere = had.data_ptr<float>();
   for (size_t k = 0; k < m.params.size(); ++k) {
     if (anywhere[k] == 0.0f) continue;
@@ -422,7 +486,9 @@ Status DataParallelGroup::WaitForMembers(const std::function<bool()>&) {
 Result<int64_t> DataParallelGroup::Publish(const json&) { return Unimplemented("no data-parallel training in this build"); }
 Result<int64_t> DataParallelGroup::LastPublished() { return Unimplemented("no data-parallel training in this build"); }
 Status DataParallelGroup::Following() { return Unimplemented("no data-parallel training in this build"); }
-Status DataParallelGroup::WaitForFollowers() { return Unimplemented("no data-parallel training in this build"); }
+Status DataParallelGroup::WaitForFollowers(const std::function<bool()>&) {
+  return Unimplemented("no data-parallel training in this build");
+}
 Result<std::optional<json>> DataParallelGroup::NextTask(int64_t, std::chrono::milliseconds) {
   return Unimplemented("no data-parallel training in this build");
 }

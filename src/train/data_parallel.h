@@ -74,10 +74,15 @@ class DataParallelGroup {
   // The number of the last task published (0: none yet): a member that (re)joins follows from
   // the next one.
   Result<int64_t> LastPublished();
-  // The others say they follow (after reading LastPublished); rank 0 waits for all of them
-  // before it claims a task, so that none misses the first.
+  // The others say they follow (after reading LastPublished): from then on, and for as long as
+  // the group object lives, a heartbeat of theirs advances in the store a few times a second.
+  // Rank 0 waits until every other member's heartbeat has advanced since the call began before
+  // it claims its first task and before it hands out each one, so that no member misses a task
+  // and a member restarted by its launcher (torchrun, a PyTorchJob) is back first. Unavailable
+  // naming how many are missing after config.timeout; `stop` returning true ends the wait with
+  // Cancelled.
   Status Following();
-  Status WaitForFollowers();
+  Status WaitForFollowers(const std::function<bool()>& stop = nullptr);
   // The others: task number `n` once rank 0 published it; nullopt when `wait` passed first.
   // Unavailable once the store is gone (rank 0 stopped).
   Result<std::optional<nlohmann::json>> NextTask(int64_t n, std::chrono::milliseconds wait);

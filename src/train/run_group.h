@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,14 @@
 
 namespace mlaas::train {
 
+// What a collective throws when it fails: the group broke (a member went away, or timed out),
+// as opposed to an error in the training itself.
+class GroupLost : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Every collective below throws GroupLost when the group fails.
 class RunGroup {
  public:
   static Result<std::unique_ptr<RunGroup>> Open(DataParallelGroup& group, const std::string& run_key);

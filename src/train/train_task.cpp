@@ -563,8 +563,14 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
     };
     if (!follower && params.contains("sweep")) cb.epoch_end = AwaitSweepVerdict(ctx, params["sweep"], last);
     // Rank 0 hands the task to the other members once it is ready to train: what failed before
-    // (the request, the data) failed here alone.
+    // (the request, the data) failed here alone. Every member must be following first (one that
+    // died is being restarted by its launcher): else the task goes back to the queue, uncounted.
     if (group != nullptr && !follower && !gathered) {
+      if (Status st = group->WaitForFollowers([&ctx] { return ctx.cancelled(); }); !st.ok()) {
+        if (ctx.cancelled()) return ctx.CheckCancelled();
+        ctx.RetryLater(/*count_attempt=*/false);
+        return st;
+      }
       MLAAS_RETURN_IF_ERROR(group->Publish({{"id", ctx.id()},
                                             {"type", ctx.type()},
                                             {"params", params},
@@ -578,13 +584,14 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
         Status why = ctx.CheckCancelled();
         return why.ok() ? result.error() : why;
       }
-      // A group gathered for this task lost a member: this attempt ends, the checkpoints stay,
-      // and a new group gathers to resume (a torchrun group is its launcher's to restart).
-      // A member that stopped gracefully (its worker shutting down) hands it back uncounted.
-      // Only the group's own failures: a store or data error fails the attempt as elsewhere.
+      // The group lost a member: this attempt ends, the checkpoints stay, and the task resumes
+      // from them in a new group (gathered again, or this torchrun group once the launcher has
+      // restarted the member). A member that stopped gracefully (its worker shutting down)
+      // hands it back uncounted. Only the group's own failures: a store or data error fails the
+      // attempt as elsewhere.
       const std::string& why = result.error().message();
       const bool stopped = StartsWith(why, kAnotherMemberStopped);
-      if (gathered && !follower && result.error().code() == StatusCode::kUnavailable && !ctx.cancelled() &&
+      if (group != nullptr && !follower && result.error().code() == StatusCode::kUnavailable && !ctx.cancelled() &&
           (stopped || StartsWith(why, kGroupFailed)))
         ctx.RetryLater(/*count_attempt=*/!stopped);
       return result.error();

@@ -222,7 +222,9 @@ Result<json> Loop::Run() {
     }
   }
   if (in_.data_parallel != nullptr) {
-    MLAAS_ASSIGN_OR_RETURN(dp_, RunGroup::Open(*in_.data_parallel, in_.run_key));
+    auto opened = RunGroup::Open(*in_.data_parallel, in_.run_key);  // fails when a member does not come
+    if (!opened.has_value()) return Unavailable(std::string(kGroupFailed) + ": " + opened.error().message());
+    dp_ = std::move(opened).value();
     writes_ = dp_->rank() == 0;
     // Every member starts where rank 0 does: the same step (each read the same checkpoint, or
     // none), the same data, and rank 0's weights.
@@ -461,19 +463,18 @@ Result<json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callba
                   "the device ran out of memory with batches of " + std::to_string(inputs.spec.batch_size) +
                       ": lower model_train.batch_size (or max_length), or use gradient_accumulation_steps",
                   "model_train.batch_size");
+  } catch (const GroupLost& e) {  // a collective failed: a member of the group went away
+    return Unavailable(std::string(kGroupFailed) + ": " + e.what());
   } catch (const c10::Error& e) {
-    if (inputs.data_parallel != nullptr)
-      return Unavailable(std::string(kGroupFailed) + ": " + e.what_without_backtrace());
     return Internal(std::string("training failed: ") + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
     return Status(StatusCode::kResourceExhausted,
                   "not enough memory for this model with batches of " + std::to_string(inputs.spec.batch_size) +
                       ": lower model_train.batch_size",
                   "model_train.batch_size");
-  } catch (const std::exception& e) {  // e.g. Gloo's I/O errors when a member of the group is gone
+  } catch (const std::exception& e) {
     std::string what = e.what();
-    return Unavailable((inputs.data_parallel != nullptr ? std::string(kGroupFailed) + ": " : std::string("training failed: ")) +
-                       what.substr(0, what.find('\n')));
+    return Internal("training failed: " + what.substr(0, what.find('\n')));
   }
 }
 

@@ -196,6 +196,39 @@ TEST(DataParallelE2eTest, WorkersStartedApartGatherThroughTheDatabase) {
   EXPECT_NE(versions.text.find("\"version\":1"), std::string::npos) << versions.text;
 }
 
+// A request for two members long enough to lose one in the middle of the run: 150 epochs, a
+// checkpoint every 8 steps.
+json LongGroupRequest(client::ApiClient& c, const std::string& save) {
+  json request = UploadTrainingData(c);
+  request["model_train"]["epochs"] = 150;
+  request["model_train"]["checkpoint_steps"] = 8;
+  request["model_save"] = {{"path", save}};
+  request["resources"] = {{"workers", 2}};
+  return request;
+}
+
+// Whether rank 0 has written the task's first checkpoint.
+bool Checkpointed(const fs::path& data, const std::string& id) {
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(data / "checkpoints" / id, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename() == "state.json") return true;
+  return false;
+}
+
+// The task ended well in its second attempt, resumed from the first one's checkpoint.
+void ExpectResumedInTheSecondAttempt(client::ApiClient& c, const fs::path& data, const std::string& id,
+                                     const std::function<std::string()>& logs) {
+  json done = WaitForTaskEnd(c, id, 300s);
+  ASSERT_EQ(done["task_status"], "succeeded") << done.dump(1) << logs();
+  EXPECT_EQ(done["stats"]["attempts"], 2) << done["stats"].dump();
+  EXPECT_GT(done["stats"].value("resumed_from_step", int64_t{-1}), 0) << done["stats"].dump();
+  EXPECT_EQ(done["stats"]["data_parallel"]["world_size"], 2) << done["stats"].dump();
+  const std::string task_logs = CallServer(c, "GET", "/api/v1/tasks/" + id + "/logs").text;
+  EXPECT_NE(task_logs.find("goes back to the queue"), std::string::npos) << task_logs.substr(0, 4000);
+  EXPECT_NE(task_logs.find("resuming from the checkpoint"), std::string::npos) << task_logs.substr(0, 4000);
+  EXPECT_FALSE(fs::exists(data / "checkpoints" / id)) << "a finished task leaves no checkpoint";
+}
+
 // A gathered group that loses a member in the middle of the run hands the task back: the
 // attempt ends with its checkpoint kept, a new group gathers (the surviving worker and the idle
 // one) and resumes from it.
@@ -205,11 +238,7 @@ TEST(DataParallelE2eTest, AGatheredGroupThatLosesAMemberHandsTheTaskBackAndANewG
   ServerProcess server(data, {"--workers", "0"});
   ASSERT_TRUE(server.Start().ok()) << server.Log();
   auto c = server.Client();
-  json request = UploadTrainingData(*c);
-  request["model_train"]["epochs"] = 150;
-  request["model_train"]["checkpoint_steps"] = 8;
-  request["model_save"] = {{"path", "models/regathered"}};
-  request["resources"] = {{"workers", 2}};
+  const json request = LongGroupRequest(*c, "models/regathered");
   std::vector<std::unique_ptr<WorkerProcess>> workers;
   for (int i = 0; i < 3; ++i) {
     workers.push_back(std::make_unique<WorkerProcess>(
@@ -225,13 +254,7 @@ TEST(DataParallelE2eTest, AGatheredGroupThatLosesAMemberHandsTheTaskBackAndANewG
   auto t = CallServer(*c, "POST", "/api/v1/ml/nlp/train/model", request.dump());
   ASSERT_EQ(t.status, 202) << t.text;
   const std::string id = t.body.value("task_id", "");
-  const auto checkpointed = [&] {
-    std::error_code ec;
-    for (fs::recursive_directory_iterator it(data / "checkpoints" / id, ec), end; !ec && it != end; it.increment(ec))
-      if (it->path().filename() == "state.json") return true;
-    return false;
-  };
-  ASSERT_TRUE(WaitFor(checkpointed, 120s)) << logs();
+  ASSERT_TRUE(WaitFor([&] { return Checkpointed(data, id); }, 120s)) << logs();
   WorkerProcess* member = nullptr;
   for (auto& w : workers)
     if (w->Log().find("running as rank 1 of 2") != std::string::npos) member = w.get();
@@ -246,15 +269,58 @@ TEST(DataParallelE2eTest, AGatheredGroupThatLosesAMemberHandsTheTaskBackAndANewG
   const double regathered_after = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
   std::cout << "[ figure ] group member death to a new group's attempt: " << regathered_after << " s\n";
   RecordProperty("member_death_to_new_group_seconds", std::to_string(regathered_after));
-  json done = WaitForTaskEnd(*c, id, 300s);
-  ASSERT_EQ(done["task_status"], "succeeded") << done.dump(1) << logs();
-  EXPECT_EQ(done["stats"]["attempts"], 2) << done["stats"].dump();
-  EXPECT_GT(done["stats"].value("resumed_from_step", int64_t{-1}), 0) << done["stats"].dump();
-  EXPECT_EQ(done["stats"]["data_parallel"]["world_size"], 2) << done["stats"].dump();
-  const std::string task_logs = CallServer(*c, "GET", "/api/v1/tasks/" + id + "/logs").text;
-  EXPECT_NE(task_logs.find("goes back to the queue"), std::string::npos) << task_logs.substr(0, 4000);
-  EXPECT_NE(task_logs.find("resuming from the checkpoint"), std::string::npos) << task_logs.substr(0, 4000);
-  EXPECT_FALSE(fs::exists(data / "checkpoints" / id)) << "a finished task leaves no checkpoint";
+  ExpectResumedInTheSecondAttempt(*c, data, id, logs);
+}
+
+// A torchrun group that loses a member in the middle of a run hands the task back with its
+// checkpoint kept. Until the launcher restarts the member, rank 0 hands the task out to no one:
+// each wait for the group ends after MLAAS_GROUP_TIMEOUT_SECONDS and gives the task back
+// without counting an attempt. Once the member is back, the group resumes from the checkpoint.
+TEST(DataParallelE2eTest, ATorchrunGroupThatLosesAMemberResumesOnceItsLauncherRestartsIt) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  ServerProcess server(data, {"--workers", "0"});
+  ASSERT_TRUE(server.Start().ok()) << server.Log();
+  auto c = server.Client();
+  const json request = LongGroupRequest(*c, "models/restarted");
+  const std::string port = std::to_string(FreeLoopbackPort());
+  // As torchrun (or a PyTorchJob's restart policy) starts a member, again after a failure.
+  const auto start = [&](int rank, const std::string& name) {
+    ::setenv("WORLD_SIZE", "2", 1);
+    ::setenv("RANK", std::to_string(rank).c_str(), 1);
+    ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+    ::setenv("MASTER_PORT", port.c_str(), 1);
+    ::setenv("MLAAS_GROUP_TIMEOUT_SECONDS", "10", 1);
+    auto w = std::make_unique<WorkerProcess>(data, std::vector<std::string>{"--workers", "1", "--threads", "1"}, name);
+    EXPECT_TRUE(w->Start().ok());
+    for (const char* v : {"WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "MLAAS_GROUP_TIMEOUT_SECONDS"}) ::unsetenv(v);
+    return w;
+  };
+  auto rank0 = start(0, "rank0");
+  auto rank1 = start(1, "rank1");
+  std::unique_ptr<WorkerProcess> restarted;
+  const auto logs = [&] {
+    return "--- rank 0\n" + rank0->Log() + "\n--- rank 1\n" + rank1->Log() +
+           (restarted ? "\n--- rank 1 restarted\n" + restarted->Log() : std::string());
+  };
+  auto t = CallServer(*c, "POST", "/api/v1/ml/nlp/train/model", request.dump());
+  ASSERT_EQ(t.status, 202) << t.text;
+  const std::string id = t.body.value("task_id", "");
+  const auto task_logs = [&] { return CallServer(*c, "GET", "/api/v1/tasks/" + id + "/logs").text; };
+  ASSERT_TRUE(WaitFor([&] { return Checkpointed(data, id); }, 120s)) << logs();
+  ASSERT_NE(rank1->Log().find("training as rank 1 of 2"), std::string::npos) << logs();
+  rank1->Kill(SIGKILL);
+  // The run fails at its next collective; the attempt goes back to the queue, counted.
+  ASSERT_TRUE(WaitFor([&] { return task_logs().find("attempt 1 failed: data-parallel training failed") != std::string::npos; }, 60s))
+      << task_logs() << logs();
+  // Rank 0 takes it again and waits for the member, in vain: the task goes back, uncounted.
+  ASSERT_TRUE(WaitFor([&] { return task_logs().find("did not follow within 10 s") != std::string::npos; }, 60s))
+      << task_logs() << logs();
+  auto queued = CallServer(*c, "GET", "/api/v1/tasks/" + id);
+  EXPECT_NE(queued.body.value("task_status", ""), "failed") << queued.text;
+  restarted = start(1, "rank1-restarted");
+  ExpectResumedInTheSecondAttempt(*c, data, id, logs);
+  EXPECT_NE(restarted->Log().find("training as rank 1 of 2"), std::string::npos) << logs();
 }
 
 // A group member whose environment is incomplete stops at once with a message naming the

@@ -1,0 +1,67 @@
+// mlaas::train's data-parallel group inside one process: two members on loopback, a thread
+// each. What rank 0 waits for before it hands out a task (every other member's heartbeat
+// moving, not its last beats), and what a collective throws once the other member is gone.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+#include <utility>
+
+#include "train/data_parallel.h"
+#include "train/run_group.h"
+
+namespace mlaas::train {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Rank 0 hosting on a free port, rank 1 joined to it.
+std::pair<std::unique_ptr<DataParallelGroup>, std::unique_ptr<DataParallelGroup>> Form(std::chrono::milliseconds timeout) {
+  DataParallelConfig c{.world_size = 2, .rank = 0, .master_addr = "127.0.0.1", .master_port = 0, .timeout = timeout};
+  auto zero = DataParallelGroup::Host(c);
+  EXPECT_TRUE(zero.has_value()) << zero.error().ToString();
+  if (!zero.has_value()) return {};
+  c.rank = 1;
+  c.master_port = (*zero)->config().master_port;
+  auto one = DataParallelGroup::Join(c);
+  EXPECT_TRUE(one.has_value()) << one.error().ToString();
+  if (!one.has_value()) return {};
+  return {std::move(zero).value(), std::move(one).value()};
+}
+
+TEST(DataParallelGroupTest, RankZeroWaitsForAHeartbeatThatMovesNotForTheLastBeats) {
+  if (!DataParallelAvailable()) GTEST_SKIP() << "no c10d Gloo in this libtorch";
+  auto [zero, one] = Form(1s);
+  ASSERT_TRUE(zero && one);
+  // Joined but not following yet: no heartbeat.
+  Status st = zero->WaitForFollowers();
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("1 of the 1 other members"), std::string::npos) << st.message();
+  ASSERT_TRUE(one->Following().ok());
+  EXPECT_TRUE(zero->WaitForFollowers().ok());
+  EXPECT_TRUE(zero->WaitForFollowers().ok()) << "the heartbeat goes on";
+  // The member goes: its beats a moment ago do not make it live.
+  one.reset();
+  st = zero->WaitForFollowers();
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_EQ(zero->WaitForFollowers([] { return true; }).code(), StatusCode::kCancelled);
+}
+
+TEST(DataParallelGroupTest, ACollectiveThrowsGroupLostOnceTheOtherMemberIsGone) {
+  if (!DataParallelAvailable()) GTEST_SKIP() << "no c10d Gloo in this libtorch";
+  auto [zero, one] = Form(3s);
+  ASSERT_TRUE(zero && one);
+  auto other = std::async(std::launch::async, [&one = one] { return RunGroup::Open(*one, "task/1"); });
+  auto mine = RunGroup::Open(*zero, "task/1");
+  auto theirs = other.get();
+  ASSERT_TRUE(mine.has_value()) << mine.error().ToString();
+  ASSERT_TRUE(theirs.has_value()) << theirs.error().ToString();
+  auto summed = std::async(std::launch::async, [&g = **theirs] { return g.Sum({3.0, 4.0}); });
+  EXPECT_EQ((*mine)->Sum({1.0, 2.0}), (std::vector<double>{4.0, 6.0}));
+  EXPECT_EQ(summed.get(), (std::vector<double>{4.0, 6.0}));
+  theirs->reset();  // rank 1's run ends (its process died)
+  EXPECT_THROW((*mine)->Sum({1.0}), GroupLost);
+}
+
+}  // namespace
+}  // namespace mlaas::train
