@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
@@ -146,6 +148,17 @@ Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Host(const DataPar
 Status DataParallelGroup::Arrived() {
   try {
     impl_->store->add("arrived", 1);
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
+  }
+}
+
+Status DataParallelGroup::TakeLocalRank() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return Internal("cannot read this host's name");
+  try {
+    impl_->config.local_rank = static_cast<int>(impl_->store->add(std::string("hosts/") + name, 1) - 1);
     return Status::Ok();
   } catch (const std::exception& e) {
     return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
@@ -480,6 +493,7 @@ Result<std::unique_ptr<DataParallelGroup>> DataParallelGroup::Host(const DataPar
   return Join(config);
 }
 Status DataParallelGroup::Arrived() { return Unimplemented("no data-parallel training in this build"); }
+Status DataParallelGroup::TakeLocalRank() { return Unimplemented("no data-parallel training in this build"); }
 Status DataParallelGroup::WaitForMembers(const std::function<bool()>&) {
   return Unimplemented("no data-parallel training in this build");
 }

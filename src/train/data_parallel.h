@@ -59,6 +59,10 @@ class DataParallelGroup {
   // A member that joined a hosted group says so; rank 0 waits until every other member did
   // (Unavailable after config.timeout; `stop` returning true ends the wait with Cancelled).
   Status Arrived();
+  // A member of a group gathered for one task takes its local rank, as torchrun gives
+  // LOCAL_RANK: its place among the members on this host (same host name), in the order they
+  // ask; config().local_rank says it from then on (the GPU it trains on: cuda:<local rank>).
+  Status TakeLocalRank();
   Status WaitForMembers(const std::function<bool()>& stop);
   ~DataParallelGroup();
   DataParallelGroup(const DataParallelGroup&) = delete;

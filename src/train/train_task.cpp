@@ -392,6 +392,7 @@ Result<std::unique_ptr<DataParallelGroup>> MeetGroup(tasks::TaskContext& ctx, co
     config.master_addr = options.group_host;
     config.master_port = 0;
     MLAAS_ASSIGN_OR_RETURN(auto group, DataParallelGroup::Host(config));
+    MLAAS_RETURN_IF_ERROR(group->TakeLocalRank());
     const std::string host = options.group_host.find(':') != std::string::npos ? "[" + options.group_host + "]"
                                                                                : options.group_host;
     const std::string address = host + ":" + std::to_string(group->config().master_port);
@@ -427,6 +428,7 @@ Result<std::unique_ptr<DataParallelGroup>> MeetGroup(tasks::TaskContext& ctx, co
     config.master_addr = config.master_addr.substr(1, config.master_addr.size() - 2);
   config.master_port = static_cast<int>(*port);
   MLAAS_ASSIGN_OR_RETURN(auto group, DataParallelGroup::Join(config));
+  MLAAS_RETURN_IF_ERROR(group->TakeLocalRank());  // before Arrived: rank 0 may start once all arrived
   MLAAS_RETURN_IF_ERROR(group->Arrived());
   return group;
 }

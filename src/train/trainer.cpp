@@ -142,10 +142,13 @@ Status Loop::Checkpoint() {
 
 Result<json> Loop::Run() {
   const auto started = Clock::now();
-  // A data-parallel member on a GPU host takes the GPU of its local rank.
+  // A data-parallel member on a GPU host takes the GPU of its local rank (members beyond the
+  // host's GPUs share them, in turn).
   const DataParallelConfig* dp_config = in_.data_parallel ? &in_.data_parallel->config() : nullptr;
-  auto device = nn::ParseDevice(dp_config && spec_.device == "cuda" ? "cuda:" + std::to_string(dp_config->local_rank)
-                                                                     : spec_.device);
+  const int gpus = static_cast<int>(torch::cuda::device_count());
+  auto device = nn::ParseDevice(dp_config && spec_.device == "cuda" && gpus > 0
+                                    ? "cuda:" + std::to_string(dp_config->local_rank % gpus)
+                                    : spec_.device);
   if (!device) return device.error().WithField("model_train.device");
   env_ = std::make_unique<StrategyEnv>(StrategyEnv{
       .in = in_,
@@ -242,7 +245,8 @@ Result<json> Loop::Run() {
     dp_->Broadcast(ModelState());
     dp_->AttachGradients(params_);
     Log("info", "data-parallel: rank " + std::to_string(dp_->rank()) + " of " + std::to_string(dp_->world_size()) +
-                    ", each training on its share of every batch of " + std::to_string(spec_.batch_size));
+                    " (local rank " + std::to_string(dp_config->local_rank) + ", on " + env_->device.str() +
+                    "), each training on its share of every batch of " + std::to_string(spec_.batch_size));
   }
   Log("info", "training " + std::string(ObjectiveName(spec_.objective)) + ": " + std::to_string(strategy_->TrainSize()) +
                   " examples (" + std::to_string(strategy_->EvalSize()) + " held out), " + std::to_string(spec_.epochs) +
@@ -439,7 +443,9 @@ Result<json> Loop::Run() {
                 {"stopped_early", stopped_early_},
                 {"wall_seconds", std::chrono::duration<double>(Clock::now() - started).count()}};
   if (resumed_from_step_ >= 0) stats["resumed_from_step"] = resumed_from_step_;
-  if (dp_) stats["data_parallel"] = {{"world_size", dp_->world_size()}, {"rank", dp_->rank()}};
+  if (dp_)
+    stats["data_parallel"] = {
+        {"world_size", dp_->world_size()}, {"rank", dp_->rank()}, {"local_rank", in_.data_parallel->config().local_rank}};
   if (spec_.load_best_model_at_end && s_.best_epoch > 0) {
     stats["best_epoch"] = s_.best_epoch;
     stats["best_metric"] = {{"name", spec_.early_stopping.metric}, {"value", *s_.best}};

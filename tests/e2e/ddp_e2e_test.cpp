@@ -186,6 +186,11 @@ TEST(DataParallelE2eTest, WorkersStartedApartGatherThroughTheDatabase) {
   EXPECT_EQ(two["stats"]["data_parallel"]["world_size"], 2) << two["stats"].dump();
   const std::string all = logs();
   EXPECT_NE(all.find("running as rank 1 of 2"), std::string::npos) << all;
+  // Both on this host: local ranks 0 and 1 (on a GPU host, cuda:0 and cuda:1), as torchrun gives
+  // (rank 0's in the task's log, the other's in its worker's).
+  const int local = two["stats"]["data_parallel"].value("local_rank", -1);
+  ASSERT_TRUE(local == 0 || local == 1) << two["stats"].dump();
+  EXPECT_NE(all.find("rank 1 of 2 (local rank " + std::to_string(1 - local) + ", on cpu)"), std::string::npos) << all;
   json one = Train(*c, request, 1, "models/alone", logs);
   ASSERT_EQ(one["task_status"], "succeeded");
   ExpectTheSameTraining(*c, two, one, "models/gathered", "models/alone");

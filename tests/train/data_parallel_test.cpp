@@ -47,6 +47,18 @@ TEST(DataParallelGroupTest, RankZeroWaitsForAHeartbeatThatMovesNotForTheLastBeat
   EXPECT_EQ(zero->WaitForFollowers([] { return true; }).code(), StatusCode::kCancelled);
 }
 
+// Members gathered for one task on one host take local ranks 0 and 1 (each its own GPU), as
+// torchrun numbers the processes of a node.
+TEST(DataParallelGroupTest, MembersOnOneHostTakeDistinctLocalRanks) {
+  if (!DataParallelAvailable()) GTEST_SKIP() << "no c10d Gloo in this libtorch";
+  auto [zero, one] = Form(3s);
+  ASSERT_TRUE(zero && one);
+  ASSERT_TRUE(one->TakeLocalRank().ok());
+  ASSERT_TRUE(zero->TakeLocalRank().ok());
+  EXPECT_EQ(one->config().local_rank, 0);
+  EXPECT_EQ(zero->config().local_rank, 1);
+}
+
 TEST(DataParallelGroupTest, ACollectiveThrowsGroupLostOnceTheOtherMemberIsGone) {
   if (!DataParallelAvailable()) GTEST_SKIP() << "no c10d Gloo in this libtorch";
   auto [zero, one] = Form(3s);
