@@ -97,6 +97,8 @@ std::vector<ModelRow> SplitQuestionWindows(std::vector<ModelRow> rows, std::vect
   return out;
 }
 
+json NoAnswer() { return {{"answer", ""}, {"score", 0.0}, {"start", 0}, {"end", 0}}; }
+
 std::vector<json> MergeWindowAnswers(std::vector<json> answers, const std::vector<size_t>& windows) {
   std::vector<json> out;
   out.reserve(windows.size());
@@ -108,7 +110,7 @@ std::vector<json> MergeWindowAnswers(std::vector<json> answers, const std::vecto
       if (a.is_object() && a.contains("score") && (!best || a["score"].get<double>() > (*best)["score"].get<double>()))
         best = &a;
     }
-    out.push_back(best ? *best : json{{"answer", ""}, {"score", 0.0}, {"start", 0}, {"end", 0}});
+    out.push_back(best ? *best : NoAnswer());
     next += n;
   }
   return out;

@@ -67,9 +67,11 @@ int64_t RowCost(const ModelRow& row);
 // rows row i became. Run answers a window row with its best span ({answer, score, start, end}),
 // or null when the window holds no context token.
 std::vector<ModelRow> SplitQuestionWindows(std::vector<ModelRow> rows, std::vector<size_t>& windows);
+// A question's answer when no window holds a span: {"answer": "", "score": 0, "start": 0, "end": 0}.
+nlohmann::json NoAnswer();
 // The answers of split rows regrouped, one per original row: a question's best span over its
 // windows (the highest score, the earliest window on ties: what Run answers for the whole
-// question; {"answer": "", "score": 0, "start": 0, "end": 0} when none has a span).
+// question), NoAnswer() when none has a span.
 std::vector<nlohmann::json> MergeWindowAnswers(std::vector<nlohmann::json> answers, const std::vector<size_t>& windows);
 
 // For a causal LM: OK when each prompt plus options.generation.max_new_tokens fits the model's

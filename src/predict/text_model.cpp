@@ -442,7 +442,7 @@ Result<std::vector<json>> TextModel::Answer(const std::vector<const ModelRow*>& 
     }
     auto best = BestSpan(spans, kMaxAnswerTokens, SpanScore::kProbProduct);
     if (!best) {  // a window alone answers null: its question's other windows may hold the answer
-      out.push_back(item.window ? json() : json{{"answer", ""}, {"score", 0.0}, {"start", 0}, {"end", 0}});
+      out.push_back(item.window ? json() : NoAnswer());
       continue;
     }
     out.push_back({{"answer", CodePointSlice(item.question->context, best->start, best->end)},
