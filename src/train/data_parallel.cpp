@@ -256,6 +256,32 @@ Status DataParallelGroup::WaitForFollowers(const std::function<bool()>& stop) {
   }
 }
 
+Status DataParallelGroup::ReportFailure(const std::string& run_key, const std::string& message) {
+  const std::string text = "rank " + std::to_string(impl_->config.rank) + ": " + message;
+  try {
+    impl_->store->set("failed/" + run_key, std::vector<uint8_t>(text.begin(), text.end()));
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
+  }
+}
+
+Result<std::optional<std::string>> DataParallelGroup::MemberFailure(const std::string& run_key,
+                                                                    std::chrono::milliseconds grace) {
+  const std::string key = "failed/" + run_key;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  try {
+    while (!impl_->store->check({key})) {
+      if (std::chrono::steady_clock::now() >= deadline) return std::optional<std::string>();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const std::vector<uint8_t> bytes = impl_->store->get(key);
+    return std::optional<std::string>(std::string(bytes.begin(), bytes.end()));
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
+  }
+}
+
 Result<std::optional<json>> DataParallelGroup::NextTask(int64_t n, std::chrono::milliseconds wait) {
   const std::string key = "tasks/" + std::to_string(n);
   try {
@@ -501,6 +527,12 @@ Result<int64_t> DataParallelGroup::Publish(const json&) { return Unimplemented("
 Result<int64_t> DataParallelGroup::LastPublished() { return Unimplemented("no data-parallel training in this build"); }
 Status DataParallelGroup::Following() { return Unimplemented("no data-parallel training in this build"); }
 Status DataParallelGroup::WaitForFollowers(const std::function<bool()>&) {
+  return Unimplemented("no data-parallel training in this build");
+}
+Status DataParallelGroup::ReportFailure(const std::string&, const std::string&) {
+  return Unimplemented("no data-parallel training in this build");
+}
+Result<std::optional<std::string>> DataParallelGroup::MemberFailure(const std::string&, std::chrono::milliseconds) {
   return Unimplemented("no data-parallel training in this build");
 }
 Result<std::optional<json>> DataParallelGroup::NextTask(int64_t, std::chrono::milliseconds) {

@@ -81,12 +81,19 @@ class DataParallelGroup {
   // The others say they follow (after reading LastPublished): from then on, and for as long as
   // the group object lives, a heartbeat of theirs advances in the store a few times a second.
   // Rank 0 waits until every other member's heartbeat has advanced since the call began before
-  // it claims its first task and before it hands out each one, so that no member misses a task
-  // and a member restarted by its launcher (torchrun, a PyTorchJob) is back first. Unavailable
+  // it hands out a task, so that no member misses it and a member restarted by its launcher (a
+  // PyTorchJob's restart policy) is back first. Unavailable
   // naming how many are missing after config.timeout; `stop` returning true ends the wait with
   // Cancelled.
   Status Following();
   Status WaitForFollowers(const std::function<bool()>& stop = nullptr);
+
+  // A member whose own share of run `run_key` failed (its data, its memory: not the group) says
+  // why, so that rank 0 fails the task with that error rather than retrying it as a lost member.
+  // MemberFailure: what a member said of the run, waiting up to `grace` for it (a member reports
+  // once its share has ended, a moment after rank 0 saw the group fail); nullopt if none did.
+  Status ReportFailure(const std::string& run_key, const std::string& message);
+  Result<std::optional<std::string>> MemberFailure(const std::string& run_key, std::chrono::milliseconds grace);
   // The others: task number `n` once rank 0 published it; nullopt when `wait` passed first.
   // Unavailable once the store is gone (rank 0 stopped).
   Result<std::optional<nlohmann::json>> NextTask(int64_t n, std::chrono::milliseconds wait);

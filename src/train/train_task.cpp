@@ -516,23 +516,53 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
                                 " processes, and this worker leads no data-parallel group of that size: start " +
                                 std::to_string(resources.workers) +
                                 " `mlaas worker`s with WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT (docs/deploy.md)");
-    MLAAS_RETURN_IF_ERROR(validate(params));
-    MLAAS_ASSIGN_OR_RETURN(TrainSpec spec, ParseTrainSpec(params));
+    std::string run_key = ctx.id() + "/" + std::to_string(ctx.attempt());
+    // A torchrun group: rank 0 hands the task out only once every other member follows (one
+    // that died is being restarted by its launcher), else the task goes back to the queue,
+    // uncounted. Its store outlives the runs, so each run's keys are its own: the number rank 0
+    // hands it out under (a run handed back and run again never meets the last one's keys).
+    if (group != nullptr && !gathered) {
+      if (!follower) {
+        if (Status st = group->WaitForFollowers([&ctx] { return ctx.cancelled(); }); !st.ok()) {
+          if (ctx.cancelled()) return ctx.CheckCancelled();
+          ctx.RetryLater(/*count_attempt=*/false);
+          return st;
+        }
+      } else {
+        MLAAS_ASSIGN_OR_RETURN(int64_t n, group->LastPublished());
+        run_key += "/" + std::to_string(n);
+      }
+    }
+    // A member's own failure (its data, its memory) is told to rank 0, which fails the task with
+    // it instead of retrying the task as if the member were lost.
+    const auto own_failure = [&](const Status& st) {
+      const bool the_groups = st.code() == StatusCode::kCancelled ||
+                              (st.code() == StatusCode::kUnavailable &&
+                               (StartsWith(st.message(), kGroupFailed) || StartsWith(st.message(), kAnotherMemberStopped)));
+      if (follower && group != nullptr && !ctx.cancelled() && !the_groups) (void)group->ReportFailure(run_key, st.message());
+      return st;
+    };
+    if (Status st = validate(params); !st.ok()) return own_failure(st);
+    auto parsed = ParseTrainSpec(params);
+    if (!parsed.has_value()) return own_failure(parsed.error());
+    const TrainSpec& spec = *parsed;
     TrainInputs in;
+    in.run_key = run_key;
     in.spec = spec;
     in.max_model_bytes = options.max_model_bytes;
     in.data_parallel = group;
-    in.run_key = ctx.id() + "/" + std::to_string(ctx.attempt());
     in.model_block = params.value("model", json::object());
     std::vector<predict::ModelFiles> keep;
     if (Status st = load(ctx, spec, in, keep); !st.ok()) {
       if (st.code() == StatusCode::kCancelled) return ctx.CheckCancelled();
-      return st;
+      return own_failure(st);
     }
-    MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(params["model_save"], "model_save"));
+    auto resolved = storage.Resolve(params["model_save"], "model_save");
+    if (!resolved.has_value()) return own_failure(resolved.error());
+    const storage::ObjectRef& out = *resolved;
 
     in.checkpoint_dir = drop_checkpoints.dir;
-    MLAAS_RETURN_IF_ERROR(shared.Restore(in.checkpoint_dir, ctx));
+    if (Status st = shared.Restore(in.checkpoint_dir, ctx); !st.ok()) return own_failure(st);
     in.output_dir = options.scratch / ("train-" + ctx.id() + (follower ? ".rank" + std::to_string(group->rank()) : ""));
     std::error_code ec;
     fs::remove_all(in.output_dir, ec);
@@ -564,21 +594,15 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       last = progress;
     };
     if (!follower && params.contains("sweep")) cb.epoch_end = AwaitSweepVerdict(ctx, params["sweep"], last);
-    // Rank 0 hands the task to the other members once it is ready to train: what failed before
-    // (the request, the data) failed here alone. Every member must be following first (one that
-    // died is being restarted by its launcher): else the task goes back to the queue, uncounted.
+    // Rank 0 of a torchrun group hands the task to the other members once it is ready to train:
+    // what failed before (the request, the data) failed here alone.
     if (group != nullptr && !follower && !gathered) {
-      if (Status st = group->WaitForFollowers([&ctx] { return ctx.cancelled(); }); !st.ok()) {
-        if (ctx.cancelled()) return ctx.CheckCancelled();
-        ctx.RetryLater(/*count_attempt=*/false);
-        return st;
-      }
-      MLAAS_RETURN_IF_ERROR(group->Publish({{"id", ctx.id()},
-                                            {"type", ctx.type()},
-                                            {"params", params},
-                                            {"submitted_by", ctx.submitted_by()},
-                                            {"attempt", ctx.attempt()}})
-                                .status());
+      MLAAS_ASSIGN_OR_RETURN(int64_t n, group->Publish({{"id", ctx.id()},
+                                                         {"type", ctx.type()},
+                                                         {"params", params},
+                                                         {"submitted_by", ctx.submitted_by()},
+                                                         {"attempt", ctx.attempt()}}));
+      in.run_key += "/" + std::to_string(n);
     }
     auto result = RunTraining(in, cb);
     if (!result.has_value()) {
@@ -590,13 +614,17 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       // from them in a new group (gathered again, or this torchrun group once the launcher has
       // restarted the member). A member that stopped gracefully (its worker shutting down)
       // hands it back uncounted. Only the group's own failures: a store or data error fails the
-      // attempt as elsewhere.
+      // attempt as elsewhere, and so does a member's own failure, which it reported.
       const std::string& why = result.error().message();
       const bool stopped = StartsWith(why, kAnotherMemberStopped);
       if (group != nullptr && !follower && result.error().code() == StatusCode::kUnavailable && !ctx.cancelled() &&
-          (stopped || StartsWith(why, kGroupFailed)))
+          (stopped || StartsWith(why, kGroupFailed))) {
+        auto said = stopped ? Result<std::optional<std::string>>(std::nullopt)
+                            : group->MemberFailure(in.run_key, std::chrono::seconds(2));
+        if (said.has_value() && *said) return Internal("a member of the data-parallel group failed: " + **said);
         ctx.RetryLater(/*count_attempt=*/!stopped);
-      return result.error();
+      }
+      return own_failure(result.error());
     }
     if (follower) return json{{"stats", (*result)["stats"]}};  // rank 0 writes the model
     last.fraction = 0.995;

@@ -277,6 +277,20 @@ TEST(DataParallelE2eTest, AGatheredGroupThatLosesAMemberHandsTheTaskBackAndANewG
   ExpectResumedInTheSecondAttempt(*c, data, id, logs);
 }
 
+// A member of a group of two on loopback, as torchrun (or a PyTorchJob's restart policy) starts
+// one, again after a failure; the group waits 10 s for a member.
+std::unique_ptr<WorkerProcess> StartMember(const fs::path& data, int rank, const std::string& port, const std::string& name) {
+  ::setenv("WORLD_SIZE", "2", 1);
+  ::setenv("RANK", std::to_string(rank).c_str(), 1);
+  ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+  ::setenv("MASTER_PORT", port.c_str(), 1);
+  ::setenv("MLAAS_GROUP_TIMEOUT_SECONDS", "10", 1);
+  auto w = std::make_unique<WorkerProcess>(data, std::vector<std::string>{"--workers", "1", "--threads", "1"}, name);
+  EXPECT_TRUE(w->Start().ok());
+  for (const char* v : {"WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "MLAAS_GROUP_TIMEOUT_SECONDS"}) ::unsetenv(v);
+  return w;
+}
+
 // A torchrun group that loses a member in the middle of a run hands the task back with its
 // checkpoint kept. Until the launcher restarts the member, rank 0 hands the task out to no one:
 // each wait for the group ends after MLAAS_GROUP_TIMEOUT_SECONDS and gives the task back
@@ -289,18 +303,7 @@ TEST(DataParallelE2eTest, ATorchrunGroupThatLosesAMemberResumesOnceItsLauncherRe
   auto c = server.Client();
   const json request = LongGroupRequest(*c, "models/restarted");
   const std::string port = std::to_string(FreeLoopbackPort());
-  // As torchrun (or a PyTorchJob's restart policy) starts a member, again after a failure.
-  const auto start = [&](int rank, const std::string& name) {
-    ::setenv("WORLD_SIZE", "2", 1);
-    ::setenv("RANK", std::to_string(rank).c_str(), 1);
-    ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-    ::setenv("MASTER_PORT", port.c_str(), 1);
-    ::setenv("MLAAS_GROUP_TIMEOUT_SECONDS", "10", 1);
-    auto w = std::make_unique<WorkerProcess>(data, std::vector<std::string>{"--workers", "1", "--threads", "1"}, name);
-    EXPECT_TRUE(w->Start().ok());
-    for (const char* v : {"WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "MLAAS_GROUP_TIMEOUT_SECONDS"}) ::unsetenv(v);
-    return w;
-  };
+  const auto start = [&](int rank, const std::string& name) { return StartMember(data, rank, port, name); };
   auto rank0 = start(0, "rank0");
   auto rank1 = start(1, "rank1");
   std::unique_ptr<WorkerProcess> restarted;
@@ -326,6 +329,31 @@ TEST(DataParallelE2eTest, ATorchrunGroupThatLosesAMemberResumesOnceItsLauncherRe
   restarted = start(1, "rank1-restarted");
   ExpectResumedInTheSecondAttempt(*c, data, id, logs);
   EXPECT_NE(restarted->Log().find("training as rank 1 of 2"), std::string::npos) << logs();
+}
+
+// A member whose own share fails (here: its data directory lacks the request's files) fails the task
+// with its error, in the first attempt: not retried as if the member were lost.
+TEST(DataParallelE2eTest, AMembersOwnFailureFailsTheTaskWithItsError) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  ServerProcess server(data, {"--workers", "0"});
+  ASSERT_TRUE(server.Start().ok()) << server.Log();
+  auto c = server.Client();
+  json request = UploadTrainingData(*c);
+  request["model_save"] = {{"path", "models/never"}};
+  request["resources"] = {{"workers", 2}};
+  const std::string port = std::to_string(FreeLoopbackPort());
+  auto rank0 = StartMember(data, 0, port, "rank0");
+  auto rank1 = StartMember(dir.path() / "elsewhere", 1, port, "rank1");
+  const auto logs = [&] { return "--- rank 0\n" + rank0->Log() + "\n--- rank 1\n" + rank1->Log(); };
+  auto t = CallServer(*c, "POST", "/api/v1/ml/nlp/train/model", request.dump());
+  ASSERT_EQ(t.status, 202) << t.text;
+  json done = WaitForTaskEnd(*c, t.body.value("task_id", ""), 120s);
+  ASSERT_EQ(done["task_status"], "failed") << done.dump(1) << logs();
+  const std::string message = done["error"].value("message", "");
+  EXPECT_NE(message.find("a member of the data-parallel group failed: rank 1: "), std::string::npos) << message;
+  EXPECT_NE(message.find("in local storage"), std::string::npos) << message;  // what it lacked, named
+  EXPECT_EQ(done["stats"]["attempts"], 1) << done.dump(1);
 }
 
 // A group member whose environment is incomplete stops at once with a message naming the
