@@ -44,6 +44,7 @@
 #include "train/data_parallel.h"
 #include "train/train_spec.h"
 #include "train/train_task.h"
+#include "train/trainer.h"
 #include "storage/local_object_store.h"
 #include "tasks/leftovers.h"
 #include "tasks/resources.h"
@@ -487,7 +488,14 @@ int RunFollower(const ServerConfig& c, metadata::TaskStore& store, tasks::TaskMa
         }
         continue;
       }
-      ++n;
+      // Rank 0 went on while this member was busy: the task has failed (its run was keyed by
+      // the number it was handed out under, which the handler reads as the latest).
+      if (auto latest = group.LastPublished(); latest.has_value() && *latest > n) {
+        spdlog::warn("task number {} was handed out while this member was busy; following from {}", n, *latest);
+        n = *latest;
+        continue;
+      }
+      const int64_t number = n++;
       const nlohmann::json& t = **next;
       metadata::TaskRecord r;
       r.id = t.value("id", "");
@@ -498,11 +506,15 @@ int RunFollower(const ServerConfig& c, metadata::TaskStore& store, tasks::TaskMa
       r.state = metadata::TaskState::kRunning;
       spdlog::info("task {} ({}): training as rank {} of {}", r.id, r.type, group.rank(), group.world_size());
       const std::string id = r.id;
+      const std::string run_key = id + "/" + std::to_string(r.attempts) + "/" + std::to_string(number);
       auto result = manager.RunDetached(std::move(r));
       if (result.has_value()) {
         spdlog::info("task {}: this rank's share is done", id);
       } else {
         spdlog::warn("task {}: {}", id, result.error().ToString());
+        // Whatever failed here that is not the group's (a throw included) fails the task on
+        // rank 0 with this error, rather than a retry as if this member were lost.
+        if (!train::IsGroupFailure(result.error())) (void)group.ReportFailure(run_key, result.error().message());
       }
     }
   });

@@ -90,8 +90,9 @@ class DataParallelGroup {
 
   // A member whose own share of run `run_key` failed (its data, its memory: not the group) says
   // why, so that rank 0 fails the task with that error rather than retrying it as a lost member.
-  // MemberFailure: what a member said of the run, waiting up to `grace` for it (a member reports
-  // once its share has ended, a moment after rank 0 saw the group fail); nullopt if none did.
+  // MemberFailure: what a member said of the run, waiting up to `grace` for it (a member whose
+  // training failed reports before it leaves the run, so before rank 0's collectives fail; one
+  // that failed before the run began, long before rank 0 stops waiting for it); nullopt if none did.
   Status ReportFailure(const std::string& run_key, const std::string& message);
   Result<std::optional<std::string>> MemberFailure(const std::string& run_key, std::chrono::milliseconds grace);
   // The others: task number `n` once rank 0 published it; nullopt when `wait` passed first.

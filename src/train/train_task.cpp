@@ -517,29 +517,18 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
                                 std::to_string(resources.workers) +
                                 " `mlaas worker`s with WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT (docs/deploy.md)");
     std::string run_key = ctx.id() + "/" + std::to_string(ctx.attempt());
-    // A torchrun group: rank 0 hands the task out only once every other member follows (one
-    // that died is being restarted by its launcher), else the task goes back to the queue,
-    // uncounted. Its store outlives the runs, so each run's keys are its own: the number rank 0
-    // hands it out under (a run handed back and run again never meets the last one's keys).
-    if (group != nullptr && !gathered) {
-      if (!follower) {
-        if (Status st = group->WaitForFollowers([&ctx] { return ctx.cancelled(); }); !st.ok()) {
-          if (ctx.cancelled()) return ctx.CheckCancelled();
-          ctx.RetryLater(/*count_attempt=*/false);
-          return st;
-        }
-      } else {
-        MLAAS_ASSIGN_OR_RETURN(int64_t n, group->LastPublished());
-        run_key += "/" + std::to_string(n);
-      }
+    // A torchrun group's store outlives the runs, so each run's keys are its own: the number
+    // rank 0 hands the task out under (a run handed back and run again never meets the last
+    // one's keys). A follower runs the task last handed out (RunFollower skips older ones).
+    if (group != nullptr && !gathered && follower) {
+      MLAAS_ASSIGN_OR_RETURN(int64_t n, group->LastPublished());
+      run_key += "/" + std::to_string(n);
     }
     // A member's own failure (its data, its memory) is told to rank 0, which fails the task with
     // it instead of retrying the task as if the member were lost.
     const auto own_failure = [&](const Status& st) {
-      const bool the_groups = st.code() == StatusCode::kCancelled ||
-                              (st.code() == StatusCode::kUnavailable &&
-                               (StartsWith(st.message(), kGroupFailed) || StartsWith(st.message(), kAnotherMemberStopped)));
-      if (follower && group != nullptr && !ctx.cancelled() && !the_groups) (void)group->ReportFailure(run_key, st.message());
+      if (follower && group != nullptr && !ctx.cancelled() && !IsGroupFailure(st))
+        (void)group->ReportFailure(run_key, st.message());
       return st;
     };
     if (Status st = validate(params); !st.ok()) return own_failure(st);
@@ -594,9 +583,16 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       last = progress;
     };
     if (!follower && params.contains("sweep")) cb.epoch_end = AwaitSweepVerdict(ctx, params["sweep"], last);
-    // Rank 0 of a torchrun group hands the task to the other members once it is ready to train:
-    // what failed before (the request, the data) failed here alone.
+    // Rank 0 of a torchrun group hands the task to the other members once it is ready to train
+    // (what failed before, the request or the data, failed here alone), and only once every
+    // other member follows (one that died is being restarted by its launcher): else the task
+    // goes back to the queue, uncounted.
     if (group != nullptr && !follower && !gathered) {
+      if (Status st = group->WaitForFollowers([&ctx] { return ctx.cancelled(); }); !st.ok()) {
+        if (ctx.cancelled()) return ctx.CheckCancelled();
+        ctx.RetryLater(/*count_attempt=*/false);
+        return st;
+      }
       MLAAS_ASSIGN_OR_RETURN(int64_t n, group->Publish({{"id", ctx.id()},
                                                          {"type", ctx.type()},
                                                          {"params", params},
@@ -620,11 +616,11 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       if (group != nullptr && !follower && result.error().code() == StatusCode::kUnavailable && !ctx.cancelled() &&
           (stopped || StartsWith(why, kGroupFailed))) {
         auto said = stopped ? Result<std::optional<std::string>>(std::nullopt)
-                            : group->MemberFailure(in.run_key, std::chrono::seconds(2));
+                            : group->MemberFailure(in.run_key, std::chrono::milliseconds(200));
         if (said.has_value() && *said) return Internal("a member of the data-parallel group failed: " + **said);
         ctx.RetryLater(/*count_attempt=*/!stopped);
       }
-      return own_failure(result.error());
+      return result.error();  // a member's own failure: RunTraining told rank 0
     }
     if (follower) return json{{"stats", (*result)["stats"]}};  // rank 0 writes the model
     last.fraction = 0.995;

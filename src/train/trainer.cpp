@@ -457,11 +457,9 @@ Result<json> Loop::Run() {
               {"model", strategy_->ModelReport()}};
 }
 
-}  // namespace
-
-Result<json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callbacks) {
+// The run, its exceptions as statuses.
+Result<json> RunLoop(Loop& loop, const TrainInputs& inputs) {
   try {
-    Loop loop(inputs, callbacks);
     return loop.Run();
   } catch (const c10::OutOfMemoryError&) {
     // A device's memory (CUDA): what the run held is released as the loop unwinds.
@@ -482,6 +480,19 @@ Result<json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callba
     std::string what = e.what();
     return Internal("training failed: " + what.substr(0, what.find('\n')));
   }
+}
+
+}  // namespace
+
+Result<json> RunTraining(const TrainInputs& inputs, const TrainCallbacks& callbacks) {
+  Loop loop(inputs, callbacks);
+  Result<json> result = RunLoop(loop, inputs);
+  // A member's own failure (not the group's) is told to rank 0 while this member's share of the
+  // group still stands: rank 0 finds it as soon as its collectives fail.
+  if (!result.has_value() && inputs.data_parallel != nullptr && inputs.data_parallel->rank() != 0 &&
+      !IsGroupFailure(result.error()))
+    (void)inputs.data_parallel->ReportFailure(inputs.run_key, result.error().message());
+  return result;
 }
 
 }  // namespace mlaas::train

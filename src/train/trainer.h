@@ -26,6 +26,13 @@ namespace mlaas::train {
 inline constexpr std::string_view kAnotherMemberStopped = "another member of the data-parallel group stopped";
 // How it begins when the group itself failed (a collective's error: a member went away).
 inline constexpr std::string_view kGroupFailed = "data-parallel training failed (a member of the group may have stopped)";
+// True for the errors that are the group's, not a member's own: cancelled, another member
+// stopped, or the group failed.
+inline bool IsGroupFailure(const Status& st) {
+  return st.code() == StatusCode::kCancelled ||
+         (st.code() == StatusCode::kUnavailable &&
+          (st.message().starts_with(kGroupFailed) || st.message().starts_with(kAnotherMemberStopped)));
+}
 
 class DataParallelGroup;  // data_parallel.h
 

@@ -59,6 +59,23 @@ TEST(DataParallelGroupTest, MembersOnOneHostTakeDistinctLocalRanks) {
   EXPECT_EQ(zero->config().local_rank, 1);
 }
 
+// A member's own failure of a run reaches rank 0 under that run's key only.
+TEST(DataParallelGroupTest, AMembersReportedFailureReachesRankZeroForThatRunOnly) {
+  if (!DataParallelAvailable()) GTEST_SKIP() << "no c10d Gloo in this libtorch";
+  auto [zero, one] = Form(3s);
+  ASSERT_TRUE(zero && one);
+  auto none = zero->MemberFailure("task/1/1", 100ms);
+  ASSERT_TRUE(none.has_value()) << none.error().ToString();
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(one->ReportFailure("task/1/1", "no data/reviews.csv in local storage").ok());
+  auto said = zero->MemberFailure("task/1/1", 100ms);
+  ASSERT_TRUE(said.has_value() && said->has_value());
+  EXPECT_EQ(**said, "rank 1: no data/reviews.csv in local storage");
+  auto other = zero->MemberFailure("task/1/2", 100ms);
+  ASSERT_TRUE(other.has_value());
+  EXPECT_FALSE(other->has_value()) << "another run of the task";
+}
+
 TEST(DataParallelGroupTest, ACollectiveThrowsGroupLostOnceTheOtherMemberIsGone) {
   if (!DataParallelAvailable()) GTEST_SKIP() << "no c10d Gloo in this libtorch";
   auto [zero, one] = Form(3s);
