@@ -6,13 +6,18 @@
   qa_set.py answer OUT_DIR URL MODEL OUT.jsonl           -> the test questions answered by the server
                                                             (the Python SDK's client.answer)
   qa_set.py score OUT_DIR ANSWERS.jsonl                  -> exact match / F1 of those answers
+  qa_set.py stanzas OUT_DIR ANSWERS.jsonl                -> which stanza's name the answers are (or other spans)
 
 How the set is built: a question asks which package a description's synopsis (`short`) is about:
-"Which package is: <short>?". Its context is three paragraphs, "<package>: <long description>"
-(the description without its synopsis, cut to its first 80 words), one of them the package's
-own and two of other packages of the same section and split (seeded draws), in random order;
-the answer is the package's name at the start of its paragraph (SQuAD's `answers.text` and
-`answer_start`, character offsets). Contexts run to ~300 word pieces: run.sh's max_length 384 takes
+"Which package is: <short>?". Its context is three stanzas of a Debian Packages file,
+"Package: <package>\nDescription: <long description>" separated by blank lines (the description
+without its synopsis, cut to its first 80 words), one of them the package's own and two of
+other packages of the same section and split (seeded draws), in random order; the answer is the
+package's name after its stanza's "Package:" (SQuAD's `answers.text` and `answer_start`,
+character offsets). The field names mark where a name begins and ends: newlines are whitespace
+to the tokenizer, and an earlier version of the set, "<package>: <description>" paragraphs one a
+line, left the model unable to tell whether "... for the web python3-djoser: ..." names djoser or
+python3-djoser. Contexts run to ~300 word pieces: run.sh's max_length 384 takes
 most whole, and the longer ones are cut into windows with a stride. Answering needs the synopsis matched to the right
 description: the names are rarely in the question.
 
@@ -25,6 +30,7 @@ import collections, csv, json, math, random, re, string, sys
 
 csv.field_size_limit(1 << 30)
 MAX_WORDS = 80
+NAME, DESCRIPTION, STANZAS = "Package: ", "\nDescription: ", "\n\n"
 PARAGRAPHS = 3
 WORDS = re.compile(r"\w+")
 
@@ -54,10 +60,10 @@ def build(data, out, train_questions):
                 context, start = "", -1
                 for p in chosen:
                     if context:
-                        context += "\n"
+                        context += STANZAS
                     if p is r:
-                        start = len(context)
-                    context += f"{p['id']}: {p['long']}"
+                        start = len(context) + len(NAME)
+                    context += f"{NAME}{p['id']}{DESCRIPTION}{p['long']}"
                 question = f"Which package is: {' '.join(r['short'].split())}?"
                 f.write(json.dumps({"id": r["id"], "question": question, "context": context,
                                     "answers": {"text": [r["id"]], "answer_start": [start]}}, ensure_ascii=False) + "\n")
@@ -95,7 +101,7 @@ def scores(test, answers):
 
 
 def baseline(out):
-    paragraphs = [p for q in load(f"{out}/qa_train.jsonl") for p in q["context"].split("\n")]
+    paragraphs = [p.split(DESCRIPTION, 1)[1] for q in load(f"{out}/qa_train.jsonl") for p in q["context"].split(STANZAS)]
     df = collections.Counter(w for p in paragraphs for w in set(WORDS.findall(p.lower())))
     idf = {w: math.log(len(paragraphs) / (1 + c)) for w, c in df.items()}
     default_idf = math.log(len(paragraphs))
@@ -110,9 +116,9 @@ def baseline(out):
     answers = []
     for q in test:
         qv = vector(q["question"].removeprefix("Which package is:"))
-        best = max(q["context"].split("\n"),
-                   key=lambda p: sum(x * qv.get(w, 0.0) for w, x in vector(p.split(": ", 1)[1]).items()))
-        answers.append(best.split(": ", 1)[0])
+        best = max(q["context"].split(STANZAS),
+                   key=lambda p: sum(x * qv.get(w, 0.0) for w, x in vector(p.split(DESCRIPTION, 1)[1]).items()))
+        answers.append(best.split(DESCRIPTION, 1)[0].removeprefix(NAME))
     print(json.dumps(scores(test, answers)))
 
 
@@ -133,6 +139,21 @@ def score(out, path):
     print(json.dumps(scores(load(f"{out}/qa_test.jsonl"), [a["answer"] for a in load(path)])))
 
 
+def stanzas(out, path):
+    """Where the answers point: a stanza's name (the 1st, 2nd, 3rd stanza's), and how many of those
+    are the right one, or another span."""
+    counts = collections.Counter()
+    for q, a in zip(load(f"{out}/qa_test.jsonl"), load(path)):
+        names = [(m.start(1), m.group(1)) for m in re.finditer(r"(?:^|\n)Package: (\S+)\n", q["context"])]
+        hit = [k for k, (start, name) in enumerate(names) if a["start"] == start and a["answer"] == name]
+        if not hit:
+            counts["other spans"] += 1
+            continue
+        counts[f"stanza {hit[0] + 1}'s name"] += 1
+        counts["names right"] += names[hit[0]][0] == q["answers"]["answer_start"][0]
+    print(json.dumps(dict(sorted(counts.items()))))
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "build":
@@ -143,5 +164,7 @@ if __name__ == "__main__":
         answer(*sys.argv[2:6])
     elif cmd == "score":
         score(sys.argv[2], sys.argv[3])
+    elif cmd == "stanzas":
+        stanzas(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

@@ -28,7 +28,8 @@
 #   qa        extractive question answering on a SQuAD-layout set built from debian_section by
 #             bench/quality/qa_set.py ("Which package is: <synopsis>?" over three descriptions of one
 #             section): a QA_MODEL from scratch, the test questions answered through the server (the
-#             Python SDK's client.answer), exact match / F1 against a TF-IDF paragraph-retrieval baseline.
+#             Python SDK's client.answer), exact match / F1 against a TF-IDF retrieval baseline, and which
+#             stanza's name the answers are.
 #   fashion   Fashion-MNIST image classification (Debian's dataset-fashion-mnist, IDX): a preset
 #             (cnn-small) trained from scratch on the 60,000 train images for FASHION_EPOCHS epochs,
 #             scored after every epoch on the 10,000 t10k images (no choice is made on them: the
@@ -254,8 +255,9 @@ if [ "$what" = qa ] || [ "$what" = all ]; then
     --batch-size 32 --lr "$QA_LR" --warmup 200 --max-length "$QA_LENGTH" --load-best --best-metric eval_exact_match
   $py "$here/qa_set.py" answer "$objects/datasets" "$url" models/qa "$WORK/qa_answers.jsonl"
   echo "test: $($py "$here/qa_set.py" score "$objects/datasets" "$WORK/qa_answers.jsonl")"
-  echo "baseline (TF-IDF: the name of the paragraph nearest the question): $($py "$here/qa_set.py" baseline "$objects/datasets")"
-  echo "chance (one of three paragraphs): exact match 0.333"
+  echo "answers: $($py "$here/qa_set.py" stanzas "$objects/datasets" "$WORK/qa_answers.jsonl")"
+  echo "baseline (TF-IDF: the name of the stanza whose description is nearest the question): $($py "$here/qa_set.py" baseline "$objects/datasets")"
+  echo "chance (one of three stanzas): exact match 0.333"
 fi
 
 if [ "$what" = typos ] || [ "$what" = all ]; then
