@@ -525,9 +525,10 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       run_key += "/" + std::to_string(n);
     }
     // A member's own failure (its data, its memory) is told to rank 0, which fails the task with
-    // it instead of retrying the task as if the member were lost.
+    // it instead of retrying the task as if the member were lost (a torchrun follower's
+    // RunFollower tells it of whatever its task ends with; RunTraining of training failures).
     const auto own_failure = [&](const Status& st) {
-      if (follower && group != nullptr && !ctx.cancelled() && !IsGroupFailure(st))
+      if (follower && gathered && !ctx.cancelled() && !IsGroupFailure(st))
         (void)group->ReportFailure(run_key, st.message());
       return st;
     };
@@ -611,10 +612,8 @@ tasks::TaskHandler MakeHandler(const storage::StorageRegistry& storage, TrainTas
       // restarted the member). A member that stopped gracefully (its worker shutting down)
       // hands it back uncounted. Only the group's own failures: a store or data error fails the
       // attempt as elsewhere, and so does a member's own failure, which it reported.
-      const std::string& why = result.error().message();
-      const bool stopped = StartsWith(why, kAnotherMemberStopped);
-      if (group != nullptr && !follower && result.error().code() == StatusCode::kUnavailable && !ctx.cancelled() &&
-          (stopped || StartsWith(why, kGroupFailed))) {
+      const bool stopped = StartsWith(result.error().message(), kAnotherMemberStopped);
+      if (group != nullptr && !follower && !ctx.cancelled() && IsGroupFailure(result.error())) {
         auto said = stopped ? Result<std::optional<std::string>>(std::nullopt)
                             : group->MemberFailure(in.run_key, std::chrono::milliseconds(200));
         if (said.has_value() && *said) return Internal("a member of the data-parallel group failed: " + **said);
