@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """An extractive QA set from debian_section (SQuAD layout), its lexical baseline, and a scorer.
 
-  qa_set.py build SHARED_DATA OUT_DIR [TRAIN_QUESTIONS]  -> OUT_DIR/qa_{train,valid,test}.jsonl
+  qa_set.py build SHARED_DATA OUT_DIR [TRAIN_QUESTIONS [WORDS]]
+                                                         -> OUT_DIR/qa_{train,valid,test}.jsonl
+  qa_set.py corpus SHARED_DATA OUT.csv [WORDS]           -> masked-LM pre-training texts in the same layout,
+                                                            from the training split only
   qa_set.py baseline OUT_DIR                             -> the TF-IDF baseline on the test split
   qa_set.py answer OUT_DIR URL MODEL OUT.jsonl           -> the test questions answered by the server
                                                             (the Python SDK's client.answer)
@@ -11,15 +14,17 @@
 How the set is built: a question asks which package a description's synopsis (`short`) is about:
 "Which package is: <short>?". Its context is three stanzas of a Debian Packages file,
 "Package: <package>\nDescription: <long description>" separated by blank lines (the description
-without its synopsis, cut to its first 80 words), one of them the package's own and two of
-other packages of the same section and split (seeded draws), in random order; the answer is the
-package's name after its stanza's "Package:" (SQuAD's `answers.text` and `answer_start`,
-character offsets). The field names mark where a name begins and ends: newlines are whitespace
-to the tokenizer, and an earlier version of the set, "<package>: <description>" paragraphs one a
-line, left the model unable to tell whether "... for the web python3-djoser: ..." names djoser or
-python3-djoser. Contexts run to ~300 word pieces: run.sh's max_length 384 takes
-most whole, and the longer ones are cut into windows with a stride. Answering needs the synopsis matched to the right
-description: the names are rarely in the question.
+without its synopsis, cut to its first WORDS words, 20 by default), one of them the package's own
+and two of other packages of the same section and split (seeded draws, each split its own seed),
+in random order; the answer is the package's name after its stanza's "Package:" (SQuAD's
+`answers.text` and `answer_start`, character offsets). The field names mark where a name begins
+and ends: newlines are whitespace to the tokenizer, and an earlier version of the set,
+"<package>: <description>" paragraphs one a line, left the model unable to tell whether
+"... for the web python3-djoser: ..." names djoser or python3-djoser. With 20 words a context
+is ~70 words (~95 when punctuation counts as words, as BERT's pre-tokenizer splits it): with the
+question, one window of run.sh's max_length 192 (a longer one is cut into windows with a
+stride). Answering needs the synopsis matched to the right description: the names are rarely in
+the question.
 
 The baseline answers with the name of the paragraph most similar to the question (TF-IDF
 cosine over lowercased words, IDF from the training contexts' paragraphs): it knows the layout,
@@ -29,25 +34,31 @@ punctuation and articles removed, whitespace collapsed).
 import collections, csv, json, math, random, re, string, sys
 
 csv.field_size_limit(1 << 30)
-MAX_WORDS = 80
+MAX_WORDS = 20
 NAME, DESCRIPTION, STANZAS = "Package: ", "\nDescription: ", "\n\n"
 PARAGRAPHS = 3
 WORDS = re.compile(r"\w+")
 
 
-def build(data, out, train_questions):
-    rng = random.Random(7)
+def sections(data, split, words):
+    """debian_section's rows of one split by section, each with its synopsis (`short`) and the first
+    `words` words of its description without the synopsis (`long`)."""
+    by_section = collections.defaultdict(list)
+    for r in csv.DictReader(open(f"{data}/debian_section_{split}.csv", encoding="utf-8")):
+        text = " ".join(r["text"].split())
+        r["short"] = " ".join(r["short"].split())
+        long = text[len(r["short"]):].lstrip(" .") if text.startswith(r["short"]) else text
+        r["long"] = " ".join(long.split()[:words])
+        if r["long"] and r["short"]:
+            by_section[r["label"]].append(r)
+    return by_section
+
+
+def build(data, out, train_questions, words):
     stats = {}
     for split in ("train", "valid", "test"):
-        rows = [r for r in csv.DictReader(open(f"{data}/debian_section_{split}.csv", encoding="utf-8"))]
-        by_section = collections.defaultdict(list)
-        for r in rows:
-            text = " ".join(r["text"].split())
-            short = " ".join(r["short"].split())
-            long = text[len(short):].lstrip(" .") if text.startswith(short) else text
-            r["long"] = " ".join(long.split()[:MAX_WORDS])
-            if r["long"] and short:
-                by_section[r["label"]].append(r)
+        rng = random.Random(f"7:{split}")  # a split's questions do not depend on another's size
+        by_section = sections(data, split, words)
         candidates = [r for rs in by_section.values() if len(rs) >= PARAGRAPHS for r in rs]
         rng.shuffle(candidates)
         limit = {"train": train_questions, "valid": 1000, "test": 2000}[split]
@@ -64,12 +75,34 @@ def build(data, out, train_questions):
                     if p is r:
                         start = len(context) + len(NAME)
                     context += f"{NAME}{p['id']}{DESCRIPTION}{p['long']}"
-                question = f"Which package is: {' '.join(r['short'].split())}?"
+                question = f"Which package is: {r['short']}?"
                 f.write(json.dumps({"id": r["id"], "question": question, "context": context,
                                     "answers": {"text": [r["id"]], "answer_start": [start]}}, ensure_ascii=False) + "\n")
                 n += 1
         stats[split] = n
     print(json.dumps({"questions": stats}))
+
+
+def corpus(data, path, words, passes=3):
+    """Texts for masked-LM pre-training, from the training split (the packages of debian_mlm_train):
+    Packages-file stanzas as in the contexts, with the synopsis where a Packages file has it
+    ("Description: <synopsis>\n <description>"), three stanzas of one section a text, whitespace
+    collapsed (the tokenizer splits a newline as a space). Each pass
+    shuffles every section and cuts it in threes, so each package is in `passes` texts."""
+    rng = random.Random(11)
+    texts = []
+    for rows in sections(data, "train", words).values():
+        for _ in range(passes):
+            rng.shuffle(rows)
+            for k in range(0, len(rows) - PARAGRAPHS + 1, PARAGRAPHS):
+                texts.append(" ".join(STANZAS.join(f"{NAME}{p['id']}{DESCRIPTION}{p['short']}\n {p['long']}"
+                                           for p in rows[k:k + PARAGRAPHS]).split()))
+    rng.shuffle(texts)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text"])
+        w.writerows([t] for t in texts)
+    print(json.dumps({"texts": len(texts)}))
 
 
 def load(path):
@@ -157,7 +190,10 @@ def stanzas(out, path):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "build":
-        build(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 12000)
+        build(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 12000,
+              int(sys.argv[5]) if len(sys.argv) > 5 else MAX_WORDS)
+    elif cmd == "corpus":
+        corpus(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else MAX_WORDS)
     elif cmd == "baseline":
         baseline(sys.argv[2])
     elif cmd == "answer":

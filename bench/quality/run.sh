@@ -27,7 +27,8 @@
 #             of CoNLL-2003 (the training split's entities, tagged wherever they occur).
 #   qa        extractive question answering on a SQuAD-layout set built from debian_section by
 #             bench/quality/qa_set.py ("Which package is: <synopsis>?" over three descriptions of one
-#             section): a QA_MODEL from scratch, the test questions answered through the server (the
+#             section): a QA_MODEL from scratch or pre-trained on Packages stanzas of the training split,
+#             the test questions answered through the server (the
 #             Python SDK's client.answer), exact match / F1 against a TF-IDF retrieval baseline, and which
 #             stanza's name the answers are.
 #   fashion   Fashion-MNIST image classification (Debian's dataset-fashion-mnist, IDX): a preset
@@ -55,8 +56,10 @@
 #        sweep: SWEEP_MODEL (bert-tiny), SWEEP_EPOCHS (4), SWEEP_SECONDS (900), SWEEP_TRIALS (12),
 #        ner: NER_MODEL (bert-tiny), NER_EPOCHS (3), NER_LR (1e-3), NER_MLM_EPOCHS (0: from scratch; else
 #        masked-LM pre-training epochs on the training split's texts, labels unseen, before fine-tuning);
-#        qa: QA_MODEL (bert-tiny), QA_EPOCHS (4), QA_LR (1e-3), QA_LENGTH (384), QA_TRAIN (12000 questions),
-#        QA_MLM_EPOCHS (0: from scratch; else masked-LM pre-training epochs on the training contexts);
+#        qa: QA_MODEL (bert-tiny), QA_EPOCHS (4), QA_LR (1e-3), QA_LENGTH (192), QA_TRAIN (12000 questions),
+#        QA_WORDS (20: the words of a description in a stanza), QA_MLM_EPOCHS (0: from scratch; else
+#        masked-LM pre-training epochs on `qa_set.py corpus`: the training split's packages as Packages
+#        stanzas with their synopses, three a text, each package in three texts);
 #        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (4), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -102,7 +105,8 @@ NER_MLM_EPOCHS="${NER_MLM_EPOCHS:-0}"
 QA_MODEL="${QA_MODEL:-bert-tiny}"
 QA_EPOCHS="${QA_EPOCHS:-4}"
 QA_LR="${QA_LR:-1e-3}"
-QA_LENGTH="${QA_LENGTH:-384}"
+QA_LENGTH="${QA_LENGTH:-192}"
+QA_WORDS="${QA_WORDS:-20}"
 QA_TRAIN="${QA_TRAIN:-12000}"
 QA_MLM_EPOCHS="${QA_MLM_EPOCHS:-0}"
 FASHION_MODEL="${FASHION_MODEL:-cnn-small}"
@@ -236,17 +240,15 @@ if [ "$what" = ner ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = qa ] || [ "$what" = all ]; then
-  echo "== QA (which package a synopsis describes): $QA_MODEL, $QA_MLM_EPOCHS pre-training epochs, $QA_EPOCHS epochs, max_length $QA_LENGTH"
-  echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN")"
-  $py -c 'import json,sys; [print(json.loads(l)[k]) for l in open(sys.argv[1], encoding="utf-8") for k in ("question", "context")]' \
-    "$objects/datasets/qa_train.jsonl" > "$WORK/qa.txt"
+  echo "== QA (which package a synopsis describes): $QA_MODEL, $QA_MLM_EPOCHS pre-training epochs, $QA_EPOCHS epochs, max_length $QA_LENGTH, $QA_WORDS words a description"
+  echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN" "$QA_WORDS")"
+  echo "pre-training texts: $($py "$here/qa_set.py" corpus "$SHARED/data" "$objects/datasets/qa_mlm.csv" "$QA_WORDS")"
+  { $py -c 'import json,sys; [print(json.loads(l)[k]) for l in open(sys.argv[1], encoding="utf-8") for k in ("question", "context")]' \
+      "$objects/datasets/qa_train.jsonl"; column "$objects/datasets/qa_mlm.csv" text; } > "$WORK/qa.txt"
   "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --lowercase --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" \
     --input "$WORK/qa.txt" --output "$objects/tok_qa" > /dev/null
   qa_start=(--preset "$QA_MODEL" --tokenizer tok_qa)
   if [ "$QA_MLM_EPOCHS" -gt 0 ]; then
-    $py -c 'import json,sys; [print(" ".join(json.loads(l)["context"].split())) for l in open(sys.argv[1], encoding="utf-8")]' \
-      "$objects/datasets/qa_train.jsonl" | sort -u > "$WORK/qa_contexts.txt"
-    text_csv "$WORK/qa_contexts.txt" "$objects/datasets/qa_mlm.csv"
     MLM_PRESET="$QA_MODEL" pretrain qa tok_qa datasets/qa_mlm.csv "$QA_MLM_EPOCHS" "$QA_LENGTH"
     qa_start=(--model models/qa_mlm)
   fi
