@@ -62,8 +62,9 @@ class CachingCpuAllocator final : public c10::Allocator {
       // Best fit, wasting at most a quarter of the block.
       auto it = self.free_.lower_bound(size);
       if (it != self.free_.end() && it->first <= size + size / 4) {
-        void* p = it->second;
+        void* p = it->second.p;
         self.cached_ -= it->first;
+        self.by_age_.erase(it->second.age);
         self.free_.erase(it);
         ++self.hits_;
         return p;
@@ -84,7 +85,8 @@ class CachingCpuAllocator final : public c10::Allocator {
       auto it = self.sizes_.find(p);
       if (it != self.sizes_.end()) {
         if (it->second <= self.limit_) {
-          self.free_.emplace(it->second, p);
+          const uint64_t age = self.next_age_++;
+          self.by_age_.emplace(age, self.free_.emplace(it->second, Block{p, age}));
           self.cached_ += it->second;
           self.Trim();
           return;
@@ -95,19 +97,30 @@ class CachingCpuAllocator final : public c10::Allocator {
     c10::free_cpu(p);
   }
 
-  // Frees the largest cached blocks until the cache is within its bound. Caller holds mu_.
+  // Frees the blocks cached longest ago until the cache is within its bound, so that blocks of
+  // sizes nobody asks for any more (a finished task's) leave first, not the ones in use now
+  // (evicting the largest first kept a previous task's blocks for good while each of the next
+  // task's went back to the system, to be faulted in again at every step). Caller holds mu_.
   void Trim() {
-    while (cached_ > limit_ && !free_.empty()) {
-      auto it = std::prev(free_.end());
+    while (cached_ > limit_ && !by_age_.empty()) {
+      auto oldest = by_age_.begin();
+      auto it = oldest->second;
       cached_ -= it->first;
-      sizes_.erase(it->second);
-      c10::free_cpu(it->second);
+      sizes_.erase(it->second.p);
+      c10::free_cpu(it->second.p);
       free_.erase(it);
+      by_age_.erase(oldest);
     }
   }
 
+  struct Block {
+    void* p;
+    uint64_t age;  // when it was cached
+  };
   std::mutex mu_;
-  std::multimap<size_t, void*> free_;        // cached blocks by size
+  std::multimap<size_t, Block> free_;  // cached blocks by size
+  std::map<uint64_t, std::multimap<size_t, Block>::iterator> by_age_;  // the same, oldest first
+  uint64_t next_age_ = 0;
   std::unordered_map<void*, size_t> sizes_;  // every large block, live or cached
   size_t cached_ = 0;
   size_t limit_ = size_t{1} << 30;
