@@ -46,7 +46,7 @@ TEST(CpuAllocatorTest, AFinishedTasksBlocksLeaveTheCacheFirst) {
     EXPECT_EQ((a + b).sum().item<double>(), 3.0 * 2048 * 1024);
   }
   const auto after = GetCpuCacheStats();
-  // The sum's 8 MiB result is one more block a step: at most the first step's three miss.
+  // a + b is a third 8 MiB block a step: at most the first step's three miss.
   EXPECT_LE(after.misses - before.misses, 3u);
   EXPECT_GE(after.hits - before.hits, 57u);
   EXPECT_LE(after.cached_bytes, size_t{64} << 20);
