@@ -1,5 +1,8 @@
 #include "predict/answer_spans.h"
 
+#include "tokenizers/normalized_string.h"
+#include "tokenizers/unicode.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -50,18 +53,57 @@ std::optional<AnswerSpan> BestSpan(const std::vector<AnswerWindow>& windows, int
   return best;
 }
 
+namespace {
+
+// Python's str.isspace, which str.split() splits on: the White_Space property and the
+// information separators U+001C-U+001F.
+bool PythonSpace(char32_t c) { return tokenizers::IsWhitespace(c) || (c >= 0x1C && c <= 0x1F); }
+// Python's \w in a str pattern: letters, numbers and the underscore (not combining marks).
+bool PythonWordChar(char32_t c) { return c == U'_' || tokenizers::IsLetter(c) || tokenizers::IsNumber(c); }
+
+}  // namespace
+
 std::string NormalizeAnswer(std::string_view s) {
-  std::string lower;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x80 && std::ispunct(u)) continue;
-    lower.push_back(u < 0x80 ? static_cast<char>(std::tolower(u)) : c);
+  // lower(): Unicode lowercase; invalid UTF-8 (not from a JSON request) as U+FFFD.
+  auto decoded = tokenizers::DecodeUtf8(s, tokenizers::InvalidUtf8::kReplace);
+  if (!decoded.has_value()) return "";
+  tokenizers::NormalizedString lower(decoded->data(), decoded->data() + decoded->size(), 0);
+  lower.Lowercase();
+  // remove_punc(): string.punctuation, the ASCII punctuation.
+  tokenizers::CodePoints text;
+  for (char32_t c : lower.chars())
+    if (c >= 0x80 || !std::ispunct(static_cast<int>(c))) text.push_back(c);
+  // remove_articles(): \b(a|an|the)\b, a run of word characters that is an article, becomes a space.
+  tokenizers::CodePoints kept;
+  for (size_t i = 0; i < text.size();) {
+    size_t j = i;
+    while (j < text.size() && PythonWordChar(text[j])) ++j;
+    if (j == i) {
+      kept.push_back(text[i++]);
+      continue;
+    }
+    const tokenizers::CodePoints word(text.begin() + static_cast<std::ptrdiff_t>(i),
+                                      text.begin() + static_cast<std::ptrdiff_t>(j));
+    if (word == tokenizers::CodePoints{U'a'} || word == tokenizers::CodePoints{U'a', U'n'} ||
+        word == tokenizers::CodePoints{U't', U'h', U'e'}) {
+      kept.push_back(U' ');
+    } else {
+      kept.insert(kept.end(), word.begin(), word.end());
+    }
+    i = j;
   }
-  std::istringstream words(lower);
-  std::string w, out;
-  while (words >> w) {
-    if (w == "a" || w == "an" || w == "the") continue;
-    out += (out.empty() ? "" : " ") + w;
+  // white_space_fix(): split on whitespace, joined by one space.
+  std::string out;
+  for (size_t i = 0; i < kept.size();) {
+    if (PythonSpace(kept[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < kept.size() && !PythonSpace(kept[j])) ++j;
+    if (!out.empty()) out.push_back(' ');
+    out += tokenizers::EncodeUtf8(kept.data() + i, kept.data() + j);
+    i = j;
   }
   return out;
 }

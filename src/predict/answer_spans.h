@@ -47,8 +47,9 @@ enum class SpanScore {
 // most `max_tokens` tokens long. None when no window has a context token.
 std::optional<AnswerSpan> BestSpan(const std::vector<AnswerWindow>& windows, int64_t max_tokens, SpanScore score);
 
-// SQuAD's answer normalisation: lower case, punctuation and the articles a / an / the removed,
-// whitespace collapsed (ASCII; other characters kept as they are).
+// SQuAD's answer normalisation, as its evaluation script runs it on Python 3 strings: Unicode
+// lower case, ASCII punctuation removed, the articles a / an / the removed where they are whole
+// words (Python's \b), Unicode whitespace collapsed.
 std::string NormalizeAnswer(std::string_view s);
 // The best over the gold answers of exact match (0 or 1) and of token-overlap F1 (SQuAD v1.1's
 // script: no common token, F1 0).

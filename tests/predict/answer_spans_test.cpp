@@ -19,6 +19,21 @@ TEST(AnswerSpansTest, SquadNormalisationExactMatchAndF1) {
   EXPECT_EQ(CodePointSlice("abc", 1, 9), "bc");
 }
 
+// The evaluation script's normalize_answer on Python 3 strings (its expected values computed by
+// it): Unicode lower case and whitespace, articles as whole words by Python's \b.
+TEST(AnswerSpansTest, SquadNormalisationOfUnicodeTextAsPythonDoesIt) {
+  EXPECT_EQ(NormalizeAnswer("\xC3\x89" "CLAIR au Caf\xC3\xA9"), "\xC3\xA9" "clair au caf\xC3\xA9");  // upper-case accented letters lowered
+  EXPECT_EQ(NormalizeAnswer("\xC4\xB0stanbul"), "i\xCC\x87stanbul");  // U+0130's full mapping
+  EXPECT_EQ(NormalizeAnswer("the\xC2\xA0Z\xC3\xBCrich\xE2\x80\x83Tower"), "z\xC3\xBCrich tower");  // no-break and em spaces
+  EXPECT_EQ(NormalizeAnswer("\xC3\xBC" "ber-the-top"), "\xC3\xBC" "berthetop");  // ASCII punctuation removed before the articles
+  EXPECT_EQ(NormalizeAnswer("a\xCC\x81 b"), "\xCC\x81 b");  // a combining mark is not a word character
+  EXPECT_EQ(NormalizeAnswer("x\x1Cy"), "x y");  // an information separator is whitespace to Python
+  EXPECT_EQ(NormalizeAnswer("the\xE2\x82\xACthe 1the"), "\xE2\x82\xAC 1the");  // articles between non-word characters
+  EXPECT_EQ(ExactMatch("\xC3\x89" "clair", {"\xC3\xA9" "CLAIR"}), 1.0);
+  EXPECT_NEAR(AnswerF1("Z\xC3\xBCrich\xC2\xA0Tower", {"z\xC3\xBCrich"}), 2.0 / 3.0, 1e-12);
+  EXPECT_EQ(NormalizeAnswer("\xFF the"), "\xEF\xBF\xBD");  // invalid UTF-8 as U+FFFD, never a throw
+}
+
 // Spans stay in the context, end after start, within the length limit; the best over windows.
 TEST(AnswerSpansTest, BestSpanOverWindows) {
   // Window 0: [CLS] q [SEP] c0 c1 [SEP]; window 1: [CLS] q [SEP] c1 c2 [SEP].
