@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """An extractive QA set from debian_section (SQuAD layout), its lexical baseline, and a scorer.
 
-  qa_set.py build SHARED_DATA OUT_DIR [TRAIN_QUESTIONS [WORDS]]
+  qa_set.py build SHARED_DATA OUT_DIR [TRAIN_QUESTIONS [WORDS [NAMES]]]
                                                          -> OUT_DIR/qa_{train,valid,test}.jsonl
   qa_set.py corpus SHARED_DATA OUT.csv [WORDS]           -> masked-LM pre-training texts in the same layout,
                                                             from the training split only
@@ -25,6 +25,17 @@ is ~70 words (~95 when punctuation counts as words, as BERT's pre-tokenizer spli
 question, one window of run.sh's max_length 192 (a longer one is cut into windows with a
 stride). Answering needs the synopsis matched to the right description: the names are rarely in
 the question.
+
+TRAIN_QUESTIONS beyond the training split's packages (29,871 with two others of their section) ask
+about each package again, over two other stanzas drawn afresh. NAMES is `real` (the default) or
+`random`: the training questions' stanzas then carry names drawn at random from the training
+split's packages, a new draw for every question, the answer being the name its package's stanza
+got. That is the entity anonymisation of reading-comprehension sets (Hermann et al., 2015, which
+replaced entities by markers so that a model could not answer from what it knew of them): a
+name then says nothing of its description, so a model cannot answer a training question by
+remembering which name goes with which synopsis and has to match the synopsis to a description.
+The valid and test questions keep their packages' own names (packages no training question or
+pre-training text shows).
 
 The baseline answers with the name of the paragraph most similar to the question (TF-IDF
 cosine over lowercased words, IDF from the training contexts' paragraphs): it knows the layout,
@@ -54,30 +65,47 @@ def sections(data, split, words):
     return by_section
 
 
-def build(data, out, train_questions, words):
+def questions(candidates, limit, rng):
+    """`limit` of the candidates, each pass over them in a new order."""
+    n = 0
+    while candidates and n < limit:
+        order = candidates[:]
+        rng.shuffle(order)
+        for r in order[:limit - n]:
+            yield r
+        n += min(len(order), limit - n)
+
+
+def build(data, out, train_questions, words, names="real"):
+    if names not in ("real", "random"):
+        raise SystemExit(f"NAMES must be real or random, not {names!r}")
     stats = {}
     for split in ("train", "valid", "test"):
         rng = random.Random(f"7:{split}")  # a split's questions do not depend on another's size
         by_section = sections(data, split, words)
         candidates = [r for rs in by_section.values() if len(rs) >= PARAGRAPHS for r in rs]
-        rng.shuffle(candidates)
+        pool = sorted(r["id"] for rs in by_section.values() for r in rs)
         limit = {"train": train_questions, "valid": 1000, "test": 2000}[split]
         n = 0
         with open(f"{out}/qa_{split}.jsonl", "w", encoding="utf-8") as f:
-            for r in candidates[:limit]:
+            for r in questions(candidates, limit, rng):
                 others = [o for o in by_section[r["label"]] if o["id"] != r["id"]]
                 chosen = rng.sample(others, PARAGRAPHS - 1) + [r]
                 rng.shuffle(chosen)
-                context, start = "", -1
-                for p in chosen:
+                if split == "train" and names == "random":
+                    labels = rng.sample(pool, PARAGRAPHS)
+                else:
+                    labels = [p["id"] for p in chosen]
+                context, start, answer = "", -1, ""
+                for p, label in zip(chosen, labels):
                     if context:
                         context += STANZAS
                     if p is r:
-                        start = len(context) + len(NAME)
-                    context += f"{NAME}{p['id']}{DESCRIPTION}{p['long']}"
+                        start, answer = len(context) + len(NAME), label
+                    context += f"{NAME}{label}{DESCRIPTION}{p['long']}"
                 question = f"Which package is: {r['short']}?"
                 f.write(json.dumps({"id": r["id"], "question": question, "context": context,
-                                    "answers": {"text": [r["id"]], "answer_start": [start]}}, ensure_ascii=False) + "\n")
+                                    "answers": {"text": [answer], "answer_start": [start]}}, ensure_ascii=False) + "\n")
                 n += 1
         stats[split] = n
     print(json.dumps({"questions": stats}))
@@ -191,7 +219,7 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "build":
         build(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 12000,
-              int(sys.argv[5]) if len(sys.argv) > 5 else MAX_WORDS)
+              int(sys.argv[5]) if len(sys.argv) > 5 else MAX_WORDS, sys.argv[6] if len(sys.argv) > 6 else "real")
     elif cmd == "corpus":
         corpus(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else MAX_WORDS)
     elif cmd == "baseline":

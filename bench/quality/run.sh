@@ -56,10 +56,13 @@
 #        sweep: SWEEP_MODEL (bert-tiny), SWEEP_EPOCHS (4), SWEEP_SECONDS (900), SWEEP_TRIALS (12),
 #        ner: NER_MODEL (bert-tiny), NER_EPOCHS (3), NER_LR (1e-3), NER_MLM_EPOCHS (0: from scratch; else
 #        masked-LM pre-training epochs on the training split's texts, labels unseen, before fine-tuning);
-#        qa: QA_MODEL (bert-tiny), QA_EPOCHS (4), QA_LR (1e-3), QA_LENGTH (192), QA_TRAIN (12000 questions),
+#        qa: QA_MODEL (bert-tiny; a preset or a config.json file, e.g. bench/quality/deep4x128.json), QA_EPOCHS (4), QA_LR (1e-3), QA_LENGTH (192), QA_TRAIN (12000 questions),
 #        QA_WORDS (20: the words of a description in a stanza), QA_MLM_EPOCHS (0: from scratch; else
 #        masked-LM pre-training epochs on `qa_set.py corpus`: the training split's packages as Packages
-#        stanzas with their synopses, three a text, each package in three texts);
+#        stanzas with their synopses, three a text, each package in three texts), QA_NAMES (real; random:
+#        the training questions' stanzas carry random names, see qa_set.py), QA_MLM_MODEL (a masked-LM
+#        model directory from an earlier run, e.g. $WORK/data/objects/models/qa_mlm copied aside:
+#        fine-tuning starts from it, no pre-training);
 #        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (4), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -108,6 +111,8 @@ QA_LR="${QA_LR:-1e-3}"
 QA_LENGTH="${QA_LENGTH:-192}"
 QA_WORDS="${QA_WORDS:-20}"
 QA_TRAIN="${QA_TRAIN:-12000}"
+QA_NAMES="${QA_NAMES:-real}"
+QA_MLM_MODEL="${QA_MLM_MODEL:-}"
 QA_MLM_EPOCHS="${QA_MLM_EPOCHS:-0}"
 FASHION_MODEL="${FASHION_MODEL:-cnn-small}"
 FASHION_EPOCHS="${FASHION_EPOCHS:-5}"
@@ -152,9 +157,13 @@ text_csv() {  # text_csv LINES.txt OUT.csv: one text a line into a CSV with a te
 w = csv.writer(open(sys.argv[2], "w", newline="", encoding="utf-8")); w.writerow(["text"])
 w.writerows([l.rstrip("\n")] for l in open(sys.argv[1], encoding="utf-8") if l.strip())' "$1" "$2"
 }
+shape() {  # shape PRESET|CONFIG.json: the train options of a model shape
+  if [[ "$1" == *.json ]]; then echo "--config $1"; else echo "--preset $1"; fi
+}
 pretrain() {  # pretrain NAME TOKENIZER CSV EPOCHS LENGTH: masked-LM pre-training into models/NAME_mlm
   echo "masked-LM pre-training on $3 ($4 epochs, 15% masked):"
-  train "$WORK/$1_mlm.json" --objective masked-lm --preset "$MLM_PRESET" --tokenizer "$2" --dataset "$3" \
+  # shellcheck disable=SC2046  # two words, no spaces in a path here
+  train "$WORK/$1_mlm.json" --objective masked-lm $(shape "$MLM_PRESET") --tokenizer "$2" --dataset "$3" \
     --save "models/$1_mlm" --epochs "$4" --batch-size 32 --lr 1e-3 --warmup 200 --max-length "$5" --split 0.02
 }
 train() {  # train OUT.json ARGS...: a training task, followed; its summary printed
@@ -240,15 +249,19 @@ if [ "$what" = ner ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = qa ] || [ "$what" = all ]; then
-  echo "== QA (which package a synopsis describes): $QA_MODEL, $QA_MLM_EPOCHS pre-training epochs, $QA_EPOCHS epochs, max_length $QA_LENGTH, $QA_WORDS words a description"
-  echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN" "$QA_WORDS")"
+  echo "== QA (which package a synopsis describes): $QA_MODEL, $QA_MLM_EPOCHS pre-training epochs, $QA_EPOCHS epochs, max_length $QA_LENGTH, $QA_WORDS words a description, $QA_NAMES names in training"
+  echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN" "$QA_WORDS" "$QA_NAMES")"
   echo "pre-training texts: $($py "$here/qa_set.py" corpus "$SHARED/data" "$objects/datasets/qa_mlm.csv" "$QA_WORDS")"
   { $py -c 'import json,sys; [print(json.loads(l)[k]) for l in open(sys.argv[1], encoding="utf-8") for k in ("question", "context")]' \
       "$objects/datasets/qa_train.jsonl"; column "$objects/datasets/qa_mlm.csv" text; } > "$WORK/qa.txt"
   "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --lowercase --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" \
     --input "$WORK/qa.txt" --output "$objects/tok_qa" > /dev/null
-  qa_start=(--preset "$QA_MODEL" --tokenizer tok_qa)
-  if [ "$QA_MLM_EPOCHS" -gt 0 ]; then
+  read -r -a qa_start <<< "$(shape "$QA_MODEL") --tokenizer tok_qa"
+  if [ -n "$QA_MLM_MODEL" ]; then
+    echo "masked-LM model from $QA_MLM_MODEL (no pre-training)"
+    mkdir -p "$objects/models" && rm -rf "$objects/models/qa_mlm" && cp -r "$QA_MLM_MODEL" "$objects/models/qa_mlm"
+    qa_start=(--model models/qa_mlm)
+  elif [ "$QA_MLM_EPOCHS" -gt 0 ]; then
     MLM_PRESET="$QA_MODEL" pretrain qa tok_qa datasets/qa_mlm.csv "$QA_MLM_EPOCHS" "$QA_LENGTH"
     qa_start=(--model models/qa_mlm)
   fi
