@@ -1,7 +1,7 @@
 #include "predict/answer_spans.h"
 
-#include "tokenizers/normalized_string.h"
 #include "tokenizers/unicode.h"
+#include "tokenizers/unicode_tables.h"
 
 #include <algorithm>
 #include <cctype>
@@ -61,17 +61,57 @@ bool PythonSpace(char32_t c) { return tokenizers::IsWhitespace(c) || (c >= 0x1C 
 // Python's \w in a str pattern: letters, numbers and the underscore (not combining marks).
 bool PythonWordChar(char32_t c) { return c == U'_' || tokenizers::IsLetter(c) || tokenizers::IsNumber(c); }
 
+// Unicode's Cased and Case_Ignorable properties, as str.lower()'s final-sigma rule reads them.
+bool Cased(char32_t c) {
+  const std::string_view g = tokenizers::GeneralCategory(c);
+  return g == "Lu" || g == "Ll" || g == "Lt";
+}
+bool CaseIgnorable(char32_t c) {
+  const std::string_view g = tokenizers::GeneralCategory(c);
+  if (g == "Mn" || g == "Me" || g == "Cf" || g == "Lm" || g == "Sk") return true;
+  switch (c) {  // Word_Break MidLetter, MidNumLet and Single_Quote
+    case U'\'': case U'.': case U':': case 0xB7: case 0x387: case 0x55F: case 0x5F4: case 0x2018: case 0x2019:
+    case 0x2024: case 0x2027: case 0xFE13: case 0xFE52: case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// str.lower(): the full lowercase mapping, and a capital sigma ending a word (a cased letter
+// before it, none after it, case-ignorable characters skipped) becomes the final sigma.
+tokenizers::CodePoints PythonLower(const tokenizers::CodePoints& s) {
+  auto cased_towards = [&](size_t i, int step) {
+    for (size_t k = i; step < 0 ? k-- > 0 : ++k < s.size();)
+      if (!CaseIgnorable(s[k])) return Cased(s[k]);
+    return false;
+  };
+  tokenizers::CodePoints out;
+  out.reserve(s.size() + 1);
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char32_t c = s[i];
+    if (c == 0x3A3) {
+      out.push_back(cased_towards(i, -1) && !cased_towards(i, +1) ? 0x3C2 : 0x3C3);
+    } else if (c == 0x130) {  // the one multi-character mapping
+      out.push_back(U'i');
+      out.push_back(0x307);
+    } else {
+      out.push_back(c < 0x80 ? static_cast<char32_t>(std::tolower(static_cast<int>(c)))
+                             : tokenizers::tables::LowercaseSingle(c));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string NormalizeAnswer(std::string_view s) {
-  // lower(): Unicode lowercase; invalid UTF-8 (not from a JSON request) as U+FFFD.
+  // lower(), after reading invalid UTF-8 (not from a JSON request) as U+FFFD.
   auto decoded = tokenizers::DecodeUtf8(s, tokenizers::InvalidUtf8::kReplace);
   if (!decoded.has_value()) return "";
-  tokenizers::NormalizedString lower(decoded->data(), decoded->data() + decoded->size(), 0);
-  lower.Lowercase();
   // remove_punc(): string.punctuation, the ASCII punctuation.
   tokenizers::CodePoints text;
-  for (char32_t c : lower.chars())
+  for (char32_t c : PythonLower(*decoded))
     if (c >= 0x80 || !std::ispunct(static_cast<int>(c))) text.push_back(c);
   // remove_articles(): \b(a|an|the)\b, a run of word characters that is an article, becomes a space.
   tokenizers::CodePoints kept;

@@ -32,6 +32,12 @@ TEST(AnswerSpansTest, SquadNormalisationOfUnicodeTextAsPythonDoesIt) {
   EXPECT_EQ(ExactMatch("\xC3\x89" "clair", {"\xC3\xA9" "CLAIR"}), 1.0);
   EXPECT_NEAR(AnswerF1("Z\xC3\xBCrich\xC2\xA0Tower", {"z\xC3\xBCrich"}), 2.0 / 3.0, 1e-12);
   EXPECT_EQ(NormalizeAnswer("\xFF the"), "\xEF\xBF\xBD");  // invalid UTF-8 as U+FFFD, never a throw
+  // A capital sigma ending a word lowers to the final sigma, as str.lower() does.
+  EXPECT_EQ(NormalizeAnswer("\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3"), "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x82");
+  EXPECT_EQ(NormalizeAnswer("\xCE\xA3\xCE\x91\xCE\xA3\x20\xCE\x9A\xCE\x91\xCE\x99"), "\xCF\x83\xCE\xB1\xCF\x82\x20\xCE\xBA\xCE\xB1\xCE\xB9");
+  EXPECT_EQ(NormalizeAnswer("\xCE\xA3"), "\xCF\x83");
+  EXPECT_EQ(NormalizeAnswer("\xCE\x91\xCE\xA3\x2E"), "\xCE\xB1\xCF\x82");
+  EXPECT_EQ(NormalizeAnswer("\xCE\x91\xCE\xA3\x27\xCE\x92"), "\xCE\xB1\xCF\x83\xCE\xB2");
 }
 
 // Spans stay in the context, end after start, within the length limit; the best over windows.
