@@ -157,13 +157,13 @@ text_csv() {  # text_csv LINES.txt OUT.csv: one text a line into a CSV with a te
 w = csv.writer(open(sys.argv[2], "w", newline="", encoding="utf-8")); w.writerow(["text"])
 w.writerows([l.rstrip("\n")] for l in open(sys.argv[1], encoding="utf-8") if l.strip())' "$1" "$2"
 }
-shape() {  # shape PRESET|CONFIG.json: the train options of a model shape
-  if [[ "$1" == *.json ]]; then echo "--config $1"; else echo "--preset $1"; fi
+shape() {  # shape PRESET|CONFIG.json: the train options of a model shape, into the array `model_shape`
+  if [[ "$1" == *.json ]]; then model_shape=(--config "$1"); else model_shape=(--preset "$1"); fi
 }
 pretrain() {  # pretrain NAME TOKENIZER CSV EPOCHS LENGTH: masked-LM pre-training into models/NAME_mlm
   echo "masked-LM pre-training on $3 ($4 epochs, 15% masked):"
-  # shellcheck disable=SC2046  # two words, no spaces in a path here
-  train "$WORK/$1_mlm.json" --objective masked-lm $(shape "$MLM_PRESET") --tokenizer "$2" --dataset "$3" \
+  shape "$MLM_PRESET"
+  train "$WORK/$1_mlm.json" --objective masked-lm "${model_shape[@]}" --tokenizer "$2" --dataset "$3" \
     --save "models/$1_mlm" --epochs "$4" --batch-size 32 --lr 1e-3 --warmup 200 --max-length "$5" --split 0.02
 }
 train() {  # train OUT.json ARGS...: a training task, followed; its summary printed
@@ -256,7 +256,8 @@ if [ "$what" = qa ] || [ "$what" = all ]; then
       "$objects/datasets/qa_train.jsonl"; column "$objects/datasets/qa_mlm.csv" text; } > "$WORK/qa.txt"
   "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --lowercase --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" \
     --input "$WORK/qa.txt" --output "$objects/tok_qa" > /dev/null
-  read -r -a qa_start <<< "$(shape "$QA_MODEL") --tokenizer tok_qa"
+  shape "$QA_MODEL"
+  qa_start=("${model_shape[@]}" --tokenizer tok_qa)
   if [ -n "$QA_MLM_MODEL" ]; then
     echo "masked-LM model from $QA_MLM_MODEL (no pre-training)"
     mkdir -p "$objects/models" && rm -rf "$objects/models/qa_mlm" && cp -r "$QA_MLM_MODEL" "$objects/models/qa_mlm"
@@ -326,9 +327,8 @@ PY
     mkdir -p "$objects/models" && cp -r "$SEARCH_MLM_MODEL" "$objects/models/search_mlm"
   else
     echo "masked-LM pre-training on debian_mlm_train ($SEARCH_MLM_EPOCHS epochs, 15% masked):"
-    shape=(--preset "$SEARCH_MODEL")
-    [[ "$SEARCH_MODEL" == *.json ]] && shape=(--config "$SEARCH_MODEL")
-    train "$WORK/search_mlm.json" --objective masked-lm "${shape[@]}" --tokenizer tok_search \
+    shape "$SEARCH_MODEL"
+    train "$WORK/search_mlm.json" --objective masked-lm "${model_shape[@]}" --tokenizer tok_search \
       --dataset datasets/debian_mlm_train.csv --eval-dataset datasets/debian_mlm_valid.csv --save models/search_mlm \
       --epochs "$SEARCH_MLM_EPOCHS" --batch-size 32 --lr "$SEARCH_MLM_LR" --warmup 200 --max-length "$MAX_LENGTH"
   fi
