@@ -17,7 +17,6 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/csrc/distributed/c10d/comm.hpp>
 #endif
 
 namespace mlaas::train {
@@ -208,16 +207,26 @@ Result<int64_t> DataParallelGroup::LastPublished() {
 Status DataParallelGroup::Following() {
   Impl& m = *impl_;
   if (m.heartbeat.joinable()) return Status::Ok();
+  // The beats go over a connection of their own: a store client answers one request at a time,
+  // so on the member's connection they would wait behind a long read (Gloo's rendezvous waits
+  // there for rank 0's keys) and the member would look dead while it joins a run.
+  c10::intrusive_ptr<c10d::Store> beats;
   try {
-    m.store->add(AliveKey(m.config.rank), 1);
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<uint16_t>(m.config.master_port);
+    options.isServer = false;
+    options.waitWorkers = false;
+    options.timeout = m.config.timeout;
+    beats = c10::make_intrusive<c10d::TCPStore>(m.config.master_addr, options);
+    beats->add(AliveKey(m.config.rank), 1);
   } catch (const std::exception& e) {
     return Unavailable(std::string("the data-parallel group's store failed: ") + e.what());
   }
-  m.heartbeat = std::thread([&m] {
+  m.heartbeat = std::thread([&m, beats = std::move(beats)] {
     std::unique_lock lock(m.mu);
     while (!m.wake.wait_for(lock, kHeartbeat, [&m] { return m.stopping; })) {
       try {
-        m.store->add(AliveKey(m.config.rank), 1);
+        beats->add(AliveKey(m.config.rank), 1);
       } catch (const std::exception&) {
         return;  // the store is gone (rank 0 stopped): NextTask says so
       }
@@ -303,13 +312,12 @@ Result<std::optional<json>> DataParallelGroup::NextTask(int64_t n, std::chrono::
 
 namespace {
 
-// Runs a collective (Gloo's work, or its wait): its errors are the group's.
-template <class F>
-decltype(auto) Collective(F&& f) {
+// Waits for a collective: its errors are the group's (a member went away, or timed out).
+// Enqueueing one only checks its arguments, so an error there is ours and propagates as it is
+// (the task then fails as in one process instead of going back to the queue).
+void Wait(const c10::intrusive_ptr<c10d::Work>& work) {
   try {
-    return f();
-  } catch (const GroupLost&) {
-    throw;
+    work->wait();
   } catch (const std::exception& e) {
     std::string why = e.what();
     throw GroupLost(why.substr(0, why.find('\n')));
@@ -357,13 +365,20 @@ Result<std::unique_ptr<RunGroup>> RunGroup::Open(DataParallelGroup& group, const
 
 void RunGroup::Broadcast(const std::vector<torch::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> list(tensors.begin(), tensors.end());
-  Collective([&] { c10d::broadcast_coalesced(impl_->pg, list, 16u << 20, 0); });
+  // A broadcast a tensor, all enqueued before the first wait (Gloo runs them on its threads).
+  std::vector<std::vector<at::Tensor>> each;
+  each.reserve(tensors.size());
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  for (const auto& t : tensors) {
+    each.push_back({t});
+    works.push_back(impl_->pg->broadcast(each.back()));
+  }
+  for (const auto& w : works) Wait(w);
 }
 
 std::vector<double> RunGroup::Sum(const std::vector<double>& values) {
   std::vector<at::Tensor> t = {torch::tensor(values, torch::kFloat64)};
-  Collective([&] { impl_->pg->allreduce(t)->wait(); });
+  Wait(impl_->pg->allreduce(t));
   std::vector<double> out(values.size());
   auto a = t[0].accessor<double, 1>();
   for (size_t i = 0; i < values.size(); ++i) out[i] = a[static_cast<int64_t>(i)];
@@ -374,7 +389,7 @@ void RunGroup::Average(const std::vector<torch::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
   for (const auto& t : tensors) {
     std::vector<at::Tensor> one = {t};
-    Collective([&] { impl_->pg->allreduce(one)->wait(); });
+    Wait(impl_->pg->allreduce(one));
     t.div_(static_cast<double>(world_));
   }
 }
@@ -453,7 +468,7 @@ void RunGroup::OnGradient(size_t k, const torch::Tensor& grad) {
 void RunGroup::Launch(size_t bucket) {
   Impl::Bucket& b = impl_->buckets[bucket];
   std::vector<at::Tensor> t = {b.flat};
-  b.work = Collective([&] { return impl_->pg->allreduce(t); });
+  b.work = impl_->pg->allreduce(t);
 }
 
 void RunGroup::EndBackward() {
@@ -483,13 +498,13 @@ void RunGroup::EndBackward() {
   for (size_t k = 0; k < m.params.size(); ++k)
     if (m.ready[k] || m.params[k].grad().defined()) mine[k] = 1.0f;
   std::vector<at::Tensor> flags = {had};
-  auto flagged = Collective([&] { return impl_->pg->allreduce(flags); });
+  auto flagged = impl_->pg->allreduce(flags);
   for (auto& b : m.buckets) {
-    Collective([&] { b.work->wait(); });
+    Wait(b.work);
     b.work.reset();
     b.flat.div_(static_cast<double>(world_));
   }
-  Collective([&] { flagged->wait(); });
+  Wait(flagged);
   const auto* anywhere = had.data_ptr<float>();
   for (size_t k = 0; k < m.params.size(); ++k) {
     if (anywhere[k] == 0.0f) continue;
