@@ -177,26 +177,38 @@ Status CheckArray(const json& v, const json& s, const std::string& path) {
   return Status::Ok();
 }
 
-// anyOf whose branches only list required fields reads best as "one of a, b or c".
+// When no branch of an anyOf holds, the error of the branch the value came closest to: one whose
+// type it has (a list given where a string or a list is allowed is told what is wrong with the
+// list), or among branches that list required fields, the one with most of them given (a
+// question without its context is told the context is missing). When the value gives none of
+// any branch's required fields: "needs one of the fields 'a', 'b' and 'c'".
 Status CheckAnyOf(const json& v, const json& s, const std::string& path) {
-  const json& branches = s["anyOf"];
-  Status first;
+  Status closest;
+  int closest_rank = -1;
   bool only_required = true;
   std::string names;
-  for (const auto& branch : branches) {
+  for (const auto& branch : s["anyOf"]) {
     Status st = ValidateJson(v, branch, path);
     if (st.ok()) return st;
-    if (first.ok()) first = st;
-    if (branch.size() == 1 && branch.contains("required") && branch["required"].size() == 1) {
-      names += (names.empty() ? "'" : "', '") + branch["required"][0].get<std::string>();
+    int rank = CheckType(v, branch, path).ok() ? 1 : 0;
+    const bool required_only = branch.size() == 1 && branch.contains("required");
+    if (rank == 1 && branch.contains("required") && v.is_object()) {
+      for (const auto& key : branch["required"]) rank += v.contains(key.get<std::string>()) ? 1 : 0;
+    }
+    if (rank > closest_rank) {
+      closest = st;
+      closest_rank = rank;
+    }
+    if (required_only) {
+      std::string all;
+      for (const auto& key : branch["required"]) all += (all.empty() ? "'" : "' and '") + key.get<std::string>();
+      names += (names.empty() ? "" : ", ") + all + "'";
     } else {
       only_required = false;
     }
   }
-  if (only_required && !names.empty()) {
-    return Fail(path, "needs one of the fields " + names + "'");
-  }
-  return first;
+  if (only_required && closest_rank <= 1 && !names.empty()) return Fail(path, "needs one of the fields " + names);
+  return closest;
 }
 
 }  // namespace

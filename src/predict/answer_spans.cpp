@@ -180,6 +180,19 @@ double AnswerF1(std::string_view prediction, const std::vector<std::string>& ans
   return best;
 }
 
+std::vector<bool> DroppedMarks(const std::vector<char32_t>& text, const std::vector<std::pair<uint32_t, uint32_t>>& covered) {
+  std::vector<bool> dropped(text.size());
+  for (size_t i = 0; i < text.size(); ++i) dropped[i] = tokenizers::GeneralCategory(text[i]).front() == 'M';
+  for (const auto& [begin, end] : covered)
+    for (uint32_t i = begin; i < end && i < dropped.size(); ++i) dropped[i] = false;
+  return dropped;
+}
+
+uint32_t PastDroppedMarks(const std::vector<bool>& dropped, uint32_t end) {
+  while (end < dropped.size() && dropped[end]) ++end;
+  return end;
+}
+
 std::string CodePointSlice(std::string_view text, uint32_t begin, uint32_t end) {
   size_t cp = 0, from = text.size(), to = text.size();
   for (size_t i = 0; i <= text.size(); ++i) {

@@ -56,6 +56,14 @@ std::string NormalizeAnswer(std::string_view s);
 double ExactMatch(std::string_view prediction, const std::vector<std::string>& answers);
 double AnswerF1(std::string_view prediction, const std::vector<std::string>& answers);
 
+// The combining marks (general category M*) of a text that no token covers: a tokenizer that
+// strips accents (BERT's uncased ones read "e" + U+0301 as "e") leaves them out of every token's
+// offsets, as Hugging Face's does. `covered`: the tokens' code point offsets.
+std::vector<bool> DroppedMarks(const std::vector<char32_t>& text, const std::vector<std::pair<uint32_t, uint32_t>>& covered);
+// A span's end moved past the dropped marks right after it, so that an answer or an entity cut at
+// a token's end keeps the accents of its last letter.
+uint32_t PastDroppedMarks(const std::vector<bool>& dropped, uint32_t end);
+
 // The UTF-8 of code points [begin, end) of `text`.
 std::string CodePointSlice(std::string_view text, uint32_t begin, uint32_t end);
 

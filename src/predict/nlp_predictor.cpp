@@ -102,8 +102,20 @@ Status ParseImages(const json& in, const storage::StorageRegistry* storage, Pred
 Result<PredictInput> ParseInput(const json& in, const storage::StorageRegistry* storage) {
   if (!in.is_object()) return InvalidArgument("predict_input must be an object", "predict_input");
   PredictInput out;
+  auto given = [&in](const char* key) { auto it = in.find(key); return it != in.end() && !it->is_null(); };
+  // One kind of input a request: texts (and their pairs), questions about contexts, or images.
+  const bool text = given("input_text"), qa = given("question") || given("context"),
+             images = given("images") || given("paths");
+  if (text + qa + images > 1)
+    return InvalidArgument("give one kind of input: input_text (with pair_text for pairs), question and context "
+                           "(question-answering), or images",
+                           qa ? (given("question") ? "predict_input.question" : "predict_input.context")
+                              : (given("images") ? "predict_input.images" : "predict_input.paths"));
+  if (qa && given("pair_text"))
+    return InvalidArgument("pair_text goes with input_text (text pairs), not with question and context",
+                           "predict_input.pair_text");
   auto texts = in.find("input_text");
-  if (texts == in.end() && in.contains("question")) {
+  if (qa) {
     for (const char* key : {"question", "context"}) {
       const std::string field = std::string("predict_input.") + key;
       auto list = in.find(key);
@@ -118,7 +130,7 @@ Result<PredictInput> ParseInput(const json& in, const storage::StorageRegistry* 
     if (out.contexts.size() != out.questions.size())
       return InvalidArgument("context must have as many texts as question", "predict_input.context");
     out.texts = out.questions;  // what the response counts and echoes
-  } else if (texts == in.end() && (in.contains("images") || in.contains("paths"))) {
+  } else if (images) {
     if (!storage && in.contains("paths")) return InvalidArgument("give images, not object keys, here", "predict_input.paths");
     MLAAS_RETURN_IF_ERROR(ParseImages(in, storage, out));
   } else {

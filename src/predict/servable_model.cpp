@@ -120,6 +120,13 @@ Status CheckGenerationFits(const ServableModel& model, const std::vector<ModelRo
                            const std::string& field) {
   if (model.info().objective != "causal-lm") return Status::Ok();
   const int64_t positions = model.info().max_tokens, wanted = options.generation.max_new_tokens;
+  // A request's generation holds the compute thread for all its steps: its prompts times
+  // max_new_tokens are bounded, so that one request cannot hold every other prediction for hours.
+  if (const auto total = static_cast<int64_t>(rows.size()) * wanted; total > kMaxGeneratedTokens)
+    return InvalidArgument(std::to_string(rows.size()) + " prompts with max_new_tokens " + std::to_string(wanted) + " ask for " +
+                               std::to_string(total) + " tokens; a request generates at most " +
+                               std::to_string(kMaxGeneratedTokens) + " (fewer prompts or fewer tokens a request)",
+                           field);
   for (size_t i = 0; i < rows.size(); ++i) {
     const int64_t tokens = std::max<int64_t>(1, RowCost(rows[i]));
     if (tokens + wanted > positions)

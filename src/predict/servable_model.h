@@ -75,8 +75,10 @@ nlohmann::json NoAnswer();
 std::vector<nlohmann::json> MergeWindowAnswers(std::vector<nlohmann::json> answers, const std::vector<size_t>& windows);
 
 // For a causal LM: OK when each prompt plus options.generation.max_new_tokens fits the model's
-// positions (info().max_tokens; an empty prompt counts its start token), else InvalidArgument
-// naming `field` (e.g. "predict_input.max_new_tokens"). Other models: OK.
+// positions (info().max_tokens; an empty prompt counts its start token) and the prompts times
+// max_new_tokens are at most kMaxGeneratedTokens, else InvalidArgument naming `field` (e.g.
+// "predict_input.max_new_tokens"). Other models: OK.
+inline constexpr int64_t kMaxGeneratedTokens = 32768;
 class ServableModel;
 Status CheckGenerationFits(const ServableModel& model, const std::vector<ModelRow>& rows, const OutputOptions& options,
                            const std::string& field);

@@ -17,6 +17,7 @@
 #include "predict/token_entities.h"
 #include "tokenizers/models.h"
 #include "tokenizers/tokenizer.h"
+#include "tokenizers/unicode.h"
 
 namespace mlaas::predict {
 
@@ -445,10 +446,17 @@ Result<std::vector<json>> TextModel::Answer(const std::vector<const ModelRow*>& 
       out.push_back(item.window ? json() : NoAnswer());
       continue;
     }
-    out.push_back({{"answer", CodePointSlice(item.question->context, best->start, best->end)},
+    // The answer keeps the accents a stripping tokenizer left out of its last token.
+    std::vector<std::pair<uint32_t, uint32_t>> covered;
+    for (const AnswerWindow& a : spans)
+      for (const auto& o : a.context_offsets)
+        if (o) covered.push_back(*o);
+    auto cps = tokenizers::DecodeUtf8(item.question->context, tokenizers::InvalidUtf8::kReplace);
+    const uint32_t end = cps.has_value() ? PastDroppedMarks(DroppedMarks(*cps, covered), best->end) : best->end;
+    out.push_back({{"answer", CodePointSlice(item.question->context, best->start, end)},
                    {"score", best->score},
                    {"start", best->start},
-                   {"end", best->end}});
+                   {"end", end}});
   }
   return out;
 }

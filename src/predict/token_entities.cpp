@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "predict/answer_spans.h"
 #include "tokenizers/unicode.h"
 
 namespace mlaas::predict {
@@ -93,6 +94,11 @@ std::vector<ClassifiedToken> ClassifiedTokens(const tokenizers::Encoding& enc, s
     }
     out.push_back(std::move(t));
   }
+  // An entity's end keeps the accents a stripping tokenizer left out of its last token.
+  std::vector<std::pair<uint32_t, uint32_t>> covered;
+  for (const auto& t : out) covered.emplace_back(t.start, t.end);
+  const std::vector<bool> dropped = DroppedMarks(cps, covered);
+  for (auto& t : out) t.end = PastDroppedMarks(dropped, t.end);
   return out;
 }
 

@@ -30,7 +30,18 @@ const json kSchema = json::parse(R"({
     "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"},
     "kwargs": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 2},
     "space": {"type": "object", "minProperties": 1},
-    "either": {"type": ["string", "null"]}
+    "either": {"type": ["string", "null"]},
+    "input": {
+      "type": "object",
+      "anyOf": [{"required": ["text"]}, {"required": ["question", "context"]}],
+      "properties": {
+        "text": {"type": "string"},
+        "question": {"type": "string"},
+        "context": {"type": "string"},
+        "stop": {"anyOf": [{"type": "string", "minLength": 1},
+                           {"type": "array", "maxItems": 2, "items": {"type": "string", "minLength": 1}}]}
+      }
+    }
   }
 })");
 
@@ -81,6 +92,21 @@ TEST(JsonSchemaTest, NamesTheOffendingField) {
   EXPECT_TRUE(Check(R"({"model": {"path": "m"}, "space": {"x": 1}, "kwargs": {"a": "1", "b": "2"}})").ok());
   ExpectError(R"({"model": {"path": "m"}, "either": 1})", "either",
               "must be of type string or null");
+}
+
+// When no branch of an anyOf holds, the error is the closest branch's: the one whose type the
+// value has, or the one with most of its required fields given.
+TEST(JsonSchemaTest, AnAnyOfNamesWhatTheClosestBranchLacks) {
+  auto input = [](const std::string& fields) { return R"({"model": {"path": "m"}, "input": )" + fields + "}"; };
+  EXPECT_TRUE(Check(input(R"({"text": "a"})")).ok());
+  EXPECT_TRUE(Check(input(R"({"question": "q", "context": "c", "stop": ["x"]})")).ok());
+  ExpectError(input(R"({"question": "q"})"), "input.context", "is required");
+  ExpectError(input(R"({"context": "c"})"), "input.question", "is required");
+  ExpectError(input(R"({})"), "input", "needs one of the fields 'text', 'question' and 'context'");
+  ExpectError(input(R"({"text": "a", "stop": [""]})"), "input.stop[0]", "must not be empty");
+  ExpectError(input(R"({"text": "a", "stop": ["x", "y", "z"]})"), "input.stop", "at most 2 items");
+  ExpectError(input(R"({"text": "a", "stop": ""})"), "input.stop", "must not be empty");
+  ExpectError(input(R"({"text": "a", "stop": 5})"), "input.stop", "must be a string (got integer)");
 }
 
 TEST(JsonSchemaTest, CountsCharactersNotBytes) {

@@ -41,6 +41,19 @@ TEST(AnswerSpansTest, SquadNormalisationOfUnicodeTextAsPythonDoesIt) {
 }
 
 // Spans stay in the context, end after start, within the length limit; the best over windows.
+// Marks that no token covers (a stripping tokenizer dropped them) extend a span's end; marks
+// inside a token, or after a gap, do not.
+TEST(AnswerSpansTest, ASpansEndTakesTheDroppedMarksAfterIt) {
+  // P0 a1 r2 i3 ◌4 s5 ◌6 ◌7 _8 x9 ◌10
+  const std::vector<char32_t> text = {U'P', U'a', U'r', U'i', 0x301, U's', 0x301, 0x302, U' ', U'x', 0x301};
+  const auto dropped = DroppedMarks(text, {{0, 3}, {3, 6}, {9, 11}});
+  EXPECT_EQ(PastDroppedMarks(dropped, 6), 8u);   // both marks after s
+  EXPECT_EQ(PastDroppedMarks(dropped, 3), 3u);   // the mark at 4 is inside "##is"
+  EXPECT_EQ(PastDroppedMarks(dropped, 11), 11u);  // the end of the text
+  EXPECT_EQ(PastDroppedMarks(dropped, 9), 9u);   // x covers its own mark
+  EXPECT_EQ(PastDroppedMarks(DroppedMarks(text, {}), 4), 5u);  // nothing covered: the mark after i
+}
+
 TEST(AnswerSpansTest, BestSpanOverWindows) {
   // Window 0: [CLS] q [SEP] c0 c1 [SEP]; window 1: [CLS] q [SEP] c1 c2 [SEP].
   using O = std::optional<std::pair<uint32_t, uint32_t>>;

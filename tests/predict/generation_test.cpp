@@ -218,6 +218,16 @@ TEST_F(GenerationTest, RefusesWhatItCannotGenerateNamingTheField) {
     ASSERT_FALSE(r.has_value()) << extra.dump();
     EXPECT_EQ(r.error().field(), field) << extra.dump() << ": " << r.error().ToString();
   }
+  // A request generates at most kMaxGeneratedTokens: prompts x max_new_tokens.
+  const std::vector<std::string> many(1024, "once");
+  auto budget = predictor_->CheckStream(Request(many, {{"max_new_tokens", 40}}));
+  EXPECT_EQ(budget.field(), "predict_input.max_new_tokens") << budget.ToString();
+  EXPECT_NE(budget.message().find("40960 tokens; a request generates at most 32768"), std::string::npos)
+      << budget.message();
+  auto over = predictor_->Predict(Request(many, {{"max_new_tokens", 40}}));
+  ASSERT_FALSE(over.has_value());
+  EXPECT_EQ(over.error().field(), "predict_input.max_new_tokens");
+  EXPECT_TRUE(predictor_->CheckStream(Request(many, {{"max_new_tokens", 32}})).ok());
   // An empty prompt starts from the beginning-of-text token.
   auto empty = predictor_->Predict(Request({""}, {{"max_new_tokens", 3}}));
   ASSERT_TRUE(empty.has_value()) << empty.error().ToString();

@@ -440,6 +440,19 @@ TEST_F(NlpPredictorTest, BadRequestsAreClearErrors) {
       {Request("models/ok", "text-classification", {"x"}, {{"device", "tpu"}}), StatusCode::kInvalidArgument,
        "predict_input.device"},
       {Request("../etc", "text-classification", {"x"}), StatusCode::kInvalidArgument, "model.path"},
+      // One kind of input a request.
+      {Request("models/ok", "text-classification", {"x"}, {{"question", {"q"}}, {"context", {"c"}}}),
+       StatusCode::kInvalidArgument, "predict_input.question"},
+      {Request("models/ok", "text-classification", {"x"}, {{"context", {"c"}}}), StatusCode::kInvalidArgument,
+       "predict_input.context"},
+      {Request("models/ok", "text-classification", {"x"}, {{"images", {"aGk="}}}), StatusCode::kInvalidArgument,
+       "predict_input.images"},
+      {json{{"model", {{"path", "models/ok"}, {"objective", "question-answering"}}},
+            {"predict_input", {{"question", {"q"}}, {"context", {"c"}}, {"pair_text", {"p"}}}}},
+       StatusCode::kInvalidArgument, "predict_input.pair_text"},
+      {json{{"model", {{"path", "models/ok"}, {"objective", "question-answering"}}},
+            {"predict_input", {{"context", {"c"}}}}},
+       StatusCode::kInvalidArgument, "predict_input.question"},
       // A classification request for a masked-LM checkpoint: the classifier is missing.
       {Request("models/ok", "masked-lm", {"[MASK]"}), StatusCode::kInvalidArgument, "model.path"},
   };

@@ -127,5 +127,24 @@ TEST(ClassifiedTokensTest, SubwordsWithoutAPrefixAndUnknownTokens) {
   EXPECT_EQ(tokens[4].start, 9u);
 }
 
+// A tokenizer that strips accents (BERT's uncased: NFD, then the marks removed) leaves a
+// decomposed accent out of every token's offsets, as Hugging Face's does; a token's end moves
+// past such marks right after it, so an entity keeps the accent of its last letter. A mark that a
+// token covers stays that token's.
+TEST(ClassifiedTokensTest, ATokensEndKeepsTheAccentsAStrippingTokenizerLeftOut) {
+  // "Zu\u0301rich e\u0301 caf\u00e9": code points Z0 u1 ◌2 r3 i4 c5 h6 _7 e8 ◌9 _10 c11 a12 f13 é14.
+  const std::string text = "Zu\xCC\x81rich e\xCC\x81 caf\xC3\xA9";
+  auto enc = Encode({{"zu", 0, 2}, {"##rich", 3, 7}, {"e", 8, 9}, {"cafe", 11, 15}});
+  std::vector<float> scores(6 * 2, 0.5f);
+  auto tokens = ClassifiedTokens(enc, text, scores.data(), 2, "##", std::nullopt);
+  ASSERT_EQ(tokens.size(), 4u);
+  EXPECT_EQ(tokens[0].end, 3u);  // past the mark between u and r
+  EXPECT_TRUE(tokens[1].subword);
+  EXPECT_EQ(tokens[1].end, 7u);
+  EXPECT_EQ(tokens[2].end, 10u);  // e + its accent
+  EXPECT_EQ(tokens[3].end, 15u);  // a precomposed é is the token's own
+  EXPECT_FALSE(tokens[2].subword);
+}
+
 }  // namespace
 }  // namespace mlaas::predict
