@@ -5,6 +5,8 @@
                                                          -> OUT_DIR/qa_{train,valid,test}.jsonl
   qa_set.py corpus SHARED_DATA OUT.csv [WORDS]           -> masked-LM pre-training texts in the same layout,
                                                             from the training split only
+  qa_set.py pairs SHARED_DATA OUT_DIR [WORDS]            -> OUT_DIR/qa_nsp_{train,valid}.csv: next-sentence
+                                                            pairs (question, description), is_next or not
   qa_set.py baseline OUT_DIR                             -> the TF-IDF baseline on the test split
   qa_set.py answer OUT_DIR URL MODEL OUT.jsonl           -> the test questions answered by the server
                                                             (the Python SDK's client.answer)
@@ -133,6 +135,32 @@ def corpus(data, path, words, passes=3):
     print(json.dumps({"texts": len(texts)}))
 
 
+def pairs(data, out, words):
+    """Next-sentence-prediction pairs that ask for the match the questions need: a question as the
+    set asks it beside "Description: <description>", its package's own (is_next) or that of another
+    package of its section (not_next), each package of the split once each way; no names, so
+    nothing to remember a name by. Train and valid splits, each its own seed."""
+    stats = {}
+    for split in ("train", "valid"):
+        rng = random.Random(f"13:{split}")
+        rows = []
+        for group in sections(data, split, words).values():
+            if len(group) < 2:
+                continue
+            for r in group:
+                other = rng.choice([o for o in group if o["id"] != r["id"]])
+                question = f"Which package is: {r['short']}?"
+                rows += [(question, f"Description: {r['long']}", "is_next"),
+                         (question, f"Description: {other['long']}", "not_next")]
+        rng.shuffle(rows)
+        with open(f"{out}/qa_nsp_{split}.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "pair", "label"])
+            w.writerows(rows)
+        stats[split] = len(rows)
+    print(json.dumps({"pairs": stats}))
+
+
 def load(path):
     return [json.loads(line) for line in open(path, encoding="utf-8")]
 
@@ -222,6 +250,8 @@ if __name__ == "__main__":
               int(sys.argv[5]) if len(sys.argv) > 5 else MAX_WORDS, sys.argv[6] if len(sys.argv) > 6 else "real")
     elif cmd == "corpus":
         corpus(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else MAX_WORDS)
+    elif cmd == "pairs":
+        pairs(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else MAX_WORDS)
     elif cmd == "baseline":
         baseline(sys.argv[2])
     elif cmd == "answer":

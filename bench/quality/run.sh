@@ -62,7 +62,10 @@
 #        stanzas with their synopses, three a text, each package in three texts), QA_NAMES (real; random:
 #        the training questions' stanzas carry random names, see qa_set.py), QA_MLM_MODEL (a masked-LM
 #        model directory from an earlier run, e.g. $WORK/data/objects/models/qa_mlm copied aside:
-#        fine-tuning starts from it, no pre-training);
+#        fine-tuning starts from it, no pre-training), QA_NSP_EPOCHS (0; else next-sentence-prediction
+#        epochs between the masked-LM model, or the model from scratch, and the fine-tuning, on
+#        `qa_set.py pairs`: a question beside its package's description or another of its section),
+#        QA_NSP_LR (2e-4);
 #        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (4), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -114,6 +117,8 @@ QA_TRAIN="${QA_TRAIN:-12000}"
 QA_NAMES="${QA_NAMES:-real}"
 QA_MLM_MODEL="${QA_MLM_MODEL:-}"
 QA_MLM_EPOCHS="${QA_MLM_EPOCHS:-0}"
+QA_NSP_EPOCHS="${QA_NSP_EPOCHS:-0}"
+QA_NSP_LR="${QA_NSP_LR:-2e-4}"
 FASHION_MODEL="${FASHION_MODEL:-cnn-small}"
 FASHION_EPOCHS="${FASHION_EPOCHS:-5}"
 FASHION_LR="${FASHION_LR:-2e-3}"
@@ -249,7 +254,7 @@ if [ "$what" = ner ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = qa ] || [ "$what" = all ]; then
-  echo "== QA (which package a synopsis describes): $QA_MODEL, $QA_MLM_EPOCHS pre-training epochs, $QA_EPOCHS epochs, max_length $QA_LENGTH, $QA_WORDS words a description, $QA_NAMES names in training"
+  echo "== QA (which package a synopsis describes): $QA_MODEL, $QA_MLM_EPOCHS pre-training epochs, $QA_NSP_EPOCHS next-sentence epochs, $QA_EPOCHS epochs, max_length $QA_LENGTH, $QA_WORDS words a description, $QA_NAMES names in training"
   echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN" "$QA_WORDS" "$QA_NAMES")"
   echo "pre-training texts: $($py "$here/qa_set.py" corpus "$SHARED/data" "$objects/datasets/qa_mlm.csv" "$QA_WORDS")"
   { $py -c 'import json,sys; [print(json.loads(l)[k]) for l in open(sys.argv[1], encoding="utf-8") for k in ("question", "context")]' \
@@ -265,6 +270,14 @@ if [ "$what" = qa ] || [ "$what" = all ]; then
   elif [ "$QA_MLM_EPOCHS" -gt 0 ]; then
     MLM_PRESET="$QA_MODEL" pretrain qa tok_qa datasets/qa_mlm.csv "$QA_MLM_EPOCHS" "$QA_LENGTH"
     qa_start=(--model models/qa_mlm)
+  fi
+  if [ "$QA_NSP_EPOCHS" -gt 0 ]; then
+    echo "next-sentence pairs: $($py "$here/qa_set.py" pairs "$SHARED/data" "$objects/datasets" "$QA_WORDS")"
+    echo "next-sentence prediction ($QA_NSP_EPOCHS epochs): a question beside a description of its section"
+    train "$WORK/qa_nsp.json" --objective next-sentence-prediction "${qa_start[@]}" --dataset datasets/qa_nsp_train.csv \
+      --eval-dataset datasets/qa_nsp_valid.csv --pair-column pair --save models/qa_nsp --epochs "$QA_NSP_EPOCHS" \
+      --batch-size 32 --lr "$QA_NSP_LR" --warmup 200 --max-length 96
+    qa_start=(--model models/qa_nsp)
   fi
   train "$WORK/qa.json" --objective question-answering "${qa_start[@]}" \
     --dataset datasets/qa_train.jsonl --eval-dataset datasets/qa_valid.jsonl --save models/qa --epochs "$QA_EPOCHS" \
