@@ -174,6 +174,8 @@ json ModelTrain() {
                  {"optimizer", optimizer},
                  {"seed", Int(0, 4294967295LL, "seed of shuffling and initialisation")},
                  {"max_length", Int(1, 1000000, "truncate sequences to this many tokens")},
+                 {"doc_stride", Int(1, 4096, "question-answering: tokens two windows of a long context share "
+                                             "(default 128, at most a quarter of max_length)")},
                  {"threads", Int(1, 1024, "CPU threads of the training task")},
                  {"device", Str("cpu, cuda or cuda:N", 32)},
                  {"max_grad_norm", Num(0, 1e6, "gradient clipping norm (default 1.0; 0: off)")},

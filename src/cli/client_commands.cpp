@@ -497,7 +497,7 @@ struct TrainArgs {
   std::string tokens_column, tags_column;
   std::string register_as, alias;
   std::string format, label_names, precision;  // images
-  int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, seed = -1, typo_copies = 0;
+  int64_t epochs = 0, batch_size = 0, warmup = -1, max_length = 0, doc_stride = 0, seed = -1, typo_copies = 0;
   int64_t image_size = 0, channels = 0, crop_padding = 0;
   double lr = 0, weight_decay = -1, split = 0, whitening = 0, scale = 0, rotation = 0;
   bool follow = false, load_best = false, flip = false, freeze_backbone = false;
@@ -549,6 +549,8 @@ void AddTrainOptions(CLI::App* train, TrainArgs* a) {
   train->add_option("--seed", a->seed, "Seed of initialisation, split and shuffling (default 42)");
   train->add_option("--split", a->split, "Fraction held out for evaluation (default 0.1)");
   train->add_option("--max-length", a->max_length, "Truncate inputs to this many tokens");
+  train->add_option("--doc-stride", a->doc_stride,
+                    "question-answering: tokens two windows of a long context share (default 128)");
   train->add_option("--text-column", a->text_column, "Column of the texts (default text)");
   train->add_option("--label-column", a->label_column, "Column of the labels (default label)");
   train->add_option("--pair-column", a->pair_column, "Column of the second texts of pairs");
@@ -630,6 +632,7 @@ Result<json> TrainRequestBody(const TrainArgs& a) {
   if (a.batch_size > 0) set("model_train", "batch_size", a.batch_size);
   if (a.seed >= 0) set("model_train", "seed", a.seed);
   if (a.max_length > 0) set("model_train", "max_length", a.max_length);
+  if (a.doc_stride > 0) set("model_train", "doc_stride", a.doc_stride);
   if (!a.optimizer.empty()) body["model_train"]["optimizer"]["name"] = a.optimizer;
   if (a.lr > 0) body["model_train"]["optimizer"]["init_lr"] = a.lr;
   if (a.warmup >= 0) body["model_train"]["optimizer"]["num_warm_steps"] = a.warmup;

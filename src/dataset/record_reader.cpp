@@ -152,6 +152,7 @@ class CsvReader final : public RecordReader {
     }
     row.values.resize(index_.size());
     row.missing.assign(index_.size(), false);
+    row.structured.assign(index_.size(), false);
     row.line = line;
     for (size_t i = 0; i < index_.size(); ++i) {
       row.values[i] = std::move(fields_[index_[i]]);
@@ -278,6 +279,7 @@ class JsonlReader final : public RecordReader {
     }
     row.values.assign(columns_.size(), std::string());
     row.missing.assign(columns_.size(), false);
+    row.structured.assign(columns_.size(), false);
     row.line = line;
     for (size_t i = 0; i < columns_.size(); ++i) {
       auto it = obj.find(columns_[i]);
@@ -287,6 +289,7 @@ class JsonlReader final : public RecordReader {
         row.values[i] = it->get<std::string>();
       } else {
         row.values[i] = it->dump();
+        row.structured[i] = it->is_structured();
       }
     }
     return true;
@@ -359,6 +362,7 @@ class ConllReader final : public RecordReader {
     }
     row.values.assign(columns_.size(), std::string());
     row.missing.assign(columns_.size(), false);
+    row.structured.assign(columns_.size(), true);  // the words and tags as JSON arrays
     row.line = line;
     for (size_t i = 0; i < columns_.size(); ++i) row.values[i] = (index_[i] == 0 ? s.tokens : s.tags).dump();
     return true;

@@ -42,6 +42,7 @@ struct ReaderOptions {
 struct Row {
   std::vector<std::string> values;  // aligned with RecordReader::columns()
   std::vector<bool> missing;        // JSONL: key absent or null. CSV: always false
+  std::vector<bool> structured;     // JSONL: an array or an object (values holds its JSON). CSV: always false
   int64_t line = 0;                 // 1-based line where the record starts
 };
 

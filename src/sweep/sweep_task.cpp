@@ -482,7 +482,11 @@ tasks::TaskValidator MakeSweepValidator(tasks::TaskValidator train_validator, ta
       auto named = [&](const Status& st, const json& point) -> Status {
         const std::string field = SearchedField(spec, st.field());
         if (field.empty()) return st;  // the request's own error, named as it is
-        return InvalidArgument("at " + Describe(point) + ": " + st.message(), field);
+        // A uniform draw is a real number: an integer field is searched with int (or choice).
+        const bool integer = st.message().find("integer") != std::string::npos;
+        return InvalidArgument("at " + Describe(point) + ": " + st.message() +
+                                   (integer ? "; search an integer field with type int or choice" : ""),
+                               field);
       };
       if (Status st = train_validator ? train_validator(probe) : Status::Ok(); !st.ok()) {
         if (st.field() == "model_train.early_stopping.metric") return InvalidArgument("metric: " + st.message(), "sweep.metric");

@@ -11,21 +11,32 @@ namespace mlaas::train {
 
 namespace {
 
-// Token classification's row: the words (a JSON array of strings, or a text split at
-// whitespace) and their tags (strings or integers), as many of each.
-Status ReadWordsAndTags(const std::string& tokens, const std::string& tags, int64_t line, const TrainSpec& spec,
-                        TextExample& e) {
+// The words of a JSON array of strings; nullopt when `text` is not one.
+std::optional<std::vector<std::string>> JsonWords(std::string_view text) {
+  auto parsed = ParseJsonText(text, "the tokens", {}, {.max_depth = 2});
+  if (!parsed.has_value() || !parsed->is_array()) return std::nullopt;
+  std::vector<std::string> words;
+  for (const auto& w : *parsed) {
+    if (!w.is_string()) return std::nullopt;
+    words.push_back(w.get<std::string>());
+  }
+  return words;
+}
+
+// Token classification's row: the words (a JSON array of strings — a JSON Lines array, or a
+// text cell that parses as one — or else a text split at whitespace) and their tags (strings or
+// integers), as many of each. `structured`: the tokens came as a JSON array or object.
+Status ReadWordsAndTags(const std::string& tokens, bool structured, const std::string& tags, int64_t line,
+                        const TrainSpec& spec, TextExample& e) {
   const std::string where = "line " + std::to_string(line) + ": ";
   const std::string tokens_field = ColumnField(spec, 0), tags_field = ColumnField(spec, 1);
   const std::string_view t = Trim(tokens);
-  if (!t.empty() && t.front() == '[') {
-    auto parsed = ParseJsonText(t, "the tokens", {}, {.max_depth = 2});
-    if (!parsed.has_value() || !parsed->is_array())
-      return InvalidArgument(where + "the tokens are not a JSON array of strings", tokens_field);
-    for (const auto& w : *parsed) {
-      if (!w.is_string()) return InvalidArgument(where + "the tokens are not a JSON array of strings", tokens_field);
-      e.words.push_back(w.get<std::string>());
-    }
+  std::optional<std::vector<std::string>> words =
+      !t.empty() && t.front() == '[' ? JsonWords(t) : std::nullopt;
+  if (structured && !words)
+    return InvalidArgument(where + "the tokens are not a JSON array of strings", tokens_field);
+  if (words) {
+    e.words = std::move(*words);
   } else {
     size_t i = 0;
     while (i < t.size()) {
@@ -100,8 +111,19 @@ Status ReadAnswers(const std::string& answers, int64_t line, const TrainSpec& sp
       return InvalidArgument(where + "answer " + std::to_string(i) +
                                  " must be a text and its start, a character offset inside the context",
                              field);
-    if (s.get<int64_t>() > context_length - static_cast<int64_t>(CodePoints(t.get<std::string>())))
+    const std::string& text = t.get_ref<const std::string&>();
+    const int64_t start = s.get<int64_t>(), length = CodePoints(text);
+    if (length == 0) return InvalidArgument(where + "answer " + std::to_string(i) + " is empty", field);
+    if (start > context_length - length)
       return InvalidArgument(where + "answer " + std::to_string(i) + " ends past the context", field);
+    // The context at answer_start must read the answer (code points, as Python's str counts).
+    if (const std::string at = predict::CodePointSlice(e.pair, static_cast<uint32_t>(start),
+                                                       static_cast<uint32_t>(start + length));
+        at != text)
+      return InvalidArgument(where + "answer " + std::to_string(i) + " is '" + EscapeForLog(text, 80) +
+                                 "' but the context at its answer_start " + std::to_string(start) + " reads '" +
+                                 EscapeForLog(at, 80) + "' (answer_start counts characters, not bytes)",
+                             field);
     e.answers.push_back(t.get<std::string>());
     if (i == 0) e.answer_start = s.get<int64_t>();
   }
@@ -140,6 +162,19 @@ Status LabelTokens(const TextExample& e, const tokenizers::Encoding& enc, const 
     t.word_tokens[w - 1] = static_cast<int32_t>(k);
     t.token_labels[k] = t.word_labels[w - 1];
   }
+  // A word the tokenizer left no token of (empty, whitespace, characters its normalizer removes)
+  // cannot carry a tag: harmless for O, but an entity there would never be learned or found.
+  // Words after the last token were cut by max_length, not lost.
+  int64_t last = -1;
+  for (size_t w = 0; w < e.words.size(); ++w)
+    if (t.word_tokens[w] >= 0) last = static_cast<int64_t>(w);
+  for (size_t w = 0; static_cast<int64_t>(w) < last; ++w) {
+    if (t.word_tokens[w] < 0 && e.tags[w] != "O")
+      return InvalidArgument("line " + std::to_string(e.line) + ": word " + std::to_string(w) + " ('" +
+                                 EscapeForLog(e.words[w], 40) + "', tagged " + e.tags[w] +
+                                 ") has no token: it is empty, whitespace or characters the tokenizer removes",
+                             "dataset.loader_kwargs.tokens_column");
+  }
   return Status::Ok();
 }
 
@@ -166,9 +201,21 @@ Result<std::vector<TextExample>> ReadExamples(dataset::RecordReader& reader, con
       static const std::string kEmpty;
       return row.missing[i] ? kEmpty : row.values[i];
     };
+    auto structured = [&](size_t i) { return i < row.structured.size() && row.structured[i]; };
+    // Texts are strings: a JSON Lines array or object where a text goes is refused, not read as
+    // its JSON (a label, the tags, SQuAD's answers and token classification's words may be JSON).
+    for (size_t i = 0; i < ncols; ++i) {
+      const bool json_column = tagging || ((classification || next_sentence) && i == 1) || (questions && i == 2);
+      if (!json_column && structured(i))
+        return InvalidArgument("line " + std::to_string(row.line) + ": the " + reader.columns()[i] +
+                                   " column holds a JSON " + (row.values[i].starts_with('[') ? "array" : "object") +
+                                   ", not a text",
+                               ColumnField(spec, i));
+    }
     TextExample e;
+    e.line = row.line;
     if (tagging) {
-      MLAAS_RETURN_IF_ERROR(ReadWordsAndTags(value(0), value(1), row.line, spec, e));
+      MLAAS_RETURN_IF_ERROR(ReadWordsAndTags(value(0), structured(0), value(1), row.line, spec, e));
     } else {
       e.text = value(0);
     }
@@ -180,7 +227,6 @@ Result<std::vector<TextExample>> ReadExamples(dataset::RecordReader& reader, con
       if (ncols > 2) e.negative = value(2);
     } else if (questions) {
       e.pair = value(1);
-      e.line = row.line;
       if (!e.text.empty() && !e.pair.empty() && !value(2).empty())
         MLAAS_RETURN_IF_ERROR(ReadAnswers(value(2), row.line, spec, e));
     } else if (next_sentence) {
@@ -189,7 +235,7 @@ Result<std::vector<TextExample>> ReadExamples(dataset::RecordReader& reader, con
         MLAAS_ASSIGN_OR_RETURN(e.label, NextSentenceLabel(value(1), row.line, spec));
       }
     }
-    const bool empty = e.text.empty() || (classification && e.label.empty()) || (pairs && e.pair.empty()) ||
+    const bool empty = Trim(e.text).empty() || (classification && e.label.empty()) || (pairs && e.pair.empty()) ||
                        (next_sentence && (e.pair.empty() || e.label.empty())) ||
                        (questions && (e.pair.empty() || e.answers.empty()));  // SQuAD v1: answerable only
     if (empty) {

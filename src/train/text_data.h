@@ -32,7 +32,7 @@ struct TextExample {
   // one's start (code points of the context).
   std::vector<std::string> answers = {};
   int64_t answer_start = -1;
-  int64_t line = 0;  // where the row starts in the dataset (question answering's errors)
+  int64_t line = 0;  // where the row starts in the dataset (errors name it)
 };
 
 struct ReadStats {

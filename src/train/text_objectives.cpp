@@ -702,6 +702,9 @@ class MaskedLm : public TextObjective {
   Result<json> Evaluate() override {
     if (eval_.empty()) return json::object();
     MLAAS_ASSIGN_OR_RETURN(Counters c, EvaluateLoss([&](size_t i) { return Mix(spec_.seed ^ 0xE7A1ULL, i); }));
+    // Held-out texts with no token to mask measure nothing: no loss of 0 and perplexity of 1 (a
+    // sweep would rank that best).
+    if (c.total == 0) return json{{"masked_tokens", 0}};
     return json{{"loss", c.Loss()},
                 {"perplexity", Perplexity(c.Loss())},
                 {"masked_accuracy", c.Accuracy()},

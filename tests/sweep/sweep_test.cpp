@@ -249,6 +249,17 @@ TEST(SweepValidatorTest, EdgeErrorsNameTheSearchedField) {
             "sweep.parameters.batch_size");
   EXPECT_EQ(field(Request({{"parameters", {{"optimizer.init_lr", {{"type", "choice"}, {"values", {0.1, 20}}}}}}})),
             "sweep.parameters.optimizer.init_lr");
+  // A real-valued draw for an integer field says how to search it (the training request's
+  // schema refuses the number).
+  const tasks::TaskValidator integral = [](const json& p) -> Status {
+    if (!p["model_train"]["batch_size"].is_number_integer())
+      return InvalidArgument("'model_train.batch_size' must be an integer (got number)", "model_train.batch_size");
+    return Status::Ok();
+  };
+  Status real = MakeSweepValidator(integral, integral, schema)(
+      Request({{"parameters", {{"batch_size", {{"type", "uniform"}, {"min", 2}, {"max", 8}}}}}}));
+  EXPECT_EQ(real.field(), "sweep.parameters.batch_size") << real.ToString();
+  EXPECT_NE(real.message().find("search an integer field with type int or choice"), std::string::npos) << real.message();
   EXPECT_EQ(field(Request({{"parameters", {{"learning_rate", {{"type", "uniform"}, {"min", 0.1}, {"max", 1}}}}}})),
             "sweep.parameters.learning_rate");
   EXPECT_EQ(field(Request({{"parameters", {{"optimizer.lr", {{"type", "uniform"}, {"min", 0.1}, {"max", 1}}}}}})),

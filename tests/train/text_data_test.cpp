@@ -178,6 +178,62 @@ TEST(TokenClassificationDataTest, ReadsWordsAndTagsAndNamesTheColumnOfABadRow) {
   auto bad_tags = read("{\"tokens\": [\"a\"], \"tags\": \"O\"}\n");
   ASSERT_FALSE(bad_tags.has_value());
   EXPECT_EQ(bad_tags.error().field(), "dataset.loader_kwargs.tags_column");
+  // Words as an object are refused; a text that only starts with "[" is split at whitespace.
+  auto object = read("{\"tokens\": {\"a\": \"b\"}, \"tags\": [\"O\"]}\n");
+  ASSERT_FALSE(object.has_value());
+  EXPECT_EQ(object.error().field(), "dataset.loader_kwargs.tokens_column");
+  auto bracket = read("{\"tokens\": \"[1] John works\", \"tags\": [\"O\", \"B-X\", \"O\"]}\n");
+  ASSERT_TRUE(bracket.has_value()) << bracket.error().ToString();
+  EXPECT_EQ((*bracket)[0].words, std::vector<std::string>({"[1]", "John", "works"}));
+}
+
+// A text column holding a JSON array or object is refused naming the column, not trained on as
+// its JSON; SQuAD answers must read as their context does at answer_start; whitespace-only
+// texts are skipped like empty ones.
+TEST(TextDataTest, TextsAreStringsAndAnswersReadAsTheContextDoes) {
+  auto read = [](Objective objective, const std::string& jsonl) -> Result<std::vector<TextExample>> {
+    TrainSpec spec;
+    spec.objective = objective;
+    dataset::ReaderOptions o;
+    o.format = dataset::Format::kJsonl;
+    o.columns = Columns(spec);
+    MLAAS_ASSIGN_OR_RETURN(auto r, dataset::OpenRecordReader(storage::MemoryReader(jsonl), o));
+    return ReadExamples(*r, spec, nullptr, {});
+  };
+  const auto qa = Objective::kQuestionAnswering;
+  auto ok = read(qa, R"({"question": "Where?", "context": "\u00c9t\u00e9 \u00e0 Paris.", "answers": {"text": ["Paris"], "answer_start": [6]}})" "\n");
+  ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
+  EXPECT_EQ((*ok)[0].answer_start, 6);
+  auto wrong = read(qa, R"({"question": "Where?", "context": "The tower stands in Paris.", "answers": {"text": ["Paris"], "answer_start": [0]}})" "\n");
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().field(), "dataset.loader_kwargs.answers_column");
+  EXPECT_NE(wrong.error().message().find("reads 'The t'"), std::string::npos) << wrong.error().message();
+  auto bytes = read(qa, R"({"question": "Where?", "context": "\u00c9t\u00e9 \u00e0 Paris.", "answers": {"text": ["Paris"], "answer_start": [9]}})" "\n");
+  ASSERT_FALSE(bytes.has_value());  // a byte offset
+  auto empty = read(qa, R"({"question": "Where?", "context": "Paris.", "answers": {"text": [""], "answer_start": [0]}})" "\n");
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_NE(empty.error().message().find("is empty"), std::string::npos) << empty.error().message();
+  auto listed = read(qa, R"({"question": "Where?", "context": ["Paris."], "answers": {"text": ["P"], "answer_start": [2]}})" "\n");
+  ASSERT_FALSE(listed.has_value());
+  EXPECT_EQ(listed.error().field(), "dataset.loader_kwargs.context_column");
+  EXPECT_NE(listed.error().message().find("line 1: the context column holds a JSON array"), std::string::npos)
+      << listed.error().message();
+  auto object = read(Objective::kMaskedLm, "{\"text\": \"fine\"}\n{\"text\": {\"a\": 1}}\n");
+  ASSERT_FALSE(object.has_value());
+  EXPECT_NE(object.error().message().find("line 2: the text column holds a JSON object"), std::string::npos)
+      << object.error().message();
+  ReadStats stats;
+  TrainSpec mlm;
+  mlm.objective = Objective::kMaskedLm;
+  dataset::ReaderOptions o;
+  o.format = dataset::Format::kJsonl;
+  o.columns = Columns(mlm);
+  auto r = dataset::OpenRecordReader(storage::MemoryReader("{\"text\": \"  \\t \"}\n{\"text\": \"a text\"}\n"), o);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  auto blank = ReadExamples(**r, mlm, &stats, {});
+  ASSERT_TRUE(blank.has_value()) << blank.error().ToString();
+  EXPECT_EQ(blank->size(), 1u);
+  EXPECT_EQ(stats.skipped, 1);
 }
 
 // Documents become consecutive-sentence pairs, half of them with a sentence of another document.
@@ -259,6 +315,19 @@ TEST(TokenClassificationDataTest, LabelsTheFirstPieceOfEachWord) {
   auto unknown = Tokenize({e}, spec, **tok, 6, true, {{"O", 0}}, {});
   ASSERT_FALSE(unknown.has_value());
   EXPECT_EQ(unknown.error().field(), "dataset.loader_kwargs.tags_column");
+  // A word with no token (empty, whitespace) before words that have one: an O there is
+  // harmless, an entity could never be learned.
+  TextExample blank;
+  blank.line = 7;
+  blank.words = {"movie", " ", "the"};
+  blank.tags = {"O", "O", "O"};
+  blank.text = Join(blank.words, " ");
+  EXPECT_TRUE(Tokenize({blank}, spec, **tok, 16, true, ids, {}).has_value());
+  blank.tags = {"O", "B-LOC", "O"};
+  auto lost = Tokenize({blank}, spec, **tok, 16, true, ids, {});
+  ASSERT_FALSE(lost.has_value());
+  EXPECT_EQ(lost.error().field(), "dataset.loader_kwargs.tokens_column");
+  EXPECT_NE(lost.error().message().find("line 7: word 1"), std::string::npos) << lost.error().message();
 }
 
 }  // namespace

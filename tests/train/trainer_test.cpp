@@ -158,6 +158,20 @@ TEST_F(TrainerTest, MaskedLmLossFallsAndAccuracyRises) {
   EXPECT_EQ(loaded->model->objective(), nn::Objective::kMaskedLm);
 }
 
+// Held-out texts with no token to mask measure nothing: no loss of 0 and perplexity of 1, which
+// a sweep minimising eval_loss would rank best.
+TEST_F(TrainerTest, MaskedLmWithNothingToMaskHeldOutReportsNoLoss) {
+  TrainInputs in = Inputs(Objective::kMaskedLm, "mlm-empty");
+  in.spec.epochs = 1;
+  for (int i = 0; i < 16; ++i) in.train.push_back({"the movie was very good", "", ""});
+  for (int i = 0; i < 4; ++i) in.eval.push_back({"", "", ""});
+  auto r = RunTraining(in, {});
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_FALSE((*r)["evaluation"].contains("loss")) << (*r)["evaluation"].dump();
+  EXPECT_FALSE((*r)["evaluation"].contains("perplexity")) << (*r)["evaluation"].dump();
+  EXPECT_FALSE((*r)["history"].contains("eval_loss")) << (*r)["history"].dump();
+}
+
 // Causal-LM on the GPT-2 decoder: a fixed little language is learnt (perplexity falls towards
 // 1) and the saved model continues a prompt with the phrase it learnt, greedily.
 TEST_F(TrainerTest, CausalLmLearnsItsLanguageAndContinuesPrompts) {
