@@ -337,7 +337,12 @@ class Unpickler {
           auto state = Pop();
           const auto& target = stack_.back();
           if (target->kind == Value::Kind::kDict && state->kind == Value::Kind::kDict) {
-            for (auto& kv : state->dict) target->dict.push_back(kv);
+            // A copy: the state may be the target itself (a memo reference), whose entries the
+            // appends would move. Counted, so that dicts built into themselves stay bounded.
+            const auto entries = state->dict;
+            ops_ += entries.size();
+            if (ops_ > limits_.max_objects) return Bad("a pickle larger than the loader allows");
+            for (const auto& kv : entries) target->dict.push_back(kv);
           } else if (!(state->kind == Value::Kind::kNone || (state->kind == Value::Kind::kDict && state->dict.empty()) ||
                        target->kind == Value::Kind::kTensor)) {
             return Bad("BUILD of an object a state dict does not hold");
