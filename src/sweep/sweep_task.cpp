@@ -20,12 +20,12 @@ namespace {
 
 // The first path component of a training error's field inside model_train, if it is a searched
 // one: the field to name in the sweep's error.
-std::string SearchedField(const SweepSpec& spec, const std::string& field) {
+const Param* SearchedParam(const SweepSpec& spec, const std::string& field) {
   for (const auto& p : spec.params) {
     const std::string full = "model_train." + p.path;
-    if (field == full || field.rfind(full + ".", 0) == 0) return "sweep.parameters." + p.path;
+    if (field == full || field.rfind(full + ".", 0) == 0) return &p;
   }
-  return "";
+  return nullptr;
 }
 
 std::string Describe(const json& point) {
@@ -480,13 +480,14 @@ tasks::TaskValidator MakeSweepValidator(tasks::TaskValidator train_validator, ta
       if (!mt.contains("early_stopping") || !mt["early_stopping"].is_object()) mt["early_stopping"] = json::object();
       mt["early_stopping"]["metric"] = spec.metric;
       auto named = [&](const Status& st, const json& point) -> Status {
-        const std::string field = SearchedField(spec, st.field());
-        if (field.empty()) return st;  // the request's own error, named as it is
+        const Param* searched = SearchedParam(spec, st.field());
+        if (searched == nullptr) return st;  // the request's own error, named as it is
         // A uniform draw is a real number: an integer field is searched with int (or choice).
-        const bool integer = st.message().find("integer") != std::string::npos;
+        const bool real = searched->kind == ParamKind::kUniform || searched->kind == ParamKind::kLogUniform;
+        const bool integer = real && st.message().find("integer") != std::string::npos;
         return InvalidArgument("at " + Describe(point) + ": " + st.message() +
                                    (integer ? "; search an integer field with type int or choice" : ""),
-                               field);
+                               "sweep.parameters." + searched->path);
       };
       if (Status st = train_validator ? train_validator(probe) : Status::Ok(); !st.ok()) {
         if (st.field() == "model_train.early_stopping.metric") return InvalidArgument("metric: " + st.message(), "sweep.metric");

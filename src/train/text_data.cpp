@@ -124,8 +124,8 @@ Status ReadAnswers(const std::string& answers, int64_t line, const TrainSpec& sp
                                  "' but the context at its answer_start " + std::to_string(start) + " reads '" +
                                  EscapeForLog(at, 80) + "' (answer_start counts characters, not bytes)",
                              field);
-    e.answers.push_back(t.get<std::string>());
-    if (i == 0) e.answer_start = s.get<int64_t>();
+    e.answers.push_back(text);
+    if (i == 0) e.answer_start = start;
   }
   return Status::Ok();
 }
