@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -481,18 +482,30 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
   };
   auto with_reader = [s](const httplib::Request& req, httplib::Response& res,
                          const httplib::ContentReader& reader) { Dispatch(*s, req, res, &reader); };
-  http.Get(".*", plain);
-  http.Options(".*", plain);
-  http.Post(".*", plain);
-  http.Post(".*", with_reader);
-  http.Put(".*", plain);
-  http.Put(".*", with_reader);
-  http.Patch(".*", plain);
-  http.Patch(".*", with_reader);
-  http.Delete(".*", plain);
-  http.Delete(".*", with_reader);
+  // Every path, a decoded %0A or %0D in it too (`.` stops at line ends): the router answers.
+  static const char* kAnyPath = "[\\s\\S]*";
+  http.Get(kAnyPath, plain);
+  http.Options(kAnyPath, plain);
+  http.Post(kAnyPath, plain);
+  http.Post(kAnyPath, with_reader);
+  http.Put(kAnyPath, plain);
+  http.Put(kAnyPath, with_reader);
+  http.Patch(kAnyPath, plain);
+  http.Patch(kAnyPath, with_reader);
+  http.Delete(kAnyPath, plain);
+  http.Delete(kAnyPath, with_reader);
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // A length cpp-httplib would read as an unsigned number ("-5" wraps to a huge one).
+    if (req.has_header("Content-Length")) {
+      const std::string length = req.get_header_value("Content-Length");
+      if (length.empty() || length.size() > 18 ||
+          !std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        RawError(res, 400, "bad_request", "Content-Length must be a number of bytes", "");
+        EndConnectionAfter(req, res, /*linger=*/true);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
     // cpp-httplib reads no body for these methods: one would be parsed as the next request.
     if ((req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS") &&
         ((req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0") ||

@@ -22,12 +22,7 @@ Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, json& body,
       if (!output) continue;
       if (catalog::IsReference(path->get<std::string>()))
         return InvalidArgument("an output goes to a storage path, not a catalog reference", field);
-      auto ref = s.services.storage.Resolve(*block, name);
-      if (ref.has_value() && ref->store->storage_type() == "local" &&
-          (ref->key == "catalog" || StartsWith(ref->key, "catalog/")))
-        return InvalidArgument("catalog/ holds the catalog's immutable versions: save elsewhere and register with "
-                               "POST /api/v1/catalog/models/{name}/versions (or the training request's catalog block)",
-                               field);
+      MLAAS_RETURN_IF_ERROR(NotIntoCatalog(s, *block, name, field));
       continue;
     }
     MLAAS_ASSIGN_OR_RETURN(catalog::Reference ref, catalog::ParseReference(path->get<std::string>(), field));
@@ -68,6 +63,15 @@ Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, json& body,
                            {"digest", resolved->version.digest},
                            {"entry_created_ms", resolved->entry_created_ms}};
   }
+  return Status::Ok();
+}
+
+Status NotIntoCatalog(ServerState& s, const json& block, const std::string& name, const std::string& field) {
+  auto ref = s.services.storage.Resolve(block, name);
+  if (ref.has_value() && ref->store->storage_type() == "local" && (ref->key == "catalog" || StartsWith(ref->key, "catalog/")))
+    return InvalidArgument("catalog/ holds the catalog's immutable versions: save elsewhere and register with "
+                           "POST /api/v1/catalog/models/{name}/versions (or the training request's catalog block)",
+                           field);
   return Status::Ok();
 }
 

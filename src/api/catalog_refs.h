@@ -22,6 +22,11 @@ catalog::Caller CallerOf(const ServerState& s, const RequestContext& ctx);
 Status ResolveCatalogRefs(ServerState& s, const RequestContext& ctx, nlohmann::json& body,
                           Modality datasets = Modality::kText);
 
+// InvalidArgument naming `field` when `block` ({path, storage_type}) names the catalog's own
+// storage (catalog/ of the local store, however the path is spelled): nobody but the catalog
+// writes there.
+Status NotIntoCatalog(ServerState& s, const nlohmann::json& block, const std::string& name, const std::string& field);
+
 // Counts a use of each catalog entry `body`'s blocks name (after ResolveCatalogRefs).
 void CountCatalogUse(ServerState& s, const nlohmann::json& body, metadata::CatalogCounter counter);
 

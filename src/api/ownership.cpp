@@ -1,5 +1,7 @@
 #include "api/ownership.h"
 
+#include <cctype>
+
 #include "catalog/catalog.h"
 #include "storage/object_store.h"
 
@@ -99,8 +101,19 @@ std::string HomeOf(const ServerState& s, const RequestContext& ctx) {
 
 std::string StripHome(const std::string& home, std::string text) {
   if (home.empty()) return text;
-  for (size_t at = text.find(home); at != std::string::npos; at = text.find(home, at)) text.erase(at, home.size());
-  return text;
+  // Where a key starts: not inside a key ("data/users/bob/x" keeps its "users/bob/"), and once
+  // at a place (the user's own key "users/bob/x" is home + "users/bob/x").
+  auto in_key = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '/'; };
+  std::string out;
+  out.reserve(text.size());
+  size_t from = 0;
+  for (size_t at = text.find(home); at != std::string::npos; at = text.find(home, at + 1)) {
+    if (at < from || (at > 0 && in_key(text[at - 1]))) continue;
+    out.append(text, from, at - from);
+    from = at + home.size();
+  }
+  out.append(text, from, std::string::npos);
+  return out;
 }
 
 }  // namespace mlaas::api

@@ -61,7 +61,8 @@ void AddAccountRoutes(ServerState& s) {
        .request_schema = Object({{"user", {{"type", "string"}, {"minLength", 1}, {"maxLength", 64}}},
                                  {"scopes", {{"type", "array"}, {"minItems", 1}, {"maxItems", 3},
                                              {"items", {{"type", "string"}, {"enum", {"read", "write", "admin"}}}}}},
-                                 {"expires_in", {{"type", "integer"}, {"minimum", 0}, {"description", "seconds; 0 or absent: never"}}},
+                                 {"expires_in", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100LL * 365 * 86400},
+                                                 {"description", "seconds (at most 100 years); 0 or absent: never"}}},
                                  {"description", {{"type", "string"}, {"maxLength", 256}}}},
                                 {"user", "scopes"}),
        .responses = {{201, "{token, id, user, scopes, expires_at, ...}: keep the token, it is not shown again"},
@@ -102,7 +103,7 @@ void AddAccountRoutes(ServerState& s) {
                 .pattern = "/api/v1/tokens/{id}",
                 .tag = "accounts",
                 .summary = "Revoke a token (one's own; an admin: any)",
-                .responses = {{200, "the revoked token"}, {404, "no such token of yours"}},
+                .responses = {{200, "the revoked token"}, {403, "the token has a scope the caller's token lacks"}, {404, "no such token of yours"}},
                 .handler = [&s](RequestContext& ctx) {
                   WithAccounts(s, ctx, [&](auth::Authenticator& a) {
                     const std::string id = ctx.path_params["id"];
@@ -110,6 +111,16 @@ void AddAccountRoutes(ServerState& s) {
                     // Another user's token is as absent as an unknown one.
                     if (!t.has_value() || (!IsAdmin(ctx) && t->user != ctx.principal.user))
                       return ctx.Error(NotFound("no token '" + id + "'").WithField("id"));
+                    // A token revokes none that can do more than it can (a read-only token
+                    // does not lock its user's write or admin tokens out).
+                    for (const std::string& name : t->scopes) {
+                      auto scope = auth::ParseScope(name);
+                      if (scope && !ctx.principal.Has(*scope))
+                        return ctx.Error(Status(StatusCode::kPermissionDenied,
+                                                "token '" + id + "' has the " + name +
+                                                    " scope, which this token lacks: revoke it with a token that has it")
+                                             .WithField("id"));
+                    }
                     if (Status st = a.Revoke(id); !st.ok()) return ctx.Error(st);
                     auto after = a.Get(id);
                     if (!after.has_value()) return ctx.Error(after.error());

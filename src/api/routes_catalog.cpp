@@ -1,6 +1,7 @@
 // The catalog (docs/catalog.md): registered models and datasets, their versions, files and
 // aliases, under /api/v1/catalog/{models|datasets}. Public entries are readable without a
 // token; everything else of a user is invisible to others (404).
+#include <limits>
 #include <regex>
 
 #include "api/catalog_refs.h"
@@ -16,6 +17,19 @@ using nlohmann::json;
 using catalog::Kind;
 
 namespace {
+
+// A registration's own lineage (free-form JSON, read with every version).
+constexpr size_t kMaxLineageBytes = 64 << 10;
+
+// The number a page's next_cursor carries (a version, an event's seq); `none` without one.
+Result<int64_t> CursorNumber(const RequestContext& ctx, int64_t none) {
+  auto cursor = ctx.Query("cursor");
+  if (!cursor || cursor->empty()) return none;
+  auto decoded = Base64UrlDecode(*cursor);
+  auto number = decoded ? ParseInt(*decoded) : std::nullopt;
+  if (!number || *number < 0) return InvalidArgument("cursor is not a cursor this server issued", "cursor");
+  return *number;
+}
 
 json Text(const std::string& description, size_t max_length) {
   return {{"type", "string"}, {"maxLength", max_length}, {"description", description}};
@@ -238,15 +252,32 @@ void AddKindRoutes(ServerState& s, Kind kind) {
                 .access = Access::kPublic,
                 .pattern = base + "/{name}/versions",
                 .tag = "catalog",
-                .summary = "The versions of a " + one + ", newest first",
-                .responses = {{200, "{versions}"}, {404, "no such " + one}},
+                .summary = "The versions of a " + one + ", newest first, a page at a time",
+                .query = {{"limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 100}}, "versions per page"},
+                          {"cursor", {{"type", "string"}}, "next_cursor of the previous page"}},
+                .responses = {{200, "{versions, next_cursor}"}, {400, "bad query parameter"}, {404, "no such " + one}},
                 .handler = [&s, &cat, kind](RequestContext& ctx) {
                   if (!cat) return Unavailable501(ctx);
+                  auto cursor = CursorNumber(ctx, std::numeric_limits<int64_t>::max());  // the versions below it
+                  if (!cursor.has_value()) return ctx.Error(cursor.error());
+                  const int64_t below = *cursor;
+                  auto limit = IntQuery(ctx, "limit", 100, 1, 1000);
+                  if (!limit.has_value()) return ctx.Error(limit.error());
                   auto versions = cat->Versions(kind, ctx.path_params["name"], CallerOf(s, ctx));
                   if (!versions.has_value()) return ctx.Error(versions.error());
                   json out = json::array();
-                  for (const auto& v : *versions) out.push_back(VersionView(v, kind, false));
-                  ctx.Json(200, {{"versions", out}});
+                  int64_t last = 0;
+                  bool more = false;
+                  for (const auto& v : *versions) {  // newest first
+                    if (v.version >= below) continue;
+                    if (static_cast<int64_t>(out.size()) == *limit) {
+                      more = true;
+                      break;
+                    }
+                    out.push_back(VersionView(v, kind, false));
+                    last = v.version;
+                  }
+                  ctx.Json(200, {{"versions", out}, {"next_cursor", more ? json(Base64UrlEncode(std::to_string(last))) : json()}});
                 }});
 
   const std::string block = kind == Kind::kModel ? "model" : "dataset";
@@ -265,7 +296,7 @@ void AddKindRoutes(ServerState& s, Kind kind) {
                                       {"path"});
   json register_props = EntryProperties();
   register_props[block] = source;
-  register_props["lineage"] = {{"type", "object"}, {"description", "where it came from (free-form, kept with the version)"}};
+  register_props["lineage"] = {{"type", "object"}, {"description", "where it came from (free-form, kept with the version; at most 64 KiB as JSON)"}};
   s.router.Add(
       {.method = "POST",
        .access = Access::kWrite,
@@ -296,6 +327,10 @@ void AddKindRoutes(ServerState& s, Kind kind) {
          r.dataset_format = ctx.body[block].value("format", "");
          r.fields = FieldsOf(ctx.body);
          r.lineage = ctx.body.value("lineage", json::object());
+         if (r.lineage.dump().size() > kMaxLineageBytes)
+           return ctx.Error(InvalidArgument("lineage is larger than " + FormatBytes(kMaxLineageBytes) +
+                                                " as JSON: keep it to where the version came from",
+                                            "lineage"));
          r.lineage["source"] = {{"path", ctx.body[block]["path"]}, {"storage_type", ctx.body[block].value("storage_type", "local")}};
          auto v = cat->Register(r, CallerOf(s, ctx));
          if (!v.has_value()) return ctx.Error(v.error());
@@ -418,13 +453,9 @@ void AddKindRoutes(ServerState& s, Kind kind) {
                 .responses = {{200, "{events, next_cursor}"}, {400, "bad query parameter"}, {404, "no such " + one}},
                 .handler = [&s, &cat, kind](RequestContext& ctx) {
                   if (!cat) return Unavailable501(ctx);
-                  int64_t after = 0;
-                  if (auto cursor = ctx.Query("cursor"); cursor && !cursor->empty()) {
-                    auto decoded = Base64UrlDecode(*cursor);
-                    auto seq = decoded ? ParseInt(*decoded) : std::nullopt;
-                    if (!seq || *seq < 0) return ctx.Error(InvalidArgument("cursor is not a cursor this server issued", "cursor"));
-                    after = *seq;
-                  }
+                  auto cursor = CursorNumber(ctx, 0);  // the moves after it
+                  if (!cursor.has_value()) return ctx.Error(cursor.error());
+                  const int64_t after = *cursor;
                   auto limit = IntQuery(ctx, "limit", 100, 1, 1000);
                   if (!limit.has_value()) return ctx.Error(limit.error());
                   auto events = cat->AliasHistory(kind, ctx.path_params["name"], after, static_cast<size_t>(*limit),

@@ -442,6 +442,8 @@ void AddMlRoutes(ServerState& s) {
        .response_schema = schemas::TaskAccepted(),
        .handler = [&s](RequestContext& ctx) {
          if (Status st = PathsToHome(s, ctx, ctx.body); !st.ok()) return ctx.Error(st);
+         if (Status st = NotIntoCatalog(s, ctx.body["model_save"], "model_save", "model_save.path"); !st.ok())
+           return ctx.Error(st);
          if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
          if (!s.services.tasks.HasType(importer::kImportModelTask))
            return ctx.Error(Unimplemented("this server does not import models"));

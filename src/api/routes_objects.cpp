@@ -130,6 +130,36 @@ void StreamObject(RequestContext& ctx, std::shared_ptr<storage::ObjectReader> re
     ctx.res.status = 304;
     return;
   }
+  // Ranges as RFC 9110 reads them against the object's size, before cpp-httplib (0.11) serves
+  // them unchecked: a suffix longer than the object is all of it, an end past it is its end, a
+  // start past it leaves the range out; none left is a 416.
+  if (!ctx.req.ranges.empty()) {
+    const auto size = static_cast<ssize_t>(info.size);
+    httplib::Ranges satisfiable;
+    for (auto [first, last] : ctx.req.ranges) {
+      if (first < 0) {  // the last `last` bytes
+        if (last <= 0 || size == 0) continue;
+        first = size - std::min(last, size);
+        last = size - 1;
+      } else {
+        if (first >= size) continue;
+        last = last < 0 ? size - 1 : std::min(last, size - 1);
+      }
+      satisfiable.emplace_back(first, last);
+    }
+    // The request is the server's own (its handlers see it const): the checked ranges replace the
+    // asked ones, none for a 416, whose body is the error's.
+    const bool none = satisfiable.empty();
+    const_cast<httplib::Request&>(ctx.req).ranges = std::move(satisfiable);
+    if (none) {
+      ctx.res.set_header("Content-Range", "bytes */" + std::to_string(info.size));
+      return ctx.Json(416, ErrorBody(Status(StatusCode::kInvalidArgument,
+                                            "the Range asks only for bytes past the end of '" + EscapeForLog(name) + "' (" +
+                                                std::to_string(info.size) + " bytes)",
+                                            "Range"),
+                                     ctx.request_id));
+    }
+  }
   auto position = std::make_shared<uint64_t>(0);
   ctx.res.set_content_provider(
       info.size, ContentTypeFor(name),

@@ -1,6 +1,7 @@
 // Saved vector stores: their manifest, and documents added to or removed from them without a
 // rebuild (/api/v1/vector-stores/{path}[/documents]). The store's path may hold slashes;
 // ?storage_type= picks the storage (default local).
+#include "api/catalog_refs.h"
 #include "api/schemas.h"
 #include "api/ownership.h"
 #include "api/server_state.h"
@@ -55,6 +56,7 @@ void AddVectorRoutes(ServerState& s) {
                               {429, "too many requests in progress, or a store update waiting (Retry-After)"}},
                 .compute = true,
                 .handler = [&s](RequestContext& ctx) {
+                  if (Status st = NotIntoCatalog(s, StoreBlock(s, ctx), "path", "path"); !st.ok()) return ctx.Error(st);
                   WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.AddDocuments(StoreBlock(s, ctx), ctx.body); });
                 }});
   s.router.Add({.method = "DELETE",
@@ -70,6 +72,7 @@ void AddVectorRoutes(ServerState& s) {
                 .responses = {{200, "{removed, count}"}, {400, "invalid ids or not a vector store"}, {429, "too many requests in progress, or a store update waiting (Retry-After)"}},
                 .compute = true,
                 .handler = [&s](RequestContext& ctx) {
+                  if (Status st = NotIntoCatalog(s, StoreBlock(s, ctx), "path", "path"); !st.ok()) return ctx.Error(st);
                   WithSearcher(s, ctx, [&](vector::VectorSearcher& v) { return v.RemoveDocuments(StoreBlock(s, ctx), ctx.body); });
                 }});
   s.router.Add({.method = "GET",

@@ -51,6 +51,18 @@ std::string VersionDigest(std::vector<metadata::CatalogFileRecord> files) {
 }
 
 constexpr size_t kChunk = 1 << 20;
+// A dataset version's facts: the columns listed (and previewed), a name's bytes, the preview's.
+constexpr size_t kFactsColumns = 256;
+constexpr size_t kFactsColumnBytes = 256;
+constexpr size_t kPreviewBytes = 256 << 10;
+
+// `text` cut to at most `max_bytes` at a character's start, "..." marking a cut.
+std::string Utf8Cut(const std::string& text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end) + "...";
+}
 constexpr uint64_t kMaxSafetensorsHeader = 16u << 20;
 
 // Parameters of a safetensors file from its first bytes (0 when they are not a valid header).
@@ -309,28 +321,39 @@ struct Catalog::Impl {
     ro.utf8 = dataset::Utf8Policy::kReplace;
     MLAAS_ASSIGN_OR_RETURN(auto source, store.Open(key));
     MLAAS_ASSIGN_OR_RETURN(auto reader, dataset::OpenRecordReader(std::move(source), ro));
+    // Facts are read with every version: a wide file's are cut to the first kFactsColumns
+    // columns (names and values cut too) and a preview of at most kPreviewBytes.
+    auto column = [&](size_t i) { return Utf8Cut(reader->columns()[i], kFactsColumnBytes); };
     json preview = json::array();
+    size_t preview_bytes = 0;
     dataset::Row row;
     int64_t rows = 0;
     for (;;) {
       MLAAS_ASSIGN_OR_RETURN(bool more, reader->Next(row));
       if (!more) break;
-      if (rows < 20) {
+      if (rows < 20 && preview_bytes < kPreviewBytes) {
         json r = json::object();
-        for (size_t i = 0; i < reader->columns().size() && i < row.values.size(); ++i) {
+        for (size_t i = 0; i < reader->columns().size() && i < row.values.size() && i < kFactsColumns; ++i) {
+          std::string name = column(i);
+          preview_bytes += name.size();
           if (i < row.missing.size() && row.missing[i]) {
-            r[reader->columns()[i]] = nullptr;
+            r[name] = nullptr;
           } else {
-            r[reader->columns()[i]] = row.values[i].size() > 1024 ? row.values[i].substr(0, 1024) + "..." : row.values[i];
+            std::string value = Utf8Cut(row.values[i], 1024);
+            preview_bytes += value.size();
+            r[name] = std::move(value);
           }
         }
         preview.push_back(std::move(r));
       }
       ++rows;
     }
+    std::vector<std::string> columns;
+    for (size_t i = 0; i < reader->columns().size() && i < kFactsColumns; ++i) columns.push_back(column(i));
     const bool tsv = ro.format == dataset::Format::kCsv && ro.delimiter == '\t';
     return json{{"format", tsv ? "tsv" : std::string(dataset::FormatName(ro.format))},
-                {"columns", reader->columns()},
+                {"columns", columns},
+                {"column_count", reader->columns().size()},
                 {"rows", rows},
                 {"size", size},
                 {"preview", preview}};
@@ -499,11 +522,25 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
   if (caller.user.empty()) return Status(StatusCode::kUnauthenticated, "registering needs a user's token");
   if (r.source_store == nullptr) return InvalidArgument("no source to register", field);
   const std::string kind(KindName(r.kind));
+  // A registration that fails takes back the entry it created (unless a version got in meanwhile),
+  // so that a failed attempt leaves the name free.
+  struct UndoCreate {
+    metadata::CatalogStore& records;
+    const std::string& kind;
+    const std::string& name;
+    bool armed = false;
+    ~UndoCreate() {
+      if (!armed) return;
+      auto versions = records.ListVersions(kind, name);
+      if (versions.has_value() && versions->empty()) (void)records.DeleteEntry(kind, name);
+    }
+  } undo{impl_->records, kind, r.name};
   auto entry = impl_->records.GetEntry(kind, r.name);
   if (!entry.has_value()) {
     if (entry.error().code() != StatusCode::kNotFound) return entry.error();
     auto created = Create(r.kind, r.name, r.fields, caller);
     if (!created.has_value() && created.error().code() != StatusCode::kAlreadyExists) return created.error();
+    undo.armed = created.has_value();
     entry = impl_->records.GetEntry(kind, r.name);
     if (!entry.has_value()) return entry.error();
   }
@@ -579,6 +616,7 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
     (void)impl_->records.DropVersion(kind, r.name, number);
     return st;
   }
+  undo.armed = false;
   // The entry takes what the new version tells about it, where the request left it unset (read
   // again: it may have changed while the files were copied).
   auto fresh = impl_->records.GetEntry(kind, r.name);

@@ -168,12 +168,16 @@ class Unpickler {
   Unpickler& operator=(const Unpickler&) = delete;
   // A pickle may put a list inside itself: the values' links are cut here, so that no cycle of
   // shared pointers outlives the unpickler (the state dict must be collected before).
+  // Every value is held while the links are cut, then let go with none left: a chain nested
+  // 200,000 deep (a list in a list in ...) would otherwise be freed by a recursion as deep.
   ~Unpickler() {
-    for (auto& w : created_) {
-      if (auto v = w.lock()) {
-        v->items.clear();
-        v->dict.clear();
-      }
+    std::vector<ValuePtr> alive;
+    alive.reserve(created_.size());
+    for (auto& w : created_)
+      if (auto v = w.lock()) alive.push_back(std::move(v));
+    for (auto& v : alive) {
+      v->items.clear();
+      v->dict.clear();
     }
   }
 
@@ -530,6 +534,12 @@ Result<std::vector<LoadedTensor>> Collect(const ValuePtr& root,
   std::vector<LoadedTensor> out;
   uint64_t total = 0;
   std::set<std::string> seen;
+  // Views may share and overlap their storages (tied weights, slices), but a few hundred bytes
+  // stored must not expand to gigabytes (a stride of 0 repeats one element): the tensors may
+  // hold at most 8 times the bytes stored, plus 1 MiB.
+  uint64_t stored = 0;
+  for (const auto& [key, data] : storage_bytes) stored += data.size();
+  const uint64_t expansion_limit = 8 * stored + (uint64_t{1} << 20);
   for (const auto& [k, v] : dict->dict) {
     if (k->kind != Value::Kind::kString || !IsValidUtf8(k->s) || k->s.empty() || k->s.size() > 1024)
       return Bad("a state dict key that is not a name (a UTF-8 string of 1 to 1024 bytes)");
@@ -562,6 +572,9 @@ Result<std::vector<LoadedTensor>> Collect(const ValuePtr& root,
       return Bad("tensor '" + k->s + "' reaches past the end of its storage");
     total += numel * esize;
     if (total > limits.max_tensor_bytes) return ResourceExhausted("the checkpoint's tensors exceed the loader's limit");
+    if (total > expansion_limit)
+      return Bad("tensor '" + k->s + "': the tensors would hold " + FormatBytes(total) + " from " + FormatBytes(stored) +
+                 " stored (strides that repeat elements); at most 8 times the bytes stored");
     LoadedTensor lt;
     lt.name = k->s;
     lt.dtype = t.storage->dtype;

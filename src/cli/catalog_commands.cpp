@@ -181,8 +181,15 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
   versions->add_option("name", *vname, "Its name")->required();
   versions->callback([&o, exit_code, vname, base] {
     *exit_code = WithClient(o, [&](ApiClient& c) {
-      auto r = c.Get(base + "/" + UrlEncode(*vname) + "/versions");
+      auto r = c.Get(base + "/" + UrlEncode(*vname) + "/versions" + client::QueryString({{"limit", "1000"}}));
       if (!r.has_value()) return ReportError(r.error());
+      while ((*r)["next_cursor"].is_string()) {  // every page
+        auto next = c.Get(base + "/" + UrlEncode(*vname) + "/versions" +
+                          client::QueryString({{"limit", "1000"}, {"cursor", (*r)["next_cursor"].get<std::string>()}}));
+        if (!next.has_value()) return ReportError(next.error());
+        for (auto& v : (*next)["versions"]) (*r)["versions"].push_back(std::move(v));
+        (*r)["next_cursor"] = (*next)["next_cursor"];
+      }
       if (o.json) {
         PrintJson(*r);
         return kExitOk;

@@ -1,5 +1,6 @@
 #include "cli/server_command.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -795,7 +796,10 @@ int RunServer(const ServerConfig& c, bool api) {
                                    .max_wait = std::chrono::milliseconds(static_cast<int64_t>(c.search_wait_seconds * 1000))},
                                   predict_options.cache);
   // Accounts: with auth on, every route checks the caller's token (docs/security.md).
-  const bool loopback = c.host == "127.0.0.1" || c.host == "::1" || c.host == "localhost" || StartsWith(c.host, "127.");
+  // Loopback: localhost, or an IPv4 address in 127/8 (a host name like "127.lab.example" is not).
+  in_addr v4{};
+  const bool loopback = c.host == "::1" || c.host == "localhost" ||
+                        (inet_pton(AF_INET, c.host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
   const bool auth_on = c.auth == "on" || (c.auth == "auto" && !loopback);
   std::unique_ptr<metadata::AccountStore> accounts;
   std::unique_ptr<auth::Authenticator> authenticator;

@@ -23,7 +23,8 @@ bool IsIntegral(const json& v) {
   if (v.is_number_integer()) return true;
   if (!v.is_number_float()) return false;
   double d = v.get<double>();
-  return std::isfinite(d) && std::floor(d) == d;
+  // Beyond 2^53 a double is no exact integer (and beyond 2^63 no int64_t the server could hold).
+  return std::isfinite(d) && std::floor(d) == d && std::fabs(d) <= 9007199254740992.0;
 }
 
 bool MatchesType(const json& v, const std::string& type) {

@@ -244,10 +244,21 @@ std::string FormatBytes(uint64_t bytes) {
 std::string EscapeForLog(std::string_view s, size_t max_bytes) {
   std::string out;
   const bool cut = s.size() > max_bytes;
-  if (cut) s = s.substr(0, max_bytes);
+  if (cut) {  // at a character's start, so that a valid text stays valid
+    size_t end = max_bytes;
+    for (int back = 0; back < 3 && end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80; ++back) --end;
+    s = s.substr(0, end);
+  }
   const bool utf8 = IsValidUtf8(s);
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f || c == '\\' || (!utf8 && c >= 0x80)) {
+  // C1 controls (U+0080-U+009F: NEL, an 8-bit CSI) and U+2028/U+2029 break lines or drive
+  // terminals as C0 ones do: their bytes are escaped too.
+  size_t escape_through = 0;  // bytes before this index are escaped
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const auto at = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0; };
+    if (utf8 && c == 0xC2 && at(i + 1) >= 0x80 && at(i + 1) <= 0x9F) escape_through = i + 2;
+    if (utf8 && c == 0xE2 && at(i + 1) == 0x80 && (at(i + 2) == 0xA8 || at(i + 2) == 0xA9)) escape_through = i + 3;
+    if (c < 0x20 || c == 0x7f || c == '\\' || (!utf8 && c >= 0x80) || i < escape_through) {
       static const char* kHex = "0123456789abcdef";
       out += "\\x";
       out += kHex[c >> 4];

@@ -72,13 +72,21 @@ class StringReader final : public ObjectReader {
   ObjectInfo info_;
 };
 
+constexpr size_t kMaxKeySegmentBytes = 240;
+
 Status CheckSegments(std::string_view text, std::string_view what, bool allow_trailing_slash) {
   if (text.size() > 1024) return InvalidArgument(std::string(what) + " is longer than 1024 bytes");
   // Named escaped: a %0A in a URL decodes to a newline that must not reach a log line as one.
   const std::string shown = " '" + EscapeForLog(text, 256) + "'";
   if (!IsValidUtf8(text)) return InvalidArgument(std::string(what) + shown + " is not valid UTF-8");
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    // C0, DEL, C1 (U+0080-U+009F: NEL, an 8-bit CSI) and the line and paragraph separators.
+    const bool c1 = c == 0xC2 && next >= 0x80 && next <= 0x9F;
+    const bool separator = c == 0xE2 && next == 0x80 && i + 2 < text.size() &&
+                           (static_cast<unsigned char>(text[i + 2]) == 0xA8 || static_cast<unsigned char>(text[i + 2]) == 0xA9);
+    if (c < 0x20 || c == 0x7F || c1 || separator) {
       return InvalidArgument(std::string(what) + shown + " contains a control character");
     }
   }
@@ -98,6 +106,10 @@ Status CheckSegments(std::string_view text, std::string_view what, bool allow_tr
     if (p.empty() && !(allow_trailing_slash && i + 1 == parts.size())) {
       return InvalidArgument(std::string(what) + " must not contain empty segments ('//')");
     }
+    // A file system's names end at 255 bytes, and a file being written takes 13 more.
+    if (p.size() > kMaxKeySegmentBytes)
+      return InvalidArgument(std::string(what) + " has a segment of " + std::to_string(p.size()) + " bytes; at most " +
+                             std::to_string(kMaxKeySegmentBytes) + " between slashes");
   }
   return Status::Ok();
 }

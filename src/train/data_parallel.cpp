@@ -327,7 +327,13 @@ void Wait(const c10::intrusive_ptr<c10d::Work>& work) {
 }  // namespace
 
 struct RunGroup::Impl {
+  // libtorch 2.x splits a process group into a front and its backends (Gloo is one); 1.13's
+  // ProcessGroupGloo is itself a ProcessGroup. Both have the collectives used here.
+#if TORCH_VERSION_MAJOR >= 2
+  c10::intrusive_ptr<c10d::Backend> pg;
+#else
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
+#endif
   std::mutex mu;  // hooks run on autograd's threads
   std::vector<torch::Tensor> params;
   struct Bucket {

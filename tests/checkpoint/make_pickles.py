@@ -46,3 +46,7 @@ torch.save({"w": torch.ones(1), "x": Evil()}, os.path.join(out, "evil_zip.bin"))
 # A hand-written pickle calling builtins.eval through STACK_GLOBAL.
 with open(os.path.join(out, "evil_eval.bin"), "wb") as f:
     f.write(b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93\x8c\x0bprint('hi')\x85R.")
+
+# A view that repeats one stored element 16384 x 16384 times (stride 0): 4 bytes stored, 1 GiB
+# as a tensor.
+torch.save({"bert.embeddings.word_embeddings.weight": torch.zeros(1).expand(16384, 16384)}, os.path.join(out, "expanding.bin"))

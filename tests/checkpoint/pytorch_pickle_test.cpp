@@ -113,6 +113,22 @@ TEST_F(PytorchPickleTest, MaliciousPicklesAreRefusedNamingTheGlobalAndRunNothing
   EXPECT_FALSE(std::filesystem::exists(dir_->path() / "pwned"));
 }
 
+// A list nested 200,000 deep (400 KB) is freed without a recursion as deep; a view whose
+// strides repeat one element into a gigabyte is refused before it is made.
+TEST_F(PytorchPickleTest, DeepNestingAndRepeatingStridesAreErrorsNeverCrashes) {
+  const size_t depth = 200000;
+  const std::string deep = std::string("\x80\x02") + std::string(depth, ']') + std::string(depth - 1, 'a') + ".";
+  auto t = ParsePytorchStateDict(deep);
+  ASSERT_FALSE(t.has_value());
+  EXPECT_NE(t.error().message().find("a bare pickle"), std::string::npos) << t.error().ToString();
+
+  auto expanding = ReadPytorchStateDict(dir_->path() / "expanding.bin");
+  ASSERT_FALSE(expanding.has_value());
+  EXPECT_EQ(expanding.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(expanding.error().message().find("at most 8 times the bytes stored"), std::string::npos)
+      << expanding.error().ToString();
+}
+
 TEST_F(PytorchPickleTest, ItConvertsToSafetensorsThatReadBack) {
   auto t = ReadPytorchStateDict(dir_->path() / "zip.bin");
   ASSERT_TRUE(t.has_value());

@@ -65,6 +65,10 @@ TEST(TextTest, EscapesForLogLines) {
   EXPECT_EQ(EscapeForLog("caf\xc3\xa9"), "caf\xc3\xa9");  // valid UTF-8 kept
   EXPECT_EQ(EscapeForLog("\xff\xfe"), "\\xff\\xfe");
   EXPECT_EQ(EscapeForLog(std::string(600, 'a'), 10), "aaaaaaaaaa...");
+  // C1 controls (an 8-bit CSI, NEL) and the line separator are escaped as C0 ones are.
+  EXPECT_EQ(EscapeForLog("a\xc2\x9b" "31mb\xc2\x85" "c\xe2\x80\xa8" "d\xc2\xa0"), "a\\xc2\\x9b31mb\\xc2\\x85c\\xe2\\x80\\xa8d\xc2\xa0");
+  // A cut inside a character cuts before it, and the rest stays readable UTF-8.
+  EXPECT_EQ(EscapeForLog("ab\xc3\xa9", 3), "ab...");
 }
 
 TEST(TextTest, RedactsPaths) {

@@ -425,6 +425,71 @@ TEST_F(CatalogE2eTest, BadInputGetsClearErrorsNamingTheField) {
          "model.path");
 }
 
+// What a caller cannot grow without bound: a wide file's facts, a version's lineage, the
+// versions list (paged); a failed registration leaves its name free; a read-only token does
+// not revoke its user's stronger tokens.
+TEST_F(CatalogE2eTest, RegistrationsStayBoundedAndAFailedOneLeavesNothing) {
+  const std::string token = Issue("fran", {"read", "write"});
+  auto fran = As(token);
+  // 300 columns of 300-byte names: 256 listed, each cut, the count kept.
+  std::string header, row;
+  for (int c = 0; c < 300; ++c) {
+    header += (c ? "," : "") + std::to_string(1000 + c) + std::string(290, 'h');
+    row += (c ? "," : "") + std::string("v");
+  }
+  ASSERT_EQ(CallServer(*fran, "PUT", "/api/v1/objects/wide.csv", header + "\n" + row + "\n" + row + "\n").status, 201);
+  auto wide = CallServer(*fran, "POST", "/api/v1/catalog/datasets/wide/versions", R"({"dataset": {"path": "wide.csv"}})");
+  ASSERT_EQ(wide.status, 201) << wide.text.substr(0, 500);
+  const json& facts = wide.body["facts"];
+  EXPECT_EQ(facts["column_count"], 300);
+  ASSERT_EQ(facts["columns"].size(), 256u);
+  EXPECT_EQ(facts["columns"][0].get<std::string>(), "1000" + std::string(252, 'h') + "...");
+  EXPECT_EQ(facts["rows"], 2);
+  EXPECT_EQ(facts["preview"][0].size(), 256u);
+  EXPECT_LT(wide.text.size(), 300000u);
+
+  auto lineage = CallServer(*fran, "POST", "/api/v1/catalog/datasets/wide/versions",
+                            json{{"dataset", {{"path", "wide.csv"}}}, {"lineage", {{"n", std::string(70000, 'z')}}}}.dump());
+  EXPECT_EQ(lineage.status, 400) << lineage.text.substr(0, 300);
+  EXPECT_EQ(lineage.body["error"].value("field", ""), "lineage");
+
+  // Three versions, two a page, newest first.
+  ASSERT_EQ(CallServer(*fran, "PUT", "/api/v1/objects/small.csv", "text,label\nx,a\n").status, 201);
+  for (int v = 0; v < 3; ++v)
+    ASSERT_EQ(CallServer(*fran, "POST", "/api/v1/catalog/datasets/paged/versions", R"({"dataset": {"path": "small.csv"}})").status, 201);
+  auto first = CallServer(*fran, "GET", "/api/v1/catalog/datasets/paged/versions?limit=2");
+  ASSERT_EQ(first.status, 200) << first.text;
+  ASSERT_EQ(first.body["versions"].size(), 2u);
+  EXPECT_EQ(first.body["versions"][0]["version"], 3);
+  EXPECT_EQ(first.body["versions"][1]["version"], 2);
+  ASSERT_TRUE(first.body["next_cursor"].is_string()) << first.text;
+  auto second = CallServer(*fran, "GET", "/api/v1/catalog/datasets/paged/versions?limit=2&cursor=" +
+                                             first.body["next_cursor"].get<std::string>());
+  ASSERT_EQ(second.status, 200) << second.text;
+  ASSERT_EQ(second.body["versions"].size(), 1u);
+  EXPECT_EQ(second.body["versions"][0]["version"], 1);
+  EXPECT_TRUE(second.body["next_cursor"].is_null());
+  EXPECT_EQ(CallServer(*fran, "GET", "/api/v1/catalog/datasets/paged/versions?cursor=zz").status, 400);
+
+  // A registration that fails (nothing at the path) creates nothing: the name stays free.
+  auto failed = CallServer(*fran, "POST", "/api/v1/catalog/models/squat/versions", R"({"model": {"path": "nope"}})");
+  EXPECT_EQ(failed.status, 400) << failed.text;
+  EXPECT_EQ(CallServer(*fran, "GET", "/api/v1/catalog/models/squat").status, 404);
+  auto gail = As(Issue("gail", {"read", "write"}));
+  EXPECT_EQ(CallServer(*gail, "POST", "/api/v1/catalog/models", R"({"name": "squat"})").status, 201);
+
+  // Fran's read-only token revokes neither her write token nor (not hers) anything else.
+  auto issued = CallServer(*As(kAdminToken), "POST", "/api/v1/tokens", R"({"user": "fran", "scopes": ["read"]})");
+  ASSERT_EQ(issued.status, 201);
+  auto read_only = As(issued.body["token"].get<std::string>());
+  const std::string write_id = token.substr(6, token.find('_', 6) - 6);  // mlaas_<id>_<secret>
+  auto revoke = CallServer(*read_only, "DELETE", "/api/v1/tokens/" + write_id);
+  EXPECT_EQ(revoke.status, 403) << revoke.text;
+  EXPECT_EQ(revoke.body["error"].value("field", ""), "id");
+  EXPECT_EQ(CallServer(*fran, "GET", "/api/v1/whoami").status, 200);
+  EXPECT_EQ(CallServer(*fran, "DELETE", "/api/v1/tokens/" + issued.body["id"].get<std::string>()).status, 200);
+}
+
 // catalog:// references in predict, search, index, vector search and as a training base model,
 // each answer or task naming the version it used.
 TEST_F(CatalogE2eTest, ReferencesWorkInEveryRequestThatTakesAPath) {

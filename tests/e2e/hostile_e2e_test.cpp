@@ -280,14 +280,7 @@ TEST_F(HostileE2eTest, AnUnreadBodyClosesTheConnection) {
     ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     ::send(fd, smuggled.data(), smuggled.size(), MSG_NOSIGNAL);
-    std::string answer;
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) break;  // closed (or the 10 s timeout: then the next checks fail)
-      answer.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
+    const std::string answer = ReadToClose(fd);  // (or to the 10 s timeout: then the next checks fail)
     EXPECT_NE(answer.find(" 413 "), std::string::npos) << delay_ms << " ms: " << answer;
     EXPECT_EQ(answer.find("HTTP/1.1", 10), std::string::npos) << "a second response: " << answer;
     // The server may still be working on what it read: give it the time to.
@@ -309,20 +302,83 @@ TEST_F(HostileE2eTest, ABodyOnAGetIsRefusedAndCannotSmuggle) {
     const std::string smuggled = "DELETE /api/v1/objects/models/good/config.json HTTP/1.1\r\nHost: x\r\n\r\n";
     const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n" + framing + "\r\n" + smuggled;
     ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
-    std::string answer;
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) break;
-      answer.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
+    const std::string answer = ReadToClose(fd);
     EXPECT_NE(answer.find(" 400 "), std::string::npos) << framing << answer;
     EXPECT_NE(answer.find("carries no body"), std::string::npos) << answer;
     EXPECT_EQ(answer.find("HTTP/1.1", 10), std::string::npos) << "a second response: " << answer;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(objects_) / "models/good/config.json")) << framing;
   }
+  ExpectHealthy();
+}
+
+// One raw request on its own connection (closed after the answer): the whole answer.
+std::string Exchange(int port, const std::string& request) {
+  int fd = ConnectLoopback(port, 10);
+  if (fd < 0) return "";
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  return ReadToClose(fd);
+}
+
+// Ranges are read against the object's size (cpp-httplib 0.11 serves them unchecked: a 206
+// promising bytes it never sends); a Content-Length that is no number, a decoded line end in
+// a key and a key segment longer than a file name are 400s, not a 413, a bare 404 or a 500.
+TEST_F(HostileE2eTest, RangesLengthsAndKeysAreCheckedBeforeTheyReachAnything) {
+  const std::string file = "/api/v1/objects/models/good/config.json";
+  const auto size = std::filesystem::file_size(std::filesystem::path(objects_) / "models/good/config.json");
+  auto get = [&](const std::string& range) {
+    return Exchange(server_->port(), "GET " + file + " HTTP/1.1\r\nHost: x\r\nRange: " + range + "\r\nConnection: close\r\n\r\n");
+  };
+  std::string past = get("bytes=100000-200000");
+  EXPECT_NE(past.find(" 416 "), std::string::npos) << past;
+  EXPECT_NE(past.find("Content-Range: bytes */" + std::to_string(size)), std::string::npos) << past;
+  EXPECT_NE(past.find("\"field\":\"Range\""), std::string::npos) << past;
+  for (const std::string range : {"bytes=0-100000", "bytes=-100000", "bytes=0-"}) {
+    std::string whole = get(range);
+    EXPECT_NE(whole.find(" 206 "), std::string::npos) << range << ": " << whole;
+    EXPECT_NE(whole.find("Content-Range: bytes 0-" + std::to_string(size - 1) + "/" + std::to_string(size)), std::string::npos)
+        << range << ": " << whole;
+    const size_t body = whole.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << whole;
+    EXPECT_EQ(whole.size() - body - 4, size) << range << ": every byte it promised";
+  }
+  std::string tail = get("bytes=2-100000");
+  EXPECT_NE(tail.find("Content-Range: bytes 2-" + std::to_string(size - 1) + "/" + std::to_string(size)), std::string::npos) << tail;
+
+  std::string negative = Exchange(server_->port(), "POST /api/v1/catalog/models HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                                   "application/json\r\nContent-Length: -5\r\n\r\n{}");
+  EXPECT_NE(negative.find(" 400 "), std::string::npos) << negative;
+  EXPECT_NE(negative.find("Content-Length must be a number of bytes"), std::string::npos) << negative;
+
+  auto line_end = Call("GET", "/api/v1/objects/a%0Ab");
+  EXPECT_EQ(line_end.status, 400) << line_end.text;
+  EXPECT_EQ(line_end.body["error"].value("field", ""), "key") << line_end.text;
+  auto long_segment = Call("PUT", "/api/v1/objects/" + std::string(256, 'c'), std::string("x"));
+  EXPECT_EQ(long_segment.status, 400) << long_segment.text;
+  EXPECT_EQ(long_segment.body["error"].value("field", ""), "key") << long_segment.text;
+  auto c1 = Call("PUT", "/api/v1/objects/c1%C2%9B31mRED", std::string("x"));
+  EXPECT_EQ(c1.status, 400) << c1.text;
+  ExpectHealthy();
+}
+
+// A pickle nested 200,000 lists deep (400 KB) loaded for a prediction is an error, not a
+// crash (its values were freed by a recursion as deep); nor does an import write into the
+// catalog's storage.
+TEST_F(HostileE2eTest, ADeeplyNestedPickleAndAnImportIntoTheCatalogAreRefused) {
+  const size_t depth = 200000;
+  PlantModel("deep", "pytorch_model.bin", std::string("\x80\x02") + std::string(depth, ']') + std::string(depth - 1, 'a') + ".");
+  std::filesystem::remove(std::filesystem::path(objects_) / "models/deep/model.safetensors");
+  auto r = Call("POST", "/api/v1/ml/nlp/predict",
+                std::string(R"({"model": {"path": "models/deep", "objective": "text-classification"}, "predict_input": {"input_text": ["x"]}})"));
+  EXPECT_EQ(r.status, 400) << r.text;
+  EXPECT_NE(r.text.find("a bare pickle"), std::string::npos) << r.text;
+  auto into = Call("POST", "/api/v1/ml/models/import",
+                   std::string(R"({"model": {"path": "models/good"}, "model_save": {"path": "catalog/models/x/1"}})"));
+  EXPECT_EQ(into.status, 400) << into.text;
+  EXPECT_EQ(into.body["error"].value("field", ""), "model_save.path") << into.text;
+  auto docs = Call("POST", "/api/v1/vector-stores/catalog/models/x/1/documents", std::string(R"({"documents": [{"page_content": "x"}]})"));
+  EXPECT_EQ(docs.status, 400) << docs.text;
+  EXPECT_EQ(docs.body["error"].value("field", ""), "path") << docs.text;
   ExpectHealthy();
 }
 

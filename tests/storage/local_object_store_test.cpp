@@ -278,12 +278,16 @@ TEST_F(LocalObjectStoreTest, PutDirectoryUploadsSubdirectoriesAndTheLastFileLast
 }
 
 TEST_F(LocalObjectStoreTest, KeysWithControlCharactersAreRefusedNamedEscaped) {
-  for (const std::string& key : {std::string("logs/a\nb.csv"), std::string("x\r\n\x1b[31m")}) {
+  // C0, and C1 (an 8-bit CSI, NEL) and the line separator, which break log lines as well.
+  for (const std::string& key : {std::string("logs/a\nb.csv"), std::string("x\r\n\x1b[31m"), std::string("c1\xc2\x9b" "31mRED"),
+                                 std::string("nel\xc2\x85x"), std::string("ls\xe2\x80\xa8x")}) {
     for (const Status& st : {store_->PutString(key, "x").status(), store_->Stat(key).status(),
                              store_->Delete(key), store_->Open(key).status()}) {
       EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << key;
       EXPECT_NE(st.message().find("contains a control character"), std::string::npos) << st.message();
       EXPECT_EQ(st.message().find_first_of("\r\n\x1b"), std::string::npos) << st.message();
+      EXPECT_EQ(st.message().find("\xc2\x9b"), std::string::npos) << st.message();
+      EXPECT_EQ(st.message().find("\xc2\x85"), std::string::npos) << st.message();
     }
   }
   EXPECT_NE(store_->Stat("logs/a\nb.csv").error().message().find("'logs/a\\x0ab.csv'"), std::string::npos);
@@ -298,9 +302,11 @@ TEST_F(LocalObjectStoreTest, ErrorsNameTheKeyNeverAServerPath) {
     EXPECT_NE(st.message().find(names), std::string::npos) << st.message();
   };
   expect_clean(store_->KeyForPath("/etc/passwd").status(), "'/etc/passwd' is outside the data directory");
-  // A prefix that cannot be made (a 300-byte segment is longer than a file name may be).
+  // A segment longer than a file name may be is refused before the file system sees it.
   const std::string long_key = "a/" + std::string(300, 's') + "/b.csv";
-  expect_clean(store_->PutString(long_key, "x").status(), "of '" + long_key + "'");
+  expect_clean(store_->PutString(long_key, "x").status(), "object key has a segment of 300 bytes; at most 240");
+  expect_clean(store_->Stat(std::string(241, 'c')).status(), "a segment of 241 bytes");
+  EXPECT_TRUE(store_->PutString(std::string(240, 'c'), "x").has_value());
   expect_clean(store_->PutFile("models/x/config.json", dir_ / "no-such-file"), "'models/x/config.json'");
   expect_clean(ListLocalFiles(dir_ / "missing").status(), "cannot list a local directory");
   fs::remove_all(dir_ / "tmp");  // the temporary directory vanished under the server

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <string>
 
 namespace mlaas::testing {
 
@@ -29,6 +30,19 @@ inline int ConnectLoopback(int port, int recv_timeout_s = 0) {
     return -1;
   }
   return fd;
+}
+
+// What the peer sends until it closes (or a recv times out); closes `fd`.
+inline std::string ReadToClose(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 }  // namespace mlaas::testing

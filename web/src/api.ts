@@ -45,6 +45,18 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
 
 export const get = <T = any>(path: string) => api<T>("GET", path);
 
+// Every item of a paged list (`items` of each page, following next_cursor).
+export async function getAll(path: string, items: string): Promise<any[]> {
+  const out: any[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: any = await get(path + qs({ limit: 1000, cursor }));
+    out.push(...(page[items] ?? []));
+    cursor = page.next_cursor ?? null;
+  } while (cursor);
+  return out;
+}
+
 // The server-sent events of a response, as (event, data) with data's lines joined; returns at
 // the end of the stream. What onEvent throws ends the reading.
 async function readEvents(r: Response, onEvent: (event: string, data: string) => void): Promise<void> {

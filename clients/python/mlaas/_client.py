@@ -296,8 +296,9 @@ class Catalog:
         return v
 
     def versions(self, name: str, kind: str = "model") -> List[Json]:
-        """The versions, newest first."""
-        return self._t.json("GET", self._base(kind) + "/" + quote(name) + "/versions")["versions"]
+        """The versions, newest first (every page)."""
+        path = self._base(kind) + "/" + quote(name) + "/versions"
+        return list(_pages(lambda c: self._t.json("GET", path + query({"limit": 1000, "cursor": c})), "versions"))
 
     def version(self, name: str, version: int, kind: str = "model") -> Json:
         """One version with its files (path, size, sha256), facts and lineage."""

@@ -1,7 +1,7 @@
 // A dataset's page: description, versions, and for the latest version the columns and first
 // rows (a file of rows) or the classes and a few images (an image dataset); an upload form with
 // a progress bar that registers a new version from a file or a folder of images.
-import { api, blobUrl, enc, encKey, get, upload } from "../api";
+import { api, blobUrl, enc, encKey, get, getAll, upload } from "../api";
 import { add, fmtBytes, fmtDate, field, h, notice, table } from "../dom";
 import type { Page } from "../main";
 import { renderMarkdown } from "../markdown";
@@ -12,7 +12,7 @@ export function datasetPage(name: string): Page {
     async render(main, me) {
       const base = "/api/v1/catalog/datasets/" + enc(name);
       const entry = await get(base);
-      const versions = (await get(base + "/versions")).versions as any[];
+      const versions = await getAll(base + "/versions", "versions");
       const latest = versions[0];
       add(main, 
         h("h1", {}, entry.name, " ", h("span", { class: "badge " + entry.visibility }, entry.visibility)),

@@ -1,6 +1,6 @@
 // A model's page: card, versions with their metrics and training curves, lineage, aliases and
 // their audit trail, and a "try it" panel (classify, fill the mask, embed and compare, search).
-import { api, enc, get, qs, streamEvents } from "../api";
+import { api, enc, get, getAll, qs, streamEvents } from "../api";
 import { historySeries, LineChart } from "../charts";
 import { add, fmtBytes, fmtDate, field, h, notice, table } from "../dom";
 import type { Me, Page } from "../main";
@@ -17,7 +17,7 @@ export function modelPage(name: string): Page {
     async render(main, me) {
       const base = "/api/v1/catalog/models/" + enc(name);
       const entry = await get(base);
-      const versions = (await get(base + "/versions")).versions as any[];
+      const versions = await getAll(base + "/versions", "versions");
       const history = (await get(base + "/alias-history" + qs({ limit: 1000 }))).events as any[];
       const owner = me !== null && (me.user === entry.owner || me.scopes.includes("admin"));
 

@@ -1,0 +1,23 @@
+#include "api/ownership.h"
+
+#include <gtest/gtest.h>
+
+namespace mlaas::api {
+namespace {
+
+// Answers show a user's keys without their home: where a key starts, once.
+TEST(OwnershipTest, StripHomeCutsTheHomeWhereAKeyStartsOnce) {
+  const std::string home = "users/bob/";
+  EXPECT_EQ(StripHome(home, R"({"key":"users/bob/models/m1"})"), R"({"key":"models/m1"})");
+  EXPECT_EQ(StripHome(home, "cannot read users/bob/a and 'users/bob/b'"), "cannot read a and 'b'");
+  // Bob's own key "users/bob/z" is home + "users/bob/z": shown as he named it.
+  EXPECT_EQ(StripHome(home, R"({"key":"users/bob/users/bob/z"})"), R"({"key":"users/bob/z"})");
+  // Inside a key it is part of the name.
+  EXPECT_EQ(StripHome(home, R"({"key":"users/bob/data/users/bob/x"})"), R"({"key":"data/users/bob/x"})");
+  EXPECT_EQ(StripHome(home, "myusers/bob/x"), "myusers/bob/x");
+  EXPECT_EQ(StripHome("", "users/bob/x"), "users/bob/x");
+  EXPECT_EQ(StripHome(home, "users/bob/"), "");
+}
+
+}  // namespace
+}  // namespace mlaas::api
