@@ -14,6 +14,7 @@
 
 #include "api/catalog_refs.h"
 #include "api/schemas.h"
+#include "common/text.h"
 #include "api/ownership.h"
 #include "api/server_state.h"
 #include "common/objective.h"
@@ -54,6 +55,25 @@ Status ResolveStorage(ServerState& s, const json& body) {
     if (!body.contains(block) || !body[block].contains("path")) continue;
     MLAAS_RETURN_IF_ERROR(s.services.storage.Resolve(body[block], block).status());
   }
+  return Status::Ok();
+}
+
+// A vector store is saved apart from any model: its manifest fingerprints the files of the
+// model that embeds for it, so a store written into a model's folder changes that model, and
+// every store built with it then refuses to load ("the model has changed").
+Status StoreApartFromModels(ServerState& s, const json& body) {
+  if (!body.contains("vector_store_save") || !body["vector_store_save"].contains("path")) return Status::Ok();
+  const std::string field = "vector_store_save.path";
+  MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef save, s.services.storage.Resolve(body["vector_store_save"], "vector_store_save"));
+  auto nested = [](const std::string& a, const std::string& b) { return a == b || StartsWith(a, b + "/") || StartsWith(b, a + "/"); };
+  if (body.contains("model") && body["model"].contains("path")) {
+    auto model = s.services.storage.Resolve(body["model"], "model");
+    if (model.has_value() && model->store == save.store && nested(save.key, model->key))
+      return InvalidArgument("the vector store would be saved in the folder of its model (model.path): save it apart", field);
+  }
+  if (save.store->Stat(save.key + "/config.json").has_value())
+    return InvalidArgument("'" + save.key.substr(save.key.rfind('/') + 1) + "' holds a model (config.json): save the vector store apart",
+                           field);
   return Status::Ok();
 }
 
@@ -385,6 +405,7 @@ void AddMlRoutes(ServerState& s) {
                     const Modality datasets = r.task_type == "cv_train_model" ? Modality::kImage : Modality::kText;
                     if (Status st = ResolveCatalogRefs(s, ctx, ctx.body, datasets); !st.ok()) return ctx.Error(st);
                     if (Status st = ResolveStorage(s, ctx.body); !st.ok()) return ctx.Error(st);
+                    if (Status st = StoreApartFromModels(s, ctx.body); !st.ok()) return ctx.Error(st);
                     if (!r.task_type.empty() && s.services.tasks.HasType(r.task_type)) {
                       if (Status st = CheckCatalogTarget(s, ctx); !st.ok()) return ctx.Error(st);
                       const bool folder_ok = r.task_type == "cv_train_model";  // image datasets are folders

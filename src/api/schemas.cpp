@@ -444,7 +444,8 @@ json Deployment() {
                   {"description", "version number or name (default: the next integer)"}};
   return Object({{"name", Str("deployment name: letters, digits, '_', '-', '.'", 64)},
                  {"version", version},
-                 {"model", Model({"text-classification", "token-classification", "masked-lm", "causal-lm", "no-objective",
+                 {"model", Model({"text-classification", "token-classification", "question-answering",
+                                  "next-sentence-prediction", "masked-lm", "causal-lm", "no-objective",
                                   "sentence-embedding", "image-classification"},
                                  false)},
                  {"tokenizer", Tokenizer()},

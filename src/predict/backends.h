@@ -32,11 +32,11 @@ nlohmann::json TopLabels(const torch::Tensor& scores, const std::vector<std::str
 // A causal LM's continuations of `prompts` (generation.cpp): one {generated_text (the prompt
 // followed by its continuation), new_tokens, finish_reason} per prompt. Runs on the calling
 // thread (the caller is on the compute thread); `sink` (optional) receives each row's text as
-// it grows.
+// it grows; a row that `wanted` (optional) no longer wants stops.
 Result<std::vector<nlohmann::json>> GenerateTexts(nn::TransformerModelImpl& model, const tokenizers::Tokenizer& tokenizer,
                                                   const std::vector<const TextRow*>& prompts,
                                                   const OutputOptions& options, const ServableModel::TextSink& sink,
-                                                  RunStats* stats);
+                                                  RunStats* stats, const ServableModel::RowWanted& wanted = nullptr);
 
 using Clock = std::chrono::steady_clock;
 inline double Ms(Clock::time_point a, Clock::time_point b) {

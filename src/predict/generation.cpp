@@ -47,7 +47,8 @@ size_t StopEnd(const std::string& text, const std::vector<std::string>& stops, s
 
 Result<std::vector<json>> GenerateTexts(nn::TransformerModelImpl& model, const tokenizers::Tokenizer& tokenizer,
                                         const std::vector<const TextRow*>& prompts, const OutputOptions& options,
-                                        const ServableModel::TextSink& sink, RunStats* stats) {
+                                        const ServableModel::TextSink& sink, RunStats* stats,
+                                        const ServableModel::RowWanted& wanted) {
   const nn::ModelConfig& c = model.config();
   const GenerationParams& g = options.generation;
   nn::GenerationOptions gen;
@@ -99,6 +100,7 @@ Result<std::vector<json>> GenerateTexts(nn::TransformerModelImpl& model, const t
   auto on_token = [&](size_t r, int64_t token) {
     Row& row = rows[r];
     row.ids.push_back(static_cast<uint32_t>(token));
+    if (wanted && !wanted(r)) return true;  // given up: it stops here
     if (!follow) return false;
     const size_t before = row.continuation.size();
     row.continuation = Continuation(tokenizer, row);

@@ -60,6 +60,8 @@ class ImageModel final : public ServableModel {
       auto header = vision::PeekImage(files[i]);
       if (!header.has_value())
         return InvalidArgument(field + "[" + std::to_string(i) + "]: " + header.error().message(), field);
+      if (Status size = vision::CheckImageSize(*header); !size.ok())  // one image too large: named, before the total
+        return InvalidArgument(field + "[" + std::to_string(i) + "]: " + size.message(), field);
       decoded += std::min<int64_t>(header->width * header->height, kMaxDecodedPixels + 1);
       if (decoded > kMaxDecodedPixels)
         return InvalidArgument("the images hold more than " + std::to_string(kMaxDecodedPixels / 1'000'000) +

@@ -224,7 +224,7 @@ Result<json> NlpPredictor::Impl::Run(const ServableModel& m, const PredictInput&
                                            : !in.questions.empty() ? m.EncodeQuestions(in.questions, in.contexts, "predict_input.question")
                                            : !in.pairs.empty() ? m.EncodePairs(in.texts, in.pairs, "predict_input.pair_text")
                                                                : m.EncodeTexts(in.texts, "predict_input.input_text"));
-  MLAAS_RETURN_IF_ERROR(CheckGenerationFits(m, encs, in.options, "predict_input.max_new_tokens"));
+  MLAAS_RETURN_IF_ERROR(CheckOutputFits(m, encs, in.options, "predict_input"));
   const auto t1 = Clock::now();
   // Longest first, so each batch pads only to inputs of similar length.
   std::vector<size_t> order(encs.size());
@@ -320,7 +320,7 @@ Status NlpPredictor::CheckStream(const json& request) {
   MLAAS_ASSIGN_OR_RETURN(Impl::Resolved r, impl_->Resolve(request));
   MLAAS_RETURN_IF_ERROR(CheckStreamable(*r.model));
   MLAAS_ASSIGN_OR_RETURN(std::vector<ModelRow> rows, r.model->EncodeTexts(r.input.texts, "predict_input.input_text"));
-  return CheckGenerationFits(*r.model, rows, r.input.options, "predict_input.max_new_tokens");
+  return CheckOutputFits(*r.model, rows, r.input.options, "predict_input");
 }
 
 Result<json> NlpPredictor::PredictStream(const json& request, const StreamSink& sink) {

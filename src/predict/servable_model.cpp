@@ -58,7 +58,8 @@ Result<Objective> ObjectiveOfConfigJson(std::string_view text) {
   if (auto j = ParseJsonText(text, "config.json"); j.has_value() && nn::IsVisionConfig(*j))
     return Objective::kImageClassification;
   auto config = nn::LoadConfig(std::string(text));
-  if (!config.has_value()) return missing();
+  // An unusable config.json is that, whatever it names (its own error, naming the member).
+  if (!config.has_value()) return InvalidArgument("config.json: " + config.error().message(), "model.path");
   auto o = nn::ObjectiveFromArchitectures(*config);
   if (!o) return missing();
   return *o;
@@ -116,9 +117,24 @@ std::vector<json> MergeWindowAnswers(std::vector<json> answers, const std::vecto
   return out;
 }
 
-Status CheckGenerationFits(const ServableModel& model, const std::vector<ModelRow>& rows, const OutputOptions& options,
-                           const std::string& field) {
+Status CheckOutputFits(const ServableModel& model, const std::vector<ModelRow>& rows, const OutputOptions& options,
+                       const std::string& block) {
+  if (model.info().objective == "masked-lm" && model.info().mask_id >= 0) {
+    // Each mask answers top_k predictions: their count bounds the answer (and the pass).
+    int64_t masks = 0;
+    for (const auto& row : rows)
+      if (const auto* e = std::get_if<tokenizers::Encoding>(&row))
+        masks += std::count(e->ids.begin(), e->ids.end(), static_cast<uint32_t>(model.info().mask_id));
+    const int64_t top_k = options.top_k.value_or(5);
+    if (masks * top_k > kMaxFilledTokens)
+      return InvalidArgument(std::to_string(masks) + " masks with top_k " + std::to_string(top_k) + " ask for " +
+                                 std::to_string(masks * top_k) + " predictions; a request fills at most " +
+                                 std::to_string(kMaxFilledTokens) + " (fewer masks or a smaller top_k a request)",
+                             block + ".top_k");
+    return Status::Ok();
+  }
   if (model.info().objective != "causal-lm") return Status::Ok();
+  const std::string field = block + ".max_new_tokens";
   const int64_t positions = model.info().max_tokens, wanted = options.generation.max_new_tokens;
   // A request's generation holds the compute thread for all its steps: its prompts times
   // max_new_tokens are bounded, so that one request cannot hold every other prediction for hours.

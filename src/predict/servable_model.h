@@ -74,18 +74,23 @@ nlohmann::json NoAnswer();
 // question), NoAnswer() when none has a span.
 std::vector<nlohmann::json> MergeWindowAnswers(std::vector<nlohmann::json> answers, const std::vector<size_t>& windows);
 
-// For a causal LM: OK when each prompt plus options.generation.max_new_tokens fits the model's
-// positions (info().max_tokens; an empty prompt counts its start token) and the prompts times
-// max_new_tokens are at most kMaxGeneratedTokens, else InvalidArgument naming `field` (e.g.
-// "predict_input.max_new_tokens"). Other models: OK.
+// What one request may ask a model to produce, checked before it runs (InvalidArgument naming
+// the option in `block`, e.g. "predict_input" or "parameters"):
+// - a causal LM: each prompt plus options.generation.max_new_tokens fits the model's positions
+//   (info().max_tokens; an empty prompt counts its start token), and the prompts times
+//   max_new_tokens are at most kMaxGeneratedTokens (`block`.max_new_tokens);
+// - a masked LM: its masks times top_k (default 5) are at most kMaxFilledTokens (`block`.top_k).
+// Other models: OK.
 inline constexpr int64_t kMaxGeneratedTokens = 32768;
+inline constexpr int64_t kMaxFilledTokens = 65536;
 class ServableModel;
-Status CheckGenerationFits(const ServableModel& model, const std::vector<ModelRow>& rows, const OutputOptions& options,
-                           const std::string& field);
+Status CheckOutputFits(const ServableModel& model, const std::vector<ModelRow>& rows, const OutputOptions& options,
+                       const std::string& block);
 
 // The objective a model's config.json names, for requests that leave model.objective out: an
 // image classifier's model_type, else a transformer's architectures (BertForMaskedLM, ...).
-// InvalidArgument naming model.objective when it names none.
+// InvalidArgument naming model.objective when it names none, model.path when it is unusable
+// (the reason: a member out of range, not JSON).
 Result<Objective> ObjectiveOfConfigJson(std::string_view text);
 
 struct LoadSpec {
@@ -123,6 +128,7 @@ struct ModelInfo {
   int64_t max_tokens = 0;        // inputs are truncated to this many tokens
   uint64_t parameter_bytes = 0;  // weights in memory
   std::string mask_token;        // fill-mask
+  int64_t mask_id = -1;          // fill-mask: the mask token's id
   // How the model's embeddings compare (config_sentence_transformers.json similarity_fn_name):
   // "cosine" unless the model says otherwise; "dot" models embed at their own length.
   std::string similarity = "cosine";
@@ -187,6 +193,16 @@ class ServableModel {
   virtual Result<std::vector<nlohmann::json>> RunStreaming(const std::vector<const ModelRow*>& rows,
                                                            const OutputOptions& options, const TextSink& sink,
                                                            RunStats* stats = nullptr) const;
+  // Run for rows that may be given up while they run (a request past its deadline): a causal LM
+  // asks `wanted(row)` after each new token and stops the rows no longer wanted (their answers
+  // are cut short, for nobody). Other models: Run (one pass is short).
+  using RowWanted = std::function<bool(size_t row)>;
+  virtual Result<std::vector<nlohmann::json>> RunUntil(const std::vector<const ModelRow*>& rows,
+                                                       const OutputOptions& options, const RowWanted& wanted,
+                                                       RunStats* stats = nullptr) const {
+    (void)wanted;
+    return Run(rows, options, stats);
+  }
   // Embeddings (no-objective models): rows.size() x info().embedding_size floats, row-major.
   virtual Result<std::vector<float>> Embed(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
                                            RunStats* stats = nullptr) const;

@@ -47,7 +47,16 @@ class TextModel final : public ServableModel {
   Result<std::vector<float>> Embed(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
                                    RunStats* stats) const override;
   Result<std::vector<json>> RunStreaming(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
-                                         const TextSink& sink, RunStats* stats) const override;
+                                         const TextSink& sink, RunStats* stats) const override {
+    return Generate(rows, options, sink, nullptr, stats);
+  }
+  Result<std::vector<json>> RunUntil(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
+                                     const RowWanted& wanted, RunStats* stats) const override {
+    if (objective != Objective::kCausalLm) return Run(rows, options, stats);
+    return Generate(rows, options, nullptr, wanted, stats);
+  }
+  Result<std::vector<json>> Generate(const std::vector<const ModelRow*>& rows, const OutputOptions& options,
+                                     const TextSink& sink, const RowWanted& wanted, RunStats* stats) const;
   // The model's info, once loaded.
   void Publish() { info_ = info; }
 
@@ -226,10 +235,14 @@ Result<std::shared_ptr<const ServableModel>> LoadTextModel(const LoadSpec& spec,
     if (auto mask = m->tokenizer->MaskToken()) {
       m->mask_id = mask->id;
       m->info.mask_token = mask->token;
+      m->info.mask_id = mask->id;
     }
     if (m->objective == Objective::kMaskedLm && !m->mask_id)
       return InvalidArgument("the tokenizer has no [MASK] or <mask> token, which fill-mask needs", tok_field);
-    if (m->objective != Objective::kMaskedLm) m->info.mask_token.clear();
+    if (m->objective != Objective::kMaskedLm) {
+      m->info.mask_token.clear();
+      m->info.mask_id = -1;
+    }
     tokenizers::TruncationParams trunc;
     trunc.max_length = static_cast<size_t>(nn::MaxInputTokens(c));
     // A tokenizer saved with a shorter truncation (a model trained on shorter inputs, see
@@ -543,12 +556,23 @@ torch::Tensor TextModel::ForwardOnThisThread(const std::vector<const tokenizers:
       // Only the masked positions go through the vocabulary projection.
       auto positions = batch.input_ids.eq(static_cast<int64_t>(*m.mask_id)).nonzero();  // [n, 2]
       auto hidden = enc.last_hidden_state.index({positions.select(1, 0), positions.select(1, 1)});
-      nn::EncoderOutput masked;
-      masked.last_hidden_state = hidden.unsqueeze(0);
-      auto probs = torch::softmax(model->head()->Forward(masked).squeeze(0).to(torch::kFloat32), -1);  // [n, vocab]
-      auto k = std::min<int64_t>(top_k, probs.size(1));
-      auto [values, idx] = probs.topk(k, 1);
-      result = torch::cat({positions.to(torch::kFloat64), values.to(torch::kFloat64), idx.to(torch::kFloat64)}, 1);
+      // A chunk of positions at a time: [n, vocab] probabilities for thousands of masks would
+      // take gigabytes.
+      constexpr int64_t kChunk = 256;
+      std::vector<torch::Tensor> values, token_ids;
+      for (int64_t from = 0; from < hidden.size(0); from += kChunk) {
+        nn::EncoderOutput masked;
+        masked.last_hidden_state = hidden.slice(0, from, std::min(from + kChunk, hidden.size(0))).unsqueeze(0);
+        auto probs = torch::softmax(model->head()->Forward(masked).squeeze(0).to(torch::kFloat32), -1);  // [chunk, vocab]
+        auto [v, i] = probs.topk(std::min<int64_t>(top_k, probs.size(1)), 1);
+        values.push_back(v.to(torch::kFloat64));
+        token_ids.push_back(i.to(torch::kFloat64));
+      }
+      if (values.empty()) {
+        result = torch::zeros({0, 2 + 2 * std::min<int64_t>(top_k, c.vocab_size)}, torch::kFloat64);
+      } else {
+        result = torch::cat({positions.to(torch::kFloat64), torch::cat(values, 0), torch::cat(token_ids, 0)}, 1);
+      }
       break;
     }
     default: break;  // Load admits no other objective
@@ -603,9 +627,9 @@ Result<std::vector<float>> TextModel::Embed(const std::vector<const ModelRow*>& 
   }
 }
 
-Result<std::vector<json>> TextModel::RunStreaming(const std::vector<const ModelRow*>& model_rows,
-                                                  const OutputOptions& options, const TextSink& sink,
-                                                  RunStats* stats) const {
+Result<std::vector<json>> TextModel::Generate(const std::vector<const ModelRow*>& model_rows,
+                                              const OutputOptions& options, const TextSink& sink, const RowWanted& wanted,
+                                              RunStats* stats) const {
   if (objective != Objective::kCausalLm) return ServableModel::RunStreaming(model_rows, options, sink, stats);
   std::vector<const TextRow*> prompts;
   std::vector<TextRow> from_ids;  // prompts given as token ids: their text is their decoding
@@ -624,14 +648,14 @@ Result<std::vector<json>> TextModel::RunStreaming(const std::vector<const ModelR
   Result<std::vector<json>> out = std::vector<json>();
   if (prompts.empty()) return out;
   nn::TransformerModel decoder = model;  // generation is logically const: it changes no weight
-  RunOnComputeThread([&] { out = GenerateTexts(*decoder, *tokenizer, prompts, options, sink, stats); });
+  RunOnComputeThread([&] { out = GenerateTexts(*decoder, *tokenizer, prompts, options, sink, stats, wanted); });
   return out;
 }
 
 Result<std::vector<json>> TextModel::Run(const std::vector<const ModelRow*>& model_rows,
                                          const OutputOptions& options, RunStats* stats) const {
   const TextModel& m = *this;
-  if (m.objective == Objective::kCausalLm) return RunStreaming(model_rows, options, nullptr, stats);
+  if (m.objective == Objective::kCausalLm) return Generate(model_rows, options, nullptr, nullptr, stats);
   if (m.objective == Objective::kQuestionAnswering) {
     try {
       torch::InferenceMode guard;

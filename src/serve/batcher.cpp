@@ -1,6 +1,7 @@
 #include "serve/batcher.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace mlaas::serve {
 
@@ -58,7 +59,7 @@ struct Batcher::Pending {
   size_t remaining = 0;
   Status error;
   bool done = false;
-  bool abandoned = false;  // its caller gave up (deadline): skip its rows
+  std::atomic<bool> abandoned = false;  // its caller gave up (deadline): skip its rows, stop generating them
   std::condition_variable cv;
 };
 
@@ -101,6 +102,10 @@ Result<std::vector<json>> Batcher::Infer(std::vector<predict::ModelRow> rows, co
   p->remaining = p->rows.size();
   std::unique_lock<std::mutex> lock(mu_);
   if (stopping_) return Unavailable("the model is being unloaded");
+  if (static_cast<int64_t>(p->rows.size()) > options_.max_queue)  // would never fit: not worth a retry
+    return InvalidArgument(std::to_string(p->rows.size()) + " inputs are more than this deployment queues (batching.max_queue " +
+                               std::to_string(options_.max_queue) + "): send fewer a request",
+                           "inputs");
   if (static_cast<int64_t>(queue_.size() + p->rows.size()) > options_.max_queue) {
     return ResourceExhausted("the model's queue is full (" + std::to_string(queue_.size()) + " inputs waiting, " +
                              std::to_string(options_.max_queue) + " allowed); retry shortly");
@@ -109,7 +114,7 @@ Result<std::vector<json>> Batcher::Infer(std::vector<predict::ModelRow> rows, co
   if (metrics_) metrics_->queue_depth = static_cast<int64_t>(queue_.size());
   wake_.notify_one();
   if (!p->cv.wait_until(lock, deadline, [&] { return p->done; })) {
-    p->abandoned = true;  // its rows still queued are skipped; a pass already running finishes
+    p->abandoned = true;  // its rows still queued are skipped; a generation running stops them
     return Status(StatusCode::kDeadlineExceeded, "the request timed out after waiting " +
                                                      std::to_string(static_cast<int64_t>(
                                                          Seconds(Clock::now() - p->enqueued) * 1000)) +
@@ -188,7 +193,7 @@ void Batcher::Loop() {
       lock.unlock();  // the pass runs unlocked: requests keep queueing meanwhile
       Result<std::vector<json>> out = Internal("the forward pass did not run");
       try {
-        out = run_(rows, options);
+        out = run_(rows, options, [&batch](size_t i) { return !batch[i].request->abandoned; });
       } catch (const std::exception& e) {
         out = Internal(std::string("the forward pass failed: ") + e.what());
       } catch (...) {

@@ -44,9 +44,11 @@ struct BatchingOptions {
   nlohmann::json ToJson() const;
 };
 
-// One forward pass over rows that share output options.
+// One forward pass over rows that share output options; `wanted(i)` is false once row i's
+// request has given up (a generation stops such rows between tokens).
 using RunFn = std::function<Result<std::vector<nlohmann::json>>(const std::vector<const predict::ModelRow*>&,
-                                                                const predict::OutputOptions&)>;
+                                                                const predict::OutputOptions&,
+                                                                const predict::ServableModel::RowWanted& wanted)>;
 
 class Batcher {
  public:

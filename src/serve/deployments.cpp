@@ -412,9 +412,8 @@ struct DeploymentManager::Impl {
                                                    "max_memory_bytes"));
     auto model = v.model;
     v.batcher = std::make_shared<Batcher>(
-        [model](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions& o) {
-          return model->Run(rows, o);
-        },
+        [model](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions& o,
+                const predict::ServableModel::RowWanted& wanted) { return model->RunUntil(rows, o, wanted); },
         v.spec.batching, v.metrics);
     // One pass before the first request, so that it does not pay for the first allocations.
     const predict::ModelInfo& info = model->info();
@@ -1177,8 +1176,9 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
       rows.emplace_back(std::in_place_type<tokenizers::Encoding>, std::move(e));
     }
   }
-  // One prompt too long for a causal LM's positions is this request's error, not its batch's.
-  if (Status st = predict::CheckGenerationFits(*v->model, rows, request.options, "parameters.max_new_tokens"); !st.ok())
+  // A prompt too long for a causal LM's positions, or more asked of a model than a request may
+  // ask, is this request's error, not its batch's.
+  if (Status st = predict::CheckOutputFits(*v->model, rows, request.options, "parameters"); !st.ok())
     return refuse(st);
   auto out = v->batcher->Infer(std::move(rows), request.options, t0 + std::chrono::milliseconds(limits.timeout_ms));
   if (!out) {

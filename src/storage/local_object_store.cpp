@@ -188,15 +188,24 @@ struct DirEntry {
   bool is_dir;
 };
 
-// Entries of `dir` in the lexicographic order of the keys they hold. Symbolic links are
-// skipped: a link could lead outside the root, and objects are never links.
-std::vector<DirEntry> SortedEntries(const fs::path& dir) {
+// Entries of `dir` in the lexicographic order of the keys they hold. A symbolic link is an
+// object when it leads to a file inside `root` (a Hugging Face cache's snapshots link their
+// files to its blobs), as reading its key allows; links to directories (cycles) or out of
+// the root are skipped.
+std::vector<DirEntry> SortedEntries(const fs::path& dir, const fs::path& root) {
   std::vector<DirEntry> out;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     auto st = it->symlink_status(ec);
     if (ec) break;
-    if (fs::is_symlink(st)) continue;
+    if (fs::is_symlink(st)) {
+      std::error_code link_ec;
+      const fs::path target = fs::canonical(it->path(), link_ec);
+      if (link_ec || !IsWithin(root, target) || !fs::is_regular_file(target, link_ec)) continue;
+      std::string name = it->path().filename().string();
+      out.push_back({name, name, false});
+      continue;
+    }
     bool is_dir = fs::is_directory(st);
     if (!is_dir && !fs::is_regular_file(st)) continue;
     std::string name = it->path().filename().string();
@@ -207,20 +216,21 @@ std::vector<DirEntry> SortedEntries(const fs::path& dir) {
   return out;
 }
 
-bool HasAnyFile(const fs::path& dir) {
-  for (const auto& e : SortedEntries(dir)) {
-    if (!e.is_dir || HasAnyFile(dir / e.name)) return true;
+bool HasAnyFile(const fs::path& dir, const fs::path& root) {
+  for (const auto& e : SortedEntries(dir, root)) {
+    if (!e.is_dir || HasAnyFile(dir / e.name, root)) return true;
   }
   return false;
 }
 
 class Lister {
  public:
-  Lister(const ListOptions& opts, std::string marker) : opts_(opts), marker_(std::move(marker)) {}
+  Lister(const ListOptions& opts, std::string marker, fs::path root)
+      : opts_(opts), marker_(std::move(marker)), root_(std::move(root)) {}
 
   // Returns false once the page is full (and something more exists).
   bool Walk(const fs::path& dir, const std::string& key_prefix) {
-    for (const auto& e : SortedEntries(dir)) {
+    for (const auto& e : SortedEntries(dir, root_)) {
       std::string key = key_prefix + e.name;
       if (e.is_dir) {
         std::string dkey = key + "/";
@@ -228,7 +238,7 @@ class Lister {
         if (dkey < marker_ && !StartsWith(marker_, dkey)) continue;  // all keys <= marker
         if (auto cp = CommonPrefix(dkey); cp && StartsWith(dkey, *cp)) {
           // Everything below rolls up into one common prefix: no need to descend.
-          if (*cp > marker_ && *cp != last_prefix_ && HasAnyFile(dir / e.name)) {
+          if (*cp > marker_ && *cp != last_prefix_ && HasAnyFile(dir / e.name, root_)) {
             if (!Emit(nullptr, *cp)) return false;
           }
           continue;
@@ -280,6 +290,7 @@ class Lister {
 
   const ListOptions& opts_;
   std::string marker_;
+  fs::path root_;
   std::string last_prefix_;
   std::string last_emitted_;
   size_t count_ = 0;
@@ -423,7 +434,7 @@ Result<ListResult> LocalObjectStore::List(const ListOptions& options) {
     }
     marker = std::max(marker, *decoded);
   }
-  Lister lister(options, marker);
+  Lister lister(options, marker, root_);
   lister.Walk(root_, "");
   return std::move(lister.result);
 }

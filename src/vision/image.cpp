@@ -82,10 +82,14 @@ Result<ImageHeader> PeekImage(std::string_view bytes) {
   return InvalidArgument("not a PNG or JPEG image");
 }
 
+Status CheckImageSize(const ImageHeader& header, const DecodeLimits& limits) {
+  return CheckSize(header.width, header.height, limits);
+}
+
 Result<Image> DecodeImage(std::string_view bytes, int channels, const DecodeLimits& limits) {
   if (channels != 0 && channels != 1 && channels != 3) return InvalidArgument("channels must be 1 or 3");
   MLAAS_ASSIGN_OR_RETURN(ImageHeader h, PeekImage(bytes));
-  MLAAS_RETURN_IF_ERROR(CheckSize(h.width, h.height, limits));
+  MLAAS_RETURN_IF_ERROR(CheckImageSize(h, limits));
   Image out;
   out.width = h.width;
   out.height = h.height;

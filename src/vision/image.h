@@ -38,6 +38,10 @@ struct DecodeLimits {
   int64_t max_side = 20'000;
 };
 
+// OK when an image of `header`'s size is within `limits` (what DecodeImage checks first);
+// InvalidArgument naming the size and the limits otherwise.
+Status CheckImageSize(const ImageHeader& header, const DecodeLimits& limits = {});
+
 // The format and size from the first bytes. InvalidArgument "not a PNG or JPEG image" for
 // anything else, and for a header that says nothing sensible.
 Result<ImageHeader> PeekImage(std::string_view bytes);

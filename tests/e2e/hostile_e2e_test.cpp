@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "e2e/cli_runner.h"
@@ -308,6 +309,25 @@ TEST_F(HostileE2eTest, ABodyOnAGetIsRefusedAndCannotSmuggle) {
     EXPECT_EQ(answer.find("HTTP/1.1", 10), std::string::npos) << "a second response: " << answer;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(objects_) / "models/good/config.json")) << framing;
+  }
+  ExpectHealthy();
+}
+
+// A config.json that names its objective but is unusable answers its own error (the member
+// out of range), not "model.objective is required"; a deployment may name any served objective.
+TEST_F(HostileE2eTest, AnUnusableConfigIsNamedForWhatItIs) {
+  std::ifstream in(std::filesystem::path(objects_) / "models/good/config.json");
+  json config = json::parse(in);
+  config["num_attention_heads"] = 0;
+  PlantModel("no-heads", "config.json", config.dump());
+  auto r = Call("POST", "/api/v1/ml/nlp/predict", json{{"model", {{"path", "models/no-heads"}}}, {"predict_input", {{"input_text", {"x"}}}}});
+  EXPECT_EQ(r.status, 400) << r.text;
+  EXPECT_EQ(r.body["error"].value("field", ""), "model.path") << r.text;
+  EXPECT_NE(r.text.find("num_attention_heads"), std::string::npos) << r.text;
+  for (const char* objective : {"question-answering", "next-sentence-prediction"}) {
+    auto d = Call("POST", "/api/v1/deployments",
+                  json{{"name", std::string("schema-") + objective}, {"model", {{"path", "models/nothing"}, {"objective", objective}}}});
+    EXPECT_NE(d.body["error"].value("field", ""), "model.objective") << objective << ": " << d.text;
   }
   ExpectHealthy();
 }

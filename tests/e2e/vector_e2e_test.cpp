@@ -450,7 +450,12 @@ TEST_F(VectorE2eTest, BadRequestsNameTheField) {
                                    {no_model, "model.path"},
                                    {Request("nothing.csv", "stores/x"), "dataset.path"},
                                    {Request("docs.csv", "stores/x", "LSH"), "vector_store_save.index.type"},
-                                   {Request("docs.csv", "stores/x", {{"type", "IVF"}, {"nlist", 0}}), "vector_store_save.index.nlist"}};
+                                   {Request("docs.csv", "stores/x", {{"type", "IVF"}, {"nlist", 0}}), "vector_store_save.index.nlist"},
+                                   // Saved into a model's folder (its own, or another's), a store would change the
+                                   // model that every store built with it fingerprints.
+                                   {Request("docs.csv", "models/no-objective"), "vector_store_save.path"},
+                                   {Request("docs.csv", "models/no-objective/store"), "vector_store_save.path"},
+                                   {Request("docs.csv", "models/text-classification"), "vector_store_save.path"}};
   for (const auto& c : cases) {
     auto r = Post(c.body);
     EXPECT_EQ(r.status, 400) << c.body.dump() << ": " << r.text;

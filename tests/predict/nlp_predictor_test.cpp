@@ -169,6 +169,27 @@ TEST_F(NlpPredictorTest, FillsMasks) {
     ASSERT_TRUE(k2.has_value());
     EXPECT_EQ((*k2)["predictions"][0]["masks"][0]["candidates"].size(), 2u);
   }
+  // Hundreds of masks in one pass go through the vocabulary a chunk at a time: each text's
+  // candidates are those it gets alone.
+  std::string many_masks = "the";
+  for (int i = 0; i < 12; ++i) many_masks += " [MASK]";  // within the tiny model's positions
+  const std::vector<std::string> texts(30, many_masks);
+  auto batch = predictor_->Predict(Request("models/mlm-bert", "masked-lm", texts, {{"top_k", 1}}));
+  ASSERT_TRUE(batch.has_value()) << batch.error().ToString();
+  auto alone = predictor_->Predict(Request("models/mlm-bert", "masked-lm", {many_masks}, {{"top_k", 1}}));
+  ASSERT_TRUE(alone.has_value()) << alone.error().ToString();
+  for (size_t t = 0; t < texts.size(); ++t) {
+    const json& masks = (*batch)["predictions"][t]["masks"];
+    ASSERT_EQ(masks.size(), 12u);
+    for (size_t m = 0; m < masks.size(); ++m)
+      EXPECT_EQ(masks[m]["candidates"][0]["token_id"], (*alone)["predictions"][0]["masks"][m]["candidates"][0]["token_id"]);
+  }
+  // Masks times top_k are bounded a request (what the answer holds).
+  auto too_many = predictor_->Predict(Request("models/mlm-bert", "masked-lm", texts, {{"top_k", 1000}}));
+  ASSERT_FALSE(too_many.has_value());
+  EXPECT_EQ(too_many.error().field(), "predict_input.top_k");
+  EXPECT_NE(too_many.error().message().find("360 masks with top_k 1000"), std::string::npos) << too_many.error().ToString();
+
   auto none = predictor_->Predict(Request("models/mlm-bert", "masked-lm", {"the cat", "no mask here"}));
   ASSERT_FALSE(none.has_value());
   EXPECT_EQ(none.error().field(), "predict_input.input_text");

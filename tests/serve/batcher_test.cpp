@@ -30,7 +30,8 @@ struct Recorder {
   std::vector<std::vector<size_t>> passes;  // row lengths per pass
   std::vector<std::string> keys;
   RunFn Fn() {
-    return [this](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions& o) {
+    return [this](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions& o,
+                  const predict::ServableModel::RowWanted&) {
       std::vector<json> out;
       std::vector<size_t> lengths;
       for (const auto* r : rows) {
@@ -153,7 +154,8 @@ struct Gate {
   bool open = false;
   std::atomic<int> entered{0};
   RunFn Fn() {
-    return [this](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions&) {
+    return [this](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions&,
+                  const predict::ServableModel::RowWanted&) {
       ++entered;
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return open; });
@@ -186,6 +188,11 @@ TEST(BatcherTest, AFullQueueRefusesInsteadOfGrowing) {
   auto refused = b.Infer({Row({1}), Row({2})}, {}, In(10'000));  // 3 + 2 > 4
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code(), StatusCode::kResourceExhausted);
+  // More inputs than the queue ever holds: no retry would help.
+  auto never = b.Infer({Row({1}), Row({2}), Row({3}), Row({4}), Row({5})}, {}, In(10'000));
+  ASSERT_FALSE(never.has_value());
+  EXPECT_EQ(never.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(never.error().field(), "inputs");
   gate.Open();
   EXPECT_TRUE(first.get().has_value());
   EXPECT_TRUE(queued.get().has_value());
@@ -211,10 +218,33 @@ TEST(BatcherTest, ARequestPastItsDeadlineTimesOutAndItsRowsAreSkipped) {
   EXPECT_EQ(gate.entered.load(), 2);  // the timed-out rows never ran
 }
 
+// A pass that runs long (a generation) learns that its request gave up and can stop: the
+// compute thread is not held for nobody.
+TEST(BatcherTest, ARunningPassLearnsThatItsRequestGaveUp) {
+  std::atomic<int> steps_run = -1;
+  BatchingOptions o;
+  o.max_delay_us = 0;
+  Batcher b(
+      [&](const std::vector<const predict::ModelRow*>& rows, const predict::OutputOptions&,
+          const predict::ServableModel::RowWanted& wanted) {
+        int step = 0;
+        for (; step < 1000 && wanted(0); ++step) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        steps_run = step;
+        return Result<std::vector<json>>(std::vector<json>(rows.size(), json("cut short")));
+      },
+      o);
+  auto late = b.Infer({Row({1})}, {}, In(100));
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().code(), StatusCode::kDeadlineExceeded);
+  WaitFor([&] { return steps_run >= 0; });
+  EXPECT_LT(steps_run.load(), 1000);  // stopped when its request gave up, not after all its steps
+}
+
 TEST(BatcherTest, AFailedPassFailsEveryRequestInIt) {
   BatchingOptions o;
   o.max_delay_us = 50'000;
-  Batcher b([](const std::vector<const predict::ModelRow*>&, const predict::OutputOptions&) -> Result<std::vector<json>> {
+  Batcher b([](const std::vector<const predict::ModelRow*>&, const predict::OutputOptions&,
+               const predict::ServableModel::RowWanted&) -> Result<std::vector<json>> {
     return Internal("out of memory");
   }, o);
   auto a = std::async(std::launch::async, [&] { return b.Infer({Row({1})}, {}, In(10'000)); });

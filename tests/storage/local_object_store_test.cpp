@@ -136,11 +136,19 @@ TEST_F(LocalObjectStoreTest, SymlinksLeadingOutAreRefused) {
   EXPECT_EQ(store_->GetString("escape/secret.txt").error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->PutString("escape/new.txt", "x").error().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(fs::exists(outside / "new.txt"));
-  // Links never show up in listings either.
+  // Links out never show up in listings either; a link to a file inside the root is an object,
+  // as reading its key allows (a Hugging Face cache's snapshot links its files to blobs/).
   Put("visible.txt");
+  Put("hub/blobs/abc123", "weights");
+  fs::create_directories(store_->root() / "hub/snapshots/main");
+  fs::create_symlink("../../blobs/abc123", store_->root() / "hub/snapshots/main/model.safetensors");
+  fs::create_symlink(outside.path() / "secret.txt", store_->root() / "hub/snapshots/main/secret.txt");
+  fs::create_directory_symlink(store_->root() / "hub", store_->root() / "hub/snapshots/loop");
   auto page = store_->List({});
   ASSERT_TRUE(page.has_value());
-  EXPECT_EQ(Keys(*page), std::vector<std::string>{"visible.txt"});
+  EXPECT_EQ(Keys(*page), (std::vector<std::string>{"hub/blobs/abc123", "hub/snapshots/main/model.safetensors", "visible.txt"}));
+  EXPECT_EQ(*store_->GetString("hub/snapshots/main/model.safetensors"), "weights");
+  EXPECT_EQ(page->objects[1].size, 7u);
 }
 
 TEST_F(LocalObjectStoreTest, ListsInKeyOrderWithPrefixAndDelimiter) {
