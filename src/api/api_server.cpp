@@ -320,9 +320,12 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
     auto get = s.router.Match("GET", req.path);
     std::vector<std::string> allowed = get.allowed_methods;
     if (get.route) allowed.push_back("GET");
-    for (const char* method : {"POST", "PUT", "DELETE"}) {
+    for (const char* method : {"POST", "PUT", "PATCH", "DELETE"}) {
       if (s.router.Match(method, req.path).route) allowed.push_back(method);
     }
+    // Each once, in the order found.
+    for (size_t i = 0; i < allowed.size(); ++i)
+      allowed.erase(std::remove(allowed.begin() + static_cast<std::ptrdiff_t>(i) + 1, allowed.end(), allowed[i]), allowed.end());
     if (allowed.empty()) {
       RawError(res, 404, "not_found", "no route for " + req.path, request_id);
     } else {
@@ -496,6 +499,12 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Create(const ApiOptions& options,
   http.Delete(kAnyPath, with_reader);
 
   http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Both framings at once: the way request smuggling starts (RFC 9112 6.3 lets a server refuse it).
+    if (req.has_header("Content-Length") && req.has_header("Transfer-Encoding")) {
+      RawError(res, 400, "bad_request", "a request gives Content-Length or Transfer-Encoding, not both", "");
+      EndConnectionAfter(req, res, /*linger=*/true);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // A length cpp-httplib would read as an unsigned number ("-5" wraps to a huge one).
     if (req.has_header("Content-Length")) {
       const std::string length = req.get_header_value("Content-Length");

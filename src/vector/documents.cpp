@@ -118,7 +118,12 @@ Result<std::vector<Document>> ReadDocuments(const storage::StorageRegistry& stor
   dataset::Row row;
   size_t rows = 0;
   for (;;) {
-    MLAAS_ASSIGN_OR_RETURN(bool more, reader.Next(row));
+    auto next = reader.Next(row);
+    if (!next.has_value()) {  // a malformed record: the dataset's error
+      const Status& e = next.error();
+      return e.field().empty() && e.code() == StatusCode::kInvalidArgument ? e.WithField("dataset.path") : e;
+    }
+    const bool more = *next;
     if (!more) break;
     ++rows;
     if (!row.missing[text_at] && !Trim(row.values[text_at]).empty()) {

@@ -370,6 +370,12 @@ TEST_F(HostileE2eTest, RangesLengthsAndKeysAreCheckedBeforeTheyReachAnything) {
   EXPECT_NE(negative.find(" 400 "), std::string::npos) << negative;
   EXPECT_NE(negative.find("Content-Length must be a number of bytes"), std::string::npos) << negative;
 
+  std::string both = Exchange(server_->port(), "POST /api/v1/catalog/models HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                               "application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                               "2\r\n{}\r\n0\r\n\r\n");
+  EXPECT_NE(both.find(" 400 "), std::string::npos) << both;
+  EXPECT_NE(both.find("not both"), std::string::npos) << both;
+
   auto line_end = Call("GET", "/api/v1/objects/a%0Ab");
   EXPECT_EQ(line_end.status, 400) << line_end.text;
   EXPECT_EQ(line_end.body["error"].value("field", ""), "key") << line_end.text;
@@ -378,6 +384,15 @@ TEST_F(HostileE2eTest, RangesLengthsAndKeysAreCheckedBeforeTheyReachAnything) {
   EXPECT_EQ(long_segment.body["error"].value("field", ""), "key") << long_segment.text;
   auto c1 = Call("PUT", "/api/v1/objects/c1%C2%9B31mRED", std::string("x"));
   EXPECT_EQ(c1.status, 400) << c1.text;
+  // OPTIONS names each method once.
+  std::string options = Exchange(server_->port(), "OPTIONS /api/v1/deployments HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const size_t allow = options.find("Allow: ");
+  ASSERT_NE(allow, std::string::npos) << options;
+  const std::string methods = options.substr(allow, options.find("\r\n", allow) - allow);
+  for (const std::string m : {"GET", "POST", "OPTIONS"}) {
+    EXPECT_NE(methods.find(m), std::string::npos) << methods;
+    EXPECT_EQ(methods.find(m), methods.rfind(m)) << methods;
+  }
   ExpectHealthy();
 }
 

@@ -461,6 +461,15 @@ TEST_F(VectorE2eTest, BadRequestsNameTheField) {
     EXPECT_EQ(r.status, 400) << c.body.dump() << ": " << r.text;
     EXPECT_EQ(r.body["error"]["field"], c.field) << r.text;
   }
+  // A malformed record in a searched dataset names it.
+  dir_->Write("data/objects/broken.jsonl", "{\"abstract\": \"fine\", \"id\": \"a\"}\n{broken\n");
+  auto broken = CallServer(*client_, "POST", "/api/v1/ml/nlp/search",
+                           json{{"model", Model()},
+                                {"dataset", {{"path", "broken.jsonl"}, {"loader_kwargs", {{"page_content_column", "abstract"}}}}},
+                                {"search_input", {{"input_text", {"x"}}}}}
+                               .dump());
+  EXPECT_EQ(broken.status, 400) << broken.text;
+  EXPECT_EQ(broken.body["error"].value("field", ""), "dataset.path") << broken.text;
   // Problems only the data shows fail the task, naming the field.
   for (const auto& [dataset, field] : {std::pair{"empty.csv", "dataset.path"}, {"dup.csv", "dataset.loader_kwargs.id_column"}}) {
     json body = Request(dataset, "stores/y");
