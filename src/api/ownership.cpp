@@ -108,7 +108,9 @@ std::string StripHome(const std::string& home, std::string text) {
   out.reserve(text.size());
   size_t from = 0;
   for (size_t at = text.find(home); at != std::string::npos; at = text.find(home, at + 1)) {
-    if (at < from || (at > 0 && in_key(text[at - 1]))) continue;
+    // (a letter after a backslash ends a JSON escape, "\n": no key goes on through it)
+    const bool escaped = at >= 2 && text[at - 2] == '\\';
+    if (at < from || (at > 0 && in_key(text[at - 1]) && !escaped)) continue;
     out.append(text, from, at - from);
     from = at + home.size();
   }

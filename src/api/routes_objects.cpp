@@ -1,4 +1,5 @@
 // Object store endpoints: S3-style listing, streamed upload, download and delete.
+#include <algorithm>
 #include <ctime>
 #include <optional>
 #include <regex>
@@ -133,12 +134,18 @@ void StreamObject(RequestContext& ctx, std::shared_ptr<storage::ObjectReader> re
   // Ranges as RFC 9110 reads them against the object's size, before cpp-httplib (0.11) serves
   // them unchecked: a suffix longer than the object is all of it, an end past it is its end, a
   // start past it leaves the range out; none left is a 416.
+  // An empty object, a malformed range ("bytes=-") or more than 16 ranges (each may ask for the
+  // whole object again): the Range is ignored and the object sent whole (200), as RFC 9110 allows.
+  const bool malformed = std::any_of(ctx.req.ranges.begin(), ctx.req.ranges.end(),
+                                     [](const auto& r) { return r.first < 0 && r.second < 0; });
+  if (!ctx.req.ranges.empty() && (info.size == 0 || malformed || ctx.req.ranges.size() > 16))
+    const_cast<httplib::Request&>(ctx.req).ranges.clear();
   if (!ctx.req.ranges.empty()) {
     const auto size = static_cast<ssize_t>(info.size);
     httplib::Ranges satisfiable;
     for (auto [first, last] : ctx.req.ranges) {
       if (first < 0) {  // the last `last` bytes
-        if (last <= 0 || size == 0) continue;
+        if (last <= 0) continue;
         first = size - std::min(last, size);
         last = size - 1;
       } else {

@@ -314,15 +314,16 @@ struct Catalog::Impl {
   }
 
   // Facts of a dataset version: format, columns, rows and the first 20 rows.
-  Result<json> DatasetFacts(const std::string& key, const std::string& format, uint64_t size) {
+  Result<json> DatasetFacts(storage::ObjectStore& from, const std::string& key, const std::string& format, uint64_t size) {
     json block = json::object();
     if (!format.empty()) block["format"] = format;
     MLAAS_ASSIGN_OR_RETURN(dataset::ReaderOptions ro, dataset::ReaderOptionsFromRequest(block, key, "dataset"));
     ro.utf8 = dataset::Utf8Policy::kReplace;
-    MLAAS_ASSIGN_OR_RETURN(auto source, store.Open(key));
+    MLAAS_ASSIGN_OR_RETURN(auto source, from.Open(key));
     MLAAS_ASSIGN_OR_RETURN(auto reader, dataset::OpenRecordReader(std::move(source), ro));
     // Facts are read with every version: a wide file's are cut to the first kFactsColumns
-    // columns (names and values cut too) and a preview of at most kPreviewBytes.
+    // columns (names and values cut too), and the preview ends with the row that passes
+    // kPreviewBytes (a row is at most 256 x (256 + 1024) bytes).
     auto column = [&](size_t i) { return Utf8Cut(reader->columns()[i], kFactsColumnBytes); };
     json preview = json::array();
     size_t preview_bytes = 0;
@@ -522,37 +523,20 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
   if (caller.user.empty()) return Status(StatusCode::kUnauthenticated, "registering needs a user's token");
   if (r.source_store == nullptr) return InvalidArgument("no source to register", field);
   const std::string kind(KindName(r.kind));
-  // A registration that fails takes back the entry it created (unless a version got in meanwhile),
-  // so that a failed attempt leaves the name free.
-  struct UndoCreate {
-    metadata::CatalogStore& records;
-    const std::string& kind;
-    const std::string& name;
-    bool armed = false;
-    ~UndoCreate() {
-      if (!armed) return;
-      auto versions = records.ListVersions(kind, name);
-      if (versions.has_value() && versions->empty()) (void)records.DeleteEntry(kind, name);
-    }
-  } undo{impl_->records, kind, r.name};
+  // Nothing is created before the source is checked and described, so that a registration
+  // failing there leaves the name as it was (free, when it was).
   auto entry = impl_->records.GetEntry(kind, r.name);
-  if (!entry.has_value()) {
-    if (entry.error().code() != StatusCode::kNotFound) return entry.error();
-    auto created = Create(r.kind, r.name, r.fields, caller);
-    if (!created.has_value() && created.error().code() != StatusCode::kAlreadyExists) return created.error();
-    undo.armed = created.has_value();
-    entry = impl_->records.GetEntry(kind, r.name);
-    if (!entry.has_value()) return entry.error();
-  }
-  if (!Impl::Owns(*entry, caller)) {
-    if (!Impl::Sees(*entry, caller))
-      return Status(StatusCode::kAlreadyExists, "the name '" + r.name + "' is taken by another user's " + kind, "name");
-    return Denied(kind + " '" + r.name + "' belongs to " + entry->owner + ": only they (or an admin) may add versions");
-  }
-  {
-    Entry check = *entry;  // the request's fields are checked before anything is copied
-    MLAAS_RETURN_IF_ERROR(impl_->Apply(r.fields, check));
-  }
+  if (!entry.has_value() && entry.error().code() != StatusCode::kNotFound) return entry.error();
+  auto owned = [&](const Entry& e) -> Status {
+    if (!Impl::Owns(e, caller)) {
+      if (!Impl::Sees(e, caller))
+        return Status(StatusCode::kAlreadyExists, "the name '" + r.name + "' is taken by another user's " + kind, "name");
+      return Denied(kind + " '" + r.name + "' belongs to " + e.owner + ": only they (or an admin) may add versions");
+    }
+    Entry check = e;  // the request's fields are checked before anything is copied
+    return impl_->Apply(r.fields, check);
+  };
+  if (entry.has_value()) MLAAS_RETURN_IF_ERROR(owned(*entry));
   MLAAS_ASSIGN_OR_RETURN(auto files, impl_->SourceFiles(r, field));
   uint64_t total = 0;
   for (const auto& f : files) total += f.size;
@@ -572,6 +556,20 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
       format = dataset::GuessFolderFormat(paths);
     }
     MLAAS_ASSIGN_OR_RETURN(folder_facts, impl_->ImageDatasetFacts(*r.source_store, r.source_key, format, total));
+  }
+  // A dataset file is read (and described) from its source, before anything is copied.
+  json file_facts;
+  if (r.kind == Kind::kDataset && !folder) {
+    auto facts = impl_->DatasetFacts(*r.source_store, r.source_key, r.dataset_format, total);
+    if (!facts.has_value()) return facts.error().WithField("dataset.path");
+    file_facts = std::move(facts).value();
+  }
+  if (!entry.has_value()) {
+    auto created = Create(r.kind, r.name, r.fields, caller);
+    if (!created.has_value() && created.error().code() != StatusCode::kAlreadyExists) return created.error();
+    entry = impl_->records.GetEntry(kind, r.name);
+    if (!entry.has_value()) return entry.error();
+    MLAAS_RETURN_IF_ERROR(owned(*entry));  // another user's, made meanwhile
   }
 
   const int64_t now = impl_->options.now_ms();
@@ -600,10 +598,7 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
     if (r.kind == Kind::kModel) {
       v.facts = impl_->ModelFacts(prefix, parameters);
     } else {
-      auto facts = folder ? Result<json>(folder_facts)
-                          : impl_->DatasetFacts(prefix + "/" + v.files.front().path, r.dataset_format, v.size);
-      if (!facts.has_value()) return facts.error().WithField("dataset.path");
-      v.facts = std::move(facts).value();
+      v.facts = folder ? folder_facts : file_facts;
     }
     v.ready = true;
     return impl_->records.CompleteVersion(v);
@@ -616,7 +611,6 @@ Result<Version> Catalog::Register(const RegisterRequest& r, const Caller& caller
     (void)impl_->records.DropVersion(kind, r.name, number);
     return st;
   }
-  undo.armed = false;
   // The entry takes what the new version tells about it, where the request left it unset (read
   // again: it may have changed while the files were copied).
   auto fresh = impl_->records.GetEntry(kind, r.name);

@@ -167,15 +167,12 @@ class Unpickler {
   Unpickler(const Unpickler&) = delete;
   Unpickler& operator=(const Unpickler&) = delete;
   // A pickle may put a list inside itself: the values' links are cut here, so that no cycle of
-  // shared pointers outlives the unpickler (the state dict must be collected before).
-  // Every value is held while the links are cut, then let go with none left: a chain nested
-  // 200,000 deep (a list in a list in ...) would otherwise be freed by a recursion as deep.
+  // shared pointers outlives the unpickler (the state dict must be collected before). The
+  // unpickler holds every value it made (created_) until then, so that none is freed while it
+  // runs (a POP of a list nested 200,000 deep would free it by a recursion as deep), and here
+  // cuts the links before letting go: each value is then freed alone.
   ~Unpickler() {
-    std::vector<ValuePtr> alive;
-    alive.reserve(created_.size());
-    for (auto& w : created_)
-      if (auto v = w.lock()) alive.push_back(std::move(v));
-    for (auto& v : alive) {
+    for (auto& v : created_) {
       v->items.clear();
       v->dict.clear();
     }
@@ -513,7 +510,7 @@ class Unpickler {
   uint64_t ops_ = 0;
   std::vector<ValuePtr> stack_;
   std::vector<ValuePtr> memo_;
-  std::vector<std::weak_ptr<Value>> created_;
+  std::vector<ValuePtr> created_;  // every value made, held to the end (bounded by max_objects)
 };
 
 // The tensors of the state dict `root`, their bytes taken from `storage_bytes(key)`.

@@ -1060,6 +1060,12 @@ Result<InferResult> DeploymentManager::Infer(const std::string& name, InferReque
                                       std::to_string(limits.max_inputs),
                                   request.field));
   }
+  // More than the queue ever holds: no retry would fit it.
+  if (static_cast<int64_t>(n) > limits.max_queue) {
+    return refuse(InvalidArgument(std::to_string(n) + " inputs are more than this deployment queues (batching.max_queue " +
+                                      std::to_string(limits.max_queue) + "): send fewer a request",
+                                  request.field));
+  }
   // Room in the queue before anything is prepared (images expand to the model's input size).
   if (static_cast<int64_t>(v->batcher->queue_depth() + n) > limits.max_queue) {
     metrics.failure_queue++;

@@ -347,6 +347,16 @@ Result<std::string> LocalObjectStore::KeyForPath(std::string_view path) const {
 
 Result<fs::path> LocalObjectStore::Resolve(const std::string& key) const {
   MLAAS_RETURN_IF_ERROR(ValidateKey(key));
+  // A file system's names end at 255 bytes, and a file being written takes 13 more (S3 keys
+  // have no such bound: this store's own).
+  constexpr size_t kMaxSegmentBytes = 240;
+  for (size_t start = 0; start <= key.size();) {
+    const size_t end = std::min(key.find('/', start), key.size());
+    if (end - start > kMaxSegmentBytes)
+      return InvalidArgument("object key has a segment of " + std::to_string(end - start) + " bytes; at most " +
+                             std::to_string(kMaxSegmentBytes) + " between slashes");
+    start = end + 1;
+  }
   // Walk the key one segment at a time; only a symbolic link can lead elsewhere, so each
   // link found is resolved and must stay inside the root. Segments that do not exist (yet,
   // or any more: a concurrent Delete) cannot be links.
@@ -404,8 +414,11 @@ Result<std::unique_ptr<ObjectWriter>> LocalObjectStore::Create(const std::string
 
 Status LocalObjectStore::Delete(const std::string& key) {
   MLAAS_ASSIGN_OR_RETURN(fs::path p, Resolve(key));
-  struct stat st{};
-  if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  struct stat st{}, target{};
+  // A file, or a link to one inside the root (listed as an object: the link goes, not its file).
+  const bool file = ::lstat(p.c_str(), &st) == 0 &&
+                    (S_ISREG(st.st_mode) || (S_ISLNK(st.st_mode) && ::stat(p.c_str(), &target) == 0 && S_ISREG(target.st_mode)));
+  if (!file) {
     return NotFound("object '" + key + "' does not exist");
   }
   if (::unlink(p.c_str()) != 0) {

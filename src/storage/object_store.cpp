@@ -72,8 +72,6 @@ class StringReader final : public ObjectReader {
   ObjectInfo info_;
 };
 
-constexpr size_t kMaxKeySegmentBytes = 240;
-
 Status CheckSegments(std::string_view text, std::string_view what, bool allow_trailing_slash) {
   if (text.size() > 1024) return InvalidArgument(std::string(what) + " is longer than 1024 bytes");
   // Named escaped: a %0A in a URL decodes to a newline that must not reach a log line as one.
@@ -106,10 +104,6 @@ Status CheckSegments(std::string_view text, std::string_view what, bool allow_tr
     if (p.empty() && !(allow_trailing_slash && i + 1 == parts.size())) {
       return InvalidArgument(std::string(what) + " must not contain empty segments ('//')");
     }
-    // A file system's names end at 255 bytes, and a file being written takes 13 more.
-    if (p.size() > kMaxKeySegmentBytes)
-      return InvalidArgument(std::string(what) + " has a segment of " + std::to_string(p.size()) + " bytes; at most " +
-                             std::to_string(kMaxKeySegmentBytes) + " between slashes");
   }
   return Status::Ok();
 }

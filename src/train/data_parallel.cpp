@@ -1,6 +1,7 @@
 #include "train/data_parallel.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <unistd.h>
 

@@ -15,6 +15,8 @@ TEST(OwnershipTest, StripHomeCutsTheHomeWhereAKeyStartsOnce) {
   // Inside a key it is part of the name.
   EXPECT_EQ(StripHome(home, R"({"key":"users/bob/data/users/bob/x"})"), R"({"key":"data/users/bob/x"})");
   EXPECT_EQ(StripHome(home, "myusers/bob/x"), "myusers/bob/x");
+  // After a JSON escape (a dumped "line\nusers/bob/x") a key starts.
+  EXPECT_EQ(StripHome(home, R"({"m":"saved\nusers/bob/m1"})"), R"({"m":"saved\nm1"})");
   EXPECT_EQ(StripHome("", "users/bob/x"), "users/bob/x");
   EXPECT_EQ(StripHome(home, "users/bob/"), "");
 }

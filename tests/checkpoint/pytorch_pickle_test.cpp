@@ -121,6 +121,11 @@ TEST_F(PytorchPickleTest, DeepNestingAndRepeatingStridesAreErrorsNeverCrashes) {
   auto t = ParsePytorchStateDict(deep);
   ASSERT_FALSE(t.has_value());
   EXPECT_NE(t.error().message().find("a bare pickle"), std::string::npos) << t.error().ToString();
+  // The same chain dropped while the pickle runs (POP, then None is the value).
+  const std::string popped = deep.substr(0, deep.size() - 1) + "0N.";
+  auto p = ParsePytorchStateDict(popped);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_NE(p.error().message().find("a bare pickle"), std::string::npos) << p.error().ToString();
 
   auto expanding = ReadPytorchStateDict(dir_->path() / "expanding.bin");
   ASSERT_FALSE(expanding.has_value());

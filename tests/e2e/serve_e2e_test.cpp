@@ -329,13 +329,15 @@ TEST_F(ServeE2eTest, BadInputsAndBrokenModelsGetClearErrors) {
   expect_4xx(Call("POST", "/v2/models/broken/infer", InferBody({"a"})), 503, "failed to load");
   EXPECT_EQ(Call("POST", "/v2/models/limits/infer", InferBody({"still serving"})).status, 200);
 
-  // A full queue answers 429 with Retry-After instead of growing.
+  // More inputs than the queue ever holds: a 400 (no retry would fit), not a 429 with
+  // Retry-After (a queue full of others' inputs, BatcherTest.AFullQueueRefusesInsteadOfGrowing).
   ASSERT_EQ(Deploy({{"name", "tight"}, {"model", {{"path", "models/v1"}, {"objective", "text-classification"}}},
                     {"batching", {{"max_queue", 2}}}})["status"],
             "ready");
-  auto full = Call("POST", "/v2/models/tight/infer", InferBody({"a", "b", "c"}));
-  EXPECT_EQ(full.status, 429) << full.text;
-  EXPECT_EQ(full.headers.count("retry-after"), 1u);
+  auto never = Call("POST", "/v2/models/tight/infer", InferBody({"a", "b", "c"}));
+  expect_4xx(never, 400, "more than this deployment queues (batching.max_queue 2)");
+  EXPECT_EQ(never.headers.count("retry-after"), 0u);
+  EXPECT_EQ(Call("POST", "/v2/models/tight/infer", InferBody({"a", "b"})).status, 200);
 }
 
 // Question answering and next-sentence prediction served over the Open Inference Protocol:

@@ -149,6 +149,10 @@ TEST_F(LocalObjectStoreTest, SymlinksLeadingOutAreRefused) {
   EXPECT_EQ(Keys(*page), (std::vector<std::string>{"hub/blobs/abc123", "hub/snapshots/main/model.safetensors", "visible.txt"}));
   EXPECT_EQ(*store_->GetString("hub/snapshots/main/model.safetensors"), "weights");
   EXPECT_EQ(page->objects[1].size, 7u);
+  // Deleting the listed link removes the link, not the blob it leads to.
+  EXPECT_TRUE(store_->Delete("hub/snapshots/main/model.safetensors").ok());
+  EXPECT_FALSE(fs::exists(fs::symlink_status(store_->root() / "hub/snapshots/main/model.safetensors")));
+  EXPECT_EQ(*store_->GetString("hub/blobs/abc123"), "weights");
 }
 
 TEST_F(LocalObjectStoreTest, ListsInKeyOrderWithPrefixAndDelimiter) {
