@@ -1,5 +1,6 @@
 // `mlaas catalog ...` (models) and `mlaas datasets ...`: the client side of the registry
 // (docs/catalog.md): ls, show, register, versions, alias, history, set, rm and pull.
+#include <functional>
 #include <iostream>
 
 #include "catalog/catalog.h"
@@ -16,6 +17,18 @@ using client::UrlEncode;
 using nlohmann::json;
 
 namespace {
+
+// The rest of a paged list: while `page` has a next_cursor, the page `url(cursor)` names is
+// fetched and its `items` appended to `page`'s.
+Status AppendPages(ApiClient& c, json& page, const std::string& items, const std::function<std::string(const std::string&)>& url) {
+  while (page["next_cursor"].is_string()) {
+    auto next = c.Get(url(page["next_cursor"].get<std::string>()));
+    if (!next.has_value()) return next.error();
+    for (auto& e : (*next)[items]) page[items].push_back(std::move(e));
+    page["next_cursor"] = (*next)["next_cursor"];
+  }
+  return Status::Ok();
+}
 
 std::string Str(const json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return "-";
@@ -79,18 +92,15 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
   ls->add_flag("--all", la->all, "Every page, not only the first");
   ls->callback([&o, exit_code, la, base, kind] {
     *exit_code = WithClient(o, [&](ApiClient& c) {
-      auto r = c.Get(base + client::QueryString({{"q", la->q}, {"tag", la->tag}, {"objective", la->objective},
-                                                 {"owner", la->owner}, {"visibility", la->visibility}, {"sort", la->sort},
-                                                 {"limit", std::to_string(la->limit)}, {"cursor", la->cursor}}));
+      auto url = [&](const std::string& cursor) {
+        return base + client::QueryString({{"q", la->q}, {"tag", la->tag}, {"objective", la->objective},
+                                           {"owner", la->owner}, {"visibility", la->visibility}, {"sort", la->sort},
+                                           {"limit", std::to_string(la->limit)}, {"cursor", cursor}});
+      };
+      auto r = c.Get(url(la->cursor));
       if (!r.has_value()) return ReportError(r.error());
-      while (la->all && (*r)["next_cursor"].is_string()) {
-        auto next = c.Get(base + client::QueryString({{"q", la->q}, {"tag", la->tag}, {"objective", la->objective},
-                                                      {"owner", la->owner}, {"visibility", la->visibility},
-                                                      {"sort", la->sort}, {"limit", std::to_string(la->limit)},
-                                                      {"cursor", (*r)["next_cursor"].get<std::string>()}}));
-        if (!next.has_value()) return ReportError(next.error());
-        for (auto& e : (*next)[kind.plural]) (*r)[kind.plural].push_back(std::move(e));
-        (*r)["next_cursor"] = (*next)["next_cursor"];
+      if (la->all) {
+        if (Status st = AppendPages(c, *r, kind.plural, url); !st.ok()) return ReportError(st);
       }
       if (o.json) {
         PrintJson(*r);
@@ -181,15 +191,12 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
   versions->add_option("name", *vname, "Its name")->required();
   versions->callback([&o, exit_code, vname, base] {
     *exit_code = WithClient(o, [&](ApiClient& c) {
-      auto r = c.Get(base + "/" + UrlEncode(*vname) + "/versions" + client::QueryString({{"limit", "1000"}}));
+      auto url = [&](const std::string& cursor) {
+        return base + "/" + UrlEncode(*vname) + "/versions" + client::QueryString({{"limit", "1000"}, {"cursor", cursor}});
+      };
+      auto r = c.Get(url(""));
       if (!r.has_value()) return ReportError(r.error());
-      while ((*r)["next_cursor"].is_string()) {  // every page
-        auto next = c.Get(base + "/" + UrlEncode(*vname) + "/versions" +
-                          client::QueryString({{"limit", "1000"}, {"cursor", (*r)["next_cursor"].get<std::string>()}}));
-        if (!next.has_value()) return ReportError(next.error());
-        for (auto& v : (*next)["versions"]) (*r)["versions"].push_back(std::move(v));
-        (*r)["next_cursor"] = (*next)["next_cursor"];
-      }
+      if (Status st = AppendPages(c, *r, "versions", url); !st.ok()) return ReportError(st);  // every page
       if (o.json) {
         PrintJson(*r);
         return kExitOk;
