@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cerrno>
 #include <chrono>
 #include <thread>
@@ -292,6 +293,60 @@ bool Authorize(ServerState& s, RequestContext& ctx) {
   return true;
 }
 
+// `host` (a Host header's name, or a listen address) is a loopback name: localhost (or a name
+// under .localhost), 127.0.0.0/8, ::1.
+bool IsLoopbackName(std::string host) {
+  host = ToLower(host);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost" || (host.size() > 10 && host.substr(host.size() - 10) == ".localhost") || host == "::1") return true;
+  int a = 0, b = 0, c = 0, d = 0;
+  char tail = 0;
+  return std::sscanf(host.c_str(), "%3d.%3d.%3d.%3d%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b >= 0 && b < 256 &&
+         c >= 0 && c < 256 && d >= 0 && d < 256;
+}
+
+// The Host header without its port ("[::1]:8080" -> "[::1]").
+std::string HostName(std::string_view host) {
+  if (!host.empty() && host.front() == '[') return std::string(host.substr(0, host.find(']') + 1));
+  return std::string(host.substr(0, host.find(':')));
+}
+
+// What a browser page of another site may not do, with auth off. A state-changing request (not GET, HEAD or
+// OPTIONS) that a browser sent from another origin (its Origin header names another host than
+// the Host header, or is "null") is refused: with auth off, any page the user opens could
+// otherwise POST to the API (CSRF: a text/plain body needs no preflight). A server on a
+// loopback address with auth off also refuses a Host header that is not a loopback name: that
+// is a page of another site whose name was made to resolve to 127.0.0.1 (DNS rebinding),
+// which could then read answers as well.
+Status CheckBrowserOrigin(const ServerState& s, const httplib::Request& req) {
+  const std::string host = req.get_header_value("Host");
+  if (s.services.authenticator == nullptr && IsLoopbackName(s.options.host) && !host.empty() &&
+      !IsLoopbackName(HostName(host))) {
+    return Status(StatusCode::kPermissionDenied,
+                  "this server listens on a loopback address with auth off and answers only requests for a loopback "
+                  "name (localhost, 127.0.0.1, [::1]), not for '" + EscapeForLog(host, 128) +
+                      "': a page of another site made to resolve to this machine could use every route (serve other "
+                      "names with --auth on)",
+                  "Host");
+  }
+  // With auth on a request carries its token in a header a page of another site cannot set
+  // without a preflight this server never grants: nothing to forge.
+  if (s.services.authenticator != nullptr) return Status::Ok();
+  if (req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS" || !req.has_header("Origin")) return Status::Ok();
+  const std::string origin = req.get_header_value("Origin");
+  const size_t scheme_end = origin.find("://");
+  const std::string origin_host = scheme_end == std::string::npos ? "" : ToLower(origin.substr(scheme_end + 3));
+  const std::string forwarded = ToLower(req.get_header_value("X-Forwarded-Host"));  // behind a reverse proxy
+  if (origin_host.empty() || (origin_host != ToLower(host) && origin_host != forwarded)) {
+    return Status(StatusCode::kPermissionDenied,
+                  "a " + req.method + " from a page of another origin ('" + EscapeForLog(origin, 128) +
+                      "') is refused: this API answers its own web app and clients that send no Origin (the CLI, "
+                      "the SDK, curl)",
+                  "Origin");
+  }
+  return Status::Ok();
+}
+
 void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& res,
               const httplib::ContentReader* reader) {
   std::string user, home;  // who calls, and where their things live (ownership.h)
@@ -316,7 +371,11 @@ void Dispatch(ServerState& s, const httplib::Request& req, httplib::Response& re
         });
   }
 
-  if (req.method == "OPTIONS") {
+  if (Status browser = CheckBrowserOrigin(s, req); !browser.ok()) {
+    json e = {{"code", "permission_denied"}, {"message", browser.message()}, {"field", browser.field()}, {"request_id", request_id}};
+    res.status = 403;
+    res.set_content(DumpJson(json{{"error", e}}), "application/json");
+  } else if (req.method == "OPTIONS") {
     auto get = s.router.Match("GET", req.path);
     std::vector<std::string> allowed = get.allowed_methods;
     if (get.route) allowed.push_back("GET");

@@ -104,6 +104,14 @@ std::string StripHome(const std::string& home, std::string text) {
   // Where a key starts: not inside a key ("data/users/bob/x" keeps its "users/bob/"), and once
   // at a place (the user's own key "users/bob/x" is home + "users/bob/x").
   auto in_key = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '/'; };
+  // The end of the JSON string whose text starts at `i` (its closing quote), or npos.
+  auto string_end = [&text](size_t i) {
+    for (; i < text.size(); ++i) {
+      if (text[i] == '\\') ++i;
+      else if (text[i] == '"') return i;
+    }
+    return std::string::npos;
+  };
   std::string out;
   out.reserve(text.size());
   size_t from = 0;
@@ -113,6 +121,15 @@ std::string StripHome(const std::string& home, std::string text) {
     if (at < from || (at > 0 && in_key(text[at - 1]) && !escaped)) continue;
     out.append(text, from, at - from);
     from = at + home.size();
+    // A JSON string that starts with the home is a key (a closing quote is never followed by a
+    // letter): the home is cut at its start only, the rest is the key's own name, whatever it
+    // holds ("sp/x users/bob/y" is a name with a space).
+    if (at > 0 && text[at - 1] == '"' && !escaped) {
+      const size_t end = string_end(from);
+      if (end == std::string::npos) break;
+      out.append(text, from, end - from);
+      from = end;
+    }
   }
   out.append(text, from, std::string::npos);
   return out;

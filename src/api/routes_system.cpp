@@ -16,9 +16,7 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kLandingPage = R"html(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>mlaas</title>
-<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}
-code{background:#f3f3f3;padding:0 .2rem}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>mlaas</title></head>
 <body><h1>mlaas</h1>
 <p>Machine Learning as a Service. This server speaks the REST API described in
 <a href="/openapi.json">/openapi.json</a>.</p>
@@ -38,7 +36,7 @@ code{background:#f3f3f3;padding:0 .2rem}</style></head>
 void WebHeaders(RequestContext& ctx) {
   ctx.res.set_header("Content-Security-Policy",
                      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-                     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                     "connect-src 'self'; font-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                      "frame-ancestors 'none'");
   ctx.res.set_header("X-Content-Type-Options", "nosniff");
   ctx.res.set_header("X-Frame-Options", "DENY");
@@ -200,8 +198,12 @@ void AddSystemRoutes(ServerState& s) {
                     const bool asset = std::string_view(pattern) != "/favicon.svg";
                     const std::string rel = asset ? "assets/" + ctx.path_params["path"] : "favicon.svg";
                     if (Status st = storage::ValidateKey(rel); !st.ok()) return ctx.Error(NotFound("no such file"));
+                    if (s.options.web_dir.empty() || !ServeWebFile(s, ctx, rel)) {
+                      // Not cached: the file may appear with the next build (a browser must not keep the 404).
+                      ctx.res.set_header("Cache-Control", "no-store");
+                      return ctx.Error(NotFound("no such file"));
+                    }
                     if (asset) ctx.res.set_header("Cache-Control", "public, max-age=31536000, immutable");
-                    if (s.options.web_dir.empty() || !ServeWebFile(s, ctx, rel)) ctx.Error(NotFound("no such file"));
                   }});
   }
 }

@@ -144,6 +144,8 @@ json Model(const std::vector<std::string>& objectives, bool objective_required) 
 
 json TrainModel(const std::vector<std::string>& objectives) {
   json s = Model(objectives, true);
+  // The classes are the dataset's (sorted; docs/training.md): a list here would be ignored.
+  s["properties"].erase("labels");
   s["properties"]["classifier_pooling"] =
       Enum({"cls", "mean"}, "text-classification: what the classifier reads, the first token (default) or the "
                             "mean over the tokens (saved as config.json classifier_pooling)");

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 
 #include "checkpoint/safetensors.h"
 #include "common/random.h"
@@ -56,13 +57,6 @@ constexpr size_t kFactsColumns = 256;
 constexpr size_t kFactsColumnBytes = 256;
 constexpr size_t kPreviewBytes = 256 << 10;
 
-// `text` cut to at most `max_bytes` at a character's start, "..." marking a cut.
-std::string Utf8Cut(const std::string& text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return text;
-  size_t end = max_bytes;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return text.substr(0, end) + "...";
-}
 constexpr uint64_t kMaxSafetensorsHeader = 16u << 20;
 
 // Parameters of a safetensors file from its first bytes (0 when they are not a valid header).
@@ -324,7 +318,19 @@ struct Catalog::Impl {
     // Facts are read with every version: a wide file's are cut to the first kFactsColumns
     // columns (names and values cut too), and the preview ends with the row that passes
     // kPreviewBytes (a row is at most 256 x (256 + 1024) bytes).
-    auto column = [&](size_t i) { return Utf8Cut(reader->columns()[i], kFactsColumnBytes); };
+    // A name that repeats an earlier one is shown as pandas shows it ("a", "a.1", "a.2"), so that
+    // the preview's rows, keyed by name, keep each column's value.
+    std::vector<std::string> names;
+    {
+      std::set<std::string> seen;
+      for (size_t i = 0; i < reader->columns().size() && i < kFactsColumns; ++i) {
+        const std::string base = Utf8Cut(reader->columns()[i], kFactsColumnBytes);
+        std::string name = base;
+        for (int k = 1; !seen.insert(name).second; ++k) name = base + "." + std::to_string(k);
+        names.push_back(std::move(name));
+      }
+    }
+    auto column = [&](size_t i) { return names[i]; };
     json preview = json::array();
     size_t preview_bytes = 0;
     dataset::Row row;
@@ -349,8 +355,7 @@ struct Catalog::Impl {
       }
       ++rows;
     }
-    std::vector<std::string> columns;
-    for (size_t i = 0; i < reader->columns().size() && i < kFactsColumns; ++i) columns.push_back(column(i));
+    const std::vector<std::string>& columns = names;
     const bool tsv = ro.format == dataset::Format::kCsv && ro.delimiter == '\t';
     return json{{"format", tsv ? "tsv" : std::string(dataset::FormatName(ro.format))},
                 {"columns", columns},

@@ -90,10 +90,7 @@ Result<std::string> ObjectiveOf(const fs::path& model_dir) {
 }
 
 std::string Short(const std::string& s, size_t n = 48) {
-  if (s.size() <= n) return s;
-  size_t cut = n - 3;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8 characters
-  return s.substr(0, cut) + "...";
+  return s.size() <= n ? s : std::string(Utf8Prefix(s, n - 3)) + "...";
 }
 
 void PrintHuman(const std::string& objective, const std::vector<std::string>& texts, const json& predictions) {

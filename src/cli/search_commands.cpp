@@ -19,10 +19,7 @@ namespace {
 std::string Snippet(const std::string& text, size_t width = 60) {
   std::string one;
   for (char c : text) one += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
-  if (one.size() <= width) return one;
-  size_t cut = width;
-  while (cut > 0 && (static_cast<unsigned char>(one[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
-  return one.substr(0, cut) + "...";
+  return Utf8Cut(one, width);
 }
 
 // /api/v1/vector-stores/{path}{suffix}[?storage_type=]

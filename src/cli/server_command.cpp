@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -271,6 +273,36 @@ void AddServerOptions(CLI::App& cmd, ServerConfig& c, bool api) {
 
 namespace {
 
+// How long a shutdown waits for the running tasks to stop.
+constexpr auto kShutdownGrace = std::chrono::seconds(60);
+
+// Stops the task manager after a shutdown signal. A task that does not stop within
+// kShutdownGrace (work that cannot be interrupted) does not keep the process alive: it exits,
+// and the task, still recorded as running here, goes back to the queue when its lease runs out
+// (or at this server's next start), as after a SIGKILL.
+void StopTasksWithin(tasks::TaskManager& manager) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopped = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, kShutdownGrace, [&] { return stopped; })) {
+      spdlog::error("the running tasks did not stop within {} s of the shutdown: exiting without them (they are "
+                    "queued again when their lease runs out)",
+                    kShutdownGrace.count());
+      spdlog::default_logger()->flush();
+      std::_Exit(1);
+    }
+  });
+  manager.Stop();
+  {
+    std::lock_guard lock(mu);
+    stopped = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+}
+
 // Blocks SIGINT/SIGTERM in every thread and turns them into a call of `on_signal` from a
 // dedicated thread, so shutdown runs as ordinary code rather than in a signal handler.
 class SignalWatcher {
@@ -523,7 +555,7 @@ int RunFollower(const ServerConfig& c, metadata::TaskStore& store, tasks::TaskMa
   stop.OnRequest(nullptr);
   quit = true;
   if (health) health->SetStopping();
-  manager.Stop();  // asks a task in progress to stop
+  StopTasksWithin(manager);  // asks a task in progress to stop
   follow.join();
   return exit_code;
 }
@@ -739,7 +771,7 @@ int RunServer(const ServerConfig& c, bool api) {
     stopped.get_future().wait();
     stop.OnRequest(nullptr);
     if (health) health->SetStopping();
-    manager.Stop();
+    StopTasksWithin(manager);
     return 0;
   }
 
@@ -843,7 +875,7 @@ int RunServer(const ServerConfig& c, bool api) {
                MLAAS_VERSION, c.host, *port, data.string(), c.workers);
   Status served = (*server)->Serve();
   stop.OnRequest(nullptr);
-  manager.Stop();
+  StopTasksWithin(manager);
   if (!served.ok()) return Fail(served);
   spdlog::info("stopped");
   return 0;

@@ -241,24 +241,45 @@ std::string FormatBytes(uint64_t bytes) {
   return buf;
 }
 
-std::string EscapeForLog(std::string_view s, size_t max_bytes) {
+std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t end = max_bytes;
+  for (int back = 0; back < 3 && end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80; ++back) --end;
+  return s.substr(0, end);
+}
+
+std::string Utf8Cut(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  return std::string(Utf8Prefix(s, max_bytes)) + "...";
+}
+
+size_t ControlCharBytes(std::string_view s, size_t i) {
+  const auto at = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0; };
+  if (i >= s.size()) return 0;
+  const unsigned char c = at(i);
+  if (c < 0x20 || c == 0x7F) return 1;
+  if (c == 0xC2 && at(i + 1) >= 0x80 && at(i + 1) <= 0x9F) return 2;
+  if (c == 0xE2 && at(i + 1) == 0x80 && at(i + 2) >= 0xA8 && at(i + 2) <= 0xAE) return 3;  // U+2028-U+202E
+  if (c == 0xE2 && at(i + 1) == 0x81 && at(i + 2) >= 0xA6 && at(i + 2) <= 0xA9) return 3;  // U+2066-U+2069
+  return 0;
+}
+
+namespace {
+
+// The escapes of EscapeForLog (`backslash` true: a backslash is escaped too, so that an escape in
+// the result is never the text's own) and of EscapeControlCharacters.
+std::string Escape(std::string_view s, bool backslash) {
   std::string out;
-  const bool cut = s.size() > max_bytes;
-  if (cut) {  // at a character's start, so that a valid text stays valid
-    size_t end = max_bytes;
-    for (int back = 0; back < 3 && end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80; ++back) --end;
-    s = s.substr(0, end);
-  }
+  out.reserve(s.size());
   const bool utf8 = IsValidUtf8(s);
-  // C1 controls (U+0080-U+009F: NEL, an 8-bit CSI) and U+2028/U+2029 break lines or drive
-  // terminals as C0 ones do: their bytes are escaped too.
   size_t escape_through = 0;  // bytes before this index are escaped
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const auto at = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0; };
-    if (utf8 && c == 0xC2 && at(i + 1) >= 0x80 && at(i + 1) <= 0x9F) escape_through = i + 2;
-    if (utf8 && c == 0xE2 && at(i + 1) == 0x80 && (at(i + 2) == 0xA8 || at(i + 2) == 0xA9)) escape_through = i + 3;
-    if (c < 0x20 || c == 0x7f || c == '\\' || (!utf8 && c >= 0x80) || i < escape_through) {
+    // C1 controls, U+2028/U+2029 and the bidi controls break lines, drive terminals or reorder
+    // what is shown as C0 ones do: every byte of them is escaped (read as characters only when
+    // the text is UTF-8; otherwise every byte from 0x80 is escaped).
+    if (utf8 && i >= escape_through) escape_through = i + ControlCharBytes(s, i);
+    if ((backslash && c == '\\') || (!utf8 && (c >= 0x80 || c < 0x20 || c == 0x7f)) || i < escape_through) {
       static const char* kHex = "0123456789abcdef";
       out += "\\x";
       out += kHex[c >> 4];
@@ -267,6 +288,16 @@ std::string EscapeForLog(std::string_view s, size_t max_bytes) {
       out += static_cast<char>(c);
     }
   }
+  return out;
+}
+
+}  // namespace
+
+std::string EscapeControlCharacters(std::string_view s) { return Escape(s, false); }
+
+std::string EscapeForLog(std::string_view s, size_t max_bytes) {
+  const bool cut = s.size() > max_bytes;
+  std::string out = Escape(Utf8Prefix(s, max_bytes), true);
   if (cut) out += "...";
   return out;
 }

@@ -34,6 +34,24 @@ std::string ToLower(std::string_view s);
 // Parses a whole string as a signed 64-bit integer; nullopt on any stray character.
 std::optional<int64_t> ParseInt(std::string_view s);
 
+// The longest prefix of `s` of at most `max_bytes` that ends at a character's start (at most
+// three continuation bytes are stepped back over), so a valid UTF-8 text stays valid when cut.
+std::string_view Utf8Prefix(std::string_view s, size_t max_bytes);
+// `s` cut to Utf8Prefix(s, max_bytes), "..." marking a cut; `s` itself when it fits.
+std::string Utf8Cut(std::string_view s, size_t max_bytes);
+
+// The byte length of the character at `s[i]` when it is one that breaks a line, drives a
+// terminal or reorders the text shown around it: a C0 control, DEL, a C1 control (U+0080-U+009F:
+// NEL, an 8-bit CSI), U+2028/U+2029, or a bidi embedding, override or isolate (U+202A-U+202E,
+// U+2066-U+2069: "abc<U+202E>gnp.exe" shows as "abcexe.png"); 0 for any other character. All but
+// C0 and DEL are read as UTF-8.
+size_t ControlCharBytes(std::string_view s, size_t i);
+
+// `s` with every control character (ControlCharBytes) written as \xNN escapes, and, when `s` is
+// not valid UTF-8, every byte from 0x80 too; other bytes (a backslash too) stay. Every log line
+// goes through it (InitLogging), so no message can forge a line or drive a terminal.
+std::string EscapeControlCharacters(std::string_view s);
+
 // `s` safe for one log line: control characters (a decoded %0A, ESC sequences) and invalid
 // UTF-8 bytes become \xNN escapes, and at most `max_bytes` are kept ("..." marks a cut).
 std::string EscapeForLog(std::string_view s, size_t max_bytes = 512);

@@ -14,6 +14,7 @@ namespace {
 using nlohmann::json;
 
 constexpr int kHllBits = 12;  // 4096 registers
+constexpr size_t kShownValueBytes = 256;
 
 uint64_t CountCodePoints(std::string_view s) {
   uint64_t n = 0;
@@ -105,7 +106,9 @@ json ColumnStats::ToJson() const {
                      [](const auto& a, const auto& b) { return a.second > b.second; });
     if (top.size() > 10) top.resize(10);
     json values = json::array();
-    for (const auto& [v, n] : top) values.push_back({{"value", v}, {"count", n}});
+    // A value is shown cut to 256 bytes ("..." marks a cut): a cell of megabytes must not make
+    // the task's stored result as big (it is kept, listed and streamed with the task).
+    for (const auto& [v, n] : top) values.push_back({{"value", Utf8Cut(v, kShownValueBytes)}, {"count", n}});
     j["top_values"] = values;
   } else {
     constexpr double m = 1 << kHllBits;

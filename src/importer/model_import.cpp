@@ -39,6 +39,8 @@ bool IsPytorchWeights(const std::string& path) {
 FileAction ActionFor(const std::string& path, bool has_safetensors) {
   const std::string base = BaseName(path);
   if (base.empty() || base[0] == '.') return FileAction::kSkip;  // .gitattributes, ...
+  // and anything in a dot-folder (.git/config, .cache/...).
+  if (path[0] == '.' || path.find("/.") != std::string::npos) return FileAction::kSkip;
   // Weights and exports of other frameworks, and the hub's ONNX / OpenVINO / Core ML folders.
   for (const char* folder : {"onnx/", "openvino/", "coreml/", "runs/", "checkpoint-"})
     if (StartsWith(path, folder) || path.find(std::string("/") + folder) != std::string::npos) return FileAction::kSkip;

@@ -60,11 +60,7 @@ constexpr const char* kChangedNote = "changed";
 
 // PostgreSQL's text holds valid UTF-8 without NUL bytes; anything else is escaped (\xNN).
 std::string Storable(std::string_view s, size_t max_bytes) {
-  if (s.size() > max_bytes) {
-    size_t cut = max_bytes;
-    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // whole characters
-    s = s.substr(0, cut);
-  }
+  s = Utf8Prefix(s, max_bytes);  // whole characters
   if (IsValidUtf8(s) && s.find('\0') == std::string_view::npos) return std::string(s);
   return EscapeForLog(s, max_bytes);
 }

@@ -43,8 +43,19 @@ tasks::TaskHandler MakeTrainTokenizerHandler(const storage::StorageRegistry& sto
     MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef in, storage.Resolve(ds, "dataset"));
     MLAAS_ASSIGN_OR_RETURN(storage::ObjectRef out, storage.Resolve(params.value("model_save", json::object()), "model_save"));
     MLAAS_ASSIGN_OR_RETURN(dataset::ReaderOptions options, dataset::ReaderOptionsFromRequest(ds, in.key));
-    const std::string column =
-        ds.value("loader_kwargs", json::object()).value("page_content_column", std::string("text"));
+    // The text: page_content_column (as the search endpoints name it) or text_column (as training
+    // and the SDK do); both naming different columns is an error.
+    const json& lk = ds.value("loader_kwargs", json::object());
+    const std::string page_column = lk.value("page_content_column", std::string());
+    const std::string text_column = lk.value("text_column", std::string());
+    if (!page_column.empty() && !text_column.empty() && page_column != text_column) {
+      return InvalidArgument("page_content_column and text_column name different columns ('" + EscapeForLog(page_column, 80) +
+                                 "', '" + EscapeForLog(text_column, 80) + "'): give one",
+                             "dataset.loader_kwargs.text_column");
+    }
+    const std::string column_field =
+        "dataset.loader_kwargs." + std::string(page_column.empty() && !text_column.empty() ? "text_column" : "page_content_column");
+    const std::string column = !page_column.empty() ? page_column : !text_column.empty() ? text_column : "text";
     options.columns = {column};
 
     auto source = in.store->Open(in.key);
@@ -53,9 +64,9 @@ tasks::TaskHandler MakeTrainTokenizerHandler(const storage::StorageRegistry& sto
     auto reader = dataset::OpenRecordReader(std::move(source).value(), options);
     if (!reader.has_value()) {
       Status st = reader.error();
-      return st.WithField(st.message().find("column") != std::string::npos
-                              ? "dataset.loader_kwargs.page_content_column"
-                              : "dataset.path");
+      // A column the data lacks names the column field; any other error (a malformed file) the path.
+      const bool missing_column = st.message().rfind("column '", 0) == 0 && st.message().find("is not in the dataset") != std::string::npos;
+      return st.WithField(missing_column ? column_field : "dataset.path");
     }
     ctx.Log("info", "counting words of column '" + column + "' in " + in.key);
 

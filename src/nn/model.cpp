@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <thread>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -541,12 +542,18 @@ int ConfigureThreads(int n) {
   std::lock_guard<std::mutex> lock(mu);
   // libtorch's GEMMs run on the system BLAS (OpenBLAS, installed by install-deps.sh); its
   // thread count follows ours, so the two pools never add up to more threads than asked.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (n > 0) {
+    n = std::min(n, cores);
     using SetThreads = void (*)(int);
     if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(n);
     torch::set_num_threads(n);
   }
   return torch::get_num_threads();
 }
+
+ScopedThreads::ScopedThreads(int n) : previous_(torch::get_num_threads()), count_(ConfigureThreads(n)) {}
+
+ScopedThreads::~ScopedThreads() { ConfigureThreads(previous_); }
 
 }  // namespace mlaas::nn

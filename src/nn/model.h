@@ -132,7 +132,23 @@ Result<torch::Device> ParseDevice(const std::string& name);
 // InvalidArgument (field "dtype") otherwise.
 Result<torch::ScalarType> ParseDType(const std::string& name);
 
-// Sets libtorch's intra-op threads (n > 0) once per process; returns the count in effect.
+// Sets libtorch's intra-op threads (and OpenBLAS's) for the whole process to n (n > 0), at most
+// one per core (more only contend); returns the count in effect.
 int ConfigureThreads(int n);
+
+// The process's thread count set for a scope (a training task's model_train.threads) and put
+// back as it was when the scope ends, so one request's setting does not outlive it.
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int n);
+  ~ScopedThreads();
+  ScopedThreads(const ScopedThreads&) = delete;
+  ScopedThreads& operator=(const ScopedThreads&) = delete;
+  int count() const { return count_; }
+
+ private:
+  int previous_;
+  int count_;
+};
 
 }  // namespace mlaas::nn

@@ -17,6 +17,7 @@
 #include <regex>
 
 #include "common/file_util.h"
+#include "common/json_file.h"
 #include "common/random.h"
 #include "common/text.h"
 #include "storage/digest.h"
@@ -285,15 +286,30 @@ struct HubObjectStore::Impl {
   Result<std::pair<std::string, std::vector<std::string>>> Files(const Parsed& p) {
     if (!options.offline) {
       auto c = Client();
-      auto r = c->Get("/api/models/" + UriEncode(p.repo, true) + "/revision/" + UriEncode(p.revision, true));
+      // The listing is kept up to 16 MiB (a repository of many thousands of files lists in far
+      // less): a hub that sends more is not believed.
+      constexpr size_t kMaxListingBytes = 16u << 20;
+      std::string body;
+      bool too_big = false;
+      auto get = [&](const std::string& path) {
+        body.clear();
+        return c->Get(path, [](const httplib::Response&) { return true; }, [&](const char* data, size_t len) {
+          if (body.size() + len > kMaxListingBytes) return !(too_big = true);
+          body.append(data, len);
+          return true;
+        });
+      };
+      auto r = get("/api/models/" + UriEncode(p.repo, true) + "/revision/" + UriEncode(p.revision, true));
       for (int hops = 0; r && r->status >= 301 && r->status <= 308 && hops < 5; ++hops) {
         const std::string location = r->get_header_value("Location");  // a renamed repo: same host only
         if (location.empty() || location[0] != '/' || (location.size() > 1 && location[1] == '/')) break;
-        r = c->Get(location);
+        r = get(location);
       }
+      if (too_big) return Unavailable("hub repository " + p.repo + ": the hub's file list is larger than 16 MiB");
       if (!r) return HttpError(0, p, httplib::to_string(r.error()));
       if (r->status != 200) return HttpError(r->status, p, "listing its files");
-      json j = json::parse(r->body, nullptr, false);
+      auto parsed = ParseJsonText(body, "the hub's file list");
+      json j = parsed.has_value() ? std::move(parsed).value() : json();
       if (!j.is_object() || !j.contains("siblings") || !j["siblings"].is_array())
         return Unavailable("hub repository " + p.repo + ": the hub's file list is not what it should be");
       std::vector<std::string> files;
@@ -347,7 +363,8 @@ struct HubObjectStore::Impl {
       if (StartsWith(*s, "W/")) s->erase(0, 2);
       s->erase(std::remove(s->begin(), s->end(), '"'), s->end());
     }
-    if (etag.empty() || !std::regex_match(etag, std::regex("[A-Za-z0-9._-]{1,128}"))) etag = "no-etag-" + RandomHex(8);
+    // The blob's file name: never "." or ".." (a link to the repository's own folder).
+    if (etag.empty() || !std::regex_match(etag, std::regex("[A-Za-z0-9][A-Za-z0-9._-]{0,127}"))) etag = "no-etag-" + RandomHex(8);
     if (!std::regex_match(commit, std::regex("[0-9a-f]{40}"))) {
       auto cached = CachedCommit(p);
       commit = cached ? *cached : std::string(40, '0');

@@ -77,16 +77,10 @@ Status CheckSegments(std::string_view text, std::string_view what, bool allow_tr
   // Named escaped: a %0A in a URL decodes to a newline that must not reach a log line as one.
   const std::string shown = " '" + EscapeForLog(text, 256) + "'";
   if (!IsValidUtf8(text)) return InvalidArgument(std::string(what) + shown + " is not valid UTF-8");
+  // C0, DEL, C1 (U+0080-U+009F: NEL, an 8-bit CSI), the line and paragraph separators and the
+  // bidi controls (a name that shows as another).
   for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
-    // C0, DEL, C1 (U+0080-U+009F: NEL, an 8-bit CSI) and the line and paragraph separators.
-    const bool c1 = c == 0xC2 && next >= 0x80 && next <= 0x9F;
-    const bool separator = c == 0xE2 && next == 0x80 && i + 2 < text.size() &&
-                           (static_cast<unsigned char>(text[i + 2]) == 0xA8 || static_cast<unsigned char>(text[i + 2]) == 0xA9);
-    if (c < 0x20 || c == 0x7F || c1 || separator) {
-      return InvalidArgument(std::string(what) + shown + " contains a control character");
-    }
+    if (ControlCharBytes(text, i) > 0) return InvalidArgument(std::string(what) + shown + " contains a control character");
   }
   if (!text.empty() && text.front() == '/') {
     return InvalidArgument(std::string(what) + " must not start with '/'");

@@ -23,7 +23,10 @@ namespace {
 const Param* SearchedParam(const SweepSpec& spec, const std::string& field) {
   for (const auto& p : spec.params) {
     const std::string full = "model_train." + p.path;
+    // The field is the parameter, inside it, or a member on its path that the request may not
+    // have ("optimizer.foo" of a searched "optimizer.foo.bar").
     if (field == full || field.rfind(full + ".", 0) == 0) return &p;
+    if (field.rfind("model_train.", 0) == 0 && full.rfind(field + ".", 0) == 0) return &p;
   }
   return nullptr;
 }

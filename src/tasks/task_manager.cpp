@@ -370,7 +370,11 @@ std::vector<std::string> TaskManager::ClaimableTypes() const {
   std::vector<std::string> out;
   for (const auto& t : types_) {
     if (std::find(coordinator_types_.begin(), coordinator_types_.end(), t) != coordinator_types_.end()) continue;
-    if (seat_id_.empty() || !IsDataParallelType(t)) out.push_back(t);
+    // A training type only while this process trains nothing (a seat in a group, or a training
+    // task on another worker thread): one training runs at a time per process, and a second one
+    // stays queued (for another process to claim) instead of holding a worker that other types'
+    // tasks need.
+    if ((seat_id_.empty() && training_running_ == 0) || !IsDataParallelType(t)) out.push_back(t);
   }
   return out;
 }
@@ -386,7 +390,7 @@ void TaskManager::WorkerLoop(bool coordinator) {
       std::lock_guard lock(mu_);
       seen = submitted_;
       types = coordinator ? coordinator_types_ : ClaimableTypes();
-      may_train = !coordinator && seat_id_.empty() && !data_parallel_types_.empty();
+      may_train = !coordinator && seat_id_.empty() && training_running_ == 0 && !data_parallel_types_.empty();
       if (may_train) ++training_running_;
     }
     const auto unreserve = [&] {

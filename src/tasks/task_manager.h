@@ -242,7 +242,8 @@ class TaskManager {
   bool TryGather();
   void StayInGroup(metadata::GroupSeat seat);
   bool IsDataParallelType(const std::string& type) const;
-  // The types this process claims now: without the data-parallel ones while it holds a seat.
+  // The types this process claims now: without the data-parallel (training) ones while it holds a
+  // seat or runs one of them.
   std::vector<std::string> ClaimableTypes() const;
   // RunTask's end: records the attempt's outcome in the store.
   void RecordOutcome(TaskContext& ctx, const Result<nlohmann::json>& result);

@@ -1,6 +1,7 @@
 #include "tokenizers/trainer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <queue>
 #include <unordered_set>
@@ -34,26 +35,31 @@ struct Symbol {
 };
 
 // Merges every non-overlapping (c1, c2) of `word` into `rep`; returns the pair count changes
-// (pair, +1/-1), as the reference's Word::merge does.
+// (pair, +1/-1), as the reference's Word::merge does. One pass, the merged word written over the
+// old one as it is read: linear in the word's length (a text may be one word of millions of
+// characters).
 void MergeWord(std::vector<Symbol>& word, uint32_t c1, uint32_t c2, uint32_t rep, size_t max_len,
                std::vector<std::pair<uint64_t, int>>& changes) {
-  size_t i = 0;
-  while (i < word.size()) {
-    if (word[i].id == c1 && i + 1 < word.size() && word[i + 1].id == c2) {
-      Symbol merged{rep, word[i].len + word[i + 1].len};
-      if (i > 0) {
-        changes.push_back({PairKey(word[i - 1].id, c1), -1});
-        if (word[i - 1].len + merged.len < max_len) changes.push_back({PairKey(word[i - 1].id, rep), 1});
+  const size_t n = word.size();
+  size_t w = 0;  // symbols of the merged word so far: word[0, w)
+  for (size_t r = 0; r < n;) {
+    if (word[r].id == c1 && r + 1 < n && word[r + 1].id == c2) {
+      const Symbol merged{rep, word[r].len + word[r + 1].len};
+      if (w > 0) {
+        changes.push_back({PairKey(word[w - 1].id, c1), -1});
+        if (word[w - 1].len + merged.len < max_len) changes.push_back({PairKey(word[w - 1].id, rep), 1});
       }
-      word[i] = merged;
-      word.erase(word.begin() + static_cast<ptrdiff_t>(i) + 1);
-      if (i + 1 < word.size()) {
-        changes.push_back({PairKey(c2, word[i + 1].id), -1});
-        if (word[i + 1].len + merged.len < max_len) changes.push_back({PairKey(rep, word[i + 1].id), 1});
+      if (r + 2 < n) {
+        changes.push_back({PairKey(c2, word[r + 2].id), -1});
+        if (word[r + 2].len + merged.len < max_len) changes.push_back({PairKey(rep, word[r + 2].id), 1});
       }
+      word[w++] = merged;
+      r += 2;
+    } else {
+      word[w++] = word[r++];
     }
-    ++i;
   }
+  word.resize(w);
 }
 
 struct Entry {
@@ -160,6 +166,7 @@ Result<BpeTrainingResult> TrainBpe(const std::unordered_map<std::string, uint64_
   std::vector<std::pair<uint64_t, uint32_t>> merges;  // (pair, new id), in order
   std::vector<std::pair<uint64_t, int>> changes;
   size_t steps = 0;
+  auto last_report = std::chrono::steady_clock::now();
   const size_t start_size = w2id.size();
   while (w2id.size() < o.vocab_size && !heap.empty()) {
     Entry top = heap.top();
@@ -190,7 +197,10 @@ Result<BpeTrainingResult> TrainBpe(const std::unordered_map<std::string, uint64_
       }
     }
     drain();
-    if (progress && (++steps % 256) == 0) {
+    // Progress (and a cancel) at the first merge and every 256 after it, or every half second
+    // when merges are slow (a word of millions of characters is merged in at every step).
+    if (progress && ((++steps % 256) == 1 || std::chrono::steady_clock::now() - last_report > std::chrono::milliseconds(500))) {
+      last_report = std::chrono::steady_clock::now();
       double f = o.vocab_size > start_size
                      ? static_cast<double>(w2id.size() - start_size) / static_cast<double>(o.vocab_size - start_size)
                      : 1.0;

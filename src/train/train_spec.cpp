@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "common/text.h"
+
 namespace mlaas::train {
 
 using nlohmann::json;
@@ -147,6 +149,14 @@ Result<TrainSpec> ParseTrainSpec(const json& params) {
   MLAAS_RETURN_IF_ERROR(Integer(mt, "threads", f, 1, 1024, threads));
   spec.threads = static_cast<int>(threads);
   MLAAS_RETURN_IF_ERROR(String(mt, "device", f, spec.device));
+  {
+    // Its form here; whether the worker that runs the task has that GPU, there.
+    const std::string& d = spec.device;
+    const bool ordinal = d.size() > 5 && d.size() <= 8 && d.compare(0, 5, "cuda:") == 0 &&
+                         std::all_of(d.begin() + 5, d.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!(d.empty() || d == "cpu" || d == "cuda" || ordinal))
+      return InvalidArgument("device must be cpu, cuda or cuda:N (got '" + EscapeForLog(d, 64) + "')", f + ".device");
+  }
   MLAAS_RETURN_IF_ERROR(Integer(mt, "checkpoint_steps", f, 0, 100'000'000, spec.checkpoint_steps));
   MLAAS_RETURN_IF_ERROR(Integer(mt, "max_steps", f, 0, 1'000'000'000, spec.max_steps));
   MLAAS_RETURN_IF_ERROR(Number(mt, "mlm_probability", f, 0, 1, spec.mlm_probability, true));

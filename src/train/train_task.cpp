@@ -30,6 +30,9 @@ using json = nlohmann::json;
 
 namespace {
 
+// The text typo augmentation may add (dataset.augment.typos.copies times the training split's).
+constexpr uint64_t kMaxAugmentedTextBytes = 512ull << 20;
+
 bool HasPath(const json& params, const char* block) {
   return params.contains(block) && params[block].is_object() && params[block].contains("path");
 }
@@ -714,6 +717,16 @@ tasks::TaskHandler MakeTrainNlpModelHandler(const storage::StorageRegistry& stor
                           std::to_string(in.eval.size()) + " held out");
     }
     if (spec.typos.copies > 0) {
+      // The copies' text is bounded before it exists: copies multiplies the training split's
+      // memory (and its tokens') up to 1,001 times.
+      uint64_t text_bytes = 0;
+      for (const auto& e : in.train) text_bytes += e.text.size() + e.pair.size();
+      if (text_bytes * static_cast<uint64_t>(spec.typos.copies) > kMaxAugmentedTextBytes) {
+        return InvalidArgument("typo augmentation would add " + FormatBytes(text_bytes * static_cast<uint64_t>(spec.typos.copies)) +
+                                   " of text (" + std::to_string(spec.typos.copies) + " copies of " + FormatBytes(text_bytes) +
+                                   "), more than the " + FormatBytes(kMaxAugmentedTextBytes) + " allowed: ask fewer copies",
+                               "dataset.augment.typos.copies");
+      }
       const size_t before = in.train.size();
       AugmentWithTypos(in.train, spec.typos.copies, spec.typos.rate, spec.seed);
       in.augmented = static_cast<int64_t>(in.train.size() - before);

@@ -177,8 +177,6 @@ Result<json> Loop::Run() {
   if (device->is_cuda()) torch::cuda::manual_seed_all(draw_seed);
   strategy_ = ModalityOf(spec_.objective) == Modality::kImage ? MakeImageStrategy(*env_) : MakeTextStrategy(*env_);
   if (!strategy_) return Unimplemented(std::string(ObjectiveName(spec_.objective)) + " is not trained yet", "model.objective");
-  threads_ = nn::ConfigureThreads(spec_.threads > 0 ? spec_.threads
-                                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   nn::UseCachingCpuAllocator();
   MLAAS_RETURN_IF_ERROR(strategy_->Prepare());
   if (spec_.load_best_model_at_end && strategy_->EvalSize() == 0)
@@ -213,6 +211,11 @@ Result<json> Loop::Run() {
       }
     }
   }
+  // Threads for this run only (at most one per core), set once the process's training is ours
+  // and put back when it ends: model_train.threads must not change what others run with.
+  const nn::ScopedThreads threads(spec_.threads > 0 ? spec_.threads
+                                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  threads_ = threads.count();
   rng_ = at::make_generator<at::CPUGeneratorImpl>(draw_seed);  // restored from a checkpoint below
   strategy_->SetRandomGenerator(rng_);
   if (!in_.checkpoint_dir.empty()) {

@@ -19,6 +19,12 @@ TEST(OwnershipTest, StripHomeCutsTheHomeWhereAKeyStartsOnce) {
   EXPECT_EQ(StripHome(home, R"({"m":"saved\nusers/bob/m1"})"), R"({"m":"saved\nm1"})");
   EXPECT_EQ(StripHome("", "users/bob/x"), "users/bob/x");
   EXPECT_EQ(StripHome(home, "users/bob/"), "");
+  // A JSON string that starts with the home is a key: the rest is its name, a space, a plus or
+  // an escaped quote in it included (a key "sp/x users/bob/y.txt" once showed as "sp/x y.txt").
+  EXPECT_EQ(StripHome(home, R"({"key":"users/bob/sp/x users/bob/y.txt","k2":"users/bob/a+users/bob/b"})"),
+            R"({"key":"sp/x users/bob/y.txt","k2":"a+users/bob/b"})");
+  EXPECT_EQ(StripHome(home, R"(["users/bob/q\"users/bob/r", "see 'users/bob/s'"])"), R"(["q\"users/bob/r", "see 's'"])");
+  EXPECT_EQ(StripHome(home, R"({"key":"users/bob/open)"), R"({"key":"open)");
 }
 
 }  // namespace

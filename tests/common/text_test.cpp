@@ -71,6 +71,26 @@ TEST(TextTest, EscapesForLogLines) {
   EXPECT_EQ(EscapeForLog("ab\xc3\xa9", 3), "ab...");
 }
 
+TEST(TextTest, CutsAtCharacterStartsAndFindsControlCharacters) {
+  EXPECT_EQ(Utf8Prefix("abc", 5), "abc");
+  EXPECT_EQ(Utf8Prefix("ab\xe2\x82\xac", 4), "ab");  // inside a 3-byte character: before it
+  EXPECT_EQ(Utf8Prefix("ab\xe2\x82\xac", 5), "ab\xe2\x82\xac");
+  EXPECT_EQ(Utf8Prefix("\xf0\x9f\x98\x80x", 3), "");
+  // Invalid input: at most three continuation bytes are stepped back over, never the whole text.
+  EXPECT_EQ(Utf8Prefix("ab" + std::string(10, '\x80'), 9), "ab\x80\x80\x80\x80");
+  EXPECT_EQ(Utf8Cut("caf\xc3\xa9 au lait", 4), "caf...");
+  EXPECT_EQ(Utf8Cut("caf\xc3\xa9", 5), "caf\xc3\xa9");
+
+  const std::string text = "a\tb\x7f" "c\xc2\x85" "d\xe2\x80\xa9" "e\xc2\xa0" "f\xe2\x80\xa6";
+  std::vector<size_t> found;
+  for (size_t i = 0; i < text.size(); ++i)
+    if (size_t n = ControlCharBytes(text, i)) found.push_back(i * 10 + n);
+  // TAB (1 byte at 1), DEL (1 at 3), NEL (2 at 5), U+2029 (3 at 8); NBSP and U+2026 are text.
+  EXPECT_EQ(found, (std::vector<size_t>{11, 31, 52, 83}));
+  EXPECT_EQ(ControlCharBytes(text, text.size()), 0u);
+  EXPECT_EQ(ControlCharBytes("\xe2\x80", 0), 0u);  // a cut separator is not one
+}
+
 TEST(TextTest, RedactsPaths) {
   EXPECT_EQ(RedactPath("cannot read /srv/d/objects/m/x and /srv/d/objects/y", "/srv/d/objects/", ""),
             "cannot read m/x and y");

@@ -42,6 +42,12 @@ TEST(ColumnStatsTest, TopValuesAreMostFrequentFirst) {
   ASSERT_EQ(top.size(), 3u);
   EXPECT_EQ(top[0], json({{"value", "BA"}, {"count", 5}}));
   EXPECT_EQ(top[1]["value"], "[NoSite]");
+  // A cell of megabytes is shown cut (a task's result is stored, listed and streamed).
+  for (int i = 0; i < 3; ++i) c.Add(std::string(5 << 20, 'x'), false);
+  top = c.ToJson()["top_values"];
+  EXPECT_EQ(top[1]["value"], std::string(256, 'x') + "...");
+  EXPECT_EQ(top[1]["count"], 3);
+  EXPECT_LT(c.ToJson().dump().size(), 2000u);
 }
 
 TEST(ColumnStatsTest, EstimatesDistinctCountsOfLargeColumns) {

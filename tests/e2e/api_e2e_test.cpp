@@ -514,6 +514,25 @@ TEST_F(ApiE2eTest, TrainsATokenizerOnADatasetColumn) {
   json failed = WaitTerminal(bad.body["task_id"]);
   EXPECT_EQ(failed["task_status"], "failed");
   EXPECT_EQ(failed["error"]["field"], "dataset.loader_kwargs.page_content_column");
+  // text_column (the SDK's train_tokenizer sends it) names the column as well: a missing one is
+  // the same error under its own name, a present one is trained on; both naming two columns is an
+  // error.
+  auto by_text_column = [&](const std::string& loader_kwargs) {
+    auto r = Call("POST", "/api/v1/ml/nlp/train/tokenizer",
+                  R"({"tokenizer_train": {"vocab_size": 300}, "dataset": {"path": "datasets/abstracts.csv", "loader_kwargs": )" +
+                      loader_kwargs + R"(}, "model_save": {"path": "tokenizers/by-text-column"}})");
+    EXPECT_EQ(r.status, 202) << r.text;
+    return WaitTerminal(r.body["task_id"]);
+  };
+  json absent = by_text_column(R"({"text_column": "nope"})");
+  EXPECT_EQ(absent["task_status"], "failed");
+  EXPECT_EQ(absent["error"]["field"], "dataset.loader_kwargs.text_column");
+  json both = by_text_column(R"({"text_column": "abstract", "page_content_column": "id"})");
+  EXPECT_EQ(both["task_status"], "failed");
+  EXPECT_EQ(both["error"]["field"], "dataset.loader_kwargs.text_column");
+  json trained = by_text_column(R"({"text_column": "abstract"})");
+  ASSERT_EQ(trained["task_status"], "succeeded") << trained.dump();
+  EXPECT_EQ(trained["dataset"]["column"], "abstract");
   // A missing dataset is refused before a task exists.
   auto missing = Call("POST", "/api/v1/ml/nlp/train/tokenizer",
                       R"({"dataset": {"path": "datasets/none.csv"}, "model_save": {"path": "t"}})");

@@ -447,6 +447,12 @@ TEST_F(CatalogE2eTest, RegistrationsStayBoundedAndAFailedOneLeavesNothing) {
   EXPECT_EQ(facts["rows"], 2);
   EXPECT_EQ(facts["preview"][0].size(), 256u);
   EXPECT_LT(wide.text.size(), 300000u);
+  // Repeated names are listed as pandas reads them, each column's value kept in the preview.
+  ASSERT_EQ(CallServer(*fran, "PUT", "/api/v1/objects/dup.csv", "a,a,,,a.1\n1,2,3,4,5\n").status, 201);
+  auto dup = CallServer(*fran, "POST", "/api/v1/catalog/datasets/dup/versions", R"({"dataset": {"path": "dup.csv"}})");
+  ASSERT_EQ(dup.status, 201) << dup.text;
+  EXPECT_EQ(dup.body["facts"]["columns"], json({"a", "a.1", "", ".1", "a.1.1"}));
+  EXPECT_EQ(dup.body["facts"]["preview"][0], json({{"a", "1"}, {"a.1", "2"}, {"", "3"}, {".1", "4"}, {"a.1.1", "5"}}));
 
   auto lineage = CallServer(*fran, "POST", "/api/v1/catalog/datasets/wide/versions",
                             json{{"dataset", {{"path", "wide.csv"}}}, {"lineage", {{"n", std::string(70000, 'z')}}}}.dump());

@@ -275,8 +275,8 @@ TEST_F(HostileE2eTest, AnUnreadBodyClosesTheConnection) {
     timeval tv{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     // Announces 200 MB (over every limit) but sends a smuggled request as its first bytes.
-    const std::string smuggled = "DELETE /api/v1/objects/models/good/config.json HTTP/1.1\r\nHost: x\r\n\r\n";
-    const std::string head = "PUT /api/v1/objects/datasets/big.bin HTTP/1.1\r\nHost: x\r\nContent-Type: "
+    const std::string smuggled = "DELETE /api/v1/objects/models/good/config.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    const std::string head = "PUT /api/v1/objects/datasets/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                              "application/octet-stream\r\nContent-Length: 200000000\r\n\r\n";
     ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
@@ -300,8 +300,8 @@ TEST_F(HostileE2eTest, ABodyOnAGetIsRefusedAndCannotSmuggle) {
     ASSERT_GE(fd, 0);
     timeval tv{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    const std::string smuggled = "DELETE /api/v1/objects/models/good/config.json HTTP/1.1\r\nHost: x\r\n\r\n";
-    const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n" + framing + "\r\n" + smuggled;
+    const std::string smuggled = "DELETE /api/v1/objects/models/good/config.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + framing + "\r\n" + smuggled;
     ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
     const std::string answer = ReadToClose(fd);
     EXPECT_NE(answer.find(" 400 "), std::string::npos) << framing << answer;
@@ -340,6 +340,42 @@ std::string Exchange(int port, const std::string& request) {
   return ReadToClose(fd);
 }
 
+// With auth off on loopback, a page of another site may neither POST to the API (CSRF: a
+// text/plain body needs no preflight, and the server once created a catalog entry for it) nor
+// read it through a name made to resolve to 127.0.0.1 (DNS rebinding: a Host that is not a
+// loopback name). The CLI, the SDK and curl send no Origin; the web app's own is its Host.
+TEST_F(HostileE2eTest, PagesOfOtherSitesCannotUseAServerWithAuthOff) {
+  const std::string body = R"({"name": "csrf-model", "visibility": "public"})";
+  auto post = [&](const std::string& host, const std::string& origin) {
+    return Exchange(server_->port(), "POST /api/v1/catalog/models HTTP/1.1\r\nHost: " + host + "\r\n" +
+                                         (origin.empty() ? "" : "Origin: " + origin + "\r\n") +
+                                         "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+                                         "\r\nConnection: close\r\n\r\n" + body);
+  };
+  const std::string here = "127.0.0.1:" + std::to_string(server_->port());
+  for (const std::string origin : {"http://attacker.example", "null", "http://127.0.0.1:1"}) {
+    std::string refused = post(here, origin);
+    EXPECT_NE(refused.find(" 403 "), std::string::npos) << origin << ": " << refused;
+    EXPECT_NE(refused.find("\"field\":\"Origin\""), std::string::npos) << refused;
+  }
+  for (const std::string& host : std::vector<std::string>{"attacker.example", "attacker.example:" + std::to_string(server_->port()),
+                                                          "127.0.0.1.nip.io"}) {
+    std::string rebound = Exchange(server_->port(), "GET /api/v1/whoami HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(rebound.find(" 403 "), std::string::npos) << host << ": " << rebound;
+    EXPECT_NE(rebound.find("\"field\":\"Host\""), std::string::npos) << rebound;
+    EXPECT_NE(post(host, "http://" + host).find(" 403 "), std::string::npos) << host;
+  }
+  EXPECT_EQ(Call("GET", "/api/v1/catalog/models/csrf-model").status, 404) << "nothing was created";
+  // The web app's own requests (Origin = Host), and clients without an Origin, are served.
+  for (const std::string& host : std::vector<std::string>{here, "localhost:" + std::to_string(server_->port()), "[::1]", "127.1.2.3"}) {
+    std::string own = Exchange(server_->port(), "GET /api/v1/whoami HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(own.find(" 200 "), std::string::npos) << host << ": " << own;
+  }
+  EXPECT_NE(post(here, "http://" + here).find(" 201 "), std::string::npos);
+  EXPECT_EQ(Call("DELETE", "/api/v1/catalog/models/csrf-model").status, 204);
+  ExpectHealthy();
+}
+
 // Ranges are read against the object's size (cpp-httplib 0.11 serves them unchecked: a 206
 // promising bytes it never sends); a Content-Length that is no number, a decoded line end in
 // a key and a key segment longer than a file name are 400s, not a 413, a bare 404 or a 500.
@@ -347,7 +383,7 @@ TEST_F(HostileE2eTest, RangesLengthsAndKeysAreCheckedBeforeTheyReachAnything) {
   const std::string file = "/api/v1/objects/models/good/config.json";
   const auto size = std::filesystem::file_size(std::filesystem::path(objects_) / "models/good/config.json");
   auto get = [&](const std::string& range) {
-    return Exchange(server_->port(), "GET " + file + " HTTP/1.1\r\nHost: x\r\nRange: " + range + "\r\nConnection: close\r\n\r\n");
+    return Exchange(server_->port(), "GET " + file + " HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: " + range + "\r\nConnection: close\r\n\r\n");
   };
   std::string past = get("bytes=100000-200000");
   EXPECT_NE(past.find(" 416 "), std::string::npos) << past;
@@ -370,12 +406,12 @@ TEST_F(HostileE2eTest, RangesLengthsAndKeysAreCheckedBeforeTheyReachAnything) {
   std::string tail = get("bytes=2-100000");
   EXPECT_NE(tail.find("Content-Range: bytes 2-" + std::to_string(size - 1) + "/" + std::to_string(size)), std::string::npos) << tail;
 
-  std::string negative = Exchange(server_->port(), "POST /api/v1/catalog/models HTTP/1.1\r\nHost: x\r\nContent-Type: "
+  std::string negative = Exchange(server_->port(), "POST /api/v1/catalog/models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                                                    "application/json\r\nContent-Length: -5\r\n\r\n{}");
   EXPECT_NE(negative.find(" 400 "), std::string::npos) << negative;
   EXPECT_NE(negative.find("Content-Length must be a number of bytes"), std::string::npos) << negative;
 
-  std::string both = Exchange(server_->port(), "POST /api/v1/catalog/models HTTP/1.1\r\nHost: x\r\nContent-Type: "
+  std::string both = Exchange(server_->port(), "POST /api/v1/catalog/models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                                                "application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
                                                "2\r\n{}\r\n0\r\n\r\n");
   EXPECT_NE(both.find(" 400 "), std::string::npos) << both;
@@ -390,7 +426,7 @@ TEST_F(HostileE2eTest, RangesLengthsAndKeysAreCheckedBeforeTheyReachAnything) {
   auto c1 = Call("PUT", "/api/v1/objects/c1%C2%9B31mRED", std::string("x"));
   EXPECT_EQ(c1.status, 400) << c1.text;
   // OPTIONS names each method once.
-  std::string options = Exchange(server_->port(), "OPTIONS /api/v1/deployments HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string options = Exchange(server_->port(), "OPTIONS /api/v1/deployments HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   const size_t allow = options.find("Allow: ");
   ASSERT_NE(allow, std::string::npos) << options;
   const std::string methods = options.substr(allow, options.find("\r\n", allow) - allow);
@@ -430,7 +466,7 @@ TEST_F(HostileE2eTest, SlowClientsBeyondTheThreadPoolDoNotStarveOthers) {
   for (int i = 0; i < 300; ++i) {
     int fd = ConnectLoopback(server_->port());
     ASSERT_GE(fd, 0);
-    const std::string part = "POST /api/v1/ml/nlp/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mo";
+    const std::string part = "POST /api/v1/ml/nlp/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"mo";
     ::send(fd, part.data(), part.size(), MSG_NOSIGNAL);
     slow.push_back(fd);
   }

@@ -163,6 +163,9 @@ TEST_F(TrainE2eTest, BadRequestsNameTheField) {
       {[](json& r) { r["model"]["preset"] = "bert-huge"; r["model"].erase("config"); }, "model.preset"},
       {[](json& r) { r["model"] = {{"path", "models/none"}, {"objective", "text-classification"}}; }, "model.path"},
       {[](json& r) { r["model"]["classifier_pooling"] = "max"; }, "model.classifier_pooling"},
+      {[](json& r) { r["model_train"]["device"] = "bogus"; }, "model_train.device"},
+      {[](json& r) { r["model"]["labels"] = {"pos", "neg"}; }, "model.labels"},  // the data's classes, never a list
+      {[](json& r) { r["model_train"]["device"] = "cuda:x"; }, "model_train.device"},
       {[](json& r) { r["model"]["config"] = {{"model_type", "static-embedding"}, {"hidden_size", 16}}; }, "model.objective"},
       {[](json& r) { r["model"]["config"] = {{"model_type", "static-embedding"}}; }, "model.config.hidden_size"},
       {[](json& r) {
@@ -180,11 +183,18 @@ TEST_F(TrainE2eTest, BadRequestsNameTheField) {
     EXPECT_EQ(res->status, 400) << k.field << ": " << res->text;
     EXPECT_EQ(res->body["error"]["field"], k.field) << res->text;
   }
-  // Problems only the data shows fail the task, naming the field.
+  // Problems only the data shows fail the task, naming the field: 1,000 typo copies asked of the
+  // ~700 KB of text in the training split of 900 KB (700 MB, over the 512 MiB bound; it once grew
+  // the server by 1.3 GB from 228 KB).
+  std::string big = "text,label\n";
+  for (int i = 0; big.size() < 900'000; ++i) big += "a review of some length number " + std::to_string(i) + std::string(60, 'x') + "," + (i % 2 ? "pos" : "neg") + "\n";
+  Put("data/big.csv", big);
   for (const auto& [path, field] : std::vector<std::pair<std::string, std::string>>{
-           {"data/one_class.csv", "dataset.loader_kwargs.label_column"}, {"data/header_only.csv", "dataset.path"}}) {
+           {"data/one_class.csv", "dataset.loader_kwargs.label_column"}, {"data/header_only.csv", "dataset.path"},
+           {"data/big.csv", "dataset.augment.typos.copies"}}) {
     json r = Request();
     r["dataset"]["path"] = path;
+    if (path == "data/big.csv") r["dataset"]["augment"] = {{"typos", {{"copies", 1000}}}};
     auto t = c->Post("/api/v1/ml/nlp/train/model", r);
     ASSERT_TRUE(t.has_value()) << t.error().ToString();
     json done = WaitForEnd(*c, (*t)["task_id"]);

@@ -14,7 +14,8 @@ TEST(ModelImportTest, KeepsWhatMlaasReadsConvertsPytorchAndLeavesOtherFrameworks
     EXPECT_EQ(ActionFor(kept, false), FileAction::kCopy) << kept;
   for (const char* skipped : {".gitattributes", "tf_model.h5", "flax_model.msgpack", "rust_model.ot", "onnx/model.onnx",
                               "model.onnx", "openvino/openvino_model.xml", "coreml/model.mlmodel", "model.tflite",
-                              "2_Dense/.hidden", "pytorch_model.bin.index.json", "training_args.pt", "model.gguf"})
+                              "2_Dense/.hidden", "pytorch_model.bin.index.json", "training_args.pt", "model.gguf",
+                              ".git/config", "sub/.cache/x.json"})
     EXPECT_EQ(ActionFor(skipped, false), FileAction::kSkip) << skipped;
   EXPECT_EQ(ActionFor("pytorch_model.bin", false), FileAction::kConvert);
   EXPECT_EQ(ActionFor("pytorch_model-00001-of-00003.bin", false), FileAction::kConvert);

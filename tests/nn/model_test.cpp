@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 #include "checkpoint/safetensors.h"
 #include "common/file_util.h"
@@ -592,6 +593,26 @@ TEST(ModelTest, ParsesDevices) {
   if (!torch::cuda::is_available()) {
     EXPECT_FALSE(ParseDevice("cuda").has_value());
   }
+}
+
+}  // namespace
+}  // namespace mlaas::nn
+
+namespace mlaas::nn {
+namespace {
+
+// model_train.threads once set the process's pool to 1,024 threads for good (every prediction
+// after it contended): a scope asks at most one per core and puts the count back.
+TEST(ThreadsTest, AScopeAsksAtMostOnePerCoreAndPutsTheCountBack) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ConfigureThreads(1);
+  {
+    ScopedThreads many(1024);
+    EXPECT_EQ(many.count(), cores);
+    EXPECT_EQ(torch::get_num_threads(), cores);
+  }
+  EXPECT_EQ(torch::get_num_threads(), 1);
+  EXPECT_EQ(ConfigureThreads(0), 1);  // 0 asks nothing
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "storage/local_object_store.h"
+#include "storage/listing.h"
 
 #include <gtest/gtest.h>
 
@@ -330,6 +331,48 @@ TEST(LocalObjectStoreCreateTest, RefusesTempInsideRoot) {
   auto s = LocalObjectStore::Create(dir / "objects", dir / "objects/tmp");
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.error().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace mlaas::storage
+
+namespace mlaas::storage {
+namespace {
+
+// A store whose listing says "more" without moving on (a hostile or broken S3 endpoint): once
+// listed at 600 requests a second forever, a cancel unheard.
+class StuckListing final : public ObjectStore {
+ public:
+  explicit StuckListing(std::string token) : token_(std::move(token)) {}
+  std::string_view storage_type() const override { return "s3"; }
+  Result<ObjectInfo> Stat(const std::string&) override { return NotFound("none"); }
+  Result<std::unique_ptr<ObjectReader>> Open(const std::string&) override { return NotFound("none"); }
+  Result<std::unique_ptr<ObjectWriter>> Create(const std::string&) override { return Unimplemented("read-only"); }
+  Status Delete(const std::string&) override { return Unimplemented("read-only"); }
+  Result<ListResult> List(const ListOptions& options) override {
+    ++calls;
+    ListResult r;
+    r.is_truncated = true;
+    // "same": always the same token; "": none; else a new token each time, and no object.
+    r.next_continuation_token = token_ == "new" ? options.continuation_token + "x" : token_;
+    return r;
+  }
+  Result<LocalizedPath> Localize(const std::string&) override { return Unimplemented("none"); }
+  Result<std::string> KeyForPath(std::string_view) const override { return Unimplemented("none"); }
+  int calls = 0;
+
+ private:
+  std::string token_;
+};
+
+TEST(ListAllObjectsTest, AListingThatDoesNotMoveOnIsAnErrorNotALoop) {
+  for (const std::string token : {"same", "", "new"}) {
+    StuckListing store(token);
+    auto all = ListAllObjects(store, "model/", 1000);
+    ASSERT_FALSE(all.has_value()) << token;
+    EXPECT_EQ(all.error().code(), StatusCode::kUnavailable) << token;
+    EXPECT_LE(store.calls, 102) << token;
+  }
 }
 
 }  // namespace

@@ -264,6 +264,10 @@ TEST(SweepValidatorTest, EdgeErrorsNameTheSearchedField) {
             "sweep.parameters.learning_rate");
   EXPECT_EQ(field(Request({{"parameters", {{"optimizer.lr", {{"type", "uniform"}, {"min", 0.1}, {"max", 1}}}}}})),
             "sweep.parameters.optimizer.lr");
+  // A path through a member the request may not have: the schema names the member, the error the
+  // searched parameter.
+  EXPECT_EQ(field(Request({{"parameters", {{"optimizer.foo.bar", {{"type", "uniform"}, {"min", 0.1}, {"max", 1}}}}}})),
+            "sweep.parameters.optimizer.foo.bar");
   EXPECT_EQ(field(Request({{"parameters", {{"batch_size", {{"type", "int"}, {"min", 1}, {"max", 8}}}}},
                            {"metric", "eval_perplexity"}})),
             "sweep.metric");

@@ -365,6 +365,38 @@ TEST_F(TaskManagerTest, ASeatLeavesAGroupThatDoesNotFillUpAndItsWorkerTrainsOthe
   ASSERT_TRUE(m->Cancel(pair->id).has_value());
 }
 
+// One training at a time per process: the second stays queued rather than holding the other
+// worker, so a task of another type runs meanwhile (two trainings once starved every other task).
+TEST_F(TaskManagerTest, ASecondTrainingTaskStaysQueuedAndOtherTasksRun) {
+  auto m = Make(2);
+  std::atomic<int> training{0};
+  std::atomic<int> most{0};
+  m->Register("train", [&](TaskContext& ctx) -> Result<json> {
+    most = std::max(most.load(), ++training);
+    while (!ctx.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    --training;
+    MLAAS_RETURN_IF_ERROR(ctx.CheckCancelled());
+    return json::object();
+  });
+  m->AllowDataParallel("train");
+  ASSERT_TRUE(m->Start().ok());
+  auto first = m->Submit("train", json::object());
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(Reaches(first->id, TaskState::kRunning));
+  auto second = m->Submit("train", json::object());
+  ASSERT_TRUE(second.has_value());
+  auto sum = m->Submit("sum", json{{"values", {2, 3}}});
+  ASSERT_TRUE(sum.has_value());
+  ASSERT_TRUE(Reaches(sum->id, TaskState::kSucceeded)) << "another type's task runs beside the training";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(StateOf(second->id), TaskState::kQueued);
+  ASSERT_TRUE(m->Cancel(first->id).has_value());
+  ASSERT_TRUE(Reaches(second->id, TaskState::kRunning)) << "the second runs once the first ends";
+  ASSERT_TRUE(m->Cancel(second->id).has_value());
+  ASSERT_TRUE(Reaches(second->id, TaskState::kCancelled));
+  EXPECT_EQ(most, 1);
+}
+
 TEST_F(TaskManagerTest, ValidatorsRefuseBadParamsAtSubmit) {
   auto m = Make();
   m->Register(

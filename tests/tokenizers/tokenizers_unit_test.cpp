@@ -370,6 +370,29 @@ TEST(TrainerTest, SpecialTokensComeFirstAndMergesRespectMinFrequency) {
   EXPECT_EQ(limited->vocab.size(), 5u);  // specials, a, b, ab
 }
 
+// One word of a million characters (a text without spaces): merging was quadratic in the word's
+// length (an erase per merge), a 5 MB word held a worker for many minutes past its cancel.
+TEST(TrainerTest, AWordOfAMillionCharactersTrainsAndCancels) {
+  std::string word(1'000'000, 'a');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : word) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>('a' + x % 26);
+  }
+  std::unordered_map<std::string, uint64_t> words = {{word, 1}, {"ab", 1}};
+  TrainerOptions o;
+  o.vocab_size = 26 + 200;
+  int calls = 0;
+  auto r = TrainBpe(words, o, [&](double) { return ++calls > 0; });
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->vocab.size(), 226u);
+  EXPECT_EQ(r->merges.size(), 200u);
+  EXPECT_GE(calls, 1);
+  auto stopped = TrainBpe(words, o, [](double) { return false; });
+  ASSERT_FALSE(stopped.has_value());
+  EXPECT_EQ(stopped.error().code(), StatusCode::kCancelled);
+}
+
 // tokenizer_config.json and the legacy files are the client's: a config of the wrong shape once
 // made an nlohmann type_error escape Load (std::terminate in the model-loading thread).
 TEST(TokenizerTest, LegacyLayoutsRefuseMistypedFilesNamingThem) {
