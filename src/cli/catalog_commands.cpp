@@ -22,10 +22,13 @@ namespace {
 // fetched and its `items` appended to `page`'s.
 Status AppendPages(ApiClient& c, json& page, const std::string& items, const std::function<std::string(const std::string&)>& url) {
   while (page["next_cursor"].is_string()) {
-    auto next = c.Get(url(page["next_cursor"].get<std::string>()));
+    const std::string cursor = page["next_cursor"].get<std::string>();
+    auto next = c.Get(url(cursor));
     if (!next.has_value()) return next.error();
     for (auto& e : (*next)[items]) page[items].push_back(std::move(e));
     page["next_cursor"] = (*next)["next_cursor"];
+    // A server that hands the same cursor back would be followed forever.
+    if (page["next_cursor"] == cursor) return Status(StatusCode::kInternal, "the server repeated a page's cursor");
   }
   return Status::Ok();
 }
@@ -316,23 +319,27 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
       uint64_t total = 0;
       for (const auto& f : (*v)["files"]) {
         const std::string path = f["path"];
-        if (path.find("..") != std::string::npos || path.empty() || path[0] == '/')
-          return ReportError(InvalidArgument("the server listed a file outside the directory: " + path));
-        const std::filesystem::path dest = dir / path;
+        auto under = client::LocalPathUnder(dir, path);
+        if (!under.has_value()) return ReportError(under.error());
+        const std::filesystem::path dest = *under;
+        const std::string sha256 = f["sha256"];
         std::filesystem::create_directories(dest.parent_path(), ec);
         const std::string kind_base = "/api/v1/catalog/" + (*v).value("kind", std::string("model")) + "s";
         auto n = c.Download(kind_base + "/" + UrlEncode((*v)["name"].get<std::string>()) + "/versions/" +
                                 std::to_string((*v)["version"].get<int64_t>()) + "/files/" + UrlEncode(path, true),
                             dest, [&](uint64_t done, uint64_t size) {
                               if (size > 0) line.Update(static_cast<double>(done) / size, path);
+                            },
+                            // Checked before it replaces a file already there: a bad download
+                            // leaves a good copy as it was.
+                            [&](const std::filesystem::path& downloaded) -> Status {
+                              auto sha = storage::Sha256OfFile(downloaded);
+                              if (!sha.has_value()) return sha.error();
+                              if (*sha != sha256)
+                                return Status(StatusCode::kInternal, path + " does not match its SHA-256: download it again");
+                              return Status::Ok();
                             });
         if (!n.has_value()) return ReportError(n.error());
-        auto sha = storage::Sha256OfFile(dest);
-        if (!sha.has_value()) return ReportError(sha.error());
-        if (*sha != f["sha256"].get<std::string>()) {
-          std::filesystem::remove(dest, ec);
-          return ReportError(Status(StatusCode::kInternal, path + " does not match its SHA-256: download it again"));
-        }
         total += *n;
       }
       line.Finish();

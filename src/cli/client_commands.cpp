@@ -19,8 +19,10 @@ using client::ApiClient;
 using nlohmann::json;
 
 int ReportError(const Status& st) {
-  std::cerr << "error: " << st.message();
-  if (!st.field().empty()) std::cerr << " (field: " << st.field() << ")";
+  // A server's message is shown, never obeyed: its control characters (a terminal's title or
+  // clear-screen sequence) are escaped.
+  std::cerr << "error: " << EscapeControlCharacters(st.message());
+  if (!st.field().empty()) std::cerr << " (field: " << EscapeControlCharacters(st.field()) << ")";
   std::cerr << "\n";
   return kExitFailed;
 }
@@ -66,9 +68,9 @@ std::string Str(const json& j, const char* key) {
 }
 
 std::string ProgressText(const json& task) {
-  const json p = task.value("progress", json::object());
+  const json p = task.is_object() ? task.value("progress", json::object()) : json::object();
   std::string text = Str(task, "task_status");
-  if (p.contains("message")) text += " " + p["message"].get<std::string>();
+  if (p.contains("message")) text += " " + Str(p, "message");
   if (p.contains("loss") && p["loss"].is_number()) {
     char loss[48];
     std::snprintf(loss, sizeof(loss), ", loss %.4f", p["loss"].get<double>());
@@ -82,7 +84,7 @@ std::string ProgressText(const json& task) {
 }
 
 double Fraction(const json& task) {
-  const json p = task.value("progress", json::object());
+  const json p = task.is_object() ? task.value("progress", json::object()) : json::object();
   return p.contains("fraction") && p["fraction"].is_number() ? p["fraction"].get<double>() : -1.0;
 }
 
@@ -105,6 +107,7 @@ int WaitForTask(ApiClient& c, const std::string& id, int timeout_s, bool as_json
   json final_task;
   for (;;) {
     bool ended = false;
+    const int64_t within_ms = deadline == INT64_MAX ? 0 : std::max<int64_t>(1, deadline - NowMs());
     Status st = c.FollowTask(id, [&](const std::string& event, const json& data) {
       if ((event == "task" || event == "end") && data.is_object()) {
         if (!as_json) line.Update(Fraction(data), ProgressText(data));
@@ -115,19 +118,29 @@ int WaitForTask(ApiClient& c, const std::string& id, int timeout_s, bool as_json
         }
       }
       return NowMs() < deadline;
-    });
+    }, within_ms);
     if (ended) break;
     if (NowMs() >= deadline) {
       line.Finish();
       std::cerr << "error: timed out waiting for task " << id << "\n";
       return kExitTimeout;
     }
-    if (!st.ok() && st.code() != StatusCode::kUnavailable) {
+    if (!st.ok() && st.code() != StatusCode::kUnavailable && st.code() != StatusCode::kResourceExhausted) {
       line.Finish();
       return ReportError(st);
     }
-    // The server went away or closed the stream (restart): try again shortly.
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    // The server went away or closed the stream (restart): try again shortly. All its event
+    // streams busy (429): look at the task itself, and follow it again a few seconds later.
+    if (st.code() == StatusCode::kResourceExhausted) {
+      if (auto t = c.Get("/api/v1/tasks/" + client::UrlEncode(id)); t.has_value() && t->is_object()) {
+        const std::string state = t->value("task_status", "");
+        if (state == "succeeded" || state == "failed" || state == "cancelled") break;
+        if (!as_json) line.Update(Fraction(*t), ProgressText(*t));
+      }
+    }
+    std::this_thread::sleep_until(std::chrono::steady_clock::now() +
+                                  std::chrono::milliseconds(std::min<int64_t>(
+                                      st.code() == StatusCode::kResourceExhausted ? 5000 : 1000, std::max<int64_t>(0, deadline - NowMs()))));
   }
   line.Finish();
   // The event carries the summary; fetch the full task (with its result) for the output.
@@ -174,7 +187,10 @@ void AddTaskCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
                                                                  {"cursor", cursor}}));
         if (!page.has_value()) return ReportError(page.error());
         for (auto& t : (*page)["tasks"]) all.push_back(std::move(t));
-        cursor = (*page)["next_cursor"].is_string() ? (*page)["next_cursor"].get<std::string>() : "";
+        const std::string next = (*page)["next_cursor"].is_string() ? (*page)["next_cursor"].get<std::string>() : "";
+        if (list_args->all && !next.empty() && next == cursor)
+          return ReportError(Status(StatusCode::kInternal, "the server repeated a page's cursor"));
+        cursor = next;
         if (!list_args->all || cursor.empty()) break;
       }
       if (o.json) {
@@ -250,7 +266,9 @@ void AddTaskCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
           }
         }
         if ((*page)["logs"].empty()) return kExitOk;
-        after = (*page)["next_after"].get<int64_t>();
+        const int64_t next = (*page)["next_after"].get<int64_t>();
+        if (next <= after) return ReportError(Status(StatusCode::kInternal, "the server's log pages do not move on"));
+        after = next;
       }
     });
   });
@@ -280,7 +298,10 @@ void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
         if (!page.has_value()) return ReportError(page.error());
         for (const auto& x : (*page)["objects"]) all_objects.push_back(x);
         for (const auto& x : (*page)["common_prefixes"]) all_prefixes.push_back(x);
-        token = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
+        const std::string next = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
+        if (!next.empty() && next == token)
+          return ReportError(Status(StatusCode::kInternal, "the server repeated its listing's continuation token"));
+        token = next;
       } while (!token.empty());
       if (o.json) {
         PrintJson({{"objects", all_objects}, {"common_prefixes", all_prefixes}});
@@ -389,15 +410,22 @@ void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
                             client::QueryString({{"prefix", key + "/"}, {"continuation_token", token}}));
           if (!page.has_value()) return ReportError(page.error());
           for (const auto& x : (*page)["objects"]) keys.emplace_back(x["key"].get<std::string>(), x["size"].get<uint64_t>());
-          token = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
+          const std::string next = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
+          if (!next.empty() && next == token)
+            return ReportError(Status(StatusCode::kInternal, "the server repeated its listing's continuation token"));
+          token = next;
         } while (!token.empty());
         if (keys.empty()) return ReportError(n.error());
         uint64_t bytes = 0;
         ProgressLine files_line;
         for (size_t i = 0; i < keys.size(); ++i) {
+          // Only keys under the prefix asked for, each written under dest and nowhere else.
+          if (keys[i].first.rfind(key + "/", 0) != 0)
+            return ReportError(InvalidArgument("the server listed '" + EscapeForLog(keys[i].first, 200) + "', not under " + key + "/"));
           const std::string rel = keys[i].first.substr(key.size() + 1);
-          if (rel.find("..") != std::string::npos) return ReportError(InvalidArgument("unsafe key " + keys[i].first));
-          const std::filesystem::path target = std::filesystem::path(dest) / rel;
+          auto under = client::LocalPathUnder(dest, rel);
+          if (!under.has_value()) return ReportError(under.error());
+          const std::filesystem::path target = *under;
           std::error_code ec;
           std::filesystem::create_directories(target.parent_path(), ec);
           files_line.Update(static_cast<double>(i) / keys.size(), "downloading " + rel);
@@ -906,7 +934,9 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
     *exit_code = WithClient(o, [&](ApiClient& c) {
       auto d = c.Post("/api/v1/deployments", body);
       if (!d.has_value()) return ReportError(d.error());
-      const std::string version = (*d)["versions"].back()["version"];
+      if (!d->is_object() || !d->contains("versions") || !(*d)["versions"].is_array() || (*d)["versions"].empty())
+        return ReportError(Status(StatusCode::kInternal, "the server's answer names no version of the deployment"));
+      const std::string version = (*d)["versions"].back().at("version");
       json view = *d;
       while (a->wait) {
         const json* mine = nullptr;
@@ -1013,34 +1043,40 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
       }
       std::map<std::string, const json*> out;
       for (const auto& t : (*r)["outputs"]) out[t["name"]] = &t;
+      // One value of an output (checked: an answer without it is an error, not a crash).
+      auto cell = [&](const char* name, size_t k) -> const json& {
+        auto it = out.find(name);
+        if (it == out.end()) throw std::runtime_error(std::string("the answer has no output '") + name + "'");
+        return it->second->at("data").at(k);
+      };
       std::vector<std::vector<std::string>> rows;
       for (size_t k = 0; k < texts.size(); ++k) {
         std::string result;
         if (out.count("label")) {
           char score[32];
-          std::snprintf(score, sizeof(score), "%.4f", (*out["score"])["data"][k].get<double>());
-          result = (*out["label"])["data"][k].get<std::string>() + " " + score;
+          std::snprintf(score, sizeof(score), "%.4f", cell("score", k).get<double>());
+          result = cell("label", k).get<std::string>() + " " + score;
         } else if (out.count("sequence")) {
-          result = (*out["sequence"])["data"][k].get<std::string>();
+          result = cell("sequence", k).get<std::string>();
         } else if (out.count("embedding")) {
-          const int64_t dim = (*out["embedding"])["shape"][1];
+          const int64_t dim = out.at("embedding")->at("shape").at(1);
           result = "embedding of " + std::to_string(dim) + " floats";
         } else if (out.count("is_next")) {
           char score[32];
-          std::snprintf(score, sizeof(score), "%.4f", (*out["score"])["data"][k].get<double>());
-          result = std::string((*out["is_next"])["data"][k].get<bool>() ? "is next " : "not next ") + score;
+          std::snprintf(score, sizeof(score), "%.4f", cell("score", k).get<double>());
+          result = std::string(cell("is_next", k).get<bool>() ? "is next " : "not next ") + score;
         } else if (out.count("answer")) {
           char score[32];
-          std::snprintf(score, sizeof(score), "%.4f", (*out["score"])["data"][k].get<double>());
-          result = "\"" + (*out["answer"])["data"][k].get<std::string>() + "\" " + score + " [" +
-                   std::to_string((*out["start"])["data"][k].get<int64_t>()) + ", " +
-                   std::to_string((*out["end"])["data"][k].get<int64_t>()) + ")";
+          std::snprintf(score, sizeof(score), "%.4f", cell("score", k).get<double>());
+          result = "\"" + cell("answer", k).get<std::string>() + "\" " + score + " [" +
+                   std::to_string(cell("start", k).get<int64_t>()) + ", " +
+                   std::to_string(cell("end", k).get<int64_t>()) + ")";
         } else if (out.count("entities")) {
-          const json entities = json::parse((*out["entities"])["data"][k].get<std::string>(), nullptr, false);
+          const json entities = json::parse(cell("entities", k).get<std::string>(), nullptr, false);
           for (const auto& e : entities.is_array() ? entities : json::array())
             result += (result.empty() ? "" : ", ") + e.value("word", "") + "/" + e.value("entity_group", "");
         } else if (out.count("generated_text")) {
-          result = (*out["generated_text"])["data"][k].get<std::string>();
+          result = cell("generated_text", k).get<std::string>();
         }
         rows.push_back({texts[k], result});
       }

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "common/text.h"
 #include "cli/client_commands.h"
 #include "cli/model_commands.h"
 #include "cli/server_command.h"
@@ -59,6 +60,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
+  } catch (const std::exception& e) {
+    // An answer of a shape no command expects (a server that is not mlaas, or a hostile one):
+    // a message and a failure, never an abort.
+    std::cerr << "error: an unexpected answer or failure: " << mlaas::EscapeControlCharacters(e.what()) << "\n";
+    return kExitFailed;
   }
   return exit_code;
 }

@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
+#include "common/json_file.h"
 #include "common/text.h"
 
 namespace mlaas::client {
@@ -35,16 +37,38 @@ StatusCode CodeFromHttp(int status) {
   }
 }
 
-Response FromHttplib(const httplib::Response& r) {
+// The most of an answer kept (a JSON answer, an error body): a server that sends more is not
+// believed, whatever it sends.
+constexpr size_t kMaxAnswerBytes = 64u << 20;
+constexpr size_t kMaxErrorBodyBytes = 64u << 10;
+// An event of a task's stream (its JSON) is far smaller; a line that never ends is an error.
+constexpr size_t kMaxEventBytes = 16u << 20;
+
+// The answer's JSON body: parsed within the size and nesting limits of every JSON the platform
+// did not write itself (a body nested 100,000 deep once overflowed the stack when copied), null
+// when it is no JSON.
+json ParseAnswer(const std::string& text) {
+  auto parsed = ParseJsonText(text, "the server's answer", {}, JsonLimits{.max_bytes = kMaxAnswerBytes, .max_depth = 128});
+  return parsed.has_value() ? std::move(parsed).value() : json();
+}
+
+Response FromHttplib(const httplib::Response& r, std::string body) {
   Response out;
   out.status = r.status;
-  out.text = r.body;
+  out.text = std::move(body);
   for (const auto& [k, v] : r.headers) out.headers[ToLower(k)] = v;
-  if (out.headers["content-type"].find("application/json") != std::string::npos) {
-    out.body = json::parse(r.body, nullptr, false);
-    if (out.body.is_discarded()) out.body = json();
-  }
+  if (out.headers["content-type"].find("application/json") != std::string::npos) out.body = ParseAnswer(out.text);
   return out;
+}
+
+// A successful answer's JSON; an error when a 2xx carries something else (a --server that is
+// no mlaas server, a proxy's page): no command may take it for an empty result.
+Result<json> JsonOf(Response r) {
+  if (r.status != 204 && r.body.is_null() && !r.text.empty())
+    return Status(StatusCode::kInternal, "the server answered HTTP " + std::to_string(r.status) + " with " +
+                                             (r.headers["content-type"].empty() ? "no content type" : "'" + r.headers["content-type"] + "'") +
+                                             " that is no JSON: is --server an mlaas server?");
+  return std::move(r.body);
 }
 
 // The Status of an error answer whose body was streamed into `body`.
@@ -52,8 +76,7 @@ Status ErrorFromBody(int status, const std::string& body) {
   Response resp;
   resp.status = status;
   resp.text = body;
-  resp.body = json::parse(body, nullptr, false);
-  if (resp.body.is_discarded()) resp.body = json();
+  resp.body = ParseAnswer(body);
   return StatusFromResponse(resp);
 }
 
@@ -92,14 +115,29 @@ Status StatusFromResponse(const Response& r) {
   std::string field;
   if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_object()) {
     const json& e = r.body["error"];
-    message = e.value("message", message);
-    field = e.value("field", "");
+    if (e.contains("message") && e["message"].is_string()) message = e["message"].get<std::string>();
+    if (e.contains("field") && e["field"].is_string()) field = e["field"].get<std::string>();
   } else if (r.body.is_object() && r.body.contains("error") && r.body["error"].is_string()) {
     message = r.body["error"].get<std::string>();  // the Open Inference Protocol's errors
   } else if (!r.text.empty() && r.text.size() < 500) {
     message += ": " + r.text;
   }
   return Status(CodeFromHttp(r.status), message, field);
+}
+
+Result<std::filesystem::path> LocalPathUnder(const std::filesystem::path& dir, const std::string& rel) {
+  const auto refuse = [&](const std::string& why) {
+    return InvalidArgument("the server listed a file '" + EscapeForLog(rel, 200) + "' that would be written outside " +
+                           dir.string() + " (" + why + "): nothing written there");
+  };
+  if (rel.empty()) return refuse("an empty name");
+  if (rel.front() == '/') return refuse("an absolute path");
+  if (rel.find('\\') != std::string::npos) return refuse("a backslash");
+  for (size_t i = 0; i < rel.size(); ++i)
+    if (ControlCharBytes(rel, i) > 0) return refuse("a control character");
+  for (const auto& part : Split(rel, '/'))
+    if (part.empty() || part == "." || part == "..") return refuse("an empty, '.' or '..' segment");
+  return dir / rel;
 }
 
 Result<std::unique_ptr<ApiClient>> ApiClient::Create(const std::string& base_url,
@@ -120,7 +158,9 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(const std::string& base_url
   http->set_url_encode(false);  // paths are encoded by UrlEncode, exactly once
   http->set_tcp_nodelay(true);
   if (!token.empty()) http->set_bearer_token_auth(token);
-  return std::unique_ptr<ApiClient>(new ApiClient(url, std::move(http)));
+  auto client = std::unique_ptr<ApiClient>(new ApiClient(url, std::move(http)));
+  client->timeout_seconds_ = timeout_seconds;
+  return client;
 }
 
 ApiClient::ApiClient(std::string base_url, std::unique_ptr<httplib::Client> http)
@@ -136,32 +176,39 @@ Status ApiClient::Transport(const std::string& what, int error_code) const {
 
 Result<Response> ApiClient::Call(const std::string& method, const std::string& path,
                                  const std::string& body, const std::string& content_type) {
-  auto send = [&]() -> std::optional<httplib::Result> {
-    if (method == "GET") return http_->Get(path);
-    if (method == "POST") return http_->Post(path, body, content_type);
-    if (method == "PUT") return http_->Put(path, body, content_type);
-    if (method == "DELETE") return body.empty() ? http_->Delete(path) : http_->Delete(path, body, content_type);
-    if (method == "PATCH") return http_->Patch(path, body, content_type);
-    if (method == "OPTIONS") return http_->Options(path);
-    return std::nullopt;
+  static const std::set<std::string> kMethods = {"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+  if (!kMethods.count(method)) return InvalidArgument("unsupported method " + method);
+  httplib::Request req;
+  req.method = method;
+  req.path = path;
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") req.set_header("Content-Type", content_type);
+  req.body = body;
+  // The answer is kept up to kMaxAnswerBytes: a server sending more is cut off, not believed.
+  std::string text;
+  bool too_big = false;
+  req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+    if (text.size() + len > kMaxAnswerBytes) return !(too_big = true);
+    text.append(data, len);
+    return true;
   };
-  auto sent = send();
-  if (!sent) return InvalidArgument("unsupported method " + method);
-  httplib::Result& r = *sent;
+  httplib::Result r = http_->send(req);
+  if (too_big)
+    return Status(StatusCode::kResourceExhausted, method + " " + path + ": the server's answer is larger than " +
+                                                      FormatBytes(kMaxAnswerBytes) + ", more than any answer of the API");
   if (!r) return Transport(method + " " + path, static_cast<int>(r.error()));
-  return FromHttplib(r.value());
+  return FromHttplib(r.value(), std::move(text));
 }
 
 Result<json> ApiClient::Get(const std::string& path) {
   MLAAS_ASSIGN_OR_RETURN(Response r, Call("GET", path));
   MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
-  return r.body;
+  return JsonOf(std::move(r));
 }
 
 Result<json> ApiClient::Post(const std::string& path, const json& body) {
   MLAAS_ASSIGN_OR_RETURN(Response r, Call("POST", path, body.dump()));
   MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
-  return r.body;
+  return JsonOf(std::move(r));
 }
 
 Result<json> ApiClient::PostRetrying(const std::string& path, const json& body,
@@ -172,7 +219,7 @@ Result<json> ApiClient::PostRetrying(const std::string& path, const json& body,
   for (;;) {
     MLAAS_ASSIGN_OR_RETURN(Response r, Call("POST", path, text));
     Status st = StatusFromResponse(r);
-    if (st.ok()) return r.body;
+    if (st.ok()) return JsonOf(std::move(r));
     if (r.status != 429 && r.status != 503) return st;
     int seconds = 1;
     if (auto h = r.headers.find("retry-after"); h != r.headers.end()) {
@@ -189,13 +236,13 @@ Result<json> ApiClient::PostRetrying(const std::string& path, const json& body,
 Result<json> ApiClient::Send(const std::string& method, const std::string& path, const json& body) {
   MLAAS_ASSIGN_OR_RETURN(Response r, Call(method, path, body.dump()));
   MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
-  return r.body;
+  return JsonOf(std::move(r));
 }
 
 Result<json> ApiClient::Delete(const std::string& path) {
   MLAAS_ASSIGN_OR_RETURN(Response r, Call("DELETE", path));
   MLAAS_RETURN_IF_ERROR(StatusFromResponse(r));
-  return r.body;
+  return JsonOf(std::move(r));
 }
 
 Result<json> ApiClient::UploadFile(const std::string& key, const std::filesystem::path& file,
@@ -218,9 +265,9 @@ Result<json> ApiClient::UploadFile(const std::string& key, const std::filesystem
       },
       "application/octet-stream");
   if (!r) return Transport("PUT " + key, static_cast<int>(r.error()));
-  Response resp = FromHttplib(r.value());
+  Response resp = FromHttplib(r.value(), r.value().body.substr(0, kMaxAnswerBytes));
   MLAAS_RETURN_IF_ERROR(StatusFromResponse(resp));
-  return resp.body;
+  return JsonOf(std::move(resp));
 }
 
 Result<uint64_t> ApiClient::DownloadFile(const std::string& key, const std::filesystem::path& dest,
@@ -229,7 +276,7 @@ Result<uint64_t> ApiClient::DownloadFile(const std::string& key, const std::file
 }
 
 Result<uint64_t> ApiClient::Download(const std::string& path, const std::filesystem::path& dest,
-                                     const ProgressFn& progress) {
+                                     const ProgressFn& progress, const VerifyFn& verify) {
   const bool to_stdout = dest == "-";
   std::filesystem::path tmp = dest;
   tmp += ".part-" + NewUuid().substr(0, 8);
@@ -252,7 +299,7 @@ Result<uint64_t> ApiClient::Download(const std::string& path, const std::filesys
       },
       [&](const char* data, size_t len) {
         if (status != 200) {
-          error_body.append(data, len);
+          error_body.append(data, std::min(len, kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes, error_body.size())));
           return true;
         }
         if (to_stdout) {
@@ -282,6 +329,13 @@ Result<uint64_t> ApiClient::Download(const std::string& path, const std::filesys
       cleanup();
       return Internal("cannot write " + dest.string());
     }
+    // Checked before it replaces anything: a file that fails (its digest) leaves dest as it was.
+    if (verify) {
+      if (Status st = verify(tmp); !st.ok()) {
+        cleanup();
+        return st;
+      }
+    }
     std::error_code ec;
     std::filesystem::rename(tmp, dest, ec);
     if (ec) {
@@ -298,12 +352,22 @@ Status ApiClient::DeleteObject(const std::string& key) {
 }
 
 Status ApiClient::FollowTask(
-    const std::string& id,
-    const std::function<bool(const std::string&, const json&)>& on_event) {
+    const std::string& id, const std::function<bool(const std::string&, const json&)>& on_event,
+    int64_t within_ms) {
+  // The read timeout for this stream only: a deadline nearer than the client's timeout bounds
+  // the silence the stream may keep (the server's keep-alives come every 15 s).
+  const int64_t timeout_ms = within_ms > 0 ? std::min<int64_t>(within_ms + 100, int64_t{timeout_seconds_} * 1000)
+                                           : int64_t{timeout_seconds_} * 1000;
+  http_->set_read_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
+  struct Restore {
+    httplib::Client& http;
+    int seconds;
+    ~Restore() { http.set_read_timeout(seconds, 0); }
+  } restore{*http_, timeout_seconds_};
   std::string buffer, error_body;
+  size_t searched = 0;  // the buffer's bytes already known to hold no event's end
   int status = 0;
-  bool stopped = false;
-  Status callback_error;
+  bool stopped = false, too_long = false;
   auto r = http_->Get(
       "/api/v1/tasks/" + UrlEncode(id) + "/events", httplib::Headers{},
       [&](const httplib::Response& resp) {
@@ -312,29 +376,36 @@ Status ApiClient::FollowTask(
       },
       [&](const char* data, size_t len) {
         if (status != 200) {
-          error_body.append(data, len);
+          error_body.append(data, std::min(len, kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes, error_body.size())));
           return true;
         }
         buffer.append(data, len);
         size_t end;
-        while ((end = buffer.find("\n\n")) != std::string::npos) {
+        while ((end = buffer.find("\n\n", searched)) != std::string::npos) {
           std::string block = buffer.substr(0, end);
           buffer.erase(0, end + 2);
+          searched = 0;
           std::string event = "message", payload;
           for (const auto& line : Split(block, '\n')) {
             if (StartsWith(line, "event: ")) event = line.substr(7);
             else if (StartsWith(line, "data: ")) payload += line.substr(6);
           }
-          if (payload.empty()) continue;  // keep-alive comment
-          json data_json = json::parse(payload, nullptr, false);
-          if (!on_event(event, data_json)) {
+          // A keep-alive comment is an event without data: the caller still hears of it (its
+          // deadline runs while the task sits in the queue).
+          json data_json = payload.empty() ? json() : ParseAnswer(payload);
+          if (!on_event(payload.empty() ? std::string(kKeepAlive) : event, data_json)) {
             stopped = true;
             return false;
           }
         }
+        searched = buffer.size() > 0 ? buffer.size() - 1 : 0;
+        if (buffer.size() > kMaxEventBytes) return !(too_long = true);
         return true;
       });
   if (stopped) return Status::Ok();
+  if (too_long)
+    return Status(StatusCode::kInternal, "the events of task " + id + " hold an event larger than " +
+                                             FormatBytes(kMaxEventBytes) + ": not an mlaas server's stream");
   if (!r) return Transport("GET events of " + id, static_cast<int>(r.error()));
   if (status != 200) {
     return ErrorFromBody(status, error_body);

@@ -61,13 +61,20 @@ class ApiClient {
   Result<uint64_t> DownloadFile(const std::string& key, const std::filesystem::path& dest,
                                 const ProgressFn& progress = nullptr);
   // The same for any GET route that answers bytes (`path` already URL-encoded).
+  // `verify` (when set) checks the downloaded file before it replaces `dest` (a digest).
+  using VerifyFn = std::function<Status(const std::filesystem::path&)>;
   Result<uint64_t> Download(const std::string& path, const std::filesystem::path& dest,
-                            const ProgressFn& progress = nullptr);
+                            const ProgressFn& progress = nullptr, const VerifyFn& verify = nullptr);
   Status DeleteObject(const std::string& key);
 
+  // The event name FollowTask gives a keep-alive comment (data null).
+  static constexpr const char* kKeepAlive = "keep-alive";
   // Follows /api/v1/tasks/{id}/events; `on_event(name, data)` returns false to stop early.
+  // `within_ms` > 0: the stream is read with at most that silence (a caller's deadline), not
+  // the client's whole read timeout.
   Status FollowTask(const std::string& id,
-                    const std::function<bool(const std::string&, const nlohmann::json&)>& on_event);
+                    const std::function<bool(const std::string&, const nlohmann::json&)>& on_event,
+                    int64_t within_ms = 0);
 
   const std::string& base_url() const { return base_url_; }
 
@@ -77,6 +84,7 @@ class ApiClient {
 
   std::string base_url_;
   std::unique_ptr<httplib::Client> http_;
+  int timeout_seconds_ = 60;  // the read timeout the client was made with
 };
 
 // Percent-encodes a query value or a path segment ("/" kept when keep_slash).
@@ -85,5 +93,10 @@ std::string UrlEncode(const std::string& s, bool keep_slash = false);
 std::string QueryString(const std::map<std::string, std::string>& params);
 // The Status an HTTP error response describes.
 Status StatusFromResponse(const Response& response);
+
+// `dir` / `rel` for a file a server listed (an object under a prefix, a catalog version's file),
+// or an error when `rel` would land anywhere else: empty, absolute, a backslash, a control
+// character, or a "", "." or ".." segment. A client never writes where a server tells it to.
+Result<std::filesystem::path> LocalPathUnder(const std::filesystem::path& dir, const std::string& rel);
 
 }  // namespace mlaas::client

@@ -12,6 +12,8 @@ import urllib.request
 from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple
 
 CHUNK = 1 << 20
+MAX_ANSWER = 64 << 20  # the most of a JSON answer kept: a server sending more is not believed
+MAX_EVENT_LINE = 16 << 20  # one line of an event stream
 
 
 class ApiError(Exception):
@@ -48,8 +50,39 @@ def query(params: Dict[str, Any]) -> str:
     return "?" + urllib.parse.urlencode(items) if items else ""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """The API never redirects: a 3xx is an error, and the token is never sent to the host a
+    Location names (urllib would copy the Authorization header there)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        return None
+
+
+def _decode(raw: bytes, status: int) -> Any:
+    """A JSON answer, or an ApiError saying it is none (not JSON, not UTF-8, nested too deep)."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ApiError(status, "bad_answer", f"the server's answer is not JSON ({type(e).__name__}): "
+                                              "is the URL an mlaas server?") from None
+
+
+def _read_answer(r: Any, url: str) -> bytes:
+    """The whole body of `r`, at most MAX_ANSWER bytes, and all that Content-Length promised."""
+    try:
+        raw = r.read(MAX_ANSWER + 1)
+    except (OSError, http.client.HTTPException) as e:
+        raise ApiError(0, "stream_broken", f"the answer from {url} broke off: {type(e).__name__}") from None
+    if len(raw) > MAX_ANSWER:
+        raise ApiError(getattr(r, "status", 0), "answer_too_large",
+                       f"the answer from {url} is larger than {MAX_ANSWER >> 20} MiB, more than any answer of the API")
+    return raw
+
+
 class Transport:
-    """Sends requests to one server with one token (never put in a URL)."""
+    """Sends requests to one server with one token (never put in a URL, never sent elsewhere)."""
 
     def __init__(self, url: str, token: Optional[str], timeout: float):
         parsed = urllib.parse.urlparse(url)
@@ -58,6 +91,7 @@ class Transport:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self._opener = urllib.request.build_opener(_NoRedirects)
 
     def _request(self, method: str, path: str, data: Any = None, headers: Optional[Dict[str, str]] = None):
         req = urllib.request.Request(self.url + path, data=data, method=method)
@@ -66,19 +100,25 @@ class Transport:
         if self.token:
             req.add_header("Authorization", "Bearer " + self.token)
         try:
-            return urllib.request.urlopen(req, timeout=self.timeout)
+            return self._opener.open(req, timeout=self.timeout)
         except urllib.error.HTTPError as e:
-            raise _error_from(e.code, e.read(), e.headers) from None
+            try:
+                raw = e.read(MAX_ANSWER)
+            except (OSError, http.client.HTTPException):
+                raw = b""
+            raise _error_from(e.code, raw, e.headers) from None
         except urllib.error.URLError as e:
             raise ApiError(0, "unreachable", f"cannot reach {self.url}: {e.reason}") from None
+        except (OSError, http.client.HTTPException) as e:  # closed without an answer, a garbled status line, a stall
+            raise ApiError(0, "unreachable", f"no valid answer from {self.url}: {type(e).__name__}: {e}") from None
 
     def json(self, method: str, path: str, body: Any = None) -> Any:
         """A JSON call; the decoded answer (None for an empty one)."""
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if data is not None else {}
         with self._request(method, path, data, headers) as r:
-            raw = r.read()
-        return json.loads(raw) if raw else None
+            raw = _read_answer(r, self.url)
+            return _decode(raw, r.status)
 
     def upload(self, path: str, stream: BinaryIO, size: int,
                progress: Optional[Callable[[int, int], None]] = None) -> Any:
@@ -95,8 +135,8 @@ class Transport:
                 yield block
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         with self._request("PUT", path, chunks(), headers) as r:
-            raw = r.read()
-        return json.loads(raw) if raw else None
+            raw = _read_answer(r, self.url)
+            return _decode(raw, r.status)
 
     def download(self, path: str, dest: str, progress: Optional[Callable[[int, int], None]] = None,
                  check: Optional[Callable[[str], None]] = None) -> int:
@@ -108,16 +148,23 @@ class Transport:
         out_file = os.fdopen(fd, "wb")
         try:
             with out_file as out, self._request("GET", path) as r:
-                total = int(r.headers.get("Content-Length") or 0)
+                length = r.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else 0
                 done = 0
                 while True:
-                    block = r.read(CHUNK)
+                    try:
+                        block = r.read(CHUNK)
+                    except (OSError, http.client.HTTPException) as e:
+                        raise ApiError(0, "stream_broken", f"the download of {path} broke off: {type(e).__name__}") from None
                     if not block:
                         break
                     out.write(block)
                     done += len(block)
                     if progress:
                         progress(done, total)
+                # A body that ended before its Content-Length is a broken download, not a file.
+                if length and done != total:
+                    raise ApiError(0, "stream_ended", f"the download of {path} ended after {done} of {total} bytes")
             if check:
                 check(tmp)
             os.replace(tmp, dest)
@@ -129,7 +176,14 @@ class Transport:
 
     def bytes(self, path: str) -> bytes:
         with self._request("GET", path) as r:
-            return r.read()
+            try:
+                data = r.read()
+            except (OSError, http.client.HTTPException) as e:
+                raise ApiError(0, "stream_broken", f"the answer from {self.url} broke off: {type(e).__name__}") from None
+            length = r.headers.get("Content-Length")
+            if length and length.isdigit() and len(data) != int(length):
+                raise ApiError(0, "stream_ended", f"the answer ended after {len(data)} of {length} bytes")
+            return data
 
     def events(self, method: str, path: str, body: Any = None) -> Iterator[Tuple[str, Any]]:
         """The server-sent events of a streamed answer, as (event, decoded JSON data)."""
@@ -139,15 +193,15 @@ class Transport:
             headers["Content-Type"] = "application/json"
         with self._request(method, path, data, headers) as r:
             if "text/event-stream" not in (r.headers.get("Content-Type") or ""):
-                raw = r.read()  # an answer that is not a stream: the whole of it
-                yield "done", json.loads(raw) if raw else None
+                raw = _read_answer(r, self.url)  # an answer that is not a stream: the whole of it
+                yield "done", _decode(raw, r.status)
                 return
             event, lines = "message", []
             for raw_line in _lines(r, self.url):
                 line = raw_line.decode("utf-8", "replace").rstrip("\r\n")
                 if not line:
                     if lines:
-                        yield event, json.loads("\n".join(lines))
+                        yield event, _decode("\n".join(lines).encode(), r.status)
                     event, lines = "message", []
                 elif line.startswith("event:"):
                     event = line[6:].strip()
@@ -158,7 +212,13 @@ class Transport:
 def _lines(response: Any, url: str) -> Iterator[bytes]:
     """The lines of a streamed answer; a connection that breaks midway is an ApiError."""
     try:
-        for line in response:
+        while True:
+            line = response.readline(MAX_EVENT_LINE + 1)
+            if not line:
+                return
+            if len(line) > MAX_EVENT_LINE:
+                raise ApiError(0, "stream_broken", f"the stream from {url} holds a line longer than "
+                                                   f"{MAX_EVENT_LINE >> 20} MiB: not an mlaas stream")
             yield line
     except (OSError, http.client.HTTPException) as e:
         raise ApiError(0, "stream_broken", f"the stream from {url} broke: {e}") from None
@@ -169,12 +229,16 @@ def _error_from(status: int, raw: bytes, headers: Any) -> ApiError:
     retry_after = int(retry) if retry and retry.isdigit() else None
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         e = body["error"]
-        return ApiError(status, e.get("code", "error"), e.get("message", ""), e.get("field"), e.get("request_id"),
-                        retry_after)
+
+        def text(key: str, default: Optional[str]) -> Optional[str]:
+            value = e.get(key, default)
+            return value if isinstance(value, str) or value is None else str(value)
+        return ApiError(status, text("code", "error") or "error", text("message", "") or "", text("field", None),
+                        text("request_id", None), retry_after)
     if isinstance(body, dict) and isinstance(body.get("error"), str):  # Open Inference Protocol errors
         return ApiError(status, "error", body["error"], None, None, retry_after)
     text = raw.decode("utf-8", "replace")[:500]
