@@ -26,6 +26,7 @@ export interface Page {
 
 let me: Me | null = null;
 let current: Page | null = null;
+let signedOut: string | null = null;  // said once, on the page shown after a token stopped working
 
 async function whoami(): Promise<Me | null> {
   try {
@@ -121,9 +122,22 @@ async function show(): Promise<void> {
   clear(main);
   main.append(container);
   document.title = page.title + " · mlaas";
+  if (signedOut) {
+    container.append(h("div", { class: "notice error", role: "alert" }, signedOut));
+    signedOut = null;
+  }
   try {
     await page.render(container, me);
   } catch (e: any) {
+    // The token stopped being accepted during the session (revoked, expired): every page would
+    // fail with it, the public ones too. Forget it, say so, and show the page signed out.
+    if (e?.status === 401 && token()) {
+      setToken(null);
+      me = await whoami();
+      if (me && me.user === "") me = null;
+      signedOut = "Your token is no longer accepted (expired or revoked): you are signed out.";
+      return show();
+    }
     container.append(h("div", { class: "notice error", role: "alert" }, e?.message ?? String(e)));
   }
 }

@@ -474,6 +474,53 @@ test("model cards cannot run scripts", async () => {
   await shot(page, "07-xss-card");
 });
 
+test("a card that is slow or impossible to parse is shown as text, and the page stays usable", async () => {
+  await call("POST", "/api/v1/catalog/models/slow-card/versions", { model: { path: "models/cls" }, visibility: "public" }, userToken);
+  // marked took a minute on this one (superlinear emphasis), and overflowed its stack on the other.
+  for (const card of ["_a".repeat(131000), "# Title\n\nintro\n\n" + "- ".repeat(3000) + "x"]) {
+    await call("PATCH", "/api/v1/catalog/models/slow-card", { card }, userToken);
+    const page = await newPage();
+    const started = Date.now();
+    await page.goto(url + "/#/models/slow-card");
+    await page.locator(".markdown:not([aria-busy])").waitFor({ timeout: 15000 });
+    const seconds = (Date.now() - started) / 1000;
+    assert.ok(seconds < 12, `the card settled after ${seconds} s`);
+    assert.equal(await page.getByText("Maximum call stack").count(), 0);
+    const text = await page.locator(".markdown").innerText();
+    assert.ok(text.length > 1000, "the card's text is shown");
+    // The page's own thread was never held: the navigation still answers.
+    assert.ok(await page.locator("nav").first().isVisible());
+    assert.deepEqual(page.errors, []);
+    if (card.startsWith("_a")) await shot(page, "07b-slow-card");
+    await page.close();
+  }
+  // A description or tag without a break point wraps: no page scrolls sideways for it.
+  await call("PATCH", "/api/v1/catalog/models/slow-card", { description: "A".repeat(4000), tags: ["t".repeat(64)] }, userToken);
+  for (const hash of ["#/", "#/models/slow-card"]) {
+    const page = await newPage({ width: 390, height: 800 });
+    await page.goto(url + "/" + hash);
+    await page.getByText("AAAAAAAAAA").first().waitFor();
+    const by = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(by <= 1, `${hash} scrolls sideways by ${by} px`);
+    await page.close();
+  }
+});
+
+test("a token revoked during the session signs the user out with a notice", async () => {
+  const token = (await call("POST", "/api/v1/tokens", { user: "revokee", scopes: ["read"] })).token;
+  const page = await newPage();
+  await signIn(page, token);
+  const id = token.split("_")[1];
+  await call("DELETE", "/api/v1/tokens/" + id);
+  await page.goto(url + "/#/datasets");
+  await page.getByText("no longer accepted").waitFor({ timeout: 10000 });
+  assert.ok(await page.getByRole("link", { name: "Sign in" }).isVisible());
+  assert.equal(await page.getByText("Sign out").count(), 0);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test("every page renders, at desktop and phone widths", async () => {
   await call("POST", "/api/v1/deployments", { name: "web-dep", model: { path: "catalog://web-sentiment@champion" } }, userToken);
   const page = await newPage();

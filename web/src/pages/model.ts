@@ -1,6 +1,6 @@
 // A model's page: card, versions with their metrics and training curves, lineage, aliases and
 // their audit trail, and a "try it" panel (classify, fill the mask, embed and compare, search).
-import { api, enc, get, getAll, qs, streamEvents } from "../api";
+import { api, enc, get, getAll, streamEvents } from "../api";
 import { historySeries, LineChart } from "../charts";
 import { add, fmtBytes, fmtDate, field, h, notice, table } from "../dom";
 import type { Me, Page } from "../main";
@@ -18,7 +18,8 @@ export function modelPage(name: string): Page {
       const base = "/api/v1/catalog/models/" + enc(name);
       const entry = await get(base);
       const versions = await getAll(base + "/versions", "versions");
-      const history = (await get(base + "/alias-history" + qs({ limit: 1000 }))).events as any[];
+      // Every alias move, shown newest first (the trail is listed oldest first, a page at a time).
+      const history = (await getAll(base + "/alias-history", "events")).reverse();
       const owner = me !== null && (me.user === entry.owner || me.scopes.includes("admin"));
 
       add(main, 
@@ -46,20 +47,34 @@ export function modelPage(name: string): Page {
             h("code", { title: v.digest }, String(v.digest).slice(7, 19))];
         })));
 
-      // Training curves of each version that has a history.
-      for (const v of versions) {
-        const hist = v.lineage?.metrics?.history;
-        if (!hist || !Array.isArray(hist.epoch)) continue;
-        const lossCanvas = h("canvas");
-        const accCanvas = h("canvas");
-        add(left, h("h3", {}, `Training curves, version ${v.version}`),
-          h("div", { class: "charts" }, h("div", { class: "chart" }, lossCanvas), h("div", { class: "chart" }, accCanvas)));
-        const loss = new LineChart(lossCanvas, `loss of version ${v.version}`, "epoch");
-        loss.set(historySeries(hist, ["loss", "eval_loss"]));
-        const acc = new LineChart(accCanvas, `accuracy of version ${v.version}`, "epoch");
-        acc.set(historySeries(hist, ["accuracy", "eval_accuracy", "eval_macro_f1"]));
-        charts.push(loss, acc);
-      }
+      // Training curves of the versions that have a history: the newest three, more on demand
+      // (two charts a version; thousands of versions once held the page for minutes).
+      const curves = h("div");
+      add(left, curves);
+      const withHistory = versions.filter((v) => Array.isArray(v.lineage?.metrics?.history?.epoch));
+      let drawn = 0;
+      const more = h("button", { type: "button", class: "link" });
+      const drawMore = (n: number) => {
+        for (const v of withHistory.slice(drawn, drawn + n)) {
+          const hist = v.lineage.metrics.history;
+          const lossCanvas = h("canvas");
+          const accCanvas = h("canvas");
+          curves.append(h("h3", {}, `Training curves, version ${v.version}`),
+            h("div", { class: "charts" }, h("div", { class: "chart" }, lossCanvas), h("div", { class: "chart" }, accCanvas)));
+          const loss = new LineChart(lossCanvas, `loss of version ${v.version}`, "epoch");
+          loss.set(historySeries(hist, ["loss", "eval_loss"]));
+          const acc = new LineChart(accCanvas, `accuracy of version ${v.version}`, "epoch");
+          acc.set(historySeries(hist, ["accuracy", "eval_accuracy", "eval_macro_f1"]));
+          charts.push(loss, acc);
+        }
+        drawn = Math.min(withHistory.length, drawn + n);
+        const remaining = withHistory.length - drawn;
+        more.textContent = `Show the curves of ${Math.min(10, remaining)} older version${remaining === 1 ? "" : "s"} (${remaining} left)`;
+        if (remaining === 0) more.remove();
+        else curves.append(more);
+      };
+      more.addEventListener("click", () => drawMore(10));
+      drawMore(3);
 
       // Lineage of the latest version.
       const latest = versions[0];
@@ -77,8 +92,9 @@ export function modelPage(name: string): Page {
       const aliases = Object.entries(entry.aliases ?? {});
       add(left, h("h2", {}, "Aliases"),
         aliases.length ? h("ul", {}, aliases.map(([a, v]) => h("li", {}, h("code", {}, "@" + a), ` → version ${v}`))) : h("p", {}, "No alias."),
-        history.length ? table(["when", "alias", "from", "to", "by"], history.map((e) =>
-          [fmtDate(e.at), e.alias, e.from_version ?? "new", e.to_version ?? "deleted", e.by]), "Alias moves") : null);
+        history.length ? table(["when", "alias", "from", "to", "by"], history.slice(0, 200).map((e) =>
+          [fmtDate(e.at), e.alias, e.from_version ?? "new", e.to_version ?? "deleted", e.by]),
+          history.length > 200 ? `Alias moves, newest first (the latest 200 of ${history.length})` : "Alias moves, newest first") : null);
 
       // The card.
       add(right, h("h2", {}, "Model card"), entry.card ? renderMarkdown(entry.card) : h("p", {}, "No card."));

@@ -180,9 +180,16 @@ export function trainPage(): Page {
       add(main, h("h1", {}, "Train a model"), form);
       sync();
       try {  // suggest the caller's CSV and JSONL files and image folders
-        const objects = await get("/api/v1/ml/utilities/s3/object" + qs({ max_keys: 1000 }));
+        // Every page of the listing, up to 20,000 keys (a suggestion list longer than that helps nobody).
+        const listed: any[] = [];
+        let next: string | null = null;
+        do {
+          const page: any = await get("/api/v1/ml/utilities/s3/object" + qs({ max_keys: 1000, continuation_token: next }));
+          listed.push(...page.objects);
+          next = page.is_truncated ? page.next_continuation_token : null;
+        } while (next && listed.length < 20000);
         const folders = new Set<string>();
-        for (const o of objects.objects) {
+        for (const o of listed) {
           if (/\.(csv|tsv|jsonl)$/.test(o.key)) keys.append(h("option", { value: o.key }));
           // image datasets are folders: IDX files, or class folders of images
           const idx = o.key.match(/^(.*)\/(train|t10k)-images-idx3-ubyte(\.gz)?$/);
