@@ -110,7 +110,7 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
         return kExitOk;
       }
       std::vector<std::vector<std::string>> rows;
-      for (const auto& e : (*r)[kind.plural]) {
+      for (json e : (*r)[kind.plural]) {
         const json& p = e["popularity"];
         rows.push_back({Str(e, "name"), Str(e, "latest_version"), Str(e, "owner"), Str(e, "visibility"), Str(e, "objective"),
                         std::to_string(p["downloads"].get<int64_t>() + p["predictions"].get<int64_t>() +
@@ -205,7 +205,7 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
         return kExitOk;
       }
       std::vector<std::vector<std::string>> rows;
-      for (const auto& v : (*r)["versions"])
+      for (json v : (*r)["versions"])
         rows.push_back({Str(v, "version"), FormatBytes(v["size"].get<uint64_t>()), Str(v, "digest").substr(0, 19) + "...",
                         Str(v, "created_by"), Str(v, "created_at")});
       PrintTable({"VERSION", "SIZE", "DIGEST", "BY", "REGISTERED"}, rows);
@@ -253,7 +253,7 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
         return kExitOk;
       }
       std::vector<std::vector<std::string>> rows;
-      for (const auto& e : (*r)["events"])
+      for (json e : (*r)["events"])
         rows.push_back({Str(e, "at"), Str(e, "alias"), Str(e, "from_version"), Str(e, "to_version"), Str(e, "by")});
       PrintTable({"AT", "ALIAS", "FROM", "TO", "BY"}, rows);
       return kExitOk;
@@ -317,12 +317,12 @@ void AddKind(CLI::App& app, const std::string& command, const std::string& help,
       if (ec) return ReportError(InvalidArgument("cannot create " + dir.string() + ": " + ec.message()));
       ProgressLine line;
       uint64_t total = 0;
-      for (const auto& f : (*v)["files"]) {
-        const std::string path = f["path"];
+      for (json f : (*v)["files"]) {
+        const std::string path = f.at("path");
         auto under = client::LocalPathUnder(dir, path);
         if (!under.has_value()) return ReportError(under.error());
         const std::filesystem::path dest = *under;
-        const std::string sha256 = f["sha256"];
+        const std::string sha256 = f.at("sha256");
         std::filesystem::create_directories(dest.parent_path(), ec);
         const std::string kind_base = "/api/v1/catalog/" + (*v).value("kind", std::string("model")) + "s";
         auto n = c.Download(kind_base + "/" + UrlEncode((*v)["name"].get<std::string>()) + "/versions/" +

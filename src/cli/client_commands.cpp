@@ -198,7 +198,7 @@ void AddTaskCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
         return kExitOk;
       }
       std::vector<std::vector<std::string>> rows;
-      for (const auto& t : all) {
+      for (json t : all) {
         double f = Fraction(t);
         rows.push_back({Str(t, "task_id"), Str(t, "task_type"), Str(t, "task_status"),
                         f >= 0 ? std::to_string(static_cast<int>(f * 100)) + "%" : "-",
@@ -261,7 +261,7 @@ void AddTaskCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
         if (o.json) {
           for (const auto& l : (*page)["logs"]) std::cout << l.dump() << "\n";
         } else {
-          for (const auto& l : (*page)["logs"]) {
+          for (json l : (*page)["logs"]) {
             std::cout << Str(l, "time") << " " << Str(l, "level") << " " << Str(l, "message") << "\n";
           }
         }
@@ -309,7 +309,7 @@ void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
       }
       std::vector<std::vector<std::string>> rows;
       for (const auto& p : all_prefixes) rows.push_back({"PRE", "", p.get<std::string>()});
-      for (const auto& x : all_objects) {
+      for (json x : all_objects) {
         rows.push_back({FormatBytes(x["size"].get<uint64_t>()), Str(x, "last_modified"), Str(x, "key")});
       }
       PrintTable({"SIZE", "LAST MODIFIED (UTC)", "KEY"}, rows);
@@ -409,7 +409,7 @@ void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
           auto page = c.Get("/api/v1/ml/utilities/s3/object" +
                             client::QueryString({{"prefix", key + "/"}, {"continuation_token", token}}));
           if (!page.has_value()) return ReportError(page.error());
-          for (const auto& x : (*page)["objects"]) keys.emplace_back(x["key"].get<std::string>(), x["size"].get<uint64_t>());
+          for (json x : (*page)["objects"]) keys.emplace_back(x["key"].get<std::string>(), x["size"].get<uint64_t>());
           const std::string next = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
           if (!next.empty() && next == token)
             return ReportError(Status(StatusCode::kInternal, "the server repeated its listing's continuation token"));
@@ -505,7 +505,7 @@ void AddDatasetCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
       std::cout << Str(d, "rows") << " rows, " << Str(d, "tokens") << " tokens, "
                 << FormatBytes(d["bytes"].get<uint64_t>()) << "\n";
       std::vector<std::vector<std::string>> rows;
-      for (const auto& col : d["columns"]) {
+      for (json col : d["columns"]) {
         char mean[32] = "-";
         if (col.contains("mean_length")) std::snprintf(mean, sizeof(mean), "%.1f", col["mean_length"].get<double>());
         rows.push_back({Str(col, "name"), Str(col, "non_empty"), Str(col, "empty"),
@@ -840,15 +840,15 @@ void AddSweepCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
       if (!full.has_value() || !full->contains("table")) return rc;
       const json& table = (*full)["table"];
       std::vector<std::string> header;
-      for (const auto& col : table["columns"]) {
+      for (json col : table["columns"]) {
         std::string name = col.get<std::string>();
         std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::toupper(ch); });
         header.push_back(name);
       }
       std::vector<std::vector<std::string>> rows;
-      for (const auto& row : table["rows"]) {
+      for (json row : table["rows"]) {
         std::vector<std::string> cells;
-        for (const auto& v : row) {
+        for (json v : row) {
           if (v.is_number_float()) {
             char f[32];
             std::snprintf(f, sizeof(f), "%.4g", v.get<double>());
@@ -871,11 +871,11 @@ void AddSweepCommand(CLI::App& app, ClientOptions& o, int* exit_code) {
 
 void PrintDeployments(const json& list) {
   std::vector<std::vector<std::string>> rows;
-  for (const auto& d : list) {
+  for (json d : list) {
     std::string serving = Str(d, "active_version");
     if (d.contains("canary")) serving += " (+" + Str(d["canary"], "version") + " at " + Str(d["canary"], "percent") + "%)";
     std::string model = "-", error = d.value("error", "");
-    for (const auto& v : d.value("versions", json::array())) {
+    for (json v : d.value("versions", json::array())) {
       model = Str(v["model"], "path");
       if (v.value("status", "") == "failed") error = v.value("error", "");
     }
@@ -940,7 +940,7 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
       json view = *d;
       while (a->wait) {
         const json* mine = nullptr;
-        for (const auto& v : view["versions"])
+        for (auto& v : view["versions"])  // non-const: a missing member reads as null, never out of bounds
           if (v["version"] == version) mine = &v;
         if (mine == nullptr) break;  // retired: a newer version serves
         if ((*mine)["status"] != "loading" && (*mine)["status"] != "pending") break;
@@ -954,13 +954,13 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
       } else {
         std::cout << "deployment " << a->name << " version " << version << ": ";
         std::string status = "loading";
-        for (const auto& v : view["versions"])
+        for (json v : view["versions"])
           if (v["version"] == version) status = v["status"];
         std::cout << status << "\n";
-        for (const auto& v : view["versions"])
+        for (json v : view["versions"])
           if (v["version"] == version && v.contains("error")) std::cout << "error: " << Str(v, "error") << "\n";
       }
-      for (const auto& v : view["versions"])
+      for (json v : view["versions"])
         if (v["version"] == version && v["status"] == "failed") return kExitFailed;
       return kExitOk;
     });
@@ -1042,7 +1042,7 @@ void AddServeCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
         return kExitOk;
       }
       std::map<std::string, const json*> out;
-      for (const auto& t : (*r)["outputs"]) out[t["name"]] = &t;
+      for (const auto& t : (*r)["outputs"]) out[t.at("name").get<std::string>()] = &t;
       // One value of an output (checked: an answer without it is an error, not a crash).
       auto cell = [&](const char* name, size_t k) -> const json& {
         auto it = out.find(name);

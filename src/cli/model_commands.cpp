@@ -109,7 +109,7 @@ void PrintHuman(const std::string& objective, const std::vector<std::string>& te
     if (objective == "text-classification" || objective == "image-classification") {
       std::snprintf(buf, sizeof buf, "%.4f", p["score"].get<double>());
       std::string others;
-      for (const auto& e : p.value("top_k", json::array())) {
+      for (json e : p.value("top_k", json::array())) {
         std::snprintf(buf + 32, 32, "%.3f", e["score"].get<double>());
         others += (others.empty() ? "" : ", ") + e["label"].get<std::string>() + " " + (buf + 32);
       }
@@ -123,7 +123,7 @@ void PrintHuman(const std::string& objective, const std::vector<std::string>& te
       rows.push_back({Short(texts[i]), p["is_next"].get<bool>() ? "yes" : "no", buf});
     } else if (objective == "token-classification") {
       std::string entities;
-      for (const auto& e : p) {
+      for (json e : p) {
         std::snprintf(buf, sizeof buf, " %.3f [%lld, %lld)", e["score"].get<double>(), e["start"].get<long long>(),
                       e["end"].get<long long>());
         entities += (entities.empty() ? "" : " | ") + e.value("entity_group", e.value("entity", std::string())) +
@@ -132,9 +132,9 @@ void PrintHuman(const std::string& objective, const std::vector<std::string>& te
       rows.push_back({Short(texts[i]), std::to_string(p.size()), entities});
     } else if (objective == "masked-lm") {
       std::string candidates;
-      for (const auto& m : p["masks"]) {
+      for (json m : p["masks"]) {
         std::string one;
-        for (const auto& c : m["candidates"]) {
+        for (json c : m["candidates"]) {
           std::snprintf(buf, sizeof buf, "%.3f", c["score"].get<double>());
           one += (one.empty() ? "" : " ") + c["token"].get<std::string>() + "(" + buf + ")";
         }
@@ -388,7 +388,7 @@ void AddModelCommands(CLI::App& app, ClientOptions& client, int* exit_code) {
       if (!done.has_value() || !done->contains("model")) return rc;
       const json& m = (*done)["model"];
       std::cout << "imported " << m["files"].size() << " files into " << m["path"].get<std::string>() << "\n";
-      for (const auto& conv : m["converted"])
+      for (json conv : m["converted"])
         std::cout << "  converted " << Join(conv["from"].get<std::vector<std::string>>(), ", ") << " -> "
                   << conv["to"].get<std::string>() << "\n";
       if (!m["skipped"].empty())

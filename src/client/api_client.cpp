@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -158,9 +160,7 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(const std::string& base_url
   http->set_url_encode(false);  // paths are encoded by UrlEncode, exactly once
   http->set_tcp_nodelay(true);
   if (!token.empty()) http->set_bearer_token_auth(token);
-  auto client = std::unique_ptr<ApiClient>(new ApiClient(url, std::move(http)));
-  client->timeout_seconds_ = timeout_seconds;
-  return client;
+  return std::unique_ptr<ApiClient>(new ApiClient(url, std::move(http)));
 }
 
 ApiClient::ApiClient(std::string base_url, std::unique_ptr<httplib::Client> http)
@@ -354,16 +354,32 @@ Status ApiClient::DeleteObject(const std::string& key) {
 Status ApiClient::FollowTask(
     const std::string& id, const std::function<bool(const std::string&, const json&)>& on_event,
     int64_t within_ms) {
-  // The read timeout for this stream only: a deadline nearer than the client's timeout bounds
-  // the silence the stream may keep (the server's keep-alives come every 15 s).
-  const int64_t timeout_ms = within_ms > 0 ? std::min<int64_t>(within_ms + 100, int64_t{timeout_seconds_} * 1000)
-                                           : int64_t{timeout_seconds_} * 1000;
-  http_->set_read_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
-  struct Restore {
-    httplib::Client& http;
-    int seconds;
-    ~Restore() { http.set_read_timeout(seconds, 0); }
-  } restore{*http_, timeout_seconds_};
+  // A caller's deadline ends the stream when it comes, however the server keeps it alive (its
+  // keep-alives every 15 s would restart any read timeout): a watchdog stops the connection.
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool finished = false;
+  std::thread watchdog;
+  if (within_ms > 0) {
+    watchdog = std::thread([&, until = std::chrono::steady_clock::now() + std::chrono::milliseconds(within_ms)] {
+      std::unique_lock lock(watch_mu);
+      if (!watch_cv.wait_until(lock, until, [&] { return finished; })) http_->stop();
+    });
+  }
+  struct Join {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& finished;
+    std::thread& t;
+    ~Join() {
+      {
+        std::lock_guard lock(mu);
+        finished = true;
+      }
+      cv.notify_all();
+      if (t.joinable()) t.join();
+    }
+  } join{watch_mu, watch_cv, finished, watchdog};
   std::string buffer, error_body;
   size_t searched = 0;  // the buffer's bytes already known to hold no event's end
   int status = 0;

@@ -70,8 +70,8 @@ class ApiClient {
   // The event name FollowTask gives a keep-alive comment (data null).
   static constexpr const char* kKeepAlive = "keep-alive";
   // Follows /api/v1/tasks/{id}/events; `on_event(name, data)` returns false to stop early.
-  // `within_ms` > 0: the stream is read with at most that silence (a caller's deadline), not
-  // the client's whole read timeout.
+  // `within_ms` > 0: the stream ends that many milliseconds from now (a caller's deadline),
+  // however the server keeps it alive.
   Status FollowTask(const std::string& id,
                     const std::function<bool(const std::string&, const nlohmann::json&)>& on_event,
                     int64_t within_ms = 0);
@@ -84,7 +84,6 @@ class ApiClient {
 
   std::string base_url_;
   std::unique_ptr<httplib::Client> http_;
-  int timeout_seconds_ = 60;  // the read timeout the client was made with
 };
 
 // Percent-encodes a query value or a path segment ("/" kept when keep_slash).

@@ -78,6 +78,10 @@ def _read_answer(r: Any, url: str) -> bytes:
     if len(raw) > MAX_ANSWER:
         raise ApiError(getattr(r, "status", 0), "answer_too_large",
                        f"the answer from {url} is larger than {MAX_ANSWER >> 20} MiB, more than any answer of the API")
+    # A read with a size returns what came before the connection closed: compare with the length.
+    length = r.headers.get("Content-Length") if getattr(r, "headers", None) is not None else None
+    if length and length.isdigit() and int(length) != len(raw):
+        raise ApiError(0, "stream_ended", f"the answer from {url} ended after {len(raw)} of {length} bytes")
     return raw
 
 
@@ -196,17 +200,21 @@ class Transport:
                 raw = _read_answer(r, self.url)  # an answer that is not a stream: the whole of it
                 yield "done", _decode(raw, r.status)
                 return
-            event, lines = "message", []
+            event, lines, size = "message", [], 0
             for raw_line in _lines(r, self.url):
                 line = raw_line.decode("utf-8", "replace").rstrip("\r\n")
                 if not line:
                     if lines:
                         yield event, _decode("\n".join(lines).encode(), r.status)
-                    event, lines = "message", []
+                    event, lines, size = "message", [], 0
                 elif line.startswith("event:"):
                     event = line[6:].strip()
                 elif line.startswith("data:"):
                     lines.append(line[5:].lstrip(" "))
+                    size += len(lines[-1])
+                    if size > MAX_EVENT_LINE:
+                        raise ApiError(0, "stream_broken", f"an event from {self.url} is larger than "
+                                                           f"{MAX_EVENT_LINE >> 20} MiB: not an mlaas stream")
 
 
 def _lines(response: Any, url: str) -> Iterator[bytes]:

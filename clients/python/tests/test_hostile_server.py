@@ -66,6 +66,14 @@ def test_a_redirect_is_an_error_and_the_token_stays_home(servers):
     assert all(port == here.server_address[1] for port, _, _ in Hostile.seen), Hostile.seen
 
 
+def test_a_cut_off_answer_is_an_error(servers):
+    here, _ = servers
+    here.route = {"/api/v1/whoami": answer(200, b'{"a": 1}', [("Content-Type", "application/json")], length=100)}
+    with pytest.raises(ApiError) as e:
+        Client(f"http://127.0.0.1:{here.server_address[1]}", timeout=5).whoami()
+    assert e.value.code == "stream_ended"
+
+
 def test_a_cut_off_download_leaves_no_file(servers, tmp_path):
     here, _ = servers
     here.route = {"/api/v1/objects/k": answer(200, b"0123456789", [("Content-Type", "application/octet-stream")], length=1000)}
