@@ -23,6 +23,7 @@
 #include "api/server_state.h"
 #include "common/json_file.h"
 #include "common/json_schema.h"
+#include "common/net.h"
 #include "common/text.h"
 
 namespace mlaas::api {
@@ -293,24 +294,6 @@ bool Authorize(ServerState& s, RequestContext& ctx) {
   return true;
 }
 
-// `host` (a Host header's name, or a listen address) is a loopback name: localhost (or a name
-// under .localhost), 127.0.0.0/8, ::1.
-bool IsLoopbackName(std::string host) {
-  host = ToLower(host);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host == "localhost" || (host.size() > 10 && host.substr(host.size() - 10) == ".localhost") || host == "::1") return true;
-  int a = 0, b = 0, c = 0, d = 0;
-  char tail = 0;
-  return std::sscanf(host.c_str(), "%3d.%3d.%3d.%3d%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b >= 0 && b < 256 &&
-         c >= 0 && c < 256 && d >= 0 && d < 256;
-}
-
-// The Host header without its port ("[::1]:8080" -> "[::1]").
-std::string HostName(std::string_view host) {
-  if (!host.empty() && host.front() == '[') return std::string(host.substr(0, host.find(']') + 1));
-  return std::string(host.substr(0, host.find(':')));
-}
-
 // What a browser page of another site may not do, with auth off. A state-changing request (not GET, HEAD or
 // OPTIONS) that a browser sent from another origin (its Origin header names another host than
 // the Host header, or is "null") is refused: with auth off, any page the user opens could
@@ -320,8 +303,8 @@ std::string HostName(std::string_view host) {
 // which could then read answers as well.
 Status CheckBrowserOrigin(const ServerState& s, const httplib::Request& req) {
   const std::string host = req.get_header_value("Host");
-  if (s.services.authenticator == nullptr && IsLoopbackName(s.options.host) && !host.empty() &&
-      !IsLoopbackName(HostName(host))) {
+  if (s.services.authenticator == nullptr && IsLoopbackHost(s.options.host) && !host.empty() &&
+      !IsLoopbackHost(HostOfAuthority(host))) {
     return Status(StatusCode::kPermissionDenied,
                   "this server listens on a loopback address with auth off and answers only requests for a loopback "
                   "name (localhost, 127.0.0.1, [::1]), not for '" + EscapeForLog(host, 128) +

@@ -137,7 +137,7 @@ void AddAccountCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
         return kExitOk;
       }
       std::vector<std::vector<std::string>> rows;
-      for (const auto& t : (*r)["tokens"]) {
+      for (json t : (*r)["tokens"]) {
         rows.push_back({t["id"].get<std::string>(), t["user"].get<std::string>(), Scopes(t["scopes"]),
                         t["created_at"].get<std::string>(), t["expires_at"].is_null() ? "never" : t["expires_at"].get<std::string>(),
                         t["last_used_at"].is_null() ? "-" : t["last_used_at"].get<std::string>(),

@@ -63,7 +63,7 @@ struct EntryArgs {
   }
 };
 
-void PrintVersion(const json& v) {
+void PrintVersion(json v) {  // a copy: a missing key reads as null (an error), not past the end
   std::cout << Str(v, "reference") << "  " << Str(v, "digest") << "\n  " << v["file_count"].get<int64_t>() << " files, "
             << FormatBytes(v["size"].get<uint64_t>()) << ", registered by " << Str(v, "created_by") << " at "
             << Str(v, "created_at") << "\n";

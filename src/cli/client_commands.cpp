@@ -274,6 +274,28 @@ void AddTaskCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   });
 }
 
+// Every object under `prefix`, page by page; with `delimiter` "/", one level: the folders under
+// it in `prefixes`. A server that repeats a continuation token ends the listing with an error.
+struct ObjectListing {
+  json objects = json::array(), prefixes = json::array();
+};
+Result<ObjectListing> ListObjects(ApiClient& c, const std::string& prefix, const std::string& delimiter) {
+  ObjectListing all;
+  std::string token;
+  do {
+    auto page = c.Get("/api/v1/ml/utilities/s3/object" +
+                      client::QueryString({{"prefix", prefix}, {"delimiter", delimiter}, {"continuation_token", token}}));
+    if (!page.has_value()) return page.error();
+    for (const auto& x : (*page)["objects"]) all.objects.push_back(x);
+    for (const auto& x : (*page)["common_prefixes"]) all.prefixes.push_back(x);
+    const std::string next = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
+    if (!next.empty() && next == token)
+      return Status(StatusCode::kInternal, "the server repeated its listing's continuation token");
+    token = next;
+  } while (!token.empty());
+  return all;
+}
+
 void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   auto* objects = app.add_subcommand("objects", "List, upload, download and delete objects");
   objects->require_subcommand(1);
@@ -288,28 +310,15 @@ void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
   ls->add_flag("-r,--recursive", ls_args->recursive, "List every key, not one level");
   ls->callback([&o, exit_code, ls_args] {
     *exit_code = WithClient(o, [&](ApiClient& c) {
-      std::string token;
-      json all_objects = json::array(), all_prefixes = json::array();
-      do {
-        auto page = c.Get("/api/v1/ml/utilities/s3/object" +
-                          client::QueryString({{"prefix", ls_args->prefix},
-                                               {"delimiter", ls_args->recursive ? "" : "/"},
-                                               {"continuation_token", token}}));
-        if (!page.has_value()) return ReportError(page.error());
-        for (const auto& x : (*page)["objects"]) all_objects.push_back(x);
-        for (const auto& x : (*page)["common_prefixes"]) all_prefixes.push_back(x);
-        const std::string next = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
-        if (!next.empty() && next == token)
-          return ReportError(Status(StatusCode::kInternal, "the server repeated its listing's continuation token"));
-        token = next;
-      } while (!token.empty());
+      auto listing = ListObjects(c, ls_args->prefix, ls_args->recursive ? "" : "/");
+      if (!listing.has_value()) return ReportError(listing.error());
       if (o.json) {
-        PrintJson({{"objects", all_objects}, {"common_prefixes", all_prefixes}});
+        PrintJson({{"objects", listing->objects}, {"common_prefixes", listing->prefixes}});
         return kExitOk;
       }
       std::vector<std::vector<std::string>> rows;
-      for (const auto& p : all_prefixes) rows.push_back({"PRE", "", p.get<std::string>()});
-      for (json x : all_objects) {
+      for (const auto& p : listing->prefixes) rows.push_back({"PRE", "", p.get<std::string>()});
+      for (json x : listing->objects) {
         rows.push_back({FormatBytes(x["size"].get<uint64_t>()), Str(x, "last_modified"), Str(x, "key")});
       }
       PrintTable({"SIZE", "LAST MODIFIED (UTC)", "KEY"}, rows);
@@ -403,18 +412,10 @@ void AddObjectCommands(CLI::App& app, ClientOptions& o, int* exit_code) {
       line.Finish();
       if (!n.has_value() && n.error().code() == StatusCode::kNotFound && dest != "-") {
         // No such object: a directory, when objects live under KEY/.
+        auto listing = ListObjects(c, key + "/", "");
+        if (!listing.has_value()) return ReportError(listing.error());
         std::vector<std::pair<std::string, uint64_t>> keys;
-        std::string token;
-        do {
-          auto page = c.Get("/api/v1/ml/utilities/s3/object" +
-                            client::QueryString({{"prefix", key + "/"}, {"continuation_token", token}}));
-          if (!page.has_value()) return ReportError(page.error());
-          for (json x : (*page)["objects"]) keys.emplace_back(x["key"].get<std::string>(), x["size"].get<uint64_t>());
-          const std::string next = (*page)["is_truncated"].get<bool>() ? (*page)["next_continuation_token"].get<std::string>() : "";
-          if (!next.empty() && next == token)
-            return ReportError(Status(StatusCode::kInternal, "the server repeated its listing's continuation token"));
-          token = next;
-        } while (!token.empty());
+        for (json x : listing->objects) keys.emplace_back(x["key"].get<std::string>(), x["size"].get<uint64_t>());
         if (keys.empty()) return ReportError(n.error());
         uint64_t bytes = 0;
         ProgressLine files_line;

@@ -1,6 +1,5 @@
 #include "cli/server_command.h"
 
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -32,6 +31,7 @@
 #include "common/file_util.h"
 #include "common/json_file.h"
 #include "common/logging.h"
+#include "common/net.h"
 #include "dataset/dataset_stats.h"
 #include "importer/model_import.h"
 #include "metadata/account_store.h"
@@ -828,11 +828,7 @@ int RunServer(const ServerConfig& c, bool api) {
                                    .max_wait = std::chrono::milliseconds(static_cast<int64_t>(c.search_wait_seconds * 1000))},
                                   predict_options.cache);
   // Accounts: with auth on, every route checks the caller's token (docs/security.md).
-  // Loopback: localhost, or an IPv4 address in 127/8 (a host name like "127.lab.example" is not).
-  in_addr v4{};
-  const bool loopback = c.host == "::1" || c.host == "localhost" ||
-                        (inet_pton(AF_INET, c.host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
-  const bool auth_on = c.auth == "on" || (c.auth == "auto" && !loopback);
+  const bool auth_on = c.auth == "on" || (c.auth == "auto" && !IsLoopbackHost(c.host));
   std::unique_ptr<metadata::AccountStore> accounts;
   std::unique_ptr<auth::Authenticator> authenticator;
   if (auth_on) {
@@ -856,10 +852,7 @@ int RunServer(const ServerConfig& c, bool api) {
   const std::string advertised = c.advertise_url.empty() ? DefaultUrl(c.host, *port) : c.advertise_url;
   if (!StartsWith(advertised, "http://") || advertised.size() <= 7 || advertised.find('/', 7) != std::string::npos)
     return Fail(InvalidArgument("--advertise-url must be http://host:port", "advertise_url"));
-  const bool loopback_url = advertised.find("://127.") != std::string::npos ||
-                            advertised.find("://localhost") != std::string::npos ||
-                            advertised.find("://[::1]") != std::string::npos;
-  if (StartsWith(store_options.url, "postgres") && loopback_url)
+  if (StartsWith(store_options.url, "postgres") && IsLoopbackHost(HostOfAuthority(advertised.substr(7))))
     spdlog::warn("this server tells the others of the database to reach it at {}: only processes on this machine can "
                  "(set --advertise-url, or --host)", advertised);
   deployments.Advertise(advertised);

@@ -43,6 +43,12 @@ StatusCode CodeFromHttp(int status) {
 // believed, whatever it sends.
 constexpr size_t kMaxAnswerBytes = 64u << 20;
 constexpr size_t kMaxErrorBodyBytes = 64u << 10;
+
+// Appends a chunk of an error answer's body to `body`, keeping at most kMaxErrorBodyBytes.
+void AppendErrorBody(std::string& body, const char* data, size_t len) {
+  body.append(data, std::min(len, kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes, body.size())));
+}
+
 // An event of a task's stream (its JSON) is far smaller; a line that never ends is an error.
 constexpr size_t kMaxEventBytes = 16u << 20;
 
@@ -299,7 +305,7 @@ Result<uint64_t> ApiClient::Download(const std::string& path, const std::filesys
       },
       [&](const char* data, size_t len) {
         if (status != 200) {
-          error_body.append(data, std::min(len, kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes, error_body.size())));
+          AppendErrorBody(error_body, data, len);
           return true;
         }
         if (to_stdout) {
@@ -392,7 +398,7 @@ Status ApiClient::FollowTask(
       },
       [&](const char* data, size_t len) {
         if (status != 200) {
-          error_body.append(data, std::min(len, kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes, error_body.size())));
+          AppendErrorBody(error_body, data, len);
           return true;
         }
         buffer.append(data, len);

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/net.h"
 #include "common/text.h"
 #include "train/run_group.h"
 
@@ -41,10 +42,6 @@ Result<int> IntEnv(const char* name, int min, int max) {
                                std::to_string(max) + ", not '" + *v + "'",
                            name);
   return static_cast<int>(*n);
-}
-
-bool IsLoopback(const std::string& host) {
-  return host == "localhost" || StartsWith(host, "127.") || host == "::1";
 }
 
 }  // namespace
@@ -117,7 +114,7 @@ Result<std::unique_ptr<DataParallelGroup::Impl>> OpenStore(const DataParallelCon
     impl->store = store;
     if (auto ifname = Env("GLOO_SOCKET_IFNAME")) {
       impl->device = c10d::ProcessGroupGloo::createDeviceForInterface(*ifname);
-    } else if (IsLoopback(config.master_addr)) {
+    } else if (IsLoopbackHost(config.master_addr)) {
       impl->device = c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
     } else {
       impl->device = c10d::ProcessGroupGloo::createDefaultDevice();
