@@ -252,6 +252,11 @@ TEST(ReaderOptionsTest, FromRequestBlocks) {
                 .error()
                 .field(),
             "dataset.loader_kwargs.delimiter");
+  for (const char* quote_or_newline : {"\"", "\n", "\r"})
+    EXPECT_EQ(ReaderOptionsFromRequest(json{{"loader_kwargs", {{"delimiter", quote_or_newline}}}}, "x.csv")
+                  .error()
+                  .field(),
+              "dataset.loader_kwargs.delimiter");
   EXPECT_EQ(ReaderOptionsFromRequest(json{{"loader_kwargs", {{"encoding_errors", "x"}}}}, "x.csv")
                 .error()
                 .field(),
