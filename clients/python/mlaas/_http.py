@@ -58,30 +58,12 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-class Answer(dict):
-    """An object of a server's JSON answer: a dict whose missing key is an ApiError naming it
-    (code "bad_answer"), not a KeyError from deep inside the SDK."""
-
-    status = 0
-
-    def __missing__(self, key: Any) -> Any:
-        raise ApiError(self.status, "bad_answer", f"the server's answer has no {key!r}: is the URL an mlaas "
-                                                  "server of this SDK's version?")
-
-
 def _decode(raw: bytes, status: int) -> Any:
-    """A JSON answer (its objects Answers), or an ApiError saying it is none (not JSON, not UTF-8,
-    nested too deep)."""
+    """A JSON answer, or an ApiError saying it is none (not JSON, not UTF-8, nested too deep)."""
     if not raw:
         return None
-
-    def answer(pairs: Dict[str, Any]) -> Answer:
-        a = Answer(pairs)
-        a.status = status
-        return a
-
     try:
-        return json.loads(raw, object_hook=answer)
+        return json.loads(raw)
     except (ValueError, RecursionError) as e:
         raise ApiError(status, "bad_answer", f"the server's answer is not JSON ({type(e).__name__}): "
                                               "is the URL an mlaas server?") from None
