@@ -828,7 +828,7 @@ int RunServer(const ServerConfig& c, bool api) {
                                    .max_wait = std::chrono::milliseconds(static_cast<int64_t>(c.search_wait_seconds * 1000))},
                                   predict_options.cache);
   // Accounts: with auth on, every route checks the caller's token (docs/security.md).
-  const bool auth_on = c.auth == "on" || (c.auth == "auto" && !IsLoopbackHost(c.host));
+  const bool auth_on = c.auth == "on" || (c.auth == "auto" && !IsLoopbackAddress(c.host));
   std::unique_ptr<metadata::AccountStore> accounts;
   std::unique_ptr<auth::Authenticator> authenticator;
   if (auth_on) {
@@ -852,7 +852,7 @@ int RunServer(const ServerConfig& c, bool api) {
   const std::string advertised = c.advertise_url.empty() ? DefaultUrl(c.host, *port) : c.advertise_url;
   if (!StartsWith(advertised, "http://") || advertised.size() <= 7 || advertised.find('/', 7) != std::string::npos)
     return Fail(InvalidArgument("--advertise-url must be http://host:port", "advertise_url"));
-  if (StartsWith(store_options.url, "postgres") && IsLoopbackHost(HostOfAuthority(advertised.substr(7))))
+  if (StartsWith(store_options.url, "postgres") && IsLoopbackAddress(HostOfAuthority(advertised.substr(7))))
     spdlog::warn("this server tells the others of the database to reach it at {}: only processes on this machine can "
                  "(set --advertise-url, or --host)", advertised);
   deployments.Advertise(advertised);

@@ -6,18 +6,32 @@
 #include "common/text.h"
 
 namespace mlaas {
+namespace {
 
-bool IsLoopbackHost(std::string_view host) {
+// `host` lowercased, without the brackets of a URL's IPv6 address.
+std::string Bare(std::string_view host) {
   std::string h = ToLower(host);
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  return h;
+}
+
+}  // namespace
+
+bool IsLoopbackAddress(std::string_view host) {
+  const std::string h = Bare(host);
   if (h.find('\0') != std::string::npos) return false;
-  if (h == "localhost" || (h.size() > 10 && h.ends_with(".localhost"))) return true;
+  if (h == "localhost") return true;
   in_addr v4{};
   if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
   in6_addr v6{};
   if (inet_pton(AF_INET6, h.c_str(), &v6) == 1)
     return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
   return false;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  const std::string h = Bare(host);
+  return IsLoopbackAddress(host) || (h.size() > 10 && h.ends_with(".localhost") && h.find('\0') == std::string::npos);
 }
 
 std::string HostOfAuthority(std::string_view authority) {

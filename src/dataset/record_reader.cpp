@@ -494,7 +494,7 @@ Result<ReaderOptions> ReaderOptionsFromRequest(const json& block, const std::str
       return InvalidArgument("must be a single character", field + ".loader_kwargs.delimiter");
     }
     o.delimiter = d.get<std::string>()[0];
-    if (o.delimiter == '"' || o.delimiter == '\n' || o.delimiter == '\r')
+    if (o.format == Format::kCsv && (o.delimiter == '"' || o.delimiter == '\n' || o.delimiter == '\r'))
       return InvalidArgument("cannot be a quote or a newline", field + ".loader_kwargs.delimiter");
   }
   if (kw.contains("header")) {

@@ -114,7 +114,7 @@ Result<std::unique_ptr<DataParallelGroup::Impl>> OpenStore(const DataParallelCon
     impl->store = store;
     if (auto ifname = Env("GLOO_SOCKET_IFNAME")) {
       impl->device = c10d::ProcessGroupGloo::createDeviceForInterface(*ifname);
-    } else if (IsLoopbackHost(config.master_addr)) {
+    } else if (IsLoopbackAddress(config.master_addr)) {
       impl->device = c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
     } else {
       impl->device = c10d::ProcessGroupGloo::createDefaultDevice();
