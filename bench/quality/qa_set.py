@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """An extractive QA set from debian_section (SQuAD layout), its lexical baseline, and a scorer.
 
-  qa_set.py build SHARED_DATA OUT_DIR [TRAIN_QUESTIONS [WORDS [NAMES]]]
+  qa_set.py build SHARED_DATA OUT_DIR [TRAIN_QUESTIONS [WORDS [NAMES [COPIES]]]]
                                                          -> OUT_DIR/qa_{train,valid,test}.jsonl
   qa_set.py corpus SHARED_DATA OUT.csv [WORDS]           -> masked-LM pre-training texts in the same layout,
                                                             from the training split only
@@ -38,6 +38,15 @@ name then says nothing of its description, so a model cannot answer a training q
 remembering which name goes with which synopsis and has to match the synopsis to a description.
 The valid and test questions keep their packages' own names (packages no training question or
 pre-training text shows).
+
+COPIES adds that many copy questions to the training split (valid and test unchanged): a
+question about a package of the split that asks, in place of its synopsis, a run of 4 to 8
+consecutive words of its own description as its stanza shows it, over stanzas drawn as above
+(a run over 64 characters or with more punctuation than words is drawn again, up to 8 times,
+then the package is left out).
+Its words are in the context as asked, so the step the synopsis questions hide, finding the
+stanza that shares the question's rarer words, is there to learn from exact copies, as the
+span-selection pre-training of Splinter (Ram et al., 2021) asks a model to find a recurring span.
 
 The baseline answers with the name of the paragraph most similar to the question (TF-IDF
 cosine over lowercased words, IDF from the training contexts' paragraphs): it knows the layout,
@@ -78,7 +87,7 @@ def questions(candidates, limit, rng):
         n += min(len(order), limit - n)
 
 
-def build(data, out, train_questions, words, names="real"):
+def build(data, out, train_questions, words, names="real", copies=0):
     if names not in ("real", "random"):
         raise SystemExit(f"NAMES must be real or random, not {names!r}")
     stats = {}
@@ -87,29 +96,42 @@ def build(data, out, train_questions, words, names="real"):
         by_section = sections(data, split, words)
         candidates = [r for rs in by_section.values() if len(rs) >= PARAGRAPHS for r in rs]
         pool = sorted(r["id"] for rs in by_section.values() for r in rs)
+
+        def item(r, asked):
+            others = [o for o in by_section[r["label"]] if o["id"] != r["id"]]
+            chosen = rng.sample(others, PARAGRAPHS - 1) + [r]
+            rng.shuffle(chosen)
+            labels = rng.sample(pool, PARAGRAPHS) if split == "train" and names == "random" else [p["id"] for p in chosen]
+            context, start, answer = "", -1, ""
+            for p, label in zip(chosen, labels):
+                if context:
+                    context += STANZAS
+                if p is r:
+                    start, answer = len(context) + len(NAME), label
+                context += f"{NAME}{label}{DESCRIPTION}{p['long']}"
+            return {"id": r["id"], "question": f"Which package is: {asked}?", "context": context,
+                    "answers": {"text": [answer], "answer_start": [start]}}
+
         limit = {"train": train_questions, "valid": 1000, "test": 2000}[split]
-        n = 0
+        items = [item(r, r["short"]) for r in questions(candidates, limit, rng)]
+        if split == "train" and copies:
+            # Copy questions: a run of 4 to 8 words of the package's own description in place of its
+            # synopsis, so the words to match are in the context as asked (see the module's doc).
+            copy_rng = random.Random("7:copies")
+            for r in questions(candidates, copies, copy_rng):
+                w = r["long"].split()
+                for _ in range(8):  # a run of mostly words, not of punctuation (a table, a regex)
+                    n = min(len(w), copy_rng.randint(4, 8))
+                    k = copy_rng.randint(0, len(w) - n)
+                    asked = " ".join(w[k:k + n])
+                    if len(asked) <= 64 and sum(not c.isalnum() and c != " " for c in asked) <= n:
+                        items.append(item(r, asked))
+                        break
+            rng.shuffle(items)
         with open(f"{out}/qa_{split}.jsonl", "w", encoding="utf-8") as f:
-            for r in questions(candidates, limit, rng):
-                others = [o for o in by_section[r["label"]] if o["id"] != r["id"]]
-                chosen = rng.sample(others, PARAGRAPHS - 1) + [r]
-                rng.shuffle(chosen)
-                if split == "train" and names == "random":
-                    labels = rng.sample(pool, PARAGRAPHS)
-                else:
-                    labels = [p["id"] for p in chosen]
-                context, start, answer = "", -1, ""
-                for p, label in zip(chosen, labels):
-                    if context:
-                        context += STANZAS
-                    if p is r:
-                        start, answer = len(context) + len(NAME), label
-                    context += f"{NAME}{label}{DESCRIPTION}{p['long']}"
-                question = f"Which package is: {r['short']}?"
-                f.write(json.dumps({"id": r["id"], "question": question, "context": context,
-                                    "answers": {"text": [answer], "answer_start": [start]}}, ensure_ascii=False) + "\n")
-                n += 1
-        stats[split] = n
+            for q in items:
+                f.write(json.dumps(q, ensure_ascii=False) + "\n")
+        stats[split] = len(items)
     print(json.dumps({"questions": stats}))
 
 
@@ -247,7 +269,8 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "build":
         build(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 12000,
-              int(sys.argv[5]) if len(sys.argv) > 5 else MAX_WORDS, sys.argv[6] if len(sys.argv) > 6 else "real")
+              int(sys.argv[5]) if len(sys.argv) > 5 else MAX_WORDS, sys.argv[6] if len(sys.argv) > 6 else "real",
+              int(sys.argv[7]) if len(sys.argv) > 7 else 0)
     elif cmd == "corpus":
         corpus(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else MAX_WORDS)
     elif cmd == "pairs":
