@@ -3,6 +3,9 @@
 
   qa_set.py build SHARED_DATA OUT_DIR [TRAIN_QUESTIONS [WORDS [NAMES [COPIES]]]]
                                                          -> OUT_DIR/qa_{train,valid,test}.jsonl
+  qa_set.py diagnostic SHARED_DATA OUT_DIR [TRAIN_QUESTIONS]
+                                                         -> a diagnostic set in the same files: five-word
+                                                            descriptions, one of its words asked exactly
   qa_set.py corpus SHARED_DATA OUT.csv [WORDS]           -> masked-LM pre-training texts in the same layout,
                                                             from the training split only
   qa_set.py pairs SHARED_DATA OUT_DIR [WORDS]            -> OUT_DIR/qa_nsp_{train,valid}.csv: next-sentence
@@ -133,6 +136,39 @@ def build(data, out, train_questions, words, names="real", copies=0):
                 f.write(json.dumps(q, ensure_ascii=False) + "\n")
         stats[split] = len(items)
     print(json.dumps({"questions": stats}))
+
+
+def diagnostic(data, out, train_questions, words=5):
+    """Whether the second hop is learnable at all: stanzas whose descriptions are `words` words
+    drawn from the training descriptions' vocabulary, a question that asks one word of its
+    stanza's description found in no other stanza of the context ("Which package is: <word>?"),
+    names drawn at random for every question (train, valid and test alike). Matching is exact
+    and one word; the answer is still the matched stanza's name."""
+    vocab = sorted({w.lower() for rs in sections(data, "train", MAX_WORDS).values() for r in rs
+                    for w in r["long"].split() if w.isalpha() and len(w) > 3})
+    names = sorted(r["id"] for rs in sections(data, "train", MAX_WORDS).values() for r in rs)
+    stats = {}
+    for split in ("train", "valid", "test"):
+        rng = random.Random(f"17:{split}")
+        limit = {"train": train_questions, "valid": 1000, "test": 2000}[split]
+        with open(f"{out}/qa_{split}.jsonl", "w", encoding="utf-8") as f:
+            for i in range(limit):
+                drawn = rng.sample(vocab, PARAGRAPHS * words)
+                descriptions = [drawn[k * words:(k + 1) * words] for k in range(PARAGRAPHS)]
+                labels = rng.sample(names, PARAGRAPHS)
+                right = rng.randrange(PARAGRAPHS)
+                context, start = "", -1
+                for k in range(PARAGRAPHS):
+                    if context:
+                        context += STANZAS
+                    if k == right:
+                        start = len(context) + len(NAME)
+                    context += f"{NAME}{labels[k]}{DESCRIPTION}{' '.join(descriptions[k])}"
+                f.write(json.dumps({"id": f"{split}-{i}", "question": f"Which package is: {rng.choice(descriptions[right])}?",
+                                    "context": context, "answers": {"text": [labels[right]], "answer_start": [start]}},
+                                   ensure_ascii=False) + "\n")
+        stats[split] = limit
+    print(json.dumps({"questions": stats, "vocabulary": len(vocab)}))
 
 
 def corpus(data, path, words, passes=3):
@@ -271,6 +307,8 @@ if __name__ == "__main__":
         build(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 12000,
               int(sys.argv[5]) if len(sys.argv) > 5 else MAX_WORDS, sys.argv[6] if len(sys.argv) > 6 else "real",
               int(sys.argv[7]) if len(sys.argv) > 7 else 0)
+    elif cmd == "diagnostic":
+        diagnostic(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 20000)
     elif cmd == "corpus":
         corpus(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else MAX_WORDS)
     elif cmd == "pairs":

@@ -66,7 +66,8 @@
 #        epochs between the masked-LM model, or the model from scratch, and the fine-tuning, on
 #        `qa_set.py pairs`: a question beside its package's description or another of its section),
 #        QA_NSP_LR (2e-4), QA_COPY (0; else that many copy questions added to the training split: a run
-#        of 4-8 words of the package's own description asked in place of its synopsis, see qa_set.py);
+#        of 4-8 words of the package's own description asked in place of its synopsis, see qa_set.py),
+#        QA_SET (debian; diagnostic: `qa_set.py diagnostic`, five-word descriptions, one word asked);
 #        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (4), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -117,6 +118,7 @@ QA_WORDS="${QA_WORDS:-20}"
 QA_TRAIN="${QA_TRAIN:-12000}"
 QA_NAMES="${QA_NAMES:-real}"
 QA_COPY="${QA_COPY:-0}"
+QA_SET="${QA_SET:-debian}"
 QA_MLM_MODEL="${QA_MLM_MODEL:-}"
 QA_MLM_EPOCHS="${QA_MLM_EPOCHS:-0}"
 QA_NSP_EPOCHS="${QA_NSP_EPOCHS:-0}"
@@ -257,7 +259,11 @@ fi
 
 if [ "$what" = qa ] || [ "$what" = all ]; then
   echo "== QA (which package a synopsis describes): $QA_MODEL, $QA_MLM_EPOCHS pre-training epochs, $QA_NSP_EPOCHS next-sentence epochs, $QA_EPOCHS epochs, max_length $QA_LENGTH, $QA_WORDS words a description, $QA_NAMES names in training, $QA_COPY copy questions"
-  echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN" "$QA_WORDS" "$QA_NAMES" "$QA_COPY")"
+  if [ "$QA_SET" = diagnostic ]; then
+    echo "diagnostic set: $($py "$here/qa_set.py" diagnostic "$SHARED/data" "$objects/datasets" "$QA_TRAIN")"
+  else
+    echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN" "$QA_WORDS" "$QA_NAMES" "$QA_COPY")"
+  fi
   echo "pre-training texts: $($py "$here/qa_set.py" corpus "$SHARED/data" "$objects/datasets/qa_mlm.csv" "$QA_WORDS")"
   { $py -c 'import json,sys; [print(json.loads(l)[k]) for l in open(sys.argv[1], encoding="utf-8") for k in ("question", "context")]' \
       "$objects/datasets/qa_train.jsonl"; column "$objects/datasets/qa_mlm.csv" text; } > "$WORK/qa.txt"
