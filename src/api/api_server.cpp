@@ -303,7 +303,7 @@ bool Authorize(ServerState& s, RequestContext& ctx) {
 // which could then read answers as well.
 Status CheckBrowserOrigin(const ServerState& s, const httplib::Request& req) {
   const std::string host = req.get_header_value("Host");
-  if (s.services.authenticator == nullptr && IsLoopbackAddress(s.options.host) && !host.empty() &&
+  if (s.guards_host_header && !host.empty() &&
       !IsLoopbackHost(HostOfAuthority(host))) {
     return Status(StatusCode::kPermissionDenied,
                   "this server listens on a loopback address with auth off and answers only requests for a loopback "

@@ -11,12 +11,17 @@
 #include "api/metrics.h"
 #include "api/router.h"
 #include "api/slot_gate.h"
+#include "common/net.h"
 
 namespace mlaas::api {
 
 struct ApiServer::State {
   State(const ApiOptions& o, ApiServices s)
-      : options(o), services(s), event_streams(MaxEventStreams(o)), compute_requests(MaxComputeRequests(o)) {}
+      : options(o),
+        services(s),
+        guards_host_header(s.authenticator == nullptr && IsLoopbackAddress(o.host)),
+        event_streams(MaxEventStreams(o)),
+        compute_requests(MaxComputeRequests(o)) {}
   // Each event stream holds an HTTP thread for as long as its task runs: by default only half
   // the pool may, and the other half keeps serving requests.
   static int MaxEventStreams(const ApiOptions& o) {
@@ -31,6 +36,9 @@ struct ApiServer::State {
   }
   ApiOptions options;
   ApiServices services;
+  // Auth off on a loopback address: only loopback names are answered in the Host header
+  // (DNS rebinding; CheckBrowserOrigin). Decided once, as neither changes while serving.
+  const bool guards_host_header;
   Router router;
   Metrics metrics;
   httplib::Server http;

@@ -15,12 +15,11 @@ std::string Bare(std::string_view host) {
   return h;
 }
 
-}  // namespace
-
-bool IsLoopbackAddress(std::string_view host) {
-  const std::string h = Bare(host);
+// The loopback rule on a bare host; names under `.localhost` count only where `subdomains` is set.
+bool IsLoopbackBare(const std::string& h, bool subdomains) {
   if (h.find('\0') != std::string::npos) return false;
   if (h == "localhost") return true;
+  if (subdomains && h.size() > 10 && h.ends_with(".localhost")) return true;
   in_addr v4{};
   if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
   in6_addr v6{};
@@ -29,10 +28,11 @@ bool IsLoopbackAddress(std::string_view host) {
   return false;
 }
 
-bool IsLoopbackHost(std::string_view host) {
-  const std::string h = Bare(host);
-  return IsLoopbackAddress(host) || (h.size() > 10 && h.ends_with(".localhost") && h.find('\0') == std::string::npos);
-}
+}  // namespace
+
+bool IsLoopbackAddress(std::string_view host) { return IsLoopbackBare(Bare(host), false); }
+
+bool IsLoopbackHost(std::string_view host) { return IsLoopbackBare(Bare(host), true); }
 
 std::string HostOfAuthority(std::string_view authority) {
   if (!authority.empty() && authority.front() == '[') {
