@@ -30,11 +30,13 @@ export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
 
-export function table(headers: string[], rows: Child[][], caption?: string): HTMLTableElement {
-  return h("table", {},
+// A table inside its own sideways-scrolling box: a wide table (long ids, many columns) scrolls
+// there, never the page, and no cell breaks a word to fit. `cls` is set on the table.
+export function table(headers: string[], rows: Child[][], caption?: string, cls?: string): HTMLDivElement {
+  return h("div", { class: "scroll" }, h("table", cls ? { class: cls } : {},
     caption ? h("caption", {}, caption) : null,
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c))))));
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
 }
 
 export function fmtBytes(n: number): string {

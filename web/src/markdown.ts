@@ -41,6 +41,12 @@ export function renderMarkdown(text: string): HTMLElement {
       a.setAttribute("rel", "noopener noreferrer nofollow");
       a.setAttribute("target", "_blank");
     }
+    for (const t of Array.from(div.querySelectorAll("table"))) {  // as dom.ts's table(): a wide one scrolls in its box
+      const box = document.createElement("div");
+      box.className = "scroll";
+      t.replaceWith(box);
+      box.append(t);
+    }
     div.removeAttribute("aria-busy");
   };
   worker.onerror = () => {

@@ -61,8 +61,7 @@ export function sweepView(trials: any[], metric: string, parameters: Record<stri
     h("span", { class: "status " + (t.state === "pruned" ? "cancelled" : t.state) }, t.state + (t.pruned_at ? ` at epoch ${t.pruned_at}` : "")),
   ]);
   const caption = best ? `Trials (best: trial ${best})` : "Trials";
-  const tbl = table(["trial", ...paths, metric, "epochs", "state"], rows, caption);
-  tbl.classList.add("trials");
+  const tbl = table(["trial", ...paths, metric, "epochs", "state"], rows, caption, "trials");
 
   // The plot.
   const W = 640, H = 260, top = 28, bottom = 28, left = 40, right = 40;

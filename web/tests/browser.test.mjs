@@ -215,7 +215,9 @@ test("a new user uploads, trains, watches the curve, registers, tries, publishes
   const label = page.locator(".try .label");
   await label.waitFor();
   assert.equal(await label.innerText(), "pos");
+  await page.locator(".markdown table").first().waitFor();  // the card's training history
   await shot(page, "05-model-try-it");
+  assert.deepEqual(await layoutFaults(page), { sideways: 0, broken: [] }, "the model page at desktop width");
 
   // Make it public; sign out; find it in the catalog anonymously.
   await page.getByRole("button", { name: "Make public" }).click();
@@ -228,6 +230,22 @@ test("a new user uploads, trains, watches the curve, registers, tries, publishes
   await shot(page, "06-catalog-found-anonymously");
   assert.deepEqual(page.errors, []);
 });
+
+// How a page's layout fails: how far the page scrolls sideways (a wide table must scroll in its
+// own box instead), and the table cells of one short word that wrap onto a second line (a
+// header or a number broken mid-word).
+async function layoutFaults(page) {
+  return page.evaluate(() => {
+    const broken = [...document.querySelectorAll("th, td")].filter((c) => {
+      const text = c.textContent.trim();
+      if (!text || /\s/.test(text) || text.length > 24) return false;
+      const range = document.createRange();
+      range.selectNodeContents(c);
+      return new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top))).size > 1;
+    }).map((c) => c.textContent.trim());
+    return { sideways: Math.max(0, document.documentElement.scrollWidth - window.innerWidth), broken: broken.slice(0, 10) };
+  });
+}
 
 // A gray PNG made with node's zlib (no imaging package).
 function grayPng(width, height, value) {
@@ -542,7 +560,9 @@ test("every page renders, at desktop and phone widths", async () => {
   const phone = await newPage({ width: 390, height: 844 });
   await phone.goto(url + "/#/models/web-sentiment");
   await phone.getByRole("heading", { name: /web-sentiment/ }).waitFor();
+  await phone.locator(".markdown table").first().waitFor();
   await shot(phone, "15-model-phone");
+  assert.deepEqual((await layoutFaults(phone)).broken, [], "no table cell breaks a word at phone width");
   const overflow = await phone.evaluate(() => {
     const wide = [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1);
     return { by: document.documentElement.scrollWidth - window.innerWidth, what: wide.slice(0, 5).map((e) => e.tagName + "." + e.className) };

@@ -30,8 +30,8 @@ export function datasetPage(name: string): Page {
             const mean = values.length ? values.reduce((a, v) => a + String(v).length, 0) / values.length : 0;
             return [c, `${values.length}/${preview.length}`, String(new Set(values).size), mean.toFixed(1)];
           }), "Columns"));
-          add(main, h("div", { class: "scroll" }, table(columns, preview.map((r) => columns.map((c) => r[c] === null ? "∅" : String(r[c]))),
-            `The first ${preview.length} rows`)));
+          add(main, table(columns, preview.map((r) => columns.map((c) => r[c] === null ? "∅" : String(r[c]))),
+            `The first ${preview.length} rows`));
         }
       }
       add(main, h("h2", {}, "Versions"), table(["version", "rows or images", "size", "by", "registered", "digest"], versions.map((v) =>
