@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ._http import ApiError, Transport, query, quote
+from ._http import ApiError, BadAnswer, Transport, pick, query, quote
 
 Json = Dict[str, Any]
 
@@ -55,11 +55,11 @@ class Task:
 
     def get(self) -> Json:
         """The task now: task_status, progress, and, once it ended, its result or error."""
-        return self._client._t.json("GET", "/api/v1/tasks/" + quote(self.id))
+        return pick(self._client._t.json("GET", "/api/v1/tasks/" + quote(self.id)), kind=dict)
 
     @property
     def status(self) -> str:
-        return self.get()["task_status"]
+        return pick(self.get(), "task_status", kind=str)
 
     def cancel(self) -> Json:
         return self._client._t.json("POST", "/api/v1/tasks/" + quote(self.id) + "/cancel")
@@ -98,14 +98,14 @@ class Task:
 
 
 def _progress_line(t: Json) -> str:
-    p = t.get("progress") or {}
+    p = t.get("progress") if isinstance(t.get("progress"), dict) else {}
     parts = [f"{t.get('task_status')}"]
     if isinstance(p.get("fraction"), (int, float)):
         done = int(p["fraction"] * 30)
         parts.append("[" + "#" * done + "-" * (30 - done) + f"] {p['fraction'] * 100:3.0f}%")
     if p.get("epoch") is not None and p.get("total_epochs"):
         parts.append(f"epoch {p['epoch']}/{p['total_epochs']}")
-    extra = p.get("extra") or p
+    extra = p.get("extra") if isinstance(p.get("extra"), dict) else p
     if isinstance(extra.get("loss"), (int, float)):
         parts.append(f"loss {extra['loss']:.4f}")
     if isinstance(p.get("eta_seconds"), (int, float)):
@@ -119,11 +119,13 @@ def _pages(fetch: Callable[[Optional[str]], Json], items: str, token: str = "nex
     """Every item of a paged list: `fetch(cursor)` returns one page."""
     cursor = None
     while True:
-        page = fetch(cursor)
-        yield from page.get(items, [])
-        cursor = page.get(token)
-        if not cursor:
+        page = pick(fetch(cursor), kind=dict)
+        yield from pick(page, items, kind=list) if items in page else []
+        if not page.get(token):
             return
+        if pick(page, token, kind=str) == cursor:  # the same page again: it would never end
+            raise BadAnswer(f"answer[{token!r}]", "repeats the cursor it was asked for")
+        cursor = page[token]
 
 
 class Objects:
@@ -186,11 +188,12 @@ class Objects:
         out = []
         root = os.path.abspath(dest)
         for o in files:
-            parts = o["key"][len(prefix):].split("/")
+            key = pick(o, "key", kind=str)
+            parts = key[len(prefix):].split("/")
             target = os.path.abspath(os.path.join(root, *parts))
             if any(p in ("", ".", "..") or "\\" in p or ":" in p for p in parts) or not target.startswith(root + os.sep):
-                raise ValueError(f"the server listed a key that would land outside {dest}: {o['key']}")
-            self._t.download("/api/v1/objects/" + quote(o["key"], True), target, _printer(o["key"]) if progress else None)
+                raise ValueError(f"the server listed a key that would land outside {dest}: {key}")
+            self._t.download("/api/v1/objects/" + quote(key, True), target, _printer(key) if progress else None)
             out.append(target)
         return out
 
@@ -201,7 +204,7 @@ class Objects:
             return 1
         files = self.list(key.rstrip("/") + "/")
         for o in files:
-            self._t.json("DELETE", "/api/v1/objects/" + quote(o["key"], True))
+            self._t.json("DELETE", "/api/v1/objects/" + quote(pick(o, "key", kind=str), True))
         return len(files)
 
 
@@ -280,7 +283,7 @@ class Catalog:
         v = self._t.json("POST", self._base("model") + "/" + quote(name) + "/versions",
                          {"model": _block(path, storage_type), **_drop_none(fields)})
         if alias:
-            self.set_alias(name, alias, v["version"])
+            self.set_alias(name, alias, pick(v, "version"))
         return v
 
     def register_dataset(self, name: str, path: str, format: Optional[str] = None, storage_type: Optional[str] = None,
@@ -292,7 +295,7 @@ class Catalog:
         v = self._t.json("POST", self._base("dataset") + "/" + quote(name) + "/versions",
                          {"dataset": _block(path, storage_type, format=format), **_drop_none(fields)})
         if alias:
-            self.set_alias(name, alias, v["version"], kind="dataset")
+            self.set_alias(name, alias, pick(v, "version"), kind="dataset")
         return v
 
     def versions(self, name: str, kind: str = "model") -> List[Json]:
@@ -326,22 +329,23 @@ class Catalog:
         as is. Returns the version."""
         if not ref.startswith("catalog://"):
             ref = "catalog://" + ref
-        v = self.resolve(ref)
+        v = pick(self.resolve(ref), kind=dict)
         kind = v.get("kind", "model")
         root = os.path.abspath(dest)
-        for f in v["files"]:
-            target = os.path.abspath(os.path.join(root, *f["path"].split("/")))
+        for f in pick(v, "files", kind=list):
+            path = pick(f, "path", kind=str)
+            target = os.path.abspath(os.path.join(root, *path.split("/")))
             if not target.startswith(root + os.sep):
-                raise ValueError(f"the server listed a file outside the directory: {f['path']}")
-            def check(tmp: str, expected: str = f["sha256"], name: str = f["path"]) -> None:
+                raise ValueError(f"the server listed a file outside the directory: {path}")
+            def check(tmp: str, expected: str = pick(f, "sha256", kind=str), name: str = path) -> None:
                 h = hashlib.sha256()
                 with open(tmp, "rb") as fh:
                     for block in iter(lambda: fh.read(1 << 20), b""):
                         h.update(block)
                 if h.hexdigest() != expected:  # the bytes never replace a good local copy
                     raise ApiError(0, "corrupt_download", f"{name} does not match its SHA-256; pull again", "path")
-            self._t.download(self._base(kind) + "/" + quote(v["name"]) + "/versions/" + str(v["version"]) + "/files/" +
-                             quote(f["path"], True), target, _printer(f["path"]) if progress else None, check)
+            self._t.download(self._base(kind) + "/" + quote(pick(v, "name", kind=str)) + "/versions/" + str(pick(v, "version")) +
+                             "/files/" + quote(path, True), target, _printer(path) if progress else None, check)
         return v
 
 
@@ -362,13 +366,13 @@ class Deployments:
         body = _drop_none({"name": name, "model": _block(model, objective=objective), "tokenizer": _block(tokenizer),
                            "version": version, "canary_percent": canary_percent, **options})
         _set_resources(body, gpus, labels)
-        d = self._t.json("POST", "/api/v1/deployments", body)
+        d = pick(self._t.json("POST", "/api/v1/deployments", body), kind=dict)
         if not wait:
             return d
-        mine = d["versions"][-1]["version"] if d.get("versions") else None
+        mine = pick(d, "versions", -1, "version") if d.get("versions") else None
         deadline = time.monotonic() + timeout
         while True:
-            d = self.get(name)
+            d = pick(self.get(name), kind=dict)
             newest = next((v for v in d.get("versions", []) if v.get("version") == mine), None) or \
                 (d["versions"][-1] if d.get("versions") else {})
             if newest.get("status") == "failed":
@@ -380,7 +384,7 @@ class Deployments:
             time.sleep(0.2)
 
     def list(self) -> List[Json]:
-        return self._t.json("GET", "/api/v1/deployments")["deployments"]
+        return pick(self._t.json("GET", "/api/v1/deployments"), "deployments", kind=list)
 
     def get(self, name: str) -> Json:
         return self._t.json("GET", "/api/v1/deployments/" + quote(name))
@@ -452,7 +456,7 @@ class Tokens:
             {"user": user, "scopes": list(scopes), "expires_in": expires_in, "description": description}))
 
     def list(self, user: Optional[str] = None) -> List[Json]:
-        return self._t.json("GET", "/api/v1/tokens" + query({"user": user}))["tokens"]
+        return pick(self._t.json("GET", "/api/v1/tokens" + query({"user": user})), "tokens", kind=list)
 
     def revoke(self, token_id: str) -> Json:
         return self._t.json("DELETE", "/api/v1/tokens/" + quote(token_id))
@@ -694,7 +698,7 @@ class Client:
         token, {"entity", "score", "index", "word", "start", "end"})."""
         r = self.predict(model, texts, objective="token-classification", tokenizer=tokenizer,
                          aggregation_strategy=aggregation_strategy)
-        return list(r["predictions"])
+        return list(pick(r, "predictions", kind=list))
 
     def answer(self, model: str, questions: Union[str, Sequence[str]], contexts: Union[str, Sequence[str]],
                tokenizer: Optional[str] = None) -> List[Json]:
@@ -704,7 +708,7 @@ class Client:
         contexts = [contexts] if isinstance(contexts, str) else list(contexts)
         body = _drop_none({"model": _block(model, objective="question-answering"), "tokenizer": _block(tokenizer),
                            "predict_input": {"question": questions, "context": contexts}})
-        return list(self._t.json("POST", "/api/v1/ml/nlp/predict", body)["predictions"])
+        return list(pick(self._t.json("POST", "/api/v1/ml/nlp/predict", body), "predictions", kind=list))
 
     def next_sentence(self, model: str, texts: Union[str, Sequence[str]], pairs: Union[str, Sequence[str]],
                       tokenizer: Optional[str] = None) -> List[Json]:
@@ -712,7 +716,7 @@ class Client:
         pair {"is_next": bool, "score": the probability that it follows}."""
         pairs = [pairs] if isinstance(pairs, str) else list(pairs)
         r = self.predict(model, texts, objective="next-sentence-prediction", tokenizer=tokenizer, pair_text=pairs)
-        return list(r["predictions"])
+        return list(pick(r, "predictions", kind=list))
 
     def generate(self, model: str, prompts: Union[str, Sequence[str]], max_new_tokens: Optional[int] = None,
                  temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
@@ -723,7 +727,7 @@ class Client:
         gives the same text."""
         r = self.predict(model, prompts, tokenizer=tokenizer, **self._generation(max_new_tokens, temperature, top_k,
                                                                                   top_p, seed, stop, do_sample))
-        return [p["generated_text"] for p in r["predictions"]]
+        return [pick(p, "generated_text", kind=str) for p in pick(r, "predictions", kind=list)]
 
     def generate_stream(self, model: str, prompts: Union[str, Sequence[str]], max_new_tokens: Optional[int] = None,
                         temperature: Optional[float] = None, top_k: Optional[int] = None,
@@ -740,7 +744,7 @@ class Client:
         for event, data in self._t.events("POST", "/api/v1/ml/nlp/predict", body):
             if event == "token":
                 streamed = True
-                yield data["index"], data["text"]
+                yield pick(data, "index", kind=int), pick(data, "text", kind=str)
             elif event == "error":
                 err = data.get("error", {})
                 status = {"invalid_argument": 400, "unauthenticated": 401, "permission_denied": 403,
@@ -751,7 +755,7 @@ class Client:
             elif event == "done":
                 if not streamed and isinstance(data, dict):  # answered whole (not as a stream)
                     for i, p in enumerate(data.get("predictions", [])):
-                        yield i, p["generated_text"][len(texts[i]):]
+                        yield i, pick(p, "generated_text", kind=str)[len(texts[i]):]
                 return
         raise ApiError(0, "stream_ended", "the server's stream ended before the generation was done")
 
@@ -806,8 +810,8 @@ class Client:
             path = "/api/v1/ml/nlp/search"
         body = {"model": {"path": model, "objective": objective}, "dataset": ds,
                 "search_input": _drop_none({"input_text": queries, "top_k": top_k, "mode": mode, **search_input})}
-        return self._t.json("POST", path, body)["results"]
+        return pick(self._t.json("POST", path, body), "results", kind=list)
 
     def _submit(self, path: str, body: Json) -> Task:
         r = self._t.json("POST", path, body)
-        return Task(self, r["task_id"])
+        return Task(self, pick(r, "task_id", kind=str))

@@ -9,7 +9,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Tuple, Union
 
 CHUNK = 1 << 20
 MAX_ANSWER = 64 << 20  # the most of a JSON answer kept: a server sending more is not believed
@@ -37,6 +37,36 @@ class ApiError(Exception):
         self.retry_after = retry_after
         where = f" (field: {field})" if field else ""
         super().__init__(f"{status} {code}: {message}{where}")
+
+
+class BadAnswer(ApiError, KeyError):
+    """An answer without a field the call reads, or with one of another type: the URL is not an
+    mlaas server, or one of another version. An ApiError (code "bad_answer", status 0), and a
+    KeyError as well, since reading a missing field raised one before."""
+
+    def __init__(self, where: str, problem: str):
+        super().__init__(0, "bad_answer", f"the server's answer {problem} at {where}: is the URL an mlaas server of this "
+                                          "version?")
+
+    def __str__(self) -> str:  # the message, not KeyError's quoted repr
+        return Exception.__str__(self)
+
+
+def pick(answer: Any, *path: Union[str, int], kind: Optional[type] = None) -> Any:
+    """answer[path[0]][path[1]]... of a decoded answer, or BadAnswer naming the first step that is
+    missing (and, given `kind`, the end's type when it is another)."""
+    where, value = "answer", answer
+    for step in path:
+        where += f"[{step!r}]"
+        if isinstance(step, str) and isinstance(value, dict) and step in value:
+            value = value[step]
+        elif isinstance(step, int) and isinstance(value, list) and -len(value) <= step < len(value):
+            value = value[step]
+        else:
+            raise BadAnswer(where, "lacks a field")
+    if kind is not None and not isinstance(value, kind):
+        raise BadAnswer(where, f"holds {type(value).__name__}, not {kind.__name__},")
+    return value
 
 
 def quote(segment: str, keep_slash: bool = False) -> str:

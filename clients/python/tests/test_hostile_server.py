@@ -1,6 +1,6 @@
 """The SDK against a server that is not what it should be (no mlaas server needed): it never
 sends the token to another host, never saves a cut-off download as a file, and answers every
-malformed reply with an ApiError rather than a raw exception."""
+malformed or wrong-shaped reply with an ApiError rather than a raw exception."""
 import http.server
 import json
 import threading
@@ -122,3 +122,43 @@ def test_a_server_that_closes_without_answering_is_an_api_error(servers):
     with pytest.raises(ApiError) as e:
         Client(f"http://127.0.0.1:{here.server_address[1]}", timeout=5).whoami()
     assert e.value.status == 0
+
+
+def json_answer(value):
+    return answer(200, json.dumps(value).encode(), [("Content-Type", "application/json")])
+
+
+# Each call with the route it reads and answers of the wrong shape for it.
+WRONG_SHAPES = [
+    ("deployments", lambda c: c.deployments.list(), "/api/v1/deployments", [{}, [], {"deployments": "x"}]),
+    ("tokens", lambda c: c.tokens.list(), "/api/v1/tokens", [{"tokens": None}, 5]),
+    ("tasks", lambda c: c.tasks.list(), "/api/v1/tasks", [[], {"tasks": {"a": 1}}, {"tasks": [], "next_cursor": 7}]),
+    ("task status", lambda c: c.tasks.get("t1").status, "/api/v1/tasks/t1", [[], {"task_status": 3}, "x"]),
+    ("answer", lambda c: c.answer("models/qa", "q?", "a context"), "/api/v1/ml/nlp/predict", [{}, {"predictions": 1}]),
+    ("generate", lambda c: c.generate("models/lm", "hi"), "/api/v1/ml/nlp/predict", [{"predictions": [{}]}, {"predictions": [1]}]),
+    ("train", lambda c: c.train("data.csv", "models/out"), "/api/v1/ml/nlp/train", [{}, {"task_id": 12}, []]),
+    ("pull", lambda c: c.catalog.pull("m", "/nonexistent-dir-for-test"), "/api/v1/catalog/resolve", [[], {"files": [{"size": 1}]}]),
+]
+
+
+@pytest.mark.parametrize("name,call,path,bodies", WRONG_SHAPES, ids=[w[0] for w in WRONG_SHAPES])
+def test_an_answer_of_the_wrong_shape_is_an_api_error(servers, name, call, path, bodies):
+    here, _ = servers
+    c = Client(f"http://127.0.0.1:{here.server_address[1]}", timeout=5)
+    for body in bodies:
+        here.route = {path: json_answer(body)}
+        with pytest.raises(ApiError) as e:
+            call(c)
+        assert e.value.code == "bad_answer", (body, e.value)
+        assert "mlaas server" in str(e.value) and not str(e.value).startswith("'")
+        # Still a KeyError, as reading a missing field raised before.
+        with pytest.raises(KeyError):
+            call(c)
+
+
+def test_a_page_that_repeats_its_cursor_ends_with_an_error(servers):
+    here, _ = servers
+    here.route = {"/api/v1/tasks": json_answer({"tasks": [{"task_id": "a"}], "next_cursor": "c1"})}
+    with pytest.raises(ApiError) as e:
+        Client(f"http://127.0.0.1:{here.server_address[1]}", timeout=5).tasks.list()
+    assert e.value.code == "bad_answer"
