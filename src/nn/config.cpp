@@ -1,6 +1,7 @@
 #include "nn/config.h"
 
 #include "common/json_file.h"
+#include "common/text.h"
 
 #include <algorithm>
 #include <cmath>
@@ -30,6 +31,15 @@ Result<Objective> ParseObjective(std::string_view name) {
                              "text-classification, masked-lm, causal-lm, next-sentence-prediction, "
                              "token-classification, question-answering, no-objective)",
                          "model.objective");
+}
+
+std::string_view PositionEmbeddingName(PositionEmbedding p) {
+  switch (p) {
+    case PositionEmbedding::kAbsolute: return "absolute";
+    case PositionEmbedding::kRelativeKey: return "relative_key";
+    case PositionEmbedding::kRelativeKeyQuery: return "relative_key_query";
+  }
+  return "absolute";
 }
 
 Result<Pooling> ParsePooling(std::string_view name, const std::string& field) {
@@ -261,9 +271,18 @@ Result<ModelConfig> ParseConfig(const json& j, const std::string& field) {
     MLAAS_TRY(r.OptDouble("classifier_dropout", c.classifier_dropout));
     MLAAS_TRY(r.Double("initializer_range", c.initializer_range));
     MLAAS_TRY(r.Int("pad_token_id", c.pad_token_id));
-    if (auto pe = j.find("position_embedding_type"); pe != j.end() && !pe->is_null() && *pe != "absolute")
-      return InvalidArgument("position_embedding_type " + pe->dump() + " is not supported (only \"absolute\")",
-                             field + ".position_embedding_type");
+    if (auto pe = j.find("position_embedding_type"); pe != j.end() && !pe->is_null()) {
+      const bool relative_ok = c.architecture != Architecture::kLongformer;
+      if (*pe == "relative_key" && relative_ok) {
+        c.position_embedding_type = PositionEmbedding::kRelativeKey;
+      } else if (*pe == "relative_key_query" && relative_ok) {
+        c.position_embedding_type = PositionEmbedding::kRelativeKeyQuery;
+      } else if (*pe != "absolute") {
+        return InvalidArgument("position_embedding_type " + EscapeForLog(pe->dump(), 64) + " is not supported (\"absolute\"" +
+                                   (relative_ok ? ", \"relative_key\" or \"relative_key_query\")" : " only for Longformer)"),
+                               field + ".position_embedding_type");
+      }
+    }
     if (c.architecture == Architecture::kLongformer) {
       // One window for every layer, or one per layer (transformers accepts both).
       c.attention_window.assign(static_cast<size_t>(std::clamp<int64_t>(c.num_hidden_layers, 1, 512)), 512);
@@ -417,7 +436,10 @@ uint64_t ParameterCount(const ModelConfig& c, Objective objective) {
   // A layer: Q, K, V, output (h x h + h each; Longformer also Q, K, V of global attention), the
   // FFN (h x i + i, i x h + h), two LayerNorms.
   const uint64_t projections = c.architecture == Architecture::kLongformer ? 7 : 4;
-  const uint64_t layer = MulAdd(projections, MulAdd(h, h, h), MulAdd(2 * h, inter, inter + 5 * h));
+  uint64_t layer = MulAdd(projections, MulAdd(h, h, h), MulAdd(2 * h, inter, inter + 5 * h));
+  // Relative positions: each layer's distance embeddings, (2 x positions - 1) x head_dim.
+  if (c.relative_positions() && c.num_attention_heads > 0)
+    layer = MulAdd(MulAdd(2, u(c.max_position_embeddings)) - 1, h / u(c.num_attention_heads), layer);
   n = MulAdd(u(c.num_hidden_layers), layer, n);
   // The largest head of each objective: classification, a dense layer (pooler or
   // pre-classifier) and the classifier; masked-LM, the transform (dense + LayerNorm) and the
@@ -523,7 +545,7 @@ ojson ConfigToJson(const ModelConfig& c, Objective objective) {
     j["num_attention_heads"] = c.num_attention_heads;
     j["num_hidden_layers"] = c.num_hidden_layers;
     j["pad_token_id"] = c.pad_token_id;
-    j["position_embedding_type"] = "absolute";
+    j["position_embedding_type"] = std::string(PositionEmbeddingName(c.position_embedding_type));
     j["type_vocab_size"] = c.type_vocab_size;
     j["vocab_size"] = c.vocab_size;
     if (RobertaLike(c.architecture)) {

@@ -36,6 +36,14 @@ enum class Pooling { kMean, kCls };
 // "mean" / "cls"; InvalidArgument naming `field` otherwise.
 Result<Pooling> ParsePooling(std::string_view name, const std::string& field);
 
+// Where a BERT/RoBERTa layer learns positions (config position_embedding_type, as transformers
+// names them): added to the embeddings (absolute), or as an embedding of each query-key
+// distance that attention scores with the query (relative_key) or the query and the key
+// (relative_key_query), Shaw et al. 2018 and Huang et al. 2020: a layer can attend "one token
+// back" from the first step, without learning it for every absolute position.
+enum class PositionEmbedding { kAbsolute, kRelativeKey, kRelativeKeyQuery };
+std::string_view PositionEmbeddingName(PositionEmbedding p);
+
 struct ModelConfig {
   Architecture architecture = Architecture::kBert;
   int64_t vocab_size = 30522;
@@ -53,6 +61,8 @@ struct ModelConfig {
   double initializer_range = 0.02;
   int64_t pad_token_id = 0;
   bool sinusoidal_pos_embds = false;  // DistilBERT only
+  PositionEmbedding position_embedding_type = PositionEmbedding::kAbsolute;  // BERT and RoBERTa
+  bool relative_positions() const { return position_embedding_type != PositionEmbedding::kAbsolute; }
   // GPT-2: the dropout after the embeddings (embd_pdrop; hidden_dropout_prob is resid_pdrop),
   // the beginning- and end-of-text tokens (generation stops at eos).
   double embedding_dropout_prob = 0.1;

@@ -76,7 +76,8 @@ torch::Tensor Pool(const torch::Tensor& h, const torch::Tensor& attention_mask, 
 // ---------------------------------------------------------------------------------------------
 // Embeddings
 
-EmbeddingsImpl::EmbeddingsImpl(const ModelConfig& c) : arch_(c.architecture), pad_(c.pad_token_id) {
+EmbeddingsImpl::EmbeddingsImpl(const ModelConfig& c)
+    : arch_(c.architecture), pad_(c.pad_token_id), relative_(c.relative_positions()) {
   const int64_t h = c.hidden_size;
   word_embeddings = register_module(
       "word_embeddings", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, h).padding_idx(pad_)));
@@ -110,7 +111,7 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids, const torc
     x = x + (token_type_ids.defined() ? token_type_embeddings(token_type_ids)
                                       : token_type_embeddings->weight[0].view({1, 1, -1}));
   }
-  x = x + position_embeddings(position_ids);
+  if (!relative_) x = x + position_embeddings(position_ids);  // the weights stay in the checkpoint, unused
   return dropout(Normalize(layer_norm, x));
 }
 
@@ -121,7 +122,9 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c, int64_t layer_index)
     : heads_(c.num_attention_heads),
       head_dim_(c.head_dim()),
       act_(c.hidden_act),
-      eps_(c.architecture == Architecture::kDistilBert ? 1e-12 : c.layer_norm_eps) {
+      eps_(c.architecture == Architecture::kDistilBert ? 1e-12 : c.layer_norm_eps),
+      positions_(c.position_embedding_type),
+      max_positions_(c.max_position_embeddings) {
   const int64_t h = c.hidden_size, inter = c.intermediate_size;
   if (c.architecture == Architecture::kDistilBert) {
     auto attention = register_module("attention", Scope());
@@ -140,6 +143,10 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c, int64_t layer_index)
     query = MakeLinear(*self, "query", h, h);
     key = MakeLinear(*self, "key", h, h);
     value = MakeLinear(*self, "value", h, h);
+    if (c.relative_positions()) {
+      distance_embedding = self->register_module(
+          "distance_embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(2 * max_positions_ - 1, head_dim_)));
+    }
     if (c.architecture == Architecture::kLongformer) {
       query_global = MakeLinear(*self, "query_global", h, h);
       key_global = MakeLinear(*self, "key_global", h, h);
@@ -161,8 +168,24 @@ EncoderLayerImpl::EncoderLayerImpl(const ModelConfig& c, int64_t layer_index)
   attn_dropout = register_module("attn_dropout", Dropout(c.attention_probs_dropout_prob));
 }
 
+torch::Tensor EncoderLayerImpl::Scores(const torch::Tensor& q, const torch::Tensor& k) {
+  auto scores = torch::matmul(q, k.transpose(-1, -2));
+  if (distance_embedding) {
+    // distance_embedding[l - r + max_positions - 1] for query l and key r, scored with the query
+    // (and the key): transformers adds these terms before the 1/sqrt(d) scale.
+    const int64_t t = q.size(2);
+    TORCH_CHECK(t <= max_positions_, "sequence of ", t, " tokens is longer than this model's maximum of ", max_positions_);
+    auto at = torch::arange(t, q.options().dtype(torch::kLong));
+    auto distance = distance_embedding(at.view({t, 1}) - at.view({1, t}) + (max_positions_ - 1)).to(q.scalar_type());
+    scores = scores + torch::einsum("bhld,lrd->bhlr", {q, distance});
+    if (positions_ == PositionEmbedding::kRelativeKeyQuery) scores = scores + torch::einsum("bhrd,lrd->bhlr", {k, distance});
+  }
+  return scores.mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+}
+
 void EncoderLayerImpl::FuseQkv() {
   if (window_ > 0) return;  // Longformer's attention runs on libtorch's operators
+  if (distance_embedding) return;  // nor do relative positions (no packed kernel scores distances)
   torch::NoGradGuard no_grad;
   Unfuse();
   torch::Tensor w = torch::cat({query->weight, key->weight, value->weight}, 0).contiguous();
@@ -348,8 +371,7 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
     k = split(key);
     v = split(value);
   }
-  // scores = q k^T / sqrt(d) + mask
-  auto scores = torch::matmul(q, k.transpose(-1, -2)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  auto scores = Scores(q, k);  // q k^T / sqrt(d) (+ distances)
   if (additive_mask.defined()) scores.add_(additive_mask);
   auto probs = attn_dropout(torch::softmax(scores, -1));
   auto context = torch::matmul(probs, v).transpose(1, 2).reshape({b, t, h});
@@ -359,6 +381,7 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
 }
 
 torch::Tensor EncoderLayerImpl::ForwardFirstToken(const torch::Tensor& x, const torch::Tensor& additive_mask) {
+  if (distance_embedding) return forward(x, additive_mask, torch::Tensor()).narrow(1, 0, 1);
   if (packed_ && !torch::GradMode::is_enabled()) return ForwardPacked(x, additive_mask, true);
   TORCH_CHECK(!sources_dropped_, "this layer keeps only its packed inference weights (no gradients)");
   const int64_t b = x.size(0), t = x.size(1), h = x.size(2);

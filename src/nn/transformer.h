@@ -74,6 +74,7 @@ class EmbeddingsImpl : public torch::nn::Module {
  private:
   Architecture arch_;
   int64_t pad_;
+  bool relative_ = false;  // positions in attention (position_embedding_type relative_*): none added here
 };
 TORCH_MODULE(Embeddings);
 
@@ -132,6 +133,9 @@ class EncoderLayerImpl : public torch::nn::Module {
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr}, attn_out{nullptr};
   torch::nn::Linear query_global{nullptr}, key_global{nullptr}, value_global{nullptr};  // Longformer
+  // position_embedding_type relative_key(_query): one vector per query-key distance
+  // (2 x max_position_embeddings - 1 of them, head_dim wide), "attention.self.distance_embedding".
+  torch::nn::Embedding distance_embedding{nullptr};
   torch::nn::LayerNorm attn_norm{nullptr}, out_norm{nullptr};
   torch::nn::Linear ffn_in{nullptr}, ffn_out{nullptr};
   Dropout dropout{nullptr}, attn_dropout{nullptr};
@@ -139,8 +143,13 @@ class EncoderLayerImpl : public torch::nn::Module {
  private:
   int64_t heads_, head_dim_;
   int64_t window_ = 0;  // Longformer: attention_window / 2, the tokens seen on each side; 0 otherwise
+  // Attention scores q k^T / sqrt(d) of [batch, heads, seq, d] queries and keys, plus the
+  // distance terms of a relative layer (transformers' BertSelfAttention).
+  torch::Tensor Scores(const torch::Tensor& q, const torch::Tensor& k);
   Activation act_;
   double eps_;
+  PositionEmbedding positions_ = PositionEmbedding::kAbsolute;
+  int64_t max_positions_ = 0;
   torch::Tensor qkv_weight_, qkv_bias_;  // fused copies, when FuseQkv() was called and packing was not possible
   struct Packed {
     std::unique_ptr<PackedLinear> qkv, attn_out, ffn_in, ffn_out;

@@ -120,6 +120,24 @@ TEST(ConfigTest, PresetsHaveTheAdvertisedShapes) {
   EXPECT_NE(bad.error().message().find("bert-tiny"), std::string::npos);
 }
 
+TEST(ConfigTest, RelativePositionsRoundTripAndCountTheirParameters) {
+  for (const char* type : {"relative_key", "relative_key_query"}) {
+    auto c = ParseConfig(json{{"model_type", "bert"}, {"hidden_size", 32}, {"num_attention_heads", 4},
+                              {"num_hidden_layers", 2}, {"max_position_embeddings", 64}, {"position_embedding_type", type}});
+    ASSERT_TRUE(c.has_value()) << c.error().ToString();
+    EXPECT_TRUE(c->relative_positions());
+    EXPECT_EQ(ConfigToJson(*c, Objective::kNoObjective)["position_embedding_type"], type);
+    auto absolute = *c;
+    absolute.position_embedding_type = PositionEmbedding::kAbsolute;
+    // Two layers of 127 distances x 8 (head_dim).
+    EXPECT_EQ(ParameterCount(*c, Objective::kNoObjective) - ParameterCount(absolute, Objective::kNoObjective), 2u * 127 * 8);
+  }
+  auto plain = ParseConfig(json{{"model_type", "bert"}});
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->relative_positions());
+  EXPECT_EQ(ConfigToJson(*plain, Objective::kNoObjective)["position_embedding_type"], "absolute");
+}
+
 TEST(ConfigTest, ParsesLongformerWindowsAndWritesThemBack) {
   auto one = ParseConfig({{"model_type", "longformer"}, {"num_hidden_layers", 3}, {"attention_window", 256}});
   ASSERT_TRUE(one.has_value()) << one.error().ToString();
@@ -179,7 +197,9 @@ TEST(ConfigTest, RejectsInvalidConfigsNamingTheField) {
       {json{{"model_type", "bert"}, {"vocab_size", 0}}, "config.vocab_size"},
       {json{{"model_type", "bert"}, {"hidden_dropout_prob", 1.5}}, "config.hidden_dropout_prob"},
       {json{{"model_type", "bert"}, {"pad_token_id", 40000}}, "config.pad_token_id"},
-      {json{{"model_type", "bert"}, {"position_embedding_type", "relative_key"}}, "config.position_embedding_type"},
+      {json{{"model_type", "bert"}, {"position_embedding_type", "rotary"}}, "config.position_embedding_type"},
+      {json{{"model_type", "bert"}, {"position_embedding_type", 3}}, "config.position_embedding_type"},
+      {json{{"model_type", "longformer"}, {"position_embedding_type", "relative_key"}}, "config.position_embedding_type"},
       {json{{"model_type", "bert"}, {"id2label", {{"0", "a"}, {"2", "b"}}}}, "config.id2label"},
       {json{{"model_type", "bert"}, {"is_decoder", true}}, "config.is_decoder"},
       {json{{"model_type", "distilbert"}, {"dim", 30}, {"n_heads", 4}}, "config.n_heads"},

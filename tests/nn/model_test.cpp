@@ -162,6 +162,73 @@ TEST(ModelTest, PaddingDoesNotChangeTheTokensOutputs) {
   }
 }
 
+// position_embedding_type relative_key(_query): each layer holds distance embeddings under
+// transformers' names and its parameter count says so; the absolute positions are not added
+// (a permutation-free input gives the same vector at every position but for the distances);
+// padding, the inference path (no packing) and the first-token shortcut give what the plain
+// pass gives; gradients reach the distances. (Against transformers' definition: tests/nn/reference.)
+TEST(ModelTest, RelativePositionsScoreDistancesInAttention) {
+  for (const char* type : {"relative_key", "relative_key_query"}) {
+    for (Architecture arch : {Architecture::kBert, Architecture::kRoberta}) {
+      json j = ConfigToJson(Tiny(arch), Objective::kTextClassification);
+      j["position_embedding_type"] = type;
+      auto c = ParseConfig(j);
+      ASSERT_TRUE(c.has_value()) << c.error().ToString();
+      TransformerModel m(*c, Objective::kTextClassification, /*with_pooler=*/true);
+      InitWeights(*m, 5);
+      const auto names = Names(m);
+      const std::string prefix = arch == Architecture::kBert ? "bert" : "roberta";
+      EXPECT_TRUE(names.count(prefix + ".encoder.layer.1.attention.self.distance_embedding.weight")) << type;
+      // Two layers of 2 x 40 - 1 distances, 8 wide (16 / 2 heads), beyond the absolute model's.
+      TransformerModel absolute_model(Tiny(arch), Objective::kTextClassification, /*with_pooler=*/true);
+      int64_t extra = 0;
+      for (const auto& p : m->parameters()) extra += p.numel();
+      for (const auto& p : absolute_model->parameters()) extra -= p.numel();
+      EXPECT_EQ(extra, 2 * 79 * 8) << type;
+
+      // Training mode: a loss reaches the distance embeddings.
+      m->train();
+      m->zero_grad();
+      m->forward(Batch()).logits.sum().backward();
+      auto grad = m->named_parameters()[prefix + ".encoder.layer.0.attention.self.distance_embedding.weight"].grad();
+      ASSERT_TRUE(grad.defined());
+      EXPECT_GT(grad.abs().sum().item<double>(), 0.0) << type;
+
+      m->eval();
+      torch::InferenceMode guard;
+      // The distances take part: others (larger than the 0.02 initialisation), other outputs.
+      EncoderInput same;
+      same.input_ids = torch::tensor({{2, 11, 12, 13, 14, 3}}, torch::kInt64);
+      auto h = m->forward(same).encoder.last_hidden_state;
+      auto distances = m->named_parameters()[prefix + ".encoder.layer.0.attention.self.distance_embedding.weight"];
+      auto kept = distances.clone();
+      distances.normal_(0.0, 1.0);
+      EXPECT_FALSE(torch::allclose(m->forward(same).encoder.last_hidden_state, h, 1e-4, 1e-4)) << type;
+      distances.copy_(kept);
+      // The absolute position embeddings stay in the checkpoint, unused: changing them changes nothing.
+      m->named_parameters()[prefix + ".embeddings.position_embeddings.weight"].mul_(3.0).add_(0.5);
+      EXPECT_TRUE(torch::equal(m->forward(same).encoder.last_hidden_state, h)) << type;
+      // Padding changes nothing for the real tokens.
+      EncoderInput batch = Batch();
+      batch.input_ids.masked_fill_(batch.attention_mask.eq(0), m->config().pad_token_id);
+      auto padded = m->forward(batch);
+      EncoderInput single;
+      single.input_ids = batch.input_ids.slice(0, 1, 2).slice(1, 0, 4);
+      single.attention_mask = torch::ones_like(single.input_ids);
+      auto alone = m->forward(single);
+      EXPECT_TRUE(torch::allclose(padded.encoder.last_hidden_state[1].slice(0, 0, 4), alone.encoder.last_hidden_state[0],
+                                  1e-5, 1e-5)) << type;
+      // Inference preparation (no packed kernel scores distances) and the first-token path.
+      m->PrepareForInference();
+      auto prepared = m->forward(batch).logits;
+      EXPECT_TRUE(torch::allclose(prepared, padded.logits, 1e-5, 1e-6)) << type;
+      EncoderInput first = batch;
+      first.first_token_only = true;
+      EXPECT_TRUE(torch::allclose(m->forward(first).logits, padded.logits, 1e-5, 1e-6)) << type;
+    }
+  }
+}
+
 TEST(ModelTest, FusedProjectionsGiveTheSameResult) {
   for (Architecture arch :
        {Architecture::kBert, Architecture::kDistilBert, Architecture::kRoberta, Architecture::kLongformer}) {

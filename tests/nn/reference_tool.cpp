@@ -44,6 +44,7 @@ int Export(const fs::path& root) {
     Objective objective;
     const char* act;
     bool mean_pooled = false;  // config classifier_pooling "mean"
+    const char* positions = nullptr;  // config position_embedding_type, when not absolute
   };
   const Case cases[] = {
       {Architecture::kBert, Objective::kTextClassification, "gelu"},
@@ -66,6 +67,8 @@ int Export(const fs::path& root) {
       {Architecture::kDistilBert, Objective::kQuestionAnswering, "relu"},
       {Architecture::kRoberta, Objective::kQuestionAnswering, "gelu"},
       {Architecture::kBert, Objective::kNextSentencePrediction, "gelu"},
+      {Architecture::kBert, Objective::kQuestionAnswering, "gelu_new", false, "relative_key_query"},
+      {Architecture::kRoberta, Objective::kTextClassification, "gelu", false, "relative_key"},
       {Architecture::kLongformer, Objective::kTextClassification, "gelu"},
       {Architecture::kLongformer, Objective::kMaskedLm, "gelu_new"},
       {Architecture::kLongformer, Objective::kNoObjective, "gelu"},
@@ -75,6 +78,7 @@ int Export(const fs::path& root) {
   for (const Case& c : cases) {
     nlohmann::json config_json = TinyConfig(c.arch, c.act);
     if (c.mean_pooled) config_json["classifier_pooling"] = "mean";
+    if (c.positions != nullptr) config_json["position_embedding_type"] = c.positions;
     auto config = ParseConfig(config_json);
     if (!config) {
       std::fprintf(stderr, "%s\n", config.error().ToString().c_str());
@@ -88,7 +92,8 @@ int Export(const fs::path& root) {
       for (auto& p : model->named_parameters()) p.value().add_(torch::randn_like(p.value()) * 0.1);
     }
     model->eval();
-    const fs::path dir = root / ("ours-" + ArchitectureClassName(c.arch, c.objective) + (c.mean_pooled ? "-mean" : ""));
+    const fs::path dir = root / ("ours-" + ArchitectureClassName(c.arch, c.objective) + (c.mean_pooled ? "-mean" : "") +
+                                 (c.positions != nullptr ? std::string("-") + c.positions : std::string()));
     if (Status s = SaveModelDir(*model, dir); !s.ok()) {
       std::fprintf(stderr, "%s\n", s.ToString().c_str());
       return 1;

@@ -102,6 +102,7 @@ class BertEmbeddings(nn.Module):
     def __init__(self, c, roberta=False):
         super().__init__()
         self.roberta, self.padding_idx = roberta, c.pad_token_id
+        self.position_embedding_type = getattr(c, "position_embedding_type", "absolute")
         self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size,
                                                 padding_idx=c.pad_token_id if roberta else None)
@@ -118,7 +119,8 @@ class BertEmbeddings(nn.Module):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         embeddings = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
-        embeddings += self.position_embeddings(position_ids)
+        if self.position_embedding_type == "absolute":
+            embeddings += self.position_embeddings(position_ids)
         return self.dropout(self.LayerNorm(embeddings))
 
 
@@ -132,6 +134,10 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(c.hidden_size, c.hidden_size)
         self.value = nn.Linear(c.hidden_size, c.hidden_size)
         self.dropout = nn.Dropout(c.attention_probs_dropout_prob)
+        self.position_embedding_type = getattr(c, "position_embedding_type", "absolute")
+        if self.position_embedding_type in ("relative_key", "relative_key_query"):
+            self.max_position_embeddings = c.max_position_embeddings
+            self.distance_embedding = nn.Embedding(2 * c.max_position_embeddings - 1, self.attention_head_size)
 
     def transpose_for_scores(self, x):
         x = x.view(x.size()[:-1] + (self.num_attention_heads, self.attention_head_size))
@@ -141,7 +147,17 @@ class BertSelfAttention(nn.Module):
         q = self.transpose_for_scores(self.query(hidden_states))
         k = self.transpose_for_scores(self.key(hidden_states))
         v = self.transpose_for_scores(self.value(hidden_states))
-        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        if self.position_embedding_type in ("relative_key", "relative_key_query"):
+            # modeling_bert.py: a distance embedding per (query l, key r), l - r shifted to >= 0,
+            # scored with the query (and the key), before the scale.
+            t = hidden_states.size(1)
+            distance = torch.arange(t).view(-1, 1) - torch.arange(t).view(1, -1)
+            positional = self.distance_embedding(distance + self.max_position_embeddings - 1).to(q.dtype)
+            scores = scores + torch.einsum("bhld,lrd->bhlr", q, positional)
+            if self.position_embedding_type == "relative_key_query":
+                scores = scores + torch.einsum("bhrd,lrd->bhlr", k, positional)
+        scores = scores / math.sqrt(self.attention_head_size)
         if attention_mask is not None:
             scores = scores + attention_mask
         probs = self.dropout(F.softmax(scores, dim=-1))
@@ -965,21 +981,27 @@ def write(root):
               ("distilbert", "DistilBertForQuestionAnswering", "gelu", torch.float32, 0),
               ("roberta", "RobertaForQuestionAnswering", "relu", torch.bfloat16, 0),
               ("bert", "BertForNextSentencePrediction", "gelu", torch.float32, 0),
+              ("bert", "BertForQuestionAnswering", "gelu", torch.float32, 0, "relative_key"),
+              ("roberta", "RobertaForMaskedLM", "gelu", torch.float32, 0, "relative_key_query"),
               ("longformer", "LongformerForSequenceClassification", "gelu", torch.float32, 0),
               ("longformer", "LongformerForMaskedLM", "gelu_new", torch.float16, 0),
               ("longformer", "LongformerModel", "relu", torch.float32, 0),
               ("longformer", "LongformerForTokenClassification", "gelu", torch.float32, 0)]
-    for arch, architecture, act, dtype, shards, *mean in cases:
+    for arch, architecture, act, dtype, shards, *more in cases:
         config = gpt2_config() if arch == "gpt2" else tiny_config(arch, architecture, act)
+        mean = more == [True]
+        relative = more[0] if more and isinstance(more[0], str) else None
         if mean:
             config["classifier_pooling"] = "mean"
+        if relative:
+            config["position_embedding_type"] = relative
         model, bare = build(config)
         model.eval()
         with torch.no_grad():  # random weights, every parameter non-trivial
             for _, p in model.named_parameters():
                 p.copy_(torch.randn_like(p) * 0.3)
                 p.copy_(p.to(dtype).float())  # what the stored dtype can represent
-        d = os.path.join(root, "py-" + architecture + ("-mean" if mean else ""))
+        d = os.path.join(root, "py-" + architecture + ("-mean" if mean else "") + ("-" + relative if relative else ""))
         os.makedirs(d, exist_ok=True)
         json.dump(config, open(os.path.join(d, "config.json"), "w"), indent=2)
         state = {k: v.to(dtype) for k, v in model.state_dict().items()}
