@@ -6,6 +6,9 @@
   qa_set.py diagnostic SHARED_DATA OUT_DIR [TRAIN_QUESTIONS]
                                                          -> a diagnostic set in the same files: five-word
                                                             descriptions, one of its words asked exactly
+  qa_set.py probe SHARED_DATA OUT_DIR KIND [TRAIN_QUESTIONS]
+                                                         -> a probe in the same files: 15 words, one asked;
+                                                            KIND `word` answers it, `next` the word after it
   qa_set.py corpus SHARED_DATA OUT.csv [WORDS]           -> masked-LM pre-training texts in the same layout,
                                                             from the training split only
   qa_set.py pairs SHARED_DATA OUT_DIR [WORDS]            -> OUT_DIR/qa_nsp_{train,valid}.csv: next-sentence
@@ -138,14 +141,19 @@ def build(data, out, train_questions, words, names="real", copies=0):
     print(json.dumps({"questions": stats}))
 
 
+def vocabulary(data):
+    """The training descriptions' alphabetic words of more than three letters, lowercased."""
+    return sorted({w.lower() for rs in sections(data, "train", MAX_WORDS).values() for r in rs
+                   for w in r["long"].split() if w.isalpha() and len(w) > 3})
+
+
 def diagnostic(data, out, train_questions, words=5):
     """Whether the second hop is learnable at all: stanzas whose descriptions are `words` words
     drawn from the training descriptions' vocabulary, a question that asks one word of its
     stanza's description found in no other stanza of the context ("Which package is: <word>?"),
     names drawn at random for every question (train, valid and test alike). Matching is exact
     and one word; the answer is still the matched stanza's name."""
-    vocab = sorted({w.lower() for rs in sections(data, "train", MAX_WORDS).values() for r in rs
-                    for w in r["long"].split() if w.isalpha() and len(w) > 3})
+    vocab = vocabulary(data)
     names = sorted(r["id"] for rs in sections(data, "train", MAX_WORDS).values() for r in rs)
     stats = {}
     for split in ("train", "valid", "test"):
@@ -169,6 +177,29 @@ def diagnostic(data, out, train_questions, words=5):
                                    ensure_ascii=False) + "\n")
         stats[split] = limit
     print(json.dumps({"questions": stats, "vocabulary": len(vocab)}))
+
+
+def probe(data, out, kind, train_questions, words=15):
+    """Which hop a model learns, without stanzas: a context of `words` distinct words of the
+    diagnostic's vocabulary, a question "Which word: <w>?" asking one of them. KIND `word`: the
+    answer is <w> itself (one hop: find the question's word in the context; chance 1/15). KIND
+    `next`: the answer is the word after <w> (the match, then a step to the next word, as the
+    diagnostic's step from matched words to their stanza's name, but always one word away;
+    chance 1/14)."""
+    assert kind in ("word", "next"), kind
+    vocab = vocabulary(data)
+    for split in ("train", "valid", "test"):
+        rng = random.Random(f"probe:{kind}:{split}")
+        limit = {"train": train_questions, "valid": 1000, "test": 2000}[split]
+        with open(f"{out}/qa_{split}.jsonl", "w", encoding="utf-8") as f:
+            for i in range(limit):
+                drawn = rng.sample(vocab, words)
+                k = rng.randrange(words if kind == "word" else words - 1)
+                right = k if kind == "word" else k + 1
+                start = len(" ".join(drawn[:right])) + (1 if right else 0)
+                f.write(json.dumps({"id": f"{split}-{i}", "question": f"Which word: {drawn[k]}?", "context": " ".join(drawn),
+                                    "answers": {"text": [drawn[right]], "answer_start": [start]}}) + "\n")
+    print(json.dumps({"kind": kind, "questions": train_questions, "vocabulary": len(vocab)}))
 
 
 def corpus(data, path, words, passes=3):
@@ -309,6 +340,8 @@ if __name__ == "__main__":
               int(sys.argv[7]) if len(sys.argv) > 7 else 0)
     elif cmd == "diagnostic":
         diagnostic(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 20000)
+    elif cmd == "probe":
+        probe(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else 20000)
     elif cmd == "corpus":
         corpus(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else MAX_WORDS)
     elif cmd == "pairs":

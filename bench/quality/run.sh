@@ -67,7 +67,8 @@
 #        `qa_set.py pairs`: a question beside its package's description or another of its section),
 #        QA_NSP_LR (2e-4), QA_COPY (0; else that many copy questions added to the training split: a run
 #        of 4-8 words of the package's own description asked in place of its synopsis, see qa_set.py),
-#        QA_SET (debian; diagnostic: `qa_set.py diagnostic`, five-word descriptions, one word asked);
+#        QA_SET (debian; diagnostic: `qa_set.py diagnostic`, five-word descriptions, one word asked;
+#        probe-word / probe-next: `qa_set.py probe`, 15 words, the asked word or the one after it);
 #        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (4), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -261,6 +262,8 @@ if [ "$what" = qa ] || [ "$what" = all ]; then
   echo "== QA (which package a synopsis describes): $QA_MODEL, $QA_MLM_EPOCHS pre-training epochs, $QA_NSP_EPOCHS next-sentence epochs, $QA_EPOCHS epochs, max_length $QA_LENGTH, $QA_WORDS words a description, $QA_NAMES names in training, $QA_COPY copy questions"
   if [ "$QA_SET" = diagnostic ]; then
     echo "diagnostic set: $($py "$here/qa_set.py" diagnostic "$SHARED/data" "$objects/datasets" "$QA_TRAIN")"
+  elif [ "$QA_SET" = probe-word ] || [ "$QA_SET" = probe-next ]; then
+    echo "probe: $($py "$here/qa_set.py" probe "$SHARED/data" "$objects/datasets" "${QA_SET#probe-}" "$QA_TRAIN")"
   else
     echo "set: $($py "$here/qa_set.py" build "$SHARED/data" "$objects/datasets" "$QA_TRAIN" "$QA_WORDS" "$QA_NAMES" "$QA_COPY")"
   fi
@@ -292,9 +295,13 @@ if [ "$what" = qa ] || [ "$what" = all ]; then
     --batch-size 32 --lr "$QA_LR" --warmup 200 --max-length "$QA_LENGTH" --load-best --best-metric eval_exact_match
   $py "$here/qa_set.py" answer "$objects/datasets" "$url" models/qa "$WORK/qa_answers.jsonl"
   echo "test: $($py "$here/qa_set.py" score "$objects/datasets" "$WORK/qa_answers.jsonl")"
-  echo "answers: $($py "$here/qa_set.py" stanzas "$objects/datasets" "$WORK/qa_answers.jsonl")"
-  echo "baseline (TF-IDF: the name of the stanza whose description is nearest the question): $($py "$here/qa_set.py" baseline "$objects/datasets")"
-  echo "chance (one of three stanzas): exact match 0.333"
+  if [[ "$QA_SET" == probe-* ]]; then
+    echo "chance (one of 15 words; of 14 for probe-next): exact match 0.067 (0.071)"
+  else
+    echo "answers: $($py "$here/qa_set.py" stanzas "$objects/datasets" "$WORK/qa_answers.jsonl")"
+    echo "baseline (TF-IDF: the name of the stanza whose description is nearest the question): $($py "$here/qa_set.py" baseline "$objects/datasets")"
+    echo "chance (one of three stanzas): exact match 0.333"
+  fi
 fi
 
 if [ "$what" = typos ] || [ "$what" = all ]; then
