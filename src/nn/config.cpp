@@ -668,7 +668,8 @@ Status CheckArchitectureObjective(Architecture a, Objective o, const std::string
 
 int64_t MaxInputTokens(const ModelConfig& c) {
   int64_t n = c.max_position_embeddings;
-  if (RobertaLike(c.architecture)) n -= c.pad_token_id + 1;
+  // RoBERTa's absolute positions start after the padding id; relative ones index distances only.
+  if (RobertaLike(c.architecture) && !c.relative_positions()) n -= c.pad_token_id + 1;
   return std::max<int64_t>(n, 2);
 }
 

@@ -93,6 +93,14 @@ EmbeddingsImpl::EmbeddingsImpl(const ModelConfig& c)
 }
 
 torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids) {
+  auto x = word_embeddings(input_ids);
+  if (token_type_embeddings) {
+    x = x + (token_type_ids.defined() ? token_type_embeddings(token_type_ids)
+                                      : token_type_embeddings->weight[0].view({1, 1, -1}));
+  }
+  // Relative positions (position_embedding_type relative_*) live in attention, which checks the
+  // length against its distances: the absolute table stays in the checkpoint, unused.
+  if (relative_) return dropout(Normalize(layer_norm, x));
   const int64_t seq = input_ids.size(1);
   const int64_t max_pos = position_embeddings->weight.size(0);
   torch::Tensor position_ids;
@@ -106,12 +114,7 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids, const torc
     TORCH_CHECK(seq <= max_pos, "sequence of ", seq, " tokens is longer than this model's maximum of ", max_pos);
     position_ids = torch::arange(seq, input_ids.options()).unsqueeze(0);
   }
-  auto x = word_embeddings(input_ids);
-  if (token_type_embeddings) {
-    x = x + (token_type_ids.defined() ? token_type_embeddings(token_type_ids)
-                                      : token_type_embeddings->weight[0].view({1, 1, -1}));
-  }
-  if (!relative_) x = x + position_embeddings(position_ids);  // the weights stay in the checkpoint, unused
+  x = x + position_embeddings(position_ids);
   return dropout(Normalize(layer_norm, x));
 }
 

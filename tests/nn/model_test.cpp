@@ -1,5 +1,6 @@
 #include "nn/model.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -194,8 +195,29 @@ TEST(ModelTest, RelativePositionsScoreDistancesInAttention) {
       ASSERT_TRUE(grad.defined());
       EXPECT_GT(grad.abs().sum().item<double>(), 0.0) << type;
 
+      // Under bf16 autocast (model_train.precision bf16) the queries are bf16 and the distance
+      // table float32: the same logits within bf16's precision.
       m->eval();
+      torch::Tensor full, half;
+      {
+        torch::NoGradGuard no_grad;
+        full = m->forward(Batch()).logits;
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        at::autocast::set_cpu_enabled(true);
+        half = m->forward(Batch()).logits.to(torch::kFloat32);
+        at::autocast::set_cpu_enabled(false);
+        at::autocast::clear_cache();
+      }
+      EXPECT_TRUE(torch::allclose(half, full, 5e-2, 5e-2)) << type << " " << (half - full).abs().max().item<double>();
+      // No position ids: RoBERTa's offset past the padding id does not shorten the input.
+      EXPECT_EQ(MaxInputTokens(*c), 40) << type;
+
       torch::InferenceMode guard;
+      EncoderInput longest;
+      longest.input_ids = torch::full({1, 40}, 11, torch::kInt64);
+      EXPECT_EQ(m->forward(longest).encoder.last_hidden_state.size(1), 40);
+      longest.input_ids = torch::full({1, 41}, 11, torch::kInt64);
+      EXPECT_THROW(m->forward(longest), c10::Error);
       // The distances take part: others (larger than the 0.02 initialisation), other outputs.
       EncoderInput same;
       same.input_ids = torch::tensor({{2, 11, 12, 13, 14, 3}}, torch::kInt64);
