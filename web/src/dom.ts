@@ -30,10 +30,15 @@ export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
 
-// A table inside its own sideways-scrolling box: a wide table (long ids, many columns) scrolls
-// there, never the page, and no cell breaks a word to fit. `cls` is set on the table.
+// `el` inside a sideways-scrolling box: a wide table (long ids, many columns) scrolls there,
+// never the page, and no cell breaks a word to fit (style.css).
+export function scrollBox(el: HTMLElement): HTMLDivElement {
+  return h("div", { class: "scroll" }, el);
+}
+
+// A table in its scroll box; `cls` is set on the table.
 export function table(headers: string[], rows: Child[][], caption?: string, cls?: string): HTMLDivElement {
-  return h("div", { class: "scroll" }, h("table", cls ? { class: cls } : {},
+  return scrollBox(h("table", cls ? { class: cls } : {},
     caption ? h("caption", {}, caption) : null,
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));

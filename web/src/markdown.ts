@@ -5,6 +5,8 @@
 // shown as its plain text.
 import DOMPurify from "dompurify";
 
+import { scrollBox } from "./dom";
+
 const BUDGET_MS = 3000;
 
 export function renderMarkdown(text: string): HTMLElement {
@@ -41,11 +43,9 @@ export function renderMarkdown(text: string): HTMLElement {
       a.setAttribute("rel", "noopener noreferrer nofollow");
       a.setAttribute("target", "_blank");
     }
-    for (const t of Array.from(div.querySelectorAll("table"))) {  // as dom.ts's table(): a wide one scrolls in its box
-      const box = document.createElement("div");
-      box.className = "scroll";
-      t.replaceWith(box);
-      box.append(t);
+    for (const t of Array.from(div.querySelectorAll("table"))) {  // as table()'s: a wide one scrolls in its box
+      const parent = t.parentNode!, next = t.nextSibling;
+      parent.insertBefore(scrollBox(t), next);
     }
     div.removeAttribute("aria-busy");
   };
