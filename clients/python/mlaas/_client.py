@@ -373,8 +373,9 @@ class Deployments:
         deadline = time.monotonic() + timeout
         while True:
             d = pick(self.get(name), kind=dict)
-            newest = next((v for v in d.get("versions", []) if v.get("version") == mine), None) or \
-                (d["versions"][-1] if d.get("versions") else {})
+            versions = pick(d, "versions", kind=list) if "versions" in d else []
+            newest = next((v for v in versions if pick(v, kind=dict).get("version") == mine), None) or \
+                (versions[-1] if versions else {})
             if newest.get("status") == "failed":
                 raise ApiError(0, "load_failed", newest.get("error", "the model failed to load"), "model.path")
             if newest.get("status") == "ready":
@@ -754,7 +755,7 @@ class Client:
                                err.get("field"), err.get("request_id"))
             elif event == "done":
                 if not streamed and isinstance(data, dict):  # answered whole (not as a stream)
-                    for i, p in enumerate(data.get("predictions", [])):
+                    for i, p in enumerate(pick(data, "predictions", kind=list) if "predictions" in data else []):
                         yield i, pick(p, "generated_text", kind=str)[len(texts[i]):]
                 return
         raise ApiError(0, "stream_ended", "the server's stream ended before the generation was done")
