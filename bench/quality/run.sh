@@ -68,7 +68,10 @@
 #        QA_NSP_LR (2e-4), QA_COPY (0; else that many copy questions added to the training split: a run
 #        of 4-8 words of the package's own description asked in place of its synopsis, see qa_set.py),
 #        QA_SET (debian; diagnostic: `qa_set.py diagnostic`, five-word descriptions, one word asked;
-#        probe-word / probe-next: `qa_set.py probe`, 15 words, the asked word or the one after it);
+#        probe-word / probe-next: `qa_set.py probe`, 15 words, the asked word or the one after it),
+#        QA_SEED (42: initialisation and shuffling, ours and the peer's), QA_PEER (0; 1: after mlaas,
+#        the same set, tokenizer, shape and recipe trained from scratch by PyTorch eager, `qa_peer.py`,
+#        its scores printed beside ours: compare with a run from scratch);
 #        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (4), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -124,6 +127,8 @@ QA_MLM_MODEL="${QA_MLM_MODEL:-}"
 QA_MLM_EPOCHS="${QA_MLM_EPOCHS:-0}"
 QA_NSP_EPOCHS="${QA_NSP_EPOCHS:-0}"
 QA_NSP_LR="${QA_NSP_LR:-2e-4}"
+QA_PEER="${QA_PEER:-0}"
+QA_SEED="${QA_SEED:-42}"
 FASHION_MODEL="${FASHION_MODEL:-cnn-small}"
 FASHION_EPOCHS="${FASHION_EPOCHS:-5}"
 FASHION_LR="${FASHION_LR:-2e-3}"
@@ -292,7 +297,8 @@ if [ "$what" = qa ] || [ "$what" = all ]; then
   fi
   train "$WORK/qa.json" --objective question-answering "${qa_start[@]}" \
     --dataset datasets/qa_train.jsonl --eval-dataset datasets/qa_valid.jsonl --save models/qa --epochs "$QA_EPOCHS" \
-    --batch-size 32 --lr "$QA_LR" --warmup 200 --max-length "$QA_LENGTH" --load-best --best-metric eval_exact_match
+    --batch-size 32 --lr "$QA_LR" --warmup 200 --max-length "$QA_LENGTH" --load-best --best-metric eval_exact_match \
+    --seed "$QA_SEED"
   $py "$here/qa_set.py" answer "$objects/datasets" "$url" models/qa "$WORK/qa_answers.jsonl"
   echo "test: $($py "$here/qa_set.py" score "$objects/datasets" "$WORK/qa_answers.jsonl")"
   if [[ "$QA_SET" == probe-* ]]; then
@@ -301,6 +307,16 @@ if [ "$what" = qa ] || [ "$what" = all ]; then
     echo "answers: $($py "$here/qa_set.py" stanzas "$objects/datasets" "$WORK/qa_answers.jsonl")"
     echo "baseline (TF-IDF: the name of the stanza whose description is nearest the question): $($py "$here/qa_set.py" baseline "$objects/datasets")"
     echo "chance (one of three stanzas): exact match 0.333"
+  fi
+  if [ "$QA_PEER" = 1 ]; then
+    if [[ "$QA_MODEL" == *.json ]]; then peer_config="$QA_MODEL"; else
+      rm -rf "$WORK/qa_peer_shape"
+      "$MLAAS" model init --preset "$QA_MODEL" --tokenizer "$objects/tok_qa" --output "$WORK/qa_peer_shape" > /dev/null
+      peer_config="$WORK/qa_peer_shape/config.json"
+    fi
+    echo "peer (PyTorch eager, transformers' BertForQuestionAnswering from scratch, the same recipe; bench/quality/qa_peer.py):"
+    $py "$here/qa_peer.py" "$MLAAS" "$objects/datasets" "$objects/tok_qa" "$peer_config" "$QA_EPOCHS" "$QA_LENGTH" \
+      "$QA_LR" "$THREADS" "$QA_SEED" | sed 's/^/  /'
   fi
 fi
 

@@ -108,7 +108,8 @@ class EncoderLayerImpl : public torch::nn::Module {
   // never true at padding) are both defined, and seq is a multiple of the window.
   // In inference after FuseQkv(), the projections run on packed weights (oneDNN, see
   // onednn_kernels.h); where this build or dtype cannot pack them, a gelu/relu layer runs as
-  // libtorch's fused encoder-layer kernel (same results, fewer passes over memory).
+  // libtorch's fused encoder-layer kernel (same results, fewer passes over memory). A relative
+  // layer (distance_embedding) always takes the plain libtorch path: neither kernel scores distances.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask, const torch::Tensor& padding,
                         const torch::Tensor& global = torch::Tensor());
   // The output of the first token alone, [batch, 1, hidden] (inference).
@@ -121,7 +122,7 @@ class EncoderLayerImpl : public torch::nn::Module {
                               bool first_only);
   // Prepares the layer for inference: the query/key/value projections fused into one matrix
   // and every projection packed for oneDNN (both faster). Any later change of the weights,
-  // dtype or device (training) must call it again or Unfuse().
+  // dtype or device (training) must call it again or Unfuse(). A relative layer is left as it is.
   void FuseQkv();
   void Unfuse();
   bool packed() const { return packed_ != nullptr; }
