@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """The QA set of qa_set.py trained by a peer: PyTorch eager (Debian's python3-torch) running the
 Hugging Face definition of BertForQuestionAnswering (tests/nn/reference/hf_reference.py), on the
-same questions, the same tokenizer and the same recipe as `mlaas train --objective
-question-answering` in run.sh. It answers whether a result of ours is the platform's or the
+same questions, with the same tokenizer and, but for the differences listed below, the recipe of
+`mlaas train --objective question-answering` in run.sh. It answers whether a result of ours is the platform's or the
 task's: if the peer learns what mlaas does not, the fault is ours.
 
   qa_peer.py MLAAS DATASETS TOKENIZER CONFIG.json EPOCHS LENGTH LR [THREADS [SEED]]
@@ -10,14 +10,26 @@ task's: if the peer learns what mlaas does not, the fault is ours.
 DATASETS holds qa_{train,valid,test}.jsonl; TOKENIZER is the tokenizer run.sh trained (encoded
 here by `MLAAS tokenizer encode`, so the peer reads the very word pieces mlaas reads). CONFIG is a
 model config.json of the shape (bench/quality/tiny-relative.json, or a preset's written by `mlaas
-model init`); its vocab_size is set to the tokenizer's. The recipe is run.sh's: AdamW (weight
-decay 0.01, not on biases and LayerNorm weights), linear warm-up over 200 steps then linear decay
-to 0, batch 32, gradient norm clipped at 1, dropout as the config says, weights initialised as
-transformers does (normal, std initializer_range). One window a question: [CLS] question [SEP]
-context [SEP], the context cut at LENGTH (questions whose answer is cut off are left out of
-training and count as wrong). Answer: the best start/end pair in the context, end >= start, at
-most 30 pieces. Prints each epoch's loss, training span accuracy and valid exact match, then
-the test exact match and F1 as qa_set.py scores them, as one JSON line.
+model init`); its vocab_size is set to the tokenizer's.
+
+The recipe, as run.sh trains mlaas: AdamW (betas 0.9/0.999, eps 1e-8, weight decay 0.01, not on
+biases and LayerNorm weights), a linear warm-up over 200 steps then linear decay to 0 (rate 0 at the
+first step), batch 32, gradient norm clipped at 1, the loss the mean of the start and end
+cross-entropies, dropout as the config says, weights initialised as transformers does (normal, std
+initializer_range), the epoch with the best valid exact match kept for the test (--load-best).
+Where the peer differs:
+- batches are drawn at random (mlaas: pools of 50 batches each sorted by length, then shuffled;
+  QA_PEER_BATCHES=length does that), and the loss leaves the padding out of the softmax (mlaas
+  keeps it, as transformers does; QA_PEER_LOSS=padded);
+- one window a question, [CLS] question [SEP] context [SEP], the context cut at LENGTH; a question
+  whose answer is cut off is left out of training (mlaas trains on every window of a long context,
+  those without the answer pointing at [CLS]). The same when every context fits, as in the probes
+  and the diagnostic (`training_windows` in the output says how many questions were kept);
+- answers, valid and test alike, are the trainer's validation answers: the best start + end logit
+  sum over the context, end >= start, at most 30 pieces (mlaas's test answers come from the server:
+  at most 15 pieces, spans scored by the product of start and end probabilities).
+Prints each epoch's loss, training span accuracy and valid exact match, then the test exact match
+and F1 of the kept epoch as qa_set.py scores them, as one JSON line.
 """
 import json, os, random, subprocess, sys, tempfile, time
 
@@ -35,8 +47,9 @@ BATCH, WARMUP, WEIGHT_DECAY, MAX_ANSWER = 32, 200, 0.01, 30
 # Environment switches towards what mlaas does: QA_PEER_BATCHES=length (batches of similar
 # lengths, as mlaas's trainer makes them, in place of random ones), QA_PEER_LOSS=padded (the
 # padding's logits left in the softmax, as transformers' BertForQuestionAnswering and mlaas do),
-# QA_PEER_INIT=model.safetensors (start from these weights, e.g. `mlaas model init`'s, all names
-# required, in place of the peer's own draw).
+# QA_PEER_INIT=model.safetensors (start from these weights in place of the peer's own draw, every
+# name required: e.g. those of `mlaas model init --config C --objective question-answering
+# --tokenizer T --seed 42`, the weights a training task with --seed 42 starts from).
 BY_LENGTH = os.environ.get("QA_PEER_BATCHES") == "length"
 PADDING_IN_LOSS = os.environ.get("QA_PEER_LOSS") == "padded"
 
@@ -61,6 +74,8 @@ def windows(mlaas, tokenizer, questions, length):
     out = []
     for q, qe, ce in zip(questions, qs, cs):
         room = length - len(qe["ids"]) - 3
+        if room < 1:  # as mlaas refuses it: no room left for the context
+            sys.exit(f"{q['id']}: the question ({len(qe['ids'])} pieces) leaves no room for context in {length}")
         ids = [cls] + qe["ids"] + [sep]
         first = len(ids)
         ctx = ce["ids"][:room]
@@ -166,9 +181,11 @@ def main():
         opt, lambda step: step / WARMUP if step < WARMUP else max(0.0, (total - step) / max(1, total - WARMUP)))
     model.train()
     began = time.time()
+    training_seconds, best = 0.0, None
     tokens = 0
     for epoch in range(1, epochs + 1):
         loss_sum, right, seen = 0.0, 0, 0
+        epoch_began = time.time()
         for chunk, ids, types, mask in batches(train, True, rng, BY_LENGTH):
             _, logits = model(ids, mask, types)
             if not PADDING_IN_LOSS:
@@ -185,12 +202,17 @@ def main():
             right += int(((logits[:, :, 0].argmax(1) == starts) & (logits[:, :, 1].argmax(1) == ends)).sum())
             seen += len(chunk)
             tokens += int(mask.sum())
+        training_seconds += time.time() - epoch_began
         valid = qa_set.scores(split["valid"], answer(model, data["valid"]))
+        if best is None or valid["exact_match"] > best[0]:  # as mlaas's --load-best keeps the best epoch
+            best = (valid["exact_match"], epoch, {k: v.clone() for k, v in model.state_dict().items()})
         print(json.dumps({"epoch": epoch, "loss": round(loss_sum / seen, 4), "train_span_accuracy": round(right / seen, 4),
                           "valid_exact_match": valid["exact_match"], "seconds": round(time.time() - began),
-                          "tokens_per_second": round(tokens / (time.time() - began))}), flush=True)
+                          "tokens_per_second": round(tokens / training_seconds)}), flush=True)
+    model.load_state_dict(best[2])
     test = qa_set.scores(split["test"], answer(model, data["test"]))
-    print(json.dumps({"peer": "PyTorch eager, hf_reference BertForQuestionAnswering", "torch": torch.__version__, "seed": seed, "batches": "length" if BY_LENGTH else "random",
+    print(json.dumps({"peer": "PyTorch eager, hf_reference BertForQuestionAnswering", "torch": torch.__version__, "seed": seed, "init": os.environ.get("QA_PEER_INIT") or "own draw",
+                      "epoch_kept": best[1], "batches": "length" if BY_LENGTH else "random",
                       "loss": "padded" if PADDING_IN_LOSS else "masked",
                       "training_windows": len(train), "test": test}))
 

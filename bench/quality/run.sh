@@ -70,7 +70,7 @@
 #        QA_SET (debian; diagnostic: `qa_set.py diagnostic`, five-word descriptions, one word asked;
 #        probe-word / probe-next: `qa_set.py probe`, 15 words, the asked word or the one after it),
 #        QA_SEED (42: initialisation and shuffling, ours and the peer's), QA_PEER (0; 1: after mlaas,
-#        the same set, tokenizer, shape and recipe trained from scratch by PyTorch eager, `qa_peer.py`,
+#        the same set, tokenizer and shape trained from scratch by PyTorch eager, `qa_peer.py`,
 #        its scores printed beside ours: compare with a run from scratch);
 #        clm: CLM_MODEL (gpt2-tiny), CLM_EPOCHS (4), CLM_LR (2e-3), CLM_BLOCK (128), CLM_VOCAB (8000)
 set -euo pipefail
@@ -314,7 +314,7 @@ if [ "$what" = qa ] || [ "$what" = all ]; then
       "$MLAAS" model init --preset "$QA_MODEL" --tokenizer "$objects/tok_qa" --output "$WORK/qa_peer_shape" > /dev/null
       peer_config="$WORK/qa_peer_shape/config.json"
     fi
-    echo "peer (PyTorch eager, transformers' BertForQuestionAnswering from scratch, the same recipe; bench/quality/qa_peer.py):"
+    echo "peer (PyTorch eager, transformers' BertForQuestionAnswering from scratch; bench/quality/qa_peer.py says where its recipe differs):"
     $py "$here/qa_peer.py" "$MLAAS" "$objects/datasets" "$objects/tok_qa" "$peer_config" "$QA_EPOCHS" "$QA_LENGTH" \
       "$QA_LR" "$THREADS" "$QA_SEED" | sed 's/^/  /'
   fi
