@@ -55,7 +55,8 @@
 #        $WORK/data/objects/models/search_mlm copied aside: pair training starts from it, no pre-training);
 #        sweep: SWEEP_MODEL (bert-tiny), SWEEP_EPOCHS (4), SWEEP_SECONDS (900), SWEEP_TRIALS (12),
 #        ner: NER_MODEL (bert-tiny), NER_EPOCHS (3), NER_LR (1e-3), NER_MLM_EPOCHS (0: from scratch; else
-#        masked-LM pre-training epochs on the training split's texts, labels unseen, before fine-tuning);
+#        masked-LM pre-training epochs on the training split's texts, labels unseen, before fine-tuning),
+#        NER_VOCAB (16000: the cased WordPiece vocabulary trained on the training pieces);
 #        qa: QA_MODEL (bert-tiny; a preset or a config.json file, e.g. bench/quality/deep4x128.json), QA_EPOCHS (4), QA_LR (1e-3), QA_LENGTH (192), QA_TRAIN (12000 questions),
 #        QA_WORDS (20: the words of a description in a stanza), QA_MLM_EPOCHS (0: from scratch; else
 #        masked-LM pre-training epochs on `qa_set.py corpus`: the training split's packages as Packages
@@ -114,6 +115,7 @@ NER_MODEL="${NER_MODEL:-bert-tiny}"
 NER_EPOCHS="${NER_EPOCHS:-3}"
 NER_LR="${NER_LR:-1e-3}"
 NER_MLM_EPOCHS="${NER_MLM_EPOCHS:-0}"
+NER_VOCAB="${NER_VOCAB:-16000}"
 QA_MODEL="${QA_MODEL:-bert-tiny}"
 QA_EPOCHS="${QA_EPOCHS:-4}"
 QA_LR="${QA_LR:-1e-3}"
@@ -244,9 +246,9 @@ PY
 fi
 
 if [ "$what" = ner ] || [ "$what" = all ]; then
-  echo "== NER (package names in debian_section's descriptions): $NER_MODEL, $NER_MLM_EPOCHS pre-training epochs, $NER_EPOCHS epochs"
+  echo "== NER (package names in debian_section's descriptions): $NER_MODEL, $NER_MLM_EPOCHS pre-training epochs, $NER_EPOCHS epochs, vocabulary $NER_VOCAB"
   echo "set: $($py "$here/ner_set.py" build "$SHARED/data" "$objects/datasets")"
-  "$MLAAS" tokenizer train --model wordpiece --vocab-size 16000 --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" \
+  "$MLAAS" tokenizer train --model wordpiece --vocab-size "$NER_VOCAB" --special-tokens "[PAD],[UNK],[CLS],[SEP],[MASK]" \
     --input "$objects/datasets/ner_train.txt" --output "$objects/tok_ner" > /dev/null
   ner_start=(--preset "$NER_MODEL" --tokenizer tok_ner)
   if [ "$NER_MLM_EPOCHS" -gt 0 ]; then
