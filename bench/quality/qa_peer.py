@@ -66,8 +66,7 @@ def encode(mlaas, tokenizer, texts):
         return [json.loads(line) for line in open(f"{d}/out.jsonl", encoding="utf-8")]
 
 
-def windows(mlaas, tokenizer, questions, length):
-    vocab = json.load(open(os.path.join(tokenizer, "tokenizer.json"), encoding="utf-8"))["model"]["vocab"]
+def windows(mlaas, tokenizer, vocab, questions, length):
     cls, sep = vocab["[CLS]"], vocab["[SEP]"]
     qs = encode(mlaas, tokenizer, [q["question"] for q in questions])
     cs = encode(mlaas, tokenizer, [q["context"] for q in questions])
@@ -170,7 +169,7 @@ def main():
         state = hf_reference.read_safetensors(os.environ["QA_PEER_INIT"])
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     split = {s: qa_set.load(f"{datasets}/qa_{s}.jsonl") for s in ("train", "valid", "test")}
-    data = {s: windows(mlaas, tokenizer, qs, length) for s, qs in split.items()}
+    data = {s: windows(mlaas, tokenizer, tok["model"]["vocab"], qs, length) for s, qs in split.items()}
     train = [w for w in data["train"] if w["label"] is not None]
     decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
     rest = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
